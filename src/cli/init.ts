@@ -1,0 +1,70 @@
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { BUILT_IN_MAPPINGS } from "../config/defaults.ts";
+import { defaultConfigDir } from "../config/locate.ts";
+import type { CliIO } from "./context.ts";
+
+export function generateClientKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return `sk-levity-${Buffer.from(bytes).toString("base64url")}`;
+}
+
+function starterGateway(key: string): string {
+  return `# levity gateway configuration. Every key is described in gateway.example.yaml.
+# \${NAME} is read from the environment, so keys need not be written here.
+
+proxy:
+  port: 8045
+  allow_lan_access: false      # true: listen on every interface (then auth turns on)
+  auth_mode: auto              # off | strict | all_except_health | auto
+  api_key: ${key}
+  request_timeout: 300         # seconds an upstream may take to start answering
+  max_body_mb: 32
+
+upstreams:
+  # The built-in echo upstream answers with your last message, so every client can be tried
+  # before an account is added. Put a real upstream first to make it the default.
+  - name: echo
+    protocol: echo
+
+  # - name: openai
+  #   protocol: openai
+  #   base_url: https://api.openai.com/v1
+  #   accounts:
+  #     - { name: work, key: "\${OPENAI_API_KEY}" }
+  #
+  # - name: anthropic
+  #   protocol: anthropic
+  #   base_url: https://api.anthropic.com
+  #   accounts:
+  #     - { name: work, key: "\${ANTHROPIC_API_KEY}" }
+  #
+  # - name: gemini
+  #   protocol: gemini
+  #   base_url: https://generativelanguage.googleapis.com
+  #   accounts:
+  #     - { name: alice@example.com, key: "\${GEMINI_API_KEY}" }
+`;
+}
+
+/** `levity init [DIR]`: starter files with a fresh client key. Never overwrites. */
+export function initCommand(dirArg: string | undefined, io: CliIO): void {
+  const dir = dirArg ? resolve(io.cwd, dirArg) : io.env.LEVITY_CONFIG_DIR ? resolve(io.cwd, io.env.LEVITY_CONFIG_DIR) : defaultConfigDir(io.env, io.home);
+  mkdirSync(dir, { recursive: true });
+  const files: [string, string, number][] = [
+    ["gateway.yaml", starterGateway(generateClientKey()), 0o600],
+    ["mappings.yaml", BUILT_IN_MAPPINGS, 0o644],
+  ];
+  for (const [name, text, mode] of files) {
+    const path = join(dir, name);
+    if (existsSync(path)) {
+      io.out(`kept    ${path} (it exists; levity init never overwrites)\n`);
+      continue;
+    }
+    writeFileSync(path, text, { mode });
+    chmodSync(path, mode);
+    io.out(`wrote   ${path}\n`);
+  }
+  io.out(`\nThe client key is proxy.api_key in ${join(dir, "gateway.yaml")} (readable by you only).\n`);
+  io.out(`Add upstream accounts there, then run \`levity check\` and \`levity\`.\n`);
+}

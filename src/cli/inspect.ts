@@ -1,0 +1,43 @@
+import { describeResolution, resolveModel } from "../mapping/resolve.ts";
+import { describeSnapshot } from "../server.ts";
+import { CliExit, loadForCommand, type CliIO, type CommonFlags } from "./context.ts";
+
+/** `levity check`: validates every file and reports what would serve. */
+export function checkCommand(flags: CommonFlags, io: CliIO): void {
+  const { snapshot, choice } = loadForCommand(flags, io);
+  io.out(`ok: ${choice.dir ?? "built-in defaults"}\n  ${describeSnapshot(snapshot)}\n`);
+  for (const upstream of snapshot.upstreams) {
+    if (upstream.baseUrlNote) io.out(`  note: upstream ${upstream.name}: base_url ${upstream.baseUrlNote}\n`);
+  }
+}
+
+/** `levity routes`: the route table, aliases, overlaps and path repairs. */
+export function routesCommand(flags: CommonFlags, io: CliIO): void {
+  const { snapshot } = loadForCommand(flags, io);
+  const table = snapshot.routes;
+  const rows = table.routes.map((r) => [r.method, r.path, r.dialect ?? "-", r.operation + (r.stream ? " (stream)" : ""), r.auth, r.aliases.join(", ")]);
+  const header = ["METHOD", "PATH", "DIALECT", "OPERATION", "AUTH", "ALIASES"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const format = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd();
+  io.out(`${format(header)}\n${rows.map(format).join("\n")}\n`);
+  for (const overlap of table.source.overlaps) {
+    const choices = overlap.by_body.map((c) => `${c.field} -> ${c.route}`).join(", ");
+    io.out(`\noverlapped paths ${overlap.paths.join(", ")}\n  routed by the first body field present: ${choices}\n`);
+  }
+  const n = table.source.normalize;
+  const repairs = [n.collapse_slashes && "collapse //", n.strip_trailing_slash && "strip a trailing /", n.collapse_repeated_prefixes.length > 0 && `collapse repeated ${n.collapse_repeated_prefixes.join(", ")}`].filter(Boolean);
+  io.out(`\npath repairs: ${repairs.join("; ") || "none"}\nsource: ${snapshot.sources.routes}\n`);
+}
+
+/** `levity resolve MODEL`: which rule a model name hits and where it goes. */
+export function resolveCommand(model: string | undefined, flags: CommonFlags, io: CliIO): void {
+  if (!model) {
+    io.err("levity resolve: name a model, e.g. `levity resolve gpt-4o`\n");
+    throw new CliExit(2);
+  }
+  const { snapshot } = loadForCommand(flags, io);
+  const resolution = resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name);
+  io.out(`${describeResolution(model, resolution)}\n`);
+  const upstream = snapshot.upstreamByName.get(resolution.target.upstream);
+  if (upstream) io.out(`  upstream ${upstream.name}: ${upstream.protocol}${upstream.baseUrl ? ` at ${upstream.baseUrl}` : ""}\n`);
+}

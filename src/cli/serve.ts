@@ -1,0 +1,49 @@
+import { ConfigError } from "../config/problem.ts";
+import { createLogger } from "../log.ts";
+import { PortInUseError, startServer } from "../server.ts";
+import { chooseConfigDir, CliExit, printConfigProblems, type CliIO, type CommonFlags } from "./context.ts";
+import { startupBlock } from "./startup-block.ts";
+
+/** Serves until SIGTERM or SIGINT, reloading on file changes and SIGHUP. */
+export async function serveCommand(flags: CommonFlags, io: CliIO): Promise<void> {
+  const choice = chooseConfigDir(flags, io);
+  const log = createLogger((line) => io.err(line));
+  let server: ReturnType<typeof startServer>;
+  try {
+    server = startServer({ dir: choice.dir, env: io.env, port: flags.port, log, watchFiles: true });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      printConfigProblems(error, io);
+      io.err("levity: not serving until these are fixed (`levity check` re-checks without starting).\n");
+      throw new CliExit(1);
+    }
+    if (error instanceof PortInUseError) {
+      io.err(
+        `levity: cannot listen on ${error.hostname}:${error.port}: the port is already in use (another levity? \`curl http://127.0.0.1:${error.port}/healthz\` tells). ` +
+          `Choose another port with --port N or proxy.port in gateway.yaml.\n`,
+      );
+      throw new CliExit(1);
+    }
+    throw error;
+  }
+  io.out(startupBlock(server.holder.snapshot, choice, server));
+
+  process.on("SIGHUP", () => server.reload("SIGHUP"));
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        log.warn(`${signal} again: closing without waiting`);
+        process.exit(1);
+      }
+      stopping = true;
+      log.info(`${signal}: no new connections; draining ${server.pendingRequests()} request(s) in flight`);
+      server.stop().then(() => {
+        log.info("stopped");
+        resolve();
+      });
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+  });
+}

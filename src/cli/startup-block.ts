@@ -1,0 +1,57 @@
+import { networkInterfaces } from "node:os";
+import type { ConfigDirChoice } from "../config/locate.ts";
+import type { ConfigSnapshot } from "../config/snapshot.ts";
+import { ACCEPTED_PLACEMENTS } from "../http/auth.ts";
+import { VERSION } from "../version.ts";
+
+/** Where this machine can be reached from the LAN, for the Base URLs of a LAN-wide gateway. */
+function lanAddresses(): string[] {
+  const out: string[] = [];
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const address of addresses ?? []) if (address.family === "IPv4" && !address.internal) out.push(address.address);
+  }
+  return out;
+}
+
+function authLine(snapshot: ConfigSnapshot): string {
+  const { authMode, effectiveAuth, allowLanAccess, clientKeys } = snapshot.proxy;
+  const why = authMode === "auto" ? ` (auth_mode auto, ${allowLanAccess ? "because allow_lan_access is true" : "because only this machine can connect"})` : "";
+  if (effectiveAuth === "off") return `off${why}: clients need no key`;
+  const keys = `${clientKeys.length} client key${clientKeys.length === 1 ? "" : "s"}`;
+  const open = effectiveAuth === "all_except_health" ? "; /healthz and /health are open" : "; every path needs it";
+  return `${effectiveAuth}${why}: ${keys}, sent as ${ACCEPTED_PLACEMENTS}${open}`;
+}
+
+function configLine(snapshot: ConfigSnapshot, choice: ConfigDirChoice): string {
+  const { sources } = snapshot;
+  if (!sources.dir) return `built-in defaults (${choice.reason})`;
+  const files = [sources.gateway ? "gateway.yaml" : undefined, sources.mappings.startsWith("built-in") ? undefined : "mappings.yaml", sources.routes.startsWith("built-in") ? undefined : "routes.yaml"].filter(Boolean);
+  return `${sources.dir} (${choice.reason}): ${files.length > 0 ? files.join(", ") : "no files; built-in defaults"}`;
+}
+
+export function startupBlock(snapshot: ConfigSnapshot, choice: ConfigDirChoice, bound: { hostname: string; port: number }): string {
+  const { port } = bound;
+  const hosts = bound.hostname === "0.0.0.0" ? ["127.0.0.1", ...lanAddresses()] : [bound.hostname];
+  const lines = [`levity ${VERSION} listening on http://${bound.hostname}:${port}${bound.hostname === "0.0.0.0" ? " (all interfaces: the LAN can reach it)" : " (this machine only)"}`];
+  lines.push(`  config     ${configLine(snapshot, choice)}`);
+  lines.push(`  auth       ${authLine(snapshot)}`);
+  const upstreamLines = snapshot.upstreams.map((u) => {
+    if (u.protocol === "echo") {
+      const why = snapshot.builtInEcho ? "; no upstreams configured yet: `levity init` writes a gateway.yaml to add accounts to" : "";
+      return `${u.name}: built-in echo, answers with your last message, no key needed${why}`;
+    }
+    const accounts = `${u.accounts.length} account${u.accounts.length === 1 ? "" : "s"}`;
+    return `${u.name}: ${u.protocol} at ${u.baseUrl}, ${accounts}${u.baseUrlNote ? ` (base_url ${u.baseUrlNote})` : ""}`;
+  });
+  upstreamLines.forEach((line, i) => lines.push(`  ${i === 0 ? "upstreams " : "          "} ${line}`));
+  const rules = snapshot.mappings.exact.size + snapshot.mappings.wildcards.length + (snapshot.mappings.fallback ? 1 : 0);
+  lines.push(`  mappings   ${rules} rule${rules === 1 ? "" : "s"} from ${snapshot.sources.mappings}${rules === 0 ? `; models go unchanged to ${snapshot.upstreams[0]?.name}` : ""}`);
+  lines.push("  Base URLs");
+  for (const host of hosts) {
+    const origin = `http://${host}:${port}`;
+    lines.push(`    OpenAI SDKs, Codex CLI, Kilo Code (OpenAI)   ${origin}/v1`);
+    lines.push(`    Anthropic SDKs, Claude Code                  ${origin}`);
+    lines.push(`    Gemini SDKs, Gemini CLI                      ${origin}`);
+  }
+  return `${lines.join("\n")}\n`;
+}

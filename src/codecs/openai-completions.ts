@@ -1,0 +1,69 @@
+import type { JsonObject } from "../http/body.ts";
+import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
+import { textOf } from "../ir.ts";
+import { errorBody } from "../http/errors.ts";
+import { OPENAI_FINISH } from "./openai-chat.ts";
+import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseData, type Codec, type RenderOptions } from "./shared.ts";
+
+function completionsUsage(usage: { input: number; output: number }) {
+  return { prompt_tokens: usage.input, completion_tokens: usage.output, total_tokens: usage.input + usage.output };
+}
+
+export const openaiCompletions: Codec = {
+  parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
+    const prompt = body.prompt;
+    let text: string;
+    if (typeof prompt === "string") text = prompt;
+    else if (Array.isArray(prompt) && prompt.every((p) => typeof p === "string")) text = prompt.join("\n");
+    else throw badRequest("prompt must be a string or a list of strings.", "prompt");
+    return {
+      model,
+      system: [],
+      turns: [{ role: "user", parts: [{ type: "text", text }] }],
+      stream,
+      maxTokens: optionalNumber(body, "max_tokens"),
+      temperature: optionalNumber(body, "temperature"),
+      topP: optionalNumber(body, "top_p"),
+      stop: optionalStrings(body, "stop"),
+    };
+  },
+
+  renderResponse(response: ChatResponse) {
+    return {
+      id: idWithPrefix(response.id, "cmpl-"),
+      object: "text_completion",
+      created: response.created,
+      model: response.model,
+      choices: [{ text: textOf(response.parts), index: 0, logprobs: null, finish_reason: OPENAI_FINISH[response.stop] }],
+      usage: completionsUsage(response.usage),
+    };
+  },
+
+  async *renderStream(events: AsyncIterable<StreamEvent>, options: RenderOptions) {
+    let head = { id: "", object: "text_completion", created: 0, model: "" };
+    const choice = (text: string, finish: string | null) => ({
+      ...head,
+      choices: [{ text, index: 0, logprobs: null, finish_reason: finish }],
+      ...(options.includeUsage ? { usage: null } : {}),
+    });
+    for await (const event of events) {
+      switch (event.type) {
+        case "start":
+          head = { id: idWithPrefix(event.id, "cmpl-"), object: "text_completion", created: event.created, model: event.model };
+          break;
+        case "text":
+          yield sseData(choice(event.text, null));
+          break;
+        case "finish":
+          yield sseData(choice("", OPENAI_FINISH[event.stop]));
+          if (options.includeUsage) yield sseData({ ...head, choices: [], usage: completionsUsage(event.usage) });
+          yield "data: [DONE]\n\n";
+          return;
+        case "error":
+          yield sseData(errorBody("openai", event.status, event.message));
+          yield "data: [DONE]\n\n";
+          return;
+      }
+    }
+  },
+};

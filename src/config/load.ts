@@ -1,0 +1,207 @@
+import { existsSync, readFileSync } from "node:fs";
+import * as v from "valibot";
+import { join } from "node:path";
+import { compileRouteTable } from "../http/route-table.ts";
+import { compileMappings, parseTarget, type RuleSource } from "../mapping/table.ts";
+import { normalizeBaseUrl } from "../upstream/base-url.ts";
+import { BUILT_IN_MAPPINGS, BUILT_IN_ROUTES } from "./defaults.ts";
+import { ConfigError, type ConfigProblem } from "./problem.ts";
+import { GatewaySchema, MappingsSchema, RoutesSchema, type GatewayFile, type MappingsFile, type RoutesFile } from "./schema.ts";
+import type { ClientKey, ConfigSnapshot, ConfigSources, EffectiveAuthMode, ProxySettings, Upstream } from "./snapshot.ts";
+import { validateSource } from "./validate.ts";
+import { interpolateEnv, keyLines, lineOf, parseYaml, type YamlSource } from "./yaml-source.ts";
+
+export interface LoadOptions {
+  /** Undefined: every file comes from the built-in defaults. */
+  dir?: string;
+  env: Record<string, string | undefined>;
+  /** `--port` on the command line wins over proxy.port. */
+  port?: number;
+}
+
+interface FileText {
+  label: string;
+  text: string;
+  path?: string;
+}
+
+export const BUILT_IN_ECHO: Upstream = { name: "echo", protocol: "echo", baseUrl: "", accounts: [] };
+
+/** Loads and checks all three files; throws ConfigError listing every problem found. */
+export function loadConfig(options: LoadOptions): ConfigSnapshot {
+  const problems: ConfigProblem[] = [];
+  const gatewayText = readConfigFile(options.dir, "gateway.yaml");
+  const mappingsText = readConfigFile(options.dir, "mappings.yaml") ?? { label: "built-in mappings.yaml", text: BUILT_IN_MAPPINGS };
+  const routesText = readConfigFile(options.dir, "routes.yaml") ?? { label: "built-in routes.yaml", text: BUILT_IN_ROUTES };
+
+  const gateway = gatewayText ? readValidated(gatewayText, GatewaySchema, options.env, problems) : undefined;
+  const mappings = readValidated(mappingsText, MappingsSchema, options.env, problems);
+  const routes = readValidated(routesText, RoutesSchema, options.env, problems);
+
+  // Without a gateway.yaml, an empty one through the same schema gives every default.
+  const gatewayFile: GatewayFile | undefined = gatewayText ? gateway?.value : v.parse(GatewaySchema, {});
+  const proxy = gatewayFile && buildProxy(gatewayFile, gateway?.source, options.port, problems);
+  const upstreams = gatewayFile && buildUpstreams(gatewayFile, gateway?.source, problems);
+  const mappingTable = mappings.value && upstreams && buildMappings(mappings.value, mappings.source, upstreams, problems);
+  const routeTable = routes.value && buildRoutes(routes.value, routes.source, problems);
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  if (!proxy || !upstreams || !mappingTable || !routeTable) throw new Error("configuration incomplete without a reported problem");
+
+  const sources: ConfigSources = { dir: options.dir, gateway: gatewayText?.path, mappings: mappingsText.label, routes: routesText.label };
+  return {
+    sources,
+    proxy,
+    upstreams,
+    upstreamByName: new Map(upstreams.map((upstream) => [upstream.name, upstream])),
+    builtInEcho: upstreams[0] === BUILT_IN_ECHO,
+    mappings: mappingTable,
+    routes: routeTable,
+  };
+}
+
+function readConfigFile(dir: string | undefined, name: string): FileText | undefined {
+  if (!dir) return undefined;
+  const path = join(dir, name);
+  if (!existsSync(path)) return undefined;
+  return { label: path, text: readFileSync(path, "utf8"), path };
+}
+
+function readValidated<S extends Parameters<typeof validateSource>[1]>(
+  file: FileText,
+  schema: S,
+  env: Record<string, string | undefined>,
+  problems: ConfigProblem[],
+) {
+  const parsed = parseYaml(file.label, file.text);
+  if (parsed.problems.length > 0) {
+    problems.push(...parsed.problems);
+    return { source: parsed.source, value: undefined };
+  }
+  const missing = interpolateEnv(parsed.source, env);
+  if (missing.length > 0) {
+    problems.push(...missing);
+    return { source: parsed.source, value: undefined };
+  }
+  const validated = validateSource(parsed.source, schema);
+  problems.push(...validated.problems);
+  return { source: parsed.source, value: validated.value };
+}
+
+function effectiveAuthMode(mode: ProxySettings["authMode"], allowLan: boolean): EffectiveAuthMode {
+  if (mode === "auto") return allowLan ? "all_except_health" : "off";
+  return mode;
+}
+
+function buildProxy(file: GatewayFile, source: YamlSource | undefined, portOverride: number | undefined, problems: ConfigProblem[]): ProxySettings {
+  const p = file.proxy;
+  const at = (path: (string | number)[]) => ({ file: source?.file ?? "gateway.yaml", line: source && lineOf(source, path), key: path.join(".") });
+  const clientKeys: ClientKey[] = [];
+  if (p.api_key) clientKeys.push({ name: "default", key: p.api_key });
+  p.api_keys.forEach((entry, i) => {
+    if (clientKeys.some((k) => k.name === entry.name)) problems.push({ ...at(["proxy", "api_keys", i, "name"]), key: `proxy.api_keys[${i}].name`, message: `"${entry.name}" is used twice; each client key needs its own name` });
+    else if (clientKeys.some((k) => k.key === entry.key)) problems.push({ ...at(["proxy", "api_keys", i, "key"]), key: `proxy.api_keys[${i}].key`, message: "is the same key as another entry; give each client its own key" });
+    else clientKeys.push({ name: entry.name, key: entry.key });
+  });
+
+  const effectiveAuth = effectiveAuthMode(p.auth_mode, p.allow_lan_access);
+  if (effectiveAuth !== "off" && clientKeys.length === 0) {
+    const why = p.auth_mode === "auto" ? "auth_mode auto with allow_lan_access: true means all_except_health" : `auth_mode ${p.auth_mode}`;
+    problems.push({ ...at(["proxy", "auth_mode"]), message: `${why}, which needs a client key: add api_key: sk-... (levity init generates one)` });
+  }
+  if (p.allow_lan_access && effectiveAuth === "off" && !p.allow_insecure_lan) {
+    problems.push({
+      ...at(["proxy", "allow_lan_access"]),
+      message: "is true while auth_mode is off: anyone on your network could use your accounts. Set auth_mode: all_except_health with an api_key, or add allow_insecure_lan: true if that is really what you want",
+    });
+  }
+  return {
+    port: portOverride ?? p.port,
+    hostname: p.allow_lan_access ? "0.0.0.0" : "127.0.0.1",
+    allowLanAccess: p.allow_lan_access,
+    authMode: p.auth_mode,
+    effectiveAuth,
+    clientKeys,
+    adminKey: p.admin_key ?? clientKeys[0]?.key,
+    requestTimeoutMs: p.request_timeout * 1000,
+    maxBodyBytes: Math.round(p.max_body_mb * 1024 * 1024),
+    corsOrigins: p.cors_origins,
+  };
+}
+
+function buildUpstreams(file: GatewayFile, source: YamlSource | undefined, problems: ConfigProblem[]): Upstream[] {
+  if (file.upstreams === undefined) return [BUILT_IN_ECHO];
+  const label = source?.file ?? "gateway.yaml";
+  const at = (path: (string | number)[], key: string) => ({ file: label, line: source && lineOf(source, path), key });
+  if (file.upstreams.length === 0) {
+    problems.push({ ...at(["upstreams"], "upstreams"), message: "is empty: add an upstream with at least one account (see gateway.example.yaml), or delete the key to use the built-in echo upstream" });
+    return [];
+  }
+  const upstreams: Upstream[] = [];
+  file.upstreams.forEach((entry, i) => {
+    if (upstreams.some((u) => u.name === entry.name)) {
+      problems.push({ ...at(["upstreams", i, "name"], `upstreams[${i}].name`), message: `"${entry.name}" is used twice; upstream names must be unique` });
+      return;
+    }
+    if (entry.protocol !== "echo" && entry.accounts.length === 0) {
+      problems.push({
+        ...at(["upstreams", i], `upstreams[${i}]`),
+        message: `upstream "${entry.name}" has no accounts, so it cannot answer anything. Add one:\n    accounts:\n      - { name: me, key: "\${${entry.name.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_API_KEY}" }`,
+      });
+    }
+    entry.accounts.forEach((account, j) => {
+      if (entry.accounts.findIndex((other) => other.name === account.name) !== j) {
+        problems.push({ ...at(["upstreams", i, "accounts", j, "name"], `upstreams[${i}].accounts[${j}].name`), message: `"${account.name}" is used twice in upstream "${entry.name}"; account names must be unique` });
+      }
+    });
+    if (entry.protocol === "echo") {
+      upstreams.push({ name: entry.name, protocol: "echo", baseUrl: "", accounts: entry.accounts });
+      return;
+    }
+    const base = normalizeBaseUrl(entry.protocol, entry.base_url);
+    upstreams.push({
+      name: entry.name,
+      protocol: entry.protocol,
+      baseUrl: base.url,
+      apiVersion: base.apiVersion,
+      baseUrlNote: base.adjusted,
+      accounts: entry.accounts,
+    });
+  });
+  return upstreams;
+}
+
+function buildMappings(file: MappingsFile, source: YamlSource, upstreams: Upstream[], problems: ConfigProblem[]) {
+  const known = new Set(upstreams.map((u) => u.name));
+  const check = (path: (string | number)[], key: string, target: string) => {
+    const { upstream } = parseTarget(target);
+    if (known.has(upstream)) return;
+    problems.push({
+      file: source.file,
+      line: lineOf(source, path),
+      key,
+      message: `target "${target}" names upstream "${upstream}", which gateway.yaml does not define (upstreams: ${[...known].join(", ") || "none"})`,
+    });
+  };
+  const rules = (section: "exact" | "wildcard"): RuleSource[] => {
+    const lines = keyLines(source, [section]);
+    return Object.entries(file[section] ?? {}).map(([key, target]) => {
+      check([section, key], `${section}.${key}`, target);
+      return { key, target, line: lines.get(key) };
+    });
+  };
+  const exact = rules("exact");
+  const wildcard = rules("wildcard");
+  if (file.default) check(["default"], "default", file.default);
+  const fallback = file.default ? { target: file.default, line: lineOf(source, ["default"]) } : undefined;
+  return compileMappings(source.file, exact, wildcard, fallback);
+}
+
+function buildRoutes(file: RoutesFile, source: YamlSource, problems: ConfigProblem[]) {
+  try {
+    return compileRouteTable(file);
+  } catch (error) {
+    problems.push({ file: source.file, line: lineOf(source, ["overlaps"]), key: "overlaps", message: (error as Error).message });
+    return undefined;
+  }
+}

@@ -1,0 +1,30 @@
+/** One thing wrong with a configuration file, located well enough for a person to fix it. */
+export interface ConfigProblem {
+  file: string;
+  line?: number;
+  /** Dotted key path, e.g. `proxy.api_key` or `upstreams[0].accounts[1].key`. */
+  key?: string;
+  message: string;
+}
+
+export function formatProblem(problem: ConfigProblem): string {
+  const where = problem.line === undefined ? problem.file : `${problem.file}:${problem.line}`;
+  return problem.key ? `${where}: ${problem.key}: ${problem.message}` : `${where}: ${problem.message}`;
+}
+
+export function formatKeyPath(path: readonly (string | number)[]): string {
+  let out = "";
+  for (const step of path) {
+    if (typeof step === "number") out += `[${step}]`;
+    else out += out === "" ? step : `.${step}`;
+  }
+  return out;
+}
+
+/** Thrown when a configuration cannot be loaded; carries every problem found, not just the first. */
+export class ConfigError extends Error {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(problems.map(formatProblem).join("\n"));
+    this.name = "ConfigError";
+  }
+}

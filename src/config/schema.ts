@@ -1,0 +1,122 @@
+import * as v from "valibot";
+
+/*
+ * The key names in these schemas are a contract: docs, tools and users rely on them.
+ * Objects are strict so a misspelt key is an error with a line number, not a silent default.
+ * Messages never quote the received value: it may be a secret.
+ */
+
+const CLIENT_KEY_RULE = 'must start with "sk-" and be at least 10 characters';
+
+export const ClientKey = v.pipe(
+  v.string(`must be a string that ${CLIENT_KEY_RULE.replace("must ", "")}`),
+  v.startsWith("sk-", CLIENT_KEY_RULE),
+  v.minLength(10, CLIENT_KEY_RULE),
+);
+
+const Name = v.pipe(
+  v.string("must be a string"),
+  v.minLength(1, "must not be empty"),
+  v.maxLength(200, "must be at most 200 characters"),
+);
+
+const UpstreamName = v.pipe(
+  v.string("must be a string"),
+  v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "must be letters, digits, '_', '.' or '-' (it is the UPSTREAM in UPSTREAM/MODEL targets)"),
+);
+
+const Seconds = v.pipe(v.number("must be a number of seconds"), v.minValue(1, "must be at least 1 second"), v.maxValue(86_400, "must be at most 86400 seconds"));
+
+export const AUTH_MODES = ["off", "strict", "all_except_health", "auto"] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+
+export const PROTOCOLS = ["gemini", "openai", "anthropic", "echo"] as const;
+export type UpstreamProtocol = (typeof PROTOCOLS)[number];
+
+const ProxySchema = v.strictObject({
+  port: v.optional(
+    v.pipe(v.number("must be a port number"), v.integer("must be a whole number"), v.minValue(0, "must be 0 to 65535"), v.maxValue(65_535, "must be 0 to 65535")),
+    8045,
+  ),
+  allow_lan_access: v.optional(v.boolean("must be true or false"), false),
+  allow_insecure_lan: v.optional(v.boolean("must be true or false"), false),
+  auth_mode: v.optional(v.picklist(AUTH_MODES, `must be one of ${AUTH_MODES.join(", ")}`), "auto"),
+  api_key: v.optional(ClientKey),
+  api_keys: v.optional(v.array(v.strictObject({ name: Name, key: ClientKey }), "must be a list of { name, key }"), []),
+  admin_key: v.optional(ClientKey),
+  request_timeout: v.optional(Seconds, 300),
+  max_body_mb: v.optional(v.pipe(v.number("must be a number of megabytes"), v.minValue(1, "must be at least 1"), v.maxValue(1024, "must be at most 1024")), 32),
+  cors_origins: v.optional(v.array(v.pipe(v.string("must be an origin such as http://localhost:3000, or *"), v.minLength(1)), "must be a list of origins"), ["*"]),
+});
+
+const AccountSchema = v.strictObject({
+  name: Name,
+  key: v.pipe(v.string("must be a string (use \"${ENV_NAME}\" to keep it out of the file)"), v.minLength(1, "must not be empty")),
+});
+
+const UpstreamSchema = v.strictObject({
+  name: UpstreamName,
+  protocol: v.picklist(PROTOCOLS, `must be one of ${PROTOCOLS.join(", ")}`),
+  base_url: v.optional(v.pipe(v.string("must be a URL"), v.url("must be an absolute URL such as https://api.openai.com/v1"))),
+  accounts: v.optional(v.array(AccountSchema, "must be a list of { name, key }"), []),
+});
+
+export const GatewaySchema = v.strictObject({
+  proxy: v.optional(ProxySchema, {}),
+  upstreams: v.optional(v.array(UpstreamSchema, "must be a list of upstreams")),
+});
+export type GatewayFile = v.InferOutput<typeof GatewaySchema>;
+export type UpstreamEntry = v.InferOutput<typeof UpstreamSchema>;
+
+const Target = v.pipe(
+  v.string("must be a target UPSTREAM/MODEL"),
+  v.regex(/^[^/\s]+\/\S+$/, "must be UPSTREAM/MODEL, e.g. gemini/gemini-2.5-flash"),
+);
+
+export const MappingsSchema = v.strictObject({
+  exact: v.optional(v.nullable(v.record(v.string(), Target, "must map model names to UPSTREAM/MODEL targets")), {}),
+  wildcard: v.optional(v.nullable(v.record(v.string(), Target, "must map glob patterns to UPSTREAM/MODEL targets")), {}),
+  default: v.optional(Target),
+});
+export type MappingsFile = v.InferOutput<typeof MappingsSchema>;
+
+export const DIALECTS = ["openai-chat", "openai-completions", "openai-responses", "anthropic-messages", "gemini"] as const;
+export type Dialect = (typeof DIALECTS)[number];
+
+export const OPERATIONS = ["health", "list-models", "get-model", "generate", "count-tokens"] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+const RoutePath = v.pipe(v.string("must be a path"), v.startsWith("/", "must start with /"));
+
+const RouteSchema = v.strictObject({
+  method: v.picklist(["GET", "POST"], "must be GET or POST"),
+  path: RoutePath,
+  dialect: v.optional(v.picklist(DIALECTS, `must be one of ${DIALECTS.join(", ")}`)),
+  operation: v.picklist(OPERATIONS, `must be one of ${OPERATIONS.join(", ")}`),
+  auth: v.optional(v.picklist(["api", "health"], "must be api or health"), "api"),
+  stream: v.optional(v.boolean("must be true or false"), false),
+  aliases: v.optional(v.array(RoutePath, "must be a list of paths"), []),
+});
+
+export const RoutesSchema = v.strictObject({
+  normalize: v.optional(
+    v.strictObject({
+      collapse_slashes: v.optional(v.boolean(), true),
+      strip_trailing_slash: v.optional(v.boolean(), true),
+      collapse_repeated_prefixes: v.optional(v.array(RoutePath), []),
+    }),
+    {},
+  ),
+  routes: v.pipe(v.array(RouteSchema, "must be a list of routes"), v.minLength(1, "must list at least one route")),
+  overlaps: v.optional(
+    v.array(
+      v.strictObject({
+        paths: v.array(RoutePath),
+        by_body: v.array(v.strictObject({ field: v.string(), route: RoutePath })),
+      }),
+    ),
+    [],
+  ),
+});
+export type RoutesFile = v.InferOutput<typeof RoutesSchema>;
+export type RouteEntryFile = RoutesFile["routes"][number];

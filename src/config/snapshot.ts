@@ -1,0 +1,59 @@
+import type { RouteTable } from "../http/route-table.ts";
+import type { MappingTable } from "../mapping/table.ts";
+import type { AuthMode, UpstreamProtocol } from "./schema.ts";
+
+export type EffectiveAuthMode = Exclude<AuthMode, "auto">;
+
+export interface ClientKey {
+  name: string;
+  key: string;
+}
+
+export interface ProxySettings {
+  port: number;
+  hostname: string;
+  allowLanAccess: boolean;
+  authMode: AuthMode;
+  effectiveAuth: EffectiveAuthMode;
+  clientKeys: ClientKey[];
+  adminKey?: string;
+  requestTimeoutMs: number;
+  maxBodyBytes: number;
+  corsOrigins: string[];
+}
+
+export interface Account {
+  name: string;
+  key: string;
+}
+
+export interface Upstream {
+  name: string;
+  protocol: UpstreamProtocol;
+  /** Normalized: protocol paths are appended to it directly. Empty for echo. */
+  baseUrl: string;
+  /** Gemini API version segment. */
+  apiVersion?: string;
+  baseUrlNote?: string;
+  accounts: Account[];
+}
+
+/** Where each file came from: a path in the config directory, or the copy compiled into the binary. */
+export interface ConfigSources {
+  dir?: string;
+  gateway?: string;
+  mappings: string;
+  routes: string;
+}
+
+/** One loaded configuration. Immutable: a reload builds a new one and swaps it in whole. */
+export interface ConfigSnapshot {
+  sources: ConfigSources;
+  proxy: ProxySettings;
+  upstreams: Upstream[];
+  upstreamByName: Map<string, Upstream>;
+  /** True when no gateway.yaml was found and the built-in echo upstream serves. */
+  builtInEcho: boolean;
+  mappings: MappingTable;
+  routes: RouteTable;
+}

@@ -1,0 +1,24 @@
+import * as v from "valibot";
+import { formatKeyPath, type ConfigProblem } from "./problem.ts";
+import { lineOf, type YamlSource } from "./yaml-source.ts";
+
+/** Validates a parsed YAML document against a schema; every issue carries file, line and key. */
+export function validateSource<S extends v.GenericSchema>(
+  source: YamlSource,
+  schema: S,
+): { value?: v.InferOutput<S>; problems: ConfigProblem[] } {
+  const input = source.doc.toJS() ?? {};
+  const result = v.safeParse(schema, input, { abortPipeEarly: true });
+  if (result.success) return { value: result.output, problems: [] };
+  const problems = result.issues.map((issue) => {
+    const path = (issue.path ?? []).map((step) => step.key as string | number);
+    const unknownKey = issue.type === "strict_object" && issue.expected === "never";
+    return {
+      file: source.file,
+      line: lineOf(source, path),
+      key: formatKeyPath(path),
+      message: unknownKey ? "is not a known key (check its spelling)" : issue.message,
+    };
+  });
+  return { problems };
+}

@@ -1,0 +1,111 @@
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
+import { formatKeyPath, type ConfigProblem } from "./problem.ts";
+
+/** A parsed YAML file that still knows where each value came from. */
+export interface YamlSource {
+  file: string;
+  doc: Document;
+  lines: LineCounter;
+}
+
+export function parseYaml(file: string, text: string): { source: YamlSource; problems: ConfigProblem[] } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  const problems: ConfigProblem[] = doc.errors.map((error) => ({
+    file,
+    line: error.linePos?.[0].line,
+    message: error.message.split("\n")[0] ?? error.message,
+  }));
+  return { source: { file, doc, lines }, problems };
+}
+
+/** The line of the deepest node along `path` that exists (a missing key points at its parent). */
+export function lineOf(source: YamlSource, path: readonly (string | number)[]): number | undefined {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = source.doc.getIn(path.slice(0, depth), true) as Node | undefined;
+    // For a key that exists, point at the key itself rather than its value block.
+    const pairKey = depth > 0 ? keyNodeAt(source, path.slice(0, depth)) : undefined;
+    const range = pairKey?.range ?? node?.range;
+    if (range) return source.lines.linePos(range[0]).line;
+  }
+  return undefined;
+}
+
+function keyNodeAt(source: YamlSource, path: readonly (string | number)[]): Node | undefined {
+  const parent = source.doc.getIn(path.slice(0, -1), true);
+  const last = path[path.length - 1];
+  if (!isMap(parent)) return undefined;
+  for (const item of parent.items) {
+    if (isScalar(item.key) && item.key.value === last) return item.key;
+  }
+  return undefined;
+}
+
+/** Lines of the keys of the map at `path`, in file order. */
+export function keyLines(source: YamlSource, path: readonly (string | number)[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const node = path.length === 0 ? source.doc.contents : source.doc.getIn(path, true);
+  if (!isMap(node)) return out;
+  for (const item of node.items) {
+    if (isScalar(item.key) && item.key.range) {
+      out.set(String(item.key.value), source.lines.linePos(item.key.range[0]).line);
+    }
+  }
+  return out;
+}
+
+const PLACEHOLDER = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+/**
+ * Replaces `${NAME}` (and `${NAME:-fallback}`) in every string value from `env`; `$$` is a
+ * literal `$`. Done on the parsed document, not the raw text, so a value can never change the
+ * file's structure. A value that was a lone unquoted placeholder is re-read as a YAML scalar so
+ * `port: ${PORT}` yields a number.
+ */
+export function interpolateEnv(source: YamlSource, env: Record<string, string | undefined>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  visit(source.doc, {
+    Scalar(key, node, ancestry) {
+      if (key === "key" || typeof node.value !== "string" || !node.value.includes("$")) return;
+      const original = node.value;
+      let missing = false;
+      const replaced = original.replace(PLACEHOLDER, (match, name: string | undefined, fallback: string | undefined) => {
+        if (match === "$$") return "$";
+        const value = env[name!];
+        if (value !== undefined && value !== "") return value;
+        if (fallback !== undefined) return fallback;
+        missing = true;
+        problems.push({
+          file: source.file,
+          line: node.range ? source.lines.linePos(node.range[0]).line : undefined,
+          key: formatKeyPath(pathFromAncestry(ancestry, node)),
+          message: `environment variable ${name} is not set (it is used as \${${name}})`,
+        });
+        return match;
+      });
+      if (missing || replaced === original) return;
+      node.value = node.type === "PLAIN" && /^\$\{[^}]+\}$/.test(original) ? reread(replaced) : replaced;
+    },
+  });
+  return problems;
+}
+
+function reread(text: string): unknown {
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  if (text === "true" || text === "false") return text === "true";
+  return text;
+}
+
+function pathFromAncestry(ancestry: readonly unknown[], leaf: unknown): (string | number)[] {
+  const path: (string | number)[] = [];
+  const chain = [...ancestry, leaf];
+  for (let i = 0; i < chain.length; i++) {
+    const node = chain[i];
+    if (isPair(node) && isScalar(node.key)) path.push(String(node.key.value));
+    else if (isSeq(node)) {
+      const index = node.items.indexOf(chain[i + 1] as never);
+      if (index >= 0) path.push(index);
+    }
+  }
+  return path;
+}

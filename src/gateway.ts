@@ -1,0 +1,155 @@
+import { randomId } from "./codecs/shared.ts";
+import type { ConfigSnapshot } from "./config/snapshot.ts";
+import { authenticate, buildKeyRing, needsKey, presentedCredentials, refusalMessage, type KeyRing } from "./http/auth.ts";
+import { readJsonObject } from "./http/body.ts";
+import { applyCorsHeaders, corsPolicy, originTrustedWithoutAuth, preflightResponse, type CorsPolicy } from "./http/cors.ts";
+import { errorResponse, familyOfDialect, familyOfRequest, GatewayError, type ErrorFamily } from "./http/errors.ts";
+import type { PathLookup, RouteDef, RouteMatch } from "./http/route-table.ts";
+import { jsonResponse, type GatewayServices, type RequestContext } from "./operations/context.ts";
+import { generate } from "./operations/generate.ts";
+import { modelShapeFor, renderModel, renderModelList } from "./operations/models.ts";
+
+/** Holds the configuration in force; a reload swaps `snapshot`, requests in flight keep the one they started with. */
+export interface SnapshotHolder {
+  snapshot: ConfigSnapshot;
+}
+
+interface Derived {
+  keys: KeyRing;
+  cors: CorsPolicy;
+}
+
+export type Gateway = (request: Request) => Promise<Response>;
+
+export function createGateway(holder: SnapshotHolder, services: GatewayServices): Gateway {
+  const derived = new WeakMap<ConfigSnapshot, Derived>();
+  const derive = (snapshot: ConfigSnapshot): Derived => {
+    let found = derived.get(snapshot);
+    if (!found) {
+      found = { keys: buildKeyRing(snapshot.proxy.clientKeys), cors: corsPolicy(snapshot.proxy.corsOrigins) };
+      derived.set(snapshot, found);
+    }
+    return found;
+  };
+  const warnedPaths = new Set<string>();
+
+  return async function handle(request: Request): Promise<Response> {
+    const snapshot = holder.snapshot;
+    const { keys, cors } = derive(snapshot);
+    const requestId = randomId("req_");
+    const url = new URL(request.url);
+    const origin = request.headers.get("origin");
+    let family: ErrorFamily = familyOfRequest(url.pathname, request.headers);
+    const finish = (response: Response, match?: RouteMatch) => {
+      response.headers.set("x-request-id", requestId);
+      if (match?.rewrittenFrom) response.headers.set("x-levity-path-rewritten", `${match.rewrittenFrom} -> ${match.path}`);
+      applyCorsHeaders(response.headers, cors, origin);
+      return response;
+    };
+
+    let match: RouteMatch | undefined;
+    try {
+      if (request.method === "OPTIONS") return preflightResponse(cors, request);
+      const method = request.method === "HEAD" ? "GET" : request.method;
+      const lookup = await snapshot.routes.lookup(method, url.pathname);
+      const route = routeOf(lookup);
+      if (route?.dialect) family = familyOfDialect(route.dialect);
+
+      if (origin && snapshot.proxy.effectiveAuth === "off" && !originTrustedWithoutAuth(cors, origin)) {
+        throw new GatewayError(
+          403,
+          `Browser requests from ${origin} are refused while auth is off, because any web page could otherwise use your accounts. ` +
+            `Turn auth on (auth_mode: strict or all_except_health, with an api_key) or list this origin in proxy.cors_origins.`,
+        );
+      }
+      let clientKeyName: string | undefined;
+      if (needsKey(snapshot.proxy.effectiveAuth, route?.auth ?? "api")) {
+        const presented = presentedCredentials(request.headers, url);
+        clientKeyName = authenticate(keys, presented);
+        if (!clientKeyName) throw new GatewayError(401, refusalMessage(presented));
+      }
+
+      let body: RequestContext["body"];
+      switch (lookup.kind) {
+        case "unknown":
+          throw new GatewayError(404, unknownPathMessage(method, url, lookup.nearest), { code: "unknown_url" });
+        case "wrong-method":
+          throw new GatewayError(405, `${request.method} is not allowed on ${url.pathname}; it accepts ${lookup.allow.join(", ")}.`, {
+            headers: { allow: [...lookup.allow, "OPTIONS"].join(", ") },
+          });
+        case "overlap":
+          body = await readJsonObject(request, snapshot.proxy.maxBodyBytes);
+          match = chooseOverlap(lookup, body.json);
+          break;
+        case "route":
+          match = lookup.match;
+          if (match.route.method === "POST") body = await readJsonObject(request, snapshot.proxy.maxBodyBytes);
+          break;
+      }
+      if (match.rewrittenFrom) warnRewrite(match, request.method, url);
+      const ctx: RequestContext = { request, url, snapshot, requestId, family, match, clientKeyName, body };
+      return finish(await dispatch(ctx), match);
+    } catch (error) {
+      if (error instanceof GatewayError) return finish(errorResponse(family, error.status, error.message, error.details, requestId), match);
+      services.log.error(`request ${requestId} ${request.method} ${url.pathname} failed: ${(error as Error).stack ?? error}`);
+      return finish(errorResponse(family, 500, `levity hit an internal error while serving this request (request id ${requestId}). This is a bug; the log has the details.`, {}, requestId), match);
+    }
+  };
+
+  async function dispatch(ctx: RequestContext): Promise<Response> {
+    switch (ctx.match.route.operation) {
+      case "health":
+        return jsonResponse({ status: "ok", version: services.version });
+      case "list-models": {
+        const entries = await services.catalog.list(ctx.snapshot);
+        return jsonResponse(renderModelList(modelShapeFor(ctx.family, ctx.request.headers), entries));
+      }
+      case "get-model": {
+        const id = ctx.match.params.model ?? "";
+        const entries = await services.catalog.list(ctx.snapshot);
+        const entry = entries.find((e) => e.id === id) ?? { id, ownedBy: "levity" };
+        return jsonResponse(renderModel(modelShapeFor(ctx.family, ctx.request.headers), entry));
+      }
+      case "generate":
+      case "count-tokens":
+        return generate(ctx);
+    }
+  }
+
+  function warnRewrite(match: RouteMatch, method: string, url: URL): void {
+    const key = `${method} ${match.rewrittenFrom}`;
+    if (warnedPaths.has(key) || warnedPaths.size > 1000) return;
+    warnedPaths.add(key);
+    services.log.warn(
+      `a client called ${method} ${match.rewrittenFrom}; served it as ${match.path}. Set that client's Base URL to ${baseUrlFor(match.route, url)} (this warning shows once per path)`,
+    );
+  }
+}
+
+function routeOf(lookup: PathLookup): RouteDef | undefined {
+  if (lookup.kind === "route") return lookup.match.route;
+  if (lookup.kind === "overlap") return lookup.choices[0]?.route;
+  return undefined;
+}
+
+function chooseOverlap(lookup: Extract<PathLookup, { kind: "overlap" }>, json: Record<string, unknown>): RouteMatch {
+  const choice = lookup.choices.find((c) => json[c.field] !== undefined);
+  if (!choice) {
+    const fields = lookup.choices.map((c) => c.field).join(", ");
+    throw new GatewayError(400, `${lookup.from} is not a known path, and the body has none of the fields (${fields}) that would tell which endpoint was meant.`);
+  }
+  return { route: choice.route, params: {}, path: choice.route.path, rewrittenFrom: lookup.from };
+}
+
+export function baseUrlFor(route: RouteDef, url: URL): string {
+  return route.dialect?.startsWith("openai") ? `${url.origin}/v1` : url.origin;
+}
+
+function unknownPathMessage(method: string, url: URL, nearest: RouteDef | undefined): string {
+  const near = nearest ? ` The nearest known route is ${nearest.method} ${nearest.path}.` : "";
+  return (
+    `levity has no route for ${method} ${url.pathname}.${near} ` +
+    `Base URLs for this gateway: OpenAI SDKs and Codex CLI ${url.origin}/v1; Anthropic SDKs and Claude Code ${url.origin}; ` +
+    `Gemini SDKs and Gemini CLI ${url.origin}. \`levity routes\` lists every path.`
+  );
+}

@@ -1,0 +1,73 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { ClientKey, EffectiveAuthMode } from "../config/snapshot.ts";
+
+export type AuthClass = "api" | "health";
+
+/** One place a client may put its key; the label is what a refusal names (never the value). */
+export interface PresentedCredential {
+  where: string;
+  value: string;
+}
+
+export interface KeyRing {
+  /** Names and SHA-256 digests of the configured client keys; the keys themselves are not kept here. */
+  entries: { name: string; digest: Buffer }[];
+}
+
+export function buildKeyRing(keys: ClientKey[]): KeyRing {
+  return { entries: keys.map((key) => ({ name: key.name, digest: digest(key.key) })) };
+}
+
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value).digest();
+}
+
+export function needsKey(mode: EffectiveAuthMode, authClass: AuthClass): boolean {
+  if (mode === "off") return false;
+  if (mode === "all_except_health") return authClass !== "health";
+  return true;
+}
+
+/** Every credential the request carries: Authorization (Bearer or raw), x-api-key, x-goog-api-key, ?key=. */
+export function presentedCredentials(headers: Headers, url: URL): PresentedCredential[] {
+  const found: PresentedCredential[] = [];
+  const authorization = headers.get("authorization")?.trim();
+  if (authorization) {
+    const bearer = /^bearer\s+(.+)$/i.exec(authorization);
+    found.push({ where: "Authorization", value: (bearer?.[1] ?? authorization).trim() });
+  }
+  for (const header of ["x-api-key", "x-goog-api-key"]) {
+    const value = headers.get(header)?.trim();
+    if (value) found.push({ where: header, value });
+  }
+  const query = url.searchParams.get("key");
+  if (query) found.push({ where: "?key=", value: query });
+  return found;
+}
+
+/**
+ * The name of the client key that any presented credential matches, or undefined. Every
+ * credential is tried, so a stale Authorization header cannot hide a valid x-api-key. Digests are
+ * compared in constant time, and comparing digests keeps the length of a key from leaking.
+ */
+export function authenticate(ring: KeyRing, presented: PresentedCredential[]): string | undefined {
+  let matched: string | undefined;
+  for (const credential of presented) {
+    const candidate = digest(credential.value);
+    for (const entry of ring.entries) {
+      if (timingSafeEqual(candidate, entry.digest) && matched === undefined) matched = entry.name;
+    }
+  }
+  return matched;
+}
+
+export const ACCEPTED_PLACEMENTS = "Authorization: Bearer <key>, x-api-key: <key>, x-goog-api-key: <key>, or ?key=<key>";
+
+export function refusalMessage(presented: PresentedCredential[]): string {
+  const where = [...new Set(presented.map((c) => c.where))].join(", ");
+  const head =
+    presented.length === 0
+      ? "This levity gateway needs a client key and the request carried none."
+      : `The key sent in ${where} is not one of this levity gateway's client keys.`;
+  return `${head} Send proxy.api_key (or one of proxy.api_keys) from gateway.yaml as ${ACCEPTED_PLACEMENTS}. Provider keys (OpenAI, Anthropic, Gemini) belong in gateway.yaml under upstreams, not in the client.`;
+}

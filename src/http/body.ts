@@ -1,0 +1,74 @@
+import { GatewayError } from "./errors.ts";
+
+export type JsonObject = Record<string, unknown>;
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function tooLarge(maxBytes: number): GatewayError {
+  return new GatewayError(413, `Request body is larger than ${formatMb(maxBytes)} MB (proxy.max_body_mb in gateway.yaml).`);
+}
+
+function formatMb(bytes: number): string {
+  return String(Math.round((bytes / 1024 / 1024) * 100) / 100);
+}
+
+/** Reads at most `maxBytes`; a declared or streamed body over the limit is refused without reading the rest. */
+export async function readBodyBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
+  const declared = Number(request.headers.get("content-length"));
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  if (!request.body) return new Uint8Array(0);
+  if (Number.isFinite(declared) && declared > 0) {
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
+    return bytes;
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The request body as a JSON object. Any content type is accepted when the body is JSON
+ * (curl -d sends form encoding by default); multipart is refused as plainly not JSON.
+ */
+export async function readJsonObject(request: Request, maxBytes: number): Promise<{ json: JsonObject; text: string }> {
+  const type = request.headers.get("content-type") ?? "";
+  if (type.toLowerCase().startsWith("multipart/")) {
+    throw new GatewayError(415, `Request body is ${type.split(";")[0]}; this endpoint expects a JSON object (Content-Type: application/json).`);
+  }
+  const bytes = await readBodyBytes(request, maxBytes);
+  if (bytes.byteLength === 0) throw new GatewayError(400, "Request body is empty; this endpoint expects a JSON object.");
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new GatewayError(400, "Request body is not valid UTF-8.");
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new GatewayError(400, `Request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new GatewayError(400, `Request body must be a JSON object, not ${json === null ? "null" : Array.isArray(json) ? "an array" : typeof json}.`);
+  }
+  return { json: json as JsonObject, text };
+}

@@ -1,0 +1,86 @@
+export interface CorsPolicy {
+  anyOrigin: boolean;
+  listed: Set<string>;
+}
+
+export function corsPolicy(origins: string[]): CorsPolicy {
+  return { anyOrigin: origins.includes("*"), listed: new Set(origins.filter((o) => o !== "*").map((o) => o.replace(/\/+$/, ""))) };
+}
+
+// Response headers a browser client needs to read.
+const EXPOSED = [
+  "x-request-id",
+  "request-id",
+  "x-mapped-model",
+  "x-upstream",
+  "x-account",
+  "x-levity-path-rewritten",
+  "retry-after",
+  "retry-after-ms",
+  "x-should-retry",
+].join(", ");
+
+// What the official SDKs send, for a preflight that does not list its headers.
+const SDK_HEADERS = [
+  "authorization",
+  "content-type",
+  "x-api-key",
+  "x-goog-api-key",
+  "x-goog-api-client",
+  "anthropic-version",
+  "anthropic-beta",
+  "anthropic-dangerous-direct-browser-access",
+  "openai-organization",
+  "openai-project",
+  "x-stainless-arch",
+  "x-stainless-lang",
+  "x-stainless-os",
+  "x-stainless-package-version",
+  "x-stainless-retry-count",
+  "x-stainless-runtime",
+  "x-stainless-runtime-version",
+  "x-stainless-timeout",
+].join(", ");
+
+export function isLoopbackOrigin(origin: string): boolean {
+  try {
+    const host = new URL(origin).hostname;
+    return host === "localhost" || host === "127.0.0.1" || host === "[::1]" || host === "::1" || host.endsWith(".localhost");
+  } catch {
+    return false;
+  }
+}
+
+export function originAllowed(policy: CorsPolicy, origin: string): boolean {
+  return policy.anyOrigin || policy.listed.has(origin);
+}
+
+/**
+ * With auth off, any web page the user visits could post to the gateway and spend their
+ * accounts; browsers always send Origin on such requests, CLIs and SDKs on a server do not.
+ * So without auth only loopback pages and origins listed by name are served.
+ */
+export function originTrustedWithoutAuth(policy: CorsPolicy, origin: string): boolean {
+  return isLoopbackOrigin(origin) || policy.listed.has(origin);
+}
+
+export function applyCorsHeaders(headers: Headers, policy: CorsPolicy, origin: string | null): void {
+  if (!origin || !originAllowed(policy, origin)) return;
+  headers.set("access-control-allow-origin", origin);
+  headers.set("access-control-expose-headers", EXPOSED);
+  headers.append("vary", "Origin");
+}
+
+/** OPTIONS never needs a key: a browser cannot attach one to a preflight. */
+export function preflightResponse(policy: CorsPolicy, request: Request): Response {
+  const headers = new Headers({ allow: "GET, POST, OPTIONS" });
+  const origin = request.headers.get("origin");
+  if (origin && originAllowed(policy, origin)) {
+    headers.set("access-control-allow-origin", origin);
+    headers.set("access-control-allow-methods", "GET, POST, OPTIONS");
+    headers.set("access-control-allow-headers", request.headers.get("access-control-request-headers") || SDK_HEADERS);
+    headers.set("access-control-max-age", "86400");
+    headers.append("vary", "Origin");
+  }
+  return new Response(null, { status: 204, headers });
+}

@@ -1,0 +1,196 @@
+import { IttyRouter, type IttyRouterType, type RouteEntry } from "itty-router";
+import type { Dialect, Operation, RoutesFile } from "../config/schema.ts";
+
+export interface RouteDef {
+  method: "GET" | "POST";
+  path: string;
+  dialect?: Dialect;
+  operation: Operation;
+  auth: "api" | "health";
+  stream: boolean;
+  aliases: string[];
+}
+
+export interface RouteMatch {
+  route: RouteDef;
+  params: Record<string, string>;
+  /** The canonical path with its parameters filled in. */
+  path: string;
+  /** Set when the client's path was not the canonical one. */
+  rewrittenFrom?: string;
+}
+
+export interface OverlapChoice {
+  field: string;
+  route: RouteDef;
+}
+
+export type PathLookup =
+  | { kind: "route"; match: RouteMatch }
+  | { kind: "overlap"; from: string; choices: OverlapChoice[] }
+  | { kind: "wrong-method"; allow: string[] }
+  | { kind: "unknown"; nearest?: RouteDef };
+
+export interface RouteTable {
+  /** The validated routes.yaml this table was compiled from. */
+  source: RoutesFile;
+  routes: RouteDef[];
+  /** The itty-router instance that holds one entry per canonical path and alias. */
+  router: IttyRouterType;
+  lookup(method: string, rawPath: string): Promise<PathLookup>;
+}
+
+interface RoutingRequest {
+  method: string;
+  url: string;
+  params?: Record<string, string>;
+}
+
+interface Pattern {
+  method: string;
+  regex: RegExp;
+}
+
+/** `{name}` captures one segment; it stops at '/' and at ':' so Gemini's `:method` suffix stays literal. */
+export function templateToRegex(template: string): RegExp {
+  let source = "";
+  let last = 0;
+  for (const match of template.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
+    source += escapeRegex(template.slice(last, match.index)) + `(?<${match[1]}>[^/:]+)`;
+    last = match.index + match[0].length;
+  }
+  source += escapeRegex(template.slice(last));
+  return new RegExp(`^${source}$`);
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+export function fillTemplate(template: string, params: Record<string, string>): string {
+  return template.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => params[name] ?? "");
+}
+
+export function compileRouteTable(file: RoutesFile): RouteTable {
+  const routes: RouteDef[] = file.routes.map((entry) => ({
+    method: entry.method,
+    path: entry.path,
+    dialect: entry.dialect,
+    operation: entry.operation,
+    auth: entry.auth,
+    stream: entry.stream,
+    aliases: entry.aliases,
+  }));
+
+  const entries: RouteEntry[] = [];
+  const patterns: Pattern[] = [];
+  for (const route of routes) {
+    for (const path of [route.path, ...route.aliases]) {
+      const regex = templateToRegex(path);
+      patterns.push({ method: route.method, regex });
+      const handler = (request: RoutingRequest) => ({ route, params: { ...request.params } });
+      entries.push([route.method, regex, [handler as never], path]);
+    }
+  }
+  const router = IttyRouter({ routes: entries });
+
+  const canonical = new Map(routes.map((route) => [`${route.method} ${route.path}`, route]));
+  const overlaps = new Map<string, OverlapChoice[]>();
+  for (const overlap of file.overlaps) {
+    const choices = overlap.by_body.map((choice) => {
+      const route = canonical.get(`POST ${choice.route}`);
+      if (!route) throw new Error(`overlap target ${choice.route} is not a POST route`);
+      return { field: choice.field, route };
+    });
+    for (const path of overlap.paths) overlaps.set(path, choices);
+  }
+
+  const normalize = createNormalizer(file.normalize);
+
+  async function lookup(method: string, rawPath: string): Promise<PathLookup> {
+    const path = normalize(rawPath);
+    const found = (await router.fetch({ method, url: `http://levity${path}` })) as
+      | { route: RouteDef; params: Record<string, string> }
+      | undefined;
+    if (found) {
+      const canonicalPath = found.route.path.includes("{") ? fillTemplate(found.route.path, found.params) : found.route.path;
+      const match: RouteMatch = { route: found.route, params: found.params, path: canonicalPath };
+      if (canonicalPath !== rawPath) match.rewrittenFrom = rawPath;
+      return { kind: "route", match };
+    }
+    const choices = method === "POST" ? overlaps.get(path) : undefined;
+    if (choices) return { kind: "overlap", from: rawPath, choices };
+    const allow = [...new Set(patterns.filter((p) => p.regex.test(path)).map((p) => p.method))];
+    if (allow.length > 0 || overlaps.has(path)) return { kind: "wrong-method", allow: allow.length > 0 ? allow : ["POST"] };
+    return { kind: "unknown", nearest: nearestRoute(routes, path) };
+  }
+
+  return { source: file, routes, router, lookup };
+}
+
+function createNormalizer(options: RoutesFile["normalize"]): (path: string) => string {
+  const prefixes = [...options.collapse_repeated_prefixes].sort((a, b) => b.length - a.length);
+  return (input) => {
+    let path = input;
+    if (options.collapse_slashes) path = path.replace(/\/{2,}/g, "/");
+    if (options.strip_trailing_slash && path.length > 1 && path.endsWith("/")) path = path.replace(/\/+$/, "") || "/";
+    if (prefixes.length > 0) path = collapseLeadingPrefixes(path, prefixes);
+    return path;
+  };
+}
+
+/** A leading run of version prefixes collapses to its last one: /v1/v1/x -> /v1/x, /v1/v1beta/x -> /v1beta/x. */
+function collapseLeadingPrefixes(path: string, prefixes: string[]): string {
+  let rest = path;
+  let kept: string | undefined;
+  let count = 0;
+  for (;;) {
+    const prefix = prefixes.find((p) => rest === p || rest.startsWith(`${p}/`));
+    if (!prefix) break;
+    kept = prefix;
+    count++;
+    rest = rest.slice(prefix.length);
+  }
+  return count < 2 || kept === undefined ? path : kept + rest;
+}
+
+function nearestRoute(routes: RouteDef[], path: string): RouteDef | undefined {
+  let best: RouteDef | undefined;
+  let bestDistance = Infinity;
+  for (const route of routes) {
+    for (const candidate of [route.path, ...route.aliases]) {
+      const distance = editDistance(path, fillTemplate(candidate, guessParams(candidate, path)));
+      if (distance < bestDistance) {
+        bestDistance = distance;
+        best = route;
+      }
+    }
+  }
+  return best;
+}
+
+/** Fills a template's parameters from the segment at the same position, so `/v1beta/models/x:foo` compares fairly. */
+function guessParams(template: string, path: string): Record<string, string> {
+  const params: Record<string, string> = {};
+  const templateSegments = template.split("/");
+  const pathSegments = path.split("/");
+  templateSegments.forEach((segment, i) => {
+    const name = /^\{([A-Za-z_][A-Za-z0-9_]*)\}/.exec(segment)?.[1];
+    if (name) params[name] = (pathSegments[i] ?? "").split(":")[0] ?? "";
+  });
+  return params;
+}
+
+function editDistance(a: string, b: string): number {
+  const previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = previous[0]!;
+    previous[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = previous[j]!;
+      previous[j] = Math.min(above + 1, previous[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return previous[b.length]!;
+}

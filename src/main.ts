@@ -1,0 +1,96 @@
+#!/usr/bin/env bun
+import { parseArgs } from "node:util";
+import { CliExit, type CliIO, type CommonFlags } from "./cli/context.ts";
+import { initCommand } from "./cli/init.ts";
+import { checkCommand, resolveCommand, routesCommand } from "./cli/inspect.ts";
+import { serveCommand } from "./cli/serve.ts";
+import { VERSION } from "./version.ts";
+
+const USAGE = `levity ${VERSION}: one local endpoint for OpenAI, Anthropic and Gemini clients.
+
+Usage:
+  levity [serve]          serve the gateway (default)
+  levity check            validate gateway.yaml, mappings.yaml and routes.yaml
+  levity routes           print every path, its dialect, auth and aliases
+  levity resolve MODEL    show which mapping rule a model name hits and its target
+  levity init [DIR]       write starter config files with a fresh client key
+  levity --version
+
+Options:
+  --config DIR   config directory (else $LEVITY_CONFIG_DIR, else the current directory
+                 if it holds a config file, else ~/.config/levity)
+  --port N       listen on N instead of proxy.port
+`;
+
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: "string" },
+        port: { type: "string" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+    });
+  } catch (error) {
+    io.err(`levity: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    io.out(`levity ${VERSION}\n`);
+    return 0;
+  }
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  const flags: CommonFlags = { config: values.config };
+  if (values.port !== undefined) {
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+      io.err(`levity: --port must be a whole number from 0 to 65535, not "${values.port}"\n`);
+      return 2;
+    }
+    flags.port = port;
+  }
+  const [command = "serve", ...rest] = positionals;
+  try {
+    switch (command) {
+      case "serve":
+        await serveCommand(flags, io);
+        return 0;
+      case "check":
+        checkCommand(flags, io);
+        return 0;
+      case "routes":
+        routesCommand(flags, io);
+        return 0;
+      case "resolve":
+        resolveCommand(rest[0], flags, io);
+        return 0;
+      case "init":
+        initCommand(rest[0], io);
+        return 0;
+      default:
+        io.err(`levity: unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof CliExit) return error.code;
+    throw error;
+  }
+}
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2), {
+    out: (text) => process.stdout.write(text),
+    err: (text) => process.stderr.write(text),
+    env: process.env,
+    cwd: process.cwd(),
+  });
+  process.exit(code);
+}

@@ -1,0 +1,39 @@
+import type { MappingTable, Target } from "./table.ts";
+
+export type RuleKind = "exact" | "wildcard" | "default" | "unmapped";
+
+export interface Resolution {
+  target: Target;
+  rule: { kind: RuleKind; pattern?: string; file?: string; line?: number };
+}
+
+/** exact > most specific wildcard > default > the requested name unchanged on the first upstream. */
+export function resolveModel(table: MappingTable, requested: string, firstUpstream: string): Resolution {
+  const exact = table.exact.get(requested);
+  if (exact) return { target: exact.target, rule: { kind: "exact", pattern: exact.name, file: table.file, line: exact.line } };
+  for (const wildcard of table.wildcards) {
+    if (wildcard.matches(requested)) {
+      return { target: wildcard.target, rule: { kind: "wildcard", pattern: wildcard.pattern, file: table.file, line: wildcard.line } };
+    }
+  }
+  if (table.fallback) {
+    return { target: table.fallback.target, rule: { kind: "default", file: table.file, line: table.fallback.line } };
+  }
+  return { target: { upstream: firstUpstream, model: requested }, rule: { kind: "unmapped" } };
+}
+
+export function describeResolution(requested: string, resolution: Resolution): string {
+  const { target, rule } = resolution;
+  const where = rule.line === undefined ? (rule.file ?? "") : `${rule.file}:${rule.line}`;
+  const to = `${target.upstream}/${target.model}`;
+  switch (rule.kind) {
+    case "exact":
+      return `${requested} -> ${to}  (exact rule, ${where})`;
+    case "wildcard":
+      return `${requested} -> ${to}  (wildcard "${rule.pattern}", ${where})`;
+    case "default":
+      return `${requested} -> ${to}  (default, ${where})`;
+    case "unmapped":
+      return `${requested} -> ${to}  (no rule matched and no default: sent unchanged to the first upstream)`;
+  }
+}

@@ -1,0 +1,32 @@
+import type { ConfigSnapshot } from "../config/snapshot.ts";
+import type { JsonObject } from "../http/body.ts";
+import type { ErrorFamily } from "../http/errors.ts";
+import type { RouteMatch } from "../http/route-table.ts";
+import type { Logger } from "../log.ts";
+import type { ModelCatalog } from "../upstream/model-catalog.ts";
+
+/** What an operation needs to know about the request it serves. */
+export interface RequestContext {
+  request: Request;
+  url: URL;
+  snapshot: ConfigSnapshot;
+  requestId: string;
+  family: ErrorFamily;
+  match: RouteMatch;
+  /** The name of the client key that authenticated the request, when auth is on. */
+  clientKeyName?: string;
+  /** The parsed JSON body, for POST routes. */
+  body?: { json: JsonObject; text: string };
+}
+
+export interface GatewayServices {
+  log: Logger;
+  catalog: ModelCatalog;
+  version: string;
+}
+
+export function jsonResponse(data: unknown, init: { status?: number; headers?: Headers } = {}): Response {
+  const headers = init.headers ?? new Headers();
+  headers.set("content-type", "application/json");
+  return new Response(JSON.stringify(data), { status: init.status ?? 200, headers });
+}

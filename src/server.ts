@@ -1,0 +1,146 @@
+import { watch, type FSWatcher } from "node:fs";
+import { loadConfig, type LoadOptions } from "./config/load.ts";
+import { CONFIG_FILES } from "./config/locate.ts";
+import { ConfigError, formatProblem } from "./config/problem.ts";
+import type { ConfigSnapshot } from "./config/snapshot.ts";
+import { createGateway, type SnapshotHolder } from "./gateway.ts";
+import type { Logger } from "./log.ts";
+import { ModelCatalog } from "./upstream/model-catalog.ts";
+import { VERSION } from "./version.ts";
+
+export class PortInUseError extends Error {
+  constructor(
+    readonly hostname: string,
+    readonly port: number,
+  ) {
+    super(`${hostname}:${port} is already in use`);
+  }
+}
+
+export interface StartOptions extends LoadOptions {
+  log: Logger;
+  /** Reload when a config file in the directory changes. */
+  watchFiles?: boolean;
+}
+
+export interface RunningServer {
+  url: string;
+  hostname: string;
+  port: number;
+  holder: SnapshotHolder;
+  /** Re-reads the config; a broken file keeps the current one serving. Returns whether it was applied. */
+  reload(reason: string): boolean;
+  /** Stops accepting connections, lets requests in flight finish (up to `drainMs`), then closes. */
+  stop(drainMs?: number): Promise<void>;
+  pendingRequests(): number;
+}
+
+// The gateway enforces proxy.max_body_mb itself, in the client's error shape; Bun's own limit is only a backstop.
+const BUN_BODY_BACKSTOP = 1024 * 1024 * 1024;
+// Idle keep-alive connections are closed after this long; a request in progress has no idle limit
+// here, because an upstream may think for minutes before its first byte.
+const IDLE_CONNECTION_SECONDS = 120;
+
+/** Loads the configuration and serves it; throws ConfigError or PortInUseError without serving. */
+export function startServer(options: StartOptions): RunningServer {
+  const { log } = options;
+  const holder: SnapshotHolder = { snapshot: loadConfig(options) };
+  const gateway = createGateway(holder, { log, catalog: new ModelCatalog(log), version: VERSION });
+  const { hostname, port } = holder.snapshot.proxy;
+
+  let server: ReturnType<typeof Bun.serve>;
+  try {
+    server = Bun.serve({
+      hostname,
+      port,
+      idleTimeout: IDLE_CONNECTION_SECONDS,
+      maxRequestBodySize: BUN_BODY_BACKSTOP,
+      fetch(request, bunServer) {
+        bunServer.timeout(request, 0);
+        return gateway(request);
+      },
+      error(error) {
+        log.error(`unhandled error: ${error.stack ?? error}`);
+        return new Response(JSON.stringify({ error: { message: "levity hit an internal error.", type: "server_error", param: null, code: null } }), {
+          status: 500,
+          headers: { "content-type": "application/json" },
+        });
+      },
+    });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "EADDRINUSE") throw new PortInUseError(hostname, port);
+    throw error;
+  }
+
+  const reload = (reason: string): boolean => {
+    let next: ConfigSnapshot;
+    try {
+      next = loadConfig(options);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      log.error(`config reload (${reason}) failed; the previous configuration keeps serving:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`);
+      return false;
+    }
+    const previous = holder.snapshot.proxy;
+    if (next.proxy.port !== previous.port || next.proxy.hostname !== previous.hostname) {
+      log.warn(`port and bind address changes need a restart; still listening on ${server.hostname}:${server.port}`);
+    }
+    holder.snapshot = next;
+    log.info(`config reloaded (${reason}): ${describeSnapshot(next)}`);
+    return true;
+  };
+
+  const watchers = options.watchFiles && options.dir ? watchConfigDir(options.dir, reload, log) : [];
+
+  return {
+    url: `http://${server.hostname}:${server.port}`,
+    hostname: server.hostname ?? hostname,
+    port: server.port ?? port,
+    holder,
+    reload,
+    pendingRequests: () => server.pendingRequests,
+    async stop(drainMs = 60_000) {
+      for (const watcher of watchers) watcher.close();
+      const graceful = server.stop(false);
+      let timer: Timer | undefined;
+      const deadline = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), drainMs);
+      });
+      if ((await Promise.race([graceful, deadline])) === "timeout") {
+        log.warn(`requests still in flight after ${drainMs / 1000} s; closing them`);
+        await server.stop(true);
+      }
+      clearTimeout(timer);
+    },
+  };
+}
+
+export function describeSnapshot(snapshot: ConfigSnapshot): string {
+  const upstreams = snapshot.upstreams.map((u) => `${u.name} (${u.protocol}, ${u.protocol === "echo" ? "built in" : `${u.accounts.length} account${u.accounts.length === 1 ? "" : "s"}`})`);
+  const rules = snapshot.mappings.exact.size + snapshot.mappings.wildcards.length + (snapshot.mappings.fallback ? 1 : 0);
+  return `upstreams ${upstreams.join(", ")}; ${rules} mapping rule${rules === 1 ? "" : "s"}; auth ${snapshot.proxy.effectiveAuth}`;
+}
+
+function watchConfigDir(dir: string, reload: (reason: string) => boolean, log: Logger): FSWatcher[] {
+  let pending: Timer | undefined;
+  const changed = new Set<string>();
+  try {
+    const watcher = watch(dir, (_event, filename) => {
+      const name = filename?.toString();
+      if (!name || !(CONFIG_FILES as readonly string[]).includes(name)) return;
+      changed.add(name);
+      // Editors write a file in several steps (truncate, write, rename); reload once they are done.
+      clearTimeout(pending);
+      pending = setTimeout(() => {
+        const files = [...changed].join(", ");
+        changed.clear();
+        reload(`${files} changed`);
+      }, 100);
+    });
+    return [watcher];
+  } catch (error) {
+    log.warn(`cannot watch ${dir} for changes (${(error as Error).message}); send SIGHUP to reload`);
+    return [];
+  }
+}

@@ -1,0 +1,86 @@
+import { isObject } from "../codecs/shared.ts";
+import type { ConfigSnapshot, Upstream } from "../config/snapshot.ts";
+import type { Logger } from "../log.ts";
+import { accountHeaders, modelListEndpoint } from "./protocol.ts";
+
+export interface ModelEntry {
+  id: string;
+  /** The upstream that serves it, or "levity" for a mapping name. */
+  ownedBy: string;
+  displayName?: string;
+  inputTokenLimit?: number;
+  outputTokenLimit?: number;
+}
+
+const CACHE_MS = 5 * 60_000;
+// A failed listing is retried sooner, so a recovered upstream shows up again.
+const RETRY_MS = 30_000;
+const FETCH_TIMEOUT_MS = 5_000;
+
+/** Every model name a client can ask for: mapping names and targets, then each upstream's own list. */
+export class ModelCatalog {
+  private readonly cache = new Map<string, { expires: number; models: Promise<ModelEntry[]> }>();
+
+  constructor(private readonly log: Logger) {}
+
+  async list(snapshot: ConfigSnapshot): Promise<ModelEntry[]> {
+    const entries = new Map<string, ModelEntry>();
+    const add = (entry: ModelEntry) => {
+      if (!entries.has(entry.id)) entries.set(entry.id, entry);
+    };
+    for (const name of snapshot.mappings.exact.keys()) add({ id: name, ownedBy: "levity" });
+    const targets = [...snapshot.mappings.exact.values(), ...snapshot.mappings.wildcards].map((rule) => rule.target);
+    if (snapshot.mappings.fallback) targets.push(snapshot.mappings.fallback.target);
+    for (const target of targets) add({ id: target.model, ownedBy: target.upstream });
+    const lists = await Promise.all(snapshot.upstreams.map((upstream) => this.upstreamModels(upstream)));
+    for (const list of lists) for (const entry of list) add(entry);
+    return [...entries.values()];
+  }
+
+  private upstreamModels(upstream: Upstream): Promise<ModelEntry[]> {
+    if (upstream.protocol === "echo") return Promise.resolve([{ id: "echo", ownedBy: upstream.name, displayName: "Echo (built in)" }]);
+    const account = upstream.accounts[0];
+    const url = modelListEndpoint(upstream);
+    if (!account || !url) return Promise.resolve([]);
+    const cacheKey = `${upstream.name} ${url} ${account.name}`;
+    const cached = this.cache.get(cacheKey);
+    if (cached && Date.now() < cached.expires) return cached.models;
+    const entry = { expires: Date.now() + CACHE_MS, models: Promise.resolve<ModelEntry[]>([]) };
+    entry.models = this.fetchList(upstream, url, account.key).catch((error: Error) => {
+      entry.expires = Date.now() + RETRY_MS;
+      this.log.warn(`could not list the models of upstream "${upstream.name}": ${error.message}; /v1/models shows the mapped names only`);
+      return [];
+    });
+    this.cache.set(cacheKey, entry);
+    return entry.models;
+  }
+
+  private async fetchList(upstream: Upstream, url: string, key: string): Promise<ModelEntry[]> {
+    const response = await fetch(url, { headers: accountHeaders(upstream.protocol, key), signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return parseModelList(upstream, await response.json());
+  }
+}
+
+function parseModelList(upstream: Upstream, body: unknown): ModelEntry[] {
+  if (!isObject(body)) return [];
+  const out: ModelEntry[] = [];
+  if (upstream.protocol === "gemini" && Array.isArray(body.models)) {
+    for (const model of body.models) {
+      if (!isObject(model) || typeof model.name !== "string") continue;
+      out.push({
+        id: model.name.replace(/^models\//, ""),
+        ownedBy: upstream.name,
+        displayName: typeof model.displayName === "string" ? model.displayName : undefined,
+        inputTokenLimit: typeof model.inputTokenLimit === "number" ? model.inputTokenLimit : undefined,
+        outputTokenLimit: typeof model.outputTokenLimit === "number" ? model.outputTokenLimit : undefined,
+      });
+    }
+  } else if (Array.isArray(body.data)) {
+    for (const model of body.data) {
+      if (!isObject(model) || typeof model.id !== "string") continue;
+      out.push({ id: model.id, ownedBy: upstream.name, displayName: typeof model.display_name === "string" ? model.display_name : undefined });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,99 @@
+import type { Dialect, Operation, UpstreamProtocol } from "../config/schema.ts";
+import type { Upstream } from "../config/snapshot.ts";
+
+/** The client dialects an upstream protocol speaks natively: these pairs are forwarded without translation. */
+const NATIVE: Record<UpstreamProtocol, readonly Dialect[]> = {
+  openai: ["openai-chat", "openai-completions", "openai-responses"],
+  anthropic: ["anthropic-messages"],
+  gemini: ["gemini"],
+  echo: [],
+};
+
+export function speaksNatively(protocol: UpstreamProtocol, dialect: Dialect): boolean {
+  return NATIVE[protocol].includes(dialect);
+}
+
+const OPENAI_PATHS: Partial<Record<Dialect, string>> = {
+  "openai-chat": "/chat/completions",
+  "openai-completions": "/completions",
+  "openai-responses": "/responses",
+};
+
+export interface EndpointRequest {
+  dialect: Dialect;
+  operation: Operation;
+  model: string;
+  stream: boolean;
+  /** The client's query string; Gemini's `alt` must reach the upstream, the client's `key` must not. */
+  query: URLSearchParams;
+}
+
+export function upstreamEndpoint(upstream: Upstream, request: EndpointRequest): string {
+  switch (upstream.protocol) {
+    case "openai":
+      return upstream.baseUrl + (OPENAI_PATHS[request.dialect] ?? "/chat/completions");
+    case "anthropic":
+      return upstream.baseUrl + (request.operation === "count-tokens" ? "/v1/messages/count_tokens" : "/v1/messages");
+    case "gemini": {
+      const method = request.operation === "count-tokens" ? "countTokens" : request.stream ? "streamGenerateContent" : "generateContent";
+      const query = new URLSearchParams(request.query);
+      query.delete("key");
+      const search = query.size > 0 ? `?${query}` : "";
+      return `${upstream.baseUrl}/${upstream.apiVersion ?? "v1beta"}/models/${encodeURIComponent(request.model)}:${method}${search}`;
+    }
+    case "echo":
+      throw new Error("the echo upstream has no endpoint");
+  }
+}
+
+export function modelListEndpoint(upstream: Upstream): string | undefined {
+  switch (upstream.protocol) {
+    case "openai":
+      return `${upstream.baseUrl}/models`;
+    case "anthropic":
+      return `${upstream.baseUrl}/v1/models?limit=1000`;
+    case "gemini":
+      return `${upstream.baseUrl}/${upstream.apiVersion ?? "v1beta"}/models?pageSize=1000`;
+    case "echo":
+      return undefined;
+  }
+}
+
+export const DEFAULT_ANTHROPIC_VERSION = "2023-06-01";
+
+/** The account's key in the upstream's own header. */
+export function accountHeaders(protocol: UpstreamProtocol, key: string): Record<string, string> {
+  switch (protocol) {
+    case "openai":
+      return { authorization: `Bearer ${key}` };
+    case "anthropic":
+      return { "x-api-key": key, "anthropic-version": DEFAULT_ANTHROPIC_VERSION };
+    case "gemini":
+      return { "x-goog-api-key": key };
+    case "echo":
+      return {};
+  }
+}
+
+// Client headers that describe the request rather than the client's credentials or connection.
+const FORWARDED_CLIENT_HEADERS = ["anthropic-version", "anthropic-beta", "openai-beta", "user-agent", "accept"];
+
+export function upstreamRequestHeaders(protocol: UpstreamProtocol, key: string, client: Headers): Headers {
+  const headers = new Headers({ "content-type": "application/json", ...accountHeaders(protocol, key) });
+  for (const name of FORWARDED_CLIENT_HEADERS) {
+    const value = client.get(name);
+    if (value) headers.set(name, value);
+  }
+  return headers;
+}
+
+// Hop-by-hop headers, and those that stop being true once fetch has decoded the body.
+const DROPPED_RESPONSE_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "set-cookie", "alt-svc", "upgrade"]);
+
+export function clientResponseHeaders(upstream: Headers): Headers {
+  const headers = new Headers();
+  upstream.forEach((value, name) => {
+    if (!DROPPED_RESPONSE_HEADERS.has(name)) headers.set(name, value);
+  });
+  return headers;
+}

@@ -1,0 +1,158 @@
+/*
+ * A loopback HTTP server standing in for a provider's API. It records what it received, checks
+ * the account key the way the provider does, and can be scripted to fail or to hang.
+ */
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: Headers;
+  text: string;
+  json: any;
+}
+
+export interface ScriptedReply {
+  status: number;
+  body: string;
+  headers?: Record<string, string>;
+}
+
+export interface FakeUpstream {
+  /** Origin, e.g. http://127.0.0.1:41234 */
+  url: string;
+  requests: RecordedRequest[];
+  last(): RecordedRequest;
+  /** The next request gets this reply instead of the normal answer. */
+  replyOnce(reply: ScriptedReply): void;
+  /**
+   * The next request gets a streaming 200 that sends `firstChunk` and then nothing. The promise
+   * resolves when the fake sees its request aborted (the gateway hung up).
+   */
+  hangOnce(firstChunk: string, contentType?: string): Promise<void>;
+  /** The exact bytes of the last streamed body the fake sent. */
+  lastStreamBody(): string;
+  stop(): Promise<void>;
+}
+
+export type FakeHandler = (request: RecordedRequest) => Response | Promise<Response>;
+
+const encoder = new TextEncoder();
+
+/** A streaming body that sends each event as its own chunk, so framing crosses chunk boundaries as on the wire. */
+export function chunkedBody(events: string[], onDone?: (all: string) => void): ReadableStream<Uint8Array> {
+  let i = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (i < events.length) controller.enqueue(encoder.encode(events[i++]));
+      else {
+        onDone?.(events.join(""));
+        controller.close();
+      }
+    },
+  });
+}
+
+export function jsonReply(data: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(data), { status, headers: { "content-type": "application/json", ...headers } });
+}
+
+export function startFake(options: {
+  /** Returns a provider-shaped error response when the request does not carry the right key. */
+  checkKey: (request: RecordedRequest) => Response | undefined;
+  handle: (request: RecordedRequest, streamed: (events: string[], contentType?: string, headers?: Record<string, string>) => Response) => Response | Promise<Response>;
+}): FakeUpstream {
+  const requests: RecordedRequest[] = [];
+  const scripted: ScriptedReply[] = [];
+  const hangs: { chunk: string; contentType: string; aborted: () => void }[] = [];
+  let lastStream = "";
+
+  const streamed = (events: string[], contentType = "text/event-stream; charset=utf-8", headers: Record<string, string> = {}) =>
+    new Response(
+      chunkedBody(events, (all) => {
+        lastStream = all;
+      }),
+      { headers: { "content-type": contentType, "cache-control": "no-cache", ...headers } },
+    );
+
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    idleTimeout: 0,
+    async fetch(raw) {
+      const url = new URL(raw.url);
+      const text = raw.method === "GET" ? "" : await raw.text();
+      let json: unknown;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      const request: RecordedRequest = { method: raw.method, path: url.pathname, query: url.searchParams, headers: raw.headers, text, json };
+      requests.push(request);
+      const refused = options.checkKey(request);
+      if (refused) return refused;
+      const script = scripted.shift();
+      if (script) return new Response(script.body, { status: script.status, headers: { "content-type": "application/json", ...script.headers } });
+      const hang = hangs.shift();
+      if (hang) {
+        raw.signal.addEventListener("abort", hang.aborted);
+        return new Response(
+          new ReadableStream({
+            start(controller) {
+              controller.enqueue(encoder.encode(hang.chunk));
+            },
+            cancel: hang.aborted,
+          }),
+          { headers: { "content-type": hang.contentType } },
+        );
+      }
+      return options.handle(request, streamed);
+    },
+  });
+
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    requests,
+    last() {
+      const request = requests.at(-1);
+      if (!request) throw new Error("the fake upstream received no request");
+      return request;
+    },
+    replyOnce(reply) {
+      scripted.push(reply);
+    },
+    hangOnce(chunk, contentType = "text/event-stream") {
+      return new Promise<void>((resolve) => hangs.push({ chunk, contentType, aborted: () => resolve() }));
+    },
+    lastStreamBody: () => lastStream,
+    async stop() {
+      await server.stop(true);
+    },
+  };
+}
+
+/** The text of the last user turn, whatever the dialect, for fakes that answer "pong". */
+export function lastUserText(request: RecordedRequest): string {
+  const body = request.json ?? {};
+  const textOf = (content: unknown): string => {
+    if (typeof content === "string") return content;
+    if (Array.isArray(content)) return content.map((p: any) => (typeof p?.text === "string" ? p.text : "")).join("");
+    return "";
+  };
+  if (Array.isArray(body.messages)) {
+    const user = [...body.messages].reverse().find((m: any) => m.role === "user");
+    return textOf(user?.content);
+  }
+  if (Array.isArray(body.contents)) {
+    const user = [...body.contents].reverse().find((c: any) => c.role !== "model");
+    return textOf(user?.parts);
+  }
+  if (typeof body.input === "string") return body.input;
+  if (Array.isArray(body.input)) {
+    const user = [...body.input].reverse().find((m: any) => m.role === "user");
+    return textOf(user?.content);
+  }
+  if (typeof body.prompt === "string") return body.prompt;
+  return "";
+}

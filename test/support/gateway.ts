@@ -1,0 +1,81 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Logger } from "../../src/log.ts";
+import { startServer, type RunningServer } from "../../src/server.ts";
+
+export const REPO = resolve(import.meta.dir, "../..");
+export const BUN = process.execPath;
+export const MAIN = join(REPO, "src/main.ts");
+
+export interface ConfigFiles {
+  gateway?: string;
+  mappings?: string;
+  routes?: string;
+}
+
+export function tempDir(prefix = "levity-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function writeConfig(dir: string, files: ConfigFiles): void {
+  mkdirSync(dir, { recursive: true });
+  if (files.gateway !== undefined) writeFileSync(join(dir, "gateway.yaml"), files.gateway);
+  if (files.mappings !== undefined) writeFileSync(join(dir, "mappings.yaml"), files.mappings);
+  if (files.routes !== undefined) writeFileSync(join(dir, "routes.yaml"), files.routes);
+}
+
+export interface CapturedLog extends Logger {
+  lines: string[];
+}
+
+export function captureLog(): CapturedLog {
+  const lines: string[] = [];
+  return {
+    lines,
+    info: (m) => lines.push(`INFO ${m}`),
+    warn: (m) => lines.push(`WARN ${m}`),
+    error: (m) => lines.push(`ERROR ${m}`),
+  };
+}
+
+export interface TestGateway {
+  /** e.g. http://127.0.0.1:40123 */
+  origin: string;
+  dir: string;
+  server: RunningServer;
+  log: CapturedLog;
+  stop(): Promise<void>;
+}
+
+/** The real server, in this process, on an OS-chosen loopback port, with these files as its config directory. */
+export function startGateway(files: ConfigFiles, env: Record<string, string> = {}): TestGateway {
+  const dir = tempDir();
+  writeConfig(dir, files);
+  const log = captureLog();
+  const server = startServer({ dir, env, port: 0, log });
+  return {
+    origin: `http://127.0.0.1:${server.port}`,
+    dir,
+    server,
+    log,
+    async stop() {
+      await server.stop(1000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** gateway.yaml text for upstreams pointing at fakes. */
+export function upstreamsYaml(upstreams: { name: string; protocol: string; base_url?: string; accounts?: { name: string; key: string }[] }[]): string {
+  const lines = ["upstreams:"];
+  for (const u of upstreams) {
+    lines.push(`  - name: ${u.name}`, `    protocol: ${u.protocol}`);
+    if (u.base_url) lines.push(`    base_url: ${u.base_url}`);
+    if (u.accounts) {
+      lines.push("    accounts:");
+      for (const a of u.accounts) lines.push(`      - { name: ${JSON.stringify(a.name)}, key: ${JSON.stringify(a.key)} }`);
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
