@@ -3,6 +3,7 @@ import { GoogleGenAI } from "@google/genai";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { startGateway, type TestGateway } from "./support/gateway.ts";
+import { bodyOf } from "./support/http.ts";
 
 // With no configuration at all, the built-in echo upstream answers every client in its own dialect.
 
@@ -108,7 +109,7 @@ describe("echo with the Gemini SDK", () => {
   test("generateContent", async () => {
     const response = await genai.models.generateContent({ model: "gemini-2.5-flash", contents: PROMPT, config: { systemInstruction: "be terse" } });
     expect(response.text).toBe(PROMPT);
-    expect(response.candidates?.[0]?.finishReason).toBe("STOP");
+    expect(String(response.candidates?.[0]?.finishReason)).toBe("STOP");
   });
 
   test("generateContentStream", async () => {
@@ -129,7 +130,7 @@ describe("echo with the Gemini SDK", () => {
       body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: PROMPT }] }] }),
     });
     expect(response.headers.get("content-type")).toStartWith("application/json");
-    const chunks = (await response.json()) as { candidates: { content: { parts: { text: string }[] }; finishReason?: string }[] }[];
+    const chunks = (await bodyOf(response)) as { candidates: { content: { parts: { text: string }[] }; finishReason?: string }[] }[];
     expect(chunks.map((c) => c.candidates[0]!.content.parts[0]!.text).join("")).toBe(PROMPT);
     expect(chunks.at(-1)!.candidates[0]!.finishReason).toBe("STOP");
   });

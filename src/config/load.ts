@@ -6,7 +6,7 @@ import { compileMappings, parseTarget, type RuleSource } from "../mapping/table.
 import { normalizeBaseUrl } from "../upstream/base-url.ts";
 import { BUILT_IN_MAPPINGS, BUILT_IN_ROUTES } from "./defaults.ts";
 import { ConfigError, type ConfigProblem } from "./problem.ts";
-import { GatewaySchema, MappingsSchema, RoutesSchema, type GatewayFile, type MappingsFile, type RoutesFile } from "./schema.ts";
+import { GatewayKeysSchema, MappingsSchema, ProxySchema, RoutesSchema, UpstreamsSchema, type MappingsFile, type ProxyFile, type RoutesFile, type UpstreamEntry } from "./schema.ts";
 import type { ClientKey, ConfigSnapshot, ConfigSources, EffectiveAuthMode, ProxySettings, Upstream } from "./snapshot.ts";
 import { validateSource } from "./validate.ts";
 import { interpolateEnv, keyLines, lineOf, parseYaml, type YamlSource } from "./yaml-source.ts";
@@ -34,16 +34,23 @@ export function loadConfig(options: LoadOptions): ConfigSnapshot {
   const mappingsText = readConfigFile(options.dir, "mappings.yaml") ?? { label: "built-in mappings.yaml", text: BUILT_IN_MAPPINGS };
   const routesText = readConfigFile(options.dir, "routes.yaml") ?? { label: "built-in routes.yaml", text: BUILT_IN_ROUTES };
 
-  const gateway = gatewayText ? readValidated(gatewayText, GatewaySchema, options.env, problems) : undefined;
-  const mappings = readValidated(mappingsText, MappingsSchema, options.env, problems);
-  const routes = readValidated(routesText, RoutesSchema, options.env, problems);
+  const gatewaySource = gatewayText && readSource(gatewayText, options.env, problems);
+  const mappingsSource = readSource(mappingsText, options.env, problems);
+  const routesSource = readSource(routesText, options.env, problems);
 
-  // Without a gateway.yaml, an empty one through the same schema gives every default.
-  const gatewayFile: GatewayFile | undefined = gatewayText ? gateway?.value : v.parse(GatewaySchema, {});
-  const proxy = gatewayFile && buildProxy(gatewayFile, gateway?.source, options.port, problems);
-  const upstreams = gatewayFile && buildUpstreams(gatewayFile, gateway?.source, problems);
-  const mappingTable = mappings.value && upstreams && buildMappings(mappings.value, mappings.source, upstreams, problems);
-  const routeTable = routes.value && buildRoutes(routes.value, routes.source, problems);
+  // gateway.yaml's sections are checked one by one, so a bad proxy section does not hide an
+  // upstream's problems or the mapping targets that depend on the upstreams. Without a
+  // gateway.yaml, the schemas' defaults serve.
+  const gatewayKeys = gatewaySource ? check(gatewaySource, GatewayKeysSchema, problems) : { ok: true };
+  const proxyFile = gatewaySource ? check(gatewaySource, v.optional(ProxySchema, {}), problems, ["proxy"]) : { ok: true, value: v.parse(ProxySchema, {}) };
+  const upstreamsFile = gatewaySource ? check(gatewaySource, v.optional(UpstreamsSchema), problems, ["upstreams"]) : { ok: true, value: undefined };
+  const mappings = mappingsSource && check(mappingsSource, MappingsSchema, problems);
+  const routes = routesSource && check(routesSource, RoutesSchema, problems);
+
+  const proxy = gatewayKeys.ok && proxyFile.ok ? buildProxy(proxyFile.value!, gatewaySource || undefined, options.port, problems) : undefined;
+  const upstreams = upstreamsFile.ok ? buildUpstreams(upstreamsFile.value, gatewaySource || undefined, problems) : undefined;
+  const mappingTable = mappings?.ok && upstreams && buildMappings(mappings.value!, mappingsSource!, upstreams, problems);
+  const routeTable = routes?.ok && buildRoutes(routes.value!, routesSource!, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   if (!proxy || !upstreams || !mappingTable || !routeTable) throw new Error("configuration incomplete without a reported problem");
@@ -67,25 +74,20 @@ function readConfigFile(dir: string | undefined, name: string): FileText | undef
   return { label: path, text: readFileSync(path, "utf8"), path };
 }
 
-function readValidated<S extends Parameters<typeof validateSource>[1]>(
-  file: FileText,
-  schema: S,
-  env: Record<string, string | undefined>,
-  problems: ConfigProblem[],
-) {
+/** Parses a file and fills in its environment variables; undefined when either step failed. */
+function readSource(file: FileText, env: Record<string, string | undefined>, problems: ConfigProblem[]): YamlSource | undefined {
   const parsed = parseYaml(file.label, file.text);
-  if (parsed.problems.length > 0) {
-    problems.push(...parsed.problems);
-    return { source: parsed.source, value: undefined };
-  }
+  problems.push(...parsed.problems);
+  if (parsed.problems.length > 0) return undefined;
   const missing = interpolateEnv(parsed.source, env);
-  if (missing.length > 0) {
-    problems.push(...missing);
-    return { source: parsed.source, value: undefined };
-  }
-  const validated = validateSource(parsed.source, schema);
-  problems.push(...validated.problems);
-  return { source: parsed.source, value: validated.value };
+  problems.push(...missing);
+  return missing.length > 0 ? undefined : parsed.source;
+}
+
+function check<S extends v.GenericSchema>(source: YamlSource, schema: S, problems: ConfigProblem[], at: (string | number)[] = []) {
+  const result = validateSource(source, schema, at);
+  problems.push(...result.problems);
+  return { ok: result.problems.length === 0, value: result.value };
 }
 
 function effectiveAuthMode(mode: ProxySettings["authMode"], allowLan: boolean): EffectiveAuthMode {
@@ -93,8 +95,7 @@ function effectiveAuthMode(mode: ProxySettings["authMode"], allowLan: boolean): 
   return mode;
 }
 
-function buildProxy(file: GatewayFile, source: YamlSource | undefined, portOverride: number | undefined, problems: ConfigProblem[]): ProxySettings {
-  const p = file.proxy;
+function buildProxy(p: ProxyFile, source: YamlSource | undefined, portOverride: number | undefined, problems: ConfigProblem[]): ProxySettings {
   const at = (path: (string | number)[]) => ({ file: source?.file ?? "gateway.yaml", line: source && lineOf(source, path), key: path.join(".") });
   const clientKeys: ClientKey[] = [];
   if (p.api_key) clientKeys.push({ name: "default", key: p.api_key });
@@ -129,16 +130,16 @@ function buildProxy(file: GatewayFile, source: YamlSource | undefined, portOverr
   };
 }
 
-function buildUpstreams(file: GatewayFile, source: YamlSource | undefined, problems: ConfigProblem[]): Upstream[] {
-  if (file.upstreams === undefined) return [BUILT_IN_ECHO];
+function buildUpstreams(entries: UpstreamEntry[] | undefined, source: YamlSource | undefined, problems: ConfigProblem[]): Upstream[] {
+  if (entries === undefined) return [BUILT_IN_ECHO];
   const label = source?.file ?? "gateway.yaml";
   const at = (path: (string | number)[], key: string) => ({ file: label, line: source && lineOf(source, path), key });
-  if (file.upstreams.length === 0) {
+  if (entries.length === 0) {
     problems.push({ ...at(["upstreams"], "upstreams"), message: "is empty: add an upstream with at least one account (see gateway.example.yaml), or delete the key to use the built-in echo upstream" });
     return [];
   }
   const upstreams: Upstream[] = [];
-  file.upstreams.forEach((entry, i) => {
+  entries.forEach((entry, i) => {
     if (upstreams.some((u) => u.name === entry.name)) {
       problems.push({ ...at(["upstreams", i, "name"], `upstreams[${i}].name`), message: `"${entry.name}" is used twice; upstream names must be unique` });
       return;

@@ -33,7 +33,7 @@ export type AuthMode = (typeof AUTH_MODES)[number];
 export const PROTOCOLS = ["gemini", "openai", "anthropic", "echo"] as const;
 export type UpstreamProtocol = (typeof PROTOCOLS)[number];
 
-const ProxySchema = v.strictObject({
+export const ProxySchema = v.strictObject({
   port: v.optional(
     v.pipe(v.number("must be a port number"), v.integer("must be a whole number"), v.minValue(0, "must be 0 to 65535"), v.maxValue(65_535, "must be 0 to 65535")),
     8045,
@@ -61,11 +61,11 @@ const UpstreamSchema = v.strictObject({
   accounts: v.optional(v.array(AccountSchema, "must be a list of { name, key }"), []),
 });
 
-export const GatewaySchema = v.strictObject({
-  proxy: v.optional(ProxySchema, {}),
-  upstreams: v.optional(v.array(UpstreamSchema, "must be a list of upstreams")),
-});
-export type GatewayFile = v.InferOutput<typeof GatewaySchema>;
+export const UpstreamsSchema = v.array(UpstreamSchema, "must be a list of upstreams");
+
+/** gateway.yaml's top level; each section has its own schema so one bad section does not hide another's problems. */
+export const GatewayKeysSchema = v.strictObject({ proxy: v.optional(v.unknown()), upstreams: v.optional(v.unknown()) });
+export type ProxyFile = v.InferOutput<typeof ProxySchema>;
 export type UpstreamEntry = v.InferOutput<typeof UpstreamSchema>;
 
 const Target = v.pipe(

@@ -2,16 +2,21 @@ import * as v from "valibot";
 import { formatKeyPath, type ConfigProblem } from "./problem.ts";
 import { lineOf, type YamlSource } from "./yaml-source.ts";
 
-/** Validates a parsed YAML document against a schema; every issue carries file, line and key. */
+/**
+ * Validates a parsed YAML document, or the part of it at `at`, against a schema; every issue
+ * carries file, line and key.
+ */
 export function validateSource<S extends v.GenericSchema>(
   source: YamlSource,
   schema: S,
+  at: (string | number)[] = [],
 ): { value?: v.InferOutput<S>; problems: ConfigProblem[] } {
-  const input = source.doc.toJS() ?? {};
+  const root = source.doc.toJS() ?? {};
+  const input = at.reduce<any>((node, key) => (node === null || node === undefined ? undefined : node[key]), root);
   const result = v.safeParse(schema, input, { abortPipeEarly: true });
   if (result.success) return { value: result.output, problems: [] };
   const problems = result.issues.map((issue) => {
-    const path = (issue.path ?? []).map((step) => step.key as string | number);
+    const path = [...at, ...(issue.path ?? []).map((step) => step.key as string | number)];
     const unknownKey = issue.type === "strict_object" && issue.expected === "never";
     return {
       file: source.file,

@@ -1,0 +1,162 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig } from "../src/config/load.ts";
+import { locateConfigDir } from "../src/config/locate.ts";
+import { ConfigError, type ConfigProblem } from "../src/config/problem.ts";
+import { normalizeBaseUrl } from "../src/upstream/base-url.ts";
+import { fakeOpenAI } from "./support/fake-openai.ts";
+import type { FakeUpstream } from "./support/fake-server.ts";
+import { startGateway, tempDir, writeConfig } from "./support/gateway.ts";
+
+function problemsOf(files: Parameters<typeof writeConfig>[1], env: Record<string, string> = {}): ConfigProblem[] {
+  const dir = tempDir();
+  writeConfig(dir, files);
+  try {
+    loadConfig({ dir, env });
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems.map((p) => ({ ...p, file: p.file.replace(`${dir}/`, "") }));
+    throw error;
+  }
+  throw new Error("the configuration loaded, but problems were expected");
+}
+
+describe("every problem names the file, the line and the key", () => {
+  test("a misspelt key", () => {
+    expect(problemsOf({ gateway: "proxy:\n  port: 8045\n  alow_lan_access: true\n" })).toEqual([
+      { file: "gateway.yaml", line: 3, key: "proxy.alow_lan_access", message: "is not a known key (check its spelling)" },
+    ]);
+  });
+
+  test("a client key of the wrong form, without quoting the value", () => {
+    const [problem] = problemsOf({ gateway: "proxy:\n  auth_mode: strict\n  api_key: hunter2hunter2\n" });
+    expect(problem).toMatchObject({ file: "gateway.yaml", line: 3, key: "proxy.api_key", message: 'must start with "sk-" and be at least 10 characters' });
+    expect(JSON.stringify(problem)).not.toContain("hunter2");
+  });
+
+  test("a value of the wrong type", () => {
+    expect(problemsOf({ gateway: "proxy:\n  port: eighty\n" })[0]).toMatchObject({ line: 2, key: "proxy.port", message: "must be a port number" });
+  });
+
+  test("a missing environment variable is named", () => {
+    const gateway = 'upstreams:\n  - name: oa\n    protocol: openai\n    accounts:\n      - { name: me, key: "${LEVITY_TEST_UNSET_KEY}" }\n';
+    expect(problemsOf({ gateway })).toEqual([
+      { file: "gateway.yaml", line: 5, key: "upstreams[0].accounts[0].key", message: "environment variable LEVITY_TEST_UNSET_KEY is not set (it is used as ${LEVITY_TEST_UNSET_KEY})" },
+    ]);
+  });
+
+  test("an upstream with no accounts says how to add one", () => {
+    const [problem] = problemsOf({ gateway: "upstreams:\n  - name: gemini\n    protocol: gemini\n" });
+    expect(problem).toMatchObject({ file: "gateway.yaml", line: 2, key: "upstreams[0]" });
+    expect(problem!.message).toContain('upstream "gemini" has no accounts');
+    expect(problem!.message).toContain('key: "${GEMINI_API_KEY}"');
+  });
+
+  test("a mapping target that names no upstream", () => {
+    expect(problemsOf({ mappings: 'exact:\n  gpt-4o: echo/x\nwildcard:\n  "claude-*": anthropic/claude-sonnet-4-5\n' })).toEqual([
+      {
+        file: "mappings.yaml",
+        line: 4,
+        key: "wildcard.claude-*",
+        message: 'target "anthropic/claude-sonnet-4-5" names upstream "anthropic", which gateway.yaml does not define (upstreams: echo)',
+      },
+    ]);
+  });
+
+  test("a target without an upstream part", () => {
+    expect(problemsOf({ mappings: "default: gemini-2.5-flash\n" })[0]).toMatchObject({ line: 1, key: "default", message: "must be UPSTREAM/MODEL, e.g. gemini/gemini-2.5-flash" });
+  });
+
+  test("a YAML syntax error", () => {
+    expect(problemsOf({ gateway: "proxy:\n  port: [8045\n" })[0]).toMatchObject({ file: "gateway.yaml", line: 3 });
+  });
+
+  test("a routes.yaml route with an unknown dialect", () => {
+    const routes = "routes:\n  - { method: POST, path: /x, dialect: cohere, operation: generate }\n";
+    expect(problemsOf({ routes })[0]).toMatchObject({ file: "routes.yaml", line: 2, key: "routes[0].dialect" });
+  });
+
+  test("every problem across the files is reported at once", () => {
+    const problems = problemsOf({
+      gateway: "proxy:\n  port: -1\nupstreams:\n  - name: a\n    protocol: echo\n  - name: a\n    protocol: echo\n",
+      mappings: "default: nowhere/x\n",
+    });
+    expect(problems.map((p) => `${p.file}:${p.line} ${p.key}`)).toEqual(["gateway.yaml:2 proxy.port", "gateway.yaml:6 upstreams[1].name", "mappings.yaml:1 default"]);
+  });
+});
+
+describe("environment interpolation", () => {
+  let upstream: FakeUpstream;
+  beforeAll(() => {
+    upstream = fakeOpenAI("sk-from-the-environment");
+  });
+  afterAll(() => upstream.stop());
+
+  test("a key from the environment reaches the upstream; a lone placeholder keeps its type", async () => {
+    const gw = startGateway(
+      {
+        gateway: `proxy:\n  max_body_mb: \${BODY_MB}\nupstreams:\n  - name: oa\n    protocol: openai\n    base_url: \${OA_URL:-http://unused}\n    accounts:\n      - { name: env, key: "\${OA_KEY}" }\n`,
+      },
+      { OA_KEY: "sk-from-the-environment", OA_URL: `${upstream.url}/v1`, BODY_MB: "2" },
+    );
+    expect(gw.server.holder.snapshot.proxy.maxBodyBytes).toBe(2 * 1024 * 1024);
+    const response = await fetch(`${gw.origin}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "env" }] }) });
+    expect(response.status).toBe(200);
+    expect(upstream.last().headers.get("authorization")).toBe("Bearer sk-from-the-environment");
+    await gw.stop();
+  });
+});
+
+describe("where the configuration comes from", () => {
+  const root = tempDir();
+  const dirs = { flag: join(root, "flag"), env: join(root, "env"), cwd: join(root, "cwd"), home: join(root, "home") };
+  mkdirSync(dirs.flag);
+  mkdirSync(dirs.env);
+  mkdirSync(dirs.cwd);
+  mkdirSync(join(dirs.home, ".config/levity"), { recursive: true });
+  writeConfig(dirs.cwd, { mappings: "exact: {}\n" });
+
+  test("--config wins, then $LEVITY_CONFIG_DIR, then a current directory holding a config file, then ~/.config/levity", () => {
+    const env = { LEVITY_CONFIG_DIR: dirs.env };
+    expect(locateConfigDir({ flag: dirs.flag, env, cwd: dirs.cwd, home: dirs.home }).dir).toBe(dirs.flag);
+    expect(locateConfigDir({ env, cwd: dirs.cwd, home: dirs.home }).dir).toBe(dirs.env);
+    expect(locateConfigDir({ env: {}, cwd: dirs.cwd, home: dirs.home }).dir).toBe(dirs.cwd);
+    expect(locateConfigDir({ env: {}, cwd: dirs.flag, home: dirs.home }).dir).toBe(join(dirs.home, ".config/levity"));
+    expect(locateConfigDir({ env: {}, cwd: dirs.flag, home: join(root, "nohome") }).dir).toBeUndefined();
+  });
+
+  test("a --config that is not a directory is a problem, not a silent fallback", () => {
+    expect(locateConfigDir({ flag: join(root, "missing"), env: {}, cwd: root }).problem).toContain("is not a directory");
+  });
+
+  test("a routes.yaml in the config directory replaces the built-in one", async () => {
+    const gw = startGateway({ routes: "routes:\n  - { method: GET, path: /healthz, operation: health, auth: health }\n" });
+    expect((await fetch(`${gw.origin}/healthz`)).status).toBe(200);
+    expect((await fetch(`${gw.origin}/v1/models`)).status).toBe(404);
+    await gw.stop();
+  });
+});
+
+describe("upstream base URLs follow each SDK's convention, written either way", () => {
+  test.each([
+    ["openai", "https://api.openai.com/v1", "https://api.openai.com/v1", undefined],
+    ["openai", "https://api.openai.com", "https://api.openai.com/v1", undefined],
+    ["openai", "https://api.openai.com/v1/", "https://api.openai.com/v1", undefined],
+    ["openai", "https://api.openai.com/v1/chat/completions", "https://api.openai.com/v1", undefined],
+    ["openai", "http://localhost:11434/v1", "http://localhost:11434/v1", undefined],
+    ["openai", "https://open.bigmodel.cn/api/paas/v4", "https://open.bigmodel.cn/api/paas/v4", undefined],
+    ["anthropic", "https://api.anthropic.com", "https://api.anthropic.com", undefined],
+    ["anthropic", "https://api.anthropic.com/v1", "https://api.anthropic.com", undefined],
+    ["anthropic", "https://api.anthropic.com/v1/messages", "https://api.anthropic.com", undefined],
+    ["anthropic", "https://api.z.ai/api/anthropic", "https://api.z.ai/api/anthropic", undefined],
+    ["gemini", "https://generativelanguage.googleapis.com", "https://generativelanguage.googleapis.com", "v1beta"],
+    ["gemini", "https://generativelanguage.googleapis.com/v1beta", "https://generativelanguage.googleapis.com", "v1beta"],
+    ["gemini", "https://generativelanguage.googleapis.com/v1beta/models", "https://generativelanguage.googleapis.com", "v1beta"],
+    ["gemini", "https://generativelanguage.googleapis.com/v1", "https://generativelanguage.googleapis.com", "v1"],
+  ] as const)("%s %s -> %s", (protocol, written, url, apiVersion) => {
+    const normalized = normalizeBaseUrl(protocol, written);
+    expect(normalized.url).toBe(url);
+    expect(normalized.apiVersion).toBe(apiVersion);
+    expect(normalized.adjusted !== undefined).toBe(written.replace(/\/$/, "") !== url);
+  });
+});
