@@ -225,7 +225,7 @@ describe("failures the gateway reports itself", () => {
   });
 
   test("a client disconnect aborts the upstream request", async () => {
-    const upstreamSawAbort = oa.hangOnce('data: {"id":"chatcmpl-h","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n');
+    const held = oa.holdOnce('data: {"id":"chatcmpl-h","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n');
     const controller = new AbortController();
     const response = await fetch(`${gw.origin}/v1/chat/completions`, {
       method: "POST",
@@ -236,6 +236,6 @@ describe("failures the gateway reports itself", () => {
     const reader = response.body!.getReader();
     await reader.read();
     controller.abort();
-    await upstreamSawAbort;
+    await held.aborted;
   });
 });

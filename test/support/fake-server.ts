@@ -26,13 +26,18 @@ export interface FakeUpstream {
   /** The next request gets this reply instead of the normal answer. */
   replyOnce(reply: ScriptedReply): void;
   /**
-   * The next request gets a streaming 200 that sends `firstChunk` and then nothing. The promise
-   * resolves when the fake sees its request aborted (the gateway hung up).
+   * The next request gets a streaming 200 that sends `firstChunk` and then holds the stream open
+   * until `release(rest)` sends the rest and ends it. `aborted` resolves if the gateway hangs up.
    */
-  hangOnce(firstChunk: string, contentType?: string): Promise<void>;
+  holdOnce(firstChunk: string, contentType?: string): HeldStream;
   /** The exact bytes of the last streamed body the fake sent. */
   lastStreamBody(): string;
   stop(): Promise<void>;
+}
+
+export interface HeldStream {
+  release(rest: string): void;
+  aborted: Promise<void>;
 }
 
 export type FakeHandler = (request: RecordedRequest) => Response | Promise<Response>;
@@ -64,7 +69,7 @@ export function startFake(options: {
 }): FakeUpstream {
   const requests: RecordedRequest[] = [];
   const scripted: ScriptedReply[] = [];
-  const hangs: { chunk: string; contentType: string; aborted: () => void }[] = [];
+  const holds: { chunk: string; contentType: string; aborted: () => void; attach: (controller: ReadableStreamDefaultController<Uint8Array>) => void }[] = [];
   let lastStream = "";
 
   const streamed = (events: string[], contentType = "text/event-stream; charset=utf-8", headers: Record<string, string> = {}) =>
@@ -94,17 +99,18 @@ export function startFake(options: {
       if (refused) return refused;
       const script = scripted.shift();
       if (script) return new Response(script.body, { status: script.status, headers: { "content-type": "application/json", ...script.headers } });
-      const hang = hangs.shift();
-      if (hang) {
-        raw.signal.addEventListener("abort", hang.aborted);
+      const hold = holds.shift();
+      if (hold) {
+        raw.signal.addEventListener("abort", hold.aborted);
         return new Response(
-          new ReadableStream({
+          new ReadableStream<Uint8Array>({
             start(controller) {
-              controller.enqueue(encoder.encode(hang.chunk));
+              controller.enqueue(encoder.encode(hold.chunk));
+              hold.attach(controller);
             },
-            cancel: hang.aborted,
+            cancel: hold.aborted,
           }),
-          { headers: { "content-type": hang.contentType } },
+          { headers: { "content-type": hold.contentType } },
         );
       }
       return options.handle(request, streamed);
@@ -122,8 +128,31 @@ export function startFake(options: {
     replyOnce(reply) {
       scripted.push(reply);
     },
-    hangOnce(chunk, contentType = "text/event-stream") {
-      return new Promise<void>((resolve) => hangs.push({ chunk, contentType, aborted: () => resolve() }));
+    holdOnce(chunk, contentType = "text/event-stream") {
+      let aborted!: () => void;
+      const abortedPromise = new Promise<void>((resolve) => (aborted = resolve));
+      let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+      let pending: string | undefined;
+      const finish = (rest: string, c: ReadableStreamDefaultController<Uint8Array>) => {
+        c.enqueue(encoder.encode(rest));
+        c.close();
+      };
+      holds.push({
+        chunk,
+        contentType,
+        aborted,
+        attach(c) {
+          controller = c;
+          if (pending !== undefined) finish(pending, c);
+        },
+      });
+      return {
+        aborted: abortedPromise,
+        release(rest) {
+          if (controller) finish(rest, controller);
+          else pending = rest;
+        },
+      };
     },
     lastStreamBody: () => lastStream,
     async stop() {

@@ -1,0 +1,215 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { fakeOpenAI } from "./support/fake-openai.ts";
+import type { FakeUpstream } from "./support/fake-server.ts";
+import { tempDir, upstreamsYaml, writeConfig } from "./support/gateway.ts";
+import { bodyOf } from "./support/http.ts";
+import { runLevity, serveLevity } from "./support/process.ts";
+
+// levity as its users run it: a process with a command line, signals, exit codes and output.
+
+const chat = (model: string) => ({ method: "POST", body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }) });
+
+describe("commands", () => {
+  test("--version", async () => {
+    const { code, stdout } = await runLevity(["--version"]);
+    expect(code).toBe(0);
+    expect(stdout).toBe(`levity ${JSON.parse(readFileSync(join(import.meta.dir, "../package.json"), "utf8")).version}\n`);
+  });
+
+  test("an unknown command or flag exits 2 with the usage", async () => {
+    expect(await runLevity(["frobnicate"])).toMatchObject({ code: 2, stderr: expect.stringContaining("Usage:") });
+    expect(await runLevity(["--prot", "1"])).toMatchObject({ code: 2 });
+  });
+
+  test("check: ok for a good directory, every problem and exit 1 for a bad one", async () => {
+    const good = tempDir();
+    writeConfig(good, { mappings: "exact:\n  gpt-4o: echo/echo\n" });
+    const ok = await runLevity(["check", "--config", good]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain("ok:");
+    expect(ok.stdout).toContain("1 mapping rule");
+
+    const bad = tempDir();
+    writeConfig(bad, { gateway: "proxy:\n  port: 8045\n  alow_lan_access: true\n", mappings: "default: nowhere/x\n" });
+    const failed = await runLevity(["check", "--config", bad]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain("2 problems");
+    expect(failed.stderr).toContain(`${bad}/gateway.yaml:3: proxy.alow_lan_access: is not a known key`);
+    expect(failed.stderr).toContain(`${bad}/mappings.yaml:1: default: target "nowhere/x"`);
+  });
+
+  test("routes: every path with its aliases", async () => {
+    const { code, stdout } = await runLevity(["routes", "--config", tempDir()]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/POST\s+\/v1\/chat\/completions\s+openai-chat\s+generate\s+api\s+\/chat\/completions/);
+    expect(stdout).toMatch(/POST\s+\/v1beta\/models\/\{model\}:streamGenerateContent\s+gemini\s+generate \(stream\)/);
+    expect(stdout).toContain("overlapped paths /v1/chat/completions/responses");
+    expect(stdout).toContain("source: built-in routes.yaml");
+  });
+
+  test("resolve: the rule, its line and the target", async () => {
+    const dir = tempDir();
+    writeConfig(dir, {
+      gateway: upstreamsYaml([{ name: "one", protocol: "echo" }, { name: "two", protocol: "echo" }]),
+      mappings: 'exact:\n  gpt-4o: two/exact\nwildcard:\n  "gpt-*": one/family\n',
+    });
+    expect((await runLevity(["resolve", "gpt-4o", "--config", dir])).stdout).toContain(`gpt-4o -> two/exact  (exact rule, ${dir}/mappings.yaml:2)`);
+    expect((await runLevity(["resolve", "gpt-3.5", "--config", dir])).stdout).toContain(`gpt-3.5 -> one/family  (wildcard "gpt-*", ${dir}/mappings.yaml:4)`);
+    expect((await runLevity(["resolve", "llama", "--config", dir])).stdout).toContain("llama -> one/llama  (no rule matched");
+  });
+
+  test("init: starter files with a fresh valid key, private, never overwritten", async () => {
+    const dir = join(tempDir(), "levity");
+    const first = await runLevity(["init", dir]);
+    expect(first.code).toBe(0);
+    const gatewayPath = join(dir, "gateway.yaml");
+    const gateway = readFileSync(gatewayPath, "utf8");
+    const key: string = parse(gateway).proxy.api_key;
+    expect(key).toMatch(/^sk-levity-[A-Za-z0-9_-]{32}$/);
+    expect(first.stdout).not.toContain(key);
+    expect(statSync(gatewayPath).mode & 0o777).toBe(0o600);
+    expect((await runLevity(["check", "--config", dir])).code).toBe(0);
+
+    const second = await runLevity(["init", dir]);
+    expect(second.stdout).toContain("kept");
+    expect(readFileSync(gatewayPath, "utf8")).toBe(gateway);
+    const other = join(tempDir(), "levity");
+    await runLevity(["init", other]);
+    expect(parse(readFileSync(join(other, "gateway.yaml"), "utf8")).proxy.api_key).not.toBe(key);
+  });
+});
+
+describe("serving", () => {
+  test("with no configuration anywhere, the echo upstream serves and the start-up block says how to connect", async () => {
+    const empty = tempDir();
+    const levity = await serveLevity([], { cwd: empty });
+    await levity.stdout.waitFor(/Gemini SDKs, Gemini CLI/);
+    const block = levity.stdout.text;
+    expect(block).toContain("(this machine only)");
+    expect(block).toContain("config     built-in defaults");
+    expect(block).toContain("auth       off (auth_mode auto, because only this machine can connect)");
+    expect(block).toContain("built-in echo");
+    expect(block).toContain("levity init");
+    expect(block).toContain(`OpenAI SDKs, Codex CLI, Kilo Code (OpenAI)   ${levity.origin}/v1`);
+    expect(block).toContain(`Anthropic SDKs, Claude Code                  ${levity.origin}\n`);
+    expect(await bodyOf(await fetch(`${levity.origin}/healthz`))).toMatchObject({ status: "ok" });
+    levity.kill("SIGTERM");
+    expect(await levity.exited).toBe(0);
+  });
+
+  test("a port in use: one clear line naming it and how to choose another, exit 1", async () => {
+    const holder = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("taken") });
+    const port = holder.port;
+    const { code, stderr, stdout } = await runLevity(["serve", "--port", String(port), "--config", tempDir()]);
+    await holder.stop(true);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`cannot listen on 127.0.0.1:${port}: the port is already in use`);
+    expect(stderr).toContain("--port N");
+    expect(stdout).toBe("");
+  });
+
+  test("a broken configuration: the problems, exit 1, nothing served", async () => {
+    const dir = tempDir();
+    writeConfig(dir, { gateway: "upstreams:\n  - name: oa\n    protocol: openai\n" });
+    const { code, stderr, stdout } = await runLevity(["serve", "--port", "0", "--config", dir]);
+    expect(code).toBe(1);
+    expect(stderr).toContain('upstream "oa" has no accounts');
+    expect(stderr).toContain("not serving");
+    expect(stdout).toBe("");
+  });
+});
+
+describe("reloading", () => {
+  let dir: string;
+  let levity: Awaited<ReturnType<typeof serveLevity>>;
+  const gateway = upstreamsYaml([{ name: "one", protocol: "echo" }, { name: "two", protocol: "echo" }]);
+
+  beforeAll(async () => {
+    dir = tempDir();
+    writeConfig(dir, { gateway, mappings: "exact:\n  gpt-4o: one/first\n" });
+    levity = await serveLevity(["--config", dir]);
+  });
+  afterAll(async () => {
+    levity.kill("SIGTERM");
+    await levity.exited;
+  });
+
+  const mappedModel = async () => (await fetch(`${levity.origin}/v1/chat/completions`, chat("gpt-4o"))).headers.get("x-mapped-model");
+
+  test("an edit to mappings.yaml takes effect without a restart", async () => {
+    expect(await mappedModel()).toBe("first");
+    const from = levity.stderr.text.length;
+    writeFileSync(join(dir, "mappings.yaml"), "exact:\n  gpt-4o: two/second\n");
+    await levity.stderr.waitFor(/config reloaded \(mappings\.yaml changed\)/, from);
+    expect(await mappedModel()).toBe("second");
+  });
+
+  test("a broken edit keeps the old configuration serving and logs the file and line", async () => {
+    const from = levity.stderr.text.length;
+    writeFileSync(join(dir, "mappings.yaml"), "exact:\n  gpt-4o: three/missing\n");
+    const failure = await levity.stderr.waitFor(/config reload \(mappings\.yaml changed\) failed[^\n]*\n[^\n]*/, from);
+    expect(failure[0]).toContain(`${dir}/mappings.yaml:2: exact.gpt-4o: target "three/missing" names upstream "three"`);
+    expect(await mappedModel()).toBe("second");
+  });
+
+  test("SIGHUP reloads", async () => {
+    const from = levity.stderr.text.length;
+    levity.kill("SIGHUP");
+    await levity.stderr.waitFor(/config reload \(SIGHUP\) failed/, from);
+    writeFileSync(join(dir, "mappings.yaml"), "exact:\n  gpt-4o: one/fourth\n");
+    await levity.stderr.waitFor(/config reloaded/, from);
+    const again = levity.stderr.text.length;
+    levity.kill("SIGHUP");
+    await levity.stderr.waitFor(/config reloaded \(SIGHUP\)/, again);
+    expect(await mappedModel()).toBe("fourth");
+  });
+
+  test("a bind address change waits for a restart with a warning; the rest applies at once", async () => {
+    const from = levity.stderr.text.length;
+    writeFileSync(join(dir, "gateway.yaml"), `proxy:\n  allow_lan_access: true\n  api_key: sk-reload-test-key\n${gateway}`);
+    await levity.stderr.waitFor(/config reloaded \(gateway\.yaml changed\)/, from);
+    expect(levity.stderr.text.slice(from)).toContain("port and bind address changes need a restart; still listening on 127.0.0.1");
+    // The new auth mode (auto with LAN access = all_except_health) applies at once.
+    expect((await fetch(`${levity.origin}/v1/models`)).status).toBe(401);
+    expect((await fetch(`${levity.origin}/healthz`)).status).toBe(200);
+  });
+});
+
+describe("stopping", () => {
+  let upstream: FakeUpstream;
+  beforeAll(() => {
+    upstream = fakeOpenAI("sk-upstream-key-1");
+  });
+  afterAll(() => upstream.stop());
+
+  test("SIGTERM stops new connections, lets the in-flight stream finish, then exits 0", async () => {
+    const dir = tempDir();
+    writeConfig(dir, { gateway: upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${upstream.url}/v1`, accounts: [{ name: "a", key: "sk-upstream-key-1" }] }]) });
+    const levity = await serveLevity(["--config", dir]);
+    const head = 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"first "},"finish_reason":null}]}\n\n';
+    const rest = 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"last"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n';
+    const held = upstream.holdOnce(head);
+
+    const response = await fetch(`${levity.origin}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "m", stream: true, messages: [{ role: "user", content: "x" }] }) });
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let received = decoder.decode((await reader.read()).value);
+
+    levity.kill("SIGTERM");
+    await levity.stderr.waitFor(/SIGTERM: no new connections; draining 1 request/);
+    expect(await fetch(`${levity.origin}/healthz`).then(() => "served", () => "refused")).toBe("refused");
+
+    held.release(rest);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      received += decoder.decode(value);
+    }
+    expect(received).toBe(head + rest);
+    expect(await levity.exited).toBe(0);
+    expect(levity.stderr.text).toContain("stopped");
+  });
+});

@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { BUILT_IN_ROUTES } from "../src/config/defaults.ts";
+import { fillTemplate } from "../src/http/route-table.ts";
+import { REPO, startGateway, type TestGateway } from "./support/gateway.ts";
+
+// routes.yaml is the single source of every public path: the router holds exactly what it lists.
+
+interface YamlRoute {
+  method: string;
+  path: string;
+  operation: string;
+  aliases?: string[];
+}
+const file = parse(readFileSync(join(REPO, "routes.yaml"), "utf8")) as { routes: YamlRoute[] };
+
+let gw: TestGateway;
+beforeAll(() => {
+  gw = startGateway({});
+});
+afterAll(() => gw.stop());
+
+describe("routes.yaml and the router agree", () => {
+  test("the binary's built-in copy is the repository's routes.yaml", () => {
+    expect(BUILT_IN_ROUTES).toBe(readFileSync(join(REPO, "routes.yaml"), "utf8"));
+  });
+
+  test("one router entry per listed path and alias, and nothing else", () => {
+    const listed = file.routes.flatMap((r) => [r.path, ...(r.aliases ?? [])].map((path) => `${r.method} ${path}`)).sort();
+    const registered = gw.server.holder.snapshot.routes.router.routes.map(([method, , , path]) => `${method} ${path}`).sort();
+    expect(registered).toEqual(listed);
+    expect(new Set(registered).size).toBe(registered.length);
+  });
+
+  test("every listed route answers on its method (none is a 404 or 405)", async () => {
+    for (const route of file.routes) {
+      for (const path of [route.path, ...(route.aliases ?? [])]) {
+        const url = gw.origin + fillTemplate(path, { model: "gemini-x" });
+        const body = route.method === "POST" ? JSON.stringify({ model: "m", max_tokens: 8, messages: [{ role: "user", content: "x" }], contents: [{ parts: [{ text: "x" }] }], prompt: "x", input: "x" }) : undefined;
+        const response = await fetch(url, { method: route.method, body });
+        expect({ path, status: response.status }).toEqual({ path, status: 200 });
+      }
+    }
+  });
+
+  test("a path routes.yaml does not list is not served: remove an alias and it is gone", async () => {
+    const custom = startGateway({ routes: "routes:\n  - { method: POST, path: /v1/chat/completions, dialect: openai-chat, operation: generate }\n" });
+    const body = JSON.stringify({ model: "m", messages: [{ role: "user", content: "x" }] });
+    expect((await fetch(`${custom.origin}/v1/chat/completions`, { method: "POST", body })).status).toBe(200);
+    expect((await fetch(`${custom.origin}/chat/completions`, { method: "POST", body })).status).toBe(404);
+    expect((await fetch(`${custom.origin}/healthz`)).status).toBe(404);
+    await custom.stop();
+  });
+});
