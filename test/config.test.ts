@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../src/config/load.ts";
 import { locateConfigDir } from "../src/config/locate.ts";
@@ -7,7 +7,7 @@ import { ConfigError, type ConfigProblem } from "../src/config/problem.ts";
 import { normalizeBaseUrl } from "../src/upstream/base-url.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { startGateway, tempDir, writeConfig } from "./support/gateway.ts";
+import { REPO, startGateway, tempDir, writeConfig } from "./support/gateway.ts";
 
 function problemsOf(files: Parameters<typeof writeConfig>[1], env: Record<string, string> = {}): ConfigProblem[] {
   const dir = tempDir();
@@ -158,5 +158,17 @@ describe("upstream base URLs follow each SDK's convention, written either way", 
     expect(normalized.url).toBe(url);
     expect(normalized.apiVersion).toBe(apiVersion);
     expect(normalized.adjusted !== undefined).toBe(written.replace(/\/$/, "") !== url);
+  });
+});
+
+describe("the shipped example files", () => {
+  test("gateway.example.yaml is a valid configuration", () => {
+    const dir = tempDir();
+    writeConfig(dir, { gateway: readFileSync(join(REPO, "gateway.example.yaml"), "utf8") });
+    const env = { LEVITY_API_KEY: "sk-example-1234", LEVITY_LAPTOP_KEY: "sk-example-5678", GEMINI_KEY_ALICE: "g", OPENAI_API_KEY: "o", ANTHROPIC_API_KEY: "a" };
+    const snapshot = loadConfig({ dir, env });
+    expect(snapshot.upstreams.map((u) => u.name)).toEqual(["gemini", "openai", "anthropic", "ollama", "echo"]);
+    expect(snapshot.proxy.adminKey).toBe("sk-admin-change-me");
+    expect(snapshot.proxy.clientKeys.map((k) => k.name)).toEqual(["default", "laptop"]);
   });
 });
