@@ -35,6 +35,21 @@ export function openaiUsage(usage: Usage) {
   };
 }
 
+/**
+ * How a data-only OpenAI stream (chat and legacy completions) ends: the finish chunk, the
+ * usage-only chunk when the client asked for it, then [DONE]; or an error chunk, then [DONE].
+ */
+export function* endOpenAIStream(finishChunk: object, usageChunk: object | undefined): Generator<string> {
+  yield sseData(finishChunk);
+  if (usageChunk) yield sseData(usageChunk);
+  yield "data: [DONE]\n\n";
+}
+
+export function* failOpenAIStream(status: number, message: string): Generator<string> {
+  yield sseData(errorBody("openai", status, message));
+  yield "data: [DONE]\n\n";
+}
+
 export const openaiChat: Codec = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
     const messages = body.messages;
@@ -113,13 +128,13 @@ export const openaiChat: Codec = {
           yield sseData(chunk({ content: event.text }, null));
           break;
         case "finish":
-          yield sseData(chunk({}, OPENAI_FINISH[event.stop]));
-          if (options.includeUsage) yield sseData({ ...head, system_fingerprint: null, choices: [], usage: openaiUsage(event.usage) });
-          yield "data: [DONE]\n\n";
+          yield* endOpenAIStream(
+            chunk({}, OPENAI_FINISH[event.stop]),
+            options.includeUsage ? { ...head, system_fingerprint: null, choices: [], usage: openaiUsage(event.usage) } : undefined,
+          );
           return;
         case "error":
-          yield sseData(errorBody("openai", event.status, event.message));
-          yield "data: [DONE]\n\n";
+          yield* failOpenAIStream(event.status, event.message);
           return;
       }
     }

@@ -1,8 +1,7 @@
 import type { JsonObject } from "../http/body.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
 import { textOf } from "../ir.ts";
-import { errorBody } from "../http/errors.ts";
-import { OPENAI_FINISH } from "./openai-chat.ts";
+import { endOpenAIStream, failOpenAIStream, OPENAI_FINISH } from "./openai-chat.ts";
 import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseData, type Codec, type RenderOptions } from "./shared.ts";
 
 function completionsUsage(usage: { input: number; output: number }) {
@@ -55,13 +54,10 @@ export const openaiCompletions: Codec = {
           yield sseData(choice(event.text, null));
           break;
         case "finish":
-          yield sseData(choice("", OPENAI_FINISH[event.stop]));
-          if (options.includeUsage) yield sseData({ ...head, choices: [], usage: completionsUsage(event.usage) });
-          yield "data: [DONE]\n\n";
+          yield* endOpenAIStream(choice("", OPENAI_FINISH[event.stop]), options.includeUsage ? { ...head, choices: [], usage: completionsUsage(event.usage) } : undefined);
           return;
         case "error":
-          yield sseData(errorBody("openai", event.status, event.message));
-          yield "data: [DONE]\n\n";
+          yield* failOpenAIStream(event.status, event.message);
           return;
       }
     }
