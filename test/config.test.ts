@@ -172,3 +172,11 @@ describe("the shipped example files", () => {
     expect(snapshot.proxy.clientKeys.map((k) => k.name)).toEqual(["default", "laptop"]);
   });
 });
+
+describe("secrets stay out of error messages", () => {
+  test("a key where a section was expected is not quoted back", () => {
+    const problems = problemsOf({ gateway: "proxy: sk-secret-value-123\nupstreams:\n  - sk-another-secret-456\n" });
+    expect(problems.map((p) => p.key)).toEqual(["proxy", "upstreams[0]"]);
+    expect(JSON.stringify(problems)).not.toContain("secret");
+  });
+});
