@@ -30,6 +30,8 @@ export interface FakeUpstream {
    * until `release(rest)` sends the rest and ends it. `aborted` resolves if the gateway hangs up.
    */
   holdOnce(firstChunk: string, contentType?: string): HeldStream;
+  /** The next request gets no response at all; the promise resolves when the gateway gives up on it. */
+  stallOnce(): Promise<void>;
   /** The exact bytes of the last streamed body the fake sent. */
   lastStreamBody(): string;
   stop(): Promise<void>;
@@ -69,6 +71,7 @@ export function startFake(options: {
 }): FakeUpstream {
   const requests: RecordedRequest[] = [];
   const scripted: ScriptedReply[] = [];
+  const stalls: (() => void)[] = [];
   const holds: { chunk: string; contentType: string; aborted: () => void; attach: (controller: ReadableStreamDefaultController<Uint8Array>) => void }[] = [];
   let lastStream = "";
 
@@ -99,6 +102,15 @@ export function startFake(options: {
       if (refused) return refused;
       const script = scripted.shift();
       if (script) return new Response(script.body, { status: script.status, headers: { "content-type": "application/json", ...script.headers } });
+      const stall = stalls.shift();
+      if (stall) {
+        return new Promise<Response>((resolve) => {
+          raw.signal.addEventListener("abort", () => {
+            stall();
+            resolve(new Response(null, { status: 499 }));
+          });
+        });
+      }
       const hold = holds.shift();
       if (hold) {
         raw.signal.addEventListener("abort", hold.aborted);
@@ -153,6 +165,9 @@ export function startFake(options: {
           else pending = rest;
         },
       };
+    },
+    stallOnce() {
+      return new Promise<void>((resolve) => stalls.push(resolve));
     },
     lastStreamBody: () => lastStream,
     async stop() {
