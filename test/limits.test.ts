@@ -31,7 +31,7 @@ afterAll(async () => {
   await oa.stop();
 });
 
-const post = (path: string, body: BodyInit, headers: Record<string, string> = {}) => fetch(gw.origin + path, { method: "POST", body, headers });
+const post = (path: string, body: string | Uint8Array | ReadableStream<Uint8Array> | FormData, headers: Record<string, string> = {}) => fetch(gw.origin + path, { method: "POST", body, headers });
 
 describe("request bodies", () => {
   test("over max_body_mb with a declared length: 413 in the client's shape", async () => {
