@@ -112,7 +112,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
       }
       case "generate":
       case "count-tokens":
-        return generate(ctx);
+        return generate(ctx, services);
     }
   }
 

@@ -1,20 +1,98 @@
 /*
  * The shared intermediate representation every codec parses into and renders from.
- * Keep opaque things opaque: ids and signatures are carried, never invented.
+ * It carries what any dialect can say. Opaque things (signatures, ids) are carried, never invented.
  */
 
-export type Role = "user" | "assistant";
+/**
+ * Data only the upstream that produced it understands: Anthropic thinking signatures and
+ * redacted thinking, Gemini thought signatures, OpenAI encrypted reasoning. `issuer` is the
+ * upstream's name, or `protocol:<protocol>` when a client sent it back without saying which
+ * upstream made it; it is returned only to a matching upstream.
+ */
+export interface Opaque {
+  issuer: string;
+  value: string;
+}
+
+export type MediaSource = { kind: "base64"; mediaType: string; data: string } | { kind: "url"; url: string; mediaType?: string };
 
 export interface TextPart {
   type: "text";
   text: string;
+  /** Gemini may sign any part. */
+  signature?: Opaque;
 }
 
-export type Part = TextPart;
+/** An image, or a document such as a PDF: whatever the dialect carries inline or by URL. */
+export interface MediaPart {
+  type: "media";
+  source: MediaSource;
+}
+
+export interface ToolCallPart {
+  type: "tool_call";
+  id: string;
+  name: string;
+  /** The arguments as JSON text (an object). */
+  arguments: string;
+  signature?: Opaque;
+}
+
+export interface ToolResultPart {
+  type: "tool_result";
+  callId: string;
+  /** The tool's name where the dialect says it (Gemini); otherwise found from the call. */
+  name?: string;
+  content: (TextPart | MediaPart)[];
+  isError: boolean;
+}
+
+export interface ThinkingPart {
+  type: "thinking";
+  text: string;
+  signature?: Opaque;
+}
+
+export interface RedactedThinkingPart {
+  type: "redacted_thinking";
+  data: Opaque;
+}
+
+export type Part = TextPart | MediaPart | ToolCallPart | ToolResultPart | ThinkingPart | RedactedThinkingPart;
+
+export type Role = "user" | "assistant";
 
 export interface Turn {
   role: Role;
   parts: Part[];
+}
+
+export interface Tool {
+  name: string;
+  description?: string;
+  /** JSON Schema of the arguments object. */
+  parameters: Record<string, unknown>;
+  /**
+   * `custom`: an OpenAI freeform tool whose input is plain text. It travels as a function with one
+   * string argument `input`, and is rendered back as a custom tool call.
+   */
+  kind: "function" | "custom";
+}
+
+export type ToolChoice = { type: "auto" } | { type: "none" } | { type: "required" } | { type: "tool"; name: string };
+
+export type ResponseFormat =
+  | { type: "text" }
+  | { type: "json_object" }
+  | { type: "json_schema"; name?: string; schema: Record<string, unknown>; strict?: boolean };
+
+export type Effort = "none" | "minimal" | "low" | "medium" | "high" | "xhigh" | "max";
+
+export interface Reasoning {
+  effort?: Effort;
+  budgetTokens?: number;
+  /** The client asked to see the thinking, not just to have the model think. */
+  include: boolean;
 }
 
 export interface ChatRequest {
@@ -23,20 +101,34 @@ export interface ChatRequest {
   /** System and developer prompts, in order. */
   system: string[];
   turns: Turn[];
+  tools: Tool[];
+  toolChoice?: ToolChoice;
+  parallelToolCalls?: boolean;
   stream: boolean;
   maxTokens?: number;
   temperature?: number;
   topP?: number;
+  topK?: number;
   stop?: string[];
+  responseFormat?: ResponseFormat;
+  reasoning?: Reasoning;
+  /** End-user id (OpenAI `user`, Anthropic `metadata.user_id`). */
+  user?: string;
 }
 
 /** Why generation stopped, in the IR's own words; each codec maps it to its dialect. */
-export type StopReason = "end" | "length" | "tool_use" | "content_filter" | "stop_sequence";
+export type StopReason = "end" | "length" | "tool_use" | "content_filter" | "stop_sequence" | "pause";
 
 export interface Usage {
+  /** Every prompt token, cached ones included. */
   input: number;
+  /** Every generated token, reasoning included. */
   output: number;
+  /** Prompt tokens read from a cache (a subset of input). */
   cached?: number;
+  /** Prompt tokens written to a cache (a subset of input). */
+  cacheWrite?: number;
+  /** Reasoning tokens (a subset of output). */
   reasoning?: number;
 }
 
@@ -47,18 +139,34 @@ export interface ChatResponse {
   created: number;
   parts: Part[];
   stop: StopReason;
+  stopSequence?: string;
   usage: Usage;
 }
 
-/** Stream vocabulary: few and ordered. `start` first, then deltas, then `finish`; `error` may end it instead. */
+/**
+ * The stream vocabulary. `start` comes first; blocks (thinking, text, tool calls) follow one at a
+ * time: a block ends when the next begins or at `finish`, and a tool call also ends explicitly.
+ * `finish` or `error` is last.
+ */
 export type StreamEvent =
   | { type: "start"; id: string; model: string; created: number; usage: Usage }
-  | { type: "text"; text: string }
-  | { type: "finish"; stop: StopReason; usage: Usage }
+  | { type: "text"; text: string; signature?: Opaque }
+  | { type: "thinking"; text: string }
+  | { type: "thinking_signature"; signature: Opaque }
+  | { type: "redacted_thinking"; data: Opaque }
+  | { type: "tool_call_start"; index: number; id: string; name: string; signature?: Opaque }
+  | { type: "tool_call_delta"; index: number; arguments: string }
+  | { type: "tool_call_end"; index: number }
+  | { type: "usage"; usage: Usage }
+  | { type: "finish"; stop: StopReason; stopSequence?: string; usage: Usage }
   | { type: "error"; status: number; message: string };
 
 export function textOf(parts: Part[]): string {
   let out = "";
   for (const part of parts) if (part.type === "text") out += part.text;
   return out;
+}
+
+export function emptyUsage(): Usage {
+  return { input: 0, output: 0 };
 }

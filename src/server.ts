@@ -1,10 +1,13 @@
 import { watch, type FSWatcher } from "node:fs";
+import { join } from "node:path";
 import { loadConfig, type LoadOptions } from "./config/load.ts";
 import { CONFIG_FILES } from "./config/locate.ts";
 import { ConfigError, formatProblem } from "./config/problem.ts";
 import type { ConfigSnapshot } from "./config/snapshot.ts";
 import { createGateway, type SnapshotHolder } from "./gateway.ts";
 import type { Logger } from "./log.ts";
+import { openSqliteStore } from "./state/sqlite-store.ts";
+import { memoryStore, type StateStore } from "./state/store.ts";
 import { ModelCatalog } from "./upstream/model-catalog.ts";
 import { VERSION } from "./version.ts";
 
@@ -45,7 +48,8 @@ const IDLE_CONNECTION_SECONDS = 120;
 export function startServer(options: StartOptions): RunningServer {
   const { log } = options;
   const holder: SnapshotHolder = { snapshot: loadConfig(options) };
-  const gateway = createGateway(holder, { log, catalog: new ModelCatalog(log), version: VERSION });
+  const store = openStore(holder.snapshot.proxy.dataDir, log);
+  const gateway = createGateway(holder, { log, catalog: new ModelCatalog(log), version: VERSION, store });
   const { hostname, port } = holder.snapshot.proxy;
 
   let server: ReturnType<typeof Bun.serve>;
@@ -68,6 +72,7 @@ export function startServer(options: StartOptions): RunningServer {
       },
     });
   } catch (error) {
+    store.close();
     const code = (error as { code?: string }).code;
     if (code === "EADDRINUSE") throw new PortInUseError(hostname, port);
     throw error;
@@ -86,6 +91,7 @@ export function startServer(options: StartOptions): RunningServer {
     if (next.proxy.port !== previous.port || next.proxy.hostname !== previous.hostname) {
       log.warn(`port and bind address changes need a restart; still listening on ${server.hostname}:${server.port}`);
     }
+    if (next.proxy.dataDir !== previous.dataDir) log.warn(`a data_dir change needs a restart; state stays in ${previous.dataDir}`);
     holder.snapshot = next;
     log.info(`config reloaded (${reason}): ${describeSnapshot(next)}`);
     return true;
@@ -112,8 +118,20 @@ export function startServer(options: StartOptions): RunningServer {
         await server.stop(true);
       }
       clearTimeout(timer);
+      store.close();
     },
   };
+}
+
+/** SQLite in the data directory; if it cannot be opened, state lives in memory and the log says so. */
+function openStore(dataDir: string, log: Logger): StateStore {
+  const path = join(dataDir, "levity.db");
+  try {
+    return openSqliteStore(path);
+  } catch (error) {
+    log.warn(`cannot open ${path} (${(error as Error).message}); stored responses and signatures will not survive a restart`);
+    return memoryStore();
+  }
 }
 
 export function describeSnapshot(snapshot: ConfigSnapshot): string {

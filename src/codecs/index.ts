@@ -1,15 +1,42 @@
 import type { Dialect } from "../config/schema.ts";
-import { anthropicMessages } from "./anthropic-messages.ts";
-import { gemini } from "./gemini.ts";
-import { openaiChat } from "./openai-chat.ts";
-import { openaiCompletions } from "./openai-completions.ts";
-import { openaiResponses } from "./openai-responses.ts";
-import type { Codec } from "./shared.ts";
+import type { Upstream } from "../config/snapshot.ts";
+import { anthropicMessagesClient } from "./anthropic-messages/client.ts";
+import { anthropicMessagesUpstream } from "./anthropic-messages/upstream.ts";
+import { geminiClient } from "./gemini/client.ts";
+import { geminiUpstream } from "./gemini/upstream.ts";
+import { openaiChatClient } from "./openai-chat/client.ts";
+import { openaiChatUpstream } from "./openai-chat/upstream.ts";
+import { openaiCompletionsClient } from "./openai-completions/client.ts";
+import { openaiCompletionsUpstream } from "./openai-completions/upstream.ts";
+import { openaiResponsesClient } from "./openai-responses/client.ts";
+import { openaiResponsesUpstream } from "./openai-responses/upstream.ts";
+import type { ClientCodec, UpstreamCodec } from "./shared.ts";
 
-export const CODECS: Record<Dialect, Codec> = {
-  "openai-chat": openaiChat,
-  "openai-completions": openaiCompletions,
-  "openai-responses": openaiResponses,
-  "anthropic-messages": anthropicMessages,
-  gemini,
+/** Five codecs, each knowing its dialect in both directions: every client-upstream pair, with no translator per pair. */
+export const CLIENT_CODECS: Record<Dialect, ClientCodec> = {
+  "openai-chat": openaiChatClient,
+  "openai-completions": openaiCompletionsClient,
+  "openai-responses": openaiResponsesClient,
+  "anthropic-messages": anthropicMessagesClient,
+  gemini: geminiClient,
 };
+
+export const UPSTREAM_CODECS: Record<Dialect, UpstreamCodec> = {
+  "openai-chat": openaiChatUpstream,
+  "openai-completions": openaiCompletionsUpstream,
+  "openai-responses": openaiResponsesUpstream,
+  "anthropic-messages": anthropicMessagesUpstream,
+  gemini: geminiUpstream,
+};
+
+/** The dialect levity speaks to an upstream: an OpenAI-compatible one chooses with wire_api (chat unless set). */
+export function upstreamDialect(upstream: Upstream): Dialect {
+  switch (upstream.protocol) {
+    case "anthropic":
+      return "anthropic-messages";
+    case "gemini":
+      return "gemini";
+    default:
+      return upstream.wireApi === "responses" ? "openai-responses" : upstream.wireApi === "completions" ? "openai-completions" : "openai-chat";
+  }
+}

@@ -1,19 +1,52 @@
+import type { UpstreamProtocol } from "../config/schema.ts";
 import type { JsonObject } from "../http/body.ts";
 import { GatewayError } from "../http/errors.ts";
-import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
+import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
 
-export interface RenderOptions {
+/** What rendering to the client needs besides the response itself. */
+export interface ClientContext {
+  /** The client's request, parsed: which tools were custom, whether thinking was asked for, … */
+  request: ChatRequest;
   /** OpenAI `stream_options.include_usage`: a final usage-only chunk. */
   includeUsage: boolean;
   /** Gemini streams as SSE with `?alt=sse`, else as one incrementally written JSON array. */
   geminiFraming: "sse" | "json-array";
+  /** Responses API fields echoed back in the response object. */
+  responses?: { previousResponseId?: string; store: boolean; instructions?: string; includeEncryptedReasoning: boolean };
 }
 
-/** One wire dialect, both directions. Issue 3 adds the upstream half (build request, parse response and stream). */
-export interface Codec {
+/** The client side of a dialect: its requests in, its responses and streams out. */
+export interface ClientCodec {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest;
-  renderResponse(response: ChatResponse): unknown;
-  renderStream(events: AsyncIterable<StreamEvent>, options: RenderOptions): AsyncIterable<string>;
+  renderResponse(response: ChatResponse, ctx: ClientContext): unknown;
+  renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext): AsyncIterable<string>;
+}
+
+/** The upstream a request is built for: signatures go back only to the upstream that issued them. */
+export interface UpstreamTarget {
+  name: string;
+  protocol: UpstreamProtocol;
+  baseUrl: string;
+  /** Gemini's API version segment. */
+  apiVersion?: string;
+}
+
+export interface UpstreamFailure {
+  message: string;
+  /** Seconds, from the body where the dialect puts it there (Gemini's RetryInfo). */
+  retryAfter?: number;
+}
+
+/** The upstream side of a dialect: IR requests out, its responses and streams in. */
+export interface UpstreamCodec {
+  /** The path under the upstream's base URL (with query) and the JSON body. */
+  buildRequest(request: ChatRequest, target: UpstreamTarget): Promise<{ path: string; body: unknown }>;
+  parseResponse(body: unknown, target: UpstreamTarget): ChatResponse;
+  parseStream(body: ReadableStream<Uint8Array>, target: UpstreamTarget, contentType: string): AsyncIterable<StreamEvent>;
+  parseError(text: string): UpstreamFailure;
+  /** The dialect's own token-count endpoint, where it has one. */
+  buildCountRequest?(request: ChatRequest, target: UpstreamTarget): Promise<{ path: string; body: unknown }>;
+  parseCount?(body: unknown): number;
 }
 
 export function badRequest(message: string, param?: string): GatewayError {
@@ -24,10 +57,21 @@ export function isObject(value: unknown): value is JsonObject {
   return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
+export function asArray(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
 export function optionalNumber(body: JsonObject, key: string): number | undefined {
   const value = body[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "number" || !Number.isFinite(value)) throw badRequest(`${key} must be a number.`, key);
+  return value;
+}
+
+export function optionalString(body: JsonObject, key: string): string | undefined {
+  const value = body[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string") throw badRequest(`${key} must be a string.`, key);
   return value;
 }
 
@@ -48,8 +92,32 @@ export function idWithPrefix(id: string, prefix: string): string {
   return id.startsWith(prefix) ? id : prefix + id;
 }
 
+/** A tool call id for dialects that have none (Gemini): valid as an OpenAI and an Anthropic id alike. */
+export function newCallId(): string {
+  return randomId("call_");
+}
+
 export function unixNow(): number {
   return Math.floor(Date.now() / 1000);
+}
+
+/**
+ * Tool-call arguments as an object, for dialects that carry objects (Anthropic, Gemini). Text
+ * that is not a JSON object is kept under one key rather than lost.
+ */
+export function argumentsObject(text: string): Record<string, unknown> {
+  if (text.trim() === "") return {};
+  try {
+    const parsed = JSON.parse(text);
+    if (isObject(parsed)) return parsed;
+  } catch {
+    // fall through
+  }
+  return { _unparsed_arguments: text };
+}
+
+export function argumentsText(value: unknown): string {
+  return JSON.stringify(isObject(value) ? value : {});
 }
 
 export function sseData(data: unknown): string {
@@ -58,6 +126,23 @@ export function sseData(data: unknown): string {
 
 export function sseEvent(name: string, data: unknown): string {
   return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** Parses one streamed JSON document; a broken one becomes an error the stream can report. */
+export function parseStreamJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new StreamProtocolError(`the upstream sent a stream event that is not JSON: ${text.slice(0, 200)}`);
+  }
+}
+
+export class StreamProtocolError extends Error {}
+
+/** An error object a stream chunk carried (`{error: {code?, message}}`), as the IR's error event. */
+export function streamError(error: Record<string, unknown>): StreamEvent {
+  const status = typeof error.code === "number" && error.code >= 400 && error.code < 600 ? error.code : error.code === "rate_limit_exceeded" ? 429 : 500;
+  return { type: "error", status, message: String(error.message ?? "the upstream reported an error") };
 }
 
 const encoder = new TextEncoder();
@@ -75,4 +160,43 @@ export function byteStream(chunks: AsyncIterable<string>): ReadableStream<Uint8A
       await iterator.return?.();
     },
   });
+}
+
+/** Consecutive turns of one role become one turn: Anthropic requires alternation, Gemini prefers it. */
+export function mergeSameRoleTurns(turns: Turn[]): Turn[] {
+  const merged: Turn[] = [];
+  for (const turn of turns) {
+    const last = merged.at(-1);
+    if (last && last.role === turn.role) last.parts = [...last.parts, ...turn.parts];
+    else merged.push({ role: turn.role, parts: [...turn.parts] });
+  }
+  return merged;
+}
+
+/**
+ * An upstream's error body as a failure: `pick` finds the message (and a retry hint) in the
+ * dialect's JSON; a body that is not JSON is quoted as it came.
+ */
+export function failureFromBody(text: string, pick: (json: unknown) => UpstreamFailure | undefined): UpstreamFailure {
+  try {
+    const found = pick(JSON.parse(text));
+    if (found) return found;
+  } catch {
+    // not JSON
+  }
+  return { message: text.slice(0, 500) || "the upstream returned an error with no body" };
+}
+
+/** Clamps a sampling temperature into the target's range. */
+export function clamp(value: number | undefined, min: number, max: number): number | undefined {
+  return value === undefined ? undefined : Math.min(max, Math.max(min, value));
+}
+
+/** Tokens of thinking for an effort level, where the target wants a budget. A gateway policy, not a provider spec. */
+export const EFFORT_BUDGET: Record<string, number> = { minimal: 1024, low: 1024, medium: 8192, high: 24576, xhigh: 32768, max: 32768 };
+
+export function effortFromBudget(budget: number): "low" | "medium" | "high" {
+  if (budget <= 2048) return "low";
+  if (budget <= 12_000) return "medium";
+  return "high";
 }

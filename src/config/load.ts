@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import * as v from "valibot";
-import { join } from "node:path";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
 import { compileRouteTable } from "../http/route-table.ts";
 import { compileMappings, parseTarget, type RuleSource } from "../mapping/table.ts";
 import { normalizeBaseUrl } from "../upstream/base-url.ts";
@@ -47,7 +48,7 @@ export function loadConfig(options: LoadOptions): ConfigSnapshot {
   const mappings = mappingsSource && check(mappingsSource, MappingsSchema, problems);
   const routes = routesSource && check(routesSource, RoutesSchema, problems);
 
-  const proxy = gatewayKeys.ok && proxyFile.ok ? buildProxy(proxyFile.value!, gatewaySource || undefined, options.port, problems) : undefined;
+  const proxy = gatewayKeys.ok && proxyFile.ok ? buildProxy(proxyFile.value!, gatewaySource || undefined, options, problems) : undefined;
   const upstreams = upstreamsFile.ok ? buildUpstreams(upstreamsFile.value, gatewaySource || undefined, problems) : undefined;
   const mappingTable = mappings?.ok && upstreams && buildMappings(mappings.value!, mappingsSource!, upstreams, problems);
   const routeTable = routes?.ok && buildRoutes(routes.value!, routesSource!, problems);
@@ -95,7 +96,13 @@ function effectiveAuthMode(mode: ProxySettings["authMode"], allowLan: boolean): 
   return mode;
 }
 
-function buildProxy(p: ProxyFile, source: YamlSource | undefined, portOverride: number | undefined, problems: ConfigProblem[]): ProxySettings {
+/** State lives beside the configuration it belongs to, or in the user's data directory when there is none. */
+function defaultDataDir(options: LoadOptions): string {
+  if (options.dir) return join(options.dir, "data");
+  return join(options.env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "levity");
+}
+
+function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadOptions, problems: ConfigProblem[]): ProxySettings {
   const at = (path: (string | number)[]) => ({ file: source?.file ?? "gateway.yaml", line: source && lineOf(source, path), key: path.join(".") });
   const clientKeys: ClientKey[] = [];
   if (p.api_key) clientKeys.push({ name: "default", key: p.api_key });
@@ -117,7 +124,7 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, portOverride: 
     });
   }
   return {
-    port: portOverride ?? p.port,
+    port: options.port ?? p.port,
     hostname: p.allow_lan_access ? "0.0.0.0" : "127.0.0.1",
     allowLanAccess: p.allow_lan_access,
     authMode: p.auth_mode,
@@ -127,6 +134,7 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, portOverride: 
     requestTimeoutMs: p.request_timeout * 1000,
     maxBodyBytes: Math.round(p.max_body_mb * 1024 * 1024),
     corsOrigins: p.cors_origins,
+    dataDir: p.data_dir ? resolve(options.dir ?? process.cwd(), p.data_dir) : defaultDataDir(options),
   };
 }
 
@@ -155,6 +163,9 @@ function buildUpstreams(entries: UpstreamEntry[] | undefined, source: YamlSource
         problems.push({ ...at(["upstreams", i, "accounts", j, "name"], `upstreams[${i}].accounts[${j}].name`), message: `"${account.name}" is used twice in upstream "${entry.name}"; account names must be unique` });
       }
     });
+    if (entry.wire_api && entry.protocol !== "openai") {
+      problems.push({ ...at(["upstreams", i, "wire_api"], `upstreams[${i}].wire_api`), message: `applies to openai upstreams only; ${entry.protocol} upstreams have one API` });
+    }
     if (entry.protocol === "echo") {
       upstreams.push({ name: entry.name, protocol: "echo", baseUrl: "", accounts: entry.accounts });
       return;
@@ -166,6 +177,7 @@ function buildUpstreams(entries: UpstreamEntry[] | undefined, source: YamlSource
       baseUrl: base.url,
       apiVersion: base.apiVersion,
       baseUrlNote: base.adjusted,
+      wireApi: entry.protocol === "openai" ? entry.wire_api : undefined,
       accounts: entry.accounts,
     });
   });

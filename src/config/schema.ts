@@ -46,6 +46,7 @@ export const ProxySchema = v.strictObject({
   admin_key: v.optional(ClientKey),
   request_timeout: v.optional(Seconds, 300),
   max_body_mb: v.optional(v.pipe(v.number("must be a number of megabytes"), v.minValue(1, "must be at least 1"), v.maxValue(1024, "must be at most 1024")), 32),
+  data_dir: v.optional(v.pipe(v.string("must be a directory path"), v.minLength(1, "must not be empty"))),
   cors_origins: v.optional(v.array(v.pipe(v.string("must be an origin such as http://localhost:3000, or *"), v.minLength(1)), "must be a list of origins"), ["*"]),
 });
 
@@ -58,6 +59,7 @@ const UpstreamSchema = v.strictObject({
   name: UpstreamName,
   protocol: v.picklist(PROTOCOLS, `must be one of ${PROTOCOLS.join(", ")}`),
   base_url: v.optional(v.pipe(v.string("must be a URL"), v.url("must be an absolute URL such as https://api.openai.com/v1"))),
+  wire_api: v.optional(v.picklist(["chat", "responses", "completions"], "must be chat, responses or completions")),
   accounts: v.optional(v.array(AccountSchema, "must be a list of { name, key }"), []),
 });
 

@@ -20,6 +20,8 @@ export interface ProxySettings {
   requestTimeoutMs: number;
   maxBodyBytes: number;
   corsOrigins: string[];
+  /** Where SQLite state lives (stored responses, tool-call signatures). */
+  dataDir: string;
 }
 
 export interface Account {
@@ -35,6 +37,8 @@ export interface Upstream {
   /** Gemini API version segment. */
   apiVersion?: string;
   baseUrlNote?: string;
+  /** For an OpenAI-compatible upstream: which API translated requests use (chat unless set). */
+  wireApi?: "chat" | "responses" | "completions";
   accounts: Account[];
 }
 

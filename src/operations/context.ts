@@ -3,6 +3,7 @@ import type { JsonObject } from "../http/body.ts";
 import type { ErrorFamily } from "../http/errors.ts";
 import type { RouteMatch } from "../http/route-table.ts";
 import type { Logger } from "../log.ts";
+import type { StateStore } from "../state/store.ts";
 import type { ModelCatalog } from "../upstream/model-catalog.ts";
 
 /** What an operation needs to know about the request it serves. */
@@ -23,6 +24,7 @@ export interface GatewayServices {
   log: Logger;
   catalog: ModelCatalog;
   version: string;
+  store: StateStore;
 }
 
 export function jsonResponse(data: unknown, init: { status?: number; headers?: Headers } = {}): Response {

@@ -1,12 +1,11 @@
-import type { Account, Upstream } from "../config/snapshot.ts";
+import type { Upstream } from "../config/snapshot.ts";
 import { GatewayError } from "../http/errors.ts";
-import { upstreamEndpoint, upstreamRequestHeaders, type EndpointRequest } from "./protocol.ts";
 
-export interface ForwardInput extends EndpointRequest {
+export interface UpstreamCall {
   upstream: Upstream;
-  account: Account;
+  url: string;
   body: string;
-  clientHeaders: Headers;
+  headers: Headers;
   /** Aborts when the client goes away. */
   clientSignal: AbortSignal;
   /** How long the upstream may take to send its response headers. */
@@ -16,27 +15,26 @@ export interface ForwardInput extends EndpointRequest {
 class UpstreamTimeout extends Error {}
 
 /**
- * Sends one request to one upstream account. The response body is not read here: it is piped to
- * the client, and the client's disconnect still aborts it.
+ * One POST to one upstream account. The response body is not read here: it is piped or parsed
+ * by the caller, and the client's disconnect still aborts it.
  */
-export async function sendUpstream(input: ForwardInput): Promise<Response> {
-  const url = upstreamEndpoint(input.upstream, input);
+export async function callUpstream(call: UpstreamCall): Promise<Response> {
   const timer = new AbortController();
-  const timeout = setTimeout(() => timer.abort(new UpstreamTimeout()), input.timeoutMs);
+  const timeout = setTimeout(() => timer.abort(new UpstreamTimeout()), call.timeoutMs);
   try {
-    return await fetch(url, {
+    return await fetch(call.url, {
       method: "POST",
-      headers: upstreamRequestHeaders(input.upstream.protocol, input.account.key, input.clientHeaders),
-      body: input.body,
-      signal: AbortSignal.any([input.clientSignal, timer.signal]),
+      headers: call.headers,
+      body: call.body,
+      signal: AbortSignal.any([call.clientSignal, timer.signal]),
       redirect: "manual",
     });
   } catch (error) {
     if (timer.signal.aborted) {
-      throw new GatewayError(504, `Upstream "${input.upstream.name}" sent no response within ${input.timeoutMs / 1000} s (proxy.request_timeout).`);
+      throw new GatewayError(504, `Upstream "${call.upstream.name}" sent no response within ${call.timeoutMs / 1000} s (proxy.request_timeout).`);
     }
-    if (input.clientSignal.aborted) throw new GatewayError(499, "The client closed the request.");
-    throw new GatewayError(502, `Could not reach upstream "${input.upstream.name}" at ${new URL(url).origin}: ${describeNetworkError(error)}.`);
+    if (call.clientSignal.aborted) throw new GatewayError(499, "The client closed the request.");
+    throw new GatewayError(502, `Could not reach upstream "${call.upstream.name}" at ${new URL(call.url).origin}: ${describeNetworkError(error)}.`);
   } finally {
     clearTimeout(timeout);
   }

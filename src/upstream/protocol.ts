@@ -76,11 +76,13 @@ export function accountHeaders(protocol: UpstreamProtocol, key: string): Record<
 }
 
 // Client headers that describe the request rather than the client's credentials or connection.
+// They are forwarded only when the client speaks the upstream's own dialect.
 const FORWARDED_CLIENT_HEADERS = ["anthropic-version", "anthropic-beta", "openai-beta", "user-agent", "accept"];
 
-export function upstreamRequestHeaders(protocol: UpstreamProtocol, key: string, client: Headers): Headers {
+/** Headers for an upstream request: JSON, the account key in the upstream's own header, and (same dialect only) the client's protocol headers. */
+export function upstreamRequestHeaders(protocol: UpstreamProtocol, key: string, client: Headers, sameDialect: boolean): Headers {
   const headers = new Headers({ "content-type": "application/json", ...accountHeaders(protocol, key) });
-  for (const name of FORWARDED_CLIENT_HEADERS) {
+  for (const name of sameDialect ? FORWARDED_CLIENT_HEADERS : ["user-agent"]) {
     const value = client.get(name);
     if (value) headers.set(name, value);
   }

@@ -1,12 +1,85 @@
-import { jsonReply, lastUserText, startFake, type FakeUpstream } from "./fake-server.ts";
+import { createHash } from "node:crypto";
+import { jsonReply, startFake, type FakeUpstream } from "./fake-server.ts";
+import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 
 /*
  * The Gemini API's wire format (PROTOCOLS.md §6): x-goog-api-key or ?key=, a bad key is 400
  * INVALID_ARGUMENT, SSE framed with CRLF and no `event:` lines with ?alt=sse, one JSON array
- * written incrementally without it.
+ * written incrementally without it. Like Gemini 3 it signs its function calls (thoughtSignature on
+ * the first call of a turn, no call ids) and refuses a call sent back without its signature; like
+ * every Gemini model it refuses tool parameters outside its OpenAPI subset.
  */
 
 export const GEMINI_MODELS = ["gemini-2.5-flash-real", "gemini-2.5-pro-real"];
+export const SIGNATURE_PREFIX = "gemini-sig-";
+
+const SCHEMA_FIELDS = new Set(["type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "anyOf", "propertyOrdering", "default", "items", "minimum", "maximum"]);
+
+const invalid = (message: string, status = 400, code = "INVALID_ARGUMENT") => jsonReply({ error: { code: status, message, status: code } }, status);
+
+function sign(text: string): string {
+  return SIGNATURE_PREFIX + createHash("sha256").update(text).digest("hex").slice(0, 24);
+}
+
+/** The first field Gemini would not know, with its path, or undefined. */
+function unknownSchemaField(schema: any, path: string): string | undefined {
+  if (!schema || typeof schema !== "object") return undefined;
+  for (const [key, value] of Object.entries(schema)) {
+    if (!SCHEMA_FIELDS.has(key)) return `Unknown name "${key}" at '${path}'`;
+    if (key === "properties") {
+      for (const [name, sub] of Object.entries(value as object)) {
+        const found = unknownSchemaField(sub, `${path}.properties[${name}].value`);
+        if (found) return found;
+      }
+    }
+    if (key === "items" || key === "anyOf") {
+      for (const sub of Array.isArray(value) ? value : [value]) {
+        const found = unknownSchemaField(sub, `${path}.${key}`);
+        if (found) return found;
+      }
+    }
+  }
+  if (schema.type === "ARRAY" || schema.type === "array") {
+    if (!schema.items) return `parameters: items is required for ARRAY at '${path}'`;
+  }
+  return undefined;
+}
+
+function validate(body: any): Response | undefined {
+  for (const [t, tool] of (body.tools ?? []).entries()) {
+    for (const [f, fn] of (tool.functionDeclarations ?? tool.function_declarations ?? []).entries()) {
+      const problem = fn.parameters && unknownSchemaField(fn.parameters, `tools[${t}].function_declarations[${f}].parameters`);
+      if (problem) return invalid(`Invalid JSON payload received. ${problem}: Cannot find field.`);
+    }
+  }
+  for (const [i, content] of (body.contents ?? []).entries()) {
+    if (content.role === "model") {
+      const firstCall = (content.parts ?? []).findIndex((p: any) => p.functionCall);
+      if (firstCall >= 0) {
+        const signature = String(content.parts[firstCall].thoughtSignature ?? "");
+        if (!signature.startsWith(SIGNATURE_PREFIX)) {
+          return invalid(`Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly. Additional data, function call \`${content.parts[firstCall].functionCall.name}\`, position ${i}.`);
+        }
+      }
+    }
+    for (const part of content.parts ?? []) if (part.functionResponse && typeof part.functionResponse.name !== "string") return invalid("functionResponse.name is required");
+  }
+  return undefined;
+}
+
+function promptOf(model: string, body: any): Prompt {
+  const contents: any[] = body.contents ?? [];
+  const last = contents.at(-1)?.parts ?? [];
+  return {
+    model,
+    system: (body.systemInstruction?.parts ?? []).map((p: any) => p.text ?? "").join("\n"),
+    text: last.filter((p: any) => typeof p.text === "string" && !p.thought).map((p: any) => p.text).join(""),
+    images: last.filter((p: any) => p.inlineData).map((p: any) => p.inlineData.data),
+    toolResults: last.filter((p: any) => p.functionResponse).map((p: any) => JSON.stringify(p.functionResponse.response)),
+    tools: (body.tools ?? []).flatMap((t: any) => t.functionDeclarations ?? []).map((fn: any) => ({ name: fn.name, parameters: fn.parameters ?? fn.parametersJsonSchema })),
+    thinking: body.generationConfig?.thinkingConfig?.includeThoughts === true,
+  };
+}
 
 export function fakeGemini(key: string): FakeUpstream {
   return startFake({
@@ -38,20 +111,36 @@ export function fakeGemini(key: string): FakeUpstream {
         });
       }
       const match = /^\/v1(?:beta)?\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/.exec(request.path);
-      if (!match) return jsonReply({ error: { code: 404, message: `${request.path} is not found`, status: "NOT_FOUND" } }, 404);
-      const [, model, method] = match;
+      if (!match) return invalid(`${request.path} is not found`, 404, "NOT_FOUND");
+      const [, model, method] = match as unknown as [string, string, string];
+      if (model === MISSING_MODEL) return invalid(`models/${MISSING_MODEL} is not found for API version v1beta, or is not supported for ${method}.`, 404, "NOT_FOUND");
       if (method === "countTokens") return jsonReply({ totalTokens: 7, promptTokensDetails: [{ modality: "TEXT", tokenCount: 7 }] });
-      const reply = `pong from ${model}: ${lastUserText(request)}`;
-      const words = reply.match(/\S+\s*/g) ?? [];
-      const usage = (n: number) => ({ promptTokenCount: 5, candidatesTokenCount: n, totalTokenCount: 5 + n });
-      const chunk = (text: string, i: number, last: boolean) => ({
-        candidates: [{ content: { role: "model", parts: [{ text }] }, ...(last ? { finishReason: "STOP" } : {}), index: 0 }],
-        usageMetadata: usage(i + 1),
+      const body = request.json ?? {};
+      const refused = validate(body);
+      if (refused) return refused;
+
+      const reply = answer(promptOf(model, body));
+      const parts: any[] = [];
+      if (reply.thinking) parts.push({ text: reply.thinking, thought: true });
+      if (reply.text !== undefined) parts.push({ text: reply.text });
+      reply.calls.forEach((call, i) => parts.push({ functionCall: { name: call.name, args: call.args }, ...(i === 0 ? { thoughtSignature: sign(call.name + JSON.stringify(call.args)) } : {}) }));
+      const output = words(reply.text ?? "").length + reply.calls.length * 5;
+      const thoughts = words(reply.thinking ?? "").length;
+      const usage = (n: number) => ({ promptTokenCount: 5, candidatesTokenCount: n, totalTokenCount: 5 + n + thoughts, ...(thoughts ? { thoughtsTokenCount: thoughts } : {}) });
+      const chunk = (chunkParts: any[], i: number, last: boolean) => ({
+        candidates: [{ content: { role: "model", parts: chunkParts }, ...(last ? { finishReason: "STOP" } : {}), index: 0 }],
+        usageMetadata: usage(i),
         modelVersion: model,
         responseId: "fake-response-1",
       });
-      if (method === "generateContent") return jsonReply(chunk(reply, words.length - 1, true));
-      const chunks = words.map((w, i) => chunk(w, i, i === words.length - 1));
+      if (method === "generateContent") return jsonReply(chunk(parts, output, true));
+      // Streamed: thoughts and text word by word, each function call whole, finishReason on the last chunk.
+      const pieces: any[][] = [];
+      for (const part of parts) {
+        if (part.functionCall) pieces.push([part]);
+        else for (const w of words(part.text)) pieces.push([{ ...part, text: w }]);
+      }
+      const chunks = pieces.map((p, i) => chunk(p, Math.min(i + 1, output), i === pieces.length - 1));
       if (request.query.get("alt") === "sse") return streamed(chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`), "text/event-stream");
       return streamed(
         chunks.map((c, i) => (i === 0 ? "[" : ",\r\n") + JSON.stringify(c, null, 2) + (i === chunks.length - 1 ? "]" : "")),

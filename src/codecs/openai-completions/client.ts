@@ -1,29 +1,34 @@
-import type { JsonObject } from "../http/body.ts";
-import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
-import { textOf } from "../ir.ts";
-import { endOpenAIStream, failOpenAIStream, OPENAI_FINISH } from "./openai-chat.ts";
-import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseData, type Codec, type RenderOptions } from "./shared.ts";
+import type { JsonObject } from "../../http/body.ts";
+import type { ChatRequest, ChatResponse, StreamEvent } from "../../ir.ts";
+import { textOf } from "../../ir.ts";
+import { endOpenAIStream, failOpenAIStream } from "../openai-chat/client.ts";
+import { TO_OPENAI_FINISH } from "../openai-chat/wire.ts";
+import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseData, type ClientCodec, type ClientContext } from "../shared.ts";
 
-function completionsUsage(usage: { input: number; output: number }) {
+export function completionsUsage(usage: { input: number; output: number }) {
   return { prompt_tokens: usage.input, completion_tokens: usage.output, total_tokens: usage.input + usage.output };
 }
 
-export const openaiCompletions: Codec = {
+/** Legacy completions: a prompt in, text out. Tools and thinking have no place in this dialect. */
+export const openaiCompletionsClient: ClientCodec = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
     const prompt = body.prompt;
     let text: string;
     if (typeof prompt === "string") text = prompt;
     else if (Array.isArray(prompt) && prompt.every((p) => typeof p === "string")) text = prompt.join("\n");
     else throw badRequest("prompt must be a string or a list of strings.", "prompt");
+    const suffix = typeof body.suffix === "string" ? body.suffix : undefined;
     return {
       model,
-      system: [],
+      system: suffix ? [`Continue the text; it will be followed by: ${suffix}`] : [],
       turns: [{ role: "user", parts: [{ type: "text", text }] }],
+      tools: [],
       stream,
       maxTokens: optionalNumber(body, "max_tokens"),
       temperature: optionalNumber(body, "temperature"),
       topP: optionalNumber(body, "top_p"),
       stop: optionalStrings(body, "stop"),
+      user: typeof body.user === "string" ? body.user : undefined,
     };
   },
 
@@ -33,18 +38,14 @@ export const openaiCompletions: Codec = {
       object: "text_completion",
       created: response.created,
       model: response.model,
-      choices: [{ text: textOf(response.parts), index: 0, logprobs: null, finish_reason: OPENAI_FINISH[response.stop] }],
+      choices: [{ text: textOf(response.parts), index: 0, logprobs: null, finish_reason: TO_OPENAI_FINISH[response.stop] }],
       usage: completionsUsage(response.usage),
     };
   },
 
-  async *renderStream(events: AsyncIterable<StreamEvent>, options: RenderOptions) {
+  async *renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
     let head = { id: "", object: "text_completion", created: 0, model: "" };
-    const choice = (text: string, finish: string | null) => ({
-      ...head,
-      choices: [{ text, index: 0, logprobs: null, finish_reason: finish }],
-      ...(options.includeUsage ? { usage: null } : {}),
-    });
+    const choice = (text: string, finish: string | null) => ({ ...head, choices: [{ text, index: 0, logprobs: null, finish_reason: finish }], ...(ctx.includeUsage ? { usage: null } : {}) });
     for await (const event of events) {
       switch (event.type) {
         case "start":
@@ -54,11 +55,12 @@ export const openaiCompletions: Codec = {
           yield sseData(choice(event.text, null));
           break;
         case "finish":
-          yield* endOpenAIStream(choice("", OPENAI_FINISH[event.stop]), options.includeUsage ? { ...head, choices: [], usage: completionsUsage(event.usage) } : undefined);
+          yield* endOpenAIStream(choice("", TO_OPENAI_FINISH[event.stop]), ctx.includeUsage ? { ...head, choices: [], usage: completionsUsage(event.usage) } : undefined);
           return;
         case "error":
           yield* failOpenAIStream(event.status, event.message);
           return;
+        default:
       }
     }
   },

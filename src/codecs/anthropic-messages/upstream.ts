@@ -1,0 +1,206 @@
+import type { ChatRequest, ChatResponse, Part, StopReason, StreamEvent, Turn, Usage } from "../../ir.ts";
+import { issuedBy } from "../opaque.ts";
+import { readSse } from "../sse.ts";
+import {
+  clamp,
+  EFFORT_BUDGET,
+  failureFromBody,
+  isObject,
+  mergeSameRoleTurns,
+  parseStreamJson,
+  StreamProtocolError,
+  type UpstreamCodec,
+  type UpstreamFailure,
+  type UpstreamTarget,
+} from "../shared.ts";
+import { blocksFromParts, fromAnthropicStop, fromAnthropicUsage, partsFromBlocks } from "./wire.ts";
+
+/** Anthropic requires max_tokens; this is what a request that did not say gets. */
+export const DEFAULT_MAX_TOKENS = 8192;
+const MIN_THINKING_BUDGET = 1024;
+
+function thinkingBudget(request: ChatRequest): number | undefined {
+  const reasoning = request.reasoning;
+  if (!reasoning || reasoning.effort === "none") return undefined;
+  const budget = reasoning.budgetTokens ?? EFFORT_BUDGET[reasoning.effort ?? "medium"] ?? EFFORT_BUDGET.medium!;
+  return budget <= 0 ? undefined : Math.max(MIN_THINKING_BUDGET, budget);
+}
+
+/**
+ * Anthropic wants strictly alternating turns starting with the user, tool results first in their
+ * user turn, and no empty content. Consecutive same-role turns are merged.
+ */
+function alternate(turns: Turn[]): Turn[] {
+  const merged = mergeSameRoleTurns(turns);
+  for (const turn of merged) {
+    if (turn.role === "user") turn.parts = [...turn.parts.filter((p) => p.type === "tool_result"), ...turn.parts.filter((p) => p.type !== "tool_result")];
+  }
+  if (merged[0]?.role === "assistant") merged.unshift({ role: "user", parts: [{ type: "text", text: "(conversation continues)" }] });
+  return merged;
+}
+
+/**
+ * With thinking on, Anthropic requires the assistant turn of an ongoing tool loop to start with
+ * its signed thinking. When that turn's thinking came from another upstream it cannot be sent, so
+ * thinking is left off for this request rather than failing it.
+ */
+function canThink(turns: Turn[], target: UpstreamTarget): boolean {
+  const lastAssistant = [...turns].reverse().find((t) => t.role === "assistant");
+  if (!lastAssistant?.parts.some((p) => p.type === "tool_call")) return true;
+  return lastAssistant.parts.some((p) => (p.type === "thinking" && issuedBy(p.signature, target)) || (p.type === "redacted_thinking" && issuedBy(p.data, target)));
+}
+
+export const anthropicMessagesUpstream: UpstreamCodec = {
+  async buildRequest(request: ChatRequest, target: UpstreamTarget) {
+    const turns = alternate(request.turns);
+    let budget = thinkingBudget(request);
+    if (budget !== undefined && !canThink(turns, target)) budget = undefined;
+    const signature = (opaque: Parameters<typeof issuedBy>[0]) => (issuedBy(opaque, target) ? opaque.value : undefined);
+    const messages = turns
+      .map((turn) => ({ role: turn.role, content: blocksFromParts(turn.parts, signature, { thinking: budget !== undefined }) }))
+      .filter((message) => message.content.length > 0);
+
+    let maxTokens = request.maxTokens ?? DEFAULT_MAX_TOKENS;
+    if (budget !== undefined && maxTokens <= budget) maxTokens = budget + Math.max(MIN_THINKING_BUDGET, maxTokens);
+    const body: Record<string, unknown> = { model: request.model, max_tokens: maxTokens, messages };
+    const system = [...request.system];
+    if (request.responseFormat?.type === "json_object") system.push("Respond with a single JSON object and nothing else.");
+    if (system.length > 0) body.system = system.filter((s) => s !== "").map((text) => ({ type: "text", text }));
+    if (request.tools.length > 0) {
+      body.tools = request.tools.map((tool) => ({
+        name: tool.name,
+        ...(tool.description ? { description: tool.description } : {}),
+        input_schema: { type: "object", ...tool.parameters },
+      }));
+      const choice = request.toolChoice ?? { type: "auto" };
+      const disableParallel = request.parallelToolCalls === false ? { disable_parallel_tool_use: true } : {};
+      if (choice.type === "tool") body.tool_choice = { type: "tool", name: choice.name, ...disableParallel };
+      else if (choice.type === "required") body.tool_choice = { type: "any", ...disableParallel };
+      else if (choice.type === "none") body.tool_choice = { type: "none" };
+      else if (request.parallelToolCalls === false) body.tool_choice = { type: "auto", ...disableParallel };
+    }
+    if (budget !== undefined) {
+      // Thinking allows neither a custom temperature nor top_k.
+      body.thinking = { type: "enabled", budget_tokens: budget };
+    } else {
+      if (request.temperature !== undefined) body.temperature = clamp(request.temperature, 0, 1);
+      if (request.topP !== undefined) body.top_p = request.topP;
+      if (request.topK !== undefined) body.top_k = request.topK;
+    }
+    if (request.stop?.length) body.stop_sequences = request.stop;
+    if (request.responseFormat?.type === "json_schema") body.output_config = { format: { type: "json_schema", schema: request.responseFormat.schema } };
+    if (request.user) body.metadata = { user_id: request.user };
+    if (request.stream) body.stream = true;
+    return { path: "/v1/messages", body };
+  },
+
+  async buildCountRequest(request: ChatRequest, target: UpstreamTarget) {
+    const { body } = await this.buildRequest({ ...request, stream: false }, target);
+    const { max_tokens: _max, temperature: _t, top_p: _p, top_k: _k, stop_sequences: _s, metadata: _m, stream: _stream, ...count } = body as Record<string, unknown>;
+    return { path: "/v1/messages/count_tokens", body: count };
+  },
+
+  parseCount(body: unknown): number {
+    return isObject(body) && typeof body.input_tokens === "number" ? body.input_tokens : 0;
+  },
+
+  parseResponse(body: unknown, target: UpstreamTarget): ChatResponse {
+    if (!isObject(body)) throw new StreamProtocolError("the upstream's answer is not a JSON object");
+    return {
+      id: typeof body.id === "string" ? body.id : "msg_unknown",
+      model: typeof body.model === "string" ? body.model : "",
+      created: Math.floor(Date.now() / 1000),
+      parts: stampIssuer(partsFromBlocks(body.content ?? [], "content"), target),
+      stop: fromAnthropicStop(body.stop_reason),
+      stopSequence: typeof body.stop_sequence === "string" ? body.stop_sequence : undefined,
+      usage: fromAnthropicUsage(body.usage),
+    };
+  },
+
+  parseStream(body: ReadableStream<Uint8Array>, target: UpstreamTarget) {
+    return parseAnthropicStream(body, target);
+  },
+
+  parseError(text: string): UpstreamFailure {
+    return failureFromBody(text, (json) => (isObject(json) && isObject(json.error) && typeof json.error.message === "string" ? { message: json.error.message } : undefined));
+  },
+};
+
+/** Signatures in an upstream's answer belong to that upstream, by name. */
+function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
+  for (const part of parts) {
+    if (part.type === "thinking" && part.signature) part.signature = { issuer: target.name, value: part.signature.value };
+    if (part.type === "redacted_thinking") part.data = { issuer: target.name, value: part.data.value };
+  }
+  return parts;
+}
+
+async function* parseAnthropicStream(body: ReadableStream<Uint8Array>, target: UpstreamTarget): AsyncGenerator<StreamEvent> {
+  let usage: Usage = { input: 0, output: 0 };
+  let stop: StopReason = "end";
+  let stopSequence: string | undefined;
+  const blocks = new Map<number, { kind: string; toolIndex?: number }>();
+  let toolCount = 0;
+  for await (const sse of readSse(body)) {
+    const data = parseStreamJson(sse.data);
+    if (!isObject(data)) continue;
+    switch (data.type) {
+      case "message_start": {
+        const message = isObject(data.message) ? data.message : {};
+        usage = fromAnthropicUsage(message.usage);
+        yield { type: "start", id: String(message.id ?? "msg_unknown"), model: String(message.model ?? ""), created: Math.floor(Date.now() / 1000), usage };
+        break;
+      }
+      case "content_block_start": {
+        const index = Number(data.index);
+        const block = isObject(data.content_block) ? data.content_block : {};
+        const kind = String(block.type);
+        if (kind === "tool_use") {
+          const toolIndex = toolCount++;
+          blocks.set(index, { kind, toolIndex });
+          yield { type: "tool_call_start", index: toolIndex, id: String(block.id), name: String(block.name) };
+        } else {
+          blocks.set(index, { kind });
+          if (kind === "redacted_thinking" && typeof block.data === "string") yield { type: "redacted_thinking", data: { issuer: target.name, value: block.data } };
+          if (kind === "text" && typeof block.text === "string" && block.text !== "") yield { type: "text", text: block.text };
+        }
+        break;
+      }
+      case "content_block_delta": {
+        const delta = isObject(data.delta) ? data.delta : {};
+        const block = blocks.get(Number(data.index));
+        if (delta.type === "text_delta" && typeof delta.text === "string") yield { type: "text", text: delta.text };
+        else if (delta.type === "thinking_delta" && typeof delta.thinking === "string") yield { type: "thinking", text: delta.thinking };
+        else if (delta.type === "signature_delta" && typeof delta.signature === "string") yield { type: "thinking_signature", signature: { issuer: target.name, value: delta.signature } };
+        else if (delta.type === "input_json_delta" && block?.toolIndex !== undefined && typeof delta.partial_json === "string" && delta.partial_json !== "") {
+          yield { type: "tool_call_delta", index: block.toolIndex, arguments: delta.partial_json };
+        }
+        break;
+      }
+      case "content_block_stop": {
+        const block = blocks.get(Number(data.index));
+        if (block?.toolIndex !== undefined) yield { type: "tool_call_end", index: block.toolIndex };
+        break;
+      }
+      case "message_delta": {
+        const delta = isObject(data.delta) ? data.delta : {};
+        if (delta.stop_reason) stop = fromAnthropicStop(delta.stop_reason);
+        if (typeof delta.stop_sequence === "string") stopSequence = delta.stop_sequence;
+        usage = fromAnthropicUsage(data.usage, usage);
+        yield { type: "usage", usage };
+        break;
+      }
+      case "message_stop":
+        yield { type: "finish", stop, stopSequence, usage };
+        return;
+      case "error": {
+        const error = isObject(data.error) ? data.error : {};
+        yield { type: "error", status: error.type === "overloaded_error" ? 529 : 500, message: String(error.message ?? "the upstream reported an error") };
+        return;
+      }
+      default:
+      // ping and unknown events carry nothing to translate
+    }
+  }
+  throw new StreamProtocolError("the upstream's stream ended before message_stop");
+}

@@ -1,0 +1,159 @@
+import type { MediaPart, Opaque, Part, StopReason, ToolResultPart, Usage } from "../../ir.ts";
+import { decodeOpaque } from "../opaque.ts";
+import { argumentsObject, argumentsText, badRequest, isObject } from "../shared.ts";
+
+/* What the Anthropic client and upstream halves share: content blocks, stop reasons, usage. */
+
+export const TO_ANTHROPIC_STOP: Record<StopReason, string> = {
+  end: "end_turn",
+  stop_sequence: "stop_sequence",
+  length: "max_tokens",
+  tool_use: "tool_use",
+  content_filter: "refusal",
+  pause: "pause_turn",
+};
+
+export function fromAnthropicStop(reason: unknown): StopReason {
+  switch (reason) {
+    case "max_tokens":
+    case "model_context_window_exceeded":
+      return "length";
+    case "tool_use":
+      return "tool_use";
+    case "stop_sequence":
+      return "stop_sequence";
+    case "refusal":
+      return "content_filter";
+    case "pause_turn":
+      return "pause";
+    default:
+      return "end";
+  }
+}
+
+/** Anthropic's input_tokens excludes cache reads and writes; the IR's input includes them. */
+export function toAnthropicUsage(usage: Usage) {
+  const cached = usage.cached ?? 0;
+  const written = usage.cacheWrite ?? 0;
+  return { input_tokens: Math.max(0, usage.input - cached - written), cache_creation_input_tokens: written, cache_read_input_tokens: cached, output_tokens: usage.output };
+}
+
+export function fromAnthropicUsage(usage: unknown, previous?: Usage): Usage {
+  if (!isObject(usage)) return previous ?? { input: 0, output: 0 };
+  const number = (key: string) => (typeof usage[key] === "number" ? (usage[key] as number) : undefined);
+  const cached = number("cache_read_input_tokens") ?? previous?.cached ?? 0;
+  const written = number("cache_creation_input_tokens") ?? previous?.cacheWrite ?? 0;
+  const input = number("input_tokens");
+  return {
+    input: input !== undefined ? input + cached + written : (previous?.input ?? 0),
+    output: number("output_tokens") ?? previous?.output ?? 0,
+    cached,
+    cacheWrite: written,
+  };
+}
+
+function mediaFromSource(source: unknown, where: string): MediaPart {
+  if (!isObject(source)) throw badRequest(`${where}.source must be an object.`, `${where}.source`);
+  if (source.type === "base64" && typeof source.data === "string" && typeof source.media_type === "string") {
+    return { type: "media", source: { kind: "base64", mediaType: source.media_type, data: source.data } };
+  }
+  if (source.type === "url" && typeof source.url === "string") return { type: "media", source: { kind: "url", url: source.url } };
+  throw badRequest(`${where}.source: levity accepts base64 and url sources (files uploaded to Anthropic stay there).`, `${where}.source`);
+}
+
+/** Content blocks (a request's or a response's) as IR parts. */
+export function partsFromBlocks(content: unknown, where: string): Part[] {
+  if (typeof content === "string") return [{ type: "text", text: content }];
+  if (!Array.isArray(content)) throw badRequest(`${where}: Input should be a valid list`, where);
+  const parts: Part[] = [];
+  content.forEach((block, i) => {
+    const at = `${where}.${i}`;
+    if (!isObject(block)) throw badRequest(`${at}: Input should be an object`, at);
+    switch (block.type) {
+      case "text":
+        if (typeof block.text !== "string") throw badRequest(`${at}.text: Field required`, `${at}.text`);
+        parts.push({ type: "text", text: block.text });
+        break;
+      case "image":
+      case "document":
+        parts.push(mediaFromSource(block.source, at));
+        break;
+      case "tool_use":
+        if (typeof block.id !== "string" || typeof block.name !== "string") throw badRequest(`${at}: tool_use needs id and name`, at);
+        parts.push({ type: "tool_call", id: block.id, name: block.name, arguments: argumentsText(block.input) });
+        break;
+      case "tool_result": {
+        if (typeof block.tool_use_id !== "string") throw badRequest(`${at}.tool_use_id: Field required`, `${at}.tool_use_id`);
+        const inner = block.content === undefined ? [] : partsFromBlocks(block.content, `${at}.content`);
+        const result: ToolResultPart = {
+          type: "tool_result",
+          callId: block.tool_use_id,
+          content: inner.filter((p): p is ToolResultPart["content"][number] => p.type === "text" || p.type === "media"),
+          isError: block.is_error === true,
+        };
+        parts.push(result);
+        break;
+      }
+      case "thinking":
+        parts.push({
+          type: "thinking",
+          text: typeof block.thinking === "string" ? block.thinking : "",
+          signature: typeof block.signature === "string" && block.signature !== "" ? decodeOpaque(block.signature, "anthropic") : undefined,
+        });
+        break;
+      case "redacted_thinking":
+        if (typeof block.data === "string") parts.push({ type: "redacted_thinking", data: decodeOpaque(block.data, "anthropic") });
+        break;
+      default:
+      // Server tools (web search, code execution) run at Anthropic and have no counterpart elsewhere.
+    }
+  });
+  return parts;
+}
+
+function mediaBlock(part: MediaPart) {
+  const source = part.source;
+  const document = (source.kind === "base64" ? source.mediaType : (source.mediaType ?? "")) === "application/pdf";
+  const type = document ? "document" : "image";
+  if (source.kind === "base64") return { type, source: { type: "base64", media_type: source.mediaType, data: source.data } };
+  return { type, source: { type: "url", url: source.url } };
+}
+
+/**
+ * IR parts as content blocks. `signature` decides what becomes of opaque values: encoded for a
+ * client, passed raw to the upstream that issued them, or dropped (undefined) with their block.
+ */
+export function blocksFromParts(parts: Part[], signature: (opaque: Opaque | undefined) => string | undefined, options: { thinking: boolean }): unknown[] {
+  const blocks: unknown[] = [];
+  for (const part of parts) {
+    switch (part.type) {
+      case "text":
+        if (part.text !== "") blocks.push({ type: "text", text: part.text });
+        break;
+      case "media":
+        blocks.push(mediaBlock(part));
+        break;
+      case "tool_call":
+        blocks.push({ type: "tool_use", id: part.id, name: part.name, input: argumentsObject(part.arguments) });
+        break;
+      case "tool_result": {
+        const content = part.content.map((c) => (c.type === "text" ? { type: "text", text: c.text } : mediaBlock(c))).filter((c) => c.type !== "text" || (c as { text: string }).text !== "");
+        blocks.push({ type: "tool_result", tool_use_id: part.callId, content, ...(part.isError ? { is_error: true } : {}) });
+        break;
+      }
+      case "thinking": {
+        if (!options.thinking) break;
+        const value = signature(part.signature);
+        if (value !== undefined) blocks.push({ type: "thinking", thinking: part.text, signature: value });
+        break;
+      }
+      case "redacted_thinking": {
+        if (!options.thinking) break;
+        const value = signature(part.data);
+        if (value !== undefined) blocks.push({ type: "redacted_thinking", data: value });
+        break;
+      }
+    }
+  }
+  return blocks;
+}

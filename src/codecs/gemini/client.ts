@@ -1,0 +1,195 @@
+import type { JsonObject } from "../../http/body.ts";
+import { errorBody } from "../../http/errors.ts";
+import type { ChatRequest, ChatResponse, MediaPart, Reasoning, StreamEvent, Tool, ToolChoice, Turn, Usage } from "../../ir.ts";
+import { textOf } from "../../ir.ts";
+import { encodeOpaque } from "../opaque.ts";
+import { argumentsObject, asArray, badRequest, isObject, type ClientCodec, type ClientContext } from "../shared.ts";
+import { fromGeminiSchema } from "./schema.ts";
+import { field, geminiParts, inlineDataPart, pairCallIds, partsFromGemini, TO_GEMINI_FINISH, toGeminiUsage } from "./wire.ts";
+
+function parseTools(value: unknown): Tool[] {
+  const tools: Tool[] = [];
+  for (const entry of asArray(value)) {
+    if (!isObject(entry)) continue;
+    for (const fn of asArray(field(entry, "functionDeclarations", "function_declarations"))) {
+      if (!isObject(fn) || typeof fn.name !== "string") throw badRequest("tools[].functionDeclarations[] need a name.", "tools");
+      const jsonSchema = field(fn, "parametersJsonSchema", "parameters_json_schema");
+      const parameters = isObject(jsonSchema) ? jsonSchema : isObject(fn.parameters) ? fromGeminiSchema(fn.parameters) : { type: "object", properties: {} };
+      tools.push({ name: fn.name, description: typeof fn.description === "string" ? fn.description : undefined, parameters, kind: "function" });
+    }
+    // googleSearch, codeExecution and urlContext run at Google and cannot be translated.
+  }
+  return tools;
+}
+
+function parseToolChoice(config: unknown): ToolChoice | undefined {
+  const calling = isObject(config) ? field(config, "functionCallingConfig", "function_calling_config") : undefined;
+  if (!isObject(calling)) return undefined;
+  const allowed = field(calling, "allowedFunctionNames", "allowed_function_names");
+  switch (calling.mode) {
+    case "NONE":
+      return { type: "none" };
+    case "ANY":
+      return Array.isArray(allowed) && allowed.length === 1 && typeof allowed[0] === "string" ? { type: "tool", name: allowed[0] } : { type: "required" };
+    case "AUTO":
+    case "VALIDATED":
+      return { type: "auto" };
+    default:
+      return undefined;
+  }
+}
+
+function parseReasoning(generation: JsonObject): Reasoning | undefined {
+  const config = field(generation, "thinkingConfig", "thinking_config");
+  if (!isObject(config)) return undefined;
+  const budget = field(config, "thinkingBudget", "thinking_budget");
+  const level = field(config, "thinkingLevel", "thinking_level");
+  const include = field(config, "includeThoughts", "include_thoughts") === true;
+  if (budget === 0) return { effort: "none", include: false };
+  const effort = typeof level === "string" ? (level.toLowerCase() as Reasoning["effort"]) : undefined;
+  return { budgetTokens: typeof budget === "number" && budget > 0 ? budget : undefined, effort, include };
+}
+
+function parseResponseFormat(generation: JsonObject): ChatRequest["responseFormat"] {
+  if (field(generation, "responseMimeType", "response_mime_type") !== "application/json") return undefined;
+  const jsonSchema = field(generation, "responseJsonSchema", "response_json_schema");
+  const schema = field(generation, "responseSchema", "response_schema");
+  if (isObject(jsonSchema)) return { type: "json_schema", schema: jsonSchema };
+  if (isObject(schema)) return { type: "json_schema", schema: fromGeminiSchema(schema) };
+  return { type: "json_object" };
+}
+
+export const geminiClient: ClientCodec = {
+  parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
+    const system: string[] = [];
+    const instruction = field(body, "systemInstruction", "system_instruction");
+    if (typeof instruction === "string") system.push(instruction);
+    else if (isObject(instruction)) system.push(textOf(partsFromGemini(instruction.parts, "systemInstruction", "gemini")));
+    let contents = body.contents;
+    if (isObject(contents)) contents = [contents];
+    if (!Array.isArray(contents)) throw badRequest("contents must be a list of Content objects.", "contents");
+    const turns: Turn[] = contents.map((content, i) => {
+      if (typeof content === "string") return { role: "user", parts: [{ type: "text", text: content }] };
+      if (!isObject(content)) throw badRequest(`contents[${i}] must be a Content object.`, `contents[${i}]`);
+      return { role: content.role === "model" ? "assistant" : "user", parts: partsFromGemini(content.parts, `contents[${i}]`, "gemini") };
+    });
+    pairCallIds(turns);
+    const generationValue = field(body, "generationConfig", "generation_config");
+    const generation = isObject(generationValue) ? generationValue : {};
+    const number = (camel: string, snake: string) => {
+      const value = field(generation, camel, snake);
+      return typeof value === "number" ? value : undefined;
+    };
+    const stop = field(generation, "stopSequences", "stop_sequences");
+    return {
+      model,
+      system,
+      turns,
+      tools: parseTools(body.tools),
+      toolChoice: parseToolChoice(field(body, "toolConfig", "tool_config")),
+      stream,
+      maxTokens: number("maxOutputTokens", "max_output_tokens"),
+      temperature: number("temperature", "temperature"),
+      topP: number("topP", "top_p"),
+      topK: number("topK", "top_k"),
+      stop: Array.isArray(stop) ? stop.filter((s): s is string => typeof s === "string") : undefined,
+      responseFormat: parseResponseFormat(generation),
+      reasoning: parseReasoning(generation),
+    };
+  },
+
+  renderResponse(response: ChatResponse, ctx: ClientContext) {
+    const parts = clientParts(response.parts, ctx);
+    return chunk(response.id, response.model, parts.length > 0 ? parts : [{ text: "" }], TO_GEMINI_FINISH[response.stop], response.usage);
+  },
+
+  renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
+    return renderGeminiStream(events, ctx);
+  },
+};
+
+function clientParts(parts: Parameters<typeof geminiParts>[0], ctx: ClientContext) {
+  return geminiParts(parts, {
+    signature: (o) => (o ? encodeOpaque(o) : undefined),
+    thinking: ctx.request.reasoning?.include === true,
+    media: (part: MediaPart) => (part.source.kind === "base64" ? inlineDataPart(part as never) : { fileData: { mimeType: part.source.mediaType, fileUri: part.source.url } }),
+    callNames: new Map(),
+  });
+}
+
+function chunk(id: string, model: string, parts: unknown[], finish: string | undefined, usage: Usage) {
+  return {
+    candidates: [{ content: { role: "model", parts }, ...(finish ? { finishReason: finish } : {}), index: 0 }],
+    usageMetadata: toGeminiUsage(usage),
+    modelVersion: model,
+    responseId: id,
+  };
+}
+
+/**
+ * Gemini's stream: each chunk carries only new parts and the usage so far; function calls arrive
+ * whole, so a call's argument fragments are gathered and sent in one part when it ends.
+ */
+async function* renderGeminiStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext): AsyncGenerator<string> {
+  // Google frames SSE events with CRLF; the JSON-array form is what Gemini sends without ?alt=sse.
+  const sse = ctx.geminiFraming === "sse";
+  let first = true;
+  const frame = (data: unknown) => {
+    const json = JSON.stringify(data);
+    if (sse) return `data: ${json}\r\n\r\n`;
+    const out = (first ? "[" : ",\r\n") + json;
+    first = false;
+    return out;
+  };
+  const showThinking = ctx.request.reasoning?.include === true;
+  let id = "";
+  let model = "";
+  let usage: Usage = { input: 0, output: 0 };
+  const calls = new Map<number, { id: string; name: string; args: string; signature?: string }>();
+  for await (const event of events) {
+    switch (event.type) {
+      case "start":
+        ({ id, model, usage } = event);
+        break;
+      case "thinking":
+        if (showThinking) yield frame(chunk(id, model, [{ text: event.text, thought: true }], undefined, usage));
+        break;
+      case "thinking_signature":
+        // The signature closes the thinking it signs, as an empty thought part; it comes back merged with that thinking.
+        if (showThinking) yield frame(chunk(id, model, [{ text: "", thought: true, thoughtSignature: encodeOpaque(event.signature) }], undefined, usage));
+        break;
+      case "text":
+        yield frame(chunk(id, model, [{ text: event.text, ...(event.signature ? { thoughtSignature: encodeOpaque(event.signature) } : {}) }], undefined, usage));
+        break;
+      case "tool_call_start":
+        calls.set(event.index, { id: event.id, name: event.name, args: "", signature: event.signature ? encodeOpaque(event.signature) : undefined });
+        break;
+      case "tool_call_delta": {
+        const call = calls.get(event.index);
+        if (call) call.args += event.arguments;
+        break;
+      }
+      case "tool_call_end": {
+        const call = calls.get(event.index);
+        if (!call) break;
+        calls.delete(event.index);
+        const part = { functionCall: { id: call.id, name: call.name, args: argumentsObject(call.args) }, ...(call.signature ? { thoughtSignature: call.signature } : {}) };
+        yield frame(chunk(id, model, [part], undefined, usage));
+        break;
+      }
+      case "usage":
+        usage = event.usage;
+        break;
+      case "finish":
+        yield frame(chunk(id, model, [{ text: "" }], TO_GEMINI_FINISH[event.stop], event.usage));
+        if (!sse) yield "]";
+        return;
+      case "error":
+        yield frame(errorBody("gemini", event.status, event.message));
+        if (!sse) yield "]";
+        return;
+      default:
+      // redacted thinking is Anthropic's alone
+    }
+  }
+}

@@ -1,0 +1,181 @@
+import type { ChatRequest, ChatResponse, MediaPart, Part, StopReason, StreamEvent, ToolCallPart, ToolResultPart, Usage } from "../../ir.ts";
+import { readSse } from "../sse.ts";
+import {
+  clamp,
+  effortFromBudget,
+  failureFromBody,
+  isObject,
+  newCallId,
+  parseStreamJson,
+  StreamProtocolError,
+  streamError,
+  type UpstreamCodec,
+  type UpstreamFailure,
+  type UpstreamTarget,
+} from "../shared.ts";
+import { customArguments, fromOpenAIFinish, fromOpenAIUsage, isPdf, mediaToUrl, reasoningText } from "./wire.ts";
+
+function mediaContent(part: MediaPart) {
+  if (isPdf(part)) return { type: "file", file: { file_data: mediaToUrl(part), filename: "document.pdf" } };
+  return { type: "image_url", image_url: { url: mediaToUrl(part) } };
+}
+
+/** A tool result as chat tool-message text: OpenAI tool messages carry text only. */
+export function toolResultText(part: ToolResultPart): string {
+  const text = part.content.map((c) => (c.type === "text" ? c.text : "[a media attachment the tool returned was omitted]")).join("\n");
+  return part.isError && text !== "" && !/error/i.test(text) ? `Error: ${text}` : text;
+}
+
+function userMessages(parts: Part[]): unknown[] {
+  const messages: unknown[] = [];
+  for (const part of parts) if (part.type === "tool_result") messages.push({ role: "tool", tool_call_id: part.callId, content: toolResultText(part) });
+  const rest = parts.filter((p) => p.type === "text" || p.type === "media");
+  if (rest.length > 0) {
+    const simple = rest.every((p) => p.type === "text");
+    const content = simple ? rest.map((p) => (p as { text: string }).text).join("") : rest.map((p) => (p.type === "text" ? { type: "text", text: p.text } : mediaContent(p as MediaPart)));
+    messages.push({ role: "user", content });
+  }
+  return messages;
+}
+
+function assistantMessage(parts: Part[]): unknown | undefined {
+  const text = parts.filter((p) => p.type === "text").map((p) => (p as { text: string }).text).join("");
+  const calls = parts.filter((p): p is ToolCallPart => p.type === "tool_call");
+  if (text === "" && calls.length === 0) return undefined;
+  const message: Record<string, unknown> = { role: "assistant", content: text === "" ? null : text };
+  if (calls.length > 0) message.tool_calls = calls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } }));
+  return message;
+}
+
+/**
+ * OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens); most
+ * OpenAI-compatible servers (Ollama, vLLM, llama.cpp, DeepSeek) know only max_tokens.
+ */
+function maxTokensField(target: UpstreamTarget): string {
+  const host = new URL(target.baseUrl).hostname;
+  return host === "api.openai.com" || host.endsWith(".openai.azure.com") ? "max_completion_tokens" : "max_tokens";
+}
+
+export const openaiChatUpstream: UpstreamCodec = {
+  async buildRequest(request: ChatRequest, target: UpstreamTarget) {
+    const messages: unknown[] = request.system.filter((s) => s !== "").map((content) => ({ role: "system", content }));
+    for (const turn of request.turns) {
+      if (turn.role === "user") messages.push(...userMessages(turn.parts));
+      else {
+        const message = assistantMessage(turn.parts);
+        if (message) messages.push(message);
+      }
+    }
+    const body: Record<string, unknown> = { model: request.model, messages };
+    if (request.tools.length > 0) {
+      body.tools = request.tools.map((tool) => ({ type: "function", function: { name: tool.name, ...(tool.description ? { description: tool.description } : {}), parameters: tool.parameters } }));
+      const choice = request.toolChoice;
+      if (choice?.type === "tool") body.tool_choice = { type: "function", function: { name: choice.name } };
+      else if (choice) body.tool_choice = choice.type;
+      if (request.parallelToolCalls !== undefined) body.parallel_tool_calls = request.parallelToolCalls;
+    }
+    if (request.maxTokens !== undefined) body[maxTokensField(target)] = request.maxTokens;
+    if (request.temperature !== undefined) body.temperature = clamp(request.temperature, 0, 2);
+    if (request.topP !== undefined) body.top_p = request.topP;
+    if (request.stop?.length) body.stop = request.stop.slice(0, 4);
+    const format = request.responseFormat;
+    if (format?.type === "json_object") body.response_format = { type: "json_object" };
+    if (format?.type === "json_schema") {
+      body.response_format = { type: "json_schema", json_schema: { name: format.name ?? "response", schema: format.schema, ...(format.strict ? { strict: true } : {}) } };
+    }
+    const reasoning = request.reasoning;
+    if (reasoning && (reasoning.effort || reasoning.budgetTokens)) {
+      body.reasoning_effort = reasoning.effort ?? effortFromBudget(reasoning.budgetTokens!);
+    }
+    if (request.user) body.user = request.user;
+    if (request.stream) {
+      body.stream = true;
+      body.stream_options = { include_usage: true };
+    }
+    return { path: "/chat/completions", body };
+  },
+
+  parseResponse(body: unknown): ChatResponse {
+    if (!isObject(body) || !Array.isArray(body.choices)) throw new StreamProtocolError("the upstream's answer has no choices");
+    const choice = isObject(body.choices[0]) ? body.choices[0] : {};
+    const message = isObject(choice.message) ? choice.message : {};
+    const parts: Part[] = [];
+    const reasoning = reasoningText(message);
+    if (reasoning) parts.push({ type: "thinking", text: reasoning });
+    if (typeof message.content === "string" && message.content !== "") parts.push({ type: "text", text: message.content });
+    if (typeof message.refusal === "string" && message.refusal !== "") parts.push({ type: "text", text: message.refusal });
+    for (const call of Array.isArray(message.tool_calls) ? message.tool_calls : []) {
+      if (!isObject(call)) continue;
+      const id = typeof call.id === "string" ? call.id : newCallId();
+      if (isObject(call.function)) parts.push({ type: "tool_call", id, name: String(call.function.name), arguments: String(call.function.arguments ?? "{}") });
+      else if (isObject(call.custom)) parts.push({ type: "tool_call", id, name: String(call.custom.name), arguments: customArguments(String(call.custom.input ?? "")) });
+    }
+    return {
+      id: typeof body.id === "string" ? body.id : "chatcmpl-unknown",
+      model: typeof body.model === "string" ? body.model : "",
+      created: typeof body.created === "number" ? body.created : Math.floor(Date.now() / 1000),
+      parts,
+      stop: fromOpenAIFinish(choice.finish_reason),
+      usage: fromOpenAIUsage(body.usage) ?? { input: 0, output: 0 },
+    };
+  },
+
+  parseStream(body: ReadableStream<Uint8Array>) {
+    return parseChatStream(body);
+  },
+
+  parseError: parseOpenAIError,
+};
+
+export function parseOpenAIError(text: string): UpstreamFailure {
+  return failureFromBody(text, (json) => (isObject(json) && isObject(json.error) && typeof json.error.message === "string" ? { message: json.error.message } : undefined));
+}
+
+async function* parseChatStream(body: ReadableStream<Uint8Array>): AsyncGenerator<StreamEvent> {
+  let started = false;
+  let usage: Usage = { input: 0, output: 0 };
+  let stop: StopReason | undefined;
+  let openTool: number | undefined;
+  for await (const sse of readSse(body)) {
+    if (sse.data === "[DONE]") break;
+    const chunk = parseStreamJson(sse.data);
+    if (!isObject(chunk)) continue;
+    if (isObject(chunk.error)) {
+      yield streamError(chunk.error);
+      return;
+    }
+    if (!started) {
+      started = true;
+      yield { type: "start", id: String(chunk.id ?? "chatcmpl-unknown"), model: String(chunk.model ?? ""), created: typeof chunk.created === "number" ? chunk.created : Math.floor(Date.now() / 1000), usage };
+    }
+    const reported = fromOpenAIUsage(chunk.usage);
+    if (reported) {
+      usage = reported;
+      yield { type: "usage", usage };
+    }
+    const choice = Array.isArray(chunk.choices) && isObject(chunk.choices[0]) ? chunk.choices[0] : undefined;
+    if (!choice) continue;
+    const delta = isObject(choice.delta) ? choice.delta : {};
+    const reasoning = reasoningText(delta);
+    if (reasoning) yield { type: "thinking", text: reasoning };
+    if (typeof delta.content === "string" && delta.content !== "") yield { type: "text", text: delta.content };
+    for (const call of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
+      if (!isObject(call)) continue;
+      const index = typeof call.index === "number" ? call.index : 0;
+      const fn = isObject(call.function) ? call.function : {};
+      if (index !== openTool && (typeof call.id === "string" || typeof fn.name === "string")) {
+        if (openTool !== undefined) yield { type: "tool_call_end", index: openTool };
+        openTool = index;
+        yield { type: "tool_call_start", index, id: typeof call.id === "string" ? call.id : newCallId(), name: String(fn.name ?? "") };
+      }
+      if (typeof fn.arguments === "string" && fn.arguments !== "") yield { type: "tool_call_delta", index, arguments: fn.arguments };
+    }
+    if (choice.finish_reason) {
+      stop = fromOpenAIFinish(choice.finish_reason);
+      if (openTool !== undefined) yield { type: "tool_call_end", index: openTool };
+      openTool = undefined;
+    }
+  }
+  if (!started || stop === undefined) throw new StreamProtocolError("the upstream's stream ended before its finish_reason");
+  yield { type: "finish", stop, usage };
+}

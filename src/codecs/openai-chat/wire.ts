@@ -1,0 +1,142 @@
+import type { MediaPart, Part, StopReason, Tool, Usage } from "../../ir.ts";
+import { badRequest, isObject } from "../shared.ts";
+
+/* What OpenAI's chat, completions and responses halves share: content parts, finish reasons, usage, tools. */
+
+export const TO_OPENAI_FINISH: Record<StopReason, string> = {
+  end: "stop",
+  stop_sequence: "stop",
+  pause: "stop",
+  length: "length",
+  tool_use: "tool_calls",
+  content_filter: "content_filter",
+};
+
+export function fromOpenAIFinish(reason: unknown): StopReason {
+  switch (reason) {
+    case "length":
+      return "length";
+    case "tool_calls":
+    case "function_call":
+      return "tool_use";
+    case "content_filter":
+      return "content_filter";
+    default:
+      return "end";
+  }
+}
+
+/** `data:<type>;base64,<data>` as inline media, any other URL as a reference. */
+export function mediaFromUrl(url: string): MediaPart {
+  const data = /^data:([^;,]+)(?:;[^,]*)?;base64,(.*)$/s.exec(url);
+  if (data) return { type: "media", source: { kind: "base64", mediaType: data[1]!, data: data[2]! } };
+  return { type: "media", source: { kind: "url", url } };
+}
+
+export function mediaToUrl(part: MediaPart): string {
+  return part.source.kind === "base64" ? `data:${part.source.mediaType};base64,${part.source.data}` : part.source.url;
+}
+
+export function isPdf(part: MediaPart): boolean {
+  return (part.source.kind === "base64" ? part.source.mediaType : part.source.mediaType) === "application/pdf";
+}
+
+/**
+ * An OpenAI content value: a string, or parts of the chat (`text`, `image_url`, `file`) and
+ * Responses (`input_text`, `output_text`, `input_image`, `input_file`, `refusal`) kinds.
+ */
+export function openaiContentParts(content: unknown, where: string): Part[] {
+  if (content === null || content === undefined) return [];
+  if (typeof content === "string") return [{ type: "text", text: content }];
+  if (!Array.isArray(content)) throw badRequest(`${where} must be a string or a list of content parts.`, where);
+  const parts: Part[] = [];
+  content.forEach((part, i) => {
+    const at = `${where}[${i}]`;
+    if (!isObject(part)) throw badRequest(`${at} must be an object.`, at);
+    switch (part.type) {
+      case "text":
+      case "input_text":
+      case "output_text":
+        if (typeof part.text !== "string") throw badRequest(`${at}.text must be a string.`, `${at}.text`);
+        parts.push({ type: "text", text: part.text });
+        break;
+      case "refusal":
+        if (typeof part.refusal === "string") parts.push({ type: "text", text: part.refusal });
+        break;
+      case "image_url": {
+        const url = isObject(part.image_url) ? part.image_url.url : part.image_url;
+        if (typeof url !== "string") throw badRequest(`${at}.image_url.url must be a string.`, `${at}.image_url`);
+        parts.push(mediaFromUrl(url));
+        break;
+      }
+      case "input_image":
+        if (typeof part.image_url !== "string") throw badRequest(`${at}.image_url must be a URL or data URL (file ids are not supported).`, `${at}.image_url`);
+        parts.push(mediaFromUrl(part.image_url));
+        break;
+      case "file":
+      case "input_file": {
+        const file = part.type === "file" && isObject(part.file) ? part.file : part;
+        const data = file.file_data;
+        if (typeof data !== "string") throw badRequest(`${at}: only inline file_data is supported, not uploaded file ids.`, at);
+        parts.push(data.startsWith("data:") ? mediaFromUrl(data) : { type: "media", source: { kind: "base64", mediaType: "application/pdf", data } });
+        break;
+      }
+      default:
+        throw badRequest(`${at}.type ${JSON.stringify(part.type)} cannot be translated for this upstream.`, `${at}.type`);
+    }
+  });
+  return parts;
+}
+
+export function toOpenAIUsage(usage: Usage) {
+  return {
+    prompt_tokens: usage.input,
+    completion_tokens: usage.output,
+    total_tokens: usage.input + usage.output,
+    prompt_tokens_details: { cached_tokens: usage.cached ?? 0, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: usage.reasoning ?? 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  };
+}
+
+/** Chat and completions usage; DeepSeek reports cache hits under its own name. */
+export function fromOpenAIUsage(usage: unknown): Usage | undefined {
+  if (!isObject(usage)) return undefined;
+  const number = (value: unknown) => (typeof value === "number" ? value : undefined);
+  const prompt = isObject(usage.prompt_tokens_details) ? usage.prompt_tokens_details : {};
+  const completion = isObject(usage.completion_tokens_details) ? usage.completion_tokens_details : {};
+  return {
+    input: number(usage.prompt_tokens) ?? 0,
+    output: number(usage.completion_tokens) ?? 0,
+    cached: number(prompt.cached_tokens) ?? number(usage.prompt_cache_hit_tokens) ?? 0,
+    reasoning: number(completion.reasoning_tokens) ?? 0,
+  };
+}
+
+/** A custom (freeform) tool travels as a function taking one string, `input`. */
+export const CUSTOM_TOOL_PARAMETERS = { type: "object", properties: { input: { type: "string", description: "The tool's whole input, as free text." } }, required: ["input"] };
+
+/** The free-text input of a custom tool call, from the arguments it travelled with. */
+export function customInput(argumentsJson: string): string {
+  try {
+    const parsed = JSON.parse(argumentsJson);
+    if (isObject(parsed) && typeof parsed.input === "string") return parsed.input;
+  } catch {
+    // the arguments were never JSON: they are the input
+  }
+  return argumentsJson;
+}
+
+export function customArguments(input: string): string {
+  return JSON.stringify({ input });
+}
+
+export function isCustomTool(tools: Tool[], name: string): boolean {
+  return tools.some((tool) => tool.kind === "custom" && tool.name === name);
+}
+
+/** The text an OpenAI upstream reports as reasoning: `reasoning_content` (DeepSeek, vLLM, llama.cpp) or `reasoning` (OpenRouter). */
+export function reasoningText(message: Record<string, unknown>): string | undefined {
+  if (typeof message.reasoning_content === "string") return message.reasoning_content;
+  if (typeof message.reasoning === "string") return message.reasoning;
+  return undefined;
+}

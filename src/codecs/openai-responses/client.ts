@@ -1,0 +1,136 @@
+import type { JsonObject } from "../../http/body.ts";
+import type { ChatRequest, ChatResponse, Part, StreamEvent, Tool, ToolChoice, Turn } from "../../ir.ts";
+import { textOf } from "../../ir.ts";
+import { parseEffort } from "../openai-chat/client.ts";
+import { CUSTOM_TOOL_PARAMETERS, customArguments, openaiContentParts } from "../openai-chat/wire.ts";
+import { decodeOpaque } from "../opaque.ts";
+import { badRequest, isObject, optionalNumber, type ClientCodec, type ClientContext } from "../shared.ts";
+import { itemsFromParts, renderResponsesStream, responseObject } from "./render.ts";
+
+function parseTools(value: unknown): Tool[] {
+  const tools: Tool[] = [];
+  for (const [i, tool] of (Array.isArray(value) ? value : []).entries()) {
+    if (!isObject(tool)) throw badRequest(`tools[${i}] must be an object.`, `tools[${i}]`);
+    if (tool.type === "function" && typeof tool.name === "string") {
+      tools.push({ name: tool.name, description: typeof tool.description === "string" ? tool.description : undefined, parameters: isObject(tool.parameters) ? tool.parameters : { type: "object", properties: {} }, kind: "function" });
+    } else if (tool.type === "custom" && typeof tool.name === "string") {
+      tools.push({ name: tool.name, description: typeof tool.description === "string" ? tool.description : undefined, parameters: CUSTOM_TOOL_PARAMETERS, kind: "custom" });
+    }
+    // Hosted tools (web_search, file_search, code_interpreter, …) run at OpenAI and cannot be translated.
+  }
+  return tools;
+}
+
+function parseToolChoice(value: unknown): ToolChoice | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (value === "none" || value === "auto" || value === "required") return { type: value };
+  if (isObject(value) && (value.type === "function" || value.type === "custom") && typeof value.name === "string") return { type: "tool", name: value.name };
+  if (isObject(value) && value.type === "allowed_tools") return { type: value.mode === "required" ? "required" : "auto" };
+  throw badRequest('tool_choice must be "none", "auto", "required" or {type: "function", name}.', "tool_choice");
+}
+
+function parseFormat(text: unknown): ChatRequest["responseFormat"] {
+  const format = isObject(text) ? text.format : undefined;
+  if (!isObject(format)) return undefined;
+  if (format.type === "json_object") return { type: "json_object" };
+  if (format.type === "json_schema" && isObject(format.schema)) {
+    return { type: "json_schema", name: typeof format.name === "string" ? format.name : undefined, schema: format.schema, strict: format.strict === true };
+  }
+  return undefined;
+}
+
+function outputText(output: unknown, where: string): Part[] {
+  if (typeof output === "string") return [{ type: "text", text: output }];
+  return openaiContentParts(output, where);
+}
+
+/** Input items as turns: function calls join the assistant turn before them, outputs form user turns. */
+export function parseInput(input: unknown, system: string[]): Turn[] {
+  const turns: Turn[] = [];
+  const add = (role: Turn["role"], parts: Part[], join: boolean) => {
+    const last = turns.at(-1);
+    if (join && last && last.role === role) last.parts.push(...parts);
+    else turns.push({ role, parts });
+  };
+  if (typeof input === "string") return [{ role: "user", parts: [{ type: "text", text: input }] }];
+  if (!Array.isArray(input)) throw badRequest("input must be a string or a list of input items.", "input");
+  input.forEach((item, i) => {
+    const at = `input[${i}]`;
+    if (!isObject(item)) throw badRequest(`${at} must be an object.`, at);
+    switch (item.type ?? "message") {
+      case "message": {
+        const parts = openaiContentParts(item.content, `${at}.content`);
+        if (item.role === "system" || item.role === "developer") system.push(textOf(parts));
+        else if (item.role === "assistant") add("assistant", parts, true);
+        else if (item.role === "user") add("user", parts, false);
+        else throw badRequest(`${at}.role must be user, assistant, system or developer.`, `${at}.role`);
+        break;
+      }
+      case "function_call":
+        if (typeof item.call_id !== "string" || typeof item.name !== "string") throw badRequest(`${at} needs call_id and name.`, at);
+        add("assistant", [{ type: "tool_call", id: item.call_id, name: item.name, arguments: typeof item.arguments === "string" ? item.arguments : "{}" }], true);
+        break;
+      case "custom_tool_call":
+        if (typeof item.call_id !== "string" || typeof item.name !== "string") throw badRequest(`${at} needs call_id and name.`, at);
+        add("assistant", [{ type: "tool_call", id: item.call_id, name: item.name, arguments: customArguments(String(item.input ?? "")) }], true);
+        break;
+      case "function_call_output":
+      case "custom_tool_call_output": {
+        if (typeof item.call_id !== "string") throw badRequest(`${at}.call_id is required.`, `${at}.call_id`);
+        const content = outputText(item.output, `${at}.output`).filter((p) => p.type === "text" || p.type === "media");
+        const last = turns.at(-1);
+        const part: Part = { type: "tool_result", callId: item.call_id, content: content as never, isError: false };
+        if (last?.role === "user" && last.parts.every((p) => p.type === "tool_result")) last.parts.push(part);
+        else turns.push({ role: "user", parts: [part] });
+        break;
+      }
+      case "reasoning": {
+        const summary = Array.isArray(item.summary) ? item.summary.map((s) => (isObject(s) && typeof s.text === "string" ? s.text : "")).join("\n\n") : "";
+        const signature = typeof item.encrypted_content === "string" && item.encrypted_content !== "" ? decodeOpaque(item.encrypted_content, "openai") : undefined;
+        add("assistant", [{ type: "thinking", text: summary, signature }], true);
+        break;
+      }
+      default:
+      // item_reference and hosted-tool calls have no counterpart upstream.
+    }
+  });
+  return turns;
+}
+
+export const openaiResponsesClient: ClientCodec = {
+  parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
+    const system: string[] = [];
+    if (body.instructions !== undefined && body.instructions !== null) {
+      if (typeof body.instructions !== "string") throw badRequest("instructions must be a string.", "instructions");
+      system.push(body.instructions);
+    }
+    if (body.input === undefined && typeof body.previous_response_id !== "string") throw badRequest("input is required.", "input");
+    const turns = body.input === undefined ? [] : parseInput(body.input, system);
+    const reasoning = isObject(body.reasoning) ? body.reasoning : undefined;
+    const effort = parseEffort(reasoning?.effort, "reasoning.effort");
+    const summary = typeof reasoning?.summary === "string" && reasoning.summary !== "none";
+    return {
+      model,
+      system,
+      turns,
+      tools: parseTools(body.tools),
+      toolChoice: parseToolChoice(body.tool_choice),
+      parallelToolCalls: typeof body.parallel_tool_calls === "boolean" ? body.parallel_tool_calls : undefined,
+      stream,
+      maxTokens: optionalNumber(body, "max_output_tokens"),
+      temperature: optionalNumber(body, "temperature"),
+      topP: optionalNumber(body, "top_p"),
+      responseFormat: parseFormat(body.text),
+      reasoning: effort || summary ? { effort: effort ?? "medium", include: summary } : undefined,
+      user: [body.user, body.safety_identifier, body.prompt_cache_key].find((v): v is string => typeof v === "string"),
+    };
+  },
+
+  renderResponse(response: ChatResponse, ctx: ClientContext) {
+    return responseObject(ctx, { id: response.id, model: response.model, created: response.created }, { stop: response.stop, output: itemsFromParts(response.parts, ctx), usage: response.usage });
+  },
+
+  renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
+    return renderResponsesStream(events, ctx);
+  },
+};

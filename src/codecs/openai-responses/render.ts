@@ -1,0 +1,243 @@
+import { errorBody } from "../../http/errors.ts";
+import type { Opaque, Part, StopReason, StreamEvent, Usage } from "../../ir.ts";
+import { customInput, isCustomTool } from "../openai-chat/wire.ts";
+import { encodeOpaque } from "../opaque.ts";
+import { idWithPrefix, randomId, sseEvent, type ClientContext } from "../shared.ts";
+
+/* Responses objects and their event stream, from the IR. */
+
+export function responsesUsage(usage: Usage) {
+  return {
+    input_tokens: usage.input,
+    input_tokens_details: { cached_tokens: usage.cached ?? 0 },
+    output_tokens: usage.output,
+    output_tokens_details: { reasoning_tokens: usage.reasoning ?? 0 },
+    total_tokens: usage.input + usage.output,
+  };
+}
+
+function outcome(stop: StopReason | undefined): { status: string; incomplete_details: { reason: string } | null } {
+  if (stop === "length") return { status: "incomplete", incomplete_details: { reason: "max_output_tokens" } };
+  if (stop === "content_filter") return { status: "incomplete", incomplete_details: { reason: "content_filter" } };
+  return { status: "completed", incomplete_details: null };
+}
+
+interface Shell {
+  id: string;
+  model: string;
+  created: number;
+}
+
+/** The Response object: the output and usage, and the request's settings echoed back as the API does. */
+export function responseObject(
+  ctx: ClientContext,
+  shell: Shell,
+  fields: { stop?: StopReason; output: unknown[]; usage: Usage | null; status?: string; error?: unknown },
+) {
+  const request = ctx.request;
+  const result = fields.status ? { status: fields.status, incomplete_details: null } : outcome(fields.stop);
+  const choice = request.toolChoice;
+  return {
+    id: idWithPrefix(shell.id, "resp_"),
+    object: "response",
+    created_at: shell.created,
+    status: result.status,
+    ...(result.status === "completed" ? { completed_at: Math.floor(Date.now() / 1000) } : {}),
+    error: fields.error ?? null,
+    incomplete_details: result.incomplete_details,
+    instructions: ctx.responses?.instructions ?? null,
+    max_output_tokens: request.maxTokens ?? null,
+    model: shell.model,
+    output: fields.output,
+    parallel_tool_calls: request.parallelToolCalls ?? true,
+    previous_response_id: ctx.responses?.previousResponseId ?? null,
+    reasoning: { effort: request.reasoning?.effort ?? null, summary: request.reasoning?.include ? "auto" : null },
+    store: ctx.responses?.store ?? false,
+    temperature: request.temperature ?? 1,
+    text: { format: request.responseFormat?.type === "json_schema" ? { type: "json_schema", name: request.responseFormat.name ?? "response", schema: request.responseFormat.schema, strict: request.responseFormat.strict ?? false } : { type: request.responseFormat?.type ?? "text" } },
+    tool_choice: choice === undefined ? "auto" : choice.type === "tool" ? { type: "function", name: choice.name } : choice.type,
+    tools: request.tools.map((tool) => (tool.kind === "custom" ? { type: "custom", name: tool.name, description: tool.description ?? null } : { type: "function", name: tool.name, description: tool.description ?? null, parameters: tool.parameters, strict: false })),
+    top_p: request.topP ?? 1,
+    truncation: "disabled",
+    usage: fields.usage && responsesUsage(fields.usage),
+    user: null,
+    metadata: {},
+  };
+}
+
+function reasoningItem(id: string, text: string, signature: Opaque | undefined, ctx: ClientContext) {
+  return {
+    id,
+    type: "reasoning",
+    summary: ctx.request.reasoning?.include && text !== "" ? [{ type: "summary_text", text }] : [],
+    ...(signature && ctx.responses?.includeEncryptedReasoning ? { encrypted_content: encodeOpaque(signature) } : {}),
+  };
+}
+
+function messageItem(id: string, text: string, status: "in_progress" | "completed") {
+  return { id, type: "message", status, role: "assistant", content: status === "in_progress" ? [] : [{ type: "output_text", text, annotations: [], logprobs: [] }] };
+}
+
+function callItem(id: string, callId: string, name: string, args: string, status: "in_progress" | "completed", ctx: ClientContext) {
+  if (isCustomTool(ctx.request.tools, name)) return { id: idWithPrefix(id, "ctc_"), type: "custom_tool_call", status, call_id: callId, name, input: status === "completed" ? customInput(args) : "" };
+  return { id, type: "function_call", status, call_id: callId, name, arguments: args };
+}
+
+/** Output items for a whole answer: runs of thinking and of text become one item each, each call its own. */
+export function itemsFromParts(parts: Part[], ctx: ClientContext): unknown[] {
+  const items: unknown[] = [];
+  let text: string | undefined;
+  let thinking: { text: string; signature?: Opaque } | undefined;
+  const flush = () => {
+    if (thinking) items.push(reasoningItem(randomId("rs_"), thinking.text, thinking.signature, ctx));
+    if (text !== undefined) items.push(messageItem(randomId("msg_"), text, "completed"));
+    thinking = undefined;
+    text = undefined;
+  };
+  for (const part of parts) {
+    if (part.type === "thinking") {
+      if (text !== undefined) flush();
+      thinking = { text: (thinking?.text ?? "") + part.text, signature: part.signature ?? thinking?.signature };
+    } else if (part.type === "text") {
+      if (thinking) flush();
+      text = (text ?? "") + part.text;
+    } else if (part.type === "tool_call") {
+      flush();
+      items.push(callItem(randomId("fc_"), part.id, part.name, part.arguments, "completed", ctx));
+    }
+  }
+  flush();
+  return items;
+}
+
+type OpenItem =
+  | { kind: "reasoning"; id: string; index: number; text: string; signature?: Opaque; summaryOpen: boolean }
+  | { kind: "message"; id: string; index: number; text: string }
+  | { kind: "call"; id: string; index: number; callId: string; name: string; args: string };
+
+/**
+ * The Responses event stream. The SDK's accumulator requires response.created first, each item
+ * added before its deltas and each content part added before its text, and knows every event
+ * type by name; there is no [DONE].
+ */
+export async function* renderResponsesStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext): AsyncGenerator<string> {
+  let sequence = 0;
+  const emit = (type: string, data: object) => sseEvent(type, { type, sequence_number: sequence++, ...data });
+  let shell: Shell = { id: "", model: "", created: 0 };
+  const output: unknown[] = [];
+  let open: OpenItem | undefined;
+  const showSummary = ctx.request.reasoning?.include === true;
+
+  function* close(): Generator<string> {
+    const item = open;
+    if (!item) return;
+    open = undefined;
+    if (item.kind === "reasoning") {
+      if (item.summaryOpen) {
+        yield emit("response.reasoning_summary_text.done", { item_id: item.id, output_index: item.index, summary_index: 0, text: item.text });
+        yield emit("response.reasoning_summary_part.done", { item_id: item.id, output_index: item.index, summary_index: 0, part: { type: "summary_text", text: item.text } });
+      }
+      const done = reasoningItem(item.id, item.text, item.signature, ctx);
+      output.push(done);
+      yield emit("response.output_item.done", { output_index: item.index, item: done });
+    } else if (item.kind === "message") {
+      const at = { item_id: item.id, output_index: item.index, content_index: 0 };
+      yield emit("response.output_text.done", { ...at, text: item.text, logprobs: [] });
+      yield emit("response.content_part.done", { ...at, part: { type: "output_text", text: item.text, annotations: [], logprobs: [] } });
+      const done = messageItem(item.id, item.text, "completed");
+      output.push(done);
+      yield emit("response.output_item.done", { output_index: item.index, item: done });
+    } else {
+      const done = callItem(item.id, item.callId, item.name, item.args, "completed", ctx);
+      if (done.type === "custom_tool_call") {
+        const input = customInput(item.args);
+        yield emit("response.custom_tool_call_input.delta", { item_id: done.id, output_index: item.index, delta: input });
+        yield emit("response.custom_tool_call_input.done", { item_id: done.id, output_index: item.index, input });
+      } else {
+        yield emit("response.function_call_arguments.done", { item_id: item.id, output_index: item.index, name: item.name, arguments: item.args });
+      }
+      output.push(done);
+      yield emit("response.output_item.done", { output_index: item.index, item: done });
+    }
+  }
+
+  function* openReasoning(): Generator<string> {
+    if (open?.kind === "reasoning") return;
+    yield* close();
+    open = { kind: "reasoning", id: randomId("rs_"), index: output.length, text: "", summaryOpen: false };
+    yield emit("response.output_item.added", { output_index: open.index, item: { id: open.id, type: "reasoning", summary: [] } });
+  }
+
+  for await (const event of events) {
+    switch (event.type) {
+      case "start": {
+        shell = { id: event.id, model: event.model, created: event.created };
+        const snapshot = responseObject(ctx, shell, { status: "in_progress", output: [], usage: null });
+        yield emit("response.created", { response: snapshot });
+        yield emit("response.in_progress", { response: snapshot });
+        break;
+      }
+      case "thinking": {
+        yield* openReasoning();
+        const item = open as Extract<OpenItem, { kind: "reasoning" }>;
+        item.text += event.text;
+        if (!showSummary) break;
+        if (!item.summaryOpen) {
+          item.summaryOpen = true;
+          yield emit("response.reasoning_summary_part.added", { item_id: item.id, output_index: item.index, summary_index: 0, part: { type: "summary_text", text: "" } });
+        }
+        yield emit("response.reasoning_summary_text.delta", { item_id: item.id, output_index: item.index, summary_index: 0, delta: event.text });
+        break;
+      }
+      case "thinking_signature":
+        yield* openReasoning();
+        (open as Extract<OpenItem, { kind: "reasoning" }>).signature = event.signature;
+        yield* close();
+        break;
+      case "text": {
+        if (event.text === "") break;
+        if (open?.kind !== "message") {
+          yield* close();
+          open = { kind: "message", id: randomId("msg_"), index: output.length, text: "" };
+          yield emit("response.output_item.added", { output_index: open.index, item: messageItem(open.id, "", "in_progress") });
+          yield emit("response.content_part.added", { item_id: open.id, output_index: open.index, content_index: 0, part: { type: "output_text", text: "", annotations: [], logprobs: [] } });
+        }
+        open.text += event.text;
+        yield emit("response.output_text.delta", { item_id: open.id, output_index: open.index, content_index: 0, delta: event.text, logprobs: [] });
+        break;
+      }
+      case "tool_call_start": {
+        yield* close();
+        const call: OpenItem = { kind: "call", id: randomId("fc_"), index: output.length, callId: event.id, name: event.name, args: "" };
+        open = call;
+        const added = callItem(call.id, call.callId, call.name, "", "in_progress", ctx);
+        if (added.type === "custom_tool_call") call.id = added.id;
+        yield emit("response.output_item.added", { output_index: call.index, item: added });
+        break;
+      }
+      case "tool_call_delta":
+        if (open?.kind !== "call") break;
+        open.args += event.arguments;
+        if (!isCustomTool(ctx.request.tools, open.name)) yield emit("response.function_call_arguments.delta", { item_id: open.id, output_index: open.index, delta: event.arguments });
+        break;
+      case "tool_call_end":
+        if (open?.kind === "call") yield* close();
+        break;
+      case "finish": {
+        yield* close();
+        const done = responseObject(ctx, shell, { stop: event.stop, output, usage: event.usage });
+        yield emit(done.status === "completed" ? "response.completed" : "response.incomplete", { response: done });
+        return;
+      }
+      case "error": {
+        const { error } = errorBody("openai", event.status, event.message) as { error: { type: string; code: string | null } };
+        const code = error.code ?? error.type;
+        yield emit("error", { code, message: event.message, param: null });
+        yield emit("response.failed", { response: responseObject(ctx, shell, { status: "failed", output, usage: null, error: { code, message: event.message } }) });
+        return;
+      }
+      default:
+      // usage arrives with finish; redacted thinking is Anthropic's alone
+    }
+  }
+}

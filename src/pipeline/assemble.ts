@@ -1,0 +1,65 @@
+import type { ChatResponse, Part, StopReason, StreamEvent, Usage } from "../ir.ts";
+
+/** Builds the whole answer from a stream's events, so a streamed answer can be stored like a plain one. */
+export class ResponseAssembler {
+  private id = "";
+  private model = "";
+  private created = 0;
+  private readonly parts: Part[] = [];
+  private readonly calls = new Map<number, Extract<Part, { type: "tool_call" }>>();
+  private usage: Usage = { input: 0, output: 0 };
+  private stop: StopReason = "end";
+  private stopSequence: string | undefined;
+  finished = false;
+
+  push(event: StreamEvent): void {
+    const last = this.parts.at(-1);
+    switch (event.type) {
+      case "start":
+        ({ id: this.id, model: this.model, created: this.created, usage: this.usage } = event);
+        break;
+      case "text":
+        if (last?.type === "text") last.text += event.text;
+        else this.parts.push({ type: "text", text: event.text });
+        if (event.signature) (this.parts.at(-1) as Extract<Part, { type: "text" }>).signature = event.signature;
+        break;
+      case "thinking":
+        if (last?.type === "thinking" && !last.signature) last.text += event.text;
+        else this.parts.push({ type: "thinking", text: event.text });
+        break;
+      case "thinking_signature":
+        if (last?.type === "thinking" && !last.signature) last.signature = event.signature;
+        else this.parts.push({ type: "thinking", text: "", signature: event.signature });
+        break;
+      case "redacted_thinking":
+        this.parts.push({ type: "redacted_thinking", data: event.data });
+        break;
+      case "tool_call_start": {
+        const call = { type: "tool_call" as const, id: event.id, name: event.name, arguments: "", signature: event.signature };
+        this.calls.set(event.index, call);
+        this.parts.push(call);
+        break;
+      }
+      case "tool_call_delta": {
+        const call = this.calls.get(event.index);
+        if (call) call.arguments += event.arguments;
+        break;
+      }
+      case "usage":
+        this.usage = event.usage;
+        break;
+      case "finish":
+        this.usage = event.usage;
+        this.stop = event.stop;
+        this.stopSequence = event.stopSequence;
+        this.finished = true;
+        break;
+      default:
+    }
+  }
+
+  result(): ChatResponse {
+    for (const call of this.calls.values()) if (call.arguments === "") call.arguments = "{}";
+    return { id: this.id, model: this.model, created: this.created, parts: this.parts, stop: this.stop, stopSequence: this.stopSequence, usage: this.usage };
+  }
+}

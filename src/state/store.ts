@@ -1,0 +1,72 @@
+import type { Opaque, Part, Turn } from "../ir.ts";
+
+/*
+ * What must outlive one request: stored Responses (for previous_response_id) and the opaque state
+ * of tool calls (thinking signatures and Gemini thought signatures) for clients whose dialect
+ * cannot carry it. An interface, so a host without bun:sqlite can supply its own.
+ */
+
+export interface StoredResponse {
+  id: string;
+  previousId?: string;
+  model: string;
+  /** The turns this request added (its input). */
+  input: Turn[];
+  /** The assistant's answer. */
+  output: Part[];
+}
+
+/** The opaque state an assistant turn carried with a tool call, keyed by the call's id. */
+export interface ToolCallState {
+  signature?: Opaque;
+  /** The signed thinking that preceded the call in its turn. */
+  thinking: Part[];
+}
+
+export interface StateStore {
+  saveResponse(response: StoredResponse): void;
+  /** The whole conversation up to and including a stored response, or undefined if it is not stored. */
+  conversation(id: string): Turn[] | undefined;
+  hasResponse(id: string): boolean;
+  saveToolCall(callId: string, state: ToolCallState): void;
+  toolCall(callId: string): ToolCallState | undefined;
+  close(): void;
+}
+
+/** For tests and hosts without persistence: the same contract, in memory. */
+export function memoryStore(): StateStore {
+  const responses = new Map<string, StoredResponse>();
+  const calls = new Map<string, ToolCallState>();
+  return {
+    saveResponse: (response) => void responses.set(response.id, structuredClone(response)),
+    conversation: (id) => rebuild(id, (key) => responses.get(key)),
+    hasResponse: (id) => responses.has(id),
+    saveToolCall: (callId, state) => void calls.set(callId, structuredClone(state)),
+    toolCall: (callId) => calls.get(callId),
+    close() {},
+  };
+}
+
+// A chain longer than this is a cycle or a runaway session; the history is cut there.
+const MAX_CHAIN = 10_000;
+
+/** Walks previous ids back to the start of the conversation, then replays input and output in order. */
+export function rebuild(id: string, load: (id: string) => StoredResponse | undefined): Turn[] | undefined {
+  const chain: StoredResponse[] = [];
+  let next: string | undefined = id;
+  while (next !== undefined && chain.length < MAX_CHAIN) {
+    const record = load(next);
+    if (!record) {
+      if (chain.length === 0) return undefined;
+      break;
+    }
+    chain.push(record);
+    next = record.previousId;
+  }
+  const turns: Turn[] = [];
+  for (const record of chain.reverse()) {
+    turns.push(...record.input);
+    turns.push({ role: "assistant", parts: record.output });
+  }
+  return turns;
+}

@@ -1,0 +1,12 @@
+/** An upstream's refusal, before any byte reached the client: rendered in the client's own error shape. */
+export class UpstreamError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    /** Seconds the upstream asked the client to wait. */
+    readonly retryAfter?: string,
+  ) {
+    super(message);
+    this.name = "UpstreamError";
+  }
+}

@@ -1,0 +1,69 @@
+import { fakeAnthropic } from "../support/fake-anthropic.ts";
+import { fakeGemini } from "../support/fake-gemini.ts";
+import { fakeOpenAI } from "../support/fake-openai.ts";
+import type { FakeUpstream } from "../support/fake-server.ts";
+import { startGateway, upstreamsYaml, type TestGateway } from "../support/gateway.ts";
+import { MISSING_MODEL } from "../support/scripted-model.ts";
+import type { Target, UpstreamModels } from "./cases.ts";
+
+/*
+ * Where the matrix runs. By default: levity on loopback in front of scripted fake upstreams of
+ * every dialect, plus echo. With CONFORMANCE_BASE_URL (npm run conformance -- --base-url URL):
+ * any gateway, with the model names given for each upstream it serves.
+ */
+
+export interface Setup {
+  target: Target;
+  upstreams: UpstreamModels[];
+  stop(): Promise<void>;
+}
+
+const CLIENT_KEY = "sk-conformance-client";
+
+export function externalSetup(env: Record<string, string | undefined>): Setup | undefined {
+  const baseUrl = env.CONFORMANCE_BASE_URL;
+  if (!baseUrl) return undefined;
+  const upstreams = (env.CONFORMANCE_MODELS ?? "").split(",").filter(Boolean).map((entry) => {
+    const [name, model] = entry.split("=") as [string, string];
+    return { name, model, missingModel: env.CONFORMANCE_MISSING_MODEL ?? MISSING_MODEL, echoes: name === "echo" };
+  });
+  if (upstreams.length === 0) throw new Error("CONFORMANCE_MODELS must name at least one upstream=model");
+  return { target: { baseUrl: baseUrl.replace(/\/+$/, ""), apiKey: env.CONFORMANCE_API_KEY ?? "unused" }, upstreams, stop: async () => {} };
+}
+
+export function localSetup(): Setup {
+  const keys = { openai: "sk-fake-openai-account", anthropic: "sk-fake-anthropic-account", gemini: "fake-gemini-account" };
+  const fakes: FakeUpstream[] = [fakeOpenAI(keys.openai), fakeAnthropic(keys.anthropic), fakeGemini(keys.gemini)];
+  const [oa, an, ge] = fakes as [FakeUpstream, FakeUpstream, FakeUpstream];
+  const gw: TestGateway = startGateway({
+    gateway:
+      `proxy:\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n` +
+      upstreamsYaml([
+        { name: "openai", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "fake", key: keys.openai }] },
+        { name: "anthropic", protocol: "anthropic", base_url: an.url, accounts: [{ name: "fake", key: keys.anthropic }] },
+        { name: "gemini", protocol: "gemini", base_url: ge.url, accounts: [{ name: "fake", key: keys.gemini }] },
+        { name: "echo", protocol: "echo" },
+      ]),
+    mappings: [
+      "exact:",
+      "  conf-openai: openai/gpt-4o-real",
+      "  conf-anthropic: anthropic/claude-sonnet-4-5-real",
+      "  conf-gemini: gemini/gemini-2.5-flash-real",
+      "  conf-echo: echo/echo",
+      `  conf-openai-missing: openai/${MISSING_MODEL}`,
+      `  conf-anthropic-missing: anthropic/${MISSING_MODEL}`,
+      `  conf-gemini-missing: gemini/${MISSING_MODEL}`,
+      "  conf-echo-missing: echo/echo-error-404",
+      "",
+    ].join("\n"),
+  });
+  const upstreams = ["openai", "anthropic", "gemini", "echo"].map((name) => ({ name, model: `conf-${name}`, missingModel: `conf-${name}-missing`, echoes: name === "echo" }));
+  return {
+    target: { baseUrl: gw.origin, apiKey: CLIENT_KEY },
+    upstreams,
+    async stop() {
+      await gw.stop();
+      await Promise.all(fakes.map((fake) => fake.stop()));
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import { isRedPng } from "./red-png.ts";
+
+/*
+ * The "model" behind every fake upstream: deterministic, and following instructions a real model
+ * would follow too, so the same conformance cases can run against real providers. Each fake parses
+ * its own wire format into a Prompt and renders the Answer back in it; none of this is levity code.
+ */
+
+export interface PromptTool {
+  name: string;
+  /** JSON Schema (or Gemini schema) of the arguments. */
+  parameters: any;
+}
+
+export interface Prompt {
+  model: string;
+  system: string;
+  /** The text of the last user turn. */
+  text: string;
+  /** Base64 of the images in the last user turn. */
+  images: string[];
+  /** The text of the tool results in the last user turn. */
+  toolResults: string[];
+  tools: PromptTool[];
+  thinking: boolean;
+}
+
+export interface Answer {
+  thinking?: string;
+  text?: string;
+  calls: { name: string; args: Record<string, unknown> }[];
+}
+
+export const MISSING_MODEL = "levity-missing-model";
+
+function argsFor(tool: PromptTool, text: string): Record<string, unknown> {
+  const quoted = [...text.matchAll(/"([^"]+)"/g)].map((m) => m[1]!);
+  const schema = tool.parameters ?? {};
+  const properties = schema.properties ?? {};
+  const required: string[] = schema.required ?? Object.keys(properties);
+  const args: Record<string, unknown> = {};
+  for (const name of required) {
+    const type = String(properties[name]?.type ?? "string").toLowerCase();
+    args[name] = type === "number" || type === "integer" ? 1 : type === "boolean" ? true : (quoted.shift() ?? "unknown");
+  }
+  return args;
+}
+
+function reply(prompt: Prompt): string {
+  const exact = /Reply with exactly this text and nothing else: (.+?)\s*$/s.exec(prompt.text);
+  if (exact) return exact[1]!;
+  const product = /What is (\d+) \* (\d+)\?/.exec(prompt.text);
+  if (product) return String(Number(product[1]) * Number(product[2]));
+  if (prompt.images.length > 0) return prompt.images.every(isRedPng) ? "Red" : "An image I do not recognise.";
+  return `pong from ${prompt.model}: ${prompt.text}`;
+}
+
+export function answer(prompt: Prompt): Answer {
+  const out: Answer = { calls: [] };
+  if (prompt.toolResults.length > 0) out.text = `The tool returned: ${prompt.toolResults.join(" | ")}`;
+  else {
+    const named = prompt.tools.filter((tool) => new RegExp(`\\b${tool.name}\\b`).test(prompt.text));
+    if (named.length > 0) out.calls = named.map((tool) => ({ name: tool.name, args: argsFor(tool, prompt.text) }));
+    else out.text = reply(prompt);
+  }
+  const prefix = /Begin every reply with the word (\S+?)\.?$/m.exec(prompt.system)?.[1];
+  if (prefix && out.text !== undefined) out.text = `${prefix} ${out.text}`;
+  if (prompt.thinking) out.thinking = `Thinking about: ${prompt.text || prompt.toolResults.join(" ")}`.trim();
+  return out;
+}
+
+/** Words, each keeping its trailing space, so a fake can stream them one by one. */
+export function words(text: string): string[] {
+  return text.match(/\S+\s*/g) ?? [];
+}
