@@ -66,6 +66,21 @@ export function startGateway(files: ConfigFiles, env: Record<string, string> = {
   };
 }
 
+/** Stops a gateway and starts a new one on the same config and data directory, as a restart would. */
+export async function restartGateway(previous: TestGateway): Promise<TestGateway> {
+  await previous.server.stop(1000);
+  const server = startServer({ dir: previous.dir, env: {}, port: 0, log: previous.log });
+  return {
+    ...previous,
+    origin: `http://127.0.0.1:${server.port}`,
+    server,
+    async stop() {
+      await server.stop(1000);
+      rmSync(previous.dir, { recursive: true, force: true });
+    },
+  };
+}
+
 /** gateway.yaml text for upstreams pointing at fakes. */
 export function upstreamsYaml(upstreams: { name: string; protocol: string; base_url?: string; accounts?: { name: string; key: string }[] }[]): string {
   const lines = ["upstreams:"];

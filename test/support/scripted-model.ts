@@ -33,8 +33,9 @@ export interface Answer {
 
 export const MISSING_MODEL = "levity-missing-model";
 
+/** Each named tool takes the quoted values written after its name: 'get_weather for "Paris" and get_time for "Tokyo"'. */
 function argsFor(tool: PromptTool, text: string): Record<string, unknown> {
-  const quoted = [...text.matchAll(/"([^"]+)"/g)].map((m) => m[1]!);
+  const quoted = [...text.slice(text.search(new RegExp(`\\b${tool.name}\\b`))).matchAll(/"([^"]+)"/g)].map((m) => m[1]!);
   const schema = tool.parameters ?? {};
   const properties = schema.properties ?? {};
   const required: string[] = schema.required ?? Object.keys(properties);

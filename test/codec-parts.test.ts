@@ -1,0 +1,168 @@
+import { describe, expect, test } from "bun:test";
+import { fromGeminiSchema, hasParameters, toGeminiSchema } from "../src/codecs/gemini/schema.ts";
+import { decodeOpaque, encodeOpaque, issuedBy } from "../src/codecs/opaque.ts";
+import { readJsonArray, readSse } from "../src/codecs/sse.ts";
+import type { ChatRequest, Tool } from "../src/ir.ts";
+import { echoResponse, sampleValue } from "../src/upstream/echo.ts";
+
+/** The bytes split at every possible position, one chunk each side. */
+function splitsOf(text: string): ReadableStream<Uint8Array>[] {
+  const bytes = new TextEncoder().encode(text);
+  return Array.from({ length: bytes.length + 1 }, (_, cut) => new ReadableStream({
+    start(controller) {
+      if (cut > 0) controller.enqueue(bytes.slice(0, cut));
+      if (cut < bytes.length) controller.enqueue(bytes.slice(cut));
+      controller.close();
+    },
+  }));
+}
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
+
+describe("SSE reader", () => {
+  const wire = 'event: message_start\r\ndata: {"a":1}\r\n\r\n: a comment\n\ndata: line one\ndata: line two\n\nevent: ping\rdata: {"type":"ping"}\r\rdata: last';
+  const expected = [
+    { event: "message_start", data: '{"a":1}' },
+    { event: undefined, data: "line one\nline two" },
+    { event: "ping", data: '{"type":"ping"}' },
+    { event: undefined, data: "last" },
+  ];
+
+  test("events survive every chunk boundary, CRLF, CR and LF line ends, comments and multi-line data", async () => {
+    for (const stream of splitsOf(wire)) expect(await collect(readSse(stream))).toEqual(expected);
+  });
+
+  test("byte-at-a-time delivery and multi-byte characters split across chunks", async () => {
+    const text = 'data: {"text":"héllo 🌍"}\n\n';
+    const bytes = new TextEncoder().encode(text);
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const byte of bytes) controller.enqueue(new Uint8Array([byte]));
+        controller.close();
+      },
+    });
+    expect(await collect(readSse(stream))).toEqual([{ event: undefined, data: '{"text":"héllo 🌍"}' }]);
+  });
+});
+
+describe("JSON array stream reader", () => {
+  const wire = '[{\n  "a": "x]}",\n  "n": [1, {"b": 2}]\n}\n,\r\n{"c": "\\"quoted\\""}]';
+
+  test("elements come out whole at every chunk boundary, brackets in strings ignored", async () => {
+    for (const stream of splitsOf(wire)) expect(await collect(readJsonArray(stream))).toEqual([{ a: "x]}", n: [1, { b: 2 }] }, { c: '"quoted"' }]);
+  });
+});
+
+describe("Gemini schema subset", () => {
+  test("JSON Schema a coding agent sends becomes Gemini's OpenAPI subset", () => {
+    const schema = {
+      $schema: "http://json-schema.org/draft-07/schema#",
+      type: "object",
+      additionalProperties: false,
+      $defs: { Point: { type: "object", properties: { x: { type: "number", exclusiveMinimum: 0 } }, required: ["x"] } },
+      properties: {
+        name: { type: ["string", "null"], minLength: 1, format: "email" },
+        kind: { const: "shape" },
+        mode: { enum: ["a", "b", null] },
+        count: { type: "integer", format: "int64", minimum: 0 },
+        where: { $ref: "#/$defs/Point", description: "the point" },
+        either: { oneOf: [{ type: "string" }, { type: "number" }, { type: "null" }] },
+        both: { allOf: [{ properties: { a: { type: "string" } }, required: ["a"] }, { properties: { b: { type: "boolean" } } }] },
+        list: { type: "array" },
+      },
+      required: ["name", "missing"],
+    };
+    expect(toGeminiSchema(schema)).toEqual({
+      type: "OBJECT",
+      properties: {
+        name: { type: "STRING", minLength: 1, nullable: true },
+        kind: { type: "STRING", enum: ["shape"] },
+        mode: { type: "STRING", nullable: true, enum: ["a", "b"] },
+        count: { type: "INTEGER", minimum: 0, format: "int64" },
+        where: { type: "OBJECT", description: "the point", properties: { x: { type: "NUMBER" } }, required: ["x"] },
+        either: { anyOf: [{ type: "STRING" }, { type: "NUMBER" }], nullable: true },
+        both: { type: "OBJECT", properties: { a: { type: "STRING" }, b: { type: "BOOLEAN" } }, required: ["a"] },
+        list: { type: "ARRAY", items: { type: "STRING" } },
+      },
+      required: ["name"],
+    });
+  });
+
+  test("a recursive $ref stops instead of looping", () => {
+    const schema = { type: "object", properties: { node: { $ref: "#/definitions/Node" } }, definitions: { Node: { type: "object", properties: { next: { $ref: "#/definitions/Node" } } } } };
+    expect(JSON.stringify(toGeminiSchema(schema)).length).toBeLessThan(5000);
+  });
+
+  test("a function with no parameters has none, and Gemini schemas come back as JSON Schema", () => {
+    expect(hasParameters(toGeminiSchema({ type: "object", properties: {} }))).toBe(false);
+    expect(fromGeminiSchema({ type: "OBJECT", properties: { a: { type: "STRING", nullable: true, format: "enum", enum: ["x"] } }, propertyOrdering: ["a"] })).toEqual({
+      type: "object",
+      properties: { a: { type: ["string", "null"], enum: ["x"] } },
+    });
+  });
+});
+
+describe("opaque values across dialects", () => {
+  test("an issuer survives the round trip through a client; an unwrapped value belongs to the client's protocol", () => {
+    const encoded = encodeOpaque({ issuer: "work anthropic", value: "EqQB.sig==" });
+    expect(decodeOpaque(encoded, "gemini")).toEqual({ issuer: "work anthropic", value: "EqQB.sig==" });
+    expect(decodeOpaque("raw-signature", "anthropic")).toEqual({ issuer: "protocol:anthropic", value: "raw-signature" });
+    const anthropic = { name: "work anthropic", protocol: "anthropic" as const, baseUrl: "" };
+    expect(issuedBy(decodeOpaque(encoded, "gemini"), anthropic)).toBe(true);
+    expect(issuedBy(decodeOpaque("raw-signature", "anthropic"), { ...anthropic, name: "other" })).toBe(true);
+    expect(issuedBy(decodeOpaque(encoded, "gemini"), { ...anthropic, name: "other" })).toBe(false);
+  });
+});
+
+describe("echo in a tool loop", () => {
+  const weather: Tool = { name: "get_weather", kind: "function", parameters: { type: "object", properties: { city: { type: "string" }, days: { type: "integer", minimum: 3 }, units: { enum: ["c", "f"] } }, required: ["city", "days", "units"] } };
+  const other: Tool = { name: "get_time", kind: "function", parameters: { type: "object", properties: {} } };
+  const request = (text: string, extra: Partial<ChatRequest> = {}): ChatRequest => ({ model: "m", system: [], turns: [{ role: "user", parts: [{ type: "text", text }] }], tools: [weather, other], stream: false, ...extra });
+  const calls = (r: ChatRequest) => echoResponse(r, "echo").parts.filter((p) => p.type === "tool_call").map((p) => [(p as any).name, JSON.parse((p as any).arguments)]);
+
+  test("a named tool is called with arguments that satisfy its schema, strings from the first quoted phrase", () => {
+    expect(calls(request('check get_weather for "Oslo"'))).toEqual([["get_weather", { city: "Oslo", days: 3, units: "c" }]]);
+  });
+
+  test("tools named together are called in parallel, unless parallel calls are off", () => {
+    expect(calls(request("get_time then get_weather")).map((c) => c[0])).toEqual(["get_time", "get_weather"]);
+    expect(calls(request("get_time then get_weather", { parallelToolCalls: false })).map((c) => c[0])).toEqual(["get_time"]);
+  });
+
+  test('"use the tool" calls the first tool; a JSON object in the text is used as the arguments', () => {
+    expect(calls(request('please use the tool with {"city": "Rome", "days": 5, "units": "f"}'))).toEqual([["get_weather", { city: "Rome", days: 5, units: "f" }]]);
+  });
+
+  test("tool_choice none never calls; a forced tool is called even unnamed", () => {
+    expect(calls(request("get_weather", { toolChoice: { type: "none" } }))).toEqual([]);
+    expect(calls(request("hello", { toolChoice: { type: "tool", name: "get_time" } }))).toEqual([["get_time", {}]]);
+  });
+
+  test("after a tool result, echo answers with it", () => {
+    const response = echoResponse(
+      {
+        model: "m",
+        system: [],
+        tools: [weather],
+        stream: false,
+        turns: [
+          { role: "user", parts: [{ type: "text", text: "get_weather" }] },
+          { role: "assistant", parts: [{ type: "tool_call", id: "call_1", name: "get_weather", arguments: "{}" }] },
+          { role: "user", parts: [{ type: "tool_result", callId: "call_1", content: [{ type: "text", text: "21 degrees" }], isError: false }] },
+        ],
+      },
+      "echo",
+    );
+    expect(response.parts).toEqual([{ type: "text", text: "21 degrees" }]);
+    expect(response.stop).toBe("end");
+  });
+
+  test("sample values respect minimum, minItems, enums and nested required objects", () => {
+    expect(sampleValue({ type: "array", minItems: 2, items: { type: "object", properties: { n: { type: "number", minimum: 7 } }, required: ["n"] } }, undefined)).toEqual([{ n: 7 }, { n: 7 }]);
+    expect(sampleValue({ anyOf: [{ type: "null" }, { type: "boolean" }] }, undefined)).toBe(true);
+  });
+});
