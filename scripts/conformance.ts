@@ -1,0 +1,47 @@
+/*
+ * npm run conformance -- --base-url URL --model openai=gpt-4o-mini --model anthropic=claude-haiku-4-5 [...]
+ *
+ * Runs the conformance matrix (five official-SDK clients x every upstream x seven cases) against
+ * any gateway, so another gateway can be held to the same standard as levity. Without --base-url
+ * it runs against levity in front of scripted fake upstreams, as `npm test` does.
+ */
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    "base-url": { type: "string" },
+    key: { type: "string" },
+    model: { type: "string", multiple: true },
+    "missing-model": { type: "string" },
+    case: { type: "string", multiple: true },
+    help: { type: "boolean", short: "h" },
+  },
+});
+
+if (values.help) {
+  console.log(`Usage: npm run conformance -- [--base-url URL] [--key KEY] [--model UPSTREAM=MODEL ...] [--missing-model NAME] [--case NAME ...]
+
+  --base-url URL         the gateway's origin, e.g. http://127.0.0.1:8045 (clients add /v1, /v1beta themselves)
+  --key KEY              the gateway's client key, sent the way each SDK sends it
+  --model UPSTREAM=MODEL a model name that reaches one upstream; one test column each ("echo=..." expects echo's behaviour)
+  --missing-model NAME   a model the upstreams do not have, for the "upstream error" case (default levity-missing-model)
+  --case NAME            run only these cases: plain, streamed, "tool round trip", "image in", "system prompt", thinking, "upstream error"`);
+  process.exit(0);
+}
+
+const env: Record<string, string> = { ...(process.env as Record<string, string>) };
+if (values["base-url"]) {
+  if (!values.model?.length) {
+    console.error("--base-url needs at least one --model UPSTREAM=MODEL (for example --model openai=gpt-4o-mini)");
+    process.exit(2);
+  }
+  env.CONFORMANCE_BASE_URL = values["base-url"];
+  env.CONFORMANCE_MODELS = values.model.join(",");
+  if (values.key) env.CONFORMANCE_API_KEY = values.key;
+  if (values["missing-model"]) env.CONFORMANCE_MISSING_MODEL = values["missing-model"];
+}
+if (values.case?.length) env.CONFORMANCE_CASES = values.case.join(",");
+
+const child = Bun.spawn([process.execPath, "test", "test/conformance/matrix.test.ts"], { env, stdout: "inherit", stderr: "inherit" });
+process.exit(await child.exited);
