@@ -77,6 +77,8 @@ export interface Tool {
    * string argument `input`, and is rendered back as a custom tool call.
    */
   kind: "function" | "custom";
+  /** An OpenAI Responses namespace the tool was declared in; its calls go back with it. */
+  namespace?: string;
 }
 
 export type ToolChoice = { type: "auto" } | { type: "none" } | { type: "required" } | { type: "tool"; name: string };

@@ -128,6 +128,10 @@ describe("echo in a tool loop", () => {
     expect(calls(request('check get_weather for "Oslo"'))).toEqual([["get_weather", { city: "Oslo", days: 3, units: "c" }]]);
   });
 
+  test("the quoted phrase after the tool's name is used, with escaped quotes undone (Kilo quotes the whole prompt)", () => {
+    expect(calls(request('"Say \\"hi\\" then call get_weather with \\"Oslo\\""'))[0]).toEqual(["get_weather", { city: "Oslo", days: 3, units: "c" }]);
+  });
+
   test("tools named together are called in parallel, unless parallel calls are off", () => {
     expect(calls(request("get_time then get_weather")).map((c) => c[0])).toEqual(["get_time", "get_weather"]);
     expect(calls(request("get_time then get_weather", { parallelToolCalls: false })).map((c) => c[0])).toEqual(["get_time"]);

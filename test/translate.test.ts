@@ -197,6 +197,13 @@ describe("tools", () => {
     expect(second.output_text).toContain("applied");
   });
 
+  test("namespace tools (Codex's sub-agent tools) reach an upstream one by one, and their calls come back with the namespace", async () => {
+    const tools = [{ type: "namespace", name: "multi_agent_v1", description: "Sub-agents", tools: [{ type: "function", name: "spawn_agent", parameters: weather, strict: false }] }] as unknown as OpenAI.Responses.Tool[];
+    const done = await openai.responses.create({ model: "to-anthropic", input: 'Call spawn_agent for "helper".', tools, store: false });
+    expect(an.last().json.tools.map((t: any) => t.name)).toEqual(["spawn_agent"]);
+    expect(done.output.find((item) => item.type === "function_call")).toMatchObject({ name: "spawn_agent", namespace: "multi_agent_v1", arguments: '{"city":"helper"}' });
+  });
+
   test("tool schemas reach Gemini inside its subset ($schema, additionalProperties and type lists rewritten)", async () => {
     const parameters = { $schema: "http://json-schema.org/draft-07/schema#", type: "object", additionalProperties: false, properties: { city: { type: ["string", "null"] }, tags: { type: "array" } }, required: ["city"] };
     await openai.chat.completions.create({ model: "to-gemini", messages: [{ role: "user", content: "hi" }], tools: [{ type: "function", function: { name: "lookup", parameters } }] });

@@ -91,6 +91,16 @@ export function sampleValue(schema: unknown, quoted: string | undefined, depth =
   }
 }
 
+/**
+ * The first quoted phrase after the tool's name (or anywhere, if it is not named), with escaped
+ * quotes undone: some clients send the prompt itself quoted and escaped.
+ */
+function quotedAfter(text: string, name: string): string | undefined {
+  const from = text.indexOf(name);
+  const rest = (from >= 0 ? text.slice(from + name.length) : text).replace(/\\"/g, '"');
+  return /"([^"]+)"/.exec(rest)?.[1];
+}
+
 /** A JSON object written in the text that has every required argument, else one built from the schema. */
 function argumentsFor(tool: Tool, text: string): string {
   const required = Array.isArray(tool.parameters.required) ? (tool.parameters.required as string[]) : [];
@@ -102,8 +112,7 @@ function argumentsFor(tool: Tool, text: string): string {
       // not JSON: keep looking
     }
   }
-  const quoted = /"([^"]+)"/.exec(text)?.[1];
-  return JSON.stringify(sampleValue(tool.parameters, quoted));
+  return JSON.stringify(sampleValue(tool.parameters, quotedAfter(text, tool.name)));
 }
 
 function plan(request: ChatRequest, issuer: string): EchoPlan {

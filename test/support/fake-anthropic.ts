@@ -32,7 +32,8 @@ function validate(body: any): Response | undefined {
     if (body.thinking.budget_tokens >= body.max_tokens) return invalid("`max_tokens` must be greater than `thinking.budget_tokens`.");
     if (body.temperature !== undefined && body.temperature !== 1) return invalid("`temperature` may only be set to 1 when thinking is enabled.");
   }
-  const messages: any[] = body.messages ?? [];
+  // System messages may sit among the turns (Claude Code puts tool and skill listings there); they are not turns.
+  const messages: any[] = (body.messages ?? []).filter((m: any) => m.role !== "system");
   if (messages[0]?.role !== "user") return invalid("messages: first message must use the \"user\" role");
   for (const [i, message] of messages.entries()) {
     const content = blocks(message.content);
@@ -63,11 +64,12 @@ function validate(body: any): Response | undefined {
 }
 
 function promptOf(body: any): Prompt {
-  const messages: any[] = body.messages ?? [];
+  const messages: any[] = (body.messages ?? []).filter((m: any) => m.role !== "system");
   const last = blocks(messages.at(-1)?.content);
+  const systemMessages = (body.messages ?? []).filter((m: any) => m.role === "system").flatMap((m: any) => blocks(m.content).map((b) => b.text ?? ""));
   return {
     model: body.model,
-    system: typeof body.system === "string" ? body.system : blocks(body.system).map((b) => b.text ?? "").join("\n"),
+    system: [typeof body.system === "string" ? body.system : blocks(body.system).map((b) => b.text ?? "").join("\n"), ...systemMessages].join("\n"),
     text: last.filter((b) => b.type === "text").map((b) => b.text).join(""),
     images: last.filter((b) => b.type === "image" && b.source?.type === "base64").map((b) => b.source.data),
     toolResults: last.filter((b) => b.type === "tool_result").map((b) => (typeof b.content === "string" ? b.content : blocks(b.content).map((c) => c.text ?? "").join(""))),

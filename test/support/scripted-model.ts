@@ -35,20 +35,26 @@ export const MISSING_MODEL = "levity-missing-model";
 
 /** Each named tool takes the quoted values written after its name: 'get_weather for "Paris" and get_time for "Tokyo"'. */
 function argsFor(tool: PromptTool, text: string): Record<string, unknown> {
-  const quoted = [...text.slice(text.search(new RegExp(`\\b${tool.name}\\b`))).matchAll(/"([^"]+)"/g)].map((m) => m[1]!);
+  // Some clients send the prompt quoted with its inner quotes escaped.
+  const after = text.slice(text.search(new RegExp(`\\b${tool.name}\\b`))).replace(/\\"/g, '"');
+  const quoted = [...after.matchAll(/"([^"]+)"/g)].map((m) => m[1]!);
   const schema = tool.parameters ?? {};
   const properties = schema.properties ?? {};
   const required: string[] = schema.required ?? Object.keys(properties);
   const args: Record<string, unknown> = {};
   for (const name of required) {
     const type = String(properties[name]?.type ?? "string").toLowerCase();
-    args[name] = type === "number" || type === "integer" ? 1 : type === "boolean" ? true : (quoted.shift() ?? "unknown");
+    if (type === "number" || type === "integer") args[name] = 1;
+    else if (type === "boolean") args[name] = true;
+    // A command given as a list of words, as Codex's shell tool takes it.
+    else if (type === "array") args[name] = ["bash", "-lc", quoted.shift() ?? "true"];
+    else args[name] = quoted.shift() ?? "unknown";
   }
   return args;
 }
 
 function reply(prompt: Prompt): string {
-  const exact = /Reply with exactly this text and nothing else: (.+?)\s*$/s.exec(prompt.text);
+  const exact = /Reply with exactly this text and nothing else: ([^\n"]+)/.exec(prompt.text);
   if (exact) return exact[1]!;
   const product = /What is (\d+) \* (\d+)\?/.exec(prompt.text);
   if (product) return String(Number(product[1]) * Number(product[2]));

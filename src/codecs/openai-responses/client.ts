@@ -7,14 +7,18 @@ import { decodeOpaque } from "../opaque.ts";
 import { badRequest, isObject, optionalNumber, type ClientCodec, type ClientContext } from "../shared.ts";
 import { itemsFromParts, renderResponsesStream, responseObject } from "./render.ts";
 
-function parseTools(value: unknown): Tool[] {
+function parseTools(value: unknown, namespace?: string): Tool[] {
   const tools: Tool[] = [];
   for (const [i, tool] of (Array.isArray(value) ? value : []).entries()) {
     if (!isObject(tool)) throw badRequest(`tools[${i}] must be an object.`, `tools[${i}]`);
+    const description = typeof tool.description === "string" ? tool.description : undefined;
     if (tool.type === "function" && typeof tool.name === "string") {
-      tools.push({ name: tool.name, description: typeof tool.description === "string" ? tool.description : undefined, parameters: isObject(tool.parameters) ? tool.parameters : { type: "object", properties: {} }, kind: "function" });
+      tools.push({ name: tool.name, description, parameters: isObject(tool.parameters) ? tool.parameters : { type: "object", properties: {} }, kind: "function", namespace });
     } else if (tool.type === "custom" && typeof tool.name === "string") {
-      tools.push({ name: tool.name, description: typeof tool.description === "string" ? tool.description : undefined, parameters: CUSTOM_TOOL_PARAMETERS, kind: "custom" });
+      tools.push({ name: tool.name, description, parameters: CUSTOM_TOOL_PARAMETERS, kind: "custom", namespace });
+    } else if (tool.type === "namespace" && typeof tool.name === "string") {
+      // A namespace groups tools (Codex's sub-agent tools); upstreams see its tools one by one.
+      tools.push(...parseTools(tool.tools, tool.name));
     }
     // Hosted tools (web_search, file_search, code_interpreter, …) run at OpenAI and cannot be translated.
   }

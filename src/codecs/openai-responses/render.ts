@@ -56,7 +56,7 @@ export function responseObject(
     temperature: request.temperature ?? 1,
     text: { format: request.responseFormat?.type === "json_schema" ? { type: "json_schema", name: request.responseFormat.name ?? "response", schema: request.responseFormat.schema, strict: request.responseFormat.strict ?? false } : { type: request.responseFormat?.type ?? "text" } },
     tool_choice: choice === undefined ? "auto" : choice.type === "tool" ? { type: "function", name: choice.name } : choice.type,
-    tools: request.tools.map((tool) => (tool.kind === "custom" ? { type: "custom", name: tool.name, description: tool.description ?? null } : { type: "function", name: tool.name, description: tool.description ?? null, parameters: tool.parameters, strict: false })),
+    tools: request.tools.filter((tool) => !tool.namespace).map((tool) => (tool.kind === "custom" ? { type: "custom", name: tool.name, description: tool.description ?? null } : { type: "function", name: tool.name, description: tool.description ?? null, parameters: tool.parameters, strict: false })),
     top_p: request.topP ?? 1,
     truncation: "disabled",
     usage: fields.usage && responsesUsage(fields.usage),
@@ -79,8 +79,10 @@ function messageItem(id: string, text: string, status: "in_progress" | "complete
 }
 
 function callItem(id: string, callId: string, name: string, args: string, status: "in_progress" | "completed", ctx: ClientContext) {
-  if (isCustomTool(ctx.request.tools, name)) return { id: idWithPrefix(id, "ctc_"), type: "custom_tool_call", status, call_id: callId, name, input: status === "completed" ? customInput(args) : "" };
-  return { id, type: "function_call", status, call_id: callId, name, arguments: args };
+  const namespace = ctx.request.tools.find((tool) => tool.name === name)?.namespace;
+  const scope = namespace ? { namespace } : {};
+  if (isCustomTool(ctx.request.tools, name)) return { id: idWithPrefix(id, "ctc_"), type: "custom_tool_call", status, call_id: callId, name, ...scope, input: status === "completed" ? customInput(args) : "" };
+  return { id, type: "function_call", status, call_id: callId, name, ...scope, arguments: args };
 }
 
 /** Output items for a whole answer: runs of thinking and of text become one item each, each call its own. */
