@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { fromGeminiSchema, hasParameters, toGeminiSchema } from "../src/codecs/gemini/schema.ts";
+import { responseFromResult, resultFromResponse } from "../src/codecs/gemini/wire.ts";
 import { decodeOpaque, encodeOpaque, issuedBy } from "../src/codecs/opaque.ts";
 import { readJsonArray, readSse } from "../src/codecs/sse.ts";
 import type { ChatRequest, Tool } from "../src/ir.ts";
@@ -103,6 +104,17 @@ describe("Gemini schema subset", () => {
       type: "object",
       properties: { a: { type: ["string", "null"], enum: ["x"] } },
     });
+  });
+});
+
+describe("Gemini function responses", () => {
+  test("a tool error is an error response, text is wrapped, a JSON object goes as it is; and back again", () => {
+    const result = (text: string, isError = false) => ({ type: "tool_result" as const, callId: "c", content: [{ type: "text" as const, text }], isError });
+    expect(responseFromResult(result("city not found", true))).toEqual({ error: "city not found" });
+    expect(responseFromResult(result("21 degrees"))).toEqual({ result: "21 degrees" });
+    expect(responseFromResult(result('{"temp":21}'))).toEqual({ temp: 21 });
+    expect(resultFromResponse({ error: "boom" })).toEqual({ content: [{ type: "text", text: "boom" }], isError: true });
+    expect(resultFromResponse({ temp: 21 })).toEqual({ content: [{ type: "text", text: '{"temp":21}' }], isError: false });
   });
 });
 

@@ -204,6 +204,41 @@ describe("tools", () => {
     expect(done.output.find((item) => item.type === "function_call")).toMatchObject({ name: "spawn_agent", namespace: "multi_agent_v1", arguments: '{"city":"helper"}' });
   });
 
+  test("tool choice and parallel calls map to each target's own form", async () => {
+    const forced = { type: "function" as const, function: { name: "get_time" } };
+    await openai.chat.completions.create({ model: "to-anthropic", tool_choice: forced, parallel_tool_calls: false, messages: [{ role: "user", content: "x" }], tools: chatTools });
+    expect(an.last().json.tool_choice).toEqual({ type: "tool", name: "get_time", disable_parallel_tool_use: true });
+    await openai.chat.completions.create({ model: "to-gemini", tool_choice: forced, messages: [{ role: "user", content: "x" }], tools: chatTools });
+    expect(ge.last().json.toolConfig).toEqual({ functionCallingConfig: { mode: "ANY", allowedFunctionNames: ["get_time"] } });
+    await anthropic.messages.create({ model: "to-openai", max_tokens: 8, tool_choice: { type: "any" }, messages: [{ role: "user", content: "x" }], tools: [{ name: "get_time", input_schema: weather as Anthropic.Tool.InputSchema }] });
+    expect(oa.last().json.tool_choice).toBe("required");
+    await genai.models.generateContent({ model: "to-anthropic", contents: "x", config: { tools: [{ functionDeclarations: [{ name: "get_time", parametersJsonSchema: weather }] }], toolConfig: { functionCallingConfig: { mode: "NONE" as never } } } });
+    expect(an.last().json.tool_choice).toEqual({ type: "none" });
+  });
+
+  test("a tool result that is an error reaches an OpenAI upstream as error text", async () => {
+    const tools = [{ name: "get_weather", input_schema: weather as Anthropic.Tool.InputSchema }];
+    const history = (result: Anthropic.ToolResultBlockParam): Anthropic.MessageParam[] => [
+      { role: "user", content: "go" },
+      { role: "assistant", content: [{ type: "tool_use", id: "call_err_1", name: "get_weather", input: { city: "X" } }] },
+      { role: "user", content: [result] },
+    ];
+    const failed: Anthropic.ToolResultBlockParam = { type: "tool_result", tool_use_id: "call_err_1", content: "city not found", is_error: true };
+    await anthropic.messages.create({ model: "to-openai", max_tokens: 64, tools, messages: history(failed) });
+    expect(oa.last().json.messages.at(-1)).toEqual({ role: "tool", tool_call_id: "call_err_1", content: "Error: city not found" });
+  });
+
+  test("a Gemini upstream that streams a JSON array instead of SSE is read all the same", async () => {
+    ge.replyOnce({
+      status: 200,
+      headers: { "content-type": "application/json; charset=UTF-8" },
+      body: '[{"candidates":[{"content":{"role":"model","parts":[{"text":"from "}]},"index":0}]}\n,\r\n{"candidates":[{"content":{"role":"model","parts":[{"text":"an array"}]},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":3,"totalTokenCount":5}}]',
+    });
+    const final = await openai.chat.completions.stream({ model: "to-gemini", messages: [{ role: "user", content: "x" }], stream_options: { include_usage: true } }).finalChatCompletion();
+    expect(final.choices[0]!.message.content).toBe("from an array");
+    expect(final.usage?.total_tokens).toBe(5);
+  });
+
   test("tool schemas reach Gemini inside its subset ($schema, additionalProperties and type lists rewritten)", async () => {
     const parameters = { $schema: "http://json-schema.org/draft-07/schema#", type: "object", additionalProperties: false, properties: { city: { type: ["string", "null"] }, tags: { type: "array" } }, required: ["city"] };
     await openai.chat.completions.create({ model: "to-gemini", messages: [{ role: "user", content: "hi" }], tools: [{ type: "function", function: { name: "lookup", parameters } }] });
