@@ -163,6 +163,11 @@ export type StreamEvent =
   | { type: "finish"; stop: StopReason; stopSequence?: string; usage: Usage }
   | { type: "error"; status: number; message: string };
 
+/** What a tool result may contain. */
+export function isResultContent(part: Part): part is TextPart | MediaPart {
+  return part.type === "text" || part.type === "media";
+}
+
 export function textOf(parts: Part[]): string {
   let out = "";
   for (const part of parts) if (part.type === "text") out += part.text;

@@ -103,7 +103,7 @@ function pathFromAncestry(ancestry: readonly unknown[], leaf: unknown): (string 
     const node = chain[i];
     if (isPair(node) && isScalar(node.key)) path.push(String(node.key.value));
     else if (isSeq(node)) {
-      const index = node.items.indexOf(chain[i + 1] as never);
+      const index = (node.items as unknown[]).indexOf(chain[i + 1]);
       if (index >= 0) path.push(index);
     }
   }

@@ -1,4 +1,4 @@
-import { IttyRouter, type IttyRouterType, type RouteEntry } from "itty-router";
+import { IttyRouter, type IRequest, type IttyRouterType, type RouteEntry } from "itty-router";
 import type { Dialect, Operation, RoutesFile } from "../config/schema.ts";
 
 export interface RouteDef {
@@ -38,12 +38,6 @@ export interface RouteTable {
   /** The itty-router instance that holds one entry per canonical path and alias. */
   router: IttyRouterType;
   lookup(method: string, rawPath: string): Promise<PathLookup>;
-}
-
-interface RoutingRequest {
-  method: string;
-  url: string;
-  params?: Record<string, string>;
 }
 
 interface Pattern {
@@ -88,8 +82,8 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
     for (const path of [route.path, ...route.aliases]) {
       const regex = templateToRegex(path);
       patterns.push({ method: route.method, regex });
-      const handler = (request: RoutingRequest) => ({ route, params: { ...request.params } });
-      entries.push([route.method, regex, [handler as never], path]);
+      const handler = (request: IRequest) => ({ route, params: { ...request.params } });
+      entries.push([route.method, regex, [handler], path]);
     }
   }
   const router = IttyRouter({ routes: entries });

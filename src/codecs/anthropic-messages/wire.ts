@@ -1,4 +1,4 @@
-import type { MediaPart, Opaque, Part, StopReason, ToolResultPart, Usage } from "../../ir.ts";
+import { isResultContent, type MediaPart, type Opaque, type Part, type StopReason, type ToolResultPart, type Usage } from "../../ir.ts";
 import { decodeOpaque } from "../opaque.ts";
 import { argumentsObject, argumentsText, badRequest, isObject } from "../shared.ts";
 
@@ -88,7 +88,7 @@ export function partsFromBlocks(content: unknown, where: string): Part[] {
         const result: ToolResultPart = {
           type: "tool_result",
           callId: block.tool_use_id,
-          content: inner.filter((p): p is ToolResultPart["content"][number] => p.type === "text" || p.type === "media"),
+          content: inner.filter(isResultContent),
           isError: block.is_error === true,
         };
         parts.push(result);

@@ -1,11 +1,11 @@
 import type { JsonObject } from "../../http/body.ts";
 import { errorBody } from "../../http/errors.ts";
-import type { ChatRequest, ChatResponse, MediaPart, Reasoning, StreamEvent, Tool, ToolChoice, Turn, Usage } from "../../ir.ts";
+import type { ChatRequest, ChatResponse, Reasoning, StreamEvent, Tool, ToolChoice, Turn, Usage } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
 import { encodeOpaque } from "../opaque.ts";
 import { argumentsObject, asArray, badRequest, isObject, type ClientCodec, type ClientContext } from "../shared.ts";
 import { fromGeminiSchema } from "./schema.ts";
-import { field, geminiParts, inlineDataPart, pairCallIds, partsFromGemini, TO_GEMINI_FINISH, toGeminiUsage } from "./wire.ts";
+import { clientMediaPart, field, geminiParts, pairCallIds, partsFromGemini, TO_GEMINI_FINISH, toGeminiUsage } from "./wire.ts";
 
 function parseTools(value: unknown): Tool[] {
   const tools: Tool[] = [];
@@ -112,7 +112,7 @@ function clientParts(parts: Parameters<typeof geminiParts>[0], ctx: ClientContex
   return geminiParts(parts, {
     signature: (o) => (o ? encodeOpaque(o) : undefined),
     thinking: ctx.request.reasoning?.include === true,
-    media: (part: MediaPart) => (part.source.kind === "base64" ? inlineDataPart(part as never) : { fileData: { mimeType: part.source.mediaType, fileUri: part.source.url } }),
+    media: clientMediaPart,
     callNames: new Map(),
   });
 }

@@ -152,8 +152,10 @@ export function pairCallIds(turns: { parts: Part[] }[]): void {
   }
 }
 
-export function inlineDataPart(part: MediaPart & { source: { kind: "base64" } }) {
-  return { inlineData: { mimeType: part.source.mediaType, data: part.source.data } };
+/** Media as a client sees it from Gemini: inline data, or a file reference. */
+export function clientMediaPart(part: MediaPart): unknown {
+  const source = part.source;
+  return source.kind === "base64" ? { inlineData: { mimeType: source.mediaType, data: source.data } } : { fileData: { mimeType: source.mediaType, fileUri: source.url } };
 }
 
 /**

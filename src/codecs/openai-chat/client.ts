@@ -1,7 +1,7 @@
 import type { JsonObject } from "../../http/body.ts";
 import { errorBody } from "../../http/errors.ts";
 import type { ChatRequest, ChatResponse, Effort, Part, StreamEvent, Tool, ToolCallPart, ToolChoice, Turn } from "../../ir.ts";
-import { textOf } from "../../ir.ts";
+import { isResultContent, textOf } from "../../ir.ts";
 import { badRequest, idWithPrefix, isObject, newCallId, optionalNumber, optionalStrings, sseData, type ClientCodec, type ClientContext } from "../shared.ts";
 import { CUSTOM_TOOL_PARAMETERS, customArguments, customInput, isCustomTool, openaiContentParts, reasoningText, TO_OPENAI_FINISH, toOpenAIUsage } from "./wire.ts";
 
@@ -107,7 +107,7 @@ export const openaiChatClient: ClientCodec = {
         }
         case "tool":
           if (typeof message.tool_call_id !== "string") throw badRequest(`${at}.tool_call_id is required.`, `${at}.tool_call_id`);
-          push("user", [{ type: "tool_result", callId: message.tool_call_id, content: openaiContentParts(message.content, `${at}.content`).filter((p) => p.type === "text" || p.type === "media") as never, isError: false }]);
+          push("user", [{ type: "tool_result", callId: message.tool_call_id, content: openaiContentParts(message.content, `${at}.content`).filter(isResultContent), isError: false }]);
           break;
         case "function":
           push("user", [{ type: "tool_result", callId: legacyCallIds.shift() ?? newCallId(), name: typeof message.name === "string" ? message.name : undefined, content: [{ type: "text", text: String(message.content ?? "") }], isError: false }]);

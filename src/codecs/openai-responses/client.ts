@@ -1,6 +1,6 @@
 import type { JsonObject } from "../../http/body.ts";
 import type { ChatRequest, ChatResponse, Part, StreamEvent, Tool, ToolChoice, Turn } from "../../ir.ts";
-import { textOf } from "../../ir.ts";
+import { isResultContent, textOf } from "../../ir.ts";
 import { parseEffort } from "../openai-chat/client.ts";
 import { CUSTOM_TOOL_PARAMETERS, customArguments, openaiContentParts } from "../openai-chat/wire.ts";
 import { decodeOpaque } from "../opaque.ts";
@@ -81,9 +81,9 @@ export function parseInput(input: unknown, system: string[]): Turn[] {
       case "function_call_output":
       case "custom_tool_call_output": {
         if (typeof item.call_id !== "string") throw badRequest(`${at}.call_id is required.`, `${at}.call_id`);
-        const content = outputText(item.output, `${at}.output`).filter((p) => p.type === "text" || p.type === "media");
+        const content = outputText(item.output, `${at}.output`).filter(isResultContent);
         const last = turns.at(-1);
-        const part: Part = { type: "tool_result", callId: item.call_id, content: content as never, isError: false };
+        const part: Part = { type: "tool_result", callId: item.call_id, content, isError: false };
         if (last?.role === "user" && last.parts.every((p) => p.type === "tool_result")) last.parts.push(part);
         else turns.push({ role: "user", parts: [part] });
         break;
