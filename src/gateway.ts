@@ -1,7 +1,7 @@
 import { randomId } from "./codecs/shared.ts";
 import type { ConfigSnapshot } from "./config/snapshot.ts";
-import { authenticate, buildKeyRing, needsKey, presentedCredentials, refusalMessage, type KeyRing } from "./http/auth.ts";
-import { readJsonObject } from "./http/body.ts";
+import { adminRefusalMessage, authenticate, buildKeyRing, needsKey, presentedCredentials, refusalMessage, type KeyRing } from "./http/auth.ts";
+import { readJsonObject, readOptionalJsonObject } from "./http/body.ts";
 import { applyCorsHeaders, corsPolicy, originTrustedWithoutAuth, preflightResponse, type CorsPolicy } from "./http/cors.ts";
 import { errorResponse, familyOfDialect, familyOfRequest, GatewayError, type ErrorFamily } from "./http/errors.ts";
 import type { PathLookup, RouteDef, RouteMatch } from "./http/route-table.ts";
@@ -16,6 +16,7 @@ export interface SnapshotHolder {
 
 interface Derived {
   keys: KeyRing;
+  adminKeys: KeyRing;
   cors: CorsPolicy;
 }
 
@@ -26,7 +27,8 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
   const derive = (snapshot: ConfigSnapshot): Derived => {
     let found = derived.get(snapshot);
     if (!found) {
-      found = { keys: buildKeyRing(snapshot.proxy.clientKeys), cors: corsPolicy(snapshot.proxy.corsOrigins) };
+      const admin = snapshot.proxy.adminKey;
+      found = { keys: buildKeyRing(snapshot.proxy.clientKeys), adminKeys: buildKeyRing(admin ? [{ name: "admin", key: admin }] : []), cors: corsPolicy(snapshot.proxy.corsOrigins) };
       derived.set(snapshot, found);
     }
     return found;
@@ -35,7 +37,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
 
   return async function handle(request: Request): Promise<Response> {
     const snapshot = holder.snapshot;
-    const { keys, cors } = derive(snapshot);
+    const { keys, adminKeys, cors } = derive(snapshot);
     const requestId = randomId("req_");
     const url = new URL(request.url);
     const origin = request.headers.get("origin");
@@ -63,7 +65,12 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
         );
       }
       let clientKeyName: string | undefined;
-      if (needsKey(snapshot.proxy.effectiveAuth, route?.auth ?? "api")) {
+      if (route?.auth === "admin") {
+        // The admin surface needs the admin key whenever one exists, whatever auth_mode says; with
+        // no key at all, auth is off and only this machine can connect.
+        const presented = presentedCredentials(request.headers, url);
+        if (adminKeys.entries.length > 0 && !authenticate(adminKeys, presented)) throw new GatewayError(401, adminRefusalMessage(presented));
+      } else if (needsKey(snapshot.proxy.effectiveAuth, route?.auth ?? "api")) {
         const presented = presentedCredentials(request.headers, url);
         clientKeyName = authenticate(keys, presented);
         if (!clientKeyName) throw new GatewayError(401, refusalMessage(presented));
@@ -83,7 +90,9 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
           break;
         case "route":
           match = lookup.match;
-          if (match.route.method === "POST") body = await readJsonObject(request, snapshot.proxy.maxBodyBytes);
+          if (match.route.method === "POST") {
+            body = match.route.auth === "admin" ? await readOptionalJsonObject(request, snapshot.proxy.maxBodyBytes) : await readJsonObject(request, snapshot.proxy.maxBodyBytes);
+          }
           break;
       }
       if (match.rewrittenFrom) warnRewrite(match, request.method, url);
@@ -113,6 +122,13 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
       case "generate":
       case "count-tokens":
         return generate(ctx, services);
+      case "admin-accounts":
+        return jsonResponse({ accounts: services.pool.view(ctx.snapshot.upstreams) });
+      case "admin-reset-accounts": {
+        const json = ctx.body?.json ?? {};
+        const filter = { upstream: typeof json.upstream === "string" ? json.upstream : undefined, account: typeof json.account === "string" ? json.account : undefined };
+        return jsonResponse({ reset: services.pool.reset(ctx.snapshot.upstreams, filter) });
+      }
     }
   }
 

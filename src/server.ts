@@ -6,6 +6,7 @@ import { ConfigError, formatProblem } from "./config/problem.ts";
 import type { ConfigSnapshot } from "./config/snapshot.ts";
 import { createGateway, type SnapshotHolder } from "./gateway.ts";
 import type { Logger } from "./log.ts";
+import { AccountPool } from "./pool/pool.ts";
 import { openSqliteStore } from "./state/sqlite-store.ts";
 import { memoryStore, type StateStore } from "./state/store.ts";
 import { ModelCatalog } from "./upstream/model-catalog.ts";
@@ -49,7 +50,8 @@ export function startServer(options: StartOptions): RunningServer {
   const { log } = options;
   const holder: SnapshotHolder = { snapshot: loadConfig(options) };
   const store = openStore(holder.snapshot.proxy.dataDir, log);
-  const gateway = createGateway(holder, { log, catalog: new ModelCatalog(log), version: VERSION, store });
+  const pool = new AccountPool(store, log);
+  const gateway = createGateway(holder, { log, catalog: new ModelCatalog(log), version: VERSION, store, pool });
   const { hostname, port } = holder.snapshot.proxy;
 
   let server: ReturnType<typeof Bun.serve>;

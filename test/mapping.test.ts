@@ -45,31 +45,31 @@ describe("resolution order", () => {
   );
 
   test("exact beats every wildcard", () => {
-    expect(resolveModel(t, "gpt-4o", "a")).toMatchObject({ target: { upstream: "a", model: "exact-target" }, rule: { kind: "exact", line: 2 } });
+    expect(resolveModel(t, "gpt-4o", "a")).toMatchObject({ targets: [{ upstream: "a", model: "exact-target" }], rule: { kind: "exact", line: 2 } });
   });
 
   test("the most specific wildcard wins, wherever it is written", () => {
-    expect(resolveModel(t, "gpt-4-turbo", "a")).toMatchObject({ target: { upstream: "b", model: "gpt-4-family" }, rule: { kind: "wildcard", pattern: "gpt-4*", line: 12 } });
+    expect(resolveModel(t, "gpt-4-turbo", "a")).toMatchObject({ targets: [{ upstream: "b", model: "gpt-4-family" }], rule: { kind: "wildcard", pattern: "gpt-4*", line: 12 } });
     expect(resolveModel(t, "gpt-3.5", "a").rule.pattern).toBe("gpt-*");
   });
 
   test("between equally specific wildcards, the one written first wins", () => {
-    expect(resolveModel(t, "claude-x-x", "a")).toMatchObject({ target: { model: "first-of-equals" }, rule: { line: 13 } });
+    expect(resolveModel(t, "claude-x-x", "a")).toMatchObject({ targets: [{ model: "first-of-equals" }], rule: { line: 13 } });
   });
 
   test("'*' does not cross '/', '**' does", () => {
-    expect(resolveModel(t, "org/llama", "a").target.model).toBe("one-segment");
-    expect(resolveModel(t, "org/meta/llama", "a").target.model).toBe("any-depth");
+    expect(resolveModel(t, "org/llama", "a").targets[0]!.model).toBe("one-segment");
+    expect(resolveModel(t, "org/meta/llama", "a").targets[0]!.model).toBe("any-depth");
   });
 
   test("a catch-all wildcard hides the default; without one the default serves", () => {
     expect(resolveModel(t, "mistral", "a").rule.pattern).toBe("*");
     const noCatchAll = table([], [["gpt-*", "a/x"]], "b/default-target");
-    expect(resolveModel(noCatchAll, "mistral", "a")).toMatchObject({ target: { upstream: "b", model: "default-target" }, rule: { kind: "default", line: 20 } });
+    expect(resolveModel(noCatchAll, "mistral", "a")).toMatchObject({ targets: [{ upstream: "b", model: "default-target" }], rule: { kind: "default", line: 20 } });
   });
 
   test("with no rule and no default the name goes unchanged to the first upstream", () => {
-    expect(resolveModel(table([], []), "mistral-large", "first")).toMatchObject({ target: { upstream: "first", model: "mistral-large" }, rule: { kind: "unmapped" } });
+    expect(resolveModel(table([], []), "mistral-large", "first")).toMatchObject({ targets: [{ upstream: "first", model: "mistral-large" }], rule: { kind: "unmapped" } });
   });
 });
 

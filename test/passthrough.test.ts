@@ -1,12 +1,12 @@
 import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI } from "@google/genai";
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import { resetAccounts, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 
 // Same-dialect forwarding: only the model changes, the account key goes in the upstream's own
@@ -29,7 +29,7 @@ beforeAll(() => {
   ge = fakeGemini(KEYS.gemini);
   gw = startGateway({
     gateway:
-      `proxy:\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n` +
+      `proxy:\n  cooldown_wait: 0\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n` +
       upstreamsYaml([
         { name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "openai-work", key: KEYS.openai }] },
         { name: "an", protocol: "anthropic", base_url: an.url, accounts: [{ name: "anthropic-work", key: KEYS.anthropic }] },
@@ -45,7 +45,9 @@ beforeAll(() => {
 afterAll(async () => {
   await gw.stop();
   await Promise.all([oa.stop(), an.stop(), ge.stop()]);
-});
+});// Scripted failures cool the accounts they hit; each test starts with healthy ones.
+afterEach(() => resetAccounts(gw.origin, CLIENT_KEY));
+
 
 describe("OpenAI client to an OpenAI upstream", () => {
   test("chat: model rewritten, account key sent as Bearer, client key not forwarded, routing headers set", async () => {
@@ -211,8 +213,10 @@ describe("model lists", () => {
 });
 
 describe("client disconnects", () => {
-  test("a client disconnect aborts the upstream request", async () => {
-    const held = oa.holdOnce('data: {"id":"chatcmpl-h","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n');
+  const chatChunk = (delta: object) => `data: ${JSON.stringify({ id: "chatcmpl-h", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`;
+
+  test("a client that disconnects mid-stream aborts the upstream request", async () => {
+    const held = oa.holdOnce(chatChunk({ role: "assistant", content: "partial " }));
     const controller = new AbortController();
     const response = await fetch(`${gw.origin}/v1/chat/completions`, {
       method: "POST",
@@ -221,8 +225,24 @@ describe("client disconnects", () => {
       signal: controller.signal,
     });
     const reader = response.body!.getReader();
-    await reader.read();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain("partial");
     controller.abort();
     await held.aborted;
   });
+
+  test("a client that disconnects before the first content (headers not yet sent) aborts the upstream request too", async () => {
+    const held = oa.holdOnce(chatChunk({ role: "assistant", content: "" }));
+    const controller = new AbortController();
+    const pending = fetch(`${gw.origin}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${CLIENT_KEY}` },
+      body: JSON.stringify({ model: "gpt-4o", stream: true, messages: [{ role: "user", content: "hang" }] }),
+      signal: controller.signal,
+    }).catch((error) => error);
+    await held.received;
+    controller.abort();
+    await held.aborted;
+    expect(await pending).toBeInstanceOf(Error);
+  });
+
 });

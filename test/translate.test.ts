@@ -1,14 +1,15 @@
 import Anthropic from "@anthropic-ai/sdk";
 import { ApiError, GoogleGenAI, type Content, type Part } from "@google/genai";
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { fakeAnthropic, SIGNATURE_PREFIX as ANTHROPIC_SIGNATURE } from "./support/fake-anthropic.ts";
 import { fakeGemini, SIGNATURE_PREFIX as GEMINI_SIGNATURE } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { restartGateway, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import { resetAccounts, restartGateway, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 import { RED_PNG } from "./support/red-png.ts";
+import { readChatStream } from "./support/chat-stream.ts";
 
 // What the conformance matrix does not reach: signatures across dialects, stored responses,
 // parallel calls, fetched images, error and usage mapping, limits clamped to the target.
@@ -22,7 +23,9 @@ let openai: OpenAI;
 let anthropic: Anthropic;
 let genai: GoogleGenAI;
 
+// cooldown_wait 0: a failure a test scripts never makes a later request wait on a timer.
 const GATEWAY = () =>
+  "proxy:\n  cooldown_wait: 0\n" +
   upstreamsYaml([
     { name: "openai", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "a", key: KEYS.openai }] },
     { name: "anthropic", protocol: "anthropic", base_url: an.url, accounts: [{ name: "a", key: KEYS.anthropic }] },
@@ -43,7 +46,9 @@ beforeAll(() => {
 afterAll(async () => {
   await gw.stop();
   await Promise.all([oa.stop(), an.stop(), ge.stop()]);
-});
+});// Scripted failures cool the accounts they hit; each test starts with healthy ones.
+afterEach(() => resetAccounts(gw.origin));
+
 
 const weather = { type: "object", properties: { city: { type: "string" } }, required: ["city"] };
 const chatTools = [
@@ -321,6 +326,7 @@ describe("upstream errors in the client's shape", () => {
     expect(gemini).toBeInstanceOf(ApiError);
     expect(gemini.status).toBe(503);
     expect(JSON.parse(gemini.message).error.status).toBe("UNAVAILABLE");
+    await resetAccounts(gw.origin);
     an.replyOnce(overloaded);
     const chat = await openai.chat.completions.create({ model: "to-anthropic", messages: [{ role: "user", content: "x" }] }).catch((e) => e);
     expect(chat.status).toBe(503);
@@ -338,10 +344,7 @@ describe("upstream errors in the client's shape", () => {
         'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded mid-stream"}}\n\n',
     });
     const stream = await openai.chat.completions.create({ model: "to-anthropic", stream: true, messages: [{ role: "user", content: "x" }] });
-    let text = "";
-    const error = await (async () => {
-      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? "";
-    })().catch((e) => e);
+    const { text, error } = await readChatStream(stream);
     expect(text).toBe("partial ");
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect(error.message).toContain("Overloaded mid-stream");

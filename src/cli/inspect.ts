@@ -38,6 +38,8 @@ export function resolveCommand(model: string | undefined, flags: CommonFlags, io
   const { snapshot } = loadForCommand(flags, io);
   const resolution = resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name);
   io.out(`${describeResolution(model, resolution)}\n`);
-  const upstream = snapshot.upstreamByName.get(resolution.target.upstream);
-  if (upstream) io.out(`  upstream ${upstream.name}: ${upstream.protocol}${upstream.baseUrl ? ` at ${upstream.baseUrl}` : ""}\n`);
+  for (const target of resolution.targets) {
+    const upstream = snapshot.upstreamByName.get(target.upstream);
+    if (upstream) io.out(`  upstream ${upstream.name}: ${upstream.protocol}${upstream.baseUrl ? ` at ${upstream.baseUrl}` : ""}, ${upstream.accounts.length || "no"} account(s), ${upstream.strategy}\n`);
+  }
 }

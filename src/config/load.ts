@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import picomatch from "picomatch";
 import * as v from "valibot";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
@@ -7,8 +8,8 @@ import { compileMappings, parseTarget, type RuleSource } from "../mapping/table.
 import { normalizeBaseUrl } from "../upstream/base-url.ts";
 import { BUILT_IN_MAPPINGS, BUILT_IN_ROUTES } from "./defaults.ts";
 import { ConfigError, type ConfigProblem } from "./problem.ts";
-import { GatewayKeysSchema, MappingsSchema, ProxySchema, RoutesSchema, UpstreamsSchema, type MappingsFile, type ProxyFile, type RoutesFile, type UpstreamEntry } from "./schema.ts";
-import type { ClientKey, ConfigSnapshot, ConfigSources, EffectiveAuthMode, ProxySettings, Upstream } from "./snapshot.ts";
+import { GatewayKeysSchema, MappingsSchema, ProxySchema, RoutesSchema, UpstreamsSchema, type MappingsFile, type ProxyFile, type RoutesFile, type TimeoutsFile, type UpstreamEntry } from "./schema.ts";
+import type { Account, ClientKey, ConfigSnapshot, ConfigSources, EffectiveAuthMode, ProxySettings, Timeouts, Upstream } from "./snapshot.ts";
 import { validateSource } from "./validate.ts";
 import { interpolateEnv, keyLines, lineOf, parseYaml, type YamlSource } from "./yaml-source.ts";
 
@@ -26,7 +27,38 @@ interface FileText {
   path?: string;
 }
 
-export const BUILT_IN_ECHO: Upstream = { name: "echo", protocol: "echo", baseUrl: "", accounts: [] };
+const DEFAULT_TIMEOUTS_S = { connect: 10, idle: 120, total: 3600 };
+
+function resolveTimeouts(proxy: ProxyFile, own: TimeoutsFile | undefined): Timeouts {
+  const pick = (key: keyof TimeoutsFile, fallback: number) => (own?.[key] ?? proxy.timeouts[key] ?? fallback) * 1000;
+  return {
+    connect: pick("connect", DEFAULT_TIMEOUTS_S.connect),
+    // proxy.request_timeout is the long-standing name for the first-byte limit.
+    firstByte: pick("first_byte", proxy.request_timeout),
+    idle: pick("idle", DEFAULT_TIMEOUTS_S.idle),
+    total: pick("total", DEFAULT_TIMEOUTS_S.total),
+  };
+}
+
+/** Echo has no keys; one account stands for it, so it is served through the pool like any upstream. */
+export const ECHO_ACCOUNT: Account = { name: "echo", key: "echo", weight: 1, serves: () => true };
+
+function echoUpstream(name: string, proxy: ProxyFile): Upstream {
+  return { name, protocol: "echo", baseUrl: "", strategy: "round_robin", maxAttempts: 1, timeouts: resolveTimeouts(proxy, undefined), accounts: [ECHO_ACCOUNT] };
+}
+
+function buildAccount(entry: UpstreamEntry["accounts"][number]): Account {
+  const matchers = entry.models?.map((glob) => picomatch(glob, { dot: true }));
+  return {
+    name: entry.name,
+    key: entry.key,
+    weight: entry.weight,
+    maxConcurrency: entry.max_concurrency,
+    rpm: entry.rpm,
+    models: entry.models,
+    serves: matchers ? (model) => matchers.some((matches) => matches(model)) : () => true,
+  };
+}
 
 /** Loads and checks all three files; throws ConfigError listing every problem found. */
 export function loadConfig(options: LoadOptions): ConfigSnapshot {
@@ -49,7 +81,7 @@ export function loadConfig(options: LoadOptions): ConfigSnapshot {
   const routes = routesSource && check(routesSource, RoutesSchema, problems);
 
   const proxy = gatewayKeys.ok && proxyFile.ok ? buildProxy(proxyFile.value!, gatewaySource || undefined, options, problems) : undefined;
-  const upstreams = upstreamsFile.ok ? buildUpstreams(upstreamsFile.value, gatewaySource || undefined, problems) : undefined;
+  const upstreams = upstreamsFile.ok ? buildUpstreams(upstreamsFile.value, proxyFile.value ?? v.parse(ProxySchema, {}), gatewaySource || undefined, problems) : undefined;
   const mappingTable = mappings?.ok && upstreams && buildMappings(mappings.value!, mappingsSource!, upstreams, problems);
   const routeTable = routes?.ok && buildRoutes(routes.value!, routesSource!, problems);
 
@@ -62,7 +94,7 @@ export function loadConfig(options: LoadOptions): ConfigSnapshot {
     proxy,
     upstreams,
     upstreamByName: new Map(upstreams.map((upstream) => [upstream.name, upstream])),
-    builtInEcho: upstreams[0] === BUILT_IN_ECHO,
+    builtInEcho: upstreamsFile.value === undefined,
     mappings: mappingTable,
     routes: routeTable,
   };
@@ -135,11 +167,12 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadO
     maxBodyBytes: Math.round(p.max_body_mb * 1024 * 1024),
     corsOrigins: p.cors_origins,
     dataDir: p.data_dir ? resolve(options.dir ?? process.cwd(), p.data_dir) : defaultDataDir(options),
+    cooldownWaitMs: p.cooldown_wait * 1000,
   };
 }
 
-function buildUpstreams(entries: UpstreamEntry[] | undefined, source: YamlSource | undefined, problems: ConfigProblem[]): Upstream[] {
-  if (entries === undefined) return [BUILT_IN_ECHO];
+function buildUpstreams(entries: UpstreamEntry[] | undefined, proxy: ProxyFile, source: YamlSource | undefined, problems: ConfigProblem[]): Upstream[] {
+  if (entries === undefined) return [echoUpstream("echo", proxy)];
   const label = source?.file ?? "gateway.yaml";
   const at = (path: (string | number)[], key: string) => ({ file: label, line: source && lineOf(source, path), key });
   if (entries.length === 0) {
@@ -167,7 +200,7 @@ function buildUpstreams(entries: UpstreamEntry[] | undefined, source: YamlSource
       problems.push({ ...at(["upstreams", i, "wire_api"], `upstreams[${i}].wire_api`), message: `applies to openai upstreams only; ${entry.protocol} upstreams have one API` });
     }
     if (entry.protocol === "echo") {
-      upstreams.push({ name: entry.name, protocol: "echo", baseUrl: "", accounts: entry.accounts });
+      upstreams.push(echoUpstream(entry.name, proxy));
       return;
     }
     const base = normalizeBaseUrl(entry.protocol, entry.base_url);
@@ -178,7 +211,10 @@ function buildUpstreams(entries: UpstreamEntry[] | undefined, source: YamlSource
       apiVersion: base.apiVersion,
       baseUrlNote: base.adjusted,
       wireApi: entry.protocol === "openai" ? entry.wire_api : undefined,
-      accounts: entry.accounts,
+      strategy: entry.strategy,
+      maxAttempts: entry.max_attempts,
+      timeouts: resolveTimeouts(proxy, entry.timeouts),
+      accounts: entry.accounts.map(buildAccount),
     });
   });
   return upstreams;
@@ -186,15 +222,17 @@ function buildUpstreams(entries: UpstreamEntry[] | undefined, source: YamlSource
 
 function buildMappings(file: MappingsFile, source: YamlSource, upstreams: Upstream[], problems: ConfigProblem[]) {
   const known = new Set(upstreams.map((u) => u.name));
-  const check = (path: (string | number)[], key: string, target: string) => {
-    const { upstream } = parseTarget(target);
-    if (known.has(upstream)) return;
-    problems.push({
-      file: source.file,
-      line: lineOf(source, path),
-      key,
-      message: `target "${target}" names upstream "${upstream}", which gateway.yaml does not define (upstreams: ${[...known].join(", ") || "none"})`,
-    });
+  const check = (path: (string | number)[], key: string, value: string | string[]) => {
+    for (const [i, target] of (Array.isArray(value) ? value : [value]).entries()) {
+      const { upstream } = parseTarget(target);
+      if (known.has(upstream)) continue;
+      problems.push({
+        file: source.file,
+        line: lineOf(source, Array.isArray(value) ? [...path, i] : path),
+        key,
+        message: `target "${target}" names upstream "${upstream}", which gateway.yaml does not define (upstreams: ${[...known].join(", ") || "none"})`,
+      });
+    }
   };
   const rules = (section: "exact" | "wildcard"): RuleSource[] => {
     const lines = keyLines(source, [section]);

@@ -25,6 +25,8 @@ const UpstreamName = v.pipe(
   v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "must be letters, digits, '_', '.' or '-' (it is the UPSTREAM in UPSTREAM/MODEL targets)"),
 );
 
+const PositiveInteger = (what: string) => v.pipe(v.number(`must be ${what}`), v.integer("must be a whole number"), v.minValue(1, "must be at least 1"));
+
 const Seconds = v.pipe(v.number("must be a number of seconds"), v.minValue(1, "must be at least 1 second"), v.maxValue(86_400, "must be at most 86400 seconds"));
 
 export const AUTH_MODES = ["off", "strict", "all_except_health", "auto"] as const;
@@ -32,6 +34,18 @@ export type AuthMode = (typeof AUTH_MODES)[number];
 
 export const PROTOCOLS = ["gemini", "openai", "anthropic", "echo"] as const;
 export type UpstreamProtocol = (typeof PROTOCOLS)[number];
+
+/** Upstream time limits, in seconds; an upstream's own block overrides proxy.timeouts key by key. */
+const TimeoutsSchema = v.strictObject({
+  connect: v.optional(Seconds),
+  first_byte: v.optional(Seconds),
+  idle: v.optional(Seconds),
+  total: v.optional(Seconds),
+});
+export type TimeoutsFile = v.InferOutput<typeof TimeoutsSchema>;
+
+export const STRATEGIES = ["round_robin", "fill_first", "least_busy", "sticky"] as const;
+export type Strategy = (typeof STRATEGIES)[number];
 
 export const ProxySchema = v.strictObject({
   port: v.optional(
@@ -47,12 +61,19 @@ export const ProxySchema = v.strictObject({
   request_timeout: v.optional(Seconds, 300),
   max_body_mb: v.optional(v.pipe(v.number("must be a number of megabytes"), v.minValue(1, "must be at least 1"), v.maxValue(1024, "must be at most 1024")), 32),
   data_dir: v.optional(v.pipe(v.string("must be a directory path"), v.minLength(1, "must not be empty"))),
+  timeouts: v.optional(TimeoutsSchema, {}),
+  /** When every account is cooling and one recovers within this many seconds, wait instead of refusing. */
+  cooldown_wait: v.optional(v.pipe(v.number("must be a number of seconds"), v.minValue(0, "must be 0 or more"), v.maxValue(60, "must be at most 60")), 2),
   cors_origins: v.optional(v.array(v.pipe(v.string("must be an origin such as http://localhost:3000, or *"), v.minLength(1)), "must be a list of origins"), ["*"]),
 });
 
 const AccountSchema = v.strictObject({
   name: Name,
   key: v.pipe(v.string("must be a string (use \"${ENV_NAME}\" to keep it out of the file)"), v.minLength(1, "must not be empty")),
+  weight: v.optional(PositiveInteger("a whole number of shares"), 1),
+  max_concurrency: v.optional(PositiveInteger("a number of requests")),
+  rpm: v.optional(PositiveInteger("a number of requests per minute")),
+  models: v.optional(v.array(v.pipe(v.string("must be a model name or glob"), v.minLength(1)), "must be a list of model names or globs")),
 });
 
 const UpstreamSchema = v.strictObject({
@@ -60,6 +81,9 @@ const UpstreamSchema = v.strictObject({
   protocol: v.picklist(PROTOCOLS, `must be one of ${PROTOCOLS.join(", ")}`),
   base_url: v.optional(v.pipe(v.string("must be a URL"), v.url("must be an absolute URL such as https://api.openai.com/v1"))),
   wire_api: v.optional(v.picklist(["chat", "responses", "completions"], "must be chat, responses or completions")),
+  strategy: v.optional(v.picklist(STRATEGIES, `must be one of ${STRATEGIES.join(", ")}`), "round_robin"),
+  max_attempts: v.optional(v.pipe(PositiveInteger("a number of attempts"), v.maxValue(20, "must be at most 20")), 3),
+  timeouts: v.optional(TimeoutsSchema, {}),
   accounts: v.optional(v.array(AccountSchema, "must be a list of { name, key }"), []),
 });
 
@@ -70,10 +94,13 @@ export const GatewayKeysSchema = v.strictObject({ proxy: v.optional(v.unknown())
 export type ProxyFile = v.InferOutput<typeof ProxySchema>;
 export type UpstreamEntry = v.InferOutput<typeof UpstreamSchema>;
 
-const Target = v.pipe(
+const SingleTarget = v.pipe(
   v.string("must be a target UPSTREAM/MODEL"),
   v.regex(/^[^/\s]+\/\S+$/, "must be UPSTREAM/MODEL, e.g. gemini/gemini-2.5-flash"),
 );
+
+/** One target, or a list tried in order: the next serves when every account of the one before is exhausted. */
+const Target = v.union([SingleTarget, v.pipe(v.array(SingleTarget), v.minLength(1, "must list at least one target"))], "must be UPSTREAM/MODEL or a list of them");
 
 export const MappingsSchema = v.strictObject({
   exact: v.optional(v.nullable(v.record(v.string(), Target, "must map model names to UPSTREAM/MODEL targets")), {}),
@@ -85,7 +112,7 @@ export type MappingsFile = v.InferOutput<typeof MappingsSchema>;
 export const DIALECTS = ["openai-chat", "openai-completions", "openai-responses", "anthropic-messages", "gemini"] as const;
 export type Dialect = (typeof DIALECTS)[number];
 
-export const OPERATIONS = ["health", "list-models", "get-model", "generate", "count-tokens"] as const;
+export const OPERATIONS = ["health", "list-models", "get-model", "generate", "count-tokens", "admin-accounts", "admin-reset-accounts"] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 const RoutePath = v.pipe(v.string("must be a path"), v.startsWith("/", "must start with /"));
@@ -95,7 +122,7 @@ const RouteSchema = v.strictObject({
   path: RoutePath,
   dialect: v.optional(v.picklist(DIALECTS, `must be one of ${DIALECTS.join(", ")}`)),
   operation: v.picklist(OPERATIONS, `must be one of ${OPERATIONS.join(", ")}`),
-  auth: v.optional(v.picklist(["api", "health"], "must be api or health"), "api"),
+  auth: v.optional(v.picklist(["api", "health", "admin"], "must be api, health or admin"), "api"),
   stream: v.optional(v.boolean("must be true or false"), false),
   aliases: v.optional(v.array(RoutePath, "must be a list of paths"), []),
 });

@@ -1,6 +1,6 @@
 import type { RouteTable } from "../http/route-table.ts";
 import type { MappingTable } from "../mapping/table.ts";
-import type { AuthMode, UpstreamProtocol } from "./schema.ts";
+import type { AuthMode, Strategy, UpstreamProtocol } from "./schema.ts";
 
 export type EffectiveAuthMode = Exclude<AuthMode, "auto">;
 
@@ -20,13 +20,35 @@ export interface ProxySettings {
   requestTimeoutMs: number;
   maxBodyBytes: number;
   corsOrigins: string[];
-  /** Where SQLite state lives (stored responses, tool-call signatures). */
+  /** Where SQLite state lives (stored responses, tool-call signatures, account cooldowns). */
   dataDir: string;
+  /** When every account is cooling and one recovers within this long, wait for it. */
+  cooldownWaitMs: number;
+}
+
+/** How long an upstream may take, in milliseconds. */
+export interface Timeouts {
+  /** To open a TCP connection to the upstream's host. */
+  connect: number;
+  /** To send its response headers (proxy.request_timeout). */
+  firstByte: number;
+  /** Between two chunks of its body. */
+  idle: number;
+  /** For the whole exchange. */
+  total: number;
 }
 
 export interface Account {
   name: string;
   key: string;
+  /** Share of the traffic under round_robin and least_busy. */
+  weight: number;
+  maxConcurrency?: number;
+  rpm?: number;
+  /** The models this account may serve; absent: all. */
+  serves: (model: string) => boolean;
+  /** The globs `serves` was built from, for display. */
+  models?: string[];
 }
 
 export interface Upstream {
@@ -39,6 +61,9 @@ export interface Upstream {
   baseUrlNote?: string;
   /** For an OpenAI-compatible upstream: which API translated requests use (chat unless set). */
   wireApi?: "chat" | "responses" | "completions";
+  strategy: Strategy;
+  maxAttempts: number;
+  timeouts: Timeouts;
   accounts: Account[];
 }
 

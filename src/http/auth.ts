@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { ClientKey, EffectiveAuthMode } from "../config/snapshot.ts";
 
-export type AuthClass = "api" | "health";
+export type AuthClass = "api" | "health" | "admin";
 
 /** One place a client may put its key; the label is what a refusal names (never the value). */
 export interface PresentedCredential {
@@ -62,6 +62,11 @@ export function authenticate(ring: KeyRing, presented: PresentedCredential[]): s
 }
 
 export const ACCEPTED_PLACEMENTS = "Authorization: Bearer <key>, x-api-key: <key>, x-goog-api-key: <key>, or ?key=<key>";
+
+export function adminRefusalMessage(presented: PresentedCredential[]): string {
+  const head = presented.length === 0 ? "levity's admin surface needs the admin key and the request carried none." : "The key sent is not this levity gateway's admin key.";
+  return `${head} Send proxy.admin_key from gateway.yaml (proxy.api_key when admin_key is not set) as ${ACCEPTED_PLACEMENTS}.`;
+}
 
 export function refusalMessage(presented: PresentedCredential[]): string {
   const where = [...new Set(presented.map((c) => c.where))].join(", ");

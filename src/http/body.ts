@@ -44,6 +44,12 @@ export async function readBodyBytes(request: Request, maxBytes: number): Promise
   return out;
 }
 
+/** A body that may be absent (admin commands with no options): absent or empty is `{}`. */
+export async function readOptionalJsonObject(request: Request, maxBytes: number): Promise<{ json: JsonObject; text: string }> {
+  const bytes = await readBodyBytes(request, maxBytes);
+  return bytes.byteLength === 0 ? { json: {}, text: "" } : parseJsonObject(bytes);
+}
+
 /**
  * The request body as a JSON object. Any content type is accepted when the body is JSON
  * (curl -d sends form encoding by default); multipart is refused as plainly not JSON.
@@ -55,6 +61,10 @@ export async function readJsonObject(request: Request, maxBytes: number): Promis
   }
   const bytes = await readBodyBytes(request, maxBytes);
   if (bytes.byteLength === 0) throw new GatewayError(400, "Request body is empty; this endpoint expects a JSON object.");
+  return parseJsonObject(bytes);
+}
+
+function parseJsonObject(bytes: Uint8Array): { json: JsonObject; text: string } {
   let text: string;
   try {
     text = utf8.decode(bytes);

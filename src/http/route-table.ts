@@ -6,7 +6,7 @@ export interface RouteDef {
   path: string;
   dialect?: Dialect;
   operation: Operation;
-  auth: "api" | "health";
+  auth: "api" | "health" | "admin";
   stream: boolean;
   aliases: string[];
 }

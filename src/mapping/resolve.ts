@@ -3,29 +3,30 @@ import type { MappingTable, Target } from "./table.ts";
 export type RuleKind = "exact" | "wildcard" | "default" | "unmapped";
 
 export interface Resolution {
-  target: Target;
+  /** The targets in the order they are tried; the first is the usual one, the rest are fallbacks. */
+  targets: Target[];
   rule: { kind: RuleKind; pattern?: string; file?: string; line?: number };
 }
 
 /** exact > most specific wildcard > default > the requested name unchanged on the first upstream. */
 export function resolveModel(table: MappingTable, requested: string, firstUpstream: string): Resolution {
   const exact = table.exact.get(requested);
-  if (exact) return { target: exact.target, rule: { kind: "exact", pattern: exact.name, file: table.file, line: exact.line } };
+  if (exact) return { targets: exact.targets, rule: { kind: "exact", pattern: exact.name, file: table.file, line: exact.line } };
   for (const wildcard of table.wildcards) {
     if (wildcard.matches(requested)) {
-      return { target: wildcard.target, rule: { kind: "wildcard", pattern: wildcard.pattern, file: table.file, line: wildcard.line } };
+      return { targets: wildcard.targets, rule: { kind: "wildcard", pattern: wildcard.pattern, file: table.file, line: wildcard.line } };
     }
   }
   if (table.fallback) {
-    return { target: table.fallback.target, rule: { kind: "default", file: table.file, line: table.fallback.line } };
+    return { targets: table.fallback.targets, rule: { kind: "default", file: table.file, line: table.fallback.line } };
   }
-  return { target: { upstream: firstUpstream, model: requested }, rule: { kind: "unmapped" } };
+  return { targets: [{ upstream: firstUpstream, model: requested }], rule: { kind: "unmapped" } };
 }
 
 export function describeResolution(requested: string, resolution: Resolution): string {
-  const { target, rule } = resolution;
+  const { targets, rule } = resolution;
   const where = rule.line === undefined ? (rule.file ?? "") : `${rule.file}:${rule.line}`;
-  const to = `${target.upstream}/${target.model}`;
+  const to = targets.map((target) => `${target.upstream}/${target.model}`).join(", then ");
   switch (rule.kind) {
     case "exact":
       return `${requested} -> ${to}  (exact rule, ${where})`;

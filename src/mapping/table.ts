@@ -8,13 +8,14 @@ export interface Target {
 
 export interface ExactRule {
   name: string;
-  target: Target;
+  /** Tried in order: the next serves when every account of the one before is exhausted. */
+  targets: Target[];
   line?: number;
 }
 
 export interface WildcardRule {
   pattern: string;
-  target: Target;
+  targets: Target[];
   line?: number;
   literals: number;
   matches: (model: string) => boolean;
@@ -26,12 +27,12 @@ export interface MappingTable {
   exact: Map<string, ExactRule>;
   /** Sorted most specific first; equal specificity keeps file order. */
   wildcards: WildcardRule[];
-  fallback?: { target: Target; line?: number };
+  fallback?: { targets: Target[]; line?: number };
 }
 
 export interface RuleSource {
   key: string;
-  target: string;
+  target: string | string[];
   line?: number;
 }
 
@@ -40,18 +41,22 @@ export function parseTarget(text: string): Target {
   return { upstream: text.slice(0, slash), model: text.slice(slash + 1) };
 }
 
+export function parseTargets(value: string | string[]): Target[] {
+  return (Array.isArray(value) ? value : [value]).map(parseTarget);
+}
+
 export function compileMappings(
   file: string,
   exact: RuleSource[],
   wildcard: RuleSource[],
-  fallback: { target: string; line?: number } | undefined,
+  fallback: { target: string | string[]; line?: number } | undefined,
 ): MappingTable {
   const wildcards = wildcard
     .map((rule, order) => ({
       order,
       rule: {
         pattern: rule.key,
-        target: parseTarget(rule.target),
+        targets: parseTargets(rule.target),
         line: rule.line,
         literals: literalCount(rule.key),
         matches: picomatch(rule.key, { dot: true }),
@@ -61,8 +66,8 @@ export function compileMappings(
     .map(({ rule }) => rule);
   return {
     file,
-    exact: new Map(exact.map((rule) => [rule.key, { name: rule.key, target: parseTarget(rule.target), line: rule.line }])),
+    exact: new Map(exact.map((rule) => [rule.key, { name: rule.key, targets: parseTargets(rule.target), line: rule.line }])),
     wildcards,
-    fallback: fallback && { target: parseTarget(fallback.target), line: fallback.line },
+    fallback: fallback && { targets: parseTargets(fallback.target), line: fallback.line },
   };
 }

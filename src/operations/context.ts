@@ -3,6 +3,7 @@ import type { JsonObject } from "../http/body.ts";
 import type { ErrorFamily } from "../http/errors.ts";
 import type { RouteMatch } from "../http/route-table.ts";
 import type { Logger } from "../log.ts";
+import type { AccountPool } from "../pool/pool.ts";
 import type { StateStore } from "../state/store.ts";
 import type { ModelCatalog } from "../upstream/model-catalog.ts";
 
@@ -25,6 +26,7 @@ export interface GatewayServices {
   catalog: ModelCatalog;
   version: string;
   store: StateStore;
+  pool: AccountPool;
 }
 
 export function jsonResponse(data: unknown, init: { status?: number; headers?: Headers } = {}): Response {

@@ -7,6 +7,7 @@ import { echoResponse, echoStream } from "../upstream/echo.ts";
 import { UpstreamError } from "../upstream/failure.ts";
 import { callUpstream } from "../upstream/forward.ts";
 import { upstreamRequestHeaders } from "../upstream/protocol.ts";
+import { cooldownHint } from "../pool/hints.ts";
 
 /** Anything that answers an IR request: an HTTP upstream through its codec, or echo. */
 export interface Producer {
@@ -20,7 +21,6 @@ export interface Producer {
 export interface CallContext {
   clientHeaders: Headers;
   clientSignal: AbortSignal;
-  timeoutMs: number;
 }
 
 export function echoProducer(upstream: Upstream): Producer {
@@ -55,7 +55,7 @@ function retryAfterOf(response: Response, hint: number | undefined): string | un
 
 async function failure(response: Response, codec: UpstreamCodec): Promise<UpstreamError> {
   const parsed = codec.parseError(await response.text());
-  return new UpstreamError(response.status, parsed.message, retryAfterOf(response, parsed.retryAfter));
+  return new UpstreamError(response.status, parsed.message, retryAfterOf(response, parsed.retryAfter), cooldownHint(response.headers, parsed.retryAfter));
 }
 
 export function httpProducer(upstream: Upstream, account: Account, call: CallContext): Producer {
@@ -68,7 +68,7 @@ export function httpProducer(upstream: Upstream, account: Account, call: CallCon
       body: JSON.stringify(built.body),
       headers: upstreamRequestHeaders(upstream.protocol, account.key, call.clientHeaders, false),
       clientSignal: call.clientSignal,
-      timeoutMs: call.timeoutMs,
+      timeouts: upstream.timeouts,
     });
     if (!response.ok) throw await failure(response, codec);
     return response;

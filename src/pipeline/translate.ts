@@ -1,27 +1,30 @@
 import { CLIENT_CODECS } from "../codecs/index.ts";
-import { byteStream, idWithPrefix, type ClientContext } from "../codecs/shared.ts";
+import { byteStream, idWithPrefix, type ClientCodec, type ClientContext } from "../codecs/shared.ts";
 import type { Dialect } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
-import { GatewayError } from "../http/errors.ts";
-import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
-import type { Resolution } from "../mapping/resolve.ts";
+import { errorResponse, GatewayError, type ErrorFamily } from "../http/errors.ts";
+import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
+import type { Target } from "../mapping/table.ts";
 import { jsonResponse, type RequestContext } from "../operations/context.ts";
+import { classifyStatus, type Failure } from "../pool/failure.ts";
+import { failureFromError, isEmptyAnswer, untilFirstContent } from "../pool/first-content.ts";
+import type { Lease } from "../pool/pool.ts";
+import type { AttemptResult, TargetRunner } from "../pool/serve.ts";
 import type { StateStore } from "../state/store.ts";
+import { UpstreamError } from "../upstream/failure.ts";
 import { ResponseAssembler } from "./assemble.ts";
 import { echoProducer, httpProducer, type Producer } from "./producer.ts";
-import { restoreToolCalls, rememberToolCalls } from "./tool-state.ts";
+import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";
 
 const SSE_HEADERS: Record<string, string> = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" };
 
-export interface Translation {
-  ctx: RequestContext;
-  dialect: Dialect;
-  resolution: Resolution;
-  upstream: Upstream;
-  stream: boolean;
-  store: StateStore;
-  /** Headers every answer to this request carries (X-Mapped-Model, X-Upstream, X-Account). */
-  headers: (accountName: string) => Headers;
+/** The client's request in the IR, parsed once for every target and account it may be tried on. */
+export interface Prepared {
+  client: ClientCodec;
+  request: ChatRequest;
+  /** The turns this request adds to a stored conversation (all of them when there is none). */
+  newInput: Turn[];
+  render: ClientContext;
 }
 
 function clientContext(ctx: RequestContext, request: ChatRequest, dialect: Dialect): ClientContext {
@@ -45,10 +48,10 @@ function clientContext(ctx: RequestContext, request: ChatRequest, dialect: Diale
 }
 
 /** previous_response_id: the stored conversation goes before this request's input. */
-function withHistory(t: Translation, request: ChatRequest): number {
-  const previous = t.ctx.body!.json.previous_response_id;
-  if (t.dialect !== "openai-responses" || typeof previous !== "string") return 0;
-  const history = t.store.conversation(previous);
+function withHistory(ctx: RequestContext, dialect: Dialect, store: StateStore, request: ChatRequest): number {
+  const previous = ctx.body!.json.previous_response_id;
+  if (dialect !== "openai-responses" || typeof previous !== "string") return 0;
+  const history = store.conversation(previous);
   if (!history) {
     throw new GatewayError(
       404,
@@ -60,58 +63,104 @@ function withHistory(t: Translation, request: ChatRequest): number {
   return history.length;
 }
 
-/** A stream that breaks or ends early becomes an error event the client's dialect can carry, never a silent truncation. */
-async function* guarded(events: AsyncIterable<StreamEvent>, upstream: Upstream, onFinish: (response: ChatResponse) => void): AsyncGenerator<StreamEvent> {
+export function prepareTranslation(ctx: RequestContext, dialect: Dialect, store: StateStore, model: string, stream: boolean): Prepared {
+  const client = CLIENT_CODECS[dialect];
+  const request = client.parseRequest(ctx.body!.json, model, stream);
+  const historyLength = withHistory(ctx, dialect, store, request);
+  const newInput = request.turns.slice(historyLength);
+  restoreToolCalls(store, request);
+  return { client, request, newInput, render: clientContext(ctx, request, dialect) };
+}
+
+/** Anthropic's 529 (overloaded) means 503 to clients that have no such status. */
+export function clientStatus(status: number, family: ErrorFamily): number {
+  return status === 529 && family !== "anthropic" ? 503 : status;
+}
+
+/**
+ * After the commit point: a stream that breaks or ends early becomes an error event the client's
+ * dialect can carry, never a silent end; the attempt's lease finishes with how it went.
+ */
+async function* afterCommit(events: AsyncIterable<StreamEvent>, upstream: Upstream, lease: Lease, remember: (response: ChatResponse) => void): AsyncGenerator<StreamEvent> {
   const assembler = new ResponseAssembler();
   try {
     for await (const event of events) {
       assembler.push(event);
       // Before the yield: a renderer stops pulling once it has the finish event.
-      if (event.type === "finish") onFinish(assembler.result());
+      if (event.type === "finish") {
+        const response = assembler.result();
+        remember(response);
+        lease.finish({ ok: true, usage: response.usage });
+      }
+      if (event.type === "error") lease.finish({ ok: false, failure: { kind: "broken", status: event.status, message: event.message } });
       yield event;
       if (event.type === "finish" || event.type === "error") return;
     }
-    yield { type: "error", status: 502, message: `Upstream "${upstream.name}" ended its stream without finishing the answer.` };
+    const message = `Upstream "${upstream.name}" ended its stream without finishing the answer.`;
+    lease.finish({ ok: false, failure: { kind: "broken", status: 502, message } });
+    yield { type: "error", status: 502, message };
   } catch (error) {
-    yield { type: "error", status: 502, message: `Upstream "${upstream.name}" broke off its stream: ${(error as Error).message}` };
+    const failure: Failure = failureFromError(error, upstream.name);
+    lease.finish({ ok: false, failure });
+    yield { type: "error", status: failure.status, message: failure.message };
+  } finally {
+    // A client that went away mid-answer leaves the account blameless.
+    lease.finish({ neutral: true });
   }
 }
 
 /** Any client dialect to any upstream: client request -> IR -> upstream, and the answer back the same way. */
-export async function translate(t: Translation): Promise<Response> {
-  const { ctx, dialect, resolution, upstream } = t;
-  const client = CLIENT_CODECS[dialect];
-  const request = client.parseRequest(ctx.body!.json, resolution.target.model, t.stream);
-  const historyLength = withHistory(t, request);
-  const newInput = request.turns.slice(historyLength);
-  restoreToolCalls(t.store, request);
-  const producer: Producer =
-    upstream.protocol === "echo"
-      ? echoProducer(upstream)
-      : httpProducer(upstream, upstream.accounts[0]!, { clientHeaders: ctx.request.headers, clientSignal: ctx.request.signal, timeoutMs: ctx.snapshot.proxy.requestTimeoutMs });
-  const headers = t.headers(producer.accountName);
-
-  if (ctx.match.route.operation === "count-tokens") {
-    const { tokens, estimated } = await producer.count(request);
-    if (estimated) headers.set("x-levity-token-count", "estimate");
-    return jsonResponse(dialect === "gemini" ? { totalTokens: tokens, promptTokensDetails: [{ modality: "TEXT", tokenCount: tokens }] } : { input_tokens: tokens }, { headers });
-  }
-
-  const render = clientContext(ctx, request, dialect);
+export function translatedRunner(ctx: RequestContext, dialect: Dialect, prepared: Prepared, target: Target, upstream: Upstream, store: StateStore): TargetRunner {
+  const { client, render } = prepared;
+  const stream = prepared.request.stream;
   const remember = (response: ChatResponse) => {
-    rememberToolCalls(t.store, response);
+    rememberToolCalls(store, response);
     if (render.responses?.store) {
-      t.store.saveResponse({ id: idWithPrefix(response.id, "resp_"), previousId: render.responses.previousResponseId, model: response.model, input: newInput, output: response.parts });
+      store.saveResponse({ id: idWithPrefix(response.id, "resp_"), previousId: render.responses.previousResponseId, model: response.model, input: prepared.newInput, output: response.parts });
     }
   };
+  const failed = (failure: Failure): AttemptResult => ({ kind: "failed", failure });
 
-  if (!t.stream) {
-    const response = await producer.complete(request);
-    remember(response);
-    return jsonResponse(client.renderResponse(response, render), { headers });
-  }
-  const events = await producer.stream(request);
-  const framing = dialect === "gemini" && render.geminiFraming === "json-array" ? { "content-type": "application/json" } : SSE_HEADERS;
-  for (const [name, value] of Object.entries(framing)) headers.set(name, value);
-  return new Response(byteStream(client.renderStream(guarded(events, upstream, remember), render)), { headers });
+  return {
+    upstream,
+    model: target.model,
+    failureResponse(failure, headers) {
+      return errorResponse(ctx.family, clientStatus(failure.status, ctx.family), failure.message, { headers: Object.fromEntries(headers) }, ctx.requestId);
+    },
+    async attempt(lease: Lease): Promise<AttemptResult> {
+      const request = { ...prepared.request, model: target.model };
+      const producer: Producer =
+        upstream.protocol === "echo" ? echoProducer(upstream) : httpProducer(upstream, lease.account, { clientHeaders: ctx.request.headers, clientSignal: ctx.request.signal });
+      try {
+        if (ctx.match.route.operation === "count-tokens") {
+          const { tokens, estimated } = await producer.count(request);
+          lease.finish({ ok: true });
+          const headers = new Headers(estimated ? { "x-levity-token-count": "estimate" } : {});
+          const body = dialect === "gemini" ? { totalTokens: tokens, promptTokensDetails: [{ modality: "TEXT", tokenCount: tokens }] } : { input_tokens: tokens };
+          return { kind: "committed", response: jsonResponse(body, { headers }) };
+        }
+        if (!stream) {
+          const response = await producer.complete(request);
+          if (isEmptyAnswer(response)) return failed({ kind: "empty", status: 502, message: `upstream "${upstream.name}" answered with no content` });
+          remember(response);
+          lease.finish({ ok: true, usage: response.usage });
+          return { kind: "committed", response: jsonResponse(client.renderResponse(response, render)) };
+        }
+        const peeked = await untilFirstContent(await producer.stream(request), upstream.name);
+        if (peeked.kind === "failed") return failed(peeked.failure);
+        if (peeked.kind === "final") return { kind: "final", response: errorResponse(ctx.family, clientStatus(peeked.status, ctx.family), peeked.message, {}, ctx.requestId) };
+        const framing = dialect === "gemini" && render.geminiFraming === "json-array" ? { "content-type": "application/json" } : SSE_HEADERS;
+        const body = byteStream(client.renderStream(afterCommit(peeked.events, upstream, lease, remember), render));
+        return { kind: "committed", response: new Response(body, { headers: framing }) };
+      } catch (error) {
+        if (!(error instanceof UpstreamError)) return failed(failureFromError(error, upstream.name));
+        const kind = classifyStatus(error.status, error.message);
+        if (kind === "final") {
+          const headers = error.retryAfter ? { "retry-after": error.retryAfter } : undefined;
+          return { kind: "final", response: errorResponse(ctx.family, clientStatus(error.status, ctx.family), error.message, { headers }, ctx.requestId) };
+        }
+        return failed({ kind, status: error.status, message: error.message, hintMs: error.hintMs });
+      }
+    },
+  };
 }

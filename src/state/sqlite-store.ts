@@ -1,7 +1,7 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { rebuild, type StateStore, type StoredResponse, type ToolCallState } from "./store.ts";
+import { rebuild, type AccountRecord, type StateStore, type StoredResponse, type ToolCallState } from "./store.ts";
 
 const RETENTION_DAYS = 30;
 const DAY_MS = 86_400_000;
@@ -16,7 +16,11 @@ export function openSqliteStore(path: string): StateStore {
       id TEXT PRIMARY KEY, previous_id TEXT, model TEXT NOT NULL, input TEXT NOT NULL, output TEXT NOT NULL, created_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS tool_calls (
       call_id TEXT PRIMARY KEY, state TEXT NOT NULL, created_at INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS accounts (
+      upstream TEXT NOT NULL, account TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (upstream, account));
   `);
+  const upsertAccount = db.prepare("INSERT OR REPLACE INTO accounts (upstream, account, record) VALUES ($upstream, $account, $record)");
+  const selectAccounts = db.prepare<{ record: string }, []>("SELECT record FROM accounts");
   const insertResponse = db.prepare("INSERT OR REPLACE INTO responses (id, previous_id, model, input, output, created_at) VALUES ($id, $previous, $model, $input, $output, $at)");
   const selectResponse = db.prepare<{ id: string; previous_id: string | null; model: string; input: string; output: string }, { id: string }>("SELECT id, previous_id, model, input, output FROM responses WHERE id = $id");
   const insertCall = db.prepare("INSERT OR REPLACE INTO tool_calls (call_id, state, created_at) VALUES ($id, $state, $at)");
@@ -48,6 +52,10 @@ export function openSqliteStore(path: string): StateStore {
       const row = selectCall.get({ id: callId });
       return row ? (JSON.parse(row.state) as ToolCallState) : undefined;
     },
+    saveAccount(record: AccountRecord) {
+      upsertAccount.run({ upstream: record.upstream, account: record.account, record: JSON.stringify(record) });
+    },
+    accounts: () => selectAccounts.all().map((row) => JSON.parse(row.record) as AccountRecord),
     close() {
       clearInterval(pruning);
       db.close();

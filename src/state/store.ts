@@ -23,6 +23,18 @@ export interface ToolCallState {
   thinking: Part[];
 }
 
+/** What an account's health must keep across a restart: cooldowns with their expiry, and why it is disabled. */
+export interface AccountRecord {
+  upstream: string;
+  account: string;
+  /** SHA-256 of the key the state belongs to: a new key starts afresh. Never the key itself. */
+  keyDigest: string;
+  cooldownUntil: number;
+  modelCooldowns: Record<string, number>;
+  consecutiveFailures: number;
+  disabledReason?: string;
+}
+
 export interface StateStore {
   saveResponse(response: StoredResponse): void;
   /** The whole conversation up to and including a stored response, or undefined if it is not stored. */
@@ -30,6 +42,8 @@ export interface StateStore {
   hasResponse(id: string): boolean;
   saveToolCall(callId: string, state: ToolCallState): void;
   toolCall(callId: string): ToolCallState | undefined;
+  saveAccount(record: AccountRecord): void;
+  accounts(): AccountRecord[];
   close(): void;
 }
 
@@ -37,12 +51,15 @@ export interface StateStore {
 export function memoryStore(): StateStore {
   const responses = new Map<string, StoredResponse>();
   const calls = new Map<string, ToolCallState>();
+  const accounts = new Map<string, AccountRecord>();
   return {
     saveResponse: (response) => void responses.set(response.id, structuredClone(response)),
     conversation: (id) => rebuild(id, (key) => responses.get(key)),
     hasResponse: (id) => responses.has(id),
     saveToolCall: (callId, state) => void calls.set(callId, structuredClone(state)),
     toolCall: (callId) => calls.get(callId),
+    saveAccount: (record) => void accounts.set(`${record.upstream}/${record.account}`, structuredClone(record)),
+    accounts: () => [...accounts.values()],
     close() {},
   };
 }

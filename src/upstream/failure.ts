@@ -5,6 +5,8 @@ export class UpstreamError extends Error {
     message: string,
     /** Seconds the upstream asked the client to wait. */
     readonly retryAfter?: string,
+    /** Milliseconds to leave the account alone, from every hint the upstream gave. */
+    readonly hintMs?: number,
   ) {
     super(message);
     this.name = "UpstreamError";

@@ -1,4 +1,5 @@
-import type { Upstream } from "../config/snapshot.ts";
+import { connect } from "node:net";
+import type { Timeouts, Upstream } from "../config/snapshot.ts";
 import { GatewayError } from "../http/errors.ts";
 
 export interface UpstreamCall {
@@ -8,40 +9,128 @@ export interface UpstreamCall {
   headers: Headers;
   /** Aborts when the client goes away. */
   clientSignal: AbortSignal;
-  /** How long the upstream may take to send its response headers. */
-  timeoutMs: number;
+  timeouts: Timeouts;
 }
 
-class UpstreamTimeout extends Error {}
-
-/**
- * One POST to one upstream account. The response body is not read here: it is piped or parsed
- * by the caller, and the client's disconnect still aborts it.
- */
-export async function callUpstream(call: UpstreamCall): Promise<Response> {
-  const timer = new AbortController();
-  const timeout = setTimeout(() => timer.abort(new UpstreamTimeout()), call.timeoutMs);
-  try {
-    return await fetch(call.url, {
-      method: "POST",
-      headers: call.headers,
-      body: call.body,
-      signal: AbortSignal.any([call.clientSignal, timer.signal]),
-      redirect: "manual",
-    });
-  } catch (error) {
-    if (timer.signal.aborted) {
-      throw new GatewayError(504, `Upstream "${call.upstream.name}" sent no response within ${call.timeoutMs / 1000} s (proxy.request_timeout).`);
-    }
-    if (call.clientSignal.aborted) throw new GatewayError(499, "The client closed the request.");
-    throw new GatewayError(502, `Could not reach upstream "${call.upstream.name}" at ${new URL(call.url).origin}: ${describeNetworkError(error)}.`);
-  } finally {
-    clearTimeout(timeout);
+/** The upstream could not be reached, or did not keep time: another account (or later) may do better. */
+export class UpstreamUnreachable extends Error {
+  constructor(
+    readonly kind: "network" | "timeout",
+    message: string,
+  ) {
+    super(message);
+    this.name = "UpstreamUnreachable";
   }
 }
 
-function describeNetworkError(error: unknown): string {
-  const code = (error as { code?: string }).code;
-  const message = error instanceof Error ? error.message : String(error);
-  return code ? `${code} (${message})` : message;
+// Hosts that answered recently need no connection probe.
+const PROBE_AFTER_QUIET_MS = 30_000;
+const lastAnswered = new Map<string, number>();
+
+/**
+ * fetch has no connection timeout, so an unreachable host would hold a request until the
+ * first-byte limit (minutes). A host that has not answered lately is probed with a plain TCP
+ * connection first, within the connect limit. Behind an HTTP proxy the probe would test the
+ * wrong host, so it is skipped.
+ */
+async function probe(url: URL, upstream: string, timeoutMs: number): Promise<void> {
+  if (Date.now() - (lastAnswered.get(url.origin) ?? 0) < PROBE_AFTER_QUIET_MS) return;
+  if (process.env.HTTPS_PROXY || process.env.HTTP_PROXY || process.env.https_proxy || process.env.http_proxy) return;
+  const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect({ host: url.hostname, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new UpstreamUnreachable("timeout", `could not connect to upstream "${upstream}" at ${url.origin} within ${timeoutMs / 1000} s (timeouts.connect)`));
+    }, timeoutMs);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve();
+    });
+    socket.once("error", (error: Error & { code?: string }) => {
+      clearTimeout(timer);
+      reject(new UpstreamUnreachable("network", `could not reach upstream "${upstream}" at ${url.origin}: ${error.code ?? error.message}`));
+    });
+  });
+}
+
+/**
+ * The body as a stream that fails with UpstreamUnreachable("timeout") when a chunk takes longer
+ * than the idle limit or the exchange outlasts its total limit, instead of hanging.
+ */
+function guardBody(body: ReadableStream<Uint8Array>, call: UpstreamCall, abort: AbortController, totalTimer: Timer, deadline: number): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  const origin = new URL(call.url).origin;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const wait = Math.min(call.timeouts.idle, deadline - Date.now());
+      const limit = wait === call.timeouts.idle ? `no data for ${call.timeouts.idle / 1000} s (timeouts.idle)` : `the answer took longer than ${call.timeouts.total / 1000} s (timeouts.total)`;
+      let timer: Timer | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${origin}): ${limit}`)), Math.max(0, wait));
+      });
+      try {
+        const { done, value } = await Promise.race([reader.read(), timedOut]);
+        if (done) {
+          clearTimeout(totalTimer);
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (error) {
+        clearTimeout(totalTimer);
+        abort.abort();
+        await reader.cancel().catch(() => {});
+        if (call.clientSignal.aborted) controller.error(new GatewayError(499, "The client closed the request."));
+        else controller.error(error instanceof UpstreamUnreachable ? error : new UpstreamUnreachable("network", `upstream "${call.upstream.name}" broke off its answer: ${(error as Error).message}`));
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel(reason) {
+      clearTimeout(totalTimer);
+      abort.abort();
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/**
+ * One POST to one upstream account, within the connect, first-byte, idle and total limits. The
+ * response's body is not read here; the caller reads it, and the client's disconnect aborts it.
+ */
+export async function callUpstream(call: UpstreamCall): Promise<Response> {
+  const url = new URL(call.url);
+  const abort = new AbortController();
+  const deadline = Date.now() + call.timeouts.total;
+  const totalTimer = setTimeout(() => abort.abort(), call.timeouts.total);
+  const firstByte = setTimeout(() => abort.abort(), Math.min(call.timeouts.firstByte, call.timeouts.total));
+  const origin = url.origin;
+  let response: Response;
+  try {
+    await probe(url, call.upstream.name, call.timeouts.connect);
+    response = await fetch(url, {
+      method: "POST",
+      headers: call.headers,
+      body: call.body,
+      signal: AbortSignal.any([call.clientSignal, abort.signal]),
+      redirect: "manual",
+    });
+  } catch (error) {
+    clearTimeout(totalTimer);
+    if (call.clientSignal.aborted) throw new GatewayError(499, "The client closed the request.");
+    if (error instanceof UpstreamUnreachable) throw error;
+    if (abort.signal.aborted) {
+      throw new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" sent no response within ${Math.min(call.timeouts.firstByte, call.timeouts.total) / 1000} s (proxy.request_timeout, timeouts.first_byte)`);
+    }
+    const code = (error as { code?: string }).code;
+    throw new UpstreamUnreachable("network", `could not reach upstream "${call.upstream.name}" at ${origin}: ${code ? `${code} (${(error as Error).message})` : (error as Error).message}`);
+  } finally {
+    clearTimeout(firstByte);
+  }
+  lastAnswered.set(origin, Date.now());
+  if (!response.body) {
+    clearTimeout(totalTimer);
+    return response;
+  }
+  return new Response(guardBody(response.body, call, abort, totalTimer, deadline), { status: response.status, statusText: response.statusText, headers: response.headers });
 }

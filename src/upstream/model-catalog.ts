@@ -29,8 +29,8 @@ export class ModelCatalog {
       if (!entries.has(entry.id)) entries.set(entry.id, entry);
     };
     for (const name of snapshot.mappings.exact.keys()) add({ id: name, ownedBy: "levity" });
-    const targets = [...snapshot.mappings.exact.values(), ...snapshot.mappings.wildcards].map((rule) => rule.target);
-    if (snapshot.mappings.fallback) targets.push(snapshot.mappings.fallback.target);
+    const targets = [...snapshot.mappings.exact.values(), ...snapshot.mappings.wildcards].flatMap((rule) => rule.targets);
+    if (snapshot.mappings.fallback) targets.push(...snapshot.mappings.fallback.targets);
     for (const target of targets) add({ id: target.model, ownedBy: target.upstream });
     const lists = await Promise.all(snapshot.upstreams.map((upstream) => this.upstreamModels(upstream)));
     for (const list of lists) for (const entry of list) add(entry);

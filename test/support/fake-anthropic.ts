@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { jsonReply, startFake, type FakeUpstream } from "./fake-server.ts";
+import { jsonReply, startFake, type FakeUpstream, type RecordedRequest } from "./fake-server.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 
 /*
@@ -78,11 +78,13 @@ function promptOf(body: any): Prompt {
   };
 }
 
-export function fakeAnthropic(key: string): FakeUpstream {
+export function fakeAnthropic(key: string | string[]): FakeUpstream {
+  const keys = new Set(Array.isArray(key) ? key : [key]);
+  const keyOf = (request: RecordedRequest) => request.headers.get("x-api-key") ?? request.headers.get("authorization")?.replace(/^Bearer /, "");
   return startFake({
+    keyOf,
     checkKey(request) {
-      const presented = request.headers.get("x-api-key") ?? request.headers.get("authorization")?.replace(/^Bearer /, "");
-      if (presented === key) return undefined;
+      if (keys.has(keyOf(request) ?? "")) return undefined;
       return invalid("invalid x-api-key", 401, "authentication_error");
     },
     handle(request, streamed) {

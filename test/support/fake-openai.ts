@@ -73,10 +73,13 @@ function responsesPrompt(body: any): Prompt | Response {
   };
 }
 
-export function fakeOpenAI(key: string): FakeUpstream {
+export function fakeOpenAI(key: string | string[]): FakeUpstream {
+  const keys = new Set(Array.isArray(key) ? key : [key]);
+  const keyOf = (request: RecordedRequest) => request.headers.get("authorization")?.replace(/^Bearer /, "");
   return startFake({
+    keyOf,
     checkKey(request) {
-      if (request.headers.get("authorization") === `Bearer ${key}`) return undefined;
+      if (keys.has(keyOf(request) ?? "")) return undefined;
       return jsonReply(
         { error: { message: "Incorrect API key provided: sk-***. You can find your API key at https://platform.openai.com/account/api-keys.", type: "invalid_request_error", param: null, code: "invalid_api_key" } },
         401,

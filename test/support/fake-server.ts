@@ -23,15 +23,17 @@ export interface FakeUpstream {
   url: string;
   requests: RecordedRequest[];
   last(): RecordedRequest;
-  /** The next request gets this reply instead of the normal answer. */
-  replyOnce(reply: ScriptedReply): void;
+  /** The next request (the next one with this account key, if given) gets this reply instead of the normal answer. */
+  replyOnce(reply: ScriptedReply, key?: string): void;
+  /** The account key each request carried, in order. */
+  keysSeen(): string[];
   /**
    * The next request gets a streaming 200 that sends `firstChunk` and then holds the stream open
    * until `release(rest)` sends the rest and ends it. `aborted` resolves if the gateway hangs up.
    */
   holdOnce(firstChunk: string, contentType?: string): HeldStream;
-  /** The next request gets no response at all; the promise resolves when the gateway gives up on it. */
-  stallOnce(): Promise<void>;
+  /** The next request (with this key, if given) gets no response at all; resolves when the gateway gives up on it. */
+  stallOnce(key?: string): Promise<void>;
   /** The exact bytes of the last streamed body the fake sent. */
   lastStreamBody(): string;
   stop(): Promise<void>;
@@ -39,6 +41,8 @@ export interface FakeUpstream {
 
 export interface HeldStream {
   release(rest: string): void;
+  /** Resolves when the held request has arrived. */
+  received: Promise<void>;
   aborted: Promise<void>;
 }
 
@@ -67,12 +71,20 @@ export function jsonReply(data: unknown, status = 200, headers: Record<string, s
 export function startFake(options: {
   /** Returns a provider-shaped error response when the request does not carry the right key. */
   checkKey: (request: RecordedRequest) => Response | undefined;
+  /** The account key a request carries, the way this provider expects it. */
+  keyOf: (request: RecordedRequest) => string | undefined;
   handle: (request: RecordedRequest, streamed: (events: string[], contentType?: string, headers?: Record<string, string>) => Response) => Response | Promise<Response>;
 }): FakeUpstream {
   const requests: RecordedRequest[] = [];
-  const scripted: ScriptedReply[] = [];
-  const stalls: (() => void)[] = [];
-  const holds: { chunk: string; contentType: string; aborted: () => void; attach: (controller: ReadableStreamDefaultController<Uint8Array>) => void }[] = [];
+  const scripted: { reply: ScriptedReply; key?: string }[] = [];
+  const stalls: { resolve: () => void; key?: string }[] = [];
+  const keys: string[] = [];
+  // The first scripted item meant for this key (or for any key).
+  const take = <T extends { key?: string }>(list: T[], key: string | undefined): T | undefined => {
+    const index = list.findIndex((item) => item.key === undefined || item.key === key);
+    return index >= 0 ? list.splice(index, 1)[0] : undefined;
+  };
+  const holds: { chunk: string; contentType: string; aborted: () => void; received: () => void; attach: (controller: ReadableStreamDefaultController<Uint8Array>) => void }[] = [];
   let lastStream = "";
 
   const streamed = (events: string[], contentType = "text/event-stream; charset=utf-8", headers: Record<string, string> = {}) =>
@@ -98,21 +110,24 @@ export function startFake(options: {
       }
       const request: RecordedRequest = { method: raw.method, path: url.pathname, query: url.searchParams, headers: raw.headers, text, json };
       requests.push(request);
+      const key = options.keyOf(request);
+      keys.push(key ?? "");
       const refused = options.checkKey(request);
       if (refused) return refused;
-      const script = scripted.shift();
-      if (script) return new Response(script.body, { status: script.status, headers: { "content-type": "application/json", ...script.headers } });
-      const stall = stalls.shift();
+      const script = take(scripted, key);
+      if (script) return new Response(script.reply.body, { status: script.reply.status, headers: { "content-type": "application/json", ...script.reply.headers } });
+      const stall = take(stalls, key);
       if (stall) {
         return new Promise<Response>((resolve) => {
           raw.signal.addEventListener("abort", () => {
-            stall();
+            stall.resolve();
             resolve(new Response(null, { status: 499 }));
           });
         });
       }
       const hold = holds.shift();
       if (hold) {
+        hold.received();
         raw.signal.addEventListener("abort", hold.aborted);
         return new Response(
           new ReadableStream<Uint8Array>({
@@ -137,12 +152,15 @@ export function startFake(options: {
       if (!request) throw new Error("the fake upstream received no request");
       return request;
     },
-    replyOnce(reply) {
-      scripted.push(reply);
+    replyOnce(reply, key) {
+      scripted.push({ reply, key });
     },
+    keysSeen: () => [...keys],
     holdOnce(chunk, contentType = "text/event-stream") {
       let aborted!: () => void;
       const abortedPromise = new Promise<void>((resolve) => (aborted = resolve));
+      let received!: () => void;
+      const receivedPromise = new Promise<void>((resolve) => (received = resolve));
       let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
       let pending: string | undefined;
       const finish = (rest: string, c: ReadableStreamDefaultController<Uint8Array>) => {
@@ -153,6 +171,7 @@ export function startFake(options: {
         chunk,
         contentType,
         aborted,
+        received,
         attach(c) {
           controller = c;
           if (pending !== undefined) finish(pending, c);
@@ -160,14 +179,15 @@ export function startFake(options: {
       });
       return {
         aborted: abortedPromise,
+        received: receivedPromise,
         release(rest) {
           if (controller) finish(rest, controller);
           else pending = rest;
         },
       };
     },
-    stallOnce() {
-      return new Promise<void>((resolve) => stalls.push(resolve));
+    stallOnce(key) {
+      return new Promise<void>((resolve) => stalls.push({ resolve, key }));
     },
     lastStreamBody: () => lastStream,
     async stop() {

@@ -81,6 +81,12 @@ export async function restartGateway(previous: TestGateway): Promise<TestGateway
   };
 }
 
+/** Clears every account's cooldowns and disables through the admin endpoint, for tests that share a gateway. */
+export async function resetAccounts(origin: string, adminKey?: string): Promise<void> {
+  const response = await fetch(`${origin}/levity/accounts/reset`, { method: "POST", headers: adminKey ? { authorization: `Bearer ${adminKey}` } : {} });
+  if (!response.ok) throw new Error(`account reset failed: ${response.status} ${await response.text()}`);
+}
+
 /** gateway.yaml text for upstreams pointing at fakes. */
 export function upstreamsYaml(upstreams: { name: string; protocol: string; base_url?: string; accounts?: { name: string; key: string }[] }[]): string {
   const lines = ["upstreams:"];

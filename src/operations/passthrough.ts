@@ -1,0 +1,151 @@
+import { UPSTREAM_CODECS } from "../codecs/index.ts";
+import { isObject, sseData, sseEvent } from "../codecs/shared.ts";
+import type { Dialect } from "../config/schema.ts";
+import type { Upstream } from "../config/snapshot.ts";
+import { errorBody, errorResponse } from "../http/errors.ts";
+import type { Target } from "../mapping/table.ts";
+import { targetOf } from "../pipeline/producer.ts";
+import { classifyStatus, type Failure } from "../pool/failure.ts";
+import { failureFromError, isEmptyAnswer } from "../pool/first-content.ts";
+import { cooldownHint } from "../pool/hints.ts";
+import type { Lease } from "../pool/pool.ts";
+import type { AttemptResult, TargetRunner } from "../pool/serve.ts";
+import { tapStream } from "../pool/tap.ts";
+import { callUpstream } from "../upstream/forward.ts";
+import { clientResponseHeaders, upstreamEndpoint, upstreamRequestHeaders } from "../upstream/protocol.ts";
+import type { RequestContext } from "./context.ts";
+
+const encoder = new TextEncoder();
+
+/** How a same-dialect client learns, mid-stream, that the upstream broke off after the commit point. */
+export function streamErrorBytes(dialect: Dialect, jsonArray: boolean, status: number, message: string): Uint8Array {
+  switch (dialect) {
+    case "anthropic-messages":
+      return encoder.encode(sseEvent("error", errorBody("anthropic", status, message)));
+    case "openai-responses":
+      return encoder.encode(sseEvent("error", { type: "error", code: status === 429 ? "rate_limit_exceeded" : "server_error", message, param: null }));
+    case "gemini": {
+      const body = JSON.stringify(errorBody("gemini", status, message));
+      return encoder.encode(jsonArray ? `,\r\n${body}]` : `data: ${body}\r\n\r\n`);
+    }
+    default:
+      return encoder.encode(`${sseData(errorBody("openai", status, message))}data: [DONE]\n\n`);
+  }
+}
+
+/** An error inside a 200 answer: some OpenAI-compatible servers report failures this way. */
+function embeddedError(json: unknown): { status: number; message: string } | undefined {
+  if (!isObject(json)) return undefined;
+  const error = json.error;
+  if (!isObject(error)) return undefined;
+  const code = typeof error.code === "number" ? error.code : error.type === "overloaded_error" ? 529 : 500;
+  return { status: code >= 400 && code < 600 ? code : 500, message: String(error.message ?? "the upstream answered with an error") };
+}
+
+/**
+ * A client whose dialect is the upstream's: its bytes go through untouched, with only the model
+ * rewritten, and the answer comes back untouched; it is read on the way, for the commit point,
+ * errors hidden in a 200, empty answers and usage.
+ */
+export function passthroughRunner(ctx: RequestContext, dialect: Dialect, target: Target, upstream: Upstream, stream: boolean): TargetRunner {
+  const { json, text } = ctx.body!;
+  // Only the model changes; when it does not, the client's bytes go through untouched.
+  const body = dialect === "gemini" || json.model === target.model ? text : JSON.stringify({ ...json, model: target.model });
+  const operation = ctx.match.route.operation;
+  const url = upstreamEndpoint(upstream, { dialect, operation, model: target.model, stream, query: ctx.url.searchParams });
+  const codec = UPSTREAM_CODECS[dialect];
+  const jsonArray = dialect === "gemini" && stream && ctx.url.searchParams.get("alt") !== "sse";
+
+  const failed = (failure: Failure): AttemptResult => ({ kind: "failed", failure });
+
+  return {
+    upstream,
+    model: target.model,
+    failureResponse(failure, headers) {
+      // The upstream's own error body, as it sent it, where there is one: the client speaks its dialect.
+      if (failure.upstream) {
+        const out = clientResponseHeaders(failure.upstream.headers);
+        headers.forEach((value, name) => out.set(name, value));
+        return new Response(failure.upstream.body, { status: failure.status, headers: out });
+      }
+      return errorResponse(ctx.family, failure.status, failure.message, { headers: Object.fromEntries(headers) }, ctx.requestId);
+    },
+    async attempt(lease: Lease): Promise<AttemptResult> {
+      let response: Response;
+      try {
+        response = await callUpstream({
+          upstream,
+          url,
+          body,
+          headers: upstreamRequestHeaders(upstream.protocol, lease.account.key, ctx.request.headers, true),
+          clientSignal: ctx.request.signal,
+          timeouts: upstream.timeouts,
+        });
+      } catch (error) {
+        return failed(failureFromError(error, upstream.name));
+      }
+      const headers = clientResponseHeaders(response.headers);
+      if (!response.ok) {
+        let errorText: string;
+        try {
+          errorText = await response.text();
+        } catch (error) {
+          return failed(failureFromError(error, upstream.name));
+        }
+        const kind = classifyStatus(response.status, errorText);
+        if (kind === "final") return { kind: "final", response: new Response(errorText, { status: response.status, statusText: response.statusText, headers }) };
+        const parsed = codec.parseError(errorText);
+        return failed({ kind, status: response.status, message: parsed.message, hintMs: cooldownHint(response.headers, parsed.retryAfter), upstream: { body: errorText, headers: response.headers } });
+      }
+
+      if (stream && response.body) {
+        const contentType = response.headers.get("content-type") ?? "";
+        const tapped = await tapStream(
+          response.body,
+          (input) => codec.parseStream(input, targetOf(upstream), contentType),
+          upstream.name,
+          (error) => streamErrorBytes(dialect, jsonArray, 502, failureFromError(error, upstream.name).message),
+        );
+        if (tapped.kind === "failed") return failed(tapped.failure);
+        if (tapped.kind === "final") return { kind: "final", response: errorResponse(ctx.family, tapped.status, tapped.message, {}, ctx.requestId) };
+        void tapped.done.then(({ usage, error }) =>
+          lease.finish(error ? { ok: false, failure: failureFromError(error, upstream.name) } : { ok: true, usage }),
+        );
+        return { kind: "committed", response: new Response(tapped.body, { status: response.status, statusText: response.statusText, headers }) };
+      }
+
+      let answer: string;
+      try {
+        answer = await response.text();
+      } catch (error) {
+        return failed(failureFromError(error, upstream.name));
+      }
+      if (operation === "count-tokens") {
+        lease.finish({ ok: true });
+        return { kind: "committed", response: new Response(answer, { status: response.status, headers }) };
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(answer);
+      } catch {
+        return failed({ kind: "broken", status: 502, message: `upstream "${upstream.name}" answered 200 with a body that is not JSON: ${answer.slice(0, 120)}` });
+      }
+      const hidden = embeddedError(parsed);
+      if (hidden) {
+        const kind = classifyStatus(hidden.status, hidden.message);
+        if (kind === "final") return { kind: "final", response: new Response(answer, { status: hidden.status, headers }) };
+        return failed({ kind, status: hidden.status, message: hidden.message });
+      }
+      let usage;
+      try {
+        const read = codec.parseResponse(parsed, targetOf(upstream));
+        if (isEmptyAnswer(read)) return failed({ kind: "empty", status: 502, message: `upstream "${upstream.name}" answered with no content` });
+        usage = read.usage;
+      } catch {
+        // An answer levity cannot read is still the upstream's answer for this same-dialect client.
+      }
+      lease.finish({ ok: true, usage });
+      return { kind: "committed", response: new Response(answer, { status: response.status, statusText: response.statusText, headers }) };
+    },
+  };
+}

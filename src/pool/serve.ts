@@ -1,0 +1,123 @@
+import type { Upstream } from "../config/snapshot.ts";
+import { errorResponse, type ErrorFamily } from "../http/errors.ts";
+import type { Logger } from "../log.ts";
+import type { Failure } from "./failure.ts";
+import type { AccountPool, Lease, Unavailable } from "./pool.ts";
+
+/*
+ * One request against the pool: each target in turn (the mapping's fallbacks), each account of a
+ * target at most once, up to the upstream's max_attempts, until an attempt commits or gives an
+ * answer no other account would change.
+ */
+
+export type AttemptResult =
+  /** The answer for the client; the attempt finishes its lease when the body ends. */
+  | { kind: "committed"; response: Response }
+  /** The upstream's answer is the client's to fix (400, 404, 413, …): it goes to the client, and the account is not blamed. */
+  | { kind: "final"; response: Response }
+  | { kind: "failed"; failure: Failure };
+
+/** One mapping target, ready to try on any account of its upstream. */
+export interface TargetRunner {
+  upstream: Upstream;
+  model: string;
+  attempt(lease: Lease): Promise<AttemptResult>;
+  /** How a failure that exhausted this target reaches the client: its own dialect's error, or the upstream's body as it was. */
+  failureResponse(failure: Failure, headers: Headers): Response;
+}
+
+export interface ServeContext {
+  pool: AccountPool;
+  log: Logger;
+  family: ErrorFamily;
+  requestId: string;
+  session: string;
+  cooldownWaitMs: number;
+  signal: AbortSignal;
+  /** Headers that say where the answer came from (X-Mapped-Model, X-Upstream, X-Account). */
+  routing(runner: TargetRunner, account: string): Headers;
+}
+
+function seconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+function describe(upstream: Upstream, model: string, info: Unavailable): { status: number; message: string; retryAfterMs?: number } {
+  const name = `upstream "${upstream.name}"`;
+  if (info.serving === 0) {
+    return { status: 503, message: `No account of ${name} serves model "${model}" (see the models: lists of its accounts in gateway.yaml).` };
+  }
+  if (info.cooling > 0) {
+    const soonest = seconds(info.soonestMs ?? 1000);
+    return {
+      status: 429,
+      message: `All usable accounts of ${name} are cooling down for "${model}" (${info.cooling} cooling${info.disabled.length ? `, ${info.disabled.length} disabled` : ""}); the soonest is free in ${soonest} s.`,
+      retryAfterMs: info.soonestMs,
+    };
+  }
+  if (info.busy > 0) return { status: 429, message: `Every account of ${name} is at its max_concurrency (${info.busy} busy).`, retryAfterMs: 1000 };
+  const reasons = info.disabled.map((d) => `${d.name}: ${d.reason}`).join("; ");
+  return { status: 503, message: `No usable account left for ${name}: ${reasons || "all were tried"}.` };
+}
+
+export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]): Promise<Response> {
+  let attempts = 0;
+  let lastFailure: { runner: TargetRunner; failure: Failure; account: string } | undefined;
+  let lastUnavailable: { runner: TargetRunner; info: Unavailable } | undefined;
+  const decorate = (response: Response, runner: TargetRunner, account: string) => {
+    ctx.routing(runner, account).forEach((value, name) => response.headers.set(name, value));
+    response.headers.set("x-attempts", String(attempts));
+    return response;
+  };
+
+  for (const runner of runners) {
+    const tried = new Set<string>();
+    for (let n = 0; n < runner.upstream.maxAttempts; n++) {
+      const acquired = await ctx.pool.acquire(runner.upstream, runner.model, ctx.session, tried, ctx.cooldownWaitMs, ctx.signal);
+      if (acquired.kind === "unavailable") {
+        lastUnavailable = { runner, info: acquired };
+        break;
+      }
+      const { lease } = acquired;
+      tried.add(lease.account.name);
+      attempts++;
+      let result: AttemptResult;
+      try {
+        result = await runner.attempt(lease);
+      } catch (error) {
+        lease.finish({ neutral: true });
+        throw error;
+      }
+      if (result.kind === "committed") return decorate(result.response, runner, lease.account.name);
+      if (result.kind === "final") {
+        lease.finish({ neutral: true });
+        return decorate(result.response, runner, lease.account.name);
+      }
+      lease.finish({ ok: false, failure: result.failure });
+      lastFailure = { runner, failure: result.failure, account: lease.account.name };
+      ctx.log.warn(`request ${ctx.requestId}: attempt ${attempts} on ${runner.upstream.name}/${lease.account.name} failed (${result.failure.kind} ${result.failure.status}: ${result.failure.message.slice(0, 200)})${n + 1 < runner.upstream.maxAttempts ? "; trying another account" : ""}`);
+    }
+  }
+
+  // Out of accounts and targets: the last thing that went wrong, in the client's own words.
+  if (lastFailure?.failure.kind === "auth") {
+    // The upstream refused levity's account key, not the client's: never an upstream 401 the client would take as its own.
+    const { runner, failure, account } = lastFailure;
+    const message = `Upstream "${runner.upstream.name}" refused the key of its account "${account}" (${failure.status}: ${failure.message.slice(0, 200)}); the account is disabled until its key in gateway.yaml changes, and no other account could serve.`;
+    return decorate(errorResponse(ctx.family, 503, message, {}, ctx.requestId), runner, account);
+  }
+  if (lastFailure) {
+    const headers = new Headers();
+    const cooling = lastUnavailable && lastUnavailable.info.cooling > 0 ? lastUnavailable.info.soonestMs : undefined;
+    const retryMs = cooling ?? lastFailure.failure.hintMs;
+    if (retryMs !== undefined) headers.set("retry-after", String(seconds(retryMs)));
+    const suffix = attempts > 1 ? ` (${attempts} attempts)` : "";
+    const response = lastFailure.runner.failureResponse({ ...lastFailure.failure, message: lastFailure.failure.message + suffix }, headers);
+    return decorate(response, lastFailure.runner, lastFailure.account);
+  }
+  const runner = lastUnavailable?.runner ?? runners[0]!;
+  const info = lastUnavailable?.info ?? { cooling: 0, busy: 0, disabled: [], serving: runner.upstream.accounts.length, tried: 0 };
+  const { status, message, retryAfterMs } = describe(runner.upstream, runner.model, info);
+  const headers: Record<string, string> = retryAfterMs !== undefined ? { "retry-after": String(seconds(retryAfterMs)) } : {};
+  return decorate(errorResponse(ctx.family, status, message, { headers }, ctx.requestId), runner, "-");
+}

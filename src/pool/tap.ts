@@ -1,0 +1,114 @@
+import type { StreamEvent, Usage } from "../ir.ts";
+import { untilFirstContent, type Peeked } from "./first-content.ts";
+
+/*
+ * A same-dialect stream is forwarded byte for byte, but it must still be read: to hold it back
+ * until its first content event (the commit point), and to learn its usage. One reader serves
+ * both, at the client's pace: until the commit the parser pulls and every chunk is kept; after
+ * it, the client pulls (the kept chunks first) and hands each new chunk on to the parser.
+ */
+
+export type Tapped =
+  | { kind: "content"; body: ReadableStream<Uint8Array>; done: Promise<{ usage?: Usage; error?: unknown; reported: boolean }> }
+  | Exclude<Peeked, { kind: "content" }>;
+
+type Handed = { value: Uint8Array } | { done: true } | { error: unknown };
+
+export async function tapStream(
+  source: ReadableStream<Uint8Array>,
+  parse: (input: ReadableStream<Uint8Array>) => AsyncIterable<StreamEvent>,
+  upstream: string,
+  /** The bytes that tell the client, in its own dialect, that the stream broke after the commit. */
+  errorBytes: (error: unknown) => Uint8Array,
+): Promise<Tapped> {
+  const reader = source.getReader();
+  const kept: Uint8Array[] = [];
+  let committed = false;
+  const handed: Handed[] = [];
+  let waiting: ((item: Handed) => void) | undefined;
+  const hand = (item: Handed) => {
+    if (waiting) {
+      const resolve = waiting;
+      waiting = undefined;
+      resolve(item);
+    } else handed.push(item);
+  };
+  const take = () => new Promise<Handed>((resolve) => (handed.length > 0 ? resolve(handed.shift()!) : (waiting = resolve)));
+
+  const parserInput = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const item: Handed = committed ? await take() : await reader.read().then((r) => (r.done ? { done: true as const } : { value: r.value }));
+        if ("error" in item) controller.error(item.error);
+        else if ("done" in item) controller.close();
+        else {
+          if (!committed) kept.push(item.value);
+          controller.enqueue(item.value);
+        }
+      },
+      // The parser stopping must never stop the client's stream.
+      cancel() {},
+    },
+    { highWaterMark: 0 },
+  );
+
+  const peeked = await untilFirstContent(parse(parserInput), upstream);
+  if (peeked.kind !== "content") {
+    await reader.cancel().catch(() => {});
+    return peeked;
+  }
+  committed = true;
+
+  // The rest of the events are read only for their usage; the bytes go to the client unchanged.
+  const done = (async () => {
+    let usage: Usage | undefined;
+    let error: unknown;
+    // An error event the upstream sent is in the bytes the client already has.
+    let reported = false;
+    try {
+      for await (const event of peeked.events) {
+        if (event.type === "usage" || event.type === "start" || event.type === "finish") usage = event.usage;
+        if (event.type === "error") {
+          error = new Error(event.message);
+          reported = true;
+        }
+      }
+    } catch (thrown) {
+      error = thrown;
+    }
+    return { usage, error, reported };
+  })();
+
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const first = kept.shift();
+      if (first) {
+        controller.enqueue(first);
+        return;
+      }
+      try {
+        const { done: finished, value } = await reader.read();
+        if (finished) {
+          // A clean end is not a complete answer until the parser has seen the dialect's last event.
+          hand({ done: true });
+          const verdict = await done;
+          if (verdict.error && !verdict.reported) controller.enqueue(errorBytes(verdict.error));
+          controller.close();
+          return;
+        }
+        hand({ value });
+        controller.enqueue(value);
+      } catch (error) {
+        // After the commit a failure is an error event in the client's dialect, never a quiet end.
+        hand({ error });
+        controller.enqueue(errorBytes(error));
+        controller.close();
+      }
+    },
+    cancel(reason) {
+      hand({ done: true });
+      return reader.cancel(reason);
+    },
+  });
+  return { kind: "content", body, done };
+}
