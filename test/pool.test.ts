@@ -474,4 +474,23 @@ describe("visibility", () => {
     expect(text).not.toContain("sk-upstream-a");
     expect(JSON.parse(text).accounts[0]).toMatchObject({ upstream: "oa", account: "a", state: "healthy", inFlight: 0, requests: 1, failures: 0, tokens: { input: 9, output: 4 } });
   });
+
+  test("an upstream that quotes the key it refused: the key reaches no client, no log and no accounts view", async () => {
+    const keys = ["sk-live-alpha-0123456789", "sk-live-beta-9876543210"];
+    const oa = fakeOpenAI(keys);
+    const gw = startGateway({ gateway: `proxy:\n  cooldown_wait: 0\nupstreams:\n  - name: oa\n    protocol: openai\n    base_url: ${oa.url}/v1\n    strategy: fill_first\n    accounts:\n      - { name: a, key: ${keys[0]} }\n      - { name: b, key: ${keys[1]} }\n` });
+    cleanup.push(() => oa.stop(), () => gw.stop());
+    const quoting = (key: string, status: number) => ({ status, body: JSON.stringify({ error: { message: `Incorrect API key provided: ${key}.`, type: "invalid_request_error", param: null, code: "invalid_api_key" } }) });
+    // A 400 the client must fix goes to it as the upstream wrote it, except for the key (fill_first: a answers).
+    oa.replyOnce({ status: 400, body: openaiError(`'messages' is empty (request from ${keys[0]})`, "invalid_request_error") }, keys[0]);
+    const final = await (await ask({ gw, oa, openai: undefined as never, keys: () => [] })).text();
+    expect(final).toContain("'messages' is empty (request from [account key])");
+    // Both keys refused: the 503, the logs and the accounts view name the accounts, not the keys.
+    for (const key of keys) oa.replyOnce(quoting(key, 401), key);
+    const refused = await (await ask({ gw, oa, openai: undefined as never, keys: () => [] })).text();
+    expect(refused).toContain("refused the key of its account");
+    const view = await (await fetch(`${gw.origin}/levity/accounts`)).text();
+    expect(view).toContain("[account key]");
+    for (const text of [final, refused, view, gw.log.lines.join("\n")]) for (const key of keys) expect(text).not.toContain(key);
+  });
 });

@@ -5,6 +5,7 @@ import type { Logger } from "../log.ts";
 import type { AccountRecord, StateStore } from "../state/store.ts";
 import type { Failure } from "./failure.ts";
 import { backoff, ERROR_BACKOFF, RATE_LIMIT_BACKOFF } from "./hints.ts";
+import { scrubFailure } from "./scrub.ts";
 
 /*
  * The accounts of every upstream and their health: which may serve now, which are cooling (and
@@ -260,7 +261,7 @@ export class AccountPool {
         if (finished) return;
         finished = true;
         state.inFlight--;
-        this.settle(state, model, outcome);
+        this.settle(state, model, "failure" in outcome ? { ok: false, failure: scrubFailure(outcome.failure, account.key) } : outcome);
         for (const wake of [...this.releaseWaiters]) wake();
       },
     };

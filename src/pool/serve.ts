@@ -3,6 +3,7 @@ import { errorResponse, type ErrorFamily } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
 import type { Failure } from "./failure.ts";
 import type { AccountPool, Lease, Unavailable } from "./pool.ts";
+import { scrubFailure, scrubResponse } from "./scrub.ts";
 
 /*
  * One request against the pool: each target in turn (the mapping's fallbacks), each account of a
@@ -91,11 +92,12 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
       if (result.kind === "committed") return decorate(result.response, runner, lease.account.name);
       if (result.kind === "final") {
         lease.finish({ neutral: true });
-        return decorate(result.response, runner, lease.account.name);
+        return decorate(await scrubResponse(result.response, lease.account.key), runner, lease.account.name);
       }
-      lease.finish({ ok: false, failure: result.failure });
-      lastFailure = { runner, failure: result.failure, account: lease.account.name };
-      ctx.log.warn(`request ${ctx.requestId}: attempt ${attempts} on ${runner.upstream.name}/${lease.account.name} failed (${result.failure.kind} ${result.failure.status}: ${result.failure.message.slice(0, 200)})${n + 1 < runner.upstream.maxAttempts ? "; trying another account" : ""}`);
+      const failure = scrubFailure(result.failure, lease.account.key);
+      lease.finish({ ok: false, failure });
+      lastFailure = { runner, failure, account: lease.account.name };
+      ctx.log.warn(`request ${ctx.requestId}: attempt ${attempts} on ${runner.upstream.name}/${lease.account.name} failed (${failure.kind} ${failure.status}: ${failure.message.slice(0, 200)})${n + 1 < runner.upstream.maxAttempts ? "; trying another account" : ""}`);
     }
   }
 
