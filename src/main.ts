@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
 import { parseArgs } from "node:util";
+import { accountsCommand } from "./cli/accounts.ts";
 import { CliExit, type CliIO, type CommonFlags } from "./cli/context.ts";
 import { initCommand } from "./cli/init.ts";
 import { checkCommand, resolveCommand, routesCommand } from "./cli/inspect.ts";
@@ -14,12 +15,19 @@ Usage:
   levity routes           print every path, its dialect, auth and aliases
   levity resolve MODEL    show which mapping rule a model name hits and its target
   levity init [DIR]       write starter config files with a fresh client key
+  levity accounts         each upstream account's state in the running gateway: healthy,
+                          cooling (until when), disabled (why), in flight, requests, tokens
+  levity accounts reset [UPSTREAM[/ACCOUNT]]
+                          clear cooldowns and disables (all accounts, one upstream's, or one)
   levity --version
 
 Options:
   --config DIR   config directory (else $LEVITY_CONFIG_DIR, else the current directory
                  if it holds a config file, else ~/.config/levity)
-  --port N       listen on N instead of proxy.port
+  --port N       listen on N instead of proxy.port (accounts: the port to ask)
+  --url URL      accounts: ask the gateway at URL (admin key: $LEVITY_ADMIN_KEY, else
+                 proxy.admin_key, else proxy.api_key)
+  --json         accounts: print the raw JSON
 `;
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
@@ -31,6 +39,8 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       options: {
         config: { type: "string" },
         port: { type: "string" },
+        url: { type: "string" },
+        json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -74,6 +84,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return 0;
       case "init":
         initCommand(rest[0], io);
+        return 0;
+      case "accounts":
+        await accountsCommand(rest, { ...flags, url: values.url, json: values.json }, io);
         return 0;
       default:
         io.err(`levity: unknown command "${command}"\n\n${USAGE}`);

@@ -5,6 +5,7 @@ import { parse } from "yaml";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { tempDir, upstreamsYaml, writeConfig } from "./support/gateway.ts";
+import { formatAccounts } from "../src/cli/accounts.ts";
 import { bodyOf } from "./support/http.ts";
 import { runLevity, serveLevity } from "./support/process.ts";
 
@@ -175,6 +176,75 @@ describe("reloading", () => {
     // The new auth mode (auto with LAN access = all_except_health) applies at once.
     expect((await fetch(`${levity.origin}/v1/models`)).status).toBe(401);
     expect((await fetch(`${levity.origin}/healthz`)).status).toBe(200);
+  });
+});
+
+describe("accounts", () => {
+  test("prints the running gateway's accounts (state, why disabled, counts, tokens) with the admin key from gateway.yaml, and resets them", async () => {
+    const oa = fakeOpenAI(["sk-upstream-good-1", "sk-upstream-bad-22"]);
+    const dir = tempDir();
+    writeConfig(dir, {
+      gateway: `proxy:\n  api_key: sk-client-key-1\n  admin_key: sk-admin-key-1\nupstreams:\n  - name: oa\n    protocol: openai\n    base_url: ${oa.url}/v1\n    strategy: fill_first\n    accounts:\n      - { name: bad, key: sk-upstream-bad-22 }\n      - { name: good, key: sk-upstream-good-1 }\n`,
+    });
+    oa.replyOnce({ status: 401, body: JSON.stringify({ error: { message: "Incorrect API key provided", type: "invalid_request_error", param: null, code: "invalid_api_key" } }) }, "sk-upstream-bad-22");
+    const levity = await serveLevity(["--config", dir]);
+    try {
+      const port = new URL(levity.origin).port;
+      const answer = await fetch(`${levity.origin}/v1/chat/completions`, { ...chat("gpt-4o"), headers: { authorization: "Bearer sk-client-key-1" } });
+      expect(answer.headers.get("x-account")).toBe("good");
+
+      const listed = await runLevity(["accounts", "--config", dir, "--port", port]);
+      expect(listed.code).toBe(0);
+      expect(listed.stdout).toMatch(/^UPSTREAM\s+ACCOUNT\s+STATE\s+IN FLIGHT\s+REQUESTS\s+FAILURES\s+TOKENS IN\s+TOKENS OUT$/m);
+      expect(listed.stdout).toMatch(/^oa\s+bad\s+disabled\s+0\s+1\s+1\s+0\s+0$/m);
+      expect(listed.stdout).toMatch(/^oa\s+good\s+healthy\s+0\s+1\s+0\s+9\s+\d+$/m);
+      expect(listed.stdout).toContain("oa/bad disabled: the upstream refused its key (401: Incorrect API key provided)");
+      expect(listed.stdout).not.toContain("sk-upstream");
+
+      const json = await runLevity(["accounts", "--json", "--config", dir, "--url", levity.origin]);
+      expect(JSON.parse(json.stdout).map((a: { account: string; state: string }) => [a.account, a.state])).toEqual([["bad", "disabled"], ["good", "healthy"]]);
+
+      const wrongKey = await runLevity(["accounts", "--config", dir, "--port", port], { env: { LEVITY_ADMIN_KEY: "sk-client-key-1" } });
+      expect(wrongKey.code).toBe(1);
+      expect(wrongKey.stderr).toContain("refused the admin key (401)");
+
+      const unknown = await runLevity(["accounts", "reset", "oa/nobody", "--config", dir, "--port", port]);
+      expect(unknown).toMatchObject({ code: 1, stderr: expect.stringContaining('no account matches "oa/nobody"') });
+      const reset = await runLevity(["accounts", "reset", "oa/bad", "--config", dir, "--port", port]);
+      expect(reset).toMatchObject({ code: 0, stdout: "reset: oa/bad\n" });
+      expect((await runLevity(["accounts", "--config", dir, "--port", port])).stdout).toMatch(/^oa\s+bad\s+healthy/m);
+    } finally {
+      levity.kill("SIGTERM");
+      await levity.exited;
+      await oa.stop();
+    }
+  });
+
+  test("a cooling account shows how long it has left, for the account and per model", () => {
+    const now = Date.parse("2026-11-21T12:00:00Z");
+    const base = { upstream: "ge", inFlight: 0, requests: 3, failures: 2, consecutiveFailures: 2, tokens: { input: 0, output: 0 } };
+    const text = formatAccounts(
+      [
+        { ...base, account: "a", state: "cooling", coolingUntil: "2026-11-21T12:00:42.000Z", modelCooldowns: {}, lastError: "503 overloaded" },
+        { ...base, account: "b", state: "cooling", modelCooldowns: { "gemini-2.5-pro": "2026-11-21T12:10:00.000Z" }, lastError: "429 quota" },
+      ],
+      now,
+    );
+    expect(text).toMatch(/^ge\s+a\s+cooling 42 s\s+0\s+3\s+2/m);
+    expect(text).toMatch(/^ge\s+b\s+cooling for 1 model\s/m);
+    expect(text).toContain("ge/a cooling until 2026-11-21T12:00:42.000Z (2 failures in a row).");
+    expect(text).toContain("ge/b cooling for gemini-2.5-pro until 2026-11-21T12:10:00.000Z (in 10 min).");
+    expect(text).toContain("ge/b last error: 429 quota");
+  });
+
+  test("no gateway on the port: one line that says so and how to point at it, exit 1", async () => {
+    const closed = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+    const port = closed.port!;
+    await closed.stop(true);
+    const { code, stderr } = await runLevity(["accounts", "--config", tempDir(), "--port", String(port)]);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`no gateway answers at http://127.0.0.1:${port}`);
+    expect(stderr).toContain("--url URL");
   });
 });
 
