@@ -45,6 +45,17 @@ const ask = (setup: PoolSetup, extra: Record<string, unknown> = {}) =>
 
 const accounts = async (setup: PoolSetup) => (await bodyOf(await fetch(`${setup.gw.origin}/levity/accounts`))).accounts as any[];
 
+/** The account each of `count` requests, one after another, went to. */
+async function spread(setup: PoolSetup, count: number, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<string[]> {
+  const seen: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const response = await fetch(`${setup.gw.origin}/v1/chat/completions`, { method: "POST", headers, body: JSON.stringify({ model: "m", messages: [{ role: "user", content: `q${i}` }], ...extra }) });
+    seen.push(response.headers.get("x-account")!);
+    await response.text();
+  }
+  return seen;
+}
+
 const sse = (...events: object[]) => events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join("");
 const chunk = (delta: object, finish: string | null = null) => ({ id: "c", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta, finish_reason: finish }] });
 const SSE_HEADERS = { "content-type": "text/event-stream" };
@@ -170,6 +181,35 @@ describe("cooldowns follow the upstream's own hint", () => {
   });
 });
 
+describe("an account whose credit is spent", () => {
+  const cooling = (account: any) => (Date.parse(account.coolingUntil) - Date.now()) / 1000;
+
+  test("OpenAI's 429 insufficient_quota rotates, and cools the whole account for minutes, not seconds", async () => {
+    const setup = openaiPool();
+    const spent = { error: { message: "You exceeded your current quota, please check your plan and billing details.", type: "insufficient_quota", param: null, code: "insufficient_quota" } };
+    setup.oa.replyOnce({ status: 429, body: JSON.stringify(spent) }, "sk-a");
+    expect((await ask(setup)).headers.get("x-account")).toBe("b");
+    const a = (await accounts(setup)).find((x) => x.account === "a");
+    // 5 min ±20%, for every model: another model does not reach a either.
+    expect(cooling(a)).toBeGreaterThan(239);
+    expect(cooling(a)).toBeLessThanOrEqual(361);
+    expect(await spread(setup, 2, { model: "another" })).toEqual(["b", "b"]);
+  });
+
+  test("Anthropic's 402 billing_error rotates too, on a translated request", async () => {
+    const an = fakeAnthropic(["sk-an-a", "sk-an-b"]);
+    const gw = startGateway({ gateway: `proxy:\n  cooldown_wait: 0\nupstreams:\n  - name: an\n    protocol: anthropic\n    base_url: ${an.url}\n    strategy: fill_first\n    accounts:\n      - { name: a, key: sk-an-a }\n      - { name: b, key: sk-an-b }\n` });
+    cleanup.push(() => an.stop(), () => gw.stop());
+    an.replyOnce({ status: 402, body: JSON.stringify({ type: "error", error: { type: "billing_error", message: "Your credit balance is too low to access the Anthropic API." } }) }, "sk-an-a");
+    const response = await fetch(`${gw.origin}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "claude-x", messages: [{ role: "user", content: "hi" }] }) });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("x-account")).toBe("b");
+    const a = (await bodyOf(await fetch(`${gw.origin}/levity/accounts`))).accounts.find((x: any) => x.account === "a");
+    expect(cooling(a)).toBeGreaterThan(239);
+    expect(gw.log.lines.some((line) => line.includes("account an/a is out of credit"))).toBe(true);
+  });
+});
+
 describe("when no account can serve", () => {
   test("all cooling: a 429 in the client's own shape with Retry-After set to the soonest recovery", async () => {
     const setup = openaiPool();
@@ -289,16 +329,6 @@ describe("the commit point for same-dialect streams", () => {
 });
 
 describe("selection", () => {
-  const spread = async (setup: PoolSetup, count: number, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) => {
-    const seen: string[] = [];
-    for (let i = 0; i < count; i++) {
-      const response = await fetch(`${setup.gw.origin}/v1/chat/completions`, { method: "POST", headers, body: JSON.stringify({ model: "m", messages: [{ role: "user", content: `q${i}` }], ...extra }) });
-      seen.push(response.headers.get("x-account")!);
-      await response.text();
-    }
-    return seen;
-  };
-
   test("round_robin spreads in proportion to weight", async () => {
     const oa = fakeOpenAI(["sk-a", "sk-b"]);
     const gw = startGateway({ gateway: `upstreams:\n  - name: oa\n    protocol: openai\n    base_url: ${oa.url}/v1\n    accounts:\n      - { name: a, key: sk-a, weight: 2 }\n      - { name: b, key: sk-b }\n` });

@@ -54,8 +54,9 @@ function retryAfterOf(response: Response, hint: number | undefined): string | un
 }
 
 async function failure(response: Response, codec: UpstreamCodec): Promise<UpstreamError> {
-  const parsed = codec.parseError(await response.text());
-  return new UpstreamError(response.status, parsed.message, retryAfterOf(response, parsed.retryAfter), cooldownHint(response.headers, parsed.retryAfter));
+  const text = await response.text();
+  const parsed = codec.parseError(text);
+  return new UpstreamError(response.status, parsed.message, retryAfterOf(response, parsed.retryAfter), cooldownHint(response.headers, parsed.retryAfter), text);
 }
 
 export function httpProducer(upstream: Upstream, account: Account, call: CallContext): Producer {

@@ -154,7 +154,7 @@ export function translatedRunner(ctx: RequestContext, dialect: Dialect, prepared
         return { kind: "committed", response: new Response(body, { headers: framing }) };
       } catch (error) {
         if (!(error instanceof UpstreamError)) return failed(failureFromError(error, upstream.name));
-        const kind = classifyStatus(error.status, error.message);
+        const kind = classifyStatus(error.status, error.body ?? error.message);
         if (kind === "final") {
           const headers = error.retryAfter ? { "retry-after": error.retryAfter } : undefined;
           return { kind: "final", response: errorResponse(ctx.family, clientStatus(error.status, ctx.family), error.message, { headers }, ctx.requestId) };

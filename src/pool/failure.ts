@@ -6,6 +6,8 @@
 export type FailureKind =
   /** 429: cool this account for this model, by the upstream's hint or a backoff. */
   | "rate_limit"
+  /** 402, or OpenAI's 429 insufficient_quota: the account's balance is spent, for every model, until someone pays. */
+  | "quota"
   /** 5xx, 529: cool the account for seconds, longer each time in a row. */
   | "server"
   /** Connection refused or reset, DNS. */
@@ -36,12 +38,18 @@ function rejectsKey(status: number, body: string): boolean {
   return status === 400 && /API_KEY_INVALID|API key not valid|invalid[ _-]?api[ _-]?key/i.test(body);
 }
 
+/** An account with no credit left: Anthropic says 402 billing_error, OpenAI a 429 with insufficient_quota. */
+function outOfCredit(status: number, body: string): boolean {
+  return status === 402 || (status === 429 && /insufficient_quota|exceeded your current quota/i.test(body));
+}
+
 /**
  * The kind of failure an upstream status is, or "final" when the client must fix the request
  * (400, 404, 413, 422, …): another account would answer the same.
  */
 export function classifyStatus(status: number, body: string): FailureKind | "final" {
   if (rejectsKey(status, body)) return "auth";
+  if (outOfCredit(status, body)) return "quota";
   if (status === 429) return "rate_limit";
   if (status === 408) return "timeout";
   if (status >= 500 && status !== 501 && status !== 505) return "server";

@@ -4,7 +4,7 @@ import type { Usage } from "../ir.ts";
 import type { Logger } from "../log.ts";
 import type { AccountRecord, StateStore } from "../state/store.ts";
 import type { Failure } from "./failure.ts";
-import { backoff, ERROR_BACKOFF, RATE_LIMIT_BACKOFF } from "./hints.ts";
+import { backoff, ERROR_BACKOFF, QUOTA_BACKOFF, RATE_LIMIT_BACKOFF } from "./hints.ts";
 import { scrubFailure } from "./scrub.ts";
 
 /*
@@ -293,6 +293,11 @@ export class AccountPool {
       const wait = failure.hintMs ?? backoff(RATE_LIMIT_BACKOFF, state.consecutiveFailures);
       state.modelCooldowns[model] = this.now() + wait;
       this.log.info(`account ${where} cooling ${Math.ceil(wait / 1000)} s for ${model} (${failure.status} rate limited${failure.hintMs !== undefined ? ", as the upstream asked" : ""})`);
+    } else if (failure.kind === "quota") {
+      // Spent credit is the whole account's and does not come back in seconds; a top-up plus `levity accounts reset` ends it early.
+      const wait = failure.hintMs ?? backoff(QUOTA_BACKOFF, state.consecutiveFailures);
+      state.cooldownUntil = this.now() + wait;
+      this.log.warn(`account ${where} is out of credit (${failure.status}: ${failure.message.slice(0, 120)}); cooling ${Math.ceil(wait / 60_000)} min`);
     } else {
       const wait = failure.hintMs ?? backoff(ERROR_BACKOFF, state.consecutiveFailures);
       state.cooldownUntil = this.now() + wait;

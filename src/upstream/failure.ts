@@ -7,6 +7,8 @@ export class UpstreamError extends Error {
     readonly retryAfter?: string,
     /** Milliseconds to leave the account alone, from every hint the upstream gave. */
     readonly hintMs?: number,
+    /** The upstream's error body as it came, for telling a refused key or an empty balance from other errors. */
+    readonly body?: string,
   ) {
     super(message);
     this.name = "UpstreamError";
