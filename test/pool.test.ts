@@ -8,6 +8,7 @@ import type { FakeUpstream } from "./support/fake-server.ts";
 import { restartGateway, startGateway, type TestGateway } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 import { readChatStream } from "./support/chat-stream.ts";
+import { resettingFront } from "./support/resetting-front.ts";
 
 // The account pool: each test has its own gateway in front of fake upstreams that hold several
 // account keys and are scripted per key, and asserts on what the fakes received.
@@ -105,6 +106,43 @@ describe("retryable failures are answered by another account and cost the bad on
     expect(response.headers.get("x-account")).toBe("b");
     expect(response.headers.get("x-attempts")).toBe("2");
     await abandoned;
+  });
+
+  test("a connection reset before any answer is answered by another account", async () => {
+    const oa = fakeOpenAI(["sk-a", "sk-b"]);
+    const front = await resettingFront(oa.url, (head) => /authorization: Bearer sk-a\r\n/i.test(head));
+    const gw = startGateway({ gateway: `proxy:\n  cooldown_wait: 0\nupstreams:\n  - name: oa\n    protocol: openai\n    base_url: ${front.url}/v1\n    accounts:\n      - { name: a, key: sk-a }\n      - { name: b, key: sk-b }\n` });
+    cleanup.push(() => oa.stop(), () => front.stop(), () => gw.stop());
+    const setup = { gw, oa, openai: undefined as never, keys: () => [] };
+    const first = await ask(setup);
+    expect(first.status).toBe(200);
+    expect(first.headers.get("x-account")).toBe("b");
+    expect(first.headers.get("x-attempts")).toBe("2");
+    expect(front.resets()).toBe(1);
+    expect(gw.log.lines.some((line) => line.includes("ECONNRESET"))).toBe(true);
+    expect(await spread(setup, 2)).toEqual(["b", "b"]);
+    expect(front.resets()).toBe(1);
+    expect((await accounts(setup)).find((x) => x.account === "a").state).toBe("cooling");
+  });
+
+  test("a stream that goes quiet before its first content (timeouts.idle) is answered by another account", async () => {
+    const setup = openaiPool({ upstream: "    timeouts: { idle: 1 }\n" });
+    const held = setup.oa.holdOnce(`data: ${JSON.stringify(chunk({ role: "assistant", content: "" }))}\n\n`, "sk-a");
+    const response = await ask(setup, { stream: true });
+    expect(response.headers.get("x-account")).toBe("b");
+    expect(await response.text()).toContain(`"content":"pong "`);
+    await held.aborted;
+    expect(setup.gw.log.lines.some((line) => line.includes("timeouts.idle"))).toBe(true);
+  });
+
+  test("an answer that outlasts timeouts.total before its first content is answered by another account", async () => {
+    const setup = openaiPool({ upstream: "    timeouts: { total: 1 }\n" });
+    const held = setup.oa.holdOnce(`data: ${JSON.stringify(chunk({ role: "assistant", content: "" }))}\n\n`, "sk-a");
+    const response = await ask(setup, { stream: true });
+    expect(response.headers.get("x-account")).toBe("b");
+    await response.text();
+    await held.aborted;
+    expect(setup.gw.log.lines.some((line) => line.includes("timeouts.total"))).toBe(true);
   });
 
   test("an account whose cooldown has ended serves again", async () => {

@@ -57,18 +57,17 @@ async function probe(url: URL, upstream: string, timeoutMs: number): Promise<voi
 
 /**
  * The body as a stream that fails with UpstreamUnreachable("timeout") when a chunk takes longer
- * than the idle limit or the exchange outlasts its total limit, instead of hanging.
+ * than the idle limit or the exchange outlasts its total limit (the total timer aborts the
+ * fetch with its reason), instead of hanging.
  */
-function guardBody(body: ReadableStream<Uint8Array>, call: UpstreamCall, abort: AbortController, totalTimer: Timer, deadline: number): ReadableStream<Uint8Array> {
+function guardBody(body: ReadableStream<Uint8Array>, call: UpstreamCall, abort: AbortController, totalTimer: Timer): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   const origin = new URL(call.url).origin;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const wait = Math.min(call.timeouts.idle, deadline - Date.now());
-      const limit = wait === call.timeouts.idle ? `no data for ${call.timeouts.idle / 1000} s (timeouts.idle)` : `the answer took longer than ${call.timeouts.total / 1000} s (timeouts.total)`;
       let timer: Timer | undefined;
       const timedOut = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${origin}): ${limit}`)), Math.max(0, wait));
+        timer = setTimeout(() => reject(new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${origin}): no data for ${call.timeouts.idle / 1000} s (timeouts.idle)`)), call.timeouts.idle);
       });
       try {
         const { done, value } = await Promise.race([reader.read(), timedOut]);
@@ -81,7 +80,9 @@ function guardBody(body: ReadableStream<Uint8Array>, call: UpstreamCall, abort: 
         abort.abort();
         await reader.cancel().catch(() => {});
         if (call.clientSignal.aborted) controller.error(new GatewayError(499, "The client closed the request."));
-        else controller.error(error instanceof UpstreamUnreachable ? error : new UpstreamUnreachable("network", `upstream "${call.upstream.name}" broke off its answer: ${(error as Error).message}`));
+        else if (error instanceof UpstreamUnreachable) controller.error(error);
+        else if (abort.signal.reason instanceof UpstreamUnreachable) controller.error(abort.signal.reason);
+        else controller.error(new UpstreamUnreachable("network", `upstream "${call.upstream.name}" broke off its answer: ${(error as Error).message}`));
       } finally {
         clearTimeout(timer);
       }
@@ -101,10 +102,17 @@ function guardBody(body: ReadableStream<Uint8Array>, call: UpstreamCall, abort: 
 export async function callUpstream(call: UpstreamCall): Promise<Response> {
   const url = new URL(call.url);
   const abort = new AbortController();
-  const deadline = Date.now() + call.timeouts.total;
-  const totalTimer = setTimeout(() => abort.abort(), call.timeouts.total);
-  const firstByte = setTimeout(() => abort.abort(), Math.min(call.timeouts.firstByte, call.timeouts.total));
   const origin = url.origin;
+  // Each limit aborts with its own reason, so whichever read the abort interrupts reports the limit that ran out.
+  const totalTimer = setTimeout(
+    () => abort.abort(new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${origin}): the answer took longer than ${call.timeouts.total / 1000} s (timeouts.total)`)),
+    call.timeouts.total,
+  );
+  const firstByteMs = Math.min(call.timeouts.firstByte, call.timeouts.total);
+  const firstByte = setTimeout(
+    () => abort.abort(new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" sent no response within ${firstByteMs / 1000} s (proxy.request_timeout, timeouts.first_byte)`)),
+    firstByteMs,
+  );
   let response: Response;
   try {
     await probe(url, call.upstream.name, call.timeouts.connect);
@@ -119,9 +127,7 @@ export async function callUpstream(call: UpstreamCall): Promise<Response> {
     clearTimeout(totalTimer);
     if (call.clientSignal.aborted) throw new GatewayError(499, "The client closed the request.");
     if (error instanceof UpstreamUnreachable) throw error;
-    if (abort.signal.aborted) {
-      throw new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" sent no response within ${Math.min(call.timeouts.firstByte, call.timeouts.total) / 1000} s (proxy.request_timeout, timeouts.first_byte)`);
-    }
+    if (abort.signal.reason instanceof UpstreamUnreachable) throw abort.signal.reason;
     const code = (error as { code?: string }).code;
     throw new UpstreamUnreachable("network", `could not reach upstream "${call.upstream.name}" at ${origin}: ${code ? `${code} (${(error as Error).message})` : (error as Error).message}`);
   } finally {
@@ -132,5 +138,5 @@ export async function callUpstream(call: UpstreamCall): Promise<Response> {
     clearTimeout(totalTimer);
     return response;
   }
-  return new Response(guardBody(response.body, call, abort, totalTimer, deadline), { status: response.status, statusText: response.statusText, headers: response.headers });
+  return new Response(guardBody(response.body, call, abort, totalTimer), { status: response.status, statusText: response.statusText, headers: response.headers });
 }

@@ -28,10 +28,11 @@ export interface FakeUpstream {
   /** The account key each request carried, in order. */
   keysSeen(): string[];
   /**
-   * The next request gets a streaming 200 that sends `firstChunk` and then holds the stream open
-   * until `release(rest)` sends the rest and ends it. `aborted` resolves if the gateway hangs up.
+   * The next request (with this key, if given) gets a streaming 200 that sends `firstChunk` and
+   * then holds the stream open until `release(rest)` sends the rest and ends it. `aborted`
+   * resolves if the gateway hangs up.
    */
-  holdOnce(firstChunk: string, contentType?: string): HeldStream;
+  holdOnce(firstChunk: string, key?: string): HeldStream;
   /** The next request (with this key, if given) gets no response at all; resolves when the gateway gives up on it. */
   stallOnce(key?: string): Promise<void>;
   /** The exact bytes of the last streamed body the fake sent. */
@@ -84,7 +85,7 @@ export function startFake(options: {
     const index = list.findIndex((item) => item.key === undefined || item.key === key);
     return index >= 0 ? list.splice(index, 1)[0] : undefined;
   };
-  const holds: { chunk: string; contentType: string; aborted: () => void; received: () => void; attach: (controller: ReadableStreamDefaultController<Uint8Array>) => void }[] = [];
+  const holds: { chunk: string; key?: string; aborted: () => void; received: () => void; attach: (controller: ReadableStreamDefaultController<Uint8Array>) => void }[] = [];
   let lastStream = "";
 
   const streamed = (events: string[], contentType = "text/event-stream; charset=utf-8", headers: Record<string, string> = {}) =>
@@ -125,7 +126,7 @@ export function startFake(options: {
           });
         });
       }
-      const hold = holds.shift();
+      const hold = take(holds, key);
       if (hold) {
         hold.received();
         raw.signal.addEventListener("abort", hold.aborted);
@@ -137,7 +138,7 @@ export function startFake(options: {
             },
             cancel: hold.aborted,
           }),
-          { headers: { "content-type": hold.contentType } },
+          { headers: { "content-type": "text/event-stream" } },
         );
       }
       return options.handle(request, streamed);
@@ -156,7 +157,7 @@ export function startFake(options: {
       scripted.push({ reply, key });
     },
     keysSeen: () => [...keys],
-    holdOnce(chunk, contentType = "text/event-stream") {
+    holdOnce(chunk, key) {
       let aborted!: () => void;
       const abortedPromise = new Promise<void>((resolve) => (aborted = resolve));
       let received!: () => void;
@@ -169,7 +170,7 @@ export function startFake(options: {
       };
       holds.push({
         chunk,
-        contentType,
+        key,
         aborted,
         received,
         attach(c) {
