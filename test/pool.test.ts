@@ -420,6 +420,23 @@ describe("selection", () => {
     await busy.text();
   });
 
+  test("a Responses conversation stored upstream goes back to the account that stored it, whatever the strategy", async () => {
+    const setup = openaiPool();
+    const { data: first, response: firstResponse } = await setup.openai.responses.create({ model: "m", input: "one" }).withResponse();
+    const holder = firstResponse.headers.get("x-account")!;
+    // Streamed, and continued twice: round robin alone would send the second turn to the other account, which answers 404.
+    const stream = setup.openai.responses.stream({ model: "m", input: "two", previous_response_id: first.id });
+    const second = await stream.finalResponse();
+    const third = await setup.openai.responses.create({ model: "m", input: "three", previous_response_id: second.id }).withResponse();
+    expect(third.response.headers.get("x-account")).toBe(holder);
+    expect(third.data.output_text).toBe("pong from m: three");
+    expect(setup.keys()).toEqual([holder, holder, holder]);
+    // store: false keeps nothing upstream, so nothing ties the next request to an account.
+    await setup.openai.responses.create({ model: "m", input: "four", store: false });
+    expect(await spread(setup, 2)).toHaveLength(2);
+    expect(new Set(setup.keys()).size).toBe(2);
+  });
+
   test("max_concurrency keeps a busy account out of the rotation", async () => {
     const oa = fakeOpenAI(["sk-a", "sk-b"]);
     const gw = startGateway({ gateway: `proxy:\n  cooldown_wait: 0\nupstreams:\n  - name: oa\n    protocol: openai\n    base_url: ${oa.url}/v1\n    strategy: fill_first\n    accounts:\n      - { name: a, key: sk-a, max_concurrency: 1 }\n      - { name: b, key: sk-b, max_concurrency: 1 }\n` });

@@ -58,7 +58,10 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
       log: services.log,
       family: ctx.family,
       requestId: ctx.requestId,
-      session: sessionKey(dialect, ctx.body.json, ctx.request.headers),
+      affinity: {
+        session: sessionKey(dialect, ctx.body.json, ctx.request.headers),
+        previousResponseId: typeof ctx.body.json.previous_response_id === "string" ? ctx.body.json.previous_response_id : undefined,
+      },
       cooldownWaitMs: snapshot.proxy.cooldownWaitMs,
       signal: ctx.request.signal,
       // Where the answer came from: the upstream model actually used, the upstream, the account (by name, never key).

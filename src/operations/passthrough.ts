@@ -2,7 +2,7 @@ import { UPSTREAM_CODECS } from "../codecs/index.ts";
 import { isObject, sseData, sseEvent } from "../codecs/shared.ts";
 import type { Dialect } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
-import { errorBody, errorResponse } from "../http/errors.ts";
+import { errorBody, errorResponse, GatewayError } from "../http/errors.ts";
 import type { Target } from "../mapping/table.ts";
 import { targetOf } from "../pipeline/producer.ts";
 import { classifyStatus, type Failure } from "../pool/failure.ts";
@@ -57,6 +57,11 @@ export function passthroughRunner(ctx: RequestContext, dialect: Dialect, target:
   const jsonArray = dialect === "gemini" && stream && ctx.url.searchParams.get("alt") !== "sse";
 
   const failed = (failure: Failure): AttemptResult => ({ kind: "failed", failure });
+  // OpenAI stores a Response in the account that made it (unless store: false); continuing it must go back there.
+  const storesResponse = dialect === "openai-responses" && json.store !== false;
+  const pin = (lease: Lease, id: string | undefined) => {
+    if (storesResponse && id) lease.pinResponse(id);
+  };
 
   return {
     upstream,
@@ -108,9 +113,13 @@ export function passthroughRunner(ctx: RequestContext, dialect: Dialect, target:
         );
         if (tapped.kind === "failed") return failed(tapped.failure);
         if (tapped.kind === "final") return { kind: "final", response: errorResponse(ctx.family, tapped.status, tapped.message, {}, ctx.requestId) };
-        void tapped.done.then(({ usage, error }) =>
-          lease.finish(error ? { ok: false, failure: failureFromError(error, upstream.name) } : { ok: true, usage }),
-        );
+        void tapped.done.then(({ usage, error, id }) => {
+          if (!error) {
+            pin(lease, id);
+            lease.finish({ ok: true, usage });
+          } else if (error instanceof GatewayError) lease.finish({ neutral: true }); // the client left: the account is blameless
+          else lease.finish({ ok: false, failure: failureFromError(error, upstream.name) });
+        });
         return { kind: "committed", response: new Response(tapped.body, { status: response.status, statusText: response.statusText, headers }) };
       }
 
@@ -141,6 +150,7 @@ export function passthroughRunner(ctx: RequestContext, dialect: Dialect, target:
         const read = codec.parseResponse(parsed, targetOf(upstream));
         if (isEmptyAnswer(read)) return failed({ kind: "empty", status: 502, message: `upstream "${upstream.name}" answered with no content` });
         usage = read.usage;
+        pin(lease, read.id);
       } catch {
         // An answer levity cannot read is still the upstream's answer for this same-dialect client.
       }

@@ -29,12 +29,20 @@ interface AccountState extends AccountRecord {
 
 export type Outcome = { ok: true; usage?: Usage } | { ok: false; failure: Failure } | { neutral: true };
 
+/** What ties a request to an account: its conversation (for sticky), and a stored response it continues. */
+export interface Affinity {
+  session?: string;
+  previousResponseId?: string;
+}
+
 /** One attempt on one account; finish it exactly once with how it went. */
 export interface Lease {
   upstream: Upstream;
   account: Account;
   model: string;
   finish(outcome: Outcome): void;
+  /** This account stored a response upstream: a request that continues it must come back here. */
+  pinResponse(responseId: string): void;
 }
 
 export interface Unavailable {
@@ -68,7 +76,15 @@ export interface AccountView {
 }
 
 const MINUTE_MS = 60_000;
-const STICKY_SESSIONS = 10_000;
+/** Sessions (sticky) and stored responses (pins) remembered per pool. */
+const REMEMBERED = 10_000;
+
+/** Sets `key` as the most recently used entry, forgetting the oldest past the bound. */
+function remember(map: Map<string, string>, key: string, value: string): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > REMEMBERED) map.delete(map.keys().next().value!);
+}
 
 function keyDigest(key: string): string {
   return createHash("sha256").update(key).digest("hex");
@@ -78,6 +94,8 @@ export class AccountPool {
   private readonly states = new Map<string, AccountState>();
   private readonly persisted = new Map<string, AccountRecord>();
   private readonly sticky = new Map<string, string>();
+  /** Responses an upstream stored, by upstream and id, and the account that holds them. */
+  private readonly pinnedResponses = new Map<string, string>();
   private readonly releaseWaiters = new Set<() => void>();
 
   constructor(
@@ -156,10 +174,7 @@ export class AccountPool {
           const bound = this.sticky.get(key);
           const keep = candidates.find((c) => c.account.name === bound);
           const chosen = keep ?? this.roundRobin(candidates);
-          // Most recently used last, so the oldest session is the one forgotten.
-          this.sticky.delete(key);
-          this.sticky.set(key, chosen.account.name);
-          if (this.sticky.size > STICKY_SESSIONS) this.sticky.delete(this.sticky.keys().next().value!);
+          remember(this.sticky, key, chosen.account.name);
           return chosen;
         }
         return this.roundRobin(candidates);
@@ -183,7 +198,7 @@ export class AccountPool {
   }
 
   /** Picks an account now, or says why none can serve. */
-  tryAcquire(upstream: Upstream, model: string, session: string | undefined, exclude: ReadonlySet<string>): Acquired {
+  tryAcquire(upstream: Upstream, model: string, affinity: Affinity, exclude: ReadonlySet<string>): Acquired {
     const now = this.now();
     const candidates: { account: Account; state: AccountState }[] = [];
     const unavailable: Unavailable = { cooling: 0, busy: 0, disabled: [], serving: 0, tried: 0 };
@@ -212,7 +227,9 @@ export class AccountPool {
       candidates.push({ account, state });
     }
     if (candidates.length === 0) return { kind: "unavailable", ...unavailable };
-    const chosen = this.choose(upstream, candidates, session);
+    // A response stored upstream lives in one account; any other would answer 404 to its continuation.
+    const holder = affinity.previousResponseId && this.pinnedResponses.get(`${upstream.name}\u0000${affinity.previousResponseId}`);
+    const chosen = (holder && candidates.find((c) => c.account.name === holder)) || this.choose(upstream, candidates, affinity.session);
     return { kind: "lease", lease: this.begin(upstream, chosen.account, chosen.state, model, now) };
   }
 
@@ -220,10 +237,10 @@ export class AccountPool {
    * Picks an account, waiting up to `waitMs` for a cooling or busy one to become free (the
    * reference system slept and then cleared every limit; here nothing is cleared early).
    */
-  async acquire(upstream: Upstream, model: string, session: string | undefined, exclude: ReadonlySet<string>, waitMs: number, signal: AbortSignal): Promise<Acquired> {
+  async acquire(upstream: Upstream, model: string, affinity: Affinity, exclude: ReadonlySet<string>, waitMs: number, signal: AbortSignal): Promise<Acquired> {
     const deadline = this.now() + waitMs;
     for (;;) {
-      const acquired = this.tryAcquire(upstream, model, session, exclude);
+      const acquired = this.tryAcquire(upstream, model, affinity, exclude);
       if (acquired.kind === "lease" || signal.aborted) return acquired;
       const left = deadline - this.now();
       const soonest = acquired.soonestMs ?? Infinity;
@@ -264,6 +281,7 @@ export class AccountPool {
         this.settle(state, model, "failure" in outcome ? { ok: false, failure: scrubFailure(outcome.failure, account.key) } : outcome);
         for (const wake of [...this.releaseWaiters]) wake();
       },
+      pinResponse: (responseId) => remember(this.pinnedResponses, `${upstream.name}\u0000${responseId}`, account.name),
     };
   }
 

@@ -2,7 +2,7 @@ import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse, type ErrorFamily } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
 import type { Failure } from "./failure.ts";
-import type { AccountPool, Lease, Unavailable } from "./pool.ts";
+import type { AccountPool, Affinity, Lease, Unavailable } from "./pool.ts";
 import { scrubFailure, scrubResponse } from "./scrub.ts";
 
 /*
@@ -32,7 +32,7 @@ export interface ServeContext {
   log: Logger;
   family: ErrorFamily;
   requestId: string;
-  session: string;
+  affinity: Affinity;
   cooldownWaitMs: number;
   signal: AbortSignal;
   /** Headers that say where the answer came from (X-Mapped-Model, X-Upstream, X-Account). */
@@ -74,7 +74,7 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
   for (const runner of runners) {
     const tried = new Set<string>();
     for (let n = 0; n < runner.upstream.maxAttempts; n++) {
-      const acquired = await ctx.pool.acquire(runner.upstream, runner.model, ctx.session, tried, ctx.cooldownWaitMs, ctx.signal);
+      const acquired = await ctx.pool.acquire(runner.upstream, runner.model, ctx.affinity, tried, ctx.cooldownWaitMs, ctx.signal);
       if (acquired.kind === "unavailable") {
         lastUnavailable = { runner, info: acquired };
         break;

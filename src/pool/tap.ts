@@ -9,7 +9,7 @@ import { untilFirstContent, type Peeked } from "./first-content.ts";
  */
 
 export type Tapped =
-  | { kind: "content"; body: ReadableStream<Uint8Array>; done: Promise<{ usage?: Usage; error?: unknown; reported: boolean }> }
+  | { kind: "content"; body: ReadableStream<Uint8Array>; done: Promise<{ usage?: Usage; error?: unknown; reported: boolean; id?: string }> }
   | Exclude<Peeked, { kind: "content" }>;
 
 type Handed = { value: Uint8Array } | { done: true } | { error: unknown };
@@ -62,12 +62,14 @@ export async function tapStream(
   // The rest of the events are read only for their usage; the bytes go to the client unchanged.
   const done = (async () => {
     let usage: Usage | undefined;
+    let id: string | undefined;
     let error: unknown;
     // An error event the upstream sent is in the bytes the client already has.
     let reported = false;
     try {
       for await (const event of peeked.events) {
         if (event.type === "usage" || event.type === "start" || event.type === "finish") usage = event.usage;
+        if (event.type === "start") id = event.id;
         if (event.type === "error") {
           error = new Error(event.message);
           reported = true;
@@ -76,7 +78,7 @@ export async function tapStream(
     } catch (thrown) {
       error = thrown;
     }
-    return { usage, error, reported };
+    return { usage, error, reported, id };
   })();
 
   const body = new ReadableStream<Uint8Array>({

@@ -5,8 +5,9 @@ import { answer, MISSING_MODEL, words, type Answer, type Prompt } from "./script
  * OpenAI's wire format (PROTOCOLS.md §1-4): Bearer auth, data-only SSE ending in [DONE] for chat
  * and completions, typed events with sequence numbers and no [DONE] for responses. Like an
  * OpenAI-compatible reasoning server (DeepSeek, vLLM) it returns thinking as reasoning_content.
- * It refuses what OpenAI refuses: tool messages that answer no call. Ids and timestamps are fixed
- * so a test can compare streamed bytes exactly.
+ * It refuses what OpenAI refuses: tool messages that answer no call, and a previous_response_id
+ * that another account stored. Timestamps are fixed and ids predictable, so a test can compare
+ * streamed bytes exactly.
  */
 
 export const OPENAI_MODELS = ["gpt-4o-real", "o3-real"];
@@ -73,9 +74,25 @@ function responsesPrompt(body: any): Prompt | Response {
   };
 }
 
+/** Like OpenAI, responses are stored in the account that made them, and only that account can continue one. */
+class StoredResponses {
+  private count = 0;
+  private readonly owners = new Map<string, string>();
+  nextId(): string {
+    return `resp_fake${++this.count}`;
+  }
+  save(id: string, key: string): void {
+    this.owners.set(id, key);
+  }
+  heldBy(id: string, key: string): boolean {
+    return this.owners.get(id) === key;
+  }
+}
+
 export function fakeOpenAI(key: string | string[]): FakeUpstream {
   const keys = new Set(Array.isArray(key) ? key : [key]);
   const keyOf = (request: RecordedRequest) => request.headers.get("authorization")?.replace(/^Bearer /, "");
+  const stored = new StoredResponses();
   return startFake({
     keyOf,
     checkKey(request) {
@@ -95,7 +112,7 @@ export function fakeOpenAI(key: string | string[]): FakeUpstream {
       }
       if (request.path === "/v1/chat/completions") return chat(request, streamed);
       if (request.path === "/v1/completions") return completions(request, streamed);
-      if (request.path === "/v1/responses") return responses(request, streamed);
+      if (request.path === "/v1/responses") return responses(request, streamed, stored, keyOf(request) ?? "");
       return invalid(`Invalid URL (${request.method} ${request.path})`, null, 404);
     },
   });
@@ -167,10 +184,16 @@ function completions(request: RecordedRequest, streamed: Streamed): Response {
   return streamed(events);
 }
 
-function responses(request: RecordedRequest, streamed: Streamed): Response {
+function responses(request: RecordedRequest, streamed: Streamed, stored: StoredResponses, key: string): Response {
   const body = request.json;
+  const previous = body.previous_response_id;
+  if (typeof previous === "string" && !stored.heldBy(previous, key)) {
+    return jsonReply({ error: { message: `Previous response with id '${previous}' not found.`, type: "invalid_request_error", param: "previous_response_id", code: "previous_response_not_found" } }, 404);
+  }
   const prompt = responsesPrompt(body);
   if (prompt instanceof Response) return prompt;
+  const id = stored.nextId();
+  if (body.store !== false) stored.save(id, key);
   const reply = answer(prompt);
   const text = reply.text;
   const count = usageFor(reply);
@@ -182,7 +205,7 @@ function responses(request: RecordedRequest, streamed: Streamed): Response {
   const calls = reply.calls.map((call, i) => ({ id: `fc_fake${i}`, type: "function_call", status: "completed", call_id: `call_fake_${i}`, name: call.name, arguments: JSON.stringify(call.args) }));
   const output = [...(reasoning ? [reasoning] : []), ...(text !== undefined ? [message(text, "completed")] : []), ...calls];
   const response = (status: string, items: unknown[], withUsage: boolean) => ({
-    id: "resp_fake1",
+    id,
     object: "response",
     created_at: CREATED,
     status,
@@ -193,9 +216,9 @@ function responses(request: RecordedRequest, streamed: Streamed): Response {
     model: body.model,
     output: items,
     parallel_tool_calls: true,
-    previous_response_id: null,
+    previous_response_id: previous ?? null,
     reasoning: { effort: null, summary: null },
-    store: true,
+    store: body.store !== false,
     temperature: 1,
     text: { format: { type: "text" } },
     tool_choice: "auto",
