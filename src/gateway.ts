@@ -27,8 +27,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
   const derive = (snapshot: ConfigSnapshot): Derived => {
     let found = derived.get(snapshot);
     if (!found) {
-      const admin = snapshot.proxy.adminKey;
-      found = { keys: buildKeyRing(snapshot.proxy.clientKeys), adminKeys: buildKeyRing(admin ? [{ name: "admin", key: admin }] : []), cors: corsPolicy(snapshot.proxy.corsOrigins) };
+      found = { keys: buildKeyRing(snapshot.proxy.clientKeys), adminKeys: buildKeyRing(snapshot.proxy.adminKeys), cors: corsPolicy(snapshot.proxy.corsOrigins) };
       derived.set(snapshot, found);
     }
     return found;

@@ -165,11 +165,15 @@ describe("the shipped example files", () => {
   test("gateway.example.yaml is a valid configuration", () => {
     const dir = tempDir();
     writeConfig(dir, { gateway: readFileSync(join(REPO, "gateway.example.yaml"), "utf8") });
-    const env = { LEVITY_API_KEY: "sk-example-1234", LEVITY_LAPTOP_KEY: "sk-example-5678", GEMINI_KEY_ALICE: "g", OPENAI_API_KEY: "o", ANTHROPIC_API_KEY: "a" };
+    const env = { LEVITY_API_KEY: "sk-example-1234", LEVITY_LAPTOP_KEY: "sk-example-5678", GEMINI_KEY_ALICE: "g", GEMINI_KEY_BOB: "b", OPENAI_API_KEY: "o", ANTHROPIC_API_KEY: "a" };
     const snapshot = loadConfig({ dir, env });
     expect(snapshot.upstreams.map((u) => u.name)).toEqual(["gemini", "openai", "anthropic", "ollama", "echo"]);
-    expect(snapshot.proxy.adminKey).toBe("sk-admin-change-me");
+    expect(snapshot.proxy.adminKeys.map((k) => k.key)).toEqual(["sk-admin-change-me"]);
     expect(snapshot.proxy.clientKeys.map((k) => k.name)).toEqual(["default", "laptop"]);
+    expect(snapshot.upstreams[0]!.accounts.map((a) => [a.name, a.weight, a.rpm, a.serves("gemini-2.5-pro"), a.serves("gemini-3-pro")])).toEqual([
+      ["alice@example.com", 1, undefined, true, true],
+      ["bob@example.com", 2, 10, true, false],
+    ]);
   });
 });
 

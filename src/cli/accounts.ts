@@ -19,7 +19,7 @@ interface Admin {
 /** Where the gateway listens and the key that opens its admin surface: the flags, then $LEVITY_ADMIN_KEY, then gateway.yaml. */
 function adminFor(flags: AccountsFlags, io: CliIO): Admin {
   const { snapshot } = loadForCommand(flags, io);
-  const key = io.env.LEVITY_ADMIN_KEY || snapshot.proxy.adminKey;
+  const key = io.env.LEVITY_ADMIN_KEY || snapshot.proxy.adminKeys[0]?.key;
   if (flags.url) return { origin: flags.url.replace(/\/+$/, ""), key };
   // A gateway bound to every interface still answers on loopback.
   const host = snapshot.proxy.hostname === "0.0.0.0" ? "127.0.0.1" : snapshot.proxy.hostname;

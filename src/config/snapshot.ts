@@ -16,8 +16,11 @@ export interface ProxySettings {
   authMode: AuthMode;
   effectiveAuth: EffectiveAuthMode;
   clientKeys: ClientKey[];
-  adminKey?: string;
-  requestTimeoutMs: number;
+  /**
+   * The keys that open the admin surface: admin_key, else api_key, else (with only named client
+   * keys) any of those. Empty only when there is no key at all.
+   */
+  adminKeys: ClientKey[];
   maxBodyBytes: number;
   corsOrigins: string[];
   /** Where SQLite state lives (stored responses, tool-call signatures, account cooldowns). */
