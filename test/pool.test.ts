@@ -356,6 +356,29 @@ describe("the commit point", () => {
   });
 });
 
+describe("a client that leaves", () => {
+  test("mid-stream on a translated request: the upstream request is aborted and the account is not blamed", async () => {
+    const setup = openaiPool();
+    const held = setup.oa.holdOnce(`data: ${JSON.stringify(chunk({ role: "assistant", content: "partial " }))}\n\n`, "sk-a");
+    const controller = new AbortController();
+    const response = await fetch(`${setup.gw.origin}/v1/messages`, {
+      method: "POST",
+      body: JSON.stringify({ model: "m", max_tokens: 64, stream: true, messages: [{ role: "user", content: "hang" }] }),
+      signal: controller.signal,
+    });
+    expect(response.headers.get("x-account")).toBe("a");
+    const reader = response.body!.getReader();
+    let seen = "";
+    while (!seen.includes("partial")) seen += new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+    await held.aborted;
+    // The lease ends when the gateway notices; the next request sees a blameless, idle account.
+    await (await ask(setup)).text();
+    const a = (await accounts(setup)).find((x) => x.account === "a");
+    expect(a).toMatchObject({ state: "healthy", failures: 0, inFlight: 0 });
+  });
+});
+
 describe("the commit point for same-dialect streams", () => {
   test("an error event the upstream sends after content reaches the client once, as the upstream wrote it", async () => {
     const setup = openaiPool();
