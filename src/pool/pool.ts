@@ -86,8 +86,16 @@ function remember(map: Map<string, string>, key: string, value: string): void {
   if (map.size > REMEMBERED) map.delete(map.keys().next().value!);
 }
 
-function keyDigest(key: string): string {
-  return createHash("sha256").update(key).digest("hex");
+// Per Account object (a reload makes new ones), so selection does not hash keys on every request.
+const digests = new WeakMap<Account, string>();
+
+function keyDigest(account: Account): string {
+  let digest = digests.get(account);
+  if (digest === undefined) {
+    digest = createHash("sha256").update(account.key).digest("hex");
+    digests.set(account, digest);
+  }
+  return digest;
 }
 
 export class AccountPool {
@@ -108,7 +116,7 @@ export class AccountPool {
 
   private state(upstream: Upstream, account: Account): AccountState {
     const id = `${upstream.name}/${account.name}`;
-    const digest = keyDigest(account.key);
+    const digest = keyDigest(account);
     let state = this.states.get(id);
     if (state && state.keyDigest !== digest) state = undefined;
     if (!state) {
