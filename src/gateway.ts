@@ -8,6 +8,12 @@ import type { PathLookup, RouteDef, RouteMatch } from "./http/route-table.ts";
 import { jsonResponse, type GatewayServices, type RequestContext } from "./operations/context.ts";
 import { generate } from "./operations/generate.ts";
 import { modelShapeFor, renderModel, renderModelList } from "./operations/models.ts";
+import { admin } from "./operations/admin.ts";
+import { fanOut } from "./observe/request-log.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "./observe/prometheus.ts";
+import { RequestTrace } from "./observe/trace.ts";
+import { monitorPageResponse } from "./ui/monitor-page.ts";
+import type { AuthClass } from "./config/schema.ts";
 
 /** Holds the configuration in force; a reload swaps `snapshot`, requests in flight keep the one they started with. */
 export interface SnapshotHolder {
@@ -33,6 +39,10 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
     return found;
   };
   const warnedPaths = new Set<string>();
+  const sink = fanOut(services.metrics, {
+    started() {},
+    finished: (record) => record && holder.snapshot.proxy.requestLog.enabled && services.requestLog.add(record),
+  });
 
   return async function handle(request: Request): Promise<Response> {
     const snapshot = holder.snapshot;
@@ -41,20 +51,28 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
     const url = new URL(request.url);
     const origin = request.headers.get("origin");
     let family: ErrorFamily = familyOfRequest(url.pathname, request.headers);
+    const logSettings = snapshot.proxy.requestLog;
+    const trace = new RequestTrace(requestId, request.method, url.pathname, sink, { bodyMaxBytes: logSettings.logBodies ? logSettings.bodyMaxBytes : undefined });
     const finish = (response: Response, match?: RouteMatch) => {
       response.headers.set("x-request-id", requestId);
       if (match?.rewrittenFrom) response.headers.set("x-levity-path-rewritten", `${match.rewrittenFrom} -> ${match.path}`);
       applyCorsHeaders(response.headers, cors, origin);
-      return response;
+      return trace.responded(response);
     };
 
     let match: RouteMatch | undefined;
     try {
-      if (request.method === "OPTIONS") return preflightResponse(cors, request);
+      if (request.method === "OPTIONS") return trace.responded(preflightResponse(cors, request));
       const method = request.method === "HEAD" ? "GET" : request.method;
       const lookup = await snapshot.routes.lookup(method, url.pathname);
       const route = routeOf(lookup);
       if (route?.dialect) family = familyOfDialect(route.dialect);
+      if (route) {
+        trace.record.route = route.path;
+        trace.record.dialect = route.dialect;
+        // Traffic is what clients ask of the upstreams; health checks, scrapes and the monitor's polling are not.
+        trace.traffic = route.auth === "api";
+      }
 
       if (origin && snapshot.proxy.effectiveAuth === "off" && !originTrustedWithoutAuth(cors, origin)) {
         throw new GatewayError(
@@ -63,17 +81,8 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
             `Turn auth on (auth_mode: strict or all_except_health, with an api_key) or list this origin in proxy.cors_origins.`,
         );
       }
-      let clientKeyName: string | undefined;
-      if (route?.auth === "admin") {
-        // The admin surface needs the admin key whenever one exists, whatever auth_mode says; with
-        // no key at all, auth is off and only this machine can connect.
-        const presented = presentedCredentials(request.headers, url);
-        if (adminKeys.entries.length > 0 && !authenticate(adminKeys, presented)) throw new GatewayError(401, adminRefusalMessage(presented));
-      } else if (needsKey(snapshot.proxy.effectiveAuth, route?.auth ?? "api")) {
-        const presented = presentedCredentials(request.headers, url);
-        clientKeyName = authenticate(keys, presented);
-        if (!clientKeyName) throw new GatewayError(401, refusalMessage(presented));
-      }
+      const clientKeyName = checkAuth(route?.auth ?? "api", snapshot, keys, adminKeys, request.headers, url);
+      trace.record.clientKey = clientKeyName;
 
       let body: RequestContext["body"];
       switch (lookup.kind) {
@@ -95,10 +104,15 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
           break;
       }
       if (match.rewrittenFrom) warnRewrite(match, request.method, url);
-      const ctx: RequestContext = { request, url, snapshot, requestId, family, match, clientKeyName, body };
+      if (body && trace.traffic) trace.requestBody(body.text);
+      const ctx: RequestContext = { request, url, snapshot, requestId, family, match, clientKeyName, body, trace };
       return finish(await dispatch(ctx), match);
     } catch (error) {
-      if (error instanceof GatewayError) return finish(errorResponse(family, error.status, error.message, error.details, requestId), match);
+      if (error instanceof GatewayError) {
+        trace.error(error.message);
+        return finish(errorResponse(family, error.status, error.message, error.details, requestId), match);
+      }
+      trace.error(`internal error: ${(error as Error).message}`);
       services.log.error(`request ${requestId} ${request.method} ${url.pathname} failed: ${(error as Error).stack ?? error}`);
       return finish(errorResponse(family, 500, `levity hit an internal error while serving this request (request id ${requestId}). This is a bug; the log has the details.`, {}, requestId), match);
     }
@@ -121,13 +135,14 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
       case "generate":
       case "count-tokens":
         return generate(ctx, services);
-      case "admin-accounts":
-        return jsonResponse({ accounts: services.pool.view(ctx.snapshot.upstreams) });
-      case "admin-reset-accounts": {
-        const json = ctx.body?.json ?? {};
-        const filter = { upstream: typeof json.upstream === "string" ? json.upstream : undefined, account: typeof json.account === "string" ? json.account : undefined };
-        return jsonResponse({ reset: services.pool.reset(ctx.snapshot.upstreams, filter) });
-      }
+      case "metrics":
+        return new Response(services.metrics.render(services.pool.view(ctx.snapshot.upstreams), services.pool.cooldowns()), {
+          headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
+        });
+      case "monitor-page":
+        return monitorPageResponse();
+      default:
+        return admin(ctx, services);
     }
   }
 
@@ -138,6 +153,37 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
     services.log.warn(
       `a client called ${method} ${match.rewrittenFrom}; served it as ${match.path}. Set that client's Base URL to ${baseUrlFor(match.route, url)} (this warning shows once per path)`,
     );
+  }
+}
+
+/** Who may call a route: returns the client key's name when one authenticated, throws 401 when none would do. */
+function checkAuth(authClass: AuthClass, snapshot: ConfigSnapshot, keys: KeyRing, adminKeys: KeyRing, headers: Headers, url: URL): string | undefined {
+  switch (authClass) {
+    case "page":
+      // The monitor page's shell holds no data; everything it shows comes from admin calls.
+      return undefined;
+    case "admin": {
+      // The admin surface needs the admin key whenever one exists, whatever auth_mode says; with
+      // no key at all, auth is off and only this machine can connect.
+      const presented = presentedCredentials(headers, url);
+      if (adminKeys.entries.length > 0 && !authenticate(adminKeys, presented)) throw new GatewayError(401, adminRefusalMessage(presented));
+      return undefined;
+    }
+    case "metrics": {
+      // Like the API, unless metrics_public; the admin key opens it too, for a scraper run by the admin.
+      if (snapshot.proxy.metricsPublic || !needsKey(snapshot.proxy.effectiveAuth, "api")) return undefined;
+      const presented = presentedCredentials(headers, url);
+      const name = authenticate(keys, presented) ?? authenticate(adminKeys, presented);
+      if (!name) throw new GatewayError(401, refusalMessage(presented));
+      return name;
+    }
+    default: {
+      if (!needsKey(snapshot.proxy.effectiveAuth, authClass)) return undefined;
+      const presented = presentedCredentials(headers, url);
+      const name = authenticate(keys, presented);
+      if (!name) throw new GatewayError(401, refusalMessage(presented));
+      return name;
+    }
   }
 }
 

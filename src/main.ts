@@ -3,6 +3,8 @@ import { parseArgs } from "node:util";
 import { accountsCommand } from "./cli/accounts.ts";
 import { CliExit, type CliIO, type CommonFlags } from "./cli/context.ts";
 import { initCommand } from "./cli/init.ts";
+import { logsCommand } from "./cli/logs.ts";
+import { serviceCommand } from "./cli/service.ts";
 import { checkCommand, resolveCommand, routesCommand } from "./cli/inspect.ts";
 import { serveCommand } from "./cli/serve.ts";
 import { VERSION } from "./version.ts";
@@ -19,6 +21,11 @@ Usage:
                           cooling (until when), disabled (why), in flight, requests, tokens
   levity accounts reset [UPSTREAM[/ACCOUNT]]
                           clear cooldowns and disables (all accounts, one upstream's, or one)
+  levity accounts enable|disable UPSTREAM[/ACCOUNT]
+                          take an account out of rotation, or put it back
+  levity logs             recent requests from the running gateway's request log
+  levity service install|uninstall|print [--user|--system]
+                          run levity as a systemd (Linux) or launchd (macOS) service
   levity --version
 
 Options:
@@ -27,7 +34,11 @@ Options:
   --port N       listen on N instead of proxy.port (accounts: the port to ask)
   --url URL      accounts: ask the gateway at URL (admin key: $LEVITY_ADMIN_KEY, else
                  proxy.admin_key, else proxy.api_key)
-  --json         accounts: print the raw JSON
+  --json         accounts, logs: print the raw JSON
+  logs:  --model NAME|GLOB  --account [UPSTREAM/]NAME  --status 429|4xx|5xx|error|ok
+         --since 15m|2h|7d|TIME  -n, --limit N (default 50)  -f, --follow
+  service: --user (default: runs as you, no root) or --system (at boot; needs root)
+           --os linux|macos (print only: the file for another machine)
 `;
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
@@ -41,6 +52,15 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         port: { type: "string" },
         url: { type: "string" },
         json: { type: "boolean" },
+        model: { type: "string" },
+        account: { type: "string" },
+        status: { type: "string" },
+        since: { type: "string" },
+        limit: { type: "string", short: "n" },
+        follow: { type: "boolean", short: "f" },
+        user: { type: "boolean" },
+        system: { type: "boolean" },
+        os: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
       },
@@ -87,6 +107,20 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return 0;
       case "accounts":
         await accountsCommand(rest, { ...flags, url: values.url, json: values.json }, io);
+        return 0;
+      case "logs": {
+        const stop = new AbortController();
+        process.once("SIGINT", () => stop.abort());
+        const limit = values.limit === undefined ? undefined : Number(values.limit);
+        await logsCommand(
+          { ...flags, url: values.url, json: values.json, model: values.model, account: values.account, status: values.status, since: values.since, limit, follow: values.follow },
+          io,
+          stop.signal,
+        );
+        return 0;
+      }
+      case "service":
+        serviceCommand(rest[0], { ...flags, user: values.user, system: values.system, os: values.os }, io);
         return 0;
       default:
         io.err(`levity: unknown command "${command}"\n\n${USAGE}`);

@@ -4,8 +4,12 @@ import { loadConfig, type LoadOptions } from "./config/load.ts";
 import { CONFIG_FILES } from "./config/locate.ts";
 import { ConfigError, formatProblem } from "./config/problem.ts";
 import type { ConfigSnapshot } from "./config/snapshot.ts";
+import { describeSnapshot } from "./config/describe.ts";
 import { createGateway, type SnapshotHolder } from "./gateway.ts";
 import type { Logger } from "./log.ts";
+import { GatewayMetrics } from "./observe/gateway-metrics.ts";
+import { memoryRequestLog, type RequestLog } from "./observe/request-log.ts";
+import { openSqliteRequestLog } from "./observe/sqlite-request-log.ts";
 import { AccountPool } from "./pool/pool.ts";
 import { openSqliteStore } from "./state/sqlite-store.ts";
 import { memoryStore, type StateStore } from "./state/store.ts";
@@ -51,7 +55,20 @@ export function startServer(options: StartOptions): RunningServer {
   const holder: SnapshotHolder = { snapshot: loadConfig(options) };
   const store = openStore(holder.snapshot.proxy.dataDir, log);
   const pool = new AccountPool(store, log);
-  const gateway = createGateway(holder, { log, catalog: new ModelCatalog(log), version: VERSION, store, pool });
+  const requestLog = openRequestLog(holder.snapshot, log);
+  const metrics = new GatewayMetrics(VERSION);
+  const gateway = createGateway(holder, {
+    log,
+    catalog: new ModelCatalog(log),
+    version: VERSION,
+    store,
+    pool,
+    requestLog,
+    metrics,
+    holder,
+    startedAt: Date.now(),
+    reload: options.dir ? (reason) => reload(reason) : undefined,
+  });
   const { hostname, port } = holder.snapshot.proxy;
 
   let server: ReturnType<typeof Bun.serve>;
@@ -75,6 +92,7 @@ export function startServer(options: StartOptions): RunningServer {
     });
   } catch (error) {
     store.close();
+    requestLog.close();
     const code = (error as { code?: string }).code;
     if (code === "EADDRINUSE") throw new PortInUseError(hostname, port);
     throw error;
@@ -121,6 +139,7 @@ export function startServer(options: StartOptions): RunningServer {
       }
       clearTimeout(timer);
       store.close();
+      requestLog.close();
     },
   };
 }
@@ -136,10 +155,16 @@ function openStore(dataDir: string, log: Logger): StateStore {
   }
 }
 
-export function describeSnapshot(snapshot: ConfigSnapshot): string {
-  const upstreams = snapshot.upstreams.map((u) => `${u.name} (${u.protocol}, ${u.protocol === "echo" ? "built in" : `${u.accounts.length} account${u.accounts.length === 1 ? "" : "s"}`})`);
-  const rules = snapshot.mappings.exact.size + snapshot.mappings.wildcards.length + (snapshot.mappings.fallback ? 1 : 0);
-  return `upstreams ${upstreams.join(", ")}; ${rules} mapping rule${rules === 1 ? "" : "s"}; auth ${snapshot.proxy.effectiveAuth}`;
+/** The request log beside the state, in its own file; in memory (and said so) if that cannot be opened. */
+function openRequestLog(snapshot: ConfigSnapshot, log: Logger): RequestLog {
+  const settings = snapshot.proxy.requestLog;
+  const path = join(snapshot.proxy.dataDir, "requests.db");
+  try {
+    return openSqliteRequestLog({ path, flushMs: settings.flushMs, retentionMs: settings.retentionMs, maxBytes: settings.maxBytes, log });
+  } catch (error) {
+    log.warn(`cannot open ${path} (${(error as Error).message}); the request log keeps only the last 10,000 requests, in memory`);
+    return memoryRequestLog();
+  }
 }
 
 function watchConfigDir(dir: string, reload: (reason: string) => boolean, log: Logger): FSWatcher[] {

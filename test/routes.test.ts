@@ -38,11 +38,13 @@ describe("routes.yaml and the router agree", () => {
     for (const route of file.routes) {
       for (const path of [route.path, ...(route.aliases ?? [])]) {
         const url = gw.origin + fillTemplate(path, { model: "gemini-x" });
-        const body = route.method === "POST" ? JSON.stringify({ model: "m", max_tokens: 8, messages: [{ role: "user", content: "x" }], contents: [{ parts: [{ text: "x" }] }], prompt: "x", input: "x" }) : undefined;
+        const body = route.method === "POST" ? JSON.stringify({ model: "m", max_tokens: 8, messages: [{ role: "user", content: "x" }], contents: [{ parts: [{ text: "x" }] }], prompt: "x", input: "x", upstream: "echo" }) : undefined;
         const response = await fetch(url, { method: route.method, body });
         expect({ path, status: response.status }).toEqual({ path, status: 200 });
       }
     }
+    // /levity/accounts/disable took the echo account out; the rest of the file needs it.
+    expect((await fetch(`${gw.origin}/levity/accounts/enable`, { method: "POST", body: JSON.stringify({ upstream: "echo" }) })).status).toBe(200);
   });
 
   test("a path routes.yaml does not list is not served: remove an alias and it is gone", async () => {

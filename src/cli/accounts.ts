@@ -1,58 +1,14 @@
 import type { AccountView } from "../pool/pool.ts";
-import { CliExit, loadForCommand, type CliIO, type CommonFlags } from "./context.ts";
+import { adminFor, callAdmin, type AdminFlags } from "./admin-client.ts";
+import { CliExit, type CliIO } from "./context.ts";
 
 /*
  * `levity accounts`: the pool as the running gateway sees it, read through its admin endpoint,
  * so what it prints is live (cooldowns, requests in flight), not a guess from the config.
  */
 
-export interface AccountsFlags extends CommonFlags {
-  url?: string;
+export interface AccountsFlags extends AdminFlags {
   json?: boolean;
-}
-
-interface Admin {
-  origin: string;
-  key?: string;
-}
-
-/** Where the gateway listens and the key that opens its admin surface: the flags, then $LEVITY_ADMIN_KEY, then gateway.yaml. */
-function adminFor(flags: AccountsFlags, io: CliIO): Admin {
-  const { snapshot } = loadForCommand(flags, io);
-  const key = io.env.LEVITY_ADMIN_KEY || snapshot.proxy.adminKeys[0]?.key;
-  if (flags.url) return { origin: flags.url.replace(/\/+$/, ""), key };
-  // A gateway bound to every interface still answers on loopback.
-  const host = snapshot.proxy.hostname === "0.0.0.0" ? "127.0.0.1" : snapshot.proxy.hostname;
-  return { origin: `http://${host}:${snapshot.proxy.port}`, key };
-}
-
-async function callAdmin(admin: Admin, method: string, path: string, io: CliIO, body?: unknown): Promise<unknown> {
-  let response: Response;
-  try {
-    response = await fetch(`${admin.origin}${path}`, {
-      method,
-      headers: { ...(admin.key ? { authorization: `Bearer ${admin.key}` } : {}), ...(body ? { "content-type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-  } catch (error) {
-    io.err(`levity accounts: no gateway answers at ${admin.origin} (${(error as Error).message}). Is it running? Point at it with --port N or --url URL.\n`);
-    throw new CliExit(1);
-  }
-  if (response.status === 401 || response.status === 403) {
-    io.err(`levity accounts: the gateway at ${admin.origin} refused the admin key (${response.status}). It reads proxy.admin_key (else proxy.api_key) from gateway.yaml; set LEVITY_ADMIN_KEY to use another.\n`);
-    throw new CliExit(1);
-  }
-  const text = await response.text();
-  if (!response.ok) {
-    io.err(`levity accounts: ${admin.origin}${path} answered ${response.status}: ${text.slice(0, 300)}\n`);
-    throw new CliExit(1);
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    io.err(`levity accounts: ${admin.origin} is not a levity gateway (its answer is not JSON).\n`);
-    throw new CliExit(1);
-  }
 }
 
 function inSeconds(iso: string, now: number): string {
@@ -89,10 +45,20 @@ export function formatAccounts(accounts: AccountView[], now = Date.now()): strin
   return `${lines.join("\n")}\n${notes.length ? `\n${notes.join("\n")}\n` : ""}`;
 }
 
-/** `levity accounts [reset [UPSTREAM[/ACCOUNT]]]`. */
+/** `levity accounts [reset [UPSTREAM[/ACCOUNT]] | enable|disable UPSTREAM[/ACCOUNT]]`. */
 export async function accountsCommand(args: string[], flags: AccountsFlags, io: CliIO): Promise<void> {
   const [action, which] = args;
-  const admin = adminFor(flags, io);
+  const admin = adminFor(flags, io, "accounts");
+  if (action === "enable" || action === "disable") {
+    if (!which) {
+      io.err(`levity accounts ${action}: name the account as UPSTREAM/ACCOUNT (or UPSTREAM for all of its accounts), as \`levity accounts\` lists them\n`);
+      throw new CliExit(2);
+    }
+    const [upstream, account] = which.split("/", 2);
+    const answer = (await callAdmin(admin, "POST", `/levity/accounts/${action}`, io, { upstream, account })) as Record<string, string[]>;
+    io.out(`${action}d: ${(answer[`${action}d`] ?? []).join(", ")}\n`);
+    return;
+  }
   if (action === "reset") {
     const [upstream, account] = which ? which.split("/", 2) : [];
     const answer = (await callAdmin(admin, "POST", "/levity/accounts/reset", io, { upstream, account })) as { reset: string[] };
@@ -104,7 +70,7 @@ export async function accountsCommand(args: string[], flags: AccountsFlags, io: 
     return;
   }
   if (action !== undefined) {
-    io.err(`levity accounts: unknown action "${action}"; try \`levity accounts\` or \`levity accounts reset [UPSTREAM[/ACCOUNT]]\`\n`);
+    io.err(`levity accounts: unknown action "${action}"; try \`levity accounts\`, \`levity accounts reset [UPSTREAM[/ACCOUNT]]\` or \`levity accounts enable|disable UPSTREAM[/ACCOUNT]\`\n`);
     throw new CliExit(2);
   }
   const answer = (await callAdmin(admin, "GET", "/levity/accounts", io)) as { accounts: AccountView[] };

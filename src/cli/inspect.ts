@@ -1,5 +1,5 @@
 import { describeResolution, resolveModel } from "../mapping/resolve.ts";
-import { describeSnapshot } from "../server.ts";
+import { describeSnapshot } from "../config/describe.ts";
 import { CliExit, loadForCommand, type CliIO, type CommonFlags } from "./context.ts";
 
 /** `levity check`: validates every file and reports what would serve. */

@@ -167,6 +167,15 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadO
     corsOrigins: p.cors_origins,
     dataDir: p.data_dir ? resolve(options.dir ?? process.cwd(), p.data_dir) : defaultDataDir(options),
     cooldownWaitMs: p.cooldown_wait * 1000,
+    metricsPublic: p.metrics_public,
+    requestLog: {
+      enabled: p.request_log.enabled,
+      logBodies: p.request_log.log_bodies,
+      bodyMaxBytes: Math.round(p.request_log.body_max_kb * 1024),
+      retentionMs: Math.round(p.request_log.retention_days * 86_400_000),
+      maxBytes: Math.round(p.request_log.max_mb * 1024 * 1024),
+      flushMs: p.request_log.flush_ms,
+    },
   };
 }
 

@@ -64,6 +64,21 @@ export const ProxySchema = v.strictObject({
   timeouts: v.optional(TimeoutsSchema, {}),
   /** When every account is cooling and one recovers within this many seconds, wait instead of refusing. */
   cooldown_wait: v.optional(v.pipe(v.number("must be a number of seconds"), v.minValue(0, "must be 0 or more"), v.maxValue(60, "must be at most 60")), 2),
+  /** GET /metrics without a key, for a Prometheus on a trusted network. */
+  metrics_public: v.optional(v.boolean("must be true or false"), false),
+  request_log: v.optional(
+    v.strictObject({
+      enabled: v.optional(v.boolean("must be true or false"), true),
+      /** Request and response bodies, each cut at body_max_kb. They can hold anything a client sent. */
+      log_bodies: v.optional(v.boolean("must be true or false"), false),
+      body_max_kb: v.optional(v.pipe(v.number("must be a number of kilobytes"), v.minValue(1, "must be at least 1"), v.maxValue(10_240, "must be at most 10240")), 64),
+      retention_days: v.optional(v.pipe(v.number("must be a number of days"), v.minValue(0.001, "must be more than 0")), 30),
+      max_mb: v.optional(v.pipe(v.number("must be a number of megabytes"), v.minValue(0.01, "must be more than 0")), 512),
+      /** How often buffered records are written; a crash loses at most this long of the log. */
+      flush_ms: v.optional(v.pipe(v.number("must be a number of milliseconds"), v.integer("must be a whole number"), v.minValue(10, "must be at least 10"), v.maxValue(60_000, "must be at most 60000")), 1000),
+    }),
+    {},
+  ),
   cors_origins: v.optional(v.array(v.pipe(v.string("must be an origin such as http://localhost:3000, or *"), v.minLength(1)), "must be a list of origins"), ["*"]),
 });
 
@@ -112,8 +127,27 @@ export type MappingsFile = v.InferOutput<typeof MappingsSchema>;
 export const DIALECTS = ["openai-chat", "openai-completions", "openai-responses", "anthropic-messages", "gemini"] as const;
 export type Dialect = (typeof DIALECTS)[number];
 
-export const OPERATIONS = ["health", "list-models", "get-model", "generate", "count-tokens", "admin-accounts", "admin-reset-accounts"] as const;
+export const OPERATIONS = [
+  "health",
+  "list-models",
+  "get-model",
+  "generate",
+  "count-tokens",
+  "metrics",
+  "monitor-page",
+  "admin-status",
+  "admin-accounts",
+  "admin-reset-accounts",
+  "admin-enable-account",
+  "admin-disable-account",
+  "admin-logs",
+  "admin-usage",
+  "admin-reload",
+] as const;
 export type Operation = (typeof OPERATIONS)[number];
+
+export const AUTH_CLASSES = ["api", "health", "admin", "metrics", "page"] as const;
+export type AuthClass = (typeof AUTH_CLASSES)[number];
 
 const RoutePath = v.pipe(v.string("must be a path"), v.startsWith("/", "must start with /"));
 
@@ -122,7 +156,7 @@ const RouteSchema = v.strictObject({
   path: RoutePath,
   dialect: v.optional(v.picklist(DIALECTS, `must be one of ${DIALECTS.join(", ")}`)),
   operation: v.picklist(OPERATIONS, `must be one of ${OPERATIONS.join(", ")}`),
-  auth: v.optional(v.picklist(["api", "health", "admin"], "must be api, health or admin"), "api"),
+  auth: v.optional(v.picklist(AUTH_CLASSES, `must be one of ${AUTH_CLASSES.join(", ")}`), "api"),
   stream: v.optional(v.boolean("must be true or false"), false),
   aliases: v.optional(v.array(RoutePath, "must be a list of paths"), []),
 });

@@ -27,6 +27,17 @@ export interface ProxySettings {
   dataDir: string;
   /** When every account is cooling and one recovers within this long, wait for it. */
   cooldownWaitMs: number;
+  metricsPublic: boolean;
+  requestLog: RequestLogSettings;
+}
+
+export interface RequestLogSettings {
+  enabled: boolean;
+  logBodies: boolean;
+  bodyMaxBytes: number;
+  retentionMs: number;
+  maxBytes: number;
+  flushMs: number;
 }
 
 /** How long an upstream may take, in milliseconds. */

@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { ClientKey, EffectiveAuthMode } from "../config/snapshot.ts";
 
-export type AuthClass = "api" | "health" | "admin";
 
 /** One place a client may put its key; the label is what a refusal names (never the value). */
 export interface PresentedCredential {
@@ -22,7 +21,8 @@ function digest(value: string): Buffer {
   return createHash("sha256").update(value).digest();
 }
 
-export function needsKey(mode: EffectiveAuthMode, authClass: AuthClass): boolean {
+/** Whether a route of this class needs a client key; admin routes have their own rule. */
+export function needsKey(mode: EffectiveAuthMode, authClass: "api" | "health"): boolean {
   if (mode === "off") return false;
   if (mode === "all_except_health") return authClass !== "health";
   return true;

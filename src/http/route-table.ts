@@ -1,12 +1,12 @@
 import { IttyRouter, type IRequest, type IttyRouterType, type RouteEntry } from "itty-router";
-import type { Dialect, Operation, RoutesFile } from "../config/schema.ts";
+import type { AuthClass, Dialect, Operation, RoutesFile } from "../config/schema.ts";
 
 export interface RouteDef {
   method: "GET" | "POST";
   path: string;
   dialect?: Dialect;
   operation: Operation;
-  auth: "api" | "health" | "admin";
+  auth: AuthClass;
   stream: boolean;
   aliases: string[];
 }

@@ -3,6 +3,9 @@ import type { JsonObject } from "../http/body.ts";
 import type { ErrorFamily } from "../http/errors.ts";
 import type { RouteMatch } from "../http/route-table.ts";
 import type { Logger } from "../log.ts";
+import type { GatewayMetrics } from "../observe/gateway-metrics.ts";
+import type { RequestLog } from "../observe/request-log.ts";
+import type { RequestTrace } from "../observe/trace.ts";
 import type { AccountPool } from "../pool/pool.ts";
 import type { StateStore } from "../state/store.ts";
 import type { ModelCatalog } from "../upstream/model-catalog.ts";
@@ -17,6 +20,7 @@ export interface RequestContext {
   match: RouteMatch;
   /** The name of the client key that authenticated the request, when auth is on. */
   clientKeyName?: string;
+  trace: RequestTrace;
   /** The parsed JSON body, for POST routes. */
   body?: { json: JsonObject; text: string };
 }
@@ -27,6 +31,14 @@ export interface GatewayServices {
   version: string;
   store: StateStore;
   pool: AccountPool;
+  requestLog: RequestLog;
+  metrics: GatewayMetrics;
+  /** Re-reads the configuration; absent where the host has no files to read (tests, Deno). */
+  reload?: (reason: string) => boolean;
+  /** The configuration in force (a reload replaces it). */
+  holder: { snapshot: ConfigSnapshot };
+  /** Epoch ms the gateway started. */
+  startedAt: number;
 }
 
 export function jsonResponse(data: unknown, init: { status?: number; headers?: Headers } = {}): Response {

@@ -39,8 +39,11 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
   const dialect = ctx.match.route.dialect;
   if (!dialect || !ctx.body) throw new Error(`route ${ctx.match.route.path} has no dialect or body`);
   const snapshot = ctx.snapshot;
-  const resolution = resolveModel(snapshot.mappings, requestedModel(ctx, dialect), snapshot.upstreams[0]!.name);
+  const model = requestedModel(ctx, dialect);
   const stream = ctx.match.route.stream || ctx.body.json.stream === true;
+  ctx.trace.record.requestedModel = model.slice(0, 200);
+  ctx.trace.record.stream = stream;
+  const resolution = resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name);
   let prepared: Prepared | undefined;
   const runners: TargetRunner[] = resolution.targets.map((target) => {
     const upstream = snapshot.upstreamByName.get(target.upstream);
@@ -64,6 +67,7 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
       },
       cooldownWaitMs: snapshot.proxy.cooldownWaitMs,
       signal: ctx.request.signal,
+      trace: ctx.trace,
       // Where the answer came from: the upstream model actually used, the upstream, the account (by name, never key).
       routing: (runner, account) => new Headers({ "x-mapped-model": runner.model, "x-upstream": runner.upstream.name, "x-account": account }),
     },

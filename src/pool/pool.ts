@@ -76,6 +76,7 @@ export interface AccountView {
 }
 
 const MINUTE_MS = 60_000;
+export const ADMIN_DISABLED = "disabled by an admin (levity accounts enable puts it back)";
 /** Sessions (sticky) and stored responses (pins) remembered per pool. */
 const REMEMBERED = 10_000;
 
@@ -105,6 +106,8 @@ export class AccountPool {
   /** Responses an upstream stored, by upstream and id, and the account that holds them. */
   private readonly pinnedResponses = new Map<string, string>();
   private readonly releaseWaiters = new Set<() => void>();
+  /** Cooldowns and disables started since levity started, by upstream, account and reason (for the metrics). */
+  private readonly cooldownCounts = new Map<string, { upstream: string; account: string; reason: string; count: number }>();
 
   constructor(
     private readonly store: StateStore,
@@ -312,6 +315,7 @@ export class AccountPool {
     state.consecutiveFailures++;
     state.lastError = `${failure.status} ${failure.message}`.slice(0, 300);
     const where = `${state.upstream}/${state.account}`;
+    this.countCooldown(state, failure.kind);
     if (failure.kind === "auth") {
       state.disabledReason = `the upstream refused its key (${failure.status}: ${failure.message.slice(0, 200)})`;
       this.log.warn(`account ${where} disabled: ${state.disabledReason}; it stays off until its key changes`);
@@ -330,6 +334,38 @@ export class AccountPool {
       this.log.info(`account ${where} cooling ${Math.ceil(wait / 1000)} s (${failure.kind}: ${failure.message.slice(0, 120)})`);
     }
     this.save(state);
+  }
+
+  private countCooldown(state: AccountState, reason: string): void {
+    const key = `${state.upstream}\u0000${state.account}\u0000${reason}`;
+    const entry = this.cooldownCounts.get(key);
+    if (entry) entry.count++;
+    else this.cooldownCounts.set(key, { upstream: state.upstream, account: state.account, reason, count: 1 });
+  }
+
+  cooldowns(): { upstream: string; account: string; reason: string; count: number }[] {
+    return [...this.cooldownCounts.values()];
+  }
+
+  /**
+   * An admin takes an account out of rotation, or puts it back (which also ends a disable levity
+   * made itself, such as a refused key). Returns the accounts changed.
+   */
+  setEnabled(upstreams: Upstream[], filter: { upstream?: string; account?: string }, enabled: boolean): string[] {
+    const changed: string[] = [];
+    for (const upstream of upstreams) {
+      if (filter.upstream && upstream.name !== filter.upstream) continue;
+      for (const account of upstream.accounts) {
+        if (filter.account && account.name !== filter.account) continue;
+        const state = this.state(upstream, account);
+        state.disabledReason = enabled ? undefined : ADMIN_DISABLED;
+        if (enabled) state.consecutiveFailures = 0;
+        this.save(state);
+        changed.push(`${upstream.name}/${account.name}`);
+      }
+    }
+    for (const wake of [...this.releaseWaiters]) wake();
+    return changed;
   }
 
   /** Clears expired model cooldowns, so the saved record stays small. */

@@ -1,6 +1,7 @@
 import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse, type ErrorFamily } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
+import type { RequestTrace } from "../observe/trace.ts";
 import type { Failure } from "./failure.ts";
 import type { AccountPool, Affinity, Lease, Unavailable } from "./pool.ts";
 import { scrubFailure, scrubResponse } from "./scrub.ts";
@@ -35,6 +36,7 @@ export interface ServeContext {
   affinity: Affinity;
   cooldownWaitMs: number;
   signal: AbortSignal;
+  trace: RequestTrace;
   /** Headers that say where the answer came from (X-Mapped-Model, X-Upstream, X-Account). */
   routing(runner: TargetRunner, account: string): Headers;
 }
@@ -66,6 +68,7 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
   let lastFailure: { runner: TargetRunner; failure: Failure; account: string } | undefined;
   let lastUnavailable: { runner: TargetRunner; info: Unavailable } | undefined;
   const decorate = (response: Response, runner: TargetRunner, account: string) => {
+    ctx.trace.routed(runner.model, runner.upstream.name, account === "-" ? undefined : account, attempts);
     ctx.routing(runner, account).forEach((value, name) => response.headers.set(name, value));
     response.headers.set("x-attempts", String(attempts));
     return response;
@@ -79,7 +82,7 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
         lastUnavailable = { runner, info: acquired };
         break;
       }
-      const { lease } = acquired;
+      const lease = ctx.trace.observe(acquired.lease);
       tried.add(lease.account.name);
       attempts++;
       let result: AttemptResult;
@@ -89,7 +92,10 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
         lease.finish({ neutral: true });
         throw error;
       }
-      if (result.kind === "committed") return decorate(result.response, runner, lease.account.name);
+      if (result.kind === "committed") {
+        ctx.trace.commit(lease);
+        return decorate(result.response, runner, lease.account.name);
+      }
       if (result.kind === "final") {
         lease.finish({ neutral: true });
         return decorate(await scrubResponse(result.response, lease.account.key), runner, lease.account.name);

@@ -1,0 +1,227 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { homedir, userInfo } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { defaultConfigDir } from "../config/locate.ts";
+import { VERSION } from "../version.ts";
+import { chooseConfigDir, CliExit, type CliIO, type CommonFlags } from "./context.ts";
+
+/*
+ * `levity service install|uninstall|print [--user|--system]`: a systemd unit on Linux, a launchd
+ * plist on macOS, that runs this very levity with the chosen config directory and restarts it
+ * when it fails. --user (the default) needs no root and runs as you; --system starts at boot.
+ */
+
+export type ServiceOs = "linux" | "macos";
+
+export interface ServiceFlags extends CommonFlags {
+  system?: boolean;
+  user?: boolean;
+  /** Print the file for another OS than this one. */
+  os?: string;
+}
+
+export interface ServicePlan {
+  os: ServiceOs;
+  scope: "user" | "system";
+  /** Where the file goes. */
+  path: string;
+  content: string;
+  /** What install runs after writing the file, and uninstall before removing it. */
+  activate: string[][];
+  deactivate: string[][];
+  /** Said after install. */
+  notes: string[];
+}
+
+const UNIT_NAME = "levity.service";
+const LAUNCHD_LABEL = "dev.levity.gateway";
+/** levity drains requests in flight for up to 60 s on SIGTERM; the service manager waits a little longer. */
+const STOP_TIMEOUT_SECONDS = 70;
+
+/** The command that starts this levity: the compiled binary itself, or Bun with the entry script. */
+export function serveCommandLine(configDir: string): string[] {
+  const compiled = Bun.main.startsWith("/$bunfs/") || /^[A-Z]:[\\/]~BUN[\\/]/.test(Bun.main);
+  return compiled ? [process.execPath, "serve", "--config", configDir] : [process.execPath, resolve(Bun.main), "serve", "--config", configDir];
+}
+
+/** systemd splits ExecStart like a shell but expands % and $: quote every word and escape those. */
+function systemdWord(word: string): string {
+  const escaped = word.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%").replace(/\$/g, "$$$$");
+  return /[\s"'\\]/.test(word) || escaped !== word ? `"${escaped}"` : word;
+}
+
+function xml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+
+export function systemdUnit(command: string[], configDir: string, scope: "user" | "system", user: string): string {
+  const lines = [
+    `# Written by \`levity service install${scope === "system" ? " --system" : ""}\` (levity ${VERSION}); \`levity service uninstall\` removes it.`,
+    "[Unit]",
+    "Description=levity gateway: one local endpoint for OpenAI, Anthropic and Gemini clients",
+    "After=network-online.target",
+    "Wants=network-online.target",
+    "",
+    "[Service]",
+    "Type=simple",
+    `ExecStart=${command.map(systemdWord).join(" ")}`,
+    `WorkingDirectory=${systemdWord(configDir)}`,
+    // Keys written as ${NAME} in gateway.yaml come from here: a service does not see your shell's variables.
+    `EnvironmentFile=-${systemdWord(join(configDir, "levity.env"))}`,
+    "Restart=on-failure",
+    "RestartSec=2",
+    `TimeoutStopSec=${STOP_TIMEOUT_SECONDS}`,
+    ...(scope === "system" ? [`User=${user}`, "NoNewPrivileges=true"] : []),
+    "",
+    "[Install]",
+    `WantedBy=${scope === "system" ? "multi-user.target" : "default.target"}`,
+    "",
+  ];
+  return lines.join("\n");
+}
+
+export function launchdPlist(command: string[], configDir: string, scope: "user" | "system", user: string, logFile: string): string {
+  const strings = (values: string[]) => values.map((v) => `    <string>${xml(v)}</string>`).join("\n");
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<!-- Written by \`levity service install${scope === "system" ? " --system" : ""}\` (levity ${xml(VERSION)}); \`levity service uninstall\` removes it. -->
+<plist version="1.0">
+<dict>
+  <key>Label</key>
+  <string>${LAUNCHD_LABEL}</string>
+  <key>ProgramArguments</key>
+  <array>
+${strings(command)}
+  </array>
+  <key>WorkingDirectory</key>
+  <string>${xml(configDir)}</string>
+  <key>RunAtLoad</key>
+  <true/>
+  <key>KeepAlive</key>
+  <dict>
+    <key>SuccessfulExit</key>
+    <false/>
+  </dict>
+  <key>ThrottleInterval</key>
+  <integer>5</integer>
+  <key>ExitTimeOut</key>
+  <integer>${STOP_TIMEOUT_SECONDS}</integer>
+  <key>StandardOutPath</key>
+  <string>${xml(logFile)}</string>
+  <key>StandardErrorPath</key>
+  <string>${xml(logFile)}</string>
+${scope === "system" ? `  <key>UserName</key>\n  <string>${xml(user)}</string>\n` : ""}</dict>
+</plist>
+`;
+}
+
+function thisOs(): ServiceOs | undefined {
+  if (process.platform === "linux") return "linux";
+  if (process.platform === "darwin") return "macos";
+  return undefined;
+}
+
+export function planService(flags: ServiceFlags, io: CliIO, configDir: string): ServicePlan {
+  if (flags.user && flags.system) {
+    io.err("levity service: choose --user or --system, not both\n");
+    throw new CliExit(2);
+  }
+  const os = flags.os === undefined ? thisOs() : flags.os === "linux" || flags.os === "macos" ? flags.os : undefined;
+  if (!os) {
+    io.err(
+      flags.os !== undefined
+        ? `levity service: --os must be linux or macos, not "${flags.os}"\n`
+        : `levity service: ${process.platform} has neither systemd nor launchd; run \`levity serve\` under your own service manager (on Windows: a scheduled task or NSSM)\n`,
+    );
+    throw new CliExit(2);
+  }
+  const scope = flags.system ? "system" : "user";
+  const home = io.home ?? io.env.HOME ?? homedir();
+  // Under sudo the service should still run as the person who asked for it, not as root.
+  const user = io.env.SUDO_USER || io.env.USER || userInfo().username;
+  const command = serveCommandLine(configDir);
+  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
+  if (os === "linux") {
+    const path = scope === "system" ? join("/etc/systemd/system", UNIT_NAME) : join(io.env.XDG_CONFIG_HOME || join(home, ".config"), "systemd", "user", UNIT_NAME);
+    const ctl = scope === "system" ? ["systemctl"] : ["systemctl", "--user"];
+    return {
+      os,
+      scope,
+      path,
+      content: systemdUnit(command, configDir, scope, user),
+      activate: [
+        [...ctl, "daemon-reload"],
+        [...ctl, "enable", "--now", UNIT_NAME],
+      ],
+      deactivate: [[...ctl, "disable", "--now", UNIT_NAME]],
+      notes: [
+        `logs: journalctl ${scope === "user" ? "--user " : ""}-u levity -f`,
+        ...(scope === "user" ? [`to keep it running after you log out: loginctl enable-linger ${user}`] : []),
+        `keys written as \${NAME} in gateway.yaml: put NAME=value lines in ${join(configDir, "levity.env")} (mode 600)`,
+      ],
+    };
+  }
+  const path = scope === "system" ? join("/Library/LaunchDaemons", `${LAUNCHD_LABEL}.plist`) : join(home, "Library", "LaunchAgents", `${LAUNCHD_LABEL}.plist`);
+  const logFile = scope === "system" ? "/Library/Logs/levity.log" : join(home, "Library", "Logs", "levity.log");
+  const domain = scope === "system" ? "system" : `gui/${uid}`;
+  return {
+    os,
+    scope,
+    path,
+    content: launchdPlist(command, configDir, scope, user, logFile),
+    activate: [["launchctl", "bootstrap", domain, path]],
+    deactivate: [["launchctl", "bootout", domain, path]],
+    notes: [`logs: tail -f ${logFile}`, "keys written as ${NAME} in gateway.yaml: write them into the file itself, or add an EnvironmentVariables dict to the plist"],
+  };
+}
+
+function run(argv: string[], io: CliIO, mustSucceed: boolean): boolean {
+  const result = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", env: io.env as NodeJS.ProcessEnv });
+  const ok = result.status === 0;
+  io.out(`$ ${argv.join(" ")}${ok ? "" : `  (failed${result.error ? `: ${result.error.message}` : `, exit ${result.status}`})`}\n`);
+  if (!ok && result.stderr) io.err(result.stderr);
+  if (!ok && mustSucceed) throw new CliExit(1);
+  return ok;
+}
+
+export function serviceCommand(action: string | undefined, flags: ServiceFlags, io: CliIO): void {
+  if (action !== "install" && action !== "uninstall" && action !== "print") {
+    io.err(`levity service: say install, uninstall or print${action ? `, not "${action}"` : ""}\n`);
+    throw new CliExit(2);
+  }
+  // The service always runs with an explicit directory, so it does not depend on its working directory or a variable.
+  const choice = chooseConfigDir(flags, io);
+  const configDir = resolve(choice.dir ?? defaultConfigDir(io.env, io.home ?? io.env.HOME ?? homedir()));
+  const plan = planService(flags, io, configDir);
+  if (action === "print") {
+    io.out(`# ${plan.path}\n${plan.content}`);
+    return;
+  }
+  if (flags.os !== undefined && flags.os !== thisOs()) {
+    io.err(`levity service: --os only works with print; install on the ${flags.os} machine itself\n`);
+    throw new CliExit(2);
+  }
+  if (action === "install") {
+    if (!existsSync(configDir)) {
+      mkdirSync(configDir, { recursive: true });
+      io.out(`created ${configDir} (empty: the built-in defaults serve; \`levity init ${configDir}\` writes starter files)\n`);
+    }
+    mkdirSync(dirname(plan.path), { recursive: true });
+    // Replacing a loaded service: stop the old one first, or launchd refuses to bootstrap it again.
+    if (existsSync(plan.path) && plan.os === "macos") for (const argv of plan.deactivate) run(argv, io, false);
+    writeFileSync(plan.path, plan.content, { mode: 0o644 });
+    io.out(`wrote ${plan.path}\n`);
+    for (const argv of plan.activate) run(argv, io, true);
+    io.out(`levity runs as a ${plan.scope} service with ${configDir}\n${plan.notes.map((n) => `  ${n}\n`).join("")}`);
+    return;
+  }
+  if (!existsSync(plan.path)) {
+    io.out(`no levity service at ${plan.path}; nothing to remove\n`);
+    return;
+  }
+  for (const argv of plan.deactivate) run(argv, io, false);
+  rmSync(plan.path);
+  io.out(`removed ${plan.path}\n`);
+  if (plan.os === "linux") run([...(plan.scope === "system" ? ["systemctl"] : ["systemctl", "--user"]), "daemon-reload"], io, false);
+}

@@ -1,0 +1,88 @@
+import type { AccountView } from "../pool/pool.ts";
+import { Counter, Gauge, Histogram } from "./prometheus.ts";
+import type { RecordSink, RequestRecord } from "./record.ts";
+
+/*
+ * levity's metrics. Request metrics come from the same finished records as the request log, so
+ * the two always agree; account states and cooldowns are read from the pool at scrape time.
+ */
+
+// Seconds: from a cached answer on loopback to a long reasoning stream.
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+export interface CooldownCount {
+  upstream: string;
+  account: string;
+  reason: string;
+  count: number;
+}
+
+export class GatewayMetrics implements RecordSink {
+  private readonly startedAt = Date.now();
+  private inFlightNow = 0;
+  private readonly requests = new Counter("levity_requests_total", "Requests served, by route, dialect, mapped model, upstream, account and status.", [
+    "route",
+    "dialect",
+    "model",
+    "upstream",
+    "account",
+    "status",
+  ]);
+  private readonly latency = new Histogram("levity_request_duration_seconds", "Time from request to the answer's last byte.", ["route", "dialect", "model", "upstream"], LATENCY_BUCKETS);
+  private readonly ttfb = new Histogram("levity_time_to_first_byte_seconds", "Time from request to the first byte of the answer.", ["route", "dialect", "model", "upstream"], LATENCY_BUCKETS);
+  private readonly tokens = new Counter("levity_tokens_total", "Tokens reported by upstreams, by kind (cached is part of input, reasoning part of output).", ["model", "upstream", "account", "kind"]);
+  private readonly retries = new Counter("levity_retries_total", "Upstream attempts beyond the first, by upstream and mapped model.", ["upstream", "model"]);
+  private readonly cooldowns = new Counter("levity_cooldowns_total", "Cooldowns and disables started since levity started, by account and reason.", ["upstream", "account", "reason"]);
+  private readonly accounts = new Gauge("levity_accounts", "Accounts by state (healthy, cooling, disabled).", ["upstream", "state"]);
+  private readonly inFlight = new Gauge("levity_requests_in_flight", "Requests being served now.", []);
+  private readonly info = new Gauge("levity_build_info", "levity's version.", ["version"]);
+  private readonly uptime = new Gauge("levity_uptime_seconds", "Seconds since levity started.", []);
+  private readonly memory = new Gauge("process_resident_memory_bytes", "Resident memory of the levity process.", []);
+
+  constructor(version: string) {
+    this.info.set([version], 1);
+  }
+
+  started(): void {
+    this.inFlightNow++;
+  }
+
+  finished(record: RequestRecord | undefined): void {
+    this.inFlightNow--;
+    if (!record) return;
+    const model = record.mappedModel ?? record.requestedModel ?? "";
+    const upstream = record.upstream ?? "";
+    const account = record.account ?? "";
+    const dialect = record.dialect ?? "";
+    this.requests.inc([record.route, dialect, model, upstream, account, String(record.status)]);
+    this.latency.observe([record.route, dialect, model, upstream], record.latencyMs / 1000);
+    this.ttfb.observe([record.route, dialect, model, upstream], record.ttfbMs / 1000);
+    if (record.attempts > 1) this.retries.inc([upstream, model], record.attempts - 1);
+    const kinds: [string, number][] = [
+      ["input", record.inputTokens],
+      ["output", record.outputTokens],
+      ["cached", record.cachedTokens],
+      ["reasoning", record.reasoningTokens],
+    ];
+    for (const [kind, count] of kinds) if (count > 0) this.tokens.inc([model, upstream, account, kind], count);
+  }
+
+  /** In-flight requests right now. */
+  get current(): number {
+    return this.inFlightNow;
+  }
+
+  render(accounts: AccountView[], cooldowns: CooldownCount[]): string {
+    this.inFlight.set([], this.inFlightNow);
+    this.uptime.set([], Math.round((Date.now() - this.startedAt) / 1000));
+    this.memory.set([], process.memoryUsage().rss);
+    this.accounts.clear();
+    const states = ["healthy", "cooling", "disabled"] as const;
+    for (const upstream of new Set(accounts.map((a) => a.upstream))) for (const state of states) this.accounts.set([upstream, state], 0);
+    for (const account of accounts) this.accounts.add([account.upstream, account.state], 1);
+    for (const c of cooldowns) this.cooldowns.report([c.upstream, c.account, c.reason], c.count);
+    return [this.requests, this.latency, this.ttfb, this.tokens, this.retries, this.cooldowns, this.accounts, this.inFlight, this.info, this.uptime, this.memory]
+      .map((metric) => metric.render())
+      .join("");
+  }
+}

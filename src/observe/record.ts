@@ -1,0 +1,39 @@
+/** One request as the request log and the metrics see it. Never a key or a token; bodies only when log_bodies is on. */
+export interface RequestRecord {
+  /** When the request arrived, in epoch milliseconds. */
+  time: number;
+  requestId: string;
+  /** The name of the client key that authenticated it (never the key). */
+  clientKey?: string;
+  method: string;
+  /** The canonical route path (`/v1beta/models/{model}:generateContent`), or the raw path when no route matched. */
+  route: string;
+  dialect?: string;
+  requestedModel?: string;
+  mappedModel?: string;
+  upstream?: string;
+  account?: string;
+  /** Upstream attempts made: more than one means retries. */
+  attempts: number;
+  status: number;
+  stream: boolean;
+  /** Until the answer's last byte, or until the client left. */
+  latencyMs: number;
+  /** Until the status line and the first content were handed to the client. */
+  ttfbMs: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  reasoningTokens: number;
+  error?: string;
+  requestBody?: string;
+  responseBody?: string;
+}
+
+/** Where finished records go: the request log and the metrics. */
+export interface RecordSink {
+  /** A request arrived (for the in-flight gauge). */
+  started(): void;
+  /** It finished; `record` is undefined for requests that are not traffic (a healthy health check, an admin call). */
+  finished(record: RequestRecord | undefined): void;
+}

@@ -1,0 +1,249 @@
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { Logger } from "../log.ts";
+import type { RequestRecord } from "./record.ts";
+import { queryLimit, statusRange, type LoggedRequest, type LogQuery, type RequestLog, type UsageRow } from "./request-log.ts";
+
+/*
+ * The request log in its own SQLite file (WAL), so its size is the file's and trimming it never
+ * touches the gateway's state. Records wait in memory and are written in one transaction per
+ * batch, from a timer: a request never waits for the disk, and a kill -9 loses at most the batch
+ * not yet written.
+ */
+
+export interface SqliteLogOptions {
+  path: string;
+  flushMs: number;
+  retentionMs: number;
+  maxBytes: number;
+  log: Logger;
+  now?: () => number;
+}
+
+/** A batch is written at once when it reaches this many records, whatever the timer. */
+const BATCH_MAX = 500;
+const RETENTION_CHECK_MS = 10 * 60_000;
+/** Trimmed to this share of max_mb, so a full log is not trimmed on every batch. */
+const TRIM_TO = 0.9;
+
+const COLUMNS = [
+  ["time", "INTEGER NOT NULL"],
+  ["request_id", "TEXT NOT NULL"],
+  ["client_key", "TEXT"],
+  ["method", "TEXT NOT NULL"],
+  ["route", "TEXT NOT NULL"],
+  ["dialect", "TEXT"],
+  ["requested_model", "TEXT"],
+  ["mapped_model", "TEXT"],
+  ["upstream", "TEXT"],
+  ["account", "TEXT"],
+  ["attempts", "INTEGER NOT NULL"],
+  ["status", "INTEGER NOT NULL"],
+  ["stream", "INTEGER NOT NULL"],
+  ["latency_ms", "REAL NOT NULL"],
+  ["ttfb_ms", "REAL NOT NULL"],
+  ["input_tokens", "INTEGER NOT NULL"],
+  ["output_tokens", "INTEGER NOT NULL"],
+  ["cached_tokens", "INTEGER NOT NULL"],
+  ["reasoning_tokens", "INTEGER NOT NULL"],
+  ["error", "TEXT"],
+  ["request_body", "TEXT"],
+  ["response_body", "TEXT"],
+] as const;
+
+type Row = Record<(typeof COLUMNS)[number][0], string | number | null> & { seq: number };
+
+function toRow(r: RequestRecord): Omit<Row, "seq"> {
+  return {
+    time: r.time,
+    request_id: r.requestId,
+    client_key: r.clientKey ?? null,
+    method: r.method,
+    route: r.route,
+    dialect: r.dialect ?? null,
+    requested_model: r.requestedModel ?? null,
+    mapped_model: r.mappedModel ?? null,
+    upstream: r.upstream ?? null,
+    account: r.account ?? null,
+    attempts: r.attempts,
+    status: r.status,
+    stream: r.stream ? 1 : 0,
+    latency_ms: r.latencyMs,
+    ttfb_ms: r.ttfbMs,
+    input_tokens: r.inputTokens,
+    output_tokens: r.outputTokens,
+    cached_tokens: r.cachedTokens,
+    reasoning_tokens: r.reasoningTokens,
+    error: r.error ?? null,
+    request_body: r.requestBody ?? null,
+    response_body: r.responseBody ?? null,
+  };
+}
+
+function fromRow(row: Row): LoggedRequest {
+  const text = (value: string | number | null) => (value === null ? undefined : String(value));
+  const record: LoggedRequest = {
+    seq: row.seq,
+    time: Number(row.time),
+    requestId: String(row.request_id),
+    clientKey: text(row.client_key),
+    method: String(row.method),
+    route: String(row.route),
+    dialect: text(row.dialect),
+    requestedModel: text(row.requested_model),
+    mappedModel: text(row.mapped_model),
+    upstream: text(row.upstream),
+    account: text(row.account),
+    attempts: Number(row.attempts),
+    status: Number(row.status),
+    stream: row.stream === 1,
+    latencyMs: Number(row.latency_ms),
+    ttfbMs: Number(row.ttfb_ms),
+    inputTokens: Number(row.input_tokens),
+    outputTokens: Number(row.output_tokens),
+    cachedTokens: Number(row.cached_tokens),
+    reasoningTokens: Number(row.reasoning_tokens),
+    error: text(row.error),
+    requestBody: text(row.request_body),
+    responseBody: text(row.response_body),
+  };
+  for (const key of Object.keys(record) as (keyof LoggedRequest)[]) if (record[key] === undefined) delete record[key];
+  return record;
+}
+
+export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
+  const now = options.now ?? Date.now;
+  mkdirSync(dirname(options.path), { recursive: true });
+  const db = new Database(options.path, { create: true, strict: true });
+  // auto_vacuum only takes effect before the first table; it lets a trim give the space back to the disk.
+  db.exec("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;");
+  db.exec(`CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY, ${COLUMNS.map(([name, type]) => `${name} ${type}`).join(", ")});
+    CREATE INDEX IF NOT EXISTS requests_time ON requests (time);`);
+  const names = COLUMNS.map(([name]) => name);
+  const insert = db.prepare(`INSERT INTO requests (${names.join(", ")}) VALUES (${names.map((n) => `$${n}`).join(", ")})`);
+  const insertAll = db.transaction((rows: Omit<Row, "seq">[]) => {
+    for (const row of rows) insert.run(row);
+  });
+
+  let pending: RequestRecord[] = [];
+  let timer: Timer | undefined;
+  let closed = false;
+
+  const usedBytes = () => {
+    const pages = db.query<{ n: number }, []>("SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count) AS n").get()!.n;
+    const size = db.query<{ page_size: number }, []>("PRAGMA page_size").get()!.page_size;
+    return pages * size;
+  };
+
+  const trim = () => {
+    const cutoff = now() - options.retentionMs;
+    const aged = db.prepare("DELETE FROM requests WHERE time < $cutoff").run({ cutoff }).changes;
+    let trimmed = 0;
+    let used = usedBytes();
+    // Deleting the oldest share of the rows frees about that share of the pages; a second pass catches large bodies.
+    for (let pass = 0; pass < 4 && used > options.maxBytes; pass++) {
+      const rows = db.query<{ n: number }, []>("SELECT count(*) AS n FROM requests").get()!.n;
+      if (rows === 0) break;
+      const drop = Math.max(1, Math.ceil(rows * (1 - (TRIM_TO * options.maxBytes) / used)));
+      trimmed += db.prepare("DELETE FROM requests WHERE seq IN (SELECT seq FROM requests ORDER BY seq LIMIT $drop)").run({ drop }).changes;
+      used = usedBytes();
+    }
+    if (aged + trimmed > 0) db.exec("PRAGMA incremental_vacuum");
+  };
+
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (pending.length === 0 || closed) return;
+    const batch = pending;
+    pending = [];
+    try {
+      insertAll(batch.map(toRow));
+      if (usedBytes() > options.maxBytes) trim();
+    } catch (error) {
+      options.log.error(`request log: ${batch.length} records could not be written to ${options.path}: ${(error as Error).message}`);
+    }
+  };
+
+  trim();
+  const retention = setInterval(() => {
+    try {
+      trim();
+    } catch (error) {
+      options.log.error(`request log: trimming ${options.path} failed: ${(error as Error).message}`);
+    }
+  }, RETENTION_CHECK_MS);
+  retention.unref?.();
+
+  const where = (query: LogQuery) => {
+    const clauses: string[] = [];
+    const params: Record<string, string | number> = {};
+    if (query.model) {
+      clauses.push("(requested_model GLOB $model OR mapped_model GLOB $model)");
+      params.model = query.model;
+    }
+    if (query.account) {
+      clauses.push("(account = $account OR upstream || '/' || account = $account)");
+      params.account = query.account;
+    }
+    const range = query.status ? statusRange(query.status) : undefined;
+    if (range) {
+      clauses.push("status BETWEEN $low AND $high");
+      params.low = range[0];
+      params.high = range[1];
+    }
+    if (query.since !== undefined) {
+      clauses.push("time >= $since");
+      params.since = query.since;
+    }
+    if (query.after !== undefined) {
+      clauses.push("seq > $after");
+      params.after = query.after;
+    }
+    return { sql: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", params };
+  };
+
+  return {
+    add(record) {
+      if (closed) return;
+      pending.push(record);
+      if (pending.length >= BATCH_MAX) flush();
+      else if (timer === undefined) {
+        timer = setTimeout(flush, options.flushMs);
+        timer.unref?.();
+      }
+    },
+    flush,
+    query(query) {
+      flush();
+      const { sql, params } = where(query);
+      const order = query.after !== undefined ? "ASC" : "DESC";
+      const rows = db.query<Row, Record<string, string | number>>(`SELECT * FROM requests ${sql} ORDER BY seq ${order} LIMIT ${queryLimit(query.limit)}`).all(params);
+      return rows.map(fromRow);
+    },
+    usage(since) {
+      flush();
+      return db
+        .query<UsageRow, { since: number }>(
+          `SELECT strftime('%Y-%m-%d', time / 1000, 'unixepoch') AS day, coalesce(mapped_model, requested_model, '') AS model,
+             coalesce(upstream, '') AS upstream, coalesce(account, '') AS account, count(*) AS requests,
+             sum(status >= 400) AS errors, sum(input_tokens) AS inputTokens, sum(output_tokens) AS outputTokens,
+             sum(cached_tokens) AS cachedTokens, sum(reasoning_tokens) AS reasoningTokens
+           FROM requests WHERE time >= $since GROUP BY day, model, upstream, account ORDER BY day, model, upstream, account`,
+        )
+        .all({ since });
+    },
+    stats() {
+      const records = db.query<{ n: number }, []>("SELECT count(*) AS n FROM requests").get()!.n;
+      return { records, bytes: usedBytes(), pending: pending.length };
+    },
+    close() {
+      if (closed) return;
+      flush();
+      closed = true;
+      clearInterval(retention);
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,235 @@
+import type { Usage } from "../ir.ts";
+import type { Lease, Outcome } from "../pool/pool.ts";
+import { scrubFailure } from "../pool/scrub.ts";
+import type { RecordSink, RequestRecord } from "./record.ts";
+
+/*
+ * What one request did, gathered while it runs: the gateway fills in the route and the client,
+ * the generate operation the models, the pool each attempt. The record is complete when the
+ * client has its answer and the account that gave it has finished its lease; for a stream that
+ * is the stream's end, so the latency and the tokens are the whole answer's.
+ */
+
+const ERROR_TEXT_MAX = 1000;
+
+export interface TraceOptions {
+  /** Cut request and response bodies at this many bytes; undefined: no bodies. */
+  bodyMaxBytes?: number;
+  now?: () => number;
+}
+
+export class RequestTrace {
+  private readonly startedAt: number;
+  private readonly now: () => number;
+  readonly record: RequestRecord;
+  /** Only traffic is recorded: a healthy health check or an admin call is not. */
+  traffic = false;
+  private committed: Lease | undefined;
+  private readonly finishedLeases = new WeakSet<Lease>();
+  /** Why the last failed attempt failed; the record's error only if no attempt succeeded. */
+  private attemptError: string | undefined;
+  /** Why the answer broke after the commit point. */
+  private streamError: string | undefined;
+  private explicitError: string | undefined;
+  private handedAt: number | undefined;
+  private bodyPending = false;
+  private done = false;
+
+  constructor(
+    requestId: string,
+    method: string,
+    path: string,
+    private readonly sink: RecordSink,
+    private readonly options: TraceOptions = {},
+  ) {
+    this.now = options.now ?? performance.now.bind(performance);
+    this.startedAt = this.now();
+    this.record = {
+      time: Date.now(),
+      requestId,
+      method,
+      route: path.slice(0, 300),
+      attempts: 0,
+      status: 0,
+      stream: false,
+      latencyMs: 0,
+      ttfbMs: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+    };
+    sink.started();
+  }
+
+  get logsBodies(): boolean {
+    return this.options.bodyMaxBytes !== undefined;
+  }
+
+  requestBody(text: string): void {
+    if (this.options.bodyMaxBytes !== undefined) this.record.requestBody = cut(text, this.options.bodyMaxBytes);
+  }
+
+  /** Why levity refused or failed the request. */
+  error(message: string): void {
+    this.explicitError = message;
+  }
+
+  /** Where the answer came from, as the pool decided it. */
+  routed(mappedModel: string, upstream: string, account: string | undefined, attempts: number): void {
+    this.record.mappedModel = mappedModel;
+    this.record.upstream = upstream;
+    this.record.account = account;
+    this.record.attempts = attempts;
+  }
+
+  /** The same lease, reporting to this trace how it ended. */
+  observe(lease: Lease): Lease {
+    const observed: Lease = {
+      upstream: lease.upstream,
+      account: lease.account,
+      model: lease.model,
+      pinResponse: (id) => lease.pinResponse(id),
+      finish: (outcome) => {
+        lease.finish(outcome);
+        // Upstreams quote refused keys; the log repeats their words without the key.
+        this.attemptEnded(observed, "failure" in outcome ? { ok: false, failure: scrubFailure(outcome.failure, lease.account.key) } : outcome);
+      },
+    };
+    return observed;
+  }
+
+  /** This attempt's answer is the client's: the record waits for its lease to finish. */
+  commit(lease: Lease): void {
+    this.committed = lease;
+  }
+
+  private attemptEnded(lease: Lease, outcome: Outcome): void {
+    this.finishedLeases.add(lease);
+    if ("ok" in outcome && outcome.ok && outcome.usage) this.usage(outcome.usage);
+    if (lease !== this.committed) {
+      if ("failure" in outcome) this.attemptError = outcome.failure.message;
+      return;
+    }
+    if ("failure" in outcome) this.streamError = outcome.failure.message;
+    else if ("neutral" in outcome) this.streamError = "the client went away before the answer finished";
+    this.complete();
+  }
+
+  private usage(usage: Usage): void {
+    this.record.inputTokens = usage.input;
+    this.record.outputTokens = usage.output;
+    this.record.cachedTokens = usage.cached ?? 0;
+    this.record.reasoningTokens = usage.reasoning ?? 0;
+  }
+
+  /** The response is handed to the client. Returns it, with its body observed when bodies are logged. */
+  responded(response: Response): Response {
+    this.handedAt = this.now();
+    this.record.status = response.status;
+    if (response.status >= 400 && this.explicitError === undefined && this.attemptError === undefined) this.readError(response);
+    const max = this.options.bodyMaxBytes;
+    if (max !== undefined && response.body) {
+      this.bodyPending = true;
+      response = new Response(captureBody(response.body, max, (text) => {
+        this.record.responseBody = text;
+        this.bodyPending = false;
+        this.complete();
+      }), response);
+    }
+    this.complete();
+    return response;
+  }
+
+  /** An error body is small; its message is the record's error text. */
+  private readError(response: Response): void {
+    if (!response.body) return;
+    this.bodyPending = true;
+    response
+      .clone()
+      .text()
+      .then(
+        (text) => (this.explicitError = errorMessageOf(text)),
+        () => {},
+      )
+      .finally(() => {
+        this.bodyPending = false;
+        this.complete();
+      });
+  }
+
+  private complete(): void {
+    if (this.done || this.handedAt === undefined || this.bodyPending) return;
+    if (this.committed && !this.finishedLeases.has(this.committed)) return;
+    this.done = true;
+    const failed = this.record.status >= 400;
+    const error = this.streamError ?? (failed ? (this.explicitError ?? this.attemptError) : undefined);
+    if (error !== undefined) this.record.error = error.slice(0, ERROR_TEXT_MAX);
+    this.record.ttfbMs = round(this.handedAt - this.startedAt);
+    this.record.latencyMs = round(this.now() - this.startedAt);
+    this.sink.finished(this.traffic || this.record.status >= 400 ? this.record : undefined);
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function cut(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… [${text.length - max} more characters]`;
+}
+
+/** The message inside any of the three error shapes, or the text itself. */
+export function errorMessageOf(text: string): string {
+  try {
+    const json = JSON.parse(text) as unknown;
+    const body = Array.isArray(json) ? json[0] : json;
+    const error = (body as { error?: unknown })?.error;
+    if (error && typeof error === "object" && typeof (error as { message?: unknown }).message === "string") return (error as { message: string }).message;
+    if (typeof error === "string") return error;
+  } catch {
+    // not JSON: the text is the message
+  }
+  return text.slice(0, ERROR_TEXT_MAX);
+}
+
+/** Passes the body through unchanged, keeping its first `max` bytes as text for the log. */
+function captureBody(body: ReadableStream<Uint8Array>, max: number, done: (text: string) => void): ReadableStream<Uint8Array> {
+  const kept: Uint8Array[] = [];
+  let size = 0;
+  let total = 0;
+  let reported = false;
+  const report = () => {
+    if (reported) return;
+    reported = true;
+    const text = new TextDecoder().decode(Buffer.concat(kept));
+    done(total > size ? `${text}… [${total - size} more bytes]` : text);
+  };
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done: finished, value } = await reader.read();
+        if (finished) {
+          report();
+          controller.close();
+          return;
+        }
+        total += value.byteLength;
+        if (size < max) {
+          const part = value.subarray(0, max - size);
+          kept.push(part.slice());
+          size += part.byteLength;
+        }
+        controller.enqueue(value);
+      } catch (error) {
+        report();
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      report();
+      return reader.cancel(reason);
+    },
+  });
+}

@@ -1,0 +1,129 @@
+import { describeSnapshot } from "../config/describe.ts";
+import { GatewayError } from "../http/errors.ts";
+import type { LogQuery } from "../observe/request-log.ts";
+import { statusRange } from "../observe/request-log.ts";
+import { jsonResponse, type GatewayServices, type RequestContext } from "./context.ts";
+
+/*
+ * levity's admin surface under /levity/, behind the admin key: what the gateway is doing, its
+ * accounts, its recent requests and their token usage, and the levers an operator needs
+ * (reset a cooldown, take an account out, reload the configuration).
+ */
+
+const DAY_MS = 86_400_000;
+
+function accountFilter(ctx: RequestContext): { upstream?: string; account?: string } {
+  const json = ctx.body?.json ?? {};
+  const text = (value: unknown, name: string) => {
+    if (value === undefined) return undefined;
+    if (typeof value !== "string" || value === "") throw new GatewayError(400, `${name} must be a non-empty string.`, { param: name });
+    return value;
+  };
+  return { upstream: text(json.upstream, "upstream"), account: text(json.account, "account") };
+}
+
+function requireMatch(changed: string[], filter: { upstream?: string; account?: string }): string[] {
+  if (changed.length === 0 && (filter.upstream || filter.account)) {
+    const named = [filter.upstream, filter.account].filter(Boolean).join("/");
+    throw new GatewayError(404, `No account matches ${named}; GET /levity/accounts lists them.`);
+  }
+  return changed;
+}
+
+/** A time filter: an ISO time, epoch milliseconds, or a duration back from now (90s, 15m, 2h, 7d). */
+export function parseSince(text: string, now = Date.now()): number | undefined {
+  const duration = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)$/i.exec(text.trim());
+  if (duration) {
+    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS }[duration[2]!.toLowerCase() as "s" | "m" | "h" | "d"];
+    return now - Number(duration[1]) * unit;
+  }
+  if (/^\d{12,}$/.test(text.trim())) return Number(text.trim());
+  const parsed = Date.parse(text);
+  return Number.isNaN(parsed) ? undefined : parsed;
+}
+
+function logQuery(params: URLSearchParams): LogQuery {
+  const query: LogQuery = {};
+  const number = (name: string) => {
+    const raw = params.get(name);
+    if (raw === null || raw === "") return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0) throw new GatewayError(400, `${name} must be a number, not "${raw.slice(0, 40)}".`, { param: name });
+    return value;
+  };
+  query.limit = number("limit");
+  query.after = number("after");
+  const model = params.get("model");
+  if (model) query.model = model;
+  const account = params.get("account");
+  if (account) query.account = account;
+  const status = params.get("status");
+  if (status) {
+    if (!statusRange(status)) throw new GatewayError(400, `status must be a code (429), a class (4xx, 5xx), error or ok, not "${status.slice(0, 40)}".`, { param: "status" });
+    query.status = status;
+  }
+  const since = params.get("since");
+  if (since) {
+    const at = parseSince(since);
+    if (at === undefined) throw new GatewayError(400, `since must be a duration (15m, 2h, 7d) or a time (2026-11-21T10:00:00Z), not "${since.slice(0, 40)}".`, { param: "since" });
+    query.since = at;
+  }
+  return query;
+}
+
+export function admin(ctx: RequestContext, services: GatewayServices): Response {
+  const { snapshot } = ctx;
+  switch (ctx.match.route.operation) {
+    case "admin-status": {
+      const accounts = services.pool.view(snapshot.upstreams);
+      const count = (state: string) => accounts.filter((a) => a.state === state).length;
+      return jsonResponse({
+        status: "ok",
+        version: services.version,
+        serverTime: new Date().toISOString(),
+        startedAt: new Date(services.startedAt).toISOString(),
+        uptimeSeconds: Math.round((Date.now() - services.startedAt) / 1000),
+        listening: `${snapshot.proxy.hostname}:${snapshot.proxy.port}`,
+        auth: snapshot.proxy.effectiveAuth,
+        config: describeSnapshot(snapshot),
+        upstreams: snapshot.upstreams.map((u) => ({ name: u.name, protocol: u.protocol, strategy: u.strategy, accounts: u.accounts.length })),
+        accounts: { healthy: count("healthy"), cooling: count("cooling"), disabled: count("disabled") },
+        inFlight: Math.max(0, services.metrics.current - 1),
+        requestLog: { enabled: snapshot.proxy.requestLog.enabled, bodies: snapshot.proxy.requestLog.logBodies, ...services.requestLog.stats() },
+        memory: { rssBytes: process.memoryUsage().rss },
+      });
+    }
+    case "admin-accounts":
+      return jsonResponse({ accounts: services.pool.view(snapshot.upstreams) });
+    case "admin-reset-accounts": {
+      const filter = accountFilter(ctx);
+      return jsonResponse({ reset: services.pool.reset(snapshot.upstreams, filter) });
+    }
+    case "admin-enable-account":
+    case "admin-disable-account": {
+      const filter = accountFilter(ctx);
+      if (!filter.upstream && !filter.account) throw new GatewayError(400, "Name the account: {\"upstream\": \"...\", \"account\": \"...\"}.", { param: "account" });
+      const enabled = ctx.match.route.operation === "admin-enable-account";
+      const changed = requireMatch(services.pool.setEnabled(snapshot.upstreams, filter, enabled), filter);
+      services.log.info(`admin ${enabled ? "enabled" : "disabled"} ${changed.join(", ")}`);
+      return jsonResponse({ [enabled ? "enabled" : "disabled"]: changed });
+    }
+    case "admin-logs":
+      return jsonResponse({ requests: services.requestLog.query(logQuery(ctx.url.searchParams)) });
+    case "admin-usage": {
+      const raw = ctx.url.searchParams.get("days");
+      const days = raw === null ? 30 : Number(raw);
+      if (!Number.isFinite(days) || days <= 0 || days > 3650) throw new GatewayError(400, `days must be a number from 1 to 3650, not "${String(raw).slice(0, 40)}".`, { param: "days" });
+      const since = Date.now() - days * DAY_MS;
+      return jsonResponse({ since: new Date(since).toISOString(), usage: services.requestLog.usage(since) });
+    }
+    case "admin-reload": {
+      if (!services.reload) throw new GatewayError(501, "This levity was started without a configuration directory to reload.");
+      const applied = services.reload("admin request");
+      if (!applied) throw new GatewayError(422, "The configuration on disk has problems; the previous one keeps serving. levity's log lists them; `levity check` prints them too.");
+      return jsonResponse({ reloaded: true, config: describeSnapshot(services.holder.snapshot) });
+    }
+    default:
+      throw new Error(`no handler for operation ${ctx.match.route.operation}`);
+  }
+}
