@@ -34,7 +34,7 @@ export class GatewayMetrics implements RecordSink {
   private readonly retries = new Counter("levity_retries_total", "Upstream attempts beyond the first, by upstream and mapped model.", ["upstream", "model"]);
   private readonly cooldowns = new Counter("levity_cooldowns_total", "Cooldowns and disables started since levity started, by account and reason.", ["upstream", "account", "reason"]);
   private readonly accounts = new Gauge("levity_accounts", "Accounts by state (healthy, cooling, disabled).", ["upstream", "state"]);
-  private readonly inFlight = new Gauge("levity_requests_in_flight", "Requests being served now.", []);
+  private readonly inFlight = new Gauge("levity_requests_in_flight", "Requests being served now (streams until their last byte).", []);
   private readonly info = new Gauge("levity_build_info", "levity's version.", ["version"]);
   private readonly uptime = new Gauge("levity_uptime_seconds", "Seconds since levity started.", []);
   private readonly memory = new Gauge("process_resident_memory_bytes", "Resident memory of the levity process.", []);
@@ -73,7 +73,8 @@ export class GatewayMetrics implements RecordSink {
   }
 
   render(accounts: AccountView[], cooldowns: CooldownCount[]): string {
-    this.inFlight.set([], this.inFlightNow);
+    // The scrape itself is in flight; it is not one of the requests being served.
+    this.inFlight.set([], Math.max(0, this.inFlightNow - 1));
     this.uptime.set([], Math.round((Date.now() - this.startedAt) / 1000));
     this.memory.set([], process.memoryUsage().rss);
     this.accounts.clear();
