@@ -83,7 +83,8 @@ export function admin(ctx: RequestContext, services: GatewayServices): Response 
         serverTime: new Date().toISOString(),
         startedAt: new Date(services.startedAt).toISOString(),
         uptimeSeconds: Math.round((Date.now() - services.startedAt) / 1000),
-        listening: `${snapshot.proxy.hostname}:${snapshot.proxy.port}`,
+        // Port 0 in the config means the OS chose one: the request came in on it.
+        listening: `${snapshot.proxy.hostname}:${snapshot.proxy.port || ctx.url.port}`,
         auth: snapshot.proxy.effectiveAuth,
         config: describeSnapshot(snapshot),
         upstreams: snapshot.upstreams.map((u) => ({ name: u.name, protocol: u.protocol, strategy: u.strategy, accounts: u.accounts.length })),
