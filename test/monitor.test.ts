@@ -91,7 +91,9 @@ upstreams:
     const first = (await rowA.locator(".countdown").textContent())!;
     // Five minutes, give or take the 20% jitter.
     expect(first).toMatch(/^[3-6] min \d+ s$/);
-    await page.waitForFunction(`document.querySelector("#accounts tr[data-account='oa/a'] .countdown")?.textContent !== ${JSON.stringify(first)}`, undefined, { timeout: 5000 });
+    // (The page's CSP forbids evaluating strings; a function is passed to the page as is.)
+    const countdownChanged = (before: string) => (globalThis as any).document.querySelector("#accounts tr[data-account='oa/a'] .countdown")?.textContent !== before;
+    await page.waitForFunction(countdownChanged, first, { timeout: 5000 });
     expect(await rowA.locator("td.error").textContent()).toContain("Insufficient credit");
     expect(await page.locator("#accounts tr[data-account='oa/b'] .state").textContent()).toBe("healthy");
 
