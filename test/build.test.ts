@@ -1,19 +1,58 @@
 import { expect, test } from "bun:test";
-import { copyFileSync, existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, REPO, tempDir, writeConfig } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 import { LineReader } from "./support/process.ts";
 
-// `npm run build` gives one file that runs with nothing beside it: no node_modules, no Bun, no repository.
+// `npm run build` gives, for each of five platforms, one file that runs with nothing beside it:
+// no node_modules, no Bun, no repository. Built without network where the machine can prove it.
 
 const TARGET = `levity-${process.platform === "darwin" ? "darwin" : "linux"}-${process.arch === "arm64" ? "arm64" : "x64"}`;
 
+/** What the file's header says it is: format, and CPU. */
+function executableKind(path: string): string {
+  const bytes = readFileSync(path);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.subarray(0, 4).toString("latin1") === "\x7fELF") return `elf-${({ 0x3e: "x64", 0xb7: "arm64" } as Record<number, string>)[view.getUint16(18, true)]}`;
+  if (view.getUint32(0, true) === 0xfeedfacf) return `macho-${({ 0x01000007: "x64", 0x0100000c: "arm64" } as Record<number, string>)[view.getUint32(4, true)]}`;
+  if (bytes.subarray(0, 2).toString("latin1") === "MZ") {
+    const pe = view.getUint32(0x3c, true);
+    if (bytes.subarray(pe, pe + 4).toString("latin1") === "PE\0\0") return `pe-${view.getUint16(pe + 4, true) === 0x8664 ? "x64" : "other"}`;
+  }
+  return "unknown";
+}
+
+/** `unshare -n` runs a command with no network at all, where this machine allows it (root on Linux). */
+function offline(argv: string[]): string[] {
+  const probe = Bun.spawnSync(["unshare", "-n", "true"], { stdout: "ignore", stderr: "ignore" });
+  return probe.exitCode === 0 ? ["unshare", "-n", ...argv] : argv;
+}
+
 test(
-  "npm run build produces a standalone executable that serves",
+  "npm run build produces five standalone executables and their SHA256SUMS; this platform's one serves",
   async () => {
-    const build = Bun.spawn([BUN, "build.ts"], { cwd: REPO, stdout: "pipe", stderr: "pipe" });
-    expect(await build.exited).toBe(0);
+    const build = Bun.spawn(offline([BUN, "build.ts"]), { cwd: REPO, stdout: "pipe", stderr: "pipe" });
+    const [code, log] = [await build.exited, await new Response(build.stderr).text()];
+    expect({ code, log }).toEqual({ code: 0, log: "" });
+
+    const expected: Record<string, string> = {
+      "levity-linux-x64": "elf-x64",
+      "levity-linux-arm64": "elf-arm64",
+      "levity-darwin-x64": "macho-x64",
+      "levity-darwin-arm64": "macho-arm64",
+      "levity-windows-x64.exe": "pe-x64",
+    };
+    const sums = readFileSync(join(REPO, "dist", "SHA256SUMS"), "utf8").trim().split("\n");
+    expect(sums.map((line) => line.split("  ")[1]).sort()).toEqual(Object.keys(expected).sort());
+    for (const line of sums) {
+      const [digest, file] = line.split("  ") as [string, string];
+      const path = join(REPO, "dist", file);
+      expect({ file, kind: executableKind(path) }).toEqual({ file, kind: expected[file]! });
+      expect(createHash("sha256").update(readFileSync(path)).digest("hex")).toBe(digest);
+    }
+
     const built = join(REPO, "dist", TARGET);
     expect(existsSync(built)).toBe(true);
 
@@ -31,11 +70,13 @@ test(
     const stdout = new LineReader(serve.stdout);
     const origin = (await stdout.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
     expect(await bodyOf(await fetch(`${origin}/healthz`))).toMatchObject({ status: "ok" });
+    // The monitor page is compiled in.
+    expect(await (await fetch(`${origin}/ui`)).text()).toContain("<title>levity monitor</title>");
     const response = await fetch(`${origin}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "compiled" }] }) });
     expect(response.headers.get("x-mapped-model")).toBe("from-the-binary");
     expect((await bodyOf(response)).choices[0].message.content).toBe("compiled");
     serve.kill("SIGTERM");
     expect(await serve.exited).toBe(0);
   },
-  { timeout: 60_000 },
+  { timeout: 120_000 },
 );
