@@ -1,0 +1,80 @@
+import Anthropic from "@anthropic-ai/sdk";
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { fakeOpenAI } from "./support/fake-openai.ts";
+import type { FakeUpstream } from "./support/fake-server.ts";
+import { REPO, tempDir, writeConfig } from "./support/gateway.ts";
+import { bodyOf } from "./support/http.ts";
+import { LineReader } from "./support/process.ts";
+
+// The same gateway handler on Deno (the runtime the `deno` npm package ships), driven by the
+// official SDKs against a fake upstream: the core is not Bun's alone.
+
+const DENO = join(REPO, "node_modules/.bin/deno");
+const KEY = "sk-account-deno-0123456789";
+let oa: FakeUpstream;
+let dir: string;
+let deno: ReturnType<typeof Bun.spawn>;
+let origin: string;
+
+beforeAll(async () => {
+  oa = fakeOpenAI(KEY);
+  dir = tempDir("levity-deno-");
+  writeConfig(dir, {
+    gateway: `proxy:\n  port: 0\n  cooldown_wait: 0\nupstreams:\n  - name: oa\n    protocol: openai\n    base_url: ${oa.url}/v1\n    accounts:\n      - { name: only, key: ${KEY} }\n`,
+    mappings: "exact:\n  claude-sonnet: oa/gpt-4o-real\n",
+  });
+  deno = Bun.spawn([DENO, "run", "--allow-net", "--allow-read", "--allow-env", "--unstable-raw-imports", "--unstable-no-legacy-abort", join(REPO, "src/deno.ts"), "--config", dir], {
+    cwd: REPO,
+    // Its own cache directory, so the test shows nothing is fetched: npm packages come from node_modules.
+    env: { PATH: process.env.PATH ?? "", HOME: dir, DENO_DIR: join(dir, "deno-cache"), NO_COLOR: "1" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const stdout = new LineReader(deno.stdout as ReadableStream<Uint8Array>);
+  const stderr = new LineReader(deno.stderr as ReadableStream<Uint8Array>);
+  const ready = await Promise.race([
+    stdout.waitFor(/\(Deno\) listening on (http:\/\/127\.0\.0\.1:\d+)/),
+    deno.exited.then((code) => {
+      throw new Error(`deno exited with ${code}:\n${stderr.text}`);
+    }),
+  ]);
+  origin = ready[1]!;
+}, 60_000);
+
+afterAll(async () => {
+  deno?.kill("SIGKILL");
+  await deno?.exited;
+  await oa?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("on Deno: same-dialect forwarding, a stream, a translated Anthropic request, the log and the metrics", async () => {
+  expect(await bodyOf(await fetch(`${origin}/healthz`))).toMatchObject({ status: "ok" });
+
+  const openai = new OpenAI({ apiKey: "unused", baseURL: `${origin}/v1`, maxRetries: 0 });
+  const answer = await openai.chat.completions.create({ model: "gpt-4o-real", messages: [{ role: "user", content: "ping" }] });
+  expect(answer.choices[0]!.message.content).toContain("gpt-4o-real");
+  expect(oa.last().headers.get("authorization")).toBe(`Bearer ${KEY}`);
+
+  let streamed = "";
+  const stream = await openai.chat.completions.create({ model: "gpt-4o-real", messages: [{ role: "user", content: "ping" }], stream: true });
+  for await (const chunk of stream) streamed += chunk.choices[0]?.delta.content ?? "";
+  expect(streamed).toBe(answer.choices[0]!.message.content!);
+
+  const anthropic = new Anthropic({ apiKey: "unused", baseURL: origin, maxRetries: 0 });
+  const message = await anthropic.messages.create({ model: "claude-sonnet", max_tokens: 64, messages: [{ role: "user", content: "ping" }] });
+  expect(message.content[0]).toMatchObject({ type: "text" });
+  expect(oa.last().json.model).toBe("gpt-4o-real");
+
+  const logged = (await bodyOf(await fetch(`${origin}/levity/logs`))).requests as any[];
+  expect(logged.map((r) => [r.route, r.status, r.mappedModel])).toEqual([
+    ["/v1/messages", 200, "gpt-4o-real"],
+    ["/v1/chat/completions", 200, "gpt-4o-real"],
+    ["/v1/chat/completions", 200, "gpt-4o-real"],
+  ]);
+  const metrics = await (await fetch(`${origin}/metrics`)).text();
+  expect(metrics).toContain('levity_requests_total{route="/v1/chat/completions",dialect="openai-chat",model="gpt-4o-real",upstream="oa",account="only",status="200"} 2');
+});
