@@ -112,6 +112,11 @@ export function startServer(options: StartOptions): RunningServer {
       log.warn(`port and bind address changes need a restart; still listening on ${server.hostname}:${server.port}`);
     }
     if (next.proxy.dataDir !== previous.dataDir) log.warn(`a data_dir change needs a restart; state stays in ${previous.dataDir}`);
+    const { retentionMs, maxBytes, flushMs } = next.proxy.requestLog;
+    const before = previous.requestLog;
+    if (retentionMs !== before.retentionMs || maxBytes !== before.maxBytes || flushMs !== before.flushMs) {
+      log.warn("request_log retention_days, max_mb and flush_ms changes need a restart; enabled and log_bodies apply now");
+    }
     holder.snapshot = next;
     log.info(`config reloaded (${reason}): ${describeSnapshot(next)}`);
     return true;
