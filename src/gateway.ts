@@ -69,6 +69,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
       if (route?.dialect) family = familyOfDialect(route.dialect);
       if (route) {
         trace.record.route = route.path;
+        trace.record.unmatched = undefined;
         trace.record.dialect = route.dialect;
         // Traffic is what clients ask of the upstreams; health checks, scrapes and the monitor's polling are not.
         trace.traffic = route.auth === "api";

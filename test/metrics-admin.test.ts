@@ -146,6 +146,20 @@ describe("GET /metrics", () => {
     expect(family.metrics.reduce((t, m) => t + Number(m.value), 0)).toBe(MAX_SERIES + 500);
   });
 
+  test("requests on paths no route knows share one 'unmatched' series; the log keeps each path", async () => {
+    const { gw, scrape } = setup();
+    for (const path of ["/wp-admin", "/.env", "/phpmyadmin/index.php"]) expect((await fetch(`${gw.origin}${path}`, { headers: { authorization: `Bearer ${CLIENT_KEY}` } })).status).toBe(404);
+    const { families } = await scrape();
+    expect(sample(families, "levity_requests_total", { route: "unmatched", status: "404" })).toBe(3);
+    expect(families.get("levity_requests_total")!.metrics.some((m) => m.labels?.route === "/wp-admin")).toBe(false);
+    const logged = (await bodyOf(await fetch(`${gw.origin}/levity/logs`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }))).requests as any[];
+    expect(logged.map((r) => [r.route, r.unmatched])).toEqual([
+      ["/phpmyadmin/index.php", true],
+      ["/.env", true],
+      ["/wp-admin", true],
+    ]);
+  });
+
   test("label values are escaped: a model name with quotes, backslashes and a newline still parses", async () => {
     const { gw, scrape } = setup();
     const weird = 'evil"model\\name\nnext';

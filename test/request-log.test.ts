@@ -251,7 +251,7 @@ describe("retention", () => {
     const db = new Database(join(dataDir, "requests.db"));
     const old = Date.now() - 40 * 86_400_000;
     db.prepare(
-      "INSERT INTO requests (time, request_id, method, route, attempts, status, stream, latency_ms, ttfb_ms, input_tokens, output_tokens, cached_tokens, reasoning_tokens) VALUES (?, 'req_old', 'POST', '/v1/chat/completions', 1, 200, 0, 1, 1, 0, 0, 0, 0)",
+      "INSERT INTO requests (time, request_id, method, route, unmatched, attempts, status, stream, latency_ms, ttfb_ms, input_tokens, output_tokens, cached_tokens, reasoning_tokens) VALUES (?, 'req_old', 'POST', '/v1/chat/completions', 0, 1, 200, 0, 1, 1, 0, 0, 0, 0)",
     ).run(old);
     db.close();
     expect(readRequestDb(dataDir).rows.map((r) => r.request_id)).toContain("req_old");

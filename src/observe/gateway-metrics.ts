@@ -54,9 +54,11 @@ export class GatewayMetrics implements RecordSink {
     const upstream = record.upstream ?? "";
     const account = record.account ?? "";
     const dialect = record.dialect ?? "";
-    this.requests.inc([record.route, dialect, model, upstream, account, String(record.status)]);
-    this.latency.observe([record.route, dialect, model, upstream], record.latencyMs / 1000);
-    this.ttfb.observe([record.route, dialect, model, upstream], record.ttfbMs / 1000);
+    // A scanner's random paths would each be a new series; they are one.
+    const route = record.unmatched ? "unmatched" : record.route;
+    this.requests.inc([route, dialect, model, upstream, account, String(record.status)]);
+    this.latency.observe([route, dialect, model, upstream], record.latencyMs / 1000);
+    this.ttfb.observe([route, dialect, model, upstream], record.ttfbMs / 1000);
     if (record.attempts > 1) this.retries.inc([upstream, model], record.attempts - 1);
     const kinds: [string, number][] = [
       ["input", record.inputTokens],

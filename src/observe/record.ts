@@ -8,6 +8,8 @@ export interface RequestRecord {
   method: string;
   /** The canonical route path (`/v1beta/models/{model}:generateContent`), or the raw path when no route matched. */
   route: string;
+  /** Set when no route matched: the metrics label such requests "unmatched" rather than by their path. */
+  unmatched?: boolean;
   dialect?: string;
   requestedModel?: string;
   mappedModel?: string;

@@ -49,6 +49,7 @@ export class RequestTrace {
       requestId,
       method,
       route: path.slice(0, 300),
+      unmatched: true,
       attempts: 0,
       status: 0,
       stream: false,
