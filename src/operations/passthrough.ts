@@ -79,6 +79,7 @@ export function passthroughRunner(ctx: RequestContext, dialect: Dialect, target:
       let response: Response;
       try {
         response = await callUpstream({
+          stream,
           upstream,
           url,
           body,

@@ -62,8 +62,9 @@ async function failure(response: Response, codec: UpstreamCodec): Promise<Upstre
 export function httpProducer(upstream: Upstream, account: Account, call: CallContext): Producer {
   const codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
   const target = targetOf(upstream);
-  const send = async (built: { path: string; body: unknown }) => {
+  const send = async (built: { path: string; body: unknown }, stream: boolean) => {
     const response = await callUpstream({
+      stream,
       upstream,
       url: upstream.baseUrl + built.path,
       body: JSON.stringify(built.body),
@@ -77,7 +78,7 @@ export function httpProducer(upstream: Upstream, account: Account, call: CallCon
   return {
     accountName: account.name,
     async complete(request) {
-      const response = await send(await codec.buildRequest({ ...request, stream: false }, target));
+      const response = await send(await codec.buildRequest({ ...request, stream: false }, target), false);
       let body: unknown;
       try {
         body = await response.json();
@@ -92,13 +93,13 @@ export function httpProducer(upstream: Upstream, account: Account, call: CallCon
       }
     },
     async stream(request) {
-      const response = await send(await codec.buildRequest({ ...request, stream: true }, target));
+      const response = await send(await codec.buildRequest({ ...request, stream: true }, target), true);
       if (!response.body) throw new UpstreamError(502, `Upstream "${upstream.name}" answered a stream request with no body.`);
       return codec.parseStream(response.body, target, response.headers.get("content-type") ?? "");
     },
     async count(request) {
       if (!codec.buildCountRequest || !codec.parseCount) return { tokens: await countRequestTokens(request), estimated: true };
-      const response = await send(await codec.buildCountRequest(request, target));
+      const response = await send(await codec.buildCountRequest(request, target), false);
       return { tokens: codec.parseCount(await response.json()), estimated: false };
     },
   };
