@@ -11,10 +11,16 @@ export interface PresentedCredential {
 export interface KeyRing {
   /** Names and SHA-256 digests of the configured client keys; the keys themselves are not kept here. */
   entries: { name: string; digest: Buffer }[];
+  /**
+   * Credentials already proven to match, by value: a client sends the same key on every request,
+   * and hashing it each time was a measurable share of a request's cost. Only matches are kept,
+   * so it holds at most the configured keys and a wrong key is always hashed and compared.
+   */
+  proven: Map<string, string>;
 }
 
 export function buildKeyRing(keys: ClientKey[]): KeyRing {
-  return { entries: keys.map((key) => ({ name: key.name, digest: digest(key.key) })) };
+  return { entries: keys.map((key) => ({ name: key.name, digest: digest(key.key) })), proven: new Map() };
 }
 
 function digest(value: string): Buffer {
@@ -53,9 +59,14 @@ export function presentedCredentials(headers: Headers, url: URL): PresentedCrede
 export function authenticate(ring: KeyRing, presented: PresentedCredential[]): string | undefined {
   let matched: string | undefined;
   for (const credential of presented) {
+    const known = ring.proven.get(credential.value);
+    if (known !== undefined) return known;
     const candidate = digest(credential.value);
     for (const entry of ring.entries) {
-      if (timingSafeEqual(candidate, entry.digest) && matched === undefined) matched = entry.name;
+      if (timingSafeEqual(candidate, entry.digest) && matched === undefined) {
+        matched = entry.name;
+        ring.proven.set(credential.value, entry.name);
+      }
     }
   }
   return matched;

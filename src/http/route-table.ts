@@ -100,8 +100,24 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
   }
 
   const normalize = createNormalizer(file.normalize);
+  // Clients repeat the same few paths; matching each through the router again cost more than
+  // the rest of routing. Only matches are kept (never a 404's path), frozen since they are shared.
+  const matched = new Map<string, PathLookup>();
 
   async function lookup(method: string, rawPath: string): Promise<PathLookup> {
+    const key = `${method} ${rawPath}`;
+    const cached = matched.get(key);
+    if (cached) return cached;
+    const found = await match(method, rawPath);
+    if (found.kind === "route") {
+      if (matched.size >= MATCH_CACHE_SIZE) matched.clear();
+      Object.freeze(found.match.params);
+      matched.set(key, Object.freeze({ kind: "route", match: Object.freeze(found.match) }));
+    }
+    return found;
+  }
+
+  async function match(method: string, rawPath: string): Promise<PathLookup> {
     const path = normalize(rawPath);
     const found = (await router.fetch({ method, url: `http://levity${path}` })) as
       | { route: RouteDef; params: Record<string, string> }
@@ -121,6 +137,8 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
 
   return { source: file, routes, router, lookup };
 }
+
+const MATCH_CACHE_SIZE = 4096;
 
 function createNormalizer(options: RoutesFile["normalize"]): (path: string) => string {
   const prefixes = [...options.collapse_repeated_prefixes].sort((a, b) => b.length - a.length);

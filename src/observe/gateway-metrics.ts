@@ -1,5 +1,12 @@
 import type { AccountView } from "../pool/pool.ts";
-import { Counter, Gauge, Histogram } from "./prometheus.ts";
+import { Counter, Gauge, Histogram, MAX_SERIES, type HistogramState } from "./prometheus.ts";
+
+interface RequestSeries {
+  requests: { value: number };
+  latency: HistogramState;
+  ttfb: HistogramState;
+  tokens: { model: string; upstream: string; account: string; input?: { value: number }; output?: { value: number }; cached?: { value: number }; reasoning?: { value: number } };
+}
 import type { RecordSink, RequestRecord } from "./record.ts";
 
 /*
@@ -56,18 +63,32 @@ export class GatewayMetrics implements RecordSink {
     const dialect = record.dialect ?? "";
     // A scanner's random paths would each be a new series; they are one.
     const route = record.unmatched ? "unmatched" : record.route;
-    this.requests.inc([route, dialect, model, upstream, account, String(record.status)]);
-    this.latency.observe([route, dialect, model, upstream], record.latencyMs / 1000);
-    this.ttfb.observe([route, dialect, model, upstream], record.ttfbMs / 1000);
+    const key = `${route}\u0000${dialect}\u0000${model}\u0000${upstream}\u0000${account}\u0000${record.status}`;
+    let series = this.seriesByRequest.get(key);
+    if (!series) {
+      if (this.seriesByRequest.size >= MAX_SERIES) this.seriesByRequest.clear();
+      series = {
+        requests: this.requests.seriesFor([route, dialect, model, upstream, account, String(record.status)]),
+        latency: this.latency.seriesFor([route, dialect, model, upstream]),
+        ttfb: this.ttfb.seriesFor([route, dialect, model, upstream]),
+        tokens: { model, upstream, account },
+      };
+      this.seriesByRequest.set(key, series);
+    }
+    series.requests.value++;
+    this.latency.record(series.latency, record.latencyMs / 1000);
+    this.ttfb.record(series.ttfb, record.ttfbMs / 1000);
+    // Token series appear with the first token of their kind, so a failed request adds none.
+    const t = series.tokens;
+    if (record.inputTokens > 0) (t.input ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "input"])).value += record.inputTokens;
+    if (record.outputTokens > 0) (t.output ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "output"])).value += record.outputTokens;
+    if (record.cachedTokens > 0) (t.cached ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "cached"])).value += record.cachedTokens;
+    if (record.reasoningTokens > 0) (t.reasoning ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "reasoning"])).value += record.reasoningTokens;
     if (record.attempts > 1) this.retries.inc([upstream, model], record.attempts - 1);
-    const kinds: [string, number][] = [
-      ["input", record.inputTokens],
-      ["output", record.outputTokens],
-      ["cached", record.cachedTokens],
-      ["reasoning", record.reasoningTokens],
-    ];
-    for (const [kind, count] of kinds) if (count > 0) this.tokens.inc([model, upstream, account, kind], count);
   }
+
+  /** The series one kind of request updates, found once per label set rather than once per request. */
+  private readonly seriesByRequest = new Map<string, RequestSeries>();
 
   /** In-flight requests right now. */
   get current(): number {

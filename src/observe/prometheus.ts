@@ -32,6 +32,11 @@ abstract class Metric<S> {
   protected abstract fresh(): S;
   abstract readonly type: string;
 
+  /** The series for these label values, to update directly where one request touches it many times. */
+  seriesFor(values: readonly string[]): S {
+    return this.at(values);
+  }
+
   protected at(values: readonly string[]): S {
     let key = values.join("\u0000");
     let entry = this.series.get(key);
@@ -102,7 +107,7 @@ export class Gauge extends Metric<{ value: number }> {
   }
 }
 
-interface HistogramState {
+export interface HistogramState {
   counts: number[];
   sum: number;
   count: number;
@@ -123,15 +128,21 @@ export class Histogram extends Metric<HistogramState> {
     return { counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 };
   }
   observe(labels: readonly string[], value: number): void {
-    const state = this.at(labels);
+    this.record(this.at(labels), value);
+  }
+  /** Counts per bucket are kept apart and summed when rendered, so an observation touches one. */
+  record(state: HistogramState, value: number): void {
     state.sum += value;
     state.count++;
-    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]!) state.counts[i]!++;
+    const i = this.buckets.findIndex((bound) => value <= bound);
+    if (i >= 0) state.counts[i]!++;
   }
   protected renderSeries(labels: string[], state: HistogramState): string {
     let text = "";
+    let cumulative = 0;
     this.buckets.forEach((bound, i) => {
-      text += `${this.name}_bucket${this.labelText(labels, ["le", formatValue(bound)])} ${state.counts[i]}\n`;
+      cumulative += state.counts[i]!;
+      text += `${this.name}_bucket${this.labelText(labels, ["le", formatValue(bound)])} ${cumulative}\n`;
     });
     text += `${this.name}_bucket${this.labelText(labels, ["le", "+Inf"])} ${state.count}\n`;
     text += `${this.name}_sum${this.labelText(labels)} ${formatValue(state.sum)}\n`;

@@ -25,7 +25,7 @@ export class RequestTrace {
   /** Only traffic is recorded: a healthy health check or an admin call is not. */
   traffic = false;
   private committed: Lease | undefined;
-  private readonly finishedLeases = new WeakSet<Lease>();
+  private committedFinished = false;
   /** Why the last failed attempt failed; the record's error only if no attempt succeeded. */
   private attemptError: string | undefined;
   /** Why the answer broke after the commit point. */
@@ -103,10 +103,15 @@ export class RequestTrace {
   /** This attempt's answer is the client's: the record waits for its lease to finish. */
   commit(lease: Lease): void {
     this.committed = lease;
+    // A whole answer's lease has finished before it is committed.
+    this.committedFinished = lease === this.lastFinished;
   }
 
+  private lastFinished: Lease | undefined;
+
   private attemptEnded(lease: Lease, outcome: Outcome): void {
-    this.finishedLeases.add(lease);
+    this.lastFinished = lease;
+    if (lease === this.committed) this.committedFinished = true;
     if ("ok" in outcome && outcome.ok && outcome.usage) this.usage(outcome.usage);
     if (lease !== this.committed) {
       if ("failure" in outcome) this.attemptError = outcome.failure.message;
@@ -161,7 +166,7 @@ export class RequestTrace {
 
   private complete(): void {
     if (this.done || this.handedAt === undefined || this.bodyPending) return;
-    if (this.committed && !this.finishedLeases.has(this.committed)) return;
+    if (this.committed && !this.committedFinished) return;
     this.done = true;
     const failed = this.record.status >= 400;
     const error = this.streamError ?? (failed ? (this.explicitError ?? this.attemptError) : undefined);

@@ -62,14 +62,19 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
       family: ctx.family,
       requestId: ctx.requestId,
       affinity: {
-        session: sessionKey(dialect, ctx.body.json, ctx.request.headers),
+        // Only sticky upstreams use it, and it hashes the conversation's opening.
+        session: runners.some((r) => r.upstream.strategy === "sticky") ? sessionKey(dialect, ctx.body.json, ctx.request.headers) : undefined,
         previousResponseId: typeof ctx.body.json.previous_response_id === "string" ? ctx.body.json.previous_response_id : undefined,
       },
       cooldownWaitMs: snapshot.proxy.cooldownWaitMs,
       signal: ctx.request.signal,
       trace: ctx.trace,
       // Where the answer came from: the upstream model actually used, the upstream, the account (by name, never key).
-      routing: (runner, account) => new Headers({ "x-mapped-model": runner.model, "x-upstream": runner.upstream.name, "x-account": account }),
+      routing: (runner, account, headers) => {
+        headers.set("x-mapped-model", runner.model);
+        headers.set("x-upstream", runner.upstream.name);
+        headers.set("x-account", account);
+      },
     },
     runners,
   );

@@ -38,7 +38,7 @@ export interface ServeContext {
   signal: AbortSignal;
   trace: RequestTrace;
   /** Headers that say where the answer came from (X-Mapped-Model, X-Upstream, X-Account). */
-  routing(runner: TargetRunner, account: string): Headers;
+  routing(runner: TargetRunner, account: string, headers: Headers): void;
 }
 
 function seconds(ms: number): number {
@@ -69,7 +69,7 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
   let lastUnavailable: { runner: TargetRunner; info: Unavailable } | undefined;
   const decorate = (response: Response, runner: TargetRunner, account: string) => {
     ctx.trace.routed(runner.model, runner.upstream.name, account === "-" ? undefined : account, attempts);
-    ctx.routing(runner, account).forEach((value, name) => response.headers.set(name, value));
+    ctx.routing(runner, account, response.headers);
     response.headers.set("x-attempts", String(attempts));
     return response;
   };
