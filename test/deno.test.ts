@@ -1,6 +1,6 @@
 import Anthropic from "@anthropic-ai/sdk";
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { fakeOpenAI } from "./support/fake-openai.ts";
@@ -12,7 +12,20 @@ import { LineReader } from "./support/process.ts";
 // The same gateway handler on Deno (the runtime the `deno` npm package ships), driven by the
 // official SDKs against a fake upstream: the core is not Bun's alone.
 
-const DENO = join(REPO, "node_modules/.bin/deno");
+/**
+ * The deno binary itself, not node_modules/.bin/deno: that is a Node launcher whose child would
+ * outlive a kill of the launcher.
+ */
+function denoBinary(): string {
+  const exe = process.platform === "win32" ? "deno.exe" : "deno";
+  const direct = join(REPO, "node_modules/deno", exe);
+  if (existsSync(direct)) return direct;
+  const platforms = join(REPO, "node_modules/@deno");
+  const found = readdirSync(platforms).map((dir) => join(platforms, dir, exe)).find((path) => existsSync(path));
+  if (!found) throw new Error("no deno binary under node_modules/deno or node_modules/@deno; run npm install");
+  return found;
+}
+const DENO = denoBinary();
 const KEY = "sk-account-deno-0123456789";
 let oa: FakeUpstream;
 let dir: string;
