@@ -64,7 +64,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
     try {
       if (request.method === "OPTIONS") return trace.responded(preflightResponse(cors, request));
       const method = request.method === "HEAD" ? "GET" : request.method;
-      const lookup = await snapshot.routes.lookup(method, url.pathname);
+      const lookup = snapshot.routes.cached(method, url.pathname) ?? (await snapshot.routes.lookup(method, url.pathname));
       const route = routeOf(lookup);
       if (route?.dialect) family = familyOfDialect(route.dialect);
       if (route) {

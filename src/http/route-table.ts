@@ -38,6 +38,8 @@ export interface RouteTable {
   /** The itty-router instance that holds one entry per canonical path and alias. */
   router: IttyRouterType;
   lookup(method: string, rawPath: string): Promise<PathLookup>;
+  /** A path matched before, answered without a promise; undefined: ask lookup. */
+  cached(method: string, rawPath: string): PathLookup | undefined;
 }
 
 interface Pattern {
@@ -135,7 +137,7 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
     return { kind: "unknown", nearest: nearestRoute(routes, path) };
   }
 
-  return { source: file, routes, router, lookup };
+  return { source: file, routes, router, lookup, cached: (method, rawPath) => matched.get(`${method} ${rawPath}`) };
 }
 
 const MATCH_CACHE_SIZE = 4096;

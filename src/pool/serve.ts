@@ -77,7 +77,9 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
   for (const runner of runners) {
     const tried = new Set<string>();
     for (let n = 0; n < runner.upstream.maxAttempts; n++) {
-      const acquired = await ctx.pool.acquire(runner.upstream, runner.model, ctx.affinity, tried, ctx.cooldownWaitMs, ctx.signal);
+      // The usual case, an account free now, without a wait's promise.
+      const ready = ctx.pool.tryAcquire(runner.upstream, runner.model, ctx.affinity, tried);
+      const acquired = ready.kind === "lease" ? ready : await ctx.pool.acquire(runner.upstream, runner.model, ctx.affinity, tried, ctx.cooldownWaitMs, ctx.signal);
       if (acquired.kind === "unavailable") {
         lastUnavailable = { runner, info: acquired };
         break;

@@ -35,9 +35,12 @@ const lastAnswered = new Map<string, number>();
  * connection first, within the connect limit. Behind an HTTP proxy the probe would test the
  * wrong host, so it is skipped.
  */
+function needsProbe(url: URL): boolean {
+  if (Date.now() - (lastAnswered.get(url.origin) ?? 0) < PROBE_AFTER_QUIET_MS) return false;
+  return !(process.env.HTTPS_PROXY || process.env.HTTP_PROXY || process.env.https_proxy || process.env.http_proxy);
+}
+
 async function probe(url: URL, upstream: string, timeoutMs: number): Promise<void> {
-  if (Date.now() - (lastAnswered.get(url.origin) ?? 0) < PROBE_AFTER_QUIET_MS) return;
-  if (process.env.HTTPS_PROXY || process.env.HTTP_PROXY || process.env.https_proxy || process.env.http_proxy) return;
   const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
   await new Promise<void>((resolve, reject) => {
     const socket = connect({ host: url.hostname, port });
@@ -191,7 +194,7 @@ export async function callUpstream(call: UpstreamCall): Promise<Response> {
   w.release = () => call.clientSignal.removeEventListener("abort", clientLeft);
   let response: Response;
   try {
-    await probe(url, call.upstream.name, call.timeouts.connect);
+    if (needsProbe(url)) await probe(url, call.upstream.name, call.timeouts.connect);
     response = await fetch(url, {
       method: "POST",
       headers: call.headers,
