@@ -9,6 +9,7 @@ import { jsonResponse, type GatewayServices, type RequestContext } from "./opera
 import { generate } from "./operations/generate.ts";
 import { modelShapeFor, renderModel, renderModelList } from "./operations/models.ts";
 import { admin } from "./operations/admin.ts";
+import type { RecordSink } from "./observe/record.ts";
 import { fanOut } from "./observe/request-log.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./observe/prometheus.ts";
 import { RequestTrace } from "./observe/trace.ts";
@@ -39,10 +40,11 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
     return found;
   };
   const warnedPaths = new Set<string>();
-  const sink = fanOut(services.metrics, {
+  const logOnly: RecordSink = {
     started() {},
     finished: (record) => record && holder.snapshot.proxy.requestLog.enabled && services.requestLog.add(record),
-  });
+  };
+  const withMetrics = fanOut(services.metrics, logOnly);
 
   return async function handle(request: Request): Promise<Response> {
     const snapshot = holder.snapshot;
@@ -52,6 +54,8 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
     const origin = request.headers.get("origin");
     let family: ErrorFamily = familyOfRequest(url.pathname, request.headers);
     const logSettings = snapshot.proxy.requestLog;
+    // Chosen per request, so a request that started counted is finished counted across a reload.
+    const sink = snapshot.proxy.metricsEnabled ? withMetrics : logOnly;
     const trace = new RequestTrace(requestId, request.method, url.pathname, sink, { bodyMaxBytes: logSettings.logBodies ? logSettings.bodyMaxBytes : undefined });
     const finish = (response: Response, match?: RouteMatch) => {
       response.headers.set("x-request-id", requestId);
@@ -137,6 +141,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
       case "count-tokens":
         return generate(ctx, services);
       case "metrics":
+        if (!ctx.snapshot.proxy.metricsEnabled) throw new GatewayError(404, "Metrics are off in this levity (proxy.metrics: false in gateway.yaml).");
         return new Response(services.metrics.render(services.pool.view(ctx.snapshot.upstreams), services.pool.cooldowns()), {
           headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
         });

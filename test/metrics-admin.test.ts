@@ -137,6 +137,17 @@ describe("GET /metrics", () => {
     expect(await response.text()).toContain("# TYPE levity_requests_total counter");
   });
 
+  test("metrics: false collects nothing and /metrics says it is off", async () => {
+    const { gw, openai } = setup("  metrics: false\n");
+    await openai.chat.completions.create({ model: "fast", messages: [{ role: "user", content: "hi" }] });
+    const response = await fetch(`${gw.origin}/metrics`, { headers: { authorization: `Bearer ${CLIENT_KEY}` } });
+    expect(response.status).toBe(404);
+    expect((await bodyOf(response)).error.message).toContain("proxy.metrics: false");
+    // The request log still records: the chat request, and the refused scrape.
+    const logged = await bodyOf(await fetch(`${gw.origin}/levity/logs`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }));
+    expect(logged.requests).toHaveLength(2);
+  });
+
   test("label sets beyond the cap fold into one 'other' series, so client-chosen model names cannot grow memory", () => {
     const counter = new Counter("t_total", "test", ["model"]);
     for (let i = 0; i < MAX_SERIES + 500; i++) counter.inc([`model-${i}`]);

@@ -167,6 +167,7 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadO
     corsOrigins: p.cors_origins,
     dataDir: p.data_dir ? resolve(options.dir ?? process.cwd(), p.data_dir) : defaultDataDir(options),
     cooldownWaitMs: p.cooldown_wait * 1000,
+    metricsEnabled: p.metrics,
     metricsPublic: p.metrics_public,
     requestLog: {
       enabled: p.request_log.enabled,

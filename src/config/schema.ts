@@ -64,6 +64,8 @@ export const ProxySchema = v.strictObject({
   timeouts: v.optional(TimeoutsSchema, {}),
   /** When every account is cooling and one recovers within this many seconds, wait instead of refusing. */
   cooldown_wait: v.optional(v.pipe(v.number("must be a number of seconds"), v.minValue(0, "must be 0 or more"), v.maxValue(60, "must be at most 60")), 2),
+  /** Collect metrics and serve GET /metrics. */
+  metrics: v.optional(v.boolean("must be true or false"), true),
   /** GET /metrics without a key, for a Prometheus on a trusted network. */
   metrics_public: v.optional(v.boolean("must be true or false"), false),
   request_log: v.optional(

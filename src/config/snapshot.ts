@@ -27,6 +27,7 @@ export interface ProxySettings {
   dataDir: string;
   /** When every account is cooling and one recovers within this long, wait for it. */
   cooldownWaitMs: number;
+  metricsEnabled: boolean;
   metricsPublic: boolean;
   requestLog: RequestLogSettings;
 }

@@ -1,0 +1,311 @@
+/*
+ * npm run bench: levity against the 20-line reference proxy (bench/reference-proxy.ts), direct
+ * calls to the upstream, and Portkey where it is installed (npm run bench:install-portkey), all
+ * on loopback in front of one fast fake upstream (bench/fake-upstream.ts), driven by the same
+ * load generators (wrk for requests, bench/stream-load.ts for streams), alternating, several
+ * rounds; medians are reported and BENCHMARKS.md is rewritten with the machine and the command.
+ *
+ *   bun bench/run.ts [--rounds N] [--seconds S] [--requests N] [--no-build] [--no-write]
+ *
+ * Not part of npm test: it takes several minutes and wants the machine to itself.
+ */
+import { execSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+
+const ROOT = join(import.meta.dir, "..");
+const BUN = process.execPath;
+const { values: flags } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    rounds: { type: "string", default: "3" },
+    seconds: { type: "string", default: "5" },
+    requests: { type: "string", default: "1000000" },
+    streams: { type: "string", default: "1000" },
+    "no-build": { type: "boolean" },
+    "no-write": { type: "boolean" },
+  },
+});
+const ROUNDS = Number(flags.rounds);
+const SECONDS = Number(flags.seconds);
+const LONG_REQUESTS = Number(flags.requests);
+const STREAMS = Number(flags.streams);
+const STREAM_CHUNKS = 20;
+const CLIENT_KEY = "sk-bench-client-key-0001";
+// Bun's fetch allows 256 requests at once unless told otherwise; the stream client needs more.
+const FETCH_ENV = { BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" };
+
+const children: ReturnType<typeof Bun.spawn>[] = [];
+process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
+process.on("SIGINT", () => process.exit(130));
+
+async function start(name: string, argv: string[], env: Record<string, string> = {}, ready = /listening (?:on http:\/\/[\d.]+:)?(\d+)/): Promise<{ port: number; pid: number; proc: ReturnType<typeof Bun.spawn> }> {
+  const proc = Bun.spawn(argv, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe", cwd: ROOT });
+  children.push(proc);
+  const decoder = new TextDecoder();
+  let seen = "";
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    seen += decoder.decode(value);
+    const match = ready.exec(seen);
+    if (match) {
+      // Keep draining its output so it never blocks on a full pipe.
+      void (async () => {
+        while (!(await reader.read()).done);
+      })();
+      void new Response(proc.stderr as ReadableStream).arrayBuffer();
+      return { port: Number(match[1]), pid: proc.pid, proc };
+    }
+  }
+  throw new Error(`${name} exited before it was ready:\n${seen}\n${await new Response(proc.stderr as ReadableStream).text()}`);
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+}
+
+interface WrkResult {
+  rps: number;
+  p50us: number;
+  p99us: number;
+  errors: number;
+  requests: number;
+}
+
+function wrk(url: string, connections: number, seconds: number, body: string, headers: Record<string, string>): WrkResult {
+  const dir = mkdtempSync(join(tmpdir(), "levity-wrk-"));
+  const bodyFile = join(dir, "body.json");
+  writeFileSync(bodyFile, body);
+  const out = spawnSync("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "10s", "-s", join(import.meta.dir, "wrk-post.lua"), url], {
+    encoding: "utf8",
+    env: { ...process.env, WRK_BODY: bodyFile, WRK_HEADERS: Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join("\n") },
+  });
+  rmSync(dir, { recursive: true, force: true });
+  const line = out.stdout.trim().split("\n").at(-1) ?? "";
+  const parsed = JSON.parse(line) as { requests: number; seconds: number; errors: number; p50us: number; p99us: number };
+  return { rps: parsed.requests / parsed.seconds, p50us: parsed.p50us, p99us: parsed.p99us, errors: parsed.errors, requests: parsed.requests };
+}
+
+interface StreamResult {
+  ttftP50ms: number;
+  ttftP99ms: number;
+  chunksPerSecond: number;
+  lost: number;
+  reordered: number;
+  errors: string[];
+}
+
+function streamLoad(url: string, headers: Record<string, string>, streams = STREAMS): StreamResult {
+  const out = spawnSync(BUN, [join(import.meta.dir, "stream-load.ts"), url, String(streams), String(STREAM_CHUNKS), ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)], {
+    encoding: "utf8",
+    env: { ...process.env, ...FETCH_ENV },
+  });
+  return JSON.parse(out.stdout.trim().split("\n").at(-1)!) as StreamResult;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+function machine(): string {
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  const kernel = execSync("uname -sr").toString().trim();
+  const wrkVersion = spawnSync("wrk", ["--version"], { encoding: "utf8" }).stdout.split("\n")[0]?.trim() ?? "wrk";
+  return `${cpu}, ${cpus().length} vCPU, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${kernel}, Bun ${Bun.version}, ${wrkVersion}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const platform = `${process.platform === "win32" ? "windows" : process.platform}-${process.arch}`;
+const binary = join(ROOT, "dist", `levity-${platform}`);
+if (!flags["no-build"] || !existsSync(binary)) execSync(`${BUN} build.ts ${platform}`, { cwd: ROOT, stdio: "inherit" });
+
+const upstream = await start("fake upstream", [BUN, join(import.meta.dir, "fake-upstream.ts")], { STREAM_CHUNKS: String(STREAM_CHUNKS) });
+const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
+const reference = await start("reference proxy", [BUN, join(import.meta.dir, "reference-proxy.ts")], { UPSTREAM_URL: upstreamUrl });
+
+function levityConfig(extra: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "levity-bench-"));
+  writeFileSync(
+    join(dir, "gateway.yaml"),
+    `proxy:\n  port: 0\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n${extra}upstreams:\n` +
+      `  - name: oa\n    protocol: openai\n    base_url: ${upstreamUrl}/v1\n    accounts:\n      - { name: bench, key: sk-upstream-bench-0001 }\n` +
+      `  - name: gm\n    protocol: gemini\n    base_url: ${upstreamUrl}\n    accounts:\n      - { name: bench, key: gm-upstream-bench-0001 }\n`,
+  );
+  writeFileSync(join(dir, "mappings.yaml"), "exact:\n  bench-model: oa/bench-model\n  gem-model: gm/gemini-bench\n  claude-bench: oa/bench-model\n");
+  return dir;
+}
+const onDir = levityConfig("");
+const offDir = levityConfig("  metrics: false\n  request_log: { enabled: false }\n");
+const levity = await start("levity", [binary, "serve", "--config", onDir]);
+const idleRss = rssMb(levity.pid);
+const levityOff = await start("levity (log and metrics off)", [binary, "serve", "--config", offDir]);
+
+let portkey: { port: number } | undefined;
+const portkeyEntry = join(ROOT, ".bench-peers/node_modules/@portkey-ai/gateway/build/start-server.js");
+if (existsSync(portkeyEntry)) {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  await start("portkey", ["node", portkeyEntry, `--port=${port}`, "--headless"], { NODE_ENV: "production" }, /(running|listening)/i);
+  await Bun.sleep(500);
+  portkey = { port };
+}
+
+const chatBody = JSON.stringify({ model: "bench-model", messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }], max_tokens: 64 });
+const geminiBody = JSON.stringify({ model: "gem-model", messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }], max_tokens: 64 });
+const anthropicBody = JSON.stringify({ model: "claude-bench", max_tokens: 64, messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }] });
+const auth = { authorization: `Bearer ${CLIENT_KEY}` };
+const portkeyHeaders = { "x-portkey-provider": "openai", "x-portkey-custom-host": `${upstreamUrl}/v1`, authorization: "Bearer sk-upstream-bench-0001" };
+
+interface Target {
+  name: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+const chat = (port: number) => `http://127.0.0.1:${port}/v1/chat/completions`;
+const passThrough: Target[] = [
+  { name: "direct", url: chat(upstream.port), headers: {}, body: chatBody },
+  { name: "reference", url: chat(reference.port), headers: {}, body: chatBody },
+  { name: "levity", url: chat(levity.port), headers: auth, body: chatBody },
+  ...(portkey ? [{ name: "portkey", url: chat(portkey.port), headers: portkeyHeaders, body: chatBody }] : []),
+];
+const translated: Target[] = [
+  { name: "levity openai->gemini", url: chat(levity.port), headers: auth, body: geminiBody },
+  { name: "levity anthropic->openai", url: `http://127.0.0.1:${levity.port}/v1/messages`, headers: { "x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01" }, body: anthropicBody },
+];
+const logOff: Target = { name: "levity, log and metrics off", url: chat(levityOff.port), headers: auth, body: chatBody };
+
+// Warm every path (JIT, connection pools) before measuring.
+for (const t of [...passThrough, ...translated, logOff]) wrk(t.url, 8, 1, t.body, t.headers);
+
+const results = new Map<string, WrkResult[]>();
+const add = (key: string, r: WrkResult) => results.set(key, [...(results.get(key) ?? []), r]);
+for (let round = 1; round <= ROUNDS; round++) {
+  console.log(`round ${round}/${ROUNDS}`);
+  for (const t of passThrough) add(`c1 ${t.name}`, wrk(t.url, 1, SECONDS, t.body, t.headers));
+  for (const t of [...passThrough, ...translated]) add(`c64 ${t.name}`, wrk(t.url, 64, SECONDS, t.body, t.headers));
+  // On and off back to back, in alternating order, so drift in the machine falls on both.
+  const pair = round % 2 ? [passThrough[2]!, logOff] : [logOff, passThrough[2]!];
+  for (const t of pair) add(`onoff ${t.name}`, wrk(t.url, 64, SECONDS, t.body, t.headers));
+}
+const med = (key: string, field: keyof WrkResult) => median((results.get(key) ?? []).map((r) => r[field]));
+
+// Streams: 1,000 at once, each 20 chunks, through each.
+const streamResults = new Map<string, StreamResult[]>();
+for (let round = 1; round <= ROUNDS; round++) {
+  for (const t of passThrough.filter((p) => p.name !== "portkey")) {
+    const r = streamLoad(t.url, t.headers);
+    streamResults.set(t.name, [...(streamResults.get(t.name) ?? []), r]);
+  }
+}
+const smed = (name: string, field: "ttftP50ms" | "ttftP99ms" | "chunksPerSecond") => median(streamResults.get(name)!.map((r) => r[field]));
+const streamFaults = (name: string) => streamResults.get(name)!.reduce((t, r) => t + r.lost + r.reordered, 0);
+
+// Memory with 1,000 streams held open (a chunk every 50 ms, about a second each).
+const holder = Bun.spawn([BUN, "-e", `
+  const url = ${JSON.stringify(chat(levity.port))};
+  const body = JSON.stringify({ model: "bench-model", stream: true, messages: [{ role: "user", content: "hold" }] });
+  const all = Array.from({ length: ${STREAMS} }, () => fetch(url, { method: "POST", headers: { authorization: "Bearer ${CLIENT_KEY}", "content-type": "application/json", "x-bench-interval-ms": "50" }, body }).then((r) => r.text()));
+  await Bun.sleep(600);
+  console.log("holding");
+  await Promise.all(all);
+`], { env: { ...process.env, ...FETCH_ENV }, stdout: "pipe" });
+for await (const chunk of holder.stdout as ReadableStream<Uint8Array>) if (new TextDecoder().decode(chunk).includes("holding")) break;
+const streamsRss = rssMb(levity.pid);
+await holder.exited;
+
+// A long run: RSS after a warm-up tenth of the requests, and at the end.
+let sent = 0;
+let warmRss = 0;
+const longStarted = performance.now();
+while (sent < LONG_REQUESTS) {
+  const r = wrk(passThrough[2]!.url, 64, 5, chatBody, auth);
+  sent += r.requests;
+  if (!warmRss && sent >= LONG_REQUESTS / 10) warmRss = rssMb(levity.pid);
+}
+const endRss = rssMb(levity.pid);
+const longSeconds = (performance.now() - longStarted) / 1000;
+
+// Start-up: spawn to the first 200 from /healthz.
+const startup = spawnSync(BUN, [join(import.meta.dir, "startup.ts"), binary, "15"], { encoding: "utf8" }).stdout.trim().split("\n").at(-1) ?? "";
+const startupMs = Number(/median ([\d.]+) ms/.exec(startup)?.[1]);
+
+// ---------------------------------------------------------------------------------------------
+
+const us = (n: number) => `${Math.round(n)} µs`;
+const ratio = (a: number, b: number) => (b === 0 ? "∞" : `${(a / b).toFixed(2)}x`);
+const added = (name: string, field: "p50us" | "p99us") => med(`c1 ${name}`, field) - med("c1 direct", field);
+const rps = (name: string) => med(`c64 ${name}`, "rps");
+const verdict = (ok: boolean) => (ok ? "met" : "**not met**");
+
+const rows: string[][] = [];
+const addedP50 = added("levity", "p50us");
+const addedP99 = added("levity", "p99us");
+const refP50 = added("reference", "p50us");
+const refP99 = added("reference", "p99us");
+rows.push(["added latency, c=1, p50", `${us(addedP50)} (reference ${us(refP50)}${portkey ? `, Portkey ${us(added("portkey", "p50us"))}` : ""})`, "≤ 1.5x reference", `${ratio(addedP50, refP50)}: ${verdict(addedP50 <= 1.5 * refP50)}`]);
+rows.push(["added latency, c=1, p99", `${us(addedP99)} (reference ${us(refP99)}${portkey ? `, Portkey ${us(added("portkey", "p99us"))}` : ""})`, "≤ 1.5x reference", `${ratio(addedP99, refP99)}: ${verdict(addedP99 <= 1.5 * refP99)}`]);
+rows.push([
+  "throughput, c=64, pass-through",
+  `${Math.round(rps("levity"))} req/s (direct ${Math.round(rps("direct"))}, reference ${Math.round(rps("reference"))}${portkey ? `, Portkey ${Math.round(rps("portkey"))}` : ""})`,
+  "≥ 0.7x reference, ≥ 20x Portkey",
+  `${ratio(rps("levity"), rps("reference"))} reference${portkey ? `, ${ratio(rps("levity"), rps("portkey"))} Portkey` : ""}: ${verdict(rps("levity") >= 0.7 * rps("reference") && (!portkey || rps("levity") >= 20 * rps("portkey")))}`,
+]);
+for (const t of translated) {
+  rows.push([`throughput, c=64, ${t.name.replace("levity ", "")}`, `${Math.round(rps(t.name))} req/s`, "≥ 0.6x reference", `${ratio(rps(t.name), rps("reference"))}: ${verdict(rps(t.name) >= 0.6 * rps("reference"))}`]);
+}
+const ttftAdded = smed("levity", "ttftP99ms") - smed("direct", "ttftP99ms");
+rows.push([
+  `streaming, added TTFT p99, ${STREAMS} streams`,
+  `${ttftAdded.toFixed(1)} ms (levity ${smed("levity", "ttftP99ms").toFixed(1)}, reference ${smed("reference", "ttftP99ms").toFixed(1)}, direct ${smed("direct", "ttftP99ms").toFixed(1)}); lost or reordered: ${streamFaults("levity")}`,
+  "< 2 ms, none lost",
+  verdict(ttftAdded < 2 && streamFaults("levity") === 0),
+]);
+rows.push([
+  `streaming, chunks/s, ${STREAMS} streams`,
+  `${Math.round(smed("levity", "chunksPerSecond"))} (direct ${Math.round(smed("direct", "chunksPerSecond"))}, reference ${Math.round(smed("reference", "chunksPerSecond"))})`,
+  "≥ 0.8x direct",
+  `${ratio(smed("levity", "chunksPerSecond"), smed("direct", "chunksPerSecond"))}: ${verdict(smed("levity", "chunksPerSecond") >= 0.8 * smed("direct", "chunksPerSecond"))}`,
+]);
+rows.push(["memory, RSS idle", `${idleRss.toFixed(0)} MB`, "< 60 MB", verdict(idleRss < 60)]);
+rows.push([`memory, RSS with ${STREAMS} open streams`, `${streamsRss.toFixed(0)} MB`, "< 250 MB", verdict(streamsRss < 250)]);
+rows.push([
+  `memory, RSS after ${(sent / 1e6).toFixed(2)} M requests`,
+  `${endRss.toFixed(0)} MB (${warmRss.toFixed(0)} MB after the first tenth; ${longSeconds.toFixed(0)} s)`,
+  "≤ 10% growth after warm-up",
+  `${(((endRss - warmRss) / warmRss) * 100).toFixed(1)}%: ${verdict(endRss <= warmRss * 1.1)}`,
+]);
+rows.push(["start-up to first /healthz 200", `${startupMs.toFixed(1)} ms (median of 15)`, "< 100 ms", verdict(startupMs < 100)]);
+const on = med("onoff levity", "rps");
+const off = med(`onoff ${logOff.name}`, "rps");
+rows.push(["request log and metrics, on vs off", `${Math.round(on)} vs ${Math.round(off)} req/s`, "< 10% difference", `${(((off - on) / off) * 100).toFixed(1)}%: ${verdict(Math.abs(off - on) / off < 0.1)}`]);
+
+const table = ["| measure | measured | target | verdict |", "|---|---|---|---|", ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+const raw = [...results.entries()].map(([k, v]) => `| ${k} | ${v.map((r) => Math.round(r.rps)).join(", ")} | ${v.map((r) => r.p50us).join(", ")} | ${v.map((r) => r.p99us).join(", ")} | ${v.reduce((t, r) => t + r.errors, 0)} |`);
+const command = `bun bench/run.ts --rounds ${ROUNDS} --seconds ${SECONDS} --requests ${LONG_REQUESTS} --streams ${STREAMS}`;
+const report = `## Results
+
+Machine: ${machine()}.
+Command: \`${command}\` (${new Date().toISOString().slice(0, 10)}). Every process on the same machine: the fake upstream, each gateway, and the load generator (wrk 1 thread; bench/stream-load.ts for streams). Medians of ${ROUNDS} alternating rounds of ${SECONDS} s.
+
+${table}
+
+Every run (requests/s; p50 and p99 in µs; errors):
+
+| run | req/s | p50 | p99 | errors |
+|---|---|---|---|---|
+${raw.join("\n")}
+`;
+console.log(report);
+if (!flags["no-write"]) {
+  const path = join(ROOT, "BENCHMARKS.md");
+  const previous = existsSync(path) ? readFileSync(path, "utf8") : "";
+  // The results section is rewritten; what is above it (how to run, the fixes made) is kept.
+  const head = previous.includes("## Results") ? previous.slice(0, previous.indexOf("## Results")) : "# Benchmarks\n\n";
+  writeFileSync(path, head + report);
+  console.log(`wrote ${path}`);
+}
+process.exit(0);
