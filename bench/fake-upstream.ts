@@ -1,7 +1,8 @@
 /*
  * The benchmark's upstream: as fast as Bun can answer, so what is measured is the gateway.
  * POST /v1/chat/completions: a fixed answer, or with "stream": true, STREAM_CHUNKS content
- * chunks numbered in order (x-bench-interval-ms spaces them, for streams held open), then a
+ * chunks numbered in order (a body "user": "interval-N" spaces them N ms apart, for streams held
+ * open; the field goes through any gateway unchanged), then a
  * finish chunk, a usage chunk and [DONE]. POST /v1beta/models/{m}:generateContent: a fixed
  * Gemini answer. Prints "listening PORT".
  */
@@ -59,7 +60,7 @@ const server = Bun.serve({
     const text = await request.text();
     if (path.endsWith(":generateContent")) return new Response(geminiAnswer, { headers: JSON_HEADERS });
     if (path.endsWith("/chat/completions")) {
-      if (text.includes('"stream":true')) return stream(Number(request.headers.get("x-bench-interval-ms") ?? 0));
+      if (text.includes('"stream":true')) return stream(Number(/"interval-(\d+)"/.exec(text)?.[1] ?? 0));
       return new Response(chatAnswer, { headers: JSON_HEADERS });
     }
     return new Response(JSON.stringify({ error: { message: `no ${path}`, type: "invalid_request_error", param: null, code: null } }), { status: 404, headers: JSON_HEADERS });

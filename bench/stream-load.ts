@@ -4,6 +4,9 @@
  * and order. Prints one JSON line: TTFT percentiles, chunks per second over the whole run,
  * streams lost (wrong count, no [DONE], an error) and reordered.
  * Usage: bun bench/stream-load.ts URL STREAMS EXPECTED_CHUNKS [HEADER: value ...]
+ * With RAMP_MS, the streams start spread evenly over that long instead of all at once (and
+ * INTERVAL_MS asks the upstream to space its chunks), so that many are open together while each
+ * one's time to first token is measured, rather than the time to set up a thousand at once.
  * Run with BUN_CONFIG_MAX_HTTP_REQUESTS above STREAMS (Bun's fetch allows 256 at once by default).
  */
 const [url, streamsArg, expectedArg, ...headerArgs] = process.argv.slice(2);
@@ -14,10 +17,12 @@ for (const h of headerArgs) {
   const i = h.indexOf(":");
   headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
 }
-const body = JSON.stringify({ model: "bench-model", stream: true, messages: [{ role: "user", content: "stream" }] });
+const rampMs = Number(process.env.RAMP_MS ?? 0);
+const body = JSON.stringify({ model: "bench-model", stream: true, messages: [{ role: "user", content: "stream" }], ...(process.env.INTERVAL_MS ? { user: `interval-${process.env.INTERVAL_MS}` } : {}) });
 const decoder = new TextDecoder();
 
-async function one(): Promise<{ ttft: number; chunks: number; ordered: boolean; done: boolean; error?: string }> {
+async function one(_: unknown, index: number): Promise<{ ttft: number; chunks: number; ordered: boolean; done: boolean; error?: string }> {
+  if (rampMs > 0) await Bun.sleep((index * rampMs) / streams);
   const started = performance.now();
   let ttft = -1;
   let next = 0;

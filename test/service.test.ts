@@ -41,6 +41,7 @@ describe("levity service print", () => {
     expect(unit).toContain(`WorkingDirectory=${config}\n`);
     expect(unit).toContain(`EnvironmentFile=-${config}/levity.env\n`);
     expect(unit).toContain("Restart=on-failure\n");
+    expect(unit).toContain("Environment=BUN_CONFIG_MAX_HTTP_REQUESTS=65535\n");
     expect(unit).toContain("TimeoutStopSec=70\n");
     expect(unit).toContain("WantedBy=default.target\n");
     expect(unit).not.toContain("User=");
@@ -75,6 +76,7 @@ describe("levity service print", () => {
     expect(args.slice(0, 6)).toEqual(["dev.levity.gateway", BUN, MAIN, "serve", "--config", config]);
     expect(stdout).toMatch(/<key>KeepAlive<\/key>\s*<dict>\s*<key>SuccessfulExit<\/key>\s*<false\/>/);
     expect(stdout).toMatch(/<key>RunAtLoad<\/key>\s*<true\/>/);
+    expect(stdout).toMatch(/<key>BUN_CONFIG_MAX_HTTP_REQUESTS<\/key>\s*<string>65535<\/string>/);
     expect(stdout).toContain(`<string>${env.HOME}/Library/Logs/levity.log</string>`);
     expect(stdout).toStartWith(`# ${env.HOME}/Library/LaunchAgents/dev.levity.gateway.plist\n<?xml version="1.0" encoding="UTF-8"?>`);
     const system = await runLevity(["service", "print", "--os", "macos", "--system", "--config", config], { env });

@@ -35,6 +35,8 @@ export interface ServicePlan {
 }
 
 const UNIT_NAME = "levity.service";
+/** Upstream requests Bun's fetch may run at once (its default, 256, would queue the 257th open stream). */
+const MAX_UPSTREAM_REQUESTS = 65_535;
 const LAUNCHD_LABEL = "dev.levity.gateway";
 /** levity drains requests in flight for up to 60 s on SIGTERM; the service manager waits a little longer. */
 const STOP_TIMEOUT_SECONDS = 70;
@@ -69,6 +71,8 @@ export function systemdUnit(command: string[], configDir: string, scope: "user" 
     `WorkingDirectory=${systemdWord(configDir)}`,
     // Keys written as ${NAME} in gateway.yaml come from here: a service does not see your shell's variables.
     `EnvironmentFile=-${systemdWord(join(configDir, "levity.env"))}`,
+    // Bun's fetch runs 256 requests at once by default; each open stream holds one.
+    `Environment=BUN_CONFIG_MAX_HTTP_REQUESTS=${MAX_UPSTREAM_REQUESTS}`,
     "Restart=on-failure",
     "RestartSec=2",
     `TimeoutStopSec=${STOP_TIMEOUT_SECONDS}`,
@@ -102,6 +106,11 @@ ${strings(command)}
   <dict>
     <key>SuccessfulExit</key>
     <false/>
+  </dict>
+  <key>EnvironmentVariables</key>
+  <dict>
+    <key>BUN_CONFIG_MAX_HTTP_REQUESTS</key>
+    <string>${MAX_UPSTREAM_REQUESTS}</string>
   </dict>
   <key>ThrottleInterval</key>
   <integer>5</integer>
