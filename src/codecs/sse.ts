@@ -8,7 +8,11 @@ export interface SseEvent {
   data: string;
 }
 
-/** Decodes an SSE byte stream: `event:` and `data:` fields, multi-line data, `:` comments, CR, LF and CRLF line ends. */
+/**
+ * Decodes an SSE byte stream: `event:` and `data:` fields, multi-line data, `:` comments, CR, LF
+ * and CRLF line ends. Each chunk's events are collected in an array and yielded from it: a
+ * generator per line, as this was first written, was most of a stream's cost per chunk.
+ */
 export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();
   let buffer = "";
@@ -17,8 +21,27 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
   let sawField = false;
   // A trailing CR may be the first half of a CRLF split across chunks; hold it until the next chunk.
   let pendingCR = false;
+  const ready: SseEvent[] = [];
 
-  function* lines(text: string, final: boolean): Generator<string> {
+  const dispatch = (line: string): void => {
+    if (line === "") {
+      if (sawField && data.length > 0) ready.push({ event, data: data.length === 1 ? data[0]! : data.join("\n") });
+      event = undefined;
+      data = [];
+      sawField = false;
+      return;
+    }
+    if (line.charCodeAt(0) === 58 /* : */) return;
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    sawField = true;
+    if (field === "event") event = value;
+    else if (field === "data") data.push(value);
+  };
+
+  const feed = (text: string, final: boolean): void => {
     buffer += text;
     let start = 0;
     for (let i = 0; i < buffer.length; i++) {
@@ -26,50 +49,38 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
       if (ch !== 10 && ch !== 13) continue;
       if (ch === 13 && i === buffer.length - 1 && !final) {
         pendingCR = true;
-        yield buffer.slice(start, i);
+        dispatch(buffer.slice(start, i));
         start = i + 1;
         continue;
       }
-      yield buffer.slice(start, i);
+      dispatch(buffer.slice(start, i));
       if (ch === 13 && buffer.charCodeAt(i + 1) === 10) i++;
       start = i + 1;
     }
     buffer = buffer.slice(start);
     if (final && buffer.length > 0) {
-      yield buffer;
+      dispatch(buffer);
       buffer = "";
     }
-  }
-
-  function* dispatch(line: string): Generator<SseEvent> {
-    if (line === "") {
-      if (sawField && data.length > 0) yield { event, data: data.join("\n") };
-      event = undefined;
-      data = [];
-      sawField = false;
-      return;
-    }
-    if (line.startsWith(":")) return;
-    const colon = line.indexOf(":");
-    const field = colon === -1 ? line : line.slice(0, colon);
-    let value = colon === -1 ? "" : line.slice(colon + 1);
-    if (value.startsWith(" ")) value = value.slice(1);
-    sawField = true;
-    if (field === "event") event = value;
-    else if (field === "data") data.push(value);
-  }
+  };
 
   for await (const chunk of body) {
     let text = decoder.decode(chunk, { stream: true });
     if (pendingCR) {
       pendingCR = false;
-      if (text.startsWith("\n")) text = text.slice(1);
+      if (text.charCodeAt(0) === 10) text = text.slice(1);
     }
-    for (const line of lines(text, false)) yield* dispatch(line);
+    feed(text, false);
+    if (ready.length > 0) {
+      // Copied out first: the consumer may resume this generator only after each yield.
+      const events = ready.splice(0, ready.length);
+      for (const e of events) yield e;
+    }
   }
-  for (const line of lines(decoder.decode(), true)) yield* dispatch(line);
+  feed(decoder.decode(), true);
   // A stream that ends without the blank line after its last event still delivers that event.
-  yield* dispatch("");
+  dispatch("");
+  for (const e of ready) yield e;
 }
 
 /**
