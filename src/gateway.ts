@@ -9,8 +9,7 @@ import { jsonResponse, type GatewayServices, type RequestContext } from "./opera
 import { generate } from "./operations/generate.ts";
 import { modelShapeFor, renderModel, renderModelList } from "./operations/models.ts";
 import { admin } from "./operations/admin.ts";
-import type { RecordSink } from "./observe/record.ts";
-import { fanOut } from "./observe/request-log.ts";
+import type { RecordSink, RequestRecord } from "./observe/record.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./observe/prometheus.ts";
 import { RequestTrace } from "./observe/trace.ts";
 import { monitorPageResponse } from "./ui/monitor-page.ts";
@@ -40,11 +39,22 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
     return found;
   };
   const warnedPaths = new Set<string>();
-  const logOnly: RecordSink = {
-    started() {},
-    finished: (record) => record && holder.snapshot.proxy.requestLog.enabled && services.requestLog.add(record),
+  const toLog = (record: RequestRecord | undefined) => record && holder.snapshot.proxy.requestLog.enabled && services.requestLog.add(record);
+  const withMetrics: RecordSink = {
+    started: () => services.metrics.started(),
+    finished(record) {
+      services.metrics.finished(record);
+      toLog(record);
+    },
   };
-  const withMetrics = fanOut(services.metrics, logOnly);
+  // With metrics off, nothing is collected, but requests in flight are still counted for /levity/status.
+  const logOnly: RecordSink = {
+    started: () => services.metrics.started(),
+    finished(record) {
+      services.metrics.finished(undefined);
+      toLog(record);
+    },
+  };
 
   return async function handle(request: Request): Promise<Response> {
     const snapshot = holder.snapshot;

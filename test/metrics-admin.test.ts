@@ -148,6 +148,20 @@ describe("GET /metrics", () => {
     expect(logged.requests).toHaveLength(2);
   });
 
+  test("with metrics off, /levity/status still counts a stream in flight until its end", async () => {
+    const { oa, gw, openai } = setup("  metrics: false\n");
+    const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id: "c", object: "chat.completion.chunk", created: 1, model: "gpt-4o-real", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    const held = oa.holdOnce(chunk({ role: "assistant", content: "partial" }, null));
+    const stream = await openai.chat.completions.create({ model: "fast", messages: [{ role: "user", content: "hold" }], stream: true });
+    const iterator = stream[Symbol.asyncIterator]();
+    await iterator.next();
+    const status = async () => (await bodyOf(await fetch(`${gw.origin}/levity/status`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }))).inFlight;
+    expect(await status()).toBe(1);
+    held.release(`${chunk({}, "stop")}data: [DONE]\n\n`);
+    while (!(await iterator.next()).done);
+    expect(await status()).toBe(0);
+  });
+
   test("label sets beyond the cap fold into one 'other' series, so client-chosen model names cannot grow memory", () => {
     const counter = new Counter("t_total", "test", ["model"]);
     for (let i = 0; i < MAX_SERIES + 500; i++) counter.inc([`model-${i}`]);

@@ -1,5 +1,5 @@
 import picomatch from "picomatch";
-import type { RecordSink, RequestRecord } from "./record.ts";
+import type { RequestRecord } from "./record.ts";
 
 /*
  * The request log's contract: records are added on the request path (cheaply, into a buffer)
@@ -127,13 +127,5 @@ export function memoryRequestLog(capacity = 10_000): RequestLog {
     },
     stats: () => ({ records: records.length, bytes: 0, pending: 0 }),
     close() {},
-  };
-}
-
-/** Feeds finished records to the log and to the metrics. */
-export function fanOut(...sinks: RecordSink[]): RecordSink {
-  return {
-    started: () => sinks.forEach((s) => s.started()),
-    finished: (record) => sinks.forEach((s) => s.finished(record)),
   };
 }

@@ -99,14 +99,13 @@ function sweep(): void {
   const now = performance.now();
   for (const w of watched) {
     const { call } = w;
-    const origin = new URL(call.url).origin;
     let reason: UpstreamUnreachable | undefined;
-    if (now >= w.totalAt) reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${origin}): the answer took longer than ${call.timeouts.total / 1000} s (timeouts.total)`);
+    if (now >= w.totalAt) reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${new URL(call.url).origin}): the answer took longer than ${call.timeouts.total / 1000} s (timeouts.total)`);
     else if (!w.receiving && now >= w.firstByteAt) {
       const firstByteMs = Math.min(call.timeouts.firstByte, call.timeouts.total);
       reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" sent no response within ${firstByteMs / 1000} s (proxy.request_timeout, timeouts.first_byte)`);
     } else if (w.receiving && now - w.lastChunkAt >= call.timeouts.idle) {
-      reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${origin}): no data for ${call.timeouts.idle / 1000} s (timeouts.idle)`);
+      reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${new URL(call.url).origin}): no data for ${call.timeouts.idle / 1000} s (timeouts.idle)`);
     }
     if (reason) {
       unwatch(w);
