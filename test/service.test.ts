@@ -114,6 +114,16 @@ describe("levity service install and uninstall", () => {
     expect(again).toMatchObject({ code: 0, stdout: expect.stringContaining("nothing to remove") });
   });
 
+  test("a unit file levity cannot write: one line that says where and why, exit 1, no stack trace", async () => {
+    const { config, env, home } = sandbox();
+    // A file where the unit's directory should be: no user, root included, can create it.
+    mkdirSync(join(home, ".config"), { recursive: true });
+    writeFileSync(join(home, ".config/systemd"), "not a directory");
+    const result = await runLevity(["service", "install", "--config", config], { env });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(new RegExp(`^levity service: cannot write ${home}/\\.config/systemd/user/levity\\.service \\((ENOTDIR|EEXIST)\\)\n$`));
+  });
+
   test("a systemctl that fails: the unit stays written, the failure and its words are shown, exit 1", async () => {
     const { config, env, home } = sandbox();
     const result = await runLevity(["service", "install", "--config", config], { env: { ...env, FAIL_SYSTEMCTL: "1" } });

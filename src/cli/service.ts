@@ -216,10 +216,16 @@ export function serviceCommand(action: string | undefined, flags: ServiceFlags, 
       mkdirSync(configDir, { recursive: true });
       io.out(`created ${configDir} (empty: the built-in defaults serve; \`levity init ${configDir}\` writes starter files)\n`);
     }
-    mkdirSync(dirname(plan.path), { recursive: true });
     // Replacing a loaded service: stop the old one first, or launchd refuses to bootstrap it again.
     if (existsSync(plan.path) && plan.os === "macos") for (const argv of plan.deactivate) run(argv, io, false);
-    writeFileSync(plan.path, plan.content, { mode: 0o644 });
+    try {
+      mkdirSync(dirname(plan.path), { recursive: true });
+      writeFileSync(plan.path, plan.content, { mode: 0o644 });
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      io.err(`levity service: cannot write ${plan.path} (${code ?? (error as Error).message})${code === "EACCES" || code === "EPERM" ? `; ${plan.scope === "system" ? "--system needs root: run it with sudo" : "check the directory's permissions"}` : ""}\n`);
+      throw new CliExit(1);
+    }
     io.out(`wrote ${plan.path}\n`);
     for (const argv of plan.activate) run(argv, io, true);
     io.out(`levity runs as a ${plan.scope} service with ${configDir}\n${plan.notes.map((n) => `  ${n}\n`).join("")}`);
@@ -230,7 +236,12 @@ export function serviceCommand(action: string | undefined, flags: ServiceFlags, 
     return;
   }
   for (const argv of plan.deactivate) run(argv, io, false);
-  rmSync(plan.path);
+  try {
+    rmSync(plan.path);
+  } catch (error) {
+    io.err(`levity service: cannot remove ${plan.path} (${(error as { code?: string }).code ?? (error as Error).message})${plan.scope === "system" ? "; --system needs root: run it with sudo" : ""}\n`);
+    throw new CliExit(1);
+  }
   io.out(`removed ${plan.path}\n`);
   if (plan.os === "linux") run([...(plan.scope === "system" ? ["systemctl"] : ["systemctl", "--user"]), "daemon-reload"], io, false);
 }
