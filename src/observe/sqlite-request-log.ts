@@ -21,7 +21,9 @@ export interface SqliteLogOptions {
   now?: () => number;
 }
 
-/** A batch is written at once when it reaches this many records, whatever the timer. */
+/** Records written per transaction, one transaction per turn of the event loop. */
+const SLICE = 200;
+/** A batch is written on the next turn when it reaches this many records, whatever the timer. */
 const BATCH_MAX = 500;
 const RETENTION_CHECK_MS = 10 * 60_000;
 /** Trimmed to this share of max_mb, so a full log is not trimmed on every batch. */
@@ -155,18 +157,41 @@ export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
     if (aged + trimmed > 0) db.exec("PRAGMA incremental_vacuum");
   };
 
-  const flush = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    if (pending.length === 0 || closed) return;
-    const batch = pending;
-    pending = [];
+  const write = (batch: RequestRecord[]) => {
     try {
       insertAll(batch.map(toRow));
       if (usedBytes() > options.maxBytes) trim();
     } catch (error) {
       options.log.error(`request log: ${batch.length} records could not be written to ${options.path}: ${(error as Error).message}`);
     }
+  };
+
+  /** Everything buffered, now (for a query, and at close). */
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (pending.length === 0 || closed) return;
+    const batch = pending;
+    pending = [];
+    write(batch);
+  };
+
+  /*
+   * From the timer: one slice per turn of the event loop. Writing a whole second's records at
+   * once held every request that arrived meanwhile (about 50 ms for 17,000 records), which was
+   * the p99 of a busy gateway; a slice holds them under a millisecond.
+   */
+  let slicing = false;
+  const writeSlices = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (closed || pending.length === 0) {
+      slicing = false;
+      return;
+    }
+    write(pending.splice(0, SLICE));
+    slicing = pending.length > 0;
+    if (slicing) setImmediate(writeSlices);
   };
 
   trim();
@@ -211,9 +236,13 @@ export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
     add(record) {
       if (closed) return;
       pending.push(record);
-      if (pending.length >= BATCH_MAX) flush();
-      else if (timer === undefined) {
-        timer = setTimeout(flush, options.flushMs);
+      if (slicing) return;
+      // Never written on the request path: a full batch is written on the next turn.
+      if (pending.length >= BATCH_MAX) {
+        slicing = true;
+        setImmediate(writeSlices);
+      } else if (timer === undefined) {
+        timer = setTimeout(writeSlices, options.flushMs);
         timer.unref?.();
       }
     },
