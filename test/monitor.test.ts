@@ -74,7 +74,8 @@ upstreams:
 
   test("asks for the admin key, refuses a wrong one, and shows the gateway with the right one", async () => {
     const { page, requested } = await openPage();
-    await expect(page.getByRole("heading", { name: "levity monitor" }).isVisible()).resolves.toBe(true);
+    // The form shows once the page has found that it needs a key (its first, keyless call is refused).
+    await page.getByRole("heading", { name: "levity monitor" }).waitFor();
 
     await signIn(page, CLIENT_KEY);
     await page.getByText("That key was refused").waitFor();
@@ -130,6 +131,7 @@ upstreams:
   test("the Disable button takes an account out of rotation, Enable puts it back", async () => {
     const { page } = await openPage();
     // The key is kept for the browser tab's session only; a new page signs in again.
+    await page.getByLabel("Admin key").waitFor();
     await signIn(page, ADMIN_KEY);
     const rowB = page.locator("#accounts tr[data-account='oa/b']");
     await rowB.getByRole("button", { name: "Disable" }).click();
