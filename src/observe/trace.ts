@@ -26,6 +26,8 @@ export class RequestTrace {
   traffic = false;
   private committed: Lease | undefined;
   private committedFinished = false;
+  /** The lease that finished last: a whole answer's finishes before it is committed. */
+  private lastFinished: Lease | undefined;
   /** Why the last failed attempt failed; the record's error only if no attempt succeeded. */
   private attemptError: string | undefined;
   /** Why the answer broke after the commit point. */
@@ -61,10 +63,6 @@ export class RequestTrace {
       reasoningTokens: 0,
     };
     sink.started();
-  }
-
-  get logsBodies(): boolean {
-    return this.options.bodyMaxBytes !== undefined;
   }
 
   requestBody(text: string): void {
@@ -106,8 +104,6 @@ export class RequestTrace {
     // A whole answer's lease has finished before it is committed.
     this.committedFinished = lease === this.lastFinished;
   }
-
-  private lastFinished: Lease | undefined;
 
   private attemptEnded(lease: Lease, outcome: Outcome): void {
     this.lastFinished = lease;
