@@ -76,6 +76,12 @@ export interface AccountView {
 }
 
 const MINUTE_MS = 60_000;
+/** Which accounts an admin action applies to: all, one upstream's, or one. */
+export interface AccountFilter {
+  upstream?: string;
+  account?: string;
+}
+
 export const ADMIN_DISABLED = "disabled by an admin (levity accounts enable puts it back)";
 /** Sessions (sticky) and stored responses (pins) remembered per pool. */
 const REMEMBERED = 10_000;
@@ -351,15 +357,22 @@ export class AccountPool {
    * An admin takes an account out of rotation, or puts it back (which also ends a disable levity
    * made itself, such as a refused key). Returns the accounts changed.
    */
-  setEnabled(upstreams: Upstream[], filter: { upstream?: string; account?: string }, enabled: boolean): string[] {
+  setEnabled(upstreams: Upstream[], filter: AccountFilter, enabled: boolean): string[] {
+    return this.change(upstreams, filter, (state) => {
+      state.disabledReason = enabled ? undefined : ADMIN_DISABLED;
+      if (enabled) state.consecutiveFailures = 0;
+    });
+  }
+
+  /** Applies `edit` to each account the filter names, saves it, wakes waiting requests; returns the accounts changed. */
+  private change(upstreams: Upstream[], filter: AccountFilter, edit: (state: AccountState) => void): string[] {
     const changed: string[] = [];
     for (const upstream of upstreams) {
       if (filter.upstream && upstream.name !== filter.upstream) continue;
       for (const account of upstream.accounts) {
         if (filter.account && account.name !== filter.account) continue;
         const state = this.state(upstream, account);
-        state.disabledReason = enabled ? undefined : ADMIN_DISABLED;
-        if (enabled) state.consecutiveFailures = 0;
+        edit(state);
         this.save(state);
         changed.push(`${upstream.name}/${account.name}`);
       }
@@ -377,23 +390,13 @@ export class AccountPool {
    * Clears cooldowns, failure counts and disables: of every account, of one upstream's, or of
    * one account. Returns the accounts reset.
    */
-  reset(upstreams: Upstream[], filter: { upstream?: string; account?: string } = {}): string[] {
-    const reset: string[] = [];
-    for (const upstream of upstreams) {
-      if (filter.upstream && upstream.name !== filter.upstream) continue;
-      for (const account of upstream.accounts) {
-        if (filter.account && account.name !== filter.account) continue;
-        const state = this.state(upstream, account);
-        state.cooldownUntil = 0;
-        state.modelCooldowns = {};
-        state.consecutiveFailures = 0;
-        state.disabledReason = undefined;
-        this.save(state);
-        reset.push(`${upstream.name}/${account.name}`);
-      }
-    }
-    for (const wake of [...this.releaseWaiters]) wake();
-    return reset;
+  reset(upstreams: Upstream[], filter: AccountFilter = {}): string[] {
+    return this.change(upstreams, filter, (state) => {
+      state.cooldownUntil = 0;
+      state.modelCooldowns = {};
+      state.consecutiveFailures = 0;
+      state.disabledReason = undefined;
+    });
   }
 
   view(upstreams: Upstream[]): AccountView[] {
