@@ -60,17 +60,16 @@ const gateway = createGateway(holder, {
   pool: new AccountPool(store, log),
   requestLog: memoryRequestLog(),
   metrics: new GatewayMetrics(VERSION),
-  holder,
   startedAt: Date.now(),
   reload: (reason) => {
     try {
       holder.snapshot = loadConfig({ dir: choice.dir, env, port });
       log.info(`config reloaded (${reason})`);
-      return true;
+      return holder.snapshot;
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       log.error(`config reload (${reason}) failed; the previous configuration keeps serving`);
-      return false;
+      return undefined;
     }
   },
 });

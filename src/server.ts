@@ -65,9 +65,8 @@ export function startServer(options: StartOptions): RunningServer {
     pool,
     requestLog,
     metrics,
-    holder,
     startedAt: Date.now(),
-    reload: options.dir ? (reason) => reload(reason) : undefined,
+    reload: options.dir ? (reason) => (reload(reason) ? holder.snapshot : undefined) : undefined,
   });
   const { hostname, port } = holder.snapshot.proxy;
 

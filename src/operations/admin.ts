@@ -122,7 +122,7 @@ export function admin(ctx: RequestContext, services: GatewayServices): Response 
       if (!services.reload) throw new GatewayError(501, "This levity was started without a configuration directory to reload.");
       const applied = services.reload("admin request");
       if (!applied) throw new GatewayError(422, "The configuration on disk has problems; the previous one keeps serving. levity's log lists them; `levity check` prints them too.");
-      return jsonResponse({ reloaded: true, config: describeSnapshot(services.holder.snapshot) });
+      return jsonResponse({ reloaded: true, config: describeSnapshot(applied) });
     }
     default:
       throw new Error(`no handler for operation ${ctx.match.route.operation}`);

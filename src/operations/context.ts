@@ -33,10 +33,8 @@ export interface GatewayServices {
   pool: AccountPool;
   requestLog: RequestLog;
   metrics: GatewayMetrics;
-  /** Re-reads the configuration; absent where the host has no files to read (tests, Deno). */
-  reload?: (reason: string) => boolean;
-  /** The configuration in force (a reload replaces it). */
-  holder: { snapshot: ConfigSnapshot };
+  /** Re-reads the configuration and returns the one now in force, or undefined when it has problems; absent where there are no files to read. */
+  reload?: (reason: string) => ConfigSnapshot | undefined;
   /** Epoch ms the gateway started. */
   startedAt: number;
 }
