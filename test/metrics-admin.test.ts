@@ -4,7 +4,7 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { Counter, MAX_SERIES } from "../src/observe/prometheus.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
-import { startGateway } from "./support/gateway.ts";
+import { startGateway, upstreamsYaml } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 import { histogramSeries, parseMetrics, sample } from "./support/prometheus.ts";
 import { runLevity } from "./support/process.ts";
@@ -29,14 +29,7 @@ function setup(proxyExtra = "") {
   api_keys: [{ name: ci, key: ${CLIENT_KEY} }]
   admin_key: ${ADMIN_KEY}
   cooldown_wait: 0
-${proxyExtra}upstreams:
-  - name: oa
-    protocol: openai
-    base_url: ${oa.url}/v1
-    accounts:
-      - { name: a, key: ${KEYS.a} }
-      - { name: b, key: ${KEYS.b} }
-`,
+${proxyExtra}${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "a", key: KEYS.a }, { name: "b", key: KEYS.b }] }])}`,
     mappings: "exact:\n  fast: oa/gpt-4o-real\n",
   });
   cleanup.push(() => oa.stop(), () => gw.stop());

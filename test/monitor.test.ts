@@ -5,7 +5,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { chromiumPath, launchChromium } from "./support/browser.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { REPO, startGateway, tempDir, type TestGateway } from "./support/gateway.ts";
+import { REPO, startGateway, tempDir, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 
 // The monitor page at /ui, in headless Chromium, as a person would use it: sign in with the admin
@@ -35,14 +35,7 @@ describe.skipIf(!browserPath)("monitor page in Chromium", () => {
   admin_key: ${ADMIN_KEY}
   cooldown_wait: 0
   request_log: { flush_ms: 20 }
-upstreams:
-  - name: oa
-    protocol: openai
-    base_url: ${oa.url}/v1
-    accounts:
-      - { name: a, key: ${KEYS.a} }
-      - { name: b, key: ${KEYS.b} }
-`,
+${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "a", key: KEYS.a }, { name: "b", key: KEYS.b }] }])}`,
       mappings: "exact:\n  fast: oa/gpt-4o-real\n",
     });
     // Account a runs out of credit: a whole-account cooldown of minutes, so its countdown is visible.

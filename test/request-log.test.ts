@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { fakeOpenAI } from "./support/fake-openai.ts";
-import { restartGateway, startGateway, tempDir, writeConfig, type TestGateway } from "./support/gateway.ts";
+import { restartGateway, startGateway, tempDir, upstreamsYaml, writeConfig } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 import { runLevity, serveLevity, spawnLevity } from "./support/process.ts";
 import { readRequestDb, requestDbBytes } from "./support/request-db.ts";
@@ -47,14 +47,7 @@ function gatewayYaml(upstreamUrl: string, requestLog: string): string {
   cooldown_wait: 0
   request_log:
 ${requestLog}
-upstreams:
-  - name: oa
-    protocol: openai
-    base_url: ${upstreamUrl}/v1
-    accounts:
-      - { name: a, key: ${ACCOUNT_A} }
-      - { name: b, key: ${ACCOUNT_B} }
-`;
+${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${upstreamUrl}/v1`, accounts: [{ name: "a", key: ACCOUNT_A }, { name: "b", key: ACCOUNT_B }] }])}`;
 }
 
 function setup(requestLog = "    flush_ms: 20\n") {
