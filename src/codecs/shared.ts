@@ -42,7 +42,7 @@ export interface UpstreamCodec {
   /** The path under the upstream's base URL (with query) and the JSON body. */
   buildRequest(request: ChatRequest, target: UpstreamTarget): Promise<{ path: string; body: unknown }>;
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse;
-  parseStream(body: ReadableStream<Uint8Array>, target: UpstreamTarget, contentType: string): AsyncIterable<StreamEvent>;
+  parseStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget, contentType: string): AsyncIterable<StreamEvent>;
   parseError(text: string): UpstreamFailure;
   /** The dialect's own token-count endpoint, where it has one. */
   buildCountRequest?(request: ChatRequest, target: UpstreamTarget): Promise<{ path: string; body: unknown }>;

@@ -13,7 +13,7 @@ export interface SseEvent {
  * and CRLF line ends. Each chunk's events are collected in an array and yielded from it: a
  * generator per line, as this was first written, was most of a stream's cost per chunk.
  */
-export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();
   let buffer = "";
   let event: string | undefined;
@@ -87,7 +87,7 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
  * Decodes a JSON array written incrementally (`[{...},\r\n{...}]`), yielding each element as soon
  * as it is complete. Strings are tracked so brackets inside them do not count.
  */
-export async function* readJsonArray(body: ReadableStream<Uint8Array>): AsyncGenerator<unknown> {
+export async function* readJsonArray(body: AsyncIterable<Uint8Array>): AsyncGenerator<unknown> {
   const decoder = new TextDecoder();
   let buffer = "";
   let depth = 0;

@@ -11,7 +11,7 @@ import { cooldownHint } from "../pool/hints.ts";
 import type { Lease } from "../pool/pool.ts";
 import type { AttemptResult, TargetRunner } from "../pool/serve.ts";
 import { tapStream } from "../pool/tap.ts";
-import { callUpstream } from "../upstream/forward.ts";
+import { openUpstream, type OpenedUpstream } from "../upstream/forward.ts";
 import { clientResponseHeaders, upstreamEndpoint, upstreamRequestHeaders } from "../upstream/protocol.ts";
 import type { RequestContext } from "./context.ts";
 
@@ -76,9 +76,9 @@ export function passthroughRunner(ctx: RequestContext, dialect: Dialect, target:
       return errorResponse(ctx.family, failure.status, failure.message, { headers: Object.fromEntries(headers) }, ctx.requestId);
     },
     async attempt(lease: Lease): Promise<AttemptResult> {
-      let response: Response;
+      let opened: OpenedUpstream;
       try {
-        response = await callUpstream({
+        opened = await openUpstream({
           stream,
           upstream,
           url,
@@ -90,6 +90,7 @@ export function passthroughRunner(ctx: RequestContext, dialect: Dialect, target:
       } catch (error) {
         return failed(failureFromError(error, upstream.name));
       }
+      const { response, source } = opened;
       const headers = clientResponseHeaders(response.headers);
       if (!response.ok) {
         let errorText: string;
@@ -104,10 +105,10 @@ export function passthroughRunner(ctx: RequestContext, dialect: Dialect, target:
         return failed({ kind, status: response.status, message: parsed.message, hintMs: cooldownHint(response.headers, parsed.retryAfter), upstream: { body: errorText, headers: response.headers } });
       }
 
-      if (stream && response.body) {
+      if (source) {
         const contentType = response.headers.get("content-type") ?? "";
         const tapped = await tapStream(
-          response.body,
+          source,
           (input) => codec.parseStream(input, targetOf(upstream), contentType),
           upstream.name,
           (error) => streamErrorBytes(dialect, jsonArray, 502, failureFromError(error, upstream.name).message),

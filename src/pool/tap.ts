@@ -1,4 +1,5 @@
 import type { StreamEvent, Usage } from "../ir.ts";
+import type { GuardedSource } from "../upstream/forward.ts";
 import { untilFirstContent, type Peeked } from "./first-content.ts";
 
 /*
@@ -6,6 +7,8 @@ import { untilFirstContent, type Peeked } from "./first-content.ts";
  * until its first content event (the commit point), and to learn its usage. One reader serves
  * both, at the client's pace: until the commit the parser pulls and every chunk is kept; after
  * it, the client pulls (the kept chunks first) and hands each new chunk on to the parser.
+ * The client's body is the only web stream: the parser is fed through a bare async iterator,
+ * because each stream layer costs promises and a queue per chunk.
  */
 
 export type Tapped =
@@ -15,13 +18,12 @@ export type Tapped =
 type Handed = { value: Uint8Array } | { done: true } | { error: unknown };
 
 export async function tapStream(
-  source: ReadableStream<Uint8Array>,
-  parse: (input: ReadableStream<Uint8Array>) => AsyncIterable<StreamEvent>,
+  source: GuardedSource,
+  parse: (input: AsyncIterable<Uint8Array>) => AsyncIterable<StreamEvent>,
   upstream: string,
   /** The bytes that tell the client, in its own dialect, that the stream broke after the commit. */
   errorBytes: (error: unknown) => Uint8Array,
 ): Promise<Tapped> {
-  const reader = source.getReader();
   const kept: Uint8Array[] = [];
   let committed = false;
   const handed: Handed[] = [];
@@ -35,26 +37,24 @@ export async function tapStream(
   };
   const take = () => new Promise<Handed>((resolve) => (handed.length > 0 ? resolve(handed.shift()!) : (waiting = resolve)));
 
-  const parserInput = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        const item: Handed = committed ? await take() : await reader.read().then((r) => (r.done ? { done: true as const } : { value: r.value }));
-        if ("error" in item) controller.error(item.error);
-        else if ("done" in item) controller.close();
-        else {
-          if (!committed) kept.push(item.value);
-          controller.enqueue(item.value);
-        }
-      },
-      // The parser stopping must never stop the client's stream.
-      cancel() {},
-    },
-    { highWaterMark: 0 },
-  );
+  const ended: IteratorResult<Uint8Array> = { done: true, value: undefined };
+  const next = async (): Promise<IteratorResult<Uint8Array>> => {
+    if (committed) {
+      const item = handed.shift() ?? (await take());
+      if ("error" in item) throw item.error;
+      return "done" in item ? ended : { done: false, value: item.value };
+    }
+    const read = await source.read();
+    if (read.done) return ended;
+    kept.push(read.value);
+    return read;
+  };
+  // The parser stopping early must never stop the client's stream.
+  const parserInput: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ next, return: async () => ended }) };
 
   const peeked = await untilFirstContent(parse(parserInput), upstream);
   if (peeked.kind !== "content") {
-    await reader.cancel().catch(() => {});
+    await source.cancel().catch(() => {});
     return peeked;
   }
   committed = true;
@@ -89,7 +89,7 @@ export async function tapStream(
         return;
       }
       try {
-        const { done: finished, value } = await reader.read();
+        const { done: finished, value } = await source.read();
         if (finished) {
           // A clean end is not a complete answer until the parser has seen the dialect's last event.
           hand({ done: true });
@@ -109,7 +109,7 @@ export async function tapStream(
     },
     cancel(reason) {
       hand({ done: true });
-      return reader.cancel(reason);
+      return source.cancel(reason);
     },
   });
   return { kind: "content", body, done };

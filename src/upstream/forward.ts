@@ -138,36 +138,70 @@ function explain(error: unknown, w: Watched, what: "reach" | "read"): Error {
   return new UpstreamUnreachable("network", `could not reach upstream "${call.upstream.name}" at ${new URL(call.url).origin}: ${code ? `${code} (${(error as Error).message})` : (error as Error).message}`);
 }
 
-/** The body as a stream that notes each chunk for the idle limit and reports why it failed. */
-function guardBody(body: ReadableStream<Uint8Array>, w: Watched): ReadableStream<Uint8Array> {
+export type ReadResult = { done: true; value?: undefined } | { done: false; value: Uint8Array };
+const END: ReadResult = { done: true };
+
+/** An upstream stream's chunks, read under the time limits: each chunk restarts the idle limit, and a failed read says why. */
+export interface GuardedSource {
+  read(): Promise<ReadResult>;
+  cancel(reason?: unknown): Promise<void>;
+}
+
+function guardSource(body: ReadableStream<Uint8Array>, w: Watched): GuardedSource {
   const reader = body.getReader();
+  const failed = async (error: unknown): Promise<never> => {
+    unwatch(w);
+    w.abort.abort();
+    await reader.cancel().catch(() => {});
+    throw explain(error, w, "read");
+  };
+  return {
+    async read() {
+      let result;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        return failed(error);
+      }
+      if (result.done) {
+        unwatch(w);
+        return END;
+      }
+      w.lastChunkAt = performance.now();
+      return { done: false, value: result.value };
+    },
+    cancel(reason) {
+      unwatch(w);
+      w.abort.abort();
+      return reader.cancel(reason);
+    },
+  };
+}
+
+/** A guarded source as a web stream, for readers that want one. */
+function sourceStream(source: GuardedSource): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         try {
-          const { done, value } = await reader.read();
-          if (done) {
-            unwatch(w);
-            controller.close();
-          } else {
-            w.lastChunkAt = performance.now();
-            controller.enqueue(value);
-          }
+          const { done, value } = await source.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
         } catch (error) {
-          unwatch(w);
-          w.abort.abort();
-          await reader.cancel().catch(() => {});
-          controller.error(explain(error, w, "read"));
+          controller.error(error);
         }
       },
-      cancel(reason) {
-        unwatch(w);
-        w.abort.abort();
-        return reader.cancel(reason);
-      },
+      cancel: (reason) => source.cancel(reason),
     },
     { highWaterMark: 0 },
   );
+}
+
+/** The answer to a stream call: its status and headers, and, when it is a stream, the body as a guarded source. */
+export interface OpenedUpstream {
+  response: Response;
+  /** Set for a successful stream call; otherwise the response's body has been read whole. */
+  source?: GuardedSource;
 }
 
 /**
@@ -175,6 +209,15 @@ function guardBody(body: ReadableStream<Uint8Array>, w: Watched): ReadableStream
  * response's body is not read here; the caller reads it, and the client's disconnect aborts it.
  */
 export async function callUpstream(call: UpstreamCall): Promise<Response> {
+  const { response, source } = await openUpstream(call);
+  return source ? new Response(sourceStream(source), { status: response.status, statusText: response.statusText, headers: response.headers }) : response;
+}
+
+/**
+ * As callUpstream, but a successful stream's body is handed over as a guarded source rather than a
+ * web stream: a reader that drives it itself saves a stream layer per chunk.
+ */
+export async function openUpstream(call: UpstreamCall): Promise<OpenedUpstream> {
   const url = new URL(call.url);
   const now = performance.now();
   const w: Watched = {
@@ -208,13 +251,13 @@ export async function callUpstream(call: UpstreamCall): Promise<Response> {
   lastAnswered.set(url.origin, Date.now());
   if (!response.body) {
     unwatch(w);
-    return response;
+    return { response };
   }
   w.receiving = true;
   w.lastChunkAt = performance.now();
-  if (call.stream) return new Response(guardBody(response.body, w), { status: response.status, statusText: response.statusText, headers: response.headers });
-  // A whole answer is read natively, in one piece: the idle limit then counts from the headers
-  // to the body's end. (A JavaScript stream around it cost more than the read itself.)
+  if (call.stream && response.ok) return { response, source: guardSource(response.body, w) };
+  // A whole answer (or an error's body) is read natively, in one piece: the idle limit then
+  // counts from the headers to the body's end. (A JavaScript stream around it cost more than the read itself.)
   let text: string;
   try {
     text = await response.text();
@@ -223,5 +266,5 @@ export async function callUpstream(call: UpstreamCall): Promise<Response> {
     throw explain(error, w, "read");
   }
   unwatch(w);
-  return new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers });
+  return { response: new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers }) };
 }

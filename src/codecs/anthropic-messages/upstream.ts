@@ -117,7 +117,7 @@ export const anthropicMessagesUpstream: UpstreamCodec = {
     };
   },
 
-  parseStream(body: ReadableStream<Uint8Array>, target: UpstreamTarget) {
+  parseStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget) {
     return parseAnthropicStream(body, target);
   },
 
@@ -135,7 +135,7 @@ function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
   return parts;
 }
 
-async function* parseAnthropicStream(body: ReadableStream<Uint8Array>, target: UpstreamTarget): AsyncGenerator<StreamEvent> {
+async function* parseAnthropicStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget): AsyncGenerator<StreamEvent> {
   let usage: Usage = { input: 0, output: 0 };
   let stop: StopReason = "end";
   let stopSequence: string | undefined;

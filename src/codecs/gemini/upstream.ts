@@ -117,7 +117,7 @@ export const geminiUpstream: UpstreamCodec = {
     };
   },
 
-  parseStream(body: ReadableStream<Uint8Array>, target: UpstreamTarget, contentType: string) {
+  parseStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget, contentType: string) {
     return parseGeminiStream(body, target, contentType);
   },
 
@@ -133,7 +133,7 @@ export const geminiUpstream: UpstreamCodec = {
   },
 };
 
-async function* streamChunks(body: ReadableStream<Uint8Array>, contentType: string): AsyncGenerator<unknown> {
+async function* streamChunks(body: AsyncIterable<Uint8Array>, contentType: string): AsyncGenerator<unknown> {
   // Asked for ?alt=sse, but a Gemini-compatible upstream may still answer with the JSON-array form.
   if (contentType.includes("json")) {
     yield* readJsonArray(body);
@@ -142,7 +142,7 @@ async function* streamChunks(body: ReadableStream<Uint8Array>, contentType: stri
   for await (const sse of readSse(body)) yield parseStreamJson(sse.data);
 }
 
-async function* parseGeminiStream(body: ReadableStream<Uint8Array>, target: UpstreamTarget, contentType: string): AsyncGenerator<StreamEvent> {
+async function* parseGeminiStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget, contentType: string): AsyncGenerator<StreamEvent> {
   let started = false;
   let usage: Usage = { input: 0, output: 0 };
   let finish: unknown;

@@ -120,7 +120,7 @@ export const openaiChatUpstream: UpstreamCodec = {
     };
   },
 
-  parseStream(body: ReadableStream<Uint8Array>) {
+  parseStream(body: AsyncIterable<Uint8Array>) {
     return parseChatStream(body);
   },
 
@@ -131,7 +131,7 @@ export function parseOpenAIError(text: string): UpstreamFailure {
   return failureFromBody(text, (json) => (isObject(json) && isObject(json.error) && typeof json.error.message === "string" ? { message: json.error.message } : undefined));
 }
 
-async function* parseChatStream(body: ReadableStream<Uint8Array>): AsyncGenerator<StreamEvent> {
+async function* parseChatStream(body: AsyncIterable<Uint8Array>): AsyncGenerator<StreamEvent> {
   let started = false;
   let usage: Usage = { input: 0, output: 0 };
   let stop: StopReason | undefined;

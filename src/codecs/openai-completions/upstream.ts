@@ -48,7 +48,7 @@ export const openaiCompletionsUpstream: UpstreamCodec = {
     };
   },
 
-  async *parseStream(body: ReadableStream<Uint8Array>): AsyncGenerator<StreamEvent> {
+  async *parseStream(body: AsyncIterable<Uint8Array>): AsyncGenerator<StreamEvent> {
     let started = false;
     let usage: Usage = { input: 0, output: 0 };
     let finish: unknown;

@@ -120,14 +120,14 @@ export const openaiResponsesUpstream: UpstreamCodec = {
     };
   },
 
-  parseStream(body: ReadableStream<Uint8Array>, target: UpstreamTarget) {
+  parseStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget) {
     return parseResponsesStream(body, target);
   },
 
   parseError: parseOpenAIError,
 };
 
-async function* parseResponsesStream(body: ReadableStream<Uint8Array>, target: UpstreamTarget): AsyncGenerator<StreamEvent> {
+async function* parseResponsesStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget): AsyncGenerator<StreamEvent> {
   const calls = new Map<number, number>();
   let toolCount = 0;
   for await (const sse of readSse(body)) {
