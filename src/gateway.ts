@@ -108,13 +108,13 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
             headers: { allow: [...lookup.allow, "OPTIONS"].join(", ") },
           });
         case "overlap":
-          body = await readJsonObject(request, snapshot.proxy.maxBodyBytes);
+          body = await readJsonObject(request, snapshot.proxy.body);
           match = chooseOverlap(lookup, body.json);
           break;
         case "route":
           match = lookup.match;
           if (match.route.method === "POST") {
-            body = match.route.auth === "admin" ? await readOptionalJsonObject(request, snapshot.proxy.maxBodyBytes) : await readJsonObject(request, snapshot.proxy.maxBodyBytes);
+            body = match.route.auth === "admin" ? await readOptionalJsonObject(request, snapshot.proxy.body) : await readJsonObject(request, snapshot.proxy.body);
           }
           break;
       }

@@ -59,6 +59,8 @@ export const ProxySchema = v.strictObject({
   api_keys: v.optional(v.array(v.strictObject({ name: Name, key: ClientKey }), "must be a list of { name, key }"), []),
   admin_key: v.optional(ClientKey),
   request_timeout: v.optional(Seconds, 300),
+  /** Seconds a client has to send its whole request body. */
+  body_timeout: v.optional(Seconds, 30),
   max_body_mb: v.optional(v.pipe(v.number("must be a number of megabytes"), v.minValue(1, "must be at least 1"), v.maxValue(1024, "must be at most 1024")), 32),
   data_dir: v.optional(v.pipe(v.string("must be a directory path"), v.minLength(1, "must not be empty"))),
   timeouts: v.optional(TimeoutsSchema, {}),

@@ -1,3 +1,4 @@
+import type { BodyLimits } from "../http/body.ts";
 import type { RouteTable } from "../http/route-table.ts";
 import type { MappingTable } from "../mapping/table.ts";
 import type { AuthMode, Strategy, UpstreamProtocol } from "./schema.ts";
@@ -22,6 +23,8 @@ export interface ProxySettings {
    */
   adminKeys: ClientKey[];
   maxBodyBytes: number;
+  /** maxBodyBytes and proxy.body_timeout, as the body readers take them. */
+  body: BodyLimits;
   corsOrigins: string[];
   /** Where SQLite state lives (stored responses, tool-call signatures, account cooldowns). */
   dataDir: string;

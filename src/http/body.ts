@@ -1,3 +1,4 @@
+import { deadline } from "./deadlines.ts";
 import { GatewayError } from "./errors.ts";
 
 export type JsonObject = Record<string, unknown>;
@@ -12,8 +13,32 @@ function formatMb(bytes: number): string {
   return String(Math.round((bytes / 1024 / 1024) * 100) / 100);
 }
 
-/** Reads at most `maxBytes`; a declared or streamed body over the limit is refused without reading the rest. */
-export async function readBodyBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
+export interface BodyLimits {
+  maxBytes: number;
+  /** The whole body must arrive within this long: a client that trickles it is cut off. */
+  timeoutMs: number;
+}
+
+/**
+ * Reads at most `maxBytes`, within `timeoutMs`. A declared or streamed body over the limit is
+ * refused without reading the rest; a body still arriving at the deadline is refused with 408 and
+ * the connection closed, so a slow sender cannot hold it.
+ */
+export async function readBodyBytes(request: Request, limits: BodyLimits): Promise<Uint8Array> {
+  let cancel = () => {};
+  const expired = new Promise<never>((_, reject) => {
+    cancel = deadline(limits.timeoutMs, () =>
+      reject(new GatewayError(408, `The request body did not arrive within ${limits.timeoutMs / 1000} s (proxy.body_timeout in gateway.yaml).`, { headers: { connection: "close" } })),
+    );
+  });
+  try {
+    return await Promise.race([readWithin(request, limits.maxBytes), expired]);
+  } finally {
+    cancel();
+  }
+}
+
+async function readWithin(request: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(request.headers.get("content-length"));
   if (declared > maxBytes) throw tooLarge(maxBytes);
   if (!request.body) return new Uint8Array(0);
@@ -45,8 +70,8 @@ export async function readBodyBytes(request: Request, maxBytes: number): Promise
 }
 
 /** A body that may be absent (admin commands with no options): absent or empty is `{}`. */
-export async function readOptionalJsonObject(request: Request, maxBytes: number): Promise<{ json: JsonObject; text: string }> {
-  const bytes = await readBodyBytes(request, maxBytes);
+export async function readOptionalJsonObject(request: Request, limits: BodyLimits): Promise<{ json: JsonObject; text: string }> {
+  const bytes = await readBodyBytes(request, limits);
   return bytes.byteLength === 0 ? { json: {}, text: "" } : parseJsonObject(bytes);
 }
 
@@ -54,12 +79,12 @@ export async function readOptionalJsonObject(request: Request, maxBytes: number)
  * The request body as a JSON object. Any content type is accepted when the body is JSON
  * (curl -d sends form encoding by default); multipart is refused as plainly not JSON.
  */
-export async function readJsonObject(request: Request, maxBytes: number): Promise<{ json: JsonObject; text: string }> {
+export async function readJsonObject(request: Request, limits: BodyLimits): Promise<{ json: JsonObject; text: string }> {
   const type = request.headers.get("content-type") ?? "";
   if (type.toLowerCase().startsWith("multipart/")) {
     throw new GatewayError(415, `Request body is ${type.split(";")[0]}; this endpoint expects a JSON object (Content-Type: application/json).`);
   }
-  const bytes = await readBodyBytes(request, maxBytes);
+  const bytes = await readBodyBytes(request, limits);
   if (bytes.byteLength === 0) throw new GatewayError(400, "Request body is empty; this endpoint expects a JSON object.");
   return parseJsonObject(bytes);
 }

@@ -47,13 +47,19 @@ interface Pattern {
   regex: RegExp;
 }
 
-/** `{name}` captures one segment; it stops at '/' and at ':' so Gemini's `:method` suffix stays literal. */
+/**
+ * `{name}` captures one segment. Followed by a literal `:method` (Gemini's paths), it may hold
+ * colons itself, since model names such as Ollama's `qwen2.5:7b` do: the method is what follows
+ * the last colon. Anywhere else it stops at ':'.
+ */
 export function templateToRegex(template: string): RegExp {
   let source = "";
   let last = 0;
   for (const match of template.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
-    source += escapeRegex(template.slice(last, match.index)) + `(?<${match[1]}>[^/:]+)`;
-    last = match.index + match[0].length;
+    const end = match.index + match[0].length;
+    const segment = template[end] === ":" ? "[^/]+" : "[^/:]+";
+    source += escapeRegex(template.slice(last, match.index)) + `(?<${match[1]}>${segment})`;
+    last = end;
   }
   source += escapeRegex(template.slice(last));
   return new RegExp(`^${source}$`);

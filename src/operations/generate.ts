@@ -13,7 +13,32 @@ function requestedModel(ctx: RequestContext, dialect: Dialect): string {
   if (typeof raw !== "string" || raw.trim() === "") {
     throw new GatewayError(400, dialect === "gemini" ? "The model name is missing from the path." : "model is required: name the model to use.", { param: "model" });
   }
+  // A name goes into URLs, headers and the log: control characters, broken UTF-16 and absurd lengths are refused here.
+  if (raw.length > MODEL_NAME_MAX || /[\u0000-\u001f\u007f]/.test(raw) || !raw.isWellFormed()) {
+    throw new GatewayError(400, `model must be a name of at most ${MODEL_NAME_MAX} printable characters.`, { param: "model" });
+  }
   return raw;
+}
+
+const MODEL_NAME_MAX = 256;
+
+/** Header values are Latin-1 without controls; a model name outside printable ASCII is sent percent-encoded. */
+function headerSafe(name: string): string {
+  return /^[\x20-\x7e]*$/.test(name) ? name : encodeURIComponent(name);
+}
+
+/** Whether the client asked for a stream; a flag of the wrong type is refused rather than read as "no". */
+function wantsStream(ctx: RequestContext, json: Record<string, unknown>): boolean {
+  if (ctx.match.route.dialect === "gemini") {
+    // Gemini says how to frame a stream in ?alt=: sse, or json (the default, a JSON array).
+    const alt = ctx.url.searchParams.get("alt");
+    if (alt !== null && alt !== "sse" && alt !== "json") throw new GatewayError(400, `Invalid value for alt: "${alt.slice(0, 40)}". Use alt=sse or alt=json.`, { param: "alt" });
+    return ctx.match.route.stream;
+  }
+  if (json.stream !== undefined && json.stream !== null && typeof json.stream !== "boolean") {
+    throw new GatewayError(400, `stream must be true or false, not ${JSON.stringify(json.stream).slice(0, 40)}.`, { param: "stream" });
+  }
+  return json.stream === true;
 }
 
 function safeDecode(segment: string): string {
@@ -40,7 +65,7 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
   if (!dialect || !ctx.body) throw new Error(`route ${ctx.match.route.path} has no dialect or body`);
   const snapshot = ctx.snapshot;
   const model = requestedModel(ctx, dialect);
-  const stream = ctx.match.route.stream || ctx.body.json.stream === true;
+  const stream = wantsStream(ctx, ctx.body.json);
   ctx.trace.record.requestedModel = model.slice(0, 200);
   ctx.trace.record.stream = stream;
   const resolution = resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name);
@@ -71,7 +96,7 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
       trace: ctx.trace,
       // Where the answer came from: the upstream model actually used, the upstream, the account (by name, never key).
       routing: (runner, account, headers) => {
-        headers.set("x-mapped-model", runner.model);
+        headers.set("x-mapped-model", headerSafe(runner.model));
         headers.set("x-upstream", runner.upstream.name);
         headers.set("x-account", account);
       },

@@ -13,6 +13,7 @@ import { UpstreamError } from "./failure.ts";
  */
 
 const EMPTY_REPLY = "(echo: the last user turn had no text)";
+const EMPTY_RESULT_REPLY = "(echo: the tool result was empty)";
 
 interface EchoPlan {
   thinking?: { text: string; signature: Opaque };
@@ -126,7 +127,9 @@ function plan(request: ChatRequest, issuer: string): EchoPlan {
   }
   if (results.length > 0) {
     const names = callNames(request);
-    out.text = results.length === 1 ? resultText(results[0]!) : results.map((r) => `${r.name ?? names.get(r.callId) ?? "tool"}: ${resultText(r)}`).join("\n");
+    const said = results.length === 1 ? resultText(results[0]!) : results.map((r) => `${r.name ?? names.get(r.callId) ?? "tool"}: ${resultText(r)}`).join("\n");
+    // An empty answer is what a broken upstream gives; echo always says something.
+    out.text = said.trim() === "" ? EMPTY_RESULT_REPLY : said;
     return out;
   }
   const tools = requestedTools(request, text);

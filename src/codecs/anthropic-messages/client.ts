@@ -70,6 +70,7 @@ export const anthropicMessagesClient: ClientCodec = {
     }
     const messages = body.messages;
     if (!Array.isArray(messages)) throw badRequest("messages: Field required", "messages");
+    if (messages.length === 0) throw badRequest("messages: at least one message is required", "messages");
     const turns: Turn[] = [];
     messages.forEach((message, i) => {
       if (!isObject(message)) throw badRequest(`messages.${i}: Input should be an object`, `messages.${i}`);

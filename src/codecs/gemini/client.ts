@@ -68,6 +68,7 @@ export const geminiClient: ClientCodec = {
     let contents = body.contents;
     if (isObject(contents)) contents = [contents];
     if (!Array.isArray(contents)) throw badRequest("contents must be a list of Content objects.", "contents");
+    if (contents.length === 0) throw badRequest("contents is not specified: at least one Content is required.", "contents");
     const turns: Turn[] = contents.map((content, i) => {
       if (typeof content === "string") return { role: "user", parts: [{ type: "text", text: content }] };
       if (!isObject(content)) throw badRequest(`contents[${i}] must be a Content object.`, `contents[${i}]`);

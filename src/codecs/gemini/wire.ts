@@ -112,6 +112,10 @@ export function partsFromGemini(parts: unknown, where: string, signatureProtocol
       if (typeof response.name !== "string") throw badRequest(`${at}.functionResponse needs a name.`, at);
       const result = resultFromResponse(response.response);
       out.push({ type: "tool_result", callId: typeof response.id === "string" ? response.id : "", name: response.name, ...result });
+    } else {
+      // A part this gateway knows, of the wrong type, is the client's mistake, not an empty part.
+      const known = Object.entries({ text: part.text, inlineData: inline, fileData: file, functionCall: call, functionResponse: response }).find(([, value]) => value !== undefined && value !== null);
+      if (known) throw badRequest(`${at}.${known[0]} must be ${known[0] === "text" ? "a string" : "an object"}.`, `${at}.${known[0]}`);
     }
     // executableCode and codeExecutionResult run at Google and have no counterpart elsewhere.
   });
