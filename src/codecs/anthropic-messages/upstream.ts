@@ -135,17 +135,27 @@ function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
   return parts;
 }
 
+/** The events that belong inside a message, after its message_start. */
+const MESSAGE_EVENTS = new Set(["content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop"]);
+
 async function* parseAnthropicStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget): AsyncGenerator<StreamEvent> {
   let usage: Usage = { input: 0, output: 0 };
   let stop: StopReason = "end";
   let stopSequence: string | undefined;
   const blocks = new Map<number, { kind: string; toolIndex?: number }>();
   let toolCount = 0;
+  let started = false;
   for await (const sse of readSse(body)) {
     const data = parseStreamJson(sse.data);
     if (!isObject(data)) continue;
+    // Events out of order are a broken upstream: a client's SDK would fail on them, so they are never forwarded.
+    if (!started && MESSAGE_EVENTS.has(String(data.type))) throw new StreamProtocolError(`the upstream sent ${String(data.type)} before message_start`);
+    if ((data.type === "content_block_delta" || data.type === "content_block_stop") && !blocks.has(Number(data.index))) {
+      throw new StreamProtocolError(`the upstream sent ${data.type} for block ${String(data.index)}, which it never started`);
+    }
     switch (data.type) {
       case "message_start": {
+        started = true;
         const message = isObject(data.message) ? data.message : {};
         usage = fromAnthropicUsage(message.usage);
         yield { type: "start", id: String(message.id ?? "msg_unknown"), model: String(message.model ?? ""), created: Math.floor(Date.now() / 1000), usage };
