@@ -2,7 +2,7 @@ import { randomId } from "./codecs/shared.ts";
 import type { ConfigSnapshot } from "./config/snapshot.ts";
 import { adminRefusalMessage, authenticate, buildKeyRing, needsKey, presentedCredentials, refusalMessage, type KeyRing } from "./http/auth.ts";
 import { readJsonObject, readOptionalJsonObject } from "./http/body.ts";
-import { applyCorsHeaders, corsPolicy, originTrustedWithoutAuth, preflightResponse, type CorsPolicy } from "./http/cors.ts";
+import { applyCorsHeaders, corsForRoute, corsPolicy, originTrustedWithoutAuth, preflightResponse, type CorsPolicy } from "./http/cors.ts";
 import { errorResponse, familyOfDialect, familyOfRequest, GatewayError, type ErrorFamily } from "./http/errors.ts";
 import type { PathLookup, RouteDef, RouteMatch } from "./http/route-table.ts";
 import { jsonResponse, type GatewayServices, type RequestContext } from "./operations/context.ts";
@@ -67,19 +67,26 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
     // Chosen per request, so a request that started counted is finished counted across a reload.
     const sink = snapshot.proxy.metricsEnabled ? withMetrics : logOnly;
     const trace = new RequestTrace(requestId, request.method, url.pathname, sink, { bodyMaxBytes: logSettings.logBodies ? logSettings.bodyMaxBytes : undefined });
+    // Narrowed once the route is known (admin data is never readable from any origin).
+    let routeCors = cors;
     const finish = (response: Response, match?: RouteMatch) => {
       response.headers.set("x-request-id", requestId);
       if (match?.rewrittenFrom) response.headers.set("x-levity-path-rewritten", `${match.rewrittenFrom} -> ${match.path}`);
-      applyCorsHeaders(response.headers, cors, origin);
+      applyCorsHeaders(response.headers, routeCors, origin);
       return trace.responded(response);
     };
 
     let match: RouteMatch | undefined;
     try {
-      if (request.method === "OPTIONS") return trace.responded(preflightResponse(cors, request));
+      if (request.method === "OPTIONS") {
+        const asked = request.headers.get("access-control-request-method")?.toUpperCase() === "POST" ? "POST" : "GET";
+        const preflighted = routeOf(await snapshot.routes.lookup(asked, url.pathname));
+        return trace.responded(preflightResponse(corsForRoute(cors, preflighted?.auth), request));
+      }
       const method = request.method === "HEAD" ? "GET" : request.method;
       const lookup = snapshot.routes.cached(method, url.pathname) ?? (await snapshot.routes.lookup(method, url.pathname));
       const route = routeOf(lookup);
+      if (route) routeCors = corsForRoute(cors, route.auth);
       if (route?.dialect) family = familyOfDialect(route.dialect);
       if (route) {
         trace.record.route = route.path;

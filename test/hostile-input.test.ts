@@ -4,6 +4,7 @@ import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 import { expectErrorShape, type Family } from "./support/error-shape.ts";
+import { rawRequest } from "./support/raw-client.ts";
 import { MISSING_MODEL } from "./support/scripted-model.ts";
 
 // Every kind of bad input a client can send gets a clear 4xx in that client's own error shape.
@@ -34,24 +35,7 @@ const PATHS: Record<Family, string> = { openai: "/v1/chat/completions", anthropi
 const post = (path: string, body: string | Uint8Array, headers: Record<string, string> = {}) =>
   fetch(gw.origin + path, { method: "POST", body, headers: { ...AUTH, "content-type": "application/json", ...headers } });
 
-/** Writes raw bytes to the gateway and returns everything it answers until it closes or goes quiet. */
-function raw(bytes: string): Promise<string> {
-  const port = Number(new URL(gw.origin).port);
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    let out = "";
-    socket.on("data", (data) => {
-      out += data.toString("latin1");
-      // One complete answer is enough; the connection may be kept alive.
-      const head = out.indexOf("\r\n\r\n");
-      const length = /content-length: (\d+)/i.exec(out)?.[1];
-      if (head >= 0 && length !== undefined && out.length >= head + 4 + Number(length)) socket.end();
-    });
-    socket.on("close", () => resolve(out));
-    socket.on("error", () => resolve(out));
-    socket.write(bytes);
-  });
-}
+const raw = async (bytes: string) => (await rawRequest(Number(new URL(gw.origin).port), bytes)).text;
 
 interface Case {
   name: string;

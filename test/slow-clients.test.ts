@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { tempDir, upstreamsYaml, writeConfig } from "./support/gateway.ts";
-import { serveLevity } from "./support/process.ts";
+import { upstreamsYaml } from "./support/gateway.ts";
+import { serveLevityWith } from "./support/process.ts";
 
 /*
  * Clients that are slow, that vanish, or that are many and idle. The gateway runs as its own
@@ -14,28 +14,23 @@ import { serveLevity } from "./support/process.ts";
 const CHUNK = (content: string) => `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { role: "assistant", content }, finish_reason: null }] })}\n\n`;
 
 let oa: FakeUpstream;
-let gateway: Awaited<ReturnType<typeof serveLevity>>;
-let port: number;
+let gateway: Awaited<ReturnType<typeof serveLevityWith>>;
 
 beforeAll(async () => {
   oa = fakeOpenAI("sk-slow-upstream-001");
-  const dir = tempDir();
-  writeConfig(dir, {
+  gateway = await serveLevityWith({
     gateway: "proxy:\n  auth_mode: off\n  body_timeout: 2\n" + upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "a", key: "sk-slow-upstream-001" }] }]),
     mappings: "exact:\n  m: oa/m\n",
   });
-  gateway = await serveLevity(["--config", dir], { cwd: dir });
-  port = Number(new URL(gateway.origin).port);
 });
 afterAll(async () => {
-  gateway.kill();
-  await gateway.exited;
+  await gateway.stop();
   await oa.stop();
 });
 
 function openSocket(): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1", () => resolve(socket));
+    const socket = connect(gateway.port, "127.0.0.1", () => resolve(socket));
     socket.on("error", reject);
   });
 }

@@ -51,6 +51,15 @@ export function isLoopbackOrigin(origin: string): boolean {
   }
 }
 
+/**
+ * Admin data and the monitor page are read by levity's own page, from its own origin. A page
+ * elsewhere may read them only if its origin is listed by name: "*" never covers them, or any
+ * site the admin visits could read the accounts and the log with a key a browser remembered.
+ */
+export function corsForRoute(policy: CorsPolicy, auth: string | undefined): CorsPolicy {
+  return auth === "admin" || auth === "page" ? { anyOrigin: false, listed: policy.listed } : policy;
+}
+
 export function originAllowed(policy: CorsPolicy, origin: string): boolean {
   return policy.anyOrigin || policy.listed.has(origin);
 }

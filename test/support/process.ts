@@ -1,5 +1,5 @@
 import type { Subprocess } from "bun";
-import { BUN, MAIN } from "./gateway.ts";
+import { BUN, MAIN, tempDir, writeConfig, type ConfigFiles } from "./gateway.ts";
 
 /*
  * levity as a separate process, for what only a process has: signals, exit codes, its own
@@ -92,4 +92,20 @@ export async function serveLevity(args: string[], options: { cwd?: string; env?:
     }),
   ]);
   return { ...child, origin: ready[1]!.replace("0.0.0.0", "127.0.0.1") };
+}
+
+/** `levity serve` as its own process on a fresh config directory with these files. */
+export async function serveLevityWith(files: ConfigFiles) {
+  const dir = tempDir();
+  writeConfig(dir, files);
+  const child = await serveLevity(["--config", dir], { cwd: dir });
+  return {
+    ...child,
+    dir,
+    port: Number(new URL(child.origin).port),
+    async stop() {
+      child.kill();
+      await child.exited;
+    },
+  };
 }
