@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Logger } from "../../src/log.ts";
+import { rememberSecretsIn, searchDirectory, searchForSecrets } from "./secret-audit.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
@@ -20,6 +21,7 @@ export function tempDir(prefix = "levity-test-"): string {
 
 export function writeConfig(dir: string, files: ConfigFiles): void {
   mkdirSync(dir, { recursive: true });
+  if (files.gateway !== undefined) rememberSecretsIn(files.gateway);
   if (files.gateway !== undefined) writeFileSync(join(dir, "gateway.yaml"), files.gateway);
   if (files.mappings !== undefined) writeFileSync(join(dir, "mappings.yaml"), files.mappings);
   if (files.routes !== undefined) writeFileSync(join(dir, "routes.yaml"), files.routes);
@@ -48,6 +50,12 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
+/** What a stopped gateway wrote: its log lines and its data directory. */
+function auditGateway(dir: string, log: CapturedLog): void {
+  searchForSecrets(`the log of the gateway in ${dir}`, log.lines.join("\n"));
+  searchDirectory(dir);
+}
+
 /** The real server, in this process, on an OS-chosen loopback port, with these files as its config directory. */
 export function startGateway(files: ConfigFiles, env: Record<string, string> = {}): TestGateway {
   const dir = tempDir();
@@ -61,6 +69,7 @@ export function startGateway(files: ConfigFiles, env: Record<string, string> = {
     log,
     async stop() {
       await server.stop(1000);
+      auditGateway(dir, log);
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -76,6 +85,7 @@ export async function restartGateway(previous: TestGateway): Promise<TestGateway
     server,
     async stop() {
       await server.stop(1000);
+      auditGateway(previous.dir, previous.log);
       rmSync(previous.dir, { recursive: true, force: true });
     },
   };

@@ -1,5 +1,6 @@
 import type { Subprocess } from "bun";
 import { BUN, MAIN, tempDir, writeConfig, type ConfigFiles } from "./gateway.ts";
+import { searchDirectory, searchForSecrets } from "./secret-audit.ts";
 
 /*
  * levity as a separate process, for what only a process has: signals, exit codes, its own
@@ -65,10 +66,14 @@ export function spawnLevity(args: string[], options: { cwd?: string; env?: Recor
     stdout: "pipe",
     stderr: "pipe",
   });
+  const stdout = new LineReader(proc.stdout);
+  const stderr = new LineReader(proc.stderr);
+  // Searched for keys once the process has said all it will say.
+  void Promise.all([stdout.finished, stderr.finished]).then(() => searchForSecrets(`the output of levity ${args.join(" ")}`, stdout.text + stderr.text));
   return {
     proc,
-    stdout: new LineReader(proc.stdout),
-    stderr: new LineReader(proc.stderr),
+    stdout,
+    stderr,
     exited: proc.exited,
     kill: (signal = "SIGTERM") => proc.kill(signal),
   };
@@ -106,6 +111,7 @@ export async function serveLevityWith(files: ConfigFiles) {
     async stop() {
       child.kill();
       await child.exited;
+      searchDirectory(dir);
     },
   };
 }
