@@ -99,7 +99,7 @@ describe("environment interpolation", () => {
       },
       { OA_KEY: "sk-from-the-environment", OA_URL: `${upstream.url}/v1`, BODY_MB: "2" },
     );
-    expect(gw.server.holder.snapshot.proxy.maxBodyBytes).toBe(2 * 1024 * 1024);
+    expect(gw.server.holder.snapshot.proxy.body.maxBytes).toBe(2 * 1024 * 1024);
     const response = await fetch(`${gw.origin}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "env" }] }) });
     expect(response.status).toBe(200);
     expect(upstream.last().headers.get("authorization")).toBe("Bearer sk-from-the-environment");

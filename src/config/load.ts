@@ -163,7 +163,6 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadO
     effectiveAuth,
     clientKeys,
     adminKeys: p.admin_key ? [{ name: "admin", key: p.admin_key }] : p.api_key ? [{ name: "default", key: p.api_key }] : clientKeys,
-    maxBodyBytes: Math.round(p.max_body_mb * 1024 * 1024),
     body: { maxBytes: Math.round(p.max_body_mb * 1024 * 1024), timeoutMs: p.body_timeout * 1000 },
     corsOrigins: p.cors_origins,
     dataDir: p.data_dir ? resolve(options.dir ?? process.cwd(), p.data_dir) : defaultDataDir(options),

@@ -22,8 +22,7 @@ export interface ProxySettings {
    * keys) any of those. Empty only when there is no key at all.
    */
   adminKeys: ClientKey[];
-  maxBodyBytes: number;
-  /** maxBodyBytes and proxy.body_timeout, as the body readers take them. */
+  /** proxy.max_body_mb and proxy.body_timeout, as the body readers take them. */
   body: BodyLimits;
   corsOrigins: string[];
   /** Where SQLite state lives (stored responses, tool-call signatures, account cooldowns). */

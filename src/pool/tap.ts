@@ -35,12 +35,13 @@ export async function tapStream(
       resolve(item);
     } else handed.push(item);
   };
-  const take = () => new Promise<Handed>((resolve) => (handed.length > 0 ? resolve(handed.shift()!) : (waiting = resolve)));
+  /** The next handed item: one already waiting, or the next to arrive. */
+  const take = (): Handed | Promise<Handed> => handed.shift() ?? new Promise<Handed>((resolve) => (waiting = resolve));
 
   const ended: IteratorResult<Uint8Array> = { done: true, value: undefined };
   const next = async (): Promise<IteratorResult<Uint8Array>> => {
     if (committed) {
-      const item = handed.shift() ?? (await take());
+      const item = await take();
       if ("error" in item) throw item.error;
       return "done" in item ? ended : { done: false, value: item.value };
     }
