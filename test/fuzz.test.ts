@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { startGateway, type TestGateway } from "./support/gateway.ts";
+import { startSoakUpstream, type SoakUpstream } from "../bench/soak-upstream.ts";
+import { startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 import { expectErrorShape, type Family } from "./support/error-shape.ts";
 
 /*
  * A mutation fuzzer: valid requests of every dialect, each mutated one to three times (a field
  * removed, retyped, nested deep, made huge; the JSON text cut or a byte flipped), sent to the
- * real server. No answer may be a 5xx, every error must be in the client's own shape, and the
- * gateway must still be serving at the end. Seeded and reproducible:
+ * real server, which forwards them to an upstream of their own dialect or translates them for
+ * echo. No answer may be a 5xx, every error must be in the client's own shape, and the gateway
+ * must still be serving at the end. Seeded and reproducible:
  *   LEVITY_FUZZ_SEED=<n> LEVITY_FUZZ_CASES=<n> bun test test/fuzz.test.ts
  */
 
@@ -15,11 +17,29 @@ const CASES = Number(process.env.LEVITY_FUZZ_CASES ?? 20_000);
 const CONCURRENCY = 32;
 
 let gw: TestGateway;
+let upstream: SoakUpstream;
 beforeAll(() => {
-  // Only the echo upstream: what is fuzzed is levity's own parsing, translation and answering.
-  gw = startGateway({ gateway: "proxy:\n  auth_mode: off\n  max_body_mb: 1\n" });
+  // The chat, messages and Gemini seeds' models go to upstreams of their own dialect, so their
+  // mutations are forwarded as they are; the Responses and completions seeds, and any mutated
+  // model name, go to echo through translation. The upstreams answer every request with a fixed,
+  // valid answer: what is fuzzed is levity, not a fake.
+  upstream = startSoakUpstream({ faultEvery: Number.MAX_SAFE_INTEGER, paceMs: 0 });
+  gw = startGateway({
+    gateway:
+      "proxy:\n  auth_mode: off\n  max_body_mb: 1\n" +
+      upstreamsYaml([
+        { name: "echo", protocol: "echo" },
+        { name: "oa", protocol: "openai", base_url: `${upstream.url}/v1`, accounts: [{ name: "a", key: "sk-fuzz-openai-01" }] },
+        { name: "an", protocol: "anthropic", base_url: upstream.url, accounts: [{ name: "a", key: "sk-fuzz-anthropic-01" }] },
+        { name: "gm", protocol: "gemini", base_url: upstream.url, accounts: [{ name: "a", key: "gm-fuzz-gemini-01" }] },
+      ]),
+    mappings: "exact:\n  gpt-4o: oa/soak\n  claude-sonnet-4-5: an/soak\n  gemini-2.5-flash: gm/soak\n",
+  });
 });
-afterAll(() => gw.stop());
+afterAll(async () => {
+  await gw.stop();
+  await upstream.stop();
+});
 
 /** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
 function prng(seed: number): () => number {
@@ -44,7 +64,7 @@ const SEEDS: Seed[] = [
   { family: "openai", path: "/v1/chat/completions", body: { model: "gpt-4o", messages: [{ role: "system", content: "Be brief." }, { role: "user", content: [{ type: "text", text: "hi" }, { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }] }], max_tokens: 50, temperature: 0.5, tools: [tool], stream: false } },
   { family: "openai", path: "/v1/chat/completions", body: { model: "gpt-4o", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "use the tool get_weather for \"Paris\"" }, { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] }, { role: "tool", tool_call_id: "call_1", content: "sunny" }], tools: [tool] } },
   { family: "openai", path: "/v1/completions", body: { model: "gpt-3.5-turbo-instruct", prompt: ["Say hi", "twice"], max_tokens: 16, stream: false } },
-  { family: "openai", path: "/v1/responses", body: { model: "gpt-4o", instructions: "Be brief.", input: [{ role: "user", content: [{ type: "input_text", text: "hi" }] }, { type: "function_call", call_id: "c1", name: "get_weather", arguments: "{}" }, { type: "function_call_output", call_id: "c1", output: "sunny" }], tools: [{ type: "function", name: "get_weather", parameters: { type: "object", properties: {} } }], reasoning: { effort: "low" }, stream: true } },
+  { family: "openai", path: "/v1/responses", body: { model: "o3", instructions: "Be brief.", input: [{ role: "user", content: [{ type: "input_text", text: "hi" }] }, { type: "function_call", call_id: "c1", name: "get_weather", arguments: "{}" }, { type: "function_call_output", call_id: "c1", output: "sunny" }], tools: [{ type: "function", name: "get_weather", parameters: { type: "object", properties: {} } }], reasoning: { effort: "low" }, stream: true } },
   { family: "anthropic", path: "/v1/messages", body: { model: "claude-sonnet-4-5", max_tokens: 64, system: [{ type: "text", text: "Be brief." }], thinking: { type: "enabled", budget_tokens: 1024 }, messages: [{ role: "user", content: [{ type: "text", text: "hi" }, { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" } }] }, { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "get_weather", input: { city: "Paris" } }] }, { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "sunny" }] }], tools: [{ name: "get_weather", input_schema: { type: "object", properties: { city: { type: "string" } } } }], stream: true } },
   { family: "anthropic", path: "/v1/messages/count_tokens", body: { model: "claude-sonnet-4-5", messages: [{ role: "user", content: "count me" }] } },
   { family: "gemini", path: "/v1beta/models/gemini-2.5-flash:generateContent", body: { systemInstruction: { parts: [{ text: "Be brief." }] }, contents: [{ role: "user", parts: [{ text: "hi" }, { inlineData: { mimeType: "image/png", data: "iVBORw0KGgo=" } }] }, { role: "model", parts: [{ functionCall: { name: "get_weather", args: { city: "Paris" } } }] }, { role: "user", parts: [{ functionResponse: { name: "get_weather", response: { result: "sunny" } } }] }], tools: [{ functionDeclarations: [{ name: "get_weather", parameters: { type: "OBJECT", properties: { city: { type: "STRING" } } } }] }], generationConfig: { maxOutputTokens: 64, thinkingConfig: { thinkingBudget: 128, includeThoughts: true } } } },
@@ -160,8 +180,9 @@ test(`${CASES} mutated requests (seed ${SEED}): no 5xx, every error in the clien
   }
   console.log(`fuzz seed ${SEED}: ${CASES} cases, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
   expect(findings).toEqual([]);
-  // The mutations must reach both sides: requests refused, and requests served.
+  // The mutations must reach both sides: requests refused, and requests served, some of them forwarded.
   expect(statuses.get(200) ?? 0).toBeGreaterThan(CASES / 20);
+  expect(upstream.served()).toBeGreaterThan(CASES / 50);
   expect(statuses.get(400) ?? 0).toBeGreaterThan(CASES / 20);
   expect((await fetch(`${gw.origin}/healthz`)).status).toBe(200);
 }, 240_000);
