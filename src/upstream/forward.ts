@@ -1,6 +1,7 @@
 import { connect } from "node:net";
 import type { Timeouts, Upstream } from "../config/snapshot.ts";
 import { GatewayError } from "../http/errors.ts";
+import { SweepList } from "../sweep.ts";
 
 export interface UpstreamCall {
   upstream: Upstream;
@@ -61,14 +62,11 @@ async function probe(url: URL, upstream: string, timeoutMs: number): Promise<voi
 }
 
 /*
- * Time limits without a timer per request: every call in flight is on one watch list, and one
- * sweep every 100 ms aborts those past a limit, each with the limit's own reason. Limits are
- * whole seconds, so the sweep's granularity is a tenth of the smallest. (Two timers per call and
- * one per chunk, as this was first written, cost a third of the gateway's throughput.)
+ * Every call in flight is on one watch list; a sweep every 100 ms aborts those past a limit,
+ * each with the limit's own reason. (Two timers per call and one per chunk, as this was first
+ * written, cost a third of the gateway's throughput.)
  */
 const SWEEP_MS = 100;
-// The sweep stops itself after this many sweeps with nothing to watch.
-const IDLE_SWEEPS = 50;
 
 interface Watched {
   call: UpstreamCall;
@@ -83,48 +81,27 @@ interface Watched {
   release?: () => void;
 }
 
-const watched = new Set<Watched>();
-let sweeper: Timer | undefined;
-let emptySweeps = 0;
-
-function sweep(): void {
-  if (watched.size === 0) {
-    if (++emptySweeps >= IDLE_SWEEPS) {
-      clearInterval(sweeper);
-      sweeper = undefined;
-    }
-    return;
+function check(w: Watched, now: number): void {
+  const { call } = w;
+  let reason: UpstreamUnreachable | undefined;
+  if (now >= w.totalAt) reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${new URL(call.url).origin}): the answer took longer than ${call.timeouts.total / 1000} s (timeouts.total)`);
+  else if (!w.receiving && now >= w.firstByteAt) {
+    const firstByteMs = Math.min(call.timeouts.firstByte, call.timeouts.total);
+    reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" sent no response within ${firstByteMs / 1000} s (proxy.request_timeout, timeouts.first_byte)`);
+  } else if (w.receiving && now - w.lastChunkAt >= call.timeouts.idle) {
+    reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${new URL(call.url).origin}): no data for ${call.timeouts.idle / 1000} s (timeouts.idle)`);
   }
-  emptySweeps = 0;
-  const now = performance.now();
-  for (const w of watched) {
-    const { call } = w;
-    let reason: UpstreamUnreachable | undefined;
-    if (now >= w.totalAt) reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${new URL(call.url).origin}): the answer took longer than ${call.timeouts.total / 1000} s (timeouts.total)`);
-    else if (!w.receiving && now >= w.firstByteAt) {
-      const firstByteMs = Math.min(call.timeouts.firstByte, call.timeouts.total);
-      reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" sent no response within ${firstByteMs / 1000} s (proxy.request_timeout, timeouts.first_byte)`);
-    } else if (w.receiving && now - w.lastChunkAt >= call.timeouts.idle) {
-      reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${new URL(call.url).origin}): no data for ${call.timeouts.idle / 1000} s (timeouts.idle)`);
-    }
-    if (reason) {
-      unwatch(w);
-      w.abort.abort(reason);
-    }
+  if (reason) {
+    unwatch(w);
+    w.abort.abort(reason);
   }
 }
+
+const watched = new SweepList<Watched>(SWEEP_MS, check);
 
 function unwatch(w: Watched): void {
   watched.delete(w);
   w.release?.();
-}
-
-function watch(w: Watched): void {
-  watched.add(w);
-  if (!sweeper) {
-    sweeper = setInterval(sweep, SWEEP_MS);
-    sweeper.unref?.();
-  }
 }
 
 /** What a failed read or fetch means: the client left, a limit ran out, or the upstream broke off. */
@@ -228,7 +205,7 @@ export async function openUpstream(call: UpstreamCall): Promise<OpenedUpstream> 
     receiving: false,
     lastChunkAt: now,
   };
-  watch(w);
+  watched.add(w);
   // A listener rather than AbortSignal.any: a combined signal per request is a weakly held object
   // the garbage collector must trace, and allocation is what this path pays for most.
   const clientLeft = () => w.abort.abort();
