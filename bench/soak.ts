@@ -13,6 +13,7 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { errorShapeProblem, type Family } from "../test/support/error-shape.ts";
 import { startSoakUpstream, type Fault } from "./soak-upstream.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -49,7 +50,7 @@ export interface SoakReport {
   logRows: number;
 }
 
-type Dialect = "openai" | "anthropic" | "gemini";
+type Dialect = Family;
 const MODELS = ["oa-model", "an-model", "gm-model"];
 
 interface Call {
@@ -101,12 +102,10 @@ function checkAnswer(call: Call, text: string): { ok: true } | { ok: false; prob
   return content === "soak steady and complete" ? { ok: true } : fail(`content "${content}"`);
 }
 
+/** A well-formed error in the client's own shape (the same check the tests make). */
 function errorShapeOk(dialect: Dialect, status: number, text: string): boolean {
   try {
-    const json = JSON.parse(text);
-    if (dialect === "openai") return typeof json.error?.message === "string" && typeof json.error?.type === "string";
-    if (dialect === "anthropic") return json.type === "error" && typeof json.error?.message === "string";
-    return json.error?.code === status && typeof json.error?.status === "string";
+    return errorShapeProblem(dialect, JSON.parse(text), status) === undefined;
   } catch {
     return false;
   }

@@ -86,7 +86,7 @@ const messages = (stream: boolean, model = "claude-m") =>
   fetch(`${gw.origin}/v1/messages`, { method: "POST", headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" }, body: JSON.stringify({ model, max_tokens: 16, stream, messages: [{ role: "user", content: "hi" }] }) });
 
 /** The content of an OpenAI stream, and its error event if it ended in one. */
-function readChatStream(text: string): { content: string; error?: string; done: boolean } {
+function parseChatSse(text: string): { content: string; error?: string; done: boolean } {
   let content = "";
   let error: string | undefined;
   let done = false;
@@ -114,7 +114,7 @@ async function expectServedByB(response: Response, stream: boolean): Promise<voi
   expect(response.status).toBe(200);
   expect(response.headers.get("x-account")).toBe("b");
   const text = await response.text();
-  if (stream) expect(readChatStream(text)).toEqual({ content: "fine", error: undefined, done: true });
+  if (stream) expect(parseChatSse(text)).toEqual({ content: "fine", error: undefined, done: true });
   else expect(JSON.parse(text).choices[0].message.content).toBe("fine");
   expect(attemptsOnA).toBe(1);
 }
@@ -210,7 +210,7 @@ describe("noise that is not a failure", () => {
       );
     const response = await chat(true);
     expect(response.headers.get("x-account")).toBe("a");
-    expect(readChatStream(await response.text())).toEqual({ content: "fine", error: undefined, done: true });
+    expect(parseChatSse(await response.text())).toEqual({ content: "fine", error: undefined, done: true });
   });
 
   test("a 20 MB answer arrives whole", async () => {
@@ -228,7 +228,7 @@ describe("after the commit point: a well-formed error in the client's dialect", 
     const started = performance.now();
     const response = await chat(true);
     expect(response.status).toBe(200);
-    const read = readChatStream(await response.text());
+    const read = parseChatSse(await response.text());
     expect(read.content).toBe("half");
     expect(read.error).toMatch(/no data for 1 s/);
     expect(performance.now() - started).toBeLessThan(2500);
@@ -240,14 +240,14 @@ describe("after the commit point: a well-formed error in the client's dialect", 
       socket.write(SSE_HEAD + sseChunk(chunk({ role: "assistant", content: "half" })));
       setTimeout(() => socket.resetAndDestroy(), 20);
     };
-    const read = readChatStream(await (await chat(true)).text());
+    const read = parseChatSse(await (await chat(true)).text());
     expect(read.content).toBe("half");
     expect(read.error).toMatch(/broke off/);
   });
 
   test("invalid JSON after the first content", async () => {
     fault = (_, socket) => socket.write(SSE_HEAD + sseChunk(chunk({ role: "assistant", content: "half" })) + sseChunk("data: {oops\n\n") + LAST_CHUNK);
-    const read = readChatStream(await (await chat(true)).text());
+    const read = parseChatSse(await (await chat(true)).text());
     expect(read.content).toBe("half");
     expect(read.error).toMatch(/not JSON/);
   });

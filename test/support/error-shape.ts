@@ -2,23 +2,28 @@ import { expect } from "bun:test";
 
 export type Family = "openai" | "anthropic" | "gemini";
 
-/** Asserts `body` is an error in this family's exact shape (PROTOCOLS.md) and returns its message. */
-export function expectErrorShape(family: Family, body: any, status: number): string {
+/** What is wrong with `body` as an error in this family's exact shape (PROTOCOLS.md); undefined when nothing is. */
+export function errorShapeProblem(family: Family, body: any, status: number): string | undefined {
+  const error = body?.error;
   if (family === "openai") {
-    expect(Object.keys(body)).toEqual(["error"]);
-    expect(typeof body.error.message).toBe("string");
-    expect(typeof body.error.type).toBe("string");
-    expect("param" in body.error && "code" in body.error).toBe(true);
-    return body.error.message;
+    if (Object.keys(body ?? {}).join() !== "error") return "the body has keys besides error";
+    if (typeof error?.message !== "string" || typeof error?.type !== "string") return "error.message and error.type must be strings";
+    if (!("param" in error && "code" in error)) return "error.param and error.code must be present";
+    return undefined;
   }
   if (family === "anthropic") {
-    expect(body.type).toBe("error");
-    expect(typeof body.error.type).toBe("string");
-    expect(typeof body.error.message).toBe("string");
-    return body.error.message;
+    if (body?.type !== "error") return 'type must be "error"';
+    if (typeof error?.type !== "string" || typeof error?.message !== "string") return "error.type and error.message must be strings";
+    return undefined;
   }
-  expect(body.error.code).toBe(status);
-  expect(typeof body.error.message).toBe("string");
-  expect(body.error.status).toMatch(/^[A-Z_]+$/);
+  if (error?.code !== status) return `error.code must be ${status}`;
+  if (typeof error?.message !== "string") return "error.message must be a string";
+  if (!/^[A-Z_]+$/.test(String(error?.status))) return "error.status must be a status name";
+  return undefined;
+}
+
+/** Asserts `body` is an error in this family's exact shape and returns its message. */
+export function expectErrorShape(family: Family, body: any, status: number): string {
+  expect(errorShapeProblem(family, body, status)).toBeUndefined();
   return body.error.message;
 }
