@@ -117,6 +117,8 @@ export async function* readJsonArray(body: AsyncIterable<Uint8Array>): AsyncGene
         if (depth === 0) elementStart = i;
         depth++;
       } else if (ch === "]" || ch === "}") {
+        // The array's own closing bracket ends it, however long the connection stays open after.
+        if (depth === 0 && opened && ch === "]") return;
         if (depth === 0) continue;
         depth--;
         if (depth === 0 && elementStart >= 0) {

@@ -76,6 +76,9 @@ export async function tapStream(
           reported = true;
         }
       }
+      // The dialect's final event has arrived: the answer is whole. The body may stay open (a
+      // proxy or an HTTP/2 hop holding it), so let go of it: the client's pending read ends cleanly.
+      void source.cancel();
     } catch (thrown) {
       error = thrown;
     }

@@ -126,6 +126,8 @@ export interface GuardedSource {
 
 function guardSource(body: ReadableStream<Uint8Array>, w: Watched): GuardedSource {
   const reader = body.getReader();
+  // Set once the reader no longer wants the body: a read that fails after that is the release, not a fault.
+  let released = false;
   const failed = async (error: unknown): Promise<never> => {
     unwatch(w);
     w.abort.abort();
@@ -134,10 +136,12 @@ function guardSource(body: ReadableStream<Uint8Array>, w: Watched): GuardedSourc
   };
   return {
     async read() {
+      if (released) return END;
       let result;
       try {
         result = await reader.read();
       } catch (error) {
+        if (released) return END;
         return failed(error);
       }
       if (result.done) {
@@ -147,10 +151,18 @@ function guardSource(body: ReadableStream<Uint8Array>, w: Watched): GuardedSourc
       w.lastChunkAt = performance.now();
       return { done: false, value: result.value };
     },
-    cancel(reason) {
+    /*
+     * Letting go of the body, after its final event or because the client left. A connection
+     * that stays open after the final event is normal behind proxies and HTTP/2 hops, so this
+     * never throws, and a read still pending or made after it ends cleanly instead of failing.
+     */
+    async cancel(reason) {
+      if (released) return;
+      released = true;
       unwatch(w);
+      const cancelled = reader.cancel(reason).catch(() => {});
       w.abort.abort();
-      return reader.cancel(reason);
+      await cancelled;
     },
   };
 }

@@ -148,6 +148,8 @@ async function* parseGeminiStream(body: AsyncIterable<Uint8Array>, target: Upstr
   let finish: unknown;
   let calls = 0;
   let blocked = false;
+  // The JSON-array form ends with its closing bracket, which a forwarded stream must still pass on.
+  const framedAsArray = contentType.includes("json");
   for await (const chunk of streamChunks(body, contentType)) {
     if (!isObject(chunk)) continue;
     if (isObject(chunk.error)) {
@@ -181,6 +183,9 @@ async function* parseGeminiStream(body: AsyncIterable<Uint8Array>, target: Upstr
       }
     }
     if (candidate.finishReason) finish = candidate.finishReason;
+    // Gemini has no end marker: the finishReason with the usage is its last chunk, and a body
+    // that stays open after it (a proxy, an HTTP/2 hop) must not hold the answer back.
+    if (finish !== undefined && reported && !framedAsArray) break;
   }
   if (!started || (finish === undefined && !blocked)) throw new StreamProtocolError("the upstream's stream ended before its finishReason");
   const stop: StopReason = blocked ? "content_filter" : fromGeminiFinish(finish, calls > 0);

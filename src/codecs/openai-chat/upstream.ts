@@ -137,6 +137,7 @@ async function* parseChatStream(body: AsyncIterable<Uint8Array>): AsyncGenerator
   let stop: StopReason | undefined;
   let openTool: number | undefined;
   for await (const sse of readSse(body)) {
+    // [DONE] ends the answer: finish at once, whatever the connection does afterwards.
     if (sse.data === "[DONE]") break;
     const chunk = parseStreamJson(sse.data);
     if (!isObject(chunk)) continue;
