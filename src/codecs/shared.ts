@@ -11,8 +11,31 @@ export interface ClientContext {
   includeUsage: boolean;
   /** Gemini streams as SSE with `?alt=sse`, else as one incrementally written JSON array. */
   geminiFraming: "sse" | "json-array";
-  /** Responses API fields echoed back in the response object. */
-  responses?: { previousResponseId?: string; store: boolean; instructions?: string; includeEncryptedReasoning: boolean };
+  /** Responses API: the response's own id and the request's settings the response object reports. */
+  responses?: ResponsesSettings;
+}
+
+/** What a Responses request asked for beyond the IR, as the Response object must echo it back. */
+export interface ResponsesSettings {
+  /** levity's own `resp_` id, minted per request: the id the client sees is the id the store keeps. */
+  id: string;
+  previousResponseId: string | null;
+  store: boolean;
+  instructions: string | null;
+  includeEncryptedReasoning: boolean;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  topLogprobs: number;
+  maxToolCalls: number | null;
+  serviceTier: string;
+  safetyIdentifier: string | null;
+  promptCacheKey: string | null;
+  user: string | null;
+  metadata: Record<string, string>;
+  truncation: "auto" | "disabled";
+  /** reasoning.summary as asked ("auto", "concise", "detailed"); null when none was. */
+  reasoningSummary: string | null;
+  verbosity?: string;
 }
 
 /** The client side of a dialect: its requests in, its responses and streams out. */

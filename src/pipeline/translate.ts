@@ -1,5 +1,6 @@
 import { CLIENT_CODECS } from "../codecs/index.ts";
-import { byteStream, idWithPrefix, type ClientCodec, type ClientContext } from "../codecs/shared.ts";
+import { parseResponsesSettings } from "../codecs/openai-responses/settings.ts";
+import { byteStream, type ClientCodec, type ClientContext } from "../codecs/shared.ts";
 import type { Dialect } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse, GatewayError, type ErrorFamily } from "../http/errors.ts";
@@ -30,20 +31,12 @@ export interface Prepared {
 function clientContext(ctx: RequestContext, request: ChatRequest, dialect: Dialect): ClientContext {
   const json = ctx.body!.json;
   const streamOptions = json.stream_options;
-  const include = Array.isArray(json.include) ? json.include : [];
   return {
     request,
     includeUsage: typeof streamOptions === "object" && streamOptions !== null && (streamOptions as Record<string, unknown>).include_usage === true,
     geminiFraming: ctx.url.searchParams.get("alt") === "sse" ? "sse" : "json-array",
-    responses:
-      dialect === "openai-responses"
-        ? {
-            previousResponseId: typeof json.previous_response_id === "string" ? json.previous_response_id : undefined,
-            store: json.store !== false,
-            instructions: typeof json.instructions === "string" ? json.instructions : undefined,
-            includeEncryptedReasoning: include.includes("reasoning.encrypted_content"),
-          }
-        : undefined,
+    // Mints the response's id once per request: every attempt and every event reports it, and the store keeps it.
+    responses: dialect === "openai-responses" ? parseResponsesSettings(json) : undefined,
   };
 }
 
@@ -115,8 +108,9 @@ export function translatedRunner(ctx: RequestContext, dialect: Dialect, prepared
   const stream = prepared.request.stream;
   const remember = (response: ChatResponse) => {
     rememberToolCalls(store, response);
+    // Under the id the client is shown, never the upstream's: an upstream that reuses ids must not merge two conversations.
     if (render.responses?.store) {
-      store.saveResponse({ id: idWithPrefix(response.id, "resp_"), previousId: render.responses.previousResponseId, model: response.model, input: prepared.newInput, output: response.parts });
+      store.saveResponse({ id: render.responses.id, previousId: render.responses.previousResponseId ?? undefined, model: response.model, input: prepared.newInput, output: response.parts });
     }
   };
   const failed = (failure: Failure): AttemptResult => ({ kind: "failed", failure });

@@ -131,7 +131,7 @@ export const openaiResponsesClient: ClientCodec = {
   },
 
   renderResponse(response: ChatResponse, ctx: ClientContext) {
-    return responseObject(ctx, { id: response.id, model: response.model, created: response.created }, { stop: response.stop, output: itemsFromParts(response.parts, ctx), usage: response.usage });
+    return responseObject(ctx, { model: response.model, created: response.created }, { stop: response.stop, output: itemsFromParts(response.parts, ctx), usage: response.usage });
   },
 
   renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {

@@ -1,8 +1,9 @@
 import { errorBody } from "../../http/errors.ts";
-import type { Opaque, Part, StopReason, StreamEvent, Usage } from "../../ir.ts";
+import type { ChatRequest, Opaque, Part, StopReason, StreamEvent, Tool, Usage } from "../../ir.ts";
 import { customInput, isCustomTool } from "../openai-chat/wire.ts";
 import { encodeOpaque } from "../opaque.ts";
-import { idWithPrefix, randomId, sseEvent, type ClientContext } from "../shared.ts";
+import { idWithPrefix, randomId, sseEvent, unixNow, type ClientContext, type ResponsesSettings } from "../shared.ts";
+import { parseResponsesSettings } from "./settings.ts";
 
 /* Responses objects and their event stream, from the IR. */
 
@@ -22,46 +23,75 @@ function outcome(stop: StopReason | undefined): { status: string; incomplete_det
   return { status: "completed", incomplete_details: null };
 }
 
+/** The request's Responses settings, with its minted id; parsed once so every event reports the same id. */
+export function settingsOf(ctx: ClientContext): ResponsesSettings {
+  ctx.responses ??= parseResponsesSettings({});
+  return ctx.responses;
+}
+
 interface Shell {
-  id: string;
   model: string;
   created: number;
 }
 
-/** The Response object: the output and usage, and the request's settings echoed back as the API does. */
+function textFormat(format: ChatRequest["responseFormat"]) {
+  if (format?.type === "json_schema") return { type: "json_schema", name: format.name ?? "response", description: null, schema: format.schema, strict: format.strict ?? false };
+  return { type: format?.type ?? "text" };
+}
+
+function toolsOf(tools: Tool[]) {
+  return tools
+    .filter((tool) => !tool.namespace)
+    .map((tool) => (tool.kind === "custom" ? { type: "custom", name: tool.name, description: tool.description ?? null } : { type: "function", name: tool.name, description: tool.description ?? null, parameters: tool.parameters, strict: false }));
+}
+
+/**
+ * The Response object: the output and usage, and the request's settings echoed back as the API
+ * does. Every field the Open Responses specification requires is present, null where it has no
+ * value yet (completed_at until the response completes, usage until it is known).
+ */
 export function responseObject(
   ctx: ClientContext,
   shell: Shell,
   fields: { stop?: StopReason; output: unknown[]; usage: Usage | null; status?: string; error?: unknown },
 ) {
   const request = ctx.request;
+  const settings = settingsOf(ctx);
   const result = fields.status ? { status: fields.status, incomplete_details: null } : outcome(fields.stop);
   const choice = request.toolChoice;
   return {
-    id: idWithPrefix(shell.id, "resp_"),
+    id: settings.id,
     object: "response",
     created_at: shell.created,
+    completed_at: result.status === "completed" ? unixNow() : null,
     status: result.status,
-    ...(result.status === "completed" ? { completed_at: Math.floor(Date.now() / 1000) } : {}),
-    error: fields.error ?? null,
     incomplete_details: result.incomplete_details,
-    instructions: ctx.responses?.instructions ?? null,
-    max_output_tokens: request.maxTokens ?? null,
     model: shell.model,
+    previous_response_id: settings.previousResponseId,
+    instructions: settings.instructions,
     output: fields.output,
-    parallel_tool_calls: request.parallelToolCalls ?? true,
-    previous_response_id: ctx.responses?.previousResponseId ?? null,
-    reasoning: { effort: request.reasoning?.effort ?? null, summary: request.reasoning?.include ? "auto" : null },
-    store: ctx.responses?.store ?? false,
-    temperature: request.temperature ?? 1,
-    text: { format: request.responseFormat?.type === "json_schema" ? { type: "json_schema", name: request.responseFormat.name ?? "response", schema: request.responseFormat.schema, strict: request.responseFormat.strict ?? false } : { type: request.responseFormat?.type ?? "text" } },
+    error: fields.error ?? null,
+    tools: toolsOf(request.tools),
     tool_choice: choice === undefined ? "auto" : choice.type === "tool" ? { type: "function", name: choice.name } : choice.type,
-    tools: request.tools.filter((tool) => !tool.namespace).map((tool) => (tool.kind === "custom" ? { type: "custom", name: tool.name, description: tool.description ?? null } : { type: "function", name: tool.name, description: tool.description ?? null, parameters: tool.parameters, strict: false })),
+    truncation: settings.truncation,
+    parallel_tool_calls: request.parallelToolCalls ?? true,
+    text: { format: textFormat(request.responseFormat), ...(settings.verbosity ? { verbosity: settings.verbosity } : {}) },
     top_p: request.topP ?? 1,
-    truncation: "disabled",
+    presence_penalty: settings.presencePenalty,
+    frequency_penalty: settings.frequencyPenalty,
+    top_logprobs: settings.topLogprobs,
+    temperature: request.temperature ?? 1,
+    reasoning: { effort: request.reasoning?.effort ?? null, summary: settings.reasoningSummary },
     usage: fields.usage && responsesUsage(fields.usage),
-    user: null,
-    metadata: {},
+    max_output_tokens: request.maxTokens ?? null,
+    max_tool_calls: settings.maxToolCalls,
+    store: settings.store,
+    background: false,
+    service_tier: settings.serviceTier,
+    metadata: settings.metadata,
+    safety_identifier: settings.safetyIdentifier,
+    prompt_cache_key: settings.promptCacheKey,
+    user: settings.user,
   };
 }
 
@@ -125,7 +155,7 @@ type OpenItem =
 export async function* renderResponsesStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext): AsyncGenerator<string> {
   let sequence = 0;
   const emit = (type: string, data: object) => sseEvent(type, { type, sequence_number: sequence++, ...data });
-  let shell: Shell = { id: "", model: "", created: 0 };
+  let shell: Shell = { model: "", created: unixNow() };
   const output: unknown[] = [];
   let open: OpenItem | undefined;
   const showSummary = ctx.request.reasoning?.include === true;
@@ -173,7 +203,7 @@ export async function* renderResponsesStream(events: AsyncIterable<StreamEvent>,
   for await (const event of events) {
     switch (event.type) {
       case "start": {
-        shell = { id: event.id, model: event.model, created: event.created };
+        shell = { model: event.model, created: event.created };
         const snapshot = responseObject(ctx, shell, { status: "in_progress", output: [], usage: null });
         yield emit("response.created", { response: snapshot });
         yield emit("response.in_progress", { response: snapshot });
@@ -234,7 +264,8 @@ export async function* renderResponsesStream(events: AsyncIterable<StreamEvent>,
       case "error": {
         const { error } = errorBody("openai", event.status, event.message) as { error: { type: string; code: string | null } };
         const code = error.code ?? error.type;
-        yield emit("error", { code, message: event.message, param: null });
+        // OpenAI's SDKs read code and message at the top; the Open Responses specification nests them in `error`.
+        yield emit("error", { code, message: event.message, param: null, error: { type: error.type, code, message: event.message, param: null } });
         yield emit("response.failed", { response: responseObject(ctx, shell, { status: "failed", output, usage: null, error: { code, message: event.message } }) });
         return;
       }
