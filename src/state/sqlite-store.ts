@@ -21,7 +21,8 @@ export function openSqliteStore(path: string): StateStore {
   `);
   const upsertAccount = db.prepare("INSERT OR REPLACE INTO accounts (upstream, account, record) VALUES ($upstream, $account, $record)");
   const selectAccounts = db.prepare<{ record: string }, []>("SELECT record FROM accounts");
-  const insertResponse = db.prepare("INSERT OR REPLACE INTO responses (id, previous_id, model, input, output, created_at) VALUES ($id, $previous, $model, $input, $output, $at)");
+  // A plain INSERT: a response id is levity's own and random, so a second row under one id is a bug, and failing loudly beats overwriting a conversation.
+  const insertResponse = db.prepare("INSERT INTO responses (id, previous_id, model, input, output, created_at) VALUES ($id, $previous, $model, $input, $output, $at)");
   const selectResponse = db.prepare<{ id: string; previous_id: string | null; model: string; input: string; output: string }, { id: string }>("SELECT id, previous_id, model, input, output FROM responses WHERE id = $id");
   const insertCall = db.prepare("INSERT OR REPLACE INTO tool_calls (call_id, state, created_at) VALUES ($id, $state, $at)");
   const selectCall = db.prepare<{ state: string }, { id: string }>("SELECT state FROM tool_calls WHERE call_id = $id");

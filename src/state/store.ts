@@ -36,6 +36,7 @@ export interface AccountRecord {
 }
 
 export interface StateStore {
+  /** Stores a new response; an id already stored is an error, never an overwrite. */
   saveResponse(response: StoredResponse): void;
   /** The whole conversation up to and including a stored response, or undefined if it is not stored. */
   conversation(id: string): Turn[] | undefined;
@@ -53,7 +54,11 @@ export function memoryStore(): StateStore {
   const calls = new Map<string, ToolCallState>();
   const accounts = new Map<string, AccountRecord>();
   return {
-    saveResponse: (response) => void responses.set(response.id, structuredClone(response)),
+    saveResponse(response) {
+      // As in SQLite: a stored response is never replaced.
+      if (responses.has(response.id)) throw new Error(`a response with id ${response.id} is already stored`);
+      responses.set(response.id, structuredClone(response));
+    },
     conversation: (id) => rebuild(id, (key) => responses.get(key)),
     hasResponse: (id) => responses.has(id),
     saveToolCall: (callId, state) => void calls.set(callId, structuredClone(state)),
