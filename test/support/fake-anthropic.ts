@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { jsonReply, startFake, type FakeUpstream, type RecordedRequest } from "./fake-server.ts";
+import { jsonReply, startFake, type FakeOptions, type FakeUpstream, type RecordedRequest } from "./fake-server.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 
 /*
@@ -78,10 +78,12 @@ function promptOf(body: any): Prompt {
   };
 }
 
-export function fakeAnthropic(key: string | string[]): FakeUpstream {
+export function fakeAnthropic(key: string | string[], options: FakeOptions = {}): FakeUpstream {
   const keys = new Set(Array.isArray(key) ? key : [key]);
   const keyOf = (request: RecordedRequest) => request.headers.get("x-api-key") ?? request.headers.get("authorization")?.replace(/^Bearer /, "");
   return startFake({
+    dialect: "anthropic",
+    network: options.network,
     keyOf,
     checkKey(request) {
       if (keys.has(keyOf(request) ?? "")) return undefined;

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { jsonReply, startFake, type FakeUpstream, type RecordedRequest } from "./fake-server.ts";
+import { jsonReply, startFake, type FakeOptions, type FakeUpstream, type RecordedRequest } from "./fake-server.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 
 /*
@@ -81,10 +81,12 @@ function promptOf(model: string, body: any): Prompt {
   };
 }
 
-export function fakeGemini(key: string | string[]): FakeUpstream {
+export function fakeGemini(key: string | string[], options: FakeOptions = {}): FakeUpstream {
   const keys = new Set(Array.isArray(key) ? key : [key]);
   const keyOf = (request: RecordedRequest) => request.headers.get("x-goog-api-key") ?? request.query.get("key") ?? undefined;
   return startFake({
+    dialect: "gemini",
+    network: options.network,
     keyOf,
     checkKey(request) {
       if (keys.has(keyOf(request) ?? "")) return undefined;

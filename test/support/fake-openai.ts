@@ -1,4 +1,4 @@
-import { jsonReply, startFake, type FakeUpstream, type RecordedRequest } from "./fake-server.ts";
+import { jsonReply, startFake, type FakeOptions, type FakeUpstream, type RecordedRequest } from "./fake-server.ts";
 import { answer, MISSING_MODEL, words, type Answer, type Prompt } from "./scripted-model.ts";
 
 /*
@@ -89,11 +89,13 @@ class StoredResponses {
   }
 }
 
-export function fakeOpenAI(key: string | string[]): FakeUpstream {
+export function fakeOpenAI(key: string | string[], options: FakeOptions = {}): FakeUpstream {
   const keys = new Set(Array.isArray(key) ? key : [key]);
   const keyOf = (request: RecordedRequest) => request.headers.get("authorization")?.replace(/^Bearer /, "");
   const stored = new StoredResponses();
   return startFake({
+    dialect: "openai",
+    network: options.network,
     keyOf,
     checkKey(request) {
       if (keys.has(keyOf(request) ?? "")) return undefined;

@@ -1,6 +1,10 @@
+import { bodySeed, buildWire, deliverBody, describePlan, planBody, profileOf, type BodyKind, type Delivery, type NetworkOption, type NetworkProfile } from "./network.ts";
+
 /*
  * A loopback HTTP server standing in for a provider's API. It records what it received, checks
- * the account key the way the provider does, and can be scripted to fail or to hang.
+ * the account key the way the provider does, and can be scripted to fail or to hang. With a
+ * network option its answers reach levity the way a real network delivers them (network.ts);
+ * scripted, held and stalled replies never go through it.
  */
 
 export interface RecordedRequest {
@@ -35,9 +39,26 @@ export interface FakeUpstream {
   holdOnce(firstChunk: string, key?: string): HeldStream;
   /** The next request (with this key, if given) gets no response at all; resolves when the gateway gives up on it. */
   stallOnce(key?: string): Promise<void>;
-  /** The exact bytes of the last streamed body the fake sent. */
+  /** The exact bytes of the last streamed body the fake sent (decoded, as a reader sees them). */
   lastStreamBody(): string;
+  /** Every answer delivered through the network, in order (empty without a network option). */
+  deliveries(): Delivery[];
   stop(): Promise<void>;
+}
+
+/** The options every fake takes. */
+export interface FakeOptions {
+  /** Deliver answers through a simulated network: a profile, or a seed. */
+  network?: NetworkOption;
+}
+
+/** Which provider a fake plays: with the request and content type, it says what kind of body an answer is. */
+export type FakeDialect = "openai" | "anthropic" | "gemini";
+
+function bodyKind(dialect: FakeDialect, request: RecordedRequest, contentType: string): BodyKind {
+  if (dialect === "anthropic") return "anthropic";
+  if (dialect === "gemini") return contentType.includes("event-stream") ? "gemini-sse" : "gemini-array";
+  return request.path.endsWith("/responses") ? "openai-typed" : "openai-data";
 }
 
 export interface HeldStream {
@@ -70,6 +91,9 @@ export function jsonReply(data: unknown, status = 200, headers: Record<string, s
 }
 
 export function startFake(options: {
+  /** The provider it plays, for the network to know its stream format (OpenAI's when not given). */
+  dialect?: FakeDialect;
+  network?: NetworkOption;
   /** Returns a provider-shaped error response when the request does not carry the right key. */
   checkKey: (request: RecordedRequest) => Response | undefined;
   /** The account key a request carries, the way this provider expects it. */
@@ -88,13 +112,55 @@ export function startFake(options: {
   const holds: { chunk: string; key?: string; aborted: () => void; received: () => void; attach: (controller: ReadableStreamDefaultController<Uint8Array>) => void }[] = [];
   let lastStream = "";
 
-  const streamed = (events: string[], contentType = "text/event-stream; charset=utf-8", headers: Record<string, string> = {}) =>
-    new Response(
-      chunkedBody(events, (all) => {
-        lastStream = all;
-      }),
-      { headers: { "content-type": contentType, "cache-control": "no-cache", ...headers } },
-    );
+  const profile: NetworkProfile | undefined = options.network === undefined ? undefined : profileOf(options.network);
+  const deliveries: Delivery[] = [];
+  // Answers streamed() made are already on the network (or meant to be sent as they are).
+  const streamedResponses = new WeakSet<Response>();
+  const seen = new Map<string, number>();
+
+  /** Sends `events` (a whole answer is one event) through the network; the headers lose any length and gain the encoding. */
+  const throughNetwork = (profile: NetworkProfile, request: RecordedRequest, signal: AbortSignal, kind: BodyKind, events: string[], init: ResponseInit & { headers: Headers }): Response => {
+    const key = `${request.method} ${request.path}?${request.query} ${request.text}`;
+    const occurrence = seen.get(key) ?? 0;
+    seen.set(key, occurrence + 1);
+    const plan = planBody(profile, bodySeed(profile.seed, key, occurrence), kind, request.headers.get("accept-encoding") ?? "");
+    const wire = buildWire(profile, plan, events);
+    const { body, released } = deliverBody(wire, signal);
+    let pieces: number | undefined;
+    void wire.then((w) => {
+      pieces = w.pieces.length;
+      if (kind !== "json") lastStream = w.text;
+    });
+    deliveries.push({ request: `${request.method} ${request.path}`, plan, released, text: async () => (await wire).text, describe: () => `${request.method} ${request.path}: ${describePlan(plan, pieces)}` });
+    const headers = new Headers(init.headers);
+    headers.delete("content-length");
+    if (plan.encoding !== "identity") headers.set("content-encoding", plan.encoding);
+    return new Response(body, { status: init.status, statusText: init.statusText, headers });
+  };
+
+  /** The `streamed` helper a handler gets: through the network when there is one, else one chunk per event. */
+  const streamedFor =
+    (request: RecordedRequest, signal: AbortSignal) =>
+    (events: string[], contentType = "text/event-stream; charset=utf-8", headers: Record<string, string> = {}): Response => {
+      const allHeaders = { "content-type": contentType, "cache-control": "no-cache", ...headers };
+      const response = profile
+        ? throughNetwork(profile, request, signal, bodyKind(options.dialect ?? "openai", request, contentType), events, { headers: new Headers(allHeaders) })
+        : new Response(
+            chunkedBody(events, (all) => {
+              lastStream = all;
+            }),
+            { headers: allHeaders },
+          );
+      streamedResponses.add(response);
+      return response;
+    };
+
+  /** A whole answer (or an error) through the network, when there is one. */
+  const answer = async (request: RecordedRequest, signal: AbortSignal, response: Response): Promise<Response> => {
+    if (!profile || !response.body || streamedResponses.has(response)) return response;
+    const text = await response.text();
+    return throughNetwork(profile, request, signal, "json", [text], { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
 
   const server = Bun.serve({
     hostname: "127.0.0.1",
@@ -114,7 +180,7 @@ export function startFake(options: {
       const key = options.keyOf(request);
       keys.push(key ?? "");
       const refused = options.checkKey(request);
-      if (refused) return refused;
+      if (refused) return answer(request, raw.signal, refused);
       const script = take(scripted, key);
       if (script) return new Response(script.reply.body, { status: script.reply.status, headers: { "content-type": "application/json", ...script.reply.headers } });
       const stall = take(stalls, key);
@@ -141,7 +207,7 @@ export function startFake(options: {
           { headers: { "content-type": "text/event-stream" } },
         );
       }
-      return options.handle(request, streamed);
+      return answer(request, raw.signal, await options.handle(request, streamedFor(request, raw.signal)));
     },
   });
 
@@ -191,6 +257,7 @@ export function startFake(options: {
       return new Promise<void>((resolve) => stalls.push({ resolve, key }));
     },
     lastStreamBody: () => lastStream,
+    deliveries: () => [...deliveries],
     async stop() {
       await server.stop(true);
     },

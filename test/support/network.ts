@@ -1,0 +1,419 @@
+import zlib from "node:zlib";
+
+/*
+ * A seeded "realistic network" between a fake upstream and levity. The fakes write each event as
+ * its own chunk and close the body with the last one; real networks split bytes anywhere (inside a
+ * UTF-8 character, between the CR and LF of a line end), pause between chunks, compress, and
+ * leave bodies open after the final event (proxies, HTTP/2 hops) or close them late. Providers
+ * and the proxies before them also add keep-alive comments, pings and `event:` lines.
+ *
+ * Every choice comes from the profile's seed and the request, so a failing seed replays exactly.
+ * Only changes that keep a body valid in its provider's documented wire format are made
+ * (PROTOCOLS.md): line ends, comments and event lines only in SSE, and only where the SDKs of
+ * that dialect accept them; Gemini's JSON-array stream and whole JSON answers are only split,
+ * delayed, compressed and ended late.
+ */
+
+/** mulberry32: a 32-bit PRNG, small and good enough to pick network behaviour. */
+export function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** FNV-1a, to fold a request into the seed of its own body. */
+export function hash32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+export class Random {
+  readonly next: () => number;
+  constructor(readonly seed: number) {
+    this.next = mulberry32(seed);
+  }
+  /** An integer in [min, max]. */
+  int(min: number, max: number): number {
+    return min + Math.floor(this.next() * (max - min + 1));
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)]!;
+  }
+}
+
+/**
+ * What a body is decides which changes keep it valid.
+ * - openai-data: chat and completions SSE, data-only, ending in `data: [DONE]`.
+ * - openai-typed: Responses SSE, an `event:` line per event, no [DONE].
+ * - anthropic: Messages SSE, `event:` lines, `ping` events allowed anywhere after message_start.
+ * - gemini-sse: `?alt=sse`, data-only; the genai SDK drops an event that has an `event:` line.
+ * - gemini-array: the default Gemini stream, one JSON array written incrementally: not SSE.
+ * - json: a whole (non-stream) answer, or an error body.
+ */
+export type BodyKind = "openai-data" | "openai-typed" | "anthropic" | "gemini-sse" | "gemini-array" | "json";
+
+export const SSE_KINDS: readonly BodyKind[] = ["openai-data", "openai-typed", "anthropic", "gemini-sse"];
+
+/** How the body ends after its last byte: in the same write, some ms later, or never (until the reader hangs up). */
+export type BodyEnd = { kind: "with-last" } | { kind: "late"; ms: number } | { kind: "open" };
+
+export type Encoding = "identity" | "gzip" | "br";
+
+export interface NetworkProfile {
+  seed: number;
+  /** How every streamed body ends; chosen per body from the seed when not given. */
+  end?: BodyEnd;
+  /**
+   * false: the events go as the fake wrote them (one chunk each, no pauses, no added lines, no
+   * compression), so that only `end` and `trailing` differ from the fake's own delivery.
+   */
+  reshape?: boolean;
+  /** Text sent after a stream's final event, `afterMs` later (before the body ends, if it does). */
+  trailing?: { text: string; afterMs: number };
+}
+
+/** A fake's option: a profile, or just a seed for the default (everything random) profile. */
+export type NetworkOption = NetworkProfile | number;
+
+export function profileOf(option: NetworkOption): NetworkProfile {
+  return typeof option === "number" ? { seed: option } : option;
+}
+
+// Bounds that keep a run fast: no body waits on the simulated network for more than this in total.
+const MAX_PAUSE_MS = 3;
+const PAUSE_BUDGET_MS = 18;
+const MAX_PIECES = 48;
+const LATE_END_MS = [1, 2, 5, 10, 25, 50];
+const COMMENTS = [": keep-alive", ": ping", ": OPENROUTER PROCESSING"];
+
+/** The decisions for one body, all taken from its seed. */
+export interface Plan {
+  seed: number;
+  kind: BodyKind;
+  lineEnd?: "\n" | "\r\n";
+  eventLines: boolean;
+  comments: number;
+  pings: number;
+  trailing: boolean;
+  encoding: Encoding;
+  end: BodyEnd;
+}
+
+/** One chunk as it goes on the wire, after a pause. */
+export interface Piece {
+  bytes: Uint8Array;
+  pauseMs: number;
+}
+
+/** A body ready to deliver: the plaintext the fake "meant", and the wire bytes in pieces. */
+export interface Wire {
+  plan: Plan;
+  /** The plaintext after the event-level changes, before compression (what a decoding reader sees). */
+  text: string;
+  /** Byte offset in the plaintext just after the final event. */
+  finalEnd: number;
+  pieces: Piece[];
+  /** Sent when the body ends (a compressor's trailer); never sent for an open end. */
+  endBytes: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+
+export function describePlan(plan: Plan, pieces?: number): string {
+  const end = plan.end.kind === "late" ? `ends ${plan.end.ms} ms late` : plan.end.kind === "open" ? "stays open" : "ends with its last byte";
+  const parts = [`body seed ${plan.seed}`, plan.kind];
+  if (pieces !== undefined) parts.push(`${pieces} pieces`);
+  if (plan.lineEnd) parts.push(plan.lineEnd === "\n" ? "LF" : "CRLF");
+  if (plan.eventLines) parts.push("event lines");
+  if (plan.comments) parts.push(`${plan.comments} comments`);
+  if (plan.pings) parts.push(`${plan.pings} pings`);
+  if (plan.trailing) parts.push("data after the final event");
+  parts.push(plan.encoding, end);
+  return parts.join(", ");
+}
+
+/** The seed of one body: the profile's seed, the request, and how many times this fake saw the same request. */
+export function bodySeed(profileSeed: number, requestKey: string, occurrence: number): number {
+  return (hash32(`${profileSeed}|${requestKey}|${occurrence}`) ^ Math.imul(profileSeed, 0x9e3779b1)) >>> 0;
+}
+
+/** A whole answer must end (its reader waits for the end), but it may end a little late. */
+function wholeAnswerEnd(rng: Random): BodyEnd {
+  return rng.chance(0.5) ? { kind: "with-last" } : { kind: "late", ms: rng.int(1, 10) };
+}
+
+/** Decides everything about one body. `accepts` is the request's accept-encoding. */
+export function planBody(profile: NetworkProfile, seed: number, kind: BodyKind, accepts: string): Plan {
+  const rng = new Random(seed);
+  const sse = SSE_KINDS.includes(kind);
+  if (profile.reshape === false) {
+    const end: BodyEnd = kind === "json" ? { kind: "with-last" } : (profile.end ?? { kind: "with-last" });
+    return { seed, kind, eventLines: false, comments: 0, pings: 0, trailing: kind !== "json" && profile.trailing !== undefined, encoding: "identity", end };
+  }
+  const canCompress = (name: string) => new RegExp(`\\b${name}\\b`).test(accepts);
+  const wanted = rng.pick<Encoding>(["identity", "identity", "gzip", "br"]);
+  const encoding = wanted === "identity" || canCompress(wanted) ? wanted : "identity";
+  const streamEnd = (): BodyEnd => {
+    const r = rng.next();
+    if (r < 0.35) return { kind: "with-last" };
+    if (r < 0.75) return { kind: "late", ms: rng.pick(LATE_END_MS) };
+    return { kind: "open" };
+  };
+  // A whole answer must end (its reader waits for the end); it may still end a little late.
+  const end: BodyEnd = kind === "json" ? wholeAnswerEnd(rng) : (profile.end ?? streamEnd());
+  return {
+    seed,
+    kind,
+    lineEnd: sse ? rng.pick(["\n", "\r\n"] as const) : undefined,
+    // Some OpenAI-compatible servers label every chat chunk `event: message` (the SSE default name); the SDK ignores it.
+    eventLines: kind === "openai-data" && rng.chance(0.3),
+    comments: sse && rng.chance(0.5) ? rng.int(1, 4) : 0,
+    pings: kind === "anthropic" && rng.chance(0.5) ? rng.int(1, 3) : 0,
+    trailing: kind !== "json" && (profile.trailing !== undefined || (sse && rng.chance(0.3))),
+    encoding,
+    end,
+  };
+}
+
+/**
+ * The event-level changes: line ends, event lines, comments and pings between events, data after
+ * the final event. Returns the plaintext and where the final event ends in it (in bytes).
+ */
+export function reshapeEvents(plan: Plan, events: string[], rng: Random, profile: NetworkProfile): { text: string; finalEnd: number; boundaries: number[] } {
+  const eol = plan.lineEnd;
+  const lines = (event: string) => (eol ? event.replace(/\r\n|\n/g, eol) : event);
+  const shaped = events.map((event) => {
+    let out = lines(event);
+    if (plan.eventLines) out = `event: message${eol}${out}`;
+    return out;
+  });
+  // Extra blocks go into the gaps before each event but the first (before the first only for comments:
+  // DeepSeek sends keep-alives before a stream starts); pings only after Anthropic's message_start.
+  const extras: string[][] = shaped.map(() => []);
+  for (let i = 0; i < plan.comments; i++) extras[rng.int(0, shaped.length - 1)]!.push(`${rng.pick(COMMENTS)}${eol}${eol}`);
+  for (let i = 0; i < plan.pings && shaped.length > 2; i++) extras[rng.int(1, shaped.length - 1)]!.push(`event: ping${eol}data: {"type": "ping"}${eol}${eol}`);
+  let text = "";
+  const boundaries: number[] = [];
+  let bytes = 0;
+  const add = (part: string) => {
+    text += part;
+    bytes += encoder.encode(part).length;
+  };
+  shaped.forEach((event, i) => {
+    for (const extra of extras[i]!) {
+      add(extra);
+      boundaries.push(bytes);
+    }
+    add(event);
+    boundaries.push(bytes);
+  });
+  const finalEnd = bytes;
+  if (plan.trailing) {
+    if (profile.trailing) add(profile.trailing.text);
+    else add(`${rng.pick(COMMENTS)}${eol}${eol}`);
+  }
+  return { text, finalEnd, boundaries };
+}
+
+/** Where to cut the plaintext: anywhere, inside multi-byte characters and CRLFs on purpose, runs of single bytes, some event boundaries. */
+export function chooseCuts(bytes: Uint8Array, boundaries: number[], rng: Random): { cuts: number[]; tricky: Set<number> } {
+  const cuts = new Set<number>();
+  const tricky = new Set<number>();
+  if (bytes.length < 2) return { cuts: [], tricky };
+  const inside = (at: number) => at > 0 && at < bytes.length;
+  const style = rng.pick(["few", "some", "many"] as const);
+  const random = style === "few" ? rng.int(0, 2) : style === "some" ? rng.int(2, 10) : rng.int(10, 30);
+  for (let i = 0; i < random; i++) cuts.add(rng.int(1, bytes.length - 1));
+  for (const at of boundaries) if (inside(at) && rng.chance(0.3)) cuts.add(at);
+  // Inside a UTF-8 character: a continuation byte (10xxxxxx) starts the next piece.
+  let utf8 = 0;
+  for (let i = 1; i < bytes.length && utf8 < 8; i++) {
+    if ((bytes[i]! & 0xc0) === 0x80 && rng.chance(0.4)) {
+      cuts.add(i);
+      tricky.add(i);
+      utf8++;
+    }
+  }
+  // Between the CR and the LF of a line end.
+  let crlf = 0;
+  for (let i = 0; i + 1 < bytes.length && crlf < 6; i++) {
+    if (bytes[i] === 13 && bytes[i + 1] === 10 && rng.chance(0.3)) {
+      cuts.add(i + 1);
+      tricky.add(i + 1);
+      crlf++;
+    }
+  }
+  // A run of one-byte pieces.
+  if (rng.chance(0.3)) {
+    const start = rng.int(1, bytes.length - 1);
+    const length = rng.int(3, 10);
+    for (let at = start; at < Math.min(bytes.length, start + length); at++) {
+      cuts.add(at);
+      tricky.add(at);
+    }
+  }
+  let sorted = [...cuts].filter(inside).sort((a, b) => a - b);
+  // Past the cap, keep the tricky cuts and thin out the rest.
+  while (sorted.length > MAX_PIECES - 1) {
+    const plain = sorted.filter((at) => !tricky.has(at));
+    const victim = plain.length > 0 ? rng.pick(plain) : rng.pick(sorted);
+    sorted = sorted.filter((at) => at !== victim);
+  }
+  return { cuts: sorted, tricky };
+}
+
+async function settle(): Promise<void> {
+  await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Compresses piece by piece, flushing after each, as a server compressing a stream does: every
+ * piece decodes as soon as it arrives. The trailer comes only when the body ends.
+ */
+export async function compressPieces(pieces: Uint8Array[], encoding: "gzip" | "br"): Promise<{ pieces: Uint8Array[]; trailer: Uint8Array }> {
+  const z = encoding === "gzip" ? zlib.createGzip() : zlib.createBrotliCompress();
+  const flushKind = encoding === "gzip" ? zlib.constants.Z_SYNC_FLUSH : zlib.constants.BROTLI_OPERATION_FLUSH;
+  const out: Buffer[] = [];
+  z.on("data", (chunk: Buffer) => out.push(chunk));
+  const compressed: Uint8Array[] = [];
+  for (const piece of pieces) {
+    z.write(piece);
+    await new Promise<void>((resolve) => z.flush(flushKind, () => resolve()));
+    await settle();
+    compressed.push(new Uint8Array(Buffer.concat(out.splice(0))));
+  }
+  const ended = new Promise<void>((resolve) => z.once("end", () => resolve()));
+  z.end();
+  await ended;
+  await settle();
+  return { pieces: compressed, trailer: new Uint8Array(Buffer.concat(out.splice(0))) };
+}
+
+/** Everything about one body, from its events to the pieces on the wire. */
+export async function buildWire(profile: NetworkProfile, plan: Plan, events: string[]): Promise<Wire> {
+  // A second generator for the shape, so that the plan's choices do not shift when shaping changes.
+  const rng = new Random(plan.seed ^ 0x5bd1e995);
+  const { text, finalEnd, boundaries } = reshapeEvents(plan, events, rng, profile);
+  const bytes = encoder.encode(text);
+  let cuts: number[];
+  let tricky = new Set<number>();
+  if (profile.reshape === false) cuts = boundaries.filter((at) => at > 0 && at < bytes.length);
+  else ({ cuts, tricky } = chooseCuts(bytes, boundaries, rng));
+  // Data after the final event always arrives on its own, after its pause.
+  if (plan.trailing && finalEnd < bytes.length && !cuts.includes(finalEnd)) cuts = [...cuts, finalEnd].sort((a, b) => a - b);
+  let budget = PAUSE_BUDGET_MS;
+  const pauseFor = (at: number): number => {
+    if (profile.reshape === false) return at === finalEnd && profile.trailing ? profile.trailing.afterMs : 0;
+    if (at === finalEnd && profile.trailing) return profile.trailing.afterMs;
+    // A tricky cut needs a pause to reach the reader as its own chunk; others may pause or not.
+    const wanted = tricky.has(at) ? 1 : rng.chance(0.5) ? 0 : rng.int(1, MAX_PAUSE_MS);
+    const pause = Math.min(wanted, budget);
+    budget -= pause;
+    return pause;
+  };
+  const plain: Piece[] = [];
+  let from = 0;
+  // The headers may come before the body does.
+  let pause = profile.reshape === false ? 0 : Math.min(rng.int(0, MAX_PAUSE_MS), budget);
+  budget -= pause;
+  for (const at of [...cuts, bytes.length]) {
+    plain.push({ bytes: bytes.subarray(from, at), pauseMs: pause });
+    if (at < bytes.length) pause = pauseFor(at);
+    from = at;
+  }
+  if (plan.encoding === "identity") return { plan, text, finalEnd, pieces: plain, endBytes: new Uint8Array(0) };
+  const { pieces, trailer } = await compressPieces(
+    plain.map((p) => p.bytes),
+    plan.encoding,
+  );
+  return { plan, text, finalEnd, pieces: pieces.map((bytes, i) => ({ bytes, pauseMs: plain[i]!.pauseMs })), endBytes: trailer };
+}
+
+export type Release = "ended" | "hung-up";
+
+export interface Delivery {
+  /** e.g. "POST /v1/chat/completions". */
+  request: string;
+  plan: Plan;
+  /** Resolves when the body ended, or when the reader hung up first. */
+  released: Promise<Release>;
+  /** The plaintext, once built. */
+  text(): Promise<string>;
+  describe(): string;
+}
+
+/**
+ * A response body that delivers a wire: each piece after its pause, then the end the plan says.
+ * An open body is held until the reader hangs up (or the server stops).
+ */
+export function deliverBody(wire: Promise<Wire>, signal: AbortSignal | undefined): { body: ReadableStream<Uint8Array>; released: Promise<Release> } {
+  let settled = false;
+  let finish!: (release: Release) => void;
+  const released = new Promise<Release>((resolve) => {
+    finish = (release) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      wake?.();
+      resolve(release);
+    };
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let wake: (() => void) | undefined;
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      wake = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+  signal?.addEventListener("abort", () => finish("hung-up"), { once: true });
+  let index = 0;
+  let ending = false;
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { pieces, endBytes, plan } = await wire;
+        if (settled) return;
+        if (index < pieces.length) {
+          const piece = pieces[index++]!;
+          if (piece.pauseMs > 0) await pause(piece.pauseMs);
+          if (settled) return;
+          if (piece.bytes.length > 0) controller.enqueue(piece.bytes);
+          if (index < pieces.length || plan.end.kind !== "with-last") return;
+          if (endBytes.length > 0) controller.enqueue(endBytes);
+          controller.close();
+          finish("ended");
+          return;
+        }
+        if (ending) return;
+        ending = true;
+        if (plan.end.kind === "late") {
+          await pause(plan.end.ms);
+          if (settled) return;
+          if (endBytes.length > 0) controller.enqueue(endBytes);
+          controller.close();
+          finish("ended");
+          return;
+        }
+        // Open: nothing more, and no end, until the reader lets go.
+        await released;
+      },
+      cancel() {
+        finish("hung-up");
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { body, released };
+}
