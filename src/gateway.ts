@@ -26,7 +26,20 @@ interface Derived {
   cors: CorsPolicy;
 }
 
-export type Gateway = (request: Request) => Promise<Response>;
+export interface HandleOptions {
+  /**
+   * The request asks to upgrade to a WebSocket (Codex's Responses transport): it is admitted
+   * exactly as a POST on the same path would be (route, browser origin, client key), and answered
+   * with an ADMITTED response instead of being dispatched. Each message on the socket then comes
+   * back through this handler as a POST of its own.
+   */
+  websocket?: boolean;
+}
+
+export type Gateway = (request: Request, options?: HandleOptions) => Promise<Response>;
+
+/** The header on the answer to an admitted WebSocket upgrade; the host then upgrades the connection. */
+export const WEBSOCKET_ADMITTED = "x-levity-websocket";
 
 export function createGateway(holder: SnapshotHolder, services: GatewayServices): Gateway {
   const derived = new WeakMap<ConfigSnapshot, Derived>();
@@ -56,7 +69,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
     },
   };
 
-  return async function handle(request: Request): Promise<Response> {
+  return async function handle(request: Request, options: HandleOptions = {}): Promise<Response> {
     const snapshot = holder.snapshot;
     const { keys, adminKeys, cors } = derive(snapshot);
     const requestId = randomId("req_");
@@ -83,7 +96,8 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
         const preflighted = routeOf(await snapshot.routes.lookup(asked, url.pathname));
         return trace.responded(preflightResponse(corsForRoute(cors, preflighted?.auth), request));
       }
-      const method = request.method === "HEAD" ? "GET" : request.method;
+      // An upgrade is looked up as the POST its messages will be, so it has that route's auth and aliases.
+      const method = options.websocket ? "POST" : request.method === "HEAD" ? "GET" : request.method;
       const lookup = snapshot.routes.cached(method, url.pathname) ?? (await snapshot.routes.lookup(method, url.pathname));
       const route = routeOf(lookup);
       if (route) routeCors = corsForRoute(cors, route.auth);
@@ -105,6 +119,12 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
       }
       const clientKeyName = checkAuth(route?.auth ?? "api", snapshot, keys, adminKeys, request.headers, url);
       trace.record.clientKey = clientKeyName;
+
+      if (options.websocket) {
+        match = admitWebSocket(lookup, url);
+        trace.traffic = false;
+        return finish(new Response(null, { status: 200, headers: { [WEBSOCKET_ADMITTED]: "1" } }), match);
+      }
 
       let body: RequestContext["body"];
       switch (lookup.kind) {
@@ -208,6 +228,12 @@ function checkAuth(authClass: AuthClass, snapshot: ConfigSnapshot, keys: KeyRing
       return name;
     }
   }
+}
+
+/** Only the Responses route speaks over a WebSocket; anything else is refused before the upgrade. */
+function admitWebSocket(lookup: PathLookup, url: URL): RouteMatch {
+  if (lookup.kind === "route" && lookup.match.route.operation === "generate" && lookup.match.route.dialect === "openai-responses") return lookup.match;
+  throw new GatewayError(404, `levity serves WebSockets only on the Responses path (${url.origin}/v1/responses); ${url.pathname} is not it.`, { code: "unknown_url" });
 }
 
 function routeOf(lookup: PathLookup): RouteDef | undefined {

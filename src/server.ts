@@ -5,7 +5,9 @@ import { CONFIG_FILES } from "./config/locate.ts";
 import { ConfigError, formatProblem } from "./config/problem.ts";
 import type { ConfigSnapshot } from "./config/snapshot.ts";
 import { describeSnapshot } from "./config/describe.ts";
-import { createGateway, type SnapshotHolder } from "./gateway.ts";
+import { createGateway, WEBSOCKET_ADMITTED, type SnapshotHolder } from "./gateway.ts";
+import { isWebSocketUpgrade } from "./http/websocket.ts";
+import { ResponsesSocket } from "./operations/responses-ws.ts";
 import type { Logger } from "./log.ts";
 import { GatewayMetrics } from "./observe/gateway-metrics.ts";
 import { memoryRequestLog, type RequestLog } from "./observe/request-log.ts";
@@ -49,6 +51,14 @@ const BUN_BODY_BACKSTOP = 1024 * 1024 * 1024;
 // here, because an upstream may think for minutes before its first byte.
 const IDLE_CONNECTION_SECONDS = 120;
 
+// Bun's largest idle limit for a WebSocket.
+const WEBSOCKET_IDLE_SECONDS = 960;
+
+interface SocketData {
+  upgrade: { url: string; headers: Headers };
+  socket?: ResponsesSocket;
+}
+
 /** Loads the configuration and serves it; throws ConfigError or PortInUseError without serving. */
 export function startServer(options: StartOptions): RunningServer {
   const { log } = options;
@@ -70,16 +80,38 @@ export function startServer(options: StartOptions): RunningServer {
   });
   const { hostname, port } = holder.snapshot.proxy;
 
-  let server: ReturnType<typeof Bun.serve>;
+  let server: ReturnType<typeof Bun.serve<SocketData>>;
   try {
-    server = Bun.serve({
+    server = Bun.serve<SocketData>({
       hostname,
       port,
       idleTimeout: IDLE_CONNECTION_SECONDS,
       maxRequestBodySize: BUN_BODY_BACKSTOP,
-      fetch(request, bunServer) {
+      async fetch(request, bunServer) {
         bunServer.timeout(request, 0);
-        return gateway(request);
+        if (!isWebSocketUpgrade(request)) return gateway(request);
+        // Admitted exactly as a POST on the same path would be; a refusal is an ordinary HTTP error.
+        const admitted = await gateway(request, { websocket: true });
+        if (!admitted.headers.has(WEBSOCKET_ADMITTED)) return admitted;
+        const upgrade = { url: request.url, headers: new Headers(request.headers) };
+        if (bunServer.upgrade(request, { data: { upgrade }, headers: { "x-request-id": admitted.headers.get("x-request-id") ?? "" } })) return undefined;
+        return new Response("WebSocket upgrade failed", { status: 400 });
+      },
+      websocket: {
+        // Each message's body limit is the gateway's own (max_body_mb), applied to the POST it becomes.
+        maxPayloadLength: BUN_BODY_BACKSTOP,
+        // A Codex session can sit idle between turns; Bun's pings keep a live client's socket open.
+        idleTimeout: WEBSOCKET_IDLE_SECONDS,
+        sendPings: true,
+        open(ws) {
+          ws.data.socket = new ResponsesSocket(gateway, ws.data.upgrade, { send: (text) => void ws.send(text), close: (code, reason) => ws.close(code, reason) }, log);
+        },
+        message(ws, message) {
+          ws.data.socket?.receive(typeof message === "string" ? message : new Uint8Array(message));
+        },
+        close(ws) {
+          ws.data.socket?.closed();
+        },
       },
       error(error) {
         log.error(`unhandled error: ${error.stack ?? error}`);

@@ -1,0 +1,4 @@
+/** A request asking to become a WebSocket: GET with `Upgrade: websocket` (any case, as RFC 6455 allows). */
+export function isWebSocketUpgrade(request: Request): boolean {
+  return request.method === "GET" && request.headers.get("upgrade")?.toLowerCase() === "websocket";
+}
