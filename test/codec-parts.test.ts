@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { fromGeminiSchema, hasParameters, toGeminiSchema } from "../src/codecs/gemini/schema.ts";
+import { geminiClient } from "../src/codecs/gemini/client.ts";
 import { responseFromResult, resultFromResponse } from "../src/codecs/gemini/wire.ts";
 import { decodeOpaque, encodeOpaque, issuedBy } from "../src/codecs/opaque.ts";
 import { readJsonArray, readSse } from "../src/codecs/sse.ts";
@@ -180,5 +181,29 @@ describe("echo in a tool loop", () => {
   test("sample values respect minimum, minItems, enums and nested required objects", () => {
     expect(sampleValue({ type: "array", minItems: 2, items: { type: "object", properties: { n: { type: "number", minimum: 7 } }, required: ["n"] } }, undefined)).toEqual([{ n: 7 }, { n: 7 }]);
     expect(sampleValue({ anyOf: [{ type: "null" }, { type: "boolean" }] }, undefined)).toBe(true);
+  });
+});
+
+describe("parts that carry only a signature", () => {
+  const signature = { issuer: "gemini-up", value: "c2lnbmVk" };
+  const request = { reasoning: { include: true } } as unknown as ChatRequest;
+  const context = { request, includeUsage: false, geminiFraming: "sse" as const };
+  const response = { id: "r", model: "m", created: 1, stop: "end" as const, usage: { input: 1, output: 1 }, parts: [{ type: "thinking" as const, text: "", signature }, { type: "text" as const, text: "answer" }] };
+
+  test("a whole Gemini answer keeps an empty thought part for its thoughtSignature, as the stream does", () => {
+    const rendered = geminiClient.renderResponse(response, context) as { candidates: { content: { parts: Record<string, unknown>[] } }[] };
+    expect(rendered.candidates[0]!.content.parts).toEqual([{ text: "", thought: true, thoughtSignature: encodeOpaque(signature) }, { text: "answer" }]);
+  });
+});
+
+describe("Gemini's JSON-array stream", () => {
+  test("ends at its closing bracket, whatever follows on a connection left open", async () => {
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('[{"a":1},\r\n{"b":2}]'));
+        // Never closed: the reader must not wait for the end of the body.
+      },
+    });
+    expect(await collect(readJsonArray(body))).toEqual([{ a: 1 }, { b: 2 }]);
   });
 });

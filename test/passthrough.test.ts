@@ -6,7 +6,7 @@ import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { resetAccounts, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import { ALL_OPENAI_APIS, resetAccounts, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 
 // Same-dialect forwarding: only the model changes, the account key goes in the upstream's own
@@ -31,7 +31,7 @@ beforeAll(() => {
     gateway:
       `proxy:\n  cooldown_wait: 0\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n` +
       upstreamsYaml([
-        { name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "openai-work", key: KEYS.openai }] },
+        { name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, apis: ALL_OPENAI_APIS, accounts: [{ name: "openai-work", key: KEYS.openai }] },
         { name: "an", protocol: "anthropic", base_url: an.url, accounts: [{ name: "anthropic-work", key: KEYS.anthropic }] },
         { name: "ge", protocol: "gemini", base_url: ge.url, accounts: [{ name: "alice@example.com", key: KEYS.gemini }] },
       ]),

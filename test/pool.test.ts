@@ -444,7 +444,7 @@ describe("selection", () => {
   });
 
   test("a Responses conversation stored upstream goes back to the account that stored it, whatever the strategy", async () => {
-    const setup = openaiPool();
+    const setup = openaiPool({ upstream: "    apis: [chat, responses]\n" });
     const { data: first, response: firstResponse } = await setup.openai.responses.create({ model: "m", input: "one" }).withResponse();
     const holder = firstResponse.headers.get("x-account")!;
     // Streamed, and continued twice: round robin alone would send the second turn to the other account, which answers 404.

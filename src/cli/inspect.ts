@@ -1,5 +1,5 @@
 import { describeResolution, resolveModel } from "../mapping/resolve.ts";
-import { describeSnapshot } from "../config/describe.ts";
+import { describeOpenAIFamily, describeSnapshot } from "../config/describe.ts";
 import { CliExit, loadForCommand, type CliIO, type CommonFlags } from "./context.ts";
 
 /** `levity check`: validates every file and reports what would serve. */
@@ -8,6 +8,8 @@ export function checkCommand(flags: CommonFlags, io: CliIO): void {
   io.out(`ok: ${choice.dir ?? "built-in defaults"}\n  ${describeSnapshot(snapshot)}\n`);
   for (const upstream of snapshot.upstreams) {
     if (upstream.baseUrlNote) io.out(`  note: upstream ${upstream.name}: base_url ${upstream.baseUrlNote}\n`);
+    const family = describeOpenAIFamily(upstream);
+    if (family) io.out(`  upstream ${upstream.name}: ${family}\n`);
   }
 }
 

@@ -1,5 +1,6 @@
 import { networkInterfaces } from "node:os";
 import type { ConfigDirChoice } from "../config/locate.ts";
+import { describeOpenAIFamily } from "../config/describe.ts";
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import { ACCEPTED_PLACEMENTS } from "../http/auth.ts";
 import { VERSION } from "../version.ts";
@@ -41,7 +42,8 @@ export function startupBlock(snapshot: ConfigSnapshot, choice: ConfigDirChoice, 
       return `${u.name}: built-in echo, answers with your last message, no key needed${why}`;
     }
     const accounts = `${u.accounts.length} account${u.accounts.length === 1 ? "" : "s"}`;
-    return `${u.name}: ${u.protocol} at ${u.baseUrl}, ${accounts}${u.baseUrlNote ? ` (base_url ${u.baseUrlNote})` : ""}`;
+    const family = describeOpenAIFamily(u);
+    return `${u.name}: ${u.protocol} at ${u.baseUrl}, ${accounts}${u.baseUrlNote ? ` (base_url ${u.baseUrlNote})` : ""}${family ? `\n             ${family}` : ""}`;
   });
   upstreamLines.forEach((line, i) => lines.push(`  ${i === 0 ? "upstreams " : "          "} ${line}`));
   const rules = snapshot.mappings.exact.size + snapshot.mappings.wildcards.length + (snapshot.mappings.fallback ? 1 : 0);

@@ -11,6 +11,7 @@ import { openaiCompletionsUpstream } from "./openai-completions/upstream.ts";
 import { openaiResponsesClient } from "./openai-responses/client.ts";
 import { openaiResponsesUpstream } from "./openai-responses/upstream.ts";
 import type { ClientCodec, UpstreamCodec } from "./shared.ts";
+import { dialectOfApi } from "../upstream/openai-compatible.ts";
 
 /** Five codecs, each knowing its dialect in both directions: every client-upstream pair, with no translator per pair. */
 export const CLIENT_CODECS: Record<Dialect, ClientCodec> = {
@@ -29,7 +30,7 @@ export const UPSTREAM_CODECS: Record<Dialect, UpstreamCodec> = {
   gemini: geminiUpstream,
 };
 
-/** The dialect levity speaks to an upstream: an OpenAI-compatible one chooses with wire_api (chat unless set). */
+/** The dialect levity speaks to an upstream for translated requests: an OpenAI-compatible one's wire_api (chat unless it lacks chat). */
 export function upstreamDialect(upstream: Upstream): Dialect {
   switch (upstream.protocol) {
     case "anthropic":
@@ -37,6 +38,6 @@ export function upstreamDialect(upstream: Upstream): Dialect {
     case "gemini":
       return "gemini";
     default:
-      return upstream.wireApi === "responses" ? "openai-responses" : upstream.wireApi === "completions" ? "openai-completions" : "openai-chat";
+      return dialectOfApi(upstream.openai?.wireApi ?? "chat");
   }
 }

@@ -1,4 +1,5 @@
 import type { UpstreamProtocol } from "../config/schema.ts";
+import type { ChatCompat } from "../upstream/openai-compatible.ts";
 import type { JsonObject } from "../http/body.ts";
 import { GatewayError } from "../http/errors.ts";
 import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
@@ -52,6 +53,8 @@ export interface UpstreamTarget {
   baseUrl: string;
   /** Gemini's API version segment. */
   apiVersion?: string;
+  /** How an OpenAI-compatible upstream's chat dialect differs from OpenAI's. */
+  compat?: ChatCompat;
 }
 
 export interface UpstreamFailure {

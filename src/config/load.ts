@@ -6,10 +6,11 @@ import { join, resolve } from "node:path";
 import { compileRouteTable } from "../http/route-table.ts";
 import { compileMappings, parseTarget, type RuleSource } from "../mapping/table.ts";
 import { normalizeBaseUrl } from "../upstream/base-url.ts";
+import { compatOf, defaultApis, profileFromBaseUrl, type ChatCompat } from "../upstream/openai-compatible.ts";
 import { BUILT_IN_MAPPINGS, BUILT_IN_ROUTES } from "./defaults.ts";
 import { ConfigError, type ConfigProblem } from "./problem.ts";
 import { GatewayKeysSchema, MappingsSchema, ProxySchema, RoutesSchema, UpstreamsSchema, type MappingsFile, type ProxyFile, type RoutesFile, type TimeoutsFile, type UpstreamEntry } from "./schema.ts";
-import type { Account, ClientKey, ConfigSnapshot, ConfigSources, EffectiveAuthMode, ProxySettings, Timeouts, Upstream } from "./snapshot.ts";
+import type { Account, ClientKey, ConfigSnapshot, ConfigSources, EffectiveAuthMode, OpenAIFamily, ProxySettings, Timeouts, Upstream } from "./snapshot.ts";
 import { validateSource } from "./validate.ts";
 import { interpolateEnv, keyLines, lineOf, parseYaml, type YamlSource } from "./yaml-source.ts";
 
@@ -180,6 +181,33 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadO
   };
 }
 
+/** What an OpenAI-compatible upstream serves natively and how its dialect differs: written, or from its host. */
+function openaiFamily(entry: UpstreamEntry, baseUrl: string, problem: (key: string, message: string) => void): OpenAIFamily {
+  const profile = entry.profile ?? profileFromBaseUrl(baseUrl);
+  const written = entry.apis ? [...new Set(entry.apis)] : undefined;
+  // A wire_api names an API the upstream has, so it is served natively even when apis is not written.
+  const apis = written ?? [...new Set([...defaultApis(profile), ...(entry.wire_api ? [entry.wire_api] : [])])];
+  if (written && entry.wire_api && !written.includes(entry.wire_api)) {
+    problem("wire_api", `is ${entry.wire_api}, which apis does not list (${written.join(", ")}): translated requests must go to an API the upstream serves`);
+  }
+  const c = entry.compat ?? {};
+  const overrides: Partial<ChatCompat> = {};
+  if (c.developer_role !== undefined) overrides.developerRole = c.developer_role;
+  if (c.max_tokens_field !== undefined) overrides.maxTokensField = c.max_tokens_field;
+  if (c.stream_options !== undefined) overrides.streamOptions = c.stream_options;
+  if (c.reasoning_field !== undefined) overrides.reasoningField = c.reasoning_field;
+  if (c.reasoning_echo !== undefined) overrides.reasoningEcho = c.reasoning_echo;
+  return {
+    apis,
+    apisConfigured: written !== undefined,
+    wireApi: entry.wire_api ?? (apis.includes("chat") ? "chat" : apis[0]!),
+    profile,
+    profileConfigured: entry.profile !== undefined,
+    compat: compatOf(profile, overrides),
+    missing: new Set(),
+  };
+}
+
 function buildUpstreams(entries: UpstreamEntry[] | undefined, proxy: ProxyFile, source: YamlSource | undefined, problems: ConfigProblem[]): Upstream[] {
   if (entries === undefined) return [echoUpstream("echo", proxy)];
   const label = source?.file ?? "gateway.yaml";
@@ -205,8 +233,10 @@ function buildUpstreams(entries: UpstreamEntry[] | undefined, proxy: ProxyFile, 
         problems.push({ ...at(["upstreams", i, "accounts", j, "name"], `upstreams[${i}].accounts[${j}].name`), message: `"${account.name}" is used twice in upstream "${entry.name}"; account names must be unique` });
       }
     });
-    if (entry.wire_api && entry.protocol !== "openai") {
-      problems.push({ ...at(["upstreams", i, "wire_api"], `upstreams[${i}].wire_api`), message: `applies to openai upstreams only; ${entry.protocol} upstreams have one API` });
+    for (const key of ["wire_api", "apis", "profile", "compat"] as const) {
+      if (entry[key] !== undefined && entry.protocol !== "openai") {
+        problems.push({ ...at(["upstreams", i, key], `upstreams[${i}].${key}`), message: `applies to openai upstreams only; ${entry.protocol} upstreams have one API` });
+      }
     }
     if (entry.protocol === "echo") {
       upstreams.push(echoUpstream(entry.name, proxy));
@@ -219,7 +249,7 @@ function buildUpstreams(entries: UpstreamEntry[] | undefined, proxy: ProxyFile, 
       baseUrl: base.url,
       apiVersion: base.apiVersion,
       baseUrlNote: base.adjusted,
-      wireApi: entry.protocol === "openai" ? entry.wire_api : undefined,
+      openai: entry.protocol === "openai" ? openaiFamily(entry, base.url, (key, message) => problems.push({ ...at(["upstreams", i, key], `upstreams[${i}].${key}`), message })) : undefined,
       strategy: entry.strategy,
       maxAttempts: entry.max_attempts,
       timeouts: resolveTimeouts(proxy, entry.timeouts),

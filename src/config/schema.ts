@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { OPENAI_APIS, PROFILES } from "../upstream/openai-compatible.ts";
 
 /*
  * The key names in these schemas are a contract: docs, tools and users rely on them.
@@ -99,7 +100,21 @@ const UpstreamSchema = v.strictObject({
   name: UpstreamName,
   protocol: v.picklist(PROTOCOLS, `must be one of ${PROTOCOLS.join(", ")}`),
   base_url: v.optional(v.pipe(v.string("must be a URL"), v.url("must be an absolute URL such as https://api.openai.com/v1"))),
-  wire_api: v.optional(v.picklist(["chat", "responses", "completions"], "must be chat, responses or completions")),
+  wire_api: v.optional(v.picklist(OPENAI_APIS, "must be chat, responses or completions")),
+  /** The OpenAI APIs the upstream serves natively; the others are translated to wire_api. */
+  apis: v.optional(v.pipe(v.array(v.picklist(OPENAI_APIS, "must be chat, responses or completions"), "must be a list such as [chat, responses]"), v.minLength(1, "must name at least one API"))),
+  /** Whose OpenAI-compatible dialect this is; defaults from the base URL's host. */
+  profile: v.optional(v.picklist(PROFILES, `must be one of ${PROFILES.join(", ")}`)),
+  /** Single differences from the profile. */
+  compat: v.optional(
+    v.strictObject({
+      developer_role: v.optional(v.boolean("must be true or false")),
+      max_tokens_field: v.optional(v.picklist(["max_tokens", "max_completion_tokens"], "must be max_tokens or max_completion_tokens")),
+      stream_options: v.optional(v.boolean("must be true or false")),
+      reasoning_field: v.optional(v.picklist(["reasoning_content", "reasoning"], "must be reasoning_content or reasoning")),
+      reasoning_echo: v.optional(v.picklist(["never", "tool_turns", "always"], "must be never, tool_turns or always")),
+    }),
+  ),
   strategy: v.optional(v.picklist(STRATEGIES, `must be one of ${STRATEGIES.join(", ")}`), "round_robin"),
   max_attempts: v.optional(v.pipe(PositiveInteger("a number of attempts"), v.maxValue(20, "must be at most 20")), 3),
   timeouts: v.optional(TimeoutsSchema, {}),

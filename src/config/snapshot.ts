@@ -1,6 +1,7 @@
 import type { BodyLimits } from "../http/body.ts";
 import type { RouteTable } from "../http/route-table.ts";
 import type { MappingTable } from "../mapping/table.ts";
+import type { ChatCompat, OpenAIApi, ProfileName } from "../upstream/openai-compatible.ts";
 import type { AuthMode, Strategy, UpstreamProtocol } from "./schema.ts";
 
 export type EffectiveAuthMode = Exclude<AuthMode, "auto">;
@@ -76,8 +77,8 @@ export interface Upstream {
   /** Gemini API version segment. */
   apiVersion?: string;
   baseUrlNote?: string;
-  /** For an OpenAI-compatible upstream: which API translated requests use (chat unless set). */
-  wireApi?: "chat" | "responses" | "completions";
+  /** For an OpenAI-compatible upstream: what it serves natively and how its dialect differs. */
+  openai?: OpenAIFamily;
   strategy: Strategy;
   maxAttempts: number;
   timeouts: Timeouts;
@@ -90,6 +91,25 @@ export interface ConfigSources {
   gateway?: string;
   mappings: string;
   routes: string;
+}
+
+export interface OpenAIFamily {
+  /** The APIs forwarded as they are; a client of another one is translated to `wireApi`. */
+  apis: readonly OpenAIApi[];
+  /** Whether `apis` was written in gateway.yaml or follows from the profile. */
+  apisConfigured: boolean;
+  /** The API translated requests use. */
+  wireApi: OpenAIApi;
+  profile: ProfileName;
+  /** Whether the profile was written in gateway.yaml or follows from the base URL's host. */
+  profileConfigured: boolean;
+  compat: ChatCompat;
+  /**
+   * APIs in `apis` that the upstream answered "no such route" for since this configuration was
+   * loaded: requests for them go through `wireApi` until the next reload. The one mutable part of
+   * a snapshot, learned at run time and dropped with it.
+   */
+  missing: Set<OpenAIApi>;
 }
 
 /** One loaded configuration. Immutable: a reload builds a new one and swaps it in whole. */

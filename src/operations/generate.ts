@@ -2,9 +2,12 @@ import type { Dialect } from "../config/schema.ts";
 import { GatewayError } from "../http/errors.ts";
 import { resolveModel } from "../mapping/resolve.ts";
 import { prepareTranslation, translatedRunner, type Prepared } from "../pipeline/translate.ts";
-import { serveWithPool, type TargetRunner } from "../pool/serve.ts";
+import type { Lease } from "../pool/pool.ts";
+import { serveWithPool, type AttemptResult, type TargetRunner } from "../pool/serve.ts";
 import { sessionKey } from "../pool/session.ts";
-import { speaksNatively } from "../upstream/protocol.ts";
+import type { Upstream } from "../config/snapshot.ts";
+import { apiOfDialect } from "../upstream/openai-compatible.ts";
+import { forwardsNatively } from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
 import { passthroughRunner } from "./passthrough.ts";
 
@@ -56,6 +59,27 @@ function continuesLevityResponse(ctx: RequestContext, services: GatewayServices)
 }
 
 /**
+ * An OpenAI-compatible upstream listed as serving Responses or Completions that answers "no such
+ * route" gets this request, and the rest until the next reload, through its wire API instead;
+ * the client never sees the 404. Logged once, with the line that makes it permanent.
+ */
+function noSuchRouteFallback(upstream: Upstream, dialect: Dialect, services: GatewayServices, translated: () => TargetRunner): ((lease: Lease) => Promise<AttemptResult>) | undefined {
+  const api = apiOfDialect(dialect);
+  const family = upstream.openai;
+  if (!family || !api || api === family.wireApi) return undefined;
+  return (lease) => {
+    if (!family.missing.has(api)) {
+      family.missing.add(api);
+      const served = family.apis.filter((a) => !family.missing.has(a));
+      services.log.warn(
+        `upstream "${upstream.name}" has no ${api} API (it answered "no such route"): ${api} requests go through ${family.wireApi} until the next reload. To make it permanent, set in gateway.yaml under this upstream: apis: [${served.join(", ")}]`,
+      );
+    }
+    return translated().attempt(lease);
+  };
+}
+
+/**
  * POST generate and count-tokens routes. Each mapping target becomes a runner: a client whose
  * dialect is the upstream's own is forwarded byte for byte (the fast and most faithful path);
  * every other pair goes through the IR. The pool then tries the targets' accounts in turn.
@@ -73,12 +97,15 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
   const runners: TargetRunner[] = resolution.targets.map((target) => {
     const upstream = snapshot.upstreamByName.get(target.upstream);
     if (!upstream) throw new Error(`mapping target names unknown upstream ${target.upstream}`);
-    if (upstream.protocol !== "echo" && speaksNatively(upstream.protocol, dialect) && !continuesLevityResponse(ctx, services)) {
-      return passthroughRunner(ctx, dialect, target, upstream, stream);
-    }
     // Parsed once, whatever the number of targets and accounts it is tried on.
-    prepared ??= prepareTranslation(ctx, dialect, services.store, target.model, stream);
-    return translatedRunner(ctx, dialect, prepared, target, upstream, services.store);
+    const translated = () => {
+      prepared ??= prepareTranslation(ctx, dialect, services.store, target.model, stream);
+      return translatedRunner(ctx, dialect, prepared, target, upstream, services.store);
+    };
+    if (forwardsNatively(upstream, dialect) && !continuesLevityResponse(ctx, services)) {
+      return passthroughRunner(ctx, dialect, target, upstream, stream, noSuchRouteFallback(upstream, dialect, services, translated));
+    }
+    return translated();
   });
   return serveWithPool(
     {

@@ -12,6 +12,7 @@ import type { Lease } from "../pool/pool.ts";
 import type { AttemptResult, TargetRunner } from "../pool/serve.ts";
 import { tapStream } from "../pool/tap.ts";
 import { openUpstream, type OpenedUpstream } from "../upstream/forward.ts";
+import { adaptChatBody, meansNoSuchRoute } from "../upstream/openai-compatible.ts";
 import { clientResponseHeaders, upstreamEndpoint, upstreamRequestHeaders } from "../upstream/protocol.ts";
 import type { RequestContext } from "./context.ts";
 
@@ -47,10 +48,19 @@ function embeddedError(json: unknown): { status: number; message: string } | und
  * rewritten, and the answer comes back untouched; it is read on the way, for the commit point,
  * errors hidden in a 200, empty answers and usage.
  */
-export function passthroughRunner(ctx: RequestContext, dialect: Dialect, target: Target, upstream: Upstream, stream: boolean): TargetRunner {
+export function passthroughRunner(
+  ctx: RequestContext,
+  dialect: Dialect,
+  target: Target,
+  upstream: Upstream,
+  stream: boolean,
+  /** Another way to the same answer when the upstream turns out not to have this route at all. */
+  onNoSuchRoute?: (lease: Lease) => Promise<AttemptResult>,
+): TargetRunner {
   const { json, text } = ctx.body!;
-  // Only the model changes; when it does not, the client's bytes go through untouched.
-  const body = dialect === "gemini" || json.model === target.model ? text : JSON.stringify({ ...json, model: target.model });
+  // Only the model changes, and for an OpenAI-compatible provider what it would refuse; otherwise the client's bytes go through untouched.
+  const adapted = dialect === "openai-chat" && upstream.openai ? adaptChatBody(json, upstream.openai.compat) : undefined;
+  const body = dialect === "gemini" || (json.model === target.model && !adapted) ? text : JSON.stringify({ ...(adapted ?? json), model: target.model });
   const operation = ctx.match.route.operation;
   const url = upstreamEndpoint(upstream, { dialect, operation, model: target.model, stream, query: ctx.url.searchParams });
   const codec = UPSTREAM_CODECS[dialect];
@@ -99,6 +109,7 @@ export function passthroughRunner(ctx: RequestContext, dialect: Dialect, target:
         } catch (error) {
           return failed(failureFromError(error, upstream.name));
         }
+        if (onNoSuchRoute && meansNoSuchRoute(response.status, errorText)) return onNoSuchRoute(lease);
         const kind = classifyStatus(response.status, errorText);
         if (kind === "final") return { kind: "final", response: new Response(errorText, { status: response.status, statusText: response.statusText, headers }) };
         const parsed = codec.parseError(errorText);

@@ -41,7 +41,7 @@ export function echoProducer(upstream: Upstream): Producer {
 }
 
 export function targetOf(upstream: Upstream): UpstreamTarget {
-  return { name: upstream.name, protocol: upstream.protocol, baseUrl: upstream.baseUrl, apiVersion: upstream.apiVersion };
+  return { name: upstream.name, protocol: upstream.protocol, baseUrl: upstream.baseUrl, apiVersion: upstream.apiVersion, compat: upstream.openai?.compat };
 }
 
 /** Retry-After as the client should see it: the header, retry-after-ms rounded up, or the body's hint. */

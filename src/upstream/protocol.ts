@@ -1,16 +1,24 @@
 import type { Dialect, Operation, UpstreamProtocol } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
+import { apiOfDialect } from "./openai-compatible.ts";
 
-/** The client dialects an upstream protocol speaks natively: these pairs are forwarded without translation. */
-const NATIVE: Record<UpstreamProtocol, readonly Dialect[]> = {
-  openai: ["openai-chat", "openai-completions", "openai-responses"],
-  anthropic: ["anthropic-messages"],
-  gemini: ["gemini"],
-  echo: [],
+/** The client dialect each single-API protocol speaks natively. */
+const NATIVE: Record<Exclude<UpstreamProtocol, "openai">, Dialect | undefined> = {
+  anthropic: "anthropic-messages",
+  gemini: "gemini",
+  echo: undefined,
 };
 
-export function speaksNatively(protocol: UpstreamProtocol, dialect: Dialect): boolean {
-  return NATIVE[protocol].includes(dialect);
+/**
+ * Whether a client of this dialect is forwarded to the upstream as it is (the rest go through the
+ * IR): the upstream's own dialect, and for an OpenAI-compatible upstream each API it serves, less
+ * those it turned out not to have.
+ */
+export function forwardsNatively(upstream: Upstream, dialect: Dialect): boolean {
+  if (upstream.protocol !== "openai") return NATIVE[upstream.protocol] === dialect;
+  const api = apiOfDialect(dialect);
+  const family = upstream.openai;
+  return api !== undefined && family !== undefined && family.apis.includes(api) && !family.missing.has(api);
 }
 
 const OPENAI_PATHS: Partial<Record<Dialect, string>> = {

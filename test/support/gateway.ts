@@ -98,11 +98,30 @@ export async function resetAccounts(origin: string, adminKey?: string): Promise<
 }
 
 /** gateway.yaml text for upstreams pointing at fakes. */
-export function upstreamsYaml(upstreams: { name: string; protocol: string; base_url?: string; accounts?: { name: string; key: string }[] }[]): string {
+export interface UpstreamYaml {
+  name: string;
+  protocol: string;
+  base_url?: string;
+  /** OpenAI-compatible upstreams: the APIs served natively, whose dialect, and single differences. */
+  apis?: string[];
+  wire_api?: string;
+  profile?: string;
+  compat?: Record<string, string | boolean>;
+  accounts?: { name: string; key: string }[];
+}
+
+/** An upstream that serves all three OpenAI APIs natively, as OpenAI's own API does. */
+export const ALL_OPENAI_APIS = ["chat", "responses", "completions"];
+
+export function upstreamsYaml(upstreams: UpstreamYaml[]): string {
   const lines = ["upstreams:"];
   for (const u of upstreams) {
     lines.push(`  - name: ${u.name}`, `    protocol: ${u.protocol}`);
     if (u.base_url) lines.push(`    base_url: ${u.base_url}`);
+    if (u.apis) lines.push(`    apis: [${u.apis.join(", ")}]`);
+    if (u.wire_api) lines.push(`    wire_api: ${u.wire_api}`);
+    if (u.profile) lines.push(`    profile: ${u.profile}`);
+    if (u.compat) lines.push(`    compat: ${JSON.stringify(u.compat)}`);
     if (u.accounts) {
       lines.push("    accounts:");
       for (const a of u.accounts) lines.push(`      - { name: ${JSON.stringify(a.name)}, key: ${JSON.stringify(a.key)} }`);

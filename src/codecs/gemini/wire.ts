@@ -177,11 +177,12 @@ export function geminiParts(
   };
   for (const part of parts) {
     switch (part.type) {
+      // A part with no text may still carry a signature (Gemini often signs an empty last part): it is kept for the signature.
       case "text":
-        if (part.text !== "") out.push(signed({ text: part.text }, part.signature));
+        if (part.text !== "" || options.signature(part.signature) !== undefined) out.push(signed({ text: part.text }, part.signature));
         break;
       case "thinking":
-        if (options.thinking && part.text !== "") out.push(signed({ text: part.text, thought: true }, part.signature));
+        if (options.thinking && (part.text !== "" || options.signature(part.signature) !== undefined)) out.push(signed({ text: part.text, thought: true }, part.signature));
         break;
       case "media":
         out.push(options.media(part));

@@ -13,6 +13,7 @@ import {
   type UpstreamFailure,
   type UpstreamTarget,
 } from "../shared.ts";
+import { compatOf, profileFromBaseUrl, type ChatCompat } from "../../upstream/openai-compatible.ts";
 import { customArguments, fromOpenAIFinish, fromOpenAIUsage, isPdf, mediaToUrl, reasoningText } from "./wire.ts";
 
 function mediaContent(part: MediaPart) {
@@ -38,31 +39,31 @@ function userMessages(parts: Part[]): unknown[] {
   return messages;
 }
 
-function assistantMessage(parts: Part[]): unknown | undefined {
+function assistantMessage(parts: Part[], compat: ChatCompat): unknown | undefined {
   const text = parts.filter((p) => p.type === "text").map((p) => (p as { text: string }).text).join("");
   const calls = parts.filter((p): p is ToolCallPart => p.type === "tool_call");
   if (text === "" && calls.length === 0) return undefined;
   const message: Record<string, unknown> = { role: "assistant", content: text === "" ? null : text };
+  // DeepSeek and Kimi in thinking mode refuse a tool-calling turn sent back without its reasoning.
+  const reasoning = parts.filter((p) => p.type === "thinking").map((p) => (p as { text: string }).text).join("");
+  if (reasoning !== "" && (compat.reasoningEcho === "always" || (compat.reasoningEcho === "tool_turns" && calls.length > 0))) message[compat.reasoningField] = reasoning;
   if (calls.length > 0) message.tool_calls = calls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } }));
   return message;
 }
 
-/**
- * OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens); most
- * OpenAI-compatible servers (Ollama, vLLM, llama.cpp, DeepSeek) know only max_tokens.
- */
-function maxTokensField(target: UpstreamTarget): string {
-  const host = new URL(target.baseUrl).hostname;
-  return host === "api.openai.com" || host.endsWith(".openai.azure.com") ? "max_completion_tokens" : "max_tokens";
+/** A target built without a configured upstream (tests, tools) gets the differences its host implies. */
+function compatOfTarget(target: UpstreamTarget): ChatCompat {
+  return target.compat ?? compatOf(profileFromBaseUrl(target.baseUrl));
 }
 
 export const openaiChatUpstream: UpstreamCodec = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
+    const compat = compatOfTarget(target);
     const messages: unknown[] = request.system.filter((s) => s !== "").map((content) => ({ role: "system", content }));
     for (const turn of request.turns) {
       if (turn.role === "user") messages.push(...userMessages(turn.parts));
       else {
-        const message = assistantMessage(turn.parts);
+        const message = assistantMessage(turn.parts, compat);
         if (message) messages.push(message);
       }
     }
@@ -74,7 +75,7 @@ export const openaiChatUpstream: UpstreamCodec = {
       else if (choice) body.tool_choice = choice.type;
       if (request.parallelToolCalls !== undefined) body.parallel_tool_calls = request.parallelToolCalls;
     }
-    if (request.maxTokens !== undefined) body[maxTokensField(target)] = request.maxTokens;
+    if (request.maxTokens !== undefined) body[compat.maxTokensField] = request.maxTokens;
     if (request.temperature !== undefined) body.temperature = clamp(request.temperature, 0, 2);
     if (request.topP !== undefined) body.top_p = request.topP;
     if (request.stop?.length) body.stop = request.stop.slice(0, 4);
@@ -90,7 +91,7 @@ export const openaiChatUpstream: UpstreamCodec = {
     if (request.user) body.user = request.user;
     if (request.stream) {
       body.stream = true;
-      body.stream_options = { include_usage: true };
+      if (compat.streamOptions) body.stream_options = { include_usage: true };
     }
     return { path: "/chat/completions", body };
   },
@@ -131,11 +132,42 @@ export function parseOpenAIError(text: string): UpstreamFailure {
   return failureFromBody(text, (json) => (isObject(json) && isObject(json.error) && typeof json.error.message === "string" ? { message: json.error.message } : undefined));
 }
 
+/**
+ * Stream tool-call deltas carry an `index` that says which call a fragment belongs to. Mistral
+ * sends each call whole without one; a call then takes the next index, and a fragment with
+ * neither index nor a new id continues the open call.
+ */
+class ToolCallIndexes {
+  private next = 0;
+  private readonly byId = new Map<string, number>();
+  indexOf(call: Record<string, unknown>, open: number | undefined): number {
+    const id = typeof call.id === "string" && call.id !== "" ? call.id : undefined;
+    if (typeof call.index === "number") {
+      this.next = Math.max(this.next, call.index + 1);
+      if (id) this.byId.set(id, call.index);
+      return call.index;
+    }
+    if (id) {
+      const known = this.byId.get(id);
+      if (known !== undefined) return known;
+      this.byId.set(id, this.next);
+      return this.next++;
+    }
+    return open ?? this.next++;
+  }
+}
+
+/** Azure OpenAI opens a stream with a content-filter chunk: no choices, empty id and model, created 0. */
+function isPreamble(chunk: Record<string, unknown>): boolean {
+  return (!Array.isArray(chunk.choices) || chunk.choices.length === 0) && chunk.usage == null;
+}
+
 async function* parseChatStream(body: AsyncIterable<Uint8Array>): AsyncGenerator<StreamEvent> {
   let started = false;
   let usage: Usage = { input: 0, output: 0 };
   let stop: StopReason | undefined;
   let openTool: number | undefined;
+  const indexes = new ToolCallIndexes();
   for await (const sse of readSse(body)) {
     // [DONE] ends the answer: finish at once, whatever the connection does afterwards.
     if (sse.data === "[DONE]") break;
@@ -146,15 +178,18 @@ async function* parseChatStream(body: AsyncIterable<Uint8Array>): AsyncGenerator
       return;
     }
     if (!started) {
+      if (isPreamble(chunk)) continue;
       started = true;
-      yield { type: "start", id: String(chunk.id ?? "chatcmpl-unknown"), model: String(chunk.model ?? ""), created: typeof chunk.created === "number" ? chunk.created : Math.floor(Date.now() / 1000), usage };
+      const created = typeof chunk.created === "number" && chunk.created > 0 ? chunk.created : Math.floor(Date.now() / 1000);
+      yield { type: "start", id: String(chunk.id || "chatcmpl-unknown"), model: String(chunk.model ?? ""), created, usage };
     }
-    const reported = fromOpenAIUsage(chunk.usage);
+    const choice = Array.isArray(chunk.choices) && isObject(chunk.choices[0]) ? chunk.choices[0] : undefined;
+    // Moonshot streams its usage inside the last choice rather than at the top.
+    const reported = fromOpenAIUsage(chunk.usage) ?? fromOpenAIUsage(choice?.usage);
     if (reported) {
       usage = reported;
       yield { type: "usage", usage };
     }
-    const choice = Array.isArray(chunk.choices) && isObject(chunk.choices[0]) ? chunk.choices[0] : undefined;
     if (!choice) continue;
     const delta = isObject(choice.delta) ? choice.delta : {};
     const reasoning = reasoningText(delta);
@@ -162,7 +197,7 @@ async function* parseChatStream(body: AsyncIterable<Uint8Array>): AsyncGenerator
     if (typeof delta.content === "string" && delta.content !== "") yield { type: "text", text: delta.content };
     for (const call of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
       if (!isObject(call)) continue;
-      const index = typeof call.index === "number" ? call.index : 0;
+      const index = indexes.indexOf(call, openTool);
       const fn = isObject(call.function) ? call.function : {};
       if (index !== openTool && (typeof call.id === "string" || typeof fn.name === "string")) {
         if (openTool !== undefined) yield { type: "tool_call_end", index: openTool };

@@ -104,11 +104,18 @@ export function fromOpenAIUsage(usage: unknown): Usage | undefined {
   const number = (value: unknown) => (typeof value === "number" ? value : undefined);
   const prompt = isObject(usage.prompt_tokens_details) ? usage.prompt_tokens_details : {};
   const completion = isObject(usage.completion_tokens_details) ? usage.completion_tokens_details : {};
+  const input = number(usage.prompt_tokens) ?? 0;
+  const reasoning = number(completion.reasoning_tokens) ?? 0;
+  let output = number(usage.completion_tokens) ?? 0;
+  // OpenAI counts reasoning inside completion_tokens; xAI leaves it out and adds it to the total
+  // only. The total tells which: the output levity reports always includes the reasoning.
+  if (reasoning > 0 && number(usage.total_tokens) === input + output + reasoning) output += reasoning;
   return {
-    input: number(usage.prompt_tokens) ?? 0,
-    output: number(usage.completion_tokens) ?? 0,
-    cached: number(prompt.cached_tokens) ?? number(usage.prompt_cache_hit_tokens) ?? 0,
-    reasoning: number(completion.reasoning_tokens) ?? 0,
+    input,
+    output,
+    // DeepSeek names cache hits prompt_cache_hit_tokens; Moonshot puts cached_tokens at the top.
+    cached: number(prompt.cached_tokens) ?? number(usage.prompt_cache_hit_tokens) ?? number(usage.cached_tokens) ?? 0,
+    reasoning,
   };
 }
 
