@@ -4,6 +4,7 @@ import { isResultContent, textOf } from "../../ir.ts";
 import { parseEffort } from "../openai-chat/client.ts";
 import { CUSTOM_TOOL_PARAMETERS, customArguments, openaiContentParts } from "../openai-chat/wire.ts";
 import { decodeOpaque } from "../opaque.ts";
+import { expandCompaction } from "./compaction.ts";
 import { badRequest, isObject, optionalNumber, type ClientCodec, type ClientContext } from "../shared.ts";
 import { itemsFromParts, renderResponsesStream, responseObject } from "./render.ts";
 
@@ -94,11 +95,31 @@ export function parseInput(input: unknown, system: string[]): Turn[] {
         add("assistant", [{ type: "thinking", text: summary, signature }], true);
         break;
       }
+      case "compaction":
+      case "compaction_summary":
+        // A compaction levity made (see compaction.ts) comes back as its summary; OpenAI's own cannot be read here.
+        expandCompaction(item, (parts) => add("user", parts, false));
+        break;
       default:
       // item_reference and hosted-tool calls have no counterpart upstream.
     }
   });
   return turns;
+}
+
+/**
+ * Every tool output must answer a call made before it, as OpenAI requires: an output for a call
+ * that never happened is a client bug that no upstream answers sensibly (echo would even reply).
+ * Only for an input that is the whole conversation: after previous_response_id the call may be in
+ * the stored history, and an item_reference may stand for it.
+ */
+function checkToolOutputs(input: unknown, turns: Turn[]): void {
+  if (Array.isArray(input) && input.some((item) => isObject(item) && item.type === "item_reference")) return;
+  const calls = new Set<string>();
+  for (const part of turns.flatMap((turn) => turn.parts)) {
+    if (part.type === "tool_call") calls.add(part.id);
+    else if (part.type === "tool_result" && !calls.has(part.callId)) throw badRequest(`No tool call found for function call output with call_id ${part.callId}.`, "input");
+  }
 }
 
 export const openaiResponsesClient: ClientCodec = {
@@ -110,6 +131,7 @@ export const openaiResponsesClient: ClientCodec = {
     }
     if (body.input === undefined && typeof body.previous_response_id !== "string") throw badRequest("input is required.", "input");
     const turns = body.input === undefined ? [] : parseInput(body.input, system);
+    if (typeof body.previous_response_id !== "string") checkToolOutputs(body.input, turns);
     const reasoning = isObject(body.reasoning) ? body.reasoning : undefined;
     const effort = parseEffort(reasoning?.effort, "reasoning.effort");
     const summary = typeof reasoning?.summary === "string" && reasoning.summary !== "none";
