@@ -62,11 +62,23 @@ function reply(prompt: Prompt): string {
   return `pong from ${prompt.model}: ${prompt.text}`;
 }
 
+/**
+ * A question about what a tool is for, as a model would decide to call it unasked: every word of
+ * its name after a leading verb is in the question ("What's the weather …?" for get_weather).
+ */
+function askedAbout(tool: PromptTool, text: string): boolean {
+  if (!text.includes("?")) return false;
+  const words = tool.name.split(/[_-]|(?<=[a-z])(?=[A-Z])/).map((w) => w.toLowerCase());
+  const subject = /^(get|fetch|find|lookup|search|read|check)$/.test(words[0] ?? "") ? words.slice(1) : words;
+  return subject.length > 0 && subject.every((word) => new RegExp(`\\b${word}\\b`, "i").test(text));
+}
+
 export function answer(prompt: Prompt): Answer {
   const out: Answer = { calls: [] };
   if (prompt.toolResults.length > 0) out.text = `The tool returned: ${prompt.toolResults.join(" | ")}`;
   else {
-    const named = prompt.tools.filter((tool) => new RegExp(`\\b${tool.name}\\b`).test(prompt.text));
+    const mentioned = prompt.tools.filter((tool) => new RegExp(`\\b${tool.name}\\b`).test(prompt.text));
+    const named = mentioned.length > 0 ? mentioned : prompt.tools.filter((tool) => askedAbout(tool, prompt.text)).slice(0, 1);
     if (named.length > 0) out.calls = named.map((tool) => ({ name: tool.name, args: argsFor(tool, prompt.text) }));
     else out.text = reply(prompt);
   }
