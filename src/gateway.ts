@@ -7,6 +7,7 @@ import { errorResponse, familyOfDialect, familyOfRequest, GatewayError, type Err
 import type { PathLookup, RouteDef, RouteMatch } from "./http/route-table.ts";
 import { jsonResponse, type GatewayServices, type RequestContext } from "./operations/context.ts";
 import { generate } from "./operations/generate.ts";
+import { asksCompaction, COMPACT_PATH, compactInline, compactResponses } from "./operations/compact.ts";
 import { modelShapeFor, renderModel, renderModelList } from "./operations/models.ts";
 import { admin } from "./operations/admin.ts";
 import type { RecordSink, RequestRecord } from "./observe/record.ts";
@@ -175,6 +176,8 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
         return jsonResponse(renderModel(modelShapeFor(ctx.family, ctx.request.headers), entry));
       }
       case "generate":
+        if (ctx.match.route.path === COMPACT_PATH) return compactResponses(ctx, services);
+        return asksCompaction(ctx.body?.json) ? compactInline(ctx, services) : generate(ctx, services);
       case "count-tokens":
         return generate(ctx, services);
       case "metrics":
