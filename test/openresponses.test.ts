@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ANTHROPIC_MODELS, fakeAnthropic } from "./support/fake-anthropic.ts";
+import { fakeCompatible } from "./support/fake-compatible.ts";
 import { fakeGemini, GEMINI_MODELS } from "./support/fake-gemini.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { rawRequest } from "./support/raw-client.ts";
@@ -9,8 +10,9 @@ import { REPO, startGateway, tempDir, upstreamsYaml, type TestGateway } from "./
 
 /*
  * The Open Responses compliance suite (a third-party tool in ../shared, run as it is, never
- * copied) against a live levity, once per upstream kind: the built-in echo, and Gemini and
- * Anthropic through their fakes, so the Responses dialect is proven over translation.
+ * copied) against a live levity, once per upstream kind: the built-in echo, and Gemini,
+ * Anthropic and a chat-only OpenAI-compatible provider through their fakes, so the Responses
+ * dialect is proven over translation.
  *
  * It needs no network: run.sh installs zod into $XDG_CACHE_HOME/openresponses-suite unless it
  * finds it there, so that folder's node_modules is a link to the repo's own (zod is an exact
@@ -32,9 +34,10 @@ const UPSTREAM_LIMITS: Record<string, Record<string, string>> = {
   echo: { "tool-calling": "echo calls only the tools the user names" },
 };
 
-const KEYS = { anthropic: "sk-an-openresponses", gemini: "ge-openresponses" };
+const KEYS = { anthropic: "sk-an-openresponses", gemini: "ge-openresponses", chat: "sk-chat-openresponses" };
 let an: FakeUpstream;
 let ge: FakeUpstream;
+let chat: FakeUpstream;
 let gw: TestGateway;
 let cache: string;
 
@@ -74,19 +77,22 @@ beforeAll(() => {
   symlinkSync(join(REPO, "node_modules"), join(cache, "openresponses-suite/node_modules"));
   an = fakeAnthropic(KEYS.anthropic);
   ge = fakeGemini(KEYS.gemini);
+  chat = fakeCompatible(KEYS.chat);
   const gateway =
     upstreamsYaml([
       { name: "echo", protocol: "echo" },
       { name: "anthropic", protocol: "anthropic", base_url: an.url, accounts: [{ name: "a", key: KEYS.anthropic }] },
       { name: "gemini", protocol: "gemini", base_url: ge.url, accounts: [{ name: "a", key: KEYS.gemini }] },
+      // An OpenAI-compatible server on an unknown host serves chat only: Responses reach it translated.
+      { name: "chat-only", protocol: "openai", base_url: `${chat.url}/v1`, accounts: [{ name: "a", key: KEYS.chat }] },
     ]);
-  const mappings = `exact:\n  via-echo: echo/echo\n  via-anthropic: anthropic/${ANTHROPIC_MODELS[0]}\n  via-gemini: gemini/${GEMINI_MODELS[0]}\n`;
+  const mappings = `exact:\n  via-echo: echo/echo\n  via-anthropic: anthropic/${ANTHROPIC_MODELS[0]}\n  via-gemini: gemini/${GEMINI_MODELS[0]}\n  via-chat-only: chat-only/chat-model\n`;
   gw = startGateway({ gateway, mappings });
 });
 
 afterAll(async () => {
   await gw?.stop();
-  await Promise.all([an?.stop(), ge?.stop()]);
+  await Promise.all([an?.stop(), ge?.stop(), chat?.stop()]);
   if (cache) rmSync(cache, { recursive: true, force: true });
 });
 
@@ -126,7 +132,7 @@ function resultsFor(upstream: string): Promise<SuiteResult[]> {
 
 const present = existsSync(join(SUITE, "run.sh"));
 describe.skipIf(SKIP && !present)("the Open Responses compliance suite", () => {
-  for (const upstream of ["echo", "gemini", "anthropic"]) {
+  for (const upstream of ["echo", "gemini", "anthropic", "chat-only"]) {
     describe(`through the ${upstream} upstream`, () => {
       test("runs the tests this file knows", async () => {
         expect((await resultsFor(upstream)).map((r) => r.id).sort()).toEqual([...SUITE_TESTS].sort());
