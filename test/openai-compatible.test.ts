@@ -2,10 +2,13 @@ import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI } from "@google/genai";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
+import { startupBlock } from "../src/cli/startup-block.ts";
+import { reasoningText } from "../src/codecs/openai-chat/wire.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { adaptChatBody, compatOf, meansNoSuchRoute, profileFromBaseUrl } from "../src/upstream/openai-compatible.ts";
 import { fakeCompatible, type CompatibleProvider } from "./support/fake-compatible.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
+import { runLevity } from "./support/process.ts";
 import { resetAccounts, startGateway, tempDir, upstreamsYaml, writeConfig, type TestGateway, type UpstreamYaml } from "./support/gateway.ts";
 
 /*
@@ -45,6 +48,23 @@ describe("what an openai upstream serves natively", () => {
     expect(() => loadConfig({ dir, env: {} })).toThrow(/apis.*applies to openai upstreams only/s);
   });
 
+  test("levity check and the start-up block say per upstream what is forwarded and what is translated", async () => {
+    const dir = tempDir();
+    writeConfig(dir, {
+      gateway:
+        "upstreams:\n  - name: deepseek\n    protocol: openai\n    base_url: https://api.deepseek.com/v1\n    accounts: [{ name: a, key: sk-aaaaaaaaaaaa }]\n" +
+        "  - name: official\n    protocol: openai\n    accounts: [{ name: a, key: sk-aaaaaaaaaaaa }]\n" +
+        "  - name: local\n    protocol: openai\n    base_url: http://127.0.0.1:8000/v1\n    apis: [chat, responses]\n    profile: mistral\n    accounts: [{ name: a, key: sk-aaaaaaaaaaaa }]\n",
+    });
+    const check = await runLevity(["check", "--config", dir]);
+    expect(check.code).toBe(0);
+    expect(check.stdout).toContain("upstream deepseek: forwards chat (default: chat only; set apis: to forward more); translates responses, completions through chat; profile deepseek (from the base URL)");
+    expect(check.stdout).toContain("upstream official: forwards chat, responses, completions (openai serves all three); profile openai (from the base URL)");
+    expect(check.stdout).toContain("upstream local: forwards chat, responses (apis); translates completions through chat; profile mistral\n");
+    const block = startupBlock(loadConfig({ dir, env: {} }), { dir, reason: "--config" }, { hostname: "127.0.0.1", port: 8045 });
+    expect(block).toContain("deepseek: openai at https://api.deepseek.com/v1, 1 account\n             forwards chat (default: chat only");
+  });
+
   test("compat overrides one difference of the profile", () => {
     const upstream = load("    base_url: https://api.deepseek.com/v1\n    compat: { stream_options: false, reasoning_echo: always }\n").upstreams[0]!;
     expect(upstream.openai?.compat).toEqual({ ...compatOf("deepseek"), streamOptions: false, reasoningEcho: "always" });
@@ -74,6 +94,13 @@ describe("pure rules", () => {
     [404, '{"error":{"code":"DeploymentNotFound","message":"The API deployment for this resource does not exist."}}', false],
     [400, '{"error":{"message":"Unknown request URL"}}', false],
   ])("a %i answering %s means no such route: %p", (status, body, expected) => expect(meansNoSuchRoute(status, body)).toBe(expected));
+
+  test("reasoning is read from reasoning_content, reasoning, or OpenRouter's reasoning_details", () => {
+    expect(reasoningText({ reasoning_content: "a" })).toBe("a");
+    expect(reasoningText({ reasoning: "b" })).toBe("b");
+    expect(reasoningText({ reasoning_details: [{ type: "reasoning.text", text: "c" }, { type: "reasoning.summary", summary: "d" }, { type: "reasoning.encrypted", data: "x" }] })).toBe("cd");
+    expect(reasoningText({ content: "no reasoning" })).toBeUndefined();
+  });
 
   test("adaptChatBody renames what a provider lacks and leaves a suitable body alone", () => {
     const body = { model: "m", max_completion_tokens: 5, stream: true, stream_options: { include_usage: true }, messages: [{ role: "developer", content: "be brief" }, { role: "user", content: "hi" }] };

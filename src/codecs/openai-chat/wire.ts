@@ -145,5 +145,12 @@ export function isCustomTool(tools: Tool[], name: string): boolean {
 export function reasoningText(message: Record<string, unknown>): string | undefined {
   if (typeof message.reasoning_content === "string") return message.reasoning_content;
   if (typeof message.reasoning === "string") return message.reasoning;
+  // OpenRouter's structured form, for models whose reasoning it does not also give as text.
+  if (Array.isArray(message.reasoning_details)) {
+    const text = message.reasoning_details
+      .map((detail) => (isObject(detail) && typeof detail.text === "string" ? detail.text : isObject(detail) && typeof detail.summary === "string" ? detail.summary : ""))
+      .join("");
+    return text === "" ? undefined : text;
+  }
   return undefined;
 }
