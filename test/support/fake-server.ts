@@ -131,7 +131,7 @@ export function startFake(options: {
       pieces = w.pieces.length;
       if (kind !== "json") lastStream = w.text;
     });
-    deliveries.push({ request: `${request.method} ${request.path}`, plan, released, text: async () => (await wire).text, describe: () => `${request.method} ${request.path}: ${describePlan(plan, pieces)}` });
+    deliveries.push({ request: `${request.method} ${request.path}`, plan, released, wire, describe: () => `${request.method} ${request.path}: ${describePlan(plan, pieces)}` });
     const headers = new Headers(init.headers);
     headers.delete("content-length");
     if (plan.encoding !== "identity") headers.set("content-encoding", plan.encoding);

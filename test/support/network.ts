@@ -80,8 +80,8 @@ export interface NetworkProfile {
    * compression), so that only `end` and `trailing` differ from the fake's own delivery.
    */
   reshape?: boolean;
-  /** Text sent after a stream's final event, `afterMs` later (before the body ends, if it does). */
-  trailing?: { text: string; afterMs: number };
+  /** Text sent after a stream's final event, `afterMs` later (before the body ends, if it does); it may depend on the body's kind. */
+  trailing?: { text: string | ((kind: BodyKind) => string); afterMs: number };
 }
 
 /** A fake's option: a profile, or just a seed for the default (everything random) profile. */
@@ -221,7 +221,7 @@ export function reshapeEvents(plan: Plan, events: string[], rng: Random, profile
   });
   const finalEnd = bytes;
   if (plan.trailing) {
-    if (profile.trailing) add(profile.trailing.text);
+    if (profile.trailing) add(typeof profile.trailing.text === "string" ? profile.trailing.text : profile.trailing.text(plan.kind));
     else add(`${rng.pick(COMMENTS)}${eol}${eol}`);
   }
   return { text, finalEnd, boundaries };
@@ -349,8 +349,8 @@ export interface Delivery {
   plan: Plan;
   /** Resolves when the body ended, or when the reader hung up first. */
   released: Promise<Release>;
-  /** The plaintext, once built. */
-  text(): Promise<string>;
+  /** What was sent: the plaintext, where its final event ends, the pieces. */
+  wire: Promise<Wire>;
   describe(): string;
 }
 
