@@ -104,6 +104,13 @@ describe("POST /v1/responses/compact, emulated over Gemini", () => {
     expect(texts).not.toContain("levity-compaction.");
   });
 
+  test("instructions in the input (Codex sends them as developer messages) are not summarized", async () => {
+    const input = [{ type: "message", role: "developer", content: [{ type: "input_text", text: "You are Codex, a coding agent with a very long prompt." }] }, ...HISTORY];
+    const body = await bodyOf(await post("/v1/responses/compact", { model: "to-gemini", input }));
+    expect(ge.last().json.contents[0].parts[0].text).not.toContain("You are Codex");
+    expect(body.output.map((item: any) => item.role ?? item.type)).toEqual(["user", "user", "compaction"]);
+  });
+
   test("a compaction of a compaction reads the earlier summary", async () => {
     const first = await bodyOf(await post("/v1/responses/compact", { model: "to-gemini", input: HISTORY }));
     await post("/v1/responses/compact", { model: "to-gemini", input: [...first.output, { type: "message", role: "user", content: "more" }] });

@@ -219,6 +219,8 @@ export function renderTranscript(input: unknown[]): string {
     if (!isObject(item)) continue;
     const type = typeof item.type === "string" ? item.type : "message";
     if (type === "message") {
+      // Instructions are not the conversation, and the client sends them again after compacting (Codex's run to thousands of tokens).
+      if (item.role === "developer" || item.role === "system") continue;
       const text = contentText(item.content);
       if (text) lines.push(`[${String(item.role ?? "user")}]\n${text}`);
     } else if (type === "function_call" || type === "custom_tool_call") {
