@@ -8,9 +8,11 @@
 import { loadConfig } from "./config/load.ts";
 import { locateConfigDir } from "./config/locate.ts";
 import { ConfigError, formatProblem } from "./config/problem.ts";
-import { createGateway, type SnapshotHolder } from "./gateway.ts";
+import { createGateway, WEBSOCKET_ADMITTED, type SnapshotHolder } from "./gateway.ts";
+import { isWebSocketUpgrade } from "./http/websocket.ts";
 import { createLogger } from "./log.ts";
 import { GatewayMetrics } from "./observe/gateway-metrics.ts";
+import { ResponsesSocket } from "./operations/responses-ws.ts";
 import { memoryRequestLog } from "./observe/request-log.ts";
 import { AccountPool } from "./pool/pool.ts";
 import { memoryStore } from "./state/store.ts";
@@ -27,6 +29,7 @@ declare const Deno: {
     options: { hostname: string; port: number; onListen?: (address: { hostname: string; port: number }) => void },
     handler: (request: Request) => Promise<Response>,
   ): { finished: Promise<void> };
+  upgradeWebSocket(request: Request): { socket: WebSocket; response: Response };
 };
 
 function flag(name: string): string | undefined {
@@ -81,5 +84,28 @@ Deno.serve(
     port: holder.snapshot.proxy.port,
     onListen: (address) => console.log(`levity ${VERSION} (Deno) listening on http://${address.hostname}:${address.port}`),
   },
-  (request) => gateway(request),
+  serve,
 );
+
+/** The gateway, and Codex's Responses WebSocket: admitted as a POST on its path would be, then one ResponsesSocket per connection. */
+async function serve(request: Request): Promise<Response> {
+  if (!isWebSocketUpgrade(request)) return gateway(request);
+  const admitted = await gateway(request, { websocket: true });
+  if (!admitted.headers.has(WEBSOCKET_ADMITTED)) return admitted;
+  const { socket, response } = Deno.upgradeWebSocket(request);
+  socket.binaryType = "arraybuffer";
+  const session = new ResponsesSocket(
+    gateway,
+    { url: request.url, headers: new Headers(request.headers) },
+    {
+      send: (text) => {
+        if (socket.readyState === WebSocket.OPEN) socket.send(text);
+      },
+      close: (code, reason) => socket.close(code, reason),
+    },
+    log,
+  );
+  socket.onmessage = (event) => session.receive(typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer));
+  socket.onclose = () => session.closed();
+  return response;
+}

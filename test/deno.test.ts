@@ -91,3 +91,42 @@ test("on Deno: same-dialect forwarding, a stream, a translated Anthropic request
   const metrics = await (await fetch(`${origin}/metrics`)).text();
   expect(metrics).toContain('levity_requests_total{route="/v1/chat/completions",dialect="openai-chat",model="gpt-4o-real",upstream="oa",account="only",status="200"} 2');
 });
+
+test("on Deno: the Responses WebSocket (Codex's transport), two turns on one connection and a bad message", async () => {
+  const ws = new WebSocket(`${origin.replace(/^http/, "ws")}/v1/responses`);
+  const inbox: any[] = [];
+  let wake: (() => void) | undefined;
+  ws.addEventListener("message", (event) => {
+    inbox.push(JSON.parse(String(event.data)));
+    wake?.();
+  });
+  const next = async (): Promise<any> => {
+    while (inbox.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+    return inbox.shift();
+  };
+  const turn = async (): Promise<any[]> => {
+    const events: any[] = [];
+    for (;;) {
+      const event = await next();
+      events.push(event);
+      if (event.type === "response.completed" || event.type === "error") return events;
+    }
+  };
+  await new Promise((resolve, reject) => {
+    ws.addEventListener("open", resolve, { once: true });
+    ws.addEventListener("error", reject, { once: true });
+  });
+  ws.send(JSON.stringify({ type: "response.create", model: "gpt-4o-real", input: "ping", store: false }));
+  const first = await turn();
+  expect(first[0].type).toBe("response.created");
+  expect(first.at(-1).type).toBe("response.completed");
+  ws.send("not json");
+  expect(await next()).toMatchObject({ type: "error", status: 400 });
+  ws.send(JSON.stringify({ type: "response.create", model: "gpt-4o-real", previous_response_id: first.at(-1).response.id, input: [{ type: "message", role: "user", content: "again" }], store: false }));
+  expect((await turn()).at(-1).type).toBe("response.completed");
+  // The second turn reached the upstream with the first turn's exchange before it.
+  expect(JSON.stringify(oa.last().json)).toContain("ping");
+  const closed = new Promise((resolve) => ws.addEventListener("close", resolve, { once: true }));
+  ws.close();
+  await closed;
+});
