@@ -79,6 +79,7 @@ describe("pure rules", () => {
     ["https://api.moonshot.ai/v1", "moonshot"],
     ["https://api.x.ai/v1", "xai"],
     ["https://api.mistral.ai/v1", "mistral"],
+    ["https://open.bigmodel.cn/api/paas/v4", "zhipu"],
     ["https://api.groq.com/openai/v1", "groq"],
     ["https://openrouter.ai/api/v1", "openrouter"],
     ["http://127.0.0.1:11434/v1", "ollama"],
@@ -276,6 +277,45 @@ describe("providers' documented differences", () => {
       ]);
       expect(setup.fake.last().json.stream_options).toBeUndefined();
       expect(message.usage.output_tokens).toBeGreaterThan(0);
+    } finally {
+      await setup.stop();
+    }
+  });
+
+  test("Mistral's reasoning models: thinking and text from content given as a list of chunks, whole and streamed", async () => {
+    const setup = providerGateway("mistral", "magistral-medium");
+    try {
+      const whole = await setup.anthropic.messages.create({ model: "claude-x", max_tokens: 2000, thinking: { type: "enabled", budget_tokens: 1024 }, messages: [{ role: "user", content: "hi" }] });
+      expect(whole.content.map((b) => (b.type === "thinking" ? ["thinking", b.thinking] : b.type === "text" ? ["text", b.text] : [b.type]))).toEqual([
+        ["thinking", "Thinking about: hi"],
+        ["text", "pong from magistral-medium: hi"],
+      ]);
+      const response = await setup.openai.responses.stream({ model: "m", input: "third", reasoning: { effort: "low", summary: "auto" } }).finalResponse();
+      expect(setup.fake.last().json.stream).toBe(true);
+      expect(response.output_text).toBe("pong from magistral-medium: third");
+      const reasoning = response.output.find((item) => item.type === "reasoning");
+      expect(reasoning?.type === "reasoning" && reasoning.summary[0]?.text).toBe("Thinking about: third");
+    } finally {
+      await setup.stop();
+    }
+  });
+
+  test("Kimi thinking mode: a tool-calling turn whose reasoning the client did not keep goes back with an empty reasoning_content", async () => {
+    const setup = providerGateway("moonshot", "kimi-k2-thinking");
+    try {
+      const tools = [{ name: "get_weather", description: "Weather", input_schema: TOOL.function.parameters as { type: "object" } }];
+      const message = await setup.anthropic.messages.create({
+        model: "claude-x",
+        max_tokens: 500,
+        tools,
+        messages: [
+          { role: "user", content: 'Call get_weather for "Rome".' },
+          { role: "assistant", content: [{ type: "tool_use", id: "call_1", name: "get_weather", input: { city: "Rome" } }] },
+          { role: "user", content: [{ type: "tool_result", tool_use_id: "call_1", content: "20 C" }] },
+        ],
+      });
+      expect(message.content.find((b) => b.type === "text")).toMatchObject({ text: "The tool returned: 20 C" });
+      expect(setup.fake.last().json.messages.find((m: any) => m.role === "assistant").reasoning_content).toBe("");
     } finally {
       await setup.stop();
     }

@@ -39,7 +39,7 @@ export interface ChatCompat {
   reasoningEcho: "never" | "tool_turns" | "always";
 }
 
-export const PROFILES = ["openai", "azure", "deepseek", "moonshot", "xai", "mistral", "groq", "openrouter", "ollama", "generic"] as const;
+export const PROFILES = ["openai", "azure", "deepseek", "moonshot", "xai", "mistral", "zhipu", "groq", "openrouter", "ollama", "generic"] as const;
 export type ProfileName = (typeof PROFILES)[number];
 
 const GENERIC: ChatCompat = {
@@ -57,6 +57,7 @@ const PROFILE_COMPAT: Record<ProfileName, ChatCompat> = {
   moonshot: { ...GENERIC, reasoningEcho: "tool_turns" },
   xai: GENERIC,
   mistral: { ...GENERIC, streamOptions: false },
+  zhipu: { ...GENERIC, streamOptions: false },
   groq: { ...GENERIC, reasoningField: "reasoning" },
   openrouter: { ...GENERIC, reasoningField: "reasoning" },
   ollama: { ...GENERIC, reasoningField: "reasoning" },
@@ -71,6 +72,7 @@ const HOST_PROFILES: [RegExp, ProfileName][] = [
   [/(^|\.)moonshot\.(ai|cn)$/, "moonshot"],
   [/(^|\.)x\.ai$/, "xai"],
   [/(^|\.)mistral\.ai$/, "mistral"],
+  [/(^|\.)(bigmodel\.cn|z\.ai)$/, "zhipu"],
   [/(^|\.)groq\.com$/, "groq"],
   [/(^|\.)openrouter\.ai$/, "openrouter"],
 ];

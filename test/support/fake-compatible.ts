@@ -15,7 +15,9 @@ import { answer, words, type Answer, type Prompt } from "./scripted-model.ts";
  *   `max_completion_tokens`); streamed tool calls come whole, with no `index`;
  * - azure: the stream opens with a content-filter chunk (empty id and model, created 0, no choices);
  * - xai: `completion_tokens` leaves the reasoning tokens out (the total has them);
- * - moonshot: the streamed usage sits in the last choice, not at the top.
+ * - moonshot: the streamed usage sits in the last choice, not at the top; in thinking mode (a
+ *   `-thinking` model) it refuses a tool-calling assistant turn without `reasoning_content`;
+ * - mistral's reasoning models answer with content as a list of `text` and `thinking` chunks.
  */
 
 export type CompatibleProvider = "generic" | "ollama" | "vllm" | "deepseek" | "mistral" | "azure" | "xai" | "moonshot";
@@ -54,6 +56,10 @@ function refusal(provider: CompatibleProvider, body: any): Response | undefined 
       }
     }
   }
+  if (provider === "moonshot" && String(body.model).endsWith("-thinking")) {
+    const bare = messages.findIndex((m) => m.role === "assistant" && Array.isArray(m.tool_calls) && m.tool_calls.length > 0 && typeof m.reasoning_content !== "string");
+    if (bare >= 0) return jsonReply({ error: { message: `thinking is enabled but reasoning_content is missing in assistant tool call message at index ${bare}`, type: "invalid_request_error" } }, 400);
+  }
   if (provider === "mistral") {
     for (const field of ["stream_options", "max_completion_tokens"]) {
       if (body[field] !== undefined) {
@@ -79,7 +85,7 @@ function promptOf(body: any): Prompt {
     images: [],
     toolResults: trailingTools.map((m) => textOf(m.content)),
     tools: (body.tools ?? []).map((t: any) => ({ name: t.function?.name, parameters: t.function?.parameters })),
-    thinking: String(body.model).endsWith("-reasoner") || (typeof body.reasoning_effort === "string" && body.reasoning_effort !== "none"),
+    thinking: /-(reasoner|thinking)$|^magistral/.test(String(body.model)) || (typeof body.reasoning_effort === "string" && body.reasoning_effort !== "none"),
   };
 }
 
@@ -111,7 +117,8 @@ export function fakeCompatible(key: string, provider: CompatibleProvider = "gene
       const usage = usageOf(provider, reply);
       if (body.stream !== true) {
         const message: Record<string, unknown> = { role: "assistant", content: reply.text ?? null };
-        if (reply.thinking) message.reasoning_content = reply.thinking;
+        if (reply.thinking && provider === "mistral") message.content = [{ type: "thinking", thinking: [{ type: "text", text: reply.thinking }] }, { type: "text", text: reply.text ?? "" }];
+        else if (reply.thinking) message.reasoning_content = reply.thinking;
         if (calls.length > 0) message.tool_calls = calls;
         return jsonReply({ id: `chatcmpl-${provider}`, object: "chat.completion", created: CREATED, model: body.model, choices: [{ index: 0, message, finish_reason: finish }], usage });
       }
@@ -122,7 +129,10 @@ export function fakeCompatible(key: string, provider: CompatibleProvider = "gene
         events.push(`data: ${JSON.stringify({ id: "", object: "", created: 0, model: "", choices: [], prompt_filter_results: [{ prompt_index: 0, content_filter_results: { hate: { filtered: false, severity: "safe" } } }] })}\n\n`);
       }
       events.push(chunk([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }]));
-      for (const word of words(reply.thinking ?? "")) events.push(chunk([{ index: 0, delta: { reasoning_content: word }, finish_reason: null }]));
+      for (const word of words(reply.thinking ?? "")) {
+        const delta = provider === "mistral" ? { content: [{ type: "thinking", thinking: [{ type: "text", text: word }] }] } : { reasoning_content: word };
+        events.push(chunk([{ index: 0, delta, finish_reason: null }]));
+      }
       for (const word of words(reply.text ?? "")) events.push(chunk([{ index: 0, delta: { content: word }, finish_reason: null }]));
       if (calls.length > 0) {
         if (provider === "mistral") events.push(chunk([{ index: 0, delta: { tool_calls: calls }, finish_reason: null }]));

@@ -14,7 +14,7 @@ import {
   type UpstreamTarget,
 } from "../shared.ts";
 import { compatOf, profileFromBaseUrl, type ChatCompat } from "../../upstream/openai-compatible.ts";
-import { customArguments, fromOpenAIFinish, fromOpenAIUsage, isPdf, mediaToUrl, reasoningText } from "./wire.ts";
+import { contentOf, customArguments, fromOpenAIFinish, fromOpenAIUsage, isPdf, mediaToUrl, reasoningText } from "./wire.ts";
 
 function mediaContent(part: MediaPart) {
   if (isPdf(part)) return { type: "file", file: { file_data: mediaToUrl(part), filename: "document.pdf" } };
@@ -45,8 +45,10 @@ function assistantMessage(parts: Part[], compat: ChatCompat): unknown | undefine
   if (text === "" && calls.length === 0) return undefined;
   const message: Record<string, unknown> = { role: "assistant", content: text === "" ? null : text };
   // DeepSeek and Kimi in thinking mode refuse a tool-calling turn sent back without its reasoning.
+  // Where the history lost that reasoning (a client that kept none), an empty one is what these providers' own clients send.
   const reasoning = parts.filter((p) => p.type === "thinking").map((p) => (p as { text: string }).text).join("");
-  if (reasoning !== "" && (compat.reasoningEcho === "always" || (compat.reasoningEcho === "tool_turns" && calls.length > 0))) message[compat.reasoningField] = reasoning;
+  if (compat.reasoningEcho === "tool_turns" && calls.length > 0) message[compat.reasoningField] = reasoning;
+  else if (compat.reasoningEcho === "always" && reasoning !== "") message[compat.reasoningField] = reasoning;
   if (calls.length > 0) message.tool_calls = calls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } }));
   return message;
 }
@@ -101,9 +103,10 @@ export const openaiChatUpstream: UpstreamCodec = {
     const choice = isObject(body.choices[0]) ? body.choices[0] : {};
     const message = isObject(choice.message) ? choice.message : {};
     const parts: Part[] = [];
-    const reasoning = reasoningText(message);
+    const content = contentOf(message.content);
+    const reasoning = reasoningText(message) ?? content.thinking;
     if (reasoning) parts.push({ type: "thinking", text: reasoning });
-    if (typeof message.content === "string" && message.content !== "") parts.push({ type: "text", text: message.content });
+    if (content.text !== "") parts.push({ type: "text", text: content.text });
     if (typeof message.refusal === "string" && message.refusal !== "") parts.push({ type: "text", text: message.refusal });
     for (const call of Array.isArray(message.tool_calls) ? message.tool_calls : []) {
       if (!isObject(call)) continue;
@@ -192,9 +195,10 @@ async function* parseChatStream(body: AsyncIterable<Uint8Array>): AsyncGenerator
     }
     if (!choice) continue;
     const delta = isObject(choice.delta) ? choice.delta : {};
-    const reasoning = reasoningText(delta);
+    const content = contentOf(delta.content);
+    const reasoning = reasoningText(delta) ?? content.thinking;
     if (reasoning) yield { type: "thinking", text: reasoning };
-    if (typeof delta.content === "string" && delta.content !== "") yield { type: "text", text: delta.content };
+    if (content.text !== "") yield { type: "text", text: content.text };
     for (const call of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
       if (!isObject(call)) continue;
       const index = indexes.indexOf(call, openTool);

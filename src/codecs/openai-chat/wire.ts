@@ -142,6 +142,25 @@ export function isCustomTool(tools: Tool[], name: string): boolean {
 }
 
 /** The text an OpenAI upstream reports as reasoning: `reasoning_content` (DeepSeek, vLLM, llama.cpp) or `reasoning` (OpenRouter). */
+/**
+ * An answer's content as text and thinking. It is a string almost everywhere; Mistral's reasoning
+ * models send a list of `{type: "text"}` and `{type: "thinking", thinking: [{type: "text"}]}` chunks.
+ */
+export function contentOf(content: unknown): { text: string; thinking: string } {
+  if (typeof content === "string") return { text: content, thinking: "" };
+  let text = "";
+  let thinking = "";
+  for (const chunk of Array.isArray(content) ? content : []) {
+    if (!isObject(chunk)) continue;
+    if (chunk.type === "text" && typeof chunk.text === "string") text += chunk.text;
+    if (chunk.type === "thinking") {
+      const inner = Array.isArray(chunk.thinking) ? chunk.thinking : [chunk.thinking];
+      for (const piece of inner) thinking += typeof piece === "string" ? piece : isObject(piece) && typeof piece.text === "string" ? piece.text : "";
+    }
+  }
+  return { text, thinking };
+}
+
 export function reasoningText(message: Record<string, unknown>): string | undefined {
   if (typeof message.reasoning_content === "string") return message.reasoning_content;
   if (typeof message.reasoning === "string") return message.reasoning;
