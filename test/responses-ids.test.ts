@@ -12,7 +12,8 @@ import { startGateway, tempDir, upstreamsYaml, type TestGateway } from "./suppor
  * Responses ids are levity's own: minted per response, random, never derived from the upstream's
  * id, so an upstream that reuses its ids cannot make two responses share one. The id the client
  * is shown is the id the store keeps, and the store never overwrites a response.
- * Also: the request settings the Response object must report come back as the client sent them.
+ * Also: the request settings the Response object must report come back as the client sent them,
+ * and a tool output must answer a call the conversation made.
  */
 
 const KEY = "sk-an-responses-ids";
@@ -157,5 +158,27 @@ describe("the Response object reports the request's settings", () => {
     const error = await openai.responses.create({ model: "to-echo", input: "hello", background: true }).catch((e) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect(error.param).toBe("background");
+  });
+});
+
+describe("a tool output must answer a call the conversation made", () => {
+  const output = { type: "function_call_output" as const, call_id: "call_never_made", output: "sunny" };
+
+  test("refused with a 400 naming the input when the input is the whole conversation", async () => {
+    const error = await openai.responses.create({ model: "to-echo", input: [{ role: "user", content: "weather?" }, output] }).catch((e) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(error.param).toBe("input");
+    expect(error.message).toContain("call_never_made");
+  });
+
+  test("answered when the call is in the input before it", async () => {
+    const call = { type: "function_call" as const, call_id: "call_never_made", name: "get_weather", arguments: "{}" };
+    const response = await openai.responses.create({ model: "to-echo", input: [{ role: "user", content: "weather?" }, call, output] });
+    expect(response.output_text).toContain("sunny");
+  });
+
+  test("not judged when other items may stand for the call (an item_reference)", async () => {
+    const response = await openai.responses.create({ model: "to-echo", input: [{ role: "user", content: "weather?" }, { type: "item_reference", id: "fc_elsewhere" }, output] });
+    expect(response.status).toBe("completed");
   });
 });

@@ -107,14 +107,18 @@ export function parseInput(input: unknown, system: string[]): Turn[] {
   return turns;
 }
 
+// The input items that hold a whole conversation's calls and outputs; any other kind (a compaction,
+// an item_reference, a hosted tool's call) may stand for calls this check cannot see.
+const CONVERSATION_ITEMS = new Set(["message", "function_call", "custom_tool_call", "function_call_output", "custom_tool_call_output", "reasoning"]);
+
 /**
  * Every tool output must answer a call made before it, as OpenAI requires: an output for a call
  * that never happened is a client bug that no upstream answers sensibly (echo would even reply).
- * Only for an input that is the whole conversation: after previous_response_id the call may be in
- * the stored history, and an item_reference may stand for it.
+ * Only for an input that is plainly the whole conversation: after previous_response_id the call
+ * may be in the stored history.
  */
 function checkToolOutputs(input: unknown, turns: Turn[]): void {
-  if (Array.isArray(input) && input.some((item) => isObject(item) && item.type === "item_reference")) return;
+  if (!Array.isArray(input) || !input.every((item) => isObject(item) && CONVERSATION_ITEMS.has(String(item.type ?? "message")))) return;
   const calls = new Set<string>();
   for (const part of turns.flatMap((turn) => turn.parts)) {
     if (part.type === "tool_call") calls.add(part.id);
