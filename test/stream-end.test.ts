@@ -256,3 +256,17 @@ describe("data after the final event is ignored", () => {
     await expectHealthy(setup.gw, upstream);
   });
 });
+
+describe("the final event's last bytes arriving one by one (its blank line split, CR from LF)", () => {
+  let setup: ReturnType<typeof startSetup>;
+  beforeAll(() => {
+    setup = startSetup({ seed: 3, reshape: false, end: { kind: "open" }, cutsBeforeFinalEnd: [-3, -2, -1] });
+  });
+  afterAll(() => setup.stop());
+
+  test.each(PAIRS)("$label", async ({ client, upstream }) => {
+    await askAndCheck(setup.gw, setup.fakes[upstream], client, upstream);
+    await expectReleased(setup.fakes[upstream], { kind: "open" });
+    await expectHealthy(setup.gw, upstream);
+  });
+});

@@ -80,6 +80,8 @@ export interface NetworkProfile {
    * compression), so that only `end` and `trailing` differ from the fake's own delivery.
    */
   reshape?: boolean;
+  /** With reshape false: more places to cut a stream, as byte offsets from the end of its final event (-1: before its last byte); each cut pauses 1 ms. */
+  cutsBeforeFinalEnd?: number[];
   /** Text sent after a stream's final event, `afterMs` later (before the body ends, if it does); it may depend on the body's kind. */
   trailing?: { text: string | ((kind: BodyKind) => string); afterMs: number };
 }
@@ -92,8 +94,9 @@ export function profileOf(option: NetworkOption): NetworkProfile {
 }
 
 // Bounds that keep a run fast: no body waits on the simulated network for more than this in total.
-const MAX_PAUSE_MS = 3;
-const PAUSE_BUDGET_MS = 18;
+// (Every cut is at least a separate write, one event-loop turn apart; a pause in ms is on top.)
+const MAX_PAUSE_MS = 2;
+const PAUSE_BUDGET_MS = 8;
 const MAX_PIECES = 48;
 const LATE_END_MS = [1, 2, 5, 10, 25, 50];
 const COMMENTS = [": keep-alive", ": ping", ": OPENROUTER PROCESSING"];
@@ -111,7 +114,7 @@ export interface Plan {
   end: BodyEnd;
 }
 
-/** One chunk as it goes on the wire, after a pause. */
+/** One chunk as it goes on the wire: a separate write, after a pause of `pauseMs` (0: the next event-loop turn). */
 export interface Piece {
   bytes: Uint8Array;
   pauseMs: number;
@@ -151,7 +154,7 @@ export function bodySeed(profileSeed: number, requestKey: string, occurrence: nu
 
 /** A whole answer must end (its reader waits for the end), but it may end a little late. */
 function wholeAnswerEnd(rng: Random): BodyEnd {
-  return rng.chance(0.5) ? { kind: "with-last" } : { kind: "late", ms: rng.int(1, 10) };
+  return rng.chance(0.5) ? { kind: "with-last" } : { kind: "late", ms: rng.int(1, 5) };
 }
 
 /** Decides everything about one body. `accepts` is the request's accept-encoding. */
@@ -309,16 +312,17 @@ export async function buildWire(profile: NetworkProfile, plan: Plan, events: str
   const bytes = encoder.encode(text);
   let cuts: number[];
   let tricky = new Set<number>();
-  if (profile.reshape === false) cuts = boundaries.filter((at) => at > 0 && at < bytes.length);
+  const pinned = new Set(plan.kind === "json" ? [] : (profile.cutsBeforeFinalEnd ?? []).map((back) => finalEnd + back));
+  if (profile.reshape === false) cuts = [...new Set([...boundaries, ...pinned])].filter((at) => at > 0 && at < bytes.length).sort((a, b) => a - b);
   else ({ cuts, tricky } = chooseCuts(bytes, boundaries, rng));
   // Data after the final event always arrives on its own, after its pause.
   if (plan.trailing && finalEnd < bytes.length && !cuts.includes(finalEnd)) cuts = [...cuts, finalEnd].sort((a, b) => a - b);
   let budget = PAUSE_BUDGET_MS;
   const pauseFor = (at: number): number => {
-    if (profile.reshape === false) return at === finalEnd && profile.trailing ? profile.trailing.afterMs : 0;
+    if (profile.reshape === false) return at === finalEnd && profile.trailing ? profile.trailing.afterMs : pinned.has(at) ? 1 : 0;
     if (at === finalEnd && profile.trailing) return profile.trailing.afterMs;
-    // A tricky cut needs a pause to reach the reader as its own chunk; others may pause or not.
-    const wanted = tricky.has(at) ? 1 : rng.chance(0.5) ? 0 : rng.int(1, MAX_PAUSE_MS);
+    // A tricky cut reaches a prompt reader as its own chunk anyway; a pause makes sure of it now and then.
+    const wanted = rng.chance(tricky.has(at) ? 0.15 : 0.3) ? rng.int(1, MAX_PAUSE_MS) : 0;
     const pause = Math.min(wanted, budget);
     budget -= pause;
     return pause;
@@ -334,11 +338,52 @@ export async function buildWire(profile: NetworkProfile, plan: Plan, events: str
     from = at;
   }
   if (plan.encoding === "identity") return { plan, text, finalEnd, pieces: plain, endBytes: new Uint8Array(0) };
-  const { pieces, trailer } = await compressPieces(
-    plain.map((p) => p.bytes),
-    plan.encoding,
-  );
-  return { plan, text, finalEnd, pieces: pieces.map((bytes, i) => ({ bytes, pauseMs: plain[i]!.pauseMs })), endBytes: trailer };
+  return { plan, text, finalEnd, ...(await compressWire(plain, finalEnd, plan.encoding, rng)) };
+}
+
+/**
+ * The compressed wire: the server flushes its compressor after a few of its writes (each flush is
+ * a thread-pool round trip, too slow for every piece), always after the final event, and the
+ * network then cuts the compressed bytes anywhere, keeping the pieces' count and pauses.
+ */
+async function compressWire(plain: Piece[], finalEnd: number, encoding: "gzip" | "br", rng: Random): Promise<{ pieces: Piece[]; endBytes: Uint8Array }> {
+  const groups: Piece[][] = [];
+  let group: Piece[] = [];
+  let offset = 0;
+  const flushes = rng.int(1, 6);
+  for (const [i, piece] of plain.entries()) {
+    group.push(piece);
+    offset += piece.bytes.length;
+    const last = i === plain.length - 1;
+    if (last || offset === finalEnd || rng.chance(flushes / plain.length)) {
+      groups.push(group);
+      group = [];
+    }
+  }
+  const joined = groups.map((g) => concat(g.map((p) => p.bytes)));
+  const { pieces: flushed, trailer } = await compressPieces(joined, encoding);
+  const pieces: Piece[] = [];
+  groups.forEach((g, i) => {
+    const bytes = flushed[i]!;
+    const cuts = new Set<number>();
+    while (cuts.size < Math.min(g.length - 1, bytes.length - 1)) cuts.add(rng.int(1, bytes.length - 1));
+    let from = 0;
+    [...[...cuts].sort((a, b) => a - b), bytes.length].forEach((at, j) => {
+      pieces.push({ bytes: bytes.subarray(from, at), pauseMs: g[j]!.pauseMs });
+      from = at;
+    });
+  });
+  return { pieces, endBytes: trailer };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 export type Release = "ended" | "hung-up";
@@ -387,7 +432,9 @@ export function deliverBody(wire: Promise<Wire>, signal: AbortSignal | undefined
         if (settled) return;
         if (index < pieces.length) {
           const piece = pieces[index++]!;
+          // Without a turn of the event loop between them, Bun would write all pieces at once.
           if (piece.pauseMs > 0) await pause(piece.pauseMs);
+          else if (index > 1) await new Promise<void>((resolve) => setImmediate(resolve));
           if (settled) return;
           if (piece.bytes.length > 0) controller.enqueue(piece.bytes);
           if (index < pieces.length || plan.end.kind !== "with-last") return;
