@@ -3,6 +3,7 @@ import { fakeGemini } from "./support/fake-gemini.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 import { rawRequest } from "./support/raw-client.ts";
+import { waitUntil } from "./support/wait.ts";
 
 // The Responses API over a WebSocket, as Codex speaks it (docs/codex-transports.md): each
 // response.create message is served as POST /v1/responses with stream: true, and each event comes
@@ -20,7 +21,7 @@ beforeAll(() => {
   ge = fakeGemini(GEMINI_KEY);
   guarded = startGateway({
     gateway: `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n  cooldown_wait: 0\n` + upstreamsYaml([{ name: "gemini", protocol: "gemini", base_url: ge.url, accounts: [{ name: "a", key: GEMINI_KEY }] }, { name: "echo", protocol: "echo" }]),
-    mappings: "exact:\n  to-gemini: gemini/gemini-2.5-flash-real\n  to-echo: echo/echo\n",
+    mappings: "exact:\n  to-gemini: gemini/gemini-2.5-flash-real\n  gemini-logged: gemini/gemini-2.5-flash-real\n  to-echo: echo/echo\n",
   });
 });
 afterAll(async () => {
@@ -247,16 +248,19 @@ describe("Responses over a WebSocket, with auth and a Gemini upstream", () => {
     await held.aborted;
   });
 
-  test("each turn is a request in the request log, under the client key's name", async () => {
+  test("each turn is a request in the request log, finished cleanly though the client closes the socket at response.completed", async () => {
     const client = await open(guarded, "/v1/responses", { authorization: `Bearer ${KEY}` });
-    client.send({ type: "response.create", model: "to-echo", input: "logged turn" });
+    client.send({ type: "response.create", model: "gemini-logged", input: "logged turn" });
     await client.turn();
     await client.close();
-    const logs = await fetch(`${guarded.origin}/levity/logs?limit=50`, { headers: { authorization: `Bearer ${KEY}` } });
-    const body = (await logs.json()) as { requests?: any[]; entries?: any[] } | any[];
-    const rows = (Array.isArray(body) ? body : (body.requests ?? body.entries ?? [])) as any[];
-    const row = rows.find((r) => r.requestedModel === "to-echo" || r.requested_model === "to-echo");
-    expect(row).toBeDefined();
+    const row = await waitUntil("the turn's row in the request log", async () => {
+      const logs = await fetch(`${guarded.origin}/levity/logs?limit=50`, { headers: { authorization: `Bearer ${KEY}` } });
+      const rows = ((await logs.json()) as { requests: any[] }).requests;
+      return rows.find((r) => r.requestedModel === "gemini-logged");
+    });
+    expect(row.route).toBe("/v1/responses");
+    expect(row.stream).toBe(true);
+    expect(row.error ?? null).toBeNull();
   });
 });
 

@@ -48,6 +48,7 @@ export class ResponsesSocket {
   private queued = 0;
   private last: LastResponse | undefined;
   private readonly gone = new AbortController();
+  private readonly inFlight = new Set<AbortController>();
   private readonly headers: Headers;
 
   constructor(
@@ -81,6 +82,7 @@ export class ResponsesSocket {
   /** The client went away: whatever is in flight is aborted, which reaches the upstream call. */
   closed(): void {
     this.gone.abort();
+    for (const request of this.inFlight) request.abort();
   }
 
   private async serve(message: string | Uint8Array): Promise<void> {
@@ -120,19 +122,26 @@ export class ResponsesSocket {
       return;
     }
     const { generate: _generate, ...request } = body;
-    const post = new Request(this.upgrade.url, {
-      method: "POST",
-      headers: this.headers,
-      body: JSON.stringify({ ...request, input, stream: true }),
-      signal: this.gone.signal,
-    });
-    const response = await this.gateway(post);
-    const contentType = response.headers.get("content-type") ?? "";
-    if (!response.ok || !contentType.includes("text/event-stream") || !response.body) {
-      await this.forwardError(response);
-      return;
+    // Aborted if the client leaves while this request is in flight, which reaches the upstream call.
+    const abort = new AbortController();
+    this.inFlight.add(abort);
+    try {
+      const post = new Request(this.upgrade.url, {
+        method: "POST",
+        headers: this.headers,
+        body: JSON.stringify({ ...request, input, stream: true }),
+        signal: abort.signal,
+      });
+      const response = await this.gateway(post);
+      const contentType = response.headers.get("content-type") ?? "";
+      if (!response.ok || !contentType.includes("text/event-stream") || !response.body) {
+        await this.forwardError(response);
+        return;
+      }
+      await this.relay(response.body, input, abort);
+    } finally {
+      this.inFlight.delete(abort);
     }
-    await this.relay(response.body, input);
   }
 
   /**
@@ -175,10 +184,13 @@ export class ResponsesSocket {
   }
 
   /** Each SSE event of the POST's answer as one text message; the final response is remembered for the next turn. */
-  private async relay(body: ReadableStream<Uint8Array>, input: unknown[]): Promise<void> {
-    let ended = false;
+  private async relay(body: ReadableStream<Uint8Array>, input: unknown[], request: AbortController): Promise<void> {
     const items: unknown[] = [];
-    for await (const event of readSse(body)) {
+    const events = readSse(body)[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await events.next();
+      if (next.done) break;
+      const event = next.value;
       if (this.gone.signal.aborted) return;
       if (event.data === "[DONE]") continue;
       this.peer.send(event.data);
@@ -186,17 +198,20 @@ export class ResponsesSocket {
       if (type === "response.output_item.done") {
         const item = parseObject(event.data)?.item;
         if (item !== undefined) items.push(item);
-      } else if (type !== undefined && TERMINAL_EVENTS.has(type)) {
-        ended = true;
-        const response = parseObject(event.data)?.response;
-        if (type === "response.completed" && isObject(response) && typeof response.id === "string") {
-          this.last = { id: response.id, input, output: Array.isArray(response.output) && response.output.length > 0 ? response.output : items };
-        }
-      } else if (type === "error") {
-        ended = true;
+        continue;
       }
+      if (type !== "error" && (type === undefined || !TERMINAL_EVENTS.has(type))) continue;
+      const response = parseObject(event.data)?.response;
+      if (type === "response.completed" && isObject(response) && typeof response.id === "string") {
+        this.last = { id: response.id, input, output: Array.isArray(response.output) && response.output.length > 0 ? response.output : items };
+      }
+      // The client has its answer: whatever the body still holds is read to its end in the background,
+      // and the client closing the socket now no longer counts as leaving before the answer finished.
+      this.inFlight.delete(request);
+      void drain(events);
+      return;
     }
-    if (!ended && !this.gone.signal.aborted) this.sendError(502, "The response ended before response.completed; the upstream's stream was cut.");
+    if (!this.gone.signal.aborted) this.sendError(502, "The response ended before response.completed; the upstream's stream was cut.");
   }
 
   /** An answer that is not a stream: levity's (or the upstream's) error, in the shape Codex reads from a socket. */
@@ -224,6 +239,15 @@ export class ResponsesSocket {
 
   private send(value: unknown): void {
     if (!this.gone.signal.aborted) this.peer.send(JSON.stringify(value));
+  }
+}
+
+/** Reads what is left of a stream whose answer the client already has, so it ends as a finished request. */
+async function drain(events: AsyncIterator<unknown>): Promise<void> {
+  try {
+    for (;;) if ((await events.next()).done) return;
+  } catch {
+    // The stream broke after its final event: nothing the client is owed.
   }
 }
 
