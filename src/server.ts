@@ -80,6 +80,8 @@ export function startServer(options: StartOptions): RunningServer {
   });
   const { hostname, port } = holder.snapshot.proxy;
 
+  // Open Responses WebSockets: a stop closes the idle ones rather than waiting out the drain for them.
+  const sockets = new Set<ResponsesSocket>();
   let server: ReturnType<typeof Bun.serve<SocketData>>;
   try {
     server = Bun.serve<SocketData>({
@@ -105,12 +107,15 @@ export function startServer(options: StartOptions): RunningServer {
         sendPings: true,
         open(ws) {
           ws.data.socket = new ResponsesSocket(gateway, ws.data.upgrade, { send: (text) => void ws.send(text), close: (code, reason) => ws.close(code, reason) }, log);
+          sockets.add(ws.data.socket);
         },
         message(ws, message) {
           ws.data.socket?.receive(typeof message === "string" ? message : new Uint8Array(message));
         },
         close(ws) {
-          ws.data.socket?.closed();
+          if (!ws.data.socket) return;
+          ws.data.socket.closed();
+          sockets.delete(ws.data.socket);
         },
       },
       error(error) {
@@ -164,6 +169,7 @@ export function startServer(options: StartOptions): RunningServer {
     pendingRequests: () => server.pendingRequests,
     async stop(drainMs = 60_000) {
       for (const watcher of watchers) watcher.close();
+      for (const socket of sockets) socket.closeWhenIdle();
       const graceful = server.stop(false);
       let timer: Timer | undefined;
       const deadline = new Promise<"timeout">((resolve) => {

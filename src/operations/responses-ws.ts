@@ -41,11 +41,13 @@ const CONNECTION_HEADERS = ["connection", "upgrade", "content-length", "transfer
 const ERROR_HEADERS = ["retry-after", "x-request-id", "x-should-retry"];
 // A client sends one response.create at a time and waits for its end; more than this queued is a runaway client.
 const MAX_QUEUED = 8;
+const SHUTDOWN_REASON = "levity is shutting down";
 const TERMINAL_EVENTS = new Set(["response.completed", "response.failed", "response.incomplete"]);
 
 export class ResponsesSocket {
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
+  private closing = false;
   private last: LastResponse | undefined;
   private readonly gone = new AbortController();
   private readonly inFlight = new Set<AbortController>();
@@ -76,7 +78,20 @@ export class ResponsesSocket {
         this.log.error(`WebSocket message on ${new URL(this.upgrade.url).pathname} failed: ${(error as Error).stack ?? error}`);
         this.sendError(500, "levity hit an internal error while serving this message. This is a bug; the log has the details.");
       })
-      .finally(() => this.queued--);
+      .finally(() => {
+        this.queued--;
+        if (this.closing && this.queued === 0) this.peer.close(1001, SHUTDOWN_REASON);
+      });
+  }
+
+  /**
+   * The server is stopping: the socket closes now if no message is being served, else once the
+   * answer in hand is sent, so a drain waits for answers, not for idle Codex sessions. Codex
+   * reconnects on its next turn.
+   */
+  closeWhenIdle(): void {
+    this.closing = true;
+    if (this.queued === 0) this.peer.close(1001, SHUTDOWN_REASON);
   }
 
   /** The client went away: whatever is in flight is aborted, which reaches the upstream call. */
