@@ -51,6 +51,8 @@ const BUN_BODY_BACKSTOP = 1024 * 1024 * 1024;
 // here, because an upstream may think for minutes before its first byte.
 const IDLE_CONNECTION_SECONDS = 120;
 
+// What a response.create message may hold besides the body of the POST it becomes.
+const MESSAGE_ENVELOPE_BYTES = 64 * 1024;
 // Bun's largest idle limit for a WebSocket.
 const WEBSOCKET_IDLE_SECONDS = 960;
 
@@ -100,8 +102,9 @@ export function startServer(options: StartOptions): RunningServer {
         return new Response("WebSocket upgrade failed", { status: 400 });
       },
       websocket: {
-        // Each message's body limit is the gateway's own (max_body_mb), applied to the POST it becomes.
-        maxPayloadLength: BUN_BODY_BACKSTOP,
+        // A message is buffered whole before it is read, so max_body_mb (as at start) bounds it here; a
+        // larger one closes the socket with 1009. The POST it becomes is checked against the current limit.
+        maxPayloadLength: holder.snapshot.proxy.body.maxBytes + MESSAGE_ENVELOPE_BYTES,
         // A Codex session can sit idle between turns; Bun's pings keep a live client's socket open.
         idleTimeout: WEBSOCKET_IDLE_SECONDS,
         sendPings: true,

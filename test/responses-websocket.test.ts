@@ -180,6 +180,18 @@ describe("Responses over a WebSocket, echo upstream", () => {
     await client.close();
   });
 
+  test("a message over max_body_mb closes the socket with 1009 (message too big); the gateway keeps serving", async () => {
+    const gw = startGateway({ gateway: "proxy:\n  max_body_mb: 1\n" });
+    const client = await open(gw);
+    client.send({ type: "response.create", model: "m", input: "x".repeat(2 * 1024 * 1024) });
+    expect((await client.closed).code).toBe(1009);
+    const again = await open(gw);
+    again.send({ type: "response.create", model: "m", input: "small" });
+    expect(textOf(await again.turn())).toBe("small");
+    await again.close();
+    await gw.stop();
+  });
+
   test("an upgrade on a path that is not the Responses route is refused before the upgrade", async () => {
     const { status, text } = await rawRequest(echo.server.port, upgradeHead("/v1/chat/completions", {}));
     expect(status).toBe(404);
