@@ -235,7 +235,8 @@ function checkAuth(authClass: AuthClass, snapshot: ConfigSnapshot, keys: KeyRing
 
 /** Only the Responses route speaks over a WebSocket; anything else is refused before the upgrade. */
 function admitWebSocket(lookup: PathLookup, url: URL): RouteMatch {
-  if (lookup.kind === "route" && lookup.match.route.operation === "generate" && lookup.match.route.dialect === "openai-responses") return lookup.match;
+  const route = lookup.kind === "route" ? lookup.match.route : undefined;
+  if (lookup.kind === "route" && route?.operation === "generate" && route.dialect === "openai-responses" && route.path !== COMPACT_PATH) return lookup.match;
   throw new GatewayError(404, `levity serves WebSockets only on the Responses path (${url.origin}/v1/responses); ${url.pathname} is not it.`, { code: "unknown_url" });
 }
 

@@ -193,9 +193,11 @@ describe("Responses over a WebSocket, echo upstream", () => {
   });
 
   test("an upgrade on a path that is not the Responses route is refused before the upgrade", async () => {
-    const { status, text } = await rawRequest(echo.server.port, upgradeHead("/v1/chat/completions", {}));
-    expect(status).toBe(404);
-    expect(text).toContain("only on the Responses path");
+    for (const path of ["/v1/chat/completions", "/v1/responses/compact", "/levity/status"]) {
+      const { status, text } = await rawRequest(echo.server.port, upgradeHead(path, {}));
+      expect(status).toBe(404);
+      expect(text).toContain("only on the Responses path");
+    }
   });
 });
 
