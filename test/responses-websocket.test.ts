@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fakeGemini } from "./support/fake-gemini.ts";
+import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import { ALL_OPENAI_APIS, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 import { rawRequest } from "./support/raw-client.ts";
 import { waitUntil } from "./support/wait.ts";
 
@@ -11,23 +12,31 @@ import { waitUntil } from "./support/wait.ts";
 
 const KEY = "sk-levity-ws-client-key";
 const GEMINI_KEY = "gemini-ws-account-key";
+const OPENAI_KEY = "sk-openai-ws-account-key";
 
 let echo: TestGateway;
 let ge: FakeUpstream;
+let oa: FakeUpstream;
 let guarded: TestGateway;
 
 beforeAll(() => {
   echo = startGateway({});
   ge = fakeGemini(GEMINI_KEY);
+  oa = fakeOpenAI(OPENAI_KEY);
   guarded = startGateway({
-    gateway: `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n  cooldown_wait: 0\n` + upstreamsYaml([{ name: "gemini", protocol: "gemini", base_url: ge.url, accounts: [{ name: "a", key: GEMINI_KEY }] }, { name: "echo", protocol: "echo" }]),
-    mappings: "exact:\n  to-gemini: gemini/gemini-2.5-flash-real\n  gemini-logged: gemini/gemini-2.5-flash-real\n  to-echo: echo/echo\n",
+    gateway: `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n  cooldown_wait: 0\n` + upstreamsYaml([
+        { name: "gemini", protocol: "gemini", base_url: ge.url, accounts: [{ name: "a", key: GEMINI_KEY }] },
+        { name: "openai", protocol: "openai", base_url: `${oa.url}/v1`, apis: ALL_OPENAI_APIS, accounts: [{ name: "a", key: OPENAI_KEY }] },
+        { name: "echo", protocol: "echo" },
+      ]),
+    mappings: "exact:\n  to-gemini: gemini/gemini-2.5-flash-real\n  gemini-logged: gemini/gemini-2.5-flash-real\n  to-openai: openai/gpt-4o-real\n  to-echo: echo/echo\n",
   });
 });
 afterAll(async () => {
   await echo.stop();
   await guarded.stop();
   await ge.stop();
+  await oa.stop();
 });
 
 /** A WebSocket client that queues every message, so a test reads them in order without timers. */
@@ -236,6 +245,24 @@ describe("Responses over a WebSocket, with auth and a Gemini upstream", () => {
     expect(contents[0]!.parts[0]!.text).toBe("hello gemini");
     expect(contents[2]!.parts[0]!.text).toBe("and again");
     expect(ge.last().headers.get("x-goog-api-key")).toBe(GEMINI_KEY);
+    await client.close();
+  });
+
+  test("forwarded as it is to an upstream serving Responses natively; the second turn's previous_response_id is expanded, since store was false", async () => {
+    const client = await open(guarded, "/v1/responses", { authorization: `Bearer ${KEY}` });
+    client.send({ type: "response.create", model: "to-openai", input: [{ type: "message", role: "user", content: "native one" }], store: false });
+    const first = await client.turn();
+    expect(first.at(-1).type).toBe("response.completed");
+    expect(oa.last().path).toBe("/v1/responses");
+    expect(oa.last().json.stream).toBe(true);
+    expect(oa.last().json.model).toBe("gpt-4o-real");
+    client.send({ type: "response.create", model: "to-openai", previous_response_id: first.at(-1).response.id, input: [{ type: "message", role: "user", content: "native two" }], store: false });
+    const second = await client.turn();
+    expect(second.at(-1).type).toBe("response.completed");
+    const sent = oa.last().json;
+    expect(sent.previous_response_id).toBeUndefined();
+    expect(sent.input.map((item: any) => item.role ?? item.type)).toEqual(["user", "assistant", "user"]);
+    expect(oa.last().headers.get("authorization")).toBe(`Bearer ${OPENAI_KEY}`);
     await client.close();
   });
 
