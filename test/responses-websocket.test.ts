@@ -145,6 +145,18 @@ describe("Responses over a WebSocket, echo upstream", () => {
     await client.close();
   });
 
+  test("a continuation that fails evicts the response it continued: naming it again is previous_response_not_found", async () => {
+    const client = await open(echo);
+    client.send({ type: "response.create", model: "m", input: "remember ember", store: false });
+    const id = (await client.turn()).at(-1).response.id;
+    client.send({ type: "response.create", model: "m", previous_response_id: id, input: [{ type: "function_call_output", call_id: "call_missing", output: "x" }], store: false });
+    expect((await client.turn()).at(-1).type).toBe("error");
+    client.send({ type: "response.create", model: "m", previous_response_id: id, input: "again", store: false });
+    const stale = await client.next();
+    expect(stale).toMatchObject({ type: "error", error: { code: "previous_response_not_found" } });
+    await client.close();
+  });
+
   test("generate: false (Codex's warm-up) completes at once, and the next request continues from it", async () => {
     const client = await open(echo);
     client.send({ type: "response.create", model: "gpt-5", input: [{ type: "message", role: "user", content: "warm" }], generate: false, store: false });

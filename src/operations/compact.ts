@@ -92,8 +92,8 @@ async function summarize(ctx: RequestContext, services: GatewayServices, model: 
 async function emulateCompact(ctx: RequestContext, services: GatewayServices, model: string, input: unknown[]): Promise<Response> {
   const done = await summarize(ctx, services, model, input);
   if (done instanceof Response) return done;
-  // The user's own messages stay as they were (Codex rebuilds its history from this list); the rest becomes the summary.
-  const kept = input.filter((item) => isObject(item) && (item.type ?? "message") === "message" && item.role === "user");
+  // The user's own messages stay (Codex rebuilds its history from this list), as output items; the rest becomes the summary.
+  const kept = input.filter((item): item is Record<string, unknown> => isObject(item) && (item.type ?? "message") === "message" && item.role === "user").map(asOutputMessage);
   const body = {
     id: randomId("resp_"),
     object: "response.compaction",
@@ -238,6 +238,12 @@ export function renderTranscript(input: unknown[]): string {
     }
   }
   return lines.join("\n\n");
+}
+
+/** A user message of an input as an item of an output: an id, a status and typed content parts, as OpenAI's compaction returns them. */
+function asOutputMessage(item: Record<string, unknown>): Record<string, unknown> {
+  const content = typeof item.content === "string" ? [{ type: "input_text", text: item.content }] : Array.isArray(item.content) ? item.content : [];
+  return { type: "message", id: typeof item.id === "string" ? item.id : randomId("msg_"), status: "completed", role: "user", content };
 }
 
 function contentText(content: unknown): string {

@@ -49,6 +49,8 @@ export class ResponsesSocket {
   private queued = 0;
   private closing = false;
   private last: LastResponse | undefined;
+  /** The connection's response the request in hand continues, if it does. */
+  private continued: string | undefined;
   private readonly gone = new AbortController();
   private readonly inFlight = new Set<AbortController>();
   private readonly headers: Headers;
@@ -149,11 +151,12 @@ export class ResponsesSocket {
       });
       const response = await this.gateway(post);
       const contentType = response.headers.get("content-type") ?? "";
-      if (!response.ok || !contentType.includes("text/event-stream") || !response.body) {
-        await this.forwardError(response);
-        return;
-      }
-      await this.relay(response.body, input, abort);
+      let completed = false;
+      if (!response.ok || !contentType.includes("text/event-stream") || !response.body) await this.forwardError(response);
+      else completed = await this.relay(response.body, input, abort);
+      // As OpenAI does: a continuation that failed evicts the response it continued, and naming it
+      // again is then previous_response_not_found.
+      if (!completed && this.continued !== undefined && this.last?.id === this.continued) this.last = undefined;
     } finally {
       this.inFlight.delete(abort);
     }
@@ -175,8 +178,10 @@ export class ResponsesSocket {
     const previous = body.previous_response_id;
     if (this.last && typeof previous === "string" && previous === this.last.id) {
       delete body.previous_response_id;
+      this.continued = previous;
       return [...this.last.input, ...this.last.output, ...items];
     }
+    this.continued = undefined;
     return items;
   }
 
@@ -198,15 +203,15 @@ export class ResponsesSocket {
     this.last = { id, input, output: [] };
   }
 
-  /** Each SSE event of the POST's answer as one text message; the final response is remembered for the next turn. */
-  private async relay(body: ReadableStream<Uint8Array>, input: unknown[], request: AbortController): Promise<void> {
+  /** Each SSE event of the POST's answer as one text message; the final response is remembered for the next turn. Whether it completed. */
+  private async relay(body: ReadableStream<Uint8Array>, input: unknown[], request: AbortController): Promise<boolean> {
     const items: unknown[] = [];
     const events = readSse(body)[Symbol.asyncIterator]();
     for (;;) {
       const next = await events.next();
       if (next.done) break;
       const event = next.value;
-      if (this.gone.signal.aborted) return;
+      if (this.gone.signal.aborted) return false;
       if (event.data === "[DONE]") continue;
       this.peer.send(event.data);
       const type = event.event ?? eventType(event.data);
@@ -217,16 +222,18 @@ export class ResponsesSocket {
       }
       if (type !== "error" && (type === undefined || !TERMINAL_EVENTS.has(type))) continue;
       const response = parseObject(event.data)?.response;
-      if (type === "response.completed" && isObject(response) && typeof response.id === "string") {
+      const completed = type === "response.completed";
+      if (completed && isObject(response) && typeof response.id === "string") {
         this.last = { id: response.id, input, output: Array.isArray(response.output) && response.output.length > 0 ? response.output : items };
       }
       // The client has its answer: whatever the body still holds is read to its end in the background,
       // and the client closing the socket now no longer counts as leaving before the answer finished.
       this.inFlight.delete(request);
       void drain(events);
-      return;
+      return completed;
     }
     if (!this.gone.signal.aborted) this.sendError(502, "The response ended before response.completed; the upstream's stream was cut.");
+    return false;
   }
 
   /** An answer that is not a stream: levity's (or the upstream's) error, in the shape Codex reads from a socket. */
