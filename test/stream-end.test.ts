@@ -251,10 +251,11 @@ describe.each(ENDS)("an upstream body that %s", (_name, end) => {
   });
 });
 
-// The extra event comes 5 ms after the final one, or in the next write; the body ends 50 ms after that.
-describe.each([
+// The extra event comes 5 ms after the final one, or in the same write (one chunk holds both);
+// the body ends 50 ms after that.
+describe.each<[string, number | "same write"]>([
   ["5 ms after it", 5],
-  ["in the next write", 0],
+  ["in the same write", "same write"],
 ])("data after the final event, %s, is ignored", (_when, afterMs) => {
   let setup: ReturnType<typeof startSetup>;
   beforeAll(() => {

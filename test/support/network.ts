@@ -83,7 +83,7 @@ export interface NetworkProfile {
   /** With reshape false: more places to cut a stream, as byte offsets from the end of its final event (-1: before its last byte); each cut pauses 1 ms. */
   cutsBeforeFinalEnd?: number[];
   /** Text sent after a stream's final event, `afterMs` later (before the body ends, if it does); it may depend on the body's kind. */
-  trailing?: { text: string | ((kind: BodyKind) => string); afterMs: number };
+  trailing?: { text: string | ((kind: BodyKind) => string); afterMs: number | "same write" };
 }
 
 /** A fake's option: a profile, or just a seed for the default (everything random) profile. */
@@ -316,11 +316,15 @@ export async function buildWire(profile: NetworkProfile, plan: Plan, events: str
   if (profile.reshape === false) cuts = [...new Set([...boundaries, ...pinned])].filter((at) => at > 0 && at < bytes.length).sort((a, b) => a - b);
   else ({ cuts, tricky } = chooseCuts(bytes, boundaries, rng));
   // Data after the final event always arrives on its own, after its pause.
-  if (plan.trailing && finalEnd < bytes.length && !cuts.includes(finalEnd)) cuts = [...cuts, finalEnd].sort((a, b) => a - b);
+  // (or, when the profile says so, in the same write as the final event).
+  const sameWrite = profile.trailing?.afterMs === "same write";
+  if (plan.trailing && finalEnd < bytes.length && !cuts.includes(finalEnd) && !sameWrite) cuts = [...cuts, finalEnd].sort((a, b) => a - b);
+  if (sameWrite) cuts = cuts.filter((at) => at !== finalEnd);
+  const trailingPause = typeof profile.trailing?.afterMs === "number" ? profile.trailing.afterMs : 0;
   let budget = PAUSE_BUDGET_MS;
   const pauseFor = (at: number): number => {
-    if (profile.reshape === false) return at === finalEnd && profile.trailing ? profile.trailing.afterMs : pinned.has(at) ? 1 : 0;
-    if (at === finalEnd && profile.trailing) return profile.trailing.afterMs;
+    if (profile.reshape === false) return at === finalEnd && profile.trailing ? trailingPause : pinned.has(at) ? 1 : 0;
+    if (at === finalEnd && profile.trailing) return trailingPause;
     // A tricky cut reaches a prompt reader as its own chunk anyway; a pause makes sure of it now and then.
     const wanted = rng.chance(tricky.has(at) ? 0.15 : 0.3) ? rng.int(1, MAX_PAUSE_MS) : 0;
     const pause = Math.min(wanted, budget);
