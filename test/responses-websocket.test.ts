@@ -213,6 +213,12 @@ describe("Responses over a WebSocket, echo upstream", () => {
     await gw.stop();
   });
 
+  test("a browser's upgrade from a foreign origin is refused while auth is off, as its POST would be", async () => {
+    const { status, text } = await rawRequest(echo.server.port, upgradeHead("/v1/responses", { origin: "http://evil.example" }));
+    expect(status).toBe(403);
+    expect(text).toContain("Browser requests from http://evil.example are refused");
+  });
+
   test("an upgrade on a path that is not the Responses route is refused before the upgrade", async () => {
     for (const path of ["/v1/chat/completions", "/v1/responses/compact", "/levity/status"]) {
       const { status, text } = await rawRequest(echo.server.port, upgradeHead(path, {}));
