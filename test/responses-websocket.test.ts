@@ -192,6 +192,8 @@ describe("Responses over a WebSocket, echo upstream", () => {
     client.send({ type: "response.create", input: "no model" });
     const refused = await client.next();
     expect(refused).toMatchObject({ type: "error", status: 400, error: { param: "model" } });
+    client.send({ type: "response.create", model: "m" });
+    expect(await client.next()).toMatchObject({ type: "error", status: 400, error: { param: "input", message: "input is required." } });
     client.send({ type: "response.create", model: "m", input: 42 });
     expect((await client.next()).error.param).toBe("input");
     // Codex's acknowledgement needs no answer.

@@ -143,10 +143,11 @@ export class ResponsesSocket {
     const abort = new AbortController();
     this.inFlight.add(abort);
     try {
+      // An input the client left out stays out, so the POST's own refusal ("input is required") is the answer.
       const post = new Request(this.upgrade.url, {
         method: "POST",
         headers: this.headers,
-        body: JSON.stringify({ ...request, input, stream: true }),
+        body: JSON.stringify({ ...request, ...(body.input === undefined && this.continued === undefined ? {} : { input }), stream: true }),
         signal: abort.signal,
       });
       const response = await this.gateway(post);
