@@ -116,6 +116,7 @@ describe("across seeds, every kind of trouble happens", () => {
         if (plan.pings) seen.add(`pings in ${kind}`);
         if (plan.eventLines) seen.add(`event lines in ${kind}`);
         if (plan.trailing) seen.add("data after the final event");
+        if (plan.noSpace) seen.add("no space after field colons");
         if (plan.encoding !== "identity") continue;
         const bytes = new TextEncoder().encode(wire.text);
         let at = 0;
@@ -140,6 +141,7 @@ describe("across seeds, every kind of trouble happens", () => {
       "pings in anthropic",
       "event lines in openai-data",
       "data after the final event",
+      "no space after field colons",
       "one-byte piece",
       "cut inside a UTF-8 character",
       "cut between CR and LF",
@@ -193,7 +195,7 @@ describe("delivered over HTTP", () => {
     const wire = await buildWire(profile, planBody(profile, seed, "openai-data", ACCEPTS), EVENTS["openai-data"]);
     const { text, released, stop } = await serveAndRead(wire, "[DONE]");
     try {
-      expect(text).toContain("data: [DONE]");
+      expect(text).toContain("[DONE]");
       expect(sse(text).map((e) => e.data)).toEqual(sse(EVENTS["openai-data"].join("")).map((e) => e.data));
       expect(await released).toBe("hung-up");
     } finally {

@@ -76,8 +76,9 @@ export interface NetworkProfile {
   /** How every streamed body ends; chosen per body from the seed when not given. */
   end?: BodyEnd;
   /**
-   * false: the events go as the fake wrote them (one chunk each, no pauses, no added lines, no
-   * compression), so that only `end` and `trailing` differ from the fake's own delivery.
+   * false: the events go as the fake wrote them (one write each, no pauses, no added lines, no
+   * compression), so that only `end`, `trailing` and `cutsBeforeFinalEnd` differ from the fake's
+   * own delivery.
    */
   reshape?: boolean;
   /** With reshape false: more places to cut a stream, as byte offsets from the end of its final event (-1: before its last byte); each cut pauses 1 ms. */
@@ -106,6 +107,8 @@ export interface Plan {
   seed: number;
   kind: BodyKind;
   lineEnd?: "\n" | "\r\n";
+  /** `data:{...}` with no space after the colon: the SSE spec allows it, and some servers and proxies write it. */
+  noSpace: boolean;
   eventLines: boolean;
   comments: number;
   pings: number;
@@ -139,6 +142,7 @@ export function describePlan(plan: Plan, pieces?: number): string {
   const parts = [`body seed ${plan.seed}`, plan.kind];
   if (pieces !== undefined) parts.push(`${pieces} pieces`);
   if (plan.lineEnd) parts.push(plan.lineEnd === "\n" ? "LF" : "CRLF");
+  if (plan.noSpace) parts.push("no space after field colons");
   if (plan.eventLines) parts.push("event lines");
   if (plan.comments) parts.push(`${plan.comments} comments`);
   if (plan.pings) parts.push(`${plan.pings} pings`);
@@ -163,7 +167,7 @@ export function planBody(profile: NetworkProfile, seed: number, kind: BodyKind, 
   const sse = SSE_KINDS.includes(kind);
   if (profile.reshape === false) {
     const end: BodyEnd = kind === "json" ? { kind: "with-last" } : (profile.end ?? { kind: "with-last" });
-    return { seed, kind, eventLines: false, comments: 0, pings: 0, trailing: kind !== "json" && profile.trailing !== undefined, encoding: "identity", end };
+    return { seed, kind, noSpace: false, eventLines: false, comments: 0, pings: 0, trailing: kind !== "json" && profile.trailing !== undefined, encoding: "identity", end };
   }
   const canCompress = (name: string) => new RegExp(`\\b${name}\\b`).test(accepts);
   const wanted = rng.pick<Encoding>(["identity", "identity", "gzip", "br"]);
@@ -174,12 +178,12 @@ export function planBody(profile: NetworkProfile, seed: number, kind: BodyKind, 
     if (r < 0.75) return { kind: "late", ms: rng.pick(LATE_END_MS) };
     return { kind: "open" };
   };
-  // A whole answer must end (its reader waits for the end); it may still end a little late.
   const end: BodyEnd = kind === "json" ? wholeAnswerEnd(rng) : (profile.end ?? streamEnd());
   return {
     seed,
     kind,
     lineEnd: sse ? rng.pick(["\n", "\r\n"] as const) : undefined,
+    noSpace: sse && rng.chance(0.2),
     // Some OpenAI-compatible servers label every chat chunk `event: message` (the SSE default name); the SDK ignores it.
     eventLines: kind === "openai-data" && rng.chance(0.3),
     comments: sse && rng.chance(0.5) ? rng.int(1, 4) : 0,
@@ -197,11 +201,8 @@ export function planBody(profile: NetworkProfile, seed: number, kind: BodyKind, 
 export function reshapeEvents(plan: Plan, events: string[], rng: Random, profile: NetworkProfile): { text: string; finalEnd: number; boundaries: number[] } {
   const eol = plan.lineEnd;
   const lines = (event: string) => (eol ? event.replace(/\r\n|\n/g, eol) : event);
-  const shaped = events.map((event) => {
-    let out = lines(event);
-    if (plan.eventLines) out = `event: message${eol}${out}`;
-    return out;
-  });
+  const fields = (event: string) => (plan.noSpace ? event.replace(/^(event|data): /gm, "$1:") : event);
+  const shaped = events.map((event) => fields(lines(plan.eventLines ? `event: message\n${event}` : event)));
   // Extra blocks go into the gaps before each event but the first (before the first only for comments:
   // DeepSeek sends keep-alives before a stream starts); pings only after Anthropic's message_start.
   const extras: string[][] = shaped.map(() => []);
