@@ -207,3 +207,44 @@ describe("Gemini's JSON-array stream", () => {
     expect(await collect(readJsonArray(body))).toEqual([{ a: 1 }, { b: 2 }]);
   });
 });
+
+describe("where each event ends, for a forwarded stream cut at its final event", () => {
+  /** Feeds the chunks to a reader and returns, per event, the absolute byte offset after it. */
+  async function endsOf(read: (body: AsyncIterable<Uint8Array> & { eventEnded(o: number): void }) => AsyncIterable<unknown>, chunks: Uint8Array[]): Promise<number[]> {
+    const ends: number[] = [];
+    let base = 0;
+    let current = 0;
+    const input = {
+      eventEnded: (offset: number) => ends.push(base + offset),
+      async *[Symbol.asyncIterator]() {
+        for (const chunk of chunks) {
+          base += current;
+          current = chunk.length;
+          yield chunk;
+        }
+      },
+    };
+    for await (const _ of read(input));
+    return ends;
+  }
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  const cutsOf = (all: Uint8Array) => Array.from({ length: all.length + 1 }, (_, cut) => [all.slice(0, cut), all.slice(cut)].filter((c) => c.length > 0));
+
+  test("SSE: after each event's blank line, whatever the cut, CRLF and multi-byte text included", async () => {
+    const events = ['data: {"t":"héllo ✓"}\r\n\r\n', "event: x\ndata: [DONE]\n\n", ": comment\r\ndata: last\r\r"];
+    const all = bytes(events.join(""));
+    const expected = events.map((_, i) => bytes(events.slice(0, i + 1).join("")).length);
+    for (const chunks of cutsOf(all)) {
+      const ends = await endsOf(readSse, chunks);
+      // A CR that ends a chunk may be half of a CRLF: its event ends at the CR, and the LF follows.
+      expect(ends.map((end, i) => (end === expected[i]! - 1 && all[end] === 10 ? end + 1 : end))).toEqual(expected);
+    }
+  });
+
+  test("JSON array: after each element and after the closing bracket, whatever the cut", async () => {
+    const text = '[{"a":"ü]"},\r\n{"b":[1]}]';
+    const all = bytes(text);
+    const expected = [bytes('[{"a":"ü]"}').length, bytes('[{"a":"ü]"},\r\n{"b":[1]}').length, all.length];
+    for (const chunks of cutsOf(all)) expect(await endsOf(readJsonArray, chunks)).toEqual(expected);
+  });
+});
