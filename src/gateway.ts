@@ -7,7 +7,7 @@ import { errorResponse, familyOfDialect, familyOfRequest, GatewayError, type Err
 import type { PathLookup, RouteDef, RouteMatch } from "./http/route-table.ts";
 import { jsonResponse, type GatewayServices, type RequestContext } from "./operations/context.ts";
 import { generate } from "./operations/generate.ts";
-import { asksCompaction, COMPACT_PATH, compactInline, compactResponses } from "./operations/compact.ts";
+import { asksCompaction, compactInline, compactResponses } from "./operations/compact.ts";
 import { modelShapeFor, renderModel, renderModelList } from "./operations/models.ts";
 import { admin } from "./operations/admin.ts";
 import type { RecordSink, RequestRecord } from "./observe/record.ts";
@@ -175,8 +175,9 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
         const entry = entries.find((e) => e.id === id) ?? { id, ownedBy: "levity" };
         return jsonResponse(renderModel(modelShapeFor(ctx.family, ctx.request.headers), entry));
       }
+      case "compact":
+        return compactResponses(ctx, services);
       case "generate":
-        if (ctx.match.route.path === COMPACT_PATH) return compactResponses(ctx, services);
         return asksCompaction(ctx.body?.json) ? compactInline(ctx, services) : generate(ctx, services);
       case "count-tokens":
         return generate(ctx, services);
@@ -236,7 +237,7 @@ function checkAuth(authClass: AuthClass, snapshot: ConfigSnapshot, keys: KeyRing
 /** Only the Responses route speaks over a WebSocket; anything else is refused before the upgrade. */
 function admitWebSocket(lookup: PathLookup, url: URL): RouteMatch {
   const route = lookup.kind === "route" ? lookup.match.route : undefined;
-  if (lookup.kind === "route" && route?.operation === "generate" && route.dialect === "openai-responses" && route.path !== COMPACT_PATH) return lookup.match;
+  if (lookup.kind === "route" && route?.operation === "generate" && route.dialect === "openai-responses") return lookup.match;
   throw new GatewayError(404, `levity serves WebSockets only on the Responses path (${url.origin}/v1/responses); ${url.pathname} is not it.`, { code: "unknown_url" });
 }
 

@@ -152,6 +152,8 @@ export const OPERATIONS = [
   "get-model",
   "generate",
   "count-tokens",
+  /** Responses compaction: forwarded where the upstream serves it, emulated elsewhere. */
+  "compact",
   "metrics",
   "monitor-page",
   "admin-status",

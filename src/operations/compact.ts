@@ -25,9 +25,6 @@ import { generate } from "./generate.ts";
  * (src/codecs/openai-responses/compaction.ts).
  */
 
-/** The canonical path of the route; routes.yaml declares it (see there for why it says generate). */
-export const COMPACT_PATH = "/v1/responses/compact";
-
 const SUMMARY_INSTRUCTIONS =
   "You are compacting a conversation between a user and an AI coding assistant so that the assistant can continue it with less context. " +
   "Write a handoff summary for the assistant that will resume the work. Include: the user's goals and requests; decisions made and why; " +
@@ -207,7 +204,7 @@ function nativeRunner(ctx: RequestContext, target: Target, upstream: Upstream): 
 }
 
 function responsesRoute(ctx: RequestContext): RouteDef {
-  const route = ctx.snapshot.routes.routes.find((r) => r.method === "POST" && r.operation === "generate" && r.dialect === "openai-responses" && r.path !== COMPACT_PATH);
+  const route = ctx.snapshot.routes.routes.find((r) => r.method === "POST" && r.operation === "generate" && r.dialect === "openai-responses");
   if (!route) throw new GatewayError(501, "Compaction needs the POST /v1/responses route, and this levity's routes.yaml has none.");
   return route;
 }
