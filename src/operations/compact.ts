@@ -1,7 +1,7 @@
 import { compactionItem, COMPACTION_TYPES, decodeCompaction } from "../codecs/openai-responses/compaction.ts";
 import { randomId, sseEvent } from "../codecs/shared.ts";
 import type { Upstream } from "../config/snapshot.ts";
-import { errorResponse, GatewayError } from "../http/errors.ts";
+import { GatewayError } from "../http/errors.ts";
 import type { RouteDef } from "../http/route-table.ts";
 import { resolveModel } from "../mapping/resolve.ts";
 import type { Target } from "../mapping/table.ts";
@@ -12,7 +12,8 @@ import { serveWithPool, type TargetRunner } from "../pool/serve.ts";
 import { openUpstream } from "../upstream/forward.ts";
 import { clientResponseHeaders, forwardsNatively, upstreamRequestHeaders } from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
-import { generate } from "./generate.ts";
+import { generate, poolContext } from "./generate.ts";
+import { sameDialectFailure } from "./passthrough.ts";
 
 /*
  * POST /v1/responses/compact (docs/codex-transports.md): the client sends a conversation
@@ -140,24 +141,7 @@ export async function compactInline(ctx: RequestContext, services: GatewayServic
 }
 
 function forwardCompact(ctx: RequestContext, services: GatewayServices, runners: TargetRunner[]): Promise<Response> {
-  return serveWithPool(
-    {
-      pool: services.pool,
-      log: services.log,
-      family: ctx.family,
-      requestId: ctx.requestId,
-      affinity: {},
-      cooldownWaitMs: ctx.snapshot.proxy.cooldownWaitMs,
-      signal: ctx.request.signal,
-      trace: ctx.trace,
-      routing: (runner, account, headers) => {
-        headers.set("x-mapped-model", encodeURIComponent(runner.model));
-        headers.set("x-upstream", runner.upstream.name);
-        headers.set("x-account", account);
-      },
-    },
-    runners,
-  );
+  return serveWithPool(poolContext(ctx, services, {}), runners);
 }
 
 /** POST {base_url}/responses/compact on one account, the body unchanged but for the model. */
@@ -167,14 +151,7 @@ function nativeRunner(ctx: RequestContext, target: Target, upstream: Upstream): 
   return {
     upstream,
     model: target.model,
-    failureResponse(failure, headers) {
-      if (failure.upstream) {
-        const out = clientResponseHeaders(failure.upstream.headers);
-        headers.forEach((value, name) => out.set(name, value));
-        return new Response(failure.upstream.body, { status: failure.status, headers: out });
-      }
-      return errorResponse(ctx.family, failure.status, failure.message, { headers: Object.fromEntries(headers) }, ctx.requestId);
-    },
+    failureResponse: (failure, headers) => sameDialectFailure(ctx, failure, headers),
     async attempt(lease) {
       let response: Response;
       let answer: string;

@@ -2,8 +2,8 @@ import type { Dialect } from "../config/schema.ts";
 import { GatewayError } from "../http/errors.ts";
 import { resolveModel } from "../mapping/resolve.ts";
 import { prepareTranslation, translatedRunner, type Prepared } from "../pipeline/translate.ts";
-import type { Lease } from "../pool/pool.ts";
-import { serveWithPool, type AttemptResult, type TargetRunner } from "../pool/serve.ts";
+import type { Affinity, Lease } from "../pool/pool.ts";
+import { serveWithPool, type AttemptResult, type ServeContext, type TargetRunner } from "../pool/serve.ts";
 import { sessionKey } from "../pool/session.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { apiOfDialect } from "../upstream/openai-compatible.ts";
@@ -107,27 +107,30 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
     }
     return translated();
   });
-  return serveWithPool(
-    {
-      pool: services.pool,
-      log: services.log,
-      family: ctx.family,
-      requestId: ctx.requestId,
-      affinity: {
-        // Only sticky upstreams use it, and it hashes the conversation's opening.
-        session: runners.some((r) => r.upstream.strategy === "sticky") ? sessionKey(dialect, ctx.body.json, ctx.request.headers) : undefined,
-        previousResponseId: typeof ctx.body.json.previous_response_id === "string" ? ctx.body.json.previous_response_id : undefined,
-      },
-      cooldownWaitMs: snapshot.proxy.cooldownWaitMs,
-      signal: ctx.request.signal,
-      trace: ctx.trace,
-      // Where the answer came from: the upstream model actually used, the upstream, the account (by name, never key).
-      routing: (runner, account, headers) => {
-        headers.set("x-mapped-model", headerSafe(runner.model));
-        headers.set("x-upstream", runner.upstream.name);
-        headers.set("x-account", account);
-      },
+  const affinity = {
+    // Only sticky upstreams use it, and it hashes the conversation's opening.
+    session: runners.some((r) => r.upstream.strategy === "sticky") ? sessionKey(dialect, ctx.body.json, ctx.request.headers) : undefined,
+    previousResponseId: typeof ctx.body.json.previous_response_id === "string" ? ctx.body.json.previous_response_id : undefined,
+  };
+  return serveWithPool(poolContext(ctx, services, affinity), runners);
+}
+
+/** How one request is tried against the pool, for every operation that goes to upstreams. */
+export function poolContext(ctx: RequestContext, services: GatewayServices, affinity: Affinity): ServeContext {
+  return {
+    pool: services.pool,
+    log: services.log,
+    family: ctx.family,
+    requestId: ctx.requestId,
+    affinity,
+    cooldownWaitMs: ctx.snapshot.proxy.cooldownWaitMs,
+    signal: ctx.request.signal,
+    trace: ctx.trace,
+    // Where the answer came from: the upstream model actually used, the upstream, the account (by name, never key).
+    routing: (runner, account, headers) => {
+      headers.set("x-mapped-model", headerSafe(runner.model));
+      headers.set("x-upstream", runner.upstream.name);
+      headers.set("x-account", account);
     },
-    runners,
-  );
+  };
 }

@@ -43,6 +43,16 @@ function embeddedError(json: unknown): { status: number; message: string } | und
   return { status: code >= 400 && code < 600 ? code : 500, message: String(error.message ?? "the upstream answered with an error") };
 }
 
+/** A failure for a client of the upstream's own dialect: the upstream's error body as it sent it, where there is one. */
+export function sameDialectFailure(ctx: RequestContext, failure: Failure, headers: Headers): Response {
+  if (failure.upstream) {
+    const out = clientResponseHeaders(failure.upstream.headers);
+    headers.forEach((value, name) => out.set(name, value));
+    return new Response(failure.upstream.body, { status: failure.status, headers: out });
+  }
+  return errorResponse(ctx.family, failure.status, failure.message, { headers: Object.fromEntries(headers) }, ctx.requestId);
+}
+
 /**
  * A client whose dialect is the upstream's: its bytes go through untouched, with only the model
  * rewritten, and the answer comes back untouched; it is read on the way, for the commit point,
@@ -76,15 +86,7 @@ export function passthroughRunner(
   return {
     upstream,
     model: target.model,
-    failureResponse(failure, headers) {
-      // The upstream's own error body, as it sent it, where there is one: the client speaks its dialect.
-      if (failure.upstream) {
-        const out = clientResponseHeaders(failure.upstream.headers);
-        headers.forEach((value, name) => out.set(name, value));
-        return new Response(failure.upstream.body, { status: failure.status, headers: out });
-      }
-      return errorResponse(ctx.family, failure.status, failure.message, { headers: Object.fromEntries(headers) }, ctx.requestId);
-    },
+    failureResponse: (failure, headers) => sameDialectFailure(ctx, failure, headers),
     async attempt(lease: Lease): Promise<AttemptResult> {
       let opened: OpenedUpstream;
       try {
