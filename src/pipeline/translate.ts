@@ -76,6 +76,14 @@ export function clientStatus(status: number, family: ErrorFamily): number {
  */
 async function* afterCommit(events: AsyncIterable<StreamEvent>, upstream: Upstream, lease: Lease, remember: (response: ChatResponse) => void): AsyncGenerator<StreamEvent> {
   const assembler = new ResponseAssembler();
+  // The lease finishes once. The request log hears every finish, so a client that hangs up after
+  // the final event (Codex closes at response.completed) must not turn a success into "went away".
+  let finished = false;
+  const finish = (outcome: Parameters<Lease["finish"]>[0]) => {
+    if (finished) return;
+    finished = true;
+    lease.finish(outcome);
+  };
   try {
     for await (const event of events) {
       assembler.push(event);
@@ -83,22 +91,22 @@ async function* afterCommit(events: AsyncIterable<StreamEvent>, upstream: Upstre
       if (event.type === "finish") {
         const response = assembler.result();
         remember(response);
-        lease.finish({ ok: true, usage: response.usage });
+        finish({ ok: true, usage: response.usage });
       }
-      if (event.type === "error") lease.finish({ ok: false, failure: { kind: "broken", status: event.status, message: event.message } });
+      if (event.type === "error") finish({ ok: false, failure: { kind: "broken", status: event.status, message: event.message } });
       yield event;
       if (event.type === "finish" || event.type === "error") return;
     }
     const message = `Upstream "${upstream.name}" ended its stream without finishing the answer.`;
-    lease.finish({ ok: false, failure: { kind: "broken", status: 502, message } });
+    finish({ ok: false, failure: { kind: "broken", status: 502, message } });
     yield { type: "error", status: 502, message };
   } catch (error) {
     const failure: Failure = failureFromError(error, upstream.name);
-    lease.finish({ ok: false, failure });
+    finish({ ok: false, failure });
     yield { type: "error", status: failure.status, message: failure.message };
   } finally {
     // A client that went away mid-answer leaves the account blameless.
-    lease.finish({ neutral: true });
+    finish({ neutral: true });
   }
 }
 
