@@ -33,10 +33,22 @@ export interface Answer {
 
 export const MISSING_MODEL = "levity-missing-model";
 
+/**
+ * Codex's apply_patch, a freeform tool whose whole input is a patch in Codex's own format (as a
+ * function it takes that text as its one string, `input`): 'apply_patch to create hello.txt
+ * containing "hi"' adds that file with that one line.
+ */
+function patchFor(text: string): string | undefined {
+  const create = /\bcreate (\S+) containing "([^"]*)"/.exec(text);
+  return create ? `*** Begin Patch\n*** Add File: ${create[1]}\n+${create[2]}\n*** End Patch\n` : undefined;
+}
+
 /** Each named tool takes the quoted values written after its name: 'get_weather for "Paris" and get_time for "Tokyo"'. */
 function argsFor(tool: PromptTool, text: string): Record<string, unknown> {
   // Some clients send the prompt quoted with its inner quotes escaped.
   const after = text.slice(text.search(new RegExp(`\\b${tool.name}\\b`))).replace(/\\"/g, '"');
+  const patch = tool.name === "apply_patch" ? patchFor(after) : undefined;
+  if (patch !== undefined) return { input: patch };
   const quoted = [...after.matchAll(/"([^"]+)"/g)].map((m) => m[1]!);
   const schema = tool.parameters ?? {};
   const properties = schema.properties ?? {};
