@@ -9,12 +9,15 @@ import type { StateStore, ToolCallState } from "../state/store.ts";
  */
 
 const isOpaqueThinking = (part: Part) => (part.type === "thinking" && part.signature !== undefined) || part.type === "redacted_thinking";
+// Unsigned reasoning is kept too: DeepSeek and Kimi refuse a tool-calling turn sent back without its
+// reasoning_content, and a Responses client with store: false returns at most a summary of it.
+const isKeptThinking = (part: Part) => isOpaqueThinking(part) || (part.type === "thinking" && part.text !== "");
 
 /** After an answer: remember the opaque state of each of its tool calls. */
 export function rememberToolCalls(store: StateStore, response: ChatResponse): void {
   const calls = response.parts.filter((p): p is ToolCallPart => p.type === "tool_call");
   if (calls.length === 0) return;
-  const thinking = response.parts.filter(isOpaqueThinking);
+  const thinking = response.parts.filter(isKeptThinking);
   for (const call of calls) {
     const state: ToolCallState = { signature: call.signature, thinking };
     if (state.signature || state.thinking.length > 0) store.saveToolCall(call.id, state);
@@ -34,9 +37,19 @@ export function restoreToolCalls(store: StateStore, request: ChatRequest): void 
       if (!call.signature && state.signature) call.signature = state.signature;
       thinking ??= state.thinking;
     }
-    if (thinking?.length && !turn.parts.some(isOpaqueThinking)) {
+    if (!thinking?.length) continue;
+    if (!turn.parts.some(isOpaqueThinking)) {
       // The stored thinking replaces any unsigned copy of it the client sent back as text.
       turn.parts = [...thinking, ...turn.parts.filter((p) => p.type !== "thinking")];
+      continue;
+    }
+    // A Responses client with store: false and no reasoning summary (Codex's default) sends back the
+    // signature (its encrypted_content) without the text, and Anthropic refuses a signature whose
+    // thinking was changed: the text comes back from what was stored under the same signature.
+    for (const part of turn.parts) {
+      if (part.type !== "thinking" || part.text !== "" || !part.signature) continue;
+      const kept = thinking.find((t) => t.type === "thinking" && t.signature?.value === part.signature!.value && t.signature.issuer === part.signature!.issuer);
+      if (kept?.type === "thinking") part.text = kept.text;
     }
   }
 }

@@ -40,7 +40,8 @@ function validate(body: any): Response | undefined {
     if (content.length === 0) return invalid(`messages.${i}: all messages must have non-empty content except for the optional final assistant message`);
     for (const [j, block] of content.entries()) {
       if (block.type === "text" && block.text === "") return invalid(`messages.${i}.content.${j}.text: text content blocks must be non-empty`);
-      if (block.type === "thinking" && !String(block.signature ?? "").startsWith(SIGNATURE_PREFIX)) return invalid(`messages.${i}.content.${j}: Invalid \`signature\` in \`thinking\` block`);
+      // Anthropic checks the thinking against its signature: a block that lost or changed its text is refused.
+      if (block.type === "thinking" && block.signature !== sign(String(block.thinking ?? ""))) return invalid(`messages.${i}.content.${j}: Invalid \`signature\` in \`thinking\` block`);
     }
     if (message.role === "user") {
       const firstOther = content.findIndex((b) => b.type !== "tool_result");

@@ -50,9 +50,20 @@ function canThink(turns: Turn[], target: UpstreamTarget): boolean {
   return lastAssistant.parts.some((p) => (p.type === "thinking" && issuedBy(p.signature, target)) || (p.type === "redacted_thinking" && issuedBy(p.data, target)));
 }
 
+/**
+ * Signed thinking whose text is gone: Anthropic checks the text against the signature, so it
+ * cannot be sent. Responses clients that keep only encrypted_content (Codex with store: false and
+ * no reasoning summary) send thinking back so; tool-state.ts restores the text of a tool loop's
+ * turn, and any other such block is left out (Anthropic drops earlier turns' thinking anyway).
+ * Should the loop's turn still lack it, canThink then leaves thinking off for the request.
+ */
+function withoutUnverifiableThinking(turns: Turn[]): Turn[] {
+  return turns.map((turn) => ({ ...turn, parts: turn.parts.filter((p) => !(p.type === "thinking" && p.signature !== undefined && p.text === "")) }));
+}
+
 export const anthropicMessagesUpstream: UpstreamCodec = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
-    const turns = alternate(request.turns);
+    const turns = withoutUnverifiableThinking(alternate(request.turns));
     let budget = thinkingBudget(request);
     if (budget !== undefined && !canThink(turns, target)) budget = undefined;
     const signature = (opaque: Parameters<typeof issuedBy>[0]) => (issuedBy(opaque, target) ? opaque.value : undefined);
