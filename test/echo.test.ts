@@ -2,7 +2,14 @@ import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI } from "@google/genai";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
-import { startGateway, type TestGateway } from "./support/gateway.ts";
+import { createHash } from "node:crypto";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { ECHO_ACCOUNT } from "../src/config/load.ts";
+import { openSqliteStore } from "../src/state/sqlite-store.ts";
+import { expectErrorShape, type Family } from "./support/error-shape.ts";
+import { startServer } from "../src/server.ts";
+import { captureLog, restartGateway, startGateway, tempDir, type TestGateway } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 
 // With no configuration at all, the built-in echo upstream answers every client in its own dialect.
@@ -133,5 +140,120 @@ describe("echo with the Gemini SDK", () => {
     const chunks = (await bodyOf(response)) as { candidates: { content: { parts: { text: string }[] }; finishReason?: string }[] }[];
     expect(chunks.map((c) => c.candidates[0]!.content.parts[0]!.text).join("")).toBe(PROMPT);
     expect(chunks.at(-1)!.candidates[0]!.finishReason).toBe("STOP");
+  });
+});
+
+// Echo's simulated errors (model echo-error-<status>) rehearse a client's error handling: the
+// client gets that status in its own dialect's shape, and echo serves the next request at once,
+// also after a restart, because nothing about echo is cooled, disabled or stored.
+describe("echo's simulated errors never break echo", () => {
+  const SIMULATED = [400, 401, 403, 404, 429, 500, 502, 503, 529];
+  const families: { family: Family; request(origin: string, model: string, stream: boolean): Promise<Response> }[] = [
+    {
+      family: "openai",
+      request: (origin, model, stream) =>
+        fetch(`${origin}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model, stream, messages: [{ role: "user", content: PROMPT }] }) }),
+    },
+    {
+      family: "anthropic",
+      request: (origin, model, stream) =>
+        fetch(`${origin}/v1/messages`, { method: "POST", body: JSON.stringify({ model, stream, max_tokens: 50, messages: [{ role: "user", content: PROMPT }] }) }),
+    },
+    {
+      family: "gemini",
+      request: (origin, model, stream) =>
+        fetch(`${origin}/v1beta/models/${model}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`, {
+          method: "POST",
+          body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: PROMPT }] }] }),
+        }),
+    },
+  ];
+
+  /** The status a client of this family sees for a simulated one (529 is Anthropic's own "overloaded"). */
+  const seen = (family: Family, status: number) => (status === 529 && family !== "anthropic" ? 503 : status);
+
+  const expectServes = async (origin: string, family: (typeof families)[number], stream: boolean) => {
+    const response = await family.request(origin, "any-model", stream);
+    const text = await response.text();
+    expect({ status: response.status, text }).toMatchObject({ status: 200 });
+    expect(text).toContain("quick");
+  };
+
+  let own: TestGateway;
+  beforeAll(() => {
+    own = startGateway({});
+  });
+  afterAll(() => own.stop());
+
+  for (const family of families) {
+    for (const stream of [false, true]) {
+      test(`${family.family}${stream ? ", streamed" : ""}: each status in the client's shape, then a normal answer at once`, async () => {
+        for (const status of SIMULATED) {
+          const response = await family.request(own.origin, `echo-error-${status}`, stream);
+          const body = await bodyOf(response);
+          expect({ simulated: status, status: response.status }).toEqual({ simulated: status, status: seen(family.family, status) });
+          expect(expectErrorShape(family.family, body, response.status)).toContain(`echo-error-${status}`);
+          if (status === 429 || status === 503) expect(response.headers.get("retry-after")).toBe("1");
+          await expectServes(own.origin, family, stream);
+        }
+      });
+    }
+  }
+
+  test("the accounts view shows echo healthy, with no cooldown, after every simulated error", async () => {
+    for (const status of SIMULATED) await (await families[0]!.request(own.origin, `echo-error-${status}`, false)).text();
+    const view = (await bodyOf(await fetch(`${own.origin}/levity/accounts`))).accounts as any[];
+    expect(view).toHaveLength(1);
+    expect(view[0]).toMatchObject({ upstream: "echo", state: "healthy", modelCooldowns: {}, consecutiveFailures: 0 });
+  });
+
+  test("a status that is not an error to rehearse is a 400 that says what echo can do, never a crash", async () => {
+    for (const model of ["echo-error-200", "echo-error-100", "echo-error-999", "echo-error-600"]) {
+      const response = await families[0]!.request(own.origin, model, false);
+      expect(response.status).toBe(400);
+      expect(expectErrorShape("openai", await bodyOf(response), 400)).toContain("400 to 599");
+    }
+  });
+
+  test("after a restart echo serves at once, and nothing about echo was stored", async () => {
+    let gateway = startGateway({});
+    try {
+      for (const status of SIMULATED) for (const family of families) await (await family.request(gateway.origin, `echo-error-${status}`, false)).text();
+      // An admin reset writes every account it touches; echo's must not be among them.
+      expect((await bodyOf(await fetch(`${gateway.origin}/levity/accounts/reset`, { method: "POST" }))).reset).toEqual(["echo/echo"]);
+      gateway = await restartGateway(gateway);
+      for (const family of families) await expectServes(gateway.origin, family, false);
+      const store = openSqliteStore(join(gateway.dir, "data", "levity.db"));
+      try {
+        expect(store.accounts().filter((record) => record.upstream === "echo")).toEqual([]);
+      } finally {
+        store.close();
+      }
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  test("a disabled, cooling echo that an older levity stored is not restored", async () => {
+    const dir = tempDir();
+    const store = openSqliteStore(join(dir, "data", "levity.db"));
+    // What levity stored for echo before this fix, after echo-error-401 and echo-error-500.
+    store.saveAccount({
+      upstream: "echo",
+      account: "echo",
+      keyDigest: createHash("sha256").update(ECHO_ACCOUNT.key).digest("hex"),
+      cooldownUntil: Date.now() + 3_600_000,
+      modelCooldowns: { "any-model": Date.now() + 3_600_000 },
+      consecutiveFailures: 5,
+      disabledReason: "the upstream refused its key (401: echo was asked to fail with HTTP 401 (model echo-error-401).)",
+    });
+    store.close();
+    const server = startServer({ dir, env: {}, port: 0, log: captureLog() });
+    try {
+      for (const family of families) await expectServes(`http://127.0.0.1:${server.port}`, family, true);
+    } finally {
+      await server.stop(1000);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

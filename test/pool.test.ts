@@ -1,6 +1,12 @@
 import Anthropic from "@anthropic-ai/sdk";
 import { afterEach, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
 import OpenAI from "openai";
+import { ECHO_ACCOUNT } from "../src/config/load.ts";
+import type { Upstream } from "../src/config/snapshot.ts";
+import type { Failure } from "../src/pool/failure.ts";
+import { AccountPool } from "../src/pool/pool.ts";
+import { memoryStore } from "../src/state/store.ts";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
@@ -609,5 +615,39 @@ describe("visibility", () => {
     const view = await (await fetch(`${gw.origin}/levity/accounts`)).text();
     expect(view).toContain("[account key]");
     for (const text of [final, refused, view, gw.log.lines.join("\n")]) for (const key of keys) expect(text).not.toContain(key);
+  });
+});
+
+// Echo's failures are asked for by name (echo-error-<status>); the pool itself never lets one
+// cool or disable echo, nor stores anything about it, whoever reports the failure.
+describe("the echo account in the pool", () => {
+  const echo: Upstream = { name: "echo", protocol: "echo", baseUrl: "", strategy: "round_robin", maxAttempts: 1, timeouts: { connect: 1, firstByte: 1, idle: 1, total: 1 }, accounts: [ECHO_ACCOUNT] };
+  const quiet = { info() {}, warn() {}, error() {} };
+
+  test("a refused key, a rate limit, spent credit or a server error leaves echo free at once, and nothing is stored", () => {
+    const store = memoryStore();
+    const pool = new AccountPool(store, quiet);
+    const failures: Failure[] = [
+      { kind: "auth", status: 401, message: "simulated" },
+      { kind: "rate_limit", status: 429, message: "simulated", hintMs: 60_000 },
+      { kind: "quota", status: 402, message: "simulated" },
+      { kind: "server", status: 500, message: "simulated" },
+    ];
+    for (const failure of failures) {
+      const acquired = pool.tryAcquire(echo, "m", {}, new Set());
+      if (acquired.kind !== "lease") throw new Error(`echo unavailable after a simulated failure: ${JSON.stringify(acquired)}`);
+      acquired.lease.finish({ ok: false, failure });
+    }
+    expect(pool.tryAcquire(echo, "m", {}, new Set()).kind).toBe("lease");
+    expect(pool.view([echo])[0]).toMatchObject({ state: "healthy", consecutiveFailures: 0, modelCooldowns: {} });
+    pool.reset([echo]);
+    expect(store.accounts()).toEqual([]);
+  });
+
+  test("a record stored for echo (by an older levity) is not restored", () => {
+    const store = memoryStore();
+    store.saveAccount({ upstream: "echo", account: "echo", keyDigest: createHash("sha256").update(ECHO_ACCOUNT.key).digest("hex"), cooldownUntil: Date.now() + 60_000, modelCooldowns: {}, consecutiveFailures: 3, disabledReason: "refused" });
+    const pool = new AccountPool(store, quiet);
+    expect(pool.tryAcquire(echo, "m", {}, new Set()).kind).toBe("lease");
   });
 });

@@ -15,6 +15,8 @@ import { scrubFailure } from "./scrub.ts";
  */
 
 interface AccountState extends AccountRecord {
+  /** Echo's: never cooled or disabled by a failure (its failures are asked for), never saved or restored. */
+  ephemeral: boolean;
   inFlight: number;
   requests: number;
   failures: number;
@@ -130,9 +132,12 @@ export class AccountPool {
     if (state && state.keyDigest !== digest) state = undefined;
     if (!state) {
       // Health saved for this very key is restored; a changed key starts afresh (it may be the fix).
-      const saved = this.persisted.get(id);
+      // Echo's never is: a record an older levity saved for it must not keep the demo broken.
+      const ephemeral = upstream.protocol === "echo";
+      const saved = ephemeral ? undefined : this.persisted.get(id);
       const restored = saved?.keyDigest === digest ? saved : undefined;
       state = {
+        ephemeral,
         upstream: upstream.name,
         account: account.name,
         keyDigest: digest,
@@ -155,6 +160,7 @@ export class AccountPool {
   }
 
   private save(state: AccountState): void {
+    if (state.ephemeral) return;
     const record: AccountRecord = {
       upstream: state.upstream,
       account: state.account,
@@ -318,8 +324,9 @@ export class AccountPool {
     }
     const { failure } = outcome;
     state.failures++;
-    state.consecutiveFailures++;
     state.lastError = `${failure.status} ${failure.message}`.slice(0, 300);
+    if (state.ephemeral) return;
+    state.consecutiveFailures++;
     const where = `${state.upstream}/${state.account}`;
     this.countCooldown(state, failure.kind);
     if (failure.kind === "auth") {

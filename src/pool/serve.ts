@@ -63,6 +63,11 @@ function describe(upstream: Upstream, model: string, info: Unavailable): { statu
   return { status: 503, message: `No usable account left for ${name}: ${reasons || "all were tried"}.` };
 }
 
+/** Echo's simulated errors reach the client as the status asked for (401 stays 401), never as a disabled account. */
+function isEcho(runner: TargetRunner): boolean {
+  return runner.upstream.protocol === "echo";
+}
+
 export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]): Promise<Response> {
   let attempts = 0;
   let lastFailure: { runner: TargetRunner; failure: Failure; account: string } | undefined;
@@ -103,14 +108,16 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
         return decorate(await scrubResponse(result.response, lease.account.key), runner, lease.account.name);
       }
       const failure = scrubFailure(result.failure, lease.account.key);
-      lease.finish({ ok: false, failure });
+      // Echo fails only when asked to (echo-error-<status>): a rehearsal of the client's error
+      // handling, which must leave echo serving the very next request.
+      lease.finish(isEcho(runner) ? { neutral: true } : { ok: false, failure });
       lastFailure = { runner, failure, account: lease.account.name };
       ctx.log.warn(`request ${ctx.requestId}: attempt ${attempts} on ${runner.upstream.name}/${lease.account.name} failed (${failure.kind} ${failure.status}: ${failure.message.slice(0, 200)})${n + 1 < runner.upstream.maxAttempts ? "; trying another account" : ""}`);
     }
   }
 
   // Out of accounts and targets: the last thing that went wrong, in the client's own words.
-  if (lastFailure?.failure.kind === "auth") {
+  if (lastFailure?.failure.kind === "auth" && !isEcho(lastFailure.runner)) {
     // The upstream refused levity's account key, not the client's: never an upstream 401 the client would take as its own.
     const { runner, failure, account } = lastFailure;
     const message = `Upstream "${runner.upstream.name}" refused the key of its account "${account}" (${failure.status}: ${failure.message.slice(0, 200)}); the account is disabled until its key in gateway.yaml changes, and no other account could serve.`;

@@ -141,9 +141,22 @@ function plan(request: ChatRequest, issuer: string): EchoPlan {
   return out;
 }
 
+/**
+ * A model `echo-error-<status>` fails with that status, so a client's handling of it can be
+ * tried. It is a rehearsal, not a fault: the pool answers the client with it as it stands (see
+ * pool/serve.ts) and never cools or disables echo for it, so the next request is served as usual.
+ */
 function failIfAsked(request: ChatRequest): void {
   const status = /^echo-error-(\d{3})$/.exec(request.model)?.[1];
-  if (status) throw new UpstreamError(Number(status), `echo was asked to fail with HTTP ${status} (model ${request.model}).`, status === "429" ? "1" : undefined);
+  if (!status) return;
+  const code = Number(status);
+  if (code < 400 || code > 599) {
+    // Anything else is not an error to rehearse, and a status outside 200-599 cannot even be sent.
+    throw new UpstreamError(400, `echo simulates errors from 400 to 599; model ${request.model} names ${status}.`);
+  }
+  // A 429 or 503 without a Retry-After would leave the client's backoff untried.
+  const retryAfter = code === 429 || code === 503 ? "1" : undefined;
+  throw new UpstreamError(code, `echo was asked to fail with HTTP ${status} (model ${request.model}).`, retryAfter, retryAfter ? 1000 : undefined);
 }
 
 function usageOf(request: ChatRequest, answer: EchoPlan): Usage {
