@@ -6,8 +6,9 @@ import { join } from "node:path";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeCompatible, type CompatibleProvider } from "./support/fake-compatible.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
+import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { REPO, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import { ALL_OPENAI_APIS, REPO, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 import { readRequestDb } from "./support/request-db.ts";
 import { waitUntil } from "./support/wait.ts";
 import { wsRelay, type WsRelay } from "./support/ws-relay.ts";
@@ -16,8 +17,8 @@ import { wsRelay, type WsRelay } from "./support/ws-relay.ts";
  * The Codex CLI, run as its users run it (`codex exec` with a custom provider in
  * ~/.codex/config.toml, wire_api = "responses"), against levity in front of a Gemini, an
  * Anthropic and a chat-only OpenAI-compatible upstream (and a DeepSeek-like one, whose thinking
- * mode refuses a tool turn sent back without its reasoning), and echo. Each translates Codex's
- * Responses requests through the IR. Per upstream:
+ * mode refuses a tool turn sent back without its reasoning), and echo, each translating Codex's
+ * Responses requests through the IR; and OpenAI's own API, forwarded as is. Per upstream:
  *
  * - a plain prompt, then `exec resume` turns that call Codex's shell tool (exec_command) and its
  *   freeform apply_patch tool (a custom tool: a patch as free text), which creates a file;
@@ -60,11 +61,11 @@ const PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch\n";
 const APPLY_PATCH = 'Use apply_patch to create hello.txt containing "hi"';
 const APPLY_PATCH_ECHO = `Use apply_patch with ${JSON.stringify({ input: PATCH })}`;
 
-type UpstreamName = "gemini" | "anthropic" | "compatible" | "deepseek" | "echo";
-const UPSTREAMS: UpstreamName[] = ["gemini", "anthropic", "compatible", "deepseek", "echo"];
+type UpstreamName = "openai" | "gemini" | "anthropic" | "compatible" | "deepseek" | "echo";
+const UPSTREAMS: UpstreamName[] = ["openai", "gemini", "anthropic", "compatible", "deepseek", "echo"];
 
 /** What each upstream's scripted model writes when it thinks (the fakes quote the prompt; echo says what the user wrote). */
-const THOUGHT: Record<UpstreamName, string> = { gemini: "Thinking about:", anthropic: "Thinking about:", compatible: "Thinking about:", deepseek: "Thinking about:", echo: "The user wrote:" };
+const THOUGHT: Record<UpstreamName, string> = { openai: "Thinking about:", gemini: "Thinking about:", anthropic: "Thinking about:", compatible: "Thinking about:", deepseek: "Thinking about:", echo: "The user wrote:" };
 
 interface Run {
   code: number | null;
@@ -179,7 +180,11 @@ function harness(name: UpstreamName): Harness & { fake?: FakeUpstream } {
   let fake: FakeUpstream | undefined;
   let upstream: Parameters<typeof upstreamsYaml>[0][number];
   let model = "scripted-model";
-  if (name === "gemini") {
+  if (name === "openai") {
+    // OpenAI's own API: Codex's requests are forwarded as they are, not translated.
+    fake = fakeOpenAI("sk-fake-openai");
+    upstream = { name, protocol: "openai", base_url: `${fake.url}/v1`, apis: ALL_OPENAI_APIS, accounts: [{ name: "fake", key: "sk-fake-openai" }] };
+  } else if (name === "gemini") {
     fake = fakeGemini("fake-gemini-key");
     upstream = { name, protocol: "gemini", base_url: fake.url, accounts: [{ name: "fake", key: "fake-gemini-key" }] };
   } else if (name === "anthropic") {
@@ -318,8 +323,8 @@ describe.skipIf(!CODEX)("the Codex CLI through levity", () => {
         const [kept, keptTool] = runs().kept;
         expectRun(kept!, "codex-ok");
         expectRun(keptTool!, TOOL_RAN);
-        // With no summary asked for, Codex shows no thinking: it only carries it.
-        expect(kept!.stderr).not.toContain(THOUGHT[name]);
+        // With no summary asked for, Codex shows no thinking: it only carries it. (The OpenAI fake summarises unasked.)
+        if (name !== "openai") expect(kept!.stderr).not.toContain(THOUGHT[name]);
         const effortBodies = runs().bodies.filter((body) => body.reasoning?.effort === "high");
         expect(effortBodies.length).toBeGreaterThan(0);
         // What the upstream got in that tool loop: the thinking it gave, whole, where it needs it back.

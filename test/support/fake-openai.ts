@@ -56,12 +56,13 @@ function chatPrompt(body: any): Prompt | Response {
 function responsesPrompt(body: any): Prompt | Response {
   const input = typeof body.input === "string" ? [{ role: "user", content: body.input }] : (body.input ?? []);
   const calls = new Set<string>();
+  const isOutput = (item: any) => item.type === "function_call_output" || item.type === "custom_tool_call_output";
   for (const item of input) {
-    if (item.type === "function_call") calls.add(item.call_id);
-    if (item.type === "function_call_output" && !calls.has(item.call_id)) return invalid(`No tool call found for function call output with call_id ${item.call_id}.`, "input");
+    if (item.type === "function_call" || item.type === "custom_tool_call") calls.add(item.call_id);
+    if (isOutput(item) && !calls.has(item.call_id)) return invalid(`No tool call found for function call output with call_id ${item.call_id}.`, "input");
   }
   const trailing: any[] = [];
-  for (let i = input.length - 1; i >= 0 && input[i].type === "function_call_output"; i--) trailing.unshift(input[i]);
+  for (let i = input.length - 1; i >= 0 && isOutput(input[i]); i--) trailing.unshift(input[i]);
   const lastUser = [...input].reverse().find((m: any) => (m.type ?? "message") === "message" && m.role === "user");
   return {
     model: body.model,
@@ -69,7 +70,10 @@ function responsesPrompt(body: any): Prompt | Response {
     text: trailing.length > 0 ? "" : textOf(lastUser?.content),
     images: trailing.length > 0 ? [] : imagesOf(lastUser?.content),
     toolResults: trailing.map((item) => String(item.output)),
-    tools: (body.tools ?? []).filter((t: any) => t.type === "function").map((t: any) => ({ name: t.name, parameters: t.parameters })),
+    tools: (body.tools ?? [])
+      .filter((t: any) => t.type === "function" || t.type === "custom")
+      // A custom (freeform) tool's input is one text, the model's to write (Codex's apply_patch).
+      .map((t: any) => ({ name: t.name, parameters: t.type === "custom" ? { type: "object", properties: { input: { type: "string" } }, required: ["input"] } : t.parameters })),
     thinking: body.reasoning?.effort !== undefined,
   };
 }
@@ -204,7 +208,12 @@ function responses(request: RecordedRequest, streamed: Streamed, stored: StoredR
     ? { id: "rs_fake1", type: "reasoning", summary: [{ type: "summary_text", text: reply.thinking }], encrypted_content: "openai-encrypted-reasoning" }
     : undefined;
   const message = (t: string, status: string) => ({ id: "msg_fake1", type: "message", status, role: "assistant", content: status === "in_progress" ? [] : [{ type: "output_text", text: t, annotations: [], logprobs: [] }] });
-  const calls = reply.calls.map((call, i) => ({ id: `fc_fake${i}`, type: "function_call", status: "completed", call_id: `call_fake_${i}`, name: call.name, arguments: JSON.stringify(call.args) }));
+  const custom = new Set((body.tools ?? []).filter((t: any) => t.type === "custom").map((t: any) => t.name));
+  const calls = reply.calls.map((call, i) =>
+    custom.has(call.name)
+      ? { id: `ctc_fake${i}`, type: "custom_tool_call", status: "completed", call_id: `call_fake_${i}`, name: call.name, input: String(call.args.input ?? "") }
+      : { id: `fc_fake${i}`, type: "function_call", status: "completed", call_id: `call_fake_${i}`, name: call.name, arguments: JSON.stringify(call.args) },
+  );
   const output = [...(reasoning ? [reasoning] : []), ...(text !== undefined ? [message(text, "completed")] : []), ...calls];
   const response = (status: string, items: unknown[], withUsage: boolean) => ({
     id,
@@ -256,9 +265,15 @@ function responses(request: RecordedRequest, streamed: Streamed, stored: StoredR
     events.push(event("response.output_item.done", { output_index: index++, item: message(text, "completed") }));
   }
   for (const call of calls) {
-    events.push(event("response.output_item.added", { output_index: index, item: { ...call, status: "in_progress", arguments: "" } }));
-    events.push(event("response.function_call_arguments.delta", { item_id: call.id, output_index: index, delta: call.arguments }));
-    events.push(event("response.function_call_arguments.done", { item_id: call.id, output_index: index, name: call.name, arguments: call.arguments }));
+    if (call.type === "custom_tool_call") {
+      events.push(event("response.output_item.added", { output_index: index, item: { ...call, status: "in_progress", input: "" } }));
+      events.push(event("response.custom_tool_call_input.delta", { item_id: call.id, output_index: index, delta: call.input }));
+      events.push(event("response.custom_tool_call_input.done", { item_id: call.id, output_index: index, input: call.input }));
+    } else {
+      events.push(event("response.output_item.added", { output_index: index, item: { ...call, status: "in_progress", arguments: "" } }));
+      events.push(event("response.function_call_arguments.delta", { item_id: call.id, output_index: index, delta: call.arguments }));
+      events.push(event("response.function_call_arguments.done", { item_id: call.id, output_index: index, name: call.name, arguments: call.arguments }));
+    }
     events.push(event("response.output_item.done", { output_index: index++, item: call }));
   }
   events.push(event("response.completed", { response: response("completed", output, true) }));
