@@ -184,3 +184,38 @@ describe("secrets stay out of error messages", () => {
     expect(JSON.stringify(problems)).not.toContain("secret");
   });
 });
+
+// An unset variable is one mistake, and one problem: at the line that uses it, never followed by
+// what its placeholder then fails or by mapping targets that seem to name no upstream.
+describe("one unset variable, one problem", () => {
+  const gatewayWith = (key: string) => `upstreams:\n  - name: local\n    protocol: openai\n    base_url: http://127.0.0.1:9/v1\n    accounts:\n      - { name: me, key: "${key}" }\n`;
+
+  test("an account key: only the variable, at its line; the mappings to its upstream stand", () => {
+    const problems = problemsOf({ gateway: gatewayWith("${LEVITY_TEST_UNSET_LOCAL}"), mappings: "exact:\n  gpt-4o: local/qwen\ndefault: local/qwen\n" });
+    expect(problems).toEqual([
+      { file: "gateway.yaml", line: 6, key: "upstreams[0].accounts[0].key", message: "environment variable LEVITY_TEST_UNSET_LOCAL is not set (it is used as ${LEVITY_TEST_UNSET_LOCAL})" },
+    ]);
+  });
+
+  test("a value whose placeholder would fail its own check: the port, a client key", () => {
+    expect(problemsOf({ gateway: "proxy:\n  port: ${LEVITY_TEST_UNSET_PORT}\n" })).toEqual([
+      { file: "gateway.yaml", line: 2, key: "proxy.port", message: "environment variable LEVITY_TEST_UNSET_PORT is not set (it is used as ${LEVITY_TEST_UNSET_PORT})" },
+    ]);
+    expect(problemsOf({ gateway: "proxy:\n  auth_mode: strict\n  api_key: ${LEVITY_TEST_UNSET_CLIENT}\n" })).toEqual([
+      { file: "gateway.yaml", line: 3, key: "proxy.api_key", message: "environment variable LEVITY_TEST_UNSET_CLIENT is not set (it is used as ${LEVITY_TEST_UNSET_CLIENT})" },
+    ]);
+  });
+
+  test("other problems in the same files are still every one reported", () => {
+    const problems = problemsOf({ gateway: `proxy:\n  prot: 1\n${gatewayWith("${LEVITY_TEST_UNSET_LOCAL}")}`, mappings: "exact:\n  gpt-4o: nowhere/x\n" });
+    expect(problems.map((p) => `${p.file}:${p.line} ${p.key}`)).toEqual(["gateway.yaml:8 upstreams[0].accounts[0].key", "gateway.yaml:2 proxy.prot", "mappings.yaml:2 exact.gpt-4o"]);
+  });
+
+  test("commands that use no account key may load with account keys unset, and only those", () => {
+    const dir = tempDir();
+    writeConfig(dir, { gateway: gatewayWith("${LEVITY_TEST_UNSET_LOCAL}"), mappings: "default: local/qwen\n" });
+    expect(loadConfig({ dir, env: {}, tolerateUnsetAccountKeys: true }).upstreams.map((u) => u.name)).toEqual(["local"]);
+    writeConfig(dir, { gateway: `proxy:\n  port: \${LEVITY_TEST_UNSET_PORT}\n${gatewayWith("${LEVITY_TEST_UNSET_LOCAL}")}` });
+    expect(() => loadConfig({ dir, env: {}, tolerateUnsetAccountKeys: true })).toThrow("LEVITY_TEST_UNSET_PORT is not set");
+  });
+});

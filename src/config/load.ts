@@ -12,7 +12,7 @@ import { ConfigError, type ConfigProblem } from "./problem.ts";
 import { GatewayKeysSchema, MappingsSchema, ProxySchema, RoutesSchema, UpstreamsSchema, type MappingsFile, type ProxyFile, type RoutesFile, type TimeoutsFile, type UpstreamEntry } from "./schema.ts";
 import type { Account, ClientKey, ConfigSnapshot, ConfigSources, EffectiveAuthMode, OpenAIFamily, ProxySettings, Timeouts, Upstream } from "./snapshot.ts";
 import { validateSource } from "./validate.ts";
-import { interpolateEnv, keyLines, lineOf, parseYaml, type YamlSource } from "./yaml-source.ts";
+import { interpolateEnv, keyLines, lineOf, parseYaml, type UnsetVariable, type YamlSource } from "./yaml-source.ts";
 
 export interface LoadOptions {
   /** Undefined: every file comes from the built-in defaults. */
@@ -20,6 +20,12 @@ export interface LoadOptions {
   env: Record<string, string | undefined>;
   /** `--port` on the command line wins over proxy.port. */
   port?: number;
+  /**
+   * Leave `${VAR}` in upstream account keys as written when VAR is unset, instead of failing: for
+   * commands that never use an account key (routes, resolve), run where only the service's
+   * environment file holds the keys. A snapshot loaded so must never serve.
+   */
+  tolerateUnsetAccountKeys?: boolean;
 }
 
 interface FileText {
@@ -64,13 +70,15 @@ function buildAccount(entry: UpstreamEntry["accounts"][number]): Account {
 /** Loads and checks all three files; throws ConfigError listing every problem found. */
 export function loadConfig(options: LoadOptions): ConfigSnapshot {
   const problems: ConfigProblem[] = [];
+  const unset: UnsetVariable[] = [];
   const gatewayText = readConfigFile(options.dir, "gateway.yaml");
   const mappingsText = readConfigFile(options.dir, "mappings.yaml") ?? { label: "built-in mappings.yaml", text: BUILT_IN_MAPPINGS };
   const routesText = readConfigFile(options.dir, "routes.yaml") ?? { label: "built-in routes.yaml", text: BUILT_IN_ROUTES };
 
-  const gatewaySource = gatewayText && readSource(gatewayText, options.env, problems);
-  const mappingsSource = readSource(mappingsText, options.env, problems);
-  const routesSource = readSource(routesText, options.env, problems);
+  const tolerated = options.tolerateUnsetAccountKeys ? isAccountKey : () => false;
+  const gatewaySource = gatewayText && readSource(gatewayText, options.env, problems, unset, tolerated);
+  const mappingsSource = readSource(mappingsText, options.env, problems, unset, tolerated);
+  const routesSource = readSource(routesText, options.env, problems, unset, tolerated);
 
   // gateway.yaml's sections are checked one by one, so a bad proxy section does not hide an
   // upstream's problems or the mapping targets that depend on the upstreams. Without a
@@ -86,7 +94,10 @@ export function loadConfig(options: LoadOptions): ConfigSnapshot {
   const mappingTable = mappings?.ok && upstreams && buildMappings(mappings.value!, mappingsSource!, upstreams, problems);
   const routeTable = routes?.ok && buildRoutes(routes.value!, routesSource!, problems);
 
-  if (problems.length > 0) throw new ConfigError(problems);
+  // One unset variable is one problem: what its placeholder then fails (a port that is not a
+  // number, a key of the wrong form) is the same mistake, told a second time.
+  const told = problems.filter((problem) => !unset.some((variable) => causedBy(problem, variable)));
+  if (unset.length + told.length > 0) throw new ConfigError([...unset.map(withoutPath), ...told]);
   if (!proxy || !upstreams || !mappingTable || !routeTable) throw new Error("configuration incomplete without a reported problem");
 
   const sources: ConfigSources = { dir: options.dir, gateway: gatewayText?.path, mappings: mappingsText.label, routes: routesText.label };
@@ -108,14 +119,33 @@ function readConfigFile(dir: string | undefined, name: string): FileText | undef
   return { label: path, text: readFileSync(path, "utf8"), path };
 }
 
-/** Parses a file and fills in its environment variables; undefined when either step failed. */
-function readSource(file: FileText, env: Record<string, string | undefined>, problems: ConfigProblem[]): YamlSource | undefined {
+/**
+ * Parses a file and fills in its environment variables; undefined when it does not parse. A file
+ * with an unset variable is still read, its placeholder left as written, so the rest of it is
+ * checked as usual: dropping it would make its upstreams unknown, and every mapping to them a
+ * false second error. The unset variables are added to `unset`, unless `tolerated`.
+ */
+function readSource(file: FileText, env: Record<string, string | undefined>, problems: ConfigProblem[], unset: UnsetVariable[], tolerated: (path: (string | number)[]) => boolean): YamlSource | undefined {
   const parsed = parseYaml(file.label, file.text);
   problems.push(...parsed.problems);
   if (parsed.problems.length > 0) return undefined;
-  const missing = interpolateEnv(parsed.source, env);
-  problems.push(...missing);
-  return missing.length > 0 ? undefined : parsed.source;
+  unset.push(...interpolateEnv(parsed.source, env).filter((variable) => !tolerated(variable.path)));
+  return parsed.source;
+}
+
+/** upstreams[i].accounts[j].key */
+function isAccountKey(path: (string | number)[]): boolean {
+  return path.length === 5 && path[0] === "upstreams" && path[2] === "accounts" && path[4] === "key";
+}
+
+/** A problem with the value an unset variable left behind, or with something inside it. */
+function causedBy(problem: ConfigProblem, variable: UnsetVariable): boolean {
+  if (problem.file !== variable.file || problem.key === undefined || variable.key === undefined) return false;
+  return problem.key === variable.key || problem.key.startsWith(`${variable.key}.`) || problem.key.startsWith(`${variable.key}[`);
+}
+
+function withoutPath({ path: _path, variable: _variable, ...problem }: UnsetVariable): ConfigProblem {
+  return problem;
 }
 
 function check<S extends v.GenericSchema>(source: YamlSource, schema: S, problems: ConfigProblem[], at: (string | number)[] = []) {

@@ -62,8 +62,14 @@ const PLACEHOLDER = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
  * file's structure. A value that was a lone unquoted placeholder is re-read as a YAML scalar so
  * `port: ${PORT}` yields a number.
  */
-export function interpolateEnv(source: YamlSource, env: Record<string, string | undefined>): ConfigProblem[] {
-  const problems: ConfigProblem[] = [];
+export interface UnsetVariable extends ConfigProblem {
+  /** Where the placeholder is, as a path into the document. */
+  path: (string | number)[];
+  variable: string;
+}
+
+export function interpolateEnv(source: YamlSource, env: Record<string, string | undefined>): UnsetVariable[] {
+  const problems: UnsetVariable[] = [];
   visit(source.doc, {
     Scalar(key, node, ancestry) {
       if (key === "key" || typeof node.value !== "string" || !node.value.includes("$")) return;
@@ -75,11 +81,14 @@ export function interpolateEnv(source: YamlSource, env: Record<string, string | 
         if (value !== undefined && value !== "") return value;
         if (fallback !== undefined) return fallback;
         missing = true;
+        const path = pathFromAncestry(ancestry, node);
         problems.push({
           file: source.file,
           line: node.range ? source.lines.linePos(node.range[0]).line : undefined,
-          key: formatKeyPath(pathFromAncestry(ancestry, node)),
+          key: formatKeyPath(path),
           message: `environment variable ${name} is not set (it is used as \${${name}})`,
+          path,
+          variable: name!,
         });
         return match;
       });
