@@ -197,8 +197,9 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
     const key = `${method} ${match.rewrittenFrom}`;
     if (warnedPaths.has(key) || warnedPaths.size > 1000) return;
     warnedPaths.add(key);
+    const cause = match.gluedOnto ? ` Its Base URL seems to be a whole endpoint (ending in ${match.gluedOnto}), onto which it added its own path.` : "";
     services.log.warn(
-      `a client called ${method} ${match.rewrittenFrom}; served it as ${match.path}. Set that client's Base URL to ${baseUrlFor(match.route, url)} (this warning shows once per path)`,
+      `a client called ${method} ${match.rewrittenFrom}; served it as ${match.path}.${cause} Set that client's Base URL to ${baseUrlFor(match.route, url)} (this warning shows once per path)`,
     );
   }
 }

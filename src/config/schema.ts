@@ -188,6 +188,8 @@ export const RoutesSchema = v.strictObject({
       collapse_slashes: v.optional(v.boolean(), true),
       strip_trailing_slash: v.optional(v.boolean(), true),
       collapse_repeated_prefixes: v.optional(v.array(RoutePath), []),
+      /** An endpoint pasted as a Base URL, followed by the client's own suffix, means that suffix. */
+      glued_endpoints: v.optional(v.boolean(), true),
     }),
     {},
   ),

@@ -18,6 +18,11 @@ export interface RouteMatch {
   path: string;
   /** Set when the client's path was not the canonical one. */
   rewrittenFrom?: string;
+  /**
+   * Set when the client glued its own suffix onto a full endpoint it was given as Base URL: the
+   * endpoint path that Base URL ended in (`/v1/chat/completions` in `/v1/chat/completions/chat/completions`).
+   */
+  gluedOnto?: string;
 }
 
 export interface OverlapChoice {
@@ -108,6 +113,9 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
   }
 
   const normalize = createNormalizer(file.normalize);
+  // Only the client API counts as an endpoint someone would paste as a Base URL, or glue onto one.
+  const apiPatterns = routes.flatMap((route) => (route.dialect ? [route.path, ...route.aliases].map(templateToRegex) : []));
+  const isApiPath = (path: string) => apiPatterns.some((regex) => regex.test(path));
   // Clients repeat the same few paths; matching each through the router again cost more than
   // the rest of routing. Only matches are kept (never a 404's path), frozen since they are shared.
   const matched = new Map<string, PathLookup>();
@@ -125,22 +133,59 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
     return found;
   }
 
-  async function match(method: string, rawPath: string): Promise<PathLookup> {
-    const path = normalize(rawPath);
+  async function route(method: string, path: string): Promise<RouteMatch | undefined> {
     const found = (await router.fetch({ method, url: `http://levity${path}` })) as
       | { route: RouteDef; params: Record<string, string> }
       | undefined;
+    if (!found) return undefined;
+    const canonicalPath = found.route.path.includes("{") ? fillTemplate(found.route.path, found.params) : found.route.path;
+    return { route: found.route, params: found.params, path: canonicalPath };
+  }
+
+  const methodsOf = (path: string) => [...new Set(patterns.filter((p) => p.regex.test(path)).map((p) => p.method))];
+
+  async function match(method: string, rawPath: string): Promise<PathLookup> {
+    const path = normalize(rawPath);
+    const found = await route(method, path);
     if (found) {
-      const canonicalPath = found.route.path.includes("{") ? fillTemplate(found.route.path, found.params) : found.route.path;
-      const match: RouteMatch = { route: found.route, params: found.params, path: canonicalPath };
-      if (canonicalPath !== rawPath) match.rewrittenFrom = rawPath;
-      return { kind: "route", match };
+      if (found.path !== rawPath) found.rewrittenFrom = rawPath;
+      return { kind: "route", match: found };
     }
+    // The overlaps listed by name come first: they choose by body, not by the last path.
     const choices = method === "POST" ? overlaps.get(path) : undefined;
     if (choices) return { kind: "overlap", from: rawPath, choices };
-    const allow = [...new Set(patterns.filter((p) => p.regex.test(path)).map((p) => p.method))];
+    const allow = methodsOf(path);
     if (allow.length > 0 || overlaps.has(path)) return { kind: "wrong-method", allow: allow.length > 0 ? allow : ["POST"] };
+    if (file.normalize.glued_endpoints) {
+      const glued = await unglue(method, path);
+      if (glued?.match) return { kind: "route", match: { ...glued.match, rewrittenFrom: rawPath } };
+      if (glued?.choices) return { kind: "overlap", from: rawPath, choices: glued.choices };
+      if (glued?.allow) return { kind: "wrong-method", allow: glued.allow };
+    }
     return { kind: "unknown", nearest: nearestRoute(routes, path) };
+  }
+
+  /**
+   * An endpoint given as a Base URL gets the client's own suffix glued on:
+   * /v1/chat/completions + /chat/completions, /v1/messages + /v1/messages,
+   * /v1beta/models/x:generateContent + /v1beta/models/x:generateContent. The first split whose
+   * front is an API path and whose rest is an API route (or an overlapped path) means that rest:
+   * the client's own suffix is what it wants. Tried only on paths that match nothing else, so it
+   * costs a hit nothing.
+   */
+  async function unglue(method: string, path: string): Promise<{ match?: RouteMatch; choices?: OverlapChoice[]; allow?: string[] } | undefined> {
+    let allow: string[] | undefined;
+    for (let i = path.indexOf("/", 1); i > 0; i = path.indexOf("/", i + 1)) {
+      const front = path.slice(0, i);
+      if (!isApiPath(front)) continue;
+      const rest = normalize(path.slice(i));
+      const found = await route(method, rest);
+      if (found?.route.dialect) return { match: { ...found, gluedOnto: front } };
+      const choices = method === "POST" ? overlaps.get(rest) : undefined;
+      if (choices) return { choices };
+      if (!allow && isApiPath(rest)) allow = methodsOf(rest);
+    }
+    return allow ? { allow } : undefined;
   }
 
   return { source: file, routes, router, lookup, cached: (method, rawPath) => matched.get(`${method} ${rawPath}`) };
