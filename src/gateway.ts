@@ -10,6 +10,8 @@ import { generate } from "./operations/generate.ts";
 import { asksCompaction, compactInline, compactResponses } from "./operations/compact.ts";
 import { modelShapeFor, renderModel, renderModelList } from "./operations/models.ts";
 import { admin } from "./operations/admin.ts";
+import { browserRedirect, indexResponse, wantsHtml } from "./operations/index-page.ts";
+import { notServed } from "./operations/not-served.ts";
 import type { RecordSink, RequestRecord } from "./observe/record.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "./observe/prometheus.ts";
 import { RequestTrace } from "./observe/trace.ts";
@@ -118,6 +120,10 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
             `Turn auth on (auth_mode: strict or all_except_health, with an api_key) or list this origin in proxy.cors_origins.`,
         );
       }
+      // Opening the gateway in a browser: the redirect to the monitor page holds nothing, and the
+      // page itself needs no key, so neither does the way there.
+      const redirect = route?.operation === "index" && !options.websocket && wantsHtml(request) ? browserRedirect(snapshot.routes) : undefined;
+      if (redirect) return finish(redirect);
       const clientKeyName = checkAuth(route?.auth ?? "api", snapshot, keys, adminKeys, request.headers, url);
       trace.record.clientKey = clientKeyName;
 
@@ -141,7 +147,8 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
           break;
         case "route":
           match = lookup.match;
-          if (match.route.method === "POST") {
+          // A not-served endpoint is refused whatever its body (multipart audio, file uploads).
+          if (match.route.method === "POST" && match.route.operation !== "not-served") {
             body = match.route.auth === "admin" ? await readOptionalJsonObject(request, snapshot.proxy.body) : await readJsonObject(request, snapshot.proxy.body);
           }
           break;
@@ -188,6 +195,10 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
         });
       case "monitor-page":
         return monitorPageResponse();
+      case "index":
+        return indexResponse(ctx.url.origin, services.version, ctx.snapshot.routes, ctx.snapshot.proxy.metricsEnabled);
+      case "not-served":
+        return notServed(ctx);
       default:
         return admin(ctx, services);
     }

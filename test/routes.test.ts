@@ -13,8 +13,10 @@ interface YamlRoute {
   path: string;
   operation: string;
   aliases?: string[];
+  dialect?: string;
+  note?: string;
 }
-const file = parse(readFileSync(join(REPO, "routes.yaml"), "utf8")) as { routes: YamlRoute[] };
+const file = parse(readFileSync(join(REPO, "routes.yaml"), "utf8")) as { routes: YamlRoute[]; normalize: Record<string, unknown> };
 
 let gw: TestGateway;
 beforeAll(() => {
@@ -34,13 +36,14 @@ describe("routes.yaml and the router agree", () => {
     expect(new Set(registered).size).toBe(registered.length);
   });
 
-  test("every listed route answers on its method (none is a 404 or 405)", async () => {
+  test("every listed route answers on its method (none is a 404 or 405; a not-served one is a 501)", async () => {
     for (const route of file.routes) {
       for (const path of [route.path, ...(route.aliases ?? [])]) {
         const url = gw.origin + fillTemplate(path, { model: "gemini-x" });
         const body = route.method === "POST" ? JSON.stringify({ model: "m", max_tokens: 8, messages: [{ role: "user", content: "x" }], contents: [{ parts: [{ text: "x" }] }], prompt: "x", input: "x", upstream: "echo" }) : undefined;
         const response = await fetch(url, { method: route.method, body });
-        expect({ path, status: response.status }).toEqual({ path, status: 200 });
+        const expected = route.operation === "not-served" ? 501 : 200;
+        expect({ path, status: response.status }).toEqual({ path, status: expected });
       }
     }
     // /levity/accounts/disable took the echo account out; the rest of the file needs it.
@@ -54,5 +57,20 @@ describe("routes.yaml and the router agree", () => {
     expect((await fetch(`${custom.origin}/chat/completions`, { method: "POST", body })).status).toBe(404);
     expect((await fetch(`${custom.origin}/healthz`)).status).toBe(404);
     await custom.stop();
+  });
+});
+
+describe("routes.yaml declares the repairs and the endpoints not served yet", () => {
+  test("the glued-endpoint repair is a rule in routes.yaml, not a list of glued paths", () => {
+    expect(file.normalize.glued_endpoints).toBe(true);
+    const listed = file.routes.flatMap((r) => [r.path, ...(r.aliases ?? [])]);
+    expect(listed).not.toContain("/v1/chat/completions/chat/completions");
+    expect(listed).not.toContain("/v1/messages/v1/messages");
+  });
+
+  test("every not-served route names what it is and has an error shape", () => {
+    const notServed = file.routes.filter((r) => r.operation === "not-served");
+    expect(notServed.length).toBeGreaterThan(10);
+    for (const route of notServed) expect({ path: route.path, note: Boolean(route.note), dialect: Boolean(route.dialect) }).toEqual({ path: route.path, note: true, dialect: true });
   });
 });

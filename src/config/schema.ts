@@ -164,6 +164,10 @@ export const OPERATIONS = [
   "admin-logs",
   "admin-usage",
   "admin-reload",
+  /** GET /: a browser is sent to the monitor page, a program gets a short index of the Base URLs. */
+  "index",
+  /** An endpoint levity knows of but does not serve yet: a 501 in the client's shape naming it. */
+  "not-served",
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -180,6 +184,8 @@ const RouteSchema = v.strictObject({
   auth: v.optional(v.picklist(AUTH_CLASSES, `must be one of ${AUTH_CLASSES.join(", ")}`), "api"),
   stream: v.optional(v.boolean("must be true or false"), false),
   aliases: v.optional(v.array(RoutePath, "must be a list of paths"), []),
+  /** What the endpoint is, in words (e.g. "OpenAI embeddings"); a not-served answer names it. */
+  note: v.optional(v.string("must be text")),
 });
 
 export const RoutesSchema = v.strictObject({

@@ -9,6 +9,8 @@ export interface RouteDef {
   auth: AuthClass;
   stream: boolean;
   aliases: string[];
+  /** What the endpoint is, in words, when routes.yaml says (a not-served answer names it). */
+  note?: string;
 }
 
 export interface RouteMatch {
@@ -87,6 +89,7 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
     auth: entry.auth,
     stream: entry.stream,
     aliases: entry.aliases,
+    ...(entry.note !== undefined ? { note: entry.note } : {}),
   }));
 
   const entries: RouteEntry[] = [];
