@@ -2,11 +2,15 @@
  * npm run try-clis
  *
  * The real coding CLIs, as their users run them, against levity in front of every upstream
- * dialect (scripted fakes of OpenAI, Anthropic and Gemini, and echo): a plain prompt, and a turn
- * that calls the CLI's own shell tool. The CLIs are installed from npm into .levity-clis/ on first
- * use. Not part of `npm test`: it needs the CLIs and takes a few minutes.
+ * dialect (scripted fakes of OpenAI's own API, a chat-only OpenAI-compatible provider, Anthropic
+ * and Gemini, and echo): a plain prompt, and a turn that calls the CLI's own shell tool. For the
+ * Codex CLI also its freeform apply_patch tool creating a file, reasoning, a resumed session
+ * (store: false replays) and its WebSocket transport. The CLIs are installed from npm into
+ * .levity-clis/ on first use; `npm run try-clis -- codex` tries only the named ones. Not part of
+ * `npm test`: it needs the CLIs and takes a few minutes.
+ * (test/codex-matrix.test.ts runs the Codex turns with more checks once Codex is installed here.)
  */
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startTryGateway, TRY_KEY, TRY_UPSTREAMS } from "./try-gateway.ts";
@@ -24,6 +28,20 @@ interface Run {
   env: Record<string, string>;
 }
 
+/** Where a turn runs: a fresh home and work directory, levity's origin, and the upstream behind it. */
+interface TurnContext {
+  home: string;
+  work: string;
+  origin: string;
+  upstream: string;
+}
+
+interface TurnResult {
+  ok: boolean;
+  /** What the CLI printed, for the report of a failure. */
+  text: string;
+}
+
 interface Cli {
   name: string;
   packages: string[];
@@ -31,7 +49,94 @@ interface Cli {
   setup(home: string, work: string, origin: string, prompt: string, tool: boolean): Run;
   /** The prompt that makes a model call the CLI's own shell tool. */
   toolName: string;
+  /** Turns this CLI has beyond a plain prompt and a shell tool call, by name. */
+  extras?: Record<string, (ctx: TurnContext) => Promise<TurnResult>>;
 }
+
+/** Runs a CLI to its end (killed after 3 minutes) and returns all it printed. */
+async function runCli(run: Run, cwd: string): Promise<string> {
+  const child = Bun.spawn(run.command, { cwd, env: { PATH: process.env.PATH ?? "", ...run.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const timer = setTimeout(() => child.kill("SIGKILL"), 180_000);
+  const [out, err] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  await child.exited;
+  clearTimeout(timer);
+  return out + err;
+}
+
+/**
+ * Codex's native binary: node_modules/.bin/codex is a Node launcher whose child would outlive a
+ * kill on timeout.
+ */
+function codexBinary(): string {
+  const vendor = join(TOOLS_DIR, "node_modules", "@openai", `codex-${process.platform}-${process.arch}`, "vendor");
+  const native = existsSync(vendor) ? readdirSync(vendor).map((triple) => join(vendor, triple, "bin", "codex")).find((path) => existsSync(path)) : undefined;
+  return native ?? join(BIN, "codex");
+}
+
+/**
+ * ~/.codex/config.toml for levity. gpt-5.5 is a model Codex knows, whose metadata gives it the
+ * freeform apply_patch tool. Offline, update checks, analytics and the plugin syncs (a git clone
+ * from github.com, calls to chatgpt.com) would only fail, so they are off.
+ */
+function writeCodexConfig(home: string, origin: string, options: { settings?: string[]; provider?: string[] } = {}): void {
+  mkdirSync(join(home, ".codex"), { recursive: true });
+  const lines = [
+    'model = "gpt-5.5"',
+    'model_provider = "levity"',
+    ...(options.settings ?? []),
+    "check_for_update_on_startup = false",
+    "",
+    "[analytics]",
+    "enabled = false",
+    "",
+    "[features]",
+    "plugins = false",
+    "remote_plugin = false",
+    "apps = false",
+    "",
+    "[model_providers.levity]",
+    'name = "levity"',
+    `base_url = "${origin}/v1"`,
+    'env_key = "LEVITY_API_KEY"',
+    'wire_api = "responses"',
+    ...(options.provider ?? []),
+  ];
+  writeFileSync(join(home, ".codex", "config.toml"), `${lines.join("\n")}\n`);
+}
+
+const CODEX_FLAGS = ["--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"];
+const codexRun = (home: string, args: string[]): Run => ({ command: [codexBinary(), ...args], env: { HOME: home, LEVITY_API_KEY: TRY_KEY } });
+const PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch\n";
+// The scripted fakes write the patch themselves; echo takes a tool's arguments as JSON written in the prompt.
+const applyPatchPrompt = (upstream: string) => (upstream === "echo" ? `Use apply_patch with ${JSON.stringify({ input: PATCH })}` : 'Use apply_patch to create hello.txt containing "hi"');
+// What the fakes' scripted model and echo write when they think.
+const THOUGHT = /Thinking about:|The user wrote:/;
+
+const CODEX_EXTRAS: Record<string, (ctx: TurnContext) => Promise<TurnResult>> = {
+  async "apply_patch"({ home, work, origin, upstream }) {
+    writeCodexConfig(home, origin);
+    const text = await runCli(codexRun(home, ["exec", ...CODEX_FLAGS, applyPatchPrompt(upstream)]), work);
+    const file = join(work, "hello.txt");
+    return { ok: existsSync(file) && readFileSync(file, "utf8") === "hi\n", text };
+  },
+  async "reasoning shown"({ home, work, origin }) {
+    writeCodexConfig(home, origin, { settings: ['model_reasoning_effort = "high"', 'model_reasoning_summary = "detailed"'] });
+    const text = await runCli(codexRun(home, ["exec", ...CODEX_FLAGS, "Reply with exactly this text and nothing else: codex-thinks"]), work);
+    return { ok: text.includes("codex-thinks") && THOUGHT.test(text), text };
+  },
+  async "resume, tool loop with reasoning"({ home, work, origin }) {
+    // Codex's default: no reasoning summary, so its store: false replays carry encrypted_content only.
+    writeCodexConfig(home, origin, { settings: ['model_reasoning_effort = "high"'] });
+    const first = await runCli(codexRun(home, ["exec", ...CODEX_FLAGS, "Reply with exactly this text and nothing else: codex-first"]), work);
+    const second = await runCli(codexRun(home, ["exec", "resume", "--last", ...CODEX_FLAGS, `Call the exec_command tool with "${COMMAND}"`]), work);
+    return { ok: first.includes("codex-first") && second.includes(TOOL_RAN), text: first + second };
+  },
+  async "websocket tool loop"({ home, work, origin }) {
+    writeCodexConfig(home, origin, { settings: ['model_reasoning_effort = "high"'], provider: ["supports_websockets = true"] });
+    const text = await runCli(codexRun(home, ["exec", ...CODEX_FLAGS, `Call the exec_command tool with "${COMMAND}"`]), work);
+    return { ok: text.includes(TOOL_RAN), text };
+  },
+};
 
 const CLIS: Cli[] = [
   {
@@ -48,16 +153,10 @@ const CLIS: Cli[] = [
     packages: ["@openai/codex"],
     toolName: "exec_command",
     setup(home, _work, origin, prompt, tool) {
-      mkdirSync(join(home, ".codex"), { recursive: true });
-      writeFileSync(
-        join(home, ".codex", "config.toml"),
-        `model = "gpt-5-codex"\nmodel_provider = "levity"\n\n[model_providers.levity]\nname = "levity"\nbase_url = "${origin}/v1"\nenv_key = "LEVITY_API_KEY"\nwire_api = "responses"\n`,
-      );
-      return {
-        command: [join(BIN, "codex"), "exec", "--skip-git-repo-check", ...(tool ? ["--dangerously-bypass-approvals-and-sandbox"] : []), prompt],
-        env: { HOME: home, LEVITY_API_KEY: TRY_KEY },
-      };
+      writeCodexConfig(home, origin);
+      return codexRun(home, ["exec", "--skip-git-repo-check", ...(tool ? ["--dangerously-bypass-approvals-and-sandbox"] : []), prompt]);
     },
+    extras: CODEX_EXTRAS,
   },
   {
     name: "Gemini CLI",
@@ -86,8 +185,12 @@ const CLIS: Cli[] = [
   },
 ];
 
+// `npm run try-clis -- codex gemini` tries only those CLIs (by the first word of their name).
+const wanted = process.argv.slice(2).map((name) => name.toLowerCase());
+const chosen = CLIS.filter((cli) => wanted.length === 0 || wanted.includes(cli.name.split(" ")[0]!.toLowerCase()));
+
 async function install(): Promise<void> {
-  const missing = CLIS.flatMap((cli) => cli.packages).filter((pkg) => !existsSync(join(TOOLS_DIR, "node_modules", pkg)));
+  const missing = chosen.flatMap((cli) => cli.packages).filter((pkg) => !existsSync(join(TOOLS_DIR, "node_modules", pkg)));
   if (missing.length === 0) return;
   console.log(`installing ${missing.join(", ")} into ${TOOLS_DIR} ...`);
   mkdirSync(TOOLS_DIR, { recursive: true });
@@ -96,20 +199,25 @@ async function install(): Promise<void> {
   if ((await npm.exited) !== 0) throw new Error("npm install of the CLIs failed");
 }
 
-async function attempt(cli: Cli, origin: string, tool: boolean): Promise<{ ok: boolean; seconds: number; tail: string }> {
+async function attempt(cli: Cli, origin: string, tool: boolean): Promise<TurnResult> {
   const home = mkdtempSync(join(tmpdir(), "levity-cli-home-"));
   const work = mkdtempSync(join(tmpdir(), "levity-cli-work-"));
   const marker = `${cli.name.split(" ")[0]!.toLowerCase()}-ok`;
   const prompt = tool ? `Call the ${cli.toolName} tool with "${COMMAND}"` : `Reply with exactly this text and nothing else: ${marker}`;
-  const run = cli.setup(home, work, origin, prompt, tool);
+  const text = await runCli(cli.setup(home, work, origin, prompt, tool), work);
+  return { ok: text.includes(tool ? TOOL_RAN : marker), text };
+}
+
+/** Runs one turn, prints its row and returns whether it passed. */
+async function report(rows: string[], cli: Cli, upstream: string, turn: string, run: () => Promise<TurnResult>): Promise<boolean> {
   const started = performance.now();
-  const child = Bun.spawn(run.command, { cwd: work, env: { PATH: process.env.PATH ?? "", ...run.env }, stdout: "pipe", stderr: "pipe" });
-  const timer = setTimeout(() => child.kill("SIGKILL"), 180_000);
-  const [out, err] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
-  await child.exited;
-  clearTimeout(timer);
-  const text = out + err;
-  return { ok: text.includes(tool ? TOOL_RAN : marker), seconds: (performance.now() - started) / 1000, tail: text.trim().split("\n").slice(-3).join(" | ").slice(0, 200) };
+  const result = await run();
+  const seconds = (performance.now() - started) / 1000;
+  const row = `| ${cli.name} | ${upstream} | ${turn} | ${result.ok ? "pass" : "FAIL"} | ${seconds.toFixed(1)} s |`;
+  rows.push(row);
+  const tail = result.text.trim().split("\n").slice(-3).join(" | ").slice(0, 200);
+  console.log(row + (result.ok ? "" : `  ${tail}`));
+  return result.ok;
 }
 
 await install();
@@ -117,13 +225,13 @@ const rows: string[] = [];
 let failures = 0;
 for (const upstream of TRY_UPSTREAMS) {
   const running = startTryGateway(upstream);
-  for (const cli of CLIS) {
+  for (const cli of chosen) {
     for (const tool of [false, true]) {
-      const result = await attempt(cli, running.origin, tool);
-      if (!result.ok) failures++;
-      const row = `| ${cli.name} | ${upstream} | ${tool ? "tool call" : "plain"} | ${result.ok ? "pass" : "FAIL"} | ${result.seconds.toFixed(1)} s |`;
-      rows.push(row);
-      console.log(row + (result.ok ? "" : `  ${result.tail}`));
+      if (!(await report(rows, cli, upstream, tool ? "tool call" : "plain", () => attempt(cli, running.origin, tool)))) failures++;
+    }
+    for (const [turn, run] of Object.entries(cli.extras ?? {})) {
+      const ctx = { home: mkdtempSync(join(tmpdir(), "levity-cli-home-")), work: mkdtempSync(join(tmpdir(), "levity-cli-work-")), origin: running.origin, upstream };
+      if (!(await report(rows, cli, upstream, turn, () => run(ctx)))) failures++;
     }
   }
   await running.stop();
