@@ -39,6 +39,9 @@ export function restoreToolCalls(store: StateStore, request: ChatRequest): void 
     }
     if (!thinking?.length) continue;
     if (!turn.parts.some(isOpaqueThinking)) {
+      // Unsigned reasoning the client still has is its own: a stored copy only fills the gap when
+      // it is gone (a provider that numbers its call ids per answer could have stored another's).
+      if (!thinking.some(isOpaqueThinking) && turn.parts.some((p) => p.type === "thinking" && p.text !== "")) continue;
       // The stored thinking replaces any unsigned copy of it the client sent back as text.
       turn.parts = [...thinking, ...turn.parts.filter((p) => p.type !== "thinking")];
       continue;
