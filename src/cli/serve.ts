@@ -2,6 +2,7 @@ import { ConfigError } from "../config/problem.ts";
 import { createLogger } from "../log.ts";
 import { PortInUseError, startServer } from "../server.ts";
 import { chooseConfigDir, CliExit, printConfigProblems, type CliIO, type CommonFlags } from "./context.ts";
+import { stopWithPackageManager } from "./parent-watch.ts";
 import { startupBlock } from "./startup-block.ts";
 
 /** Serves until SIGTERM or SIGINT, reloading on file changes and SIGHUP. */
@@ -29,6 +30,7 @@ export async function serveCommand(flags: CommonFlags, io: CliIO): Promise<void>
   io.out(startupBlock(server.holder.snapshot, choice, server));
 
   process.on("SIGHUP", () => server.reload("SIGHUP"));
+  stopWithPackageManager(io.env, log);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
