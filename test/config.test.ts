@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../src/config/load.ts";
-import { locateConfigDir } from "../src/config/locate.ts";
+import { locateConfigDir, tildify } from "../src/config/locate.ts";
 import { ConfigError, type ConfigProblem } from "../src/config/problem.ts";
 import { normalizeBaseUrl } from "../src/upstream/base-url.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
@@ -109,24 +109,71 @@ describe("environment interpolation", () => {
 
 describe("where the configuration comes from", () => {
   const root = tempDir();
-  const dirs = { flag: join(root, "flag"), env: join(root, "env"), cwd: join(root, "cwd"), home: join(root, "home") };
-  mkdirSync(dirs.flag);
-  mkdirSync(dirs.env);
-  mkdirSync(dirs.cwd);
-  mkdirSync(join(dirs.home, ".config/levity"), { recursive: true });
-  writeConfig(dirs.cwd, { mappings: "exact: {}\n" });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  test("--config wins, then $LEVITY_CONFIG_DIR, then a current directory holding a config file, then ~/.config/levity", () => {
-    const env = { LEVITY_CONFIG_DIR: dirs.env };
-    expect(locateConfigDir({ flag: dirs.flag, env, cwd: dirs.cwd, home: dirs.home }).dir).toBe(dirs.flag);
-    expect(locateConfigDir({ env, cwd: dirs.cwd, home: dirs.home }).dir).toBe(dirs.env);
-    expect(locateConfigDir({ env: {}, cwd: dirs.cwd, home: dirs.home }).dir).toBe(dirs.cwd);
-    expect(locateConfigDir({ env: {}, cwd: dirs.flag, home: dirs.home }).dir).toBe(join(dirs.home, ".config/levity"));
-    expect(locateConfigDir({ env: {}, cwd: dirs.flag, home: join(root, "nohome") }).dir).toBeUndefined();
+  /*
+   * The precedence, one row per situation: which places exist and which files they hold, which
+   * directory levity uses, and why. `checkout` stands for levity's own repository, which ships a
+   * mappings.yaml and a routes.yaml that are defaults, not a user's configuration.
+   */
+  type Place = "named" | "envDir" | "cwd" | "defaultDir" | "xdgDir";
+  interface Row {
+    name: string;
+    files: Partial<Record<Place, string[]>>;
+    flag?: boolean;
+    env?: boolean;
+    xdg?: boolean;
+    uses: Place | undefined;
+    because: string;
+    passedOver?: Place[];
+  }
+  const CHECKOUT = ["mappings.yaml", "routes.yaml"];
+  const rows: Row[] = [
+    { name: "nothing anywhere: the built-in defaults", files: {}, uses: undefined, because: "no gateway.yaml in the current directory, no config file in ~/.config/levity" },
+    { name: "a checkout (mappings.yaml, routes.yaml) is not a config directory", files: { cwd: CHECKOUT }, uses: undefined, because: "no gateway.yaml in the current directory" },
+    { name: "a checkout, after init wrote ~/.config/levity", files: { cwd: CHECKOUT, defaultDir: ["gateway.yaml", "mappings.yaml"] }, uses: "defaultDir", because: "the default location" },
+    { name: "a current directory with gateway.yaml comes before ~/.config/levity", files: { cwd: ["gateway.yaml"], defaultDir: ["gateway.yaml"] }, uses: "cwd", because: "the current directory holds gateway.yaml", passedOver: ["defaultDir"] },
+    { name: "~/.config/levity with only mappings.yaml counts: it is levity's own directory", files: { defaultDir: ["mappings.yaml"] }, uses: "defaultDir", because: "the default location" },
+    { name: "an empty ~/.config/levity does not count", files: { defaultDir: [] }, uses: undefined, because: "no config file in ~/.config/levity" },
+    { name: "$XDG_CONFIG_HOME/levity replaces ~/.config/levity", files: { defaultDir: ["gateway.yaml"], xdgDir: ["gateway.yaml"] }, xdg: true, uses: "xdgDir", because: "the default location" },
+    { name: "$LEVITY_CONFIG_DIR comes before the current directory and the default location", files: { envDir: [], cwd: ["gateway.yaml"], defaultDir: ["gateway.yaml"] }, env: true, uses: "envDir", because: "$LEVITY_CONFIG_DIR", passedOver: ["cwd", "defaultDir"] },
+    { name: "--config comes first, and a named directory counts even when empty", files: { named: [], envDir: ["gateway.yaml"], cwd: ["gateway.yaml"] }, flag: true, env: true, uses: "named", because: "--config", passedOver: ["cwd"] },
+    { name: "--config naming the default location passes nothing over", files: { defaultDir: ["gateway.yaml"] }, flag: true, uses: "defaultDir", because: "--config" },
+  ];
+
+  test.each(rows.map((row) => [row.name, row] as const))("%s", (_name, row) => {
+    const base = mkdtempSync(join(root, "case-"));
+    const home = join(base, "home");
+    const paths: Record<Place, string> = { named: join(base, "named"), envDir: join(base, "env"), cwd: join(base, "cwd"), defaultDir: join(home, ".config/levity"), xdgDir: join(base, "xdg/levity") };
+    mkdirSync(paths.cwd, { recursive: true });
+    for (const [place, files] of Object.entries(row.files) as [Place, string[]][]) {
+      mkdirSync(paths[place], { recursive: true });
+      for (const file of files) writeFileSync(join(paths[place], file), file === "gateway.yaml" ? "proxy:\n  port: 8045\n" : "{}\n");
+    }
+    const env: Record<string, string> = {};
+    if (row.env) env.LEVITY_CONFIG_DIR = paths.envDir;
+    if (row.xdg) env.XDG_CONFIG_HOME = join(base, "xdg");
+    const flag = row.flag ? (row.files.named ? paths.named : paths.defaultDir) : undefined;
+    const choice = locateConfigDir({ flag, env, cwd: paths.cwd, home });
+    expect(choice.problem).toBeUndefined();
+    expect(choice.dir).toBe(row.uses && paths[row.uses]);
+    expect(choice.reason).toContain(row.because);
+    expect(choice.passedOver ?? []).toEqual((row.passedOver ?? []).map((place) => paths[place]));
+    // What levity then reads: a checkout's own files never, the chosen directory's always.
+    const snapshot = loadConfig({ dir: choice.dir, env: {} });
+    expect(snapshot.sources.mappings).toBe(row.uses && row.files[row.uses]?.includes("mappings.yaml") ? join(paths[row.uses], "mappings.yaml") : "built-in mappings.yaml");
   });
 
-  test("a --config that is not a directory is a problem, not a silent fallback", () => {
-    expect(locateConfigDir({ flag: join(root, "missing"), env: {}, cwd: root }).problem).toContain("is not a directory");
+  test("a --config or $LEVITY_CONFIG_DIR that is not a directory is a problem, not a silent fallback", () => {
+    expect(locateConfigDir({ flag: join(root, "missing"), env: {}, cwd: root }).problem).toContain("--config names");
+    expect(locateConfigDir({ env: { LEVITY_CONFIG_DIR: join(root, "missing") }, cwd: root }).problem).toContain("$LEVITY_CONFIG_DIR names");
+  });
+
+  test("paths under the home directory are shown as ~/...", () => {
+    expect(tildify("/home/me/.config/levity", "/home/me")).toBe("~/.config/levity");
+    expect(tildify("/home/me", "/home/me/")).toBe("~");
+    expect(tildify("/home/meg/x", "/home/me")).toBe("/home/meg/x");
+    expect(tildify("/srv/levity", "/")).toBe("/srv/levity");
   });
 
   test("a routes.yaml in the config directory replaces the built-in one", async () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUN, MAIN, tempDir } from "./support/gateway.ts";
+import { BUN, MAIN, REPO, tempDir } from "./support/gateway.ts";
 import { runLevity } from "./support/process.ts";
 
 // `levity service`: the systemd unit and the launchd plist it writes, and what install and
@@ -82,6 +82,22 @@ describe("levity service print", () => {
     const system = await runLevity(["service", "print", "--os", "macos", "--system", "--config", config], { env });
     expect(system.stdout.split("\n")[0]).toBe("# /Library/LaunchDaemons/dev.levity.gateway.plist");
     expect(system.stdout).toMatch(/<key>UserName<\/key>\s*<string>alice<\/string>/);
+  });
+
+  test("the config directory levity would use: ~/.config/levity from a checkout, whose own mappings.yaml and routes.yaml do not count", async () => {
+    const { home, env } = sandbox();
+    const defaultDir = join(home, ".config/levity");
+    mkdirSync(defaultDir, { recursive: true });
+    writeFileSync(join(defaultDir, "gateway.yaml"), "proxy:\n  port: 8045\n");
+    const checkout = join(home, "levity-checkout");
+    mkdirSync(checkout);
+    for (const file of ["mappings.yaml", "routes.yaml"]) writeFileSync(join(checkout, file), readFileSync(join(REPO, file)));
+    const { code, stdout } = await runLevity(["service", "print", "--os", "linux"], { cwd: checkout, env });
+    expect(code).toBe(0);
+    expect(stdout).toContain(`ExecStart=${BUN} ${MAIN} serve --config ${defaultDir}\n`);
+    // A gateway.yaml in the current directory comes first, as it would for \`levity\` run there.
+    writeFileSync(join(checkout, "gateway.yaml"), "proxy:\n  port: 8045\n");
+    expect((await runLevity(["service", "print", "--os", "linux"], { cwd: checkout, env })).stdout).toContain(`serve --config ${checkout}\n`);
   });
 
   test("wrong usage exits 2 with the reason", async () => {

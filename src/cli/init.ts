@@ -1,8 +1,10 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { BUILT_IN_MAPPINGS } from "../config/defaults.ts";
-import { defaultConfigDir } from "../config/locate.ts";
+import { defaultConfigDir, locateConfigDir, tildify } from "../config/locate.ts";
 import type { CliIO } from "./context.ts";
+import { commandLine, invocation, serveLine, shellWord, type Invocation } from "./invocation.ts";
 
 export function generateClientKey(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(24));
@@ -48,23 +50,39 @@ upstreams:
 }
 
 /** `levity init [DIR]`: starter files with a fresh client key. Never overwrites. */
-export function initCommand(dirArg: string | undefined, io: CliIO): void {
-  const dir = dirArg ? resolve(io.cwd, dirArg) : io.env.LEVITY_CONFIG_DIR ? resolve(io.cwd, io.env.LEVITY_CONFIG_DIR) : defaultConfigDir(io.env, io.home);
+export function initCommand(dirArg: string | undefined, io: CliIO, how: Invocation = invocation({ cwd: io.cwd, env: io.env })): void {
+  const home = io.home ?? (io.env.HOME || homedir());
+  const fromEnv = !dirArg && Boolean(io.env.LEVITY_CONFIG_DIR);
+  const dir = dirArg ? resolve(io.cwd, dirArg) : fromEnv ? resolve(io.cwd, io.env.LEVITY_CONFIG_DIR!) : defaultConfigDir(io.env, home);
   mkdirSync(dir, { recursive: true });
   const files: [string, string, number][] = [
     ["gateway.yaml", starterGateway(generateClientKey()), 0o600],
     ["mappings.yaml", BUILT_IN_MAPPINGS, 0o644],
   ];
+  const shown = (path: string) => tildify(path, home);
   for (const [name, text, mode] of files) {
     const path = join(dir, name);
     if (existsSync(path)) {
-      io.out(`kept    ${path} (it exists; levity init never overwrites)\n`);
+      io.out(`kept    ${shown(path)} (it exists; levity init never overwrites)\n`);
       continue;
     }
     writeFileSync(path, text, { mode });
     chmodSync(path, mode);
-    io.out(`wrote   ${path}\n`);
+    io.out(`wrote   ${shown(path)}\n`);
   }
-  io.out(`\nThe client key is proxy.api_key in ${join(dir, "gateway.yaml")} (readable by you only).\n`);
-  io.out(`Add upstream accounts there, then run \`levity check\` and \`levity\`.\n`);
+  io.out(`\nThe client key is proxy.api_key in ${shown(join(dir, "gateway.yaml"))} (readable by you only).\n`);
+  io.out(`Next: add upstream accounts to ${shown(join(dir, "gateway.yaml"))}, then run\n${nextSteps(dir, how, io, home).map((line) => `  ${line}\n`).join("")}`);
+  if (fromEnv) io.out("(levity finds these files while $LEVITY_CONFIG_DIR names the directory; elsewhere add --config DIR)\n");
+}
+
+/**
+ * `check` and serve, written so they run as printed: from where they have to be run, and with
+ * --config when the lookup from there would not find this directory (a DIR that is not the
+ * default location, or a current directory whose own gateway.yaml would come first).
+ */
+export function nextSteps(dir: string, how: Invocation, io: CliIO, home: string): string[] {
+  const runFrom = how.cd ?? io.cwd;
+  const found = locateConfigDir({ env: io.env, cwd: runFrom, home }).dir;
+  const flags = found !== undefined && resolve(found) === resolve(dir) ? [] : ["--config", shellWord(tildify(dir, home))];
+  return [...(how.cd ? [`cd ${shellWord(tildify(how.cd, home))}`] : []), commandLine(how, "check", flags), serveLine(how, flags)];
 }

@@ -1,11 +1,16 @@
 import { describeResolution, resolveModel } from "../mapping/resolve.ts";
 import { describeOpenAIFamily, describeSnapshot } from "../config/describe.ts";
+import { tildify } from "../config/locate.ts";
 import { CliExit, loadForCommand, type CliIO, type CommonFlags } from "./context.ts";
+import { configLine, passedOverLine } from "./startup-block.ts";
 
 /** `levity check`: validates every file and reports what would serve. */
 export function checkCommand(flags: CommonFlags, io: CliIO): void {
   const { snapshot, choice } = loadForCommand(flags, io);
-  io.out(`ok: ${choice.dir ?? "built-in defaults"}\n  ${describeSnapshot(snapshot)}\n`);
+  io.out(`ok: ${configLine(snapshot, choice)}\n`);
+  const passedOver = passedOverLine(choice);
+  if (passedOver) io.out(`  ${passedOver}\n`);
+  io.out(`  ${describeSnapshot(snapshot)}\n`);
   for (const upstream of snapshot.upstreams) {
     if (upstream.baseUrlNote) io.out(`  note: upstream ${upstream.name}: base_url ${upstream.baseUrlNote}\n`);
     const family = describeOpenAIFamily(upstream);
@@ -34,12 +39,14 @@ export function routesCommand(flags: CommonFlags, io: CliIO): void {
 /** `levity resolve MODEL`: which rule a model name hits and where it goes. */
 export function resolveCommand(model: string | undefined, flags: CommonFlags, io: CliIO): void {
   if (!model) {
-    io.err("levity resolve: name a model, e.g. `levity resolve gpt-4o`\n");
+    io.err("levity resolve: name a model, e.g. `levity resolve gpt-6.1-sol`\n");
     throw new CliExit(2);
   }
-  const { snapshot } = loadForCommand(flags, io);
+  const { snapshot, choice } = loadForCommand(flags, io);
   const resolution = resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name);
-  io.out(`${describeResolution(model, resolution)}\n`);
+  // The rule's file the way the start-up block and check write it: ~/.config/levity/mappings.yaml.
+  const shown = resolution.rule.file === undefined ? resolution : { ...resolution, rule: { ...resolution.rule, file: tildify(resolution.rule.file, choice.home) } };
+  io.out(`${describeResolution(model, shown)}\n`);
   for (const target of resolution.targets) {
     const upstream = snapshot.upstreamByName.get(target.upstream);
     if (upstream) io.out(`  upstream ${upstream.name}: ${upstream.protocol}${upstream.baseUrl ? ` at ${upstream.baseUrl}` : ""}, ${upstream.accounts.length || "no"} account(s), ${upstream.strategy}\n`);

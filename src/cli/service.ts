@@ -5,6 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import { defaultConfigDir } from "../config/locate.ts";
 import { VERSION } from "../version.ts";
 import { chooseConfigDir, CliExit, type CliIO, type CommonFlags } from "./context.ts";
+import { commandLine, invocation, isCompiled, shellWord } from "./invocation.ts";
 
 /*
  * `levity service install|uninstall|print [--user|--system]`: a systemd unit on Linux, a launchd
@@ -43,8 +44,7 @@ const STOP_TIMEOUT_SECONDS = 70;
 
 /** The command that starts this levity: the compiled binary itself, or Bun with the entry script. */
 export function serveCommandLine(configDir: string): string[] {
-  const compiled = Bun.main.startsWith("/$bunfs/") || /^[A-Z]:[\\/]~BUN[\\/]/.test(Bun.main);
-  return compiled ? [process.execPath, "serve", "--config", configDir] : [process.execPath, resolve(Bun.main), "serve", "--config", configDir];
+  return isCompiled() ? [process.execPath, "serve", "--config", configDir] : [process.execPath, resolve(Bun.main), "serve", "--config", configDir];
 }
 
 /** systemd splits ExecStart like a shell but expands % and $: quote every word and escape those. */
@@ -146,7 +146,7 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
     throw new CliExit(2);
   }
   const scope = flags.system ? "system" : "user";
-  const home = io.home ?? io.env.HOME ?? homedir();
+  const home = io.home ?? (io.env.HOME || homedir());
   // Under sudo the service should still run as the person who asked for it, not as root.
   const user = io.env.SUDO_USER || io.env.USER || userInfo().username;
   const command = serveCommandLine(configDir);
@@ -199,9 +199,11 @@ export function serviceCommand(action: string | undefined, flags: ServiceFlags, 
     io.err(`levity service: say install, uninstall or print${action ? `, not "${action}"` : ""}\n`);
     throw new CliExit(2);
   }
-  // The service always runs with an explicit directory, so it does not depend on its working directory or a variable.
+  // The service always runs with an explicit directory, so it does not depend on its working
+  // directory or a variable: the one levity would use now (see locate.ts), else the default
+  // location, where `levity init` writes.
   const choice = chooseConfigDir(flags, io);
-  const configDir = resolve(choice.dir ?? defaultConfigDir(io.env, io.home ?? io.env.HOME ?? homedir()));
+  const configDir = resolve(choice.dir ?? defaultConfigDir(io.env, io.home ?? (io.env.HOME || homedir())));
   const plan = planService(flags, io, configDir);
   if (action === "print") {
     io.out(`# ${plan.path}\n${plan.content}`);
@@ -214,7 +216,9 @@ export function serviceCommand(action: string | undefined, flags: ServiceFlags, 
   if (action === "install") {
     if (!existsSync(configDir)) {
       mkdirSync(configDir, { recursive: true });
-      io.out(`created ${configDir} (empty: the built-in defaults serve; \`levity init ${configDir}\` writes starter files)\n`);
+      const how = invocation({ cwd: io.cwd, env: io.env });
+      const init = `${how.cd ? `cd ${shellWord(how.cd)} && ` : ""}${commandLine(how, "init", [shellWord(configDir)])}`;
+      io.out(`created ${configDir} (empty: the built-in defaults serve; \`${init}\` writes starter files)\n`);
     }
     // Replacing a loaded service: stop the old one first, or launchd refuses to bootstrap it again.
     if (existsSync(plan.path) && plan.os === "macos") for (const argv of plan.deactivate) run(argv, io, false);

@@ -1,9 +1,15 @@
 import { networkInterfaces } from "node:os";
-import type { ConfigDirChoice } from "../config/locate.ts";
+import { tildify, type ConfigDirChoice } from "../config/locate.ts";
 import { describeOpenAIFamily } from "../config/describe.ts";
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import { ACCEPTED_PLACEMENTS } from "../http/auth.ts";
 import { VERSION } from "../version.ts";
+import { commandLine, invocation, shellWord, type Invocation } from "./invocation.ts";
+
+/** `npx bun src/main.ts init` in a checkout, `levity init` from the executable. */
+function initHint(how: Invocation, home: string | undefined): string {
+  return `${how.cd ? `cd ${shellWord(tildify(how.cd, home))} && ` : ""}${commandLine(how, "init")}`;
+}
 
 /** Where this machine can be reached from the LAN, for the Base URLs of a LAN-wide gateway. */
 function lanAddresses(): string[] {
@@ -23,22 +29,35 @@ function authLine(snapshot: ConfigSnapshot): string {
   return `${effectiveAuth}${why}: ${keys}, sent as ${ACCEPTED_PLACEMENTS}${open}`;
 }
 
-function configLine(snapshot: ConfigSnapshot, choice: ConfigDirChoice): string {
+/**
+ * Which directory the configuration came from, why, and which of its files were read: the
+ * answer to "is levity using the file I just edited?". Shared with `levity check`.
+ */
+export function configLine(snapshot: ConfigSnapshot, choice: ConfigDirChoice): string {
   const { sources } = snapshot;
   if (!sources.dir) return `built-in defaults (${choice.reason})`;
   const files = [sources.gateway ? "gateway.yaml" : undefined, sources.mappings.startsWith("built-in") ? undefined : "mappings.yaml", sources.routes.startsWith("built-in") ? undefined : "routes.yaml"].filter(Boolean);
-  return `${sources.dir} (${choice.reason}): ${files.length > 0 ? files.join(", ") : "no files; built-in defaults"}`;
+  return `${tildify(sources.dir, choice.home)} (${choice.reason}): ${files.length > 0 ? files.join(", ") : "no files; built-in defaults"}`;
 }
 
-export function startupBlock(snapshot: ConfigSnapshot, choice: ConfigDirChoice, bound: { hostname: string; port: number }): string {
+/** Other directories that hold configuration and lose to the chosen one, so a file edited there is not a mystery. */
+export function passedOverLine(choice: ConfigDirChoice): string | undefined {
+  if (!choice.passedOver?.length) return undefined;
+  return `not used: ${choice.passedOver.map((dir) => tildify(dir, choice.home)).join(", ")} (it comes later in the lookup; see --help)`;
+}
+
+export function startupBlock(snapshot: ConfigSnapshot, choice: ConfigDirChoice, bound: { hostname: string; port: number }, how: Invocation = invocation({ cwd: process.cwd(), env: process.env })): string {
   const { port } = bound;
   const hosts = bound.hostname === "0.0.0.0" ? ["127.0.0.1", ...lanAddresses()] : [bound.hostname];
   const lines = [`levity ${VERSION} listening on http://${bound.hostname}:${port}${bound.hostname === "0.0.0.0" ? " (all interfaces: the LAN can reach it)" : " (this machine only)"}`];
   lines.push(`  config     ${configLine(snapshot, choice)}`);
+  const passedOver = passedOverLine(choice);
+  if (passedOver) lines.push(`             ${passedOver}`);
+  lines.push(`  data       ${tildify(snapshot.proxy.dataDir, choice.home)}`);
   lines.push(`  auth       ${authLine(snapshot)}`);
   const upstreamLines = snapshot.upstreams.map((u) => {
     if (u.protocol === "echo") {
-      const why = snapshot.builtInEcho ? "; no upstreams configured yet: `levity init` writes a gateway.yaml to add accounts to" : "";
+      const why = snapshot.builtInEcho ? `; no upstreams configured yet: \`${initHint(how, choice.home)}\` writes a gateway.yaml to add accounts to` : "";
       return `${u.name}: built-in echo, answers with your last message, no key needed${why}`;
     }
     const accounts = `${u.accounts.length} account${u.accounts.length === 1 ? "" : "s"}`;
@@ -47,7 +66,7 @@ export function startupBlock(snapshot: ConfigSnapshot, choice: ConfigDirChoice, 
   });
   upstreamLines.forEach((line, i) => lines.push(`  ${i === 0 ? "upstreams " : "          "} ${line}`));
   const rules = snapshot.mappings.exact.size + snapshot.mappings.wildcards.length + (snapshot.mappings.fallback ? 1 : 0);
-  lines.push(`  mappings   ${rules} rule${rules === 1 ? "" : "s"} from ${snapshot.sources.mappings}${rules === 0 ? `; models go unchanged to ${snapshot.upstreams[0]?.name}` : ""}`);
+  lines.push(`  mappings   ${rules} rule${rules === 1 ? "" : "s"} from ${tildify(snapshot.sources.mappings, choice.home)}${rules === 0 ? `; models go unchanged to ${snapshot.upstreams[0]?.name}` : ""}`);
   lines.push("  Base URLs");
   for (const host of hosts) {
     const origin = `http://${host}:${port}`;
