@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { accountsCommand } from "./cli/accounts.ts";
 import { CliExit, type CliIO, type CommonFlags } from "./cli/context.ts";
 import { initCommand } from "./cli/init.ts";
+import { isCompiled } from "./cli/invocation.ts";
 import { logsCommand } from "./cli/logs.ts";
 import { serviceCommand } from "./cli/service.ts";
 import { checkCommand, resolveCommand, routesCommand } from "./cli/inspect.ts";
@@ -11,9 +12,10 @@ import { VERSION } from "./version.ts";
 
 const USAGE = `levity ${VERSION}: one local endpoint for OpenAI, Anthropic and Gemini clients.
 
-Usage:
+Usage:${isCompiled() ? "" : "\n  (in this checkout: npx bun src/main.ts COMMAND for levity COMMAND, npm start to serve)"}
   levity [serve]          serve the gateway (default)
-  levity check            validate gateway.yaml, mappings.yaml and routes.yaml
+  levity check            validate gateway.yaml, mappings.yaml and routes.yaml, and say
+                          which directory they come from
   levity routes           print every path, its dialect, auth and aliases
   levity resolve MODEL    show which mapping rule a model name hits and its target
   levity init [DIR]       write starter config files with a fresh client key
@@ -29,16 +31,24 @@ Usage:
   levity --version
 
 Options:
-  --config DIR   config directory (else $LEVITY_CONFIG_DIR, else the current directory
-                 if it holds a config file, else ~/.config/levity)
-  --port N       listen on N instead of proxy.port (accounts: the port to ask)
-  --url URL      accounts: ask the gateway at URL (admin key: $LEVITY_ADMIN_KEY, else
-                 proxy.admin_key, else proxy.api_key)
+  --config DIR   the config directory (see Files)
+  --port N       serve: listen on N instead of proxy.port; accounts, logs: the port to ask
+  --url URL      accounts, logs: ask the gateway at URL, e.g. on another machine
+                 (admin key: $LEVITY_ADMIN_KEY, else proxy.admin_key, else proxy.api_key)
   --json         accounts, logs: print the raw JSON
   logs:  --model NAME|GLOB  --account [UPSTREAM/]NAME  --status 429|4xx|5xx|error|ok
          --since 15m|2h|7d|TIME  -n, --limit N (default 50)  -f, --follow
   service: --user (default: runs as you, no root) or --system (at boot; needs root)
            --os linux|macos (print only: the file for another machine)
+
+Files:
+  The config directory is the first of: --config DIR; $LEVITY_CONFIG_DIR; the current
+  directory, if it holds gateway.yaml; ~/.config/levity ($XDG_CONFIG_HOME/levity), if it
+  holds gateway.yaml, mappings.yaml or routes.yaml. Without one, the built-in defaults serve.
+  Files missing from it (mappings.yaml, routes.yaml) are the built-in ones.
+  State (cooldowns, the request log) goes to DIR/data, or without a config directory to
+  ~/.local/share/levity ($XDG_DATA_HOME/levity); proxy.data_dir chooses another.
+  The start-up block and \`levity check\` say which directory and files are used, and why.
 `;
 
 export async function main(argv: string[], io: CliIO): Promise<number> {
