@@ -1,4 +1,4 @@
-import type { AccountView } from "../pool/pool.ts";
+import { ADMIN_DISABLED, type AccountView } from "../pool/pool.ts";
 import { adminFor, callAdmin, type AdminFlags } from "./admin-client.ts";
 import { CliExit, type CliIO } from "./context.ts";
 
@@ -37,7 +37,9 @@ export function formatAccounts(accounts: AccountView[], now = Date.now()): strin
   const notes: string[] = [];
   for (const a of accounts) {
     const name = `${a.upstream}/${a.account}`;
-    if (a.disabledReason) notes.push(`${name} disabled: ${a.disabledReason}; it stays off until its key in gateway.yaml changes (or \`levity accounts reset ${name}\`).`);
+    // An admin's disable says itself how to undo it; levity's own (a refused key) lasts until the key changes.
+    if (a.disabledReason === ADMIN_DISABLED) notes.push(`${name} ${ADMIN_DISABLED}.`);
+    else if (a.disabledReason) notes.push(`${name} disabled: ${a.disabledReason}; it stays off until its key in gateway.yaml changes (or \`levity accounts reset ${name}\`).`);
     if (a.coolingUntil) notes.push(`${name} cooling until ${a.coolingUntil} (${a.consecutiveFailures} failure${a.consecutiveFailures === 1 ? "" : "s"} in a row).`);
     for (const [model, until] of Object.entries(a.modelCooldowns)) notes.push(`${name} cooling for ${model} until ${until} (in ${inSeconds(until, now)}).`);
     if (a.lastError && a.state === "cooling") notes.push(`${name} last error: ${a.lastError}`);

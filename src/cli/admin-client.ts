@@ -1,9 +1,13 @@
+import { loadAdminSettings, type AdminField, type AdminSettings } from "../config/load.ts";
+import { formatProblem, type ConfigProblem } from "../config/problem.ts";
 import { errorMessageOf } from "../observe/trace.ts";
-import { CliExit, loadForCommand, type CliIO, type CommonFlags } from "./context.ts";
+import { chooseConfigDir, CliExit, type CliIO, type CommonFlags } from "./context.ts";
 
 /*
  * The commands that talk to a running gateway (accounts, logs) do it through its admin surface,
- * so what they print is live and they work against a gateway on another machine too.
+ * so what they print is live and they work against a gateway on another machine too. They need
+ * the gateway's address and its admin key, nothing else: an upstream's key kept only in the
+ * service's environment file must not stop them.
  */
 
 export interface AdminFlags extends CommonFlags {
@@ -14,20 +18,55 @@ export interface Admin {
   /** The command, for messages: "accounts", "logs". */
   command: string;
   origin: string;
+  /** Given with --url: the gateway may be on another machine. */
+  explicitUrl: boolean;
   key?: string;
+  /** Where the key came from, or why none was sent: for the message when the gateway refuses. */
+  keyNote: string;
+  settings: AdminSettings;
+}
+
+function printProblems(command: string, problems: ConfigProblem[], io: CliIO): never {
+  io.err(`levity ${command}: gateway.yaml has ${problems.length === 1 ? "a problem" : `${problems.length} problems`} in what this command needs:\n`);
+  for (const problem of problems) io.err(`  ${formatProblem(problem)}\n`);
+  throw new CliExit(1);
+}
+
+/** Why no admin key was sent, in words that say how to send one. */
+function missingKeyNote(field: AdminField<string>, settings: AdminSettings): string {
+  if (field.unset) return `${field.from} is written with an environment variable that is not set here (${field.unset.message.replace(/^environment variable /, "")})`;
+  if (!settings.gateway) return "no gateway.yaml was found (give its directory with --config DIR)";
+  return `${settings.gateway} names no proxy.admin_key or proxy.api_key`;
 }
 
 /** Where the gateway listens and the key that opens its admin surface: the flags, then $LEVITY_ADMIN_KEY, then gateway.yaml. */
 export function adminFor(flags: AdminFlags, io: CliIO, command: string): Admin {
-  const { snapshot } = loadForCommand(flags, io);
-  const key = io.env.LEVITY_ADMIN_KEY || snapshot.proxy.adminKeys[0]?.key;
-  if (flags.url) return { command, origin: flags.url.replace(/\/+$/, ""), key };
-  // A gateway bound to every interface still answers on loopback.
-  const host = snapshot.proxy.hostname === "0.0.0.0" ? "127.0.0.1" : snapshot.proxy.hostname;
-  return { command, origin: `http://${host}:${snapshot.proxy.port}`, key };
+  const choice = chooseConfigDir(flags, io);
+  const settings = loadAdminSettings({ dir: choice.dir, env: io.env, port: flags.port });
+  const envKey = io.env.LEVITY_ADMIN_KEY || undefined;
+  // Only what this run uses is checked: a port given with --url, a key given in the environment, need nothing from the file.
+  const needed: ConfigProblem[] = [...settings.problems];
+  if (!flags.url) needed.push(...settings.port.problems);
+  if (!envKey) needed.push(...settings.adminKey.problems);
+  if (needed.length > 0) printProblems(command, needed, io);
+
+  let origin: string;
+  if (flags.url) origin = flags.url.replace(/\/+$/, "");
+  else if (settings.port.value !== undefined) origin = `http://127.0.0.1:${settings.port.value}`; // a gateway on every interface answers on loopback too
+  else {
+    const why = settings.port.unset ? formatProblem(settings.port.unset) : "the port is unknown";
+    io.err(`levity ${command}: ${why}; give the gateway's port with --port N or its address with --url URL\n`);
+    throw new CliExit(1);
+  }
+  const key = envKey ?? settings.adminKey.value;
+  const keyNote = envKey ? "the key in $LEVITY_ADMIN_KEY" : key ? `the key in ${settings.adminKey.from}` : missingKeyNote(settings.adminKey, settings);
+  return { command, origin, explicitUrl: flags.url !== undefined, key, keyNote, settings };
 }
 
-export async function callAdmin(admin: Admin, method: string, path: string, io: CliIO, body?: unknown): Promise<unknown> {
+export type AdminAnswer = { ok: true; value: unknown } | { ok: false; unreachable: string };
+
+/** One admin call; a gateway that does not answer at all is the caller's to handle (logs reads the file instead). */
+export async function requestAdmin(admin: Admin, method: string, path: string, io: CliIO, body?: unknown): Promise<AdminAnswer> {
   let response: Response;
   try {
     response = await fetch(`${admin.origin}${path}`, {
@@ -36,11 +75,21 @@ export async function callAdmin(admin: Admin, method: string, path: string, io: 
       body: body ? JSON.stringify(body) : undefined,
     });
   } catch (error) {
-    io.err(`levity ${admin.command}: no gateway answers at ${admin.origin} (${(error as Error).message}). Is it running? Point at it with --port N or --url URL.\n`);
-    throw new CliExit(1);
+    return { ok: false, unreachable: (error as Error).message };
   }
   if (response.status === 401 || response.status === 403) {
-    io.err(`levity ${admin.command}: the gateway at ${admin.origin} refused the admin key (${response.status}). It reads proxy.admin_key (else proxy.api_key) from gateway.yaml; set LEVITY_ADMIN_KEY to use another.\n`);
+    await response.body?.cancel();
+    if (!admin.key) {
+      io.err(
+        `levity ${admin.command}: the gateway at ${admin.origin} wants an admin key (${response.status}), and none was sent: ${admin.keyNote}. ` +
+          "Give one with LEVITY_ADMIN_KEY=... (the gateway's proxy.admin_key, else its proxy.api_key), or point --config at the directory of the gateway.yaml that holds it.\n",
+      );
+    } else {
+      io.err(
+        `levity ${admin.command}: the gateway at ${admin.origin} refused the admin key (${response.status}) sent from ${admin.keyNote.replace(/^the key in /, "")}. ` +
+          "It takes proxy.admin_key (else proxy.api_key) of the gateway.yaml it runs with; set LEVITY_ADMIN_KEY to send another.\n",
+      );
+    }
     throw new CliExit(1);
   }
   const text = await response.text();
@@ -49,9 +98,20 @@ export async function callAdmin(admin: Admin, method: string, path: string, io: 
     throw new CliExit(1);
   }
   try {
-    return JSON.parse(text);
+    return { ok: true, value: JSON.parse(text) };
   } catch {
     io.err(`levity ${admin.command}: ${admin.origin} is not a levity gateway (its answer is not JSON).\n`);
     throw new CliExit(1);
   }
+}
+
+export function unreachableMessage(admin: Admin, reason: string): string {
+  return `levity ${admin.command}: no gateway answers at ${admin.origin} (${reason}). Is it running? Point at it with --port N or --url URL.\n`;
+}
+
+export async function callAdmin(admin: Admin, method: string, path: string, io: CliIO, body?: unknown): Promise<unknown> {
+  const answer = await requestAdmin(admin, method, path, io, body);
+  if (answer.ok) return answer.value;
+  io.err(unreachableMessage(admin, answer.unreachable));
+  throw new CliExit(1);
 }

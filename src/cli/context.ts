@@ -38,11 +38,19 @@ export function printConfigProblems(error: ConfigError, io: CliIO): void {
   for (const problem of error.problems) io.err(`  ${formatProblem(problem).replace(/\n/g, "\n  ")}\n`);
 }
 
+export interface LoadForCommandOptions {
+  /**
+   * The command never uses an upstream account's key (routes, resolve): a key whose variable is
+   * unset here, as for a service whose keys live in its environment file, is no problem for it.
+   */
+  accountKeysUnused?: boolean;
+}
+
 /** Loads the configuration for a command, or prints every problem and exits 1. */
-export function loadForCommand(flags: CommonFlags, io: CliIO): { snapshot: ConfigSnapshot; choice: ConfigDirChoice } {
+export function loadForCommand(flags: CommonFlags, io: CliIO, options: LoadForCommandOptions = {}): { snapshot: ConfigSnapshot; choice: ConfigDirChoice } {
   const choice = chooseConfigDir(flags, io);
   try {
-    return { snapshot: loadConfig({ dir: choice.dir, env: io.env, port: flags.port }), choice };
+    return { snapshot: loadConfig({ dir: choice.dir, env: io.env, port: flags.port, tolerateUnsetAccountKeys: options.accountKeysUnused }), choice };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     printConfigProblems(error, io);

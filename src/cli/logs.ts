@@ -1,10 +1,16 @@
-import type { LoggedRequest } from "../observe/request-log.ts";
-import { adminFor, callAdmin, type AdminFlags } from "./admin-client.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { statusRange, type LogQuery, type LoggedRequest } from "../observe/request-log.ts";
+import { readRequestLogFile } from "../observe/sqlite-request-log.ts";
+import { parseSince } from "../operations/admin.ts";
+import { adminFor, callAdmin, requestAdmin, unreachableMessage, type Admin, type AdminFlags } from "./admin-client.ts";
 import { CliExit, type CliIO } from "./context.ts";
 
 /*
  * `levity logs`: the running gateway's request log, newest last, filtered on the gateway's side;
- * with --follow it keeps printing requests as they finish.
+ * with --follow it keeps printing requests as they finish. When no gateway answers on this
+ * machine (it crashed, or is stopped), which is when the log is most wanted, the file is read
+ * directly.
  */
 
 export interface LogsFlags extends AdminFlags {
@@ -53,6 +59,58 @@ function queryString(flags: LogsFlags, extra: Record<string, string>): string {
   return params.toString();
 }
 
+/** Where records come from: the running gateway, or, when none answers, the log file it left. */
+type RecordSource = (params: Record<string, string>) => Promise<LoggedRequest[]>;
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+function onThisMachine(origin: string): boolean {
+  try {
+    return LOOPBACK.has(new URL(origin).hostname);
+  } catch {
+    return false;
+  }
+}
+
+/** The request log file itself, filtered as the gateway would filter it, for when no gateway answers. */
+function fileSource(admin: Admin, flags: LogsFlags, reason: string, io: CliIO): RecordSource {
+  const refuse = (why: string): never => {
+    io.err(`${unreachableMessage(admin, reason).trimEnd()} ${why}\n`);
+    throw new CliExit(1);
+  };
+  // A gateway named by --url on another machine keeps its log there.
+  if (admin.explicitUrl && !onThisMachine(admin.origin)) refuse("Its request log is on the machine it runs on.");
+  const dir = admin.settings.dataDir;
+  if (dir.value === undefined) refuse(`Its request log cannot be read directly either: ${dir.unset ? `${dir.from} uses an environment variable that is not set here` : "the data directory is unknown"}.`);
+  const path = join(dir.value!, "requests.db");
+  if (!existsSync(path)) refuse(`There is no request log at ${path} to read instead.`);
+  const query: LogQuery = { model: flags.model, account: flags.account };
+  if (flags.status) {
+    if (!statusRange(flags.status)) {
+      io.err(`levity logs: --status must be a code (429), a class (4xx, 5xx), error or ok, not "${flags.status}"\n`);
+      throw new CliExit(2);
+    }
+    query.status = flags.status;
+  }
+  if (flags.since) {
+    query.since = parseSince(flags.since);
+    if (query.since === undefined) {
+      io.err(`levity logs: --since must be a duration (15m, 2h, 7d) or a time (2026-11-21T10:00:00Z), not "${flags.since}"\n`);
+      throw new CliExit(2);
+    }
+  }
+  // Said before any record, on stderr so --json output stays one record per line.
+  io.err(`levity logs: no gateway answers at ${admin.origin} (${reason}); reading its request log file ${path} directly. It holds what was written before the gateway stopped: after a crash, all but the last batch (about a second).\n`);
+  return async (params) => {
+    try {
+      return readRequestLogFile(path, { ...query, limit: Number(params.limit), after: params.after === undefined ? undefined : Number(params.after) });
+    } catch (error) {
+      io.err(`levity logs: cannot read ${path}: ${(error as Error).message}\n`);
+      throw new CliExit(1);
+    }
+  };
+}
+
 export async function logsCommand(flags: LogsFlags, io: CliIO, stop?: AbortSignal): Promise<void> {
   if (flags.limit !== undefined && (!Number.isInteger(flags.limit) || flags.limit <= 0)) {
     io.err("levity logs: --limit must be a whole number above 0\n");
@@ -62,25 +120,22 @@ export async function logsCommand(flags: LogsFlags, io: CliIO, stop?: AbortSigna
   const print = (records: LoggedRequest[]) => {
     for (const r of records) io.out(flags.json ? `${JSON.stringify(r)}\n` : `${formatLogLine(r)}\n`);
   };
-  const first = (await callAdmin(admin, "GET", `/levity/logs?${queryString(flags, { limit: String(flags.limit ?? 50) })}`, io)) as { requests: LoggedRequest[] };
-  const recent = first.requests.reverse();
+  const fromGateway: RecordSource = async (params) => ((await callAdmin(admin, "GET", `/levity/logs?${queryString(flags, params)}`, io)) as { requests: LoggedRequest[] }).requests;
+  const firstParams = { limit: String(flags.limit ?? 50) };
+  const answer = await requestAdmin(admin, "GET", `/levity/logs?${queryString(flags, firstParams)}`, io);
+  const source = answer.ok ? fromGateway : fileSource(admin, flags, answer.unreachable, io);
+  const recent = (answer.ok ? (answer.value as { requests: LoggedRequest[] }).requests : await source(firstParams)).reverse();
   print(recent);
   if (!flags.follow) return;
-  let after = recent.at(-1)?.seq ?? (await latestSeq());
+  let after = recent.at(-1)?.seq ?? (await source({ limit: "1" }))[0]?.seq ?? 0;
   while (!stop?.aborted) {
     await new Promise((resolve) => {
       const timer = setTimeout(resolve, flags.pollMs ?? 1000);
       stop?.addEventListener("abort", () => (clearTimeout(timer), resolve(undefined)), { once: true });
     });
     if (stop?.aborted) break;
-    const next = (await callAdmin(admin, "GET", `/levity/logs?${queryString(flags, { after: String(after), limit: "1000" })}`, io)) as { requests: LoggedRequest[] };
-    print(next.requests);
-    after = next.requests.at(-1)?.seq ?? after;
-  }
-
-  /** With a filter that matched nothing yet, follow from the newest record of all. */
-  async function latestSeq(): Promise<number> {
-    const newest = (await callAdmin(admin, "GET", "/levity/logs?limit=1", io)) as { requests: LoggedRequest[] };
-    return newest.requests[0]?.seq ?? 0;
+    const next = await source({ after: String(after), limit: "1000" });
+    print(next);
+    after = next.at(-1)?.seq ?? after;
   }
 }

@@ -165,6 +165,69 @@ function defaultDataDir(options: LoadOptions): string {
   return join(options.env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "levity");
 }
 
+/** proxy.data_dir as the gateway resolves it: relative to the config directory. */
+function dataDirOf(written: string | undefined, options: LoadOptions): string {
+  return written ? resolve(options.dir ?? process.cwd(), written) : defaultDataDir(options);
+}
+
+/** One setting an admin command needs: its value, or why there is none. */
+export interface AdminField<T> {
+  value?: T;
+  /** Written as `${VAR}` with VAR unset here (the service's environment file may set it). */
+  unset?: ConfigProblem;
+  /** Written, but wrong. */
+  problems: ConfigProblem[];
+  /** Where it came from, for messages: `proxy.admin_key in /etc/levity/gateway.yaml`. */
+  from?: string;
+}
+
+/** What `levity accounts` and `levity logs` need from gateway.yaml: where the gateway listens, its admin key, its data directory. */
+export interface AdminSettings {
+  /** The config file read, if any. */
+  gateway?: string;
+  port: AdminField<number>;
+  adminKey: AdminField<string>;
+  dataDir: AdminField<string>;
+  /** gateway.yaml does not parse as YAML. */
+  problems: ConfigProblem[];
+}
+
+/**
+ * Reads only the proxy settings the admin commands use, each on its own, so an unset variable or
+ * a mistake anywhere else (an upstream's key kept in the service's environment file) never stops
+ * them. Keys resolve as the gateway resolves them: admin_key, else api_key, else the first of
+ * api_keys (any of which opens the admin surface when there is neither).
+ */
+export function loadAdminSettings(options: LoadOptions): AdminSettings {
+  const text = readConfigFile(options.dir, "gateway.yaml");
+  const parsed = text ? parseYaml(text.label, text.text) : undefined;
+  const settings = (port: AdminField<number>, adminKey: AdminField<string>, dataDir: AdminField<string>, problems: ConfigProblem[] = []): AdminSettings => ({ gateway: text?.path, port, adminKey, dataDir, problems });
+  const dataDirDefault = { value: defaultDataDir(options), problems: [] };
+  if (!parsed || parsed.problems.length > 0) {
+    return settings({ value: options.port ?? (parsed ? undefined : 8045), problems: [] }, { problems: [] }, parsed ? { problems: [] } : dataDirDefault, parsed?.problems ?? []);
+  }
+  const source = parsed.source;
+  const unset = interpolateEnv(source, options.env);
+  const field = <S extends v.GenericSchema>(name: string, schema: S): AdminField<NonNullable<v.InferOutput<S>>> => {
+    const variable = unset.find((u) => u.path[0] === "proxy" && u.path[1] === name);
+    const from = `proxy.${name} in ${source.file}`;
+    if (variable) return { unset: withoutPath(variable), problems: [], from };
+    const checked = validateSource(source, schema, ["proxy", name]);
+    return { value: checked.value ?? undefined, problems: checked.problems, from };
+  };
+  const entries = ProxySchema.entries;
+  const port: AdminField<number> = options.port !== undefined ? { value: options.port, problems: [], from: "--port" } : field("port", entries.port);
+  const written = field("data_dir", entries.data_dir);
+  const dataDir = written.unset || written.problems.length > 0 ? written : { ...written, value: dataDirOf(written.value, options) };
+  let adminKey = field("admin_key", entries.admin_key);
+  if (adminKey.value === undefined && !adminKey.unset && adminKey.problems.length === 0) adminKey = field("api_key", entries.api_key);
+  if (adminKey.value === undefined && !adminKey.unset && adminKey.problems.length === 0) {
+    const named = field("api_keys", entries.api_keys);
+    adminKey = { ...named, value: named.value?.[0]?.key };
+  }
+  return settings(port, adminKey, dataDir);
+}
+
 function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadOptions, problems: ConfigProblem[]): ProxySettings {
   const at = (path: (string | number)[]) => ({ file: source?.file ?? "gateway.yaml", line: source && lineOf(source, path), key: path.join(".") });
   const clientKeys: ClientKey[] = [];
@@ -196,7 +259,7 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadO
     adminKeys: p.admin_key ? [{ name: "admin", key: p.admin_key }] : p.api_key ? [{ name: "default", key: p.api_key }] : clientKeys,
     body: { maxBytes: Math.round(p.max_body_mb * 1024 * 1024), timeoutMs: p.body_timeout * 1000 },
     corsOrigins: p.cors_origins,
-    dataDir: p.data_dir ? resolve(options.dir ?? process.cwd(), p.data_dir) : defaultDataDir(options),
+    dataDir: dataDirOf(p.data_dir, options),
     cooldownWaitMs: p.cooldown_wait * 1000,
     metricsEnabled: p.metrics,
     metricsPublic: p.metrics_public,

@@ -117,6 +117,63 @@ function fromRow(row: Row): LoggedRequest {
   return record;
 }
 
+/** The WHERE clause for a query's filters, and its parameters. */
+function where(query: LogQuery): { sql: string; params: Record<string, string | number> } {
+  const clauses: string[] = [];
+  const params: Record<string, string | number> = {};
+  if (query.model) {
+    clauses.push("(requested_model GLOB $model OR mapped_model GLOB $model)");
+    params.model = query.model;
+  }
+  if (query.account) {
+    clauses.push("(account = $account OR upstream || '/' || account = $account)");
+    params.account = query.account;
+  }
+  const range = query.status ? statusRange(query.status) : undefined;
+  if (range) {
+    clauses.push("status BETWEEN $low AND $high");
+    params.low = range[0];
+    params.high = range[1];
+  }
+  if (query.since !== undefined) {
+    clauses.push("time >= $since");
+    params.since = query.since;
+  }
+  if (query.after !== undefined) {
+    clauses.push("seq > $after");
+    params.after = query.after;
+  }
+  return { sql: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", params };
+}
+
+function select(db: Database, query: LogQuery): LoggedRequest[] {
+  const { sql, params } = where(query);
+  const order = query.after !== undefined ? "ASC" : "DESC";
+  return db.query<Row, Record<string, string | number>>(`SELECT * FROM requests ${sql} ORDER BY seq ${order} LIMIT ${queryLimit(query.limit)}`).all(params).map(fromRow);
+}
+
+/**
+ * Reads a request log file that no gateway has open, e.g. after a crash: read-only, so it neither
+ * changes the file nor takes the place of the gateway that will open it next. Where SQLite cannot
+ * open a WAL file read-only (older versions, without its shared-memory file), it is opened
+ * read-write instead; nothing is written either way.
+ */
+export function readRequestLogFile(path: string, query: LogQuery): LoggedRequest[] {
+  let db: Database;
+  try {
+    db = new Database(path, { readonly: true, strict: true });
+    db.query("SELECT count(*) FROM requests").get();
+  } catch {
+    db = new Database(path, { readwrite: true, create: false, strict: true });
+  }
+  try {
+    db.exec("PRAGMA busy_timeout = 2000;");
+    return select(db, query);
+  } finally {
+    db.close();
+  }
+}
+
 export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
   const now = options.now ?? Date.now;
   mkdirSync(dirname(options.path), { recursive: true });
@@ -204,34 +261,6 @@ export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
   }, RETENTION_CHECK_MS);
   retention.unref?.();
 
-  const where = (query: LogQuery) => {
-    const clauses: string[] = [];
-    const params: Record<string, string | number> = {};
-    if (query.model) {
-      clauses.push("(requested_model GLOB $model OR mapped_model GLOB $model)");
-      params.model = query.model;
-    }
-    if (query.account) {
-      clauses.push("(account = $account OR upstream || '/' || account = $account)");
-      params.account = query.account;
-    }
-    const range = query.status ? statusRange(query.status) : undefined;
-    if (range) {
-      clauses.push("status BETWEEN $low AND $high");
-      params.low = range[0];
-      params.high = range[1];
-    }
-    if (query.since !== undefined) {
-      clauses.push("time >= $since");
-      params.since = query.since;
-    }
-    if (query.after !== undefined) {
-      clauses.push("seq > $after");
-      params.after = query.after;
-    }
-    return { sql: clauses.length ? `WHERE ${clauses.join(" AND ")}` : "", params };
-  };
-
   return {
     add(record) {
       if (closed) return;
@@ -249,10 +278,7 @@ export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
     flush,
     query(query) {
       flush();
-      const { sql, params } = where(query);
-      const order = query.after !== undefined ? "ASC" : "DESC";
-      const rows = db.query<Row, Record<string, string | number>>(`SELECT * FROM requests ${sql} ORDER BY seq ${order} LIMIT ${queryLimit(query.limit)}`).all(params);
-      return rows.map(fromRow);
+      return select(db, query);
     },
     usage(since) {
       flush();
