@@ -9,21 +9,67 @@ import { REPO, startGateway, tempDir, upstreamsYaml, type TestGateway } from "./
 import { bodyOf } from "./support/http.ts";
 
 // The monitor page at /ui, in headless Chromium, as a person would use it: sign in with the admin
-// key, see the gateway, the accounts with their countdowns, requests arriving, the token chart.
+// key, see the gateway, the accounts with their countdowns, requests arriving, the token chart;
+// on a laptop (1280 px wide) and on a phone (390 px), with data and without.
 
 const ADMIN_KEY = "sk-admin-monitor-0123456789";
 const CLIENT_KEY = "sk-client-monitor-0123456789";
 const KEYS = { a: "sk-account-a-monitor-111111", b: "sk-account-b-monitor-222222" };
-const ARTIFACTS = join(REPO, "test-artifacts");
+const LONG_MODEL = "claude-sonnet-4-5-20250929-thinking-extended";
+// Screenshots go to test-artifacts/; LEVITY_SCREENSHOTS=docs writes them into docs/ for the README
+// (monitor.png at 1280 px, monitor-390.png, monitor-empty-1280.png, monitor-empty-390.png).
+const SHOTS = process.env.LEVITY_SCREENSHOTS === "docs" ? join(REPO, "docs") : join(REPO, "test-artifacts");
 const browserPath = chromiumPath();
 
 let oa: FakeUpstream;
+/** auth strict with an admin key, and traffic. */
 let gw: TestGateway;
+/** No key at all (auth off), and no traffic. */
+let bare: TestGateway;
 let browser: BrowserContext;
 let profile: string;
 
-const ask = (content: string) =>
-  fetch(`${gw.origin}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${CLIENT_KEY}` }, body: JSON.stringify({ model: "fast", messages: [{ role: "user", content }] }) });
+const ask = (model: string | undefined, content = "hello") =>
+  fetch(`${gw.origin}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${CLIENT_KEY}` }, body: JSON.stringify({ model, messages: [{ role: "user", content }] }) });
+
+interface Sent {
+  url: string;
+  authorization: string | undefined;
+}
+
+/** Everything the page asked levity's admin surface for, with the Authorization it sent. */
+const adminCalls = (sent: Sent[]) => sent.filter((s) => new URL(s.url).pathname.startsWith("/levity/"));
+
+// (The page's CSP forbids evaluating strings; functions are passed to the page as they are.)
+
+/** How far anything sticks out: the document past the window, and any table past its section. */
+function overflow(page: Page) {
+  return page.evaluate(() => {
+    const d = (globalThis as any).document;
+    const sections = [...d.querySelectorAll("#app section")].map((s: any) => ({
+      id: s.getAttribute("aria-labelledby"),
+      scroll: s.scrollWidth - s.clientWidth,
+      content: Math.max(0, ...[...s.children].map((c: any) => c.getBoundingClientRect().right)) - s.getBoundingClientRect().right,
+    }));
+    return { document: d.documentElement.scrollWidth - (globalThis as any).innerWidth, sections: sections.filter((s) => s.scroll > 0 || s.content > 0) };
+  });
+}
+
+async function expectNoOverflow(page: Page): Promise<void> {
+  const found = await overflow(page);
+  expect(found.document).toBeLessThanOrEqual(0);
+  expect(found.sections).toEqual([]);
+}
+
+/** The placeholder's text against the room the input has for it (scrollWidth ignores placeholders). */
+function placeholderRoom(page: Page): Promise<{ text: number; room: number }> {
+  return page.locator("#admin-key").evaluate((input: any) => {
+    const style = (globalThis as any).getComputedStyle(input);
+    const context = (globalThis as any).document.createElement("canvas").getContext("2d");
+    context.font = style.font;
+    return { text: context.measureText(input.placeholder).width, room: input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) };
+  });
+}
 
 describe.skipIf(!browserPath)("monitor page in Chromium", () => {
   beforeAll(async () => {
@@ -36,28 +82,40 @@ describe.skipIf(!browserPath)("monitor page in Chromium", () => {
   cooldown_wait: 0
   request_log: { flush_ms: 20 }
 ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "a", key: KEYS.a }, { name: "b", key: KEYS.b }] }])}`,
+      mappings: `exact:\n  fast: oa/gpt-4o-real\n  ${LONG_MODEL}: oa/gpt-4o-real-with-a-rather-long-deployment-name\n`,
+    });
+    bare = startGateway({
+      gateway: `proxy:
+  request_log: { flush_ms: 20 }
+${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "a", key: KEYS.a }] }])}`,
       mappings: "exact:\n  fast: oa/gpt-4o-real\n",
     });
     // Account a runs out of credit: a whole-account cooldown of minutes, so its countdown is visible.
     oa.replyOnce({ status: 402, body: JSON.stringify({ error: { message: "Insufficient credit", type: "insufficient_quota", param: null, code: "insufficient_quota" } }) }, KEYS.a);
-    for (let i = 0; i < 4; i++) expect((await ask(`warm ${i}`)).status).toBe(200);
+    for (let i = 0; i < 4; i++) expect((await ask("fast", `warm ${i}`)).status).toBe(200);
+    // A long model name, which must wrap rather than push the table wider, and a refused request, whose error has a line of its own.
+    expect((await ask(LONG_MODEL)).status).toBe(200);
+    expect((await ask(undefined)).status).toBe(400);
     profile = tempDir("levity-chromium-");
     browser = await launchChromium(browserPath!, profile);
+    mkdirSync(SHOTS, { recursive: true });
   }, 60_000);
 
   afterAll(async () => {
     await browser?.close();
     await gw?.stop();
+    await bare?.stop();
     await oa?.stop();
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  async function openPage(): Promise<{ page: Page; requested: string[] }> {
+  async function openPage(origin: string, width = 1280): Promise<{ page: Page; sent: Sent[] }> {
     const page = await browser.newPage();
-    const requested: string[] = [];
-    page.on("request", (request) => requested.push(request.url()));
-    await page.goto(`${gw.origin}/ui`);
-    return { page, requested };
+    await page.setViewportSize({ width, height: 900 });
+    const sent: Sent[] = [];
+    page.on("request", (request) => sent.push({ url: request.url(), authorization: request.headers()["authorization"] }));
+    await page.goto(`${origin}/ui`, { waitUntil: "load" });
+    return { page, sent };
   }
 
   async function signIn(page: Page, key: string): Promise<void> {
@@ -65,10 +123,21 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
     await page.getByRole("button", { name: "Sign in" }).click();
   }
 
-  test("asks for the admin key, refuses a wrong one, and shows the gateway with the right one", async () => {
-    const { page, requested } = await openPage();
-    // The form shows once the page has found that it needs a key (its first, keyless call is refused).
-    await page.getByRole("heading", { name: "levity monitor" }).waitFor();
+  /** The form is there at once, fully readable, and the page has asked levity for nothing. */
+  async function expectSignInFirst(page: Page, sent: Sent[]): Promise<void> {
+    await page.getByRole("heading", { name: "levity monitor" }).waitFor({ timeout: 3000 });
+    expect(await page.locator("#app").isVisible()).toBe(false);
+    const { text, room } = await placeholderRoom(page);
+    expect(text).toBeGreaterThan(0);
+    expect(text).toBeLessThanOrEqual(room);
+    expect(adminCalls(sent)).toEqual([]);
+  }
+
+  const logged = async (origin: string) => (await bodyOf(await fetch(`${origin}/levity/logs?limit=1000`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }))).requests as any[];
+
+  test("opens on the sign-in form without calling levity; a wrong key is refused and logged, the right one shows the gateway (1280 px)", async () => {
+    const { page, sent } = await openPage(gw.origin);
+    await expectSignInFirst(page, sent);
 
     await signIn(page, CLIENT_KEY);
     await page.getByText("That key was refused").waitFor();
@@ -78,65 +147,156 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
     await page.locator("#cards [data-card='Status'] .value").getByText("ok").waitFor();
     expect(await page.locator("#status-line").textContent()).toContain("auth strict");
     expect(await page.locator("#cards [data-card='Cooling'] .value").textContent()).toBe("1");
+    // With a key, signing out is offered.
+    expect(await page.getByRole("button", { name: "Sign out" }).isVisible()).toBe(true);
+    expect(await page.locator("#no-key").isVisible()).toBe(false);
 
     // Accounts: a is cooling with a countdown of minutes that ticks down; b is healthy.
-    const rowA = page.locator("#accounts tr[data-account='oa/a']");
+    const rowA = page.locator("#accounts tbody[data-account='oa/a']");
     await rowA.locator(".state").getByText("cooling").waitFor();
     const first = (await rowA.locator(".countdown").textContent())!;
     // Five minutes, give or take the 20% jitter.
     expect(first).toMatch(/^[3-6] min \d+ s$/);
-    // (The page's CSP forbids evaluating strings; a function is passed to the page as is.)
-    const countdownChanged = (before: string) => (globalThis as any).document.querySelector("#accounts tr[data-account='oa/a'] .countdown")?.textContent !== before;
+    const countdownChanged = (before: string) => (globalThis as any).document.querySelector("#accounts tbody[data-account='oa/a'] .countdown")?.textContent !== before;
     await page.waitForFunction(countdownChanged, first, { timeout: 5000 });
-    expect(await rowA.locator("td.error").textContent()).toContain("Insufficient credit");
-    expect(await page.locator("#accounts tr[data-account='oa/b'] .state").textContent()).toBe("healthy");
+    // Its error is on a line of its own under the row.
+    expect(await rowA.locator("tr.detail .error").textContent()).toContain("Insufficient credit");
+    expect(await page.locator("#accounts tbody[data-account='oa/b'] .state").textContent()).toBe("healthy");
 
     // Recent requests: the warm-up ones, and a new one appears without a reload.
-    await page.locator("#requests tbody tr").first().waitFor();
-    // The four warm-up requests, after the refused sign-ins (which the log keeps too).
-    expect(await page.locator("#requests tbody tr", { hasText: "/v1/chat/completions" }).count()).toBe(4);
-    expect(await page.locator("#requests tbody tr", { hasText: "/levity/status" }).first().textContent()).toContain("401");
-    const fresh = await ask("arrives live");
+    await page.locator("#requests tbody").first().waitFor();
+    expect(await page.locator("#requests tbody", { hasText: "/v1/chat/completions" }).count()).toBe(6);
+    expect(await page.locator("#requests tbody", { hasText: "model is required" }).locator("tr.main td[data-label='Status']").textContent()).toBe("400");
+    const fresh = await ask("fast", "arrives live");
     const freshId = fresh.headers.get("x-request-id")!;
-    await page.locator(`#requests tr[data-request-id='${freshId}']`).waitFor({ timeout: 5000 });
-    const cells = await page.locator(`#requests tr[data-request-id='${freshId}'] td`).allTextContents();
+    await page.locator(`#requests tbody[data-request-id='${freshId}']`).waitFor({ timeout: 5000 });
+    const cells = await page.locator(`#requests tbody[data-request-id='${freshId}'] tr.main td`).allTextContents();
     expect(cells.slice(1, 6)).toEqual(["200", "/v1/chat/completions", "fast", "gpt-4o-real", "oa/b"]);
     expect(cells[11]).toBe("desk");
 
+    // The refused sign-in is in the log (and so on the page) as the audit trail: the key typed
+    // was wrong. Nothing the page did on its own before that is: no keyless call at all.
+    const refusedRow = page.locator("#requests tbody", { hasText: "/levity/status" });
+    await refusedRow.first().waitFor();
+    expect(await refusedRow.count()).toBe(1);
+    expect(await refusedRow.locator("tr.main td[data-label='Status']").textContent()).toBe("401");
+    const refused = (await logged(gw.origin)).filter((r) => r.route === "/levity/status");
+    expect(refused.map((r) => [r.status, r.error.startsWith("The key sent is not this levity gateway's admin key")])).toEqual([[401, true]]);
+    expect(adminCalls(sent).filter((s) => !s.authorization)).toEqual([]);
+
     // Token usage chart: bars for today, a legend per model, and per account when asked.
     await page.locator("#usage-chart rect").first().waitFor();
+    expect(await page.locator("#usage-empty").isVisible()).toBe(false);
     const legend = await page.locator("#usage-legend").textContent();
     expect(legend).toMatch(/gpt-4o-real · [\d,]+ tokens/);
+    // The scale is round numbers of tokens, never a repeated label.
+    const axis = await page.locator("#usage-chart text[text-anchor='end']").allTextContents();
+    expect(new Set(axis).size).toBe(3);
     await page.locator("#usage-by").selectOption("account");
     await page.locator("#usage-legend").getByText(/^oa\/b · /).waitFor();
     const today = new Date().toISOString().slice(0, 10);
     expect(await page.locator(`#usage-chart rect[data-day='${today}']`).count()).toBeGreaterThan(0);
+    await page.locator("#usage-by").selectOption("model");
 
-    mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: join(ARTIFACTS, "monitor.png"), fullPage: true });
+    // At 1280 px everything fits: no table sticks out of its section, every column is in view.
+    await expectNoOverflow(page);
+    const tokensOut = await page.locator(`#requests tbody[data-request-id='${freshId}'] td[data-label='Tokens out']`).boundingBox();
+    expect(tokensOut!.x + tokensOut!.width).toBeLessThanOrEqual(1280);
+    await page.screenshot({ path: join(SHOTS, "monitor.png"), fullPage: true });
 
     // Nothing was fetched from anywhere but levity, and the key is not in the page.
-    expect(requested.filter((url) => !url.startsWith(gw.origin))).toEqual([]);
+    expect(sent.filter((s) => !s.url.startsWith(gw.origin))).toEqual([]);
     expect(await page.content()).not.toContain(ADMIN_KEY);
     await page.close();
   }, 30_000);
 
+  test("on a phone (390 px) each account and request is a card, and nothing sticks out", async () => {
+    const { page, sent } = await openPage(gw.origin, 390);
+    await expectSignInFirst(page, sent);
+    await expectNoOverflow(page);
+    await signIn(page, ADMIN_KEY);
+    await page.locator("#accounts tbody[data-account='oa/a'] .state").getByText("cooling").waitFor();
+    await page.locator("#requests tbody", { hasText: LONG_MODEL }).waitFor();
+    await page.locator("#usage-chart rect").first().waitFor();
+    await expectNoOverflow(page);
+    // Every value of every request is on screen, with its label.
+    const boxes = await page.locator("#requests tbody tr.main td:not(:empty)").evaluateAll((cells: any[]) =>
+      cells.map((c) => ({ label: c.dataset.label, left: c.getBoundingClientRect().left, right: c.getBoundingClientRect().right, shown: (globalThis as any).getComputedStyle(c, "::before").content })),
+    );
+    expect(boxes.length).toBeGreaterThan(20);
+    for (const box of boxes) {
+      expect(box.left).toBeGreaterThanOrEqual(0);
+      expect(box.right).toBeLessThanOrEqual(390);
+      expect(box.shown).toBe(JSON.stringify(box.label));
+    }
+    const disable = await page.locator("#accounts tbody[data-account='oa/b']").getByRole("button", { name: "Disable" }).boundingBox();
+    expect(disable!.x + disable!.width).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: join(SHOTS, "monitor-390.png"), fullPage: true });
+    await page.close();
+  }, 30_000);
+
+  test("with no admin key (auth off): the form first, an empty key opens the page, no Sign out, empty states instead of an empty chart", async () => {
+    for (const width of [1280, 390]) {
+      const { page, sent } = await openPage(bare.origin, width);
+      await expectSignInFirst(page, sent);
+      await page.getByText("leave this empty").waitFor();
+      await signIn(page, "");
+      await page.locator("#cards [data-card='Status'] .value").getByText("ok").waitFor();
+      expect(await page.locator("#status-line").textContent()).toContain("auth off");
+      // Nothing to sign out of: no button, and the page says why.
+      expect(await page.getByRole("button", { name: "Sign out" }).isVisible()).toBe(false);
+      expect(await page.locator("#no-key").textContent()).toBe("no admin key (auth off)");
+      expect(adminCalls(sent).filter((s) => s.authorization !== undefined)).toEqual([]);
+
+      // No tokens: a sentence, not an axis of made-up numbers.
+      await page.getByText("No tokens used in the last 14 days.").waitFor();
+      expect(await page.locator("#usage-chart").isVisible()).toBe(false);
+      expect(await page.locator("#usage-chart text").count()).toBe(0);
+      expect(await page.locator("#usage-legend span").count()).toBe(0);
+      await page.getByText("No requests yet").waitFor();
+      expect(await page.locator("#requests").isVisible()).toBe(false);
+      await expectNoOverflow(page);
+      await page.screenshot({ path: join(SHOTS, `monitor-empty-${width}.png`), fullPage: true });
+
+      // A reload of the tab stays signed in, still without a key.
+      await page.reload({ waitUntil: "load" });
+      await page.locator("#cards [data-card='Status'] .value").getByText("ok").waitFor();
+      expect(await page.getByRole("button", { name: "Sign out" }).isVisible()).toBe(false);
+      await page.close();
+    }
+    // The page's calls succeeded, so none of them is in the request log.
+    const records = (await bodyOf(await fetch(`${bare.origin}/levity/logs?limit=1000`))).requests as any[];
+    expect(records).toEqual([]);
+  }, 30_000);
+
   test("the Disable button takes an account out of rotation, Enable puts it back", async () => {
-    const { page } = await openPage();
+    const { page } = await openPage(gw.origin);
     // The key is kept for the browser tab's session only; a new page signs in again.
     await page.getByLabel("Admin key").waitFor();
     await signIn(page, ADMIN_KEY);
-    const rowB = page.locator("#accounts tr[data-account='oa/b']");
+    const rowB = page.locator("#accounts tbody[data-account='oa/b']");
     await rowB.getByRole("button", { name: "Disable" }).click();
     await rowB.locator(".state").getByText("disabled").waitFor();
     const accounts = (await bodyOf(await fetch(`${gw.origin}/levity/accounts`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }))).accounts as any[];
     expect(accounts.find((a) => a.account === "b").state).toBe("disabled");
     await rowB.getByRole("button", { name: "Enable" }).click();
     await rowB.locator(".state").getByText("healthy").waitFor();
+    // A reload keeps the tab signed in; signing out forgets the key.
+    await page.reload({ waitUntil: "load" });
+    await rowB.locator(".state").getByText("healthy").waitFor();
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByLabel("Admin key").waitFor();
+    await page.reload({ waitUntil: "load" });
+    await page.getByRole("heading", { name: "levity monitor" }).waitFor();
+    expect(await page.locator("#app").isVisible()).toBe(false);
     await page.close();
   }, 30_000);
+
+  test("across every page opened here, the log holds only the one sign-in typed wrong: no keyless call", async () => {
+    const refused = (await logged(gw.origin)).filter((r) => r.status === 401);
+    expect(refused.map((r) => r.route)).toEqual(["/levity/status"]);
+    expect(refused.filter((r) => /carried none/.test(r.error ?? ""))).toEqual([]);
+  });
 
   test("the page is one self-contained document that forbids frames and outside connections", async () => {
     const response = await fetch(`${gw.origin}/ui`);
