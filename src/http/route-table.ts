@@ -119,6 +119,9 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
   // Only the client API counts as an endpoint someone would paste as a Base URL, or glue onto one.
   const apiPatterns = routes.flatMap((route) => (route.dialect ? [route.path, ...route.aliases].map(templateToRegex) : []));
   const isApiPath = (path: string) => apiPatterns.some((regex) => regex.test(path));
+  // A front longer than any API path cannot be one: the search for a glued endpoint stops there,
+  // so a path of thousands of segments costs a few tries, not thousands.
+  const maxApiSegments = Math.max(0, ...routes.flatMap((route) => (route.dialect ? [route.path, ...route.aliases].map((path) => path.split("/").length - 1) : [])));
   // Clients repeat the same few paths; matching each through the router again cost more than
   // the rest of routing. Only matches are kept (never a 404's path), frozen since they are shared.
   const matched = new Map<string, PathLookup>();
@@ -178,7 +181,8 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
    */
   async function unglue(method: string, path: string): Promise<{ match?: RouteMatch; choices?: OverlapChoice[]; allow?: string[] } | undefined> {
     let allow: string[] | undefined;
-    for (let i = path.indexOf("/", 1); i > 0; i = path.indexOf("/", i + 1)) {
+    let segments = 1;
+    for (let i = path.indexOf("/", 1); i > 0 && segments <= maxApiSegments; i = path.indexOf("/", i + 1), segments++) {
       const front = path.slice(0, i);
       if (!isApiPath(front)) continue;
       const rest = normalize(path.slice(i));
@@ -222,7 +226,11 @@ function collapseLeadingPrefixes(path: string, prefixes: string[]): string {
   return count < 2 || kept === undefined ? path : kept + rest;
 }
 
-function nearestRoute(routes: RouteDef[], path: string): RouteDef | undefined {
+/** Longer paths are compared by their start: the edit distance costs length × length per route. */
+const NEAREST_PROBE_LENGTH = 256;
+
+function nearestRoute(routes: RouteDef[], fullPath: string): RouteDef | undefined {
+  const path = fullPath.slice(0, NEAREST_PROBE_LENGTH);
   let best: RouteDef | undefined;
   let bestDistance = Infinity;
   for (const route of routes) {
