@@ -341,10 +341,14 @@ describe.skipIf(!CODEX)("the Codex CLI through levity", () => {
           expect(turn.reasoning_content).toContain(THOUGHT[name]);
         }
         if (name === "anthropic" || name === "echo") {
-          // Signed thinking goes out as encrypted_content and comes back in Codex's next request.
+          // Signed thinking goes out as encrypted_content, its signature and text together, and comes back in Codex's next request.
           const replayed = effortBodies.flatMap(inputItems).filter((item) => item.type === "reasoning");
           expect(replayed.length).toBeGreaterThan(0);
-          for (const item of replayed) expect(item.encrypted_content).toStartWith("lv1.");
+          for (const item of replayed) {
+            expect(item.encrypted_content).toStartWith("lv2.");
+            const carried = JSON.parse(Buffer.from(String(item.encrypted_content).slice(4), "base64url").toString());
+            expect(carried).toMatchObject({ i: name, v: expect.any(String), t: expect.stringMatching(/\S/) });
+          }
         }
       });
 

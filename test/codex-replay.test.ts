@@ -22,10 +22,7 @@ let gateway: TestGateway;
 let anthropic: FakeUpstream;
 let deepseek: FakeUpstream;
 
-beforeAll(() => {
-  anthropic = fakeAnthropic("sk-replay-anthropic");
-  deepseek = fakeCompatible("sk-replay-deepseek", "deepseek");
-  gateway = startGateway({
+const gatewayFiles = () => ({
     gateway:
       `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n` +
       upstreamsYaml([
@@ -33,7 +30,12 @@ beforeAll(() => {
         { name: "deepseek", protocol: "openai", base_url: `${deepseek.url}/v1`, profile: "deepseek", accounts: [{ name: "d", key: "sk-replay-deepseek" }] },
       ]),
     mappings: "exact:\n  to-anthropic: anthropic/claude-sonnet-4-5-real\n  to-deepseek: deepseek/deepseek-reasoner\n",
-  });
+});
+
+beforeAll(() => {
+  anthropic = fakeAnthropic("sk-replay-anthropic");
+  deepseek = fakeCompatible("sk-replay-deepseek", "deepseek");
+  gateway = startGateway(gatewayFiles());
 });
 
 afterAll(async () => {
@@ -42,9 +44,22 @@ afterAll(async () => {
   await deepseek.stop();
 });
 
-/** One Codex-like request: the whole conversation so far, nothing stored. */
-async function respond(model: string, input: unknown[]): Promise<any> {
-  const response = await fetch(`${gateway.origin}/v1/responses`, {
+/**
+ * One Codex-like request: the whole conversation so far, nothing stored. `fresh`: through a
+ * gateway of its own, with an empty data directory, as after a restart or on another instance,
+ * so nothing levity remembered can fill in what the client did not send.
+ */
+async function respond(model: string, input: unknown[], fresh = false): Promise<any> {
+  const through = fresh ? startGateway(gatewayFiles()) : gateway;
+  try {
+    return await respondThrough(through, model, input);
+  } finally {
+    if (fresh) await through.stop();
+  }
+}
+
+async function respondThrough(through: TestGateway, model: string, input: unknown[]): Promise<any> {
+  const response = await fetch(`${through.origin}/v1/responses`, {
     method: "POST",
     headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
     body: JSON.stringify({ model, input, tools: TOOLS, tool_choice: "auto", reasoning: { effort: "high" }, store: false, include: ["reasoning.encrypted_content"], stream: false }),
@@ -62,28 +77,37 @@ function asCodexReplays(output: any[]): any[] {
 }
 
 /** A plain turn, then a tool loop: what Codex sends for each, and what the upstream got last. */
-async function codexSession(model: string): Promise<void> {
+async function codexSession(model: string, fresh = false): Promise<void> {
   const first = [user("Reply with exactly this text and nothing else: ok")];
-  const answered = await respond(model, first);
+  const answered = await respond(model, first, fresh);
   expect(answered.output.some((item: any) => item.type === "reasoning")).toBe(true);
   const second = [...first, ...asCodexReplays(answered.output), user(CALL)];
-  const called = await respond(model, second);
+  const called = await respond(model, second, fresh);
   const call = called.output.find((item: any) => item.type === "function_call");
   expect(call.name).toBe("exec_command");
   const third = [...second, ...asCodexReplays(called.output), { type: "function_call_output", call_id: call.call_id, output: "hi" }];
-  const finished = await respond(model, third);
+  const finished = await respond(model, third, fresh);
   expect(finished.output.at(-1).content[0].text).toContain("hi");
 }
 
 describe("Codex's store: false replays keep the thinking its upstream needs back", () => {
-  test("Anthropic: signed thinking returned without its text is completed (tool loop) or left out (earlier turns), thinking stays on", async () => {
-    await codexSession("to-anthropic");
-    const loop = anthropic.last().json;
-    expect(loop.thinking?.type).toBe("enabled");
-    const assistants = loop.messages.filter((m: any) => m.role === "assistant");
-    // The tool loop's turn starts with its thinking, whole; the plain turn before it has none left.
-    expect(assistants.at(-1).content[0]).toMatchObject({ type: "thinking", thinking: expect.stringContaining("Thinking about: Call the exec_command tool") });
-    expect(assistants[0].content.some((b: any) => b.type === "thinking")).toBe(false);
+  for (const fresh of [false, true]) {
+    test(`Anthropic${fresh ? ", every request through a gateway with nothing stored" : ""}: each turn's signed thinking goes back whole, and thinking stays on`, async () => {
+      await codexSession("to-anthropic", fresh);
+      const loop = anthropic.last().json;
+      expect(loop.thinking?.type).toBe("enabled");
+      const assistants = loop.messages.filter((m: any) => m.role === "assistant");
+      // The text travelled in encrypted_content with its signature (the fake checks one against the other).
+      expect(assistants.at(-1).content[0]).toMatchObject({ type: "thinking", thinking: expect.stringContaining("Thinking about: Call the exec_command tool") });
+      expect(assistants[0].content[0]).toMatchObject({ type: "thinking", thinking: expect.stringContaining("Thinking about: Reply with exactly") });
+    });
+  }
+
+  test("DeepSeek, every request through a gateway with nothing stored: the tool turn goes back with its reasoning_content", async () => {
+    await codexSession("to-deepseek", true);
+    const loop = deepseek.last().json;
+    const turn = loop.messages.findLast((m: any) => m.role === "assistant" && m.tool_calls);
+    expect(turn.reasoning_content).toContain("Thinking about: Call the exec_command tool");
   });
 
   test("DeepSeek: the tool turn goes back with its reasoning_content", async () => {

@@ -32,3 +32,33 @@ export function decodeOpaque(text: string, clientProtocol: string): Opaque {
 export function issuedBy(opaque: Opaque | undefined, target: UpstreamTarget): opaque is Opaque {
   return opaque !== undefined && (opaque.issuer === target.name || opaque.issuer === `protocol:${target.protocol}`);
 }
+
+/*
+ * Responses reasoning as `encrypted_content`: the signature and the thinking text together, as
+ * `lv2.<base64url JSON>`. Codex sends every request with store: false, include
+ * ["reasoning.encrypted_content"] and, by default, no summary, so this field is all of the
+ * reasoning that comes back: the text must travel in it for an upstream that checks the text
+ * against its signature (Anthropic) or wants it back (DeepSeek, Kimi).
+ */
+const REASONING_PREFIX = "lv2.";
+
+export function encodeReasoning(signature: Opaque | undefined, text: string): string {
+  const carried = signature ? { i: signature.issuer, v: signature.value, t: text } : { t: text };
+  return REASONING_PREFIX + Buffer.from(JSON.stringify(carried)).toString("base64url");
+}
+
+/** What a client's `encrypted_content` holds: levity's own form, or an upstream's opaque value as it was. */
+export function decodeReasoning(value: string, clientProtocol: string): { signature?: Opaque; text: string } {
+  if (value.startsWith(REASONING_PREFIX)) {
+    try {
+      const carried: unknown = JSON.parse(Buffer.from(value.slice(REASONING_PREFIX.length), "base64url").toString());
+      if (typeof carried === "object" && carried !== null) {
+        const { i, v, t } = carried as Record<string, unknown>;
+        return { signature: typeof i === "string" && typeof v === "string" ? { issuer: i, value: v } : undefined, text: typeof t === "string" ? t : "" };
+      }
+    } catch {
+      // Not levity's after all: kept as the opaque value it is.
+    }
+  }
+  return { signature: decodeOpaque(value, clientProtocol), text: "" };
+}

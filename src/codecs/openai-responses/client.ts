@@ -3,7 +3,7 @@ import type { ChatRequest, ChatResponse, Part, StreamEvent, Tool, ToolChoice, Tu
 import { isResultContent, textOf } from "../../ir.ts";
 import { parseEffort } from "../openai-chat/client.ts";
 import { CUSTOM_TOOL_PARAMETERS, customArguments, openaiContentParts } from "../openai-chat/wire.ts";
-import { decodeOpaque } from "../opaque.ts";
+import { decodeReasoning } from "../opaque.ts";
 import { expandCompaction } from "./compaction.ts";
 import { badRequest, isObject, optionalNumber, type ClientCodec, type ClientContext } from "../shared.ts";
 import { itemsFromParts, renderResponsesStream, responseObject } from "./render.ts";
@@ -91,8 +91,9 @@ export function parseInput(input: unknown, system: string[]): Turn[] {
       }
       case "reasoning": {
         const summary = Array.isArray(item.summary) ? item.summary.map((s) => (isObject(s) && typeof s.text === "string" ? s.text : "")).join("\n\n") : "";
-        const signature = typeof item.encrypted_content === "string" && item.encrypted_content !== "" ? decodeOpaque(item.encrypted_content, "openai") : undefined;
-        add("assistant", [{ type: "thinking", text: summary, signature }], true);
+        const carried = typeof item.encrypted_content === "string" && item.encrypted_content !== "" ? decodeReasoning(item.encrypted_content, "openai") : undefined;
+        // The text levity carried is the thinking exactly; a summary is at best the same words.
+        add("assistant", [{ type: "thinking", text: carried?.text || summary, signature: carried?.signature }], true);
         break;
       }
       case "compaction":

@@ -1,7 +1,7 @@
 import { errorBody } from "../../http/errors.ts";
 import type { ChatRequest, Opaque, Part, StopReason, StreamEvent, Tool, Usage } from "../../ir.ts";
 import { customInput, isCustomTool } from "../openai-chat/wire.ts";
-import { encodeOpaque } from "../opaque.ts";
+import { encodeReasoning } from "../opaque.ts";
 import { idWithPrefix, randomId, sseEvent, unixNow, type ClientContext, type ResponsesSettings } from "../shared.ts";
 import { parseResponsesSettings } from "./settings.ts";
 
@@ -100,7 +100,7 @@ function reasoningItem(id: string, text: string, signature: Opaque | undefined, 
     id,
     type: "reasoning",
     summary: ctx.request.reasoning?.include && text !== "" ? [{ type: "summary_text", text }] : [],
-    ...(signature && ctx.responses?.includeEncryptedReasoning ? { encrypted_content: encodeOpaque(signature) } : {}),
+    ...(ctx.responses?.includeEncryptedReasoning && (signature || text !== "") ? { encrypted_content: encodeReasoning(signature, text) } : {}),
   };
 }
 
