@@ -1,14 +1,25 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { tempDir, writeConfig } from "./support/gateway.ts";
+import { tempDir as newTempDir, writeConfig } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 import { runLevity, serveLevity } from "./support/process.ts";
-import { rememberSecretsIn } from "./support/secret-audit.ts";
+import { rememberSecretsIn, searchDirectory } from "./support/secret-audit.ts";
 
 // `levity accounts` and `levity logs` as their users run them: processes, exit codes and output.
+
+/** Each test starts several levity processes, which take a second or more each on a busy machine. */
+const PROCESSES = 30_000;
+
+const dirs: string[] = [];
+/** A directory removed at the end, its files searched for keys first. */
+function tempDir(): string {
+  const dir = newTempDir();
+  dirs.push(dir);
+  return dir;
+}
 
 const chat = (model: string) => ({ method: "POST", body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }) });
 
@@ -41,12 +52,16 @@ describe("admin commands need only what they use", () => {
       requestIds.push(response.headers.get("x-request-id")!);
       await response.text();
     }
-  });
+  }, PROCESSES);
   afterAll(async () => {
     levity.kill("SIGKILL");
     await levity.exited;
     await upstream.stop();
-  });
+    for (const each of dirs) {
+      searchDirectory(each);
+      rmSync(each, { recursive: true, force: true });
+    }
+  }, PROCESSES);
 
   test("accounts and logs with --url or --port and $LEVITY_ADMIN_KEY, while the upstream key's variable is unset here", async () => {
     const env = { LEVITY_ADMIN_KEY: ADMIN };
@@ -57,13 +72,13 @@ describe("admin commands need only what they use", () => {
     const logs = await runLevity(["logs", "--config", dir, "--port", port], { env });
     expect(logs).toMatchObject({ code: 0, stderr: "" });
     for (const id of requestIds) expect(logs.stdout).toContain(id);
-  });
+  }, PROCESSES);
 
   test("the config's own admin key, when its variable is set, is enough", async () => {
     const listed = await runLevity(["accounts", "--config", dir, "--port", port], { env: { LEVITY_TEST_ADMIN: ADMIN } });
     expect(listed).toMatchObject({ code: 0, stderr: "" });
     expect(listed.stdout).toMatch(/^local\s+me\s+healthy/m);
-  });
+  }, PROCESSES);
 
   test("no key sent is said so, with how to give one; a wrong key is a refusal", async () => {
     const unsent = await runLevity(["accounts", "--config", dir, "--port", port]);
@@ -79,7 +94,7 @@ describe("admin commands need only what they use", () => {
     const wrong = await runLevity(["accounts", "--config", dir, "--port", port], { env: { LEVITY_ADMIN_KEY: "sk-not-the-admin-key" } });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain("refused the admin key (401) sent from $LEVITY_ADMIN_KEY");
-  });
+  }, PROCESSES);
 
   test("a port written with an unset variable: one line that says so and asks for --port or --url", async () => {
     const other = tempDir();
@@ -88,7 +103,7 @@ describe("admin commands need only what they use", () => {
     expect(answer.code).toBe(1);
     expect(answer.stderr).toContain("proxy.port: environment variable LEVITY_TEST_UNSET_PORT is not set");
     expect(answer.stderr).toContain("--port N or its address with --url URL");
-  });
+  }, PROCESSES);
 
   test("check: one unset variable is one problem, at its line, and no mapping seems to name an unknown upstream", async () => {
     const checked = await runLevity(["check", "--config", dir], { env: { LEVITY_TEST_ADMIN: ADMIN } });
@@ -96,7 +111,21 @@ describe("admin commands need only what they use", () => {
     expect(checked.stderr).toContain("1 problem:");
     expect(checked.stderr).toContain("gateway.yaml:8: upstreams[0].accounts[0].key: environment variable LEVITY_TEST_LOCAL_KEY is not set");
     expect(checked.stderr).not.toContain("does not define");
-  });
+  }, PROCESSES);
+
+  test("a mistake elsewhere in gateway.yaml, or a file that does not parse, does not stop them when it is not what they read", async () => {
+    const mistaken = tempDir();
+    writeConfig(mistaken, { gateway: gatewayYaml(upstream.url).replace("protocol: openai", "protocol: nonsense") });
+    const listed = await runLevity(["accounts", "--config", mistaken, "--port", port], { env: { LEVITY_TEST_ADMIN: ADMIN } });
+    expect(listed).toMatchObject({ code: 0, stderr: "" });
+    const broken = tempDir();
+    writeConfig(broken, { gateway: "proxy: [unclosed\n" });
+    expect(await runLevity(["accounts", "--config", broken, "--url", levity.origin], { env: { LEVITY_ADMIN_KEY: ADMIN } })).toMatchObject({ code: 0, stderr: "" });
+    // Without the address and the key from elsewhere, the file's problem is what stops them, and is printed.
+    const stopped = await runLevity(["accounts", "--config", broken, "--port", port]);
+    expect(stopped.code).toBe(1);
+    expect(stopped.stderr).toContain("gateway.yaml has a problem in what this command needs");
+  }, PROCESSES);
 
   // Last: it stops the gateway the way a crash does.
   test("logs reads the request log file when no gateway answers (after a kill -9), and says so", async () => {
@@ -127,5 +156,5 @@ describe("admin commands need only what they use", () => {
     expect(await runLevity(["logs", "--status", "bad", "--config", dir, "--port", port])).toMatchObject({ code: 2, stderr: expect.stringContaining("--status must be") });
     // The file is left as the next gateway expects it.
     expect(existsSync(join(dir, "data", "requests.db"))).toBe(true);
-  });
+  }, PROCESSES);
 });

@@ -45,9 +45,11 @@ export function adminFor(flags: AdminFlags, io: CliIO, command: string): Admin {
   const settings = loadAdminSettings({ dir: choice.dir, env: io.env, port: flags.port });
   const envKey = io.env.LEVITY_ADMIN_KEY || undefined;
   // Only what this run uses is checked: a port given with --url, a key given in the environment, need nothing from the file.
-  const needed: ConfigProblem[] = [...settings.problems];
+  const needed: ConfigProblem[] = [];
   if (!flags.url) needed.push(...settings.port.problems);
   if (!envKey) needed.push(...settings.adminKey.problems);
+  // A file that does not parse gives neither, so it matters unless both came from elsewhere.
+  if (!flags.url || !envKey) needed.unshift(...settings.problems);
   if (needed.length > 0) printProblems(command, needed, io);
 
   let origin: string;
