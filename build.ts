@@ -3,13 +3,23 @@
  * Each has routes.yaml, mappings.yaml, the monitor page and package.json's version compiled in,
  * and needs no node_modules and no Bun beside it.
  *
- * Offline: every target is compiled with the Bun binary npm installed as @oven/bun-<os>-<arch>
- * (see .npmrc for why npm is allowed to install the other platforms' packages), never one
- * downloaded at build time. `bun build.ts linux-x64 ...` builds only the targets named.
+ *   bun build.ts [TARGET...]           builds the targets named (default: all five)
+ *   bun build.ts --fetch [TARGET...]   only fetches their Bun runtimes into the cache
+ *
+ * Each executable is the Bun runtime for its platform with the bundle appended. This platform's
+ * runtime is the Bun running this script (the `bun` npm package). The other platforms' come from
+ * npm as @oven/bun-<os>-<arch> at the same version, but not through package.json: npm refuses to
+ * install a package for another platform unless forced, and 391 MB of runtimes would be in every
+ * `npm install`. They are fetched when a build needs them, with `npm pack` (the npm registry and
+ * npm's own cache, no other network), checked against the integrity package-lock.json records
+ * for them (the `bun` package lists them all as optional dependencies), and unpacked into a cache
+ * directory: $LEVITY_BUILD_CACHE, else $XDG_CACHE_HOME/levity-build, else ~/.cache/levity-build.
+ * Once there, the build needs no network at all.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
 
 interface Target {
   /** levity's name for it: levity-<name>[.exe] */
@@ -32,15 +42,72 @@ export const TARGETS: Target[] = [
 
 const ROOT = import.meta.dir;
 
-/**
- * The Bun that becomes the executable's runtime. On the build machine's own platform the `bun`
- * package's install step moves the binary out of its @oven package, so the running Bun is used.
- */
+/** Where fetched runtimes are kept, per Bun version: they are reused by every later build. */
+export function cacheDir(env: Record<string, string | undefined> = process.env): string {
+  if (env.LEVITY_BUILD_CACHE) return env.LEVITY_BUILD_CACHE;
+  if (process.platform === "win32" && env.LOCALAPPDATA) return join(env.LOCALAPPDATA, "levity-build");
+  return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "levity-build");
+}
+
+function isThisPlatform(target: Target): boolean {
+  return target.os === process.platform && target.arch === process.arch;
+}
+
+function cachedRuntime(target: Target): string {
+  return join(cacheDir(), `bun-${Bun.version}`, target.bunPackage.replace("@oven/", ""), target.bunBinary);
+}
+
+/** The integrity package-lock.json records for this runtime, when it pins the same version. */
+function lockedIntegrity(target: Target): string | undefined {
+  const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as { packages?: Record<string, { version?: string; integrity?: string }> };
+  const entry = lock.packages?.[`node_modules/${target.bunPackage}`];
+  return entry?.version === Bun.version ? entry.integrity : undefined;
+}
+
+async function run(argv: string[], cwd: string): Promise<string> {
+  const child = Bun.spawn(argv, { cwd, stdout: "pipe", stderr: "pipe" });
+  const [code, out, err] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  if (code !== 0) throw new Error(`${argv.join(" ")} failed (exit ${code}):\n${err}`);
+  return out;
+}
+
+/** Puts the runtime for `target` in the cache, unless it is there; returns where it is. */
+async function fetchRuntime(target: Target): Promise<string> {
+  const binary = cachedRuntime(target);
+  if (existsSync(binary)) return binary;
+  const spec = `${target.bunPackage}@${Bun.version}`;
+  const packageDir = dirname(dirname(binary));
+  mkdirSync(dirname(packageDir), { recursive: true });
+  const work = mkdtempSync(`${packageDir}.partial-`);
+  try {
+    const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+    // --prefer-offline: a tarball already in npm's cache is used without asking the registry.
+    const packed = JSON.parse(await run([npm, "pack", spec, "--json", "--prefer-offline", "--pack-destination", work], work)) as { filename: string; integrity: string }[];
+    const tarball = join(work, packed[0]!.filename);
+    const expected = lockedIntegrity(target);
+    const actual = `sha512-${createHash("sha512").update(readFileSync(tarball)).digest("base64")}`;
+    // npm has checked the tarball against the registry; this checks it is the one the lock pins.
+    if (expected && actual !== expected) throw new Error(`${spec}: the tarball's integrity ${actual} is not the ${expected} package-lock.json records`);
+    await run(["tar", "-xzf", tarball, "-C", work], work);
+    // Only a complete, checked runtime gets the final name, so a cut fetch is never used.
+    try {
+      renameSync(join(work, "package"), packageDir);
+    } catch (error) {
+      // Another build put it there meanwhile.
+      if (!existsSync(binary)) throw error;
+    }
+    return binary;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The Bun that becomes the executable's runtime: the running one for this platform, else from the cache. */
 function runtimeFor(target: Target): string {
-  const packaged = join(ROOT, "node_modules", target.bunPackage, target.bunBinary);
-  if (existsSync(packaged)) return packaged;
-  if (target.os === process.platform && target.arch === process.arch) return process.execPath;
-  throw new Error(`${target.bunPackage} is not installed (node_modules/${target.bunPackage}/${target.bunBinary}); run npm install, which installs every platform's Bun`);
+  if (isThisPlatform(target)) return process.execPath;
+  const cached = cachedRuntime(target);
+  if (!existsSync(cached)) throw new Error(`${target.bunPackage}@${Bun.version} is not in ${cacheDir()}; it was to be fetched first`);
+  return cached;
 }
 
 function fileName(target: Target): string {
@@ -75,13 +142,22 @@ async function compile(target: Target): Promise<{ file: string; bytes: number; m
 }
 
 if (import.meta.main) {
-  const wanted = process.argv.slice(2);
+  const args = process.argv.slice(2);
+  const fetchOnly = args.includes("--fetch");
+  const wanted = args.filter((arg) => arg !== "--fetch");
   const unknown = wanted.filter((name) => !TARGETS.some((t) => t.name === name));
   if (unknown.length) {
     console.error(`unknown target ${unknown.join(", ")}; targets: ${TARGETS.map((t) => t.name).join(", ")}`);
     process.exit(2);
   }
   const targets = wanted.length ? TARGETS.filter((t) => wanted.includes(t.name)) : TARGETS;
+  const missing = targets.filter((t) => !isThisPlatform(t) && !existsSync(cachedRuntime(t)));
+  if (missing.length) {
+    console.log(`fetching Bun ${Bun.version} for ${missing.map((t) => t.name).join(", ")} into ${cacheDir()}`);
+    if (!lockedIntegrity(missing[0]!)) console.log(`(package-lock.json pins another Bun than this ${Bun.version}: the runtimes are checked by npm against the registry only)`);
+    await Promise.all(missing.map(fetchRuntime));
+  }
+  if (fetchOnly) process.exit(0);
   mkdirSync(join(ROOT, "dist"), { recursive: true });
   const sums: string[] = [];
   for (const target of targets) {

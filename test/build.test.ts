@@ -1,13 +1,17 @@
 import { expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, REPO, tempDir, writeConfig } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 import { LineReader } from "./support/process.ts";
 
 // `npm run build` gives, for each of five platforms, one file that runs with nothing beside it:
-// no node_modules, no Bun, no repository. Built without network where the machine can prove it.
+// no node_modules, no Bun, no repository. The other platforms' Bun runtimes are not installed by
+// npm install: the build fetches them from npm into its cache the first time. So the test first
+// has them fetched (with network: the npm registry), then builds with no network at all, which
+// shows that a build with its runtimes cached needs none; and it checks the fetch itself
+// separately, into an empty cache.
 
 const TARGET = `levity-${process.platform === "darwin" ? "darwin" : "linux"}-${process.arch === "arm64" ? "arm64" : "x64"}`;
 
@@ -33,6 +37,9 @@ function offline(argv: string[]): string[] {
 test(
   "npm run build produces five standalone executables and their SHA256SUMS; this platform's one serves",
   async () => {
+    const fetched = Bun.spawn([BUN, "build.ts", "--fetch"], { cwd: REPO, stdout: "pipe", stderr: "pipe" });
+    expect({ code: await fetched.exited, log: await new Response(fetched.stderr).text() }).toEqual({ code: 0, log: "" });
+
     const build = Bun.spawn(offline([BUN, "build.ts"]), { cwd: REPO, stdout: "pipe", stderr: "pipe" });
     const [code, log] = [await build.exited, await new Response(build.stderr).text()];
     expect({ code, log }).toEqual({ code: 0, log: "" });
@@ -77,6 +84,28 @@ test(
     expect((await bodyOf(response)).choices[0].message.content).toBe("compiled");
     serve.kill("SIGTERM");
     expect(await serve.exited).toBe(0);
+  },
+  { timeout: 120_000 },
+);
+
+test(
+  "a runtime not yet cached is fetched from npm, checked against package-lock.json, and then found offline",
+  async () => {
+    const cache = tempDir("levity-build-cache-");
+    const env = { ...process.env, LEVITY_BUILD_CACHE: cache };
+    const fetch1 = Bun.spawn([BUN, "build.ts", "--fetch", "linux-arm64"], { cwd: REPO, env, stdout: "pipe", stderr: "pipe" });
+    const [code, out, err] = [await fetch1.exited, await new Response(fetch1.stdout).text(), await new Response(fetch1.stderr).text()];
+    expect({ code, err }).toEqual({ code: 0, err: "" });
+    expect(out).toBe(`fetching Bun ${Bun.version} for linux-arm64 into ${cache}\n`);
+    const runtime = join(cache, `bun-${Bun.version}`, "bun-linux-aarch64", "bin", "bun");
+    expect(executableKind(runtime)).toBe("elf-arm64");
+    // Nothing left half-done beside it.
+    expect(readdirSync(join(cache, `bun-${Bun.version}`))).toEqual(["bun-linux-aarch64"]);
+
+    // Cached: nothing to fetch, so no network needed.
+    const again = Bun.spawn(offline([BUN, "build.ts", "--fetch", "linux-arm64"]), { cwd: REPO, env, stdout: "pipe", stderr: "pipe" });
+    expect({ code: await again.exited, out: await new Response(again.stdout).text(), err: await new Response(again.stderr).text() }).toEqual({ code: 0, out: "", err: "" });
+    rmSync(cache, { recursive: true, force: true });
   },
   { timeout: 120_000 },
 );
