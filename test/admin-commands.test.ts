@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { CliExit, loadForCommand, type CliIO } from "../src/cli/context.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { tempDir as newTempDir, writeConfig } from "./support/gateway.ts";
@@ -157,4 +158,20 @@ describe("admin commands need only what they use", () => {
     // The file is left as the next gateway expects it.
     expect(existsSync(join(dir, "data", "requests.db"))).toBe(true);
   }, PROCESSES);
+});
+
+// routes and resolve read the route table and the mappings, never an account's key.
+describe("loading for a command that uses no account key", () => {
+  test("an account key whose variable is unset is no problem for it, and still one for the others", () => {
+    const dir = tempDir();
+    writeConfig(dir, { gateway: 'upstreams:\n  - name: local\n    protocol: openai\n    base_url: http://127.0.0.1:9/v1\n    accounts:\n      - { name: me, key: "${LEVITY_TEST_UNSET_KEY}" }\n', mappings: "default: local/qwen\n" });
+    const errors: string[] = [];
+    const io: CliIO = { out() {}, err: (text) => void errors.push(text), env: {}, cwd: dir };
+    const { snapshot } = loadForCommand({ config: dir }, io, { accountKeysUnused: true });
+    expect(snapshot.routes.routes.length).toBeGreaterThan(0);
+    expect(snapshot.upstreams.map((u) => u.name)).toEqual(["local"]);
+    expect(() => loadForCommand({ config: dir }, io)).toThrow(CliExit);
+    expect(errors.join("")).toContain("LEVITY_TEST_UNSET_KEY is not set");
+    rmSync(dir, { recursive: true, force: true });
+  });
 });
