@@ -84,6 +84,8 @@ export class RequestTrace {
 
   /** The same lease, reporting to this trace how it ended. */
   observe(lease: Lease): Lease {
+    // A lease ends once: the pool ignores a second finish (a stream's "neutral" after its result), and so does the record.
+    let ended = false;
     const observed: Lease = {
       upstream: lease.upstream,
       account: lease.account,
@@ -91,6 +93,8 @@ export class RequestTrace {
       pinResponse: (id) => lease.pinResponse(id),
       finish: (outcome) => {
         lease.finish(outcome);
+        if (ended) return;
+        ended = true;
         // Upstreams quote refused keys; the log repeats their words without the key.
         this.attemptEnded(observed, "failure" in outcome ? { ok: false, failure: scrubFailure(outcome.failure, lease.account.key) } : outcome);
       },
