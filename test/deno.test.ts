@@ -36,7 +36,7 @@ beforeAll(async () => {
     gateway: `proxy:\n  port: 0\n  cooldown_wait: 0\nupstreams:\n  - name: oa\n    protocol: openai\n    base_url: ${oa.url}/v1\n    accounts:\n      - { name: only, key: ${KEY} }\n`,
     mappings: "exact:\n  claude-sonnet: oa/gpt-4o-real\n",
   });
-  deno = Bun.spawn([DENO, "run", "--allow-net", "--allow-read", "--allow-env", "--unstable-raw-imports", "--unstable-no-legacy-abort", join(REPO, "src/deno.ts"), "--config", dir], {
+  deno = Bun.spawn([DENO, "run", "--allow-net", "--allow-read", "--allow-env", "--allow-sys=homedir", "--unstable-raw-imports", "--unstable-no-legacy-abort", join(REPO, "src/deno.ts"), "--config", dir], {
     cwd: REPO,
     // Its own cache directory, so the test shows nothing is fetched: npm packages come from node_modules.
     env: { PATH: process.env.PATH ?? "", HOME: dir, DENO_DIR: join(dir, "deno-cache"), NO_COLOR: "1" },
