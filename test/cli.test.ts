@@ -120,6 +120,15 @@ describe("init's next steps run as printed", () => {
     expect(shell.stdout.toString()).toStartWith("ok: ~/my levity (--config): gateway.yaml, mappings.yaml\n");
   });
 
+  test("a config directory passed over is named, so an edit to the wrong copy is no mystery", async () => {
+    const home = scratch();
+    writeConfig(join(home, ".config/levity"), { gateway: "proxy:\n  port: 8045\n" });
+    const project = join(home, "project");
+    writeConfig(project, { gateway: "proxy:\n  port: 8045\n" });
+    const check = await runLevity(["check"], { cwd: project, env: { HOME: home } });
+    expect(check.stdout).toStartWith("ok: ~/project (the current directory holds gateway.yaml): gateway.yaml\n  not used: ~/.config/levity (it comes later in the lookup; see --help)\n");
+  });
+
   test("in the checkout, to the default location: no --config, because the checkout's own files do not count", async () => {
     const home = scratch();
     const init = await runLevity(["init"], { cwd: REPO, env: { HOME: home } });

@@ -217,7 +217,7 @@ describe("the shipped example files", () => {
     expect(snapshot.upstreams.map((u) => u.name)).toEqual(["gemini", "openai", "anthropic", "ollama", "echo"]);
     expect(snapshot.proxy.adminKeys.map((k) => k.key)).toEqual(["sk-admin-change-me"]);
     expect(snapshot.proxy.clientKeys.map((k) => k.name)).toEqual(["default", "laptop"]);
-    expect(snapshot.upstreams[0]!.accounts.map((a) => [a.name, a.weight, a.rpm, a.serves("gemini-2.5-pro"), a.serves("gemini-3-pro")])).toEqual([
+    expect(snapshot.upstreams[0]!.accounts.map((a) => [a.name, a.weight, a.rpm, a.serves("gemini-3.8-flash"), a.serves("gemini-2.5-pro")])).toEqual([
       ["alice@example.com", 1, undefined, true, true],
       ["bob@example.com", 2, 10, true, false],
     ]);
