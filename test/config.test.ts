@@ -64,7 +64,7 @@ describe("every problem names the file, the line and the key", () => {
   });
 
   test("a target without an upstream part", () => {
-    expect(problemsOf({ mappings: "default: gemini-2.5-flash\n" })[0]).toMatchObject({ line: 1, key: "default", message: "must be UPSTREAM/MODEL, e.g. gemini/gemini-2.5-flash" });
+    expect(problemsOf({ mappings: "default: gemini-2.5-flash\n" })[0]).toMatchObject({ line: 1, key: "default", message: "must be UPSTREAM/MODEL, e.g. gemini/gemini-3.8-flash" });
   });
 
   test("a YAML syntax error", () => {

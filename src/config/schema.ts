@@ -130,7 +130,7 @@ export type UpstreamEntry = v.InferOutput<typeof UpstreamSchema>;
 
 const SingleTarget = v.pipe(
   v.string("must be a target UPSTREAM/MODEL"),
-  v.regex(/^[^/\s]+\/\S+$/, "must be UPSTREAM/MODEL, e.g. gemini/gemini-2.5-flash"),
+  v.regex(/^[^/\s]+\/\S+$/, "must be UPSTREAM/MODEL, e.g. gemini/gemini-3.8-flash"),
 );
 
 /** One target, or a list tried in order: the next serves when every account of the one before is exhausted. */
