@@ -148,6 +148,17 @@ describe("init's next steps run as printed", () => {
     expect(nextSteps(out.join(""))).toEqual(["levity check --config ~/.config/levity", "levity --config ~/.config/levity"]);
   });
 
+  test("$LEVITY_CONFIG_DIR: written there, found there while it is set, and said so", () => {
+    const home = scratch();
+    const named = join(home, "named");
+    const out: string[] = [];
+    const how = { prefix: "levity", serve: "levity", serveFlagsAfter: "" };
+    initCommand(undefined, { out: (text) => out.push(text), err: () => {}, env: { LEVITY_CONFIG_DIR: named }, cwd: home, home }, how);
+    expect(out.join("")).toContain("wrote   ~/named/gateway.yaml\n");
+    expect(nextSteps(out.join(""))).toEqual(["levity check", "levity"]);
+    expect(out.join("")).toContain("while $LEVITY_CONFIG_DIR is set to this directory; without it, add --config DIR");
+  });
+
   test("from the executable: its name when PATH finds it, ./name in its own directory, else its path", () => {
     const bin = scratch();
     const exe = join(bin, "levity");

@@ -72,7 +72,7 @@ export function initCommand(dirArg: string | undefined, io: CliIO, how: Invocati
   }
   io.out(`\nThe client key is proxy.api_key in ${shown(join(dir, "gateway.yaml"))} (readable by you only).\n`);
   io.out(`Next: add upstream accounts to ${shown(join(dir, "gateway.yaml"))}, then run\n${nextSteps(dir, how, io, home).map((line) => `  ${line}\n`).join("")}`);
-  if (fromEnv) io.out("(levity finds these files while $LEVITY_CONFIG_DIR names the directory; elsewhere add --config DIR)\n");
+  if (fromEnv) io.out("(levity finds these files while $LEVITY_CONFIG_DIR is set to this directory; without it, add --config DIR)\n");
 }
 
 /**
