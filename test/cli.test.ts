@@ -126,7 +126,7 @@ describe("init's next steps run as printed", () => {
     const project = join(home, "project");
     writeConfig(project, { gateway: "proxy:\n  port: 8045\n" });
     const check = await runLevity(["check"], { cwd: project, env: { HOME: home } });
-    expect(check.stdout).toStartWith("ok: ~/project (the current directory holds gateway.yaml): gateway.yaml\n  not used: ~/.config/levity (it comes later in the lookup; see --help)\n");
+    expect(check.stdout).toStartWith("ok: ~/project (the current directory holds gateway.yaml): gateway.yaml\n  not used: ~/.config/levity (later in the lookup; see --help)\n");
   });
 
   test("in the checkout, to the default location: no --config, because the checkout's own files do not count", async () => {

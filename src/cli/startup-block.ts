@@ -43,7 +43,7 @@ export function configLine(snapshot: ConfigSnapshot, choice: ConfigDirChoice): s
 /** Other directories that hold configuration and lose to the chosen one, so a file edited there is not a mystery. */
 export function passedOverLine(choice: ConfigDirChoice): string | undefined {
   if (!choice.passedOver?.length) return undefined;
-  return `not used: ${choice.passedOver.map((dir) => tildify(dir, choice.home)).join(", ")} (it comes later in the lookup; see --help)`;
+  return `not used: ${choice.passedOver.map((dir) => tildify(dir, choice.home)).join(", ")} (later in the lookup; see --help)`;
 }
 
 export function startupBlock(snapshot: ConfigSnapshot, choice: ConfigDirChoice, bound: { hostname: string; port: number }, how: Invocation = invocation({ cwd: process.cwd(), env: process.env })): string {
