@@ -114,6 +114,16 @@ describe("admin commands need only what they use", () => {
     expect(checked.stderr).not.toContain("does not define");
   }, PROCESSES);
 
+  test("routes and resolve list what they read while an upstream key's variable is unset; check still needs it", async () => {
+    const routes = await runLevity(["routes", "--config", dir], { env: { LEVITY_TEST_ADMIN: ADMIN } });
+    expect(routes.code).toBe(0);
+    expect(routes.stdout).toContain("POST    /v1/chat/completions");
+    expect(routes.stdout).toContain("serve an endpoint pasted as a Base URL");
+    const resolved = await runLevity(["resolve", "some-model", "--config", dir], { env: { LEVITY_TEST_ADMIN: ADMIN } });
+    expect(resolved.code).toBe(0);
+    expect(resolved.stdout).toContain("upstream local: openai");
+  }, PROCESSES);
+
   test("a mistake elsewhere in gateway.yaml, or a file that does not parse, does not stop them when it is not what they read", async () => {
     const mistaken = tempDir();
     writeConfig(mistaken, { gateway: gatewayYaml(upstream.url).replace("protocol: openai", "protocol: nonsense") });

@@ -20,7 +20,8 @@ export function checkCommand(flags: CommonFlags, io: CliIO): void {
 
 /** `levity routes`: the route table, aliases, overlaps and path repairs. */
 export function routesCommand(flags: CommonFlags, io: CliIO): void {
-  const { snapshot } = loadForCommand(flags, io);
+  // Routes need no upstream's key: a shell without the keys' variables (a service's levity.env) can list them.
+  const { snapshot } = loadForCommand(flags, io, { accountKeysUnused: true });
   const table = snapshot.routes;
   const rows = table.routes.map((r) => [r.method, r.path, r.dialect ?? "-", r.operation + (r.stream ? " (stream)" : ""), r.auth, r.aliases.join(", ")]);
   const header = ["METHOD", "PATH", "DIALECT", "OPERATION", "AUTH", "ALIASES"];
@@ -32,7 +33,7 @@ export function routesCommand(flags: CommonFlags, io: CliIO): void {
     io.out(`\noverlapped paths ${overlap.paths.join(", ")}\n  routed by the first body field present: ${choices}\n`);
   }
   const n = table.source.normalize;
-  const repairs = [n.collapse_slashes && "collapse //", n.strip_trailing_slash && "strip a trailing /", n.collapse_repeated_prefixes.length > 0 && `collapse repeated ${n.collapse_repeated_prefixes.join(", ")}`].filter(Boolean);
+  const repairs = [n.collapse_slashes && "collapse //", n.strip_trailing_slash && "strip a trailing /", n.collapse_repeated_prefixes.length > 0 && `collapse repeated ${n.collapse_repeated_prefixes.join(", ")}`, n.glued_endpoints && "serve an endpoint pasted as a Base URL (an API path + an API route -> that route)"].filter(Boolean);
   io.out(`\npath repairs: ${repairs.join("; ") || "none"}\nsource: ${snapshot.sources.routes}\n`);
 }
 
@@ -42,7 +43,7 @@ export function resolveCommand(model: string | undefined, flags: CommonFlags, io
     io.err("levity resolve: name a model, e.g. `levity resolve gpt-6.1-sol`\n");
     throw new CliExit(2);
   }
-  const { snapshot, choice } = loadForCommand(flags, io);
+  const { snapshot, choice } = loadForCommand(flags, io, { accountKeysUnused: true });
   const resolution = resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name);
   // The rule's file the way the start-up block and check write it: ~/.config/levity/mappings.yaml.
   const shown = resolution.rule.file === undefined ? resolution : { ...resolution, rule: { ...resolution.rule, file: tildify(resolution.rule.file, choice.home) } };
