@@ -8,11 +8,14 @@ import { LineReader } from "./support/process.ts";
 
 // `npm run build` gives, for each of five platforms, one file that runs with nothing beside it:
 // no node_modules, no Bun, no repository. The other platforms' Bun runtimes are not installed by
-// npm install: the build fetches them from npm into its cache the first time. So the test first
-// has them fetched (with network: the npm registry), then builds with no network at all, which
-// shows that a build with its runtimes cached needs none; and it checks the fetch itself
-// separately, into an empty cache.
+// npm install: build.ts fetches them from npm into its cache (and npm's own) when a build needs
+// them, which .ci/run does before the tests (LEVITY_REQUIRE_RUNTIMES=1). The tests themselves use
+// no network: the build runs under `unshare -n`, and the fetch is checked from npm's cache alone
+// (npm_config_offline). On a machine that never fetched them, the build covers this platform only
+// and the fetch check is skipped, each saying so.
 
+const REQUIRE_RUNTIMES = process.env.LEVITY_REQUIRE_RUNTIMES === "1";
+const HOW = "run `bun build.ts --fetch` once, with the npm registry reachable";
 const TARGET = `levity-${process.platform === "darwin" ? "darwin" : "linux"}-${process.arch === "arm64" ? "arm64" : "x64"}`;
 
 /** What the file's header says it is: format, and CPU. */
@@ -37,20 +40,24 @@ function offline(argv: string[]): string[] {
 test(
   "npm run build produces five standalone executables and their SHA256SUMS; this platform's one serves",
   async () => {
-    const fetched = Bun.spawn([BUN, "build.ts", "--fetch"], { cwd: REPO, stdout: "pipe", stderr: "pipe" });
-    expect({ code: await fetched.exited, log: await new Response(fetched.stderr).text() }).toEqual({ code: 0, log: "" });
+    // Every runtime cached (or in npm's cache): then the whole build, with no network at all.
+    const cached = Bun.spawn(offline([BUN, "build.ts", "--fetch"]), { cwd: REPO, env: { ...process.env, npm_config_offline: "true" }, stdout: "pipe", stderr: "pipe" });
+    const allCached = (await cached.exited) === 0;
+    if (!allCached && REQUIRE_RUNTIMES) throw new Error(`LEVITY_REQUIRE_RUNTIMES=1 but the other platforms' Bun runtimes are not cached: ${await new Response(cached.stderr).text()}`);
+    if (!allCached) console.warn(`build.test.ts: the other platforms' Bun runtimes are not cached, so only ${TARGET} is built (${HOW})`);
 
-    const build = Bun.spawn(offline([BUN, "build.ts"]), { cwd: REPO, stdout: "pipe", stderr: "pipe" });
+    const build = Bun.spawn(offline([BUN, "build.ts", ...(allCached ? [] : [TARGET.replace(/^levity-/, "")])]), { cwd: REPO, stdout: "pipe", stderr: "pipe" });
     const [code, log] = [await build.exited, await new Response(build.stderr).text()];
     expect({ code, log }).toEqual({ code: 0, log: "" });
 
-    const expected: Record<string, string> = {
+    const all: Record<string, string> = {
       "levity-linux-x64": "elf-x64",
       "levity-linux-arm64": "elf-arm64",
       "levity-darwin-x64": "macho-x64",
       "levity-darwin-arm64": "macho-arm64",
       "levity-windows-x64.exe": "pe-x64",
     };
+    const expected = allCached ? all : { [TARGET]: all[TARGET]! };
     const sums = readFileSync(join(REPO, "dist", "SHA256SUMS"), "utf8").trim().split("\n");
     expect(sums.map((line) => line.split("  ")[1]).sort()).toEqual(Object.keys(expected).sort());
     for (const line of sums) {
@@ -89,12 +96,18 @@ test(
 );
 
 test(
-  "a runtime not yet cached is fetched from npm, checked against package-lock.json, and then found offline",
+  "a runtime not yet in the build cache is fetched through npm, checked against package-lock.json, and then found offline",
   async () => {
     const cache = tempDir("levity-build-cache-");
-    const env = { ...process.env, LEVITY_BUILD_CACHE: cache };
-    const fetch1 = Bun.spawn([BUN, "build.ts", "--fetch", "linux-arm64"], { cwd: REPO, env, stdout: "pipe", stderr: "pipe" });
+    // npm's own cache stands in for the registry: no network, the same npm pack.
+    const env = { ...process.env, LEVITY_BUILD_CACHE: cache, npm_config_offline: "true" };
+    const fetch1 = Bun.spawn(offline([BUN, "build.ts", "--fetch", "linux-arm64"]), { cwd: REPO, env, stdout: "pipe", stderr: "pipe" });
     const [code, out, err] = [await fetch1.exited, await new Response(fetch1.stdout).text(), await new Response(fetch1.stderr).text()];
+    if (code !== 0 && !REQUIRE_RUNTIMES && /ENOTCACHED|offline/i.test(err)) {
+      console.warn(`build.test.ts: the fetch is not checked: npm's cache has no Bun runtime for linux-arm64 (${HOW})`);
+      rmSync(cache, { recursive: true, force: true });
+      return;
+    }
     expect({ code, err }).toEqual({ code: 0, err: "" });
     expect(out).toBe(`fetching Bun ${Bun.version} for linux-arm64 into ${cache}\n`);
     const runtime = join(cache, `bun-${Bun.version}`, "bun-linux-aarch64", "bin", "bun");

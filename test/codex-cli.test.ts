@@ -3,18 +3,14 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
+import { codexBinary } from "./support/codex.ts";
 import { startGateway, tempDir, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 
 // The real Codex CLI against levity, over the Responses WebSocket, with a remote compaction that
-// levity emulates over a (fake) Gemini upstream. Codex is not a dependency (its npm package is
-// about 170 MB packed, about 400 MB installed), so this runs only when LEVITY_CODEX_BIN names a
-// codex binary, e.g. after `npm install @openai/codex` in a scratch folder:
-//   LEVITY_CODEX_BIN=/tmp/codex/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex \
-//     npx bun test test/codex-cli.test.ts
-// (the native binary, not node_modules/.bin/codex: that is a Node launcher whose child would outlive a kill).
-// It needs no network.
+// levity emulates over a (fake) Gemini upstream. Codex is found by test/support/codex.ts (.ci/run
+// installs it and requires it). It needs no network.
 
-const CODEX = process.env.LEVITY_CODEX_BIN;
+const CODEX = codexBinary("codex-cli.test.ts");
 const KEY = "sk-levity-codex-cli-test";
 const GEMINI_KEY = "gemini-codex-cli-account";
 
@@ -74,7 +70,7 @@ async function codex(args: string[]): Promise<{ code: number; stdout: string; st
   return { code, stdout, stderr };
 }
 
-describe.skipIf(!CODEX || !existsSync(CODEX))("the real Codex CLI through levity", () => {
+describe.skipIf(!CODEX)("the real Codex CLI through levity", () => {
   test("a turn over the WebSocket, then a second turn after a remote compaction levity emulates", async () => {
     const first = await codex(["remember the word pelican"]);
     expect(first.code).toBe(0);

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { codexBinary } from "./support/codex.ts";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeCompatible, type CompatibleProvider } from "./support/fake-compatible.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
@@ -29,23 +30,11 @@ import { wsRelay, type WsRelay } from "./support/ws-relay.ts";
  * Over HTTP Codex 0.169 sends store: false, include ["reasoning.encrypted_content"] and the whole
  * conversation every time; the test checks that in levity's request log.
  *
- * Codex is not a devDependency (its platform package is about 400 MB installed). The test runs
- * LEVITY_CODEX_BIN, or the native binary of an `npm install @openai/codex` in .levity-clis/ (where
- * `npm run try-clis` installs it) or in node_modules/, and is skipped, saying so, when there is
- * none. The native binary, not node_modules/.bin/codex: that is a Node launcher whose child would
- * outlive a kill. Codex gets no network: update checks, analytics and plugin syncs are off in its
+ * Codex is found by test/support/codex.ts (.ci/run installs it and requires it). Codex gets no network: update checks, analytics and plugin syncs are off in its
  * config, and its proxy is a local trap that must stay unused.
  */
 
-/** The native codex binary an `npm install @openai/codex` put under `root`, if any. */
-function nativeCodex(root: string): string | undefined {
-  const platform = join(root, "node_modules", "@openai", `codex-${process.platform}-${process.arch}`, "vendor");
-  if (!existsSync(platform)) return undefined;
-  return readdirSync(platform).map((triple) => join(platform, triple, "bin", "codex")).find((path) => existsSync(path));
-}
-
-const CODEX = process.env.LEVITY_CODEX_BIN ?? nativeCodex(join(REPO, ".levity-clis")) ?? nativeCodex(REPO);
-if (!CODEX) console.warn("codex-matrix.test.ts: skipped, no Codex CLI (npm install @openai/codex into .levity-clis/, or set LEVITY_CODEX_BIN to its native binary)");
+const CODEX = codexBinary("codex-matrix.test.ts");
 
 const KEY = "sk-codex-through-levity";
 // A model Codex knows: its metadata gives it the freeform apply_patch tool.
