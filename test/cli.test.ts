@@ -16,6 +16,20 @@ import { runLevity, serveLevity } from "./support/process.ts";
 const chat = (model: string) => ({ method: "POST", body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }) });
 
 describe("commands", () => {
+  test("serve refuses a configuration with problems and prints the check command that runs as printed, from anywhere", async () => {
+    const bad = tempDir();
+    writeConfig(bad, { gateway: "proxy:\n  port: nope\n" });
+    const elsewhere = tempDir();
+    const refused = await runLevity(["serve", "--config", bad], { cwd: elsewhere });
+    expect(refused.code).toBe(1);
+    const check = /`(.+)` re-checks without starting/.exec(refused.stderr)?.[1];
+    expect(check).toBe(`cd ${join(import.meta.dir, "..")} && npx bun src/main.ts check --config ${bad}`);
+    // The printed command, run by a shell, is the check of that same configuration.
+    const ran = Bun.spawnSync(["sh", "-c", check!], { cwd: elsewhere, env: { ...process.env }, stderr: "pipe" });
+    expect(ran.exitCode).toBe(1);
+    expect(ran.stderr.toString()).toContain(`${bad}/gateway.yaml:2: proxy.port`);
+  }, 30_000);
+
   test("--version", async () => {
     const { code, stdout } = await runLevity(["--version"]);
     expect(code).toBe(0);

@@ -2,6 +2,7 @@ import { ConfigError } from "../config/problem.ts";
 import { createLogger } from "../log.ts";
 import { PortInUseError, startServer } from "../server.ts";
 import { chooseConfigDir, CliExit, printConfigProblems, type CliIO, type CommonFlags } from "./context.ts";
+import { commandLine, invocation, shellWord } from "./invocation.ts";
 import { stopWithPackageManager } from "./parent-watch.ts";
 import { startupBlock } from "./startup-block.ts";
 
@@ -15,7 +16,10 @@ export async function serveCommand(flags: CommonFlags, io: CliIO): Promise<void>
   } catch (error) {
     if (error instanceof ConfigError) {
       printConfigProblems(error, io);
-      io.err("levity: not serving until these are fixed (`levity check` re-checks without starting).\n");
+      // A command that runs as printed, from wherever it was started: the directory named outright.
+      const how = invocation({ cwd: io.cwd, env: io.env });
+      const check = `${how.cd ? `cd ${shellWord(how.cd)} && ` : ""}${commandLine(how, "check", choice.dir ? ["--config", shellWord(choice.dir)] : [])}`;
+      io.err(`levity: not serving until these are fixed (\`${check}\` re-checks without starting).\n`);
       throw new CliExit(1);
     }
     if (error instanceof PortInUseError) {
@@ -27,11 +31,11 @@ export async function serveCommand(flags: CommonFlags, io: CliIO): Promise<void>
     }
     throw error;
   }
-  io.out(startupBlock(server.holder.snapshot, choice, server));
-
+  // The signals are handled before the start-up block says levity is listening: whoever acts on
+  // that line (a supervisor, a script, a test) may stop it at once, and it must still drain.
   process.on("SIGHUP", () => server.reload("SIGHUP"));
   stopWithPackageManager(io.env, log);
-  await new Promise<void>((resolve) => {
+  const stopped = new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) {
@@ -48,4 +52,6 @@ export async function serveCommand(flags: CommonFlags, io: CliIO): Promise<void>
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
   });
+  io.out(startupBlock(server.holder.snapshot, choice, server));
+  await stopped;
 }
