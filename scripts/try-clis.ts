@@ -13,6 +13,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { codexConfigToml } from "../test/support/codex.ts";
 import { startTryGateway, TRY_KEY, TRY_UPSTREAMS } from "./try-gateway.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -73,35 +74,9 @@ function codexBinary(): string {
   return native ?? join(BIN, "codex");
 }
 
-/**
- * ~/.codex/config.toml for levity. gpt-5.5 is a model Codex knows, whose metadata gives it the
- * freeform apply_patch tool. Offline, update checks, analytics and the plugin syncs (a git clone
- * from github.com, calls to chatgpt.com) would only fail, so they are off.
- */
 function writeCodexConfig(home: string, origin: string, options: { settings?: string[]; provider?: string[] } = {}): void {
   mkdirSync(join(home, ".codex"), { recursive: true });
-  const lines = [
-    'model = "gpt-5.5"',
-    'model_provider = "levity"',
-    ...(options.settings ?? []),
-    "check_for_update_on_startup = false",
-    "",
-    "[analytics]",
-    "enabled = false",
-    "",
-    "[features]",
-    "plugins = false",
-    "remote_plugin = false",
-    "apps = false",
-    "",
-    "[model_providers.levity]",
-    'name = "levity"',
-    `base_url = "${origin}/v1"`,
-    'env_key = "LEVITY_API_KEY"',
-    'wire_api = "responses"',
-    ...(options.provider ?? []),
-  ];
-  writeFileSync(join(home, ".codex", "config.toml"), `${lines.join("\n")}\n`);
+  writeFileSync(join(home, ".codex", "config.toml"), codexConfigToml(origin, options));
 }
 
 const CODEX_FLAGS = ["--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"];

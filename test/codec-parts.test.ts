@@ -4,6 +4,7 @@ import { geminiClient } from "../src/codecs/gemini/client.ts";
 import { responseFromResult, resultFromResponse } from "../src/codecs/gemini/wire.ts";
 import { decodeOpaque, encodeOpaque, issuedBy } from "../src/codecs/opaque.ts";
 import { readJsonArray, readSse } from "../src/codecs/sse.ts";
+import { finalSpotter } from "../src/pool/tap.ts";
 import type { ChatRequest, Tool } from "../src/ir.ts";
 import { echoResponse, sampleValue } from "../src/upstream/echo.ts";
 
@@ -246,5 +247,19 @@ describe("where each event ends, for a forwarded stream cut at its final event",
     const all = bytes(text);
     const expected = [bytes('[{"a":"ü]"}').length, bytes('[{"a":"ü]"},\r\n{"b":[1]}').length, all.length];
     for (const chunks of cutsOf(all)) expect(await endsOf(readJsonArray, chunks)).toEqual(expected);
+  });
+});
+
+describe("spotting where a forwarded stream's final event may be", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  test.each([
+    ["in one chunk", ['data: {"a":1}\n\n', "data: [DONE]\n\n"], [false, true]],
+    ["split across two chunks", ["data: {}\n\ndata: [DO", "NE]\n\n"], [false, true]],
+    ["split one byte at a time", ["data: ", "[", "D", "O", "N", "E", "]", "\n\n"], [false, false, false, false, false, false, true, true]],
+    ["never", ['data: {"choices":[]}\n\n', 'data: {"choices":[{"x":"DONE"}]}\n\n'], [false, false]],
+    ["from the marker on, every chunk (its blank line may come later)", ["data: [DONE]\n", "\n", ": trailing\n\n"], [true, true, true]],
+  ])("%s", (_name, chunks, expected) => {
+    const spot = finalSpotter([bytes("[DONE]")]);
+    expect(chunks.map((chunk) => spot(bytes(chunk)))).toEqual(expected);
   });
 });

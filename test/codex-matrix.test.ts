@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { codexBinary } from "./support/codex.ts";
+import { codexBinary, codexConfigToml } from "./support/codex.ts";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeCompatible, type CompatibleProvider } from "./support/fake-compatible.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
@@ -37,8 +37,6 @@ import { wsRelay, type WsRelay } from "./support/ws-relay.ts";
 const CODEX = codexBinary("codex-matrix.test.ts");
 
 const KEY = "sk-codex-through-levity";
-// A model Codex knows: its metadata gives it the freeform apply_patch tool.
-const MODEL = "gpt-5.5";
 const RUN_TIMEOUT_MS = 90_000;
 
 const PLAIN = "Reply with exactly this text and nothing else: codex-ok";
@@ -83,30 +81,8 @@ function newSession(origin: string, options: { effort?: string; summary?: string
   const home = mkdtempSync(join(tmpdir(), "levity-codex-home-"));
   const work = mkdtempSync(join(tmpdir(), "levity-codex-work-"));
   mkdirSync(join(home, ".codex"), { recursive: true });
-  const lines = [
-    `model = "${MODEL}"`,
-    `model_provider = "levity"`,
-    ...(options.effort ? [`model_reasoning_effort = "${options.effort}"`] : []),
-    ...(options.summary ? [`model_reasoning_summary = "${options.summary}"`] : []),
-    // Offline: no update check, no analytics, no plugin marketplace or app syncs (git clone of github.com, chatgpt.com).
-    "check_for_update_on_startup = false",
-    "",
-    "[analytics]",
-    "enabled = false",
-    "",
-    "[features]",
-    "plugins = false",
-    "remote_plugin = false",
-    "apps = false",
-    "",
-    "[model_providers.levity]",
-    'name = "levity"',
-    `base_url = "${origin}/v1"`,
-    'env_key = "LEVITY_API_KEY"',
-    'wire_api = "responses"',
-    ...(options.websockets ? ["supports_websockets = true"] : []),
-  ];
-  writeFileSync(join(home, ".codex", "config.toml"), `${lines.join("\n")}\n`);
+  const settings = [...(options.effort ? [`model_reasoning_effort = "${options.effort}"`] : []), ...(options.summary ? [`model_reasoning_summary = "${options.summary}"`] : [])];
+  writeFileSync(join(home, ".codex", "config.toml"), codexConfigToml(origin, { settings, provider: options.websockets ? ["supports_websockets = true"] : [] }));
   return { home, work };
 }
 

@@ -69,6 +69,11 @@ export interface UpstreamCodec {
   buildRequest(request: ChatRequest, target: UpstreamTarget): Promise<{ path: string; body: unknown }>;
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse;
   parseStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget, contentType: string): AsyncIterable<StreamEvent>;
+  /**
+   * Bytes the dialect's final event always holds (`[DONE]`, `message_stop`, …): a forwarded stream
+   * waits for its parser only on a chunk where one may be, to stop at the final event's end.
+   */
+  finalMarkers(contentType: string): readonly Uint8Array[];
   parseError(text: string): UpstreamFailure;
   /** The dialect's own token-count endpoint, where it has one. */
   buildCountRequest?(request: ChatRequest, target: UpstreamTarget): Promise<{ path: string; body: unknown }>;
@@ -225,4 +230,11 @@ export function effortFromBudget(budget: number): "low" | "medium" | "high" {
   if (budget <= 2048) return "low";
   if (budget <= 12_000) return "medium";
   return "high";
+}
+
+const markerEncoder = new TextEncoder();
+
+/** The byte forms of a dialect's final-event markers, made once. */
+export function markers(...words: string[]): readonly Uint8Array[] {
+  return words.map((word) => markerEncoder.encode(word));
 }

@@ -21,14 +21,29 @@ function listenerOf(body: AsyncIterable<Uint8Array>): EventEndListener | undefin
   return typeof (body as Partial<EventEndListener>).eventEnded === "function" ? (body as unknown as EventEndListener) : undefined;
 }
 
-/** The offset after the n-th line-end byte (CR or LF) of a chunk. Neither byte occurs inside a multi-byte UTF-8 character, so counting them in the decoded text and in the bytes agree. */
-function afterLineEnds(chunk: Uint8Array, n: number): number {
-  let seen = 0;
-  for (let i = 0; i < chunk.length; i++) {
-    const byte = chunk[i];
-    if ((byte === 10 || byte === 13) && ++seen === n) return i + 1;
+/**
+ * Offsets after the n-th line-end byte (CR or LF) of a chunk, for n rising: each search goes on
+ * from the last, so a chunk is scanned once whatever the number of events in it. Neither byte
+ * occurs inside a multi-byte UTF-8 character, so counting them in the decoded text and in the
+ * bytes agree.
+ */
+class LineEndCursor {
+  private chunk: Uint8Array = new Uint8Array(0);
+  private index = 0;
+  private seen = 0;
+  start(chunk: Uint8Array): void {
+    this.chunk = chunk;
+    this.index = 0;
+    this.seen = 0;
   }
-  return chunk.length;
+  after(n: number): number {
+    const chunk = this.chunk;
+    while (this.seen < n && this.index < chunk.length) {
+      const byte = chunk[this.index++];
+      if (byte === 10 || byte === 13) this.seen++;
+    }
+    return this.index;
+  }
 }
 
 /**
@@ -49,6 +64,7 @@ export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<
   // For a listener: how many line-end characters of this chunk each ready event ends after.
   const ends: number[] = [];
   let lineEnds = 0;
+  const cursor = listener ? new LineEndCursor() : undefined;
 
   const dispatch = (line: string): void => {
     if (line === "") {
@@ -114,11 +130,14 @@ export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<
     if (ready.length > 0) {
       // Copied out first: the consumer may resume this generator only after each yield.
       const events = ready.splice(0, ready.length);
-      const eventEnds = ends.splice(0, ends.length);
-      for (let i = 0; i < events.length; i++) {
-        listener?.eventEnded(afterLineEnds(chunk, eventEnds[i]!));
-        yield events[i]!;
-      }
+      if (listener && cursor) {
+        const eventEnds = ends.splice(0, ends.length);
+        cursor.start(chunk);
+        for (let i = 0; i < events.length; i++) {
+          listener.eventEnded(cursor.after(eventEnds[i]!));
+          yield events[i]!;
+        }
+      } else for (const e of events) yield e;
     }
   }
   feed(decoder.decode(), true);

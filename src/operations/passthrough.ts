@@ -125,6 +125,7 @@ export function passthroughRunner(
           (input) => codec.parseStream(input, targetOf(upstream), contentType),
           upstream.name,
           (error) => streamErrorBytes(dialect, jsonArray, 502, failureFromError(error, upstream.name).message),
+          codec.finalMarkers(contentType),
         );
         if (tapped.kind === "failed") return failed(tapped.failure);
         if (tapped.kind === "final") return { kind: "final", response: errorResponse(ctx.family, tapped.status, tapped.message, {}, ctx.requestId) };

@@ -24,6 +24,8 @@ export async function tapStream(
   upstream: string,
   /** The bytes that tell the client, in its own dialect, that the stream broke after the commit. */
   errorBytes: (error: unknown) => Uint8Array,
+  /** Bytes the dialect's final event always holds: only a chunk that may hold one waits for the parser. */
+  finalMarkers: readonly Uint8Array[],
 ): Promise<Tapped> {
   const kept: Uint8Array[] = [];
   let committed = false;
@@ -40,16 +42,21 @@ export async function tapStream(
   const take = (): Handed | Promise<Handed> => handed.shift() ?? new Promise<Handed>((resolve) => (waiting = resolve));
 
   /*
-   * The client gets a chunk once the parser is past it, so that a stream is forwarded up to its
-   * final event and not a byte further (data after it, in the same read or the next, is not the
-   * answer's). The parser asking for chunk n means it is done with chunk n - 1.
+   * A chunk that may hold the final event goes to the client once the parser is past it, so that a
+   * stream is forwarded up to its final event and not a byte further (data after it, in the same
+   * read or the next, is not the answer's). The parser asking for chunk n means it is done with
+   * chunk n - 1. Any other chunk goes at once: waiting on the parser for every chunk cost 12% of
+   * the chunks per second of 1,000 streams at once.
    */
+  const mayHoldFinal = finalSpotter(finalMarkers);
   let asked = 0;
   let lastEventEnd: { chunk: number; offset: number } | undefined;
   /** Set when the parser has stopped: where the final event ended, if it ended with one. */
   let parserStopped = false;
   let finalEnd: { chunk: number; offset: number } | undefined;
   let progressed: (() => void) | undefined;
+  /** The client's pull is waiting on the upstream for its next chunk. */
+  let reading = false;
   const progress = () => {
     const resolve = progressed;
     progressed = undefined;
@@ -103,6 +110,8 @@ export async function tapStream(
       }
       // The dialect's final event has arrived: the answer is whole, and ends where that event does.
       finalEnd = lastEventEnd;
+      // A read for more is waiting on a body left open: it ends when the body is let go of, cleanly.
+      if (reading) source.release();
     } catch (thrown) {
       error = thrown;
     }
@@ -121,7 +130,7 @@ export async function tapStream(
     }
     controller.close();
     // The body may stay open (a proxy or an HTTP/2 hop holding it): let go of it.
-    void source.cancel();
+    source.release();
   };
 
   const body = new ReadableStream<Uint8Array>({
@@ -130,7 +139,14 @@ export async function tapStream(
       if (!chunk) {
         if (finalEnd) return finish(controller, new Uint8Array(0));
         try {
-          const { done: finished, value } = await source.read();
+          reading = true;
+          let read;
+          try {
+            read = await source.read();
+          } finally {
+            reading = false;
+          }
+          const { done: finished, value } = read;
           if (finished) {
             // A clean end is not a complete answer until the parser has seen the dialect's last event.
             hand({ done: true });
@@ -150,7 +166,7 @@ export async function tapStream(
         }
       }
       const number = forwarded++;
-      while (!parserStopped && asked <= number + 1) await new Promise<void>((resolve) => (progressed = resolve));
+      if (mayHoldFinal(chunk)) while (!parserStopped && asked <= number + 1) await new Promise<void>((resolve) => (progressed = resolve));
       if (finalEnd && number >= finalEnd.chunk) return finish(controller, number === finalEnd.chunk ? chunk.subarray(0, finalEnd.offset) : new Uint8Array(0));
       controller.enqueue(chunk);
     },
@@ -160,4 +176,49 @@ export async function tapStream(
     },
   });
   return { kind: "content", body, done };
+}
+
+/**
+ * Whether each chunk, in order, may hold the final event or its end: from the first chunk that
+ * holds a marker (in it, or across its start and the end of the chunk before) on, since the
+ * event's last bytes (its blank line) may come in a later chunk than the marker.
+ */
+export function finalSpotter(finalMarkers: readonly Uint8Array[]): (chunk: Uint8Array) => boolean {
+  const overlap = Math.max(0, ...finalMarkers.map((marker) => marker.length - 1));
+  // The last bytes read, for a marker that straddles two chunks (or more, when chunks are tiny).
+  let tail: Uint8Array = new Uint8Array(0);
+  let seen = false;
+  return (chunk) => {
+    if (seen) return true;
+    seen = finalMarkers.some((marker) => contains(chunk, marker) || straddles(tail, chunk, marker));
+    if (overlap > 0) tail = chunk.length >= overlap ? chunk.subarray(chunk.length - overlap) : concat(tail, chunk).subarray(-overlap);
+    return seen;
+  };
+}
+
+/** Whether the marker begins in `before`'s last bytes and ends in `after`. */
+function straddles(before: Uint8Array, after: Uint8Array, marker: Uint8Array): boolean {
+  for (let split = Math.max(1, marker.length - after.length); split < marker.length && split <= before.length; split++) {
+    let matches = true;
+    for (let i = 0; i < marker.length && matches; i++) matches = (i < split ? before[before.length - split + i] : after[i - split]) === marker[i];
+    if (matches) return true;
+  }
+  return false;
+}
+
+function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
+  const first = needle[0];
+  for (let i = haystack.indexOf(first!); i !== -1 && i <= haystack.length - needle.length; i = haystack.indexOf(first!, i + 1)) {
+    let j = 1;
+    while (j < needle.length && haystack[i + j] === needle[j]) j++;
+    if (j === needle.length) return true;
+  }
+  return false;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }

@@ -121,8 +121,18 @@ const END: ReadResult = { done: true };
 /** An upstream stream's chunks, read under the time limits: each chunk restarts the idle limit, and a failed read says why. */
 export interface GuardedSource {
   read(): Promise<ReadResult>;
+  /** Drops the body now, connection and all: the client left, or the upstream broke. */
   cancel(reason?: unknown): Promise<void>;
+  /**
+   * Lets go of a body whose answer is whole (its final event has arrived): what follows is read
+   * and dropped in the background, so that a body that ends at once leaves its connection to be
+   * used again, and one still open after RELEASE_GRACE_MS is cut. Never a failure.
+   */
+  release(): void;
 }
+
+/** How long a body may stay open after its final event before its connection is cut. */
+export const RELEASE_GRACE_MS = 250;
 
 function guardSource(body: ReadableStream<Uint8Array>, w: Watched): GuardedSource {
   const reader = body.getReader();
@@ -164,6 +174,20 @@ function guardSource(body: ReadableStream<Uint8Array>, w: Watched): GuardedSourc
       w.abort.abort();
       await cancelled;
     },
+    release() {
+      if (released) return;
+      released = true;
+      // The watch list cuts it when the grace runs out (an abort that nothing reads as a failure).
+      w.totalAt = Math.min(w.totalAt, performance.now() + RELEASE_GRACE_MS);
+      void (async () => {
+        try {
+          while (!(await reader.read()).done);
+        } catch {
+          // Cut after the grace, or the connection dropped: the answer was already whole.
+        }
+        unwatch(w);
+      })();
+    },
   };
 }
 
@@ -180,7 +204,9 @@ function sourceStream(source: GuardedSource): ReadableStream<Uint8Array> {
           controller.error(error);
         }
       },
-      cancel: (reason) => source.cancel(reason),
+      // A reader that stops early has what it wanted (a parser at its final event); a client that
+      // left has already aborted the call through its signal.
+      cancel: () => source.release(),
     },
     { highWaterMark: 0 },
   );

@@ -28,3 +28,34 @@ export function codexBinary(testFile: string): string | undefined {
   console.warn(`${testFile}: skipped, no Codex CLI (${how})`);
   return undefined;
 }
+
+/**
+ * `~/.codex/config.toml` pointing Codex at levity, as the README shows it. gpt-5.5 is a model
+ * Codex knows, whose metadata gives it the freeform apply_patch tool. Offline, the update check,
+ * analytics and the plugin and app syncs (a git clone from github.com, calls to chatgpt.com)
+ * would only fail, so they are off.
+ */
+export function codexConfigToml(origin: string, options: { settings?: string[]; provider?: string[] } = {}): string {
+  const lines = [
+    'model = "gpt-5.5"',
+    'model_provider = "levity"',
+    ...(options.settings ?? []),
+    "check_for_update_on_startup = false",
+    "",
+    "[analytics]",
+    "enabled = false",
+    "",
+    "[features]",
+    "plugins = false",
+    "remote_plugin = false",
+    "apps = false",
+    "",
+    "[model_providers.levity]",
+    'name = "levity"',
+    `base_url = "${origin}/v1"`,
+    'env_key = "LEVITY_API_KEY"',
+    'wire_api = "responses"',
+    ...(options.provider ?? []),
+  ];
+  return `${lines.join("\n")}\n`;
+}

@@ -6,6 +6,7 @@ import {
   EFFORT_BUDGET,
   failureFromBody,
   isObject,
+  markers,
   mergeSameRoleTurns,
   parseStreamJson,
   StreamProtocolError,
@@ -60,6 +61,8 @@ function canThink(turns: Turn[], target: UpstreamTarget): boolean {
 function withoutUnverifiableThinking(turns: Turn[]): Turn[] {
   return turns.map((turn) => ({ ...turn, parts: turn.parts.filter((p) => !(p.type === "thinking" && p.signature !== undefined && p.text === "")) }));
 }
+
+const MESSAGE_STOP = markers("message_stop");
 
 export const anthropicMessagesUpstream: UpstreamCodec = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
@@ -127,6 +130,8 @@ export const anthropicMessagesUpstream: UpstreamCodec = {
       usage: fromAnthropicUsage(body.usage),
     };
   },
+
+  finalMarkers: () => MESSAGE_STOP,
 
   parseStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget) {
     return parseAnthropicStream(body, target);

@@ -1,7 +1,7 @@
 import type { ChatRequest, ChatResponse, MediaPart, Part, StopReason, StreamEvent, Usage } from "../../ir.ts";
 import { issuedBy } from "../opaque.ts";
 import { readJsonArray, readSse } from "../sse.ts";
-import { clamp, EFFORT_BUDGET, failureFromBody, isObject, mergeSameRoleTurns, newCallId, parseStreamJson, StreamProtocolError, streamError, type UpstreamCodec, type UpstreamFailure, type UpstreamTarget } from "../shared.ts";
+import { clamp, EFFORT_BUDGET, failureFromBody, isObject, markers, mergeSameRoleTurns, newCallId, parseStreamJson, StreamProtocolError, streamError, type UpstreamCodec, type UpstreamFailure, type UpstreamTarget } from "../shared.ts";
 import { geminiMedia } from "./inline-media.ts";
 import { hasParameters, toGeminiSchema } from "./schema.ts";
 import { fromGeminiFinish, fromGeminiUsage, geminiParts, pairCallIds, partsFromGemini } from "./wire.ts";
@@ -84,6 +84,9 @@ function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
   return parts;
 }
 
+const FINISH_REASON = markers("finishReason");
+const ARRAY_END = markers("]");
+
 export const geminiUpstream: UpstreamCodec = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
     const body = { contents: await contentsFor(request, target), ...systemInstruction(request), ...toolFields(request), generationConfig: generationConfig(request) };
@@ -116,6 +119,9 @@ export const geminiUpstream: UpstreamCodec = {
       usage: fromGeminiUsage(body.usageMetadata) ?? { input: 0, output: 0 },
     };
   },
+
+  // The SSE form ends on the chunk with finishReason (and usage), the JSON array at its closing bracket.
+  finalMarkers: (contentType) => (contentType.includes("json") ? ARRAY_END : FINISH_REASON),
 
   parseStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget, contentType: string) {
     return parseGeminiStream(body, target, contentType);

@@ -5,6 +5,7 @@ import {
   effortFromBudget,
   failureFromBody,
   isObject,
+  markers,
   newCallId,
   parseStreamJson,
   StreamProtocolError,
@@ -57,6 +58,9 @@ function assistantMessage(parts: Part[], compat: ChatCompat): unknown | undefine
 function compatOfTarget(target: UpstreamTarget): ChatCompat {
   return target.compat ?? compatOf(profileFromBaseUrl(target.baseUrl));
 }
+
+/** Chat and Completions streams end with `data: [DONE]`. */
+export const DONE_MARKER = markers("[DONE]");
 
 export const openaiChatUpstream: UpstreamCodec = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
@@ -123,6 +127,8 @@ export const openaiChatUpstream: UpstreamCodec = {
       usage: fromOpenAIUsage(body.usage) ?? { input: 0, output: 0 },
     };
   },
+
+  finalMarkers: () => DONE_MARKER,
 
   parseStream(body: AsyncIterable<Uint8Array>) {
     return parseChatStream(body);

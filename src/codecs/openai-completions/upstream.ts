@@ -1,6 +1,6 @@
 import type { ChatRequest, ChatResponse, StreamEvent, Usage } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
-import { parseOpenAIError, toolResultText } from "../openai-chat/upstream.ts";
+import { DONE_MARKER, parseOpenAIError, toolResultText } from "../openai-chat/upstream.ts";
 import { fromOpenAIFinish, fromOpenAIUsage } from "../openai-chat/wire.ts";
 import { readSse } from "../sse.ts";
 import { clamp, isObject, parseStreamJson, StreamProtocolError, streamError, type UpstreamCodec } from "../shared.ts";
@@ -47,6 +47,8 @@ export const openaiCompletionsUpstream: UpstreamCodec = {
       usage: fromOpenAIUsage(body.usage) ?? { input: 0, output: 0 },
     };
   },
+
+  finalMarkers: () => DONE_MARKER,
 
   async *parseStream(body: AsyncIterable<Uint8Array>): AsyncGenerator<StreamEvent> {
     let started = false;

@@ -3,7 +3,7 @@ import { parseOpenAIError, toolResultText } from "../openai-chat/upstream.ts";
 import { customArguments, mediaToUrl } from "../openai-chat/wire.ts";
 import { issuedBy } from "../opaque.ts";
 import { readSse } from "../sse.ts";
-import { clamp, effortFromBudget, isObject, parseStreamJson, StreamProtocolError, type UpstreamCodec, type UpstreamTarget } from "../shared.ts";
+import { clamp, effortFromBudget, isObject, markers, parseStreamJson, StreamProtocolError, type UpstreamCodec, type UpstreamTarget } from "../shared.ts";
 
 function inputContent(part: MediaPart) {
   if (part.source.kind === "base64" && part.source.mediaType === "application/pdf") return { type: "input_file", file_data: mediaToUrl(part), filename: "document.pdf" };
@@ -78,6 +78,8 @@ function partsFromOutput(output: unknown, target: UpstreamTarget): Part[] {
   return parts;
 }
 
+const RESPONSE_END = markers("response.completed", "response.incomplete", "response.failed");
+
 export const openaiResponsesUpstream: UpstreamCodec = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
     const body: Record<string, unknown> = { model: request.model, input: inputItems(request, target), store: false };
@@ -119,6 +121,8 @@ export const openaiResponsesUpstream: UpstreamCodec = {
       usage: fromUsage(body.usage) ?? { input: 0, output: 0 },
     };
   },
+
+  finalMarkers: () => RESPONSE_END,
 
   parseStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget) {
     return parseResponsesStream(body, target);
