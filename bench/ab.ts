@@ -84,11 +84,20 @@ function wrkRps(url: string, body: string, headers: Record<string, string>): num
   return parsed.requests / parsed.seconds;
 }
 
-function streamChunksPerSecond(url: string): number {
-  const out = spawnSync(BUN, [join(HERE, "stream-load.ts"), url, String(STREAMS), String(CHUNKS), `authorization: Bearer ${KEY}`], { encoding: "utf8", env: { ...process.env, ...FETCH_ENV } });
-  const result = JSON.parse(out.stdout.trim().split("\n").at(-1)!) as { chunksPerSecond: number; lost: number; reordered: number };
+interface StreamResult {
+  chunksPerSecond: number;
+  ttftP99ms: number;
+  lost: number;
+  reordered: number;
+}
+
+/** burst: 1,000 streams at once, chunks unspaced; paced: started over 1 s, chunks 50 ms apart (as bench/run.ts measures TTFT). */
+function streams(url: string, mode: "burst" | "paced"): StreamResult {
+  const pacing = mode === "paced" ? { RAMP_MS: "1000", INTERVAL_MS: "50" } : {};
+  const out = spawnSync(BUN, [join(HERE, "stream-load.ts"), url, String(STREAMS), String(CHUNKS), `authorization: Bearer ${KEY}`], { encoding: "utf8", env: { ...process.env, ...FETCH_ENV, ...pacing } });
+  const result = JSON.parse(out.stdout.trim().split("\n").at(-1)!) as StreamResult;
   if (result.lost > 0 || result.reordered > 0) throw new Error(`${url}: ${result.lost} streams lost, ${result.reordered} reordered`);
-  return result.chunksPerSecond;
+  return result;
 }
 
 const upstream = `http://127.0.0.1:${(await start([BUN, join(HERE, "fake-upstream.ts")], { STREAM_CHUNKS: String(CHUNKS) })).port}`;
@@ -113,7 +122,8 @@ const measures = {
     wrkRps(`http://127.0.0.1:${port}/v1/chat/completions`, JSON.stringify({ model: "gem-model", messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }], max_tokens: 64 }), { authorization: `Bearer ${KEY}` }),
   "anthropic->openai req/s": (port: number) =>
     wrkRps(`http://127.0.0.1:${port}/v1/messages`, JSON.stringify({ model: "claude-bench", max_tokens: 64, messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }] }), { "x-api-key": KEY, "anthropic-version": "2023-06-01" }),
-  "same-dialect stream chunks/s": (port: number) => streamChunksPerSecond(`http://127.0.0.1:${port}/v1/chat/completions`),
+  "same-dialect stream chunks/s": (port: number) => streams(`http://127.0.0.1:${port}/v1/chat/completions`, "burst").chunksPerSecond,
+  "same-dialect paced stream TTFT p99 ms": (port: number) => streams(`http://127.0.0.1:${port}/v1/chat/completions`, "paced").ttftP99ms,
 };
 
 const results: Record<string, Record<string, number[]>> = {};
@@ -139,12 +149,14 @@ console.log("| measure | A (median) | B (median) | B/A | A rounds | B rounds |\n
 for (const [name, sides] of Object.entries(results)) {
   const a = median(sides.A!);
   const b = median(sides.B!);
-  const rounds = (values: number[]) => values.map((v) => v.toFixed(0)).join(", ");
-  console.log(`| ${name} | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(b / a).toFixed(2)} | ${rounds(sides.A!)} | ${rounds(sides.B!)} |`);
+  const digits = name.includes("TTFT") ? 1 : 0;
+  const rounds = (values: number[]) => values.map((v) => v.toFixed(digits)).join(", ");
+  console.log(`| ${name} | ${a.toFixed(digits)} | ${b.toFixed(digits)} | ${(b / a).toFixed(2)} | ${rounds(sides.A!)} | ${rounds(sides.B!)} |`);
 }
 // CPU per unit of work: per 1,000 requests, or per 1,000 streams.
 console.log("\n| measure | A CPU | B CPU | B/A |\n|---|---|---|---|");
 for (const [name, sides] of Object.entries(cpu)) {
+  if (name.includes("TTFT")) continue;
   const per = (side: string) => median(sides[side]!.map((seconds, i) => (name.includes("stream") ? seconds : (seconds / (results[name]![side]![i]! * SECONDS)) * 1000)));
   const unit = name.includes("stream") ? "s per 1,000 streams" : "s per 1,000 requests";
   console.log(`| ${name} | ${per("A").toFixed(3)} ${unit} | ${per("B").toFixed(3)} ${unit} | ${(per("B") / per("A")).toFixed(2)} |`);

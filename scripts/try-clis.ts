@@ -54,6 +54,15 @@ interface Cli {
   extras?: Record<string, (ctx: TurnContext) => Promise<TurnResult>>;
 }
 
+/** Kilo Code with an OpenAI-compatible provider at `baseURL`, as the README configures it. */
+function kiloRun(home: string, work: string, baseURL: string, prompt: string, tool: boolean): Run {
+  const provider = { npm: "@ai-sdk/openai-compatible", name: "levity", options: { baseURL, apiKey: TRY_KEY }, models: { "levity-model": { name: "levity-model", tool_call: true } } };
+  writeFileSync(join(work, "kilo.json"), JSON.stringify({ provider: { levity: provider }, model: "levity/levity-model" }, null, 2));
+  const kilo = join(TOOLS_DIR, "node_modules", "@kilocode", `cli-${process.platform}-${process.arch}`, "bin", "kilo");
+  // Offline, fetching the models.dev catalogue and checking for updates only cost time.
+  return { command: [kilo, "run", ...(tool ? ["--auto"] : []), "--model", "levity/levity-model", prompt], env: { HOME: home, KILO_DISABLE_MODELS_FETCH: "1", KILO_DISABLE_AUTOUPDATE: "1" } };
+}
+
 /** Runs a CLI to its end (killed after 3 minutes) and returns all it printed. */
 async function runCli(run: Run, cwd: string): Promise<string> {
   const child = Bun.spawn(run.command, { cwd, env: { PATH: process.env.PATH ?? "", ...run.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
@@ -148,14 +157,17 @@ const CLIS: Cli[] = [
   },
   {
     name: "Kilo Code",
-    packages: [`@kilocode/cli-${process.platform}-${process.arch}`],
+    // 7.7.9: the registry this was tried against had no platform package for 7.8.1.
+    packages: [`@kilocode/cli-${process.platform}-${process.arch}@7.7.9`],
     toolName: "bash",
-    setup(home, work, origin, prompt, tool) {
-      const provider = { npm: "@ai-sdk/openai-compatible", name: "levity", options: { baseURL: `${origin}/v1`, apiKey: TRY_KEY }, models: { "levity-model": { name: "levity-model", tool_call: true } } };
-      writeFileSync(join(work, "kilo.json"), JSON.stringify({ provider: { levity: provider }, model: "levity/levity-model" }, null, 2));
-      const kilo = join(TOOLS_DIR, "node_modules", "@kilocode", `cli-${process.platform}-${process.arch}`, "bin", "kilo");
-      // Offline, fetching the models.dev catalogue and checking for updates only cost time.
-      return { command: [kilo, "run", ...(tool ? ["--auto"] : []), "--model", "levity/levity-model", prompt], env: { HOME: home, KILO_DISABLE_MODELS_FETCH: "1", KILO_DISABLE_AUTOUPDATE: "1" } };
+    setup: (home, work, origin, prompt, tool) => kiloRun(home, work, `${origin}/v1`, prompt, tool),
+    extras: {
+      // The mistake the user guides describe: the whole endpoint pasted as the Base URL, onto which
+      // Kilo glues its own /chat/completions (levity's routes.yaml rule glued_endpoints serves it).
+      async "pasted endpoint as Base URL"({ home, work, origin }) {
+        const text = await runCli(kiloRun(home, work, `${origin}/v1/chat/completions`, "Reply with exactly this text and nothing else: kilo-ok", false), work);
+        return { ok: text.includes("kilo-ok"), text };
+      },
     },
   },
 ];
@@ -165,7 +177,8 @@ const wanted = process.argv.slice(2).map((name) => name.toLowerCase());
 const chosen = CLIS.filter((cli) => wanted.length === 0 || wanted.includes(cli.name.split(" ")[0]!.toLowerCase()));
 
 async function install(): Promise<void> {
-  const missing = chosen.flatMap((cli) => cli.packages).filter((pkg) => !existsSync(join(TOOLS_DIR, "node_modules", pkg)));
+  // A package may be pinned (name@version); its folder has the name alone.
+  const missing = chosen.flatMap((cli) => cli.packages).filter((pkg) => !existsSync(join(TOOLS_DIR, "node_modules", pkg.replace(/(?<=.)@[^/]*$/, ""))));
   if (missing.length === 0) return;
   console.log(`installing ${missing.join(", ")} into ${TOOLS_DIR} ...`);
   mkdirSync(TOOLS_DIR, { recursive: true });
