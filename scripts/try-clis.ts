@@ -134,7 +134,8 @@ const CLIS: Cli[] = [
   },
   {
     name: "Codex CLI",
-    packages: ["@openai/codex"],
+    // The version .ci/run installs for test/codex-*.test.ts, so one folder serves both.
+    packages: ["@openai/codex@0.169.0"],
     toolName: "exec_command",
     setup(home, _work, origin, prompt, tool) {
       writeCodexConfig(home, origin);
@@ -183,7 +184,9 @@ async function install(): Promise<void> {
   console.log(`installing ${missing.join(", ")} into ${TOOLS_DIR} ...`);
   mkdirSync(TOOLS_DIR, { recursive: true });
   if (!existsSync(join(TOOLS_DIR, "package.json"))) writeFileSync(join(TOOLS_DIR, "package.json"), '{ "private": true }\n');
-  const npm = Bun.spawn(["npm", "install", "--no-audit", "--no-fund", ...missing], { cwd: TOOLS_DIR, stdout: "inherit", stderr: "inherit" });
+  // Every CLI wanted, not only the missing ones: npm removes what its package.json does not list.
+  const all = chosen.flatMap((cli) => cli.packages);
+  const npm = Bun.spawn(["npm", "install", "--no-audit", "--no-fund", ...all], { cwd: TOOLS_DIR, stdout: "inherit", stderr: "inherit" });
   if ((await npm.exited) !== 0) throw new Error("npm install of the CLIs failed");
 }
 
