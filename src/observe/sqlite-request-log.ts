@@ -1,6 +1,5 @@
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { preparePrivateDatabase } from "../state/private-files.ts";
 import type { Logger } from "../log.ts";
 import type { RequestRecord } from "./record.ts";
 import { queryLimit, statusRange, type LoggedRequest, type LogQuery, type RequestLog, type UsageRow } from "./request-log.ts";
@@ -176,7 +175,7 @@ export function readRequestLogFile(path: string, query: LogQuery): LoggedRequest
 
 export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
   const now = options.now ?? Date.now;
-  mkdirSync(dirname(options.path), { recursive: true });
+  preparePrivateDatabase(options.path);
   const db = new Database(options.path, { create: true, strict: true });
   // auto_vacuum only takes effect before the first table; it lets a trim give the space back to the disk.
   db.exec("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;");

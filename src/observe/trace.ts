@@ -1,6 +1,6 @@
 import type { Usage } from "../ir.ts";
 import type { Lease, Outcome } from "../pool/pool.ts";
-import { scrubFailure } from "../pool/scrub.ts";
+import { scrubFailure, scrubKey } from "../pool/scrub.ts";
 import type { RecordSink, RequestRecord } from "./record.ts";
 
 /*
@@ -138,7 +138,8 @@ export class RequestTrace {
     if (max !== undefined && response.body) {
       this.bodyPending = true;
       response = new Response(captureBody(response.body, max, (text) => {
-        this.record.responseBody = text;
+        // An upstream may echo the account's key in a 200 as in an error: the log keeps neither.
+        this.record.responseBody = this.committed ? scrubKey(text, this.committed.account.key) : text;
         this.bodyPending = false;
         this.complete();
       }), response);

@@ -1,6 +1,5 @@
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { preparePrivateDatabase } from "./private-files.ts";
 import { rebuild, type AccountRecord, type StateStore, type StoredResponse, type ToolCallState } from "./store.ts";
 
 const RETENTION_DAYS = 30;
@@ -8,7 +7,7 @@ const DAY_MS = 86_400_000;
 
 /** The state store in SQLite (WAL), so previous_response_id and signatures survive a restart. */
 export function openSqliteStore(path: string): StateStore {
-  mkdirSync(dirname(path), { recursive: true });
+  preparePrivateDatabase(path);
   const db = new Database(path, { create: true, strict: true });
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;");
   db.exec(`

@@ -97,13 +97,19 @@ export function upstreamRequestHeaders(protocol: UpstreamProtocol, key: string, 
   return headers;
 }
 
-// Hop-by-hop headers, and those that stop being true once fetch has decoded the body.
-const DROPPED_RESPONSE_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length", "set-cookie", "alt-svc", "upgrade"]);
+/*
+ * An upstream's answer headers are data from elsewhere: only those a client of its dialect reads
+ * pass on (the body's type, retry and rate-limit hints, the provider's request id). Not its
+ * cookies, its CORS headers (levity's own CORS rules apply), hop-by-hop headers, or anything an
+ * upstream might echo (one echoed the account's key in a header of its own).
+ */
+const PASSED_RESPONSE_HEADERS = new Set(["content-type", "cache-control", "retry-after", "retry-after-ms", "request-id", "x-request-id", "openai-processing-ms", "openai-version", "x-should-retry"]);
+const PASSED_RESPONSE_PREFIXES = ["x-ratelimit-", "anthropic-ratelimit-"];
 
 export function clientResponseHeaders(upstream: Headers): Headers {
   const headers = new Headers();
   upstream.forEach((value, name) => {
-    if (!DROPPED_RESPONSE_HEADERS.has(name)) headers.set(name, value);
+    if (PASSED_RESPONSE_HEADERS.has(name) || PASSED_RESPONSE_PREFIXES.some((prefix) => name.startsWith(prefix))) headers.set(name, value);
   });
   return headers;
 }
