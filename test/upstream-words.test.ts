@@ -1,10 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, statSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { oneLine } from "../src/log.ts";
+import { openSqliteStore } from "../src/state/sqlite-store.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { resetAccounts, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import { resetAccounts, startGateway, tempDir, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 import { serveLevityWith } from "./support/process.ts";
 import { readRequestDb } from "./support/request-db.ts";
 import { waitUntil } from "./support/wait.ts";
@@ -16,6 +17,7 @@ import { waitUntil } from "./support/wait.ts";
  */
 
 const CLIENT_KEY = "sk-upstream-words-client";
+const ADMIN_KEY = "sk-upstream-words-admin";
 const ACCOUNT_KEY = "sk-upstream-words-account-key";
 
 let oa: FakeUpstream;
@@ -25,7 +27,7 @@ beforeAll(() => {
   oa = fakeOpenAI(ACCOUNT_KEY);
   gw = startGateway({
     gateway:
-      `proxy:\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n  cooldown_wait: 0\n  request_log: { log_bodies: true, flush_ms: 20 }\n` +
+      `proxy:\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n  admin_key: ${ADMIN_KEY}\n  cooldown_wait: 0\n  request_log: { log_bodies: true, flush_ms: 20 }\n` +
       upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "a", key: ACCOUNT_KEY }] }]),
     mappings: "exact:\n  m: oa/gpt-4o-real\n",
   });
@@ -37,7 +39,7 @@ afterAll(async () => {
 });
 
 // A scripted failure cools the only account; each test starts with it healthy.
-afterEach(() => resetAccounts(gw.origin, CLIENT_KEY));
+afterEach(() => resetAccounts(gw.origin, ADMIN_KEY));
 
 const chat = (content = "hi") =>
   fetch(`${gw.origin}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${CLIENT_KEY}`, "content-type": "application/json" }, body: JSON.stringify({ model: "m", messages: [{ role: "user", content }] }) });
@@ -110,5 +112,25 @@ describe("at rest", () => {
       if (existsSync(path)) expect({ name, mode: mode(path) }).toEqual({ name, mode: "600" });
     }
     expect(existsSync(join(dataDir, "requests.db"))).toBe(true);
+  });
+});
+
+describe("stored conversations", () => {
+  test("are bounded in size: past the bound the oldest go first, and a recent conversation is whole", () => {
+    const dir = tempDir();
+    const store = openSqliteStore(join(dir, "levity.db"), { maxResponseBytes: 10_000 });
+    try {
+      const turn = (n: number) => [{ role: "user" as const, parts: [{ type: "text" as const, text: `${n}:${"x".repeat(1_000)}` }] }];
+      for (let n = 0; n < 30; n++) store.saveResponse({ id: `resp_${n}`, previousId: n > 0 ? `resp_${n - 1}` : undefined, model: "m", input: turn(n), output: [{ type: "text", text: "ok" }] });
+      expect(store.hasResponse("resp_0")).toBe(false);
+      expect(store.hasResponse("resp_29")).toBe(true);
+      // About nine tenths of 10,000 characters' worth is kept: eight of these turns.
+      const kept = Array.from({ length: 30 }, (_, n) => store.hasResponse(`resp_${n}`)).filter(Boolean).length;
+      expect(kept).toBeGreaterThanOrEqual(7);
+      expect(kept).toBeLessThanOrEqual(10);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -4,9 +4,15 @@ import { rebuild, type AccountRecord, type StateStore, type StoredResponse, type
 
 const RETENTION_DAYS = 30;
 const DAY_MS = 86_400_000;
+/**
+ * Stored conversations, at most: past it the oldest go first, down to nine tenths of it, so that
+ * a few huge requests cannot fill the disk (five 30 MB requests once made a 345 MB file).
+ */
+export const STORED_RESPONSES_MAX_BYTES = 256 * 1024 * 1024;
 
 /** The state store in SQLite (WAL), so previous_response_id and signatures survive a restart. */
-export function openSqliteStore(path: string): StateStore {
+export function openSqliteStore(path: string, options: { maxResponseBytes?: number } = {}): StateStore {
+  const maxBytes = options.maxResponseBytes ?? STORED_RESPONSES_MAX_BYTES;
   preparePrivateDatabase(path);
   const db = new Database(path, { create: true, strict: true });
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;");
@@ -31,7 +37,23 @@ export function openSqliteStore(path: string): StateStore {
     db.prepare("DELETE FROM tool_calls WHERE created_at < $cutoff").run({ cutoff });
   };
   prune();
-  const pruning = setInterval(prune, DAY_MS);
+  const pruning = setInterval(() => {
+    prune();
+    storedBytes = sizeOf.get()?.n ?? 0;
+  }, DAY_MS);
+
+  // Sizes in characters of the stored JSON: near enough to bytes for a bound.
+  const sizeOf = db.prepare<{ n: number }, []>("SELECT COALESCE(SUM(length(input) + length(output)), 0) AS n FROM responses");
+  const oldest = db.prepare<{ id: string; n: number }, []>("SELECT id, length(input) + length(output) AS n FROM responses ORDER BY created_at, rowid");
+  const deleteResponse = db.prepare("DELETE FROM responses WHERE id = $id");
+  let storedBytes = sizeOf.get()?.n ?? 0;
+  const trim = db.transaction(() => {
+    for (const row of oldest.all()) {
+      if (storedBytes <= maxBytes * 0.9) break;
+      deleteResponse.run({ id: row.id });
+      storedBytes -= row.n;
+    }
+  });
   pruning.unref?.();
 
   const load = (id: string): StoredResponse | undefined => {
@@ -41,7 +63,11 @@ export function openSqliteStore(path: string): StateStore {
   };
   return {
     saveResponse(response) {
-      insertResponse.run({ id: response.id, previous: response.previousId ?? null, model: response.model, input: JSON.stringify(response.input), output: JSON.stringify(response.output), at: Date.now() });
+      const input = JSON.stringify(response.input);
+      const output = JSON.stringify(response.output);
+      insertResponse.run({ id: response.id, previous: response.previousId ?? null, model: response.model, input, output, at: Date.now() });
+      storedBytes += input.length + output.length;
+      if (storedBytes > maxBytes) trim();
     },
     conversation: (id) => rebuild(id, load),
     hasResponse: (id) => selectResponse.get({ id }) !== null,
