@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { fromGeminiSchema, hasParameters, toGeminiSchema } from "../src/codecs/gemini/schema.ts";
+import { fromGeminiSchema, hasParameters, schemaBudget, toGeminiSchema } from "../src/codecs/gemini/schema.ts";
+import { GatewayError } from "../src/http/errors.ts";
 import { geminiClient } from "../src/codecs/gemini/client.ts";
 import { responseFromResult, resultFromResponse } from "../src/codecs/gemini/wire.ts";
 import { decodeOpaque, encodeOpaque, issuedBy } from "../src/codecs/opaque.ts";
@@ -261,5 +262,91 @@ describe("spotting where a forwarded stream's final event may be", () => {
   ])("%s", (_name, chunks, expected) => {
     const spot = finalSpotter([bytes("[DONE]")]);
     expect(chunks.map((chunk) => spot(bytes(chunk)))).toEqual(expected);
+  });
+});
+
+describe("Gemini schema conversion is bounded (issue 14)", () => {
+  const refsBack = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, { $ref: "#/$defs/a" }]));
+  const stub = (name: string, description = "") => ({ type: "OBJECT", description: `${description}(recursive: the same shape as ${name}, defined above)` });
+  // Six nested definitions whose 20 properties each refer to the next: 64 million nodes inlined.
+  const wideDag: Record<string, unknown> = {};
+  for (let i = 0; i < 6; i++) wideDag[`d${i}`] = { type: "object", properties: Object.fromEntries(Array.from({ length: 20 }, (_, j) => [`p${j}`, { $ref: `#/$defs/d${i + 1}` }])) };
+  wideDag.d6 = { type: "string" };
+  const deep = (levels: number): Record<string, unknown> => {
+    let node: Record<string, unknown> = { type: "string" };
+    for (let i = 0; i < levels; i++) node = { type: "object", properties: { child: node } };
+    return node;
+  };
+
+  const cases: { name: string; schema: unknown; expected?: unknown; maxBytes?: number; refused?: RegExp }[] = [
+    {
+      name: "recursive: every property that refers back becomes a stub",
+      schema: { $ref: "#/$defs/a", $defs: { a: { type: "object", properties: refsBack(6) } } },
+      expected: { type: "OBJECT", properties: Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`p${i}`, stub('"a"')])) },
+    },
+    {
+      name: "recursive through an array, with a description kept",
+      schema: { type: "object", properties: { tree: { $ref: "#/$defs/t" } }, $defs: { t: { type: "array", items: { $ref: "#/$defs/t", description: "subtree" } } } },
+      expected: { type: "OBJECT", properties: { tree: { type: "ARRAY", items: { type: "ARRAY", items: { type: "OBJECT" }, description: "subtree (recursive: the same shape as \"t\", defined above)" } } } },
+    },
+    {
+      name: "mutually recursive: a -> b -> a stops at the second a",
+      schema: {
+        $ref: "#/$defs/a",
+        $defs: { a: { type: "object", properties: { b: { $ref: "#/$defs/b" } } }, b: { type: "object", properties: { a: { $ref: "#/$defs/a" }, n: { type: "integer" } } } },
+      },
+      expected: { type: "OBJECT", properties: { b: { type: "OBJECT", properties: { a: stub('"a"'), n: { type: "INTEGER" } } } } },
+    },
+    {
+      name: "a reference to the root (#)",
+      schema: { type: "object", properties: { self: { $ref: "#" }, x: { type: "string" } } },
+      expected: { type: "OBJECT", properties: { self: stub("the whole parameters object"), x: { type: "STRING" } } },
+    },
+    {
+      name: "the same definition twice, side by side, is inlined twice (not recursion)",
+      schema: { type: "object", properties: { from: { $ref: "#/$defs/p" }, to: { $ref: "#/$defs/p" } }, $defs: { p: { type: "object", properties: { x: { type: "number" } } } } },
+      expected: { type: "OBJECT", properties: { from: { type: "OBJECT", properties: { x: { type: "NUMBER" } } }, to: { type: "OBJECT", properties: { x: { type: "NUMBER" } } } } },
+    },
+    { name: "wide: 2,000 plain properties convert", schema: { type: "object", properties: Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`p${i}`, { type: "string" }])) }, maxBytes: 60_000 },
+    { name: "wide: 5,000 properties that refer back stay small", schema: { $ref: "#/$defs/a", $defs: { a: { type: "object", properties: refsBack(5000) } } }, maxBytes: 600_000 },
+    { name: "deep: nesting 10,000 levels is cut at the depth limit", schema: deep(10_000), maxBytes: 5_000 },
+    { name: "a DAG of references that multiplies is refused, naming the tool", schema: { $ref: "#/$defs/d0", $defs: wideDag }, refused: /tool "t".*too large/ },
+    {
+      name: "one definition with a long description inlined 1,000 times is refused by size",
+      schema: { type: "object", properties: Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`p${i}`, { $ref: "#/$defs/d" }])), $defs: { d: { type: "string", description: "x".repeat(10_000) } } },
+      refused: /tool "t".*too large/,
+    },
+  ];
+
+  for (const c of cases) {
+    test(c.name, () => {
+      const started = performance.now();
+      if (c.refused) {
+        expect(() => toGeminiSchema(c.schema, undefined, 'tool "t"')).toThrow(c.refused);
+      } else {
+        const out = toGeminiSchema(c.schema, undefined, 'tool "t"');
+        if (c.expected) expect(out).toEqual(c.expected as Record<string, unknown>);
+        if (c.maxBytes) expect(JSON.stringify(out).length).toBeLessThan(c.maxBytes);
+      }
+      // The budget bounds the work, not only the output.
+      expect(performance.now() - started).toBeLessThan(1000);
+    });
+  }
+
+  test("the budget is shared by a request's schemas: many tools of a moderate DAG run it out together", () => {
+    const budget = schemaBudget();
+    const moderate = { $ref: "#/$defs/d3", $defs: wideDag }; // 20^3 = 8,000 leaves each
+    toGeminiSchema(moderate, budget, 'tool "one"');
+    expect(() => toGeminiSchema(moderate, budget, 'tool "two"')).toThrow(/tool "two"/);
+  });
+
+  test("an over-budget schema is a 400 the client sees", () => {
+    try {
+      toGeminiSchema({ $ref: "#/$defs/d0", $defs: wideDag }, undefined, 'tool "t"');
+      throw new Error("not refused");
+    } catch (error) {
+      expect(error).toBeInstanceOf(GatewayError);
+      expect((error as GatewayError).status).toBe(400);
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { GatewayError } from "../../http/errors.ts";
 import { isObject } from "../shared.ts";
 
 /*
@@ -13,15 +14,50 @@ const KEPT_AS_IS = ["description", "title", "pattern", "default", "example", "mi
 
 const FORMATS: Record<string, string[]> = { STRING: ["enum", "date-time"], INTEGER: ["int32", "int64"], NUMBER: ["float", "double"] };
 
-// Deeper than this, a recursive $ref stops being inlined.
+// Deeper than this, nesting stops being converted (a $ref counts as a level).
 const MAX_DEPTH = 24;
+
+/*
+ * Inlining $refs can multiply a schema: six nested definitions whose 20 properties each refer to
+ * the next are 64 million nodes, from 3 KB of JSON. Recursion is cut by the visited set below;
+ * what such a DAG of references can still blow up is cut by a budget shared by one request's
+ * schemas. Real tool sets (tens to a few hundred tools of tens of nodes each) use a small part of
+ * it; 20,000 nodes convert in tens of milliseconds.
+ */
+export const SCHEMA_MAX_NODES = 20_000;
+/** Estimated bytes of converted JSON (strings, names, values), per request. */
+export const SCHEMA_MAX_BYTES = 4 * 1024 * 1024;
+
+/** What the conversions of one request may still produce. */
+export interface SchemaBudget {
+  nodes: number;
+  bytes: number;
+}
+
+export function schemaBudget(): SchemaBudget {
+  return { nodes: SCHEMA_MAX_NODES, bytes: SCHEMA_MAX_BYTES };
+}
 
 type Defs = Record<string, unknown>;
 
-export function toGeminiSchema(schema: unknown): GeminiSchema {
+interface Walk {
+  defs: Defs;
+  root: Record<string, unknown>;
+  budget: SchemaBudget;
+  /** Who the schema belongs to, for the error: `tool "search"`. */
+  subject: string;
+  /** The definitions being inlined on the current path: a reference back to one is recursion. */
+  path: Set<string>;
+}
+
+/**
+ * `subject` names the schema's owner in the 400 a schema over the budget gets; `budget` is shared
+ * by every schema of one request.
+ */
+export function toGeminiSchema(schema: unknown, budget: SchemaBudget = schemaBudget(), subject = "a schema"): GeminiSchema {
   const root = isObject(schema) ? schema : {};
   const defs: Defs = { ...(isObject(root.definitions) ? root.definitions : {}), ...(isObject(root.$defs) ? root.$defs : {}) };
-  return convert(root, defs, 0);
+  return convert(root, { defs, root, budget, subject, path: new Set(["#"]) }, 0);
 }
 
 /** Gemini rejects an OBJECT with no properties as a function's parameters; such a function takes none. */
@@ -29,9 +65,53 @@ export function hasParameters(schema: GeminiSchema): boolean {
   return isObject(schema.properties) && Object.keys(schema.properties).length > 0;
 }
 
-function resolveRef(ref: string, defs: Defs): unknown {
-  const name = /^#\/(?:\$defs|definitions)\/(.+)$/.exec(ref)?.[1];
-  return name === undefined ? undefined : defs[decodeURIComponent(name.replace(/~1/g, "/").replace(/~0/g, "~"))];
+/** The definition a local reference names, with its name; `#` is the root schema itself. */
+function resolveRef(ref: string, walk: Walk): { name: string; target: unknown } | undefined {
+  if (ref === "#") return { name: "#", target: walk.root };
+  const raw = /^#\/(?:\$defs|definitions)\/(.+)$/.exec(ref)?.[1];
+  if (raw === undefined) return undefined;
+  let name: string;
+  try {
+    name = decodeURIComponent(raw.replace(/~1/g, "/").replace(/~0/g, "~"));
+  } catch {
+    return undefined;
+  }
+  return Object.hasOwn(walk.defs, name) ? { name, target: walk.defs[name] } : undefined;
+}
+
+function spend(walk: Walk, bytes: number): void {
+  walk.budget.nodes -= 1;
+  walk.budget.bytes -= bytes;
+  if (walk.budget.nodes < 0 || walk.budget.bytes < 0) {
+    throw new GatewayError(
+      400,
+      `The JSON Schema of ${walk.subject} is too large to send to Gemini once its $refs are inlined (over ${SCHEMA_MAX_NODES} nodes or ${SCHEMA_MAX_BYTES / 1024 / 1024} MB for the request's schemas). Use fewer or smaller references.`,
+      { param: "tools" },
+    );
+  }
+}
+
+/** Bytes a kept value adds to the output, roughly as JSON. */
+function sizeOf(value: unknown): number {
+  if (typeof value === "string") return value.length + 2;
+  if (typeof value === "number" || typeof value === "boolean" || value === null) return 8;
+  return JSON.stringify(value)?.length ?? 0;
+}
+
+/**
+ * Where a definition refers back to itself (directly or through others), Gemini, which has no
+ * references, gets a node of the same type that says so, instead of an endless inlining.
+ */
+function recursionStub(name: string, target: unknown, siblings: Record<string, unknown>): GeminiSchema {
+  const node = isObject(target) ? target : {};
+  const declared = Array.isArray(node.type) ? node.type.find((t) => t !== "null") : node.type;
+  const type = typeof declared === "string" ? declared.toUpperCase() : node.items !== undefined ? "ARRAY" : "OBJECT";
+  const shown = name === "#" ? "the whole parameters object" : `"${name}"`;
+  const own = typeof siblings.description === "string" ? `${siblings.description} ` : "";
+  const stub: GeminiSchema = { type, description: `${own}(recursive: the same shape as ${shown}, defined above)` };
+  // Gemini refuses an ARRAY without items; the element shape is the recursive one it cannot say.
+  if (type === "ARRAY") stub.items = { type: "OBJECT" };
+  return stub;
 }
 
 function isNullSchema(node: unknown): boolean {
@@ -56,22 +136,30 @@ function mergeAllOf(node: Record<string, unknown>, parts: unknown[]): Record<str
   return merged;
 }
 
-function convert(input: Record<string, unknown>, defs: Defs, depth: number): GeminiSchema {
+function convert(input: Record<string, unknown>, walk: Walk, depth: number): GeminiSchema {
+  spend(walk, 16);
   if (depth > MAX_DEPTH) return { type: "OBJECT" };
   let node = input;
   if (typeof node.$ref === "string") {
-    const target = resolveRef(node.$ref, defs);
+    const resolved = resolveRef(node.$ref, walk);
     const { $ref: _ref, ...siblings } = node;
-    node = { ...(isObject(target) ? target : { type: "object" }), ...siblings };
-    return convert(node, defs, depth + 1);
+    if (resolved && walk.path.has(resolved.name)) return recursionStub(resolved.name, resolved.target, siblings);
+    node = { ...(resolved && isObject(resolved.target) ? resolved.target : { type: "object" }), ...siblings };
+    if (!resolved) return convert(node, walk, depth + 1);
+    walk.path.add(resolved.name);
+    try {
+      return convert(node, walk, depth + 1);
+    } finally {
+      walk.path.delete(resolved.name);
+    }
   }
-  if (Array.isArray(node.allOf)) return convert(mergeAllOf(node, node.allOf), defs, depth + 1);
+  if (Array.isArray(node.allOf)) return convert(mergeAllOf(node, node.allOf), walk, depth + 1);
 
   const union = Array.isArray(node.anyOf) ? node.anyOf : Array.isArray(node.oneOf) ? node.oneOf : undefined;
   if (union) {
     const nullable = union.some(isNullSchema);
-    const variants = union.filter((v) => isObject(v) && !isNullSchema(v)).map((v) => convert(v as Record<string, unknown>, defs, depth + 1));
-    const shared = pickKept(node);
+    const variants = union.filter((v) => isObject(v) && !isNullSchema(v)).map((v) => convert(v as Record<string, unknown>, walk, depth + 1));
+    const shared = pickKept(node, walk);
     if (variants.length === 0) return { type: "STRING", nullable: true, ...shared };
     if (variants.length === 1) return { ...variants[0], ...shared, ...(nullable ? { nullable: true } : {}) };
     return { anyOf: variants, ...shared, ...(nullable ? { nullable: true } : {}) };
@@ -81,7 +169,7 @@ function convert(input: Record<string, unknown>, defs: Defs, depth: number): Gem
   let nullable = node.nullable === true || types.includes("null");
   types = types.filter((t) => t !== "null");
   if (types.length > 1) {
-    return { anyOf: types.map((t) => convert({ ...node, type: t, nullable: false }, defs, depth + 1)), ...pickKept(node), ...(nullable ? { nullable: true } : {}) };
+    return { anyOf: types.map((t) => convert({ ...node, type: t, nullable: false }, walk, depth + 1)), ...pickKept(node, walk), ...(nullable ? { nullable: true } : {}) };
   }
 
   let enumValues: unknown[] | undefined = Array.isArray(node.enum) ? node.enum : "const" in node ? [node.const] : undefined;
@@ -91,18 +179,22 @@ function convert(input: Record<string, unknown>, defs: Defs, depth: number): Gem
   }
   let type = types[0]?.toUpperCase();
   if (!type) type = isObject(node.properties) ? "OBJECT" : node.items !== undefined ? "ARRAY" : "STRING";
-  const out: GeminiSchema = { type, ...pickKept(node) };
+  const out: GeminiSchema = { type, ...pickKept(node, walk) };
   if (nullable) out.nullable = true;
   // Gemini enums are lists of strings on a STRING schema.
   if (enumValues && enumValues.length > 0 && type === "STRING" && enumValues.every((v) => typeof v === "string")) {
     out.enum = enumValues;
+    walk.budget.bytes -= sizeOf(enumValues);
     if (node.format === "enum") out.format = "enum";
   }
   if (typeof node.format === "string" && FORMATS[type]?.includes(node.format)) out.format = node.format;
 
   if (type === "OBJECT" && isObject(node.properties)) {
     const properties: Record<string, GeminiSchema> = {};
-    for (const [name, value] of Object.entries(node.properties)) properties[name] = convert(isObject(value) ? value : {}, defs, depth + 1);
+    for (const [name, value] of Object.entries(node.properties)) {
+      walk.budget.bytes -= name.length + 4;
+      properties[name] = convert(isObject(value) ? value : {}, walk, depth + 1);
+    }
     out.properties = properties;
     const required = Array.isArray(node.required) ? node.required.filter((r) => typeof r === "string" && r in properties) : [];
     if (required.length > 0) out.required = required;
@@ -110,12 +202,12 @@ function convert(input: Record<string, unknown>, defs: Defs, depth: number): Gem
   if (type === "ARRAY") {
     const items = Array.isArray(node.items) ? node.items[0] : node.items;
     // An array without items is refused; a list of strings is the most general guess.
-    out.items = isObject(items) ? convert(items, defs, depth + 1) : { type: "STRING" };
+    out.items = isObject(items) ? convert(items, walk, depth + 1) : { type: "STRING" };
   }
   return out;
 }
 
-function pickKept(node: Record<string, unknown>): GeminiSchema {
+function pickKept(node: Record<string, unknown>, walk: Walk): GeminiSchema {
   const out: GeminiSchema = {};
   for (const key of KEPT_AS_IS) {
     const value = node[key];
@@ -128,6 +220,7 @@ function pickKept(node: Record<string, unknown>): GeminiSchema {
       out[key] = value;
     }
   }
+  for (const value of Object.values(out)) walk.budget.bytes -= sizeOf(value);
   return out;
 }
 

@@ -3,7 +3,7 @@ import { issuedBy } from "../opaque.ts";
 import { readJsonArray, readSse } from "../sse.ts";
 import { clamp, EFFORT_BUDGET, failureFromBody, isObject, markers, mergeSameRoleTurns, newCallId, parseStreamJson, StreamProtocolError, streamError, type UpstreamCodec, type UpstreamFailure, type UpstreamTarget } from "../shared.ts";
 import { geminiMedia } from "./inline-media.ts";
-import { hasParameters, toGeminiSchema } from "./schema.ts";
+import { hasParameters, schemaBudget, toGeminiSchema } from "./schema.ts";
 import { fromGeminiFinish, fromGeminiUsage, geminiParts, pairCallIds, partsFromGemini } from "./wire.ts";
 
 function modelPath(target: UpstreamTarget, model: string, method: string): string {
@@ -48,7 +48,7 @@ function generationConfig(request: ChatRequest): Record<string, unknown> {
   if (request.stop?.length) config.stopSequences = request.stop.slice(0, 5);
   const format = request.responseFormat;
   if (format?.type === "json_object" || format?.type === "json_schema") config.responseMimeType = "application/json";
-  if (format?.type === "json_schema") config.responseSchema = toGeminiSchema(format.schema);
+  if (format?.type === "json_schema") config.responseSchema = toGeminiSchema(format.schema, schemaBudget(), "the response format");
   const reasoning = request.reasoning;
   if (reasoning) {
     const budget = reasoning.effort === "none" ? 0 : (reasoning.budgetTokens ?? (reasoning.effort ? EFFORT_BUDGET[reasoning.effort] : undefined));
@@ -59,8 +59,10 @@ function generationConfig(request: ChatRequest): Record<string, unknown> {
 
 function toolFields(request: ChatRequest): Record<string, unknown> {
   if (request.tools.length === 0) return {};
+  // One budget for all of them: the cap is on what the request as a whole makes levity build.
+  const budget = schemaBudget();
   const declarations = request.tools.map((tool) => {
-    const parameters = toGeminiSchema(tool.parameters);
+    const parameters = toGeminiSchema(tool.parameters, budget, `tool "${tool.name.slice(0, 64)}"`);
     return { name: tool.name, ...(tool.description ? { description: tool.description } : {}), ...(hasParameters(parameters) ? { parameters } : {}) };
   });
   const fields: Record<string, unknown> = { tools: [{ functionDeclarations: declarations }] };
