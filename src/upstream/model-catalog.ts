@@ -56,7 +56,13 @@ export class ModelCatalog {
   }
 
   private async fetchList(upstream: Upstream, url: string, key: string): Promise<ModelEntry[]> {
-    const response = await fetch(url, { headers: accountHeaders(upstream.protocol, key), signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+    // The request carries the account's key: a redirect is never followed, since fetch would send
+    // the key on to wherever the upstream points. A listing that redirects is a failed listing.
+    const response = await fetch(url, { headers: accountHeaders(upstream.protocol, key), signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), redirect: "manual" });
+    if (response.status >= 300 && response.status < 400) {
+      await response.body?.cancel();
+      throw new Error(`HTTP ${response.status}, a redirect, which levity does not follow with an account's key`);
+    }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     return parseModelList(upstream, await response.json());
   }
