@@ -43,9 +43,34 @@ function sliced(count: Counter, text: string): number {
   return total;
 }
 
-/** A count now: the tokenizer's if it has loaded, else the rough one. For usage figures that are estimates anyway. */
+/*
+ * Usage figures are counted on the request path, all at once: a text longer than this is counted
+ * roughly, so that one huge value (8 MB of text took 170 ms to tokenize) cannot hold the event
+ * loop. count_tokens, which is asked for a count, counts everything, in pieces between which other
+ * requests are served.
+ */
+const EXACT_ESTIMATE_MAX = 64 * 1024;
+const COUNT_PIECE = 64 * 1024;
+
+/** A count now: the tokenizer's if it has loaded (and the text is not huge), else the rough one. For usage figures that are estimates anyway. */
 export function estimateTokens(text: string): number {
-  return sliced(tokenizer ?? roughCount, text);
+  return sliced(tokenizer && text.length <= EXACT_ESTIMATE_MAX ? tokenizer : roughCount, text);
+}
+
+/** The tokenizer's count of a text of any size, giving the event loop back between pieces. */
+async function countInPieces(count: Counter, text: string): Promise<number> {
+  if (text.length <= COUNT_PIECE) return sliced(count, text);
+  let total = 0;
+  for (let start = 0; start < text.length; ) {
+    // Cut at a space where there is one near, so that words are not split.
+    let end = Math.min(text.length, start + COUNT_PIECE);
+    const space = end < text.length ? text.lastIndexOf(" ", end) : -1;
+    if (space > start) end = space;
+    total += sliced(count, text.slice(start, end));
+    start = end;
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+  }
+  return total;
 }
 
 // A typical image costs a few hundred tokens whatever its bytes (Gemini: 258 per image).
@@ -85,5 +110,10 @@ export function estimateRequestTokens(request: ChatRequest): number {
 /** The request's tokens by the real tokenizer, waiting for it to load: for count_tokens answers. */
 export async function countRequestTokens(request: ChatRequest): Promise<number> {
   const count = await loadTokenizer();
-  return requestTokens((text) => sliced(count, text), request);
+  // Huge texts are counted first, in pieces; the rest at once from what was counted.
+  const counted = new Map<string, number>();
+  const texts: string[] = [];
+  requestTokens((text) => (texts.push(text), 0), request);
+  for (const text of texts) if (text.length > COUNT_PIECE && !counted.has(text)) counted.set(text, await countInPieces(count, text));
+  return requestTokens((text) => counted.get(text) ?? sliced(count, text), request);
 }
