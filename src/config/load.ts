@@ -5,6 +5,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { compileRouteTable } from "../http/route-table.ts";
 import { compileMappings, parseTarget, type RuleSource } from "../mapping/table.ts";
+import { AddressAllowList } from "../upstream/address-policy.ts";
 import { normalizeBaseUrl } from "../upstream/base-url.ts";
 import { compatOf, defaultApis, profileFromBaseUrl, type ChatCompat } from "../upstream/openai-compatible.ts";
 import { BUILT_IN_MAPPINGS, BUILT_IN_ROUTES } from "./defaults.ts";
@@ -243,6 +244,10 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadO
     const why = p.auth_mode === "auto" ? "auth_mode auto with allow_lan_access: true means all_except_health" : `auth_mode ${p.auth_mode}`;
     problems.push({ ...at(["proxy", "auth_mode"]), message: `${why}, which needs a client key: add api_key: sk-... (levity init generates one)` });
   }
+  p.media_fetch.allow.forEach((entry, i) => {
+    const problem = AddressAllowList.problemWith(entry);
+    if (problem) problems.push({ ...at(["proxy", "media_fetch", "allow", i]), key: `proxy.media_fetch.allow[${i}]`, message: problem });
+  });
   if (p.allow_lan_access && effectiveAuth === "off" && !p.allow_insecure_lan) {
     problems.push({
       ...at(["proxy", "allow_lan_access"]),
@@ -259,6 +264,7 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadO
     adminKeys: p.admin_key ? [{ name: "admin", key: p.admin_key }] : p.api_key ? [{ name: "default", key: p.api_key }] : clientKeys,
     body: { maxBytes: Math.round(p.max_body_mb * 1024 * 1024), timeoutMs: p.body_timeout * 1000 },
     corsOrigins: p.cors_origins,
+    mediaFetch: { allow: p.media_fetch.allow, maxUrls: p.media_fetch.max_urls, maxTotalBytes: Math.round(p.media_fetch.max_total_mb * 1024 * 1024), timeoutMs: Math.round(p.media_fetch.timeout * 1000) },
     dataDir: dataDirOf(p.data_dir, options),
     cooldownWaitMs: p.cooldown_wait * 1000,
     metricsEnabled: p.metrics,

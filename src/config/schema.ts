@@ -85,6 +85,21 @@ export const ProxySchema = v.strictObject({
     {},
   ),
   cors_origins: v.optional(v.array(v.pipe(v.string("must be an origin such as http://localhost:3000, or *"), v.minLength(1)), "must be a list of origins"), ["*"]),
+  /**
+   * Image and PDF URLs a client sends to a Gemini upstream are fetched by levity: from public
+   * addresses only, unless `allow` names a network or host; at most max_urls per request,
+   * max_total_mb in all, within timeout seconds.
+   */
+  media_fetch: v.optional(
+    v.strictObject({
+      allow: v.optional(v.array(v.pipe(v.string("must be a network (10.0.0.0/8), an address or a host name"), v.minLength(1, "must not be empty")), "must be a list of networks and host names"), []),
+      max_urls: v.optional(v.pipe(v.number("must be a number of URLs"), v.integer("must be a whole number"), v.minValue(0, "must be 0 or more"), v.maxValue(1000, "must be at most 1000")), 8),
+      max_total_mb: v.optional(v.pipe(v.number("must be a number of megabytes"), v.minValue(0.001, "must be more than 0"), v.maxValue(1024, "must be at most 1024")), 20),
+      /** Seconds for all of a request's URLs together, redirects included. */
+      timeout: v.optional(v.pipe(v.number("must be a number of seconds"), v.minValue(0.1, "must be at least 0.1"), v.maxValue(300, "must be at most 300")), 15),
+    }),
+    {},
+  ),
 });
 
 const AccountSchema = v.strictObject({

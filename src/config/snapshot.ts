@@ -26,6 +26,8 @@ export interface ProxySettings {
   /** proxy.max_body_mb and proxy.body_timeout, as the body readers take them. */
   body: BodyLimits;
   corsOrigins: string[];
+  /** proxy.media_fetch: where URLs a client sends for Gemini may be fetched from, and how much. */
+  mediaFetch: MediaFetchSettings;
   /** Where SQLite state lives (stored responses, tool-call signatures, account cooldowns). */
   dataDir: string;
   /** When every account is cooling and one recovers within this long, wait for it. */
@@ -33,6 +35,15 @@ export interface ProxySettings {
   metricsEnabled: boolean;
   metricsPublic: boolean;
   requestLog: RequestLogSettings;
+}
+
+export interface MediaFetchSettings {
+  /** Networks, addresses and host names open besides public addresses. */
+  allow: string[];
+  maxUrls: number;
+  maxTotalBytes: number;
+  /** For all of one request's URLs together. */
+  timeoutMs: number;
 }
 
 export interface RequestLogSettings {
