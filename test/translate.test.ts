@@ -24,8 +24,9 @@ let anthropic: Anthropic;
 let genai: GoogleGenAI;
 
 // cooldown_wait 0: a failure a test scripts never makes a later request wait on a timer.
+// The image server is on loopback, which levity fetches from only when allow-listed.
 const GATEWAY = () =>
-  "proxy:\n  cooldown_wait: 0\n" +
+  "proxy:\n  cooldown_wait: 0\n  media_fetch:\n    allow: [127.0.0.1]\n" +
   upstreamsYaml([
     { name: "openai", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "a", key: KEYS.openai }] },
     { name: "anthropic", protocol: "anthropic", base_url: an.url, accounts: [{ name: "a", key: KEYS.anthropic }] },
@@ -280,10 +281,10 @@ describe("images", () => {
     expect(ge.last().json.contents[0].parts[1].inlineData).toEqual({ mimeType: "image/png", data: RED_PNG.toString("base64") });
   });
 
-  test("an image over Gemini's 20 MB inline cap is refused with 413", async () => {
+  test("an image over Gemini's 20 MB inline cap is refused, in the words every unusable image URL gets", async () => {
     const error = await ask(`http://127.0.0.1:${images.port}/huge.png`).catch((e) => e);
-    expect(error.status).toBe(413);
-    expect(error.message).toContain("20 MB");
+    expect(error.status).toBe(400);
+    expect(error.message).toContain("not an image within the limits");
   });
 
   test("an image URL that does not answer is a 400 naming it", async () => {

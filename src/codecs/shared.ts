@@ -1,4 +1,5 @@
 import type { UpstreamProtocol } from "../config/schema.ts";
+import type { MediaFetchSettings } from "../config/snapshot.ts";
 import type { ChatCompat } from "../upstream/openai-compatible.ts";
 import type { JsonObject } from "../http/body.ts";
 import { GatewayError } from "../http/errors.ts";
@@ -55,6 +56,8 @@ export interface UpstreamTarget {
   apiVersion?: string;
   /** How an OpenAI-compatible upstream's chat dialect differs from OpenAI's. */
   compat?: ChatCompat;
+  /** proxy.media_fetch, for a codec that fetches media URLs (Gemini); absent: the defaults. */
+  mediaFetch?: MediaFetchSettings;
 }
 
 export interface UpstreamFailure {

@@ -1,6 +1,6 @@
 import { UPSTREAM_CODECS, upstreamDialect } from "../codecs/index.ts";
 import { StreamProtocolError, type UpstreamCodec, type UpstreamTarget } from "../codecs/shared.ts";
-import type { Account, Upstream } from "../config/snapshot.ts";
+import type { Account, MediaFetchSettings, Upstream } from "../config/snapshot.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
 import { countRequestTokens } from "../tokens/estimate.ts";
 import { echoResponse, echoStream } from "../upstream/echo.ts";
@@ -21,6 +21,8 @@ export interface Producer {
 export interface CallContext {
   clientHeaders: Headers;
   clientSignal: AbortSignal;
+  /** Where media URLs may be fetched from (proxy.media_fetch). */
+  mediaFetch?: MediaFetchSettings;
 }
 
 export function echoProducer(upstream: Upstream): Producer {
@@ -61,7 +63,7 @@ async function failure(response: Response, codec: UpstreamCodec): Promise<Upstre
 
 export function httpProducer(upstream: Upstream, account: Account, call: CallContext): Producer {
   const codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
-  const target = targetOf(upstream);
+  const target: UpstreamTarget = { ...targetOf(upstream), mediaFetch: call.mediaFetch };
   const send = async (built: { path: string; body: unknown }, stream: boolean) => {
     const response = await callUpstream({
       stream,

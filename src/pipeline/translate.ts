@@ -132,7 +132,7 @@ export function translatedRunner(ctx: RequestContext, dialect: Dialect, prepared
     async attempt(lease: Lease): Promise<AttemptResult> {
       const request = { ...prepared.request, model: target.model };
       const producer: Producer =
-        upstream.protocol === "echo" ? echoProducer(upstream) : httpProducer(upstream, lease.account, { clientHeaders: ctx.request.headers, clientSignal: ctx.request.signal });
+        upstream.protocol === "echo" ? echoProducer(upstream) : httpProducer(upstream, lease.account, { clientHeaders: ctx.request.headers, clientSignal: ctx.request.signal, mediaFetch: ctx.snapshot.proxy.mediaFetch });
       try {
         if (ctx.match.route.operation === "count-tokens") {
           const { tokens, estimated } = await producer.count(request);

@@ -2,7 +2,7 @@ import type { ChatRequest, ChatResponse, MediaPart, Part, StopReason, StreamEven
 import { issuedBy } from "../opaque.ts";
 import { readJsonArray, readSse } from "../sse.ts";
 import { clamp, EFFORT_BUDGET, failureFromBody, isObject, markers, mergeSameRoleTurns, newCallId, parseStreamJson, StreamProtocolError, streamError, type UpstreamCodec, type UpstreamFailure, type UpstreamTarget } from "../shared.ts";
-import { geminiMedia } from "./inline-media.ts";
+import { geminiMediaParts } from "./inline-media.ts";
 import { hasParameters, schemaBudget, toGeminiSchema } from "./schema.ts";
 import { fromGeminiFinish, fromGeminiUsage, geminiParts, pairCallIds, partsFromGemini } from "./wire.ts";
 
@@ -20,7 +20,7 @@ async function contentsFor(request: ChatRequest, target: UpstreamTarget) {
       if (part.type === "tool_result") for (const c of part.content) if (c.type === "media") urlMedia.push(c);
     }
   }
-  const media = new Map<MediaPart, unknown>(await Promise.all(urlMedia.map(async (part) => [part, await geminiMedia(part)] as const)));
+  const media = await geminiMediaParts(urlMedia, { settings: target.mediaFetch });
   const options = {
     signature: (opaque: Parameters<typeof issuedBy>[0]) => (issuedBy(opaque, target) ? opaque.value : undefined),
     thinking: true,
