@@ -335,7 +335,8 @@ describe("Gemini schema conversion is bounded (issue 14)", () => {
 
   test("the budget is shared by a request's schemas: many tools of a moderate DAG run it out together", () => {
     const budget = schemaBudget();
-    const moderate = { $ref: "#/$defs/d3", $defs: wideDag }; // 20^3 = 8,000 leaves each
+    // 3,000 references to one definition: about 6,000 of the 10,000 steps each.
+    const moderate = { type: "object", properties: Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`p${i}`, { $ref: "#/$defs/s" }])), $defs: { s: { type: "string" } } };
     toGeminiSchema(moderate, budget, 'tool "one"');
     expect(() => toGeminiSchema(moderate, budget, 'tool "two"')).toThrow(/tool "two"/);
   });
