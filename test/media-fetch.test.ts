@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from "node:tls";
 import { loadConfig } from "../src/config/load.ts";
 import { ConfigError } from "../src/config/problem.ts";
 import { AddressAllowList, classifyAddress, type AddressClass } from "../src/upstream/address-policy.ts";
@@ -7,6 +8,7 @@ import { FetchRefused, safeFetch, type Resolver, type SafeFetchOptions } from ".
 import { fakeGemini } from "./support/fake-gemini.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { startGateway, tempDir, upstreamsYaml, writeConfig, type TestGateway } from "./support/gateway.ts";
+import { IMAGES_CERT, IMAGES_KEY } from "./support/media-tls.ts";
 import { RED_PNG } from "./support/red-png.ts";
 
 /*
@@ -293,6 +295,41 @@ describe("the fetcher", () => {
     await safeFetch(`${images.origin}/600k.png`, options({ allow, budget }));
     expect(budget.remaining).toBe(1024 * 1024 - KB600.byteLength);
     expect(await refusal(safeFetch(`${images.origin}/600k.png`, options({ allow, budget })))).toContain("cap");
+  });
+
+  describe("over TLS, from the pinned address", () => {
+    let server: TlsServer;
+    let port: number;
+    const seen: { servername: string | false | null; request: string }[] = [];
+    beforeAll(async () => {
+      // A bare TLS server, so the test sees the SNI the fetcher sent as well as its Host header.
+      server = createTlsServer({ key: IMAGES_KEY, cert: IMAGES_CERT }, (socket: TLSSocket) => {
+        let head = "";
+        socket.on("data", (data) => {
+          head += data.toString("latin1");
+          if (!head.includes("\r\n\r\n")) return;
+          seen.push({ servername: socket.servername, request: head });
+          socket.write(`HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: ${RED_PNG.byteLength}\r\nconnection: close\r\n\r\n`);
+          socket.end(RED_PNG);
+        });
+        socket.on("error", () => {});
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      port = (server.address() as { port: number }).port;
+    });
+    afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    test("the name is the TLS server name and the Host header, and the certificate is checked against it", async () => {
+      const fetched = await safeFetch(`https://images.example.com:${port}/red.png`, options({ allow: new AddressAllowList(["images.example.com"]), resolveMap: { "images.example.com": ["127.0.0.1"] }, ca: IMAGES_CERT }));
+      expect(Buffer.from(fetched.bytes).equals(RED_PNG)).toBe(true);
+      expect(seen.at(-1)!.servername).toBe("images.example.com");
+      expect(seen.at(-1)!.request).toMatch(new RegExp(`\r\nhost: images\\.example\\.com:${port}\r\n`, "i"));
+    });
+
+    test("a name the certificate does not cover is refused, though the address is the same", async () => {
+      const reason = await refusal(safeFetch(`https://other.example.com:${port}/red.png`, options({ allow: new AddressAllowList(["other.example.com"]), resolveMap: { "other.example.com": ["127.0.0.1"] }, ca: IMAGES_CERT })));
+      expect(reason).toContain("other.example.com");
+    });
   });
 
   test("credentials in a URL and schemes other than http(s) are refused", async () => {

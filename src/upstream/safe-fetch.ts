@@ -37,6 +37,8 @@ export interface SafeFetchOptions {
   maxRedirects: number;
   /** The media type of an answer worth reading, or undefined to refuse it before its body. */
   mediaType(headers: Headers, url: URL): string | undefined;
+  /** Certificate authorities (PEM) trusted instead of the system's: for tests with their own. */
+  ca?: string;
 }
 
 export interface Fetched {
@@ -83,10 +85,18 @@ function fetchPinned(url: URL, address: string, options: SafeFetchOptions): Prom
     proxy: false,
     decompress: false,
     keepalive: false,
-    // SNI and the certificate check use the name the client wrote, not the address connected to.
-    // The function also gives the request a connection of its own, never one pooled for another name.
-    tls: url.protocol === "https:" && byName ? { serverName: hostname, checkServerIdentity: (_name: string, cert: PeerCertificate) => checkServerIdentity(hostname, cert) } : undefined,
+    tls: url.protocol === "https:" ? tlsFor(hostname, byName, options.ca) : undefined,
   });
+}
+
+/**
+ * SNI and the certificate check use the name the client wrote, not the address connected to.
+ * The function also gives the request a connection of its own, never one pooled for another name.
+ */
+function tlsFor(hostname: string, byName: boolean, ca: string | undefined) {
+  const trust = ca === undefined ? {} : { ca };
+  if (!byName) return trust;
+  return { ...trust, serverName: hostname, checkServerIdentity: (_name: string, cert: PeerCertificate) => checkServerIdentity(hostname, cert) };
 }
 
 async function readCapped(response: Response, options: SafeFetchOptions): Promise<Uint8Array> {

@@ -1,0 +1,23 @@
+/*
+ * A self-signed certificate for images.example.com (valid until 2126), for tests of fetching over
+ * TLS from a pinned address: only this repository's tests trust it, by passing it as a CA.
+ */
+
+export const IMAGES_CERT = `-----BEGIN CERTIFICATE-----
+MIIBrzCCAVagAwIBAgIUQvWxpoin0JNOQZniU2TTR2UEke0wCgYIKoZIzj0EAwIw
+HTEbMBkGA1UEAwwSaW1hZ2VzLmV4YW1wbGUuY29tMCAXDTI2MTEyNjAwMjA0NVoY
+DzIxMjYxMTAyMDAyMDQ1WjAdMRswGQYDVQQDDBJpbWFnZXMuZXhhbXBsZS5jb20w
+WTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASPRBO2E2qe3G5TaPZ3y9o8Zjez6uhd
+dqqZZSVgP8uhP+NW6E4mO+/CgU+1XFS5jzG8GQxMnVaaFW3GHwG1EvvKo3IwcDAd
+BgNVHQ4EFgQUcYRW3UhYSBo9fjkATs//eSPWxtAwHwYDVR0jBBgwFoAUcYRW3UhY
+SBo9fjkATs//eSPWxtAwDwYDVR0TAQH/BAUwAwEB/zAdBgNVHREEFjAUghJpbWFn
+ZXMuZXhhbXBsZS5jb20wCgYIKoZIzj0EAwIDRwAwRAIgchBxqvF2RezvzbQ4SeUY
+mNEsc2+3UWc7vTZtCrUoVKkCICAPjjHAhGRf0P5RESP/qavmzC7MgiahM6v6KRUK
+q4LI
+-----END CERTIFICATE-----`;
+
+export const IMAGES_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgT/gax4ZZBvp5qSCw
+r1WCMv2Jc3CzzZA2n8WBJ8DqKZmhRANCAASPRBO2E2qe3G5TaPZ3y9o8Zjez6uhd
+dqqZZSVgP8uhP+NW6E4mO+/CgU+1XFS5jzG8GQxMnVaaFW3GHwG1EvvK
+-----END PRIVATE KEY-----`;
