@@ -40,14 +40,29 @@ function exhaustedResets(headers: Headers, now: number): number | undefined {
   return longest;
 }
 
-/** Milliseconds the upstream asked for, or undefined if it gave no hint. */
+/**
+ * The longest cooldown an upstream may ask for. Its hints are data from elsewhere: an absurd one
+ * (Retry-After: 10000000000000) would otherwise cool an account for ever, be saved across
+ * restarts, and make every view of the time an Invalid Date. A day covers every real quota reset.
+ */
+export const MAX_HINT_MS = 24 * 3_600_000;
+
+/** A wait as levity keeps it: finite, not negative, at most MAX_HINT_MS; anything else is no hint. */
+export function clampHint(ms: number | undefined): number | undefined {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return undefined;
+  return Math.min(ms, MAX_HINT_MS);
+}
+
+/** Milliseconds the upstream asked for (at most MAX_HINT_MS), or undefined if it gave no usable hint. */
 export function cooldownHint(headers: Headers | undefined, bodyHintSeconds: number | undefined, now = Date.now()): number | undefined {
   const hints = [
     headers && Number(headers.get("retry-after-ms")) > 0 ? Number(headers.get("retry-after-ms")) : undefined,
     headers ? retryAfter(headers.get("retry-after"), now) : undefined,
     headers ? exhaustedResets(headers, now) : undefined,
     bodyHintSeconds !== undefined ? bodyHintSeconds * 1000 : undefined,
-  ].filter((hint): hint is number => hint !== undefined);
+  ]
+    .map(clampHint)
+    .filter((hint): hint is number => hint !== undefined);
   return hints.length === 0 ? undefined : Math.max(...hints);
 }
 

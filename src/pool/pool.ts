@@ -4,7 +4,7 @@ import type { Usage } from "../ir.ts";
 import type { Logger } from "../log.ts";
 import type { AccountRecord, StateStore } from "../state/store.ts";
 import type { Failure } from "./failure.ts";
-import { backoff, ERROR_BACKOFF, QUOTA_BACKOFF, RATE_LIMIT_BACKOFF } from "./hints.ts";
+import { backoff, clampHint, ERROR_BACKOFF, MAX_HINT_MS, QUOTA_BACKOFF, RATE_LIMIT_BACKOFF } from "./hints.ts";
 import { scrubFailure } from "./scrub.ts";
 
 /*
@@ -98,6 +98,31 @@ function remember(map: Map<string, string>, key: string, value: string): void {
 // Per Account object (a reload makes new ones), so selection does not hash keys on every request.
 const digests = new WeakMap<Account, string>();
 
+/**
+ * A saved expiry as levity keeps it: a number no later than MAX_HINT_MS from now. An older levity
+ * saved hints unclamped (Retry-After: 1e13 became a cooldown past the year 275760, which no Date
+ * can show); such a record is cut to the longest wait levity now allows.
+ */
+function clampUntil(until: unknown, now: number): number {
+  if (typeof until !== "number" || Number.isNaN(until)) return 0;
+  return Math.min(until, now + MAX_HINT_MS);
+}
+
+function clampModelCooldowns(saved: Record<string, number> | undefined, now: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [model, until] of Object.entries(saved ?? {})) {
+    const clamped = clampUntil(until, now);
+    if (clamped > now) out[model] = clamped;
+  }
+  return out;
+}
+
+/** A time for a view: an ISO string, or nothing for a value no Date can hold (never an exception). */
+function isoTime(ms: number): string | undefined {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
+}
+
 function keyDigest(account: Account): string {
   let digest = digests.get(account);
   if (digest === undefined) {
@@ -141,8 +166,8 @@ export class AccountPool {
         upstream: upstream.name,
         account: account.name,
         keyDigest: digest,
-        cooldownUntil: restored?.cooldownUntil ?? 0,
-        modelCooldowns: { ...(restored?.modelCooldowns ?? {}) },
+        cooldownUntil: clampUntil(restored?.cooldownUntil ?? 0, this.now()),
+        modelCooldowns: clampModelCooldowns(restored?.modelCooldowns, this.now()),
         consecutiveFailures: restored?.consecutiveFailures ?? 0,
         disabledReason: restored?.disabledReason,
         inFlight: 0,
@@ -333,16 +358,16 @@ export class AccountPool {
       state.disabledReason = `the upstream refused its key (${failure.status}: ${failure.message.slice(0, 200)})`;
       this.log.warn(`account ${where} disabled: ${state.disabledReason}; it stays off until its key changes`);
     } else if (failure.kind === "rate_limit") {
-      const wait = failure.hintMs ?? backoff(RATE_LIMIT_BACKOFF, state.consecutiveFailures);
+      const wait = clampHint(failure.hintMs) ?? backoff(RATE_LIMIT_BACKOFF, state.consecutiveFailures);
       state.modelCooldowns[model] = this.now() + wait;
       this.log.info(`account ${where} cooling ${Math.ceil(wait / 1000)} s for ${model} (${failure.status} rate limited${failure.hintMs !== undefined ? ", as the upstream asked" : ""})`);
     } else if (failure.kind === "quota") {
       // Spent credit is the whole account's and does not come back in seconds; a top-up plus `levity accounts reset` ends it early.
-      const wait = failure.hintMs ?? backoff(QUOTA_BACKOFF, state.consecutiveFailures);
+      const wait = clampHint(failure.hintMs) ?? backoff(QUOTA_BACKOFF, state.consecutiveFailures);
       state.cooldownUntil = this.now() + wait;
       this.log.warn(`account ${where} is out of credit (${failure.status}: ${failure.message.slice(0, 120)}); cooling ${Math.ceil(wait / 60_000)} min`);
     } else {
-      const wait = failure.hintMs ?? backoff(ERROR_BACKOFF, state.consecutiveFailures);
+      const wait = clampHint(failure.hintMs) ?? backoff(ERROR_BACKOFF, state.consecutiveFailures);
       state.cooldownUntil = this.now() + wait;
       this.log.info(`account ${where} cooling ${Math.ceil(wait / 1000)} s (${failure.kind}: ${failure.message.slice(0, 120)})`);
     }
@@ -408,7 +433,6 @@ export class AccountPool {
 
   view(upstreams: Upstream[]): AccountView[] {
     const now = this.now();
-    const iso = (ms: number) => new Date(ms).toISOString();
     return upstreams.flatMap((upstream) =>
       upstream.accounts.map((account) => {
         const state = this.state(upstream, account);
@@ -418,8 +442,8 @@ export class AccountPool {
           upstream: upstream.name,
           account: account.name,
           state: state.disabledReason ? "disabled" : cooling || Object.keys(state.modelCooldowns).length > 0 ? "cooling" : "healthy",
-          ...(cooling ? { coolingUntil: iso(state.cooldownUntil) } : {}),
-          modelCooldowns: Object.fromEntries(Object.entries(state.modelCooldowns).map(([model, until]) => [model, iso(until)])),
+          ...(cooling ? { coolingUntil: isoTime(state.cooldownUntil) } : {}),
+          modelCooldowns: Object.fromEntries(Object.entries(state.modelCooldowns).flatMap(([model, until]) => { const at = isoTime(until); return at ? [[model, at]] : []; })),
           ...(state.disabledReason ? { disabledReason: state.disabledReason } : {}),
           consecutiveFailures: state.consecutiveFailures,
           inFlight: state.inFlight,
