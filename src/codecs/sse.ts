@@ -1,3 +1,5 @@
+import { DEFAULT_UPSTREAM_LIMITS, overLimit } from "../upstream/limits.ts";
+
 /*
  * Readers for what upstreams stream: Server-Sent Events (OpenAI, Anthropic, Gemini with
  * ?alt=sse) and Gemini's incrementally written JSON array (no alt).
@@ -46,17 +48,42 @@ class LineEndCursor {
   }
 }
 
+/** An input that says how long one line or event may be (the upstream's proxy.upstream_limits.event_mb). */
+export interface EventLimited {
+  eventLimit: { bytes: number; upstream: string };
+}
+
+/** Without a limit from the input: 16 MB, as proxy.upstream_limits.event_mb's default. */
+const DEFAULT_EVENT_LIMIT = { bytes: DEFAULT_UPSTREAM_LIMITS.eventBytes, upstream: "upstream" };
+
+function limitOf(body: AsyncIterable<Uint8Array>): EventLimited["eventLimit"] {
+  return (body as Partial<EventLimited>).eventLimit ?? DEFAULT_EVENT_LIMIT;
+}
+
+/** Tells a stream's body how long its events may be: readSse and readJsonArray read it from there. */
+export function withEventLimit<T extends AsyncIterable<Uint8Array>>(body: T, bytes: number, upstream: string): T {
+  return Object.assign(body, { eventLimit: { bytes, upstream } });
+}
+
 /**
  * Decodes an SSE byte stream: `event:` and `data:` fields, multi-line data, `:` comments, CR, LF
  * and CRLF line ends. Each chunk's events are collected in an array and yielded from it: a
  * generator per line, as this was first written, was most of a stream's cost per chunk.
+ *
+ * Each chunk's text is scanned once: a line not yet ended is kept as pieces and joined when its
+ * end arrives (rescanning, or growing one string, made a 40 MB line cost 18 s). A line, or the
+ * data of one event, longer than the input's event limit ends the stream with an UpstreamBroken.
  */
 export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();
   const listener = listenerOf(body);
-  let buffer = "";
+  const limit = limitOf(body);
+  // The line not yet ended, in pieces, and its length (in UTF-16 units, about bytes for SSE's ASCII-heavy text).
+  let partial: string[] = [];
+  let partialLength = 0;
   let event: string | undefined;
   let data: string[] = [];
+  let dataLength = 0;
   let sawField = false;
   // A trailing CR may be the first half of a CRLF split across chunks; hold it until the next chunk.
   let pendingCR = false;
@@ -65,6 +92,7 @@ export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<
   const ends: number[] = [];
   let lineEnds = 0;
   const cursor = listener ? new LineEndCursor() : undefined;
+  const tooLong = (what: string) => overLimit(limit.upstream, what, limit.bytes, "event_mb");
 
   const dispatch = (line: string): void => {
     if (line === "") {
@@ -74,6 +102,7 @@ export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<
       }
       event = undefined;
       data = [];
+      dataLength = 0;
       sawField = false;
       return;
     }
@@ -84,35 +113,49 @@ export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<
     if (value.charCodeAt(0) === 32) value = value.slice(1);
     sawField = true;
     if (field === "event") event = value;
-    else if (field === "data") data.push(value);
+    else if (field === "data") {
+      dataLength += value.length;
+      if (dataLength > limit.bytes) throw tooLong("an event");
+      data.push(value);
+    }
+  };
+
+  /** The line that ends at `end` of this text: what was pending before it, and the text from `start`. */
+  const lineOf = (text: string, start: number, end: number): string => {
+    if (partialLength === 0) return text.slice(start, end);
+    partial.push(text.slice(start, end));
+    const line = partial.join("");
+    partial = [];
+    partialLength = 0;
+    return line;
   };
 
   const feed = (text: string, final: boolean): void => {
-    buffer += text;
     let start = 0;
-    for (let i = 0; i < buffer.length; i++) {
-      const ch = buffer.charCodeAt(i);
+    for (let i = 0; i < text.length; i++) {
+      const ch = text.charCodeAt(i);
       if (ch !== 10 && ch !== 13) continue;
       lineEnds++;
-      if (ch === 13 && i === buffer.length - 1 && !final) {
+      const line = lineOf(text, start, i);
+      if (ch === 13 && i === text.length - 1 && !final) {
         pendingCR = true;
-        dispatch(buffer.slice(start, i));
+        dispatch(line);
         start = i + 1;
         continue;
       }
-      const line = buffer.slice(start, i);
-      if (ch === 13 && buffer.charCodeAt(i + 1) === 10) {
+      if (ch === 13 && text.charCodeAt(i + 1) === 10) {
         i++;
         lineEnds++;
       }
       dispatch(line);
       start = i + 1;
     }
-    buffer = buffer.slice(start);
-    if (final && buffer.length > 0) {
-      dispatch(buffer);
-      buffer = "";
+    if (start < text.length) {
+      partialLength += text.length - start;
+      if (partialLength > limit.bytes) throw tooLong("a line");
+      partial.push(start === 0 ? text : text.slice(start));
     }
+    if (final && partialLength > 0) dispatch(lineOf("", 0, 0));
   };
 
   for await (const chunk of body) {
@@ -154,6 +197,7 @@ export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<
 export async function* readJsonArray(body: AsyncIterable<Uint8Array>): AsyncGenerator<unknown> {
   const decoder = new TextDecoder();
   const listener = listenerOf(body);
+  const limit = limitOf(body);
   // For a listener: the bytes of a character split across chunks that the decoder carries into
   // the next chunk's text, and how many of this chunk's bytes its text holds.
   let carriedIn = 0;
@@ -216,7 +260,12 @@ export async function* readJsonArray(body: AsyncIterable<Uint8Array>): AsyncGene
       buffer = buffer.slice(elementStart);
       scanned -= elementStart;
       elementStart = 0;
+    } else if (elementStart < 0 && !inString) {
+      // Between elements (whitespace, commas): nothing scanned needs keeping.
+      buffer = "";
+      scanned = 0;
     }
+    if (buffer.length > limit.bytes) throw overLimit(limit.upstream, "an element of its JSON array", limit.bytes, "event_mb");
   }
 }
 

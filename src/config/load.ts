@@ -12,6 +12,7 @@ import { BUILT_IN_MAPPINGS, BUILT_IN_ROUTES } from "./defaults.ts";
 import { ConfigError, type ConfigProblem } from "./problem.ts";
 import { GatewayKeysSchema, MappingsSchema, ProxySchema, RoutesSchema, UpstreamsSchema, type MappingsFile, type ProxyFile, type RoutesFile, type TimeoutsFile, type UpstreamEntry } from "./schema.ts";
 import type { Account, ClientKey, ConfigSnapshot, ConfigSources, EffectiveAuthMode, OpenAIFamily, ProxySettings, Timeouts, Upstream } from "./snapshot.ts";
+import { DEFAULT_UPSTREAM_LIMITS_MB, type UpstreamLimits } from "../upstream/limits.ts";
 import { validateSource } from "./validate.ts";
 import { interpolateEnv, keyLines, lineOf, parseYaml, type UnsetVariable, type YamlSource } from "./yaml-source.ts";
 
@@ -45,6 +46,18 @@ function resolveTimeouts(proxy: ProxyFile, own: TimeoutsFile | undefined): Timeo
     firstByte: pick("first_byte", proxy.request_timeout),
     idle: pick("idle", DEFAULT_TIMEOUTS_S.idle),
     total: pick("total", DEFAULT_TIMEOUTS_S.total),
+  };
+}
+
+/** proxy.upstream_limits in bytes, each key falling back to its default. */
+function resolveUpstreamLimits(proxy: ProxyFile): UpstreamLimits {
+  const own = proxy.upstream_limits;
+  const bytes = (mb: number | undefined, fallback: number) => Math.round((mb ?? fallback) * 1024 * 1024);
+  return {
+    bodyBytes: bytes(own.body_mb, DEFAULT_UPSTREAM_LIMITS_MB.body),
+    heldBytes: bytes(own.held_mb, DEFAULT_UPSTREAM_LIMITS_MB.held),
+    eventBytes: bytes(own.event_mb, DEFAULT_UPSTREAM_LIMITS_MB.event),
+    answerBytes: bytes(own.answer_mb, DEFAULT_UPSTREAM_LIMITS_MB.answer),
   };
 }
 
@@ -352,6 +365,7 @@ function buildUpstreams(entries: UpstreamEntry[] | undefined, proxy: ProxyFile, 
       strategy: entry.strategy,
       maxAttempts: entry.max_attempts,
       timeouts: resolveTimeouts(proxy, entry.timeouts),
+      limits: resolveUpstreamLimits(proxy),
       accounts: entry.accounts.map(buildAccount),
     });
   });

@@ -30,6 +30,8 @@ const PositiveInteger = (what: string) => v.pipe(v.number(`must be ${what}`), v.
 
 const Seconds = v.pipe(v.number("must be a number of seconds"), v.minValue(1, "must be at least 1 second"), v.maxValue(86_400, "must be at most 86400 seconds"));
 
+const UpstreamMegabytes = v.pipe(v.number("must be a number of megabytes"), v.minValue(0.001, "must be more than 0"), v.maxValue(4096, "must be at most 4096"));
+
 export const AUTH_MODES = ["off", "strict", "all_except_health", "auto"] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
@@ -65,6 +67,20 @@ export const ProxySchema = v.strictObject({
   max_body_mb: v.optional(v.pipe(v.number("must be a number of megabytes"), v.minValue(1, "must be at least 1"), v.maxValue(1024, "must be at most 1024")), 32),
   data_dir: v.optional(v.pipe(v.string("must be a directory path"), v.minLength(1, "must not be empty"))),
   timeouts: v.optional(TimeoutsSchema, {}),
+  /** How much of an upstream's answer levity holds, in megabytes; past a limit the answer is a broken upstream's (502, retried). */
+  upstream_limits: v.optional(
+    v.strictObject({
+      /** A whole (non-stream) answer or error body, after decompression. */
+      body_mb: v.optional(UpstreamMegabytes),
+      /** A stream's bytes held back before its first content. */
+      held_mb: v.optional(UpstreamMegabytes),
+      /** One SSE line or event (one element of Gemini's JSON array). */
+      event_mb: v.optional(UpstreamMegabytes),
+      /** A streamed answer assembled for translation. */
+      answer_mb: v.optional(UpstreamMegabytes),
+    }),
+    {},
+  ),
   /** When every account is cooling and one recovers within this many seconds, wait instead of refusing. */
   cooldown_wait: v.optional(v.pipe(v.number("must be a number of seconds"), v.minValue(0, "must be 0 or more"), v.maxValue(60, "must be at most 60")), 2),
   /** Collect metrics and serve GET /metrics. */

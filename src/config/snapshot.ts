@@ -1,6 +1,7 @@
 import type { BodyLimits } from "../http/body.ts";
 import type { RouteTable } from "../http/route-table.ts";
 import type { MappingTable } from "../mapping/table.ts";
+import type { UpstreamLimits } from "../upstream/limits.ts";
 import type { ChatCompat, OpenAIApi, ProfileName } from "../upstream/openai-compatible.ts";
 import type { AuthMode, Strategy, UpstreamProtocol } from "./schema.ts";
 
@@ -93,6 +94,8 @@ export interface Upstream {
   strategy: Strategy;
   maxAttempts: number;
   timeouts: Timeouts;
+  /** proxy.upstream_limits; absent: the defaults. */
+  limits?: UpstreamLimits;
   accounts: Account[];
 }
 

@@ -12,6 +12,7 @@ import type { Lease } from "../pool/pool.ts";
 import type { AttemptResult, TargetRunner } from "../pool/serve.ts";
 import { tapStream } from "../pool/tap.ts";
 import { openUpstream, type OpenedUpstream } from "../upstream/forward.ts";
+import { limitsOf } from "../upstream/limits.ts";
 import { adaptChatBody, meansNoSuchRoute } from "../upstream/openai-compatible.ts";
 import { clientResponseHeaders, upstreamEndpoint, upstreamRequestHeaders } from "../upstream/protocol.ts";
 import type { RequestContext } from "./context.ts";
@@ -126,6 +127,7 @@ export function passthroughRunner(
           upstream.name,
           (error) => streamErrorBytes(dialect, jsonArray, 502, failureFromError(error, upstream.name).message),
           codec.finalMarkers(contentType),
+          limitsOf(upstream),
         );
         if (tapped.kind === "failed") return failed(tapped.failure);
         if (tapped.kind === "final") return { kind: "final", response: errorResponse(ctx.family, tapped.status, tapped.message, {}, ctx.requestId) };

@@ -1,7 +1,25 @@
 import type { ChatResponse, Part, StopReason, StreamEvent, Usage } from "../ir.ts";
+import { DEFAULT_UPSTREAM_LIMITS, overLimit } from "../upstream/limits.ts";
 
-/** Builds the whole answer from a stream's events, so a streamed answer can be stored like a plain one. */
+/**
+ * Builds the whole answer from a stream's events, so a streamed answer can be stored like a plain
+ * one. It holds the whole answer, so it stops at a limit (proxy.upstream_limits.answer_mb): a
+ * stream that never ends would otherwise grow until the process runs out of memory.
+ */
 export class ResponseAssembler {
+  /** Characters of text, thinking, signatures and tool arguments held so far. */
+  private held = 0;
+
+  constructor(
+    private readonly limit = DEFAULT_UPSTREAM_LIMITS.answerBytes,
+    private readonly upstream = "upstream",
+  ) {}
+
+  private hold(length: number): void {
+    this.held += length;
+    if (this.held > this.limit) throw overLimit(this.upstream, "an answer", this.limit, "answer_mb");
+  }
+
   private id = "";
   private model = "";
   private created = 0;
@@ -14,6 +32,7 @@ export class ResponseAssembler {
 
   push(event: StreamEvent): void {
     const last = this.parts.at(-1);
+    this.hold(heldLength(event));
     switch (event.type) {
       case "start":
         ({ id: this.id, model: this.model, created: this.created, usage: this.usage } = event);
@@ -61,5 +80,29 @@ export class ResponseAssembler {
   result(): ChatResponse {
     for (const call of this.calls.values()) if (call.arguments === "") call.arguments = "{}";
     return { id: this.id, model: this.model, created: this.created, parts: this.parts, stop: this.stop, stopSequence: this.stopSequence, usage: this.usage };
+  }
+}
+
+/**
+ * What an event adds to the assembled answer, in characters. Signatures are opaque and small; a
+ * part counts a little for its own keeping, so that endless empty parts are held to the limit too.
+ */
+const PART_COST = 64;
+
+function heldLength(event: StreamEvent): number {
+  switch (event.type) {
+    case "text":
+      return event.text.length + (event.signature ? PART_COST : 0);
+    case "thinking":
+      return event.text.length;
+    case "thinking_signature":
+    case "redacted_thinking":
+      return PART_COST;
+    case "tool_call_start":
+      return event.id.length + event.name.length + PART_COST;
+    case "tool_call_delta":
+      return event.arguments.length;
+    default:
+      return 0;
   }
 }

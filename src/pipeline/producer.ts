@@ -6,6 +6,8 @@ import { countRequestTokens } from "../tokens/estimate.ts";
 import { echoResponse, echoStream } from "../upstream/echo.ts";
 import { UpstreamError } from "../upstream/failure.ts";
 import { callUpstream } from "../upstream/forward.ts";
+import { limitsOf } from "../upstream/limits.ts";
+import { withEventLimit } from "../codecs/sse.ts";
 import { upstreamRequestHeaders } from "../upstream/protocol.ts";
 import { cooldownHint } from "../pool/hints.ts";
 
@@ -97,7 +99,8 @@ export function httpProducer(upstream: Upstream, account: Account, call: CallCon
     async stream(request) {
       const response = await send(await codec.buildRequest({ ...request, stream: true }, target), true);
       if (!response.body) throw new UpstreamError(502, `Upstream "${upstream.name}" answered a stream request with no body.`);
-      return codec.parseStream(response.body, target, response.headers.get("content-type") ?? "");
+      // The parser reads the limit on one event from the body it is given.
+      return codec.parseStream(withEventLimit(response.body, limitsOf(upstream).eventBytes, upstream.name), target, response.headers.get("content-type") ?? "");
     },
     async count(request) {
       if (!codec.buildCountRequest || !codec.parseCount) return { tokens: await countRequestTokens(request), estimated: true };

@@ -13,6 +13,7 @@ import type { Lease } from "../pool/pool.ts";
 import type { AttemptResult, TargetRunner } from "../pool/serve.ts";
 import type { StateStore } from "../state/store.ts";
 import { UpstreamError } from "../upstream/failure.ts";
+import { limitsOf } from "../upstream/limits.ts";
 import { ResponseAssembler } from "./assemble.ts";
 import { echoProducer, httpProducer, type Producer } from "./producer.ts";
 import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";
@@ -75,7 +76,7 @@ export function clientStatus(status: number, family: ErrorFamily): number {
  * dialect can carry, never a silent end; the attempt's lease finishes with how it went.
  */
 async function* afterCommit(events: AsyncIterable<StreamEvent>, upstream: Upstream, lease: Lease, remember: (response: ChatResponse) => void): AsyncGenerator<StreamEvent> {
-  const assembler = new ResponseAssembler();
+  const assembler = new ResponseAssembler(limitsOf(upstream).answerBytes, upstream.name);
   // The lease finishes once. The request log hears every finish, so a client that hangs up after
   // the final event (Codex closes at response.completed) must not turn a success into "went away".
   let finished = false;

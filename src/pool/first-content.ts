@@ -1,6 +1,7 @@
 import { GatewayError } from "../http/errors.ts";
 import type { ChatResponse, StreamEvent, Usage } from "../ir.ts";
 import { UpstreamUnreachable } from "../upstream/forward.ts";
+import { UpstreamBroken } from "../upstream/limits.ts";
 import { classifyStatus, type Failure } from "./failure.ts";
 
 /*
@@ -27,6 +28,7 @@ function isContent(event: StreamEvent): boolean {
 export function failureFromError(error: unknown, upstream: string): Failure {
   if (error instanceof GatewayError) throw error;
   if (error instanceof UpstreamUnreachable) return { kind: error.kind, status: error.kind === "timeout" ? 504 : 502, message: error.message };
+  if (error instanceof UpstreamBroken) return { kind: "broken", status: 502, message: error.message };
   return { kind: "broken", status: 502, message: `upstream "${upstream}" broke off its stream: ${(error as Error).message}` };
 }
 
@@ -34,6 +36,12 @@ export function failureFromError(error: unknown, upstream: string): Failure {
 export function isEmptyAnswer(response: Pick<ChatResponse, "parts" | "stop">): boolean {
   return response.stop === "end" && !response.parts.some((p) => (p.type === "text" && p.text !== "") || p.type === "tool_call" || p.type === "thinking");
 }
+
+/**
+ * Events held before the first content (starts, usage, empty text): a real stream has a handful;
+ * an upstream that sends such events for ever must not be held for ever.
+ */
+export const MAX_EVENTS_BEFORE_CONTENT = 10_000;
 
 export async function untilFirstContent(events: AsyncIterable<StreamEvent>, upstream: string): Promise<Peeked> {
   const iterator = events[Symbol.asyncIterator]();
@@ -63,6 +71,10 @@ export async function untilFirstContent(events: AsyncIterable<StreamEvent>, upst
     }
     seen.push(event);
     if (isContent(event)) return { kind: "content", events: replay(seen, iterator) };
+    if (seen.length > MAX_EVENTS_BEFORE_CONTENT) {
+      void stop();
+      return { kind: "failed", failure: { kind: "broken", status: 502, message: `upstream "${upstream}" sent over ${MAX_EVENTS_BEFORE_CONTENT} events before any content` } };
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 import type { StreamEvent, Usage } from "../ir.ts";
-import type { EventEndListener } from "../codecs/sse.ts";
+import type { EventEndListener, EventLimited } from "../codecs/sse.ts";
 import type { GuardedSource } from "../upstream/forward.ts";
+import { DEFAULT_UPSTREAM_LIMITS, overLimit, type UpstreamLimits } from "../upstream/limits.ts";
 import { untilFirstContent, type Peeked } from "./first-content.ts";
 
 /*
@@ -26,8 +27,12 @@ export async function tapStream(
   errorBytes: (error: unknown) => Uint8Array,
   /** Bytes the dialect's final event always holds: only a chunk that may hold one waits for the parser. */
   finalMarkers: readonly Uint8Array[],
+  limits: Pick<UpstreamLimits, "heldBytes" | "eventBytes"> = DEFAULT_UPSTREAM_LIMITS,
 ): Promise<Tapped> {
   const kept: Uint8Array[] = [];
+  // Every byte before the commit is held for the client: comments or empty events sent for ever
+  // before any content would be held for ever.
+  let keptBytes = 0;
   let committed = false;
   const handed: Handed[] = [];
   let waiting: ((item: Handed) => void) | undefined;
@@ -74,12 +79,15 @@ export async function tapStream(
     }
     const read = await source.read();
     if (read.done) return ended;
+    keptBytes += read.value.length;
+    if (keptBytes > limits.heldBytes) throw overLimit(upstream, "its stream's bytes before any content", limits.heldBytes, "held_mb");
     kept.push(read.value);
     return read;
   };
   // The parser stopping early must never stop the client's stream.
-  const parserInput: AsyncIterable<Uint8Array> & EventEndListener = {
+  const parserInput: AsyncIterable<Uint8Array> & EventEndListener & EventLimited = {
     [Symbol.asyncIterator]: () => ({ next, return: async () => ended }),
+    eventLimit: { bytes: limits.eventBytes, upstream },
     eventEnded: (offset) => {
       lastEventEnd = { chunk: asked - 1, offset };
     },

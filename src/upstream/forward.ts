@@ -2,6 +2,8 @@ import { connect } from "node:net";
 import type { Timeouts, Upstream } from "../config/snapshot.ts";
 import { GatewayError } from "../http/errors.ts";
 import { SweepList } from "../sweep.ts";
+import { limitsOf, UpstreamBroken } from "./limits.ts";
+import { contentEncoding, readWholeBody } from "./whole-body.ts";
 
 export interface UpstreamCall {
   upstream: Upstream;
@@ -108,7 +110,7 @@ function unwatch(w: Watched): void {
 function explain(error: unknown, w: Watched, what: "reach" | "read"): Error {
   const { call, abort } = w;
   if (call.clientSignal.aborted) return new GatewayError(499, "The client closed the request.");
-  if (error instanceof UpstreamUnreachable) return error;
+  if (error instanceof UpstreamUnreachable || error instanceof UpstreamBroken) return error;
   if (abort.signal.reason instanceof UpstreamUnreachable) return abort.signal.reason;
   if (what === "read") return new UpstreamUnreachable("network", `upstream "${call.upstream.name}" broke off its answer: ${(error as Error).message}`);
   const code = (error as { code?: string }).code;
@@ -252,12 +254,17 @@ export async function openUpstream(call: UpstreamCall): Promise<OpenedUpstream> 
   let response: Response;
   try {
     if (needsProbe(url)) await probe(url, call.upstream.name, call.timeouts.connect);
+    // levity says which encodings it takes and undoes them itself: fetch would offer gzip, br and
+    // zstd and inflate them with no limit. A whole answer may come gzipped (read under a limit on
+    // its decoded size); a stream comes as it is, since its events are small and must not wait.
+    call.headers.set("accept-encoding", call.stream ? "identity" : "gzip");
     response = await fetch(url, {
       method: "POST",
       headers: call.headers,
       body: call.body,
       signal: w.abort.signal,
       redirect: "manual",
+      decompress: false,
     });
   } catch (error) {
     unwatch(w);
@@ -270,16 +277,28 @@ export async function openUpstream(call: UpstreamCall): Promise<OpenedUpstream> 
   }
   w.receiving = true;
   w.lastChunkAt = performance.now();
-  if (call.stream && response.ok) return { response, source: guardSource(response.body, w) };
-  // A whole answer (or an error's body) is read natively, in one piece: the idle limit then
-  // counts from the headers to the body's end. (A JavaScript stream around it cost more than the read itself.)
+  if (call.stream && response.ok) {
+    const encoding = contentEncoding(response.headers);
+    if (encoding === "identity") return { response, source: guardSource(response.body, w) };
+    unwatch(w);
+    w.abort.abort();
+    throw new UpstreamBroken(`upstream "${call.upstream.name}" answered a stream in content-encoding "${encoding.slice(0, 40)}", though levity asked for none`);
+  }
+  // A whole answer (or an error's body) is read at once, under proxy.upstream_limits.body_mb: the
+  // idle limit then counts from the headers to the body's end.
   let text: string;
   try {
-    text = await response.text();
+    text = await readWholeBody(response, call.upstream.name, limitsOf(call.upstream).bodyBytes);
   } catch (error) {
     unwatch(w);
+    // Nothing more of this body is wanted: its connection goes with it.
+    w.abort.abort();
     throw explain(error, w, "read");
   }
   unwatch(w);
-  return { response: new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers }) };
+  // The text is decoded now: the headers that described the bytes on the wire no longer apply.
+  const headers = new Headers(response.headers);
+  headers.delete("content-encoding");
+  headers.delete("content-length");
+  return { response: new Response(text, { status: response.status, statusText: response.statusText, headers }) };
 }

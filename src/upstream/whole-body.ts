@@ -1,0 +1,86 @@
+import { brotliDecompress, unzip, zstdDecompress, type InputType, type ZlibOptions } from "node:zlib";
+import { inMb, overLimit, UpstreamBroken } from "./limits.ts";
+
+/*
+ * A whole (non-stream) answer read under a limit on its size after decoding. levity asks for gzip
+ * and decompresses itself (fetch's own decompression has no limit: a 1 MB gzip body became 1 GiB),
+ * off the event loop and with a cap on the output, so a compression bomb costs at most the cap.
+ */
+
+type Inflate = (buffer: InputType, options: ZlibOptions, callback: (error: Error | null, result: Buffer) => void) => void;
+
+/** Encodings levity can undo; anything else is an answer it cannot read. */
+const DECODERS: Record<string, Inflate> = {
+  // unzip takes gzip and zlib-wrapped deflate alike (servers send either for "deflate").
+  gzip: unzip,
+  "x-gzip": unzip,
+  deflate: unzip,
+  br: brotliDecompress as Inflate,
+  zstd: zstdDecompress as unknown as Inflate,
+};
+
+export function contentEncoding(headers: Headers): string {
+  return (headers.get("content-encoding") ?? "").trim().toLowerCase() || "identity";
+}
+
+/** The bytes of `body`, read as they arrive and refused as soon as they pass `limit`. */
+async function readCapped(body: ReadableStream<Uint8Array>, limit: number, tooLarge: () => Error): Promise<Uint8Array> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.length;
+    if (length > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+function inflate(decoder: Inflate, raw: Uint8Array, limit: number, tooLarge: () => Error, unreadable: (error: Error) => Error): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    decoder(raw, { maxOutputLength: limit }, (error, result) => {
+      if (!error) resolve(result);
+      else reject((error as Error & { code?: string }).code === "ERR_BUFFER_TOO_LARGE" || error instanceof RangeError ? tooLarge() : unreadable(error));
+    });
+  });
+}
+
+/** The answer's text, at most `limit` bytes once decoded; over it, or undecodable, an UpstreamBroken. */
+export async function readWholeBody(response: Response, upstream: string, limit: number): Promise<string> {
+  const tooLarge = () => overLimit(upstream, "a whole answer", limit, "body_mb");
+  const encoding = contentEncoding(response.headers);
+  const body = response.body;
+  if (!body) return "";
+  const declared = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (declared > limit) {
+    await body.cancel().catch(() => {});
+    throw tooLarge();
+  }
+  if (encoding === "identity") {
+    // A declared length is the whole body (HTTP framing holds it to that): read natively, in one
+    // piece, which costs less than a JavaScript read loop.
+    if (Number.isFinite(declared)) return response.text();
+    return new TextDecoder().decode(await readCapped(body, limit, tooLarge));
+  }
+  const decoder = DECODERS[encoding];
+  if (!decoder) {
+    await body.cancel().catch(() => {});
+    throw new UpstreamBroken(`upstream "${upstream}" answered in content-encoding "${encoding.slice(0, 40)}", which levity did not ask for`);
+  }
+  // Compressed bytes are at most what they decode to, but for framing and blocks stored as they were.
+  const raw = await readCapped(body, limit + Math.ceil(limit / 100) + 1024, tooLarge);
+  const decoded = await inflate(decoder, raw, limit, tooLarge, (error) => new UpstreamBroken(`upstream "${upstream}" sent a ${encoding} body that does not decode (${error.message}); limit ${inMb(limit)}`));
+  return new TextDecoder().decode(decoded);
+}
