@@ -27,7 +27,7 @@ declare const Deno: {
   exit(code: number): never;
   serve(
     options: { hostname: string; port: number; onListen?: (address: { hostname: string; port: number }) => void },
-    handler: (request: Request) => Promise<Response>,
+    handler: (request: Request, info: { remoteAddr: { hostname: string } }) => Promise<Response>,
   ): { finished: Promise<void> };
   upgradeWebSocket(request: Request): { socket: WebSocket; response: Response };
 };
@@ -88,8 +88,9 @@ Deno.serve(
 );
 
 /** The gateway, and Codex's Responses WebSocket: admitted as a POST on its path would be, then one ResponsesSocket per connection. */
-async function serve(request: Request): Promise<Response> {
-  if (!isWebSocketUpgrade(request)) return gateway(request);
+async function serve(request: Request, info: { remoteAddr: { hostname: string } }): Promise<Response> {
+  // The peer address decides whether a keyless admin call comes from this machine.
+  if (!isWebSocketUpgrade(request)) return gateway(request, { peer: info.remoteAddr.hostname });
   const admitted = await gateway(request, { websocket: true });
   if (!admitted.headers.has(WEBSOCKET_ADMITTED)) return admitted;
   const { socket, response } = Deno.upgradeWebSocket(request);

@@ -3,6 +3,7 @@ import type { ConfigSnapshot } from "./config/snapshot.ts";
 import { adminRefusalMessage, authenticate, buildKeyRing, needsKey, presentedCredentials, refusalMessage, type KeyRing } from "./http/auth.ts";
 import { readJsonObject, readOptionalJsonObject } from "./http/body.ts";
 import { applyCorsHeaders, corsForRoute, corsPolicy, originTrustedWithoutAuth, preflightResponse, type CorsPolicy } from "./http/cors.ts";
+import { hostAdmitted, hostPolicy, hostRefusalMessage, isLoopbackPeer, sameOrigin, type HostPolicy } from "./http/host-check.ts";
 import { errorResponse, familyOfDialect, familyOfRequest, GatewayError, type ErrorFamily } from "./http/errors.ts";
 import type { PathLookup, RouteDef, RouteMatch } from "./http/route-table.ts";
 import { jsonResponse, type GatewayServices, type RequestContext } from "./operations/context.ts";
@@ -27,6 +28,7 @@ interface Derived {
   keys: KeyRing;
   adminKeys: KeyRing;
   cors: CorsPolicy;
+  hosts: HostPolicy;
 }
 
 export interface HandleOptions {
@@ -37,6 +39,8 @@ export interface HandleOptions {
    * back through this handler as a POST of its own.
    */
   websocket?: boolean;
+  /** The client's IP address, as the server saw the connection: admin calls without a key need it to be this machine. */
+  peer?: string;
 }
 
 export type Gateway = (request: Request, options?: HandleOptions) => Promise<Response>;
@@ -49,7 +53,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
   const derive = (snapshot: ConfigSnapshot): Derived => {
     let found = derived.get(snapshot);
     if (!found) {
-      found = { keys: buildKeyRing(snapshot.proxy.clientKeys), adminKeys: buildKeyRing(snapshot.proxy.adminKeys), cors: corsPolicy(snapshot.proxy.corsOrigins) };
+      found = { keys: buildKeyRing(snapshot.proxy.clientKeys), adminKeys: buildKeyRing(snapshot.proxy.adminKeys), cors: corsPolicy(snapshot.proxy.corsOrigins), hosts: hostPolicy(snapshot.proxy) };
       derived.set(snapshot, found);
     }
     return found;
@@ -74,9 +78,11 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
 
   return async function handle(request: Request, options: HandleOptions = {}): Promise<Response> {
     const snapshot = holder.snapshot;
-    const { keys, adminKeys, cors } = derive(snapshot);
+    const { keys, adminKeys, cors, hosts } = derive(snapshot);
     const requestId = randomId("req_");
-    const url = new URL(request.url);
+    const host = request.headers.get("host");
+    // Without a Host (HTTP/1.0) the runtime gives a bare path; the address levity listens on stands in.
+    const url = new URL(request.url, `http://${snapshot.proxy.hostname === "0.0.0.0" ? "127.0.0.1" : snapshot.proxy.hostname}`);
     const origin = request.headers.get("origin");
     let family: ErrorFamily = familyOfRequest(url.pathname, request.headers);
     const logSettings = snapshot.proxy.requestLog;
@@ -91,6 +97,14 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
       applyCorsHeaders(response.headers, routeCors, origin);
       return trace.responded(response);
     };
+
+    // Before anything is looked up or read: a foreign Host is a web page reaching levity through a
+    // DNS name of its own. No CORS headers either; that page has no business reading even the refusal.
+    if (!hostAdmitted(hosts, host)) {
+      const message = hostRefusalMessage(host ?? "");
+      trace.error(message);
+      return trace.responded(errorResponse(family, 421, message, {}, requestId));
+    }
 
     let match: RouteMatch | undefined;
     try {
@@ -124,7 +138,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
       // page itself needs no key, so neither does the way there.
       const redirect = route?.operation === "index" && !options.websocket && wantsHtml(request) ? browserRedirect(snapshot.routes) : undefined;
       if (redirect) return finish(redirect);
-      const clientKeyName = checkAuth(route?.auth ?? "api", snapshot, keys, adminKeys, request.headers, url);
+      const clientKeyName = checkAuth(route?.auth ?? "api", snapshot, keys, adminKeys, request.headers, url, options.peer);
       trace.record.clientKey = clientKeyName;
 
       if (options.websocket) {
@@ -216,16 +230,28 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
 }
 
 /** Who may call a route: returns the client key's name when one authenticated, throws 401 when none would do. */
-function checkAuth(authClass: AuthClass, snapshot: ConfigSnapshot, keys: KeyRing, adminKeys: KeyRing, headers: Headers, url: URL): string | undefined {
+function checkAuth(authClass: AuthClass, snapshot: ConfigSnapshot, keys: KeyRing, adminKeys: KeyRing, headers: Headers, url: URL, peer: string | undefined): string | undefined {
   switch (authClass) {
     case "page":
       // The monitor page's shell holds no data; everything it shows comes from admin calls.
       return undefined;
     case "admin": {
-      // The admin surface needs the admin key whenever one exists, whatever auth_mode says; with
-      // no key at all, auth is off and only this machine can connect.
+      // The admin surface needs the admin key whenever one exists, whatever auth_mode says. Client
+      // keys never open it: any holder could read the others' prompts.
       const presented = presentedCredentials(headers, url);
-      if (adminKeys.entries.length > 0 && !authenticate(adminKeys, presented)) throw new GatewayError(401, adminRefusalMessage(presented));
+      if (adminKeys.entries.length > 0) {
+        if (!authenticate(adminKeys, presented)) throw new GatewayError(401, adminRefusalMessage(presented));
+        return undefined;
+      }
+      if (snapshot.proxy.effectiveAuth !== "off") throw new GatewayError(403, NO_ADMIN_KEY);
+      // Auth off and no admin key: the CLI on this machine (no Origin), and levity's own monitor
+      // page (its Origin is the Host, which the Host check has vetted), and nothing else: no other
+      // web page, no other machine (allow_insecure_lan).
+      const origin = headers.get("origin");
+      if (!isLoopbackPeer(peer)) throw new GatewayError(403, `Without proxy.admin_key, levity's admin surface answers only this machine. ${ADD_ADMIN_KEY}`);
+      if (origin !== null && !sameOrigin(origin, headers.get("host"))) {
+        throw new GatewayError(403, `Without proxy.admin_key, levity's admin surface answers no web page but its own monitor page, and this request came from ${origin.slice(0, 200)}. ${ADD_ADMIN_KEY}`);
+      }
       return undefined;
     }
     case "metrics": {
@@ -245,6 +271,9 @@ function checkAuth(authClass: AuthClass, snapshot: ConfigSnapshot, keys: KeyRing
     }
   }
 }
+
+const ADD_ADMIN_KEY = "Add proxy.admin_key to gateway.yaml (levity init writes one) and send it as the admin key.";
+const NO_ADMIN_KEY = `This levity gateway has auth on and no admin key, so its admin surface is closed: client keys never open it. ${ADD_ADMIN_KEY}`;
 
 /** Only the Responses route speaks over a WebSocket; anything else is refused before the upgrade. */
 function admitWebSocket(lookup: PathLookup, url: URL): RouteMatch {

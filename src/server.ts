@@ -93,7 +93,8 @@ export function startServer(options: StartOptions): RunningServer {
       maxRequestBodySize: BUN_BODY_BACKSTOP,
       async fetch(request, bunServer) {
         bunServer.timeout(request, 0);
-        if (!isWebSocketUpgrade(request)) return gateway(request);
+        // The peer address decides whether a keyless admin call comes from this machine.
+        if (!isWebSocketUpgrade(request)) return gateway(request, { peer: bunServer.requestIP(request)?.address });
         // Admitted exactly as a POST on the same path would be; a refusal is an ordinary HTTP error.
         const admitted = await gateway(request, { websocket: true });
         if (!admitted.headers.has(WEBSOCKET_ADMITTED)) return admitted;

@@ -163,7 +163,7 @@ describe("a body that trickles in", () => {
     socket.on("data", (data) => (answer += data.toString("latin1")));
     const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
     socket.on("error", () => {});
-    socket.write(`POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+    socket.write(`POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
     const drip = setInterval(() => socket.writable && socket.write(" "), 100);
     await closed;
     clearInterval(drip);

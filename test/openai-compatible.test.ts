@@ -17,6 +17,8 @@ import { resetAccounts, startGateway, tempDir, upstreamsYaml, writeConfig, type 
  */
 
 const CLIENT_KEY = "sk-compatible-client";
+// Client keys never open the admin surface; the account resets between tests need this one.
+const ADMIN_KEY = "sk-admin-key-0001";
 const ACCOUNT_KEY = "sk-compatible-account";
 const TOOL = { type: "function" as const, function: { name: "get_weather", description: "Weather for a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } };
 
@@ -119,7 +121,7 @@ function providerGateway(provider: CompatibleProvider, model = "chat-model", ext
   const fake = fakeCompatible(ACCOUNT_KEY, provider);
   const upstream: UpstreamYaml = { name: "up", protocol: "openai", base_url: `${fake.url}/v1`, profile: PROFILE[provider], ...extra, accounts: [{ name: "acct", key: ACCOUNT_KEY }] };
   const gw = startGateway({
-    gateway: `proxy:\n  cooldown_wait: 0\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n` + upstreamsYaml([upstream]),
+    gateway: `proxy:\n  cooldown_wait: 0\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n  admin_key: ${ADMIN_KEY}\n` + upstreamsYaml([upstream]),
     mappings: `default: up/${model}\n`,
   });
   return {
@@ -140,7 +142,7 @@ describe("a chat-only upstream serves every client", () => {
   let setup: ReturnType<typeof providerGateway>;
   beforeAll(() => (setup = providerGateway("generic")));
   afterAll(() => setup.stop());
-  afterEach(() => resetAccounts(setup.gw.origin, CLIENT_KEY));
+  afterEach(() => resetAccounts(setup.gw.origin, ADMIN_KEY));
 
   test("OpenAI chat is forwarded", async () => {
     const chat = await setup.openai.chat.completions.create({ model: "m", messages: [{ role: "user", content: "hello" }] });
@@ -203,7 +205,7 @@ describe("an upstream listed as serving Responses that has no such route", () =>
         expect(warnings).toHaveLength(1);
         expect(warnings[0]).toContain("apis: [chat, completions]");
         // The account was not blamed for the missing route.
-        const accounts = await (await fetch(`${setup.gw.origin}/levity/accounts`, { headers: { authorization: `Bearer ${CLIENT_KEY}` } })).json();
+        const accounts = await (await fetch(`${setup.gw.origin}/levity/accounts`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json();
         expect(JSON.stringify(accounts)).not.toMatch(/cooling|disabled/);
       } finally {
         await setup.stop();

@@ -14,6 +14,8 @@ import { bodyOf } from "./support/http.ts";
 
 const KEYS = { openai: "sk-openai-account-1", anthropic: "sk-ant-account-1", gemini: "AIza-gemini-account-1" };
 const CLIENT_KEY = "sk-client-key-0001";
+// Client keys never open the admin surface; the account resets between tests need this one.
+const ADMIN_KEY = "sk-admin-key-0001";
 
 let oa: FakeUpstream;
 let an: FakeUpstream;
@@ -29,7 +31,7 @@ beforeAll(() => {
   ge = fakeGemini(KEYS.gemini);
   gw = startGateway({
     gateway:
-      `proxy:\n  cooldown_wait: 0\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n` +
+      `proxy:\n  cooldown_wait: 0\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n  admin_key: ${ADMIN_KEY}\n` +
       upstreamsYaml([
         { name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, apis: ALL_OPENAI_APIS, accounts: [{ name: "openai-work", key: KEYS.openai }] },
         { name: "an", protocol: "anthropic", base_url: an.url, accounts: [{ name: "anthropic-work", key: KEYS.anthropic }] },
@@ -46,7 +48,7 @@ afterAll(async () => {
   await gw.stop();
   await Promise.all([oa.stop(), an.stop(), ge.stop()]);
 });// Scripted failures cool the accounts they hit; each test starts with healthy ones.
-afterEach(() => resetAccounts(gw.origin, CLIENT_KEY));
+afterEach(() => resetAccounts(gw.origin, ADMIN_KEY));
 
 
 describe("OpenAI client to an OpenAI upstream", () => {

@@ -589,13 +589,13 @@ describe("visibility", () => {
     expect(JSON.parse(text).accounts[0]).toMatchObject({ upstream: "oa", account: "a", state: "healthy", inFlight: 0, requests: 1, failures: 0, tokens: { input: 9, output: 4 } });
   });
 
-  test("without admin_key the admin key is api_key; with only named client keys, any of them", async () => {
+  test("client keys never open the admin surface: with no admin_key, auth on refuses every key", async () => {
     const statusWith = async (gw: TestGateway, key?: string) => (await fetch(`${gw.origin}/levity/accounts`, { headers: key ? { authorization: `Bearer ${key}` } : {} })).status;
-    const withApiKey = startGateway({ gateway: "proxy:\n  api_key: sk-client-key-1\n  api_keys:\n    - { name: laptop, key: sk-laptop-key-1 }\n" });
-    const namedOnly = startGateway({ gateway: "proxy:\n  auth_mode: strict\n  api_keys:\n    - { name: laptop, key: sk-laptop-key-1 }\n    - { name: phone, key: sk-phone-key-1 }\n" });
-    cleanup.push(() => withApiKey.stop(), () => namedOnly.stop());
-    expect([await statusWith(withApiKey), await statusWith(withApiKey, "sk-laptop-key-1"), await statusWith(withApiKey, "sk-client-key-1")]).toEqual([401, 401, 200]);
-    expect([await statusWith(namedOnly), await statusWith(namedOnly, "sk-phone-key-1")]).toEqual([401, 200]);
+    const withApiKey = startGateway({ gateway: "proxy:\n  auth_mode: strict\n  api_key: sk-client-key-1\n  api_keys:\n    - { name: laptop, key: sk-laptop-key-1 }\n" });
+    const withAdmin = startGateway({ gateway: "proxy:\n  auth_mode: strict\n  api_key: sk-client-key-1\n  admin_key: sk-admin-key-1\n" });
+    cleanup.push(() => withApiKey.stop(), () => withAdmin.stop());
+    expect([await statusWith(withApiKey), await statusWith(withApiKey, "sk-laptop-key-1"), await statusWith(withApiKey, "sk-client-key-1")]).toEqual([403, 403, 403]);
+    expect([await statusWith(withAdmin), await statusWith(withAdmin, "sk-client-key-1"), await statusWith(withAdmin, "sk-admin-key-1")]).toEqual([401, 401, 200]);
   });
 
   test("an upstream that quotes the key it refused: the key reaches no client, no log and no accounts view", async () => {

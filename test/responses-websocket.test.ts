@@ -11,6 +11,8 @@ import { waitUntil } from "./support/wait.ts";
 // back as one text message.
 
 const KEY = "sk-levity-ws-client-key";
+// Client keys never open the admin surface: the request log is read with this one.
+const ADMIN_KEY = "sk-ws-admin-key-0001";
 const GEMINI_KEY = "gemini-ws-account-key";
 const OPENAI_KEY = "sk-openai-ws-account-key";
 
@@ -24,7 +26,7 @@ beforeAll(() => {
   ge = fakeGemini(GEMINI_KEY);
   oa = fakeOpenAI(OPENAI_KEY);
   guarded = startGateway({
-    gateway: `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n  cooldown_wait: 0\n` + upstreamsYaml([
+    gateway: `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n  admin_key: ${ADMIN_KEY}\n  cooldown_wait: 0\n` + upstreamsYaml([
         { name: "gemini", protocol: "gemini", base_url: ge.url, accounts: [{ name: "a", key: GEMINI_KEY }] },
         { name: "openai", protocol: "openai", base_url: `${oa.url}/v1`, apis: ALL_OPENAI_APIS, accounts: [{ name: "a", key: OPENAI_KEY }] },
         { name: "echo", protocol: "echo" },
@@ -315,7 +317,7 @@ describe("Responses over a WebSocket, with auth and a Gemini upstream", () => {
     await client.turn();
     await client.close();
     const row = await waitUntil("the turn's row in the request log", async () => {
-      const logs = await fetch(`${guarded.origin}/levity/logs?limit=50`, { headers: { authorization: `Bearer ${KEY}` } });
+      const logs = await fetch(`${guarded.origin}/levity/logs?limit=50`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
       const rows = ((await logs.json()) as { requests: any[] }).requests;
       return rows.find((r) => r.requestedModel === "gemini-logged");
     });

@@ -78,7 +78,7 @@ describe("auth cannot be bypassed", () => {
       const [method, path] = entry.split(" ") as [string, string];
       for (const variant of variants(path)) {
         const body = method === "POST" ? chatBody : "";
-        const { status } = await raw(`${method} ${variant} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        const { status } = await raw(`${method} ${variant} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
         expect(status >= 400 && status < 500, `${method} ${variant} -> ${status}`).toBe(true);
       }
     }
@@ -88,7 +88,7 @@ describe("auth cannot be bypassed", () => {
   test("methods: HEAD, PUT, DELETE, PATCH and TRACE on protected paths get no data", async () => {
     for (const path of ["/levity/status", "/levity/accounts", "/v1/chat/completions", "/metrics"]) {
       for (const method of ["HEAD", "PUT", "DELETE", "PATCH", "TRACE"]) {
-        const { status, text } = await raw(`${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n`);
+        const { status, text } = await raw(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n`);
         expect(status >= 400 && status < 500, `${method} ${path} -> ${status}`).toBe(true);
         expect(text).not.toContain('"accounts"');
       }
@@ -97,18 +97,18 @@ describe("auth cannot be bypassed", () => {
 
   test("OPTIONS with a body is a bare preflight: 204, nothing read, nothing forwarded", async () => {
     const before = oa.requests.length;
-    const { status, text } = await raw(`OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${chatBody.length}\r\n\r\n${chatBody}`);
+    const { status, text } = await raw(`OPTIONS /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${chatBody.length}\r\n\r\n${chatBody}`);
     expect(status).toBe(204);
     expect(text.slice(text.indexOf("\r\n\r\n") + 4)).toBe("");
     expect(oa.requests.length).toBe(before);
   });
 
   test("duplicated headers: a wrong key beside a right one is refused; a client key twice is not an admin key", async () => {
-    const wrongThenRight = await raw(`GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TYPO}\r\nAuthorization: Bearer ${CLIENT}\r\n\r\n`);
+    const wrongThenRight = await raw(`GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TYPO}\r\nAuthorization: Bearer ${CLIENT}\r\n\r\n`);
     expect(wrongThenRight.status).toBe(401);
-    const rightThenWrong = await raw(`GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${CLIENT}\r\nAuthorization: Bearer ${TYPO}\r\n\r\n`);
+    const rightThenWrong = await raw(`GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${CLIENT}\r\nAuthorization: Bearer ${TYPO}\r\n\r\n`);
     expect(rightThenWrong.status).toBe(401);
-    const clientTwice = await raw(`GET /levity/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${CLIENT}\r\nx-api-key: ${CLIENT}\r\n\r\n`);
+    const clientTwice = await raw(`GET /levity/accounts HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${CLIENT}\r\nx-api-key: ${CLIENT}\r\n\r\n`);
     expect(clientTwice.status).toBe(401);
   });
 

@@ -48,7 +48,7 @@ describe("slow senders", () => {
     const socket = await openSocket();
     const closed = new Promise<number>((resolve) => socket.on("close", () => resolve(performance.now())));
     const started = performance.now();
-    socket.write("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    socket.write("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
     const drip = setInterval(() => socket.writable && socket.write("a"), 250);
     expect(await healthTime()).toBeLessThan(1000);
     const at = await closed;
@@ -78,7 +78,7 @@ describe("clients that vanish", () => {
 
   test("a client that sends half a body and disconnects costs nothing: the next request is served", async () => {
     const socket = await openSocket();
-    socket.write("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"model\":");
+    socket.write("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"model\":");
     socket.destroy();
     expect(await healthTime()).toBeLessThan(1000);
   });
@@ -95,7 +95,7 @@ describe("many idle clients", () => {
             const socket = await openSocket();
             await new Promise<void>((resolve) => {
               socket.once("data", () => resolve());
-              socket.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+              socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
             });
             return socket;
           }),

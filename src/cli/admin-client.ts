@@ -36,7 +36,7 @@ function printProblems(command: string, problems: ConfigProblem[], io: CliIO): n
 function missingKeyNote(field: AdminField<string>, settings: AdminSettings): string {
   if (field.unset) return `${field.from} is written with an environment variable that is not set here (${field.unset.message.replace(/^environment variable /, "")})`;
   if (!settings.gateway) return "no gateway.yaml was found (give its directory with --config DIR)";
-  return `${settings.gateway} names no proxy.admin_key or proxy.api_key`;
+  return `${settings.gateway} names no proxy.admin_key (client keys never open the admin surface; levity init writes an admin_key)`;
 }
 
 /** Where the gateway listens and the key that opens its admin surface: the flags, then $LEVITY_ADMIN_KEY, then gateway.yaml. */
@@ -80,18 +80,20 @@ export async function requestAdmin(admin: Admin, method: string, path: string, i
     return { ok: false, unreachable: (error as Error).message };
   }
   if (response.status === 401 || response.status === 403) {
-    await response.body?.cancel();
+    // The gateway's own words say why (no admin key configured, not this machine, …); ours say what was sent.
+    const said = errorMessageOf(await response.text()).slice(0, 400);
     if (!admin.key) {
       io.err(
         `levity ${admin.command}: the gateway at ${admin.origin} wants an admin key (${response.status}), and none was sent: ${admin.keyNote}. ` +
-          "Give one with LEVITY_ADMIN_KEY=... (the gateway's proxy.admin_key, else its proxy.api_key), or point --config at the directory of the gateway.yaml that holds it.\n",
+          "Give one with LEVITY_ADMIN_KEY=... (the gateway's proxy.admin_key), or point --config at the directory of the gateway.yaml that holds it.\n",
       );
     } else {
       io.err(
         `levity ${admin.command}: the gateway at ${admin.origin} refused the admin key (${response.status}) sent from ${admin.keyNote.replace(/^the key in /, "")}. ` +
-          "It takes proxy.admin_key (else proxy.api_key) of the gateway.yaml it runs with; set LEVITY_ADMIN_KEY to send another.\n",
+          "It takes proxy.admin_key of the gateway.yaml it runs with; set LEVITY_ADMIN_KEY to send another.\n",
       );
     }
+    if (said) io.err(`  the gateway said: ${said}\n`);
     throw new CliExit(1);
   }
   const text = await response.text();

@@ -11,7 +11,13 @@ export function generateClientKey(): string {
   return `sk-levity-${Buffer.from(bytes).toString("base64url")}`;
 }
 
-function starterGateway(key: string): string {
+/** The admin key is its own: a client key never opens the admin surface (logs, accounts). */
+export function generateAdminKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return `sk-levity-admin-${Buffer.from(bytes).toString("base64url")}`;
+}
+
+function starterGateway(key: string, adminKey: string): string {
   return `# levity gateway configuration. Every key is described in gateway.example.yaml.
 # \${NAME} is read from the environment, so keys need not be written here.
 
@@ -20,6 +26,7 @@ proxy:
   allow_lan_access: false      # true: listen on every interface (then auth turns on)
   auth_mode: auto              # off | strict | all_except_health | auto
   api_key: ${key}
+  admin_key: ${adminKey}    # for levity accounts, levity logs, the monitor page; never a client key
   request_timeout: 300         # seconds an upstream may take to start answering
   max_body_mb: 32
 
@@ -49,14 +56,14 @@ upstreams:
 `;
 }
 
-/** `levity init [DIR]`: starter files with a fresh client key. Never overwrites. */
+/** `levity init [DIR]`: starter files with a fresh client key and admin key. Never overwrites. */
 export function initCommand(dirArg: string | undefined, io: CliIO, how: Invocation = invocation({ cwd: io.cwd, env: io.env })): void {
   const home = io.home ?? (io.env.HOME || homedir());
   const fromEnv = !dirArg && Boolean(io.env.LEVITY_CONFIG_DIR);
   const dir = dirArg ? resolve(io.cwd, dirArg) : fromEnv ? resolve(io.cwd, io.env.LEVITY_CONFIG_DIR!) : defaultConfigDir(io.env, home);
   mkdirSync(dir, { recursive: true });
   const files: [string, string, number][] = [
-    ["gateway.yaml", starterGateway(generateClientKey()), 0o600],
+    ["gateway.yaml", starterGateway(generateClientKey(), generateAdminKey()), 0o600],
     ["mappings.yaml", BUILT_IN_MAPPINGS, 0o644],
   ];
   const shown = (path: string) => tildify(path, home);
@@ -70,7 +77,7 @@ export function initCommand(dirArg: string | undefined, io: CliIO, how: Invocati
     chmodSync(path, mode);
     io.out(`wrote   ${shown(path)}\n`);
   }
-  io.out(`\nThe client key is proxy.api_key in ${shown(join(dir, "gateway.yaml"))} (readable by you only).\n`);
+  io.out(`\nThe client key is proxy.api_key and the admin key proxy.admin_key in ${shown(join(dir, "gateway.yaml"))} (readable by you only).\n`);
   io.out(`Next: add upstream accounts to ${shown(join(dir, "gateway.yaml"))}, then run\n${nextSteps(dir, how, io, home).map((line) => `  ${line}\n`).join("")}`);
   if (fromEnv) io.out("(levity finds these files while $LEVITY_CONFIG_DIR is set to this directory; without it, add --config DIR)\n");
 }

@@ -209,8 +209,7 @@ export interface AdminSettings {
 /**
  * Reads only the proxy settings the admin commands use, each on its own, so an unset variable or
  * a mistake anywhere else (an upstream's key kept in the service's environment file) never stops
- * them. Keys resolve as the gateway resolves them: admin_key, else api_key, else the first of
- * api_keys (any of which opens the admin surface when there is neither).
+ * them. The key is proxy.admin_key, the only key the gateway takes for its admin surface.
  */
 export function loadAdminSettings(options: LoadOptions): AdminSettings {
   const text = readConfigFile(options.dir, "gateway.yaml");
@@ -233,12 +232,8 @@ export function loadAdminSettings(options: LoadOptions): AdminSettings {
   const port: AdminField<number> = options.port !== undefined ? { value: options.port, problems: [], from: "--port" } : field("port", entries.port);
   const written = field("data_dir", entries.data_dir);
   const dataDir = written.unset || written.problems.length > 0 ? written : { ...written, value: dataDirOf(written.value, options) };
-  let adminKey = field("admin_key", entries.admin_key);
-  if (adminKey.value === undefined && !adminKey.unset && adminKey.problems.length === 0) adminKey = field("api_key", entries.api_key);
-  if (adminKey.value === undefined && !adminKey.unset && adminKey.problems.length === 0) {
-    const named = field("api_keys", entries.api_keys);
-    adminKey = { ...named, value: named.value?.[0]?.key };
-  }
+  // Only admin_key: the gateway never takes a client key for it either.
+  const adminKey = field("admin_key", entries.admin_key);
   return settings(port, adminKey, dataDir);
 }
 
@@ -274,7 +269,9 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadO
     authMode: p.auth_mode,
     effectiveAuth,
     clientKeys,
-    adminKeys: p.admin_key ? [{ name: "admin", key: p.admin_key }] : p.api_key ? [{ name: "default", key: p.api_key }] : clientKeys,
+    // Never a client key: with many keys, any holder could read the others' prompts and disable accounts.
+    adminKeys: p.admin_key ? [{ name: "admin", key: p.admin_key }] : [],
+    allowedHosts: p.allowed_hosts.map((host) => host.toLowerCase().replace(/\.$/, "")),
     body: { maxBytes: Math.round(p.max_body_mb * 1024 * 1024), timeoutMs: p.body_timeout * 1000 },
     corsOrigins: p.cors_origins,
     mediaFetch: { allow: p.media_fetch.allow, maxUrls: p.media_fetch.max_urls, maxTotalBytes: Math.round(p.media_fetch.max_total_mb * 1024 * 1024), timeoutMs: Math.round(p.media_fetch.timeout * 1000) },

@@ -102,6 +102,14 @@ export const ProxySchema = v.strictObject({
   ),
   cors_origins: v.optional(v.array(v.pipe(v.string("must be an origin such as http://localhost:3000, or *"), v.minLength(1)), "must be a list of origins"), ["*"]),
   /**
+   * Host names (besides loopback, the bound address, and this machine's own addresses on the LAN)
+   * that requests may name in their Host header; anything else is refused, against DNS rebinding.
+   */
+  allowed_hosts: v.optional(
+    v.array(v.pipe(v.string("must be a host name such as levity.example.com"), v.regex(/^(\*\.)?([A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]+\.?$|^\[[0-9A-Fa-f:.]+\]$/, "must be a host name (levity.example.com, *.example.com) or an address, without scheme or port")), "must be a list of host names"),
+    [],
+  ),
+  /**
    * Image and PDF URLs a client sends to a Gemini upstream are fetched by levity: from public
    * addresses only, unless `allow` names a network or host; at most max_urls per request,
    * max_total_mb in all, within timeout seconds.

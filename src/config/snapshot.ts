@@ -20,10 +20,12 @@ export interface ProxySettings {
   effectiveAuth: EffectiveAuthMode;
   clientKeys: ClientKey[];
   /**
-   * The keys that open the admin surface: admin_key, else api_key, else (with only named client
-   * keys) any of those. Empty only when there is no key at all.
+   * The key that opens the admin surface: admin_key only. Client keys never do, or one team member
+   * could read another's logged prompts. Empty when gateway.yaml names no admin_key.
    */
   adminKeys: ClientKey[];
+  /** proxy.allowed_hosts: Host names admitted besides loopback and the bound address, lower case. */
+  allowedHosts: string[];
   /** proxy.max_body_mb and proxy.body_timeout, as the body readers take them. */
   body: BodyLimits;
   corsOrigins: string[];

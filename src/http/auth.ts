@@ -76,7 +76,7 @@ export const ACCEPTED_PLACEMENTS = "Authorization: Bearer <key>, x-api-key: <key
 
 export function adminRefusalMessage(presented: PresentedCredential[]): string {
   const head = presented.length === 0 ? "levity's admin surface needs the admin key and the request carried none." : "The key sent is not this levity gateway's admin key.";
-  return `${head} Send proxy.admin_key from gateway.yaml (proxy.api_key when admin_key is not set) as ${ACCEPTED_PLACEMENTS}.`;
+  return `${head} Send proxy.admin_key from gateway.yaml as ${ACCEPTED_PLACEMENTS}; client keys (api_key, api_keys) never open it.`;
 }
 
 export function refusalMessage(presented: PresentedCredential[]): string {

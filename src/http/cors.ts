@@ -51,13 +51,16 @@ export function isLoopbackOrigin(origin: string): boolean {
   }
 }
 
+const NO_ORIGIN: CorsPolicy = { anyOrigin: false, listed: new Set() };
+
 /**
- * Admin data and the monitor page are read by levity's own page, from its own origin. A page
- * elsewhere may read them only if its origin is listed by name: "*" never covers them, or any
- * site the admin visits could read the accounts and the log with a key a browser remembered.
+ * Admin data, the monitor page and /metrics are read by levity's own page (same origin, which
+ * needs no CORS), the CLI and a scraper, none of them through CORS. So they never carry CORS
+ * headers, whatever cors_origins lists: otherwise any site could read account and model names
+ * from a public /metrics, or the log with a key a browser remembered.
  */
 export function corsForRoute(policy: CorsPolicy, auth: string | undefined): CorsPolicy {
-  return auth === "admin" || auth === "page" ? { anyOrigin: false, listed: policy.listed } : policy;
+  return auth === "admin" || auth === "page" || auth === "metrics" ? NO_ORIGIN : policy;
 }
 
 export function originAllowed(policy: CorsPolicy, origin: string): boolean {
