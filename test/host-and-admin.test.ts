@@ -194,6 +194,13 @@ describe("the admin key", () => {
       const own = await fetch(`${gw.origin}/levity/accounts`, { headers: { origin: gw.origin } });
       expect(own.status).toBe(200);
       await own.text();
+      // The monitor page's buttons: a browser sends Origin on a same-origin POST.
+      const ownPost = await fetch(`${gw.origin}/levity/accounts/reset`, { method: "POST", headers: { origin: gw.origin } });
+      expect(ownPost.status).toBe(200);
+      await ownPost.text();
+      const otherPost = await fetch(`${gw.origin}/levity/accounts/reset`, { method: "POST", headers: { origin: `http://127.0.0.1:${gw.server.port + 1}` } });
+      expect(otherPost.status).toBe(403);
+      await otherPost.text();
       for (const origin of ["http://evil.example.com", `http://localhost:${gw.server.port + 1}`, "null"]) {
         const other = await fetch(`${gw.origin}/levity/logs`, { headers: { origin } });
         expect(other.status, origin).toBe(403);
@@ -237,6 +244,31 @@ describe("the CLI against a gateway with auth off and no admin key", () => {
     const logs = await runLevity(["logs", "--port", String(served.port), "--json"], { cwd: served.dir });
     expect(logs.code).toBe(0);
     expect(logs.stdout).toContain("/v1/chat/completions");
+  });
+});
+
+describe("the CLI against a gateway with auth on and no admin key", () => {
+  test("levity accounts is refused, and says to add proxy.admin_key; a client key in LEVITY_ADMIN_KEY does not help", async () => {
+    const served = await serveLevityWith({ gateway: `proxy:\n  auth_mode: strict\n  api_key: ${CLIENT}\n` });
+    try {
+      for (const env of [{}, { LEVITY_ADMIN_KEY: CLIENT }]) {
+        const { code, stderr } = await runLevity(["accounts", "--config", served.dir, "--port", String(served.port)], { cwd: served.dir, env });
+        expect(code).toBe(1);
+        expect(stderr).toContain("proxy.admin_key");
+        expect(stderr).toContain("levity init");
+      }
+    } finally {
+      await served.stop();
+    }
+  });
+});
+
+describe("host-check's parts", () => {
+  test("hostNameOf, isLoopbackPeer and sameOrigin", async () => {
+    const { hostNameOf, isLoopbackPeer, sameOrigin } = await import("../src/http/host-check.ts");
+    expect([hostNameOf("127.1:80"), hostNameOf("[0:0:0:0:0:0:0:1]:1"), hostNameOf("Evil.COM."), hostNameOf("a@b"), hostNameOf("")]).toEqual(["127.0.0.1", "[::1]", "evil.com", undefined, undefined]);
+    expect([isLoopbackPeer("127.0.0.1"), isLoopbackPeer("::1"), isLoopbackPeer("::ffff:127.0.0.1"), isLoopbackPeer("192.0.2.2"), isLoopbackPeer(undefined)]).toEqual([true, true, true, false, false]);
+    expect([sameOrigin("http://127.0.0.1:8045", "127.0.0.1:8045"), sameOrigin("http://127.0.0.1:8046", "127.0.0.1:8045"), sameOrigin("null", "127.0.0.1"), sameOrigin("http://localhost", null)]).toEqual([true, false, false, false]);
   });
 });
 
