@@ -34,7 +34,7 @@ Options:
   --config DIR   the config directory (see Files)
   --port N       serve: listen on N instead of proxy.port; accounts, logs: the port to ask
   --url URL      accounts, logs: ask the gateway at URL, e.g. on another machine
-                 (admin key: $LEVITY_ADMIN_KEY, else proxy.admin_key, else proxy.api_key)
+                 (admin key: $LEVITY_ADMIN_KEY, else proxy.admin_key; never a client key)
   --json         accounts, logs: print the raw JSON
   logs:  --model NAME|GLOB  --account [UPSTREAM/]NAME  --status 429|4xx|5xx|error|ok
          --since 15m|2h|7d|TIME  -n, --limit N (default 50)  -f, --follow
