@@ -204,6 +204,32 @@ describe("an upstream that would exhaust memory", () => {
     expect(JSON.parse(text).choices[0].message.content).toBe("unzipped");
   });
 
+  test("a stream compressed although levity asked for none is decoded as it is read", async () => {
+    fault = (_request, socket) => {
+      const body = gzipSync([chunk({ role: "assistant", content: "zipped" }), ...OPENAI_TAIL].join(""));
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\ncontent-length: ${body.length}\r\n\r\n`);
+      socket.write(body);
+    };
+    const { status, text } = await chat("m", true);
+    expect(status).toBe(200);
+    expect(text).toContain('"content":"zipped"');
+    expect(text).toContain("data: [DONE]");
+  });
+
+  test("a compressed stream that inflates to comments for ever is cut at the limit on held bytes, and the next account answers", async () => {
+    // 64 MB of keep-alive comments in about 64 KB of gzip.
+    const comments = gzipSync(Buffer.from(`: ${"k".repeat(1022)}\n\n`.repeat(64 * 1024)), { level: 9 });
+    fault = (_request, socket) => {
+      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\ncontent-length: ${comments.length}\r\n\r\n`);
+      socket.write(comments);
+    };
+    const run = await watched(() => chat("m", true));
+    expect(run.result.status).toBe(200);
+    expect(run.result.text).toContain('"content":"fine"');
+    expect(logged("proxy.upstream_limits.held_mb")).toBe(true);
+    expectHealthy(run);
+  });
+
   test("a whole body that never ends is cut at the limit; when every account does it, the client gets a clear 502 in its dialect", async () => {
     both = true;
     fault = (_request, socket) => {

@@ -3,7 +3,8 @@ import type { Timeouts, Upstream } from "../config/snapshot.ts";
 import { GatewayError } from "../http/errors.ts";
 import { SweepList } from "../sweep.ts";
 import { limitsOf, UpstreamBroken } from "./limits.ts";
-import { contentEncoding, readWholeBody } from "./whole-body.ts";
+import { decodedStream } from "./stream-decode.ts";
+import { contentEncoding, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts";
 
 export interface UpstreamCall {
   upstream: Upstream;
@@ -257,7 +258,7 @@ export async function openUpstream(call: UpstreamCall): Promise<OpenedUpstream> 
     // levity says which encodings it takes and undoes them itself: fetch would offer gzip, br and
     // zstd and inflate them with no limit. A whole answer may come gzipped (read under a limit on
     // its decoded size); a stream comes as it is, since its events are small and must not wait.
-    call.headers.set("accept-encoding", call.stream ? "identity" : "gzip");
+    call.headers.set("accept-encoding", call.stream || RUNTIME_DECODES ? "identity" : "gzip");
     response = await fetch(url, {
       method: "POST",
       headers: call.headers,
@@ -278,11 +279,13 @@ export async function openUpstream(call: UpstreamCall): Promise<OpenedUpstream> 
   w.receiving = true;
   w.lastChunkAt = performance.now();
   if (call.stream && response.ok) {
-    const encoding = contentEncoding(response.headers);
+    const encoding = RUNTIME_DECODES ? "identity" : contentEncoding(response.headers);
     if (encoding === "identity") return { response, source: guardSource(response.body, w) };
+    const decoded = decodedStream(response.body, encoding);
+    if (decoded) return { response, source: guardSource(decoded, w) };
     unwatch(w);
     w.abort.abort();
-    throw new UpstreamBroken(`upstream "${call.upstream.name}" answered a stream in content-encoding "${encoding.slice(0, 40)}", though levity asked for none`);
+    throw new UpstreamBroken(`upstream "${call.upstream.name}" answered a stream in content-encoding "${encoding.slice(0, 40)}", which levity cannot read`);
   }
   // A whole answer (or an error's body) is read at once, under proxy.upstream_limits.body_mb: the
   // idle limit then counts from the headers to the body's end.

@@ -1,4 +1,5 @@
-import { brotliDecompress, unzip, zstdDecompress, type InputType, type ZlibOptions } from "node:zlib";
+import * as zlib from "node:zlib";
+import type { InputType, ZlibOptions } from "node:zlib";
 import { inMb, overLimit, UpstreamBroken } from "./limits.ts";
 
 /*
@@ -9,15 +10,24 @@ import { inMb, overLimit, UpstreamBroken } from "./limits.ts";
 
 type Inflate = (buffer: InputType, options: ZlibOptions, callback: (error: Error | null, result: Buffer) => void) => void;
 
+// zstd where the runtime has it (a namespace import: a missing named export would fail to load).
+const zstd = (zlib as { zstdDecompress?: Inflate }).zstdDecompress;
+
 /** Encodings levity can undo; anything else is an answer it cannot read. */
 const DECODERS: Record<string, Inflate> = {
   // unzip takes gzip and zlib-wrapped deflate alike (servers send either for "deflate").
-  gzip: unzip,
-  "x-gzip": unzip,
-  deflate: unzip,
-  br: brotliDecompress as Inflate,
-  zstd: zstdDecompress as unknown as Inflate,
+  gzip: zlib.unzip,
+  "x-gzip": zlib.unzip,
+  deflate: zlib.unzip,
+  br: zlib.brotliDecompress as Inflate,
+  ...(zstd ? { zstd } : {}),
 };
+
+/**
+ * Bun's fetch hands over the bytes as sent when asked (decompress: false); Deno's decodes them
+ * itself whatever levity says, so there the body is already plain and only its size is checked.
+ */
+export const RUNTIME_DECODES = typeof (globalThis as { Bun?: unknown }).Bun === "undefined";
 
 export function contentEncoding(headers: Headers): string {
   return (headers.get("content-encoding") ?? "").trim().toLowerCase() || "identity";
@@ -60,9 +70,10 @@ function inflate(decoder: Inflate, raw: Uint8Array, limit: number, tooLarge: () 
 /** The answer's text, at most `limit` bytes once decoded; over it, or undecodable, an UpstreamBroken. */
 export async function readWholeBody(response: Response, upstream: string, limit: number): Promise<string> {
   const tooLarge = () => overLimit(upstream, "a whole answer", limit, "body_mb");
-  const encoding = contentEncoding(response.headers);
   const body = response.body;
   if (!body) return "";
+  if (RUNTIME_DECODES) return new TextDecoder().decode(await readCapped(body, limit, tooLarge));
+  const encoding = contentEncoding(response.headers);
   const declared = Number(response.headers.get("content-length") ?? Number.NaN);
   if (declared > limit) {
     await body.cancel().catch(() => {});
