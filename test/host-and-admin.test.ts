@@ -251,7 +251,7 @@ describe("the CLI against a gateway with auth on and no admin key", () => {
   test("levity accounts is refused, and says to add proxy.admin_key; a client key in LEVITY_ADMIN_KEY does not help", async () => {
     const served = await serveLevityWith({ gateway: `proxy:\n  auth_mode: strict\n  api_key: ${CLIENT}\n` });
     try {
-      for (const env of [{}, { LEVITY_ADMIN_KEY: CLIENT }]) {
+      for (const env of [{}, { LEVITY_ADMIN_KEY: CLIENT }] as Record<string, string>[]) {
         const { code, stderr } = await runLevity(["accounts", "--config", served.dir, "--port", String(served.port)], { cwd: served.dir, env });
         expect(code).toBe(1);
         expect(stderr).toContain("proxy.admin_key");
