@@ -273,6 +273,7 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadO
     adminKeys: p.admin_key ? [{ name: "admin", key: p.admin_key }] : [],
     allowedHosts: p.allowed_hosts.map((host) => host.toLowerCase().replace(/\.$/, "")),
     body: { maxBytes: Math.round(p.max_body_mb * 1024 * 1024), timeoutMs: p.body_timeout * 1000 },
+    requestLimits: { messages: p.limits.max_messages, parts: p.limits.max_parts, tools: p.limits.max_tools, media: p.limits.max_media },
     corsOrigins: p.cors_origins,
     mediaFetch: { allow: p.media_fetch.allow, maxUrls: p.media_fetch.max_urls, maxTotalBytes: Math.round(p.media_fetch.max_total_mb * 1024 * 1024), timeoutMs: Math.round(p.media_fetch.timeout * 1000) },
     dataDir: dataDirOf(p.data_dir, options),

@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { DEFAULT_REQUEST_LIMITS } from "../http/request-limits.ts";
 import { OPENAI_APIS, PROFILES } from "../upstream/openai-compatible.ts";
 
 /*
@@ -27,6 +28,9 @@ const UpstreamName = v.pipe(
 );
 
 const PositiveInteger = (what: string) => v.pipe(v.number(`must be ${what}`), v.integer("must be a whole number"), v.minValue(1, "must be at least 1"));
+
+/** A cap on a count in one request (proxy.limits). */
+const CountLimit = (what: string) => v.pipe(v.number(`must be ${what}`), v.integer("must be a whole number"), v.minValue(1, "must be at least 1"), v.maxValue(10_000_000, "must be at most 10000000"));
 
 const Seconds = v.pipe(v.number("must be a number of seconds"), v.minValue(1, "must be at least 1 second"), v.maxValue(86_400, "must be at most 86400 seconds"));
 
@@ -65,6 +69,16 @@ export const ProxySchema = v.strictObject({
   /** Seconds a client has to send its whole request body. */
   body_timeout: v.optional(Seconds, 30),
   max_body_mb: v.optional(v.pipe(v.number("must be a number of megabytes"), v.minValue(1, "must be at least 1"), v.maxValue(1024, "must be at most 1024")), 32),
+  /** Caps on one translated request's counts; over one, a 413 that names it. Defaults: DEFAULT_REQUEST_LIMITS. */
+  limits: v.optional(
+    v.strictObject({
+      max_messages: v.optional(CountLimit("a number of messages"), DEFAULT_REQUEST_LIMITS.messages),
+      max_parts: v.optional(CountLimit("a number of content parts"), DEFAULT_REQUEST_LIMITS.parts),
+      max_tools: v.optional(CountLimit("a number of tools"), DEFAULT_REQUEST_LIMITS.tools),
+      max_media: v.optional(CountLimit("a number of media items"), DEFAULT_REQUEST_LIMITS.media),
+    }),
+    {},
+  ),
   data_dir: v.optional(v.pipe(v.string("must be a directory path"), v.minLength(1, "must not be empty"))),
   timeouts: v.optional(TimeoutsSchema, {}),
   /** How much of an upstream's answer levity holds, in megabytes; past a limit the answer is a broken upstream's (502, retried). */

@@ -1,4 +1,5 @@
 import type { BodyLimits } from "../http/body.ts";
+import type { RequestLimits } from "../http/request-limits.ts";
 import type { RouteTable } from "../http/route-table.ts";
 import type { MappingTable } from "../mapping/table.ts";
 import type { UpstreamLimits } from "../upstream/limits.ts";
@@ -28,6 +29,8 @@ export interface ProxySettings {
   allowedHosts: string[];
   /** proxy.max_body_mb and proxy.body_timeout, as the body readers take them. */
   body: BodyLimits;
+  /** proxy.limits: caps on a translated request's messages, parts, tools and media. */
+  requestLimits: RequestLimits;
   corsOrigins: string[];
   /** proxy.media_fetch: where URLs a client sends for Gemini may be fetched from, and how much. */
   mediaFetch: MediaFetchSettings;

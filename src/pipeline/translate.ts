@@ -4,6 +4,7 @@ import { byteStream, type ClientCodec, type ClientContext } from "../codecs/shar
 import type { Dialect } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse, GatewayError, type ErrorFamily } from "../http/errors.ts";
+import { checkRawRequest, checkRequest } from "../http/request-limits.ts";
 import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
 import type { Target } from "../mapping/table.ts";
 import { jsonResponse, type RequestContext } from "../operations/context.ts";
@@ -59,8 +60,12 @@ function withHistory(ctx: RequestContext, dialect: Dialect, store: StateStore, r
 
 export function prepareTranslation(ctx: RequestContext, dialect: Dialect, store: StateStore, model: string, stream: boolean): Prepared {
   const client = CLIENT_CODECS[dialect];
+  // Counts are capped before the body becomes the IR, and again exactly once it has (history included).
+  const limits = ctx.snapshot.proxy.requestLimits;
+  checkRawRequest(dialect, ctx.body!.json, limits);
   const request = client.parseRequest(ctx.body!.json, model, stream);
   const historyLength = withHistory(ctx, dialect, store, request);
+  checkRequest(request, limits);
   const newInput = request.turns.slice(historyLength);
   restoreToolCalls(store, request);
   return { client, request, newInput, render: clientContext(ctx, request, dialect) };

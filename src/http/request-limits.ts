@@ -1,0 +1,93 @@
+import type { Dialect } from "../config/schema.ts";
+import type { ChatRequest } from "../ir.ts";
+import type { JsonObject } from "./body.ts";
+import { GatewayError } from "./errors.ts";
+
+/*
+ * Caps on what one translated request may hold (proxy.limits). max_body_mb bounds the bytes; these
+ * bound the counts that levity's own work grows with: every turn, part, tool and media item
+ * becomes objects in the IR and again in the upstream's request. The defaults are far above what
+ * coding agents send (a long Claude Code or Codex session: hundreds to a few thousand messages,
+ * tens of tools; no upstream takes more than 3,000 images in a request, OpenAI no more than 128
+ * tools), so only a request crafted to be expensive meets them.
+ */
+
+export interface RequestLimits {
+  /** Messages (contents, input items), stored history included. */
+  messages: number;
+  /** Content parts over all messages, tool results' contents included. */
+  parts: number;
+  tools: number;
+  /** Images, PDFs and other media, by URL or inline. */
+  media: number;
+}
+
+export const DEFAULT_REQUEST_LIMITS: RequestLimits = { messages: 50_000, parts: 200_000, tools: 2_000, media: 5_000 };
+
+const KEYS: Record<keyof RequestLimits, string> = { messages: "max_messages", parts: "max_parts", tools: "max_tools", media: "max_media" };
+const NOUNS: Record<keyof RequestLimits, string> = { messages: "messages", parts: "content parts", tools: "tools", media: "media items (images, documents)" };
+
+/** `counted`: how many were counted when the count stopped, past the limit (not always all there are). */
+function over(limit: keyof RequestLimits, counted: number, max: number, param: string): GatewayError {
+  return new GatewayError(413, `This request has more than ${max} ${NOUNS[limit]} (${counted} counted); levity accepts at most ${max} per request (proxy.limits.${KEYS[limit]} in gateway.yaml).`, {
+    param,
+    code: "request_too_large",
+  });
+}
+
+/** Where each dialect keeps its conversation and its tools in the raw body. */
+const LISTS: Record<Dialect, { messages?: string; tools?: string }> = {
+  "openai-chat": { messages: "messages", tools: "tools" },
+  "openai-completions": {},
+  "openai-responses": { messages: "input", tools: "tools" },
+  "anthropic-messages": { messages: "messages", tools: "tools" },
+  gemini: { messages: "contents", tools: "tools" },
+};
+
+/**
+ * Before the body is parsed into the IR: list lengths read off the raw JSON, in time linear in the
+ * number of messages and without allocating, so an oversized request costs no more than its JSON
+ * parse. The exact count (media, tool results' contents, stored history) follows the parse.
+ */
+export function checkRawRequest(dialect: Dialect, body: JsonObject, limits: RequestLimits): void {
+  const { messages: messagesKey, tools: toolsKey } = LISTS[dialect];
+  const messages = messagesKey ? body[messagesKey] : undefined;
+  if (Array.isArray(messages)) {
+    if (messages.length > limits.messages) throw over("messages", messages.length, limits.messages, messagesKey!);
+    let parts = 0;
+    for (const message of messages) {
+      if (message === null || typeof message !== "object") continue;
+      const content = (message as JsonObject)[dialect === "gemini" ? "parts" : "content"];
+      if (Array.isArray(content)) parts += content.length;
+      if (parts > limits.parts) throw over("parts", parts, limits.parts, messagesKey!);
+    }
+  }
+  const tools = toolsKey ? body[toolsKey] : undefined;
+  if (Array.isArray(tools)) {
+    let count = tools.length;
+    // Gemini declares functions in groups: a Tool holds a list of functionDeclarations.
+    if (dialect === "gemini") for (const tool of tools) if (tool && typeof tool === "object" && Array.isArray((tool as JsonObject).functionDeclarations)) count += ((tool as JsonObject).functionDeclarations as unknown[]).length;
+    if (count > limits.tools) throw over("tools", count, limits.tools, toolsKey!);
+  }
+  if (dialect === "openai-chat" && Array.isArray(body.functions) && body.functions.length > limits.tools) throw over("tools", body.functions.length, limits.tools, "functions");
+}
+
+/** After the parse (and a stored conversation's history): the exact counts, in one pass over the IR. */
+export function checkRequest(request: ChatRequest, limits: RequestLimits): void {
+  if (request.turns.length > limits.messages) throw over("messages", request.turns.length, limits.messages, "messages");
+  if (request.tools.length > limits.tools) throw over("tools", request.tools.length, limits.tools, "tools");
+  let parts = 0;
+  let media = 0;
+  for (const turn of request.turns) {
+    parts += turn.parts.length;
+    for (const part of turn.parts) {
+      if (part.type === "media") media++;
+      else if (part.type === "tool_result") {
+        parts += part.content.length;
+        for (const item of part.content) if (item.type === "media") media++;
+      }
+    }
+    if (parts > limits.parts) throw over("parts", parts, limits.parts, "messages");
+    if (media > limits.media) throw over("media", media, limits.media, "messages");
+  }
+}
