@@ -341,6 +341,15 @@ describe("Gemini schema conversion is bounded (issue 14)", () => {
     expect(() => toGeminiSchema(moderate, budget, 'tool "two"')).toThrow(/tool "two"/);
   });
 
+  test("a Gemini client's schema nested 50,000 deep is a 400, not a stack overflow", () => {
+    let node: Record<string, unknown> = { type: "STRING" };
+    for (let i = 0; i < 50_000; i++) node = { type: "OBJECT", properties: { c: node } };
+    expect(() => fromGeminiSchema(node)).toThrow(/nested more than 64 levels/);
+    let shallow: Record<string, unknown> = { type: "STRING" };
+    for (let i = 0; i < 60; i++) shallow = { type: "OBJECT", properties: { c: shallow } };
+    expect(JSON.stringify(fromGeminiSchema(shallow)).split('"object"').length - 1).toBe(60);
+  });
+
   test("an over-budget schema is a 400 the client sees", () => {
     try {
       toGeminiSchema({ $ref: "#/$defs/d0", $defs: wideDag }, undefined, 'tool "t"');

@@ -209,6 +209,15 @@ describe("proxy.limits, set low, on an echo upstream", () => {
     expect(expectErrorShape("anthropic", await refused.json(), 413)).toContain("proxy.limits.max_messages");
   });
 
+  test("a Gemini client's tool schema nested 50,000 deep: a 400 in Gemini's shape, not a 500", async () => {
+    // Written out as text: JSON.stringify itself overflows the stack on it.
+    const deep = '{"type":"OBJECT","properties":{"c":'.repeat(50_000) + '{"type":"STRING"}' + "}}".repeat(50_000);
+    const body = `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"tools":[{"functionDeclarations":[{"name":"deep","parameters":${deep}}]}]}`;
+    const response = await fetch(`${small.origin}/v1beta/models/m:generateContent`, { method: "POST", body });
+    expect(response.status).toBe(400);
+    expect(expectErrorShape("gemini", await response.json(), 400)).toContain("nested more than 64 levels");
+  });
+
   test("media inside a tool result count too", async () => {
     const image = { type: "image", source: { type: "base64", media_type: "image/png", data: "AAAA" } };
     const refused = await post({

@@ -227,19 +227,24 @@ function pickKept(node: Record<string, unknown>, walk: Walk): GeminiSchema {
   return out;
 }
 
+/** Deeper than this, a Gemini client's schema is refused: no real one comes near, and recursion this deep would overflow the stack (a 500). */
+const MAX_CLIENT_DEPTH = 64;
+
 /** A Gemini `parameters` schema (upper-case types, `nullable`) as plain JSON Schema, for the other dialects. */
-export function fromGeminiSchema(schema: unknown): Record<string, unknown> {
+export function fromGeminiSchema(schema: unknown, depth = 0): Record<string, unknown> {
   if (!isObject(schema)) return {};
+  if (depth > MAX_CLIENT_DEPTH) throw new GatewayError(400, `A schema is nested more than ${MAX_CLIENT_DEPTH} levels deep.`, { param: "tools" });
+  const inner = (sub: unknown) => fromGeminiSchema(sub, depth + 1);
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(schema)) {
     if (key === "type" && typeof value === "string") continue;
     if (key === "nullable" || key === "propertyOrdering") continue;
     if (key === "properties" && isObject(value)) {
-      out.properties = Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, fromGeminiSchema(sub)]));
+      out.properties = Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, inner(sub)]));
     } else if (key === "items") {
-      out.items = fromGeminiSchema(value);
+      out.items = inner(value);
     } else if (key === "anyOf" && Array.isArray(value)) {
-      out.anyOf = value.map(fromGeminiSchema);
+      out.anyOf = value.map(inner);
     } else if (!(key === "format" && value === "enum")) {
       out[key] = value;
     }
