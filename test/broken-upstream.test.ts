@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { Socket } from "node:net";
 import { resetAccounts, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import { answerWell, ANTHROPIC_STREAM, chatAnswer, chunk, OPENAI_TAIL } from "./support/raw-answers.ts";
 import { httpResponse, LAST_CHUNK, rawUpstream, SSE_HEAD, sseChunk, type RawRequest, type RawUpstream } from "./support/raw-upstream.ts";
 import { waitUntil } from "./support/wait.ts";
 
@@ -24,30 +25,6 @@ let broken: Socket[] = [];
 const breaks = (socket: Socket) => broken.push(socket);
 let attemptsOnA = 0;
 
-const chunk = (delta: object, finish: string | null = null) => `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-const OPENAI_TAIL = [chunk({}, "stop"), `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: 1, model: "m", choices: [], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } })}\n\n`, "data: [DONE]\n\n"];
-const chatAnswer = (text: string) => JSON.stringify({ id: "c1", object: "chat.completion", created: 1, model: "m", choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } });
-const anthropicEvent = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
-const ANTHROPIC_STREAM = [
-  anthropicEvent("message_start", { message: { id: "msg_1", type: "message", role: "assistant", model: "m", content: [], stop_reason: null, usage: { input_tokens: 3, output_tokens: 0 } } }),
-  anthropicEvent("content_block_start", { index: 0, content_block: { type: "text", text: "" } }),
-  anthropicEvent("content_block_delta", { index: 0, delta: { type: "text_delta", text: "fine" } }),
-  anthropicEvent("content_block_stop", { index: 0 }),
-  anthropicEvent("message_delta", { delta: { stop_reason: "end_turn" }, usage: { output_tokens: 1 } }),
-  anthropicEvent("message_stop", {}),
-];
-
-/** Account b: a correct answer in the upstream's protocol, streamed or whole. */
-function answerWell(request: RawRequest, socket: Socket): void {
-  const body = JSON.parse(request.body);
-  if (request.path.endsWith("/messages")) {
-    if (body.stream) socket.write(SSE_HEAD + ANTHROPIC_STREAM.map(sseChunk).join("") + LAST_CHUNK);
-    else socket.write(httpResponse(200, JSON.stringify({ id: "msg_1", type: "message", role: "assistant", model: "m", content: [{ type: "text", text: "fine" }], stop_reason: "end_turn", stop_sequence: null, usage: { input_tokens: 3, output_tokens: 1 } })));
-    return;
-  }
-  if (body.stream) socket.write(SSE_HEAD + [chunk({ role: "assistant", content: "fine" }), ...OPENAI_TAIL].map(sseChunk).join("") + LAST_CHUNK);
-  else socket.write(httpResponse(200, chatAnswer("fine")));
-}
 
 beforeAll(async () => {
   raw = await rawUpstream((request, socket) => {

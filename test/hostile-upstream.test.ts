@@ -6,6 +6,7 @@ import { AccountPool } from "../src/pool/pool.ts";
 import type { Account, Upstream } from "../src/config/snapshot.ts";
 import type { AccountRecord, StateStore } from "../src/state/store.ts";
 import { resetAccounts, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import { answerWell, BLOCK_START, chatAnswer, chunk, MESSAGE_START, OPENAI_TAIL, textDelta } from "./support/raw-answers.ts";
 import { httpResponse, LAST_CHUNK, rawUpstream, SSE_HEAD, sseChunk, type RawRequest, type RawUpstream } from "./support/raw-upstream.ts";
 import { createHash } from "node:crypto";
 
@@ -34,33 +35,6 @@ let gw: TestGateway;
 let fault: (request: RawRequest, socket: Socket) => void = () => {};
 let both = false;
 
-const chunk = (delta: object, finish: string | null = null) => `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-const OPENAI_TAIL = [chunk({}, "stop"), `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: 1, model: "m", choices: [], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } })}\n\n`, "data: [DONE]\n\n"];
-const chatAnswer = (text: string) => JSON.stringify({ id: "c1", object: "chat.completion", created: 1, model: "m", choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }], usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 } });
-const anthropicEvent = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
-const MESSAGE_START = anthropicEvent("message_start", { message: { id: "msg_1", type: "message", role: "assistant", model: "m", content: [], stop_reason: null, usage: { input_tokens: 3, output_tokens: 0 } } });
-const BLOCK_START = anthropicEvent("content_block_start", { index: 0, content_block: { type: "text", text: "" } });
-const textDelta = (text: string) => anthropicEvent("content_block_delta", { index: 0, delta: { type: "text_delta", text } });
-const ANTHROPIC_STREAM = [
-  MESSAGE_START,
-  BLOCK_START,
-  textDelta("fine"),
-  anthropicEvent("content_block_stop", { index: 0 }),
-  anthropicEvent("message_delta", { delta: { stop_reason: "end_turn" }, usage: { output_tokens: 1 } }),
-  anthropicEvent("message_stop", {}),
-];
-
-/** Account b: a correct answer in the upstream's protocol, streamed or whole. */
-function answerWell(request: RawRequest, socket: Socket): void {
-  const body = JSON.parse(request.body);
-  if (request.path.endsWith("/messages")) {
-    if (body.stream) socket.write(SSE_HEAD + ANTHROPIC_STREAM.map(sseChunk).join("") + LAST_CHUNK);
-    else socket.write(httpResponse(200, JSON.stringify({ id: "msg_1", type: "message", role: "assistant", model: "m", content: [{ type: "text", text: "fine" }], stop_reason: "end_turn", stop_sequence: null, usage: { input_tokens: 3, output_tokens: 1 } })));
-    return;
-  }
-  if (body.stream) socket.write(SSE_HEAD + [chunk({ role: "assistant", content: "fine" }), ...OPENAI_TAIL].map(sseChunk).join("") + LAST_CHUNK);
-  else socket.write(httpResponse(200, chatAnswer("fine")));
-}
 
 /**
  * Writes what `next` makes for as long as the socket is open (at the reader's pace), up to
