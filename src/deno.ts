@@ -90,7 +90,7 @@ Deno.serve(
 /** The gateway, and Codex's Responses WebSocket: admitted as a POST on its path would be, then one ResponsesSocket per connection. */
 async function serve(request: Request, info: { remoteAddr: { hostname: string } }): Promise<Response> {
   // The peer address decides whether a keyless admin call comes from this machine.
-  if (!isWebSocketUpgrade(request)) return gateway(request, { peer: info.remoteAddr.hostname });
+  if (!isWebSocketUpgrade(request)) return gateway(request, { peer: () => info.remoteAddr.hostname });
   const admitted = await gateway(request, { websocket: true });
   if (!admitted.headers.has(WEBSOCKET_ADMITTED)) return admitted;
   const { socket, response } = Deno.upgradeWebSocket(request);

@@ -39,8 +39,12 @@ export interface HandleOptions {
    * back through this handler as a POST of its own.
    */
   websocket?: boolean;
-  /** The client's IP address, as the server saw the connection: admin calls without a key need it to be this machine. */
-  peer?: string;
+  /**
+   * The client's IP address, as the server saw the connection: admin calls without a key need it
+   * to be this machine. Asked for only then: looking it up on every request cost the translated
+   * path measurably.
+   */
+  peer?: () => string | undefined;
 }
 
 export type Gateway = (request: Request, options?: HandleOptions) => Promise<Response>;
@@ -230,7 +234,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
 }
 
 /** Who may call a route: returns the client key's name when one authenticated, throws 401 when none would do. */
-function checkAuth(authClass: AuthClass, snapshot: ConfigSnapshot, keys: KeyRing, adminKeys: KeyRing, headers: Headers, url: URL, peer: string | undefined): string | undefined {
+function checkAuth(authClass: AuthClass, snapshot: ConfigSnapshot, keys: KeyRing, adminKeys: KeyRing, headers: Headers, url: URL, peer: (() => string | undefined) | undefined): string | undefined {
   switch (authClass) {
     case "page":
       // The monitor page's shell holds no data; everything it shows comes from admin calls.
@@ -248,7 +252,7 @@ function checkAuth(authClass: AuthClass, snapshot: ConfigSnapshot, keys: KeyRing
       // page (its Origin is the Host, which the Host check has vetted), and nothing else: no other
       // web page, no other machine (allow_insecure_lan).
       const origin = headers.get("origin");
-      if (!isLoopbackPeer(peer)) throw new GatewayError(403, `Without proxy.admin_key, levity's admin surface answers only this machine. ${ADD_ADMIN_KEY}`);
+      if (!isLoopbackPeer(peer?.())) throw new GatewayError(403, `Without proxy.admin_key, levity's admin surface answers only this machine. ${ADD_ADMIN_KEY}`);
       if (origin !== null && !sameOrigin(origin, headers.get("host"))) {
         throw new GatewayError(403, `Without proxy.admin_key, levity's admin surface answers no web page but its own monitor page, and this request came from ${origin.slice(0, 200)}. ${ADD_ADMIN_KEY}`);
       }

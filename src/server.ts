@@ -94,7 +94,7 @@ export function startServer(options: StartOptions): RunningServer {
       async fetch(request, bunServer) {
         bunServer.timeout(request, 0);
         // The peer address decides whether a keyless admin call comes from this machine.
-        if (!isWebSocketUpgrade(request)) return gateway(request, { peer: bunServer.requestIP(request)?.address });
+        if (!isWebSocketUpgrade(request)) return gateway(request, { peer: () => bunServer.requestIP(request)?.address });
         // Admitted exactly as a POST on the same path would be; a refusal is an ordinary HTTP error.
         const admitted = await gateway(request, { websocket: true });
         if (!admitted.headers.has(WEBSOCKET_ADMITTED)) return admitted;

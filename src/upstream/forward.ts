@@ -299,9 +299,13 @@ export async function openUpstream(call: UpstreamCall): Promise<OpenedUpstream> 
     throw explain(error, w, "read");
   }
   unwatch(w);
-  // The text is decoded now: the headers that described the bytes on the wire no longer apply.
-  const headers = new Headers(response.headers);
-  headers.delete("content-encoding");
-  headers.delete("content-length");
+  // Decoded text: the headers that described compressed bytes on the wire no longer apply (a
+  // body sent as it was keeps them; copying them for every answer cost the translated path).
+  let headers = response.headers;
+  if (response.headers.has("content-encoding")) {
+    headers = new Headers(response.headers);
+    headers.delete("content-encoding");
+    headers.delete("content-length");
+  }
   return { response: new Response(text, { status: response.status, statusText: response.statusText, headers }) };
 }
