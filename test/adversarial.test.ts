@@ -6,7 +6,7 @@ import { expectErrorShape, type Family } from "./support/error-shape.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { resetAccounts, upstreamsYaml } from "./support/gateway.ts";
-import { mulberry32 } from "./support/network.ts";
+import { mulberry32 } from "./support/prng.ts";
 import { serveLevityWith } from "./support/process.ts";
 import { rawUpstream, type RawRequest, type RawUpstream } from "./support/raw-upstream.ts";
 

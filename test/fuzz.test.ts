@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { startSoakUpstream, type SoakUpstream } from "../bench/soak-upstream.ts";
 import { startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 import { expectErrorShape, type Family } from "./support/error-shape.ts";
+import { mulberry32 } from "./support/prng.ts";
 
 /*
  * A mutation fuzzer: valid requests of every dialect, each mutated one to three times (a field
@@ -40,18 +41,6 @@ afterAll(async () => {
   await gw.stop();
   await upstream.stop();
 });
-
-/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Seed {
   family: Family;
@@ -146,7 +135,7 @@ interface Finding {
 }
 
 test(`${CASES} mutated requests (seed ${SEED}): no 5xx, every error in the client's shape, still serving`, async () => {
-  const random = prng(SEED);
+  const random = mulberry32(SEED);
   // Generated up front, in order, so a case index names the same request on every run.
   const cases = Array.from({ length: CASES }, (_, index) => {
     const seed = SEEDS[index % SEEDS.length]!;

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import zlib from "node:zlib";
-import { buildWire, deliverBody, mulberry32, planBody, type BodyKind, type NetworkProfile, type Wire } from "../support/network.ts";
+import { buildWire, deliverBody, planBody, type BodyKind, type NetworkProfile, type Wire } from "../support/network.ts";
+import { mulberry32 } from "../support/prng.ts";
 
 // The simulated network itself (support/network.ts): reproducible from its seed, and every body it
 // delivers still valid in its dialect's wire format, or the matrix run through it would prove nothing.

@@ -1,4 +1,5 @@
 import zlib from "node:zlib";
+import { mulberry32 } from "./prng.ts";
 
 /*
  * A seeded "realistic network" between a fake upstream and levity. The fakes write each event as
@@ -13,18 +14,6 @@ import zlib from "node:zlib";
  * that dialect accept them; Gemini's JSON-array stream and whole JSON answers are only split,
  * delayed, compressed and ended late.
  */
-
-/** mulberry32: a 32-bit PRNG, small and good enough to pick network behaviour. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** FNV-1a, to fold a request into the seed of its own body. */
 export function hash32(text: string): number {
