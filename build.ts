@@ -17,7 +17,15 @@
  * Once there, the build needs no network at all.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 
@@ -33,11 +41,46 @@ interface Target {
 }
 
 export const TARGETS: Target[] = [
-  { name: "linux-x64", compileTarget: "bun-linux-x64", bunPackage: "@oven/bun-linux-x64", bunBinary: "bin/bun", os: "linux", arch: "x64" },
-  { name: "linux-arm64", compileTarget: "bun-linux-arm64", bunPackage: "@oven/bun-linux-aarch64", bunBinary: "bin/bun", os: "linux", arch: "arm64" },
-  { name: "darwin-x64", compileTarget: "bun-darwin-x64", bunPackage: "@oven/bun-darwin-x64", bunBinary: "bin/bun", os: "darwin", arch: "x64" },
-  { name: "darwin-arm64", compileTarget: "bun-darwin-arm64", bunPackage: "@oven/bun-darwin-aarch64", bunBinary: "bin/bun", os: "darwin", arch: "arm64" },
-  { name: "windows-x64", compileTarget: "bun-windows-x64", bunPackage: "@oven/bun-windows-x64", bunBinary: "bin/bun.exe", os: "win32", arch: "x64" },
+  {
+    name: "linux-x64",
+    compileTarget: "bun-linux-x64",
+    bunPackage: "@oven/bun-linux-x64",
+    bunBinary: "bin/bun",
+    os: "linux",
+    arch: "x64",
+  },
+  {
+    name: "linux-arm64",
+    compileTarget: "bun-linux-arm64",
+    bunPackage: "@oven/bun-linux-aarch64",
+    bunBinary: "bin/bun",
+    os: "linux",
+    arch: "arm64",
+  },
+  {
+    name: "darwin-x64",
+    compileTarget: "bun-darwin-x64",
+    bunPackage: "@oven/bun-darwin-x64",
+    bunBinary: "bin/bun",
+    os: "darwin",
+    arch: "x64",
+  },
+  {
+    name: "darwin-arm64",
+    compileTarget: "bun-darwin-arm64",
+    bunPackage: "@oven/bun-darwin-aarch64",
+    bunBinary: "bin/bun",
+    os: "darwin",
+    arch: "arm64",
+  },
+  {
+    name: "windows-x64",
+    compileTarget: "bun-windows-x64",
+    bunPackage: "@oven/bun-windows-x64",
+    bunBinary: "bin/bun.exe",
+    os: "win32",
+    arch: "x64",
+  },
 ];
 
 const ROOT = import.meta.dir;
@@ -45,7 +88,8 @@ const ROOT = import.meta.dir;
 /** Where fetched runtimes are kept, per Bun version: they are reused by every later build. */
 export function cacheDir(env: Record<string, string | undefined> = process.env): string {
   if (env.LEVITY_BUILD_CACHE) return env.LEVITY_BUILD_CACHE;
-  if (process.platform === "win32" && env.LOCALAPPDATA) return join(env.LOCALAPPDATA, "levity-build");
+  if (process.platform === "win32" && env.LOCALAPPDATA)
+    return join(env.LOCALAPPDATA, "levity-build");
   return join(env.XDG_CACHE_HOME || join(homedir(), ".cache"), "levity-build");
 }
 
@@ -54,19 +98,30 @@ function isThisPlatform(target: Target): boolean {
 }
 
 function cachedRuntime(target: Target): string {
-  return join(cacheDir(), `bun-${Bun.version}`, target.bunPackage.replace("@oven/", ""), target.bunBinary);
+  return join(
+    cacheDir(),
+    `bun-${Bun.version}`,
+    target.bunPackage.replace("@oven/", ""),
+    target.bunBinary,
+  );
 }
 
 /** The integrity package-lock.json records for this runtime, when it pins the same version. */
 function lockedIntegrity(target: Target): string | undefined {
-  const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as { packages?: Record<string, { version?: string; integrity?: string }> };
+  const lock = JSON.parse(readFileSync(join(ROOT, "package-lock.json"), "utf8")) as {
+    packages?: Record<string, { version?: string; integrity?: string }>;
+  };
   const entry = lock.packages?.[`node_modules/${target.bunPackage}`];
   return entry?.version === Bun.version ? entry.integrity : undefined;
 }
 
 async function run(argv: string[], cwd: string): Promise<string> {
   const child = Bun.spawn(argv, { cwd, stdout: "pipe", stderr: "pipe" });
-  const [code, out, err] = await Promise.all([child.exited, new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  const [code, out, err] = await Promise.all([
+    child.exited,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
   if (code !== 0) throw new Error(`${argv.join(" ")} failed (exit ${code}):\n${err}`);
   return out;
 }
@@ -82,12 +137,20 @@ async function fetchRuntime(target: Target): Promise<string> {
   try {
     const npm = process.platform === "win32" ? "npm.cmd" : "npm";
     // --prefer-offline: a tarball already in npm's cache is used without asking the registry.
-    const packed = JSON.parse(await run([npm, "pack", spec, "--json", "--prefer-offline", "--pack-destination", work], work)) as { filename: string; integrity: string }[];
+    const packed = JSON.parse(
+      await run(
+        [npm, "pack", spec, "--json", "--prefer-offline", "--pack-destination", work],
+        work,
+      ),
+    ) as { filename: string; integrity: string }[];
     const tarball = join(work, packed[0]!.filename);
     const expected = lockedIntegrity(target);
     const actual = `sha512-${createHash("sha512").update(readFileSync(tarball)).digest("base64")}`;
     // npm has checked the tarball against the registry; this checks it is the one the lock pins.
-    if (expected && actual !== expected) throw new Error(`${spec}: the tarball's integrity ${actual} is not the ${expected} package-lock.json records`);
+    if (expected && actual !== expected)
+      throw new Error(
+        `${spec}: the tarball's integrity ${actual} is not the ${expected} package-lock.json records`,
+      );
     await run(["tar", "-xzf", tarball, "-C", work], work);
     // Only a complete, checked runtime gets the final name, so a cut fetch is never used.
     try {
@@ -106,7 +169,10 @@ async function fetchRuntime(target: Target): Promise<string> {
 function runtimeFor(target: Target): string {
   if (isThisPlatform(target)) return process.execPath;
   const cached = cachedRuntime(target);
-  if (!existsSync(cached)) throw new Error(`${target.bunPackage}@${Bun.version} is not in ${cacheDir()}; it was to be fetched first`);
+  if (!existsSync(cached))
+    throw new Error(
+      `${target.bunPackage}@${Bun.version} is not in ${cacheDir()}; it was to be fetched first`,
+    );
   return cached;
 }
 
@@ -138,7 +204,11 @@ async function compile(target: Target): Promise<{ file: string; bytes: number; m
     for (const log of result.logs) console.error(log);
     throw new Error(`building ${file} failed`);
   }
-  return { file, bytes: Bun.file(join(ROOT, "dist", file)).size, ms: Math.round(performance.now() - started) };
+  return {
+    file,
+    bytes: Bun.file(join(ROOT, "dist", file)).size,
+    ms: Math.round(performance.now() - started),
+  };
 }
 
 if (import.meta.main) {
@@ -147,14 +217,21 @@ if (import.meta.main) {
   const wanted = args.filter((arg) => arg !== "--fetch");
   const unknown = wanted.filter((name) => !TARGETS.some((t) => t.name === name));
   if (unknown.length) {
-    console.error(`unknown target ${unknown.join(", ")}; targets: ${TARGETS.map((t) => t.name).join(", ")}`);
+    console.error(
+      `unknown target ${unknown.join(", ")}; targets: ${TARGETS.map((t) => t.name).join(", ")}`,
+    );
     process.exit(2);
   }
   const targets = wanted.length ? TARGETS.filter((t) => wanted.includes(t.name)) : TARGETS;
   const missing = targets.filter((t) => !isThisPlatform(t) && !existsSync(cachedRuntime(t)));
   if (missing.length) {
-    console.log(`fetching Bun ${Bun.version} for ${missing.map((t) => t.name).join(", ")} into ${cacheDir()}`);
-    if (!lockedIntegrity(missing[0]!)) console.log(`(package-lock.json pins another Bun than this ${Bun.version}: the runtimes are checked by npm against the registry only)`);
+    console.log(
+      `fetching Bun ${Bun.version} for ${missing.map((t) => t.name).join(", ")} into ${cacheDir()}`,
+    );
+    if (!lockedIntegrity(missing[0]!))
+      console.log(
+        `(package-lock.json pins another Bun than this ${Bun.version}: the runtimes are checked by npm against the registry only)`,
+      );
     await Promise.all(missing.map(fetchRuntime));
   }
   if (fetchOnly) process.exit(0);
@@ -162,9 +239,13 @@ if (import.meta.main) {
   const sums: string[] = [];
   for (const target of targets) {
     const built = await compile(target);
-    const digest = createHash("sha256").update(readFileSync(join(ROOT, "dist", built.file))).digest("hex");
+    const digest = createHash("sha256")
+      .update(readFileSync(join(ROOT, "dist", built.file)))
+      .digest("hex");
     sums.push(`${digest}  ${built.file}`);
-    console.log(`built dist/${built.file} (${(built.bytes / 1024 / 1024).toFixed(1)} MiB) in ${built.ms} ms`);
+    console.log(
+      `built dist/${built.file} (${(built.bytes / 1024 / 1024).toFixed(1)} MiB) in ${built.ms} ms`,
+    );
   }
   // The format `sha256sum -c SHA256SUMS` reads.
   writeFileSync(join(ROOT, "dist", "SHA256SUMS"), `${sums.join("\n")}\n`);

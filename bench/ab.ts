@@ -18,7 +18,11 @@ import { parseArgs } from "node:util";
 
 const BUN = process.execPath;
 const HERE = import.meta.dir;
-const { values: flags, positionals } = parseArgs({ args: process.argv.slice(2), allowPositionals: true, options: { rounds: { type: "string", default: "5" }, seconds: { type: "string", default: "5" } } });
+const { values: flags, positionals } = parseArgs({
+  args: process.argv.slice(2),
+  allowPositionals: true,
+  options: { rounds: { type: "string", default: "5" }, seconds: { type: "string", default: "5" } },
+});
 if (!positionals[0]) {
   console.error("usage: bun bench/ab.ts OLD_TREE [NEW_TREE] [--rounds N] [--seconds S]");
   process.exit(2);
@@ -52,8 +56,15 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function start(argv: string[], env: Record<string, string> = {}): Promise<{ port: number; pid: number }> {
-  const proc = Bun.spawn(argv, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "ignore" });
+async function start(
+  argv: string[],
+  env: Record<string, string> = {},
+): Promise<{ port: number; pid: number }> {
+  const proc = Bun.spawn(argv, {
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "ignore",
+  });
   children.push(proc);
   const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
   let seen = "";
@@ -74,12 +85,26 @@ async function start(argv: string[], env: Record<string, string> = {}): Promise<
 function wrkRps(url: string, body: string, headers: Record<string, string>): number {
   const dir = mkdtempSync(join(tmpdir(), "levity-ab-"));
   writeFileSync(join(dir, "body.json"), body);
-  const out = spawnSync("wrk", ["-t1", "-c64", `-d${SECONDS}s`, "--timeout", "10s", "-s", join(HERE, "wrk-post.lua"), url], {
-    encoding: "utf8",
-    env: { ...process.env, WRK_BODY: join(dir, "body.json"), WRK_HEADERS: Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join("\n") },
-  });
+  const out = spawnSync(
+    "wrk",
+    ["-t1", "-c64", `-d${SECONDS}s`, "--timeout", "10s", "-s", join(HERE, "wrk-post.lua"), url],
+    {
+      encoding: "utf8",
+      env: {
+        ...process.env,
+        WRK_BODY: join(dir, "body.json"),
+        WRK_HEADERS: Object.entries(headers)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join("\n"),
+      },
+    },
+  );
   rmSync(dir, { recursive: true, force: true });
-  const parsed = JSON.parse(out.stdout.trim().split("\n").at(-1)!) as { requests: number; seconds: number; errors: number };
+  const parsed = JSON.parse(out.stdout.trim().split("\n").at(-1)!) as {
+    requests: number;
+    seconds: number;
+    errors: number;
+  };
   if (parsed.errors > 0) throw new Error(`${url}: ${parsed.errors} errors`);
   return parsed.requests / parsed.seconds;
 }
@@ -94,9 +119,20 @@ interface StreamResult {
 /** burst: 1,000 streams at once, chunks unspaced; paced: started over 1 s, chunks 50 ms apart (as bench/run.ts measures TTFT). */
 function streams(url: string, mode: "burst" | "paced"): StreamResult {
   const pacing = mode === "paced" ? { RAMP_MS: "1000", INTERVAL_MS: "50" } : {};
-  const out = spawnSync(BUN, [join(HERE, "stream-load.ts"), url, String(STREAMS), String(CHUNKS), `authorization: Bearer ${KEY}`], { encoding: "utf8", env: { ...process.env, ...FETCH_ENV, ...pacing } });
+  const out = spawnSync(
+    BUN,
+    [
+      join(HERE, "stream-load.ts"),
+      url,
+      String(STREAMS),
+      String(CHUNKS),
+      `authorization: Bearer ${KEY}`,
+    ],
+    { encoding: "utf8", env: { ...process.env, ...FETCH_ENV, ...pacing } },
+  );
   const result = JSON.parse(out.stdout.trim().split("\n").at(-1)!) as StreamResult;
-  if (result.lost > 0 || result.reordered > 0) throw new Error(`${url}: ${result.lost} streams lost, ${result.reordered} reordered`);
+  if (result.lost > 0 || result.reordered > 0)
+    throw new Error(`${url}: ${result.lost} streams lost, ${result.reordered} reordered`);
   return result;
 }
 
@@ -108,7 +144,10 @@ writeFileSync(
     `  - name: oa\n    protocol: openai\n    base_url: ${upstream}/v1\n    accounts:\n      - { name: bench, key: sk-upstream-bench-0001 }\n` +
     `  - name: gm\n    protocol: gemini\n    base_url: ${upstream}\n    accounts:\n      - { name: bench, key: gm-upstream-bench-0001 }\n`,
 );
-writeFileSync(join(config, "mappings.yaml"), "exact:\n  bench-model: oa/bench-model\n  gem-model: gm/gemini-bench\n  claude-bench: oa/bench-model\n");
+writeFileSync(
+  join(config, "mappings.yaml"),
+  "exact:\n  bench-model: oa/bench-model\n  gem-model: gm/gemini-bench\n  claude-bench: oa/bench-model\n",
+);
 
 const gateways: Record<string, { port: number; pid: number }> = {};
 for (const [side, tree] of Object.entries(trees)) {
@@ -119,17 +158,36 @@ for (const [side, tree] of Object.entries(trees)) {
 
 const measures = {
   "openai->gemini req/s": (port: number) =>
-    wrkRps(`http://127.0.0.1:${port}/v1/chat/completions`, JSON.stringify({ model: "gem-model", messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }], max_tokens: 64 }), { authorization: `Bearer ${KEY}` }),
+    wrkRps(
+      `http://127.0.0.1:${port}/v1/chat/completions`,
+      JSON.stringify({
+        model: "gem-model",
+        messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }],
+        max_tokens: 64,
+      }),
+      { authorization: `Bearer ${KEY}` },
+    ),
   "anthropic->openai req/s": (port: number) =>
-    wrkRps(`http://127.0.0.1:${port}/v1/messages`, JSON.stringify({ model: "claude-bench", max_tokens: 64, messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }] }), { "x-api-key": KEY, "anthropic-version": "2023-06-01" }),
-  "same-dialect stream chunks/s": (port: number) => streams(`http://127.0.0.1:${port}/v1/chat/completions`, "burst").chunksPerSecond,
-  "same-dialect paced stream TTFT p99 ms": (port: number) => streams(`http://127.0.0.1:${port}/v1/chat/completions`, "paced").ttftP99ms,
+    wrkRps(
+      `http://127.0.0.1:${port}/v1/messages`,
+      JSON.stringify({
+        model: "claude-bench",
+        max_tokens: 64,
+        messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }],
+      }),
+      { "x-api-key": KEY, "anthropic-version": "2023-06-01" },
+    ),
+  "same-dialect stream chunks/s": (port: number) =>
+    streams(`http://127.0.0.1:${port}/v1/chat/completions`, "burst").chunksPerSecond,
+  "same-dialect paced stream TTFT p99 ms": (port: number) =>
+    streams(`http://127.0.0.1:${port}/v1/chat/completions`, "paced").ttftP99ms,
 };
 
 const results: Record<string, Record<string, number[]>> = {};
 const cpu: Record<string, Record<string, number[]>> = {};
 // Warm both (JIT, connection pools) before measuring.
-for (const { port } of Object.values(gateways)) for (const measure of Object.values(measures)) measure(port);
+for (const { port } of Object.values(gateways))
+  for (const measure of Object.values(measures)) measure(port);
 for (let round = 1; round <= ROUNDS; round++) {
   const order = round % 2 ? ["A", "B"] : ["B", "A"];
   for (const [name, measure] of Object.entries(measures)) {
@@ -143,23 +201,39 @@ for (let round = 1; round <= ROUNDS; round++) {
   console.error(`round ${round}/${ROUNDS}`);
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-console.log(`A: ${trees.A}\nB: ${trees.B}\n${ROUNDS} alternating rounds of ${SECONDS} s; 1,000 streams of ${CHUNKS} chunks\n`);
-console.log("| measure | A (median) | B (median) | B/A | A rounds | B rounds |\n|---|---|---|---|---|---|");
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+console.log(
+  `A: ${trees.A}\nB: ${trees.B}\n${ROUNDS} alternating rounds of ${SECONDS} s; 1,000 streams of ${CHUNKS} chunks\n`,
+);
+console.log(
+  "| measure | A (median) | B (median) | B/A | A rounds | B rounds |\n|---|---|---|---|---|---|",
+);
 for (const [name, sides] of Object.entries(results)) {
   const a = median(sides.A!);
   const b = median(sides.B!);
   const digits = name.includes("TTFT") ? 1 : 0;
   const rounds = (values: number[]) => values.map((v) => v.toFixed(digits)).join(", ");
-  console.log(`| ${name} | ${a.toFixed(digits)} | ${b.toFixed(digits)} | ${(b / a).toFixed(2)} | ${rounds(sides.A!)} | ${rounds(sides.B!)} |`);
+  console.log(
+    `| ${name} | ${a.toFixed(digits)} | ${b.toFixed(digits)} | ${(b / a).toFixed(2)} | ${rounds(sides.A!)} | ${rounds(sides.B!)} |`,
+  );
 }
 // CPU per unit of work: per 1,000 requests, or per 1,000 streams.
 console.log("\n| measure | A CPU | B CPU | B/A |\n|---|---|---|---|");
 for (const [name, sides] of Object.entries(cpu)) {
   if (name.includes("TTFT")) continue;
-  const per = (side: string) => median(sides[side]!.map((seconds, i) => (name.includes("stream") ? seconds : (seconds / (results[name]![side]![i]! * SECONDS)) * 1000)));
+  const per = (side: string) =>
+    median(
+      sides[side]!.map((seconds, i) =>
+        name.includes("stream")
+          ? seconds
+          : (seconds / (results[name]![side]![i]! * SECONDS)) * 1000,
+      ),
+    );
   const unit = name.includes("stream") ? "s per 1,000 streams" : "s per 1,000 requests";
-  console.log(`| ${name} | ${per("A").toFixed(3)} ${unit} | ${per("B").toFixed(3)} ${unit} | ${(per("B") / per("A")).toFixed(2)} |`);
+  console.log(
+    `| ${name} | ${per("A").toFixed(3)} ${unit} | ${per("B").toFixed(3)} ${unit} | ${(per("B") / per("A")).toFixed(2)} |`,
+  );
 }
 rmSync(config, { recursive: true, force: true });
 process.exit(0);

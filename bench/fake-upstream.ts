@@ -14,17 +14,34 @@ const chatAnswer = JSON.stringify({
   object: "chat.completion",
   created: 1,
   model: "bench-model",
-  choices: [{ index: 0, message: { role: "assistant", content: "The quick brown fox jumps over the lazy dog." }, finish_reason: "stop", logprobs: null }],
+  choices: [
+    {
+      index: 0,
+      message: { role: "assistant", content: "The quick brown fox jumps over the lazy dog." },
+      finish_reason: "stop",
+      logprobs: null,
+    },
+  ],
   usage: { prompt_tokens: 12, completion_tokens: 10, total_tokens: 22 },
 });
 const geminiAnswer = JSON.stringify({
-  candidates: [{ content: { role: "model", parts: [{ text: "The quick brown fox jumps over the lazy dog." }] }, finishReason: "STOP", index: 0 }],
+  candidates: [
+    {
+      content: { role: "model", parts: [{ text: "The quick brown fox jumps over the lazy dog." }] },
+      finishReason: "STOP",
+      index: 0,
+    },
+  ],
   usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 10, totalTokenCount: 22 },
   modelVersion: "gemini-bench",
 });
 const chunk = (delta: object, finish: string | null) =>
-  encoder.encode(`data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created: 1, model: "bench-model", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`);
-const contentChunks = Array.from({ length: CHUNKS }, (_, i) => chunk(i === 0 ? { role: "assistant", content: `t${i} ` } : { content: `t${i} ` }, null));
+  encoder.encode(
+    `data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created: 1, model: "bench-model", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`,
+  );
+const contentChunks = Array.from({ length: CHUNKS }, (_, i) =>
+  chunk(i === 0 ? { role: "assistant", content: `t${i} ` } : { content: `t${i} ` }, null),
+);
 const tail = encoder.encode(
   `data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created: 1, model: "bench-model", choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\n` +
     `data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created: 1, model: "bench-model", choices: [], usage: { prompt_tokens: 12, completion_tokens: CHUNKS, total_tokens: 12 + CHUNKS } })}\n\n` +
@@ -58,12 +75,19 @@ const server = Bun.serve({
   async fetch(request) {
     const path = new URL(request.url).pathname;
     const text = await request.text();
-    if (path.endsWith(":generateContent")) return new Response(geminiAnswer, { headers: JSON_HEADERS });
+    if (path.endsWith(":generateContent"))
+      return new Response(geminiAnswer, { headers: JSON_HEADERS });
     if (path.endsWith("/chat/completions")) {
-      if (text.includes('"stream":true')) return stream(Number(/"interval-(\d+)"/.exec(text)?.[1] ?? 0));
+      if (text.includes('"stream":true'))
+        return stream(Number(/"interval-(\d+)"/.exec(text)?.[1] ?? 0));
       return new Response(chatAnswer, { headers: JSON_HEADERS });
     }
-    return new Response(JSON.stringify({ error: { message: `no ${path}`, type: "invalid_request_error", param: null, code: null } }), { status: 404, headers: JSON_HEADERS });
+    return new Response(
+      JSON.stringify({
+        error: { message: `no ${path}`, type: "invalid_request_error", param: null, code: null },
+      }),
+      { status: 404, headers: JSON_HEADERS },
+    );
   },
 });
 console.log(`listening ${server.port}`);

@@ -12,7 +12,10 @@ const server = Bun.serve({
       headers: { "content-type": "application/json", authorization: "Bearer sk-upstream-bench" },
       body: JSON.stringify(body),
     });
-    return new Response(answer.body, { status: answer.status, headers: { "content-type": answer.headers.get("content-type") ?? "application/json" } });
+    return new Response(answer.body, {
+      status: answer.status,
+      headers: { "content-type": answer.headers.get("content-type") ?? "application/json" },
+    });
   },
 });
 console.log(`listening ${server.port}`);

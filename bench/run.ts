@@ -41,8 +41,18 @@ const children: ReturnType<typeof Bun.spawn>[] = [];
 process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
 process.on("SIGINT", () => process.exit(130));
 
-async function start(name: string, argv: string[], env: Record<string, string> = {}, ready = /listening (?:on http:\/\/[\d.]+:)?(\d+)/): Promise<{ port: number; pid: number; proc: ReturnType<typeof Bun.spawn> }> {
-  const proc = Bun.spawn(argv, { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe", cwd: ROOT });
+async function start(
+  name: string,
+  argv: string[],
+  env: Record<string, string> = {},
+  ready = /listening (?:on http:\/\/[\d.]+:)?(\d+)/,
+): Promise<{ port: number; pid: number; proc: ReturnType<typeof Bun.spawn> }> {
+  const proc = Bun.spawn(argv, {
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+    cwd: ROOT,
+  });
   children.push(proc);
   const decoder = new TextDecoder();
   let seen = "";
@@ -61,7 +71,9 @@ async function start(name: string, argv: string[], env: Record<string, string> =
       return { port: Number(match[1]), pid: proc.pid, proc };
     }
   }
-  throw new Error(`${name} exited before it was ready:\n${seen}\n${await new Response(proc.stderr as ReadableStream).text()}`);
+  throw new Error(
+    `${name} exited before it was ready:\n${seen}\n${await new Response(proc.stderr as ReadableStream).text()}`,
+  );
 }
 
 function rssMb(pid: number): number {
@@ -77,18 +89,55 @@ interface WrkResult {
   requests: number;
 }
 
-function wrk(url: string, connections: number, seconds: number, body: string, headers: Record<string, string>): WrkResult {
+function wrk(
+  url: string,
+  connections: number,
+  seconds: number,
+  body: string,
+  headers: Record<string, string>,
+): WrkResult {
   const dir = mkdtempSync(join(tmpdir(), "levity-wrk-"));
   const bodyFile = join(dir, "body.json");
   writeFileSync(bodyFile, body);
-  const out = spawnSync("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "10s", "-s", join(import.meta.dir, "wrk-post.lua"), url], {
-    encoding: "utf8",
-    env: { ...process.env, WRK_BODY: bodyFile, WRK_HEADERS: Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join("\n") },
-  });
+  const out = spawnSync(
+    "wrk",
+    [
+      "-t1",
+      `-c${connections}`,
+      `-d${seconds}s`,
+      "--timeout",
+      "10s",
+      "-s",
+      join(import.meta.dir, "wrk-post.lua"),
+      url,
+    ],
+    {
+      encoding: "utf8",
+      env: {
+        ...process.env,
+        WRK_BODY: bodyFile,
+        WRK_HEADERS: Object.entries(headers)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join("\n"),
+      },
+    },
+  );
   rmSync(dir, { recursive: true, force: true });
   const line = out.stdout.trim().split("\n").at(-1) ?? "";
-  const parsed = JSON.parse(line) as { requests: number; seconds: number; errors: number; p50us: number; p99us: number };
-  return { rps: parsed.requests / parsed.seconds, p50us: parsed.p50us, p99us: parsed.p99us, errors: parsed.errors, requests: parsed.requests };
+  const parsed = JSON.parse(line) as {
+    requests: number;
+    seconds: number;
+    errors: number;
+    p50us: number;
+    p99us: number;
+  };
+  return {
+    rps: parsed.requests / parsed.seconds,
+    p50us: parsed.p50us,
+    p99us: parsed.p99us,
+    errors: parsed.errors,
+    requests: parsed.requests,
+  };
 }
 
 interface StreamResult {
@@ -101,21 +150,37 @@ interface StreamResult {
 }
 
 /** paced: streams start over one second, chunks 50 ms apart, so about all are open at once; burst: all at once, chunks unspaced. */
-function streamLoad(url: string, headers: Record<string, string>, mode: "paced" | "burst"): StreamResult {
+function streamLoad(
+  url: string,
+  headers: Record<string, string>,
+  mode: "paced" | "burst",
+): StreamResult {
   const pacing = mode === "paced" ? { RAMP_MS: "1000", INTERVAL_MS: "50" } : {};
-  const out = spawnSync(BUN, [join(import.meta.dir, "stream-load.ts"), url, String(STREAMS), String(STREAM_CHUNKS), ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)], {
-    encoding: "utf8",
-    env: { ...process.env, ...FETCH_ENV, ...pacing },
-  });
+  const out = spawnSync(
+    BUN,
+    [
+      join(import.meta.dir, "stream-load.ts"),
+      url,
+      String(STREAMS),
+      String(STREAM_CHUNKS),
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    ],
+    {
+      encoding: "utf8",
+      env: { ...process.env, ...FETCH_ENV, ...pacing },
+    },
+  );
   return JSON.parse(out.stdout.trim().split("\n").at(-1)!) as StreamResult;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 function machine(): string {
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const kernel = execSync("uname -sr").toString().trim();
-  const wrkVersion = spawnSync("wrk", ["--version"], { encoding: "utf8" }).stdout.split("\n")[0]?.trim() ?? "wrk";
+  const wrkVersion =
+    spawnSync("wrk", ["--version"], { encoding: "utf8" }).stdout.split("\n")[0]?.trim() ?? "wrk";
   return `${cpu}, ${cpus().length} vCPU, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${kernel}, Bun ${Bun.version}, ${wrkVersion}`;
 }
 
@@ -123,11 +188,18 @@ function machine(): string {
 
 const platform = `${process.platform === "win32" ? "windows" : process.platform}-${process.arch}`;
 const binary = join(ROOT, "dist", `levity-${platform}`);
-if (!flags["no-build"] || !existsSync(binary)) execSync(`${BUN} build.ts ${platform}`, { cwd: ROOT, stdio: "inherit" });
+if (!flags["no-build"] || !existsSync(binary))
+  execSync(`${BUN} build.ts ${platform}`, { cwd: ROOT, stdio: "inherit" });
 
-const upstream = await start("fake upstream", [BUN, join(import.meta.dir, "fake-upstream.ts")], { STREAM_CHUNKS: String(STREAM_CHUNKS) });
+const upstream = await start("fake upstream", [BUN, join(import.meta.dir, "fake-upstream.ts")], {
+  STREAM_CHUNKS: String(STREAM_CHUNKS),
+});
 const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
-const reference = await start("reference proxy", [BUN, join(import.meta.dir, "reference-proxy.ts")], { UPSTREAM_URL: upstreamUrl, ...FETCH_ENV });
+const reference = await start(
+  "reference proxy",
+  [BUN, join(import.meta.dir, "reference-proxy.ts")],
+  { UPSTREAM_URL: upstreamUrl, ...FETCH_ENV },
+);
 
 function levityConfig(extra: string): string {
   const dir = mkdtempSync(join(tmpdir(), "levity-bench-"));
@@ -137,7 +209,10 @@ function levityConfig(extra: string): string {
       `  - name: oa\n    protocol: openai\n    base_url: ${upstreamUrl}/v1\n    accounts:\n      - { name: bench, key: sk-upstream-bench-0001 }\n` +
       `  - name: gm\n    protocol: gemini\n    base_url: ${upstreamUrl}\n    accounts:\n      - { name: bench, key: gm-upstream-bench-0001 }\n`,
   );
-  writeFileSync(join(dir, "mappings.yaml"), "exact:\n  bench-model: oa/bench-model\n  gem-model: gm/gemini-bench\n  claude-bench: oa/bench-model\n");
+  writeFileSync(
+    join(dir, "mappings.yaml"),
+    "exact:\n  bench-model: oa/bench-model\n  gem-model: gm/gemini-bench\n  claude-bench: oa/bench-model\n",
+  );
   return dir;
 }
 const onDir = levityConfig("");
@@ -145,22 +220,50 @@ const offDir = levityConfig("  metrics: false\n  request_log: { enabled: false }
 // As the service files run it (levity service install sets the same), and the reference proxy alike.
 const levity = await start("levity", [binary, "serve", "--config", onDir], FETCH_ENV);
 const idleRss = rssMb(levity.pid);
-const levityOff = await start("levity (log and metrics off)", [binary, "serve", "--config", offDir], FETCH_ENV);
+const levityOff = await start(
+  "levity (log and metrics off)",
+  [binary, "serve", "--config", offDir],
+  FETCH_ENV,
+);
 
 let portkey: { port: number } | undefined;
-const portkeyEntry = join(ROOT, ".bench-peers/node_modules/@portkey-ai/gateway/build/start-server.js");
+const portkeyEntry = join(
+  ROOT,
+  ".bench-peers/node_modules/@portkey-ai/gateway/build/start-server.js",
+);
 if (existsSync(portkeyEntry)) {
   const port = 20_000 + Math.floor(Math.random() * 20_000);
-  await start("portkey", ["node", portkeyEntry, `--port=${port}`, "--headless"], { NODE_ENV: "production" }, /(running|listening)/i);
+  await start(
+    "portkey",
+    ["node", portkeyEntry, `--port=${port}`, "--headless"],
+    { NODE_ENV: "production" },
+    /(running|listening)/i,
+  );
   await Bun.sleep(500);
   portkey = { port };
 }
 
-const chatBody = JSON.stringify({ model: "bench-model", messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }], max_tokens: 64 });
-const geminiBody = JSON.stringify({ model: "gem-model", messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }], max_tokens: 64 });
-const anthropicBody = JSON.stringify({ model: "claude-bench", max_tokens: 64, messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }] });
+const chatBody = JSON.stringify({
+  model: "bench-model",
+  messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }],
+  max_tokens: 64,
+});
+const geminiBody = JSON.stringify({
+  model: "gem-model",
+  messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }],
+  max_tokens: 64,
+});
+const anthropicBody = JSON.stringify({
+  model: "claude-bench",
+  max_tokens: 64,
+  messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }],
+});
 const auth = { authorization: `Bearer ${CLIENT_KEY}` };
-const portkeyHeaders = { "x-portkey-provider": "openai", "x-portkey-custom-host": `${upstreamUrl}/v1`, authorization: "Bearer sk-upstream-bench-0001" };
+const portkeyHeaders = {
+  "x-portkey-provider": "openai",
+  "x-portkey-custom-host": `${upstreamUrl}/v1`,
+  authorization: "Bearer sk-upstream-bench-0001",
+};
 
 interface Target {
   name: string;
@@ -173,13 +276,25 @@ const passThrough: Target[] = [
   { name: "direct", url: chat(upstream.port), headers: {}, body: chatBody },
   { name: "reference", url: chat(reference.port), headers: {}, body: chatBody },
   { name: "levity", url: chat(levity.port), headers: auth, body: chatBody },
-  ...(portkey ? [{ name: "portkey", url: chat(portkey.port), headers: portkeyHeaders, body: chatBody }] : []),
+  ...(portkey
+    ? [{ name: "portkey", url: chat(portkey.port), headers: portkeyHeaders, body: chatBody }]
+    : []),
 ];
 const translated: Target[] = [
   { name: "levity openai->gemini", url: chat(levity.port), headers: auth, body: geminiBody },
-  { name: "levity anthropic->openai", url: `http://127.0.0.1:${levity.port}/v1/messages`, headers: { "x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01" }, body: anthropicBody },
+  {
+    name: "levity anthropic->openai",
+    url: `http://127.0.0.1:${levity.port}/v1/messages`,
+    headers: { "x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01" },
+    body: anthropicBody,
+  },
 ];
-const logOff: Target = { name: "levity, log and metrics off", url: chat(levityOff.port), headers: auth, body: chatBody };
+const logOff: Target = {
+  name: "levity, log and metrics off",
+  url: chat(levityOff.port),
+  headers: auth,
+  body: chatBody,
+};
 
 // Warm every path (JIT, connection pools) before measuring.
 for (const t of [...passThrough, ...translated, logOff]) wrk(t.url, 8, 1, t.body, t.headers);
@@ -189,12 +304,14 @@ const add = (key: string, r: WrkResult) => results.set(key, [...(results.get(key
 for (let round = 1; round <= ROUNDS; round++) {
   console.log(`round ${round}/${ROUNDS}`);
   for (const t of passThrough) add(`c1 ${t.name}`, wrk(t.url, 1, SECONDS, t.body, t.headers));
-  for (const t of [...passThrough, ...translated]) add(`c64 ${t.name}`, wrk(t.url, 64, SECONDS, t.body, t.headers));
+  for (const t of [...passThrough, ...translated])
+    add(`c64 ${t.name}`, wrk(t.url, 64, SECONDS, t.body, t.headers));
   // On and off back to back, in alternating order, so drift in the machine falls on both.
   const pair = round % 2 ? [passThrough[2]!, logOff] : [logOff, passThrough[2]!];
   for (const t of pair) add(`onoff ${t.name}`, wrk(t.url, 64, SECONDS, t.body, t.headers));
 }
-const med = (key: string, field: keyof WrkResult) => median((results.get(key) ?? []).map((r) => r[field]));
+const med = (key: string, field: keyof WrkResult) =>
+  median((results.get(key) ?? []).map((r) => r[field]));
 
 // Streams: 1,000 at once, each 20 chunks, through each.
 const streamResults = new Map<string, StreamResult[]>();
@@ -202,23 +319,40 @@ for (let round = 1; round <= ROUNDS; round++) {
   for (const t of passThrough.filter((p) => p.name !== "portkey")) {
     for (const mode of ["paced", "burst"] as const) {
       const key = `${mode} ${t.name}`;
-      streamResults.set(key, [...(streamResults.get(key) ?? []), streamLoad(t.url, t.headers, mode)]);
+      streamResults.set(key, [
+        ...(streamResults.get(key) ?? []),
+        streamLoad(t.url, t.headers, mode),
+      ]);
     }
   }
 }
-const smed = (key: string, field: "ttftP50ms" | "ttftP99ms" | "chunksPerSecond") => median(streamResults.get(key)!.map((r) => r[field]));
-const streamFaults = (name: string) => ["paced", "burst"].reduce((t, mode) => t + streamResults.get(`${mode} ${name}`)!.reduce((n, r) => n + r.lost + r.reordered, 0), 0);
+const smed = (key: string, field: "ttftP50ms" | "ttftP99ms" | "chunksPerSecond") =>
+  median(streamResults.get(key)!.map((r) => r[field]));
+const streamFaults = (name: string) =>
+  ["paced", "burst"].reduce(
+    (t, mode) =>
+      t + streamResults.get(`${mode} ${name}`)!.reduce((n, r) => n + r.lost + r.reordered, 0),
+    0,
+  );
 
 // Memory with 1,000 streams held open (a chunk every 50 ms, about a second each).
-const holder = Bun.spawn([BUN, "-e", `
+const holder = Bun.spawn(
+  [
+    BUN,
+    "-e",
+    `
   const url = ${JSON.stringify(chat(levity.port))};
   const body = JSON.stringify({ model: "bench-model", stream: true, user: "interval-50", messages: [{ role: "user", content: "hold" }] });
   const all = Array.from({ length: ${STREAMS} }, () => fetch(url, { method: "POST", headers: { authorization: "Bearer ${CLIENT_KEY}", "content-type": "application/json" }, body }).then((r) => r.text()));
   await Bun.sleep(600);
   console.log("holding");
   await Promise.all(all);
-`], { env: { ...process.env, ...FETCH_ENV }, stdout: "pipe" });
-for await (const chunk of holder.stdout as ReadableStream<Uint8Array>) if (new TextDecoder().decode(chunk).includes("holding")) break;
+`,
+  ],
+  { env: { ...process.env, ...FETCH_ENV }, stdout: "pipe" },
+);
+for await (const chunk of holder.stdout as ReadableStream<Uint8Array>)
+  if (new TextDecoder().decode(chunk).includes("holding")) break;
 const streamsRss = rssMb(levity.pid);
 await holder.exited;
 
@@ -235,14 +369,19 @@ const endRss = rssMb(levity.pid);
 const longSeconds = (performance.now() - longStarted) / 1000;
 
 // Start-up: spawn to the first 200 from /healthz.
-const startup = spawnSync(BUN, [join(import.meta.dir, "startup.ts"), binary, "15"], { encoding: "utf8" }).stdout.trim().split("\n").at(-1) ?? "";
+const startup =
+  spawnSync(BUN, [join(import.meta.dir, "startup.ts"), binary, "15"], { encoding: "utf8" })
+    .stdout.trim()
+    .split("\n")
+    .at(-1) ?? "";
 const startupMs = Number(/median ([\d.]+) ms/.exec(startup)?.[1]);
 
 // ---------------------------------------------------------------------------------------------
 
 const us = (n: number) => `${Math.round(n)} µs`;
 const ratio = (a: number, b: number) => (b === 0 ? "∞" : `${(a / b).toFixed(2)}x`);
-const added = (name: string, field: "p50us" | "p99us") => med(`c1 ${name}`, field) - med("c1 direct", field);
+const added = (name: string, field: "p50us" | "p99us") =>
+  med(`c1 ${name}`, field) - med("c1 direct", field);
 const rps = (name: string) => med(`c64 ${name}`, "rps");
 const verdict = (ok: boolean) => (ok ? "met" : "**not met**");
 
@@ -251,8 +390,18 @@ const addedP50 = added("levity", "p50us");
 const addedP99 = added("levity", "p99us");
 const refP50 = added("reference", "p50us");
 const refP99 = added("reference", "p99us");
-rows.push(["added latency, c=1, p50", `${us(addedP50)} (reference ${us(refP50)}${portkey ? `, Portkey ${us(added("portkey", "p50us"))}` : ""})`, "≤ 1.5x reference", `${ratio(addedP50, refP50)}: ${verdict(addedP50 <= 1.5 * refP50)}`]);
-rows.push(["added latency, c=1, p99", `${us(addedP99)} (reference ${us(refP99)}${portkey ? `, Portkey ${us(added("portkey", "p99us"))}` : ""})`, "≤ 1.5x reference", `${ratio(addedP99, refP99)}: ${verdict(addedP99 <= 1.5 * refP99)}`]);
+rows.push([
+  "added latency, c=1, p50",
+  `${us(addedP50)} (reference ${us(refP50)}${portkey ? `, Portkey ${us(added("portkey", "p50us"))}` : ""})`,
+  "≤ 1.5x reference",
+  `${ratio(addedP50, refP50)}: ${verdict(addedP50 <= 1.5 * refP50)}`,
+]);
+rows.push([
+  "added latency, c=1, p99",
+  `${us(addedP99)} (reference ${us(refP99)}${portkey ? `, Portkey ${us(added("portkey", "p99us"))}` : ""})`,
+  "≤ 1.5x reference",
+  `${ratio(addedP99, refP99)}: ${verdict(addedP99 <= 1.5 * refP99)}`,
+]);
 rows.push([
   "throughput, c=64, pass-through",
   `${Math.round(rps("levity"))} req/s (direct ${Math.round(rps("direct"))}, reference ${Math.round(rps("reference"))}${portkey ? `, Portkey ${Math.round(rps("portkey"))}` : ""})`,
@@ -260,7 +409,12 @@ rows.push([
   `${ratio(rps("levity"), rps("reference"))} reference${portkey ? `, ${ratio(rps("levity"), rps("portkey"))} Portkey` : ""}: ${verdict(rps("levity") >= 0.7 * rps("reference") && (!portkey || rps("levity") >= 20 * rps("portkey")))}`,
 ]);
 for (const t of translated) {
-  rows.push([`throughput, c=64, ${t.name.replace("levity ", "")}`, `${Math.round(rps(t.name))} req/s`, "≥ 0.6x reference", `${ratio(rps(t.name), rps("reference"))}: ${verdict(rps(t.name) >= 0.6 * rps("reference"))}`]);
+  rows.push([
+    `throughput, c=64, ${t.name.replace("levity ", "")}`,
+    `${Math.round(rps(t.name))} req/s`,
+    "≥ 0.6x reference",
+    `${ratio(rps(t.name), rps("reference"))}: ${verdict(rps(t.name) >= 0.6 * rps("reference"))}`,
+  ]);
 }
 const ttftAdded = smed("paced levity", "ttftP99ms") - smed("paced direct", "ttftP99ms");
 rows.push([
@@ -276,20 +430,42 @@ rows.push([
   `${ratio(smed("burst levity", "chunksPerSecond"), smed("burst direct", "chunksPerSecond"))}: ${verdict(smed("burst levity", "chunksPerSecond") >= 0.8 * smed("burst direct", "chunksPerSecond"))}`,
 ]);
 rows.push(["memory, RSS idle", `${idleRss.toFixed(0)} MB`, "< 60 MB", verdict(idleRss < 60)]);
-rows.push([`memory, RSS with ${STREAMS} open streams`, `${streamsRss.toFixed(0)} MB`, "< 250 MB", verdict(streamsRss < 250)]);
+rows.push([
+  `memory, RSS with ${STREAMS} open streams`,
+  `${streamsRss.toFixed(0)} MB`,
+  "< 250 MB",
+  verdict(streamsRss < 250),
+]);
 rows.push([
   `memory, RSS after ${(sent / 1e6).toFixed(2)} M requests`,
   `${endRss.toFixed(0)} MB (${warmRss.toFixed(0)} MB after the first tenth; ${longSeconds.toFixed(0)} s)`,
   "≤ 10% growth after warm-up",
   `${(((endRss - warmRss) / warmRss) * 100).toFixed(1)}%: ${verdict(endRss <= warmRss * 1.1)}`,
 ]);
-rows.push(["start-up to first /healthz 200", `${startupMs.toFixed(1)} ms (median of 15)`, "< 100 ms", verdict(startupMs < 100)]);
+rows.push([
+  "start-up to first /healthz 200",
+  `${startupMs.toFixed(1)} ms (median of 15)`,
+  "< 100 ms",
+  verdict(startupMs < 100),
+]);
 const on = med("onoff levity", "rps");
 const off = med(`onoff ${logOff.name}`, "rps");
-rows.push(["request log and metrics, on vs off", `${Math.round(on)} vs ${Math.round(off)} req/s`, "< 10% difference", `${(((off - on) / off) * 100).toFixed(1)}%: ${verdict(Math.abs(off - on) / off < 0.1)}`]);
+rows.push([
+  "request log and metrics, on vs off",
+  `${Math.round(on)} vs ${Math.round(off)} req/s`,
+  "< 10% difference",
+  `${(((off - on) / off) * 100).toFixed(1)}%: ${verdict(Math.abs(off - on) / off < 0.1)}`,
+]);
 
-const table = ["| measure | measured | target | verdict |", "|---|---|---|---|", ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
-const raw = [...results.entries()].map(([k, v]) => `| ${k} | ${v.map((r) => Math.round(r.rps)).join(", ")} | ${v.map((r) => r.p50us).join(", ")} | ${v.map((r) => r.p99us).join(", ")} | ${v.reduce((t, r) => t + r.errors, 0)} |`);
+const table = [
+  "| measure | measured | target | verdict |",
+  "|---|---|---|---|",
+  ...rows.map((r) => `| ${r.join(" | ")} |`),
+].join("\n");
+const raw = [...results.entries()].map(
+  ([k, v]) =>
+    `| ${k} | ${v.map((r) => Math.round(r.rps)).join(", ")} | ${v.map((r) => r.p50us).join(", ")} | ${v.map((r) => r.p99us).join(", ")} | ${v.reduce((t, r) => t + r.errors, 0)} |`,
+);
 const command = `bun bench/run.ts --rounds ${ROUNDS} --seconds ${SECONDS} --requests ${LONG_REQUESTS} --streams ${STREAMS}`;
 const report = `## Results
 
@@ -309,7 +485,9 @@ if (!flags["no-write"]) {
   const path = join(ROOT, "BENCHMARKS.md");
   const previous = existsSync(path) ? readFileSync(path, "utf8") : "";
   // The results section is rewritten; what is above it (how to run, the fixes made) is kept.
-  const head = previous.includes("## Results") ? previous.slice(0, previous.indexOf("## Results")) : "# Benchmarks\n\n";
+  const head = previous.includes("## Results")
+    ? previous.slice(0, previous.indexOf("## Results"))
+    : "# Benchmarks\n\n";
   writeFileSync(path, head + report);
   console.log(`wrote ${path}`);
 }

@@ -60,16 +60,58 @@ interface Call {
 }
 
 function requestFor(origin: string, call: Call): [string, RequestInit] {
-  const headers = { "content-type": "application/json", authorization: "Bearer sk-soak-client-key-01", "anthropic-version": "2023-06-01" };
-  if (call.dialect === "openai") return [`${origin}/v1/chat/completions`, { method: "POST", headers, body: JSON.stringify({ model: call.model, stream: call.stream, messages: [{ role: "user", content: "soak" }] }) }];
-  if (call.dialect === "anthropic") return [`${origin}/v1/messages`, { method: "POST", headers, body: JSON.stringify({ model: call.model, max_tokens: 32, stream: call.stream, messages: [{ role: "user", content: "soak" }] }) }];
+  const headers = {
+    "content-type": "application/json",
+    authorization: "Bearer sk-soak-client-key-01",
+    "anthropic-version": "2023-06-01",
+  };
+  if (call.dialect === "openai")
+    return [
+      `${origin}/v1/chat/completions`,
+      {
+        method: "POST",
+        headers,
+        body: JSON.stringify({
+          model: call.model,
+          stream: call.stream,
+          messages: [{ role: "user", content: "soak" }],
+        }),
+      },
+    ];
+  if (call.dialect === "anthropic")
+    return [
+      `${origin}/v1/messages`,
+      {
+        method: "POST",
+        headers,
+        body: JSON.stringify({
+          model: call.model,
+          max_tokens: 32,
+          stream: call.stream,
+          messages: [{ role: "user", content: "soak" }],
+        }),
+      },
+    ];
   const action = call.stream ? "streamGenerateContent?alt=sse" : "generateContent";
-  return [`${origin}/v1beta/models/${call.model}:${action}`, { method: "POST", headers, body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "soak" }] }] }) }];
+  return [
+    `${origin}/v1beta/models/${call.model}:${action}`,
+    {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "soak" }] }] }),
+    },
+  ];
 }
 
 /** The text of a complete answer, or why the answer is not one (an error event counts as well-formed). */
-function checkAnswer(call: Call, text: string): { ok: true } | { ok: false; problem: string } | { errorEvent: true } {
-  const fail = (problem: string) => ({ ok: false as const, problem: `${call.dialect} ${call.stream ? "stream" : "whole"}: ${problem}: ${text.slice(0, 200)}` });
+function checkAnswer(
+  call: Call,
+  text: string,
+): { ok: true } | { ok: false; problem: string } | { errorEvent: true } {
+  const fail = (problem: string) => ({
+    ok: false as const,
+    problem: `${call.dialect} ${call.stream ? "stream" : "whole"}: ${problem}: ${text.slice(0, 200)}`,
+  });
   if (!call.stream) {
     let json: any;
     try {
@@ -77,12 +119,22 @@ function checkAnswer(call: Call, text: string): { ok: true } | { ok: false; prob
     } catch {
       return fail("not JSON");
     }
-    const content = call.dialect === "openai" ? json.choices?.[0]?.message?.content : call.dialect === "anthropic" ? json.content?.[0]?.text : json.candidates?.[0]?.content?.parts?.[0]?.text;
+    const content =
+      call.dialect === "openai"
+        ? json.choices?.[0]?.message?.content
+        : call.dialect === "anthropic"
+          ? json.content?.[0]?.text
+          : json.candidates?.[0]?.content?.parts?.[0]?.text;
     return content === "soak steady and complete" ? { ok: true } : fail("not the whole answer");
   }
   const datas = text
     .split(/\r?\n\r?\n/)
-    .map((event) => event.split(/\r?\n/).find((line) => line.startsWith("data: "))?.slice(6))
+    .map((event) =>
+      event
+        .split(/\r?\n/)
+        .find((line) => line.startsWith("data: "))
+        ?.slice(6),
+    )
     .filter((d): d is string => d !== undefined);
   let content = "";
   for (const data of datas) {
@@ -95,9 +147,19 @@ function checkAnswer(call: Call, text: string): { ok: true } | { ok: false; prob
       continue;
     }
     if (json.error || json.type === "error") return { errorEvent: true };
-    content += call.dialect === "openai" ? (json.choices?.[0]?.delta?.content ?? "") : call.dialect === "anthropic" ? (json.delta?.text ?? "") : (json.candidates?.[0]?.content?.parts?.[0]?.text ?? "");
+    content +=
+      call.dialect === "openai"
+        ? (json.choices?.[0]?.delta?.content ?? "")
+        : call.dialect === "anthropic"
+          ? (json.delta?.text ?? "")
+          : (json.candidates?.[0]?.content?.parts?.[0]?.text ?? "");
   }
-  const ended = call.dialect === "openai" ? datas.at(-1) === "[DONE]" : call.dialect === "anthropic" ? text.includes("event: message_stop") : /"finishReason"/.test(datas.at(-1) ?? "");
+  const ended =
+    call.dialect === "openai"
+      ? datas.at(-1) === "[DONE]"
+      : call.dialect === "anthropic"
+        ? text.includes("event: message_stop")
+        : /"finishReason"/.test(datas.at(-1) ?? "");
   if (!ended) return fail("ended without its last event or an error event");
   return content === "soak steady and complete" ? { ok: true } : fail(`content "${content}"`);
 }
@@ -113,14 +175,24 @@ function errorShapeOk(dialect: Dialect, status: number, text: string): boolean {
 
 function sample(pid: number, started: number): Sample {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  return { atSeconds: Math.round((performance.now() - started) / 1000), rssMb: Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024), fds: readdirSync(`/proc/${pid}/fd`).length };
+  return {
+    atSeconds: Math.round((performance.now() - started) / 1000),
+    rssMb: Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024),
+    fds: readdirSync(`/proc/${pid}/fd`).length,
+  };
 }
 
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const upstream = startSoakUpstream({ faultEvery: 10, paceMs: 5 });
   const dir = mkdtempSync(join(tmpdir(), "levity-soak-"));
-  const accounts = (prefix: string) => Array.from({ length: ACCOUNTS }, (_, i) => `      - { name: ${prefix}${i}, key: sk-soak-${prefix}-${String(i).padStart(4, "0")} }`).join("\n");
-  const upstreamBlock = (name: string, protocol: string, base: string) => `  - name: ${name}\n    protocol: ${protocol}\n    base_url: ${base}\n    timeouts: { idle: 2, first_byte: 3, total: 20 }\n    accounts:\n${accounts(name)}\n`;
+  const accounts = (prefix: string) =>
+    Array.from(
+      { length: ACCOUNTS },
+      (_, i) =>
+        `      - { name: ${prefix}${i}, key: sk-soak-${prefix}-${String(i).padStart(4, "0")} }`,
+    ).join("\n");
+  const upstreamBlock = (name: string, protocol: string, base: string) =>
+    `  - name: ${name}\n    protocol: ${protocol}\n    base_url: ${base}\n    timeouts: { idle: 2, first_byte: 3, total: 20 }\n    accounts:\n${accounts(name)}\n`;
   writeFileSync(
     join(dir, "gateway.yaml"),
     "proxy:\n  port: 0\n  auth_mode: strict\n  api_key: sk-soak-client-key-01\n  cooldown_wait: 1\n  request_log: { flush_ms: 200 }\nupstreams:\n" +
@@ -128,12 +200,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       upstreamBlock("an", "anthropic", upstream.url) +
       upstreamBlock("gm", "gemini", upstream.url),
   );
-  writeFileSync(join(dir, "mappings.yaml"), "exact:\n  oa-model: oa/soak\n  an-model: an/soak\n  gm-model: gm/soak\n");
-  const gateway = Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), "serve", "--config", dir], {
-    env: { ...process.env, BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  writeFileSync(
+    join(dir, "mappings.yaml"),
+    "exact:\n  oa-model: oa/soak\n  an-model: an/soak\n  gm-model: gm/soak\n",
+  );
+  const gateway = Bun.spawn(
+    [process.execPath, join(ROOT, "src/main.ts"), "serve", "--config", dir],
+    {
+      env: { ...process.env, BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" },
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
   let output = "";
   const decoder = new TextDecoder();
   const origin = await (async () => {
@@ -158,7 +236,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const sampler = setInterval(() => {
     samples.push(sample(gateway.pid, started));
     const last = samples.at(-1)!;
-    if (options.reportEverySeconds && last.atSeconds % options.reportEverySeconds === 0) console.log(`${last.atSeconds} s: ${requests} requests, RSS ${last.rssMb} MB, ${last.fds} fds`);
+    if (options.reportEverySeconds && last.atSeconds % options.reportEverySeconds === 0)
+      console.log(
+        `${last.atSeconds} s: ${requests} requests, RSS ${last.rssMb} MB, ${last.fds} fds`,
+      );
   }, 1000);
 
   let requests = 0;
@@ -168,7 +249,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const ids: string[] = [];
   const worker = async (w: number) => {
     for (let i = w; performance.now() < until; i += options.workers) {
-      const call: Call = { dialect: (["openai", "anthropic", "gemini"] as const)[i % 3]!, model: MODELS[Math.floor(i / 3) % 3]!, stream: Math.floor(i / 9) % 2 === 1 };
+      const call: Call = {
+        dialect: (["openai", "anthropic", "gemini"] as const)[i % 3]!,
+        model: MODELS[Math.floor(i / 3) % 3]!,
+        stream: Math.floor(i / 9) % 2 === 1,
+      };
       const [url, init] = requestFor(origin, call);
       requests++;
       try {
@@ -178,13 +263,20 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
         const text = await response.text();
         if (response.status === 200) {
           const verdict = checkAnswer(call, text);
-          if ("errorEvent" in verdict) errors["200 with an error event"] = (errors["200 with an error event"] ?? 0) + 1;
+          if ("errorEvent" in verdict)
+            errors["200 with an error event"] = (errors["200 with an error event"] ?? 0) + 1;
           else if (verdict.ok) ok++;
           else malformed.push(verdict.problem);
-        } else if (errorShapeOk(call.dialect, response.status, text)) errors[response.status] = (errors[response.status] ?? 0) + 1;
-        else malformed.push(`${call.dialect}: ${response.status} not in the client's error shape: ${text.slice(0, 200)}`);
+        } else if (errorShapeOk(call.dialect, response.status, text))
+          errors[response.status] = (errors[response.status] ?? 0) + 1;
+        else
+          malformed.push(
+            `${call.dialect}: ${response.status} not in the client's error shape: ${text.slice(0, 200)}`,
+          );
       } catch (error) {
-        malformed.push(`${call.dialect} ${call.stream ? "stream" : "whole"}: ${(error as Error).message}`);
+        malformed.push(
+          `${call.dialect} ${call.stream ? "stream" : "whole"}: ${(error as Error).message}`,
+        );
       }
     }
   };
@@ -197,7 +289,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   await gateway.exited;
   await upstream.stop();
   const db = new Database(join(dir, "data", "requests.db"), { readonly: true });
-  const logged = new Set(db.query<{ request_id: string }, []>("SELECT request_id FROM requests").all().map((row) => row.request_id));
+  const logged = new Set(
+    db
+      .query<{ request_id: string }, []>("SELECT request_id FROM requests")
+      .all()
+      .map((row) => row.request_id),
+  );
   const logRows = logged.size;
   db.close();
   rmSync(dir, { recursive: true, force: true });
@@ -227,8 +324,18 @@ if (import.meta.main) {
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? Number(args[i + 1]) : fallback;
   };
-  const report = await runSoak({ seconds: flag("minutes", 30) * 60, workers: flag("workers", 8), reportEverySeconds: 60 });
+  const report = await runSoak({
+    seconds: flag("minutes", 30) * 60,
+    workers: flag("workers", 8),
+    reportEverySeconds: 60,
+  });
   const { samples, malformed, ...summary } = report;
-  console.log(JSON.stringify({ ...summary, malformed: malformed.slice(0, 10), malformedCount: malformed.length }, null, 2));
+  console.log(
+    JSON.stringify(
+      { ...summary, malformed: malformed.slice(0, 10), malformedCount: malformed.length },
+      null,
+      2,
+    ),
+  );
   process.exit(malformed.length === 0 && report.missingFromLog === 0 ? 0 : 1);
 }

@@ -9,7 +9,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const os = process.platform === "win32" ? "windows" : process.platform;
-const binary = process.argv[2] ?? join(import.meta.dir, "..", "dist", `levity-${os}-${process.arch}${os === "windows" ? ".exe" : ""}`);
+const binary =
+  process.argv[2] ??
+  join(
+    import.meta.dir,
+    "..",
+    "dist",
+    `levity-${os}-${process.arch}${os === "windows" ? ".exe" : ""}`,
+  );
 const runs = Number(process.argv[3] ?? 15);
 
 /** A port nothing listens on, chosen by the OS. */
@@ -28,11 +35,16 @@ for (let i = 0; i < runs; i++) {
   // An empty config directory: the defaults, request log and metrics on.
   const port = await freePort();
   const started = performance.now();
-  const child = Bun.spawn([binary, "serve", "--config", dir, "--port", String(port)], { stdout: "ignore", stderr: "ignore", env: { HOME: dir, PATH: "/usr/bin:/bin" } });
+  const child = Bun.spawn([binary, "serve", "--config", dir, "--port", String(port)], {
+    stdout: "ignore",
+    stderr: "ignore",
+    env: { HOME: dir, PATH: "/usr/bin:/bin" },
+  });
   let exited = false;
   void child.exited.then(() => (exited = true));
   for (;;) {
-    if (exited) throw new Error(`${binary} exited with ${child.exitCode} before answering /healthz`);
+    if (exited)
+      throw new Error(`${binary} exited with ${child.exitCode} before answering /healthz`);
     try {
       const response = await fetch(`http://127.0.0.1:${port}/healthz`);
       if (response.status === 200) break;
@@ -48,4 +60,6 @@ for (let i = 0; i < runs; i++) {
   console.log(`run ${i + 1}: ${ms.toFixed(1)} ms`);
 }
 times.sort((a, b) => a - b);
-console.log(`median ${times[Math.floor(times.length / 2)]!.toFixed(1)} ms, min ${times[0]!.toFixed(1)}, max ${times.at(-1)!.toFixed(1)} (${runs} runs, ${binary})`);
+console.log(
+  `median ${times[Math.floor(times.length / 2)]!.toFixed(1)} ms, min ${times[0]!.toFixed(1)}, max ${times.at(-1)!.toFixed(1)} (${runs} runs, ${binary})`,
+);

@@ -18,10 +18,18 @@ for (const h of headerArgs) {
   headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
 }
 const rampMs = Number(process.env.RAMP_MS ?? 0);
-const body = JSON.stringify({ model: "bench-model", stream: true, messages: [{ role: "user", content: "stream" }], ...(process.env.INTERVAL_MS ? { user: `interval-${process.env.INTERVAL_MS}` } : {}) });
+const body = JSON.stringify({
+  model: "bench-model",
+  stream: true,
+  messages: [{ role: "user", content: "stream" }],
+  ...(process.env.INTERVAL_MS ? { user: `interval-${process.env.INTERVAL_MS}` } : {}),
+});
 const decoder = new TextDecoder();
 
-async function one(_: unknown, index: number): Promise<{ ttft: number; chunks: number; ordered: boolean; done: boolean; error?: string }> {
+async function one(
+  _: unknown,
+  index: number,
+): Promise<{ ttft: number; chunks: number; ordered: boolean; done: boolean; error?: string }> {
   if (rampMs > 0) await Bun.sleep((index * rampMs) / streams);
   const started = performance.now();
   let ttft = -1;
@@ -31,7 +39,8 @@ async function one(_: unknown, index: number): Promise<{ ttft: number; chunks: n
   let buffer = "";
   try {
     const response = await fetch(url!, { method: "POST", headers, body });
-    if (!response.ok || !response.body) return { ttft, chunks: 0, ordered, done, error: `status ${response.status}` };
+    if (!response.ok || !response.body)
+      return { ttft, chunks: 0, ordered, done, error: `status ${response.status}` };
     for await (const bytes of response.body) {
       buffer += decoder.decode(bytes, { stream: true });
       let end: number;
@@ -56,8 +65,12 @@ async function one(_: unknown, index: number): Promise<{ ttft: number; chunks: n
 const started = performance.now();
 const results = await Promise.all(Array.from({ length: streams }, one));
 const seconds = (performance.now() - started) / 1000;
-const ttfts = results.filter((r) => r.ttft >= 0).map((r) => r.ttft).sort((a, b) => a - b);
-const pct = (p: number) => ttfts[Math.min(ttfts.length - 1, Math.floor((p / 100) * ttfts.length))] ?? -1;
+const ttfts = results
+  .filter((r) => r.ttft >= 0)
+  .map((r) => r.ttft)
+  .sort((a, b) => a - b);
+const pct = (p: number) =>
+  ttfts[Math.min(ttfts.length - 1, Math.floor((p / 100) * ttfts.length))] ?? -1;
 const chunks = results.reduce((t, r) => t + r.chunks, 0);
 const errors = [...new Set(results.filter((r) => r.error).map((r) => r.error))].slice(0, 3);
 console.log(

@@ -33,7 +33,9 @@ if (values.help) {
 const env: Record<string, string> = { ...(process.env as Record<string, string>) };
 if (values["base-url"]) {
   if (!values.model?.length) {
-    console.error("--base-url needs at least one --model UPSTREAM=MODEL (for example --model openai=gpt-4o-mini)");
+    console.error(
+      "--base-url needs at least one --model UPSTREAM=MODEL (for example --model openai=gpt-4o-mini)",
+    );
     process.exit(2);
   }
   env.CONFORMANCE_BASE_URL = values["base-url"];
@@ -43,5 +45,9 @@ if (values["base-url"]) {
 }
 if (values.case?.length) env.CONFORMANCE_CASES = values.case.join(",");
 
-const child = Bun.spawn([process.execPath, "test", "test/conformance/matrix.test.ts"], { env, stdout: "inherit", stderr: "inherit" });
+const child = Bun.spawn([process.execPath, "test", "test/conformance/matrix.test.ts"], {
+  env,
+  stdout: "inherit",
+  stderr: "inherit",
+});
 process.exit(await child.exited);

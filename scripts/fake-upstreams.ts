@@ -16,7 +16,8 @@ const flush = setInterval(() => {
   for (const [name, fake] of Object.entries(running.fakes)) {
     for (const request of fake.requests.splice(0)) {
       console.error(`upstream ${name} ${request.method} ${request.path}`);
-      if (process.env.LEVITY_TRY_DUMP) Bun.write(`${process.env.LEVITY_TRY_DUMP}/${Date.now()}-${name}.json`, request.text);
+      if (process.env.LEVITY_TRY_DUMP)
+        Bun.write(`${process.env.LEVITY_TRY_DUMP}/${Date.now()}-${name}.json`, request.text);
     }
   }
 }, 200);

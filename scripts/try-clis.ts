@@ -10,7 +10,14 @@
  * `npm test`: it needs the CLIs and takes a few minutes.
  * (test/codex-matrix.test.ts runs the Codex turns with more checks once Codex is installed here.)
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { codexConfigToml } from "../test/support/codex.ts";
@@ -56,18 +63,45 @@ interface Cli {
 
 /** Kilo Code with an OpenAI-compatible provider at `baseURL`, as the README configures it. */
 function kiloRun(home: string, work: string, baseURL: string, prompt: string, tool: boolean): Run {
-  const provider = { npm: "@ai-sdk/openai-compatible", name: "levity", options: { baseURL, apiKey: TRY_KEY }, models: { "levity-model": { name: "levity-model", tool_call: true } } };
-  writeFileSync(join(work, "kilo.json"), JSON.stringify({ provider: { levity: provider }, model: "levity/levity-model" }, null, 2));
-  const kilo = join(TOOLS_DIR, "node_modules", "@kilocode", `cli-${process.platform}-${process.arch}`, "bin", "kilo");
+  const provider = {
+    npm: "@ai-sdk/openai-compatible",
+    name: "levity",
+    options: { baseURL, apiKey: TRY_KEY },
+    models: { "levity-model": { name: "levity-model", tool_call: true } },
+  };
+  writeFileSync(
+    join(work, "kilo.json"),
+    JSON.stringify({ provider: { levity: provider }, model: "levity/levity-model" }, null, 2),
+  );
+  const kilo = join(
+    TOOLS_DIR,
+    "node_modules",
+    "@kilocode",
+    `cli-${process.platform}-${process.arch}`,
+    "bin",
+    "kilo",
+  );
   // Offline, fetching the models.dev catalogue and checking for updates only cost time.
-  return { command: [kilo, "run", ...(tool ? ["--auto"] : []), "--model", "levity/levity-model", prompt], env: { HOME: home, KILO_DISABLE_MODELS_FETCH: "1", KILO_DISABLE_AUTOUPDATE: "1" } };
+  return {
+    command: [kilo, "run", ...(tool ? ["--auto"] : []), "--model", "levity/levity-model", prompt],
+    env: { HOME: home, KILO_DISABLE_MODELS_FETCH: "1", KILO_DISABLE_AUTOUPDATE: "1" },
+  };
 }
 
 /** Runs a CLI to its end (killed after 3 minutes) and returns all it printed. */
 async function runCli(run: Run, cwd: string): Promise<string> {
-  const child = Bun.spawn(run.command, { cwd, env: { PATH: process.env.PATH ?? "", ...run.env }, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const child = Bun.spawn(run.command, {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", ...run.env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const timer = setTimeout(() => child.kill("SIGKILL"), 180_000);
-  const [out, err] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+  const [out, err] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
   await child.exited;
   clearTimeout(timer);
   return out + err;
@@ -78,46 +112,100 @@ async function runCli(run: Run, cwd: string): Promise<string> {
  * kill on timeout.
  */
 function codexBinary(): string {
-  const vendor = join(TOOLS_DIR, "node_modules", "@openai", `codex-${process.platform}-${process.arch}`, "vendor");
-  const native = existsSync(vendor) ? readdirSync(vendor).map((triple) => join(vendor, triple, "bin", "codex")).find((path) => existsSync(path)) : undefined;
+  const vendor = join(
+    TOOLS_DIR,
+    "node_modules",
+    "@openai",
+    `codex-${process.platform}-${process.arch}`,
+    "vendor",
+  );
+  const native = existsSync(vendor)
+    ? readdirSync(vendor)
+        .map((triple) => join(vendor, triple, "bin", "codex"))
+        .find((path) => existsSync(path))
+    : undefined;
   return native ?? join(BIN, "codex");
 }
 
-function writeCodexConfig(home: string, origin: string, options: { settings?: string[]; provider?: string[] } = {}): void {
+function writeCodexConfig(
+  home: string,
+  origin: string,
+  options: { settings?: string[]; provider?: string[] } = {},
+): void {
   mkdirSync(join(home, ".codex"), { recursive: true });
   writeFileSync(join(home, ".codex", "config.toml"), codexConfigToml(origin, options));
 }
 
 const CODEX_FLAGS = ["--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"];
-const codexRun = (home: string, args: string[]): Run => ({ command: [codexBinary(), ...args], env: { HOME: home, LEVITY_API_KEY: TRY_KEY } });
+const codexRun = (home: string, args: string[]): Run => ({
+  command: [codexBinary(), ...args],
+  env: { HOME: home, LEVITY_API_KEY: TRY_KEY },
+});
 const PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch\n";
 // The scripted fakes write the patch themselves; echo takes a tool's arguments as JSON written in the prompt.
-const applyPatchPrompt = (upstream: string) => (upstream === "echo" ? `Use apply_patch with ${JSON.stringify({ input: PATCH })}` : 'Use apply_patch to create hello.txt containing "hi"');
+const applyPatchPrompt = (upstream: string) =>
+  upstream === "echo"
+    ? `Use apply_patch with ${JSON.stringify({ input: PATCH })}`
+    : 'Use apply_patch to create hello.txt containing "hi"';
 // What the fakes' scripted model and echo write when they think.
 const THOUGHT = /Thinking about:|The user wrote:/;
 
 const CODEX_EXTRAS: Record<string, (ctx: TurnContext) => Promise<TurnResult>> = {
-  async "apply_patch"({ home, work, origin, upstream }) {
+  async apply_patch({ home, work, origin, upstream }) {
     writeCodexConfig(home, origin);
-    const text = await runCli(codexRun(home, ["exec", ...CODEX_FLAGS, applyPatchPrompt(upstream)]), work);
+    const text = await runCli(
+      codexRun(home, ["exec", ...CODEX_FLAGS, applyPatchPrompt(upstream)]),
+      work,
+    );
     const file = join(work, "hello.txt");
     return { ok: existsSync(file) && readFileSync(file, "utf8") === "hi\n", text };
   },
   async "reasoning shown"({ home, work, origin }) {
-    writeCodexConfig(home, origin, { settings: ['model_reasoning_effort = "high"', 'model_reasoning_summary = "detailed"'] });
-    const text = await runCli(codexRun(home, ["exec", ...CODEX_FLAGS, "Reply with exactly this text and nothing else: codex-thinks"]), work);
+    writeCodexConfig(home, origin, {
+      settings: ['model_reasoning_effort = "high"', 'model_reasoning_summary = "detailed"'],
+    });
+    const text = await runCli(
+      codexRun(home, [
+        "exec",
+        ...CODEX_FLAGS,
+        "Reply with exactly this text and nothing else: codex-thinks",
+      ]),
+      work,
+    );
     return { ok: text.includes("codex-thinks") && THOUGHT.test(text), text };
   },
   async "resume, tool loop with reasoning"({ home, work, origin }) {
     // Codex's default: no reasoning summary, so its store: false replays carry encrypted_content only.
     writeCodexConfig(home, origin, { settings: ['model_reasoning_effort = "high"'] });
-    const first = await runCli(codexRun(home, ["exec", ...CODEX_FLAGS, "Reply with exactly this text and nothing else: codex-first"]), work);
-    const second = await runCli(codexRun(home, ["exec", "resume", "--last", ...CODEX_FLAGS, `Call the exec_command tool with "${COMMAND}"`]), work);
+    const first = await runCli(
+      codexRun(home, [
+        "exec",
+        ...CODEX_FLAGS,
+        "Reply with exactly this text and nothing else: codex-first",
+      ]),
+      work,
+    );
+    const second = await runCli(
+      codexRun(home, [
+        "exec",
+        "resume",
+        "--last",
+        ...CODEX_FLAGS,
+        `Call the exec_command tool with "${COMMAND}"`,
+      ]),
+      work,
+    );
     return { ok: first.includes("codex-first") && second.includes(TOOL_RAN), text: first + second };
   },
   async "websocket tool loop"({ home, work, origin }) {
-    writeCodexConfig(home, origin, { settings: ['model_reasoning_effort = "high"'], provider: ["supports_websockets = true"] });
-    const text = await runCli(codexRun(home, ["exec", ...CODEX_FLAGS, `Call the exec_command tool with "${COMMAND}"`]), work);
+    writeCodexConfig(home, origin, {
+      settings: ['model_reasoning_effort = "high"'],
+      provider: ["supports_websockets = true"],
+    });
+    const text = await runCli(
+      codexRun(home, ["exec", ...CODEX_FLAGS, `Call the exec_command tool with "${COMMAND}"`]),
+      work,
+    );
     return { ok: text.includes(TOOL_RAN), text };
   },
 };
@@ -139,7 +227,12 @@ const CLIS: Cli[] = [
     toolName: "exec_command",
     setup(home, _work, origin, prompt, tool) {
       writeCodexConfig(home, origin);
-      return codexRun(home, ["exec", "--skip-git-repo-check", ...(tool ? ["--dangerously-bypass-approvals-and-sandbox"] : []), prompt]);
+      return codexRun(home, [
+        "exec",
+        "--skip-git-repo-check",
+        ...(tool ? ["--dangerously-bypass-approvals-and-sandbox"] : []),
+        prompt,
+      ]);
     },
     extras: CODEX_EXTRAS,
   },
@@ -149,10 +242,25 @@ const CLIS: Cli[] = [
     toolName: "run_shell_command",
     setup(home, _work, origin, prompt, tool) {
       mkdirSync(join(home, ".gemini"), { recursive: true });
-      writeFileSync(join(home, ".gemini", "settings.json"), JSON.stringify({ security: { auth: { selectedType: "gemini-api-key" } } }));
+      writeFileSync(
+        join(home, ".gemini", "settings.json"),
+        JSON.stringify({ security: { auth: { selectedType: "gemini-api-key" } } }),
+      );
       return {
-        command: [join(BIN, "gemini"), "-p", prompt, "-m", "gemini-2.5-flash", ...(tool ? ["--yolo"] : [])],
-        env: { HOME: home, GOOGLE_GEMINI_BASE_URL: origin, GEMINI_API_KEY: TRY_KEY, GEMINI_CLI_TRUST_WORKSPACE: "true" },
+        command: [
+          join(BIN, "gemini"),
+          "-p",
+          prompt,
+          "-m",
+          "gemini-2.5-flash",
+          ...(tool ? ["--yolo"] : []),
+        ],
+        env: {
+          HOME: home,
+          GOOGLE_GEMINI_BASE_URL: origin,
+          GEMINI_API_KEY: TRY_KEY,
+          GEMINI_CLI_TRUST_WORKSPACE: "true",
+        },
       };
     },
   },
@@ -166,7 +274,16 @@ const CLIS: Cli[] = [
       // The mistake the user guides describe: the whole endpoint pasted as the Base URL, onto which
       // Kilo glues its own /chat/completions (levity's routes.yaml rule glued_endpoints serves it).
       async "pasted endpoint as Base URL"({ home, work, origin }) {
-        const text = await runCli(kiloRun(home, work, `${origin}/v1/chat/completions`, "Reply with exactly this text and nothing else: kilo-ok", false), work);
+        const text = await runCli(
+          kiloRun(
+            home,
+            work,
+            `${origin}/v1/chat/completions`,
+            "Reply with exactly this text and nothing else: kilo-ok",
+            false,
+          ),
+          work,
+        );
         return { ok: text.includes("kilo-ok"), text };
       },
     },
@@ -175,18 +292,29 @@ const CLIS: Cli[] = [
 
 // `npm run try-clis -- codex gemini` tries only those CLIs (by the first word of their name).
 const wanted = process.argv.slice(2).map((name) => name.toLowerCase());
-const chosen = CLIS.filter((cli) => wanted.length === 0 || wanted.includes(cli.name.split(" ")[0]!.toLowerCase()));
+const chosen = CLIS.filter(
+  (cli) => wanted.length === 0 || wanted.includes(cli.name.split(" ")[0]!.toLowerCase()),
+);
 
 async function install(): Promise<void> {
   // A package may be pinned (name@version); its folder has the name alone.
-  const missing = chosen.flatMap((cli) => cli.packages).filter((pkg) => !existsSync(join(TOOLS_DIR, "node_modules", pkg.replace(/(?<=.)@[^/]*$/, ""))));
+  const missing = chosen
+    .flatMap((cli) => cli.packages)
+    .filter(
+      (pkg) => !existsSync(join(TOOLS_DIR, "node_modules", pkg.replace(/(?<=.)@[^/]*$/, ""))),
+    );
   if (missing.length === 0) return;
   console.log(`installing ${missing.join(", ")} into ${TOOLS_DIR} ...`);
   mkdirSync(TOOLS_DIR, { recursive: true });
-  if (!existsSync(join(TOOLS_DIR, "package.json"))) writeFileSync(join(TOOLS_DIR, "package.json"), '{ "private": true }\n');
+  if (!existsSync(join(TOOLS_DIR, "package.json")))
+    writeFileSync(join(TOOLS_DIR, "package.json"), '{ "private": true }\n');
   // Every CLI wanted, not only the missing ones: npm removes what its package.json does not list.
   const all = chosen.flatMap((cli) => cli.packages);
-  const npm = Bun.spawn(["npm", "install", "--no-audit", "--no-fund", ...all], { cwd: TOOLS_DIR, stdout: "inherit", stderr: "inherit" });
+  const npm = Bun.spawn(["npm", "install", "--no-audit", "--no-fund", ...all], {
+    cwd: TOOLS_DIR,
+    stdout: "inherit",
+    stderr: "inherit",
+  });
   if ((await npm.exited) !== 0) throw new Error("npm install of the CLIs failed");
 }
 
@@ -194,13 +322,21 @@ async function attempt(cli: Cli, origin: string, tool: boolean): Promise<TurnRes
   const home = mkdtempSync(join(tmpdir(), "levity-cli-home-"));
   const work = mkdtempSync(join(tmpdir(), "levity-cli-work-"));
   const marker = `${cli.name.split(" ")[0]!.toLowerCase()}-ok`;
-  const prompt = tool ? `Call the ${cli.toolName} tool with "${COMMAND}"` : `Reply with exactly this text and nothing else: ${marker}`;
+  const prompt = tool
+    ? `Call the ${cli.toolName} tool with "${COMMAND}"`
+    : `Reply with exactly this text and nothing else: ${marker}`;
   const text = await runCli(cli.setup(home, work, origin, prompt, tool), work);
   return { ok: text.includes(tool ? TOOL_RAN : marker), text };
 }
 
 /** Runs one turn, prints its row and returns whether it passed. */
-async function report(rows: string[], cli: Cli, upstream: string, turn: string, run: () => Promise<TurnResult>): Promise<boolean> {
+async function report(
+  rows: string[],
+  cli: Cli,
+  upstream: string,
+  turn: string,
+  run: () => Promise<TurnResult>,
+): Promise<boolean> {
   const started = performance.now();
   const result = await run();
   const seconds = (performance.now() - started) / 1000;
@@ -218,14 +354,26 @@ for (const upstream of TRY_UPSTREAMS) {
   const running = startTryGateway(upstream);
   for (const cli of chosen) {
     for (const tool of [false, true]) {
-      if (!(await report(rows, cli, upstream, tool ? "tool call" : "plain", () => attempt(cli, running.origin, tool)))) failures++;
+      if (
+        !(await report(rows, cli, upstream, tool ? "tool call" : "plain", () =>
+          attempt(cli, running.origin, tool),
+        ))
+      )
+        failures++;
     }
     for (const [turn, run] of Object.entries(cli.extras ?? {})) {
-      const ctx = { home: mkdtempSync(join(tmpdir(), "levity-cli-home-")), work: mkdtempSync(join(tmpdir(), "levity-cli-work-")), origin: running.origin, upstream };
+      const ctx = {
+        home: mkdtempSync(join(tmpdir(), "levity-cli-home-")),
+        work: mkdtempSync(join(tmpdir(), "levity-cli-work-")),
+        origin: running.origin,
+        upstream,
+      };
       if (!(await report(rows, cli, upstream, turn, () => run(ctx)))) failures++;
     }
   }
   await running.stop();
 }
-console.log(`\n| client | upstream | turn | result | time |\n|---|---|---|---|---|\n${rows.join("\n")}`);
+console.log(
+  `\n| client | upstream | turn | result | time |\n|---|---|---|---|---|\n${rows.join("\n")}`,
+);
 process.exit(failures === 0 ? 0 : 1);

@@ -3,7 +3,12 @@ import { fakeCompatible } from "../test/support/fake-compatible.ts";
 import { fakeGemini } from "../test/support/fake-gemini.ts";
 import { fakeOpenAI } from "../test/support/fake-openai.ts";
 import type { FakeUpstream } from "../test/support/fake-server.ts";
-import { ALL_OPENAI_APIS, startGateway, upstreamsYaml, type TestGateway } from "../test/support/gateway.ts";
+import {
+  ALL_OPENAI_APIS,
+  startGateway,
+  upstreamsYaml,
+  type TestGateway,
+} from "../test/support/gateway.ts";
 
 /*
  * levity in front of the scripted fake upstreams the tests use, every model name mapped to one
@@ -40,15 +45,38 @@ export function startTryGateway(upstream: string, options: TryOptions = {}): Try
     anthropic: fakeAnthropic("sk-fake-anthropic"),
     gemini: fakeGemini("fake-gemini"),
   };
-  const requestLog = options.logBodies ? "  request_log: { enabled: true, log_bodies: true, body_max_kb: 1024 }\n" : "";
+  const requestLog = options.logBodies
+    ? "  request_log: { enabled: true, log_bodies: true, body_max_kb: 1024 }\n"
+    : "";
   const gateway = startGateway({
     gateway:
       `proxy:\n  auth_mode: strict\n  api_key: ${TRY_KEY}\n${requestLog}` +
       upstreamsYaml([
-        { name: "openai", protocol: "openai", base_url: `${fakes.openai.url}/v1`, apis: ALL_OPENAI_APIS, accounts: [{ name: "fake", key: "sk-fake-openai" }] },
-        { name: "compatible", protocol: "openai", base_url: `${fakes.compatible.url}/v1`, accounts: [{ name: "fake", key: "sk-fake-compatible" }] },
-        { name: "anthropic", protocol: "anthropic", base_url: fakes.anthropic.url, accounts: [{ name: "fake", key: "sk-fake-anthropic" }] },
-        { name: "gemini", protocol: "gemini", base_url: fakes.gemini.url, accounts: [{ name: "fake", key: "fake-gemini" }] },
+        {
+          name: "openai",
+          protocol: "openai",
+          base_url: `${fakes.openai.url}/v1`,
+          apis: ALL_OPENAI_APIS,
+          accounts: [{ name: "fake", key: "sk-fake-openai" }],
+        },
+        {
+          name: "compatible",
+          protocol: "openai",
+          base_url: `${fakes.compatible.url}/v1`,
+          accounts: [{ name: "fake", key: "sk-fake-compatible" }],
+        },
+        {
+          name: "anthropic",
+          protocol: "anthropic",
+          base_url: fakes.anthropic.url,
+          accounts: [{ name: "fake", key: "sk-fake-anthropic" }],
+        },
+        {
+          name: "gemini",
+          protocol: "gemini",
+          base_url: fakes.gemini.url,
+          accounts: [{ name: "fake", key: "fake-gemini" }],
+        },
         { name: "echo", protocol: "echo" },
       ]),
     mappings: `wildcard:\n  "**": ${upstream}/scripted-model\n`,

@@ -26,7 +26,11 @@ declare const Deno: {
   env: { toObject(): Record<string, string> };
   exit(code: number): never;
   serve(
-    options: { hostname: string; port: number; onListen?: (address: { hostname: string; port: number }) => void },
+    options: {
+      hostname: string;
+      port: number;
+      onListen?: (address: { hostname: string; port: number }) => void;
+    },
     handler: (request: Request, info: { remoteAddr: { hostname: string } }) => Promise<Response>,
   ): { finished: Promise<void> };
   upgradeWebSocket(request: Request): { socket: WebSocket; response: Response };
@@ -50,7 +54,9 @@ try {
   holder = { snapshot: loadConfig({ dir: choice.dir, env, port }) };
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
-  log.error(`the configuration has problems:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`);
+  log.error(
+    `the configuration has problems:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`,
+  );
   Deno.exit(1);
 }
 
@@ -82,15 +88,22 @@ Deno.serve(
   {
     hostname,
     port: holder.snapshot.proxy.port,
-    onListen: (address) => console.log(`levity ${VERSION} (Deno) listening on http://${address.hostname}:${address.port}`),
+    onListen: (address) =>
+      console.log(
+        `levity ${VERSION} (Deno) listening on http://${address.hostname}:${address.port}`,
+      ),
   },
   serve,
 );
 
 /** The gateway, and Codex's Responses WebSocket: admitted as a POST on its path would be, then one ResponsesSocket per connection. */
-async function serve(request: Request, info: { remoteAddr: { hostname: string } }): Promise<Response> {
+async function serve(
+  request: Request,
+  info: { remoteAddr: { hostname: string } },
+): Promise<Response> {
   // The peer address decides whether a keyless admin call comes from this machine.
-  if (!isWebSocketUpgrade(request)) return gateway(request, { peer: () => info.remoteAddr.hostname });
+  if (!isWebSocketUpgrade(request))
+    return gateway(request, { peer: () => info.remoteAddr.hostname });
   const admitted = await gateway(request, { websocket: true });
   if (!admitted.headers.has(WEBSOCKET_ADMITTED)) return admitted;
   const { socket, response } = Deno.upgradeWebSocket(request);
@@ -106,7 +119,10 @@ async function serve(request: Request, info: { remoteAddr: { hostname: string } 
     },
     log,
   );
-  socket.onmessage = (event) => session.receive(typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer));
+  socket.onmessage = (event) =>
+    session.receive(
+      typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer),
+    );
   socket.onclose = () => session.closed();
   return response;
 }

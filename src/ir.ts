@@ -14,7 +14,9 @@ export interface Opaque {
   value: string;
 }
 
-export type MediaSource = { kind: "base64"; mediaType: string; data: string } | { kind: "url"; url: string; mediaType?: string };
+export type MediaSource =
+  | { kind: "base64"; mediaType: string; data: string }
+  | { kind: "url"; url: string; mediaType?: string };
 
 export interface TextPart {
   type: "text";
@@ -58,7 +60,13 @@ export interface RedactedThinkingPart {
   data: Opaque;
 }
 
-export type Part = TextPart | MediaPart | ToolCallPart | ToolResultPart | ThinkingPart | RedactedThinkingPart;
+export type Part =
+  | TextPart
+  | MediaPart
+  | ToolCallPart
+  | ToolResultPart
+  | ThinkingPart
+  | RedactedThinkingPart;
 
 export type Role = "user" | "assistant";
 
@@ -81,7 +89,11 @@ export interface Tool {
   namespace?: string;
 }
 
-export type ToolChoice = { type: "auto" } | { type: "none" } | { type: "required" } | { type: "tool"; name: string };
+export type ToolChoice =
+  | { type: "auto" }
+  | { type: "none" }
+  | { type: "required" }
+  | { type: "tool"; name: string };
 
 export type ResponseFormat =
   | { type: "text" }
@@ -119,7 +131,13 @@ export interface ChatRequest {
 }
 
 /** Why generation stopped, in the IR's own words; each codec maps it to its dialect. */
-export type StopReason = "end" | "length" | "tool_use" | "content_filter" | "stop_sequence" | "pause";
+export type StopReason =
+  | "end"
+  | "length"
+  | "tool_use"
+  | "content_filter"
+  | "stop_sequence"
+  | "pause";
 
 export interface Usage {
   /** Every prompt token, cached ones included. */

@@ -8,7 +8,8 @@ type Write = (line: string) => void;
 
 /** One line per event, to stderr, with an ISO time and a level. Never pass a key or token in a message. */
 export function createLogger(write: Write = (line) => process.stderr.write(line)): Logger {
-  const emit = (level: string) => (message: string) => write(`${new Date().toISOString()} ${level} ${oneLine(message)}\n`);
+  const emit = (level: string) => (message: string) =>
+    write(`${new Date().toISOString()} ${level} ${oneLine(message)}\n`);
   return { info: emit("INFO"), warn: emit("WARN"), error: emit("ERROR") };
 }
 
@@ -18,7 +19,13 @@ export function createLogger(write: Write = (line) => process.stderr.write(line)
  * so a stack trace stays readable.
  */
 export function oneLine(message: string): string {
-  return message.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => (ch === "\n" ? "\\n" : ch === "\r" ? "\\r" : `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`));
+  return message.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) =>
+    ch === "\n"
+      ? "\\n"
+      : ch === "\r"
+        ? "\\r"
+        : `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };

@@ -123,14 +123,28 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         process.once("SIGINT", () => stop.abort());
         const limit = values.limit === undefined ? undefined : Number(values.limit);
         await logsCommand(
-          { ...flags, url: values.url, json: values.json, model: values.model, account: values.account, status: values.status, since: values.since, limit, follow: values.follow },
+          {
+            ...flags,
+            url: values.url,
+            json: values.json,
+            model: values.model,
+            account: values.account,
+            status: values.status,
+            since: values.since,
+            limit,
+            follow: values.follow,
+          },
           io,
           stop.signal,
         );
         return 0;
       }
       case "service":
-        serviceCommand(rest[0], { ...flags, user: values.user, system: values.system, os: values.os }, io);
+        serviceCommand(
+          rest[0],
+          { ...flags, user: values.user, system: values.system, os: values.os },
+          io,
+        );
         return 0;
       default:
         io.err(`levity: unknown command "${command}"\n\n${USAGE}`);

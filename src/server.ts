@@ -94,12 +94,19 @@ export function startServer(options: StartOptions): RunningServer {
       async fetch(request, bunServer) {
         bunServer.timeout(request, 0);
         // The peer address decides whether a keyless admin call comes from this machine.
-        if (!isWebSocketUpgrade(request)) return gateway(request, { peer: () => bunServer.requestIP(request)?.address });
+        if (!isWebSocketUpgrade(request))
+          return gateway(request, { peer: () => bunServer.requestIP(request)?.address });
         // Admitted exactly as a POST on the same path would be; a refusal is an ordinary HTTP error.
         const admitted = await gateway(request, { websocket: true });
         if (!admitted.headers.has(WEBSOCKET_ADMITTED)) return admitted;
         const upgrade = { url: request.url, headers: new Headers(request.headers) };
-        if (bunServer.upgrade(request, { data: { upgrade }, headers: { "x-request-id": admitted.headers.get("x-request-id") ?? "" } })) return undefined;
+        if (
+          bunServer.upgrade(request, {
+            data: { upgrade },
+            headers: { "x-request-id": admitted.headers.get("x-request-id") ?? "" },
+          })
+        )
+          return undefined;
         return new Response("WebSocket upgrade failed", { status: 400 });
       },
       websocket: {
@@ -110,7 +117,12 @@ export function startServer(options: StartOptions): RunningServer {
         idleTimeout: WEBSOCKET_IDLE_SECONDS,
         sendPings: true,
         open(ws) {
-          ws.data.socket = new ResponsesSocket(gateway, ws.data.upgrade, { send: (text) => void ws.send(text), close: (code, reason) => ws.close(code, reason) }, log);
+          ws.data.socket = new ResponsesSocket(
+            gateway,
+            ws.data.upgrade,
+            { send: (text) => void ws.send(text), close: (code, reason) => ws.close(code, reason) },
+            log,
+          );
           sockets.add(ws.data.socket);
         },
         message(ws, message) {
@@ -124,10 +136,20 @@ export function startServer(options: StartOptions): RunningServer {
       },
       error(error) {
         log.error(`unhandled error: ${error.stack ?? error}`);
-        return new Response(JSON.stringify({ error: { message: "levity hit an internal error.", type: "server_error", param: null, code: null } }), {
-          status: 500,
-          headers: { "content-type": "application/json" },
-        });
+        return new Response(
+          JSON.stringify({
+            error: {
+              message: "levity hit an internal error.",
+              type: "server_error",
+              param: null,
+              code: null,
+            },
+          }),
+          {
+            status: 500,
+            headers: { "content-type": "application/json" },
+          },
+        );
       },
     });
   } catch (error) {
@@ -144,25 +166,37 @@ export function startServer(options: StartOptions): RunningServer {
       next = loadConfig(options);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      log.error(`config reload (${reason}) failed; the previous configuration keeps serving:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`);
+      log.error(
+        `config reload (${reason}) failed; the previous configuration keeps serving:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`,
+      );
       return false;
     }
     const previous = holder.snapshot.proxy;
     if (next.proxy.port !== previous.port || next.proxy.hostname !== previous.hostname) {
-      log.warn(`port and bind address changes need a restart; still listening on ${server.hostname}:${server.port}`);
+      log.warn(
+        `port and bind address changes need a restart; still listening on ${server.hostname}:${server.port}`,
+      );
     }
-    if (next.proxy.dataDir !== previous.dataDir) log.warn(`a data_dir change needs a restart; state stays in ${previous.dataDir}`);
+    if (next.proxy.dataDir !== previous.dataDir)
+      log.warn(`a data_dir change needs a restart; state stays in ${previous.dataDir}`);
     const { retentionMs, maxBytes, flushMs } = next.proxy.requestLog;
     const before = previous.requestLog;
-    if (retentionMs !== before.retentionMs || maxBytes !== before.maxBytes || flushMs !== before.flushMs) {
-      log.warn("request_log retention_days, max_mb and flush_ms changes need a restart; enabled and log_bodies apply now");
+    if (
+      retentionMs !== before.retentionMs ||
+      maxBytes !== before.maxBytes ||
+      flushMs !== before.flushMs
+    ) {
+      log.warn(
+        "request_log retention_days, max_mb and flush_ms changes need a restart; enabled and log_bodies apply now",
+      );
     }
     holder.snapshot = next;
     log.info(`config reloaded (${reason}): ${describeSnapshot(next)}`);
     return true;
   };
 
-  const watchers = options.watchFiles && options.dir ? watchConfigDir(options.dir, reload, log) : [];
+  const watchers =
+    options.watchFiles && options.dir ? watchConfigDir(options.dir, reload, log) : [];
 
   return {
     url: `http://${server.hostname}:${server.port}`,
@@ -196,7 +230,9 @@ function openStore(dataDir: string, log: Logger): StateStore {
   try {
     return openSqliteStore(path);
   } catch (error) {
-    log.warn(`cannot open ${path} (${(error as Error).message}); stored responses and signatures will not survive a restart`);
+    log.warn(
+      `cannot open ${path} (${(error as Error).message}); stored responses and signatures will not survive a restart`,
+    );
     return memoryStore();
   }
 }
@@ -206,14 +242,26 @@ function openRequestLog(snapshot: ConfigSnapshot, log: Logger): RequestLog {
   const settings = snapshot.proxy.requestLog;
   const path = join(snapshot.proxy.dataDir, "requests.db");
   try {
-    return openSqliteRequestLog({ path, flushMs: settings.flushMs, retentionMs: settings.retentionMs, maxBytes: settings.maxBytes, log });
+    return openSqliteRequestLog({
+      path,
+      flushMs: settings.flushMs,
+      retentionMs: settings.retentionMs,
+      maxBytes: settings.maxBytes,
+      log,
+    });
   } catch (error) {
-    log.warn(`cannot open ${path} (${(error as Error).message}); the request log keeps only the last 10,000 requests, in memory`);
+    log.warn(
+      `cannot open ${path} (${(error as Error).message}); the request log keeps only the last 10,000 requests, in memory`,
+    );
     return memoryRequestLog();
   }
 }
 
-function watchConfigDir(dir: string, reload: (reason: string) => boolean, log: Logger): FSWatcher[] {
+function watchConfigDir(
+  dir: string,
+  reload: (reason: string) => boolean,
+  log: Logger,
+): FSWatcher[] {
   let pending: Timer | undefined;
   const changed = new Set<string>();
   try {
@@ -231,7 +279,9 @@ function watchConfigDir(dir: string, reload: (reason: string) => boolean, log: L
     });
     return [watcher];
   } catch (error) {
-    log.warn(`cannot watch ${dir} for changes (${(error as Error).message}); send SIGHUP to reload`);
+    log.warn(
+      `cannot watch ${dir} for changes (${(error as Error).message}); send SIGHUP to reload`,
+    );
     return [];
   }
 }

@@ -29,7 +29,8 @@ const ADMIN_KEY = "sk-adversarial-admin";
 let gemini: FakeUpstream;
 let hostile: RawUpstream;
 let levity: Awaited<ReturnType<typeof serveLevityWith>>;
-let hostileScript: (request: RawRequest, socket: Socket) => void = (_request, socket) => socket.destroy();
+let hostileScript: (request: RawRequest, socket: Socket) => void = (_request, socket) =>
+  socket.destroy();
 
 beforeAll(async () => {
   gemini = fakeGemini("gm-adversarial-key");
@@ -39,10 +40,21 @@ beforeAll(async () => {
       `proxy:\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n  admin_key: ${ADMIN_KEY}\n  cooldown_wait: 0\n  timeouts: { idle: 2, total: 4 }\n` +
       upstreamsYaml([
         { name: "echo", protocol: "echo" },
-        { name: "gm", protocol: "gemini", base_url: gemini.url, accounts: [{ name: "a", key: "gm-adversarial-key" }] },
-        { name: "bad", protocol: "openai", base_url: `${hostile.url}/v1`, accounts: [{ name: "a", key: "sk-adversarial-upstream" }] },
+        {
+          name: "gm",
+          protocol: "gemini",
+          base_url: gemini.url,
+          accounts: [{ name: "a", key: "gm-adversarial-key" }],
+        },
+        {
+          name: "bad",
+          protocol: "openai",
+          base_url: `${hostile.url}/v1`,
+          accounts: [{ name: "a", key: "sk-adversarial-upstream" }],
+        },
       ]),
-    mappings: "exact:\n  to-gemini: gm/gemini-2.5-flash-real\n  to-echo: echo/echo\n  to-hostile: bad/m\n",
+    mappings:
+      "exact:\n  to-gemini: gm/gemini-2.5-flash-real\n  to-echo: echo/echo\n  to-hostile: bad/m\n",
   });
 });
 
@@ -57,7 +69,9 @@ function rssMb(pid: number): number {
 }
 
 /** Runs `send` while /healthz is polled; returns the slowest health answer and the peak RSS. */
-async function underWatch<T>(send: () => Promise<T>): Promise<{ result: T; slowestMs: number; peakMb: number }> {
+async function underWatch<T>(
+  send: () => Promise<T>,
+): Promise<{ result: T; slowestMs: number; peakMb: number }> {
   let running = true;
   let slowestMs = 0;
   let peakMb = 0;
@@ -89,7 +103,8 @@ interface Case {
   upstream?: (request: RawRequest, socket: Socket) => void;
 }
 
-const openai = (model: string, extra: Record<string, unknown>) => JSON.stringify({ model, ...extra });
+const openai = (model: string, extra: Record<string, unknown>) =>
+  JSON.stringify({ model, ...extra });
 
 /** A schema whose definitions refer to each other, `width` properties each. */
 function recursiveSchema(random: () => number): unknown {
@@ -98,47 +113,116 @@ function recursiveSchema(random: () => number): unknown {
   const $defs: Record<string, unknown> = {};
   for (let d = 0; d < defs; d++) {
     const properties: Record<string, unknown> = {};
-    for (let p = 0; p < width; p++) properties[`p${p}`] = { $ref: `#/$defs/d${Math.floor(random() * defs)}` };
+    for (let p = 0; p < width; p++)
+      properties[`p${p}`] = { $ref: `#/$defs/d${Math.floor(random() * defs)}` };
     $defs[`d${d}`] = { type: "object", properties };
   }
   return { $ref: "#/$defs/d0", $defs };
 }
 
 function clientCases(random: () => number): Case[] {
-  const tool = (parameters: unknown) => [{ type: "function", function: { name: "t", description: "a tool", parameters } }];
-  const wide = Object.fromEntries(Array.from({ length: 5_000 + Math.floor(random() * 15_000) }, (_, i) => [`f${i}`, { type: "string" }]));
+  const tool = (parameters: unknown) => [
+    { type: "function", function: { name: "t", description: "a tool", parameters } },
+  ];
+  const wide = Object.fromEntries(
+    Array.from({ length: 5_000 + Math.floor(random() * 15_000) }, (_, i) => [
+      `f${i}`,
+      { type: "string" },
+    ]),
+  );
   // Either well within proxy.limits.max_messages (served) or past it (refused before any work).
-  const turns = random() < 0.5 ? 5_000 + Math.floor(random() * 10_000) : 60_000 + Math.floor(random() * 90_000);
+  const turns =
+    random() < 0.5 ? 5_000 + Math.floor(random() * 10_000) : 60_000 + Math.floor(random() * 90_000);
   const parts = 10_000 + Math.floor(random() * 40_000);
   const urls = 30 + Math.floor(random() * 170);
   return [
-    { name: "a recursive tool schema, to Gemini", family: "openai", path: "/v1/chat/completions", body: openai("to-gemini", { messages: [{ role: "user", content: "hi" }], tools: tool(recursiveSchema(random)) }) },
-    { name: "a mutually recursive tool schema, to Gemini", family: "openai", path: "/v1/chat/completions", body: openai("to-gemini", { messages: [{ role: "user", content: "hi" }], tools: tool(recursiveSchema(random)) }) },
-    { name: `a tool schema ${Object.keys(wide).length} properties wide, to Gemini`, family: "openai", path: "/v1/chat/completions", body: openai("to-gemini", { messages: [{ role: "user", content: "hi" }], tools: tool({ type: "object", properties: wide }) }) },
-    { name: `${turns} consecutive user turns, to Gemini`, family: "openai", path: "/v1/chat/completions", body: openai("to-gemini", { messages: Array.from({ length: turns }, (_, i) => ({ role: "user", content: `m${i}` })) }) },
+    {
+      name: "a recursive tool schema, to Gemini",
+      family: "openai",
+      path: "/v1/chat/completions",
+      body: openai("to-gemini", {
+        messages: [{ role: "user", content: "hi" }],
+        tools: tool(recursiveSchema(random)),
+      }),
+    },
+    {
+      name: "a mutually recursive tool schema, to Gemini",
+      family: "openai",
+      path: "/v1/chat/completions",
+      body: openai("to-gemini", {
+        messages: [{ role: "user", content: "hi" }],
+        tools: tool(recursiveSchema(random)),
+      }),
+    },
+    {
+      name: `a tool schema ${Object.keys(wide).length} properties wide, to Gemini`,
+      family: "openai",
+      path: "/v1/chat/completions",
+      body: openai("to-gemini", {
+        messages: [{ role: "user", content: "hi" }],
+        tools: tool({ type: "object", properties: wide }),
+      }),
+    },
+    {
+      name: `${turns} consecutive user turns, to Gemini`,
+      family: "openai",
+      path: "/v1/chat/completions",
+      body: openai("to-gemini", {
+        messages: Array.from({ length: turns }, (_, i) => ({ role: "user", content: `m${i}` })),
+      }),
+    },
     {
       name: `${parts} parts in one Anthropic message, to echo`,
       family: "anthropic",
       path: "/v1/messages",
       headers: { "anthropic-version": "2023-06-01" },
-      body: JSON.stringify({ model: "to-echo", max_tokens: 10, messages: [{ role: "user", content: Array.from({ length: parts }, (_, i) => ({ type: "text", text: `p${i}` })) }] }),
+      body: JSON.stringify({
+        model: "to-echo",
+        max_tokens: 10,
+        messages: [
+          {
+            role: "user",
+            content: Array.from({ length: parts }, (_, i) => ({ type: "text", text: `p${i}` })),
+          },
+        ],
+      }),
     },
-    { name: "one 4 MB string, to echo", family: "openai", path: "/v1/chat/completions", body: openai("to-echo", { messages: [{ role: "user", content: "y".repeat(4 * 1024 * 1024) }] }) },
+    {
+      name: "one 4 MB string, to echo",
+      family: "openai",
+      path: "/v1/chat/completions",
+      body: openai("to-echo", {
+        messages: [{ role: "user", content: "y".repeat(4 * 1024 * 1024) }],
+      }),
+    },
     {
       name: `${urls} image URLs on loopback, to Gemini`,
       family: "openai",
       path: "/v1/chat/completions",
-      body: openai("to-gemini", { messages: [{ role: "user", content: Array.from({ length: urls }, (_, i) => ({ type: "image_url", image_url: { url: `${levity?.origin ?? "http://127.0.0.1:9"}/levity/status?i=${i}` } })) }] }),
+      body: openai("to-gemini", {
+        messages: [
+          {
+            role: "user",
+            content: Array.from({ length: urls }, (_, i) => ({
+              type: "image_url",
+              image_url: { url: `${levity?.origin ?? "http://127.0.0.1:9"}/levity/status?i=${i}` },
+            })),
+          },
+        ],
+      }),
     },
   ];
 }
 
 function head(status: number, headers: Record<string, string>): string {
-  return `HTTP/1.1 ${status} X\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`;
+  return `HTTP/1.1 ${status} X\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("")}\r\n`;
 }
 
 function upstreamCases(random: () => number): Case[] {
-  const chat = (stream: boolean) => openai("to-hostile", { messages: [{ role: "user", content: "hi" }], stream });
+  const chat = (stream: boolean) =>
+    openai("to-hostile", { messages: [{ role: "user", content: "hi" }], stream });
   const bombMb = 64 + Math.floor(random() * 192);
   const bomb = gzipSync(Buffer.alloc(bombMb * 1024 * 1024, 0x20));
   const lineMb = 32 + Math.floor(random() * 32);
@@ -148,7 +232,19 @@ function upstreamCases(random: () => number): Case[] {
       family: "openai",
       path: "/v1/chat/completions",
       body: chat(false),
-      upstream: (_r, socket) => socket.end(Buffer.concat([Buffer.from(head(200, { "content-type": "application/json", "content-encoding": "gzip", "content-length": String(bomb.length) })), bomb])),
+      upstream: (_r, socket) =>
+        socket.end(
+          Buffer.concat([
+            Buffer.from(
+              head(200, {
+                "content-type": "application/json",
+                "content-encoding": "gzip",
+                "content-length": String(bomb.length),
+              }),
+            ),
+            bomb,
+          ]),
+        ),
     },
     {
       name: "a whole answer that never ends",
@@ -156,9 +252,14 @@ function upstreamCases(random: () => number): Case[] {
       path: "/v1/chat/completions",
       body: chat(false),
       upstream: (_r, socket) => {
-        socket.write(head(200, { "content-type": "application/json", "transfer-encoding": "chunked" }));
+        socket.write(
+          head(200, { "content-type": "application/json", "transfer-encoding": "chunked" }),
+        );
         const chunk = `${(64 * 1024).toString(16)}\r\n${"{".repeat(64 * 1024)}\r\n`;
-        const timer = setInterval(() => (socket.destroyed ? clearInterval(timer) : socket.write(chunk)), 1);
+        const timer = setInterval(
+          () => (socket.destroyed ? clearInterval(timer) : socket.write(chunk)),
+          1,
+        );
         socket.on("close", () => clearInterval(timer));
       },
     },
@@ -169,7 +270,9 @@ function upstreamCases(random: () => number): Case[] {
       body: chat(true),
       upstream: (_r, socket) => {
         const line = `data: ${"x".repeat(lineMb * 1024 * 1024)}`;
-        socket.end(`${head(200, { "content-type": "text/event-stream", "content-length": String(line.length) })}${line}`);
+        socket.end(
+          `${head(200, { "content-type": "text/event-stream", "content-length": String(line.length) })}${line}`,
+        );
       },
     },
     {
@@ -178,8 +281,17 @@ function upstreamCases(random: () => number): Case[] {
       path: "/v1/chat/completions",
       body: chat(false),
       upstream: (_r, socket) => {
-        const body = JSON.stringify({ error: { message: "slow down", type: "requests", param: null, code: "rate_limit_exceeded" } });
-        socket.end(`${head(429, { "content-type": "application/json", "retry-after": "10000000000000", "retry-after-ms": "1e300", "set-cookie": "a=b", "access-control-allow-origin": "*", "content-length": String(body.length) })}${body}`);
+        const body = JSON.stringify({
+          error: {
+            message: "slow down",
+            type: "requests",
+            param: null,
+            code: "rate_limit_exceeded",
+          },
+        });
+        socket.end(
+          `${head(429, { "content-type": "application/json", "retry-after": "10000000000000", "retry-after-ms": "1e300", "set-cookie": "a=b", "access-control-allow-origin": "*", "content-length": String(body.length) })}${body}`,
+        );
       },
     },
   ];
@@ -194,20 +306,39 @@ describe(`adversarial cases (seed ${SEED})`, () => {
       // Each case meets a healthy account: the one before may have cooled it, as it should.
       await resetAccounts(levity.origin, ADMIN_KEY);
       // Built here, before the watch: a case's body can be megabytes.
-      const body = c.name.includes("image URLs") ? c.body.replaceAll("http://127.0.0.1:9", levity.origin) : c.body;
+      const body = c.name.includes("image URLs")
+        ? c.body.replaceAll("http://127.0.0.1:9", levity.origin)
+        : c.body;
       const { result, slowestMs, peakMb } = await underWatch(async () => {
-        const response = await fetch(`${levity.origin}${c.path}`, { method: "POST", headers: { authorization: `Bearer ${CLIENT_KEY}`, "x-api-key": CLIENT_KEY, "content-type": "application/json", ...c.headers }, body });
+        const response = await fetch(`${levity.origin}${c.path}`, {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${CLIENT_KEY}`,
+            "x-api-key": CLIENT_KEY,
+            "content-type": "application/json",
+            ...c.headers,
+          },
+          body,
+        });
         return { status: response.status, text: await response.text() };
       });
       const report = `seed ${SEED}, case "${c.name}": status ${result.status}, slowest /healthz ${slowestMs.toFixed(0)} ms, peak RSS ${peakMb.toFixed(0)} MB`;
       console.log(report);
       expect({ report, status500: result.status === 500 }).toEqual({ report, status500: false });
       if (result.status >= 400) expectErrorShape(c.family, JSON.parse(result.text), result.status);
-      expect({ report, healthWithinLimit: slowestMs < HEALTH_LIMIT_MS }).toEqual({ report, healthWithinLimit: true });
-      expect({ report, rssWithinBound: peakMb < RSS_BOUND_MB }).toEqual({ report, rssWithinBound: true });
+      expect({ report, healthWithinLimit: slowestMs < HEALTH_LIMIT_MS }).toEqual({
+        report,
+        healthWithinLimit: true,
+      });
+      expect({ report, rssWithinBound: peakMb < RSS_BOUND_MB }).toEqual({
+        report,
+        rssWithinBound: true,
+      });
       // The admin views and metrics still answer (an absurd hint once made them 500).
       for (const path of ["/metrics", "/levity/accounts", "/levity/status"]) {
-        const view = await fetch(`${levity.origin}${path}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+        const view = await fetch(`${levity.origin}${path}`, {
+          headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        });
         expect({ path, status: view.status }).toEqual({ path, status: 200 });
       }
     }, 60_000);

@@ -1,8 +1,22 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { Socket } from "node:net";
 import { resetAccounts, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
-import { answerWell, ANTHROPIC_STREAM, chatAnswer, chunk, OPENAI_TAIL } from "./support/raw-answers.ts";
-import { httpResponse, LAST_CHUNK, rawUpstream, SSE_HEAD, sseChunk, type RawRequest, type RawUpstream } from "./support/raw-upstream.ts";
+import {
+  answerWell,
+  ANTHROPIC_STREAM,
+  chatAnswer,
+  chunk,
+  OPENAI_TAIL,
+} from "./support/raw-answers.ts";
+import {
+  httpResponse,
+  LAST_CHUNK,
+  rawUpstream,
+  SSE_HEAD,
+  sseChunk,
+  type RawRequest,
+  type RawUpstream,
+} from "./support/raw-upstream.ts";
 import { waitUntil } from "./support/wait.ts";
 
 /*
@@ -25,10 +39,10 @@ let broken: Socket[] = [];
 const breaks = (socket: Socket) => broken.push(socket);
 let attemptsOnA = 0;
 
-
 beforeAll(async () => {
   raw = await rawUpstream((request, socket) => {
-    const key = request.headers.authorization?.replace("Bearer ", "") ?? request.headers["x-api-key"];
+    const key =
+      request.headers.authorization?.replace("Bearer ", "") ?? request.headers["x-api-key"];
     if (key === KEY_A) {
       attemptsOnA++;
       fault(request, socket);
@@ -41,8 +55,14 @@ beforeAll(async () => {
   const yaml = upstreamsYaml([
     { name: "flaky", protocol: "openai", base_url: `${raw.url}/v1`, accounts },
     { name: "flakyan", protocol: "anthropic", base_url: raw.url, accounts },
-  ]).replace(/(    protocol: \w+\n)/g, "$1    strategy: fill_first\n    timeouts: { idle: 1, total: 3 }\n");
-  gw = startGateway({ gateway: `proxy:\n  auth_mode: off\n  cooldown_wait: 0\n${yaml}`, mappings: "exact:\n  m: flaky/m\n  claude-m: flakyan/m\n" });
+  ]).replace(
+    /(    protocol: \w+\n)/g,
+    "$1    strategy: fill_first\n    timeouts: { idle: 1, total: 3 }\n",
+  );
+  gw = startGateway({
+    gateway: `proxy:\n  auth_mode: off\n  cooldown_wait: 0\n${yaml}`,
+    mappings: "exact:\n  m: flaky/m\n  claude-m: flakyan/m\n",
+  });
 });
 afterAll(async () => {
   await gw.stop();
@@ -50,7 +70,11 @@ afterAll(async () => {
 });
 afterEach(async () => {
   // The broken connection is closed by the end of each test, whichever side broke it.
-  await waitUntil("the broken connections closed", () => broken.every((s) => s.destroyed || s.readyState === "closed"), 3000);
+  await waitUntil(
+    "the broken connections closed",
+    () => broken.every((s) => s.destroyed || s.readyState === "closed"),
+    3000,
+  );
   broken = [];
   attemptsOnA = 0;
   fault = () => {};
@@ -58,9 +82,22 @@ afterEach(async () => {
 });
 
 const chat = (stream: boolean) =>
-  fetch(`${gw.origin}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "m", stream, messages: [{ role: "user", content: "hi" }] }) });
+  fetch(`${gw.origin}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "m", stream, messages: [{ role: "user", content: "hi" }] }),
+  });
 const messages = (stream: boolean, model = "claude-m") =>
-  fetch(`${gw.origin}/v1/messages`, { method: "POST", headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" }, body: JSON.stringify({ model, max_tokens: 16, stream, messages: [{ role: "user", content: "hi" }] }) });
+  fetch(`${gw.origin}/v1/messages`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+    body: JSON.stringify({
+      model,
+      max_tokens: 16,
+      stream,
+      messages: [{ role: "user", content: "hi" }],
+    }),
+  });
 
 /** The content of an OpenAI stream, and its error event if it ended in one. */
 function parseChatSse(text: string): { content: string; error?: string; done: boolean } {
@@ -68,7 +105,10 @@ function parseChatSse(text: string): { content: string; error?: string; done: bo
   let error: string | undefined;
   let done = false;
   for (const event of text.split("\n\n")) {
-    const data = event.split("\n").find((line) => line.startsWith("data: "))?.slice(6);
+    const data = event
+      .split("\n")
+      .find((line) => line.startsWith("data: "))
+      ?.slice(6);
     if (!data) continue;
     if (data === "[DONE]") {
       done = true;
@@ -130,7 +170,10 @@ describe("before the commit point: retried on the next account", () => {
   });
 
   test("a 200 that is an HTML error page", async () => {
-    fault = (_, socket) => socket.write(httpResponse(200, "<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"));
+    fault = (_, socket) =>
+      socket.write(
+        httpResponse(200, "<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"),
+      );
     await expectServedByB(await chat(false), false);
   });
 
@@ -140,7 +183,8 @@ describe("before the commit point: retried on the next account", () => {
   });
 
   test("a stream that stops before any content (timeouts.idle)", async () => {
-    fault = (_, socket) => breaks(socket) && socket.write(SSE_HEAD + sseChunk(chunk({ role: "assistant" })));
+    fault = (_, socket) =>
+      breaks(socket) && socket.write(SSE_HEAD + sseChunk(chunk({ role: "assistant" })));
     const started = performance.now();
     await expectServedByB(await chat(true), true);
     expect(performance.now() - started).toBeLessThan(2500);
@@ -151,7 +195,11 @@ describe("before the commit point: retried on the next account", () => {
     fault = (_, socket) => {
       breaks(socket);
       socket.write(SSE_HEAD);
-      timer = setInterval(() => (socket.writable ? socket.write(sseChunk(": still thinking\n\n")) : clearInterval(timer)), 200);
+      timer = setInterval(
+        () =>
+          socket.writable ? socket.write(sseChunk(": still thinking\n\n")) : clearInterval(timer),
+        200,
+      );
       socket.on("close", () => clearInterval(timer));
     };
     const started = performance.now();
@@ -167,7 +215,10 @@ describe("before the commit point: retried on the next account", () => {
   });
 
   test("Anthropic events out of order (a delta before message_start)", async () => {
-    fault = (_, socket) => socket.write(SSE_HEAD + [ANTHROPIC_STREAM[2]!, ...ANTHROPIC_STREAM].map(sseChunk).join("") + LAST_CHUNK);
+    fault = (_, socket) =>
+      socket.write(
+        SSE_HEAD + [ANTHROPIC_STREAM[2]!, ...ANTHROPIC_STREAM].map(sseChunk).join("") + LAST_CHUNK,
+      );
     const response = await messages(true);
     expect(response.status).toBe(200);
     expect(response.headers.get("x-account")).toBe("b");
@@ -182,12 +233,26 @@ describe("noise that is not a failure", () => {
     fault = (_, socket) =>
       socket.write(
         SSE_HEAD +
-          [": comment\n", "garbage without a colon\n", chunk({ role: "assistant", content: "fi" }), "\n\n\u0000\u0001junk\n\n", chunk({ content: "ne" }), "retry: 10\n\n", ...OPENAI_TAIL].map(sseChunk).join("") +
+          [
+            ": comment\n",
+            "garbage without a colon\n",
+            chunk({ role: "assistant", content: "fi" }),
+            "\n\n\u0000\u0001junk\n\n",
+            chunk({ content: "ne" }),
+            "retry: 10\n\n",
+            ...OPENAI_TAIL,
+          ]
+            .map(sseChunk)
+            .join("") +
           LAST_CHUNK,
       );
     const response = await chat(true);
     expect(response.headers.get("x-account")).toBe("a");
-    expect(parseChatSse(await response.text())).toEqual({ content: "fine", error: undefined, done: true });
+    expect(parseChatSse(await response.text())).toEqual({
+      content: "fine",
+      error: undefined,
+      done: true,
+    });
   });
 
   test("a 20 MB answer arrives whole", async () => {
@@ -201,7 +266,9 @@ describe("noise that is not a failure", () => {
 
 describe("after the commit point: a well-formed error in the client's dialect", () => {
   test("a stream that stops after its first content: the content, then an error event, within the idle limit", async () => {
-    fault = (_, socket) => breaks(socket) && socket.write(SSE_HEAD + sseChunk(chunk({ role: "assistant", content: "half" })));
+    fault = (_, socket) =>
+      breaks(socket) &&
+      socket.write(SSE_HEAD + sseChunk(chunk({ role: "assistant", content: "half" })));
     const started = performance.now();
     const response = await chat(true);
     expect(response.status).toBe(200);
@@ -223,20 +290,31 @@ describe("after the commit point: a well-formed error in the client's dialect", 
   });
 
   test("invalid JSON after the first content", async () => {
-    fault = (_, socket) => socket.write(SSE_HEAD + sseChunk(chunk({ role: "assistant", content: "half" })) + sseChunk("data: {oops\n\n") + LAST_CHUNK);
+    fault = (_, socket) =>
+      socket.write(
+        SSE_HEAD +
+          sseChunk(chunk({ role: "assistant", content: "half" })) +
+          sseChunk("data: {oops\n\n") +
+          LAST_CHUNK,
+      );
     const read = parseChatSse(await (await chat(true)).text());
     expect(read.content).toBe("half");
     expect(read.error).toMatch(/not JSON/);
   });
 
   test("an Anthropic client on a translated stream that stops: an event: error", async () => {
-    fault = (_, socket) => breaks(socket) && socket.write(SSE_HEAD + sseChunk(chunk({ role: "assistant", content: "half" })));
+    fault = (_, socket) =>
+      breaks(socket) &&
+      socket.write(SSE_HEAD + sseChunk(chunk({ role: "assistant", content: "half" })));
     const response = await messages(true, "m");
     expect(response.status).toBe(200);
     const text = await response.text();
     expect(text).toContain('"text":"half"');
     const errorEvent = text.split("\n\n").find((e) => e.startsWith("event: error"));
     expect(errorEvent).toBeDefined();
-    expect(JSON.parse(errorEvent!.split("\ndata: ")[1]!)).toMatchObject({ type: "error", error: { type: expect.any(String), message: expect.stringMatching(/no data/) } });
+    expect(JSON.parse(errorEvent!.split("\ndata: ")[1]!)).toMatchObject({
+      type: "error",
+      error: { type: expect.any(String), message: expect.stringMatching(/no data/) },
+    });
   });
 });

@@ -22,11 +22,14 @@ const TARGET = `levity-${process.platform === "darwin" ? "darwin" : "linux"}-${p
 function executableKind(path: string): string {
   const bytes = readFileSync(path);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.subarray(0, 4).toString("latin1") === "\x7fELF") return `elf-${({ 0x3e: "x64", 0xb7: "arm64" } as Record<number, string>)[view.getUint16(18, true)]}`;
-  if (view.getUint32(0, true) === 0xfeedfacf) return `macho-${({ 0x01000007: "x64", 0x0100000c: "arm64" } as Record<number, string>)[view.getUint32(4, true)]}`;
+  if (bytes.subarray(0, 4).toString("latin1") === "\x7fELF")
+    return `elf-${({ 0x3e: "x64", 0xb7: "arm64" } as Record<number, string>)[view.getUint16(18, true)]}`;
+  if (view.getUint32(0, true) === 0xfeedfacf)
+    return `macho-${({ 0x01000007: "x64", 0x0100000c: "arm64" } as Record<number, string>)[view.getUint32(4, true)]}`;
   if (bytes.subarray(0, 2).toString("latin1") === "MZ") {
     const pe = view.getUint32(0x3c, true);
-    if (bytes.subarray(pe, pe + 4).toString("latin1") === "PE\0\0") return `pe-${view.getUint16(pe + 4, true) === 0x8664 ? "x64" : "other"}`;
+    if (bytes.subarray(pe, pe + 4).toString("latin1") === "PE\0\0")
+      return `pe-${view.getUint16(pe + 4, true) === 0x8664 ? "x64" : "other"}`;
   }
   return "unknown";
 }
@@ -41,12 +44,26 @@ test(
   "npm run build produces five standalone executables and their SHA256SUMS; this platform's one serves",
   async () => {
     // Every runtime cached (or in npm's cache): then the whole build, with no network at all.
-    const cached = Bun.spawn(offline([BUN, "build.ts", "--fetch"]), { cwd: REPO, env: { ...process.env, npm_config_offline: "true" }, stdout: "pipe", stderr: "pipe" });
+    const cached = Bun.spawn(offline([BUN, "build.ts", "--fetch"]), {
+      cwd: REPO,
+      env: { ...process.env, npm_config_offline: "true" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const allCached = (await cached.exited) === 0;
-    if (!allCached && REQUIRE_RUNTIMES) throw new Error(`LEVITY_REQUIRE_RUNTIMES=1 but the other platforms' Bun runtimes are not cached: ${await new Response(cached.stderr).text()}`);
-    if (!allCached) console.warn(`build.test.ts: the other platforms' Bun runtimes are not cached, so only ${TARGET} is built (${HOW})`);
+    if (!allCached && REQUIRE_RUNTIMES)
+      throw new Error(
+        `LEVITY_REQUIRE_RUNTIMES=1 but the other platforms' Bun runtimes are not cached: ${await new Response(cached.stderr).text()}`,
+      );
+    if (!allCached)
+      console.warn(
+        `build.test.ts: the other platforms' Bun runtimes are not cached, so only ${TARGET} is built (${HOW})`,
+      );
 
-    const build = Bun.spawn(offline([BUN, "build.ts", ...(allCached ? [] : [TARGET.replace(/^levity-/, "")])]), { cwd: REPO, stdout: "pipe", stderr: "pipe" });
+    const build = Bun.spawn(
+      offline([BUN, "build.ts", ...(allCached ? [] : [TARGET.replace(/^levity-/, "")])]),
+      { cwd: REPO, stdout: "pipe", stderr: "pipe" },
+    );
     const [code, log] = [await build.exited, await new Response(build.stderr).text()];
     expect({ code, log }).toEqual({ code: 0, log: "" });
 
@@ -58,7 +75,9 @@ test(
       "levity-windows-x64.exe": "pe-x64",
     };
     const expected = allCached ? all : { [TARGET]: all[TARGET]! };
-    const sums = readFileSync(join(REPO, "dist", "SHA256SUMS"), "utf8").trim().split("\n");
+    const sums = readFileSync(join(REPO, "dist", "SHA256SUMS"), "utf8")
+      .trim()
+      .split("\n");
     expect(sums.map((line) => line.split("  ")[1]).sort()).toEqual(Object.keys(expected).sort());
     for (const line of sums) {
       const [digest, file] = line.split("  ") as [string, string];
@@ -80,13 +99,21 @@ test(
 
     const config = join(alone, "config");
     writeConfig(config, { mappings: "exact:\n  gpt-4o: echo/from-the-binary\n" });
-    const serve = Bun.spawn([binary, "serve", "--port", "0", "--config", config], { cwd: alone, env, stdout: "pipe", stderr: "pipe" });
+    const serve = Bun.spawn([binary, "serve", "--port", "0", "--config", config], {
+      cwd: alone,
+      env,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const stdout = new LineReader(serve.stdout);
     const origin = (await stdout.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
     expect(await bodyOf(await fetch(`${origin}/healthz`))).toMatchObject({ status: "ok" });
     // The monitor page is compiled in.
     expect(await (await fetch(`${origin}/ui`)).text()).toContain("<title>levity monitor</title>");
-    const response = await fetch(`${origin}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "compiled" }] }) });
+    const response = await fetch(`${origin}/v1/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "compiled" }] }),
+    });
     expect(response.headers.get("x-mapped-model")).toBe("from-the-binary");
     expect((await bodyOf(response)).choices[0].message.content).toBe("compiled");
     serve.kill("SIGTERM");
@@ -101,10 +128,21 @@ test(
     const cache = tempDir("levity-build-cache-");
     // npm's own cache stands in for the registry: no network, the same npm pack.
     const env = { ...process.env, LEVITY_BUILD_CACHE: cache, npm_config_offline: "true" };
-    const fetch1 = Bun.spawn(offline([BUN, "build.ts", "--fetch", "linux-arm64"]), { cwd: REPO, env, stdout: "pipe", stderr: "pipe" });
-    const [code, out, err] = [await fetch1.exited, await new Response(fetch1.stdout).text(), await new Response(fetch1.stderr).text()];
+    const fetch1 = Bun.spawn(offline([BUN, "build.ts", "--fetch", "linux-arm64"]), {
+      cwd: REPO,
+      env,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [code, out, err] = [
+      await fetch1.exited,
+      await new Response(fetch1.stdout).text(),
+      await new Response(fetch1.stderr).text(),
+    ];
     if (code !== 0 && !REQUIRE_RUNTIMES && /ENOTCACHED|offline/i.test(err)) {
-      console.warn(`build.test.ts: the fetch is not checked: npm's cache has no Bun runtime for linux-arm64 (${HOW})`);
+      console.warn(
+        `build.test.ts: the fetch is not checked: npm's cache has no Bun runtime for linux-arm64 (${HOW})`,
+      );
       rmSync(cache, { recursive: true, force: true });
       return;
     }
@@ -116,8 +154,17 @@ test(
     expect(readdirSync(join(cache, `bun-${Bun.version}`))).toEqual(["bun-linux-aarch64"]);
 
     // Cached: nothing to fetch, so no network needed.
-    const again = Bun.spawn(offline([BUN, "build.ts", "--fetch", "linux-arm64"]), { cwd: REPO, env, stdout: "pipe", stderr: "pipe" });
-    expect({ code: await again.exited, out: await new Response(again.stdout).text(), err: await new Response(again.stderr).text() }).toEqual({ code: 0, out: "", err: "" });
+    const again = Bun.spawn(offline([BUN, "build.ts", "--fetch", "linux-arm64"]), {
+      cwd: REPO,
+      env,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect({
+      code: await again.exited,
+      out: await new Response(again.stdout).text(),
+      err: await new Response(again.stderr).text(),
+    }).toEqual({ code: 0, out: "", err: "" });
     rmSync(cache, { recursive: true, force: true });
   },
   { timeout: 120_000 },

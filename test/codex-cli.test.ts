@@ -22,7 +22,16 @@ beforeAll(() => {
   if (!CODEX) return;
   ge = fakeGemini(GEMINI_KEY);
   gw = startGateway({
-    gateway: `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n  cooldown_wait: 0\n` + upstreamsYaml([{ name: "gemini", protocol: "gemini", base_url: ge.url, accounts: [{ name: "a", key: GEMINI_KEY }] }]),
+    gateway:
+      `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n  cooldown_wait: 0\n` +
+      upstreamsYaml([
+        {
+          name: "gemini",
+          protocol: "gemini",
+          base_url: ge.url,
+          accounts: [{ name: "a", key: GEMINI_KEY }],
+        },
+      ]),
     mappings: "exact:\n  gpt-5: gemini/gemini-2.5-flash-real\n",
   });
   home = tempDir("levity-codex-home-");
@@ -60,13 +69,24 @@ afterAll(async () => {
 async function codex(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = Bun.spawn([CODEX!, "exec", "--skip-git-repo-check", ...args], {
     cwd: home,
-    env: { PATH: process.env.PATH ?? "", HOME: home, CODEX_HOME: home, LEVITY_TEST_KEY: KEY, RUST_LOG: "codex_api=info", NO_COLOR: "1" },
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: home,
+      CODEX_HOME: home,
+      LEVITY_TEST_KEY: KEY,
+      RUST_LOG: "codex_api=info",
+      NO_COLOR: "1",
+    },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
     timeout: 60_000,
   });
-  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
   return { code, stdout, stderr };
 }
 
@@ -81,8 +101,12 @@ describe.skipIf(!CODEX)("the real Codex CLI through levity", () => {
     expect(second.code).toBe(0);
     expect(second.stdout + second.stderr).toContain("context compacted");
     // The summarizing call, then the turn whose input starts from levity's compaction item.
-    const summarized = ge.requests.find((r) => JSON.stringify(r.json).includes("Write the handoff summary"));
+    const summarized = ge.requests.find((r) =>
+      JSON.stringify(r.json).includes("Write the handoff summary"),
+    );
     expect(summarized).toBeDefined();
-    expect(JSON.stringify(ge.last().json)).toContain("Summary of the earlier part of this conversation");
+    expect(JSON.stringify(ge.last().json)).toContain(
+      "Summary of the earlier part of this conversation",
+    );
   }, 120_000);
 });

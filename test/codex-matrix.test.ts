@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +17,13 @@ import { fakeCompatible, type CompatibleProvider } from "./support/fake-compatib
 import { fakeGemini } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { ALL_OPENAI_APIS, REPO, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import {
+  ALL_OPENAI_APIS,
+  REPO,
+  startGateway,
+  upstreamsYaml,
+  type TestGateway,
+} from "./support/gateway.ts";
 import { readRequestDb } from "./support/request-db.ts";
 import { waitUntil } from "./support/wait.ts";
 import { wsRelay, type WsRelay } from "./support/ws-relay.ts";
@@ -49,10 +63,24 @@ const APPLY_PATCH = 'Use apply_patch to create hello.txt containing "hi"';
 const APPLY_PATCH_ECHO = `Use apply_patch with ${JSON.stringify({ input: PATCH })}`;
 
 type UpstreamName = "openai" | "gemini" | "anthropic" | "compatible" | "deepseek" | "echo";
-const UPSTREAMS: UpstreamName[] = ["openai", "gemini", "anthropic", "compatible", "deepseek", "echo"];
+const UPSTREAMS: UpstreamName[] = [
+  "openai",
+  "gemini",
+  "anthropic",
+  "compatible",
+  "deepseek",
+  "echo",
+];
 
 /** What each upstream's scripted model writes when it thinks (the fakes quote the prompt; echo says what the user wrote). */
-const THOUGHT: Record<UpstreamName, string> = { openai: "Thinking about:", gemini: "Thinking about:", anthropic: "Thinking about:", compatible: "Thinking about:", deepseek: "Thinking about:", echo: "The user wrote:" };
+const THOUGHT: Record<UpstreamName, string> = {
+  openai: "Thinking about:",
+  gemini: "Thinking about:",
+  anthropic: "Thinking about:",
+  compatible: "Thinking about:",
+  deepseek: "Thinking about:",
+  echo: "The user wrote:",
+};
 
 interface Run {
   code: number | null;
@@ -73,16 +101,32 @@ function proxyTrap(): { url: Promise<string>; asked: string[]; stop(): Promise<v
     socket.on("error", () => {});
     socket.end();
   });
-  const url = new Promise<string>((resolve) => server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as { port: number }).port}`)));
+  const url = new Promise<string>((resolve) =>
+    server.listen(0, "127.0.0.1", () =>
+      resolve(`http://127.0.0.1:${(server.address() as { port: number }).port}`),
+    ),
+  );
   return { url, asked, stop: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-function newSession(origin: string, options: { effort?: string; summary?: string; websockets?: boolean } = {}): Session {
+function newSession(
+  origin: string,
+  options: { effort?: string; summary?: string; websockets?: boolean } = {},
+): Session {
   const home = mkdtempSync(join(tmpdir(), "levity-codex-home-"));
   const work = mkdtempSync(join(tmpdir(), "levity-codex-work-"));
   mkdirSync(join(home, ".codex"), { recursive: true });
-  const settings = [...(options.effort ? [`model_reasoning_effort = "${options.effort}"`] : []), ...(options.summary ? [`model_reasoning_summary = "${options.summary}"`] : [])];
-  writeFileSync(join(home, ".codex", "config.toml"), codexConfigToml(origin, { settings, provider: options.websockets ? ["supports_websockets = true"] : [] }));
+  const settings = [
+    ...(options.effort ? [`model_reasoning_effort = "${options.effort}"`] : []),
+    ...(options.summary ? [`model_reasoning_summary = "${options.summary}"`] : []),
+  ];
+  writeFileSync(
+    join(home, ".codex", "config.toml"),
+    codexConfigToml(origin, {
+      settings,
+      provider: options.websockets ? ["supports_websockets = true"] : [],
+    }),
+  );
   return { home, work };
 }
 
@@ -106,15 +150,30 @@ async function codex(session: Session, proxy: string, args: string[]): Promise<R
   });
   const timer = setTimeout(() => child.kill("SIGKILL"), RUN_TIMEOUT_MS);
   try {
-    const [stdout, stderr] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+    const [stdout, stderr] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+    ]);
     return { code: await child.exited, stdout, stderr };
   } finally {
     clearTimeout(timer);
   }
 }
 
-const EXEC = ["exec", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox", "--color", "never"];
-const RESUME = ["exec", "resume", "--last", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"];
+const EXEC = [
+  "exec",
+  "--skip-git-repo-check",
+  "--dangerously-bypass-approvals-and-sandbox",
+  "--color",
+  "never",
+];
+const RESUME = [
+  "exec",
+  "resume",
+  "--last",
+  "--skip-git-repo-check",
+  "--dangerously-bypass-approvals-and-sandbox",
+];
 
 interface UpstreamRuns {
   plain: Run;
@@ -148,23 +207,48 @@ function harness(name: UpstreamName): Harness & { fake?: FakeUpstream } {
   if (name === "openai") {
     // OpenAI's own API: Codex's requests are forwarded as they are, not translated.
     fake = fakeOpenAI("sk-fake-openai");
-    upstream = { name, protocol: "openai", base_url: `${fake.url}/v1`, apis: ALL_OPENAI_APIS, accounts: [{ name: "fake", key: "sk-fake-openai" }] };
+    upstream = {
+      name,
+      protocol: "openai",
+      base_url: `${fake.url}/v1`,
+      apis: ALL_OPENAI_APIS,
+      accounts: [{ name: "fake", key: "sk-fake-openai" }],
+    };
   } else if (name === "gemini") {
     fake = fakeGemini("fake-gemini-key");
-    upstream = { name, protocol: "gemini", base_url: fake.url, accounts: [{ name: "fake", key: "fake-gemini-key" }] };
+    upstream = {
+      name,
+      protocol: "gemini",
+      base_url: fake.url,
+      accounts: [{ name: "fake", key: "fake-gemini-key" }],
+    };
   } else if (name === "anthropic") {
     fake = fakeAnthropic("sk-fake-anthropic");
-    upstream = { name, protocol: "anthropic", base_url: fake.url, accounts: [{ name: "fake", key: "sk-fake-anthropic" }] };
+    upstream = {
+      name,
+      protocol: "anthropic",
+      base_url: fake.url,
+      accounts: [{ name: "fake", key: "sk-fake-anthropic" }],
+    };
   } else if (name === "compatible" || name === "deepseek") {
     const provider: CompatibleProvider = name === "compatible" ? "generic" : "deepseek";
     fake = fakeCompatible(`sk-fake-${provider}`, provider);
     // DeepSeek's thinking mode is its -reasoner model; the profile is named, the fake's host being loopback.
     if (name === "deepseek") model = "deepseek-reasoner";
-    upstream = { name, protocol: "openai", base_url: `${fake.url}/v1`, ...(name === "deepseek" ? { profile: "deepseek" } : {}), accounts: [{ name: "fake", key: `sk-fake-${provider}` }] };
+    upstream = {
+      name,
+      protocol: "openai",
+      base_url: `${fake.url}/v1`,
+      ...(name === "deepseek" ? { profile: "deepseek" } : {}),
+      accounts: [{ name: "fake", key: `sk-fake-${provider}` }],
+    };
   } else {
     upstream = { name, protocol: "echo" };
   }
-  const gateway = startGateway({ gateway: proxy + upstreamsYaml([upstream]), mappings: `wildcard:\n  "**": ${name}/${model}\n` });
+  const gateway = startGateway({
+    gateway: proxy + upstreamsYaml([upstream]),
+    mappings: `wildcard:\n  "**": ${name}/${model}\n`,
+  });
   return {
     gateway,
     fake,
@@ -181,8 +265,14 @@ function harness(name: UpstreamName): Harness & { fake?: FakeUpstream } {
  * every request a passing run makes; after a failed run fewer come, and the assertions say why.
  */
 async function loggedBodies(gateway: TestGateway, count: number): Promise<any[]> {
-  const rows = () => readRequestDb(join(gateway.dir, "data")).rows.filter((row) => row.route === "/v1/responses" && row.request_body);
-  const all = await waitUntil(`${count} requests in the log`, () => rows().length >= count && rows()).catch(() => rows());
+  const rows = () =>
+    readRequestDb(join(gateway.dir, "data")).rows.filter(
+      (row) => row.route === "/v1/responses" && row.request_body,
+    );
+  const all = await waitUntil(
+    `${count} requests in the log`,
+    () => rows().length >= count && rows(),
+  ).catch(() => rows());
   return all.map((row) => JSON.parse(row.request_body));
 }
 
@@ -204,29 +294,61 @@ async function runUpstream(name: UpstreamName, proxy: string): Promise<void> {
   const main = open();
   const plain = await codex(main, proxy, [...EXEC, PLAIN]);
   const shell = await codex(main, proxy, [...RESUME, SHELL]);
-  const patch = await codex(main, proxy, [...RESUME, name === "echo" ? APPLY_PATCH_ECHO : APPLY_PATCH]);
+  const patch = await codex(main, proxy, [
+    ...RESUME,
+    name === "echo" ? APPLY_PATCH_ECHO : APPLY_PATCH,
+  ]);
   const file = join(main.work, "hello.txt");
   const patchedFile = existsSync(file) ? readFileSync(file, "utf8") : undefined;
   // d: thinking shown (a summary asked for), then kept through a tool loop with Codex's default of no summary.
   const shownSession = open({ effort: "high", summary: "detailed" });
-  const shown = [await codex(shownSession, proxy, [...EXEC, PLAIN]), await codex(shownSession, proxy, [...RESUME, SHELL])];
+  const shown = [
+    await codex(shownSession, proxy, [...EXEC, PLAIN]),
+    await codex(shownSession, proxy, [...RESUME, SHELL]),
+  ];
   const keptSession = open({ effort: "high" });
-  const kept = [await codex(keptSession, proxy, [...EXEC, PLAIN]), await codex(keptSession, proxy, [...RESUME, SHELL])];
+  const kept = [
+    await codex(keptSession, proxy, [...EXEC, PLAIN]),
+    await codex(keptSession, proxy, [...RESUME, SHELL]),
+  ];
   // e over Codex's WebSocket transport, through a relay that keeps what Codex sends on it.
   const relay: WsRelay = wsRelay(h.gateway.origin);
   stops.push(() => relay.stop());
-  const ws = await codex(open({ effort: "high", websockets: true }, relay.origin), proxy, [...EXEC, SHELL]);
+  const ws = await codex(open({ effort: "high", websockets: true }, relay.origin), proxy, [
+    ...EXEC,
+    SHELL,
+  ]);
   // plain 1, shell 2, patch 2, shown 1 + 2, kept 1 + 2, and the WebSocket turn's 2.
   const bodies = await loggedBodies(h.gateway, 13);
-  results.set(name, { plain, shell, patch, patchedFile, shown, kept, keptWork: keptSession.work, ws, wsSent: [...relay.sent], wsConnections: relay.connections(), bodies, fake: h.fake });
+  results.set(name, {
+    plain,
+    shell,
+    patch,
+    patchedFile,
+    shown,
+    kept,
+    keptWork: keptSession.work,
+    ws,
+    wsSent: [...relay.sent],
+    wsConnections: relay.connections(),
+    bodies,
+    fake: h.fake,
+  });
 }
 
-const explain = (run: Run) => `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr.slice(-4000)}`;
+const explain = (run: Run) =>
+  `exit ${run.code}\n--- stdout\n${run.stdout}\n--- stderr\n${run.stderr.slice(-4000)}`;
 
-function expectRun(run: Run, pattern: string | RegExp, where: "stdout" | "stderr" = "stdout"): void {
+function expectRun(
+  run: Run,
+  pattern: string | RegExp,
+  where: "stdout" | "stderr" = "stdout",
+): void {
   const text = where === "stdout" ? run.stdout : run.stderr;
-  const ok = run.code === 0 && (typeof pattern === "string" ? text.includes(pattern) : pattern.test(text));
-  if (!ok) throw new Error(`codex did not finish with ${pattern} in its ${where}:\n${explain(run)}`);
+  const ok =
+    run.code === 0 && (typeof pattern === "string" ? text.includes(pattern) : pattern.test(text));
+  if (!ok)
+    throw new Error(`codex did not finish with ${pattern} in its ${where}:\n${explain(run)}`);
 }
 
 const inputItems = (body: any): any[] => (Array.isArray(body.input) ? body.input : []);
@@ -238,7 +360,9 @@ describe.skipIf(!CODEX)("the Codex CLI through levity", () => {
     started = performance.now();
     // The upstreams share nothing: their sessions run side by side.
     await Promise.all(UPSTREAMS.map((name) => runUpstream(name, proxy)));
-    console.log(`codex-matrix: ${UPSTREAMS.length} upstreams, ${UPSTREAMS.length * 8} codex runs in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `codex-matrix: ${UPSTREAMS.length} upstreams, ${UPSTREAMS.length * 8} codex runs in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
   }, 300_000);
 
   afterAll(async () => {
@@ -272,10 +396,16 @@ describe.skipIf(!CODEX)("the Codex CLI through levity", () => {
         expectRun(runs().patch, "A hello.txt");
         expect(runs().patchedFile).toBe("hi\n");
         // Codex got a custom_tool_call whose input is the patch, and sent back its output.
-        const last = runs().bodies.filter((body) => inputItems(body).some((item) => item.type === "custom_tool_call")).at(-1);
+        const last = runs()
+          .bodies.filter((body) =>
+            inputItems(body).some((item) => item.type === "custom_tool_call"),
+          )
+          .at(-1);
         const call = inputItems(last).find((item) => item.type === "custom_tool_call");
         expect(call).toMatchObject({ name: "apply_patch", input: PATCH });
-        expect(inputItems(last).find((item) => item.type === "custom_tool_call_output")).toMatchObject({ call_id: call.call_id });
+        expect(
+          inputItems(last).find((item) => item.type === "custom_tool_call_output"),
+        ).toMatchObject({ call_id: call.call_id });
         const tool = last.tools.find((t: any) => t.name === "apply_patch");
         expect(tool.type).toBe("custom");
       });
@@ -293,12 +423,18 @@ describe.skipIf(!CODEX)("the Codex CLI through levity", () => {
         const effortBodies = runs().bodies.filter((body) => body.reasoning?.effort === "high");
         expect(effortBodies.length).toBeGreaterThan(0);
         // What the upstream got in that tool loop: the thinking it gave, whole, where it needs it back.
-        const loop = (runs().fake?.requests ?? []).filter((r) => r.text.includes(runs().keptWork)).map((r) => r.json).at(-1);
+        const loop = (runs().fake?.requests ?? [])
+          .filter((r) => r.text.includes(runs().keptWork))
+          .map((r) => r.json)
+          .at(-1);
         if (name === "anthropic") {
           // Anthropic checks thinking against its signature, and wants it first in the tool loop's turn.
           expect(loop.thinking?.type).toBe("enabled");
           const turn = loop.messages.findLast((m: any) => m.role === "assistant");
-          expect(turn.content[0]).toMatchObject({ type: "thinking", thinking: expect.stringContaining(THOUGHT[name]) });
+          expect(turn.content[0]).toMatchObject({
+            type: "thinking",
+            thinking: expect.stringContaining(THOUGHT[name]),
+          });
         }
         if (name === "deepseek") {
           // DeepSeek refuses a tool-calling turn sent back without its reasoning_content.
@@ -307,12 +443,20 @@ describe.skipIf(!CODEX)("the Codex CLI through levity", () => {
         }
         if (name === "anthropic" || name === "echo") {
           // Signed thinking goes out as encrypted_content, its signature and text together, and comes back in Codex's next request.
-          const replayed = effortBodies.flatMap(inputItems).filter((item) => item.type === "reasoning");
+          const replayed = effortBodies
+            .flatMap(inputItems)
+            .filter((item) => item.type === "reasoning");
           expect(replayed.length).toBeGreaterThan(0);
           for (const item of replayed) {
             expect(item.encrypted_content).toStartWith("lv2.");
-            const carried = JSON.parse(Buffer.from(String(item.encrypted_content).slice(4), "base64url").toString());
-            expect(carried).toMatchObject({ i: name, v: expect.any(String), t: expect.stringMatching(/\S/) });
+            const carried = JSON.parse(
+              Buffer.from(String(item.encrypted_content).slice(4), "base64url").toString(),
+            );
+            expect(carried).toMatchObject({
+              i: name,
+              v: expect.any(String),
+              t: expect.stringMatching(/\S/),
+            });
           }
         }
       });
@@ -325,17 +469,35 @@ describe.skipIf(!CODEX)("the Codex CLI through levity", () => {
           expect(body.previous_response_id).toBeUndefined();
         }
         // The patch turn's request holds the first turn's answer and the shell turn's call and output.
-        const patchTurn = http.find((body) => inputItems(body).some((item) => item.type === "custom_tool_call"))!;
+        const patchTurn = http.find((body) =>
+          inputItems(body).some((item) => item.type === "custom_tool_call"),
+        )!;
         const items = inputItems(patchTurn);
-        expect(items.some((item) => item.type === "message" && item.role === "assistant" && JSON.stringify(item.content).includes("codex-ok"))).toBe(true);
-        expect(items.some((item) => item.type === "function_call" && item.name === "exec_command")).toBe(true);
-        expect(items.some((item) => item.type === "function_call_output" && String(item.output).includes(TOOL_RAN))).toBe(true);
+        expect(
+          items.some(
+            (item) =>
+              item.type === "message" &&
+              item.role === "assistant" &&
+              JSON.stringify(item.content).includes("codex-ok"),
+          ),
+        ).toBe(true);
+        expect(
+          items.some((item) => item.type === "function_call" && item.name === "exec_command"),
+        ).toBe(true);
+        expect(
+          items.some(
+            (item) =>
+              item.type === "function_call_output" && String(item.output).includes(TOOL_RAN),
+          ),
+        ).toBe(true);
       });
 
       test("e. over Codex's WebSocket transport: the tool loop continues with previous_response_id", () => {
         expectRun(runs().ws, TOOL_RAN);
         expect(runs().wsConnections).toBeGreaterThan(0);
-        const creates = runs().wsSent.map((text) => JSON.parse(text)).filter((message) => message.type === "response.create" && message.generate !== false);
+        const creates = runs()
+          .wsSent.map((text) => JSON.parse(text))
+          .filter((message) => message.type === "response.create" && message.generate !== false);
         expect(creates.length).toBeGreaterThanOrEqual(2);
         const continued = creates.at(-1);
         expect(typeof continued.previous_response_id).toBe("string");

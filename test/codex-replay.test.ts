@@ -15,7 +15,20 @@ import { startGateway, upstreamsYaml, type TestGateway } from "./support/gateway
  */
 
 const KEY = "sk-codex-replay-client";
-const TOOLS = [{ type: "function", name: "exec_command", description: "Runs a command.", strict: false, parameters: { type: "object", properties: { cmd: { type: "string" } }, required: ["cmd"], additionalProperties: false } }];
+const TOOLS = [
+  {
+    type: "function",
+    name: "exec_command",
+    description: "Runs a command.",
+    strict: false,
+    parameters: {
+      type: "object",
+      properties: { cmd: { type: "string" } },
+      required: ["cmd"],
+      additionalProperties: false,
+    },
+  },
+];
 const CALL = 'Call the exec_command tool with "printf hi"';
 
 let gateway: TestGateway;
@@ -23,13 +36,25 @@ let anthropic: FakeUpstream;
 let deepseek: FakeUpstream;
 
 const gatewayFiles = () => ({
-    gateway:
-      `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n` +
-      upstreamsYaml([
-        { name: "anthropic", protocol: "anthropic", base_url: anthropic.url, accounts: [{ name: "a", key: "sk-replay-anthropic" }] },
-        { name: "deepseek", protocol: "openai", base_url: `${deepseek.url}/v1`, profile: "deepseek", accounts: [{ name: "d", key: "sk-replay-deepseek" }] },
-      ]),
-    mappings: "exact:\n  to-anthropic: anthropic/claude-sonnet-4-5-real\n  to-deepseek: deepseek/deepseek-reasoner\n",
+  gateway:
+    `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n` +
+    upstreamsYaml([
+      {
+        name: "anthropic",
+        protocol: "anthropic",
+        base_url: anthropic.url,
+        accounts: [{ name: "a", key: "sk-replay-anthropic" }],
+      },
+      {
+        name: "deepseek",
+        protocol: "openai",
+        base_url: `${deepseek.url}/v1`,
+        profile: "deepseek",
+        accounts: [{ name: "d", key: "sk-replay-deepseek" }],
+      },
+    ]),
+  mappings:
+    "exact:\n  to-anthropic: anthropic/claude-sonnet-4-5-real\n  to-deepseek: deepseek/deepseek-reasoner\n",
 });
 
 beforeAll(() => {
@@ -62,18 +87,42 @@ async function respondThrough(through: TestGateway, model: string, input: unknow
   const response = await fetch(`${through.origin}/v1/responses`, {
     method: "POST",
     headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
-    body: JSON.stringify({ model, input, tools: TOOLS, tool_choice: "auto", reasoning: { effort: "high" }, store: false, include: ["reasoning.encrypted_content"], stream: false }),
+    body: JSON.stringify({
+      model,
+      input,
+      tools: TOOLS,
+      tool_choice: "auto",
+      reasoning: { effort: "high" },
+      store: false,
+      include: ["reasoning.encrypted_content"],
+      stream: false,
+    }),
   });
   const body = await response.json();
-  if (response.status !== 200) throw new Error(`levity answered ${response.status}: ${JSON.stringify(body)}`);
+  if (response.status !== 200)
+    throw new Error(`levity answered ${response.status}: ${JSON.stringify(body)}`);
   return body;
 }
 
-const user = (text: string) => ({ type: "message", role: "user", content: [{ type: "input_text", text }] });
+const user = (text: string) => ({
+  type: "message",
+  role: "user",
+  content: [{ type: "input_text", text }],
+});
 
 /** The output items as Codex keeps them and sends them back: reasoning without a summary, as encrypted_content only. */
 function asCodexReplays(output: any[]): any[] {
-  return output.map((item) => (item.type === "reasoning" ? { type: "reasoning", id: item.id, summary: [], content: null, encrypted_content: item.encrypted_content ?? null } : item));
+  return output.map((item) =>
+    item.type === "reasoning"
+      ? {
+          type: "reasoning",
+          id: item.id,
+          summary: [],
+          content: null,
+          encrypted_content: item.encrypted_content ?? null,
+        }
+      : item,
+  );
 }
 
 /** A plain turn, then a tool loop: what Codex sends for each, and what the upstream got last. */
@@ -85,7 +134,11 @@ async function codexSession(model: string, fresh = false): Promise<void> {
   const called = await respond(model, second, fresh);
   const call = called.output.find((item: any) => item.type === "function_call");
   expect(call.name).toBe("exec_command");
-  const third = [...second, ...asCodexReplays(called.output), { type: "function_call_output", call_id: call.call_id, output: "hi" }];
+  const third = [
+    ...second,
+    ...asCodexReplays(called.output),
+    { type: "function_call_output", call_id: call.call_id, output: "hi" },
+  ];
   const finished = await respond(model, third, fresh);
   expect(finished.output.at(-1).content[0].text).toContain("hi");
 }
@@ -98,8 +151,14 @@ describe("Codex's store: false replays keep the thinking its upstream needs back
       expect(loop.thinking?.type).toBe("enabled");
       const assistants = loop.messages.filter((m: any) => m.role === "assistant");
       // The text travelled in encrypted_content with its signature (the fake checks one against the other).
-      expect(assistants.at(-1).content[0]).toMatchObject({ type: "thinking", thinking: expect.stringContaining("Thinking about: Call the exec_command tool") });
-      expect(assistants[0].content[0]).toMatchObject({ type: "thinking", thinking: expect.stringContaining("Thinking about: Reply with exactly") });
+      expect(assistants.at(-1).content[0]).toMatchObject({
+        type: "thinking",
+        thinking: expect.stringContaining("Thinking about: Call the exec_command tool"),
+      });
+      expect(assistants[0].content[0]).toMatchObject({
+        type: "thinking",
+        thinking: expect.stringContaining("Thinking about: Reply with exactly"),
+      });
     });
   }
 

@@ -9,13 +9,17 @@ import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { REPO, startGateway, tempDir, writeConfig } from "./support/gateway.ts";
 
-function problemsOf(files: Parameters<typeof writeConfig>[1], env: Record<string, string> = {}): ConfigProblem[] {
+function problemsOf(
+  files: Parameters<typeof writeConfig>[1],
+  env: Record<string, string> = {},
+): ConfigProblem[] {
   const dir = tempDir();
   writeConfig(dir, files);
   try {
     loadConfig({ dir, env });
   } catch (error) {
-    if (error instanceof ConfigError) return error.problems.map((p) => ({ ...p, file: p.file.replace(`${dir}/`, "") }));
+    if (error instanceof ConfigError)
+      return error.problems.map((p) => ({ ...p, file: p.file.replace(`${dir}/`, "") }));
     throw error;
   }
   throw new Error("the configuration loaded, but problems were expected");
@@ -24,64 +28,112 @@ function problemsOf(files: Parameters<typeof writeConfig>[1], env: Record<string
 describe("every problem names the file, the line and the key", () => {
   test("a misspelt key", () => {
     expect(problemsOf({ gateway: "proxy:\n  port: 8045\n  alow_lan_access: true\n" })).toEqual([
-      { file: "gateway.yaml", line: 3, key: "proxy.alow_lan_access", message: "is not a known key (check its spelling)" },
+      {
+        file: "gateway.yaml",
+        line: 3,
+        key: "proxy.alow_lan_access",
+        message: "is not a known key (check its spelling)",
+      },
     ]);
   });
 
   test("a client key of the wrong form, without quoting the value", () => {
-    const [problem] = problemsOf({ gateway: "proxy:\n  auth_mode: strict\n  api_key: hunter2hunter2\n" });
-    expect(problem).toMatchObject({ file: "gateway.yaml", line: 3, key: "proxy.api_key", message: 'must start with "sk-" and be at least 10 characters' });
+    const [problem] = problemsOf({
+      gateway: "proxy:\n  auth_mode: strict\n  api_key: hunter2hunter2\n",
+    });
+    expect(problem).toMatchObject({
+      file: "gateway.yaml",
+      line: 3,
+      key: "proxy.api_key",
+      message: 'must start with "sk-" and be at least 10 characters',
+    });
     expect(JSON.stringify(problem)).not.toContain("hunter2");
   });
 
   test("a value of the wrong type", () => {
-    expect(problemsOf({ gateway: "proxy:\n  port: eighty\n" })[0]).toMatchObject({ line: 2, key: "proxy.port", message: "must be a port number" });
+    expect(problemsOf({ gateway: "proxy:\n  port: eighty\n" })[0]).toMatchObject({
+      line: 2,
+      key: "proxy.port",
+      message: "must be a port number",
+    });
   });
 
   test("a missing environment variable is named", () => {
-    const gateway = 'upstreams:\n  - name: oa\n    protocol: openai\n    accounts:\n      - { name: me, key: "${LEVITY_TEST_UNSET_KEY}" }\n';
+    const gateway =
+      'upstreams:\n  - name: oa\n    protocol: openai\n    accounts:\n      - { name: me, key: "${LEVITY_TEST_UNSET_KEY}" }\n';
     expect(problemsOf({ gateway })).toEqual([
-      { file: "gateway.yaml", line: 5, key: "upstreams[0].accounts[0].key", message: "environment variable LEVITY_TEST_UNSET_KEY is not set (it is used as ${LEVITY_TEST_UNSET_KEY})" },
+      {
+        file: "gateway.yaml",
+        line: 5,
+        key: "upstreams[0].accounts[0].key",
+        message:
+          "environment variable LEVITY_TEST_UNSET_KEY is not set (it is used as ${LEVITY_TEST_UNSET_KEY})",
+      },
     ]);
   });
 
   test("an upstream with no accounts says how to add one", () => {
-    const [problem] = problemsOf({ gateway: "upstreams:\n  - name: gemini\n    protocol: gemini\n" });
+    const [problem] = problemsOf({
+      gateway: "upstreams:\n  - name: gemini\n    protocol: gemini\n",
+    });
     expect(problem).toMatchObject({ file: "gateway.yaml", line: 2, key: "upstreams[0]" });
     expect(problem!.message).toContain('upstream "gemini" has no accounts');
     expect(problem!.message).toContain('key: "${GEMINI_API_KEY}"');
   });
 
   test("a mapping target that names no upstream", () => {
-    expect(problemsOf({ mappings: 'exact:\n  gpt-4o: echo/x\nwildcard:\n  "claude-*": anthropic/claude-sonnet-4-5\n' })).toEqual([
+    expect(
+      problemsOf({
+        mappings:
+          'exact:\n  gpt-4o: echo/x\nwildcard:\n  "claude-*": anthropic/claude-sonnet-4-5\n',
+      }),
+    ).toEqual([
       {
         file: "mappings.yaml",
         line: 4,
         key: "wildcard.claude-*",
-        message: 'target "anthropic/claude-sonnet-4-5" names upstream "anthropic", which gateway.yaml does not define (upstreams: echo)',
+        message:
+          'target "anthropic/claude-sonnet-4-5" names upstream "anthropic", which gateway.yaml does not define (upstreams: echo)',
       },
     ]);
   });
 
   test("a target without an upstream part", () => {
-    expect(problemsOf({ mappings: "default: gemini-2.5-flash\n" })[0]).toMatchObject({ line: 1, key: "default", message: "must be UPSTREAM/MODEL, e.g. gemini/gemini-3.8-flash" });
+    expect(problemsOf({ mappings: "default: gemini-2.5-flash\n" })[0]).toMatchObject({
+      line: 1,
+      key: "default",
+      message: "must be UPSTREAM/MODEL, e.g. gemini/gemini-3.8-flash",
+    });
   });
 
   test("a YAML syntax error", () => {
-    expect(problemsOf({ gateway: "proxy:\n  port: [8045\n" })[0]).toMatchObject({ file: "gateway.yaml", line: 3 });
+    expect(problemsOf({ gateway: "proxy:\n  port: [8045\n" })[0]).toMatchObject({
+      file: "gateway.yaml",
+      line: 3,
+    });
   });
 
   test("a routes.yaml route with an unknown dialect", () => {
-    const routes = "routes:\n  - { method: POST, path: /x, dialect: cohere, operation: generate }\n";
-    expect(problemsOf({ routes })[0]).toMatchObject({ file: "routes.yaml", line: 2, key: "routes[0].dialect" });
+    const routes =
+      "routes:\n  - { method: POST, path: /x, dialect: cohere, operation: generate }\n";
+    expect(problemsOf({ routes })[0]).toMatchObject({
+      file: "routes.yaml",
+      line: 2,
+      key: "routes[0].dialect",
+    });
   });
 
   test("every problem across the files is reported at once", () => {
     const problems = problemsOf({
-      gateway: "proxy:\n  port: -1\nupstreams:\n  - name: a\n    protocol: echo\n  - name: a\n    protocol: echo\n",
+      gateway:
+        "proxy:\n  port: -1\nupstreams:\n  - name: a\n    protocol: echo\n  - name: a\n    protocol: echo\n",
       mappings: "default: nowhere/x\n",
     });
-    expect(problems.map((p) => `${p.file}:${p.line} ${p.key}`)).toEqual(["gateway.yaml:2 proxy.port", "gateway.yaml:6 upstreams[1].name", "mappings.yaml:1 default"]);
+    expect(problems.map((p) => `${p.file}:${p.line} ${p.key}`)).toEqual([
+      "gateway.yaml:2 proxy.port",
+      "gateway.yaml:6 upstreams[1].name",
+      "mappings.yaml:1 default",
+    ]);
   });
 });
 
@@ -100,7 +152,10 @@ describe("environment interpolation", () => {
       { OA_KEY: "sk-from-the-environment", OA_URL: `${upstream.url}/v1`, BODY_MB: "2" },
     );
     expect(gw.server.holder.snapshot.proxy.body.maxBytes).toBe(2 * 1024 * 1024);
-    const response = await fetch(`${gw.origin}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "env" }] }) });
+    const response = await fetch(`${gw.origin}/v1/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "env" }] }),
+    });
     expect(response.status).toBe(200);
     expect(upstream.last().headers.get("authorization")).toBe("Bearer sk-from-the-environment");
     await gw.stop();
@@ -129,26 +184,94 @@ describe("where the configuration comes from", () => {
   }
   const CHECKOUT = ["mappings.yaml", "routes.yaml"];
   const rows: Row[] = [
-    { name: "nothing anywhere: the built-in defaults", files: {}, uses: undefined, because: "no gateway.yaml in the current directory, no config file in ~/.config/levity" },
-    { name: "a checkout (mappings.yaml, routes.yaml) is not a config directory", files: { cwd: CHECKOUT }, uses: undefined, because: "no gateway.yaml in the current directory" },
-    { name: "a checkout, after init wrote ~/.config/levity", files: { cwd: CHECKOUT, defaultDir: ["gateway.yaml", "mappings.yaml"] }, uses: "defaultDir", because: "the default location" },
-    { name: "a current directory with gateway.yaml comes before ~/.config/levity", files: { cwd: ["gateway.yaml"], defaultDir: ["gateway.yaml"] }, uses: "cwd", because: "the current directory holds gateway.yaml", passedOver: ["defaultDir"] },
-    { name: "~/.config/levity with only mappings.yaml counts: it is levity's own directory", files: { defaultDir: ["mappings.yaml"] }, uses: "defaultDir", because: "the default location" },
-    { name: "an empty ~/.config/levity does not count", files: { defaultDir: [] }, uses: undefined, because: "no config file in ~/.config/levity" },
-    { name: "$XDG_CONFIG_HOME/levity replaces ~/.config/levity", files: { defaultDir: ["gateway.yaml"], xdgDir: ["gateway.yaml"] }, xdg: true, uses: "xdgDir", because: "the default location" },
-    { name: "$LEVITY_CONFIG_DIR comes before the current directory and the default location", files: { envDir: [], cwd: ["gateway.yaml"], defaultDir: ["gateway.yaml"] }, env: true, uses: "envDir", because: "$LEVITY_CONFIG_DIR", passedOver: ["cwd", "defaultDir"] },
-    { name: "--config comes first, and a named directory counts even when empty", files: { named: [], envDir: ["gateway.yaml"], cwd: ["gateway.yaml"] }, flag: true, env: true, uses: "named", because: "--config", passedOver: ["cwd"] },
-    { name: "--config naming the default location passes nothing over", files: { defaultDir: ["gateway.yaml"] }, flag: true, uses: "defaultDir", because: "--config" },
+    {
+      name: "nothing anywhere: the built-in defaults",
+      files: {},
+      uses: undefined,
+      because: "no gateway.yaml in the current directory, no config file in ~/.config/levity",
+    },
+    {
+      name: "a checkout (mappings.yaml, routes.yaml) is not a config directory",
+      files: { cwd: CHECKOUT },
+      uses: undefined,
+      because: "no gateway.yaml in the current directory",
+    },
+    {
+      name: "a checkout, after init wrote ~/.config/levity",
+      files: { cwd: CHECKOUT, defaultDir: ["gateway.yaml", "mappings.yaml"] },
+      uses: "defaultDir",
+      because: "the default location",
+    },
+    {
+      name: "a current directory with gateway.yaml comes before ~/.config/levity",
+      files: { cwd: ["gateway.yaml"], defaultDir: ["gateway.yaml"] },
+      uses: "cwd",
+      because: "the current directory holds gateway.yaml",
+      passedOver: ["defaultDir"],
+    },
+    {
+      name: "~/.config/levity with only mappings.yaml counts: it is levity's own directory",
+      files: { defaultDir: ["mappings.yaml"] },
+      uses: "defaultDir",
+      because: "the default location",
+    },
+    {
+      name: "an empty ~/.config/levity does not count",
+      files: { defaultDir: [] },
+      uses: undefined,
+      because: "no config file in ~/.config/levity",
+    },
+    {
+      name: "$XDG_CONFIG_HOME/levity replaces ~/.config/levity",
+      files: { defaultDir: ["gateway.yaml"], xdgDir: ["gateway.yaml"] },
+      xdg: true,
+      uses: "xdgDir",
+      because: "the default location",
+    },
+    {
+      name: "$LEVITY_CONFIG_DIR comes before the current directory and the default location",
+      files: { envDir: [], cwd: ["gateway.yaml"], defaultDir: ["gateway.yaml"] },
+      env: true,
+      uses: "envDir",
+      because: "$LEVITY_CONFIG_DIR",
+      passedOver: ["cwd", "defaultDir"],
+    },
+    {
+      name: "--config comes first, and a named directory counts even when empty",
+      files: { named: [], envDir: ["gateway.yaml"], cwd: ["gateway.yaml"] },
+      flag: true,
+      env: true,
+      uses: "named",
+      because: "--config",
+      passedOver: ["cwd"],
+    },
+    {
+      name: "--config naming the default location passes nothing over",
+      files: { defaultDir: ["gateway.yaml"] },
+      flag: true,
+      uses: "defaultDir",
+      because: "--config",
+    },
   ];
 
   test.each(rows.map((row) => [row.name, row] as const))("%s", (_name, row) => {
     const base = mkdtempSync(join(root, "case-"));
     const home = join(base, "home");
-    const paths: Record<Place, string> = { named: join(base, "named"), envDir: join(base, "env"), cwd: join(base, "cwd"), defaultDir: join(home, ".config/levity"), xdgDir: join(base, "xdg/levity") };
+    const paths: Record<Place, string> = {
+      named: join(base, "named"),
+      envDir: join(base, "env"),
+      cwd: join(base, "cwd"),
+      defaultDir: join(home, ".config/levity"),
+      xdgDir: join(base, "xdg/levity"),
+    };
     mkdirSync(paths.cwd, { recursive: true });
     for (const [place, files] of Object.entries(row.files) as [Place, string[]][]) {
       mkdirSync(paths[place], { recursive: true });
-      for (const file of files) writeFileSync(join(paths[place], file), file === "gateway.yaml" ? "proxy:\n  port: 8045\n" : "{}\n");
+      for (const file of files)
+        writeFileSync(
+          join(paths[place], file),
+          file === "gateway.yaml" ? "proxy:\n  port: 8045\n" : "{}\n",
+        );
     }
     const env: Record<string, string> = {};
     if (row.env) env.LEVITY_CONFIG_DIR = paths.envDir;
@@ -161,12 +284,20 @@ describe("where the configuration comes from", () => {
     expect(choice.passedOver ?? []).toEqual((row.passedOver ?? []).map((place) => paths[place]));
     // What levity then reads: a checkout's own files never, the chosen directory's always.
     const snapshot = loadConfig({ dir: choice.dir, env: {} });
-    expect(snapshot.sources.mappings).toBe(row.uses && row.files[row.uses]?.includes("mappings.yaml") ? join(paths[row.uses], "mappings.yaml") : "built-in mappings.yaml");
+    expect(snapshot.sources.mappings).toBe(
+      row.uses && row.files[row.uses]?.includes("mappings.yaml")
+        ? join(paths[row.uses], "mappings.yaml")
+        : "built-in mappings.yaml",
+    );
   });
 
   test("a --config or $LEVITY_CONFIG_DIR that is not a directory is a problem, not a silent fallback", () => {
-    expect(locateConfigDir({ flag: join(root, "missing"), env: {}, cwd: root }).problem).toContain("--config names");
-    expect(locateConfigDir({ env: { LEVITY_CONFIG_DIR: join(root, "missing") }, cwd: root }).problem).toContain("$LEVITY_CONFIG_DIR names");
+    expect(locateConfigDir({ flag: join(root, "missing"), env: {}, cwd: root }).problem).toContain(
+      "--config names",
+    );
+    expect(
+      locateConfigDir({ env: { LEVITY_CONFIG_DIR: join(root, "missing") }, cwd: root }).problem,
+    ).toContain("$LEVITY_CONFIG_DIR names");
   });
 
   test("paths under the home directory are shown as ~/...", () => {
@@ -177,7 +308,9 @@ describe("where the configuration comes from", () => {
   });
 
   test("a routes.yaml in the config directory replaces the built-in one", async () => {
-    const gw = startGateway({ routes: "routes:\n  - { method: GET, path: /healthz, operation: health, auth: health }\n" });
+    const gw = startGateway({
+      routes: "routes:\n  - { method: GET, path: /healthz, operation: health, auth: health }\n",
+    });
     expect((await fetch(`${gw.origin}/healthz`)).status).toBe(200);
     expect((await fetch(`${gw.origin}/v1/models`)).status).toBe(404);
     await gw.stop();
@@ -189,17 +322,47 @@ describe("upstream base URLs follow each SDK's convention, written either way", 
     ["openai", "https://api.openai.com/v1", "https://api.openai.com/v1", undefined],
     ["openai", "https://api.openai.com", "https://api.openai.com/v1", undefined],
     ["openai", "https://api.openai.com/v1/", "https://api.openai.com/v1", undefined],
-    ["openai", "https://api.openai.com/v1/chat/completions", "https://api.openai.com/v1", undefined],
+    [
+      "openai",
+      "https://api.openai.com/v1/chat/completions",
+      "https://api.openai.com/v1",
+      undefined,
+    ],
     ["openai", "http://localhost:11434/v1", "http://localhost:11434/v1", undefined],
-    ["openai", "https://open.bigmodel.cn/api/paas/v4", "https://open.bigmodel.cn/api/paas/v4", undefined],
+    [
+      "openai",
+      "https://open.bigmodel.cn/api/paas/v4",
+      "https://open.bigmodel.cn/api/paas/v4",
+      undefined,
+    ],
     ["anthropic", "https://api.anthropic.com", "https://api.anthropic.com", undefined],
     ["anthropic", "https://api.anthropic.com/v1", "https://api.anthropic.com", undefined],
     ["anthropic", "https://api.anthropic.com/v1/messages", "https://api.anthropic.com", undefined],
     ["anthropic", "https://api.z.ai/api/anthropic", "https://api.z.ai/api/anthropic", undefined],
-    ["gemini", "https://generativelanguage.googleapis.com", "https://generativelanguage.googleapis.com", "v1beta"],
-    ["gemini", "https://generativelanguage.googleapis.com/v1beta", "https://generativelanguage.googleapis.com", "v1beta"],
-    ["gemini", "https://generativelanguage.googleapis.com/v1beta/models", "https://generativelanguage.googleapis.com", "v1beta"],
-    ["gemini", "https://generativelanguage.googleapis.com/v1", "https://generativelanguage.googleapis.com", "v1"],
+    [
+      "gemini",
+      "https://generativelanguage.googleapis.com",
+      "https://generativelanguage.googleapis.com",
+      "v1beta",
+    ],
+    [
+      "gemini",
+      "https://generativelanguage.googleapis.com/v1beta",
+      "https://generativelanguage.googleapis.com",
+      "v1beta",
+    ],
+    [
+      "gemini",
+      "https://generativelanguage.googleapis.com/v1beta/models",
+      "https://generativelanguage.googleapis.com",
+      "v1beta",
+    ],
+    [
+      "gemini",
+      "https://generativelanguage.googleapis.com/v1",
+      "https://generativelanguage.googleapis.com",
+      "v1",
+    ],
   ] as const)("%s %s -> %s", (protocol, written, url, apiVersion) => {
     const normalized = normalizeBaseUrl(protocol, written);
     expect(normalized.url).toBe(url);
@@ -212,12 +375,33 @@ describe("the shipped example files", () => {
   test("gateway.example.yaml is a valid configuration", () => {
     const dir = tempDir();
     writeConfig(dir, { gateway: readFileSync(join(REPO, "gateway.example.yaml"), "utf8") });
-    const env = { LEVITY_API_KEY: "sk-example-1234", LEVITY_LAPTOP_KEY: "sk-example-5678", GEMINI_KEY_ALICE: "g", GEMINI_KEY_BOB: "b", OPENAI_API_KEY: "o", ANTHROPIC_API_KEY: "a" };
+    const env = {
+      LEVITY_API_KEY: "sk-example-1234",
+      LEVITY_LAPTOP_KEY: "sk-example-5678",
+      GEMINI_KEY_ALICE: "g",
+      GEMINI_KEY_BOB: "b",
+      OPENAI_API_KEY: "o",
+      ANTHROPIC_API_KEY: "a",
+    };
     const snapshot = loadConfig({ dir, env });
-    expect(snapshot.upstreams.map((u) => u.name)).toEqual(["gemini", "openai", "anthropic", "ollama", "echo"]);
+    expect(snapshot.upstreams.map((u) => u.name)).toEqual([
+      "gemini",
+      "openai",
+      "anthropic",
+      "ollama",
+      "echo",
+    ]);
     expect(snapshot.proxy.adminKeys.map((k) => k.key)).toEqual(["sk-admin-change-me"]);
     expect(snapshot.proxy.clientKeys.map((k) => k.name)).toEqual(["default", "laptop"]);
-    expect(snapshot.upstreams[0]!.accounts.map((a) => [a.name, a.weight, a.rpm, a.serves("gemini-3.8-flash"), a.serves("gemini-2.5-pro")])).toEqual([
+    expect(
+      snapshot.upstreams[0]!.accounts.map((a) => [
+        a.name,
+        a.weight,
+        a.rpm,
+        a.serves("gemini-3.8-flash"),
+        a.serves("gemini-2.5-pro"),
+      ]),
+    ).toEqual([
       ["alice@example.com", 1, undefined, true, true],
       ["bob@example.com", 2, 10, true, false],
     ]);
@@ -226,7 +410,9 @@ describe("the shipped example files", () => {
 
 describe("secrets stay out of error messages", () => {
   test("a key where a section was expected is not quoted back", () => {
-    const problems = problemsOf({ gateway: "proxy: sk-secret-value-123\nupstreams:\n  - sk-another-secret-456\n" });
+    const problems = problemsOf({
+      gateway: "proxy: sk-secret-value-123\nupstreams:\n  - sk-another-secret-456\n",
+    });
     expect(problems.map((p) => p.key)).toEqual(["proxy", "upstreams[0]"]);
     expect(JSON.stringify(problems)).not.toContain("secret");
   });
@@ -235,34 +421,76 @@ describe("secrets stay out of error messages", () => {
 // An unset variable is one mistake, and one problem: at the line that uses it, never followed by
 // what its placeholder then fails or by mapping targets that seem to name no upstream.
 describe("one unset variable, one problem", () => {
-  const gatewayWith = (key: string) => `upstreams:\n  - name: local\n    protocol: openai\n    base_url: http://127.0.0.1:9/v1\n    accounts:\n      - { name: me, key: "${key}" }\n`;
+  const gatewayWith = (key: string) =>
+    `upstreams:\n  - name: local\n    protocol: openai\n    base_url: http://127.0.0.1:9/v1\n    accounts:\n      - { name: me, key: "${key}" }\n`;
 
   test("an account key: only the variable, at its line; the mappings to its upstream stand", () => {
-    const problems = problemsOf({ gateway: gatewayWith("${LEVITY_TEST_UNSET_LOCAL}"), mappings: "exact:\n  gpt-4o: local/qwen\ndefault: local/qwen\n" });
+    const problems = problemsOf({
+      gateway: gatewayWith("${LEVITY_TEST_UNSET_LOCAL}"),
+      mappings: "exact:\n  gpt-4o: local/qwen\ndefault: local/qwen\n",
+    });
     expect(problems).toEqual([
-      { file: "gateway.yaml", line: 6, key: "upstreams[0].accounts[0].key", message: "environment variable LEVITY_TEST_UNSET_LOCAL is not set (it is used as ${LEVITY_TEST_UNSET_LOCAL})" },
+      {
+        file: "gateway.yaml",
+        line: 6,
+        key: "upstreams[0].accounts[0].key",
+        message:
+          "environment variable LEVITY_TEST_UNSET_LOCAL is not set (it is used as ${LEVITY_TEST_UNSET_LOCAL})",
+      },
     ]);
   });
 
   test("a value whose placeholder would fail its own check: the port, a client key", () => {
     expect(problemsOf({ gateway: "proxy:\n  port: ${LEVITY_TEST_UNSET_PORT}\n" })).toEqual([
-      { file: "gateway.yaml", line: 2, key: "proxy.port", message: "environment variable LEVITY_TEST_UNSET_PORT is not set (it is used as ${LEVITY_TEST_UNSET_PORT})" },
+      {
+        file: "gateway.yaml",
+        line: 2,
+        key: "proxy.port",
+        message:
+          "environment variable LEVITY_TEST_UNSET_PORT is not set (it is used as ${LEVITY_TEST_UNSET_PORT})",
+      },
     ]);
-    expect(problemsOf({ gateway: "proxy:\n  auth_mode: strict\n  api_key: ${LEVITY_TEST_UNSET_CLIENT}\n" })).toEqual([
-      { file: "gateway.yaml", line: 3, key: "proxy.api_key", message: "environment variable LEVITY_TEST_UNSET_CLIENT is not set (it is used as ${LEVITY_TEST_UNSET_CLIENT})" },
+    expect(
+      problemsOf({
+        gateway: "proxy:\n  auth_mode: strict\n  api_key: ${LEVITY_TEST_UNSET_CLIENT}\n",
+      }),
+    ).toEqual([
+      {
+        file: "gateway.yaml",
+        line: 3,
+        key: "proxy.api_key",
+        message:
+          "environment variable LEVITY_TEST_UNSET_CLIENT is not set (it is used as ${LEVITY_TEST_UNSET_CLIENT})",
+      },
     ]);
   });
 
   test("other problems in the same files are still every one reported", () => {
-    const problems = problemsOf({ gateway: `proxy:\n  prot: 1\n${gatewayWith("${LEVITY_TEST_UNSET_LOCAL}")}`, mappings: "exact:\n  gpt-4o: nowhere/x\n" });
-    expect(problems.map((p) => `${p.file}:${p.line} ${p.key}`)).toEqual(["gateway.yaml:8 upstreams[0].accounts[0].key", "gateway.yaml:2 proxy.prot", "mappings.yaml:2 exact.gpt-4o"]);
+    const problems = problemsOf({
+      gateway: `proxy:\n  prot: 1\n${gatewayWith("${LEVITY_TEST_UNSET_LOCAL}")}`,
+      mappings: "exact:\n  gpt-4o: nowhere/x\n",
+    });
+    expect(problems.map((p) => `${p.file}:${p.line} ${p.key}`)).toEqual([
+      "gateway.yaml:8 upstreams[0].accounts[0].key",
+      "gateway.yaml:2 proxy.prot",
+      "mappings.yaml:2 exact.gpt-4o",
+    ]);
   });
 
   test("commands that use no account key may load with account keys unset, and only those", () => {
     const dir = tempDir();
-    writeConfig(dir, { gateway: gatewayWith("${LEVITY_TEST_UNSET_LOCAL}"), mappings: "default: local/qwen\n" });
-    expect(loadConfig({ dir, env: {}, tolerateUnsetAccountKeys: true }).upstreams.map((u) => u.name)).toEqual(["local"]);
-    writeConfig(dir, { gateway: `proxy:\n  port: \${LEVITY_TEST_UNSET_PORT}\n${gatewayWith("${LEVITY_TEST_UNSET_LOCAL}")}` });
-    expect(() => loadConfig({ dir, env: {}, tolerateUnsetAccountKeys: true })).toThrow("LEVITY_TEST_UNSET_PORT is not set");
+    writeConfig(dir, {
+      gateway: gatewayWith("${LEVITY_TEST_UNSET_LOCAL}"),
+      mappings: "default: local/qwen\n",
+    });
+    expect(
+      loadConfig({ dir, env: {}, tolerateUnsetAccountKeys: true }).upstreams.map((u) => u.name),
+    ).toEqual(["local"]);
+    writeConfig(dir, {
+      gateway: `proxy:\n  port: \${LEVITY_TEST_UNSET_PORT}\n${gatewayWith("${LEVITY_TEST_UNSET_LOCAL}")}`,
+    });
+    expect(() => loadConfig({ dir, env: {}, tolerateUnsetAccountKeys: true })).toThrow(
+      "LEVITY_TEST_UNSET_PORT is not set",
+    );
   });
 });

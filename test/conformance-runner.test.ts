@@ -9,14 +9,31 @@ test(
   "the conformance runner drives an external gateway by its base URL",
   async () => {
     const dir = tempDir();
-    await Bun.write(`${dir}/gateway.yaml`, "proxy:\n  auth_mode: strict\n  api_key: sk-external-gateway\nupstreams:\n  - { name: echo, protocol: echo }\n");
+    await Bun.write(
+      `${dir}/gateway.yaml`,
+      "proxy:\n  auth_mode: strict\n  api_key: sk-external-gateway\nupstreams:\n  - { name: echo, protocol: echo }\n",
+    );
     const gateway = await serveLevity(["--config", dir]);
-    const runner = Bun.spawn([BUN, "scripts/conformance.ts", "--base-url", gateway.origin, "--key", "sk-external-gateway", "--model", "echo=any-model", "--missing-model", "echo-error-404"], {
-      cwd: REPO,
-      env: { PATH: process.env.PATH ?? "", HOME: dir },
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const runner = Bun.spawn(
+      [
+        BUN,
+        "scripts/conformance.ts",
+        "--base-url",
+        gateway.origin,
+        "--key",
+        "sk-external-gateway",
+        "--model",
+        "echo=any-model",
+        "--missing-model",
+        "echo-error-404",
+      ],
+      {
+        cwd: REPO,
+        env: { PATH: process.env.PATH ?? "", HOME: dir },
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
     const output = new LineReader(runner.stderr);
     const code = await runner.exited;
     await output.finished;
@@ -30,7 +47,11 @@ test(
 );
 
 test("with --base-url and no --model, the runner says what it needs", async () => {
-  const runner = Bun.spawn([BUN, "scripts/conformance.ts", "--base-url", "http://127.0.0.1:9"], { cwd: REPO, stdout: "pipe", stderr: "pipe" });
+  const runner = Bun.spawn([BUN, "scripts/conformance.ts", "--base-url", "http://127.0.0.1:9"], {
+    cwd: REPO,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   expect(await runner.exited).toBe(2);
   expect(await new Response(runner.stderr).text()).toContain("--model UPSTREAM=MODEL");
 });

@@ -35,13 +35,28 @@ const MAPPINGS = "exact:\n  gem: g/gemini-2.5-flash-real\n  claude-gem: g/gemini
 
 beforeAll(async () => {
   gemini = fakeGemini("gem-key-expensive");
-  const upstreams = upstreamsYaml([{ name: "g", protocol: "gemini", base_url: gemini.url, accounts: [{ name: "a", key: "gem-key-expensive" }] }]);
+  const upstreams = upstreamsYaml([
+    {
+      name: "g",
+      protocol: "gemini",
+      base_url: gemini.url,
+      accounts: [{ name: "a", key: "gem-key-expensive" }],
+    },
+  ]);
   gw = startGateway({ gateway: upstreams, mappings: MAPPINGS });
-  capped = startGateway({ gateway: "proxy:\n  limits:\n    max_messages: 5000\n    max_parts: 20000\n    max_tools: 200\n    max_media: 500\n" + upstreams, mappings: MAPPINGS });
+  capped = startGateway({
+    gateway:
+      "proxy:\n  limits:\n    max_messages: 5000\n    max_parts: 20000\n    max_tools: 200\n    max_media: 500\n" +
+      upstreams,
+    mappings: MAPPINGS,
+  });
   // A running gateway has its translation code compiled: one ordinary request each, so the
   // first case does not measure the JIT.
   for (const origin of [gw.origin, capped.origin]) {
-    const warm = await fetch(`${origin}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "gem", messages: [{ role: "user", content: "warm up" }] }) });
+    const warm = await fetch(`${origin}/v1/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({ model: "gem", messages: [{ role: "user", content: "warm up" }] }),
+    });
     expect(warm.status).toBe(200);
   }
 });
@@ -68,7 +83,12 @@ interface Watched {
  * Sends one request (its body built by the caller beforehand, so the test's own work is not what
  * /healthz waits for) while /healthz is polled back to back; polling stops once the answer is read.
  */
-async function watched(path: string, body: string, headers: Record<string, string> = {}, origin = gw.origin): Promise<Watched> {
+async function watched(
+  path: string,
+  body: string,
+  headers: Record<string, string> = {},
+  origin = gw.origin,
+): Promise<Watched> {
   Bun.gc(true);
   const before = rssMb();
   let done = false;
@@ -85,11 +105,21 @@ async function watched(path: string, body: string, headers: Record<string, strin
       checks++;
     } while (!done);
   })();
-  const response = await fetch(origin + path, { method: "POST", body, headers: { "content-type": "application/json", ...headers } });
+  const response = await fetch(origin + path, {
+    method: "POST",
+    body,
+    headers: { "content-type": "application/json", ...headers },
+  });
   const text = await response.text();
   done = true;
   await poll;
-  return { status: response.status, body: JSON.parse(text), slowestHealthMs: slowest, healthChecks: checks, rssGrowthMb: rssMb() - before };
+  return {
+    status: response.status,
+    body: JSON.parse(text),
+    slowestHealthMs: slowest,
+    healthChecks: checks,
+    rssGrowthMb: rssMb() - before,
+  };
 }
 
 function withinBudget(result: Watched): void {
@@ -98,7 +128,8 @@ function withinBudget(result: Watched): void {
   expect(result.rssGrowthMb).toBeLessThan(RSS_BOUND_MB);
 }
 
-const refsBack = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, { $ref: "#/$defs/a" }]));
+const refsBack = (n: number) =>
+  Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, { $ref: "#/$defs/a" }]));
 
 function chat(messages: unknown[], extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ model: "gem", messages, ...extra });
@@ -107,8 +138,20 @@ function chat(messages: unknown[], extra: Record<string, unknown> = {}): string 
 describe("expensive requests to a Gemini upstream (issue 14)", () => {
   test("a recursive $ref with six properties referring back: answered, each recursion a stub", async () => {
     // The 389-byte request of the issue.
-    const tool = { type: "function", function: { name: "walk", parameters: { $ref: "#/$defs/a", $defs: { a: { type: "object", properties: refsBack(6) } } } } };
-    const result = await watched("/v1/chat/completions", chat([{ role: "user", content: "hi" }], { tools: [tool] }));
+    const tool = {
+      type: "function",
+      function: {
+        name: "walk",
+        parameters: {
+          $ref: "#/$defs/a",
+          $defs: { a: { type: "object", properties: refsBack(6) } },
+        },
+      },
+    };
+    const result = await watched(
+      "/v1/chat/completions",
+      chat([{ role: "user", content: "hi" }], { tools: [tool] }),
+    );
     withinBudget(result);
     expect(result.status).toBe(200);
     const sent = gemini.last().json.tools[0].functionDeclarations[0].parameters;
@@ -119,10 +162,22 @@ describe("expensive requests to a Gemini upstream (issue 14)", () => {
 
   test("a DAG of $refs that multiplies to 64 million nodes: a 400 naming the tool", async () => {
     const defs: Record<string, unknown> = { d6: { type: "string" } };
-    for (let i = 0; i < 6; i++) defs[`d${i}`] = { type: "object", properties: Object.fromEntries(Array.from({ length: 20 }, (_, j) => [`p${j}`, { $ref: `#/$defs/d${i + 1}` }])) };
-    const tool = { type: "function", function: { name: "explode", parameters: { $ref: "#/$defs/d0", $defs: defs } } };
+    for (let i = 0; i < 6; i++)
+      defs[`d${i}`] = {
+        type: "object",
+        properties: Object.fromEntries(
+          Array.from({ length: 20 }, (_, j) => [`p${j}`, { $ref: `#/$defs/d${i + 1}` }]),
+        ),
+      };
+    const tool = {
+      type: "function",
+      function: { name: "explode", parameters: { $ref: "#/$defs/d0", $defs: defs } },
+    };
     const seen = gemini.requests.length;
-    const result = await watched("/v1/chat/completions", chat([{ role: "user", content: "hi" }], { tools: [tool] }));
+    const result = await watched(
+      "/v1/chat/completions",
+      chat([{ role: "user", content: "hi" }], { tools: [tool] }),
+    );
     withinBudget(result);
     expect(result.status).toBe(400);
     expect(expectErrorShape("openai", result.body, 400)).toContain('tool "explode"');
@@ -139,12 +194,20 @@ describe("expensive requests to a Gemini upstream (issue 14)", () => {
     expect(contents[0].parts).toHaveLength(10_000);
   });
 
-  const over: { name: string; family: Family; path: string; headers?: Record<string, string>; body: () => string; key: string }[] = [
+  const over: {
+    name: string;
+    family: Family;
+    path: string;
+    headers?: Record<string, string>;
+    body: () => string;
+    key: string;
+  }[] = [
     {
       name: "10,000 messages (max_messages 5,000), OpenAI chat",
       family: "openai",
       path: "/v1/chat/completions",
-      body: () => chat(Array.from({ length: 10_000 }, (_, i) => ({ role: "user", content: `m${i}` }))),
+      body: () =>
+        chat(Array.from({ length: 10_000 }, (_, i) => ({ role: "user", content: `m${i}` }))),
       key: "proxy.limits.max_messages",
     },
     {
@@ -152,7 +215,17 @@ describe("expensive requests to a Gemini upstream (issue 14)", () => {
       family: "anthropic",
       path: "/v1/messages",
       headers: { "anthropic-version": "2023-06-01" },
-      body: () => JSON.stringify({ model: "claude-gem", max_tokens: 10, messages: [{ role: "user", content: Array.from({ length: 25_000 }, () => ({ type: "text", text: "x" })) }] }),
+      body: () =>
+        JSON.stringify({
+          model: "claude-gem",
+          max_tokens: 10,
+          messages: [
+            {
+              role: "user",
+              content: Array.from({ length: 25_000 }, () => ({ type: "text", text: "x" })),
+            },
+          ],
+        }),
       key: "proxy.limits.max_parts",
     },
     {
@@ -163,7 +236,11 @@ describe("expensive requests to a Gemini upstream (issue 14)", () => {
         JSON.stringify({
           model: "gem",
           input: "hi",
-          tools: Array.from({ length: 201 }, (_, i) => ({ type: "function", name: `t${i}`, parameters: { type: "object", properties: { a: { type: "string" } } } })),
+          tools: Array.from({ length: 201 }, (_, i) => ({
+            type: "function",
+            name: `t${i}`,
+            parameters: { type: "object", properties: { a: { type: "string" } } },
+          })),
         }),
       key: "proxy.limits.max_tools",
     },
@@ -171,7 +248,16 @@ describe("expensive requests to a Gemini upstream (issue 14)", () => {
       name: "501 images (max_media 500), OpenAI chat",
       family: "openai",
       path: "/v1/chat/completions",
-      body: () => chat([{ role: "user", content: Array.from({ length: 501 }, () => ({ type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } })) }]),
+      body: () =>
+        chat([
+          {
+            role: "user",
+            content: Array.from({ length: 501 }, () => ({
+              type: "image_url",
+              image_url: { url: "data:image/png;base64,AAAA" },
+            })),
+          },
+        ]),
       key: "proxy.limits.max_media",
     },
   ];
@@ -193,43 +279,79 @@ describe("proxy.limits, set low, on an echo upstream", () => {
   let small: TestGateway;
   beforeAll(() => {
     small = startGateway({
-      gateway: "proxy:\n  limits:\n    max_messages: 3\n    max_media: 1\n" + upstreamsYaml([{ name: "echo", protocol: "echo" }]),
+      gateway:
+        "proxy:\n  limits:\n    max_messages: 3\n    max_media: 1\n" +
+        upstreamsYaml([{ name: "echo", protocol: "echo" }]),
     });
   });
   afterAll(() => small.stop());
 
-  const post = (body: unknown) => fetch(`${small.origin}/v1/messages`, { method: "POST", headers: { "anthropic-version": "2023-06-01" }, body: JSON.stringify(body) });
+  const post = (body: unknown) =>
+    fetch(`${small.origin}/v1/messages`, {
+      method: "POST",
+      headers: { "anthropic-version": "2023-06-01" },
+      body: JSON.stringify(body),
+    });
 
   test("a lower max_messages refuses a fourth message; three pass", async () => {
     const turn = (role: string) => ({ role, content: "x" });
-    const ok = await post({ model: "m", max_tokens: 5, messages: [turn("user"), turn("assistant"), turn("user")] });
+    const ok = await post({
+      model: "m",
+      max_tokens: 5,
+      messages: [turn("user"), turn("assistant"), turn("user")],
+    });
     expect(ok.status).toBe(200);
-    const refused = await post({ model: "m", max_tokens: 5, messages: [turn("user"), turn("assistant"), turn("user"), turn("assistant")] });
+    const refused = await post({
+      model: "m",
+      max_tokens: 5,
+      messages: [turn("user"), turn("assistant"), turn("user"), turn("assistant")],
+    });
     expect(refused.status).toBe(413);
-    expect(expectErrorShape("anthropic", await refused.json(), 413)).toContain("proxy.limits.max_messages");
+    expect(expectErrorShape("anthropic", await refused.json(), 413)).toContain(
+      "proxy.limits.max_messages",
+    );
   });
 
   test("a Gemini client's tool schema nested 50,000 deep: a 400 in Gemini's shape, not a 500", async () => {
     // Written out as text: JSON.stringify itself overflows the stack on it.
-    const deep = '{"type":"OBJECT","properties":{"c":'.repeat(50_000) + '{"type":"STRING"}' + "}}".repeat(50_000);
+    const deep =
+      '{"type":"OBJECT","properties":{"c":'.repeat(50_000) +
+      '{"type":"STRING"}' +
+      "}}".repeat(50_000);
     const body = `{"contents":[{"role":"user","parts":[{"text":"hi"}]}],"tools":[{"functionDeclarations":[{"name":"deep","parameters":${deep}}]}]}`;
-    const response = await fetch(`${small.origin}/v1beta/models/m:generateContent`, { method: "POST", body });
+    const response = await fetch(`${small.origin}/v1beta/models/m:generateContent`, {
+      method: "POST",
+      body,
+    });
     expect(response.status).toBe(400);
-    expect(expectErrorShape("gemini", await response.json(), 400)).toContain("nested more than 64 levels");
+    expect(expectErrorShape("gemini", await response.json(), 400)).toContain(
+      "nested more than 64 levels",
+    );
   });
 
   test("media inside a tool result count too", async () => {
-    const image = { type: "image", source: { type: "base64", media_type: "image/png", data: "AAAA" } };
+    const image = {
+      type: "image",
+      source: { type: "base64", media_type: "image/png", data: "AAAA" },
+    };
     const refused = await post({
       model: "m",
       max_tokens: 5,
       messages: [
         { role: "user", content: [image] },
-        { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "look", input: {} }] },
-        { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: [image] }] },
+        {
+          role: "assistant",
+          content: [{ type: "tool_use", id: "toolu_1", name: "look", input: {} }],
+        },
+        {
+          role: "user",
+          content: [{ type: "tool_result", tool_use_id: "toolu_1", content: [image] }],
+        },
       ],
     });
     expect(refused.status).toBe(413);
-    expect(expectErrorShape("anthropic", await refused.json(), 413)).toContain("proxy.limits.max_media");
+    expect(expectErrorShape("anthropic", await refused.json(), 413)).toContain(
+      "proxy.limits.max_media",
+    );
   });
 });

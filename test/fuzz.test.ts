@@ -30,11 +30,27 @@ beforeAll(() => {
       "proxy:\n  auth_mode: off\n  max_body_mb: 1\n" +
       upstreamsYaml([
         { name: "echo", protocol: "echo" },
-        { name: "oa", protocol: "openai", base_url: `${upstream.url}/v1`, accounts: [{ name: "a", key: "sk-fuzz-openai-01" }] },
-        { name: "an", protocol: "anthropic", base_url: upstream.url, accounts: [{ name: "a", key: "sk-fuzz-anthropic-01" }] },
-        { name: "gm", protocol: "gemini", base_url: upstream.url, accounts: [{ name: "a", key: "gm-fuzz-gemini-01" }] },
+        {
+          name: "oa",
+          protocol: "openai",
+          base_url: `${upstream.url}/v1`,
+          accounts: [{ name: "a", key: "sk-fuzz-openai-01" }],
+        },
+        {
+          name: "an",
+          protocol: "anthropic",
+          base_url: upstream.url,
+          accounts: [{ name: "a", key: "sk-fuzz-anthropic-01" }],
+        },
+        {
+          name: "gm",
+          protocol: "gemini",
+          base_url: upstream.url,
+          accounts: [{ name: "a", key: "gm-fuzz-gemini-01" }],
+        },
       ]),
-    mappings: "exact:\n  gpt-4o: oa/soak\n  claude-sonnet-4-5: an/soak\n  gemini-2.5-flash: gm/soak\n",
+    mappings:
+      "exact:\n  gpt-4o: oa/soak\n  claude-sonnet-4-5: an/soak\n  gemini-2.5-flash: gm/soak\n",
   });
 });
 afterAll(async () => {
@@ -48,17 +64,178 @@ interface Seed {
   body: Record<string, unknown>;
 }
 
-const tool = { type: "function", function: { name: "get_weather", description: "Weather", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } };
+const tool = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "Weather",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  },
+};
 const SEEDS: Seed[] = [
-  { family: "openai", path: "/v1/chat/completions", body: { model: "gpt-4o", messages: [{ role: "system", content: "Be brief." }, { role: "user", content: [{ type: "text", text: "hi" }, { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } }] }], max_tokens: 50, temperature: 0.5, tools: [tool], stream: false } },
-  { family: "openai", path: "/v1/chat/completions", body: { model: "gpt-4o", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "use the tool get_weather for \"Paris\"" }, { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] }, { role: "tool", tool_call_id: "call_1", content: "sunny" }], tools: [tool] } },
-  { family: "openai", path: "/v1/completions", body: { model: "gpt-3.5-turbo-instruct", prompt: ["Say hi", "twice"], max_tokens: 16, stream: false } },
-  { family: "openai", path: "/v1/responses", body: { model: "o3", instructions: "Be brief.", input: [{ role: "user", content: [{ type: "input_text", text: "hi" }] }, { type: "function_call", call_id: "c1", name: "get_weather", arguments: "{}" }, { type: "function_call_output", call_id: "c1", output: "sunny" }], tools: [{ type: "function", name: "get_weather", parameters: { type: "object", properties: {} } }], reasoning: { effort: "low" }, stream: true } },
-  { family: "anthropic", path: "/v1/messages", body: { model: "claude-sonnet-4-5", max_tokens: 64, system: [{ type: "text", text: "Be brief." }], thinking: { type: "enabled", budget_tokens: 1024 }, messages: [{ role: "user", content: [{ type: "text", text: "hi" }, { type: "image", source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" } }] }, { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "get_weather", input: { city: "Paris" } }] }, { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "sunny" }] }], tools: [{ name: "get_weather", input_schema: { type: "object", properties: { city: { type: "string" } } } }], stream: true } },
-  { family: "anthropic", path: "/v1/messages/count_tokens", body: { model: "claude-sonnet-4-5", messages: [{ role: "user", content: "count me" }] } },
-  { family: "gemini", path: "/v1beta/models/gemini-2.5-flash:generateContent", body: { systemInstruction: { parts: [{ text: "Be brief." }] }, contents: [{ role: "user", parts: [{ text: "hi" }, { inlineData: { mimeType: "image/png", data: "iVBORw0KGgo=" } }] }, { role: "model", parts: [{ functionCall: { name: "get_weather", args: { city: "Paris" } } }] }, { role: "user", parts: [{ functionResponse: { name: "get_weather", response: { result: "sunny" } } }] }], tools: [{ functionDeclarations: [{ name: "get_weather", parameters: { type: "OBJECT", properties: { city: { type: "STRING" } } } }] }], generationConfig: { maxOutputTokens: 64, thinkingConfig: { thinkingBudget: 128, includeThoughts: true } } } },
-  { family: "gemini", path: "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", body: { contents: [{ role: "user", parts: [{ text: "stream to me" }] }] } },
-  { family: "gemini", path: "/v1beta/models/gemini-2.5-flash:countTokens", body: { contents: [{ role: "user", parts: [{ text: "count me" }] }] } },
+  {
+    family: "openai",
+    path: "/v1/chat/completions",
+    body: {
+      model: "gpt-4o",
+      messages: [
+        { role: "system", content: "Be brief." },
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "hi" },
+            { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=" } },
+          ],
+        },
+      ],
+      max_tokens: 50,
+      temperature: 0.5,
+      tools: [tool],
+      stream: false,
+    },
+  },
+  {
+    family: "openai",
+    path: "/v1/chat/completions",
+    body: {
+      model: "gpt-4o",
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [
+        { role: "user", content: 'use the tool get_weather for "Paris"' },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [
+            {
+              id: "call_1",
+              type: "function",
+              function: { name: "get_weather", arguments: '{"city":"Paris"}' },
+            },
+          ],
+        },
+        { role: "tool", tool_call_id: "call_1", content: "sunny" },
+      ],
+      tools: [tool],
+    },
+  },
+  {
+    family: "openai",
+    path: "/v1/completions",
+    body: {
+      model: "gpt-3.5-turbo-instruct",
+      prompt: ["Say hi", "twice"],
+      max_tokens: 16,
+      stream: false,
+    },
+  },
+  {
+    family: "openai",
+    path: "/v1/responses",
+    body: {
+      model: "o3",
+      instructions: "Be brief.",
+      input: [
+        { role: "user", content: [{ type: "input_text", text: "hi" }] },
+        { type: "function_call", call_id: "c1", name: "get_weather", arguments: "{}" },
+        { type: "function_call_output", call_id: "c1", output: "sunny" },
+      ],
+      tools: [
+        { type: "function", name: "get_weather", parameters: { type: "object", properties: {} } },
+      ],
+      reasoning: { effort: "low" },
+      stream: true,
+    },
+  },
+  {
+    family: "anthropic",
+    path: "/v1/messages",
+    body: {
+      model: "claude-sonnet-4-5",
+      max_tokens: 64,
+      system: [{ type: "text", text: "Be brief." }],
+      thinking: { type: "enabled", budget_tokens: 1024 },
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "hi" },
+            {
+              type: "image",
+              source: { type: "base64", media_type: "image/png", data: "iVBORw0KGgo=" },
+            },
+          ],
+        },
+        {
+          role: "assistant",
+          content: [
+            { type: "tool_use", id: "toolu_1", name: "get_weather", input: { city: "Paris" } },
+          ],
+        },
+        {
+          role: "user",
+          content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "sunny" }],
+        },
+      ],
+      tools: [
+        {
+          name: "get_weather",
+          input_schema: { type: "object", properties: { city: { type: "string" } } },
+        },
+      ],
+      stream: true,
+    },
+  },
+  {
+    family: "anthropic",
+    path: "/v1/messages/count_tokens",
+    body: { model: "claude-sonnet-4-5", messages: [{ role: "user", content: "count me" }] },
+  },
+  {
+    family: "gemini",
+    path: "/v1beta/models/gemini-2.5-flash:generateContent",
+    body: {
+      systemInstruction: { parts: [{ text: "Be brief." }] },
+      contents: [
+        {
+          role: "user",
+          parts: [{ text: "hi" }, { inlineData: { mimeType: "image/png", data: "iVBORw0KGgo=" } }],
+        },
+        {
+          role: "model",
+          parts: [{ functionCall: { name: "get_weather", args: { city: "Paris" } } }],
+        },
+        {
+          role: "user",
+          parts: [{ functionResponse: { name: "get_weather", response: { result: "sunny" } } }],
+        },
+      ],
+      tools: [
+        {
+          functionDeclarations: [
+            {
+              name: "get_weather",
+              parameters: { type: "OBJECT", properties: { city: { type: "STRING" } } },
+            },
+          ],
+        },
+      ],
+      generationConfig: {
+        maxOutputTokens: 64,
+        thinkingConfig: { thinkingBudget: 128, includeThoughts: true },
+      },
+    },
+  },
+  {
+    family: "gemini",
+    path: "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+    body: { contents: [{ role: "user", parts: [{ text: "stream to me" }] }] },
+  },
+  {
+    family: "gemini",
+    path: "/v1beta/models/gemini-2.5-flash:countTokens",
+    body: { contents: [{ role: "user", parts: [{ text: "count me" }] }] },
+  },
 ];
 
 type Json = unknown;
@@ -66,24 +243,38 @@ type Json = unknown;
 function randomValue(random: () => number): Json {
   const pick = Math.floor(random() * 14);
   switch (pick) {
-    case 0: return null;
-    case 1: return true;
-    case 2: return -1;
-    case 3: return 1e308;
-    case 4: return "";
-    case 5: return "x".repeat(Math.floor(random() * 200_000));
-    case 6: return "\u0000\ud800\uffff☃";
-    case 7: return [];
-    case 8: return {};
-    case 9: return [null, 1, "a", {}];
+    case 0:
+      return null;
+    case 1:
+      return true;
+    case 2:
+      return -1;
+    case 3:
+      return 1e308;
+    case 4:
+      return "";
+    case 5:
+      return "x".repeat(Math.floor(random() * 200_000));
+    case 6:
+      return "\u0000\ud800\uffff☃";
+    case 7:
+      return [];
+    case 8:
+      return {};
+    case 9:
+      return [null, 1, "a", {}];
     case 10: {
       let nested: Json = "bottom";
-      for (let i = 0, depth = Math.floor(random() * 5000); i < depth; i++) nested = random() < 0.5 ? [nested] : { a: nested };
+      for (let i = 0, depth = Math.floor(random() * 5000); i < depth; i++)
+        nested = random() < 0.5 ? [nested] : { a: nested };
       return nested;
     }
-    case 11: return { type: "text", text: 5 };
-    case 12: return "__proto__";
-    default: return Math.floor(random() * 1e6) - 5e5;
+    case 11:
+      return { type: "text", text: 5 };
+    case 12:
+      return "__proto__";
+    default:
+      return Math.floor(random() * 1e6) - 5e5;
   }
 }
 
@@ -92,13 +283,18 @@ function places(root: Json): [Record<string, Json> | Json[], string | number][] 
   const out: [Record<string, Json> | Json[], string | number][] = [];
   const walk = (node: Json) => {
     if (Array.isArray(node)) node.forEach((child, i) => (out.push([node, i]), walk(child)));
-    else if (node && typeof node === "object") for (const [key, child] of Object.entries(node)) out.push([node as Record<string, Json>, key]), walk(child);
+    else if (node && typeof node === "object")
+      for (const [key, child] of Object.entries(node))
+        out.push([node as Record<string, Json>, key]), walk(child);
   };
   walk(root);
   return out;
 }
 
-function mutate(seed: Seed, random: () => number): { path: string; body: string | Uint8Array; headers: Record<string, string> } {
+function mutate(
+  seed: Seed,
+  random: () => number,
+): { path: string; body: string | Uint8Array; headers: Record<string, string> } {
   const body = structuredClone(seed.body) as Record<string, Json>;
   const rounds = 1 + Math.floor(random() * 3);
   for (let r = 0; r < rounds; r++) {
@@ -122,7 +318,14 @@ function mutate(seed: Seed, random: () => number): { path: string; body: string 
     bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
     text = bytes;
   }
-  const headers: Record<string, string> = { "content-type": ["application/json", "text/plain", "application/json; charset=latin1", "application/octet-stream"][Math.floor(random() * 4)]! };
+  const headers: Record<string, string> = {
+    "content-type": [
+      "application/json",
+      "text/plain",
+      "application/json; charset=latin1",
+      "application/octet-stream",
+    ][Math.floor(random() * 4)]!,
+  };
   return { path: seed.path, body: text, headers };
 }
 
@@ -150,24 +353,42 @@ test(`${CASES} mutated requests (seed ${SEED}): no 5xx, every error in the clien
       let status = 0;
       let text = "";
       try {
-        const response = await fetch(gw.origin + c.path, { method: "POST", body: c.body, headers: c.headers });
+        const response = await fetch(gw.origin + c.path, {
+          method: "POST",
+          body: c.body,
+          headers: c.headers,
+        });
         status = response.status;
         text = await response.text();
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
         if (status >= 500) throw new Error("a 5xx");
         if (status >= 400) expectErrorShape(c.family, JSON.parse(text), status);
       } catch (error) {
-        findings.push({ index: c.index, path: c.path, status, problem: (error as Error).message.slice(0, 300), body: text.slice(0, 300) });
+        findings.push({
+          index: c.index,
+          path: c.path,
+          status,
+          problem: (error as Error).message.slice(0, 300),
+          body: text.slice(0, 300),
+        });
       }
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   if (findings.length > 0) {
     console.error(`fuzz seed ${SEED}: ${findings.length} findings; first:`, findings.slice(0, 5));
-    const errors = [...new Set(gw.log.lines.filter((line) => line.startsWith("ERROR")).map((line) => line.slice(0, 600)))];
-    console.error(`the gateway's errors (${errors.length} distinct):\n${errors.slice(0, 8).join("\n---\n")}`);
+    const errors = [
+      ...new Set(
+        gw.log.lines.filter((line) => line.startsWith("ERROR")).map((line) => line.slice(0, 600)),
+      ),
+    ];
+    console.error(
+      `the gateway's errors (${errors.length} distinct):\n${errors.slice(0, 8).join("\n---\n")}`,
+    );
   }
-  console.log(`fuzz seed ${SEED}: ${CASES} cases, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
+  console.log(
+    `fuzz seed ${SEED}: ${CASES} cases, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`,
+  );
   expect(findings).toEqual([]);
   // The mutations must reach both sides: requests refused, and requests served, some of them forwarded.
   expect(statuses.get(200) ?? 0).toBeGreaterThan(CASES / 20);

@@ -20,7 +20,12 @@ beforeAll(() => {
       `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n  max_body_mb: 1\n  body_timeout: 1\n` +
       upstreamsYaml([
         { name: "echo", protocol: "echo" },
-        { name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "a", key: "sk-hostile-upstream-01" }] },
+        {
+          name: "oa",
+          protocol: "openai",
+          base_url: `${oa.url}/v1`,
+          accounts: [{ name: "a", key: "sk-hostile-upstream-01" }],
+        },
       ]),
     mappings: `exact:\n  ${MISSING_MODEL}: oa/${MISSING_MODEL}\n`,
   });
@@ -31,11 +36,20 @@ afterAll(async () => {
 });
 
 const AUTH = { authorization: `Bearer ${KEY}` };
-const PATHS: Record<Family, string> = { openai: "/v1/chat/completions", anthropic: "/v1/messages", gemini: "/v1beta/models/echo-model:generateContent" };
+const PATHS: Record<Family, string> = {
+  openai: "/v1/chat/completions",
+  anthropic: "/v1/messages",
+  gemini: "/v1beta/models/echo-model:generateContent",
+};
 const post = (path: string, body: string | Uint8Array, headers: Record<string, string> = {}) =>
-  fetch(gw.origin + path, { method: "POST", body, headers: { ...AUTH, "content-type": "application/json", ...headers } });
+  fetch(gw.origin + path, {
+    method: "POST",
+    body,
+    headers: { ...AUTH, "content-type": "application/json", ...headers },
+  });
 
-const raw = async (bytes: string) => (await rawRequest(Number(new URL(gw.origin).port), bytes)).text;
+const raw = async (bytes: string) =>
+  (await rawRequest(Number(new URL(gw.origin).port), bytes)).text;
 
 interface Case {
   name: string;
@@ -47,54 +61,302 @@ interface Case {
   mentions?: RegExp;
 }
 
-const chat = (extra: object) => JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }], ...extra });
-const anthropic = (extra: object) => JSON.stringify({ model: "m", max_tokens: 16, messages: [{ role: "user", content: "hi" }], ...extra });
+const chat = (extra: object) =>
+  JSON.stringify({ model: "m", messages: [{ role: "user", content: "hi" }], ...extra });
+const anthropic = (extra: object) =>
+  JSON.stringify({
+    model: "m",
+    max_tokens: 16,
+    messages: [{ role: "user", content: "hi" }],
+    ...extra,
+  });
 let deep = "0";
 for (let i = 0; i < 50_000; i++) deep = `[${deep}]`;
 
 const CASES: Case[] = [
-  { name: "malformed JSON", family: "openai", body: '{"model": "m", "messages": [', status: 400, mentions: /not valid JSON/ },
-  { name: "malformed JSON", family: "anthropic", body: "{bad", status: 400, mentions: /not valid JSON/ },
-  { name: "malformed JSON", family: "gemini", body: "{bad", status: 400, mentions: /not valid JSON/ },
-  { name: "a JSON array instead of an object", family: "openai", body: "[1,2]", status: 400, mentions: /JSON object/ },
-  { name: "a JSON string instead of an object", family: "anthropic", body: '"hi"', status: 400, mentions: /JSON object/ },
+  {
+    name: "malformed JSON",
+    family: "openai",
+    body: '{"model": "m", "messages": [',
+    status: 400,
+    mentions: /not valid JSON/,
+  },
+  {
+    name: "malformed JSON",
+    family: "anthropic",
+    body: "{bad",
+    status: 400,
+    mentions: /not valid JSON/,
+  },
+  {
+    name: "malformed JSON",
+    family: "gemini",
+    body: "{bad",
+    status: 400,
+    mentions: /not valid JSON/,
+  },
+  {
+    name: "a JSON array instead of an object",
+    family: "openai",
+    body: "[1,2]",
+    status: 400,
+    mentions: /JSON object/,
+  },
+  {
+    name: "a JSON string instead of an object",
+    family: "anthropic",
+    body: '"hi"',
+    status: 400,
+    mentions: /JSON object/,
+  },
   { name: "null", family: "gemini", body: "null", status: 400, mentions: /JSON object/ },
   { name: "empty body", family: "openai", body: "", status: 400, mentions: /empty/ },
-  { name: "model missing", family: "openai", body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }), status: 400, mentions: /model/ },
-  { name: "model a number", family: "openai", body: chat({ model: 7 }), status: 400, mentions: /model/ },
-  { name: "model an object", family: "anthropic", body: anthropic({ model: { a: 1 } }), status: 400, mentions: /model/ },
-  { name: "model with a newline in it", family: "openai", body: chat({ model: "gpt\nX-Injected: 1" }), status: 400, mentions: /model/ },
-  { name: "model of 3,000 characters", family: "gemini", path: `/v1beta/models/${"m".repeat(3000)}:generateContent`, body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }), status: 400, mentions: /model/ },
-  { name: "messages missing", family: "openai", body: JSON.stringify({ model: "m" }), status: 400, mentions: /messages/ },
-  { name: "messages a string", family: "openai", body: chat({ messages: "hi" }), status: 400, mentions: /messages/ },
-  { name: "messages empty", family: "openai", body: chat({ messages: [] }), status: 400, mentions: /empty/ },
-  { name: "a message that is null", family: "openai", body: chat({ messages: [null] }), status: 400, mentions: /messages\[0\]/ },
-  { name: "a role that is a number", family: "openai", body: chat({ messages: [{ role: 3, content: "hi" }] }), status: 400, mentions: /role/ },
-  { name: "content an object", family: "openai", body: chat({ messages: [{ role: "user", content: { a: 1 } }] }), status: 400, mentions: /content/ },
-  { name: "max_tokens a string", family: "openai", body: chat({ max_tokens: "many" }), status: 400, mentions: /max_tokens/ },
-  { name: "stream a string", family: "openai", body: chat({ stream: "yes" }), status: 400, mentions: /stream/ },
-  { name: "messages missing", family: "anthropic", body: JSON.stringify({ model: "m", max_tokens: 5 }), status: 400, mentions: /messages/ },
+  {
+    name: "model missing",
+    family: "openai",
+    body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }),
+    status: 400,
+    mentions: /model/,
+  },
+  {
+    name: "model a number",
+    family: "openai",
+    body: chat({ model: 7 }),
+    status: 400,
+    mentions: /model/,
+  },
+  {
+    name: "model an object",
+    family: "anthropic",
+    body: anthropic({ model: { a: 1 } }),
+    status: 400,
+    mentions: /model/,
+  },
+  {
+    name: "model with a newline in it",
+    family: "openai",
+    body: chat({ model: "gpt\nX-Injected: 1" }),
+    status: 400,
+    mentions: /model/,
+  },
+  {
+    name: "model of 3,000 characters",
+    family: "gemini",
+    path: `/v1beta/models/${"m".repeat(3000)}:generateContent`,
+    body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }),
+    status: 400,
+    mentions: /model/,
+  },
+  {
+    name: "messages missing",
+    family: "openai",
+    body: JSON.stringify({ model: "m" }),
+    status: 400,
+    mentions: /messages/,
+  },
+  {
+    name: "messages a string",
+    family: "openai",
+    body: chat({ messages: "hi" }),
+    status: 400,
+    mentions: /messages/,
+  },
+  {
+    name: "messages empty",
+    family: "openai",
+    body: chat({ messages: [] }),
+    status: 400,
+    mentions: /empty/,
+  },
+  {
+    name: "a message that is null",
+    family: "openai",
+    body: chat({ messages: [null] }),
+    status: 400,
+    mentions: /messages\[0\]/,
+  },
+  {
+    name: "a role that is a number",
+    family: "openai",
+    body: chat({ messages: [{ role: 3, content: "hi" }] }),
+    status: 400,
+    mentions: /role/,
+  },
+  {
+    name: "content an object",
+    family: "openai",
+    body: chat({ messages: [{ role: "user", content: { a: 1 } }] }),
+    status: 400,
+    mentions: /content/,
+  },
+  {
+    name: "max_tokens a string",
+    family: "openai",
+    body: chat({ max_tokens: "many" }),
+    status: 400,
+    mentions: /max_tokens/,
+  },
+  {
+    name: "stream a string",
+    family: "openai",
+    body: chat({ stream: "yes" }),
+    status: 400,
+    mentions: /stream/,
+  },
+  {
+    name: "messages missing",
+    family: "anthropic",
+    body: JSON.stringify({ model: "m", max_tokens: 5 }),
+    status: 400,
+    mentions: /messages/,
+  },
   { name: "messages empty", family: "anthropic", body: anthropic({ messages: [] }), status: 400 },
-  { name: "content a number", family: "anthropic", body: anthropic({ messages: [{ role: "user", content: 5 }] }), status: 400, mentions: /content/ },
-  { name: "an image block whose source is a number", family: "anthropic", body: anthropic({ messages: [{ role: "user", content: [{ type: "image", source: 5 }] }] }), status: 400, mentions: /source/ },
-  { name: "stream a number", family: "anthropic", body: anthropic({ stream: 1 }), status: 400, mentions: /stream/ },
-  { name: "contents missing", family: "gemini", body: JSON.stringify({}), status: 400, mentions: /contents/ },
-  { name: "contents a string", family: "gemini", body: JSON.stringify({ contents: "hi" }), status: 400, mentions: /contents/ },
-  { name: "parts a string", family: "gemini", body: JSON.stringify({ contents: [{ role: "user", parts: "hi" }] }), status: 400, mentions: /parts/ },
-  { name: "inlineData a number", family: "gemini", body: JSON.stringify({ contents: [{ role: "user", parts: [{ inlineData: 5 }] }] }), status: 400, mentions: /inlineData/ },
-  { name: "text a number", family: "gemini", body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: 5 }] }] }), status: 400, mentions: /text/ },
-  { name: "input a number", family: "openai", path: "/v1/responses", body: JSON.stringify({ model: "m", input: 5 }), status: 400, mentions: /input/ },
-  { name: "prompt an object", family: "openai", path: "/v1/completions", body: JSON.stringify({ model: "m", prompt: { a: 1 } }), status: 400, mentions: /prompt/ },
-  { name: "invalid UTF-8", family: "openai", body: new Uint8Array([0x7b, 0x22, 0x6d, 0xff, 0xfe, 0x22, 0x7d]), status: 400, mentions: /UTF-8/ },
-  { name: "invalid UTF-8", family: "gemini", body: new Uint8Array([0x7b, 0xc3, 0x28, 0x7d]), status: 400, mentions: /UTF-8/ },
-  { name: "JSON nested 50,000 deep", family: "openai", body: `{"model":"m","messages":${deep}}`, status: 400 },
-  { name: "contents empty", family: "gemini", body: JSON.stringify({ contents: [] }), status: 400, mentions: /contents/ },
-  { name: "a single string over max_body_mb", family: "openai", body: chat({ messages: [{ role: "user", content: "x".repeat(1_100_000) }] }), status: 413, mentions: /max_body_mb/ },
-  { name: "XML", family: "openai", body: "<request/>", headers: { "content-type": "application/xml" }, status: 400, mentions: /not valid JSON/ },
-  { name: "form encoding that is not JSON", family: "anthropic", body: "a=1&b=2", headers: { "content-type": "application/x-www-form-urlencoded" }, status: 400, mentions: /not valid JSON/ },
-  { name: "a multipart body", family: "openai", body: "--x\r\n\r\nhi\r\n--x--", headers: { "content-type": "multipart/form-data; boundary=x" }, status: 415, mentions: /JSON/ },
-  { name: "an invalid ?alt=", family: "gemini", path: "/v1beta/models/echo-model:streamGenerateContent?alt=xml", body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }), status: 400, mentions: /alt/ },
-  { name: "a method after the model's method", family: "gemini", path: "/v1beta/models/echo-model:generateContent:extra", body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }), status: 404, mentions: /no route/ },
+  {
+    name: "content a number",
+    family: "anthropic",
+    body: anthropic({ messages: [{ role: "user", content: 5 }] }),
+    status: 400,
+    mentions: /content/,
+  },
+  {
+    name: "an image block whose source is a number",
+    family: "anthropic",
+    body: anthropic({ messages: [{ role: "user", content: [{ type: "image", source: 5 }] }] }),
+    status: 400,
+    mentions: /source/,
+  },
+  {
+    name: "stream a number",
+    family: "anthropic",
+    body: anthropic({ stream: 1 }),
+    status: 400,
+    mentions: /stream/,
+  },
+  {
+    name: "contents missing",
+    family: "gemini",
+    body: JSON.stringify({}),
+    status: 400,
+    mentions: /contents/,
+  },
+  {
+    name: "contents a string",
+    family: "gemini",
+    body: JSON.stringify({ contents: "hi" }),
+    status: 400,
+    mentions: /contents/,
+  },
+  {
+    name: "parts a string",
+    family: "gemini",
+    body: JSON.stringify({ contents: [{ role: "user", parts: "hi" }] }),
+    status: 400,
+    mentions: /parts/,
+  },
+  {
+    name: "inlineData a number",
+    family: "gemini",
+    body: JSON.stringify({ contents: [{ role: "user", parts: [{ inlineData: 5 }] }] }),
+    status: 400,
+    mentions: /inlineData/,
+  },
+  {
+    name: "text a number",
+    family: "gemini",
+    body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: 5 }] }] }),
+    status: 400,
+    mentions: /text/,
+  },
+  {
+    name: "input a number",
+    family: "openai",
+    path: "/v1/responses",
+    body: JSON.stringify({ model: "m", input: 5 }),
+    status: 400,
+    mentions: /input/,
+  },
+  {
+    name: "prompt an object",
+    family: "openai",
+    path: "/v1/completions",
+    body: JSON.stringify({ model: "m", prompt: { a: 1 } }),
+    status: 400,
+    mentions: /prompt/,
+  },
+  {
+    name: "invalid UTF-8",
+    family: "openai",
+    body: new Uint8Array([0x7b, 0x22, 0x6d, 0xff, 0xfe, 0x22, 0x7d]),
+    status: 400,
+    mentions: /UTF-8/,
+  },
+  {
+    name: "invalid UTF-8",
+    family: "gemini",
+    body: new Uint8Array([0x7b, 0xc3, 0x28, 0x7d]),
+    status: 400,
+    mentions: /UTF-8/,
+  },
+  {
+    name: "JSON nested 50,000 deep",
+    family: "openai",
+    body: `{"model":"m","messages":${deep}}`,
+    status: 400,
+  },
+  {
+    name: "contents empty",
+    family: "gemini",
+    body: JSON.stringify({ contents: [] }),
+    status: 400,
+    mentions: /contents/,
+  },
+  {
+    name: "a single string over max_body_mb",
+    family: "openai",
+    body: chat({ messages: [{ role: "user", content: "x".repeat(1_100_000) }] }),
+    status: 413,
+    mentions: /max_body_mb/,
+  },
+  {
+    name: "XML",
+    family: "openai",
+    body: "<request/>",
+    headers: { "content-type": "application/xml" },
+    status: 400,
+    mentions: /not valid JSON/,
+  },
+  {
+    name: "form encoding that is not JSON",
+    family: "anthropic",
+    body: "a=1&b=2",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    status: 400,
+    mentions: /not valid JSON/,
+  },
+  {
+    name: "a multipart body",
+    family: "openai",
+    body: "--x\r\n\r\nhi\r\n--x--",
+    headers: { "content-type": "multipart/form-data; boundary=x" },
+    status: 415,
+    mentions: /JSON/,
+  },
+  {
+    name: "an invalid ?alt=",
+    family: "gemini",
+    path: "/v1beta/models/echo-model:streamGenerateContent?alt=xml",
+    body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }),
+    status: 400,
+    mentions: /alt/,
+  },
+  {
+    name: "a method after the model's method",
+    family: "gemini",
+    path: "/v1beta/models/echo-model:generateContent:extra",
+    body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }),
+    status: 404,
+    mentions: /no route/,
+  },
 ];
 
 describe("each bad request: the status, the client's own error shape, and what was wrong", () => {
@@ -111,19 +373,28 @@ describe("each bad request: the status, the client's own error shape, and what w
 describe("inputs that look odd but are valid", () => {
   test("a huge single string under the limit is served whole", async () => {
     const text = "word ".repeat(150_000).trim();
-    const response = await post(PATHS.openai, chat({ messages: [{ role: "user", content: text }] }));
+    const response = await post(
+      PATHS.openai,
+      chat({ messages: [{ role: "user", content: text }] }),
+    );
     expect(response.status).toBe(200);
     expect(((await response.json()) as any).choices[0].message.content).toBe(text);
   });
 
   test("JSON nested 50,000 deep in a field levity does not read is passed over, not a crash", async () => {
-    const response = await post(PATHS.anthropic, `{"model":"m","max_tokens":5,"metadata":${deep},"messages":[{"role":"user","content":"deep"}]}`);
+    const response = await post(
+      PATHS.anthropic,
+      `{"model":"m","max_tokens":5,"metadata":${deep},"messages":[{"role":"user","content":"deep"}]}`,
+    );
     expect(response.status).toBe(200);
     expect(((await response.json()) as any).content[0].text).toBe("deep");
   });
 
   test("a Gemini model name with colons in it (as Ollama's are) is the model, and the last colon starts the method", async () => {
-    const response = await post("/v1beta/models/qwen2.5:7b:generateContent", JSON.stringify({ contents: [{ role: "user", parts: [{ text: "colons" }] }] }));
+    const response = await post(
+      "/v1beta/models/qwen2.5:7b:generateContent",
+      JSON.stringify({ contents: [{ role: "user", parts: [{ text: "colons" }] }] }),
+    );
     expect(response.status).toBe(200);
     expect(response.headers.get("x-mapped-model")).toBe("qwen2.5:7b");
   });
@@ -140,13 +411,17 @@ describe("inputs that look odd but are valid", () => {
 
 describe("bytes that never become a request", () => {
   test("a header block over the limit: 431, and the gateway serves the next request", async () => {
-    const answer = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(200_000)}\r\n\r\n`);
+    const answer = await raw(
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(200_000)}\r\n\r\n`,
+    );
     expect(answer).toStartWith("HTTP/1.1 431");
     expect((await fetch(`${gw.origin}/healthz`, { headers: AUTH })).status).toBe(200);
   });
 
   test("a path of 20,000 characters: 431 (it is part of the header block)", async () => {
-    expect(await raw(`GET /${"a".repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`)).toStartWith("HTTP/1.1 431");
+    expect(await raw(`GET /${"a".repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`)).toStartWith(
+      "HTTP/1.1 431",
+    );
   });
 
   test("a request line that is not HTTP: 400", async () => {
@@ -163,7 +438,9 @@ describe("a body that trickles in", () => {
     socket.on("data", (data) => (answer += data.toString("latin1")));
     const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
     socket.on("error", () => {});
-    socket.write(`POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`);
+    socket.write(
+      `POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: ${KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`,
+    );
     const drip = setInterval(() => socket.writable && socket.write(" "), 100);
     await closed;
     clearInterval(drip);

@@ -6,8 +6,24 @@ import { AccountPool } from "../src/pool/pool.ts";
 import type { Account, Upstream } from "../src/config/snapshot.ts";
 import type { AccountRecord, StateStore } from "../src/state/store.ts";
 import { resetAccounts, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
-import { answerWell, BLOCK_START, chatAnswer, chunk, MESSAGE_START, OPENAI_TAIL, textDelta } from "./support/raw-answers.ts";
-import { httpResponse, LAST_CHUNK, rawUpstream, SSE_HEAD, sseChunk, type RawRequest, type RawUpstream } from "./support/raw-upstream.ts";
+import {
+  answerWell,
+  BLOCK_START,
+  chatAnswer,
+  chunk,
+  MESSAGE_START,
+  OPENAI_TAIL,
+  textDelta,
+} from "./support/raw-answers.ts";
+import {
+  httpResponse,
+  LAST_CHUNK,
+  rawUpstream,
+  SSE_HEAD,
+  sseChunk,
+  type RawRequest,
+  type RawUpstream,
+} from "./support/raw-upstream.ts";
 import { createHash } from "node:crypto";
 
 /*
@@ -34,7 +50,6 @@ let gw: TestGateway;
 /** What account a's requests get in the current test (and b's too, when `both` is set). */
 let fault: (request: RawRequest, socket: Socket) => void = () => {};
 let both = false;
-
 
 /**
  * Writes what `next` makes for as long as the socket is open (at the reader's pace), up to
@@ -87,7 +102,9 @@ async function watched<T>(work: () => Promise<T>): Promise<Watched<T>> {
   try {
     const result = await work();
     peak = Math.max(peak, rssMb());
-    console.log(`  /healthz at worst ${worst.toFixed(1)} ms, RSS +${(peak - before).toFixed(1)} MB`);
+    console.log(
+      `  /healthz at worst ${worst.toFixed(1)} ms, RSS +${(peak - before).toFixed(1)} MB`,
+    );
     return { result, worstHealthzMs: worst, rssGrowthMb: peak - before };
   } finally {
     done = true;
@@ -117,7 +134,8 @@ beforeAll(async () => {
   // 256 MB of zeros: about 250 KB of gzip, 256 times the 1 MB limit.
   bomb = gzipSync(Buffer.alloc(256 * MB), { level: 9 });
   raw = await rawUpstream((request, socket) => {
-    const key = request.headers.authorization?.replace("Bearer ", "") ?? request.headers["x-api-key"];
+    const key =
+      request.headers.authorization?.replace("Bearer ", "") ?? request.headers["x-api-key"];
     if (key === KEY_A || both) fault(request, socket);
     else answerWell(request, socket);
   });
@@ -128,9 +146,15 @@ beforeAll(async () => {
   const yaml = upstreamsYaml([
     { name: "hostile", protocol: "openai", base_url: `${raw.url}/v1`, accounts },
     { name: "hostan", protocol: "anthropic", base_url: raw.url, accounts },
-  ]).replace(/(    protocol: \w+\n)/g, "$1    strategy: fill_first\n    timeouts: { idle: 5, total: 20 }\n");
+  ]).replace(
+    /(    protocol: \w+\n)/g,
+    "$1    strategy: fill_first\n    timeouts: { idle: 5, total: 20 }\n",
+  );
   const limits = "  upstream_limits: { body_mb: 1, held_mb: 1, event_mb: 1, answer_mb: 1 }\n";
-  gw = startGateway({ gateway: `proxy:\n  auth_mode: off\n  cooldown_wait: 0\n${limits}${yaml}`, mappings: "exact:\n  m: hostile/m\n  claude-m: hostan/m\n" });
+  gw = startGateway({
+    gateway: `proxy:\n  auth_mode: off\n  cooldown_wait: 0\n${limits}${yaml}`,
+    mappings: "exact:\n  m: hostile/m\n  claude-m: hostan/m\n",
+  });
 });
 afterAll(async () => {
   await gw.stop();
@@ -145,7 +169,9 @@ afterEach(async () => {
 describe("an upstream that would exhaust memory", () => {
   test("a gzip bomb as a whole answer is refused at the limit on its decoded size, and the next account answers", async () => {
     fault = (_request, socket) => {
-      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: ${bomb.length}\r\n\r\n`);
+      socket.write(
+        `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: ${bomb.length}\r\n\r\n`,
+      );
       socket.write(bomb);
     };
     const run = await watched(() => chat("m", false));
@@ -159,7 +185,9 @@ describe("an upstream that would exhaust memory", () => {
     const seen: string[] = [];
     both = true;
     fault = (request, socket) => {
-      seen.push(`${JSON.parse(request.body).stream ? "stream" : "whole"}: ${request.headers["accept-encoding"]}`);
+      seen.push(
+        `${JSON.parse(request.body).stream ? "stream" : "whole"}: ${request.headers["accept-encoding"]}`,
+      );
       answerWell(request, socket);
     };
     expect((await chat("m", false)).status).toBe(200);
@@ -170,7 +198,9 @@ describe("an upstream that would exhaust memory", () => {
   test("a gzipped answer within the limit is read", async () => {
     fault = (_request, socket) => {
       const body = gzipSync(chatAnswer("unzipped"));
-      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: ${body.length}\r\n\r\n`);
+      socket.write(
+        `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\ncontent-length: ${body.length}\r\n\r\n`,
+      );
       socket.write(body);
     };
     const { status, text } = await chat("m", false);
@@ -180,8 +210,12 @@ describe("an upstream that would exhaust memory", () => {
 
   test("a stream compressed although levity asked for none is decoded as it is read", async () => {
     fault = (_request, socket) => {
-      const body = gzipSync([chunk({ role: "assistant", content: "zipped" }), ...OPENAI_TAIL].join(""));
-      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\ncontent-length: ${body.length}\r\n\r\n`);
+      const body = gzipSync(
+        [chunk({ role: "assistant", content: "zipped" }), ...OPENAI_TAIL].join(""),
+      );
+      socket.write(
+        `HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\ncontent-length: ${body.length}\r\n\r\n`,
+      );
       socket.write(body);
     };
     const { status, text } = await chat("m", true);
@@ -192,9 +226,13 @@ describe("an upstream that would exhaust memory", () => {
 
   test("a compressed stream that inflates to comments for ever is cut at the limit on held bytes, and the next account answers", async () => {
     // 64 MB of keep-alive comments in about 64 KB of gzip.
-    const comments = gzipSync(Buffer.from(`: ${"k".repeat(1022)}\n\n`.repeat(64 * 1024)), { level: 9 });
+    const comments = gzipSync(Buffer.from(`: ${"k".repeat(1022)}\n\n`.repeat(64 * 1024)), {
+      level: 9,
+    });
     fault = (_request, socket) => {
-      socket.write(`HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\ncontent-length: ${comments.length}\r\n\r\n`);
+      socket.write(
+        `HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\ncontent-length: ${comments.length}\r\n\r\n`,
+      );
       socket.write(comments);
     };
     const run = await watched(() => chat("m", true));
@@ -207,7 +245,9 @@ describe("an upstream that would exhaust memory", () => {
   test("a whole body that never ends is cut at the limit; when every account does it, the client gets a clear 502 in its dialect", async () => {
     both = true;
     fault = (_request, socket) => {
-      socket.write("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n");
+      socket.write(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+      );
       socket.write(sseChunk('{"choices":[{"message":{"content":"'));
       const piece = sseChunk("a".repeat(64 * 1024));
       pour(socket, () => piece);
@@ -235,7 +275,13 @@ describe("an upstream that would exhaust memory", () => {
 
   test("one SSE line that never ends is cut at the limit on one event, and the next account answers", async () => {
     fault = (_request, socket) => {
-      socket.write(SSE_HEAD + sseChunk(MESSAGE_START + BLOCK_START) + sseChunk('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"'));
+      socket.write(
+        SSE_HEAD +
+          sseChunk(MESSAGE_START + BLOCK_START) +
+          sseChunk(
+            'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"',
+          ),
+      );
       const piece = sseChunk("x".repeat(64 * 1024));
       pour(socket, () => piece);
     };
@@ -267,12 +313,34 @@ describe("an upstream that would exhaust memory", () => {
 
 describe("absurd cooldown hints", () => {
   async function coolWith(header: string): Promise<void> {
-    fault = (_request, socket) => socket.write(httpResponse(429, JSON.stringify({ error: { message: "slow down", type: "rate_limit" } }), "application/json", `${header}\r\n`));
+    fault = (_request, socket) =>
+      socket.write(
+        httpResponse(
+          429,
+          JSON.stringify({ error: { message: "slow down", type: "rate_limit" } }),
+          "application/json",
+          `${header}\r\n`,
+        ),
+      );
     const run = await watched(() => chat("m", false));
     expect(run.result.status).toBe(200);
     const accounts = await fetch(`${gw.origin}/levity/accounts`);
     expect(accounts.status).toBe(200);
-    const view = (await accounts.json()) as { upstream: string; account: string; state: string; modelCooldowns: Record<string, string> }[] | { accounts: { upstream: string; account: string; state: string; modelCooldowns: Record<string, string> }[] };
+    const view = (await accounts.json()) as
+      | {
+          upstream: string;
+          account: string;
+          state: string;
+          modelCooldowns: Record<string, string>;
+        }[]
+      | {
+          accounts: {
+            upstream: string;
+            account: string;
+            state: string;
+            modelCooldowns: Record<string, string>;
+          }[];
+        };
     const list = Array.isArray(view) ? view : view.accounts;
     const a = list.find((entry) => entry.upstream === "hostile" && entry.account === "a")!;
     expect(a.state).toBe("cooling");
@@ -285,7 +353,8 @@ describe("absurd cooldown hints", () => {
     expectHealthy(run);
   }
 
-  test("Retry-After: 1e13 seconds cools the account for 24 hours at most; the views and /metrics answer 200", () => coolWith("retry-after: 10000000000000"));
+  test("Retry-After: 1e13 seconds cools the account for 24 hours at most; the views and /metrics answer 200", () =>
+    coolWith("retry-after: 10000000000000"));
   test("retry-after-ms: 1e300 likewise", () => coolWith("retry-after-ms: 1e300"));
 
   test("an absurd cooldown an older levity saved is cut to 24 hours when loaded", () => {
@@ -302,10 +371,21 @@ describe("absurd cooldown hints", () => {
     const store = { accounts: () => [record], saveAccount: () => {} } as unknown as StateStore;
     const pool = new AccountPool(store, { info() {}, warn() {}, error() {} }, () => now);
     const account: Account = { name: "c", key, weight: 1, serves: () => true };
-    const upstream = { name: "u", protocol: "openai", baseUrl: "", strategy: "round_robin", maxAttempts: 1, timeouts: { connect: 1, firstByte: 1, idle: 1, total: 1 }, accounts: [account] } as Upstream;
+    const upstream = {
+      name: "u",
+      protocol: "openai",
+      baseUrl: "",
+      strategy: "round_robin",
+      maxAttempts: 1,
+      timeouts: { connect: 1, firstByte: 1, idle: 1, total: 1 },
+      accounts: [account],
+    } as Upstream;
     const [view] = pool.view([upstream]);
     expect(view!.state).toBe("cooling");
     expect(Date.parse(view!.coolingUntil!)).toBe(now + MAX_HINT_MS);
-    expect(Object.values(view!.modelCooldowns).map(Date.parse)).toEqual([now + MAX_HINT_MS, now + MAX_HINT_MS]);
+    expect(Object.values(view!.modelCooldowns).map(Date.parse)).toEqual([
+      now + MAX_HINT_MS,
+      now + MAX_HINT_MS,
+    ]);
   });
 });

@@ -37,19 +37,41 @@ describe("GET /", () => {
       name: "levity",
       version: health.version,
       base_urls: { openai: `${gw.origin}/v1`, anthropic: gw.origin, gemini: gw.origin },
-      links: { health: `${gw.origin}/healthz`, monitor: `${gw.origin}/ui`, metrics: `${gw.origin}/metrics` },
+      links: {
+        health: `${gw.origin}/healthz`,
+        monitor: `${gw.origin}/ui`,
+        metrics: `${gw.origin}/metrics`,
+      },
     });
-    for (const link of Object.values(index.links as Record<string, string>)) expect({ link, status: (await fetch(link)).status }).toEqual({ link, status: 200 });
+    for (const link of Object.values(index.links as Record<string, string>))
+      expect({ link, status: (await fetch(link)).status }).toEqual({ link, status: 200 });
   });
 
   test("the Base URLs it lists are ones the SDKs work with", async () => {
     const { base_urls: urls } = await bodyOf(await fetch(`${gw.origin}/`));
     const openai = new OpenAI({ apiKey: "x", baseURL: urls.openai, maxRetries: 0 });
-    expect((await openai.chat.completions.create({ model: "m", messages: [{ role: "user", content: "from the index" }] })).choices[0]!.message.content).toBe("from the index");
+    expect(
+      (
+        await openai.chat.completions.create({
+          model: "m",
+          messages: [{ role: "user", content: "from the index" }],
+        })
+      ).choices[0]!.message.content,
+    ).toBe("from the index");
     const anthropic = new Anthropic({ apiKey: "x", baseURL: urls.anthropic, maxRetries: 0 });
-    expect((await anthropic.messages.create({ model: "m", max_tokens: 8, messages: [{ role: "user", content: "ok" }] })).content[0]).toMatchObject({ text: "ok" });
+    expect(
+      (
+        await anthropic.messages.create({
+          model: "m",
+          max_tokens: 8,
+          messages: [{ role: "user", content: "ok" }],
+        })
+      ).content[0],
+    ).toMatchObject({ text: "ok" });
     const gemini = new GoogleGenAI({ apiKey: "x", httpOptions: { baseUrl: urls.gemini } });
-    expect((await gemini.models.generateContent({ model: "gemini-x", contents: "ok" })).text).toBe("ok");
+    expect((await gemini.models.generateContent({ model: "gemini-x", contents: "ok" })).text).toBe(
+      "ok",
+    );
   });
 
   test("with metrics off, the index does not link to them", async () => {
@@ -64,12 +86,16 @@ describe("GET /", () => {
   });
 
   test("under all_except_health it is as open as /healthz and holds no key", async () => {
-    const guarded = startGateway({ gateway: `proxy:\n  auth_mode: all_except_health\n  api_key: ${KEY}\n` });
+    const guarded = startGateway({
+      gateway: `proxy:\n  auth_mode: all_except_health\n  api_key: ${KEY}\n`,
+    });
     try {
       const response = await fetch(`${guarded.origin}/`);
       expect(response.status).toBe(200);
       expect(await response.text()).not.toContain(KEY);
-      expect((await fetch(`${guarded.origin}/`, { headers: BROWSER, redirect: "manual" })).status).toBe(302);
+      expect(
+        (await fetch(`${guarded.origin}/`, { headers: BROWSER, redirect: "manual" })).status,
+      ).toBe(302);
       // The API itself is still closed.
       expect((await fetch(`${guarded.origin}/v1/models`)).status).toBe(401);
     } finally {
@@ -82,7 +108,9 @@ describe("GET /", () => {
     try {
       expect((await fetch(`${strict.origin}/`)).status).toBe(401);
       expect((await fetch(`${strict.origin}/healthz`)).status).toBe(401);
-      expect((await fetch(`${strict.origin}/`, { headers: { authorization: `Bearer ${KEY}` } })).status).toBe(200);
+      expect(
+        (await fetch(`${strict.origin}/`, { headers: { authorization: `Bearer ${KEY}` } })).status,
+      ).toBe(200);
       const browser = await fetch(`${strict.origin}/`, { headers: BROWSER, redirect: "manual" });
       expect(browser.status).toBe(302);
       expect(browser.headers.get("location")).toBe("/ui");
@@ -93,32 +121,47 @@ describe("GET /", () => {
   });
 
   test("a path that is not / still gets a 404, browser or not", async () => {
-    expect((await fetch(`${gw.origin}/index.html`, { headers: BROWSER, redirect: "manual" })).status).toBe(404);
+    expect(
+      (await fetch(`${gw.origin}/index.html`, { headers: BROWSER, redirect: "manual" })).status,
+    ).toBe(404);
   });
 });
 
 describe("endpoints known but not served yet answer 501 in the client's shape", () => {
   test("POST /v1/embeddings: OpenAI shape, names the endpoint, says not yet, tells the SDK not to retry", async () => {
-    const response = await fetch(`${gw.origin}/v1/embeddings`, { method: "POST", body: JSON.stringify({ model: "m", input: "x" }) });
+    const response = await fetch(`${gw.origin}/v1/embeddings`, {
+      method: "POST",
+      body: JSON.stringify({ model: "m", input: "x" }),
+    });
     expect(response.status).toBe(501);
     expect(response.headers.get("x-should-retry")).toBe("false");
     const { error } = await bodyOf(response);
     expect(error.code).toBe("endpoint_not_served");
-    expect(error.message).toContain("levity does not serve OpenAI embeddings (POST /v1/embeddings) yet");
+    expect(error.message).toContain(
+      "levity does not serve OpenAI embeddings (POST /v1/embeddings) yet",
+    );
     expect(error.message).not.toContain("nearest known route");
   });
 
   test("the OpenAI SDK gets an APIError 501 with that message, for JSON and multipart endpoints alike", async () => {
     const client = new OpenAI({ apiKey: "x", baseURL: `${gw.origin}/v1` });
-    const embedding = await client.embeddings.create({ model: "m", input: "x" }).catch((e: unknown) => e);
+    const embedding = await client.embeddings
+      .create({ model: "m", input: "x" })
+      .catch((e: unknown) => e);
     expect(embedding).toBeInstanceOf(OpenAI.APIError);
     expect((embedding as InstanceType<typeof OpenAI.APIError>).status).toBe(501);
     expect((embedding as Error).message).toContain("OpenAI embeddings");
     const file = new File([new Uint8Array(64)], "clip.wav", { type: "audio/wav" });
-    const transcription = await client.audio.transcriptions.create({ model: "whisper-1", file }).catch((e: unknown) => e);
+    const transcription = await client.audio.transcriptions
+      .create({ model: "whisper-1", file })
+      .catch((e: unknown) => e);
     expect((transcription as InstanceType<typeof OpenAI.APIError>).status).toBe(501);
-    expect((transcription as Error).message).toContain("OpenAI speech to text (POST /v1/audio/transcriptions)");
-    const image = await client.images.generate({ model: "m", prompt: "x" }).catch((e: unknown) => e);
+    expect((transcription as Error).message).toContain(
+      "OpenAI speech to text (POST /v1/audio/transcriptions)",
+    );
+    const image = await client.images
+      .generate({ model: "m", prompt: "x" })
+      .catch((e: unknown) => e);
     expect((image as Error).message).toContain("OpenAI image generation");
   });
 
@@ -127,7 +170,9 @@ describe("endpoints known but not served yet answer 501 in the client's shape", 
     const batch = await client.messages.batches.create({ requests: [] }).catch((e: unknown) => e);
     expect((batch as InstanceType<typeof Anthropic.APIError>).status).toBe(501);
     expect((batch as Error).message).toContain("Anthropic message batches");
-    const files = await fetch(`${gw.origin}/v1/files`, { headers: { "anthropic-version": "2023-06-01" } });
+    const files = await fetch(`${gw.origin}/v1/files`, {
+      headers: { "anthropic-version": "2023-06-01" },
+    });
     expect(files.status).toBe(501);
     expect(await bodyOf(files)).toMatchObject({ type: "error", error: { type: "api_error" } });
     const openaiFiles = await bodyOf(await fetch(`${gw.origin}/v1/files`));
@@ -135,33 +180,59 @@ describe("endpoints known but not served yet answer 501 in the client's shape", 
   });
 
   test("Gemini: embedContent answers UNIMPLEMENTED in Gemini's shape", async () => {
-    const response = await fetch(`${gw.origin}/v1beta/models/text-embedding-004:embedContent`, { method: "POST", body: "{}" });
+    const response = await fetch(`${gw.origin}/v1beta/models/text-embedding-004:embedContent`, {
+      method: "POST",
+      body: "{}",
+    });
     expect(response.status).toBe(501);
     const body = await bodyOf(response);
     expect(body.error).toMatchObject({ code: 501, status: "UNIMPLEMENTED" });
     expect(body.error.message).toContain("Gemini embeddings");
     const client = new GoogleGenAI({ apiKey: "x", httpOptions: { baseUrl: gw.origin } });
-    const failed = await client.models.embedContent({ model: "text-embedding-004", contents: "x" }).catch((e: unknown) => e);
+    const failed = await client.models
+      .embedContent({ model: "text-embedding-004", contents: "x" })
+      .catch((e: unknown) => e);
     expect((failed as Error).message).toContain("levity does not serve Gemini embeddings");
   });
 
   test("a body that is not JSON (a file upload) still gets the 501, not a 400", async () => {
-    const response = await fetch(`${gw.origin}/upload/v1beta/files`, { method: "POST", headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(1024) });
+    const response = await fetch(`${gw.origin}/upload/v1beta/files`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: new Uint8Array(1024),
+    });
     expect(response.status).toBe(501);
     expect((await bodyOf(response)).error.message).toContain("Gemini file upload");
   });
 
   test("glued onto a pasted endpoint, it is still the 501, with the rewrite header", async () => {
-    const response = await fetch(`${gw.origin}/v1/chat/completions/embeddings`, { method: "POST", body: "{}" });
+    const response = await fetch(`${gw.origin}/v1/chat/completions/embeddings`, {
+      method: "POST",
+      body: "{}",
+    });
     expect(response.status).toBe(501);
-    expect(response.headers.get("x-levity-path-rewritten")).toBe("/v1/chat/completions/embeddings -> /v1/embeddings");
+    expect(response.headers.get("x-levity-path-rewritten")).toBe(
+      "/v1/chat/completions/embeddings -> /v1/embeddings",
+    );
   });
 
   test("it needs a key like any API path: nothing is said to a caller without one", async () => {
-    const guarded = startGateway({ gateway: `proxy:\n  auth_mode: all_except_health\n  api_key: ${KEY}\n` });
+    const guarded = startGateway({
+      gateway: `proxy:\n  auth_mode: all_except_health\n  api_key: ${KEY}\n`,
+    });
     try {
-      expect((await fetch(`${guarded.origin}/v1/embeddings`, { method: "POST", body: "{}" })).status).toBe(401);
-      expect((await fetch(`${guarded.origin}/v1/embeddings`, { method: "POST", headers: { authorization: `Bearer ${KEY}` }, body: "{}" })).status).toBe(501);
+      expect(
+        (await fetch(`${guarded.origin}/v1/embeddings`, { method: "POST", body: "{}" })).status,
+      ).toBe(401);
+      expect(
+        (
+          await fetch(`${guarded.origin}/v1/embeddings`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${KEY}` },
+            body: "{}",
+          })
+        ).status,
+      ).toBe(501);
     } finally {
       await guarded.stop();
     }

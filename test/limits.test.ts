@@ -20,8 +20,18 @@ beforeAll(async () => {
       "proxy:\n  cooldown_wait: 0\n  max_body_mb: 1\n  request_timeout: 1\n" +
       upstreamsYaml([
         { name: "echo", protocol: "echo" },
-        { name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "a", key: "sk-upstream-1234" }] },
-        { name: "gone", protocol: "anthropic", base_url: `http://127.0.0.1:${closedPort}`, accounts: [{ name: "a", key: "k" }] },
+        {
+          name: "oa",
+          protocol: "openai",
+          base_url: `${oa.url}/v1`,
+          accounts: [{ name: "a", key: "sk-upstream-1234" }],
+        },
+        {
+          name: "gone",
+          protocol: "anthropic",
+          base_url: `http://127.0.0.1:${closedPort}`,
+          accounts: [{ name: "a", key: "k" }],
+        },
       ]),
     mappings: "exact:\n  slow: oa/slow\n  claude-gone: gone/x\n",
   });
@@ -29,15 +39,21 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw.stop();
   await oa.stop();
-});// Scripted failures cool the accounts they hit; each test starts with healthy ones.
+}); // Scripted failures cool the accounts they hit; each test starts with healthy ones.
 afterEach(() => resetAccounts(gw.origin));
 
-
-const post = (path: string, body: string | Uint8Array | ReadableStream<Uint8Array> | FormData, headers: Record<string, string> = {}) => fetch(gw.origin + path, { method: "POST", body, headers });
+const post = (
+  path: string,
+  body: string | Uint8Array | ReadableStream<Uint8Array> | FormData,
+  headers: Record<string, string> = {},
+) => fetch(gw.origin + path, { method: "POST", body, headers });
 
 describe("request bodies", () => {
   test("over max_body_mb with a declared length: 413 in the client's shape", async () => {
-    const big = JSON.stringify({ model: "m", messages: [{ role: "user", content: "x".repeat(1024 * 1024 + 1) }] });
+    const big = JSON.stringify({
+      model: "m",
+      messages: [{ role: "user", content: "x".repeat(1024 * 1024 + 1) }],
+    });
     const openai = await post("/v1/chat/completions", big);
     expect(openai.status).toBe(413);
     expect((await bodyOf(openai)).error.message).toContain("proxy.max_body_mb");
@@ -74,7 +90,10 @@ describe("request bodies", () => {
   });
 
   test("invalid UTF-8: 400", async () => {
-    const response = await post("/v1/chat/completions", new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]));
+    const response = await post(
+      "/v1/chat/completions",
+      new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+    );
     expect(response.status).toBe(400);
     expect((await bodyOf(response)).error.message).toContain("UTF-8");
   });
@@ -87,7 +106,10 @@ describe("request bodies", () => {
   });
 
   test("messages of the wrong type: 400 naming the field", async () => {
-    const response = await post("/v1/chat/completions", JSON.stringify({ model: "m", messages: "hi" }));
+    const response = await post(
+      "/v1/chat/completions",
+      JSON.stringify({ model: "m", messages: "hi" }),
+    );
     expect(response.status).toBe(400);
     expect((await bodyOf(response)).error.param).toBe("messages");
   });
@@ -95,7 +117,14 @@ describe("request bodies", () => {
 
 describe("broken upstreams", () => {
   test("connection refused: 502 in the client's shape, naming the upstream", async () => {
-    const response = await post("/v1/messages", JSON.stringify({ model: "claude-gone", max_tokens: 8, messages: [{ role: "user", content: "x" }] }));
+    const response = await post(
+      "/v1/messages",
+      JSON.stringify({
+        model: "claude-gone",
+        max_tokens: 8,
+        messages: [{ role: "user", content: "x" }],
+      }),
+    );
     expect(response.status).toBe(502);
     const body = await bodyOf(response);
     expect(body.type).toBe("error");
@@ -105,7 +134,10 @@ describe("broken upstreams", () => {
 
   test("no response within request_timeout: 504, and the upstream request is aborted", async () => {
     const gaveUp = oa.stallOnce();
-    const response = await post("/v1/chat/completions", JSON.stringify({ model: "slow", messages: [{ role: "user", content: "x" }] }));
+    const response = await post(
+      "/v1/chat/completions",
+      JSON.stringify({ model: "slow", messages: [{ role: "user", content: "x" }] }),
+    );
     expect(response.status).toBe(504);
     expect((await bodyOf(response)).error.message).toContain("within 1 s (proxy.request_timeout");
     await gaveUp;

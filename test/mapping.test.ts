@@ -45,16 +45,25 @@ describe("resolution order", () => {
   );
 
   test("exact beats every wildcard", () => {
-    expect(resolveModel(t, "gpt-4o", "a")).toMatchObject({ targets: [{ upstream: "a", model: "exact-target" }], rule: { kind: "exact", line: 2 } });
+    expect(resolveModel(t, "gpt-4o", "a")).toMatchObject({
+      targets: [{ upstream: "a", model: "exact-target" }],
+      rule: { kind: "exact", line: 2 },
+    });
   });
 
   test("the most specific wildcard wins, wherever it is written", () => {
-    expect(resolveModel(t, "gpt-4-turbo", "a")).toMatchObject({ targets: [{ upstream: "b", model: "gpt-4-family" }], rule: { kind: "wildcard", pattern: "gpt-4*", line: 12 } });
+    expect(resolveModel(t, "gpt-4-turbo", "a")).toMatchObject({
+      targets: [{ upstream: "b", model: "gpt-4-family" }],
+      rule: { kind: "wildcard", pattern: "gpt-4*", line: 12 },
+    });
     expect(resolveModel(t, "gpt-3.5", "a").rule.pattern).toBe("gpt-*");
   });
 
   test("between equally specific wildcards, the one written first wins", () => {
-    expect(resolveModel(t, "claude-x-x", "a")).toMatchObject({ targets: [{ model: "first-of-equals" }], rule: { line: 13 } });
+    expect(resolveModel(t, "claude-x-x", "a")).toMatchObject({
+      targets: [{ model: "first-of-equals" }],
+      rule: { line: 13 },
+    });
   });
 
   test("'*' does not cross '/', '**' does", () => {
@@ -65,11 +74,17 @@ describe("resolution order", () => {
   test("a catch-all wildcard hides the default; without one the default serves", () => {
     expect(resolveModel(t, "mistral", "a").rule.pattern).toBe("*");
     const noCatchAll = table([], [["gpt-*", "a/x"]], "b/default-target");
-    expect(resolveModel(noCatchAll, "mistral", "a")).toMatchObject({ targets: [{ upstream: "b", model: "default-target" }], rule: { kind: "default", line: 20 } });
+    expect(resolveModel(noCatchAll, "mistral", "a")).toMatchObject({
+      targets: [{ upstream: "b", model: "default-target" }],
+      rule: { kind: "default", line: 20 },
+    });
   });
 
   test("with no rule and no default the name goes unchanged to the first upstream", () => {
-    expect(resolveModel(table([], []), "mistral-large", "first")).toMatchObject({ targets: [{ upstream: "first", model: "mistral-large" }], rule: { kind: "unmapped" } });
+    expect(resolveModel(table([], []), "mistral-large", "first")).toMatchObject({
+      targets: [{ upstream: "first", model: "mistral-large" }],
+      rule: { kind: "unmapped" },
+    });
   });
 });
 
@@ -81,15 +96,30 @@ describe("mappings in the running gateway", () => {
         { name: "first", protocol: "echo" },
         { name: "second", protocol: "echo" },
       ]),
-      mappings: ["exact:", "  gpt-4o: second/exact-hit", "wildcard:", '  "gpt-*": first/broad', '  "gpt-4*": second/narrow', "default: second/fallback", ""].join("\n"),
+      mappings: [
+        "exact:",
+        "  gpt-4o: second/exact-hit",
+        "wildcard:",
+        '  "gpt-*": first/broad',
+        '  "gpt-4*": second/narrow',
+        "default: second/fallback",
+        "",
+      ].join("\n"),
     });
   });
   afterAll(() => gw.stop());
 
   async function routed(model: string) {
-    const response = await fetch(`${gw.origin}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }] }) });
+    const response = await fetch(`${gw.origin}/v1/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({ model, messages: [{ role: "user", content: "x" }] }),
+    });
     const body = await bodyOf(response);
-    return { upstream: response.headers.get("x-upstream"), mapped: response.headers.get("x-mapped-model"), model: body.model };
+    return {
+      upstream: response.headers.get("x-upstream"),
+      mapped: response.headers.get("x-mapped-model"),
+      model: body.model,
+    };
   }
 
   test.each([
@@ -102,14 +132,23 @@ describe("mappings in the running gateway", () => {
   });
 
   test("Gemini's model comes from the path and is mapped the same way", async () => {
-    const response = await fetch(`${gw.origin}/v1beta/models/gpt-4-mini:generateContent`, { method: "POST", body: JSON.stringify({ contents: [{ parts: [{ text: "x" }] }] }) });
+    const response = await fetch(`${gw.origin}/v1beta/models/gpt-4-mini:generateContent`, {
+      method: "POST",
+      body: JSON.stringify({ contents: [{ parts: [{ text: "x" }] }] }),
+    });
     expect(response.headers.get("x-mapped-model")).toBe("narrow");
     expect((await bodyOf(response)).modelVersion).toBe("narrow");
   });
 
   test("a request without a model is a 400 naming the field", async () => {
-    const response = await fetch(`${gw.origin}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [] }) });
+    const response = await fetch(`${gw.origin}/v1/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({ messages: [] }),
+    });
     expect(response.status).toBe(400);
-    expect((await bodyOf(response)).error).toMatchObject({ param: "model", type: "invalid_request_error" });
+    expect((await bodyOf(response)).error).toMatchObject({
+      param: "model",
+      type: "invalid_request_error",
+    });
   });
 });

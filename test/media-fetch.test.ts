@@ -1,13 +1,32 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from "node:tls";
+import {
+  createServer as createTlsServer,
+  type Server as TlsServer,
+  type TLSSocket,
+} from "node:tls";
 import { loadConfig } from "../src/config/load.ts";
 import { ConfigError } from "../src/config/problem.ts";
-import { AddressAllowList, classifyAddress, type AddressClass } from "../src/upstream/address-policy.ts";
-import { FetchRefused, safeFetch, type Resolver, type SafeFetchOptions } from "../src/upstream/safe-fetch.ts";
+import {
+  AddressAllowList,
+  classifyAddress,
+  type AddressClass,
+} from "../src/upstream/address-policy.ts";
+import {
+  FetchRefused,
+  safeFetch,
+  type Resolver,
+  type SafeFetchOptions,
+} from "../src/upstream/safe-fetch.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { startGateway, tempDir, upstreamsYaml, writeConfig, type TestGateway } from "./support/gateway.ts";
+import {
+  startGateway,
+  tempDir,
+  upstreamsYaml,
+  writeConfig,
+  type TestGateway,
+} from "./support/gateway.ts";
 import { IMAGES_CERT, IMAGES_KEY } from "./support/media-tls.ts";
 import { RED_PNG } from "./support/red-png.ts";
 
@@ -87,7 +106,13 @@ describe("the address classifier", () => {
 });
 
 describe("the allow-list", () => {
-  const list = new AddressAllowList(["10.0.0.0/8", "127.0.0.1", "fd00::/8", "images.internal.example", "*.corp.example"]);
+  const list = new AddressAllowList([
+    "10.0.0.0/8",
+    "127.0.0.1",
+    "fd00::/8",
+    "images.internal.example",
+    "*.corp.example",
+  ]);
   test.each([
     ["10.200.1.1", true],
     ["11.0.0.1", false],
@@ -137,11 +162,20 @@ describe("proxy.media_fetch in gateway.yaml", () => {
   };
 
   test("defaults: nothing allowed beyond public addresses, 8 URLs, 20 MB, 15 s", () => {
-    expect(load("proxy:\n  port: 0\n").proxy.mediaFetch).toEqual({ allow: [], maxUrls: 8, maxTotalBytes: 20 * 1024 * 1024, timeoutMs: 15_000 });
+    expect(load("proxy:\n  port: 0\n").proxy.mediaFetch).toEqual({
+      allow: [],
+      maxUrls: 8,
+      maxTotalBytes: 20 * 1024 * 1024,
+      timeoutMs: 15_000,
+    });
   });
 
   test("written keys are taken; a bad allow entry is a problem with its line", () => {
-    expect(load("proxy:\n  media_fetch:\n    allow: [10.0.0.0/8, images.internal.example]\n    max_urls: 2\n    max_total_mb: 1.5\n    timeout: 3\n").proxy.mediaFetch).toEqual({
+    expect(
+      load(
+        "proxy:\n  media_fetch:\n    allow: [10.0.0.0/8, images.internal.example]\n    max_urls: 2\n    max_total_mb: 1.5\n    timeout: 3\n",
+      ).proxy.mediaFetch,
+    ).toEqual({
       allow: ["10.0.0.0/8", "images.internal.example"],
       maxUrls: 2,
       maxTotalBytes: Math.round(1.5 * 1024 * 1024),
@@ -168,7 +202,9 @@ interface Recorder {
 }
 
 /** A loopback server that records every request and answers by path. */
-function recorder(answer: (path: string, seen: Recorder) => Response | Promise<Response>): Recorder {
+function recorder(
+  answer: (path: string, seen: Recorder) => Response | Promise<Response>,
+): Recorder {
   const self = { seen: [] } as unknown as Recorder;
   self.server = Bun.serve({
     hostname: "127.0.0.1",
@@ -186,7 +222,9 @@ function recorder(answer: (path: string, seen: Recorder) => Response | Promise<R
 /** A body that never ends: only a cap enforced while reading stops it. */
 function endless(): Response {
   const chunk = new Uint8Array(64 * 1024);
-  return new Response(new ReadableStream({ pull: (controller) => controller.enqueue(chunk) }), { headers: { "content-type": "image/png" } });
+  return new Response(new ReadableStream({ pull: (controller) => controller.enqueue(chunk) }), {
+    headers: { "content-type": "image/png" },
+  });
 }
 
 const KB600 = new Uint8Array(600 * 1024);
@@ -195,16 +233,24 @@ let held: (() => void)[] = [];
 
 beforeAll(() => {
   images = recorder((path, self) => {
-    if (path === "/red.png") return new Response(RED_PNG, { headers: { "content-type": "image/png" } });
-    if (path === "/600k.png") return new Response(KB600, { headers: { "content-type": "image/png" } });
+    if (path === "/red.png")
+      return new Response(RED_PNG, { headers: { "content-type": "image/png" } });
+    if (path === "/600k.png")
+      return new Response(KB600, { headers: { "content-type": "image/png" } });
     if (path === "/endless.png") return endless();
     if (path === "/json") return Response.json({ secret: "admin data" });
-    if (path === "/hang.png") return new Promise<Response>((resolve) => held.push(() => resolve(new Response("late"))));
+    if (path === "/hang.png")
+      return new Promise<Response>((resolve) => held.push(() => resolve(new Response("late"))));
     const hops = /^\/hop\/(\d+)$/.exec(path);
-    if (hops) return Number(hops[1]) === 0 ? new Response(RED_PNG, { headers: { "content-type": "image/png" } }) : Response.redirect(`${self.origin}/hop/${Number(hops[1]) - 1}`, 302);
+    if (hops)
+      return Number(hops[1]) === 0
+        ? new Response(RED_PNG, { headers: { "content-type": "image/png" } })
+        : Response.redirect(`${self.origin}/hop/${Number(hops[1]) - 1}`, 302);
     if (path === "/to-red") return Response.redirect(`${self.origin}/red.png`, 302);
-    if (path === "/to-v6-loopback") return Response.redirect(`http://[::1]:${self.server.port}/red.png`, 302);
-    if (path === "/to-metadata") return Response.redirect("http://169.254.169.254/latest/meta-data/", 302);
+    if (path === "/to-v6-loopback")
+      return Response.redirect(`http://[::1]:${self.server.port}/red.png`, 302);
+    if (path === "/to-metadata")
+      return Response.redirect("http://169.254.169.254/latest/meta-data/", 302);
     return new Response("no", { status: 404 });
   });
 });
@@ -215,7 +261,9 @@ afterAll(async () => {
 
 // ---------------------------------------------------------------- the fetcher, with its resolver injected
 
-function options(overrides: Partial<SafeFetchOptions> & { resolveMap?: Record<string, string[]> } = {}): SafeFetchOptions {
+function options(
+  overrides: Partial<SafeFetchOptions> & { resolveMap?: Record<string, string[]> } = {},
+): SafeFetchOptions {
   const map = overrides.resolveMap ?? {};
   const resolve: Resolver = async (hostname) => {
     const addresses = map[hostname];
@@ -246,55 +294,93 @@ async function refusal(promise: Promise<unknown>): Promise<string> {
 describe("the fetcher", () => {
   test("a public-looking name that resolves to loopback is refused before any connection", async () => {
     const before = images.seen.length;
-    const reason = await refusal(safeFetch(`http://images.example.com:${images.server.port}/red.png`, options({ resolveMap: { "images.example.com": ["127.0.0.1"] } })));
+    const reason = await refusal(
+      safeFetch(
+        `http://images.example.com:${images.server.port}/red.png`,
+        options({ resolveMap: { "images.example.com": ["127.0.0.1"] } }),
+      ),
+    );
     expect(reason).toContain("loopback");
     expect(images.seen.length).toBe(before);
   });
 
   test("one closed address among public ones refuses the name: every address is checked", async () => {
     const before = images.seen.length;
-    const reason = await refusal(safeFetch(`http://mixed.example.com:${images.server.port}/red.png`, options({ resolveMap: { "mixed.example.com": ["93.184.216.34", "127.0.0.1"] } })));
+    const reason = await refusal(
+      safeFetch(
+        `http://mixed.example.com:${images.server.port}/red.png`,
+        options({ resolveMap: { "mixed.example.com": ["93.184.216.34", "127.0.0.1"] } }),
+      ),
+    );
     expect(reason).toContain("127.0.0.1");
     expect(images.seen.length).toBe(before);
   });
 
-  test.each(["http://10.0.0.5/a.png", "http://169.254.169.254/latest/meta-data/", "http://[fd00::1]/a.png", "http://[::ffff:169.254.169.254]/", "http://0.0.0.0:1/", "http://100.64.0.1/a.png"])(
-    "%s is refused by the classifier, not by a connection",
-    async (url) => {
-      const reason = await refusal(safeFetch(url, options()));
-      expect(reason).toMatch(/private|link-local|unspecified|cgnat/);
-    },
-  );
+  test.each([
+    "http://10.0.0.5/a.png",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[fd00::1]/a.png",
+    "http://[::ffff:169.254.169.254]/",
+    "http://0.0.0.0:1/",
+    "http://100.64.0.1/a.png",
+  ])("%s is refused by the classifier, not by a connection", async (url) => {
+    const reason = await refusal(safeFetch(url, options()));
+    expect(reason).toMatch(/private|link-local|unspecified|cgnat/);
+  });
 
   test("an allow-listed name is fetched from the address that was checked, with its own Host header", async () => {
-    const fetched = await safeFetch(`http://images.example.com:${images.server.port}/red.png`, options({ allow: new AddressAllowList(["images.example.com"]), resolveMap: { "images.example.com": ["127.0.0.1"] } }));
+    const fetched = await safeFetch(
+      `http://images.example.com:${images.server.port}/red.png`,
+      options({
+        allow: new AddressAllowList(["images.example.com"]),
+        resolveMap: { "images.example.com": ["127.0.0.1"] },
+      }),
+    );
     expect(Buffer.from(fetched.bytes).equals(RED_PNG)).toBe(true);
     // The name resolves nowhere but in the injected resolver, so the connection went to the checked address.
-    expect(images.seen.at(-1)).toEqual({ path: "/red.png", host: `images.example.com:${images.server.port}` });
+    expect(images.seen.at(-1)).toEqual({
+      path: "/red.png",
+      host: `images.example.com:${images.server.port}`,
+    });
   });
 
   test("each redirect is checked again: an allowed name that redirects to an address not allowed is refused there", async () => {
-    const allowed = options({ allow: new AddressAllowList(["images.example.com"]), resolveMap: { "images.example.com": ["127.0.0.1"] } });
+    const allowed = options({
+      allow: new AddressAllowList(["images.example.com"]),
+      resolveMap: { "images.example.com": ["127.0.0.1"] },
+    });
     const before = images.seen.length;
     // /to-red redirects to 127.0.0.1 by address, which only the name, not the address, opens.
-    const reason = await refusal(safeFetch(`http://images.example.com:${images.server.port}/to-red`, allowed));
+    const reason = await refusal(
+      safeFetch(`http://images.example.com:${images.server.port}/to-red`, allowed),
+    );
     expect(reason).toContain("loopback");
     expect(images.seen.slice(before).map((s) => s.path)).toEqual(["/to-red"]);
   });
 
   test("at most 3 redirects", async () => {
     const allow = new AddressAllowList(["127.0.0.1"]);
-    expect((await safeFetch(`${images.origin}/hop/3`, options({ allow }))).bytes.byteLength).toBe(RED_PNG.byteLength);
-    expect(await refusal(safeFetch(`${images.origin}/hop/4`, options({ allow })))).toContain("redirects");
+    expect((await safeFetch(`${images.origin}/hop/3`, options({ allow }))).bytes.byteLength).toBe(
+      RED_PNG.byteLength,
+    );
+    expect(await refusal(safeFetch(`${images.origin}/hop/4`, options({ allow })))).toContain(
+      "redirects",
+    );
   });
 
   test("the caps hold while reading: an endless body stops at the item cap, and the request's budget is shared", async () => {
     const allow = new AddressAllowList(["127.0.0.1"]);
-    expect(await refusal(safeFetch(`${images.origin}/endless.png`, options({ allow, itemCapBytes: 1024 * 1024 })))).toContain("over the cap");
+    expect(
+      await refusal(
+        safeFetch(`${images.origin}/endless.png`, options({ allow, itemCapBytes: 1024 * 1024 })),
+      ),
+    ).toContain("over the cap");
     const budget = { remaining: 1024 * 1024 };
     await safeFetch(`${images.origin}/600k.png`, options({ allow, budget }));
     expect(budget.remaining).toBe(1024 * 1024 - KB600.byteLength);
-    expect(await refusal(safeFetch(`${images.origin}/600k.png`, options({ allow, budget })))).toContain("cap");
+    expect(
+      await refusal(safeFetch(`${images.origin}/600k.png`, options({ allow, budget }))),
+    ).toContain("cap");
   });
 
   describe("over TLS, from the pinned address", () => {
@@ -309,7 +395,9 @@ describe("the fetcher", () => {
           head += data.toString("latin1");
           if (!head.includes("\r\n\r\n")) return;
           seen.push({ servername: socket.servername, request: head });
-          socket.write(`HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: ${RED_PNG.byteLength}\r\nconnection: close\r\n\r\n`);
+          socket.write(
+            `HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: ${RED_PNG.byteLength}\r\nconnection: close\r\n\r\n`,
+          );
           socket.end(RED_PNG);
         });
         socket.on("error", () => {});
@@ -320,21 +408,43 @@ describe("the fetcher", () => {
     afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
     test("the name is the TLS server name and the Host header, and the certificate is checked against it", async () => {
-      const fetched = await safeFetch(`https://images.example.com:${port}/red.png`, options({ allow: new AddressAllowList(["images.example.com"]), resolveMap: { "images.example.com": ["127.0.0.1"] }, ca: IMAGES_CERT }));
+      const fetched = await safeFetch(
+        `https://images.example.com:${port}/red.png`,
+        options({
+          allow: new AddressAllowList(["images.example.com"]),
+          resolveMap: { "images.example.com": ["127.0.0.1"] },
+          ca: IMAGES_CERT,
+        }),
+      );
       expect(Buffer.from(fetched.bytes).equals(RED_PNG)).toBe(true);
       expect(seen.at(-1)!.servername).toBe("images.example.com");
-      expect(seen.at(-1)!.request).toMatch(new RegExp(`\r\nhost: images\\.example\\.com:${port}\r\n`, "i"));
+      expect(seen.at(-1)!.request).toMatch(
+        new RegExp(`\r\nhost: images\\.example\\.com:${port}\r\n`, "i"),
+      );
     });
 
     test("a name the certificate does not cover is refused, though the address is the same", async () => {
-      const reason = await refusal(safeFetch(`https://other.example.com:${port}/red.png`, options({ allow: new AddressAllowList(["other.example.com"]), resolveMap: { "other.example.com": ["127.0.0.1"] }, ca: IMAGES_CERT })));
+      const reason = await refusal(
+        safeFetch(
+          `https://other.example.com:${port}/red.png`,
+          options({
+            allow: new AddressAllowList(["other.example.com"]),
+            resolveMap: { "other.example.com": ["127.0.0.1"] },
+            ca: IMAGES_CERT,
+          }),
+        ),
+      );
       expect(reason).toContain("other.example.com");
     });
   });
 
   test("credentials in a URL and schemes other than http(s) are refused", async () => {
     const allow = new AddressAllowList(["127.0.0.1"]);
-    expect(await refusal(safeFetch(`http://user:pw@127.0.0.1:${images.server.port}/red.png`, options({ allow })))).toContain("credentials");
+    expect(
+      await refusal(
+        safeFetch(`http://user:pw@127.0.0.1:${images.server.port}/red.png`, options({ allow })),
+      ),
+    ).toContain("credentials");
     expect(await refusal(safeFetch("file:///etc/passwd", options({ allow })))).toContain("scheme");
   });
 });
@@ -345,15 +455,37 @@ const MAPPINGS = "exact:\n  to-gemini: gemini/gemini-real\n";
 
 function gatewayWith(ge: FakeUpstream, mediaFetch: string): TestGateway {
   const proxy = `proxy:\n  cooldown_wait: 0\n${mediaFetch}`;
-  return startGateway({ gateway: proxy + upstreamsYaml([{ name: "gemini", protocol: "gemini", base_url: ge.url, accounts: [{ name: "a", key: KEY }] }]), mappings: MAPPINGS });
+  return startGateway({
+    gateway:
+      proxy +
+      upstreamsYaml([
+        {
+          name: "gemini",
+          protocol: "gemini",
+          base_url: ge.url,
+          accounts: [{ name: "a", key: KEY }],
+        },
+      ]),
+    mappings: MAPPINGS,
+  });
 }
 
 /** An OpenAI chat request with these image URLs, answered as status and error message (or the answer's text). */
 async function ask(gw: TestGateway, urls: string[]): Promise<{ status: number; message: string }> {
-  const content = [{ type: "text", text: "What color?" }, ...urls.map((url) => ({ type: "image_url", image_url: { url } }))];
-  const response = await fetch(`${gw.origin}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "to-gemini", messages: [{ role: "user", content }] }) });
+  const content = [
+    { type: "text", text: "What color?" },
+    ...urls.map((url) => ({ type: "image_url", image_url: { url } })),
+  ];
+  const response = await fetch(`${gw.origin}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model: "to-gemini", messages: [{ role: "user", content }] }),
+  });
   const body = (await response.json()) as any;
-  return { status: response.status, message: body.error?.message ?? body.choices?.[0]?.message?.content };
+  return {
+    status: response.status,
+    message: body.error?.message ?? body.choices?.[0]?.message?.content,
+  };
 }
 
 /** The one error text, with the URL it names taken out, so texts for different URLs compare. */
@@ -401,7 +533,10 @@ describe("image URLs through the gateway, with loopback allow-listed", () => {
   let gw: TestGateway;
   beforeAll(() => {
     ge = fakeGemini(KEY);
-    gw = gatewayWith(ge, "  media_fetch:\n    allow: [127.0.0.1]\n    max_urls: 2\n    max_total_mb: 1\n    timeout: 1\n");
+    gw = gatewayWith(
+      ge,
+      "  media_fetch:\n    allow: [127.0.0.1]\n    max_urls: 2\n    max_total_mb: 1\n    timeout: 1\n",
+    );
   });
   afterAll(async () => {
     await gw.stop();
@@ -412,7 +547,10 @@ describe("image URLs through the gateway, with loopback allow-listed", () => {
     const { status, message } = await ask(gw, [`${images.origin}/to-red`]);
     expect(status).toBe(200);
     expect(message).toBe("Red");
-    expect(ge.last().json.contents[0].parts[1].inlineData).toEqual({ mimeType: "image/png", data: RED_PNG.toString("base64") });
+    expect(ge.last().json.contents[0].parts[1].inlineData).toEqual({
+      mimeType: "image/png",
+      data: RED_PNG.toString("base64"),
+    });
   });
 
   test("a redirect from the allowed address to loopback it does not allow, or to cloud metadata, is refused", async () => {
@@ -425,7 +563,11 @@ describe("image URLs through the gateway, with loopback allow-listed", () => {
 
   test("more URLs than max_urls are refused before any is fetched", async () => {
     const before = images.seen.length;
-    const { status, message } = await ask(gw, [`${images.origin}/red.png?1`, `${images.origin}/red.png?2`, `${images.origin}/red.png?3`]);
+    const { status, message } = await ask(gw, [
+      `${images.origin}/red.png?1`,
+      `${images.origin}/red.png?2`,
+      `${images.origin}/red.png?3`,
+    ]);
     expect(status).toBe(400);
     expect(message).toContain("max_urls");
     expect(images.seen.length).toBe(before);
@@ -467,7 +609,9 @@ describe("image URLs through the gateway, with loopback allow-listed", () => {
 
 describe("the upstream model list", () => {
   test("a /models that redirects is not followed: the account's key never reaches the redirect target", async () => {
-    const target = recorder(() => Response.json({ data: [{ id: "stolen-model" }], models: [{ name: "models/stolen-model" }] }));
+    const target = recorder(() =>
+      Response.json({ data: [{ id: "stolen-model" }], models: [{ name: "models/stolen-model" }] }),
+    );
     const headersSeen: Headers[] = [];
     const redirector = Bun.serve({
       hostname: "127.0.0.1",
@@ -480,9 +624,24 @@ describe("the upstream model list", () => {
     const upstream = `http://127.0.0.1:${redirector.port}`;
     const gw = startGateway({
       gateway: upstreamsYaml([
-        { name: "anthropic", protocol: "anthropic", base_url: upstream, accounts: [{ name: "a", key: "sk-ant-model-list-1" }] },
-        { name: "gemini", protocol: "gemini", base_url: upstream, accounts: [{ name: "a", key: "ge-model-list-1" }] },
-        { name: "openai", protocol: "openai", base_url: `${upstream}/v1`, accounts: [{ name: "a", key: "sk-oa-model-list-1" }] },
+        {
+          name: "anthropic",
+          protocol: "anthropic",
+          base_url: upstream,
+          accounts: [{ name: "a", key: "sk-ant-model-list-1" }],
+        },
+        {
+          name: "gemini",
+          protocol: "gemini",
+          base_url: upstream,
+          accounts: [{ name: "a", key: "ge-model-list-1" }],
+        },
+        {
+          name: "openai",
+          protocol: "openai",
+          base_url: `${upstream}/v1`,
+          accounts: [{ name: "a", key: "sk-oa-model-list-1" }],
+        },
       ]),
       mappings: "exact:\n  mapped: gemini/gemini-real\n",
     });
@@ -493,7 +652,11 @@ describe("the upstream model list", () => {
       expect(ids).toContain("mapped");
       expect(ids).not.toContain("stolen-model");
       // Each listing did reach the upstream with its key…
-      expect(headersSeen.map((h) => h.get("x-api-key") ?? h.get("x-goog-api-key") ?? h.get("authorization")).sort()).toEqual(["Bearer sk-oa-model-list-1", "ge-model-list-1", "sk-ant-model-list-1"]);
+      expect(
+        headersSeen
+          .map((h) => h.get("x-api-key") ?? h.get("x-goog-api-key") ?? h.get("authorization"))
+          .sort(),
+      ).toEqual(["Bearer sk-oa-model-list-1", "ge-model-list-1", "sk-ant-model-list-1"]);
       // …and nothing, key or not, reached where it pointed.
       expect(target.seen).toEqual([]);
       expect(gw.log.lines.some((line) => line.includes("redirect"))).toBe(true);

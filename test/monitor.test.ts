@@ -18,7 +18,8 @@ const KEYS = { a: "sk-account-a-monitor-111111", b: "sk-account-b-monitor-222222
 const LONG_MODEL = "claude-sonnet-4-5-20250929-thinking-extended";
 // Screenshots go to test-artifacts/; LEVITY_SCREENSHOTS=docs writes them into docs/ for the README
 // (monitor.png at 1280 px, monitor-390.png, monitor-empty-1280.png, monitor-empty-390.png).
-const SHOTS = process.env.LEVITY_SCREENSHOTS === "docs" ? join(REPO, "docs") : join(REPO, "test-artifacts");
+const SHOTS =
+  process.env.LEVITY_SCREENSHOTS === "docs" ? join(REPO, "docs") : join(REPO, "test-artifacts");
 const browserPath = chromiumPath();
 
 let oa: FakeUpstream;
@@ -30,7 +31,11 @@ let browser: BrowserContext;
 let profile: string;
 
 const ask = (model: string | undefined, content = "hello") =>
-  fetch(`${gw.origin}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${CLIENT_KEY}` }, body: JSON.stringify({ model, messages: [{ role: "user", content }] }) });
+  fetch(`${gw.origin}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${CLIENT_KEY}` },
+    body: JSON.stringify({ model, messages: [{ role: "user", content }] }),
+  });
 
 interface Sent {
   url: string;
@@ -38,7 +43,8 @@ interface Sent {
 }
 
 /** Everything the page asked levity's admin surface for, with the Authorization it sent. */
-const adminCalls = (sent: Sent[]) => sent.filter((s) => new URL(s.url).pathname.startsWith("/levity/"));
+const adminCalls = (sent: Sent[]) =>
+  sent.filter((s) => new URL(s.url).pathname.startsWith("/levity/"));
 
 // (The page's CSP forbids evaluating strings; functions are passed to the page as they are.)
 
@@ -49,9 +55,14 @@ function overflow(page: Page) {
     const sections = [...d.querySelectorAll("#app section")].map((s: any) => ({
       id: s.getAttribute("aria-labelledby"),
       scroll: s.scrollWidth - s.clientWidth,
-      content: Math.max(0, ...[...s.children].map((c: any) => c.getBoundingClientRect().right)) - s.getBoundingClientRect().right,
+      content:
+        Math.max(0, ...[...s.children].map((c: any) => c.getBoundingClientRect().right)) -
+        s.getBoundingClientRect().right,
     }));
-    return { document: d.documentElement.scrollWidth - (globalThis as any).innerWidth, sections: sections.filter((s) => s.scroll > 0 || s.content > 0) };
+    return {
+      document: d.documentElement.scrollWidth - (globalThis as any).innerWidth,
+      sections: sections.filter((s) => s.scroll > 0 || s.content > 0),
+    };
   });
 }
 
@@ -67,7 +78,10 @@ function placeholderRoom(page: Page): Promise<{ text: number; room: number }> {
     const style = (globalThis as any).getComputedStyle(input);
     const context = (globalThis as any).document.createElement("canvas").getContext("2d");
     context.font = style.font;
-    return { text: context.measureText(input.placeholder).width, room: input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) };
+    return {
+      text: context.measureText(input.placeholder).width,
+      room: input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight),
+    };
   });
 }
 
@@ -81,7 +95,17 @@ describe.skipIf(!browserPath)("monitor page in Chromium", () => {
   admin_key: ${ADMIN_KEY}
   cooldown_wait: 0
   request_log: { flush_ms: 20 }
-${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "a", key: KEYS.a }, { name: "b", key: KEYS.b }] }])}`,
+${upstreamsYaml([
+  {
+    name: "oa",
+    protocol: "openai",
+    base_url: `${oa.url}/v1`,
+    accounts: [
+      { name: "a", key: KEYS.a },
+      { name: "b", key: KEYS.b },
+    ],
+  },
+])}`,
       mappings: `exact:\n  fast: oa/gpt-4o-real\n  ${LONG_MODEL}: oa/gpt-4o-real-with-a-rather-long-deployment-name\n`,
     });
     bare = startGateway({
@@ -91,7 +115,20 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
       mappings: "exact:\n  fast: oa/gpt-4o-real\n",
     });
     // Account a runs out of credit: a whole-account cooldown of minutes, so its countdown is visible.
-    oa.replyOnce({ status: 402, body: JSON.stringify({ error: { message: "Insufficient credit", type: "insufficient_quota", param: null, code: "insufficient_quota" } }) }, KEYS.a);
+    oa.replyOnce(
+      {
+        status: 402,
+        body: JSON.stringify({
+          error: {
+            message: "Insufficient credit",
+            type: "insufficient_quota",
+            param: null,
+            code: "insufficient_quota",
+          },
+        }),
+      },
+      KEYS.a,
+    );
     for (let i = 0; i < 4; i++) expect((await ask("fast", `warm ${i}`)).status).toBe(200);
     // A long model name, which must wrap rather than push the table wider, and a refused request, whose error has a line of its own.
     expect((await ask(LONG_MODEL)).status).toBe(200);
@@ -113,7 +150,9 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
     const page = await browser.newPage();
     await page.setViewportSize({ width, height: 900 });
     const sent: Sent[] = [];
-    page.on("request", (request) => sent.push({ url: request.url(), authorization: request.headers()["authorization"] }));
+    page.on("request", (request) =>
+      sent.push({ url: request.url(), authorization: request.headers()["authorization"] }),
+    );
     await page.goto(`${origin}/ui`, { waitUntil: "load" });
     return { page, sent };
   }
@@ -133,7 +172,14 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
     expect(adminCalls(sent)).toEqual([]);
   }
 
-  const logged = async (origin: string) => (await bodyOf(await fetch(`${origin}/levity/logs?limit=1000`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }))).requests as any[];
+  const logged = async (origin: string) =>
+    (
+      await bodyOf(
+        await fetch(`${origin}/levity/logs?limit=1000`, {
+          headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        }),
+      )
+    ).requests as any[];
 
   test("opens on the sign-in form without calling levity; a wrong key is refused and logged, the right one shows the gateway (1280 px)", async () => {
     const { page, sent } = await openPage(gw.origin);
@@ -157,21 +203,40 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
     const first = (await rowA.locator(".countdown").textContent())!;
     // Five minutes, give or take the 20% jitter.
     expect(first).toMatch(/^[3-6] min \d+ s$/);
-    const countdownChanged = (before: string) => (globalThis as any).document.querySelector("#accounts tbody[data-account='oa/a'] .countdown")?.textContent !== before;
+    const countdownChanged = (before: string) =>
+      (globalThis as any).document.querySelector("#accounts tbody[data-account='oa/a'] .countdown")
+        ?.textContent !== before;
     await page.waitForFunction(countdownChanged, first, { timeout: 5000 });
     // Its error is on a line of its own under the row.
     expect(await rowA.locator("tr.detail .error").textContent()).toContain("Insufficient credit");
-    expect(await page.locator("#accounts tbody[data-account='oa/b'] .state").textContent()).toBe("healthy");
+    expect(await page.locator("#accounts tbody[data-account='oa/b'] .state").textContent()).toBe(
+      "healthy",
+    );
 
     // Recent requests: the warm-up ones, and a new one appears without a reload.
     await page.locator("#requests tbody").first().waitFor();
-    expect(await page.locator("#requests tbody", { hasText: "/v1/chat/completions" }).count()).toBe(6);
-    expect(await page.locator("#requests tbody", { hasText: "model is required" }).locator("tr.main td[data-label='Status']").textContent()).toBe("400");
+    expect(await page.locator("#requests tbody", { hasText: "/v1/chat/completions" }).count()).toBe(
+      6,
+    );
+    expect(
+      await page
+        .locator("#requests tbody", { hasText: "model is required" })
+        .locator("tr.main td[data-label='Status']")
+        .textContent(),
+    ).toBe("400");
     const fresh = await ask("fast", "arrives live");
     const freshId = fresh.headers.get("x-request-id")!;
     await page.locator(`#requests tbody[data-request-id='${freshId}']`).waitFor({ timeout: 5000 });
-    const cells = await page.locator(`#requests tbody[data-request-id='${freshId}'] tr.main td`).allTextContents();
-    expect(cells.slice(1, 6)).toEqual(["200", "/v1/chat/completions", "fast", "gpt-4o-real", "oa/b"]);
+    const cells = await page
+      .locator(`#requests tbody[data-request-id='${freshId}'] tr.main td`)
+      .allTextContents();
+    expect(cells.slice(1, 6)).toEqual([
+      "200",
+      "/v1/chat/completions",
+      "fast",
+      "gpt-4o-real",
+      "oa/b",
+    ]);
     expect(cells[11]).toBe("desk");
 
     // The refused sign-in is in the log (and so on the page) as the audit trail: the key typed
@@ -181,7 +246,12 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
     expect(await refusedRow.count()).toBe(1);
     expect(await refusedRow.locator("tr.main td[data-label='Status']").textContent()).toBe("401");
     const refused = (await logged(gw.origin)).filter((r) => r.route === "/levity/status");
-    expect(refused.map((r) => [r.status, r.error.startsWith("The key sent is not this levity gateway's admin key")])).toEqual([[401, true]]);
+    expect(
+      refused.map((r) => [
+        r.status,
+        r.error.startsWith("The key sent is not this levity gateway's admin key"),
+      ]),
+    ).toEqual([[401, true]]);
     expect(adminCalls(sent).filter((s) => !s.authorization)).toEqual([]);
 
     // Token usage chart: bars for today, a legend per model, and per account when asked.
@@ -193,14 +263,19 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
     const axis = await page.locator("#usage-chart text[text-anchor='end']").allTextContents();
     expect(new Set(axis).size).toBe(3);
     await page.locator("#usage-by").selectOption("account");
-    await page.locator("#usage-legend").getByText(/^oa\/b · /).waitFor();
+    await page
+      .locator("#usage-legend")
+      .getByText(/^oa\/b · /)
+      .waitFor();
     const today = new Date().toISOString().slice(0, 10);
     expect(await page.locator(`#usage-chart rect[data-day='${today}']`).count()).toBeGreaterThan(0);
     await page.locator("#usage-by").selectOption("model");
 
     // At 1280 px everything fits: no table sticks out of its section, every column is in view.
     await expectNoOverflow(page);
-    const tokensOut = await page.locator(`#requests tbody[data-request-id='${freshId}'] td[data-label='Tokens out']`).boundingBox();
+    const tokensOut = await page
+      .locator(`#requests tbody[data-request-id='${freshId}'] td[data-label='Tokens out']`)
+      .boundingBox();
     expect(tokensOut!.x + tokensOut!.width).toBeLessThanOrEqual(1280);
     await page.screenshot({ path: join(SHOTS, "monitor.png"), fullPage: true });
 
@@ -215,21 +290,34 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
     await expectSignInFirst(page, sent);
     await expectNoOverflow(page);
     await signIn(page, ADMIN_KEY);
-    await page.locator("#accounts tbody[data-account='oa/a'] .state").getByText("cooling").waitFor();
+    await page
+      .locator("#accounts tbody[data-account='oa/a'] .state")
+      .getByText("cooling")
+      .waitFor();
     await page.locator("#requests tbody", { hasText: LONG_MODEL }).waitFor();
     await page.locator("#usage-chart rect").first().waitFor();
     await expectNoOverflow(page);
     // Every value of every request is on screen, with its label.
-    const boxes = await page.locator("#requests tbody tr.main td:not(:empty)").evaluateAll((cells: any[]) =>
-      cells.map((c) => ({ label: c.dataset.label, left: c.getBoundingClientRect().left, right: c.getBoundingClientRect().right, shown: (globalThis as any).getComputedStyle(c, "::before").content })),
-    );
+    const boxes = await page
+      .locator("#requests tbody tr.main td:not(:empty)")
+      .evaluateAll((cells: any[]) =>
+        cells.map((c) => ({
+          label: c.dataset.label,
+          left: c.getBoundingClientRect().left,
+          right: c.getBoundingClientRect().right,
+          shown: (globalThis as any).getComputedStyle(c, "::before").content,
+        })),
+      );
     expect(boxes.length).toBeGreaterThan(20);
     for (const box of boxes) {
       expect(box.left).toBeGreaterThanOrEqual(0);
       expect(box.right).toBeLessThanOrEqual(390);
       expect(box.shown).toBe(JSON.stringify(box.label));
     }
-    const disable = await page.locator("#accounts tbody[data-account='oa/b']").getByRole("button", { name: "Disable" }).boundingBox();
+    const disable = await page
+      .locator("#accounts tbody[data-account='oa/b']")
+      .getByRole("button", { name: "Disable" })
+      .boundingBox();
     expect(disable!.x + disable!.width).toBeLessThanOrEqual(390);
     await page.screenshot({ path: join(SHOTS, "monitor-390.png"), fullPage: true });
     await page.close();
@@ -265,7 +353,8 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
       await page.close();
     }
     // The page's calls succeeded, so none of them is in the request log.
-    const records = (await bodyOf(await fetch(`${bare.origin}/levity/logs?limit=1000`))).requests as any[];
+    const records = (await bodyOf(await fetch(`${bare.origin}/levity/logs?limit=1000`)))
+      .requests as any[];
     expect(records).toEqual([]);
   }, 30_000);
 
@@ -277,7 +366,13 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
     const rowB = page.locator("#accounts tbody[data-account='oa/b']");
     await rowB.getByRole("button", { name: "Disable" }).click();
     await rowB.locator(".state").getByText("disabled").waitFor();
-    const accounts = (await bodyOf(await fetch(`${gw.origin}/levity/accounts`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } }))).accounts as any[];
+    const accounts = (
+      await bodyOf(
+        await fetch(`${gw.origin}/levity/accounts`, {
+          headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        }),
+      )
+    ).accounts as any[];
     expect(accounts.find((a) => a.account === "b").state).toBe("disabled");
     await rowB.getByRole("button", { name: "Enable" }).click();
     await rowB.locator(".state").getByText("healthy").waitFor();

@@ -71,7 +71,13 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
     const npm = Bun.spawn(["npm", "start", "--", "--port", "0", "--config", config], {
       cwd: REPO,
       // A HOME of its own: npm's cache and logs, and levity's data directory, go there.
-      env: { PATH: process.env.PATH ?? "", HOME: home, XDG_DATA_HOME: join(home, "data"), npm_config_update_notifier: "false", NO_COLOR: "1" },
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: home,
+        XDG_DATA_HOME: join(home, "data"),
+        npm_config_update_notifier: "false",
+        NO_COLOR: "1",
+      },
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",
@@ -82,7 +88,15 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
     const stderr = new LineReader(npm.stderr);
     let below: { pid: number; args: string }[] = [];
     try {
-      const port = Number((await within(stdout.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/), 30_000, "npm start listening"))[1]);
+      const port = Number(
+        (
+          await within(
+            stdout.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/),
+            30_000,
+            "npm start listening",
+          )
+        )[1],
+      );
       below = descendants(npm.pid);
       // The deepest match: the shell npm ran (`sh -c "bun src/main.ts serve ..."`) matches too.
       const gateway = below.findLast((proc) => proc.args.includes("src/main.ts serve"));
@@ -92,9 +106,15 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
 
       npm.kill(signal);
       await npm.exited;
-      await within(Promise.all([stdout.finished, stderr.finished]), 15_000, "the gateway's exit after npm's");
+      await within(
+        Promise.all([stdout.finished, stderr.finished]),
+        15_000,
+        "the gateway's exit after npm's",
+      );
 
-      expect(stderr.text).toMatch(/the process levity was started under \(.+ \d+, package script "start"\) is gone: stopping/);
+      expect(stderr.text).toMatch(
+        /the process levity was started under \(.+ \d+, package script "start"\) is gone: stopping/,
+      );
       // And npm itself has nothing to warn about (it did while .npmrc set force=true).
       expect(stderr.text).not.toContain("npm warn");
       expect(stderr.text).toContain("INFO stopped");

@@ -34,7 +34,11 @@ const UPSTREAM_LIMITS: Record<string, Record<string, string>> = {
   echo: { "tool-calling": "echo calls only the tools the user names" },
 };
 
-const KEYS = { anthropic: "sk-an-openresponses", gemini: "ge-openresponses", chat: "sk-chat-openresponses" };
+const KEYS = {
+  anthropic: "sk-an-openresponses",
+  gemini: "ge-openresponses",
+  chat: "sk-chat-openresponses",
+};
 let an: FakeUpstream;
 let ge: FakeUpstream;
 let chat: FakeUpstream;
@@ -49,17 +53,37 @@ interface SuiteResult {
 
 /** Runs the suite as its README says, with the same bun as this test, and returns its JSON report. */
 async function runSuite(model: string): Promise<SuiteResult[]> {
-  const proc = Bun.spawn([join(SUITE, "run.sh"), "--base-url", `${gw.origin}/v1`, "--model", model, "--api-key", "sk-unused-by-levity", "--json"], {
-    cwd: REPO,
-    env: { ...process.env, XDG_CACHE_HOME: cache, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}` },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const proc = Bun.spawn(
+    [
+      join(SUITE, "run.sh"),
+      "--base-url",
+      `${gw.origin}/v1`,
+      "--model",
+      model,
+      "--api-key",
+      "sk-unused-by-levity",
+      "--json",
+    ],
+    {
+      cwd: REPO,
+      env: {
+        ...process.env,
+        XDG_CACHE_HOME: cache,
+        PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}`,
+      },
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
   try {
-    const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    const [stdout, stderr] = await Promise.all([
+      new Response(proc.stdout).text(),
+      new Response(proc.stderr).text(),
+    ]);
     await proc.exited;
     const start = stdout.indexOf("{");
-    if (start < 0) throw new Error(`the suite printed no report (exit ${proc.exitCode}):\n${stdout}\n${stderr}`);
+    if (start < 0)
+      throw new Error(`the suite printed no report (exit ${proc.exitCode}):\n${stdout}\n${stderr}`);
     return (JSON.parse(stdout.slice(start)) as { results: SuiteResult[] }).results;
   } finally {
     proc.kill();
@@ -69,23 +93,42 @@ async function runSuite(model: string): Promise<SuiteResult[]> {
 beforeAll(() => {
   if (!existsSync(join(SUITE, "run.sh"))) {
     if (SKIP) return;
-    throw new Error(`The Open Responses compliance suite is not at ${SUITE}: put shared/ beside the clone, or set LEVITY_SKIP_OPENRESPONSES=1 to skip these tests.`);
+    throw new Error(
+      `The Open Responses compliance suite is not at ${SUITE}: put shared/ beside the clone, or set LEVITY_SKIP_OPENRESPONSES=1 to skip these tests.`,
+    );
   }
-  if (!existsSync(join(REPO, "node_modules/zod/package.json"))) throw new Error("zod is not installed: run npm install (it is a devDependency the suite needs).");
+  if (!existsSync(join(REPO, "node_modules/zod/package.json")))
+    throw new Error(
+      "zod is not installed: run npm install (it is a devDependency the suite needs).",
+    );
   cache = tempDir("levity-openresponses-cache-");
   mkdirSync(join(cache, "openresponses-suite"));
   symlinkSync(join(REPO, "node_modules"), join(cache, "openresponses-suite/node_modules"));
   an = fakeAnthropic(KEYS.anthropic);
   ge = fakeGemini(KEYS.gemini);
   chat = fakeCompatible(KEYS.chat);
-  const gateway =
-    upstreamsYaml([
-      { name: "echo", protocol: "echo" },
-      { name: "anthropic", protocol: "anthropic", base_url: an.url, accounts: [{ name: "a", key: KEYS.anthropic }] },
-      { name: "gemini", protocol: "gemini", base_url: ge.url, accounts: [{ name: "a", key: KEYS.gemini }] },
-      // An OpenAI-compatible server on an unknown host serves chat only: Responses reach it translated.
-      { name: "chat-only", protocol: "openai", base_url: `${chat.url}/v1`, accounts: [{ name: "a", key: KEYS.chat }] },
-    ]);
+  const gateway = upstreamsYaml([
+    { name: "echo", protocol: "echo" },
+    {
+      name: "anthropic",
+      protocol: "anthropic",
+      base_url: an.url,
+      accounts: [{ name: "a", key: KEYS.anthropic }],
+    },
+    {
+      name: "gemini",
+      protocol: "gemini",
+      base_url: ge.url,
+      accounts: [{ name: "a", key: KEYS.gemini }],
+    },
+    // An OpenAI-compatible server on an unknown host serves chat only: Responses reach it translated.
+    {
+      name: "chat-only",
+      protocol: "openai",
+      base_url: `${chat.url}/v1`,
+      accounts: [{ name: "a", key: KEYS.chat }],
+    },
+  ]);
   const mappings = `exact:\n  via-echo: echo/echo\n  via-anthropic: anthropic/${ANTHROPIC_MODELS[0]}\n  via-gemini: gemini/${GEMINI_MODELS[0]}\n  via-chat-only: chat-only/chat-model\n`;
   gw = startGateway({ gateway, mappings });
 });
@@ -135,7 +178,9 @@ describe.skipIf(SKIP && !present)("the Open Responses compliance suite", () => {
   for (const upstream of ["echo", "gemini", "anthropic", "chat-only"]) {
     describe(`through the ${upstream} upstream`, () => {
       test("runs the tests this file knows", async () => {
-        expect((await resultsFor(upstream)).map((r) => r.id).sort()).toEqual([...SUITE_TESTS].sort());
+        expect((await resultsFor(upstream)).map((r) => r.id).sort()).toEqual(
+          [...SUITE_TESTS].sort(),
+        );
       }, 120_000);
       for (const id of SUITE_TESTS) {
         const limit = UPSTREAM_LIMITS[upstream]?.[id];
@@ -145,7 +190,12 @@ describe.skipIf(SKIP && !present)("the Open Responses compliance suite", () => {
         }
         test(`${id} passes`, async () => {
           const result = (await resultsFor(upstream)).find((r) => r.id === id);
-          expect({ id, status: result?.status, errors: result?.status === "passed" ? [] : (result?.errors ?? ["the suite did not run it"]) }).toEqual({ id, status: "passed", errors: [] });
+          expect({
+            id,
+            status: result?.status,
+            errors:
+              result?.status === "passed" ? [] : (result?.errors ?? ["the suite did not run it"]),
+          }).toEqual({ id, status: "passed", errors: [] });
         }, 120_000);
       }
     });
@@ -169,10 +219,15 @@ function httpChunks(answer: string): string[] {
 test.skipIf(SKIP && !present)("each streamed event is written whole", async () => {
   const input = Array.from({ length: 50 }, (_, i) => `word${i}`).join(" ");
   const body = JSON.stringify({ model: "via-echo", input, stream: true });
-  const { status, text } = await rawRequest(Number(new URL(gw.origin).port), `POST /v1/responses HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const { status, text } = await rawRequest(
+    Number(new URL(gw.origin).port),
+    `POST /v1/responses HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
   expect(status).toBe(200);
   const chunks = httpChunks(text);
   expect(chunks.at(-1)).toStartWith("event: response.completed\n");
   // Several whole events may share a chunk; none may be cut.
-  expect(chunks.filter((chunk) => !/^(event: [a-z_.]+\ndata: [^\n]+\n\n)+$/.test(chunk))).toEqual([]);
+  expect(chunks.filter((chunk) => !/^(event: [a-z_.]+\ndata: [^\n]+\n\n)+$/.test(chunk))).toEqual(
+    [],
+  );
 });

@@ -6,13 +6,23 @@ import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { ALL_OPENAI_APIS, resetAccounts, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import {
+  ALL_OPENAI_APIS,
+  resetAccounts,
+  startGateway,
+  upstreamsYaml,
+  type TestGateway,
+} from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 
 // Same-dialect forwarding: only the model changes, the account key goes in the upstream's own
 // header, streams are piped through, and upstream errors reach the client as they were.
 
-const KEYS = { openai: "sk-openai-account-1", anthropic: "sk-ant-account-1", gemini: "AIza-gemini-account-1" };
+const KEYS = {
+  openai: "sk-openai-account-1",
+  anthropic: "sk-ant-account-1",
+  gemini: "AIza-gemini-account-1",
+};
 const CLIENT_KEY = "sk-client-key-0001";
 // Client keys never open the admin surface; the account resets between tests need this one.
 const ADMIN_KEY = "sk-admin-key-0001";
@@ -33,9 +43,25 @@ beforeAll(() => {
     gateway:
       `proxy:\n  cooldown_wait: 0\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n  admin_key: ${ADMIN_KEY}\n` +
       upstreamsYaml([
-        { name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, apis: ALL_OPENAI_APIS, accounts: [{ name: "openai-work", key: KEYS.openai }] },
-        { name: "an", protocol: "anthropic", base_url: an.url, accounts: [{ name: "anthropic-work", key: KEYS.anthropic }] },
-        { name: "ge", protocol: "gemini", base_url: ge.url, accounts: [{ name: "alice@example.com", key: KEYS.gemini }] },
+        {
+          name: "oa",
+          protocol: "openai",
+          base_url: `${oa.url}/v1`,
+          apis: ALL_OPENAI_APIS,
+          accounts: [{ name: "openai-work", key: KEYS.openai }],
+        },
+        {
+          name: "an",
+          protocol: "anthropic",
+          base_url: an.url,
+          accounts: [{ name: "anthropic-work", key: KEYS.anthropic }],
+        },
+        {
+          name: "ge",
+          protocol: "gemini",
+          base_url: ge.url,
+          accounts: [{ name: "alice@example.com", key: KEYS.gemini }],
+        },
       ]),
     mappings: `exact:\n  gpt-4o: oa/gpt-4o-real\nwildcard:\n  "claude-*": an/claude-sonnet-4-5-real\n  "gemini-*": ge/gemini-2.5-flash-real\n`,
   });
@@ -47,13 +73,14 @@ beforeAll(() => {
 afterAll(async () => {
   await gw.stop();
   await Promise.all([oa.stop(), an.stop(), ge.stop()]);
-});// Scripted failures cool the accounts they hit; each test starts with healthy ones.
+}); // Scripted failures cool the accounts they hit; each test starts with healthy ones.
 afterEach(() => resetAccounts(gw.origin, ADMIN_KEY));
-
 
 describe("OpenAI client to an OpenAI upstream", () => {
   test("chat: model rewritten, account key sent as Bearer, client key not forwarded, routing headers set", async () => {
-    const { data, response } = await openai.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] }).withResponse();
+    const { data, response } = await openai.chat.completions
+      .create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] })
+      .withResponse();
     expect(data.choices[0]!.message.content).toBe("pong from gpt-4o-real: hi");
     const received = oa.last();
     expect(received.path).toBe("/v1/chat/completions");
@@ -69,7 +96,11 @@ describe("OpenAI client to an OpenAI upstream", () => {
   });
 
   test("chat stream through chat.completions.stream(), with the usage chunk", async () => {
-    const stream = openai.chat.completions.stream({ model: "gpt-4o", messages: [{ role: "user", content: "stream please" }], stream_options: { include_usage: true } });
+    const stream = openai.chat.completions.stream({
+      model: "gpt-4o",
+      messages: [{ role: "user", content: "stream please" }],
+      stream_options: { include_usage: true },
+    });
     const final = await stream.finalChatCompletion();
     expect(final.choices[0]!.message.content).toBe("pong from gpt-4o-real: stream please");
     expect(final.usage?.total_tokens).toBe(9 + 5);
@@ -80,7 +111,11 @@ describe("OpenAI client to an OpenAI upstream", () => {
     const response = await fetch(`${gw.origin}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${CLIENT_KEY}`, "content-type": "application/json" },
-      body: JSON.stringify({ model: "gpt-4o-real", stream: true, messages: [{ role: "user", content: "bytes" }] }),
+      body: JSON.stringify({
+        model: "gpt-4o-real",
+        stream: true,
+        messages: [{ role: "user", content: "bytes" }],
+      }),
     });
     expect(response.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
     const body = await response.text();
@@ -90,7 +125,11 @@ describe("OpenAI client to an OpenAI upstream", () => {
 
   test("an unchanged model forwards the client's body byte for byte", async () => {
     const text = `{"model":"o3-real",  "messages":[{"role":"user","content":"spacing kept"}]}`;
-    await fetch(`${gw.origin}/v1/chat/completions`, { method: "POST", headers: { "x-api-key": CLIENT_KEY }, body: text });
+    await fetch(`${gw.origin}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "x-api-key": CLIENT_KEY },
+      body: text,
+    });
     expect(oa.last().text).toBe(text);
   });
 
@@ -112,9 +151,18 @@ describe("OpenAI client to an OpenAI upstream", () => {
     oa.replyOnce({
       status: 429,
       headers: { "retry-after": "7" },
-      body: JSON.stringify({ error: { message: "Rate limit reached for gpt-4o", type: "requests", param: null, code: "rate_limit_exceeded" } }),
+      body: JSON.stringify({
+        error: {
+          message: "Rate limit reached for gpt-4o",
+          type: "requests",
+          param: null,
+          code: "rate_limit_exceeded",
+        },
+      }),
     });
-    const error = await openai.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+    const error = await openai.chat.completions
+      .create({ model: "gpt-4o", messages: [{ role: "user", content: "x" }] })
+      .catch((e) => e);
     expect(error).toBeInstanceOf(OpenAI.RateLimitError);
     expect(error.status).toBe(429);
     expect(error.message).toContain("Rate limit reached for gpt-4o");
@@ -125,8 +173,17 @@ describe("OpenAI client to an OpenAI upstream", () => {
 
 describe("Anthropic client to an Anthropic upstream", () => {
   test("message: model rewritten, key in x-api-key, anthropic-version forwarded", async () => {
-    const { data, response } = await anthropic.messages.create({ model: "claude-opus-9", max_tokens: 64, messages: [{ role: "user", content: "hello" }] }).withResponse();
-    expect(data.content[0]).toMatchObject({ type: "text", text: "pong from claude-sonnet-4-5-real: hello" });
+    const { data, response } = await anthropic.messages
+      .create({
+        model: "claude-opus-9",
+        max_tokens: 64,
+        messages: [{ role: "user", content: "hello" }],
+      })
+      .withResponse();
+    expect(data.content[0]).toMatchObject({
+      type: "text",
+      text: "pong from claude-sonnet-4-5-real: hello",
+    });
     const received = an.last();
     expect(received.json.model).toBe("claude-sonnet-4-5-real");
     expect(received.headers.get("x-api-key")).toBe(KEYS.anthropic);
@@ -137,21 +194,39 @@ describe("Anthropic client to an Anthropic upstream", () => {
   });
 
   test("messages.stream() over a piped stream, pings included", async () => {
-    const stream = anthropic.messages.stream({ model: "claude-opus-9", max_tokens: 64, messages: [{ role: "user", content: "stream" }] });
+    const stream = anthropic.messages.stream({
+      model: "claude-opus-9",
+      max_tokens: 64,
+      messages: [{ role: "user", content: "stream" }],
+    });
     const final = await stream.finalMessage();
-    expect(final.content[0]).toMatchObject({ type: "text", text: "pong from claude-sonnet-4-5-real: stream" });
+    expect(final.content[0]).toMatchObject({
+      type: "text",
+      text: "pong from claude-sonnet-4-5-real: stream",
+    });
     expect(final.usage.output_tokens).toBe(4);
   });
 
   test("count_tokens asks the upstream", async () => {
-    const counted = await anthropic.messages.countTokens({ model: "claude-opus-9", messages: [{ role: "user", content: "count" }] });
+    const counted = await anthropic.messages.countTokens({
+      model: "claude-opus-9",
+      messages: [{ role: "user", content: "count" }],
+    });
     expect(counted.input_tokens).toBe(42);
     expect(an.last().path).toBe("/v1/messages/count_tokens");
   });
 
   test("an upstream 529 reaches the client as an OverloadedError-class status", async () => {
-    an.replyOnce({ status: 529, body: JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }) });
-    const error = await anthropic.messages.create({ model: "claude-opus-9", max_tokens: 8, messages: [{ role: "user", content: "x" }] }).catch((e) => e);
+    an.replyOnce({
+      status: 529,
+      body: JSON.stringify({
+        type: "error",
+        error: { type: "overloaded_error", message: "Overloaded" },
+      }),
+    });
+    const error = await anthropic.messages
+      .create({ model: "claude-opus-9", max_tokens: 8, messages: [{ role: "user", content: "x" }] })
+      .catch((e) => e);
     expect(error.status).toBe(529);
     expect(error.type).toBe("overloaded_error");
   });
@@ -159,7 +234,10 @@ describe("Anthropic client to an Anthropic upstream", () => {
 
 describe("Gemini client to a Gemini upstream", () => {
   test("generateContent: model in the path, key in x-goog-api-key, the client's key never forwarded", async () => {
-    const response = await genai.models.generateContent({ model: "gemini-2.5-flash", contents: "hola" });
+    const response = await genai.models.generateContent({
+      model: "gemini-2.5-flash",
+      contents: "hola",
+    });
     expect(response.text).toBe("pong from gemini-2.5-flash-real: hola");
     const received = ge.last();
     expect(received.path).toBe("/v1beta/models/gemini-2.5-flash-real:generateContent");
@@ -169,17 +247,24 @@ describe("Gemini client to a Gemini upstream", () => {
 
   test("generateContentStream: the SSE stream is piped through with alt=sse", async () => {
     const pieces: string[] = [];
-    for await (const chunk of await genai.models.generateContentStream({ model: "gemini-2.5-pro", contents: "stream it" })) pieces.push(chunk.text ?? "");
+    for await (const chunk of await genai.models.generateContentStream({
+      model: "gemini-2.5-pro",
+      contents: "stream it",
+    }))
+      pieces.push(chunk.text ?? "");
     expect(pieces.join("")).toBe("pong from gemini-2.5-flash-real: stream it");
     expect(ge.last().path).toBe("/v1beta/models/gemini-2.5-flash-real:streamGenerateContent");
     expect(ge.last().query.get("alt")).toBe("sse");
   });
 
   test("without alt=sse the upstream's JSON-array stream is piped through, and ?key= is not forwarded", async () => {
-    const response = await fetch(`${gw.origin}/v1beta/models/gemini-x:streamGenerateContent?key=${CLIENT_KEY}`, {
-      method: "POST",
-      body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "array" }] }] }),
-    });
+    const response = await fetch(
+      `${gw.origin}/v1beta/models/gemini-x:streamGenerateContent?key=${CLIENT_KEY}`,
+      {
+        method: "POST",
+        body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "array" }] }] }),
+      },
+    );
     const body = await response.text();
     expect(body).toBe(ge.lastStreamBody());
     expect(JSON.parse(body)).toHaveLength(4);
@@ -188,7 +273,10 @@ describe("Gemini client to a Gemini upstream", () => {
   });
 
   test("countTokens asks the upstream", async () => {
-    const counted = await genai.models.countTokens({ model: "gemini-2.5-flash", contents: "count" });
+    const counted = await genai.models.countTokens({
+      model: "gemini-2.5-flash",
+      contents: "count",
+    });
     expect(counted.totalTokens).toBe(7);
   });
 });
@@ -196,7 +284,16 @@ describe("Gemini client to a Gemini upstream", () => {
 describe("model lists", () => {
   test("OpenAI shape: mapping names, targets and each upstream's own list", async () => {
     const ids = (await openai.models.list()).data.map((m) => m.id);
-    expect(ids).toEqual(expect.arrayContaining(["gpt-4o", "gpt-4o-real", "claude-sonnet-4-5-real", "o3-real", "claude-haiku-4-5-real", "gemini-2.5-pro-real"]));
+    expect(ids).toEqual(
+      expect.arrayContaining([
+        "gpt-4o",
+        "gpt-4o-real",
+        "claude-sonnet-4-5-real",
+        "o3-real",
+        "claude-haiku-4-5-real",
+        "gemini-2.5-pro-real",
+      ]),
+    );
     expect(new Set(ids).size).toBe(ids.length);
   });
 
@@ -215,7 +312,8 @@ describe("model lists", () => {
 });
 
 describe("client disconnects", () => {
-  const chatChunk = (delta: object) => `data: ${JSON.stringify({ id: "chatcmpl-h", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`;
+  const chatChunk = (delta: object) =>
+    `data: ${JSON.stringify({ id: "chatcmpl-h", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`;
 
   test("a client that disconnects mid-stream aborts the upstream request", async () => {
     const held = oa.holdOnce(chatChunk({ role: "assistant", content: "partial " }));
@@ -223,7 +321,11 @@ describe("client disconnects", () => {
     const response = await fetch(`${gw.origin}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${CLIENT_KEY}` },
-      body: JSON.stringify({ model: "gpt-4o", stream: true, messages: [{ role: "user", content: "hang" }] }),
+      body: JSON.stringify({
+        model: "gpt-4o",
+        stream: true,
+        messages: [{ role: "user", content: "hang" }],
+      }),
       signal: controller.signal,
     });
     const reader = response.body!.getReader();
@@ -238,7 +340,11 @@ describe("client disconnects", () => {
     const pending = fetch(`${gw.origin}/v1/chat/completions`, {
       method: "POST",
       headers: { authorization: `Bearer ${CLIENT_KEY}` },
-      body: JSON.stringify({ model: "gpt-4o", stream: true, messages: [{ role: "user", content: "hang" }] }),
+      body: JSON.stringify({
+        model: "gpt-4o",
+        stream: true,
+        messages: [{ role: "user", content: "hang" }],
+      }),
       signal: controller.signal,
     }).catch((error) => error);
     await held.received;
@@ -246,5 +352,4 @@ describe("client disconnects", () => {
     await held.aborted;
     expect(await pending).toBeInstanceOf(Error);
   });
-
 });

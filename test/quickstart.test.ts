@@ -1,6 +1,16 @@
 import { afterAll, expect, test } from "bun:test";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parse } from "yaml";
@@ -122,7 +132,9 @@ class Output {
   private waiters: { pattern: RegExp; resolve: () => void }[] = [];
   add(chunk: Buffer): void {
     this.text += chunk.toString();
-    this.waiters = this.waiters.filter((w) => (w.pattern.test(this.text) ? (w.resolve(), false) : true));
+    this.waiters = this.waiters.filter((w) =>
+      w.pattern.test(this.text) ? (w.resolve(), false) : true,
+    );
   }
   waitFor(pattern: RegExp, exited: Promise<number | null>, what: () => string): Promise<void> {
     if (pattern.test(this.text)) return Promise.resolve();
@@ -153,12 +165,19 @@ const env: Record<string, string> = {
 
 async function startGateway(command: string, extraEnv: Record<string, string>): Promise<Gateway> {
   // Its own process group, so that "Ctrl-C" reaches npm and the gateway under it, as a terminal's does.
-  const child: ChildProcess = spawn("sh", ["-c", `${command} -- --port 0`], { cwd: checkout, env: { ...env, ...extraEnv }, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn("sh", ["-c", `${command} -- --port 0`], {
+    cwd: checkout,
+    env: { ...env, ...extraEnv },
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const stdout = new Output();
   const stderr = new Output();
   child.stdout!.on("data", (chunk: Buffer) => stdout.add(chunk));
   child.stderr!.on("data", (chunk: Buffer) => stderr.add(chunk));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => resolve(code)),
+  );
   const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
   await stdout.waitFor(/Gemini SDKs, Gemini CLI[^\n]*\n/, exited, () => stdout.text + stderr.text);
   const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stdout.text)![1]);
@@ -195,23 +214,40 @@ function rememberWrittenKeys(): void {
 }
 
 /** A step as the shell runs it. Asynchronous: the fake upstream answers from this very process. */
-async function run(command: string, extraEnv: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
-  const child = spawn("sh", ["-c", command], { cwd: checkout, env: { ...env, ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
+async function run(
+  command: string,
+  extraEnv: Record<string, string> = {},
+): Promise<{ stdout: string; stderr: string }> {
+  const child = spawn("sh", ["-c", command], {
+    cwd: checkout,
+    env: { ...env, ...extraEnv },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const status = await new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
+  const status = await new Promise<number | null>((resolve) =>
+    child.once("close", (code) => resolve(code)),
+  );
   rememberWrittenKeys();
   searchForSecrets(`the output of ${command}`, stdout + stderr);
-  expect({ command, status, stderr: status === 0 ? "" : stderr }).toEqual({ command, status: 0, stderr: "" });
+  expect({ command, status, stderr: status === 0 ? "" : stderr }).toEqual({
+    command,
+    status: 0,
+    stderr: "",
+  });
   return { stdout, stderr };
 }
 
 // --- the copy, the editor, and how output is compared ----------------------------------------
 
 function copyRepository(): void {
-  const listed = spawnSync("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: REPO, encoding: "utf8" });
+  const listed = spawnSync(
+    "git",
+    ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+    { cwd: REPO, encoding: "utf8" },
+  );
   expect(listed.status).toBe(0);
   for (const file of listed.stdout.split("\0").filter(Boolean)) {
     // Deleted in the working tree, or node_modules itself (a symlinked one is not matched by node_modules/ in .gitignore).
@@ -258,7 +294,10 @@ if (file === "gateway.yaml") {
 writeFileSync(path, out.join("\\n"));
 `,
   );
-  writeFileSync(editor, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(script)} "$@"\n`);
+  writeFileSync(
+    editor,
+    `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(script)} "$@"\n`,
+  );
   chmodSync(editor, 0o755);
   return editor;
 }
@@ -269,9 +308,14 @@ function familyLines(snippet: string): [fake: string, real: string] {
     const dir = join(work, `family-${Math.random().toString(36).slice(2)}`);
     mkdirSync(dir);
     writeFileSync(join(dir, "gateway.yaml"), yaml);
-    return describeOpenAIFamily(loadConfig({ dir, env: { OPENAI_API_KEY: FAKE_KEY } }).upstreams[0]!)!;
+    return describeOpenAIFamily(
+      loadConfig({ dir, env: { OPENAI_API_KEY: FAKE_KEY } }).upstreams[0]!,
+    )!;
   };
-  return [describe(snippet.replace("https://api.openai.com/v1", `${upstream.url}/v1`)), describe(snippet)];
+  return [
+    describe(snippet.replace("https://api.openai.com/v1", `${upstream.url}/v1`)),
+    describe(snippet),
+  ];
 }
 
 // --- the walk-through -------------------------------------------------------------------------
@@ -281,14 +325,28 @@ test("the README's quick start and 'Add accounts', literally, from a clean copy 
   rememberSecretsIn(`key: ${FAKE_KEY}\n`);
   const steps = stepsOf(quickStartBlocks());
   // Every step is of a kind this test knows how to follow; a new kind needs the test to learn it.
-  const KINDS = [/^npm install$/, /^npm start$/, /^npm test$/, /^npx bun src\/main\.ts \w+/, /^\$EDITOR ~\/\S+$/, /^export \w+=/, /^curl http:\/\/127\.0\.0\.1:8045\//];
-  for (const { command } of steps) expect({ command, known: KINDS.some((kind) => kind.test(command)) }).toEqual({ command, known: true });
+  const KINDS = [
+    /^npm install$/,
+    /^npm start$/,
+    /^npm test$/,
+    /^npx bun src\/main\.ts \w+/,
+    /^\$EDITOR ~\/\S+$/,
+    /^export \w+=/,
+    /^curl http:\/\/127\.0\.0\.1:8045\//,
+  ];
+  for (const { command } of steps)
+    expect({ command, known: KINDS.some((kind) => kind.test(command)) }).toEqual({
+      command,
+      known: true,
+    });
   expect(steps.filter((s) => s.command === "npm start")).toHaveLength(2);
 
   let family: [string, string] | undefined;
   const exported: Record<string, string> = {};
   const asReadmeShowsIt = (text: string, port?: number) => {
-    let out = text.replaceAll(home, "~").replaceAll(`${upstream.url}/v1`, "https://api.openai.com/v1");
+    let out = text
+      .replaceAll(home, "~")
+      .replaceAll(`${upstream.url}/v1`, "https://api.openai.com/v1");
     if (family) out = out.replaceAll(family[0], family[1]);
     if (port !== undefined) out = out.replaceAll(`127.0.0.1:${port}`, "127.0.0.1:8045");
     return out;
@@ -307,7 +365,9 @@ test("the README's quick start and 'Add accounts', literally, from a clean copy 
     }
     if (command.startsWith("curl ")) {
       expect(gateway).toBeDefined();
-      const { stdout } = await run(command.replaceAll("127.0.0.1:8045", `127.0.0.1:${gateway!.port}`));
+      const { stdout } = await run(
+        command.replaceAll("127.0.0.1:8045", `127.0.0.1:${gateway!.port}`),
+      );
       const sent = JSON.parse(/-d '([^']*)'/.exec(command)![1]!);
       const answer = JSON.parse(stdout);
       expect(answer.object).toBe("chat.completion");
@@ -342,7 +402,10 @@ test("the README's quick start and 'Add accounts', literally, from a clean copy 
   }
   // "any other model name goes to OpenAI as it is"
   expect(gateway).toBeDefined();
-  const other = await fetch(`http://127.0.0.1:${gateway!.port}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "gpt-6.1-sol", messages: [{ role: "user", content: "hi" }] }) });
+  const other = await fetch(`http://127.0.0.1:${gateway!.port}/v1/chat/completions`, {
+    method: "POST",
+    body: JSON.stringify({ model: "gpt-6.1-sol", messages: [{ role: "user", content: "hi" }] }),
+  });
   expect(other.status).toBe(200);
   await other.text();
   expect(upstream.last().json.model).toBe("gpt-6.1-sol");
@@ -353,6 +416,8 @@ test("the README's quick start and 'Add accounts', literally, from a clean copy 
   expect(echoed).toEqual(["hello"]); // "any model name gets your message back"
   expect(upstreamModels).toEqual(["gpt-6-luna"]); // "`fast` is answered by gpt-6-luna on your account"
   expect(upstream.keysSeen().every((key) => key === FAKE_KEY)).toBe(true);
-  expect(parse(readFileSync(join(home, ".config/levity/gateway.yaml"), "utf8")).proxy.api_key).toMatch(/^sk-levity-/);
+  expect(
+    parse(readFileSync(join(home, ".config/levity/gateway.yaml"), "utf8")).proxy.api_key,
+  ).toMatch(/^sk-levity-/);
   searchDirectory(join(home, ".config/levity/data"));
 }, 60_000);

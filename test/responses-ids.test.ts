@@ -26,16 +26,42 @@ let openai: OpenAI;
 function answerWithReusedId(text: string, stream: boolean) {
   const usage = { input_tokens: 5, output_tokens: 2 };
   if (!stream) {
-    const body = { id: REUSED, type: "message", role: "assistant", model: "claude-real", content: [{ type: "text", text }], stop_reason: "end_turn", stop_sequence: null, usage };
+    const body = {
+      id: REUSED,
+      type: "message",
+      role: "assistant",
+      model: "claude-real",
+      content: [{ type: "text", text }],
+      stop_reason: "end_turn",
+      stop_sequence: null,
+      usage,
+    };
     return { status: 200, body: JSON.stringify(body) };
   }
-  const event = (data: { type: string; [field: string]: unknown }) => `event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`;
+  const event = (data: { type: string; [field: string]: unknown }) =>
+    `event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`;
   const body = [
-    event({ type: "message_start", message: { id: REUSED, type: "message", role: "assistant", model: "claude-real", content: [], stop_reason: null, stop_sequence: null, usage } }),
+    event({
+      type: "message_start",
+      message: {
+        id: REUSED,
+        type: "message",
+        role: "assistant",
+        model: "claude-real",
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage,
+      },
+    }),
     event({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } }),
     event({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text } }),
     event({ type: "content_block_stop", index: 0 }),
-    event({ type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 2 } }),
+    event({
+      type: "message_delta",
+      delta: { stop_reason: "end_turn", stop_sequence: null },
+      usage: { output_tokens: 2 },
+    }),
     event({ type: "message_stop" }),
   ].join("");
   return { status: 200, body, headers: { "content-type": "text/event-stream" } };
@@ -43,16 +69,28 @@ function answerWithReusedId(text: string, stream: boolean) {
 
 /** The text of every turn levity sent upstream, in order. */
 function sentTexts(): string[] {
-  return an.last().json.messages.map((m: any) => (typeof m.content === "string" ? m.content : m.content.map((b: any) => b.text ?? "").join("")));
+  return an
+    .last()
+    .json.messages.map((m: any) =>
+      typeof m.content === "string" ? m.content : m.content.map((b: any) => b.text ?? "").join(""),
+    );
 }
 
 beforeAll(() => {
   an = fakeAnthropic(KEY);
   const gateway = upstreamsYaml([
-    { name: "anthropic", protocol: "anthropic", base_url: an.url, accounts: [{ name: "a", key: KEY }] },
+    {
+      name: "anthropic",
+      protocol: "anthropic",
+      base_url: an.url,
+      accounts: [{ name: "a", key: KEY }],
+    },
     { name: "echo", protocol: "echo" },
   ]);
-  gw = startGateway({ gateway, mappings: "exact:\n  to-anthropic: anthropic/claude-real\n  to-echo: echo/echo\n" });
+  gw = startGateway({
+    gateway,
+    mappings: "exact:\n  to-anthropic: anthropic/claude-real\n  to-echo: echo/echo\n",
+  });
   openai = new OpenAI({ apiKey: "x", baseURL: `${gw.origin}/v1`, maxRetries: 0 });
 });
 afterAll(async () => {
@@ -63,23 +101,41 @@ afterAll(async () => {
 describe("an upstream that reuses its ids", () => {
   test("two responses get two ids, and continuing the first sends the first's history", async () => {
     an.replyOnce(answerWithReusedId("Blue is the first answer.", false));
-    const first = await openai.responses.create({ model: "to-anthropic", input: "First question: a colour?" });
+    const first = await openai.responses.create({
+      model: "to-anthropic",
+      input: "First question: a colour?",
+    });
     an.replyOnce(answerWithReusedId("Seven is the second answer.", false));
-    const second = await openai.responses.create({ model: "to-anthropic", input: "Second question: a number?" });
+    const second = await openai.responses.create({
+      model: "to-anthropic",
+      input: "Second question: a number?",
+    });
     expect(first.id).toStartWith("resp_");
     expect(second.id).not.toBe(first.id);
     expect(first.id).not.toContain(REUSED);
 
-    const continued = await openai.responses.create({ model: "to-anthropic", previous_response_id: first.id, input: "And then?" });
+    const continued = await openai.responses.create({
+      model: "to-anthropic",
+      previous_response_id: first.id,
+      input: "And then?",
+    });
     expect(continued.previous_response_id).toBe(first.id);
-    expect(sentTexts()).toEqual(["First question: a colour?", "Blue is the first answer.", "And then?"]);
+    expect(sentTexts()).toEqual([
+      "First question: a colour?",
+      "Blue is the first answer.",
+      "And then?",
+    ]);
   });
 
   test("streamed: every event reports the id that continues the conversation", async () => {
     const streamed = async (input: string, text: string) => {
       an.replyOnce(answerWithReusedId(text, true));
       const ids = new Set<string>();
-      for await (const event of await openai.responses.create({ model: "to-anthropic", input, stream: true })) {
+      for await (const event of await openai.responses.create({
+        model: "to-anthropic",
+        input,
+        stream: true,
+      })) {
         if ("response" in event) ids.add(event.response.id);
       }
       expect(ids.size).toBe(1);
@@ -89,17 +145,33 @@ describe("an upstream that reuses its ids", () => {
     const second = await streamed("Streamed question two?", "Streamed answer two.");
     expect(second).not.toBe(first);
 
-    await openai.responses.create({ model: "to-anthropic", previous_response_id: first, input: "Continue one." });
-    expect(sentTexts()).toEqual(["Streamed question one?", "Streamed answer one.", "Continue one."]);
+    await openai.responses.create({
+      model: "to-anthropic",
+      previous_response_id: first,
+      input: "Continue one.",
+    });
+    expect(sentTexts()).toEqual([
+      "Streamed question one?",
+      "Streamed answer one.",
+      "Continue one.",
+    ]);
   });
 });
 
 describe("the store never overwrites a response", () => {
-  const record = (text: string): StoredResponse => ({ id: "resp_same", model: "m", input: [{ role: "user", parts: [{ type: "text", text }] }], output: [] });
+  const record = (text: string): StoredResponse => ({
+    id: "resp_same",
+    model: "m",
+    input: [{ role: "user", parts: [{ type: "text", text }] }],
+    output: [],
+  });
   const refusesDuplicates = (store: StateStore) => {
     store.saveResponse(record("kept"));
     expect(() => store.saveResponse(record("would replace"))).toThrow();
-    expect(store.conversation("resp_same")?.[0]).toEqual({ role: "user", parts: [{ type: "text", text: "kept" }] });
+    expect(store.conversation("resp_same")?.[0]).toEqual({
+      role: "user",
+      parts: [{ type: "text", text: "kept" }],
+    });
   };
 
   test("SQLite", () => {
@@ -132,17 +204,30 @@ describe("the Response object reports the request's settings", () => {
   } as const;
 
   test("whole", async () => {
-    const response = await openai.responses.create({ model: "to-echo", input: "hello", ...settings });
+    const response = await openai.responses.create({
+      model: "to-echo",
+      input: "hello",
+      ...settings,
+    });
     expect(response).toMatchObject({ ...settings, status: "completed" });
     expect(response.completed_at).toBeNumber();
   });
 
   test("streamed: in response.created and response.in_progress (completed_at null until the end) and response.completed", async () => {
     const seen: Record<string, any> = {};
-    for await (const event of await openai.responses.create({ model: "to-echo", input: "hello", stream: true, ...settings })) {
+    for await (const event of await openai.responses.create({
+      model: "to-echo",
+      input: "hello",
+      stream: true,
+      ...settings,
+    })) {
       if ("response" in event) seen[event.type] = event.response;
     }
-    expect(Object.keys(seen)).toEqual(["response.created", "response.in_progress", "response.completed"]);
+    expect(Object.keys(seen)).toEqual([
+      "response.created",
+      "response.in_progress",
+      "response.completed",
+    ]);
     for (const response of Object.values(seen)) expect(response).toMatchObject(settings);
     expect(seen["response.created"].completed_at).toBeNull();
     expect(seen["response.in_progress"].completed_at).toBeNull();
@@ -151,34 +236,68 @@ describe("the Response object reports the request's settings", () => {
 
   test("defaults when the client sent none", async () => {
     const response = await openai.responses.create({ model: "to-echo", input: "hello" });
-    expect(response).toMatchObject({ presence_penalty: 0, frequency_penalty: 0, top_logprobs: 0, max_tool_calls: null, service_tier: "default", safety_identifier: null, prompt_cache_key: null, metadata: {}, background: false, truncation: "disabled" });
+    expect(response).toMatchObject({
+      presence_penalty: 0,
+      frequency_penalty: 0,
+      top_logprobs: 0,
+      max_tool_calls: null,
+      service_tier: "default",
+      safety_identifier: null,
+      prompt_cache_key: null,
+      metadata: {},
+      background: false,
+      truncation: "disabled",
+    });
   });
 
   test("background mode is refused rather than pretended", async () => {
-    const error = await openai.responses.create({ model: "to-echo", input: "hello", background: true }).catch((e) => e);
+    const error = await openai.responses
+      .create({ model: "to-echo", input: "hello", background: true })
+      .catch((e) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect(error.param).toBe("background");
   });
 });
 
 describe("a tool output must answer a call the conversation made", () => {
-  const output = { type: "function_call_output" as const, call_id: "call_never_made", output: "sunny" };
+  const output = {
+    type: "function_call_output" as const,
+    call_id: "call_never_made",
+    output: "sunny",
+  };
 
   test("refused with a 400 naming the input when the input is the whole conversation", async () => {
-    const error = await openai.responses.create({ model: "to-echo", input: [{ role: "user", content: "weather?" }, output] }).catch((e) => e);
+    const error = await openai.responses
+      .create({ model: "to-echo", input: [{ role: "user", content: "weather?" }, output] })
+      .catch((e) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
     expect(error.param).toBe("input");
     expect(error.message).toContain("call_never_made");
   });
 
   test("answered when the call is in the input before it", async () => {
-    const call = { type: "function_call" as const, call_id: "call_never_made", name: "get_weather", arguments: "{}" };
-    const response = await openai.responses.create({ model: "to-echo", input: [{ role: "user", content: "weather?" }, call, output] });
+    const call = {
+      type: "function_call" as const,
+      call_id: "call_never_made",
+      name: "get_weather",
+      arguments: "{}",
+    };
+    const response = await openai.responses.create({
+      model: "to-echo",
+      input: [{ role: "user", content: "weather?" }, call, output],
+    });
     expect(response.output_text).toContain("sunny");
   });
 
   test("not judged when other items may stand for the call (an item_reference)", async () => {
-    const response = await openai.responses.create({ model: "to-echo", input: [{ role: "user", content: "weather?" }, { type: "item_reference", id: "fc_elsewhere" }, output] });
+    const response = await openai.responses.create({
+      model: "to-echo",
+      input: [
+        { role: "user", content: "weather?" },
+        { type: "item_reference", id: "fc_elsewhere" },
+        output,
+      ],
+    });
     expect(response.status).toBe("completed");
   });
 });

@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { ALL_OPENAI_APIS, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import {
+  ALL_OPENAI_APIS,
+  startGateway,
+  upstreamsYaml,
+  type TestGateway,
+} from "./support/gateway.ts";
 import { rawRequest } from "./support/raw-client.ts";
 import { waitUntil } from "./support/wait.ts";
 
@@ -26,12 +31,26 @@ beforeAll(() => {
   ge = fakeGemini(GEMINI_KEY);
   oa = fakeOpenAI(OPENAI_KEY);
   guarded = startGateway({
-    gateway: `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n  admin_key: ${ADMIN_KEY}\n  cooldown_wait: 0\n` + upstreamsYaml([
-        { name: "gemini", protocol: "gemini", base_url: ge.url, accounts: [{ name: "a", key: GEMINI_KEY }] },
-        { name: "openai", protocol: "openai", base_url: `${oa.url}/v1`, apis: ALL_OPENAI_APIS, accounts: [{ name: "a", key: OPENAI_KEY }] },
+    gateway:
+      `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n  admin_key: ${ADMIN_KEY}\n  cooldown_wait: 0\n` +
+      upstreamsYaml([
+        {
+          name: "gemini",
+          protocol: "gemini",
+          base_url: ge.url,
+          accounts: [{ name: "a", key: GEMINI_KEY }],
+        },
+        {
+          name: "openai",
+          protocol: "openai",
+          base_url: `${oa.url}/v1`,
+          apis: ALL_OPENAI_APIS,
+          accounts: [{ name: "a", key: OPENAI_KEY }],
+        },
         { name: "echo", protocol: "echo" },
       ]),
-    mappings: "exact:\n  to-gemini: gemini/gemini-2.5-flash-real\n  gemini-logged: gemini/gemini-2.5-flash-real\n  to-openai: openai/gpt-4o-real\n  to-echo: echo/echo\n",
+    mappings:
+      "exact:\n  to-gemini: gemini/gemini-2.5-flash-real\n  gemini-logged: gemini/gemini-2.5-flash-real\n  to-openai: openai/gpt-4o-real\n  to-echo: echo/echo\n",
   });
 });
 afterAll(async () => {
@@ -55,7 +74,9 @@ class Client {
     this.ws = new WebSocket(url, { headers } as unknown as string[]);
     this.opened = new Promise((resolve, reject) => {
       this.ws.addEventListener("open", () => resolve(), { once: true });
-      this.ws.addEventListener("error", () => reject(new Error("WebSocket failed to open")), { once: true });
+      this.ws.addEventListener("error", () => reject(new Error("WebSocket failed to open")), {
+        once: true,
+      });
     });
     this.closed = new Promise((resolve) => {
       this.ws.addEventListener("close", (event) => {
@@ -65,7 +86,10 @@ class Client {
       });
     });
     this.ws.addEventListener("message", (event) => {
-      const text = typeof event.data === "string" ? event.data : new TextDecoder().decode(event.data as ArrayBuffer);
+      const text =
+        typeof event.data === "string"
+          ? event.data
+          : new TextDecoder().decode(event.data as ArrayBuffer);
       if (this.waiting) {
         const wake = this.waiting;
         this.waiting = undefined;
@@ -79,7 +103,10 @@ class Client {
     if (queued !== undefined) return Promise.resolve(JSON.parse(queued));
     if (this.closedWith) return Promise.reject(new Error(`closed ${this.closedWith.code}`));
     return new Promise((resolve, reject) => {
-      this.waiting = (text) => (text === undefined ? reject(new Error("closed while waiting for a message")) : resolve(JSON.parse(text)));
+      this.waiting = (text) =>
+        text === undefined
+          ? reject(new Error("closed while waiting for a message"))
+          : resolve(JSON.parse(text));
     });
   }
 
@@ -93,7 +120,12 @@ class Client {
     for (;;) {
       const event = await this.next();
       events.push(event);
-      if (["response.completed", "response.failed", "response.incomplete", "error"].includes(event.type)) return events;
+      if (
+        ["response.completed", "response.failed", "response.incomplete", "error"].includes(
+          event.type,
+        )
+      )
+        return events;
     }
   }
 
@@ -114,7 +146,11 @@ function textOf(events: any[]): string {
     .join("");
 }
 
-async function open(gw: TestGateway, path?: string, headers?: Record<string, string>): Promise<Client> {
+async function open(
+  gw: TestGateway,
+  path?: string,
+  headers?: Record<string, string>,
+): Promise<Client> {
   const client = new Client(wsUrl(gw, path), headers);
   await client.opened;
   return client;
@@ -123,7 +159,18 @@ async function open(gw: TestGateway, path?: string, headers?: Record<string, str
 describe("Responses over a WebSocket, echo upstream", () => {
   test("one response.create: the stream's events, one message each, from response.created to response.completed", async () => {
     const client = await open(echo);
-    client.send({ type: "response.create", model: "gpt-5", input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "the quick brown fox" }] }], store: false });
+    client.send({
+      type: "response.create",
+      model: "gpt-5",
+      input: [
+        {
+          type: "message",
+          role: "user",
+          content: [{ type: "input_text", text: "the quick brown fox" }],
+        },
+      ],
+      store: false,
+    });
     const events = await client.turn();
     expect(events[0].type).toBe("response.created");
     expect(events.at(-1).type).toBe("response.completed");
@@ -139,7 +186,13 @@ describe("Responses over a WebSocket, echo upstream", () => {
     client.send({ type: "response.create", model: "gpt-5", input: "first question", store: false });
     const first = await client.turn();
     const id = first.at(-1).response.id;
-    client.send({ type: "response.create", model: "gpt-5", previous_response_id: id, input: [{ type: "message", role: "user", content: "second question" }], store: false });
+    client.send({
+      type: "response.create",
+      model: "gpt-5",
+      previous_response_id: id,
+      input: [{ type: "message", role: "user", content: "second question" }],
+      store: false,
+    });
     const second = await client.turn();
     expect(second.at(-1).type).toBe("response.completed");
     expect(textOf(second)).toBe("second question");
@@ -151,9 +204,21 @@ describe("Responses over a WebSocket, echo upstream", () => {
     const client = await open(echo);
     client.send({ type: "response.create", model: "m", input: "remember ember", store: false });
     const id = (await client.turn()).at(-1).response.id;
-    client.send({ type: "response.create", model: "m", previous_response_id: id, input: [{ type: "function_call_output", call_id: "call_missing", output: "x" }], store: false });
+    client.send({
+      type: "response.create",
+      model: "m",
+      previous_response_id: id,
+      input: [{ type: "function_call_output", call_id: "call_missing", output: "x" }],
+      store: false,
+    });
     expect((await client.turn()).at(-1).type).toBe("error");
-    client.send({ type: "response.create", model: "m", previous_response_id: id, input: "again", store: false });
+    client.send({
+      type: "response.create",
+      model: "m",
+      previous_response_id: id,
+      input: "again",
+      store: false,
+    });
     const stale = await client.next();
     expect(stale).toMatchObject({ type: "error", error: { code: "previous_response_not_found" } });
     await client.close();
@@ -161,10 +226,22 @@ describe("Responses over a WebSocket, echo upstream", () => {
 
   test("generate: false (Codex's warm-up) completes at once, and the next request continues from it", async () => {
     const client = await open(echo);
-    client.send({ type: "response.create", model: "gpt-5", input: [{ type: "message", role: "user", content: "warm" }], generate: false, store: false });
+    client.send({
+      type: "response.create",
+      model: "gpt-5",
+      input: [{ type: "message", role: "user", content: "warm" }],
+      generate: false,
+      store: false,
+    });
     const warm = await client.turn();
     expect(warm.map((e) => e.type)).toEqual(["response.created", "response.completed"]);
-    client.send({ type: "response.create", model: "gpt-5", previous_response_id: warm.at(-1).response.id, input: [], store: false });
+    client.send({
+      type: "response.create",
+      model: "gpt-5",
+      previous_response_id: warm.at(-1).response.id,
+      input: [],
+      store: false,
+    });
     const events = await client.turn();
     expect(textOf(events)).toBe("warm");
     await client.close();
@@ -183,7 +260,11 @@ describe("Responses over a WebSocket, echo upstream", () => {
     const client = await open(echo);
     client.send("this is not json");
     const notJson = await client.next();
-    expect(notJson).toMatchObject({ type: "error", status: 400, error: { type: "invalid_request_error" } });
+    expect(notJson).toMatchObject({
+      type: "error",
+      status: 400,
+      error: { type: "invalid_request_error" },
+    });
     client.send({ type: "session.update" });
     expect((await client.next()).error.message).toContain("response.create");
     client.send([1, 2, 3]);
@@ -195,7 +276,11 @@ describe("Responses over a WebSocket, echo upstream", () => {
     const refused = await client.next();
     expect(refused).toMatchObject({ type: "error", status: 400, error: { param: "model" } });
     client.send({ type: "response.create", model: "m" });
-    expect(await client.next()).toMatchObject({ type: "error", status: 400, error: { param: "input", message: "input is required." } });
+    expect(await client.next()).toMatchObject({
+      type: "error",
+      status: 400,
+      error: { param: "input", message: "input is required." },
+    });
     client.send({ type: "response.create", model: "m", input: 42 });
     expect((await client.next()).error.param).toBe("input");
     // Codex's acknowledgement needs no answer.
@@ -218,7 +303,10 @@ describe("Responses over a WebSocket, echo upstream", () => {
   });
 
   test("a browser's upgrade from a foreign origin is refused while auth is off, as its POST would be", async () => {
-    const { status, text } = await rawRequest(echo.server.port, upgradeHead("/v1/responses", { origin: "http://evil.example" }));
+    const { status, text } = await rawRequest(
+      echo.server.port,
+      upgradeHead("/v1/responses", { origin: "http://evil.example" }),
+    );
     expect(status).toBe(403);
     expect(text).toContain("Browser requests from http://evil.example are refused");
   });
@@ -237,9 +325,15 @@ describe("Responses over a WebSocket, with auth and a Gemini upstream", () => {
     const none = await rawRequest(guarded.server.port, upgradeHead("/v1/responses", {}));
     expect(none.status).toBe(401);
     expect(none.text).toContain('"invalid_api_key"');
-    const wrong = await rawRequest(guarded.server.port, upgradeHead("/v1/responses", { authorization: "Bearer sk-wrong" }));
+    const wrong = await rawRequest(
+      guarded.server.port,
+      upgradeHead("/v1/responses", { authorization: "Bearer sk-wrong" }),
+    );
     expect(wrong.status).toBe(401);
-    const right = await rawRequest(guarded.server.port, upgradeHead("/v1/responses", { authorization: `Bearer ${KEY}` }));
+    const right = await rawRequest(
+      guarded.server.port,
+      upgradeHead("/v1/responses", { authorization: `Bearer ${KEY}` }),
+    );
     expect(right.status).toBe(101);
   });
 
@@ -251,14 +345,28 @@ describe("Responses over a WebSocket, with auth and a Gemini upstream", () => {
 
   test("translated to Gemini: the events, and the second turn's history reaches the upstream whole", async () => {
     const client = await open(guarded, "/v1/responses", { authorization: `Bearer ${KEY}` });
-    client.send({ type: "response.create", model: "to-gemini", instructions: "be brief", input: [{ type: "message", role: "user", content: "hello gemini" }], store: false, stream: true });
+    client.send({
+      type: "response.create",
+      model: "to-gemini",
+      instructions: "be brief",
+      input: [{ type: "message", role: "user", content: "hello gemini" }],
+      store: false,
+      stream: true,
+    });
     const first = await client.turn();
     expect(first[0].type).toBe("response.created");
     expect(first.at(-1).type).toBe("response.completed");
     expect(textOf(first).length).toBeGreaterThan(0);
     expect(first.at(-1).response.model).toBeDefined();
     const before = ge.requests.length;
-    client.send({ type: "response.create", model: "to-gemini", instructions: "be brief", previous_response_id: first.at(-1).response.id, input: [{ type: "message", role: "user", content: "and again" }], store: false });
+    client.send({
+      type: "response.create",
+      model: "to-gemini",
+      instructions: "be brief",
+      previous_response_id: first.at(-1).response.id,
+      input: [{ type: "message", role: "user", content: "and again" }],
+      store: false,
+    });
     const second = await client.turn();
     expect(second.at(-1).type).toBe("response.completed");
     expect(ge.requests.length).toBe(before + 1);
@@ -272,25 +380,49 @@ describe("Responses over a WebSocket, with auth and a Gemini upstream", () => {
 
   test("forwarded as it is to an upstream serving Responses natively; the second turn's previous_response_id is expanded, since store was false", async () => {
     const client = await open(guarded, "/v1/responses", { authorization: `Bearer ${KEY}` });
-    client.send({ type: "response.create", model: "to-openai", input: [{ type: "message", role: "user", content: "native one" }], store: false });
+    client.send({
+      type: "response.create",
+      model: "to-openai",
+      input: [{ type: "message", role: "user", content: "native one" }],
+      store: false,
+    });
     const first = await client.turn();
     expect(first.at(-1).type).toBe("response.completed");
     expect(oa.last().path).toBe("/v1/responses");
     expect(oa.last().json.stream).toBe(true);
     expect(oa.last().json.model).toBe("gpt-4o-real");
-    client.send({ type: "response.create", model: "to-openai", previous_response_id: first.at(-1).response.id, input: [{ type: "message", role: "user", content: "native two" }], store: false });
+    client.send({
+      type: "response.create",
+      model: "to-openai",
+      previous_response_id: first.at(-1).response.id,
+      input: [{ type: "message", role: "user", content: "native two" }],
+      store: false,
+    });
     const second = await client.turn();
     expect(second.at(-1).type).toBe("response.completed");
     const sent = oa.last().json;
     expect(sent.previous_response_id).toBeUndefined();
-    expect(sent.input.map((item: any) => item.role ?? item.type)).toEqual(["user", "assistant", "user"]);
+    expect(sent.input.map((item: any) => item.role ?? item.type)).toEqual([
+      "user",
+      "assistant",
+      "user",
+    ]);
     expect(oa.last().headers.get("authorization")).toBe(`Bearer ${OPENAI_KEY}`);
     await client.close();
   });
 
   test("an upstream error reaches the socket as an error message with its status, and the socket stays usable", async () => {
     const client = await open(guarded, "/v1/responses", { authorization: `Bearer ${KEY}` });
-    ge.replyOnce({ status: 400, body: JSON.stringify({ error: { code: 400, message: "Request contains an invalid argument.", status: "INVALID_ARGUMENT" } }) });
+    ge.replyOnce({
+      status: 400,
+      body: JSON.stringify({
+        error: {
+          code: 400,
+          message: "Request contains an invalid argument.",
+          status: "INVALID_ARGUMENT",
+        },
+      }),
+    });
     client.send({ type: "response.create", model: "to-gemini", input: "refused" });
     const refused = await client.next();
     expect(refused.type).toBe("error");
@@ -303,7 +435,9 @@ describe("Responses over a WebSocket, with auth and a Gemini upstream", () => {
 
   test("the client leaving mid-stream aborts the upstream call", async () => {
     const client = await open(guarded, "/v1/responses", { authorization: `Bearer ${KEY}` });
-    const held = ge.holdOnce(`data: ${JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text: "partial " }] }, index: 0 }] })}\r\n\r\n`);
+    const held = ge.holdOnce(
+      `data: ${JSON.stringify({ candidates: [{ content: { role: "model", parts: [{ text: "partial " }] }, index: 0 }] })}\r\n\r\n`,
+    );
     client.send({ type: "response.create", model: "to-gemini", input: "hold on" });
     await held.received;
     expect((await client.next()).type).toBe("response.created");
@@ -317,7 +451,9 @@ describe("Responses over a WebSocket, with auth and a Gemini upstream", () => {
     await client.turn();
     await client.close();
     const row = await waitUntil("the turn's row in the request log", async () => {
-      const logs = await fetch(`${guarded.origin}/levity/logs?limit=50`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+      const logs = await fetch(`${guarded.origin}/levity/logs?limit=50`, {
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+      });
       const rows = ((await logs.json()) as { requests: any[] }).requests;
       return rows.find((r) => r.requestedModel === "gemini-logged");
     });
@@ -330,7 +466,16 @@ describe("Responses over a WebSocket, with auth and a Gemini upstream", () => {
 describe("Responses over a WebSocket when levity stops", () => {
   test("an idle socket is closed at once (1001) instead of holding the drain; one with an answer in flight gets its answer first", async () => {
     const gw = startGateway({
-      gateway: "proxy:\n  cooldown_wait: 0\n" + upstreamsYaml([{ name: "gemini", protocol: "gemini", base_url: ge.url, accounts: [{ name: "a", key: GEMINI_KEY }] }]),
+      gateway:
+        "proxy:\n  cooldown_wait: 0\n" +
+        upstreamsYaml([
+          {
+            name: "gemini",
+            protocol: "gemini",
+            base_url: ge.url,
+            accounts: [{ name: "a", key: GEMINI_KEY }],
+          },
+        ]),
       mappings: "exact:\n  to-gemini: gemini/gemini-2.5-flash-real\n",
     });
     const idle = await open(gw);
@@ -355,7 +500,14 @@ describe("Responses over a WebSocket when levity stops", () => {
 });
 
 function upgradeHead(path: string, headers: Record<string, string>): string {
-  const lines = [`GET ${path} HTTP/1.1`, "Host: 127.0.0.1", "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="];
+  const lines = [
+    `GET ${path} HTTP/1.1`,
+    "Host: 127.0.0.1",
+    "Connection: Upgrade",
+    "Upgrade: websocket",
+    "Sec-WebSocket-Version: 13",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+  ];
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   return `${lines.join("\r\n")}\r\n\r\n`;
 }

@@ -16,7 +16,10 @@ interface YamlRoute {
   dialect?: string;
   note?: string;
 }
-const file = parse(readFileSync(join(REPO, "routes.yaml"), "utf8")) as { routes: YamlRoute[]; normalize: Record<string, unknown> };
+const file = parse(readFileSync(join(REPO, "routes.yaml"), "utf8")) as {
+  routes: YamlRoute[];
+  normalize: Record<string, unknown>;
+};
 
 let gw: TestGateway;
 beforeAll(() => {
@@ -30,8 +33,12 @@ describe("routes.yaml and the router agree", () => {
   });
 
   test("one router entry per listed path and alias, and nothing else", () => {
-    const listed = file.routes.flatMap((r) => [r.path, ...(r.aliases ?? [])].map((path) => `${r.method} ${path}`)).sort();
-    const registered = gw.server.holder.snapshot.routes.router.routes.map(([method, , , path]) => `${method} ${path}`).sort();
+    const listed = file.routes
+      .flatMap((r) => [r.path, ...(r.aliases ?? [])].map((path) => `${r.method} ${path}`))
+      .sort();
+    const registered = gw.server.holder.snapshot.routes.router.routes
+      .map(([method, , , path]) => `${method} ${path}`)
+      .sort();
     expect(registered).toEqual(listed);
     expect(new Set(registered).size).toBe(registered.length);
   });
@@ -40,22 +47,47 @@ describe("routes.yaml and the router agree", () => {
     for (const route of file.routes) {
       for (const path of [route.path, ...(route.aliases ?? [])]) {
         const url = gw.origin + fillTemplate(path, { model: "gemini-x" });
-        const body = route.method === "POST" ? JSON.stringify({ model: "m", max_tokens: 8, messages: [{ role: "user", content: "x" }], contents: [{ parts: [{ text: "x" }] }], prompt: "x", input: "x", upstream: "echo" }) : undefined;
+        const body =
+          route.method === "POST"
+            ? JSON.stringify({
+                model: "m",
+                max_tokens: 8,
+                messages: [{ role: "user", content: "x" }],
+                contents: [{ parts: [{ text: "x" }] }],
+                prompt: "x",
+                input: "x",
+                upstream: "echo",
+              })
+            : undefined;
         const response = await fetch(url, { method: route.method, body });
         const expected = route.operation === "not-served" ? 501 : 200;
         expect({ path, status: response.status }).toEqual({ path, status: expected });
       }
     }
     // /levity/accounts/disable took the echo account out; the rest of the file needs it.
-    expect((await fetch(`${gw.origin}/levity/accounts/enable`, { method: "POST", body: JSON.stringify({ upstream: "echo" }) })).status).toBe(200);
+    expect(
+      (
+        await fetch(`${gw.origin}/levity/accounts/enable`, {
+          method: "POST",
+          body: JSON.stringify({ upstream: "echo" }),
+        })
+      ).status,
+    ).toBe(200);
     // About ninety requests one after another: on a loaded machine that outlasts the default 5 s.
   }, 30_000);
 
   test("a path routes.yaml does not list is not served: remove an alias and it is gone", async () => {
-    const custom = startGateway({ routes: "routes:\n  - { method: POST, path: /v1/chat/completions, dialect: openai-chat, operation: generate }\n" });
+    const custom = startGateway({
+      routes:
+        "routes:\n  - { method: POST, path: /v1/chat/completions, dialect: openai-chat, operation: generate }\n",
+    });
     const body = JSON.stringify({ model: "m", messages: [{ role: "user", content: "x" }] });
-    expect((await fetch(`${custom.origin}/v1/chat/completions`, { method: "POST", body })).status).toBe(200);
-    expect((await fetch(`${custom.origin}/chat/completions`, { method: "POST", body })).status).toBe(404);
+    expect(
+      (await fetch(`${custom.origin}/v1/chat/completions`, { method: "POST", body })).status,
+    ).toBe(200);
+    expect(
+      (await fetch(`${custom.origin}/chat/completions`, { method: "POST", body })).status,
+    ).toBe(404);
     expect((await fetch(`${custom.origin}/healthz`)).status).toBe(404);
     await custom.stop();
   });
@@ -72,6 +104,11 @@ describe("routes.yaml declares the repairs and the endpoints not served yet", ()
   test("every not-served route names what it is and has an error shape", () => {
     const notServed = file.routes.filter((r) => r.operation === "not-served");
     expect(notServed.length).toBeGreaterThan(10);
-    for (const route of notServed) expect({ path: route.path, note: Boolean(route.note), dialect: Boolean(route.dialect) }).toEqual({ path: route.path, note: true, dialect: true });
+    for (const route of notServed)
+      expect({
+        path: route.path,
+        note: Boolean(route.note),
+        dialect: Boolean(route.dialect),
+      }).toEqual({ path: route.path, note: true, dialect: true });
   });
 });

@@ -22,7 +22,10 @@ function sandbox(configName = "config") {
   mkdirSync(bin);
   const calls = join(home, "systemctl-calls");
   // A systemctl that records its arguments, and fails when FAIL_SYSTEMCTL is set.
-  writeFileSync(join(bin, "systemctl"), `#!/bin/sh\necho "$@" >> "${calls}"\nif [ -n "$FAIL_SYSTEMCTL" ]; then echo "Failed to connect to bus" >&2; exit 1; fi\n`);
+  writeFileSync(
+    join(bin, "systemctl"),
+    `#!/bin/sh\necho "$@" >> "${calls}"\nif [ -n "$FAIL_SYSTEMCTL" ]; then echo "Failed to connect to bus" >&2; exit 1; fi\n`,
+  );
   chmodSync(join(bin, "systemctl"), 0o755);
   const env = { HOME: home, PATH: `${bin}:${process.env.PATH}`, USER: "alice" };
   const recorded = () => (existsSync(calls) ? readFileSync(calls, "utf8").trim().split("\n") : []);
@@ -53,7 +56,9 @@ describe("levity service print", () => {
 
   test("--system: at boot, as the user who asked (even under sudo), from /etc/systemd/system", async () => {
     const { config, env } = sandbox();
-    const { stdout } = await runLevity(["service", "print", "--system", "--config", config], { env: { ...env, SUDO_USER: "bob" } });
+    const { stdout } = await runLevity(["service", "print", "--system", "--config", config], {
+      env: { ...env, SUDO_USER: "bob" },
+    });
     expect(stdout.split("\n")[0]).toBe("# /etc/systemd/system/levity.service");
     expect(stdout).toContain("User=bob\n");
     expect(stdout).toContain("NoNewPrivileges=true\n");
@@ -69,17 +74,36 @@ describe("levity service print", () => {
 
   test("--os macos: a launchd agent plist with the same command, kept alive only after a failure", async () => {
     const { config, env } = sandbox();
-    const { code, stdout } = await runLevity(["service", "print", "--os", "macos", "--config", config], { env });
+    const { code, stdout } = await runLevity(
+      ["service", "print", "--os", "macos", "--config", config],
+      { env },
+    );
     expect(code).toBe(0);
-    expect(stdout.split("\n")[0]).toBe(`# ${env.HOME}/Library/LaunchAgents/dev.levity.gateway.plist`);
+    expect(stdout.split("\n")[0]).toBe(
+      `# ${env.HOME}/Library/LaunchAgents/dev.levity.gateway.plist`,
+    );
     const args = [...stdout.matchAll(/<string>([^<]*)<\/string>/g)].map((m) => m[1]);
-    expect(args.slice(0, 6)).toEqual(["dev.levity.gateway", BUN, MAIN, "serve", "--config", config]);
-    expect(stdout).toMatch(/<key>KeepAlive<\/key>\s*<dict>\s*<key>SuccessfulExit<\/key>\s*<false\/>/);
+    expect(args.slice(0, 6)).toEqual([
+      "dev.levity.gateway",
+      BUN,
+      MAIN,
+      "serve",
+      "--config",
+      config,
+    ]);
+    expect(stdout).toMatch(
+      /<key>KeepAlive<\/key>\s*<dict>\s*<key>SuccessfulExit<\/key>\s*<false\/>/,
+    );
     expect(stdout).toMatch(/<key>RunAtLoad<\/key>\s*<true\/>/);
     expect(stdout).toMatch(/<key>BUN_CONFIG_MAX_HTTP_REQUESTS<\/key>\s*<string>65535<\/string>/);
     expect(stdout).toContain(`<string>${env.HOME}/Library/Logs/levity.log</string>`);
-    expect(stdout).toStartWith(`# ${env.HOME}/Library/LaunchAgents/dev.levity.gateway.plist\n<?xml version="1.0" encoding="UTF-8"?>`);
-    const system = await runLevity(["service", "print", "--os", "macos", "--system", "--config", config], { env });
+    expect(stdout).toStartWith(
+      `# ${env.HOME}/Library/LaunchAgents/dev.levity.gateway.plist\n<?xml version="1.0" encoding="UTF-8"?>`,
+    );
+    const system = await runLevity(
+      ["service", "print", "--os", "macos", "--system", "--config", config],
+      { env },
+    );
     expect(system.stdout.split("\n")[0]).toBe("# /Library/LaunchDaemons/dev.levity.gateway.plist");
     expect(system.stdout).toMatch(/<key>UserName<\/key>\s*<string>alice<\/string>/);
   });
@@ -91,21 +115,36 @@ describe("levity service print", () => {
     writeFileSync(join(defaultDir, "gateway.yaml"), "proxy:\n  port: 8045\n");
     const checkout = join(home, "levity-checkout");
     mkdirSync(checkout);
-    for (const file of ["mappings.yaml", "routes.yaml"]) writeFileSync(join(checkout, file), readFileSync(join(REPO, file)));
-    const { code, stdout } = await runLevity(["service", "print", "--os", "linux"], { cwd: checkout, env });
+    for (const file of ["mappings.yaml", "routes.yaml"])
+      writeFileSync(join(checkout, file), readFileSync(join(REPO, file)));
+    const { code, stdout } = await runLevity(["service", "print", "--os", "linux"], {
+      cwd: checkout,
+      env,
+    });
     expect(code).toBe(0);
     expect(stdout).toContain(`ExecStart=${BUN} ${MAIN} serve --config ${defaultDir}\n`);
     // A gateway.yaml in the current directory comes first, as it would for \`levity\` run there.
     writeFileSync(join(checkout, "gateway.yaml"), "proxy:\n  port: 8045\n");
-    expect((await runLevity(["service", "print", "--os", "linux"], { cwd: checkout, env })).stdout).toContain(`serve --config ${checkout}\n`);
+    expect(
+      (await runLevity(["service", "print", "--os", "linux"], { cwd: checkout, env })).stdout,
+    ).toContain(`serve --config ${checkout}\n`);
   });
 
   test("wrong usage exits 2 with the reason", async () => {
     const { config, env } = sandbox();
-    expect(await runLevity(["service", "--config", config], { env })).toMatchObject({ code: 2, stderr: expect.stringContaining("install, uninstall or print") });
-    expect(await runLevity(["service", "print", "--user", "--system", "--config", config], { env })).toMatchObject({ code: 2, stderr: expect.stringContaining("not both") });
-    expect(await runLevity(["service", "print", "--os", "windows", "--config", config], { env })).toMatchObject({ code: 2, stderr: expect.stringContaining("--os must be linux or macos") });
-    expect(await runLevity(["service", "install", "--os", "macos", "--config", config], { env })).toMatchObject({ code: 2, stderr: expect.stringContaining("only works with print") });
+    expect(await runLevity(["service", "--config", config], { env })).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("install, uninstall or print"),
+    });
+    expect(
+      await runLevity(["service", "print", "--user", "--system", "--config", config], { env }),
+    ).toMatchObject({ code: 2, stderr: expect.stringContaining("not both") });
+    expect(
+      await runLevity(["service", "print", "--os", "windows", "--config", config], { env }),
+    ).toMatchObject({ code: 2, stderr: expect.stringContaining("--os must be linux or macos") });
+    expect(
+      await runLevity(["service", "install", "--os", "macos", "--config", config], { env }),
+    ).toMatchObject({ code: 2, stderr: expect.stringContaining("only works with print") });
   });
 });
 
@@ -124,7 +163,12 @@ describe("levity service install and uninstall", () => {
     const removed = await runLevity(["service", "uninstall", "--config", config], { env });
     expect(removed.code).toBe(0);
     expect(existsSync(unitPath)).toBe(false);
-    expect(recorded()).toEqual(["--user daemon-reload", "--user enable --now levity.service", "--user disable --now levity.service", "--user daemon-reload"]);
+    expect(recorded()).toEqual([
+      "--user daemon-reload",
+      "--user enable --now levity.service",
+      "--user disable --now levity.service",
+      "--user daemon-reload",
+    ]);
 
     const again = await runLevity(["service", "uninstall", "--config", config], { env });
     expect(again).toMatchObject({ code: 0, stdout: expect.stringContaining("nothing to remove") });
@@ -137,12 +181,18 @@ describe("levity service install and uninstall", () => {
     writeFileSync(join(home, ".config/systemd"), "not a directory");
     const result = await runLevity(["service", "install", "--config", config], { env });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(new RegExp(`^levity service: cannot write ${home}/\\.config/systemd/user/levity\\.service \\((ENOTDIR|EEXIST)\\)\n$`));
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^levity service: cannot write ${home}/\\.config/systemd/user/levity\\.service \\((ENOTDIR|EEXIST)\\)\n$`,
+      ),
+    );
   });
 
   test("a systemctl that fails: the unit stays written, the failure and its words are shown, exit 1", async () => {
     const { config, env, home } = sandbox();
-    const result = await runLevity(["service", "install", "--config", config], { env: { ...env, FAIL_SYSTEMCTL: "1" } });
+    const result = await runLevity(["service", "install", "--config", config], {
+      env: { ...env, FAIL_SYSTEMCTL: "1" },
+    });
     expect(result.code).toBe(1);
     expect(result.stdout).toContain("$ systemctl --user daemon-reload  (failed, exit 1)");
     expect(result.stderr).toContain("Failed to connect to bus");

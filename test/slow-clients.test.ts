@@ -11,7 +11,8 @@ import { serveLevityWith } from "./support/process.ts";
  * loop would show as a request that is not answered.
  */
 
-const CHUNK = (content: string) => `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { role: "assistant", content }, finish_reason: null }] })}\n\n`;
+const CHUNK = (content: string) =>
+  `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta: { role: "assistant", content }, finish_reason: null }] })}\n\n`;
 
 let oa: FakeUpstream;
 let gateway: Awaited<ReturnType<typeof serveLevityWith>>;
@@ -19,7 +20,16 @@ let gateway: Awaited<ReturnType<typeof serveLevityWith>>;
 beforeAll(async () => {
   oa = fakeOpenAI("sk-slow-upstream-001");
   gateway = await serveLevityWith({
-    gateway: "proxy:\n  auth_mode: off\n  body_timeout: 2\n" + upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "a", key: "sk-slow-upstream-001" }] }]),
+    gateway:
+      "proxy:\n  auth_mode: off\n  body_timeout: 2\n" +
+      upstreamsYaml([
+        {
+          name: "oa",
+          protocol: "openai",
+          base_url: `${oa.url}/v1`,
+          accounts: [{ name: "a", key: "sk-slow-upstream-001" }],
+        },
+      ]),
     mappings: "exact:\n  m: oa/m\n",
   });
 });
@@ -46,7 +56,9 @@ async function healthTime(): Promise<number> {
 describe("slow senders", () => {
   test("headers sent a byte at a time are cut off by the server's header timeout, and others are served meanwhile", async () => {
     const socket = await openSocket();
-    const closed = new Promise<number>((resolve) => socket.on("close", () => resolve(performance.now())));
+    const closed = new Promise<number>((resolve) =>
+      socket.on("close", () => resolve(performance.now())),
+    );
     const started = performance.now();
     socket.write("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
     const drip = setInterval(() => socket.writable && socket.write("a"), 250);
@@ -64,7 +76,11 @@ describe("clients that vanish", () => {
     const controller = new AbortController();
     const response = await fetch(`${gateway.origin}/v1/chat/completions`, {
       method: "POST",
-      body: JSON.stringify({ model: "m", stream: true, messages: [{ role: "user", content: "hang" }] }),
+      body: JSON.stringify({
+        model: "m",
+        stream: true,
+        messages: [{ role: "user", content: "hang" }],
+      }),
       signal: controller.signal,
     });
     const reader = response.body!.getReader();
@@ -78,7 +94,9 @@ describe("clients that vanish", () => {
 
   test("a client that sends half a body and disconnects costs nothing: the next request is served", async () => {
     const socket = await openSocket();
-    socket.write("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"model\":");
+    socket.write(
+      'POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"model":',
+    );
     socket.destroy();
     expect(await healthTime()).toBeLessThan(1000);
   });
@@ -107,7 +125,10 @@ describe("many idle clients", () => {
       const times = [];
       for (let i = 0; i < 5; i++) times.push(await healthTime());
       expect(Math.max(...times)).toBeLessThan(1000);
-      const answer = await fetch(`${gateway.origin}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "still there?" }] }) });
+      const answer = await fetch(`${gateway.origin}/v1/chat/completions`, {
+        method: "POST",
+        body: JSON.stringify({ model: "m", messages: [{ role: "user", content: "still there?" }] }),
+      });
       expect(answer.status).toBe(200);
     } finally {
       for (const socket of sockets) socket.destroy();

@@ -3,7 +3,12 @@ import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { ALL_OPENAI_APIS, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import {
+  ALL_OPENAI_APIS,
+  startGateway,
+  upstreamsYaml,
+  type TestGateway,
+} from "./support/gateway.ts";
 import type { BodyEnd, BodyKind, NetworkProfile, Release } from "./support/network.ts";
 
 /*
@@ -54,21 +59,42 @@ function sseEvents(body: string): ClientEvent[] {
     }
     if (data.length === 0) continue;
     const joined = data.join("\n");
-    events.push(joined === "[DONE]" ? { name: "[DONE]", data: joined } : { name, data: JSON.parse(joined) });
+    events.push(
+      joined === "[DONE]" ? { name: "[DONE]", data: joined } : { name, data: JSON.parse(joined) },
+    );
   }
   return events;
 }
 
-const post = (url: string, body: unknown, headers: Record<string, string> = {}) => new Request(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+  new Request(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
 
-const geminiText = (events: ClientEvent[]) => events.map((e) => (e.data?.candidates?.[0]?.content?.parts ?? []).filter((p: any) => !p.thought).map((p: any) => p.text ?? "").join("")).join("");
-const geminiFinal = (e: ClientEvent) => e.data?.candidates?.[0]?.finishReason !== undefined && e.data?.usageMetadata !== undefined;
+const geminiText = (events: ClientEvent[]) =>
+  events
+    .map((e) =>
+      (e.data?.candidates?.[0]?.content?.parts ?? [])
+        .filter((p: any) => !p.thought)
+        .map((p: any) => p.text ?? "")
+        .join(""),
+    )
+    .join("");
+const geminiFinal = (e: ClientEvent) =>
+  e.data?.candidates?.[0]?.finishReason !== undefined && e.data?.usageMetadata !== undefined;
 
 const CLIENTS: ClientDialect[] = [
   {
     name: "OpenAI chat",
     native: "oa",
-    request: (origin, model) => post(`${origin}/v1/chat/completions`, { model, stream: true, messages: [{ role: "user", content: PROMPT }] }),
+    request: (origin, model) =>
+      post(`${origin}/v1/chat/completions`, {
+        model,
+        stream: true,
+        messages: [{ role: "user", content: PROMPT }],
+      }),
     events: sseEvents,
     text: (events) => events.map((e) => e.data?.choices?.[0]?.delta?.content ?? "").join(""),
     isError: (e) => e.data?.error !== undefined,
@@ -77,16 +103,23 @@ const CLIENTS: ClientDialect[] = [
   {
     name: "OpenAI responses",
     native: "oa",
-    request: (origin, model) => post(`${origin}/v1/responses`, { model, stream: true, input: PROMPT }),
+    request: (origin, model) =>
+      post(`${origin}/v1/responses`, { model, stream: true, input: PROMPT }),
     events: sseEvents,
-    text: (events) => events.filter((e) => e.data?.type === "response.output_text.delta").map((e) => e.data.delta).join(""),
-    isError: (e) => e.data?.type === "error" || e.data?.type === "response.failed" || e.name === "error",
+    text: (events) =>
+      events
+        .filter((e) => e.data?.type === "response.output_text.delta")
+        .map((e) => e.data.delta)
+        .join(""),
+    isError: (e) =>
+      e.data?.type === "error" || e.data?.type === "response.failed" || e.name === "error",
     isFinal: (e) => e.data?.type === "response.completed",
   },
   {
     name: "OpenAI completions",
     native: "oa",
-    request: (origin, model) => post(`${origin}/v1/completions`, { model, stream: true, prompt: PROMPT }),
+    request: (origin, model) =>
+      post(`${origin}/v1/completions`, { model, stream: true, prompt: PROMPT }),
     events: sseEvents,
     text: (events) => events.map((e) => e.data?.choices?.[0]?.text ?? "").join(""),
     isError: (e) => e.data?.error !== undefined,
@@ -95,16 +128,28 @@ const CLIENTS: ClientDialect[] = [
   {
     name: "Anthropic messages",
     native: "an",
-    request: (origin, model) => post(`${origin}/v1/messages`, { model, max_tokens: 256, stream: true, messages: [{ role: "user", content: PROMPT }] }, { "anthropic-version": "2023-06-01" }),
+    request: (origin, model) =>
+      post(
+        `${origin}/v1/messages`,
+        { model, max_tokens: 256, stream: true, messages: [{ role: "user", content: PROMPT }] },
+        { "anthropic-version": "2023-06-01" },
+      ),
     events: sseEvents,
-    text: (events) => events.filter((e) => e.data?.delta?.type === "text_delta").map((e) => e.data.delta.text).join(""),
+    text: (events) =>
+      events
+        .filter((e) => e.data?.delta?.type === "text_delta")
+        .map((e) => e.data.delta.text)
+        .join(""),
     isError: (e) => e.name === "error" || e.data?.type === "error",
     isFinal: (e) => e.data?.type === "message_stop",
   },
   {
     name: "Gemini streamGenerateContent?alt=sse",
     native: "ge",
-    request: (origin, model) => post(`${origin}/v1beta/models/${model}:streamGenerateContent?alt=sse`, { contents: [{ role: "user", parts: [{ text: PROMPT }] }] }),
+    request: (origin, model) =>
+      post(`${origin}/v1beta/models/${model}:streamGenerateContent?alt=sse`, {
+        contents: [{ role: "user", parts: [{ text: PROMPT }] }],
+      }),
     events: sseEvents,
     text: geminiText,
     isError: (e) => e.data?.error !== undefined,
@@ -113,7 +158,10 @@ const CLIENTS: ClientDialect[] = [
   {
     name: "Gemini streamGenerateContent (JSON array)",
     native: "ge",
-    request: (origin, model) => post(`${origin}/v1beta/models/${model}:streamGenerateContent`, { contents: [{ role: "user", parts: [{ text: PROMPT }] }] }),
+    request: (origin, model) =>
+      post(`${origin}/v1beta/models/${model}:streamGenerateContent`, {
+        contents: [{ role: "user", parts: [{ text: PROMPT }] }],
+      }),
     // The whole array must parse: nothing may follow its closing bracket.
     events: (body) => (JSON.parse(body) as unknown[]).map((data) => ({ data })),
     text: geminiText,
@@ -123,20 +171,50 @@ const CLIENTS: ClientDialect[] = [
 ];
 
 const UPSTREAMS: UpstreamName[] = ["oa", "an", "ge"];
-const PAIRS = CLIENTS.flatMap((client) => UPSTREAMS.map((upstream) => ({ client, upstream, label: `${client.name} client, ${upstream === client.native ? "same dialect" : "translated"} (${upstream} upstream)` })));
+const PAIRS = CLIENTS.flatMap((client) =>
+  UPSTREAMS.map((upstream) => ({
+    client,
+    upstream,
+    label: `${client.name} client, ${upstream === client.native ? "same dialect" : "translated"} (${upstream} upstream)`,
+  })),
+);
 
 /** Three single-account upstreams whose fakes deliver every answer through `profile`. */
-function startSetup(profile: NetworkProfile): { gw: TestGateway; fakes: Record<UpstreamName, FakeUpstream>; stop(): Promise<void> } {
+function startSetup(profile: NetworkProfile): {
+  gw: TestGateway;
+  fakes: Record<UpstreamName, FakeUpstream>;
+  stop(): Promise<void>;
+} {
   const options = { network: profile };
-  const fakes = { oa: fakeOpenAI(KEYS.oa, options), an: fakeAnthropic(KEYS.an, options), ge: fakeGemini(KEYS.ge, options) };
+  const fakes = {
+    oa: fakeOpenAI(KEYS.oa, options),
+    an: fakeAnthropic(KEYS.an, options),
+    ge: fakeGemini(KEYS.ge, options),
+  };
   const gw = startGateway({
     gateway:
       "proxy:\n  cooldown_wait: 0\n" +
       upstreamsYaml([
         // All three OpenAI APIs forwarded as they are, so every OpenAI client has a same-dialect path.
-        { name: "oa", protocol: "openai", base_url: `${fakes.oa.url}/v1`, apis: ALL_OPENAI_APIS, accounts: [{ name: "only", key: KEYS.oa }] },
-        { name: "an", protocol: "anthropic", base_url: fakes.an.url, accounts: [{ name: "only", key: KEYS.an }] },
-        { name: "ge", protocol: "gemini", base_url: fakes.ge.url, accounts: [{ name: "only", key: KEYS.ge }] },
+        {
+          name: "oa",
+          protocol: "openai",
+          base_url: `${fakes.oa.url}/v1`,
+          apis: ALL_OPENAI_APIS,
+          accounts: [{ name: "only", key: KEYS.oa }],
+        },
+        {
+          name: "an",
+          protocol: "anthropic",
+          base_url: fakes.an.url,
+          accounts: [{ name: "only", key: KEYS.an }],
+        },
+        {
+          name: "ge",
+          protocol: "gemini",
+          base_url: fakes.ge.url,
+          accounts: [{ name: "only", key: KEYS.ge }],
+        },
       ]),
     mappings: `exact:\n  to-oa: oa/gpt-4o-real\n  to-an: an/claude-sonnet-4-5-real\n  to-ge: ge/gemini-2.5-flash-real\n`,
   });
@@ -168,11 +246,21 @@ const decode = new TextDecoder();
  * follow them, otherwise only more of what the upstream sent (a comment it sent in the same moment)
  * may, never an event.
  */
-async function askAndCheck(gw: TestGateway, fake: FakeUpstream, client: ClientDialect, upstream: UpstreamName, exactly = true): Promise<string> {
+async function askAndCheck(
+  gw: TestGateway,
+  fake: FakeUpstream,
+  client: ClientDialect,
+  upstream: UpstreamName,
+  exactly = true,
+): Promise<string> {
   const before = fake.deliveries().length;
   const response = await fetch(client.request(gw.origin, MODELS[upstream]));
   expect(response.status).toBe(200);
-  const body = await within(response.text(), FINISH_WITHIN_MS, `the client's stream did not end within ${FINISH_WITHIN_MS} ms of the upstream's final event`);
+  const body = await within(
+    response.text(),
+    FINISH_WITHIN_MS,
+    `the client's stream did not end within ${FINISH_WITHIN_MS} ms of the upstream's final event`,
+  );
   const events = client.events(body);
   expect(events.filter((e) => client.isError(e))).toEqual([]);
   expect(client.text(events)).toBe(TEXT);
@@ -196,9 +284,16 @@ async function askAndCheck(gw: TestGateway, fake: FakeUpstream, client: ClientDi
 
 /** The account behind `upstream` took no failure and is not cooling. */
 async function expectHealthy(gw: TestGateway, upstream: UpstreamName): Promise<void> {
-  const accounts = ((await (await fetch(`${gw.origin}/levity/accounts`)).json()) as { accounts: any[] }).accounts;
+  const accounts = (
+    (await (await fetch(`${gw.origin}/levity/accounts`)).json()) as { accounts: any[] }
+  ).accounts;
   const account = accounts.find((a) => a.upstream === upstream);
-  expect({ state: account.state, failures: account.failures, consecutiveFailures: account.consecutiveFailures, modelCooldowns: account.modelCooldowns }).toEqual({
+  expect({
+    state: account.state,
+    failures: account.failures,
+    consecutiveFailures: account.consecutiveFailures,
+    modelCooldowns: account.modelCooldowns,
+  }).toEqual({
     state: "healthy",
     failures: 0,
     consecutiveFailures: 0,
@@ -209,7 +304,11 @@ async function expectHealthy(gw: TestGateway, upstream: UpstreamName): Promise<v
 /** The upstream's body was let go of (the gateway hung up) or ended by itself, soon after the answer. */
 async function expectReleased(fake: FakeUpstream, end: BodyEnd): Promise<void> {
   const delivery = fake.deliveries().at(-1)!;
-  const release = await within<Release>(delivery.released, FINISH_WITHIN_MS, "the gateway kept the upstream's open body after its final event");
+  const release = await within<Release>(
+    delivery.released,
+    FINISH_WITHIN_MS,
+    "the gateway kept the upstream's open body after its final event",
+  );
   if (end.kind === "open") expect(release).toBe("hung-up");
 }
 
@@ -244,11 +343,14 @@ describe.each(ENDS)("an upstream body that %s", (_name, end) => {
   });
   afterAll(() => setup.stop());
 
-  test.each(PAIRS)("$label: a clean finish, and the account stays healthy", async ({ client, upstream }) => {
-    await askAndCheck(setup.gw, setup.fakes[upstream], client, upstream);
-    await expectReleased(setup.fakes[upstream], end);
-    await expectHealthy(setup.gw, upstream);
-  });
+  test.each(PAIRS)(
+    "$label: a clean finish, and the account stays healthy",
+    async ({ client, upstream }) => {
+      await askAndCheck(setup.gw, setup.fakes[upstream], client, upstream);
+      await expectReleased(setup.fakes[upstream], end);
+      await expectHealthy(setup.gw, upstream);
+    },
+  );
 });
 
 // The extra event comes 5 ms after the final one, or in the same write (one chunk holds both);
@@ -259,7 +361,12 @@ describe.each<[string, number | "same write"]>([
 ])("data after the final event, %s, is ignored", (_when, afterMs) => {
   let setup: ReturnType<typeof startSetup>;
   beforeAll(() => {
-    setup = startSetup({ seed: 2, reshape: false, end: { kind: "late", ms: 50 }, trailing: { text: trailingFor, afterMs } });
+    setup = startSetup({
+      seed: 2,
+      reshape: false,
+      end: { kind: "late", ms: 50 },
+      trailing: { text: trailingFor, afterMs },
+    });
   });
   afterAll(() => setup.stop());
 
@@ -274,7 +381,12 @@ describe.each<[string, number | "same write"]>([
 describe("the final event's last bytes arriving one by one (its blank line split, CR from LF)", () => {
   let setup: ReturnType<typeof startSetup>;
   beforeAll(() => {
-    setup = startSetup({ seed: 3, reshape: false, end: { kind: "open" }, cutsBeforeFinalEnd: [-3, -2, -1] });
+    setup = startSetup({
+      seed: 3,
+      reshape: false,
+      end: { kind: "open" },
+      cutsBeforeFinalEnd: [-3, -2, -1],
+    });
   });
   afterAll(() => setup.stop());
 
@@ -304,7 +416,9 @@ describe.each(NET_SEEDS)("through the simulated network, seed %d", (seed) => {
       await expectReleased(fake, fake.deliveries().at(-1)!.plan.end);
       await expectHealthy(setup.gw, upstream);
     } catch (error) {
-      console.error(`network seed ${seed} (replay: LEVITY_NET_SEEDS=${seed} npx bun test test/stream-end.test.ts): ${fake.deliveries().at(-1)?.describe()}`);
+      console.error(
+        `network seed ${seed} (replay: LEVITY_NET_SEEDS=${seed} npx bun test test/stream-end.test.ts): ${fake.deliveries().at(-1)?.describe()}`,
+      );
       throw error;
     }
   });

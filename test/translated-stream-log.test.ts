@@ -17,7 +17,9 @@ afterEach(async () => {
 
 function gateway() {
   const gw = startGateway({
-    gateway: `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n  request_log: { enabled: true, log_bodies: true, flush_ms: 20 }\n` + upstreamsYaml([{ name: "echo", protocol: "echo" }]),
+    gateway:
+      `proxy:\n  auth_mode: strict\n  api_key: ${KEY}\n  request_log: { enabled: true, log_bodies: true, flush_ms: 20 }\n` +
+      upstreamsYaml([{ name: "echo", protocol: "echo" }]),
     mappings: `wildcard:\n  "**": echo/echo-model\n`,
   });
   stops.push(() => gw.stop());
@@ -32,7 +34,8 @@ function post(origin: string, text: string): Promise<Response> {
   });
 }
 
-const rows = (dir: string) => readRequestDb(join(dir, "data")).rows.filter((row) => row.route === "/v1/responses");
+const rows = (dir: string) =>
+  readRequestDb(join(dir, "data")).rows.filter((row) => row.route === "/v1/responses");
 
 test("a stream read to its end is recorded without an error, with its body", async () => {
   const gw = gateway();

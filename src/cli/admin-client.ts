@@ -27,14 +27,17 @@ export interface Admin {
 }
 
 function printProblems(command: string, problems: ConfigProblem[], io: CliIO): never {
-  io.err(`levity ${command}: gateway.yaml has ${problems.length === 1 ? "a problem" : `${problems.length} problems`} in what this command needs:\n`);
+  io.err(
+    `levity ${command}: gateway.yaml has ${problems.length === 1 ? "a problem" : `${problems.length} problems`} in what this command needs:\n`,
+  );
   for (const problem of problems) io.err(`  ${formatProblem(problem)}\n`);
   throw new CliExit(1);
 }
 
 /** Why no admin key was sent, in words that say how to send one. */
 function missingKeyNote(field: AdminField<string>, settings: AdminSettings): string {
-  if (field.unset) return `${field.from} is written with an environment variable that is not set here (${field.unset.message.replace(/^environment variable /, "")})`;
+  if (field.unset)
+    return `${field.from} is written with an environment variable that is not set here (${field.unset.message.replace(/^environment variable /, "")})`;
   if (!settings.gateway) return "no gateway.yaml was found (give its directory with --config DIR)";
   return `${settings.gateway} names no proxy.admin_key (client keys never open the admin surface; levity init writes an admin_key)`;
 }
@@ -54,26 +57,42 @@ export function adminFor(flags: AdminFlags, io: CliIO, command: string): Admin {
 
   let origin: string;
   if (flags.url) origin = flags.url.replace(/\/+$/, "");
-  else if (settings.port.value !== undefined) origin = `http://127.0.0.1:${settings.port.value}`; // a gateway on every interface answers on loopback too
+  else if (settings.port.value !== undefined)
+    origin = `http://127.0.0.1:${settings.port.value}`; // a gateway on every interface answers on loopback too
   else {
     const why = settings.port.unset ? formatProblem(settings.port.unset) : "the port is unknown";
-    io.err(`levity ${command}: ${why}; give the gateway's port with --port N or its address with --url URL\n`);
+    io.err(
+      `levity ${command}: ${why}; give the gateway's port with --port N or its address with --url URL\n`,
+    );
     throw new CliExit(1);
   }
   const key = envKey ?? settings.adminKey.value;
-  const keyNote = envKey ? "the key in $LEVITY_ADMIN_KEY" : key ? `the key in ${settings.adminKey.from}` : missingKeyNote(settings.adminKey, settings);
+  const keyNote = envKey
+    ? "the key in $LEVITY_ADMIN_KEY"
+    : key
+      ? `the key in ${settings.adminKey.from}`
+      : missingKeyNote(settings.adminKey, settings);
   return { command, origin, explicitUrl: flags.url !== undefined, key, keyNote, settings };
 }
 
 export type AdminAnswer = { ok: true; value: unknown } | { ok: false; unreachable: string };
 
 /** One admin call; a gateway that does not answer at all is the caller's to handle (logs reads the file instead). */
-export async function requestAdmin(admin: Admin, method: string, path: string, io: CliIO, body?: unknown): Promise<AdminAnswer> {
+export async function requestAdmin(
+  admin: Admin,
+  method: string,
+  path: string,
+  io: CliIO,
+  body?: unknown,
+): Promise<AdminAnswer> {
   let response: Response;
   try {
     response = await fetch(`${admin.origin}${path}`, {
       method,
-      headers: { ...(admin.key ? { authorization: `Bearer ${admin.key}` } : {}), ...(body ? { "content-type": "application/json" } : {}) },
+      headers: {
+        ...(admin.key ? { authorization: `Bearer ${admin.key}` } : {}),
+        ...(body ? { "content-type": "application/json" } : {}),
+      },
       body: body ? JSON.stringify(body) : undefined,
     });
   } catch (error) {
@@ -98,13 +117,17 @@ export async function requestAdmin(admin: Admin, method: string, path: string, i
   }
   const text = await response.text();
   if (!response.ok) {
-    io.err(`levity ${admin.command}: ${admin.origin}${path} answered ${response.status}: ${errorMessageOf(text).slice(0, 300)}\n`);
+    io.err(
+      `levity ${admin.command}: ${admin.origin}${path} answered ${response.status}: ${errorMessageOf(text).slice(0, 300)}\n`,
+    );
     throw new CliExit(1);
   }
   try {
     return { ok: true, value: JSON.parse(text) };
   } catch {
-    io.err(`levity ${admin.command}: ${admin.origin} is not a levity gateway (its answer is not JSON).\n`);
+    io.err(
+      `levity ${admin.command}: ${admin.origin} is not a levity gateway (its answer is not JSON).\n`,
+    );
     throw new CliExit(1);
   }
 }
@@ -113,7 +136,13 @@ export function unreachableMessage(admin: Admin, reason: string): string {
   return `levity ${admin.command}: no gateway answers at ${admin.origin} (${reason}). Is it running? Point at it with --port N or --url URL.\n`;
 }
 
-export async function callAdmin(admin: Admin, method: string, path: string, io: CliIO, body?: unknown): Promise<unknown> {
+export async function callAdmin(
+  admin: Admin,
+  method: string,
+  path: string,
+  io: CliIO,
+  body?: unknown,
+): Promise<unknown> {
   const answer = await requestAdmin(admin, method, path, io, body);
   if (answer.ok) return answer.value;
   io.err(unreachableMessage(admin, answer.unreachable));

@@ -35,7 +35,8 @@ export function chooseConfigDir(flags: CommonFlags, io: CliIO): ConfigDirChoice 
 export function printConfigProblems(error: ConfigError, io: CliIO): void {
   const count = error.problems.length;
   io.err(`levity: the configuration has ${count} problem${count === 1 ? "" : "s"}:\n`);
-  for (const problem of error.problems) io.err(`  ${formatProblem(problem).replace(/\n/g, "\n  ")}\n`);
+  for (const problem of error.problems)
+    io.err(`  ${formatProblem(problem).replace(/\n/g, "\n  ")}\n`);
 }
 
 export interface LoadForCommandOptions {
@@ -47,10 +48,22 @@ export interface LoadForCommandOptions {
 }
 
 /** Loads the configuration for a command, or prints every problem and exits 1. */
-export function loadForCommand(flags: CommonFlags, io: CliIO, options: LoadForCommandOptions = {}): { snapshot: ConfigSnapshot; choice: ConfigDirChoice } {
+export function loadForCommand(
+  flags: CommonFlags,
+  io: CliIO,
+  options: LoadForCommandOptions = {},
+): { snapshot: ConfigSnapshot; choice: ConfigDirChoice } {
   const choice = chooseConfigDir(flags, io);
   try {
-    return { snapshot: loadConfig({ dir: choice.dir, env: io.env, port: flags.port, tolerateUnsetAccountKeys: options.accountKeysUnused }), choice };
+    return {
+      snapshot: loadConfig({
+        dir: choice.dir,
+        env: io.env,
+        port: flags.port,
+        tolerateUnsetAccountKeys: options.accountKeysUnused,
+      }),
+      choice,
+    };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     printConfigProblems(error, io);

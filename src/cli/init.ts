@@ -57,10 +57,18 @@ upstreams:
 }
 
 /** `levity init [DIR]`: starter files with a fresh client key and admin key. Never overwrites. */
-export function initCommand(dirArg: string | undefined, io: CliIO, how: Invocation = invocation({ cwd: io.cwd, env: io.env })): void {
+export function initCommand(
+  dirArg: string | undefined,
+  io: CliIO,
+  how: Invocation = invocation({ cwd: io.cwd, env: io.env }),
+): void {
   const home = io.home ?? (io.env.HOME || homedir());
   const fromEnv = !dirArg && Boolean(io.env.LEVITY_CONFIG_DIR);
-  const dir = dirArg ? resolve(io.cwd, dirArg) : fromEnv ? resolve(io.cwd, io.env.LEVITY_CONFIG_DIR!) : defaultConfigDir(io.env, home);
+  const dir = dirArg
+    ? resolve(io.cwd, dirArg)
+    : fromEnv
+      ? resolve(io.cwd, io.env.LEVITY_CONFIG_DIR!)
+      : defaultConfigDir(io.env, home);
   mkdirSync(dir, { recursive: true });
   const files: [string, string, number][] = [
     ["gateway.yaml", starterGateway(generateClientKey(), generateAdminKey()), 0o600],
@@ -77,9 +85,23 @@ export function initCommand(dirArg: string | undefined, io: CliIO, how: Invocati
     chmodSync(path, mode);
     io.out(`wrote   ${shown(path)}\n`);
   }
-  io.out(`\nThe client key is proxy.api_key and the admin key proxy.admin_key in ${shown(join(dir, "gateway.yaml"))} (readable by you only).\n`);
-  io.out(`Next: add upstream accounts to ${shown(join(dir, "gateway.yaml"))}, then run\n${nextSteps(dir, how, io, home).map((line) => `  ${line}\n`).join("")}`);
-  if (fromEnv) io.out("(levity finds these files while $LEVITY_CONFIG_DIR is set to this directory; without it, add --config DIR)\n");
+  io.out(
+    `\nThe client key is proxy.api_key and the admin key proxy.admin_key in ${shown(join(dir, "gateway.yaml"))} (readable by you only).\n`,
+  );
+  io.out(
+    `Next: add upstream accounts to ${shown(join(dir, "gateway.yaml"))}, then run\n${nextSteps(
+      dir,
+      how,
+      io,
+      home,
+    )
+      .map((line) => `  ${line}\n`)
+      .join("")}`,
+  );
+  if (fromEnv)
+    io.out(
+      "(levity finds these files while $LEVITY_CONFIG_DIR is set to this directory; without it, add --config DIR)\n",
+    );
 }
 
 /**
@@ -90,6 +112,13 @@ export function initCommand(dirArg: string | undefined, io: CliIO, how: Invocati
 export function nextSteps(dir: string, how: Invocation, io: CliIO, home: string): string[] {
   const runFrom = how.cd ?? io.cwd;
   const found = locateConfigDir({ env: io.env, cwd: runFrom, home }).dir;
-  const flags = found !== undefined && resolve(found) === resolve(dir) ? [] : ["--config", shellWord(tildify(dir, home))];
-  return [...(how.cd ? [`cd ${shellWord(tildify(how.cd, home))}`] : []), commandLine(how, "check", flags), serveLine(how, flags)];
+  const flags =
+    found !== undefined && resolve(found) === resolve(dir)
+      ? []
+      : ["--config", shellWord(tildify(dir, home))];
+  return [
+    ...(how.cd ? [`cd ${shellWord(tildify(how.cd, home))}`] : []),
+    commandLine(how, "check", flags),
+    serveLine(how, flags),
+  ];
 }

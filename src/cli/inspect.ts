@@ -12,7 +12,8 @@ export function checkCommand(flags: CommonFlags, io: CliIO): void {
   if (passedOver) io.out(`  ${passedOver}\n`);
   io.out(`  ${describeSnapshot(snapshot)}\n`);
   for (const upstream of snapshot.upstreams) {
-    if (upstream.baseUrlNote) io.out(`  note: upstream ${upstream.name}: base_url ${upstream.baseUrlNote}\n`);
+    if (upstream.baseUrlNote)
+      io.out(`  note: upstream ${upstream.name}: base_url ${upstream.baseUrlNote}\n`);
     const family = describeOpenAIFamily(upstream);
     if (family) io.out(`  upstream ${upstream.name}: ${family}\n`);
   }
@@ -23,17 +24,37 @@ export function routesCommand(flags: CommonFlags, io: CliIO): void {
   // Routes need no upstream's key: a shell without the keys' variables (a service's levity.env) can list them.
   const { snapshot } = loadForCommand(flags, io, { accountKeysUnused: true });
   const table = snapshot.routes;
-  const rows = table.routes.map((r) => [r.method, r.path, r.dialect ?? "-", r.operation + (r.stream ? " (stream)" : ""), r.auth, r.aliases.join(", ")]);
+  const rows = table.routes.map((r) => [
+    r.method,
+    r.path,
+    r.dialect ?? "-",
+    r.operation + (r.stream ? " (stream)" : ""),
+    r.auth,
+    r.aliases.join(", "),
+  ]);
   const header = ["METHOD", "PATH", "DIALECT", "OPERATION", "AUTH", "ALIASES"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const format = (row: string[]) => row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd();
+  const format = (row: string[]) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   io.out(`${format(header)}\n${rows.map(format).join("\n")}\n`);
   for (const overlap of table.source.overlaps) {
     const choices = overlap.by_body.map((c) => `${c.field} -> ${c.route}`).join(", ");
-    io.out(`\noverlapped paths ${overlap.paths.join(", ")}\n  routed by the first body field present: ${choices}\n`);
+    io.out(
+      `\noverlapped paths ${overlap.paths.join(", ")}\n  routed by the first body field present: ${choices}\n`,
+    );
   }
   const n = table.source.normalize;
-  const repairs = [n.collapse_slashes && "collapse //", n.strip_trailing_slash && "strip a trailing /", n.collapse_repeated_prefixes.length > 0 && `collapse repeated ${n.collapse_repeated_prefixes.join(", ")}`, n.glued_endpoints && "serve an endpoint pasted as a Base URL (an API path + an API route -> that route)"].filter(Boolean);
+  const repairs = [
+    n.collapse_slashes && "collapse //",
+    n.strip_trailing_slash && "strip a trailing /",
+    n.collapse_repeated_prefixes.length > 0 &&
+      `collapse repeated ${n.collapse_repeated_prefixes.join(", ")}`,
+    n.glued_endpoints &&
+      "serve an endpoint pasted as a Base URL (an API path + an API route -> that route)",
+  ].filter(Boolean);
   io.out(`\npath repairs: ${repairs.join("; ") || "none"}\nsource: ${snapshot.sources.routes}\n`);
 }
 
@@ -46,10 +67,19 @@ export function resolveCommand(model: string | undefined, flags: CommonFlags, io
   const { snapshot, choice } = loadForCommand(flags, io, { accountKeysUnused: true });
   const resolution = resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name);
   // The rule's file the way the start-up block and check write it: ~/.config/levity/mappings.yaml.
-  const shown = resolution.rule.file === undefined ? resolution : { ...resolution, rule: { ...resolution.rule, file: tildify(resolution.rule.file, choice.home) } };
+  const shown =
+    resolution.rule.file === undefined
+      ? resolution
+      : {
+          ...resolution,
+          rule: { ...resolution.rule, file: tildify(resolution.rule.file, choice.home) },
+        };
   io.out(`${describeResolution(model, shown)}\n`);
   for (const target of resolution.targets) {
     const upstream = snapshot.upstreamByName.get(target.upstream);
-    if (upstream) io.out(`  upstream ${upstream.name}: ${upstream.protocol}${upstream.baseUrl ? ` at ${upstream.baseUrl}` : ""}, ${upstream.accounts.length || "no"} account(s), ${upstream.strategy}\n`);
+    if (upstream)
+      io.out(
+        `  upstream ${upstream.name}: ${upstream.protocol}${upstream.baseUrl ? ` at ${upstream.baseUrl}` : ""}, ${upstream.accounts.length || "no"} account(s), ${upstream.strategy}\n`,
+      );
   }
 }

@@ -35,14 +35,30 @@ export interface InvocationInput {
   sourceRoot?: string;
 }
 
-export function invocation({ cwd, env, compiled = isCompiled(), execPath = process.execPath, sourceRoot = SOURCE_ROOT }: InvocationInput): Invocation {
+export function invocation({
+  cwd,
+  env,
+  compiled = isCompiled(),
+  execPath = process.execPath,
+  sourceRoot = SOURCE_ROOT,
+}: InvocationInput): Invocation {
   if (!compiled) {
     // npx finds the Bun that npm installed in the checkout, and npm start runs the checkout's script.
-    return { cd: samePath(cwd, sourceRoot) ? undefined : sourceRoot, prefix: "npx bun src/main.ts", serve: "npm start", serveFlagsAfter: " --" };
+    return {
+      cd: samePath(cwd, sourceRoot) ? undefined : sourceRoot,
+      prefix: "npx bun src/main.ts",
+      serve: "npm start",
+      serveFlagsAfter: " --",
+    };
   }
   const name = basename(execPath);
   const onPath = whichFirst(name, env.PATH ?? "");
-  const prefix = onPath && samePath(onPath, execPath) ? name : samePath(dirname(execPath), cwd) ? `./${name}` : shellWord(execPath);
+  const prefix =
+    onPath && samePath(onPath, execPath)
+      ? name
+      : samePath(dirname(execPath), cwd)
+        ? `./${name}`
+        : shellWord(execPath);
   return { prefix, serve: prefix, serveFlagsAfter: "" };
 }
 

@@ -3,7 +3,14 @@ import { join } from "node:path";
 import { statusRange, type LogQuery, type LoggedRequest } from "../observe/request-log.ts";
 import { readRequestLogFile } from "../observe/sqlite-request-log.ts";
 import { parseSince } from "../operations/admin.ts";
-import { adminFor, callAdmin, requestAdmin, unreachableMessage, type Admin, type AdminFlags } from "./admin-client.ts";
+import {
+  adminFor,
+  callAdmin,
+  requestAdmin,
+  unreachableMessage,
+  type Admin,
+  type AdminFlags,
+} from "./admin-client.ts";
 import { CliExit, type CliIO } from "./context.ts";
 
 /*
@@ -31,7 +38,11 @@ function duration(ms: number): string {
 
 /** One request per line: when, status, route, model (and what it was mapped to), account, timing, tokens, error. */
 export function formatLogLine(r: LoggedRequest): string {
-  const model = r.requestedModel ? (r.mappedModel && r.mappedModel !== r.requestedModel ? `${r.requestedModel} -> ${r.mappedModel}` : r.requestedModel) : "-";
+  const model = r.requestedModel
+    ? r.mappedModel && r.mappedModel !== r.requestedModel
+      ? `${r.requestedModel} -> ${r.mappedModel}`
+      : r.requestedModel
+    : "-";
   const account = r.upstream ? `${r.upstream}/${r.account ?? "-"}` : "-";
   const tokens = `${r.inputTokens} in${r.cachedTokens ? ` (${r.cachedTokens} cached)` : ""}, ${r.outputTokens} out${r.reasoningTokens ? ` (${r.reasoningTokens} reasoning)` : ""}`;
   const parts = [
@@ -79,15 +90,21 @@ function fileSource(admin: Admin, flags: LogsFlags, reason: string, io: CliIO): 
     throw new CliExit(1);
   };
   // A gateway named by --url on another machine keeps its log there.
-  if (admin.explicitUrl && !onThisMachine(admin.origin)) refuse("Its request log is on the machine it runs on.");
+  if (admin.explicitUrl && !onThisMachine(admin.origin))
+    refuse("Its request log is on the machine it runs on.");
   const dir = admin.settings.dataDir;
-  if (dir.value === undefined) refuse(`Its request log cannot be read directly either: ${dir.unset ? `${dir.from} uses an environment variable that is not set here` : "the data directory is unknown"}.`);
+  if (dir.value === undefined)
+    refuse(
+      `Its request log cannot be read directly either: ${dir.unset ? `${dir.from} uses an environment variable that is not set here` : "the data directory is unknown"}.`,
+    );
   const path = join(dir.value!, "requests.db");
   if (!existsSync(path)) refuse(`There is no request log at ${path} to read instead.`);
   const query: LogQuery = { model: flags.model, account: flags.account };
   if (flags.status) {
     if (!statusRange(flags.status)) {
-      io.err(`levity logs: --status must be a code (429), a class (4xx, 5xx), error or ok, not "${flags.status}"\n`);
+      io.err(
+        `levity logs: --status must be a code (429), a class (4xx, 5xx), error or ok, not "${flags.status}"\n`,
+      );
       throw new CliExit(2);
     }
     query.status = flags.status;
@@ -95,15 +112,23 @@ function fileSource(admin: Admin, flags: LogsFlags, reason: string, io: CliIO): 
   if (flags.since) {
     query.since = parseSince(flags.since);
     if (query.since === undefined) {
-      io.err(`levity logs: --since must be a duration (15m, 2h, 7d) or a time (2026-11-21T10:00:00Z), not "${flags.since}"\n`);
+      io.err(
+        `levity logs: --since must be a duration (15m, 2h, 7d) or a time (2026-11-21T10:00:00Z), not "${flags.since}"\n`,
+      );
       throw new CliExit(2);
     }
   }
   // Said before any record, on stderr so --json output stays one record per line.
-  io.err(`levity logs: no gateway answers at ${admin.origin} (${reason}); reading its request log file ${path} directly. It holds what was written before the gateway stopped: after a crash, all but the last batch (about a second).\n`);
+  io.err(
+    `levity logs: no gateway answers at ${admin.origin} (${reason}); reading its request log file ${path} directly. It holds what was written before the gateway stopped: after a crash, all but the last batch (about a second).\n`,
+  );
   return async (params) => {
     try {
-      return readRequestLogFile(path, { ...query, limit: Number(params.limit), after: params.after === undefined ? undefined : Number(params.after) });
+      return readRequestLogFile(path, {
+        ...query,
+        limit: Number(params.limit),
+        after: params.after === undefined ? undefined : Number(params.after),
+      });
     } catch (error) {
       io.err(`levity logs: cannot read ${path}: ${(error as Error).message}\n`);
       throw new CliExit(1);
@@ -118,20 +143,35 @@ export async function logsCommand(flags: LogsFlags, io: CliIO, stop?: AbortSigna
   }
   const admin = adminFor(flags, io, "logs");
   const print = (records: LoggedRequest[]) => {
-    for (const r of records) io.out(flags.json ? `${JSON.stringify(r)}\n` : `${formatLogLine(r)}\n`);
+    for (const r of records)
+      io.out(flags.json ? `${JSON.stringify(r)}\n` : `${formatLogLine(r)}\n`);
   };
-  const fromGateway: RecordSource = async (params) => ((await callAdmin(admin, "GET", `/levity/logs?${queryString(flags, params)}`, io)) as { requests: LoggedRequest[] }).requests;
+  const fromGateway: RecordSource = async (params) =>
+    (
+      (await callAdmin(admin, "GET", `/levity/logs?${queryString(flags, params)}`, io)) as {
+        requests: LoggedRequest[];
+      }
+    ).requests;
   const firstParams = { limit: String(flags.limit ?? 50) };
-  const answer = await requestAdmin(admin, "GET", `/levity/logs?${queryString(flags, firstParams)}`, io);
+  const answer = await requestAdmin(
+    admin,
+    "GET",
+    `/levity/logs?${queryString(flags, firstParams)}`,
+    io,
+  );
   const source = answer.ok ? fromGateway : fileSource(admin, flags, answer.unreachable, io);
-  const recent = (answer.ok ? (answer.value as { requests: LoggedRequest[] }).requests : await source(firstParams)).reverse();
+  const recent = (
+    answer.ok ? (answer.value as { requests: LoggedRequest[] }).requests : await source(firstParams)
+  ).reverse();
   print(recent);
   if (!flags.follow) return;
   let after = recent.at(-1)?.seq ?? (await source({ limit: "1" }))[0]?.seq ?? 0;
   while (!stop?.aborted) {
     await new Promise((resolve) => {
       const timer = setTimeout(resolve, flags.pollMs ?? 1000);
-      stop?.addEventListener("abort", () => (clearTimeout(timer), resolve(undefined)), { once: true });
+      stop?.addEventListener("abort", () => (clearTimeout(timer), resolve(undefined)), {
+        once: true,
+      });
     });
     if (stop?.aborted) break;
     const next = await source({ after: String(after), limit: "1000" });

@@ -48,11 +48,18 @@ function procStat(pid: number): (Proc & { state: string }) | undefined {
 
 /** Elsewhere (macOS, the BSDs), ps; called a few times at start only. */
 function psInfo(pid: number): Proc | undefined {
-  const result = Bun.spawnSync(["ps", "-o", "ppid=,comm=", "-p", String(pid)], { stdout: "pipe", stderr: "ignore" });
+  const result = Bun.spawnSync(["ps", "-o", "ppid=,comm=", "-p", String(pid)], {
+    stdout: "pipe",
+    stderr: "ignore",
+  });
   const match = /^\s*(\d+)\s+(.*?)\s*$/.exec(result.stdout.toString());
   if (result.exitCode !== 0 || !match) return undefined;
   const command = match[2]!;
-  return { pid, ppid: Number(match[1]), name: command.slice(command.lastIndexOf("/") + 1).replace(/^-/, "") };
+  return {
+    pid,
+    ppid: Number(match[1]),
+    name: command.slice(command.lastIndexOf("/") + 1).replace(/^-/, ""),
+  };
 }
 
 function info(pid: number): Proc | undefined {
@@ -78,7 +85,9 @@ function alive(proc: Proc): boolean {
   if (process.platform === "linux") {
     const now = procStat(proc.pid);
     // A zombie has exited; its parent just has not collected it yet.
-    return now !== undefined && now.state !== "Z" && now.state !== "X" && now.started === proc.started;
+    return (
+      now !== undefined && now.state !== "Z" && now.state !== "X" && now.started === proc.started
+    );
   }
   try {
     process.kill(proc.pid, 0);
@@ -93,12 +102,18 @@ function alive(proc: Proc): boolean {
  * Calls `onGone` once when the parent, or a process it was started through, has gone. Returns a
  * function that stops watching. The timer is unref'd: it never keeps the process alive.
  */
-export function watchParent(onGone: (gone: { pid: number; name: string }) => void, intervalMs = INTERVAL_MS): () => void {
+export function watchParent(
+  onGone: (gone: { pid: number; name: string }) => void,
+  intervalMs = INTERVAL_MS,
+): () => void {
   const firstParent = process.ppid;
   const chain = watchedAncestors();
   const timer = setInterval(() => {
     // Our own parent's end shows as a new ppid (init, or a subreaper, adopted us).
-    const gone = process.ppid !== firstParent ? chain[0] ?? { pid: firstParent, name: "" } : chain.find((proc) => !alive(proc));
+    const gone =
+      process.ppid !== firstParent
+        ? (chain[0] ?? { pid: firstParent, name: "" })
+        : chain.find((proc) => !alive(proc));
     if (!gone) return;
     clearInterval(timer);
     onGone({ pid: gone.pid, name: gone.name });
@@ -111,7 +126,9 @@ export function watchParent(onGone: (gone: { pid: number; name: string }) => voi
 export function stopWithPackageManager(env: Record<string, string | undefined>, log: Logger): void {
   if (!env.npm_lifecycle_event) return;
   watchParent((gone) => {
-    log.warn(`the process levity was started under (${gone.name || "pid"} ${gone.pid}, package script "${env.npm_lifecycle_event}") is gone: stopping`);
+    log.warn(
+      `the process levity was started under (${gone.name || "pid"} ${gone.pid}, package script "${env.npm_lifecycle_event}") is gone: stopping`,
+    );
     process.kill(process.pid, "SIGTERM");
   });
 }

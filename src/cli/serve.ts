@@ -1,7 +1,13 @@
 import { ConfigError } from "../config/problem.ts";
 import { createLogger } from "../log.ts";
 import { PortInUseError, startServer } from "../server.ts";
-import { chooseConfigDir, CliExit, printConfigProblems, type CliIO, type CommonFlags } from "./context.ts";
+import {
+  chooseConfigDir,
+  CliExit,
+  printConfigProblems,
+  type CliIO,
+  type CommonFlags,
+} from "./context.ts";
 import { commandLine, invocation, shellWord } from "./invocation.ts";
 import { stopWithPackageManager } from "./parent-watch.ts";
 import { startupBlock } from "./startup-block.ts";
@@ -19,7 +25,9 @@ export async function serveCommand(flags: CommonFlags, io: CliIO): Promise<void>
       // A command that runs as printed, from wherever it was started: the directory named outright.
       const how = invocation({ cwd: io.cwd, env: io.env });
       const check = `${how.cd ? `cd ${shellWord(how.cd)} && ` : ""}${commandLine(how, "check", choice.dir ? ["--config", shellWord(choice.dir)] : [])}`;
-      io.err(`levity: not serving until these are fixed (\`${check}\` re-checks without starting).\n`);
+      io.err(
+        `levity: not serving until these are fixed (\`${check}\` re-checks without starting).\n`,
+      );
       throw new CliExit(1);
     }
     if (error instanceof PortInUseError) {
@@ -43,7 +51,9 @@ export async function serveCommand(flags: CommonFlags, io: CliIO): Promise<void>
         process.exit(1);
       }
       stopping = true;
-      log.info(`${signal}: no new connections; draining ${server.pendingRequests()} request(s) in flight`);
+      log.info(
+        `${signal}: no new connections; draining ${server.pendingRequests()} request(s) in flight`,
+      );
       server.stop().then(() => {
         log.info("stopped");
         resolve();

@@ -44,20 +44,35 @@ const STOP_TIMEOUT_SECONDS = 70;
 
 /** The command that starts this levity: the compiled binary itself, or Bun with the entry script. */
 export function serveCommandLine(configDir: string): string[] {
-  return isCompiled() ? [process.execPath, "serve", "--config", configDir] : [process.execPath, resolve(Bun.main), "serve", "--config", configDir];
+  return isCompiled()
+    ? [process.execPath, "serve", "--config", configDir]
+    : [process.execPath, resolve(Bun.main), "serve", "--config", configDir];
 }
 
 /** systemd splits ExecStart like a shell but expands % and $: quote every word and escape those. */
 function systemdWord(word: string): string {
-  const escaped = word.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/%/g, "%%").replace(/\$/g, "$$$$");
+  const escaped = word
+    .replace(/\\/g, "\\\\")
+    .replace(/"/g, '\\"')
+    .replace(/%/g, "%%")
+    .replace(/\$/g, "$$$$");
   return /[\s"'\\]/.test(word) || escaped !== word ? `"${escaped}"` : word;
 }
 
 function xml(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+  return text
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;");
 }
 
-export function systemdUnit(command: string[], configDir: string, scope: "user" | "system", user: string): string {
+export function systemdUnit(
+  command: string[],
+  configDir: string,
+  scope: "user" | "system",
+  user: string,
+): string {
   const lines = [
     `# Written by \`levity service install${scope === "system" ? " --system" : ""}\` (levity ${VERSION}); \`levity service uninstall\` removes it.`,
     "[Unit]",
@@ -85,8 +100,15 @@ export function systemdUnit(command: string[], configDir: string, scope: "user" 
   return lines.join("\n");
 }
 
-export function launchdPlist(command: string[], configDir: string, scope: "user" | "system", user: string, logFile: string): string {
-  const strings = (values: string[]) => values.map((v) => `    <string>${xml(v)}</string>`).join("\n");
+export function launchdPlist(
+  command: string[],
+  configDir: string,
+  scope: "user" | "system",
+  user: string,
+  logFile: string,
+): string {
+  const strings = (values: string[]) =>
+    values.map((v) => `    <string>${xml(v)}</string>`).join("\n");
   return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <!-- Written by \`levity service install${scope === "system" ? " --system" : ""}\` (levity ${xml(VERSION)}); \`levity service uninstall\` removes it. -->
@@ -136,7 +158,12 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
     io.err("levity service: choose --user or --system, not both\n");
     throw new CliExit(2);
   }
-  const os = flags.os === undefined ? thisOs() : flags.os === "linux" || flags.os === "macos" ? flags.os : undefined;
+  const os =
+    flags.os === undefined
+      ? thisOs()
+      : flags.os === "linux" || flags.os === "macos"
+        ? flags.os
+        : undefined;
   if (!os) {
     io.err(
       flags.os !== undefined
@@ -152,7 +179,10 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
   const command = serveCommandLine(configDir);
   const uid = typeof process.getuid === "function" ? process.getuid() : 0;
   if (os === "linux") {
-    const path = scope === "system" ? join("/etc/systemd/system", UNIT_NAME) : join(io.env.XDG_CONFIG_HOME || join(home, ".config"), "systemd", "user", UNIT_NAME);
+    const path =
+      scope === "system"
+        ? join("/etc/systemd/system", UNIT_NAME)
+        : join(io.env.XDG_CONFIG_HOME || join(home, ".config"), "systemd", "user", UNIT_NAME);
     const ctl = scope === "system" ? ["systemctl"] : ["systemctl", "--user"];
     return {
       os,
@@ -166,13 +196,19 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
       deactivate: [[...ctl, "disable", "--now", UNIT_NAME]],
       notes: [
         `logs: journalctl ${scope === "user" ? "--user " : ""}-u levity -f`,
-        ...(scope === "user" ? [`to keep it running after you log out: loginctl enable-linger ${user}`] : []),
+        ...(scope === "user"
+          ? [`to keep it running after you log out: loginctl enable-linger ${user}`]
+          : []),
         `keys written as \${NAME} in gateway.yaml: put NAME=value lines in ${join(configDir, "levity.env")} (mode 600)`,
       ],
     };
   }
-  const path = scope === "system" ? join("/Library/LaunchDaemons", `${LAUNCHD_LABEL}.plist`) : join(home, "Library", "LaunchAgents", `${LAUNCHD_LABEL}.plist`);
-  const logFile = scope === "system" ? "/Library/Logs/levity.log" : join(home, "Library", "Logs", "levity.log");
+  const path =
+    scope === "system"
+      ? join("/Library/LaunchDaemons", `${LAUNCHD_LABEL}.plist`)
+      : join(home, "Library", "LaunchAgents", `${LAUNCHD_LABEL}.plist`);
+  const logFile =
+    scope === "system" ? "/Library/Logs/levity.log" : join(home, "Library", "Logs", "levity.log");
   const domain = scope === "system" ? "system" : `gui/${uid}`;
   return {
     os,
@@ -181,14 +217,22 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
     content: launchdPlist(command, configDir, scope, user, logFile),
     activate: [["launchctl", "bootstrap", domain, path]],
     deactivate: [["launchctl", "bootout", domain, path]],
-    notes: [`logs: tail -f ${logFile}`, "keys written as ${NAME} in gateway.yaml: write them into the file itself, or add an EnvironmentVariables dict to the plist"],
+    notes: [
+      `logs: tail -f ${logFile}`,
+      "keys written as ${NAME} in gateway.yaml: write them into the file itself, or add an EnvironmentVariables dict to the plist",
+    ],
   };
 }
 
 function run(argv: string[], io: CliIO, mustSucceed: boolean): boolean {
-  const result = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", env: io.env as NodeJS.ProcessEnv });
+  const result = spawnSync(argv[0]!, argv.slice(1), {
+    encoding: "utf8",
+    env: io.env as NodeJS.ProcessEnv,
+  });
   const ok = result.status === 0;
-  io.out(`$ ${argv.join(" ")}${ok ? "" : `  (failed${result.error ? `: ${result.error.message}` : `, exit ${result.status}`})`}\n`);
+  io.out(
+    `$ ${argv.join(" ")}${ok ? "" : `  (failed${result.error ? `: ${result.error.message}` : `, exit ${result.status}`})`}\n`,
+  );
   if (!ok && result.stderr) io.err(result.stderr);
   if (!ok && mustSucceed) throw new CliExit(1);
   return ok;
@@ -203,14 +247,18 @@ export function serviceCommand(action: string | undefined, flags: ServiceFlags, 
   // directory or a variable: the one levity would use now (see locate.ts), else the default
   // location, where `levity init` writes.
   const choice = chooseConfigDir(flags, io);
-  const configDir = resolve(choice.dir ?? defaultConfigDir(io.env, io.home ?? (io.env.HOME || homedir())));
+  const configDir = resolve(
+    choice.dir ?? defaultConfigDir(io.env, io.home ?? (io.env.HOME || homedir())),
+  );
   const plan = planService(flags, io, configDir);
   if (action === "print") {
     io.out(`# ${plan.path}\n${plan.content}`);
     return;
   }
   if (flags.os !== undefined && flags.os !== thisOs()) {
-    io.err(`levity service: --os only works with print; install on the ${flags.os} machine itself\n`);
+    io.err(
+      `levity service: --os only works with print; install on the ${flags.os} machine itself\n`,
+    );
     throw new CliExit(2);
   }
   if (action === "install") {
@@ -218,21 +266,28 @@ export function serviceCommand(action: string | undefined, flags: ServiceFlags, 
       mkdirSync(configDir, { recursive: true });
       const how = invocation({ cwd: io.cwd, env: io.env });
       const init = `${how.cd ? `cd ${shellWord(how.cd)} && ` : ""}${commandLine(how, "init", [shellWord(configDir)])}`;
-      io.out(`created ${configDir} (empty: the built-in defaults serve; \`${init}\` writes starter files)\n`);
+      io.out(
+        `created ${configDir} (empty: the built-in defaults serve; \`${init}\` writes starter files)\n`,
+      );
     }
     // Replacing a loaded service: stop the old one first, or launchd refuses to bootstrap it again.
-    if (existsSync(plan.path) && plan.os === "macos") for (const argv of plan.deactivate) run(argv, io, false);
+    if (existsSync(plan.path) && plan.os === "macos")
+      for (const argv of plan.deactivate) run(argv, io, false);
     try {
       mkdirSync(dirname(plan.path), { recursive: true });
       writeFileSync(plan.path, plan.content, { mode: 0o644 });
     } catch (error) {
       const code = (error as { code?: string }).code;
-      io.err(`levity service: cannot write ${plan.path} (${code ?? (error as Error).message})${code === "EACCES" || code === "EPERM" ? `; ${plan.scope === "system" ? "--system needs root: run it with sudo" : "check the directory's permissions"}` : ""}\n`);
+      io.err(
+        `levity service: cannot write ${plan.path} (${code ?? (error as Error).message})${code === "EACCES" || code === "EPERM" ? `; ${plan.scope === "system" ? "--system needs root: run it with sudo" : "check the directory's permissions"}` : ""}\n`,
+      );
       throw new CliExit(1);
     }
     io.out(`wrote ${plan.path}\n`);
     for (const argv of plan.activate) run(argv, io, true);
-    io.out(`levity runs as a ${plan.scope} service with ${configDir}\n${plan.notes.map((n) => `  ${n}\n`).join("")}`);
+    io.out(
+      `levity runs as a ${plan.scope} service with ${configDir}\n${plan.notes.map((n) => `  ${n}\n`).join("")}`,
+    );
     return;
   }
   if (!existsSync(plan.path)) {
@@ -243,9 +298,16 @@ export function serviceCommand(action: string | undefined, flags: ServiceFlags, 
   try {
     rmSync(plan.path);
   } catch (error) {
-    io.err(`levity service: cannot remove ${plan.path} (${(error as { code?: string }).code ?? (error as Error).message})${plan.scope === "system" ? "; --system needs root: run it with sudo" : ""}\n`);
+    io.err(
+      `levity service: cannot remove ${plan.path} (${(error as { code?: string }).code ?? (error as Error).message})${plan.scope === "system" ? "; --system needs root: run it with sudo" : ""}\n`,
+    );
     throw new CliExit(1);
   }
   io.out(`removed ${plan.path}\n`);
-  if (plan.os === "linux") run([...(plan.scope === "system" ? ["systemctl"] : ["systemctl", "--user"]), "daemon-reload"], io, false);
+  if (plan.os === "linux")
+    run(
+      [...(plan.scope === "system" ? ["systemctl"] : ["systemctl", "--user"]), "daemon-reload"],
+      io,
+      false,
+    );
 }

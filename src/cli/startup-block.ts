@@ -15,17 +15,24 @@ function initHint(how: Invocation, home: string | undefined): string {
 function lanAddresses(): string[] {
   const out: string[] = [];
   for (const addresses of Object.values(networkInterfaces())) {
-    for (const address of addresses ?? []) if (address.family === "IPv4" && !address.internal) out.push(address.address);
+    for (const address of addresses ?? [])
+      if (address.family === "IPv4" && !address.internal) out.push(address.address);
   }
   return out;
 }
 
 function authLine(snapshot: ConfigSnapshot): string {
   const { authMode, effectiveAuth, allowLanAccess, clientKeys } = snapshot.proxy;
-  const why = authMode === "auto" ? ` (auth_mode auto, ${allowLanAccess ? "because allow_lan_access is true" : "because only this machine can connect"})` : "";
+  const why =
+    authMode === "auto"
+      ? ` (auth_mode auto, ${allowLanAccess ? "because allow_lan_access is true" : "because only this machine can connect"})`
+      : "";
   if (effectiveAuth === "off") return `off${why}: clients need no key`;
   const keys = `${clientKeys.length} client key${clientKeys.length === 1 ? "" : "s"}`;
-  const open = effectiveAuth === "all_except_health" ? "; /healthz and /health are open" : "; every path needs it";
+  const open =
+    effectiveAuth === "all_except_health"
+      ? "; /healthz and /health are open"
+      : "; every path needs it";
   return `${effectiveAuth}${why}: ${keys}, sent as ${ACCEPTED_PLACEMENTS}${open}`;
 }
 
@@ -36,7 +43,11 @@ function authLine(snapshot: ConfigSnapshot): string {
 export function configLine(snapshot: ConfigSnapshot, choice: ConfigDirChoice): string {
   const { sources } = snapshot;
   if (!sources.dir) return `built-in defaults (${choice.reason})`;
-  const files = [sources.gateway ? "gateway.yaml" : undefined, sources.mappings.startsWith("built-in") ? undefined : "mappings.yaml", sources.routes.startsWith("built-in") ? undefined : "routes.yaml"].filter(Boolean);
+  const files = [
+    sources.gateway ? "gateway.yaml" : undefined,
+    sources.mappings.startsWith("built-in") ? undefined : "mappings.yaml",
+    sources.routes.startsWith("built-in") ? undefined : "routes.yaml",
+  ].filter(Boolean);
   return `${tildify(sources.dir, choice.home)} (${choice.reason}): ${files.length > 0 ? files.join(", ") : "no files; built-in defaults"}`;
 }
 
@@ -46,10 +57,17 @@ export function passedOverLine(choice: ConfigDirChoice): string | undefined {
   return `not used: ${choice.passedOver.map((dir) => tildify(dir, choice.home)).join(", ")} (later in the lookup; see --help)`;
 }
 
-export function startupBlock(snapshot: ConfigSnapshot, choice: ConfigDirChoice, bound: { hostname: string; port: number }, how: Invocation = invocation({ cwd: process.cwd(), env: process.env })): string {
+export function startupBlock(
+  snapshot: ConfigSnapshot,
+  choice: ConfigDirChoice,
+  bound: { hostname: string; port: number },
+  how: Invocation = invocation({ cwd: process.cwd(), env: process.env }),
+): string {
   const { port } = bound;
   const hosts = bound.hostname === "0.0.0.0" ? ["127.0.0.1", ...lanAddresses()] : [bound.hostname];
-  const lines = [`levity ${VERSION} listening on http://${bound.hostname}:${port}${bound.hostname === "0.0.0.0" ? " (all interfaces: the LAN can reach it)" : " (this machine only)"}`];
+  const lines = [
+    `levity ${VERSION} listening on http://${bound.hostname}:${port}${bound.hostname === "0.0.0.0" ? " (all interfaces: the LAN can reach it)" : " (this machine only)"}`,
+  ];
   lines.push(`  config     ${configLine(snapshot, choice)}`);
   const passedOver = passedOverLine(choice);
   if (passedOver) lines.push(`             ${passedOver}`);
@@ -57,16 +75,25 @@ export function startupBlock(snapshot: ConfigSnapshot, choice: ConfigDirChoice, 
   lines.push(`  auth       ${authLine(snapshot)}`);
   const upstreamLines = snapshot.upstreams.map((u) => {
     if (u.protocol === "echo") {
-      const why = snapshot.builtInEcho ? `; no upstreams configured yet: \`${initHint(how, choice.home)}\` writes a gateway.yaml to add accounts to` : "";
+      const why = snapshot.builtInEcho
+        ? `; no upstreams configured yet: \`${initHint(how, choice.home)}\` writes a gateway.yaml to add accounts to`
+        : "";
       return `${u.name}: built-in echo, answers with your last message, no key needed${why}`;
     }
     const accounts = `${u.accounts.length} account${u.accounts.length === 1 ? "" : "s"}`;
     const family = describeOpenAIFamily(u);
     return `${u.name}: ${u.protocol} at ${u.baseUrl}, ${accounts}${u.baseUrlNote ? ` (base_url ${u.baseUrlNote})` : ""}${family ? `\n             ${family}` : ""}`;
   });
-  upstreamLines.forEach((line, i) => lines.push(`  ${i === 0 ? "upstreams " : "          "} ${line}`));
-  const rules = snapshot.mappings.exact.size + snapshot.mappings.wildcards.length + (snapshot.mappings.fallback ? 1 : 0);
-  lines.push(`  mappings   ${rules} rule${rules === 1 ? "" : "s"} from ${tildify(snapshot.sources.mappings, choice.home)}${rules === 0 ? `; models go unchanged to ${snapshot.upstreams[0]?.name}` : ""}`);
+  upstreamLines.forEach((line, i) =>
+    lines.push(`  ${i === 0 ? "upstreams " : "          "} ${line}`),
+  );
+  const rules =
+    snapshot.mappings.exact.size +
+    snapshot.mappings.wildcards.length +
+    (snapshot.mappings.fallback ? 1 : 0);
+  lines.push(
+    `  mappings   ${rules} rule${rules === 1 ? "" : "s"} from ${tildify(snapshot.sources.mappings, choice.home)}${rules === 0 ? `; models go unchanged to ${snapshot.upstreams[0]?.name}` : ""}`,
+  );
   lines.push("  Base URLs");
   for (const host of hosts) {
     const origin = `http://${host}:${port}`;

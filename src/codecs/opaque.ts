@@ -30,7 +30,10 @@ export function decodeOpaque(text: string, clientProtocol: string): Opaque {
 
 /** Whether `target` may receive this opaque value: it issued it, or it speaks the protocol the value came from. */
 export function issuedBy(opaque: Opaque | undefined, target: UpstreamTarget): opaque is Opaque {
-  return opaque !== undefined && (opaque.issuer === target.name || opaque.issuer === `protocol:${target.protocol}`);
+  return (
+    opaque !== undefined &&
+    (opaque.issuer === target.name || opaque.issuer === `protocol:${target.protocol}`)
+  );
 }
 
 /*
@@ -48,13 +51,22 @@ export function encodeReasoning(signature: Opaque | undefined, text: string): st
 }
 
 /** What a client's `encrypted_content` holds: levity's own form, or an upstream's opaque value as it was. */
-export function decodeReasoning(value: string, clientProtocol: string): { signature?: Opaque; text: string } {
+export function decodeReasoning(
+  value: string,
+  clientProtocol: string,
+): { signature?: Opaque; text: string } {
   if (value.startsWith(REASONING_PREFIX)) {
     try {
-      const carried: unknown = JSON.parse(Buffer.from(value.slice(REASONING_PREFIX.length), "base64url").toString());
+      const carried: unknown = JSON.parse(
+        Buffer.from(value.slice(REASONING_PREFIX.length), "base64url").toString(),
+      );
       if (typeof carried === "object" && carried !== null) {
         const { i, v, t } = carried as Record<string, unknown>;
-        return { signature: typeof i === "string" && typeof v === "string" ? { issuer: i, value: v } : undefined, text: typeof t === "string" ? t : "" };
+        return {
+          signature:
+            typeof i === "string" && typeof v === "string" ? { issuer: i, value: v } : undefined,
+          text: typeof t === "string" ? t : "",
+        };
       }
     } catch {
       // Not levity's after all: kept as the opaque value it is.

@@ -69,9 +69,16 @@ export interface UpstreamFailure {
 /** The upstream side of a dialect: IR requests out, its responses and streams in. */
 export interface UpstreamCodec {
   /** The path under the upstream's base URL (with query) and the JSON body. */
-  buildRequest(request: ChatRequest, target: UpstreamTarget): Promise<{ path: string; body: unknown }>;
+  buildRequest(
+    request: ChatRequest,
+    target: UpstreamTarget,
+  ): Promise<{ path: string; body: unknown }>;
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse;
-  parseStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget, contentType: string): AsyncIterable<StreamEvent>;
+  parseStream(
+    body: AsyncIterable<Uint8Array>,
+    target: UpstreamTarget,
+    contentType: string,
+  ): AsyncIterable<StreamEvent>;
   /**
    * Bytes the dialect's final event always holds (`[DONE]`, `message_stop`, …): a forwarded stream
    * waits for its parser only on a chunk where one may be, to stop at the final event's end.
@@ -79,7 +86,10 @@ export interface UpstreamCodec {
   finalMarkers(contentType: string): readonly Uint8Array[];
   parseError(text: string): UpstreamFailure;
   /** The dialect's own token-count endpoint, where it has one. */
-  buildCountRequest?(request: ChatRequest, target: UpstreamTarget): Promise<{ path: string; body: unknown }>;
+  buildCountRequest?(
+    request: ChatRequest,
+    target: UpstreamTarget,
+  ): Promise<{ path: string; body: unknown }>;
   parseCount?(body: unknown): number;
 }
 
@@ -98,7 +108,8 @@ export function asArray(value: unknown): unknown[] {
 export function optionalNumber(body: JsonObject, key: string): number | undefined {
   const value = body[key];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "number" || !Number.isFinite(value)) throw badRequest(`${key} must be a number.`, key);
+  if (typeof value !== "number" || !Number.isFinite(value))
+    throw badRequest(`${key} must be a number.`, key);
   return value;
 }
 
@@ -167,7 +178,9 @@ export function parseStreamJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new StreamProtocolError(`the upstream sent a stream event that is not JSON: ${text.slice(0, 200)}`);
+    throw new StreamProtocolError(
+      `the upstream sent a stream event that is not JSON: ${text.slice(0, 200)}`,
+    );
   }
 }
 
@@ -175,8 +188,17 @@ export class StreamProtocolError extends Error {}
 
 /** An error object a stream chunk carried (`{error: {code?, message}}`), as the IR's error event. */
 export function streamError(error: Record<string, unknown>): StreamEvent {
-  const status = typeof error.code === "number" && error.code >= 400 && error.code < 600 ? error.code : error.code === "rate_limit_exceeded" ? 429 : 500;
-  return { type: "error", status, message: String(error.message ?? "the upstream reported an error") };
+  const status =
+    typeof error.code === "number" && error.code >= 400 && error.code < 600
+      ? error.code
+      : error.code === "rate_limit_exceeded"
+        ? 429
+        : 500;
+  return {
+    type: "error",
+    status,
+    message: String(error.message ?? "the upstream reported an error"),
+  };
 }
 
 const encoder = new TextEncoder();
@@ -214,7 +236,10 @@ export function mergeSameRoleTurns(turns: Turn[]): Turn[] {
  * An upstream's error body as a failure: `pick` finds the message (and a retry hint) in the
  * dialect's JSON; a body that is not JSON is quoted as it came.
  */
-export function failureFromBody(text: string, pick: (json: unknown) => UpstreamFailure | undefined): UpstreamFailure {
+export function failureFromBody(
+  text: string,
+  pick: (json: unknown) => UpstreamFailure | undefined,
+): UpstreamFailure {
   try {
     const found = pick(JSON.parse(text));
     if (found) return found;
@@ -230,7 +255,14 @@ export function clamp(value: number | undefined, min: number, max: number): numb
 }
 
 /** Tokens of thinking for an effort level, where the target wants a budget. A gateway policy, not a provider spec. */
-export const EFFORT_BUDGET: Record<string, number> = { minimal: 1024, low: 1024, medium: 8192, high: 24576, xhigh: 32768, max: 32768 };
+export const EFFORT_BUDGET: Record<string, number> = {
+  minimal: 1024,
+  low: 1024,
+  medium: 8192,
+  high: 24576,
+  xhigh: 32768,
+  max: 32768,
+};
 
 export function effortFromBudget(budget: number): "low" | "medium" | "high" {
   if (budget <= 2048) return "low";

@@ -20,7 +20,9 @@ export interface EventEndListener {
 }
 
 function listenerOf(body: AsyncIterable<Uint8Array>): EventEndListener | undefined {
-  return typeof (body as Partial<EventEndListener>).eventEnded === "function" ? (body as unknown as EventEndListener) : undefined;
+  return typeof (body as Partial<EventEndListener>).eventEnded === "function"
+    ? (body as unknown as EventEndListener)
+    : undefined;
 }
 
 /**
@@ -61,7 +63,11 @@ function limitOf(body: AsyncIterable<Uint8Array>): EventLimited["eventLimit"] {
 }
 
 /** Tells a stream's body how long its events may be: readSse and readJsonArray read it from there. */
-export function withEventLimit<T extends AsyncIterable<Uint8Array>>(body: T, bytes: number, upstream: string): T {
+export function withEventLimit<T extends AsyncIterable<Uint8Array>>(
+  body: T,
+  bytes: number,
+  upstream: string,
+): T {
   return Object.assign(body, { eventLimit: { bytes, upstream } });
 }
 
@@ -265,7 +271,8 @@ export async function* readJsonArray(body: AsyncIterable<Uint8Array>): AsyncGene
       buffer = "";
       scanned = 0;
     }
-    if (buffer.length > limit.bytes) throw overLimit(limit.upstream, "an element of its JSON array", limit.bytes, "event_mb");
+    if (buffer.length > limit.bytes)
+      throw overLimit(limit.upstream, "an element of its JSON array", limit.bytes, "event_mb");
   }
 }
 

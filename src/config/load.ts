@@ -7,14 +7,47 @@ import { compileRouteTable } from "../http/route-table.ts";
 import { compileMappings, parseTarget, type RuleSource } from "../mapping/table.ts";
 import { AddressAllowList } from "../upstream/address-policy.ts";
 import { normalizeBaseUrl } from "../upstream/base-url.ts";
-import { compatOf, defaultApis, profileFromBaseUrl, type ChatCompat } from "../upstream/openai-compatible.ts";
+import {
+  compatOf,
+  defaultApis,
+  profileFromBaseUrl,
+  type ChatCompat,
+} from "../upstream/openai-compatible.ts";
 import { BUILT_IN_MAPPINGS, BUILT_IN_ROUTES } from "./defaults.ts";
 import { ConfigError, type ConfigProblem } from "./problem.ts";
-import { GatewayKeysSchema, MappingsSchema, ProxySchema, RoutesSchema, UpstreamsSchema, type MappingsFile, type ProxyFile, type RoutesFile, type TimeoutsFile, type UpstreamEntry } from "./schema.ts";
-import type { Account, ClientKey, ConfigSnapshot, ConfigSources, EffectiveAuthMode, OpenAIFamily, ProxySettings, Timeouts, Upstream } from "./snapshot.ts";
+import {
+  GatewayKeysSchema,
+  MappingsSchema,
+  ProxySchema,
+  RoutesSchema,
+  UpstreamsSchema,
+  type MappingsFile,
+  type ProxyFile,
+  type RoutesFile,
+  type TimeoutsFile,
+  type UpstreamEntry,
+} from "./schema.ts";
+import type {
+  Account,
+  ClientKey,
+  ConfigSnapshot,
+  ConfigSources,
+  EffectiveAuthMode,
+  OpenAIFamily,
+  ProxySettings,
+  Timeouts,
+  Upstream,
+} from "./snapshot.ts";
 import { DEFAULT_UPSTREAM_LIMITS_MB, type UpstreamLimits } from "../upstream/limits.ts";
 import { validateSource } from "./validate.ts";
-import { interpolateEnv, keyLines, lineOf, parseYaml, type UnsetVariable, type YamlSource } from "./yaml-source.ts";
+import {
+  interpolateEnv,
+  keyLines,
+  lineOf,
+  parseYaml,
+  type UnsetVariable,
+  type YamlSource,
+} from "./yaml-source.ts";
 
 export interface LoadOptions {
   /** Undefined: every file comes from the built-in defaults. */
@@ -39,7 +72,8 @@ interface FileText {
 const DEFAULT_TIMEOUTS_S = { connect: 10, idle: 120, total: 3600 };
 
 function resolveTimeouts(proxy: ProxyFile, own: TimeoutsFile | undefined): Timeouts {
-  const pick = (key: keyof TimeoutsFile, fallback: number) => (own?.[key] ?? proxy.timeouts[key] ?? fallback) * 1000;
+  const pick = (key: keyof TimeoutsFile, fallback: number) =>
+    (own?.[key] ?? proxy.timeouts[key] ?? fallback) * 1000;
   return {
     connect: pick("connect", DEFAULT_TIMEOUTS_S.connect),
     // proxy.request_timeout is the long-standing name for the first-byte limit.
@@ -52,7 +86,8 @@ function resolveTimeouts(proxy: ProxyFile, own: TimeoutsFile | undefined): Timeo
 /** proxy.upstream_limits in bytes, each key falling back to its default. */
 function resolveUpstreamLimits(proxy: ProxyFile): UpstreamLimits {
   const own = proxy.upstream_limits;
-  const bytes = (mb: number | undefined, fallback: number) => Math.round((mb ?? fallback) * 1024 * 1024);
+  const bytes = (mb: number | undefined, fallback: number) =>
+    Math.round((mb ?? fallback) * 1024 * 1024);
   return {
     bodyBytes: bytes(own.body_mb, DEFAULT_UPSTREAM_LIMITS_MB.body),
     heldBytes: bytes(own.held_mb, DEFAULT_UPSTREAM_LIMITS_MB.held),
@@ -65,7 +100,15 @@ function resolveUpstreamLimits(proxy: ProxyFile): UpstreamLimits {
 export const ECHO_ACCOUNT: Account = { name: "echo", key: "echo", weight: 1, serves: () => true };
 
 function echoUpstream(name: string, proxy: ProxyFile): Upstream {
-  return { name, protocol: "echo", baseUrl: "", strategy: "round_robin", maxAttempts: 1, timeouts: resolveTimeouts(proxy, undefined), accounts: [ECHO_ACCOUNT] };
+  return {
+    name,
+    protocol: "echo",
+    baseUrl: "",
+    strategy: "round_robin",
+    maxAttempts: 1,
+    timeouts: resolveTimeouts(proxy, undefined),
+    accounts: [ECHO_ACCOUNT],
+  };
 }
 
 function buildAccount(entry: UpstreamEntry["accounts"][number]): Account {
@@ -86,35 +129,67 @@ export function loadConfig(options: LoadOptions): ConfigSnapshot {
   const problems: ConfigProblem[] = [];
   const unset: UnsetVariable[] = [];
   const gatewayText = readConfigFile(options.dir, "gateway.yaml");
-  const mappingsText = readConfigFile(options.dir, "mappings.yaml") ?? { label: "built-in mappings.yaml", text: BUILT_IN_MAPPINGS };
-  const routesText = readConfigFile(options.dir, "routes.yaml") ?? { label: "built-in routes.yaml", text: BUILT_IN_ROUTES };
+  const mappingsText = readConfigFile(options.dir, "mappings.yaml") ?? {
+    label: "built-in mappings.yaml",
+    text: BUILT_IN_MAPPINGS,
+  };
+  const routesText = readConfigFile(options.dir, "routes.yaml") ?? {
+    label: "built-in routes.yaml",
+    text: BUILT_IN_ROUTES,
+  };
 
   const tolerated = options.tolerateUnsetAccountKeys ? isAccountKey : () => false;
-  const gatewaySource = gatewayText && readSource(gatewayText, options.env, problems, unset, tolerated);
+  const gatewaySource =
+    gatewayText && readSource(gatewayText, options.env, problems, unset, tolerated);
   const mappingsSource = readSource(mappingsText, options.env, problems, unset, tolerated);
   const routesSource = readSource(routesText, options.env, problems, unset, tolerated);
 
   // gateway.yaml's sections are checked one by one, so a bad proxy section does not hide an
   // upstream's problems or the mapping targets that depend on the upstreams. Without a
   // gateway.yaml, the schemas' defaults serve.
-  const gatewayKeys = gatewaySource ? check(gatewaySource, GatewayKeysSchema, problems) : { ok: true };
-  const proxyFile = gatewaySource ? check(gatewaySource, v.optional(ProxySchema, {}), problems, ["proxy"]) : { ok: true, value: v.parse(ProxySchema, {}) };
-  const upstreamsFile = gatewaySource ? check(gatewaySource, v.optional(UpstreamsSchema), problems, ["upstreams"]) : { ok: true, value: undefined };
+  const gatewayKeys = gatewaySource
+    ? check(gatewaySource, GatewayKeysSchema, problems)
+    : { ok: true };
+  const proxyFile = gatewaySource
+    ? check(gatewaySource, v.optional(ProxySchema, {}), problems, ["proxy"])
+    : { ok: true, value: v.parse(ProxySchema, {}) };
+  const upstreamsFile = gatewaySource
+    ? check(gatewaySource, v.optional(UpstreamsSchema), problems, ["upstreams"])
+    : { ok: true, value: undefined };
   const mappings = mappingsSource && check(mappingsSource, MappingsSchema, problems);
   const routes = routesSource && check(routesSource, RoutesSchema, problems);
 
-  const proxy = gatewayKeys.ok && proxyFile.ok ? buildProxy(proxyFile.value!, gatewaySource || undefined, options, problems) : undefined;
-  const upstreams = upstreamsFile.ok ? buildUpstreams(upstreamsFile.value, proxyFile.value ?? v.parse(ProxySchema, {}), gatewaySource || undefined, problems) : undefined;
-  const mappingTable = mappings?.ok && upstreams && buildMappings(mappings.value!, mappingsSource!, upstreams, problems);
+  const proxy =
+    gatewayKeys.ok && proxyFile.ok
+      ? buildProxy(proxyFile.value!, gatewaySource || undefined, options, problems)
+      : undefined;
+  const upstreams = upstreamsFile.ok
+    ? buildUpstreams(
+        upstreamsFile.value,
+        proxyFile.value ?? v.parse(ProxySchema, {}),
+        gatewaySource || undefined,
+        problems,
+      )
+    : undefined;
+  const mappingTable =
+    mappings?.ok &&
+    upstreams &&
+    buildMappings(mappings.value!, mappingsSource!, upstreams, problems);
   const routeTable = routes?.ok && buildRoutes(routes.value!, routesSource!, problems);
 
   // One unset variable is one problem: what its placeholder then fails (a port that is not a
   // number, a key of the wrong form) is the same mistake, told a second time.
   const told = problems.filter((problem) => !unset.some((variable) => causedBy(problem, variable)));
   if (unset.length + told.length > 0) throw new ConfigError([...unset.map(withoutPath), ...told]);
-  if (!proxy || !upstreams || !mappingTable || !routeTable) throw new Error("configuration incomplete without a reported problem");
+  if (!proxy || !upstreams || !mappingTable || !routeTable)
+    throw new Error("configuration incomplete without a reported problem");
 
-  const sources: ConfigSources = { dir: options.dir, gateway: gatewayText?.path, mappings: mappingsText.label, routes: routesText.label };
+  const sources: ConfigSources = {
+    dir: options.dir,
+    gateway: gatewayText?.path,
+    mappings: mappingsText.label,
+    routes: routesText.label,
+  };
   return {
     sources,
     proxy,
@@ -139,7 +214,13 @@ function readConfigFile(dir: string | undefined, name: string): FileText | undef
  * checked as usual: dropping it would make its upstreams unknown, and every mapping to them a
  * false second error. The unset variables are added to `unset`, unless `tolerated`.
  */
-function readSource(file: FileText, env: Record<string, string | undefined>, problems: ConfigProblem[], unset: UnsetVariable[], tolerated: (path: (string | number)[]) => boolean): YamlSource | undefined {
+function readSource(
+  file: FileText,
+  env: Record<string, string | undefined>,
+  problems: ConfigProblem[],
+  unset: UnsetVariable[],
+  tolerated: (path: (string | number)[]) => boolean,
+): YamlSource | undefined {
   const parsed = parseYaml(file.label, file.text);
   problems.push(...parsed.problems);
   if (parsed.problems.length > 0) return undefined;
@@ -149,20 +230,36 @@ function readSource(file: FileText, env: Record<string, string | undefined>, pro
 
 /** upstreams[i].accounts[j].key */
 function isAccountKey(path: (string | number)[]): boolean {
-  return path.length === 5 && path[0] === "upstreams" && path[2] === "accounts" && path[4] === "key";
+  return (
+    path.length === 5 && path[0] === "upstreams" && path[2] === "accounts" && path[4] === "key"
+  );
 }
 
 /** A problem with the value an unset variable left behind, or with something inside it. */
 function causedBy(problem: ConfigProblem, variable: UnsetVariable): boolean {
-  if (problem.file !== variable.file || problem.key === undefined || variable.key === undefined) return false;
-  return problem.key === variable.key || problem.key.startsWith(`${variable.key}.`) || problem.key.startsWith(`${variable.key}[`);
+  if (problem.file !== variable.file || problem.key === undefined || variable.key === undefined)
+    return false;
+  return (
+    problem.key === variable.key ||
+    problem.key.startsWith(`${variable.key}.`) ||
+    problem.key.startsWith(`${variable.key}[`)
+  );
 }
 
-function withoutPath({ path: _path, variable: _variable, ...problem }: UnsetVariable): ConfigProblem {
+function withoutPath({
+  path: _path,
+  variable: _variable,
+  ...problem
+}: UnsetVariable): ConfigProblem {
   return problem;
 }
 
-function check<S extends v.GenericSchema>(source: YamlSource, schema: S, problems: ConfigProblem[], at: (string | number)[] = []) {
+function check<S extends v.GenericSchema>(
+  source: YamlSource,
+  schema: S,
+  problems: ConfigProblem[],
+  at: (string | number)[] = [],
+) {
   const result = validateSource(source, schema, at);
   problems.push(...result.problems);
   return { ok: result.problems.length === 0, value: result.value };
@@ -214,14 +311,27 @@ export interface AdminSettings {
 export function loadAdminSettings(options: LoadOptions): AdminSettings {
   const text = readConfigFile(options.dir, "gateway.yaml");
   const parsed = text ? parseYaml(text.label, text.text) : undefined;
-  const settings = (port: AdminField<number>, adminKey: AdminField<string>, dataDir: AdminField<string>, problems: ConfigProblem[] = []): AdminSettings => ({ gateway: text?.path, port, adminKey, dataDir, problems });
+  const settings = (
+    port: AdminField<number>,
+    adminKey: AdminField<string>,
+    dataDir: AdminField<string>,
+    problems: ConfigProblem[] = [],
+  ): AdminSettings => ({ gateway: text?.path, port, adminKey, dataDir, problems });
   const dataDirDefault = { value: defaultDataDir(options), problems: [] };
   if (!parsed || parsed.problems.length > 0) {
-    return settings({ value: options.port ?? (parsed ? undefined : 8045), problems: [] }, { problems: [] }, parsed ? { problems: [] } : dataDirDefault, parsed?.problems ?? []);
+    return settings(
+      { value: options.port ?? (parsed ? undefined : 8045), problems: [] },
+      { problems: [] },
+      parsed ? { problems: [] } : dataDirDefault,
+      parsed?.problems ?? [],
+    );
   }
   const source = parsed.source;
   const unset = interpolateEnv(source, options.env);
-  const field = <S extends v.GenericSchema>(name: string, schema: S): AdminField<NonNullable<v.InferOutput<S>>> => {
+  const field = <S extends v.GenericSchema>(
+    name: string,
+    schema: S,
+  ): AdminField<NonNullable<v.InferOutput<S>>> => {
     const variable = unset.find((u) => u.path[0] === "proxy" && u.path[1] === name);
     const from = `proxy.${name} in ${source.file}`;
     if (variable) return { unset: withoutPath(variable), problems: [], from };
@@ -229,37 +339,74 @@ export function loadAdminSettings(options: LoadOptions): AdminSettings {
     return { value: checked.value ?? undefined, problems: checked.problems, from };
   };
   const entries = ProxySchema.entries;
-  const port: AdminField<number> = options.port !== undefined ? { value: options.port, problems: [], from: "--port" } : field("port", entries.port);
+  const port: AdminField<number> =
+    options.port !== undefined
+      ? { value: options.port, problems: [], from: "--port" }
+      : field("port", entries.port);
   const written = field("data_dir", entries.data_dir);
-  const dataDir = written.unset || written.problems.length > 0 ? written : { ...written, value: dataDirOf(written.value, options) };
+  const dataDir =
+    written.unset || written.problems.length > 0
+      ? written
+      : { ...written, value: dataDirOf(written.value, options) };
   // Only admin_key: the gateway never takes a client key for it either.
   const adminKey = field("admin_key", entries.admin_key);
   return settings(port, adminKey, dataDir);
 }
 
-function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadOptions, problems: ConfigProblem[]): ProxySettings {
-  const at = (path: (string | number)[]) => ({ file: source?.file ?? "gateway.yaml", line: source && lineOf(source, path), key: path.join(".") });
+function buildProxy(
+  p: ProxyFile,
+  source: YamlSource | undefined,
+  options: LoadOptions,
+  problems: ConfigProblem[],
+): ProxySettings {
+  const at = (path: (string | number)[]) => ({
+    file: source?.file ?? "gateway.yaml",
+    line: source && lineOf(source, path),
+    key: path.join("."),
+  });
   const clientKeys: ClientKey[] = [];
   if (p.api_key) clientKeys.push({ name: "default", key: p.api_key });
   p.api_keys.forEach((entry, i) => {
-    if (clientKeys.some((k) => k.name === entry.name)) problems.push({ ...at(["proxy", "api_keys", i, "name"]), key: `proxy.api_keys[${i}].name`, message: `"${entry.name}" is used twice; each client key needs its own name` });
-    else if (clientKeys.some((k) => k.key === entry.key)) problems.push({ ...at(["proxy", "api_keys", i, "key"]), key: `proxy.api_keys[${i}].key`, message: "is the same key as another entry; give each client its own key" });
+    if (clientKeys.some((k) => k.name === entry.name))
+      problems.push({
+        ...at(["proxy", "api_keys", i, "name"]),
+        key: `proxy.api_keys[${i}].name`,
+        message: `"${entry.name}" is used twice; each client key needs its own name`,
+      });
+    else if (clientKeys.some((k) => k.key === entry.key))
+      problems.push({
+        ...at(["proxy", "api_keys", i, "key"]),
+        key: `proxy.api_keys[${i}].key`,
+        message: "is the same key as another entry; give each client its own key",
+      });
     else clientKeys.push({ name: entry.name, key: entry.key });
   });
 
   const effectiveAuth = effectiveAuthMode(p.auth_mode, p.allow_lan_access);
   if (effectiveAuth !== "off" && clientKeys.length === 0) {
-    const why = p.auth_mode === "auto" ? "auth_mode auto with allow_lan_access: true means all_except_health" : `auth_mode ${p.auth_mode}`;
-    problems.push({ ...at(["proxy", "auth_mode"]), message: `${why}, which needs a client key: add api_key: sk-... (levity init generates one)` });
+    const why =
+      p.auth_mode === "auto"
+        ? "auth_mode auto with allow_lan_access: true means all_except_health"
+        : `auth_mode ${p.auth_mode}`;
+    problems.push({
+      ...at(["proxy", "auth_mode"]),
+      message: `${why}, which needs a client key: add api_key: sk-... (levity init generates one)`,
+    });
   }
   p.media_fetch.allow.forEach((entry, i) => {
     const problem = AddressAllowList.problemWith(entry);
-    if (problem) problems.push({ ...at(["proxy", "media_fetch", "allow", i]), key: `proxy.media_fetch.allow[${i}]`, message: problem });
+    if (problem)
+      problems.push({
+        ...at(["proxy", "media_fetch", "allow", i]),
+        key: `proxy.media_fetch.allow[${i}]`,
+        message: problem,
+      });
   });
   if (p.allow_lan_access && effectiveAuth === "off" && !p.allow_insecure_lan) {
     problems.push({
       ...at(["proxy", "allow_lan_access"]),
-      message: "is true while auth_mode is off: anyone on your network could use your accounts. Set auth_mode: all_except_health with an api_key, or add allow_insecure_lan: true if that is really what you want",
+      message:
+        "is true while auth_mode is off: anyone on your network could use your accounts. Set auth_mode: all_except_health with an api_key, or add allow_insecure_lan: true if that is really what you want",
     });
   }
   return {
@@ -273,9 +420,19 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadO
     adminKeys: p.admin_key ? [{ name: "admin", key: p.admin_key }] : [],
     allowedHosts: p.allowed_hosts.map((host) => host.toLowerCase().replace(/\.$/, "")),
     body: { maxBytes: Math.round(p.max_body_mb * 1024 * 1024), timeoutMs: p.body_timeout * 1000 },
-    requestLimits: { messages: p.limits.max_messages, parts: p.limits.max_parts, tools: p.limits.max_tools, media: p.limits.max_media },
+    requestLimits: {
+      messages: p.limits.max_messages,
+      parts: p.limits.max_parts,
+      tools: p.limits.max_tools,
+      media: p.limits.max_media,
+    },
     corsOrigins: p.cors_origins,
-    mediaFetch: { allow: p.media_fetch.allow, maxUrls: p.media_fetch.max_urls, maxTotalBytes: Math.round(p.media_fetch.max_total_mb * 1024 * 1024), timeoutMs: Math.round(p.media_fetch.timeout * 1000) },
+    mediaFetch: {
+      allow: p.media_fetch.allow,
+      maxUrls: p.media_fetch.max_urls,
+      maxTotalBytes: Math.round(p.media_fetch.max_total_mb * 1024 * 1024),
+      timeoutMs: Math.round(p.media_fetch.timeout * 1000),
+    },
     dataDir: dataDirOf(p.data_dir, options),
     cooldownWaitMs: p.cooldown_wait * 1000,
     metricsEnabled: p.metrics,
@@ -292,13 +449,22 @@ function buildProxy(p: ProxyFile, source: YamlSource | undefined, options: LoadO
 }
 
 /** What an OpenAI-compatible upstream serves natively and how its dialect differs: written, or from its host. */
-function openaiFamily(entry: UpstreamEntry, baseUrl: string, problem: (key: string, message: string) => void): OpenAIFamily {
+function openaiFamily(
+  entry: UpstreamEntry,
+  baseUrl: string,
+  problem: (key: string, message: string) => void,
+): OpenAIFamily {
   const profile = entry.profile ?? profileFromBaseUrl(baseUrl);
   const written = entry.apis ? [...new Set(entry.apis)] : undefined;
   // A wire_api names an API the upstream has, so it is served natively even when apis is not written.
-  const apis = written ?? [...new Set([...defaultApis(profile), ...(entry.wire_api ? [entry.wire_api] : [])])];
+  const apis = written ?? [
+    ...new Set([...defaultApis(profile), ...(entry.wire_api ? [entry.wire_api] : [])]),
+  ];
   if (written && entry.wire_api && !written.includes(entry.wire_api)) {
-    problem("wire_api", `is ${entry.wire_api}, which apis does not list (${written.join(", ")}): translated requests must go to an API the upstream serves`);
+    problem(
+      "wire_api",
+      `is ${entry.wire_api}, which apis does not list (${written.join(", ")}): translated requests must go to an API the upstream serves`,
+    );
   }
   const c = entry.compat ?? {};
   const overrides: Partial<ChatCompat> = {};
@@ -318,18 +484,34 @@ function openaiFamily(entry: UpstreamEntry, baseUrl: string, problem: (key: stri
   };
 }
 
-function buildUpstreams(entries: UpstreamEntry[] | undefined, proxy: ProxyFile, source: YamlSource | undefined, problems: ConfigProblem[]): Upstream[] {
+function buildUpstreams(
+  entries: UpstreamEntry[] | undefined,
+  proxy: ProxyFile,
+  source: YamlSource | undefined,
+  problems: ConfigProblem[],
+): Upstream[] {
   if (entries === undefined) return [echoUpstream("echo", proxy)];
   const label = source?.file ?? "gateway.yaml";
-  const at = (path: (string | number)[], key: string) => ({ file: label, line: source && lineOf(source, path), key });
+  const at = (path: (string | number)[], key: string) => ({
+    file: label,
+    line: source && lineOf(source, path),
+    key,
+  });
   if (entries.length === 0) {
-    problems.push({ ...at(["upstreams"], "upstreams"), message: "is empty: add an upstream with at least one account (see gateway.example.yaml), or delete the key to use the built-in echo upstream" });
+    problems.push({
+      ...at(["upstreams"], "upstreams"),
+      message:
+        "is empty: add an upstream with at least one account (see gateway.example.yaml), or delete the key to use the built-in echo upstream",
+    });
     return [];
   }
   const upstreams: Upstream[] = [];
   entries.forEach((entry, i) => {
     if (upstreams.some((u) => u.name === entry.name)) {
-      problems.push({ ...at(["upstreams", i, "name"], `upstreams[${i}].name`), message: `"${entry.name}" is used twice; upstream names must be unique` });
+      problems.push({
+        ...at(["upstreams", i, "name"], `upstreams[${i}].name`),
+        message: `"${entry.name}" is used twice; upstream names must be unique`,
+      });
       return;
     }
     if (entry.protocol !== "echo" && entry.accounts.length === 0) {
@@ -340,12 +522,18 @@ function buildUpstreams(entries: UpstreamEntry[] | undefined, proxy: ProxyFile, 
     }
     entry.accounts.forEach((account, j) => {
       if (entry.accounts.findIndex((other) => other.name === account.name) !== j) {
-        problems.push({ ...at(["upstreams", i, "accounts", j, "name"], `upstreams[${i}].accounts[${j}].name`), message: `"${account.name}" is used twice in upstream "${entry.name}"; account names must be unique` });
+        problems.push({
+          ...at(["upstreams", i, "accounts", j, "name"], `upstreams[${i}].accounts[${j}].name`),
+          message: `"${account.name}" is used twice in upstream "${entry.name}"; account names must be unique`,
+        });
       }
     });
     for (const key of ["wire_api", "apis", "profile", "compat"] as const) {
       if (entry[key] !== undefined && entry.protocol !== "openai") {
-        problems.push({ ...at(["upstreams", i, key], `upstreams[${i}].${key}`), message: `applies to openai upstreams only; ${entry.protocol} upstreams have one API` });
+        problems.push({
+          ...at(["upstreams", i, key], `upstreams[${i}].${key}`),
+          message: `applies to openai upstreams only; ${entry.protocol} upstreams have one API`,
+        });
       }
     }
     if (entry.protocol === "echo") {
@@ -359,7 +547,12 @@ function buildUpstreams(entries: UpstreamEntry[] | undefined, proxy: ProxyFile, 
       baseUrl: base.url,
       apiVersion: base.apiVersion,
       baseUrlNote: base.adjusted,
-      openai: entry.protocol === "openai" ? openaiFamily(entry, base.url, (key, message) => problems.push({ ...at(["upstreams", i, key], `upstreams[${i}].${key}`), message })) : undefined,
+      openai:
+        entry.protocol === "openai"
+          ? openaiFamily(entry, base.url, (key, message) =>
+              problems.push({ ...at(["upstreams", i, key], `upstreams[${i}].${key}`), message }),
+            )
+          : undefined,
       strategy: entry.strategy,
       maxAttempts: entry.max_attempts,
       timeouts: resolveTimeouts(proxy, entry.timeouts),
@@ -370,7 +563,12 @@ function buildUpstreams(entries: UpstreamEntry[] | undefined, proxy: ProxyFile, 
   return upstreams;
 }
 
-function buildMappings(file: MappingsFile, source: YamlSource, upstreams: Upstream[], problems: ConfigProblem[]) {
+function buildMappings(
+  file: MappingsFile,
+  source: YamlSource,
+  upstreams: Upstream[],
+  problems: ConfigProblem[],
+) {
   const known = new Set(upstreams.map((u) => u.name));
   const check = (path: (string | number)[], key: string, value: string | string[]) => {
     for (const [i, target] of (Array.isArray(value) ? value : [value]).entries()) {
@@ -394,7 +592,9 @@ function buildMappings(file: MappingsFile, source: YamlSource, upstreams: Upstre
   const exact = rules("exact");
   const wildcard = rules("wildcard");
   if (file.default) check(["default"], "default", file.default);
-  const fallback = file.default ? { target: file.default, line: lineOf(source, ["default"]) } : undefined;
+  const fallback = file.default
+    ? { target: file.default, line: lineOf(source, ["default"]) }
+    : undefined;
   return compileMappings(source.file, exact, wildcard, fallback);
 }
 
@@ -402,7 +602,12 @@ function buildRoutes(file: RoutesFile, source: YamlSource, problems: ConfigProbl
   try {
     return compileRouteTable(file);
   } catch (error) {
-    problems.push({ file: source.file, line: lineOf(source, ["overlaps"]), key: "overlaps", message: (error as Error).message });
+    problems.push({
+      file: source.file,
+      line: lineOf(source, ["overlaps"]),
+      key: "overlaps",
+      message: (error as Error).message,
+    });
     return undefined;
   }
 }

@@ -40,31 +40,63 @@ export interface LocateInput {
   home?: string;
 }
 
-export function defaultConfigDir(env: Record<string, string | undefined>, home = homedir()): string {
+export function defaultConfigDir(
+  env: Record<string, string | undefined>,
+  home = homedir(),
+): string {
   return join(env.XDG_CONFIG_HOME || join(home, ".config"), "levity");
 }
 
 /** The precedence above, as one line for `--help` and messages. */
-export const PRECEDENCE = "--config DIR, else $LEVITY_CONFIG_DIR, else the current directory if it holds gateway.yaml, else ~/.config/levity if it holds a config file";
+export const PRECEDENCE =
+  "--config DIR, else $LEVITY_CONFIG_DIR, else the current directory if it holds gateway.yaml, else ~/.config/levity if it holds a config file";
 
-export function locateConfigDir({ flag, env, cwd, home = homedir() }: LocateInput): ConfigDirChoice {
+export function locateConfigDir({
+  flag,
+  env,
+  cwd,
+  home = homedir(),
+}: LocateInput): ConfigDirChoice {
   const fallback = defaultConfigDir(env, home);
   const candidates: { dir: string; counts: boolean }[] = [
     { dir: cwd, counts: holds(cwd, ["gateway.yaml"]) },
     { dir: fallback, counts: holds(fallback, CONFIG_FILES) },
   ];
-  const others = (chosen: string | undefined) => candidates.filter((c) => c.counts && !sameDir(c.dir, chosen)).map((c) => c.dir);
+  const others = (chosen: string | undefined) =>
+    candidates.filter((c) => c.counts && !sameDir(c.dir, chosen)).map((c) => c.dir);
 
   if (flag) return explicit(resolve(cwd, flag), "--config", others, home);
-  if (env.LEVITY_CONFIG_DIR) return explicit(resolve(cwd, env.LEVITY_CONFIG_DIR), "$LEVITY_CONFIG_DIR", others, home);
-  if (candidates[0]!.counts) return { dir: cwd, reason: "the current directory holds gateway.yaml", passedOver: others(cwd), home };
-  if (candidates[1]!.counts) return { dir: fallback, reason: "the default location", passedOver: [], home };
-  return { reason: `no gateway.yaml in the current directory, no config file in ${tildify(fallback, home)}`, passedOver: [], home };
+  if (env.LEVITY_CONFIG_DIR)
+    return explicit(resolve(cwd, env.LEVITY_CONFIG_DIR), "$LEVITY_CONFIG_DIR", others, home);
+  if (candidates[0]!.counts)
+    return {
+      dir: cwd,
+      reason: "the current directory holds gateway.yaml",
+      passedOver: others(cwd),
+      home,
+    };
+  if (candidates[1]!.counts)
+    return { dir: fallback, reason: "the default location", passedOver: [], home };
+  return {
+    reason: `no gateway.yaml in the current directory, no config file in ${tildify(fallback, home)}`,
+    passedOver: [],
+    home,
+  };
 }
 
-function explicit(dir: string, source: string, others: (chosen: string) => string[], home: string): ConfigDirChoice {
+function explicit(
+  dir: string,
+  source: string,
+  others: (chosen: string) => string[],
+  home: string,
+): ConfigDirChoice {
   if (isDirectory(dir)) return { dir, reason: source, passedOver: others(dir), home };
-  return { reason: source, problem: `${source} names ${dir}, which is not a directory`, passedOver: [], home };
+  return {
+    reason: source,
+    problem: `${source} names ${dir}, which is not a directory`,
+    passedOver: [],
+    home,
+  };
 }
 
 function holds(dir: string, files: readonly string[]): boolean {

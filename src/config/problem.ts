@@ -9,7 +9,9 @@ export interface ConfigProblem {
 
 export function formatProblem(problem: ConfigProblem): string {
   const where = problem.line === undefined ? problem.file : `${problem.file}:${problem.line}`;
-  return problem.key ? `${where}: ${problem.key}: ${problem.message}` : `${where}: ${problem.message}`;
+  return problem.key
+    ? `${where}: ${problem.key}: ${problem.message}`
+    : `${where}: ${problem.message}`;
 }
 
 export function formatKeyPath(path: readonly (string | number)[]): string {

@@ -24,17 +24,39 @@ const Name = v.pipe(
 
 const UpstreamName = v.pipe(
   v.string("must be a string"),
-  v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "must be letters, digits, '_', '.' or '-' (it is the UPSTREAM in UPSTREAM/MODEL targets)"),
+  v.regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.-]*$/,
+    "must be letters, digits, '_', '.' or '-' (it is the UPSTREAM in UPSTREAM/MODEL targets)",
+  ),
 );
 
-const PositiveInteger = (what: string) => v.pipe(v.number(`must be ${what}`), v.integer("must be a whole number"), v.minValue(1, "must be at least 1"));
+const PositiveInteger = (what: string) =>
+  v.pipe(
+    v.number(`must be ${what}`),
+    v.integer("must be a whole number"),
+    v.minValue(1, "must be at least 1"),
+  );
 
 /** A cap on a count in one request (proxy.limits). */
-const CountLimit = (what: string) => v.pipe(v.number(`must be ${what}`), v.integer("must be a whole number"), v.minValue(1, "must be at least 1"), v.maxValue(10_000_000, "must be at most 10000000"));
+const CountLimit = (what: string) =>
+  v.pipe(
+    v.number(`must be ${what}`),
+    v.integer("must be a whole number"),
+    v.minValue(1, "must be at least 1"),
+    v.maxValue(10_000_000, "must be at most 10000000"),
+  );
 
-const Seconds = v.pipe(v.number("must be a number of seconds"), v.minValue(1, "must be at least 1 second"), v.maxValue(86_400, "must be at most 86400 seconds"));
+const Seconds = v.pipe(
+  v.number("must be a number of seconds"),
+  v.minValue(1, "must be at least 1 second"),
+  v.maxValue(86_400, "must be at most 86400 seconds"),
+);
 
-const UpstreamMegabytes = v.pipe(v.number("must be a number of megabytes"), v.minValue(0.001, "must be more than 0"), v.maxValue(4096, "must be at most 4096"));
+const UpstreamMegabytes = v.pipe(
+  v.number("must be a number of megabytes"),
+  v.minValue(0.001, "must be more than 0"),
+  v.maxValue(4096, "must be at most 4096"),
+);
 
 export const AUTH_MODES = ["off", "strict", "all_except_health", "auto"] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
@@ -56,19 +78,34 @@ export type Strategy = (typeof STRATEGIES)[number];
 
 export const ProxySchema = v.strictObject({
   port: v.optional(
-    v.pipe(v.number("must be a port number"), v.integer("must be a whole number"), v.minValue(0, "must be 0 to 65535"), v.maxValue(65_535, "must be 0 to 65535")),
+    v.pipe(
+      v.number("must be a port number"),
+      v.integer("must be a whole number"),
+      v.minValue(0, "must be 0 to 65535"),
+      v.maxValue(65_535, "must be 0 to 65535"),
+    ),
     8045,
   ),
   allow_lan_access: v.optional(v.boolean("must be true or false"), false),
   allow_insecure_lan: v.optional(v.boolean("must be true or false"), false),
   auth_mode: v.optional(v.picklist(AUTH_MODES, `must be one of ${AUTH_MODES.join(", ")}`), "auto"),
   api_key: v.optional(ClientKey),
-  api_keys: v.optional(v.array(v.strictObject({ name: Name, key: ClientKey }), "must be a list of { name, key }"), []),
+  api_keys: v.optional(
+    v.array(v.strictObject({ name: Name, key: ClientKey }), "must be a list of { name, key }"),
+    [],
+  ),
   admin_key: v.optional(ClientKey),
   request_timeout: v.optional(Seconds, 300),
   /** Seconds a client has to send its whole request body. */
   body_timeout: v.optional(Seconds, 30),
-  max_body_mb: v.optional(v.pipe(v.number("must be a number of megabytes"), v.minValue(1, "must be at least 1"), v.maxValue(1024, "must be at most 1024")), 32),
+  max_body_mb: v.optional(
+    v.pipe(
+      v.number("must be a number of megabytes"),
+      v.minValue(1, "must be at least 1"),
+      v.maxValue(1024, "must be at most 1024"),
+    ),
+    32,
+  ),
   /** Caps on one translated request's counts; over one, a 413 that names it. Defaults: DEFAULT_REQUEST_LIMITS. */
   limits: v.optional(
     v.strictObject({
@@ -79,7 +116,9 @@ export const ProxySchema = v.strictObject({
     }),
     {},
   ),
-  data_dir: v.optional(v.pipe(v.string("must be a directory path"), v.minLength(1, "must not be empty"))),
+  data_dir: v.optional(
+    v.pipe(v.string("must be a directory path"), v.minLength(1, "must not be empty")),
+  ),
   timeouts: v.optional(TimeoutsSchema, {}),
   /** How much of an upstream's answer levity holds, in megabytes; past a limit the answer is a broken upstream's (502, retried). */
   upstream_limits: v.optional(
@@ -96,7 +135,14 @@ export const ProxySchema = v.strictObject({
     {},
   ),
   /** When every account is cooling and one recovers within this many seconds, wait instead of refusing. */
-  cooldown_wait: v.optional(v.pipe(v.number("must be a number of seconds"), v.minValue(0, "must be 0 or more"), v.maxValue(60, "must be at most 60")), 2),
+  cooldown_wait: v.optional(
+    v.pipe(
+      v.number("must be a number of seconds"),
+      v.minValue(0, "must be 0 or more"),
+      v.maxValue(60, "must be at most 60"),
+    ),
+    2,
+  ),
   /** Collect metrics and serve GET /metrics. */
   metrics: v.optional(v.boolean("must be true or false"), true),
   /** GET /metrics without a key, for a Prometheus on a trusted network. */
@@ -106,21 +152,57 @@ export const ProxySchema = v.strictObject({
       enabled: v.optional(v.boolean("must be true or false"), true),
       /** Request and response bodies, each cut at body_max_kb. They can hold anything a client sent. */
       log_bodies: v.optional(v.boolean("must be true or false"), false),
-      body_max_kb: v.optional(v.pipe(v.number("must be a number of kilobytes"), v.minValue(1, "must be at least 1"), v.maxValue(10_240, "must be at most 10240")), 64),
-      retention_days: v.optional(v.pipe(v.number("must be a number of days"), v.minValue(0.001, "must be more than 0")), 30),
-      max_mb: v.optional(v.pipe(v.number("must be a number of megabytes"), v.minValue(0.01, "must be more than 0")), 512),
+      body_max_kb: v.optional(
+        v.pipe(
+          v.number("must be a number of kilobytes"),
+          v.minValue(1, "must be at least 1"),
+          v.maxValue(10_240, "must be at most 10240"),
+        ),
+        64,
+      ),
+      retention_days: v.optional(
+        v.pipe(v.number("must be a number of days"), v.minValue(0.001, "must be more than 0")),
+        30,
+      ),
+      max_mb: v.optional(
+        v.pipe(v.number("must be a number of megabytes"), v.minValue(0.01, "must be more than 0")),
+        512,
+      ),
       /** How often buffered records are written; a crash loses at most this long of the log. */
-      flush_ms: v.optional(v.pipe(v.number("must be a number of milliseconds"), v.integer("must be a whole number"), v.minValue(10, "must be at least 10"), v.maxValue(60_000, "must be at most 60000")), 1000),
+      flush_ms: v.optional(
+        v.pipe(
+          v.number("must be a number of milliseconds"),
+          v.integer("must be a whole number"),
+          v.minValue(10, "must be at least 10"),
+          v.maxValue(60_000, "must be at most 60000"),
+        ),
+        1000,
+      ),
     }),
     {},
   ),
-  cors_origins: v.optional(v.array(v.pipe(v.string("must be an origin such as http://localhost:3000, or *"), v.minLength(1)), "must be a list of origins"), ["*"]),
+  cors_origins: v.optional(
+    v.array(
+      v.pipe(v.string("must be an origin such as http://localhost:3000, or *"), v.minLength(1)),
+      "must be a list of origins",
+    ),
+    ["*"],
+  ),
   /**
    * Host names (besides loopback, the bound address, and this machine's own addresses on the LAN)
    * that requests may name in their Host header; anything else is refused, against DNS rebinding.
    */
   allowed_hosts: v.optional(
-    v.array(v.pipe(v.string("must be a host name such as levity.example.com"), v.regex(/^(\*\.)?([A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]+\.?$|^\[[0-9A-Fa-f:.]+\]$/, "must be a host name (levity.example.com, *.example.com) or an address, without scheme or port")), "must be a list of host names"),
+    v.array(
+      v.pipe(
+        v.string("must be a host name such as levity.example.com"),
+        v.regex(
+          /^(\*\.)?([A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]+\.?$|^\[[0-9A-Fa-f:.]+\]$/,
+          "must be a host name (levity.example.com, *.example.com) or an address, without scheme or port",
+        ),
+      ),
+      "must be a list of host names",
+    ),
     [],
   ),
   /**
@@ -130,11 +212,42 @@ export const ProxySchema = v.strictObject({
    */
   media_fetch: v.optional(
     v.strictObject({
-      allow: v.optional(v.array(v.pipe(v.string("must be a network (10.0.0.0/8), an address or a host name"), v.minLength(1, "must not be empty")), "must be a list of networks and host names"), []),
-      max_urls: v.optional(v.pipe(v.number("must be a number of URLs"), v.integer("must be a whole number"), v.minValue(0, "must be 0 or more"), v.maxValue(1000, "must be at most 1000")), 8),
-      max_total_mb: v.optional(v.pipe(v.number("must be a number of megabytes"), v.minValue(0.001, "must be more than 0"), v.maxValue(1024, "must be at most 1024")), 20),
+      allow: v.optional(
+        v.array(
+          v.pipe(
+            v.string("must be a network (10.0.0.0/8), an address or a host name"),
+            v.minLength(1, "must not be empty"),
+          ),
+          "must be a list of networks and host names",
+        ),
+        [],
+      ),
+      max_urls: v.optional(
+        v.pipe(
+          v.number("must be a number of URLs"),
+          v.integer("must be a whole number"),
+          v.minValue(0, "must be 0 or more"),
+          v.maxValue(1000, "must be at most 1000"),
+        ),
+        8,
+      ),
+      max_total_mb: v.optional(
+        v.pipe(
+          v.number("must be a number of megabytes"),
+          v.minValue(0.001, "must be more than 0"),
+          v.maxValue(1024, "must be at most 1024"),
+        ),
+        20,
+      ),
       /** Seconds for all of a request's URLs together, redirects included. */
-      timeout: v.optional(v.pipe(v.number("must be a number of seconds"), v.minValue(0.1, "must be at least 0.1"), v.maxValue(300, "must be at most 300")), 15),
+      timeout: v.optional(
+        v.pipe(
+          v.number("must be a number of seconds"),
+          v.minValue(0.1, "must be at least 0.1"),
+          v.maxValue(300, "must be at most 300"),
+        ),
+        15,
+      ),
     }),
     {},
   ),
@@ -142,34 +255,70 @@ export const ProxySchema = v.strictObject({
 
 const AccountSchema = v.strictObject({
   name: Name,
-  key: v.pipe(v.string("must be a string (use \"${ENV_NAME}\" to keep it out of the file)"), v.minLength(1, "must not be empty")),
+  key: v.pipe(
+    v.string('must be a string (use "${ENV_NAME}" to keep it out of the file)'),
+    v.minLength(1, "must not be empty"),
+  ),
   weight: v.optional(PositiveInteger("a whole number of shares"), 1),
   max_concurrency: v.optional(PositiveInteger("a number of requests")),
   rpm: v.optional(PositiveInteger("a number of requests per minute")),
-  models: v.optional(v.array(v.pipe(v.string("must be a model name or glob"), v.minLength(1)), "must be a list of model names or globs")),
+  models: v.optional(
+    v.array(
+      v.pipe(v.string("must be a model name or glob"), v.minLength(1)),
+      "must be a list of model names or globs",
+    ),
+  ),
 });
 
 const UpstreamSchema = v.strictObject({
   name: UpstreamName,
   protocol: v.picklist(PROTOCOLS, `must be one of ${PROTOCOLS.join(", ")}`),
-  base_url: v.optional(v.pipe(v.string("must be a URL"), v.url("must be an absolute URL such as https://api.openai.com/v1"))),
+  base_url: v.optional(
+    v.pipe(
+      v.string("must be a URL"),
+      v.url("must be an absolute URL such as https://api.openai.com/v1"),
+    ),
+  ),
   wire_api: v.optional(v.picklist(OPENAI_APIS, "must be chat, responses or completions")),
   /** The OpenAI APIs the upstream serves natively; the others are translated to wire_api. */
-  apis: v.optional(v.pipe(v.array(v.picklist(OPENAI_APIS, "must be chat, responses or completions"), "must be a list such as [chat, responses]"), v.minLength(1, "must name at least one API"))),
+  apis: v.optional(
+    v.pipe(
+      v.array(
+        v.picklist(OPENAI_APIS, "must be chat, responses or completions"),
+        "must be a list such as [chat, responses]",
+      ),
+      v.minLength(1, "must name at least one API"),
+    ),
+  ),
   /** Whose OpenAI-compatible dialect this is; defaults from the base URL's host. */
   profile: v.optional(v.picklist(PROFILES, `must be one of ${PROFILES.join(", ")}`)),
   /** Single differences from the profile. */
   compat: v.optional(
     v.strictObject({
       developer_role: v.optional(v.boolean("must be true or false")),
-      max_tokens_field: v.optional(v.picklist(["max_tokens", "max_completion_tokens"], "must be max_tokens or max_completion_tokens")),
+      max_tokens_field: v.optional(
+        v.picklist(
+          ["max_tokens", "max_completion_tokens"],
+          "must be max_tokens or max_completion_tokens",
+        ),
+      ),
       stream_options: v.optional(v.boolean("must be true or false")),
-      reasoning_field: v.optional(v.picklist(["reasoning_content", "reasoning"], "must be reasoning_content or reasoning")),
-      reasoning_echo: v.optional(v.picklist(["never", "tool_turns", "always"], "must be never, tool_turns or always")),
+      reasoning_field: v.optional(
+        v.picklist(["reasoning_content", "reasoning"], "must be reasoning_content or reasoning"),
+      ),
+      reasoning_echo: v.optional(
+        v.picklist(["never", "tool_turns", "always"], "must be never, tool_turns or always"),
+      ),
     }),
   ),
-  strategy: v.optional(v.picklist(STRATEGIES, `must be one of ${STRATEGIES.join(", ")}`), "round_robin"),
-  max_attempts: v.optional(v.pipe(PositiveInteger("a number of attempts"), v.maxValue(20, "must be at most 20")), 3),
+  strategy: v.optional(
+    v.picklist(STRATEGIES, `must be one of ${STRATEGIES.join(", ")}`),
+    "round_robin",
+  ),
+  max_attempts: v.optional(
+    v.pipe(PositiveInteger("a number of attempts"), v.maxValue(20, "must be at most 20")),
+    3,
+  ),
   timeouts: v.optional(TimeoutsSchema, {}),
   accounts: v.optional(v.array(AccountSchema, "must be a list of { name, key }"), []),
 });
@@ -177,7 +326,10 @@ const UpstreamSchema = v.strictObject({
 export const UpstreamsSchema = v.array(UpstreamSchema, "must be a list of upstreams");
 
 /** gateway.yaml's top level; each section has its own schema so one bad section does not hide another's problems. */
-export const GatewayKeysSchema = v.strictObject({ proxy: v.optional(v.unknown()), upstreams: v.optional(v.unknown()) });
+export const GatewayKeysSchema = v.strictObject({
+  proxy: v.optional(v.unknown()),
+  upstreams: v.optional(v.unknown()),
+});
 export type ProxyFile = v.InferOutput<typeof ProxySchema>;
 export type UpstreamEntry = v.InferOutput<typeof UpstreamSchema>;
 
@@ -187,16 +339,31 @@ const SingleTarget = v.pipe(
 );
 
 /** One target, or a list tried in order: the next serves when every account of the one before is exhausted. */
-const Target = v.union([SingleTarget, v.pipe(v.array(SingleTarget), v.minLength(1, "must list at least one target"))], "must be UPSTREAM/MODEL or a list of them");
+const Target = v.union(
+  [SingleTarget, v.pipe(v.array(SingleTarget), v.minLength(1, "must list at least one target"))],
+  "must be UPSTREAM/MODEL or a list of them",
+);
 
 export const MappingsSchema = v.strictObject({
-  exact: v.optional(v.nullable(v.record(v.string(), Target, "must map model names to UPSTREAM/MODEL targets")), {}),
-  wildcard: v.optional(v.nullable(v.record(v.string(), Target, "must map glob patterns to UPSTREAM/MODEL targets")), {}),
+  exact: v.optional(
+    v.nullable(v.record(v.string(), Target, "must map model names to UPSTREAM/MODEL targets")),
+    {},
+  ),
+  wildcard: v.optional(
+    v.nullable(v.record(v.string(), Target, "must map glob patterns to UPSTREAM/MODEL targets")),
+    {},
+  ),
   default: v.optional(Target),
 });
 export type MappingsFile = v.InferOutput<typeof MappingsSchema>;
 
-export const DIALECTS = ["openai-chat", "openai-completions", "openai-responses", "anthropic-messages", "gemini"] as const;
+export const DIALECTS = [
+  "openai-chat",
+  "openai-completions",
+  "openai-responses",
+  "anthropic-messages",
+  "gemini",
+] as const;
 export type Dialect = (typeof DIALECTS)[number];
 
 export const OPERATIONS = [
@@ -252,7 +419,10 @@ export const RoutesSchema = v.strictObject({
     }),
     {},
   ),
-  routes: v.pipe(v.array(RouteSchema, "must be a list of routes"), v.minLength(1, "must list at least one route")),
+  routes: v.pipe(
+    v.array(RouteSchema, "must be a list of routes"),
+    v.minLength(1, "must list at least one route"),
+  ),
   overlaps: v.optional(
     v.array(
       v.strictObject({

@@ -20,8 +20,14 @@ export function validateSource<S extends v.GenericSchema>(
   at: (string | number)[] = [],
 ): { value?: v.InferOutput<S>; problems: ConfigProblem[] } {
   const root = source.doc.toJS() ?? {};
-  const input = at.reduce<any>((node, key) => (node === null || node === undefined ? undefined : node[key]), root);
-  const result = v.safeParse(schema, input, { abortPipeEarly: true, message: withoutReceivedValue });
+  const input = at.reduce<any>(
+    (node, key) => (node === null || node === undefined ? undefined : node[key]),
+    root,
+  );
+  const result = v.safeParse(schema, input, {
+    abortPipeEarly: true,
+    message: withoutReceivedValue,
+  });
   if (result.success) return { value: result.output, problems: [] };
   const problems = result.issues.map((issue) => {
     const path = [...at, ...(issue.path ?? []).map((step) => step.key as string | number)];

@@ -1,4 +1,14 @@
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from "yaml";
+import {
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  visit,
+  type Document,
+  type Node,
+} from "yaml";
 import { formatKeyPath, type ConfigProblem } from "./problem.ts";
 
 /** A parsed YAML file that still knows where each value came from. */
@@ -8,7 +18,10 @@ export interface YamlSource {
   lines: LineCounter;
 }
 
-export function parseYaml(file: string, text: string): { source: YamlSource; problems: ConfigProblem[] } {
+export function parseYaml(
+  file: string,
+  text: string,
+): { source: YamlSource; problems: ConfigProblem[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const problems: ConfigProblem[] = doc.errors.map((error) => ({
@@ -42,7 +55,10 @@ function keyNodeAt(source: YamlSource, path: readonly (string | number)[]): Node
 }
 
 /** Lines of the keys of the map at `path`, in file order. */
-export function keyLines(source: YamlSource, path: readonly (string | number)[]): Map<string, number> {
+export function keyLines(
+  source: YamlSource,
+  path: readonly (string | number)[],
+): Map<string, number> {
   const out = new Map<string, number>();
   const node = path.length === 0 ? source.doc.contents : source.doc.getIn(path, true);
   if (!isMap(node)) return out;
@@ -68,32 +84,39 @@ export interface UnsetVariable extends ConfigProblem {
   variable: string;
 }
 
-export function interpolateEnv(source: YamlSource, env: Record<string, string | undefined>): UnsetVariable[] {
+export function interpolateEnv(
+  source: YamlSource,
+  env: Record<string, string | undefined>,
+): UnsetVariable[] {
   const problems: UnsetVariable[] = [];
   visit(source.doc, {
     Scalar(key, node, ancestry) {
       if (key === "key" || typeof node.value !== "string" || !node.value.includes("$")) return;
       const original = node.value;
       let missing = false;
-      const replaced = original.replace(PLACEHOLDER, (match, name: string | undefined, fallback: string | undefined) => {
-        if (match === "$$") return "$";
-        const value = env[name!];
-        if (value !== undefined && value !== "") return value;
-        if (fallback !== undefined) return fallback;
-        missing = true;
-        const path = pathFromAncestry(ancestry, node);
-        problems.push({
-          file: source.file,
-          line: node.range ? source.lines.linePos(node.range[0]).line : undefined,
-          key: formatKeyPath(path),
-          message: `environment variable ${name} is not set (it is used as \${${name}})`,
-          path,
-          variable: name!,
-        });
-        return match;
-      });
+      const replaced = original.replace(
+        PLACEHOLDER,
+        (match, name: string | undefined, fallback: string | undefined) => {
+          if (match === "$$") return "$";
+          const value = env[name!];
+          if (value !== undefined && value !== "") return value;
+          if (fallback !== undefined) return fallback;
+          missing = true;
+          const path = pathFromAncestry(ancestry, node);
+          problems.push({
+            file: source.file,
+            line: node.range ? source.lines.linePos(node.range[0]).line : undefined,
+            key: formatKeyPath(path),
+            message: `environment variable ${name} is not set (it is used as \${${name}})`,
+            path,
+            variable: name!,
+          });
+          return match;
+        },
+      );
       if (missing || replaced === original) return;
-      node.value = node.type === "PLAIN" && /^\$\{[^}]+\}$/.test(original) ? reread(replaced) : replaced;
+      node.value =
+        node.type === "PLAIN" && /^\$\{[^}]+\}$/.test(original) ? reread(replaced) : replaced;
     },
   });
   return problems;

@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { ClientKey, EffectiveAuthMode } from "../config/snapshot.ts";
 
-
 /** One place a client may put its key; the label is what a refusal names (never the value). */
 export interface PresentedCredential {
   where: string;
@@ -20,7 +19,10 @@ export interface KeyRing {
 }
 
 export function buildKeyRing(keys: ClientKey[]): KeyRing {
-  return { entries: keys.map((key) => ({ name: key.name, digest: digest(key.key) })), proven: new Map() };
+  return {
+    entries: keys.map((key) => ({ name: key.name, digest: digest(key.key) })),
+    proven: new Map(),
+  };
 }
 
 function digest(value: string): Buffer {
@@ -72,10 +74,14 @@ export function authenticate(ring: KeyRing, presented: PresentedCredential[]): s
   return matched;
 }
 
-export const ACCEPTED_PLACEMENTS = "Authorization: Bearer <key>, x-api-key: <key>, x-goog-api-key: <key>, or ?key=<key>";
+export const ACCEPTED_PLACEMENTS =
+  "Authorization: Bearer <key>, x-api-key: <key>, x-goog-api-key: <key>, or ?key=<key>";
 
 export function adminRefusalMessage(presented: PresentedCredential[]): string {
-  const head = presented.length === 0 ? "levity's admin surface needs the admin key and the request carried none." : "The key sent is not this levity gateway's admin key.";
+  const head =
+    presented.length === 0
+      ? "levity's admin surface needs the admin key and the request carried none."
+      : "The key sent is not this levity gateway's admin key.";
   return `${head} Send proxy.admin_key from gateway.yaml as ${ACCEPTED_PLACEMENTS}; client keys (api_key, api_keys) never open it.`;
 }
 

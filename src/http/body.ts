@@ -6,7 +6,10 @@ export type JsonObject = Record<string, unknown>;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 function tooLarge(maxBytes: number): GatewayError {
-  return new GatewayError(413, `Request body is larger than ${formatMb(maxBytes)} MB (proxy.max_body_mb in gateway.yaml).`);
+  return new GatewayError(
+    413,
+    `Request body is larger than ${formatMb(maxBytes)} MB (proxy.max_body_mb in gateway.yaml).`,
+  );
 }
 
 function formatMb(bytes: number): string {
@@ -28,7 +31,13 @@ export async function readBodyBytes(request: Request, limits: BodyLimits): Promi
   let cancel = () => {};
   const expired = new Promise<never>((_, reject) => {
     cancel = deadline(limits.timeoutMs, () =>
-      reject(new GatewayError(408, `The request body did not arrive within ${limits.timeoutMs / 1000} s (proxy.body_timeout in gateway.yaml).`, { headers: { connection: "close" } })),
+      reject(
+        new GatewayError(
+          408,
+          `The request body did not arrive within ${limits.timeoutMs / 1000} s (proxy.body_timeout in gateway.yaml).`,
+          { headers: { connection: "close" } },
+        ),
+      ),
     );
   });
   try {
@@ -70,7 +79,10 @@ async function readWithin(request: Request, maxBytes: number): Promise<Uint8Arra
 }
 
 /** A body that may be absent (admin commands with no options): absent or empty is `{}`. */
-export async function readOptionalJsonObject(request: Request, limits: BodyLimits): Promise<{ json: JsonObject; text: string }> {
+export async function readOptionalJsonObject(
+  request: Request,
+  limits: BodyLimits,
+): Promise<{ json: JsonObject; text: string }> {
   const bytes = await readBodyBytes(request, limits);
   return bytes.byteLength === 0 ? { json: {}, text: "" } : parseJsonObject(bytes);
 }
@@ -79,13 +91,20 @@ export async function readOptionalJsonObject(request: Request, limits: BodyLimit
  * The request body as a JSON object. Any content type is accepted when the body is JSON
  * (curl -d sends form encoding by default); multipart is refused as plainly not JSON.
  */
-export async function readJsonObject(request: Request, limits: BodyLimits): Promise<{ json: JsonObject; text: string }> {
+export async function readJsonObject(
+  request: Request,
+  limits: BodyLimits,
+): Promise<{ json: JsonObject; text: string }> {
   const type = request.headers.get("content-type") ?? "";
   if (type.toLowerCase().startsWith("multipart/")) {
-    throw new GatewayError(415, `Request body is ${type.split(";")[0]}; this endpoint expects a JSON object (Content-Type: application/json).`);
+    throw new GatewayError(
+      415,
+      `Request body is ${type.split(";")[0]}; this endpoint expects a JSON object (Content-Type: application/json).`,
+    );
   }
   const bytes = await readBodyBytes(request, limits);
-  if (bytes.byteLength === 0) throw new GatewayError(400, "Request body is empty; this endpoint expects a JSON object.");
+  if (bytes.byteLength === 0)
+    throw new GatewayError(400, "Request body is empty; this endpoint expects a JSON object.");
   return parseJsonObject(bytes);
 }
 
@@ -103,7 +122,10 @@ function parseJsonObject(bytes: Uint8Array): { json: JsonObject; text: string } 
     throw new GatewayError(400, `Request body is not valid JSON: ${(error as Error).message}`);
   }
   if (json === null || typeof json !== "object" || Array.isArray(json)) {
-    throw new GatewayError(400, `Request body must be a JSON object, not ${json === null ? "null" : Array.isArray(json) ? "an array" : typeof json}.`);
+    throw new GatewayError(
+      400,
+      `Request body must be a JSON object, not ${json === null ? "null" : Array.isArray(json) ? "an array" : typeof json}.`,
+    );
   }
   return { json: json as JsonObject, text };
 }

@@ -4,7 +4,10 @@ export interface CorsPolicy {
 }
 
 export function corsPolicy(origins: string[]): CorsPolicy {
-  return { anyOrigin: origins.includes("*"), listed: new Set(origins.filter((o) => o !== "*").map((o) => o.replace(/\/+$/, ""))) };
+  return {
+    anyOrigin: origins.includes("*"),
+    listed: new Set(origins.filter((o) => o !== "*").map((o) => o.replace(/\/+$/, ""))),
+  };
 }
 
 // Response headers a browser client needs to read.
@@ -45,7 +48,13 @@ const SDK_HEADERS = [
 export function isLoopbackOrigin(origin: string): boolean {
   try {
     const host = new URL(origin).hostname;
-    return host === "localhost" || host === "127.0.0.1" || host === "[::1]" || host === "::1" || host.endsWith(".localhost");
+    return (
+      host === "localhost" ||
+      host === "127.0.0.1" ||
+      host === "[::1]" ||
+      host === "::1" ||
+      host.endsWith(".localhost")
+    );
   } catch {
     return false;
   }
@@ -76,7 +85,11 @@ export function originTrustedWithoutAuth(policy: CorsPolicy, origin: string): bo
   return isLoopbackOrigin(origin) || policy.listed.has(origin);
 }
 
-export function applyCorsHeaders(headers: Headers, policy: CorsPolicy, origin: string | null): void {
+export function applyCorsHeaders(
+  headers: Headers,
+  policy: CorsPolicy,
+  origin: string | null,
+): void {
   if (!origin || !originAllowed(policy, origin)) return;
   headers.set("access-control-allow-origin", origin);
   headers.set("access-control-expose-headers", EXPOSED);
@@ -90,7 +103,10 @@ export function preflightResponse(policy: CorsPolicy, request: Request): Respons
   if (origin && originAllowed(policy, origin)) {
     headers.set("access-control-allow-origin", origin);
     headers.set("access-control-allow-methods", "GET, POST, OPTIONS");
-    headers.set("access-control-allow-headers", request.headers.get("access-control-request-headers") || SDK_HEADERS);
+    headers.set(
+      "access-control-allow-headers",
+      request.headers.get("access-control-request-headers") || SDK_HEADERS,
+    );
     headers.set("access-control-max-age", "86400");
     headers.append("vary", "Origin");
   }

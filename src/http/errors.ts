@@ -14,7 +14,11 @@ export function familyOfDialect(dialect: Dialect): ErrorFamily {
  * headers only one SDK sends.
  */
 export function familyOfRequest(path: string, headers: Headers): ErrorFamily {
-  if (path.startsWith("/v1beta") || /:(generateContent|streamGenerateContent|countTokens)\b/.test(path)) return "gemini";
+  if (
+    path.startsWith("/v1beta") ||
+    /:(generateContent|streamGenerateContent|countTokens)\b/.test(path)
+  )
+    return "gemini";
   if (headers.has("anthropic-version") || /(^|\/)messages(\/|$)/.test(path)) return "anthropic";
   if (headers.has("x-goog-api-key")) return "gemini";
   return "openai";
@@ -87,13 +91,22 @@ const GEMINI_STATUSES: Record<number, string> = {
   529: "UNAVAILABLE",
 };
 
-export function errorBody(family: ErrorFamily, status: number, message: string, details: ErrorDetails = {}, requestId?: string): unknown {
+export function errorBody(
+  family: ErrorFamily,
+  status: number,
+  message: string,
+  details: ErrorDetails = {},
+  requestId?: string,
+): unknown {
   switch (family) {
     case "openai":
       return {
         error: {
           message,
-          type: details.type ?? OPENAI_TYPES[status] ?? (status >= 500 ? "server_error" : "invalid_request_error"),
+          type:
+            details.type ??
+            OPENAI_TYPES[status] ??
+            (status >= 500 ? "server_error" : "invalid_request_error"),
           param: details.param ?? null,
           code: details.code !== undefined ? details.code : (OPENAI_CODES[status] ?? null),
         },
@@ -101,17 +114,33 @@ export function errorBody(family: ErrorFamily, status: number, message: string, 
     case "anthropic":
       return {
         type: "error",
-        error: { type: details.type ?? ANTHROPIC_TYPES[status] ?? (status >= 500 ? "api_error" : "invalid_request_error"), message },
+        error: {
+          type:
+            details.type ??
+            ANTHROPIC_TYPES[status] ??
+            (status >= 500 ? "api_error" : "invalid_request_error"),
+          message,
+        },
         ...(requestId ? { request_id: requestId } : {}),
       };
     case "gemini":
       return {
-        error: { code: status, message, status: GEMINI_STATUSES[status] ?? (status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION") },
+        error: {
+          code: status,
+          message,
+          status: GEMINI_STATUSES[status] ?? (status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION"),
+        },
       };
   }
 }
 
-export function errorResponse(family: ErrorFamily, status: number, message: string, details: ErrorDetails = {}, requestId?: string): Response {
+export function errorResponse(
+  family: ErrorFamily,
+  status: number,
+  message: string,
+  details: ErrorDetails = {},
+  requestId?: string,
+): Response {
   const headers = new Headers(details.headers);
   headers.set("content-type", "application/json");
   if (requestId) {
@@ -120,8 +149,14 @@ export function errorResponse(family: ErrorFamily, status: number, message: stri
   }
   // The SDKs retry 408/409/429/5xx by default; a client mistake or a missing capability will not
   // improve on retry, so tell them not to.
-  if ((status >= 400 && status < 500 && status !== 408 && status !== 409 && status !== 429) || status === 501) {
+  if (
+    (status >= 400 && status < 500 && status !== 408 && status !== 409 && status !== 429) ||
+    status === 501
+  ) {
     headers.set("x-should-retry", "false");
   }
-  return new Response(JSON.stringify(errorBody(family, status, message, details, requestId)), { status, headers });
+  return new Response(JSON.stringify(errorBody(family, status, message, details, requestId)), {
+    status,
+    headers,
+  });
 }

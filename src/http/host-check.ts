@@ -44,7 +44,8 @@ export function isLoopbackName(name: string): boolean {
 function ownNames(): Set<string> {
   const names = new Set<string>();
   for (const addresses of Object.values(networkInterfaces())) {
-    for (const address of addresses ?? []) names.add(address.family === "IPv6" ? `[${address.address.split("%")[0]}]` : address.address);
+    for (const address of addresses ?? [])
+      names.add(address.family === "IPv6" ? `[${address.address.split("%")[0]}]` : address.address);
   }
   const name = machineName().toLowerCase();
   if (name) names.add(name).add(`${name}.local`);
@@ -52,7 +53,9 @@ function ownNames(): Set<string> {
 }
 
 function listed(allowed: string[], name: string): boolean {
-  return allowed.some((entry) => entry === name || (entry.startsWith("*.") && name.endsWith(entry.slice(1))));
+  return allowed.some(
+    (entry) => entry === name || (entry.startsWith("*.") && name.endsWith(entry.slice(1))),
+  );
 }
 
 /**
@@ -69,7 +72,8 @@ export function hostAdmitted(policy: HostPolicy, header: string | null): boolean
 
 /** The refusal's text; the Host is quoted only when it is a plain host, so no header text reaches the log as written. */
 export function hostRefusalMessage(header: string): string {
-  const shown = HOST_SHAPE.test(header) && header.length <= 260 ? `"${header}"` : "this request's Host header";
+  const shown =
+    HOST_SHAPE.test(header) && header.length <= 260 ? `"${header}"` : "this request's Host header";
   return (
     `levity does not answer to ${shown}: only loopback names, the address it listens on, and the names in proxy.allowed_hosts are served, ` +
     `so that a web page cannot reach it through a DNS name of its own. If you reach levity by this name, add it to proxy.allowed_hosts in gateway.yaml.`

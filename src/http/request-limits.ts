@@ -22,17 +22,41 @@ export interface RequestLimits {
   media: number;
 }
 
-export const DEFAULT_REQUEST_LIMITS: RequestLimits = { messages: 50_000, parts: 200_000, tools: 2_000, media: 5_000 };
+export const DEFAULT_REQUEST_LIMITS: RequestLimits = {
+  messages: 50_000,
+  parts: 200_000,
+  tools: 2_000,
+  media: 5_000,
+};
 
-const KEYS: Record<keyof RequestLimits, string> = { messages: "max_messages", parts: "max_parts", tools: "max_tools", media: "max_media" };
-const NOUNS: Record<keyof RequestLimits, string> = { messages: "messages", parts: "content parts", tools: "tools", media: "media items (images, documents)" };
+const KEYS: Record<keyof RequestLimits, string> = {
+  messages: "max_messages",
+  parts: "max_parts",
+  tools: "max_tools",
+  media: "max_media",
+};
+const NOUNS: Record<keyof RequestLimits, string> = {
+  messages: "messages",
+  parts: "content parts",
+  tools: "tools",
+  media: "media items (images, documents)",
+};
 
 /** `counted`: how many were counted when the count stopped, past the limit (not always all there are). */
-function over(limit: keyof RequestLimits, counted: number, max: number, param: string): GatewayError {
-  return new GatewayError(413, `This request has more than ${max} ${NOUNS[limit]} (${counted} counted); levity accepts at most ${max} per request (proxy.limits.${KEYS[limit]} in gateway.yaml).`, {
-    param,
-    code: "request_too_large",
-  });
+function over(
+  limit: keyof RequestLimits,
+  counted: number,
+  max: number,
+  param: string,
+): GatewayError {
+  return new GatewayError(
+    413,
+    `This request has more than ${max} ${NOUNS[limit]} (${counted} counted); levity accepts at most ${max} per request (proxy.limits.${KEYS[limit]} in gateway.yaml).`,
+    {
+      param,
+      code: "request_too_large",
+    },
+  );
 }
 
 /** Where each dialect keeps its conversation and its tools in the raw body. */
@@ -53,7 +77,8 @@ export function checkRawRequest(dialect: Dialect, body: JsonObject, limits: Requ
   const { messages: messagesKey, tools: toolsKey } = LISTS[dialect];
   const messages = messagesKey ? body[messagesKey] : undefined;
   if (Array.isArray(messages)) {
-    if (messages.length > limits.messages) throw over("messages", messages.length, limits.messages, messagesKey!);
+    if (messages.length > limits.messages)
+      throw over("messages", messages.length, limits.messages, messagesKey!);
     let parts = 0;
     for (const message of messages) {
       if (message === null || typeof message !== "object") continue;
@@ -66,16 +91,30 @@ export function checkRawRequest(dialect: Dialect, body: JsonObject, limits: Requ
   if (Array.isArray(tools)) {
     let count = tools.length;
     // Gemini declares functions in groups: a Tool holds a list of functionDeclarations.
-    if (dialect === "gemini") for (const tool of tools) if (tool && typeof tool === "object" && Array.isArray((tool as JsonObject).functionDeclarations)) count += ((tool as JsonObject).functionDeclarations as unknown[]).length;
+    if (dialect === "gemini")
+      for (const tool of tools)
+        if (
+          tool &&
+          typeof tool === "object" &&
+          Array.isArray((tool as JsonObject).functionDeclarations)
+        )
+          count += ((tool as JsonObject).functionDeclarations as unknown[]).length;
     if (count > limits.tools) throw over("tools", count, limits.tools, toolsKey!);
   }
-  if (dialect === "openai-chat" && Array.isArray(body.functions) && body.functions.length > limits.tools) throw over("tools", body.functions.length, limits.tools, "functions");
+  if (
+    dialect === "openai-chat" &&
+    Array.isArray(body.functions) &&
+    body.functions.length > limits.tools
+  )
+    throw over("tools", body.functions.length, limits.tools, "functions");
 }
 
 /** After the parse (and a stored conversation's history): the exact counts, in one pass over the IR. */
 export function checkRequest(request: ChatRequest, limits: RequestLimits): void {
-  if (request.turns.length > limits.messages) throw over("messages", request.turns.length, limits.messages, "messages");
-  if (request.tools.length > limits.tools) throw over("tools", request.tools.length, limits.tools, "tools");
+  if (request.turns.length > limits.messages)
+    throw over("messages", request.turns.length, limits.messages, "messages");
+  if (request.tools.length > limits.tools)
+    throw over("tools", request.tools.length, limits.tools, "tools");
   let parts = 0;
   let media = 0;
   for (const turn of request.turns) {

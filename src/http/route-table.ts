@@ -117,11 +117,18 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
 
   const normalize = createNormalizer(file.normalize);
   // Only the client API counts as an endpoint someone would paste as a Base URL, or glue onto one.
-  const apiPatterns = routes.flatMap((route) => (route.dialect ? [route.path, ...route.aliases].map(templateToRegex) : []));
+  const apiPatterns = routes.flatMap((route) =>
+    route.dialect ? [route.path, ...route.aliases].map(templateToRegex) : [],
+  );
   const isApiPath = (path: string) => apiPatterns.some((regex) => regex.test(path));
   // A front longer than any API path cannot be one: the search for a glued endpoint stops there,
   // so a path of thousands of segments costs a few tries, not thousands.
-  const maxApiSegments = Math.max(0, ...routes.flatMap((route) => (route.dialect ? [route.path, ...route.aliases].map((path) => path.split("/").length - 1) : [])));
+  const maxApiSegments = Math.max(
+    0,
+    ...routes.flatMap((route) =>
+      route.dialect ? [route.path, ...route.aliases].map((path) => path.split("/").length - 1) : [],
+    ),
+  );
   // Clients repeat the same few paths; matching each through the router again cost more than
   // the rest of routing. Only matches are kept (never a 404's path), frozen since they are shared.
   const matched = new Map<string, PathLookup>();
@@ -144,11 +151,15 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
       | { route: RouteDef; params: Record<string, string> }
       | undefined;
     if (!found) return undefined;
-    const canonicalPath = found.route.path.includes("{") ? fillTemplate(found.route.path, found.params) : found.route.path;
+    const canonicalPath = found.route.path.includes("{")
+      ? fillTemplate(found.route.path, found.params)
+      : found.route.path;
     return { route: found.route, params: found.params, path: canonicalPath };
   }
 
-  const methodsOf = (path: string) => [...new Set(patterns.filter((p) => p.regex.test(path)).map((p) => p.method))];
+  const methodsOf = (path: string) => [
+    ...new Set(patterns.filter((p) => p.regex.test(path)).map((p) => p.method)),
+  ];
 
   async function match(method: string, rawPath: string): Promise<PathLookup> {
     const path = normalize(rawPath);
@@ -161,7 +172,8 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
     const choices = method === "POST" ? overlaps.get(path) : undefined;
     if (choices) return { kind: "overlap", from: rawPath, choices };
     const allow = methodsOf(path);
-    if (allow.length > 0 || overlaps.has(path)) return { kind: "wrong-method", allow: allow.length > 0 ? allow : ["POST"] };
+    if (allow.length > 0 || overlaps.has(path))
+      return { kind: "wrong-method", allow: allow.length > 0 ? allow : ["POST"] };
     if (file.normalize.glued_endpoints) {
       const glued = await unglue(method, path);
       if (glued?.match) return { kind: "route", match: { ...glued.match, rewrittenFrom: rawPath } };
@@ -179,10 +191,17 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
    * the client's own suffix is what it wants. Tried only on paths that match nothing else, so it
    * costs a hit nothing.
    */
-  async function unglue(method: string, path: string): Promise<{ match?: RouteMatch; choices?: OverlapChoice[]; allow?: string[] } | undefined> {
+  async function unglue(
+    method: string,
+    path: string,
+  ): Promise<{ match?: RouteMatch; choices?: OverlapChoice[]; allow?: string[] } | undefined> {
     let allow: string[] | undefined;
     let segments = 1;
-    for (let i = path.indexOf("/", 1); i > 0 && segments <= maxApiSegments; i = path.indexOf("/", i + 1), segments++) {
+    for (
+      let i = path.indexOf("/", 1);
+      i > 0 && segments <= maxApiSegments;
+      i = path.indexOf("/", i + 1), segments++
+    ) {
       const front = path.slice(0, i);
       if (!isApiPath(front)) continue;
       const rest = normalize(path.slice(i));
@@ -195,7 +214,13 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
     return allow ? { allow } : undefined;
   }
 
-  return { source: file, routes, router, lookup, cached: (method, rawPath) => matched.get(`${method} ${rawPath}`) };
+  return {
+    source: file,
+    routes,
+    router,
+    lookup,
+    cached: (method, rawPath) => matched.get(`${method} ${rawPath}`),
+  };
 }
 
 const MATCH_CACHE_SIZE = 4096;
@@ -205,7 +230,8 @@ function createNormalizer(options: RoutesFile["normalize"]): (path: string) => s
   return (input) => {
     let path = input;
     if (options.collapse_slashes) path = path.replace(/\/{2,}/g, "/");
-    if (options.strip_trailing_slash && path.length > 1 && path.endsWith("/")) path = path.replace(/\/+$/, "") || "/";
+    if (options.strip_trailing_slash && path.length > 1 && path.endsWith("/"))
+      path = path.replace(/\/+$/, "") || "/";
     if (prefixes.length > 0) path = collapseLeadingPrefixes(path, prefixes);
     return path;
   };
@@ -264,7 +290,11 @@ function editDistance(a: string, b: string): number {
     previous[0] = i;
     for (let j = 1; j <= b.length; j++) {
       const above = previous[j]!;
-      previous[j] = Math.min(above + 1, previous[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous[j] = Math.min(
+        above + 1,
+        previous[j - 1]! + 1,
+        diagonal + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
       diagonal = above;
     }
   }

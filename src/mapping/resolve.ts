@@ -9,16 +9,35 @@ export interface Resolution {
 }
 
 /** exact > most specific wildcard > default > the requested name unchanged on the first upstream. */
-export function resolveModel(table: MappingTable, requested: string, firstUpstream: string): Resolution {
+export function resolveModel(
+  table: MappingTable,
+  requested: string,
+  firstUpstream: string,
+): Resolution {
   const exact = table.exact.get(requested);
-  if (exact) return { targets: exact.targets, rule: { kind: "exact", pattern: exact.name, file: table.file, line: exact.line } };
+  if (exact)
+    return {
+      targets: exact.targets,
+      rule: { kind: "exact", pattern: exact.name, file: table.file, line: exact.line },
+    };
   for (const wildcard of table.wildcards) {
     if (wildcard.matches(requested)) {
-      return { targets: wildcard.targets, rule: { kind: "wildcard", pattern: wildcard.pattern, file: table.file, line: wildcard.line } };
+      return {
+        targets: wildcard.targets,
+        rule: {
+          kind: "wildcard",
+          pattern: wildcard.pattern,
+          file: table.file,
+          line: wildcard.line,
+        },
+      };
     }
   }
   if (table.fallback) {
-    return { targets: table.fallback.targets, rule: { kind: "default", file: table.file, line: table.fallback.line } };
+    return {
+      targets: table.fallback.targets,
+      rule: { kind: "default", file: table.file, line: table.fallback.line },
+    };
   }
   return { targets: [{ upstream: firstUpstream, model: requested }], rule: { kind: "unmapped" } };
 }

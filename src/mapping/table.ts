@@ -66,7 +66,12 @@ export function compileMappings(
     .map(({ rule }) => rule);
   return {
     file,
-    exact: new Map(exact.map((rule) => [rule.key, { name: rule.key, targets: parseTargets(rule.target), line: rule.line }])),
+    exact: new Map(
+      exact.map((rule) => [
+        rule.key,
+        { name: rule.key, targets: parseTargets(rule.target), line: rule.line },
+      ]),
+    ),
     wildcards,
     fallback: fallback && { targets: parseTargets(fallback.target), line: fallback.line },
   };

@@ -5,7 +5,15 @@ interface RequestSeries {
   requests: { value: number };
   latency: HistogramState;
   ttfb: HistogramState;
-  tokens: { model: string; upstream: string; account: string; input?: { value: number }; output?: { value: number }; cached?: { value: number }; reasoning?: { value: number } };
+  tokens: {
+    model: string;
+    upstream: string;
+    account: string;
+    input?: { value: number };
+    output?: { value: number };
+    cached?: { value: number };
+    reasoning?: { value: number };
+  };
 }
 import type { RecordSink, RequestRecord } from "./record.ts";
 
@@ -27,24 +35,55 @@ export interface CooldownCount {
 export class GatewayMetrics implements RecordSink {
   private readonly startedAt = Date.now();
   private inFlightNow = 0;
-  private readonly requests = new Counter("levity_requests_total", "Requests served, by route, dialect, mapped model, upstream, account and status.", [
-    "route",
-    "dialect",
-    "model",
-    "upstream",
-    "account",
-    "status",
-  ]);
-  private readonly latency = new Histogram("levity_request_duration_seconds", "Time from request to the answer's last byte.", ["route", "dialect", "model", "upstream"], LATENCY_BUCKETS);
-  private readonly ttfb = new Histogram("levity_time_to_first_byte_seconds", "Time from request to the first byte of the answer.", ["route", "dialect", "model", "upstream"], LATENCY_BUCKETS);
-  private readonly tokens = new Counter("levity_tokens_total", "Tokens reported by upstreams, by kind (cached is part of input, reasoning part of output).", ["model", "upstream", "account", "kind"]);
-  private readonly retries = new Counter("levity_retries_total", "Upstream attempts beyond the first, by upstream and mapped model.", ["upstream", "model"]);
-  private readonly cooldowns = new Counter("levity_cooldowns_total", "Cooldowns and disables started since levity started, by account and reason.", ["upstream", "account", "reason"]);
-  private readonly accounts = new Gauge("levity_accounts", "Accounts by state (healthy, cooling, disabled).", ["upstream", "state"]);
-  private readonly inFlight = new Gauge("levity_requests_in_flight", "Requests being served now (streams until their last byte).", []);
+  private readonly requests = new Counter(
+    "levity_requests_total",
+    "Requests served, by route, dialect, mapped model, upstream, account and status.",
+    ["route", "dialect", "model", "upstream", "account", "status"],
+  );
+  private readonly latency = new Histogram(
+    "levity_request_duration_seconds",
+    "Time from request to the answer's last byte.",
+    ["route", "dialect", "model", "upstream"],
+    LATENCY_BUCKETS,
+  );
+  private readonly ttfb = new Histogram(
+    "levity_time_to_first_byte_seconds",
+    "Time from request to the first byte of the answer.",
+    ["route", "dialect", "model", "upstream"],
+    LATENCY_BUCKETS,
+  );
+  private readonly tokens = new Counter(
+    "levity_tokens_total",
+    "Tokens reported by upstreams, by kind (cached is part of input, reasoning part of output).",
+    ["model", "upstream", "account", "kind"],
+  );
+  private readonly retries = new Counter(
+    "levity_retries_total",
+    "Upstream attempts beyond the first, by upstream and mapped model.",
+    ["upstream", "model"],
+  );
+  private readonly cooldowns = new Counter(
+    "levity_cooldowns_total",
+    "Cooldowns and disables started since levity started, by account and reason.",
+    ["upstream", "account", "reason"],
+  );
+  private readonly accounts = new Gauge(
+    "levity_accounts",
+    "Accounts by state (healthy, cooling, disabled).",
+    ["upstream", "state"],
+  );
+  private readonly inFlight = new Gauge(
+    "levity_requests_in_flight",
+    "Requests being served now (streams until their last byte).",
+    [],
+  );
   private readonly info = new Gauge("levity_build_info", "levity's version.", ["version"]);
   private readonly uptime = new Gauge("levity_uptime_seconds", "Seconds since levity started.", []);
-  private readonly memory = new Gauge("process_resident_memory_bytes", "Resident memory of the levity process.", []);
+  private readonly memory = new Gauge(
+    "process_resident_memory_bytes",
+    "Resident memory of the levity process.",
+    [],
+  );
 
   constructor(version: string) {
     this.info.set([version], 1);
@@ -68,7 +107,14 @@ export class GatewayMetrics implements RecordSink {
     if (!series) {
       if (this.seriesByRequest.size >= MAX_SERIES) this.seriesByRequest.clear();
       series = {
-        requests: this.requests.seriesFor([route, dialect, model, upstream, account, String(record.status)]),
+        requests: this.requests.seriesFor([
+          route,
+          dialect,
+          model,
+          upstream,
+          account,
+          String(record.status),
+        ]),
         latency: this.latency.seriesFor([route, dialect, model, upstream]),
         ttfb: this.ttfb.seriesFor([route, dialect, model, upstream]),
         tokens: { model, upstream, account },
@@ -80,10 +126,22 @@ export class GatewayMetrics implements RecordSink {
     this.ttfb.record(series.ttfb, record.ttfbMs / 1000);
     // Token series appear with the first token of their kind, so a failed request adds none.
     const t = series.tokens;
-    if (record.inputTokens > 0) (t.input ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "input"])).value += record.inputTokens;
-    if (record.outputTokens > 0) (t.output ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "output"])).value += record.outputTokens;
-    if (record.cachedTokens > 0) (t.cached ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "cached"])).value += record.cachedTokens;
-    if (record.reasoningTokens > 0) (t.reasoning ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "reasoning"])).value += record.reasoningTokens;
+    if (record.inputTokens > 0)
+      (t.input ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "input"])).value +=
+        record.inputTokens;
+    if (record.outputTokens > 0)
+      (t.output ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "output"])).value +=
+        record.outputTokens;
+    if (record.cachedTokens > 0)
+      (t.cached ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "cached"])).value +=
+        record.cachedTokens;
+    if (record.reasoningTokens > 0)
+      (t.reasoning ??= this.tokens.seriesFor([
+        t.model,
+        t.upstream,
+        t.account,
+        "reasoning",
+      ])).value += record.reasoningTokens;
     if (record.attempts > 1) this.retries.inc([upstream, model], record.attempts - 1);
   }
 
@@ -102,10 +160,23 @@ export class GatewayMetrics implements RecordSink {
     this.memory.set([], process.memoryUsage().rss);
     this.accounts.clear();
     const states = ["healthy", "cooling", "disabled"] as const;
-    for (const upstream of new Set(accounts.map((a) => a.upstream))) for (const state of states) this.accounts.set([upstream, state], 0);
+    for (const upstream of new Set(accounts.map((a) => a.upstream)))
+      for (const state of states) this.accounts.set([upstream, state], 0);
     for (const account of accounts) this.accounts.add([account.upstream, account.state], 1);
     for (const c of cooldowns) this.cooldowns.report([c.upstream, c.account, c.reason], c.count);
-    return [this.requests, this.latency, this.ttfb, this.tokens, this.retries, this.cooldowns, this.accounts, this.inFlight, this.info, this.uptime, this.memory]
+    return [
+      this.requests,
+      this.latency,
+      this.ttfb,
+      this.tokens,
+      this.retries,
+      this.cooldowns,
+      this.accounts,
+      this.inFlight,
+      this.info,
+      this.uptime,
+      this.memory,
+    ]
       .map((metric) => metric.render())
       .join("");
   }

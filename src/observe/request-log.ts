@@ -89,7 +89,9 @@ export function memoryRequestLog(capacity = 10_000): RequestLog {
     const range = query.status ? statusRange(query.status) : undefined;
     return (r: LoggedRequest) =>
       (!model || model(r.requestedModel ?? "") || model(r.mappedModel ?? "")) &&
-      (!query.account || r.account === query.account || `${r.upstream}/${r.account}` === query.account) &&
+      (!query.account ||
+        r.account === query.account ||
+        `${r.upstream}/${r.account}` === query.account) &&
       (!range || (r.status >= range[0] && r.status <= range[1])) &&
       (query.since === undefined || r.time >= query.since) &&
       (query.after === undefined || r.seq > query.after);
@@ -113,7 +115,18 @@ export function memoryRequestLog(capacity = 10_000): RequestLog {
         const key = [utcDay(r.time), model, r.upstream ?? "", r.account ?? ""].join("\u0000");
         let row = rows.get(key);
         if (!row) {
-          row = { day: utcDay(r.time), model, upstream: r.upstream ?? "", account: r.account ?? "", requests: 0, errors: 0, inputTokens: 0, outputTokens: 0, cachedTokens: 0, reasoningTokens: 0 };
+          row = {
+            day: utcDay(r.time),
+            model,
+            upstream: r.upstream ?? "",
+            account: r.account ?? "",
+            requests: 0,
+            errors: 0,
+            inputTokens: 0,
+            outputTokens: 0,
+            cachedTokens: 0,
+            reasoningTokens: 0,
+          };
           rows.set(key, row);
         }
         row.requests++;

@@ -2,7 +2,14 @@ import { Database } from "bun:sqlite";
 import { preparePrivateDatabase } from "../state/private-files.ts";
 import type { Logger } from "../log.ts";
 import type { RequestRecord } from "./record.ts";
-import { queryLimit, statusRange, type LoggedRequest, type LogQuery, type RequestLog, type UsageRow } from "./request-log.ts";
+import {
+  queryLimit,
+  statusRange,
+  type LoggedRequest,
+  type LogQuery,
+  type RequestLog,
+  type UsageRow,
+} from "./request-log.ts";
 
 /*
  * The request log in its own SQLite file (WAL), so its size is the file's and trimming it never
@@ -112,7 +119,8 @@ function fromRow(row: Row): LoggedRequest {
     requestBody: text(row.request_body),
     responseBody: text(row.response_body),
   };
-  for (const key of Object.keys(record) as (keyof LoggedRequest)[]) if (record[key] === undefined) delete record[key];
+  for (const key of Object.keys(record) as (keyof LoggedRequest)[])
+    if (record[key] === undefined) delete record[key];
   return record;
 }
 
@@ -148,7 +156,12 @@ function where(query: LogQuery): { sql: string; params: Record<string, string | 
 function select(db: Database, query: LogQuery): LoggedRequest[] {
   const { sql, params } = where(query);
   const order = query.after !== undefined ? "ASC" : "DESC";
-  return db.query<Row, Record<string, string | number>>(`SELECT * FROM requests ${sql} ORDER BY seq ${order} LIMIT ${queryLimit(query.limit)}`).all(params).map(fromRow);
+  return db
+    .query<Row, Record<string, string | number>>(
+      `SELECT * FROM requests ${sql} ORDER BY seq ${order} LIMIT ${queryLimit(query.limit)}`,
+    )
+    .all(params)
+    .map(fromRow);
 }
 
 /**
@@ -178,11 +191,15 @@ export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
   preparePrivateDatabase(options.path);
   const db = new Database(options.path, { create: true, strict: true });
   // auto_vacuum only takes effect before the first table; it lets a trim give the space back to the disk.
-  db.exec("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;");
+  db.exec(
+    "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;",
+  );
   db.exec(`CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY, ${COLUMNS.map(([name, type]) => `${name} ${type}`).join(", ")});
     CREATE INDEX IF NOT EXISTS requests_time ON requests (time);`);
   const names = COLUMNS.map(([name]) => name);
-  const insert = db.prepare(`INSERT INTO requests (${names.join(", ")}) VALUES (${names.map((n) => `$${n}`).join(", ")})`);
+  const insert = db.prepare(
+    `INSERT INTO requests (${names.join(", ")}) VALUES (${names.map((n) => `$${n}`).join(", ")})`,
+  );
   const insertAll = db.transaction((rows: Omit<Row, "seq">[]) => {
     for (const row of rows) insert.run(row);
   });
@@ -192,7 +209,11 @@ export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
   let closed = false;
 
   const usedBytes = () => {
-    const pages = db.query<{ n: number }, []>("SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count) AS n").get()!.n;
+    const pages = db
+      .query<{ n: number }, []>(
+        "SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count) AS n",
+      )
+      .get()!.n;
     const size = db.query<{ page_size: number }, []>("PRAGMA page_size").get()!.page_size;
     return pages * size;
   };
@@ -207,7 +228,11 @@ export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
       const rows = db.query<{ n: number }, []>("SELECT count(*) AS n FROM requests").get()!.n;
       if (rows === 0) break;
       const drop = Math.max(1, Math.ceil(rows * (1 - (TRIM_TO * options.maxBytes) / used)));
-      trimmed += db.prepare("DELETE FROM requests WHERE seq IN (SELECT seq FROM requests ORDER BY seq LIMIT $drop)").run({ drop }).changes;
+      trimmed += db
+        .prepare(
+          "DELETE FROM requests WHERE seq IN (SELECT seq FROM requests ORDER BY seq LIMIT $drop)",
+        )
+        .run({ drop }).changes;
       used = usedBytes();
     }
     if (aged + trimmed > 0) db.exec("PRAGMA incremental_vacuum");
@@ -218,7 +243,9 @@ export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
       insertAll(batch.map(toRow));
       if (usedBytes() > options.maxBytes) trim();
     } catch (error) {
-      options.log.error(`request log: ${batch.length} records could not be written to ${options.path}: ${(error as Error).message}`);
+      options.log.error(
+        `request log: ${batch.length} records could not be written to ${options.path}: ${(error as Error).message}`,
+      );
     }
   };
 
@@ -255,7 +282,9 @@ export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
     try {
       trim();
     } catch (error) {
-      options.log.error(`request log: trimming ${options.path} failed: ${(error as Error).message}`);
+      options.log.error(
+        `request log: trimming ${options.path} failed: ${(error as Error).message}`,
+      );
     }
   }, RETENTION_CHECK_MS);
   retention.unref?.();

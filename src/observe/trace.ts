@@ -66,7 +66,8 @@ export class RequestTrace {
   }
 
   requestBody(text: string): void {
-    if (this.options.bodyMaxBytes !== undefined) this.record.requestBody = cut(text, this.options.bodyMaxBytes);
+    if (this.options.bodyMaxBytes !== undefined)
+      this.record.requestBody = cut(text, this.options.bodyMaxBytes);
   }
 
   /** Why levity refused or failed the request. */
@@ -75,7 +76,12 @@ export class RequestTrace {
   }
 
   /** Where the answer came from, as the pool decided it. */
-  routed(mappedModel: string, upstream: string, account: string | undefined, attempts: number): void {
+  routed(
+    mappedModel: string,
+    upstream: string,
+    account: string | undefined,
+    attempts: number,
+  ): void {
     this.record.mappedModel = mappedModel;
     this.record.upstream = upstream;
     this.record.account = account;
@@ -96,7 +102,12 @@ export class RequestTrace {
         if (ended) return;
         ended = true;
         // Upstreams quote refused keys; the log repeats their words without the key.
-        this.attemptEnded(observed, "failure" in outcome ? { ok: false, failure: scrubFailure(outcome.failure, lease.account.key) } : outcome);
+        this.attemptEnded(
+          observed,
+          "failure" in outcome
+            ? { ok: false, failure: scrubFailure(outcome.failure, lease.account.key) }
+            : outcome,
+        );
       },
     };
     return observed;
@@ -118,7 +129,8 @@ export class RequestTrace {
       return;
     }
     if ("failure" in outcome) this.streamError = outcome.failure.message;
-    else if ("neutral" in outcome) this.streamError = "the client went away before the answer finished";
+    else if ("neutral" in outcome)
+      this.streamError = "the client went away before the answer finished";
     this.complete();
   }
 
@@ -133,16 +145,26 @@ export class RequestTrace {
   responded(response: Response): Response {
     this.handedAt = this.now();
     this.record.status = response.status;
-    if (response.status >= 400 && this.explicitError === undefined && this.attemptError === undefined) this.readError(response);
+    if (
+      response.status >= 400 &&
+      this.explicitError === undefined &&
+      this.attemptError === undefined
+    )
+      this.readError(response);
     const max = this.options.bodyMaxBytes;
     if (max !== undefined && response.body) {
       this.bodyPending = true;
-      response = new Response(captureBody(response.body, max, (text) => {
-        // An upstream may echo the account's key in a 200 as in an error: the log keeps neither.
-        this.record.responseBody = this.committed ? scrubKey(text, this.committed.account.key) : text;
-        this.bodyPending = false;
-        this.complete();
-      }), response);
+      response = new Response(
+        captureBody(response.body, max, (text) => {
+          // An upstream may echo the account's key in a 200 as in an error: the log keeps neither.
+          this.record.responseBody = this.committed
+            ? scrubKey(text, this.committed.account.key)
+            : text;
+          this.bodyPending = false;
+          this.complete();
+        }),
+        response,
+      );
     }
     this.complete();
     return response;
@@ -170,7 +192,8 @@ export class RequestTrace {
     if (this.committed && !this.committedFinished) return;
     this.done = true;
     const failed = this.record.status >= 400;
-    const error = this.streamError ?? (failed ? (this.explicitError ?? this.attemptError) : undefined);
+    const error =
+      this.streamError ?? (failed ? (this.explicitError ?? this.attemptError) : undefined);
     if (error !== undefined) this.record.error = error.slice(0, ERROR_TEXT_MAX);
     this.record.ttfbMs = round(this.handedAt - this.startedAt);
     this.record.latencyMs = round(this.now() - this.startedAt);
@@ -183,7 +206,9 @@ function round(ms: number): number {
 }
 
 function cut(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}… [${text.length - max} more characters]`;
+  return text.length <= max
+    ? text
+    : `${text.slice(0, max)}… [${text.length - max} more characters]`;
 }
 
 /** The message inside any of the three error shapes, or the text itself. */
@@ -192,7 +217,12 @@ export function errorMessageOf(text: string): string {
     const json = JSON.parse(text) as unknown;
     const body = Array.isArray(json) ? json[0] : json;
     const error = (body as { error?: unknown })?.error;
-    if (error && typeof error === "object" && typeof (error as { message?: unknown }).message === "string") return (error as { message: string }).message;
+    if (
+      error &&
+      typeof error === "object" &&
+      typeof (error as { message?: unknown }).message === "string"
+    )
+      return (error as { message: string }).message;
     if (typeof error === "string") return error;
   } catch {
     // not JSON: the text is the message
@@ -201,7 +231,11 @@ export function errorMessageOf(text: string): string {
 }
 
 /** Passes the body through unchanged, keeping its first `max` bytes as text for the log. */
-function captureBody(body: ReadableStream<Uint8Array>, max: number, done: (text: string) => void): ReadableStream<Uint8Array> {
+function captureBody(
+  body: ReadableStream<Uint8Array>,
+  max: number,
+  done: (text: string) => void,
+): ReadableStream<Uint8Array> {
   const kept: Uint8Array[] = [];
   let size = 0;
   let total = 0;

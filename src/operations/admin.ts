@@ -16,13 +16,17 @@ function accountFilter(ctx: RequestContext): { upstream?: string; account?: stri
   const json = ctx.body?.json ?? {};
   const text = (value: unknown, name: string) => {
     if (value === undefined) return undefined;
-    if (typeof value !== "string" || value === "") throw new GatewayError(400, `${name} must be a non-empty string.`, { param: name });
+    if (typeof value !== "string" || value === "")
+      throw new GatewayError(400, `${name} must be a non-empty string.`, { param: name });
     return value;
   };
   return { upstream: text(json.upstream, "upstream"), account: text(json.account, "account") };
 }
 
-function requireMatch(changed: string[], filter: { upstream?: string; account?: string }): string[] {
+function requireMatch(
+  changed: string[],
+  filter: { upstream?: string; account?: string },
+): string[] {
   if (changed.length === 0 && (filter.upstream || filter.account)) {
     const named = [filter.upstream, filter.account].filter(Boolean).join("/");
     throw new GatewayError(404, `No account matches ${named}; GET /levity/accounts lists them.`);
@@ -34,7 +38,9 @@ function requireMatch(changed: string[], filter: { upstream?: string; account?: 
 export function parseSince(text: string, now = Date.now()): number | undefined {
   const duration = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)$/i.exec(text.trim());
   if (duration) {
-    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS }[duration[2]!.toLowerCase() as "s" | "m" | "h" | "d"];
+    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS }[
+      duration[2]!.toLowerCase() as "s" | "m" | "h" | "d"
+    ];
     return now - Number(duration[1]) * unit;
   }
   if (/^\d{12,}$/.test(text.trim())) return Number(text.trim());
@@ -48,7 +54,10 @@ function logQuery(params: URLSearchParams): LogQuery {
     const raw = params.get(name);
     if (raw === null || raw === "") return undefined;
     const value = Number(raw);
-    if (!Number.isFinite(value) || value < 0) throw new GatewayError(400, `${name} must be a number, not "${raw.slice(0, 40)}".`, { param: name });
+    if (!Number.isFinite(value) || value < 0)
+      throw new GatewayError(400, `${name} must be a number, not "${raw.slice(0, 40)}".`, {
+        param: name,
+      });
     return value;
   };
   query.limit = number("limit");
@@ -59,13 +68,23 @@ function logQuery(params: URLSearchParams): LogQuery {
   if (account) query.account = account;
   const status = params.get("status");
   if (status) {
-    if (!statusRange(status)) throw new GatewayError(400, `status must be a code (429), a class (4xx, 5xx), error or ok, not "${status.slice(0, 40)}".`, { param: "status" });
+    if (!statusRange(status))
+      throw new GatewayError(
+        400,
+        `status must be a code (429), a class (4xx, 5xx), error or ok, not "${status.slice(0, 40)}".`,
+        { param: "status" },
+      );
     query.status = status;
   }
   const since = params.get("since");
   if (since) {
     const at = parseSince(since);
-    if (at === undefined) throw new GatewayError(400, `since must be a duration (15m, 2h, 7d) or a time (2026-11-21T10:00:00Z), not "${since.slice(0, 40)}".`, { param: "since" });
+    if (at === undefined)
+      throw new GatewayError(
+        400,
+        `since must be a duration (15m, 2h, 7d) or a time (2026-11-21T10:00:00Z), not "${since.slice(0, 40)}".`,
+        { param: "since" },
+      );
     query.since = at;
   }
   return query;
@@ -87,10 +106,23 @@ export function admin(ctx: RequestContext, services: GatewayServices): Response 
         listening: `${snapshot.proxy.hostname}:${snapshot.proxy.port || ctx.url.port}`,
         auth: snapshot.proxy.effectiveAuth,
         config: describeSnapshot(snapshot),
-        upstreams: snapshot.upstreams.map((u) => ({ name: u.name, protocol: u.protocol, strategy: u.strategy, accounts: u.accounts.length })),
-        accounts: { healthy: count("healthy"), cooling: count("cooling"), disabled: count("disabled") },
+        upstreams: snapshot.upstreams.map((u) => ({
+          name: u.name,
+          protocol: u.protocol,
+          strategy: u.strategy,
+          accounts: u.accounts.length,
+        })),
+        accounts: {
+          healthy: count("healthy"),
+          cooling: count("cooling"),
+          disabled: count("disabled"),
+        },
         inFlight: Math.max(0, services.metrics.current - 1),
-        requestLog: { enabled: snapshot.proxy.requestLog.enabled, bodies: snapshot.proxy.requestLog.logBodies, ...services.requestLog.stats() },
+        requestLog: {
+          enabled: snapshot.proxy.requestLog.enabled,
+          bodies: snapshot.proxy.requestLog.logBodies,
+          ...services.requestLog.stats(),
+        },
         memory: { rssBytes: process.memoryUsage().rss },
       });
     }
@@ -103,9 +135,15 @@ export function admin(ctx: RequestContext, services: GatewayServices): Response 
     case "admin-enable-account":
     case "admin-disable-account": {
       const filter = accountFilter(ctx);
-      if (!filter.upstream && !filter.account) throw new GatewayError(400, "Name the account: {\"upstream\": \"...\", \"account\": \"...\"}.", { param: "account" });
+      if (!filter.upstream && !filter.account)
+        throw new GatewayError(400, 'Name the account: {"upstream": "...", "account": "..."}.', {
+          param: "account",
+        });
       const enabled = ctx.match.route.operation === "admin-enable-account";
-      const changed = requireMatch(services.pool.setEnabled(snapshot.upstreams, filter, enabled), filter);
+      const changed = requireMatch(
+        services.pool.setEnabled(snapshot.upstreams, filter, enabled),
+        filter,
+      );
       services.log.info(`admin ${enabled ? "enabled" : "disabled"} ${changed.join(", ")}`);
       return jsonResponse({ [enabled ? "enabled" : "disabled"]: changed });
     }
@@ -114,14 +152,30 @@ export function admin(ctx: RequestContext, services: GatewayServices): Response 
     case "admin-usage": {
       const raw = ctx.url.searchParams.get("days");
       const days = raw === null ? 30 : Number(raw);
-      if (!Number.isFinite(days) || days <= 0 || days > 3650) throw new GatewayError(400, `days must be a number from 1 to 3650, not "${String(raw).slice(0, 40)}".`, { param: "days" });
+      if (!Number.isFinite(days) || days <= 0 || days > 3650)
+        throw new GatewayError(
+          400,
+          `days must be a number from 1 to 3650, not "${String(raw).slice(0, 40)}".`,
+          { param: "days" },
+        );
       const since = Date.now() - days * DAY_MS;
-      return jsonResponse({ since: new Date(since).toISOString(), usage: services.requestLog.usage(since) });
+      return jsonResponse({
+        since: new Date(since).toISOString(),
+        usage: services.requestLog.usage(since),
+      });
     }
     case "admin-reload": {
-      if (!services.reload) throw new GatewayError(501, "This levity was started without a configuration directory to reload.");
+      if (!services.reload)
+        throw new GatewayError(
+          501,
+          "This levity was started without a configuration directory to reload.",
+        );
       const applied = services.reload("admin request");
-      if (!applied) throw new GatewayError(422, "The configuration on disk has problems; the previous one keeps serving. levity's log lists them; `levity check` prints them too.");
+      if (!applied)
+        throw new GatewayError(
+          422,
+          "The configuration on disk has problems; the previous one keeps serving. levity's log lists them; `levity check` prints them too.",
+        );
       return jsonResponse({ reloaded: true, config: describeSnapshot(applied) });
     }
     default:

@@ -1,4 +1,8 @@
-import { compactionItem, COMPACTION_TYPES, decodeCompaction } from "../codecs/openai-responses/compaction.ts";
+import {
+  compactionItem,
+  COMPACTION_TYPES,
+  decodeCompaction,
+} from "../codecs/openai-responses/compaction.ts";
 import { randomId, sseEvent } from "../codecs/shared.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { GatewayError } from "../http/errors.ts";
@@ -10,7 +14,11 @@ import { failureFromError } from "../pool/first-content.ts";
 import { cooldownHint } from "../pool/hints.ts";
 import { serveWithPool, type TargetRunner } from "../pool/serve.ts";
 import { openUpstream } from "../upstream/forward.ts";
-import { clientResponseHeaders, forwardsNatively, upstreamRequestHeaders } from "../upstream/protocol.ts";
+import {
+  clientResponseHeaders,
+  forwardsNatively,
+  upstreamRequestHeaders,
+} from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
 import { generate, poolContext } from "./generate.ts";
 import { sameDialectFailure } from "./passthrough.ts";
@@ -32,13 +40,20 @@ const SUMMARY_INSTRUCTIONS =
   "the current state of the work, with exact file paths, commands, identifiers, errors and values that matter; what was tried and failed; " +
   "and what remains to be done, as clear next steps. Be complete but concise. Write only the summary.";
 
-export async function compactResponses(ctx: RequestContext, services: GatewayServices): Promise<Response> {
+export async function compactResponses(
+  ctx: RequestContext,
+  services: GatewayServices,
+): Promise<Response> {
   const json = ctx.body?.json;
   if (!json) throw new Error("the compact route has no body");
   const model = json.model;
-  if (typeof model !== "string" || model.trim() === "") throw new GatewayError(400, "model is required: name the model to use.", { param: "model" });
+  if (typeof model !== "string" || model.trim() === "")
+    throw new GatewayError(400, "model is required: name the model to use.", { param: "model" });
   const input = json.input;
-  if (!Array.isArray(input) && typeof input !== "string") throw new GatewayError(400, "input must be a string or a list of input items.", { param: "input" });
+  if (!Array.isArray(input) && typeof input !== "string")
+    throw new GatewayError(400, "input must be a string or a list of input items.", {
+      param: "input",
+    });
 
   const snapshot = ctx.snapshot;
   const { targets } = resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name);
@@ -50,9 +65,18 @@ export async function compactResponses(ctx: RequestContext, services: GatewaySer
   // The first target decides: its upstream's own compaction, or levity's.
   if (targets.length > 0 && forwardsNatively(upstreamOf(targets[0]!), "openai-responses")) {
     const native = targets.filter((t) => forwardsNatively(upstreamOf(t), "openai-responses"));
-    return forwardCompact(ctx, services, native.map((t) => nativeRunner(ctx, t, upstreamOf(t))));
+    return forwardCompact(
+      ctx,
+      services,
+      native.map((t) => nativeRunner(ctx, t, upstreamOf(t))),
+    );
   }
-  return emulateCompact(ctx, services, model, typeof input === "string" ? [{ type: "message", role: "user", content: input }] : input);
+  return emulateCompact(
+    ctx,
+    services,
+    model,
+    typeof input === "string" ? [{ type: "message", role: "user", content: input }] : input,
+  );
 }
 
 /** What levity's own compaction produced: the summary, and where it came from (for the routing headers). */
@@ -63,21 +87,43 @@ interface Summarized {
 }
 
 /** The summary is an ordinary, whole (not streamed) Responses request through the pipeline: mapping, pool, translation. */
-async function summarize(ctx: RequestContext, services: GatewayServices, model: string, input: unknown[]): Promise<Summarized | Response> {
+async function summarize(
+  ctx: RequestContext,
+  services: GatewayServices,
+  model: string,
+  input: unknown[],
+): Promise<Summarized | Response> {
   const transcript = renderTranscript(input);
   const request = {
     model,
     instructions: SUMMARY_INSTRUCTIONS,
-    input: [{ type: "message", role: "user", content: `${transcript}\n\n---\nWrite the handoff summary of the conversation above.` }],
+    input: [
+      {
+        type: "message",
+        role: "user",
+        content: `${transcript}\n\n---\nWrite the handoff summary of the conversation above.`,
+      },
+    ],
     stream: false,
     store: false,
   };
   const route = responsesRoute(ctx);
-  const answer = await generate({ ...ctx, body: { json: request, text: JSON.stringify(request) }, match: { route, params: {}, path: route.path } }, services);
+  const answer = await generate(
+    {
+      ...ctx,
+      body: { json: request, text: JSON.stringify(request) },
+      match: { route, params: {}, path: route.path },
+    },
+    services,
+  );
   if (!answer.ok) return answer;
   const json: unknown = await answer.json();
   const summary = outputText(json);
-  if (summary.trim() === "") throw new GatewayError(502, `The model "${model}" wrote an empty summary; the conversation was not compacted.`);
+  if (summary.trim() === "")
+    throw new GatewayError(
+      502,
+      `The model "${model}" wrote an empty summary; the conversation was not compacted.`,
+    );
   const headers = new Headers();
   for (const name of ["x-mapped-model", "x-upstream", "x-account", "x-attempts"]) {
     const value = answer.headers.get(name);
@@ -87,11 +133,21 @@ async function summarize(ctx: RequestContext, services: GatewayServices, model: 
   return { summary, usage: isObject(json) ? (json.usage ?? null) : null, headers };
 }
 
-async function emulateCompact(ctx: RequestContext, services: GatewayServices, model: string, input: unknown[]): Promise<Response> {
+async function emulateCompact(
+  ctx: RequestContext,
+  services: GatewayServices,
+  model: string,
+  input: unknown[],
+): Promise<Response> {
   const done = await summarize(ctx, services, model, input);
   if (done instanceof Response) return done;
   // The user's own messages stay (Codex rebuilds its history from this list), as output items; the rest becomes the summary.
-  const kept = input.filter((item): item is Record<string, unknown> => isObject(item) && (item.type ?? "message") === "message" && item.role === "user").map(asOutputMessage);
+  const kept = input
+    .filter(
+      (item): item is Record<string, unknown> =>
+        isObject(item) && (item.type ?? "message") === "message" && item.role === "user",
+    )
+    .map(asOutputMessage);
   const body = {
     id: randomId("resp_"),
     object: "response.compaction",
@@ -105,7 +161,10 @@ async function emulateCompact(ctx: RequestContext, services: GatewayServices, mo
 
 /** A Responses request whose input ends its history with `{"type": "compaction_trigger"}`: Codex's remote compaction (v2). */
 export function asksCompaction(json: Record<string, unknown> | undefined): boolean {
-  return Array.isArray(json?.input) && json.input.some((item) => isObject(item) && item.type === "compaction_trigger");
+  return (
+    Array.isArray(json?.input) &&
+    json.input.some((item) => isObject(item) && item.type === "compaction_trigger")
+  );
 }
 
 /**
@@ -113,41 +172,81 @@ export function asksCompaction(json: Record<string, unknown> | undefined): boole
  * as it is; over any other, levity summarizes the history before the trigger and answers with a
  * response whose one output item is the compaction, streamed or whole as asked.
  */
-export async function compactInline(ctx: RequestContext, services: GatewayServices): Promise<Response> {
+export async function compactInline(
+  ctx: RequestContext,
+  services: GatewayServices,
+): Promise<Response> {
   const json = ctx.body!.json;
   const model = json.model;
-  const first = typeof model === "string" ? resolveModel(ctx.snapshot.mappings, model, ctx.snapshot.upstreams[0]!.name).targets[0] : undefined;
+  const first =
+    typeof model === "string"
+      ? resolveModel(ctx.snapshot.mappings, model, ctx.snapshot.upstreams[0]!.name).targets[0]
+      : undefined;
   const upstream = first && ctx.snapshot.upstreamByName.get(first.upstream);
-  if (typeof model !== "string" || !upstream || forwardsNatively(upstream, "openai-responses")) return generate(ctx, services);
-  const history = (json.input as unknown[]).filter((item) => !(isObject(item) && item.type === "compaction_trigger"));
+  if (typeof model !== "string" || !upstream || forwardsNatively(upstream, "openai-responses"))
+    return generate(ctx, services);
+  const history = (json.input as unknown[]).filter(
+    (item) => !(isObject(item) && item.type === "compaction_trigger"),
+  );
   const done = await summarize(ctx, services, model, history);
   if (done instanceof Response) return done;
   const item = compactionItem(done.summary);
-  const shell = { id: randomId("resp_"), object: "response", created_at: Math.floor(Date.now() / 1000), model, error: null, incomplete_details: null, previous_response_id: null };
+  const shell = {
+    id: randomId("resp_"),
+    object: "response",
+    created_at: Math.floor(Date.now() / 1000),
+    model,
+    error: null,
+    incomplete_details: null,
+    previous_response_id: null,
+  };
   const completed = { ...shell, status: "completed", output: [item], usage: done.usage };
   if (json.stream !== true) {
     done.headers.set("content-type", "application/json");
     return new Response(JSON.stringify(completed), { status: 200, headers: done.headers });
   }
   const events = [
-    sseEvent("response.created", { type: "response.created", sequence_number: 0, response: { ...shell, status: "in_progress", output: [], usage: null } }),
-    sseEvent("response.output_item.added", { type: "response.output_item.added", sequence_number: 1, output_index: 0, item }),
-    sseEvent("response.output_item.done", { type: "response.output_item.done", sequence_number: 2, output_index: 0, item }),
-    sseEvent("response.completed", { type: "response.completed", sequence_number: 3, response: completed }),
+    sseEvent("response.created", {
+      type: "response.created",
+      sequence_number: 0,
+      response: { ...shell, status: "in_progress", output: [], usage: null },
+    }),
+    sseEvent("response.output_item.added", {
+      type: "response.output_item.added",
+      sequence_number: 1,
+      output_index: 0,
+      item,
+    }),
+    sseEvent("response.output_item.done", {
+      type: "response.output_item.done",
+      sequence_number: 2,
+      output_index: 0,
+      item,
+    }),
+    sseEvent("response.completed", {
+      type: "response.completed",
+      sequence_number: 3,
+      response: completed,
+    }),
   ];
   done.headers.set("content-type", "text/event-stream; charset=utf-8");
   done.headers.set("cache-control", "no-cache");
   return new Response(events.join(""), { status: 200, headers: done.headers });
 }
 
-function forwardCompact(ctx: RequestContext, services: GatewayServices, runners: TargetRunner[]): Promise<Response> {
+function forwardCompact(
+  ctx: RequestContext,
+  services: GatewayServices,
+  runners: TargetRunner[],
+): Promise<Response> {
   return serveWithPool(poolContext(ctx, services, {}), runners);
 }
 
 /** POST {base_url}/responses/compact on one account, the body unchanged but for the model. */
 function nativeRunner(ctx: RequestContext, target: Target, upstream: Upstream): TargetRunner {
   const { json, text } = ctx.body!;
-  const body = json.model === target.model ? text : JSON.stringify({ ...json, model: target.model });
+  const body =
+    json.model === target.model ? text : JSON.stringify({ ...json, model: target.model });
   return {
     upstream,
     model: target.model,
@@ -160,7 +259,12 @@ function nativeRunner(ctx: RequestContext, target: Target, upstream: Upstream): 
           upstream,
           url: `${upstream.baseUrl}/responses/compact`,
           body,
-          headers: upstreamRequestHeaders(upstream.protocol, lease.account.key, ctx.request.headers, true),
+          headers: upstreamRequestHeaders(
+            upstream.protocol,
+            lease.account.key,
+            ctx.request.headers,
+            true,
+          ),
           clientSignal: ctx.request.signal,
           timeouts: upstream.timeouts,
         }));
@@ -171,18 +275,40 @@ function nativeRunner(ctx: RequestContext, target: Target, upstream: Upstream): 
       const headers = clientResponseHeaders(response.headers);
       if (!response.ok) {
         const kind = classifyStatus(response.status, answer);
-        if (kind === "final") return { kind: "final", response: new Response(answer, { status: response.status, headers }) };
-        return { kind: "failed", failure: { kind, status: response.status, message: errorMessage(answer), hintMs: cooldownHint(response.headers, undefined), upstream: { body: answer, headers: response.headers } } };
+        if (kind === "final")
+          return {
+            kind: "final",
+            response: new Response(answer, { status: response.status, headers }),
+          };
+        return {
+          kind: "failed",
+          failure: {
+            kind,
+            status: response.status,
+            message: errorMessage(answer),
+            hintMs: cooldownHint(response.headers, undefined),
+            upstream: { body: answer, headers: response.headers },
+          },
+        };
       }
       lease.finish({ ok: true });
-      return { kind: "committed", response: new Response(answer, { status: response.status, headers }) };
+      return {
+        kind: "committed",
+        response: new Response(answer, { status: response.status, headers }),
+      };
     },
   };
 }
 
 function responsesRoute(ctx: RequestContext): RouteDef {
-  const route = ctx.snapshot.routes.routes.find((r) => r.method === "POST" && r.operation === "generate" && r.dialect === "openai-responses");
-  if (!route) throw new GatewayError(501, "Compaction needs the POST /v1/responses route, and this levity's routes.yaml has none.");
+  const route = ctx.snapshot.routes.routes.find(
+    (r) => r.method === "POST" && r.operation === "generate" && r.dialect === "openai-responses",
+  );
+  if (!route)
+    throw new GatewayError(
+      501,
+      "Compaction needs the POST /v1/responses route, and this levity's routes.yaml has none.",
+    );
   return route;
 }
 
@@ -198,11 +324,19 @@ export function renderTranscript(input: unknown[]): string {
       const text = contentText(item.content);
       if (text) lines.push(`[${String(item.role ?? "user")}]\n${text}`);
     } else if (type === "function_call" || type === "custom_tool_call") {
-      lines.push(`[assistant called tool ${String(item.name)} (call ${String(item.call_id)})]\n${String(item.arguments ?? item.input ?? "")}`);
+      lines.push(
+        `[assistant called tool ${String(item.name)} (call ${String(item.call_id)})]\n${String(item.arguments ?? item.input ?? "")}`,
+      );
     } else if (type === "function_call_output" || type === "custom_tool_call_output") {
-      lines.push(`[tool result for call ${String(item.call_id)}]\n${typeof item.output === "string" ? item.output : contentText(item.output)}`);
+      lines.push(
+        `[tool result for call ${String(item.call_id)}]\n${typeof item.output === "string" ? item.output : contentText(item.output)}`,
+      );
     } else if (type === "reasoning") {
-      const summary = Array.isArray(item.summary) ? item.summary.map((s) => (isObject(s) && typeof s.text === "string" ? s.text : "")).join("\n") : "";
+      const summary = Array.isArray(item.summary)
+        ? item.summary
+            .map((s) => (isObject(s) && typeof s.text === "string" ? s.text : ""))
+            .join("\n")
+        : "";
       if (summary) lines.push(`[assistant's reasoning]\n${summary}`);
     } else if (COMPACTION_TYPES.has(type)) {
       const summary = decodeCompaction(item.encrypted_content);
@@ -216,8 +350,19 @@ export function renderTranscript(input: unknown[]): string {
 
 /** A user message of an input as an item of an output: an id, a status and typed content parts, as OpenAI's compaction returns them. */
 function asOutputMessage(item: Record<string, unknown>): Record<string, unknown> {
-  const content = typeof item.content === "string" ? [{ type: "input_text", text: item.content }] : Array.isArray(item.content) ? item.content : [];
-  return { type: "message", id: typeof item.id === "string" ? item.id : randomId("msg_"), status: "completed", role: "user", content };
+  const content =
+    typeof item.content === "string"
+      ? [{ type: "input_text", text: item.content }]
+      : Array.isArray(item.content)
+        ? item.content
+        : [];
+  return {
+    type: "message",
+    id: typeof item.id === "string" ? item.id : randomId("msg_"),
+    status: "completed",
+    role: "user",
+    content,
+  };
 }
 
 function contentText(content: unknown): string {
@@ -247,7 +392,8 @@ function outputText(response: unknown): string {
 function errorMessage(text: string): string {
   try {
     const json: unknown = JSON.parse(text);
-    if (isObject(json) && isObject(json.error) && typeof json.error.message === "string") return json.error.message;
+    if (isObject(json) && isObject(json.error) && typeof json.error.message === "string")
+      return json.error.message;
   } catch {
     // Not JSON: the text itself, shortened.
   }

@@ -39,7 +39,10 @@ export interface GatewayServices {
   startedAt: number;
 }
 
-export function jsonResponse(data: unknown, init: { status?: number; headers?: Headers } = {}): Response {
+export function jsonResponse(
+  data: unknown,
+  init: { status?: number; headers?: Headers } = {},
+): Response {
   const headers = init.headers ?? new Headers();
   headers.set("content-type", "application/json");
   return new Response(JSON.stringify(data), { status: init.status ?? 200, headers });

@@ -3,7 +3,12 @@ import { GatewayError } from "../http/errors.ts";
 import { resolveModel } from "../mapping/resolve.ts";
 import { prepareTranslation, translatedRunner, type Prepared } from "../pipeline/translate.ts";
 import type { Affinity, Lease } from "../pool/pool.ts";
-import { serveWithPool, type AttemptResult, type ServeContext, type TargetRunner } from "../pool/serve.ts";
+import {
+  serveWithPool,
+  type AttemptResult,
+  type ServeContext,
+  type TargetRunner,
+} from "../pool/serve.ts";
 import { sessionKey } from "../pool/session.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { apiOfDialect } from "../upstream/openai-compatible.ts";
@@ -12,13 +17,24 @@ import type { GatewayServices, RequestContext } from "./context.ts";
 import { passthroughRunner } from "./passthrough.ts";
 
 function requestedModel(ctx: RequestContext, dialect: Dialect): string {
-  const raw = dialect === "gemini" ? safeDecode(ctx.match.params.model ?? "") : ctx.body?.json.model;
+  const raw =
+    dialect === "gemini" ? safeDecode(ctx.match.params.model ?? "") : ctx.body?.json.model;
   if (typeof raw !== "string" || raw.trim() === "") {
-    throw new GatewayError(400, dialect === "gemini" ? "The model name is missing from the path." : "model is required: name the model to use.", { param: "model" });
+    throw new GatewayError(
+      400,
+      dialect === "gemini"
+        ? "The model name is missing from the path."
+        : "model is required: name the model to use.",
+      { param: "model" },
+    );
   }
   // A name goes into URLs, headers and the log: control characters, broken UTF-16 and absurd lengths are refused here.
   if (raw.length > MODEL_NAME_MAX || /[\u0000-\u001f\u007f]/.test(raw) || !raw.isWellFormed()) {
-    throw new GatewayError(400, `model must be a name of at most ${MODEL_NAME_MAX} printable characters.`, { param: "model" });
+    throw new GatewayError(
+      400,
+      `model must be a name of at most ${MODEL_NAME_MAX} printable characters.`,
+      { param: "model" },
+    );
   }
   return raw;
 }
@@ -35,11 +51,20 @@ function wantsStream(ctx: RequestContext, json: Record<string, unknown>): boolea
   if (ctx.match.route.dialect === "gemini") {
     // Gemini says how to frame a stream in ?alt=: sse, or json (the default, a JSON array).
     const alt = ctx.url.searchParams.get("alt");
-    if (alt !== null && alt !== "sse" && alt !== "json") throw new GatewayError(400, `Invalid value for alt: "${alt.slice(0, 40)}". Use alt=sse or alt=json.`, { param: "alt" });
+    if (alt !== null && alt !== "sse" && alt !== "json")
+      throw new GatewayError(
+        400,
+        `Invalid value for alt: "${alt.slice(0, 40)}". Use alt=sse or alt=json.`,
+        { param: "alt" },
+      );
     return ctx.match.route.stream;
   }
   if (json.stream !== undefined && json.stream !== null && typeof json.stream !== "boolean") {
-    throw new GatewayError(400, `stream must be true or false, not ${JSON.stringify(json.stream).slice(0, 40)}.`, { param: "stream" });
+    throw new GatewayError(
+      400,
+      `stream must be true or false, not ${JSON.stringify(json.stream).slice(0, 40)}.`,
+      { param: "stream" },
+    );
   }
   return json.stream === true;
 }
@@ -55,7 +80,11 @@ function safeDecode(segment: string): string {
 /** A Responses request that continues a conversation levity stored must be rebuilt from the store, whatever the upstream. */
 function continuesLevityResponse(ctx: RequestContext, services: GatewayServices): boolean {
   const previous = ctx.body?.json.previous_response_id;
-  return ctx.match.route.dialect === "openai-responses" && typeof previous === "string" && services.store.hasResponse(previous);
+  return (
+    ctx.match.route.dialect === "openai-responses" &&
+    typeof previous === "string" &&
+    services.store.hasResponse(previous)
+  );
 }
 
 /**
@@ -63,7 +92,12 @@ function continuesLevityResponse(ctx: RequestContext, services: GatewayServices)
  * route" gets this request, and the rest until the next reload, through its wire API instead;
  * the client never sees the 404. Logged once, with the line that makes it permanent.
  */
-function noSuchRouteFallback(upstream: Upstream, dialect: Dialect, services: GatewayServices, translated: () => TargetRunner): ((lease: Lease) => Promise<AttemptResult>) | undefined {
+function noSuchRouteFallback(
+  upstream: Upstream,
+  dialect: Dialect,
+  services: GatewayServices,
+  translated: () => TargetRunner,
+): ((lease: Lease) => Promise<AttemptResult>) | undefined {
   const api = apiOfDialect(dialect);
   const family = upstream.openai;
   if (!family || !api || api === family.wireApi) return undefined;
@@ -86,7 +120,8 @@ function noSuchRouteFallback(upstream: Upstream, dialect: Dialect, services: Gat
  */
 export async function generate(ctx: RequestContext, services: GatewayServices): Promise<Response> {
   const dialect = ctx.match.route.dialect;
-  if (!dialect || !ctx.body) throw new Error(`route ${ctx.match.route.path} has no dialect or body`);
+  if (!dialect || !ctx.body)
+    throw new Error(`route ${ctx.match.route.path} has no dialect or body`);
   const snapshot = ctx.snapshot;
   const model = requestedModel(ctx, dialect);
   const stream = wantsStream(ctx, ctx.body.json);
@@ -103,20 +138,36 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
       return translatedRunner(ctx, dialect, prepared, target, upstream, services.store);
     };
     if (forwardsNatively(upstream, dialect) && !continuesLevityResponse(ctx, services)) {
-      return passthroughRunner(ctx, dialect, target, upstream, stream, noSuchRouteFallback(upstream, dialect, services, translated));
+      return passthroughRunner(
+        ctx,
+        dialect,
+        target,
+        upstream,
+        stream,
+        noSuchRouteFallback(upstream, dialect, services, translated),
+      );
     }
     return translated();
   });
   const affinity = {
     // Only sticky upstreams use it, and it hashes the conversation's opening.
-    session: runners.some((r) => r.upstream.strategy === "sticky") ? sessionKey(dialect, ctx.body.json, ctx.request.headers) : undefined,
-    previousResponseId: typeof ctx.body.json.previous_response_id === "string" ? ctx.body.json.previous_response_id : undefined,
+    session: runners.some((r) => r.upstream.strategy === "sticky")
+      ? sessionKey(dialect, ctx.body.json, ctx.request.headers)
+      : undefined,
+    previousResponseId:
+      typeof ctx.body.json.previous_response_id === "string"
+        ? ctx.body.json.previous_response_id
+        : undefined,
   };
   return serveWithPool(poolContext(ctx, services, affinity), runners);
 }
 
 /** How one request is tried against the pool, for every operation that goes to upstreams. */
-export function poolContext(ctx: RequestContext, services: GatewayServices, affinity: Affinity): ServeContext {
+export function poolContext(
+  ctx: RequestContext,
+  services: GatewayServices,
+  affinity: Affinity,
+): ServeContext {
   return {
     pool: services.pool,
     log: services.log,

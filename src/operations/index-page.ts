@@ -16,16 +16,24 @@ export function wantsHtml(request: Request): boolean {
 
 /** The path of the first route doing this operation, so the index follows routes.yaml. */
 function pathOf(routes: RouteTable, operation: Operation): string | undefined {
-  return routes.routes.find((route) => route.operation === operation && route.method === "GET")?.path;
+  return routes.routes.find((route) => route.operation === operation && route.method === "GET")
+    ?.path;
 }
 
 /** The redirect a browser gets, or undefined when routes.yaml serves no monitor page. */
 export function browserRedirect(routes: RouteTable): Response | undefined {
   const page = pathOf(routes, "monitor-page");
-  return page ? new Response(null, { status: 302, headers: { location: page, "cache-control": "no-store" } }) : undefined;
+  return page
+    ? new Response(null, { status: 302, headers: { location: page, "cache-control": "no-store" } })
+    : undefined;
 }
 
-export function indexResponse(origin: string, version: string, routes: RouteTable, metricsEnabled: boolean): Response {
+export function indexResponse(
+  origin: string,
+  version: string,
+  routes: RouteTable,
+  metricsEnabled: boolean,
+): Response {
   const links: Record<string, string> = {};
   const health = pathOf(routes, "health");
   const monitor = pathOf(routes, "monitor-page");

@@ -10,7 +10,12 @@ function openaiModel(entry: ModelEntry) {
 }
 
 function anthropicModel(entry: ModelEntry) {
-  return { type: "model", id: entry.id, display_name: entry.displayName ?? entry.id, created_at: CREATED_ISO };
+  return {
+    type: "model",
+    id: entry.id,
+    display_name: entry.displayName ?? entry.id,
+    created_at: CREATED_ISO,
+  };
 }
 
 function geminiModel(entry: ModelEntry) {
@@ -30,7 +35,12 @@ export function renderModelList(shape: ErrorFamily, entries: ModelEntry[]): unkn
     case "openai":
       return { object: "list", data: entries.map(openaiModel) };
     case "anthropic":
-      return { data: entries.map(anthropicModel), has_more: false, first_id: entries[0]?.id ?? null, last_id: entries.at(-1)?.id ?? null };
+      return {
+        data: entries.map(anthropicModel),
+        has_more: false,
+        first_id: entries[0]?.id ?? null,
+        last_id: entries.at(-1)?.id ?? null,
+      };
     case "gemini":
       return { models: entries.map(geminiModel) };
   }

@@ -10,14 +10,22 @@ import type { RequestContext } from "./context.ts";
 
 export function notServed(ctx: RequestContext): Response {
   const { route } = ctx.match;
-  const what = route.note ? `${route.note} (${route.method} ${route.path})` : `${route.method} ${route.path}`;
+  const what = route.note
+    ? `${route.note} (${route.method} ${route.path})`
+    : `${route.method} ${route.path}`;
   const message =
     `levity does not serve ${what} yet. It serves chat completions, completions and Responses (OpenAI), ` +
     `Messages (Anthropic) and generateContent (Gemini), with their model lists and token counts; ` +
     `send this request to the provider directly.`;
   ctx.trace.error(message);
   // The SDKs retry a 5xx unless told not to; errorResponse says so for 501.
-  return errorResponse(familyFor(ctx), 501, message, { code: "endpoint_not_served" }, ctx.requestId);
+  return errorResponse(
+    familyFor(ctx),
+    501,
+    message,
+    { code: "endpoint_not_served" },
+    ctx.requestId,
+  );
 }
 
 /**

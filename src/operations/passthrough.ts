@@ -14,18 +14,34 @@ import { tapStream } from "../pool/tap.ts";
 import { openUpstream, type OpenedUpstream } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream/limits.ts";
 import { adaptChatBody, meansNoSuchRoute } from "../upstream/openai-compatible.ts";
-import { clientResponseHeaders, upstreamEndpoint, upstreamRequestHeaders } from "../upstream/protocol.ts";
+import {
+  clientResponseHeaders,
+  upstreamEndpoint,
+  upstreamRequestHeaders,
+} from "../upstream/protocol.ts";
 import type { RequestContext } from "./context.ts";
 
 const encoder = new TextEncoder();
 
 /** How a same-dialect client learns, mid-stream, that the upstream broke off after the commit point. */
-export function streamErrorBytes(dialect: Dialect, jsonArray: boolean, status: number, message: string): Uint8Array {
+export function streamErrorBytes(
+  dialect: Dialect,
+  jsonArray: boolean,
+  status: number,
+  message: string,
+): Uint8Array {
   switch (dialect) {
     case "anthropic-messages":
       return encoder.encode(sseEvent("error", errorBody("anthropic", status, message)));
     case "openai-responses":
-      return encoder.encode(sseEvent("error", { type: "error", code: status === 429 ? "rate_limit_exceeded" : "server_error", message, param: null }));
+      return encoder.encode(
+        sseEvent("error", {
+          type: "error",
+          code: status === 429 ? "rate_limit_exceeded" : "server_error",
+          message,
+          param: null,
+        }),
+      );
     case "gemini": {
       const body = JSON.stringify(errorBody("gemini", status, message));
       return encoder.encode(jsonArray ? `,\r\n${body}]` : `data: ${body}\r\n\r\n`);
@@ -40,18 +56,32 @@ function embeddedError(json: unknown): { status: number; message: string } | und
   if (!isObject(json)) return undefined;
   const error = json.error;
   if (!isObject(error)) return undefined;
-  const code = typeof error.code === "number" ? error.code : error.type === "overloaded_error" ? 529 : 500;
-  return { status: code >= 400 && code < 600 ? code : 500, message: String(error.message ?? "the upstream answered with an error") };
+  const code =
+    typeof error.code === "number" ? error.code : error.type === "overloaded_error" ? 529 : 500;
+  return {
+    status: code >= 400 && code < 600 ? code : 500,
+    message: String(error.message ?? "the upstream answered with an error"),
+  };
 }
 
 /** A failure for a client of the upstream's own dialect: the upstream's error body as it sent it, where there is one. */
-export function sameDialectFailure(ctx: RequestContext, failure: Failure, headers: Headers): Response {
+export function sameDialectFailure(
+  ctx: RequestContext,
+  failure: Failure,
+  headers: Headers,
+): Response {
   if (failure.upstream) {
     const out = clientResponseHeaders(failure.upstream.headers);
     headers.forEach((value, name) => out.set(name, value));
     return new Response(failure.upstream.body, { status: failure.status, headers: out });
   }
-  return errorResponse(ctx.family, failure.status, failure.message, { headers: Object.fromEntries(headers) }, ctx.requestId);
+  return errorResponse(
+    ctx.family,
+    failure.status,
+    failure.message,
+    { headers: Object.fromEntries(headers) },
+    ctx.requestId,
+  );
 }
 
 /**
@@ -70,10 +100,22 @@ export function passthroughRunner(
 ): TargetRunner {
   const { json, text } = ctx.body!;
   // Only the model changes, and for an OpenAI-compatible provider what it would refuse; otherwise the client's bytes go through untouched.
-  const adapted = dialect === "openai-chat" && upstream.openai ? adaptChatBody(json, upstream.openai.compat) : undefined;
-  const body = dialect === "gemini" || (json.model === target.model && !adapted) ? text : JSON.stringify({ ...(adapted ?? json), model: target.model });
+  const adapted =
+    dialect === "openai-chat" && upstream.openai
+      ? adaptChatBody(json, upstream.openai.compat)
+      : undefined;
+  const body =
+    dialect === "gemini" || (json.model === target.model && !adapted)
+      ? text
+      : JSON.stringify({ ...(adapted ?? json), model: target.model });
   const operation = ctx.match.route.operation;
-  const url = upstreamEndpoint(upstream, { dialect, operation, model: target.model, stream, query: ctx.url.searchParams });
+  const url = upstreamEndpoint(upstream, {
+    dialect,
+    operation,
+    model: target.model,
+    stream,
+    query: ctx.url.searchParams,
+  });
   const codec = UPSTREAM_CODECS[dialect];
   const jsonArray = dialect === "gemini" && stream && ctx.url.searchParams.get("alt") !== "sse";
 
@@ -96,7 +138,12 @@ export function passthroughRunner(
           upstream,
           url,
           body,
-          headers: upstreamRequestHeaders(upstream.protocol, lease.account.key, ctx.request.headers, true),
+          headers: upstreamRequestHeaders(
+            upstream.protocol,
+            lease.account.key,
+            ctx.request.headers,
+            true,
+          ),
           clientSignal: ctx.request.signal,
           timeouts: upstream.timeouts,
         });
@@ -112,11 +159,26 @@ export function passthroughRunner(
         } catch (error) {
           return failed(failureFromError(error, upstream.name));
         }
-        if (onNoSuchRoute && meansNoSuchRoute(response.status, errorText)) return onNoSuchRoute(lease);
+        if (onNoSuchRoute && meansNoSuchRoute(response.status, errorText))
+          return onNoSuchRoute(lease);
         const kind = classifyStatus(response.status, errorText);
-        if (kind === "final") return { kind: "final", response: new Response(errorText, { status: response.status, statusText: response.statusText, headers }) };
+        if (kind === "final")
+          return {
+            kind: "final",
+            response: new Response(errorText, {
+              status: response.status,
+              statusText: response.statusText,
+              headers,
+            }),
+          };
         const parsed = codec.parseError(errorText);
-        return failed({ kind, status: response.status, message: parsed.message, hintMs: cooldownHint(response.headers, parsed.retryAfter), upstream: { body: errorText, headers: response.headers } });
+        return failed({
+          kind,
+          status: response.status,
+          message: parsed.message,
+          hintMs: cooldownHint(response.headers, parsed.retryAfter),
+          upstream: { body: errorText, headers: response.headers },
+        });
       }
 
       if (source) {
@@ -125,20 +187,38 @@ export function passthroughRunner(
           source,
           (input) => codec.parseStream(input, targetOf(upstream), contentType),
           upstream.name,
-          (error) => streamErrorBytes(dialect, jsonArray, 502, failureFromError(error, upstream.name).message),
+          (error) =>
+            streamErrorBytes(
+              dialect,
+              jsonArray,
+              502,
+              failureFromError(error, upstream.name).message,
+            ),
           codec.finalMarkers(contentType),
           limitsOf(upstream),
         );
         if (tapped.kind === "failed") return failed(tapped.failure);
-        if (tapped.kind === "final") return { kind: "final", response: errorResponse(ctx.family, tapped.status, tapped.message, {}, ctx.requestId) };
+        if (tapped.kind === "final")
+          return {
+            kind: "final",
+            response: errorResponse(ctx.family, tapped.status, tapped.message, {}, ctx.requestId),
+          };
         void tapped.done.then(({ usage, error, id }) => {
           if (!error) {
             pin(lease, id);
             lease.finish({ ok: true, usage });
-          } else if (error instanceof GatewayError) lease.finish({ neutral: true }); // the client left: the account is blameless
+          } else if (error instanceof GatewayError)
+            lease.finish({ neutral: true }); // the client left: the account is blameless
           else lease.finish({ ok: false, failure: failureFromError(error, upstream.name) });
         });
-        return { kind: "committed", response: new Response(tapped.body, { status: response.status, statusText: response.statusText, headers }) };
+        return {
+          kind: "committed",
+          response: new Response(tapped.body, {
+            status: response.status,
+            statusText: response.statusText,
+            headers,
+          }),
+        };
       }
 
       let answer: string;
@@ -149,31 +229,54 @@ export function passthroughRunner(
       }
       if (operation === "count-tokens") {
         lease.finish({ ok: true });
-        return { kind: "committed", response: new Response(answer, { status: response.status, headers }) };
+        return {
+          kind: "committed",
+          response: new Response(answer, { status: response.status, headers }),
+        };
       }
       let parsed: unknown;
       try {
         parsed = JSON.parse(answer);
       } catch {
-        return failed({ kind: "broken", status: 502, message: `upstream "${upstream.name}" answered 200 with a body that is not JSON: ${answer.slice(0, 120)}` });
+        return failed({
+          kind: "broken",
+          status: 502,
+          message: `upstream "${upstream.name}" answered 200 with a body that is not JSON: ${answer.slice(0, 120)}`,
+        });
       }
       const hidden = embeddedError(parsed);
       if (hidden) {
         const kind = classifyStatus(hidden.status, hidden.message);
-        if (kind === "final") return { kind: "final", response: new Response(answer, { status: hidden.status, headers }) };
+        if (kind === "final")
+          return {
+            kind: "final",
+            response: new Response(answer, { status: hidden.status, headers }),
+          };
         return failed({ kind, status: hidden.status, message: hidden.message });
       }
       let usage;
       try {
         const read = codec.parseResponse(parsed, targetOf(upstream));
-        if (isEmptyAnswer(read)) return failed({ kind: "empty", status: 502, message: `upstream "${upstream.name}" answered with no content` });
+        if (isEmptyAnswer(read))
+          return failed({
+            kind: "empty",
+            status: 502,
+            message: `upstream "${upstream.name}" answered with no content`,
+          });
         usage = read.usage;
         pin(lease, read.id);
       } catch {
         // An answer levity cannot read is still the upstream's answer for this same-dialect client.
       }
       lease.finish({ ok: true, usage });
-      return { kind: "committed", response: new Response(answer, { status: response.status, statusText: response.statusText, headers }) };
+      return {
+        kind: "committed",
+        response: new Response(answer, {
+          status: response.status,
+          statusText: response.statusText,
+          headers,
+        }),
+      };
     },
   };
 }

@@ -36,7 +36,16 @@ interface LastResponse {
 }
 
 // Headers of the upgrade that describe the WebSocket connection rather than the request.
-const CONNECTION_HEADERS = ["connection", "upgrade", "content-length", "transfer-encoding", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol"];
+const CONNECTION_HEADERS = [
+  "connection",
+  "upgrade",
+  "content-length",
+  "transfer-encoding",
+  "sec-websocket-key",
+  "sec-websocket-version",
+  "sec-websocket-extensions",
+  "sec-websocket-protocol",
+];
 // Headers of levity's own answer worth telling a client that only sees a message: retry hints and where to look in the log.
 const ERROR_HEADERS = ["retry-after", "x-request-id", "x-should-retry"];
 // A client sends one response.create at a time and waits for its end; more than this queued is a runaway client.
@@ -69,7 +78,10 @@ export class ResponsesSocket {
   /** One message from the client; messages are served in order, one at a time. */
   receive(message: string | Uint8Array): void {
     if (this.queued >= MAX_QUEUED) {
-      this.sendError(429, `Too many messages waiting on this connection (${MAX_QUEUED}); send the next response.create after the last one's response.completed.`);
+      this.sendError(
+        429,
+        `Too many messages waiting on this connection (${MAX_QUEUED}); send the next response.create after the last one's response.completed.`,
+      );
       return;
     }
     this.queued++;
@@ -77,8 +89,13 @@ export class ResponsesSocket {
       .then(() => this.serve(message))
       .catch((error: unknown) => {
         // A bug must not take the connection (or the process) down: the client gets an error message.
-        this.log.error(`WebSocket message on ${new URL(this.upgrade.url).pathname} failed: ${(error as Error).stack ?? error}`);
-        this.sendError(500, "levity hit an internal error while serving this message. This is a bug; the log has the details.");
+        this.log.error(
+          `WebSocket message on ${new URL(this.upgrade.url).pathname} failed: ${(error as Error).stack ?? error}`,
+        );
+        this.sendError(
+          500,
+          "levity hit an internal error while serving this message. This is a bug; the log has the details.",
+        );
       })
       .finally(() => {
         this.queued--;
@@ -105,14 +122,20 @@ export class ResponsesSocket {
   private async serve(message: string | Uint8Array): Promise<void> {
     if (this.gone.signal.aborted) return;
     if (typeof message !== "string") {
-      this.sendError(400, "levity reads text messages only: send each response.create as JSON text.");
+      this.sendError(
+        400,
+        "levity reads text messages only: send each response.create as JSON text.",
+      );
       return;
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(message);
     } catch {
-      this.sendError(400, "The message is not valid JSON. Send {\"type\": \"response.create\", ...the body of POST /v1/responses}.");
+      this.sendError(
+        400,
+        'The message is not valid JSON. Send {"type": "response.create", ...the body of POST /v1/responses}.',
+      );
       return;
     }
     if (!isObject(parsed)) {
@@ -123,11 +146,18 @@ export class ResponsesSocket {
     // Codex acknowledges a response it has processed; there is nothing for levity to do with it.
     if (type === "response.processed") return;
     if (type !== "response.create") {
-      this.sendError(400, `Unknown message type ${JSON.stringify(type)?.slice(0, 60) ?? "(none)"}: levity accepts response.create.`, "type");
+      this.sendError(
+        400,
+        `Unknown message type ${JSON.stringify(type)?.slice(0, 60) ?? "(none)"}: levity accepts response.create.`,
+        "type",
+      );
       return;
     }
     // Some clients nest the body as {type, response: {...}}; Codex sends it flat.
-    const body = isObject(rest.response) && rest.input === undefined && rest.model === undefined ? { ...rest.response } : rest;
+    const body =
+      isObject(rest.response) && rest.input === undefined && rest.model === undefined
+        ? { ...rest.response }
+        : rest;
     await this.create(body);
   }
 
@@ -147,17 +177,23 @@ export class ResponsesSocket {
       const post = new Request(this.upgrade.url, {
         method: "POST",
         headers: this.headers,
-        body: JSON.stringify({ ...request, ...(body.input === undefined && this.continued === undefined ? {} : { input }), stream: true }),
+        body: JSON.stringify({
+          ...request,
+          ...(body.input === undefined && this.continued === undefined ? {} : { input }),
+          stream: true,
+        }),
         signal: abort.signal,
       });
       const response = await this.gateway(post);
       const contentType = response.headers.get("content-type") ?? "";
       let completed = false;
-      if (!response.ok || !contentType.includes("text/event-stream") || !response.body) await this.forwardError(response);
+      if (!response.ok || !contentType.includes("text/event-stream") || !response.body)
+        await this.forwardError(response);
       else completed = await this.relay(response.body, input, abort);
       // As OpenAI does: a continuation that failed evicts the response it continued, and naming it
       // again is then previous_response_not_found.
-      if (!completed && this.continued !== undefined && this.last?.id === this.continued) this.last = undefined;
+      if (!completed && this.continued !== undefined && this.last?.id === this.continued)
+        this.last = undefined;
     } finally {
       this.inFlight.delete(abort);
     }
@@ -171,7 +207,12 @@ export class ResponsesSocket {
    */
   private expandInput(body: Record<string, unknown>): unknown[] | undefined {
     const raw = body.input;
-    const items = raw === undefined ? [] : typeof raw === "string" ? [{ type: "message", role: "user", content: raw }] : raw;
+    const items =
+      raw === undefined
+        ? []
+        : typeof raw === "string"
+          ? [{ type: "message", role: "user", content: raw }]
+          : raw;
     if (!Array.isArray(items)) {
       this.sendError(400, "input must be a string or a list of input items.", "input");
       return undefined;
@@ -194,18 +235,45 @@ export class ResponsesSocket {
   private warmUp(body: Record<string, unknown>, input: unknown[]): void {
     const id = randomId("resp_");
     const model = typeof body.model === "string" ? body.model : "";
-    const shell = { id, object: "response", created_at: Math.floor(Date.now() / 1000), model, output: [], usage: null, error: null, incomplete_details: null };
-    this.send({ type: "response.created", sequence_number: 0, response: { ...shell, status: "in_progress" } });
+    const shell = {
+      id,
+      object: "response",
+      created_at: Math.floor(Date.now() / 1000),
+      model,
+      output: [],
+      usage: null,
+      error: null,
+      incomplete_details: null,
+    };
+    this.send({
+      type: "response.created",
+      sequence_number: 0,
+      response: { ...shell, status: "in_progress" },
+    });
     this.send({
       type: "response.completed",
       sequence_number: 1,
-      response: { ...shell, status: "completed", usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } } },
+      response: {
+        ...shell,
+        status: "completed",
+        usage: {
+          input_tokens: 0,
+          output_tokens: 0,
+          total_tokens: 0,
+          input_tokens_details: { cached_tokens: 0 },
+          output_tokens_details: { reasoning_tokens: 0 },
+        },
+      },
     });
     this.last = { id, input, output: [] };
   }
 
   /** Each SSE event of the POST's answer as one text message; the final response is remembered for the next turn. Whether it completed. */
-  private async relay(body: ReadableStream<Uint8Array>, input: unknown[], request: AbortController): Promise<boolean> {
+  private async relay(
+    body: ReadableStream<Uint8Array>,
+    input: unknown[],
+    request: AbortController,
+  ): Promise<boolean> {
     const items: unknown[] = [];
     const events = readSse(body)[Symbol.asyncIterator]();
     for (;;) {
@@ -225,7 +293,12 @@ export class ResponsesSocket {
       const response = parseObject(event.data)?.response;
       const completed = type === "response.completed";
       if (completed && isObject(response) && typeof response.id === "string") {
-        this.last = { id: response.id, input, output: Array.isArray(response.output) && response.output.length > 0 ? response.output : items };
+        this.last = {
+          id: response.id,
+          input,
+          output:
+            Array.isArray(response.output) && response.output.length > 0 ? response.output : items,
+        };
       }
       // The client has its answer: whatever the body still holds is read to its end in the background,
       // and the client closing the socket now no longer counts as leaving before the answer finished.
@@ -233,7 +306,11 @@ export class ResponsesSocket {
       void drain(events);
       return completed;
     }
-    if (!this.gone.signal.aborted) this.sendError(502, "The response ended before response.completed; the upstream's stream was cut.");
+    if (!this.gone.signal.aborted)
+      this.sendError(
+        502,
+        "The response ended before response.completed; the upstream's stream was cut.",
+      );
     return false;
   }
 
@@ -247,7 +324,12 @@ export class ResponsesSocket {
     }
     const json = parseObject(text);
     const status = response.ok ? 502 : response.status;
-    const error = isObject(json?.error) ? json.error : openaiError(status, response.ok ? "The answer was not a stream." : text.slice(0, 500) || `HTTP ${status}`);
+    const error = isObject(json?.error)
+      ? json.error
+      : openaiError(
+          status,
+          response.ok ? "The answer was not a stream." : text.slice(0, 500) || `HTTP ${status}`,
+        );
     const headers: Record<string, string> = {};
     for (const name of ERROR_HEADERS) {
       const value = response.headers.get(name);
@@ -275,7 +357,8 @@ async function drain(events: AsyncIterator<unknown>): Promise<void> {
 }
 
 function openaiError(status: number, message: string, param?: string): Record<string, unknown> {
-  return (errorBody("openai", status, message, { param }) as { error: Record<string, unknown> }).error;
+  return (errorBody("openai", status, message, { param }) as { error: Record<string, unknown> })
+    .error;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -17,7 +17,8 @@ export class ResponseAssembler {
 
   private hold(length: number): void {
     this.held += length;
-    if (this.held > this.limit) throw overLimit(this.upstream, "an answer", this.limit, "answer_mb");
+    if (this.held > this.limit)
+      throw overLimit(this.upstream, "an answer", this.limit, "answer_mb");
   }
 
   private id = "";
@@ -40,7 +41,8 @@ export class ResponseAssembler {
       case "text":
         if (last?.type === "text") last.text += event.text;
         else this.parts.push({ type: "text", text: event.text });
-        if (event.signature) (this.parts.at(-1) as Extract<Part, { type: "text" }>).signature = event.signature;
+        if (event.signature)
+          (this.parts.at(-1) as Extract<Part, { type: "text" }>).signature = event.signature;
         break;
       case "thinking":
         if (last?.type === "thinking" && !last.signature) last.text += event.text;
@@ -54,7 +56,13 @@ export class ResponseAssembler {
         this.parts.push({ type: "redacted_thinking", data: event.data });
         break;
       case "tool_call_start": {
-        const call = { type: "tool_call" as const, id: event.id, name: event.name, arguments: "", signature: event.signature };
+        const call = {
+          type: "tool_call" as const,
+          id: event.id,
+          name: event.name,
+          arguments: "",
+          signature: event.signature,
+        };
         this.calls.set(event.index, call);
         this.parts.push(call);
         break;
@@ -79,7 +87,15 @@ export class ResponseAssembler {
 
   result(): ChatResponse {
     for (const call of this.calls.values()) if (call.arguments === "") call.arguments = "{}";
-    return { id: this.id, model: this.model, created: this.created, parts: this.parts, stop: this.stop, stopSequence: this.stopSequence, usage: this.usage };
+    return {
+      id: this.id,
+      model: this.model,
+      created: this.created,
+      parts: this.parts,
+      stop: this.stop,
+      stopSequence: this.stopSequence,
+      usage: this.usage,
+    };
   }
 }
 

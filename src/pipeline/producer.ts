@@ -45,7 +45,13 @@ export function echoProducer(upstream: Upstream): Producer {
 }
 
 export function targetOf(upstream: Upstream): UpstreamTarget {
-  return { name: upstream.name, protocol: upstream.protocol, baseUrl: upstream.baseUrl, apiVersion: upstream.apiVersion, compat: upstream.openai?.compat };
+  return {
+    name: upstream.name,
+    protocol: upstream.protocol,
+    baseUrl: upstream.baseUrl,
+    apiVersion: upstream.apiVersion,
+    compat: upstream.openai?.compat,
+  };
 }
 
 /** Retry-After as the client should see it: the header, retry-after-ms rounded up, or the body's hint. */
@@ -60,7 +66,13 @@ function retryAfterOf(response: Response, hint: number | undefined): string | un
 async function failure(response: Response, codec: UpstreamCodec): Promise<UpstreamError> {
   const text = await response.text();
   const parsed = codec.parseError(text);
-  return new UpstreamError(response.status, parsed.message, retryAfterOf(response, parsed.retryAfter), cooldownHint(response.headers, parsed.retryAfter), text);
+  return new UpstreamError(
+    response.status,
+    parsed.message,
+    retryAfterOf(response, parsed.retryAfter),
+    cooldownHint(response.headers, parsed.retryAfter),
+    text,
+  );
 }
 
 export function httpProducer(upstream: Upstream, account: Account, call: CallContext): Producer {
@@ -82,28 +94,50 @@ export function httpProducer(upstream: Upstream, account: Account, call: CallCon
   return {
     accountName: account.name,
     async complete(request) {
-      const response = await send(await codec.buildRequest({ ...request, stream: false }, target), false);
+      const response = await send(
+        await codec.buildRequest({ ...request, stream: false }, target),
+        false,
+      );
       let body: unknown;
       try {
         body = await response.json();
       } catch {
-        throw new UpstreamError(502, `Upstream "${upstream.name}" answered with a body that is not JSON.`);
+        throw new UpstreamError(
+          502,
+          `Upstream "${upstream.name}" answered with a body that is not JSON.`,
+        );
       }
       try {
         return codec.parseResponse(body, target);
       } catch (error) {
-        if (error instanceof StreamProtocolError) throw new UpstreamError(502, `Upstream "${upstream.name}" answered in an unexpected shape: ${error.message}.`);
+        if (error instanceof StreamProtocolError)
+          throw new UpstreamError(
+            502,
+            `Upstream "${upstream.name}" answered in an unexpected shape: ${error.message}.`,
+          );
         throw error;
       }
     },
     async stream(request) {
-      const response = await send(await codec.buildRequest({ ...request, stream: true }, target), true);
-      if (!response.body) throw new UpstreamError(502, `Upstream "${upstream.name}" answered a stream request with no body.`);
+      const response = await send(
+        await codec.buildRequest({ ...request, stream: true }, target),
+        true,
+      );
+      if (!response.body)
+        throw new UpstreamError(
+          502,
+          `Upstream "${upstream.name}" answered a stream request with no body.`,
+        );
       // The parser reads the limit on one event from the body it is given.
-      return codec.parseStream(withEventLimit(response.body, limitsOf(upstream).eventBytes, upstream.name), target, response.headers.get("content-type") ?? "");
+      return codec.parseStream(
+        withEventLimit(response.body, limitsOf(upstream).eventBytes, upstream.name),
+        target,
+        response.headers.get("content-type") ?? "",
+      );
     },
     async count(request) {
-      if (!codec.buildCountRequest || !codec.parseCount) return { tokens: await countRequestTokens(request), estimated: true };
+      if (!codec.buildCountRequest || !codec.parseCount)
+        return { tokens: await countRequestTokens(request), estimated: true };
       const response = await send(await codec.buildCountRequest(request, target), false);
       return { tokens: codec.parseCount(await response.json()), estimated: false };
     },

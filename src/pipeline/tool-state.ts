@@ -8,10 +8,12 @@ import type { StateStore, ToolCallState } from "../state/store.ts";
  * when the conversation returns.
  */
 
-const isOpaqueThinking = (part: Part) => (part.type === "thinking" && part.signature !== undefined) || part.type === "redacted_thinking";
+const isOpaqueThinking = (part: Part) =>
+  (part.type === "thinking" && part.signature !== undefined) || part.type === "redacted_thinking";
 // Unsigned reasoning is kept too: DeepSeek and Kimi refuse a tool-calling turn sent back without its
 // reasoning_content, and a Responses client with store: false returns at most a summary of it.
-const isKeptThinking = (part: Part) => isOpaqueThinking(part) || (part.type === "thinking" && part.text !== "");
+const isKeptThinking = (part: Part) =>
+  isOpaqueThinking(part) || (part.type === "thinking" && part.text !== "");
 
 /** After an answer: remember the opaque state of each of its tool calls. */
 export function rememberToolCalls(store: StateStore, response: ChatResponse): void {
@@ -41,7 +43,11 @@ export function restoreToolCalls(store: StateStore, request: ChatRequest): void 
     if (!turn.parts.some(isOpaqueThinking)) {
       // Unsigned reasoning the client still has is its own: a stored copy only fills the gap when
       // it is gone (a provider that numbers its call ids per answer could have stored another's).
-      if (!thinking.some(isOpaqueThinking) && turn.parts.some((p) => p.type === "thinking" && p.text !== "")) continue;
+      if (
+        !thinking.some(isOpaqueThinking) &&
+        turn.parts.some((p) => p.type === "thinking" && p.text !== "")
+      )
+        continue;
       // The stored thinking replaces any unsigned copy of it the client sent back as text.
       turn.parts = [...thinking, ...turn.parts.filter((p) => p.type !== "thinking")];
       continue;
@@ -51,7 +57,12 @@ export function restoreToolCalls(store: StateStore, request: ChatRequest): void 
     // thinking was changed: the text comes back from what was stored under the same signature.
     for (const part of turn.parts) {
       if (part.type !== "thinking" || part.text !== "" || !part.signature) continue;
-      const kept = thinking.find((t) => t.type === "thinking" && t.signature?.value === part.signature!.value && t.signature.issuer === part.signature!.issuer);
+      const kept = thinking.find(
+        (t) =>
+          t.type === "thinking" &&
+          t.signature?.value === part.signature!.value &&
+          t.signature.issuer === part.signature!.issuer,
+      );
       if (kept?.type === "thinking") part.text = kept.text;
     }
   }

@@ -19,7 +19,10 @@ import { ResponseAssembler } from "./assemble.ts";
 import { echoProducer, httpProducer, type Producer } from "./producer.ts";
 import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";
 
-const SSE_HEADERS: Record<string, string> = { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" };
+const SSE_HEADERS: Record<string, string> = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache",
+};
 
 /** The client's request in the IR, parsed once for every target and account it may be tried on. */
 export interface Prepared {
@@ -35,7 +38,10 @@ function clientContext(ctx: RequestContext, request: ChatRequest, dialect: Diale
   const streamOptions = json.stream_options;
   return {
     request,
-    includeUsage: typeof streamOptions === "object" && streamOptions !== null && (streamOptions as Record<string, unknown>).include_usage === true,
+    includeUsage:
+      typeof streamOptions === "object" &&
+      streamOptions !== null &&
+      (streamOptions as Record<string, unknown>).include_usage === true,
     geminiFraming: ctx.url.searchParams.get("alt") === "sse" ? "sse" : "json-array",
     // Mints the response's id once per request: every attempt and every event reports it, and the store keeps it.
     responses: dialect === "openai-responses" ? parseResponsesSettings(json) : undefined,
@@ -43,7 +49,12 @@ function clientContext(ctx: RequestContext, request: ChatRequest, dialect: Diale
 }
 
 /** previous_response_id: the stored conversation goes before this request's input. */
-function withHistory(ctx: RequestContext, dialect: Dialect, store: StateStore, request: ChatRequest): number {
+function withHistory(
+  ctx: RequestContext,
+  dialect: Dialect,
+  store: StateStore,
+  request: ChatRequest,
+): number {
   const previous = ctx.body!.json.previous_response_id;
   if (dialect !== "openai-responses" || typeof previous !== "string") return 0;
   const history = store.conversation(previous);
@@ -58,7 +69,13 @@ function withHistory(ctx: RequestContext, dialect: Dialect, store: StateStore, r
   return history.length;
 }
 
-export function prepareTranslation(ctx: RequestContext, dialect: Dialect, store: StateStore, model: string, stream: boolean): Prepared {
+export function prepareTranslation(
+  ctx: RequestContext,
+  dialect: Dialect,
+  store: StateStore,
+  model: string,
+  stream: boolean,
+): Prepared {
   const client = CLIENT_CODECS[dialect];
   // Counts are capped before the body becomes the IR, and again exactly once it has (history included).
   const limits = ctx.snapshot.proxy.requestLimits;
@@ -80,7 +97,12 @@ export function clientStatus(status: number, family: ErrorFamily): number {
  * After the commit point: a stream that breaks or ends early becomes an error event the client's
  * dialect can carry, never a silent end; the attempt's lease finishes with how it went.
  */
-async function* afterCommit(events: AsyncIterable<StreamEvent>, upstream: Upstream, lease: Lease, remember: (response: ChatResponse) => void): AsyncGenerator<StreamEvent> {
+async function* afterCommit(
+  events: AsyncIterable<StreamEvent>,
+  upstream: Upstream,
+  lease: Lease,
+  remember: (response: ChatResponse) => void,
+): AsyncGenerator<StreamEvent> {
   const assembler = new ResponseAssembler(limitsOf(upstream).answerBytes, upstream.name);
   // The lease finishes once. The request log hears every finish, so a client that hangs up after
   // the final event (Codex closes at response.completed) must not turn a success into "went away".
@@ -99,7 +121,11 @@ async function* afterCommit(events: AsyncIterable<StreamEvent>, upstream: Upstre
         remember(response);
         finish({ ok: true, usage: response.usage });
       }
-      if (event.type === "error") finish({ ok: false, failure: { kind: "broken", status: event.status, message: event.message } });
+      if (event.type === "error")
+        finish({
+          ok: false,
+          failure: { kind: "broken", status: event.status, message: event.message },
+        });
       yield event;
       if (event.type === "finish" || event.type === "error") return;
     }
@@ -117,14 +143,27 @@ async function* afterCommit(events: AsyncIterable<StreamEvent>, upstream: Upstre
 }
 
 /** Any client dialect to any upstream: client request -> IR -> upstream, and the answer back the same way. */
-export function translatedRunner(ctx: RequestContext, dialect: Dialect, prepared: Prepared, target: Target, upstream: Upstream, store: StateStore): TargetRunner {
+export function translatedRunner(
+  ctx: RequestContext,
+  dialect: Dialect,
+  prepared: Prepared,
+  target: Target,
+  upstream: Upstream,
+  store: StateStore,
+): TargetRunner {
   const { client, render } = prepared;
   const stream = prepared.request.stream;
   const remember = (response: ChatResponse) => {
     rememberToolCalls(store, response);
     // Under the id the client is shown, never the upstream's: an upstream that reuses ids must not merge two conversations.
     if (render.responses?.store) {
-      store.saveResponse({ id: render.responses.id, previousId: render.responses.previousResponseId ?? undefined, model: response.model, input: prepared.newInput, output: response.parts });
+      store.saveResponse({
+        id: render.responses.id,
+        previousId: render.responses.previousResponseId ?? undefined,
+        model: response.model,
+        input: prepared.newInput,
+        output: response.parts,
+      });
     }
   };
   const failed = (failure: Failure): AttemptResult => ({ kind: "failed", failure });
@@ -133,39 +172,90 @@ export function translatedRunner(ctx: RequestContext, dialect: Dialect, prepared
     upstream,
     model: target.model,
     failureResponse(failure, headers) {
-      return errorResponse(ctx.family, clientStatus(failure.status, ctx.family), failure.message, { headers: Object.fromEntries(headers) }, ctx.requestId);
+      return errorResponse(
+        ctx.family,
+        clientStatus(failure.status, ctx.family),
+        failure.message,
+        { headers: Object.fromEntries(headers) },
+        ctx.requestId,
+      );
     },
     async attempt(lease: Lease): Promise<AttemptResult> {
       const request = { ...prepared.request, model: target.model };
       const producer: Producer =
-        upstream.protocol === "echo" ? echoProducer(upstream) : httpProducer(upstream, lease.account, { clientHeaders: ctx.request.headers, clientSignal: ctx.request.signal, mediaFetch: ctx.snapshot.proxy.mediaFetch });
+        upstream.protocol === "echo"
+          ? echoProducer(upstream)
+          : httpProducer(upstream, lease.account, {
+              clientHeaders: ctx.request.headers,
+              clientSignal: ctx.request.signal,
+              mediaFetch: ctx.snapshot.proxy.mediaFetch,
+            });
       try {
         if (ctx.match.route.operation === "count-tokens") {
           const { tokens, estimated } = await producer.count(request);
           lease.finish({ ok: true });
           const headers = new Headers(estimated ? { "x-levity-token-count": "estimate" } : {});
-          const body = dialect === "gemini" ? { totalTokens: tokens, promptTokensDetails: [{ modality: "TEXT", tokenCount: tokens }] } : { input_tokens: tokens };
+          const body =
+            dialect === "gemini"
+              ? {
+                  totalTokens: tokens,
+                  promptTokensDetails: [{ modality: "TEXT", tokenCount: tokens }],
+                }
+              : { input_tokens: tokens };
           return { kind: "committed", response: jsonResponse(body, { headers }) };
         }
         if (!stream) {
           const response = await producer.complete(request);
-          if (isEmptyAnswer(response)) return failed({ kind: "empty", status: 502, message: `upstream "${upstream.name}" answered with no content` });
+          if (isEmptyAnswer(response))
+            return failed({
+              kind: "empty",
+              status: 502,
+              message: `upstream "${upstream.name}" answered with no content`,
+            });
           remember(response);
           lease.finish({ ok: true, usage: response.usage });
-          return { kind: "committed", response: jsonResponse(client.renderResponse(response, render)) };
+          return {
+            kind: "committed",
+            response: jsonResponse(client.renderResponse(response, render)),
+          };
         }
         const peeked = await untilFirstContent(await producer.stream(request), upstream.name);
         if (peeked.kind === "failed") return failed(peeked.failure);
-        if (peeked.kind === "final") return { kind: "final", response: errorResponse(ctx.family, clientStatus(peeked.status, ctx.family), peeked.message, {}, ctx.requestId) };
-        const framing = dialect === "gemini" && render.geminiFraming === "json-array" ? { "content-type": "application/json" } : SSE_HEADERS;
-        const body = byteStream(client.renderStream(afterCommit(peeked.events, upstream, lease, remember), render));
+        if (peeked.kind === "final")
+          return {
+            kind: "final",
+            response: errorResponse(
+              ctx.family,
+              clientStatus(peeked.status, ctx.family),
+              peeked.message,
+              {},
+              ctx.requestId,
+            ),
+          };
+        const framing =
+          dialect === "gemini" && render.geminiFraming === "json-array"
+            ? { "content-type": "application/json" }
+            : SSE_HEADERS;
+        const body = byteStream(
+          client.renderStream(afterCommit(peeked.events, upstream, lease, remember), render),
+        );
         return { kind: "committed", response: new Response(body, { headers: framing }) };
       } catch (error) {
-        if (!(error instanceof UpstreamError)) return failed(failureFromError(error, upstream.name));
+        if (!(error instanceof UpstreamError))
+          return failed(failureFromError(error, upstream.name));
         const kind = classifyStatus(error.status, error.body ?? error.message);
         if (kind === "final") {
           const headers = error.retryAfter ? { "retry-after": error.retryAfter } : undefined;
-          return { kind: "final", response: errorResponse(ctx.family, clientStatus(error.status, ctx.family), error.message, { headers }, ctx.requestId) };
+          return {
+            kind: "final",
+            response: errorResponse(
+              ctx.family,
+              clientStatus(error.status, ctx.family),
+              error.message,
+              { headers },
+              ctx.requestId,
+            ),
+          };
         }
         return failed({ kind, status: error.status, message: error.message, hintMs: error.hintMs });
       }

@@ -35,12 +35,17 @@ export interface Failure {
 /** A key the upstream rejects, even where its status says 400 (Gemini answers a bad key with 400 API_KEY_INVALID). */
 function rejectsKey(status: number, body: string): boolean {
   if (status === 401 || status === 403) return true;
-  return status === 400 && /API_KEY_INVALID|API key not valid|invalid[ _-]?api[ _-]?key/i.test(body);
+  return (
+    status === 400 && /API_KEY_INVALID|API key not valid|invalid[ _-]?api[ _-]?key/i.test(body)
+  );
 }
 
 /** An account with no credit left: Anthropic says 402 billing_error, OpenAI a 429 with insufficient_quota. */
 function outOfCredit(status: number, body: string): boolean {
-  return status === 402 || (status === 429 && /insufficient_quota|exceeded your current quota/i.test(body));
+  return (
+    status === 402 ||
+    (status === 429 && /insufficient_quota|exceeded your current quota/i.test(body))
+  );
 }
 
 /**

@@ -18,7 +18,12 @@ export type Peeked =
   | { kind: "failed"; failure: Failure };
 
 function isContent(event: StreamEvent): boolean {
-  return (event.type === "text" && event.text !== "") || event.type === "thinking" || event.type === "redacted_thinking" || event.type === "tool_call_start";
+  return (
+    (event.type === "text" && event.text !== "") ||
+    event.type === "thinking" ||
+    event.type === "redacted_thinking" ||
+    event.type === "tool_call_start"
+  );
 }
 
 /**
@@ -27,14 +32,30 @@ function isContent(event: StreamEvent): boolean {
  */
 export function failureFromError(error: unknown, upstream: string): Failure {
   if (error instanceof GatewayError) throw error;
-  if (error instanceof UpstreamUnreachable) return { kind: error.kind, status: error.kind === "timeout" ? 504 : 502, message: error.message };
-  if (error instanceof UpstreamBroken) return { kind: "broken", status: 502, message: error.message };
-  return { kind: "broken", status: 502, message: `upstream "${upstream}" broke off its stream: ${(error as Error).message}` };
+  if (error instanceof UpstreamUnreachable)
+    return {
+      kind: error.kind,
+      status: error.kind === "timeout" ? 504 : 502,
+      message: error.message,
+    };
+  if (error instanceof UpstreamBroken)
+    return { kind: "broken", status: 502, message: error.message };
+  return {
+    kind: "broken",
+    status: 502,
+    message: `upstream "${upstream}" broke off its stream: ${(error as Error).message}`,
+  };
 }
 
 /** An answer that finished with nothing in it: the "0 token" answer. A filtered or cut-short one is an answer. */
 export function isEmptyAnswer(response: Pick<ChatResponse, "parts" | "stop">): boolean {
-  return response.stop === "end" && !response.parts.some((p) => (p.type === "text" && p.text !== "") || p.type === "tool_call" || p.type === "thinking");
+  return (
+    response.stop === "end" &&
+    !response.parts.some(
+      (p) =>
+        (p.type === "text" && p.text !== "") || p.type === "tool_call" || p.type === "thinking",
+    )
+  );
 }
 
 /**
@@ -43,7 +64,10 @@ export function isEmptyAnswer(response: Pick<ChatResponse, "parts" | "stop">): b
  */
 export const MAX_EVENTS_BEFORE_CONTENT = 10_000;
 
-export async function untilFirstContent(events: AsyncIterable<StreamEvent>, upstream: string): Promise<Peeked> {
+export async function untilFirstContent(
+  events: AsyncIterable<StreamEvent>,
+  upstream: string,
+): Promise<Peeked> {
   const iterator = events[Symbol.asyncIterator]();
   const seen: StreamEvent[] = [];
   const stop = () => iterator.return?.().catch(() => {});
@@ -55,7 +79,14 @@ export async function untilFirstContent(events: AsyncIterable<StreamEvent>, upst
       return { kind: "failed", failure: failureFromError(error, upstream) };
     }
     if (next.done) {
-      return { kind: "failed", failure: { kind: "broken", status: 502, message: `upstream "${upstream}" ended its stream before any content` } };
+      return {
+        kind: "failed",
+        failure: {
+          kind: "broken",
+          status: 502,
+          message: `upstream "${upstream}" ended its stream before any content`,
+        },
+      };
     }
     const event = next.value;
     if (event.type === "error") {
@@ -66,14 +97,29 @@ export async function untilFirstContent(events: AsyncIterable<StreamEvent>, upst
     }
     if (event.type === "finish") {
       void stop();
-      if (event.stop !== "end") return { kind: "content", events: replay([...seen, event], iterator) };
-      return { kind: "failed", failure: { kind: "empty", status: 502, message: `upstream "${upstream}" finished its answer with no content (${usageNote(event.usage)})` } };
+      if (event.stop !== "end")
+        return { kind: "content", events: replay([...seen, event], iterator) };
+      return {
+        kind: "failed",
+        failure: {
+          kind: "empty",
+          status: 502,
+          message: `upstream "${upstream}" finished its answer with no content (${usageNote(event.usage)})`,
+        },
+      };
     }
     seen.push(event);
     if (isContent(event)) return { kind: "content", events: replay(seen, iterator) };
     if (seen.length > MAX_EVENTS_BEFORE_CONTENT) {
       void stop();
-      return { kind: "failed", failure: { kind: "broken", status: 502, message: `upstream "${upstream}" sent over ${MAX_EVENTS_BEFORE_CONTENT} events before any content` } };
+      return {
+        kind: "failed",
+        failure: {
+          kind: "broken",
+          status: 502,
+          message: `upstream "${upstream}" sent over ${MAX_EVENTS_BEFORE_CONTENT} events before any content`,
+        },
+      };
     }
   }
 }
@@ -82,7 +128,10 @@ function usageNote(usage: Usage): string {
   return `${usage.input} tokens in, ${usage.output} out`;
 }
 
-async function* replay(seen: StreamEvent[], rest: AsyncIterator<StreamEvent>): AsyncGenerator<StreamEvent> {
+async function* replay(
+  seen: StreamEvent[],
+  rest: AsyncIterator<StreamEvent>,
+): AsyncGenerator<StreamEvent> {
   yield* seen;
   try {
     for (;;) {

@@ -12,7 +12,8 @@ export function parseDuration(text: string): number | undefined {
   let matched = false;
   for (const [, amount, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
     matched = true;
-    total += Number(amount) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as "ms" | "s" | "m" | "h"];
+    total +=
+      Number(amount) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as "ms" | "s" | "m" | "h"];
   }
   return matched ? total : undefined;
 }
@@ -32,7 +33,9 @@ function exhaustedResets(headers: Headers, now: number): number | undefined {
     const openai = /^x-ratelimit-reset-(.+)$/.exec(name);
     const kind = anthropic?.[1] ?? openai?.[1];
     if (!kind) return;
-    const remaining = headers.get(anthropic ? `anthropic-ratelimit-${kind}-remaining` : `x-ratelimit-remaining-${kind}`);
+    const remaining = headers.get(
+      anthropic ? `anthropic-ratelimit-${kind}-remaining` : `x-ratelimit-remaining-${kind}`,
+    );
     if (remaining !== null && Number(remaining) > 0) return;
     const wait = anthropic ? Math.max(0, Date.parse(value) - now) : parseDuration(value);
     if (wait !== undefined && !Number.isNaN(wait)) longest = Math.max(longest ?? 0, wait);
@@ -54,9 +57,15 @@ export function clampHint(ms: number | undefined): number | undefined {
 }
 
 /** Milliseconds the upstream asked for (at most MAX_HINT_MS), or undefined if it gave no usable hint. */
-export function cooldownHint(headers: Headers | undefined, bodyHintSeconds: number | undefined, now = Date.now()): number | undefined {
+export function cooldownHint(
+  headers: Headers | undefined,
+  bodyHintSeconds: number | undefined,
+  now = Date.now(),
+): number | undefined {
   const hints = [
-    headers && Number(headers.get("retry-after-ms")) > 0 ? Number(headers.get("retry-after-ms")) : undefined,
+    headers && Number(headers.get("retry-after-ms")) > 0
+      ? Number(headers.get("retry-after-ms"))
+      : undefined,
     headers ? retryAfter(headers.get("retry-after"), now) : undefined,
     headers ? exhaustedResets(headers, now) : undefined,
     bodyHintSeconds !== undefined ? bodyHintSeconds * 1000 : undefined,

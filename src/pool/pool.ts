@@ -4,7 +4,14 @@ import type { Usage } from "../ir.ts";
 import type { Logger } from "../log.ts";
 import type { AccountRecord, StateStore } from "../state/store.ts";
 import type { Failure } from "./failure.ts";
-import { backoff, clampHint, ERROR_BACKOFF, MAX_HINT_MS, QUOTA_BACKOFF, RATE_LIMIT_BACKOFF } from "./hints.ts";
+import {
+  backoff,
+  clampHint,
+  ERROR_BACKOFF,
+  MAX_HINT_MS,
+  QUOTA_BACKOFF,
+  RATE_LIMIT_BACKOFF,
+} from "./hints.ts";
 import { scrubFailure } from "./scrub.ts";
 
 /*
@@ -29,7 +36,10 @@ interface AccountState extends AccountRecord {
   lastError?: string;
 }
 
-export type Outcome = { ok: true; usage?: Usage } | { ok: false; failure: Failure } | { neutral: true };
+export type Outcome =
+  | { ok: true; usage?: Usage }
+  | { ok: false; failure: Failure }
+  | { neutral: true };
 
 /** What ties a request to an account: its conversation (for sticky), and a stored response it continues. */
 export interface Affinity {
@@ -108,7 +118,10 @@ function clampUntil(until: unknown, now: number): number {
   return Math.min(until, now + MAX_HINT_MS);
 }
 
-function clampModelCooldowns(saved: Record<string, number> | undefined, now: number): Record<string, number> {
+function clampModelCooldowns(
+  saved: Record<string, number> | undefined,
+  now: number,
+): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [model, until] of Object.entries(saved ?? {})) {
     const clamped = clampUntil(until, now);
@@ -140,14 +153,18 @@ export class AccountPool {
   private readonly pinnedResponses = new Map<string, string>();
   private readonly releaseWaiters = new Set<() => void>();
   /** Cooldowns and disables started since levity started, by upstream, account and reason (for the metrics). */
-  private readonly cooldownCounts = new Map<string, { upstream: string; account: string; reason: string; count: number }>();
+  private readonly cooldownCounts = new Map<
+    string,
+    { upstream: string; account: string; reason: string; count: number }
+  >();
 
   constructor(
     private readonly store: StateStore,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
-    for (const record of store.accounts()) this.persisted.set(`${record.upstream}/${record.account}`, record);
+    for (const record of store.accounts())
+      this.persisted.set(`${record.upstream}/${record.account}`, record);
   }
 
   private state(upstream: Upstream, account: Account): AccountState {
@@ -205,17 +222,26 @@ export class AccountPool {
     let at = Math.max(state.cooldownUntil, state.modelCooldowns[model] ?? 0);
     if (account.rpm) {
       state.recentStarts = state.recentStarts.filter((t) => t > now - MINUTE_MS);
-      if (state.recentStarts.length >= account.rpm) at = Math.max(at, state.recentStarts[0]! + MINUTE_MS);
+      if (state.recentStarts.length >= account.rpm)
+        at = Math.max(at, state.recentStarts[0]! + MINUTE_MS);
     }
     return at <= now ? now : at;
   }
 
-  private choose(upstream: Upstream, candidates: { account: Account; state: AccountState }[], session: string | undefined) {
+  private choose(
+    upstream: Upstream,
+    candidates: { account: Account; state: AccountState }[],
+    session: string | undefined,
+  ) {
     switch (upstream.strategy) {
       case "fill_first":
         return candidates[0]!;
       case "least_busy":
-        return candidates.reduce((best, c) => (c.state.inFlight / c.account.weight < best.state.inFlight / best.account.weight ? c : best));
+        return candidates.reduce((best, c) =>
+          c.state.inFlight / c.account.weight < best.state.inFlight / best.account.weight
+            ? c
+            : best,
+        );
       case "sticky": {
         if (session !== undefined) {
           const key = `${upstream.name}\u0000${session}`;
@@ -246,7 +272,12 @@ export class AccountPool {
   }
 
   /** Picks an account now, or says why none can serve. */
-  tryAcquire(upstream: Upstream, model: string, affinity: Affinity, exclude: ReadonlySet<string>): Acquired {
+  tryAcquire(
+    upstream: Upstream,
+    model: string,
+    affinity: Affinity,
+    exclude: ReadonlySet<string>,
+  ): Acquired {
     const now = this.now();
     const candidates: { account: Account; state: AccountState }[] = [];
     const unavailable: Unavailable = { cooling: 0, busy: 0, disabled: [], serving: 0, tried: 0 };
@@ -276,8 +307,12 @@ export class AccountPool {
     }
     if (candidates.length === 0) return { kind: "unavailable", ...unavailable };
     // A response stored upstream lives in one account; any other would answer 404 to its continuation.
-    const holder = affinity.previousResponseId && this.pinnedResponses.get(`${upstream.name}\u0000${affinity.previousResponseId}`);
-    const chosen = (holder && candidates.find((c) => c.account.name === holder)) || this.choose(upstream, candidates, affinity.session);
+    const holder =
+      affinity.previousResponseId &&
+      this.pinnedResponses.get(`${upstream.name}\u0000${affinity.previousResponseId}`);
+    const chosen =
+      (holder && candidates.find((c) => c.account.name === holder)) ||
+      this.choose(upstream, candidates, affinity.session);
     return { kind: "lease", lease: this.begin(upstream, chosen.account, chosen.state, model, now) };
   }
 
@@ -285,7 +320,14 @@ export class AccountPool {
    * Picks an account, waiting up to `waitMs` for a cooling or busy one to become free (the
    * reference system slept and then cleared every limit; here nothing is cleared early).
    */
-  async acquire(upstream: Upstream, model: string, affinity: Affinity, exclude: ReadonlySet<string>, waitMs: number, signal: AbortSignal): Promise<Acquired> {
+  async acquire(
+    upstream: Upstream,
+    model: string,
+    affinity: Affinity,
+    exclude: ReadonlySet<string>,
+    waitMs: number,
+    signal: AbortSignal,
+  ): Promise<Acquired> {
     const deadline = this.now() + waitMs;
     for (;;) {
       const acquired = this.tryAcquire(upstream, model, affinity, exclude);
@@ -313,7 +355,13 @@ export class AccountPool {
     });
   }
 
-  private begin(upstream: Upstream, account: Account, state: AccountState, model: string, now: number): Lease {
+  private begin(
+    upstream: Upstream,
+    account: Account,
+    state: AccountState,
+    model: string,
+    now: number,
+  ): Lease {
     state.inFlight++;
     state.requests++;
     if (account.rpm) state.recentStarts.push(now);
@@ -326,10 +374,17 @@ export class AccountPool {
         if (finished) return;
         finished = true;
         state.inFlight--;
-        this.settle(state, model, "failure" in outcome ? { ok: false, failure: scrubFailure(outcome.failure, account.key) } : outcome);
+        this.settle(
+          state,
+          model,
+          "failure" in outcome
+            ? { ok: false, failure: scrubFailure(outcome.failure, account.key) }
+            : outcome,
+        );
         for (const wake of [...this.releaseWaiters]) wake();
       },
-      pinResponse: (responseId) => remember(this.pinnedResponses, `${upstream.name}\u0000${responseId}`, account.name),
+      pinResponse: (responseId) =>
+        remember(this.pinnedResponses, `${upstream.name}\u0000${responseId}`, account.name),
     };
   }
 
@@ -356,20 +411,29 @@ export class AccountPool {
     this.countCooldown(state, failure.kind);
     if (failure.kind === "auth") {
       state.disabledReason = `the upstream refused its key (${failure.status}: ${failure.message.slice(0, 200)})`;
-      this.log.warn(`account ${where} disabled: ${state.disabledReason}; it stays off until its key changes`);
+      this.log.warn(
+        `account ${where} disabled: ${state.disabledReason}; it stays off until its key changes`,
+      );
     } else if (failure.kind === "rate_limit") {
-      const wait = clampHint(failure.hintMs) ?? backoff(RATE_LIMIT_BACKOFF, state.consecutiveFailures);
+      const wait =
+        clampHint(failure.hintMs) ?? backoff(RATE_LIMIT_BACKOFF, state.consecutiveFailures);
       state.modelCooldowns[model] = this.now() + wait;
-      this.log.info(`account ${where} cooling ${Math.ceil(wait / 1000)} s for ${model} (${failure.status} rate limited${failure.hintMs !== undefined ? ", as the upstream asked" : ""})`);
+      this.log.info(
+        `account ${where} cooling ${Math.ceil(wait / 1000)} s for ${model} (${failure.status} rate limited${failure.hintMs !== undefined ? ", as the upstream asked" : ""})`,
+      );
     } else if (failure.kind === "quota") {
       // Spent credit is the whole account's and does not come back in seconds; a top-up plus `levity accounts reset` ends it early.
       const wait = clampHint(failure.hintMs) ?? backoff(QUOTA_BACKOFF, state.consecutiveFailures);
       state.cooldownUntil = this.now() + wait;
-      this.log.warn(`account ${where} is out of credit (${failure.status}: ${failure.message.slice(0, 120)}); cooling ${Math.ceil(wait / 60_000)} min`);
+      this.log.warn(
+        `account ${where} is out of credit (${failure.status}: ${failure.message.slice(0, 120)}); cooling ${Math.ceil(wait / 60_000)} min`,
+      );
     } else {
       const wait = clampHint(failure.hintMs) ?? backoff(ERROR_BACKOFF, state.consecutiveFailures);
       state.cooldownUntil = this.now() + wait;
-      this.log.info(`account ${where} cooling ${Math.ceil(wait / 1000)} s (${failure.kind}: ${failure.message.slice(0, 120)})`);
+      this.log.info(
+        `account ${where} cooling ${Math.ceil(wait / 1000)} s (${failure.kind}: ${failure.message.slice(0, 120)})`,
+      );
     }
     this.save(state);
   }
@@ -378,7 +442,13 @@ export class AccountPool {
     const key = `${state.upstream}\u0000${state.account}\u0000${reason}`;
     const entry = this.cooldownCounts.get(key);
     if (entry) entry.count++;
-    else this.cooldownCounts.set(key, { upstream: state.upstream, account: state.account, reason, count: 1 });
+    else
+      this.cooldownCounts.set(key, {
+        upstream: state.upstream,
+        account: state.account,
+        reason,
+        count: 1,
+      });
   }
 
   cooldowns(): { upstream: string; account: string; reason: string; count: number }[] {
@@ -397,7 +467,11 @@ export class AccountPool {
   }
 
   /** Applies `edit` to each account the filter names, saves it, wakes waiting requests; returns the accounts changed. */
-  private change(upstreams: Upstream[], filter: AccountFilter, edit: (state: AccountState) => void): string[] {
+  private change(
+    upstreams: Upstream[],
+    filter: AccountFilter,
+    edit: (state: AccountState) => void,
+  ): string[] {
     const changed: string[] = [];
     for (const upstream of upstreams) {
       if (filter.upstream && upstream.name !== filter.upstream) continue;
@@ -415,7 +489,8 @@ export class AccountPool {
 
   /** Clears expired model cooldowns, so the saved record stays small. */
   private prune(state: AccountState, now: number): void {
-    for (const [model, until] of Object.entries(state.modelCooldowns)) if (until <= now) delete state.modelCooldowns[model];
+    for (const [model, until] of Object.entries(state.modelCooldowns))
+      if (until <= now) delete state.modelCooldowns[model];
   }
 
   /**
@@ -441,9 +516,18 @@ export class AccountPool {
         return {
           upstream: upstream.name,
           account: account.name,
-          state: state.disabledReason ? "disabled" : cooling || Object.keys(state.modelCooldowns).length > 0 ? "cooling" : "healthy",
+          state: state.disabledReason
+            ? "disabled"
+            : cooling || Object.keys(state.modelCooldowns).length > 0
+              ? "cooling"
+              : "healthy",
           ...(cooling ? { coolingUntil: isoTime(state.cooldownUntil) } : {}),
-          modelCooldowns: Object.fromEntries(Object.entries(state.modelCooldowns).flatMap(([model, until]) => { const at = isoTime(until); return at ? [[model, at]] : []; })),
+          modelCooldowns: Object.fromEntries(
+            Object.entries(state.modelCooldowns).flatMap(([model, until]) => {
+              const at = isoTime(until);
+              return at ? [[model, at]] : [];
+            }),
+          ),
           ...(state.disabledReason ? { disabledReason: state.disabledReason } : {}),
           consecutiveFailures: state.consecutiveFailures,
           inFlight: state.inFlight,

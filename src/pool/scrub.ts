@@ -15,7 +15,10 @@ export function scrubKey(text: string, key: string): string {
 }
 
 export function scrubFailure(failure: Failure, key: string): Failure {
-  const upstream = failure.upstream && { ...failure.upstream, body: scrubKey(failure.upstream.body, key) };
+  const upstream = failure.upstream && {
+    ...failure.upstream,
+    body: scrubKey(failure.upstream.body, key),
+  };
   return { ...failure, message: scrubKey(failure.message, key), ...(upstream ? { upstream } : {}) };
 }
 
@@ -23,5 +26,9 @@ export function scrubFailure(failure: Failure, key: string): Failure {
 export async function scrubResponse(response: Response, key: string): Promise<Response> {
   if (key.length < SHORTEST_SECRET || response.ok) return response;
   const text = await response.text();
-  return new Response(scrubKey(text, key), { status: response.status, statusText: response.statusText, headers: response.headers });
+  return new Response(scrubKey(text, key), {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
 }

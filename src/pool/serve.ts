@@ -45,10 +45,17 @@ function seconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
 
-function describe(upstream: Upstream, model: string, info: Unavailable): { status: number; message: string; retryAfterMs?: number } {
+function describe(
+  upstream: Upstream,
+  model: string,
+  info: Unavailable,
+): { status: number; message: string; retryAfterMs?: number } {
   const name = `upstream "${upstream.name}"`;
   if (info.serving === 0) {
-    return { status: 503, message: `No account of ${name} serves model "${model}" (see the models: lists of its accounts in gateway.yaml).` };
+    return {
+      status: 503,
+      message: `No account of ${name} serves model "${model}" (see the models: lists of its accounts in gateway.yaml).`,
+    };
   }
   if (info.cooling > 0) {
     const soonest = seconds(info.soonestMs ?? 1000);
@@ -58,9 +65,17 @@ function describe(upstream: Upstream, model: string, info: Unavailable): { statu
       retryAfterMs: info.soonestMs,
     };
   }
-  if (info.busy > 0) return { status: 429, message: `Every account of ${name} is at its max_concurrency (${info.busy} busy).`, retryAfterMs: 1000 };
+  if (info.busy > 0)
+    return {
+      status: 429,
+      message: `Every account of ${name} is at its max_concurrency (${info.busy} busy).`,
+      retryAfterMs: 1000,
+    };
   const reasons = info.disabled.map((d) => `${d.name}: ${d.reason}`).join("; ");
-  return { status: 503, message: `No usable account left for ${name}: ${reasons || "all were tried"}.` };
+  return {
+    status: 503,
+    message: `No usable account left for ${name}: ${reasons || "all were tried"}.`,
+  };
 }
 
 /** Echo's simulated errors reach the client as the status asked for (401 stays 401), never as a disabled account. */
@@ -73,7 +88,12 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
   let lastFailure: { runner: TargetRunner; failure: Failure; account: string } | undefined;
   let lastUnavailable: { runner: TargetRunner; info: Unavailable } | undefined;
   const decorate = (response: Response, runner: TargetRunner, account: string) => {
-    ctx.trace.routed(runner.model, runner.upstream.name, account === "-" ? undefined : account, attempts);
+    ctx.trace.routed(
+      runner.model,
+      runner.upstream.name,
+      account === "-" ? undefined : account,
+      attempts,
+    );
     ctx.routing(runner, account, response.headers);
     response.headers.set("x-attempts", String(attempts));
     return response;
@@ -84,7 +104,17 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
     for (let n = 0; n < runner.upstream.maxAttempts; n++) {
       // The usual case, an account free now, without a wait's promise.
       const ready = ctx.pool.tryAcquire(runner.upstream, runner.model, ctx.affinity, tried);
-      const acquired = ready.kind === "lease" ? ready : await ctx.pool.acquire(runner.upstream, runner.model, ctx.affinity, tried, ctx.cooldownWaitMs, ctx.signal);
+      const acquired =
+        ready.kind === "lease"
+          ? ready
+          : await ctx.pool.acquire(
+              runner.upstream,
+              runner.model,
+              ctx.affinity,
+              tried,
+              ctx.cooldownWaitMs,
+              ctx.signal,
+            );
       if (acquired.kind === "unavailable") {
         lastUnavailable = { runner, info: acquired };
         break;
@@ -105,14 +135,20 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
       }
       if (result.kind === "final") {
         lease.finish({ neutral: true });
-        return decorate(await scrubResponse(result.response, lease.account.key), runner, lease.account.name);
+        return decorate(
+          await scrubResponse(result.response, lease.account.key),
+          runner,
+          lease.account.name,
+        );
       }
       const failure = scrubFailure(result.failure, lease.account.key);
       // Echo fails only when asked to (echo-error-<status>): a rehearsal of the client's error
       // handling, which must leave echo serving the very next request.
       lease.finish(isEcho(runner) ? { neutral: true } : { ok: false, failure });
       lastFailure = { runner, failure, account: lease.account.name };
-      ctx.log.warn(`request ${ctx.requestId}: attempt ${attempts} on ${runner.upstream.name}/${lease.account.name} failed (${failure.kind} ${failure.status}: ${failure.message.slice(0, 200)})${n + 1 < runner.upstream.maxAttempts ? "; trying another account" : ""}`);
+      ctx.log.warn(
+        `request ${ctx.requestId}: attempt ${attempts} on ${runner.upstream.name}/${lease.account.name} failed (${failure.kind} ${failure.status}: ${failure.message.slice(0, 200)})${n + 1 < runner.upstream.maxAttempts ? "; trying another account" : ""}`,
+      );
     }
   }
 
@@ -125,16 +161,33 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
   }
   if (lastFailure) {
     const headers = new Headers();
-    const cooling = lastUnavailable && lastUnavailable.info.cooling > 0 ? lastUnavailable.info.soonestMs : undefined;
+    const cooling =
+      lastUnavailable && lastUnavailable.info.cooling > 0
+        ? lastUnavailable.info.soonestMs
+        : undefined;
     const retryMs = cooling ?? lastFailure.failure.hintMs;
     if (retryMs !== undefined) headers.set("retry-after", String(seconds(retryMs)));
     const suffix = attempts > 1 ? ` (${attempts} attempts)` : "";
-    const response = lastFailure.runner.failureResponse({ ...lastFailure.failure, message: lastFailure.failure.message + suffix }, headers);
+    const response = lastFailure.runner.failureResponse(
+      { ...lastFailure.failure, message: lastFailure.failure.message + suffix },
+      headers,
+    );
     return decorate(response, lastFailure.runner, lastFailure.account);
   }
   const runner = lastUnavailable?.runner ?? runners[0]!;
-  const info = lastUnavailable?.info ?? { cooling: 0, busy: 0, disabled: [], serving: runner.upstream.accounts.length, tried: 0 };
+  const info = lastUnavailable?.info ?? {
+    cooling: 0,
+    busy: 0,
+    disabled: [],
+    serving: runner.upstream.accounts.length,
+    tried: 0,
+  };
   const { status, message, retryAfterMs } = describe(runner.upstream, runner.model, info);
-  const headers: Record<string, string> = retryAfterMs !== undefined ? { "retry-after": String(seconds(retryAfterMs)) } : {};
-  return decorate(errorResponse(ctx.family, status, message, { headers }, ctx.requestId), runner, "-");
+  const headers: Record<string, string> =
+    retryAfterMs !== undefined ? { "retry-after": String(seconds(retryAfterMs)) } : {};
+  return decorate(
+    errorResponse(ctx.family, status, message, { headers }, ctx.requestId),
+    runner,
+    "-",
+  );
 }

@@ -14,7 +14,11 @@ import { untilFirstContent, type Peeked } from "./first-content.ts";
  */
 
 export type Tapped =
-  | { kind: "content"; body: ReadableStream<Uint8Array>; done: Promise<{ usage?: Usage; error?: unknown; reported: boolean; id?: string }> }
+  | {
+      kind: "content";
+      body: ReadableStream<Uint8Array>;
+      done: Promise<{ usage?: Usage; error?: unknown; reported: boolean; id?: string }>;
+    }
   | Exclude<Peeked, { kind: "content" }>;
 
 type Handed = { value: Uint8Array } | { done: true } | { error: unknown };
@@ -44,7 +48,8 @@ export async function tapStream(
     } else handed.push(item);
   };
   /** The next handed item: one already waiting, or the next to arrive. */
-  const take = (): Handed | Promise<Handed> => handed.shift() ?? new Promise<Handed>((resolve) => (waiting = resolve));
+  const take = (): Handed | Promise<Handed> =>
+    handed.shift() ?? new Promise<Handed>((resolve) => (waiting = resolve));
 
   /*
    * A chunk that may hold the final event goes to the client once the parser is past it, so that a
@@ -80,7 +85,13 @@ export async function tapStream(
     const read = await source.read();
     if (read.done) return ended;
     keptBytes += read.value.length;
-    if (keptBytes > limits.heldBytes) throw overLimit(upstream, "its stream's bytes before any content", limits.heldBytes, "held_mb");
+    if (keptBytes > limits.heldBytes)
+      throw overLimit(
+        upstream,
+        "its stream's bytes before any content",
+        limits.heldBytes,
+        "held_mb",
+      );
     kept.push(read.value);
     return read;
   };
@@ -109,7 +120,8 @@ export async function tapStream(
     let reported = false;
     try {
       for await (const event of peeked.events) {
-        if (event.type === "usage" || event.type === "start" || event.type === "finish") usage = event.usage;
+        if (event.type === "usage" || event.type === "start" || event.type === "finish")
+          usage = event.usage;
         if (event.type === "start") id = event.id;
         if (event.type === "error") {
           error = new Error(event.message);
@@ -129,7 +141,10 @@ export async function tapStream(
   })();
 
   let forwarded = 0;
-  const finish = async (controller: ReadableStreamDefaultController<Uint8Array>, last: Uint8Array) => {
+  const finish = async (
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    last: Uint8Array,
+  ) => {
     if (last.length > 0) controller.enqueue(last);
     // The final event's blank line ended with a CR whose LF is still on its way: pass it on too.
     if (last[last.length - 1] === 13) {
@@ -174,8 +189,14 @@ export async function tapStream(
         }
       }
       const number = forwarded++;
-      if (mayHoldFinal(chunk)) while (!parserStopped && asked <= number + 1) await new Promise<void>((resolve) => (progressed = resolve));
-      if (finalEnd && number >= finalEnd.chunk) return finish(controller, number === finalEnd.chunk ? chunk.subarray(0, finalEnd.offset) : new Uint8Array(0));
+      if (mayHoldFinal(chunk))
+        while (!parserStopped && asked <= number + 1)
+          await new Promise<void>((resolve) => (progressed = resolve));
+      if (finalEnd && number >= finalEnd.chunk)
+        return finish(
+          controller,
+          number === finalEnd.chunk ? chunk.subarray(0, finalEnd.offset) : new Uint8Array(0),
+        );
       controller.enqueue(chunk);
     },
     cancel(reason) {
@@ -199,16 +220,25 @@ export function finalSpotter(finalMarkers: readonly Uint8Array[]): (chunk: Uint8
   return (chunk) => {
     if (seen) return true;
     seen = finalMarkers.some((marker) => contains(chunk, marker) || straddles(tail, chunk, marker));
-    if (overlap > 0) tail = chunk.length >= overlap ? chunk.subarray(chunk.length - overlap) : concat(tail, chunk).subarray(-overlap);
+    if (overlap > 0)
+      tail =
+        chunk.length >= overlap
+          ? chunk.subarray(chunk.length - overlap)
+          : concat(tail, chunk).subarray(-overlap);
     return seen;
   };
 }
 
 /** Whether the marker begins in `before`'s last bytes and ends in `after`. */
 function straddles(before: Uint8Array, after: Uint8Array, marker: Uint8Array): boolean {
-  for (let split = Math.max(1, marker.length - after.length); split < marker.length && split <= before.length; split++) {
+  for (
+    let split = Math.max(1, marker.length - after.length);
+    split < marker.length && split <= before.length;
+    split++
+  ) {
     let matches = true;
-    for (let i = 0; i < marker.length && matches; i++) matches = (i < split ? before[before.length - split + i] : after[i - split]) === marker[i];
+    for (let i = 0; i < marker.length && matches; i++)
+      matches = (i < split ? before[before.length - split + i] : after[i - split]) === marker[i];
     if (matches) return true;
   }
   return false;
@@ -216,7 +246,11 @@ function straddles(before: Uint8Array, after: Uint8Array, marker: Uint8Array): b
 
 function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
   const first = needle[0];
-  for (let i = haystack.indexOf(first!); i !== -1 && i <= haystack.length - needle.length; i = haystack.indexOf(first!, i + 1)) {
+  for (
+    let i = haystack.indexOf(first!);
+    i !== -1 && i <= haystack.length - needle.length;
+    i = haystack.indexOf(first!, i + 1)
+  ) {
     let j = 1;
     while (j < needle.length && haystack[i + j] === needle[j]) j++;
     if (j === needle.length) return true;

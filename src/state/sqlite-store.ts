@@ -1,6 +1,12 @@
 import { Database } from "bun:sqlite";
 import { preparePrivateDatabase } from "./private-files.ts";
-import { rebuild, type AccountRecord, type StateStore, type StoredResponse, type ToolCallState } from "./store.ts";
+import {
+  rebuild,
+  type AccountRecord,
+  type StateStore,
+  type StoredResponse,
+  type ToolCallState,
+} from "./store.ts";
 
 const RETENTION_DAYS = 30;
 const DAY_MS = 86_400_000;
@@ -11,7 +17,10 @@ const DAY_MS = 86_400_000;
 export const STORED_RESPONSES_MAX_BYTES = 256 * 1024 * 1024;
 
 /** The state store in SQLite (WAL), so previous_response_id and signatures survive a restart. */
-export function openSqliteStore(path: string, options: { maxResponseBytes?: number } = {}): StateStore {
+export function openSqliteStore(
+  path: string,
+  options: { maxResponseBytes?: number } = {},
+): StateStore {
   const maxBytes = options.maxResponseBytes ?? STORED_RESPONSES_MAX_BYTES;
   preparePrivateDatabase(path);
   const db = new Database(path, { create: true, strict: true });
@@ -24,13 +33,24 @@ export function openSqliteStore(path: string, options: { maxResponseBytes?: numb
     CREATE TABLE IF NOT EXISTS accounts (
       upstream TEXT NOT NULL, account TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (upstream, account));
   `);
-  const upsertAccount = db.prepare("INSERT OR REPLACE INTO accounts (upstream, account, record) VALUES ($upstream, $account, $record)");
+  const upsertAccount = db.prepare(
+    "INSERT OR REPLACE INTO accounts (upstream, account, record) VALUES ($upstream, $account, $record)",
+  );
   const selectAccounts = db.prepare<{ record: string }, []>("SELECT record FROM accounts");
   // A plain INSERT: a response id is levity's own and random, so a second row under one id is a bug, and failing loudly beats overwriting a conversation.
-  const insertResponse = db.prepare("INSERT INTO responses (id, previous_id, model, input, output, created_at) VALUES ($id, $previous, $model, $input, $output, $at)");
-  const selectResponse = db.prepare<{ id: string; previous_id: string | null; model: string; input: string; output: string }, { id: string }>("SELECT id, previous_id, model, input, output FROM responses WHERE id = $id");
-  const insertCall = db.prepare("INSERT OR REPLACE INTO tool_calls (call_id, state, created_at) VALUES ($id, $state, $at)");
-  const selectCall = db.prepare<{ state: string }, { id: string }>("SELECT state FROM tool_calls WHERE call_id = $id");
+  const insertResponse = db.prepare(
+    "INSERT INTO responses (id, previous_id, model, input, output, created_at) VALUES ($id, $previous, $model, $input, $output, $at)",
+  );
+  const selectResponse = db.prepare<
+    { id: string; previous_id: string | null; model: string; input: string; output: string },
+    { id: string }
+  >("SELECT id, previous_id, model, input, output FROM responses WHERE id = $id");
+  const insertCall = db.prepare(
+    "INSERT OR REPLACE INTO tool_calls (call_id, state, created_at) VALUES ($id, $state, $at)",
+  );
+  const selectCall = db.prepare<{ state: string }, { id: string }>(
+    "SELECT state FROM tool_calls WHERE call_id = $id",
+  );
   const prune = () => {
     const cutoff = Date.now() - RETENTION_DAYS * DAY_MS;
     db.prepare("DELETE FROM responses WHERE created_at < $cutoff").run({ cutoff });
@@ -43,8 +63,12 @@ export function openSqliteStore(path: string, options: { maxResponseBytes?: numb
   }, DAY_MS);
 
   // Sizes in characters of the stored JSON: near enough to bytes for a bound.
-  const sizeOf = db.prepare<{ n: number }, []>("SELECT COALESCE(SUM(length(input) + length(output)), 0) AS n FROM responses");
-  const oldest = db.prepare<{ id: string; n: number }, []>("SELECT id, length(input) + length(output) AS n FROM responses ORDER BY created_at, rowid");
+  const sizeOf = db.prepare<{ n: number }, []>(
+    "SELECT COALESCE(SUM(length(input) + length(output)), 0) AS n FROM responses",
+  );
+  const oldest = db.prepare<{ id: string; n: number }, []>(
+    "SELECT id, length(input) + length(output) AS n FROM responses ORDER BY created_at, rowid",
+  );
   const deleteResponse = db.prepare("DELETE FROM responses WHERE id = $id");
   let storedBytes = sizeOf.get()?.n ?? 0;
   const trim = db.transaction(() => {
@@ -59,13 +83,26 @@ export function openSqliteStore(path: string, options: { maxResponseBytes?: numb
   const load = (id: string): StoredResponse | undefined => {
     const row = selectResponse.get({ id });
     if (!row) return undefined;
-    return { id: row.id, previousId: row.previous_id ?? undefined, model: row.model, input: JSON.parse(row.input), output: JSON.parse(row.output) };
+    return {
+      id: row.id,
+      previousId: row.previous_id ?? undefined,
+      model: row.model,
+      input: JSON.parse(row.input),
+      output: JSON.parse(row.output),
+    };
   };
   return {
     saveResponse(response) {
       const input = JSON.stringify(response.input);
       const output = JSON.stringify(response.output);
-      insertResponse.run({ id: response.id, previous: response.previousId ?? null, model: response.model, input, output, at: Date.now() });
+      insertResponse.run({
+        id: response.id,
+        previous: response.previousId ?? null,
+        model: response.model,
+        input,
+        output,
+        at: Date.now(),
+      });
       storedBytes += input.length + output.length;
       if (storedBytes > maxBytes) trim();
     },
@@ -79,7 +116,11 @@ export function openSqliteStore(path: string, options: { maxResponseBytes?: numb
       return row ? (JSON.parse(row.state) as ToolCallState) : undefined;
     },
     saveAccount(record: AccountRecord) {
-      upsertAccount.run({ upstream: record.upstream, account: record.account, record: JSON.stringify(record) });
+      upsertAccount.run({
+        upstream: record.upstream,
+        account: record.account,
+        record: JSON.stringify(record),
+      });
     },
     accounts: () => selectAccounts.all().map((row) => JSON.parse(row.record) as AccountRecord),
     close() {

@@ -56,14 +56,16 @@ export function memoryStore(): StateStore {
   return {
     saveResponse(response) {
       // As in SQLite: a stored response is never replaced.
-      if (responses.has(response.id)) throw new Error(`a response with id ${response.id} is already stored`);
+      if (responses.has(response.id))
+        throw new Error(`a response with id ${response.id} is already stored`);
       responses.set(response.id, structuredClone(response));
     },
     conversation: (id) => rebuild(id, (key) => responses.get(key)),
     hasResponse: (id) => responses.has(id),
     saveToolCall: (callId, state) => void calls.set(callId, structuredClone(state)),
     toolCall: (callId) => calls.get(callId),
-    saveAccount: (record) => void accounts.set(`${record.upstream}/${record.account}`, structuredClone(record)),
+    saveAccount: (record) =>
+      void accounts.set(`${record.upstream}/${record.account}`, structuredClone(record)),
     accounts: () => [...accounts.values()],
     close() {},
   };
@@ -73,7 +75,10 @@ export function memoryStore(): StateStore {
 const MAX_CHAIN = 10_000;
 
 /** Walks previous ids back to the start of the conversation, then replays input and output in order. */
-export function rebuild(id: string, load: (id: string) => StoredResponse | undefined): Turn[] | undefined {
+export function rebuild(
+  id: string,
+  load: (id: string) => StoredResponse | undefined,
+): Turn[] | undefined {
   const chain: StoredResponse[] = [];
   let next: string | undefined = id;
   while (next !== undefined && chain.length < MAX_CHAIN) {

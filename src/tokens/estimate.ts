@@ -97,8 +97,10 @@ function partTokens(count: (text: string) => number, part: Part): number {
 function requestTokens(count: (text: string) => number, request: ChatRequest): number {
   let total = 0;
   for (const system of request.system) total += count(system) + TURN_OVERHEAD;
-  for (const turn of request.turns) total += TURN_OVERHEAD + turn.parts.reduce((sum, part) => sum + partTokens(count, part), 0);
-  for (const tool of request.tools) total += count(`${tool.name} ${tool.description ?? ""} ${JSON.stringify(tool.parameters)}`);
+  for (const turn of request.turns)
+    total += TURN_OVERHEAD + turn.parts.reduce((sum, part) => sum + partTokens(count, part), 0);
+  for (const tool of request.tools)
+    total += count(`${tool.name} ${tool.description ?? ""} ${JSON.stringify(tool.parameters)}`);
   return total;
 }
 
@@ -114,6 +116,8 @@ export async function countRequestTokens(request: ChatRequest): Promise<number> 
   const counted = new Map<string, number>();
   const texts: string[] = [];
   requestTokens((text) => (texts.push(text), 0), request);
-  for (const text of texts) if (text.length > COUNT_PIECE && !counted.has(text)) counted.set(text, await countInPieces(count, text));
+  for (const text of texts)
+    if (text.length > COUNT_PIECE && !counted.has(text))
+      counted.set(text, await countInPieces(count, text));
   return requestTokens((text) => counted.get(text) ?? sliced(count, text), request);
 }

@@ -12,7 +12,8 @@ export function monitorPageResponse(): Response {
       "content-type": "text/html; charset=utf-8",
       "cache-control": "no-store",
       // Only this page's own inline code and same-origin calls; no frames, so no clickjacking of the admin buttons.
-      "content-security-policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+      "content-security-policy":
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
       "x-content-type-options": "nosniff",
       "referrer-policy": "no-referrer",
     },

@@ -7,7 +7,16 @@ import { isIP } from "node:net";
  */
 
 /** Why an address is not globally reachable, or "public" when it is. */
-export type AddressClass = "public" | "unspecified" | "loopback" | "private" | "link-local" | "cgnat" | "multicast" | "reserved" | "invalid";
+export type AddressClass =
+  | "public"
+  | "unspecified"
+  | "loopback"
+  | "private"
+  | "link-local"
+  | "cgnat"
+  | "multicast"
+  | "reserved"
+  | "invalid";
 
 /** One parsed address: IPv4 as 4 bytes, IPv6 as 16. */
 interface Bytes {
@@ -94,8 +103,13 @@ function within(bytes: number[], network: number[], prefix: number): boolean {
 }
 
 function cidrMatches(cidr: Cidr, address: Bytes): boolean {
-  const candidate = cidr.family === 4 && address.family === 6 ? embeddedV4(address.bytes) : address.bytes;
-  return candidate !== undefined && candidate.length === cidr.bytes.length && within(candidate, cidr.bytes, cidr.prefix);
+  const candidate =
+    cidr.family === 4 && address.family === 6 ? embeddedV4(address.bytes) : address.bytes;
+  return (
+    candidate !== undefined &&
+    candidate.length === cidr.bytes.length &&
+    within(candidate, cidr.bytes, cidr.prefix)
+  );
 }
 
 const rule = (text: string, kind: AddressClass) => ({ cidr: parseCidr(text)!, kind });
@@ -140,11 +154,16 @@ const V4_MAPPED = parseCidr("::ffff:0:0/96")!;
 const NAT64 = parseCidr("64:ff9b::/96")!;
 
 function embeddedV4(bytes: number[]): number[] | undefined {
-  return within(bytes, V4_MAPPED.bytes, 96) || within(bytes, NAT64.bytes, 96) ? bytes.slice(12) : undefined;
+  return within(bytes, V4_MAPPED.bytes, 96) || within(bytes, NAT64.bytes, 96)
+    ? bytes.slice(12)
+    : undefined;
 }
 
 function classifyBytes(address: Bytes): AddressClass {
-  if (address.family === 4) return V4_RULES.find((r) => within(address.bytes, r.cidr.bytes, r.cidr.prefix))?.kind ?? "public";
+  if (address.family === 4)
+    return (
+      V4_RULES.find((r) => within(address.bytes, r.cidr.bytes, r.cidr.prefix))?.kind ?? "public"
+    );
   const v4 = embeddedV4(address.bytes);
   if (v4) return classifyBytes({ family: 4, bytes: v4 });
   const special = V6_RULES.find((r) => within(address.bytes, r.cidr.bytes, r.cidr.prefix));
@@ -179,10 +198,13 @@ export class AddressAllowList {
 
   /** A problem with one entry, for the config loader; undefined when it is usable. */
   static problemWith(entry: string): string | undefined {
-    if (entry.includes("/")) return parseCidr(entry) ? undefined : "is not a network such as 10.0.0.0/8 or fd00::/8";
+    if (entry.includes("/"))
+      return parseCidr(entry) ? undefined : "is not a network such as 10.0.0.0/8 or fd00::/8";
     if (parseAddress(entry)) return undefined;
     const name = entry.startsWith("*.") ? entry.slice(2) : entry;
-    return /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.?$/i.test(name)
+    return /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.?$/i.test(
+      name,
+    )
       ? undefined
       : "is not a network (10.0.0.0/8), an address, or a host name (images.internal.example, *.internal.example)";
   }

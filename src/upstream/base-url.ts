@@ -25,9 +25,14 @@ const GEMINI_ENDPOINTS = /\/(v1beta|v1|v1alpha)(\/models(\/[^/]*)?)?\/?$/;
  * (`/v1`, or whatever path the provider uses, e.g. `/api/paas/v4`), Anthropic and Gemini base
  * URLs do not. A URL written the other way is understood instead of doubled.
  */
-export function normalizeBaseUrl(protocol: Exclude<UpstreamProtocol, "echo">, raw: string | undefined): NormalizedBaseUrl {
+export function normalizeBaseUrl(
+  protocol: Exclude<UpstreamProtocol, "echo">,
+  raw: string | undefined,
+): NormalizedBaseUrl {
   if (raw === undefined) {
-    return protocol === "gemini" ? { url: DEFAULT_BASE_URLS.gemini, apiVersion: "v1beta" } : { url: DEFAULT_BASE_URLS[protocol] };
+    return protocol === "gemini"
+      ? { url: DEFAULT_BASE_URLS.gemini, apiVersion: "v1beta" }
+      : { url: DEFAULT_BASE_URLS[protocol] };
   }
   const parsed = new URL(raw);
   parsed.search = "";

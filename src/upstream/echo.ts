@@ -1,6 +1,16 @@
 import { createHash } from "node:crypto";
 import { isObject, newCallId, randomId, unixNow } from "../codecs/shared.ts";
-import type { ChatRequest, ChatResponse, Opaque, Part, StreamEvent, Tool, ToolCallPart, ToolResultPart, Usage } from "../ir.ts";
+import type {
+  ChatRequest,
+  ChatResponse,
+  Opaque,
+  Part,
+  StreamEvent,
+  Tool,
+  ToolCallPart,
+  ToolResultPart,
+  Usage,
+} from "../ir.ts";
 import { textOf } from "../ir.ts";
 import { estimateRequestTokens, estimateTokens } from "../tokens/estimate.ts";
 import { UpstreamError } from "./failure.ts";
@@ -27,7 +37,9 @@ function describeMedia(parts: Part[]): string {
     .filter((p) => p.type === "media")
     .map((p) => {
       const source = (p as Extract<Part, { type: "media" }>).source;
-      return source.kind === "base64" ? ` [${source.mediaType}, ${Math.floor((source.data.length * 3) / 4)} bytes]` : ` [${source.url}]`;
+      return source.kind === "base64"
+        ? ` [${source.mediaType}, ${Math.floor((source.data.length * 3) / 4)} bytes]`
+        : ` [${source.url}]`;
     })
     .join("");
 }
@@ -43,7 +55,8 @@ function resultText(result: ToolResultPart): string {
 
 function callNames(request: ChatRequest): Map<string, string> {
   const names = new Map<string, string>();
-  for (const turn of request.turns) for (const part of turn.parts) if (part.type === "tool_call") names.set(part.id, part.name);
+  for (const turn of request.turns)
+    for (const part of turn.parts) if (part.type === "tool_call") names.set(part.id, part.name);
   return names;
 }
 
@@ -51,14 +64,23 @@ function callNames(request: ChatRequest): Map<string, string> {
 function requestedTools(request: ChatRequest, text: string): Tool[] {
   const choice = request.toolChoice;
   if (request.tools.length === 0 || choice?.type === "none") return [];
-  if (choice?.type === "tool") return request.tools.filter((t) => t.name === choice.name).slice(0, 1);
+  if (choice?.type === "tool")
+    return request.tools.filter((t) => t.name === choice.name).slice(0, 1);
   const named = request.tools
-    .map((tool) => ({ tool, at: text.search(new RegExp(`(^|[^A-Za-z0-9_])${tool.name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}([^A-Za-z0-9_]|$)`)) }))
+    .map((tool) => ({
+      tool,
+      at: text.search(
+        new RegExp(
+          `(^|[^A-Za-z0-9_])${tool.name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}([^A-Za-z0-9_]|$)`,
+        ),
+      ),
+    }))
     .filter((entry) => entry.at >= 0)
     .sort((a, b) => a.at - b.at)
     .map((entry) => entry.tool);
   if (named.length > 0) return request.parallelToolCalls === false ? named.slice(0, 1) : named;
-  if (/\buse (the|a|your) tools?\b/i.test(text) || choice?.type === "required") return request.tools.slice(0, 1);
+  if (/\buse (the|a|your) tools?\b/i.test(text) || choice?.type === "required")
+    return request.tools.slice(0, 1);
   return [];
 }
 
@@ -67,13 +89,32 @@ export function sampleValue(schema: unknown, quoted: string | undefined, depth =
   if (!isObject(schema) || depth > 8) return quoted ?? "echo";
   if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0];
   if ("const" in schema) return schema.const;
-  const union = Array.isArray(schema.anyOf) ? schema.anyOf : Array.isArray(schema.oneOf) ? schema.oneOf : undefined;
-  if (union?.length) return sampleValue(union.find((s) => !(isObject(s) && s.type === "null")) ?? union[0], quoted, depth + 1);
+  const union = Array.isArray(schema.anyOf)
+    ? schema.anyOf
+    : Array.isArray(schema.oneOf)
+      ? schema.oneOf
+      : undefined;
+  if (union?.length)
+    return sampleValue(
+      union.find((s) => !(isObject(s) && s.type === "null")) ?? union[0],
+      quoted,
+      depth + 1,
+    );
   const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== "null") : schema.type;
-  switch (typeof type === "string" ? type.toLowerCase() : isObject(schema.properties) ? "object" : "string") {
+  switch (
+    typeof type === "string"
+      ? type.toLowerCase()
+      : isObject(schema.properties)
+        ? "object"
+        : "string"
+  ) {
     case "integer":
     case "number":
-      return typeof schema.minimum === "number" ? schema.minimum : typeof schema.exclusiveMinimum === "number" ? schema.exclusiveMinimum + 1 : 1;
+      return typeof schema.minimum === "number"
+        ? schema.minimum
+        : typeof schema.exclusiveMinimum === "number"
+          ? schema.exclusiveMinimum + 1
+          : 1;
     case "boolean":
       return true;
     case "null":
@@ -84,8 +125,12 @@ export function sampleValue(schema: unknown, quoted: string | undefined, depth =
     }
     case "object": {
       const properties = isObject(schema.properties) ? schema.properties : {};
-      const required = Array.isArray(schema.required) ? schema.required.filter((r): r is string => typeof r === "string") : [];
-      return Object.fromEntries(required.map((name) => [name, sampleValue(properties[name], quoted, depth + 1)]));
+      const required = Array.isArray(schema.required)
+        ? schema.required.filter((r): r is string => typeof r === "string")
+        : [];
+      return Object.fromEntries(
+        required.map((name) => [name, sampleValue(properties[name], quoted, depth + 1)]),
+      );
     }
     default:
       return quoted ?? "echo";
@@ -104,11 +149,14 @@ function quotedAfter(text: string, name: string): string | undefined {
 
 /** A JSON object written in the text that has every required argument, else one built from the schema. */
 function argumentsFor(tool: Tool, text: string): string {
-  const required = Array.isArray(tool.parameters.required) ? (tool.parameters.required as string[]) : [];
+  const required = Array.isArray(tool.parameters.required)
+    ? (tool.parameters.required as string[])
+    : [];
   for (const match of text.matchAll(/\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}/g)) {
     try {
       const candidate = JSON.parse(match[0]);
-      if (isObject(candidate) && required.every((name) => name in candidate)) return JSON.stringify(candidate);
+      if (isObject(candidate) && required.every((name) => name in candidate))
+        return JSON.stringify(candidate);
     } catch {
       // not JSON: keep looking
     }
@@ -123,18 +171,34 @@ function plan(request: ChatRequest, issuer: string): EchoPlan {
   const out: EchoPlan = { calls: [] };
   if (request.reasoning && request.reasoning.effort !== "none") {
     const thought = `The user wrote: ${(text || results.map(resultText).join(" ")).slice(0, 200)}`;
-    out.thinking = { text: thought, signature: { issuer, value: `echo-signature-${createHash("sha256").update(thought).digest("base64url").slice(0, 16)}` } };
+    out.thinking = {
+      text: thought,
+      signature: {
+        issuer,
+        value: `echo-signature-${createHash("sha256").update(thought).digest("base64url").slice(0, 16)}`,
+      },
+    };
   }
   if (results.length > 0) {
     const names = callNames(request);
-    const said = results.length === 1 ? resultText(results[0]!) : results.map((r) => `${r.name ?? names.get(r.callId) ?? "tool"}: ${resultText(r)}`).join("\n");
+    const said =
+      results.length === 1
+        ? resultText(results[0]!)
+        : results
+            .map((r) => `${r.name ?? names.get(r.callId) ?? "tool"}: ${resultText(r)}`)
+            .join("\n");
     // An empty answer is what a broken upstream gives; echo always says something.
     out.text = said.trim() === "" ? EMPTY_RESULT_REPLY : said;
     return out;
   }
   const tools = requestedTools(request, text);
   if (tools.length > 0) {
-    out.calls = tools.map((tool) => ({ type: "tool_call", id: newCallId(), name: tool.name, arguments: argumentsFor(tool, text) }));
+    out.calls = tools.map((tool) => ({
+      type: "tool_call",
+      id: newCallId(),
+      name: tool.name,
+      arguments: argumentsFor(tool, text),
+    }));
     return out;
   }
   out.text = (text + describeMedia(last?.parts ?? [])).trim() || EMPTY_REPLY;
@@ -152,16 +216,27 @@ function failIfAsked(request: ChatRequest): void {
   const code = Number(status);
   if (code < 400 || code > 599) {
     // Anything else is not an error to rehearse, and a status outside 200-599 cannot even be sent.
-    throw new UpstreamError(400, `echo simulates errors from 400 to 599; model ${request.model} names ${status}.`);
+    throw new UpstreamError(
+      400,
+      `echo simulates errors from 400 to 599; model ${request.model} names ${status}.`,
+    );
   }
   // A 429 or 503 without a Retry-After would leave the client's backoff untried.
   const retryAfter = code === 429 || code === 503 ? "1" : undefined;
-  throw new UpstreamError(code, `echo was asked to fail with HTTP ${status} (model ${request.model}).`, retryAfter, retryAfter ? 1000 : undefined);
+  throw new UpstreamError(
+    code,
+    `echo was asked to fail with HTTP ${status} (model ${request.model}).`,
+    retryAfter,
+    retryAfter ? 1000 : undefined,
+  );
 }
 
 function usageOf(request: ChatRequest, answer: EchoPlan): Usage {
   const reasoning = answer.thinking ? estimateTokens(answer.thinking.text) : 0;
-  const output = estimateTokens(answer.text ?? "") + answer.calls.reduce((sum, c) => sum + estimateTokens(c.arguments), 0) + reasoning;
+  const output =
+    estimateTokens(answer.text ?? "") +
+    answer.calls.reduce((sum, c) => sum + estimateTokens(c.arguments), 0) +
+    reasoning;
   return { input: estimateRequestTokens(request), output, reasoning };
 }
 
@@ -172,7 +247,14 @@ export function echoResponse(request: ChatRequest, issuer: string): ChatResponse
   if (answer.thinking) parts.push({ type: "thinking", ...answer.thinking });
   if (answer.text !== undefined) parts.push({ type: "text", text: answer.text });
   parts.push(...answer.calls);
-  return { id: randomId(""), model: request.model, created: unixNow(), parts, stop: answer.calls.length > 0 ? "tool_use" : "end", usage: usageOf(request, answer) };
+  return {
+    id: randomId(""),
+    model: request.model,
+    created: unixNow(),
+    parts,
+    stop: answer.calls.length > 0 ? "tool_use" : "end",
+    usage: usageOf(request, answer),
+  };
 }
 
 /** Word by word: each piece keeps its trailing whitespace, so the pieces concatenate to the reply exactly. */
@@ -180,16 +262,26 @@ export function splitWords(text: string): string[] {
   return text.match(/^\s+|\S+\s*/g) ?? [];
 }
 
-export async function* echoStream(request: ChatRequest, issuer: string): AsyncGenerator<StreamEvent> {
+export async function* echoStream(
+  request: ChatRequest,
+  issuer: string,
+): AsyncGenerator<StreamEvent> {
   failIfAsked(request);
   const answer = plan(request, issuer);
   const usage = usageOf(request, answer);
-  yield { type: "start", id: randomId(""), model: request.model, created: unixNow(), usage: { input: usage.input, output: 0 } };
+  yield {
+    type: "start",
+    id: randomId(""),
+    model: request.model,
+    created: unixNow(),
+    usage: { input: usage.input, output: 0 },
+  };
   if (answer.thinking) {
     for (const word of splitWords(answer.thinking.text)) yield { type: "thinking", text: word };
     yield { type: "thinking_signature", signature: answer.thinking.signature };
   }
-  if (answer.text !== undefined) for (const word of splitWords(answer.text)) yield { type: "text", text: word };
+  if (answer.text !== undefined)
+    for (const word of splitWords(answer.text)) yield { type: "text", text: word };
   for (const [index, call] of answer.calls.entries()) {
     yield { type: "tool_call_start", index, id: call.id, name: call.name };
     // Two fragments, so every client's argument assembly is exercised.

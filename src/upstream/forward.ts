@@ -41,7 +41,12 @@ const lastAnswered = new Map<string, number>();
  */
 function needsProbe(url: URL): boolean {
   if (Date.now() - (lastAnswered.get(url.origin) ?? 0) < PROBE_AFTER_QUIET_MS) return false;
-  return !(process.env.HTTPS_PROXY || process.env.HTTP_PROXY || process.env.https_proxy || process.env.http_proxy);
+  return !(
+    process.env.HTTPS_PROXY ||
+    process.env.HTTP_PROXY ||
+    process.env.https_proxy ||
+    process.env.http_proxy
+  );
 }
 
 async function probe(url: URL, upstream: string, timeoutMs: number): Promise<void> {
@@ -50,7 +55,12 @@ async function probe(url: URL, upstream: string, timeoutMs: number): Promise<voi
     const socket = connect({ host: url.hostname, port });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new UpstreamUnreachable("timeout", `could not connect to upstream "${upstream}" at ${url.origin} within ${timeoutMs / 1000} s (timeouts.connect)`));
+      reject(
+        new UpstreamUnreachable(
+          "timeout",
+          `could not connect to upstream "${upstream}" at ${url.origin} within ${timeoutMs / 1000} s (timeouts.connect)`,
+        ),
+      );
     }, timeoutMs);
     socket.once("connect", () => {
       clearTimeout(timer);
@@ -59,7 +69,12 @@ async function probe(url: URL, upstream: string, timeoutMs: number): Promise<voi
     });
     socket.once("error", (error: Error & { code?: string }) => {
       clearTimeout(timer);
-      reject(new UpstreamUnreachable("network", `could not reach upstream "${upstream}" at ${url.origin}: ${error.code ?? error.message}`));
+      reject(
+        new UpstreamUnreachable(
+          "network",
+          `could not reach upstream "${upstream}" at ${url.origin}: ${error.code ?? error.message}`,
+        ),
+      );
     });
   });
 }
@@ -87,12 +102,22 @@ interface Watched {
 function check(w: Watched, now: number): void {
   const { call } = w;
   let reason: UpstreamUnreachable | undefined;
-  if (now >= w.totalAt) reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${new URL(call.url).origin}): the answer took longer than ${call.timeouts.total / 1000} s (timeouts.total)`);
+  if (now >= w.totalAt)
+    reason = new UpstreamUnreachable(
+      "timeout",
+      `upstream "${call.upstream.name}" (${new URL(call.url).origin}): the answer took longer than ${call.timeouts.total / 1000} s (timeouts.total)`,
+    );
   else if (!w.receiving && now >= w.firstByteAt) {
     const firstByteMs = Math.min(call.timeouts.firstByte, call.timeouts.total);
-    reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" sent no response within ${firstByteMs / 1000} s (proxy.request_timeout, timeouts.first_byte)`);
+    reason = new UpstreamUnreachable(
+      "timeout",
+      `upstream "${call.upstream.name}" sent no response within ${firstByteMs / 1000} s (proxy.request_timeout, timeouts.first_byte)`,
+    );
   } else if (w.receiving && now - w.lastChunkAt >= call.timeouts.idle) {
-    reason = new UpstreamUnreachable("timeout", `upstream "${call.upstream.name}" (${new URL(call.url).origin}): no data for ${call.timeouts.idle / 1000} s (timeouts.idle)`);
+    reason = new UpstreamUnreachable(
+      "timeout",
+      `upstream "${call.upstream.name}" (${new URL(call.url).origin}): no data for ${call.timeouts.idle / 1000} s (timeouts.idle)`,
+    );
   }
   if (reason) {
     unwatch(w);
@@ -113,9 +138,16 @@ function explain(error: unknown, w: Watched, what: "reach" | "read"): Error {
   if (call.clientSignal.aborted) return new GatewayError(499, "The client closed the request.");
   if (error instanceof UpstreamUnreachable || error instanceof UpstreamBroken) return error;
   if (abort.signal.reason instanceof UpstreamUnreachable) return abort.signal.reason;
-  if (what === "read") return new UpstreamUnreachable("network", `upstream "${call.upstream.name}" broke off its answer: ${(error as Error).message}`);
+  if (what === "read")
+    return new UpstreamUnreachable(
+      "network",
+      `upstream "${call.upstream.name}" broke off its answer: ${(error as Error).message}`,
+    );
   const code = (error as { code?: string }).code;
-  return new UpstreamUnreachable("network", `could not reach upstream "${call.upstream.name}" at ${new URL(call.url).origin}: ${code ? `${code} (${(error as Error).message})` : (error as Error).message}`);
+  return new UpstreamUnreachable(
+    "network",
+    `could not reach upstream "${call.upstream.name}" at ${new URL(call.url).origin}: ${code ? `${code} (${(error as Error).message})` : (error as Error).message}`,
+  );
 }
 
 export type ReadResult = { done: true; value?: undefined } | { done: false; value: Uint8Array };
@@ -228,7 +260,13 @@ export interface OpenedUpstream {
  */
 export async function callUpstream(call: UpstreamCall): Promise<Response> {
   const { response, source } = await openUpstream(call);
-  return source ? new Response(sourceStream(source), { status: response.status, statusText: response.statusText, headers: response.headers }) : response;
+  return source
+    ? new Response(sourceStream(source), {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      })
+    : response;
 }
 
 /**
@@ -285,7 +323,9 @@ export async function openUpstream(call: UpstreamCall): Promise<OpenedUpstream> 
     if (decoded) return { response, source: guardSource(decoded, w) };
     unwatch(w);
     w.abort.abort();
-    throw new UpstreamBroken(`upstream "${call.upstream.name}" answered a stream in content-encoding "${encoding.slice(0, 40)}", which levity cannot read`);
+    throw new UpstreamBroken(
+      `upstream "${call.upstream.name}" answered a stream in content-encoding "${encoding.slice(0, 40)}", which levity cannot read`,
+    );
   }
   // A whole answer (or an error's body) is read at once, under proxy.upstream_limits.body_mb: the
   // idle limit then counts from the headers to the body's end.
@@ -307,5 +347,11 @@ export async function openUpstream(call: UpstreamCall): Promise<OpenedUpstream> 
     headers.delete("content-encoding");
     headers.delete("content-length");
   }
-  return { response: new Response(text, { status: response.status, statusText: response.statusText, headers }) };
+  return {
+    response: new Response(text, {
+      status: response.status,
+      statusText: response.statusText,
+      headers,
+    }),
+  };
 }

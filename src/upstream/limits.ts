@@ -52,6 +52,13 @@ export class UpstreamBroken extends Error {
 }
 
 /** Passing a limit: names the limit and the key that sets it. */
-export function overLimit(upstream: string, what: string, limit: number, key: string): UpstreamBroken {
-  return new UpstreamBroken(`upstream "${upstream}" sent ${what} over ${inMb(limit)} (proxy.upstream_limits.${key}); levity stopped reading it`);
+export function overLimit(
+  upstream: string,
+  what: string,
+  limit: number,
+  key: string,
+): UpstreamBroken {
+  return new UpstreamBroken(
+    `upstream "${upstream}" sent ${what} over ${inMb(limit)} (proxy.upstream_limits.${key}); levity stopped reading it`,
+  );
 }

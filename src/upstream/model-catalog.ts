@@ -29,16 +29,23 @@ export class ModelCatalog {
       if (!entries.has(entry.id)) entries.set(entry.id, entry);
     };
     for (const name of snapshot.mappings.exact.keys()) add({ id: name, ownedBy: "levity" });
-    const targets = [...snapshot.mappings.exact.values(), ...snapshot.mappings.wildcards].flatMap((rule) => rule.targets);
+    const targets = [...snapshot.mappings.exact.values(), ...snapshot.mappings.wildcards].flatMap(
+      (rule) => rule.targets,
+    );
     if (snapshot.mappings.fallback) targets.push(...snapshot.mappings.fallback.targets);
     for (const target of targets) add({ id: target.model, ownedBy: target.upstream });
-    const lists = await Promise.all(snapshot.upstreams.map((upstream) => this.upstreamModels(upstream)));
+    const lists = await Promise.all(
+      snapshot.upstreams.map((upstream) => this.upstreamModels(upstream)),
+    );
     for (const list of lists) for (const entry of list) add(entry);
     return [...entries.values()];
   }
 
   private upstreamModels(upstream: Upstream): Promise<ModelEntry[]> {
-    if (upstream.protocol === "echo") return Promise.resolve([{ id: "echo", ownedBy: upstream.name, displayName: "Echo (built in)" }]);
+    if (upstream.protocol === "echo")
+      return Promise.resolve([
+        { id: "echo", ownedBy: upstream.name, displayName: "Echo (built in)" },
+      ]);
     const account = upstream.accounts[0];
     const url = modelListEndpoint(upstream);
     if (!account || !url) return Promise.resolve([]);
@@ -48,7 +55,9 @@ export class ModelCatalog {
     const entry = { expires: Date.now() + CACHE_MS, models: Promise.resolve<ModelEntry[]>([]) };
     entry.models = this.fetchList(upstream, url, account.key).catch((error: Error) => {
       entry.expires = Date.now() + RETRY_MS;
-      this.log.warn(`could not list the models of upstream "${upstream.name}": ${error.message}; /v1/models shows the mapped names only`);
+      this.log.warn(
+        `could not list the models of upstream "${upstream.name}": ${error.message}; /v1/models shows the mapped names only`,
+      );
       return [];
     });
     this.cache.set(cacheKey, entry);
@@ -58,10 +67,16 @@ export class ModelCatalog {
   private async fetchList(upstream: Upstream, url: string, key: string): Promise<ModelEntry[]> {
     // The request carries the account's key: a redirect is never followed, since fetch would send
     // the key on to wherever the upstream points. A listing that redirects is a failed listing.
-    const response = await fetch(url, { headers: accountHeaders(upstream.protocol, key), signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), redirect: "manual" });
+    const response = await fetch(url, {
+      headers: accountHeaders(upstream.protocol, key),
+      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+      redirect: "manual",
+    });
     if (response.status >= 300 && response.status < 400) {
       await response.body?.cancel();
-      throw new Error(`HTTP ${response.status}, a redirect, which levity does not follow with an account's key`);
+      throw new Error(
+        `HTTP ${response.status}, a redirect, which levity does not follow with an account's key`,
+      );
     }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     return parseModelList(upstream, await response.json());
@@ -78,14 +93,20 @@ function parseModelList(upstream: Upstream, body: unknown): ModelEntry[] {
         id: model.name.replace(/^models\//, ""),
         ownedBy: upstream.name,
         displayName: typeof model.displayName === "string" ? model.displayName : undefined,
-        inputTokenLimit: typeof model.inputTokenLimit === "number" ? model.inputTokenLimit : undefined,
-        outputTokenLimit: typeof model.outputTokenLimit === "number" ? model.outputTokenLimit : undefined,
+        inputTokenLimit:
+          typeof model.inputTokenLimit === "number" ? model.inputTokenLimit : undefined,
+        outputTokenLimit:
+          typeof model.outputTokenLimit === "number" ? model.outputTokenLimit : undefined,
       });
     }
   } else if (Array.isArray(body.data)) {
     for (const model of body.data) {
       if (!isObject(model) || typeof model.id !== "string") continue;
-      out.push({ id: model.id, ownedBy: upstream.name, displayName: typeof model.display_name === "string" ? model.display_name : undefined });
+      out.push({
+        id: model.id,
+        ownedBy: upstream.name,
+        displayName: typeof model.display_name === "string" ? model.display_name : undefined,
+      });
     }
   }
   return out;

@@ -10,8 +10,16 @@ import type { Dialect } from "../config/schema.ts";
 export const OPENAI_APIS = ["chat", "responses", "completions"] as const;
 export type OpenAIApi = (typeof OPENAI_APIS)[number];
 
-const API_OF_DIALECT: Partial<Record<Dialect, OpenAIApi>> = { "openai-chat": "chat", "openai-responses": "responses", "openai-completions": "completions" };
-const DIALECT_OF_API: Record<OpenAIApi, Dialect> = { chat: "openai-chat", responses: "openai-responses", completions: "openai-completions" };
+const API_OF_DIALECT: Partial<Record<Dialect, OpenAIApi>> = {
+  "openai-chat": "chat",
+  "openai-responses": "responses",
+  "openai-completions": "completions",
+};
+const DIALECT_OF_API: Record<OpenAIApi, Dialect> = {
+  chat: "openai-chat",
+  responses: "openai-responses",
+  completions: "openai-completions",
+};
 
 export function apiOfDialect(dialect: Dialect): OpenAIApi | undefined {
   return API_OF_DIALECT[dialect];
@@ -39,7 +47,19 @@ export interface ChatCompat {
   reasoningEcho: "never" | "tool_turns" | "always";
 }
 
-export const PROFILES = ["openai", "azure", "deepseek", "moonshot", "xai", "mistral", "zhipu", "groq", "openrouter", "ollama", "generic"] as const;
+export const PROFILES = [
+  "openai",
+  "azure",
+  "deepseek",
+  "moonshot",
+  "xai",
+  "mistral",
+  "zhipu",
+  "groq",
+  "openrouter",
+  "ollama",
+  "generic",
+] as const;
 export type ProfileName = (typeof PROFILES)[number];
 
 const GENERIC: ChatCompat = {
@@ -110,11 +130,20 @@ export function meansNoSuchRoute(status: number, body: string): boolean {
  * renamed or left out. Undefined when the body suits the provider as it is, so its bytes go
  * through untouched.
  */
-export function adaptChatBody(body: Record<string, unknown>, compat: ChatCompat): Record<string, unknown> | undefined {
+export function adaptChatBody(
+  body: Record<string, unknown>,
+  compat: ChatCompat,
+): Record<string, unknown> | undefined {
   let adapted: Record<string, unknown> | undefined;
   const edit = () => (adapted ??= { ...body });
-  if (!compat.developerRole && Array.isArray(body.messages) && body.messages.some(isDeveloperMessage)) {
-    edit().messages = body.messages.map((m) => (isDeveloperMessage(m) ? { ...m, role: "system" } : m));
+  if (
+    !compat.developerRole &&
+    Array.isArray(body.messages) &&
+    body.messages.some(isDeveloperMessage)
+  ) {
+    edit().messages = body.messages.map((m) =>
+      isDeveloperMessage(m) ? { ...m, role: "system" } : m,
+    );
   }
   const other = compat.maxTokensField === "max_tokens" ? "max_completion_tokens" : "max_tokens";
   if (body[other] !== undefined && body[compat.maxTokensField] === undefined) {
@@ -127,5 +156,9 @@ export function adaptChatBody(body: Record<string, unknown>, compat: ChatCompat)
 }
 
 function isDeveloperMessage(message: unknown): boolean {
-  return typeof message === "object" && message !== null && (message as { role?: unknown }).role === "developer";
+  return (
+    typeof message === "object" &&
+    message !== null &&
+    (message as { role?: unknown }).role === "developer"
+  );
 }

@@ -18,7 +18,12 @@ export function forwardsNatively(upstream: Upstream, dialect: Dialect): boolean 
   if (upstream.protocol !== "openai") return NATIVE[upstream.protocol] === dialect;
   const api = apiOfDialect(dialect);
   const family = upstream.openai;
-  return api !== undefined && family !== undefined && family.apis.includes(api) && !family.missing.has(api);
+  return (
+    api !== undefined &&
+    family !== undefined &&
+    family.apis.includes(api) &&
+    !family.missing.has(api)
+  );
 }
 
 const OPENAI_PATHS: Partial<Record<Dialect, string>> = {
@@ -41,9 +46,17 @@ export function upstreamEndpoint(upstream: Upstream, request: EndpointRequest): 
     case "openai":
       return upstream.baseUrl + (OPENAI_PATHS[request.dialect] ?? "/chat/completions");
     case "anthropic":
-      return upstream.baseUrl + (request.operation === "count-tokens" ? "/v1/messages/count_tokens" : "/v1/messages");
+      return (
+        upstream.baseUrl +
+        (request.operation === "count-tokens" ? "/v1/messages/count_tokens" : "/v1/messages")
+      );
     case "gemini": {
-      const method = request.operation === "count-tokens" ? "countTokens" : request.stream ? "streamGenerateContent" : "generateContent";
+      const method =
+        request.operation === "count-tokens"
+          ? "countTokens"
+          : request.stream
+            ? "streamGenerateContent"
+            : "generateContent";
       const query = new URLSearchParams(request.query);
       query.delete("key");
       const search = query.size > 0 ? `?${query}` : "";
@@ -85,11 +98,25 @@ export function accountHeaders(protocol: UpstreamProtocol, key: string): Record<
 
 // Client headers that describe the request rather than the client's credentials or connection.
 // They are forwarded only when the client speaks the upstream's own dialect.
-const FORWARDED_CLIENT_HEADERS = ["anthropic-version", "anthropic-beta", "openai-beta", "user-agent", "accept"];
+const FORWARDED_CLIENT_HEADERS = [
+  "anthropic-version",
+  "anthropic-beta",
+  "openai-beta",
+  "user-agent",
+  "accept",
+];
 
 /** Headers for an upstream request: JSON, the account key in the upstream's own header, and (same dialect only) the client's protocol headers. */
-export function upstreamRequestHeaders(protocol: UpstreamProtocol, key: string, client: Headers, sameDialect: boolean): Headers {
-  const headers = new Headers({ "content-type": "application/json", ...accountHeaders(protocol, key) });
+export function upstreamRequestHeaders(
+  protocol: UpstreamProtocol,
+  key: string,
+  client: Headers,
+  sameDialect: boolean,
+): Headers {
+  const headers = new Headers({
+    "content-type": "application/json",
+    ...accountHeaders(protocol, key),
+  });
   for (const name of sameDialect ? FORWARDED_CLIENT_HEADERS : ["user-agent"]) {
     const value = client.get(name);
     if (value) headers.set(name, value);
@@ -103,13 +130,27 @@ export function upstreamRequestHeaders(protocol: UpstreamProtocol, key: string, 
  * cookies, its CORS headers (levity's own CORS rules apply), hop-by-hop headers, or anything an
  * upstream might echo (one echoed the account's key in a header of its own).
  */
-const PASSED_RESPONSE_HEADERS = new Set(["content-type", "cache-control", "retry-after", "retry-after-ms", "request-id", "x-request-id", "openai-processing-ms", "openai-version", "x-should-retry"]);
+const PASSED_RESPONSE_HEADERS = new Set([
+  "content-type",
+  "cache-control",
+  "retry-after",
+  "retry-after-ms",
+  "request-id",
+  "x-request-id",
+  "openai-processing-ms",
+  "openai-version",
+  "x-should-retry",
+]);
 const PASSED_RESPONSE_PREFIXES = ["x-ratelimit-", "anthropic-ratelimit-"];
 
 export function clientResponseHeaders(upstream: Headers): Headers {
   const headers = new Headers();
   upstream.forEach((value, name) => {
-    if (PASSED_RESPONSE_HEADERS.has(name) || PASSED_RESPONSE_PREFIXES.some((prefix) => name.startsWith(prefix))) headers.set(name, value);
+    if (
+      PASSED_RESPONSE_HEADERS.has(name) ||
+      PASSED_RESPONSE_PREFIXES.some((prefix) => name.startsWith(prefix))
+    )
+      headers.set(name, value);
   });
   return headers;
 }

@@ -13,7 +13,8 @@ import { AddressAllowList, classifyAddress, parseAddress } from "./address-polic
 
 export type Resolver = (hostname: string) => Promise<{ address: string; family: number }[]>;
 
-export const systemResolver: Resolver = (hostname) => lookup(hostname, { all: true, verbatim: true });
+export const systemResolver: Resolver = (hostname) =>
+  lookup(hostname, { all: true, verbatim: true });
 
 /** Why a fetch was not used. Logged for the operator; the client always gets the same words. */
 export class FetchRefused extends Error {
@@ -48,7 +49,8 @@ export interface Fetched {
 
 /** The addresses `url` may be fetched from; throws FetchRefused when any of them is closed. */
 async function checkedAddresses(url: URL, options: SafeFetchOptions): Promise<string[]> {
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new FetchRefused(`scheme ${url.protocol}`);
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new FetchRefused(`scheme ${url.protocol}`);
   if (url.username || url.password) throw new FetchRefused("credentials in the URL");
   const literal = parseAddress(url.hostname);
   let addresses: string[];
@@ -66,7 +68,9 @@ async function checkedAddresses(url: URL, options: SafeFetchOptions): Promise<st
   for (const address of addresses) {
     const kind = classifyAddress(address);
     if (kind === "public" || hostAllowed || options.allow.allowsAddress(address)) continue;
-    throw new FetchRefused(`${url.hostname} resolves to ${address}, a ${kind} address, which is not in proxy.media_fetch.allow`);
+    throw new FetchRefused(
+      `${url.hostname} resolves to ${address}, a ${kind} address, which is not in proxy.media_fetch.allow`,
+    );
   }
   return addresses;
 }
@@ -80,7 +84,12 @@ function fetchPinned(url: URL, address: string, options: SafeFetchOptions): Prom
   return fetch(pinned, {
     redirect: "manual",
     signal: options.signal,
-    headers: { host: url.host, accept: "image/*, application/pdf;q=0.9", "accept-encoding": "identity", "user-agent": "levity" },
+    headers: {
+      host: url.host,
+      accept: "image/*, application/pdf;q=0.9",
+      "accept-encoding": "identity",
+      "user-agent": "levity",
+    },
     // Straight to the address checked: a proxy would resolve the name again, on its own.
     proxy: false,
     decompress: false,
@@ -96,7 +105,12 @@ function fetchPinned(url: URL, address: string, options: SafeFetchOptions): Prom
 function tlsFor(hostname: string, byName: boolean, ca: string | undefined) {
   const trust = ca === undefined ? {} : { ca };
   if (!byName) return trust;
-  return { ...trust, serverName: hostname, checkServerIdentity: (_name: string, cert: PeerCertificate) => checkServerIdentity(hostname, cert) };
+  return {
+    ...trust,
+    serverName: hostname,
+    checkServerIdentity: (_name: string, cert: PeerCertificate) =>
+      checkServerIdentity(hostname, cert),
+  };
 }
 
 async function readCapped(response: Response, options: SafeFetchOptions): Promise<Uint8Array> {
@@ -143,7 +157,8 @@ export async function safeFetch(start: string, options: SafeFetchOptions): Promi
     const location = response.headers.get("location");
     if (response.status >= 300 && response.status < 400 && location) {
       await response.body?.cancel().catch(() => {});
-      if (hop >= options.maxRedirects) throw new FetchRefused(`more than ${options.maxRedirects} redirects`);
+      if (hop >= options.maxRedirects)
+        throw new FetchRefused(`more than ${options.maxRedirects} redirects`);
       try {
         url = new URL(location, url);
       } catch {
@@ -159,7 +174,11 @@ export async function safeFetch(start: string, options: SafeFetchOptions): Promi
     const mediaType = options.mediaType(response.headers, url);
     if ((encoding && encoding.toLowerCase() !== "identity") || !mediaType) {
       await response.body?.cancel().catch(() => {});
-      throw new FetchRefused(encoding ? `content-encoding ${encoding}` : `content-type ${response.headers.get("content-type") ?? "missing"}`);
+      throw new FetchRefused(
+        encoding
+          ? `content-encoding ${encoding}`
+          : `content-type ${response.headers.get("content-type") ?? "missing"}`,
+      );
     }
     return { mediaType, bytes: await readCapped(response, options).catch(rethrowAsRefused) };
   }

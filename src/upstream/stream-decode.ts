@@ -20,7 +20,10 @@ const DECODERS: Record<string, () => Transform> = {
 };
 
 /** The body decoded, or undefined for an encoding levity cannot undo. */
-export function decodedStream(body: ReadableStream<Uint8Array>, encoding: string): ReadableStream<Uint8Array> | undefined {
+export function decodedStream(
+  body: ReadableStream<Uint8Array>,
+  encoding: string,
+): ReadableStream<Uint8Array> | undefined {
   const make = DECODERS[encoding];
   if (!make) return undefined;
   const decoder = make();

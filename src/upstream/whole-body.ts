@@ -8,7 +8,11 @@ import { inMb, overLimit, UpstreamBroken } from "./limits.ts";
  * off the event loop and with a cap on the output, so a compression bomb costs at most the cap.
  */
 
-type Inflate = (buffer: InputType, options: ZlibOptions, callback: (error: Error | null, result: Buffer) => void) => void;
+type Inflate = (
+  buffer: InputType,
+  options: ZlibOptions,
+  callback: (error: Error | null, result: Buffer) => void,
+) => void;
 
 // zstd where the runtime has it (a namespace import: a missing named export would fail to load).
 const zstd = (zlib as { zstdDecompress?: Inflate }).zstdDecompress;
@@ -34,7 +38,11 @@ export function contentEncoding(headers: Headers): string {
 }
 
 /** The bytes of `body`, read as they arrive and refused as soon as they pass `limit`. */
-async function readCapped(body: ReadableStream<Uint8Array>, limit: number, tooLarge: () => Error): Promise<Uint8Array> {
+async function readCapped(
+  body: ReadableStream<Uint8Array>,
+  limit: number,
+  tooLarge: () => Error,
+): Promise<Uint8Array> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let length = 0;
@@ -58,17 +66,33 @@ async function readCapped(body: ReadableStream<Uint8Array>, limit: number, tooLa
   return out;
 }
 
-function inflate(decoder: Inflate, raw: Uint8Array, limit: number, tooLarge: () => Error, unreadable: (error: Error) => Error): Promise<Uint8Array> {
+function inflate(
+  decoder: Inflate,
+  raw: Uint8Array,
+  limit: number,
+  tooLarge: () => Error,
+  unreadable: (error: Error) => Error,
+): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     decoder(raw, { maxOutputLength: limit }, (error, result) => {
       if (!error) resolve(result);
-      else reject((error as Error & { code?: string }).code === "ERR_BUFFER_TOO_LARGE" || error instanceof RangeError ? tooLarge() : unreadable(error));
+      else
+        reject(
+          (error as Error & { code?: string }).code === "ERR_BUFFER_TOO_LARGE" ||
+            error instanceof RangeError
+            ? tooLarge()
+            : unreadable(error),
+        );
     });
   });
 }
 
 /** The answer's text, at most `limit` bytes once decoded; over it, or undecodable, an UpstreamBroken. */
-export async function readWholeBody(response: Response, upstream: string, limit: number): Promise<string> {
+export async function readWholeBody(
+  response: Response,
+  upstream: string,
+  limit: number,
+): Promise<string> {
   const tooLarge = () => overLimit(upstream, "a whole answer", limit, "body_mb");
   const body = response.body;
   if (!body) return "";
@@ -88,10 +112,21 @@ export async function readWholeBody(response: Response, upstream: string, limit:
   const decoder = DECODERS[encoding];
   if (!decoder) {
     await body.cancel().catch(() => {});
-    throw new UpstreamBroken(`upstream "${upstream}" answered in content-encoding "${encoding.slice(0, 40)}", which levity did not ask for`);
+    throw new UpstreamBroken(
+      `upstream "${upstream}" answered in content-encoding "${encoding.slice(0, 40)}", which levity did not ask for`,
+    );
   }
   // Compressed bytes are at most what they decode to, but for framing and blocks stored as they were.
   const raw = await readCapped(body, limit + Math.ceil(limit / 100) + 1024, tooLarge);
-  const decoded = await inflate(decoder, raw, limit, tooLarge, (error) => new UpstreamBroken(`upstream "${upstream}" sent a ${encoding} body that does not decode (${error.message}); limit ${inMb(limit)}`));
+  const decoded = await inflate(
+    decoder,
+    raw,
+    limit,
+    tooLarge,
+    (error) =>
+      new UpstreamBroken(
+        `upstream "${upstream}" sent a ${encoding} body that does not decode (${error.message}); limit ${inMb(limit)}`,
+      ),
+  );
   return new TextDecoder().decode(decoded);
 }

@@ -6,7 +6,15 @@ import { expect } from "bun:test";
  * the user's text, so for it the expected answer is that text.
  */
 
-export const CASES = ["plain", "streamed", "tool round trip", "image in", "system prompt", "thinking", "upstream error"] as const;
+export const CASES = [
+  "plain",
+  "streamed",
+  "tool round trip",
+  "image in",
+  "system prompt",
+  "thinking",
+  "upstream error",
+] as const;
 export type CaseName = (typeof CASES)[number];
 
 /** One upstream under test, as a client sees it: a model name that reaches it, and one that it does not have. */
@@ -43,18 +51,33 @@ export const THINKING = "What is 17 * 3? Reply with the number only.";
 export const WEATHER_SCHEMA = {
   $schema: "http://json-schema.org/draft-07/schema#",
   type: "object",
-  properties: { city: { type: "string", description: "The city's name" }, unit: { type: ["string", "null"], enum: ["celsius", "fahrenheit", null] } },
+  properties: {
+    city: { type: "string", description: "The city's name" },
+    unit: { type: ["string", "null"], enum: ["celsius", "fahrenheit", null] },
+  },
   required: ["city"],
   additionalProperties: false,
 };
 export const WEATHER_DESCRIPTION = "Get the current weather for a city";
 
 /** The answer each case expects: what the prompt asks a model for, or the prompt itself from echo. */
-export function expectAnswer(text: string | null | undefined, upstream: UpstreamModels, prompt: string, expected: RegExp): void {
-  expect(text ?? "").toMatch(upstream.echoes ? new RegExp(prompt.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").slice(0, 40)) : expected);
+export function expectAnswer(
+  text: string | null | undefined,
+  upstream: UpstreamModels,
+  prompt: string,
+  expected: RegExp,
+): void {
+  expect(text ?? "").toMatch(
+    upstream.echoes
+      ? new RegExp(prompt.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").slice(0, 40))
+      : expected,
+  );
 }
 
-export function expectUsage(input: number | undefined | null, output: number | undefined | null): void {
+export function expectUsage(
+  input: number | undefined | null,
+  output: number | undefined | null,
+): void {
   expect(input ?? 0).toBeGreaterThan(0);
   expect(output ?? 0).toBeGreaterThan(0);
 }

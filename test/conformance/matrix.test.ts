@@ -17,7 +17,13 @@ import { externalSetup, LOCAL_UPSTREAMS, localSetup, type Setup } from "./target
 //
 // A failure prints its seed and what the network did to each answer; the same seed replays it.
 
-const DRIVERS: Driver[] = [openaiChatDriver, openaiResponsesDriver, openaiCompletionsDriver, anthropicDriver, geminiDriver];
+const DRIVERS: Driver[] = [
+  openaiChatDriver,
+  openaiResponsesDriver,
+  openaiCompletionsDriver,
+  anthropicDriver,
+  geminiDriver,
+];
 const DEFAULT_NET_SEED = 20261125;
 const only = process.env.CONFORMANCE_CASES?.split(",");
 const external = externalSetup(process.env);
@@ -25,9 +31,14 @@ const timeout = external ? 120_000 : 5_000;
 
 function netSeeds(env: string | undefined): number[] {
   if (!env) return [DEFAULT_NET_SEED];
-  const seeds = env.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+  const seeds = env
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const bad = seeds.find((s) => !Number.isInteger(s) || s < 0);
-  if (bad !== undefined) throw new Error(`LEVITY_NET_SEEDS must be comma-separated non-negative integers, got "${env}"`);
+  if (bad !== undefined)
+    throw new Error(`LEVITY_NET_SEEDS must be comma-separated non-negative integers, got "${env}"`);
   return seeds;
 }
 
@@ -52,13 +63,24 @@ function matrix(makeSetup: () => Setup, upstreamNames: string[], seed?: number):
             try {
               // A hang fails here, a little before the test's own timeout, so that it too prints the network's seed.
               const hung = new Promise<never>((_, reject) => {
-                timer = setTimeout(() => reject(new Error(`no answer within ${timeout - 500} ms`)), timeout - 500);
+                timer = setTimeout(
+                  () => reject(new Error(`no answer within ${timeout - 500} ms`)),
+                  timeout - 500,
+                );
               });
-              await Promise.race([run(setup.target, setup.upstreams.find((u) => u.name === upstreamName)!), hung]);
+              await Promise.race([
+                run(setup.target, setup.upstreams.find((u) => u.name === upstreamName)!),
+                hung,
+              ]);
             } catch (error) {
               if (seed !== undefined) {
-                const what = setup.deliveries().slice(before).map((d) => `  ${d.describe()}`);
-                console.error(`network seed ${seed} (replay: LEVITY_NET_SEEDS=${seed} npx bun test test/conformance/matrix.test.ts); the answers went:\n${what.join("\n")}`);
+                const what = setup
+                  .deliveries()
+                  .slice(before)
+                  .map((d) => `  ${d.describe()}`);
+                console.error(
+                  `network seed ${seed} (replay: LEVITY_NET_SEEDS=${seed} npx bun test test/conformance/matrix.test.ts); the answers went:\n${what.join("\n")}`,
+                );
               }
               throw error;
             } finally {
@@ -86,7 +108,6 @@ if (external) {
         () => localSetup(seed),
         LOCAL_UPSTREAMS.filter((name) => name !== "echo"),
         seed,
-      ),
-    );
+      ));
   }
 }

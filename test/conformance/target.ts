@@ -3,7 +3,12 @@ import { fakeGemini } from "../support/fake-gemini.ts";
 import { fakeOpenAI } from "../support/fake-openai.ts";
 import type { FakeUpstream } from "../support/fake-server.ts";
 import type { Delivery } from "../support/network.ts";
-import { ALL_OPENAI_APIS, startGateway, upstreamsYaml, type TestGateway } from "../support/gateway.ts";
+import {
+  ALL_OPENAI_APIS,
+  startGateway,
+  upstreamsYaml,
+  type TestGateway,
+} from "../support/gateway.ts";
 import { MISSING_MODEL } from "../support/scripted-model.ts";
 import type { Target, UpstreamModels } from "./cases.ts";
 
@@ -29,30 +34,73 @@ export const LOCAL_UPSTREAMS = ["openai", "openai-all", "anthropic", "gemini", "
 export function externalSetup(env: Record<string, string | undefined>): Setup | undefined {
   const baseUrl = env.CONFORMANCE_BASE_URL;
   if (!baseUrl) return undefined;
-  const upstreams = (env.CONFORMANCE_MODELS ?? "").split(",").filter(Boolean).map((entry) => {
-    const [name, model] = entry.split("=") as [string, string];
-    return { name, model, missingModel: env.CONFORMANCE_MISSING_MODEL ?? MISSING_MODEL, echoes: name === "echo" };
-  });
-  if (upstreams.length === 0) throw new Error("CONFORMANCE_MODELS must name at least one upstream=model");
-  return { target: { baseUrl: baseUrl.replace(/\/+$/, ""), apiKey: env.CONFORMANCE_API_KEY ?? "unused" }, upstreams, deliveries: () => [], stop: async () => {} };
+  const upstreams = (env.CONFORMANCE_MODELS ?? "")
+    .split(",")
+    .filter(Boolean)
+    .map((entry) => {
+      const [name, model] = entry.split("=") as [string, string];
+      return {
+        name,
+        model,
+        missingModel: env.CONFORMANCE_MISSING_MODEL ?? MISSING_MODEL,
+        echoes: name === "echo",
+      };
+    });
+  if (upstreams.length === 0)
+    throw new Error("CONFORMANCE_MODELS must name at least one upstream=model");
+  return {
+    target: { baseUrl: baseUrl.replace(/\/+$/, ""), apiKey: env.CONFORMANCE_API_KEY ?? "unused" },
+    upstreams,
+    deliveries: () => [],
+    stop: async () => {},
+  };
 }
 
 /** Levity in front of the fakes; with a network seed, every fake answers through the simulated network (support/network.ts). */
 export function localSetup(networkSeed?: number): Setup {
-  const keys = { openai: "sk-fake-openai-account", anthropic: "sk-fake-anthropic-account", gemini: "fake-gemini-account" };
+  const keys = {
+    openai: "sk-fake-openai-account",
+    anthropic: "sk-fake-anthropic-account",
+    gemini: "fake-gemini-account",
+  };
   const options = { network: networkSeed };
-  const fakes: FakeUpstream[] = [fakeOpenAI(keys.openai, options), fakeAnthropic(keys.anthropic, options), fakeGemini(keys.gemini, options)];
+  const fakes: FakeUpstream[] = [
+    fakeOpenAI(keys.openai, options),
+    fakeAnthropic(keys.anthropic, options),
+    fakeGemini(keys.gemini, options),
+  ];
   const [oa, an, ge] = fakes as [FakeUpstream, FakeUpstream, FakeUpstream];
   const gw: TestGateway = startGateway({
     gateway:
       `proxy:\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n` +
       upstreamsYaml([
         // Chat only, as most OpenAI-compatible providers: Responses and Completions clients are translated.
-        { name: "openai", protocol: "openai", base_url: `${oa.url}/v1`, accounts: [{ name: "fake", key: keys.openai }] },
+        {
+          name: "openai",
+          protocol: "openai",
+          base_url: `${oa.url}/v1`,
+          accounts: [{ name: "fake", key: keys.openai }],
+        },
         // All three APIs, as OpenAI's own: every OpenAI client is forwarded byte for byte.
-        { name: "openai-all", protocol: "openai", base_url: `${oa.url}/v1`, apis: ALL_OPENAI_APIS, accounts: [{ name: "fake", key: keys.openai }] },
-        { name: "anthropic", protocol: "anthropic", base_url: an.url, accounts: [{ name: "fake", key: keys.anthropic }] },
-        { name: "gemini", protocol: "gemini", base_url: ge.url, accounts: [{ name: "fake", key: keys.gemini }] },
+        {
+          name: "openai-all",
+          protocol: "openai",
+          base_url: `${oa.url}/v1`,
+          apis: ALL_OPENAI_APIS,
+          accounts: [{ name: "fake", key: keys.openai }],
+        },
+        {
+          name: "anthropic",
+          protocol: "anthropic",
+          base_url: an.url,
+          accounts: [{ name: "fake", key: keys.anthropic }],
+        },
+        {
+          name: "gemini",
+          protocol: "gemini",
+          base_url: ge.url,
+          accounts: [{ name: "fake", key: keys.gemini }],
+        },
         { name: "echo", protocol: "echo" },
       ]),
     mappings: [
@@ -70,7 +118,12 @@ export function localSetup(networkSeed?: number): Setup {
       "",
     ].join("\n"),
   });
-  const upstreams = LOCAL_UPSTREAMS.map((name) => ({ name, model: `conf-${name}`, missingModel: `conf-${name}-missing`, echoes: name === "echo" }));
+  const upstreams = LOCAL_UPSTREAMS.map((name) => ({
+    name,
+    model: `conf-${name}`,
+    missingModel: `conf-${name}-missing`,
+    echoes: name === "echo",
+  }));
   return {
     target: { baseUrl: gw.origin, apiKey: CLIENT_KEY },
     upstreams,

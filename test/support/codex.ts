@@ -13,18 +13,31 @@ import { REPO } from "./gateway.ts";
 
 /** The native codex binary an `npm install @openai/codex` put under `root`, if any. */
 function nativeCodex(root: string): string | undefined {
-  const platform = join(root, "node_modules", "@openai", `codex-${process.platform}-${process.arch}`, "vendor");
+  const platform = join(
+    root,
+    "node_modules",
+    "@openai",
+    `codex-${process.platform}-${process.arch}`,
+    "vendor",
+  );
   if (!existsSync(platform)) return undefined;
-  return readdirSync(platform).map((triple) => join(platform, triple, "bin", "codex")).find((path) => existsSync(path));
+  return readdirSync(platform)
+    .map((triple) => join(platform, triple, "bin", "codex"))
+    .find((path) => existsSync(path));
 }
 
 /** The Codex binary to run, or undefined (with a notice) when there is none and none is required. */
 export function codexBinary(testFile: string): string | undefined {
   const named = process.env.LEVITY_CODEX_BIN;
-  const found = named && existsSync(named) ? named : nativeCodex(join(REPO, ".levity-clis")) ?? nativeCodex(REPO);
+  const found =
+    named && existsSync(named)
+      ? named
+      : (nativeCodex(join(REPO, ".levity-clis")) ?? nativeCodex(REPO));
   if (found) return found;
-  const how = "npm install --prefix .levity-clis @openai/codex@0.169.0, or set LEVITY_CODEX_BIN to its native binary";
-  if (process.env.LEVITY_REQUIRE_CODEX === "1") throw new Error(`${testFile}: LEVITY_REQUIRE_CODEX=1 but there is no Codex CLI (${how})`);
+  const how =
+    "npm install --prefix .levity-clis @openai/codex@0.169.0, or set LEVITY_CODEX_BIN to its native binary";
+  if (process.env.LEVITY_REQUIRE_CODEX === "1")
+    throw new Error(`${testFile}: LEVITY_REQUIRE_CODEX=1 but there is no Codex CLI (${how})`);
   console.warn(`${testFile}: skipped, no Codex CLI (${how})`);
   return undefined;
 }
@@ -35,7 +48,10 @@ export function codexBinary(testFile: string): string | undefined {
  * analytics and the plugin and app syncs (a git clone from github.com, calls to chatgpt.com)
  * would only fail, so they are off.
  */
-export function codexConfigToml(origin: string, options: { settings?: string[]; provider?: string[] } = {}): string {
+export function codexConfigToml(
+  origin: string,
+  options: { settings?: string[]; provider?: string[] } = {},
+): string {
   const lines = [
     'model = "gpt-5.5"',
     'model_provider = "levity"',

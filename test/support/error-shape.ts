@@ -7,13 +7,15 @@ export function errorShapeProblem(family: Family, body: any, status: number): st
   const error = body?.error;
   if (family === "openai") {
     if (Object.keys(body ?? {}).join() !== "error") return "the body has keys besides error";
-    if (typeof error?.message !== "string" || typeof error?.type !== "string") return "error.message and error.type must be strings";
+    if (typeof error?.message !== "string" || typeof error?.type !== "string")
+      return "error.message and error.type must be strings";
     if (!("param" in error && "code" in error)) return "error.param and error.code must be present";
     return undefined;
   }
   if (family === "anthropic") {
     if (body?.type !== "error") return 'type must be "error"';
-    if (typeof error?.type !== "string" || typeof error?.message !== "string") return "error.type and error.message must be strings";
+    if (typeof error?.type !== "string" || typeof error?.message !== "string")
+      return "error.type and error.message must be strings";
     return undefined;
   }
   if (error?.code !== status) return `error.code must be ${status}`;

@@ -20,22 +20,42 @@ import { answer, words, type Answer, type Prompt } from "./scripted-model.ts";
  * - mistral's reasoning models answer with content as a list of `text` and `thinking` chunks.
  */
 
-export type CompatibleProvider = "generic" | "ollama" | "vllm" | "deepseek" | "mistral" | "azure" | "xai" | "moonshot";
+export type CompatibleProvider =
+  | "generic"
+  | "ollama"
+  | "vllm"
+  | "deepseek"
+  | "mistral"
+  | "azure"
+  | "xai"
+  | "moonshot";
 
 const CREATED = 1_700_000_000;
 
 function noSuchRoute(provider: CompatibleProvider, request: RecordedRequest): Response {
-  if (provider === "ollama") return new Response("404 page not found", { status: 404, headers: { "content-type": "text/plain" } });
+  if (provider === "ollama")
+    return new Response("404 page not found", {
+      status: 404,
+      headers: { "content-type": "text/plain" },
+    });
   if (provider === "vllm") return jsonReply({ detail: "Not Found" }, 404);
   return jsonReply(
-    { error: { message: `Unknown request URL: ${request.method} ${request.path}. Please check the URL for typos.`, type: "invalid_request_error", code: "unknown_url" } },
+    {
+      error: {
+        message: `Unknown request URL: ${request.method} ${request.path}. Please check the URL for typos.`,
+        type: "invalid_request_error",
+        code: "unknown_url",
+      },
+    },
     404,
   );
 }
 
 function textOf(content: unknown): string {
   if (typeof content === "string") return content;
-  return Array.isArray(content) ? content.map((p: any) => (typeof p?.text === "string" ? p.text : "")).join("") : "";
+  return Array.isArray(content)
+    ? content.map((p: any) => (typeof p?.text === "string" ? p.text : "")).join("")
+    : "";
 }
 
 /** What this provider refuses in a request, in its own error shape; undefined when it accepts it. */
@@ -45,26 +65,80 @@ function refusal(provider: CompatibleProvider, body: any): Response | undefined 
     const developer = messages.findIndex((m) => m.role === "developer");
     if (developer >= 0) {
       return jsonReply(
-        { error: { message: `Failed to deserialize the JSON body into the target type: messages[${developer}].role: unknown variant \`developer\`, expected one of \`system\`, \`user\`, \`assistant\`, \`tool\``, type: "invalid_request_error", param: null, code: "invalid_request_error" } },
+        {
+          error: {
+            message: `Failed to deserialize the JSON body into the target type: messages[${developer}].role: unknown variant \`developer\`, expected one of \`system\`, \`user\`, \`assistant\`, \`tool\``,
+            type: "invalid_request_error",
+            param: null,
+            code: "invalid_request_error",
+          },
+        },
         400,
       );
     }
     if (String(body.model).endsWith("-reasoner")) {
-      const bare = messages.findIndex((m) => m.role === "assistant" && Array.isArray(m.tool_calls) && m.tool_calls.length > 0 && typeof m.reasoning_content !== "string");
+      const bare = messages.findIndex(
+        (m) =>
+          m.role === "assistant" &&
+          Array.isArray(m.tool_calls) &&
+          m.tool_calls.length > 0 &&
+          typeof m.reasoning_content !== "string",
+      );
       if (bare >= 0) {
-        return jsonReply({ error: { message: "The `reasoning_content` in the thinking mode must be passed back to the API.", type: "invalid_request_error", param: null, code: "invalid_request_error" } }, 400);
+        return jsonReply(
+          {
+            error: {
+              message:
+                "The `reasoning_content` in the thinking mode must be passed back to the API.",
+              type: "invalid_request_error",
+              param: null,
+              code: "invalid_request_error",
+            },
+          },
+          400,
+        );
       }
     }
   }
   if (provider === "moonshot" && String(body.model).endsWith("-thinking")) {
-    const bare = messages.findIndex((m) => m.role === "assistant" && Array.isArray(m.tool_calls) && m.tool_calls.length > 0 && typeof m.reasoning_content !== "string");
-    if (bare >= 0) return jsonReply({ error: { message: `thinking is enabled but reasoning_content is missing in assistant tool call message at index ${bare}`, type: "invalid_request_error" } }, 400);
+    const bare = messages.findIndex(
+      (m) =>
+        m.role === "assistant" &&
+        Array.isArray(m.tool_calls) &&
+        m.tool_calls.length > 0 &&
+        typeof m.reasoning_content !== "string",
+    );
+    if (bare >= 0)
+      return jsonReply(
+        {
+          error: {
+            message: `thinking is enabled but reasoning_content is missing in assistant tool call message at index ${bare}`,
+            type: "invalid_request_error",
+          },
+        },
+        400,
+      );
   }
   if (provider === "mistral") {
     for (const field of ["stream_options", "max_completion_tokens"]) {
       if (body[field] !== undefined) {
         return jsonReply(
-          { object: "error", message: { detail: [{ type: "extra_forbidden", loc: ["body", field], msg: "Extra inputs are not permitted", input: body[field] }] }, type: "invalid_request_message_error", param: null, code: null },
+          {
+            object: "error",
+            message: {
+              detail: [
+                {
+                  type: "extra_forbidden",
+                  loc: ["body", field],
+                  msg: "Extra inputs are not permitted",
+                  input: body[field],
+                },
+              ],
+            },
+            type: "invalid_request_message_error",
+            param: null,
+            code: null,
+          },
           422,
         );
       }
@@ -76,16 +150,25 @@ function refusal(provider: CompatibleProvider, body: any): Response | undefined 
 function promptOf(body: any): Prompt {
   const messages: any[] = Array.isArray(body.messages) ? body.messages : [];
   const trailingTools: any[] = [];
-  for (let i = messages.length - 1; i >= 0 && messages[i].role === "tool"; i--) trailingTools.unshift(messages[i]);
+  for (let i = messages.length - 1; i >= 0 && messages[i].role === "tool"; i--)
+    trailingTools.unshift(messages[i]);
   const lastUser = [...messages].reverse().find((m) => m.role === "user");
   return {
     model: body.model,
-    system: messages.filter((m) => m.role === "system").map((m) => textOf(m.content)).join("\n"),
+    system: messages
+      .filter((m) => m.role === "system")
+      .map((m) => textOf(m.content))
+      .join("\n"),
     text: trailingTools.length > 0 ? "" : textOf(lastUser?.content),
     images: [],
     toolResults: trailingTools.map((m) => textOf(m.content)),
-    tools: (body.tools ?? []).map((t: any) => ({ name: t.function?.name, parameters: t.function?.parameters })),
-    thinking: /-(reasoner|thinking)$|^magistral/.test(String(body.model)) || (typeof body.reasoning_effort === "string" && body.reasoning_effort !== "none"),
+    tools: (body.tools ?? []).map((t: any) => ({
+      name: t.function?.name,
+      parameters: t.function?.parameters,
+    })),
+    thinking:
+      /-(reasoner|thinking)$|^magistral/.test(String(body.model)) ||
+      (typeof body.reasoning_effort === "string" && body.reasoning_effort !== "none"),
   };
 }
 
@@ -98,53 +181,131 @@ function usageOf(provider: CompatibleProvider, reply: Answer) {
   const reasoning = tokens(reply.thinking);
   const visible = tokens(reply.text) + reply.calls.length * 8 + 1;
   const completion = provider === "xai" ? visible : visible + reasoning;
-  return { prompt_tokens: 11, completion_tokens: completion, total_tokens: 11 + visible + reasoning, completion_tokens_details: { reasoning_tokens: reasoning } };
+  return {
+    prompt_tokens: 11,
+    completion_tokens: completion,
+    total_tokens: 11 + visible + reasoning,
+    completion_tokens_details: { reasoning_tokens: reasoning },
+  };
 }
 
-export function fakeCompatible(key: string, provider: CompatibleProvider = "generic"): FakeUpstream {
+export function fakeCompatible(
+  key: string,
+  provider: CompatibleProvider = "generic",
+): FakeUpstream {
   return startFake({
     keyOf: (r) => r.headers.get("authorization")?.replace(/^Bearer /, ""),
-    checkKey: (r) => (r.headers.get("authorization") === `Bearer ${key}` ? undefined : jsonReply({ error: { message: "Incorrect API key provided.", type: "invalid_request_error", code: "invalid_api_key" } }, 401)),
+    checkKey: (r) =>
+      r.headers.get("authorization") === `Bearer ${key}`
+        ? undefined
+        : jsonReply(
+            {
+              error: {
+                message: "Incorrect API key provided.",
+                type: "invalid_request_error",
+                code: "invalid_api_key",
+              },
+            },
+            401,
+          ),
     handle(request, streamed) {
-      if (request.method === "GET" && request.path === "/v1/models") return jsonReply({ object: "list", data: [{ id: "chat-model", object: "model", created: CREATED, owned_by: provider }] });
-      if (request.method !== "POST" || request.path !== "/v1/chat/completions") return noSuchRoute(provider, request);
+      if (request.method === "GET" && request.path === "/v1/models")
+        return jsonReply({
+          object: "list",
+          data: [{ id: "chat-model", object: "model", created: CREATED, owned_by: provider }],
+        });
+      if (request.method !== "POST" || request.path !== "/v1/chat/completions")
+        return noSuchRoute(provider, request);
       const refused = refusal(provider, request.json ?? {});
       if (refused) return refused;
       const body = request.json;
       const reply = answer(promptOf(body));
-      const calls = reply.calls.map((call, i) => ({ id: `call_${provider}_${i}`, type: "function", function: { name: call.name, arguments: JSON.stringify(call.args) } }));
+      const calls = reply.calls.map((call, i) => ({
+        id: `call_${provider}_${i}`,
+        type: "function",
+        function: { name: call.name, arguments: JSON.stringify(call.args) },
+      }));
       const finish = calls.length > 0 ? "tool_calls" : "stop";
       const usage = usageOf(provider, reply);
       if (body.stream !== true) {
         const message: Record<string, unknown> = { role: "assistant", content: reply.text ?? null };
-        if (reply.thinking && provider === "mistral") message.content = [{ type: "thinking", thinking: [{ type: "text", text: reply.thinking }] }, { type: "text", text: reply.text ?? "" }];
+        if (reply.thinking && provider === "mistral")
+          message.content = [
+            { type: "thinking", thinking: [{ type: "text", text: reply.thinking }] },
+            { type: "text", text: reply.text ?? "" },
+          ];
         else if (reply.thinking) message.reasoning_content = reply.thinking;
         if (calls.length > 0) message.tool_calls = calls;
-        return jsonReply({ id: `chatcmpl-${provider}`, object: "chat.completion", created: CREATED, model: body.model, choices: [{ index: 0, message, finish_reason: finish }], usage });
+        return jsonReply({
+          id: `chatcmpl-${provider}`,
+          object: "chat.completion",
+          created: CREATED,
+          model: body.model,
+          choices: [{ index: 0, message, finish_reason: finish }],
+          usage,
+        });
       }
       const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) =>
         `data: ${JSON.stringify({ id: `chatcmpl-${provider}`, object: "chat.completion.chunk", created: CREATED, model: body.model, choices, ...extra })}\n\n`;
       const events: string[] = [];
       if (provider === "azure") {
-        events.push(`data: ${JSON.stringify({ id: "", object: "", created: 0, model: "", choices: [], prompt_filter_results: [{ prompt_index: 0, content_filter_results: { hate: { filtered: false, severity: "safe" } } }] })}\n\n`);
+        events.push(
+          `data: ${JSON.stringify({ id: "", object: "", created: 0, model: "", choices: [], prompt_filter_results: [{ prompt_index: 0, content_filter_results: { hate: { filtered: false, severity: "safe" } } }] })}\n\n`,
+        );
       }
-      events.push(chunk([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }]));
+      events.push(
+        chunk([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }]),
+      );
       for (const word of words(reply.thinking ?? "")) {
-        const delta = provider === "mistral" ? { content: [{ type: "thinking", thinking: [{ type: "text", text: word }] }] } : { reasoning_content: word };
+        const delta =
+          provider === "mistral"
+            ? { content: [{ type: "thinking", thinking: [{ type: "text", text: word }] }] }
+            : { reasoning_content: word };
         events.push(chunk([{ index: 0, delta, finish_reason: null }]));
       }
-      for (const word of words(reply.text ?? "")) events.push(chunk([{ index: 0, delta: { content: word }, finish_reason: null }]));
+      for (const word of words(reply.text ?? ""))
+        events.push(chunk([{ index: 0, delta: { content: word }, finish_reason: null }]));
       if (calls.length > 0) {
-        if (provider === "mistral") events.push(chunk([{ index: 0, delta: { tool_calls: calls }, finish_reason: null }]));
+        if (provider === "mistral")
+          events.push(chunk([{ index: 0, delta: { tool_calls: calls }, finish_reason: null }]));
         else {
           calls.forEach((call, index) => {
-            events.push(chunk([{ index: 0, delta: { tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }] }, finish_reason: null }]));
-            events.push(chunk([{ index: 0, delta: { tool_calls: [{ index, function: { arguments: call.function.arguments } }] }, finish_reason: null }]));
+            events.push(
+              chunk([
+                {
+                  index: 0,
+                  delta: {
+                    tool_calls: [
+                      {
+                        index,
+                        id: call.id,
+                        type: "function",
+                        function: { name: call.function.name, arguments: "" },
+                      },
+                    ],
+                  },
+                  finish_reason: null,
+                },
+              ]),
+            );
+            events.push(
+              chunk([
+                {
+                  index: 0,
+                  delta: {
+                    tool_calls: [{ index, function: { arguments: call.function.arguments } }],
+                  },
+                  finish_reason: null,
+                },
+              ]),
+            );
           });
         }
       }
-      if (provider === "moonshot") events.push(chunk([{ index: 0, delta: {}, finish_reason: finish, usage }]));
-      else if (provider === "mistral") events.push(chunk([{ index: 0, delta: {}, finish_reason: finish }], { usage }));
+      if (provider === "moonshot")
+        events.push(chunk([{ index: 0, delta: {}, finish_reason: finish, usage }]));
+      else if (provider === "mistral")
+        events.push(chunk([{ index: 0, delta: {}, finish_reason: finish }], { usage }));
       else {
         events.push(chunk([{ index: 0, delta: {}, finish_reason: finish }]));
         if (body.stream_options?.include_usage === true) events.push(chunk([], { usage }));

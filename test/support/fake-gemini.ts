@@ -1,5 +1,11 @@
 import { createHash } from "node:crypto";
-import { jsonReply, startFake, type FakeOptions, type FakeUpstream, type RecordedRequest } from "./fake-server.ts";
+import {
+  jsonReply,
+  startFake,
+  type FakeOptions,
+  type FakeUpstream,
+  type RecordedRequest,
+} from "./fake-server.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 
 /*
@@ -13,9 +19,33 @@ import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 export const GEMINI_MODELS = ["gemini-2.5-flash-real", "gemini-2.5-pro-real"];
 export const SIGNATURE_PREFIX = "gemini-sig-";
 
-const SCHEMA_FIELDS = new Set(["type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "anyOf", "propertyOrdering", "default", "items", "minimum", "maximum"]);
+const SCHEMA_FIELDS = new Set([
+  "type",
+  "format",
+  "title",
+  "description",
+  "nullable",
+  "enum",
+  "maxItems",
+  "minItems",
+  "properties",
+  "required",
+  "minProperties",
+  "maxProperties",
+  "minLength",
+  "maxLength",
+  "pattern",
+  "example",
+  "anyOf",
+  "propertyOrdering",
+  "default",
+  "items",
+  "minimum",
+  "maximum",
+]);
 
-const invalid = (message: string, status = 400, code = "INVALID_ARGUMENT") => jsonReply({ error: { code: status, message, status: code } }, status);
+const invalid = (message: string, status = 400, code = "INVALID_ARGUMENT") =>
+  jsonReply({ error: { code: status, message, status: code } }, status);
 
 function sign(text: string): string {
   return SIGNATURE_PREFIX + createHash("sha256").update(text).digest("hex").slice(0, 24);
@@ -47,8 +77,14 @@ function unknownSchemaField(schema: any, path: string): string | undefined {
 
 function validate(body: any): Response | undefined {
   for (const [t, tool] of (body.tools ?? []).entries()) {
-    for (const [f, fn] of (tool.functionDeclarations ?? tool.function_declarations ?? []).entries()) {
-      const problem = fn.parameters && unknownSchemaField(fn.parameters, `tools[${t}].function_declarations[${f}].parameters`);
+    for (const [f, fn] of (
+      tool.functionDeclarations ??
+      tool.function_declarations ??
+      []
+    ).entries()) {
+      const problem =
+        fn.parameters &&
+        unknownSchemaField(fn.parameters, `tools[${t}].function_declarations[${f}].parameters`);
       if (problem) return invalid(`Invalid JSON payload received. ${problem}: Cannot find field.`);
     }
   }
@@ -58,11 +94,15 @@ function validate(body: any): Response | undefined {
       if (firstCall >= 0) {
         const signature = String(content.parts[firstCall].thoughtSignature ?? "");
         if (!signature.startsWith(SIGNATURE_PREFIX)) {
-          return invalid(`Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly. Additional data, function call \`${content.parts[firstCall].functionCall.name}\`, position ${i}.`);
+          return invalid(
+            `Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly. Additional data, function call \`${content.parts[firstCall].functionCall.name}\`, position ${i}.`,
+          );
         }
       }
     }
-    for (const part of content.parts ?? []) if (part.functionResponse && typeof part.functionResponse.name !== "string") return invalid("functionResponse.name is required");
+    for (const part of content.parts ?? [])
+      if (part.functionResponse && typeof part.functionResponse.name !== "string")
+        return invalid("functionResponse.name is required");
   }
   return undefined;
 }
@@ -73,17 +113,25 @@ function promptOf(model: string, body: any): Prompt {
   return {
     model,
     system: (body.systemInstruction?.parts ?? []).map((p: any) => p.text ?? "").join("\n"),
-    text: last.filter((p: any) => typeof p.text === "string" && !p.thought).map((p: any) => p.text).join(""),
+    text: last
+      .filter((p: any) => typeof p.text === "string" && !p.thought)
+      .map((p: any) => p.text)
+      .join(""),
     images: last.filter((p: any) => p.inlineData).map((p: any) => p.inlineData.data),
-    toolResults: last.filter((p: any) => p.functionResponse).map((p: any) => JSON.stringify(p.functionResponse.response)),
-    tools: (body.tools ?? []).flatMap((t: any) => t.functionDeclarations ?? []).map((fn: any) => ({ name: fn.name, parameters: fn.parameters ?? fn.parametersJsonSchema })),
+    toolResults: last
+      .filter((p: any) => p.functionResponse)
+      .map((p: any) => JSON.stringify(p.functionResponse.response)),
+    tools: (body.tools ?? [])
+      .flatMap((t: any) => t.functionDeclarations ?? [])
+      .map((fn: any) => ({ name: fn.name, parameters: fn.parameters ?? fn.parametersJsonSchema })),
     thinking: body.generationConfig?.thinkingConfig?.includeThoughts === true,
   };
 }
 
 export function fakeGemini(key: string | string[], options: FakeOptions = {}): FakeUpstream {
   const keys = new Set(Array.isArray(key) ? key : [key]);
-  const keyOf = (request: RecordedRequest) => request.headers.get("x-goog-api-key") ?? request.query.get("key") ?? undefined;
+  const keyOf = (request: RecordedRequest) =>
+    request.headers.get("x-goog-api-key") ?? request.query.get("key") ?? undefined;
   return startFake({
     dialect: "gemini",
     network: options.network,
@@ -96,7 +144,13 @@ export function fakeGemini(key: string | string[], options: FakeOptions = {}): F
             code: 400,
             message: "API key not valid. Please pass a valid API key.",
             status: "INVALID_ARGUMENT",
-            details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID", domain: "googleapis.com" }],
+            details: [
+              {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                reason: "API_KEY_INVALID",
+                domain: "googleapis.com",
+              },
+            ],
           },
         },
         400,
@@ -115,11 +169,23 @@ export function fakeGemini(key: string | string[], options: FakeOptions = {}): F
           })),
         });
       }
-      const match = /^\/v1(?:beta)?\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/.exec(request.path);
+      const match =
+        /^\/v1(?:beta)?\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/.exec(
+          request.path,
+        );
       if (!match) return invalid(`${request.path} is not found`, 404, "NOT_FOUND");
       const [, model, method] = match as unknown as [string, string, string];
-      if (model === MISSING_MODEL) return invalid(`models/${MISSING_MODEL} is not found for API version v1beta, or is not supported for ${method}.`, 404, "NOT_FOUND");
-      if (method === "countTokens") return jsonReply({ totalTokens: 7, promptTokensDetails: [{ modality: "TEXT", tokenCount: 7 }] });
+      if (model === MISSING_MODEL)
+        return invalid(
+          `models/${MISSING_MODEL} is not found for API version v1beta, or is not supported for ${method}.`,
+          404,
+          "NOT_FOUND",
+        );
+      if (method === "countTokens")
+        return jsonReply({
+          totalTokens: 7,
+          promptTokensDetails: [{ modality: "TEXT", tokenCount: 7 }],
+        });
       const body = request.json ?? {};
       const refused = validate(body);
       if (refused) return refused;
@@ -128,12 +194,28 @@ export function fakeGemini(key: string | string[], options: FakeOptions = {}): F
       const parts: any[] = [];
       if (reply.thinking) parts.push({ text: reply.thinking, thought: true });
       if (reply.text !== undefined) parts.push({ text: reply.text });
-      reply.calls.forEach((call, i) => parts.push({ functionCall: { name: call.name, args: call.args }, ...(i === 0 ? { thoughtSignature: sign(call.name + JSON.stringify(call.args)) } : {}) }));
+      reply.calls.forEach((call, i) =>
+        parts.push({
+          functionCall: { name: call.name, args: call.args },
+          ...(i === 0 ? { thoughtSignature: sign(call.name + JSON.stringify(call.args)) } : {}),
+        }),
+      );
       const output = words(reply.text ?? "").length + reply.calls.length * 5;
       const thoughts = words(reply.thinking ?? "").length;
-      const usage = (n: number) => ({ promptTokenCount: 5, candidatesTokenCount: n, totalTokenCount: 5 + n + thoughts, ...(thoughts ? { thoughtsTokenCount: thoughts } : {}) });
+      const usage = (n: number) => ({
+        promptTokenCount: 5,
+        candidatesTokenCount: n,
+        totalTokenCount: 5 + n + thoughts,
+        ...(thoughts ? { thoughtsTokenCount: thoughts } : {}),
+      });
       const chunk = (chunkParts: any[], i: number, last: boolean) => ({
-        candidates: [{ content: { role: "model", parts: chunkParts }, ...(last ? { finishReason: "STOP" } : {}), index: 0 }],
+        candidates: [
+          {
+            content: { role: "model", parts: chunkParts },
+            ...(last ? { finishReason: "STOP" } : {}),
+            index: 0,
+          },
+        ],
         usageMetadata: usage(i),
         modelVersion: model,
         responseId: "fake-response-1",
@@ -145,10 +227,21 @@ export function fakeGemini(key: string | string[], options: FakeOptions = {}): F
         if (part.functionCall) pieces.push([part]);
         else for (const w of words(part.text)) pieces.push([{ ...part, text: w }]);
       }
-      const chunks = pieces.map((p, i) => chunk(p, Math.min(i + 1, output), i === pieces.length - 1));
-      if (request.query.get("alt") === "sse") return streamed(chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`), "text/event-stream");
+      const chunks = pieces.map((p, i) =>
+        chunk(p, Math.min(i + 1, output), i === pieces.length - 1),
+      );
+      if (request.query.get("alt") === "sse")
+        return streamed(
+          chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`),
+          "text/event-stream",
+        );
       return streamed(
-        chunks.map((c, i) => (i === 0 ? "[" : ",\r\n") + JSON.stringify(c, null, 2) + (i === chunks.length - 1 ? "]" : "")),
+        chunks.map(
+          (c, i) =>
+            (i === 0 ? "[" : ",\r\n") +
+            JSON.stringify(c, null, 2) +
+            (i === chunks.length - 1 ? "]" : ""),
+        ),
         "application/json; charset=UTF-8",
       );
     },

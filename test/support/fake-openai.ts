@@ -1,4 +1,10 @@
-import { jsonReply, startFake, type FakeOptions, type FakeUpstream, type RecordedRequest } from "./fake-server.ts";
+import {
+  jsonReply,
+  startFake,
+  type FakeOptions,
+  type FakeUpstream,
+  type RecordedRequest,
+} from "./fake-server.ts";
 import { answer, MISSING_MODEL, words, type Answer, type Prompt } from "./scripted-model.ts";
 
 /*
@@ -13,17 +19,26 @@ import { answer, MISSING_MODEL, words, type Answer, type Prompt } from "./script
 export const OPENAI_MODELS = ["gpt-4o-real", "o3-real"];
 const CREATED = 1_700_000_000;
 
-const invalid = (message: string, param: string | null = null, status = 400) => jsonReply({ error: { message, type: "invalid_request_error", param, code: null } }, status);
+const invalid = (message: string, param: string | null = null, status = 400) =>
+  jsonReply({ error: { message, type: "invalid_request_error", param, code: null } }, status);
 
 function textOf(content: any): string {
   if (typeof content === "string") return content;
-  return Array.isArray(content) ? content.map((p: any) => (typeof p?.text === "string" ? p.text : "")).join("") : "";
+  return Array.isArray(content)
+    ? content.map((p: any) => (typeof p?.text === "string" ? p.text : "")).join("")
+    : "";
 }
 
 function imagesOf(content: any): string[] {
   if (!Array.isArray(content)) return [];
   return content
-    .map((p: any) => (p?.type === "image_url" ? p.image_url?.url : p?.type === "input_image" ? p.image_url : undefined))
+    .map((p: any) =>
+      p?.type === "image_url"
+        ? p.image_url?.url
+        : p?.type === "input_image"
+          ? p.image_url
+          : undefined,
+    )
     .filter((url: unknown): url is string => typeof url === "string")
     .map((url) => url.replace(/^data:[^,]*,/, ""));
 }
@@ -32,48 +47,80 @@ function chatPrompt(body: any): Prompt | Response {
   const messages: any[] = body.messages ?? [];
   const answered = new Set<string>();
   for (const [i, message] of messages.entries()) {
-    if (message.role === "assistant") for (const call of message.tool_calls ?? []) answered.add(call.id);
+    if (message.role === "assistant")
+      for (const call of message.tool_calls ?? []) answered.add(call.id);
     if (message.role === "tool" && !answered.has(message.tool_call_id)) {
-      return invalid("Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.", `messages.[${i}].role`);
+      return invalid(
+        "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.",
+        `messages.[${i}].role`,
+      );
     }
   }
-  if (Array.isArray(body.stop) && body.stop.length > 4) return invalid("'stop' must have at most 4 items", "stop");
-  if (typeof body.temperature === "number" && body.temperature > 2) return invalid("temperature must be at most 2", "temperature");
+  if (Array.isArray(body.stop) && body.stop.length > 4)
+    return invalid("'stop' must have at most 4 items", "stop");
+  if (typeof body.temperature === "number" && body.temperature > 2)
+    return invalid("temperature must be at most 2", "temperature");
   const trailingTools: any[] = [];
-  for (let i = messages.length - 1; i >= 0 && messages[i].role === "tool"; i--) trailingTools.unshift(messages[i]);
+  for (let i = messages.length - 1; i >= 0 && messages[i].role === "tool"; i--)
+    trailingTools.unshift(messages[i]);
   const lastUser = [...messages].reverse().find((m) => m.role === "user");
   return {
     model: body.model,
-    system: messages.filter((m) => m.role === "system" || m.role === "developer").map((m) => textOf(m.content)).join("\n"),
+    system: messages
+      .filter((m) => m.role === "system" || m.role === "developer")
+      .map((m) => textOf(m.content))
+      .join("\n"),
     text: trailingTools.length > 0 ? "" : textOf(lastUser?.content),
     images: trailingTools.length > 0 ? [] : imagesOf(lastUser?.content),
     toolResults: trailingTools.map((m) => textOf(m.content)),
-    tools: (body.tools ?? []).map((t: any) => ({ name: t.function?.name, parameters: t.function?.parameters })),
+    tools: (body.tools ?? []).map((t: any) => ({
+      name: t.function?.name,
+      parameters: t.function?.parameters,
+    })),
     thinking: typeof body.reasoning_effort === "string" && body.reasoning_effort !== "none",
   };
 }
 
 function responsesPrompt(body: any): Prompt | Response {
-  const input = typeof body.input === "string" ? [{ role: "user", content: body.input }] : (body.input ?? []);
+  const input =
+    typeof body.input === "string" ? [{ role: "user", content: body.input }] : (body.input ?? []);
   const calls = new Set<string>();
-  const isOutput = (item: any) => item.type === "function_call_output" || item.type === "custom_tool_call_output";
+  const isOutput = (item: any) =>
+    item.type === "function_call_output" || item.type === "custom_tool_call_output";
   for (const item of input) {
     if (item.type === "function_call" || item.type === "custom_tool_call") calls.add(item.call_id);
-    if (isOutput(item) && !calls.has(item.call_id)) return invalid(`No tool call found for function call output with call_id ${item.call_id}.`, "input");
+    if (isOutput(item) && !calls.has(item.call_id))
+      return invalid(
+        `No tool call found for function call output with call_id ${item.call_id}.`,
+        "input",
+      );
   }
   const trailing: any[] = [];
   for (let i = input.length - 1; i >= 0 && isOutput(input[i]); i--) trailing.unshift(input[i]);
-  const lastUser = [...input].reverse().find((m: any) => (m.type ?? "message") === "message" && m.role === "user");
+  const lastUser = [...input]
+    .reverse()
+    .find((m: any) => (m.type ?? "message") === "message" && m.role === "user");
   return {
     model: body.model,
-    system: [body.instructions ?? "", ...input.filter((m: any) => m.role === "system" || m.role === "developer").map((m: any) => textOf(m.content))].join("\n"),
+    system: [
+      body.instructions ?? "",
+      ...input
+        .filter((m: any) => m.role === "system" || m.role === "developer")
+        .map((m: any) => textOf(m.content)),
+    ].join("\n"),
     text: trailing.length > 0 ? "" : textOf(lastUser?.content),
     images: trailing.length > 0 ? [] : imagesOf(lastUser?.content),
     toolResults: trailing.map((item) => String(item.output)),
     tools: (body.tools ?? [])
       .filter((t: any) => t.type === "function" || t.type === "custom")
       // A custom (freeform) tool's input is one text, the model's to write (Codex's apply_patch).
-      .map((t: any) => ({ name: t.name, parameters: t.type === "custom" ? { type: "object", properties: { input: { type: "string" } }, required: ["input"] } : t.parameters })),
+      .map((t: any) => ({
+        name: t.name,
+        parameters:
+          t.type === "custom"
+            ? { type: "object", properties: { input: { type: "string" } }, required: ["input"] }
+            : t.parameters,
+      })),
     thinking: body.reasoning?.effort !== undefined,
   };
 }
@@ -95,7 +142,8 @@ class StoredResponses {
 
 export function fakeOpenAI(key: string | string[], options: FakeOptions = {}): FakeUpstream {
   const keys = new Set(Array.isArray(key) ? key : [key]);
-  const keyOf = (request: RecordedRequest) => request.headers.get("authorization")?.replace(/^Bearer /, "");
+  const keyOf = (request: RecordedRequest) =>
+    request.headers.get("authorization")?.replace(/^Bearer /, "");
   const stored = new StoredResponses();
   return startFake({
     dialect: "openai",
@@ -104,21 +152,48 @@ export function fakeOpenAI(key: string | string[], options: FakeOptions = {}): F
     checkKey(request) {
       if (keys.has(keyOf(request) ?? "")) return undefined;
       return jsonReply(
-        { error: { message: "Incorrect API key provided: sk-***. You can find your API key at https://platform.openai.com/account/api-keys.", type: "invalid_request_error", param: null, code: "invalid_api_key" } },
+        {
+          error: {
+            message:
+              "Incorrect API key provided: sk-***. You can find your API key at https://platform.openai.com/account/api-keys.",
+            type: "invalid_request_error",
+            param: null,
+            code: "invalid_api_key",
+          },
+        },
         401,
       );
     },
     handle(request, streamed) {
       if (request.method === "GET" && request.path === "/v1/models") {
-        return jsonReply({ object: "list", data: OPENAI_MODELS.map((id) => ({ id, object: "model", created: CREATED, owned_by: "system" })) });
+        return jsonReply({
+          object: "list",
+          data: OPENAI_MODELS.map((id) => ({
+            id,
+            object: "model",
+            created: CREATED,
+            owned_by: "system",
+          })),
+        });
       }
       const body = request.json ?? {};
       if (body.model === MISSING_MODEL) {
-        return jsonReply({ error: { message: `The model \`${MISSING_MODEL}\` does not exist or you do not have access to it.`, type: "invalid_request_error", param: null, code: "model_not_found" } }, 404);
+        return jsonReply(
+          {
+            error: {
+              message: `The model \`${MISSING_MODEL}\` does not exist or you do not have access to it.`,
+              type: "invalid_request_error",
+              param: null,
+              code: "model_not_found",
+            },
+          },
+          404,
+        );
       }
       if (request.path === "/v1/chat/completions") return chat(request, streamed);
       if (request.path === "/v1/completions") return completions(request, streamed);
-      if (request.path === "/v1/responses") return responses(request, streamed, stored, keyOf(request) ?? "");
+      if (request.path === "/v1/responses")
+        return responses(request, streamed, stored, keyOf(request) ?? "");
       return invalid(`Invalid URL (${request.method} ${request.path})`, null, 404);
     },
   });
@@ -127,7 +202,8 @@ export function fakeOpenAI(key: string | string[], options: FakeOptions = {}): F
 type Streamed = (events: string[]) => Response;
 
 function usageFor(reply: Answer) {
-  const output = words(reply.text ?? "").length + reply.calls.length * 5 + words(reply.thinking ?? "").length;
+  const output =
+    words(reply.text ?? "").length + reply.calls.length * 5 + words(reply.thinking ?? "").length;
   return { prompt_tokens: 9, completion_tokens: output, total_tokens: 9 + output };
 }
 
@@ -137,10 +213,19 @@ function chat(request: RecordedRequest, streamed: Streamed): Response {
   if (prompt instanceof Response) return prompt;
   const reply = answer(prompt);
   const usage = usageFor(reply);
-  const calls = reply.calls.map((call, i) => ({ id: `call_fake_${i}`, type: "function", function: { name: call.name, arguments: JSON.stringify(call.args) } }));
+  const calls = reply.calls.map((call, i) => ({
+    id: `call_fake_${i}`,
+    type: "function",
+    function: { name: call.name, arguments: JSON.stringify(call.args) },
+  }));
   const finish = calls.length > 0 ? "tool_calls" : "stop";
   if (!body.stream) {
-    const message: Record<string, unknown> = { role: "assistant", content: reply.text ?? null, refusal: null, annotations: [] };
+    const message: Record<string, unknown> = {
+      role: "assistant",
+      content: reply.text ?? null,
+      refusal: null,
+      annotations: [],
+    };
     if (reply.thinking) message.reasoning_content = reply.thinking;
     if (calls.length > 0) message.tool_calls = calls;
     return jsonReply(
@@ -150,7 +235,11 @@ function chat(request: RecordedRequest, streamed: Streamed): Response {
         created: CREATED,
         model: body.model,
         choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
-        usage: { ...usage, prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0 } },
+        usage: {
+          ...usage,
+          prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+          completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0 },
+        },
         system_fingerprint: "fp_fake",
       },
       200,
@@ -158,16 +247,39 @@ function chat(request: RecordedRequest, streamed: Streamed): Response {
     );
   }
   const includeUsage = body.stream_options?.include_usage === true;
-  const head = { id: "chatcmpl-fake1", object: "chat.completion.chunk", created: CREATED, model: body.model, system_fingerprint: "fp_fake" };
+  const head = {
+    id: "chatcmpl-fake1",
+    object: "chat.completion.chunk",
+    created: CREATED,
+    model: body.model,
+    system_fingerprint: "fp_fake",
+  };
   const extra = includeUsage ? { usage: null } : {};
-  const chunk = (delta: object, finishReason: string | null) => `data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], ...extra })}\n\n`;
+  const chunk = (delta: object, finishReason: string | null) =>
+    `data: ${JSON.stringify({ ...head, choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], ...extra })}\n\n`;
   const events = [chunk({ role: "assistant", content: "", refusal: null }, null)];
   for (const w of words(reply.thinking ?? "")) events.push(chunk({ reasoning_content: w }, null));
   for (const w of words(reply.text ?? "")) events.push(chunk({ content: w }, null));
   calls.forEach((call, index) => {
     const args = call.function.arguments;
-    events.push(chunk({ tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }] }, null));
-    events.push(chunk({ tool_calls: [{ index, function: { arguments: args.slice(0, 5) } }] }, null));
+    events.push(
+      chunk(
+        {
+          tool_calls: [
+            {
+              index,
+              id: call.id,
+              type: "function",
+              function: { name: call.function.name, arguments: "" },
+            },
+          ],
+        },
+        null,
+      ),
+    );
+    events.push(
+      chunk({ tool_calls: [{ index, function: { arguments: args.slice(0, 5) } }] }, null),
+    );
     events.push(chunk({ tool_calls: [{ index, function: { arguments: args.slice(5) } }] }, null));
   });
   events.push(chunk({}, finish));
@@ -178,23 +290,57 @@ function chat(request: RecordedRequest, streamed: Streamed): Response {
 
 function completions(request: RecordedRequest, streamed: Streamed): Response {
   const body = request.json;
-  const reply = answer({ model: body.model, system: "", text: String(body.prompt ?? ""), images: [], toolResults: [], tools: [], thinking: false });
+  const reply = answer({
+    model: body.model,
+    system: "",
+    text: String(body.prompt ?? ""),
+    images: [],
+    toolResults: [],
+    tools: [],
+    thinking: false,
+  });
   const text = reply.text ?? "";
   const usage = usageFor(reply);
   const head = { id: "cmpl-fake1", object: "text_completion", created: CREATED, model: body.model };
-  if (!body.stream) return jsonReply({ ...head, choices: [{ text, index: 0, logprobs: null, finish_reason: "stop" }], usage });
-  const events = words(text).map((w) => `data: ${JSON.stringify({ ...head, choices: [{ text: w, index: 0, logprobs: null, finish_reason: null }] })}\n\n`);
-  events.push(`data: ${JSON.stringify({ ...head, choices: [{ text: "", index: 0, logprobs: null, finish_reason: "stop" }] })}\n\n`);
-  if (body.stream_options?.include_usage) events.push(`data: ${JSON.stringify({ ...head, choices: [], usage })}\n\n`);
+  if (!body.stream)
+    return jsonReply({
+      ...head,
+      choices: [{ text, index: 0, logprobs: null, finish_reason: "stop" }],
+      usage,
+    });
+  const events = words(text).map(
+    (w) =>
+      `data: ${JSON.stringify({ ...head, choices: [{ text: w, index: 0, logprobs: null, finish_reason: null }] })}\n\n`,
+  );
+  events.push(
+    `data: ${JSON.stringify({ ...head, choices: [{ text: "", index: 0, logprobs: null, finish_reason: "stop" }] })}\n\n`,
+  );
+  if (body.stream_options?.include_usage)
+    events.push(`data: ${JSON.stringify({ ...head, choices: [], usage })}\n\n`);
   events.push("data: [DONE]\n\n");
   return streamed(events);
 }
 
-function responses(request: RecordedRequest, streamed: Streamed, stored: StoredResponses, key: string): Response {
+function responses(
+  request: RecordedRequest,
+  streamed: Streamed,
+  stored: StoredResponses,
+  key: string,
+): Response {
   const body = request.json;
   const previous = body.previous_response_id;
   if (typeof previous === "string" && !stored.heldBy(previous, key)) {
-    return jsonReply({ error: { message: `Previous response with id '${previous}' not found.`, type: "invalid_request_error", param: "previous_response_id", code: "previous_response_not_found" } }, 404);
+    return jsonReply(
+      {
+        error: {
+          message: `Previous response with id '${previous}' not found.`,
+          type: "invalid_request_error",
+          param: "previous_response_id",
+          code: "previous_response_not_found",
+        },
+      },
+      404,
+    );
   }
   const prompt = responsesPrompt(body);
   if (prompt instanceof Response) return prompt;
@@ -203,18 +349,58 @@ function responses(request: RecordedRequest, streamed: Streamed, stored: StoredR
   const reply = answer(prompt);
   const text = reply.text;
   const count = usageFor(reply);
-  const usage = { input_tokens: 9, input_tokens_details: { cached_tokens: 0 }, output_tokens: count.completion_tokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: count.total_tokens };
+  const usage = {
+    input_tokens: 9,
+    input_tokens_details: { cached_tokens: 0 },
+    output_tokens: count.completion_tokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: count.total_tokens,
+  };
   const reasoning = reply.thinking
-    ? { id: "rs_fake1", type: "reasoning", summary: [{ type: "summary_text", text: reply.thinking }], encrypted_content: "openai-encrypted-reasoning" }
+    ? {
+        id: "rs_fake1",
+        type: "reasoning",
+        summary: [{ type: "summary_text", text: reply.thinking }],
+        encrypted_content: "openai-encrypted-reasoning",
+      }
     : undefined;
-  const message = (t: string, status: string) => ({ id: "msg_fake1", type: "message", status, role: "assistant", content: status === "in_progress" ? [] : [{ type: "output_text", text: t, annotations: [], logprobs: [] }] });
-  const custom = new Set((body.tools ?? []).filter((t: any) => t.type === "custom").map((t: any) => t.name));
+  const message = (t: string, status: string) => ({
+    id: "msg_fake1",
+    type: "message",
+    status,
+    role: "assistant",
+    content:
+      status === "in_progress"
+        ? []
+        : [{ type: "output_text", text: t, annotations: [], logprobs: [] }],
+  });
+  const custom = new Set(
+    (body.tools ?? []).filter((t: any) => t.type === "custom").map((t: any) => t.name),
+  );
   const calls = reply.calls.map((call, i) =>
     custom.has(call.name)
-      ? { id: `ctc_fake${i}`, type: "custom_tool_call", status: "completed", call_id: `call_fake_${i}`, name: call.name, input: String(call.args.input ?? "") }
-      : { id: `fc_fake${i}`, type: "function_call", status: "completed", call_id: `call_fake_${i}`, name: call.name, arguments: JSON.stringify(call.args) },
+      ? {
+          id: `ctc_fake${i}`,
+          type: "custom_tool_call",
+          status: "completed",
+          call_id: `call_fake_${i}`,
+          name: call.name,
+          input: String(call.args.input ?? ""),
+        }
+      : {
+          id: `fc_fake${i}`,
+          type: "function_call",
+          status: "completed",
+          call_id: `call_fake_${i}`,
+          name: call.name,
+          arguments: JSON.stringify(call.args),
+        },
   );
-  const output = [...(reasoning ? [reasoning] : []), ...(text !== undefined ? [message(text, "completed")] : []), ...calls];
+  const output = [
+    ...(reasoning ? [reasoning] : []),
+    ...(text !== undefined ? [message(text, "completed")] : []),
+    ...calls,
+  ];
   const response = (status: string, items: unknown[], withUsage: boolean) => ({
     id,
     object: "response",
@@ -242,37 +428,103 @@ function responses(request: RecordedRequest, streamed: Streamed, stored: StoredR
   });
   if (!body.stream) return jsonReply(response("completed", output, true));
   let sequence = 0;
-  const event = (type: string, data: object) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...data })}\n\n`;
-  const events = [event("response.created", { response: response("in_progress", [], false) }), event("response.in_progress", { response: response("in_progress", [], false) })];
+  const event = (type: string, data: object) =>
+    `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...data })}\n\n`;
+  const events = [
+    event("response.created", { response: response("in_progress", [], false) }),
+    event("response.in_progress", { response: response("in_progress", [], false) }),
+  ];
   let index = 0;
   if (reasoning) {
     const at = { item_id: reasoning.id, output_index: index, summary_index: 0 };
-    events.push(event("response.output_item.added", { output_index: index, item: { id: reasoning.id, type: "reasoning", summary: [] } }));
-    events.push(event("response.reasoning_summary_part.added", { ...at, part: { type: "summary_text", text: "" } }));
-    for (const w of words(reply.thinking!)) events.push(event("response.reasoning_summary_text.delta", { ...at, delta: w }));
+    events.push(
+      event("response.output_item.added", {
+        output_index: index,
+        item: { id: reasoning.id, type: "reasoning", summary: [] },
+      }),
+    );
+    events.push(
+      event("response.reasoning_summary_part.added", {
+        ...at,
+        part: { type: "summary_text", text: "" },
+      }),
+    );
+    for (const w of words(reply.thinking!))
+      events.push(event("response.reasoning_summary_text.delta", { ...at, delta: w }));
     events.push(event("response.reasoning_summary_text.done", { ...at, text: reply.thinking }));
-    events.push(event("response.reasoning_summary_part.done", { ...at, part: { type: "summary_text", text: reply.thinking } }));
+    events.push(
+      event("response.reasoning_summary_part.done", {
+        ...at,
+        part: { type: "summary_text", text: reply.thinking },
+      }),
+    );
     events.push(event("response.output_item.done", { output_index: index++, item: reasoning }));
   }
   if (text !== undefined) {
     const at = { item_id: "msg_fake1", output_index: index, content_index: 0 };
     const part = (t: string) => ({ type: "output_text", text: t, annotations: [], logprobs: [] });
-    events.push(event("response.output_item.added", { output_index: index, item: message("", "in_progress") }));
+    events.push(
+      event("response.output_item.added", {
+        output_index: index,
+        item: message("", "in_progress"),
+      }),
+    );
     events.push(event("response.content_part.added", { ...at, part: part("") }));
-    for (const w of words(text)) events.push(event("response.output_text.delta", { ...at, delta: w, logprobs: [] }));
+    for (const w of words(text))
+      events.push(event("response.output_text.delta", { ...at, delta: w, logprobs: [] }));
     events.push(event("response.output_text.done", { ...at, text, logprobs: [] }));
     events.push(event("response.content_part.done", { ...at, part: part(text) }));
-    events.push(event("response.output_item.done", { output_index: index++, item: message(text, "completed") }));
+    events.push(
+      event("response.output_item.done", {
+        output_index: index++,
+        item: message(text, "completed"),
+      }),
+    );
   }
   for (const call of calls) {
     if (call.type === "custom_tool_call") {
-      events.push(event("response.output_item.added", { output_index: index, item: { ...call, status: "in_progress", input: "" } }));
-      events.push(event("response.custom_tool_call_input.delta", { item_id: call.id, output_index: index, delta: call.input }));
-      events.push(event("response.custom_tool_call_input.done", { item_id: call.id, output_index: index, input: call.input }));
+      events.push(
+        event("response.output_item.added", {
+          output_index: index,
+          item: { ...call, status: "in_progress", input: "" },
+        }),
+      );
+      events.push(
+        event("response.custom_tool_call_input.delta", {
+          item_id: call.id,
+          output_index: index,
+          delta: call.input,
+        }),
+      );
+      events.push(
+        event("response.custom_tool_call_input.done", {
+          item_id: call.id,
+          output_index: index,
+          input: call.input,
+        }),
+      );
     } else {
-      events.push(event("response.output_item.added", { output_index: index, item: { ...call, status: "in_progress", arguments: "" } }));
-      events.push(event("response.function_call_arguments.delta", { item_id: call.id, output_index: index, delta: call.arguments }));
-      events.push(event("response.function_call_arguments.done", { item_id: call.id, output_index: index, name: call.name, arguments: call.arguments }));
+      events.push(
+        event("response.output_item.added", {
+          output_index: index,
+          item: { ...call, status: "in_progress", arguments: "" },
+        }),
+      );
+      events.push(
+        event("response.function_call_arguments.delta", {
+          item_id: call.id,
+          output_index: index,
+          delta: call.arguments,
+        }),
+      );
+      events.push(
+        event("response.function_call_arguments.done", {
+          item_id: call.id,
+          output_index: index,
+          name: call.name,
+          arguments: call.arguments,
+        }),
+      );
     }
     events.push(event("response.output_item.done", { output_index: index++, item: call }));
   }

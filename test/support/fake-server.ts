@@ -1,4 +1,15 @@
-import { bodySeed, buildWire, deliverBody, describePlan, planBody, profileOf, type BodyKind, type Delivery, type NetworkOption, type NetworkProfile } from "./network.ts";
+import {
+  bodySeed,
+  buildWire,
+  deliverBody,
+  describePlan,
+  planBody,
+  profileOf,
+  type BodyKind,
+  type Delivery,
+  type NetworkOption,
+  type NetworkProfile,
+} from "./network.ts";
 
 /*
  * A loopback HTTP server standing in for a provider's API. It records what it received, checks
@@ -57,7 +68,8 @@ export type FakeDialect = "openai" | "anthropic" | "gemini";
 
 function bodyKind(dialect: FakeDialect, request: RecordedRequest, contentType: string): BodyKind {
   if (dialect === "anthropic") return "anthropic";
-  if (dialect === "gemini") return contentType.includes("event-stream") ? "gemini-sse" : "gemini-array";
+  if (dialect === "gemini")
+    return contentType.includes("event-stream") ? "gemini-sse" : "gemini-array";
   return request.path.endsWith("/responses") ? "openai-typed" : "openai-data";
 }
 
@@ -73,7 +85,10 @@ export type FakeHandler = (request: RecordedRequest) => Response | Promise<Respo
 const encoder = new TextEncoder();
 
 /** A streaming body that sends each event as its own chunk, so framing crosses chunk boundaries as on the wire. */
-export function chunkedBody(events: string[], onDone?: (all: string) => void): ReadableStream<Uint8Array> {
+export function chunkedBody(
+  events: string[],
+  onDone?: (all: string) => void,
+): ReadableStream<Uint8Array> {
   let i = 0;
   return new ReadableStream({
     pull(controller) {
@@ -86,8 +101,15 @@ export function chunkedBody(events: string[], onDone?: (all: string) => void): R
   });
 }
 
-export function jsonReply(data: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(data), { status, headers: { "content-type": "application/json", ...headers } });
+export function jsonReply(
+  data: unknown,
+  status = 200,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify(data), {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
 }
 
 export function startFake(options: {
@@ -98,7 +120,14 @@ export function startFake(options: {
   checkKey: (request: RecordedRequest) => Response | undefined;
   /** The account key a request carries, the way this provider expects it. */
   keyOf: (request: RecordedRequest) => string | undefined;
-  handle: (request: RecordedRequest, streamed: (events: string[], contentType?: string, headers?: Record<string, string>) => Response) => Response | Promise<Response>;
+  handle: (
+    request: RecordedRequest,
+    streamed: (
+      events: string[],
+      contentType?: string,
+      headers?: Record<string, string>,
+    ) => Response,
+  ) => Response | Promise<Response>;
 }): FakeUpstream {
   const requests: RecordedRequest[] = [];
   const scripted: { reply: ScriptedReply; key?: string }[] = [];
@@ -109,21 +138,40 @@ export function startFake(options: {
     const index = list.findIndex((item) => item.key === undefined || item.key === key);
     return index >= 0 ? list.splice(index, 1)[0] : undefined;
   };
-  const holds: { chunk: string; key?: string; aborted: () => void; received: () => void; attach: (controller: ReadableStreamDefaultController<Uint8Array>) => void }[] = [];
+  const holds: {
+    chunk: string;
+    key?: string;
+    aborted: () => void;
+    received: () => void;
+    attach: (controller: ReadableStreamDefaultController<Uint8Array>) => void;
+  }[] = [];
   let lastStream = "";
 
-  const profile: NetworkProfile | undefined = options.network === undefined ? undefined : profileOf(options.network);
+  const profile: NetworkProfile | undefined =
+    options.network === undefined ? undefined : profileOf(options.network);
   const deliveries: Delivery[] = [];
   // Answers streamed() made are already on the network (or meant to be sent as they are).
   const streamedResponses = new WeakSet<Response>();
   const seen = new Map<string, number>();
 
   /** Sends `events` (a whole answer is one event) through the network; the headers lose any length and gain the encoding. */
-  const throughNetwork = (profile: NetworkProfile, request: RecordedRequest, signal: AbortSignal, kind: BodyKind, events: string[], init: ResponseInit & { headers: Headers }): Response => {
+  const throughNetwork = (
+    profile: NetworkProfile,
+    request: RecordedRequest,
+    signal: AbortSignal,
+    kind: BodyKind,
+    events: string[],
+    init: ResponseInit & { headers: Headers },
+  ): Response => {
     const key = `${request.method} ${request.path}?${request.query} ${request.text}`;
     const occurrence = seen.get(key) ?? 0;
     seen.set(key, occurrence + 1);
-    const plan = planBody(profile, bodySeed(profile.seed, key, occurrence), kind, request.headers.get("accept-encoding") ?? "");
+    const plan = planBody(
+      profile,
+      bodySeed(profile.seed, key, occurrence),
+      kind,
+      request.headers.get("accept-encoding") ?? "",
+    );
     const wire = buildWire(profile, plan, events);
     const { body, released } = deliverBody(wire, signal);
     let pieces: number | undefined;
@@ -131,7 +179,13 @@ export function startFake(options: {
       pieces = w.pieces.length;
       if (kind !== "json") lastStream = w.text;
     });
-    deliveries.push({ request: `${request.method} ${request.path}`, plan, released, wire, describe: () => `${request.method} ${request.path}: ${describePlan(plan, pieces)}` });
+    deliveries.push({
+      request: `${request.method} ${request.path}`,
+      plan,
+      released,
+      wire,
+      describe: () => `${request.method} ${request.path}: ${describePlan(plan, pieces)}`,
+    });
     const headers = new Headers(init.headers);
     headers.delete("content-length");
     if (plan.encoding !== "identity") headers.set("content-encoding", plan.encoding);
@@ -141,10 +195,21 @@ export function startFake(options: {
   /** The `streamed` helper a handler gets: through the network when there is one, else one chunk per event. */
   const streamedFor =
     (request: RecordedRequest, signal: AbortSignal) =>
-    (events: string[], contentType = "text/event-stream; charset=utf-8", headers: Record<string, string> = {}): Response => {
+    (
+      events: string[],
+      contentType = "text/event-stream; charset=utf-8",
+      headers: Record<string, string> = {},
+    ): Response => {
       const allHeaders = { "content-type": contentType, "cache-control": "no-cache", ...headers };
       const response = profile
-        ? throughNetwork(profile, request, signal, bodyKind(options.dialect ?? "openai", request, contentType), events, { headers: new Headers(allHeaders) })
+        ? throughNetwork(
+            profile,
+            request,
+            signal,
+            bodyKind(options.dialect ?? "openai", request, contentType),
+            events,
+            { headers: new Headers(allHeaders) },
+          )
         : new Response(
             chunkedBody(events, (all) => {
               lastStream = all;
@@ -156,10 +221,18 @@ export function startFake(options: {
     };
 
   /** A whole answer (or an error) through the network, when there is one. */
-  const answer = async (request: RecordedRequest, signal: AbortSignal, response: Response): Promise<Response> => {
+  const answer = async (
+    request: RecordedRequest,
+    signal: AbortSignal,
+    response: Response,
+  ): Promise<Response> => {
     if (!profile || !response.body || streamedResponses.has(response)) return response;
     const text = await response.text();
-    return throughNetwork(profile, request, signal, "json", [text], { status: response.status, statusText: response.statusText, headers: response.headers });
+    return throughNetwork(profile, request, signal, "json", [text], {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
   };
 
   const server = Bun.serve({
@@ -175,14 +248,25 @@ export function startFake(options: {
       } catch {
         json = undefined;
       }
-      const request: RecordedRequest = { method: raw.method, path: url.pathname, query: url.searchParams, headers: raw.headers, text, json };
+      const request: RecordedRequest = {
+        method: raw.method,
+        path: url.pathname,
+        query: url.searchParams,
+        headers: raw.headers,
+        text,
+        json,
+      };
       requests.push(request);
       const key = options.keyOf(request);
       keys.push(key ?? "");
       const refused = options.checkKey(request);
       if (refused) return answer(request, raw.signal, refused);
       const script = take(scripted, key);
-      if (script) return new Response(script.reply.body, { status: script.reply.status, headers: { "content-type": "application/json", ...script.reply.headers } });
+      if (script)
+        return new Response(script.reply.body, {
+          status: script.reply.status,
+          headers: { "content-type": "application/json", ...script.reply.headers },
+        });
       const stall = take(stalls, key);
       if (stall) {
         return new Promise<Response>((resolve) => {
@@ -207,7 +291,11 @@ export function startFake(options: {
           { headers: { "content-type": "text/event-stream" } },
         );
       }
-      return answer(request, raw.signal, await options.handle(request, streamedFor(request, raw.signal)));
+      return answer(
+        request,
+        raw.signal,
+        await options.handle(request, streamedFor(request, raw.signal)),
+      );
     },
   });
 
@@ -269,7 +357,8 @@ export function lastUserText(request: RecordedRequest): string {
   const body = request.json ?? {};
   const textOf = (content: unknown): string => {
     if (typeof content === "string") return content;
-    if (Array.isArray(content)) return content.map((p: any) => (typeof p?.text === "string" ? p.text : "")).join("");
+    if (Array.isArray(content))
+      return content.map((p: any) => (typeof p?.text === "string" ? p.text : "")).join("");
     return "";
   };
   if (Array.isArray(body.messages)) {

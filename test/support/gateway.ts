@@ -93,8 +93,12 @@ export async function restartGateway(previous: TestGateway): Promise<TestGateway
 
 /** Clears every account's cooldowns and disables through the admin endpoint, for tests that share a gateway. */
 export async function resetAccounts(origin: string, adminKey?: string): Promise<void> {
-  const response = await fetch(`${origin}/levity/accounts/reset`, { method: "POST", headers: adminKey ? { authorization: `Bearer ${adminKey}` } : {} });
-  if (!response.ok) throw new Error(`account reset failed: ${response.status} ${await response.text()}`);
+  const response = await fetch(`${origin}/levity/accounts/reset`, {
+    method: "POST",
+    headers: adminKey ? { authorization: `Bearer ${adminKey}` } : {},
+  });
+  if (!response.ok)
+    throw new Error(`account reset failed: ${response.status} ${await response.text()}`);
 }
 
 /** gateway.yaml text for upstreams pointing at fakes. */
@@ -124,7 +128,8 @@ export function upstreamsYaml(upstreams: UpstreamYaml[]): string {
     if (u.compat) lines.push(`    compat: ${JSON.stringify(u.compat)}`);
     if (u.accounts) {
       lines.push("    accounts:");
-      for (const a of u.accounts) lines.push(`      - { name: ${JSON.stringify(a.name)}, key: ${JSON.stringify(a.key)} }`);
+      for (const a of u.accounts)
+        lines.push(`      - { name: ${JSON.stringify(a.name)}, key: ${JSON.stringify(a.key)} }`);
     }
   }
   return `${lines.join("\n")}\n`;

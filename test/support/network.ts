@@ -51,9 +51,20 @@ export class Random {
  * - gemini-array: the default Gemini stream, one JSON array written incrementally: not SSE.
  * - json: a whole (non-stream) answer, or an error body.
  */
-export type BodyKind = "openai-data" | "openai-typed" | "anthropic" | "gemini-sse" | "gemini-array" | "json";
+export type BodyKind =
+  | "openai-data"
+  | "openai-typed"
+  | "anthropic"
+  | "gemini-sse"
+  | "gemini-array"
+  | "json";
 
-export const SSE_KINDS: readonly BodyKind[] = ["openai-data", "openai-typed", "anthropic", "gemini-sse"];
+export const SSE_KINDS: readonly BodyKind[] = [
+  "openai-data",
+  "openai-typed",
+  "anthropic",
+  "gemini-sse",
+];
 
 /** How the body ends after its last byte: in the same write, some ms later, or never (until the reader hangs up). */
 export type BodyEnd = { kind: "with-last" } | { kind: "late"; ms: number } | { kind: "open" };
@@ -127,7 +138,12 @@ export interface Wire {
 const encoder = new TextEncoder();
 
 export function describePlan(plan: Plan, pieces?: number): string {
-  const end = plan.end.kind === "late" ? `ends ${plan.end.ms} ms late` : plan.end.kind === "open" ? "stays open" : "ends with its last byte";
+  const end =
+    plan.end.kind === "late"
+      ? `ends ${plan.end.ms} ms late`
+      : plan.end.kind === "open"
+        ? "stays open"
+        : "ends with its last byte";
   const parts = [`body seed ${plan.seed}`, plan.kind];
   if (pieces !== undefined) parts.push(`${pieces} pieces`);
   if (plan.lineEnd) parts.push(plan.lineEnd === "\n" ? "LF" : "CRLF");
@@ -142,7 +158,10 @@ export function describePlan(plan: Plan, pieces?: number): string {
 
 /** The seed of one body: the profile's seed, the request, and how many times this fake saw the same request. */
 export function bodySeed(profileSeed: number, requestKey: string, occurrence: number): number {
-  return (hash32(`${profileSeed}|${requestKey}|${occurrence}`) ^ Math.imul(profileSeed, 0x9e3779b1)) >>> 0;
+  return (
+    (hash32(`${profileSeed}|${requestKey}|${occurrence}`) ^ Math.imul(profileSeed, 0x9e3779b1)) >>>
+    0
+  );
 }
 
 /** A whole answer must end (its reader waits for the end), but it may end a little late. */
@@ -151,12 +170,28 @@ function wholeAnswerEnd(rng: Random): BodyEnd {
 }
 
 /** Decides everything about one body. `accepts` is the request's accept-encoding. */
-export function planBody(profile: NetworkProfile, seed: number, kind: BodyKind, accepts: string): Plan {
+export function planBody(
+  profile: NetworkProfile,
+  seed: number,
+  kind: BodyKind,
+  accepts: string,
+): Plan {
   const rng = new Random(seed);
   const sse = SSE_KINDS.includes(kind);
   if (profile.reshape === false) {
-    const end: BodyEnd = kind === "json" ? { kind: "with-last" } : (profile.end ?? { kind: "with-last" });
-    return { seed, kind, noSpace: false, eventLines: false, comments: 0, pings: 0, trailing: kind !== "json" && profile.trailing !== undefined, encoding: "identity", end };
+    const end: BodyEnd =
+      kind === "json" ? { kind: "with-last" } : (profile.end ?? { kind: "with-last" });
+    return {
+      seed,
+      kind,
+      noSpace: false,
+      eventLines: false,
+      comments: 0,
+      pings: 0,
+      trailing: kind !== "json" && profile.trailing !== undefined,
+      encoding: "identity",
+      end,
+    };
   }
   const canCompress = (name: string) => new RegExp(`\\b${name}\\b`).test(accepts);
   const wanted = rng.pick<Encoding>(["identity", "identity", "gzip", "br"]);
@@ -187,16 +222,28 @@ export function planBody(profile: NetworkProfile, seed: number, kind: BodyKind, 
  * The event-level changes: line ends, event lines, comments and pings between events, data after
  * the final event. Returns the plaintext and where the final event ends in it (in bytes).
  */
-export function reshapeEvents(plan: Plan, events: string[], rng: Random, profile: NetworkProfile): { text: string; finalEnd: number; boundaries: number[] } {
+export function reshapeEvents(
+  plan: Plan,
+  events: string[],
+  rng: Random,
+  profile: NetworkProfile,
+): { text: string; finalEnd: number; boundaries: number[] } {
   const eol = plan.lineEnd;
   const lines = (event: string) => (eol ? event.replace(/\r\n|\n/g, eol) : event);
-  const fields = (event: string) => (plan.noSpace ? event.replace(/^(event|data): /gm, "$1:") : event);
-  const shaped = events.map((event) => fields(lines(plan.eventLines ? `event: message\n${event}` : event)));
+  const fields = (event: string) =>
+    plan.noSpace ? event.replace(/^(event|data): /gm, "$1:") : event;
+  const shaped = events.map((event) =>
+    fields(lines(plan.eventLines ? `event: message\n${event}` : event)),
+  );
   // Extra blocks go into the gaps before each event but the first (before the first only for comments:
   // DeepSeek sends keep-alives before a stream starts); pings only after Anthropic's message_start.
   const extras: string[][] = shaped.map(() => []);
-  for (let i = 0; i < plan.comments; i++) extras[rng.int(0, shaped.length - 1)]!.push(`${rng.pick(COMMENTS)}${eol}${eol}`);
-  for (let i = 0; i < plan.pings && shaped.length > 2; i++) extras[rng.int(1, shaped.length - 1)]!.push(`event: ping${eol}data: {"type": "ping"}${eol}${eol}`);
+  for (let i = 0; i < plan.comments; i++)
+    extras[rng.int(0, shaped.length - 1)]!.push(`${rng.pick(COMMENTS)}${eol}${eol}`);
+  for (let i = 0; i < plan.pings && shaped.length > 2; i++)
+    extras[rng.int(1, shaped.length - 1)]!.push(
+      `event: ping${eol}data: {"type": "ping"}${eol}${eol}`,
+    );
   let text = "";
   const boundaries: number[] = [];
   let bytes = 0;
@@ -214,20 +261,30 @@ export function reshapeEvents(plan: Plan, events: string[], rng: Random, profile
   });
   const finalEnd = bytes;
   if (plan.trailing) {
-    if (profile.trailing) add(typeof profile.trailing.text === "string" ? profile.trailing.text : profile.trailing.text(plan.kind));
+    if (profile.trailing)
+      add(
+        typeof profile.trailing.text === "string"
+          ? profile.trailing.text
+          : profile.trailing.text(plan.kind),
+      );
     else add(`${rng.pick(COMMENTS)}${eol}${eol}`);
   }
   return { text, finalEnd, boundaries };
 }
 
 /** Where to cut the plaintext: anywhere, inside multi-byte characters and CRLFs on purpose, runs of single bytes, some event boundaries. */
-export function chooseCuts(bytes: Uint8Array, boundaries: number[], rng: Random): { cuts: number[]; tricky: Set<number> } {
+export function chooseCuts(
+  bytes: Uint8Array,
+  boundaries: number[],
+  rng: Random,
+): { cuts: number[]; tricky: Set<number> } {
   const cuts = new Set<number>();
   const tricky = new Set<number>();
   if (bytes.length < 2) return { cuts: [], tricky };
   const inside = (at: number) => at > 0 && at < bytes.length;
   const style = rng.pick(["few", "some", "many"] as const);
-  const random = style === "few" ? rng.int(0, 2) : style === "some" ? rng.int(2, 10) : rng.int(10, 30);
+  const random =
+    style === "few" ? rng.int(0, 2) : style === "some" ? rng.int(2, 10) : rng.int(10, 30);
   for (let i = 0; i < random; i++) cuts.add(rng.int(1, bytes.length - 1));
   for (const at of boundaries) if (inside(at) && rng.chance(0.3)) cuts.add(at);
   // Inside a UTF-8 character: a continuation byte (10xxxxxx) starts the next piece.
@@ -275,9 +332,13 @@ async function settle(): Promise<void> {
  * Compresses piece by piece, flushing after each, as a server compressing a stream does: every
  * piece decodes as soon as it arrives. The trailer comes only when the body ends.
  */
-export async function compressPieces(pieces: Uint8Array[], encoding: "gzip" | "br"): Promise<{ pieces: Uint8Array[]; trailer: Uint8Array }> {
+export async function compressPieces(
+  pieces: Uint8Array[],
+  encoding: "gzip" | "br",
+): Promise<{ pieces: Uint8Array[]; trailer: Uint8Array }> {
   const z = encoding === "gzip" ? zlib.createGzip() : zlib.createBrotliCompress();
-  const flushKind = encoding === "gzip" ? zlib.constants.Z_SYNC_FLUSH : zlib.constants.BROTLI_OPERATION_FLUSH;
+  const flushKind =
+    encoding === "gzip" ? zlib.constants.Z_SYNC_FLUSH : zlib.constants.BROTLI_OPERATION_FLUSH;
   const out: Buffer[] = [];
   z.on("data", (chunk: Buffer) => out.push(chunk));
   const compressed: Uint8Array[] = [];
@@ -295,25 +356,37 @@ export async function compressPieces(pieces: Uint8Array[], encoding: "gzip" | "b
 }
 
 /** Everything about one body, from its events to the pieces on the wire. */
-export async function buildWire(profile: NetworkProfile, plan: Plan, events: string[]): Promise<Wire> {
+export async function buildWire(
+  profile: NetworkProfile,
+  plan: Plan,
+  events: string[],
+): Promise<Wire> {
   // A second generator for the shape, so that the plan's choices do not shift when shaping changes.
   const rng = new Random(plan.seed ^ 0x5bd1e995);
   const { text, finalEnd, boundaries } = reshapeEvents(plan, events, rng, profile);
   const bytes = encoder.encode(text);
   let cuts: number[];
   let tricky = new Set<number>();
-  const pinned = new Set(plan.kind === "json" ? [] : (profile.cutsBeforeFinalEnd ?? []).map((back) => finalEnd + back));
-  if (profile.reshape === false) cuts = [...new Set([...boundaries, ...pinned])].filter((at) => at > 0 && at < bytes.length).sort((a, b) => a - b);
+  const pinned = new Set(
+    plan.kind === "json" ? [] : (profile.cutsBeforeFinalEnd ?? []).map((back) => finalEnd + back),
+  );
+  if (profile.reshape === false)
+    cuts = [...new Set([...boundaries, ...pinned])]
+      .filter((at) => at > 0 && at < bytes.length)
+      .sort((a, b) => a - b);
   else ({ cuts, tricky } = chooseCuts(bytes, boundaries, rng));
   // Data after the final event always arrives on its own, after its pause.
   // (or, when the profile says so, in the same write as the final event).
   const sameWrite = profile.trailing?.afterMs === "same write";
-  if (plan.trailing && finalEnd < bytes.length && !cuts.includes(finalEnd) && !sameWrite) cuts = [...cuts, finalEnd].sort((a, b) => a - b);
+  if (plan.trailing && finalEnd < bytes.length && !cuts.includes(finalEnd) && !sameWrite)
+    cuts = [...cuts, finalEnd].sort((a, b) => a - b);
   if (sameWrite) cuts = cuts.filter((at) => at !== finalEnd);
-  const trailingPause = typeof profile.trailing?.afterMs === "number" ? profile.trailing.afterMs : 0;
+  const trailingPause =
+    typeof profile.trailing?.afterMs === "number" ? profile.trailing.afterMs : 0;
   let budget = PAUSE_BUDGET_MS;
   const pauseFor = (at: number): number => {
-    if (profile.reshape === false) return at === finalEnd && profile.trailing ? trailingPause : pinned.has(at) ? 1 : 0;
+    if (profile.reshape === false)
+      return at === finalEnd && profile.trailing ? trailingPause : pinned.has(at) ? 1 : 0;
     if (at === finalEnd && profile.trailing) return trailingPause;
     // A tricky cut reaches a prompt reader as its own chunk anyway; a pause makes sure of it now and then.
     const wanted = rng.chance(tricky.has(at) ? 0.15 : 0.3) ? rng.int(1, MAX_PAUSE_MS) : 0;
@@ -331,7 +404,8 @@ export async function buildWire(profile: NetworkProfile, plan: Plan, events: str
     if (at < bytes.length) pause = pauseFor(at);
     from = at;
   }
-  if (plan.encoding === "identity") return { plan, text, finalEnd, pieces: plain, endBytes: new Uint8Array(0) };
+  if (plan.encoding === "identity")
+    return { plan, text, finalEnd, pieces: plain, endBytes: new Uint8Array(0) };
   return { plan, text, finalEnd, ...(await compressWire(plain, finalEnd, plan.encoding, rng)) };
 }
 
@@ -340,7 +414,12 @@ export async function buildWire(profile: NetworkProfile, plan: Plan, events: str
  * a thread-pool round trip, too slow for every piece), always after the final event, and the
  * network then cuts the compressed bytes anywhere, keeping the pieces' count and pauses.
  */
-async function compressWire(plain: Piece[], finalEnd: number, encoding: "gzip" | "br", rng: Random): Promise<{ pieces: Piece[]; endBytes: Uint8Array }> {
+async function compressWire(
+  plain: Piece[],
+  finalEnd: number,
+  encoding: "gzip" | "br",
+  rng: Random,
+): Promise<{ pieces: Piece[]; endBytes: Uint8Array }> {
   const groups: Piece[][] = [];
   let group: Piece[] = [];
   let offset = 0;
@@ -360,7 +439,8 @@ async function compressWire(plain: Piece[], finalEnd: number, encoding: "gzip" |
   groups.forEach((g, i) => {
     const bytes = flushed[i]!;
     const cuts = new Set<number>();
-    while (cuts.size < Math.min(g.length - 1, bytes.length - 1)) cuts.add(rng.int(1, bytes.length - 1));
+    while (cuts.size < Math.min(g.length - 1, bytes.length - 1))
+      cuts.add(rng.int(1, bytes.length - 1));
     let from = 0;
     [...[...cuts].sort((a, b) => a - b), bytes.length].forEach((at, j) => {
       pieces.push({ bytes: bytes.subarray(from, at), pauseMs: g[j]!.pauseMs });
@@ -397,7 +477,10 @@ export interface Delivery {
  * A response body that delivers a wire: each piece after its pause, then the end the plan says.
  * An open body is held until the reader hangs up (or the server stops).
  */
-export function deliverBody(wire: Promise<Wire>, signal: AbortSignal | undefined): { body: ReadableStream<Uint8Array>; released: Promise<Release> } {
+export function deliverBody(
+  wire: Promise<Wire>,
+  signal: AbortSignal | undefined,
+): { body: ReadableStream<Uint8Array>; released: Promise<Release> } {
   let settled = false;
   let finish!: (release: Release) => void;
   const released = new Promise<Release>((resolve) => {

@@ -20,7 +20,12 @@ export interface LevityProcess {
 /** Collects a stream's text and lets a test wait for a line that matches. */
 export class LineReader {
   text = "";
-  private waiters: { pattern: RegExp; from: number; resolve: (match: RegExpExecArray) => void; reject: (error: Error) => void }[] = [];
+  private waiters: {
+    pattern: RegExp;
+    from: number;
+    resolve: (match: RegExpExecArray) => void;
+    reject: (error: Error) => void;
+  }[] = [];
   private ended = false;
   /** Resolves when the stream has ended and all its text is in `text`. */
   readonly finished: Promise<void>;
@@ -43,7 +48,8 @@ export class LineReader {
     this.waiters = this.waiters.filter((waiter) => {
       const match = waiter.pattern.exec(this.text.slice(waiter.from));
       if (match) waiter.resolve(match);
-      else if (this.ended) waiter.reject(new Error(`stream ended without ${waiter.pattern}; it said:\n${this.text}`));
+      else if (this.ended)
+        waiter.reject(new Error(`stream ended without ${waiter.pattern}; it said:\n${this.text}`));
       else return true;
       return false;
     });
@@ -58,7 +64,10 @@ export class LineReader {
   }
 }
 
-export function spawnLevity(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): LevityProcess {
+export function spawnLevity(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): LevityProcess {
   const proc = Bun.spawn([BUN, MAIN, ...args], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? "", HOME: options.cwd ?? "/nonexistent", ...options.env },
@@ -69,7 +78,9 @@ export function spawnLevity(args: string[], options: { cwd?: string; env?: Recor
   const stdout = new LineReader(proc.stdout);
   const stderr = new LineReader(proc.stderr);
   // Searched for keys once the process has said all it will say.
-  void Promise.all([stdout.finished, stderr.finished]).then(() => searchForSecrets(`the output of levity ${args.join(" ")}`, stdout.text + stderr.text));
+  void Promise.all([stdout.finished, stderr.finished]).then(() =>
+    searchForSecrets(`the output of levity ${args.join(" ")}`, stdout.text + stderr.text),
+  );
   return {
     proc,
     stdout,
@@ -80,7 +91,10 @@ export function spawnLevity(args: string[], options: { cwd?: string; env?: Recor
 }
 
 /** Runs a levity command to completion. */
-export async function runLevity(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
+export async function runLevity(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+) {
   const child = spawnLevity(args, options);
   const code = await child.exited;
   await Promise.all([child.stdout.finished, child.stderr.finished]);
@@ -88,7 +102,10 @@ export async function runLevity(args: string[], options: { cwd?: string; env?: R
 }
 
 /** Starts `levity serve` and waits for its start-up block; returns the base origin it listens on. */
-export async function serveLevity(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
+export async function serveLevity(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+) {
   const child = spawnLevity(["serve", "--port", "0", ...args], options);
   const ready = await Promise.race([
     child.stdout.waitFor(/listening on (http:\/\/[\d.]+:\d+)/),

@@ -6,7 +6,13 @@ export interface MetricFamily {
   name: string;
   help: string;
   type: "COUNTER" | "GAUGE" | "HISTOGRAM" | "SUMMARY" | "UNTYPED";
-  metrics: { value?: string; labels?: Record<string, string>; buckets?: Record<string, string>; count?: string; sum?: string }[];
+  metrics: {
+    value?: string;
+    labels?: Record<string, string>;
+    buckets?: Record<string, string>;
+    count?: string;
+    sum?: string;
+  }[];
 }
 
 export function parseMetrics(text: string): Map<string, MetricFamily> {
@@ -15,7 +21,11 @@ export function parseMetrics(text: string): Map<string, MetricFamily> {
 }
 
 /** The value of the one series of `family` whose labels include `labels`, summed over the matches. */
-export function sample(families: Map<string, MetricFamily>, name: string, labels: Record<string, string> = {}): number {
+export function sample(
+  families: Map<string, MetricFamily>,
+  name: string,
+  labels: Record<string, string> = {},
+): number {
   const family = families.get(name);
   if (!family) throw new Error(`no metric ${name}`);
   return family.metrics
@@ -28,10 +38,23 @@ export function sample(families: Map<string, MetricFamily>, name: string, labels
  * parser above reads histograms only without labels, so these lines are read here; the parser has
  * still checked the whole document's syntax.
  */
-export function histogramSeries(text: string, name: string, labelText: string): { count: number; sum: number; buckets: Map<string, number> } {
-  const lines = text.split("\n").filter((line) => line.startsWith(`${name}_`) && line.includes(labelText));
-  const value = (suffix: string) => Number(lines.find((line) => line.startsWith(`${name}_${suffix}{`))?.split(" ").at(-1));
+export function histogramSeries(
+  text: string,
+  name: string,
+  labelText: string,
+): { count: number; sum: number; buckets: Map<string, number> } {
+  const lines = text
+    .split("\n")
+    .filter((line) => line.startsWith(`${name}_`) && line.includes(labelText));
+  const value = (suffix: string) =>
+    Number(
+      lines
+        .find((line) => line.startsWith(`${name}_${suffix}{`))
+        ?.split(" ")
+        .at(-1),
+    );
   const buckets = new Map<string, number>();
-  for (const line of lines.filter((l) => l.startsWith(`${name}_bucket{`))) buckets.set(/le="([^"]+)"/.exec(line)![1]!, Number(line.split(" ").at(-1)));
+  for (const line of lines.filter((l) => l.startsWith(`${name}_bucket{`)))
+    buckets.set(/le="([^"]+)"/.exec(line)![1]!, Number(line.split(" ").at(-1)));
   return { count: value("count"), sum: value("sum"), buckets };
 }

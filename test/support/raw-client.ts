@@ -17,8 +17,13 @@ export function rawRequest(port: number, bytes: string): Promise<{ status: numbe
       if (head < 0) return;
       const headers = text.slice(0, head);
       const length = /content-length: (\d+)/i.exec(headers)?.[1];
-      const complete = bytes.startsWith("HEAD ") ||
-        (length !== undefined ? text.length >= head + 4 + Number(length) : /transfer-encoding: chunked/i.test(headers) ? text.endsWith("\r\n0\r\n\r\n") : /^HTTP\/1.1 (1\d\d|204|304)/.test(text));
+      const complete =
+        bytes.startsWith("HEAD ") ||
+        (length !== undefined
+          ? text.length >= head + 4 + Number(length)
+          : /transfer-encoding: chunked/i.test(headers)
+            ? text.endsWith("\r\n0\r\n\r\n")
+            : /^HTTP\/1.1 (1\d\d|204|304)/.test(text));
       // The connection may be kept alive: one complete answer is enough.
       if (complete) {
         socket.destroy();

@@ -29,7 +29,8 @@ function parseHead(head: string): Omit<RawRequest, "body"> {
   const headers: Record<string, string> = {};
   for (const line of lines) {
     const colon = line.indexOf(":");
-    if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+    if (colon > 0)
+      headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }
   return { method, path, headers };
 }
@@ -72,12 +73,18 @@ export async function rawUpstream(script: RawScript): Promise<RawUpstream> {
 }
 
 /** A complete HTTP/1.1 response with a Content-Length. */
-export function httpResponse(status: number, body: string, contentType = "application/json", extra = ""): string {
+export function httpResponse(
+  status: number,
+  body: string,
+  contentType = "application/json",
+  extra = "",
+): string {
   return `HTTP/1.1 ${status} X\r\ncontent-type: ${contentType}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
 }
 
 /** The head of a chunked event stream; follow it with sseChunk() writes. */
-export const SSE_HEAD = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+export const SSE_HEAD =
+  "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
 
 /** One HTTP chunk carrying `text`. */
 export function sseChunk(text: string): string {

@@ -26,9 +26,17 @@ function solidPng(size: number, rgb: [number, number, number]): Buffer {
   header.writeUInt32BE(size, 0);
   header.writeUInt32BE(size, 4);
   header.set([8, 2, 0, 0, 0], 8);
-  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: size }, () => rgb).flat())]);
+  const row = Buffer.concat([
+    Buffer.from([0]),
+    Buffer.from(Array.from({ length: size }, () => rgb).flat()),
+  ]);
   const pixels = deflateSync(Buffer.concat(Array.from({ length: size }, () => row)));
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", header), chunk("IDAT", pixels), chunk("IEND", new Uint8Array())]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", pixels),
+    chunk("IEND", new Uint8Array()),
+  ]);
 }
 
 export const RED_PNG = solidPng(8, [255, 0, 0]);
@@ -37,5 +45,7 @@ export const RED_PNG_DATA_URL = `data:image/png;base64,${RED_PNG_BASE64}`;
 export const RED_PNG_SHA256 = createHash("sha256").update(RED_PNG).digest("hex");
 
 export function isRedPng(base64: string): boolean {
-  return createHash("sha256").update(Buffer.from(base64, "base64")).digest("hex") === RED_PNG_SHA256;
+  return (
+    createHash("sha256").update(Buffer.from(base64, "base64")).digest("hex") === RED_PNG_SHA256
+  );
 }

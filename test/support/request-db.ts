@@ -9,7 +9,8 @@ export function readRequestDb(dataDir: string): { rows: any[]; integrity: string
   const db = new Database(path, { readonly: true });
   try {
     const rows = db.query("SELECT * FROM requests ORDER BY seq").all();
-    const integrity = (db.query("PRAGMA integrity_check").get() as { integrity_check: string }).integrity_check;
+    const integrity = (db.query("PRAGMA integrity_check").get() as { integrity_check: string })
+      .integrity_check;
     return { rows, integrity };
   } finally {
     db.close();

@@ -12,7 +12,10 @@ export interface ResettingFront {
   stop(): Promise<void>;
 }
 
-export async function resettingFront(targetUrl: string, resetWhen: (head: string) => boolean): Promise<ResettingFront> {
+export async function resettingFront(
+  targetUrl: string,
+  resetWhen: (head: string) => boolean,
+): Promise<ResettingFront> {
   const target = new URL(targetUrl);
   const sockets = new Set<Socket>();
   let resets = 0;
@@ -43,7 +46,8 @@ export async function resettingFront(targetUrl: string, resetWhen: (head: string
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("the resetting front has no port");
+  if (address === null || typeof address === "string")
+    throw new Error("the resetting front has no port");
   return {
     url: `http://127.0.0.1:${address.port}`,
     resets: () => resets,

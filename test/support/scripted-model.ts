@@ -40,7 +40,9 @@ export const MISSING_MODEL = "levity-missing-model";
  */
 function patchFor(text: string): string | undefined {
   const create = /\bcreate (\S+) containing "([^"]*)"/.exec(text);
-  return create ? `*** Begin Patch\n*** Add File: ${create[1]}\n+${create[2]}\n*** End Patch\n` : undefined;
+  return create
+    ? `*** Begin Patch\n*** Add File: ${create[1]}\n+${create[2]}\n*** End Patch\n`
+    : undefined;
 }
 
 /** Each named tool takes the quoted values written after its name: 'get_weather for "Paris" and get_time for "Tokyo"'. */
@@ -70,7 +72,8 @@ function reply(prompt: Prompt): string {
   if (exact) return exact[1]!;
   const product = /What is (\d+) \* (\d+)\?/.exec(prompt.text);
   if (product) return String(Number(product[1]) * Number(product[2]));
-  if (prompt.images.length > 0) return prompt.images.every(isRedPng) ? "Red" : "An image I do not recognise.";
+  if (prompt.images.length > 0)
+    return prompt.images.every(isRedPng) ? "Red" : "An image I do not recognise.";
   return `pong from ${prompt.model}: ${prompt.text}`;
 }
 
@@ -81,22 +84,32 @@ function reply(prompt: Prompt): string {
 function askedAbout(tool: PromptTool, text: string): boolean {
   if (!text.includes("?")) return false;
   const words = tool.name.split(/[_-]|(?<=[a-z])(?=[A-Z])/).map((w) => w.toLowerCase());
-  const subject = /^(get|fetch|find|lookup|search|read|check)$/.test(words[0] ?? "") ? words.slice(1) : words;
+  const subject = /^(get|fetch|find|lookup|search|read|check)$/.test(words[0] ?? "")
+    ? words.slice(1)
+    : words;
   return subject.length > 0 && subject.every((word) => new RegExp(`\\b${word}\\b`, "i").test(text));
 }
 
 export function answer(prompt: Prompt): Answer {
   const out: Answer = { calls: [] };
-  if (prompt.toolResults.length > 0) out.text = `The tool returned: ${prompt.toolResults.join(" | ")}`;
+  if (prompt.toolResults.length > 0)
+    out.text = `The tool returned: ${prompt.toolResults.join(" | ")}`;
   else {
-    const mentioned = prompt.tools.filter((tool) => new RegExp(`\\b${tool.name}\\b`).test(prompt.text));
-    const named = mentioned.length > 0 ? mentioned : prompt.tools.filter((tool) => askedAbout(tool, prompt.text)).slice(0, 1);
-    if (named.length > 0) out.calls = named.map((tool) => ({ name: tool.name, args: argsFor(tool, prompt.text) }));
+    const mentioned = prompt.tools.filter((tool) =>
+      new RegExp(`\\b${tool.name}\\b`).test(prompt.text),
+    );
+    const named =
+      mentioned.length > 0
+        ? mentioned
+        : prompt.tools.filter((tool) => askedAbout(tool, prompt.text)).slice(0, 1);
+    if (named.length > 0)
+      out.calls = named.map((tool) => ({ name: tool.name, args: argsFor(tool, prompt.text) }));
     else out.text = reply(prompt);
   }
   const prefix = /Begin every reply with the word (\S+?)\.?$/m.exec(prompt.system)?.[1];
   if (prefix && out.text !== undefined) out.text = `${prefix} ${out.text}`;
-  if (prompt.thinking) out.thinking = `Thinking about: ${prompt.text || prompt.toolResults.join(" ")}`.trim();
+  if (prompt.thinking)
+    out.thinking = `Thinking about: ${prompt.text || prompt.toolResults.join(" ")}`.trim();
   return out;
 }
 

@@ -28,7 +28,8 @@ export function searchDirectory(dir: string): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) searchDirectory(path);
-    else if (!/\.(ya?ml|env)$/.test(entry.name)) searchForSecrets(path, readFileSync(path).toString("latin1"));
+    else if (!/\.(ya?ml|env)$/.test(entry.name))
+      searchForSecrets(path, readFileSync(path).toString("latin1"));
   }
 }
 

@@ -5,7 +5,18 @@
  */
 
 // Headers that belong to one hop of the connection, not to the request.
-const HOP_HEADERS = new Set(["host", "connection", "upgrade", "content-length", "transfer-encoding", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "sec-websocket-protocol", "accept-encoding"]);
+const HOP_HEADERS = new Set([
+  "host",
+  "connection",
+  "upgrade",
+  "content-length",
+  "transfer-encoding",
+  "sec-websocket-key",
+  "sec-websocket-version",
+  "sec-websocket-extensions",
+  "sec-websocket-protocol",
+  "accept-encoding",
+]);
 
 interface Link {
   path: string;
@@ -38,10 +49,16 @@ export function wsRelay(target: string): WsRelay {
         if (!HOP_HEADERS.has(name)) headers[name] = value;
       });
       if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
-        if (srv.upgrade(request, { data: { path: url.pathname + url.search, headers, pending: [] } })) return undefined;
+        if (
+          srv.upgrade(request, { data: { path: url.pathname + url.search, headers, pending: [] } })
+        )
+          return undefined;
         return new Response("upgrade failed", { status: 400 });
       }
-      const body = request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer();
+      const body =
+        request.method === "GET" || request.method === "HEAD"
+          ? undefined
+          : await request.arrayBuffer();
       return fetch(target + url.pathname + url.search, { method: request.method, headers, body });
     },
     websocket: {
@@ -49,13 +66,19 @@ export function wsRelay(target: string): WsRelay {
         connections++;
         const link = ws.data;
         links.add(link);
-        const upstream = new WebSocket(target.replace(/^http/, "ws") + link.path, { headers: link.headers } as unknown as string[]);
+        const upstream = new WebSocket(target.replace(/^http/, "ws") + link.path, {
+          headers: link.headers,
+        } as unknown as string[]);
         link.upstream = upstream;
         upstream.onopen = () => {
           for (const text of link.pending.splice(0)) upstream.send(text);
         };
-        upstream.onmessage = (event) => ws.send(typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer));
-        upstream.onclose = (event) => ws.close(event.code === 1005 ? 1000 : event.code, event.reason);
+        upstream.onmessage = (event) =>
+          ws.send(
+            typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer),
+          );
+        upstream.onclose = (event) =>
+          ws.close(event.code === 1005 ? 1000 : event.code, event.reason);
         upstream.onerror = () => ws.close(1011, "relay: levity unreachable");
       },
       message(ws, message) {

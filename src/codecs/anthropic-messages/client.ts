@@ -1,9 +1,27 @@
 import type { JsonObject } from "../../http/body.ts";
 import { errorBody } from "../../http/errors.ts";
-import type { ChatRequest, ChatResponse, Reasoning, StreamEvent, Tool, ToolChoice, Turn, Usage } from "../../ir.ts";
+import type {
+  ChatRequest,
+  ChatResponse,
+  Reasoning,
+  StreamEvent,
+  Tool,
+  ToolChoice,
+  Turn,
+  Usage,
+} from "../../ir.ts";
 import { textOf } from "../../ir.ts";
 import { encodeOpaque } from "../opaque.ts";
-import { badRequest, idWithPrefix, isObject, optionalNumber, optionalStrings, sseEvent, type ClientCodec, type ClientContext } from "../shared.ts";
+import {
+  badRequest,
+  idWithPrefix,
+  isObject,
+  optionalNumber,
+  optionalStrings,
+  sseEvent,
+  type ClientCodec,
+  type ClientContext,
+} from "../shared.ts";
 import { blocksFromParts, partsFromBlocks, TO_ANTHROPIC_STOP, toAnthropicUsage } from "./wire.ts";
 
 function parseTools(value: unknown): Tool[] {
@@ -11,13 +29,16 @@ function parseTools(value: unknown): Tool[] {
   if (!Array.isArray(value)) throw badRequest("tools: Input should be a valid list", "tools");
   const tools: Tool[] = [];
   value.forEach((tool, i) => {
-    if (!isObject(tool) || typeof tool.name !== "string") throw badRequest(`tools.${i}.name: Field required`, `tools.${i}.name`);
+    if (!isObject(tool) || typeof tool.name !== "string")
+      throw badRequest(`tools.${i}.name: Field required`, `tools.${i}.name`);
     // Typed tools (web_search_*, bash_*, text_editor_*) run at Anthropic and cannot be translated.
     if (tool.type !== undefined && tool.type !== "custom") return;
     tools.push({
       name: tool.name,
       description: typeof tool.description === "string" ? tool.description : undefined,
-      parameters: isObject(tool.input_schema) ? tool.input_schema : { type: "object", properties: {} },
+      parameters: isObject(tool.input_schema)
+        ? tool.input_schema
+        : { type: "object", properties: {} },
       kind: "function",
     });
   });
@@ -35,29 +56,47 @@ function parseToolChoice(value: unknown): { choice?: ToolChoice; parallel?: bool
     case "none":
       return { choice: { type: "none" }, parallel };
     case "tool":
-      if (typeof value.name !== "string") throw badRequest("tool_choice.name: Field required", "tool_choice.name");
+      if (typeof value.name !== "string")
+        throw badRequest("tool_choice.name: Field required", "tool_choice.name");
       return { choice: { type: "tool", name: value.name }, parallel };
     default:
-      throw badRequest("tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'", "tool_choice.type");
+      throw badRequest(
+        "tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'",
+        "tool_choice.type",
+      );
   }
 }
 
 function parseReasoning(body: JsonObject): Reasoning | undefined {
   const thinking = body.thinking;
-  const effort = isObject(body.output_config) && typeof body.output_config.effort === "string" ? (body.output_config.effort as Reasoning["effort"]) : undefined;
-  if (!isObject(thinking) || thinking.type === "disabled") return effort ? { effort, include: false } : undefined;
+  const effort =
+    isObject(body.output_config) && typeof body.output_config.effort === "string"
+      ? (body.output_config.effort as Reasoning["effort"])
+      : undefined;
+  if (!isObject(thinking) || thinking.type === "disabled")
+    return effort ? { effort, include: false } : undefined;
   if (thinking.type === "enabled") {
-    if (typeof thinking.budget_tokens !== "number") throw badRequest("thinking.enabled.budget_tokens: Field required", "thinking.budget_tokens");
-    return { budgetTokens: thinking.budget_tokens, effort, include: thinking.display !== "omitted" };
+    if (typeof thinking.budget_tokens !== "number")
+      throw badRequest("thinking.enabled.budget_tokens: Field required", "thinking.budget_tokens");
+    return {
+      budgetTokens: thinking.budget_tokens,
+      effort,
+      include: thinking.display !== "omitted",
+    };
   }
-  if (thinking.type === "adaptive") return { effort: effort ?? "medium", include: thinking.display !== "omitted" };
-  throw badRequest("thinking.type: Input should be 'enabled', 'disabled' or 'adaptive'", "thinking.type");
+  if (thinking.type === "adaptive")
+    return { effort: effort ?? "medium", include: thinking.display !== "omitted" };
+  throw badRequest(
+    "thinking.type: Input should be 'enabled', 'disabled' or 'adaptive'",
+    "thinking.type",
+  );
 }
 
 function parseResponseFormat(body: JsonObject): ChatRequest["responseFormat"] {
   const config = body.output_config;
   if (!isObject(config) || !isObject(config.format)) return undefined;
-  if (config.format.type === "json_schema" && isObject(config.format.schema)) return { type: "json_schema", schema: config.format.schema };
+  if (config.format.type === "json_schema" && isObject(config.format.schema))
+    return { type: "json_schema", schema: config.format.schema };
   return undefined;
 }
 
@@ -66,18 +105,27 @@ export const anthropicMessagesClient: ClientCodec = {
     const system: string[] = [];
     if (body.system !== undefined && body.system !== null) {
       if (typeof body.system === "string") system.push(body.system);
-      else for (const part of partsFromBlocks(body.system, "system")) if (part.type === "text") system.push(part.text);
+      else
+        for (const part of partsFromBlocks(body.system, "system"))
+          if (part.type === "text") system.push(part.text);
     }
     const messages = body.messages;
     if (!Array.isArray(messages)) throw badRequest("messages: Field required", "messages");
-    if (messages.length === 0) throw badRequest("messages: at least one message is required", "messages");
+    if (messages.length === 0)
+      throw badRequest("messages: at least one message is required", "messages");
     const turns: Turn[] = [];
     messages.forEach((message, i) => {
-      if (!isObject(message)) throw badRequest(`messages.${i}: Input should be an object`, `messages.${i}`);
+      if (!isObject(message))
+        throw badRequest(`messages.${i}: Input should be an object`, `messages.${i}`);
       const parts = partsFromBlocks(message.content, `messages.${i}.content`);
-      if (message.role === "user" || message.role === "assistant") turns.push({ role: message.role, parts });
+      if (message.role === "user" || message.role === "assistant")
+        turns.push({ role: message.role, parts });
       else if (message.role === "system") system.push(textOf(parts));
-      else throw badRequest(`messages.${i}.role: Input should be 'user' or 'assistant'`, `messages.${i}.role`);
+      else
+        throw badRequest(
+          `messages.${i}.role: Input should be 'user' or 'assistant'`,
+          `messages.${i}.role`,
+        );
     });
     const { choice, parallel } = parseToolChoice(body.tool_choice);
     const metadata = isObject(body.metadata) ? body.metadata : {};
@@ -106,7 +154,9 @@ export const anthropicMessagesClient: ClientCodec = {
       type: "message",
       role: "assistant",
       model: response.model,
-      content: blocksFromParts(response.parts, (o) => (o ? encodeOpaque(o) : ""), { thinking: ctx.request.reasoning?.include === true }),
+      content: blocksFromParts(response.parts, (o) => (o ? encodeOpaque(o) : ""), {
+        thinking: ctx.request.reasoning?.include === true,
+      }),
       stop_reason: TO_ANTHROPIC_STOP[response.stop],
       stop_sequence: response.stopSequence ?? null,
       usage: { ...toAnthropicUsage(response.usage), service_tier: "standard" },
@@ -119,16 +169,24 @@ export const anthropicMessagesClient: ClientCodec = {
 };
 
 /** Anthropic's stream: message_start, then one content block at a time (start, deltas, stop), message_delta, message_stop. */
-async function* renderAnthropicStream(events: AsyncIterable<StreamEvent>, showThinking: boolean): AsyncGenerator<string> {
+async function* renderAnthropicStream(
+  events: AsyncIterable<StreamEvent>,
+  showThinking: boolean,
+): AsyncGenerator<string> {
   let index = -1;
   let open: "text" | "thinking" | "tool" | undefined;
   let usage: Usage = { input: 0, output: 0 };
   const start = (block: object, kind: typeof open) => {
     index++;
     open = kind;
-    return sseEvent("content_block_start", { type: "content_block_start", index, content_block: block });
+    return sseEvent("content_block_start", {
+      type: "content_block_start",
+      index,
+      content_block: block,
+    });
   };
-  const delta = (body: object) => sseEvent("content_block_delta", { type: "content_block_delta", index, delta: body });
+  const delta = (body: object) =>
+    sseEvent("content_block_delta", { type: "content_block_delta", index, delta: body });
   function* close(): Generator<string> {
     if (open === undefined) return;
     yield sseEvent("content_block_stop", { type: "content_block_stop", index });
@@ -186,7 +244,8 @@ async function* renderAnthropicStream(events: AsyncIterable<StreamEvent>, showTh
         yield start({ type: "tool_use", id: event.id, name: event.name, input: {} }, "tool");
         break;
       case "tool_call_delta":
-        if (open === "tool") yield delta({ type: "input_json_delta", partial_json: event.arguments });
+        if (open === "tool")
+          yield delta({ type: "input_json_delta", partial_json: event.arguments });
         break;
       case "tool_call_end":
         if (open === "tool") yield* close();
@@ -199,7 +258,10 @@ async function* renderAnthropicStream(events: AsyncIterable<StreamEvent>, showTh
         usage = event.usage;
         yield sseEvent("message_delta", {
           type: "message_delta",
-          delta: { stop_reason: TO_ANTHROPIC_STOP[event.stop], stop_sequence: event.stopSequence ?? null },
+          delta: {
+            stop_reason: TO_ANTHROPIC_STOP[event.stop],
+            stop_sequence: event.stopSequence ?? null,
+          },
           usage: toAnthropicUsage(usage),
         });
         yield sseEvent("message_stop", { type: "message_stop" });

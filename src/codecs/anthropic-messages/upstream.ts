@@ -1,4 +1,12 @@
-import type { ChatRequest, ChatResponse, Part, StopReason, StreamEvent, Turn, Usage } from "../../ir.ts";
+import type {
+  ChatRequest,
+  ChatResponse,
+  Part,
+  StopReason,
+  StreamEvent,
+  Turn,
+  Usage,
+} from "../../ir.ts";
 import { issuedBy } from "../opaque.ts";
 import { readSse } from "../sse.ts";
 import {
@@ -23,7 +31,8 @@ const MIN_THINKING_BUDGET = 1024;
 function thinkingBudget(request: ChatRequest): number | undefined {
   const reasoning = request.reasoning;
   if (!reasoning || reasoning.effort === "none") return undefined;
-  const budget = reasoning.budgetTokens ?? EFFORT_BUDGET[reasoning.effort ?? "medium"] ?? EFFORT_BUDGET.medium!;
+  const budget =
+    reasoning.budgetTokens ?? EFFORT_BUDGET[reasoning.effort ?? "medium"] ?? EFFORT_BUDGET.medium!;
   return budget <= 0 ? undefined : Math.max(MIN_THINKING_BUDGET, budget);
 }
 
@@ -34,9 +43,14 @@ function thinkingBudget(request: ChatRequest): number | undefined {
 function alternate(turns: Turn[]): Turn[] {
   const merged = mergeSameRoleTurns(turns);
   for (const turn of merged) {
-    if (turn.role === "user") turn.parts = [...turn.parts.filter((p) => p.type === "tool_result"), ...turn.parts.filter((p) => p.type !== "tool_result")];
+    if (turn.role === "user")
+      turn.parts = [
+        ...turn.parts.filter((p) => p.type === "tool_result"),
+        ...turn.parts.filter((p) => p.type !== "tool_result"),
+      ];
   }
-  if (merged[0]?.role === "assistant") merged.unshift({ role: "user", parts: [{ type: "text", text: "(conversation continues)" }] });
+  if (merged[0]?.role === "assistant")
+    merged.unshift({ role: "user", parts: [{ type: "text", text: "(conversation continues)" }] });
   return merged;
 }
 
@@ -48,7 +62,11 @@ function alternate(turns: Turn[]): Turn[] {
 function canThink(turns: Turn[], target: UpstreamTarget): boolean {
   const lastAssistant = [...turns].reverse().find((t) => t.role === "assistant");
   if (!lastAssistant?.parts.some((p) => p.type === "tool_call")) return true;
-  return lastAssistant.parts.some((p) => (p.type === "thinking" && issuedBy(p.signature, target)) || (p.type === "redacted_thinking" && issuedBy(p.data, target)));
+  return lastAssistant.parts.some(
+    (p) =>
+      (p.type === "thinking" && issuedBy(p.signature, target)) ||
+      (p.type === "redacted_thinking" && issuedBy(p.data, target)),
+  );
 }
 
 /**
@@ -59,7 +77,12 @@ function canThink(turns: Turn[], target: UpstreamTarget): boolean {
  * Should the loop's turn still lack it, canThink then leaves thinking off for the request.
  */
 function withoutUnverifiableThinking(turns: Turn[]): Turn[] {
-  return turns.map((turn) => ({ ...turn, parts: turn.parts.filter((p) => !(p.type === "thinking" && p.signature !== undefined && p.text === "")) }));
+  return turns.map((turn) => ({
+    ...turn,
+    parts: turn.parts.filter(
+      (p) => !(p.type === "thinking" && p.signature !== undefined && p.text === ""),
+    ),
+  }));
 }
 
 const MESSAGE_STOP = markers("message_stop");
@@ -69,17 +92,24 @@ export const anthropicMessagesUpstream: UpstreamCodec = {
     const turns = withoutUnverifiableThinking(alternate(request.turns));
     let budget = thinkingBudget(request);
     if (budget !== undefined && !canThink(turns, target)) budget = undefined;
-    const signature = (opaque: Parameters<typeof issuedBy>[0]) => (issuedBy(opaque, target) ? opaque.value : undefined);
+    const signature = (opaque: Parameters<typeof issuedBy>[0]) =>
+      issuedBy(opaque, target) ? opaque.value : undefined;
     const messages = turns
-      .map((turn) => ({ role: turn.role, content: blocksFromParts(turn.parts, signature, { thinking: budget !== undefined }) }))
+      .map((turn) => ({
+        role: turn.role,
+        content: blocksFromParts(turn.parts, signature, { thinking: budget !== undefined }),
+      }))
       .filter((message) => message.content.length > 0);
 
     let maxTokens = request.maxTokens ?? DEFAULT_MAX_TOKENS;
-    if (budget !== undefined && maxTokens <= budget) maxTokens = budget + Math.max(MIN_THINKING_BUDGET, maxTokens);
+    if (budget !== undefined && maxTokens <= budget)
+      maxTokens = budget + Math.max(MIN_THINKING_BUDGET, maxTokens);
     const body: Record<string, unknown> = { model: request.model, max_tokens: maxTokens, messages };
     const system = [...request.system];
-    if (request.responseFormat?.type === "json_object") system.push("Respond with a single JSON object and nothing else.");
-    if (system.length > 0) body.system = system.filter((s) => s !== "").map((text) => ({ type: "text", text }));
+    if (request.responseFormat?.type === "json_object")
+      system.push("Respond with a single JSON object and nothing else.");
+    if (system.length > 0)
+      body.system = system.filter((s) => s !== "").map((text) => ({ type: "text", text }));
     if (request.tools.length > 0) {
       body.tools = request.tools.map((tool) => ({
         name: tool.name,
@@ -87,11 +117,14 @@ export const anthropicMessagesUpstream: UpstreamCodec = {
         input_schema: { type: "object", ...tool.parameters },
       }));
       const choice = request.toolChoice ?? { type: "auto" };
-      const disableParallel = request.parallelToolCalls === false ? { disable_parallel_tool_use: true } : {};
-      if (choice.type === "tool") body.tool_choice = { type: "tool", name: choice.name, ...disableParallel };
+      const disableParallel =
+        request.parallelToolCalls === false ? { disable_parallel_tool_use: true } : {};
+      if (choice.type === "tool")
+        body.tool_choice = { type: "tool", name: choice.name, ...disableParallel };
       else if (choice.type === "required") body.tool_choice = { type: "any", ...disableParallel };
       else if (choice.type === "none") body.tool_choice = { type: "none" };
-      else if (request.parallelToolCalls === false) body.tool_choice = { type: "auto", ...disableParallel };
+      else if (request.parallelToolCalls === false)
+        body.tool_choice = { type: "auto", ...disableParallel };
     }
     if (budget !== undefined) {
       // Thinking allows neither a custom temperature nor top_k.
@@ -102,7 +135,10 @@ export const anthropicMessagesUpstream: UpstreamCodec = {
       if (request.topK !== undefined) body.top_k = request.topK;
     }
     if (request.stop?.length) body.stop_sequences = request.stop;
-    if (request.responseFormat?.type === "json_schema") body.output_config = { format: { type: "json_schema", schema: request.responseFormat.schema } };
+    if (request.responseFormat?.type === "json_schema")
+      body.output_config = {
+        format: { type: "json_schema", schema: request.responseFormat.schema },
+      };
     if (request.user) body.metadata = { user_id: request.user };
     if (request.stream) body.stream = true;
     return { path: "/v1/messages", body };
@@ -110,7 +146,16 @@ export const anthropicMessagesUpstream: UpstreamCodec = {
 
   async buildCountRequest(request: ChatRequest, target: UpstreamTarget) {
     const { body } = await this.buildRequest({ ...request, stream: false }, target);
-    const { max_tokens: _max, temperature: _t, top_p: _p, top_k: _k, stop_sequences: _s, metadata: _m, stream: _stream, ...count } = body as Record<string, unknown>;
+    const {
+      max_tokens: _max,
+      temperature: _t,
+      top_p: _p,
+      top_k: _k,
+      stop_sequences: _s,
+      metadata: _m,
+      stream: _stream,
+      ...count
+    } = body as Record<string, unknown>;
     return { path: "/v1/messages/count_tokens", body: count };
   },
 
@@ -119,7 +164,8 @@ export const anthropicMessagesUpstream: UpstreamCodec = {
   },
 
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse {
-    if (!isObject(body)) throw new StreamProtocolError("the upstream's answer is not a JSON object");
+    if (!isObject(body))
+      throw new StreamProtocolError("the upstream's answer is not a JSON object");
     return {
       id: typeof body.id === "string" ? body.id : "msg_unknown",
       model: typeof body.model === "string" ? body.model : "",
@@ -138,23 +184,38 @@ export const anthropicMessagesUpstream: UpstreamCodec = {
   },
 
   parseError(text: string): UpstreamFailure {
-    return failureFromBody(text, (json) => (isObject(json) && isObject(json.error) && typeof json.error.message === "string" ? { message: json.error.message } : undefined));
+    return failureFromBody(text, (json) =>
+      isObject(json) && isObject(json.error) && typeof json.error.message === "string"
+        ? { message: json.error.message }
+        : undefined,
+    );
   },
 };
 
 /** Signatures in an upstream's answer belong to that upstream, by name. */
 function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
   for (const part of parts) {
-    if (part.type === "thinking" && part.signature) part.signature = { issuer: target.name, value: part.signature.value };
-    if (part.type === "redacted_thinking") part.data = { issuer: target.name, value: part.data.value };
+    if (part.type === "thinking" && part.signature)
+      part.signature = { issuer: target.name, value: part.signature.value };
+    if (part.type === "redacted_thinking")
+      part.data = { issuer: target.name, value: part.data.value };
   }
   return parts;
 }
 
 /** The events that belong inside a message, after its message_start. */
-const MESSAGE_EVENTS = new Set(["content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop"]);
+const MESSAGE_EVENTS = new Set([
+  "content_block_start",
+  "content_block_delta",
+  "content_block_stop",
+  "message_delta",
+  "message_stop",
+]);
 
-async function* parseAnthropicStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget): AsyncGenerator<StreamEvent> {
+async function* parseAnthropicStream(
+  body: AsyncIterable<Uint8Array>,
+  target: UpstreamTarget,
+): AsyncGenerator<StreamEvent> {
   let usage: Usage = { input: 0, output: 0 };
   let stop: StopReason = "end";
   let stopSequence: string | undefined;
@@ -165,16 +226,28 @@ async function* parseAnthropicStream(body: AsyncIterable<Uint8Array>, target: Up
     const data = parseStreamJson(sse.data);
     if (!isObject(data)) continue;
     // Events out of order are a broken upstream: a client's SDK would fail on them, so they are never forwarded.
-    if (!started && MESSAGE_EVENTS.has(String(data.type))) throw new StreamProtocolError(`the upstream sent ${String(data.type)} before message_start`);
-    if ((data.type === "content_block_delta" || data.type === "content_block_stop") && !blocks.has(Number(data.index))) {
-      throw new StreamProtocolError(`the upstream sent ${data.type} for block ${String(data.index)}, which it never started`);
+    if (!started && MESSAGE_EVENTS.has(String(data.type)))
+      throw new StreamProtocolError(`the upstream sent ${String(data.type)} before message_start`);
+    if (
+      (data.type === "content_block_delta" || data.type === "content_block_stop") &&
+      !blocks.has(Number(data.index))
+    ) {
+      throw new StreamProtocolError(
+        `the upstream sent ${data.type} for block ${String(data.index)}, which it never started`,
+      );
     }
     switch (data.type) {
       case "message_start": {
         started = true;
         const message = isObject(data.message) ? data.message : {};
         usage = fromAnthropicUsage(message.usage);
-        yield { type: "start", id: String(message.id ?? "msg_unknown"), model: String(message.model ?? ""), created: Math.floor(Date.now() / 1000), usage };
+        yield {
+          type: "start",
+          id: String(message.id ?? "msg_unknown"),
+          model: String(message.model ?? ""),
+          created: Math.floor(Date.now() / 1000),
+          usage,
+        };
         break;
       }
       case "content_block_start": {
@@ -184,21 +257,39 @@ async function* parseAnthropicStream(body: AsyncIterable<Uint8Array>, target: Up
         if (kind === "tool_use") {
           const toolIndex = toolCount++;
           blocks.set(index, { kind, toolIndex });
-          yield { type: "tool_call_start", index: toolIndex, id: String(block.id), name: String(block.name) };
+          yield {
+            type: "tool_call_start",
+            index: toolIndex,
+            id: String(block.id),
+            name: String(block.name),
+          };
         } else {
           blocks.set(index, { kind });
-          if (kind === "redacted_thinking" && typeof block.data === "string") yield { type: "redacted_thinking", data: { issuer: target.name, value: block.data } };
-          if (kind === "text" && typeof block.text === "string" && block.text !== "") yield { type: "text", text: block.text };
+          if (kind === "redacted_thinking" && typeof block.data === "string")
+            yield { type: "redacted_thinking", data: { issuer: target.name, value: block.data } };
+          if (kind === "text" && typeof block.text === "string" && block.text !== "")
+            yield { type: "text", text: block.text };
         }
         break;
       }
       case "content_block_delta": {
         const delta = isObject(data.delta) ? data.delta : {};
         const block = blocks.get(Number(data.index));
-        if (delta.type === "text_delta" && typeof delta.text === "string") yield { type: "text", text: delta.text };
-        else if (delta.type === "thinking_delta" && typeof delta.thinking === "string") yield { type: "thinking", text: delta.thinking };
-        else if (delta.type === "signature_delta" && typeof delta.signature === "string") yield { type: "thinking_signature", signature: { issuer: target.name, value: delta.signature } };
-        else if (delta.type === "input_json_delta" && block?.toolIndex !== undefined && typeof delta.partial_json === "string" && delta.partial_json !== "") {
+        if (delta.type === "text_delta" && typeof delta.text === "string")
+          yield { type: "text", text: delta.text };
+        else if (delta.type === "thinking_delta" && typeof delta.thinking === "string")
+          yield { type: "thinking", text: delta.thinking };
+        else if (delta.type === "signature_delta" && typeof delta.signature === "string")
+          yield {
+            type: "thinking_signature",
+            signature: { issuer: target.name, value: delta.signature },
+          };
+        else if (
+          delta.type === "input_json_delta" &&
+          block?.toolIndex !== undefined &&
+          typeof delta.partial_json === "string" &&
+          delta.partial_json !== ""
+        ) {
           yield { type: "tool_call_delta", index: block.toolIndex, arguments: delta.partial_json };
         }
         break;
@@ -221,7 +312,11 @@ async function* parseAnthropicStream(body: AsyncIterable<Uint8Array>, target: Up
         return;
       case "error": {
         const error = isObject(data.error) ? data.error : {};
-        yield { type: "error", status: error.type === "overloaded_error" ? 529 : 500, message: String(error.message ?? "the upstream reported an error") };
+        yield {
+          type: "error",
+          status: error.type === "overloaded_error" ? 529 : 500,
+          message: String(error.message ?? "the upstream reported an error"),
+        };
         return;
       }
       default:

@@ -1,4 +1,12 @@
-import { isResultContent, type MediaPart, type Opaque, type Part, type StopReason, type ToolResultPart, type Usage } from "../../ir.ts";
+import {
+  isResultContent,
+  type MediaPart,
+  type Opaque,
+  type Part,
+  type StopReason,
+  type ToolResultPart,
+  type Usage,
+} from "../../ir.ts";
 import { decodeOpaque } from "../opaque.ts";
 import { argumentsObject, argumentsText, badRequest, isObject } from "../shared.ts";
 
@@ -35,12 +43,18 @@ export function fromAnthropicStop(reason: unknown): StopReason {
 export function toAnthropicUsage(usage: Usage) {
   const cached = usage.cached ?? 0;
   const written = usage.cacheWrite ?? 0;
-  return { input_tokens: Math.max(0, usage.input - cached - written), cache_creation_input_tokens: written, cache_read_input_tokens: cached, output_tokens: usage.output };
+  return {
+    input_tokens: Math.max(0, usage.input - cached - written),
+    cache_creation_input_tokens: written,
+    cache_read_input_tokens: cached,
+    output_tokens: usage.output,
+  };
 }
 
 export function fromAnthropicUsage(usage: unknown, previous?: Usage): Usage {
   if (!isObject(usage)) return previous ?? { input: 0, output: 0 };
-  const number = (key: string) => (typeof usage[key] === "number" ? (usage[key] as number) : undefined);
+  const number = (key: string) =>
+    typeof usage[key] === "number" ? (usage[key] as number) : undefined;
   const cached = number("cache_read_input_tokens") ?? previous?.cached ?? 0;
   const written = number("cache_creation_input_tokens") ?? previous?.cacheWrite ?? 0;
   const input = number("input_tokens");
@@ -54,11 +68,22 @@ export function fromAnthropicUsage(usage: unknown, previous?: Usage): Usage {
 
 function mediaFromSource(source: unknown, where: string): MediaPart {
   if (!isObject(source)) throw badRequest(`${where}.source must be an object.`, `${where}.source`);
-  if (source.type === "base64" && typeof source.data === "string" && typeof source.media_type === "string") {
-    return { type: "media", source: { kind: "base64", mediaType: source.media_type, data: source.data } };
+  if (
+    source.type === "base64" &&
+    typeof source.data === "string" &&
+    typeof source.media_type === "string"
+  ) {
+    return {
+      type: "media",
+      source: { kind: "base64", mediaType: source.media_type, data: source.data },
+    };
   }
-  if (source.type === "url" && typeof source.url === "string") return { type: "media", source: { kind: "url", url: source.url } };
-  throw badRequest(`${where}.source: levity accepts base64 and url sources (files uploaded to Anthropic stay there).`, `${where}.source`);
+  if (source.type === "url" && typeof source.url === "string")
+    return { type: "media", source: { kind: "url", url: source.url } };
+  throw badRequest(
+    `${where}.source: levity accepts base64 and url sources (files uploaded to Anthropic stay there).`,
+    `${where}.source`,
+  );
 }
 
 /** Content blocks (a request's or a response's) as IR parts. */
@@ -71,7 +96,8 @@ export function partsFromBlocks(content: unknown, where: string): Part[] {
     if (!isObject(block)) throw badRequest(`${at}: Input should be an object`, at);
     switch (block.type) {
       case "text":
-        if (typeof block.text !== "string") throw badRequest(`${at}.text: Field required`, `${at}.text`);
+        if (typeof block.text !== "string")
+          throw badRequest(`${at}.text: Field required`, `${at}.text`);
         parts.push({ type: "text", text: block.text });
         break;
       case "image":
@@ -79,12 +105,20 @@ export function partsFromBlocks(content: unknown, where: string): Part[] {
         parts.push(mediaFromSource(block.source, at));
         break;
       case "tool_use":
-        if (typeof block.id !== "string" || typeof block.name !== "string") throw badRequest(`${at}: tool_use needs id and name`, at);
-        parts.push({ type: "tool_call", id: block.id, name: block.name, arguments: argumentsText(block.input) });
+        if (typeof block.id !== "string" || typeof block.name !== "string")
+          throw badRequest(`${at}: tool_use needs id and name`, at);
+        parts.push({
+          type: "tool_call",
+          id: block.id,
+          name: block.name,
+          arguments: argumentsText(block.input),
+        });
         break;
       case "tool_result": {
-        if (typeof block.tool_use_id !== "string") throw badRequest(`${at}.tool_use_id: Field required`, `${at}.tool_use_id`);
-        const inner = block.content === undefined ? [] : partsFromBlocks(block.content, `${at}.content`);
+        if (typeof block.tool_use_id !== "string")
+          throw badRequest(`${at}.tool_use_id: Field required`, `${at}.tool_use_id`);
+        const inner =
+          block.content === undefined ? [] : partsFromBlocks(block.content, `${at}.content`);
         const result: ToolResultPart = {
           type: "tool_result",
           callId: block.tool_use_id,
@@ -98,11 +132,15 @@ export function partsFromBlocks(content: unknown, where: string): Part[] {
         parts.push({
           type: "thinking",
           text: typeof block.thinking === "string" ? block.thinking : "",
-          signature: typeof block.signature === "string" && block.signature !== "" ? decodeOpaque(block.signature, "anthropic") : undefined,
+          signature:
+            typeof block.signature === "string" && block.signature !== ""
+              ? decodeOpaque(block.signature, "anthropic")
+              : undefined,
         });
         break;
       case "redacted_thinking":
-        if (typeof block.data === "string") parts.push({ type: "redacted_thinking", data: decodeOpaque(block.data, "anthropic") });
+        if (typeof block.data === "string")
+          parts.push({ type: "redacted_thinking", data: decodeOpaque(block.data, "anthropic") });
         break;
       default:
       // Server tools (web search, code execution) run at Anthropic and have no counterpart elsewhere.
@@ -113,9 +151,11 @@ export function partsFromBlocks(content: unknown, where: string): Part[] {
 
 function mediaBlock(part: MediaPart) {
   const source = part.source;
-  const document = (source.kind === "base64" ? source.mediaType : (source.mediaType ?? "")) === "application/pdf";
+  const document =
+    (source.kind === "base64" ? source.mediaType : (source.mediaType ?? "")) === "application/pdf";
   const type = document ? "document" : "image";
-  if (source.kind === "base64") return { type, source: { type: "base64", media_type: source.mediaType, data: source.data } };
+  if (source.kind === "base64")
+    return { type, source: { type: "base64", media_type: source.mediaType, data: source.data } };
   return { type, source: { type: "url", url: source.url } };
 }
 
@@ -123,7 +163,11 @@ function mediaBlock(part: MediaPart) {
  * IR parts as content blocks. `signature` decides what becomes of opaque values: encoded for a
  * client, passed raw to the upstream that issued them, or dropped (undefined) with their block.
  */
-export function blocksFromParts(parts: Part[], signature: (opaque: Opaque | undefined) => string | undefined, options: { thinking: boolean }): unknown[] {
+export function blocksFromParts(
+  parts: Part[],
+  signature: (opaque: Opaque | undefined) => string | undefined,
+  options: { thinking: boolean },
+): unknown[] {
   const blocks: unknown[] = [];
   for (const part of parts) {
     switch (part.type) {
@@ -134,17 +178,30 @@ export function blocksFromParts(parts: Part[], signature: (opaque: Opaque | unde
         blocks.push(mediaBlock(part));
         break;
       case "tool_call":
-        blocks.push({ type: "tool_use", id: part.id, name: part.name, input: argumentsObject(part.arguments) });
+        blocks.push({
+          type: "tool_use",
+          id: part.id,
+          name: part.name,
+          input: argumentsObject(part.arguments),
+        });
         break;
       case "tool_result": {
-        const content = part.content.map((c) => (c.type === "text" ? { type: "text", text: c.text } : mediaBlock(c))).filter((c) => c.type !== "text" || (c as { text: string }).text !== "");
-        blocks.push({ type: "tool_result", tool_use_id: part.callId, content, ...(part.isError ? { is_error: true } : {}) });
+        const content = part.content
+          .map((c) => (c.type === "text" ? { type: "text", text: c.text } : mediaBlock(c)))
+          .filter((c) => c.type !== "text" || (c as { text: string }).text !== "");
+        blocks.push({
+          type: "tool_result",
+          tool_use_id: part.callId,
+          content,
+          ...(part.isError ? { is_error: true } : {}),
+        });
         break;
       }
       case "thinking": {
         if (!options.thinking) break;
         const value = signature(part.signature);
-        if (value !== undefined) blocks.push({ type: "thinking", thinking: part.text, signature: value });
+        if (value !== undefined)
+          blocks.push({ type: "thinking", thinking: part.text, signature: value });
         break;
       }
       case "redacted_thinking": {

@@ -1,21 +1,55 @@
 import type { JsonObject } from "../../http/body.ts";
 import { errorBody } from "../../http/errors.ts";
-import type { ChatRequest, ChatResponse, Reasoning, StreamEvent, Tool, ToolChoice, Turn, Usage } from "../../ir.ts";
+import type {
+  ChatRequest,
+  ChatResponse,
+  Reasoning,
+  StreamEvent,
+  Tool,
+  ToolChoice,
+  Turn,
+  Usage,
+} from "../../ir.ts";
 import { textOf } from "../../ir.ts";
 import { encodeOpaque } from "../opaque.ts";
-import { argumentsObject, asArray, badRequest, isObject, type ClientCodec, type ClientContext } from "../shared.ts";
+import {
+  argumentsObject,
+  asArray,
+  badRequest,
+  isObject,
+  type ClientCodec,
+  type ClientContext,
+} from "../shared.ts";
 import { fromGeminiSchema } from "./schema.ts";
-import { clientMediaPart, field, geminiParts, pairCallIds, partsFromGemini, TO_GEMINI_FINISH, toGeminiUsage } from "./wire.ts";
+import {
+  clientMediaPart,
+  field,
+  geminiParts,
+  pairCallIds,
+  partsFromGemini,
+  TO_GEMINI_FINISH,
+  toGeminiUsage,
+} from "./wire.ts";
 
 function parseTools(value: unknown): Tool[] {
   const tools: Tool[] = [];
   for (const entry of asArray(value)) {
     if (!isObject(entry)) continue;
     for (const fn of asArray(field(entry, "functionDeclarations", "function_declarations"))) {
-      if (!isObject(fn) || typeof fn.name !== "string") throw badRequest("tools[].functionDeclarations[] need a name.", "tools");
+      if (!isObject(fn) || typeof fn.name !== "string")
+        throw badRequest("tools[].functionDeclarations[] need a name.", "tools");
       const jsonSchema = field(fn, "parametersJsonSchema", "parameters_json_schema");
-      const parameters = isObject(jsonSchema) ? jsonSchema : isObject(fn.parameters) ? fromGeminiSchema(fn.parameters) : { type: "object", properties: {} };
-      tools.push({ name: fn.name, description: typeof fn.description === "string" ? fn.description : undefined, parameters, kind: "function" });
+      const parameters = isObject(jsonSchema)
+        ? jsonSchema
+        : isObject(fn.parameters)
+          ? fromGeminiSchema(fn.parameters)
+          : { type: "object", properties: {} };
+      tools.push({
+        name: fn.name,
+        description: typeof fn.description === "string" ? fn.description : undefined,
+        parameters,
+        kind: "function",
+      });
     }
     // googleSearch, codeExecution and urlContext run at Google and cannot be translated.
   }
@@ -23,14 +57,18 @@ function parseTools(value: unknown): Tool[] {
 }
 
 function parseToolChoice(config: unknown): ToolChoice | undefined {
-  const calling = isObject(config) ? field(config, "functionCallingConfig", "function_calling_config") : undefined;
+  const calling = isObject(config)
+    ? field(config, "functionCallingConfig", "function_calling_config")
+    : undefined;
   if (!isObject(calling)) return undefined;
   const allowed = field(calling, "allowedFunctionNames", "allowed_function_names");
   switch (calling.mode) {
     case "NONE":
       return { type: "none" };
     case "ANY":
-      return Array.isArray(allowed) && allowed.length === 1 && typeof allowed[0] === "string" ? { type: "tool", name: allowed[0] } : { type: "required" };
+      return Array.isArray(allowed) && allowed.length === 1 && typeof allowed[0] === "string"
+        ? { type: "tool", name: allowed[0] }
+        : { type: "required" };
     case "AUTO":
     case "VALIDATED":
       return { type: "auto" };
@@ -46,12 +84,18 @@ function parseReasoning(generation: JsonObject): Reasoning | undefined {
   const level = field(config, "thinkingLevel", "thinking_level");
   const include = field(config, "includeThoughts", "include_thoughts") === true;
   if (budget === 0) return { effort: "none", include: false };
-  const effort = typeof level === "string" ? (level.toLowerCase() as Reasoning["effort"]) : undefined;
-  return { budgetTokens: typeof budget === "number" && budget > 0 ? budget : undefined, effort, include };
+  const effort =
+    typeof level === "string" ? (level.toLowerCase() as Reasoning["effort"]) : undefined;
+  return {
+    budgetTokens: typeof budget === "number" && budget > 0 ? budget : undefined,
+    effort,
+    include,
+  };
 }
 
 function parseResponseFormat(generation: JsonObject): ChatRequest["responseFormat"] {
-  if (field(generation, "responseMimeType", "response_mime_type") !== "application/json") return undefined;
+  if (field(generation, "responseMimeType", "response_mime_type") !== "application/json")
+    return undefined;
   const jsonSchema = field(generation, "responseJsonSchema", "response_json_schema");
   const schema = field(generation, "responseSchema", "response_schema");
   if (isObject(jsonSchema)) return { type: "json_schema", schema: jsonSchema };
@@ -64,15 +108,23 @@ export const geminiClient: ClientCodec = {
     const system: string[] = [];
     const instruction = field(body, "systemInstruction", "system_instruction");
     if (typeof instruction === "string") system.push(instruction);
-    else if (isObject(instruction)) system.push(textOf(partsFromGemini(instruction.parts, "systemInstruction", "gemini")));
+    else if (isObject(instruction))
+      system.push(textOf(partsFromGemini(instruction.parts, "systemInstruction", "gemini")));
     let contents = body.contents;
     if (isObject(contents)) contents = [contents];
-    if (!Array.isArray(contents)) throw badRequest("contents must be a list of Content objects.", "contents");
-    if (contents.length === 0) throw badRequest("contents is not specified: at least one Content is required.", "contents");
+    if (!Array.isArray(contents))
+      throw badRequest("contents must be a list of Content objects.", "contents");
+    if (contents.length === 0)
+      throw badRequest("contents is not specified: at least one Content is required.", "contents");
     const turns: Turn[] = contents.map((content, i) => {
-      if (typeof content === "string") return { role: "user", parts: [{ type: "text", text: content }] };
-      if (!isObject(content)) throw badRequest(`contents[${i}] must be a Content object.`, `contents[${i}]`);
-      return { role: content.role === "model" ? "assistant" : "user", parts: partsFromGemini(content.parts, `contents[${i}]`, "gemini") };
+      if (typeof content === "string")
+        return { role: "user", parts: [{ type: "text", text: content }] };
+      if (!isObject(content))
+        throw badRequest(`contents[${i}] must be a Content object.`, `contents[${i}]`);
+      return {
+        role: content.role === "model" ? "assistant" : "user",
+        parts: partsFromGemini(content.parts, `contents[${i}]`, "gemini"),
+      };
     });
     pairCallIds(turns);
     const generationValue = field(body, "generationConfig", "generation_config");
@@ -93,7 +145,9 @@ export const geminiClient: ClientCodec = {
       temperature: number("temperature", "temperature"),
       topP: number("topP", "top_p"),
       topK: number("topK", "top_k"),
-      stop: Array.isArray(stop) ? stop.filter((s): s is string => typeof s === "string") : undefined,
+      stop: Array.isArray(stop)
+        ? stop.filter((s): s is string => typeof s === "string")
+        : undefined,
       responseFormat: parseResponseFormat(generation),
       reasoning: parseReasoning(generation),
     };
@@ -101,7 +155,13 @@ export const geminiClient: ClientCodec = {
 
   renderResponse(response: ChatResponse, ctx: ClientContext) {
     const parts = clientParts(response.parts, ctx);
-    return chunk(response.id, response.model, parts.length > 0 ? parts : [{ text: "" }], TO_GEMINI_FINISH[response.stop], response.usage);
+    return chunk(
+      response.id,
+      response.model,
+      parts.length > 0 ? parts : [{ text: "" }],
+      TO_GEMINI_FINISH[response.stop],
+      response.usage,
+    );
   },
 
   renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
@@ -118,9 +178,17 @@ function clientParts(parts: Parameters<typeof geminiParts>[0], ctx: ClientContex
   });
 }
 
-function chunk(id: string, model: string, parts: unknown[], finish: string | undefined, usage: Usage) {
+function chunk(
+  id: string,
+  model: string,
+  parts: unknown[],
+  finish: string | undefined,
+  usage: Usage,
+) {
   return {
-    candidates: [{ content: { role: "model", parts }, ...(finish ? { finishReason: finish } : {}), index: 0 }],
+    candidates: [
+      { content: { role: "model", parts }, ...(finish ? { finishReason: finish } : {}), index: 0 },
+    ],
     usageMetadata: toGeminiUsage(usage),
     modelVersion: model,
     responseId: id,
@@ -131,7 +199,10 @@ function chunk(id: string, model: string, parts: unknown[], finish: string | und
  * Gemini's stream: each chunk carries only new parts and the usage so far; function calls arrive
  * whole, so a call's argument fragments are gathered and sent in one part when it ends.
  */
-async function* renderGeminiStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext): AsyncGenerator<string> {
+async function* renderGeminiStream(
+  events: AsyncIterable<StreamEvent>,
+  ctx: ClientContext,
+): AsyncGenerator<string> {
   // Google frames SSE events with CRLF; the JSON-array form is what Gemini sends without ?alt=sse.
   const sse = ctx.geminiFraming === "sse";
   let first = true;
@@ -153,17 +224,45 @@ async function* renderGeminiStream(events: AsyncIterable<StreamEvent>, ctx: Clie
         ({ id, model, usage } = event);
         break;
       case "thinking":
-        if (showThinking) yield frame(chunk(id, model, [{ text: event.text, thought: true }], undefined, usage));
+        if (showThinking)
+          yield frame(chunk(id, model, [{ text: event.text, thought: true }], undefined, usage));
         break;
       case "thinking_signature":
         // The signature closes the thinking it signs, as an empty thought part; it comes back merged with that thinking.
-        if (showThinking) yield frame(chunk(id, model, [{ text: "", thought: true, thoughtSignature: encodeOpaque(event.signature) }], undefined, usage));
+        if (showThinking)
+          yield frame(
+            chunk(
+              id,
+              model,
+              [{ text: "", thought: true, thoughtSignature: encodeOpaque(event.signature) }],
+              undefined,
+              usage,
+            ),
+          );
         break;
       case "text":
-        yield frame(chunk(id, model, [{ text: event.text, ...(event.signature ? { thoughtSignature: encodeOpaque(event.signature) } : {}) }], undefined, usage));
+        yield frame(
+          chunk(
+            id,
+            model,
+            [
+              {
+                text: event.text,
+                ...(event.signature ? { thoughtSignature: encodeOpaque(event.signature) } : {}),
+              },
+            ],
+            undefined,
+            usage,
+          ),
+        );
         break;
       case "tool_call_start":
-        calls.set(event.index, { id: event.id, name: event.name, args: "", signature: event.signature ? encodeOpaque(event.signature) : undefined });
+        calls.set(event.index, {
+          id: event.id,
+          name: event.name,
+          args: "",
+          signature: event.signature ? encodeOpaque(event.signature) : undefined,
+        });
         break;
       case "tool_call_delta": {
         const call = calls.get(event.index);
@@ -174,7 +273,10 @@ async function* renderGeminiStream(events: AsyncIterable<StreamEvent>, ctx: Clie
         const call = calls.get(event.index);
         if (!call) break;
         calls.delete(event.index);
-        const part = { functionCall: { id: call.id, name: call.name, args: argumentsObject(call.args) }, ...(call.signature ? { thoughtSignature: call.signature } : {}) };
+        const part = {
+          functionCall: { id: call.id, name: call.name, args: argumentsObject(call.args) },
+          ...(call.signature ? { thoughtSignature: call.signature } : {}),
+        };
         yield frame(chunk(id, model, [part], undefined, usage));
         break;
       }

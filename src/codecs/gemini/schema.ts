@@ -10,9 +10,27 @@ import { isObject } from "../shared.ts";
 
 export type GeminiSchema = Record<string, unknown>;
 
-const KEPT_AS_IS = ["description", "title", "pattern", "default", "example", "minimum", "maximum", "minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"] as const;
+const KEPT_AS_IS = [
+  "description",
+  "title",
+  "pattern",
+  "default",
+  "example",
+  "minimum",
+  "maximum",
+  "minItems",
+  "maxItems",
+  "minLength",
+  "maxLength",
+  "minProperties",
+  "maxProperties",
+] as const;
 
-const FORMATS: Record<string, string[]> = { STRING: ["enum", "date-time"], INTEGER: ["int32", "int64"], NUMBER: ["float", "double"] };
+const FORMATS: Record<string, string[]> = {
+  STRING: ["enum", "date-time"],
+  INTEGER: ["int32", "int64"],
+  NUMBER: ["float", "double"],
+};
 
 // Deeper than this, nesting stops being converted (a $ref counts as a level).
 const MAX_DEPTH = 24;
@@ -55,9 +73,16 @@ interface Walk {
  * `subject` names the schema's owner in the 400 a schema over the budget gets; `budget` is shared
  * by every schema of one request.
  */
-export function toGeminiSchema(schema: unknown, budget: SchemaBudget = schemaBudget(), subject = "a schema"): GeminiSchema {
+export function toGeminiSchema(
+  schema: unknown,
+  budget: SchemaBudget = schemaBudget(),
+  subject = "a schema",
+): GeminiSchema {
   const root = isObject(schema) ? schema : {};
-  const defs: Defs = { ...(isObject(root.definitions) ? root.definitions : {}), ...(isObject(root.$defs) ? root.$defs : {}) };
+  const defs: Defs = {
+    ...(isObject(root.definitions) ? root.definitions : {}),
+    ...(isObject(root.$defs) ? root.$defs : {}),
+  };
   return convert(root, { defs, root, budget, subject, path: new Set(["#"]) }, 0);
 }
 
@@ -103,32 +128,51 @@ function sizeOf(value: unknown): number {
  * Where a definition refers back to itself (directly or through others), Gemini, which has no
  * references, gets a node of the same type that says so, instead of an endless inlining.
  */
-function recursionStub(name: string, target: unknown, siblings: Record<string, unknown>): GeminiSchema {
+function recursionStub(
+  name: string,
+  target: unknown,
+  siblings: Record<string, unknown>,
+): GeminiSchema {
   const node = isObject(target) ? target : {};
   const declared = Array.isArray(node.type) ? node.type.find((t) => t !== "null") : node.type;
-  const type = typeof declared === "string" ? declared.toUpperCase() : node.items !== undefined ? "ARRAY" : "OBJECT";
+  const type =
+    typeof declared === "string"
+      ? declared.toUpperCase()
+      : node.items !== undefined
+        ? "ARRAY"
+        : "OBJECT";
   const shown = name === "#" ? "the whole parameters object" : `"${name}"`;
   const own = typeof siblings.description === "string" ? `${siblings.description} ` : "";
-  const stub: GeminiSchema = { type, description: `${own}(recursive: the same shape as ${shown}, defined above)` };
+  const stub: GeminiSchema = {
+    type,
+    description: `${own}(recursive: the same shape as ${shown}, defined above)`,
+  };
   // Gemini refuses an ARRAY without items; the element shape is the recursive one it cannot say.
   if (type === "ARRAY") stub.items = { type: "OBJECT" };
   return stub;
 }
 
 function isNullSchema(node: unknown): boolean {
-  return isObject(node) && (node.type === "null" || (Array.isArray(node.type) && node.type.length === 1 && node.type[0] === "null"));
+  return (
+    isObject(node) &&
+    (node.type === "null" ||
+      (Array.isArray(node.type) && node.type.length === 1 && node.type[0] === "null"))
+  );
 }
 
 function mergeAllOf(node: Record<string, unknown>, parts: unknown[]): Record<string, unknown> {
   const merged: Record<string, unknown> = { ...node };
   delete merged.allOf;
-  const properties: Record<string, unknown> = { ...(isObject(node.properties) ? node.properties : {}) };
+  const properties: Record<string, unknown> = {
+    ...(isObject(node.properties) ? node.properties : {}),
+  };
   const required = new Set<string>(Array.isArray(node.required) ? (node.required as string[]) : []);
   for (const part of parts) {
     if (!isObject(part)) continue;
     for (const [key, value] of Object.entries(part)) {
       if (key === "properties" && isObject(value)) Object.assign(properties, value);
-      else if (key === "required" && Array.isArray(value)) for (const r of value) required.add(String(r));
+      else if (key === "required" && Array.isArray(value))
+        for (const r of value) required.add(String(r));
       else if (!(key in merged)) merged[key] = value;
     }
   }
@@ -144,7 +188,8 @@ function convert(input: Record<string, unknown>, walk: Walk, depth: number): Gem
   if (typeof node.$ref === "string") {
     const resolved = resolveRef(node.$ref, walk);
     const { $ref: _ref, ...siblings } = node;
-    if (resolved && walk.path.has(resolved.name)) return recursionStub(resolved.name, resolved.target, siblings);
+    if (resolved && walk.path.has(resolved.name))
+      return recursionStub(resolved.name, resolved.target, siblings);
     const target = resolved && isObject(resolved.target) ? resolved.target : { type: "object" };
     // Most references have no siblings: the definition itself, not a copy of it.
     node = Object.keys(siblings).length === 0 ? target : { ...target, ...siblings };
@@ -158,39 +203,65 @@ function convert(input: Record<string, unknown>, walk: Walk, depth: number): Gem
   }
   if (Array.isArray(node.allOf)) return convert(mergeAllOf(node, node.allOf), walk, depth + 1);
 
-  const union = Array.isArray(node.anyOf) ? node.anyOf : Array.isArray(node.oneOf) ? node.oneOf : undefined;
+  const union = Array.isArray(node.anyOf)
+    ? node.anyOf
+    : Array.isArray(node.oneOf)
+      ? node.oneOf
+      : undefined;
   if (union) {
     const nullable = union.some(isNullSchema);
-    const variants = union.filter((v) => isObject(v) && !isNullSchema(v)).map((v) => convert(v as Record<string, unknown>, walk, depth + 1));
+    const variants = union
+      .filter((v) => isObject(v) && !isNullSchema(v))
+      .map((v) => convert(v as Record<string, unknown>, walk, depth + 1));
     const shared = pickKept(node, walk);
     if (variants.length === 0) return { type: "STRING", nullable: true, ...shared };
-    if (variants.length === 1) return { ...variants[0], ...shared, ...(nullable ? { nullable: true } : {}) };
+    if (variants.length === 1)
+      return { ...variants[0], ...shared, ...(nullable ? { nullable: true } : {}) };
     return { anyOf: variants, ...shared, ...(nullable ? { nullable: true } : {}) };
   }
 
-  let types = Array.isArray(node.type) ? (node.type as unknown[]).map(String) : typeof node.type === "string" ? [node.type] : [];
+  let types = Array.isArray(node.type)
+    ? (node.type as unknown[]).map(String)
+    : typeof node.type === "string"
+      ? [node.type]
+      : [];
   let nullable = node.nullable === true || types.includes("null");
   types = types.filter((t) => t !== "null");
   if (types.length > 1) {
-    return { anyOf: types.map((t) => convert({ ...node, type: t, nullable: false }, walk, depth + 1)), ...pickKept(node, walk), ...(nullable ? { nullable: true } : {}) };
+    return {
+      anyOf: types.map((t) => convert({ ...node, type: t, nullable: false }, walk, depth + 1)),
+      ...pickKept(node, walk),
+      ...(nullable ? { nullable: true } : {}),
+    };
   }
 
-  let enumValues: unknown[] | undefined = Array.isArray(node.enum) ? node.enum : "const" in node ? [node.const] : undefined;
+  let enumValues: unknown[] | undefined = Array.isArray(node.enum)
+    ? node.enum
+    : "const" in node
+      ? [node.const]
+      : undefined;
   if (enumValues?.includes(null)) {
     nullable = true;
     enumValues = enumValues.filter((v) => v !== null);
   }
   let type = types[0]?.toUpperCase();
-  if (!type) type = isObject(node.properties) ? "OBJECT" : node.items !== undefined ? "ARRAY" : "STRING";
+  if (!type)
+    type = isObject(node.properties) ? "OBJECT" : node.items !== undefined ? "ARRAY" : "STRING";
   const out: GeminiSchema = { type, ...pickKept(node, walk) };
   if (nullable) out.nullable = true;
   // Gemini enums are lists of strings on a STRING schema.
-  if (enumValues && enumValues.length > 0 && type === "STRING" && enumValues.every((v) => typeof v === "string")) {
+  if (
+    enumValues &&
+    enumValues.length > 0 &&
+    type === "STRING" &&
+    enumValues.every((v) => typeof v === "string")
+  ) {
     out.enum = enumValues;
     walk.budget.bytes -= sizeOf(enumValues);
     if (node.format === "enum") out.format = "enum";
   }
-  if (typeof node.format === "string" && FORMATS[type]?.includes(node.format)) out.format = node.format;
+  if (typeof node.format === "string" && FORMATS[type]?.includes(node.format))
+    out.format = node.format;
 
   if (type === "OBJECT" && isObject(node.properties)) {
     const properties: Record<string, GeminiSchema> = {};
@@ -199,7 +270,9 @@ function convert(input: Record<string, unknown>, walk: Walk, depth: number): Gem
       properties[name] = convert(isObject(value) ? value : {}, walk, depth + 1);
     }
     out.properties = properties;
-    const required = Array.isArray(node.required) ? node.required.filter((r) => typeof r === "string" && r in properties) : [];
+    const required = Array.isArray(node.required)
+      ? node.required.filter((r) => typeof r === "string" && r in properties)
+      : [];
     if (required.length > 0) out.required = required;
   }
   if (type === "ARRAY") {
@@ -233,14 +306,19 @@ const MAX_CLIENT_DEPTH = 64;
 /** A Gemini `parameters` schema (upper-case types, `nullable`) as plain JSON Schema, for the other dialects. */
 export function fromGeminiSchema(schema: unknown, depth = 0): Record<string, unknown> {
   if (!isObject(schema)) return {};
-  if (depth > MAX_CLIENT_DEPTH) throw new GatewayError(400, `A schema is nested more than ${MAX_CLIENT_DEPTH} levels deep.`, { param: "tools" });
+  if (depth > MAX_CLIENT_DEPTH)
+    throw new GatewayError(400, `A schema is nested more than ${MAX_CLIENT_DEPTH} levels deep.`, {
+      param: "tools",
+    });
   const inner = (sub: unknown) => fromGeminiSchema(sub, depth + 1);
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(schema)) {
     if (key === "type" && typeof value === "string") continue;
     if (key === "nullable" || key === "propertyOrdering") continue;
     if (key === "properties" && isObject(value)) {
-      out.properties = Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, inner(sub)]));
+      out.properties = Object.fromEntries(
+        Object.entries(value).map(([name, sub]) => [name, inner(sub)]),
+      );
     } else if (key === "items") {
       out.items = inner(value);
     } else if (key === "anyOf" && Array.isArray(value)) {

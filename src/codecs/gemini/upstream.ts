@@ -1,10 +1,38 @@
-import type { ChatRequest, ChatResponse, MediaPart, Part, StopReason, StreamEvent, Usage } from "../../ir.ts";
+import type {
+  ChatRequest,
+  ChatResponse,
+  MediaPart,
+  Part,
+  StopReason,
+  StreamEvent,
+  Usage,
+} from "../../ir.ts";
 import { issuedBy } from "../opaque.ts";
 import { readJsonArray, readSse } from "../sse.ts";
-import { clamp, EFFORT_BUDGET, failureFromBody, isObject, markers, mergeSameRoleTurns, newCallId, parseStreamJson, StreamProtocolError, streamError, type UpstreamCodec, type UpstreamFailure, type UpstreamTarget } from "../shared.ts";
+import {
+  clamp,
+  EFFORT_BUDGET,
+  failureFromBody,
+  isObject,
+  markers,
+  mergeSameRoleTurns,
+  newCallId,
+  parseStreamJson,
+  StreamProtocolError,
+  streamError,
+  type UpstreamCodec,
+  type UpstreamFailure,
+  type UpstreamTarget,
+} from "../shared.ts";
 import { geminiMediaParts } from "./inline-media.ts";
 import { hasParameters, schemaBudget, toGeminiSchema } from "./schema.ts";
-import { fromGeminiFinish, fromGeminiUsage, geminiParts, pairCallIds, partsFromGemini } from "./wire.ts";
+import {
+  fromGeminiFinish,
+  fromGeminiUsage,
+  geminiParts,
+  pairCallIds,
+  partsFromGemini,
+} from "./wire.ts";
 
 function modelPath(target: UpstreamTarget, model: string, method: string): string {
   return `/${target.apiVersion ?? "v1beta"}/models/${encodeURIComponent(model)}:${method}`;
@@ -17,12 +45,14 @@ async function contentsFor(request: ChatRequest, target: UpstreamTarget) {
     for (const part of turn.parts) {
       if (part.type === "tool_call") callNames.set(part.id, part.name);
       if (part.type === "media") urlMedia.push(part);
-      if (part.type === "tool_result") for (const c of part.content) if (c.type === "media") urlMedia.push(c);
+      if (part.type === "tool_result")
+        for (const c of part.content) if (c.type === "media") urlMedia.push(c);
     }
   }
   const media = await geminiMediaParts(urlMedia, { settings: target.mediaFetch });
   const options = {
-    signature: (opaque: Parameters<typeof issuedBy>[0]) => (issuedBy(opaque, target) ? opaque.value : undefined),
+    signature: (opaque: Parameters<typeof issuedBy>[0]) =>
+      issuedBy(opaque, target) ? opaque.value : undefined,
     thinking: true,
     media: (part: MediaPart) => media.get(part),
     callNames,
@@ -47,12 +77,21 @@ function generationConfig(request: ChatRequest): Record<string, unknown> {
   if (request.maxTokens !== undefined) config.maxOutputTokens = request.maxTokens;
   if (request.stop?.length) config.stopSequences = request.stop.slice(0, 5);
   const format = request.responseFormat;
-  if (format?.type === "json_object" || format?.type === "json_schema") config.responseMimeType = "application/json";
-  if (format?.type === "json_schema") config.responseSchema = toGeminiSchema(format.schema, schemaBudget(), "the response format");
+  if (format?.type === "json_object" || format?.type === "json_schema")
+    config.responseMimeType = "application/json";
+  if (format?.type === "json_schema")
+    config.responseSchema = toGeminiSchema(format.schema, schemaBudget(), "the response format");
   const reasoning = request.reasoning;
   if (reasoning) {
-    const budget = reasoning.effort === "none" ? 0 : (reasoning.budgetTokens ?? (reasoning.effort ? EFFORT_BUDGET[reasoning.effort] : undefined));
-    config.thinkingConfig = { ...(budget !== undefined ? { thinkingBudget: budget } : {}), includeThoughts: reasoning.include && budget !== 0 };
+    const budget =
+      reasoning.effort === "none"
+        ? 0
+        : (reasoning.budgetTokens ??
+          (reasoning.effort ? EFFORT_BUDGET[reasoning.effort] : undefined));
+    config.thinkingConfig = {
+      ...(budget !== undefined ? { thinkingBudget: budget } : {}),
+      includeThoughts: reasoning.include && budget !== 0,
+    };
   }
   return config;
 }
@@ -63,13 +102,21 @@ function toolFields(request: ChatRequest): Record<string, unknown> {
   const budget = schemaBudget();
   const declarations = request.tools.map((tool) => {
     const parameters = toGeminiSchema(tool.parameters, budget, `tool "${tool.name.slice(0, 64)}"`);
-    return { name: tool.name, ...(tool.description ? { description: tool.description } : {}), ...(hasParameters(parameters) ? { parameters } : {}) };
+    return {
+      name: tool.name,
+      ...(tool.description ? { description: tool.description } : {}),
+      ...(hasParameters(parameters) ? { parameters } : {}),
+    };
   });
   const fields: Record<string, unknown> = { tools: [{ functionDeclarations: declarations }] };
   const choice = request.toolChoice;
   if (choice?.type === "none") fields.toolConfig = { functionCallingConfig: { mode: "NONE" } };
-  else if (choice?.type === "required") fields.toolConfig = { functionCallingConfig: { mode: "ANY" } };
-  else if (choice?.type === "tool") fields.toolConfig = { functionCallingConfig: { mode: "ANY", allowedFunctionNames: [choice.name] } };
+  else if (choice?.type === "required")
+    fields.toolConfig = { functionCallingConfig: { mode: "ANY" } };
+  else if (choice?.type === "tool")
+    fields.toolConfig = {
+      functionCallingConfig: { mode: "ANY", allowedFunctionNames: [choice.name] },
+    };
   return fields;
 }
 
@@ -81,7 +128,11 @@ function systemInstruction(request: ChatRequest): Record<string, unknown> {
 /** Signatures in an upstream's answer belong to that upstream, by name. */
 function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
   for (const part of parts) {
-    if ((part.type === "thinking" || part.type === "text" || part.type === "tool_call") && part.signature) part.signature = { issuer: target.name, value: part.signature.value };
+    if (
+      (part.type === "thinking" || part.type === "text" || part.type === "tool_call") &&
+      part.signature
+    )
+      part.signature = { issuer: target.name, value: part.signature.value };
   }
   return parts;
 }
@@ -91,14 +142,32 @@ const ARRAY_END = markers("]");
 
 export const geminiUpstream: UpstreamCodec = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
-    const body = { contents: await contentsFor(request, target), ...systemInstruction(request), ...toolFields(request), generationConfig: generationConfig(request) };
-    const path = modelPath(target, request.model, request.stream ? "streamGenerateContent" : "generateContent") + (request.stream ? "?alt=sse" : "");
+    const body = {
+      contents: await contentsFor(request, target),
+      ...systemInstruction(request),
+      ...toolFields(request),
+      generationConfig: generationConfig(request),
+    };
+    const path =
+      modelPath(
+        target,
+        request.model,
+        request.stream ? "streamGenerateContent" : "generateContent",
+      ) + (request.stream ? "?alt=sse" : "");
     return { path, body };
   },
 
   async buildCountRequest(request: ChatRequest, target: UpstreamTarget) {
-    const generateContentRequest = { model: `models/${request.model}`, contents: await contentsFor(request, target), ...systemInstruction(request), ...toolFields(request) };
-    return { path: modelPath(target, request.model, "countTokens"), body: { generateContentRequest } };
+    const generateContentRequest = {
+      model: `models/${request.model}`,
+      contents: await contentsFor(request, target),
+      ...systemInstruction(request),
+      ...toolFields(request),
+    };
+    return {
+      path: modelPath(target, request.model, "countTokens"),
+      body: { generateContentRequest },
+    };
   },
 
   parseCount(body: unknown): number {
@@ -106,10 +175,17 @@ export const geminiUpstream: UpstreamCodec = {
   },
 
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse {
-    if (!isObject(body)) throw new StreamProtocolError("the upstream's answer is not a JSON object");
-    const candidate = Array.isArray(body.candidates) && isObject(body.candidates[0]) ? body.candidates[0] : undefined;
+    if (!isObject(body))
+      throw new StreamProtocolError("the upstream's answer is not a JSON object");
+    const candidate =
+      Array.isArray(body.candidates) && isObject(body.candidates[0])
+        ? body.candidates[0]
+        : undefined;
     const content = candidate && isObject(candidate.content) ? candidate.content : {};
-    const parts = stampIssuer(partsFromGemini(content.parts ?? [], "candidates[0].content", "gemini"), target);
+    const parts = stampIssuer(
+      partsFromGemini(content.parts ?? [], "candidates[0].content", "gemini"),
+      target,
+    );
     pairCallIds([{ parts }]);
     const blocked = !candidate && isObject(body.promptFeedback) && body.promptFeedback.blockReason;
     return {
@@ -117,7 +193,12 @@ export const geminiUpstream: UpstreamCodec = {
       model: typeof body.modelVersion === "string" ? body.modelVersion : "",
       created: Math.floor(Date.now() / 1000),
       parts,
-      stop: blocked ? "content_filter" : fromGeminiFinish(candidate?.finishReason, parts.some((p) => p.type === "tool_call")),
+      stop: blocked
+        ? "content_filter"
+        : fromGeminiFinish(
+            candidate?.finishReason,
+            parts.some((p) => p.type === "tool_call"),
+          ),
       usage: fromGeminiUsage(body.usageMetadata) ?? { input: 0, output: 0 },
     };
   },
@@ -134,14 +215,22 @@ export const geminiUpstream: UpstreamCodec = {
       const error = isObject(json) ? json.error : undefined;
       if (!isObject(error) || typeof error.message !== "string") return undefined;
       // RetryInfo says how long the quota needs, e.g. "retryDelay": "30s".
-      const retry = Array.isArray(error.details) ? error.details.find((d) => isObject(d) && typeof d.retryDelay === "string") : undefined;
+      const retry = Array.isArray(error.details)
+        ? error.details.find((d) => isObject(d) && typeof d.retryDelay === "string")
+        : undefined;
       const seconds = isObject(retry) ? Number.parseFloat(String(retry.retryDelay)) : Number.NaN;
-      return { message: error.message, retryAfter: Number.isFinite(seconds) ? Math.ceil(seconds) : undefined };
+      return {
+        message: error.message,
+        retryAfter: Number.isFinite(seconds) ? Math.ceil(seconds) : undefined,
+      };
     });
   },
 };
 
-async function* streamChunks(body: AsyncIterable<Uint8Array>, contentType: string): AsyncGenerator<unknown> {
+async function* streamChunks(
+  body: AsyncIterable<Uint8Array>,
+  contentType: string,
+): AsyncGenerator<unknown> {
   // Asked for ?alt=sse, but a Gemini-compatible upstream may still answer with the JSON-array form.
   if (contentType.includes("json")) {
     yield* readJsonArray(body);
@@ -150,7 +239,11 @@ async function* streamChunks(body: AsyncIterable<Uint8Array>, contentType: strin
   for await (const sse of readSse(body)) yield parseStreamJson(sse.data);
 }
 
-async function* parseGeminiStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget, contentType: string): AsyncGenerator<StreamEvent> {
+async function* parseGeminiStream(
+  body: AsyncIterable<Uint8Array>,
+  target: UpstreamTarget,
+  contentType: string,
+): AsyncGenerator<StreamEvent> {
   let started = false;
   let usage: Usage = { input: 0, output: 0 };
   let finish: unknown;
@@ -166,26 +259,46 @@ async function* parseGeminiStream(body: AsyncIterable<Uint8Array>, target: Upstr
     }
     if (!started) {
       started = true;
-      yield { type: "start", id: String(chunk.responseId ?? "gemini-response"), model: String(chunk.modelVersion ?? ""), created: Math.floor(Date.now() / 1000), usage };
+      yield {
+        type: "start",
+        id: String(chunk.responseId ?? "gemini-response"),
+        model: String(chunk.modelVersion ?? ""),
+        created: Math.floor(Date.now() / 1000),
+        usage,
+      };
     }
     const reported = fromGeminiUsage(chunk.usageMetadata);
     if (reported) {
       usage = reported;
       yield { type: "usage", usage };
     }
-    const candidate = Array.isArray(chunk.candidates) && isObject(chunk.candidates[0]) ? chunk.candidates[0] : undefined;
-    if (!candidate && isObject(chunk.promptFeedback) && chunk.promptFeedback.blockReason) blocked = true;
+    const candidate =
+      Array.isArray(chunk.candidates) && isObject(chunk.candidates[0])
+        ? chunk.candidates[0]
+        : undefined;
+    if (!candidate && isObject(chunk.promptFeedback) && chunk.promptFeedback.blockReason)
+      blocked = true;
     if (!candidate) continue;
     const content = isObject(candidate.content) ? candidate.content : {};
-    for (const part of stampIssuer(partsFromGemini(content.parts ?? [], "candidates[0].content", "gemini"), target)) {
+    for (const part of stampIssuer(
+      partsFromGemini(content.parts ?? [], "candidates[0].content", "gemini"),
+      target,
+    )) {
       if (part.type === "thinking") {
         if (part.text !== "") yield { type: "thinking", text: part.text };
         if (part.signature) yield { type: "thinking_signature", signature: part.signature };
       } else if (part.type === "text") {
-        if (part.text !== "" || part.signature) yield { type: "text", text: part.text, signature: part.signature };
+        if (part.text !== "" || part.signature)
+          yield { type: "text", text: part.text, signature: part.signature };
       } else if (part.type === "tool_call") {
         const index = calls++;
-        yield { type: "tool_call_start", index, id: part.id === "" ? newCallId() : part.id, name: part.name, signature: part.signature };
+        yield {
+          type: "tool_call_start",
+          index,
+          id: part.id === "" ? newCallId() : part.id,
+          name: part.name,
+          signature: part.signature,
+        };
         yield { type: "tool_call_delta", index, arguments: part.arguments };
         yield { type: "tool_call_end", index };
       }
@@ -195,7 +308,8 @@ async function* parseGeminiStream(body: AsyncIterable<Uint8Array>, target: Upstr
     // that stays open after it (a proxy, an HTTP/2 hop) must not hold the answer back.
     if (finish !== undefined && reported && !framedAsArray) break;
   }
-  if (!started || (finish === undefined && !blocked)) throw new StreamProtocolError("the upstream's stream ended before its finishReason");
+  if (!started || (finish === undefined && !blocked))
+    throw new StreamProtocolError("the upstream's stream ended before its finishReason");
   const stop: StopReason = blocked ? "content_filter" : fromGeminiFinish(finish, calls > 0);
   yield { type: "finish", stop, usage };
 }

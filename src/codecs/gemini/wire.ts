@@ -13,7 +13,17 @@ export const TO_GEMINI_FINISH: Record<StopReason, string> = {
   content_filter: "SAFETY",
 };
 
-const FILTERED = new Set(["SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER"]);
+const FILTERED = new Set([
+  "SAFETY",
+  "RECITATION",
+  "BLOCKLIST",
+  "PROHIBITED_CONTENT",
+  "SPII",
+  "IMAGE_SAFETY",
+  "IMAGE_PROHIBITED_CONTENT",
+  "IMAGE_RECITATION",
+  "IMAGE_OTHER",
+]);
 
 /** Gemini has no tool-use reason: a function call ends with STOP and carries functionCall parts. */
 export function fromGeminiFinish(reason: unknown, calledTools: boolean): StopReason {
@@ -52,12 +62,17 @@ export function fromGeminiUsage(meta: unknown): Usage | undefined {
 }
 
 /** A function's response as tool-result content: plain text stays text, anything else is its JSON. */
-export function resultFromResponse(response: unknown): { content: ToolResultPart["content"]; isError: boolean } {
+export function resultFromResponse(response: unknown): {
+  content: ToolResultPart["content"];
+  isError: boolean;
+} {
   if (isObject(response)) {
     const keys = Object.keys(response);
-    if (keys.length === 1 && typeof response.error === "string") return { content: [{ type: "text", text: response.error }], isError: true };
+    if (keys.length === 1 && typeof response.error === "string")
+      return { content: [{ type: "text", text: response.error }], isError: true };
     for (const key of ["result", "output", "content"]) {
-      if (keys.length === 1 && typeof response[key] === "string") return { content: [{ type: "text", text: response[key] as string }], isError: false };
+      if (keys.length === 1 && typeof response[key] === "string")
+        return { content: [{ type: "text", text: response[key] as string }], isError: false };
     }
   }
   return { content: [{ type: "text", text: JSON.stringify(response ?? {}) }], isError: false };
@@ -82,13 +97,17 @@ export function responseFromResult(part: ToolResultPart): Record<string, unknown
  * with calls by name and order where Gemini gave no ids.
  */
 export function partsFromGemini(parts: unknown, where: string, signatureProtocol: string): Part[] {
-  if (!Array.isArray(parts)) throw badRequest(`${where}.parts must be a list of parts.`, `${where}.parts`);
+  if (!Array.isArray(parts))
+    throw badRequest(`${where}.parts must be a list of parts.`, `${where}.parts`);
   const out: Part[] = [];
   parts.forEach((part, i) => {
     const at = `${where}.parts[${i}]`;
     if (!isObject(part)) throw badRequest(`${at} must be an object.`, at);
     const rawSignature = field(part, "thoughtSignature", "thought_signature");
-    const signature: Opaque | undefined = typeof rawSignature === "string" && rawSignature !== "" ? decodeOpaque(rawSignature, signatureProtocol) : undefined;
+    const signature: Opaque | undefined =
+      typeof rawSignature === "string" && rawSignature !== ""
+        ? decodeOpaque(rawSignature, signatureProtocol)
+        : undefined;
     const inline = field(part, "inlineData", "inline_data");
     const file = field(part, "fileData", "file_data");
     const call = field(part, "functionCall", "function_call");
@@ -98,24 +117,54 @@ export function partsFromGemini(parts: unknown, where: string, signatureProtocol
       else out.push({ type: "text", text: part.text, signature });
     } else if (isObject(inline)) {
       const mediaType = field(inline, "mimeType", "mime_type");
-      if (typeof mediaType !== "string" || typeof inline.data !== "string") throw badRequest(`${at}.inlineData needs mimeType and data.`, at);
+      if (typeof mediaType !== "string" || typeof inline.data !== "string")
+        throw badRequest(`${at}.inlineData needs mimeType and data.`, at);
       out.push({ type: "media", source: { kind: "base64", mediaType, data: inline.data } });
     } else if (isObject(file)) {
       const uri = field(file, "fileUri", "file_uri");
       const mediaType = field(file, "mimeType", "mime_type");
       if (typeof uri !== "string") throw badRequest(`${at}.fileData needs fileUri.`, at);
-      out.push({ type: "media", source: { kind: "url", url: uri, mediaType: typeof mediaType === "string" ? mediaType : undefined } });
+      out.push({
+        type: "media",
+        source: {
+          kind: "url",
+          url: uri,
+          mediaType: typeof mediaType === "string" ? mediaType : undefined,
+        },
+      });
     } else if (isObject(call)) {
       if (typeof call.name !== "string") throw badRequest(`${at}.functionCall needs a name.`, at);
-      out.push({ type: "tool_call", id: typeof call.id === "string" && call.id !== "" ? call.id : "", name: call.name, arguments: argumentsText(call.args), signature });
+      out.push({
+        type: "tool_call",
+        id: typeof call.id === "string" && call.id !== "" ? call.id : "",
+        name: call.name,
+        arguments: argumentsText(call.args),
+        signature,
+      });
     } else if (isObject(response)) {
-      if (typeof response.name !== "string") throw badRequest(`${at}.functionResponse needs a name.`, at);
+      if (typeof response.name !== "string")
+        throw badRequest(`${at}.functionResponse needs a name.`, at);
       const result = resultFromResponse(response.response);
-      out.push({ type: "tool_result", callId: typeof response.id === "string" ? response.id : "", name: response.name, ...result });
+      out.push({
+        type: "tool_result",
+        callId: typeof response.id === "string" ? response.id : "",
+        name: response.name,
+        ...result,
+      });
     } else {
       // A part this gateway knows, of the wrong type, is the client's mistake, not an empty part.
-      const known = Object.entries({ text: part.text, inlineData: inline, fileData: file, functionCall: call, functionResponse: response }).find(([, value]) => value !== undefined && value !== null);
-      if (known) throw badRequest(`${at}.${known[0]} must be ${known[0] === "text" ? "a string" : "an object"}.`, `${at}.${known[0]}`);
+      const known = Object.entries({
+        text: part.text,
+        inlineData: inline,
+        fileData: file,
+        functionCall: call,
+        functionResponse: response,
+      }).find(([, value]) => value !== undefined && value !== null);
+      if (known)
+        throw badRequest(
+          `${at}.${known[0]} must be ${known[0] === "text" ? "a string" : "an object"}.`,
+          `${at}.${known[0]}`,
+        );
     }
     // executableCode and codeExecutionResult run at Google and have no counterpart elsewhere.
   });
@@ -128,7 +177,11 @@ function mergeThinking(parts: Part[]): Part[] {
   for (const part of parts) {
     const last = out.at(-1);
     if (part.type === "thinking" && last?.type === "thinking") {
-      out[out.length - 1] = { type: "thinking", text: last.text + part.text, signature: part.signature ?? last.signature };
+      out[out.length - 1] = {
+        type: "thinking",
+        text: last.text + part.text,
+        signature: part.signature ?? last.signature,
+      };
     } else out.push(part);
   }
   return out;
@@ -146,7 +199,10 @@ export function pairCallIds(turns: { parts: Part[] }[]): void {
         if (part.id === "") part.id = newCallId();
         unanswered.push({ id: part.id, name: part.name });
       } else if (part.type === "tool_result") {
-        const index = part.callId !== "" ? unanswered.findIndex((c) => c.id === part.callId) : unanswered.findIndex((c) => c.name === part.name);
+        const index =
+          part.callId !== ""
+            ? unanswered.findIndex((c) => c.id === part.callId)
+            : unanswered.findIndex((c) => c.name === part.name);
         if (index >= 0) {
           part.callId = unanswered[index]!.id;
           unanswered.splice(index, 1);
@@ -159,7 +215,9 @@ export function pairCallIds(turns: { parts: Part[] }[]): void {
 /** Media as a client sees it from Gemini: inline data, or a file reference. */
 export function clientMediaPart(part: MediaPart): unknown {
   const source = part.source;
-  return source.kind === "base64" ? { inlineData: { mimeType: source.mediaType, data: source.data } } : { fileData: { mimeType: source.mediaType, fileUri: source.url } };
+  return source.kind === "base64"
+    ? { inlineData: { mimeType: source.mediaType, data: source.data } }
+    : { fileData: { mimeType: source.mediaType, fileUri: source.url } };
 }
 
 /**
@@ -168,7 +226,12 @@ export function clientMediaPart(part: MediaPart): unknown {
  */
 export function geminiParts(
   parts: Part[],
-  options: { signature: (opaque: Opaque | undefined) => string | undefined; thinking: boolean; media: (part: MediaPart) => unknown; callNames: Map<string, string> },
+  options: {
+    signature: (opaque: Opaque | undefined) => string | undefined;
+    thinking: boolean;
+    media: (part: MediaPart) => unknown;
+    callNames: Map<string, string>;
+  },
 ): unknown[] {
   const out: unknown[] = [];
   const signed = (body: Record<string, unknown>, opaque: Opaque | undefined) => {
@@ -179,19 +242,37 @@ export function geminiParts(
     switch (part.type) {
       // A part with no text may still carry a signature (Gemini often signs an empty last part): it is kept for the signature.
       case "text":
-        if (part.text !== "" || options.signature(part.signature) !== undefined) out.push(signed({ text: part.text }, part.signature));
+        if (part.text !== "" || options.signature(part.signature) !== undefined)
+          out.push(signed({ text: part.text }, part.signature));
         break;
       case "thinking":
-        if (options.thinking && (part.text !== "" || options.signature(part.signature) !== undefined)) out.push(signed({ text: part.text, thought: true }, part.signature));
+        if (
+          options.thinking &&
+          (part.text !== "" || options.signature(part.signature) !== undefined)
+        )
+          out.push(signed({ text: part.text, thought: true }, part.signature));
         break;
       case "media":
         out.push(options.media(part));
         break;
       case "tool_call":
-        out.push(signed({ functionCall: { id: part.id, name: part.name, args: argumentsObject(part.arguments) } }, part.signature));
+        out.push(
+          signed(
+            {
+              functionCall: { id: part.id, name: part.name, args: argumentsObject(part.arguments) },
+            },
+            part.signature,
+          ),
+        );
         break;
       case "tool_result":
-        out.push({ functionResponse: { id: part.callId, name: part.name ?? options.callNames.get(part.callId) ?? "unknown_function", response: responseFromResult(part) } });
+        out.push({
+          functionResponse: {
+            id: part.callId,
+            name: part.name ?? options.callNames.get(part.callId) ?? "unknown_function",
+            response: responseFromResult(part),
+          },
+        });
         break;
       case "redacted_thinking":
       // Only Anthropic can read its redacted thinking.

@@ -1,4 +1,14 @@
-import type { ChatRequest, ChatResponse, MediaPart, Part, StopReason, StreamEvent, ToolCallPart, ToolResultPart, Usage } from "../../ir.ts";
+import type {
+  ChatRequest,
+  ChatResponse,
+  MediaPart,
+  Part,
+  StopReason,
+  StreamEvent,
+  ToolCallPart,
+  ToolResultPart,
+  Usage,
+} from "../../ir.ts";
 import { readSse } from "../sse.ts";
 import {
   clamp,
@@ -15,42 +25,75 @@ import {
   type UpstreamTarget,
 } from "../shared.ts";
 import { compatOf, profileFromBaseUrl, type ChatCompat } from "../../upstream/openai-compatible.ts";
-import { contentOf, customArguments, fromOpenAIFinish, fromOpenAIUsage, isPdf, mediaToUrl, reasoningText } from "./wire.ts";
+import {
+  contentOf,
+  customArguments,
+  fromOpenAIFinish,
+  fromOpenAIUsage,
+  isPdf,
+  mediaToUrl,
+  reasoningText,
+} from "./wire.ts";
 
 function mediaContent(part: MediaPart) {
-  if (isPdf(part)) return { type: "file", file: { file_data: mediaToUrl(part), filename: "document.pdf" } };
+  if (isPdf(part))
+    return { type: "file", file: { file_data: mediaToUrl(part), filename: "document.pdf" } };
   return { type: "image_url", image_url: { url: mediaToUrl(part) } };
 }
 
 /** A tool result as chat tool-message text: OpenAI tool messages carry text only. */
 export function toolResultText(part: ToolResultPart): string {
-  const text = part.content.map((c) => (c.type === "text" ? c.text : "[a media attachment the tool returned was omitted]")).join("\n");
+  const text = part.content
+    .map((c) => (c.type === "text" ? c.text : "[a media attachment the tool returned was omitted]"))
+    .join("\n");
   return part.isError && text !== "" && !/error/i.test(text) ? `Error: ${text}` : text;
 }
 
 function userMessages(parts: Part[]): unknown[] {
   const messages: unknown[] = [];
-  for (const part of parts) if (part.type === "tool_result") messages.push({ role: "tool", tool_call_id: part.callId, content: toolResultText(part) });
+  for (const part of parts)
+    if (part.type === "tool_result")
+      messages.push({ role: "tool", tool_call_id: part.callId, content: toolResultText(part) });
   const rest = parts.filter((p) => p.type === "text" || p.type === "media");
   if (rest.length > 0) {
     const simple = rest.every((p) => p.type === "text");
-    const content = simple ? rest.map((p) => (p as { text: string }).text).join("") : rest.map((p) => (p.type === "text" ? { type: "text", text: p.text } : mediaContent(p as MediaPart)));
+    const content = simple
+      ? rest.map((p) => (p as { text: string }).text).join("")
+      : rest.map((p) =>
+          p.type === "text" ? { type: "text", text: p.text } : mediaContent(p as MediaPart),
+        );
     messages.push({ role: "user", content });
   }
   return messages;
 }
 
 function assistantMessage(parts: Part[], compat: ChatCompat): unknown | undefined {
-  const text = parts.filter((p) => p.type === "text").map((p) => (p as { text: string }).text).join("");
+  const text = parts
+    .filter((p) => p.type === "text")
+    .map((p) => (p as { text: string }).text)
+    .join("");
   const calls = parts.filter((p): p is ToolCallPart => p.type === "tool_call");
   if (text === "" && calls.length === 0) return undefined;
-  const message: Record<string, unknown> = { role: "assistant", content: text === "" ? null : text };
+  const message: Record<string, unknown> = {
+    role: "assistant",
+    content: text === "" ? null : text,
+  };
   // DeepSeek and Kimi in thinking mode refuse a tool-calling turn sent back without its reasoning.
   // Where the history lost that reasoning (a client that kept none), an empty one is what these providers' own clients send.
-  const reasoning = parts.filter((p) => p.type === "thinking").map((p) => (p as { text: string }).text).join("");
-  if (compat.reasoningEcho === "tool_turns" && calls.length > 0) message[compat.reasoningField] = reasoning;
-  else if (compat.reasoningEcho === "always" && reasoning !== "") message[compat.reasoningField] = reasoning;
-  if (calls.length > 0) message.tool_calls = calls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } }));
+  const reasoning = parts
+    .filter((p) => p.type === "thinking")
+    .map((p) => (p as { text: string }).text)
+    .join("");
+  if (compat.reasoningEcho === "tool_turns" && calls.length > 0)
+    message[compat.reasoningField] = reasoning;
+  else if (compat.reasoningEcho === "always" && reasoning !== "")
+    message[compat.reasoningField] = reasoning;
+  if (calls.length > 0)
+    message.tool_calls = calls.map((call) => ({
+      id: call.id,
+      type: "function",
+      function: { name: call.name, arguments: call.arguments },
+    }));
   return message;
 }
 
@@ -65,7 +108,9 @@ export const DONE_MARKER = markers("[DONE]");
 export const openaiChatUpstream: UpstreamCodec = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
     const compat = compatOfTarget(target);
-    const messages: unknown[] = request.system.filter((s) => s !== "").map((content) => ({ role: "system", content }));
+    const messages: unknown[] = request.system
+      .filter((s) => s !== "")
+      .map((content) => ({ role: "system", content }));
     for (const turn of request.turns) {
       if (turn.role === "user") messages.push(...userMessages(turn.parts));
       else {
@@ -75,11 +120,20 @@ export const openaiChatUpstream: UpstreamCodec = {
     }
     const body: Record<string, unknown> = { model: request.model, messages };
     if (request.tools.length > 0) {
-      body.tools = request.tools.map((tool) => ({ type: "function", function: { name: tool.name, ...(tool.description ? { description: tool.description } : {}), parameters: tool.parameters } }));
+      body.tools = request.tools.map((tool) => ({
+        type: "function",
+        function: {
+          name: tool.name,
+          ...(tool.description ? { description: tool.description } : {}),
+          parameters: tool.parameters,
+        },
+      }));
       const choice = request.toolChoice;
-      if (choice?.type === "tool") body.tool_choice = { type: "function", function: { name: choice.name } };
+      if (choice?.type === "tool")
+        body.tool_choice = { type: "function", function: { name: choice.name } };
       else if (choice) body.tool_choice = choice.type;
-      if (request.parallelToolCalls !== undefined) body.parallel_tool_calls = request.parallelToolCalls;
+      if (request.parallelToolCalls !== undefined)
+        body.parallel_tool_calls = request.parallelToolCalls;
     }
     if (request.maxTokens !== undefined) body[compat.maxTokensField] = request.maxTokens;
     if (request.temperature !== undefined) body.temperature = clamp(request.temperature, 0, 2);
@@ -88,7 +142,14 @@ export const openaiChatUpstream: UpstreamCodec = {
     const format = request.responseFormat;
     if (format?.type === "json_object") body.response_format = { type: "json_object" };
     if (format?.type === "json_schema") {
-      body.response_format = { type: "json_schema", json_schema: { name: format.name ?? "response", schema: format.schema, ...(format.strict ? { strict: true } : {}) } };
+      body.response_format = {
+        type: "json_schema",
+        json_schema: {
+          name: format.name ?? "response",
+          schema: format.schema,
+          ...(format.strict ? { strict: true } : {}),
+        },
+      };
     }
     const reasoning = request.reasoning;
     if (reasoning && (reasoning.effort || reasoning.budgetTokens)) {
@@ -103,7 +164,8 @@ export const openaiChatUpstream: UpstreamCodec = {
   },
 
   parseResponse(body: unknown): ChatResponse {
-    if (!isObject(body) || !Array.isArray(body.choices)) throw new StreamProtocolError("the upstream's answer has no choices");
+    if (!isObject(body) || !Array.isArray(body.choices))
+      throw new StreamProtocolError("the upstream's answer has no choices");
     const choice = isObject(body.choices[0]) ? body.choices[0] : {};
     const message = isObject(choice.message) ? choice.message : {};
     const parts: Part[] = [];
@@ -111,12 +173,25 @@ export const openaiChatUpstream: UpstreamCodec = {
     const reasoning = reasoningText(message) ?? content.thinking;
     if (reasoning) parts.push({ type: "thinking", text: reasoning });
     if (content.text !== "") parts.push({ type: "text", text: content.text });
-    if (typeof message.refusal === "string" && message.refusal !== "") parts.push({ type: "text", text: message.refusal });
+    if (typeof message.refusal === "string" && message.refusal !== "")
+      parts.push({ type: "text", text: message.refusal });
     for (const call of Array.isArray(message.tool_calls) ? message.tool_calls : []) {
       if (!isObject(call)) continue;
       const id = typeof call.id === "string" ? call.id : newCallId();
-      if (isObject(call.function)) parts.push({ type: "tool_call", id, name: String(call.function.name), arguments: String(call.function.arguments ?? "{}") });
-      else if (isObject(call.custom)) parts.push({ type: "tool_call", id, name: String(call.custom.name), arguments: customArguments(String(call.custom.input ?? "")) });
+      if (isObject(call.function))
+        parts.push({
+          type: "tool_call",
+          id,
+          name: String(call.function.name),
+          arguments: String(call.function.arguments ?? "{}"),
+        });
+      else if (isObject(call.custom))
+        parts.push({
+          type: "tool_call",
+          id,
+          name: String(call.custom.name),
+          arguments: customArguments(String(call.custom.input ?? "")),
+        });
     }
     return {
       id: typeof body.id === "string" ? body.id : "chatcmpl-unknown",
@@ -138,7 +213,11 @@ export const openaiChatUpstream: UpstreamCodec = {
 };
 
 export function parseOpenAIError(text: string): UpstreamFailure {
-  return failureFromBody(text, (json) => (isObject(json) && isObject(json.error) && typeof json.error.message === "string" ? { message: json.error.message } : undefined));
+  return failureFromBody(text, (json) =>
+    isObject(json) && isObject(json.error) && typeof json.error.message === "string"
+      ? { message: json.error.message }
+      : undefined,
+  );
 }
 
 /**
@@ -189,10 +268,20 @@ async function* parseChatStream(body: AsyncIterable<Uint8Array>): AsyncGenerator
     if (!started) {
       if (isPreamble(chunk)) continue;
       started = true;
-      const created = typeof chunk.created === "number" && chunk.created > 0 ? chunk.created : Math.floor(Date.now() / 1000);
-      yield { type: "start", id: String(chunk.id || "chatcmpl-unknown"), model: String(chunk.model ?? ""), created, usage };
+      const created =
+        typeof chunk.created === "number" && chunk.created > 0
+          ? chunk.created
+          : Math.floor(Date.now() / 1000);
+      yield {
+        type: "start",
+        id: String(chunk.id || "chatcmpl-unknown"),
+        model: String(chunk.model ?? ""),
+        created,
+        usage,
+      };
     }
-    const choice = Array.isArray(chunk.choices) && isObject(chunk.choices[0]) ? chunk.choices[0] : undefined;
+    const choice =
+      Array.isArray(chunk.choices) && isObject(chunk.choices[0]) ? chunk.choices[0] : undefined;
     // Moonshot streams its usage inside the last choice rather than at the top.
     const reported = fromOpenAIUsage(chunk.usage) ?? fromOpenAIUsage(choice?.usage);
     if (reported) {
@@ -212,9 +301,15 @@ async function* parseChatStream(body: AsyncIterable<Uint8Array>): AsyncGenerator
       if (index !== openTool && (typeof call.id === "string" || typeof fn.name === "string")) {
         if (openTool !== undefined) yield { type: "tool_call_end", index: openTool };
         openTool = index;
-        yield { type: "tool_call_start", index, id: typeof call.id === "string" ? call.id : newCallId(), name: String(fn.name ?? "") };
+        yield {
+          type: "tool_call_start",
+          index,
+          id: typeof call.id === "string" ? call.id : newCallId(),
+          name: String(fn.name ?? ""),
+        };
       }
-      if (typeof fn.arguments === "string" && fn.arguments !== "") yield { type: "tool_call_delta", index, arguments: fn.arguments };
+      if (typeof fn.arguments === "string" && fn.arguments !== "")
+        yield { type: "tool_call_delta", index, arguments: fn.arguments };
     }
     if (choice.finish_reason) {
       stop = fromOpenAIFinish(choice.finish_reason);
@@ -222,6 +317,7 @@ async function* parseChatStream(body: AsyncIterable<Uint8Array>): AsyncGenerator
       openTool = undefined;
     }
   }
-  if (!started || stop === undefined) throw new StreamProtocolError("the upstream's stream ended before its finish_reason");
+  if (!started || stop === undefined)
+    throw new StreamProtocolError("the upstream's stream ended before its finish_reason");
   yield { type: "finish", stop, usage };
 }

@@ -29,16 +29,22 @@ export function fromOpenAIFinish(reason: unknown): StopReason {
 /** `data:<type>;base64,<data>` as inline media, any other URL as a reference. */
 export function mediaFromUrl(url: string): MediaPart {
   const data = /^data:([^;,]+)(?:;[^,]*)?;base64,(.*)$/s.exec(url);
-  if (data) return { type: "media", source: { kind: "base64", mediaType: data[1]!, data: data[2]! } };
+  if (data)
+    return { type: "media", source: { kind: "base64", mediaType: data[1]!, data: data[2]! } };
   return { type: "media", source: { kind: "url", url } };
 }
 
 export function mediaToUrl(part: MediaPart): string {
-  return part.source.kind === "base64" ? `data:${part.source.mediaType};base64,${part.source.data}` : part.source.url;
+  return part.source.kind === "base64"
+    ? `data:${part.source.mediaType};base64,${part.source.data}`
+    : part.source.url;
 }
 
 export function isPdf(part: MediaPart): boolean {
-  return (part.source.kind === "base64" ? part.source.mediaType : part.source.mediaType) === "application/pdf";
+  return (
+    (part.source.kind === "base64" ? part.source.mediaType : part.source.mediaType) ===
+    "application/pdf"
+  );
 }
 
 /**
@@ -48,7 +54,8 @@ export function isPdf(part: MediaPart): boolean {
 export function openaiContentParts(content: unknown, where: string): Part[] {
   if (content === null || content === undefined) return [];
   if (typeof content === "string") return [{ type: "text", text: content }];
-  if (!Array.isArray(content)) throw badRequest(`${where} must be a string or a list of content parts.`, where);
+  if (!Array.isArray(content))
+    throw badRequest(`${where} must be a string or a list of content parts.`, where);
   const parts: Part[] = [];
   content.forEach((part, i) => {
     const at = `${where}[${i}]`;
@@ -57,7 +64,8 @@ export function openaiContentParts(content: unknown, where: string): Part[] {
       case "text":
       case "input_text":
       case "output_text":
-        if (typeof part.text !== "string") throw badRequest(`${at}.text must be a string.`, `${at}.text`);
+        if (typeof part.text !== "string")
+          throw badRequest(`${at}.text must be a string.`, `${at}.text`);
         parts.push({ type: "text", text: part.text });
         break;
       case "refusal":
@@ -65,24 +73,37 @@ export function openaiContentParts(content: unknown, where: string): Part[] {
         break;
       case "image_url": {
         const url = isObject(part.image_url) ? part.image_url.url : part.image_url;
-        if (typeof url !== "string") throw badRequest(`${at}.image_url.url must be a string.`, `${at}.image_url`);
+        if (typeof url !== "string")
+          throw badRequest(`${at}.image_url.url must be a string.`, `${at}.image_url`);
         parts.push(mediaFromUrl(url));
         break;
       }
       case "input_image":
-        if (typeof part.image_url !== "string") throw badRequest(`${at}.image_url must be a URL or data URL (file ids are not supported).`, `${at}.image_url`);
+        if (typeof part.image_url !== "string")
+          throw badRequest(
+            `${at}.image_url must be a URL or data URL (file ids are not supported).`,
+            `${at}.image_url`,
+          );
         parts.push(mediaFromUrl(part.image_url));
         break;
       case "file":
       case "input_file": {
         const file = part.type === "file" && isObject(part.file) ? part.file : part;
         const data = file.file_data;
-        if (typeof data !== "string") throw badRequest(`${at}: only inline file_data is supported, not uploaded file ids.`, at);
-        parts.push(data.startsWith("data:") ? mediaFromUrl(data) : { type: "media", source: { kind: "base64", mediaType: "application/pdf", data } });
+        if (typeof data !== "string")
+          throw badRequest(`${at}: only inline file_data is supported, not uploaded file ids.`, at);
+        parts.push(
+          data.startsWith("data:")
+            ? mediaFromUrl(data)
+            : { type: "media", source: { kind: "base64", mediaType: "application/pdf", data } },
+        );
         break;
       }
       default:
-        throw badRequest(`${at}.type ${JSON.stringify(part.type)} cannot be translated for this upstream.`, `${at}.type`);
+        throw badRequest(
+          `${at}.type ${JSON.stringify(part.type)} cannot be translated for this upstream.`,
+          `${at}.type`,
+        );
     }
   });
   return parts;
@@ -94,7 +115,12 @@ export function toOpenAIUsage(usage: Usage) {
     completion_tokens: usage.output,
     total_tokens: usage.input + usage.output,
     prompt_tokens_details: { cached_tokens: usage.cached ?? 0, audio_tokens: 0 },
-    completion_tokens_details: { reasoning_tokens: usage.reasoning ?? 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: usage.reasoning ?? 0,
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
+    },
   };
 }
 
@@ -103,24 +129,35 @@ export function fromOpenAIUsage(usage: unknown): Usage | undefined {
   if (!isObject(usage)) return undefined;
   const number = (value: unknown) => (typeof value === "number" ? value : undefined);
   const prompt = isObject(usage.prompt_tokens_details) ? usage.prompt_tokens_details : {};
-  const completion = isObject(usage.completion_tokens_details) ? usage.completion_tokens_details : {};
+  const completion = isObject(usage.completion_tokens_details)
+    ? usage.completion_tokens_details
+    : {};
   const input = number(usage.prompt_tokens) ?? 0;
   const reasoning = number(completion.reasoning_tokens) ?? 0;
   let output = number(usage.completion_tokens) ?? 0;
   // OpenAI counts reasoning inside completion_tokens; xAI leaves it out and adds it to the total
   // only. The total tells which: the output levity reports always includes the reasoning.
-  if (reasoning > 0 && number(usage.total_tokens) === input + output + reasoning) output += reasoning;
+  if (reasoning > 0 && number(usage.total_tokens) === input + output + reasoning)
+    output += reasoning;
   return {
     input,
     output,
     // DeepSeek names cache hits prompt_cache_hit_tokens; Moonshot puts cached_tokens at the top.
-    cached: number(prompt.cached_tokens) ?? number(usage.prompt_cache_hit_tokens) ?? number(usage.cached_tokens) ?? 0,
+    cached:
+      number(prompt.cached_tokens) ??
+      number(usage.prompt_cache_hit_tokens) ??
+      number(usage.cached_tokens) ??
+      0,
     reasoning,
   };
 }
 
 /** A custom (freeform) tool travels as a function taking one string, `input`. */
-export const CUSTOM_TOOL_PARAMETERS = { type: "object", properties: { input: { type: "string", description: "The tool's whole input, as free text." } }, required: ["input"] };
+export const CUSTOM_TOOL_PARAMETERS = {
+  type: "object",
+  properties: { input: { type: "string", description: "The tool's whole input, as free text." } },
+  required: ["input"],
+};
 
 /** The free-text input of a custom tool call, from the arguments it travelled with. */
 export function customInput(argumentsJson: string): string {
@@ -155,7 +192,13 @@ export function contentOf(content: unknown): { text: string; thinking: string } 
     if (chunk.type === "text" && typeof chunk.text === "string") text += chunk.text;
     if (chunk.type === "thinking") {
       const inner = Array.isArray(chunk.thinking) ? chunk.thinking : [chunk.thinking];
-      for (const piece of inner) thinking += typeof piece === "string" ? piece : isObject(piece) && typeof piece.text === "string" ? piece.text : "";
+      for (const piece of inner)
+        thinking +=
+          typeof piece === "string"
+            ? piece
+            : isObject(piece) && typeof piece.text === "string"
+              ? piece.text
+              : "";
     }
   }
   return { text, thinking };
@@ -167,7 +210,13 @@ export function reasoningText(message: Record<string, unknown>): string | undefi
   // OpenRouter's structured form, for models whose reasoning it does not also give as text.
   if (Array.isArray(message.reasoning_details)) {
     const text = message.reasoning_details
-      .map((detail) => (isObject(detail) && typeof detail.text === "string" ? detail.text : isObject(detail) && typeof detail.summary === "string" ? detail.summary : ""))
+      .map((detail) =>
+        isObject(detail) && typeof detail.text === "string"
+          ? detail.text
+          : isObject(detail) && typeof detail.summary === "string"
+            ? detail.summary
+            : "",
+      )
       .join("");
     return text === "" ? undefined : text;
   }

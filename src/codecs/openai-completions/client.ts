@@ -3,10 +3,22 @@ import type { ChatRequest, ChatResponse, StreamEvent } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
 import { endOpenAIStream, failOpenAIStream } from "../openai-chat/client.ts";
 import { TO_OPENAI_FINISH } from "../openai-chat/wire.ts";
-import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseData, type ClientCodec, type ClientContext } from "../shared.ts";
+import {
+  badRequest,
+  idWithPrefix,
+  optionalNumber,
+  optionalStrings,
+  sseData,
+  type ClientCodec,
+  type ClientContext,
+} from "../shared.ts";
 
 export function completionsUsage(usage: { input: number; output: number }) {
-  return { prompt_tokens: usage.input, completion_tokens: usage.output, total_tokens: usage.input + usage.output };
+  return {
+    prompt_tokens: usage.input,
+    completion_tokens: usage.output,
+    total_tokens: usage.input + usage.output,
+  };
 }
 
 /** Legacy completions: a prompt in, text out. Tools and thinking have no place in this dialect. */
@@ -15,7 +27,8 @@ export const openaiCompletionsClient: ClientCodec = {
     const prompt = body.prompt;
     let text: string;
     if (typeof prompt === "string") text = prompt;
-    else if (Array.isArray(prompt) && prompt.every((p) => typeof p === "string")) text = prompt.join("\n");
+    else if (Array.isArray(prompt) && prompt.every((p) => typeof p === "string"))
+      text = prompt.join("\n");
     else throw badRequest("prompt must be a string or a list of strings.", "prompt");
     const suffix = typeof body.suffix === "string" ? body.suffix : undefined;
     return {
@@ -38,24 +51,45 @@ export const openaiCompletionsClient: ClientCodec = {
       object: "text_completion",
       created: response.created,
       model: response.model,
-      choices: [{ text: textOf(response.parts), index: 0, logprobs: null, finish_reason: TO_OPENAI_FINISH[response.stop] }],
+      choices: [
+        {
+          text: textOf(response.parts),
+          index: 0,
+          logprobs: null,
+          finish_reason: TO_OPENAI_FINISH[response.stop],
+        },
+      ],
       usage: completionsUsage(response.usage),
     };
   },
 
   async *renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
     let head = { id: "", object: "text_completion", created: 0, model: "" };
-    const choice = (text: string, finish: string | null) => ({ ...head, choices: [{ text, index: 0, logprobs: null, finish_reason: finish }], ...(ctx.includeUsage ? { usage: null } : {}) });
+    const choice = (text: string, finish: string | null) => ({
+      ...head,
+      choices: [{ text, index: 0, logprobs: null, finish_reason: finish }],
+      ...(ctx.includeUsage ? { usage: null } : {}),
+    });
     for await (const event of events) {
       switch (event.type) {
         case "start":
-          head = { id: idWithPrefix(event.id, "cmpl-"), object: "text_completion", created: event.created, model: event.model };
+          head = {
+            id: idWithPrefix(event.id, "cmpl-"),
+            object: "text_completion",
+            created: event.created,
+            model: event.model,
+          };
           break;
         case "text":
           yield sseData(choice(event.text, null));
           break;
         case "finish":
-          yield* endOpenAIStream(choice("", TO_OPENAI_FINISH[event.stop]), ctx.includeUsage ? { ...head, choices: [], usage: completionsUsage(event.usage) } : undefined);
+          yield* endOpenAIStream(
+            choice("", TO_OPENAI_FINISH[event.stop]),
+            ctx.includeUsage
+              ? { ...head, choices: [], usage: completionsUsage(event.usage) }
+              : undefined,
+          );
           return;
         case "error":
           yield* failOpenAIStream(event.status, event.message);

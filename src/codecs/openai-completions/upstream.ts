@@ -3,7 +3,14 @@ import { textOf } from "../../ir.ts";
 import { DONE_MARKER, parseOpenAIError, toolResultText } from "../openai-chat/upstream.ts";
 import { fromOpenAIFinish, fromOpenAIUsage } from "../openai-chat/wire.ts";
 import { readSse } from "../sse.ts";
-import { clamp, isObject, parseStreamJson, StreamProtocolError, streamError, type UpstreamCodec } from "../shared.ts";
+import {
+  clamp,
+  isObject,
+  parseStreamJson,
+  StreamProtocolError,
+  streamError,
+  type UpstreamCodec,
+} from "../shared.ts";
 
 /** The legacy endpoint's default of 16 tokens would cut nearly every answer short. */
 const DEFAULT_MAX_TOKENS = 1024;
@@ -11,10 +18,13 @@ const DEFAULT_MAX_TOKENS = 1024;
 /** A conversation as one prompt: a lone user message is sent as it is, anything longer with role labels. */
 export function flattenPrompt(request: ChatRequest): string {
   const [only] = request.turns;
-  if (request.system.length === 0 && request.turns.length === 1 && only?.role === "user") return textOf(only.parts);
+  if (request.system.length === 0 && request.turns.length === 1 && only?.role === "user")
+    return textOf(only.parts);
   const lines = request.system.filter((s) => s !== "").map((s) => `System: ${s}`);
   for (const turn of request.turns) {
-    const text = turn.parts.map((p) => (p.type === "text" ? p.text : p.type === "tool_result" ? toolResultText(p) : "")).join("");
+    const text = turn.parts
+      .map((p) => (p.type === "text" ? p.text : p.type === "tool_result" ? toolResultText(p) : ""))
+      .join("");
     lines.push(`${turn.role === "user" ? "User" : "Assistant"}: ${text}`);
   }
   lines.push("Assistant:");
@@ -23,7 +33,11 @@ export function flattenPrompt(request: ChatRequest): string {
 
 export const openaiCompletionsUpstream: UpstreamCodec = {
   async buildRequest(request: ChatRequest) {
-    const body: Record<string, unknown> = { model: request.model, prompt: flattenPrompt(request), max_tokens: request.maxTokens ?? DEFAULT_MAX_TOKENS };
+    const body: Record<string, unknown> = {
+      model: request.model,
+      prompt: flattenPrompt(request),
+      max_tokens: request.maxTokens ?? DEFAULT_MAX_TOKENS,
+    };
     if (request.temperature !== undefined) body.temperature = clamp(request.temperature, 0, 2);
     if (request.topP !== undefined) body.top_p = request.topP;
     if (request.stop?.length) body.stop = request.stop.slice(0, 4);
@@ -36,7 +50,8 @@ export const openaiCompletionsUpstream: UpstreamCodec = {
   },
 
   parseResponse(body: unknown): ChatResponse {
-    if (!isObject(body) || !Array.isArray(body.choices)) throw new StreamProtocolError("the upstream's answer has no choices");
+    if (!isObject(body) || !Array.isArray(body.choices))
+      throw new StreamProtocolError("the upstream's answer has no choices");
     const choice = isObject(body.choices[0]) ? body.choices[0] : {};
     return {
       id: String(body.id ?? "cmpl-unknown"),
@@ -64,15 +79,24 @@ export const openaiCompletionsUpstream: UpstreamCodec = {
       }
       if (!started) {
         started = true;
-        yield { type: "start", id: String(chunk.id ?? "cmpl-unknown"), model: String(chunk.model ?? ""), created: Number(chunk.created ?? Math.floor(Date.now() / 1000)), usage };
+        yield {
+          type: "start",
+          id: String(chunk.id ?? "cmpl-unknown"),
+          model: String(chunk.model ?? ""),
+          created: Number(chunk.created ?? Math.floor(Date.now() / 1000)),
+          usage,
+        };
       }
       usage = fromOpenAIUsage(chunk.usage) ?? usage;
-      const choice = Array.isArray(chunk.choices) && isObject(chunk.choices[0]) ? chunk.choices[0] : undefined;
+      const choice =
+        Array.isArray(chunk.choices) && isObject(chunk.choices[0]) ? chunk.choices[0] : undefined;
       if (!choice) continue;
-      if (typeof choice.text === "string" && choice.text !== "") yield { type: "text", text: choice.text };
+      if (typeof choice.text === "string" && choice.text !== "")
+        yield { type: "text", text: choice.text };
       if (choice.finish_reason) finish = choice.finish_reason;
     }
-    if (!started || finish === undefined) throw new StreamProtocolError("the upstream's stream ended before its finish_reason");
+    if (!started || finish === undefined)
+      throw new StreamProtocolError("the upstream's stream ended before its finish_reason");
     yield { type: "finish", stop: fromOpenAIFinish(finish), usage };
   },
 

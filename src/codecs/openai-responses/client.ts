@@ -1,11 +1,29 @@
 import type { JsonObject } from "../../http/body.ts";
-import type { ChatRequest, ChatResponse, Part, StreamEvent, Tool, ToolChoice, Turn } from "../../ir.ts";
+import type {
+  ChatRequest,
+  ChatResponse,
+  Part,
+  StreamEvent,
+  Tool,
+  ToolChoice,
+  Turn,
+} from "../../ir.ts";
 import { isResultContent, textOf } from "../../ir.ts";
 import { parseEffort } from "../openai-chat/client.ts";
-import { CUSTOM_TOOL_PARAMETERS, customArguments, openaiContentParts } from "../openai-chat/wire.ts";
+import {
+  CUSTOM_TOOL_PARAMETERS,
+  customArguments,
+  openaiContentParts,
+} from "../openai-chat/wire.ts";
 import { decodeReasoning } from "../opaque.ts";
 import { expandCompaction } from "./compaction.ts";
-import { badRequest, isObject, optionalNumber, type ClientCodec, type ClientContext } from "../shared.ts";
+import {
+  badRequest,
+  isObject,
+  optionalNumber,
+  type ClientCodec,
+  type ClientContext,
+} from "../shared.ts";
 import { itemsFromParts, renderResponsesStream, responseObject } from "./render.ts";
 
 function parseTools(value: unknown, namespace?: string): Tool[] {
@@ -14,9 +32,23 @@ function parseTools(value: unknown, namespace?: string): Tool[] {
     if (!isObject(tool)) throw badRequest(`tools[${i}] must be an object.`, `tools[${i}]`);
     const description = typeof tool.description === "string" ? tool.description : undefined;
     if (tool.type === "function" && typeof tool.name === "string") {
-      tools.push({ name: tool.name, description, parameters: isObject(tool.parameters) ? tool.parameters : { type: "object", properties: {} }, kind: "function", namespace });
+      tools.push({
+        name: tool.name,
+        description,
+        parameters: isObject(tool.parameters)
+          ? tool.parameters
+          : { type: "object", properties: {} },
+        kind: "function",
+        namespace,
+      });
     } else if (tool.type === "custom" && typeof tool.name === "string") {
-      tools.push({ name: tool.name, description, parameters: CUSTOM_TOOL_PARAMETERS, kind: "custom", namespace });
+      tools.push({
+        name: tool.name,
+        description,
+        parameters: CUSTOM_TOOL_PARAMETERS,
+        kind: "custom",
+        namespace,
+      });
     } else if (tool.type === "namespace" && typeof tool.name === "string") {
       // A namespace groups tools (Codex's sub-agent tools); upstreams see its tools one by one.
       tools.push(...parseTools(tool.tools, tool.name));
@@ -29,9 +61,18 @@ function parseTools(value: unknown, namespace?: string): Tool[] {
 function parseToolChoice(value: unknown): ToolChoice | undefined {
   if (value === undefined || value === null) return undefined;
   if (value === "none" || value === "auto" || value === "required") return { type: value };
-  if (isObject(value) && (value.type === "function" || value.type === "custom") && typeof value.name === "string") return { type: "tool", name: value.name };
-  if (isObject(value) && value.type === "allowed_tools") return { type: value.mode === "required" ? "required" : "auto" };
-  throw badRequest('tool_choice must be "none", "auto", "required" or {type: "function", name}.', "tool_choice");
+  if (
+    isObject(value) &&
+    (value.type === "function" || value.type === "custom") &&
+    typeof value.name === "string"
+  )
+    return { type: "tool", name: value.name };
+  if (isObject(value) && value.type === "allowed_tools")
+    return { type: value.mode === "required" ? "required" : "auto" };
+  throw badRequest(
+    'tool_choice must be "none", "auto", "required" or {type: "function", name}.',
+    "tool_choice",
+  );
 }
 
 function parseFormat(text: unknown): ChatRequest["responseFormat"] {
@@ -39,7 +80,12 @@ function parseFormat(text: unknown): ChatRequest["responseFormat"] {
   if (!isObject(format)) return undefined;
   if (format.type === "json_object") return { type: "json_object" };
   if (format.type === "json_schema" && isObject(format.schema)) {
-    return { type: "json_schema", name: typeof format.name === "string" ? format.name : undefined, schema: format.schema, strict: format.strict === true };
+    return {
+      type: "json_schema",
+      name: typeof format.name === "string" ? format.name : undefined,
+      schema: format.schema,
+      strict: format.strict === true,
+    };
   }
   return undefined;
 }
@@ -58,7 +104,8 @@ export function parseInput(input: unknown, system: string[]): Turn[] {
     else turns.push({ role, parts });
   };
   if (typeof input === "string") return [{ role: "user", parts: [{ type: "text", text: input }] }];
-  if (!Array.isArray(input)) throw badRequest("input must be a string or a list of input items.", "input");
+  if (!Array.isArray(input))
+    throw badRequest("input must be a string or a list of input items.", "input");
   input.forEach((item, i) => {
     const at = `input[${i}]`;
     if (!isObject(item)) throw badRequest(`${at} must be an object.`, at);
@@ -68,32 +115,73 @@ export function parseInput(input: unknown, system: string[]): Turn[] {
         if (item.role === "system" || item.role === "developer") system.push(textOf(parts));
         else if (item.role === "assistant") add("assistant", parts, true);
         else if (item.role === "user") add("user", parts, false);
-        else throw badRequest(`${at}.role must be user, assistant, system or developer.`, `${at}.role`);
+        else
+          throw badRequest(
+            `${at}.role must be user, assistant, system or developer.`,
+            `${at}.role`,
+          );
         break;
       }
       case "function_call":
-        if (typeof item.call_id !== "string" || typeof item.name !== "string") throw badRequest(`${at} needs call_id and name.`, at);
-        add("assistant", [{ type: "tool_call", id: item.call_id, name: item.name, arguments: typeof item.arguments === "string" ? item.arguments : "{}" }], true);
+        if (typeof item.call_id !== "string" || typeof item.name !== "string")
+          throw badRequest(`${at} needs call_id and name.`, at);
+        add(
+          "assistant",
+          [
+            {
+              type: "tool_call",
+              id: item.call_id,
+              name: item.name,
+              arguments: typeof item.arguments === "string" ? item.arguments : "{}",
+            },
+          ],
+          true,
+        );
         break;
       case "custom_tool_call":
-        if (typeof item.call_id !== "string" || typeof item.name !== "string") throw badRequest(`${at} needs call_id and name.`, at);
-        add("assistant", [{ type: "tool_call", id: item.call_id, name: item.name, arguments: customArguments(String(item.input ?? "")) }], true);
+        if (typeof item.call_id !== "string" || typeof item.name !== "string")
+          throw badRequest(`${at} needs call_id and name.`, at);
+        add(
+          "assistant",
+          [
+            {
+              type: "tool_call",
+              id: item.call_id,
+              name: item.name,
+              arguments: customArguments(String(item.input ?? "")),
+            },
+          ],
+          true,
+        );
         break;
       case "function_call_output":
       case "custom_tool_call_output": {
-        if (typeof item.call_id !== "string") throw badRequest(`${at}.call_id is required.`, `${at}.call_id`);
+        if (typeof item.call_id !== "string")
+          throw badRequest(`${at}.call_id is required.`, `${at}.call_id`);
         const content = outputText(item.output, `${at}.output`).filter(isResultContent);
         const last = turns.at(-1);
         const part: Part = { type: "tool_result", callId: item.call_id, content, isError: false };
-        if (last?.role === "user" && last.parts.every((p) => p.type === "tool_result")) last.parts.push(part);
+        if (last?.role === "user" && last.parts.every((p) => p.type === "tool_result"))
+          last.parts.push(part);
         else turns.push({ role: "user", parts: [part] });
         break;
       }
       case "reasoning": {
-        const summary = Array.isArray(item.summary) ? item.summary.map((s) => (isObject(s) && typeof s.text === "string" ? s.text : "")).join("\n\n") : "";
-        const carried = typeof item.encrypted_content === "string" && item.encrypted_content !== "" ? decodeReasoning(item.encrypted_content, "openai") : undefined;
+        const summary = Array.isArray(item.summary)
+          ? item.summary
+              .map((s) => (isObject(s) && typeof s.text === "string" ? s.text : ""))
+              .join("\n\n")
+          : "";
+        const carried =
+          typeof item.encrypted_content === "string" && item.encrypted_content !== ""
+            ? decodeReasoning(item.encrypted_content, "openai")
+            : undefined;
         // The text levity carried is the thinking exactly; a summary is at best the same words.
-        add("assistant", [{ type: "thinking", text: carried?.text || summary, signature: carried?.signature }], true);
+        add(
+          "assistant",
+          [{ type: "thinking", text: carried?.text || summary, signature: carried?.signature }],
+          true,
+        );
         break;
       }
       case "compaction":
@@ -110,7 +198,14 @@ export function parseInput(input: unknown, system: string[]): Turn[] {
 
 // The input items that hold a whole conversation's calls and outputs; any other kind (a compaction,
 // an item_reference, a hosted tool's call) may stand for calls this check cannot see.
-const CONVERSATION_ITEMS = new Set(["message", "function_call", "custom_tool_call", "function_call_output", "custom_tool_call_output", "reasoning"]);
+const CONVERSATION_ITEMS = new Set([
+  "message",
+  "function_call",
+  "custom_tool_call",
+  "function_call_output",
+  "custom_tool_call_output",
+  "reasoning",
+]);
 
 /**
  * Every tool output must answer a call made before it, as OpenAI requires: an output for a call
@@ -119,11 +214,19 @@ const CONVERSATION_ITEMS = new Set(["message", "function_call", "custom_tool_cal
  * may be in the stored history.
  */
 function checkToolOutputs(input: unknown, turns: Turn[]): void {
-  if (!Array.isArray(input) || !input.every((item) => isObject(item) && CONVERSATION_ITEMS.has(String(item.type ?? "message")))) return;
+  if (
+    !Array.isArray(input) ||
+    !input.every((item) => isObject(item) && CONVERSATION_ITEMS.has(String(item.type ?? "message")))
+  )
+    return;
   const calls = new Set<string>();
   for (const part of turns.flatMap((turn) => turn.parts)) {
     if (part.type === "tool_call") calls.add(part.id);
-    else if (part.type === "tool_result" && !calls.has(part.callId)) throw badRequest(`No tool call found for function call output with call_id ${part.callId}.`, "input");
+    else if (part.type === "tool_result" && !calls.has(part.callId))
+      throw badRequest(
+        `No tool call found for function call output with call_id ${part.callId}.`,
+        "input",
+      );
   }
 }
 
@@ -131,10 +234,12 @@ export const openaiResponsesClient: ClientCodec = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
     const system: string[] = [];
     if (body.instructions !== undefined && body.instructions !== null) {
-      if (typeof body.instructions !== "string") throw badRequest("instructions must be a string.", "instructions");
+      if (typeof body.instructions !== "string")
+        throw badRequest("instructions must be a string.", "instructions");
       system.push(body.instructions);
     }
-    if (body.input === undefined && typeof body.previous_response_id !== "string") throw badRequest("input is required.", "input");
+    if (body.input === undefined && typeof body.previous_response_id !== "string")
+      throw badRequest("input is required.", "input");
     const turns = body.input === undefined ? [] : parseInput(body.input, system);
     if (typeof body.previous_response_id !== "string") checkToolOutputs(body.input, turns);
     const reasoning = isObject(body.reasoning) ? body.reasoning : undefined;
@@ -146,19 +251,26 @@ export const openaiResponsesClient: ClientCodec = {
       turns,
       tools: parseTools(body.tools),
       toolChoice: parseToolChoice(body.tool_choice),
-      parallelToolCalls: typeof body.parallel_tool_calls === "boolean" ? body.parallel_tool_calls : undefined,
+      parallelToolCalls:
+        typeof body.parallel_tool_calls === "boolean" ? body.parallel_tool_calls : undefined,
       stream,
       maxTokens: optionalNumber(body, "max_output_tokens"),
       temperature: optionalNumber(body, "temperature"),
       topP: optionalNumber(body, "top_p"),
       responseFormat: parseFormat(body.text),
       reasoning: effort || summary ? { effort: effort ?? "medium", include: summary } : undefined,
-      user: [body.user, body.safety_identifier, body.prompt_cache_key].find((v): v is string => typeof v === "string"),
+      user: [body.user, body.safety_identifier, body.prompt_cache_key].find(
+        (v): v is string => typeof v === "string",
+      ),
     };
   },
 
   renderResponse(response: ChatResponse, ctx: ClientContext) {
-    return responseObject(ctx, { model: response.model, created: response.created }, { stop: response.stop, output: itemsFromParts(response.parts, ctx), usage: response.usage });
+    return responseObject(
+      ctx,
+      { model: response.model, created: response.created },
+      { stop: response.stop, output: itemsFromParts(response.parts, ctx), usage: response.usage },
+    );
   },
 
   renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {

@@ -17,15 +17,24 @@ export const COMPACTION_TYPES: ReadonlySet<string> = new Set(["compaction", "com
 
 /** The opaque content of a levity compaction item. */
 export function encodeCompaction(summary: string): string {
-  return PREFIX + Buffer.from(JSON.stringify({ levity: "compaction", v: VERSION, summary })).toString("base64url");
+  return (
+    PREFIX +
+    Buffer.from(JSON.stringify({ levity: "compaction", v: VERSION, summary })).toString("base64url")
+  );
 }
 
 /** The summary in a levity compaction item's content, or undefined when the content is not levity's (OpenAI's own, or damaged). */
 export function decodeCompaction(content: unknown): string | undefined {
   if (typeof content !== "string" || !content.startsWith(PREFIX)) return undefined;
   try {
-    const json: unknown = JSON.parse(Buffer.from(content.slice(PREFIX.length), "base64url").toString("utf8"));
-    if (typeof json === "object" && json !== null && (json as { levity?: unknown }).levity === "compaction") {
+    const json: unknown = JSON.parse(
+      Buffer.from(content.slice(PREFIX.length), "base64url").toString("utf8"),
+    );
+    if (
+      typeof json === "object" &&
+      json !== null &&
+      (json as { levity?: unknown }).levity === "compaction"
+    ) {
       const summary = (json as { summary?: unknown }).summary;
       return typeof summary === "string" ? summary : undefined;
     }
@@ -35,7 +44,11 @@ export function decodeCompaction(content: unknown): string | undefined {
   return undefined;
 }
 
-export function compactionItem(summary: string): { type: "compaction"; id: string; encrypted_content: string } {
+export function compactionItem(summary: string): {
+  type: "compaction";
+  id: string;
+  encrypted_content: string;
+} {
   return { type: "compaction", id: randomId("cmp_"), encrypted_content: encodeCompaction(summary) };
 }
 
@@ -49,7 +62,10 @@ export function summaryText(summary: string): string {
  * not make (OpenAI's encrypted one, reaching an upstream that cannot read it) stands for nothing
  * here: undefined, and it is left out.
  */
-export function expandCompaction(item: Record<string, unknown>, addUserTurn: (parts: Part[]) => void): void {
+export function expandCompaction(
+  item: Record<string, unknown>,
+  addUserTurn: (parts: Part[]) => void,
+): void {
   const summary = decodeCompaction(item.encrypted_content);
   if (summary !== undefined) addUserTurn([{ type: "text", text: summaryText(summary) }]);
 }

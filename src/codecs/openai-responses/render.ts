@@ -2,7 +2,14 @@ import { errorBody } from "../../http/errors.ts";
 import type { ChatRequest, Opaque, Part, StopReason, StreamEvent, Tool, Usage } from "../../ir.ts";
 import { customInput, isCustomTool } from "../openai-chat/wire.ts";
 import { encodeReasoning } from "../opaque.ts";
-import { idWithPrefix, randomId, sseEvent, unixNow, type ClientContext, type ResponsesSettings } from "../shared.ts";
+import {
+  idWithPrefix,
+  randomId,
+  sseEvent,
+  unixNow,
+  type ClientContext,
+  type ResponsesSettings,
+} from "../shared.ts";
 import { parseResponsesSettings } from "./settings.ts";
 
 /* Responses objects and their event stream, from the IR. */
@@ -17,9 +24,14 @@ export function responsesUsage(usage: Usage) {
   };
 }
 
-function outcome(stop: StopReason | undefined): { status: string; incomplete_details: { reason: string } | null } {
-  if (stop === "length") return { status: "incomplete", incomplete_details: { reason: "max_output_tokens" } };
-  if (stop === "content_filter") return { status: "incomplete", incomplete_details: { reason: "content_filter" } };
+function outcome(stop: StopReason | undefined): {
+  status: string;
+  incomplete_details: { reason: string } | null;
+} {
+  if (stop === "length")
+    return { status: "incomplete", incomplete_details: { reason: "max_output_tokens" } };
+  if (stop === "content_filter")
+    return { status: "incomplete", incomplete_details: { reason: "content_filter" } };
   return { status: "completed", incomplete_details: null };
 }
 
@@ -35,14 +47,31 @@ interface Shell {
 }
 
 function textFormat(format: ChatRequest["responseFormat"]) {
-  if (format?.type === "json_schema") return { type: "json_schema", name: format.name ?? "response", description: null, schema: format.schema, strict: format.strict ?? false };
+  if (format?.type === "json_schema")
+    return {
+      type: "json_schema",
+      name: format.name ?? "response",
+      description: null,
+      schema: format.schema,
+      strict: format.strict ?? false,
+    };
   return { type: format?.type ?? "text" };
 }
 
 function toolsOf(tools: Tool[]) {
   return tools
     .filter((tool) => !tool.namespace)
-    .map((tool) => (tool.kind === "custom" ? { type: "custom", name: tool.name, description: tool.description ?? null } : { type: "function", name: tool.name, description: tool.description ?? null, parameters: tool.parameters, strict: false }));
+    .map((tool) =>
+      tool.kind === "custom"
+        ? { type: "custom", name: tool.name, description: tool.description ?? null }
+        : {
+            type: "function",
+            name: tool.name,
+            description: tool.description ?? null,
+            parameters: tool.parameters,
+            strict: false,
+          },
+    );
 }
 
 /**
@@ -53,11 +82,19 @@ function toolsOf(tools: Tool[]) {
 export function responseObject(
   ctx: ClientContext,
   shell: Shell,
-  fields: { stop?: StopReason; output: unknown[]; usage: Usage | null; status?: string; error?: unknown },
+  fields: {
+    stop?: StopReason;
+    output: unknown[];
+    usage: Usage | null;
+    status?: string;
+    error?: unknown;
+  },
 ) {
   const request = ctx.request;
   const settings = settingsOf(ctx);
-  const result = fields.status ? { status: fields.status, incomplete_details: null } : outcome(fields.stop);
+  const result = fields.status
+    ? { status: fields.status, incomplete_details: null }
+    : outcome(fields.stop);
   const choice = request.toolChoice;
   return {
     id: settings.id,
@@ -72,10 +109,18 @@ export function responseObject(
     output: fields.output,
     error: fields.error ?? null,
     tools: toolsOf(request.tools),
-    tool_choice: choice === undefined ? "auto" : choice.type === "tool" ? { type: "function", name: choice.name } : choice.type,
+    tool_choice:
+      choice === undefined
+        ? "auto"
+        : choice.type === "tool"
+          ? { type: "function", name: choice.name }
+          : choice.type,
     truncation: settings.truncation,
     parallel_tool_calls: request.parallelToolCalls ?? true,
-    text: { format: textFormat(request.responseFormat), ...(settings.verbosity ? { verbosity: settings.verbosity } : {}) },
+    text: {
+      format: textFormat(request.responseFormat),
+      ...(settings.verbosity ? { verbosity: settings.verbosity } : {}),
+    },
     top_p: request.topP ?? 1,
     presence_penalty: settings.presencePenalty,
     frequency_penalty: settings.frequencyPenalty,
@@ -95,23 +140,55 @@ export function responseObject(
   };
 }
 
-function reasoningItem(id: string, text: string, signature: Opaque | undefined, ctx: ClientContext) {
+function reasoningItem(
+  id: string,
+  text: string,
+  signature: Opaque | undefined,
+  ctx: ClientContext,
+) {
   return {
     id,
     type: "reasoning",
     summary: ctx.request.reasoning?.include && text !== "" ? [{ type: "summary_text", text }] : [],
-    ...(ctx.responses?.includeEncryptedReasoning && (signature || text !== "") ? { encrypted_content: encodeReasoning(signature, text) } : {}),
+    ...(ctx.responses?.includeEncryptedReasoning && (signature || text !== "")
+      ? { encrypted_content: encodeReasoning(signature, text) }
+      : {}),
   };
 }
 
 function messageItem(id: string, text: string, status: "in_progress" | "completed") {
-  return { id, type: "message", status, role: "assistant", content: status === "in_progress" ? [] : [{ type: "output_text", text, annotations: [], logprobs: [] }] };
+  return {
+    id,
+    type: "message",
+    status,
+    role: "assistant",
+    content:
+      status === "in_progress"
+        ? []
+        : [{ type: "output_text", text, annotations: [], logprobs: [] }],
+  };
 }
 
-function callItem(id: string, callId: string, name: string, args: string, status: "in_progress" | "completed", ctx: ClientContext) {
+function callItem(
+  id: string,
+  callId: string,
+  name: string,
+  args: string,
+  status: "in_progress" | "completed",
+  ctx: ClientContext,
+) {
   const namespace = ctx.request.tools.find((tool) => tool.name === name)?.namespace;
   const scope = namespace ? { namespace } : {};
-  if (isCustomTool(ctx.request.tools, name)) return { id: idWithPrefix(id, "ctc_"), type: "custom_tool_call", status, call_id: callId, name, ...scope, input: status === "completed" ? customInput(args) : "" };
+  if (isCustomTool(ctx.request.tools, name))
+    return {
+      id: idWithPrefix(id, "ctc_"),
+      type: "custom_tool_call",
+      status,
+      call_id: callId,
+      name,
+      ...scope,
+      input: status === "completed" ? customInput(args) : "",
+    };
   return { id, type: "function_call", status, call_id: callId, name, ...scope, arguments: args };
 }
 
@@ -121,7 +198,8 @@ export function itemsFromParts(parts: Part[], ctx: ClientContext): unknown[] {
   let text: string | undefined;
   let thinking: { text: string; signature?: Opaque } | undefined;
   const flush = () => {
-    if (thinking) items.push(reasoningItem(randomId("rs_"), thinking.text, thinking.signature, ctx));
+    if (thinking)
+      items.push(reasoningItem(randomId("rs_"), thinking.text, thinking.signature, ctx));
     if (text !== undefined) items.push(messageItem(randomId("msg_"), text, "completed"));
     thinking = undefined;
     text = undefined;
@@ -129,7 +207,10 @@ export function itemsFromParts(parts: Part[], ctx: ClientContext): unknown[] {
   for (const part of parts) {
     if (part.type === "thinking") {
       if (text !== undefined) flush();
-      thinking = { text: (thinking?.text ?? "") + part.text, signature: part.signature ?? thinking?.signature };
+      thinking = {
+        text: (thinking?.text ?? "") + part.text,
+        signature: part.signature ?? thinking?.signature,
+      };
     } else if (part.type === "text") {
       if (thinking) flush();
       text = (text ?? "") + part.text;
@@ -143,7 +224,14 @@ export function itemsFromParts(parts: Part[], ctx: ClientContext): unknown[] {
 }
 
 type OpenItem =
-  | { kind: "reasoning"; id: string; index: number; text: string; signature?: Opaque; summaryOpen: boolean }
+  | {
+      kind: "reasoning";
+      id: string;
+      index: number;
+      text: string;
+      signature?: Opaque;
+      summaryOpen: boolean;
+    }
   | { kind: "message"; id: string; index: number; text: string }
   | { kind: "call"; id: string; index: number; callId: string; name: string; args: string };
 
@@ -152,9 +240,13 @@ type OpenItem =
  * added before its deltas and each content part added before its text, and knows every event
  * type by name; there is no [DONE].
  */
-export async function* renderResponsesStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext): AsyncGenerator<string> {
+export async function* renderResponsesStream(
+  events: AsyncIterable<StreamEvent>,
+  ctx: ClientContext,
+): AsyncGenerator<string> {
   let sequence = 0;
-  const emit = (type: string, data: object) => sseEvent(type, { type, sequence_number: sequence++, ...data });
+  const emit = (type: string, data: object) =>
+    sseEvent(type, { type, sequence_number: sequence++, ...data });
   let shell: Shell = { model: "", created: unixNow() };
   const output: unknown[] = [];
   let open: OpenItem | undefined;
@@ -166,8 +258,18 @@ export async function* renderResponsesStream(events: AsyncIterable<StreamEvent>,
     open = undefined;
     if (item.kind === "reasoning") {
       if (item.summaryOpen) {
-        yield emit("response.reasoning_summary_text.done", { item_id: item.id, output_index: item.index, summary_index: 0, text: item.text });
-        yield emit("response.reasoning_summary_part.done", { item_id: item.id, output_index: item.index, summary_index: 0, part: { type: "summary_text", text: item.text } });
+        yield emit("response.reasoning_summary_text.done", {
+          item_id: item.id,
+          output_index: item.index,
+          summary_index: 0,
+          text: item.text,
+        });
+        yield emit("response.reasoning_summary_part.done", {
+          item_id: item.id,
+          output_index: item.index,
+          summary_index: 0,
+          part: { type: "summary_text", text: item.text },
+        });
       }
       const done = reasoningItem(item.id, item.text, item.signature, ctx);
       output.push(done);
@@ -175,7 +277,10 @@ export async function* renderResponsesStream(events: AsyncIterable<StreamEvent>,
     } else if (item.kind === "message") {
       const at = { item_id: item.id, output_index: item.index, content_index: 0 };
       yield emit("response.output_text.done", { ...at, text: item.text, logprobs: [] });
-      yield emit("response.content_part.done", { ...at, part: { type: "output_text", text: item.text, annotations: [], logprobs: [] } });
+      yield emit("response.content_part.done", {
+        ...at,
+        part: { type: "output_text", text: item.text, annotations: [], logprobs: [] },
+      });
       const done = messageItem(item.id, item.text, "completed");
       output.push(done);
       yield emit("response.output_item.done", { output_index: item.index, item: done });
@@ -183,10 +288,23 @@ export async function* renderResponsesStream(events: AsyncIterable<StreamEvent>,
       const done = callItem(item.id, item.callId, item.name, item.args, "completed", ctx);
       if (done.type === "custom_tool_call") {
         const input = customInput(item.args);
-        yield emit("response.custom_tool_call_input.delta", { item_id: done.id, output_index: item.index, delta: input });
-        yield emit("response.custom_tool_call_input.done", { item_id: done.id, output_index: item.index, input });
+        yield emit("response.custom_tool_call_input.delta", {
+          item_id: done.id,
+          output_index: item.index,
+          delta: input,
+        });
+        yield emit("response.custom_tool_call_input.done", {
+          item_id: done.id,
+          output_index: item.index,
+          input,
+        });
       } else {
-        yield emit("response.function_call_arguments.done", { item_id: item.id, output_index: item.index, name: item.name, arguments: item.args });
+        yield emit("response.function_call_arguments.done", {
+          item_id: item.id,
+          output_index: item.index,
+          name: item.name,
+          arguments: item.args,
+        });
       }
       output.push(done);
       yield emit("response.output_item.done", { output_index: item.index, item: done });
@@ -196,15 +314,28 @@ export async function* renderResponsesStream(events: AsyncIterable<StreamEvent>,
   function* openReasoning(): Generator<string> {
     if (open?.kind === "reasoning") return;
     yield* close();
-    open = { kind: "reasoning", id: randomId("rs_"), index: output.length, text: "", summaryOpen: false };
-    yield emit("response.output_item.added", { output_index: open.index, item: { id: open.id, type: "reasoning", summary: [] } });
+    open = {
+      kind: "reasoning",
+      id: randomId("rs_"),
+      index: output.length,
+      text: "",
+      summaryOpen: false,
+    };
+    yield emit("response.output_item.added", {
+      output_index: open.index,
+      item: { id: open.id, type: "reasoning", summary: [] },
+    });
   }
 
   for await (const event of events) {
     switch (event.type) {
       case "start": {
         shell = { model: event.model, created: event.created };
-        const snapshot = responseObject(ctx, shell, { status: "in_progress", output: [], usage: null });
+        const snapshot = responseObject(ctx, shell, {
+          status: "in_progress",
+          output: [],
+          usage: null,
+        });
         yield emit("response.created", { response: snapshot });
         yield emit("response.in_progress", { response: snapshot });
         break;
@@ -216,9 +347,19 @@ export async function* renderResponsesStream(events: AsyncIterable<StreamEvent>,
         if (!showSummary) break;
         if (!item.summaryOpen) {
           item.summaryOpen = true;
-          yield emit("response.reasoning_summary_part.added", { item_id: item.id, output_index: item.index, summary_index: 0, part: { type: "summary_text", text: "" } });
+          yield emit("response.reasoning_summary_part.added", {
+            item_id: item.id,
+            output_index: item.index,
+            summary_index: 0,
+            part: { type: "summary_text", text: "" },
+          });
         }
-        yield emit("response.reasoning_summary_text.delta", { item_id: item.id, output_index: item.index, summary_index: 0, delta: event.text });
+        yield emit("response.reasoning_summary_text.delta", {
+          item_id: item.id,
+          output_index: item.index,
+          summary_index: 0,
+          delta: event.text,
+        });
         break;
       }
       case "thinking_signature":
@@ -231,16 +372,37 @@ export async function* renderResponsesStream(events: AsyncIterable<StreamEvent>,
         if (open?.kind !== "message") {
           yield* close();
           open = { kind: "message", id: randomId("msg_"), index: output.length, text: "" };
-          yield emit("response.output_item.added", { output_index: open.index, item: messageItem(open.id, "", "in_progress") });
-          yield emit("response.content_part.added", { item_id: open.id, output_index: open.index, content_index: 0, part: { type: "output_text", text: "", annotations: [], logprobs: [] } });
+          yield emit("response.output_item.added", {
+            output_index: open.index,
+            item: messageItem(open.id, "", "in_progress"),
+          });
+          yield emit("response.content_part.added", {
+            item_id: open.id,
+            output_index: open.index,
+            content_index: 0,
+            part: { type: "output_text", text: "", annotations: [], logprobs: [] },
+          });
         }
         open.text += event.text;
-        yield emit("response.output_text.delta", { item_id: open.id, output_index: open.index, content_index: 0, delta: event.text, logprobs: [] });
+        yield emit("response.output_text.delta", {
+          item_id: open.id,
+          output_index: open.index,
+          content_index: 0,
+          delta: event.text,
+          logprobs: [],
+        });
         break;
       }
       case "tool_call_start": {
         yield* close();
-        const call: OpenItem = { kind: "call", id: randomId("fc_"), index: output.length, callId: event.id, name: event.name, args: "" };
+        const call: OpenItem = {
+          kind: "call",
+          id: randomId("fc_"),
+          index: output.length,
+          callId: event.id,
+          name: event.name,
+          args: "",
+        };
         open = call;
         const added = callItem(call.id, call.callId, call.name, "", "in_progress", ctx);
         if (added.type === "custom_tool_call") call.id = added.id;
@@ -250,7 +412,12 @@ export async function* renderResponsesStream(events: AsyncIterable<StreamEvent>,
       case "tool_call_delta":
         if (open?.kind !== "call") break;
         open.args += event.arguments;
-        if (!isCustomTool(ctx.request.tools, open.name)) yield emit("response.function_call_arguments.delta", { item_id: open.id, output_index: open.index, delta: event.arguments });
+        if (!isCustomTool(ctx.request.tools, open.name))
+          yield emit("response.function_call_arguments.delta", {
+            item_id: open.id,
+            output_index: open.index,
+            delta: event.arguments,
+          });
         break;
       case "tool_call_end":
         if (open?.kind === "call") yield* close();
@@ -258,15 +425,31 @@ export async function* renderResponsesStream(events: AsyncIterable<StreamEvent>,
       case "finish": {
         yield* close();
         const done = responseObject(ctx, shell, { stop: event.stop, output, usage: event.usage });
-        yield emit(done.status === "completed" ? "response.completed" : "response.incomplete", { response: done });
+        yield emit(done.status === "completed" ? "response.completed" : "response.incomplete", {
+          response: done,
+        });
         return;
       }
       case "error": {
-        const { error } = errorBody("openai", event.status, event.message) as { error: { type: string; code: string | null } };
+        const { error } = errorBody("openai", event.status, event.message) as {
+          error: { type: string; code: string | null };
+        };
         const code = error.code ?? error.type;
         // OpenAI's SDKs read code and message at the top; the Open Responses specification nests them in `error`.
-        yield emit("error", { code, message: event.message, param: null, error: { type: error.type, code, message: event.message, param: null } });
-        yield emit("response.failed", { response: responseObject(ctx, shell, { status: "failed", output, usage: null, error: { code, message: event.message } }) });
+        yield emit("error", {
+          code,
+          message: event.message,
+          param: null,
+          error: { type: error.type, code, message: event.message, param: null },
+        });
+        yield emit("response.failed", {
+          response: responseObject(ctx, shell, {
+            status: "failed",
+            output,
+            usage: null,
+            error: { code, message: event.message },
+          }),
+        });
         return;
       }
       default:

@@ -10,14 +10,16 @@ import { badRequest, isObject, randomId, type ResponsesSettings } from "../share
 function numberOr(body: JsonObject, key: string, fallback: number): number {
   const value = body[key];
   if (value === undefined || value === null) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value)) throw badRequest(`${key} must be a number.`, key);
+  if (typeof value !== "number" || !Number.isFinite(value))
+    throw badRequest(`${key} must be a number.`, key);
   return value;
 }
 
 function integerOrNull(body: JsonObject, key: string): number | null {
   const value = body[key];
   if (value === undefined || value === null) return null;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) throw badRequest(`${key} must be a whole number of at least 0.`, key);
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0)
+    throw badRequest(`${key} must be a whole number of at least 0.`, key);
   return value;
 }
 
@@ -30,7 +32,8 @@ function stringOrNull(body: JsonObject, key: string): string | null {
 
 function metadataOf(value: unknown): Record<string, string> {
   if (value === undefined || value === null) return {};
-  if (!isObject(value) || !Object.values(value).every((v) => typeof v === "string")) throw badRequest("metadata must be an object of string values.", "metadata");
+  if (!isObject(value) || !Object.values(value).every((v) => typeof v === "string"))
+    throw badRequest("metadata must be an object of string values.", "metadata");
   return value as Record<string, string>;
 }
 
@@ -45,15 +48,20 @@ export function parseResponsesSettings(body: JsonObject): ResponsesSettings {
   // Background mode answers at once with a queued response to poll for; levity answers in the
   // foreground only, and saying so beats a client polling for a response that never queues.
   if (body.background !== undefined && body.background !== null && body.background !== false) {
-    throw badRequest("background mode is not supported: levity answers in the foreground only (leave background unset or false).", "background");
+    throw badRequest(
+      "background mode is not supported: levity answers in the foreground only (leave background unset or false).",
+      "background",
+    );
   }
-  if (body.store !== undefined && body.store !== null && typeof body.store !== "boolean") throw badRequest("store must be true or false.", "store");
+  if (body.store !== undefined && body.store !== null && typeof body.store !== "boolean")
+    throw badRequest("store must be true or false.", "store");
   const include = Array.isArray(body.include) ? body.include : [];
   const reasoning = isObject(body.reasoning) ? body.reasoning : {};
   const text = isObject(body.text) ? body.text : {};
   return {
     id: randomId("resp_"),
-    previousResponseId: typeof body.previous_response_id === "string" ? body.previous_response_id : null,
+    previousResponseId:
+      typeof body.previous_response_id === "string" ? body.previous_response_id : null,
     store: body.store !== false,
     instructions: typeof body.instructions === "string" ? body.instructions : null,
     includeEncryptedReasoning: include.includes("reasoning.encrypted_content"),
@@ -67,7 +75,10 @@ export function parseResponsesSettings(body: JsonObject): ResponsesSettings {
     user: stringOrNull(body, "user"),
     metadata: metadataOf(body.metadata),
     truncation: truncationOf(body.truncation),
-    reasoningSummary: typeof reasoning.summary === "string" && reasoning.summary !== "none" ? reasoning.summary : null,
+    reasoningSummary:
+      typeof reasoning.summary === "string" && reasoning.summary !== "none"
+        ? reasoning.summary
+        : null,
     verbosity: typeof text.verbosity === "string" ? text.verbosity : undefined,
   };
 }

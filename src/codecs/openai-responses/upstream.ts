@@ -1,12 +1,30 @@
-import type { ChatRequest, ChatResponse, MediaPart, Part, StopReason, StreamEvent, Usage } from "../../ir.ts";
+import type {
+  ChatRequest,
+  ChatResponse,
+  MediaPart,
+  Part,
+  StopReason,
+  StreamEvent,
+  Usage,
+} from "../../ir.ts";
 import { parseOpenAIError, toolResultText } from "../openai-chat/upstream.ts";
 import { customArguments, mediaToUrl } from "../openai-chat/wire.ts";
 import { issuedBy } from "../opaque.ts";
 import { readSse } from "../sse.ts";
-import { clamp, effortFromBudget, isObject, markers, parseStreamJson, StreamProtocolError, type UpstreamCodec, type UpstreamTarget } from "../shared.ts";
+import {
+  clamp,
+  effortFromBudget,
+  isObject,
+  markers,
+  parseStreamJson,
+  StreamProtocolError,
+  type UpstreamCodec,
+  type UpstreamTarget,
+} from "../shared.ts";
 
 function inputContent(part: MediaPart) {
-  if (part.source.kind === "base64" && part.source.mediaType === "application/pdf") return { type: "input_file", file_data: mediaToUrl(part), filename: "document.pdf" };
+  if (part.source.kind === "base64" && part.source.mediaType === "application/pdf")
+    return { type: "input_file", file_data: mediaToUrl(part), filename: "document.pdf" };
   return { type: "input_image", image_url: mediaToUrl(part), detail: "auto" };
 }
 
@@ -15,20 +33,38 @@ function inputItems(request: ChatRequest, target: UpstreamTarget): unknown[] {
   for (const turn of request.turns) {
     const content: unknown[] = [];
     const flush = () => {
-      if (content.length > 0) items.push({ type: "message", role: turn.role, content: content.splice(0) });
+      if (content.length > 0)
+        items.push({ type: "message", role: turn.role, content: content.splice(0) });
     };
     for (const part of turn.parts) {
-      if (part.type === "text" && part.text !== "") content.push({ type: turn.role === "assistant" ? "output_text" : "input_text", text: part.text });
+      if (part.type === "text" && part.text !== "")
+        content.push({
+          type: turn.role === "assistant" ? "output_text" : "input_text",
+          text: part.text,
+        });
       else if (part.type === "media" && turn.role === "user") content.push(inputContent(part));
       else if (part.type === "tool_call") {
         flush();
-        items.push({ type: "function_call", call_id: part.id, name: part.name, arguments: part.arguments });
+        items.push({
+          type: "function_call",
+          call_id: part.id,
+          name: part.name,
+          arguments: part.arguments,
+        });
       } else if (part.type === "tool_result") {
         flush();
-        items.push({ type: "function_call_output", call_id: part.callId, output: toolResultText(part) });
+        items.push({
+          type: "function_call_output",
+          call_id: part.callId,
+          output: toolResultText(part),
+        });
       } else if (part.type === "thinking" && issuedBy(part.signature, target)) {
         flush();
-        items.push({ type: "reasoning", summary: part.text ? [{ type: "summary_text", text: part.text }] : [], encrypted_content: part.signature.value });
+        items.push({
+          type: "reasoning",
+          summary: part.text ? [{ type: "summary_text", text: part.text }] : [],
+          encrypted_content: part.signature.value,
+        });
       }
     }
     flush();
@@ -50,7 +86,9 @@ function fromUsage(usage: unknown): Usage | undefined {
 
 function stopOf(response: Record<string, unknown>, calledTools: boolean): StopReason {
   if (response.status === "incomplete") {
-    const reason = isObject(response.incomplete_details) ? response.incomplete_details.reason : undefined;
+    const reason = isObject(response.incomplete_details)
+      ? response.incomplete_details.reason
+      : undefined;
     return reason === "content_filter" ? "content_filter" : "length";
   }
   return calledTools ? "tool_use" : "end";
@@ -61,18 +99,35 @@ function partsFromOutput(output: unknown, target: UpstreamTarget): Part[] {
   for (const item of Array.isArray(output) ? output : []) {
     if (!isObject(item)) continue;
     if (item.type === "reasoning") {
-      const text = Array.isArray(item.summary) ? item.summary.map((s) => (isObject(s) ? String(s.text ?? "") : "")).join("\n\n") : "";
-      const signature = typeof item.encrypted_content === "string" ? { issuer: target.name, value: item.encrypted_content } : undefined;
+      const text = Array.isArray(item.summary)
+        ? item.summary.map((s) => (isObject(s) ? String(s.text ?? "") : "")).join("\n\n")
+        : "";
+      const signature =
+        typeof item.encrypted_content === "string"
+          ? { issuer: target.name, value: item.encrypted_content }
+          : undefined;
       parts.push({ type: "thinking", text, signature });
     } else if (item.type === "message") {
       for (const content of Array.isArray(item.content) ? item.content : []) {
-        if (isObject(content) && content.type === "output_text") parts.push({ type: "text", text: String(content.text ?? "") });
-        if (isObject(content) && content.type === "refusal") parts.push({ type: "text", text: String(content.refusal ?? "") });
+        if (isObject(content) && content.type === "output_text")
+          parts.push({ type: "text", text: String(content.text ?? "") });
+        if (isObject(content) && content.type === "refusal")
+          parts.push({ type: "text", text: String(content.refusal ?? "") });
       }
     } else if (item.type === "function_call") {
-      parts.push({ type: "tool_call", id: String(item.call_id), name: String(item.name), arguments: String(item.arguments ?? "{}") });
+      parts.push({
+        type: "tool_call",
+        id: String(item.call_id),
+        name: String(item.name),
+        arguments: String(item.arguments ?? "{}"),
+      });
     } else if (item.type === "custom_tool_call") {
-      parts.push({ type: "tool_call", id: String(item.call_id), name: String(item.name), arguments: customArguments(String(item.input ?? "")) });
+      parts.push({
+        type: "tool_call",
+        id: String(item.call_id),
+        name: String(item.name),
+        arguments: customArguments(String(item.input ?? "")),
+      });
     }
   }
   return parts;
@@ -82,25 +137,47 @@ const RESPONSE_END = markers("response.completed", "response.incomplete", "respo
 
 export const openaiResponsesUpstream: UpstreamCodec = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
-    const body: Record<string, unknown> = { model: request.model, input: inputItems(request, target), store: false };
+    const body: Record<string, unknown> = {
+      model: request.model,
+      input: inputItems(request, target),
+      store: false,
+    };
     const instructions = request.system.filter((s) => s !== "").join("\n\n");
     if (instructions) body.instructions = instructions;
     if (request.tools.length > 0) {
-      body.tools = request.tools.map((tool) => ({ type: "function", name: tool.name, ...(tool.description ? { description: tool.description } : {}), parameters: tool.parameters, strict: false }));
+      body.tools = request.tools.map((tool) => ({
+        type: "function",
+        name: tool.name,
+        ...(tool.description ? { description: tool.description } : {}),
+        parameters: tool.parameters,
+        strict: false,
+      }));
       const choice = request.toolChoice;
       if (choice?.type === "tool") body.tool_choice = { type: "function", name: choice.name };
       else if (choice) body.tool_choice = choice.type;
-      if (request.parallelToolCalls !== undefined) body.parallel_tool_calls = request.parallelToolCalls;
+      if (request.parallelToolCalls !== undefined)
+        body.parallel_tool_calls = request.parallelToolCalls;
     }
     if (request.maxTokens !== undefined) body.max_output_tokens = request.maxTokens;
     if (request.temperature !== undefined) body.temperature = clamp(request.temperature, 0, 2);
     if (request.topP !== undefined) body.top_p = request.topP;
     const format = request.responseFormat;
     if (format?.type === "json_object") body.text = { format: { type: "json_object" } };
-    if (format?.type === "json_schema") body.text = { format: { type: "json_schema", name: format.name ?? "response", schema: format.schema, strict: format.strict ?? false } };
+    if (format?.type === "json_schema")
+      body.text = {
+        format: {
+          type: "json_schema",
+          name: format.name ?? "response",
+          schema: format.schema,
+          strict: format.strict ?? false,
+        },
+      };
     const reasoning = request.reasoning;
     if (reasoning && (reasoning.effort || reasoning.budgetTokens)) {
-      body.reasoning = { effort: reasoning.effort ?? effortFromBudget(reasoning.budgetTokens!), ...(reasoning.include ? { summary: "auto" } : {}) };
+      body.reasoning = {
+        effort: reasoning.effort ?? effortFromBudget(reasoning.budgetTokens!),
+        ...(reasoning.include ? { summary: "auto" } : {}),
+      };
       // Without stored state, the reasoning must travel encrypted to be reused in the next turn.
       body.include = ["reasoning.encrypted_content"];
     }
@@ -110,14 +187,19 @@ export const openaiResponsesUpstream: UpstreamCodec = {
   },
 
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse {
-    if (!isObject(body)) throw new StreamProtocolError("the upstream's answer is not a JSON object");
+    if (!isObject(body))
+      throw new StreamProtocolError("the upstream's answer is not a JSON object");
     const parts = partsFromOutput(body.output, target);
     return {
       id: String(body.id ?? "resp_unknown"),
       model: String(body.model ?? ""),
-      created: typeof body.created_at === "number" ? body.created_at : Math.floor(Date.now() / 1000),
+      created:
+        typeof body.created_at === "number" ? body.created_at : Math.floor(Date.now() / 1000),
       parts,
-      stop: stopOf(body, parts.some((p) => p.type === "tool_call")),
+      stop: stopOf(
+        body,
+        parts.some((p) => p.type === "tool_call"),
+      ),
       usage: fromUsage(body.usage) ?? { input: 0, output: 0 },
     };
   },
@@ -131,7 +213,10 @@ export const openaiResponsesUpstream: UpstreamCodec = {
   parseError: parseOpenAIError,
 };
 
-async function* parseResponsesStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget): AsyncGenerator<StreamEvent> {
+async function* parseResponsesStream(
+  body: AsyncIterable<Uint8Array>,
+  target: UpstreamTarget,
+): AsyncGenerator<StreamEvent> {
   const calls = new Map<number, number>();
   let toolCount = 0;
   for await (const sse of readSse(body)) {
@@ -142,7 +227,13 @@ async function* parseResponsesStream(body: AsyncIterable<Uint8Array>, target: Up
     const outputIndex = Number(data.output_index);
     switch (data.type) {
       case "response.created":
-        yield { type: "start", id: String(response.id ?? "resp_unknown"), model: String(response.model ?? ""), created: Number(response.created_at ?? Math.floor(Date.now() / 1000)), usage: { input: 0, output: 0 } };
+        yield {
+          type: "start",
+          id: String(response.id ?? "resp_unknown"),
+          model: String(response.model ?? ""),
+          created: Number(response.created_at ?? Math.floor(Date.now() / 1000)),
+          usage: { input: 0, output: 0 },
+        };
         break;
       case "response.output_text.delta":
         yield { type: "text", text: String(data.delta ?? "") };
@@ -155,34 +246,61 @@ async function* parseResponsesStream(body: AsyncIterable<Uint8Array>, target: Up
         if (item.type === "function_call" || item.type === "custom_tool_call") {
           const index = toolCount++;
           calls.set(outputIndex, index);
-          yield { type: "tool_call_start", index, id: String(item.call_id), name: String(item.name) };
+          yield {
+            type: "tool_call_start",
+            index,
+            id: String(item.call_id),
+            name: String(item.name),
+          };
         }
         break;
       case "response.function_call_arguments.delta": {
         const index = calls.get(outputIndex);
-        if (index !== undefined) yield { type: "tool_call_delta", index, arguments: String(data.delta ?? "") };
+        if (index !== undefined)
+          yield { type: "tool_call_delta", index, arguments: String(data.delta ?? "") };
         break;
       }
       case "response.output_item.done": {
         const index = calls.get(outputIndex);
         if (index !== undefined) {
-          if (item.type === "custom_tool_call") yield { type: "tool_call_delta", index, arguments: customArguments(String(item.input ?? "")) };
+          if (item.type === "custom_tool_call")
+            yield {
+              type: "tool_call_delta",
+              index,
+              arguments: customArguments(String(item.input ?? "")),
+            };
           yield { type: "tool_call_end", index };
         }
-        if (item.type === "reasoning" && typeof item.encrypted_content === "string") yield { type: "thinking_signature", signature: { issuer: target.name, value: item.encrypted_content } };
+        if (item.type === "reasoning" && typeof item.encrypted_content === "string")
+          yield {
+            type: "thinking_signature",
+            signature: { issuer: target.name, value: item.encrypted_content },
+          };
         break;
       }
       case "response.completed":
       case "response.incomplete":
-        yield { type: "finish", stop: stopOf(response, toolCount > 0), usage: fromUsage(response.usage) ?? { input: 0, output: 0 } };
+        yield {
+          type: "finish",
+          stop: stopOf(response, toolCount > 0),
+          usage: fromUsage(response.usage) ?? { input: 0, output: 0 },
+        };
         return;
       case "response.failed": {
         const error = isObject(response.error) ? response.error : {};
-        yield { type: "error", status: 500, message: String(error.message ?? "the upstream's response failed") };
+        yield {
+          type: "error",
+          status: 500,
+          message: String(error.message ?? "the upstream's response failed"),
+        };
         return;
       }
       case "error":
-        yield { type: "error", status: 500, message: String(data.message ?? "the upstream reported an error") };
+        yield {
+          type: "error",
+          status: 500,
+          message: String(data.message ?? "the upstream reported an error"),
+        };
         return;
       default:
     }
