@@ -10,9 +10,9 @@ import type { RouteDef } from "../http/route-table.ts";
 import { resolveModel } from "../mapping/resolve.ts";
 import type { Target } from "../mapping/table.ts";
 import { classifyStatus } from "../pool/failure.ts";
-import { failureFromError } from "../pool/first-content.ts";
+import { failureFromError } from "../pipeline/first-content.ts";
 import { cooldownHint } from "../pool/hints.ts";
-import { serveWithPool, type TargetRunner } from "../pool/serve.ts";
+import { serveWithPool, type TargetRunner } from "../pipeline/serve.ts";
 import { openUpstream } from "../upstream/forward.ts";
 import {
   clientResponseHeaders,
@@ -21,7 +21,7 @@ import {
 } from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
 import { generate, poolContext } from "./generate.ts";
-import { sameDialectFailure } from "./passthrough.ts";
+import { sameDialectFailure } from "../pipeline/passthrough.ts";
 
 /*
  * POST /v1/responses/compact (docs/codex-transports.md): the client sends a conversation

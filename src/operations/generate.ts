@@ -8,13 +8,13 @@ import {
   type AttemptResult,
   type ServeContext,
   type TargetRunner,
-} from "../pool/serve.ts";
+} from "../pipeline/serve.ts";
 import { sessionKey } from "../pool/session.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { apiOfDialect } from "../upstream/openai-compatible.ts";
 import { forwardsNatively } from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
-import { passthroughRunner } from "./passthrough.ts";
+import { passthroughRunner } from "../pipeline/passthrough.ts";
 
 function requestedModel(ctx: RequestContext, dialect: Dialect): string {
   const raw =

@@ -2,7 +2,7 @@ import { GatewayError } from "../http/errors.ts";
 import type { ChatResponse, StreamEvent, Usage } from "../ir.ts";
 import { UpstreamUnreachable } from "../upstream/forward.ts";
 import { UpstreamBroken } from "../upstream/limits.ts";
-import { classifyStatus, type Failure } from "./failure.ts";
+import { classifyStatus, type Failure } from "../pool/failure.ts";
 
 /*
  * The commit point. Nothing goes to the client until the upstream has produced its first content

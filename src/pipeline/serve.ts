@@ -2,8 +2,8 @@ import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse, type ErrorFamily } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
 import type { RequestTrace } from "../observe/trace.ts";
-import type { Failure } from "./failure.ts";
-import type { AccountPool, Affinity, Lease, Unavailable } from "./pool.ts";
+import type { Failure } from "../pool/failure.ts";
+import type { AccountPool, Affinity, Lease, Unavailable } from "../pool/pool.ts";
 import { scrubFailure, scrubResponse } from "./scrub.ts";
 
 /*

@@ -4,13 +4,13 @@ import type { Dialect } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { errorBody, errorResponse, GatewayError } from "../http/errors.ts";
 import type { Target } from "../mapping/table.ts";
-import { targetOf } from "../pipeline/producer.ts";
+import { targetOf } from "./producer.ts";
 import { classifyStatus, type Failure } from "../pool/failure.ts";
-import { failureFromError, isEmptyAnswer } from "../pool/first-content.ts";
+import { failureFromError, isEmptyAnswer } from "./first-content.ts";
 import { cooldownHint } from "../pool/hints.ts";
 import type { Lease } from "../pool/pool.ts";
-import type { AttemptResult, TargetRunner } from "../pool/serve.ts";
-import { tapStream } from "../pool/tap.ts";
+import type { AttemptResult, TargetRunner } from "./serve.ts";
+import { tapStream } from "./tap.ts";
 import { openUpstream, type OpenedUpstream } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream/limits.ts";
 import { adaptChatBody, meansNoSuchRoute } from "../upstream/openai-compatible.ts";
@@ -19,7 +19,7 @@ import {
   upstreamEndpoint,
   upstreamRequestHeaders,
 } from "../upstream/protocol.ts";
-import type { RequestContext } from "./context.ts";
+import type { RequestContext } from "../operations/context.ts";
 
 const encoder = new TextEncoder();
 

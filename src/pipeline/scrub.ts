@@ -1,4 +1,4 @@
-import type { Failure } from "./failure.ts";
+import type { Failure } from "../pool/failure.ts";
 
 /*
  * Upstreams sometimes quote the key they refused ("Incorrect API key provided: sk-..."). Whatever
