@@ -115,7 +115,11 @@ export interface FailureWords {
  * The kind of failure an upstream status is, reading the dialect's words where the status alone
  * does not tell: "final" when the client must fix the request (another account would answer the same).
  */
-export function classifyStatus(status: number, body: string, words: FailureWords = {}): FailureKind {
+export function classifyStatus(
+  status: number,
+  body: string,
+  words: FailureWords = {},
+): FailureKind {
   if (status === 401 || status === 403) return "auth";
   if (status === 400 && words.keyRejected?.test(body)) return "auth";
   if (status === 402 || (status === 429 && words.outOfCredit?.test(body))) return "quota";

@@ -1,6 +1,6 @@
 import type { Usage } from "../ir.ts";
 import type { Lease, Outcome } from "../pool/pool.ts";
-import { scrubFailure, scrubKey } from "../pipeline/scrub.ts";
+import { scrubFailure, scrubKey } from "../scrub.ts";
 import type { RecordSink, RequestRecord } from "./record.ts";
 
 /*

@@ -135,17 +135,17 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
     // Parsed once, whatever the number of targets and accounts it is tried on.
     const translated = () => {
       prepared ??= prepareTranslation(ctx, dialect, services.store, target.model, stream);
-      return translatedRunner(ctx, dialect, prepared, target, upstream, services.store);
+      return translatedRunner({ ctx, dialect, prepared, target, upstream, store: services.store });
     };
     if (forwardsNatively(upstream, dialect) && !continuesLevityResponse(ctx, services)) {
-      return passthroughRunner(
+      return passthroughRunner({
         ctx,
         dialect,
         target,
         upstream,
         stream,
-        noSuchRouteFallback(upstream, dialect, services, translated),
-      );
+        onNoSuchRoute: noSuchRouteFallback(upstream, dialect, services, translated),
+      });
     }
     return translated();
   });

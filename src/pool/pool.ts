@@ -12,7 +12,7 @@ import {
   QUOTA_BACKOFF,
   RATE_LIMIT_BACKOFF,
 } from "./hints.ts";
-import { scrubFailure } from "../pipeline/scrub.ts";
+import { scrubFailure } from "../scrub.ts";
 
 /*
  * The accounts of every upstream and their health: which may serve now, which are cooling (and

@@ -13,7 +13,7 @@ import type {
 } from "../ir.ts";
 import { textOf } from "../ir.ts";
 import { estimateRequestTokens, estimateTokens } from "../tokens/estimate.ts";
-import { UpstreamError } from "./failure.ts";
+import { classifyStatus, UpstreamFailed } from "../failure.ts";
 
 /*
  * The built-in upstream: no network, no key. It answers with the last user text, in any dialect,
@@ -216,19 +216,17 @@ function failIfAsked(request: ChatRequest): void {
   const code = Number(status);
   if (code < 400 || code > 599) {
     // Anything else is not an error to rehearse, and a status outside 200-599 cannot even be sent.
-    throw new UpstreamError(
-      400,
-      `echo simulates errors from 400 to 599; model ${request.model} names ${status}.`,
-    );
+    const message = `echo simulates errors from 400 to 599; model ${request.model} names ${status}.`;
+    throw new UpstreamFailed({ kind: "final", status: 400, message });
   }
   // A 429 or 503 without a Retry-After would leave the client's backoff untried.
-  const retryAfter = code === 429 || code === 503 ? "1" : undefined;
-  throw new UpstreamError(
-    code,
-    `echo was asked to fail with HTTP ${status} (model ${request.model}).`,
-    retryAfter,
-    retryAfter ? 1000 : undefined,
-  );
+  const message = `echo was asked to fail with HTTP ${status} (model ${request.model}).`;
+  throw new UpstreamFailed({
+    kind: classifyStatus(code, message),
+    status: code,
+    message,
+    hintMs: code === 429 || code === 503 ? 1000 : undefined,
+  });
 }
 
 function usageOf(request: ChatRequest, answer: EchoPlan): Usage {

@@ -1,8 +1,8 @@
 import { connect } from "node:net";
 import type { Timeouts, Upstream } from "../config/snapshot.ts";
-import { GatewayError } from "../http/errors.ts";
+import { broken, GatewayError, UpstreamFailed, unreachable } from "../failure.ts";
 import { SweepList } from "../sweep.ts";
-import { limitsOf, UpstreamBroken } from "./limits.ts";
+import { limitsOf } from "./limits.ts";
 import { decodedStream } from "./stream-decode.ts";
 import { contentEncoding, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts";
 
@@ -19,13 +19,9 @@ export interface UpstreamCall {
 }
 
 /** The upstream could not be reached, or did not keep time: another account (or later) may do better. */
-export class UpstreamUnreachable extends Error {
-  constructor(
-    readonly kind: "network" | "timeout",
-    message: string,
-  ) {
-    super(message);
-    this.name = "UpstreamUnreachable";
+export class UpstreamUnreachable extends UpstreamFailed {
+  constructor(kind: "network" | "timeout", message: string) {
+    super(unreachable(kind, message).failure);
   }
 }
 
@@ -136,7 +132,7 @@ function unwatch(w: Watched): void {
 function explain(error: unknown, w: Watched, what: "reach" | "read"): Error {
   const { call, abort } = w;
   if (call.clientSignal.aborted) return new GatewayError(499, "The client closed the request.");
-  if (error instanceof UpstreamUnreachable || error instanceof UpstreamBroken) return error;
+  if (error instanceof UpstreamFailed) return error;
   if (abort.signal.reason instanceof UpstreamUnreachable) return abort.signal.reason;
   if (what === "read")
     return new UpstreamUnreachable(
@@ -323,7 +319,7 @@ export async function openUpstream(call: UpstreamCall): Promise<OpenedUpstream> 
     if (decoded) return { response, source: guardSource(decoded, w) };
     unwatch(w);
     w.abort.abort();
-    throw new UpstreamBroken(
+    throw broken(
       `upstream "${call.upstream.name}" answered a stream in content-encoding "${encoding.slice(0, 40)}", which levity cannot read`,
     );
   }

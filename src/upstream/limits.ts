@@ -1,3 +1,4 @@
+import { broken, type UpstreamFailed } from "../failure.ts";
 import type { Upstream } from "../config/snapshot.ts";
 
 /*
@@ -43,22 +44,14 @@ export function inMb(bytes: number): string {
   return `${Math.round((bytes / MB) * 100) / 100} MB`;
 }
 
-/** The upstream's answer cannot be used (over a limit, or in an encoding levity did not ask for): a broken upstream, 502. */
-export class UpstreamBroken extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UpstreamBroken";
-  }
-}
-
 /** Passing a limit: names the limit and the key that sets it. */
 export function overLimit(
   upstream: string,
   what: string,
   limit: number,
   key: string,
-): UpstreamBroken {
-  return new UpstreamBroken(
+): UpstreamFailed {
+  return broken(
     `upstream "${upstream}" sent ${what} over ${inMb(limit)} (proxy.upstream_limits.${key}); levity stopped reading it`,
   );
 }

@@ -1,4 +1,4 @@
-import type { Failure } from "../pool/failure.ts";
+import type { Failure } from "./failure.ts";
 
 /*
  * Upstreams sometimes quote the key they refused ("Incorrect API key provided: sk-..."). Whatever
@@ -20,15 +20,4 @@ export function scrubFailure(failure: Failure, key: string): Failure {
     body: scrubKey(failure.upstream.body, key),
   };
   return { ...failure, message: scrubKey(failure.message, key), ...(upstream ? { upstream } : {}) };
-}
-
-/** A final (client-must-fix) answer is a small error body: read it, and pass it on without the key. */
-export async function scrubResponse(response: Response, key: string): Promise<Response> {
-  if (key.length < SHORTEST_SECRET || response.ok) return response;
-  const text = await response.text();
-  return new Response(scrubKey(text, key), {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
 }
