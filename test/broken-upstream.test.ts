@@ -114,7 +114,7 @@ function parseChatSse(text: string): { content: string; error?: string; done: bo
       done = true;
       continue;
     }
-    let json;
+    let json: any;
     try {
       json = JSON.parse(data);
     } catch {

@@ -17,7 +17,6 @@ import {
 } from "./support/raw-answers.ts";
 import {
   httpResponse,
-  LAST_CHUNK,
   rawUpstream,
   SSE_HEAD,
   sseChunk,

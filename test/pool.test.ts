@@ -177,7 +177,7 @@ const RETRYABLE: {
     reply: {
       status: 200,
       headers: SSE_HEADERS,
-      body: sse(chunk({ role: "assistant", content: "" }), chunk({}, "stop")) + "data: [DONE]\n\n",
+      body: `${sse(chunk({ role: "assistant", content: "" }), chunk({}, "stop"))}data: [DONE]\n\n`,
     },
     kind: "empty",
   },
