@@ -2,10 +2,10 @@ import { UPSTREAM_CODECS, upstreamDialect } from "../codecs/index.ts";
 import { StreamProtocolError, type UpstreamCodec, type UpstreamTarget } from "../codecs/shared.ts";
 import type { Account, MediaFetchSettings, Upstream } from "../config/snapshot.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
-import { countRequestTokens } from "../tokens/estimate.ts";
+import type { TokenCounter } from "../tokens/estimate.ts";
 import { echoResponse, echoStream } from "../upstream/echo.ts";
 import { UpstreamError } from "../upstream/failure.ts";
-import { callUpstream } from "../upstream/forward.ts";
+import type { UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream/limits.ts";
 import { withEventLimit } from "../codecs/sse.ts";
 import { upstreamRequestHeaders } from "../upstream/protocol.ts";
@@ -27,20 +27,26 @@ export interface CallContext {
   mediaFetch?: MediaFetchSettings;
 }
 
-export function echoProducer(upstream: Upstream): Producer {
+/** What producers use of the runtime: its upstream client and its token counter. */
+export interface ProducerServices {
+  upstreamClient: UpstreamClient;
+  tokens: TokenCounter;
+}
+
+export function echoProducer(upstream: Upstream, { tokens }: ProducerServices): Producer {
   return {
     accountName: "echo",
-    complete: async (request) => echoResponse(request, upstream.name),
+    complete: async (request) => echoResponse(request, upstream.name, tokens),
     async stream(request) {
       // Fail before the first byte, as an HTTP upstream would.
-      const events = echoStream(request, upstream.name);
+      const events = echoStream(request, upstream.name, tokens);
       const first = await events.next();
       return (async function* () {
         if (!first.done) yield first.value;
         yield* events;
       })();
     },
-    count: async (request) => ({ tokens: await countRequestTokens(request), estimated: true }),
+    count: async (request) => ({ tokens: await tokens.countRequest(request), estimated: true }),
   };
 }
 
@@ -75,11 +81,16 @@ async function failure(response: Response, codec: UpstreamCodec): Promise<Upstre
   );
 }
 
-export function httpProducer(upstream: Upstream, account: Account, call: CallContext): Producer {
+export function httpProducer(
+  upstream: Upstream,
+  account: Account,
+  call: CallContext,
+  { upstreamClient, tokens }: ProducerServices,
+): Producer {
   const codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
   const target: UpstreamTarget = { ...targetOf(upstream), mediaFetch: call.mediaFetch };
   const send = async (built: { path: string; body: unknown }, stream: boolean) => {
-    const response = await callUpstream({
+    const response = await upstreamClient.call({
       stream,
       upstream,
       url: upstream.baseUrl + built.path,
@@ -137,7 +148,7 @@ export function httpProducer(upstream: Upstream, account: Account, call: CallCon
     },
     async count(request) {
       if (!codec.buildCountRequest || !codec.parseCount)
-        return { tokens: await countRequestTokens(request), estimated: true };
+        return { tokens: await tokens.countRequest(request), estimated: true };
       const response = await send(await codec.buildCountRequest(request, target), false);
       return { tokens: codec.parseCount(await response.json()), estimated: false };
     },

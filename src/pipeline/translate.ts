@@ -16,7 +16,7 @@ import type { StateStore } from "../state/store.ts";
 import { UpstreamError } from "../upstream/failure.ts";
 import { limitsOf } from "../upstream/limits.ts";
 import { ResponseAssembler } from "./assemble.ts";
-import { echoProducer, httpProducer, type Producer } from "./producer.ts";
+import { echoProducer, httpProducer, type Producer, type ProducerServices } from "./producer.ts";
 import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";
 
 const SSE_HEADERS: Record<string, string> = {
@@ -150,6 +150,7 @@ export function translatedRunner(
   target: Target,
   upstream: Upstream,
   store: StateStore,
+  services: ProducerServices,
 ): TargetRunner {
   const { client, render } = prepared;
   const stream = prepared.request.stream;
@@ -184,12 +185,17 @@ export function translatedRunner(
       const request = { ...prepared.request, model: target.model };
       const producer: Producer =
         upstream.protocol === "echo"
-          ? echoProducer(upstream)
-          : httpProducer(upstream, lease.account, {
-              clientHeaders: ctx.request.headers,
-              clientSignal: ctx.request.signal,
-              mediaFetch: ctx.snapshot.proxy.mediaFetch,
-            });
+          ? echoProducer(upstream, services)
+          : httpProducer(
+              upstream,
+              lease.account,
+              {
+                clientHeaders: ctx.request.headers,
+                clientSignal: ctx.request.signal,
+                mediaFetch: ctx.snapshot.proxy.mediaFetch,
+              },
+              services,
+            );
       try {
         if (ctx.match.route.operation === "count-tokens") {
           const { tokens, estimated } = await producer.count(request);
