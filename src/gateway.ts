@@ -233,7 +233,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
             },
           );
         case "overlap":
-          body = await readJsonObject(request, snapshot.proxy.body);
+          body = await readJsonObject(request, snapshot.proxy.body, services.deadlines);
           match = chooseOverlap(lookup, body.json);
           break;
         case "route":
@@ -242,8 +242,8 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
           if (match.route.method === "POST" && match.route.operation !== "not-served") {
             body =
               match.route.auth === "admin"
-                ? await readOptionalJsonObject(request, snapshot.proxy.body)
-                : await readJsonObject(request, snapshot.proxy.body);
+                ? await readOptionalJsonObject(request, snapshot.proxy.body, services.deadlines)
+                : await readJsonObject(request, snapshot.proxy.body, services.deadlines);
           }
           break;
       }

@@ -29,4 +29,4 @@ export function oneLine(message: string): string {
   );
 }
 
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+export const silentLogger: Readonly<Logger> = { info() {}, warn() {}, error() {} };

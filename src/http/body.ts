@@ -1,4 +1,4 @@
-import { deadline } from "./deadlines.ts";
+import type { Deadlines } from "./deadlines.ts";
 import { GatewayError } from "./errors.ts";
 
 export type JsonObject = Record<string, unknown>;
@@ -27,10 +27,14 @@ export interface BodyLimits {
  * refused without reading the rest; a body still arriving at the deadline is refused with 408 and
  * the connection closed, so a slow sender cannot hold it.
  */
-export async function readBodyBytes(request: Request, limits: BodyLimits): Promise<Uint8Array> {
+export async function readBodyBytes(
+  request: Request,
+  limits: BodyLimits,
+  deadlines: Deadlines,
+): Promise<Uint8Array> {
   let cancel = () => {};
   const expired = new Promise<never>((_, reject) => {
-    cancel = deadline(limits.timeoutMs, () =>
+    cancel = deadlines.after(limits.timeoutMs, () =>
       reject(
         new GatewayError(
           408,
@@ -82,8 +86,9 @@ async function readWithin(request: Request, maxBytes: number): Promise<Uint8Arra
 export async function readOptionalJsonObject(
   request: Request,
   limits: BodyLimits,
+  deadlines: Deadlines,
 ): Promise<{ json: JsonObject; text: string }> {
-  const bytes = await readBodyBytes(request, limits);
+  const bytes = await readBodyBytes(request, limits, deadlines);
   return bytes.byteLength === 0 ? { json: {}, text: "" } : parseJsonObject(bytes);
 }
 
@@ -94,6 +99,7 @@ export async function readOptionalJsonObject(
 export async function readJsonObject(
   request: Request,
   limits: BodyLimits,
+  deadlines: Deadlines,
 ): Promise<{ json: JsonObject; text: string }> {
   const type = request.headers.get("content-type") ?? "";
   if (type.toLowerCase().startsWith("multipart/")) {
@@ -102,7 +108,7 @@ export async function readJsonObject(
       `Request body is ${type.split(";")[0]}; this endpoint expects a JSON object (Content-Type: application/json).`,
     );
   }
-  const bytes = await readBodyBytes(request, limits);
+  const bytes = await readBodyBytes(request, limits, deadlines);
   if (bytes.byteLength === 0)
     throw new GatewayError(400, "Request body is empty; this endpoint expects a JSON object.");
   return parseJsonObject(bytes);

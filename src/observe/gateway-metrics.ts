@@ -21,7 +21,9 @@ import type { RecordSink, RequestRecord } from "./record.ts";
  */
 
 // Seconds: from a cached answer on loopback to a long reasoning stream.
-const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+const LATENCY_BUCKETS: readonly number[] = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+];
 
 export interface CooldownCount {
   upstream: string;

@@ -13,7 +13,7 @@ import type { Target } from "../mapping/table.ts";
 import { failureOf } from "../failure.ts";
 import { failureFromAnswer } from "../pipeline/answer-failure.ts";
 import { serveWithPool, type TargetRunner } from "../pipeline/serve.ts";
-import { openUpstream } from "../upstream/forward.ts";
+import type { UpstreamClient } from "../upstream/forward.ts";
 import {
   clientResponseHeaders,
   forwardsNatively,
@@ -68,7 +68,7 @@ export async function compactResponses(
     return forwardCompact(
       ctx,
       services,
-      native.map((t) => nativeRunner(ctx, t, upstreamOf(t))),
+      native.map((t) => nativeRunner(ctx, t, upstreamOf(t), services.upstreamClient)),
     );
   }
   return emulateCompact(
@@ -243,7 +243,12 @@ function forwardCompact(
 }
 
 /** POST {base_url}/responses/compact on one account, the body unchanged but for the model. */
-function nativeRunner(ctx: RequestContext, target: Target, upstream: Upstream): TargetRunner {
+function nativeRunner(
+  ctx: RequestContext,
+  target: Target,
+  upstream: Upstream,
+  upstreamClient: UpstreamClient,
+): TargetRunner {
   const { json, text } = ctx.body!;
   const body =
     json.model === target.model ? text : JSON.stringify({ ...json, model: target.model });
@@ -255,7 +260,7 @@ function nativeRunner(ctx: RequestContext, target: Target, upstream: Upstream): 
       let response: Response;
       let answer: string;
       try {
-        ({ response } = await openUpstream({
+        ({ response } = await upstreamClient.open({
           upstream,
           url: `${upstream.baseUrl}/responses/compact`,
           body,

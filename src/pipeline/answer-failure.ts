@@ -10,7 +10,7 @@ import { cooldownHint } from "../pool/hints.ts";
  */
 
 /** Until each dialect says its own words: every dialect's, as levity has always read them. */
-export const ANY_DIALECT_WORDS: FailureWords = {
+export const ANY_DIALECT_WORDS: Readonly<FailureWords> = {
   keyRejected: /API_KEY_INVALID|API key not valid|invalid[ _-]?api[ _-]?key/i,
   outOfCredit: /insufficient_quota|exceeded your current quota/i,
 };

@@ -11,7 +11,7 @@ import { isEmptyAnswer } from "./first-content.ts";
 import type { Lease } from "../pool/pool.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
 import { tapStream } from "./tap.ts";
-import { openUpstream, type OpenedUpstream } from "../upstream/forward.ts";
+import type { OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream/limits.ts";
 import { adaptChatBody, meansNoSuchRoute } from "../upstream/openai-compatible.ts";
 import {
@@ -95,6 +95,7 @@ export interface PassthroughRunnerOptions {
   target: Target;
   upstream: Upstream;
   stream: boolean;
+  upstreamClient: UpstreamClient;
   /** Another way to the same answer when the upstream turns out not to have this route at all. */
   onNoSuchRoute?: (lease: Lease) => Promise<AttemptResult>;
 }
@@ -105,6 +106,7 @@ export function passthroughRunner({
   target,
   upstream,
   stream,
+  upstreamClient,
   onNoSuchRoute,
 }: PassthroughRunnerOptions): TargetRunner {
   const { json, text } = ctx.body!;
@@ -142,7 +144,7 @@ export function passthroughRunner({
     async attempt(lease: Lease): Promise<AttemptResult> {
       let opened: OpenedUpstream;
       try {
-        opened = await openUpstream({
+        opened = await upstreamClient.open({
           stream,
           upstream,
           url,

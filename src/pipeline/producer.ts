@@ -2,11 +2,11 @@ import { UPSTREAM_CODECS, upstreamDialect } from "../codecs/index.ts";
 import { StreamProtocolError, type UpstreamCodec, type UpstreamTarget } from "../codecs/shared.ts";
 import type { Account, MediaFetchSettings, Upstream } from "../config/snapshot.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
-import { countRequestTokens } from "../tokens/estimate.ts";
+import type { TokenCounter } from "../tokens/estimate.ts";
 import { echoResponse, echoStream } from "../upstream/echo.ts";
 import { type Failure, failureOf } from "../failure.ts";
 import { failureFromAnswer } from "./answer-failure.ts";
-import { callUpstream } from "../upstream/forward.ts";
+import type { UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream/limits.ts";
 import { withEventLimit } from "../codecs/sse.ts";
 import { upstreamRequestHeaders } from "../upstream/protocol.ts";
@@ -43,15 +43,21 @@ export interface CallContext {
   mediaFetch?: MediaFetchSettings;
 }
 
-export function echoProducer(upstream: Upstream): Producer {
+/** What producers use of the runtime: its upstream client and its token counter. */
+export interface ProducerServices {
+  upstreamClient: UpstreamClient;
+  tokens: TokenCounter;
+}
+
+export function echoProducer(upstream: Upstream, { tokens }: ProducerServices): Producer {
   return {
     accountName: "echo",
     complete: (request) =>
-      produced(upstream.name, async () => echoResponse(request, upstream.name)),
+      produced(upstream.name, async () => echoResponse(request, upstream.name, tokens)),
     stream: (request) =>
       produced(upstream.name, async () => {
         // Fail before the first byte, as an HTTP upstream would.
-        const events = echoStream(request, upstream.name);
+        const events = echoStream(request, upstream.name, tokens);
         const first = await events.next();
         return (async function* () {
           if (!first.done) yield first.value;
@@ -60,7 +66,7 @@ export function echoProducer(upstream: Upstream): Producer {
       }),
     count: (request) =>
       produced(upstream.name, async () => ({
-        tokens: await countRequestTokens(request),
+        tokens: await tokens.countRequest(request),
         estimated: true,
       })),
   };
@@ -76,7 +82,12 @@ export function targetOf(upstream: Upstream): UpstreamTarget {
   };
 }
 
-export function httpProducer(upstream: Upstream, account: Account, call: CallContext): Producer {
+export function httpProducer(
+  upstream: Upstream,
+  account: Account,
+  call: CallContext,
+  { upstreamClient, tokens }: ProducerServices,
+): Producer {
   const codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
   const target: UpstreamTarget = { ...targetOf(upstream), mediaFetch: call.mediaFetch };
   /** The upstream's answer when it accepted the request; its refusal, as a Failure, when not. */
@@ -85,7 +96,7 @@ export function httpProducer(upstream: Upstream, account: Account, call: CallCon
     stream: boolean,
   ): Promise<Produced<Response>> => {
     const sent = await produced(upstream.name, () =>
-      callUpstream({
+      upstreamClient.call({
         stream,
         upstream,
         url: upstream.baseUrl + built.path,
@@ -159,7 +170,7 @@ export function httpProducer(upstream: Upstream, account: Account, call: CallCon
     },
     async count(request) {
       if (!codec.buildCountRequest || !codec.parseCount)
-        return { ok: true, value: { tokens: await countRequestTokens(request), estimated: true } };
+        return { ok: true, value: { tokens: await tokens.countRequest(request), estimated: true } };
       const parseCount = codec.parseCount;
       const sent = await send(await codec.buildCountRequest(request, target), false);
       if (!sent.ok) return sent;

@@ -15,10 +15,10 @@ import type { AttemptResult, TargetRunner } from "./serve.ts";
 import type { StateStore } from "../state/store.ts";
 import { limitsOf } from "../upstream/limits.ts";
 import { ResponseAssembler } from "./assemble.ts";
-import { echoProducer, httpProducer, type Producer } from "./producer.ts";
+import { echoProducer, httpProducer, type Producer, type ProducerServices } from "./producer.ts";
 import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";
 
-const SSE_HEADERS: Record<string, string> = {
+const SSE_HEADERS: Readonly<Record<string, string>> = {
   "content-type": "text/event-stream; charset=utf-8",
   "cache-control": "no-cache",
 };
@@ -148,7 +148,8 @@ export interface TranslatedRunnerOptions {
   prepared: Prepared;
   target: Target;
   upstream: Upstream;
-  store: StateStore;
+  /** The store for conversations and tool calls, and what the producers call upstreams with. */
+  services: ProducerServices & { store: StateStore };
 }
 
 /** Any client dialect to any upstream: client request -> IR -> upstream, and the answer back the same way. */
@@ -158,8 +159,9 @@ export function translatedRunner({
   prepared,
   target,
   upstream,
-  store,
+  services,
 }: TranslatedRunnerOptions): TargetRunner {
+  const store = services.store;
   const { client, render } = prepared;
   const stream = prepared.request.stream;
   const remember = (response: ChatResponse) => {
@@ -196,12 +198,17 @@ export function translatedRunner({
       const request = { ...prepared.request, model: target.model };
       const producer: Producer =
         upstream.protocol === "echo"
-          ? echoProducer(upstream)
-          : httpProducer(upstream, lease.account, {
-              clientHeaders: ctx.request.headers,
-              clientSignal: ctx.request.signal,
-              mediaFetch: ctx.snapshot.proxy.mediaFetch,
-            });
+          ? echoProducer(upstream, services)
+          : httpProducer(
+              upstream,
+              lease.account,
+              {
+                clientHeaders: ctx.request.headers,
+                clientSignal: ctx.request.signal,
+                mediaFetch: ctx.snapshot.proxy.mediaFetch,
+              },
+              services,
+            );
       try {
         if (ctx.match.route.operation === "count-tokens") {
           const counted = await producer.count(request);

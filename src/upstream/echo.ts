@@ -12,7 +12,7 @@ import type {
   Usage,
 } from "../ir.ts";
 import { textOf } from "../ir.ts";
-import { estimateRequestTokens, estimateTokens } from "../tokens/estimate.ts";
+import { TokenCounter, type TokenEstimates } from "../tokens/estimate.ts";
 import { classifyStatus, UpstreamFailed } from "../failure.ts";
 
 /*
@@ -229,16 +229,21 @@ function failIfAsked(request: ChatRequest): void {
   });
 }
 
-function usageOf(request: ChatRequest, answer: EchoPlan): Usage {
-  const reasoning = answer.thinking ? estimateTokens(answer.thinking.text) : 0;
+function usageOf(request: ChatRequest, answer: EchoPlan, tokens: TokenEstimates): Usage {
+  const reasoning = answer.thinking ? tokens.estimate(answer.thinking.text) : 0;
   const output =
-    estimateTokens(answer.text ?? "") +
-    answer.calls.reduce((sum, c) => sum + estimateTokens(c.arguments), 0) +
+    tokens.estimate(answer.text ?? "") +
+    answer.calls.reduce((sum, c) => sum + tokens.estimate(c.arguments), 0) +
     reasoning;
-  return { input: estimateRequestTokens(request), output, reasoning };
+  return { input: tokens.estimateRequest(request), output, reasoning };
 }
 
-export function echoResponse(request: ChatRequest, issuer: string): ChatResponse {
+// Without the runtime's counter (a test of the answer's parts), a counter that never loads: rough usage.
+export function echoResponse(
+  request: ChatRequest,
+  issuer: string,
+  tokens: TokenEstimates = new TokenCounter(),
+): ChatResponse {
   failIfAsked(request);
   const answer = plan(request, issuer);
   const parts: Part[] = [];
@@ -251,7 +256,7 @@ export function echoResponse(request: ChatRequest, issuer: string): ChatResponse
     created: unixNow(),
     parts,
     stop: answer.calls.length > 0 ? "tool_use" : "end",
-    usage: usageOf(request, answer),
+    usage: usageOf(request, answer, tokens),
   };
 }
 
@@ -263,10 +268,11 @@ export function splitWords(text: string): string[] {
 export async function* echoStream(
   request: ChatRequest,
   issuer: string,
+  tokens: TokenEstimates,
 ): AsyncGenerator<StreamEvent> {
   failIfAsked(request);
   const answer = plan(request, issuer);
-  const usage = usageOf(request, answer);
+  const usage = usageOf(request, answer, tokens);
   yield {
     type: "start",
     id: randomId(""),

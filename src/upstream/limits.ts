@@ -28,7 +28,7 @@ const MB = 1024 * 1024;
  */
 export const DEFAULT_UPSTREAM_LIMITS_MB = { body: 64, held: 8, event: 16, answer: 64 } as const;
 
-export const DEFAULT_UPSTREAM_LIMITS: UpstreamLimits = {
+export const DEFAULT_UPSTREAM_LIMITS: Readonly<UpstreamLimits> = {
   bodyBytes: DEFAULT_UPSTREAM_LIMITS_MB.body * MB,
   heldBytes: DEFAULT_UPSTREAM_LIMITS_MB.held * MB,
   eventBytes: DEFAULT_UPSTREAM_LIMITS_MB.event * MB,

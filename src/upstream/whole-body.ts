@@ -19,7 +19,7 @@ type Inflate = (
 const zstd = (zlib as { zstdDecompress?: Inflate }).zstdDecompress;
 
 /** Encodings levity can undo; anything else is an answer it cannot read. */
-const DECODERS: Record<string, Inflate> = {
+const DECODERS: Readonly<Record<string, Inflate>> = {
   // unzip takes gzip and zlib-wrapped deflate alike (servers send either for "deflate").
   gzip: zlib.unzip,
   "x-gzip": zlib.unzip,
