@@ -24,8 +24,4 @@ export class Waiters {
   wakeAll(): void {
     for (const wake of [...this.waiting]) wake();
   }
-
-  get size(): number {
-    return this.waiting.size;
-  }
 }
