@@ -17,7 +17,12 @@ export interface Health {
   readonly disabledReason?: string;
 }
 
-export const HEALTHY: Health = { cooldownUntil: 0, modelCooldowns: {}, consecutiveFailures: 0 };
+// Frozen: every account starts from this one object, so an edit in place would reach them all.
+export const HEALTHY: Health = Object.freeze({
+  cooldownUntil: 0,
+  modelCooldowns: Object.freeze({}),
+  consecutiveFailures: 0,
+});
 
 /** How one attempt went, as far as health is concerned: neutral ones (the client left) say nothing. */
 export type Settled = { ok: true } | { ok: false; failure: Failure } | { neutral: true };
