@@ -5,7 +5,8 @@ import type { Effect } from "./health.ts";
 /*
  * What the pool tells the rest of levity about its accounts: each time the failure policy cools or
  * disables one. Logging and counting these is observation's job (src/observe/account-events.ts),
- * not the pool's; the pool only reports them to the listener it was given.
+ * not the pool's; the pool only reports them to the listener it was given. How an event reads
+ * sits here, beside the event, so that every listener words it the same.
  */
 
 export interface AccountEvent {
@@ -63,8 +64,10 @@ export function describeAccountEvent(event: AccountEvent): {
 }
 
 /**
- * For a pool built without a listener (the hosts that assemble it by hand, until they pass the
- * one from src/observe/account-events.ts): logs and counts as the pool itself once did.
+ * For a pool built without a listener: logs and counts as the pool itself once did, so hosts that
+ * assemble the pool by hand keep their log lines and levity_cooldowns_total. It goes once every
+ * host passes observeAccounts(log) from src/observe/account-events.ts (the pool cannot import it:
+ * observe sits above pool).
  */
 export function fallbackListener(log: Logger): AccountListener {
   const counts = new Map<string, CooldownCount>();
