@@ -13,6 +13,7 @@ import type { ConfigSnapshot } from "./config/snapshot.ts";
 import { createGateway, type Gateway, type SnapshotHolder } from "./gateway.ts";
 import { Deadlines } from "./http/deadlines.ts";
 import type { Logger } from "./log.ts";
+import { observeAccounts } from "./observe/account-events.ts";
 import { GatewayMetrics } from "./observe/gateway-metrics.ts";
 import { memoryRequestLog, type RequestLog } from "./observe/request-log.ts";
 import type { GatewayServices } from "./operations/context.ts";
@@ -89,7 +90,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     catalog: new ModelCatalog(log),
     version: VERSION,
     store,
-    pool: new AccountPool(store, log),
+    pool: new AccountPool(store, log, Date.now, { listener: observeAccounts(log) }),
     requestLog,
     metrics: new GatewayMetrics(VERSION),
     upstreamClient: new UpstreamClient(host.env),
