@@ -141,12 +141,6 @@ const ENTRY_POINTS = [
  * (Readonly<Record<…>>, Readonly<SomeInterface>, ReadonlySet, readonly T[]) or `as const`.
  */
 const KNOWN_OFFENDERS: ReadonlySet<string> = new Set<string>([
-  // Pool helper (src/pool/): a cache written after load.
-  "src/pool/pool.ts: digests",
-  // Lead (runners, hints and failure moving to pipeline/ and codecs/).
-  "src/pool/hints.ts: RATE_LIMIT_BACKOFF",
-  "src/pool/hints.ts: QUOTA_BACKOFF",
-  "src/pool/hints.ts: ERROR_BACKOFF",
   // HTTP helper (src/http/, operations wiring).
   "src/http/cors.ts: EXPOSED",
   "src/http/cors.ts: SDK_HEADERS",

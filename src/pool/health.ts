@@ -46,9 +46,9 @@ export interface Backoff {
 }
 
 /** Without a hint: rate limits back off from 5 s, errors from 2 s, an empty balance from 5 min, doubling per consecutive failure. */
-export const RATE_LIMIT_BACKOFF: Backoff = { baseMs: 5_000, capMs: 300_000 };
-export const QUOTA_BACKOFF: Backoff = { baseMs: 300_000, capMs: 3_600_000 };
-export const ERROR_BACKOFF: Backoff = { baseMs: 2_000, capMs: 60_000 };
+export const RATE_LIMIT_BACKOFF: Readonly<Backoff> = { baseMs: 5_000, capMs: 300_000 };
+export const QUOTA_BACKOFF: Readonly<Backoff> = { baseMs: 300_000, capMs: 3_600_000 };
+export const ERROR_BACKOFF: Readonly<Backoff> = { baseMs: 2_000, capMs: 60_000 };
 
 /** Exponential, capped, with ±20% jitter so accounts that failed together do not return together. */
 export function backoff(kind: Backoff, consecutiveFailures: number, random = Math.random): number {
