@@ -1,43 +1,60 @@
-import type { Dialect } from "../config/schema.ts";
-import type { Upstream } from "../config/snapshot.ts";
-import { anthropicMessagesClient } from "./anthropic-messages/client.ts";
-import { anthropicMessagesUpstream } from "./anthropic-messages/upstream.ts";
-import { geminiClient } from "./gemini/client.ts";
-import { geminiUpstream } from "./gemini/upstream.ts";
-import { openaiChatClient } from "./openai-chat/client.ts";
-import { openaiChatUpstream } from "./openai-chat/upstream.ts";
-import { openaiCompletionsClient } from "./openai-completions/client.ts";
-import { openaiCompletionsUpstream } from "./openai-completions/upstream.ts";
-import { openaiResponsesClient } from "./openai-responses/client.ts";
-import { openaiResponsesUpstream } from "./openai-responses/upstream.ts";
+import { anthropicMessages } from "./anthropic-messages/index.ts";
+import { anthropicFamily } from "./anthropic-messages/family.ts";
+import type { DialectModule } from "./dialect.ts";
+import type { FamilyModule } from "./family.ts";
+import { gemini } from "./gemini/index.ts";
+import { geminiFamily } from "./gemini/family.ts";
+import type { Dialect, Family } from "./names.ts";
+import { openaiChat } from "./openai-chat/index.ts";
+import { openaiCompletions } from "./openai-completions/index.ts";
+import { openaiFamily } from "./openai-compatible/family.ts";
+import { openaiResponses } from "./openai-responses/index.ts";
 import type { ClientCodec, UpstreamCodec } from "./shared.ts";
-import { dialectOfApi } from "../upstream/openai-compatible.ts";
 
-/** Five codecs, each knowing its dialect in both directions: every client-upstream pair, with no translator per pair. */
-export const CLIENT_CODECS: Record<Dialect, ClientCodec> = {
-  "openai-chat": openaiChatClient,
-  "openai-completions": openaiCompletionsClient,
-  "openai-responses": openaiResponsesClient,
-  "anthropic-messages": anthropicMessagesClient,
-  gemini: geminiClient,
+/**
+ * The five dialects. Each knows itself in both directions over one IR, so every client-upstream
+ * pair works with no translator per pair; adding a dialect is its folder and a line here.
+ */
+export const DIALECT_MODULES: Readonly<Record<Dialect, DialectModule>> = {
+  "openai-chat": openaiChat,
+  "openai-completions": openaiCompletions,
+  "openai-responses": openaiResponses,
+  "anthropic-messages": anthropicMessages,
+  gemini,
 };
 
-export const UPSTREAM_CODECS: Record<Dialect, UpstreamCodec> = {
-  "openai-chat": openaiChatUpstream,
-  "openai-completions": openaiCompletionsUpstream,
-  "openai-responses": openaiResponsesUpstream,
-  "anthropic-messages": anthropicMessagesUpstream,
-  gemini: geminiUpstream,
+/** The vendor families the dialects belong to; every upstream protocol but echo is one. */
+export const FAMILIES: Readonly<Record<Family, FamilyModule>> = {
+  openai: openaiFamily,
+  anthropic: anthropicFamily,
+  gemini: geminiFamily,
 };
 
-/** The dialect levity speaks to an upstream for translated requests: an OpenAI-compatible one's wire_api (chat unless it lacks chat). */
-export function upstreamDialect(upstream: Upstream): Dialect {
-  switch (upstream.protocol) {
-    case "anthropic":
-      return "anthropic-messages";
-    case "gemini":
-      return "gemini";
-    default:
-      return dialectOfApi(upstream.openai?.wireApi ?? "chat");
-  }
+/** Every family, for the answers whose family levity does not know (a relay may pass on another's words). */
+export const FAMILY_LIST: readonly FamilyModule[] = Object.values(FAMILIES);
+
+export function dialectModule(dialect: Dialect): DialectModule {
+  return DIALECT_MODULES[dialect];
 }
+
+export function familyOf(dialect: Dialect): FamilyModule {
+  return DIALECT_MODULES[dialect].family;
+}
+
+/** The client halves alone, for callers that only render. */
+export const CLIENT_CODECS: Readonly<Record<Dialect, ClientCodec>> = {
+  "openai-chat": openaiChat.client,
+  "openai-completions": openaiCompletions.client,
+  "openai-responses": openaiResponses.client,
+  "anthropic-messages": anthropicMessages.client,
+  gemini: gemini.client,
+};
+
+/** The upstream halves alone, for callers that only call upstreams. */
+export const UPSTREAM_CODECS: Readonly<Record<Dialect, UpstreamCodec>> = {
+  "openai-chat": openaiChat.upstream,
+  "openai-completions": openaiCompletions.upstream,
+  "openai-responses": openaiResponses.upstream,
+  "anthropic-messages": anthropicMessages.upstream,
+  gemini: gemini.upstream,
+};

@@ -1,9 +1,11 @@
-import type { UpstreamProtocol } from "../config/schema.ts";
+import type { UpstreamProtocol } from "./names.ts";
 import type { MediaFetchSettings } from "../config/snapshot.ts";
-import type { ChatCompat } from "../upstream/openai-compatible.ts";
-import type { JsonObject } from "../http/body.ts";
+import type { ChatCompat } from "./openai-compatible/profiles.ts";
 import { GatewayError } from "../http/errors.ts";
 import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
+
+/** A JSON object as parsed from a body: its fields are checked where they are read. */
+export type JsonObject = Record<string, unknown>;
 
 /** What rendering to the client needs besides the response itself. */
 export interface ClientContext {
@@ -275,4 +277,13 @@ const markerEncoder = new TextEncoder();
 /** The byte forms of a dialect's final-event markers, made once. */
 export function markers(...words: string[]): readonly Uint8Array[] {
   return words.map((word) => markerEncoder.encode(word));
+}
+
+/** The first object in a JSON list that `matches`; undefined when the value is no list. */
+export function firstWhere(list: unknown, matches: (item: JsonObject) => boolean): unknown {
+  return Array.isArray(list) ? list.find((item) => isObject(item) && matches(item)) : undefined;
+}
+
+export function utf8(text: string): Uint8Array {
+  return encoder.encode(text);
 }

@@ -11,7 +11,7 @@ import {
 } from "../pool/serve.ts";
 import { sessionKey } from "../pool/session.ts";
 import type { Upstream } from "../config/snapshot.ts";
-import { apiOfDialect } from "../upstream/openai-compatible.ts";
+import { apiOfDialect } from "../codecs/openai-compatible/index.ts";
 import { forwardsNatively } from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
 import { passthroughRunner } from "./passthrough.ts";

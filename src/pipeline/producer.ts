@@ -1,4 +1,4 @@
-import { UPSTREAM_CODECS, upstreamDialect } from "../codecs/index.ts";
+import { UPSTREAM_CODECS } from "../codecs/index.ts";
 import { StreamProtocolError, type UpstreamCodec, type UpstreamTarget } from "../codecs/shared.ts";
 import type { Account, MediaFetchSettings, Upstream } from "../config/snapshot.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
@@ -8,7 +8,7 @@ import { UpstreamError } from "../upstream/failure.ts";
 import { callUpstream } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream/limits.ts";
 import { withEventLimit } from "../codecs/sse.ts";
-import { upstreamRequestHeaders } from "../upstream/protocol.ts";
+import { upstreamDialect, upstreamRequestHeaders } from "../upstream/protocol.ts";
 import { cooldownHint } from "../pool/hints.ts";
 
 /** Anything that answers an IR request: an HTTP upstream through its codec, or echo. */

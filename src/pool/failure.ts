@@ -1,3 +1,5 @@
+import { FAMILY_LIST } from "../codecs/index.ts";
+
 /*
  * What went wrong with one attempt, and what it means for the account: try another account (and
  * cool this one), disable it, or pass the answer to the client because no account would do better.
@@ -35,17 +37,13 @@ export interface Failure {
 /** A key the upstream rejects, even where its status says 400 (Gemini answers a bad key with 400 API_KEY_INVALID). */
 function rejectsKey(status: number, body: string): boolean {
   if (status === 401 || status === 403) return true;
-  return (
-    status === 400 && /API_KEY_INVALID|API key not valid|invalid[ _-]?api[ _-]?key/i.test(body)
-  );
+  // Any family's words count: the status does not say which family answered, and relays pass on others' words.
+  return FAMILY_LIST.some((family) => family.rejectsKey(status, body));
 }
 
 /** An account with no credit left: Anthropic says 402 billing_error, OpenAI a 429 with insufficient_quota. */
 function outOfCredit(status: number, body: string): boolean {
-  return (
-    status === 402 ||
-    (status === 429 && /insufficient_quota|exceeded your current quota/i.test(body))
-  );
+  return FAMILY_LIST.some((family) => family.outOfCredit(status, body));
 }
 
 /**

@@ -1,5 +1,4 @@
-import type { JsonObject } from "../../http/body.ts";
-import { errorBody } from "../../http/errors.ts";
+import { anthropicErrorBody } from "./error-body.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -21,6 +20,7 @@ import {
   sseEvent,
   type ClientCodec,
   type ClientContext,
+  type JsonObject,
 } from "../shared.ts";
 import { blocksFromParts, partsFromBlocks, TO_ANTHROPIC_STOP, toAnthropicUsage } from "./wire.ts";
 
@@ -267,7 +267,7 @@ async function* renderAnthropicStream(
         yield sseEvent("message_stop", { type: "message_stop" });
         return;
       case "error":
-        yield sseEvent("error", errorBody("anthropic", event.status, event.message));
+        yield sseEvent("error", anthropicErrorBody(event.status, event.message));
         return;
     }
   }

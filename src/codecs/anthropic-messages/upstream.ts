@@ -1,3 +1,4 @@
+import { anthropicEndpointPath } from "./endpoint.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -141,7 +142,7 @@ export const anthropicMessagesUpstream: UpstreamCodec = {
       };
     if (request.user) body.metadata = { user_id: request.user };
     if (request.stream) body.stream = true;
-    return { path: "/v1/messages", body };
+    return { path: anthropicEndpointPath("generate"), body };
   },
 
   async buildCountRequest(request: ChatRequest, target: UpstreamTarget) {
@@ -156,7 +157,7 @@ export const anthropicMessagesUpstream: UpstreamCodec = {
       stream: _stream,
       ...count
     } = body as Record<string, unknown>;
-    return { path: "/v1/messages/count_tokens", body: count };
+    return { path: anthropicEndpointPath("count-tokens"), body: count };
   },
 
   parseCount(body: unknown): number {

@@ -1,5 +1,4 @@
-import type { JsonObject } from "../../http/body.ts";
-import { errorBody } from "../../http/errors.ts";
+import { geminiErrorBody } from "./error-body.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -19,6 +18,7 @@ import {
   isObject,
   type ClientCodec,
   type ClientContext,
+  type JsonObject,
 } from "../shared.ts";
 import { fromGeminiSchema } from "./schema.ts";
 import {
@@ -288,7 +288,7 @@ async function* renderGeminiStream(
         if (!sse) yield "]";
         return;
       case "error":
-        yield frame(errorBody("gemini", event.status, event.message));
+        yield frame(geminiErrorBody(event.status, event.message));
         if (!sse) yield "]";
         return;
       default:

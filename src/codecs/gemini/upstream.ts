@@ -1,3 +1,4 @@
+import { geminiEndpointPath } from "./endpoint.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -33,10 +34,6 @@ import {
   pairCallIds,
   partsFromGemini,
 } from "./wire.ts";
-
-function modelPath(target: UpstreamTarget, model: string, method: string): string {
-  return `/${target.apiVersion ?? "v1beta"}/models/${encodeURIComponent(model)}:${method}`;
-}
 
 async function contentsFor(request: ChatRequest, target: UpstreamTarget) {
   const callNames = new Map<string, string>();
@@ -148,12 +145,14 @@ export const geminiUpstream: UpstreamCodec = {
       ...toolFields(request),
       generationConfig: generationConfig(request),
     };
-    const path =
-      modelPath(
-        target,
-        request.model,
-        request.stream ? "streamGenerateContent" : "generateContent",
-      ) + (request.stream ? "?alt=sse" : "");
+    const path = geminiEndpointPath({
+      operation: "generate",
+      model: request.model,
+      stream: request.stream,
+      apiVersion: target.apiVersion,
+      // levity reads Gemini's streams as SSE; without alt=sse it would send one JSON array.
+      query: request.stream ? new URLSearchParams({ alt: "sse" }) : undefined,
+    });
     return { path, body };
   },
 
@@ -165,7 +164,12 @@ export const geminiUpstream: UpstreamCodec = {
       ...toolFields(request),
     };
     return {
-      path: modelPath(target, request.model, "countTokens"),
+      path: geminiEndpointPath({
+        operation: "count-tokens",
+        model: request.model,
+        stream: false,
+        apiVersion: target.apiVersion,
+      }),
       body: { generateContentRequest },
     };
   },

@@ -1,5 +1,4 @@
-import type { JsonObject } from "../../http/body.ts";
-import { errorBody } from "../../http/errors.ts";
+import { openaiErrorBody } from "../openai-compatible/error-body.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -22,6 +21,7 @@ import {
   sseData,
   type ClientCodec,
   type ClientContext,
+  type JsonObject,
 } from "../shared.ts";
 import {
   CUSTOM_TOOL_PARAMETERS,
@@ -325,7 +325,7 @@ export function* endOpenAIStream(
 }
 
 export function* failOpenAIStream(status: number, message: string): Generator<string> {
-  yield sseData(errorBody("openai", status, message));
+  yield sseData(openaiErrorBody(status, message));
   yield "data: [DONE]\n\n";
 }
 

@@ -1,3 +1,4 @@
+import { CHAT_PATH } from "./endpoint.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -24,7 +25,7 @@ import {
   type UpstreamFailure,
   type UpstreamTarget,
 } from "../shared.ts";
-import { compatOf, profileFromBaseUrl, type ChatCompat } from "../../upstream/openai-compatible.ts";
+import { compatOf, profileFromBaseUrl, type ChatCompat } from "../openai-compatible/profiles.ts";
 import {
   contentOf,
   customArguments,
@@ -160,7 +161,7 @@ export const openaiChatUpstream: UpstreamCodec = {
       body.stream = true;
       if (compat.streamOptions) body.stream_options = { include_usage: true };
     }
-    return { path: "/chat/completions", body };
+    return { path: CHAT_PATH, body };
   },
 
   parseResponse(body: unknown): ChatResponse {

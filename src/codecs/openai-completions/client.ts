@@ -1,4 +1,3 @@
-import type { JsonObject } from "../../http/body.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
 import { endOpenAIStream, failOpenAIStream } from "../openai-chat/client.ts";
@@ -11,6 +10,7 @@ import {
   sseData,
   type ClientCodec,
   type ClientContext,
+  type JsonObject,
 } from "../shared.ts";
 
 export function completionsUsage(usage: { input: number; output: number }) {

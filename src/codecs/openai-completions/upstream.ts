@@ -1,3 +1,4 @@
+import { COMPLETIONS_PATH } from "./endpoint.ts";
 import type { ChatRequest, ChatResponse, StreamEvent, Usage } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
 import { DONE_MARKER, parseOpenAIError, toolResultText } from "../openai-chat/upstream.ts";
@@ -46,7 +47,7 @@ export const openaiCompletionsUpstream: UpstreamCodec = {
       body.stream = true;
       body.stream_options = { include_usage: true };
     }
-    return { path: "/completions", body };
+    return { path: COMPLETIONS_PATH, body };
   },
 
   parseResponse(body: unknown): ChatResponse {

@@ -1,4 +1,3 @@
-import type { JsonObject } from "../../http/body.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -23,6 +22,7 @@ import {
   optionalNumber,
   type ClientCodec,
   type ClientContext,
+  type JsonObject,
 } from "../shared.ts";
 import { itemsFromParts, renderResponsesStream, responseObject } from "./render.ts";
 

@@ -1,4 +1,4 @@
-import { errorBody } from "../../http/errors.ts";
+import { openaiErrorBody } from "../openai-compatible/error-body.ts";
 import type { ChatRequest, Opaque, Part, StopReason, StreamEvent, Tool, Usage } from "../../ir.ts";
 import { customInput, isCustomTool } from "../openai-chat/wire.ts";
 import { encodeReasoning } from "../opaque.ts";
@@ -431,7 +431,7 @@ export async function* renderResponsesStream(
         return;
       }
       case "error": {
-        const { error } = errorBody("openai", event.status, event.message) as {
+        const { error } = openaiErrorBody(event.status, event.message) as {
           error: { type: string; code: string | null };
         };
         const code = error.code ?? error.type;

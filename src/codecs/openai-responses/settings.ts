@@ -1,5 +1,10 @@
-import type { JsonObject } from "../../http/body.ts";
-import { badRequest, isObject, randomId, type ResponsesSettings } from "../shared.ts";
+import {
+  badRequest,
+  isObject,
+  randomId,
+  type ResponsesSettings,
+  type JsonObject,
+} from "../shared.ts";
 
 /*
  * The Responses request settings that the Response object reports back (the Open Responses

@@ -1,3 +1,4 @@
+import { RESPONSES_PATH } from "./endpoint.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -183,7 +184,7 @@ export const openaiResponsesUpstream: UpstreamCodec = {
     }
     if (request.user) body.safety_identifier = request.user;
     if (request.stream) body.stream = true;
-    return { path: "/responses", body };
+    return { path: RESPONSES_PATH, body };
   },
 
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse {
