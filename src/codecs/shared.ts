@@ -1,5 +1,5 @@
 import type { UpstreamProtocol } from "./names.ts";
-import type { MediaFetchSettings } from "../config/snapshot.ts";
+import type { FetchMedia } from "./gemini/inline-media.ts";
 import type { ChatCompat } from "./openai-compatible/profiles.ts";
 import { GatewayError } from "../http/errors.ts";
 import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
@@ -58,8 +58,8 @@ export interface UpstreamTarget {
   apiVersion?: string;
   /** How an OpenAI-compatible upstream's chat dialect differs from OpenAI's. */
   compat?: ChatCompat;
-  /** proxy.media_fetch, for a codec that fetches media URLs (Gemini); absent: the defaults. */
-  mediaFetch?: MediaFetchSettings;
+  /** How a codec that inlines media URLs (Gemini) gets their bytes: the caller's I/O, not the codec's. */
+  fetchMedia?: FetchMedia;
 }
 
 export interface UpstreamFailure {

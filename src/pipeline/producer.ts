@@ -8,6 +8,7 @@ import { UpstreamError } from "../upstream/failure.ts";
 import { callUpstream } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream/limits.ts";
 import { withEventLimit } from "../codecs/sse.ts";
+import { mediaFetcher } from "../upstream/media-fetch.ts";
 import { upstreamDialect, upstreamRequestHeaders } from "../upstream/protocol.ts";
 import { cooldownHint } from "../pool/hints.ts";
 
@@ -77,7 +78,10 @@ async function failure(response: Response, codec: UpstreamCodec): Promise<Upstre
 
 export function httpProducer(upstream: Upstream, account: Account, call: CallContext): Producer {
   const codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
-  const target: UpstreamTarget = { ...targetOf(upstream), mediaFetch: call.mediaFetch };
+  const target: UpstreamTarget = {
+    ...targetOf(upstream),
+    fetchMedia: mediaFetcher(call.mediaFetch),
+  };
   const send = async (built: { path: string; body: unknown }, stream: boolean) => {
     const response = await callUpstream({
       stream,

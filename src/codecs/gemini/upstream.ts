@@ -46,7 +46,7 @@ async function contentsFor(request: ChatRequest, target: UpstreamTarget) {
         for (const c of part.content) if (c.type === "media") urlMedia.push(c);
     }
   }
-  const media = await geminiMediaParts(urlMedia, { settings: target.mediaFetch });
+  const media = await geminiMediaParts(urlMedia, target.fetchMedia);
   const options = {
     signature: (opaque: Parameters<typeof issuedBy>[0]) =>
       issuedBy(opaque, target) ? opaque.value : undefined,
