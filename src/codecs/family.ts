@@ -1,4 +1,5 @@
 import type { Family } from "./names.ts";
+import { isObject } from "./shared.ts";
 
 /** Error body fields a caller may set; the rest follow from the status. */
 export interface ErrorFields {
@@ -29,11 +30,15 @@ export interface FamilyModule {
 
   /** The error body this family's SDKs parse. */
   errorBody(status: number, message: string, fields?: ErrorFields, requestId?: string): unknown;
+  /** A request header only this family's SDK sends: on a path several SDKs share (/v1/models), it says whose client asks. */
+  readonly sdkHeader?: string;
   /** Besides x-request-id, the header this family's SDK reads a request id from. */
   readonly requestIdHeader?: string;
   /** One model as this family's model endpoint describes it; `created` in Unix seconds. */
   renderModel(model: ListedModel, created: number): unknown;
   renderModelList(models: readonly ListedModel[], created: number): unknown;
+  /** An upstream's model list, as its family's model endpoint answers; `ownedBy` is the upstream's name. */
+  parseModelList(body: unknown, ownedBy: string): ListedModel[];
 
   readonly defaultBaseUrl: string;
   /**
@@ -84,4 +89,19 @@ export function longestExhaustedReset(
     if (wait !== undefined && !Number.isNaN(wait)) longest = Math.max(longest ?? 0, wait);
   });
   return longest;
+}
+
+/** `{data: [{id, display_name?}]}`: the model list OpenAI and Anthropic both answer with. */
+export function parseDataModelList(body: unknown, ownedBy: string): ListedModel[] {
+  if (!isObject(body) || !Array.isArray(body.data)) return [];
+  const out: ListedModel[] = [];
+  for (const model of body.data) {
+    if (!isObject(model) || typeof model.id !== "string") continue;
+    out.push({
+      id: model.id,
+      ownedBy,
+      displayName: typeof model.display_name === "string" ? model.display_name : undefined,
+    });
+  }
+  return out;
 }

@@ -1,4 +1,4 @@
-import { FAMILIES } from "../codecs/index.ts";
+import { FAMILIES, FAMILY_LIST } from "../codecs/index.ts";
 import type { ErrorFamily } from "../http/errors.ts";
 import type { ModelEntry } from "../upstream/model-catalog.ts";
 
@@ -17,7 +17,6 @@ export function renderModel(shape: ErrorFamily, entry: ModelEntry): unknown {
 /** `/v1/models` is shared by three SDKs; the headers only one of them sends tell which shape it wants. */
 export function modelShapeFor(routeFamily: ErrorFamily, headers: Headers): ErrorFamily {
   if (routeFamily !== "openai") return routeFamily;
-  if (headers.has("anthropic-version")) return "anthropic";
-  if (headers.has("x-goog-api-key")) return "gemini";
-  return "openai";
+  const asking = FAMILY_LIST.find((family) => family.sdkHeader && headers.has(family.sdkHeader));
+  return asking?.name ?? "openai";
 }

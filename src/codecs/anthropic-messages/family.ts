@@ -1,4 +1,4 @@
-import type { FamilyModule } from "../family.ts";
+import { type FamilyModule, parseDataModelList } from "../family.ts";
 import { ANTHROPIC_DEFAULT_BASE_URL, anthropicBasePath } from "./base-url.ts";
 import { DEFAULT_ANTHROPIC_VERSION } from "./endpoint.ts";
 import { anthropicErrorBody } from "./error-body.ts";
@@ -10,8 +10,10 @@ export const anthropicFamily: FamilyModule = {
   name: "anthropic",
   errorBody: anthropicErrorBody,
   requestIdHeader: "request-id",
+  sdkHeader: "anthropic-version",
   renderModel: anthropicModel,
   renderModelList: anthropicModelList,
+  parseModelList: parseDataModelList,
   defaultBaseUrl: ANTHROPIC_DEFAULT_BASE_URL,
   basePath: anthropicBasePath,
   accountHeaders: (key) => ({ "x-api-key": key, "anthropic-version": DEFAULT_ANTHROPIC_VERSION }),

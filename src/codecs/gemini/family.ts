@@ -2,13 +2,15 @@ import type { FamilyModule } from "../family.ts";
 import { GEMINI_DEFAULT_API_VERSION, GEMINI_DEFAULT_BASE_URL, geminiBasePath } from "./base-url.ts";
 import { geminiErrorBody } from "./error-body.ts";
 import { geminiRejectsKey } from "./failure-words.ts";
-import { geminiModel, geminiModelList } from "./model-list.ts";
+import { geminiModel, geminiModelList, parseGeminiModelList } from "./model-list.ts";
 
 export const geminiFamily: FamilyModule = {
   name: "gemini",
   errorBody: geminiErrorBody,
+  sdkHeader: "x-goog-api-key",
   renderModel: geminiModel,
   renderModelList: geminiModelList,
+  parseModelList: parseGeminiModelList,
   defaultBaseUrl: GEMINI_DEFAULT_BASE_URL,
   basePath: geminiBasePath,
   accountHeaders: (key) => ({ "x-goog-api-key": key }),

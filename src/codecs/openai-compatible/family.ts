@@ -1,4 +1,4 @@
-import type { FamilyModule } from "../family.ts";
+import { type FamilyModule, parseDataModelList } from "../family.ts";
 import { OPENAI_DEFAULT_BASE_URL, openaiBasePath } from "./base-url.ts";
 import { openaiErrorBody } from "./error-body.ts";
 import { openaiOutOfCredit, openaiRejectsKey } from "./failure-words.ts";
@@ -11,6 +11,7 @@ export const openaiFamily: FamilyModule = {
   errorBody: openaiErrorBody,
   renderModel: openaiModel,
   renderModelList: openaiModelList,
+  parseModelList: parseDataModelList,
   defaultBaseUrl: OPENAI_DEFAULT_BASE_URL,
   basePath: openaiBasePath,
   accountHeaders: (key) => ({ authorization: `Bearer ${key}` }),
