@@ -1,4 +1,4 @@
-import type { Family } from "./names.ts";
+import type { Dialect, Family } from "./names.ts";
 import { isObject } from "./shared.ts";
 
 /** Error body fields a caller may set; the rest follow from the status. */
@@ -27,6 +27,11 @@ export interface ListedModel {
  */
 export interface FamilyModule {
   readonly name: Family;
+  /**
+   * The dialect an upstream of this family is spoken to in, and whose clients are forwarded to it
+   * untouched. For the OpenAI family an upstream's configuration (apis, wire_api) can say otherwise.
+   */
+  readonly nativeDialect: Dialect;
 
   /** The error body this family's SDKs parse. */
   errorBody(status: number, message: string, fields?: ErrorFields, requestId?: string): unknown;

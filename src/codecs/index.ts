@@ -4,7 +4,7 @@ import type { DialectModule } from "./dialect.ts";
 import type { FamilyModule } from "./family.ts";
 import { gemini } from "./gemini/index.ts";
 import { geminiFamily } from "./gemini/family.ts";
-import type { Dialect, Family } from "./names.ts";
+import { DIALECTS, type Dialect, type Family } from "./names.ts";
 import { openaiChat } from "./openai-chat/index.ts";
 import { openaiCompletions } from "./openai-completions/index.ts";
 import { openaiFamily } from "./openai-compatible/family.ts";
@@ -41,20 +41,15 @@ export function familyOf(dialect: Dialect): FamilyModule {
   return DIALECT_MODULES[dialect].family;
 }
 
-/** The client halves alone, for callers that only render. */
-export const CLIENT_CODECS: Readonly<Record<Dialect, ClientCodec>> = {
-  "openai-chat": openaiChat.client,
-  "openai-completions": openaiCompletions.client,
-  "openai-responses": openaiResponses.client,
-  "anthropic-messages": anthropicMessages.client,
-  gemini: gemini.client,
-};
+/** One half of every dialect, keyed by dialect: for callers that only render, or only call upstreams. */
+function halves<K extends "client" | "upstream">(
+  half: K,
+): Readonly<Record<Dialect, DialectModule[K]>> {
+  return Object.fromEntries(DIALECTS.map((name) => [name, DIALECT_MODULES[name][half]])) as Record<
+    Dialect,
+    DialectModule[K]
+  >;
+}
 
-/** The upstream halves alone, for callers that only call upstreams. */
-export const UPSTREAM_CODECS: Readonly<Record<Dialect, UpstreamCodec>> = {
-  "openai-chat": openaiChat.upstream,
-  "openai-completions": openaiCompletions.upstream,
-  "openai-responses": openaiResponses.upstream,
-  "anthropic-messages": anthropicMessages.upstream,
-  gemini: gemini.upstream,
-};
+export const CLIENT_CODECS: Readonly<Record<Dialect, ClientCodec>> = halves("client");
+export const UPSTREAM_CODECS: Readonly<Record<Dialect, UpstreamCodec>> = halves("upstream");

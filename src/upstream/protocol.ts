@@ -10,22 +10,14 @@ import type { Upstream } from "../config/snapshot.ts";
  * headers) are each dialect's and family's, in codecs/.
  */
 
-/** The client dialect each single-API protocol speaks natively. */
-const NATIVE: Readonly<Record<Exclude<UpstreamProtocol, "openai">, Dialect | undefined>> = {
-  anthropic: "anthropic-messages",
-  gemini: "gemini",
-  echo: undefined,
-};
-
 /** The dialect levity speaks to an upstream for translated requests: an OpenAI-compatible one's wire_api (chat unless it lacks chat). */
 export function upstreamDialect(upstream: Upstream): Dialect {
   switch (upstream.protocol) {
-    case "anthropic":
-      return "anthropic-messages";
-    case "gemini":
-      return "gemini";
-    default:
+    case "openai":
+    case "echo":
       return dialectOfApi(upstream.openai?.wireApi ?? "chat");
+    default:
+      return FAMILIES[upstream.protocol].nativeDialect;
   }
 }
 
@@ -35,7 +27,8 @@ export function upstreamDialect(upstream: Upstream): Dialect {
  * those it turned out not to have.
  */
 export function forwardsNatively(upstream: Upstream, dialect: Dialect): boolean {
-  if (upstream.protocol !== "openai") return NATIVE[upstream.protocol] === dialect;
+  if (upstream.protocol === "echo") return false;
+  if (upstream.protocol !== "openai") return FAMILIES[upstream.protocol].nativeDialect === dialect;
   const api = apiOfDialect(dialect);
   const family = upstream.openai;
   return (
@@ -55,7 +48,7 @@ export interface EndpointRequest extends Omit<EndpointCall, "apiVersion" | "quer
 /** The dialect that serves a forwarded request on this upstream: its own, or chat for an OpenAI dialect it has no path for. */
 function servingDialect(upstream: Upstream, dialect: Dialect): Dialect {
   if (upstream.protocol === "echo") throw new Error("the echo upstream has no endpoint");
-  if (upstream.protocol !== "openai") return NATIVE[upstream.protocol]!;
+  if (upstream.protocol !== "openai") return FAMILIES[upstream.protocol].nativeDialect;
   return apiOfDialect(dialect) === undefined ? "openai-chat" : dialect;
 }
 

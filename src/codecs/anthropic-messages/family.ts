@@ -8,6 +8,7 @@ import { anthropicRateLimitResetMs } from "./rate-limit-headers.ts";
 
 export const anthropicFamily: FamilyModule = {
   name: "anthropic",
+  nativeDialect: "anthropic-messages",
   errorBody: anthropicErrorBody,
   requestIdHeader: "request-id",
   sdkHeader: "anthropic-version",

@@ -6,6 +6,7 @@ import { geminiModel, geminiModelList, parseGeminiModelList } from "./model-list
 
 export const geminiFamily: FamilyModule = {
   name: "gemini",
+  nativeDialect: "gemini",
   errorBody: geminiErrorBody,
   sdkHeader: "x-goog-api-key",
   renderModel: geminiModel,

@@ -8,6 +8,7 @@ import { openaiRateLimitResetMs } from "./rate-limit-headers.ts";
 /** OpenAI and every provider that speaks its API: the family of openai-chat, -completions, -responses. */
 export const openaiFamily: FamilyModule = {
   name: "openai",
+  nativeDialect: "openai-chat",
   errorBody: openaiErrorBody,
   renderModel: openaiModel,
   renderModelList: openaiModelList,
