@@ -9,7 +9,7 @@ import { openaiChat } from "./openai-chat/index.ts";
 import { openaiCompletions } from "./openai-completions/index.ts";
 import { openaiFamily } from "./openai-compatible/family.ts";
 import { openaiResponses } from "./openai-responses/index.ts";
-import type { ClientCodec, UpstreamCodec } from "./shared.ts";
+import type { ClientCodec, UpstreamCodec } from "./codec.ts";
 
 /**
  * The five dialects. Each knows itself in both directions over one IR, so every client-upstream

@@ -1,5 +1,6 @@
 import { UPSTREAM_CODECS } from "../codecs/index.ts";
-import { StreamProtocolError, type UpstreamCodec, type UpstreamTarget } from "../codecs/shared.ts";
+import { StreamProtocolError } from "../codecs/shared.ts";
+import type { UpstreamCodec, UpstreamTarget } from "../codecs/codec.ts";
 import type { Account, MediaFetchSettings, Upstream } from "../config/snapshot.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
 import { countRequestTokens } from "../tokens/estimate.ts";

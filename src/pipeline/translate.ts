@@ -1,6 +1,7 @@
 import { CLIENT_CODECS } from "../codecs/index.ts";
 import { parseResponsesSettings } from "../codecs/openai-responses/settings.ts";
-import { byteStream, type ClientCodec, type ClientContext } from "../codecs/shared.ts";
+import { byteStream } from "../codecs/shared.ts";
+import type { ClientCodec, ClientContext } from "../codecs/codec.ts";
 import type { Dialect } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse, GatewayError, type ErrorFamily } from "../http/errors.ts";

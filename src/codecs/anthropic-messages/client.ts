@@ -18,10 +18,9 @@ import {
   optionalNumber,
   optionalStrings,
   sseEvent,
-  type ClientCodec,
-  type ClientContext,
   type JsonObject,
 } from "../shared.ts";
+import type { ClientCodec, ClientContext } from "../codec.ts";
 import { blocksFromParts, partsFromBlocks, TO_ANTHROPIC_STOP, toAnthropicUsage } from "./wire.ts";
 
 function parseTools(value: unknown): Tool[] {

@@ -19,10 +19,8 @@ import {
   mergeSameRoleTurns,
   parseStreamJson,
   StreamProtocolError,
-  type UpstreamCodec,
-  type UpstreamFailure,
-  type UpstreamTarget,
 } from "../shared.ts";
+import type { UpstreamCodec, UpstreamFailure, UpstreamTarget } from "../codec.ts";
 import { blocksFromParts, fromAnthropicStop, fromAnthropicUsage, partsFromBlocks } from "./wire.ts";
 
 /** Anthropic requires max_tokens; this is what a request that did not say gets. */

@@ -19,10 +19,9 @@ import {
   optionalNumber,
   optionalStrings,
   sseData,
-  type ClientCodec,
-  type ClientContext,
   type JsonObject,
 } from "../shared.ts";
+import type { ClientCodec, ClientContext } from "../codec.ts";
 import {
   CUSTOM_TOOL_PARAMETERS,
   customArguments,

@@ -21,10 +21,8 @@ import {
   parseStreamJson,
   StreamProtocolError,
   streamError,
-  type UpstreamCodec,
-  type UpstreamFailure,
-  type UpstreamTarget,
 } from "../shared.ts";
+import type { UpstreamCodec, UpstreamFailure, UpstreamTarget } from "../codec.ts";
 import { compatOf, profileFromBaseUrl, type ChatCompat } from "../openai-compatible/profiles.ts";
 import {
   contentOf,

@@ -8,10 +8,9 @@ import {
   optionalNumber,
   optionalStrings,
   sseData,
-  type ClientCodec,
-  type ClientContext,
   type JsonObject,
 } from "../shared.ts";
+import type { ClientCodec, ClientContext } from "../codec.ts";
 
 export function completionsUsage(usage: { input: number; output: number }) {
   return {

@@ -4,14 +4,8 @@ import { textOf } from "../../ir.ts";
 import { DONE_MARKER, parseOpenAIError, toolResultText } from "../openai-chat/upstream.ts";
 import { fromOpenAIFinish, fromOpenAIUsage } from "../openai-chat/wire.ts";
 import { readSse } from "../sse.ts";
-import {
-  clamp,
-  isObject,
-  parseStreamJson,
-  StreamProtocolError,
-  streamError,
-  type UpstreamCodec,
-} from "../shared.ts";
+import { clamp, isObject, parseStreamJson, StreamProtocolError, streamError } from "../shared.ts";
+import type { UpstreamCodec } from "../codec.ts";
 
 /** The legacy endpoint's default of 16 tokens would cut nearly every answer short. */
 const DEFAULT_MAX_TOKENS = 1024;

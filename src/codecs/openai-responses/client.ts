@@ -16,14 +16,8 @@ import {
 } from "../openai-chat/wire.ts";
 import { decodeReasoning } from "../opaque.ts";
 import { expandCompaction } from "./compaction.ts";
-import {
-  badRequest,
-  isObject,
-  optionalNumber,
-  type ClientCodec,
-  type ClientContext,
-  type JsonObject,
-} from "../shared.ts";
+import { badRequest, isObject, optionalNumber, type JsonObject } from "../shared.ts";
+import type { ClientCodec, ClientContext } from "../codec.ts";
 import { itemsFromParts, renderResponsesStream, responseObject } from "./render.ts";
 
 function parseTools(value: unknown, namespace?: string): Tool[] {

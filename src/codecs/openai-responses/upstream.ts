@@ -19,9 +19,8 @@ import {
   markers,
   parseStreamJson,
   StreamProtocolError,
-  type UpstreamCodec,
-  type UpstreamTarget,
 } from "../shared.ts";
+import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
 
 function inputContent(part: MediaPart) {
   if (part.source.kind === "base64" && part.source.mediaType === "application/pdf")
