@@ -1,3 +1,4 @@
+import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { CHAT_PATH } from "./endpoint.ts";
 import type {
   ChatRequest,
@@ -210,14 +211,6 @@ export const openaiChatUpstream: UpstreamCodec = {
 
   parseError: parseOpenAIError,
 };
-
-export function parseOpenAIError(text: string): UpstreamFailure {
-  return failureFromBody(text, (json) =>
-    isObject(json) && isObject(json.error) && typeof json.error.message === "string"
-      ? { message: json.error.message }
-      : undefined,
-  );
-}
 
 /**
  * Stream tool-call deltas carry an `index` that says which call a fragment belongs to. Mistral

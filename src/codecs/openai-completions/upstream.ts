@@ -1,7 +1,8 @@
 import { COMPLETIONS_PATH } from "./endpoint.ts";
 import type { ChatRequest, ChatResponse, StreamEvent, Usage } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
-import { DONE_MARKER, parseOpenAIError, toolResultText } from "../openai-chat/upstream.ts";
+import { DONE_MARKER, toolResultText } from "../openai-chat/upstream.ts";
+import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { fromOpenAIFinish, fromOpenAIUsage } from "../openai-chat/wire.ts";
 import { readSse } from "../sse.ts";
 import { clamp, isObject, parseStreamJson, StreamProtocolError, streamError } from "../shared.ts";

@@ -8,7 +8,8 @@ import type {
   StreamEvent,
   Usage,
 } from "../../ir.ts";
-import { parseOpenAIError, toolResultText } from "../openai-chat/upstream.ts";
+import { toolResultText } from "../openai-chat/upstream.ts";
+import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { customArguments, mediaToUrl } from "../openai-chat/wire.ts";
 import { issuedBy } from "../opaque.ts";
 import { readSse } from "../sse.ts";
