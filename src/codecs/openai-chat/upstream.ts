@@ -15,7 +15,6 @@ import { readSse } from "../sse.ts";
 import {
   clamp,
   effortFromBudget,
-  failureFromBody,
   isObject,
   markers,
   newCallId,
@@ -23,7 +22,7 @@ import {
   StreamProtocolError,
   streamError,
 } from "../shared.ts";
-import type { UpstreamCodec, UpstreamFailure, UpstreamTarget } from "../codec.ts";
+import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
 import { compatOf, profileFromBaseUrl, type ChatCompat } from "../openai-compatible/profiles.ts";
 import {
   contentOf,
