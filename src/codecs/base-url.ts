@@ -1,4 +1,4 @@
-import { FAMILIES } from "./index.ts";
+import { FAMILIES } from "./families.ts";
 import type { Family } from "./names.ts";
 
 export interface NormalizedBaseUrl {

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import type { EndpointCall } from "./dialect.ts";
-import { DIALECT_MODULES, FAMILIES } from "./index.ts";
-import { DIALECTS, type Dialect } from "./names.ts";
+import { FAMILIES } from "./families.ts";
+import { DIALECT_MODULES } from "./index.ts";
+import { DIALECTS, type Dialect, FAMILY_OF_DIALECT } from "./names.ts";
 
 /* What each dialect object answers: the table the rest of levity asks instead of switching on names. */
 
@@ -10,6 +11,9 @@ test("every dialect has an object under its own name, in its family", () => {
   expect(DIALECT_MODULES["openai-responses"].family).toBe(FAMILIES.openai);
   expect(DIALECT_MODULES["anthropic-messages"].family).toBe(FAMILIES.anthropic);
   expect(DIALECT_MODULES.gemini.family).toBe(FAMILIES.gemini);
+  // The name table that modules without codecs read (http/errors.ts) says the same.
+  for (const name of DIALECTS)
+    expect(DIALECT_MODULES[name].family).toBe(FAMILIES[FAMILY_OF_DIALECT[name]]);
 });
 
 const generate = (extra: Partial<EndpointCall> = {}): EndpointCall => ({

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { FAMILIES } from "./index.ts";
+import { FAMILIES } from "./families.ts";
 import type { Family } from "./names.ts";
 
 /* Each family's own words for "the key is bad" and "the balance is spent", and only its own. */

@@ -1,5 +1,5 @@
 import type { Dialect, Family } from "./names.ts";
-import { isObject } from "./shared.ts";
+import { isObject } from "./json.ts";
 
 /** Error body fields a caller may set; the rest follow from the status. */
 export interface ErrorFields {

@@ -1,13 +1,9 @@
 import { anthropicMessages } from "./anthropic-messages/index.ts";
-import { anthropicFamily } from "./anthropic-messages/family.ts";
 import type { DialectModule } from "./dialect.ts";
-import type { FamilyModule } from "./family.ts";
 import { gemini } from "./gemini/index.ts";
-import { geminiFamily } from "./gemini/family.ts";
-import { DIALECTS, type Dialect, type Family } from "./names.ts";
+import { DIALECTS, type Dialect } from "./names.ts";
 import { openaiChat } from "./openai-chat/index.ts";
 import { openaiCompletions } from "./openai-completions/index.ts";
-import { openaiFamily } from "./openai-compatible/family.ts";
 import { openaiResponses } from "./openai-responses/index.ts";
 import type { ClientCodec, UpstreamCodec } from "./codec.ts";
 
@@ -23,22 +19,8 @@ export const DIALECT_MODULES: Readonly<Record<Dialect, DialectModule>> = {
   gemini,
 };
 
-/** The vendor families the dialects belong to; every upstream protocol but echo is one. */
-export const FAMILIES: Readonly<Record<Family, FamilyModule>> = {
-  openai: openaiFamily,
-  anthropic: anthropicFamily,
-  gemini: geminiFamily,
-};
-
-/** Every family, for the answers whose family levity does not know (a relay may pass on another's words). */
-export const FAMILY_LIST: readonly FamilyModule[] = Object.values(FAMILIES);
-
 export function dialectModule(dialect: Dialect): DialectModule {
   return DIALECT_MODULES[dialect];
-}
-
-export function familyOf(dialect: Dialect): FamilyModule {
-  return DIALECT_MODULES[dialect].family;
 }
 
 /** One half of every dialect, keyed by dialect: for callers that only render, or only call upstreams. */

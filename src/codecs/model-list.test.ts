@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { FAMILIES } from "./index.ts";
+import { FAMILIES } from "./families.ts";
 import type { ListedModel } from "./family.ts";
 import type { Family } from "./names.ts";
 

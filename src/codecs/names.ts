@@ -46,3 +46,12 @@ export type UpstreamProtocol = (typeof PROTOCOLS)[number];
  * base-URL rules, failure words, rate-limit headers). Every upstream protocol but echo is one.
  */
 export type Family = Exclude<UpstreamProtocol, "echo">;
+
+/** The family each dialect belongs to: the shapes its clients read are that family's. */
+export const FAMILY_OF_DIALECT: Readonly<Record<Dialect, Family>> = {
+  "openai-chat": "openai",
+  "openai-completions": "openai",
+  "openai-responses": "openai",
+  "anthropic-messages": "anthropic",
+  gemini: "gemini",
+};

@@ -2,15 +2,12 @@ import type { UpstreamFailure } from "./codec.ts";
 import { GatewayError } from "../http/errors.ts";
 import type { StreamEvent, Turn } from "../ir.ts";
 
-/** A JSON object as parsed from a body: its fields are checked where they are read. */
-export type JsonObject = Record<string, unknown>;
+import { isObject, type JsonObject } from "./json.ts";
+
+export { isObject, type JsonObject };
 
 export function badRequest(message: string, param?: string): GatewayError {
   return new GatewayError(400, message, { param: param ?? null });
-}
-
-export function isObject(value: unknown): value is JsonObject {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 export function asArray(value: unknown): unknown[] {

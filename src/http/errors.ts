@@ -1,11 +1,11 @@
-import { familyOf, FAMILIES } from "../codecs/index.ts";
-import type { Dialect, Family } from "../codecs/names.ts";
+import { FAMILIES } from "../codecs/families.ts";
+import { type Dialect, type Family, FAMILY_OF_DIALECT } from "../codecs/names.ts";
 
 /** The three error shapes a client can understand: one per family. */
 export type ErrorFamily = Family;
 
 export function familyOfDialect(dialect: Dialect): ErrorFamily {
-  return familyOf(dialect).name;
+  return FAMILY_OF_DIALECT[dialect];
 }
 
 /**

@@ -1,4 +1,4 @@
-import { FAMILIES, FAMILY_LIST } from "../codecs/index.ts";
+import { FAMILIES, FAMILY_LIST } from "../codecs/families.ts";
 import type { ErrorFamily } from "../http/errors.ts";
 import type { ModelEntry } from "../upstream/model-catalog.ts";
 

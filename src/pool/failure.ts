@@ -1,4 +1,4 @@
-import { FAMILY_LIST } from "../codecs/index.ts";
+import { FAMILY_LIST } from "../codecs/families.ts";
 
 /*
  * What went wrong with one attempt, and what it means for the account: try another account (and

@@ -4,7 +4,7 @@
  * x-ratelimit-reset-* ("6m0s", "1.5s", "20ms"), or a delay the body gave (Gemini's RetryInfo).
  */
 
-import { FAMILY_LIST } from "../codecs/index.ts";
+import { FAMILY_LIST } from "../codecs/families.ts";
 import { parseDuration } from "../codecs/openai-compatible/rate-limit-headers.ts";
 
 export { parseDuration };

@@ -1,4 +1,4 @@
-import { FAMILIES } from "../codecs/index.ts";
+import { FAMILIES } from "../codecs/families.ts";
 import type { ConfigSnapshot, Upstream } from "../config/snapshot.ts";
 import type { Logger } from "../log.ts";
 import { accountHeaders, modelListEndpoint } from "./protocol.ts";

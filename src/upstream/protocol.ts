@@ -1,5 +1,6 @@
 import type { EndpointCall } from "../codecs/dialect.ts";
-import { DIALECT_MODULES, FAMILIES, FAMILY_LIST } from "../codecs/index.ts";
+import { FAMILIES, FAMILY_LIST } from "../codecs/families.ts";
+import { DIALECT_MODULES } from "../codecs/index.ts";
 import type { Dialect, UpstreamProtocol } from "../codecs/names.ts";
 import { apiOfDialect, dialectOfApi } from "../codecs/openai-compatible/apis.ts";
 import type { Upstream } from "../config/snapshot.ts";

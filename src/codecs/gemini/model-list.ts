@@ -1,5 +1,5 @@
 import { type ListedModel, parseDataModelList } from "../family.ts";
-import { isObject } from "../shared.ts";
+import { isObject } from "../json.ts";
 
 export function geminiModel(model: ListedModel) {
   return {
