@@ -9,7 +9,8 @@ import type { ClientCodec, UpstreamCodec } from "./codec.ts";
 
 /**
  * The five dialects. Each knows itself in both directions over one IR, so every client-upstream
- * pair works with no translator per pair; adding a dialect is its folder and a line here.
+ * pair works with no translator per pair. Adding a dialect is its folder, its name in names.ts,
+ * and a line here.
  */
 export const DIALECT_MODULES: Readonly<Record<Dialect, DialectModule>> = {
   "openai-chat": openaiChat,
@@ -18,10 +19,6 @@ export const DIALECT_MODULES: Readonly<Record<Dialect, DialectModule>> = {
   "anthropic-messages": anthropicMessages,
   gemini,
 };
-
-export function dialectModule(dialect: Dialect): DialectModule {
-  return DIALECT_MODULES[dialect];
-}
 
 /** One half of every dialect, keyed by dialect: for callers that only render, or only call upstreams. */
 function halves<K extends "client" | "upstream">(
