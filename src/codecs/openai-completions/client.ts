@@ -1,6 +1,6 @@
 import type { ChatRequest, ChatResponse, StreamEvent } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
-import { endOpenAIStream, failOpenAIStream } from "../openai-chat/client.ts";
+import { endOpenAIStream, failOpenAIStream } from "../openai-chat/render-chat-stream.ts";
 import { TO_OPENAI_FINISH } from "../openai-chat/wire.ts";
 import {
   badRequest,

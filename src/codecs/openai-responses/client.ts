@@ -8,7 +8,7 @@ import type {
   Turn,
 } from "../../ir.ts";
 import { isResultContent, textOf } from "../../ir.ts";
-import { parseEffort } from "../openai-chat/client.ts";
+import { parseEffort } from "../openai-chat/parse-chat-options.ts";
 import {
   CUSTOM_TOOL_PARAMETERS,
   customArguments,
