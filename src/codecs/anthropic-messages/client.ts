@@ -1,4 +1,4 @@
-import { anthropicErrorBody } from "./error-body.ts";
+import { anthropicStreamError } from "./stream-error.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -266,7 +266,7 @@ async function* renderAnthropicStream(
         yield sseEvent("message_stop", { type: "message_stop" });
         return;
       case "error":
-        yield sseEvent("error", anthropicErrorBody(event.status, event.message));
+        yield anthropicStreamError(event.status, event.message);
         return;
     }
   }

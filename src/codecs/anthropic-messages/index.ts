@@ -1,9 +1,9 @@
 import type { DialectModule } from "../dialect.ts";
-import { firstWhere, isObject, sseEvent, utf8 } from "../shared.ts";
+import { firstWhere, isObject, utf8 } from "../shared.ts";
 import { anthropicMessagesClient } from "./client.ts";
 import { anthropicEndpointPath } from "./endpoint.ts";
-import { anthropicErrorBody } from "./error-body.ts";
 import { anthropicFamily } from "./family.ts";
+import { anthropicStreamError } from "./stream-error.ts";
 import { anthropicMessagesUpstream } from "./upstream.ts";
 
 export const anthropicMessages: DialectModule = {
@@ -12,8 +12,7 @@ export const anthropicMessages: DialectModule = {
   client: anthropicMessagesClient,
   upstream: anthropicMessagesUpstream,
   endpointPath: (call) => anthropicEndpointPath(call.operation),
-  streamErrorBytes: (status, message) =>
-    utf8(sseEvent("error", anthropicErrorBody(status, message))),
+  streamErrorBytes: (status, message) => utf8(anthropicStreamError(status, message)),
   sessionOpening: (body) => [body.system, firstWhere(body.messages, (m) => m.role === "user")],
   sessionUser: (body) =>
     isObject(body.metadata) && typeof body.metadata.user_id === "string"

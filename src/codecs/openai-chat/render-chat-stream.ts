@@ -1,7 +1,7 @@
-import { openaiErrorBody } from "../openai-compatible/error-body.ts";
 import type { StreamEvent } from "../../ir.ts";
 import { idWithPrefix, sseData } from "../shared.ts";
 import type { ClientContext } from "../codec.ts";
+import { failOpenAIStream } from "./stream-error.ts";
 import { customInput, isCustomTool, TO_OPENAI_FINISH, toOpenAIUsage } from "./wire.ts";
 
 /**
@@ -14,11 +14,6 @@ export function* endOpenAIStream(
 ): Generator<string> {
   yield sseData(finishChunk);
   if (usageChunk) yield sseData(usageChunk);
-  yield "data: [DONE]\n\n";
-}
-
-export function* failOpenAIStream(status: number, message: string): Generator<string> {
-  yield sseData(openaiErrorBody(status, message));
   yield "data: [DONE]\n\n";
 }
 

@@ -1,6 +1,7 @@
 import type { ChatRequest, ChatResponse, StreamEvent } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
-import { endOpenAIStream, failOpenAIStream } from "../openai-chat/render-chat-stream.ts";
+import { endOpenAIStream } from "../openai-chat/render-chat-stream.ts";
+import { failOpenAIStream } from "../openai-chat/stream-error.ts";
 import { TO_OPENAI_FINISH } from "../openai-chat/wire.ts";
 import {
   badRequest,
