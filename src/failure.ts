@@ -103,26 +103,21 @@ export class GatewayError extends Error {
   }
 }
 
-/** What in an error body says a refused key or a spent balance; each dialect has its own words. */
+/** What in an error body says a refused key or a spent balance; each family has its own words. */
 export interface FailureWords {
   /** A key the upstream rejects even where its status says 400 (Gemini's API_KEY_INVALID). */
-  keyRejected?: RegExp;
+  rejectsKey(status: number, body: string): boolean;
   /** A spent balance behind a 429 (OpenAI's insufficient_quota). */
-  outOfCredit?: RegExp;
+  outOfCredit(status: number, body: string): boolean;
 }
 
 /**
- * The kind of failure an upstream status is, reading the dialect's words where the status alone
+ * The kind of failure an upstream status is, reading the family's words where the status alone
  * does not tell: "final" when the client must fix the request (another account would answer the same).
  */
-export function classifyStatus(
-  status: number,
-  body: string,
-  words: FailureWords = {},
-): FailureKind {
-  if (status === 401 || status === 403) return "auth";
-  if (status === 400 && words.keyRejected?.test(body)) return "auth";
-  if (status === 402 || (status === 429 && words.outOfCredit?.test(body))) return "quota";
+export function classifyStatus(status: number, body: string, words?: FailureWords): FailureKind {
+  if (status === 401 || status === 403 || words?.rejectsKey(status, body)) return "auth";
+  if (status === 402 || words?.outOfCredit(status, body)) return "quota";
   if (status === 429) return "rate_limit";
   if (status === 408) return "timeout";
   if (status >= 500 && status !== 501 && status !== 505) return "server";

@@ -30,9 +30,9 @@ import {
   errorResponse,
   familyOfDialect,
   familyOfRequest,
-  GatewayError,
   type ErrorFamily,
 } from "./http/errors.ts";
+import { GatewayError } from "./failure.ts";
 import type { PathLookup, RouteDef, RouteMatch } from "./http/route-table.ts";
 import { jsonResponse, type GatewayServices, type RequestContext } from "./operations/context.ts";
 import { generate } from "./operations/generate.ts";

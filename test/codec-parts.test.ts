@@ -5,7 +5,7 @@ import {
   schemaBudget,
   toGeminiSchema,
 } from "../src/codecs/gemini/schema.ts";
-import { GatewayError } from "../src/http/errors.ts";
+import { GatewayError } from "../src/failure.ts";
 import { geminiClient } from "../src/codecs/gemini/client.ts";
 import { responseFromResult, resultFromResponse } from "../src/codecs/gemini/wire.ts";
 import { decodeOpaque, encodeOpaque, issuedBy } from "../src/codecs/opaque.ts";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { loadConfig } from "../src/config/load.ts";
 import { locateConfigDir, tildify } from "../src/config/locate.ts";
 import { ConfigError, type ConfigProblem } from "../src/config/problem.ts";
-import { normalizeBaseUrl } from "../src/upstream/base-url.ts";
+import { normalizeBaseUrl } from "../src/codecs/base-url.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { REPO, startGateway, tempDir, writeConfig } from "./support/gateway.ts";

@@ -10,7 +10,7 @@ import {
   compatOf,
   meansNoSuchRoute,
   profileFromBaseUrl,
-} from "../src/upstream/openai-compatible.ts";
+} from "../src/codecs/openai-compatible/index.ts";
 import { fakeCompatible, type CompatibleProvider } from "./support/fake-compatible.ts";
 import { runLevity } from "./support/process.ts";
 import {

@@ -1,43 +1,34 @@
-import type { Dialect } from "../config/schema.ts";
-import type { Upstream } from "../config/snapshot.ts";
-import { anthropicMessagesClient } from "./anthropic-messages/client.ts";
-import { anthropicMessagesUpstream } from "./anthropic-messages/upstream.ts";
-import { geminiClient } from "./gemini/client.ts";
-import { geminiUpstream } from "./gemini/upstream.ts";
-import { openaiChatClient } from "./openai-chat/client.ts";
-import { openaiChatUpstream } from "./openai-chat/upstream.ts";
-import { openaiCompletionsClient } from "./openai-completions/client.ts";
-import { openaiCompletionsUpstream } from "./openai-completions/upstream.ts";
-import { openaiResponsesClient } from "./openai-responses/client.ts";
-import { openaiResponsesUpstream } from "./openai-responses/upstream.ts";
-import type { ClientCodec, UpstreamCodec } from "./shared.ts";
-import { dialectOfApi } from "../upstream/openai-compatible.ts";
+import { anthropicMessages } from "./anthropic-messages/index.ts";
+import type { DialectModule } from "./dialect.ts";
+import { gemini } from "./gemini/index.ts";
+import { DIALECTS, type Dialect } from "./names.ts";
+import { openaiChat } from "./openai-chat/index.ts";
+import { openaiCompletions } from "./openai-completions/index.ts";
+import { openaiResponses } from "./openai-responses/index.ts";
+import type { ClientCodec, UpstreamCodec } from "./codec.ts";
 
-/** Five codecs, each knowing its dialect in both directions: every client-upstream pair, with no translator per pair. */
-export const CLIENT_CODECS: Record<Dialect, ClientCodec> = {
-  "openai-chat": openaiChatClient,
-  "openai-completions": openaiCompletionsClient,
-  "openai-responses": openaiResponsesClient,
-  "anthropic-messages": anthropicMessagesClient,
-  gemini: geminiClient,
+/**
+ * The five dialects. Each knows itself in both directions over one IR, so every client-upstream
+ * pair works with no translator per pair. Adding a dialect is its folder, its name in names.ts,
+ * and a line here.
+ */
+export const DIALECT_MODULES: Readonly<Record<Dialect, DialectModule>> = {
+  "openai-chat": openaiChat,
+  "openai-completions": openaiCompletions,
+  "openai-responses": openaiResponses,
+  "anthropic-messages": anthropicMessages,
+  gemini,
 };
 
-export const UPSTREAM_CODECS: Record<Dialect, UpstreamCodec> = {
-  "openai-chat": openaiChatUpstream,
-  "openai-completions": openaiCompletionsUpstream,
-  "openai-responses": openaiResponsesUpstream,
-  "anthropic-messages": anthropicMessagesUpstream,
-  gemini: geminiUpstream,
-};
-
-/** The dialect levity speaks to an upstream for translated requests: an OpenAI-compatible one's wire_api (chat unless it lacks chat). */
-export function upstreamDialect(upstream: Upstream): Dialect {
-  switch (upstream.protocol) {
-    case "anthropic":
-      return "anthropic-messages";
-    case "gemini":
-      return "gemini";
-    default:
-      return dialectOfApi(upstream.openai?.wireApi ?? "chat");
-  }
+/** One half of every dialect, keyed by dialect: for callers that only render, or only call upstreams. */
+function halves<K extends "client" | "upstream">(
+  half: K,
+): Readonly<Record<Dialect, DialectModule[K]>> {
+  return Object.fromEntries(DIALECTS.map((name) => [name, DIALECT_MODULES[name][half]])) as Record<
+    Dialect,
+    DialectModule[K]
+  >;
 }
+
+export const CLIENT_CODECS: Readonly<Record<Dialect, ClientCodec>> = halves("client");
+export const UPSTREAM_CODECS: Readonly<Record<Dialect, UpstreamCodec>> = halves("upstream");

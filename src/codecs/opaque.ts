@@ -1,5 +1,5 @@
 import type { Opaque } from "../ir.ts";
-import type { UpstreamTarget } from "./shared.ts";
+import type { UpstreamTarget } from "./codec.ts";
 
 /*
  * A signature that crosses dialects travels inside the client's own field for it (Anthropic

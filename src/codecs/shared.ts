@@ -1,104 +1,13 @@
-import type { UpstreamProtocol } from "../config/schema.ts";
-import type { MediaFetchSettings } from "../config/snapshot.ts";
-import type { ChatCompat } from "../upstream/openai-compatible.ts";
-import type { JsonObject } from "../http/body.ts";
-import { GatewayError } from "../http/errors.ts";
-import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
+import type { UpstreamFailure } from "./codec.ts";
+import { GatewayError } from "../failure.ts";
+import type { StreamEvent, Turn } from "../ir.ts";
 
-/** What rendering to the client needs besides the response itself. */
-export interface ClientContext {
-  /** The client's request, parsed: which tools were custom, whether thinking was asked for, … */
-  request: ChatRequest;
-  /** OpenAI `stream_options.include_usage`: a final usage-only chunk. */
-  includeUsage: boolean;
-  /** Gemini streams as SSE with `?alt=sse`, else as one incrementally written JSON array. */
-  geminiFraming: "sse" | "json-array";
-  /** Responses API: the response's own id and the request's settings the response object reports. */
-  responses?: ResponsesSettings;
-}
+import { isObject, type JsonObject } from "./json.ts";
 
-/** What a Responses request asked for beyond the IR, as the Response object must echo it back. */
-export interface ResponsesSettings {
-  /** levity's own `resp_` id, minted per request: the id the client sees is the id the store keeps. */
-  id: string;
-  previousResponseId: string | null;
-  store: boolean;
-  instructions: string | null;
-  includeEncryptedReasoning: boolean;
-  presencePenalty: number;
-  frequencyPenalty: number;
-  topLogprobs: number;
-  maxToolCalls: number | null;
-  serviceTier: string;
-  safetyIdentifier: string | null;
-  promptCacheKey: string | null;
-  user: string | null;
-  metadata: Record<string, string>;
-  truncation: "auto" | "disabled";
-  /** reasoning.summary as asked ("auto", "concise", "detailed"); null when none was. */
-  reasoningSummary: string | null;
-  verbosity?: string;
-}
-
-/** The client side of a dialect: its requests in, its responses and streams out. */
-export interface ClientCodec {
-  parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest;
-  renderResponse(response: ChatResponse, ctx: ClientContext): unknown;
-  renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext): AsyncIterable<string>;
-}
-
-/** The upstream a request is built for: signatures go back only to the upstream that issued them. */
-export interface UpstreamTarget {
-  name: string;
-  protocol: UpstreamProtocol;
-  baseUrl: string;
-  /** Gemini's API version segment. */
-  apiVersion?: string;
-  /** How an OpenAI-compatible upstream's chat dialect differs from OpenAI's. */
-  compat?: ChatCompat;
-  /** proxy.media_fetch, for a codec that fetches media URLs (Gemini); absent: the defaults. */
-  mediaFetch?: MediaFetchSettings;
-}
-
-export interface UpstreamFailure {
-  message: string;
-  /** Seconds, from the body where the dialect puts it there (Gemini's RetryInfo). */
-  retryAfter?: number;
-}
-
-/** The upstream side of a dialect: IR requests out, its responses and streams in. */
-export interface UpstreamCodec {
-  /** The path under the upstream's base URL (with query) and the JSON body. */
-  buildRequest(
-    request: ChatRequest,
-    target: UpstreamTarget,
-  ): Promise<{ path: string; body: unknown }>;
-  parseResponse(body: unknown, target: UpstreamTarget): ChatResponse;
-  parseStream(
-    body: AsyncIterable<Uint8Array>,
-    target: UpstreamTarget,
-    contentType: string,
-  ): AsyncIterable<StreamEvent>;
-  /**
-   * Bytes the dialect's final event always holds (`[DONE]`, `message_stop`, …): a forwarded stream
-   * waits for its parser only on a chunk where one may be, to stop at the final event's end.
-   */
-  finalMarkers(contentType: string): readonly Uint8Array[];
-  parseError(text: string): UpstreamFailure;
-  /** The dialect's own token-count endpoint, where it has one. */
-  buildCountRequest?(
-    request: ChatRequest,
-    target: UpstreamTarget,
-  ): Promise<{ path: string; body: unknown }>;
-  parseCount?(body: unknown): number;
-}
+export { isObject, type JsonObject };
 
 export function badRequest(message: string, param?: string): GatewayError {
   return new GatewayError(400, message, { param: param ?? null });
-}
-
-export function isObject(value: unknown): value is JsonObject {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 export function asArray(value: unknown): unknown[] {
@@ -255,7 +164,7 @@ export function clamp(value: number | undefined, min: number, max: number): numb
 }
 
 /** Tokens of thinking for an effort level, where the target wants a budget. A gateway policy, not a provider spec. */
-export const EFFORT_BUDGET: Record<string, number> = {
+export const EFFORT_BUDGET: Readonly<Record<string, number>> = {
   minimal: 1024,
   low: 1024,
   medium: 8192,
@@ -275,4 +184,13 @@ const markerEncoder = new TextEncoder();
 /** The byte forms of a dialect's final-event markers, made once. */
 export function markers(...words: string[]): readonly Uint8Array[] {
   return words.map((word) => markerEncoder.encode(word));
+}
+
+/** The first object in a JSON list that `matches`; undefined when the value is no list. */
+export function firstWhere(list: unknown, matches: (item: JsonObject) => boolean): unknown {
+  return Array.isArray(list) ? list.find((item) => isObject(item) && matches(item)) : undefined;
+}
+
+export function utf8(text: string): Uint8Array {
+  return encoder.encode(text);
 }

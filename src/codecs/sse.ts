@@ -1,4 +1,4 @@
-import { DEFAULT_UPSTREAM_LIMITS, overLimit } from "../upstream/limits.ts";
+import { DEFAULT_UPSTREAM_LIMITS, overLimit } from "../upstream-limits.ts";
 
 /*
  * Readers for what upstreams stream: Server-Sent Events (OpenAI, Anthropic, Gemini with
@@ -56,7 +56,10 @@ export interface EventLimited {
 }
 
 /** Without a limit from the input: 16 MB, as proxy.upstream_limits.event_mb's default. */
-const DEFAULT_EVENT_LIMIT = { bytes: DEFAULT_UPSTREAM_LIMITS.eventBytes, upstream: "upstream" };
+const DEFAULT_EVENT_LIMIT: Readonly<EventLimited["eventLimit"]> = {
+  bytes: DEFAULT_UPSTREAM_LIMITS.eventBytes,
+  upstream: "upstream",
+};
 
 function limitOf(body: AsyncIterable<Uint8Array>): EventLimited["eventLimit"] {
   return (body as Partial<EventLimited>).eventLimit ?? DEFAULT_EVENT_LIMIT;
@@ -78,7 +81,7 @@ export function withEventLimit<T extends AsyncIterable<Uint8Array>>(
  *
  * Each chunk's text is scanned once: a line not yet ended is kept as pieces and joined when its
  * end arrives (rescanning, or growing one string, made a 40 MB line cost 18 s). A line, or the
- * data of one event, longer than the input's event limit ends the stream with an UpstreamBroken.
+ * data of one event, longer than the input's event limit ends the stream with a broken failure (UpstreamFailed).
  */
 export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();

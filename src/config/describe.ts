@@ -1,4 +1,4 @@
-import { OPENAI_APIS } from "../upstream/openai-compatible.ts";
+import { OPENAI_APIS } from "../codecs/openai-compatible/index.ts";
 import type { ConfigSnapshot, Upstream } from "./snapshot.ts";
 
 /** One line: the upstreams, the mapping rules, the auth mode. */

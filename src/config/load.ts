@@ -6,13 +6,13 @@ import { join, resolve } from "node:path";
 import { compileRouteTable } from "../http/route-table.ts";
 import { compileMappings, parseTarget, type RuleSource } from "../mapping/table.ts";
 import { AddressAllowList } from "../upstream/address-policy.ts";
-import { normalizeBaseUrl } from "../upstream/base-url.ts";
+import { normalizeBaseUrl } from "../codecs/base-url.ts";
 import {
   compatOf,
   defaultApis,
   profileFromBaseUrl,
   type ChatCompat,
-} from "../upstream/openai-compatible.ts";
+} from "../codecs/openai-compatible/index.ts";
 import { BUILT_IN_MAPPINGS, BUILT_IN_ROUTES } from "./defaults.ts";
 import { ConfigError, type ConfigProblem } from "./problem.ts";
 import {
@@ -38,7 +38,7 @@ import type {
   Timeouts,
   Upstream,
 } from "./snapshot.ts";
-import { DEFAULT_UPSTREAM_LIMITS_MB, type UpstreamLimits } from "../upstream/limits.ts";
+import { DEFAULT_UPSTREAM_LIMITS_MB, type UpstreamLimits } from "../upstream-limits.ts";
 import { validateSource } from "./validate.ts";
 import {
   interpolateEnv,

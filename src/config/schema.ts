@@ -1,6 +1,8 @@
 import * as v from "valibot";
+import { DIALECTS, OPERATIONS, PROTOCOLS } from "../codecs/names.ts";
+import type { Dialect, Operation, UpstreamProtocol } from "../codecs/names.ts";
 import { DEFAULT_REQUEST_LIMITS } from "../http/request-limits.ts";
-import { OPENAI_APIS, PROFILES } from "../upstream/openai-compatible.ts";
+import { OPENAI_APIS, PROFILES } from "../codecs/openai-compatible/index.ts";
 
 /*
  * The key names in these schemas are a contract: docs, tools and users rely on them.
@@ -61,8 +63,7 @@ const UpstreamMegabytes = v.pipe(
 export const AUTH_MODES = ["off", "strict", "all_except_health", "auto"] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
-export const PROTOCOLS = ["gemini", "openai", "anthropic", "echo"] as const;
-export type UpstreamProtocol = (typeof PROTOCOLS)[number];
+export { PROTOCOLS, type UpstreamProtocol };
 
 /** Upstream time limits, in seconds; an upstream's own block overrides proxy.timeouts key by key. */
 const TimeoutsSchema = v.strictObject({
@@ -357,39 +358,7 @@ export const MappingsSchema = v.strictObject({
 });
 export type MappingsFile = v.InferOutput<typeof MappingsSchema>;
 
-export const DIALECTS = [
-  "openai-chat",
-  "openai-completions",
-  "openai-responses",
-  "anthropic-messages",
-  "gemini",
-] as const;
-export type Dialect = (typeof DIALECTS)[number];
-
-export const OPERATIONS = [
-  "health",
-  "list-models",
-  "get-model",
-  "generate",
-  "count-tokens",
-  /** Responses compaction: forwarded where the upstream serves it, emulated elsewhere. */
-  "compact",
-  "metrics",
-  "monitor-page",
-  "admin-status",
-  "admin-accounts",
-  "admin-reset-accounts",
-  "admin-enable-account",
-  "admin-disable-account",
-  "admin-logs",
-  "admin-usage",
-  "admin-reload",
-  /** GET /: a browser is sent to the monitor page, a program gets a short index of the Base URLs. */
-  "index",
-  /** An endpoint levity knows of but does not serve yet: a 501 in the client's shape naming it. */
-  "not-served",
-] as const;
-export type Operation = (typeof OPERATIONS)[number];
+export { DIALECTS, OPERATIONS, type Dialect, type Operation };
 
 export const AUTH_CLASSES = ["api", "health", "admin", "metrics", "page"] as const;
 export type AuthClass = (typeof AUTH_CLASSES)[number];

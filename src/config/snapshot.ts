@@ -2,8 +2,8 @@ import type { BodyLimits } from "../http/body.ts";
 import type { RequestLimits } from "../http/request-limits.ts";
 import type { RouteTable } from "../http/route-table.ts";
 import type { MappingTable } from "../mapping/table.ts";
-import type { UpstreamLimits } from "../upstream/limits.ts";
-import type { ChatCompat, OpenAIApi, ProfileName } from "../upstream/openai-compatible.ts";
+import type { UpstreamLimits } from "../upstream-limits.ts";
+import type { ChatCompat, OpenAIApi, ProfileName } from "../codecs/openai-compatible/index.ts";
 import type { AuthMode, Strategy, UpstreamProtocol } from "./schema.ts";
 
 export type EffectiveAuthMode = Exclude<AuthMode, "auto">;

@@ -1,7 +1,9 @@
 import type { Deadlines } from "./deadlines.ts";
-import { GatewayError } from "./errors.ts";
+import { GatewayError } from "../failure.ts";
 
-export type JsonObject = Record<string, unknown>;
+import type { JsonObject } from "../codecs/shared.ts";
+
+export type { JsonObject };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 

@@ -1,7 +1,7 @@
 import type { Dialect } from "../config/schema.ts";
 import type { ChatRequest } from "../ir.ts";
 import type { JsonObject } from "./body.ts";
-import { GatewayError } from "./errors.ts";
+import { GatewayError } from "../failure.ts";
 
 /*
  * Caps on what one translated request may hold (proxy.limits). max_body_mb bounds the bytes; these

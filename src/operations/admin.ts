@@ -1,5 +1,5 @@
 import { describeSnapshot } from "../config/describe.ts";
-import { GatewayError } from "../http/errors.ts";
+import { GatewayError } from "../failure.ts";
 import type { LogQuery } from "../observe/request-log.ts";
 import { statusRange } from "../observe/request-log.ts";
 import { jsonResponse, type GatewayServices, type RequestContext } from "./context.ts";

@@ -1,5 +1,5 @@
 import type { Dialect } from "../config/schema.ts";
-import { GatewayError } from "../http/errors.ts";
+import { GatewayError } from "../failure.ts";
 import { resolveModel } from "../mapping/resolve.ts";
 import { prepareTranslation, translatedRunner, type Prepared } from "../pipeline/translate.ts";
 import type { Affinity, Lease } from "../pool/pool.ts";
@@ -11,7 +11,7 @@ import {
 } from "../pipeline/serve.ts";
 import { sessionKey } from "../pool/session.ts";
 import type { Upstream } from "../config/snapshot.ts";
-import { apiOfDialect } from "../upstream/openai-compatible.ts";
+import { apiOfDialect } from "../codecs/openai-compatible/index.ts";
 import { forwardsNatively } from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
 import { passthroughRunner } from "../pipeline/passthrough.ts";

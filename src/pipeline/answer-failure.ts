@@ -1,4 +1,5 @@
-import type { UpstreamCodec } from "../codecs/shared.ts";
+import type { UpstreamCodec } from "../codecs/codec.ts";
+import { FAMILY_LIST } from "../codecs/families.ts";
 import { classifyStatus, type Failure, type FailureWords } from "../failure.ts";
 import { cooldownHint } from "../pool/hints.ts";
 
@@ -9,10 +10,13 @@ import { cooldownHint } from "../pool/hints.ts";
  * one place too: serveWithPool, where every failure of an attempt passes.
  */
 
-/** Until each dialect says its own words: every dialect's, as levity has always read them. */
-export const ANY_DIALECT_WORDS: Readonly<FailureWords> = {
-  keyRejected: /API_KEY_INVALID|API key not valid|invalid[ _-]?api[ _-]?key/i,
-  outOfCredit: /insufficient_quota|exceeded your current quota/i,
+/**
+ * Every family's words: the status does not say which family answered, and relays pass on other
+ * vendors' words (an OpenAI-compatible proxy in front of Gemini says API_KEY_INVALID).
+ */
+export const ANY_FAMILY_WORDS: Readonly<FailureWords> = {
+  rejectsKey: (status, body) => FAMILY_LIST.some((family) => family.rejectsKey(status, body)),
+  outOfCredit: (status, body) => FAMILY_LIST.some((family) => family.outOfCredit(status, body)),
 };
 
 export function failureFromAnswer(
@@ -20,7 +24,7 @@ export function failureFromAnswer(
   status: number,
   headers: Headers,
   body: string,
-  words: FailureWords = ANY_DIALECT_WORDS,
+  words: FailureWords = ANY_FAMILY_WORDS,
 ): Failure {
   const parsed = codec.parseError(body);
   return {
@@ -36,7 +40,7 @@ export function failureFromAnswer(
 export function failureFromEvent(
   status: number,
   message: string,
-  words: FailureWords = ANY_DIALECT_WORDS,
+  words: FailureWords = ANY_FAMILY_WORDS,
 ): Failure {
   return { kind: classifyStatus(status, message, words), status, message };
 }

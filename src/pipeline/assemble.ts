@@ -1,5 +1,5 @@
 import type { ChatResponse, Part, StopReason, StreamEvent, Usage } from "../ir.ts";
-import { DEFAULT_UPSTREAM_LIMITS, overLimit } from "../upstream/limits.ts";
+import { DEFAULT_UPSTREAM_LIMITS, overLimit } from "../upstream-limits.ts";
 
 /**
  * Builds the whole answer from a stream's events, so a streamed answer can be stored like a plain

@@ -1,8 +1,8 @@
-import { UPSTREAM_CODECS } from "../codecs/index.ts";
-import { isObject, sseData, sseEvent } from "../codecs/shared.ts";
+import { DIALECT_MODULES, UPSTREAM_CODECS } from "../codecs/index.ts";
+import { isObject } from "../codecs/shared.ts";
 import type { Dialect } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
-import { errorBody, errorResponse } from "../http/errors.ts";
+import { errorResponse } from "../http/errors.ts";
 import type { Target } from "../mapping/table.ts";
 import { targetOf } from "./producer.ts";
 import { emptyAnswer, type Failure, failureOf, GatewayError } from "../failure.ts";
@@ -12,44 +12,14 @@ import type { Lease } from "../pool/pool.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
 import { tapStream } from "./tap.ts";
 import type { OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
-import { limitsOf } from "../upstream/limits.ts";
-import { adaptChatBody, meansNoSuchRoute } from "../upstream/openai-compatible.ts";
+import { limitsOf } from "../upstream-limits.ts";
+import { adaptChatBody, meansNoSuchRoute } from "../codecs/openai-compatible/index.ts";
 import {
   clientResponseHeaders,
   upstreamEndpoint,
   upstreamRequestHeaders,
 } from "../upstream/protocol.ts";
 import type { RequestContext } from "../operations/context.ts";
-
-const encoder = new TextEncoder();
-
-/** How a same-dialect client learns, mid-stream, that the upstream broke off after the commit point. */
-export function streamErrorBytes(
-  dialect: Dialect,
-  jsonArray: boolean,
-  status: number,
-  message: string,
-): Uint8Array {
-  switch (dialect) {
-    case "anthropic-messages":
-      return encoder.encode(sseEvent("error", errorBody("anthropic", status, message)));
-    case "openai-responses":
-      return encoder.encode(
-        sseEvent("error", {
-          type: "error",
-          code: status === 429 ? "rate_limit_exceeded" : "server_error",
-          message,
-          param: null,
-        }),
-      );
-    case "gemini": {
-      const body = JSON.stringify(errorBody("gemini", status, message));
-      return encoder.encode(jsonArray ? `,\r\n${body}]` : `data: ${body}\r\n\r\n`);
-    }
-    default:
-      return encoder.encode(`${sseData(errorBody("openai", status, message))}data: [DONE]\n\n`);
-  }
-}
 
 /** An error inside a 200 answer: some OpenAI-compatible servers report failures this way. */
 function embeddedError(json: unknown): { status: number; message: string } | undefined {
@@ -182,7 +152,11 @@ export function passthroughRunner({
           (input) => codec.parseStream(input, targetOf(upstream), contentType),
           upstream.name,
           (error) =>
-            streamErrorBytes(dialect, jsonArray, 502, failureOf(error, upstream.name).message),
+            DIALECT_MODULES[dialect].streamErrorBytes(
+              502,
+              failureOf(error, upstream.name).message,
+              jsonArray,
+            ),
           codec.finalMarkers(contentType),
           limitsOf(upstream),
         );

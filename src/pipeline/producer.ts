@@ -1,5 +1,6 @@
-import { UPSTREAM_CODECS, upstreamDialect } from "../codecs/index.ts";
-import { StreamProtocolError, type UpstreamCodec, type UpstreamTarget } from "../codecs/shared.ts";
+import { UPSTREAM_CODECS } from "../codecs/index.ts";
+import { StreamProtocolError } from "../codecs/shared.ts";
+import type { UpstreamCodec, UpstreamTarget } from "../codecs/codec.ts";
 import type { Account, MediaFetchSettings, Upstream } from "../config/snapshot.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
 import type { TokenCounter } from "../tokens/estimate.ts";
@@ -7,9 +8,10 @@ import { echoResponse, echoStream } from "../upstream/echo.ts";
 import { type Failure, failureOf } from "../failure.ts";
 import { failureFromAnswer } from "./answer-failure.ts";
 import type { UpstreamClient } from "../upstream/forward.ts";
-import { limitsOf } from "../upstream/limits.ts";
+import { limitsOf } from "../upstream-limits.ts";
 import { withEventLimit } from "../codecs/sse.ts";
-import { upstreamRequestHeaders } from "../upstream/protocol.ts";
+import { mediaFetcher } from "../upstream/media-fetch.ts";
+import { upstreamDialect, upstreamRequestHeaders } from "../upstream/protocol.ts";
 
 /** What a producer gives: the value, or the attempt's Failure (network, refusal, broken answer). */
 export type Produced<T> = { ok: true; value: T } | { ok: false; failure: Failure };
@@ -89,7 +91,10 @@ export function httpProducer(
   { upstreamClient, tokens }: ProducerServices,
 ): Producer {
   const codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
-  const target: UpstreamTarget = { ...targetOf(upstream), mediaFetch: call.mediaFetch };
+  const target: UpstreamTarget = {
+    ...targetOf(upstream),
+    fetchMedia: mediaFetcher(call.mediaFetch),
+  };
   /** The upstream's answer when it accepted the request; its refusal, as a Failure, when not. */
   const send = async (
     built: { path: string; body: unknown },

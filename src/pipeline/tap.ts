@@ -1,7 +1,7 @@
 import type { StreamEvent, Usage } from "../ir.ts";
 import type { EventEndListener, EventLimited } from "../codecs/sse.ts";
 import type { GuardedSource } from "../upstream/forward.ts";
-import { DEFAULT_UPSTREAM_LIMITS, overLimit, type UpstreamLimits } from "../upstream/limits.ts";
+import { DEFAULT_UPSTREAM_LIMITS, overLimit, type UpstreamLimits } from "../upstream-limits.ts";
 import { untilFirstContent, type Peeked } from "./first-content.ts";
 
 /*

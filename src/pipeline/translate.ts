@@ -1,6 +1,7 @@
 import { CLIENT_CODECS } from "../codecs/index.ts";
 import { parseResponsesSettings } from "../codecs/openai-responses/settings.ts";
-import { byteStream, type ClientCodec, type ClientContext } from "../codecs/shared.ts";
+import { byteStream } from "../codecs/shared.ts";
+import type { ClientCodec, ClientContext } from "../codecs/codec.ts";
 import type { Dialect } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse, type ErrorFamily } from "../http/errors.ts";
@@ -13,7 +14,7 @@ import { isEmptyAnswer, untilFirstContent } from "./first-content.ts";
 import type { Lease } from "../pool/pool.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
 import type { StateStore } from "../state/store.ts";
-import { limitsOf } from "../upstream/limits.ts";
+import { limitsOf } from "../upstream-limits.ts";
 import { ResponseAssembler } from "./assemble.ts";
 import { echoProducer, httpProducer, type Producer, type ProducerServices } from "./producer.ts";
 import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";

@@ -1,5 +1,5 @@
 import type { Logger } from "../log.ts";
-import type { Failure } from "./failure.ts";
+import type { Failure } from "../failure.ts";
 import type { Effect } from "./health.ts";
 
 /*

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { Failure } from "./failure.ts";
+import type { Failure } from "../failure.ts";
 import {
   ADMIN_DISABLED,
   backoff,

@@ -1,4 +1,4 @@
-import type { Failure } from "./failure.ts";
+import type { Failure } from "../failure.ts";
 
 /*
  * An account's health and the failure policy that changes it, as pure functions of the state, what

@@ -6,19 +6,10 @@ import { clampHint } from "./health.ts";
  * x-ratelimit-reset-* ("6m0s", "1.5s", "20ms"), or a delay the body gave (Gemini's RetryInfo).
  */
 
-/** "1h2m3.5s", "6m0s", "20ms", "30s" as milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  const trimmed = text.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
-  let total = 0;
-  let matched = false;
-  for (const [, amount, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)) {
-    matched = true;
-    total +=
-      Number(amount) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit as "ms" | "s" | "m" | "h"];
-  }
-  return matched ? total : undefined;
-}
+import { FAMILY_LIST } from "../codecs/families.ts";
+import { parseDuration } from "../codecs/openai-compatible/rate-limit-headers.ts";
+
+export { parseDuration };
 
 function retryAfter(value: string | null, now: number): number | undefined {
   if (!value) return undefined;
@@ -27,22 +18,12 @@ function retryAfter(value: string | null, now: number): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** The longest wait among the limits that are used up (remaining 0), so no exhausted limit is retried too soon. */
+/** The longest wait among the limits that are used up, by each family's own rate-limit headers. */
 function exhaustedResets(headers: Headers, now: number): number | undefined {
-  let longest: number | undefined;
-  headers.forEach((value, name) => {
-    const anthropic = /^anthropic-ratelimit-(.+)-reset$/.exec(name);
-    const openai = /^x-ratelimit-reset-(.+)$/.exec(name);
-    const kind = anthropic?.[1] ?? openai?.[1];
-    if (!kind) return;
-    const remaining = headers.get(
-      anthropic ? `anthropic-ratelimit-${kind}-remaining` : `x-ratelimit-remaining-${kind}`,
-    );
-    if (remaining !== null && Number(remaining) > 0) return;
-    const wait = anthropic ? Math.max(0, Date.parse(value) - now) : parseDuration(value);
-    if (wait !== undefined && !Number.isNaN(wait)) longest = Math.max(longest ?? 0, wait);
-  });
-  return longest;
+  const waits = FAMILY_LIST.map((family) => family.rateLimitResetMs(headers, now)).filter(
+    (wait): wait is number => wait !== undefined,
+  );
+  return waits.length === 0 ? undefined : Math.max(...waits);
 }
 
 /** Milliseconds the upstream asked for (at most MAX_HINT_MS), or undefined if it gave no usable hint. */

@@ -1,6 +1,6 @@
 import type { Account, Upstream } from "../config/snapshot.ts";
 import type { Usage } from "../ir.ts";
-import type { Failure } from "./failure.ts";
+import type { Failure } from "../failure.ts";
 
 /* What a request holds while an account serves it, and what it is told when none can. */
 

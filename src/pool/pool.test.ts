@@ -8,7 +8,7 @@ import type { Logger } from "../log.ts";
 import { openSqliteStore } from "../state/sqlite-store.ts";
 import { memoryStore, type StateStore } from "../state/store.ts";
 import type { AccountEvent } from "./events.ts";
-import type { Failure } from "./failure.ts";
+import type { Failure } from "../failure.ts";
 import { MAX_HINT_MS } from "./health.ts";
 import {
   type AccountListener,

@@ -2,7 +2,7 @@ import { connect } from "node:net";
 import type { Timeouts, Upstream } from "../config/snapshot.ts";
 import { broken, GatewayError, UpstreamFailed, unreachable } from "../failure.ts";
 import { SweepList } from "../sweep.ts";
-import { limitsOf } from "./limits.ts";
+import { limitsOf } from "../upstream-limits.ts";
 import { decodedStream } from "./stream-decode.ts";
 import { contentEncoding, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts";
 

@@ -1,4 +1,4 @@
-import { isObject } from "../codecs/shared.ts";
+import { FAMILIES } from "../codecs/families.ts";
 import type { ConfigSnapshot, Upstream } from "../config/snapshot.ts";
 import type { Logger } from "../log.ts";
 import { accountHeaders, modelListEndpoint } from "./protocol.ts";
@@ -79,35 +79,9 @@ export class ModelCatalog {
       );
     }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    return parseModelList(upstream, await response.json());
+    const body: unknown = await response.json();
+    return upstream.protocol === "echo"
+      ? []
+      : FAMILIES[upstream.protocol].parseModelList(body, upstream.name);
   }
-}
-
-function parseModelList(upstream: Upstream, body: unknown): ModelEntry[] {
-  if (!isObject(body)) return [];
-  const out: ModelEntry[] = [];
-  if (upstream.protocol === "gemini" && Array.isArray(body.models)) {
-    for (const model of body.models) {
-      if (!isObject(model) || typeof model.name !== "string") continue;
-      out.push({
-        id: model.name.replace(/^models\//, ""),
-        ownedBy: upstream.name,
-        displayName: typeof model.displayName === "string" ? model.displayName : undefined,
-        inputTokenLimit:
-          typeof model.inputTokenLimit === "number" ? model.inputTokenLimit : undefined,
-        outputTokenLimit:
-          typeof model.outputTokenLimit === "number" ? model.outputTokenLimit : undefined,
-      });
-    }
-  } else if (Array.isArray(body.data)) {
-    for (const model of body.data) {
-      if (!isObject(model) || typeof model.id !== "string") continue;
-      out.push({
-        id: model.id,
-        ownedBy: upstream.name,
-        displayName: typeof model.display_name === "string" ? model.display_name : undefined,
-      });
-    }
-  }
-  return out;
 }

@@ -1,13 +1,26 @@
-import type { Dialect, Operation, UpstreamProtocol } from "../config/schema.ts";
+import type { EndpointCall } from "../codecs/dialect.ts";
+import { FAMILIES, FAMILY_LIST } from "../codecs/families.ts";
+import { DIALECT_MODULES } from "../codecs/index.ts";
+import type { Dialect, UpstreamProtocol } from "../codecs/names.ts";
+import { apiOfDialect, dialectOfApi } from "../codecs/openai-compatible/apis.ts";
 import type { Upstream } from "../config/snapshot.ts";
-import { apiOfDialect } from "./openai-compatible.ts";
 
-/** The client dialect each single-API protocol speaks natively. */
-const NATIVE: Record<Exclude<UpstreamProtocol, "openai">, Dialect | undefined> = {
-  anthropic: "anthropic-messages",
-  gemini: "gemini",
-  echo: undefined,
-};
+/*
+ * What an upstream's configuration decides about its dialect: which dialect levity speaks to it,
+ * which clients go through untouched, and its URLs and headers. The facts themselves (paths, key
+ * headers) are each dialect's and family's, in codecs/.
+ */
+
+/** The dialect levity speaks to an upstream for translated requests: an OpenAI-compatible one's wire_api (chat unless it lacks chat). */
+export function upstreamDialect(upstream: Upstream): Dialect {
+  switch (upstream.protocol) {
+    case "openai":
+    case "echo":
+      return dialectOfApi(upstream.openai?.wireApi ?? "chat");
+    default:
+      return FAMILIES[upstream.protocol].nativeDialect;
+  }
+}
 
 /**
  * Whether a client of this dialect is forwarded to the upstream as it is (the rest go through the
@@ -15,7 +28,8 @@ const NATIVE: Record<Exclude<UpstreamProtocol, "openai">, Dialect | undefined> =
  * those it turned out not to have.
  */
 export function forwardsNatively(upstream: Upstream, dialect: Dialect): boolean {
-  if (upstream.protocol !== "openai") return NATIVE[upstream.protocol] === dialect;
+  if (upstream.protocol === "echo") return false;
+  if (upstream.protocol !== "openai") return FAMILIES[upstream.protocol].nativeDialect === dialect;
   const api = apiOfDialect(dialect);
   const family = upstream.openai;
   return (
@@ -26,82 +40,50 @@ export function forwardsNatively(upstream: Upstream, dialect: Dialect): boolean 
   );
 }
 
-const OPENAI_PATHS: Partial<Record<Dialect, string>> = {
-  "openai-chat": "/chat/completions",
-  "openai-completions": "/completions",
-  "openai-responses": "/responses",
-};
-
-export interface EndpointRequest {
+export interface EndpointRequest extends Omit<EndpointCall, "apiVersion" | "query"> {
   dialect: Dialect;
-  operation: Operation;
-  model: string;
-  stream: boolean;
   /** The client's query string; Gemini's `alt` must reach the upstream, the client's `key` must not. */
   query: URLSearchParams;
 }
 
+/** The dialect that serves a forwarded request on this upstream: its own, or chat for an OpenAI dialect it has no path for. */
+function servingDialect(upstream: Upstream, dialect: Dialect): Dialect {
+  if (upstream.protocol === "echo") throw new Error("the echo upstream has no endpoint");
+  if (upstream.protocol !== "openai") return FAMILIES[upstream.protocol].nativeDialect;
+  return apiOfDialect(dialect) === undefined ? "openai-chat" : dialect;
+}
+
 export function upstreamEndpoint(upstream: Upstream, request: EndpointRequest): string {
-  switch (upstream.protocol) {
-    case "openai":
-      return upstream.baseUrl + (OPENAI_PATHS[request.dialect] ?? "/chat/completions");
-    case "anthropic":
-      return (
-        upstream.baseUrl +
-        (request.operation === "count-tokens" ? "/v1/messages/count_tokens" : "/v1/messages")
-      );
-    case "gemini": {
-      const method =
-        request.operation === "count-tokens"
-          ? "countTokens"
-          : request.stream
-            ? "streamGenerateContent"
-            : "generateContent";
-      const query = new URLSearchParams(request.query);
-      query.delete("key");
-      const search = query.size > 0 ? `?${query}` : "";
-      return `${upstream.baseUrl}/${upstream.apiVersion ?? "v1beta"}/models/${encodeURIComponent(request.model)}:${method}${search}`;
-    }
-    case "echo":
-      throw new Error("the echo upstream has no endpoint");
-  }
+  const dialect = DIALECT_MODULES[servingDialect(upstream, request.dialect)];
+  return (
+    upstream.baseUrl +
+    dialect.endpointPath({
+      operation: request.operation,
+      model: request.model,
+      stream: request.stream,
+      apiVersion: upstream.apiVersion,
+      query: request.query,
+    })
+  );
 }
 
 export function modelListEndpoint(upstream: Upstream): string | undefined {
-  switch (upstream.protocol) {
-    case "openai":
-      return `${upstream.baseUrl}/models`;
-    case "anthropic":
-      return `${upstream.baseUrl}/v1/models?limit=1000`;
-    case "gemini":
-      return `${upstream.baseUrl}/${upstream.apiVersion ?? "v1beta"}/models?pageSize=1000`;
-    case "echo":
-      return undefined;
-  }
+  if (upstream.protocol === "echo") return undefined;
+  return upstream.baseUrl + FAMILIES[upstream.protocol].modelListPath(upstream.apiVersion);
 }
-
-export const DEFAULT_ANTHROPIC_VERSION = "2023-06-01";
 
 /** The account's key in the upstream's own header. */
 export function accountHeaders(protocol: UpstreamProtocol, key: string): Record<string, string> {
-  switch (protocol) {
-    case "openai":
-      return { authorization: `Bearer ${key}` };
-    case "anthropic":
-      return { "x-api-key": key, "anthropic-version": DEFAULT_ANTHROPIC_VERSION };
-    case "gemini":
-      return { "x-goog-api-key": key };
-    case "echo":
-      return {};
-  }
+  return protocol === "echo" ? {} : FAMILIES[protocol].accountHeaders(key);
 }
 
-// Client headers that describe the request rather than the client's credentials or connection.
-// They are forwarded only when the client speaks the upstream's own dialect.
-const FORWARDED_CLIENT_HEADERS = [
-  "anthropic-version",
-  "anthropic-beta",
-  "openai-beta",
+/*
+ * Client headers that describe the request rather than the client's credentials or connection.
+ * They are forwarded only when the client speaks the upstream's own dialect. Every family's are
+ * forwarded, not only the upstream's: an OpenAI-compatible relay may serve another family's.
+ */
+const FORWARDED_CLIENT_HEADERS: readonly string[] = [
+  ...FAMILY_LIST.flatMap((family) => family.requestHeaders),
   "user-agent",
   "accept",
 ];
@@ -130,18 +112,18 @@ export function upstreamRequestHeaders(
  * cookies, its CORS headers (levity's own CORS rules apply), hop-by-hop headers, or anything an
  * upstream might echo (one echoed the account's key in a header of its own).
  */
-const PASSED_RESPONSE_HEADERS = new Set([
+const PASSED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
   "content-type",
   "cache-control",
   "retry-after",
   "retry-after-ms",
-  "request-id",
   "x-request-id",
-  "openai-processing-ms",
-  "openai-version",
   "x-should-retry",
+  ...FAMILY_LIST.flatMap((family) => family.answerHeaders.names),
 ]);
-const PASSED_RESPONSE_PREFIXES = ["x-ratelimit-", "anthropic-ratelimit-"];
+const PASSED_RESPONSE_PREFIXES: readonly string[] = FAMILY_LIST.flatMap(
+  (family) => family.answerHeaders.prefixes,
+);
 
 export function clientResponseHeaders(upstream: Headers): Headers {
   const headers = new Headers();

@@ -1,7 +1,7 @@
 import * as zlib from "node:zlib";
 import type { InputType, ZlibOptions } from "node:zlib";
 import { broken } from "../failure.ts";
-import { inMb, overLimit } from "./limits.ts";
+import { inMb, overLimit } from "../upstream-limits.ts";
 
 /*
  * A whole (non-stream) answer read under a limit on its size after decoding. levity asks for gzip

@@ -1,5 +1,4 @@
-import type { JsonObject } from "../../http/body.ts";
-import { errorBody } from "../../http/errors.ts";
+import { anthropicStreamError } from "./stream-error.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -19,9 +18,9 @@ import {
   optionalNumber,
   optionalStrings,
   sseEvent,
-  type ClientCodec,
-  type ClientContext,
+  type JsonObject,
 } from "../shared.ts";
+import type { ClientCodec, ClientContext } from "../codec.ts";
 import { blocksFromParts, partsFromBlocks, TO_ANTHROPIC_STOP, toAnthropicUsage } from "./wire.ts";
 
 function parseTools(value: unknown): Tool[] {
@@ -100,7 +99,7 @@ function parseResponseFormat(body: JsonObject): ChatRequest["responseFormat"] {
   return undefined;
 }
 
-export const anthropicMessagesClient: ClientCodec = {
+export const anthropicMessagesClient: Readonly<ClientCodec> = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
     const system: string[] = [];
     if (body.system !== undefined && body.system !== null) {
@@ -267,7 +266,7 @@ async function* renderAnthropicStream(
         yield sseEvent("message_stop", { type: "message_stop" });
         return;
       case "error":
-        yield sseEvent("error", errorBody("anthropic", event.status, event.message));
+        yield anthropicStreamError(event.status, event.message);
         return;
     }
   }

@@ -1,3 +1,4 @@
+import { anthropicEndpointPath } from "./endpoint.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -18,10 +19,8 @@ import {
   mergeSameRoleTurns,
   parseStreamJson,
   StreamProtocolError,
-  type UpstreamCodec,
-  type UpstreamFailure,
-  type UpstreamTarget,
 } from "../shared.ts";
+import type { UpstreamCodec, UpstreamFailure, UpstreamTarget } from "../codec.ts";
 import { blocksFromParts, fromAnthropicStop, fromAnthropicUsage, partsFromBlocks } from "./wire.ts";
 
 /** Anthropic requires max_tokens; this is what a request that did not say gets. */
@@ -87,7 +86,7 @@ function withoutUnverifiableThinking(turns: Turn[]): Turn[] {
 
 const MESSAGE_STOP = markers("message_stop");
 
-export const anthropicMessagesUpstream: UpstreamCodec = {
+export const anthropicMessagesUpstream: Readonly<UpstreamCodec> = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
     const turns = withoutUnverifiableThinking(alternate(request.turns));
     let budget = thinkingBudget(request);
@@ -141,7 +140,7 @@ export const anthropicMessagesUpstream: UpstreamCodec = {
       };
     if (request.user) body.metadata = { user_id: request.user };
     if (request.stream) body.stream = true;
-    return { path: "/v1/messages", body };
+    return { path: anthropicEndpointPath("generate"), body };
   },
 
   async buildCountRequest(request: ChatRequest, target: UpstreamTarget) {
@@ -156,7 +155,7 @@ export const anthropicMessagesUpstream: UpstreamCodec = {
       stream: _stream,
       ...count
     } = body as Record<string, unknown>;
-    return { path: "/v1/messages/count_tokens", body: count };
+    return { path: anthropicEndpointPath("count-tokens"), body: count };
   },
 
   parseCount(body: unknown): number {
@@ -204,7 +203,7 @@ function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
 }
 
 /** The events that belong inside a message, after its message_start. */
-const MESSAGE_EVENTS = new Set([
+const MESSAGE_EVENTS: ReadonlySet<string> = new Set([
   "content_block_start",
   "content_block_delta",
   "content_block_stop",

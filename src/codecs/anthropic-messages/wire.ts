@@ -12,7 +12,7 @@ import { argumentsObject, argumentsText, badRequest, isObject } from "../shared.
 
 /* What the Anthropic client and upstream halves share: content blocks, stop reasons, usage. */
 
-export const TO_ANTHROPIC_STOP: Record<StopReason, string> = {
+export const TO_ANTHROPIC_STOP: Readonly<Record<StopReason, string>> = {
   end: "end_turn",
   stop_sequence: "stop_sequence",
   length: "max_tokens",

@@ -1,5 +1,4 @@
-import type { JsonObject } from "../../http/body.ts";
-import { errorBody } from "../../http/errors.ts";
+import { geminiErrorBody } from "./error-body.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -12,14 +11,8 @@ import type {
 } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
 import { encodeOpaque } from "../opaque.ts";
-import {
-  argumentsObject,
-  asArray,
-  badRequest,
-  isObject,
-  type ClientCodec,
-  type ClientContext,
-} from "../shared.ts";
+import { argumentsObject, asArray, badRequest, isObject, type JsonObject } from "../shared.ts";
+import type { ClientCodec, ClientContext } from "../codec.ts";
 import { fromGeminiSchema } from "./schema.ts";
 import {
   clientMediaPart,
@@ -103,7 +96,7 @@ function parseResponseFormat(generation: JsonObject): ChatRequest["responseForma
   return { type: "json_object" };
 }
 
-export const geminiClient: ClientCodec = {
+export const geminiClient: Readonly<ClientCodec> = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
     const system: string[] = [];
     const instruction = field(body, "systemInstruction", "system_instruction");
@@ -288,7 +281,7 @@ async function* renderGeminiStream(
         if (!sse) yield "]";
         return;
       case "error":
-        yield frame(errorBody("gemini", event.status, event.message));
+        yield frame(geminiErrorBody(event.status, event.message));
         if (!sse) yield "]";
         return;
       default:

@@ -1,35 +1,26 @@
-import type { MediaFetchSettings } from "../../config/snapshot.ts";
-import { GatewayError } from "../../http/errors.ts";
 import type { MediaPart } from "../../ir.ts";
-import { AddressAllowList } from "../../upstream/address-policy.ts";
-import {
-  safeFetch,
-  systemResolver,
-  type ByteBudget,
-  type Resolver,
-} from "../../upstream/safe-fetch.ts";
 
 /*
  * Gemini reads media inline or from its own file store, never from an arbitrary URL, so a URL a
- * client sends is fetched here and inlined. The client chose the URL, so the fetch goes only
- * where safe-fetch.ts allows (public addresses, and the operator's allow-list), within a count and
- * a byte budget per request, and every way it can fail reads the same to the client: an answer
- * that told "refused" from "unreachable" from "timed out" would make levity a port scanner.
+ * client sends is fetched and inlined. The fetch is network I/O and a security boundary, so it is
+ * not done here: the caller passes it in (upstream/media-fetch.ts), and this module only decides
+ * which parts need it and how Gemini takes each.
  */
+
+/** A fetched item as Gemini's inlineData holds it. */
+export interface InlineMedia {
+  mediaType: string;
+  /** base64 */
+  data: string;
+}
+
+/** Fetches each URL (each distinct one once), or throws the error the client should see. */
+export type FetchMedia = (urls: readonly string[]) => Promise<ReadonlyMap<string, InlineMedia>>;
 
 /** Gemini's own limit for a request's inline data, and so for any one item. */
 export const INLINE_MEDIA_CAP_BYTES = 20 * 1024 * 1024;
-const MAX_REDIRECTS = 3;
 
-/** proxy.media_fetch's defaults, for a target built without a configuration. */
-export const DEFAULT_MEDIA_FETCH: MediaFetchSettings = {
-  allow: [],
-  maxUrls: 8,
-  maxTotalBytes: 20 * 1024 * 1024,
-  timeoutMs: 15_000,
-};
-
-const BY_EXTENSION: Record<string, string> = {
+const BY_EXTENSION: Readonly<Record<string, string>> = {
   png: "image/png",
   jpg: "image/jpeg",
   jpeg: "image/jpeg",
@@ -53,99 +44,19 @@ export function guessMediaType(url: string): string {
   return (extension && BY_EXTENSION[extension]) || "application/octet-stream";
 }
 
-/** An image or a PDF, by its Content-Type or, when that says nothing, by its name; anything else is not read. */
-function acceptedMediaType(headers: Headers, url: URL): string | undefined {
-  const declared = headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
-  const type =
-    !declared || declared === "application/octet-stream" ? guessMediaType(url.pathname) : declared;
-  return type.startsWith("image/") || type === "application/pdf" ? type : undefined;
-}
-
-/** The one answer for a URL levity did not use, whatever the reason. */
-function notUsable(url: string): GatewayError {
-  const shown = JSON.stringify(url.length > 200 ? `${url.slice(0, 200)}…` : url);
-  return new GatewayError(
-    400,
-    `levity could not use the image at ${shown} (an address it may not fetch, unreachable, or not an image within the limits).`,
-  );
-}
-
-// The allow-list is parsed once per configuration, not per request.
-const allowLists = new WeakMap<MediaFetchSettings, AddressAllowList>();
-function allowListOf(settings: MediaFetchSettings): AddressAllowList {
-  let list = allowLists.get(settings);
-  if (!list) allowLists.set(settings, (list = new AddressAllowList(settings.allow)));
-  return list;
-}
-
-export interface MediaFetchOptions {
-  settings?: MediaFetchSettings;
-  /** How host names become addresses: the system's resolver unless a test gives its own. */
-  resolve?: Resolver;
-}
-
-/**
- * Every URL fetched (each distinct one once) as base64 with its media type. Throws the one 400
- * if any of them cannot be used, or a 400 naming max_urls if there are more than that.
- */
-export async function fetchMediaUrls(
-  urls: readonly string[],
-  options: MediaFetchOptions = {},
-): Promise<Map<string, { mediaType: string; data: string }>> {
-  const settings = options.settings ?? DEFAULT_MEDIA_FETCH;
-  const distinct = [...new Set(urls)];
-  if (distinct.length > settings.maxUrls) {
-    throw new GatewayError(
-      400,
-      `This request has ${distinct.length} image URLs for a Gemini model; levity fetches at most ${settings.maxUrls} per request (proxy.media_fetch.max_urls). Send the others inline as base64.`,
-    );
-  }
-  const budget: ByteBudget = { remaining: settings.maxTotalBytes };
-  // One failure fails the request, so the others stop at once instead of using their budget.
-  const stop = new AbortController();
-  const signal = AbortSignal.any([stop.signal, AbortSignal.timeout(settings.timeoutMs)]);
-  const fetchOptions = {
-    allow: allowListOf(settings),
-    resolve: options.resolve ?? systemResolver,
-    signal,
-    budget,
-    itemCapBytes: INLINE_MEDIA_CAP_BYTES,
-    maxRedirects: MAX_REDIRECTS,
-    mediaType: acceptedMediaType,
-  };
-  const results = await Promise.all(
-    distinct.map(async (url) => {
-      try {
-        const fetched = await safeFetch(url, fetchOptions);
-        return [
-          url,
-          { mediaType: fetched.mediaType, data: Buffer.from(fetched.bytes).toString("base64") },
-        ] as const;
-      } catch {
-        // Whatever the reason (a FetchRefused says which), the client is told the same thing.
-        stop.abort();
-        throw notUsable(url);
-      }
-    }),
-  ).catch((error) => {
-    stop.abort();
-    throw error;
-  });
-  return new Map(results);
-}
-
 /** The media parts among `parts` as Gemini takes them: inline data, a file reference, or fetched and inlined. */
 export async function geminiMediaParts(
   parts: readonly MediaPart[],
-  options: MediaFetchOptions = {},
+  fetchMedia: FetchMedia | undefined,
 ): Promise<Map<MediaPart, unknown>> {
   const toFetch = parts.flatMap((part) =>
     part.source.kind === "url" && !isGoogleFileUri(part.source.url) ? [part.source.url] : [],
   );
-  const fetched =
-    toFetch.length > 0
-      ? await fetchMediaUrls(toFetch, options)
-      : new Map<string, { mediaType: string; data: string }>();
+  let fetched: ReadonlyMap<string, InlineMedia> = new Map();
+  if (toFetch.length > 0) {
+    if (!fetchMedia) throw new Error("a Gemini request with media URLs needs a media fetcher");
+    fetched = await fetchMedia(toFetch);
+  }
   return new Map(
     parts.map((part): [MediaPart, unknown] => {
       const source = part.source;

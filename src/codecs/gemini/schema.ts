@@ -1,4 +1,4 @@
-import { GatewayError } from "../../http/errors.ts";
+import { GatewayError } from "../../failure.ts";
 import { isObject } from "../shared.ts";
 
 /*
@@ -26,7 +26,7 @@ const KEPT_AS_IS = [
   "maxProperties",
 ] as const;
 
-const FORMATS: Record<string, string[]> = {
+const FORMATS: Readonly<Record<string, string[]>> = {
   STRING: ["enum", "date-time"],
   INTEGER: ["int32", "int64"],
   NUMBER: ["float", "double"],

@@ -1,3 +1,4 @@
+import { geminiEndpointPath } from "./endpoint.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -20,10 +21,8 @@ import {
   parseStreamJson,
   StreamProtocolError,
   streamError,
-  type UpstreamCodec,
-  type UpstreamFailure,
-  type UpstreamTarget,
 } from "../shared.ts";
+import type { UpstreamCodec, UpstreamFailure, UpstreamTarget } from "../codec.ts";
 import { geminiMediaParts } from "./inline-media.ts";
 import { hasParameters, schemaBudget, toGeminiSchema } from "./schema.ts";
 import {
@@ -33,10 +32,6 @@ import {
   pairCallIds,
   partsFromGemini,
 } from "./wire.ts";
-
-function modelPath(target: UpstreamTarget, model: string, method: string): string {
-  return `/${target.apiVersion ?? "v1beta"}/models/${encodeURIComponent(model)}:${method}`;
-}
 
 async function contentsFor(request: ChatRequest, target: UpstreamTarget) {
   const callNames = new Map<string, string>();
@@ -49,7 +44,7 @@ async function contentsFor(request: ChatRequest, target: UpstreamTarget) {
         for (const c of part.content) if (c.type === "media") urlMedia.push(c);
     }
   }
-  const media = await geminiMediaParts(urlMedia, { settings: target.mediaFetch });
+  const media = await geminiMediaParts(urlMedia, target.fetchMedia);
   const options = {
     signature: (opaque: Parameters<typeof issuedBy>[0]) =>
       issuedBy(opaque, target) ? opaque.value : undefined,
@@ -140,7 +135,7 @@ function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
 const FINISH_REASON = markers("finishReason");
 const ARRAY_END = markers("]");
 
-export const geminiUpstream: UpstreamCodec = {
+export const geminiUpstream: Readonly<UpstreamCodec> = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
     const body = {
       contents: await contentsFor(request, target),
@@ -148,12 +143,14 @@ export const geminiUpstream: UpstreamCodec = {
       ...toolFields(request),
       generationConfig: generationConfig(request),
     };
-    const path =
-      modelPath(
-        target,
-        request.model,
-        request.stream ? "streamGenerateContent" : "generateContent",
-      ) + (request.stream ? "?alt=sse" : "");
+    const path = geminiEndpointPath({
+      operation: "generate",
+      model: request.model,
+      stream: request.stream,
+      apiVersion: target.apiVersion,
+      // levity reads Gemini's streams as SSE; without alt=sse it would send one JSON array.
+      query: request.stream ? new URLSearchParams({ alt: "sse" }) : undefined,
+    });
     return { path, body };
   },
 
@@ -165,7 +162,12 @@ export const geminiUpstream: UpstreamCodec = {
       ...toolFields(request),
     };
     return {
-      path: modelPath(target, request.model, "countTokens"),
+      path: geminiEndpointPath({
+        operation: "count-tokens",
+        model: request.model,
+        stream: false,
+        apiVersion: target.apiVersion,
+      }),
       body: { generateContentRequest },
     };
   },

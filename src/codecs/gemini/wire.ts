@@ -4,7 +4,7 @@ import { argumentsObject, argumentsText, badRequest, isObject, newCallId } from 
 
 /* What the Gemini client and upstream halves share: parts, finish reasons, usage. */
 
-export const TO_GEMINI_FINISH: Record<StopReason, string> = {
+export const TO_GEMINI_FINISH: Readonly<Record<StopReason, string>> = {
   end: "STOP",
   stop_sequence: "STOP",
   tool_use: "STOP",
@@ -13,7 +13,7 @@ export const TO_GEMINI_FINISH: Record<StopReason, string> = {
   content_filter: "SAFETY",
 };
 
-const FILTERED = new Set([
+const FILTERED: ReadonlySet<string> = new Set([
   "SAFETY",
   "RECITATION",
   "BLOCKLIST",

@@ -1,16 +1,4 @@
-import type { JsonObject } from "../../http/body.ts";
-import { errorBody } from "../../http/errors.ts";
-import type {
-  ChatRequest,
-  ChatResponse,
-  Effort,
-  Part,
-  StreamEvent,
-  Tool,
-  ToolCallPart,
-  ToolChoice,
-  Turn,
-} from "../../ir.ts";
+import type { ChatRequest, ChatResponse, Part, StreamEvent, ToolCallPart, Turn } from "../../ir.ts";
 import { isResultContent, textOf } from "../../ir.ts";
 import {
   badRequest,
@@ -19,12 +7,10 @@ import {
   newCallId,
   optionalNumber,
   optionalStrings,
-  sseData,
-  type ClientCodec,
-  type ClientContext,
+  type JsonObject,
 } from "../shared.ts";
+import type { ClientCodec, ClientContext } from "../codec.ts";
 import {
-  CUSTOM_TOOL_PARAMETERS,
   customArguments,
   customInput,
   isCustomTool,
@@ -33,103 +19,13 @@ import {
   TO_OPENAI_FINISH,
   toOpenAIUsage,
 } from "./wire.ts";
-
-const EFFORTS = ["none", "minimal", "low", "medium", "high", "xhigh", "max"];
-
-export function parseChatTools(value: unknown, legacyFunctions?: unknown): Tool[] {
-  const tools: Tool[] = [];
-  for (const [i, tool] of (Array.isArray(value) ? value : []).entries()) {
-    if (!isObject(tool)) throw badRequest(`tools[${i}] must be an object.`, `tools[${i}]`);
-    if (
-      tool.type === "function" &&
-      isObject(tool.function) &&
-      typeof tool.function.name === "string"
-    ) {
-      const fn = tool.function;
-      tools.push({
-        name: String(fn.name),
-        description: typeof fn.description === "string" ? fn.description : undefined,
-        parameters: isObject(fn.parameters) ? fn.parameters : { type: "object", properties: {} },
-        kind: "function",
-      });
-    } else if (
-      tool.type === "custom" &&
-      isObject(tool.custom) &&
-      typeof tool.custom.name === "string"
-    ) {
-      tools.push({
-        name: tool.custom.name,
-        description:
-          typeof tool.custom.description === "string" ? tool.custom.description : undefined,
-        parameters: CUSTOM_TOOL_PARAMETERS,
-        kind: "custom",
-      });
-    } else {
-      throw badRequest(`tools[${i}] must be a function or custom tool with a name.`, `tools[${i}]`);
-    }
-  }
-  for (const fn of Array.isArray(legacyFunctions) ? legacyFunctions : []) {
-    if (isObject(fn) && typeof fn.name === "string")
-      tools.push({
-        name: fn.name,
-        description: typeof fn.description === "string" ? fn.description : undefined,
-        parameters: isObject(fn.parameters) ? fn.parameters : { type: "object", properties: {} },
-        kind: "function",
-      });
-  }
-  return tools;
-}
-
-export function parseChatToolChoice(value: unknown): ToolChoice | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (value === "none" || value === "auto" || value === "required") return { type: value };
-  if (isObject(value)) {
-    const named = isObject(value.function)
-      ? value.function.name
-      : isObject(value.custom)
-        ? value.custom.name
-        : value.name;
-    if ((value.type === "function" || value.type === "custom") && typeof named === "string")
-      return { type: "tool", name: named };
-    if (value.type === "allowed_tools")
-      return {
-        type:
-          isObject(value.allowed_tools) && value.allowed_tools.mode === "required"
-            ? "required"
-            : "auto",
-      };
-  }
-  throw badRequest(
-    'tool_choice must be "none", "auto", "required" or {type: "function", function: {name}}.',
-    "tool_choice",
-  );
-}
-
-export function parseResponseFormat(value: unknown): ChatRequest["responseFormat"] {
-  if (!isObject(value)) return undefined;
-  if (value.type === "json_object") return { type: "json_object" };
-  if (
-    value.type === "json_schema" &&
-    isObject(value.json_schema) &&
-    isObject(value.json_schema.schema)
-  ) {
-    const spec = value.json_schema;
-    return {
-      type: "json_schema",
-      name: typeof spec.name === "string" ? spec.name : undefined,
-      schema: spec.schema as Record<string, unknown>,
-      strict: spec.strict === true,
-    };
-  }
-  return undefined;
-}
-
-export function parseEffort(value: unknown, param: string): Effort | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string" || !EFFORTS.includes(value))
-    throw badRequest(`${param} must be one of ${EFFORTS.join(", ")}.`, param);
-  return value as Effort;
-}
+import {
+  parseChatToolChoice,
+  parseChatTools,
+  parseEffort,
+  parseResponseFormat,
+} from "./parse-chat-options.ts";
+import { renderChatStream } from "./render-chat-stream.ts";
 
 function assistantParts(message: JsonObject, where: string): Part[] {
   const parts: Part[] = [];
@@ -167,7 +63,7 @@ function assistantParts(message: JsonObject, where: string): Part[] {
   return parts;
 }
 
-export const openaiChatClient: ClientCodec = {
+export const openaiChatClient: Readonly<ClientCodec> = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
     const messages = body.messages;
     if (!Array.isArray(messages))
@@ -309,124 +205,4 @@ function renderToolCall(call: ToolCallPart, ctx: ClientContext) {
     type: "function",
     function: { name: call.name, arguments: call.arguments },
   };
-}
-
-/**
- * How a data-only OpenAI stream (chat and legacy completions) ends: the finish chunk, the
- * usage-only chunk when the client asked for it, then [DONE]; or an error chunk, then [DONE].
- */
-export function* endOpenAIStream(
-  finishChunk: object,
-  usageChunk: object | undefined,
-): Generator<string> {
-  yield sseData(finishChunk);
-  if (usageChunk) yield sseData(usageChunk);
-  yield "data: [DONE]\n\n";
-}
-
-export function* failOpenAIStream(status: number, message: string): Generator<string> {
-  yield sseData(errorBody("openai", status, message));
-  yield "data: [DONE]\n\n";
-}
-
-async function* renderChatStream(
-  events: AsyncIterable<StreamEvent>,
-  ctx: ClientContext,
-): AsyncGenerator<string> {
-  let head = { id: "", object: "chat.completion.chunk", created: 0, model: "" };
-  // Usage is null on every chunk when the client asked for it, and absent otherwise.
-  const usageNull = ctx.includeUsage ? { usage: null } : {};
-  const chunk = (delta: object, finish: string | null) => ({
-    ...head,
-    system_fingerprint: null,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-    ...usageNull,
-  });
-  const showThinking = ctx.request.reasoning?.include === true;
-  // Custom tool input is free text, not JSON: it is sent whole when the call ends.
-  const custom = new Map<number, { id: string; name: string; args: string }>();
-  for await (const event of events) {
-    switch (event.type) {
-      case "start":
-        head = {
-          id: idWithPrefix(event.id, "chatcmpl-"),
-          object: "chat.completion.chunk",
-          created: event.created,
-          model: event.model,
-        };
-        yield sseData(chunk({ role: "assistant", content: "", refusal: null }, null));
-        break;
-      case "thinking":
-        if (showThinking) yield sseData(chunk({ reasoning_content: event.text }, null));
-        break;
-      case "text":
-        yield sseData(chunk({ content: event.text }, null));
-        break;
-      case "tool_call_start":
-        if (isCustomTool(ctx.request.tools, event.name))
-          custom.set(event.index, { id: event.id, name: event.name, args: "" });
-        else
-          yield sseData(
-            chunk(
-              {
-                tool_calls: [
-                  {
-                    index: event.index,
-                    id: event.id,
-                    type: "function",
-                    function: { name: event.name, arguments: "" },
-                  },
-                ],
-              },
-              null,
-            ),
-          );
-        break;
-      case "tool_call_delta": {
-        const pending = custom.get(event.index);
-        if (pending) pending.args += event.arguments;
-        else
-          yield sseData(
-            chunk(
-              { tool_calls: [{ index: event.index, function: { arguments: event.arguments } }] },
-              null,
-            ),
-          );
-        break;
-      }
-      case "tool_call_end": {
-        const pending = custom.get(event.index);
-        if (pending)
-          yield sseData(
-            chunk(
-              {
-                tool_calls: [
-                  {
-                    index: event.index,
-                    id: pending.id,
-                    type: "custom",
-                    custom: { name: pending.name, input: customInput(pending.args) },
-                  },
-                ],
-              },
-              null,
-            ),
-          );
-        break;
-      }
-      case "finish":
-        yield* endOpenAIStream(
-          chunk({}, TO_OPENAI_FINISH[event.stop]),
-          ctx.includeUsage
-            ? { ...head, system_fingerprint: null, choices: [], usage: toOpenAIUsage(event.usage) }
-            : undefined,
-        );
-        return;
-      case "error":
-        yield* failOpenAIStream(event.status, event.message);
-        return;
-      default:
-      // thinking signatures and redacted thinking have no place in a chat completion
-    }
-  }
 }

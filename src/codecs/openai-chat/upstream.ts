@@ -1,3 +1,5 @@
+import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
+import { CHAT_PATH } from "./endpoint.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -13,18 +15,15 @@ import { readSse } from "../sse.ts";
 import {
   clamp,
   effortFromBudget,
-  failureFromBody,
   isObject,
   markers,
   newCallId,
   parseStreamJson,
   StreamProtocolError,
   streamError,
-  type UpstreamCodec,
-  type UpstreamFailure,
-  type UpstreamTarget,
 } from "../shared.ts";
-import { compatOf, profileFromBaseUrl, type ChatCompat } from "../../upstream/openai-compatible.ts";
+import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
+import { compatOf, profileFromBaseUrl, type ChatCompat } from "../openai-compatible/profiles.ts";
 import {
   contentOf,
   customArguments,
@@ -105,7 +104,7 @@ function compatOfTarget(target: UpstreamTarget): ChatCompat {
 /** Chat and Completions streams end with `data: [DONE]`. */
 export const DONE_MARKER = markers("[DONE]");
 
-export const openaiChatUpstream: UpstreamCodec = {
+export const openaiChatUpstream: Readonly<UpstreamCodec> = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
     const compat = compatOfTarget(target);
     const messages: unknown[] = request.system
@@ -160,7 +159,7 @@ export const openaiChatUpstream: UpstreamCodec = {
       body.stream = true;
       if (compat.streamOptions) body.stream_options = { include_usage: true };
     }
-    return { path: "/chat/completions", body };
+    return { path: CHAT_PATH, body };
   },
 
   parseResponse(body: unknown): ChatResponse {
@@ -211,14 +210,6 @@ export const openaiChatUpstream: UpstreamCodec = {
 
   parseError: parseOpenAIError,
 };
-
-export function parseOpenAIError(text: string): UpstreamFailure {
-  return failureFromBody(text, (json) =>
-    isObject(json) && isObject(json.error) && typeof json.error.message === "string"
-      ? { message: json.error.message }
-      : undefined,
-  );
-}
 
 /**
  * Stream tool-call deltas carry an `index` that says which call a fragment belongs to. Mistral

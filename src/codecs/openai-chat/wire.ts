@@ -3,7 +3,7 @@ import { badRequest, isObject } from "../shared.ts";
 
 /* What OpenAI's chat, completions and responses halves share: content parts, finish reasons, usage, tools. */
 
-export const TO_OPENAI_FINISH: Record<StopReason, string> = {
+export const TO_OPENAI_FINISH: Readonly<Record<StopReason, string>> = {
   end: "stop",
   stop_sequence: "stop",
   pause: "stop",
@@ -153,7 +153,7 @@ export function fromOpenAIUsage(usage: unknown): Usage | undefined {
 }
 
 /** A custom (freeform) tool travels as a function taking one string, `input`. */
-export const CUSTOM_TOOL_PARAMETERS = {
+export const CUSTOM_TOOL_PARAMETERS: Readonly<Record<string, unknown>> = {
   type: "object",
   properties: { input: { type: "string", description: "The tool's whole input, as free text." } },
   required: ["input"],

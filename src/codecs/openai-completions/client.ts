@@ -1,7 +1,7 @@
-import type { JsonObject } from "../../http/body.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
-import { endOpenAIStream, failOpenAIStream } from "../openai-chat/client.ts";
+import { endOpenAIStream } from "../openai-chat/render-chat-stream.ts";
+import { failOpenAIStream } from "../openai-chat/stream-error.ts";
 import { TO_OPENAI_FINISH } from "../openai-chat/wire.ts";
 import {
   badRequest,
@@ -9,9 +9,9 @@ import {
   optionalNumber,
   optionalStrings,
   sseData,
-  type ClientCodec,
-  type ClientContext,
+  type JsonObject,
 } from "../shared.ts";
+import type { ClientCodec, ClientContext } from "../codec.ts";
 
 export function completionsUsage(usage: { input: number; output: number }) {
   return {
@@ -22,7 +22,7 @@ export function completionsUsage(usage: { input: number; output: number }) {
 }
 
 /** Legacy completions: a prompt in, text out. Tools and thinking have no place in this dialect. */
-export const openaiCompletionsClient: ClientCodec = {
+export const openaiCompletionsClient: Readonly<ClientCodec> = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
     const prompt = body.prompt;
     let text: string;

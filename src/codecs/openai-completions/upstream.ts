@@ -1,16 +1,12 @@
+import { COMPLETIONS_PATH } from "./endpoint.ts";
 import type { ChatRequest, ChatResponse, StreamEvent, Usage } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
-import { DONE_MARKER, parseOpenAIError, toolResultText } from "../openai-chat/upstream.ts";
+import { DONE_MARKER, toolResultText } from "../openai-chat/upstream.ts";
+import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { fromOpenAIFinish, fromOpenAIUsage } from "../openai-chat/wire.ts";
 import { readSse } from "../sse.ts";
-import {
-  clamp,
-  isObject,
-  parseStreamJson,
-  StreamProtocolError,
-  streamError,
-  type UpstreamCodec,
-} from "../shared.ts";
+import { clamp, isObject, parseStreamJson, StreamProtocolError, streamError } from "../shared.ts";
+import type { UpstreamCodec } from "../codec.ts";
 
 /** The legacy endpoint's default of 16 tokens would cut nearly every answer short. */
 const DEFAULT_MAX_TOKENS = 1024;
@@ -31,7 +27,7 @@ export function flattenPrompt(request: ChatRequest): string {
   return lines.join("\n\n");
 }
 
-export const openaiCompletionsUpstream: UpstreamCodec = {
+export const openaiCompletionsUpstream: Readonly<UpstreamCodec> = {
   async buildRequest(request: ChatRequest) {
     const body: Record<string, unknown> = {
       model: request.model,
@@ -46,7 +42,7 @@ export const openaiCompletionsUpstream: UpstreamCodec = {
       body.stream = true;
       body.stream_options = { include_usage: true };
     }
-    return { path: "/completions", body };
+    return { path: COMPLETIONS_PATH, body };
   },
 
   parseResponse(body: unknown): ChatResponse {

@@ -1,4 +1,3 @@
-import type { JsonObject } from "../../http/body.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -9,7 +8,7 @@ import type {
   Turn,
 } from "../../ir.ts";
 import { isResultContent, textOf } from "../../ir.ts";
-import { parseEffort } from "../openai-chat/client.ts";
+import { parseEffort } from "../openai-chat/parse-chat-options.ts";
 import {
   CUSTOM_TOOL_PARAMETERS,
   customArguments,
@@ -17,13 +16,8 @@ import {
 } from "../openai-chat/wire.ts";
 import { decodeReasoning } from "../opaque.ts";
 import { expandCompaction } from "./compaction.ts";
-import {
-  badRequest,
-  isObject,
-  optionalNumber,
-  type ClientCodec,
-  type ClientContext,
-} from "../shared.ts";
+import { badRequest, isObject, optionalNumber, type JsonObject } from "../shared.ts";
+import type { ClientCodec, ClientContext } from "../codec.ts";
 import { itemsFromParts, renderResponsesStream, responseObject } from "./render.ts";
 
 function parseTools(value: unknown, namespace?: string): Tool[] {
@@ -198,7 +192,7 @@ export function parseInput(input: unknown, system: string[]): Turn[] {
 
 // The input items that hold a whole conversation's calls and outputs; any other kind (a compaction,
 // an item_reference, a hosted tool's call) may stand for calls this check cannot see.
-const CONVERSATION_ITEMS = new Set([
+const CONVERSATION_ITEMS: ReadonlySet<string> = new Set([
   "message",
   "function_call",
   "custom_tool_call",
@@ -230,7 +224,7 @@ function checkToolOutputs(input: unknown, turns: Turn[]): void {
   }
 }
 
-export const openaiResponsesClient: ClientCodec = {
+export const openaiResponsesClient: Readonly<ClientCodec> = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
     const system: string[] = [];
     if (body.instructions !== undefined && body.instructions !== null) {

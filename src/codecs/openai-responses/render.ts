@@ -1,15 +1,9 @@
-import { errorBody } from "../../http/errors.ts";
+import { openaiErrorBody } from "../openai-compatible/error-body.ts";
 import type { ChatRequest, Opaque, Part, StopReason, StreamEvent, Tool, Usage } from "../../ir.ts";
 import { customInput, isCustomTool } from "../openai-chat/wire.ts";
 import { encodeReasoning } from "../opaque.ts";
-import {
-  idWithPrefix,
-  randomId,
-  sseEvent,
-  unixNow,
-  type ClientContext,
-  type ResponsesSettings,
-} from "../shared.ts";
+import { idWithPrefix, randomId, sseEvent, unixNow } from "../shared.ts";
+import type { ClientContext, ResponsesSettings } from "../codec.ts";
 import { parseResponsesSettings } from "./settings.ts";
 
 /* Responses objects and their event stream, from the IR. */
@@ -431,7 +425,7 @@ export async function* renderResponsesStream(
         return;
       }
       case "error": {
-        const { error } = errorBody("openai", event.status, event.message) as {
+        const { error } = openaiErrorBody(event.status, event.message) as {
           error: { type: string; code: string | null };
         };
         const code = error.code ?? error.type;

@@ -1,5 +1,5 @@
-import type { JsonObject } from "../../http/body.ts";
-import { badRequest, isObject, randomId, type ResponsesSettings } from "../shared.ts";
+import { badRequest, isObject, randomId, type JsonObject } from "../shared.ts";
+import type { ResponsesSettings } from "../codec.ts";
 
 /*
  * The Responses request settings that the Response object reports back (the Open Responses

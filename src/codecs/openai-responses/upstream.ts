@@ -1,3 +1,4 @@
+import { RESPONSES_PATH } from "./endpoint.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -7,7 +8,8 @@ import type {
   StreamEvent,
   Usage,
 } from "../../ir.ts";
-import { parseOpenAIError, toolResultText } from "../openai-chat/upstream.ts";
+import { toolResultText } from "../openai-chat/upstream.ts";
+import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { customArguments, mediaToUrl } from "../openai-chat/wire.ts";
 import { issuedBy } from "../opaque.ts";
 import { readSse } from "../sse.ts";
@@ -18,9 +20,8 @@ import {
   markers,
   parseStreamJson,
   StreamProtocolError,
-  type UpstreamCodec,
-  type UpstreamTarget,
 } from "../shared.ts";
+import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
 
 function inputContent(part: MediaPart) {
   if (part.source.kind === "base64" && part.source.mediaType === "application/pdf")
@@ -135,7 +136,7 @@ function partsFromOutput(output: unknown, target: UpstreamTarget): Part[] {
 
 const RESPONSE_END = markers("response.completed", "response.incomplete", "response.failed");
 
-export const openaiResponsesUpstream: UpstreamCodec = {
+export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
     const body: Record<string, unknown> = {
       model: request.model,
@@ -183,7 +184,7 @@ export const openaiResponsesUpstream: UpstreamCodec = {
     }
     if (request.user) body.safety_identifier = request.user;
     if (request.stream) body.stream = true;
-    return { path: "/responses", body };
+    return { path: RESPONSES_PATH, body };
   },
 
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse {

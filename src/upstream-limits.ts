@@ -1,5 +1,4 @@
-import { broken, type UpstreamFailed } from "../failure.ts";
-import type { Upstream } from "../config/snapshot.ts";
+import { broken, type UpstreamFailed } from "./failure.ts";
 
 /*
  * How much of an upstream's answer levity will hold. An upstream's bytes are data from elsewhere:
@@ -35,7 +34,8 @@ export const DEFAULT_UPSTREAM_LIMITS: Readonly<UpstreamLimits> = {
   answerBytes: DEFAULT_UPSTREAM_LIMITS_MB.answer * MB,
 };
 
-export function limitsOf(upstream: Pick<Upstream, "limits">): UpstreamLimits {
+/** An upstream's limits as configured (proxy.upstream_limits), or the defaults. */
+export function limitsOf(upstream: { limits?: UpstreamLimits }): UpstreamLimits {
   return upstream.limits ?? DEFAULT_UPSTREAM_LIMITS;
 }
 

@@ -1,4 +1,4 @@
-import type { Dialect } from "../config/schema.ts";
+import { OPENAI_APIS, type OpenAIApi } from "./apis.ts";
 
 /*
  * The OpenAI-compatible family. Most providers that speak the OpenAI dialect serve only Chat
@@ -6,28 +6,6 @@ import type { Dialect } from "../config/schema.ts";
  * natively, and how its chat dialect differs, is configuration with defaults from the base URL's
  * host: `apis`, `profile` and `compat` in gateway.yaml.
  */
-
-export const OPENAI_APIS = ["chat", "responses", "completions"] as const;
-export type OpenAIApi = (typeof OPENAI_APIS)[number];
-
-const API_OF_DIALECT: Partial<Record<Dialect, OpenAIApi>> = {
-  "openai-chat": "chat",
-  "openai-responses": "responses",
-  "openai-completions": "completions",
-};
-const DIALECT_OF_API: Record<OpenAIApi, Dialect> = {
-  chat: "openai-chat",
-  responses: "openai-responses",
-  completions: "openai-completions",
-};
-
-export function apiOfDialect(dialect: Dialect): OpenAIApi | undefined {
-  return API_OF_DIALECT[dialect];
-}
-
-export function dialectOfApi(api: OpenAIApi): Dialect {
-  return DIALECT_OF_API[api];
-}
 
 /** How one provider's Chat Completions differ from OpenAI's. */
 export interface ChatCompat {
@@ -62,7 +40,7 @@ export const PROFILES = [
 ] as const;
 export type ProfileName = (typeof PROFILES)[number];
 
-const GENERIC: ChatCompat = {
+const GENERIC: Readonly<ChatCompat> = {
   developerRole: false,
   maxTokensField: "max_tokens",
   streamOptions: true,
@@ -70,7 +48,7 @@ const GENERIC: ChatCompat = {
   reasoningEcho: "never",
 };
 
-const PROFILE_COMPAT: Record<ProfileName, ChatCompat> = {
+const PROFILE_COMPAT: Readonly<Record<ProfileName, ChatCompat>> = {
   openai: { ...GENERIC, developerRole: true, maxTokensField: "max_completion_tokens" },
   azure: { ...GENERIC, developerRole: true, maxTokensField: "max_completion_tokens" },
   deepseek: { ...GENERIC, reasoningEcho: "tool_turns" },
@@ -85,7 +63,7 @@ const PROFILE_COMPAT: Record<ProfileName, ChatCompat> = {
 };
 
 // Hosts whose profile is known; anything else is `generic`.
-const HOST_PROFILES: [RegExp, ProfileName][] = [
+const HOST_PROFILES: readonly (readonly [RegExp, ProfileName])[] = [
   [/^api\.openai\.com$/, "openai"],
   [/\.openai\.azure\.com$/, "azure"],
   [/(^|\.)deepseek\.com$/, "deepseek"],
@@ -112,53 +90,4 @@ export function compatOf(profile: ProfileName, overrides: Partial<ChatCompat> = 
 /** The APIs an upstream serves natively unless `apis` says otherwise: all three for OpenAI's own API and Azure OpenAI, chat for the rest. */
 export function defaultApis(profile: ProfileName): OpenAIApi[] {
   return profile === "openai" || profile === "azure" ? [...OPENAI_APIS] : ["chat"];
-}
-
-/**
- * Whether an error answer to a forwarded Responses or Completions request means the upstream has
- * no such route (so the request can go through chat instead), rather than no such model. A 405 is
- * always about the route; a 404 is, unless it talks about a model.
- */
-export function meansNoSuchRoute(status: number, body: string): boolean {
-  if (status === 405) return true;
-  if (status !== 404) return false;
-  return !/model|deployment/i.test(body);
-}
-
-/**
- * A Chat Completions body forwarded to a provider with differences: the fields it would refuse,
- * renamed or left out. Undefined when the body suits the provider as it is, so its bytes go
- * through untouched.
- */
-export function adaptChatBody(
-  body: Record<string, unknown>,
-  compat: ChatCompat,
-): Record<string, unknown> | undefined {
-  let adapted: Record<string, unknown> | undefined;
-  const edit = () => (adapted ??= { ...body });
-  if (
-    !compat.developerRole &&
-    Array.isArray(body.messages) &&
-    body.messages.some(isDeveloperMessage)
-  ) {
-    edit().messages = body.messages.map((m) =>
-      isDeveloperMessage(m) ? { ...m, role: "system" } : m,
-    );
-  }
-  const other = compat.maxTokensField === "max_tokens" ? "max_completion_tokens" : "max_tokens";
-  if (body[other] !== undefined && body[compat.maxTokensField] === undefined) {
-    const out = edit();
-    out[compat.maxTokensField] = body[other];
-    delete out[other];
-  }
-  if (!compat.streamOptions && body.stream_options !== undefined) delete edit().stream_options;
-  return adapted;
-}
-
-function isDeveloperMessage(message: unknown): boolean {
-  return (
-    typeof message === "object" &&
-    message !== null &&
-    (message as { role?: unknown }).role === "developer"
-  );
 }

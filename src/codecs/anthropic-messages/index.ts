@@ -1,0 +1,21 @@
+import type { DialectModule } from "../dialect.ts";
+import { firstWhere, isObject, utf8 } from "../shared.ts";
+import { anthropicMessagesClient } from "./client.ts";
+import { anthropicEndpointPath } from "./endpoint.ts";
+import { anthropicFamily } from "./family.ts";
+import { anthropicStreamError } from "./stream-error.ts";
+import { anthropicMessagesUpstream } from "./upstream.ts";
+
+export const anthropicMessages: Readonly<DialectModule> = {
+  name: "anthropic-messages",
+  family: anthropicFamily,
+  client: anthropicMessagesClient,
+  upstream: anthropicMessagesUpstream,
+  endpointPath: (call) => anthropicEndpointPath(call.operation),
+  streamErrorBytes: (status, message) => utf8(anthropicStreamError(status, message)),
+  sessionOpening: (body) => [body.system, firstWhere(body.messages, (m) => m.role === "user")],
+  sessionUser: (body) =>
+    isObject(body.metadata) && typeof body.metadata.user_id === "string"
+      ? body.metadata.user_id
+      : undefined,
+};

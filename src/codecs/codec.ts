@@ -1,0 +1,98 @@
+import type { FetchMedia } from "./gemini/inline-media.ts";
+import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
+import type { UpstreamProtocol } from "./names.ts";
+import type { ChatCompat } from "./openai-compatible/profiles.ts";
+import type { JsonObject } from "./shared.ts";
+
+/*
+ * The two halves every dialect implements over the one IR: the client half (its requests in, its
+ * answers out) and the upstream half (IR requests out, its answers in).
+ */
+
+/** What rendering to the client needs besides the response itself. */
+export interface ClientContext {
+  /** The client's request, parsed: which tools were custom, whether thinking was asked for, … */
+  request: ChatRequest;
+  /** OpenAI `stream_options.include_usage`: a final usage-only chunk. */
+  includeUsage: boolean;
+  /** Gemini streams as SSE with `?alt=sse`, else as one incrementally written JSON array. */
+  geminiFraming: "sse" | "json-array";
+  /** Responses API: the response's own id and the request's settings the response object reports. */
+  responses?: ResponsesSettings;
+}
+
+/** What a Responses request asked for beyond the IR, as the Response object must echo it back. */
+export interface ResponsesSettings {
+  /** levity's own `resp_` id, minted per request: the id the client sees is the id the store keeps. */
+  id: string;
+  previousResponseId: string | null;
+  store: boolean;
+  instructions: string | null;
+  includeEncryptedReasoning: boolean;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  topLogprobs: number;
+  maxToolCalls: number | null;
+  serviceTier: string;
+  safetyIdentifier: string | null;
+  promptCacheKey: string | null;
+  user: string | null;
+  metadata: Record<string, string>;
+  truncation: "auto" | "disabled";
+  /** reasoning.summary as asked ("auto", "concise", "detailed"); null when none was. */
+  reasoningSummary: string | null;
+  verbosity?: string;
+}
+
+/** The client side of a dialect: its requests in, its responses and streams out. */
+export interface ClientCodec {
+  parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest;
+  renderResponse(response: ChatResponse, ctx: ClientContext): unknown;
+  renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext): AsyncIterable<string>;
+}
+
+/** The upstream a request is built for: signatures go back only to the upstream that issued them. */
+export interface UpstreamTarget {
+  name: string;
+  protocol: UpstreamProtocol;
+  baseUrl: string;
+  /** Gemini's API version segment. */
+  apiVersion?: string;
+  /** How an OpenAI-compatible upstream's chat dialect differs from OpenAI's. */
+  compat?: ChatCompat;
+  /** How a codec that inlines media URLs (Gemini) gets their bytes: the caller's I/O, not the codec's. */
+  fetchMedia?: FetchMedia;
+}
+
+export interface UpstreamFailure {
+  message: string;
+  /** Seconds, from the body where the dialect puts it there (Gemini's RetryInfo). */
+  retryAfter?: number;
+}
+
+/** The upstream side of a dialect: IR requests out, its responses and streams in. */
+export interface UpstreamCodec {
+  /** The path under the upstream's base URL (with query) and the JSON body. */
+  buildRequest(
+    request: ChatRequest,
+    target: UpstreamTarget,
+  ): Promise<{ path: string; body: unknown }>;
+  parseResponse(body: unknown, target: UpstreamTarget): ChatResponse;
+  parseStream(
+    body: AsyncIterable<Uint8Array>,
+    target: UpstreamTarget,
+    contentType: string,
+  ): AsyncIterable<StreamEvent>;
+  /**
+   * Bytes the dialect's final event always holds (`[DONE]`, `message_stop`, …): a forwarded stream
+   * waits for its parser only on a chunk where one may be, to stop at the final event's end.
+   */
+  finalMarkers(contentType: string): readonly Uint8Array[];
+  parseError(text: string): UpstreamFailure;
+  /** The dialect's own token-count endpoint, where it has one. */
+  buildCountRequest?(
+    request: ChatRequest,
+    target: UpstreamTarget,
+  ): Promise<{ path: string; body: unknown }>;
+  parseCount?(body: unknown): number;
+}

@@ -1,0 +1,176 @@
+import { describe, expect, test } from "bun:test";
+import type { EndpointCall } from "./dialect.ts";
+import { FAMILIES } from "./families.ts";
+import { DIALECT_MODULES } from "./index.ts";
+import { DIALECTS, type Dialect, FAMILY_OF_DIALECT } from "./names.ts";
+
+/* What each dialect object answers: the table the rest of levity asks instead of switching on names. */
+
+test("every dialect has an object under its own name, in its family", () => {
+  for (const name of DIALECTS) expect(DIALECT_MODULES[name].name).toBe(name);
+  expect(DIALECT_MODULES["openai-responses"].family).toBe(FAMILIES.openai);
+  expect(DIALECT_MODULES["anthropic-messages"].family).toBe(FAMILIES.anthropic);
+  expect(DIALECT_MODULES.gemini.family).toBe(FAMILIES.gemini);
+  // The name table that modules without codecs read (http/errors.ts) says the same.
+  for (const name of DIALECTS)
+    expect(DIALECT_MODULES[name].family).toBe(FAMILIES[FAMILY_OF_DIALECT[name]]);
+});
+
+const generate = (extra: Partial<EndpointCall> = {}): EndpointCall => ({
+  operation: "generate",
+  model: "m/1",
+  stream: false,
+  ...extra,
+});
+
+const ENDPOINTS: [Dialect, EndpointCall, string][] = [
+  ["openai-chat", generate(), "/chat/completions"],
+  ["openai-completions", generate(), "/completions"],
+  ["openai-responses", generate({ stream: true }), "/responses"],
+  ["anthropic-messages", generate(), "/v1/messages"],
+  ["anthropic-messages", generate({ operation: "count-tokens" }), "/v1/messages/count_tokens"],
+  ["gemini", generate(), "/v1beta/models/m%2F1:generateContent"],
+  [
+    "gemini",
+    generate({ stream: true, apiVersion: "v1" }),
+    "/v1/models/m%2F1:streamGenerateContent",
+  ],
+  ["gemini", generate({ operation: "count-tokens" }), "/v1beta/models/m%2F1:countTokens"],
+  [
+    "gemini",
+    generate({ stream: true, query: new URLSearchParams({ alt: "sse", key: "client-key" }) }),
+    "/v1beta/models/m%2F1:streamGenerateContent?alt=sse",
+  ],
+];
+
+describe("endpointPath", () => {
+  test.each(ENDPOINTS)("%s %p → %s", (dialect, call, path) => {
+    expect(DIALECT_MODULES[dialect].endpointPath(call)).toBe(path);
+  });
+});
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+const STREAM_ERRORS: [Dialect, boolean, string][] = [
+  [
+    "openai-chat",
+    false,
+    'data: {"error":{"message":"cut","type":"server_error","param":null,"code":null}}\n\ndata: [DONE]\n\n',
+  ],
+  [
+    "openai-completions",
+    false,
+    'data: {"error":{"message":"cut","type":"server_error","param":null,"code":null}}\n\ndata: [DONE]\n\n',
+  ],
+  [
+    "openai-responses",
+    false,
+    'event: error\ndata: {"type":"error","code":"server_error","message":"cut","param":null}\n\n',
+  ],
+  [
+    "anthropic-messages",
+    false,
+    'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"cut"}}\n\n',
+  ],
+  ["gemini", false, 'data: {"error":{"code":502,"message":"cut","status":"UNAVAILABLE"}}\r\n\r\n'],
+  ["gemini", true, ',\r\n{"error":{"code":502,"message":"cut","status":"UNAVAILABLE"}}]'],
+];
+
+describe("streamErrorBytes", () => {
+  test.each(STREAM_ERRORS)("%s (JSON array: %p)", (dialect, jsonArray, expected) => {
+    expect(text(DIALECT_MODULES[dialect].streamErrorBytes(502, "cut", jsonArray))).toBe(expected);
+  });
+});
+
+const OPENINGS: [Dialect, Record<string, unknown>, unknown[]][] = [
+  [
+    "openai-chat",
+    {
+      messages: [
+        { role: "user", content: "hi" },
+        { role: "developer", content: "be brief" },
+        { role: "user", content: "later" },
+      ],
+    },
+    [
+      { role: "developer", content: "be brief" },
+      { role: "user", content: "hi" },
+    ],
+  ],
+  ["openai-completions", { prompt: "once upon" }, ["once upon"]],
+  ["openai-responses", { instructions: "be brief", input: "hi" }, ["be brief", "hi"]],
+  [
+    "openai-responses",
+    {
+      input: [
+        { role: "system", content: "s" },
+        { role: "user", content: "u" },
+      ],
+    },
+    [undefined, { role: "user", content: "u" }],
+  ],
+  [
+    "anthropic-messages",
+    { system: "s", messages: [{ role: "user", content: "u" }] },
+    ["s", { role: "user", content: "u" }],
+  ],
+  [
+    "gemini",
+    {
+      system_instruction: { parts: [{ text: "s" }] },
+      contents: [{ role: "user", parts: [{ text: "u" }] }],
+    },
+    [{ parts: [{ text: "s" }] }, { role: "user", parts: [{ text: "u" }] }],
+  ],
+];
+
+describe("sessionOpening", () => {
+  test.each(OPENINGS)("%s %p", (dialect, body, expected) => {
+    expect(DIALECT_MODULES[dialect].sessionOpening(body)).toEqual(expected);
+  });
+});
+
+test("only Anthropic names a user in its own request", () => {
+  const body = { metadata: { user_id: "u-1" } };
+  expect(DIALECT_MODULES["anthropic-messages"].sessionUser?.(body)).toBe("u-1");
+  expect(DIALECT_MODULES["anthropic-messages"].sessionUser?.({ metadata: {} })).toBeUndefined();
+  for (const name of DIALECTS.filter((d) => d !== "anthropic-messages"))
+    expect(DIALECT_MODULES[name].sessionUser?.(body)).toBeUndefined();
+});
+
+const ERROR_BODIES: [keyof typeof FAMILIES, number, unknown][] = [
+  [
+    "openai",
+    429,
+    {
+      error: { message: "m", type: "requests", param: null, code: "rate_limit_exceeded" },
+    },
+  ],
+  [
+    "anthropic",
+    402,
+    { type: "error", error: { type: "billing_error", message: "m" }, request_id: "r" },
+  ],
+  ["gemini", 503, { error: { code: 503, message: "m", status: "UNAVAILABLE" } }],
+  ["gemini", 418, { error: { code: 418, message: "m", status: "FAILED_PRECONDITION" } }],
+];
+
+describe("errorBody", () => {
+  test.each(ERROR_BODIES)("%s %d", (family, status, expected) => {
+    expect(FAMILIES[family].errorBody(status, "m", {}, "r")).toEqual(expected);
+  });
+});
+
+const BASE_PATHS: [keyof typeof FAMILIES, string, { path: string; apiVersion?: string }][] = [
+  ["openai", "", { path: "/v1" }],
+  ["openai", "/api/paas/v4/chat/completions", { path: "/api/paas/v4" }],
+  ["anthropic", "/v1/messages", { path: "" }],
+  ["gemini", "/v1/models/gemini-pro", { path: "", apiVersion: "v1" }],
+  ["gemini", "/proxy", { path: "/proxy", apiVersion: "v1beta" }],
+];
+
+describe("basePath", () => {
+  test.each(BASE_PATHS)("%s %s", (family, path, expected) => {
+    expect(FAMILIES[family].basePath(path)).toEqual(expected);
+  });
+});

@@ -1,0 +1,40 @@
+import type { FamilyModule } from "./family.ts";
+import type { Dialect, Operation } from "./names.ts";
+import type { JsonObject } from "./shared.ts";
+import type { ClientCodec, UpstreamCodec } from "./codec.ts";
+
+/** One call to an upstream endpoint, as much as its path depends on. */
+export interface EndpointCall {
+  operation: Operation;
+  model: string;
+  stream: boolean;
+  /** The upstream's API version segment, where its family keeps one (Gemini). */
+  apiVersion?: string;
+  /** A forwarded client's query string, where the dialect carries meaning in it (Gemini's `alt`). */
+  query?: URLSearchParams;
+}
+
+/**
+ * Everything levity knows about one dialect, asked for by the rest of the code: both codec halves,
+ * where an upstream serves it, how a stream in it says it broke, and what in its requests names a
+ * conversation. What it shares with its siblings (error shape, key header, …) is its family's.
+ */
+export interface DialectModule {
+  readonly name: Dialect;
+  readonly family: FamilyModule;
+  /** Its requests in, its responses and streams out. */
+  readonly client: ClientCodec;
+  /** IR requests out, its responses and streams in. */
+  readonly upstream: UpstreamCodec;
+  /** The path (with query) under an upstream's base URL that serves this dialect. */
+  endpointPath(call: EndpointCall): string;
+  /**
+   * How a client of this dialect learns, mid-stream, that the upstream broke off after the commit
+   * point. `jsonArray`: Gemini's stream without `alt=sse`, one JSON array written as it goes.
+   */
+  streamErrorBytes(status: number, message: string, jsonArray: boolean): Uint8Array;
+  /** The system prompt and the first user turn as the dialect writes them: every later turn repeats them. */
+  sessionOpening(body: JsonObject): unknown[];
+  /** A conversation or user name the dialect's own request carries (Anthropic's `metadata.user_id`). */
+  sessionUser?(body: JsonObject): string | undefined;
+}

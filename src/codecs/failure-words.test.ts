@@ -1,0 +1,45 @@
+import { describe, expect, test } from "bun:test";
+import { FAMILIES } from "./families.ts";
+import type { Family } from "./names.ts";
+
+/* Each family's own words for "the key is bad" and "the balance is spent", and only its own. */
+
+const REJECTS_KEY: [Family, number, string, boolean][] = [
+  [
+    "gemini",
+    400,
+    '{"error":{"status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}',
+    true,
+  ],
+  ["gemini", 400, "API key not valid. Please pass a valid API key.", true],
+  ["gemini", 400, "Invalid JSON payload received.", false],
+  ["gemini", 403, "API_KEY_INVALID", false],
+  ["openai", 400, '{"error":{"code":"invalid_api_key"}}', true],
+  ["openai", 400, "Invalid API key provided", true],
+  ["openai", 400, "API_KEY_INVALID", false],
+  ["openai", 429, "invalid_api_key", false],
+  ["anthropic", 400, "invalid api key", false],
+];
+
+const OUT_OF_CREDIT: [Family, number, string, boolean][] = [
+  ["openai", 429, '{"error":{"code":"insufficient_quota"}}', true],
+  ["openai", 429, "You exceeded your current quota, please check your plan", true],
+  ["openai", 429, "Rate limit reached for requests", false],
+  ["openai", 402, "billing", false],
+  ["anthropic", 402, '{"type":"error","error":{"type":"billing_error"}}', true],
+  ["anthropic", 429, "insufficient_quota", false],
+  ["gemini", 402, "", false],
+  ["gemini", 429, "insufficient_quota", false],
+];
+
+describe("rejectsKey", () => {
+  test.each(REJECTS_KEY)("%s %d %s → %p", (family, status, body, expected) => {
+    expect(FAMILIES[family].rejectsKey(status, body)).toBe(expected);
+  });
+});
+
+describe("outOfCredit", () => {
+  test.each(OUT_OF_CREDIT)("%s %d %s → %p", (family, status, body, expected) => {
+    expect(FAMILIES[family].outOfCredit(status, body)).toBe(expected);
+  });
+});

@@ -1,0 +1,26 @@
+import type { FamilyModule } from "../family.ts";
+import { GEMINI_DEFAULT_API_VERSION, GEMINI_DEFAULT_BASE_URL, geminiBasePath } from "./base-url.ts";
+import { geminiErrorBody } from "./error-body.ts";
+import { geminiRejectsKey } from "./failure-words.ts";
+import { geminiModel, geminiModelList, parseGeminiModelList } from "./model-list.ts";
+
+export const geminiFamily: Readonly<FamilyModule> = {
+  name: "gemini",
+  nativeDialect: "gemini",
+  errorBody: geminiErrorBody,
+  sdkHeader: "x-goog-api-key",
+  renderModel: geminiModel,
+  renderModelList: geminiModelList,
+  parseModelList: parseGeminiModelList,
+  defaultBaseUrl: GEMINI_DEFAULT_BASE_URL,
+  basePath: geminiBasePath,
+  accountHeaders: (key) => ({ "x-goog-api-key": key }),
+  modelListPath: (apiVersion) =>
+    `/${apiVersion ?? GEMINI_DEFAULT_API_VERSION}/models?pageSize=1000`,
+  requestHeaders: [],
+  answerHeaders: { names: [], prefixes: [] },
+  rejectsKey: geminiRejectsKey,
+  outOfCredit: () => false,
+  // Gemini sends no rate-limit headers; its wait comes in the error body's RetryInfo.
+  rateLimitResetMs: () => undefined,
+};

@@ -1,0 +1,88 @@
+import { describe, expect, test } from "bun:test";
+import { FAMILIES } from "./families.ts";
+import type { ListedModel } from "./family.ts";
+import type { Family } from "./names.ts";
+
+/* Model lists in each family's shape: what an upstream answers, and what a client is shown. */
+
+const PARSED: [Family, unknown, ListedModel[]][] = [
+  [
+    "openai",
+    { object: "list", data: [{ id: "gpt-x" }, { id: 7 }, "junk"] },
+    [{ id: "gpt-x", ownedBy: "up", displayName: undefined }],
+  ],
+  [
+    "anthropic",
+    { data: [{ id: "claude-x", display_name: "Claude X" }], has_more: false },
+    [{ id: "claude-x", ownedBy: "up", displayName: "Claude X" }],
+  ],
+  [
+    "gemini",
+    { models: [{ name: "models/gemini-x", displayName: "Gemini X", inputTokenLimit: 10 }] },
+    [
+      {
+        id: "gemini-x",
+        ownedBy: "up",
+        displayName: "Gemini X",
+        inputTokenLimit: 10,
+        outputTokenLimit: undefined,
+      },
+    ],
+  ],
+  // A relay in front of Gemini may answer OpenAI's list.
+  ["gemini", { data: [{ id: "g" }] }, [{ id: "g", ownedBy: "up", displayName: undefined }]],
+  ["openai", "not a list", []],
+];
+
+describe("parseModelList", () => {
+  test.each(PARSED)("%s %p", (family, body, expected) => {
+    expect(FAMILIES[family].parseModelList(body, "up")).toEqual(expected);
+  });
+});
+
+const MODEL = { id: "m", ownedBy: "up" };
+const CREATED = 1_700_000_000;
+
+const RENDERED: [Family, unknown][] = [
+  [
+    "openai",
+    { object: "list", data: [{ id: "m", object: "model", created: CREATED, owned_by: "up" }] },
+  ],
+  [
+    "anthropic",
+    {
+      data: [{ type: "model", id: "m", display_name: "m", created_at: "2023-11-14T22:13:20.000Z" }],
+      has_more: false,
+      first_id: "m",
+      last_id: "m",
+    },
+  ],
+  [
+    "gemini",
+    {
+      models: [
+        {
+          name: "models/m",
+          version: "001",
+          displayName: "m",
+          description: 'Served by levity through upstream "up".',
+          inputTokenLimit: 1_048_576,
+          outputTokenLimit: 65_536,
+          supportedGenerationMethods: ["generateContent", "countTokens"],
+        },
+      ],
+    },
+  ],
+];
+
+describe("renderModelList", () => {
+  test.each(RENDERED)("%s", (family, expected) => {
+    expect(FAMILIES[family].renderModelList([MODEL], CREATED)).toEqual(expected);
+  });
+});
+
+test("the SDK header that tells a shared path's clients apart", () => {
+  expect(FAMILIES.anthropic.sdkHeader).toBe("anthropic-version");
+  expect(FAMILIES.gemini.sdkHeader).toBe("x-goog-api-key");
+  expect(FAMILIES.openai.sdkHeader).toBeUndefined();
+});

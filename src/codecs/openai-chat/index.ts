@@ -1,0 +1,17 @@
+import type { DialectModule } from "../dialect.ts";
+import { openaiFamily } from "../openai-compatible/family.ts";
+import { openaiChatClient } from "./client.ts";
+import { CHAT_PATH } from "./endpoint.ts";
+import { chatSessionOpening } from "./session-opening.ts";
+import { openaiStreamErrorBytes } from "./stream-error.ts";
+import { openaiChatUpstream } from "./upstream.ts";
+
+export const openaiChat: Readonly<DialectModule> = {
+  name: "openai-chat",
+  family: openaiFamily,
+  client: openaiChatClient,
+  upstream: openaiChatUpstream,
+  endpointPath: () => CHAT_PATH,
+  streamErrorBytes: openaiStreamErrorBytes,
+  sessionOpening: chatSessionOpening,
+};

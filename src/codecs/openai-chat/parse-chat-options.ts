@@ -1,0 +1,105 @@
+import type { ChatRequest, Effort, Tool, ToolChoice } from "../../ir.ts";
+import { badRequest, isObject } from "../shared.ts";
+import { CUSTOM_TOOL_PARAMETERS } from "./wire.ts";
+
+/*
+ * What a Chat Completions request asks for besides its messages: tools, tool choice, response
+ * format, effort. The Responses client reads effort the same way.
+ */
+
+const EFFORTS: readonly string[] = ["none", "minimal", "low", "medium", "high", "xhigh", "max"];
+
+export function parseChatTools(value: unknown, legacyFunctions?: unknown): Tool[] {
+  const tools: Tool[] = [];
+  for (const [i, tool] of (Array.isArray(value) ? value : []).entries()) {
+    if (!isObject(tool)) throw badRequest(`tools[${i}] must be an object.`, `tools[${i}]`);
+    if (
+      tool.type === "function" &&
+      isObject(tool.function) &&
+      typeof tool.function.name === "string"
+    ) {
+      const fn = tool.function;
+      tools.push({
+        name: String(fn.name),
+        description: typeof fn.description === "string" ? fn.description : undefined,
+        parameters: isObject(fn.parameters) ? fn.parameters : { type: "object", properties: {} },
+        kind: "function",
+      });
+    } else if (
+      tool.type === "custom" &&
+      isObject(tool.custom) &&
+      typeof tool.custom.name === "string"
+    ) {
+      tools.push({
+        name: tool.custom.name,
+        description:
+          typeof tool.custom.description === "string" ? tool.custom.description : undefined,
+        parameters: CUSTOM_TOOL_PARAMETERS,
+        kind: "custom",
+      });
+    } else {
+      throw badRequest(`tools[${i}] must be a function or custom tool with a name.`, `tools[${i}]`);
+    }
+  }
+  for (const fn of Array.isArray(legacyFunctions) ? legacyFunctions : []) {
+    if (isObject(fn) && typeof fn.name === "string")
+      tools.push({
+        name: fn.name,
+        description: typeof fn.description === "string" ? fn.description : undefined,
+        parameters: isObject(fn.parameters) ? fn.parameters : { type: "object", properties: {} },
+        kind: "function",
+      });
+  }
+  return tools;
+}
+
+export function parseChatToolChoice(value: unknown): ToolChoice | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (value === "none" || value === "auto" || value === "required") return { type: value };
+  if (isObject(value)) {
+    const named = isObject(value.function)
+      ? value.function.name
+      : isObject(value.custom)
+        ? value.custom.name
+        : value.name;
+    if ((value.type === "function" || value.type === "custom") && typeof named === "string")
+      return { type: "tool", name: named };
+    if (value.type === "allowed_tools")
+      return {
+        type:
+          isObject(value.allowed_tools) && value.allowed_tools.mode === "required"
+            ? "required"
+            : "auto",
+      };
+  }
+  throw badRequest(
+    'tool_choice must be "none", "auto", "required" or {type: "function", function: {name}}.',
+    "tool_choice",
+  );
+}
+
+export function parseResponseFormat(value: unknown): ChatRequest["responseFormat"] {
+  if (!isObject(value)) return undefined;
+  if (value.type === "json_object") return { type: "json_object" };
+  if (
+    value.type === "json_schema" &&
+    isObject(value.json_schema) &&
+    isObject(value.json_schema.schema)
+  ) {
+    const spec = value.json_schema;
+    return {
+      type: "json_schema",
+      name: typeof spec.name === "string" ? spec.name : undefined,
+      schema: spec.schema as Record<string, unknown>,
+      strict: spec.strict === true,
+    };
+  }
+  return undefined;
+}
+
+export function parseEffort(value: unknown, param: string): Effort | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string" || !EFFORTS.includes(value))
+    throw badRequest(`${param} must be one of ${EFFORTS.join(", ")}.`, param);
+  return value as Effort;
+}

@@ -1,0 +1,9 @@
+/** A 400 that names the key as invalid (OpenAI says 401 invalid_api_key; some compatible servers say it with 400). */
+export function openaiRejectsKey(status: number, body: string): boolean {
+  return status === 400 && /invalid[ _-]?api[ _-]?key/i.test(body);
+}
+
+/** OpenAI says a spent balance with a 429 whose code is insufficient_quota, not with 402. */
+export function openaiOutOfCredit(status: number, body: string): boolean {
+  return status === 429 && /insufficient_quota|exceeded your current quota/i.test(body);
+}

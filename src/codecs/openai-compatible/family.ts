@@ -1,0 +1,25 @@
+import { type FamilyModule, parseDataModelList } from "../family.ts";
+import { OPENAI_DEFAULT_BASE_URL, openaiBasePath } from "./base-url.ts";
+import { openaiErrorBody } from "./error-body.ts";
+import { openaiOutOfCredit, openaiRejectsKey } from "./failure-words.ts";
+import { openaiModel, openaiModelList } from "./model-list.ts";
+import { openaiRateLimitResetMs } from "./rate-limit-headers.ts";
+
+/** OpenAI and every provider that speaks its API: the family of openai-chat, -completions, -responses. */
+export const openaiFamily: Readonly<FamilyModule> = {
+  name: "openai",
+  nativeDialect: "openai-chat",
+  errorBody: openaiErrorBody,
+  renderModel: openaiModel,
+  renderModelList: openaiModelList,
+  parseModelList: parseDataModelList,
+  defaultBaseUrl: OPENAI_DEFAULT_BASE_URL,
+  basePath: openaiBasePath,
+  accountHeaders: (key) => ({ authorization: `Bearer ${key}` }),
+  modelListPath: () => "/models",
+  requestHeaders: ["openai-beta"],
+  answerHeaders: { names: ["openai-processing-ms", "openai-version"], prefixes: ["x-ratelimit-"] },
+  rejectsKey: openaiRejectsKey,
+  outOfCredit: openaiOutOfCredit,
+  rateLimitResetMs: openaiRateLimitResetMs,
+};

@@ -1,0 +1,1 @@
+export const COMPLETIONS_PATH = "/completions";

@@ -1,0 +1,1 @@
+export const RESPONSES_PATH = "/responses";

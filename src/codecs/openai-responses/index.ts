@@ -1,0 +1,20 @@
+import type { DialectModule } from "../dialect.ts";
+import { openaiFamily } from "../openai-compatible/family.ts";
+import { firstWhere } from "../shared.ts";
+import { openaiResponsesClient } from "./client.ts";
+import { RESPONSES_PATH } from "./endpoint.ts";
+import { responsesStreamErrorBytes } from "./stream-error.ts";
+import { openaiResponsesUpstream } from "./upstream.ts";
+
+export const openaiResponses: Readonly<DialectModule> = {
+  name: "openai-responses",
+  family: openaiFamily,
+  client: openaiResponsesClient,
+  upstream: openaiResponsesUpstream,
+  endpointPath: () => RESPONSES_PATH,
+  streamErrorBytes: responsesStreamErrorBytes,
+  sessionOpening: (body) => [
+    body.instructions,
+    typeof body.input === "string" ? body.input : firstWhere(body.input, (m) => m.role === "user"),
+  ],
+};
