@@ -33,7 +33,7 @@ import {
   GatewayError,
   type ErrorFamily,
 } from "./http/errors.ts";
-import type { PathLookup, RouteDef, RouteMatch } from "./http/route-table.ts";
+import type { PathLookup, RouteDef, RouteMatch } from "./config/route-table.ts";
 import { jsonResponse, type GatewayServices, type RequestContext } from "./operations/context.ts";
 import { generate } from "./operations/generate.ts";
 import { asksCompaction, compactInline, compactResponses } from "./operations/compact.ts";

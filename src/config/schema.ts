@@ -1,6 +1,6 @@
 import * as v from "valibot";
-import { DEFAULT_REQUEST_LIMITS } from "../http/request-limits.ts";
 import { OPENAI_APIS, PROFILES } from "../upstream/openai-compatible.ts";
+import { DEFAULT_REQUEST_LIMITS } from "./request-limits.ts";
 
 /*
  * The key names in these schemas are a contract: docs, tools and users rely on them.

@@ -1,7 +1,10 @@
+import type { BodyLimits } from "../config/request-limits.ts";
+import type { JsonObject } from "../json.ts";
 import { deadline } from "./deadlines.ts";
 import { GatewayError } from "./errors.ts";
 
-export type JsonObject = Record<string, unknown>;
+// Defined below http/, where operations and the codecs can reach it; re-exported for today's importers.
+export type { JsonObject } from "../json.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -14,12 +17,6 @@ function tooLarge(maxBytes: number): GatewayError {
 
 function formatMb(bytes: number): string {
   return String(Math.round((bytes / 1024 / 1024) * 100) / 100);
-}
-
-export interface BodyLimits {
-  maxBytes: number;
-  /** The whole body must arrive within this long: a client that trickles it is cut off. */
-  timeoutMs: number;
 }
 
 /**

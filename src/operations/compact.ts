@@ -6,7 +6,7 @@ import {
 import { randomId, sseEvent } from "../codecs/shared.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { GatewayError } from "../http/errors.ts";
-import type { RouteDef } from "../http/route-table.ts";
+import type { RouteDef } from "../config/route-table.ts";
 import { resolveModel } from "../mapping/resolve.ts";
 import type { Target } from "../mapping/table.ts";
 import { classifyStatus } from "../pool/failure.ts";

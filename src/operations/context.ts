@@ -1,7 +1,7 @@
 import type { ConfigSnapshot } from "../config/snapshot.ts";
-import type { JsonObject } from "../http/body.ts";
+import type { JsonObject } from "../json.ts";
 import type { ErrorFamily } from "../http/errors.ts";
-import type { RouteMatch } from "../http/route-table.ts";
+import type { RouteMatch } from "../config/route-table.ts";
 import type { Logger } from "../log.ts";
 import type { GatewayMetrics } from "../observe/gateway-metrics.ts";
 import type { RequestLog } from "../observe/request-log.ts";

@@ -1,5 +1,5 @@
 import type { Operation } from "../config/schema.ts";
-import type { RouteTable } from "../http/route-table.ts";
+import type { RouteTable } from "../config/route-table.ts";
 import { jsonResponse } from "./context.ts";
 
 /*

@@ -1,5 +1,5 @@
 import { IttyRouter, type IRequest, type IttyRouterType, type RouteEntry } from "itty-router";
-import type { AuthClass, Dialect, Operation, RoutesFile } from "../config/schema.ts";
+import type { AuthClass, Dialect, Operation, RoutesFile } from "./schema.ts";
 
 export interface RouteDef {
   method: "GET" | "POST";
