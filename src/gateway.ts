@@ -172,13 +172,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
       const route = routeOf(lookup);
       if (route) routeCors = corsForRoute(cors, route.auth);
       if (route?.dialect) family = familyOfDialect(route.dialect);
-      if (route) {
-        trace.record.route = route.path;
-        trace.record.unmatched = undefined;
-        trace.record.dialect = route.dialect;
-        // Traffic is what clients ask of the upstreams; health checks, scrapes and the monitor's polling are not.
-        trace.traffic = route.auth === "api";
-      }
+      if (route) trace.matched(route);
 
       if (
         origin &&
@@ -207,11 +201,11 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
         url,
         options.peer,
       );
-      trace.record.clientKey = clientKeyName;
+      trace.authenticated(clientKeyName);
 
       if (options.websocket) {
         match = admitWebSocket(lookup, url);
-        trace.traffic = false;
+        trace.upgraded();
         return finish(
           new Response(null, { status: 200, headers: { [WEBSOCKET_ADMITTED]: "1" } }),
           match,
@@ -248,7 +242,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
           break;
       }
       if (match.rewrittenFrom) warnRewrite(match, request.method, url);
-      if (body && trace.traffic) trace.requestBody(body.text);
+      if (body) trace.requestBody(body.text);
       const ctx: RequestContext = {
         request,
         url,
