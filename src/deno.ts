@@ -8,7 +8,7 @@
 import { loadConfig } from "./config/load.ts";
 import { locateConfigDir } from "./config/locate.ts";
 import { ConfigError, formatProblem } from "./config/problem.ts";
-import { createGateway, WEBSOCKET_ADMITTED, type SnapshotHolder } from "./gateway.ts";
+import { createGateway, WEBSOCKET_ADMITTED, type SnapshotHolder } from "./http/gateway.ts";
 import { isWebSocketUpgrade } from "./http/websocket.ts";
 import { createLogger } from "./log.ts";
 import { GatewayMetrics } from "./observe/gateway-metrics.ts";

@@ -5,7 +5,7 @@ import { CONFIG_FILES } from "./config/locate.ts";
 import { ConfigError, formatProblem } from "./config/problem.ts";
 import type { ConfigSnapshot } from "./config/snapshot.ts";
 import { describeSnapshot } from "./config/describe.ts";
-import { createGateway, WEBSOCKET_ADMITTED, type SnapshotHolder } from "./gateway.ts";
+import { createGateway, WEBSOCKET_ADMITTED, type SnapshotHolder } from "./http/gateway.ts";
 import { isWebSocketUpgrade } from "./http/websocket.ts";
 import { ResponsesSocket } from "./operations/responses-ws.ts";
 import type { Logger } from "./log.ts";

@@ -403,3 +403,14 @@ function errorMessage(text: string): string {
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
+
+/**
+ * The handler of the generate routes: a Responses request whose input ends in a compaction
+ * trigger asks for compaction inline; every other request is a generation.
+ */
+export function generateOrCompact(
+  ctx: RequestContext,
+  services: GatewayServices,
+): Promise<Response> {
+  return asksCompaction(ctx.body?.json) ? compactInline(ctx, services) : generate(ctx, services);
+}

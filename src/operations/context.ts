@@ -10,7 +10,10 @@ import type { AccountPool } from "../pool/pool.ts";
 import type { StateStore } from "../state/store.ts";
 import type { ModelCatalog } from "../upstream/model-catalog.ts";
 
-/** What an operation needs to know about the request it serves. */
+/**
+ * What an operation needs to know about the request it serves. The gateway's middleware fills it
+ * in as it goes (src/http/exchange.ts) and hands the same object to the operation.
+ */
 export interface RequestContext {
   request: Request;
   url: URL;
@@ -24,6 +27,15 @@ export interface RequestContext {
   /** The parsed JSON body, for POST routes. */
   body?: { json: JsonObject; text: string };
 }
+
+/**
+ * Serves one operation. It throws a GatewayError to refuse the request in the client's own shape;
+ * the gateway's middleware renders it.
+ */
+export type OperationHandler = (
+  ctx: RequestContext,
+  services: GatewayServices,
+) => Response | Promise<Response>;
 
 export interface GatewayServices {
   log: Logger;

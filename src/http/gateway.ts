@@ -1,0 +1,60 @@
+import type { GatewayServices } from "../operations/context.ts";
+import { compose } from "./compose.ts";
+import {
+  type Exchange,
+  type HandleOptions,
+  openExchange,
+  type SnapshotHolder,
+} from "./exchange.ts";
+import { admitWebSocket } from "./middleware/admit-websocket.ts";
+import { authenticate } from "./middleware/authenticate.ts";
+import { refuseUntrustedBrowser } from "./middleware/browser-origin.ts";
+import { redirectBrowser } from "./middleware/browser-redirect.ts";
+import { catchErrors } from "./middleware/catch-errors.ts";
+import { checkHost } from "./middleware/check-host.ts";
+import { dispatch } from "./middleware/dispatch.ts";
+import { finishResponse } from "./middleware/finish.ts";
+import { lookupRoute } from "./middleware/lookup-route.ts";
+import { answerPreflight } from "./middleware/preflight.ts";
+import { readBody } from "./middleware/read-body.ts";
+import { requireRoute } from "./middleware/require-route.ts";
+import { warnRewrites } from "./middleware/warn-rewrites.ts";
+import { policyCache } from "./policies.ts";
+import { recordSinks } from "./record-sinks.ts";
+
+export type { HandleOptions, SnapshotHolder } from "./exchange.ts";
+export { WEBSOCKET_ADMITTED } from "./websocket.ts";
+
+/** levity as one web-standard function: the Bun and Deno hosts hand it each request. */
+export type Gateway = (request: Request, options?: HandleOptions) => Promise<Response>;
+
+/**
+ * The gateway: a request goes through these steps in this order, each in its own module under
+ * src/http/middleware/. The order is the behaviour: a foreign Host learns nothing, not even CORS
+ * headers; a preflight needs no key; refusals before authentication say nothing of which paths
+ * exist; the body is read only for a caller already admitted.
+ */
+export function createGateway(holder: SnapshotHolder, services: GatewayServices): Gateway {
+  const policiesOf = policyCache();
+  const sinkFor = recordSinks(holder, services);
+  const chain = compose<Exchange>([
+    checkHost,
+    catchErrors(services.log),
+    answerPreflight,
+    finishResponse,
+    lookupRoute,
+    refuseUntrustedBrowser,
+    redirectBrowser,
+    authenticate,
+    admitWebSocket,
+    requireRoute,
+    readBody,
+    warnRewrites(services.log),
+    dispatch(services),
+  ]);
+  return async (request, options = {}) => {
+    // Read once: a reload during this request does not change the configuration it is served by.
+    const snapshot = holder.snapshot;
+    return chain(openExchange(request, options, snapshot, policiesOf(snapshot), sinkFor(snapshot)));
+  };
+}

@@ -1,0 +1,38 @@
+import type { Logger } from "../../log.ts";
+import { errorResponse, GatewayError } from "../errors.ts";
+import type { Exchange, Step } from "../exchange.ts";
+import { finish } from "./finish.ts";
+
+/**
+ * Whatever a later step throws becomes an answer in the client's own error shape: a GatewayError
+ * is a refusal meant for the client; anything else is a bug, logged with its stack and answered
+ * with a 500 that names the request id to look for.
+ */
+export function catchErrors(log: Logger): Step {
+  return async (exchange, next) => {
+    try {
+      return await next();
+    } catch (error) {
+      return finish(exchange, errorAnswer(exchange, error, log));
+    }
+  };
+}
+
+function errorAnswer(exchange: Exchange, error: unknown, log: Logger): Response {
+  const { family, requestId, request, url, trace } = exchange;
+  if (error instanceof GatewayError) {
+    trace.error(error.message);
+    return errorResponse(family, error.status, error.message, error.details, requestId);
+  }
+  trace.error(`internal error: ${(error as Error).message}`);
+  log.error(
+    `request ${requestId} ${request.method} ${url.pathname} failed: ${(error as Error).stack ?? error}`,
+  );
+  return errorResponse(
+    family,
+    500,
+    `levity hit an internal error while serving this request (request id ${requestId}). This is a bug; the log has the details.`,
+    {},
+    requestId,
+  );
+}

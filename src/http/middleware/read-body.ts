@@ -1,0 +1,46 @@
+import type { PathLookup, RouteMatch } from "../../config/route-table.ts";
+import type { JsonObject } from "../../json.ts";
+import { readJsonObject, readOptionalJsonObject } from "../body.ts";
+import { GatewayError } from "../errors.ts";
+import { lookedUp, type Step } from "../exchange.ts";
+
+/**
+ * Reads a POST's JSON body, within proxy.max_body_mb and proxy.body_timeout, for the operation
+ * and the request log. An overlapped path is settled by the body: the route is the one whose
+ * field the body carries. A not-served endpoint is refused whatever its body (multipart audio,
+ * file uploads), so its body is never read; an admin command's body may be absent.
+ */
+export const readBody: Step = async (exchange, next) => {
+  const { request, snapshot } = exchange;
+  const lookup = lookedUp(exchange);
+  if (lookup.kind === "overlap") {
+    const body = await readJsonObject(request, snapshot.proxy.body);
+    exchange.match = chooseOverlap(lookup, body.json);
+    exchange.body = body;
+  } else if (exchange.match) {
+    const route = exchange.match.route;
+    if (route.method === "POST" && route.operation !== "not-served") {
+      exchange.body =
+        route.auth === "admin"
+          ? await readOptionalJsonObject(request, snapshot.proxy.body)
+          : await readJsonObject(request, snapshot.proxy.body);
+    }
+  }
+  if (exchange.body) exchange.trace.requestBody(exchange.body.text);
+  return next();
+};
+
+function chooseOverlap(
+  lookup: Extract<PathLookup, { kind: "overlap" }>,
+  json: JsonObject,
+): RouteMatch {
+  const choice = lookup.choices.find((c) => json[c.field] !== undefined);
+  if (!choice) {
+    const fields = lookup.choices.map((c) => c.field).join(", ");
+    throw new GatewayError(
+      400,
+      `${lookup.from} is not a known path, and the body has none of the fields (${fields}) that would tell which endpoint was meant.`,
+    );
+  }
+  return { route: choice.route, params: {}, path: choice.route.path, rewrittenFrom: lookup.from };
+}
