@@ -15,4 +15,5 @@ export function finish(exchange: Exchange, response: Response): Response {
   return exchange.trace.responded(response);
 }
 
-export const finishResponse: Step = async (exchange, next) => finish(exchange, await next());
+export const finishResponse: Step = (exchange, next) =>
+  next().then((response) => finish(exchange, response));

@@ -1,7 +1,7 @@
 import type { PathLookup, RouteDef } from "../../config/route-table.ts";
 import { corsForRoute } from "../cors.ts";
 import { familyOfDialect } from "../errors.ts";
-import type { HandleOptions, Step } from "../exchange.ts";
+import type { Exchange, HandleOptions, Step } from "../exchange.ts";
 
 /**
  * The method a path is looked up by: HEAD is a GET without the body, and a WebSocket upgrade is
@@ -25,20 +25,27 @@ export function routeOf(lookup: PathLookup): RouteDef | undefined {
  * does), and what the trace records it as. An unknown path is refused later, after authentication,
  * so that a caller without a key learns nothing of which paths exist.
  */
-export const lookupRoute: Step = async (exchange, next) => {
+export const lookupRoute: Step = (exchange, next) => {
   const { request, url, snapshot } = exchange;
   const method = lookupMethod(request, exchange.options);
-  // Clients repeat the same few paths: a known one is answered without a promise.
-  const lookup =
-    snapshot.routes.cached(method, url.pathname) ??
-    (await snapshot.routes.lookup(method, url.pathname));
+  // Clients repeat the same few paths: a known one is answered without waiting on a promise.
+  const cached = snapshot.routes.cached(method, url.pathname);
+  if (cached) {
+    found(exchange, cached);
+    return next();
+  }
+  return snapshot.routes.lookup(method, url.pathname).then((lookup) => {
+    found(exchange, lookup);
+    return next();
+  });
+};
+
+function found(exchange: Exchange, lookup: PathLookup): void {
   exchange.lookup = lookup;
   const route = routeOf(lookup);
-  if (route) {
-    exchange.route = route;
-    exchange.cors = corsForRoute(exchange.policies.cors, route.auth);
-    if (route.dialect) exchange.family = familyOfDialect(route.dialect);
-    exchange.trace.matched(route);
-  }
-  return next();
-};
+  if (!route) return;
+  exchange.route = route;
+  exchange.cors = corsForRoute(exchange.policies.cors, route.auth);
+  if (route.dialect) exchange.family = familyOfDialect(route.dialect);
+  exchange.trace.matched(route);
+}

@@ -2,7 +2,7 @@ import type { PathLookup, RouteMatch } from "../../config/route-table.ts";
 import type { JsonObject } from "../../json.ts";
 import { readJsonObject, readOptionalJsonObject } from "../body.ts";
 import { GatewayError } from "../errors.ts";
-import { lookedUp, type Step } from "../exchange.ts";
+import { type Exchange, lookedUp, type Step } from "../exchange.ts";
 
 /**
  * Reads a POST's JSON body, within proxy.max_body_mb and proxy.body_timeout, for the operation
@@ -10,25 +10,29 @@ import { lookedUp, type Step } from "../exchange.ts";
  * field the body carries. A not-served endpoint is refused whatever its body (multipart audio,
  * file uploads), so its body is never read; an admin command's body may be absent.
  */
-export const readBody: Step = async (exchange, next) => {
-  const { request, snapshot } = exchange;
+export const readBody: Step = (exchange, next) => {
   const lookup = lookedUp(exchange);
+  const route = exchange.match?.route;
+  const hasBody =
+    lookup.kind === "overlap" || (route?.method === "POST" && route.operation !== "not-served");
+  // A GET passes straight on, without waiting on a promise.
+  return hasBody ? read(exchange, lookup).then(next) : next();
+};
+
+async function read(exchange: Exchange, lookup: PathLookup): Promise<void> {
+  const { request, snapshot } = exchange;
   if (lookup.kind === "overlap") {
     const body = await readJsonObject(request, snapshot.proxy.body);
     exchange.match = chooseOverlap(lookup, body.json);
     exchange.body = body;
-  } else if (exchange.match) {
-    const route = exchange.match.route;
-    if (route.method === "POST" && route.operation !== "not-served") {
-      exchange.body =
-        route.auth === "admin"
-          ? await readOptionalJsonObject(request, snapshot.proxy.body)
-          : await readJsonObject(request, snapshot.proxy.body);
-    }
+  } else {
+    exchange.body =
+      exchange.match?.route.auth === "admin"
+        ? await readOptionalJsonObject(request, snapshot.proxy.body)
+        : await readJsonObject(request, snapshot.proxy.body);
   }
-  if (exchange.body) exchange.trace.requestBody(exchange.body.text);
-  return next();
-};
+  exchange.trace.requestBody(exchange.body.text);
+}
 
 function chooseOverlap(
   lookup: Extract<PathLookup, { kind: "overlap" }>,
