@@ -30,24 +30,27 @@ export type Gateway = (request: Request, options?: HandleOptions) => Promise<Res
 
 /**
  * The gateway: a request goes through these steps in this order, each in its own module under
- * src/http/middleware/. The order is the behaviour: a foreign Host learns nothing, not even CORS
- * headers; a preflight needs no key; refusals before authentication say nothing of which paths
- * exist; the body is read only for a caller already admitted.
+ * src/http/middleware/. The order is the behaviour, so the reasons for it are written here.
  */
 export function createGateway(holder: SnapshotHolder, services: GatewayServices): Gateway {
   const policiesOf = policyCache();
   const sinkFor = recordSinks(holder, services);
   const chain = compose<Exchange>([
+    // Before anything else, and outside the error handling: a foreign Host gets no CORS headers.
     checkHost,
     catchErrors(services.log),
+    // A preflight answers with its own headers only, so it comes before finishResponse.
     answerPreflight,
     finishResponse,
     lookupRoute,
     refuseUntrustedBrowser,
+    // The browser's way to the monitor page needs no key; everything after authentication does.
     redirectBrowser,
     authenticate,
+    // Only now is an unknown path refused: a caller without a key learns nothing of which exist.
     admitWebSocket,
     requireRoute,
+    // The body is read only for a caller already admitted, on a route that exists.
     readBody,
     warnRewrites(services.log),
     dispatch(services),

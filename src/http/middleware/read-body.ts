@@ -16,7 +16,7 @@ export const readBody: Step = (exchange, next) => {
   const hasBody =
     lookup.kind === "overlap" || (route?.method === "POST" && route.operation !== "not-served");
   // A GET passes straight on, without waiting on a promise.
-  return hasBody ? read(exchange, lookup).then(next) : next();
+  return hasBody ? read(exchange, lookup).then(() => next()) : next();
 };
 
 async function read(exchange: Exchange, lookup: PathLookup): Promise<void> {
