@@ -36,7 +36,9 @@ const KEY = "sk-bench-ab-client-0001";
 const FETCH_ENV = { BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" };
 
 const children: ReturnType<typeof Bun.spawn>[] = [];
-process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
+process.on("exit", () => {
+  for (const c of children) c.kill("SIGKILL");
+});
 
 /** The tree's src/main.ts as a standalone executable, compiled as build.ts compiles a release. */
 async function compile(tree: string, out: string): Promise<void> {
@@ -194,8 +196,12 @@ for (let round = 1; round <= ROUNDS; round++) {
     for (const side of order) {
       const { port, pid } = gateways[side]!;
       const before = cpuSeconds(pid);
-      ((results[name] ??= {})[side] ??= []).push(measure(port));
-      ((cpu[name] ??= {})[side] ??= []).push(cpuSeconds(pid) - before);
+      results[name] ??= {};
+      results[name][side] ??= [];
+      results[name][side].push(measure(port));
+      cpu[name] ??= {};
+      cpu[name][side] ??= [];
+      cpu[name][side].push(cpuSeconds(pid) - before);
     }
   }
   console.error(`round ${round}/${ROUNDS}`);

@@ -38,7 +38,9 @@ const CLIENT_KEY = "sk-bench-client-key-0001";
 const FETCH_ENV = { BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" };
 
 const children: ReturnType<typeof Bun.spawn>[] = [];
-process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
+process.on("exit", () => {
+  for (const c of children) c.kill("SIGKILL");
+});
 process.on("SIGINT", () => process.exit(130));
 
 async function start(

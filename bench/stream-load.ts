@@ -43,8 +43,7 @@ async function one(
       return { ttft, chunks: 0, ordered, done, error: `status ${response.status}` };
     for await (const bytes of response.body) {
       buffer += decoder.decode(bytes, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
+      for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
         const event = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
         if (event.includes("[DONE]")) done = true;

@@ -3,20 +3,16 @@
  *   deno run --allow-net --allow-read --allow-env --unstable-raw-imports src/deno.ts [--config DIR] [--port N]
  * The core (config, routing, translation, the pool, metrics) is web-standard and shared; what is
  * Bun's own stays out: state and the request log live in memory here (bun:sqlite is Bun's), and
- * there is no file watching, service install or build.
+ * there is no file watching, service install or build. The services and the reload are
+ * createRuntime's, as on Bun.
  */
-import { loadConfig } from "./config/load.ts";
 import { locateConfigDir } from "./config/locate.ts";
 import { ConfigError, formatProblem } from "./config/problem.ts";
-import { createGateway, WEBSOCKET_ADMITTED, type SnapshotHolder } from "./http/gateway.ts";
+import { WEBSOCKET_ADMITTED } from "./http/gateway.ts";
 import { isWebSocketUpgrade } from "./http/websocket.ts";
 import { createLogger } from "./log.ts";
-import { GatewayMetrics } from "./observe/gateway-metrics.ts";
 import { ResponsesSocket } from "./operations/responses-ws.ts";
-import { memoryRequestLog } from "./observe/request-log.ts";
-import { AccountPool } from "./pool/pool.ts";
-import { memoryStore } from "./state/store.ts";
-import { ModelCatalog } from "./upstream/model-catalog.ts";
+import { createRuntime, type Runtime } from "./runtime.ts";
 import { VERSION } from "./version.ts";
 
 /** The little of Deno's API this entry uses (bun-types does not declare it). */
@@ -32,7 +28,7 @@ declare const Deno: {
       onListen?: (address: { hostname: string; port: number }) => void;
     },
     handler: (request: Request, info: { remoteAddr: { hostname: string } }) => Promise<Response>,
-  ): { finished: Promise<void> };
+  ): { finished: Promise<void>; addr: { hostname: string; port: number } };
   upgradeWebSocket(request: Request): { socket: WebSocket; response: Response };
 };
 
@@ -49,9 +45,15 @@ if (choice.problem) {
   Deno.exit(1);
 }
 const port = flag("port") === undefined ? undefined : Number(flag("port"));
-let holder: SnapshotHolder;
+let runtime: Runtime;
 try {
-  holder = { snapshot: loadConfig({ dir: choice.dir, env, port }) };
+  runtime = createRuntime({
+    dir: choice.dir,
+    env,
+    port,
+    log,
+    host: { env, listeningOn: () => `${served.addr.hostname}:${served.addr.port}` },
+  });
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   log.error(
@@ -59,35 +61,12 @@ try {
   );
   Deno.exit(1);
 }
+const { gateway } = runtime;
 
-const store = memoryStore();
-const gateway = createGateway(holder, {
-  log,
-  catalog: new ModelCatalog(log),
-  version: VERSION,
-  store,
-  pool: new AccountPool(store, log),
-  requestLog: memoryRequestLog(),
-  metrics: new GatewayMetrics(VERSION),
-  startedAt: Date.now(),
-  reload: (reason) => {
-    try {
-      holder.snapshot = loadConfig({ dir: choice.dir, env, port });
-      log.info(`config reloaded (${reason})`);
-      return holder.snapshot;
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      log.error(`config reload (${reason}) failed; the previous configuration keeps serving`);
-      return undefined;
-    }
-  },
-});
-
-const { hostname } = holder.snapshot.proxy;
-Deno.serve(
+const served = Deno.serve(
   {
-    hostname,
-    port: holder.snapshot.proxy.port,
+    hostname: runtime.holder.snapshot.proxy.hostname,
+    port: runtime.holder.snapshot.proxy.port,
     onListen: (address) =>
       console.log(
         `levity ${VERSION} (Deno) listening on http://${address.hostname}:${address.port}`,

@@ -19,6 +19,7 @@ export function createLogger(write: Write = (line) => process.stderr.write(line)
  * so a stack trace stays readable.
  */
 export function oneLine(message: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   return message.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) =>
     ch === "\n"
       ? "\\n"
@@ -28,4 +29,4 @@ export function oneLine(message: string): string {
   );
 }
 
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+export const silentLogger: Readonly<Logger> = { info() {}, warn() {}, error() {} };

@@ -51,30 +51,35 @@ Files:
   The start-up block and \`levity check\` say which directory and files are used, and why.
 `;
 
+/** The command line's flags and words; throws on a flag levity does not know. */
+function parseCommandLine(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: "string" },
+      port: { type: "string" },
+      url: { type: "string" },
+      json: { type: "boolean" },
+      model: { type: "string" },
+      account: { type: "string" },
+      status: { type: "string" },
+      since: { type: "string" },
+      limit: { type: "string", short: "n" },
+      follow: { type: "boolean", short: "f" },
+      user: { type: "boolean" },
+      system: { type: "boolean" },
+      os: { type: "string" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean", short: "v" },
+    },
+  });
+}
+
 export async function main(argv: string[], io: CliIO): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseCommandLine>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: "string" },
-        port: { type: "string" },
-        url: { type: "string" },
-        json: { type: "boolean" },
-        model: { type: "string" },
-        account: { type: "string" },
-        status: { type: "string" },
-        since: { type: "string" },
-        limit: { type: "string", short: "n" },
-        follow: { type: "boolean", short: "f" },
-        user: { type: "boolean" },
-        system: { type: "boolean" },
-        os: { type: "string" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "v" },
-      },
-    });
+    parsed = parseCommandLine(argv);
   } catch (error) {
     io.err(`levity: ${(error as Error).message}\n\n${USAGE}`);
     return 2;

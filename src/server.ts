@@ -1,22 +1,13 @@
 import { watch, type FSWatcher } from "node:fs";
-import { join } from "node:path";
-import { loadConfig, type LoadOptions } from "./config/load.ts";
+import type { LoadOptions } from "./config/load.ts";
 import { CONFIG_FILES } from "./config/locate.ts";
-import { ConfigError, formatProblem } from "./config/problem.ts";
-import type { ConfigSnapshot } from "./config/snapshot.ts";
-import { describeSnapshot } from "./config/describe.ts";
-import { createGateway, WEBSOCKET_ADMITTED, type SnapshotHolder } from "./http/gateway.ts";
+import { WEBSOCKET_ADMITTED, type SnapshotHolder } from "./http/gateway.ts";
 import { isWebSocketUpgrade } from "./http/websocket.ts";
 import { ResponsesSocket } from "./operations/responses-ws.ts";
 import type { Logger } from "./log.ts";
-import { GatewayMetrics } from "./observe/gateway-metrics.ts";
-import { memoryRequestLog, type RequestLog } from "./observe/request-log.ts";
 import { openSqliteRequestLog } from "./observe/sqlite-request-log.ts";
-import { AccountPool } from "./pool/pool.ts";
+import { createRuntime, type SqliteOpeners } from "./runtime.ts";
 import { openSqliteStore } from "./state/sqlite-store.ts";
-import { memoryStore, type StateStore } from "./state/store.ts";
-import { ModelCatalog } from "./upstream/model-catalog.ts";
-import { VERSION } from "./version.ts";
 
 export class PortInUseError extends Error {
   constructor(
@@ -61,30 +52,29 @@ interface SocketData {
   socket?: ResponsesSocket;
 }
 
+// Bun has SQLite: state and the request log survive a restart.
+const BUN_SQLITE: SqliteOpeners = Object.freeze({
+  store: (path: string) => openSqliteStore(path),
+  requestLog: openSqliteRequestLog,
+});
+
 /** Loads the configuration and serves it; throws ConfigError or PortInUseError without serving. */
 export function startServer(options: StartOptions): RunningServer {
   const { log } = options;
-  const holder: SnapshotHolder = { snapshot: loadConfig(options) };
-  const store = openStore(holder.snapshot.proxy.dataDir, log);
-  const pool = new AccountPool(store, log);
-  const requestLog = openRequestLog(holder.snapshot, log);
-  const metrics = new GatewayMetrics(VERSION);
-  const gateway = createGateway(holder, {
-    log,
-    catalog: new ModelCatalog(log),
-    version: VERSION,
-    store,
-    pool,
-    requestLog,
-    metrics,
-    startedAt: Date.now(),
-    reload: options.dir ? (reason) => (reload(reason) ? holder.snapshot : undefined) : undefined,
+  let server: ReturnType<typeof Bun.serve<SocketData>>;
+  const runtime = createRuntime({
+    ...options,
+    host: {
+      env: process.env,
+      sqlite: BUN_SQLITE,
+      listeningOn: () => `${server.hostname}:${server.port}`,
+    },
   });
+  const { holder, gateway } = runtime;
   const { hostname, port } = holder.snapshot.proxy;
 
   // Open Responses WebSockets: a stop closes the idle ones rather than waiting out the drain for them.
   const sockets = new Set<ResponsesSocket>();
-  let server: ReturnType<typeof Bun.serve<SocketData>>;
   try {
     server = Bun.serve<SocketData>({
       hostname,
@@ -153,57 +143,21 @@ export function startServer(options: StartOptions): RunningServer {
       },
     });
   } catch (error) {
-    store.close();
-    requestLog.close();
+    runtime.close();
     const code = (error as { code?: string }).code;
     if (code === "EADDRINUSE") throw new PortInUseError(hostname, port);
     throw error;
   }
 
-  const reload = (reason: string): boolean => {
-    let next: ConfigSnapshot;
-    try {
-      next = loadConfig(options);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      log.error(
-        `config reload (${reason}) failed; the previous configuration keeps serving:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`,
-      );
-      return false;
-    }
-    const previous = holder.snapshot.proxy;
-    if (next.proxy.port !== previous.port || next.proxy.hostname !== previous.hostname) {
-      log.warn(
-        `port and bind address changes need a restart; still listening on ${server.hostname}:${server.port}`,
-      );
-    }
-    if (next.proxy.dataDir !== previous.dataDir)
-      log.warn(`a data_dir change needs a restart; state stays in ${previous.dataDir}`);
-    const { retentionMs, maxBytes, flushMs } = next.proxy.requestLog;
-    const before = previous.requestLog;
-    if (
-      retentionMs !== before.retentionMs ||
-      maxBytes !== before.maxBytes ||
-      flushMs !== before.flushMs
-    ) {
-      log.warn(
-        "request_log retention_days, max_mb and flush_ms changes need a restart; enabled and log_bodies apply now",
-      );
-    }
-    holder.snapshot = next;
-    log.info(`config reloaded (${reason}): ${describeSnapshot(next)}`);
-    return true;
-  };
-
   const watchers =
-    options.watchFiles && options.dir ? watchConfigDir(options.dir, reload, log) : [];
+    options.watchFiles && options.dir ? watchConfigDir(options.dir, runtime.reload, log) : [];
 
   return {
     url: `http://${server.hostname}:${server.port}`,
     hostname: server.hostname ?? hostname,
     port: server.port ?? port,
     holder,
-    reload,
+    reload: runtime.reload,
     pendingRequests: () => server.pendingRequests,
     async stop(drainMs = 60_000) {
       for (const watcher of watchers) watcher.close();
@@ -218,43 +172,9 @@ export function startServer(options: StartOptions): RunningServer {
         await server.stop(true);
       }
       clearTimeout(timer);
-      store.close();
-      requestLog.close();
+      runtime.close();
     },
   };
-}
-
-/** SQLite in the data directory; if it cannot be opened, state lives in memory and the log says so. */
-function openStore(dataDir: string, log: Logger): StateStore {
-  const path = join(dataDir, "levity.db");
-  try {
-    return openSqliteStore(path);
-  } catch (error) {
-    log.warn(
-      `cannot open ${path} (${(error as Error).message}); stored responses and signatures will not survive a restart`,
-    );
-    return memoryStore();
-  }
-}
-
-/** The request log beside the state, in its own file; in memory (and said so) if that cannot be opened. */
-function openRequestLog(snapshot: ConfigSnapshot, log: Logger): RequestLog {
-  const settings = snapshot.proxy.requestLog;
-  const path = join(snapshot.proxy.dataDir, "requests.db");
-  try {
-    return openSqliteRequestLog({
-      path,
-      flushMs: settings.flushMs,
-      retentionMs: settings.retentionMs,
-      maxBytes: settings.maxBytes,
-      log,
-    });
-  } catch (error) {
-    log.warn(
-      `cannot open ${path} (${(error as Error).message}); the request log keeps only the last 10,000 requests, in memory`,
-    );
-    return memoryRequestLog();
-  }
 }
 
 function watchConfigDir(

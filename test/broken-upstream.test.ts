@@ -56,7 +56,7 @@ beforeAll(async () => {
     { name: "flaky", protocol: "openai", base_url: `${raw.url}/v1`, accounts },
     { name: "flakyan", protocol: "anthropic", base_url: raw.url, accounts },
   ]).replace(
-    /(    protocol: \w+\n)/g,
+    /( {4}protocol: \w+\n)/g,
     "$1    strategy: fill_first\n    timeouts: { idle: 1, total: 3 }\n",
   );
   gw = startGateway({
@@ -114,7 +114,7 @@ function parseChatSse(text: string): { content: string; error?: string; done: bo
       done = true;
       continue;
     }
-    let json;
+    let json: any;
     try {
       json = JSON.parse(data);
     } catch {

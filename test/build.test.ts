@@ -23,9 +23,9 @@ function executableKind(path: string): string {
   const bytes = readFileSync(path);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.subarray(0, 4).toString("latin1") === "\x7fELF")
-    return `elf-${({ 0x3e: "x64", 0xb7: "arm64" } as Record<number, string>)[view.getUint16(18, true)]}`;
+    return `elf-${({ 62: "x64", 183: "arm64" } as Record<number, string>)[view.getUint16(18, true)]}`;
   if (view.getUint32(0, true) === 0xfeedfacf)
-    return `macho-${({ 0x01000007: "x64", 0x0100000c: "arm64" } as Record<number, string>)[view.getUint32(4, true)]}`;
+    return `macho-${({ 16777223: "x64", 16777228: "arm64" } as Record<number, string>)[view.getUint32(4, true)]}`;
   if (bytes.subarray(0, 2).toString("latin1") === "MZ") {
     const pe = view.getUint32(0x3c, true);
     if (bytes.subarray(pe, pe + 4).toString("latin1") === "PE\0\0")

@@ -10,7 +10,7 @@ import { geminiClient } from "../src/codecs/gemini/client.ts";
 import { responseFromResult, resultFromResponse } from "../src/codecs/gemini/wire.ts";
 import { decodeOpaque, encodeOpaque, issuedBy } from "../src/codecs/opaque.ts";
 import { readJsonArray, readSse } from "../src/codecs/sse.ts";
-import { finalSpotter } from "../src/pool/tap.ts";
+import { finalSpotter } from "../src/pipeline/tap.ts";
 import type { ChatRequest, Tool } from "../src/ir.ts";
 import { echoResponse, sampleValue } from "../src/upstream/echo.ts";
 

@@ -282,10 +282,17 @@ function randomValue(random: () => number): Json {
 function places(root: Json): [Record<string, Json> | Json[], string | number][] {
   const out: [Record<string, Json> | Json[], string | number][] = [];
   const walk = (node: Json) => {
-    if (Array.isArray(node)) node.forEach((child, i) => (out.push([node, i]), walk(child)));
-    else if (node && typeof node === "object")
-      for (const [key, child] of Object.entries(node))
-        out.push([node as Record<string, Json>, key]), walk(child);
+    if (Array.isArray(node)) {
+      for (const [i, child] of node.entries()) {
+        out.push([node, i]);
+        walk(child);
+      }
+    } else if (node && typeof node === "object") {
+      for (const [key, child] of Object.entries(node)) {
+        out.push([node as Record<string, Json>, key]);
+        walk(child);
+      }
+    }
   };
   walk(root);
   return out;

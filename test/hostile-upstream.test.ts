@@ -17,7 +17,6 @@ import {
 } from "./support/raw-answers.ts";
 import {
   httpResponse,
-  LAST_CHUNK,
   rawUpstream,
   SSE_HEAD,
   sseChunk,
@@ -147,7 +146,7 @@ beforeAll(async () => {
     { name: "hostile", protocol: "openai", base_url: `${raw.url}/v1`, accounts },
     { name: "hostan", protocol: "anthropic", base_url: raw.url, accounts },
   ]).replace(
-    /(    protocol: \w+\n)/g,
+    /( {4}protocol: \w+\n)/g,
     "$1    strategy: fill_first\n    timeouts: { idle: 5, total: 20 }\n",
   );
   const limits = "  upstream_limits: { body_mb: 1, held_mb: 1, event_mb: 1, answer_mb: 1 }\n";

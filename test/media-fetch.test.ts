@@ -229,7 +229,7 @@ function endless(): Response {
 
 const KB600 = new Uint8Array(600 * 1024);
 let images: Recorder;
-let held: (() => void)[] = [];
+const held: (() => void)[] = [];
 
 beforeAll(() => {
   images = recorder((path, self) => {

@@ -151,7 +151,7 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
     await page.setViewportSize({ width, height: 900 });
     const sent: Sent[] = [];
     page.on("request", (request) =>
-      sent.push({ url: request.url(), authorization: request.headers()["authorization"] }),
+      sent.push({ url: request.url(), authorization: request.headers().authorization }),
     );
     await page.goto(`${origin}/ui`, { waitUntil: "load" });
     return { page, sent };

@@ -12,7 +12,6 @@ import {
   profileFromBaseUrl,
 } from "../src/upstream/openai-compatible.ts";
 import { fakeCompatible, type CompatibleProvider } from "./support/fake-compatible.ts";
-import type { FakeUpstream } from "./support/fake-server.ts";
 import { runLevity } from "./support/process.ts";
 import {
   resetAccounts,
@@ -20,7 +19,6 @@ import {
   tempDir,
   upstreamsYaml,
   writeConfig,
-  type TestGateway,
   type UpstreamYaml,
 } from "./support/gateway.ts";
 

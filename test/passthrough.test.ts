@@ -13,7 +13,6 @@ import {
   upstreamsYaml,
   type TestGateway,
 } from "./support/gateway.ts";
-import { bodyOf } from "./support/http.ts";
 
 // Same-dialect forwarding: only the model changes, the account key goes in the upstream's own
 // header, streams are piped through, and upstream errors reach the client as they were.

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import OpenAI from "openai";
 import { ECHO_ACCOUNT } from "../src/config/load.ts";
 import type { Upstream } from "../src/config/snapshot.ts";
-import type { Failure } from "../src/pool/failure.ts";
+import type { Failure } from "../src/failure.ts";
 import { AccountPool } from "../src/pool/pool.ts";
 import { memoryStore } from "../src/state/store.ts";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
@@ -177,7 +177,7 @@ const RETRYABLE: {
     reply: {
       status: 200,
       headers: SSE_HEADERS,
-      body: sse(chunk({ role: "assistant", content: "" }), chunk({}, "stop")) + "data: [DONE]\n\n",
+      body: `${sse(chunk({ role: "assistant", content: "" }), chunk({}, "stop"))}data: [DONE]\n\n`,
     },
     kind: "empty",
   },

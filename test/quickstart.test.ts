@@ -132,9 +132,11 @@ class Output {
   private waiters: { pattern: RegExp; resolve: () => void }[] = [];
   add(chunk: Buffer): void {
     this.text += chunk.toString();
-    this.waiters = this.waiters.filter((w) =>
-      w.pattern.test(this.text) ? (w.resolve(), false) : true,
-    );
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.pattern.test(this.text)) return true;
+      w.resolve();
+      return false;
+    });
   }
   waitFor(pattern: RegExp, exited: Promise<number | null>, what: () => string): Promise<void> {
     if (pattern.test(this.text)) return Promise.resolve();

@@ -250,8 +250,8 @@ describe("Responses over a WebSocket, echo upstream", () => {
   test("the route table's path variants are accepted: /responses and /v1/v1/responses", async () => {
     for (const path of ["/responses", "/v1/v1/responses"]) {
       const client = await open(echo, path);
-      client.send({ type: "response.create", model: "m", input: "via " + path });
-      expect(textOf(await client.turn())).toBe("via " + path);
+      client.send({ type: "response.create", model: "m", input: `via ${path}` });
+      expect(textOf(await client.turn())).toBe(`via ${path}`);
       await client.close();
     }
   });

@@ -169,9 +169,16 @@ export async function logsCommand(flags: LogsFlags, io: CliIO, stop?: AbortSigna
   while (!stop?.aborted) {
     await new Promise((resolve) => {
       const timer = setTimeout(resolve, flags.pollMs ?? 1000);
-      stop?.addEventListener("abort", () => (clearTimeout(timer), resolve(undefined)), {
-        once: true,
-      });
+      stop?.addEventListener(
+        "abort",
+        () => {
+          clearTimeout(timer);
+          resolve(undefined);
+        },
+        {
+          once: true,
+        },
+      );
     });
     if (stop?.aborted) break;
     const next = await source({ after: String(after), limit: "1000" });

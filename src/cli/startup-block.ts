@@ -84,9 +84,9 @@ export function startupBlock(
     const family = describeOpenAIFamily(u);
     return `${u.name}: ${u.protocol} at ${u.baseUrl}, ${accounts}${u.baseUrlNote ? ` (base_url ${u.baseUrlNote})` : ""}${family ? `\n             ${family}` : ""}`;
   });
-  upstreamLines.forEach((line, i) =>
-    lines.push(`  ${i === 0 ? "upstreams " : "          "} ${line}`),
-  );
+  upstreamLines.forEach((line, i) => {
+    lines.push(`  ${i === 0 ? "upstreams " : "          "} ${line}`);
+  });
   const rules =
     snapshot.mappings.exact.size +
     snapshot.mappings.wildcards.length +

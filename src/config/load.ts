@@ -69,7 +69,7 @@ interface FileText {
   path?: string;
 }
 
-const DEFAULT_TIMEOUTS_S = { connect: 10, idle: 120, total: 3600 };
+const DEFAULT_TIMEOUTS_S = { connect: 10, idle: 120, total: 3600 } as const;
 
 function resolveTimeouts(proxy: ProxyFile, own: TimeoutsFile | undefined): Timeouts {
   const pick = (key: keyof TimeoutsFile, fallback: number) =>
@@ -97,7 +97,12 @@ function resolveUpstreamLimits(proxy: ProxyFile): UpstreamLimits {
 }
 
 /** Echo has no keys; one account stands for it, so it is served through the pool like any upstream. */
-export const ECHO_ACCOUNT: Account = { name: "echo", key: "echo", weight: 1, serves: () => true };
+export const ECHO_ACCOUNT: Readonly<Account> = {
+  name: "echo",
+  key: "echo",
+  weight: 1,
+  serves: () => true,
+};
 
 function echoUpstream(name: string, proxy: ProxyFile): Upstream {
   return {

@@ -1,6 +1,6 @@
 import type { BodyLimits } from "../config/request-limits.ts";
 import type { JsonObject } from "../json.ts";
-import { deadline } from "./deadlines.ts";
+import type { Deadlines } from "./deadlines.ts";
 import { GatewayError } from "./errors.ts";
 
 // Defined below http/, where operations and the codecs can reach it; re-exported for today's importers.
@@ -24,10 +24,14 @@ function formatMb(bytes: number): string {
  * refused without reading the rest; a body still arriving at the deadline is refused with 408 and
  * the connection closed, so a slow sender cannot hold it.
  */
-export async function readBodyBytes(request: Request, limits: BodyLimits): Promise<Uint8Array> {
+export async function readBodyBytes(
+  request: Request,
+  limits: BodyLimits,
+  deadlines: Deadlines,
+): Promise<Uint8Array> {
   let cancel = () => {};
   const expired = new Promise<never>((_, reject) => {
-    cancel = deadline(limits.timeoutMs, () =>
+    cancel = deadlines.after(limits.timeoutMs, () =>
       reject(
         new GatewayError(
           408,
@@ -79,8 +83,9 @@ async function readWithin(request: Request, maxBytes: number): Promise<Uint8Arra
 export async function readOptionalJsonObject(
   request: Request,
   limits: BodyLimits,
+  deadlines: Deadlines,
 ): Promise<{ json: JsonObject; text: string }> {
-  const bytes = await readBodyBytes(request, limits);
+  const bytes = await readBodyBytes(request, limits, deadlines);
   return bytes.byteLength === 0 ? { json: {}, text: "" } : parseJsonObject(bytes);
 }
 
@@ -91,6 +96,7 @@ export async function readOptionalJsonObject(
 export async function readJsonObject(
   request: Request,
   limits: BodyLimits,
+  deadlines: Deadlines,
 ): Promise<{ json: JsonObject; text: string }> {
   const type = request.headers.get("content-type") ?? "";
   if (type.toLowerCase().startsWith("multipart/")) {
@@ -99,7 +105,7 @@ export async function readJsonObject(
       `Request body is ${type.split(";")[0]}; this endpoint expects a JSON object (Content-Type: application/json).`,
     );
   }
-  const bytes = await readBodyBytes(request, limits);
+  const bytes = await readBodyBytes(request, limits, deadlines);
   if (bytes.byteLength === 0)
     throw new GatewayError(400, "Request body is empty; this endpoint expects a JSON object.");
   return parseJsonObject(bytes);

@@ -1,4 +1,5 @@
 import type { Dialect } from "../config/schema.ts";
+import type { ErrorDetails } from "../failure.ts";
 
 /** The three error shapes a client can understand. */
 export type ErrorFamily = "openai" | "anthropic" | "gemini";
@@ -24,25 +25,8 @@ export function familyOfRequest(path: string, headers: Headers): ErrorFamily {
   return "openai";
 }
 
-export interface ErrorDetails {
-  /** Overrides the type (OpenAI `type`, Anthropic `error.type`) implied by the status. */
-  type?: string;
-  code?: string | null;
-  param?: string | null;
-  headers?: Record<string, string>;
-}
-
-/** A failure a handler can throw; the gateway renders it in the client's own error shape. */
-export class GatewayError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly details: ErrorDetails = {},
-  ) {
-    super(message);
-    this.name = "GatewayError";
-  }
-}
+// GatewayError lives in src/failure.ts; re-exported until every importer points there.
+export { GatewayError } from "../failure.ts";
 
 const OPENAI_TYPES: Record<number, string> = {
   400: "invalid_request_error",

@@ -51,7 +51,7 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
     admitWebSocket,
     requireRoute,
     // The body is read only for a caller already admitted, on a route that exists.
-    readBody,
+    readBody(services.deadlines),
     warnRewrites(services.log),
     dispatch(services),
   ]);

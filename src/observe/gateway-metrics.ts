@@ -1,6 +1,8 @@
 import type { AccountView } from "../pool/pool.ts";
 import { Counter, Gauge, Histogram, MAX_SERIES, type HistogramState } from "./prometheus.ts";
 
+type TokenKind = "input" | "output" | "cached" | "reasoning";
+
 interface RequestSeries {
   requests: { value: number };
   latency: HistogramState;
@@ -9,11 +11,7 @@ interface RequestSeries {
     model: string;
     upstream: string;
     account: string;
-    input?: { value: number };
-    output?: { value: number };
-    cached?: { value: number };
-    reasoning?: { value: number };
-  };
+  } & Partial<Record<TokenKind, { value: number }>>;
 }
 import type { RecordSink, RequestRecord } from "./record.ts";
 
@@ -23,7 +21,9 @@ import type { RecordSink, RequestRecord } from "./record.ts";
  */
 
 // Seconds: from a cached answer on loopback to a long reasoning stream.
-const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+const LATENCY_BUCKETS: readonly number[] = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+];
 
 export interface CooldownCount {
   upstream: string;
@@ -126,22 +126,15 @@ export class GatewayMetrics implements RecordSink {
     this.ttfb.record(series.ttfb, record.ttfbMs / 1000);
     // Token series appear with the first token of their kind, so a failed request adds none.
     const t = series.tokens;
-    if (record.inputTokens > 0)
-      (t.input ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "input"])).value +=
-        record.inputTokens;
-    if (record.outputTokens > 0)
-      (t.output ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "output"])).value +=
-        record.outputTokens;
-    if (record.cachedTokens > 0)
-      (t.cached ??= this.tokens.seriesFor([t.model, t.upstream, t.account, "cached"])).value +=
-        record.cachedTokens;
-    if (record.reasoningTokens > 0)
-      (t.reasoning ??= this.tokens.seriesFor([
-        t.model,
-        t.upstream,
-        t.account,
-        "reasoning",
-      ])).value += record.reasoningTokens;
+    const add = (kind: TokenKind, count: number) => {
+      if (count <= 0) return;
+      t[kind] ??= this.tokens.seriesFor([t.model, t.upstream, t.account, kind]);
+      t[kind].value += count;
+    };
+    add("input", record.inputTokens);
+    add("output", record.outputTokens);
+    add("cached", record.cachedTokens);
+    add("reasoning", record.reasoningTokens);
     if (record.attempts > 1) this.retries.inc([upstream, model], record.attempts - 1);
   }
 

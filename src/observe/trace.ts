@@ -1,7 +1,7 @@
 import type { RouteDef } from "../config/route-table.ts";
 import type { Usage } from "../ir.ts";
 import type { Lease, Outcome } from "../pool/pool.ts";
-import { scrubFailure, scrubKey } from "../pool/scrub.ts";
+import { scrubFailure, scrubKey } from "../scrub.ts";
 import type { RecordSink, RequestRecord } from "./record.ts";
 
 /*

@@ -3,17 +3,17 @@ import {
   COMPACTION_TYPES,
   decodeCompaction,
 } from "../codecs/openai-responses/compaction.ts";
+import { UPSTREAM_CODECS } from "../codecs/index.ts";
 import { randomId, sseEvent } from "../codecs/shared.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { GatewayError } from "../http/errors.ts";
 import type { RouteDef } from "../config/route-table.ts";
 import { resolveModel } from "../mapping/resolve.ts";
 import type { Target } from "../mapping/table.ts";
-import { classifyStatus } from "../pool/failure.ts";
-import { failureFromError } from "../pool/first-content.ts";
-import { cooldownHint } from "../pool/hints.ts";
-import { serveWithPool, type TargetRunner } from "../pool/serve.ts";
-import { openUpstream } from "../upstream/forward.ts";
+import { failureOf } from "../failure.ts";
+import { failureFromAnswer } from "../pipeline/answer-failure.ts";
+import { serveWithPool, type TargetRunner } from "../pipeline/serve.ts";
+import type { UpstreamClient } from "../upstream/forward.ts";
 import {
   clientResponseHeaders,
   forwardsNatively,
@@ -21,7 +21,7 @@ import {
 } from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
 import { generate, poolContext } from "./generate.ts";
-import { sameDialectFailure } from "./passthrough.ts";
+import { sameDialectFailure } from "../pipeline/passthrough.ts";
 
 /*
  * POST /v1/responses/compact (docs/codex-transports.md): the client sends a conversation
@@ -68,7 +68,7 @@ export async function compactResponses(
     return forwardCompact(
       ctx,
       services,
-      native.map((t) => nativeRunner(ctx, t, upstreamOf(t))),
+      native.map((t) => nativeRunner(ctx, t, upstreamOf(t), services.upstreamClient)),
     );
   }
   return emulateCompact(
@@ -243,7 +243,12 @@ function forwardCompact(
 }
 
 /** POST {base_url}/responses/compact on one account, the body unchanged but for the model. */
-function nativeRunner(ctx: RequestContext, target: Target, upstream: Upstream): TargetRunner {
+function nativeRunner(
+  ctx: RequestContext,
+  target: Target,
+  upstream: Upstream,
+  upstreamClient: UpstreamClient,
+): TargetRunner {
   const { json, text } = ctx.body!;
   const body =
     json.model === target.model ? text : JSON.stringify({ ...json, model: target.model });
@@ -255,7 +260,7 @@ function nativeRunner(ctx: RequestContext, target: Target, upstream: Upstream): 
       let response: Response;
       let answer: string;
       try {
-        ({ response } = await openUpstream({
+        ({ response } = await upstreamClient.open({
           upstream,
           url: `${upstream.baseUrl}/responses/compact`,
           body,
@@ -270,27 +275,19 @@ function nativeRunner(ctx: RequestContext, target: Target, upstream: Upstream): 
         }));
         answer = await response.text();
       } catch (error) {
-        return { kind: "failed", failure: failureFromError(error, upstream.name) };
+        return { kind: "failed", failure: failureOf(error, upstream.name) };
       }
       const headers = clientResponseHeaders(response.headers);
-      if (!response.ok) {
-        const kind = classifyStatus(response.status, answer);
-        if (kind === "final")
-          return {
-            kind: "final",
-            response: new Response(answer, { status: response.status, headers }),
-          };
+      if (!response.ok)
         return {
           kind: "failed",
-          failure: {
-            kind,
-            status: response.status,
-            message: errorMessage(answer),
-            hintMs: cooldownHint(response.headers, undefined),
-            upstream: { body: answer, headers: response.headers },
-          },
+          failure: failureFromAnswer(
+            UPSTREAM_CODECS["openai-responses"],
+            response.status,
+            response.headers,
+            answer,
+          ),
         };
-      }
       lease.finish({ ok: true });
       return {
         kind: "committed",
@@ -387,17 +384,6 @@ function outputText(response: unknown): string {
     .filter((item): item is Record<string, unknown> => isObject(item) && item.type === "message")
     .map((item) => contentText(item.content))
     .join("\n");
-}
-
-function errorMessage(text: string): string {
-  try {
-    const json: unknown = JSON.parse(text);
-    if (isObject(json) && isObject(json.error) && typeof json.error.message === "string")
-      return json.error.message;
-  } catch {
-    // Not JSON: the text itself, shortened.
-  }
-  return text.slice(0, 300) || "the upstream refused the compaction";
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,4 +1,5 @@
 import type { ConfigSnapshot } from "../config/snapshot.ts";
+import type { Deadlines } from "../http/deadlines.ts";
 import type { JsonObject } from "../json.ts";
 import type { ErrorFamily } from "../http/errors.ts";
 import type { RouteMatch } from "../config/route-table.ts";
@@ -8,6 +9,8 @@ import type { RequestLog } from "../observe/request-log.ts";
 import type { RequestTrace } from "../observe/trace.ts";
 import type { AccountPool } from "../pool/pool.ts";
 import type { StateStore } from "../state/store.ts";
+import type { TokenCounter } from "../tokens/estimate.ts";
+import type { UpstreamClient } from "../upstream/forward.ts";
 import type { ModelCatalog } from "../upstream/model-catalog.ts";
 
 /**
@@ -45,6 +48,12 @@ export interface GatewayServices {
   pool: AccountPool;
   requestLog: RequestLog;
   metrics: GatewayMetrics;
+  /** Every upstream call goes through it. */
+  upstreamClient: UpstreamClient;
+  /** The tokenizer, loaded on first use, for counts no upstream gives. */
+  tokens: TokenCounter;
+  /** The deadline list for request bodies. */
+  deadlines: Deadlines;
   /** Re-reads the configuration and returns the one now in force, or undefined when it has problems; absent where there are no files to read. */
   reload?: (reason: string) => ConfigSnapshot | undefined;
   /** Epoch ms the gateway started. */

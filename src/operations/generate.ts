@@ -8,13 +8,13 @@ import {
   type AttemptResult,
   type ServeContext,
   type TargetRunner,
-} from "../pool/serve.ts";
+} from "../pipeline/serve.ts";
 import { sessionKey } from "../pool/session.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { apiOfDialect } from "../upstream/openai-compatible.ts";
 import { forwardsNatively } from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
-import { passthroughRunner } from "./passthrough.ts";
+import { passthroughRunner } from "../pipeline/passthrough.ts";
 
 function requestedModel(ctx: RequestContext, dialect: Dialect): string {
   const raw =
@@ -134,17 +134,18 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
     // Parsed once, whatever the number of targets and accounts it is tried on.
     const translated = () => {
       prepared ??= prepareTranslation(ctx, dialect, services.store, target.model, stream);
-      return translatedRunner(ctx, dialect, prepared, target, upstream, services.store);
+      return translatedRunner({ ctx, dialect, prepared, target, upstream, services });
     };
     if (forwardsNatively(upstream, dialect) && !continuesLevityResponse(ctx, services)) {
-      return passthroughRunner(
+      return passthroughRunner({
         ctx,
         dialect,
         target,
         upstream,
         stream,
-        noSuchRouteFallback(upstream, dialect, services, translated),
-      );
+        upstreamClient: services.upstreamClient,
+        onNoSuchRoute: noSuchRouteFallback(upstream, dialect, services, translated),
+      });
     }
     return translated();
   });

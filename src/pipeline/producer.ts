@@ -2,22 +2,38 @@ import { UPSTREAM_CODECS, upstreamDialect } from "../codecs/index.ts";
 import { StreamProtocolError, type UpstreamCodec, type UpstreamTarget } from "../codecs/shared.ts";
 import type { Account, MediaFetchSettings, Upstream } from "../config/snapshot.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
-import { countRequestTokens } from "../tokens/estimate.ts";
+import type { TokenCounter } from "../tokens/estimate.ts";
 import { echoResponse, echoStream } from "../upstream/echo.ts";
-import { UpstreamError } from "../upstream/failure.ts";
-import { callUpstream } from "../upstream/forward.ts";
+import { type Failure, failureOf } from "../failure.ts";
+import { failureFromAnswer } from "./answer-failure.ts";
+import type { UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream/limits.ts";
 import { withEventLimit } from "../codecs/sse.ts";
 import { upstreamRequestHeaders } from "../upstream/protocol.ts";
-import { cooldownHint } from "../pool/hints.ts";
 
-/** Anything that answers an IR request: an HTTP upstream through its codec, or echo. */
+/** What a producer gives: the value, or the attempt's Failure (network, refusal, broken answer). */
+export type Produced<T> = { ok: true; value: T } | { ok: false; failure: Failure };
+
+/**
+ * Anything that answers an IR request: an HTTP upstream through its codec, or echo. Failures are
+ * returned, never thrown: only a refusal of the client's own request (GatewayError, e.g. an image
+ * URL levity may not fetch) is thrown, because no other account would change it.
+ */
 export interface Producer {
   accountName: string;
-  complete(request: ChatRequest): Promise<ChatResponse>;
-  /** Resolves once the upstream has accepted the request; failures before that are thrown as UpstreamError. */
-  stream(request: ChatRequest): Promise<AsyncIterable<StreamEvent>>;
-  count(request: ChatRequest): Promise<{ tokens: number; estimated: boolean }>;
+  complete(request: ChatRequest): Promise<Produced<ChatResponse>>;
+  /** Resolves once the upstream has accepted the request: its events, which may still fail mid-way by throwing. */
+  stream(request: ChatRequest): Promise<Produced<AsyncIterable<StreamEvent>>>;
+  count(request: ChatRequest): Promise<Produced<{ tokens: number; estimated: boolean }>>;
+}
+
+/** Runs a step that may throw an UpstreamFailed (or anything unreadable) and returns its Failure instead. */
+async function produced<T>(upstream: string, step: () => Promise<T>): Promise<Produced<T>> {
+  try {
+    return { ok: true, value: await step() };
+  } catch (error) {
+    return { ok: false, failure: failureOf(error, upstream) };
+  }
 }
 
 export interface CallContext {
@@ -27,20 +43,32 @@ export interface CallContext {
   mediaFetch?: MediaFetchSettings;
 }
 
-export function echoProducer(upstream: Upstream): Producer {
+/** What producers use of the runtime: its upstream client and its token counter. */
+export interface ProducerServices {
+  upstreamClient: UpstreamClient;
+  tokens: TokenCounter;
+}
+
+export function echoProducer(upstream: Upstream, { tokens }: ProducerServices): Producer {
   return {
     accountName: "echo",
-    complete: async (request) => echoResponse(request, upstream.name),
-    async stream(request) {
-      // Fail before the first byte, as an HTTP upstream would.
-      const events = echoStream(request, upstream.name);
-      const first = await events.next();
-      return (async function* () {
-        if (!first.done) yield first.value;
-        yield* events;
-      })();
-    },
-    count: async (request) => ({ tokens: await countRequestTokens(request), estimated: true }),
+    complete: (request) =>
+      produced(upstream.name, async () => echoResponse(request, upstream.name, tokens)),
+    stream: (request) =>
+      produced(upstream.name, async () => {
+        // Fail before the first byte, as an HTTP upstream would.
+        const events = echoStream(request, upstream.name, tokens);
+        const first = await events.next();
+        return (async function* () {
+          if (!first.done) yield first.value;
+          yield* events;
+        })();
+      }),
+    count: (request) =>
+      produced(upstream.name, async () => ({
+        tokens: await tokens.countRequest(request),
+        estimated: true,
+      })),
   };
 }
 
@@ -54,92 +82,107 @@ export function targetOf(upstream: Upstream): UpstreamTarget {
   };
 }
 
-/** Retry-After as the client should see it: the header, retry-after-ms rounded up, or the body's hint. */
-function retryAfterOf(response: Response, hint: number | undefined): string | undefined {
-  const header = response.headers.get("retry-after");
-  if (header) return header;
-  const ms = Number(response.headers.get("retry-after-ms"));
-  if (ms > 0) return String(Math.ceil(ms / 1000));
-  return hint === undefined ? undefined : String(hint);
-}
-
-async function failure(response: Response, codec: UpstreamCodec): Promise<UpstreamError> {
-  const text = await response.text();
-  const parsed = codec.parseError(text);
-  return new UpstreamError(
-    response.status,
-    parsed.message,
-    retryAfterOf(response, parsed.retryAfter),
-    cooldownHint(response.headers, parsed.retryAfter),
-    text,
-  );
-}
-
-export function httpProducer(upstream: Upstream, account: Account, call: CallContext): Producer {
+export function httpProducer(
+  upstream: Upstream,
+  account: Account,
+  call: CallContext,
+  { upstreamClient, tokens }: ProducerServices,
+): Producer {
   const codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
   const target: UpstreamTarget = { ...targetOf(upstream), mediaFetch: call.mediaFetch };
-  const send = async (built: { path: string; body: unknown }, stream: boolean) => {
-    const response = await callUpstream({
-      stream,
-      upstream,
-      url: upstream.baseUrl + built.path,
-      body: JSON.stringify(built.body),
-      headers: upstreamRequestHeaders(upstream.protocol, account.key, call.clientHeaders, false),
-      clientSignal: call.clientSignal,
-      timeouts: upstream.timeouts,
-    });
-    if (!response.ok) throw await failure(response, codec);
-    return response;
+  /** The upstream's answer when it accepted the request; its refusal, as a Failure, when not. */
+  const send = async (
+    built: { path: string; body: unknown },
+    stream: boolean,
+  ): Promise<Produced<Response>> => {
+    const sent = await produced(upstream.name, () =>
+      upstreamClient.call({
+        stream,
+        upstream,
+        url: upstream.baseUrl + built.path,
+        body: JSON.stringify(built.body),
+        headers: upstreamRequestHeaders(upstream.protocol, account.key, call.clientHeaders, false),
+        clientSignal: call.clientSignal,
+        timeouts: upstream.timeouts,
+      }),
+    );
+    if (!sent.ok || sent.value.ok) return sent;
+    const answer = sent.value;
+    const body = await produced(upstream.name, () => answer.text());
+    if (!body.ok) return body;
+    return {
+      ok: false,
+      failure: failureFromAnswer(codec, answer.status, answer.headers, body.value),
+    };
   };
   return {
     accountName: account.name,
     async complete(request) {
-      const response = await send(
+      const sent = await send(
         await codec.buildRequest({ ...request, stream: false }, target),
         false,
       );
+      if (!sent.ok) return sent;
       let body: unknown;
       try {
-        body = await response.json();
+        body = await sent.value.json();
       } catch {
-        throw new UpstreamError(
-          502,
-          `Upstream "${upstream.name}" answered with a body that is not JSON.`,
-        );
+        return {
+          ok: false,
+          failure: brokenAnswer(
+            `Upstream "${upstream.name}" answered with a body that is not JSON.`,
+          ),
+        };
       }
       try {
-        return codec.parseResponse(body, target);
+        return { ok: true, value: codec.parseResponse(body, target) };
       } catch (error) {
         if (error instanceof StreamProtocolError)
-          throw new UpstreamError(
-            502,
-            `Upstream "${upstream.name}" answered in an unexpected shape: ${error.message}.`,
-          );
+          return {
+            ok: false,
+            failure: brokenAnswer(
+              `Upstream "${upstream.name}" answered in an unexpected shape: ${error.message}.`,
+            ),
+          };
         throw error;
       }
     },
     async stream(request) {
-      const response = await send(
-        await codec.buildRequest({ ...request, stream: true }, target),
-        true,
-      );
+      const sent = await send(await codec.buildRequest({ ...request, stream: true }, target), true);
+      if (!sent.ok) return sent;
+      const response = sent.value;
       if (!response.body)
-        throw new UpstreamError(
-          502,
-          `Upstream "${upstream.name}" answered a stream request with no body.`,
-        );
+        return {
+          ok: false,
+          failure: brokenAnswer(
+            `Upstream "${upstream.name}" answered a stream request with no body.`,
+          ),
+        };
       // The parser reads the limit on one event from the body it is given.
-      return codec.parseStream(
-        withEventLimit(response.body, limitsOf(upstream).eventBytes, upstream.name),
-        target,
-        response.headers.get("content-type") ?? "",
-      );
+      return {
+        ok: true,
+        value: codec.parseStream(
+          withEventLimit(response.body, limitsOf(upstream).eventBytes, upstream.name),
+          target,
+          response.headers.get("content-type") ?? "",
+        ),
+      };
     },
     async count(request) {
       if (!codec.buildCountRequest || !codec.parseCount)
-        return { tokens: await countRequestTokens(request), estimated: true };
-      const response = await send(await codec.buildCountRequest(request, target), false);
-      return { tokens: codec.parseCount(await response.json()), estimated: false };
+        return { ok: true, value: { tokens: await tokens.countRequest(request), estimated: true } };
+      const parseCount = codec.parseCount;
+      const sent = await send(await codec.buildCountRequest(request, target), false);
+      if (!sent.ok) return sent;
+      return produced(upstream.name, async () => ({
+        tokens: parseCount(await sent.value.json()),
+        estimated: false,
+      }));
     },
   };
+}
+
+/** A 200 answer levity cannot read: the upstream's fault, so another account is tried (502). */
+function brokenAnswer(message: string): Failure {
+  return { kind: "broken", status: 502, message };
 }

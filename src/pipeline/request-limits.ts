@@ -11,13 +11,13 @@ import type { JsonObject } from "../json.ts";
  * are configuration (src/config/request-limits.ts); this is where a translated request meets them.
  */
 
-const KEYS: Record<keyof RequestLimits, string> = {
+const KEYS: Readonly<Record<keyof RequestLimits, string>> = {
   messages: "max_messages",
   parts: "max_parts",
   tools: "max_tools",
   media: "max_media",
 };
-const NOUNS: Record<keyof RequestLimits, string> = {
+const NOUNS: Readonly<Record<keyof RequestLimits, string>> = {
   messages: "messages",
   parts: "content parts",
   tools: "tools",
@@ -42,7 +42,7 @@ function over(
 }
 
 /** Where each dialect keeps its conversation and its tools in the raw body. */
-const LISTS: Record<Dialect, { messages?: string; tools?: string }> = {
+const LISTS: Readonly<Record<Dialect, { messages?: string; tools?: string }>> = {
   "openai-chat": { messages: "messages", tools: "tools" },
   "openai-completions": {},
   "openai-responses": { messages: "input", tools: "tools" },

@@ -3,23 +3,22 @@ import { parseResponsesSettings } from "../codecs/openai-responses/settings.ts";
 import { byteStream, type ClientCodec, type ClientContext } from "../codecs/shared.ts";
 import type { Dialect } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
-import { errorResponse, GatewayError, type ErrorFamily } from "../http/errors.ts";
+import { errorResponse, type ErrorFamily } from "../http/errors.ts";
 import { checkRawRequest, checkRequest } from "./request-limits.ts";
 import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
 import type { Target } from "../mapping/table.ts";
 import { jsonResponse, type RequestContext } from "../operations/context.ts";
-import { classifyStatus, type Failure } from "../pool/failure.ts";
-import { failureFromError, isEmptyAnswer, untilFirstContent } from "../pool/first-content.ts";
+import { emptyAnswer, type Failure, failureOf, GatewayError } from "../failure.ts";
+import { isEmptyAnswer, untilFirstContent } from "./first-content.ts";
 import type { Lease } from "../pool/pool.ts";
-import type { AttemptResult, TargetRunner } from "../pool/serve.ts";
+import type { AttemptResult, TargetRunner } from "./serve.ts";
 import type { StateStore } from "../state/store.ts";
-import { UpstreamError } from "../upstream/failure.ts";
 import { limitsOf } from "../upstream/limits.ts";
 import { ResponseAssembler } from "./assemble.ts";
-import { echoProducer, httpProducer, type Producer } from "./producer.ts";
+import { echoProducer, httpProducer, type Producer, type ProducerServices } from "./producer.ts";
 import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";
 
-const SSE_HEADERS: Record<string, string> = {
+const SSE_HEADERS: Readonly<Record<string, string>> = {
   "content-type": "text/event-stream; charset=utf-8",
   "cache-control": "no-cache",
 };
@@ -133,7 +132,7 @@ async function* afterCommit(
     finish({ ok: false, failure: { kind: "broken", status: 502, message } });
     yield { type: "error", status: 502, message };
   } catch (error) {
-    const failure: Failure = failureFromError(error, upstream.name);
+    const failure: Failure = failureOf(error, upstream.name);
     finish({ ok: false, failure });
     yield { type: "error", status: failure.status, message: failure.message };
   } finally {
@@ -142,15 +141,27 @@ async function* afterCommit(
   }
 }
 
+/** What a translated runner needs: the request, its IR once parsed, where to send it, and the store. */
+export interface TranslatedRunnerOptions {
+  ctx: RequestContext;
+  dialect: Dialect;
+  prepared: Prepared;
+  target: Target;
+  upstream: Upstream;
+  /** The store for conversations and tool calls, and what the producers call upstreams with. */
+  services: ProducerServices & { store: StateStore };
+}
+
 /** Any client dialect to any upstream: client request -> IR -> upstream, and the answer back the same way. */
-export function translatedRunner(
-  ctx: RequestContext,
-  dialect: Dialect,
-  prepared: Prepared,
-  target: Target,
-  upstream: Upstream,
-  store: StateStore,
-): TargetRunner {
+export function translatedRunner({
+  ctx,
+  dialect,
+  prepared,
+  target,
+  upstream,
+  services,
+}: TranslatedRunnerOptions): TargetRunner {
+  const store = services.store;
   const { client, render } = prepared;
   const stream = prepared.request.stream;
   const remember = (response: ChatResponse) => {
@@ -172,6 +183,9 @@ export function translatedRunner(
     upstream,
     model: target.model,
     failureResponse(failure, headers) {
+      // A request the client must fix keeps the wait its upstream asked for, in the client's own shape.
+      const retryAfter = failure.kind === "final" && failure.upstream?.headers.get("retry-after");
+      if (retryAfter) headers.set("retry-after", retryAfter);
       return errorResponse(
         ctx.family,
         clientStatus(failure.status, ctx.family),
@@ -184,15 +198,22 @@ export function translatedRunner(
       const request = { ...prepared.request, model: target.model };
       const producer: Producer =
         upstream.protocol === "echo"
-          ? echoProducer(upstream)
-          : httpProducer(upstream, lease.account, {
-              clientHeaders: ctx.request.headers,
-              clientSignal: ctx.request.signal,
-              mediaFetch: ctx.snapshot.proxy.mediaFetch,
-            });
+          ? echoProducer(upstream, services)
+          : httpProducer(
+              upstream,
+              lease.account,
+              {
+                clientHeaders: ctx.request.headers,
+                clientSignal: ctx.request.signal,
+                mediaFetch: ctx.snapshot.proxy.mediaFetch,
+              },
+              services,
+            );
       try {
         if (ctx.match.route.operation === "count-tokens") {
-          const { tokens, estimated } = await producer.count(request);
+          const counted = await producer.count(request);
+          if (!counted.ok) return failed(counted.failure);
+          const { tokens, estimated } = counted.value;
           lease.finish({ ok: true });
           const headers = new Headers(estimated ? { "x-levity-token-count": "estimate" } : {});
           const body =
@@ -205,13 +226,10 @@ export function translatedRunner(
           return { kind: "committed", response: jsonResponse(body, { headers }) };
         }
         if (!stream) {
-          const response = await producer.complete(request);
-          if (isEmptyAnswer(response))
-            return failed({
-              kind: "empty",
-              status: 502,
-              message: `upstream "${upstream.name}" answered with no content`,
-            });
+          const completed = await producer.complete(request);
+          if (!completed.ok) return failed(completed.failure);
+          const response = completed.value;
+          if (isEmptyAnswer(response)) return failed(emptyAnswer(upstream.name));
           remember(response);
           lease.finish({ ok: true, usage: response.usage });
           return {
@@ -219,19 +237,10 @@ export function translatedRunner(
             response: jsonResponse(client.renderResponse(response, render)),
           };
         }
-        const peeked = await untilFirstContent(await producer.stream(request), upstream.name);
+        const opened = await producer.stream(request);
+        if (!opened.ok) return failed(opened.failure);
+        const peeked = await untilFirstContent(opened.value, upstream.name);
         if (peeked.kind === "failed") return failed(peeked.failure);
-        if (peeked.kind === "final")
-          return {
-            kind: "final",
-            response: errorResponse(
-              ctx.family,
-              clientStatus(peeked.status, ctx.family),
-              peeked.message,
-              {},
-              ctx.requestId,
-            ),
-          };
         const framing =
           dialect === "gemini" && render.geminiFraming === "json-array"
             ? { "content-type": "application/json" }
@@ -241,23 +250,9 @@ export function translatedRunner(
         );
         return { kind: "committed", response: new Response(body, { headers: framing }) };
       } catch (error) {
-        if (!(error instanceof UpstreamError))
-          return failed(failureFromError(error, upstream.name));
-        const kind = classifyStatus(error.status, error.body ?? error.message);
-        if (kind === "final") {
-          const headers = error.retryAfter ? { "retry-after": error.retryAfter } : undefined;
-          return {
-            kind: "final",
-            response: errorResponse(
-              ctx.family,
-              clientStatus(error.status, ctx.family),
-              error.message,
-              { headers },
-              ctx.requestId,
-            ),
-          };
-        }
-        return failed({ kind, status: error.status, message: error.message, hintMs: error.hintMs });
+        // Building the upstream request can still throw: a refusal of the client's request
+        // (GatewayError) goes on up; anything else is this attempt's failure.
+        return failed(failureOf(error, upstream.name));
       }
     },
   };

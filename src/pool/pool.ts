@@ -1,274 +1,129 @@
 import { createHash } from "node:crypto";
 import type { Account, Upstream } from "../config/snapshot.ts";
-import type { Usage } from "../ir.ts";
 import type { Logger } from "../log.ts";
-import type { AccountRecord, StateStore } from "../state/store.ts";
-import type { Failure } from "./failure.ts";
-import {
-  backoff,
-  clampHint,
-  ERROR_BACKOFF,
-  MAX_HINT_MS,
-  QUOTA_BACKOFF,
-  RATE_LIMIT_BACKOFF,
-} from "./hints.ts";
-import { scrubFailure } from "./scrub.ts";
+import type { StateStore } from "../state/store.ts";
+import { type Affinity, AffinityMemory } from "./affinity.ts";
+import { type AccountListener, type CooldownCount, fallbackListener } from "./events.ts";
+import * as health from "./health.ts";
+import type { Acquired, Lease, Outcome, Unavailable } from "./lease.ts";
+import { rpmReadyAt, withinMinute } from "./rpm.ts";
+import { SavedHealth } from "./saved-health.ts";
+import { scrubFailure } from "../scrub.ts";
+import { type Candidate, pick } from "./strategies.ts";
+import { type AccountView, type Activity, viewAccount } from "./view.ts";
+import { Waiters } from "./waiters.ts";
+
+export type { Affinity } from "./affinity.ts";
+export type { AccountEvent, AccountListener, CooldownCount } from "./events.ts";
+export { ADMIN_DISABLED } from "./health.ts";
+export type { Acquired, Lease, Outcome, Unavailable } from "./lease.ts";
+export type { AccountView } from "./view.ts";
 
 /*
- * The accounts of every upstream and their health: which may serve now, which are cooling (and
- * until when, per model where the limit is per model), which are disabled (and why), and what
- * each is doing. Cooldowns and disables are written to the state store, with their expiry, so a
- * restart neither forgets one nor keeps a stale one.
+ * The accounts of every upstream as levity runs them: which may serve now, which request holds
+ * which account, and who waits for one. What a failure does to an account is health.ts's, which
+ * account a request gets is strategies.ts's; this class keeps the state those decide on, saves
+ * health through the state store, and reports what the failure policy did to its listener.
  */
 
-interface AccountState extends AccountRecord {
+/** One account, under one key: a changed key is a new account as far as health goes. */
+interface AccountState extends Activity {
+  readonly upstream: string;
+  readonly account: string;
+  readonly keyDigest: string;
   /** Echo's: never cooled or disabled by a failure (its failures are asked for), never saved or restored. */
-  ephemeral: boolean;
-  inFlight: number;
-  requests: number;
-  failures: number;
-  inputTokens: number;
-  outputTokens: number;
+  readonly ephemeral: boolean;
+  health: health.Health;
   /** Start times within the last minute, for rpm. */
   recentStarts: number[];
   /** Smooth weighted round robin's running weight. */
-  currentWeight: number;
-  lastError?: string;
+  runningWeight: number;
 }
 
-export type Outcome =
-  | { ok: true; usage?: Usage }
-  | { ok: false; failure: Failure }
-  | { neutral: true };
-
-/** What ties a request to an account: its conversation (for sticky), and a stored response it continues. */
-export interface Affinity {
-  session?: string;
-  previousResponseId?: string;
-}
-
-/** One attempt on one account; finish it exactly once with how it went. */
-export interface Lease {
-  upstream: Upstream;
-  account: Account;
-  model: string;
-  finish(outcome: Outcome): void;
-  /** This account stored a response upstream: a request that continues it must come back here. */
-  pinResponse(responseId: string): void;
-}
-
-export interface Unavailable {
-  /** Accounts that serve the model and are cooling, and the soonest one recovers. */
-  cooling: number;
-  soonestMs?: number;
-  /** Accounts at their max_concurrency. */
-  busy: number;
-  disabled: { name: string; reason: string }[];
-  /** Accounts that serve the model at all. */
-  serving: number;
-  /** Accounts this request has already tried. */
-  tried: number;
-}
-
-export type Acquired = { kind: "lease"; lease: Lease } | ({ kind: "unavailable" } & Unavailable);
-
-export interface AccountView {
-  upstream: string;
-  account: string;
-  state: "healthy" | "cooling" | "disabled";
-  coolingUntil?: string;
-  modelCooldowns: Record<string, string>;
-  disabledReason?: string;
-  consecutiveFailures: number;
-  inFlight: number;
-  requests: number;
-  failures: number;
-  tokens: { input: number; output: number };
-  lastError?: string;
-}
-
-const MINUTE_MS = 60_000;
 /** Which accounts an admin action applies to: all, one upstream's, or one. */
 export interface AccountFilter {
   upstream?: string;
   account?: string;
 }
 
-export const ADMIN_DISABLED = "disabled by an admin (levity accounts enable puts it back)";
-/** Sessions (sticky) and stored responses (pins) remembered per pool. */
-const REMEMBERED = 10_000;
-
-/** Sets `key` as the most recently used entry, forgetting the oldest past the bound. */
-function remember(map: Map<string, string>, key: string, value: string): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > REMEMBERED) map.delete(map.keys().next().value!);
-}
-
-// Per Account object (a reload makes new ones), so selection does not hash keys on every request.
-const digests = new WeakMap<Account, string>();
-
-/**
- * A saved expiry as levity keeps it: a number no later than MAX_HINT_MS from now. An older levity
- * saved hints unclamped (Retry-After: 1e13 became a cooldown past the year 275760, which no Date
- * can show); such a record is cut to the longest wait levity now allows.
- */
-function clampUntil(until: unknown, now: number): number {
-  if (typeof until !== "number" || Number.isNaN(until)) return 0;
-  return Math.min(until, now + MAX_HINT_MS);
-}
-
-function clampModelCooldowns(
-  saved: Record<string, number> | undefined,
-  now: number,
-): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [model, until] of Object.entries(saved ?? {})) {
-    const clamped = clampUntil(until, now);
-    if (clamped > now) out[model] = clamped;
-  }
-  return out;
-}
-
-/** A time for a view: an ISO string, or nothing for a value no Date can hold (never an exception). */
-function isoTime(ms: number): string | undefined {
-  const date = new Date(ms);
-  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
-}
-
-function keyDigest(account: Account): string {
-  let digest = digests.get(account);
-  if (digest === undefined) {
-    digest = createHash("sha256").update(account.key).digest("hex");
-    digests.set(account, digest);
-  }
-  return digest;
+export interface PoolOptions {
+  /** Told each time the failure policy cools or disables an account; without one, the pool logs and counts them itself. */
+  listener?: AccountListener;
+  /** The backoff's jitter, for tests that need a fixed wait. */
+  random?: () => number;
 }
 
 export class AccountPool {
   private readonly states = new Map<string, AccountState>();
-  private readonly persisted = new Map<string, AccountRecord>();
-  private readonly sticky = new Map<string, string>();
-  /** Responses an upstream stored, by upstream and id, and the account that holds them. */
-  private readonly pinnedResponses = new Map<string, string>();
-  private readonly releaseWaiters = new Set<() => void>();
-  /** Cooldowns and disables started since levity started, by upstream, account and reason (for the metrics). */
-  private readonly cooldownCounts = new Map<
-    string,
-    { upstream: string; account: string; reason: string; count: number }
-  >();
+  private readonly saved: SavedHealth;
+  private readonly affinity = new AffinityMemory();
+  private readonly waiters = new Waiters();
+  private readonly listener: AccountListener;
+  private readonly random: () => number;
+  // Per Account object (a reload makes new ones), so selection does not hash keys on every request.
+  private readonly digests = new WeakMap<Account, string>();
 
   constructor(
-    private readonly store: StateStore,
-    private readonly log: Logger,
+    store: StateStore,
+    log: Logger,
     private readonly now: () => number = Date.now,
+    options: PoolOptions = {},
   ) {
-    for (const record of store.accounts())
-      this.persisted.set(`${record.upstream}/${record.account}`, record);
+    this.saved = new SavedHealth(store);
+    this.listener = options.listener ?? fallbackListener(log);
+    this.random = options.random ?? Math.random;
+  }
+
+  private keyDigest(account: Account): string {
+    let digest = this.digests.get(account);
+    if (digest === undefined) {
+      digest = createHash("sha256").update(account.key).digest("hex");
+      this.digests.set(account, digest);
+    }
+    return digest;
   }
 
   private state(upstream: Upstream, account: Account): AccountState {
     const id = `${upstream.name}/${account.name}`;
-    const digest = keyDigest(account);
-    let state = this.states.get(id);
-    if (state && state.keyDigest !== digest) state = undefined;
-    if (!state) {
-      // Health saved for this very key is restored; a changed key starts afresh (it may be the fix).
-      // Echo's never is: a record an older levity saved for it must not keep the demo broken.
-      const ephemeral = upstream.protocol === "echo";
-      const saved = ephemeral ? undefined : this.persisted.get(id);
-      const restored = saved?.keyDigest === digest ? saved : undefined;
-      state = {
-        ephemeral,
-        upstream: upstream.name,
-        account: account.name,
-        keyDigest: digest,
-        cooldownUntil: clampUntil(restored?.cooldownUntil ?? 0, this.now()),
-        modelCooldowns: clampModelCooldowns(restored?.modelCooldowns, this.now()),
-        consecutiveFailures: restored?.consecutiveFailures ?? 0,
-        disabledReason: restored?.disabledReason,
-        inFlight: 0,
-        requests: 0,
-        failures: 0,
-        inputTokens: 0,
-        outputTokens: 0,
-        recentStarts: [],
-        currentWeight: 0,
-      };
-      this.states.set(id, state);
-      if (saved && !restored) this.save(state);
-    }
+    const keyDigest = this.keyDigest(account);
+    const known = this.states.get(id);
+    if (known && known.keyDigest === keyDigest) return known;
+    // Health saved for this very key is restored; a changed key starts afresh (it may be the fix).
+    // Echo's never is: a record an older levity saved for it must not keep the demo broken.
+    const ephemeral = upstream.protocol === "echo";
+    const loaded = ephemeral
+      ? { stale: false }
+      : this.saved.load(upstream.name, account.name, keyDigest, this.now());
+    const state: AccountState = {
+      upstream: upstream.name,
+      account: account.name,
+      keyDigest,
+      ephemeral,
+      health: loaded.health ?? health.HEALTHY,
+      inFlight: 0,
+      requests: 0,
+      failures: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      recentStarts: [],
+      runningWeight: 0,
+    };
+    this.states.set(id, state);
+    if (loaded.stale) this.save(state);
     return state;
   }
 
   private save(state: AccountState): void {
     if (state.ephemeral) return;
-    const record: AccountRecord = {
-      upstream: state.upstream,
-      account: state.account,
-      keyDigest: state.keyDigest,
-      cooldownUntil: state.cooldownUntil,
-      modelCooldowns: state.modelCooldowns,
-      consecutiveFailures: state.consecutiveFailures,
-      disabledReason: state.disabledReason,
-    };
-    this.persisted.set(`${state.upstream}/${state.account}`, record);
-    this.store.saveAccount(record);
+    this.saved.save(state.upstream, state.account, state.keyDigest, state.health);
   }
 
   /** When this account may next serve `model`: now, a time, or never (disabled). */
   private readyAt(state: AccountState, account: Account, model: string, now: number): number {
-    if (state.disabledReason) return Infinity;
-    let at = Math.max(state.cooldownUntil, state.modelCooldowns[model] ?? 0);
-    if (account.rpm) {
-      state.recentStarts = state.recentStarts.filter((t) => t > now - MINUTE_MS);
-      if (state.recentStarts.length >= account.rpm)
-        at = Math.max(at, state.recentStarts[0]! + MINUTE_MS);
-    }
-    return at <= now ? now : at;
-  }
-
-  private choose(
-    upstream: Upstream,
-    candidates: { account: Account; state: AccountState }[],
-    session: string | undefined,
-  ) {
-    switch (upstream.strategy) {
-      case "fill_first":
-        return candidates[0]!;
-      case "least_busy":
-        return candidates.reduce((best, c) =>
-          c.state.inFlight / c.account.weight < best.state.inFlight / best.account.weight
-            ? c
-            : best,
-        );
-      case "sticky": {
-        if (session !== undefined) {
-          const key = `${upstream.name}\u0000${session}`;
-          const bound = this.sticky.get(key);
-          const keep = candidates.find((c) => c.account.name === bound);
-          const chosen = keep ?? this.roundRobin(candidates);
-          remember(this.sticky, key, chosen.account.name);
-          return chosen;
-        }
-        return this.roundRobin(candidates);
-      }
-      default:
-        return this.roundRobin(candidates);
-    }
-  }
-
-  /** Smooth weighted round robin: each account in proportion to its weight, spread out rather than in runs. */
-  private roundRobin(candidates: { account: Account; state: AccountState }[]) {
-    let total = 0;
-    let best = candidates[0]!;
-    for (const candidate of candidates) {
-      candidate.state.currentWeight += candidate.account.weight;
-      total += candidate.account.weight;
-      if (candidate.state.currentWeight > best.state.currentWeight) best = candidate;
-    }
-    best.state.currentWeight -= total;
-    return best;
+    const ready = health.readyAt(state.health, model, now);
+    if (!account.rpm) return ready;
+    state.recentStarts = withinMinute(state.recentStarts, now);
+    return Math.max(ready, rpmReadyAt(state.recentStarts, account.rpm, now));
   }
 
   /** Picks an account now, or says why none can serve. */
@@ -279,7 +134,7 @@ export class AccountPool {
     exclude: ReadonlySet<string>,
   ): Acquired {
     const now = this.now();
-    const candidates: { account: Account; state: AccountState }[] = [];
+    const ready: { account: Account; state: AccountState }[] = [];
     const unavailable: Unavailable = { cooling: 0, busy: 0, disabled: [], serving: 0, tried: 0 };
     for (const account of upstream.accounts) {
       if (!account.serves(model)) continue;
@@ -289,31 +144,54 @@ export class AccountPool {
         unavailable.tried++;
         continue;
       }
-      if (state.disabledReason) {
-        unavailable.disabled.push({ name: account.name, reason: state.disabledReason });
+      if (state.health.disabledReason) {
+        unavailable.disabled.push({ name: account.name, reason: state.health.disabledReason });
         continue;
       }
-      const ready = this.readyAt(state, account, model, now);
-      if (ready > now) {
+      const at = this.readyAt(state, account, model, now);
+      if (at > now) {
         unavailable.cooling++;
-        unavailable.soonestMs = Math.min(unavailable.soonestMs ?? Infinity, ready - now);
+        unavailable.soonestMs = Math.min(unavailable.soonestMs ?? Infinity, at - now);
         continue;
       }
       if (account.maxConcurrency !== undefined && state.inFlight >= account.maxConcurrency) {
         unavailable.busy++;
         continue;
       }
-      candidates.push({ account, state });
+      ready.push({ account, state });
     }
-    if (candidates.length === 0) return { kind: "unavailable", ...unavailable };
-    // A response stored upstream lives in one account; any other would answer 404 to its continuation.
-    const holder =
-      affinity.previousResponseId &&
-      this.pinnedResponses.get(`${upstream.name}\u0000${affinity.previousResponseId}`);
-    const chosen =
-      (holder && candidates.find((c) => c.account.name === holder)) ||
-      this.choose(upstream, candidates, affinity.session);
+    if (ready.length === 0) return { kind: "unavailable", ...unavailable };
+    const chosen = this.choose(upstream, ready, affinity);
     return { kind: "lease", lease: this.begin(upstream, chosen.account, chosen.state, model, now) };
+  }
+
+  /** Asks the strategy table, and keeps what the pick asks to be kept. */
+  private choose(
+    upstream: Upstream,
+    ready: { account: Account; state: AccountState }[],
+    affinity: Affinity,
+  ): { account: Account; state: AccountState } {
+    const candidates: Candidate[] = ready.map(({ account, state }) => ({
+      name: account.name,
+      weight: account.weight,
+      inFlight: state.inFlight,
+      runningWeight: state.runningWeight,
+    }));
+    const { session, previousResponseId } = affinity;
+    const picked = pick(upstream.strategy, candidates, {
+      pinnedTo: previousResponseId
+        ? this.affinity.pinnedTo(upstream.name, previousResponseId)
+        : undefined,
+      session: session !== undefined,
+      stuckTo: session !== undefined ? this.affinity.stuckTo(upstream.name, session) : undefined,
+    });
+    picked.runningWeights?.forEach((weight, i) => {
+      ready[i]!.state.runningWeight = weight;
+    });
+    const chosen = ready[picked.index]!;
+    if (picked.sticks && session !== undefined)
+      this.affinity.stick(upstream.name, session, chosen.account.name);
+    return chosen;
   }
 
   /**
@@ -336,23 +214,8 @@ export class AccountPool {
       const soonest = acquired.soonestMs ?? Infinity;
       const canWait = (acquired.busy > 0 && left > 0) || soonest <= left;
       if (!canWait) return acquired;
-      await this.waitForChange(Math.min(soonest, left), signal);
+      await this.waiters.wait(Math.min(soonest, left), signal);
     }
-  }
-
-  /** Until a lease ends or `ms` pass, whichever is first. */
-  private waitForChange(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.releaseWaiters.delete(done);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(1, ms));
-      this.releaseWaiters.add(done);
-      signal.addEventListener("abort", done);
-    });
   }
 
   private begin(
@@ -374,85 +237,54 @@ export class AccountPool {
         if (finished) return;
         finished = true;
         state.inFlight--;
-        this.settle(
-          state,
-          model,
-          "failure" in outcome
-            ? { ok: false, failure: scrubFailure(outcome.failure, account.key) }
-            : outcome,
-        );
-        for (const wake of [...this.releaseWaiters]) wake();
+        this.settle(state, account, model, outcome);
+        this.waiters.wakeAll();
       },
-      pinResponse: (responseId) =>
-        remember(this.pinnedResponses, `${upstream.name}\u0000${responseId}`, account.name),
+      pinResponse: (responseId) => this.affinity.pin(upstream.name, responseId, account.name),
     };
   }
 
-  private settle(state: AccountState, model: string, outcome: Outcome): void {
+  /** Counts the attempt, lets the failure policy change the account's health, and reports what it did. */
+  private settle(state: AccountState, account: Account, model: string, outcome: Outcome): void {
     if ("neutral" in outcome) return;
     if (outcome.ok) {
-      if (outcome.usage) {
-        state.inputTokens += outcome.usage.input;
-        state.outputTokens += outcome.usage.output;
-      }
-      // One success heals the account: failures in a row start again from zero.
-      if (state.consecutiveFailures > 0) {
-        state.consecutiveFailures = 0;
-        this.save(state);
-      }
-      return;
+      state.inputTokens += outcome.usage?.input ?? 0;
+      state.outputTokens += outcome.usage?.output ?? 0;
     }
-    const { failure } = outcome;
-    state.failures++;
-    state.lastError = `${failure.status} ${failure.message}`.slice(0, 300);
+    // The upstream may have quoted the key it refused; nothing levity keeps or tells repeats it.
+    const failure = outcome.ok ? undefined : scrubFailure(outcome.failure, account.key);
+    if (failure) {
+      state.failures++;
+      state.lastError = `${failure.status} ${failure.message}`.slice(0, 300);
+    }
     if (state.ephemeral) return;
-    state.consecutiveFailures++;
-    const where = `${state.upstream}/${state.account}`;
-    this.countCooldown(state, failure.kind);
-    if (failure.kind === "auth") {
-      state.disabledReason = `the upstream refused its key (${failure.status}: ${failure.message.slice(0, 200)})`;
-      this.log.warn(
-        `account ${where} disabled: ${state.disabledReason}; it stays off until its key changes`,
-      );
-    } else if (failure.kind === "rate_limit") {
-      const wait =
-        clampHint(failure.hintMs) ?? backoff(RATE_LIMIT_BACKOFF, state.consecutiveFailures);
-      state.modelCooldowns[model] = this.now() + wait;
-      this.log.info(
-        `account ${where} cooling ${Math.ceil(wait / 1000)} s for ${model} (${failure.status} rate limited${failure.hintMs !== undefined ? ", as the upstream asked" : ""})`,
-      );
-    } else if (failure.kind === "quota") {
-      // Spent credit is the whole account's and does not come back in seconds; a top-up plus `levity accounts reset` ends it early.
-      const wait = clampHint(failure.hintMs) ?? backoff(QUOTA_BACKOFF, state.consecutiveFailures);
-      state.cooldownUntil = this.now() + wait;
-      this.log.warn(
-        `account ${where} is out of credit (${failure.status}: ${failure.message.slice(0, 120)}); cooling ${Math.ceil(wait / 60_000)} min`,
-      );
-    } else {
-      const wait = clampHint(failure.hintMs) ?? backoff(ERROR_BACKOFF, state.consecutiveFailures);
-      state.cooldownUntil = this.now() + wait;
-      this.log.info(
-        `account ${where} cooling ${Math.ceil(wait / 1000)} s (${failure.kind}: ${failure.message.slice(0, 120)})`,
-      );
+    const settled = health.settle(
+      state.health,
+      failure ? { ok: false, failure } : { ok: true },
+      model,
+      this.now(),
+      this.random,
+    );
+    if (settled.health !== state.health) {
+      state.health = settled.health;
+      this.save(state);
     }
-    this.save(state);
-  }
-
-  private countCooldown(state: AccountState, reason: string): void {
-    const key = `${state.upstream}\u0000${state.account}\u0000${reason}`;
-    const entry = this.cooldownCounts.get(key);
-    if (entry) entry.count++;
-    else
-      this.cooldownCounts.set(key, {
+    if (failure && settled.effect)
+      this.listener.accountChanged({
         upstream: state.upstream,
         account: state.account,
-        reason,
-        count: 1,
+        model,
+        failure,
+        effect: settled.effect,
       });
   }
 
-  cooldowns(): { upstream: string; account: string; reason: string; count: number }[] {
-    return [...this.cooldownCounts.values()];
+  /**
+   * Cooldowns and disables started since levity started, by upstream, account and reason: from
+   * the listener, which counts them (kept here for callers that still ask the pool).
+   */
+  cooldowns(): CooldownCount[] {
+    return this.listener.cooldowns?.() ?? [];
   }
 
   /**
@@ -460,37 +292,7 @@ export class AccountPool {
    * made itself, such as a refused key). Returns the accounts changed.
    */
   setEnabled(upstreams: Upstream[], filter: AccountFilter, enabled: boolean): string[] {
-    return this.change(upstreams, filter, (state) => {
-      state.disabledReason = enabled ? undefined : ADMIN_DISABLED;
-      if (enabled) state.consecutiveFailures = 0;
-    });
-  }
-
-  /** Applies `edit` to each account the filter names, saves it, wakes waiting requests; returns the accounts changed. */
-  private change(
-    upstreams: Upstream[],
-    filter: AccountFilter,
-    edit: (state: AccountState) => void,
-  ): string[] {
-    const changed: string[] = [];
-    for (const upstream of upstreams) {
-      if (filter.upstream && upstream.name !== filter.upstream) continue;
-      for (const account of upstream.accounts) {
-        if (filter.account && account.name !== filter.account) continue;
-        const state = this.state(upstream, account);
-        edit(state);
-        this.save(state);
-        changed.push(`${upstream.name}/${account.name}`);
-      }
-    }
-    for (const wake of [...this.releaseWaiters]) wake();
-    return changed;
-  }
-
-  /** Clears expired model cooldowns, so the saved record stays small. */
-  private prune(state: AccountState, now: number): void {
-    for (const [model, until] of Object.entries(state.modelCooldowns))
-      if (until <= now) delete state.modelCooldowns[model];
+    return this.change(upstreams, filter, enabled ? health.enable : health.disable);
   }
 
   /**
@@ -498,12 +300,29 @@ export class AccountPool {
    * one account. Returns the accounts reset.
    */
   reset(upstreams: Upstream[], filter: AccountFilter = {}): string[] {
-    return this.change(upstreams, filter, (state) => {
-      state.cooldownUntil = 0;
-      state.modelCooldowns = {};
-      state.consecutiveFailures = 0;
-      state.disabledReason = undefined;
-    });
+    return this.change(upstreams, filter, health.reset);
+  }
+
+  /** Applies `edit` to each account the filter names, saves it, wakes waiting requests; returns the accounts changed. */
+  private change(
+    upstreams: Upstream[],
+    filter: AccountFilter,
+    edit: (health: health.Health) => health.Health,
+  ): string[] {
+    const changed: string[] = [];
+    for (const upstream of upstreams) {
+      if (filter.upstream && upstream.name !== filter.upstream) continue;
+      for (const account of upstream.accounts) {
+        if (filter.account && account.name !== filter.account) continue;
+        const state = this.state(upstream, account);
+        state.health = edit(state.health);
+        this.save(state);
+        changed.push(`${upstream.name}/${account.name}`);
+      }
+    }
+    // A waiting request may now be served by an account put back, or learn it never will.
+    this.waiters.wakeAll();
+    return changed;
   }
 
   view(upstreams: Upstream[]): AccountView[] {
@@ -511,31 +330,8 @@ export class AccountPool {
     return upstreams.flatMap((upstream) =>
       upstream.accounts.map((account) => {
         const state = this.state(upstream, account);
-        this.prune(state, now);
-        const cooling = state.cooldownUntil > now;
-        return {
-          upstream: upstream.name,
-          account: account.name,
-          state: state.disabledReason
-            ? "disabled"
-            : cooling || Object.keys(state.modelCooldowns).length > 0
-              ? "cooling"
-              : "healthy",
-          ...(cooling ? { coolingUntil: isoTime(state.cooldownUntil) } : {}),
-          modelCooldowns: Object.fromEntries(
-            Object.entries(state.modelCooldowns).flatMap(([model, until]) => {
-              const at = isoTime(until);
-              return at ? [[model, at]] : [];
-            }),
-          ),
-          ...(state.disabledReason ? { disabledReason: state.disabledReason } : {}),
-          consecutiveFailures: state.consecutiveFailures,
-          inFlight: state.inFlight,
-          requests: state.requests,
-          failures: state.failures,
-          tokens: { input: state.inputTokens, output: state.outputTokens },
-          ...(state.lastError ? { lastError: state.lastError } : {}),
-        } satisfies AccountView;
+        state.health = health.prune(state.health, now);
+        return viewAccount(upstream.name, account.name, state.health, state, now);
       }),
     );
   }

@@ -12,17 +12,6 @@ import type { ChatRequest, Part } from "../ir.ts";
 
 type Counter = (text: string) => number;
 
-let tokenizer: Counter | undefined;
-let loading: Promise<Counter> | undefined;
-
-export function loadTokenizer(): Promise<Counter> {
-  loading ??= import("gpt-tokenizer/encoding/o200k_base").then((module) => {
-    tokenizer = module.countTokens;
-    return tokenizer;
-  });
-  return loading;
-}
-
 /** Four characters a token: what English text averages, for use before the tokenizer is loaded. */
 const roughCount: Counter = (text) => Math.ceil(text.length / 4);
 
@@ -51,11 +40,6 @@ function sliced(count: Counter, text: string): number {
  */
 const EXACT_ESTIMATE_MAX = 64 * 1024;
 const COUNT_PIECE = 64 * 1024;
-
-/** A count now: the tokenizer's if it has loaded (and the text is not huge), else the rough one. For usage figures that are estimates anyway. */
-export function estimateTokens(text: string): number {
-  return sliced(tokenizer && text.length <= EXACT_ESTIMATE_MAX ? tokenizer : roughCount, text);
-}
 
 /** The tokenizer's count of a text of any size, giving the event loop back between pieces. */
 async function countInPieces(count: Counter, text: string): Promise<number> {
@@ -104,20 +88,47 @@ function requestTokens(count: (text: string) => number, request: ChatRequest): n
   return total;
 }
 
-/** The request's tokens now, for usage figures. */
-export function estimateRequestTokens(request: ChatRequest): number {
-  return requestTokens(estimateTokens, request);
+/** What usage figures need: a count now, never waiting for the tokenizer. */
+export interface TokenEstimates {
+  estimate(text: string): number;
+  estimateRequest(request: ChatRequest): number;
 }
 
-/** The request's tokens by the real tokenizer, waiting for it to load: for count_tokens answers. */
-export async function countRequestTokens(request: ChatRequest): Promise<number> {
-  const count = await loadTokenizer();
-  // Huge texts are counted first, in pieces; the rest at once from what was counted.
-  const counted = new Map<string, number>();
-  const texts: string[] = [];
-  requestTokens((text) => (texts.push(text), 0), request);
-  for (const text of texts)
-    if (text.length > COUNT_PIECE && !counted.has(text))
-      counted.set(text, await countInPieces(count, text));
-  return requestTokens((text) => counted.get(text) ?? sliced(count, text), request);
+/**
+ * The tokenizer, loaded on first use and then kept: one per runtime. Until it has loaded,
+ * estimates are the rough count.
+ */
+export class TokenCounter implements TokenEstimates {
+  private tokenizer: Counter | undefined;
+  private loading: Promise<Counter> | undefined;
+
+  load(): Promise<Counter> {
+    this.loading ??= import("gpt-tokenizer/encoding/o200k_base").then((module) => {
+      this.tokenizer = module.countTokens;
+      return module.countTokens;
+    });
+    return this.loading;
+  }
+
+  /** A count now: the tokenizer's if it has loaded (and the text is not huge), else the rough one. For usage figures that are estimates anyway. */
+  readonly estimate = (text: string): number =>
+    sliced(this.tokenizer && text.length <= EXACT_ESTIMATE_MAX ? this.tokenizer : roughCount, text);
+
+  /** The request's tokens now, for usage figures. */
+  estimateRequest(request: ChatRequest): number {
+    return requestTokens(this.estimate, request);
+  }
+
+  /** The request's tokens by the real tokenizer, waiting for it to load: for count_tokens answers. */
+  async countRequest(request: ChatRequest): Promise<number> {
+    const count = await this.load();
+    // Huge texts are counted first, in pieces; the rest at once from what was counted.
+    const counted = new Map<string, number>();
+    const texts: string[] = [];
+    requestTokens((text) => (texts.push(text), 0), request);
+    for (const text of texts)
+      if (text.length > COUNT_PIECE && !counted.has(text))
+        counted.set(text, await countInPieces(count, text));
+    return requestTokens((text) => counted.get(text) ?? sliced(count, text), request);
+  }
 }

@@ -115,7 +115,7 @@ function cidrMatches(cidr: Cidr, address: Bytes): boolean {
 const rule = (text: string, kind: AddressClass) => ({ cidr: parseCidr(text)!, kind });
 
 // IANA's special-purpose registries: every IPv4 block that is not globally reachable unicast.
-const V4_RULES = [
+const V4_RULES: ReadonlyArray<ReturnType<typeof rule>> = [
   rule("0.0.0.0/32", "unspecified"),
   rule("0.0.0.0/8", "reserved"),
   rule("10.0.0.0/8", "private"),
@@ -136,7 +136,7 @@ const V4_RULES = [
 
 // IPv6 is the other way round: only global unicast (2000::/3) can be public, less the blocks
 // carved out of it for documentation, protocols and tunnels that reach IPv4 indirectly.
-const V6_RULES = [
+const V6_RULES: ReadonlyArray<ReturnType<typeof rule>> = [
   rule("::/128", "unspecified"),
   rule("::1/128", "loopback"),
   rule("fc00::/7", "private"),

@@ -12,8 +12,8 @@ import type {
   Usage,
 } from "../ir.ts";
 import { textOf } from "../ir.ts";
-import { estimateRequestTokens, estimateTokens } from "../tokens/estimate.ts";
-import { UpstreamError } from "./failure.ts";
+import { TokenCounter, type TokenEstimates } from "../tokens/estimate.ts";
+import { classifyStatus, UpstreamFailed } from "../failure.ts";
 
 /*
  * The built-in upstream: no network, no key. It answers with the last user text, in any dialect,
@@ -216,31 +216,34 @@ function failIfAsked(request: ChatRequest): void {
   const code = Number(status);
   if (code < 400 || code > 599) {
     // Anything else is not an error to rehearse, and a status outside 200-599 cannot even be sent.
-    throw new UpstreamError(
-      400,
-      `echo simulates errors from 400 to 599; model ${request.model} names ${status}.`,
-    );
+    const message = `echo simulates errors from 400 to 599; model ${request.model} names ${status}.`;
+    throw new UpstreamFailed({ kind: "final", status: 400, message });
   }
   // A 429 or 503 without a Retry-After would leave the client's backoff untried.
-  const retryAfter = code === 429 || code === 503 ? "1" : undefined;
-  throw new UpstreamError(
-    code,
-    `echo was asked to fail with HTTP ${status} (model ${request.model}).`,
-    retryAfter,
-    retryAfter ? 1000 : undefined,
-  );
+  const message = `echo was asked to fail with HTTP ${status} (model ${request.model}).`;
+  throw new UpstreamFailed({
+    kind: classifyStatus(code, message),
+    status: code,
+    message,
+    hintMs: code === 429 || code === 503 ? 1000 : undefined,
+  });
 }
 
-function usageOf(request: ChatRequest, answer: EchoPlan): Usage {
-  const reasoning = answer.thinking ? estimateTokens(answer.thinking.text) : 0;
+function usageOf(request: ChatRequest, answer: EchoPlan, tokens: TokenEstimates): Usage {
+  const reasoning = answer.thinking ? tokens.estimate(answer.thinking.text) : 0;
   const output =
-    estimateTokens(answer.text ?? "") +
-    answer.calls.reduce((sum, c) => sum + estimateTokens(c.arguments), 0) +
+    tokens.estimate(answer.text ?? "") +
+    answer.calls.reduce((sum, c) => sum + tokens.estimate(c.arguments), 0) +
     reasoning;
-  return { input: estimateRequestTokens(request), output, reasoning };
+  return { input: tokens.estimateRequest(request), output, reasoning };
 }
 
-export function echoResponse(request: ChatRequest, issuer: string): ChatResponse {
+// Without the runtime's counter (a test of the answer's parts), a counter that never loads: rough usage.
+export function echoResponse(
+  request: ChatRequest,
+  issuer: string,
+  tokens: TokenEstimates = new TokenCounter(),
+): ChatResponse {
   failIfAsked(request);
   const answer = plan(request, issuer);
   const parts: Part[] = [];
@@ -253,7 +256,7 @@ export function echoResponse(request: ChatRequest, issuer: string): ChatResponse
     created: unixNow(),
     parts,
     stop: answer.calls.length > 0 ? "tool_use" : "end",
-    usage: usageOf(request, answer),
+    usage: usageOf(request, answer, tokens),
   };
 }
 
@@ -265,10 +268,11 @@ export function splitWords(text: string): string[] {
 export async function* echoStream(
   request: ChatRequest,
   issuer: string,
+  tokens: TokenEstimates,
 ): AsyncGenerator<StreamEvent> {
   failIfAsked(request);
   const answer = plan(request, issuer);
-  const usage = usageOf(request, answer);
+  const usage = usageOf(request, answer, tokens);
   yield {
     type: "start",
     id: randomId(""),

@@ -1,8 +1,8 @@
 import { connect } from "node:net";
 import type { Timeouts, Upstream } from "../config/snapshot.ts";
-import { GatewayError } from "../http/errors.ts";
+import { broken, GatewayError, UpstreamFailed, unreachable } from "../failure.ts";
 import { SweepList } from "../sweep.ts";
-import { limitsOf, UpstreamBroken } from "./limits.ts";
+import { limitsOf } from "./limits.ts";
 import { decodedStream } from "./stream-decode.ts";
 import { contentEncoding, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts";
 
@@ -18,36 +18,16 @@ export interface UpstreamCall {
   timeouts: Timeouts;
 }
 
-/** The upstream could not be reached, or did not keep time: another account (or later) may do better. */
-export class UpstreamUnreachable extends Error {
-  constructor(
-    readonly kind: "network" | "timeout",
-    message: string,
-  ) {
-    super(message);
-    this.name = "UpstreamUnreachable";
-  }
-}
-
 // Hosts that answered recently need no connection probe.
 const PROBE_AFTER_QUIET_MS = 30_000;
-const lastAnswered = new Map<string, number>();
 
-/**
- * fetch has no connection timeout, so an unreachable host would hold a request until the
- * first-byte limit (minutes). A host that has not answered lately is probed with a plain TCP
- * connection first, within the connect limit. Behind an HTTP proxy the probe would test the
- * wrong host, so it is skipped.
- */
-function needsProbe(url: URL): boolean {
-  if (Date.now() - (lastAnswered.get(url.origin) ?? 0) < PROBE_AFTER_QUIET_MS) return false;
-  return !(
-    process.env.HTTPS_PROXY ||
-    process.env.HTTP_PROXY ||
-    process.env.https_proxy ||
-    process.env.http_proxy
-  );
-}
+/** The environment variables through which fetch itself goes to an HTTP proxy. */
+const PROXY_VARIABLES: readonly string[] = [
+  "HTTPS_PROXY",
+  "HTTP_PROXY",
+  "https_proxy",
+  "http_proxy",
+];
 
 async function probe(url: URL, upstream: string, timeoutMs: number): Promise<void> {
   const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
@@ -56,7 +36,7 @@ async function probe(url: URL, upstream: string, timeoutMs: number): Promise<voi
     const timer = setTimeout(() => {
       socket.destroy();
       reject(
-        new UpstreamUnreachable(
+        unreachable(
           "timeout",
           `could not connect to upstream "${upstream}" at ${url.origin} within ${timeoutMs / 1000} s (timeouts.connect)`,
         ),
@@ -70,7 +50,7 @@ async function probe(url: URL, upstream: string, timeoutMs: number): Promise<voi
     socket.once("error", (error: Error & { code?: string }) => {
       clearTimeout(timer);
       reject(
-        new UpstreamUnreachable(
+        unreachable(
           "network",
           `could not reach upstream "${upstream}" at ${url.origin}: ${error.code ?? error.message}`,
         ),
@@ -99,59 +79,49 @@ interface Watched {
   release?: () => void;
 }
 
-function check(w: Watched, now: number): void {
+/** The limit a call in flight has run past, if any. */
+function overdue(w: Watched, now: number): UpstreamFailed | undefined {
   const { call } = w;
-  let reason: UpstreamUnreachable | undefined;
   if (now >= w.totalAt)
-    reason = new UpstreamUnreachable(
+    return unreachable(
       "timeout",
       `upstream "${call.upstream.name}" (${new URL(call.url).origin}): the answer took longer than ${call.timeouts.total / 1000} s (timeouts.total)`,
     );
-  else if (!w.receiving && now >= w.firstByteAt) {
+  if (!w.receiving && now >= w.firstByteAt) {
     const firstByteMs = Math.min(call.timeouts.firstByte, call.timeouts.total);
-    reason = new UpstreamUnreachable(
+    return unreachable(
       "timeout",
       `upstream "${call.upstream.name}" sent no response within ${firstByteMs / 1000} s (proxy.request_timeout, timeouts.first_byte)`,
     );
-  } else if (w.receiving && now - w.lastChunkAt >= call.timeouts.idle) {
-    reason = new UpstreamUnreachable(
+  }
+  if (w.receiving && now - w.lastChunkAt >= call.timeouts.idle)
+    return unreachable(
       "timeout",
       `upstream "${call.upstream.name}" (${new URL(call.url).origin}): no data for ${call.timeouts.idle / 1000} s (timeouts.idle)`,
     );
-  }
-  if (reason) {
-    unwatch(w);
-    w.abort.abort(reason);
-  }
-}
-
-const watched = new SweepList<Watched>(SWEEP_MS, check);
-
-function unwatch(w: Watched): void {
-  watched.delete(w);
-  w.release?.();
+  return undefined;
 }
 
 /** What a failed read or fetch means: the client left, a limit ran out, or the upstream broke off. */
 function explain(error: unknown, w: Watched, what: "reach" | "read"): Error {
   const { call, abort } = w;
   if (call.clientSignal.aborted) return new GatewayError(499, "The client closed the request.");
-  if (error instanceof UpstreamUnreachable || error instanceof UpstreamBroken) return error;
-  if (abort.signal.reason instanceof UpstreamUnreachable) return abort.signal.reason;
+  if (error instanceof UpstreamFailed) return error;
+  if (abort.signal.reason instanceof UpstreamFailed) return abort.signal.reason;
   if (what === "read")
-    return new UpstreamUnreachable(
+    return unreachable(
       "network",
       `upstream "${call.upstream.name}" broke off its answer: ${(error as Error).message}`,
     );
   const code = (error as { code?: string }).code;
-  return new UpstreamUnreachable(
+  return unreachable(
     "network",
     `could not reach upstream "${call.upstream.name}" at ${new URL(call.url).origin}: ${code ? `${code} (${(error as Error).message})` : (error as Error).message}`,
   );
 }
 
 export type ReadResult = { done: true; value?: undefined } | { done: false; value: Uint8Array };
-const END: ReadResult = { done: true };
+const END: Readonly<ReadResult> = Object.freeze({ done: true });
 
 /** An upstream stream's chunks, read under the time limits: each chunk restarts the idle limit, and a failed read says why. */
 export interface GuardedSource {
@@ -169,7 +139,11 @@ export interface GuardedSource {
 /** How long a body may stay open after its final event before its connection is cut. */
 export const RELEASE_GRACE_MS = 250;
 
-function guardSource(body: ReadableStream<Uint8Array>, w: Watched): GuardedSource {
+function guardSource(
+  body: ReadableStream<Uint8Array>,
+  w: Watched,
+  unwatch: (w: Watched) => void,
+): GuardedSource {
   const reader = body.getReader();
   // Set once the reader no longer wants the body: a read that fails after that is the release, not a fault.
   let released = false;
@@ -182,7 +156,7 @@ function guardSource(body: ReadableStream<Uint8Array>, w: Watched): GuardedSourc
   return {
     async read() {
       if (released) return END;
-      let result;
+      let result: Awaited<ReturnType<typeof reader.read>>;
       try {
         result = await reader.read();
       } catch (error) {
@@ -255,103 +229,144 @@ export interface OpenedUpstream {
 }
 
 /**
- * One POST to one upstream account, within the connect, first-byte, idle and total limits. The
- * response's body is not read here; the caller reads it, and the client's disconnect aborts it.
+ * The HTTP client every upstream call goes through: one per runtime, holding what calls share
+ * (which hosts answered lately, the watch list of calls in flight, whether fetch goes through an
+ * HTTP proxy), so that two gateways in one process do not share it.
  */
-export async function callUpstream(call: UpstreamCall): Promise<Response> {
-  const { response, source } = await openUpstream(call);
-  return source
-    ? new Response(sourceStream(source), {
+export class UpstreamClient {
+  /** Epoch ms each origin last answered: a host that answered recently needs no probe. */
+  private readonly lastAnswered = new Map<string, number>();
+  private readonly watched = new SweepList<Watched>(SWEEP_MS, (w, now) => {
+    const reason = overdue(w, now);
+    if (!reason) return;
+    this.unwatch(w);
+    w.abort.abort(reason);
+  });
+  /** Behind an HTTP proxy a probe would test the wrong host, so there is none. */
+  private readonly behindProxy: boolean;
+
+  /** `env` is the process environment, which fetch reads its proxy settings from; it is read once, here. */
+  constructor(env: Readonly<Record<string, string | undefined>>) {
+    this.behindProxy = PROXY_VARIABLES.some((name) => Boolean(env[name]));
+  }
+
+  /**
+   * One POST to one upstream account, within the connect, first-byte, idle and total limits. The
+   * response's body is not read here; the caller reads it, and the client's disconnect aborts it.
+   */
+  async call(call: UpstreamCall): Promise<Response> {
+    const { response, source } = await this.open(call);
+    return source
+      ? new Response(sourceStream(source), {
+          status: response.status,
+          statusText: response.statusText,
+          headers: response.headers,
+        })
+      : response;
+  }
+
+  /**
+   * As call, but a successful stream's body is handed over as a guarded source rather than a
+   * web stream: a reader that drives it itself saves a stream layer per chunk.
+   */
+  async open(call: UpstreamCall): Promise<OpenedUpstream> {
+    const url = new URL(call.url);
+    const now = performance.now();
+    const w: Watched = {
+      call,
+      abort: new AbortController(),
+      totalAt: now + call.timeouts.total,
+      firstByteAt: now + Math.min(call.timeouts.firstByte, call.timeouts.total),
+      receiving: false,
+      lastChunkAt: now,
+    };
+    this.watched.add(w);
+    // A listener rather than AbortSignal.any: a combined signal per request is a weakly held object
+    // the garbage collector must trace, and allocation is what this path pays for most.
+    const clientLeft = () => w.abort.abort();
+    call.clientSignal.addEventListener("abort", clientLeft, { once: true });
+    w.release = () => call.clientSignal.removeEventListener("abort", clientLeft);
+    const { unwatch } = this;
+    let response: Response;
+    try {
+      if (this.needsProbe(url)) await probe(url, call.upstream.name, call.timeouts.connect);
+      // levity says which encodings it takes and undoes them itself: fetch would offer gzip, br and
+      // zstd and inflate them with no limit. A whole answer may come gzipped (read under a limit on
+      // its decoded size); a stream comes as it is, since its events are small and must not wait.
+      call.headers.set("accept-encoding", call.stream || RUNTIME_DECODES ? "identity" : "gzip");
+      response = await fetch(url, {
+        method: "POST",
+        headers: call.headers,
+        body: call.body,
+        signal: w.abort.signal,
+        redirect: "manual",
+        decompress: false,
+      });
+    } catch (error) {
+      unwatch(w);
+      throw explain(error, w, "reach");
+    }
+    this.lastAnswered.set(url.origin, Date.now());
+    if (!response.body) {
+      unwatch(w);
+      return { response };
+    }
+    w.receiving = true;
+    w.lastChunkAt = performance.now();
+    if (call.stream && response.ok) {
+      const encoding = RUNTIME_DECODES ? "identity" : contentEncoding(response.headers);
+      if (encoding === "identity")
+        return { response, source: guardSource(response.body, w, unwatch) };
+      const decoded = decodedStream(response.body, encoding);
+      if (decoded) return { response, source: guardSource(decoded, w, unwatch) };
+      unwatch(w);
+      w.abort.abort();
+      throw broken(
+        `upstream "${call.upstream.name}" answered a stream in content-encoding "${encoding.slice(0, 40)}", which levity cannot read`,
+      );
+    }
+    // A whole answer (or an error's body) is read at once, under proxy.upstream_limits.body_mb: the
+    // idle limit then counts from the headers to the body's end.
+    let text: string;
+    try {
+      text = await readWholeBody(response, call.upstream.name, limitsOf(call.upstream).bodyBytes);
+    } catch (error) {
+      unwatch(w);
+      // Nothing more of this body is wanted: its connection goes with it.
+      w.abort.abort();
+      throw explain(error, w, "read");
+    }
+    unwatch(w);
+    // Decoded text: the headers that described compressed bytes on the wire no longer apply (a
+    // body sent as it was keeps them; copying them for every answer cost the translated path).
+    let headers = response.headers;
+    if (response.headers.has("content-encoding")) {
+      headers = new Headers(response.headers);
+      headers.delete("content-encoding");
+      headers.delete("content-length");
+    }
+    return {
+      response: new Response(text, {
         status: response.status,
         statusText: response.statusText,
-        headers: response.headers,
-      })
-    : response;
-}
+        headers,
+      }),
+    };
+  }
 
-/**
- * As callUpstream, but a successful stream's body is handed over as a guarded source rather than a
- * web stream: a reader that drives it itself saves a stream layer per chunk.
- */
-export async function openUpstream(call: UpstreamCall): Promise<OpenedUpstream> {
-  const url = new URL(call.url);
-  const now = performance.now();
-  const w: Watched = {
-    call,
-    abort: new AbortController(),
-    totalAt: now + call.timeouts.total,
-    firstByteAt: now + Math.min(call.timeouts.firstByte, call.timeouts.total),
-    receiving: false,
-    lastChunkAt: now,
-  };
-  watched.add(w);
-  // A listener rather than AbortSignal.any: a combined signal per request is a weakly held object
-  // the garbage collector must trace, and allocation is what this path pays for most.
-  const clientLeft = () => w.abort.abort();
-  call.clientSignal.addEventListener("abort", clientLeft, { once: true });
-  w.release = () => call.clientSignal.removeEventListener("abort", clientLeft);
-  let response: Response;
-  try {
-    if (needsProbe(url)) await probe(url, call.upstream.name, call.timeouts.connect);
-    // levity says which encodings it takes and undoes them itself: fetch would offer gzip, br and
-    // zstd and inflate them with no limit. A whole answer may come gzipped (read under a limit on
-    // its decoded size); a stream comes as it is, since its events are small and must not wait.
-    call.headers.set("accept-encoding", call.stream || RUNTIME_DECODES ? "identity" : "gzip");
-    response = await fetch(url, {
-      method: "POST",
-      headers: call.headers,
-      body: call.body,
-      signal: w.abort.signal,
-      redirect: "manual",
-      decompress: false,
-    });
-  } catch (error) {
-    unwatch(w);
-    throw explain(error, w, "reach");
+  /**
+   * fetch has no connection timeout, so an unreachable host would hold a request until the
+   * first-byte limit (minutes). A host that has not answered lately is probed with a plain TCP
+   * connection first, within the connect limit.
+   */
+  private needsProbe(url: URL): boolean {
+    if (Date.now() - (this.lastAnswered.get(url.origin) ?? 0) < PROBE_AFTER_QUIET_MS) return false;
+    return !this.behindProxy;
   }
-  lastAnswered.set(url.origin, Date.now());
-  if (!response.body) {
-    unwatch(w);
-    return { response };
-  }
-  w.receiving = true;
-  w.lastChunkAt = performance.now();
-  if (call.stream && response.ok) {
-    const encoding = RUNTIME_DECODES ? "identity" : contentEncoding(response.headers);
-    if (encoding === "identity") return { response, source: guardSource(response.body, w) };
-    const decoded = decodedStream(response.body, encoding);
-    if (decoded) return { response, source: guardSource(decoded, w) };
-    unwatch(w);
-    w.abort.abort();
-    throw new UpstreamBroken(
-      `upstream "${call.upstream.name}" answered a stream in content-encoding "${encoding.slice(0, 40)}", which levity cannot read`,
-    );
-  }
-  // A whole answer (or an error's body) is read at once, under proxy.upstream_limits.body_mb: the
-  // idle limit then counts from the headers to the body's end.
-  let text: string;
-  try {
-    text = await readWholeBody(response, call.upstream.name, limitsOf(call.upstream).bodyBytes);
-  } catch (error) {
-    unwatch(w);
-    // Nothing more of this body is wanted: its connection goes with it.
-    w.abort.abort();
-    throw explain(error, w, "read");
-  }
-  unwatch(w);
-  // Decoded text: the headers that described compressed bytes on the wire no longer apply (a
-  // body sent as it was keeps them; copying them for every answer cost the translated path).
-  let headers = response.headers;
-  if (response.headers.has("content-encoding")) {
-    headers = new Headers(response.headers);
-    headers.delete("content-encoding");
-    headers.delete("content-length");
-  }
-  return {
-    response: new Response(text, {
-      status: response.status,
-      statusText: response.statusText,
-      headers,
-    }),
+
+  /** Off the watch list, and no longer listening for the client's disconnect. */
+  private readonly unwatch = (w: Watched): void => {
+    this.watched.delete(w);
+    w.release?.();
   };
 }

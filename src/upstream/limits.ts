@@ -1,3 +1,4 @@
+import { broken, type UpstreamFailed } from "../failure.ts";
 import type { Upstream } from "../config/snapshot.ts";
 
 /*
@@ -27,7 +28,7 @@ const MB = 1024 * 1024;
  */
 export const DEFAULT_UPSTREAM_LIMITS_MB = { body: 64, held: 8, event: 16, answer: 64 } as const;
 
-export const DEFAULT_UPSTREAM_LIMITS: UpstreamLimits = {
+export const DEFAULT_UPSTREAM_LIMITS: Readonly<UpstreamLimits> = {
   bodyBytes: DEFAULT_UPSTREAM_LIMITS_MB.body * MB,
   heldBytes: DEFAULT_UPSTREAM_LIMITS_MB.held * MB,
   eventBytes: DEFAULT_UPSTREAM_LIMITS_MB.event * MB,
@@ -43,22 +44,14 @@ export function inMb(bytes: number): string {
   return `${Math.round((bytes / MB) * 100) / 100} MB`;
 }
 
-/** The upstream's answer cannot be used (over a limit, or in an encoding levity did not ask for): a broken upstream, 502. */
-export class UpstreamBroken extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UpstreamBroken";
-  }
-}
-
 /** Passing a limit: names the limit and the key that sets it. */
 export function overLimit(
   upstream: string,
   what: string,
   limit: number,
   key: string,
-): UpstreamBroken {
-  return new UpstreamBroken(
+): UpstreamFailed {
+  return broken(
     `upstream "${upstream}" sent ${what} over ${inMb(limit)} (proxy.upstream_limits.${key}); levity stopped reading it`,
   );
 }

@@ -11,7 +11,7 @@ import * as zlib from "node:zlib";
 // zstd where the runtime has it (a namespace import: a missing named export would fail to load).
 const createZstd = (zlib as { createZstdDecompress?: () => Transform }).createZstdDecompress;
 
-const DECODERS: Record<string, () => Transform> = {
+const DECODERS: Readonly<Record<string, () => Transform>> = {
   gzip: zlib.createUnzip,
   "x-gzip": zlib.createUnzip,
   deflate: zlib.createUnzip,

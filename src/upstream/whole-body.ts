@@ -1,6 +1,7 @@
 import * as zlib from "node:zlib";
 import type { InputType, ZlibOptions } from "node:zlib";
-import { inMb, overLimit, UpstreamBroken } from "./limits.ts";
+import { broken } from "../failure.ts";
+import { inMb, overLimit } from "./limits.ts";
 
 /*
  * A whole (non-stream) answer read under a limit on its size after decoding. levity asks for gzip
@@ -18,7 +19,7 @@ type Inflate = (
 const zstd = (zlib as { zstdDecompress?: Inflate }).zstdDecompress;
 
 /** Encodings levity can undo; anything else is an answer it cannot read. */
-const DECODERS: Record<string, Inflate> = {
+const DECODERS: Readonly<Record<string, Inflate>> = {
   // unzip takes gzip and zlib-wrapped deflate alike (servers send either for "deflate").
   gzip: zlib.unzip,
   "x-gzip": zlib.unzip,
@@ -87,7 +88,7 @@ function inflate(
   });
 }
 
-/** The answer's text, at most `limit` bytes once decoded; over it, or undecodable, an UpstreamBroken. */
+/** The answer's text, at most `limit` bytes once decoded; over it, or undecodable, a broken failure (UpstreamFailed). */
 export async function readWholeBody(
   response: Response,
   upstream: string,
@@ -112,21 +113,16 @@ export async function readWholeBody(
   const decoder = DECODERS[encoding];
   if (!decoder) {
     await body.cancel().catch(() => {});
-    throw new UpstreamBroken(
+    throw broken(
       `upstream "${upstream}" answered in content-encoding "${encoding.slice(0, 40)}", which levity did not ask for`,
     );
   }
   // Compressed bytes are at most what they decode to, but for framing and blocks stored as they were.
   const raw = await readCapped(body, limit + Math.ceil(limit / 100) + 1024, tooLarge);
-  const decoded = await inflate(
-    decoder,
-    raw,
-    limit,
-    tooLarge,
-    (error) =>
-      new UpstreamBroken(
-        `upstream "${upstream}" sent a ${encoding} body that does not decode (${error.message}); limit ${inMb(limit)}`,
-      ),
+  const decoded = await inflate(decoder, raw, limit, tooLarge, (error) =>
+    broken(
+      `upstream "${upstream}" sent a ${encoding} body that does not decode (${error.message}); limit ${inMb(limit)}`,
+    ),
   );
   return new TextDecoder().decode(decoded);
 }

@@ -186,14 +186,14 @@ export function fakeAnthropic(key: string | string[], options: FakeOptions = {})
           signature: sign(reply.thinking),
         });
       if (reply.text !== undefined) content.push({ type: "text", text: reply.text });
-      reply.calls.forEach((call, i) =>
+      for (const [i, call] of reply.calls.entries()) {
         content.push({
           type: "tool_use",
           id: `toolu_fake_${i}`,
           name: call.name,
           input: call.args,
-        }),
-      );
+        });
+      }
       const stop = reply.calls.length > 0 ? "tool_use" : "end_turn";
       const output =
         words(reply.text ?? "").length +

@@ -194,12 +194,12 @@ export function fakeGemini(key: string | string[], options: FakeOptions = {}): F
       const parts: any[] = [];
       if (reply.thinking) parts.push({ text: reply.thinking, thought: true });
       if (reply.text !== undefined) parts.push({ text: reply.text });
-      reply.calls.forEach((call, i) =>
+      for (const [i, call] of reply.calls.entries()) {
         parts.push({
           functionCall: { name: call.name, args: call.args },
           ...(i === 0 ? { thoughtSignature: sign(call.name + JSON.stringify(call.args)) } : {}),
-        }),
-      );
+        });
+      }
       const output = words(reply.text ?? "").length + reply.calls.length * 5;
       const thoughts = words(reply.thinking ?? "").length;
       const usage = (n: number) => ({

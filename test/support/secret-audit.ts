@@ -12,7 +12,7 @@ const secrets = new Set<string>();
 const leaks: string[] = [];
 
 // The values of key:, api_key: and admin_key: (quoted or not), long enough to be real keys.
-const KEY_FIELD = /\b(?:key|api_key|admin_key):\s*["']?([A-Za-z0-9_.\-]{10,})/g;
+const KEY_FIELD = /\b(?:key|api_key|admin_key):\s*["']?([A-Za-z0-9_.-]{10,})/g;
 
 export function rememberSecretsIn(yaml: string): void {
   for (const match of yaml.matchAll(KEY_FIELD)) secrets.add(match[1]!);

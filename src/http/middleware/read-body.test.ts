@@ -3,7 +3,10 @@ import type { PathLookup, RouteDef } from "../../config/route-table.ts";
 import { RequestTrace } from "../../observe/trace.ts";
 import { GatewayError } from "../errors.ts";
 import type { Exchange } from "../exchange.ts";
-import { readBody } from "./read-body.ts";
+import { Deadlines } from "../deadlines.ts";
+import { readBody as readBodyWithin } from "./read-body.ts";
+
+const readBody = readBodyWithin(new Deadlines());
 
 const route = (overrides: Partial<RouteDef>): RouteDef => ({
   method: "POST",

@@ -1,6 +1,7 @@
 import type { PathLookup, RouteMatch } from "../../config/route-table.ts";
 import type { JsonObject } from "../../json.ts";
 import { readJsonObject, readOptionalJsonObject } from "../body.ts";
+import type { Deadlines } from "../deadlines.ts";
 import { GatewayError } from "../errors.ts";
 import { type Exchange, lookedUp, type Step } from "../exchange.ts";
 
@@ -10,26 +11,29 @@ import { type Exchange, lookedUp, type Step } from "../exchange.ts";
  * field the body carries. A not-served endpoint is refused whatever its body (multipart audio,
  * file uploads), so its body is never read; an admin command's body may be absent.
  */
-export const readBody: Step = (exchange, next) => {
-  const lookup = lookedUp(exchange);
-  const route = exchange.match?.route;
-  const hasBody =
-    lookup.kind === "overlap" || (route?.method === "POST" && route.operation !== "not-served");
-  // A GET passes straight on, without waiting on a promise.
-  return hasBody ? read(exchange, lookup).then(() => next()) : next();
-};
+export function readBody(deadlines: Deadlines): Step {
+  return (exchange, next) => {
+    const lookup = lookedUp(exchange);
+    const route = exchange.match?.route;
+    const hasBody =
+      lookup.kind === "overlap" || (route?.method === "POST" && route.operation !== "not-served");
+    // A GET passes straight on, without waiting on a promise.
+    return hasBody ? read(exchange, lookup, deadlines).then(() => next()) : next();
+  };
+}
 
-async function read(exchange: Exchange, lookup: PathLookup): Promise<void> {
+async function read(exchange: Exchange, lookup: PathLookup, deadlines: Deadlines): Promise<void> {
   const { request, snapshot } = exchange;
+  const limits = snapshot.proxy.body;
   if (lookup.kind === "overlap") {
-    const body = await readJsonObject(request, snapshot.proxy.body);
+    const body = await readJsonObject(request, limits, deadlines);
     exchange.match = chooseOverlap(lookup, body.json);
     exchange.body = body;
   } else {
     exchange.body =
       exchange.match?.route.auth === "admin"
-        ? await readOptionalJsonObject(request, snapshot.proxy.body)
-        : await readJsonObject(request, snapshot.proxy.body);
+        ? await readOptionalJsonObject(request, limits, deadlines)
+        : await readJsonObject(request, limits, deadlines);
   }
   exchange.trace.requestBody(exchange.body.text);
 }

@@ -19,7 +19,7 @@ export type Tapped =
       body: ReadableStream<Uint8Array>;
       done: Promise<{ usage?: Usage; error?: unknown; reported: boolean; id?: string }>;
     }
-  | Exclude<Peeked, { kind: "content" }>;
+  | Extract<Peeked, { kind: "failed" }>;
 
 type Handed = { value: Uint8Array } | { done: true } | { error: unknown };
 

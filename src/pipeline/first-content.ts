@@ -1,8 +1,6 @@
-import { GatewayError } from "../http/errors.ts";
 import type { ChatResponse, StreamEvent, Usage } from "../ir.ts";
-import { UpstreamUnreachable } from "../upstream/forward.ts";
-import { UpstreamBroken } from "../upstream/limits.ts";
-import { classifyStatus, type Failure } from "./failure.ts";
+import { emptyAnswer, type Failure, failureOf } from "../failure.ts";
+import { failureFromEvent } from "./answer-failure.ts";
 
 /*
  * The commit point. Nothing goes to the client until the upstream has produced its first content
@@ -13,8 +11,7 @@ import { classifyStatus, type Failure } from "./failure.ts";
 export type Peeked =
   /** Content arrived: the events so far and the rest, in order. */
   | { kind: "content"; events: AsyncIterable<StreamEvent> }
-  /** An error no other account would avoid (a 400 the upstream sent as a stream event). */
-  | { kind: "final"; status: number; message: string }
+  /** No content: what went wrong (kind "final" when no other account would avoid it, e.g. a 400 sent as a stream event). */
   | { kind: "failed"; failure: Failure };
 
 function isContent(event: StreamEvent): boolean {
@@ -24,27 +21,6 @@ function isContent(event: StreamEvent): boolean {
     event.type === "redacted_thinking" ||
     event.type === "tool_call_start"
   );
-}
-
-/**
- * A failure from what a stream or a call threw. levity's own verdicts (a client that went away,
- * an image URL that cannot be fetched) are not the account's failures: they are thrown on.
- */
-export function failureFromError(error: unknown, upstream: string): Failure {
-  if (error instanceof GatewayError) throw error;
-  if (error instanceof UpstreamUnreachable)
-    return {
-      kind: error.kind,
-      status: error.kind === "timeout" ? 504 : 502,
-      message: error.message,
-    };
-  if (error instanceof UpstreamBroken)
-    return { kind: "broken", status: 502, message: error.message };
-  return {
-    kind: "broken",
-    status: 502,
-    message: `upstream "${upstream}" broke off its stream: ${(error as Error).message}`,
-  };
 }
 
 /** An answer that finished with nothing in it: the "0 token" answer. A filtered or cut-short one is an answer. */
@@ -76,7 +52,7 @@ export async function untilFirstContent(
     try {
       next = await iterator.next();
     } catch (error) {
-      return { kind: "failed", failure: failureFromError(error, upstream) };
+      return { kind: "failed", failure: failureOf(error, upstream) };
     }
     if (next.done) {
       return {
@@ -91,22 +67,13 @@ export async function untilFirstContent(
     const event = next.value;
     if (event.type === "error") {
       void stop();
-      const kind = classifyStatus(event.status, event.message);
-      if (kind === "final") return { kind: "final", status: event.status, message: event.message };
-      return { kind: "failed", failure: { kind, status: event.status, message: event.message } };
+      return { kind: "failed", failure: failureFromEvent(event.status, event.message) };
     }
     if (event.type === "finish") {
       void stop();
       if (event.stop !== "end")
         return { kind: "content", events: replay([...seen, event], iterator) };
-      return {
-        kind: "failed",
-        failure: {
-          kind: "empty",
-          status: 502,
-          message: `upstream "${upstream}" finished its answer with no content (${usageNote(event.usage)})`,
-        },
-      };
+      return { kind: "failed", failure: emptyAnswer(upstream, usageNote(event.usage)) };
     }
     seen.push(event);
     if (isContent(event)) return { kind: "content", events: replay(seen, iterator) };

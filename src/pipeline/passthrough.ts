@@ -2,16 +2,16 @@ import { UPSTREAM_CODECS } from "../codecs/index.ts";
 import { isObject, sseData, sseEvent } from "../codecs/shared.ts";
 import type { Dialect } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
-import { errorBody, errorResponse, GatewayError } from "../http/errors.ts";
+import { errorBody, errorResponse } from "../http/errors.ts";
 import type { Target } from "../mapping/table.ts";
-import { targetOf } from "../pipeline/producer.ts";
-import { classifyStatus, type Failure } from "../pool/failure.ts";
-import { failureFromError, isEmptyAnswer } from "../pool/first-content.ts";
-import { cooldownHint } from "../pool/hints.ts";
+import { targetOf } from "./producer.ts";
+import { emptyAnswer, type Failure, failureOf, GatewayError } from "../failure.ts";
+import { failureFromAnswer, failureFromEvent } from "./answer-failure.ts";
+import { isEmptyAnswer } from "./first-content.ts";
 import type { Lease } from "../pool/pool.ts";
-import type { AttemptResult, TargetRunner } from "../pool/serve.ts";
-import { tapStream } from "../pool/tap.ts";
-import { openUpstream, type OpenedUpstream } from "../upstream/forward.ts";
+import type { AttemptResult, TargetRunner } from "./serve.ts";
+import { tapStream } from "./tap.ts";
+import type { OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream/limits.ts";
 import { adaptChatBody, meansNoSuchRoute } from "../upstream/openai-compatible.ts";
 import {
@@ -19,7 +19,7 @@ import {
   upstreamEndpoint,
   upstreamRequestHeaders,
 } from "../upstream/protocol.ts";
-import type { RequestContext } from "./context.ts";
+import type { RequestContext } from "../operations/context.ts";
 
 const encoder = new TextEncoder();
 
@@ -89,15 +89,26 @@ export function sameDialectFailure(
  * rewritten, and the answer comes back untouched; it is read on the way, for the commit point,
  * errors hidden in a 200, empty answers and usage.
  */
-export function passthroughRunner(
-  ctx: RequestContext,
-  dialect: Dialect,
-  target: Target,
-  upstream: Upstream,
-  stream: boolean,
+export interface PassthroughRunnerOptions {
+  ctx: RequestContext;
+  dialect: Dialect;
+  target: Target;
+  upstream: Upstream;
+  stream: boolean;
+  upstreamClient: UpstreamClient;
   /** Another way to the same answer when the upstream turns out not to have this route at all. */
-  onNoSuchRoute?: (lease: Lease) => Promise<AttemptResult>,
-): TargetRunner {
+  onNoSuchRoute?: (lease: Lease) => Promise<AttemptResult>;
+}
+
+export function passthroughRunner({
+  ctx,
+  dialect,
+  target,
+  upstream,
+  stream,
+  upstreamClient,
+  onNoSuchRoute,
+}: PassthroughRunnerOptions): TargetRunner {
   const { json, text } = ctx.body!;
   // Only the model changes, and for an OpenAI-compatible provider what it would refuse; otherwise the client's bytes go through untouched.
   const adapted =
@@ -133,7 +144,7 @@ export function passthroughRunner(
     async attempt(lease: Lease): Promise<AttemptResult> {
       let opened: OpenedUpstream;
       try {
-        opened = await openUpstream({
+        opened = await upstreamClient.open({
           stream,
           upstream,
           url,
@@ -148,7 +159,7 @@ export function passthroughRunner(
           timeouts: upstream.timeouts,
         });
       } catch (error) {
-        return failed(failureFromError(error, upstream.name));
+        return failed(failureOf(error, upstream.name));
       }
       const { response, source } = opened;
       const headers = clientResponseHeaders(response.headers);
@@ -157,28 +168,11 @@ export function passthroughRunner(
         try {
           errorText = await response.text();
         } catch (error) {
-          return failed(failureFromError(error, upstream.name));
+          return failed(failureOf(error, upstream.name));
         }
         if (onNoSuchRoute && meansNoSuchRoute(response.status, errorText))
           return onNoSuchRoute(lease);
-        const kind = classifyStatus(response.status, errorText);
-        if (kind === "final")
-          return {
-            kind: "final",
-            response: new Response(errorText, {
-              status: response.status,
-              statusText: response.statusText,
-              headers,
-            }),
-          };
-        const parsed = codec.parseError(errorText);
-        return failed({
-          kind,
-          status: response.status,
-          message: parsed.message,
-          hintMs: cooldownHint(response.headers, parsed.retryAfter),
-          upstream: { body: errorText, headers: response.headers },
-        });
+        return failed(failureFromAnswer(codec, response.status, response.headers, errorText));
       }
 
       if (source) {
@@ -188,28 +182,18 @@ export function passthroughRunner(
           (input) => codec.parseStream(input, targetOf(upstream), contentType),
           upstream.name,
           (error) =>
-            streamErrorBytes(
-              dialect,
-              jsonArray,
-              502,
-              failureFromError(error, upstream.name).message,
-            ),
+            streamErrorBytes(dialect, jsonArray, 502, failureOf(error, upstream.name).message),
           codec.finalMarkers(contentType),
           limitsOf(upstream),
         );
         if (tapped.kind === "failed") return failed(tapped.failure);
-        if (tapped.kind === "final")
-          return {
-            kind: "final",
-            response: errorResponse(ctx.family, tapped.status, tapped.message, {}, ctx.requestId),
-          };
         void tapped.done.then(({ usage, error, id }) => {
           if (!error) {
             pin(lease, id);
             lease.finish({ ok: true, usage });
           } else if (error instanceof GatewayError)
             lease.finish({ neutral: true }); // the client left: the account is blameless
-          else lease.finish({ ok: false, failure: failureFromError(error, upstream.name) });
+          else lease.finish({ ok: false, failure: failureOf(error, upstream.name) });
         });
         return {
           kind: "committed",
@@ -225,7 +209,7 @@ export function passthroughRunner(
       try {
         answer = await response.text();
       } catch (error) {
-        return failed(failureFromError(error, upstream.name));
+        return failed(failureOf(error, upstream.name));
       }
       if (operation === "count-tokens") {
         lease.finish({ ok: true });
@@ -246,23 +230,16 @@ export function passthroughRunner(
       }
       const hidden = embeddedError(parsed);
       if (hidden) {
-        const kind = classifyStatus(hidden.status, hidden.message);
-        if (kind === "final")
-          return {
-            kind: "final",
-            response: new Response(answer, { status: hidden.status, headers }),
-          };
-        return failed({ kind, status: hidden.status, message: hidden.message });
+        const failure = failureFromEvent(hidden.status, hidden.message);
+        // A request the client must fix gets the upstream's answer as it was, at the error's status.
+        if (failure.kind === "final")
+          failure.upstream = { body: answer, headers: response.headers };
+        return failed(failure);
       }
       let usage;
       try {
         const read = codec.parseResponse(parsed, targetOf(upstream));
-        if (isEmptyAnswer(read))
-          return failed({
-            kind: "empty",
-            status: 502,
-            message: `upstream "${upstream.name}" answered with no content`,
-          });
+        if (isEmptyAnswer(read)) return failed(emptyAnswer(upstream.name));
         usage = read.usage;
         pin(lease, read.id);
       } catch {

@@ -21,14 +21,3 @@ export function scrubFailure(failure: Failure, key: string): Failure {
   };
   return { ...failure, message: scrubKey(failure.message, key), ...(upstream ? { upstream } : {}) };
 }
-
-/** A final (client-must-fix) answer is a small error body: read it, and pass it on without the key. */
-export async function scrubResponse(response: Response, key: string): Promise<Response> {
-  if (key.length < SHORTEST_SECRET || response.ok) return response;
-  const text = await response.text();
-  return new Response(scrubKey(text, key), {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
-}

@@ -2,9 +2,9 @@ import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse, type ErrorFamily } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
 import type { RequestTrace } from "../observe/trace.ts";
-import type { Failure } from "./failure.ts";
-import type { AccountPool, Affinity, Lease, Unavailable } from "./pool.ts";
-import { scrubFailure, scrubResponse } from "./scrub.ts";
+import type { Failure } from "../failure.ts";
+import type { AccountPool, Affinity, Lease, Unavailable } from "../pool/pool.ts";
+import { scrubFailure } from "../scrub.ts";
 
 /*
  * One request against the pool: each target in turn (the mapping's fallbacks), each account of a
@@ -15,8 +15,10 @@ import { scrubFailure, scrubResponse } from "./scrub.ts";
 export type AttemptResult =
   /** The answer for the client; the attempt finishes its lease when the body ends. */
   | { kind: "committed"; response: Response }
-  /** The upstream's answer is the client's to fix (400, 404, 413, …): it goes to the client, and the account is not blamed. */
-  | { kind: "final"; response: Response }
+  /**
+   * No answer from this account. A "final" failure (400, 404, 413, …) is the client's to fix: it
+   * goes to the client at once, and the account is not blamed.
+   */
   | { kind: "failed"; failure: Failure };
 
 /** One mapping target, ready to try on any account of its upstream. */
@@ -24,7 +26,7 @@ export interface TargetRunner {
   upstream: Upstream;
   model: string;
   attempt(lease: Lease): Promise<AttemptResult>;
-  /** How a failure that exhausted this target reaches the client: its own dialect's error, or the upstream's body as it was. */
+  /** How a final failure, or one that exhausted the targets, reaches the client: its own dialect's error, or the upstream's body as it was. */
   failureResponse(failure: Failure, headers: Headers): Response;
 }
 
@@ -133,15 +135,12 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
         ctx.trace.commit(lease);
         return decorate(result.response, runner, lease.account.name);
       }
-      if (result.kind === "final") {
-        lease.finish({ neutral: true });
-        return decorate(
-          await scrubResponse(result.response, lease.account.key),
-          runner,
-          lease.account.name,
-        );
-      }
+      // The one place an upstream's words are cleared of the account's key, whatever the failure.
       const failure = scrubFailure(result.failure, lease.account.key);
+      if (failure.kind === "final") {
+        lease.finish({ neutral: true });
+        return decorate(runner.failureResponse(failure, new Headers()), runner, lease.account.name);
+      }
       // Echo fails only when asked to (echo-error-<status>): a rehearsal of the client's error
       // handling, which must leave echo serving the very next request.
       lease.finish(isEcho(runner) ? { neutral: true } : { ok: false, failure });

@@ -1,0 +1,47 @@
+/*
+ * What the pool remembers about where requests went: which account a conversation is on (for the
+ * sticky strategy) and which account holds a response stored upstream (its continuation must go
+ * there). Both are bounded, oldest forgotten first: a forgotten session only loses its warm cache,
+ * a forgotten pin only risks the 404 it was meant to avoid.
+ */
+
+/** Sessions (sticky) and stored responses (pins) remembered per pool. */
+const REMEMBERED = 10_000;
+
+/** What ties a request to an account: its conversation (for sticky), and a stored response it continues. */
+export interface Affinity {
+  session?: string;
+  previousResponseId?: string;
+}
+
+export class AffinityMemory {
+  private readonly sessions = new Map<string, string>();
+  private readonly pins = new Map<string, string>();
+
+  constructor(private readonly limit = REMEMBERED) {}
+
+  /** The account this upstream's conversation was on, if remembered. */
+  stuckTo(upstream: string, session: string): string | undefined {
+    return this.sessions.get(`${upstream}\u0000${session}`);
+  }
+
+  stick(upstream: string, session: string, account: string): void {
+    this.remember(this.sessions, `${upstream}\u0000${session}`, account);
+  }
+
+  /** The account holding this upstream's stored response, if remembered. */
+  pinnedTo(upstream: string, responseId: string): string | undefined {
+    return this.pins.get(`${upstream}\u0000${responseId}`);
+  }
+
+  pin(upstream: string, responseId: string, account: string): void {
+    this.remember(this.pins, `${upstream}\u0000${responseId}`, account);
+  }
+
+  /** Sets `key` as the most recently used entry, forgetting the oldest past the bound. */
+  private remember(map: Map<string, string>, key: string, value: string): void {
+    map.delete(key);
+    map.set(key, value);
+    if (map.size > this.limit) map.delete(map.keys().next().value!);
+  }
+}

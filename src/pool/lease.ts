@@ -1,0 +1,36 @@
+import type { Account, Upstream } from "../config/snapshot.ts";
+import type { Usage } from "../ir.ts";
+import type { Failure } from "./failure.ts";
+
+/* What a request holds while an account serves it, and what it is told when none can. */
+
+/** How an attempt went: a success (with the tokens it used), a failure, or neither (the client left). */
+export type Outcome =
+  | { ok: true; usage?: Usage }
+  | { ok: false; failure: Failure }
+  | { neutral: true };
+
+/** One attempt on one account; finish it exactly once with how it went. */
+export interface Lease {
+  upstream: Upstream;
+  account: Account;
+  model: string;
+  finish(outcome: Outcome): void;
+  /** This account stored a response upstream: a request that continues it must come back here. */
+  pinResponse(responseId: string): void;
+}
+
+export interface Unavailable {
+  /** Accounts that serve the model and are cooling, and the soonest one recovers. */
+  cooling: number;
+  soonestMs?: number;
+  /** Accounts at their max_concurrency. */
+  busy: number;
+  disabled: { name: string; reason: string }[];
+  /** Accounts that serve the model at all. */
+  serving: number;
+  /** Accounts this request has already tried. */
+  tried: number;
+}
+
+export type Acquired = { kind: "lease"; lease: Lease } | ({ kind: "unavailable" } & Unavailable);

@@ -1,0 +1,182 @@
+/*
+ * What both hosts serve with: the configuration holder, the services every request shares, the
+ * gateway handler over them, and the reload. A host (src/server.ts on Bun, src/deno.ts on Deno)
+ * adds only what is its own: listening, signals, the WebSocket upgrade, file watching. Nothing
+ * here is one runtime's: what differs (SQLite, the process environment, the listening address)
+ * comes in through the host object.
+ */
+import { join } from "node:path";
+import { describeSnapshot } from "./config/describe.ts";
+import { loadConfig, type LoadOptions } from "./config/load.ts";
+import { ConfigError, formatProblem } from "./config/problem.ts";
+import type { ConfigSnapshot } from "./config/snapshot.ts";
+import { createGateway, type Gateway, type SnapshotHolder } from "./http/gateway.ts";
+import { Deadlines } from "./http/deadlines.ts";
+import type { Logger } from "./log.ts";
+import { observeAccounts } from "./observe/account-events.ts";
+import { GatewayMetrics } from "./observe/gateway-metrics.ts";
+import { memoryRequestLog, type RequestLog } from "./observe/request-log.ts";
+import type { GatewayServices } from "./operations/context.ts";
+import { AccountPool } from "./pool/pool.ts";
+import { memoryStore, type StateStore } from "./state/store.ts";
+import { TokenCounter } from "./tokens/estimate.ts";
+import { UpstreamClient } from "./upstream/forward.ts";
+import { ModelCatalog } from "./upstream/model-catalog.ts";
+import { VERSION } from "./version.ts";
+
+/** Opens SQLite files; each throws when its file cannot be opened. */
+export interface SqliteOpeners {
+  store(path: string): StateStore;
+  requestLog(options: {
+    path: string;
+    flushMs: number;
+    retentionMs: number;
+    maxBytes: number;
+    log: Logger;
+  }): RequestLog;
+}
+
+/** What differs between the hosts. */
+export interface RuntimeHost {
+  /** The process environment, which fetch reads its HTTP proxy settings from (not the config's `env`). */
+  env: Readonly<Record<string, string | undefined>>;
+  /** Where the host has SQLite, state and the request log are kept in the data directory; elsewhere in memory. */
+  sqlite?: SqliteOpeners;
+  /** The address the host listens on ("host:port"), for the warning that a change of it needs a restart. */
+  listeningOn(): string;
+}
+
+export interface RuntimeOptions extends LoadOptions {
+  log: Logger;
+  host: RuntimeHost;
+}
+
+export interface Runtime {
+  holder: SnapshotHolder;
+  services: GatewayServices;
+  gateway: Gateway;
+  /** Re-reads the config; a broken file keeps the current one serving. Returns whether it was applied. */
+  reload(reason: string): boolean;
+  /** Closes the store and the request log, once nothing is served any more. */
+  close(): void;
+}
+
+/** Loads the configuration and assembles the services; throws ConfigError having opened nothing. */
+export function createRuntime(options: RuntimeOptions): Runtime {
+  const { log, host } = options;
+  const holder: SnapshotHolder = { snapshot: loadConfig(options) };
+  const store = openStore(holder.snapshot, host.sqlite, log);
+  const requestLog = openRequestLog(holder.snapshot, host.sqlite, log);
+
+  const reload = (reason: string): boolean => {
+    let next: ConfigSnapshot;
+    try {
+      next = loadConfig(options);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      log.error(
+        `config reload (${reason}) failed; the previous configuration keeps serving:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`,
+      );
+      return false;
+    }
+    warnRestartNeeded(holder.snapshot, next, host.listeningOn(), log);
+    holder.snapshot = next;
+    log.info(`config reloaded (${reason}): ${describeSnapshot(next)}`);
+    return true;
+  };
+
+  const services: GatewayServices = {
+    log,
+    catalog: new ModelCatalog(log),
+    version: VERSION,
+    store,
+    pool: new AccountPool(store, log, Date.now, { listener: observeAccounts(log) }),
+    requestLog,
+    metrics: new GatewayMetrics(VERSION),
+    upstreamClient: new UpstreamClient(host.env),
+    tokens: new TokenCounter(),
+    deadlines: new Deadlines(),
+    startedAt: Date.now(),
+    // Without a configuration directory there is nothing to re-read.
+    reload: options.dir ? (reason) => (reload(reason) ? holder.snapshot : undefined) : undefined,
+  };
+
+  return {
+    holder,
+    services,
+    gateway: createGateway(holder, services),
+    reload,
+    close() {
+      store.close();
+      requestLog.close();
+    },
+  };
+}
+
+/** What a reload cannot change while serving: said, so that an edit that seems ignored is not a mystery. */
+function warnRestartNeeded(
+  current: ConfigSnapshot,
+  next: ConfigSnapshot,
+  listeningOn: string,
+  log: Logger,
+): void {
+  const previous = current.proxy;
+  if (next.proxy.port !== previous.port || next.proxy.hostname !== previous.hostname)
+    log.warn(`port and bind address changes need a restart; still listening on ${listeningOn}`);
+  if (next.proxy.dataDir !== previous.dataDir)
+    log.warn(`a data_dir change needs a restart; state stays in ${previous.dataDir}`);
+  const { retentionMs, maxBytes, flushMs } = next.proxy.requestLog;
+  const before = previous.requestLog;
+  if (
+    retentionMs !== before.retentionMs ||
+    maxBytes !== before.maxBytes ||
+    flushMs !== before.flushMs
+  ) {
+    log.warn(
+      "request_log retention_days, max_mb and flush_ms changes need a restart; enabled and log_bodies apply now",
+    );
+  }
+}
+
+/** SQLite in the data directory; if it cannot be opened, state lives in memory and the log says so. */
+function openStore(
+  snapshot: ConfigSnapshot,
+  sqlite: SqliteOpeners | undefined,
+  log: Logger,
+): StateStore {
+  if (!sqlite) return memoryStore();
+  const path = join(snapshot.proxy.dataDir, "levity.db");
+  try {
+    return sqlite.store(path);
+  } catch (error) {
+    log.warn(
+      `cannot open ${path} (${(error as Error).message}); stored responses and signatures will not survive a restart`,
+    );
+    return memoryStore();
+  }
+}
+
+/** The request log beside the state, in its own file; in memory (and said so) if that cannot be opened. */
+function openRequestLog(
+  snapshot: ConfigSnapshot,
+  sqlite: SqliteOpeners | undefined,
+  log: Logger,
+): RequestLog {
+  if (!sqlite) return memoryRequestLog();
+  const settings = snapshot.proxy.requestLog;
+  const path = join(snapshot.proxy.dataDir, "requests.db");
+  try {
+    return sqlite.requestLog({
+      path,
+      flushMs: settings.flushMs,
+      retentionMs: settings.retentionMs,
+      maxBytes: settings.maxBytes,
+      log,
+    });
+  } catch (error) {
+    log.warn(
+      `cannot open ${path} (${(error as Error).message}); the request log keeps only the last 10,000 requests, in memory`,
+    );
+    return memoryRequestLog();
+  }
+}
