@@ -1,10 +1,10 @@
 import type { BodyLimits } from "../config/request-limits.ts";
-import type { JsonObject } from "../json.ts";
+import type { JsonObject } from "../codecs/json.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { GatewayError } from "./errors.ts";
 
-// Defined below http/, where operations and the codecs can reach it; re-exported for today's importers.
-export type { JsonObject } from "../json.ts";
+// Defined with the codecs, below every layer that reads a body; re-exported for the modules that still import it from here.
+export type { JsonObject } from "../codecs/json.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 

@@ -1,6 +1,6 @@
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import type { Deadlines } from "../http/deadlines.ts";
-import type { JsonObject } from "../json.ts";
+import type { JsonObject } from "../codecs/json.ts";
 import type { ErrorFamily } from "../http/errors.ts";
 import type { RouteMatch } from "../config/route-table.ts";
 import type { Logger } from "../log.ts";

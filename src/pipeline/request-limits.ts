@@ -2,7 +2,7 @@ import type { RequestLimits } from "../config/request-limits.ts";
 import type { Dialect } from "../config/schema.ts";
 import type { ChatRequest } from "../ir.ts";
 import { GatewayError } from "../http/errors.ts";
-import type { JsonObject } from "../json.ts";
+import type { JsonObject } from "../codecs/json.ts";
 
 /*
  * Caps on what one translated request may hold (proxy.limits). max_body_mb bounds the bytes; these

@@ -1,5 +1,5 @@
 import type { PathLookup, RouteMatch } from "../../config/route-table.ts";
-import type { JsonObject } from "../../json.ts";
+import type { JsonObject } from "../../codecs/json.ts";
 import { readJsonObject, readOptionalJsonObject } from "../body.ts";
 import type { Deadlines } from "../deadlines.ts";
 import { GatewayError } from "../errors.ts";
