@@ -82,7 +82,7 @@ describe("warnRewrites", () => {
         expect(await response.text()).toBe("passed on");
       }
       expect(warnings).toHaveLength(c.expected.length);
-      c.expected.forEach((pattern, i) => expect(warnings[i]).toMatch(pattern));
+      for (const [i, pattern] of c.expected.entries()) expect(warnings[i]).toMatch(pattern);
     });
 
   test("after 1,001 distinct paths the warnings stop, so probing cannot grow the set", async () => {
