@@ -10,7 +10,7 @@ import { describeSnapshot } from "./config/describe.ts";
 import { loadConfig, type LoadOptions } from "./config/load.ts";
 import { ConfigError, formatProblem } from "./config/problem.ts";
 import type { ConfigSnapshot } from "./config/snapshot.ts";
-import { createGateway, type Gateway, type SnapshotHolder } from "./gateway.ts";
+import { createGateway, type Gateway, type SnapshotHolder } from "./http/gateway.ts";
 import { Deadlines } from "./http/deadlines.ts";
 import type { Logger } from "./log.ts";
 import { observeAccounts } from "./observe/account-events.ts";

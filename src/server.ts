@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import type { LoadOptions } from "./config/load.ts";
 import { CONFIG_FILES } from "./config/locate.ts";
-import { WEBSOCKET_ADMITTED, type SnapshotHolder } from "./gateway.ts";
+import { WEBSOCKET_ADMITTED, type SnapshotHolder } from "./http/gateway.ts";
 import { isWebSocketUpgrade } from "./http/websocket.ts";
 import { ResponsesSocket } from "./operations/responses-ws.ts";
 import type { Logger } from "./log.ts";

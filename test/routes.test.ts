@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { BUILT_IN_ROUTES } from "../src/config/defaults.ts";
-import { fillTemplate } from "../src/http/route-table.ts";
+import { fillTemplate } from "../src/config/route-table.ts";
 import { REPO, startGateway, type TestGateway } from "./support/gateway.ts";
 
 // routes.yaml is the single source of every public path: the router holds exactly what it lists.

@@ -3,7 +3,7 @@ import picomatch from "picomatch";
 import * as v from "valibot";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { compileRouteTable } from "../http/route-table.ts";
+import { compileRouteTable } from "./route-table.ts";
 import { compileMappings, parseTarget, type RuleSource } from "../mapping/table.ts";
 import { AddressAllowList } from "../upstream/address-policy.ts";
 import { normalizeBaseUrl } from "../codecs/base-url.ts";

@@ -1,8 +1,8 @@
 import * as v from "valibot";
 import { DIALECTS, OPERATIONS, PROTOCOLS } from "../codecs/names.ts";
 import type { Dialect, Operation, UpstreamProtocol } from "../codecs/names.ts";
-import { DEFAULT_REQUEST_LIMITS } from "../http/request-limits.ts";
 import { OPENAI_APIS, PROFILES } from "../codecs/openai-compatible/index.ts";
+import { DEFAULT_REQUEST_LIMITS } from "./request-limits.ts";
 
 /*
  * The key names in these schemas are a contract: docs, tools and users rely on them.

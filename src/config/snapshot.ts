@@ -1,6 +1,5 @@
-import type { BodyLimits } from "../http/body.ts";
-import type { RequestLimits } from "../http/request-limits.ts";
-import type { RouteTable } from "../http/route-table.ts";
+import type { BodyLimits, RequestLimits } from "./request-limits.ts";
+import type { RouteTable } from "./route-table.ts";
 import type { MappingTable } from "../mapping/table.ts";
 import type { UpstreamLimits } from "../upstream-limits.ts";
 import type { ChatCompat, OpenAIApi, ProfileName } from "../codecs/openai-compatible/index.ts";

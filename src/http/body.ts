@@ -1,9 +1,7 @@
+import type { BodyLimits } from "../config/request-limits.ts";
+import type { JsonObject } from "../codecs/json.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { GatewayError } from "../failure.ts";
-
-import type { JsonObject } from "../codecs/shared.ts";
-
-export type { JsonObject };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -16,12 +14,6 @@ function tooLarge(maxBytes: number): GatewayError {
 
 function formatMb(bytes: number): string {
   return String(Math.round((bytes / 1024 / 1024) * 100) / 100);
-}
-
-export interface BodyLimits {
-  maxBytes: number;
-  /** The whole body must arrive within this long: a client that trickles it is cut off. */
-  timeoutMs: number;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { RouteDef } from "../config/route-table.ts";
 import type { Usage } from "../ir.ts";
 import type { Lease, Outcome } from "../pool/pool.ts";
 import { scrubFailure, scrubKey } from "../scrub.ts";
@@ -21,9 +22,10 @@ export interface TraceOptions {
 export class RequestTrace {
   private readonly startedAt: number;
   private readonly now: () => number;
-  readonly record: RequestRecord;
+  // Written only through the methods below, so what a record holds is decided in one place.
+  private readonly record: RequestRecord;
   /** Only traffic is recorded: a healthy health check or an admin call is not. */
-  traffic = false;
+  private traffic = false;
   private committed: Lease | undefined;
   private committedFinished = false;
   /** The lease that finished last: a whole answer's finishes before it is committed. */
@@ -65,8 +67,37 @@ export class RequestTrace {
     sink.started();
   }
 
+  /** The route the request was matched to: it names the record from then on. */
+  matched(route: Pick<RouteDef, "path" | "dialect" | "auth">): void {
+    this.record.route = route.path;
+    this.record.unmatched = undefined;
+    this.record.dialect = route.dialect;
+    // Traffic is what clients ask of the upstreams; health checks, scrapes and the monitor's polling are not.
+    this.traffic = route.auth === "api";
+  }
+
+  /** The client key that opened the route, by name; undefined when none was needed. */
+  authenticated(clientKey: string | undefined): void {
+    this.record.clientKey = clientKey;
+  }
+
+  /**
+   * A WebSocket upgrade was admitted: the upgrade itself is not traffic, each message on the
+   * socket comes back as a POST of its own and is recorded then.
+   */
+  upgraded(): void {
+    this.traffic = false;
+  }
+
+  /** What the client asked for, as the generate operation read it from the request. */
+  requested(model: string, stream: boolean): void {
+    this.record.requestedModel = model.slice(0, 200);
+    this.record.stream = stream;
+  }
+
+  /** Kept for traffic only, and only when the log keeps bodies. */
   requestBody(text: string): void {
-    if (this.options.bodyMaxBytes !== undefined)
+    if (this.traffic && this.options.bodyMaxBytes !== undefined)
       this.record.requestBody = cut(text, this.options.bodyMaxBytes);
   }
 

@@ -1,8 +1,9 @@
 import { describeSnapshot } from "../config/describe.ts";
+import type { Operation } from "../config/schema.ts";
 import { GatewayError } from "../failure.ts";
 import type { LogQuery } from "../observe/request-log.ts";
 import { statusRange } from "../observe/request-log.ts";
-import { jsonResponse, type GatewayServices, type RequestContext } from "./context.ts";
+import { jsonResponse, type OperationHandler, type RequestContext } from "./context.ts";
 
 /*
  * levity's admin surface under /levity/, behind the admin key: what the gateway is doing, its
@@ -90,95 +91,109 @@ function logQuery(params: URLSearchParams): LogQuery {
   return query;
 }
 
-export function admin(ctx: RequestContext, services: GatewayServices): Response {
+/** The admin operations routes.yaml can name, each served by its own entry in ADMIN_HANDLERS. */
+export type AdminOperation = Extract<Operation, `admin-${string}`>;
+
+const serveStatus: OperationHandler = (ctx, services) => {
   const { snapshot } = ctx;
-  switch (ctx.match.route.operation) {
-    case "admin-status": {
-      const accounts = services.pool.view(snapshot.upstreams);
-      const count = (state: string) => accounts.filter((a) => a.state === state).length;
-      return jsonResponse({
-        status: "ok",
-        version: services.version,
-        serverTime: new Date().toISOString(),
-        startedAt: new Date(services.startedAt).toISOString(),
-        uptimeSeconds: Math.round((Date.now() - services.startedAt) / 1000),
-        // Port 0 in the config means the OS chose one: the request came in on it.
-        listening: `${snapshot.proxy.hostname}:${snapshot.proxy.port || ctx.url.port}`,
-        auth: snapshot.proxy.effectiveAuth,
-        config: describeSnapshot(snapshot),
-        upstreams: snapshot.upstreams.map((u) => ({
-          name: u.name,
-          protocol: u.protocol,
-          strategy: u.strategy,
-          accounts: u.accounts.length,
-        })),
-        accounts: {
-          healthy: count("healthy"),
-          cooling: count("cooling"),
-          disabled: count("disabled"),
-        },
-        inFlight: Math.max(0, services.metrics.current - 1),
-        requestLog: {
-          enabled: snapshot.proxy.requestLog.enabled,
-          bodies: snapshot.proxy.requestLog.logBodies,
-          ...services.requestLog.stats(),
-        },
-        memory: { rssBytes: process.memoryUsage().rss },
+  const accounts = services.pool.view(snapshot.upstreams);
+  const count = (state: string) => accounts.filter((a) => a.state === state).length;
+  return jsonResponse({
+    status: "ok",
+    version: services.version,
+    serverTime: new Date().toISOString(),
+    startedAt: new Date(services.startedAt).toISOString(),
+    uptimeSeconds: Math.round((Date.now() - services.startedAt) / 1000),
+    // Port 0 in the config means the OS chose one: the request came in on it.
+    listening: `${snapshot.proxy.hostname}:${snapshot.proxy.port || ctx.url.port}`,
+    auth: snapshot.proxy.effectiveAuth,
+    config: describeSnapshot(snapshot),
+    upstreams: snapshot.upstreams.map((u) => ({
+      name: u.name,
+      protocol: u.protocol,
+      strategy: u.strategy,
+      accounts: u.accounts.length,
+    })),
+    accounts: {
+      healthy: count("healthy"),
+      cooling: count("cooling"),
+      disabled: count("disabled"),
+    },
+    // This status request is itself in flight; the operator wants the others.
+    inFlight: Math.max(0, services.metrics.current - 1),
+    requestLog: {
+      enabled: snapshot.proxy.requestLog.enabled,
+      bodies: snapshot.proxy.requestLog.logBodies,
+      ...services.requestLog.stats(),
+    },
+    memory: { rssBytes: process.memoryUsage().rss },
+  });
+};
+
+const listAccounts: OperationHandler = (ctx, services) =>
+  jsonResponse({ accounts: services.pool.view(ctx.snapshot.upstreams) });
+
+const resetAccounts: OperationHandler = (ctx, services) =>
+  jsonResponse({ reset: services.pool.reset(ctx.snapshot.upstreams, accountFilter(ctx)) });
+
+/** Enabling and disabling differ only in the flag and the words: one handler for each, from one function. */
+function setAccountEnabled(enabled: boolean): OperationHandler {
+  return (ctx, services) => {
+    const filter = accountFilter(ctx);
+    if (!filter.upstream && !filter.account)
+      throw new GatewayError(400, 'Name the account: {"upstream": "...", "account": "..."}.', {
+        param: "account",
       });
-    }
-    case "admin-accounts":
-      return jsonResponse({ accounts: services.pool.view(snapshot.upstreams) });
-    case "admin-reset-accounts": {
-      const filter = accountFilter(ctx);
-      return jsonResponse({ reset: services.pool.reset(snapshot.upstreams, filter) });
-    }
-    case "admin-enable-account":
-    case "admin-disable-account": {
-      const filter = accountFilter(ctx);
-      if (!filter.upstream && !filter.account)
-        throw new GatewayError(400, 'Name the account: {"upstream": "...", "account": "..."}.', {
-          param: "account",
-        });
-      const enabled = ctx.match.route.operation === "admin-enable-account";
-      const changed = requireMatch(
-        services.pool.setEnabled(snapshot.upstreams, filter, enabled),
-        filter,
-      );
-      services.log.info(`admin ${enabled ? "enabled" : "disabled"} ${changed.join(", ")}`);
-      return jsonResponse({ [enabled ? "enabled" : "disabled"]: changed });
-    }
-    case "admin-logs":
-      return jsonResponse({ requests: services.requestLog.query(logQuery(ctx.url.searchParams)) });
-    case "admin-usage": {
-      const raw = ctx.url.searchParams.get("days");
-      const days = raw === null ? 30 : Number(raw);
-      if (!Number.isFinite(days) || days <= 0 || days > 3650)
-        throw new GatewayError(
-          400,
-          `days must be a number from 1 to 3650, not "${String(raw).slice(0, 40)}".`,
-          { param: "days" },
-        );
-      const since = Date.now() - days * DAY_MS;
-      return jsonResponse({
-        since: new Date(since).toISOString(),
-        usage: services.requestLog.usage(since),
-      });
-    }
-    case "admin-reload": {
-      if (!services.reload)
-        throw new GatewayError(
-          501,
-          "This levity was started without a configuration directory to reload.",
-        );
-      const applied = services.reload("admin request");
-      if (!applied)
-        throw new GatewayError(
-          422,
-          "The configuration on disk has problems; the previous one keeps serving. levity's log lists them; `levity check` prints them too.",
-        );
-      return jsonResponse({ reloaded: true, config: describeSnapshot(applied) });
-    }
-    default:
-      throw new Error(`no handler for operation ${ctx.match.route.operation}`);
-  }
+    const changed = requireMatch(
+      services.pool.setEnabled(ctx.snapshot.upstreams, filter, enabled),
+      filter,
+    );
+    services.log.info(`admin ${enabled ? "enabled" : "disabled"} ${changed.join(", ")}`);
+    return jsonResponse({ [enabled ? "enabled" : "disabled"]: changed });
+  };
 }
+
+const queryLogs: OperationHandler = (ctx, services) =>
+  jsonResponse({ requests: services.requestLog.query(logQuery(ctx.url.searchParams)) });
+
+const summarizeUsage: OperationHandler = (ctx, services) => {
+  const raw = ctx.url.searchParams.get("days");
+  const days = raw === null ? 30 : Number(raw);
+  if (!Number.isFinite(days) || days <= 0 || days > 3650)
+    throw new GatewayError(
+      400,
+      `days must be a number from 1 to 3650, not "${String(raw).slice(0, 40)}".`,
+      { param: "days" },
+    );
+  const since = Date.now() - days * DAY_MS;
+  return jsonResponse({
+    since: new Date(since).toISOString(),
+    usage: services.requestLog.usage(since),
+  });
+};
+
+const reloadConfig: OperationHandler = (_, services) => {
+  if (!services.reload)
+    throw new GatewayError(
+      501,
+      "This levity was started without a configuration directory to reload.",
+    );
+  const applied = services.reload("admin request");
+  if (!applied)
+    throw new GatewayError(
+      422,
+      "The configuration on disk has problems; the previous one keeps serving. levity's log lists them; `levity check` prints them too.",
+    );
+  return jsonResponse({ reloaded: true, config: describeSnapshot(applied) });
+};
+
+export const ADMIN_HANDLERS: Readonly<Record<AdminOperation, OperationHandler>> = {
+  "admin-status": serveStatus,
+  "admin-accounts": listAccounts,
+  "admin-reset-accounts": resetAccounts,
+  "admin-enable-account": setAccountEnabled(true),
+  "admin-disable-account": setAccountEnabled(false),
+  "admin-logs": queryLogs,
+  "admin-usage": summarizeUsage,
+  "admin-reload": reloadConfig,
+};

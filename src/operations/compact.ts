@@ -7,7 +7,7 @@ import { UPSTREAM_CODECS } from "../codecs/index.ts";
 import { randomId, sseEvent } from "../codecs/shared.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { GatewayError } from "../failure.ts";
-import type { RouteDef } from "../http/route-table.ts";
+import type { RouteDef } from "../config/route-table.ts";
 import { resolveModel } from "../mapping/resolve.ts";
 import type { Target } from "../mapping/table.ts";
 import { failureOf } from "../failure.ts";
@@ -388,4 +388,15 @@ function outputText(response: unknown): string {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The handler of the generate routes: a Responses request whose input ends in a compaction
+ * trigger asks for compaction inline; every other request is a generation.
+ */
+export function generateOrCompact(
+  ctx: RequestContext,
+  services: GatewayServices,
+): Promise<Response> {
+  return asksCompaction(ctx.body?.json) ? compactInline(ctx, services) : generate(ctx, services);
 }

@@ -1,8 +1,8 @@
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import type { Deadlines } from "../http/deadlines.ts";
-import type { JsonObject } from "../http/body.ts";
+import type { JsonObject } from "../codecs/json.ts";
 import type { ErrorFamily } from "../http/errors.ts";
-import type { RouteMatch } from "../http/route-table.ts";
+import type { RouteMatch } from "../config/route-table.ts";
 import type { Logger } from "../log.ts";
 import type { GatewayMetrics } from "../observe/gateway-metrics.ts";
 import type { RequestLog } from "../observe/request-log.ts";
@@ -13,7 +13,10 @@ import type { TokenCounter } from "../tokens/estimate.ts";
 import type { UpstreamClient } from "../upstream/forward.ts";
 import type { ModelCatalog } from "../upstream/model-catalog.ts";
 
-/** What an operation needs to know about the request it serves. */
+/**
+ * What an operation needs to know about the request it serves. The gateway's middleware fills it
+ * in as it goes (src/http/exchange.ts) and hands the same object to the operation.
+ */
 export interface RequestContext {
   request: Request;
   url: URL;
@@ -27,6 +30,15 @@ export interface RequestContext {
   /** The parsed JSON body, for POST routes. */
   body?: { json: JsonObject; text: string };
 }
+
+/**
+ * Serves one operation. It throws a GatewayError to refuse the request in the client's own shape;
+ * the gateway's middleware renders it.
+ */
+export type OperationHandler = (
+  ctx: RequestContext,
+  services: GatewayServices,
+) => Response | Promise<Response>;
 
 export interface GatewayServices {
   log: Logger;

@@ -125,8 +125,7 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
   const snapshot = ctx.snapshot;
   const model = requestedModel(ctx, dialect);
   const stream = wantsStream(ctx, ctx.body.json);
-  ctx.trace.record.requestedModel = model.slice(0, 200);
-  ctx.trace.record.stream = stream;
+  ctx.trace.requested(model, stream);
   const resolution = resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name);
   let prepared: Prepared | undefined;
   const runners: TargetRunner[] = resolution.targets.map((target) => {

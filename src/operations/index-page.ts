@@ -1,6 +1,6 @@
 import type { Operation } from "../config/schema.ts";
-import type { RouteTable } from "../http/route-table.ts";
-import { jsonResponse } from "./context.ts";
+import type { RouteTable } from "../config/route-table.ts";
+import { jsonResponse, type OperationHandler } from "./context.ts";
 
 /*
  * GET /: what someone finds who opens the gateway's address. A browser is sent to the monitor
@@ -58,3 +58,12 @@ export function indexResponse(
     { headers: new Headers({ "cache-control": "no-store" }) },
   );
 }
+
+/** GET / for a program (a browser was redirected before authentication). */
+export const indexPage: OperationHandler = (ctx, services) =>
+  indexResponse(
+    ctx.url.origin,
+    services.version,
+    ctx.snapshot.routes,
+    ctx.snapshot.proxy.metricsEnabled,
+  );

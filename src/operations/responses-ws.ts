@@ -1,6 +1,5 @@
 import { randomId } from "../codecs/shared.ts";
 import { readSse } from "../codecs/sse.ts";
-import type { Gateway } from "../gateway.ts";
 import { errorBody } from "../http/errors.ts";
 import type { Logger } from "../log.ts";
 
@@ -14,6 +13,12 @@ import type { Logger } from "../log.ts";
  * stream: true and the upgrade request's own headers, fed to the gateway's own handler. Auth,
  * mapping, the pool, translation and the request log are therefore exactly those of a POST.
  */
+
+/**
+ * The gateway's own handler, as this module uses it: a request in, its answer out. Declared here
+ * rather than imported, so operations do not depend on the HTTP layer above them.
+ */
+export type ServeRequest = (request: Request) => Promise<Response>;
 
 /** What a host (Bun, Deno) gives this module of one accepted socket. */
 export interface SocketPeer {
@@ -65,7 +70,7 @@ export class ResponsesSocket {
   private readonly headers: Headers;
 
   constructor(
-    private readonly gateway: Gateway,
+    private readonly gateway: ServeRequest,
     private readonly upgrade: UpgradeRequest,
     private readonly peer: SocketPeer,
     private readonly log: Logger,

@@ -5,7 +5,7 @@ import type { ClientCodec, ClientContext } from "../codecs/codec.ts";
 import type { Dialect } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse, type ErrorFamily } from "../http/errors.ts";
-import { checkRawRequest, checkRequest } from "../http/request-limits.ts";
+import { checkRawRequest, checkRequest } from "./request-limits.ts";
 import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
 import type { Target } from "../mapping/table.ts";
 import { jsonResponse, type RequestContext } from "../operations/context.ts";

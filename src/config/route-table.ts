@@ -1,5 +1,5 @@
 import { IttyRouter, type IRequest, type IttyRouterType, type RouteEntry } from "itty-router";
-import type { AuthClass, Dialect, Operation, RoutesFile } from "../config/schema.ts";
+import type { AuthClass, Dialect, Operation, RoutesFile } from "./schema.ts";
 
 export interface RouteDef {
   method: "GET" | "POST";
@@ -65,7 +65,7 @@ export function templateToRegex(template: string): RegExp {
   for (const match of template.matchAll(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g)) {
     const end = match.index + match[0].length;
     const segment = template[end] === ":" ? "[^/]+" : "[^/:]+";
-    source += escapeRegex(template.slice(last, match.index)) + `(?<${match[1]}>${segment})`;
+    source += `${escapeRegex(template.slice(last, match.index))}(?<${match[1]}>${segment})`;
     last = end;
   }
   source += escapeRegex(template.slice(last));

@@ -1,41 +1,23 @@
+import type { RequestLimits } from "../config/request-limits.ts";
 import type { Dialect } from "../config/schema.ts";
 import type { ChatRequest } from "../ir.ts";
-import type { JsonObject } from "./body.ts";
 import { GatewayError } from "../failure.ts";
+import type { JsonObject } from "../codecs/json.ts";
 
 /*
  * Caps on what one translated request may hold (proxy.limits). max_body_mb bounds the bytes; these
  * bound the counts that levity's own work grows with: every turn, part, tool and media item
- * becomes objects in the IR and again in the upstream's request. The defaults are far above what
- * coding agents send (a long Claude Code or Codex session: hundreds to a few thousand messages,
- * tens of tools; no upstream takes more than 3,000 images in a request, OpenAI no more than 128
- * tools), so only a request crafted to be expensive meets them.
+ * becomes objects in the IR and again in the upstream's request. The limits and their defaults
+ * are configuration (src/config/request-limits.ts); this is where a translated request meets them.
  */
 
-export interface RequestLimits {
-  /** Messages (contents, input items), stored history included. */
-  messages: number;
-  /** Content parts over all messages, tool results' contents included. */
-  parts: number;
-  tools: number;
-  /** Images, PDFs and other media, by URL or inline. */
-  media: number;
-}
-
-export const DEFAULT_REQUEST_LIMITS: RequestLimits = {
-  messages: 50_000,
-  parts: 200_000,
-  tools: 2_000,
-  media: 5_000,
-};
-
-const KEYS: Record<keyof RequestLimits, string> = {
+const KEYS: Readonly<Record<keyof RequestLimits, string>> = {
   messages: "max_messages",
   parts: "max_parts",
   tools: "max_tools",
   media: "max_media",
 };
-const NOUNS: Record<keyof RequestLimits, string> = {
+const NOUNS: Readonly<Record<keyof RequestLimits, string>> = {
   messages: "messages",
   parts: "content parts",
   tools: "tools",
@@ -60,7 +42,7 @@ function over(
 }
 
 /** Where each dialect keeps its conversation and its tools in the raw body. */
-const LISTS: Record<Dialect, { messages?: string; tools?: string }> = {
+const LISTS: Readonly<Record<Dialect, { messages?: string; tools?: string }>> = {
   "openai-chat": { messages: "messages", tools: "tools" },
   "openai-completions": {},
   "openai-responses": { messages: "input", tools: "tools" },

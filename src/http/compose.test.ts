@@ -1,0 +1,117 @@
+import { describe, expect, test } from "bun:test";
+import { compose, type Middleware } from "./compose.ts";
+
+/** A context that records which steps ran, in order, and where each stood relative to `next`. */
+interface Trail {
+  seen: string[];
+}
+
+type Step = Middleware<Trail>;
+
+const passes =
+  (name: string): Step =>
+  async (trail, next) => {
+    trail.seen.push(`${name} in`);
+    const response = await next();
+    trail.seen.push(`${name} out`);
+    return response;
+  };
+
+const answers =
+  (name: string, status: number): Step =>
+  (trail) => {
+    trail.seen.push(name);
+    return new Response(null, { status });
+  };
+
+const throws =
+  (message: string): Step =>
+  () => {
+    throw new Error(message);
+  };
+
+const catches: Step = async (trail, next) => {
+  try {
+    return await next();
+  } catch (error) {
+    trail.seen.push(`caught ${(error as Error).message}`);
+    return new Response(null, { status: 500 });
+  }
+};
+
+const callsNextTwice: Step = async (_, next) => {
+  await next();
+  return next();
+};
+
+const cases: {
+  name: string;
+  steps: Step[];
+  status?: number;
+  rejects?: RegExp;
+  seen: string[];
+}[] = [
+  {
+    name: "runs steps in list order and unwinds in reverse",
+    steps: [passes("a"), passes("b"), answers("end", 200)],
+    status: 200,
+    seen: ["a in", "b in", "end", "b out", "a out"],
+  },
+  {
+    name: "a step that answers stops the chain: later steps never run",
+    steps: [passes("a"), answers("refuse", 421), answers("never", 200)],
+    status: 421,
+    seen: ["a in", "refuse", "a out"],
+  },
+  {
+    name: "a synchronous throw reaches the nearest step before it that catches",
+    steps: [passes("a"), catches, passes("b"), throws("boom"), answers("never", 200)],
+    status: 500,
+    seen: ["a in", "b in", "caught boom", "a out"],
+  },
+  {
+    name: "an uncaught throw rejects the composed function",
+    steps: [passes("a"), throws("boom")],
+    rejects: /boom/,
+    seen: ["a in"],
+  },
+  {
+    name: "a chain whose last step passes on rejects: nothing answered",
+    steps: [passes("a"), passes("b")],
+    rejects: /ended after 2 steps without an answer/,
+    seen: ["a in", "b in"],
+  },
+  {
+    name: "an empty chain rejects",
+    steps: [],
+    rejects: /ended after 0 steps/,
+    seen: [],
+  },
+  {
+    name: "calling next twice is refused instead of running the rest twice",
+    steps: [catches, callsNextTwice, answers("end", 200)],
+    status: 500,
+    seen: ["end", "caught middleware step 1 called next twice"],
+  },
+];
+
+describe("compose", () => {
+  for (const c of cases) {
+    test(c.name, async () => {
+      const trail: Trail = { seen: [] };
+      const run = compose(c.steps)(trail);
+      if (c.rejects) await expect(run).rejects.toThrow(c.rejects);
+      else expect((await run).status).toBe(c.status ?? -1);
+      expect(trail.seen).toEqual(c.seen);
+    });
+  }
+
+  test("one composed chain serves many contexts, each with its own trail", async () => {
+    const chain = compose([passes("a"), answers("end", 204)]);
+    const first: Trail = { seen: [] };
+    const second: Trail = { seen: [] };
+    await Promise.all([chain(first), chain(second)]);
+    expect(first.seen).toEqual(["a in", "end", "a out"]);
+    expect(second.seen).toEqual(["a in", "end", "a out"]);
+  });
+});

@@ -1,0 +1,98 @@
+import { randomId } from "../codecs/shared.ts";
+import type { PathLookup, RouteDef, RouteMatch } from "../config/route-table.ts";
+import type { ConfigSnapshot } from "../config/snapshot.ts";
+import type { RecordSink } from "../observe/record.ts";
+import { RequestTrace } from "../observe/trace.ts";
+import type { RequestContext } from "../operations/context.ts";
+import type { Middleware } from "./compose.ts";
+import type { CorsPolicy } from "./cors.ts";
+import { familyOfRequest } from "./errors.ts";
+import type { SnapshotPolicies } from "./policies.ts";
+
+/** Holds the configuration in force; a reload swaps `snapshot`, requests in flight keep the one they started with. */
+export interface SnapshotHolder {
+  snapshot: ConfigSnapshot;
+}
+
+/** What the host (Bun, Deno) tells the gateway about a request beyond the request itself. */
+export interface HandleOptions {
+  /**
+   * The request asks to upgrade to a WebSocket (Codex's Responses transport): it is admitted
+   * exactly as a POST on the same path would be (route, browser origin, client key), and answered
+   * with an ADMITTED response instead of being dispatched. Each message on the socket then comes
+   * back through this handler as a POST of its own.
+   */
+  websocket?: boolean;
+  /**
+   * The client's IP address, as the server saw the connection: admin calls without a key need it
+   * to be this machine. Asked for only then: looking it up on every request cost the translated
+   * path measurably.
+   */
+  peer?: () => string | undefined;
+}
+
+/**
+ * One request on its way through the middleware. It is the RequestContext its operation will
+ * receive, filled in step by step (the route and error family, the client key, the body, the
+ * settled match), together with what only the HTTP steps read (the host's options, the policies,
+ * the route lookup, the CORS policy for the answer). Dispatch hands this same object to the
+ * operation: nothing is repacked into a second bag on the way.
+ */
+export interface Exchange extends Omit<RequestContext, "match"> {
+  readonly options: HandleOptions;
+  readonly policies: SnapshotPolicies;
+  /** The browser's Origin header, or null for a client that is not a web page. */
+  readonly origin: string | null;
+  /** What the route table answered for this path; set by the route lookup. */
+  lookup?: PathLookup;
+  /** The route the path points at, as far as the lookup can tell (an overlap: its first choice). */
+  route?: RouteDef;
+  /** The CORS policy the answer gets: the configured one, narrowed once the route is known. */
+  cors: CorsPolicy;
+  /** The route settled, with its parameters: what the operation serves. */
+  match?: RouteMatch;
+}
+
+export type Step = Middleware<Exchange>;
+
+/** An exchange whose route is settled is a whole RequestContext. */
+export function isSettled(exchange: Exchange): exchange is Exchange & { match: RouteMatch } {
+  return exchange.match !== undefined;
+}
+
+/** For the steps after the route lookup: the lookup is there, or the chain is in the wrong order. */
+export function lookedUp(exchange: Exchange): PathLookup {
+  if (!exchange.lookup) throw new Error("a middleware step ran before the route lookup");
+  return exchange.lookup;
+}
+
+export function openExchange(
+  request: Request,
+  options: HandleOptions,
+  snapshot: ConfigSnapshot,
+  policies: SnapshotPolicies,
+  sink: RecordSink,
+): Exchange {
+  const requestId = randomId("req_");
+  // Without a Host (HTTP/1.0) the runtime gives a bare path; the address levity listens on stands in.
+  const url = new URL(
+    request.url,
+    `http://${snapshot.proxy.hostname === "0.0.0.0" ? "127.0.0.1" : snapshot.proxy.hostname}`,
+  );
+  const logSettings = snapshot.proxy.requestLog;
+  return {
+    request,
+    url,
+    snapshot,
+    requestId,
+    // Until a route names its dialect, the path and the SDKs' own headers tell which error shape the client reads.
+    family: familyOfRequest(url.pathname, request.headers),
+    trace: new RequestTrace(requestId, request.method, url.pathname, sink, {
+      bodyMaxBytes: logSettings.logBodies ? logSettings.bodyMaxBytes : undefined,
+    }),
+    options,
+    policies,
+    origin: request.headers.get("origin"),
+    cors: policies.cors,
+  };
+}

@@ -1,0 +1,54 @@
+import type { PathLookup, RouteMatch } from "../../config/route-table.ts";
+import type { JsonObject } from "../../codecs/json.ts";
+import { readJsonObject, readOptionalJsonObject } from "../body.ts";
+import type { Deadlines } from "../deadlines.ts";
+import { GatewayError } from "../../failure.ts";
+import { type Exchange, lookedUp, type Step } from "../exchange.ts";
+
+/**
+ * Reads a POST's JSON body, within proxy.max_body_mb and proxy.body_timeout, for the operation
+ * and the request log. An overlapped path is settled by the body: the route is the one whose
+ * field the body carries. A not-served endpoint is refused whatever its body (multipart audio,
+ * file uploads), so its body is never read; an admin command's body may be absent.
+ */
+export function readBody(deadlines: Deadlines): Step {
+  return (exchange, next) => {
+    const lookup = lookedUp(exchange);
+    const route = exchange.match?.route;
+    const hasBody =
+      lookup.kind === "overlap" || (route?.method === "POST" && route.operation !== "not-served");
+    // A GET passes straight on, without waiting on a promise.
+    return hasBody ? read(exchange, lookup, deadlines).then(() => next()) : next();
+  };
+}
+
+async function read(exchange: Exchange, lookup: PathLookup, deadlines: Deadlines): Promise<void> {
+  const { request, snapshot } = exchange;
+  const limits = snapshot.proxy.body;
+  if (lookup.kind === "overlap") {
+    const body = await readJsonObject(request, limits, deadlines);
+    exchange.match = chooseOverlap(lookup, body.json);
+    exchange.body = body;
+  } else {
+    exchange.body =
+      exchange.match?.route.auth === "admin"
+        ? await readOptionalJsonObject(request, limits, deadlines)
+        : await readJsonObject(request, limits, deadlines);
+  }
+  exchange.trace.requestBody(exchange.body.text);
+}
+
+function chooseOverlap(
+  lookup: Extract<PathLookup, { kind: "overlap" }>,
+  json: JsonObject,
+): RouteMatch {
+  const choice = lookup.choices.find((c) => json[c.field] !== undefined);
+  if (!choice) {
+    const fields = lookup.choices.map((c) => c.field).join(", ");
+    throw new GatewayError(
+      400,
+      `${lookup.from} is not a known path, and the body has none of the fields (${fields}) that would tell which endpoint was meant.`,
+    );
+  }
+  return { route: choice.route, params: {}, path: choice.route.path, rewrittenFrom: lookup.from };
+}

@@ -1,0 +1,42 @@
+import type { RouteDef } from "../../config/route-table.ts";
+import { GatewayError } from "../../failure.ts";
+import { lookedUp, type Step } from "../exchange.ts";
+import { lookupMethod } from "./lookup-route.ts";
+
+/**
+ * A path no route serves is refused here, once the caller has shown a key: 404 with the nearest
+ * route and the Base URLs, or 405 naming the methods the path accepts. A path that names one route
+ * settles the match; an overlap waits for the body to say which route it means.
+ */
+export const requireRoute: Step = (exchange, next) => {
+  const { request, url, options } = exchange;
+  const lookup = lookedUp(exchange);
+  switch (lookup.kind) {
+    case "unknown":
+      throw new GatewayError(
+        404,
+        unknownPathMessage(lookupMethod(request, options), url, lookup.nearest),
+        { code: "unknown_url" },
+      );
+    case "wrong-method":
+      throw new GatewayError(
+        405,
+        `${request.method} is not allowed on ${url.pathname}; it accepts ${lookup.allow.join(", ")}.`,
+        { headers: { allow: [...lookup.allow, "OPTIONS"].join(", ") } },
+      );
+    case "route":
+      exchange.match = lookup.match;
+      return next();
+    case "overlap":
+      return next();
+  }
+};
+
+function unknownPathMessage(method: string, url: URL, nearest: RouteDef | undefined): string {
+  const near = nearest ? ` The nearest known route is ${nearest.method} ${nearest.path}.` : "";
+  return (
+    `levity has no route for ${method} ${url.pathname}.${near} ` +
+    `Base URLs for this gateway: OpenAI SDKs and Codex CLI ${url.origin}/v1; Anthropic SDKs and Claude Code ${url.origin}; ` +
+    `Gemini SDKs and Gemini CLI ${url.origin}. \`levity routes\` lists every path.`
+  );
+}

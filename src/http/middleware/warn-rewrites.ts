@@ -1,0 +1,35 @@
+import type { RouteDef } from "../../config/route-table.ts";
+import type { Logger } from "../../log.ts";
+import type { Step } from "../exchange.ts";
+
+/** Past this many distinct paths the warnings stop: a client probing paths cannot grow the set. */
+const MAX_WARNED_PATHS = 1000;
+
+/**
+ * A client that reached a route by another path (a doubled /v1, an endpoint glued onto an
+ * endpoint) most likely has a wrong Base URL: the log says which one to set, once per path and
+ * method for the life of this gateway.
+ */
+export function warnRewrites(log: Logger): Step {
+  const warned = new Set<string>();
+  return (exchange, next) => {
+    const { match, request, url } = exchange;
+    if (match?.rewrittenFrom) {
+      const key = `${request.method} ${match.rewrittenFrom}`;
+      if (!warned.has(key) && warned.size <= MAX_WARNED_PATHS) {
+        warned.add(key);
+        const cause = match.gluedOnto
+          ? ` Its Base URL seems to be a whole endpoint (ending in ${match.gluedOnto}), onto which it added its own path.`
+          : "";
+        log.warn(
+          `a client called ${request.method} ${match.rewrittenFrom}; served it as ${match.path}.${cause} Set that client's Base URL to ${baseUrlFor(match.route, url)} (this warning shows once per path)`,
+        );
+      }
+    }
+    return next();
+  };
+}
+
+function baseUrlFor(route: RouteDef, url: URL): string {
+  return route.dialect?.startsWith("openai") ? `${url.origin}/v1` : url.origin;
+}

@@ -1,0 +1,33 @@
+import type { ConfigSnapshot } from "../config/snapshot.ts";
+import type { RecordSink, RequestRecord } from "../observe/record.ts";
+import type { GatewayServices } from "../operations/context.ts";
+import type { SnapshotHolder } from "./exchange.ts";
+
+/**
+ * Where a finished request's record goes: the metrics and, when it is on, the request log. With
+ * metrics off nothing is collected, but requests in flight are still counted for /levity/status.
+ * The sink is chosen when a request starts, so a request that started counted is finished counted
+ * across a reload; the log is asked at the end, as the configuration then in force says.
+ */
+export function recordSinks(
+  holder: SnapshotHolder,
+  services: Pick<GatewayServices, "metrics" | "requestLog">,
+): (snapshot: ConfigSnapshot) => RecordSink {
+  const toLog = (record: RequestRecord | undefined) =>
+    record && holder.snapshot.proxy.requestLog.enabled && services.requestLog.add(record);
+  const withMetrics: RecordSink = {
+    started: () => services.metrics.started(),
+    finished(record) {
+      services.metrics.finished(record);
+      toLog(record);
+    },
+  };
+  const logOnly: RecordSink = {
+    started: () => services.metrics.started(),
+    finished(record) {
+      services.metrics.finished(undefined);
+      toLog(record);
+    },
+  };
+  return (snapshot) => (snapshot.proxy.metricsEnabled ? withMetrics : logOnly);
+}

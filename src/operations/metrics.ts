@@ -1,0 +1,16 @@
+import { GatewayError } from "../failure.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "../observe/prometheus.ts";
+import type { OperationHandler } from "./context.ts";
+
+/** GET /metrics in Prometheus' text format, with the accounts' states as the pool sees them now. */
+export const metrics: OperationHandler = (ctx, services) => {
+  if (!ctx.snapshot.proxy.metricsEnabled)
+    throw new GatewayError(
+      404,
+      "Metrics are off in this levity (proxy.metrics: false in gateway.yaml).",
+    );
+  return new Response(
+    services.metrics.render(services.pool.view(ctx.snapshot.upstreams), services.pool.cooldowns()),
+    { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } },
+  );
+};
