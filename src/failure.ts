@@ -43,10 +43,30 @@ export interface Failure {
 
 /** A Failure thrown through code that cannot return one: a stream's reader, a body's decoder. */
 export class UpstreamFailed extends Error {
-  constructor(readonly failure: Failure) {
+  constructor(
+    readonly failure: Failure,
+    /**
+     * Found by a codec, which does not know the upstream's name: what the upstream did, for
+     * failureOf to put after the name ("broke off its stream").
+     */
+    readonly unnamedDeed?: string,
+  ) {
     super(failure.message);
     this.name = "UpstreamFailed";
   }
+}
+
+/** The upstream's answer does not follow its own protocol (an event out of order, a stream without its end): 502, broken. */
+export function offProtocol(what: string): UpstreamFailed {
+  return new UpstreamFailed(
+    { kind: "broken", status: 502, message: what },
+    "answered outside its protocol",
+  );
+}
+
+/** The upstream's stream ended before the event that finishes its answer: 502, broken. */
+export function cutShort(what: string): UpstreamFailed {
+  return new UpstreamFailed({ kind: "broken", status: 502, message: what }, "broke off its stream");
 }
 
 /** The upstream's answer was cut or cannot be used: 502, broken. */
@@ -75,7 +95,13 @@ export function emptyAnswer(upstream: string, detail?: string): Failure {
  */
 export function failureOf(error: unknown, upstream: string): Failure {
   if (error instanceof GatewayError) throw error;
-  if (error instanceof UpstreamFailed) return error.failure;
+  if (error instanceof UpstreamFailed) {
+    if (!error.unnamedDeed) return error.failure;
+    return {
+      ...error.failure,
+      message: `upstream "${upstream}" ${error.unnamedDeed}: ${error.message}`,
+    };
+  }
   return {
     kind: "broken",
     status: 502,

@@ -64,7 +64,8 @@ export interface UpstreamTarget {
   fetchMedia?: FetchMedia;
 }
 
-export interface UpstreamFailure {
+/** What an upstream's error body says, as its dialect writes it: not a failure yet (see pipeline/answer-failure.ts). */
+export interface ErrorBodyReading {
   message: string;
   /** Seconds, from the body where the dialect puts it there (Gemini's RetryInfo). */
   retryAfter?: number;
@@ -88,7 +89,7 @@ export interface UpstreamCodec {
    * waits for its parser only on a chunk where one may be, to stop at the final event's end.
    */
   finalMarkers(contentType: string): readonly Uint8Array[];
-  parseError(text: string): UpstreamFailure;
+  parseError(text: string): ErrorBodyReading;
   /** The dialect's own token-count endpoint, where it has one. */
   buildCountRequest?(
     request: ChatRequest,

@@ -1,4 +1,5 @@
-import type { UpstreamFailure } from "./codec.ts";
+import { offProtocol } from "../failure.ts";
+import type { ErrorBodyReading } from "./codec.ts";
 import { GatewayError } from "../failure.ts";
 import type { StreamEvent, Turn } from "../ir.ts";
 
@@ -87,13 +88,9 @@ export function parseStreamJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    throw new StreamProtocolError(
-      `the upstream sent a stream event that is not JSON: ${text.slice(0, 200)}`,
-    );
+    throw offProtocol(`the upstream sent a stream event that is not JSON: ${text.slice(0, 200)}`);
   }
 }
-
-export class StreamProtocolError extends Error {}
 
 /** An error object a stream chunk carried (`{error: {code?, message}}`), as the IR's error event. */
 export function streamError(error: Record<string, unknown>): StreamEvent {
@@ -147,8 +144,8 @@ export function mergeSameRoleTurns(turns: Turn[]): Turn[] {
  */
 export function failureFromBody(
   text: string,
-  pick: (json: unknown) => UpstreamFailure | undefined,
-): UpstreamFailure {
+  pick: (json: unknown) => ErrorBodyReading | undefined,
+): ErrorBodyReading {
   try {
     const found = pick(JSON.parse(text));
     if (found) return found;

@@ -1,11 +1,10 @@
 import { UPSTREAM_CODECS } from "../codecs/index.ts";
-import { StreamProtocolError } from "../codecs/shared.ts";
 import type { UpstreamCodec, UpstreamTarget } from "../codecs/codec.ts";
 import type { Account, MediaFetchSettings, Upstream } from "../config/snapshot.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
 import type { TokenCounter } from "../tokens/estimate.ts";
 import { echoResponse, echoStream } from "../upstream/echo.ts";
-import { type Failure, failureOf } from "../failure.ts";
+import { type Failure, failureOf, UpstreamFailed } from "../failure.ts";
 import { failureFromAnswer } from "./answer-failure.ts";
 import type { UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream-limits.ts";
@@ -142,13 +141,9 @@ export function httpProducer(
       try {
         return { ok: true, value: codec.parseResponse(body, target) };
       } catch (error) {
-        if (error instanceof StreamProtocolError)
-          return {
-            ok: false,
-            failure: brokenAnswer(
-              `Upstream "${upstream.name}" answered in an unexpected shape: ${error.message}.`,
-            ),
-          };
+        // An answer outside the protocol is the upstream's failure; any other error is levity's bug.
+        if (error instanceof UpstreamFailed)
+          return { ok: false, failure: failureOf(error, upstream.name) };
         throw error;
       }
     },

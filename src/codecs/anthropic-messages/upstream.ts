@@ -1,3 +1,4 @@
+import { cutShort, offProtocol } from "../../failure.ts";
 import { anthropicEndpointPath } from "./endpoint.ts";
 import type {
   ChatRequest,
@@ -18,9 +19,8 @@ import {
   markers,
   mergeSameRoleTurns,
   parseStreamJson,
-  StreamProtocolError,
 } from "../shared.ts";
-import type { UpstreamCodec, UpstreamFailure, UpstreamTarget } from "../codec.ts";
+import type { UpstreamCodec, ErrorBodyReading, UpstreamTarget } from "../codec.ts";
 import { blocksFromParts, fromAnthropicStop, fromAnthropicUsage, partsFromBlocks } from "./wire.ts";
 
 /** Anthropic requires max_tokens; this is what a request that did not say gets. */
@@ -163,8 +163,7 @@ export const anthropicMessagesUpstream: Readonly<UpstreamCodec> = {
   },
 
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse {
-    if (!isObject(body))
-      throw new StreamProtocolError("the upstream's answer is not a JSON object");
+    if (!isObject(body)) throw offProtocol("the upstream's answer is not a JSON object");
     return {
       id: typeof body.id === "string" ? body.id : "msg_unknown",
       model: typeof body.model === "string" ? body.model : "",
@@ -182,7 +181,7 @@ export const anthropicMessagesUpstream: Readonly<UpstreamCodec> = {
     return parseAnthropicStream(body, target);
   },
 
-  parseError(text: string): UpstreamFailure {
+  parseError(text: string): ErrorBodyReading {
     return failureFromBody(text, (json) =>
       isObject(json) && isObject(json.error) && typeof json.error.message === "string"
         ? { message: json.error.message }
@@ -226,12 +225,12 @@ async function* parseAnthropicStream(
     if (!isObject(data)) continue;
     // Events out of order are a broken upstream: a client's SDK would fail on them, so they are never forwarded.
     if (!started && MESSAGE_EVENTS.has(String(data.type)))
-      throw new StreamProtocolError(`the upstream sent ${String(data.type)} before message_start`);
+      throw offProtocol(`the upstream sent ${String(data.type)} before message_start`);
     if (
       (data.type === "content_block_delta" || data.type === "content_block_stop") &&
       !blocks.has(Number(data.index))
     ) {
-      throw new StreamProtocolError(
+      throw offProtocol(
         `the upstream sent ${data.type} for block ${String(data.index)}, which it never started`,
       );
     }
@@ -322,5 +321,5 @@ async function* parseAnthropicStream(
       // ping and unknown events carry nothing to translate
     }
   }
-  throw new StreamProtocolError("the upstream's stream ended before message_stop");
+  throw cutShort("the upstream's stream ended before message_stop");
 }

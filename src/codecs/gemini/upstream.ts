@@ -1,3 +1,4 @@
+import { cutShort, offProtocol } from "../../failure.ts";
 import { geminiEndpointPath } from "./endpoint.ts";
 import type {
   ChatRequest,
@@ -19,10 +20,9 @@ import {
   mergeSameRoleTurns,
   newCallId,
   parseStreamJson,
-  StreamProtocolError,
   streamError,
 } from "../shared.ts";
-import type { UpstreamCodec, UpstreamFailure, UpstreamTarget } from "../codec.ts";
+import type { UpstreamCodec, ErrorBodyReading, UpstreamTarget } from "../codec.ts";
 import { geminiMediaParts } from "./inline-media.ts";
 import { hasParameters, schemaBudget, toGeminiSchema } from "./schema.ts";
 import {
@@ -177,8 +177,7 @@ export const geminiUpstream: Readonly<UpstreamCodec> = {
   },
 
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse {
-    if (!isObject(body))
-      throw new StreamProtocolError("the upstream's answer is not a JSON object");
+    if (!isObject(body)) throw offProtocol("the upstream's answer is not a JSON object");
     const candidate =
       Array.isArray(body.candidates) && isObject(body.candidates[0])
         ? body.candidates[0]
@@ -212,7 +211,7 @@ export const geminiUpstream: Readonly<UpstreamCodec> = {
     return parseGeminiStream(body, target, contentType);
   },
 
-  parseError(text: string): UpstreamFailure {
+  parseError(text: string): ErrorBodyReading {
     return failureFromBody(text, (json) => {
       const error = isObject(json) ? json.error : undefined;
       if (!isObject(error) || typeof error.message !== "string") return undefined;
@@ -311,7 +310,7 @@ async function* parseGeminiStream(
     if (finish !== undefined && reported && !framedAsArray) break;
   }
   if (!started || (finish === undefined && !blocked))
-    throw new StreamProtocolError("the upstream's stream ended before its finishReason");
+    throw cutShort("the upstream's stream ended before its finishReason");
   const stop: StopReason = blocked ? "content_filter" : fromGeminiFinish(finish, calls > 0);
   yield { type: "finish", stop, usage };
 }

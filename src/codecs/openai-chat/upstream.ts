@@ -1,3 +1,4 @@
+import { cutShort, offProtocol } from "../../failure.ts";
 import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { CHAT_PATH } from "./endpoint.ts";
 import type {
@@ -19,7 +20,6 @@ import {
   markers,
   newCallId,
   parseStreamJson,
-  StreamProtocolError,
   streamError,
 } from "../shared.ts";
 import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
@@ -164,7 +164,7 @@ export const openaiChatUpstream: Readonly<UpstreamCodec> = {
 
   parseResponse(body: unknown): ChatResponse {
     if (!isObject(body) || !Array.isArray(body.choices))
-      throw new StreamProtocolError("the upstream's answer has no choices");
+      throw offProtocol("the upstream's answer has no choices");
     const choice = isObject(body.choices[0]) ? body.choices[0] : {};
     const message = isObject(choice.message) ? choice.message : {};
     const parts: Part[] = [];
@@ -309,6 +309,6 @@ async function* parseChatStream(body: AsyncIterable<Uint8Array>): AsyncGenerator
     }
   }
   if (!started || stop === undefined)
-    throw new StreamProtocolError("the upstream's stream ended before its finish_reason");
+    throw cutShort("the upstream's stream ended before its finish_reason");
   yield { type: "finish", stop, usage };
 }

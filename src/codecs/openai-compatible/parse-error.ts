@@ -1,8 +1,8 @@
-import type { UpstreamFailure } from "../codec.ts";
+import type { ErrorBodyReading } from "../codec.ts";
 import { failureFromBody, isObject } from "../shared.ts";
 
 /** The message of an OpenAI-family error body (`{error: {message}}`), which all three OpenAI APIs answer with. */
-export function parseOpenAIError(text: string): UpstreamFailure {
+export function parseOpenAIError(text: string): ErrorBodyReading {
   return failureFromBody(text, (json) =>
     isObject(json) && isObject(json.error) && typeof json.error.message === "string"
       ? { message: json.error.message }

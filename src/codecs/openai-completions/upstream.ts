@@ -1,3 +1,4 @@
+import { cutShort, offProtocol } from "../../failure.ts";
 import { COMPLETIONS_PATH } from "./endpoint.ts";
 import type { ChatRequest, ChatResponse, StreamEvent, Usage } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
@@ -5,7 +6,7 @@ import { DONE_MARKER, toolResultText } from "../openai-chat/upstream.ts";
 import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { fromOpenAIFinish, fromOpenAIUsage } from "../openai-chat/wire.ts";
 import { readSse } from "../sse.ts";
-import { clamp, isObject, parseStreamJson, StreamProtocolError, streamError } from "../shared.ts";
+import { clamp, isObject, parseStreamJson, streamError } from "../shared.ts";
 import type { UpstreamCodec } from "../codec.ts";
 
 /** The legacy endpoint's default of 16 tokens would cut nearly every answer short. */
@@ -47,7 +48,7 @@ export const openaiCompletionsUpstream: Readonly<UpstreamCodec> = {
 
   parseResponse(body: unknown): ChatResponse {
     if (!isObject(body) || !Array.isArray(body.choices))
-      throw new StreamProtocolError("the upstream's answer has no choices");
+      throw offProtocol("the upstream's answer has no choices");
     const choice = isObject(body.choices[0]) ? body.choices[0] : {};
     return {
       id: String(body.id ?? "cmpl-unknown"),
@@ -92,7 +93,7 @@ export const openaiCompletionsUpstream: Readonly<UpstreamCodec> = {
       if (choice.finish_reason) finish = choice.finish_reason;
     }
     if (!started || finish === undefined)
-      throw new StreamProtocolError("the upstream's stream ended before its finish_reason");
+      throw cutShort("the upstream's stream ended before its finish_reason");
     yield { type: "finish", stop: fromOpenAIFinish(finish), usage };
   },
 

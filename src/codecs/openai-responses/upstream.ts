@@ -1,3 +1,4 @@
+import { cutShort, offProtocol } from "../../failure.ts";
 import { RESPONSES_PATH } from "./endpoint.ts";
 import type {
   ChatRequest,
@@ -13,14 +14,7 @@ import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { customArguments, mediaToUrl } from "../openai-chat/wire.ts";
 import { issuedBy } from "../opaque.ts";
 import { readSse } from "../sse.ts";
-import {
-  clamp,
-  effortFromBudget,
-  isObject,
-  markers,
-  parseStreamJson,
-  StreamProtocolError,
-} from "../shared.ts";
+import { clamp, effortFromBudget, isObject, markers, parseStreamJson } from "../shared.ts";
 import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
 
 function inputContent(part: MediaPart) {
@@ -188,8 +182,7 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
   },
 
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse {
-    if (!isObject(body))
-      throw new StreamProtocolError("the upstream's answer is not a JSON object");
+    if (!isObject(body)) throw offProtocol("the upstream's answer is not a JSON object");
     const parts = partsFromOutput(body.output, target);
     return {
       id: String(body.id ?? "resp_unknown"),
@@ -306,5 +299,5 @@ async function* parseResponsesStream(
       default:
     }
   }
-  throw new StreamProtocolError("the upstream's stream ended before response.completed");
+  throw cutShort("the upstream's stream ended before response.completed");
 }
