@@ -11,7 +11,7 @@ import { loadConfig, type LoadOptions } from "./config/load.ts";
 import { ConfigError, formatProblem } from "./config/problem.ts";
 import type { ConfigSnapshot } from "./config/snapshot.ts";
 import { createGateway, type Gateway, type SnapshotHolder } from "./http/gateway.ts";
-import { Deadlines } from "./http/deadlines.ts";
+import { Deadlines } from "./deadlines.ts";
 import type { Logger } from "./log.ts";
 import { observeAccounts } from "./observe/account-events.ts";
 import { GatewayMetrics } from "./observe/gateway-metrics.ts";

@@ -11,7 +11,7 @@ import {
   AddressAllowList,
   classifyAddress,
   type AddressClass,
-} from "../src/upstream/address-policy.ts";
+} from "../src/config/address-policy.ts";
 import {
   FetchRefused,
   safeFetch,

@@ -191,3 +191,13 @@ export function firstWhere(list: unknown, matches: (item: JsonObject) => boolean
 export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
+
+/** A JSON answer, as every dialect sends one (content-type without a charset, as the providers do). */
+export function jsonResponse(
+  data: unknown,
+  init: { status?: number; headers?: Headers } = {},
+): Response {
+  const headers = init.headers ?? new Headers();
+  headers.set("content-type", "application/json");
+  return new Response(JSON.stringify(data), { status: init.status ?? 200, headers });
+}

@@ -5,7 +5,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { compileRouteTable } from "./route-table.ts";
 import { compileMappings, parseTarget, type RuleSource } from "../mapping/table.ts";
-import { AddressAllowList } from "../upstream/address-policy.ts";
+import { AddressAllowList } from "./address-policy.ts";
 import { normalizeBaseUrl } from "../codecs/base-url.ts";
 import {
   compatOf,

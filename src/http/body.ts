@@ -1,6 +1,6 @@
 import type { BodyLimits } from "../config/request-limits.ts";
 import type { JsonObject } from "../codecs/json.ts";
-import type { Deadlines } from "./deadlines.ts";
+import type { Deadlines } from "../deadlines.ts";
 import { GatewayError } from "../failure.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });

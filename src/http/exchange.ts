@@ -6,7 +6,7 @@ import { RequestTrace } from "../observe/trace.ts";
 import type { RequestContext } from "../operations/context.ts";
 import type { Middleware } from "./compose.ts";
 import type { CorsPolicy } from "./cors.ts";
-import { familyOfRequest } from "./errors.ts";
+import { familyOfRequest } from "../codecs/errors.ts";
 import type { SnapshotPolicies } from "./policies.ts";
 
 /** Holds the configuration in force; a reload swaps `snapshot`, requests in flight keep the one they started with. */

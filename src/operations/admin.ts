@@ -3,7 +3,8 @@ import type { Operation } from "../config/schema.ts";
 import { GatewayError } from "../failure.ts";
 import type { LogQuery } from "../observe/request-log.ts";
 import { statusRange } from "../observe/request-log.ts";
-import { jsonResponse, type OperationHandler, type RequestContext } from "./context.ts";
+import type { OperationHandler, RequestContext } from "./context.ts";
+import { jsonResponse } from "../codecs/shared.ts";
 
 /*
  * levity's admin surface under /levity/, behind the admin key: what the gateway is doing, its

@@ -1,7 +1,7 @@
 import type { ConfigSnapshot } from "../config/snapshot.ts";
-import type { Deadlines } from "../http/deadlines.ts";
+import type { Deadlines } from "../deadlines.ts";
 import type { JsonObject } from "../codecs/json.ts";
-import type { ErrorFamily } from "../http/errors.ts";
+import type { ErrorFamily } from "../codecs/errors.ts";
 import type { RouteMatch } from "../config/route-table.ts";
 import type { Logger } from "../log.ts";
 import type { GatewayMetrics } from "../observe/gateway-metrics.ts";
@@ -58,13 +58,4 @@ export interface GatewayServices {
   reload?: (reason: string) => ConfigSnapshot | undefined;
   /** Epoch ms the gateway started. */
   startedAt: number;
-}
-
-export function jsonResponse(
-  data: unknown,
-  init: { status?: number; headers?: Headers } = {},
-): Response {
-  const headers = init.headers ?? new Headers();
-  headers.set("content-type", "application/json");
-  return new Response(JSON.stringify(data), { status: init.status ?? 200, headers });
 }

@@ -1,6 +1,7 @@
 import type { Operation } from "../config/schema.ts";
 import type { RouteTable } from "../config/route-table.ts";
-import { jsonResponse, type OperationHandler } from "./context.ts";
+import type { OperationHandler } from "./context.ts";
+import { jsonResponse } from "../codecs/shared.ts";
 
 /*
  * GET /: what someone finds who opens the gateway's address. A browser is sent to the monitor

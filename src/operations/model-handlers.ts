@@ -1,5 +1,5 @@
 import type { OperationHandler } from "./context.ts";
-import { jsonResponse } from "./context.ts";
+import { jsonResponse } from "../codecs/shared.ts";
 import { modelShapeFor, renderModel, renderModelList } from "./models.ts";
 
 /*

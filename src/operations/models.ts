@@ -1,5 +1,5 @@
 import { FAMILIES, FAMILY_LIST } from "../codecs/families.ts";
-import type { ErrorFamily } from "../http/errors.ts";
+import type { ErrorFamily } from "../codecs/errors.ts";
 import type { ModelEntry } from "../upstream/model-catalog.ts";
 
 // Model objects need a creation time; the gateway's start is as honest as any.

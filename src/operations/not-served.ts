@@ -1,4 +1,4 @@
-import { errorResponse, type ErrorFamily } from "../http/errors.ts";
+import { errorResponse, type ErrorFamily } from "../codecs/errors.ts";
 import type { RequestContext } from "./context.ts";
 
 /*

@@ -1,6 +1,6 @@
 import { randomId } from "../codecs/shared.ts";
 import { readSse } from "../codecs/sse.ts";
-import { errorBody } from "../http/errors.ts";
+import { errorBody } from "../codecs/errors.ts";
 import type { Logger } from "../log.ts";
 
 /*

@@ -2,7 +2,7 @@ import { DIALECT_MODULES, UPSTREAM_CODECS } from "../codecs/index.ts";
 import { isObject } from "../codecs/shared.ts";
 import type { Dialect } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
-import { errorResponse } from "../http/errors.ts";
+import { errorResponse } from "../codecs/errors.ts";
 import type { Target } from "../mapping/table.ts";
 import { targetOf } from "./producer.ts";
 import { emptyAnswer, type Failure, failureOf, GatewayError } from "../failure.ts";
@@ -19,7 +19,7 @@ import {
   upstreamEndpoint,
   upstreamRequestHeaders,
 } from "../upstream/protocol.ts";
-import type { RequestContext } from "../operations/context.ts";
+import type { AttemptContext } from "./attempt-context.ts";
 
 /** An error inside a 200 answer: some OpenAI-compatible servers report failures this way. */
 function embeddedError(json: unknown): { status: number; message: string } | undefined {
@@ -36,7 +36,7 @@ function embeddedError(json: unknown): { status: number; message: string } | und
 
 /** A failure for a client of the upstream's own dialect: the upstream's error body as it sent it, where there is one. */
 export function sameDialectFailure(
-  ctx: RequestContext,
+  ctx: AttemptContext,
   failure: Failure,
   headers: Headers,
 ): Response {
@@ -60,7 +60,7 @@ export function sameDialectFailure(
  * errors hidden in a 200, empty answers and usage.
  */
 export interface PassthroughRunnerOptions {
-  ctx: RequestContext;
+  ctx: AttemptContext;
   dialect: Dialect;
   target: Target;
   upstream: Upstream;

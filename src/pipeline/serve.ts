@@ -1,5 +1,5 @@
 import type { Upstream } from "../config/snapshot.ts";
-import { errorResponse, type ErrorFamily } from "../http/errors.ts";
+import { errorResponse, type ErrorFamily } from "../codecs/errors.ts";
 import type { Logger } from "../log.ts";
 import type { RequestTrace } from "../observe/trace.ts";
 import type { Failure } from "../failure.ts";

@@ -1,14 +1,14 @@
 import { CLIENT_CODECS } from "../codecs/index.ts";
 import { parseResponsesSettings } from "../codecs/openai-responses/settings.ts";
-import { byteStream } from "../codecs/shared.ts";
+import { byteStream, jsonResponse } from "../codecs/shared.ts";
 import type { ClientCodec, ClientContext } from "../codecs/codec.ts";
 import type { Dialect } from "../config/schema.ts";
 import type { Upstream } from "../config/snapshot.ts";
-import { errorResponse, type ErrorFamily } from "../http/errors.ts";
+import { errorResponse, type ErrorFamily } from "../codecs/errors.ts";
 import { checkRawRequest, checkRequest } from "./request-limits.ts";
 import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
 import type { Target } from "../mapping/table.ts";
-import { jsonResponse, type RequestContext } from "../operations/context.ts";
+import type { AttemptContext } from "./attempt-context.ts";
 import { emptyAnswer, type Failure, failureOf, GatewayError } from "../failure.ts";
 import { isEmptyAnswer, untilFirstContent } from "./first-content.ts";
 import type { Lease } from "../pool/pool.ts";
@@ -33,7 +33,7 @@ export interface Prepared {
   render: ClientContext;
 }
 
-function clientContext(ctx: RequestContext, request: ChatRequest, dialect: Dialect): ClientContext {
+function clientContext(ctx: AttemptContext, request: ChatRequest, dialect: Dialect): ClientContext {
   const json = ctx.body!.json;
   const streamOptions = json.stream_options;
   return {
@@ -50,7 +50,7 @@ function clientContext(ctx: RequestContext, request: ChatRequest, dialect: Diale
 
 /** previous_response_id: the stored conversation goes before this request's input. */
 function withHistory(
-  ctx: RequestContext,
+  ctx: AttemptContext,
   dialect: Dialect,
   store: StateStore,
   request: ChatRequest,
@@ -70,7 +70,7 @@ function withHistory(
 }
 
 export function prepareTranslation(
-  ctx: RequestContext,
+  ctx: AttemptContext,
   dialect: Dialect,
   store: StateStore,
   model: string,
@@ -144,7 +144,7 @@ async function* afterCommit(
 
 /** What a translated runner needs: the request, its IR once parsed, where to send it, and the store. */
 export interface TranslatedRunnerOptions {
-  ctx: RequestContext;
+  ctx: AttemptContext;
   dialect: Dialect;
   prepared: Prepared;
   target: Target;

@@ -6,7 +6,7 @@ import {
   type InlineMedia,
 } from "../codecs/gemini/inline-media.ts";
 import { GatewayError } from "../failure.ts";
-import { AddressAllowList } from "./address-policy.ts";
+import { AddressAllowList } from "../config/address-policy.ts";
 import { type ByteBudget, type Resolver, safeFetch, systemResolver } from "./safe-fetch.ts";
 
 /*

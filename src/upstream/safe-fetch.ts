@@ -1,6 +1,6 @@
 import { lookup } from "node:dns/promises";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
-import { type AddressAllowList, classifyAddress, parseAddress } from "./address-policy.ts";
+import { type AddressAllowList, classifyAddress, parseAddress } from "../config/address-policy.ts";
 
 /*
  * Fetching a URL a client chose (an image to inline for Gemini) without letting the client aim

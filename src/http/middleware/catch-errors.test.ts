@@ -3,7 +3,7 @@ import type { RouteMatch } from "../../config/route-table.ts";
 import type { Logger } from "../../log.ts";
 import { RequestTrace } from "../../observe/trace.ts";
 import { corsPolicy } from "../cors.ts";
-import type { ErrorFamily } from "../errors.ts";
+import type { ErrorFamily } from "../../codecs/errors.ts";
 import { GatewayError } from "../../failure.ts";
 import type { Exchange } from "../exchange.ts";
 import { catchErrors } from "./catch-errors.ts";

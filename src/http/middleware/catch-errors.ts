@@ -1,5 +1,5 @@
 import type { Logger } from "../../log.ts";
-import { errorResponse } from "../errors.ts";
+import { errorResponse } from "../../codecs/errors.ts";
 import { GatewayError } from "../../failure.ts";
 import type { Exchange, Step } from "../exchange.ts";
 import { finish } from "./finish.ts";

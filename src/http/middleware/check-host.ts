@@ -1,4 +1,4 @@
-import { errorResponse } from "../errors.ts";
+import { errorResponse } from "../../codecs/errors.ts";
 import type { Step } from "../exchange.ts";
 import { hostAdmitted, hostRefusalMessage } from "../host-check.ts";
 

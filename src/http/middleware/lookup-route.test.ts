@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { PathLookup, RouteDef } from "../../config/route-table.ts";
 import { RequestTrace } from "../../observe/trace.ts";
 import { corsPolicy } from "../cors.ts";
-import type { ErrorFamily } from "../errors.ts";
+import type { ErrorFamily } from "../../codecs/errors.ts";
 import type { Exchange, HandleOptions } from "../exchange.ts";
 import { lookupMethod, lookupRoute, routeOf } from "./lookup-route.ts";
 

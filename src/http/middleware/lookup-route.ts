@@ -1,6 +1,6 @@
 import type { PathLookup, RouteDef } from "../../config/route-table.ts";
 import { corsForRoute } from "../cors.ts";
-import { familyOfDialect } from "../errors.ts";
+import { familyOfDialect } from "../../codecs/errors.ts";
 import type { Exchange, HandleOptions, Step } from "../exchange.ts";
 
 /**

@@ -3,7 +3,7 @@ import type { PathLookup, RouteDef } from "../../config/route-table.ts";
 import { RequestTrace } from "../../observe/trace.ts";
 import { GatewayError } from "../../failure.ts";
 import type { Exchange } from "../exchange.ts";
-import { Deadlines } from "../deadlines.ts";
+import { Deadlines } from "../../deadlines.ts";
 import { readBody as readBodyWithin } from "./read-body.ts";
 
 const readBody = readBodyWithin(new Deadlines());

@@ -1,7 +1,7 @@
 import type { PathLookup, RouteMatch } from "../../config/route-table.ts";
 import type { JsonObject } from "../../codecs/json.ts";
 import { readJsonObject, readOptionalJsonObject } from "../body.ts";
-import type { Deadlines } from "../deadlines.ts";
+import type { Deadlines } from "../../deadlines.ts";
 import { GatewayError } from "../../failure.ts";
 import { type Exchange, lookedUp, type Step } from "../exchange.ts";
 

@@ -1,4 +1,4 @@
-import { SweepList } from "../sweep.ts";
+import { SweepList } from "./sweep.ts";
 
 /*
  * Deadlines for limits of whole seconds (a request body's arrival), checked four times a second.

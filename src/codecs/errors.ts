@@ -1,5 +1,5 @@
-import { FAMILIES } from "../codecs/families.ts";
-import { type Dialect, type Family, FAMILY_OF_DIALECT } from "../codecs/names.ts";
+import { FAMILIES } from "./families.ts";
+import { type Dialect, type Family, FAMILY_OF_DIALECT } from "./names.ts";
 import type { ErrorDetails } from "../failure.ts";
 
 /** The three error shapes a client can understand: one per family. */
