@@ -11,7 +11,7 @@ export function corsPolicy(origins: string[]): CorsPolicy {
 }
 
 // Response headers a browser client needs to read.
-const EXPOSED = [
+const EXPOSED: string = [
   "x-request-id",
   "request-id",
   "x-mapped-model",
@@ -24,7 +24,7 @@ const EXPOSED = [
 ].join(", ");
 
 // What the official SDKs send, for a preflight that does not list its headers.
-const SDK_HEADERS = [
+const SDK_HEADERS: string = [
   "authorization",
   "content-type",
   "x-api-key",
@@ -60,7 +60,7 @@ export function isLoopbackOrigin(origin: string): boolean {
   }
 }
 
-const NO_ORIGIN: CorsPolicy = { anyOrigin: false, listed: new Set() };
+const NO_ORIGIN: Readonly<CorsPolicy> = { anyOrigin: false, listed: new Set() };
 
 /**
  * Admin data, the monitor page and /metrics are read by levity's own page (same origin, which

@@ -41,7 +41,7 @@ interface LastResponse {
 }
 
 // Headers of the upgrade that describe the WebSocket connection rather than the request.
-const CONNECTION_HEADERS = [
+const CONNECTION_HEADERS: readonly string[] = [
   "connection",
   "upgrade",
   "content-length",
@@ -52,11 +52,15 @@ const CONNECTION_HEADERS = [
   "sec-websocket-protocol",
 ];
 // Headers of levity's own answer worth telling a client that only sees a message: retry hints and where to look in the log.
-const ERROR_HEADERS = ["retry-after", "x-request-id", "x-should-retry"];
+const ERROR_HEADERS: readonly string[] = ["retry-after", "x-request-id", "x-should-retry"];
 // A client sends one response.create at a time and waits for its end; more than this queued is a runaway client.
 const MAX_QUEUED = 8;
 const SHUTDOWN_REASON = "levity is shutting down";
-const TERMINAL_EVENTS = new Set(["response.completed", "response.failed", "response.incomplete"]);
+const TERMINAL_EVENTS: ReadonlySet<string> = new Set([
+  "response.completed",
+  "response.failed",
+  "response.incomplete",
+]);
 
 export class ResponsesSocket {
   private queue: Promise<void> = Promise.resolve();
