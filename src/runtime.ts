@@ -85,12 +85,15 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return true;
   };
 
+  // The pool reports what its failure policy does; these log it and count it for /metrics.
+  const accountEvents = observeAccounts(log);
   const services: GatewayServices = {
     log,
     catalog: new ModelCatalog(log),
     version: VERSION,
     store,
-    pool: new AccountPool(store, log, Date.now, { listener: observeAccounts(log) }),
+    pool: new AccountPool(store, accountEvents),
+    accountEvents: accountEvents.counter,
     requestLog,
     metrics: new GatewayMetrics(VERSION),
     upstreamClient: new UpstreamClient(host.env),

@@ -368,7 +368,7 @@ describe("absurd cooldown hints", () => {
       consecutiveFailures: 1,
     };
     const store = { accounts: () => [record], saveAccount: () => {} } as unknown as StateStore;
-    const pool = new AccountPool(store, { info() {}, warn() {}, error() {} }, () => now);
+    const pool = new AccountPool(store, { accountChanged() {} }, { now: () => now });
     const account: Account = { name: "c", key, weight: 1, serves: () => true };
     const upstream = {
       name: "u",

@@ -1108,7 +1108,7 @@ describe("the echo account in the pool", () => {
 
   test("a refused key, a rate limit, spent credit or a server error leaves echo free at once, and nothing is stored", () => {
     const store = memoryStore();
-    const pool = new AccountPool(store, quiet);
+    const pool = new AccountPool(store, { accountChanged() {} });
     const failures: Failure[] = [
       { kind: "auth", status: 401, message: "simulated" },
       { kind: "rate_limit", status: 429, message: "simulated", hintMs: 60_000 },
@@ -1142,7 +1142,7 @@ describe("the echo account in the pool", () => {
       consecutiveFailures: 3,
       disabledReason: "refused",
     });
-    const pool = new AccountPool(store, quiet);
+    const pool = new AccountPool(store, { accountChanged() {} });
     expect(pool.tryAcquire(echo, "m", {}, new Set()).kind).toBe("lease");
   });
 });

@@ -1,16 +1,19 @@
 import type { Logger } from "../log.ts";
-import {
-  type AccountEvent,
-  type AccountListener,
-  type CooldownCount,
-  describeAccountEvent,
-} from "../pool/events.ts";
+import { type AccountEvent, type AccountListener, describeAccountEvent } from "../pool/events.ts";
 
 /*
  * What the pool's failure policy does to accounts, observed: each cooldown or disable logged in
  * the pool's words and counted for the metrics (levity_cooldowns_total). The pool only reports
  * the events; the runtime builds one of these and gives it to the pool.
  */
+
+/** Cooldowns and disables started since levity started, by account and reason (the failure's kind). */
+export interface CooldownCount {
+  upstream: string;
+  account: string;
+  reason: string;
+  count: number;
+}
 
 /** Cooldowns and disables started since levity started, by upstream, account and reason. */
 export class CooldownCounter {
@@ -42,6 +45,5 @@ export function observeAccounts(
       log[level](message);
       counter.record(event);
     },
-    cooldowns: () => counter.list(),
   };
 }

@@ -1,3 +1,4 @@
+import type { CooldownCounter } from "../observe/account-events.ts";
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import type { Deadlines } from "../deadlines.ts";
 import type { JsonObject } from "../codecs/json.ts";
@@ -46,6 +47,8 @@ export interface GatewayServices {
   version: string;
   store: StateStore;
   pool: AccountPool;
+  /** Cooldowns and disables counted since start, for levity_cooldowns_total. */
+  accountEvents: CooldownCounter;
   requestLog: RequestLog;
   metrics: GatewayMetrics;
   /** Every upstream call goes through it. */

@@ -10,7 +10,10 @@ export const metrics: OperationHandler = (ctx, services) => {
       "Metrics are off in this levity (proxy.metrics: false in gateway.yaml).",
     );
   return new Response(
-    services.metrics.render(services.pool.view(ctx.snapshot.upstreams), services.pool.cooldowns()),
+    services.metrics.render(
+      services.pool.view(ctx.snapshot.upstreams),
+      services.accountEvents.list(),
+    ),
     { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } },
   );
 };

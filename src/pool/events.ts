@@ -1,4 +1,3 @@
-import type { Logger } from "../log.ts";
 import type { Failure } from "../failure.ts";
 import type { Effect } from "./health.ts";
 
@@ -18,21 +17,8 @@ export interface AccountEvent {
   effect: Effect;
 }
 
-/** Cooldowns and disables started since levity started, by account and reason (the failure's kind). */
-export interface CooldownCount {
-  upstream: string;
-  account: string;
-  reason: string;
-  count: number;
-}
-
 export interface AccountListener {
   accountChanged(event: AccountEvent): void;
-  /**
-   * The counts, when this listener keeps them: AccountPool.cooldowns() answers from here, for
-   * callers that still ask the pool.
-   */
-  cooldowns?(): CooldownCount[];
 }
 
 /** How an event reads in the log: what the policy did, and what ends it. */
@@ -60,32 +46,5 @@ export function describeAccountEvent(event: AccountEvent): {
   return {
     level: "info",
     message: `account ${where} cooling ${Math.ceil(effect.waitMs / 1000)} s (${failure.kind}: ${failure.message.slice(0, 120)})`,
-  };
-}
-
-/**
- * For a pool built without a listener: logs and counts as the pool itself once did, so hosts that
- * assemble the pool by hand keep their log lines and levity_cooldowns_total. It goes once every
- * host passes observeAccounts(log) from src/observe/account-events.ts (the pool cannot import it:
- * observe sits above pool).
- */
-export function fallbackListener(log: Logger): AccountListener {
-  const counts = new Map<string, CooldownCount>();
-  return {
-    accountChanged(event) {
-      const { level, message } = describeAccountEvent(event);
-      log[level](message);
-      const key = `${event.upstream}\u0000${event.account}\u0000${event.failure.kind}`;
-      const entry = counts.get(key);
-      if (entry) entry.count++;
-      else
-        counts.set(key, {
-          upstream: event.upstream,
-          account: event.account,
-          reason: event.failure.kind,
-          count: 1,
-        });
-    },
-    cooldowns: () => [...counts.values()],
   };
 }

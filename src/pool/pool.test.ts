@@ -36,7 +36,8 @@ function clock() {
   };
 }
 
-const quiet: Logger = { info() {}, warn() {}, error() {} };
+/** A pool whose reports nobody reads. */
+const NOBODY: AccountListener = { accountChanged() {} };
 
 function account(name: string, over: Partial<Account> = {}): Account {
   return { name, key: `sk-test-${name}-0123456789`, weight: 1, serves: () => true, ...over };
@@ -55,16 +56,11 @@ function upstream(strategy: Strategy, accounts: Account[], name = "u"): Upstream
 }
 
 function build(
-  options: {
-    store?: StateStore;
-    listener?: AccountListener;
-    log?: Logger;
-    random?: () => number;
-  } = {},
+  options: { store?: StateStore; listener?: AccountListener; random?: () => number } = {},
 ) {
   const time = clock();
-  const pool = new AccountPool(options.store ?? memoryStore(), options.log ?? quiet, time.now, {
-    listener: options.listener,
+  const pool = new AccountPool(options.store ?? memoryStore(), options.listener ?? NOBODY, {
+    now: time.now,
     random: options.random ?? (() => 0.5),
   });
   return { pool, ...time };
@@ -298,11 +294,9 @@ describe("health through the pool", () => {
 });
 
 describe("what the pool reports", () => {
-  test("the listener hears each cooldown and disable, with the key scrubbed, and counts are its own", () => {
+  test("the listener hears each cooldown and disable, with the key scrubbed", () => {
     const events: AccountEvent[] = [];
-    const lines: string[] = [];
-    const log: Logger = { info: (l) => lines.push(l), warn: (l) => lines.push(l), error() {} };
-    const { pool } = build({ log, listener: { accountChanged: (e) => events.push(e) } });
+    const { pool } = build({ listener: { accountChanged: (e) => events.push(e) } });
     const a = account("a");
     const up = upstream("fill_first", [a, account("b")]);
     fail(pool, up, failure("auth", { message: `Incorrect API key provided: ${a.key}` }));
@@ -325,25 +319,6 @@ describe("what the pool reports", () => {
         failure: failure("rate_limit", { hintMs: 1_000 }),
         effect: { kind: "cooling", waitMs: 1_000, model: "n" },
       },
-    ]);
-    // Logging and counting are the listener's: the pool neither logs nor counts beside it.
-    expect(lines).toEqual([]);
-    expect(pool.cooldowns()).toEqual([]);
-  });
-
-  test("without a listener the pool still logs and counts, as before", () => {
-    const lines: string[] = [];
-    const log: Logger = { info: (l) => lines.push(l), warn: (l) => lines.push(l), error() {} };
-    const { pool } = build({ log });
-    const up = upstream("fill_first", [account("a")]);
-    fail(pool, up, failure("rate_limit", { hintMs: 2_500 }));
-    fail(pool, up, failure("rate_limit"), "n");
-    expect(lines).toEqual([
-      "account u/a cooling 3 s for m (429 rate limited, as the upstream asked)",
-      "account u/a cooling 10 s for n (429 rate limited)",
-    ]);
-    expect(pool.cooldowns()).toEqual([
-      { upstream: "u", account: "a", reason: "rate_limit", count: 2 },
     ]);
   });
 });

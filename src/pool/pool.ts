@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
 import type { Account, Upstream } from "../config/snapshot.ts";
-import type { Logger } from "../log.ts";
 import type { StateStore } from "../state/store.ts";
 import { type Affinity, AffinityMemory } from "./affinity.ts";
-import { type AccountListener, type CooldownCount, fallbackListener } from "./events.ts";
+import type { AccountListener } from "./events.ts";
 import * as health from "./health.ts";
 import type { Acquired, Lease, Outcome, Unavailable } from "./lease.ts";
 import { rpmReadyAt, withinMinute } from "./rpm.ts";
@@ -14,7 +13,7 @@ import { type AccountView, type Activity, viewAccount } from "./view.ts";
 import { Waiters } from "./waiters.ts";
 
 export type { Affinity } from "./affinity.ts";
-export type { AccountEvent, AccountListener, CooldownCount } from "./events.ts";
+export type { AccountEvent, AccountListener } from "./events.ts";
 export { ADMIN_DISABLED } from "./health.ts";
 export type { Acquired, Lease, Outcome, Unavailable } from "./lease.ts";
 export type { AccountView } from "./view.ts";
@@ -47,8 +46,8 @@ export interface AccountFilter {
 }
 
 export interface PoolOptions {
-  /** Told each time the failure policy cools or disables an account; without one, the pool logs and counts them itself. */
-  listener?: AccountListener;
+  /** The clock; tests drive it. */
+  now?: () => number;
   /** The backoff's jitter, for tests that need a fixed wait. */
   random?: () => number;
 }
@@ -58,19 +57,20 @@ export class AccountPool {
   private readonly saved: SavedHealth;
   private readonly affinity = new AffinityMemory();
   private readonly waiters = new Waiters();
-  private readonly listener: AccountListener;
   private readonly random: () => number;
   // Per Account object (a reload makes new ones), so selection does not hash keys on every request.
   private readonly digests = new WeakMap<Account, string>();
 
+  private readonly now: () => number;
+
   constructor(
     store: StateStore,
-    log: Logger,
-    private readonly now: () => number = Date.now,
+    /** Told each time the failure policy cools or disables an account: logging and counting that is observation's job. */
+    private readonly listener: AccountListener,
     options: PoolOptions = {},
   ) {
     this.saved = new SavedHealth(store);
-    this.listener = options.listener ?? fallbackListener(log);
+    this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
   }
 
@@ -277,14 +277,6 @@ export class AccountPool {
         failure,
         effect: settled.effect,
       });
-  }
-
-  /**
-   * Cooldowns and disables started since levity started, by upstream, account and reason: from
-   * the listener, which counts them (kept here for callers that still ask the pool).
-   */
-  cooldowns(): CooldownCount[] {
-    return this.listener.cooldowns?.() ?? [];
   }
 
   /**
