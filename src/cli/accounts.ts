@@ -1,4 +1,5 @@
-import { ADMIN_DISABLED, type AccountView } from "../pool/pool.ts";
+import type { AccountView } from "../pool/view.ts";
+import { ADMIN_DISABLED } from "../pool/health.ts";
 import { adminFor, callAdmin, type AdminFlags } from "./admin-client.ts";
 import { CliExit, type CliIO } from "./context.ts";
 

@@ -2,7 +2,7 @@ import type { FetchMedia } from "./gemini/inline-media.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
 import type { UpstreamProtocol } from "./names.ts";
 import type { ChatCompat } from "./openai-compatible/profiles.ts";
-import type { JsonObject } from "./shared.ts";
+import type { JsonObject } from "./json.ts";
 
 /*
  * The two halves every dialect implements over the one IR: the client half (its requests in, its

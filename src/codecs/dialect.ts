@@ -1,6 +1,6 @@
 import type { FamilyModule } from "./family.ts";
 import type { Dialect, Operation } from "./names.ts";
-import type { JsonObject } from "./shared.ts";
+import type { JsonObject } from "./json.ts";
 import type { ClientCodec, UpstreamCodec } from "./codec.ts";
 
 /** One call to an upstream endpoint, as much as its path depends on. */

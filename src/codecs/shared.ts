@@ -5,8 +5,6 @@ import type { StreamEvent, Turn } from "../ir.ts";
 
 import { isObject, type JsonObject } from "./json.ts";
 
-export { isObject, type JsonObject };
-
 export function badRequest(message: string, param?: string): GatewayError {
   return new GatewayError(400, message, { param: param ?? null });
 }

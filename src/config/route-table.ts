@@ -1,5 +1,6 @@
 import { IttyRouter, type IRequest, type IttyRouterType, type RouteEntry } from "itty-router";
-import type { AuthClass, Dialect, Operation, RoutesFile } from "./schema.ts";
+import type { AuthClass, RoutesFile } from "./schema.ts";
+import type { Dialect, Operation } from "../codecs/names.ts";
 
 export interface RouteDef {
   method: "GET" | "POST";

@@ -63,8 +63,6 @@ const UpstreamMegabytes = v.pipe(
 export const AUTH_MODES = ["off", "strict", "all_except_health", "auto"] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
-export { PROTOCOLS, type UpstreamProtocol };
-
 /** Upstream time limits, in seconds; an upstream's own block overrides proxy.timeouts key by key. */
 const TimeoutsSchema = v.strictObject({
   connect: v.optional(Seconds),
@@ -357,8 +355,6 @@ export const MappingsSchema = v.strictObject({
   default: v.optional(Target),
 });
 export type MappingsFile = v.InferOutput<typeof MappingsSchema>;
-
-export { DIALECTS, OPERATIONS, type Dialect, type Operation };
 
 export const AUTH_CLASSES = ["api", "health", "admin", "metrics", "page"] as const;
 export type AuthClass = (typeof AUTH_CLASSES)[number];

@@ -3,7 +3,8 @@ import type { RouteTable } from "./route-table.ts";
 import type { MappingTable } from "../mapping/table.ts";
 import type { UpstreamLimits } from "../upstream-limits.ts";
 import type { ChatCompat, OpenAIApi, ProfileName } from "../codecs/openai-compatible/index.ts";
-import type { AuthMode, Strategy, UpstreamProtocol } from "./schema.ts";
+import type { AuthMode, Strategy } from "./schema.ts";
+import type { UpstreamProtocol } from "../codecs/names.ts";
 
 export type EffectiveAuthMode = Exclude<AuthMode, "auto">;
 

@@ -1,4 +1,4 @@
-import type { AccountView } from "../pool/pool.ts";
+import type { AccountView } from "../pool/view.ts";
 import { Counter, Gauge, Histogram, MAX_SERIES, type HistogramState } from "./prometheus.ts";
 
 type TokenKind = "input" | "output" | "cached" | "reasoning";

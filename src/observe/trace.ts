@@ -1,6 +1,6 @@
 import type { RouteDef } from "../config/route-table.ts";
 import type { Usage } from "../ir.ts";
-import type { Lease, Outcome } from "../pool/pool.ts";
+import type { Lease, Outcome } from "../pool/lease.ts";
 import { scrubFailure, scrubKey } from "../scrub.ts";
 import type { RecordSink, RequestRecord } from "./record.ts";
 

@@ -1,5 +1,5 @@
 import { describeSnapshot } from "../config/describe.ts";
-import type { Operation } from "../config/schema.ts";
+import type { Operation } from "../codecs/names.ts";
 import { GatewayError } from "../failure.ts";
 import type { LogQuery } from "../observe/request-log.ts";
 import { statusRange } from "../observe/request-log.ts";

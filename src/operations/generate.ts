@@ -1,15 +1,16 @@
-import type { Dialect } from "../config/schema.ts";
+import type { Dialect } from "../codecs/names.ts";
 import { GatewayError } from "../failure.ts";
 import { resolveModel } from "../mapping/resolve.ts";
 import { prepareTranslation, translatedRunner, type Prepared } from "../pipeline/translate.ts";
-import type { Affinity, Lease } from "../pool/pool.ts";
+import type { Lease } from "../pool/lease.ts";
+import type { Affinity } from "../pool/affinity.ts";
 import {
   serveWithPool,
   type AttemptResult,
   type ServeContext,
   type TargetRunner,
 } from "../pipeline/serve.ts";
-import { sessionKey } from "../pool/session.ts";
+import { sessionKey } from "../pipeline/session-key.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { apiOfDialect } from "../codecs/openai-compatible/index.ts";
 import { forwardsNatively } from "../upstream/protocol.ts";

@@ -1,4 +1,4 @@
-import type { Operation } from "../config/schema.ts";
+import type { Operation } from "../codecs/names.ts";
 import { ADMIN_HANDLERS } from "./admin.ts";
 import { compactResponses, generateOrCompact } from "./compact.ts";
 import type { OperationHandler } from "./context.ts";

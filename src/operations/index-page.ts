@@ -1,4 +1,4 @@
-import type { Operation } from "../config/schema.ts";
+import type { Operation } from "../codecs/names.ts";
 import type { RouteTable } from "../config/route-table.ts";
 import type { OperationHandler } from "./context.ts";
 import { jsonResponse } from "../codecs/shared.ts";

@@ -1,7 +1,7 @@
 import type { UpstreamCodec } from "../codecs/codec.ts";
 import { FAMILY_LIST } from "../codecs/families.ts";
 import { classifyStatus, type Failure, type FailureWords } from "../failure.ts";
-import { cooldownHint } from "../pool/hints.ts";
+import { cooldownHint } from "./cooldown-hint.ts";
 
 /*
  * The one place an upstream's error answer becomes a Failure, for both runners and every

@@ -1,6 +1,6 @@
 import { DIALECT_MODULES, UPSTREAM_CODECS } from "../codecs/index.ts";
-import { isObject } from "../codecs/shared.ts";
-import type { Dialect } from "../config/schema.ts";
+import { isObject } from "../codecs/json.ts";
+import type { Dialect } from "../codecs/names.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse } from "../codecs/errors.ts";
 import type { Target } from "../mapping/table.ts";
@@ -8,7 +8,7 @@ import { targetOf } from "./producer.ts";
 import { emptyAnswer, type Failure, failureOf, GatewayError } from "../failure.ts";
 import { failureFromAnswer, failureFromEvent } from "./answer-failure.ts";
 import { isEmptyAnswer } from "./first-content.ts";
-import type { Lease } from "../pool/pool.ts";
+import type { Lease } from "../pool/lease.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
 import { tapStream } from "./tap.ts";
 import type { OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";

@@ -1,5 +1,5 @@
 import type { RequestLimits } from "../config/request-limits.ts";
-import type { Dialect } from "../config/schema.ts";
+import type { Dialect } from "../codecs/names.ts";
 import type { ChatRequest } from "../ir.ts";
 import { GatewayError } from "../failure.ts";
 import type { JsonObject } from "../codecs/json.ts";

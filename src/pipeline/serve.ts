@@ -3,7 +3,9 @@ import { errorResponse, type ErrorFamily } from "../codecs/errors.ts";
 import type { Logger } from "../log.ts";
 import type { RequestTrace } from "../observe/trace.ts";
 import type { Failure } from "../failure.ts";
-import type { AccountPool, Affinity, Lease, Unavailable } from "../pool/pool.ts";
+import type { AccountPool } from "../pool/pool.ts";
+import type { Lease, Unavailable } from "../pool/lease.ts";
+import type { Affinity } from "../pool/affinity.ts";
 import { scrubFailure } from "../scrub.ts";
 
 /*

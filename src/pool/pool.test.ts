@@ -10,14 +10,11 @@ import { memoryStore, type StateStore } from "../state/store.ts";
 import type { AccountEvent } from "./events.ts";
 import type { Failure } from "../failure.ts";
 import { MAX_HINT_MS } from "./health.ts";
-import {
-  type AccountListener,
-  AccountPool,
-  type Acquired,
-  ADMIN_DISABLED,
-  type Affinity,
-  type Lease,
-} from "./pool.ts";
+import { AccountPool } from "./pool.ts";
+import type { Acquired, Lease } from "./lease.ts";
+import { ADMIN_DISABLED } from "./health.ts";
+import type { AccountListener } from "./events.ts";
+import type { Affinity } from "./affinity.ts";
 
 /*
  * AccountPool driven with a fake clock: time moves only when a test moves it, and a waiting

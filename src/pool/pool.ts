@@ -12,12 +12,6 @@ import { type Candidate, pick } from "./strategies.ts";
 import { type AccountView, type Activity, viewAccount } from "./view.ts";
 import { Waiters } from "./waiters.ts";
 
-export type { Affinity } from "./affinity.ts";
-export type { AccountEvent, AccountListener } from "./events.ts";
-export { ADMIN_DISABLED } from "./health.ts";
-export type { Acquired, Lease, Outcome, Unavailable } from "./lease.ts";
-export type { AccountView } from "./view.ts";
-
 /*
  * The accounts of every upstream as levity runs them: which may serve now, which request holds
  * which account, and who waits for one. What a failure does to an account is health.ts's, which

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { isObject, newCallId, randomId, unixNow } from "../codecs/shared.ts";
+import { newCallId, randomId, unixNow } from "../codecs/shared.ts";
+import { isObject } from "../codecs/json.ts";
 import type {
   ChatRequest,
   ChatResponse,

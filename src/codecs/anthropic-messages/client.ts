@@ -11,15 +11,8 @@ import type {
 } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
 import { encodeOpaque } from "../opaque.ts";
-import {
-  badRequest,
-  idWithPrefix,
-  isObject,
-  optionalNumber,
-  optionalStrings,
-  sseEvent,
-  type JsonObject,
-} from "../shared.ts";
+import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseEvent } from "../shared.ts";
+import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
 import { blocksFromParts, partsFromBlocks, TO_ANTHROPIC_STOP, toAnthropicUsage } from "./wire.ts";
 

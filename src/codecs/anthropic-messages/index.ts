@@ -1,5 +1,6 @@
 import type { DialectModule } from "../dialect.ts";
-import { firstWhere, isObject, utf8 } from "../shared.ts";
+import { firstWhere, utf8 } from "../shared.ts";
+import { isObject } from "../json.ts";
 import { anthropicMessagesClient } from "./client.ts";
 import { anthropicEndpointPath } from "./endpoint.ts";
 import { anthropicFamily } from "./family.ts";

@@ -15,11 +15,11 @@ import {
   clamp,
   EFFORT_BUDGET,
   failureFromBody,
-  isObject,
   markers,
   mergeSameRoleTurns,
   parseStreamJson,
 } from "../shared.ts";
+import { isObject } from "../json.ts";
 import type { UpstreamCodec, ErrorBodyReading, UpstreamTarget } from "../codec.ts";
 import { blocksFromParts, fromAnthropicStop, fromAnthropicUsage, partsFromBlocks } from "./wire.ts";
 

@@ -8,7 +8,8 @@ import {
   type Usage,
 } from "../../ir.ts";
 import { decodeOpaque } from "../opaque.ts";
-import { argumentsObject, argumentsText, badRequest, isObject } from "../shared.ts";
+import { argumentsObject, argumentsText, badRequest } from "../shared.ts";
+import { isObject } from "../json.ts";
 
 /* What the Anthropic client and upstream halves share: content blocks, stop reasons, usage. */
 

@@ -11,7 +11,8 @@ import type {
 } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
 import { encodeOpaque } from "../opaque.ts";
-import { argumentsObject, asArray, badRequest, isObject, type JsonObject } from "../shared.ts";
+import { argumentsObject, asArray, badRequest } from "../shared.ts";
+import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
 import { fromGeminiSchema } from "./schema.ts";
 import {

@@ -1,5 +1,5 @@
 import { GatewayError } from "../../failure.ts";
-import { isObject } from "../shared.ts";
+import { isObject } from "../json.ts";
 
 /*
  * Tool parameters go to Gemini as `parameters`, the OpenAPI 3.0 subset every Gemini model and

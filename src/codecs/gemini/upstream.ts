@@ -15,13 +15,13 @@ import {
   clamp,
   EFFORT_BUDGET,
   failureFromBody,
-  isObject,
   markers,
   mergeSameRoleTurns,
   newCallId,
   parseStreamJson,
   streamError,
 } from "../shared.ts";
+import { isObject } from "../json.ts";
 import type { UpstreamCodec, ErrorBodyReading, UpstreamTarget } from "../codec.ts";
 import { geminiMediaParts } from "./inline-media.ts";
 import { hasParameters, schemaBudget, toGeminiSchema } from "./schema.ts";

@@ -1,6 +1,7 @@
 import type { MediaPart, Opaque, Part, StopReason, ToolResultPart, Usage } from "../../ir.ts";
 import { decodeOpaque } from "../opaque.ts";
-import { argumentsObject, argumentsText, badRequest, isObject, newCallId } from "../shared.ts";
+import { argumentsObject, argumentsText, badRequest, newCallId } from "../shared.ts";
+import { isObject } from "../json.ts";
 
 /* What the Gemini client and upstream halves share: parts, finish reasons, usage. */
 

@@ -1,14 +1,7 @@
 import type { ChatRequest, ChatResponse, Part, StreamEvent, ToolCallPart, Turn } from "../../ir.ts";
 import { isResultContent, textOf } from "../../ir.ts";
-import {
-  badRequest,
-  idWithPrefix,
-  isObject,
-  newCallId,
-  optionalNumber,
-  optionalStrings,
-  type JsonObject,
-} from "../shared.ts";
+import { badRequest, idWithPrefix, newCallId, optionalNumber, optionalStrings } from "../shared.ts";
+import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
 import {
   customArguments,

@@ -1,5 +1,6 @@
 import type { ChatRequest, Effort, Tool, ToolChoice } from "../../ir.ts";
-import { badRequest, isObject } from "../shared.ts";
+import { badRequest } from "../shared.ts";
+import { isObject } from "../json.ts";
 import { CUSTOM_TOOL_PARAMETERS } from "./wire.ts";
 
 /*

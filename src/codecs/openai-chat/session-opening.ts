@@ -1,4 +1,5 @@
-import { firstWhere, type JsonObject } from "../shared.ts";
+import { firstWhere } from "../shared.ts";
+import type { JsonObject } from "../json.ts";
 
 export function chatSessionOpening(body: JsonObject): unknown[] {
   return [

@@ -16,12 +16,12 @@ import { readSse } from "../sse.ts";
 import {
   clamp,
   effortFromBudget,
-  isObject,
   markers,
   newCallId,
   parseStreamJson,
   streamError,
 } from "../shared.ts";
+import { isObject } from "../json.ts";
 import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
 import { compatOf, profileFromBaseUrl, type ChatCompat } from "../openai-compatible/profiles.ts";
 import {

@@ -1,5 +1,6 @@
 import type { MediaPart, Part, StopReason, Tool, Usage } from "../../ir.ts";
-import { badRequest, isObject } from "../shared.ts";
+import { badRequest } from "../shared.ts";
+import { isObject } from "../json.ts";
 
 /* What OpenAI's chat, completions and responses halves share: content parts, finish reasons, usage, tools. */
 

@@ -1,5 +1,6 @@
 import type { ErrorBodyReading } from "../codec.ts";
-import { failureFromBody, isObject } from "../shared.ts";
+import { failureFromBody } from "../shared.ts";
+import { isObject } from "../json.ts";
 
 /** The message of an OpenAI-family error body (`{error: {message}}`), which all three OpenAI APIs answer with. */
 export function parseOpenAIError(text: string): ErrorBodyReading {

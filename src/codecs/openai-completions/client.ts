@@ -3,14 +3,8 @@ import { textOf } from "../../ir.ts";
 import { endOpenAIStream } from "../openai-chat/render-chat-stream.ts";
 import { failOpenAIStream } from "../openai-chat/stream-error.ts";
 import { TO_OPENAI_FINISH } from "../openai-chat/wire.ts";
-import {
-  badRequest,
-  idWithPrefix,
-  optionalNumber,
-  optionalStrings,
-  sseData,
-  type JsonObject,
-} from "../shared.ts";
+import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseData } from "../shared.ts";
+import type { JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
 
 export function completionsUsage(usage: { input: number; output: number }) {

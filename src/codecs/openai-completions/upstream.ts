@@ -6,7 +6,8 @@ import { DONE_MARKER, toolResultText } from "../openai-chat/upstream.ts";
 import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { fromOpenAIFinish, fromOpenAIUsage } from "../openai-chat/wire.ts";
 import { readSse } from "../sse.ts";
-import { clamp, isObject, parseStreamJson, streamError } from "../shared.ts";
+import { clamp, parseStreamJson, streamError } from "../shared.ts";
+import { isObject } from "../json.ts";
 import type { UpstreamCodec } from "../codec.ts";
 
 /** The legacy endpoint's default of 16 tokens would cut nearly every answer short. */

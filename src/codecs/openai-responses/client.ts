@@ -16,7 +16,8 @@ import {
 } from "../openai-chat/wire.ts";
 import { decodeReasoning } from "../opaque.ts";
 import { expandCompaction } from "./compaction.ts";
-import { badRequest, isObject, optionalNumber, type JsonObject } from "../shared.ts";
+import { badRequest, optionalNumber } from "../shared.ts";
+import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
 import { itemsFromParts, renderResponsesStream, responseObject } from "./render.ts";
 

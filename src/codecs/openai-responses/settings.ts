@@ -1,4 +1,5 @@
-import { badRequest, isObject, randomId, type JsonObject } from "../shared.ts";
+import { badRequest, randomId } from "../shared.ts";
+import { isObject, type JsonObject } from "../json.ts";
 import type { ResponsesSettings } from "../codec.ts";
 
 /*

@@ -14,7 +14,8 @@ import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { customArguments, mediaToUrl } from "../openai-chat/wire.ts";
 import { issuedBy } from "../opaque.ts";
 import { readSse } from "../sse.ts";
-import { clamp, effortFromBudget, isObject, markers, parseStreamJson } from "../shared.ts";
+import { clamp, effortFromBudget, markers, parseStreamJson } from "../shared.ts";
+import { isObject } from "../json.ts";
 import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
 
 function inputContent(part: MediaPart) {

@@ -1,4 +1,4 @@
-import { clampHint } from "./health.ts";
+import { clampHint } from "../pool/health.ts";
 
 /*
  * How long an upstream asks to be left alone, from whatever it says: Retry-After (seconds or an
@@ -8,8 +8,6 @@ import { clampHint } from "./health.ts";
 
 import { FAMILY_LIST } from "../codecs/families.ts";
 import { parseDuration } from "../codecs/openai-compatible/rate-limit-headers.ts";
-
-export { parseDuration };
 
 function retryAfter(value: string | null, now: number): number | undefined {
   if (!value) return undefined;
@@ -44,14 +42,3 @@ export function cooldownHint(
     .filter((hint): hint is number => hint !== undefined);
   return hints.length === 0 ? undefined : Math.max(...hints);
 }
-
-// The backoff policy and the clamp belong to the account's health; their old home still names them.
-export {
-  type Backoff,
-  backoff,
-  clampHint,
-  ERROR_BACKOFF,
-  MAX_HINT_MS,
-  QUOTA_BACKOFF,
-  RATE_LIMIT_BACKOFF,
-} from "./health.ts";

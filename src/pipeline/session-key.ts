@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { DIALECT_MODULES } from "../codecs/index.ts";
 import type { Dialect } from "../codecs/names.ts";
-import type { JsonObject } from "../codecs/shared.ts";
+import type { JsonObject } from "../codecs/json.ts";
 
 /** The header a client may set to name its conversation for the sticky strategy. */
 export const SESSION_HEADER = "x-levity-session";
