@@ -1104,7 +1104,6 @@ describe("the echo account in the pool", () => {
     timeouts: { connect: 1, firstByte: 1, idle: 1, total: 1 },
     accounts: [ECHO_ACCOUNT],
   };
-  const quiet = { info() {}, warn() {}, error() {} };
 
   test("a refused key, a rate limit, spent credit or a server error leaves echo free at once, and nothing is stored", () => {
     const store = memoryStore();

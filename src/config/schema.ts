@@ -1,6 +1,5 @@
 import * as v from "valibot";
 import { DIALECTS, OPERATIONS, PROTOCOLS } from "../codecs/names.ts";
-import type { Dialect, Operation, UpstreamProtocol } from "../codecs/names.ts";
 import { OPENAI_APIS, PROFILES } from "../codecs/openai-compatible/index.ts";
 import { DEFAULT_REQUEST_LIMITS } from "./request-limits.ts";
 

@@ -20,8 +20,11 @@ export function validateSource<S extends v.GenericSchema>(
   at: (string | number)[] = [],
 ): { value?: v.InferOutput<S>; problems: ConfigProblem[] } {
   const root = source.doc.toJS() ?? {};
-  const input = at.reduce<any>(
-    (node, key) => (node === null || node === undefined ? undefined : node[key]),
+  const input = at.reduce<unknown>(
+    (node, key) =>
+      node === null || node === undefined
+        ? undefined
+        : (node as Record<string | number, unknown>)[key],
     root,
   );
   const result = v.safeParse(schema, input, {

@@ -30,6 +30,7 @@ function requestedModel(ctx: RequestContext, dialect: Dialect): string {
     );
   }
   // A name goes into URLs, headers and the log: control characters, broken UTF-16 and absurd lengths are refused here.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
   if (raw.length > MODEL_NAME_MAX || /[\u0000-\u001f\u007f]/.test(raw) || !raw.isWellFormed()) {
     throw new GatewayError(
       400,

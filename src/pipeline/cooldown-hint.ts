@@ -7,7 +7,6 @@ import { clampHint } from "../pool/health.ts";
  */
 
 import { FAMILY_LIST } from "../codecs/families.ts";
-import { parseDuration } from "../codecs/openai-compatible/rate-limit-headers.ts";
 
 function retryAfter(value: string | null, now: number): number | undefined {
   if (!value) return undefined;

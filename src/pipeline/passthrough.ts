@@ -1,3 +1,4 @@
+import type { Usage } from "../ir.ts";
 import { DIALECT_MODULES, UPSTREAM_CODECS } from "../codecs/index.ts";
 import { isObject } from "../codecs/json.ts";
 import type { Dialect } from "../codecs/names.ts";
@@ -42,7 +43,9 @@ export function sameDialectFailure(
 ): Response {
   if (failure.upstream) {
     const out = clientResponseHeaders(failure.upstream.headers);
-    headers.forEach((value, name) => out.set(name, value));
+    headers.forEach((value, name) => {
+      out.set(name, value);
+    });
     return new Response(failure.upstream.body, { status: failure.status, headers: out });
   }
   return errorResponse(
@@ -210,7 +213,7 @@ export function passthroughRunner({
           failure.upstream = { body: answer, headers: response.headers };
         return failed(failure);
       }
-      let usage;
+      let usage: Usage | undefined;
       try {
         const read = codec.parseResponse(parsed, targetOf(upstream));
         if (isEmptyAnswer(read)) return failed(emptyAnswer(upstream.name));

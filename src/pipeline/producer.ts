@@ -1,5 +1,5 @@
 import { UPSTREAM_CODECS } from "../codecs/index.ts";
-import type { UpstreamCodec, UpstreamTarget } from "../codecs/codec.ts";
+import type { UpstreamTarget } from "../codecs/codec.ts";
 import type { Account, MediaFetchSettings, Upstream } from "../config/snapshot.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
 import type { TokenCounter } from "../tokens/estimate.ts";

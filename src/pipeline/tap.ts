@@ -163,7 +163,7 @@ export async function tapStream(
         if (finalEnd) return finish(controller, new Uint8Array(0));
         try {
           reading = true;
-          let read;
+          let read: Awaited<ReturnType<GuardedSource["read"]>>;
           try {
             read = await source.read();
           } finally {

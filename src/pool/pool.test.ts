@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Strategy } from "../config/schema.ts";
 import type { Account, Upstream } from "../config/snapshot.ts";
-import type { Logger } from "../log.ts";
 import { openSqliteStore } from "../state/sqlite-store.ts";
 import { memoryStore, type StateStore } from "../state/store.ts";
 import type { AccountEvent } from "./events.ts";

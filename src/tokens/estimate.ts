@@ -125,7 +125,10 @@ export class TokenCounter implements TokenEstimates {
     // Huge texts are counted first, in pieces; the rest at once from what was counted.
     const counted = new Map<string, number>();
     const texts: string[] = [];
-    requestTokens((text) => (texts.push(text), 0), request);
+    requestTokens((text) => {
+      texts.push(text);
+      return 0;
+    }, request);
     for (const text of texts)
       if (text.length > COUNT_PIECE && !counted.has(text))
         counted.set(text, await countInPieces(count, text));

@@ -32,12 +32,8 @@ export function forwardsNatively(upstream: Upstream, dialect: Dialect): boolean 
   if (upstream.protocol !== "openai") return FAMILIES[upstream.protocol].nativeDialect === dialect;
   const api = apiOfDialect(dialect);
   const family = upstream.openai;
-  return (
-    api !== undefined &&
-    family !== undefined &&
-    family.apis.includes(api) &&
-    !family.missing.has(api)
-  );
+  if (api === undefined || family === undefined) return false;
+  return family.apis.includes(api) && !family.missing.has(api);
 }
 
 export interface EndpointRequest extends Omit<EndpointCall, "apiVersion" | "query"> {
