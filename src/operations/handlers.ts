@@ -6,7 +6,7 @@ import { generate } from "./generate.ts";
 import { health } from "./health.ts";
 import { indexPage } from "./index-page.ts";
 import { metrics } from "./metrics.ts";
-import { getModel, listModels } from "./model-handlers.ts";
+import { getModel, listModels } from "./models.ts";
 import { monitorPage } from "./monitor-page.ts";
 import { notServed } from "./not-served.ts";
 

@@ -1,16 +1,23 @@
 import { FAMILIES, FAMILY_LIST } from "../codecs/families.ts";
 import type { ErrorFamily } from "../codecs/errors.ts";
+import { jsonResponse } from "../codecs/shared.ts";
 import type { ModelEntry } from "../upstream/model-catalog.ts";
+import type { OperationHandler } from "./context.ts";
+
+/*
+ * GET /v1/models and one model, in the shape of the SDK that asks (each family's shape lives in
+ * codecs/<family>/model-list.ts), from the catalog of the upstreams' models.
+ */
 
 // Model objects need a creation time; the gateway's start is as honest as any.
 const CREATED = Math.floor(Date.now() / 1000);
 
 /** The list in the family's own shape (codecs/<family>/model-list.ts). */
-export function renderModelList(shape: ErrorFamily, entries: ModelEntry[]): unknown {
+function renderModelList(shape: ErrorFamily, entries: ModelEntry[]): unknown {
   return FAMILIES[shape].renderModelList(entries, CREATED);
 }
 
-export function renderModel(shape: ErrorFamily, entry: ModelEntry): unknown {
+function renderModel(shape: ErrorFamily, entry: ModelEntry): unknown {
   return FAMILIES[shape].renderModel(entry, CREATED);
 }
 
@@ -20,3 +27,16 @@ export function modelShapeFor(routeFamily: ErrorFamily, headers: Headers): Error
   const asking = FAMILY_LIST.find((family) => family.sdkHeader && headers.has(family.sdkHeader));
   return asking?.name ?? "openai";
 }
+
+export const listModels: OperationHandler = async (ctx, services) => {
+  const entries = await services.catalog.list(ctx.snapshot);
+  return jsonResponse(renderModelList(modelShapeFor(ctx.family, ctx.request.headers), entries));
+};
+
+/** A model no upstream lists is still described: a mapping may serve it under that name. */
+export const getModel: OperationHandler = async (ctx, services) => {
+  const id = ctx.match.params.model ?? "";
+  const entries = await services.catalog.list(ctx.snapshot);
+  const entry = entries.find((e) => e.id === id) ?? { id, ownedBy: "levity" };
+  return jsonResponse(renderModel(modelShapeFor(ctx.family, ctx.request.headers), entry));
+};
