@@ -1090,6 +1090,48 @@ describe("visibility", () => {
     for (const text of [final, refused, view, gw.log.lines.join("\n")])
       for (const key of keys) expect(text).not.toContain(key);
   });
+
+  test("a key quoted after the commit point, in a translated stream's error event: not in the client's stream, the log or the accounts view", async () => {
+    const key = "sk-live-gamma-0123456789";
+    const oa = fakeOpenAI([key]);
+    const gw = startGateway({
+      gateway: `proxy:\n  cooldown_wait: 0\nupstreams:\n  - name: oa\n    protocol: openai\n    base_url: ${oa.url}/v1\n    accounts:\n      - { name: a, key: ${key} }\n`,
+    });
+    cleanup.push(
+      () => oa.stop(),
+      () => gw.stop(),
+    );
+    oa.replyOnce(
+      {
+        status: 200,
+        headers: SSE_HEADERS,
+        body: sse(chunk({ role: "assistant", content: "" }), chunk({ content: "half" }), {
+          error: {
+            message: `the quota of ${key} ran out mid-answer`,
+            type: "server_error",
+            code: 500,
+          },
+        }),
+      },
+      key,
+    );
+    const response = await fetch(`${gw.origin}/v1/messages`, {
+      method: "POST",
+      headers: { "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({
+        model: "m",
+        max_tokens: 32,
+        stream: true,
+        messages: [{ role: "user", content: "hi" }],
+      }),
+    });
+    const streamed = await response.text();
+    expect(streamed).toContain("half");
+    expect(streamed).toContain("the quota of [account key] ran out mid-answer");
+    const view = await (await fetch(`${gw.origin}/levity/accounts`)).text();
+    expect(view).toContain("the quota of [account key] ran out");
+    for (const text of [streamed, view, gw.log.lines.join("\n")]) expect(text).not.toContain(key);
+  });
 });
 
 // Echo's failures are asked for by name (echo-error-<status>); the pool itself never lets one

@@ -1,7 +1,7 @@
 import type { RouteDef } from "../config/route-table.ts";
 import type { Usage } from "../ir.ts";
 import type { Lease, Outcome } from "../pool/lease.ts";
-import { scrubFailure, scrubKey } from "../scrub.ts";
+import { scrubKey } from "../scrub.ts";
 import type { RecordSink, RequestRecord } from "./record.ts";
 
 /*
@@ -132,13 +132,8 @@ export class RequestTrace {
         lease.finish(outcome);
         if (ended) return;
         ended = true;
-        // Upstreams quote refused keys; the log repeats their words without the key.
-        this.attemptEnded(
-          observed,
-          "failure" in outcome
-            ? { ok: false, failure: scrubFailure(outcome.failure, lease.account.key) }
-            : outcome,
-        );
+        // Failures arrive without the account's key (serveWithPool clears them).
+        this.attemptEnded(observed, outcome);
       },
     };
     return observed;

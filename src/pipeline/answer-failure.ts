@@ -6,7 +6,7 @@ import { cooldownHint } from "./cooldown-hint.ts";
 /*
  * The one place an upstream's error answer becomes a Failure, for both runners and every
  * operation: its status, the dialect's words for a refused key or a spent balance, the message in
- * its error body, and how long it asked to be left alone. The account's key is scrubbed later, in
+ * its error body, and how long it asked to be left alone. The account's key is cleared later, in
  * one place too: serveWithPool, where every failure of an attempt passes.
  */
 

@@ -87,6 +87,24 @@ function isEcho(runner: TargetRunner): boolean {
   return runner.upstream.protocol === "echo";
 }
 
+/*
+ * The one place the account's key is cleared from an upstream's words (upstreams quote the key
+ * they refused): every failure of an attempt passes through here, before the pool keeps it, the
+ * trace logs it or the client reads it. Those after the commit point reach the lease this wraps.
+ */
+function keyScrubbed(lease: Lease): Lease {
+  return {
+    ...lease,
+    pinResponse: (id) => lease.pinResponse(id),
+    finish: (outcome) =>
+      lease.finish(
+        "failure" in outcome
+          ? { ok: false, failure: scrubFailure(outcome.failure, lease.account.key) }
+          : outcome,
+      ),
+  };
+}
+
 export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]): Promise<Response> {
   let attempts = 0;
   let lastFailure: { runner: TargetRunner; failure: Failure; account: string } | undefined;
@@ -123,7 +141,8 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
         lastUnavailable = { runner, info: acquired };
         break;
       }
-      const lease = ctx.trace.observe(acquired.lease);
+      const observed = ctx.trace.observe(acquired.lease);
+      const lease = keyScrubbed(observed);
       tried.add(lease.account.name);
       attempts++;
       let result: AttemptResult;
@@ -134,10 +153,9 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
         throw error;
       }
       if (result.kind === "committed") {
-        ctx.trace.commit(lease);
+        ctx.trace.commit(observed);
         return decorate(result.response, runner, lease.account.name);
       }
-      // The one place an upstream's words are cleared of the account's key, whatever the failure.
       const failure = scrubFailure(result.failure, lease.account.key);
       if (failure.kind === "final") {
         lease.finish({ neutral: true });

@@ -9,6 +9,7 @@ import { checkRawRequest, checkRequest } from "./request-limits.ts";
 import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
 import type { Target } from "../mapping/table.ts";
 import type { AttemptContext } from "./attempt-context.ts";
+import { scrubKey } from "../scrub.ts";
 import { emptyAnswer, type Failure, failureOf, GatewayError } from "../failure.ts";
 import { isEmptyAnswer, untilFirstContent } from "./first-content.ts";
 import type { Lease } from "../pool/lease.ts";
@@ -121,13 +122,17 @@ async function* afterCommit(
         remember(response);
         finish({ ok: true, usage: response.usage });
       }
-      if (event.type === "error")
+      if (event.type === "error") {
         finish({
           ok: false,
           failure: { kind: "broken", status: event.status, message: event.message },
         });
+        // The client reads the upstream's words too, after the commit point: without the key.
+        yield { ...event, message: scrubKey(event.message, lease.account.key) };
+        return;
+      }
       yield event;
-      if (event.type === "finish" || event.type === "error") return;
+      if (event.type === "finish") return;
     }
     const message = `Upstream "${upstream.name}" ended its stream without finishing the answer.`;
     finish({ ok: false, failure: { kind: "broken", status: 502, message } });

@@ -290,12 +290,12 @@ describe("health through the pool", () => {
 });
 
 describe("what the pool reports", () => {
-  test("the listener hears each cooldown and disable, with the key scrubbed", () => {
+  test("the listener hears each cooldown and disable, with the failure as the pool was told it", () => {
     const events: AccountEvent[] = [];
     const { pool } = build({ listener: { accountChanged: (e) => events.push(e) } });
     const a = account("a");
     const up = upstream("fill_first", [a, account("b")]);
-    fail(pool, up, failure("auth", { message: `Incorrect API key provided: ${a.key}` }));
+    fail(pool, up, failure("auth", { message: "Incorrect API key provided: [account key]" }));
     fail(pool, up, failure("rate_limit", { hintMs: 1_000 }), "n");
     expect(events).toEqual([
       {

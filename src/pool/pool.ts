@@ -7,7 +7,6 @@ import * as health from "./health.ts";
 import type { Acquired, Lease, Outcome, Unavailable } from "./lease.ts";
 import { rpmReadyAt, withinMinute } from "./rpm.ts";
 import { SavedHealth } from "./saved-health.ts";
-import { scrubFailure } from "../scrub.ts";
 import { type Candidate, pick } from "./strategies.ts";
 import { type AccountView, type Activity, viewAccount } from "./view.ts";
 import { Waiters } from "./waiters.ts";
@@ -245,8 +244,8 @@ export class AccountPool {
       state.inputTokens += outcome.usage?.input ?? 0;
       state.outputTokens += outcome.usage?.output ?? 0;
     }
-    // The upstream may have quoted the key it refused; nothing levity keeps or tells repeats it.
-    const failure = outcome.ok ? undefined : scrubFailure(outcome.failure, account.key);
+    // Already without the account's key: serveWithPool clears every failure before it gets here.
+    const failure = outcome.ok ? undefined : outcome.failure;
     if (failure) {
       state.failures++;
       state.lastError = `${failure.status} ${failure.message}`.slice(0, 300);
