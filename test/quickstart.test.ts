@@ -14,7 +14,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parse } from "yaml";
-import { describeOpenAIFamily } from "../src/config/describe.ts";
+import { describeOpenAIServing } from "../src/config/describe.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import { REPO } from "./support/gateway.ts";
@@ -310,7 +310,7 @@ function familyLines(snippet: string): [fake: string, real: string] {
     const dir = join(work, `family-${Math.random().toString(36).slice(2)}`);
     mkdirSync(dir);
     writeFileSync(join(dir, "gateway.yaml"), yaml);
-    return describeOpenAIFamily(
+    return describeOpenAIServing(
       loadConfig({ dir, env: { OPENAI_API_KEY: FAKE_KEY } }).upstreams[0]!,
     )!;
   };

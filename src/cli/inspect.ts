@@ -1,5 +1,5 @@
 import { describeResolution, resolveModel } from "../mapping/resolve.ts";
-import { describeOpenAIFamily, describeSnapshot } from "../config/describe.ts";
+import { describeOpenAIServing, describeSnapshot } from "../config/describe.ts";
 import { tildify } from "../config/locate.ts";
 import { CliExit, loadForCommand, type CliIO, type CommonFlags } from "./context.ts";
 import { configLine, passedOverLine } from "./startup-block.ts";
@@ -14,7 +14,7 @@ export function checkCommand(flags: CommonFlags, io: CliIO): void {
   for (const upstream of snapshot.upstreams) {
     if (upstream.baseUrlNote)
       io.out(`  note: upstream ${upstream.name}: base_url ${upstream.baseUrlNote}\n`);
-    const family = describeOpenAIFamily(upstream);
+    const family = describeOpenAIServing(upstream);
     if (family) io.out(`  upstream ${upstream.name}: ${family}\n`);
   }
 }

@@ -1,6 +1,6 @@
 import { networkInterfaces } from "node:os";
 import { tildify, type ConfigDirChoice } from "../config/locate.ts";
-import { describeOpenAIFamily } from "../config/describe.ts";
+import { describeOpenAIServing } from "../config/describe.ts";
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import { ACCEPTED_PLACEMENTS } from "../http/auth.ts";
 import { VERSION } from "../version.ts";
@@ -81,7 +81,7 @@ export function startupBlock(
       return `${u.name}: built-in echo, answers with your last message, no key needed${why}`;
     }
     const accounts = `${u.accounts.length} account${u.accounts.length === 1 ? "" : "s"}`;
-    const family = describeOpenAIFamily(u);
+    const family = describeOpenAIServing(u);
     return `${u.name}: ${u.protocol} at ${u.baseUrl}, ${accounts}${u.baseUrlNote ? ` (base_url ${u.baseUrlNote})` : ""}${family ? `\n             ${family}` : ""}`;
   });
   upstreamLines.forEach((line, i) => {

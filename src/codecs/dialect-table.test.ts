@@ -11,7 +11,7 @@ test("every dialect has an object under its own name, in its family", () => {
   expect(DIALECT_MODULES["openai-responses"].family).toBe(FAMILIES.openai);
   expect(DIALECT_MODULES["anthropic-messages"].family).toBe(FAMILIES.anthropic);
   expect(DIALECT_MODULES.gemini.family).toBe(FAMILIES.gemini);
-  // The name table that modules without codecs read (http/errors.ts) says the same.
+  // The name table that modules without codecs read (codecs/errors.ts) says the same.
   for (const name of DIALECTS)
     expect(DIALECT_MODULES[name].family).toBe(FAMILIES[FAMILY_OF_DIALECT[name]]);
 });

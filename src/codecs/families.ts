@@ -7,7 +7,7 @@ import { openaiFamily } from "./openai-compatible/family.ts";
 /*
  * The vendor families, apart from the dialect table (index.ts): error shapes, failure words and
  * rate-limit headers are asked for by modules that need no codec, and importing only the families
- * keeps them from loading every codec (and from an import cycle through http/errors.ts).
+ * keeps them from loading every codec (and from an import cycle through codecs/errors.ts).
  */
 export const FAMILIES: Readonly<Record<Family, FamilyModule>> = {
   openai: openaiFamily,

@@ -1,7 +1,7 @@
 /*
  * The JSON object type and its guard, in a module that imports nothing: the family modules need
- * them, and importing them from shared.ts would pull http/errors.ts (GatewayError) into a cycle
- * with the families that http/errors.ts itself asks.
+ * them, and importing them from shared.ts would pull codecs/errors.ts into a cycle with the
+ * families that codecs/errors.ts itself asks.
  */
 
 /** A JSON object as parsed from a body: its fields are checked where they are read. */

@@ -18,7 +18,7 @@ export function describeSnapshot(snapshot: ConfigSnapshot): string {
  * For an OpenAI-compatible upstream: which client APIs are forwarded as they are, which are
  * translated and to what, and whose dialect differences apply (and where each came from).
  */
-export function describeOpenAIFamily(upstream: Upstream): string | undefined {
+export function describeOpenAIServing(upstream: Upstream): string | undefined {
   const family = upstream.openai;
   if (!family) return undefined;
   const translated = OPENAI_APIS.filter((api) => !family.apis.includes(api));

@@ -33,7 +33,7 @@ import type {
   ConfigSnapshot,
   ConfigSources,
   EffectiveAuthMode,
-  OpenAIFamily,
+  OpenAIServing,
   ProxySettings,
   Timeouts,
   Upstream,
@@ -454,11 +454,11 @@ function buildProxy(
 }
 
 /** What an OpenAI-compatible upstream serves natively and how its dialect differs: written, or from its host. */
-function openaiFamily(
+function openaiServing(
   entry: UpstreamEntry,
   baseUrl: string,
   problem: (key: string, message: string) => void,
-): OpenAIFamily {
+): OpenAIServing {
   const profile = entry.profile ?? profileFromBaseUrl(baseUrl);
   const written = entry.apis ? [...new Set(entry.apis)] : undefined;
   // A wire_api names an API the upstream has, so it is served natively even when apis is not written.
@@ -554,7 +554,7 @@ function buildUpstreams(
       baseUrlNote: base.adjusted,
       openai:
         entry.protocol === "openai"
-          ? openaiFamily(entry, base.url, (key, message) =>
+          ? openaiServing(entry, base.url, (key, message) =>
               problems.push({ ...at(["upstreams", i, key], `upstreams[${i}].${key}`), message }),
             )
           : undefined,

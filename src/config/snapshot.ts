@@ -95,7 +95,7 @@ export interface Upstream {
   apiVersion?: string;
   baseUrlNote?: string;
   /** For an OpenAI-compatible upstream: what it serves natively and how its dialect differs. */
-  openai?: OpenAIFamily;
+  openai?: OpenAIServing;
   strategy: Strategy;
   maxAttempts: number;
   timeouts: Timeouts;
@@ -112,7 +112,7 @@ export interface ConfigSources {
   routes: string;
 }
 
-export interface OpenAIFamily {
+export interface OpenAIServing {
   /** The APIs forwarded as they are; a client of another one is translated to `wireApi`. */
   apis: readonly OpenAIApi[];
   /** Whether `apis` was written in gateway.yaml or follows from the profile. */

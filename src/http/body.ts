@@ -21,7 +21,7 @@ function formatMb(bytes: number): string {
  * refused without reading the rest; a body still arriving at the deadline is refused with 408 and
  * the connection closed, so a slow sender cannot hold it.
  */
-export async function readBodyBytes(
+async function readBodyBytes(
   request: Request,
   limits: BodyLimits,
   deadlines: Deadlines,

@@ -21,23 +21,24 @@ export type Middleware<C> = (context: C, next: Next) => Response | Promise<Respo
  * error of its own.
  */
 export function compose<C>(steps: readonly Middleware<C>[]): (context: C) => Promise<Response> {
+  const count = steps.length;
   return (context) => {
-    // Not an async function: every request goes through every step, and an async wrapper per step
-    // would add a promise and a turn of the microtask queue to each.
+    // The furthest step entered: steps run strictly nested, so a `next` that asks for a step at
+    // or before it is a second call from a step that already passed the request on.
+    let entered = -1;
+    // Not async: every request goes through every step, and an async wrapper per step would add a
+    // promise and a turn of the microtask queue to each.
     const run = (index: number): Promise<Response> => {
-      const step = steps[index];
-      if (step === undefined)
+      if (index <= entered)
+        return Promise.reject(new Error(`middleware step ${index - 1} called next twice`));
+      entered = index;
+      if (index === count)
         return Promise.reject(
-          new Error(`the middleware chain ended after ${steps.length} steps without an answer`),
+          new Error(`the middleware chain ended after ${count} steps without an answer`),
         );
-      let called = false;
-      const next: Next = () => {
-        if (called) return Promise.reject(new Error(`middleware step ${index} called next twice`));
-        called = true;
-        return run(index + 1);
-      };
       try {
-        return Promise.resolve(step(context, next));
+        const answer = steps[index]!(context, () => run(index + 1));
+        return answer instanceof Promise ? answer : Promise.resolve(answer);
       } catch (error) {
         return Promise.reject(error);
       }

@@ -45,7 +45,7 @@ const SDK_HEADERS: string = [
   "x-stainless-timeout",
 ].join(", ");
 
-export function isLoopbackOrigin(origin: string): boolean {
+function isLoopbackOrigin(origin: string): boolean {
   try {
     const host = new URL(origin).hostname;
     return (
@@ -72,7 +72,7 @@ export function corsForRoute(policy: CorsPolicy, auth: string | undefined): Cors
   return auth === "admin" || auth === "page" || auth === "metrics" ? NO_ORIGIN : policy;
 }
 
-export function originAllowed(policy: CorsPolicy, origin: string): boolean {
+function originAllowed(policy: CorsPolicy, origin: string): boolean {
   return policy.anyOrigin || policy.listed.has(origin);
 }
 

@@ -22,9 +22,6 @@ import { warnRewrites } from "./middleware/warn-rewrites.ts";
 import { policyCache } from "./policies.ts";
 import { recordSinks } from "./record-sinks.ts";
 
-export type { HandleOptions, SnapshotHolder } from "./exchange.ts";
-export { WEBSOCKET_ADMITTED } from "./websocket.ts";
-
 /** levity as one web-standard function: the Bun and Deno hosts hand it each request. */
 export type Gateway = (request: Request, options?: HandleOptions) => Promise<Response>;
 

@@ -34,7 +34,7 @@ export function hostNameOf(header: string): string | undefined {
   }
 }
 
-export function isLoopbackName(name: string): boolean {
+function isLoopbackName(name: string): boolean {
   if (name === "localhost" || name.endsWith(".localhost") || name === "[::1]") return true;
   // The URL parser has already turned every IPv4 spelling into dotted quads.
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);

@@ -160,7 +160,7 @@ async function emulateCompact(
 }
 
 /** A Responses request whose input ends its history with `{"type": "compaction_trigger"}`: Codex's remote compaction (v2). */
-export function asksCompaction(json: Record<string, unknown> | undefined): boolean {
+function asksCompaction(json: Record<string, unknown> | undefined): boolean {
   return (
     Array.isArray(json?.input) &&
     json.input.some((item) => isObject(item) && item.type === "compaction_trigger")
@@ -172,10 +172,7 @@ export function asksCompaction(json: Record<string, unknown> | undefined): boole
  * as it is; over any other, levity summarizes the history before the trigger and answers with a
  * response whose one output item is the compaction, streamed or whole as asked.
  */
-export async function compactInline(
-  ctx: RequestContext,
-  services: GatewayServices,
-): Promise<Response> {
+async function compactInline(ctx: RequestContext, services: GatewayServices): Promise<Response> {
   const json = ctx.body!.json;
   const model = json.model;
   const first =

@@ -103,7 +103,7 @@ function noSuchRouteFallback(
   const api = apiOfDialect(dialect);
   const family = upstream.openai;
   if (!family || !api || api === family.wireApi) return undefined;
-  return (lease) => {
+  return async (lease) => {
     if (!family.missing.has(api)) {
       family.missing.add(api);
       const served = family.apis.filter((a) => !family.missing.has(a));
@@ -111,7 +111,10 @@ function noSuchRouteFallback(
         `upstream "${upstream.name}" has no ${api} API (it answered "no such route"): ${api} requests go through ${family.wireApi} until the next reload. To make it permanent, set in gateway.yaml under this upstream: apis: [${served.join(", ")}]`,
       );
     }
-    return translated().attempt(lease);
+    // Its failures reach the client as the translated runner renders them, not as this route's upstream body.
+    const runner = translated();
+    const result = await runner.attempt(lease);
+    return result.kind === "failed" ? { ...result, respond: runner.failureResponse } : result;
   };
 }
 

@@ -29,7 +29,7 @@ export function browserRedirect(routes: RouteTable): Response | undefined {
     : undefined;
 }
 
-export function indexResponse(
+function indexResponse(
   origin: string,
   version: string,
   routes: RouteTable,

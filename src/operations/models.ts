@@ -22,7 +22,7 @@ function renderModel(shape: ErrorFamily, entry: ModelEntry): unknown {
 }
 
 /** `/v1/models` is shared by three SDKs; the headers only one of them sends tell which shape it wants. */
-export function modelShapeFor(routeFamily: ErrorFamily, headers: Headers): ErrorFamily {
+function modelShapeFor(routeFamily: ErrorFamily, headers: Headers): ErrorFamily {
   if (routeFamily !== "openai") return routeFamily;
   const asking = FAMILY_LIST.find((family) => family.sdkHeader && headers.has(family.sdkHeader));
   return asking?.name ?? "openai";

@@ -14,7 +14,7 @@ import { cooldownHint } from "./cooldown-hint.ts";
  * Every family's words: the status does not say which family answered, and relays pass on other
  * vendors' words (an OpenAI-compatible proxy in front of Gemini says API_KEY_INVALID).
  */
-export const ANY_FAMILY_WORDS: Readonly<FailureWords> = {
+const ANY_FAMILY_WORDS: Readonly<FailureWords> = {
   rejectsKey: (status, body) => FAMILY_LIST.some((family) => family.rejectsKey(status, body)),
   outOfCredit: (status, body) => FAMILY_LIST.some((family) => family.outOfCredit(status, body)),
 };

@@ -21,7 +21,12 @@ export type AttemptResult =
    * No answer from this account. A "final" failure (400, 404, 413, …) is the client's to fix: it
    * goes to the client at once, and the account is not blamed.
    */
-  | { kind: "failed"; failure: Failure };
+  | {
+      kind: "failed";
+      failure: Failure;
+      /** How this failure reaches the client when another runner produced it (a fallback's). */
+      respond?: TargetRunner["failureResponse"];
+    };
 
 /** One mapping target, ready to try on any account of its upstream. */
 export interface TargetRunner {
@@ -107,7 +112,14 @@ function keyScrubbed(lease: Lease): Lease {
 
 export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]): Promise<Response> {
   let attempts = 0;
-  let lastFailure: { runner: TargetRunner; failure: Failure; account: string } | undefined;
+  let lastFailure:
+    | {
+        runner: TargetRunner;
+        failure: Failure;
+        account: string;
+        respond: TargetRunner["failureResponse"];
+      }
+    | undefined;
   let lastUnavailable: { runner: TargetRunner; info: Unavailable } | undefined;
   const decorate = (response: Response, runner: TargetRunner, account: string) => {
     ctx.trace.routed(
@@ -159,12 +171,18 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
       const failure = scrubFailure(result.failure, lease.account.key);
       if (failure.kind === "final") {
         lease.finish({ neutral: true });
-        return decorate(runner.failureResponse(failure, new Headers()), runner, lease.account.name);
+        const respond = result.respond ?? runner.failureResponse;
+        return decorate(respond(failure, new Headers()), runner, lease.account.name);
       }
       // Echo fails only when asked to (echo-error-<status>): a rehearsal of the client's error
       // handling, which must leave echo serving the very next request.
       lease.finish(isEcho(runner) ? { neutral: true } : { ok: false, failure });
-      lastFailure = { runner, failure, account: lease.account.name };
+      lastFailure = {
+        runner,
+        failure,
+        account: lease.account.name,
+        respond: result.respond ?? runner.failureResponse,
+      };
       ctx.log.warn(
         `request ${ctx.requestId}: attempt ${attempts} on ${runner.upstream.name}/${lease.account.name} failed (${failure.kind} ${failure.status}: ${failure.message.slice(0, 200)})${n + 1 < runner.upstream.maxAttempts ? "; trying another account" : ""}`,
       );
@@ -187,7 +205,7 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
     const retryMs = cooling ?? lastFailure.failure.hintMs;
     if (retryMs !== undefined) headers.set("retry-after", String(seconds(retryMs)));
     const suffix = attempts > 1 ? ` (${attempts} attempts)` : "";
-    const response = lastFailure.runner.failureResponse(
+    const response = lastFailure.respond(
       { ...lastFailure.failure, message: lastFailure.failure.message + suffix },
       headers,
     );

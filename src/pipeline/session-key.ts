@@ -4,7 +4,7 @@ import type { Dialect } from "../codecs/names.ts";
 import type { JsonObject } from "../codecs/json.ts";
 
 /** The header a client may set to name its conversation for the sticky strategy. */
-export const SESSION_HEADER = "x-levity-session";
+const SESSION_HEADER = "x-levity-session";
 
 /**
  * What identifies a conversation, so the sticky strategy keeps it on one account (and its prompt

@@ -90,7 +90,7 @@ export function prepareTranslation(
 }
 
 /** Anthropic's 529 (overloaded) means 503 to clients that have no such status. */
-export function clientStatus(status: number, family: ErrorFamily): number {
+function clientStatus(status: number, family: ErrorFamily): number {
   return status === 529 && family !== "anthropic" ? 503 : status;
 }
 
@@ -190,8 +190,12 @@ export function translatedRunner({
     model: target.model,
     failureResponse(failure, headers) {
       // A request the client must fix keeps the wait its upstream asked for, in the client's own shape.
-      const retryAfter = failure.kind === "final" && failure.upstream?.headers.get("retry-after");
-      if (retryAfter) headers.set("retry-after", retryAfter);
+      if (failure.kind === "final") {
+        const retryAfter =
+          failure.upstream?.headers.get("retry-after") ??
+          (failure.hintMs === undefined ? undefined : String(Math.ceil(failure.hintMs / 1000)));
+        if (retryAfter) headers.set("retry-after", retryAfter);
+      }
       return errorResponse(
         ctx.family,
         clientStatus(failure.status, ctx.family),

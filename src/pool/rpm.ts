@@ -4,7 +4,7 @@
  * fixed minute to turn over.
  */
 
-export const MINUTE_MS = 60_000;
+const MINUTE_MS = 60_000;
 
 /** The starts still inside the minute before `now`, oldest first. */
 export function withinMinute(starts: readonly number[], now: number): number[] {

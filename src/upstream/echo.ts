@@ -209,7 +209,7 @@ function plan(request: ChatRequest, issuer: string): EchoPlan {
 /**
  * A model `echo-error-<status>` fails with that status, so a client's handling of it can be
  * tried. It is a rehearsal, not a fault: the pool answers the client with it as it stands (see
- * pool/serve.ts) and never cools or disables echo for it, so the next request is served as usual.
+ * pipeline/serve.ts) and never cools or disables echo for it, so the next request is served as usual.
  */
 function failIfAsked(request: ChatRequest): void {
   const status = /^echo-error-(\d{3})$/.exec(request.model)?.[1];

@@ -137,7 +137,7 @@ export interface GuardedSource {
 }
 
 /** How long a body may stay open after its final event before its connection is cut. */
-export const RELEASE_GRACE_MS = 250;
+const RELEASE_GRACE_MS = 250;
 
 function guardSource(
   body: ReadableStream<Uint8Array>,

@@ -20,7 +20,7 @@ import { type ByteBudget, type Resolver, safeFetch, systemResolver } from "./saf
 const MAX_REDIRECTS = 3;
 
 /** proxy.media_fetch's defaults, for a target built without a configuration. */
-export const DEFAULT_MEDIA_FETCH: Readonly<MediaFetchSettings> = {
+const DEFAULT_MEDIA_FETCH: Readonly<MediaFetchSettings> = {
   allow: [],
   maxUrls: 8,
   maxTotalBytes: 20 * 1024 * 1024,
@@ -44,7 +44,7 @@ function notUsable(url: string): GatewayError {
   );
 }
 
-export interface MediaFetchOptions {
+interface MediaFetchOptions {
   settings?: MediaFetchSettings;
   /** How host names become addresses: the system's resolver unless a test gives its own. */
   resolve?: Resolver;
@@ -54,7 +54,7 @@ export interface MediaFetchOptions {
  * Every URL fetched (each distinct one once) as base64 with its media type. Throws the one 400
  * if any of them cannot be used, or a 400 naming max_urls if there are more than that.
  */
-export async function fetchMediaUrls(
+async function fetchMediaUrls(
   urls: readonly string[],
   options: MediaFetchOptions = {},
 ): Promise<Map<string, InlineMedia>> {

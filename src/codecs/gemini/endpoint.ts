@@ -1,7 +1,7 @@
 import type { Operation } from "../names.ts";
 import { GEMINI_DEFAULT_API_VERSION } from "./base-url.ts";
 
-export interface GeminiEndpointCall {
+interface GeminiEndpointCall {
   operation: Operation;
   model: string;
   stream: boolean;
