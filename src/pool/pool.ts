@@ -230,7 +230,7 @@ export class AccountPool {
         if (finished) return;
         finished = true;
         state.inFlight--;
-        this.settle(state, account, model, outcome);
+        this.settle(state, model, outcome);
         this.waiters.wakeAll();
       },
       pinResponse: (responseId) => this.affinity.pin(upstream.name, responseId, account.name),
@@ -238,7 +238,7 @@ export class AccountPool {
   }
 
   /** Counts the attempt, lets the failure policy change the account's health, and reports what it did. */
-  private settle(state: AccountState, account: Account, model: string, outcome: Outcome): void {
+  private settle(state: AccountState, model: string, outcome: Outcome): void {
     if ("neutral" in outcome) return;
     if (outcome.ok) {
       state.inputTokens += outcome.usage?.input ?? 0;
