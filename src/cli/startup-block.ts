@@ -1,3 +1,4 @@
+import { FAMILIES } from "../codecs/families.ts";
 import { networkInterfaces } from "node:os";
 import { tildify, type ConfigDirChoice } from "../config/locate.ts";
 import { describeOpenAIServing } from "../config/describe.ts";
@@ -97,9 +98,15 @@ export function startupBlock(
   lines.push("  Base URLs");
   for (const host of hosts) {
     const origin = `http://${host}:${port}`;
-    lines.push(`    OpenAI SDKs, Codex CLI, Kilo Code (OpenAI)   ${origin}/v1`);
-    lines.push(`    Anthropic SDKs, Claude Code                  ${origin}`);
-    lines.push(`    Gemini SDKs, Gemini CLI                      ${origin}`);
+    lines.push(
+      `    OpenAI SDKs, Codex CLI, Kilo Code (OpenAI)   ${origin}${FAMILIES.openai.clientBasePath}`,
+    );
+    lines.push(
+      `    Anthropic SDKs, Claude Code                  ${origin}${FAMILIES.anthropic.clientBasePath}`,
+    );
+    lines.push(
+      `    Gemini SDKs, Gemini CLI                      ${origin}${FAMILIES.gemini.clientBasePath}`,
+    );
   }
   return `${lines.join("\n")}\n`;
 }

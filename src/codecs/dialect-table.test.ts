@@ -130,12 +130,17 @@ describe("sessionOpening", () => {
   });
 });
 
-test("only Anthropic names a user in its own request", () => {
-  const body = { metadata: { user_id: "u-1" } };
-  expect(DIALECT_MODULES["anthropic-messages"].sessionUser?.(body)).toBe("u-1");
-  expect(DIALECT_MODULES["anthropic-messages"].sessionUser?.({ metadata: {} })).toBeUndefined();
-  for (const name of DIALECTS.filter((d) => d !== "anthropic-messages"))
-    expect(DIALECT_MODULES[name].sessionUser?.(body)).toBeUndefined();
+test("each dialect names a conversation by its own fields", () => {
+  const anthropic = { metadata: { user_id: "u-1" } };
+  expect(DIALECT_MODULES["anthropic-messages"].sessionName?.(anthropic)).toBe("user:u-1");
+  expect(DIALECT_MODULES["anthropic-messages"].sessionName?.({ metadata: {} })).toBeUndefined();
+  const openai = { prompt_cache_key: "conv-7", user: "u-2" };
+  for (const name of ["openai-chat", "openai-completions", "openai-responses"] as const) {
+    expect(DIALECT_MODULES[name].sessionName?.(openai)).toBe("prompt_cache_key:conv-7");
+    expect(DIALECT_MODULES[name].sessionName?.({ user: "u-2" })).toBe("user:u-2");
+    expect(DIALECT_MODULES[name].sessionName?.(anthropic)).toBeUndefined();
+  }
+  expect(DIALECT_MODULES.gemini.sessionName?.({ ...anthropic, ...openai })).toBeUndefined();
 });
 
 const ERROR_BODIES: [keyof typeof FAMILIES, number, unknown][] = [

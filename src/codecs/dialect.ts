@@ -35,6 +35,9 @@ export interface DialectModule {
   streamErrorBytes(status: number, message: string, jsonArray: boolean): Uint8Array;
   /** The system prompt and the first user turn as the dialect writes them: every later turn repeats them. */
   sessionOpening(body: JsonObject): unknown[];
-  /** A conversation or user name the dialect's own request carries (Anthropic's `metadata.user_id`). */
-  sessionUser?(body: JsonObject): string | undefined;
+  /**
+   * A conversation or user name the dialect's own request carries, tagged with what it is
+   * (Anthropic's `metadata.user_id`, OpenAI's `prompt_cache_key` or `user`).
+   */
+  sessionName?(body: JsonObject): string | undefined;
 }

@@ -47,6 +47,11 @@ export interface FamilyModule {
 
   readonly defaultBaseUrl: string;
   /**
+   * What a client of this family writes after levity's own origin as its Base URL: OpenAI's SDKs
+   * expect the version in it, Anthropic's and Gemini's add their own.
+   */
+  readonly clientBasePath: string;
+  /**
    * A base URL's path as this family's official SDK writes it, with endpoint paths users paste by
    * mistake taken off, and the API version where the family keeps it out of the base (Gemini).
    */

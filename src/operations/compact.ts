@@ -4,6 +4,7 @@ import {
   decodeCompaction,
 } from "../codecs/openai-responses/compaction.ts";
 import { UPSTREAM_CODECS } from "../codecs/index.ts";
+import { RESPONSES_COMPACT_PATH } from "../codecs/openai-responses/endpoint.ts";
 import { randomId, sseEvent } from "../codecs/shared.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { GatewayError } from "../failure.ts";
@@ -259,7 +260,7 @@ function nativeRunner(
       try {
         ({ response } = await upstreamClient.open({
           upstream,
-          url: `${upstream.baseUrl}/responses/compact`,
+          url: upstream.baseUrl + RESPONSES_COMPACT_PATH,
           body,
           headers: upstreamRequestHeaders(
             upstream.protocol,

@@ -1,3 +1,4 @@
+import { FAMILY_LIST } from "../codecs/families.ts";
 import type { Operation } from "../codecs/names.ts";
 import type { RouteTable } from "../config/route-table.ts";
 import type { OperationHandler } from "./context.ts";
@@ -48,11 +49,9 @@ function indexResponse(
       version,
       // The same values the start-up block prints: OpenAI clients add /chat/completions to a Base
       // URL ending in /v1; the Anthropic and Gemini SDKs add their own /v1 and /v1beta.
-      base_urls: {
-        openai: `${origin}/v1`,
-        anthropic: origin,
-        gemini: origin,
-      },
+      base_urls: Object.fromEntries(
+        FAMILY_LIST.map((family) => [family.name, origin + family.clientBasePath]),
+      ),
       links,
       hint: "`levity routes` lists every path this gateway serves.",
     },

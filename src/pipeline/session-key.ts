@@ -16,10 +16,8 @@ export function sessionKey(dialect: Dialect, body: JsonObject, headers: Headers)
   const explicit = headers.get(SESSION_HEADER);
   if (explicit) return `header:${explicit}`;
   const own = DIALECT_MODULES[dialect];
-  const user = own.sessionUser?.(body);
-  if (user !== undefined) return `user:${user}`;
-  for (const field of ["prompt_cache_key", "user"])
-    if (typeof body[field] === "string") return `${field}:${body[field]}`;
+  const named = own.sessionName?.(body);
+  if (named !== undefined) return named;
   return `opening:${createHash("sha256")
     .update(JSON.stringify(own.sessionOpening(body)))
     .digest("base64url")

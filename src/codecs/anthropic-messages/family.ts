@@ -16,6 +16,7 @@ export const anthropicFamily: Readonly<FamilyModule> = {
   renderModelList: anthropicModelList,
   parseModelList: parseDataModelList,
   defaultBaseUrl: ANTHROPIC_DEFAULT_BASE_URL,
+  clientBasePath: "",
   basePath: anthropicBasePath,
   accountHeaders: (key) => ({ "x-api-key": key, "anthropic-version": DEFAULT_ANTHROPIC_VERSION }),
   modelListPath: () => "/v1/models?limit=1000",

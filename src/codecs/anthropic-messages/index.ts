@@ -15,8 +15,8 @@ export const anthropicMessages: Readonly<DialectModule> = {
   endpointPath: (call) => anthropicEndpointPath(call.operation),
   streamErrorBytes: (status, message) => utf8(anthropicStreamError(status, message)),
   sessionOpening: (body) => [body.system, firstWhere(body.messages, (m) => m.role === "user")],
-  sessionUser: (body) =>
+  sessionName: (body) =>
     isObject(body.metadata) && typeof body.metadata.user_id === "string"
-      ? body.metadata.user_id
+      ? `user:${body.metadata.user_id}`
       : undefined,
 };

@@ -13,6 +13,7 @@ export const geminiFamily: Readonly<FamilyModule> = {
   renderModelList: geminiModelList,
   parseModelList: parseGeminiModelList,
   defaultBaseUrl: GEMINI_DEFAULT_BASE_URL,
+  clientBasePath: "",
   basePath: geminiBasePath,
   accountHeaders: (key) => ({ "x-goog-api-key": key }),
   modelListPath: (apiVersion) =>

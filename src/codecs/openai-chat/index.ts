@@ -2,7 +2,7 @@ import type { DialectModule } from "../dialect.ts";
 import { openaiFamily } from "../openai-compatible/family.ts";
 import { openaiChatClient } from "./client.ts";
 import { CHAT_PATH } from "./endpoint.ts";
-import { chatSessionOpening } from "./session-opening.ts";
+import { chatSessionOpening, openaiSessionName } from "./session-opening.ts";
 import { openaiStreamErrorBytes } from "./stream-error.ts";
 import { openaiChatUpstream } from "./upstream.ts";
 
@@ -13,5 +13,6 @@ export const openaiChat: Readonly<DialectModule> = {
   upstream: openaiChatUpstream,
   endpointPath: () => CHAT_PATH,
   streamErrorBytes: openaiStreamErrorBytes,
+  sessionName: openaiSessionName,
   sessionOpening: chatSessionOpening,
 };

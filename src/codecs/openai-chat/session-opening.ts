@@ -7,3 +7,10 @@ export function chatSessionOpening(body: JsonObject): unknown[] {
     firstWhere(body.messages, (m) => m.role === "user"),
   ];
 }
+
+/** OpenAI's own names for a conversation or its user, in the order they identify it best. */
+export function openaiSessionName(body: JsonObject): string | undefined {
+  for (const field of ["prompt_cache_key", "user"])
+    if (typeof body[field] === "string") return `${field}:${body[field]}`;
+  return undefined;
+}

@@ -14,6 +14,7 @@ export const openaiFamily: Readonly<FamilyModule> = {
   renderModelList: openaiModelList,
   parseModelList: parseDataModelList,
   defaultBaseUrl: OPENAI_DEFAULT_BASE_URL,
+  clientBasePath: "/v1",
   basePath: openaiBasePath,
   accountHeaders: (key) => ({ authorization: `Bearer ${key}` }),
   modelListPath: () => "/models",

@@ -1,3 +1,4 @@
+import { openaiSessionName } from "../openai-chat/session-opening.ts";
 import type { DialectModule } from "../dialect.ts";
 import { openaiStreamErrorBytes } from "../openai-chat/stream-error.ts";
 import { openaiFamily } from "../openai-compatible/family.ts";
@@ -13,5 +14,6 @@ export const openaiCompletions: Readonly<DialectModule> = {
   endpointPath: () => COMPLETIONS_PATH,
   // Legacy completions stream the way chat does: an error chunk, then [DONE].
   streamErrorBytes: openaiStreamErrorBytes,
+  sessionName: openaiSessionName,
   sessionOpening: (body) => [body.prompt],
 };

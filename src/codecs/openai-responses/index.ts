@@ -1,3 +1,4 @@
+import { openaiSessionName } from "../openai-chat/session-opening.ts";
 import type { DialectModule } from "../dialect.ts";
 import { openaiFamily } from "../openai-compatible/family.ts";
 import { firstWhere } from "../shared.ts";
@@ -13,6 +14,7 @@ export const openaiResponses: Readonly<DialectModule> = {
   upstream: openaiResponsesUpstream,
   endpointPath: () => RESPONSES_PATH,
   streamErrorBytes: responsesStreamErrorBytes,
+  sessionName: openaiSessionName,
   sessionOpening: (body) => [
     body.instructions,
     typeof body.input === "string" ? body.input : firstWhere(body.input, (m) => m.role === "user"),

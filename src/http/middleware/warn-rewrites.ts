@@ -1,3 +1,5 @@
+import { FAMILIES } from "../../codecs/families.ts";
+import { FAMILY_OF_DIALECT } from "../../codecs/names.ts";
 import type { RouteDef } from "../../config/route-table.ts";
 import type { Logger } from "../../log.ts";
 import type { Step } from "../exchange.ts";
@@ -31,5 +33,6 @@ export function warnRewrites(log: Logger): Step {
 }
 
 function baseUrlFor(route: RouteDef, url: URL): string {
-  return route.dialect?.startsWith("openai") ? `${url.origin}/v1` : url.origin;
+  const family = route.dialect ? FAMILIES[FAMILY_OF_DIALECT[route.dialect]] : undefined;
+  return url.origin + (family?.clientBasePath ?? "");
 }
