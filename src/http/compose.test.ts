@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { compose, type Middleware } from "./compose.ts";
+import { check, compose, type Middleware } from "./compose.ts";
 
 /** A context that records which steps ran, in order, and where each stood relative to `next`. */
 interface Trail {
@@ -113,5 +113,94 @@ describe("compose", () => {
     await Promise.all([chain(first), chain(second)]);
     expect(first.seen).toEqual(["a in", "end", "a out"]);
     expect(second.seen).toEqual(["a in", "end", "a out"]);
+  });
+});
+
+describe("checks, fused into one step", () => {
+  const pass = (name: string) =>
+    check<string[]>((trail) => {
+      trail.push(name);
+      return undefined;
+    });
+  const later = (name: string) =>
+    check<string[]>((trail) =>
+      Promise.resolve().then(() => {
+        trail.push(name);
+        return undefined;
+      }),
+    );
+  const answer = (name: string) =>
+    check<string[]>((trail) => {
+      trail.push(name);
+      return new Response(name);
+    });
+  const end: Middleware<string[]> = (trail) => {
+    trail.push("end");
+    return new Response("end");
+  };
+
+  const cases: { name: string; steps: Middleware<string[]>[]; seen: string[]; body: string }[] = [
+    {
+      name: "a row of checks that all pass reaches the step after them",
+      steps: [pass("a"), pass("b"), pass("c"), end],
+      seen: ["a", "b", "c", "end"],
+      body: "end",
+    },
+    {
+      name: "the first check that answers ends the row and the chain",
+      steps: [pass("a"), answer("b"), pass("c"), end],
+      seen: ["a", "b"],
+      body: "b",
+    },
+    {
+      name: "a check that waits is waited for, and the row goes on in order",
+      steps: [pass("a"), later("b"), pass("c"), later("d"), end],
+      seen: ["a", "b", "c", "d", "end"],
+      body: "end",
+    },
+    {
+      name: "checks around a wrapping step keep their places",
+      steps: [
+        pass("a"),
+        (trail, next) =>
+          next().then((response) => {
+            trail.push("wrapped");
+            return response;
+          }),
+        pass("b"),
+        end,
+      ],
+      seen: ["a", "b", "end", "wrapped"],
+      body: "end",
+    },
+  ];
+  for (const c of cases)
+    test(c.name, async () => {
+      const trail: string[] = [];
+      const response = await compose(c.steps)(trail);
+      expect(trail).toEqual(c.seen);
+      expect(await response.text()).toBe(c.body);
+    });
+
+  test("a check that throws rejects where a wrapping step before it can catch it", async () => {
+    const boom = check<string[]>(() => {
+      throw new Error("refused");
+    });
+    const catching: Middleware<string[]> = (trail, next) =>
+      next().catch((error: Error) => {
+        trail.push(`caught ${error.message}`);
+        return new Response("caught");
+      });
+    const trail: string[] = [];
+    const response = await compose([catching, pass("a"), boom, pass("b"), end])(trail);
+    expect(trail).toEqual(["a", "caught refused"]);
+    expect(await response.text()).toBe("caught");
+  });
+
+  test("a check is a step on its own too, with a next", async () => {
+    const passed = await pass("a")(["x"], () => Promise.resolve(new Response("next")));
+    expect(await passed.text()).toBe("next");
+    const answered = await answer("b")([], () => Promise.resolve(new Response("next")));
+    expect(await answered.text()).toBe("b");
   });
 });

@@ -15,12 +15,75 @@ export type Next = () => Promise<Response>;
 export type Middleware<C> = (context: C, next: Next) => Response | Promise<Response>;
 
 /**
+ * What most steps do: look at the request and either answer it or let it pass (undefined). Such a
+ * step needs no `next` of its own, so compose runs a row of them in one loop: a closure and a
+ * promise per step per request were most of what the composed path cost over one function.
+ */
+export type Check<C> = (context: C) => Response | undefined | Promise<Response | undefined>;
+
+/** A Check usable as a step on its own (its unit tests call it so), which compose can fuse. */
+export interface CheckStep<C> extends Middleware<C> {
+  readonly check: Check<C>;
+}
+
+export function check<C>(inspect: Check<C>): CheckStep<C> {
+  const step: Middleware<C> = (context, next) => {
+    const answer = inspect(context);
+    if (answer === undefined) return next();
+    if (answer instanceof Response) return answer;
+    return answer.then((settled) => settled ?? next());
+  };
+  return Object.assign(step, { check: inspect });
+}
+
+/** Consecutive checks as one step: run in order until one answers, waiting only on those that wait. */
+function fused<C>(checks: readonly Check<C>[]): Middleware<C> {
+  return (context, next) => {
+    const from = (start: number): Response | Promise<Response> => {
+      for (let index = start; index < checks.length; index++) {
+        const answer = checks[index]!(context);
+        if (answer === undefined) continue;
+        if (answer instanceof Response) return answer;
+        return answer.then((settled) => settled ?? from(index + 1));
+      }
+      return next();
+    };
+    return from(0);
+  };
+}
+
+function isCheck<C>(step: Middleware<C>): step is CheckStep<C> {
+  return "check" in step;
+}
+
+/** The steps with each row of two or more checks fused into one. */
+function fuseChecks<C>(steps: readonly Middleware<C>[]): Middleware<C>[] {
+  const out: Middleware<C>[] = [];
+  let row: Check<C>[] = [];
+  const flush = () => {
+    if (row.length === 1) out.push(check(row[0]!));
+    else if (row.length > 1) out.push(fused(row));
+    row = [];
+  };
+  for (const step of steps) {
+    if (isCheck(step)) row.push(step.check);
+    else {
+      flush();
+      out.push(step);
+    }
+  }
+  flush();
+  return out;
+}
+
+/**
  * The steps joined into one function. A step may call `next` once: a second call would run the
  * rest of the chain twice on the same request, so it is refused. The last step must answer: a
  * `next` past it has nothing to run and rejects, which a step earlier in the chain sees as an
  * error of its own.
  */
-export function compose<C>(steps: readonly Middleware<C>[]): (context: C) => Promise<Response> {
+export function compose<C>(written: readonly Middleware<C>[]): (context: C) => Promise<Response> {
+  const steps = fuseChecks(written);
   const count = steps.length;
   return (context) => {
     // The furthest step entered: steps run strictly nested, so a `next` that asks for a step at

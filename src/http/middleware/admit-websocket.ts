@@ -1,3 +1,4 @@
+import { check } from "../compose.ts";
 import type { PathLookup, RouteMatch } from "../../config/route-table.ts";
 import { GatewayError } from "../../failure.ts";
 import { lookedUp, type Step } from "../exchange.ts";
@@ -8,12 +9,12 @@ import { WEBSOCKET_ADMITTED } from "../websocket.ts";
  * further: the host upgrades the connection on seeing WEBSOCKET_ADMITTED, and each message comes
  * back through the gateway as a POST of its own.
  */
-export const admitWebSocket: Step = (exchange, next) => {
-  if (!exchange.options.websocket) return next();
+export const admitWebSocket: Step = check((exchange) => {
+  if (!exchange.options.websocket) return undefined;
   exchange.match = responsesRoute(lookedUp(exchange), exchange.url);
   exchange.trace.upgraded();
   return new Response(null, { status: 200, headers: { [WEBSOCKET_ADMITTED]: "1" } });
-};
+});
 
 /** Only the Responses route speaks over a WebSocket; anything else is refused before the upgrade. */
 function responsesRoute(lookup: PathLookup, url: URL): RouteMatch {

@@ -1,3 +1,4 @@
+import { check } from "../compose.ts";
 import type { AuthClass } from "../../config/schema.ts";
 import {
   adminRefusalMessage,
@@ -15,12 +16,12 @@ import { isLoopbackPeer, sameOrigin } from "../host-check.ts";
  * handed to the operation; a 401 or 403 when none would do. A path no route knows asks for a
  * client key like the API does, so a caller without one cannot probe which paths exist.
  */
-export const authenticate: Step = (exchange, next) => {
+export const authenticate: Step = check((exchange) => {
   const clientKeyName = keyFor(exchange.route?.auth ?? "api", exchange);
   exchange.clientKeyName = clientKeyName;
   exchange.trace.authenticated(clientKeyName);
-  return next();
-};
+  return undefined;
+});
 
 function keyFor(authClass: AuthClass, exchange: Exchange): string | undefined {
   const { snapshot, policies, request, url } = exchange;

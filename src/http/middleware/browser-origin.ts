@@ -1,3 +1,4 @@
+import { check } from "../compose.ts";
 import { originTrustedWithoutAuth } from "../cors.ts";
 import { GatewayError } from "../../failure.ts";
 import type { Step } from "../exchange.ts";
@@ -7,7 +8,7 @@ import type { Step } from "../exchange.ts";
  * browsers always send Origin on such requests, CLIs and SDKs on a server do not. So while auth is
  * off, a request from a web page is served only from loopback pages and origins listed by name.
  */
-export const refuseUntrustedBrowser: Step = (exchange, next) => {
+export const refuseUntrustedBrowser: Step = check((exchange) => {
   const { origin, snapshot, policies } = exchange;
   if (
     origin &&
@@ -19,5 +20,5 @@ export const refuseUntrustedBrowser: Step = (exchange, next) => {
       `Browser requests from ${origin} are refused while auth is off, because any web page could otherwise use your accounts. ` +
         `Turn auth on (auth_mode: strict or all_except_health, with an api_key) or list this origin in proxy.cors_origins.`,
     );
-  return next();
-};
+  return undefined;
+});

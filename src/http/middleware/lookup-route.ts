@@ -1,3 +1,4 @@
+import { check } from "../compose.ts";
 import type { PathLookup, RouteDef } from "../../config/route-table.ts";
 import { corsForRoute } from "../cors.ts";
 import { familyOfDialect } from "../../codecs/errors.ts";
@@ -25,20 +26,20 @@ export function routeOf(lookup: PathLookup): RouteDef | undefined {
  * does), and what the trace records it as. An unknown path is refused later, after authentication,
  * so that a caller without a key learns nothing of which paths exist.
  */
-export const lookupRoute: Step = (exchange, next) => {
+export const lookupRoute: Step = check((exchange) => {
   const { request, url, snapshot } = exchange;
   const method = lookupMethod(request, exchange.options);
   // Clients repeat the same few paths: a known one is answered without waiting on a promise.
   const cached = snapshot.routes.cached(method, url.pathname);
   if (cached) {
     found(exchange, cached);
-    return next();
+    return undefined;
   }
   return snapshot.routes.lookup(method, url.pathname).then((lookup) => {
     found(exchange, lookup);
-    return next();
+    return undefined;
   });
-};
+});
 
 function found(exchange: Exchange, lookup: PathLookup): void {
   exchange.lookup = lookup;

@@ -1,3 +1,4 @@
+import { check } from "../compose.ts";
 import type { PathLookup, RouteMatch } from "../../config/route-table.ts";
 import type { JsonObject } from "../../codecs/json.ts";
 import { readJsonObject, readOptionalJsonObject } from "../body.ts";
@@ -12,14 +13,14 @@ import { type Exchange, lookedUp, type Step } from "../exchange.ts";
  * file uploads), so its body is never read; an admin command's body may be absent.
  */
 export function readBody(deadlines: Deadlines): Step {
-  return (exchange, next) => {
+  return check((exchange) => {
     const lookup = lookedUp(exchange);
     const route = exchange.match?.route;
     const hasBody =
       lookup.kind === "overlap" || (route?.method === "POST" && route.operation !== "not-served");
     // A GET passes straight on, without waiting on a promise.
-    return hasBody ? read(exchange, lookup, deadlines).then(() => next()) : next();
-  };
+    return hasBody ? read(exchange, lookup, deadlines).then(() => undefined) : undefined;
+  });
 }
 
 async function read(exchange: Exchange, lookup: PathLookup, deadlines: Deadlines): Promise<void> {

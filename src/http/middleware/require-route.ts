@@ -1,3 +1,4 @@
+import { check } from "../compose.ts";
 import type { RouteDef } from "../../config/route-table.ts";
 import { GatewayError } from "../../failure.ts";
 import { lookedUp, type Step } from "../exchange.ts";
@@ -8,7 +9,7 @@ import { lookupMethod } from "./lookup-route.ts";
  * route and the Base URLs, or 405 naming the methods the path accepts. A path that names one route
  * settles the match; an overlap waits for the body to say which route it means.
  */
-export const requireRoute: Step = (exchange, next) => {
+export const requireRoute: Step = check((exchange) => {
   const { request, url, options } = exchange;
   const lookup = lookedUp(exchange);
   switch (lookup.kind) {
@@ -26,11 +27,11 @@ export const requireRoute: Step = (exchange, next) => {
       );
     case "route":
       exchange.match = lookup.match;
-      return next();
+      return undefined;
     case "overlap":
-      return next();
+      return undefined;
   }
-};
+});
 
 function unknownPathMessage(method: string, url: URL, nearest: RouteDef | undefined): string {
   const near = nearest ? ` The nearest known route is ${nearest.method} ${nearest.path}.` : "";

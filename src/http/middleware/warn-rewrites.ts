@@ -1,3 +1,4 @@
+import { check } from "../compose.ts";
 import { FAMILIES } from "../../codecs/families.ts";
 import { FAMILY_OF_DIALECT } from "../../codecs/names.ts";
 import type { RouteDef } from "../../config/route-table.ts";
@@ -14,7 +15,7 @@ const MAX_WARNED_PATHS = 1000;
  */
 export function warnRewrites(log: Logger): Step {
   const warned = new Set<string>();
-  return (exchange, next) => {
+  return check((exchange) => {
     const { match, request, url } = exchange;
     if (match?.rewrittenFrom) {
       const key = `${request.method} ${match.rewrittenFrom}`;
@@ -28,8 +29,8 @@ export function warnRewrites(log: Logger): Step {
         );
       }
     }
-    return next();
-  };
+    return undefined;
+  });
 }
 
 function baseUrlFor(route: RouteDef, url: URL): string {
