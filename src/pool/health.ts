@@ -1,3 +1,4 @@
+import type { Outcome } from "./lease.ts";
 import type { Failure } from "../failure.ts";
 
 /*
@@ -24,8 +25,8 @@ export const HEALTHY: Health = Object.freeze({
   consecutiveFailures: 0,
 });
 
-/** How one attempt went, as far as health is concerned: neutral ones (the client left) say nothing. */
-export type Settled = { ok: true } | { ok: false; failure: Failure } | { neutral: true };
+/** How an attempt went, as its lease reports it; health reads only whether it failed and how. */
+export type Settled = Outcome;
 
 /** What `settle` did to the account, for whoever logs or counts it. */
 export type Effect =
