@@ -49,6 +49,8 @@ export interface ClientCodec {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest;
   renderResponse(response: ChatResponse, ctx: ClientContext): unknown;
   renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext): AsyncIterable<string>;
+  /** A count of the request's input tokens, as the dialect's count endpoint answers. */
+  renderCount(tokens: number): unknown;
 }
 
 /** The upstream a request is built for: signatures go back only to the upstream that issued them. */

@@ -179,3 +179,26 @@ describe("basePath", () => {
     expect(FAMILIES[family].basePath(path)).toEqual(expected);
   });
 });
+
+describe("what a client of each dialect is told", () => {
+  test.each([
+    ["anthropic-messages", { input_tokens: 42 }],
+    ["gemini", { totalTokens: 42, promptTokensDetails: [{ modality: "TEXT", tokenCount: 42 }] }],
+    ["openai-chat", { input_tokens: 42 }],
+    ["openai-responses", { input_tokens: 42 }],
+    ["openai-completions", { input_tokens: 42 }],
+  ] as [Dialect, unknown][])("%s counts tokens as %p", (dialect, expected) => {
+    expect(DIALECT_MODULES[dialect].client.renderCount(42)).toEqual(expected);
+  });
+
+  test.each([
+    ["anthropic", 529, 529],
+    ["openai", 529, 503],
+    ["gemini", 529, 503],
+    ["openai", 429, 429],
+    ["gemini", 500, 500],
+    ["anthropic", 503, 503],
+  ] as const)("a %s client is shown %i as %i", (family, status, shown) => {
+    expect(FAMILIES[family].clientStatus(status)).toBe(shown);
+  });
+});

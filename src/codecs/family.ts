@@ -35,6 +35,8 @@ export interface FamilyModule {
 
   /** The error body this family's SDKs parse. */
   errorBody(status: number, message: string, fields?: ErrorFields, requestId?: string): unknown;
+  /** The status a client of this family is shown for an upstream's (a 529 only Anthropic's know). */
+  clientStatus(status: number): number;
   /** A request header only this family's SDK sends: on a path several SDKs share (/v1/models), it says whose client asks. */
   readonly sdkHeader?: string;
   /** Besides x-request-id, the header this family's SDK reads a request id from. */

@@ -1,3 +1,4 @@
+import { FAMILIES } from "../codecs/families.ts";
 import { CLIENT_CODECS } from "../codecs/index.ts";
 import { parseResponsesSettings } from "../codecs/openai-responses/settings.ts";
 import { byteStream, jsonResponse } from "../codecs/shared.ts";
@@ -87,11 +88,6 @@ export function prepareTranslation(
   const newInput = request.turns.slice(historyLength);
   restoreToolCalls(store, request);
   return { client, request, newInput, render: clientContext(ctx, request, dialect) };
-}
-
-/** Anthropic's 529 (overloaded) means 503 to clients that have no such status. */
-function clientStatus(status: number, family: ErrorFamily): number {
-  return status === 529 && family !== "anthropic" ? 503 : status;
 }
 
 /**
@@ -198,7 +194,7 @@ export function translatedRunner({
       }
       return errorResponse(
         ctx.family,
-        clientStatus(failure.status, ctx.family),
+        FAMILIES[ctx.family].clientStatus(failure.status),
         failure.message,
         { headers: Object.fromEntries(headers) },
         ctx.requestId,
@@ -226,14 +222,10 @@ export function translatedRunner({
           const { tokens, estimated } = counted.value;
           lease.finish({ ok: true });
           const headers = new Headers(estimated ? { "x-levity-token-count": "estimate" } : {});
-          const body =
-            dialect === "gemini"
-              ? {
-                  totalTokens: tokens,
-                  promptTokensDetails: [{ modality: "TEXT", tokenCount: tokens }],
-                }
-              : { input_tokens: tokens };
-          return { kind: "committed", response: jsonResponse(body, { headers }) };
+          return {
+            kind: "committed",
+            response: jsonResponse(client.renderCount(tokens), { headers }),
+          };
         }
         if (!stream) {
           const completed = await producer.complete(request);

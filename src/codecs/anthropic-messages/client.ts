@@ -140,6 +140,7 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
     };
   },
 
+  renderCount: (tokens: number) => ({ input_tokens: tokens }),
   renderResponse(response: ChatResponse, ctx: ClientContext) {
     return {
       id: idWithPrefix(response.id, "msg_"),

@@ -17,6 +17,7 @@ export const anthropicFamily: Readonly<FamilyModule> = {
   parseModelList: parseDataModelList,
   defaultBaseUrl: ANTHROPIC_DEFAULT_BASE_URL,
   clientBasePath: "",
+  clientStatus: (status) => status,
   basePath: anthropicBasePath,
   accountHeaders: (key) => ({ "x-api-key": key, "anthropic-version": DEFAULT_ANTHROPIC_VERSION }),
   modelListPath: () => "/v1/models?limit=1000",

@@ -147,6 +147,10 @@ export const geminiClient: Readonly<ClientCodec> = {
     };
   },
 
+  renderCount: (tokens: number) => ({
+    totalTokens: tokens,
+    promptTokensDetails: [{ modality: "TEXT", tokenCount: tokens }],
+  }),
   renderResponse(response: ChatResponse, ctx: ClientContext) {
     const parts = clientParts(response.parts, ctx);
     return chunk(

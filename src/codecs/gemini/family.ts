@@ -14,6 +14,8 @@ export const geminiFamily: Readonly<FamilyModule> = {
   parseModelList: parseGeminiModelList,
   defaultBaseUrl: GEMINI_DEFAULT_BASE_URL,
   clientBasePath: "",
+  // Anthropic's 529 (overloaded) is a 503 to SDKs that have no such status.
+  clientStatus: (status) => (status === 529 ? 503 : status),
   basePath: geminiBasePath,
   accountHeaders: (key) => ({ "x-goog-api-key": key }),
   modelListPath: (apiVersion) =>

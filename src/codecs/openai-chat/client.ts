@@ -153,6 +153,7 @@ export const openaiChatClient: Readonly<ClientCodec> = {
     };
   },
 
+  renderCount: (tokens: number) => ({ input_tokens: tokens }),
   renderResponse(response: ChatResponse, ctx: ClientContext) {
     const calls = response.parts.filter((p): p is ToolCallPart => p.type === "tool_call");
     const thinking = response.parts

@@ -15,6 +15,8 @@ export const openaiFamily: Readonly<FamilyModule> = {
   parseModelList: parseDataModelList,
   defaultBaseUrl: OPENAI_DEFAULT_BASE_URL,
   clientBasePath: "/v1",
+  // Anthropic's 529 (overloaded) is a 503 to SDKs that have no such status.
+  clientStatus: (status) => (status === 529 ? 503 : status),
   basePath: openaiBasePath,
   accountHeaders: (key) => ({ authorization: `Bearer ${key}` }),
   modelListPath: () => "/models",

@@ -39,6 +39,7 @@ export const openaiCompletionsClient: Readonly<ClientCodec> = {
     };
   },
 
+  renderCount: (tokens: number) => ({ input_tokens: tokens }),
   renderResponse(response: ChatResponse) {
     return {
       id: idWithPrefix(response.id, "cmpl-"),
