@@ -5,7 +5,7 @@ import { byteStream, jsonResponse } from "../codecs/shared.ts";
 import type { ClientCodec, ClientContext } from "../codecs/codec.ts";
 import type { Dialect } from "../codecs/names.ts";
 import type { Upstream } from "../config/snapshot.ts";
-import { errorResponse, type ErrorFamily } from "../codecs/errors.ts";
+import { errorResponse } from "../codecs/errors.ts";
 import { checkRawRequest, checkRequest } from "./request-limits.ts";
 import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
 import type { Target } from "../mapping/table.ts";
