@@ -19,6 +19,19 @@ export interface EndpointCall {
  * where an upstream serves it, how a stream in it says it broke, and what in its requests names a
  * conversation. What it shares with its siblings (error shape, key header, …) is its family's.
  */
+/** Where a dialect's raw request keeps the lists levity caps before parsing it (proxy.limits). */
+export interface RequestLists {
+  /** The conversation. */
+  messages?: string;
+  /** Each message's parts. */
+  parts?: string;
+  tools?: string;
+  /** A field in each tool that holds a group of functions (Gemini's functionDeclarations). */
+  toolGroups?: string;
+  /** An older field for tools, capped on its own (OpenAI's functions). */
+  legacyTools?: string;
+}
+
 export interface DialectModule {
   readonly name: Dialect;
   readonly family: FamilyModule;
@@ -35,6 +48,7 @@ export interface DialectModule {
   streamErrorBytes(status: number, message: string, jsonArray: boolean): Uint8Array;
   /** The system prompt and the first user turn as the dialect writes them: every later turn repeats them. */
   sessionOpening(body: JsonObject): unknown[];
+  readonly requestLists: Readonly<RequestLists>;
   /**
    * A conversation or user name the dialect's own request carries, tagged with what it is
    * (Anthropic's `metadata.user_id`, OpenAI's `prompt_cache_key` or `user`).

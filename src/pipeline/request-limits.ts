@@ -1,5 +1,5 @@
+import type { RequestLists } from "../codecs/dialect.ts";
 import type { RequestLimits } from "../config/request-limits.ts";
-import type { Dialect } from "../codecs/names.ts";
 import type { ChatRequest } from "../ir.ts";
 import { GatewayError } from "../failure.ts";
 import type { JsonObject } from "../codecs/json.ts";
@@ -41,54 +41,43 @@ function over(
   );
 }
 
-/** Where each dialect keeps its conversation and its tools in the raw body. */
-const LISTS: Readonly<Record<Dialect, { messages?: string; tools?: string }>> = {
-  "openai-chat": { messages: "messages", tools: "tools" },
-  "openai-completions": {},
-  "openai-responses": { messages: "input", tools: "tools" },
-  "anthropic-messages": { messages: "messages", tools: "tools" },
-  gemini: { messages: "contents", tools: "tools" },
-};
-
 /**
- * Before the body is parsed into the IR: list lengths read off the raw JSON, in time linear in the
- * number of messages and without allocating, so an oversized request costs no more than its JSON
- * parse. The exact count (media, tool results' contents, stored history) follows the parse.
+ * Before the body is parsed into the IR: list lengths read off the raw JSON where the dialect
+ * keeps them, in time linear in the number of messages and without allocating, so an oversized
+ * request costs no more than its JSON parse. The exact count (media, tool results' contents,
+ * stored history) follows the parse.
  */
-export function checkRawRequest(dialect: Dialect, body: JsonObject, limits: RequestLimits): void {
-  const { messages: messagesKey, tools: toolsKey } = LISTS[dialect];
-  const messages = messagesKey ? body[messagesKey] : undefined;
-  if (Array.isArray(messages)) {
+export function checkRawRequest(
+  lists: RequestLists,
+  body: JsonObject,
+  limits: RequestLimits,
+): void {
+  const messages = lists.messages ? body[lists.messages] : undefined;
+  if (lists.messages && Array.isArray(messages)) {
     if (messages.length > limits.messages)
-      throw over("messages", messages.length, limits.messages, messagesKey!);
+      throw over("messages", messages.length, limits.messages, lists.messages);
     let parts = 0;
     for (const message of messages) {
-      if (message === null || typeof message !== "object") continue;
-      const content = (message as JsonObject)[dialect === "gemini" ? "parts" : "content"];
+      if (message === null || typeof message !== "object" || !lists.parts) continue;
+      const content = (message as JsonObject)[lists.parts];
       if (Array.isArray(content)) parts += content.length;
-      if (parts > limits.parts) throw over("parts", parts, limits.parts, messagesKey!);
+      if (parts > limits.parts) throw over("parts", parts, limits.parts, lists.messages);
     }
   }
-  const tools = toolsKey ? body[toolsKey] : undefined;
-  if (Array.isArray(tools)) {
+  const tools = lists.tools ? body[lists.tools] : undefined;
+  if (lists.tools && Array.isArray(tools)) {
     let count = tools.length;
-    // Gemini declares functions in groups: a Tool holds a list of functionDeclarations.
-    if (dialect === "gemini")
-      for (const tool of tools)
-        if (
-          tool &&
-          typeof tool === "object" &&
-          Array.isArray((tool as JsonObject).functionDeclarations)
-        )
-          count += ((tool as JsonObject).functionDeclarations as unknown[]).length;
-    if (count > limits.tools) throw over("tools", count, limits.tools, toolsKey!);
+    if (lists.toolGroups)
+      for (const tool of tools) {
+        const group =
+          tool && typeof tool === "object" ? (tool as JsonObject)[lists.toolGroups] : undefined;
+        if (Array.isArray(group)) count += group.length;
+      }
+    if (count > limits.tools) throw over("tools", count, limits.tools, lists.tools);
   }
-  if (
-    dialect === "openai-chat" &&
-    Array.isArray(body.functions) &&
-    body.functions.length > limits.tools
-  )
-    throw over("tools", body.functions.length, limits.tools, "functions");
+  const legacy = lists.legacyTools ? body[lists.legacyTools] : undefined;
+  if (lists.legacyTools && Array.isArray(legacy) && legacy.length > limits.tools)
+    throw over("tools", legacy.length, limits.tools, lists.legacyTools);
 }
 
 /** After the parse (and a stored conversation's history): the exact counts, in one pass over the IR. */

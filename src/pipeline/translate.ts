@@ -1,5 +1,5 @@
 import { FAMILIES } from "../codecs/families.ts";
-import { CLIENT_CODECS } from "../codecs/index.ts";
+import { CLIENT_CODECS, DIALECT_MODULES } from "../codecs/index.ts";
 import { parseResponsesSettings } from "../codecs/openai-responses/settings.ts";
 import { byteStream, jsonResponse } from "../codecs/shared.ts";
 import type { ClientCodec, ClientContext } from "../codecs/codec.ts";
@@ -81,7 +81,7 @@ export function prepareTranslation(
   const client = CLIENT_CODECS[dialect];
   // Counts are capped before the body becomes the IR, and again exactly once it has (history included).
   const limits = ctx.snapshot.proxy.requestLimits;
-  checkRawRequest(dialect, ctx.body!.json, limits);
+  checkRawRequest(DIALECT_MODULES[dialect].requestLists, ctx.body!.json, limits);
   const request = client.parseRequest(ctx.body!.json, model, stream);
   const historyLength = withHistory(ctx, dialect, store, request);
   checkRequest(request, limits);

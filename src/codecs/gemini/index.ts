@@ -17,6 +17,12 @@ export const gemini: Readonly<DialectModule> = {
     // In a JSON array the error is its last element; in SSE, one more event.
     return utf8(jsonArray ? `,\r\n${body}]` : `data: ${body}\r\n\r\n`);
   },
+  requestLists: {
+    messages: "contents",
+    parts: "parts",
+    tools: "tools",
+    toolGroups: "functionDeclarations",
+  },
   sessionOpening: (body) => [
     body.systemInstruction ?? body.system_instruction,
     firstWhere(body.contents, (c) => c.role !== "model"),

@@ -14,5 +14,11 @@ export const openaiChat: Readonly<DialectModule> = {
   endpointPath: () => CHAT_PATH,
   streamErrorBytes: openaiStreamErrorBytes,
   sessionName: openaiSessionName,
+  requestLists: {
+    messages: "messages",
+    parts: "content",
+    tools: "tools",
+    legacyTools: "functions",
+  },
   sessionOpening: chatSessionOpening,
 };

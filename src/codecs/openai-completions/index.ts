@@ -15,5 +15,6 @@ export const openaiCompletions: Readonly<DialectModule> = {
   // Legacy completions stream the way chat does: an error chunk, then [DONE].
   streamErrorBytes: openaiStreamErrorBytes,
   sessionName: openaiSessionName,
+  requestLists: {},
   sessionOpening: (body) => [body.prompt],
 };

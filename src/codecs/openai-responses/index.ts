@@ -15,6 +15,7 @@ export const openaiResponses: Readonly<DialectModule> = {
   endpointPath: () => RESPONSES_PATH,
   streamErrorBytes: responsesStreamErrorBytes,
   sessionName: openaiSessionName,
+  requestLists: { messages: "input", parts: "content", tools: "tools" },
   sessionOpening: (body) => [
     body.instructions,
     typeof body.input === "string" ? body.input : firstWhere(body.input, (m) => m.role === "user"),
