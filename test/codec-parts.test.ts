@@ -322,7 +322,7 @@ describe("echo in a tool loop", () => {
 describe("parts that carry only a signature", () => {
   const signature = { issuer: "gemini-up", value: "c2lnbmVk" };
   const request = { reasoning: { include: true } } as unknown as ChatRequest;
-  const context = { request, includeUsage: false, geminiFraming: "sse" as const };
+  const context = { request, includeUsage: false, framing: "sse" as const };
   const response = {
     id: "r",
     model: "m",

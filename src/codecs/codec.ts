@@ -10,13 +10,16 @@ import type { JsonObject } from "./json.ts";
  */
 
 /** What rendering to the client needs besides the response itself. */
+/** Server-Sent Events, or (Gemini without ?alt=sse) one incrementally written JSON array. */
+export type StreamFraming = "sse" | "json-array";
+
 export interface ClientContext {
   /** The client's request, parsed: which tools were custom, whether thinking was asked for, … */
   request: ChatRequest;
   /** OpenAI `stream_options.include_usage`: a final usage-only chunk. */
   includeUsage: boolean;
-  /** Gemini streams as SSE with `?alt=sse`, else as one incrementally written JSON array. */
-  geminiFraming: "sse" | "json-array";
+  /** How the client asked its stream to be framed (the dialect's streamFraming). */
+  framing: StreamFraming;
   /** Responses API: the response's own id and the request's settings the response object reports. */
   responses?: ResponsesSettings;
 }

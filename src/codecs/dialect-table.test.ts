@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import type { StreamFraming } from "./codec.ts";
 import type { EndpointCall } from "./dialect.ts";
 import { FAMILIES } from "./families.ts";
 import { DIALECT_MODULES } from "./index.ts";
@@ -201,4 +202,22 @@ describe("what a client of each dialect is told", () => {
   ] as const)("a %s client is shown %i as %i", (family, status, shown) => {
     expect(FAMILIES[family].clientStatus(status)).toBe(shown);
   });
+});
+
+describe("streamFraming", () => {
+  test.each([
+    ["gemini", "", "json-array"],
+    ["gemini", "alt=sse", "sse"],
+    ["gemini", "alt=json", "json-array"],
+    ["openai-chat", "", "sse"],
+    ["openai-chat", "alt=json", "sse"],
+    ["openai-responses", "", "sse"],
+    ["openai-completions", "", "sse"],
+    ["anthropic-messages", "alt=json", "sse"],
+  ] as [Dialect, string, StreamFraming][])(
+    "%s with ?%s streams as %s",
+    (dialect, query, framing) => {
+      expect(DIALECT_MODULES[dialect].streamFraming(new URLSearchParams(query))).toBe(framing);
+    },
+  );
 });

@@ -1,3 +1,4 @@
+import type { StreamFraming } from "./codec.ts";
 import type { FamilyModule } from "./family.ts";
 import type { Dialect, Operation } from "./names.ts";
 import type { JsonObject } from "./json.ts";
@@ -49,6 +50,8 @@ export interface DialectModule {
   /** The system prompt and the first user turn as the dialect writes them: every later turn repeats them. */
   sessionOpening(body: JsonObject): unknown[];
   readonly requestLists: Readonly<RequestLists>;
+  /** How a stream is framed for this client, from its query string. */
+  streamFraming(query: URLSearchParams): StreamFraming;
   /**
    * A conversation or user name the dialect's own request carries, tagged with what it is
    * (Anthropic's `metadata.user_id`, OpenAI's `prompt_cache_key` or `user`).

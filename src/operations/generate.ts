@@ -139,7 +139,7 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
     // Parsed once, whatever the number of targets and accounts it is tried on.
     const translated = () => {
       prepared ??= prepareTranslation(ctx, dialect, services.store, target.model, stream);
-      return translatedRunner({ ctx, dialect, prepared, target, upstream, services });
+      return translatedRunner({ ctx, prepared, target, upstream, services });
     };
     if (forwardsNatively(upstream, dialect) && !continuesLevityResponse(ctx, services)) {
       return passthroughRunner({

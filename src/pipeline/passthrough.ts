@@ -101,7 +101,8 @@ export function passthroughRunner({
     query: ctx.url.searchParams,
   });
   const codec = UPSTREAM_CODECS[dialect];
-  const jsonArray = dialect === "gemini" && stream && ctx.url.searchParams.get("alt") !== "sse";
+  const jsonArray =
+    stream && DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams) === "json-array";
 
   const failed = (failure: Failure): AttemptResult => ({ kind: "failed", failure });
   // OpenAI stores a Response in the account that made it (unless store: false); continuing it must go back there.

@@ -44,7 +44,7 @@ function clientContext(ctx: AttemptContext, request: ChatRequest, dialect: Diale
       typeof streamOptions === "object" &&
       streamOptions !== null &&
       (streamOptions as Record<string, unknown>).include_usage === true,
-    geminiFraming: ctx.url.searchParams.get("alt") === "sse" ? "sse" : "json-array",
+    framing: DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams),
     // Mints the response's id once per request: every attempt and every event reports it, and the store keeps it.
     responses: dialect === "openai-responses" ? parseResponsesSettings(json) : undefined,
   };
@@ -146,7 +146,6 @@ async function* afterCommit(
 /** What a translated runner needs: the request, its IR once parsed, where to send it, and the store. */
 export interface TranslatedRunnerOptions {
   ctx: AttemptContext;
-  dialect: Dialect;
   prepared: Prepared;
   target: Target;
   upstream: Upstream;
@@ -157,7 +156,6 @@ export interface TranslatedRunnerOptions {
 /** Any client dialect to any upstream: client request -> IR -> upstream, and the answer back the same way. */
 export function translatedRunner({
   ctx,
-  dialect,
   prepared,
   target,
   upstream,
@@ -244,9 +242,7 @@ export function translatedRunner({
         const peeked = await untilFirstContent(opened.value, upstream.name);
         if (peeked.kind === "failed") return failed(peeked.failure);
         const framing =
-          dialect === "gemini" && render.geminiFraming === "json-array"
-            ? { "content-type": "application/json" }
-            : SSE_HEADERS;
+          render.framing === "json-array" ? { "content-type": "application/json" } : SSE_HEADERS;
         const body = byteStream(
           client.renderStream(afterCommit(peeked.events, upstream, lease, remember), render),
         );

@@ -14,6 +14,7 @@ export const anthropicMessages: Readonly<DialectModule> = {
   upstream: anthropicMessagesUpstream,
   endpointPath: (call) => anthropicEndpointPath(call.operation),
   streamErrorBytes: (status, message) => utf8(anthropicStreamError(status, message)),
+  streamFraming: () => "sse",
   requestLists: { messages: "messages", parts: "content", tools: "tools" },
   sessionOpening: (body) => [body.system, firstWhere(body.messages, (m) => m.role === "user")],
   sessionName: (body) =>

@@ -202,7 +202,7 @@ async function* renderGeminiStream(
   ctx: ClientContext,
 ): AsyncGenerator<string> {
   // Google frames SSE events with CRLF; the JSON-array form is what Gemini sends without ?alt=sse.
-  const sse = ctx.geminiFraming === "sse";
+  const sse = ctx.framing === "sse";
   let first = true;
   const frame = (data: unknown) => {
     const json = JSON.stringify(data);

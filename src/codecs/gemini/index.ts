@@ -17,6 +17,8 @@ export const gemini: Readonly<DialectModule> = {
     // In a JSON array the error is its last element; in SSE, one more event.
     return utf8(jsonArray ? `,\r\n${body}]` : `data: ${body}\r\n\r\n`);
   },
+  // Gemini streams SSE only when asked with ?alt=sse; otherwise one JSON array, written as it goes.
+  streamFraming: (query) => (query.get("alt") === "sse" ? "sse" : "json-array"),
   requestLists: {
     messages: "contents",
     parts: "parts",

@@ -14,6 +14,7 @@ export const openaiChat: Readonly<DialectModule> = {
   endpointPath: () => CHAT_PATH,
   streamErrorBytes: openaiStreamErrorBytes,
   sessionName: openaiSessionName,
+  streamFraming: () => "sse",
   requestLists: {
     messages: "messages",
     parts: "content",

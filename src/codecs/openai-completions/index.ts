@@ -15,6 +15,7 @@ export const openaiCompletions: Readonly<DialectModule> = {
   // Legacy completions stream the way chat does: an error chunk, then [DONE].
   streamErrorBytes: openaiStreamErrorBytes,
   sessionName: openaiSessionName,
+  streamFraming: () => "sse",
   requestLists: {},
   sessionOpening: (body) => [body.prompt],
 };

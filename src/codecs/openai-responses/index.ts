@@ -15,6 +15,7 @@ export const openaiResponses: Readonly<DialectModule> = {
   endpointPath: () => RESPONSES_PATH,
   streamErrorBytes: responsesStreamErrorBytes,
   sessionName: openaiSessionName,
+  streamFraming: () => "sse",
   requestLists: { messages: "input", parts: "content", tools: "tools" },
   sessionOpening: (body) => [
     body.instructions,
