@@ -53,6 +53,12 @@ export interface FamilyModule {
    * expect the version in it, Anthropic's and Gemini's add their own.
    */
   readonly clientBasePath: string;
+  /** The header its SDKs send the key in, besides Authorization (Anthropic's x-api-key). */
+  readonly clientKeyHeader?: string;
+  /** The query parameter its SDKs may send the key in (Gemini's ?key=). */
+  readonly clientKeyQuery?: string;
+  /** Headers its SDKs send from a browser, allowed by a preflight that does not list its own. */
+  readonly sdkHeaders: readonly string[];
   /**
    * A base URL's path as this family's official SDK writes it, with endpoint paths users paste by
    * mistake taken off, and the API version where the family keeps it out of the base (Gemini).
@@ -117,3 +123,15 @@ export function parseDataModelList(body: unknown, ownedBy: string): ListedModel[
   }
   return out;
 }
+
+/** What the Stainless-generated SDKs (OpenAI's and Anthropic's) send about themselves. */
+export const STAINLESS_HEADERS: readonly string[] = [
+  "x-stainless-arch",
+  "x-stainless-lang",
+  "x-stainless-os",
+  "x-stainless-package-version",
+  "x-stainless-retry-count",
+  "x-stainless-runtime",
+  "x-stainless-runtime-version",
+  "x-stainless-timeout",
+];

@@ -1,3 +1,4 @@
+import { FAMILY_LIST } from "../codecs/families.ts";
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { ClientKey, EffectiveAuthMode } from "../config/snapshot.ts";
 
@@ -36,6 +37,12 @@ export function needsKey(mode: EffectiveAuthMode, authClass: "api" | "health"): 
   return true;
 }
 
+// Where each family's SDKs put the key, besides Authorization (x-api-key, x-goog-api-key, ?key=).
+const KEY_HEADERS: readonly string[] = FAMILY_LIST.flatMap(
+  (family) => family.clientKeyHeader ?? [],
+);
+const KEY_QUERIES: readonly string[] = FAMILY_LIST.flatMap((family) => family.clientKeyQuery ?? []);
+
 /** Every credential the request carries: Authorization (Bearer or raw), x-api-key, x-goog-api-key, ?key=. */
 export function presentedCredentials(headers: Headers, url: URL): PresentedCredential[] {
   const found: PresentedCredential[] = [];
@@ -44,12 +51,14 @@ export function presentedCredentials(headers: Headers, url: URL): PresentedCrede
     const bearer = /^bearer\s+(.+)$/i.exec(authorization);
     found.push({ where: "Authorization", value: (bearer?.[1] ?? authorization).trim() });
   }
-  for (const header of ["x-api-key", "x-goog-api-key"]) {
+  for (const header of KEY_HEADERS) {
     const value = headers.get(header)?.trim();
     if (value) found.push({ where: header, value });
   }
-  const query = url.searchParams.get("key");
-  if (query) found.push({ where: "?key=", value: query });
+  for (const parameter of KEY_QUERIES) {
+    const value = url.searchParams.get(parameter);
+    if (value) found.push({ where: `?${parameter}=`, value });
+  }
   return found;
 }
 

@@ -1,3 +1,4 @@
+import { FAMILY_LIST } from "../codecs/families.ts";
 export interface CorsPolicy {
   anyOrigin: boolean;
   listed: Set<string>;
@@ -23,26 +24,9 @@ const EXPOSED: string = [
   "x-should-retry",
 ].join(", ");
 
-// What the official SDKs send, for a preflight that does not list its headers.
+// What the official SDKs send, for a preflight that does not list its headers: each family's.
 const SDK_HEADERS: string = [
-  "authorization",
-  "content-type",
-  "x-api-key",
-  "x-goog-api-key",
-  "x-goog-api-client",
-  "anthropic-version",
-  "anthropic-beta",
-  "anthropic-dangerous-direct-browser-access",
-  "openai-organization",
-  "openai-project",
-  "x-stainless-arch",
-  "x-stainless-lang",
-  "x-stainless-os",
-  "x-stainless-package-version",
-  "x-stainless-retry-count",
-  "x-stainless-runtime",
-  "x-stainless-runtime-version",
-  "x-stainless-timeout",
+  ...new Set(["authorization", "content-type", ...FAMILY_LIST.flatMap((f) => f.sdkHeaders)]),
 ].join(", ");
 
 function isLoopbackOrigin(origin: string): boolean {

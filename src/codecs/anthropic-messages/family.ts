@@ -1,3 +1,4 @@
+import { STAINLESS_HEADERS } from "../family.ts";
 import { type FamilyModule, parseDataModelList } from "../family.ts";
 import { ANTHROPIC_DEFAULT_BASE_URL, anthropicBasePath } from "./base-url.ts";
 import { DEFAULT_ANTHROPIC_VERSION } from "./endpoint.ts";
@@ -17,6 +18,14 @@ export const anthropicFamily: Readonly<FamilyModule> = {
   parseModelList: parseDataModelList,
   defaultBaseUrl: ANTHROPIC_DEFAULT_BASE_URL,
   clientBasePath: "",
+  clientKeyHeader: "x-api-key",
+  sdkHeaders: [
+    "x-api-key",
+    "anthropic-version",
+    "anthropic-beta",
+    "anthropic-dangerous-direct-browser-access",
+    ...STAINLESS_HEADERS,
+  ],
   clientStatus: (status) => status,
   basePath: anthropicBasePath,
   accountHeaders: (key) => ({ "x-api-key": key, "anthropic-version": DEFAULT_ANTHROPIC_VERSION }),

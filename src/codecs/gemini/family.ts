@@ -14,6 +14,9 @@ export const geminiFamily: Readonly<FamilyModule> = {
   parseModelList: parseGeminiModelList,
   defaultBaseUrl: GEMINI_DEFAULT_BASE_URL,
   clientBasePath: "",
+  clientKeyHeader: "x-goog-api-key",
+  clientKeyQuery: "key",
+  sdkHeaders: ["x-goog-api-key", "x-goog-api-client"],
   // Anthropic's 529 (overloaded) is a 503 to SDKs that have no such status.
   clientStatus: (status) => (status === 529 ? 503 : status),
   basePath: geminiBasePath,

@@ -1,3 +1,4 @@
+import { STAINLESS_HEADERS } from "../family.ts";
 import { type FamilyModule, parseDataModelList } from "../family.ts";
 import { OPENAI_DEFAULT_BASE_URL, openaiBasePath } from "./base-url.ts";
 import { openaiErrorBody } from "./error-body.ts";
@@ -15,6 +16,7 @@ export const openaiFamily: Readonly<FamilyModule> = {
   parseModelList: parseDataModelList,
   defaultBaseUrl: OPENAI_DEFAULT_BASE_URL,
   clientBasePath: "/v1",
+  sdkHeaders: ["openai-organization", "openai-project", ...STAINLESS_HEADERS],
   // Anthropic's 529 (overloaded) is a 503 to SDKs that have no such status.
   clientStatus: (status) => (status === 529 ? 503 : status),
   basePath: openaiBasePath,
