@@ -1,4 +1,4 @@
-import { FAMILIES } from "./families.ts";
+import { FAMILIES, familyBySdkHeader } from "./families.ts";
 import { type Dialect, type Family, FAMILY_OF_DIALECT } from "./names.ts";
 import type { ErrorDetails } from "../failure.ts";
 
@@ -19,9 +19,9 @@ export function familyOfRequest(path: string, headers: Headers): ErrorFamily {
     /:(generateContent|streamGenerateContent|countTokens)\b/.test(path)
   )
     return "gemini";
-  if (headers.has("anthropic-version") || /(^|\/)messages(\/|$)/.test(path)) return "anthropic";
-  if (headers.has("x-goog-api-key")) return "gemini";
-  return "openai";
+  if (/(^|\/)messages(\/|$)/.test(path)) return "anthropic";
+  // Then the header only one family's SDK sends (anthropic-version before x-goog-api-key).
+  return familyBySdkHeader(headers)?.name ?? "openai";
 }
 
 /** The error body a client of this family parses; each family's shape is its own (codecs/). */

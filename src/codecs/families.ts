@@ -17,3 +17,8 @@ export const FAMILIES: Readonly<Record<Family, FamilyModule>> = {
 
 /** Every family, for the answers whose family levity does not know (a relay may pass on another's words). */
 export const FAMILY_LIST: readonly FamilyModule[] = Object.values(FAMILIES);
+
+/** The family whose SDK sent its own header (anthropic-version, then x-goog-api-key), if any. */
+export function familyBySdkHeader(headers: Headers): FamilyModule | undefined {
+  return FAMILY_LIST.find((family) => family.sdkHeader && headers.has(family.sdkHeader));
+}

@@ -1,4 +1,4 @@
-import { FAMILIES, FAMILY_LIST } from "../codecs/families.ts";
+import { FAMILIES, familyBySdkHeader } from "../codecs/families.ts";
 import type { ErrorFamily } from "../codecs/errors.ts";
 import { jsonResponse } from "../codecs/shared.ts";
 import type { ModelEntry } from "../upstream/model-catalog.ts";
@@ -24,7 +24,7 @@ function renderModel(shape: ErrorFamily, entry: ModelEntry): unknown {
 /** `/v1/models` is shared by three SDKs; the headers only one of them sends tell which shape it wants. */
 function modelShapeFor(routeFamily: ErrorFamily, headers: Headers): ErrorFamily {
   if (routeFamily !== "openai") return routeFamily;
-  const asking = FAMILY_LIST.find((family) => family.sdkHeader && headers.has(family.sdkHeader));
+  const asking = familyBySdkHeader(headers);
   return asking?.name ?? "openai";
 }
 

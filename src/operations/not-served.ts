@@ -1,3 +1,4 @@
+import { familyBySdkHeader } from "../codecs/families.ts";
 import { errorResponse, type ErrorFamily } from "../codecs/errors.ts";
 import type { RequestContext } from "./context.ts";
 
@@ -29,10 +30,12 @@ export function notServed(ctx: RequestContext): Response {
 }
 
 /**
- * OpenAI and Anthropic share some paths (/v1/files): the Anthropic SDK always sends
- * anthropic-version, so it gets its own shape whatever dialect the route names.
+ * OpenAI and Anthropic share some paths (/v1/files): an SDK that sends its family's own header
+ * (the Anthropic SDK always sends anthropic-version) gets its own shape whatever dialect the route
+ * names.
  */
 function familyFor(ctx: RequestContext): ErrorFamily {
-  if (ctx.family === "openai" && ctx.request.headers.has("anthropic-version")) return "anthropic";
-  return ctx.family;
+  if (ctx.family !== "openai") return ctx.family;
+  const headers = ctx.request.headers;
+  return familyBySdkHeader(headers)?.name ?? "openai";
 }
