@@ -8,8 +8,7 @@
  */
 import { locateConfigDir } from "./config/locate.ts";
 import { ConfigError, formatProblem } from "./config/problem.ts";
-import { WEBSOCKET_ADMITTED } from "./http/websocket.ts";
-import { isWebSocketUpgrade } from "./http/websocket.ts";
+import { isWebSocketUpgrade, WEBSOCKET_ADMITTED } from "./http/websocket.ts";
 import { createLogger } from "./log.ts";
 import { ResponsesSocket } from "./operations/responses-ws.ts";
 import { createRuntime, type Runtime } from "./runtime.ts";

@@ -1,9 +1,8 @@
 import { watch, type FSWatcher } from "node:fs";
 import type { LoadOptions } from "./config/load.ts";
 import { CONFIG_FILES } from "./config/locate.ts";
-import { WEBSOCKET_ADMITTED } from "./http/websocket.ts";
 import type { SnapshotHolder } from "./http/exchange.ts";
-import { isWebSocketUpgrade } from "./http/websocket.ts";
+import { isWebSocketUpgrade, WEBSOCKET_ADMITTED } from "./http/websocket.ts";
 import { ResponsesSocket } from "./operations/responses-ws.ts";
 import type { Logger } from "./log.ts";
 import { openSqliteRequestLog } from "./observe/sqlite-request-log.ts";

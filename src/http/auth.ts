@@ -83,8 +83,12 @@ export function authenticate(ring: KeyRing, presented: PresentedCredential[]): s
   return matched;
 }
 
-export const ACCEPTED_PLACEMENTS =
-  "Authorization: Bearer <key>, x-api-key: <key>, x-goog-api-key: <key>, or ?key=<key>";
+export const ACCEPTED_PLACEMENTS: string = [
+  "Authorization: Bearer <key>",
+  ...KEY_HEADERS.map((header) => `${header}: <key>`),
+]
+  .join(", ")
+  .concat(KEY_QUERIES.map((parameter) => `, or ?${parameter}=<key>`).join(""));
 
 export function adminRefusalMessage(presented: PresentedCredential[]): string {
   const head =

@@ -19,10 +19,10 @@ export type Middleware<C> = (context: C, next: Next) => Response | Promise<Respo
  * step needs no `next` of its own, so compose runs a row of them in one loop: a closure and a
  * promise per step per request were most of what the composed path cost over one function.
  */
-export type Check<C> = (context: C) => Response | undefined | Promise<Response | undefined>;
+type Check<C> = (context: C) => Response | undefined | Promise<Response | undefined>;
 
 /** A Check usable as a step on its own (its unit tests call it so), which compose can fuse. */
-export interface CheckStep<C> extends Middleware<C> {
+interface CheckStep<C> extends Middleware<C> {
   readonly check: Check<C>;
 }
 

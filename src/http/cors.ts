@@ -26,7 +26,14 @@ const EXPOSED: string = [
 
 // What the official SDKs send, for a preflight that does not list its headers: each family's.
 const SDK_HEADERS: string = [
-  ...new Set(["authorization", "content-type", ...FAMILY_LIST.flatMap((f) => f.sdkHeaders)]),
+  ...new Set([
+    "authorization",
+    "content-type",
+    ...FAMILY_LIST.flatMap((f) => [
+      ...(f.clientKeyHeader ? [f.clientKeyHeader] : []),
+      ...f.sdkHeaders,
+    ]),
+  ]),
 ].join(", ");
 
 function isLoopbackOrigin(origin: string): boolean {

@@ -136,7 +136,12 @@ async function* afterCommit(
   } catch (error) {
     const failure: Failure = failureOf(error, upstream.name);
     finish({ ok: false, failure });
-    yield { type: "error", status: failure.status, message: failure.message };
+    // A codec's finding may quote the upstream's data: the client reads it without the key too.
+    yield {
+      type: "error",
+      status: failure.status,
+      message: scrubKey(failure.message, lease.account.key),
+    };
   } finally {
     // A client that went away mid-answer leaves the account blameless.
     finish({ neutral: true });

@@ -1,3 +1,4 @@
+import type { Outcome } from "./lease.ts";
 import { describe, expect, test } from "bun:test";
 import type { Failure } from "../failure.ts";
 import {
@@ -17,7 +18,6 @@ import {
   readyAt,
   reset,
   restore,
-  type Settled,
   settle,
 } from "./health.ts";
 
@@ -25,7 +25,7 @@ const NOW = 1_700_000_000_000;
 /** Jitter at its middle: the wait is exactly the exponential one. */
 const MIDDLE = () => 0.5;
 
-const fail = (kind: Failure["kind"], extra: Partial<Failure> = {}): Settled => ({
+const fail = (kind: Failure["kind"], extra: Partial<Failure> = {}): Outcome => ({
   ok: false,
   failure: { kind, status: 500, message: "boom", ...extra },
 });
@@ -36,7 +36,7 @@ describe("settle: what one attempt does to an account's health", () => {
   const cases: {
     name: string;
     before: Health;
-    settled: Settled;
+    settled: Outcome;
     random?: () => number;
     after: Health;
     effect?: Effect;

@@ -25,9 +25,6 @@ export const HEALTHY: Health = Object.freeze({
   consecutiveFailures: 0,
 });
 
-/** How an attempt went, as its lease reports it; health reads only whether it failed and how. */
-export type Settled = Outcome;
-
 /** What `settle` did to the account, for whoever logs or counts it. */
 export type Effect =
   | { kind: "disabled"; reason: string }
@@ -71,7 +68,7 @@ function wait(failure: Failure, kind: Backoff, consecutiveFailures: number, rand
 /** The new health after one attempt, and what changed that anyone should hear of. */
 export function settle(
   health: Health,
-  settled: Settled,
+  settled: Outcome,
   model: string,
   now: number,
   random: () => number = Math.random,

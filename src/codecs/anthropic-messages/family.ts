@@ -1,5 +1,4 @@
-import { STAINLESS_HEADERS } from "../family.ts";
-import { type FamilyModule, parseDataModelList } from "../family.ts";
+import { type FamilyModule, parseDataModelList, STAINLESS_HEADERS } from "../family.ts";
 import { ANTHROPIC_DEFAULT_BASE_URL, anthropicBasePath } from "./base-url.ts";
 import { DEFAULT_ANTHROPIC_VERSION } from "./endpoint.ts";
 import { anthropicErrorBody } from "./error-body.ts";

@@ -19,7 +19,11 @@ export function geminiEndpointPath(call: GeminiEndpointCall): string {
         ? "streamGenerateContent"
         : "generateContent";
   const query = new URLSearchParams(call.query);
-  query.delete("key");
+  // The client's own key (?key=) is not the account's, and must not reach the upstream.
+  query.delete(GEMINI_KEY_QUERY);
   const search = query.size > 0 ? `?${query}` : "";
   return `/${call.apiVersion ?? GEMINI_DEFAULT_API_VERSION}/models/${encodeURIComponent(call.model)}:${method}${search}`;
 }
+
+/** Where Gemini's SDKs may put the key in the query string. */
+export const GEMINI_KEY_QUERY = "key";

@@ -1,3 +1,4 @@
+import { GEMINI_KEY_QUERY } from "./endpoint.ts";
 import type { FamilyModule } from "../family.ts";
 import { GEMINI_DEFAULT_API_VERSION, GEMINI_DEFAULT_BASE_URL, geminiBasePath } from "./base-url.ts";
 import { geminiErrorBody } from "./error-body.ts";
@@ -15,7 +16,7 @@ export const geminiFamily: Readonly<FamilyModule> = {
   defaultBaseUrl: GEMINI_DEFAULT_BASE_URL,
   clientBasePath: "",
   clientKeyHeader: "x-goog-api-key",
-  clientKeyQuery: "key",
+  clientKeyQuery: GEMINI_KEY_QUERY,
   sdkHeaders: ["x-goog-api-key", "x-goog-api-client"],
   // Anthropic's 529 (overloaded) is a 503 to SDKs that have no such status.
   clientStatus: (status) => (status === 529 ? 503 : status),

@@ -1,5 +1,4 @@
-import { STAINLESS_HEADERS } from "../family.ts";
-import { type FamilyModule, parseDataModelList } from "../family.ts";
+import { type FamilyModule, parseDataModelList, STAINLESS_HEADERS } from "../family.ts";
 import { OPENAI_DEFAULT_BASE_URL, openaiBasePath } from "./base-url.ts";
 import { openaiErrorBody } from "./error-body.ts";
 import { openaiOutOfCredit, openaiRejectsKey } from "./failure-words.ts";
