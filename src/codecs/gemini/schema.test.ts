@@ -35,14 +35,15 @@ describe("Gemini schema subset", () => {
     expect(toGeminiSchema(schema)).toEqual({
       type: "OBJECT",
       properties: {
-        name: { type: "STRING", minLength: 1, nullable: true },
+        // A format Gemini does not know is said in words, not dropped.
+        name: { type: "STRING", minLength: 1, nullable: true, description: "(format: email)" },
         kind: { type: "STRING", enum: ["shape"] },
         mode: { type: "STRING", nullable: true, enum: ["a", "b"] },
         count: { type: "INTEGER", minimum: 0, format: "int64" },
         where: {
           type: "OBJECT",
           description: "the point",
-          properties: { x: { type: "NUMBER" } },
+          properties: { x: { type: "NUMBER", description: "(greater than 0)" } },
           required: ["x"],
         },
         either: { anyOf: [{ type: "STRING" }, { type: "NUMBER" }], nullable: true },
@@ -266,4 +267,94 @@ describe("Gemini schema conversion is bounded (issue 14)", () => {
       expect((error as GatewayError).status).toBe(400);
     }
   });
+});
+
+describe("constraints Gemini's subset cannot say are kept in the description", () => {
+  const cases: {
+    name: string;
+    schema: Record<string, unknown>;
+    expected: Record<string, unknown>;
+  }[] = [
+    {
+      name: "exclusiveMinimum and exclusiveMaximum as numbers (draft 6 on)",
+      schema: { type: "number", exclusiveMinimum: 0, exclusiveMaximum: 1 },
+      expected: { type: "NUMBER", description: "(greater than 0; less than 1)" },
+    },
+    {
+      name: "exclusiveMinimum as a flag beside minimum (draft 4), which stays",
+      schema: { type: "integer", minimum: 5, exclusiveMinimum: true },
+      expected: { type: "INTEGER", minimum: 5, description: "(greater than 5)" },
+    },
+    {
+      name: "multipleOf",
+      schema: { type: "integer", multipleOf: 15, description: "Minutes." },
+      expected: { type: "INTEGER", description: "Minutes. (a multiple of 15)" },
+    },
+    {
+      name: "uniqueItems",
+      schema: { type: "array", items: { type: "string" }, uniqueItems: true },
+      expected: { type: "ARRAY", items: { type: "STRING" }, description: "(items must be unique)" },
+    },
+    {
+      name: "a number's const",
+      schema: { type: "integer", const: 2 },
+      expected: { type: "INTEGER", description: "(exactly 2)" },
+    },
+    {
+      name: "a string's const stays an enum",
+      schema: { const: "fixed" },
+      expected: { type: "STRING", enum: ["fixed"] },
+    },
+    {
+      name: "an enum of numbers",
+      schema: { type: "integer", enum: [1, 2, 3] },
+      expected: { type: "INTEGER", description: "(one of 1, 2, 3)" },
+    },
+    {
+      name: "formats Gemini does not know; those it knows stay formats",
+      schema: {
+        type: "object",
+        properties: {
+          url: { type: "string", format: "uri" },
+          id: { type: "string", format: "uuid" },
+          at: { type: "string", format: "date-time" },
+        },
+      },
+      expected: {
+        type: "OBJECT",
+        properties: {
+          url: { type: "STRING", description: "(format: uri)" },
+          id: { type: "STRING", description: "(format: uuid)" },
+          at: { type: "STRING", format: "date-time" },
+        },
+      },
+    },
+    {
+      name: "propertyNames and a map's value type",
+      schema: {
+        type: "object",
+        propertyNames: { pattern: "^[a-z]+$" },
+        additionalProperties: { type: "string" },
+      },
+      expected: {
+        type: "OBJECT",
+        description: "(property names match ^[a-z]+$; any keys, each holding string)",
+      },
+    },
+    {
+      name: "annotations for people and tools are dropped, and nothing is added for them",
+      schema: {
+        $schema: "https://json-schema.org/draft/2020-12/schema",
+        $comment: "generated",
+        $id: "urn:x",
+        type: "string",
+        description: "A path.",
+      },
+      expected: { type: "STRING", description: "A path." },
+    },
+  ];
+  for (const c of cases)
+    test(c.name, () => {
+      expect(toGeminiSchema(c.schema)).toEqual(c.expected);
+    });
 });

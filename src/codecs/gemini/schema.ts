@@ -6,6 +6,10 @@ import { isObject } from "../json.ts";
  * endpoint accepts; it rejects any field it does not know ("Unknown name additionalProperties").
  * So the conversion keeps an allowlist and rewrites what JSON Schema says differently: $ref
  * inlined, type lists and null unions as `nullable`, oneOf as anyOf, allOf merged, const as enum.
+ * A constraint the subset cannot say (exclusiveMinimum, multipleOf, uniqueItems, a number's const
+ * or enum, a format Gemini does not know, propertyNames) is not dropped: it is written into the
+ * description, where the model still reads it. Annotations for people and tools ($schema,
+ * $comment, $id) are dropped.
  */
 
 export type GeminiSchema = Record<string, unknown>;
@@ -262,6 +266,12 @@ function convert(input: Record<string, unknown>, walk: Walk, depth: number): Gem
   }
   if (typeof node.format === "string" && FORMATS[type]?.includes(node.format))
     out.format = node.format;
+  const notes = unsaid(node, type, out);
+  if (notes.length > 0) {
+    const said = `(${notes.join("; ")})`;
+    out.description = typeof out.description === "string" ? `${out.description} ${said}` : said;
+    walk.budget.bytes -= said.length;
+  }
 
   if (type === "OBJECT" && isObject(node.properties)) {
     const properties: Record<string, GeminiSchema> = {};
@@ -281,6 +291,48 @@ function convert(input: Record<string, unknown>, walk: Walk, depth: number): Gem
     out.items = isObject(items) ? convert(items, walk, depth + 1) : { type: "STRING" };
   }
   return out;
+}
+
+/** What a value is, in a description's words. */
+function shown(value: unknown): string {
+  return JSON.stringify(value) ?? String(value);
+}
+
+/** The constraints of `node` that Gemini's subset cannot carry, worded for its description. */
+function unsaid(node: Record<string, unknown>, type: string, out: GeminiSchema): string[] {
+  const notes: string[] = [];
+  const bound = (exclusive: unknown, inclusive: unknown, word: string) => {
+    // Draft 4 writes `exclusiveMinimum: true` beside `minimum`; later drafts give the number itself.
+    if (typeof exclusive === "number") notes.push(`${word} ${exclusive}`);
+    else if (exclusive === true && typeof inclusive === "number")
+      notes.push(`${word} ${inclusive}`);
+  };
+  bound(node.exclusiveMinimum, node.minimum, "greater than");
+  bound(node.exclusiveMaximum, node.maximum, "less than");
+  if (typeof node.multipleOf === "number") notes.push(`a multiple of ${node.multipleOf}`);
+  if (node.uniqueItems === true) notes.push("items must be unique");
+  if ("const" in node && out.enum === undefined) notes.push(`exactly ${shown(node.const)}`);
+  else if (Array.isArray(node.enum) && out.enum === undefined) {
+    const values = node.enum.filter((v) => v !== null);
+    if (values.length > 0) notes.push(`one of ${values.map(shown).join(", ")}`);
+  }
+  if (typeof node.format === "string" && out.format === undefined && node.format !== "enum")
+    notes.push(`format: ${node.format}`);
+  if (isObject(node.propertyNames)) {
+    const names = node.propertyNames;
+    notes.push(
+      typeof names.pattern === "string"
+        ? `property names match ${names.pattern}`
+        : `property names: ${shown(names)}`,
+    );
+  }
+  if (type === "OBJECT" && out.properties === undefined && isObject(node.additionalProperties)) {
+    // A map: its keys are free, its values have a shape Gemini's OBJECT cannot say.
+    const values = node.additionalProperties;
+    const valueType = typeof values.type === "string" ? values.type : "a value";
+    notes.push(`any keys, each holding ${valueType}`);
+  }
+  return notes;
 }
 
 function pickKept(node: Record<string, unknown>, walk: Walk): GeminiSchema {
