@@ -1,8 +1,11 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { hasParameters, schemaBudget, toGeminiSchema } from "../src/codecs/gemini/schema.ts";
 import { GEMINI_SCHEMA_FIELDS, geminiSchemaErrors } from "./support/gemini-schema-rules.ts";
+import { fakeGemini } from "./support/fake-gemini.ts";
+import type { FakeUpstream } from "./support/fake-server.ts";
+import { startGateway, type TestGateway } from "./support/gateway.ts";
 
 /*
  * The tool lists real coding CLIs send (captured by scripts/capture-cli-tools.ts into
@@ -138,6 +141,9 @@ function fates(original: unknown, converted: unknown): string[] {
 }
 
 const files = readdirSync(DIR).filter((f) => f.endsWith(".json"));
+const fixtures: Fixture[] = files.map(
+  (file) => JSON.parse(readFileSync(join(DIR, file), "utf8")) as Fixture,
+);
 
 test("there are captured tool lists", () => {
   expect(files.length).toBeGreaterThan(0);
@@ -188,3 +194,67 @@ if (process.env.LEVITY_SCHEMA_REPORT === "1")
   test("report: keywords outside Gemini's subset, per tool", () => {
     console.log(report.join("\n"));
   });
+
+/*
+ * The same tool lists as the CLIs send them, through a running levity to a fake Gemini that
+ * refuses what Gemini refuses (test/support/fake-gemini.ts applies the same documented rules):
+ * each CLI's request, in its own API, is answered, not refused for a schema.
+ */
+describe("through levity to the schema-validating Gemini fake", () => {
+  const KEY = "gm-cli-tools-key-0001";
+  let ge: FakeUpstream;
+  let gw: TestGateway;
+  beforeAll(() => {
+    ge = fakeGemini(KEY);
+    gw = startGateway({
+      gateway: `proxy:\n  cooldown_wait: 0\nupstreams:\n  - name: ge\n    protocol: gemini\n    base_url: ${ge.url}\n    accounts:\n      - { name: a, key: ${KEY} }\n`,
+      mappings: "exact:\n  cli-model: ge/gemini-2.5-flash-real\n",
+    });
+  });
+  afterAll(async () => {
+    await gw.stop();
+    await ge.stop();
+  });
+
+  const requests: Record<Fixture["api"], (tools: unknown[]) => { path: string; body: unknown }> = {
+    "anthropic-messages": (tools) => ({
+      path: "/v1/messages",
+      body: {
+        model: "cli-model",
+        max_tokens: 64,
+        messages: [{ role: "user", content: "hi" }],
+        tools,
+      },
+    }),
+    "openai-chat": (tools) => ({
+      path: "/v1/chat/completions",
+      body: { model: "cli-model", messages: [{ role: "user", content: "hi" }], tools },
+    }),
+    "openai-responses": (tools) => ({
+      path: "/v1/responses",
+      body: { model: "cli-model", input: "hi", tools },
+    }),
+    gemini: (tools) => ({
+      path: "/v1beta/models/cli-model:generateContent",
+      body: { contents: [{ role: "user", parts: [{ text: "hi" }] }], tools },
+    }),
+  };
+
+  for (const fixture of fixtures)
+    test(`${fixture.cli} ${fixture.version}: its ${fixture.tools.length} tools are accepted`, async () => {
+      const { path, body } = requests[fixture.api](fixture.tools);
+      const response = await fetch(`${gw.origin}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+        body: JSON.stringify(body),
+      });
+      const text = await response.text();
+      expect({ status: response.status, text: response.ok ? "" : text }).toEqual({
+        status: 200,
+        text: "",
+      });
+      // The fake saw the tools, as function declarations.
+      const sent = ge.requests.at(-1)?.json as { tools?: { functionDeclarations?: unknown[] }[] };
+      expect(sent.tools?.flatMap((t) => t.functionDeclarations ?? []).length).toBeGreaterThan(0);
+    });
+});

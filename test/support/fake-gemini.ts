@@ -6,6 +6,7 @@ import {
   type FakeUpstream,
   type RecordedRequest,
 } from "./fake-server.ts";
+import { geminiSchemaErrors } from "./gemini-schema-rules.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 
 /*
@@ -19,60 +20,11 @@ import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 export const GEMINI_MODELS = ["gemini-2.5-flash-real", "gemini-2.5-pro-real"];
 export const SIGNATURE_PREFIX = "gemini-sig-";
 
-const SCHEMA_FIELDS = new Set([
-  "type",
-  "format",
-  "title",
-  "description",
-  "nullable",
-  "enum",
-  "maxItems",
-  "minItems",
-  "properties",
-  "required",
-  "minProperties",
-  "maxProperties",
-  "minLength",
-  "maxLength",
-  "pattern",
-  "example",
-  "anyOf",
-  "propertyOrdering",
-  "default",
-  "items",
-  "minimum",
-  "maximum",
-]);
-
 const invalid = (message: string, status = 400, code = "INVALID_ARGUMENT") =>
   jsonReply({ error: { code: status, message, status: code } }, status);
 
 function sign(text: string): string {
   return SIGNATURE_PREFIX + createHash("sha256").update(text).digest("hex").slice(0, 24);
-}
-
-/** The first field Gemini would not know, with its path, or undefined. */
-function unknownSchemaField(schema: any, path: string): string | undefined {
-  if (!schema || typeof schema !== "object") return undefined;
-  for (const [key, value] of Object.entries(schema)) {
-    if (!SCHEMA_FIELDS.has(key)) return `Unknown name "${key}" at '${path}'`;
-    if (key === "properties") {
-      for (const [name, sub] of Object.entries(value as object)) {
-        const found = unknownSchemaField(sub, `${path}.properties[${name}].value`);
-        if (found) return found;
-      }
-    }
-    if (key === "items" || key === "anyOf") {
-      for (const sub of Array.isArray(value) ? value : [value]) {
-        const found = unknownSchemaField(sub, `${path}.${key}`);
-        if (found) return found;
-      }
-    }
-  }
-  if (schema.type === "ARRAY" || schema.type === "array") {
-    if (!schema.items) return `parameters: items is required for ARRAY at '${path}'`;
-  }
-  return undefined;
 }
 
 function validate(body: any): Response | undefined {
@@ -82,10 +34,11 @@ function validate(body: any): Response | undefined {
       tool.function_declarations ??
       []
     ).entries()) {
-      const problem =
-        fn.parameters &&
-        unknownSchemaField(fn.parameters, `tools[${t}].function_declarations[${f}].parameters`);
-      if (problem) return invalid(`Invalid JSON payload received. ${problem}: Cannot find field.`);
+      // Gemini's documented rules for a function's parameters (test/support/gemini-schema-rules.ts).
+      const [problem] = fn.parameters
+        ? geminiSchemaErrors(fn.parameters, `tools[${t}].function_declarations[${f}].parameters`)
+        : [];
+      if (problem) return invalid(problem);
     }
   }
   for (const [i, content] of (body.contents ?? []).entries()) {
