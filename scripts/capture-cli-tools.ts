@@ -11,17 +11,10 @@
  * CLI is stopped there. The CLIs are the ones `npm run try-clis` installs into .levity-clis/; run
  * that first (or `npm run try-clis -- claude` for one). A development tool; not part of `npm test`.
  */
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { codexConfigToml } from "../test/support/codex.ts";
+import { codexConfigToml, nativeCodex } from "../test/support/codex.ts";
 import { fakeAnthropic } from "../test/support/fake-anthropic.ts";
 import { fakeCompatible } from "../test/support/fake-compatible.ts";
 import { fakeGemini } from "../test/support/fake-gemini.ts";
@@ -56,13 +49,7 @@ const list = (value: unknown): unknown[] | undefined =>
   Array.isArray(value) && value.length > 0 ? value : undefined;
 
 function codexBinary(): string {
-  const vendor = join(MODULES, "@openai", `codex-${process.platform}-${process.arch}`, "vendor");
-  const native = existsSync(vendor)
-    ? readdirSync(vendor)
-        .map((triple) => join(vendor, triple, "bin", "codex"))
-        .find((path) => existsSync(path))
-    : undefined;
-  return native ?? join(MODULES, ".bin", "codex");
+  return nativeCodex(join(ROOT, ".levity-clis")) ?? join(MODULES, ".bin", "codex");
 }
 
 const KILO_PKG = `@kilocode/cli-${process.platform}-${process.arch}`;

@@ -10,17 +10,10 @@
  * `npm test`: it needs the CLIs and takes a few minutes.
  * (test/codex-matrix.test.ts runs the Codex turns with more checks once Codex is installed here.)
  */
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { codexConfigToml } from "../test/support/codex.ts";
+import { codexConfigToml, nativeCodex } from "../test/support/codex.ts";
 import { startTryGateway, TRY_KEY, TRY_UPSTREAMS } from "./try-gateway.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -112,19 +105,7 @@ async function runCli(run: Run, cwd: string): Promise<string> {
  * kill on timeout.
  */
 function codexBinary(): string {
-  const vendor = join(
-    TOOLS_DIR,
-    "node_modules",
-    "@openai",
-    `codex-${process.platform}-${process.arch}`,
-    "vendor",
-  );
-  const native = existsSync(vendor)
-    ? readdirSync(vendor)
-        .map((triple) => join(vendor, triple, "bin", "codex"))
-        .find((path) => existsSync(path))
-    : undefined;
-  return native ?? join(BIN, "codex");
+  return nativeCodex(TOOLS_DIR) ?? join(BIN, "codex");
 }
 
 function writeCodexConfig(

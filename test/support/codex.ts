@@ -12,7 +12,7 @@ import { REPO } from "./gateway.ts";
  */
 
 /** The native codex binary an `npm install @openai/codex` put under `root`, if any. */
-function nativeCodex(root: string): string | undefined {
+export function nativeCodex(root: string): string | undefined {
   const platform = join(
     root,
     "node_modules",
