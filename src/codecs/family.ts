@@ -57,7 +57,10 @@ export interface FamilyModule {
   readonly clientKeyHeader?: string;
   /** The query parameter its SDKs may send the key in (Gemini's ?key=). */
   readonly clientKeyQuery?: string;
-  /** Headers its SDKs send from a browser, allowed by a preflight that does not list its own. */
+  /**
+   * Headers its SDKs send from a browser, besides the key header, allowed by a preflight that
+   * does not list its own.
+   */
   readonly sdkHeaders: readonly string[];
   /**
    * A base URL's path as this family's official SDK writes it, with endpoint paths users paste by

@@ -59,14 +59,14 @@ function isCheck<C>(step: Middleware<C>): step is CheckStep<C> {
 /** The steps with each row of two or more checks fused into one. */
 function fuseChecks<C>(steps: readonly Middleware<C>[]): Middleware<C>[] {
   const out: Middleware<C>[] = [];
-  let row: Check<C>[] = [];
+  let row: CheckStep<C>[] = [];
   const flush = () => {
-    if (row.length === 1) out.push(check(row[0]!));
-    else if (row.length > 1) out.push(fused(row));
+    if (row.length === 1) out.push(row[0]!);
+    else if (row.length > 1) out.push(fused(row.map((step) => step.check)));
     row = [];
   };
   for (const step of steps) {
-    if (isCheck(step)) row.push(step.check);
+    if (isCheck(step)) row.push(step);
     else {
       flush();
       out.push(step);

@@ -19,7 +19,6 @@ export const anthropicFamily: Readonly<FamilyModule> = {
   clientBasePath: "",
   clientKeyHeader: "x-api-key",
   sdkHeaders: [
-    "x-api-key",
     "anthropic-version",
     "anthropic-beta",
     "anthropic-dangerous-direct-browser-access",

@@ -17,7 +17,7 @@ export const geminiFamily: Readonly<FamilyModule> = {
   clientBasePath: "",
   clientKeyHeader: "x-goog-api-key",
   clientKeyQuery: GEMINI_KEY_QUERY,
-  sdkHeaders: ["x-goog-api-key", "x-goog-api-client"],
+  sdkHeaders: ["x-goog-api-client"],
   // Anthropic's 529 (overloaded) is a 503 to SDKs that have no such status.
   clientStatus: (status) => (status === 529 ? 503 : status),
   basePath: geminiBasePath,
