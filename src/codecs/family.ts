@@ -9,14 +9,28 @@ export interface ErrorFields {
   param?: string | null;
 }
 
+/** How a family's API says that a prompt does not fit the model's context window. */
+export interface TooLongWords {
+  /** The error this family's clients get for a prompt over the window, naming the numbers when known. */
+  error(
+    tokens: number | undefined,
+    limit: number | undefined,
+  ): { message: string; fields: ErrorFields };
+  /** Whether an error answer says the prompt is over the window, and the numbers it names. */
+  read(status: number, body: string): { tokens?: number; limit?: number } | undefined;
+}
+
 /** A model as a model list shows it (the model catalog's entries). */
 export interface ListedModel {
   id: string;
   /** The upstream that serves it, or "levity" for a mapping name. */
   ownedBy: string;
   displayName?: string;
+  /** The most input tokens it accepts, and the most one answer may have, where known. */
   inputTokenLimit?: number;
   outputTokenLimit?: number;
+  /** The kinds of input it reads (text, image, pdf, audio, video), where known. */
+  modalities?: readonly string[];
 }
 
 /**
@@ -83,6 +97,8 @@ export interface FamilyModule {
   rejectsKey(status: number, body: string): boolean;
   /** Words in an error answer by which this family says the account's balance is spent. */
   outOfCredit(status: number, body: string): boolean;
+  /** A prompt over the model's context window: how this family says it, and how it is read back. */
+  readonly contextTooLong: TooLongWords;
   /**
    * Milliseconds until the longest of the used-up rate limits (remaining 0) resets, from this
    * family's own rate-limit headers; undefined when none is used up or none is there.
@@ -122,9 +138,18 @@ export function parseDataModelList(body: unknown, ownedBy: string): ListedModel[
       id: model.id,
       ownedBy,
       displayName: typeof model.display_name === "string" ? model.display_name : undefined,
+      // Anthropic's models API says max_input_tokens and max_tokens; OpenRouter-like lists context_length.
+      inputTokenLimit: tokenCount(
+        model.max_input_tokens ?? model.context_window ?? model.context_length,
+      ),
+      outputTokenLimit: tokenCount(model.max_tokens ?? model.max_output_tokens),
     });
   }
   return out;
+}
+
+function tokenCount(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isInteger(value) && value > 0 ? value : undefined;
 }
 
 /** What the Stainless-generated SDKs (OpenAI's and Anthropic's) send about themselves. */

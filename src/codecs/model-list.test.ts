@@ -32,6 +32,25 @@ const PARSED: [Family, unknown, ListedModel[]][] = [
   // A relay in front of Gemini may answer OpenAI's list.
   ["gemini", { data: [{ id: "g" }] }, [{ id: "g", ownedBy: "up", displayName: undefined }]],
   ["openai", "not a list", []],
+  // Anthropic's models API names the limits; OpenRouter-like lists say context_length.
+  [
+    "anthropic",
+    { data: [{ id: "claude-y", max_input_tokens: 1_000_000, max_tokens: 128_000 }] },
+    [{ id: "claude-y", ownedBy: "up", inputTokenLimit: 1_000_000, outputTokenLimit: 128_000 }],
+  ],
+  [
+    "openai",
+    {
+      data: [
+        { id: "r", context_length: 32_768 },
+        { id: "s", context_window: -1 },
+      ],
+    },
+    [
+      { id: "r", ownedBy: "up", inputTokenLimit: 32_768 },
+      { id: "s", ownedBy: "up" },
+    ],
+  ],
 ];
 
 describe("parseModelList", () => {
@@ -51,7 +70,16 @@ const RENDERED: [Family, unknown][] = [
   [
     "anthropic",
     {
-      data: [{ type: "model", id: "m", display_name: "m", created_at: "2023-11-14T22:13:20.000Z" }],
+      data: [
+        {
+          type: "model",
+          id: "m",
+          display_name: "m",
+          created_at: "2023-11-14T22:13:20.000Z",
+          max_input_tokens: null,
+          max_tokens: null,
+        },
+      ],
       has_more: false,
       first_id: "m",
       last_id: "m",
@@ -74,6 +102,35 @@ const RENDERED: [Family, unknown][] = [
     },
   ],
 ];
+
+/* A model whose limits levity knows: each family says them in its own fields. */
+const KNOWN = {
+  id: "k",
+  ownedBy: "up",
+  inputTokenLimit: 200_000,
+  outputTokenLimit: 64_000,
+  modalities: ["text", "image"],
+};
+
+const RENDERED_LIMITS: [Family, Record<string, unknown>][] = [
+  [
+    "openai",
+    {
+      context_window: 200_000,
+      context_length: 200_000,
+      max_output_tokens: 64_000,
+      input_modalities: ["text", "image"],
+    },
+  ],
+  ["anthropic", { max_input_tokens: 200_000, max_tokens: 64_000 }],
+  ["gemini", { inputTokenLimit: 200_000, outputTokenLimit: 64_000 }],
+];
+
+describe("renderModel with limits", () => {
+  test.each(RENDERED_LIMITS)("%s", (family, fields) => {
+    expect(FAMILIES[family].renderModel(KNOWN, CREATED)).toMatchObject(fields);
+  });
+});
 
 describe("renderModelList", () => {
   test.each(RENDERED)("%s", (family, expected) => {

@@ -4,7 +4,12 @@ import * as v from "valibot";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { compileRouteTable } from "./route-table.ts";
-import { compileMappings, parseTarget, type RuleSource } from "../mapping/table.ts";
+import {
+  compileMappings,
+  parseTarget,
+  type RuleSource,
+  type TargetSource,
+} from "../mapping/table.ts";
 import { AddressAllowList } from "./address-policy.ts";
 import { normalizeBaseUrl } from "../codecs/base-url.ts";
 import {
@@ -575,15 +580,15 @@ function buildMappings(
   problems: ConfigProblem[],
 ) {
   const known = new Set(upstreams.map((u) => u.name));
-  const check = (path: (string | number)[], key: string, value: string | string[]) => {
+  const check = (path: (string | number)[], key: string, value: TargetSource | TargetSource[]) => {
     for (const [i, target] of (Array.isArray(value) ? value : [value]).entries()) {
-      const { upstream } = parseTarget(target);
+      const { upstream, model } = parseTarget(target);
       if (known.has(upstream)) continue;
       problems.push({
         file: source.file,
         line: lineOf(source, Array.isArray(value) ? [...path, i] : path),
         key,
-        message: `target "${target}" names upstream "${upstream}", which gateway.yaml does not define (upstreams: ${[...known].join(", ") || "none"})`,
+        message: `target "${upstream}/${model}" names upstream "${upstream}", which gateway.yaml does not define (upstreams: ${[...known].join(", ") || "none"})`,
       });
     }
   };

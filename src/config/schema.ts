@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { DIALECTS, OPERATIONS, PROTOCOLS } from "../codecs/names.ts";
 import { OPENAI_APIS, PROFILES } from "../codecs/openai-compatible/index.ts";
 import { DEFAULT_REQUEST_LIMITS } from "./request-limits.ts";
+import { MODALITIES } from "../mapping/model-limits.ts";
 
 /*
  * The key names in these schemas are a contract: docs, tools and users rely on them.
@@ -331,9 +332,33 @@ export const GatewayKeysSchema = v.strictObject({
 export type ProxyFile = v.InferOutput<typeof ProxySchema>;
 export type UpstreamEntry = v.InferOutput<typeof UpstreamSchema>;
 
-const SingleTarget = v.pipe(
+const TargetName = v.pipe(
   v.string("must be a target UPSTREAM/MODEL"),
   v.regex(/^[^/\s]+\/\S+$/, "must be UPSTREAM/MODEL, e.g. gemini/gemini-3.8-flash"),
+);
+
+const TokenCount = v.pipe(
+  v.number("must be a number of tokens"),
+  v.integer("must be a whole number of tokens"),
+  v.minValue(1, "must be at least 1"),
+);
+
+/** A target with what it says of its model, over levity's built-in table (mapping/model-limits.ts). */
+const TargetWithLimits = v.strictObject({
+  target: TargetName,
+  context_window: v.optional(TokenCount),
+  max_output: v.optional(TokenCount),
+  modalities: v.optional(
+    v.pipe(
+      v.array(v.picklist(MODALITIES, `must each be one of ${MODALITIES.join(", ")}`)),
+      v.minLength(1, "must list at least one modality"),
+    ),
+  ),
+});
+
+const SingleTarget = v.union(
+  [TargetName, TargetWithLimits],
+  "must be UPSTREAM/MODEL, or { target: UPSTREAM/MODEL, context_window, max_output, modalities }",
 );
 
 /** One target, or a list tried in order: the next serves when every account of the one before is exhausted. */

@@ -1,10 +1,18 @@
 import picomatch from "picomatch";
+import type { LimitsOverride, Modality } from "./model-limits.ts";
 import { literalCount } from "./specificity.ts";
 
 export interface Target {
   upstream: string;
   model: string;
+  /** What mappings.yaml says of this model's limits, over the built-in table's. */
+  limits?: LimitsOverride;
 }
+
+/** A target as mappings.yaml writes it: `UPSTREAM/MODEL`, or that with the model's limits. */
+export type TargetSource =
+  | string
+  | { target: string; context_window?: number; max_output?: number; modalities?: Modality[] };
 
 export interface ExactRule {
   name: string;
@@ -32,16 +40,24 @@ export interface MappingTable {
 
 export interface RuleSource {
   key: string;
-  target: string | string[];
+  target: TargetSource | TargetSource[];
   line?: number;
 }
 
-export function parseTarget(text: string): Target {
+export function parseTarget(source: TargetSource): Target {
+  const text = typeof source === "string" ? source : source.target;
   const slash = text.indexOf("/");
-  return { upstream: text.slice(0, slash), model: text.slice(slash + 1) };
+  const target: Target = { upstream: text.slice(0, slash), model: text.slice(slash + 1) };
+  if (typeof source === "string") return target;
+  const limits: LimitsOverride = {
+    contextWindow: source.context_window,
+    maxOutput: source.max_output,
+    modalities: source.modalities,
+  };
+  return { ...target, limits };
 }
 
-export function parseTargets(value: string | string[]): Target[] {
+export function parseTargets(value: TargetSource | TargetSource[]): Target[] {
   return (Array.isArray(value) ? value : [value]).map(parseTarget);
 }
 
@@ -49,7 +65,7 @@ export function compileMappings(
   file: string,
   exact: RuleSource[],
   wildcard: RuleSource[],
-  fallback: { target: string | string[]; line?: number } | undefined,
+  fallback: { target: TargetSource | TargetSource[]; line?: number } | undefined,
 ): MappingTable {
   const wildcards = wildcard
     .map((rule, order) => ({

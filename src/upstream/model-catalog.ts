@@ -1,6 +1,8 @@
 import { FAMILIES } from "../codecs/families.ts";
 import type { ConfigSnapshot, Upstream } from "../config/snapshot.ts";
 import type { Logger } from "../log.ts";
+import { modelLimits } from "../mapping/model-limits.ts";
+import type { Target } from "../mapping/table.ts";
 import { accountHeaders, modelListEndpoint } from "./protocol.ts";
 
 export interface ModelEntry {
@@ -8,8 +10,25 @@ export interface ModelEntry {
   /** The upstream that serves it, or "levity" for a mapping name. */
   ownedBy: string;
   displayName?: string;
+  /** The most input tokens the model accepts (its context window, as levity's refusal counts it). */
   inputTokenLimit?: number;
   outputTokenLimit?: number;
+  modalities?: readonly string[];
+}
+
+/**
+ * An entry with its limits: the mapping's own word first, then what its upstream's list said, then
+ * levity's table (mapping/model-limits.ts).
+ */
+function described(entry: ModelEntry, target: Target | undefined): ModelEntry {
+  const limits = modelLimits(target?.model ?? entry.id, target?.limits);
+  const override = target?.limits;
+  return {
+    ...entry,
+    inputTokenLimit: override?.contextWindow ?? entry.inputTokenLimit ?? limits?.contextWindow,
+    outputTokenLimit: override?.maxOutput ?? entry.outputTokenLimit ?? limits?.maxOutput,
+    modalities: override?.modalities ?? entry.modalities ?? limits?.modalities,
+  };
 }
 
 const CACHE_MS = 5 * 60_000;
@@ -25,20 +44,32 @@ export class ModelCatalog {
 
   async list(snapshot: ConfigSnapshot): Promise<ModelEntry[]> {
     const entries = new Map<string, ModelEntry>();
-    const add = (entry: ModelEntry) => {
-      if (!entries.has(entry.id)) entries.set(entry.id, entry);
+    // The target each name is described by: a mapping name by its first target.
+    const describedBy = new Map<string, Target>();
+    const add = (entry: ModelEntry, target?: Target) => {
+      const known = entries.get(entry.id);
+      if (target && !describedBy.has(entry.id)) describedBy.set(entry.id, target);
+      // A name listed twice keeps its first owner, and the limits an upstream's list gave.
+      if (!known) entries.set(entry.id, entry);
+      else
+        entries.set(entry.id, {
+          ...known,
+          inputTokenLimit: known.inputTokenLimit ?? entry.inputTokenLimit,
+          outputTokenLimit: known.outputTokenLimit ?? entry.outputTokenLimit,
+        });
     };
-    for (const name of snapshot.mappings.exact.keys()) add({ id: name, ownedBy: "levity" });
+    for (const [name, rule] of snapshot.mappings.exact)
+      add({ id: name, ownedBy: "levity" }, rule.targets[0]);
     const targets = [...snapshot.mappings.exact.values(), ...snapshot.mappings.wildcards].flatMap(
       (rule) => rule.targets,
     );
     if (snapshot.mappings.fallback) targets.push(...snapshot.mappings.fallback.targets);
-    for (const target of targets) add({ id: target.model, ownedBy: target.upstream });
+    for (const target of targets) add({ id: target.model, ownedBy: target.upstream }, target);
     const lists = await Promise.all(
       snapshot.upstreams.map((upstream) => this.upstreamModels(upstream)),
     );
     for (const list of lists) for (const entry of list) add(entry);
-    return [...entries.values()];
+    return [...entries.values()].map((entry) => described(entry, describedBy.get(entry.id)));
   }
 
   private upstreamModels(upstream: Upstream): Promise<ModelEntry[]> {

@@ -6,6 +6,9 @@ export function anthropicModel(model: ListedModel, created: number) {
     id: model.id,
     display_name: model.displayName ?? model.id,
     created_at: new Date(created * 1000).toISOString(),
+    // The models API's own fields (null where levity does not know the model).
+    max_input_tokens: model.inputTokenLimit ?? null,
+    max_tokens: model.outputTokenLimit ?? null,
   };
 }
 
