@@ -39,6 +39,8 @@ export interface Failure {
   hintMs?: number;
   /** The upstream's error body and headers, when it answered; a same-dialect client may get them as they were. */
   upstream?: { body: string; headers: Headers };
+  /** The upstream said the prompt is over the model's context window, with the numbers it named. */
+  tooLong?: { tokens?: number; limit?: number };
 }
 
 /** A Failure thrown through code that cannot return one: a stream's reader, a body's decoder. */

@@ -16,6 +16,8 @@ import { apiOfDialect } from "../codecs/openai-compatible/index.ts";
 import { forwardsNatively } from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
 import { passthroughRunner } from "../pipeline/passthrough.ts";
+import { fittingTargets, mayExceed, targetWindow } from "../pipeline/context-fit.ts";
+import type { Target } from "../mapping/table.ts";
 
 function requestedModel(ctx: RequestContext, dialect: Dialect): string {
   const raw =
@@ -133,7 +135,13 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
   ctx.trace.requested(model, stream);
   const resolution = resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name);
   let prepared: Prepared | undefined;
-  const runners: TargetRunner[] = resolution.targets.map((target) => {
+  const targets =
+    ctx.match.route.operation === "generate"
+      ? await targetsThatFit(ctx, dialect, resolution.targets, services, stream, (p) => {
+          prepared = p;
+        })
+      : resolution.targets;
+  const runners: TargetRunner[] = targets.map((target) => {
     const upstream = snapshot.upstreamByName.get(target.upstream);
     if (!upstream) throw new Error(`mapping target names unknown upstream ${target.upstream}`);
     // Parsed once, whatever the number of targets and accounts it is tried on.
@@ -165,6 +173,36 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
         : undefined,
   };
   return serveWithPool(poolContext(ctx, services, affinity), runners);
+}
+
+/**
+ * The targets whose context window this request fits (pipeline/context-fit.ts). The tokenizer
+ * runs only when the body (or a stored conversation it continues) could come near a window; the
+ * request parsed for the count is kept for the translated runners.
+ */
+async function targetsThatFit(
+  ctx: RequestContext,
+  dialect: Dialect,
+  targets: Target[],
+  services: GatewayServices,
+  stream: boolean,
+  keep: (prepared: Prepared) => void,
+): Promise<Target[]> {
+  const windows = targets.flatMap((target) => targetWindow(target, ctx.request.headers) ?? []);
+  if (windows.length === 0) return targets;
+  if (!continuesLevityResponse(ctx, services) && !mayExceed(ctx.body!.text.length, windows))
+    return targets;
+  let prepared: Prepared;
+  try {
+    prepared = prepareTranslation(ctx, dialect, services.store, targets[0]!.model, stream);
+  } catch {
+    // What a translation would refuse is refused where it is translated; a forwarded request is
+    // the upstream's to judge. Either way there is nothing to count here.
+    return targets;
+  }
+  keep(prepared);
+  const tokens = await services.tokens.countRequest(prepared.request);
+  return fittingTargets(targets, tokens, ctx.request.headers, ctx.family);
 }
 
 /** How one request is tried against the pool, for every operation that goes to upstreams. */

@@ -19,6 +19,26 @@ const ANY_FAMILY_WORDS: Readonly<FailureWords> = {
   outOfCredit: (status, body) => FAMILY_LIST.some((family) => family.outOfCredit(status, body)),
 };
 
+/**
+ * Whether an upstream's error says the prompt is over the model's window, in any family's words
+ * (a relay passes on another vendor's), with the numbers it names.
+ */
+export function readTooLong(
+  status: number,
+  text: string,
+): { tokens?: number; limit?: number } | undefined {
+  for (const family of FAMILY_LIST) {
+    const found = family.contextTooLong.read(status, text);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function tooLongOf(status: number, text: string): Pick<Failure, "tooLong"> {
+  const tooLong = readTooLong(status, text);
+  return tooLong ? { tooLong } : {};
+}
+
 export function failureFromAnswer(
   codec: Pick<UpstreamCodec, "parseError">,
   status: number,
@@ -33,6 +53,7 @@ export function failureFromAnswer(
     message: parsed.message,
     hintMs: cooldownHint(headers, parsed.retryAfter),
     upstream: { body, headers },
+    ...tooLongOf(status, body),
   };
 }
 
@@ -42,5 +63,10 @@ export function failureFromEvent(
   message: string,
   words: FailureWords = ANY_FAMILY_WORDS,
 ): Failure {
-  return { kind: classifyStatus(status, message, words), status, message };
+  return {
+    kind: classifyStatus(status, message, words),
+    status,
+    message,
+    ...tooLongOf(status, message),
+  };
 }

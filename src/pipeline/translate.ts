@@ -18,6 +18,7 @@ import type { AttemptResult, TargetRunner } from "./serve.ts";
 import type { StateStore } from "../state/store.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { ResponseAssembler } from "./assemble.ts";
+import { targetWindow, tooLongError } from "./context-fit.ts";
 import { echoProducer, httpProducer, type Producer, type ProducerServices } from "./producer.ts";
 import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";
 
@@ -194,6 +195,23 @@ export function translatedRunner({
           failure.upstream?.headers.get("retry-after") ??
           (failure.hintMs === undefined ? undefined : String(Math.ceil(failure.hintMs / 1000)));
         if (retryAfter) headers.set("retry-after", retryAfter);
+      }
+      if (failure.tooLong) {
+        // The upstream's "too long", in the words that make the client compact, with its numbers
+        // (the window from levity's table where the upstream did not name it).
+        const limit =
+          failure.tooLong.limit ?? targetWindow(target, ctx.request.headers)?.contextWindow;
+        const refusal = tooLongError(ctx.family, failure.tooLong.tokens, limit, "upstream");
+        return errorResponse(
+          ctx.family,
+          refusal.status,
+          refusal.message,
+          {
+            ...refusal.details,
+            headers: { ...refusal.details.headers, ...Object.fromEntries(headers) },
+          },
+          ctx.requestId,
+        );
       }
       return errorResponse(
         ctx.family,

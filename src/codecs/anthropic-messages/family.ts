@@ -5,6 +5,7 @@ import { anthropicErrorBody } from "./error-body.ts";
 import { anthropicOutOfCredit } from "./failure-words.ts";
 import { anthropicModel, anthropicModelList } from "./model-list.ts";
 import { anthropicRateLimitResetMs } from "./rate-limit-headers.ts";
+import { anthropicTooLong } from "./too-long.ts";
 
 export const anthropicFamily: Readonly<FamilyModule> = {
   name: "anthropic",
@@ -32,5 +33,6 @@ export const anthropicFamily: Readonly<FamilyModule> = {
   answerHeaders: { names: ["request-id"], prefixes: ["anthropic-ratelimit-"] },
   rejectsKey: () => false,
   outOfCredit: anthropicOutOfCredit,
+  contextTooLong: anthropicTooLong,
   rateLimitResetMs: anthropicRateLimitResetMs,
 };

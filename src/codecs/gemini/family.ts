@@ -4,6 +4,7 @@ import { GEMINI_DEFAULT_API_VERSION, GEMINI_DEFAULT_BASE_URL, geminiBasePath } f
 import { geminiErrorBody } from "./error-body.ts";
 import { geminiRejectsKey } from "./failure-words.ts";
 import { geminiModel, geminiModelList, parseGeminiModelList } from "./model-list.ts";
+import { geminiTooLong } from "./too-long.ts";
 
 export const geminiFamily: Readonly<FamilyModule> = {
   name: "gemini",
@@ -28,6 +29,7 @@ export const geminiFamily: Readonly<FamilyModule> = {
   answerHeaders: { names: [], prefixes: [] },
   rejectsKey: geminiRejectsKey,
   outOfCredit: () => false,
+  contextTooLong: geminiTooLong,
   // Gemini sends no rate-limit headers; its wait comes in the error body's RetryInfo.
   rateLimitResetMs: () => undefined,
 };

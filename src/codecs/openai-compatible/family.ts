@@ -5,7 +5,8 @@ import { openaiOutOfCredit, openaiRejectsKey } from "./failure-words.ts";
 import { openaiModel, openaiModelList } from "./model-list.ts";
 import { openaiRateLimitResetMs } from "./rate-limit-headers.ts";
 
-/** OpenAI and every provider that speaks its API: the family of openai-chat, -completions, -responses. */
+/** OpenAI and every provider that speaks its API: the family of openai-chat, -completions, -responses. */ import { openaiTooLong } from "./too-long.ts";
+
 export const openaiFamily: Readonly<FamilyModule> = {
   name: "openai",
   nativeDialect: "openai-chat",
@@ -25,5 +26,6 @@ export const openaiFamily: Readonly<FamilyModule> = {
   answerHeaders: { names: ["openai-processing-ms", "openai-version"], prefixes: ["x-ratelimit-"] },
   rejectsKey: openaiRejectsKey,
   outOfCredit: openaiOutOfCredit,
+  contextTooLong: openaiTooLong,
   rateLimitResetMs: openaiRateLimitResetMs,
 };

@@ -1,0 +1,85 @@
+import { FAMILIES } from "../codecs/families.ts";
+import type { ErrorFamily } from "../codecs/errors.ts";
+import { GatewayError } from "../failure.ts";
+import { type ModelLimits, modelLimits } from "../mapping/model-limits.ts";
+import type { Target } from "../mapping/table.ts";
+
+/*
+ * A request that cannot fit its target's context window is refused before it is sent, in the
+ * client's own words for it (the ones that make Claude Code and Codex compact the conversation),
+ * instead of costing an upstream round trip that ends in the same refusal in another dialect.
+ *
+ * The count is levity's estimate (OpenAI's o200k tokenizer), not the target's own tokenizer. For
+ * a model whose tokenizer it is (OpenAI's GPT-4o, 4.1, 5 and o-series) a count over the window is
+ * over it. For the others it is refused only when the estimate is over the window by more than
+ * MARGIN: a prompt within that margin goes to the upstream, which decides, and its own too-long
+ * error reaches the client translated into the same words.
+ */
+export const MARGIN = 0.1;
+
+/** The most tokens the estimate may show before a request is refused for this model. */
+export function refusalThreshold(limits: ModelLimits): number {
+  return limits.o200k ? limits.contextWindow : Math.floor(limits.contextWindow * (1 + MARGIN));
+}
+
+/**
+ * A client that turned on Anthropic's 1M-token context beta (`anthropic-beta: context-1m-…`) has
+ * that window on the Claude models that offer it; the table holds the standard one.
+ */
+function windowFor(limits: ModelLimits, model: string, headers: Headers): ModelLimits {
+  const beta = headers.get("anthropic-beta") ?? "";
+  if (/context-1m/i.test(beta) && /claude/i.test(model) && limits.contextWindow < 1_000_000)
+    return { ...limits, contextWindow: 1_000_000 };
+  return limits;
+}
+
+/** The limits a target is held to for this request, or undefined when levity knows none. */
+export function targetWindow(target: Target, headers: Headers): ModelLimits | undefined {
+  const limits = modelLimits(target.model, target.limits);
+  return limits && windowFor(limits, target.model, headers);
+}
+
+/**
+ * Whether counting could find anything over a window: every token is at least one UTF-8 byte and a
+ * UTF-16 unit is at most three, so a body shorter than a third of the smallest window fits it. The
+ * tokenizer then runs only for the requests that come near a window.
+ */
+export function mayExceed(bodyChars: number, windows: readonly ModelLimits[]): boolean {
+  if (windows.length === 0) return false;
+  const smallest = Math.min(...windows.map((limits) => limits.contextWindow));
+  return bodyChars * 3 > smallest;
+}
+
+/**
+ * The targets this request fits, given its estimated input tokens: a target over its window is
+ * skipped, so a fallback with a larger window serves; when none fits, the client's dialect's
+ * too-long error, naming the estimate and the first target's window.
+ */
+export function fittingTargets(
+  targets: readonly Target[],
+  tokens: number,
+  headers: Headers,
+  family: ErrorFamily,
+): Target[] {
+  const fitting = targets.filter((target) => {
+    const limits = targetWindow(target, headers);
+    return !limits || tokens <= refusalThreshold(limits);
+  });
+  if (fitting.length > 0) return fitting;
+  const limit = targetWindow(targets[0]!, headers)!.contextWindow;
+  throw tooLongError(family, tokens, limit, "estimate");
+}
+
+/** The client's too-long error; `source` says where the numbers came from, in a header. */
+export function tooLongError(
+  family: ErrorFamily,
+  tokens: number | undefined,
+  limit: number | undefined,
+  source: "estimate" | "upstream",
+): GatewayError {
+  const { message, fields } = FAMILIES[family].contextTooLong.error(tokens, limit);
+  return new GatewayError(400, message, {
+    ...fields,
+    headers: { "x-levity-context-check": source },
+  });
+}
