@@ -344,27 +344,35 @@ const TokenCount = v.pipe(
 );
 
 /** A target with what it says of its model, over levity's built-in table (mapping/model-limits.ts). */
-const TargetWithLimits = v.strictObject({
-  target: TargetName,
-  context_window: v.optional(TokenCount),
-  max_output: v.optional(TokenCount),
-  modalities: v.optional(
-    v.pipe(
-      v.array(v.picklist(MODALITIES, `must each be one of ${MODALITIES.join(", ")}`)),
-      v.minLength(1, "must list at least one modality"),
+const TargetWithLimits = v.strictObject(
+  {
+    target: TargetName,
+    context_window: v.optional(TokenCount),
+    max_output: v.optional(TokenCount),
+    modalities: v.optional(
+      v.pipe(
+        v.array(
+          v.picklist(MODALITIES, `must each be one of ${MODALITIES.join(", ")}`),
+          "must be a list of modalities",
+        ),
+        v.minLength(1, "must list at least one modality"),
+      ),
     ),
-  ),
-});
-
-const SingleTarget = v.union(
-  [TargetName, TargetWithLimits],
+  },
   "must be UPSTREAM/MODEL, or { target: UPSTREAM/MODEL, context_window, max_output, modalities }",
 );
 
+// Chosen by the value's own type rather than a union, so that a problem inside an object target
+// is reported at its key instead of as "not any of the forms".
+const SingleTarget = v.lazy((input: unknown) =>
+  typeof input === "string" ? TargetName : TargetWithLimits,
+);
+
 /** One target, or a list tried in order: the next serves when every account of the one before is exhausted. */
-const Target = v.union(
-  [SingleTarget, v.pipe(v.array(SingleTarget), v.minLength(1, "must list at least one target"))],
-  "must be UPSTREAM/MODEL or a list of them",
+const Target = v.lazy((input: unknown) =>
+  Array.isArray(input)
+    ? v.pipe(v.array(SingleTarget), v.minLength(1, "must list at least one target"))
+    : SingleTarget,
 );
 
 export const MappingsSchema = v.strictObject({

@@ -47,7 +47,7 @@ describe("builtInLimits", () => {
     const limits = builtInLimits(model);
     expect(limits?.contextWindow).toBe(window);
     expect(limits?.maxOutput).toBe(output);
-    expect([...(limits?.modalities ?? [])]).toEqual(modalities);
+    expect([...(limits?.modalities ?? [])] as string[]).toEqual(modalities);
   });
 
   test.each(["gpt-6-luna", "claude-sonnet-5-5", "gemini-3.8-flash".replace("3", "9"), "echo", ""])(

@@ -173,6 +173,10 @@ export function httpProducer(
         return { ok: true, value: { tokens: await tokens.countRequest(request), estimated: true } };
       const parseCount = codec.parseCount;
       const sent = await send(await codec.buildCountRequest(request, target), false);
+      // A server of the dialect without its count endpoint (an OpenAI-compatible Responses server
+      // that is not OpenAI): the estimate, marked as one, as for a dialect that has none.
+      if (!sent.ok && NO_COUNT_ENDPOINT.has(sent.failure.status) && sent.failure.kind === "final")
+        return { ok: true, value: { tokens: await tokens.countRequest(request), estimated: true } };
       if (!sent.ok) return sent;
       return produced(upstream.name, async () => ({
         tokens: parseCount(await sent.value.json()),
@@ -181,6 +185,8 @@ export function httpProducer(
     },
   };
 }
+
+const NO_COUNT_ENDPOINT: ReadonlySet<number> = new Set([404, 405, 501]);
 
 /** A 200 answer levity cannot read: the upstream's fault, so another account is tried (502). */
 function brokenAnswer(message: string): Failure {

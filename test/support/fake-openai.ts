@@ -125,6 +125,30 @@ function responsesPrompt(body: any): Prompt | Response {
   };
 }
 
+// The parameters POST /v1/responses/input_tokens documents; OpenAI refuses any other by name.
+const INPUT_TOKENS_PARAMS = new Set([
+  "model",
+  "input",
+  "instructions",
+  "tools",
+  "tool_choice",
+  "parallel_tool_calls",
+  "reasoning",
+  "text",
+  "conversation",
+  "previous_response_id",
+  "truncation",
+]);
+
+/** OpenAI's Responses input-token count: `{object: "response.input_tokens", input_tokens}`. */
+function inputTokens(body: any): Response {
+  for (const key of Object.keys(body))
+    if (!INPUT_TOKENS_PARAMS.has(key)) return invalid(`Unknown parameter: '${key}'.`, key);
+  const prompt = responsesPrompt(body);
+  if (prompt instanceof Response) return prompt;
+  return jsonReply({ object: "response.input_tokens", input_tokens: 33 });
+}
+
 /** Like OpenAI, responses are stored in the account that made them, and only that account can continue one. */
 class StoredResponses {
   private count = 0;
@@ -194,6 +218,7 @@ export function fakeOpenAI(key: string | string[], options: FakeOptions = {}): F
       if (request.path === "/v1/completions") return completions(request, streamed);
       if (request.path === "/v1/responses")
         return responses(request, streamed, stored, keyOf(request) ?? "");
+      if (request.path === "/v1/responses/input_tokens") return inputTokens(body);
       return invalid(`Invalid URL (${request.method} ${request.path})`, null, 404);
     },
   });

@@ -260,7 +260,7 @@ export const openaiResponsesClient: Readonly<ClientCodec> = {
     };
   },
 
-  renderCount: (tokens: number) => ({ input_tokens: tokens }),
+  renderCount: (tokens: number) => ({ object: "response.input_tokens", input_tokens: tokens }),
   renderResponse(response: ChatResponse, ctx: ClientContext) {
     return responseObject(
       ctx,

@@ -3,7 +3,7 @@ import type { DialectModule } from "../dialect.ts";
 import { openaiFamily } from "../openai-compatible/family.ts";
 import { firstWhere } from "../shared.ts";
 import { openaiResponsesClient } from "./client.ts";
-import { RESPONSES_PATH } from "./endpoint.ts";
+import { RESPONSES_INPUT_TOKENS_PATH, RESPONSES_PATH } from "./endpoint.ts";
 import { responsesStreamErrorBytes } from "./stream-error.ts";
 import { openaiResponsesUpstream } from "./upstream.ts";
 
@@ -12,7 +12,8 @@ export const openaiResponses: Readonly<DialectModule> = {
   family: openaiFamily,
   client: openaiResponsesClient,
   upstream: openaiResponsesUpstream,
-  endpointPath: () => RESPONSES_PATH,
+  endpointPath: ({ operation }) =>
+    operation === "count-tokens" ? RESPONSES_INPUT_TOKENS_PATH : RESPONSES_PATH,
   streamErrorBytes: responsesStreamErrorBytes,
   sessionName: openaiSessionName,
   streamFraming: () => "sse",

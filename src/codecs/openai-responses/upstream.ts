@@ -1,5 +1,5 @@
 import { cutShort, offProtocol } from "../../failure.ts";
-import { RESPONSES_PATH } from "./endpoint.ts";
+import { RESPONSES_INPUT_TOKENS_PATH, RESPONSES_PATH } from "./endpoint.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -129,6 +129,18 @@ function partsFromOutput(output: unknown, target: UpstreamTarget): Part[] {
   return parts;
 }
 
+// What POST /responses/input_tokens accepts (store, include, max_output_tokens and sampling it does not).
+const INPUT_TOKENS_FIELDS = [
+  "model",
+  "input",
+  "instructions",
+  "tools",
+  "tool_choice",
+  "parallel_tool_calls",
+  "reasoning",
+  "text",
+] as const;
+
 const RESPONSE_END = markers("response.completed", "response.incomplete", "response.failed");
 
 export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
@@ -180,6 +192,20 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
     if (request.user) body.safety_identifier = request.user;
     if (request.stream) body.stream = true;
     return { path: RESPONSES_PATH, body };
+  },
+
+  /** The request as OpenAI's input_tokens endpoint takes it: the fields that shape the input only. */
+  async buildCountRequest(request: ChatRequest, target: UpstreamTarget) {
+    const { body } = await this.buildRequest({ ...request, stream: false }, target);
+    const built = body as Record<string, unknown>;
+    const count = Object.fromEntries(
+      INPUT_TOKENS_FIELDS.filter((key) => built[key] !== undefined).map((key) => [key, built[key]]),
+    );
+    return { path: RESPONSES_INPUT_TOKENS_PATH, body: count };
+  },
+
+  parseCount(body: unknown): number {
+    return isObject(body) && typeof body.input_tokens === "number" ? body.input_tokens : 0;
   },
 
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse {
