@@ -464,6 +464,31 @@ describe("count_tokens: the target's own endpoint with the translated body, else
     expect(data.input_tokens).toBeLessThan(30);
   });
 
+  test("a Responses server without input_tokens: an estimate, marked, and its Responses route still used", async () => {
+    const noRoute = {
+      status: 404,
+      body: JSON.stringify({ detail: "Not Found" }),
+      headers: { "content-type": "application/json" },
+    };
+    // Translated (an Anthropic client), then forwarded (a Responses client).
+    oa.replyOnce(noRoute);
+    const { data, response } = await anthropic.messages
+      .countTokens({ model: "to-responses", messages: [{ role: "user", content: "count me" }] })
+      .withResponse();
+    expect(response.headers.get("x-levity-token-count")).toBe("estimate");
+    expect(data.input_tokens).toBeGreaterThan(0);
+    oa.replyOnce(noRoute);
+    oa.replyOnce(noRoute);
+    const forwarded = await openai.responses.inputTokens
+      .count({ model: "to-responses", input: "count me" })
+      .withResponse();
+    expect(forwarded.response.status).toBe(200);
+    expect(forwarded.response.headers.get("x-levity-token-count")).toBe("estimate");
+    const answer = await openai.responses.create({ model: "to-responses", input: "still here" });
+    expect(answer.output_text).toContain("still here");
+    expect(oa.last().path).toBe("/v1/responses");
+  });
+
   test("a count is never refused for its size: that is what a client counts to find out", async () => {
     const { data } = await anthropic.messages
       .countTokens({ model: "small-gpt", messages: [{ role: "user", content: LONG }] })

@@ -120,6 +120,15 @@ function noSuchRouteFallback(
   };
 }
 
+/** A count the upstream has no route for, made through the translated runner instead. */
+function countElsewhere(translated: () => TargetRunner): (lease: Lease) => Promise<AttemptResult> {
+  return async (lease) => {
+    const runner = translated();
+    const result = await runner.attempt(lease);
+    return result.kind === "failed" ? { ...result, respond: runner.failureResponse } : result;
+  };
+}
+
 /**
  * POST generate and count-tokens routes. Each mapping target becomes a runner: a client whose
  * dialect is the upstream's own is forwarded byte for byte (the fast and most faithful path);
@@ -157,7 +166,12 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
         upstream,
         stream,
         upstreamClient: services.upstreamClient,
-        onNoSuchRoute: noSuchRouteFallback(upstream, dialect, services, translated),
+        // A server without a count endpoint still has its other routes: the count is made the
+        // translated way (the estimate, where the wire dialect counts nowhere), and nothing is marked missing.
+        onNoSuchRoute:
+          ctx.match.route.operation === "count-tokens"
+            ? countElsewhere(translated)
+            : noSuchRouteFallback(upstream, dialect, services, translated),
       });
     }
     return translated();

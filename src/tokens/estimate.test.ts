@@ -45,3 +45,28 @@ test("a counter's tokenizer is its own: another counter still estimates roughly 
   await loaded.load();
   expect(new TokenCounter().estimate(TEXT)).toBe(Math.ceil(TEXT.length / 4));
 });
+
+test("a history counted once counts the same when it comes again, with a turn more", async () => {
+  const history = Array.from(
+    { length: 50 },
+    (_, i) => `turn ${i}: ${"some code(x) => y; ".repeat(40)}`,
+  );
+  const build = (texts: string[]): ChatRequest => ({
+    ...request(""),
+    turns: texts.map((text) => ({
+      role: "user" as const,
+      parts: [{ type: "text" as const, text }],
+    })),
+  });
+  const warm = new TokenCounter();
+  const first = await warm.countRequest(build(history));
+  const longer = [...history, "one more question"];
+  const again = await warm.countRequest(build(longer));
+  const fresh = await new TokenCounter().countRequest(build(longer));
+  expect(again).toBe(fresh);
+  expect(again).toBeGreaterThan(first);
+  // The same text twice in one request counts twice.
+  expect(await warm.countRequest(build([history[0]!, history[0]!]))).toBe(
+    2 * (await warm.countRequest(build([history[0]!]))),
+  );
+});

@@ -119,19 +119,57 @@ export class TokenCounter implements TokenEstimates {
     return requestTokens(this.estimate, request);
   }
 
-  /** The request's tokens by the real tokenizer, waiting for it to load: for count_tokens answers. */
+  /*
+   * Counts of long texts already counted, so that a conversation's history, which every turn of a
+   * session sends again, is tokenized once (the context-window check counts every request that
+   * comes near a window). Bounded by the characters it holds; the oldest go first.
+   */
+  private readonly remembered = new Map<string, number>();
+  private rememberedChars = 0;
+
+  private remember(text: string, tokens: number): void {
+    if (text.length < REMEMBER_MIN || text.length > REMEMBER_MAX_CHARS) return;
+    this.remembered.set(text, tokens);
+    this.rememberedChars += text.length;
+    for (const [old] of this.remembered) {
+      if (this.rememberedChars <= REMEMBER_MAX_CHARS) break;
+      this.remembered.delete(old);
+      this.rememberedChars -= old.length;
+    }
+  }
+
+  /** The request's tokens by the real tokenizer, waiting for it to load: for count_tokens answers and the window check. */
   async countRequest(request: ChatRequest): Promise<number> {
     const count = await this.load();
-    // Huge texts are counted first, in pieces; the rest at once from what was counted.
+    // Every text is counted first, giving the event loop back between pieces; the sum then adds them up.
     const counted = new Map<string, number>();
     const texts: string[] = [];
     requestTokens((text) => {
       texts.push(text);
       return 0;
     }, request);
-    for (const text of texts)
-      if (text.length > COUNT_PIECE && !counted.has(text))
-        counted.set(text, await countInPieces(count, text));
-    return requestTokens((text) => counted.get(text) ?? sliced(count, text), request);
+    let sinceYield = 0;
+    for (const text of texts) {
+      if (counted.has(text)) continue;
+      const known = this.remembered.get(text);
+      if (known !== undefined) {
+        counted.set(text, known);
+        continue;
+      }
+      const tokens = await countInPieces(count, text);
+      counted.set(text, tokens);
+      this.remember(text, tokens);
+      sinceYield += text.length;
+      if (sinceYield >= COUNT_PIECE) {
+        sinceYield = 0;
+        await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      }
+    }
+    return requestTokens((text) => counted.get(text) ?? 0, request);
   }
 }
+
+/** Texts shorter than this are cheaper to count again than to look up. */
+const REMEMBER_MIN = 256;
+/** The characters of counted texts kept (about 32 MB of strings). */
+const REMEMBER_MAX_CHARS = 16 * 1024 * 1024;
