@@ -95,7 +95,7 @@ afterEach(() => resetAccounts(gw.origin));
 
 const upstreamCalls = () => oa.requests.length + an.requests.length + ge.requests.length;
 
-type Client = "anthropic" | "openai-chat" | "openai-responses" | "gemini";
+type Client = "anthropic" | "openai-chat" | "openai-responses" | "openai-completions" | "gemini";
 
 /** One request of `text` in the client's own wire format. */
 function send(client: Client, model: string, text: string): Promise<Response> {
@@ -116,6 +116,8 @@ function send(client: Client, model: string, text: string): Promise<Response> {
       return post("/v1/chat/completions", { model, messages: [{ role: "user", content: text }] });
     case "openai-responses":
       return post("/v1/responses", { model, input: text });
+    case "openai-completions":
+      return post("/v1/completions", { model, prompt: text });
     case "gemini":
       return post(`/v1beta/models/${model}:generateContent`, {
         contents: [{ role: "user", parts: [{ text }] }],
@@ -157,7 +159,9 @@ const CLIENTS: Client[] = ["anthropic", "openai-chat", "openai-responses", "gemi
 const SMALL = ["small-claude", "small-gpt", "small-gemini", "small-responses"];
 
 describe("a request that cannot fit its target's window is refused before sending", () => {
-  const pairs = CLIENTS.flatMap((client) => SMALL.map((model) => [client, model] as const));
+  const pairs = [...CLIENTS, "openai-completions" as const].flatMap((client) =>
+    SMALL.map((model) => [client, model] as const),
+  );
   test.each(pairs)(
     "%s client to %s: its own too-long error, both numbers, no upstream asked",
     async (client, model) => {
@@ -202,6 +206,25 @@ describe("a request that cannot fit its target's window is refused before sendin
     expect(refusedGemini).toBeInstanceOf(ApiError);
     expect((refusedGemini as ApiError).status).toBe(400);
     expect((refusedGemini as ApiError).message).toContain("exceeds the maximum number of tokens");
+  });
+
+  test("a conversation levity stored is counted whole: a short turn that continues a long one is refused", async () => {
+    // The long first turn goes to a model levity knows no window of, and levity stores it.
+    const first = await openai.responses.create({ model: "to-anthropic", input: LONG });
+    const before = upstreamCalls();
+    const response = await fetch(`${gw.origin}/v1/responses`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "small-claude",
+        previous_response_id: first.id,
+        input: "and?",
+      }),
+    });
+    const numbers = tooLong("openai-responses", response.status, await bodyOf(response));
+    expect(numbers.limit).toBe(1000);
+    expect(numbers.tokens).toBeGreaterThan(1900);
+    expect(upstreamCalls()).toBe(before);
   });
 
   test("a prompt that fits goes through", async () => {
@@ -520,6 +543,39 @@ describe("mappings.yaml: limits on a target", () => {
     }
     return [];
   }
+
+  test("the README's example loads", () => {
+    const dir = tempDir();
+    const upstream = (name: string, protocol: string) => ({
+      name,
+      protocol,
+      base_url: "http://127.0.0.1:9",
+      accounts: [{ name: "a", key: "sk-abcdefghijk" }],
+    });
+    writeConfig(dir, {
+      gateway: upstreamsYaml([
+        upstream("ollama", "openai"),
+        upstream("anthropic", "anthropic"),
+        upstream("gemini", "gemini"),
+      ]),
+      mappings: `exact:
+  local: { target: ollama/qwen3:32b, context_window: 32768, max_output: 8192, modalities: [text] }
+  smart: [{ target: anthropic/claude-sonnet-4-5, context_window: 1000000 }, gemini/gemini-2.5-pro]
+`,
+    });
+    const loaded = loadConfig({ dir, env: {} });
+    expect(loaded.mappings.exact.get("local")?.targets).toEqual([
+      {
+        upstream: "ollama",
+        model: "qwen3:32b",
+        limits: { contextWindow: 32_768, maxOutput: 8192, modalities: ["text"] },
+      },
+    ]);
+    expect(loaded.mappings.exact.get("smart")?.targets[1]).toEqual({
+      upstream: "gemini",
+      model: "gemini-2.5-pro",
+    });
+  });
 
   test("a well-formed override loads, in a list too", () => {
     expect(
