@@ -16,7 +16,8 @@ import { apiOfDialect } from "../codecs/openai-compatible/index.ts";
 import { forwardsNatively } from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
 import { passthroughRunner } from "../pipeline/passthrough.ts";
-import { fittingTargets, mayExceed, targetWindow } from "../pipeline/context-fit.ts";
+import { fittingTargets, mayExceed, targetWindow, worthCounting } from "../pipeline/context-fit.ts";
+import { roughRequestTokens } from "../tokens/estimate.ts";
 import type { Target } from "../mapping/table.ts";
 
 function requestedModel(ctx: RequestContext, dialect: Dialect): string {
@@ -215,6 +216,7 @@ async function targetsThatFit(
     return targets;
   }
   keep(prepared);
+  if (!worthCounting(roughRequestTokens(prepared.request), windows)) return targets;
   const tokens = await services.tokens.countRequest(prepared.request);
   return fittingTargets(targets, tokens, ctx.request.headers, ctx.family);
 }

@@ -7,6 +7,7 @@ import {
   mayExceed,
   refusalThreshold,
   targetWindow,
+  worthCounting,
 } from "./context-fit.ts";
 
 const limits = (contextWindow: number, o200k?: boolean): ModelLimits => ({
@@ -101,5 +102,17 @@ describe("fittingTargets", () => {
     expect(error.message).toBe(message);
     expect(error.details.code).toBe(code);
     expect(error.details.headers).toEqual({ "x-levity-context-check": "estimate" });
+  });
+});
+
+describe("worthCounting: the tokenizer runs only within reach of a window", () => {
+  test.each([
+    [10_000, [limits(200_000)], false],
+    [55_000, [limits(200_000)], true],
+    [54_999, [limits(200_000)], false],
+    [32_000, [limits(128_000, true)], true],
+    [31_999, [limits(128_000, true), limits(1_000_000)], false],
+  ])("a rough %d against %p: %p", (rough, windows, expected) => {
+    expect(worthCounting(rough, windows)).toBe(expected);
   });
 });

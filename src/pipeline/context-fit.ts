@@ -51,6 +51,19 @@ export function mayExceed(bodyChars: number, windows: readonly ModelLimits[]): b
 }
 
 /**
+ * Whether the tokenizer is worth running. The rough count (tokens/estimate.ts roughRequestTokens)
+ * is at least a quarter of the tokenizer's for any text (hex digits, the densest, come to a
+ * quarter; prose, code, JSON, CJK and diffs to half or more), so a rough count under a quarter of
+ * every threshold fits them all. The tokenizer, whose first load holds the event loop for about
+ * 650 ms, then runs only for requests that come within reach of a window.
+ */
+export const ROUGH_FACTOR = 4;
+
+export function worthCounting(rough: number, windows: readonly ModelLimits[]): boolean {
+  return windows.some((limits) => rough * ROUGH_FACTOR >= refusalThreshold(limits));
+}
+
+/**
  * The targets this request fits, given its estimated input tokens: a target over its window is
  * skipped, so a fallback with a larger window serves; when none fits, the client's dialect's
  * too-long error, naming the estimate and the first target's window.

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import type { ChatRequest } from "../ir.ts";
-import { TokenCounter } from "./estimate.ts";
+import { roughRequestTokens, TokenCounter } from "./estimate.ts";
 
 const TEXT = "The quick brown fox jumps over the lazy dog, again and again.";
 const HUGE = "word ".repeat(20_000); // 100,000 characters: over the exact-estimate limit
@@ -69,4 +69,22 @@ test("a history counted once counts the same when it comes again, with a turn mo
   expect(await warm.countRequest(build([history[0]!, history[0]!]))).toBe(
     2 * (await warm.countRequest(build([history[0]!]))),
   );
+});
+
+// The densest texts a conversation holds: the rough count must never fall under a quarter of the
+// tokenizer's, or the window check would skip counting a request that could be over.
+test.each([
+  ["prose", "The quick brown fox jumps over the lazy dog, and then it runs away. ".repeat(50)],
+  ["code", "export function f(b: number[]) {\n  return b.map((x) => x * 2);\n}\n".repeat(50)],
+  ["JSON", JSON.stringify({ a: [1, 2, 3], nested: { key: "value", n: 123.456 } }).repeat(50)],
+  ["CJK", "人工智能是计算机科学的一个分支，它企图了解智能的实质。".repeat(50)],
+  ["emoji", "😀🎉🚀👍🏽".repeat(100)],
+  ["hex", "3f9a7c2e1b0d4f8a6c5e".repeat(100)],
+  ["base64", "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQ".repeat(30)],
+  ["digits", "12345678901234567890 ".repeat(100)],
+  ["a diff", "@@ -1,5 +1,5 @@\n-  const x = 1;\n+  const x = 2;\n   return x;\n".repeat(50)],
+  ["Cyrillic", "Искусственный интеллект — это область информатики. ".repeat(50)],
+])("the rough count of %s is at least a quarter of the tokenizer's", async (_name, text) => {
+  const exact = await new TokenCounter().countRequest(request(text));
+  expect(roughRequestTokens(request(text)) * 4).toBeGreaterThanOrEqual(exact);
 });
