@@ -17,6 +17,7 @@ import {
   type TestGateway,
 } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
+import { runLevity } from "./support/process.ts";
 
 /*
  * Context windows and token counts through a live levity: the model table and mappings.yaml's
@@ -608,5 +609,23 @@ describe("mappings.yaml: limits on a target", () => {
     ],
   ])("%p: %s", (mappings, expected) => {
     expect(problems(mappings)).toEqual([expected]);
+  });
+});
+
+describe("levity resolve shows the window a target is held to", () => {
+  test("from the table, from mappings.yaml, or nothing for a model levity does not know", async () => {
+    const dir = tempDir();
+    writeConfig(dir, {
+      gateway: upstreamsYaml([{ name: "one", protocol: "echo" }]),
+      mappings:
+        "exact:\n  a: one/claude-sonnet-4-5\n  b: { target: one/mine, context_window: 4096 }\n  c: one/mystery\n",
+    });
+    const out = async (model: string) =>
+      (await runLevity(["resolve", model, "--config", dir])).stdout;
+    expect(await out("a")).toContain(
+      "  model claude-sonnet-4-5: 200,000 tokens in, 64,000 out; reads text, image, pdf (built-in table)\n",
+    );
+    expect(await out("b")).toContain("  model mine: 4,096 tokens in; reads text (mappings.yaml)\n");
+    expect(await out("c")).not.toContain("  model ");
   });
 });

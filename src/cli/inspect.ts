@@ -1,4 +1,6 @@
 import { describeResolution, resolveModel } from "../mapping/resolve.ts";
+import { modelLimits } from "../mapping/model-limits.ts";
+import type { Target } from "../mapping/table.ts";
 import { describeOpenAIServing, describeSnapshot } from "../config/describe.ts";
 import { tildify } from "../config/locate.ts";
 import { CliExit, loadForCommand, type CliIO, type CommonFlags } from "./context.ts";
@@ -81,5 +83,17 @@ export function resolveCommand(model: string | undefined, flags: CommonFlags, io
       io.out(
         `  upstream ${upstream.name}: ${upstream.protocol}${upstream.baseUrl ? ` at ${upstream.baseUrl}` : ""}, ${upstream.accounts.length || "no"} account(s), ${upstream.strategy}\n`,
       );
+    const limits = describeLimits(target);
+    if (limits) io.out(`  model ${target.model}: ${limits}\n`);
   }
+}
+
+/** A target's context window as the window check holds it, and where that comes from. */
+function describeLimits(target: Target): string | undefined {
+  const limits = modelLimits(target.model, target.limits);
+  if (!limits) return undefined;
+  const count = (n: number) => n.toLocaleString("en-US");
+  const output = limits.maxOutput === undefined ? "" : `, ${count(limits.maxOutput)} out`;
+  const source = target.limits ? "mappings.yaml" : "built-in table";
+  return `${count(limits.contextWindow)} tokens in${output}; reads ${limits.modalities.join(", ")} (${source})`;
 }
