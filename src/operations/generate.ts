@@ -1,4 +1,6 @@
+import { CLIENT_CODECS } from "../codecs/index.ts";
 import type { Dialect } from "../codecs/names.ts";
+import type { ChatRequest } from "../ir.ts";
 import { GatewayError } from "../failure.ts";
 import { resolveModel } from "../mapping/resolve.ts";
 import { prepareTranslation, translatedRunner, type Prepared } from "../pipeline/translate.ts";
@@ -207,18 +209,42 @@ async function targetsThatFit(
   if (windows.length === 0) return targets;
   if (!continuesLevityResponse(ctx, services) && !mayExceed(ctx.body!.text.length, windows))
     return targets;
-  let prepared: Prepared;
+  let request: ChatRequest;
   try {
-    prepared = prepareTranslation(ctx, dialect, services.store, targets[0]!.model, stream);
+    request = countable(ctx, dialect, targets, services, stream, keep);
   } catch {
     // What a translation would refuse is refused where it is translated; a forwarded request is
     // the upstream's to judge. Either way there is nothing to count here.
     return targets;
   }
-  keep(prepared);
-  if (!worthCounting(roughRequestTokens(prepared.request), windows)) return targets;
-  const tokens = await services.tokens.countRequest(prepared.request);
+  if (!worthCounting(roughRequestTokens(request), windows)) return targets;
+  const tokens = await services.tokens.countRequest(request);
   return fittingTargets(targets, tokens, ctx.request.headers, ctx.family);
+}
+
+/**
+ * The request in the IR, to count: prepared for translation (and kept for it) when a target
+ * translates it or it continues a stored conversation; else only parsed, because a forwarded
+ * request needs neither the stored tool calls nor the request caps.
+ */
+function countable(
+  ctx: RequestContext,
+  dialect: Dialect,
+  targets: Target[],
+  services: GatewayServices,
+  stream: boolean,
+  keep: (prepared: Prepared) => void,
+): ChatRequest {
+  const model = targets[0]!.model;
+  const forwardedOnly = targets.every((target) => {
+    const upstream = ctx.snapshot.upstreamByName.get(target.upstream);
+    return upstream !== undefined && forwardsNatively(upstream, dialect);
+  });
+  if (forwardedOnly && !continuesLevityResponse(ctx, services))
+    return CLIENT_CODECS[dialect].parseRequest(ctx.body!.json, model, stream);
+  const prepared = prepareTranslation(ctx, dialect, services.store, model, stream);
+  keep(prepared);
+  return prepared.request;
 }
 
 /** How one request is tried against the pool, for every operation that goes to upstreams. */
