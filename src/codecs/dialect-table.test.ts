@@ -185,8 +185,8 @@ describe("what a client of each dialect is told", () => {
   test.each([
     ["anthropic-messages", { input_tokens: 42 }],
     ["gemini", { totalTokens: 42, promptTokensDetails: [{ modality: "TEXT", tokenCount: 42 }] }],
+    ["openai-chat", { input_tokens: 42 }],
     ["openai-responses", { object: "response.input_tokens", input_tokens: 42 }],
-    ["openai-responses", { input_tokens: 42 }],
     ["openai-completions", { input_tokens: 42 }],
   ] as [Dialect, unknown][])("%s counts tokens as %p", (dialect, expected) => {
     expect(DIALECT_MODULES[dialect].client.renderCount(42)).toEqual(expected);
