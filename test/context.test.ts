@@ -361,6 +361,51 @@ describe("an upstream's own too-long error reaches a translated client in its ow
     );
   });
 
+  test("a Responses stream that fails with context_length_exceeded before any content: the same, asked once", async () => {
+    const shell = { id: "resp_1", object: "response", model: "gpt-5", output: [] };
+    const events = [
+      ["response.created", { response: { ...shell, status: "in_progress" } }],
+      [
+        "response.failed",
+        {
+          response: {
+            ...shell,
+            status: "failed",
+            error: {
+              code: "context_length_exceeded",
+              message:
+                "Your input exceeds the context window of this model. Please adjust your input and try again.",
+            },
+          },
+        },
+      ],
+    ] as const;
+    oa.replyOnce({
+      status: 200,
+      headers: { "content-type": "text/event-stream" },
+      body: events
+        .map(
+          ([type, data], i) =>
+            `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: i, ...data })}\n\n`,
+        )
+        .join(""),
+    });
+    const before = oa.requests.length;
+    const refused = await anthropic.messages
+      .create({
+        model: "to-responses",
+        max_tokens: 10,
+        stream: true,
+        messages: [{ role: "user", content: "a short question" }],
+      })
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(Anthropic.BadRequestError);
+    expect((refused as Error).message).toContain(
+      "prompt is too long: it does not fit the model's context window of 272000 tokens",
+    );
+    expect(oa.requests.length).toBe(before + 1);
+  });
+
   test("a same-dialect client gets the upstream's own body, as it was", async () => {
     an.replyOnce({ status: 400, body: UPSTREAM_WORDS.anthropic.body });
     const response = await send("anthropic", "to-anthropic", "a short question");

@@ -311,7 +311,8 @@ async function* parseResponsesStream(
         const error = isObject(response.error) ? response.error : {};
         yield {
           type: "error",
-          status: 500,
+          // A prompt over the window fails the same on every account: the client's to fix, not a server error.
+          status: error.code === "context_length_exceeded" ? 400 : 500,
           message: String(error.message ?? "the upstream's response failed"),
         };
         return;
