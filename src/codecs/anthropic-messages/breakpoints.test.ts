@@ -25,7 +25,7 @@ function marks(body: Body): string[] {
   };
   scan(body.tools, "tools");
   scan(body.system, "system");
-  (body.messages as Body[]).forEach((m, i) => scan(m.content, `messages.${i}`));
+  for (const [i, m] of (body.messages as Body[]).entries()) scan(m.content, `messages.${i}`);
   return found;
 }
 
