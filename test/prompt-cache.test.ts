@@ -453,7 +453,7 @@ describe("cached input in /metrics, the request log and the accounts view", () =
       cached += data.usage!.prompt_tokens_details!.cached_tokens!;
       input += data.usage!.prompt_tokens;
       const id = response.headers.get("x-request-id")!;
-      const logs = await (await fetch(`${gw.origin}/levity/logs?limit=20`)).json();
+      const logs: any = await (await fetch(`${gw.origin}/levity/logs?limit=20`)).json();
       const record = logs.requests.find((r: any) => r.requestId === id);
       expect(record.cachedTokens).toBe(data.usage!.prompt_tokens_details!.cached_tokens);
       expect(record.inputTokens).toBe(data.usage!.prompt_tokens);
@@ -466,7 +466,7 @@ describe("cached input in /metrics, the request log and the accounts view", () =
     expect(read(after, "cache_write") - read(before, "cache_write")).toBe(written);
     expect(read(after, "input") - read(before, "input")).toBe(input);
     const ratio = after.get("levity_prompt_cache_hit_ratio")!.metrics;
-    const accounts = (await (await fetch(`${gw.origin}/levity/accounts`)).json()).accounts;
+    const accounts = ((await (await fetch(`${gw.origin}/levity/accounts`)).json()) as any).accounts;
     for (const account of accounts.filter((a: any) => a.upstream === "an" && a.tokens.input > 0)) {
       const series = ratio.find(
         (m) => m.labels?.upstream === "an" && m.labels?.account === account.account,
