@@ -476,3 +476,320 @@ describe("cached input in /metrics, the request log and the accounts view", () =
     }
   });
 });
+
+/*
+ * Every client dialect against every upstream dialect, plain and streamed: each upstream reports
+ * a prompt of 100 tokens of which 80 were read from its cache (and, for Anthropic, 5 written),
+ * in its own fields; each client must read the same in its own, counted once.
+ */
+const TEXT = "cached answer";
+const sse = (events: [string | undefined, object][]) =>
+  events
+    .map(([name, data]) => `${name ? `event: ${name}\n` : ""}data: ${JSON.stringify(data)}\n\n`)
+    .join("");
+
+const ANTHROPIC_USAGE = {
+  input_tokens: 15,
+  cache_creation_input_tokens: 5,
+  cache_read_input_tokens: 80,
+};
+const anthropicMessage = {
+  id: "msg_u1",
+  type: "message",
+  role: "assistant",
+  model: "claude-sonnet-4-5-real",
+  content: [{ type: "text", text: TEXT }],
+  stop_reason: "end_turn",
+  stop_sequence: null,
+  usage: { ...ANTHROPIC_USAGE, output_tokens: 7 },
+};
+// Anthropic splits a stream's usage: the input on message_start, the output on message_delta.
+const anthropicStream = sse([
+  [
+    "message_start",
+    {
+      type: "message_start",
+      message: {
+        ...anthropicMessage,
+        content: [],
+        stop_reason: null,
+        usage: { ...ANTHROPIC_USAGE, output_tokens: 1 },
+      },
+    },
+  ],
+  [
+    "content_block_start",
+    { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
+  ],
+  [
+    "content_block_delta",
+    { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: TEXT } },
+  ],
+  ["content_block_stop", { type: "content_block_stop", index: 0 }],
+  [
+    "message_delta",
+    {
+      type: "message_delta",
+      delta: { stop_reason: "end_turn", stop_sequence: null },
+      usage: { output_tokens: 7 },
+    },
+  ],
+  ["message_stop", { type: "message_stop" }],
+]);
+
+const chatUsage = {
+  prompt_tokens: 100,
+  completion_tokens: 7,
+  total_tokens: 107,
+  prompt_tokens_details: { cached_tokens: 80, audio_tokens: 0 },
+  completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0 },
+};
+const chatHead = {
+  id: "chatcmpl-u1",
+  created: 1_700_000_000,
+  model: "gpt-4o-real",
+  system_fingerprint: "fp_u",
+};
+const chatCompletion = {
+  ...chatHead,
+  object: "chat.completion",
+  choices: [
+    {
+      index: 0,
+      message: { role: "assistant", content: TEXT, refusal: null },
+      logprobs: null,
+      finish_reason: "stop",
+    },
+  ],
+  usage: chatUsage,
+};
+const chunk = (choices: object[], usage: object | null = null) => [
+  undefined,
+  { ...chatHead, object: "chat.completion.chunk", choices, usage },
+];
+const chatStream = `${sse([
+  chunk([{ index: 0, delta: { role: "assistant", content: TEXT }, finish_reason: null }]),
+  chunk([{ index: 0, delta: {}, finish_reason: "stop" }]),
+  chunk([], chatUsage),
+] as [undefined, object][])}data: [DONE]\n\n`;
+
+const responseItem = {
+  type: "message",
+  id: "msg_u1",
+  status: "completed",
+  role: "assistant",
+  content: [{ type: "output_text", text: TEXT, annotations: [] }],
+};
+const responseObject = (status: string, output: object[], usage: object | null) => ({
+  id: "resp_u1",
+  object: "response",
+  created_at: 1_700_000_000,
+  status,
+  model: "gpt-5-real",
+  output,
+  usage,
+});
+const responsesUsage = {
+  input_tokens: 100,
+  input_tokens_details: { cached_tokens: 80 },
+  output_tokens: 7,
+  output_tokens_details: { reasoning_tokens: 0 },
+  total_tokens: 107,
+};
+const responsesStream = sse(
+  (
+    [
+      ["response.created", { response: responseObject("in_progress", [], null) }],
+      ["response.in_progress", { response: responseObject("in_progress", [], null) }],
+      [
+        "response.output_item.added",
+        { output_index: 0, item: { ...responseItem, status: "in_progress", content: [] } },
+      ],
+      [
+        "response.content_part.added",
+        {
+          item_id: "msg_u1",
+          output_index: 0,
+          content_index: 0,
+          part: { type: "output_text", text: "", annotations: [] },
+        },
+      ],
+      [
+        "response.output_text.delta",
+        { item_id: "msg_u1", output_index: 0, content_index: 0, delta: TEXT, logprobs: [] },
+      ],
+      [
+        "response.output_text.done",
+        { item_id: "msg_u1", output_index: 0, content_index: 0, text: TEXT, logprobs: [] },
+      ],
+      [
+        "response.content_part.done",
+        {
+          item_id: "msg_u1",
+          output_index: 0,
+          content_index: 0,
+          part: { type: "output_text", text: TEXT, annotations: [] },
+        },
+      ],
+      ["response.output_item.done", { output_index: 0, item: responseItem }],
+      [
+        "response.completed",
+        { response: responseObject("completed", [responseItem], responsesUsage) },
+      ],
+    ] as [string, object][]
+  ).map(([type, data], sequence_number) => [type, { type, sequence_number, ...data }]),
+);
+
+const geminiAnswer = {
+  candidates: [
+    { content: { role: "model", parts: [{ text: TEXT }] }, finishReason: "STOP", index: 0 },
+  ],
+  usageMetadata: {
+    promptTokenCount: 100,
+    cachedContentTokenCount: 80,
+    candidatesTokenCount: 7,
+    totalTokenCount: 107,
+  },
+  modelVersion: "gemini-real",
+};
+
+type UpstreamName = "anthropic" | "chat" | "responses" | "gemini";
+const UPSTREAMS: Record<
+  UpstreamName,
+  { model: string; fake: () => FakeUpstream; plain: string; stream: string }
+> = {
+  anthropic: {
+    model: "claude",
+    fake: () => an,
+    plain: JSON.stringify(anthropicMessage),
+    stream: anthropicStream,
+  },
+  chat: {
+    model: "gpt-chat",
+    fake: () => oa,
+    plain: JSON.stringify(chatCompletion),
+    stream: chatStream,
+  },
+  responses: {
+    model: "gpt-resp",
+    fake: () => oa,
+    plain: JSON.stringify(responseObject("completed", [responseItem], responsesUsage)),
+    stream: responsesStream,
+  },
+  gemini: {
+    model: "gem",
+    fake: () => ge,
+    plain: JSON.stringify(geminiAnswer),
+    stream: `data: ${JSON.stringify(geminiAnswer)}\r\n\r\n`,
+  },
+};
+
+type ClientName = "chat" | "responses" | "completions" | "anthropic" | "gemini";
+/** Each client's usage as its SDK hands it over, plain or through its stream helper. */
+const CLIENTS: Record<ClientName, (model: string, stream: boolean) => Promise<unknown>> = {
+  async chat(model, stream) {
+    const messages = [{ role: "user" as const, content: "usage please" }];
+    if (!stream) return (await openai.chat.completions.create({ model, messages })).usage;
+    const s = openai.chat.completions.stream({
+      model,
+      messages,
+      stream_options: { include_usage: true },
+    });
+    return (await s.finalChatCompletion()).usage;
+  },
+  async responses(model, stream) {
+    if (!stream) return (await openai.responses.create({ model, input: "usage please" })).usage;
+    return (await openai.responses.stream({ model, input: "usage please" }).finalResponse()).usage;
+  },
+  async completions(model, stream) {
+    if (!stream)
+      return (await openai.completions.create({ model, prompt: "usage please", max_tokens: 20 }))
+        .usage;
+    let usage: unknown;
+    const chunks = await openai.completions.create({
+      model,
+      prompt: "usage please",
+      max_tokens: 20,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    for await (const c of chunks) usage = c.usage ?? usage;
+    return usage;
+  },
+  async anthropic(model, stream) {
+    const request = {
+      model,
+      max_tokens: 50,
+      messages: [{ role: "user" as const, content: "usage please" }],
+    };
+    if (!stream) return (await anthropic.messages.create(request)).usage;
+    return (await anthropic.messages.stream(request).finalMessage()).usage;
+  },
+  async gemini(model, stream) {
+    if (!stream)
+      return (await genai.models.generateContent({ model, contents: "usage please" }))
+        .usageMetadata;
+    let usage: unknown;
+    for await (const c of await genai.models.generateContentStream({
+      model,
+      contents: "usage please",
+    }))
+      usage = c.usageMetadata ?? usage;
+    return usage;
+  },
+};
+
+/** What each client must read, given how many of the 100 prompt tokens the upstream wrote to its cache. */
+function expectedUsage(client: ClientName, written: number): object {
+  switch (client) {
+    case "chat":
+      return {
+        prompt_tokens: 100,
+        completion_tokens: 7,
+        total_tokens: 107,
+        prompt_tokens_details: expect.objectContaining({ cached_tokens: 80 }),
+      };
+    case "responses":
+      return {
+        input_tokens: 100,
+        output_tokens: 7,
+        total_tokens: 107,
+        input_tokens_details: { cached_tokens: 80 },
+      };
+    case "completions":
+      return { prompt_tokens: 100, completion_tokens: 7, total_tokens: 107 };
+    case "anthropic":
+      return {
+        input_tokens: 100 - 80 - written,
+        cache_read_input_tokens: 80,
+        cache_creation_input_tokens: written,
+        output_tokens: 7,
+      };
+    case "gemini":
+      return {
+        promptTokenCount: 100,
+        cachedContentTokenCount: 80,
+        candidatesTokenCount: 7,
+        totalTokenCount: 107,
+      };
+  }
+}
+
+const PAIRS = (Object.keys(CLIENTS) as ClientName[]).flatMap((client) =>
+  (Object.keys(UPSTREAMS) as UpstreamName[]).flatMap((upstream) =>
+    [false, true].map((stream) => [client, upstream, stream] as const),
+  ),
+);
+
+describe("cached input in each dialect's own fields, counted once", () => {
+  test.each(PAIRS)("%s client, %s upstream, streamed: %p", async (client, upstream, stream) => {
+    const u = UPSTREAMS[upstream];
+    u.fake().replyOnce({
+      status: 200,
+      body: stream ? u.stream : u.plain,
+      headers: stream ? { "content-type": "text/event-stream" } : {},
+    });
+    const usage = await CLIENTS[client](u.model, stream);
+    expect(usage).toMatchObject(expectedUsage(client, upstream === "anthropic" ? 5 : 0));
+  });
+});
