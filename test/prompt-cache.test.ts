@@ -1,13 +1,16 @@
 import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI } from "@google/genai";
+import { Database } from "bun:sqlite";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import OpenAI from "openai";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import { PromptCacheModel } from "./support/fake-prompt-cache.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { resetAccounts, startGateway, type TestGateway } from "./support/gateway.ts";
+import { resetAccounts, startGateway, tempDir, type TestGateway } from "./support/gateway.ts";
 import { parseMetrics, sample } from "./support/prometheus.ts";
 
 /*
@@ -791,5 +794,72 @@ describe("cached input in each dialect's own fields, counted once", () => {
     });
     const usage = await CLIENTS[client](u.model, stream);
     expect(usage).toMatchObject(expectedUsage(client, upstream === "anthropic" ? 5 : 0));
+  });
+});
+
+describe("odd cache_control from a client", () => {
+  test("a mark that is not Anthropic's shape is ignored, an unknown TTL is left to the default", async () => {
+    const response = await fetch(`${gw.origin}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "claude",
+        messages: [
+          { role: "system", content: [{ type: "text", text: "s", cache_control: "yes" }] },
+          {
+            role: "user",
+            content: [{ type: "text", text: "q", cache_control: { type: "ephemeral", ttl: "2h" } }],
+          },
+          { role: "assistant", content: "a" },
+          { role: "user", content: "q2", cache_control: { type: "ephemeral" } },
+        ],
+      }),
+    });
+    expect(response.status).toBe(200);
+    // The message-level mark (LiteLLM's convention) marks the message's last part.
+    expect(marks(an.last().json)).toEqual(["messages.0.0", "messages.2.0"]);
+  });
+});
+
+describe("a request log written before cache writes were counted", () => {
+  test("gains the column: its rows read 0, new rows their cache writes", async () => {
+    const dir = tempDir("levity-oldlog-");
+    // The requests table as levity created it before cache_write_tokens, with one row.
+    const old = new Database(join(dir, "requests.db"), { create: true });
+    old.exec(`CREATE TABLE requests (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, request_id TEXT NOT NULL,
+      client_key TEXT, method TEXT NOT NULL, route TEXT NOT NULL, unmatched INTEGER NOT NULL, dialect TEXT,
+      requested_model TEXT, mapped_model TEXT, upstream TEXT, account TEXT, attempts INTEGER NOT NULL,
+      status INTEGER NOT NULL, stream INTEGER NOT NULL, latency_ms REAL NOT NULL, ttfb_ms REAL NOT NULL,
+      input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
+      reasoning_tokens INTEGER NOT NULL, error TEXT, request_body TEXT, response_body TEXT);
+      CREATE INDEX requests_time ON requests (time);
+      INSERT INTO requests (time, request_id, method, route, unmatched, attempts, status, stream, latency_ms,
+        ttfb_ms, input_tokens, output_tokens, cached_tokens, reasoning_tokens)
+      VALUES (${Date.now() - 1000}, 'req-old', 'POST', '/v1/messages', 0, 1, 200, 0, 1, 1, 10, 2, 3, 0);`);
+    old.close();
+    const logged = startGateway({
+      gateway: `${GATEWAY().replace("proxy:\n", `proxy:\n  data_dir: ${dir}\n  request_log: { flush_ms: 20 }\n`)}`,
+      mappings: MAPPINGS,
+    });
+    try {
+      const client = new OpenAI({ apiKey: "x", baseURL: `${logged.origin}/v1`, maxRetries: 0 });
+      const { response } = await client.chat.completions
+        .create({
+          model: "claude",
+          messages: [{ role: "user", content: `old log ${crypto.randomUUID()}` }],
+        })
+        .withResponse();
+      const id = response.headers.get("x-request-id");
+      const records = ((await (await fetch(`${logged.origin}/levity/logs`)).json()) as any)
+        .requests as any[];
+      expect(records.find((r) => r.requestId === "req-old")).toMatchObject({
+        cachedTokens: 3,
+        cacheWriteTokens: 0,
+      });
+      expect(records.find((r) => r.requestId === id).cacheWriteTokens).toBeGreaterThan(0);
+    } finally {
+      await logged.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
