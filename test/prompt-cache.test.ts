@@ -65,6 +65,12 @@ upstreams:
     base_url: ${oa.url}/v1
     accounts:
       - { name: o1, key: ${KEYS.oa} }
+  - name: oa-forced
+    protocol: openai
+    base_url: ${oa.url}/v1
+    prompt_cache: { cache_key: true }
+    accounts:
+      - { name: o1, key: ${KEYS.oa} }
   - name: ge
     protocol: gemini
     base_url: ${ge.url}
@@ -79,6 +85,7 @@ const MAPPINGS = `exact:
   gpt-chat: oa-chat/gpt-4o-real
   gpt-resp: oa-resp/gpt-5-real
   gpt-generic: oa-generic/gpt-4o-real
+  gpt-forced: oa-forced/gpt-4o-real
   gem: ge/gemini-real
 `;
 
@@ -402,6 +409,42 @@ describe("prompt_cache_key for OpenAI upstreams", () => {
   test("not to a provider not known to take it (generic profile)", async () => {
     await ask("gpt-generic", "generic", ["hi"]);
     expect(oa.last().json).not.toHaveProperty("prompt_cache_key");
+  });
+
+  test("to such a provider when its upstream says prompt_cache: { cache_key: true }", async () => {
+    const keys = await ask("gpt-forced", "forced", ["hi"]);
+    expect(keys[0]).toMatch(/^levity-/);
+  });
+
+  test("proxy.prompt_cache off: no key, no automatic breakpoints", async () => {
+    const off = startGateway({
+      gateway: GATEWAY().replace(
+        "proxy:\n",
+        "proxy:\n  prompt_cache: { cache_key: false, auto_breakpoints: false }\n",
+      ),
+      mappings: MAPPINGS,
+    });
+    try {
+      const client = new Anthropic({ apiKey: "x", baseURL: off.origin, maxRetries: 0 });
+      await client.messages.create({
+        model: "gpt-chat",
+        max_tokens: 20,
+        system: "off",
+        messages: [{ role: "user", content: "hi" }],
+      });
+      expect(oa.last().json).not.toHaveProperty("prompt_cache_key");
+      const chat = new OpenAI({ apiKey: "x", baseURL: `${off.origin}/v1`, maxRetries: 0 });
+      await chat.chat.completions.create({
+        model: "claude",
+        messages: [
+          { role: "system", content: "off" },
+          { role: "user", content: "hi" },
+        ],
+      });
+      expect(marks(an.last().json)).toEqual([]);
+    } finally {
+      await off.stop();
+    }
   });
 });
 
