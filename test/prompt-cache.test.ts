@@ -228,6 +228,36 @@ describe("breakpoints an Anthropic upstream sees", () => {
     expect(marks(an.last().json)).toEqual(["system.0:1h", "messages.2.1"]);
   });
 
+  test("a chat client's mark on a tool message marks the tool result", async () => {
+    await openai.chat.completions.create({
+      model: "claude",
+      tools: [{ type: "function", function: { name: "lookup", parameters: schema } }],
+      messages: [
+        { role: "user", content: "look it up" },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [
+            {
+              id: "call_1",
+              type: "function",
+              function: { name: "lookup", arguments: '{"q":"x"}' },
+            },
+          ],
+        },
+        {
+          role: "tool",
+          tool_call_id: "call_1",
+          content: [
+            { type: "text", text: "found", cache_control: { type: "ephemeral" } },
+          ] as unknown as string,
+        },
+      ],
+    });
+    expect(marks(an.last().json)).toEqual(["messages.2.0"]);
+    expect(an.last().json.messages[2].content[0].type).toBe("tool_result");
+  });
+
   test("more than Anthropic's four: the last four go, and Anthropic accepts them", async () => {
     const marked = (text: string) => [{ type: "text", text, cache_control: { type: "ephemeral" } }];
     const response = await fetch(`${gw.origin}/v1/chat/completions`, {

@@ -1,4 +1,4 @@
-import type { CacheMark } from "../ir.ts";
+import type { CacheMark, Part } from "../ir.ts";
 import { isObject } from "./json.ts";
 
 /*
@@ -26,4 +26,11 @@ export function cacheControl(mark: CacheMark): Record<string, string> {
 export function withCache(value: unknown): { cache?: CacheMark } {
   const mark = cacheMarkOf(value);
   return mark ? { cache: mark } : {};
+}
+
+/** Sets the mark `cache_control` asks for on the part a block became (thinking carries none). */
+export function markPart(part: Part | undefined, value: unknown): void {
+  const mark = cacheMarkOf(value);
+  if (mark && part && part.type !== "thinking" && part.type !== "redacted_thinking")
+    part.cache = mark;
 }

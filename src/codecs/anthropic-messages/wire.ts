@@ -8,7 +8,7 @@ import {
   type Usage,
 } from "../../ir.ts";
 import { decodeOpaque } from "../opaque.ts";
-import { cacheControl, cacheMarkOf } from "../cache-marks.ts";
+import { cacheControl, markPart } from "../cache-marks.ts";
 import { argumentsObject, argumentsText, badRequest } from "../shared.ts";
 import { isObject } from "../json.ts";
 
@@ -97,67 +97,60 @@ export function partsFromBlocks(content: unknown, where: string): Part[] {
     const at = `${where}.${i}`;
     if (!isObject(block)) throw badRequest(`${at}: Input should be an object`, at);
     const before = parts.length;
-    partFromBlock(block, at, parts);
-    const mark = cacheMarkOf(block.cache_control);
-    const part = parts[before];
-    if (mark && part && part.type !== "thinking" && part.type !== "redacted_thinking")
-      part.cache = mark;
+    switch (block.type) {
+      case "text":
+        if (typeof block.text !== "string")
+          throw badRequest(`${at}.text: Field required`, `${at}.text`);
+        parts.push({ type: "text", text: block.text });
+        break;
+      case "image":
+      case "document":
+        parts.push(mediaFromSource(block.source, at));
+        break;
+      case "tool_use":
+        if (typeof block.id !== "string" || typeof block.name !== "string")
+          throw badRequest(`${at}: tool_use needs id and name`, at);
+        parts.push({
+          type: "tool_call",
+          id: block.id,
+          name: block.name,
+          arguments: argumentsText(block.input),
+        });
+        break;
+      case "tool_result": {
+        if (typeof block.tool_use_id !== "string")
+          throw badRequest(`${at}.tool_use_id: Field required`, `${at}.tool_use_id`);
+        const inner =
+          block.content === undefined ? [] : partsFromBlocks(block.content, `${at}.content`);
+        const result: ToolResultPart = {
+          type: "tool_result",
+          callId: block.tool_use_id,
+          content: inner.filter(isResultContent),
+          isError: block.is_error === true,
+        };
+        parts.push(result);
+        break;
+      }
+      case "thinking":
+        parts.push({
+          type: "thinking",
+          text: typeof block.thinking === "string" ? block.thinking : "",
+          signature:
+            typeof block.signature === "string" && block.signature !== ""
+              ? decodeOpaque(block.signature, "anthropic")
+              : undefined,
+        });
+        break;
+      case "redacted_thinking":
+        if (typeof block.data === "string")
+          parts.push({ type: "redacted_thinking", data: decodeOpaque(block.data, "anthropic") });
+        break;
+      default:
+      // Server tools (web search, code execution) run at Anthropic and have no counterpart elsewhere.
+    }
+    markPart(parts[before], block.cache_control);
   });
   return parts;
-}
-
-function partFromBlock(block: Record<string, unknown>, at: string, parts: Part[]): void {
-  switch (block.type) {
-    case "text":
-      if (typeof block.text !== "string")
-        throw badRequest(`${at}.text: Field required`, `${at}.text`);
-      parts.push({ type: "text", text: block.text });
-      break;
-    case "image":
-    case "document":
-      parts.push(mediaFromSource(block.source, at));
-      break;
-    case "tool_use":
-      if (typeof block.id !== "string" || typeof block.name !== "string")
-        throw badRequest(`${at}: tool_use needs id and name`, at);
-      parts.push({
-        type: "tool_call",
-        id: block.id,
-        name: block.name,
-        arguments: argumentsText(block.input),
-      });
-      break;
-    case "tool_result": {
-      if (typeof block.tool_use_id !== "string")
-        throw badRequest(`${at}.tool_use_id: Field required`, `${at}.tool_use_id`);
-      const inner =
-        block.content === undefined ? [] : partsFromBlocks(block.content, `${at}.content`);
-      const result: ToolResultPart = {
-        type: "tool_result",
-        callId: block.tool_use_id,
-        content: inner.filter(isResultContent),
-        isError: block.is_error === true,
-      };
-      parts.push(result);
-      break;
-    }
-    case "thinking":
-      parts.push({
-        type: "thinking",
-        text: typeof block.thinking === "string" ? block.thinking : "",
-        signature:
-          typeof block.signature === "string" && block.signature !== ""
-            ? decodeOpaque(block.signature, "anthropic")
-            : undefined,
-      });
-      break;
-    case "redacted_thinking":
-      if (typeof block.data === "string")
-        parts.push({ type: "redacted_thinking", data: decodeOpaque(block.data, "anthropic") });
-      break;
-    default:
-    // Server tools (web search, code execution) run at Anthropic and have no counterpart elsewhere.
-  }
 }
 
 function mediaBlock(part: MediaPart) {
@@ -182,58 +175,49 @@ export function blocksFromParts(
   const blocks: unknown[] = [];
   for (const part of parts) {
     const before = blocks.length;
-    blockFromPart(part, blocks, signature, options);
+    switch (part.type) {
+      case "text":
+        if (part.text !== "") blocks.push({ type: "text", text: part.text });
+        break;
+      case "media":
+        blocks.push(mediaBlock(part));
+        break;
+      case "tool_call":
+        blocks.push({
+          type: "tool_use",
+          id: part.id,
+          name: part.name,
+          input: argumentsObject(part.arguments),
+        });
+        break;
+      case "tool_result": {
+        const content = part.content
+          .map((c) => (c.type === "text" ? { type: "text", text: c.text } : mediaBlock(c)))
+          .filter((c) => c.type !== "text" || (c as { text: string }).text !== "");
+        blocks.push({
+          type: "tool_result",
+          tool_use_id: part.callId,
+          content,
+          ...(part.isError ? { is_error: true } : {}),
+        });
+        break;
+      }
+      case "thinking": {
+        if (!options.thinking) break;
+        const value = signature(part.signature);
+        if (value !== undefined)
+          blocks.push({ type: "thinking", thinking: part.text, signature: value });
+        break;
+      }
+      case "redacted_thinking": {
+        if (!options.thinking) break;
+        const value = signature(part.data);
+        if (value !== undefined) blocks.push({ type: "redacted_thinking", data: value });
+        break;
+      }
+    }
     const block = blocks[before] as Record<string, unknown> | undefined;
     if (block && "cache" in part && part.cache) block.cache_control = cacheControl(part.cache);
   }
   return blocks;
-}
-
-function blockFromPart(
-  part: Part,
-  blocks: unknown[],
-  signature: (opaque: Opaque | undefined) => string | undefined,
-  options: { thinking: boolean },
-): void {
-  switch (part.type) {
-    case "text":
-      if (part.text !== "") blocks.push({ type: "text", text: part.text });
-      break;
-    case "media":
-      blocks.push(mediaBlock(part));
-      break;
-    case "tool_call":
-      blocks.push({
-        type: "tool_use",
-        id: part.id,
-        name: part.name,
-        input: argumentsObject(part.arguments),
-      });
-      break;
-    case "tool_result": {
-      const content = part.content
-        .map((c) => (c.type === "text" ? { type: "text", text: c.text } : mediaBlock(c)))
-        .filter((c) => c.type !== "text" || (c as { text: string }).text !== "");
-      blocks.push({
-        type: "tool_result",
-        tool_use_id: part.callId,
-        content,
-        ...(part.isError ? { is_error: true } : {}),
-      });
-      break;
-    }
-    case "thinking": {
-      if (!options.thinking) break;
-      const value = signature(part.signature);
-      if (value !== undefined)
-        blocks.push({ type: "thinking", thinking: part.text, signature: value });
-      break;
-    }
-    case "redacted_thinking": {
-      if (!options.thinking) break;
-      const value = signature(part.data);
-      if (value !== undefined) blocks.push({ type: "redacted_thinking", data: value });
-      break;
-    }
-  }
 }

@@ -7,7 +7,7 @@ import type {
   ToolCallPart,
   Turn,
 } from "../../ir.ts";
-import { cacheMarkOf, lastMark } from "../cache-marks.ts";
+import { cacheMarkOf, lastMark, markPart } from "../cache-marks.ts";
 import { isResultContent, textOf } from "../../ir.ts";
 import {
   badRequest,
@@ -40,10 +40,7 @@ const markOf = (part: Part): CacheMark | undefined => ("cache" in part ? part.ca
 
 /** A message-level cache_control (LiteLLM's convention) marks the message's last part. */
 function markedLast(message: JsonObject, parts: Part[]): Part[] {
-  const mark = cacheMarkOf(message.cache_control);
-  const last = parts.at(-1);
-  if (mark && last && last.type !== "thinking" && last.type !== "redacted_thinking")
-    last.cache = mark;
+  markPart(parts.at(-1), message.cache_control);
   return parts;
 }
 
@@ -129,25 +126,25 @@ export const openaiChatClient: Readonly<ClientCodec> = {
           push("assistant", parts);
           break;
         }
-        case "tool":
+        case "tool": {
           if (typeof message.tool_call_id !== "string")
             throw badRequest(`${at}.tool_call_id is required.`, `${at}.tool_call_id`);
-          {
-            const content = openaiContentParts(message.content, `${at}.content`).filter(
-              isResultContent,
-            );
-            const mark = lastMark([...content.map(markOf), cacheMarkOf(message.cache_control)]);
-            push("user", [
-              {
-                type: "tool_result",
-                callId: message.tool_call_id,
-                content,
-                isError: false,
-                ...(mark ? { cache: mark } : {}),
-              },
-            ]);
-          }
+          const content = openaiContentParts(message.content, `${at}.content`).filter(
+            isResultContent,
+          );
+          // Anthropic marks a tool result as a whole: a mark on the message or any of its parts.
+          const mark = lastMark([...content.map(markOf), cacheMarkOf(message.cache_control)]);
+          push("user", [
+            {
+              type: "tool_result",
+              callId: message.tool_call_id,
+              content,
+              isError: false,
+              ...(mark ? { cache: mark } : {}),
+            },
+          ]);
           break;
+        }
         case "function":
           push("user", [
             {

@@ -1,4 +1,4 @@
-import { cacheMarkOf } from "../cache-marks.ts";
+import { markPart } from "../cache-marks.ts";
 import type { MediaPart, Part, StopReason, Tool, Usage } from "../../ir.ts";
 import { badRequest } from "../shared.ts";
 import { isObject } from "../json.ts";
@@ -63,61 +63,55 @@ export function openaiContentParts(content: unknown, where: string): Part[] {
     const at = `${where}[${i}]`;
     if (!isObject(part)) throw badRequest(`${at} must be an object.`, at);
     const before = parts.length;
-    contentPart(part, at, parts);
+    switch (part.type) {
+      case "text":
+      case "input_text":
+      case "output_text":
+        if (typeof part.text !== "string")
+          throw badRequest(`${at}.text must be a string.`, `${at}.text`);
+        parts.push({ type: "text", text: part.text });
+        break;
+      case "refusal":
+        if (typeof part.refusal === "string") parts.push({ type: "text", text: part.refusal });
+        break;
+      case "image_url": {
+        const url = isObject(part.image_url) ? part.image_url.url : part.image_url;
+        if (typeof url !== "string")
+          throw badRequest(`${at}.image_url.url must be a string.`, `${at}.image_url`);
+        parts.push(mediaFromUrl(url));
+        break;
+      }
+      case "input_image":
+        if (typeof part.image_url !== "string")
+          throw badRequest(
+            `${at}.image_url must be a URL or data URL (file ids are not supported).`,
+            `${at}.image_url`,
+          );
+        parts.push(mediaFromUrl(part.image_url));
+        break;
+      case "file":
+      case "input_file": {
+        const file = part.type === "file" && isObject(part.file) ? part.file : part;
+        const data = file.file_data;
+        if (typeof data !== "string")
+          throw badRequest(`${at}: only inline file_data is supported, not uploaded file ids.`, at);
+        parts.push(
+          data.startsWith("data:")
+            ? mediaFromUrl(data)
+            : { type: "media", source: { kind: "base64", mediaType: "application/pdf", data } },
+        );
+        break;
+      }
+      default:
+        throw badRequest(
+          `${at}.type ${JSON.stringify(part.type)} cannot be translated for this upstream.`,
+          `${at}.type`,
+        );
+    }
     // Anthropic's cache_control on a part, as OpenRouter's clients (Kilo Code, Roo Code) send it.
-    const mark = cacheMarkOf(part.cache_control);
-    const added = parts[before];
-    if (mark && added && (added.type === "text" || added.type === "media")) added.cache = mark;
+    markPart(parts[before], part.cache_control);
   });
   return parts;
-}
-
-function contentPart(part: Record<string, unknown>, at: string, parts: Part[]): void {
-  switch (part.type) {
-    case "text":
-    case "input_text":
-    case "output_text":
-      if (typeof part.text !== "string")
-        throw badRequest(`${at}.text must be a string.`, `${at}.text`);
-      parts.push({ type: "text", text: part.text });
-      break;
-    case "refusal":
-      if (typeof part.refusal === "string") parts.push({ type: "text", text: part.refusal });
-      break;
-    case "image_url": {
-      const url = isObject(part.image_url) ? part.image_url.url : part.image_url;
-      if (typeof url !== "string")
-        throw badRequest(`${at}.image_url.url must be a string.`, `${at}.image_url`);
-      parts.push(mediaFromUrl(url));
-      break;
-    }
-    case "input_image":
-      if (typeof part.image_url !== "string")
-        throw badRequest(
-          `${at}.image_url must be a URL or data URL (file ids are not supported).`,
-          `${at}.image_url`,
-        );
-      parts.push(mediaFromUrl(part.image_url));
-      break;
-    case "file":
-    case "input_file": {
-      const file = part.type === "file" && isObject(part.file) ? part.file : part;
-      const data = file.file_data;
-      if (typeof data !== "string")
-        throw badRequest(`${at}: only inline file_data is supported, not uploaded file ids.`, at);
-      parts.push(
-        data.startsWith("data:")
-          ? mediaFromUrl(data)
-          : { type: "media", source: { kind: "base64", mediaType: "application/pdf", data } },
-      );
-      break;
-    }
-    default:
-      throw badRequest(
-        `${at}.type ${JSON.stringify(part.type)} cannot be translated for this upstream.`,
-        `${at}.type`,
-      );
-  }
 }
 
 export function toOpenAIUsage(usage: Usage) {
