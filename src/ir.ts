@@ -14,6 +14,14 @@ export interface Opaque {
   value: string;
 }
 
+/**
+ * A prompt-cache breakpoint (Anthropic's `cache_control`): the prompt up to and including the
+ * item it sits on may be cached. Only Anthropic upstreams are told; the others cache by prefix.
+ */
+export interface CacheMark {
+  ttl?: "5m" | "1h";
+}
+
 export type MediaSource =
   | { kind: "base64"; mediaType: string; data: string }
   | { kind: "url"; url: string; mediaType?: string };
@@ -23,12 +31,14 @@ export interface TextPart {
   text: string;
   /** Gemini may sign any part. */
   signature?: Opaque;
+  cache?: CacheMark;
 }
 
 /** An image, or a document such as a PDF: whatever the dialect carries inline or by URL. */
 export interface MediaPart {
   type: "media";
   source: MediaSource;
+  cache?: CacheMark;
 }
 
 export interface ToolCallPart {
@@ -38,6 +48,7 @@ export interface ToolCallPart {
   /** The arguments as JSON text (an object). */
   arguments: string;
   signature?: Opaque;
+  cache?: CacheMark;
 }
 
 export interface ToolResultPart {
@@ -47,6 +58,7 @@ export interface ToolResultPart {
   name?: string;
   content: (TextPart | MediaPart)[];
   isError: boolean;
+  cache?: CacheMark;
 }
 
 export interface ThinkingPart {
@@ -87,6 +99,7 @@ export interface Tool {
   kind: "function" | "custom";
   /** An OpenAI Responses namespace the tool was declared in; its calls go back with it. */
   namespace?: string;
+  cache?: CacheMark;
 }
 
 export type ToolChoice =
@@ -114,6 +127,8 @@ export interface ChatRequest {
   model: string;
   /** System and developer prompts, in order. */
   system: string[];
+  /** Cache breakpoints on system entries, by index into `system`. */
+  systemCache?: (CacheMark | undefined)[];
   turns: Turn[];
   tools: Tool[];
   toolChoice?: ToolChoice;
@@ -128,6 +143,11 @@ export interface ChatRequest {
   reasoning?: Reasoning;
   /** End-user id (OpenAI `user`, Anthropic `metadata.user_id`). */
   user?: string;
+  /**
+   * OpenAI's `prompt_cache_key`: the client's own, or one levity derives from the session (hashed),
+   * so that an OpenAI upstream routes the session's requests to the same cache.
+   */
+  cacheKey?: string;
 }
 
 /** Why generation stopped, in the IR's own words; each codec maps it to its dialect. */

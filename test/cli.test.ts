@@ -504,7 +504,7 @@ describe("accounts", () => {
       requests: 3,
       failures: 2,
       consecutiveFailures: 2,
-      tokens: { input: 0, output: 0 },
+      tokens: { input: 0, output: 0, cached: 0, cacheWrite: 0 },
     };
     const text = formatAccounts(
       [

@@ -129,6 +129,33 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
       },
       KEYS.a,
     );
+    // Account b answers one request mostly from its prompt cache: 80 of 100 input tokens.
+    oa.replyOnce(
+      {
+        status: 200,
+        body: JSON.stringify({
+          id: "chatcmpl-cached",
+          object: "chat.completion",
+          created: 1_700_000_000,
+          model: "gpt-4o-real",
+          choices: [
+            {
+              index: 0,
+              message: { role: "assistant", content: "from the cache", refusal: null },
+              logprobs: null,
+              finish_reason: "stop",
+            },
+          ],
+          usage: {
+            prompt_tokens: 100,
+            completion_tokens: 3,
+            total_tokens: 103,
+            prompt_tokens_details: { cached_tokens: 80, audio_tokens: 0 },
+          },
+        }),
+      },
+      KEYS.b,
+    );
     for (let i = 0; i < 4; i++) expect((await ask("fast", `warm ${i}`)).status).toBe(200);
     // A long model name, which must wrap rather than push the table wider, and a refused request, whose error has a line of its own.
     expect((await ask(LONG_MODEL)).status).toBe(200);
@@ -212,6 +239,24 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
     expect(await page.locator("#accounts tbody[data-account='oa/b'] .state").textContent()).toBe(
       "healthy",
     );
+    // Cache hits: account b's share of input read from the prompt cache, and the request that did.
+    const accounts = (
+      await bodyOf(
+        await fetch(`${gw.origin}/levity/accounts`, {
+          headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        }),
+      )
+    ).accounts as any[];
+    const b = accounts.find((a) => a.account === "b").tokens;
+    expect(b.cached).toBe(80);
+    expect(
+      await page
+        .locator("#accounts tbody[data-account='oa/b'] td[data-label='Cache hit']")
+        .textContent(),
+    ).toBe(`${Math.round((100 * b.cached) / b.input)}%`);
+    expect(
+      await page.locator("#requests td[data-label='Cached']", { hasText: /^80$/ }).count(),
+    ).toBe(1);
 
     // Recent requests: the warm-up ones, and a new one appears without a reload.
     await page.locator("#requests tbody").first().waitFor();
@@ -237,7 +282,7 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
       "gpt-4o-real",
       "oa/b",
     ]);
-    expect(cells[11]).toBe("desk");
+    expect(cells.at(-1)).toBe("desk");
 
     // The refused sign-in is in the log (and so on the page) as the audit trail: the key typed
     // was wrong. Nothing the page did on its own before that is: no keyless call at all.

@@ -582,9 +582,11 @@ describe("images", () => {
         },
       ],
     });
+    // The last block of the last user turn also carries levity's automatic cache breakpoint.
     expect(an.last().json.messages[0].content[1]).toEqual({
       type: "image",
       source: { type: "url", url: "https://example.com/a.png" },
+      cache_control: { type: "ephemeral" },
     });
   });
 });

@@ -44,7 +44,7 @@ export function formatLogLine(r: LoggedRequest): string {
       : r.requestedModel
     : "-";
   const account = r.upstream ? `${r.upstream}/${r.account ?? "-"}` : "-";
-  const tokens = `${r.inputTokens} in${r.cachedTokens ? ` (${r.cachedTokens} cached)` : ""}, ${r.outputTokens} out${r.reasoningTokens ? ` (${r.reasoningTokens} reasoning)` : ""}`;
+  const tokens = `${r.inputTokens} in${r.cachedTokens ? ` (${r.cachedTokens} cached)` : ""}${r.cacheWriteTokens ? ` (${r.cacheWriteTokens} written to cache)` : ""}, ${r.outputTokens} out${r.reasoningTokens ? ` (${r.reasoningTokens} reasoning)` : ""}`;
   const parts = [
     new Date(r.time).toISOString(),
     String(r.status),

@@ -65,8 +65,17 @@ export interface UpstreamTarget {
   apiVersion?: string;
   /** How an OpenAI-compatible upstream's chat dialect differs from OpenAI's. */
   compat?: ChatCompat;
+  /** What levity adds for the upstream's prompt cache (gateway.yaml's prompt_cache). */
+  promptCache?: PromptCacheSettings;
   /** How a codec that inlines media URLs (Gemini) gets their bytes: the caller's I/O, not the codec's. */
   fetchMedia?: FetchMedia;
+}
+
+export interface PromptCacheSettings {
+  /** Anthropic: breakpoints for a request that carries none (a client that cannot say them). */
+  autoBreakpoints: boolean;
+  /** OpenAI: send the request's prompt_cache_key (only upstreams that accept the field). */
+  cacheKey: boolean;
 }
 
 /** What an upstream's error body says, as its dialect writes it: not a failure yet (see pipeline/answer-failure.ts). */

@@ -93,13 +93,10 @@ const OPENINGS: [Dialect, Record<string, unknown>, unknown[]][] = [
         { role: "user", content: "later" },
       ],
     },
-    [
-      { role: "developer", content: "be brief" },
-      { role: "user", content: "hi" },
-    ],
+    [undefined, { role: "developer", content: "be brief" }, { role: "user", content: "hi" }],
   ],
   ["openai-completions", { prompt: "once upon" }, ["once upon"]],
-  ["openai-responses", { instructions: "be brief", input: "hi" }, ["be brief", "hi"]],
+  ["openai-responses", { instructions: "be brief", input: "hi" }, [undefined, "be brief", "hi"]],
   [
     "openai-responses",
     {
@@ -108,12 +105,12 @@ const OPENINGS: [Dialect, Record<string, unknown>, unknown[]][] = [
         { role: "user", content: "u" },
       ],
     },
-    [undefined, { role: "user", content: "u" }],
+    [undefined, undefined, { role: "user", content: "u" }],
   ],
   [
     "anthropic-messages",
     { system: "s", messages: [{ role: "user", content: "u" }] },
-    ["s", { role: "user", content: "u" }],
+    [undefined, "s", { role: "user", content: "u" }],
   ],
   [
     "gemini",
@@ -121,7 +118,33 @@ const OPENINGS: [Dialect, Record<string, unknown>, unknown[]][] = [
       system_instruction: { parts: [{ text: "s" }] },
       contents: [{ role: "user", parts: [{ text: "u" }] }],
     },
-    [{ parts: [{ text: "s" }] }, { role: "user", parts: [{ text: "u" }] }],
+    [undefined, { parts: [{ text: "s" }] }, { role: "user", parts: [{ text: "u" }] }],
+  ],
+  // The tools open the cacheable prefix: a session with other tools is another prefix.
+  [
+    "anthropic-messages",
+    { tools: [{ name: "t" }], system: "s", messages: [{ role: "user", content: "u" }] },
+    [[{ name: "t" }], "s", { role: "user", content: "u" }],
+  ],
+  [
+    "openai-chat",
+    { tools: [{ type: "function" }], messages: [{ role: "user", content: "u" }] },
+    [[{ type: "function" }], undefined, { role: "user", content: "u" }],
+  ],
+  [
+    "openai-chat",
+    { functions: [{ name: "f" }], messages: [] },
+    [[{ name: "f" }], undefined, undefined],
+  ],
+  [
+    "openai-responses",
+    { tools: [{ type: "function" }], instructions: "i", input: "u" },
+    [[{ type: "function" }], "i", "u"],
+  ],
+  [
+    "gemini",
+    { tools: [{ functionDeclarations: [] }], contents: [] },
+    [[{ functionDeclarations: [] }], undefined, undefined],
   ],
 ];
 

@@ -47,7 +47,10 @@ export interface DialectModule {
    * point. `jsonArray`: Gemini's stream without `alt=sse`, one JSON array written as it goes.
    */
   streamErrorBytes(status: number, message: string, jsonArray: boolean): Uint8Array;
-  /** The system prompt and the first user turn as the dialect writes them: every later turn repeats them. */
+  /**
+   * The start of the prompt's cacheable prefix as the dialect writes it: the tools, the system
+   * prompt and the first user turn, which every later turn of the conversation repeats.
+   */
   sessionOpening(body: JsonObject): unknown[];
   readonly requestLists: Readonly<RequestLists>;
   /** How a stream is framed for this client, from its query string. */

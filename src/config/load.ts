@@ -17,6 +17,7 @@ import {
   defaultApis,
   profileFromBaseUrl,
   type ChatCompat,
+  type ProfileName,
 } from "../codecs/openai-compatible/index.ts";
 import { BUILT_IN_MAPPINGS, BUILT_IN_ROUTES } from "./defaults.ts";
 import { ConfigError, type ConfigProblem } from "./problem.ts";
@@ -117,7 +118,22 @@ function echoUpstream(name: string, proxy: ProxyFile): Upstream {
     strategy: "round_robin",
     maxAttempts: 1,
     timeouts: resolveTimeouts(proxy, undefined),
+    promptCache: { autoBreakpoints: false, cacheKey: false },
     accounts: [ECHO_ACCOUNT],
+  };
+}
+
+/**
+ * proxy.prompt_cache under the upstream's own prompt_cache. prompt_cache_key goes only to
+ * OpenAI's own API and Azure unless the upstream says otherwise: other providers may refuse a
+ * field they do not know.
+ */
+function resolvePromptCache(entry: UpstreamEntry, proxy: ProxyFile, profile?: ProfileName) {
+  const own = entry.prompt_cache ?? {};
+  const accepted = profile === "openai" || profile === "azure";
+  return {
+    autoBreakpoints: own.auto_breakpoints ?? proxy.prompt_cache.auto_breakpoints,
+    cacheKey: own.cache_key ?? (proxy.prompt_cache.cache_key && accepted),
   };
 }
 
@@ -551,22 +567,24 @@ function buildUpstreams(
       return;
     }
     const base = normalizeBaseUrl(entry.protocol, entry.base_url);
+    const openai =
+      entry.protocol === "openai"
+        ? openaiServing(entry, base.url, (key, message) =>
+            problems.push({ ...at(["upstreams", i, key], `upstreams[${i}].${key}`), message }),
+          )
+        : undefined;
     upstreams.push({
       name: entry.name,
       protocol: entry.protocol,
       baseUrl: base.url,
       apiVersion: base.apiVersion,
       baseUrlNote: base.adjusted,
-      openai:
-        entry.protocol === "openai"
-          ? openaiServing(entry, base.url, (key, message) =>
-              problems.push({ ...at(["upstreams", i, key], `upstreams[${i}].${key}`), message }),
-            )
-          : undefined,
+      openai,
       strategy: entry.strategy,
       maxAttempts: entry.max_attempts,
       timeouts: resolveTimeouts(proxy, entry.timeouts),
       limits: resolveUpstreamLimits(proxy),
+      promptCache: resolvePromptCache(entry, proxy, openai?.profile),
       accounts: entry.accounts.map(buildAccount),
     });
   });

@@ -142,6 +142,16 @@ export const ProxySchema = v.strictObject({
     ),
     2,
   ),
+  /** What levity adds for upstreams' prompt caches; each upstream's prompt_cache overrides it. */
+  prompt_cache: v.optional(
+    v.strictObject({
+      /** Breakpoints for Anthropic upstreams when the client's request marks none. */
+      auto_breakpoints: v.optional(v.boolean("must be true or false"), true),
+      /** A prompt_cache_key from the session for OpenAI upstreams that accept one. */
+      cache_key: v.optional(v.boolean("must be true or false"), true),
+    }),
+    {},
+  ),
   /** Collect metrics and serve GET /metrics. */
   metrics: v.optional(v.boolean("must be true or false"), true),
   /** GET /metrics without a key, for a Prometheus on a trusted network. */
@@ -319,6 +329,13 @@ const UpstreamSchema = v.strictObject({
     3,
   ),
   timeouts: v.optional(TimeoutsSchema, {}),
+  /** proxy.prompt_cache for this upstream; cache_key also sends the field to a profile not known to take it. */
+  prompt_cache: v.optional(
+    v.strictObject({
+      auto_breakpoints: v.optional(v.boolean("must be true or false")),
+      cache_key: v.optional(v.boolean("must be true or false")),
+    }),
+  ),
   accounts: v.optional(v.array(AccountSchema, "must be a list of { name, key }"), []),
 });
 

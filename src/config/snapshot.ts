@@ -2,6 +2,7 @@ import type { BodyLimits, RequestLimits } from "./request-limits.ts";
 import type { RouteTable } from "./route-table.ts";
 import type { MappingTable } from "../mapping/table.ts";
 import type { UpstreamLimits } from "../upstream-limits.ts";
+import type { PromptCacheSettings } from "../codecs/codec.ts";
 import type { ChatCompat, OpenAIApi, ProfileName } from "../codecs/openai-compatible/index.ts";
 import type { AuthMode, Strategy } from "./schema.ts";
 import type { UpstreamProtocol } from "../codecs/names.ts";
@@ -101,6 +102,8 @@ export interface Upstream {
   timeouts: Timeouts;
   /** proxy.upstream_limits; absent: the defaults. */
   limits?: UpstreamLimits;
+  /** proxy.prompt_cache with the upstream's own prompt_cache over it. */
+  promptCache?: PromptCacheSettings;
   accounts: Account[];
 }
 

@@ -1,7 +1,7 @@
 import type { AccountView } from "../pool/view.ts";
 import { Counter, Gauge, Histogram, MAX_SERIES, type HistogramState } from "./prometheus.ts";
 
-type TokenKind = "input" | "output" | "cached" | "reasoning";
+type TokenKind = "input" | "output" | "cached" | "cache_write" | "reasoning";
 
 interface RequestSeries {
   requests: { value: number };
@@ -54,9 +54,19 @@ export class GatewayMetrics implements RecordSink {
   );
   private readonly tokens = new Counter(
     "levity_tokens_total",
-    "Tokens reported by upstreams, by kind (cached is part of input, reasoning part of output).",
+    "Tokens reported by upstreams, by kind (cached and cache_write are part of input, reasoning part of output).",
     ["model", "upstream", "account", "kind"],
   );
+  private readonly cacheHitRatio = new Gauge(
+    "levity_prompt_cache_hit_ratio",
+    "Share of input tokens read from the upstream's prompt cache since levity started, by account.",
+    ["upstream", "account"],
+  );
+  /** Input and cached tokens per upstream and account, for the hit ratio. */
+  private readonly cacheTotals = new Map<
+    string,
+    { upstream: string; account: string; input: number; cached: number }
+  >();
   private readonly retries = new Counter(
     "levity_retries_total",
     "Upstream attempts beyond the first, by upstream and mapped model.",
@@ -134,8 +144,20 @@ export class GatewayMetrics implements RecordSink {
     add("input", record.inputTokens);
     add("output", record.outputTokens);
     add("cached", record.cachedTokens);
+    add("cache_write", record.cacheWriteTokens);
     add("reasoning", record.reasoningTokens);
     if (record.attempts > 1) this.retries.inc([upstream, model], record.attempts - 1);
+    if (record.inputTokens > 0) {
+      const totalsKey = `${upstream}\u0000${account}`;
+      let totals = this.cacheTotals.get(totalsKey);
+      if (!totals) {
+        if (this.cacheTotals.size >= MAX_SERIES) this.cacheTotals.clear();
+        totals = { upstream, account, input: 0, cached: 0 };
+        this.cacheTotals.set(totalsKey, totals);
+      }
+      totals.input += record.inputTokens;
+      totals.cached += record.cachedTokens;
+    }
   }
 
   /** The series one kind of request updates, found once per label set rather than once per request. */
@@ -157,11 +179,14 @@ export class GatewayMetrics implements RecordSink {
       for (const state of states) this.accounts.set([upstream, state], 0);
     for (const account of accounts) this.accounts.add([account.upstream, account.state], 1);
     for (const c of cooldowns) this.cooldowns.report([c.upstream, c.account, c.reason], c.count);
+    for (const t of this.cacheTotals.values())
+      this.cacheHitRatio.set([t.upstream, t.account], t.cached / t.input);
     return [
       this.requests,
       this.latency,
       this.ttfb,
       this.tokens,
+      this.cacheHitRatio,
       this.retries,
       this.cooldowns,
       this.accounts,

@@ -25,7 +25,10 @@ export interface RequestRecord {
   ttfbMs: number;
   inputTokens: number;
   outputTokens: number;
+  /** Input tokens read from the upstream's prompt cache (part of inputTokens). */
   cachedTokens: number;
+  /** Input tokens written to the upstream's prompt cache (part of inputTokens; Anthropic's cache_creation). */
+  cacheWriteTokens: number;
   reasoningTokens: number;
   error?: string;
   requestBody?: string;

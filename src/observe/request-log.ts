@@ -37,6 +37,7 @@ export interface UsageRow {
   inputTokens: number;
   outputTokens: number;
   cachedTokens: number;
+  cacheWriteTokens: number;
   reasoningTokens: number;
 }
 
@@ -125,6 +126,7 @@ export function memoryRequestLog(capacity = 10_000): RequestLog {
             inputTokens: 0,
             outputTokens: 0,
             cachedTokens: 0,
+            cacheWriteTokens: 0,
             reasoningTokens: 0,
           };
           rows.set(key, row);
@@ -134,6 +136,7 @@ export function memoryRequestLog(capacity = 10_000): RequestLog {
         row.inputTokens += r.inputTokens;
         row.outputTokens += r.outputTokens;
         row.cachedTokens += r.cachedTokens;
+        row.cacheWriteTokens += r.cacheWriteTokens;
         row.reasoningTokens += r.reasoningTokens;
       }
       return [...rows.values()];

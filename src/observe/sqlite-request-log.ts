@@ -55,6 +55,8 @@ const COLUMNS = [
   ["input_tokens", "INTEGER NOT NULL"],
   ["output_tokens", "INTEGER NOT NULL"],
   ["cached_tokens", "INTEGER NOT NULL"],
+  // Added after the first release: a log written before it gains the column, 0 for its rows.
+  ["cache_write_tokens", "INTEGER NOT NULL DEFAULT 0"],
   ["reasoning_tokens", "INTEGER NOT NULL"],
   ["error", "TEXT"],
   ["request_body", "TEXT"],
@@ -84,6 +86,7 @@ function toRow(r: RequestRecord): Omit<Row, "seq"> {
     input_tokens: r.inputTokens,
     output_tokens: r.outputTokens,
     cached_tokens: r.cachedTokens,
+    cache_write_tokens: r.cacheWriteTokens,
     reasoning_tokens: r.reasoningTokens,
     error: r.error ?? null,
     request_body: r.requestBody ?? null,
@@ -114,6 +117,8 @@ function fromRow(row: Row): LoggedRequest {
     inputTokens: Number(row.input_tokens),
     outputTokens: Number(row.output_tokens),
     cachedTokens: Number(row.cached_tokens),
+    // A log file from before the column, read without migrating it, has none.
+    cacheWriteTokens: Number(row.cache_write_tokens ?? 0),
     reasoningTokens: Number(row.reasoning_tokens),
     error: text(row.error),
     requestBody: text(row.request_body),
@@ -186,6 +191,18 @@ export function readRequestLogFile(path: string, query: LogQuery): LoggedRequest
   }
 }
 
+/** Columns added since a log file was created, added to it (SQLite adds a column in place). */
+function addMissingColumns(db: Database): void {
+  const present = new Set(
+    db
+      .query<{ name: string }, []>("PRAGMA table_info(requests)")
+      .all()
+      .map((c) => c.name),
+  );
+  for (const [name, type] of COLUMNS)
+    if (!present.has(name)) db.exec(`ALTER TABLE requests ADD COLUMN ${name} ${type}`);
+}
+
 export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
   const now = options.now ?? Date.now;
   preparePrivateDatabase(options.path);
@@ -196,6 +213,7 @@ export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
   );
   db.exec(`CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY, ${COLUMNS.map(([name, type]) => `${name} ${type}`).join(", ")});
     CREATE INDEX IF NOT EXISTS requests_time ON requests (time);`);
+  addMissingColumns(db);
   const names = COLUMNS.map(([name]) => name);
   const insert = db.prepare(
     `INSERT INTO requests (${names.join(", ")}) VALUES (${names.map((n) => `$${n}`).join(", ")})`,
@@ -315,7 +333,7 @@ export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
           `SELECT strftime('%Y-%m-%d', time / 1000, 'unixepoch') AS day, coalesce(mapped_model, requested_model, '') AS model,
              coalesce(upstream, '') AS upstream, coalesce(account, '') AS account, count(*) AS requests,
              sum(status >= 400) AS errors, sum(input_tokens) AS inputTokens, sum(output_tokens) AS outputTokens,
-             sum(cached_tokens) AS cachedTokens, sum(reasoning_tokens) AS reasoningTokens
+             sum(cached_tokens) AS cachedTokens, sum(cache_write_tokens) AS cacheWriteTokens, sum(reasoning_tokens) AS reasoningTokens
            FROM requests WHERE time >= $since GROUP BY day, model, upstream, account ORDER BY day, model, upstream, account`,
         )
         .all({ since });

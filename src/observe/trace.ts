@@ -62,6 +62,7 @@ export class RequestTrace {
       inputTokens: 0,
       outputTokens: 0,
       cachedTokens: 0,
+      cacheWriteTokens: 0,
       reasoningTokens: 0,
     };
     sink.started();
@@ -164,6 +165,7 @@ export class RequestTrace {
     this.record.inputTokens = usage.input;
     this.record.outputTokens = usage.output;
     this.record.cachedTokens = usage.cached ?? 0;
+    this.record.cacheWriteTokens = usage.cacheWrite ?? 0;
     this.record.reasoningTokens = usage.reasoning ?? 0;
   }
 

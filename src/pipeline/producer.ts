@@ -80,6 +80,7 @@ export function targetOf(upstream: Upstream): UpstreamTarget {
     baseUrl: upstream.baseUrl,
     apiVersion: upstream.apiVersion,
     compat: upstream.openai?.compat,
+    promptCache: upstream.promptCache,
   };
 }
 

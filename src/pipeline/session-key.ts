@@ -18,8 +18,17 @@ export function sessionKey(dialect: Dialect, body: JsonObject, headers: Headers)
   const own = DIALECT_MODULES[dialect];
   const named = own.sessionName?.(body);
   if (named !== undefined) return named;
-  return `opening:${createHash("sha256")
-    .update(JSON.stringify(own.sessionOpening(body)))
-    .digest("base64url")
-    .slice(0, 22)}`;
+  return `opening:${digest(JSON.stringify(own.sessionOpening(body)))}`;
+}
+
+/**
+ * The prompt_cache_key levity sends an OpenAI upstream for a client that has none of its own: the
+ * session's key, hashed, so that it is stable across the session's turns and carries no user id.
+ */
+export function derivedCacheKey(session: string): string {
+  return `levity-${digest(session)}`;
+}
+
+function digest(text: string): string {
+  return createHash("sha256").update(text).digest("base64url").slice(0, 22);
 }

@@ -21,6 +21,7 @@ import { ResponseAssembler } from "./assemble.ts";
 import { targetWindow, tooLongError } from "./context-fit.ts";
 import { echoProducer, httpProducer, type Producer, type ProducerServices } from "./producer.ts";
 import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";
+import { derivedCacheKey, sessionKey } from "./session-key.ts";
 
 const SSE_HEADERS: Readonly<Record<string, string>> = {
   "content-type": "text/event-stream; charset=utf-8",
@@ -88,6 +89,7 @@ export function prepareTranslation(
   checkRequest(request, limits);
   const newInput = request.turns.slice(historyLength);
   restoreToolCalls(store, request);
+  request.cacheKey ??= derivedCacheKey(sessionKey(dialect, ctx.body!.json, ctx.request.headers));
   return { client, request, newInput, render: clientContext(ctx, request, dialect) };
 }
 

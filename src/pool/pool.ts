@@ -98,6 +98,8 @@ export class AccountPool {
       failures: 0,
       inputTokens: 0,
       outputTokens: 0,
+      cachedTokens: 0,
+      cacheWriteTokens: 0,
       recentStarts: [],
       runningWeight: 0,
     };
@@ -243,6 +245,8 @@ export class AccountPool {
     if (outcome.ok) {
       state.inputTokens += outcome.usage?.input ?? 0;
       state.outputTokens += outcome.usage?.output ?? 0;
+      state.cachedTokens += outcome.usage?.cached ?? 0;
+      state.cacheWriteTokens += outcome.usage?.cacheWrite ?? 0;
     }
     // Already without the account's key: serveWithPool clears every failure before it gets here.
     const failure = outcome.ok ? undefined : outcome.failure;

@@ -16,7 +16,8 @@ export interface AccountView {
   inFlight: number;
   requests: number;
   failures: number;
-  tokens: { input: number; output: number };
+  /** Since levity started; cached and cacheWrite are the prompt-cache reads and writes within input. */
+  tokens: { input: number; output: number; cached: number; cacheWrite: number };
   lastError?: string;
 }
 
@@ -27,6 +28,8 @@ export interface Activity {
   failures: number;
   inputTokens: number;
   outputTokens: number;
+  cachedTokens: number;
+  cacheWriteTokens: number;
   lastError?: string;
 }
 
@@ -65,7 +68,12 @@ export function viewAccount(
     inFlight: activity.inFlight,
     requests: activity.requests,
     failures: activity.failures,
-    tokens: { input: activity.inputTokens, output: activity.outputTokens },
+    tokens: {
+      input: activity.inputTokens,
+      output: activity.outputTokens,
+      cached: activity.cachedTokens,
+      cacheWrite: activity.cacheWriteTokens,
+    },
     ...(activity.lastError ? { lastError: activity.lastError } : {}),
   };
 }

@@ -7,6 +7,7 @@ import {
   type RecordedRequest,
 } from "./fake-server.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
+import { breakpointRefusal, PromptCacheModel, type CacheUsage } from "./fake-prompt-cache.ts";
 
 /*
  * Anthropic's wire format (PROTOCOLS.md §5): x-api-key auth, anthropic-version required, SSE with
@@ -138,8 +139,13 @@ function promptOf(body: any): Prompt {
   };
 }
 
-export function fakeAnthropic(key: string | string[], options: FakeOptions = {}): FakeUpstream {
+export function fakeAnthropic(
+  key: string | string[],
+  options: FakeOptions & { promptCache?: boolean } = {},
+): FakeUpstream {
   const keys = new Set(Array.isArray(key) ? key : [key]);
+  // With promptCache, usage follows Anthropic's prompt cache (fake-prompt-cache.ts); else 11 uncached input tokens.
+  const promptCache = options.promptCache ? new PromptCacheModel() : undefined;
   const keyOf = (request: RecordedRequest) =>
     request.headers.get("x-api-key") ??
     request.headers.get("authorization")?.replace(/^Bearer /, "");
@@ -176,6 +182,13 @@ export function fakeAnthropic(key: string | string[], options: FakeOptions = {})
         return invalid(`${request.path} not found`, 404, "not_found_error");
       const refused = validate(body);
       if (refused) return refused;
+      const badBreakpoints = breakpointRefusal(body);
+      if (badBreakpoints) return invalid(badBreakpoints);
+      const cacheUsage: CacheUsage = promptCache?.usage(keyOf(request) ?? "", body) ?? {
+        input_tokens: 11,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: 0,
+      };
 
       const reply = answer(promptOf(body));
       const content: any[] = [];
@@ -209,13 +222,7 @@ export function fakeAnthropic(key: string | string[], options: FakeOptions = {})
             content,
             stop_reason: stop,
             stop_sequence: null,
-            usage: {
-              input_tokens: 11,
-              output_tokens: output,
-              cache_creation_input_tokens: 0,
-              cache_read_input_tokens: 0,
-              service_tier: "standard",
-            },
+            usage: { ...cacheUsage, output_tokens: output, service_tier: "standard" },
           },
           200,
           { "request-id": "req_upstream_anthropic" },
@@ -234,13 +241,7 @@ export function fakeAnthropic(key: string | string[], options: FakeOptions = {})
             content: [],
             stop_reason: null,
             stop_sequence: null,
-            usage: {
-              input_tokens: 11,
-              cache_creation_input_tokens: 0,
-              cache_read_input_tokens: 0,
-              output_tokens: 1,
-              service_tier: "standard",
-            },
+            usage: { ...cacheUsage, output_tokens: 1, service_tier: "standard" },
           },
         }),
       ];

@@ -1,5 +1,6 @@
 import { anthropicStreamError } from "./stream-error.ts";
 import type {
+  CacheMark,
   ChatRequest,
   ChatResponse,
   Reasoning,
@@ -11,6 +12,7 @@ import type {
 } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
 import { encodeOpaque } from "../opaque.ts";
+import { withCache } from "../cache-marks.ts";
 import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseEvent } from "../shared.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
@@ -32,6 +34,7 @@ function parseTools(value: unknown): Tool[] {
         ? tool.input_schema
         : { type: "object", properties: {} },
       kind: "function",
+      ...withCache(tool.cache_control),
     });
   });
   return tools;
@@ -95,11 +98,15 @@ function parseResponseFormat(body: JsonObject): ChatRequest["responseFormat"] {
 export const anthropicMessagesClient: Readonly<ClientCodec> = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
     const system: string[] = [];
+    const systemCache: (CacheMark | undefined)[] = [];
     if (body.system !== undefined && body.system !== null) {
       if (typeof body.system === "string") system.push(body.system);
       else
         for (const part of partsFromBlocks(body.system, "system"))
-          if (part.type === "text") system.push(part.text);
+          if (part.type === "text") {
+            systemCache[system.length] = part.cache;
+            system.push(part.text);
+          }
     }
     const messages = body.messages;
     if (!Array.isArray(messages)) throw badRequest("messages: Field required", "messages");
@@ -124,6 +131,7 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
     return {
       model,
       system,
+      ...(systemCache.some(Boolean) ? { systemCache } : {}),
       turns,
       tools: parseTools(body.tools),
       toolChoice: choice,

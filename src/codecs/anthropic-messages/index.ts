@@ -16,7 +16,11 @@ export const anthropicMessages: Readonly<DialectModule> = {
   streamErrorBytes: (status, message) => utf8(anthropicStreamError(status, message)),
   streamFraming: () => "sse",
   requestLists: { messages: "messages", parts: "content", tools: "tools" },
-  sessionOpening: (body) => [body.system, firstWhere(body.messages, (m) => m.role === "user")],
+  sessionOpening: (body) => [
+    body.tools,
+    body.system,
+    firstWhere(body.messages, (m) => m.role === "user"),
+  ],
   sessionName: (body) =>
     isObject(body.metadata) && typeof body.metadata.user_id === "string"
       ? `user:${body.metadata.user_id}`

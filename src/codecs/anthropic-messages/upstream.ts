@@ -22,6 +22,8 @@ import {
 import { isObject } from "../json.ts";
 import type { UpstreamCodec, ErrorBodyReading, UpstreamTarget } from "../codec.ts";
 import { blocksFromParts, fromAnthropicStop, fromAnthropicUsage, partsFromBlocks } from "./wire.ts";
+import { cacheControl } from "../cache-marks.ts";
+import { placeBreakpoints } from "./breakpoints.ts";
 
 /** Anthropic requires max_tokens; this is what a request that did not say gets. */
 export const DEFAULT_MAX_TOKENS = 8192;
@@ -104,16 +106,26 @@ export const anthropicMessagesUpstream: Readonly<UpstreamCodec> = {
     if (budget !== undefined && maxTokens <= budget)
       maxTokens = budget + Math.max(MIN_THINKING_BUDGET, maxTokens);
     const body: Record<string, unknown> = { model: request.model, max_tokens: maxTokens, messages };
-    const system = [...request.system];
+    const system = request.system.map((text, i) => ({ text, cache: request.systemCache?.[i] }));
     if (request.responseFormat?.type === "json_object")
-      system.push("Respond with a single JSON object and nothing else.");
+      system.push({
+        text: "Respond with a single JSON object and nothing else.",
+        cache: undefined,
+      });
     if (system.length > 0)
-      body.system = system.filter((s) => s !== "").map((text) => ({ type: "text", text }));
+      body.system = system
+        .filter((s) => s.text !== "")
+        .map(({ text, cache }) => ({
+          type: "text",
+          text,
+          ...(cache ? { cache_control: cacheControl(cache) } : {}),
+        }));
     if (request.tools.length > 0) {
       body.tools = request.tools.map((tool) => ({
         name: tool.name,
         ...(tool.description ? { description: tool.description } : {}),
         input_schema: { type: "object", ...tool.parameters },
+        ...(tool.cache ? { cache_control: cacheControl(tool.cache) } : {}),
       }));
       const choice = request.toolChoice ?? { type: "auto" };
       const disableParallel =
@@ -140,6 +152,7 @@ export const anthropicMessagesUpstream: Readonly<UpstreamCodec> = {
       };
     if (request.user) body.metadata = { user_id: request.user };
     if (request.stream) body.stream = true;
+    placeBreakpoints(body, target.promptCache?.autoBreakpoints === true);
     return { path: anthropicEndpointPath("generate"), body };
   },
 

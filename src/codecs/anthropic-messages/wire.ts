@@ -8,6 +8,7 @@ import {
   type Usage,
 } from "../../ir.ts";
 import { decodeOpaque } from "../opaque.ts";
+import { cacheControl, markPart } from "../cache-marks.ts";
 import { argumentsObject, argumentsText, badRequest } from "../shared.ts";
 import { isObject } from "../json.ts";
 
@@ -95,6 +96,7 @@ export function partsFromBlocks(content: unknown, where: string): Part[] {
   content.forEach((block, i) => {
     const at = `${where}.${i}`;
     if (!isObject(block)) throw badRequest(`${at}: Input should be an object`, at);
+    const before = parts.length;
     switch (block.type) {
       case "text":
         if (typeof block.text !== "string")
@@ -146,6 +148,7 @@ export function partsFromBlocks(content: unknown, where: string): Part[] {
       default:
       // Server tools (web search, code execution) run at Anthropic and have no counterpart elsewhere.
     }
+    markPart(parts[before], block.cache_control);
   });
   return parts;
 }
@@ -171,6 +174,7 @@ export function blocksFromParts(
 ): unknown[] {
   const blocks: unknown[] = [];
   for (const part of parts) {
+    const before = blocks.length;
     switch (part.type) {
       case "text":
         if (part.text !== "") blocks.push({ type: "text", text: part.text });
@@ -212,6 +216,8 @@ export function blocksFromParts(
         break;
       }
     }
+    const block = blocks[before] as Record<string, unknown> | undefined;
+    if (block && "cache" in part && part.cache) block.cache_control = cacheControl(part.cache);
   }
   return blocks;
 }

@@ -26,6 +26,7 @@ export const gemini: Readonly<DialectModule> = {
     toolGroups: "functionDeclarations",
   },
   sessionOpening: (body) => [
+    body.tools,
     body.systemInstruction ?? body.system_instruction,
     firstWhere(body.contents, (c) => c.role !== "model"),
   ],

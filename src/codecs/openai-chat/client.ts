@@ -1,6 +1,22 @@
-import type { ChatRequest, ChatResponse, Part, StreamEvent, ToolCallPart, Turn } from "../../ir.ts";
+import type {
+  CacheMark,
+  ChatRequest,
+  ChatResponse,
+  Part,
+  StreamEvent,
+  ToolCallPart,
+  Turn,
+} from "../../ir.ts";
+import { cacheMarkOf, lastMark, markPart } from "../cache-marks.ts";
 import { isResultContent, textOf } from "../../ir.ts";
-import { badRequest, idWithPrefix, newCallId, optionalNumber, optionalStrings } from "../shared.ts";
+import {
+  badRequest,
+  idWithPrefix,
+  newCallId,
+  optionalNumber,
+  optionalString,
+  optionalStrings,
+} from "../shared.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
 import {
@@ -19,6 +35,14 @@ import {
   parseResponseFormat,
 } from "./parse-chat-options.ts";
 import { renderChatStream } from "./render-chat-stream.ts";
+
+const markOf = (part: Part): CacheMark | undefined => ("cache" in part ? part.cache : undefined);
+
+/** A message-level cache_control (LiteLLM's convention) marks the message's last part. */
+function markedLast(message: JsonObject, parts: Part[]): Part[] {
+  markPart(parts.at(-1), message.cache_control);
+  return parts;
+}
 
 function assistantParts(message: JsonObject, where: string): Part[] {
   const parts: Part[] = [];
@@ -63,6 +87,7 @@ export const openaiChatClient: Readonly<ClientCodec> = {
       throw badRequest("messages must be a list of messages.", "messages");
     if (messages.length === 0) throw badRequest("messages must not be empty.", "messages");
     const system: string[] = [];
+    const systemCache: (CacheMark | undefined)[] = [];
     const turns: Turn[] = [];
     const push = (role: Turn["role"], parts: Part[]) => {
       const last = turns.at(-1);
@@ -83,11 +108,15 @@ export const openaiChatClient: Readonly<ClientCodec> = {
       if (!isObject(message)) throw badRequest(`${at} must be an object.`, at);
       switch (message.role) {
         case "system":
-        case "developer":
-          system.push(textOf(openaiContentParts(message.content, `${at}.content`)));
+        case "developer": {
+          const parts = openaiContentParts(message.content, `${at}.content`);
+          const mark = lastMark([...parts.map(markOf), cacheMarkOf(message.cache_control)]);
+          if (mark) systemCache[system.length] = mark;
+          system.push(textOf(parts));
           break;
+        }
         case "user":
-          push("user", openaiContentParts(message.content, `${at}.content`));
+          push("user", markedLast(message, openaiContentParts(message.content, `${at}.content`)));
           break;
         case "assistant": {
           const parts = assistantParts(message, at);
@@ -97,18 +126,25 @@ export const openaiChatClient: Readonly<ClientCodec> = {
           push("assistant", parts);
           break;
         }
-        case "tool":
+        case "tool": {
           if (typeof message.tool_call_id !== "string")
             throw badRequest(`${at}.tool_call_id is required.`, `${at}.tool_call_id`);
+          const content = openaiContentParts(message.content, `${at}.content`).filter(
+            isResultContent,
+          );
+          // Anthropic marks a tool result as a whole: a mark on the message or any of its parts.
+          const mark = lastMark([...content.map(markOf), cacheMarkOf(message.cache_control)]);
           push("user", [
             {
               type: "tool_result",
               callId: message.tool_call_id,
-              content: openaiContentParts(message.content, `${at}.content`).filter(isResultContent),
+              content,
               isError: false,
+              ...(mark ? { cache: mark } : {}),
             },
           ]);
           break;
+        }
         case "function":
           push("user", [
             {
@@ -131,6 +167,7 @@ export const openaiChatClient: Readonly<ClientCodec> = {
     return {
       model,
       system,
+      ...(systemCache.length > 0 ? { systemCache } : {}),
       turns,
       tools: parseChatTools(body.tools, body.functions),
       toolChoice: parseChatToolChoice(body.tool_choice),
@@ -150,6 +187,7 @@ export const openaiChatClient: Readonly<ClientCodec> = {
           : typeof body.safety_identifier === "string"
             ? body.safety_identifier
             : undefined,
+      cacheKey: optionalString(body, "prompt_cache_key"),
     };
   },
 

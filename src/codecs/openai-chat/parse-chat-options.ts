@@ -1,3 +1,4 @@
+import { withCache } from "../cache-marks.ts";
 import type { ChatRequest, Effort, Tool, ToolChoice } from "../../ir.ts";
 import { badRequest } from "../shared.ts";
 import { isObject } from "../json.ts";
@@ -25,6 +26,8 @@ export function parseChatTools(value: unknown, legacyFunctions?: unknown): Tool[
         description: typeof fn.description === "string" ? fn.description : undefined,
         parameters: isObject(fn.parameters) ? fn.parameters : { type: "object", properties: {} },
         kind: "function",
+        // OpenRouter and LiteLLM take Anthropic's cache_control on a tool.
+        ...withCache(tool.cache_control),
       });
     } else if (
       tool.type === "custom" &&

@@ -3,6 +3,7 @@ import type { JsonObject } from "../json.ts";
 
 export function chatSessionOpening(body: JsonObject): unknown[] {
   return [
+    body.tools ?? body.functions,
     firstWhere(body.messages, (m) => m.role === "system" || m.role === "developer"),
     firstWhere(body.messages, (m) => m.role === "user"),
   ];

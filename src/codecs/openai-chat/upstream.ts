@@ -155,6 +155,8 @@ export const openaiChatUpstream: Readonly<UpstreamCodec> = {
       body.reasoning_effort = reasoning.effort ?? effortFromBudget(reasoning.budgetTokens!);
     }
     if (request.user) body.user = request.user;
+    // Only where the upstream accepts the field: others refuse a request with one they do not know.
+    if (request.cacheKey && target.promptCache?.cacheKey) body.prompt_cache_key = request.cacheKey;
     if (request.stream) {
       body.stream = true;
       if (compat.streamOptions) body.stream_options = { include_usage: true };

@@ -1,3 +1,4 @@
+import { markPart } from "../cache-marks.ts";
 import type { MediaPart, Part, StopReason, Tool, Usage } from "../../ir.ts";
 import { badRequest } from "../shared.ts";
 import { isObject } from "../json.ts";
@@ -61,6 +62,7 @@ export function openaiContentParts(content: unknown, where: string): Part[] {
   content.forEach((part, i) => {
     const at = `${where}[${i}]`;
     if (!isObject(part)) throw badRequest(`${at} must be an object.`, at);
+    const before = parts.length;
     switch (part.type) {
       case "text":
       case "input_text":
@@ -106,6 +108,8 @@ export function openaiContentParts(content: unknown, where: string): Part[] {
           `${at}.type`,
         );
     }
+    // Anthropic's cache_control on a part, as OpenRouter's clients (Kilo Code, Roo Code) send it.
+    markPart(parts[before], part.cache_control);
   });
   return parts;
 }

@@ -16,7 +16,7 @@ import {
 } from "../openai-chat/wire.ts";
 import { decodeReasoning } from "../opaque.ts";
 import { expandCompaction } from "./compaction.ts";
-import { badRequest, optionalNumber } from "../shared.ts";
+import { badRequest, optionalNumber, optionalString } from "../shared.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
 import { itemsFromParts, renderResponsesStream, responseObject } from "./render.ts";
@@ -257,6 +257,7 @@ export const openaiResponsesClient: Readonly<ClientCodec> = {
       user: [body.user, body.safety_identifier, body.prompt_cache_key].find(
         (v): v is string => typeof v === "string",
       ),
+      cacheKey: optionalString(body, "prompt_cache_key"),
     };
   },
 

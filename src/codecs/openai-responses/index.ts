@@ -19,6 +19,7 @@ export const openaiResponses: Readonly<DialectModule> = {
   streamFraming: () => "sse",
   requestLists: { messages: "input", parts: "content", tools: "tools" },
   sessionOpening: (body) => [
+    body.tools,
     body.instructions,
     typeof body.input === "string" ? body.input : firstWhere(body.input, (m) => m.role === "user"),
   ],

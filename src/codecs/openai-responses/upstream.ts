@@ -190,6 +190,8 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
       body.include = ["reasoning.encrypted_content"];
     }
     if (request.user) body.safety_identifier = request.user;
+    // Only where the upstream accepts the field: others refuse a request with one they do not know.
+    if (request.cacheKey && target.promptCache?.cacheKey) body.prompt_cache_key = request.cacheKey;
     if (request.stream) body.stream = true;
     return { path: RESPONSES_PATH, body };
   },
