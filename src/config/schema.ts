@@ -74,6 +74,14 @@ export type TimeoutsFile = v.InferOutput<typeof TimeoutsSchema>;
 export const STRATEGIES = ["round_robin", "fill_first", "least_busy", "sticky"] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
+/** What becomes of a server tool (web search, web fetch) an upstream has no counterpart for. */
+export const SERVER_TOOL_POLICIES = ["error", "drop"] as const;
+export type ServerToolPolicy = (typeof SERVER_TOOL_POLICIES)[number];
+const ServerToolsPolicy = v.picklist(
+  SERVER_TOOL_POLICIES,
+  "must be error (refuse the request naming the tool) or drop (send it without the tool, with an x-levity-warning header)",
+);
+
 export const ProxySchema = v.strictObject({
   port: v.optional(
     v.pipe(
@@ -208,6 +216,8 @@ export const ProxySchema = v.strictObject({
    * addresses only, unless `allow` names a network or host; at most max_urls per request,
    * max_total_mb in all, within timeout seconds.
    */
+  /** A server tool the upstream cannot run: refused (error) or left out with a warning (drop). */
+  server_tools: v.optional(ServerToolsPolicy, "error"),
   media_fetch: v.optional(
     v.strictObject({
       allow: v.optional(
@@ -318,6 +328,8 @@ const UpstreamSchema = v.strictObject({
     3,
   ),
   timeouts: v.optional(TimeoutsSchema, {}),
+  /** Overrides proxy.server_tools for this upstream. */
+  server_tools: v.optional(ServerToolsPolicy),
   accounts: v.optional(v.array(AccountSchema, "must be a list of { name, key }"), []),
 });
 

@@ -3,7 +3,7 @@ import type { RouteTable } from "./route-table.ts";
 import type { MappingTable } from "../mapping/table.ts";
 import type { UpstreamLimits } from "../upstream-limits.ts";
 import type { ChatCompat, OpenAIApi, ProfileName } from "../codecs/openai-compatible/index.ts";
-import type { AuthMode, Strategy } from "./schema.ts";
+import type { AuthMode, ServerToolPolicy, Strategy } from "./schema.ts";
 import type { UpstreamProtocol } from "../codecs/names.ts";
 
 export type EffectiveAuthMode = Exclude<AuthMode, "auto">;
@@ -34,6 +34,8 @@ export interface ProxySettings {
   corsOrigins: string[];
   /** proxy.media_fetch: where URLs a client sends for Gemini may be fetched from, and how much. */
   mediaFetch: MediaFetchSettings;
+  /** proxy.server_tools: a server tool an upstream cannot run is refused, or dropped with a warning. */
+  serverTools: ServerToolPolicy;
   /** Where SQLite state lives (stored responses, tool-call signatures, account cooldowns). */
   dataDir: string;
   /** When every account is cooling and one recovers within this long, wait for it. */
@@ -101,6 +103,8 @@ export interface Upstream {
   timeouts: Timeouts;
   /** proxy.upstream_limits; absent: the defaults. */
   limits?: UpstreamLimits;
+  /** server_tools written for this upstream; absent: proxy.server_tools. */
+  serverTools?: ServerToolPolicy;
   accounts: Account[];
 }
 
