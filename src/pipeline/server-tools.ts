@@ -28,7 +28,8 @@ export function planServerTools(
   upstream: Upstream,
   policy: ServerToolPolicy,
 ): ServerToolPlan {
-  const codec = upstream.protocol === "echo" ? undefined : UPSTREAM_CODECS[upstreamDialect(upstream)];
+  const codec =
+    upstream.protocol === "echo" ? undefined : UPSTREAM_CODECS[upstreamDialect(upstream)];
   const runs = new Set(codec?.serverTools ?? []);
   const keep = (part: Part) =>
     codec?.takesServerBlocks === true &&

@@ -8,6 +8,7 @@ import {
 } from "./fake-server.ts";
 import { geminiSchemaErrors } from "./gemini-schema-rules.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
+import { groundingFields } from "./gemini-grounding.ts";
 
 /*
  * The Gemini API's wire format (PROTOCOLS.md §6): x-goog-api-key or ?key=, a bad key is 400
@@ -143,7 +144,9 @@ export function fakeGemini(key: string | string[], options: FakeOptions = {}): F
       const refused = validate(body);
       if (refused) return refused;
 
-      const reply = answer(promptOf(model, body));
+      const prompt = promptOf(model, body);
+      const reply = answer(prompt);
+      const grounding = groundingFields(body, prompt.text, reply.text ?? "");
       const parts: any[] = [];
       if (reply.thinking) parts.push({ text: reply.thinking, thought: true });
       if (reply.text !== undefined) parts.push({ text: reply.text });
@@ -165,7 +168,7 @@ export function fakeGemini(key: string | string[], options: FakeOptions = {}): F
         candidates: [
           {
             content: { role: "model", parts: chunkParts },
-            ...(last ? { finishReason: "STOP" } : {}),
+            ...(last ? { finishReason: "STOP", ...grounding } : {}),
             index: 0,
           },
         ],

@@ -127,7 +127,8 @@ export function serverPartFrom(
     return call;
   }
   if (block.type === "web_search_tool_result" || block.type === "web_fetch_tool_result") {
-    const kind: ServerToolKind = block.type === "web_search_tool_result" ? "web_search" : "web_fetch";
+    const kind: ServerToolKind =
+      block.type === "web_search_tool_result" ? "web_search" : "web_fetch";
     const result: ServerToolResultPart = {
       type: "server_tool_result",
       callId: String(block.tool_use_id ?? ""),

@@ -139,7 +139,9 @@ function citedText(text: TextPart, supports: Support[]): TextPart[] {
 
 /** Whether a candidate says it searched or fetched. */
 export function groundingOf(candidate: JsonObject | undefined) {
-  const grounding = isObject(candidate?.groundingMetadata) ? candidate.groundingMetadata : undefined;
+  const grounding = isObject(candidate?.groundingMetadata)
+    ? candidate.groundingMetadata
+    : undefined;
   const urlContext = isObject(candidate?.urlContextMetadata)
     ? candidate.urlContextMetadata
     : undefined;

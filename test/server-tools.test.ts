@@ -1,0 +1,237 @@
+import Anthropic from "@anthropic-ai/sdk";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { fakeAnthropic } from "./support/fake-anthropic.ts";
+import { fakeGemini } from "./support/fake-gemini.ts";
+import { GROUNDING_REDIRECT, pagesFor } from "./support/gemini-grounding.ts";
+import { fakeOpenAI } from "./support/fake-openai.ts";
+import type { FakeUpstream } from "./support/fake-server.ts";
+import { expectErrorShape } from "./support/error-shape.ts";
+import { startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+
+// Server tools (web search, web fetch) through a live levity: mapped to Gemini's Google Search and
+// URL context, forwarded to Anthropic, refused by name or dropped with a warning elsewhere, and
+// their history accepted in later turns.
+
+const KEYS = { openai: "sk-st-oa-1", anthropic: "sk-st-an-1", gemini: "st-ge-1" };
+let oa: FakeUpstream;
+let an: FakeUpstream;
+let ge: FakeUpstream;
+let gw: TestGateway;
+let anthropic: Anthropic;
+
+const GATEWAY = () =>
+  "proxy:\n  cooldown_wait: 0\n" +
+  upstreamsYaml([
+    {
+      name: "openai",
+      protocol: "openai",
+      base_url: `${oa.url}/v1`,
+      accounts: [{ name: "a", key: KEYS.openai }],
+    },
+    {
+      name: "anthropic",
+      protocol: "anthropic",
+      base_url: an.url,
+      accounts: [{ name: "a", key: KEYS.anthropic }],
+    },
+    {
+      name: "gemini",
+      protocol: "gemini",
+      base_url: ge.url,
+      accounts: [{ name: "a", key: KEYS.gemini }],
+    },
+  ]) +
+  `  - name: openai-drop\n    protocol: openai\n    base_url: ${oa.url}/v1\n    server_tools: drop\n    accounts:\n      - { name: a, key: ${KEYS.openai} }\n`;
+const MAPPINGS =
+  "exact:\n  to-gemini: gemini/gemini-real\n  to-anthropic: anthropic/claude-real\n  to-openai: openai/gpt-4o-real\n  to-openai-drop: openai-drop/gpt-4o-real\n";
+
+beforeAll(() => {
+  oa = fakeOpenAI(KEYS.openai);
+  an = fakeAnthropic(KEYS.anthropic);
+  ge = fakeGemini(KEYS.gemini);
+  gw = startGateway({ gateway: GATEWAY(), mappings: MAPPINGS });
+  anthropic = new Anthropic({ apiKey: "x", baseURL: gw.origin, maxRetries: 0 });
+});
+afterAll(async () => {
+  await gw.stop();
+  await Promise.all([oa.stop(), an.stop(), ge.stop()]);
+});
+
+// What Claude Code's WebSearch tool sends (captured from Claude Code 2.1.197).
+const SEARCH = {
+  max_tokens: 1024,
+  system: "You are an assistant for performing a web search tool use",
+  messages: [
+    { role: "user" as const, content: "Perform a web search for the query: levity gateway" },
+  ],
+  tools: [{ type: "web_search_20250305" as const, name: "web_search" as const, max_uses: 8 }],
+  tool_choice: { type: "tool" as const, name: "web_search" },
+};
+const PAGES = pagesFor("levity gateway");
+
+/** The answer Claude Code reads: the search, its results, and text citing them. */
+function expectSearchAnswer(message: Anthropic.Message) {
+  const [call, result, ...texts] = message.content;
+  expect(call).toMatchObject({
+    type: "server_tool_use",
+    name: "web_search",
+    input: { query: "levity gateway" },
+  });
+  expect((call as Anthropic.ServerToolUseBlock).id).toMatch(/^srvtoolu_/);
+  expect(result).toMatchObject({
+    type: "web_search_tool_result",
+    tool_use_id: (call as Anthropic.ServerToolUseBlock).id,
+    content: PAGES.map((p) => ({ type: "web_search_result", url: p.uri, title: p.title })),
+  });
+  const cited = texts.find((t) => t.type === "text" && t.citations) as Anthropic.TextBlock;
+  expect(cited.text).toContain("Perform a web search for the query: levity gateway");
+  expect(cited.citations).toEqual(
+    PAGES.map((p) => ({
+      type: "web_search_result_location",
+      url: p.uri,
+      title: p.title,
+      encrypted_index: "",
+      cited_text: expect.any(String),
+    })) as never,
+  );
+  expect(message.usage.server_tool_use?.web_search_requests).toBe(1);
+}
+
+describe("web search over Gemini", () => {
+  test("plain: googleSearch sent, groundingMetadata back as Anthropic's blocks and citations", async () => {
+    const message = await anthropic.messages.create({ model: "to-gemini", ...SEARCH });
+    expectSearchAnswer(message);
+    const sent = ge.requests.at(-1)!.json;
+    expect(sent.tools).toEqual([{ googleSearch: {} }]);
+    // Gemini cannot be made to search: the choice of the server tool is not sent as a function choice.
+    expect(sent.toolConfig).toBeUndefined();
+  });
+
+  test("streamed: the same answer through the SDK's stream helper, in Anthropic's event order", async () => {
+    const events: string[] = [];
+    const stream = anthropic.messages.stream({ model: "to-gemini", ...SEARCH });
+    stream.on("streamEvent", (event) => {
+      if (event.type === "content_block_start") events.push(`start:${event.content_block.type}`);
+      if (event.type === "content_block_delta") events.push(event.delta.type);
+    });
+    expectSearchAnswer(await stream.finalMessage());
+    expect(events.slice(0, 5)).toEqual([
+      "start:server_tool_use",
+      "input_json_delta",
+      "start:web_search_tool_result",
+      "start:text",
+      "citations_delta",
+    ]);
+    expect(ge.requests.at(-1)!.query.get("alt")).toBe("sse");
+  });
+
+  test("the search's history in a later turn is read as text by Gemini, never refused", async () => {
+    const first = await anthropic.messages.create({ model: "to-gemini", ...SEARCH });
+    const next = await anthropic.messages.create({
+      model: "to-gemini",
+      max_tokens: 256,
+      tools: SEARCH.tools,
+      messages: [
+        SEARCH.messages[0]!,
+        { role: "assistant", content: first.content as Anthropic.ContentBlockParam[] },
+        { role: "user", content: "Reply with exactly this text and nothing else: thanks" },
+      ],
+    });
+    expect(next.content.find((b) => b.type === "text")).toMatchObject({ text: "thanks" });
+    const history = JSON.stringify(ge.requests.at(-1)!.json.contents[1]);
+    expect(history).toContain("[web_search: levity gateway]");
+    expect(history).toContain(PAGES[0]!.uri);
+  });
+
+  test("web fetch becomes URL context, and its result a web_fetch_tool_result", async () => {
+    const message = await anthropic.messages.create({
+      model: "to-gemini",
+      max_tokens: 256,
+      messages: [{ role: "user", content: "Summarise https://levity.example/readme please" }],
+      tools: [{ type: "web_fetch_20250910", name: "web_fetch" }] as never,
+    });
+    expect(ge.requests.at(-1)!.json.tools).toEqual([{ urlContext: {} }]);
+    expect(message.content.slice(0, 2)).toMatchObject([
+      {
+        type: "server_tool_use",
+        name: "web_fetch",
+        input: { url: "https://levity.example/readme" },
+      },
+      {
+        type: "web_fetch_tool_result",
+        content: { type: "web_fetch_result", url: "https://levity.example/readme" },
+      },
+    ]);
+  });
+});
+
+describe("web search elsewhere", () => {
+  test("Anthropic to Anthropic: the tool is forwarded as it is", async () => {
+    await anthropic.messages.create({ model: "to-anthropic", ...SEARCH });
+    expect(an.requests.at(-1)!.json.tools).toEqual(SEARCH.tools);
+  });
+
+  test("an upstream with no search: a 400 in the client's shape naming the tool and the upstream", async () => {
+    const before = oa.requests.length;
+    const response = await fetch(`${gw.origin}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({ model: "to-openai", ...SEARCH }),
+    });
+    expect(response.status).toBe(400);
+    const message = expectErrorShape("anthropic", await response.json(), 400);
+    expect(message).toContain("web_search_20250305");
+    expect(message).toContain('upstream "openai"');
+    expect(oa.requests.length).toBe(before);
+  });
+
+  test("server_tools: drop sends the request without it and says so in x-levity-warning", async () => {
+    for (const stream of [false, true]) {
+      const response = await fetch(`${gw.origin}/v1/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+        body: JSON.stringify({ model: "to-openai-drop", ...SEARCH, stream }),
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers.get("x-levity-warning")).toBe(
+        'dropped server tool web_search_20250305 ("web_search"): upstream "openai-drop" has no such tool',
+      );
+      await response.text();
+      const sent = oa.requests.at(-1)!.json;
+      expect(sent.tools).toBeUndefined();
+      expect(sent.tool_choice).toBeUndefined();
+    }
+  });
+
+  test("a typed tool levity cannot carry is refused by name, not dropped", async () => {
+    const response = await fetch(`${gw.origin}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({
+        model: "to-gemini",
+        max_tokens: 64,
+        messages: [{ role: "user", content: "hi" }],
+        tools: [{ type: "code_execution_20250825", name: "code_execution" }],
+      }),
+    });
+    expect(response.status).toBe(400);
+    expect(expectErrorShape("anthropic", await response.json(), 400)).toContain(
+      "code_execution_20250825",
+    );
+  });
+
+  test("search history sent to an upstream with no search is read as text", async () => {
+    const first = await anthropic.messages.create({ model: "to-gemini", ...SEARCH });
+    const next = await anthropic.messages.create({
+      model: "to-openai",
+      max_tokens: 256,
+      messages: [
+        SEARCH.messages[0]!,
+        { role: "assistant", content: first.content as Anthropic.ContentBlockParam[] },
+        { role: "user", content: "Reply with exactly this text and nothing else: ok" },
+      ],
+    });
+    expect(next.content).toMatchObject([{ type: "text", text: "ok" }]);
+    expect(JSON.stringify(oa.requests.at(-1)!.json.messages)).toContain(GROUNDING_REDIRECT);
+  });
+});
