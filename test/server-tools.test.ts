@@ -1,5 +1,6 @@
 import Anthropic from "@anthropic-ai/sdk";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import OpenAI from "openai";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import { GROUNDING_REDIRECT, pagesFor } from "./support/gemini-grounding.ts";
@@ -18,6 +19,7 @@ let an: FakeUpstream;
 let ge: FakeUpstream;
 let gw: TestGateway;
 let anthropic: Anthropic;
+let openai: OpenAI;
 
 const GATEWAY = () =>
   "proxy:\n  cooldown_wait: 0\n" +
@@ -41,9 +43,10 @@ const GATEWAY = () =>
       accounts: [{ name: "a", key: KEYS.gemini }],
     },
   ]) +
+  `  - name: openai-responses\n    protocol: openai\n    base_url: ${oa.url}/v1\n    wire_api: responses\n    accounts:\n      - { name: a, key: ${KEYS.openai} }\n` +
   `  - name: openai-drop\n    protocol: openai\n    base_url: ${oa.url}/v1\n    server_tools: drop\n    accounts:\n      - { name: a, key: ${KEYS.openai} }\n`;
 const MAPPINGS =
-  "exact:\n  to-gemini: gemini/gemini-real\n  to-anthropic: anthropic/claude-real\n  to-openai: openai/gpt-4o-real\n  to-openai-drop: openai-drop/gpt-4o-real\n";
+  "exact:\n  to-openai-responses: openai-responses/gpt-5-real\n  to-gemini: gemini/gemini-real\n  to-anthropic: anthropic/claude-real\n  to-openai: openai/gpt-4o-real\n  to-openai-drop: openai-drop/gpt-4o-real\n";
 
 beforeAll(() => {
   oa = fakeOpenAI(KEYS.openai);
@@ -51,6 +54,7 @@ beforeAll(() => {
   ge = fakeGemini(KEYS.gemini);
   gw = startGateway({ gateway: GATEWAY(), mappings: MAPPINGS });
   anthropic = new Anthropic({ apiKey: "x", baseURL: gw.origin, maxRetries: 0 });
+  openai = new OpenAI({ apiKey: "x", baseURL: `${gw.origin}/v1`, maxRetries: 0 });
 });
 afterAll(async () => {
   await gw.stop();
@@ -233,5 +237,164 @@ describe("web search elsewhere", () => {
     });
     expect(next.content).toMatchObject([{ type: "text", text: "ok" }]);
     expect(JSON.stringify(oa.requests.at(-1)!.json.messages)).toContain(GROUNDING_REDIRECT);
+  });
+});
+
+describe("the Responses API's web_search", () => {
+  const PROMPT = "Perform a web search for the query: levity gateway";
+
+  function expectSearchOutput(response: OpenAI.Responses.Response) {
+    const [call, message] = response.output;
+    expect(call).toMatchObject({
+      type: "web_search_call",
+      status: "completed",
+      action: {
+        type: "search",
+        query: "levity gateway",
+        sources: PAGES.map((p) => ({ type: "url", url: p.uri })),
+      },
+    });
+    const text = (message as OpenAI.Responses.ResponseOutputMessage).content[0]!;
+    expect(text.type).toBe("output_text");
+    const output = text as OpenAI.Responses.ResponseOutputText;
+    expect(output.annotations).toEqual(
+      PAGES.map((p) => ({
+        type: "url_citation",
+        start_index: 0,
+        end_index: output.text.length,
+        url: p.uri,
+        title: p.title,
+      })),
+    );
+  }
+
+  test("over Gemini, plain: a web_search_call item and url_citation annotations", async () => {
+    const response = await openai.responses.create({
+      model: "to-gemini",
+      input: PROMPT,
+      tools: [{ type: "web_search" }],
+    });
+    expectSearchOutput(response);
+    expect(ge.requests.at(-1)!.json.tools).toEqual([{ googleSearch: {} }]);
+  });
+
+  test("over Gemini, streamed: the search's events and annotation.added, through the stream helper", async () => {
+    const types: string[] = [];
+    const stream = openai.responses.stream({
+      model: "to-gemini",
+      input: PROMPT,
+      tools: [{ type: "web_search" }],
+    });
+    stream.on("event", (event) => types.push(event.type));
+    expectSearchOutput(await stream.finalResponse());
+    for (const type of [
+      "response.web_search_call.in_progress",
+      "response.web_search_call.searching",
+      "response.web_search_call.completed",
+      "response.output_text.annotation.added",
+    ])
+      expect(types).toContain(type);
+  });
+
+  test("a web_search_call in the input is read as text by an upstream that cannot take it", async () => {
+    const first = await openai.responses.create({
+      model: "to-gemini",
+      input: PROMPT,
+      tools: [{ type: "web_search" }],
+      store: false,
+    });
+    const next = await openai.responses.create({
+      model: "to-gemini",
+      input: [
+        { role: "user", content: PROMPT },
+        ...(first.output as OpenAI.Responses.ResponseInputItem[]),
+        { role: "user", content: "Reply with exactly this text and nothing else: done" },
+      ],
+    });
+    expect(next.output_text).toBe("done");
+    expect(JSON.stringify(ge.requests.at(-1)!.json.contents)).toContain(
+      "[web_search: levity gateway]",
+    );
+  });
+
+  test("offered beside functions to Gemini, which cannot combine them: dropped with the warning", async () => {
+    const response = await openai.responses
+      .create({
+        model: "to-gemini",
+        input: "Reply with exactly this text and nothing else: fine",
+        tools: [
+          { type: "web_search" },
+          { type: "function", name: "get_time", parameters: { type: "object" }, strict: false },
+        ],
+      })
+      .withResponse();
+    expect(response.data.output_text).toBe("fine");
+    expect(response.response.headers.get("x-levity-warning")).toBe(
+      'dropped server tool web_search ("web_search"): upstream "gemini" runs it only in a request without function tools',
+    );
+    expect(JSON.stringify(ge.requests.at(-1)!.json.tools)).not.toContain("googleSearch");
+  });
+
+  test("offered to a chat upstream, as Codex does with every turn: answered without it, with the warning", async () => {
+    const response = await openai.responses
+      .create({
+        model: "to-openai",
+        input: "Reply with exactly this text and nothing else: fine",
+        tools: [{ type: "web_search" }],
+      })
+      .withResponse();
+    expect(response.data.output_text).toBe("fine");
+    expect(response.response.headers.get("x-levity-warning")).toContain('upstream "openai"');
+  });
+
+  test("to Anthropic: the web_search_20250305 tool", async () => {
+    await openai.responses.create({
+      model: "to-anthropic",
+      input: "Reply with exactly this text and nothing else: hi",
+      tools: [{ type: "web_search", filters: { allowed_domains: ["levity.example"] } }],
+    });
+    expect(an.requests.at(-1)!.json.tools).toEqual([
+      { type: "web_search_20250305", name: "web_search", allowed_domains: ["levity.example"] },
+    ]);
+  });
+});
+
+describe("web search over an OpenAI Responses upstream", () => {
+  const OPENAI_PAGES = PAGES.map((p) => ({
+    url: p.uri.replace(/^.*\//, "https://pages.example/"),
+    title: p.title,
+  }));
+
+  function expectOpenAISearch(message: Anthropic.Message) {
+    expect(message.content.slice(0, 3)).toMatchObject([
+      { type: "server_tool_use", name: "web_search", input: { query: "levity gateway" } },
+      {
+        type: "web_search_tool_result",
+        content: OPENAI_PAGES.map((p) => ({ type: "web_search_result", url: p.url })),
+      },
+      {
+        type: "text",
+        citations: OPENAI_PAGES.map((p) => ({
+          type: "web_search_result_location",
+          url: p.url,
+          title: p.title,
+        })),
+      },
+    ]);
+    const sent = oa.requests.at(-1)!.json;
+    expect(sent.tools).toEqual([{ type: "web_search" }]);
+    expect(sent.tool_choice).toBe("required");
+    expect(sent.include).toContain("web_search_call.action.sources");
+  }
+
+  test("plain: web_search_call and url_citation back as Anthropic's blocks", async () => {
+    expectOpenAISearch(
+      await anthropic.messages.create({ model: "to-openai-responses", ...SEARCH }),
+    );
+  });
+
+  test("streamed: the same, through the Anthropic SDK's stream helper", async () => {
+    const stream = anthropic.messages.stream({ model: "to-openai-responses", ...SEARCH });
+    expectOpenAISearch(await stream.finalMessage());
   });
 });

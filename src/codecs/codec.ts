@@ -106,6 +106,11 @@ export interface UpstreamCodec {
   /** The server tools (web search, web fetch) the upstream runs itself; absent: none. */
   serverTools?: readonly ServerToolKind[];
   /**
+   * false: it runs them only in a request with no function tools (Gemini refuses googleSearch
+   * beside functionDeclarations, "Tool use with function calling is unsupported by the model").
+   */
+  serverToolsBesideFunctions?: boolean;
+  /**
    * Whether the upstream takes back, as its own blocks, the server tool calls and results it
    * issued (Anthropic's server_tool_use, with encrypted content); other upstreams read them as text.
    */

@@ -75,11 +75,11 @@ export const STRATEGIES = ["round_robin", "fill_first", "least_busy", "sticky"] 
 export type Strategy = (typeof STRATEGIES)[number];
 
 /** What becomes of a server tool (web search, web fetch) an upstream has no counterpart for. */
-export const SERVER_TOOL_POLICIES = ["error", "drop"] as const;
+export const SERVER_TOOL_POLICIES = ["auto", "error", "drop"] as const;
 export type ServerToolPolicy = (typeof SERVER_TOOL_POLICIES)[number];
 const ServerToolsPolicy = v.picklist(
   SERVER_TOOL_POLICIES,
-  "must be error (refuse the request naming the tool) or drop (send it without the tool, with an x-levity-warning header)",
+  "must be auto (refuse a request that forces the tool, drop it with a warning from one that only offers it), error (always refuse, naming the tool) or drop (always send the request without it, with an x-levity-warning header)",
 );
 
 export const ProxySchema = v.strictObject({
@@ -217,7 +217,7 @@ export const ProxySchema = v.strictObject({
    * max_total_mb in all, within timeout seconds.
    */
   /** A server tool the upstream cannot run: refused (error) or left out with a warning (drop). */
-  server_tools: v.optional(ServerToolsPolicy, "error"),
+  server_tools: v.optional(ServerToolsPolicy, "auto"),
   media_fetch: v.optional(
     v.strictObject({
       allow: v.optional(

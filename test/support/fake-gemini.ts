@@ -29,6 +29,14 @@ function sign(text: string): string {
 }
 
 function validate(body: any): Response | undefined {
+  // Built-in tools beside functions need the combination flag (Gemini's documented error without it).
+  const tools: any[] = body.tools ?? [];
+  const builtIn = tools.some(
+    (t) => t.googleSearch || t.google_search || t.urlContext || t.url_context,
+  );
+  const functions = tools.some((t) => (t.functionDeclarations ?? t.function_declarations)?.length);
+  if (builtIn && functions && body.toolConfig?.includeServerSideToolInvocations !== true)
+    return invalid("Tool use with function calling is unsupported by the model.");
   for (const [t, tool] of (body.tools ?? []).entries()) {
     for (const [f, fn] of (
       tool.functionDeclarations ??

@@ -9,7 +9,7 @@ import type {
   WebResult,
 } from "../../ir.ts";
 import { decodeOpaque } from "../opaque.ts";
-import { argumentsObject, argumentsText, badRequest } from "../shared.ts";
+import { argumentsObject, argumentsText, badRequest, idWithPrefix } from "../shared.ts";
 import { isObject, type JsonObject } from "../json.ts";
 
 /*
@@ -50,7 +50,8 @@ export function parseServerTool(tool: JsonObject, at: string): ServerTool {
 
 /** A server tool as the upstream's own declaration. */
 export function serverToolBlock(tool: ServerTool): Record<string, unknown> {
-  const type = serverToolKind(tool.type)
+  // Anthropic's own dated types pass as they are; another dialect's (web_search_preview) is mapped.
+  const type = /^web_(search|fetch)_\d{8}$/.test(tool.type)
     ? tool.type
     : tool.kind === "web_search"
       ? "web_search_20250305"
@@ -183,14 +184,15 @@ export function serverBlock(
   if (part.type === "server_tool_call")
     return {
       type: "server_tool_use",
-      id: part.id,
+      // Another dialect's id (a Responses ws_…) in Anthropic's form; its result names the same.
+      id: idWithPrefix(part.id, "srvtoolu_"),
       name: part.name,
       input: argumentsObject(part.input),
     };
   if (part.kind === "web_search")
     return {
       type: "web_search_tool_result",
-      tool_use_id: part.callId,
+      tool_use_id: idWithPrefix(part.callId, "srvtoolu_"),
       content:
         part.error !== undefined
           ? { type: "web_search_tool_result_error", error_code: part.error }
@@ -199,7 +201,7 @@ export function serverBlock(
   const page = part.results[0];
   return {
     type: "web_fetch_tool_result",
-    tool_use_id: part.callId,
+    tool_use_id: idWithPrefix(part.callId, "srvtoolu_"),
     content:
       part.error !== undefined || !page
         ? { type: "web_fetch_tool_error", error_code: part.error ?? "unavailable" }

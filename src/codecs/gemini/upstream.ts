@@ -225,6 +225,7 @@ export const geminiUpstream: Readonly<UpstreamCodec> = {
   // The SSE form ends on the chunk with finishReason (and usage), the JSON array at its closing bracket.
   finalMarkers: (contentType) => (contentType.includes("json") ? ARRAY_END : FINISH_REASON),
   serverTools: ["web_search", "web_fetch"],
+  serverToolsBesideFunctions: false,
 
   parseStream(
     body: AsyncIterable<Uint8Array>,
