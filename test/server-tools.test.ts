@@ -1,5 +1,6 @@
 import Anthropic from "@anthropic-ai/sdk";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { GoogleGenAI, type GenerateContentResponse } from "@google/genai";
 import OpenAI from "openai";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
@@ -20,6 +21,7 @@ let ge: FakeUpstream;
 let gw: TestGateway;
 let anthropic: Anthropic;
 let openai: OpenAI;
+let genai: GoogleGenAI;
 
 const GATEWAY = () =>
   "proxy:\n  cooldown_wait: 0\n" +
@@ -55,6 +57,7 @@ beforeAll(() => {
   gw = startGateway({ gateway: GATEWAY(), mappings: MAPPINGS });
   anthropic = new Anthropic({ apiKey: "x", baseURL: gw.origin, maxRetries: 0 });
   openai = new OpenAI({ apiKey: "x", baseURL: `${gw.origin}/v1`, maxRetries: 0 });
+  genai = new GoogleGenAI({ apiKey: "x", httpOptions: { baseUrl: gw.origin } });
 });
 afterAll(async () => {
   await gw.stop();
@@ -396,5 +399,58 @@ describe("web search over an OpenAI Responses upstream", () => {
   test("streamed: the same, through the Anthropic SDK's stream helper", async () => {
     const stream = anthropic.messages.stream({ model: "to-openai-responses", ...SEARCH });
     expectOpenAISearch(await stream.finalMessage());
+  });
+});
+
+describe("a Gemini client's Google Search", () => {
+  const PROMPT = "Perform a web search for the query: levity gateway";
+  const OPENAI_PAGES = PAGES.map((p) => p.uri.replace(/^.*\//, "https://pages.example/"));
+
+  function expectGrounding(metadata: unknown, text: string) {
+    expect(metadata).toEqual({
+      webSearchQueries: ["levity gateway"],
+      groundingChunks: OPENAI_PAGES.map((uri, i) => ({ web: { uri, title: PAGES[i]!.title } })),
+      groundingSupports: [
+        {
+          segment: expect.objectContaining({
+            startIndex: 0,
+            endIndex: Buffer.byteLength(text),
+            text,
+          }),
+          groundingChunkIndices: [0, 1],
+        },
+      ],
+    });
+  }
+
+  test("to Gemini: forwarded as it is", async () => {
+    await genai.models.generateContent({
+      model: "to-gemini",
+      contents: PROMPT,
+      config: { tools: [{ googleSearch: {} }] },
+    });
+    expect(ge.requests.at(-1)!.json.tools).toEqual([{ googleSearch: {} }]);
+  });
+
+  test("to an OpenAI Responses upstream, plain: its search as groundingMetadata", async () => {
+    const response = await genai.models.generateContent({
+      model: "to-openai-responses",
+      contents: PROMPT,
+      config: { tools: [{ googleSearch: {} }] },
+    });
+    expect(oa.requests.at(-1)!.json.tools).toEqual([{ type: "web_search" }]);
+    expectGrounding(response.candidates![0]!.groundingMetadata, response.text!);
+  });
+
+  test("streamed: the metadata on the last chunk, its offsets over the whole text", async () => {
+    const chunks: GenerateContentResponse[] = [];
+    for await (const chunk of await genai.models.generateContentStream({
+      model: "to-openai-responses",
+      contents: PROMPT,
+      config: { tools: [{ googleSearch: {} }] },
+    }))
+      chunks.push(chunk);
+    const text = chunks.map((c) => c.text ?? "").join("");
+    expectGrounding(chunks.at(-1)!.candidates![0]!.groundingMetadata, text);
   });
 });

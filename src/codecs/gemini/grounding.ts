@@ -1,13 +1,14 @@
 import type {
   Citation,
   Part,
+  ServerTool,
   ServerToolCallPart,
   ServerToolResultPart,
   StreamEvent,
   TextPart,
 } from "../../ir.ts";
 import { isObject, type JsonObject } from "../json.ts";
-import { randomId } from "../shared.ts";
+import { argumentsObject, randomId } from "../shared.ts";
 
 /*
  * Gemini's Google Search grounding and URL context, as server tool parts. Gemini runs the
@@ -199,4 +200,98 @@ export function* groundedEvents(parts: Part[], calls: { next: number }): Generat
       yield { type: "tool_call_end", index };
     }
   }
+}
+
+/** A Gemini client's built-in tools as server tools: Google Search and URL context. */
+export function serverToolsFrom(entries: unknown[]): ServerTool[] {
+  const tools: ServerTool[] = [];
+  for (const entry of entries) {
+    if (!isObject(entry)) continue;
+    for (const [key, kind] of SERVER_TOOL_KEYS)
+      if (entry[key] !== undefined && entry[key] !== null)
+        tools.push({ kind, name: kind, type: key });
+  }
+  return tools;
+}
+
+const SERVER_TOOL_KEYS: readonly (readonly [string, ServerTool["kind"]])[] = [
+  ["googleSearch", "web_search"],
+  ["google_search", "web_search"],
+  ["googleSearchRetrieval", "web_search"],
+  ["google_search_retrieval", "web_search"],
+  ["urlContext", "web_fetch"],
+  ["url_context", "web_fetch"],
+];
+
+/**
+ * What a Gemini client reads of another upstream's searches: groundingMetadata (the queries, the
+ * pages as groundingChunks, each cited text's UTF-8 byte range in the answer's text as a
+ * groundingSupport) and urlContextMetadata. `texts` is the answer's text in order, each piece
+ * with its citations; `partIndex` the text part's place among the parts, when the text is one part.
+ */
+export function groundingFields(
+  server: (ServerToolCallPart | ServerToolResultPart)[],
+  texts: { text: string; citations?: Citation[] }[],
+  partIndex?: number,
+): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  const searches = server.filter((p) => p.kind === "web_search");
+  const cited = texts.some((t) => t.citations);
+  if (searches.length > 0 || cited) {
+    const chunks: { uri: string; title?: string }[] = [];
+    const chunkOf = (url: string, title?: string) => {
+      let at = chunks.findIndex((c) => c.uri === url);
+      if (at < 0) at = chunks.push({ uri: url }) - 1;
+      // A search's results may lack the titles its citations give (OpenAI's sources are bare URLs).
+      if (title && !chunks[at]!.title) chunks[at]!.title = title;
+      return at;
+    };
+    const queries: string[] = [];
+    for (const part of searches) {
+      if (part.type === "server_tool_call") {
+        const query = argumentsObject(part.input).query;
+        if (typeof query === "string" && query !== "") queries.push(query);
+      } else for (const r of part.results) chunkOf(r.url, r.title);
+    }
+    const supports: unknown[] = [];
+    let bytes = 0;
+    for (const piece of texts) {
+      const length = Buffer.byteLength(piece.text, "utf8");
+      if (piece.citations && length > 0)
+        supports.push({
+          segment: {
+            ...(partIndex !== undefined ? { partIndex } : {}),
+            startIndex: bytes,
+            endIndex: bytes + length,
+            text: piece.text,
+          },
+          groundingChunkIndices: piece.citations.map((c) => chunkOf(c.url, c.title)),
+        });
+      bytes += length;
+    }
+    fields.groundingMetadata = {
+      webSearchQueries: queries,
+      groundingChunks: chunks.map((web) => ({ web })),
+      groundingSupports: supports,
+    };
+  }
+  const fetched = server.filter(
+    (p): p is ServerToolCallPart => p.type === "server_tool_call" && p.kind === "web_fetch",
+  );
+  if (fetched.length > 0)
+    fields.urlContextMetadata = {
+      urlMetadata: fetched.map((call) => {
+        const result = server.find(
+          (p): p is ServerToolResultPart => p.type === "server_tool_result" && p.callId === call.id,
+        );
+        return {
+          retrievedUrl: String(argumentsObject(call.input).url ?? ""),
+          urlRetrievalStatus:
+            result && result.error === undefined
+              ? "URL_RETRIEVAL_STATUS_SUCCESS"
+              : "URL_RETRIEVAL_STATUS_ERROR",
+        };
+      }),
+    };
+  return fields;
 }
