@@ -454,3 +454,81 @@ describe("a Gemini client's Google Search", () => {
     expectGrounding(chunks.at(-1)!.candidates![0]!.groundingMetadata, text);
   });
 });
+
+describe("web search over an Anthropic upstream, for other clients", () => {
+  const PROMPT = "Perform a web search for the query: levity gateway";
+  const ANTHROPIC_PAGES = PAGES.map((p) => ({
+    url: p.uri.replace(/^.*\//, "https://anthropic-pages.example/"),
+    title: p.title,
+  }));
+
+  function expectAnthropicSearch(response: OpenAI.Responses.Response) {
+    const [call, message] = response.output;
+    expect(call).toMatchObject({
+      type: "web_search_call",
+      action: {
+        type: "search",
+        query: "levity gateway",
+        sources: ANTHROPIC_PAGES.map((p) => ({ type: "url", url: p.url })),
+      },
+    });
+    const text = (message as OpenAI.Responses.ResponseOutputMessage)
+      .content[0] as OpenAI.Responses.ResponseOutputText;
+    expect(text.annotations).toMatchObject(
+      ANTHROPIC_PAGES.map((p) => ({ type: "url_citation", url: p.url, title: p.title })),
+    );
+  }
+
+  test("plain and streamed: server_tool_use, web_search_tool_result and citations read back", async () => {
+    const request = {
+      model: "to-anthropic",
+      input: PROMPT,
+      tools: [{ type: "web_search" as const }],
+    };
+    expectAnthropicSearch(await openai.responses.create(request));
+    expectAnthropicSearch(await openai.responses.stream(request).finalResponse());
+  });
+
+  test("its search goes back to it as its own blocks, encrypted content and all", async () => {
+    const first = await openai.responses.create({
+      model: "to-anthropic",
+      input: PROMPT,
+      tools: [{ type: "web_search" }],
+    });
+    await openai.responses.create({
+      model: "to-anthropic",
+      previous_response_id: first.id,
+      input: "Reply with exactly this text and nothing else: again",
+    });
+    const assistant = an.requests.at(-1)!.json.messages[1].content;
+    expect(assistant.slice(0, 2)).toMatchObject([
+      { type: "server_tool_use", id: "srvtoolu_fake1", input: { query: "levity gateway" } },
+      {
+        type: "web_search_tool_result",
+        tool_use_id: "srvtoolu_fake1",
+        content: [
+          { encrypted_content: "anthropic-enc-0" },
+          { encrypted_content: "anthropic-enc-1" },
+        ],
+      },
+    ]);
+    expect(assistant[2].citations[0]).toMatchObject({ encrypted_index: "anthropic-idx-0" });
+  });
+
+  test("another upstream's search goes to it as text, which it cannot refuse", async () => {
+    const first = await openai.responses.create({
+      model: "to-gemini",
+      input: PROMPT,
+      tools: [{ type: "web_search" }],
+    });
+    const next = await openai.responses.create({
+      model: "to-anthropic",
+      previous_response_id: first.id,
+      input: "Reply with exactly this text and nothing else: again",
+    });
+    expect(next.output_text).toBe("again");
+    const sent = JSON.stringify(an.requests.at(-1)!.json.messages);
+    expect(sent).not.toContain("web_search_tool_result");
+    expect(sent).toContain("[web_search: levity gateway]");
+  });
+});

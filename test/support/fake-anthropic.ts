@@ -6,6 +6,12 @@ import {
   type FakeUpstream,
   type RecordedRequest,
 } from "./fake-server.ts";
+import {
+  foreignSearchResult,
+  searchesWebSearch,
+  webSearchBlockEvents,
+  webSearchBlocks,
+} from "./anthropic-web-search.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 
 /*
@@ -176,8 +182,12 @@ export function fakeAnthropic(key: string | string[], options: FakeOptions = {})
         return invalid(`${request.path} not found`, 404, "not_found_error");
       const refused = validate(body);
       if (refused) return refused;
+      const foreign = foreignSearchResult(body.messages ?? []);
+      if (foreign) return invalid(foreign);
 
-      const reply = answer(promptOf(body));
+      const prompt = promptOf(body);
+      const reply = answer(prompt);
+      const searched = searchesWebSearch(body) && reply.calls.length === 0;
       const content: any[] = [];
       if (reply.thinking)
         content.push({
@@ -185,7 +195,8 @@ export function fakeAnthropic(key: string | string[], options: FakeOptions = {})
           thinking: reply.thinking,
           signature: sign(reply.thinking),
         });
-      if (reply.text !== undefined) content.push({ type: "text", text: reply.text });
+      if (searched) content.push(...webSearchBlocks(prompt.text, reply.text ?? ""));
+      else if (reply.text !== undefined) content.push({ type: "text", text: reply.text });
       for (const [i, call] of reply.calls.entries()) {
         content.push({
           type: "tool_use",
@@ -215,6 +226,7 @@ export function fakeAnthropic(key: string | string[], options: FakeOptions = {})
               cache_creation_input_tokens: 0,
               cache_read_input_tokens: 0,
               service_tier: "standard",
+              ...(searched ? { server_tool_use: { web_search_requests: 1 } } : {}),
             },
           },
           200,
@@ -245,7 +257,9 @@ export function fakeAnthropic(key: string | string[], options: FakeOptions = {})
         }),
       ];
       content.forEach((block, index) => {
-        if (block.type === "thinking") {
+        const searchEvents = webSearchBlockEvents(block, index, event, words);
+        if (searchEvents) events.push(...searchEvents);
+        else if (block.type === "thinking") {
           events.push(
             event({
               type: "content_block_start",
@@ -318,7 +332,10 @@ export function fakeAnthropic(key: string | string[], options: FakeOptions = {})
         event({
           type: "message_delta",
           delta: { stop_reason: stop, stop_sequence: null },
-          usage: { output_tokens: output },
+          usage: {
+            output_tokens: output,
+            ...(searched ? { server_tool_use: { web_search_requests: 1 } } : {}),
+          },
         }),
       );
       events.push(event({ type: "message_stop" }));
