@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { Part } from "../../ir.ts";
+import type { Citation, Part } from "../../ir.ts";
 import { groundedParts, groundingFields } from "./grounding.ts";
 
 const page = (n: number) => ({ web: { uri: `https://p${n}.example/`, title: `p${n}.example` } });
@@ -14,7 +14,7 @@ describe("groundedParts: Gemini's byte-ranged supports as cited text", () => {
     name: string;
     text: string;
     supports: { startIndex: number; endIndex: number; text?: string; chunks: number[] }[];
-    want: { text: string; citations?: ReturnType<typeof cite>[] }[];
+    want: { text: string; citations?: Citation[] }[];
   }[] = [
     {
       name: "one support over the whole text",
@@ -51,7 +51,7 @@ describe("groundedParts: Gemini's byte-ranged supports as cited text", () => {
         { startIndex: 3, endIndex: 11, chunks: [1] },
       ],
       want: [
-        { text: "Alpha ", citations: [{ ...cite(0, ""), citedText: undefined }] },
+        { text: "Alpha ", citations: [{ url: "https://p0.example/", title: "p0.example" }] },
         { text: "beta." },
       ],
     },
@@ -76,8 +76,8 @@ describe("groundedParts: Gemini's byte-ranged supports as cited text", () => {
         })),
       };
       const parts = groundedParts([{ type: "text", text: c.text }], { grounding });
-      const texts = parts.filter((p) => p.type === "text");
-      expect(texts).toEqual(c.want.map((w) => ({ type: "text", ...w })) as Part[]);
+      const texts: Part[] = parts.filter((p) => p.type === "text");
+      expect(texts).toEqual(c.want.map((w): Part => ({ type: "text", ...w })));
       expect(parts.slice(0, 2)).toMatchObject([
         { type: "server_tool_call", kind: "web_search", input: '{"query":"q"}' },
         {
