@@ -532,3 +532,57 @@ describe("web search over an Anthropic upstream, for other clients", () => {
     expect(sent).toContain("[web_search: levity gateway]");
   });
 });
+
+describe("the rest of the mapping table", () => {
+  test("a Gemini client's googleSearch and urlContext to Anthropic", async () => {
+    await genai.models.generateContent({
+      model: "to-anthropic",
+      contents: "Reply with exactly this text and nothing else: hi",
+      config: { tools: [{ googleSearch: {} }, { urlContext: {} }] },
+    });
+    expect(an.requests.at(-1)!.json.tools).toEqual([
+      { type: "web_search_20250305", name: "web_search" },
+      { type: "web_fetch_20250910", name: "web_fetch" },
+    ]);
+  });
+
+  test("Anthropic's domain filter and location to OpenAI's web_search", async () => {
+    await anthropic.messages.create({
+      model: "to-openai-responses",
+      ...SEARCH,
+      tools: [
+        {
+          type: "web_search_20250305",
+          name: "web_search",
+          allowed_domains: ["levity.example"],
+          user_location: { type: "approximate", city: "Paris", country: "FR" },
+        },
+      ],
+    });
+    expect(oa.requests.at(-1)!.json.tools).toEqual([
+      {
+        type: "web_search",
+        filters: { allowed_domains: ["levity.example"] },
+        user_location: { type: "approximate", city: "Paris", country: "FR" },
+      },
+    ]);
+  });
+
+  test("web fetch to an OpenAI Responses upstream, which has none: refused by name when forced", async () => {
+    const response = await fetch(`${gw.origin}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({
+        model: "to-openai-responses",
+        max_tokens: 64,
+        messages: [{ role: "user", content: "Fetch https://levity.example/" }],
+        tools: [{ type: "web_fetch_20250910", name: "web_fetch" }],
+        tool_choice: { type: "tool", name: "web_fetch" },
+      }),
+    });
+    expect(response.status).toBe(400);
+    expect(expectErrorShape("anthropic", await response.json(), 400)).toContain(
+      'web_fetch_20250910 ("web_fetch") runs at the provider, and upstream "openai-responses" has no such tool',
+    );
+  });
+});
