@@ -239,7 +239,8 @@ export interface ChatResponse {
 /**
  * The stream vocabulary. `start` comes first; blocks (thinking, text, tool calls) follow one at a
  * time: a block ends when the next begins or at `finish`, and a tool call also ends explicitly.
- * `finish` or `error` is last.
+ * A text event with citations is a block of its own, whole: the cited text and its sources
+ * together. `finish` or `error` is last.
  */
 export type StreamEvent =
   | { type: "start"; id: string; model: string; created: number; usage: Usage }
