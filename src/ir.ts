@@ -32,6 +32,18 @@ export interface TextPart {
   /** Gemini may sign any part. */
   signature?: Opaque;
   cache?: CacheMark;
+  /** Web sources this text rests on (a server tool's results): the whole part cites each. */
+  citations?: Citation[];
+}
+
+/** A source cited by text, as web search results give them. */
+export interface Citation {
+  url: string;
+  title?: string;
+  /** The words of the source the text rests on, where the upstream says. */
+  citedText?: string;
+  /** Anthropic's encrypted_index: only the upstream that issued it can read it. */
+  encryptedIndex?: Opaque;
 }
 
 /** An image, or a document such as a PDF: whatever the dialect carries inline or by URL. */
@@ -72,8 +84,46 @@ export interface RedactedThinkingPart {
   data: Opaque;
 }
 
+/**
+ * A tool the provider runs itself (web search, web fetch): its call, already made at the upstream.
+ * `input` is the JSON text of its arguments ({query} or {url}).
+ */
+export interface ServerToolCallPart {
+  type: "server_tool_call";
+  id: string;
+  name: string;
+  kind: ServerToolKind;
+  input: string;
+  /** The upstream that ran it: only it can take the call back as its own block. */
+  issuer?: string;
+}
+
+/** One page a web search or fetch found. */
+export interface WebResult {
+  url: string;
+  title?: string;
+  /** How old the page is, in the upstream's words ("2 days ago", a date). */
+  pageAge?: string;
+  /** Anthropic's encrypted_content: the page as only that upstream can read it. */
+  encrypted?: Opaque;
+  /** The page's text, where the upstream gave it (web fetch). */
+  text?: string;
+}
+
+/** What a server tool call found, or why it found nothing (`error`: the upstream's code). */
+export interface ServerToolResultPart {
+  type: "server_tool_result";
+  callId: string;
+  kind: ServerToolKind;
+  results: WebResult[];
+  error?: string;
+  issuer?: string;
+}
+
 export type Part =
   | TextPart
+  | ServerToolCallPart
+  | ServerToolResultPart
   | MediaPart
   | ToolCallPart
   | ToolResultPart
@@ -100,6 +150,25 @@ export interface Tool {
   /** An OpenAI Responses namespace the tool was declared in; its calls go back with it. */
   namespace?: string;
   cache?: CacheMark;
+}
+
+export type ServerToolKind = "web_search" | "web_fetch";
+
+/**
+ * A tool the provider runs (Anthropic's web_search_*, web_fetch_*; the Responses API's web_search;
+ * Gemini's googleSearch, urlContext). It is not a function: the upstream runs it and answers with
+ * its results, so it goes to an upstream that has such a tool, or is refused or dropped by name.
+ */
+export interface ServerTool {
+  kind: ServerToolKind;
+  /** The name the client gave it (Anthropic's `name`), which its calls carry. */
+  name: string;
+  /** The client's own type (`web_search_20250305`, `web_search_preview`, `googleSearch`). */
+  type: string;
+  maxUses?: number;
+  allowedDomains?: string[];
+  blockedDomains?: string[];
+  userLocation?: Record<string, unknown>;
 }
 
 export type ToolChoice =
@@ -131,6 +200,8 @@ export interface ChatRequest {
   systemCache?: (CacheMark | undefined)[];
   turns: Turn[];
   tools: Tool[];
+  /** Tools the upstream runs itself; absent when there are none. */
+  serverTools?: ServerTool[];
   toolChoice?: ToolChoice;
   parallelToolCalls?: boolean;
   stream: boolean;
@@ -170,6 +241,8 @@ export interface Usage {
   cacheWrite?: number;
   /** Reasoning tokens (a subset of output). */
   reasoning?: number;
+  /** Web searches a server tool ran for this answer. */
+  webSearches?: number;
 }
 
 export interface ChatResponse {
@@ -186,11 +259,14 @@ export interface ChatResponse {
 /**
  * The stream vocabulary. `start` comes first; blocks (thinking, text, tool calls) follow one at a
  * time: a block ends when the next begins or at `finish`, and a tool call also ends explicitly.
- * `finish` or `error` is last.
+ * A text event with citations is a block of its own, whole: the cited text and its sources
+ * together. `finish` or `error` is last.
  */
 export type StreamEvent =
   | { type: "start"; id: string; model: string; created: number; usage: Usage }
-  | { type: "text"; text: string; signature?: Opaque }
+  | { type: "text"; text: string; signature?: Opaque; citations?: Citation[] }
+  /** A server tool's call or result, whole: a block of its own. */
+  | { type: "server_tool"; part: ServerToolCallPart | ServerToolResultPart }
   | { type: "thinking"; text: string }
   | { type: "thinking_signature"; signature: Opaque }
   | { type: "redacted_thinking"; data: Opaque }

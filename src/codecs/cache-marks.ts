@@ -28,9 +28,16 @@ export function withCache(value: unknown): { cache?: CacheMark } {
   return mark ? { cache: mark } : {};
 }
 
-/** Sets the mark `cache_control` asks for on the part a block became (thinking carries none). */
+/** Sets the mark `cache_control` asks for on the part a block became (thinking and a server tool's blocks carry none). */
 export function markPart(part: Part | undefined, value: unknown): void {
   const mark = cacheMarkOf(value);
-  if (mark && part && part.type !== "thinking" && part.type !== "redacted_thinking")
+  if (
+    mark &&
+    part &&
+    part.type !== "thinking" &&
+    part.type !== "redacted_thinking" &&
+    part.type !== "server_tool_call" &&
+    part.type !== "server_tool_result"
+  )
     part.cache = mark;
 }

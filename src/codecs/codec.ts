@@ -1,5 +1,5 @@
 import type { FetchMedia } from "./gemini/inline-media.ts";
-import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
+import type { ChatRequest, ChatResponse, ServerToolKind, StreamEvent } from "../ir.ts";
 import type { UpstreamProtocol } from "./names.ts";
 import type { ChatCompat } from "./openai-compatible/profiles.ts";
 import type { JsonObject } from "./json.ts";
@@ -97,6 +97,8 @@ export interface UpstreamCodec {
     body: AsyncIterable<Uint8Array>,
     target: UpstreamTarget,
     contentType: string,
+    /** The request the stream answers (what it asked for may change how the answer is read). */
+    request?: ChatRequest,
   ): AsyncIterable<StreamEvent>;
   /**
    * Bytes the dialect's final event always holds (`[DONE]`, `message_stop`, …): a forwarded stream
@@ -110,4 +112,16 @@ export interface UpstreamCodec {
     target: UpstreamTarget,
   ): Promise<{ path: string; body: unknown }>;
   parseCount?(body: unknown): number;
+  /** The server tools (web search, web fetch) the upstream runs itself; absent: none. */
+  serverTools?: readonly ServerToolKind[];
+  /**
+   * false: it runs them only in a request with no function tools (Gemini refuses googleSearch
+   * beside functionDeclarations, "Tool use with function calling is unsupported by the model").
+   */
+  serverToolsBesideFunctions?: boolean;
+  /**
+   * Whether the upstream takes back, as its own blocks, the server tool calls and results it
+   * issued (Anthropic's server_tool_use, with encrypted content); other upstreams read them as text.
+   */
+  takesServerBlocks?: boolean;
 }

@@ -459,6 +459,7 @@ function buildProxy(
       maxTotalBytes: Math.round(p.media_fetch.max_total_mb * 1024 * 1024),
       timeoutMs: Math.round(p.media_fetch.timeout * 1000),
     },
+    serverTools: p.server_tools,
     dataDir: dataDirOf(p.data_dir, options),
     cooldownWaitMs: p.cooldown_wait * 1000,
     metricsEnabled: p.metrics,
@@ -585,6 +586,7 @@ function buildUpstreams(
       timeouts: resolveTimeouts(proxy, entry.timeouts),
       limits: resolveUpstreamLimits(proxy),
       promptCache: resolvePromptCache(entry, proxy, openai?.profile),
+      serverTools: entry.server_tools,
       accounts: entry.accounts.map(buildAccount),
     });
   });

@@ -75,6 +75,14 @@ export type TimeoutsFile = v.InferOutput<typeof TimeoutsSchema>;
 export const STRATEGIES = ["round_robin", "fill_first", "least_busy", "sticky"] as const;
 export type Strategy = (typeof STRATEGIES)[number];
 
+/** What becomes of a server tool (web search, web fetch) an upstream has no counterpart for. */
+export const SERVER_TOOL_POLICIES = ["auto", "error", "drop"] as const;
+export type ServerToolPolicy = (typeof SERVER_TOOL_POLICIES)[number];
+const ServerToolsPolicy = v.picklist(
+  SERVER_TOOL_POLICIES,
+  "must be auto (refuse a request that forces the tool, drop it with a warning from one that only offers it), error (always refuse, naming the tool) or drop (always send the request without it, with an x-levity-warning header)",
+);
+
 export const ProxySchema = v.strictObject({
   port: v.optional(
     v.pipe(
@@ -219,6 +227,8 @@ export const ProxySchema = v.strictObject({
    * addresses only, unless `allow` names a network or host; at most max_urls per request,
    * max_total_mb in all, within timeout seconds.
    */
+  /** A server tool the upstream cannot run: refused (error) or left out with a warning (drop). */
+  server_tools: v.optional(ServerToolsPolicy, "auto"),
   media_fetch: v.optional(
     v.strictObject({
       allow: v.optional(
@@ -336,6 +346,8 @@ const UpstreamSchema = v.strictObject({
       cache_key: v.optional(v.boolean("must be true or false")),
     }),
   ),
+  /** Overrides proxy.server_tools for this upstream. */
+  server_tools: v.optional(ServerToolsPolicy),
   accounts: v.optional(v.array(AccountSchema, "must be a list of { name, key }"), []),
 });
 

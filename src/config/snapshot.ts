@@ -4,7 +4,7 @@ import type { MappingTable } from "../mapping/table.ts";
 import type { UpstreamLimits } from "../upstream-limits.ts";
 import type { PromptCacheSettings } from "../codecs/codec.ts";
 import type { ChatCompat, OpenAIApi, ProfileName } from "../codecs/openai-compatible/index.ts";
-import type { AuthMode, Strategy } from "./schema.ts";
+import type { AuthMode, ServerToolPolicy, Strategy } from "./schema.ts";
 import type { UpstreamProtocol } from "../codecs/names.ts";
 
 export type EffectiveAuthMode = Exclude<AuthMode, "auto">;
@@ -35,6 +35,8 @@ export interface ProxySettings {
   corsOrigins: string[];
   /** proxy.media_fetch: where URLs a client sends for Gemini may be fetched from, and how much. */
   mediaFetch: MediaFetchSettings;
+  /** proxy.server_tools: a server tool an upstream cannot run is refused, or dropped with a warning. */
+  serverTools: ServerToolPolicy;
   /** Where SQLite state lives (stored responses, tool-call signatures, account cooldowns). */
   dataDir: string;
   /** When every account is cooling and one recovers within this long, wait for it. */
@@ -104,6 +106,8 @@ export interface Upstream {
   limits?: UpstreamLimits;
   /** proxy.prompt_cache with the upstream's own prompt_cache over it. */
   promptCache?: PromptCacheSettings;
+  /** server_tools written for this upstream; absent: proxy.server_tools. */
+  serverTools?: ServerToolPolicy;
   accounts: Account[];
 }
 

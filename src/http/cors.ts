@@ -19,6 +19,7 @@ const EXPOSED: string = [
   "x-upstream",
   "x-account",
   "x-levity-path-rewritten",
+  "x-levity-warning",
   "retry-after",
   "retry-after-ms",
   "x-should-retry",

@@ -39,7 +39,10 @@ export class ResponseAssembler {
         ({ id: this.id, model: this.model, created: this.created, usage: this.usage } = event);
         break;
       case "text":
-        if (last?.type === "text") last.text += event.text;
+        // Cited text stays a part of its own, with its citations, as the stream sent it.
+        if (event.citations)
+          this.parts.push({ type: "text", text: event.text, citations: event.citations });
+        else if (last?.type === "text" && !last.citations) last.text += event.text;
         else this.parts.push({ type: "text", text: event.text });
         if (event.signature)
           (this.parts.at(-1) as Extract<Part, { type: "text" }>).signature = event.signature;
@@ -54,6 +57,9 @@ export class ResponseAssembler {
         break;
       case "redacted_thinking":
         this.parts.push({ type: "redacted_thinking", data: event.data });
+        break;
+      case "server_tool":
+        this.parts.push(event.part);
         break;
       case "tool_call_start": {
         const call = {
@@ -108,7 +114,9 @@ const PART_COST = 64;
 function heldLength(event: StreamEvent): number {
   switch (event.type) {
     case "text":
-      return event.text.length + (event.signature ? PART_COST : 0);
+      return event.text.length + (event.signature || event.citations ? PART_COST : 0);
+    case "server_tool":
+      return JSON.stringify(event.part).length;
     case "thinking":
       return event.text.length;
     case "thinking_signature":

@@ -14,7 +14,7 @@ export interface AttemptContext {
   requestId: string;
   family: ErrorFamily;
   match: { route: { operation: Operation } };
-  snapshot: { proxy: Pick<ProxySettings, "mediaFetch" | "requestLimits"> };
+  snapshot: { proxy: Pick<ProxySettings, "mediaFetch" | "requestLimits" | "serverTools"> };
   /** The parsed JSON body, for POST routes. */
   body?: { json: JsonObject; text: string };
 }

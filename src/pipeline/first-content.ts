@@ -19,7 +19,8 @@ function isContent(event: StreamEvent): boolean {
     (event.type === "text" && event.text !== "") ||
     event.type === "thinking" ||
     event.type === "redacted_thinking" ||
-    event.type === "tool_call_start"
+    event.type === "tool_call_start" ||
+    event.type === "server_tool"
   );
 }
 
@@ -29,7 +30,10 @@ export function isEmptyAnswer(response: Pick<ChatResponse, "parts" | "stop">): b
     response.stop === "end" &&
     !response.parts.some(
       (p) =>
-        (p.type === "text" && p.text !== "") || p.type === "tool_call" || p.type === "thinking",
+        (p.type === "text" && p.text !== "") ||
+        p.type === "tool_call" ||
+        p.type === "thinking" ||
+        p.type === "server_tool_result",
     )
   );
 }

@@ -166,6 +166,7 @@ export function httpProducer(
           withEventLimit(response.body, limitsOf(upstream).eventBytes, upstream.name),
           target,
           response.headers.get("content-type") ?? "",
+          request,
         ),
       };
     },

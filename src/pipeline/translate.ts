@@ -22,6 +22,7 @@ import { targetWindow, tooLongError } from "./context-fit.ts";
 import { echoProducer, httpProducer, type Producer, type ProducerServices } from "./producer.ts";
 import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";
 import { derivedCacheKey, sessionKey } from "./session-key.ts";
+import { planServerTools, WARNING_HEADER } from "./server-tools.ts";
 
 const SSE_HEADERS: Readonly<Record<string, string>> = {
   "content-type": "text/event-stream; charset=utf-8",
@@ -224,7 +225,17 @@ export function translatedRunner({
       );
     },
     async attempt(lease: Lease): Promise<AttemptResult> {
-      const request = { ...prepared.request, model: target.model };
+      // Refused here (a GatewayError goes up to the client), before any account is spent on it.
+      const plan = planServerTools(
+        { ...prepared.request, model: target.model },
+        upstream,
+        ctx.snapshot.proxy.serverTools,
+      );
+      const request = plan.request;
+      const warned = (response: Response): Response => {
+        if (plan.warning) response.headers.set(WARNING_HEADER, plan.warning);
+        return response;
+      };
       const producer: Producer =
         upstream.protocol === "echo"
           ? echoProducer(upstream, services)
@@ -259,7 +270,7 @@ export function translatedRunner({
           lease.finish({ ok: true, usage: response.usage });
           return {
             kind: "committed",
-            response: jsonResponse(client.renderResponse(response, render)),
+            response: warned(jsonResponse(client.renderResponse(response, render))),
           };
         }
         const opened = await producer.stream(request);
@@ -271,7 +282,10 @@ export function translatedRunner({
         const body = byteStream(
           client.renderStream(afterCommit(peeked.events, upstream, lease, remember), render),
         );
-        return { kind: "committed", response: new Response(body, { headers: framing }) };
+        return {
+          kind: "committed",
+          response: warned(new Response(body, { headers: framing })),
+        };
       } catch (error) {
         // Building the upstream request can still throw: a refusal of the client's request
         // (GatewayError) goes on up; anything else is this attempt's failure.

@@ -73,6 +73,13 @@ function partTokens(count: (text: string) => number, part: Part): number {
       return count(part.name) + count(part.arguments);
     case "tool_result":
       return part.content.reduce((sum, c) => sum + partTokens(count, c), 0);
+    case "server_tool_call":
+      return count(part.name) + count(part.input);
+    case "server_tool_result":
+      return part.results.reduce(
+        (sum, r) => sum + count(`${r.title ?? ""} ${r.url} ${r.text ?? ""}`),
+        0,
+      );
     case "redacted_thinking":
       return 0;
   }

@@ -6,6 +6,12 @@ import {
   type FakeUpstream,
   type RecordedRequest,
 } from "./fake-server.ts";
+import {
+  foreignSearchResult,
+  searchesWebSearch,
+  webSearchBlockEvents,
+  webSearchBlocks,
+} from "./anthropic-web-search.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 import { breakpointRefusal, PromptCacheModel, type CacheUsage } from "./fake-prompt-cache.ts";
 
@@ -189,8 +195,12 @@ export function fakeAnthropic(
         cache_creation_input_tokens: 0,
         cache_read_input_tokens: 0,
       };
+      const foreign = foreignSearchResult(body.messages ?? []);
+      if (foreign) return invalid(foreign);
 
-      const reply = answer(promptOf(body));
+      const prompt = promptOf(body);
+      const reply = answer(prompt);
+      const searched = searchesWebSearch(body) && reply.calls.length === 0;
       const content: any[] = [];
       if (reply.thinking)
         content.push({
@@ -198,7 +208,8 @@ export function fakeAnthropic(
           thinking: reply.thinking,
           signature: sign(reply.thinking),
         });
-      if (reply.text !== undefined) content.push({ type: "text", text: reply.text });
+      if (searched) content.push(...webSearchBlocks(prompt.text, reply.text ?? ""));
+      else if (reply.text !== undefined) content.push({ type: "text", text: reply.text });
       for (const [i, call] of reply.calls.entries()) {
         content.push({
           type: "tool_use",
@@ -222,7 +233,12 @@ export function fakeAnthropic(
             content,
             stop_reason: stop,
             stop_sequence: null,
-            usage: { ...cacheUsage, output_tokens: output, service_tier: "standard" },
+            usage: {
+              ...cacheUsage,
+              output_tokens: output,
+              service_tier: "standard",
+              ...(searched ? { server_tool_use: { web_search_requests: 1 } } : {}),
+            },
           },
           200,
           { "request-id": "req_upstream_anthropic" },
@@ -246,7 +262,9 @@ export function fakeAnthropic(
         }),
       ];
       content.forEach((block, index) => {
-        if (block.type === "thinking") {
+        const searchEvents = webSearchBlockEvents(block, index, event, words);
+        if (searchEvents) events.push(...searchEvents);
+        else if (block.type === "thinking") {
           events.push(
             event({
               type: "content_block_start",
@@ -319,7 +337,10 @@ export function fakeAnthropic(
         event({
           type: "message_delta",
           delta: { stop_reason: stop, stop_sequence: null },
-          usage: { output_tokens: output },
+          usage: {
+            output_tokens: output,
+            ...(searched ? { server_tool_use: { web_search_requests: 1 } } : {}),
+          },
         }),
       );
       events.push(event({ type: "message_stop" }));

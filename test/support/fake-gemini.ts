@@ -8,6 +8,7 @@ import {
 } from "./fake-server.ts";
 import { geminiSchemaErrors } from "./gemini-schema-rules.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
+import { groundingFields } from "./gemini-grounding.ts";
 
 /*
  * The Gemini API's wire format (PROTOCOLS.md §6): x-goog-api-key or ?key=, a bad key is 400
@@ -28,6 +29,14 @@ function sign(text: string): string {
 }
 
 function validate(body: any): Response | undefined {
+  // Built-in tools beside functions need the combination flag (Gemini's documented error without it).
+  const tools: any[] = body.tools ?? [];
+  const builtIn = tools.some(
+    (t) => t.googleSearch || t.google_search || t.urlContext || t.url_context,
+  );
+  const functions = tools.some((t) => (t.functionDeclarations ?? t.function_declarations)?.length);
+  if (builtIn && functions && body.toolConfig?.includeServerSideToolInvocations !== true)
+    return invalid("Tool use with function calling is unsupported by the model.");
   for (const [t, tool] of (body.tools ?? []).entries()) {
     for (const [f, fn] of (
       tool.functionDeclarations ??
@@ -143,7 +152,9 @@ export function fakeGemini(key: string | string[], options: FakeOptions = {}): F
       const refused = validate(body);
       if (refused) return refused;
 
-      const reply = answer(promptOf(model, body));
+      const prompt = promptOf(model, body);
+      const reply = answer(prompt);
+      const grounding = groundingFields(body, prompt.text, reply.text ?? "");
       const parts: any[] = [];
       if (reply.thinking) parts.push({ text: reply.thinking, thought: true });
       if (reply.text !== undefined) parts.push({ text: reply.text });
@@ -165,7 +176,7 @@ export function fakeGemini(key: string | string[], options: FakeOptions = {}): F
         candidates: [
           {
             content: { role: "model", parts: chunkParts },
-            ...(last ? { finishReason: "STOP" } : {}),
+            ...(last ? { finishReason: "STOP", ...grounding } : {}),
             index: 0,
           },
         ],

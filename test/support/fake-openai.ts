@@ -5,6 +5,7 @@ import {
   type FakeUpstream,
   type RecordedRequest,
 } from "./fake-server.ts";
+import { webSearchEvents, webSearchFor } from "./openai-web-search.ts";
 import { answer, MISSING_MODEL, words, type Answer, type Prompt } from "./scripted-model.ts";
 
 /*
@@ -373,6 +374,8 @@ function responses(
   if (body.store !== false) stored.save(id, key);
   const reply = answer(prompt);
   const text = reply.text;
+  const search = webSearchFor(body, prompt.text, text ?? "");
+  const annotations = search?.annotations ?? [];
   const count = usageFor(reply);
   const usage = {
     input_tokens: 9,
@@ -395,9 +398,7 @@ function responses(
     status,
     role: "assistant",
     content:
-      status === "in_progress"
-        ? []
-        : [{ type: "output_text", text: t, annotations: [], logprobs: [] }],
+      status === "in_progress" ? [] : [{ type: "output_text", text: t, annotations, logprobs: [] }],
   });
   const custom = new Set(
     (body.tools ?? []).filter((t: any) => t.type === "custom").map((t: any) => t.name),
@@ -423,6 +424,7 @@ function responses(
   );
   const output = [
     ...(reasoning ? [reasoning] : []),
+    ...(search ? [search.item] : []),
     ...(text !== undefined ? [message(text, "completed")] : []),
     ...calls,
   ];
@@ -485,9 +487,15 @@ function responses(
     );
     events.push(event("response.output_item.done", { output_index: index++, item: reasoning }));
   }
+  if (search) events.push(...webSearchEvents(search, index++, event));
   if (text !== undefined) {
     const at = { item_id: "msg_fake1", output_index: index, content_index: 0 };
-    const part = (t: string) => ({ type: "output_text", text: t, annotations: [], logprobs: [] });
+    const part = (t: string, done = false) => ({
+      type: "output_text",
+      text: t,
+      annotations: done ? annotations : [],
+      logprobs: [],
+    });
     events.push(
       event("response.output_item.added", {
         output_index: index,
@@ -497,8 +505,16 @@ function responses(
     events.push(event("response.content_part.added", { ...at, part: part("") }));
     for (const w of words(text))
       events.push(event("response.output_text.delta", { ...at, delta: w, logprobs: [] }));
+    for (const [i, annotation] of annotations.entries())
+      events.push(
+        event("response.output_text.annotation.added", {
+          ...at,
+          annotation_index: i,
+          annotation,
+        }),
+      );
     events.push(event("response.output_text.done", { ...at, text, logprobs: [] }));
-    events.push(event("response.content_part.done", { ...at, part: part(text) }));
+    events.push(event("response.content_part.done", { ...at, part: part(text, true) }));
     events.push(
       event("response.output_item.done", {
         output_index: index++,

@@ -3,7 +3,9 @@ import type {
   CacheMark,
   ChatRequest,
   ChatResponse,
+  Opaque,
   Reasoning,
+  ServerTool,
   StreamEvent,
   Tool,
   ToolChoice,
@@ -17,16 +19,31 @@ import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseEvent } f
 import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
 import { blocksFromParts, partsFromBlocks, TO_ANTHROPIC_STOP, toAnthropicUsage } from "./wire.ts";
+import { citationBlock, parseServerTool, searchesIn, serverBlock } from "./server-tools.ts";
 
-function parseTools(value: unknown): Tool[] {
-  if (value === undefined || value === null) return [];
+const encodeOr = (o: Opaque | undefined) => (o ? encodeOpaque(o) : "");
+
+/** usage, with server_tool_use where the answer ran a web search (Claude Code counts them). */
+function clientUsage(usage: Usage, searches: number) {
+  return {
+    ...toAnthropicUsage(usage),
+    ...(searches > 0 ? { server_tool_use: { web_search_requests: searches } } : {}),
+  };
+}
+
+function parseTools(value: unknown): { tools: Tool[]; serverTools?: ServerTool[] } {
+  if (value === undefined || value === null) return { tools: [] };
   if (!Array.isArray(value)) throw badRequest("tools: Input should be a valid list", "tools");
   const tools: Tool[] = [];
+  const serverTools: ServerTool[] = [];
   value.forEach((tool, i) => {
     if (!isObject(tool) || typeof tool.name !== "string")
       throw badRequest(`tools.${i}.name: Field required`, `tools.${i}.name`);
-    // Typed tools (web_search_*, bash_*, text_editor_*) run at Anthropic and cannot be translated.
-    if (tool.type !== undefined && tool.type !== "custom") return;
+    // Typed tools run at the provider: web search and fetch are carried, any other is refused by name.
+    if (tool.type !== undefined && tool.type !== null && tool.type !== "custom") {
+      serverTools.push(parseServerTool(tool, `tools.${i}`));
+      return;
+    }
     tools.push({
       name: tool.name,
       description: typeof tool.description === "string" ? tool.description : undefined,
@@ -37,7 +54,7 @@ function parseTools(value: unknown): Tool[] {
       ...withCache(tool.cache_control),
     });
   });
-  return tools;
+  return serverTools.length > 0 ? { tools, serverTools } : { tools };
 }
 
 function parseToolChoice(value: unknown): { choice?: ToolChoice; parallel?: boolean } {
@@ -133,7 +150,7 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
       system,
       ...(systemCache.some(Boolean) ? { systemCache } : {}),
       turns,
-      tools: parseTools(body.tools),
+      ...parseTools(body.tools),
       toolChoice: choice,
       parallelToolCalls: parallel,
       stream,
@@ -155,12 +172,15 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
       type: "message",
       role: "assistant",
       model: response.model,
-      content: blocksFromParts(response.parts, (o) => (o ? encodeOpaque(o) : ""), {
+      content: blocksFromParts(response.parts, encodeOr, {
         thinking: ctx.request.reasoning?.include === true,
       }),
       stop_reason: TO_ANTHROPIC_STOP[response.stop],
       stop_sequence: response.stopSequence ?? null,
-      usage: { ...toAnthropicUsage(response.usage), service_tier: "standard" },
+      usage: {
+        ...clientUsage(response.usage, response.usage.webSearches ?? searchesIn(response.parts)),
+        service_tier: "standard",
+      },
     };
   },
 
@@ -175,8 +195,9 @@ async function* renderAnthropicStream(
   showThinking: boolean,
 ): AsyncGenerator<string> {
   let index = -1;
-  let open: "text" | "thinking" | "tool" | undefined;
+  let open: "text" | "cited" | "thinking" | "tool" | undefined;
   let usage: Usage = { input: 0, output: 0 };
+  let searches = 0;
   const start = (block: object, kind: typeof open) => {
     index++;
     open = kind;
@@ -234,12 +255,30 @@ async function* renderAnthropicStream(
         yield* close();
         break;
       case "text":
-        if (open !== "text") {
+        // Cited text is a block of its own, as Anthropic sends it: citations_delta, then its text.
+        if (event.citations) {
+          yield* close();
+          yield start({ type: "text", text: "" }, "cited");
+          for (const citation of event.citations)
+            yield delta({ type: "citations_delta", citation: citationBlock(citation, encodeOr) });
+        } else if (open !== "text") {
           yield* close();
           yield start({ type: "text", text: "" }, "text");
         }
-        yield delta({ type: "text_delta", text: event.text });
+        if (event.text !== "") yield delta({ type: "text_delta", text: event.text });
         break;
+      case "server_tool": {
+        yield* close();
+        const part = event.part;
+        if (part.type === "server_tool_call") {
+          if (part.kind === "web_search") searches++;
+          // The call's input streams as JSON, as a tool_use's does; its result block comes whole.
+          yield start({ ...serverBlock(part, encodeOr), input: {} }, "tool");
+          yield delta({ type: "input_json_delta", partial_json: part.input });
+        } else yield start(serverBlock(part, encodeOr), "tool");
+        yield* close();
+        break;
+      }
       case "tool_call_start":
         yield* close();
         yield start({ type: "tool_use", id: event.id, name: event.name, input: {} }, "tool");
@@ -263,7 +302,7 @@ async function* renderAnthropicStream(
             stop_reason: TO_ANTHROPIC_STOP[event.stop],
             stop_sequence: event.stopSequence ?? null,
           },
-          usage: toAnthropicUsage(usage),
+          usage: clientUsage(usage, usage.webSearches ?? searches),
         });
         yield sseEvent("message_stop", { type: "message_stop" });
         return;

@@ -2,6 +2,7 @@ import { cutShort, offProtocol } from "../../failure.ts";
 import { anthropicEndpointPath } from "./endpoint.ts";
 import type {
   ChatRequest,
+  Citation,
   ChatResponse,
   Part,
   StopReason,
@@ -19,11 +20,12 @@ import {
   mergeSameRoleTurns,
   parseStreamJson,
 } from "../shared.ts";
-import { isObject } from "../json.ts";
+import { isObject, type JsonObject } from "../json.ts";
 import type { UpstreamCodec, ErrorBodyReading, UpstreamTarget } from "../codec.ts";
 import { blocksFromParts, fromAnthropicStop, fromAnthropicUsage, partsFromBlocks } from "./wire.ts";
 import { cacheControl } from "../cache-marks.ts";
 import { placeBreakpoints } from "./breakpoints.ts";
+import { citationsFrom, serverPartFrom, serverToolBlock } from "./server-tools.ts";
 
 /** Anthropic requires max_tokens; this is what a request that did not say gets. */
 export const DEFAULT_MAX_TOKENS = 8192;
@@ -120,13 +122,17 @@ export const anthropicMessagesUpstream: Readonly<UpstreamCodec> = {
           text,
           ...(cache ? { cache_control: cacheControl(cache) } : {}),
         }));
-    if (request.tools.length > 0) {
-      body.tools = request.tools.map((tool) => ({
-        name: tool.name,
-        ...(tool.description ? { description: tool.description } : {}),
-        input_schema: { type: "object", ...tool.parameters },
-        ...(tool.cache ? { cache_control: cacheControl(tool.cache) } : {}),
-      }));
+    const serverTools = request.serverTools ?? [];
+    if (request.tools.length > 0 || serverTools.length > 0) {
+      body.tools = [
+        ...request.tools.map((tool) => ({
+          name: tool.name,
+          ...(tool.description ? { description: tool.description } : {}),
+          input_schema: { type: "object", ...tool.parameters },
+          ...(tool.cache ? { cache_control: cacheControl(tool.cache) } : {}),
+        })),
+        ...serverTools.map(serverToolBlock),
+      ];
       const choice = request.toolChoice ?? { type: "auto" };
       const disableParallel =
         request.parallelToolCalls === false ? { disable_parallel_tool_use: true } : {};
@@ -181,7 +187,7 @@ export const anthropicMessagesUpstream: Readonly<UpstreamCodec> = {
       id: typeof body.id === "string" ? body.id : "msg_unknown",
       model: typeof body.model === "string" ? body.model : "",
       created: Math.floor(Date.now() / 1000),
-      parts: stampIssuer(partsFromBlocks(body.content ?? [], "content"), target),
+      parts: stampIssuer(partsFromBlocks(body.content ?? [], "content", target.name), target),
       stop: fromAnthropicStop(body.stop_reason),
       stopSequence: typeof body.stop_sequence === "string" ? body.stop_sequence : undefined,
       usage: fromAnthropicUsage(body.usage),
@@ -189,6 +195,8 @@ export const anthropicMessagesUpstream: Readonly<UpstreamCodec> = {
   },
 
   finalMarkers: () => MESSAGE_STOP,
+  serverTools: ["web_search", "web_fetch"],
+  takesServerBlocks: true,
 
   parseStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget) {
     return parseAnthropicStream(body, target);
@@ -230,7 +238,20 @@ async function* parseAnthropicStream(
   let usage: Usage = { input: 0, output: 0 };
   let stop: StopReason = "end";
   let stopSequence: string | undefined;
-  const blocks = new Map<number, { kind: string; toolIndex?: number }>();
+  const blocks = new Map<
+    number,
+    {
+      kind: string;
+      toolIndex?: number;
+      /** A server tool call's block, its input gathered until its stop. */
+      server?: JsonObject;
+      input?: string;
+      /** A text block's citations; once one arrives, its text is held until the block's stop. */
+      citations?: Citation[];
+      held?: string;
+    }
+  >();
+  const issuer = (value: string) => ({ issuer: target.name, value });
   let toolCount = 0;
   let started = false;
   for await (const sse of readSse(body)) {
@@ -274,6 +295,14 @@ async function* parseAnthropicStream(
             id: String(block.id),
             name: String(block.name),
           };
+        } else if (kind === "server_tool_use") {
+          blocks.set(index, { kind, server: block, input: "" });
+        } else if (kind.endsWith("_tool_result")) {
+          blocks.set(index, { kind });
+          // A result block comes whole in its start.
+          const part = serverPartFrom(block, issuer, target.name);
+          if (part?.type === "server_tool_result") yield { type: "server_tool", part };
+          else if (part?.type === "text") yield { type: "text", text: part.text };
         } else {
           blocks.set(index, { kind });
           if (kind === "redacted_thinking" && typeof block.data === "string")
@@ -286,8 +315,19 @@ async function* parseAnthropicStream(
       case "content_block_delta": {
         const delta = isObject(data.delta) ? data.delta : {};
         const block = blocks.get(Number(data.index));
-        if (delta.type === "text_delta" && typeof delta.text === "string")
-          yield { type: "text", text: delta.text };
+        if (delta.type === "citations_delta" && block) {
+          const [citation] = citationsFrom([delta.citation], issuer) ?? [];
+          if (citation) block.citations = [...(block.citations ?? []), citation];
+          block.held ??= "";
+        } else if (delta.type === "text_delta" && typeof delta.text === "string") {
+          if (block?.held !== undefined) block.held += delta.text;
+          else yield { type: "text", text: delta.text };
+        } else if (
+          delta.type === "input_json_delta" &&
+          block?.input !== undefined &&
+          typeof delta.partial_json === "string"
+        )
+          block.input += delta.partial_json;
         else if (delta.type === "thinking_delta" && typeof delta.thinking === "string")
           yield { type: "thinking", text: delta.thinking };
         else if (delta.type === "signature_delta" && typeof delta.signature === "string")
@@ -308,6 +348,14 @@ async function* parseAnthropicStream(
       case "content_block_stop": {
         const block = blocks.get(Number(data.index));
         if (block?.toolIndex !== undefined) yield { type: "tool_call_end", index: block.toolIndex };
+        if (block?.server) {
+          const input = block.input === "" ? {} : parseStreamJson(block.input ?? "");
+          const part = serverPartFrom({ ...block.server, input }, issuer, target.name);
+          if (part?.type === "server_tool_call") yield { type: "server_tool", part };
+          else if (part?.type === "text") yield { type: "text", text: part.text };
+        }
+        if (block?.held !== undefined)
+          yield { type: "text", text: block.held, citations: block.citations };
         break;
       }
       case "message_delta": {

@@ -1,4 +1,5 @@
 import {
+  type Citation,
   isResultContent,
   type MediaPart,
   type Opaque,
@@ -11,6 +12,14 @@ import { decodeOpaque } from "../opaque.ts";
 import { cacheControl, markPart } from "../cache-marks.ts";
 import { argumentsObject, argumentsText, badRequest } from "../shared.ts";
 import { isObject } from "../json.ts";
+import {
+  citationBlock,
+  citationsFrom,
+  clientIssuer,
+  type Issuer,
+  serverBlock,
+  serverPartFrom,
+} from "./server-tools.ts";
 
 /* What the Anthropic client and upstream halves share: content blocks, stop reasons, usage. */
 
@@ -60,11 +69,17 @@ export function fromAnthropicUsage(usage: unknown, previous?: Usage): Usage {
   const cached = number("cache_read_input_tokens") ?? previous?.cached ?? 0;
   const written = number("cache_creation_input_tokens") ?? previous?.cacheWrite ?? 0;
   const input = number("input_tokens");
+  const server = isObject(usage.server_tool_use) ? usage.server_tool_use : {};
+  const searches =
+    typeof server.web_search_requests === "number"
+      ? server.web_search_requests
+      : previous?.webSearches;
   return {
     input: input !== undefined ? input + cached + written : (previous?.input ?? 0),
     output: number("output_tokens") ?? previous?.output ?? 0,
     cached,
     cacheWrite: written,
+    ...(searches !== undefined ? { webSearches: searches } : {}),
   };
 }
 
@@ -88,8 +103,12 @@ function mediaFromSource(source: unknown, where: string): MediaPart {
   );
 }
 
-/** Content blocks (a request's or a response's) as IR parts. */
-export function partsFromBlocks(content: unknown, where: string): Part[] {
+/**
+ * Content blocks (a request's or a response's) as IR parts. `upstream` names the upstream whose
+ * answer they are, which issued their opaque values; a client's are read as the client sent them.
+ */
+export function partsFromBlocks(content: unknown, where: string, upstream?: string): Part[] {
+  const issuer: Issuer = upstream ? (value) => ({ issuer: upstream, value }) : clientIssuer;
   if (typeof content === "string") return [{ type: "text", text: content }];
   if (!Array.isArray(content)) throw badRequest(`${where}: Input should be a valid list`, where);
   const parts: Part[] = [];
@@ -101,7 +120,11 @@ export function partsFromBlocks(content: unknown, where: string): Part[] {
       case "text":
         if (typeof block.text !== "string")
           throw badRequest(`${at}.text: Field required`, `${at}.text`);
-        parts.push({ type: "text", text: block.text });
+        parts.push({
+          type: "text",
+          text: block.text,
+          ...withCitations(citationsFrom(block.citations, issuer)),
+        });
         break;
       case "image":
       case "document":
@@ -145,13 +168,18 @@ export function partsFromBlocks(content: unknown, where: string): Part[] {
         if (typeof block.data === "string")
           parts.push({ type: "redacted_thinking", data: decodeOpaque(block.data, "anthropic") });
         break;
-      default:
-      // Server tools (web search, code execution) run at Anthropic and have no counterpart elsewhere.
+      default: {
+        // Server tools' calls and results (web search, web fetch); other unknown blocks carry nothing.
+        const server = serverPartFrom(block, issuer, upstream);
+        if (server) parts.push(server);
+      }
     }
     markPart(parts[before], block.cache_control);
   });
   return parts;
 }
+
+const withCitations = (citations: Citation[] | undefined) => (citations ? { citations } : {});
 
 function mediaBlock(part: MediaPart) {
   const source = part.source;
@@ -173,14 +201,27 @@ export function blocksFromParts(
   options: { thinking: boolean },
 ): unknown[] {
   const blocks: unknown[] = [];
+  const encode = (opaque: Opaque | undefined) => signature(opaque) ?? "";
   for (const part of parts) {
     const before = blocks.length;
     switch (part.type) {
       case "text":
-        if (part.text !== "") blocks.push({ type: "text", text: part.text });
+        if (part.text !== "")
+          blocks.push({
+            type: "text",
+            text: part.text,
+            // Only citations whose encrypted index the receiver can read: an upstream refuses others.
+            ...(part.citations?.every((c) => signature(c.encryptedIndex) !== undefined)
+              ? { citations: part.citations.map((c) => citationBlock(c, encode)) }
+              : {}),
+          });
         break;
       case "media":
         blocks.push(mediaBlock(part));
+        break;
+      case "server_tool_call":
+      case "server_tool_result":
+        blocks.push(serverBlock(part, encode));
         break;
       case "tool_call":
         blocks.push({

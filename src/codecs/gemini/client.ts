@@ -2,8 +2,14 @@ import { geminiErrorBody } from "./error-body.ts";
 import type {
   ChatRequest,
   ChatResponse,
+  Citation,
+  Part,
   Reasoning,
+  ServerTool,
+  ServerToolCallPart,
+  ServerToolResultPart,
   StreamEvent,
+  TextPart,
   Tool,
   ToolChoice,
   Turn,
@@ -15,6 +21,7 @@ import { argumentsObject, asArray, badRequest } from "../shared.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
 import { fromGeminiSchema } from "./schema.ts";
+import { groundingFields, serverToolsFrom } from "./grounding.ts";
 import {
   clientMediaPart,
   field,
@@ -45,7 +52,7 @@ function parseTools(value: unknown): Tool[] {
         kind: "function",
       });
     }
-    // googleSearch, codeExecution and urlContext run at Google and cannot be translated.
+    // googleSearch and urlContext are server tools (serverToolsFrom); codeExecution is not translated.
   }
   return tools;
 }
@@ -133,6 +140,7 @@ export const geminiClient: Readonly<ClientCodec> = {
       system,
       turns,
       tools: parseTools(body.tools),
+      ...serverToolsOf(body.tools),
       toolChoice: parseToolChoice(field(body, "toolConfig", "tool_config")),
       stream,
       maxTokens: number("maxOutputTokens", "max_output_tokens"),
@@ -152,13 +160,31 @@ export const geminiClient: Readonly<ClientCodec> = {
     promptTokensDetails: [{ modality: "TEXT", tokenCount: tokens }],
   }),
   renderResponse(response: ChatResponse, ctx: ClientContext) {
-    const parts = clientParts(response.parts, ctx);
+    const server = response.parts.filter(isServerPart);
+    const texts = response.parts.filter((p): p is TextPart => p.type === "text");
+    // A grounded answer's text is one part, as Gemini's is: its supports count bytes in it.
+    const grounded = server.length > 0 || texts.some((t) => t.citations);
+    const merged: Part[] = [];
+    for (const part of response.parts) {
+      if (isServerPart(part)) continue;
+      const last = merged.at(-1);
+      if (grounded && part.type === "text" && last?.type === "text")
+        merged[merged.length - 1] = {
+          ...last,
+          text: last.text + part.text,
+          signature: part.signature ?? last.signature,
+        };
+      else merged.push(part.type === "text" ? { ...part } : part);
+    }
+    const parts = clientParts(merged, ctx);
+    const textIndex = parts.findIndex((p) => isObject(p) && "text" in p && !("thought" in p));
     return chunk(
       response.id,
       response.model,
       parts.length > 0 ? parts : [{ text: "" }],
       TO_GEMINI_FINISH[response.stop],
       response.usage,
+      grounded ? groundingFields(server, texts, Math.max(0, textIndex)) : {},
     );
   },
 
@@ -166,6 +192,15 @@ export const geminiClient: Readonly<ClientCodec> = {
     return renderGeminiStream(events, ctx);
   },
 };
+
+function isServerPart(part: Part): part is ServerToolCallPart | ServerToolResultPart {
+  return part.type === "server_tool_call" || part.type === "server_tool_result";
+}
+
+function serverToolsOf(value: unknown): { serverTools?: ServerTool[] } {
+  const found = serverToolsFrom(asArray(value));
+  return found.length > 0 ? { serverTools: found } : {};
+}
 
 function clientParts(parts: Parameters<typeof geminiParts>[0], ctx: ClientContext) {
   return geminiParts(parts, {
@@ -182,10 +217,16 @@ function chunk(
   parts: unknown[],
   finish: string | undefined,
   usage: Usage,
+  grounding: Record<string, unknown> = {},
 ) {
   return {
     candidates: [
-      { content: { role: "model", parts }, ...(finish ? { finishReason: finish } : {}), index: 0 },
+      {
+        content: { role: "model", parts },
+        ...(finish ? { finishReason: finish } : {}),
+        ...grounding,
+        index: 0,
+      },
     ],
     usageMetadata: toGeminiUsage(usage),
     modelVersion: model,
@@ -216,6 +257,9 @@ async function* renderGeminiStream(
   let model = "";
   let usage: Usage = { input: 0, output: 0 };
   const calls = new Map<number, { id: string; name: string; args: string; signature?: string }>();
+  // What the last chunk's groundingMetadata says, as Gemini puts it there.
+  const server: (ServerToolCallPart | ServerToolResultPart)[] = [];
+  const texts: { text: string; citations?: Citation[] }[] = [];
   for await (const event of events) {
     switch (event.type) {
       case "start":
@@ -238,7 +282,11 @@ async function* renderGeminiStream(
             ),
           );
         break;
+      case "server_tool":
+        server.push(event.part);
+        break;
       case "text":
+        texts.push({ text: event.text, citations: event.citations });
         yield frame(
           chunk(
             id,
@@ -281,10 +329,21 @@ async function* renderGeminiStream(
       case "usage":
         usage = event.usage;
         break;
-      case "finish":
-        yield frame(chunk(id, model, [{ text: "" }], TO_GEMINI_FINISH[event.stop], event.usage));
+      case "finish": {
+        const grounded = server.length > 0 || texts.some((t) => t.citations);
+        yield frame(
+          chunk(
+            id,
+            model,
+            [{ text: "" }],
+            TO_GEMINI_FINISH[event.stop],
+            event.usage,
+            grounded ? groundingFields(server, texts) : {},
+          ),
+        );
         if (!sse) yield "]";
         return;
+      }
       case "error":
         yield frame(geminiErrorBody(event.status, event.message));
         if (!sse) yield "]";

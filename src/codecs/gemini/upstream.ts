@@ -25,6 +25,7 @@ import { isObject } from "../json.ts";
 import type { UpstreamCodec, ErrorBodyReading, UpstreamTarget } from "../codec.ts";
 import { geminiMediaParts } from "./inline-media.ts";
 import { hasParameters, schemaBudget, toGeminiSchema } from "./schema.ts";
+import { groundedEvents, groundedParts, groundingOf } from "./grounding.ts";
 import {
   fromGeminiFinish,
   fromGeminiUsage,
@@ -91,8 +92,18 @@ function generationConfig(request: ChatRequest): Record<string, unknown> {
   return config;
 }
 
+/** Gemini's own search and fetch for the client's server tools (their domain and location filters it has no field for). */
+function serverToolEntries(request: ChatRequest): Record<string, unknown>[] {
+  const kinds = new Set((request.serverTools ?? []).map((tool) => tool.kind));
+  return [
+    ...(kinds.has("web_search") ? [{ googleSearch: {} }] : []),
+    ...(kinds.has("web_fetch") ? [{ urlContext: {} }] : []),
+  ];
+}
+
 function toolFields(request: ChatRequest): Record<string, unknown> {
-  if (request.tools.length === 0) return {};
+  const server = serverToolEntries(request);
+  if (request.tools.length === 0) return server.length > 0 ? { tools: server } : {};
   // One budget for all of them: the cap is on what the request as a whole makes levity build.
   const budget = schemaBudget();
   const declarations = request.tools.map((tool) => {
@@ -103,8 +114,13 @@ function toolFields(request: ChatRequest): Record<string, unknown> {
       ...(hasParameters(parameters) ? { parameters } : {}),
     };
   });
-  const fields: Record<string, unknown> = { tools: [{ functionDeclarations: declarations }] };
+  const fields: Record<string, unknown> = {
+    tools: [{ functionDeclarations: declarations }, ...server],
+  };
   const choice = request.toolChoice;
+  // Gemini cannot be made to search: a choice of a server tool leaves the model to decide.
+  if (choice?.type === "tool" && request.serverTools?.some((t) => t.name === choice.name))
+    return fields;
   if (choice?.type === "none") fields.toolConfig = { functionCallingConfig: { mode: "NONE" } };
   else if (choice?.type === "required")
     fields.toolConfig = { functionCallingConfig: { mode: "ANY" } };
@@ -183,11 +199,13 @@ export const geminiUpstream: Readonly<UpstreamCodec> = {
         ? body.candidates[0]
         : undefined;
     const content = candidate && isObject(candidate.content) ? candidate.content : {};
-    const parts = stampIssuer(
+    const read = stampIssuer(
       partsFromGemini(content.parts ?? [], "candidates[0].content", "gemini"),
       target,
     );
-    pairCallIds([{ parts }]);
+    pairCallIds([{ parts: read }]);
+    const found = groundingOf(candidate);
+    const parts = found ? groundedParts(read, found) : read;
     const blocked = !candidate && isObject(body.promptFeedback) && body.promptFeedback.blockReason;
     return {
       id: typeof body.responseId === "string" ? body.responseId : "gemini-response",
@@ -206,9 +224,16 @@ export const geminiUpstream: Readonly<UpstreamCodec> = {
 
   // The SSE form ends on the chunk with finishReason (and usage), the JSON array at its closing bracket.
   finalMarkers: (contentType) => (contentType.includes("json") ? ARRAY_END : FINISH_REASON),
+  serverTools: ["web_search", "web_fetch"],
+  serverToolsBesideFunctions: false,
 
-  parseStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget, contentType: string) {
-    return parseGeminiStream(body, target, contentType);
+  parseStream(
+    body: AsyncIterable<Uint8Array>,
+    target: UpstreamTarget,
+    contentType: string,
+    request?: ChatRequest,
+  ) {
+    return parseGeminiStream(body, target, contentType, (request?.serverTools?.length ?? 0) > 0);
   },
 
   parseError(text: string): ErrorBodyReading {
@@ -240,11 +265,20 @@ async function* streamChunks(
   for await (const sse of readSse(body)) yield parseStreamJson(sse.data);
 }
 
+/**
+ * `grounded`: the request gave Gemini its search or fetch tool. Gemini says what it found only
+ * after the text (groundingMetadata, on the last chunks), and a citation must arrive with the
+ * text it cites, so the answer past its thinking is held and sent whole at the end.
+ */
 async function* parseGeminiStream(
   body: AsyncIterable<Uint8Array>,
   target: UpstreamTarget,
   contentType: string,
+  grounded = false,
 ): AsyncGenerator<StreamEvent> {
+  const held: Part[] = [];
+  let found: ReturnType<typeof groundingOf>;
+  const heldCalls = { next: 0 };
   let started = false;
   let usage: Usage = { input: 0, output: 0 };
   let finish: unknown;
@@ -281,11 +315,24 @@ async function* parseGeminiStream(
       blocked = true;
     if (!candidate) continue;
     const content = isObject(candidate.content) ? candidate.content : {};
+    const chunkGrounding = groundingOf(candidate);
+    // Each chunk's metadata so far: the last one that says it wins.
+    if (chunkGrounding)
+      found = {
+        grounding: chunkGrounding.grounding ?? found?.grounding,
+        urlContext: chunkGrounding.urlContext ?? found?.urlContext,
+      };
     for (const part of stampIssuer(
       partsFromGemini(content.parts ?? [], "candidates[0].content", "gemini"),
       target,
     )) {
-      if (part.type === "thinking") {
+      if (grounded && part.type !== "thinking") {
+        if (part.type === "tool_call") {
+          calls++;
+          if (part.id === "") part.id = newCallId();
+        }
+        held.push(part);
+      } else if (part.type === "thinking") {
         if (part.text !== "") yield { type: "thinking", text: part.text };
         if (part.signature) yield { type: "thinking_signature", signature: part.signature };
       } else if (part.type === "text") {
@@ -311,6 +358,7 @@ async function* parseGeminiStream(
   }
   if (!started || (finish === undefined && !blocked))
     throw cutShort("the upstream's stream ended before its finishReason");
+  if (grounded) yield* groundedEvents(found ? groundedParts(held, found) : held, heldCalls);
   const stop: StopReason = blocked ? "content_filter" : fromGeminiFinish(finish, calls > 0);
   yield { type: "finish", stop, usage };
 }

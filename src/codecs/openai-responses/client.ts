@@ -2,6 +2,7 @@ import type {
   ChatRequest,
   ChatResponse,
   Part,
+  ServerTool,
   StreamEvent,
   Tool,
   ToolChoice,
@@ -20,6 +21,30 @@ import { badRequest, optionalNumber, optionalString } from "../shared.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
 import { itemsFromParts, renderResponsesStream, responseObject } from "./render.ts";
+
+/** The Responses API's web search tool (web_search, web_search_preview and their dated types). */
+function webSearchTool(tool: JsonObject): ServerTool | undefined {
+  const type = String(tool.type);
+  if (!type.startsWith("web_search")) return undefined;
+  const filters = isObject(tool.filters) ? tool.filters : {};
+  const allowed = Array.isArray(filters.allowed_domains)
+    ? filters.allowed_domains.filter((d): d is string => typeof d === "string")
+    : undefined;
+  return {
+    kind: "web_search",
+    name: "web_search",
+    type,
+    allowedDomains: allowed,
+    userLocation: isObject(tool.user_location) ? tool.user_location : undefined,
+  };
+}
+
+function parseServerTools(value: unknown): ServerTool[] | undefined {
+  const found = (Array.isArray(value) ? value : [])
+    .map((tool) => (isObject(tool) ? webSearchTool(tool) : undefined))
+    .filter((tool): tool is ServerTool => tool !== undefined);
+  return found.length > 0 ? found : undefined;
+}
 
 function parseTools(value: unknown, namespace?: string): Tool[] {
   const tools: Tool[] = [];
@@ -48,7 +73,8 @@ function parseTools(value: unknown, namespace?: string): Tool[] {
       // A namespace groups tools (Codex's sub-agent tools); upstreams see its tools one by one.
       tools.push(...parseTools(tool.tools, tool.name));
     }
-    // Hosted tools (web_search, file_search, code_interpreter, …) run at OpenAI and cannot be translated.
+    // web_search is a server tool (parseServerTools); the other hosted tools (file_search,
+    // code_interpreter, …) run at OpenAI and are not translated.
   }
   return tools;
 }
@@ -62,6 +88,8 @@ function parseToolChoice(value: unknown): ToolChoice | undefined {
     typeof value.name === "string"
   )
     return { type: "tool", name: value.name };
+  if (isObject(value) && String(value.type).startsWith("web_search"))
+    return { type: "tool", name: "web_search" };
   if (isObject(value) && value.type === "allowed_tools")
     return { type: value.mode === "required" ? "required" : "auto" };
   throw badRequest(
@@ -179,6 +207,9 @@ export function parseInput(input: unknown, system: string[]): Turn[] {
         );
         break;
       }
+      case "web_search_call":
+        add("assistant", webSearchParts(item), true);
+        break;
       case "compaction":
       case "compaction_summary":
         // A compaction levity made (see compaction.ts) comes back as its summary; OpenAI's own cannot be read here.
@@ -189,6 +220,36 @@ export function parseInput(input: unknown, system: string[]): Turn[] {
     }
   });
   return turns;
+}
+
+/** A web_search_call sent back: the search and the sources it lists, as the call and its result. */
+function webSearchParts(item: JsonObject): Part[] {
+  const action = isObject(item.action) ? item.action : {};
+  const id = typeof item.id === "string" ? item.id : "ws_unknown";
+  const query =
+    typeof action.query === "string"
+      ? action.query
+      : Array.isArray(action.queries)
+        ? action.queries.filter((q) => typeof q === "string").join(" ")
+        : "";
+  const sources = Array.isArray(action.sources) ? action.sources : [];
+  return [
+    {
+      type: "server_tool_call",
+      id,
+      name: "web_search",
+      kind: "web_search",
+      input: JSON.stringify(action.type === "open_page" ? { url: action.url } : { query }),
+    },
+    {
+      type: "server_tool_result",
+      callId: id,
+      kind: "web_search",
+      results: sources
+        .filter((s): s is JsonObject => isObject(s) && typeof s.url === "string")
+        .map((s) => ({ url: String(s.url) })),
+    },
+  ];
 }
 
 // The input items that hold a whole conversation's calls and outputs; any other kind (a compaction,
@@ -245,6 +306,7 @@ export const openaiResponsesClient: Readonly<ClientCodec> = {
       system,
       turns,
       tools: parseTools(body.tools),
+      serverTools: parseServerTools(body.tools),
       toolChoice: parseToolChoice(body.tool_choice),
       parallelToolCalls:
         typeof body.parallel_tool_calls === "boolean" ? body.parallel_tool_calls : undefined,

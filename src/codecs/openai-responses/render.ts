@@ -1,8 +1,19 @@
 import { openaiErrorBody } from "../openai-compatible/error-body.ts";
-import type { ChatRequest, Opaque, Part, StopReason, StreamEvent, Tool, Usage } from "../../ir.ts";
+import type {
+  ChatRequest,
+  Citation,
+  Opaque,
+  Part,
+  ServerToolCallPart,
+  ServerToolResultPart,
+  StopReason,
+  StreamEvent,
+  Tool,
+  Usage,
+} from "../../ir.ts";
 import { customInput, isCustomTool } from "../openai-chat/wire.ts";
 import { encodeReasoning } from "../opaque.ts";
-import { idWithPrefix, randomId, sseEvent, unixNow } from "../shared.ts";
+import { argumentsObject, idWithPrefix, randomId, sseEvent, unixNow } from "../shared.ts";
 import type { ClientContext, ResponsesSettings } from "../codec.ts";
 import { parseResponsesSettings } from "./settings.ts";
 
@@ -102,12 +113,19 @@ export function responseObject(
     instructions: settings.instructions,
     output: fields.output,
     error: fields.error ?? null,
-    tools: toolsOf(request.tools),
+    tools: [
+      ...toolsOf(request.tools),
+      ...(request.serverTools ?? []).map((tool) => ({
+        type: tool.type.startsWith("web_search") ? tool.type : "web_search",
+      })),
+    ],
     tool_choice:
       choice === undefined
         ? "auto"
         : choice.type === "tool"
-          ? { type: "function", name: choice.name }
+          ? request.serverTools?.some((t) => t.name === choice.name)
+            ? { type: "web_search" }
+            : { type: "function", name: choice.name }
           : choice.type,
     truncation: settings.truncation,
     parallel_tool_calls: request.parallelToolCalls ?? true,
@@ -150,16 +168,66 @@ function reasoningItem(
   };
 }
 
-function messageItem(id: string, text: string, status: "in_progress" | "completed") {
+interface UrlCitation {
+  type: "url_citation";
+  start_index: number;
+  end_index: number;
+  url: string;
+  title: string;
+}
+
+/** The url_citation annotations for text cited from `start` (in the message's text) on. */
+function urlCitations(
+  text: string,
+  start: number,
+  citations: Citation[] | undefined,
+): UrlCitation[] {
+  return (citations ?? []).map((c) => ({
+    type: "url_citation",
+    start_index: start,
+    end_index: start + text.length,
+    url: c.url,
+    title: c.title ?? c.url,
+  }));
+}
+
+function messageItem(
+  id: string,
+  text: string,
+  status: "in_progress" | "completed",
+  annotations: UrlCitation[] = [],
+) {
   return {
     id,
     type: "message",
     status,
     role: "assistant",
     content:
-      status === "in_progress"
-        ? []
-        : [{ type: "output_text", text, annotations: [], logprobs: [] }],
+      status === "in_progress" ? [] : [{ type: "output_text", text, annotations, logprobs: [] }],
+  };
+}
+
+/** A server tool's call as the Responses API's web_search_call: a search, or a page opened (web fetch). */
+function webSearchItem(
+  call: ServerToolCallPart,
+  result: ServerToolResultPart | undefined,
+  status: "in_progress" | "completed",
+) {
+  const input = argumentsObject(call.input);
+  const sources = result?.results.map((r) => ({ type: "url", url: r.url })) ?? [];
+  const action =
+    call.kind === "web_fetch"
+      ? { type: "open_page", url: String(input.url ?? "") }
+      : {
+          type: "search",
+          query: String(input.query ?? ""),
+          ...(sources.length > 0 ? { sources } : {}),
+        };
+  return {
+    id: idWithPrefix(call.id.replace(/^srvtoolu_/, ""), "ws_"),
+    type: "web_search_call",
+    status: result?.error !== undefined ? "failed" : status,
+    action,
   };
 }
 
@@ -190,14 +258,19 @@ function callItem(
 export function itemsFromParts(parts: Part[], ctx: ClientContext): unknown[] {
   const items: unknown[] = [];
   let text: string | undefined;
+  let annotations: UrlCitation[] = [];
   let thinking: { text: string; signature?: Opaque } | undefined;
   const flush = () => {
     if (thinking)
       items.push(reasoningItem(randomId("rs_"), thinking.text, thinking.signature, ctx));
-    if (text !== undefined) items.push(messageItem(randomId("msg_"), text, "completed"));
+    if (text !== undefined)
+      items.push(messageItem(randomId("msg_"), text, "completed", annotations));
     thinking = undefined;
     text = undefined;
+    annotations = [];
   };
+  const results = new Map<string, ServerToolResultPart>();
+  for (const part of parts) if (part.type === "server_tool_result") results.set(part.callId, part);
   for (const part of parts) {
     if (part.type === "thinking") {
       if (text !== undefined) flush();
@@ -207,7 +280,11 @@ export function itemsFromParts(parts: Part[], ctx: ClientContext): unknown[] {
       };
     } else if (part.type === "text") {
       if (thinking) flush();
+      annotations.push(...urlCitations(part.text, (text ?? "").length, part.citations));
       text = (text ?? "") + part.text;
+    } else if (part.type === "server_tool_call") {
+      flush();
+      items.push(webSearchItem(part, results.get(part.id), "completed"));
     } else if (part.type === "tool_call") {
       flush();
       items.push(callItem(randomId("fc_"), part.id, part.name, part.arguments, "completed", ctx));
@@ -226,7 +303,7 @@ type OpenItem =
       signature?: Opaque;
       summaryOpen: boolean;
     }
-  | { kind: "message"; id: string; index: number; text: string }
+  | { kind: "message"; id: string; index: number; text: string; annotations: UrlCitation[] }
   | { kind: "call"; id: string; index: number; callId: string; name: string; args: string };
 
 /**
@@ -273,9 +350,9 @@ export async function* renderResponsesStream(
       yield emit("response.output_text.done", { ...at, text: item.text, logprobs: [] });
       yield emit("response.content_part.done", {
         ...at,
-        part: { type: "output_text", text: item.text, annotations: [], logprobs: [] },
+        part: { type: "output_text", text: item.text, annotations: item.annotations, logprobs: [] },
       });
-      const done = messageItem(item.id, item.text, "completed");
+      const done = messageItem(item.id, item.text, "completed", item.annotations);
       output.push(done);
       yield emit("response.output_item.done", { output_index: item.index, item: done });
     } else {
@@ -321,7 +398,25 @@ export async function* renderResponsesStream(
     });
   }
 
+  let pendingSearch: ServerToolCallPart | undefined;
+  function* flushSearch(result?: ServerToolResultPart): Generator<string> {
+    const call = pendingSearch;
+    if (!call) return;
+    pendingSearch = undefined;
+    const index = output.length;
+    const added = webSearchItem(call, undefined, "in_progress");
+    const at = { output_index: index, item_id: added.id };
+    yield emit("response.output_item.added", { output_index: index, item: added });
+    yield emit("response.web_search_call.in_progress", at);
+    yield emit("response.web_search_call.searching", at);
+    yield emit("response.web_search_call.completed", at);
+    const done = webSearchItem(call, result, "completed");
+    output.push(done);
+    yield emit("response.output_item.done", { output_index: index, item: done });
+  }
+
   for await (const event of events) {
+    if (pendingSearch && event.type !== "server_tool") yield* flushSearch();
     switch (event.type) {
       case "start": {
         shell = { model: event.model, created: event.created };
@@ -365,7 +460,13 @@ export async function* renderResponsesStream(
         if (event.text === "") break;
         if (open?.kind !== "message") {
           yield* close();
-          open = { kind: "message", id: randomId("msg_"), index: output.length, text: "" };
+          open = {
+            kind: "message",
+            id: randomId("msg_"),
+            index: output.length,
+            text: "",
+            annotations: [],
+          };
           yield emit("response.output_item.added", {
             output_index: open.index,
             item: messageItem(open.id, "", "in_progress"),
@@ -377,6 +478,7 @@ export async function* renderResponsesStream(
             part: { type: "output_text", text: "", annotations: [], logprobs: [] },
           });
         }
+        const cited = urlCitations(event.text, open.text.length, event.citations);
         open.text += event.text;
         yield emit("response.output_text.delta", {
           item_id: open.id,
@@ -385,6 +487,26 @@ export async function* renderResponsesStream(
           delta: event.text,
           logprobs: [],
         });
+        for (const annotation of cited) {
+          yield emit("response.output_text.annotation.added", {
+            item_id: open.id,
+            output_index: open.index,
+            content_index: 0,
+            annotation_index: open.annotations.length,
+            annotation,
+          });
+          open.annotations.push(annotation);
+        }
+        break;
+      }
+      case "server_tool": {
+        // A search is shown once its results are in: the call waits for them, or for what comes next.
+        if (event.part.type === "server_tool_call") {
+          yield* flushSearch();
+          yield* close();
+          pendingSearch = event.part;
+        } else if (pendingSearch && event.part.callId === pendingSearch.id)
+          yield* flushSearch(event.part);
         break;
       }
       case "tool_call_start": {

@@ -3,10 +3,13 @@ import { RESPONSES_INPUT_TOKENS_PATH, RESPONSES_PATH } from "./endpoint.ts";
 import type {
   ChatRequest,
   ChatResponse,
+  Citation,
   MediaPart,
   Part,
+  ServerTool,
   StopReason,
   StreamEvent,
+  TextPart,
   Usage,
 } from "../../ir.ts";
 import { toolResultText } from "../openai-chat/upstream.ts";
@@ -68,6 +71,15 @@ function inputItems(request: ChatRequest, target: UpstreamTarget): unknown[] {
   return items;
 }
 
+/** OpenAI's web_search tool, with the domain filter and location it has fields for. */
+function webSearchTool(tool: ServerTool): Record<string, unknown> {
+  return {
+    type: "web_search",
+    ...(tool.allowedDomains ? { filters: { allowed_domains: tool.allowedDomains } } : {}),
+    ...(tool.userLocation ? { user_location: { type: "approximate", ...tool.userLocation } } : {}),
+  };
+}
+
 function fromUsage(usage: unknown): Usage | undefined {
   if (!isObject(usage)) return undefined;
   const input = isObject(usage.input_tokens_details) ? usage.input_tokens_details : {};
@@ -90,6 +102,72 @@ function stopOf(response: Record<string, unknown>, calledTools: boolean): StopRe
   return calledTools ? "tool_use" : "end";
 }
 
+/** Text cut at its url_citation annotations (character offsets), each cited piece with its sources. */
+function citedTexts(text: string, annotations: unknown): TextPart[] {
+  const spans = new Map<string, { start: number; end: number; citations: Citation[] }>();
+  for (const a of Array.isArray(annotations) ? annotations : []) {
+    if (!isObject(a) || a.type !== "url_citation" || typeof a.url !== "string") continue;
+    const start = Number(a.start_index);
+    const end = Number(a.end_index);
+    if (!(start >= 0 && end > start && end <= text.length)) continue;
+    const key = `${start}:${end}`;
+    const span = spans.get(key) ?? { start, end, citations: [] };
+    span.citations.push({
+      url: a.url,
+      title: typeof a.title === "string" ? a.title : undefined,
+      citedText: text.slice(start, end),
+    });
+    spans.set(key, span);
+  }
+  const out: TextPart[] = [];
+  let at = 0;
+  for (const span of [...spans.values()].sort((a, b) => a.start - b.start)) {
+    // Overlapping annotations: the earlier one keeps the text.
+    if (span.start < at) continue;
+    if (span.start > at) out.push({ type: "text", text: text.slice(at, span.start) });
+    out.push({ type: "text", text: text.slice(span.start, span.end), citations: span.citations });
+    at = span.end;
+  }
+  if (at < text.length || out.length === 0) out.push({ type: "text", text: text.slice(at) });
+  return out;
+}
+
+/** A web_search_call item as the search and what it found (its sources, where include asked for them). */
+function webSearchParts(item: Record<string, unknown>): Part[] {
+  const action = isObject(item.action) ? item.action : {};
+  const id = String(item.id ?? "ws_unknown");
+  const sources = Array.isArray(action.sources) ? action.sources : [];
+  const input =
+    action.type === "open_page"
+      ? { url: action.url }
+      : {
+          query:
+            typeof action.query === "string"
+              ? action.query
+              : Array.isArray(action.queries)
+                ? action.queries.join(" ")
+                : "",
+        };
+  return [
+    {
+      type: "server_tool_call",
+      id,
+      name: "web_search",
+      kind: "web_search",
+      input: JSON.stringify(input),
+    },
+    {
+      type: "server_tool_result",
+      callId: id,
+      kind: "web_search",
+      results: sources
+        .filter((s) => isObject(s) && typeof s.url === "string")
+        .map((s) => ({ url: String((s as Record<string, unknown>).url) })),
+      ...(item.status === "failed" ? { error: "unavailable" } : {}),
+    },
+  ];
+}
+
 function partsFromOutput(output: unknown, target: UpstreamTarget): Part[] {
   const parts: Part[] = [];
   for (const item of Array.isArray(output) ? output : []) {
@@ -106,10 +184,12 @@ function partsFromOutput(output: unknown, target: UpstreamTarget): Part[] {
     } else if (item.type === "message") {
       for (const content of Array.isArray(item.content) ? item.content : []) {
         if (isObject(content) && content.type === "output_text")
-          parts.push({ type: "text", text: String(content.text ?? "") });
+          parts.push(...citedTexts(String(content.text ?? ""), content.annotations));
         if (isObject(content) && content.type === "refusal")
           parts.push({ type: "text", text: String(content.refusal ?? "") });
       }
+    } else if (item.type === "web_search_call") {
+      parts.push(...webSearchParts(item));
     } else if (item.type === "function_call") {
       parts.push({
         type: "tool_call",
@@ -152,16 +232,23 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
     };
     const instructions = request.system.filter((s) => s !== "").join("\n\n");
     if (instructions) body.instructions = instructions;
-    if (request.tools.length > 0) {
-      body.tools = request.tools.map((tool) => ({
-        type: "function",
-        name: tool.name,
-        ...(tool.description ? { description: tool.description } : {}),
-        parameters: tool.parameters,
-        strict: false,
-      }));
+    const serverTools = request.serverTools ?? [];
+    if (request.tools.length > 0 || serverTools.length > 0) {
+      body.tools = [
+        ...request.tools.map((tool) => ({
+          type: "function",
+          name: tool.name,
+          ...(tool.description ? { description: tool.description } : {}),
+          parameters: tool.parameters,
+          strict: false,
+        })),
+        ...serverTools.map(webSearchTool),
+      ];
       const choice = request.toolChoice;
-      if (choice?.type === "tool") body.tool_choice = { type: "function", name: choice.name };
+      // A hosted tool is forced with "required" (its tool_choice type is web_search_preview only).
+      if (choice?.type === "tool" && serverTools.some((t) => t.name === choice.name))
+        body.tool_choice = "required";
+      else if (choice?.type === "tool") body.tool_choice = { type: "function", name: choice.name };
       else if (choice) body.tool_choice = choice.type;
       if (request.parallelToolCalls !== undefined)
         body.parallel_tool_calls = request.parallelToolCalls;
@@ -189,6 +276,9 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
       // Without stored state, the reasoning must travel encrypted to be reused in the next turn.
       body.include = ["reasoning.encrypted_content"];
     }
+    // The pages a search found are listed only when asked for.
+    if (serverTools.length > 0)
+      body.include = [...((body.include as string[]) ?? []), "web_search_call.action.sources"];
     if (request.user) body.safety_identifier = request.user;
     // Only where the upstream accepts the field: others refuse a request with one they do not know.
     if (request.cacheKey && target.promptCache?.cacheKey) body.prompt_cache_key = request.cacheKey;
@@ -228,17 +318,29 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
   },
 
   finalMarkers: () => RESPONSE_END,
+  serverTools: ["web_search"],
 
-  parseStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget) {
-    return parseResponsesStream(body, target);
+  parseStream(
+    body: AsyncIterable<Uint8Array>,
+    target: UpstreamTarget,
+    _contentType: string,
+    request?: ChatRequest,
+  ) {
+    return parseResponsesStream(body, target, (request?.serverTools?.length ?? 0) > 0);
   },
 
   parseError: parseOpenAIError,
 };
 
+/**
+ * `searching`: the request gave the upstream its web search. Its citations arrive after the text
+ * they cite (response.output_text.annotation.added), so a message's text is taken whole from its
+ * output_item.done, cut at its annotations, instead of delta by delta.
+ */
 async function* parseResponsesStream(
   body: AsyncIterable<Uint8Array>,
   target: UpstreamTarget,
+  searching = false,
 ): AsyncGenerator<StreamEvent> {
   const calls = new Map<number, number>();
   let toolCount = 0;
@@ -259,7 +361,7 @@ async function* parseResponsesStream(
         };
         break;
       case "response.output_text.delta":
-        yield { type: "text", text: String(data.delta ?? "") };
+        if (!searching) yield { type: "text", text: String(data.delta ?? "") };
         break;
       case "response.reasoning_summary_text.delta":
       case "response.reasoning_text.delta":
@@ -294,6 +396,13 @@ async function* parseResponsesStream(
             };
           yield { type: "tool_call_end", index };
         }
+        if (searching && (item.type === "message" || item.type === "web_search_call"))
+          for (const part of partsFromOutput([item], target)) {
+            if (part.type === "text")
+              yield { type: "text", text: part.text, citations: part.citations };
+            else if (part.type === "server_tool_call" || part.type === "server_tool_result")
+              yield { type: "server_tool", part };
+          }
         if (item.type === "reasoning" && typeof item.encrypted_content === "string")
           yield {
             type: "thinking_signature",

@@ -1,0 +1,81 @@
+import { UPSTREAM_CODECS } from "../codecs/index.ts";
+import { serverPartsAsText } from "../codecs/server-parts.ts";
+import type { Upstream } from "../config/snapshot.ts";
+import type { ServerToolPolicy } from "../config/schema.ts";
+import { GatewayError } from "../failure.ts";
+import type { ChatRequest, Part } from "../ir.ts";
+import { upstreamDialect } from "../upstream/protocol.ts";
+
+/*
+ * Server tools (web search, web fetch) for one upstream: those it runs go to it; one it has no
+ * counterpart for refuses the request naming the tool and the upstream, or is left out with a
+ * warning header, never in silence. `server_tools` decides which: error, drop, or auto (the
+ * default): a request that forces the tool (Claude Code's WebSearch asks for nothing else) is
+ * refused, since its answer would be no search at all; one that only offers it among its tools
+ * (Codex sends web_search with every turn) is answered without it, with the warning. Server
+ * tool calls and results in the history go back as blocks only to the upstream that issued them
+ * and can take them; every other upstream reads them as text.
+ */
+
+export interface ServerToolPlan {
+  request: ChatRequest;
+  /** For the x-levity-warning header: what was dropped, and why. */
+  warning?: string;
+}
+
+const WARNING_HEADER = "x-levity-warning";
+export { WARNING_HEADER };
+
+export function planServerTools(
+  request: ChatRequest,
+  upstream: Upstream,
+  policy: ServerToolPolicy,
+): ServerToolPlan {
+  const codec =
+    upstream.protocol === "echo" ? undefined : UPSTREAM_CODECS[upstreamDialect(upstream)];
+  const alone = codec?.serverToolsBesideFunctions === false && request.tools.length > 0;
+  const runs = new Set(alone ? [] : (codec?.serverTools ?? []));
+  const keep = (part: Part) =>
+    codec?.takesServerBlocks === true &&
+    (part.type === "server_tool_call" || part.type === "server_tool_result") &&
+    part.issuer === upstream.name;
+  const hasServerParts = request.turns.some((t) =>
+    t.parts.some((p) => p.type === "server_tool_call" || p.type === "server_tool_result"),
+  );
+  const turns = hasServerParts
+    ? request.turns.map((turn) => ({ ...turn, parts: serverPartsAsText(turn.parts, keep) }))
+    : request.turns;
+  const tools = request.serverTools ?? [];
+  const missing = tools.filter((tool) => !runs.has(tool.kind));
+  if (missing.length === 0) return { request: { ...request, turns } };
+  const names = missing.map((tool) => `${tool.type} ("${tool.name}")`).join(", ");
+  const why = alone
+    ? `upstream "${upstream.name}" runs it only in a request without function tools`
+    : `upstream "${upstream.name}" has no such tool`;
+  const choice = request.toolChoice;
+  const forced =
+    (choice?.type === "tool" && missing.some((t) => t.name === choice.name)) ||
+    (choice?.type === "required" && request.tools.length === 0);
+  const policyOf = upstream.serverTools ?? policy;
+  if (policyOf === "error" || (policyOf === "auto" && forced))
+    throw new GatewayError(
+      400,
+      `The server tool ${names} runs at the provider, and ${why} (levity maps web search to Anthropic, Gemini and OpenAI Responses upstreams, and web fetch to Anthropic and Gemini). Remove the tool, route the model to such an upstream, or set server_tools: drop in gateway.yaml to send the request without it.`,
+      { param: "tools" },
+    );
+  const dropped = new Set(missing);
+  const kept = tools.filter((tool) => !dropped.has(tool));
+  // A choice that names a dropped tool would name a tool the upstream was never given.
+  const choiceDropped =
+    (choice?.type === "tool" && missing.some((t) => t.name === choice.name)) ||
+    (choice?.type === "required" && request.tools.length === 0 && kept.length === 0);
+  return {
+    request: {
+      ...request,
+      turns,
+      serverTools: kept.length > 0 ? kept : undefined,
+      toolChoice: choiceDropped ? undefined : choice,
+    },
+    warning: `dropped server tool ${names}: ${why}`,
+  };
+}
