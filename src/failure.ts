@@ -39,6 +39,8 @@ export interface Failure {
   hintMs?: number;
   /** The upstream's error body and headers, when it answered; a same-dialect client may get them as they were. */
   upstream?: { body: string; headers: Headers };
+  /** The upstream refused a signature or encrypted reasoning in the history: tried once more without them. */
+  signatureRefused?: boolean;
 }
 
 /** A Failure thrown through code that cannot return one: a stream's reader, a body's decoder. */

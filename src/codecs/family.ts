@@ -83,6 +83,8 @@ export interface FamilyModule {
   rejectsKey(status: number, body: string): boolean;
   /** Words in an error answer by which this family says the account's balance is spent. */
   outOfCredit(status: number, body: string): boolean;
+  /** Words in an error answer by which this family refuses a signature or encrypted reasoning in the history. */
+  refusesSignature(status: number, body: string): boolean;
   /**
    * Milliseconds until the longest of the used-up rate limits (remaining 0) resets, from this
    * family's own rate-limit headers; undefined when none is used up or none is there.

@@ -149,6 +149,7 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
         upstream,
         stream,
         upstreamClient: services.upstreamClient,
+        signatures: services.signatures,
         onNoSuchRoute: noSuchRouteFallback(upstream, dialect, services, translated),
       });
     }

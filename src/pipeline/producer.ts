@@ -38,6 +38,8 @@ async function produced<T>(upstream: string, step: () => Promise<T>): Promise<Pr
 }
 
 export interface CallContext {
+  /** This attempt's signer (signatures.ts attemptIssuer): what it is sent of the history's signatures. */
+  issuer: string;
   clientHeaders: Headers;
   clientSignal: AbortSignal;
   /** Where media URLs may be fetched from (proxy.media_fetch). */
@@ -73,9 +75,10 @@ export function echoProducer(upstream: Upstream, { tokens }: ProducerServices): 
   };
 }
 
-export function targetOf(upstream: Upstream): UpstreamTarget {
+export function targetOf(upstream: Upstream, issuer: string): UpstreamTarget {
   return {
     name: upstream.name,
+    issuer,
     protocol: upstream.protocol,
     baseUrl: upstream.baseUrl,
     apiVersion: upstream.apiVersion,
@@ -91,7 +94,7 @@ export function httpProducer(
 ): Producer {
   const codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
   const target: UpstreamTarget = {
-    ...targetOf(upstream),
+    ...targetOf(upstream, call.issuer),
     fetchMedia: mediaFetcher(call.mediaFetch),
   };
   /** The upstream's answer when it accepted the request; its refusal, as a Failure, when not. */

@@ -20,6 +20,13 @@ import { limitsOf } from "../upstream-limits.ts";
 import { ResponseAssembler } from "./assemble.ts";
 import { echoProducer, httpProducer, type Producer, type ProducerServices } from "./producer.ts";
 import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";
+import type { SignatureRegistry } from "../state/signature-registry.ts";
+import {
+  attemptIssuer,
+  nameIssuers,
+  retryWithoutReasoning,
+  withoutReasoning,
+} from "./signatures.ts";
 
 const SSE_HEADERS: Readonly<Record<string, string>> = {
   "content-type": "text/event-stream; charset=utf-8",
@@ -154,8 +161,8 @@ export interface TranslatedRunnerOptions {
   prepared: Prepared;
   target: Target;
   upstream: Upstream;
-  /** The store for conversations and tool calls, and what the producers call upstreams with. */
-  services: ProducerServices & { store: StateStore };
+  /** The store for conversations and tool calls, who issued the signatures seen, and what the producers call upstreams with. */
+  services: ProducerServices & { store: StateStore; signatures: SignatureRegistry };
 }
 
 /** Any client dialect to any upstream: client request -> IR -> upstream, and the answer back the same way. */
@@ -183,6 +190,8 @@ export function translatedRunner({
     }
   };
   const failed = (failure: Failure): AttemptResult => ({ kind: "failed", failure });
+  // Values a same-dialect answer gave the client carry no issuer; the ones levity saw get theirs.
+  nameIssuers(prepared.request.turns, services.signatures);
 
   return {
     upstream,
@@ -203,8 +212,13 @@ export function translatedRunner({
         ctx.requestId,
       );
     },
-    async attempt(lease: Lease): Promise<AttemptResult> {
-      const request = { ...prepared.request, model: target.model };
+    attempt: retryWithoutReasoning(async (lease, noReasoning) => {
+      const turns = prepared.request.turns;
+      const request = {
+        ...prepared.request,
+        model: target.model,
+        turns: noReasoning ? withoutReasoning(turns) : turns,
+      };
       const producer: Producer =
         upstream.protocol === "echo"
           ? echoProducer(upstream, services)
@@ -212,6 +226,7 @@ export function translatedRunner({
               upstream,
               lease.account,
               {
+                issuer: attemptIssuer(upstream, lease.account, target.model),
                 clientHeaders: ctx.request.headers,
                 clientSignal: ctx.request.signal,
                 mediaFetch: ctx.snapshot.proxy.mediaFetch,
@@ -257,6 +272,6 @@ export function translatedRunner({
         // (GatewayError) goes on up; anything else is this attempt's failure.
         return failed(failureOf(error, upstream.name));
       }
-    },
+    }),
   };
 }

@@ -9,7 +9,7 @@ import type {
   Turn,
   Usage,
 } from "../../ir.ts";
-import { issuedBy } from "../opaque.ts";
+import { issue, issuedBy } from "../opaque.ts";
 import { readSse } from "../sse.ts";
 import {
   clamp,
@@ -190,13 +190,12 @@ export const anthropicMessagesUpstream: Readonly<UpstreamCodec> = {
   },
 };
 
-/** Signatures in an upstream's answer belong to that upstream, by name. */
+/** Signatures in an upstream's answer belong to this attempt's issuer: upstream, account group, model family. */
 function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
   for (const part of parts) {
     if (part.type === "thinking" && part.signature)
-      part.signature = { issuer: target.name, value: part.signature.value };
-    if (part.type === "redacted_thinking")
-      part.data = { issuer: target.name, value: part.data.value };
+      part.signature = issue(target, part.signature.value);
+    if (part.type === "redacted_thinking") part.data = issue(target, part.data.value);
   }
   return parts;
 }
@@ -264,7 +263,7 @@ async function* parseAnthropicStream(
         } else {
           blocks.set(index, { kind });
           if (kind === "redacted_thinking" && typeof block.data === "string")
-            yield { type: "redacted_thinking", data: { issuer: target.name, value: block.data } };
+            yield { type: "redacted_thinking", data: issue(target, block.data) };
           if (kind === "text" && typeof block.text === "string" && block.text !== "")
             yield { type: "text", text: block.text };
         }
@@ -280,7 +279,7 @@ async function* parseAnthropicStream(
         else if (delta.type === "signature_delta" && typeof delta.signature === "string")
           yield {
             type: "thinking_signature",
-            signature: { issuer: target.name, value: delta.signature },
+            signature: issue(target, delta.signature),
           };
         else if (
           delta.type === "input_json_delta" &&

@@ -9,7 +9,7 @@ import type {
   StreamEvent,
   Usage,
 } from "../../ir.ts";
-import { issuedBy } from "../opaque.ts";
+import { GEMINI_SKIP_SIGNATURE, issue, issuedBy } from "../opaque.ts";
 import { readJsonArray, readSse } from "../sse.ts";
 import {
   clamp,
@@ -61,7 +61,23 @@ async function contentsFor(request: ChatRequest, target: UpstreamTarget) {
         options,
       ),
     }))
-    .filter((content) => content.parts.length > 0);
+    .filter((content) => content.parts.length > 0)
+    .map(withCallSignature);
+}
+
+/**
+ * Gemini 3 refuses a turn whose first function call lacks its thought signature. A call made by
+ * another upstream, model or account group has none Gemini could verify; Google documents a
+ * value for calls it did not make, which skips the check.
+ */
+function withCallSignature(content: { role: string; parts: unknown[] }) {
+  if (content.role !== "model") return content;
+  const first = content.parts.findIndex((p) => isObject(p) && p.functionCall !== undefined);
+  const call = content.parts[first];
+  if (!isObject(call) || call.thoughtSignature !== undefined) return content;
+  const parts = [...content.parts];
+  parts[first] = { ...call, thoughtSignature: GEMINI_SKIP_SIGNATURE };
+  return { ...content, parts };
 }
 
 function generationConfig(request: ChatRequest): Record<string, unknown> {
@@ -120,14 +136,14 @@ function systemInstruction(request: ChatRequest): Record<string, unknown> {
   return text === "" ? {} : { systemInstruction: { parts: [{ text }] } };
 }
 
-/** Signatures in an upstream's answer belong to that upstream, by name. */
+/** Signatures in an upstream's answer belong to this attempt's issuer: upstream, account group, model family. */
 function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
   for (const part of parts) {
     if (
       (part.type === "thinking" || part.type === "text" || part.type === "tool_call") &&
       part.signature
     )
-      part.signature = { issuer: target.name, value: part.signature.value };
+      part.signature = issue(target, part.signature.value);
   }
   return parts;
 }
