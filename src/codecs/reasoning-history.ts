@@ -14,8 +14,15 @@ import { responsesReasoningHistory } from "./openai-responses/reasoning-history.
 /** The value to send for a signature as the client sent it, or undefined to leave it out. */
 export type SendSignature = (value: string) => string | undefined;
 
-/** The body with the history's signatures as `send` says, or undefined when nothing changes. */
-export type ReasoningHistory = (json: JsonObject, send: SendSignature) => JsonObject | undefined;
+/**
+ * The body with the history's signatures as `send` says, or undefined when nothing changes.
+ * `noReasoning`: the request once more after the upstream refused a signature, with none left.
+ */
+export type ReasoningHistory = (
+  json: JsonObject,
+  send: SendSignature,
+  noReasoning: boolean,
+) => JsonObject | undefined;
 
 /** The dialects whose requests carry signatures back (chat and completions carry none). */
 export const REASONING_HISTORY: Readonly<Partial<Record<Dialect, ReasoningHistory>>> = {

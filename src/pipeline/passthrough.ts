@@ -115,7 +115,7 @@ export function passthroughRunner({
       const send = noReasoning
         ? sendNoSignature
         : signatureSender(issuer, upstream.protocol, signatures);
-      const rewritten = history(adapted ?? json, send);
+      const rewritten = history(adapted ?? json, send, noReasoning);
       chosen =
         rewritten === undefined
           ? body

@@ -7,8 +7,8 @@ const SIGNED_FIELD: Readonly<Record<string, string>> = {
 };
 
 /**
- * Anthropic thinking and redacted thinking blocks whose signature may not go to this attempt are
- * left out: Anthropic itself ignores earlier turns' thinking, and a block cannot be kept without
+ * Anthropic thinking and redacted thinking blocks whose signature may not go to this attempt (or
+ * that have none) are left out: Anthropic itself ignores earlier turns' thinking, and a block cannot be kept without
  * its signature. An assistant message left empty goes too. With thinking on, Anthropic requires
  * the last assistant message of a tool loop to start with its thinking; when that thinking was
  * left out, thinking is turned off for this request (the docs' own advice: "To avoid this
@@ -17,6 +17,7 @@ const SIGNED_FIELD: Readonly<Record<string, string>> = {
 export function anthropicReasoningHistory(
   json: JsonObject,
   send: SendSignature,
+  _noReasoning: boolean,
 ): JsonObject | undefined {
   if (!Array.isArray(json.messages)) return undefined;
   let changed = false;
@@ -30,12 +31,13 @@ export function anthropicReasoningHistory(
     const content: unknown[] = [];
     for (const block of message.content) {
       const field = isObject(block) ? SIGNED_FIELD[String(block.type)] : undefined;
-      const value = field && isObject(block) ? block[field] : undefined;
-      if (!field || typeof value !== "string" || !isObject(block)) {
+      if (!field || !isObject(block)) {
         content.push(block);
         continue;
       }
-      const sent = send(value);
+      // A block without a signature is one no upstream accepts: left out like a foreign one.
+      const value = block[field];
+      const sent = typeof value === "string" && value !== "" ? send(value) : undefined;
       if (sent === value) content.push(block);
       else {
         touched = true;

@@ -6,11 +6,14 @@ import type { SendSignature } from "../reasoning-history.ts";
  * Gemini signs parts of any kind (`thoughtSignature`). One that may not go to this attempt is
  * left out: a thought part with it, any other part keeps its content without it, and a function
  * call gets the value Google documents for a call the model did not make, because Gemini 3
- * refuses a turn whose first call has no signature. A content left empty goes too.
+ * refuses a turn whose first call has no signature. A content left empty goes too. A history
+ * that changed, or is sent with no reasoning, has that value on each model turn's first call
+ * that lacks a signature too: such a call came from another model (a translated answer).
  */
 export function geminiReasoningHistory(
   json: JsonObject,
   send: SendSignature,
+  noReasoning: boolean,
 ): JsonObject | undefined {
   if (!Array.isArray(json.contents)) return undefined;
   let changed = false;
@@ -55,5 +58,22 @@ export function geminiReasoningHistory(
       if (parts.length > 0) contents.push({ ...content, parts });
     }
   }
-  return changed ? { ...json, contents } : undefined;
+  if (!changed && !noReasoning) return undefined;
+  return { ...json, contents: contents.map(withCallSignature) };
+}
+
+/**
+ * Gemini 3 refuses a turn whose first function call lacks its thought signature; Google documents
+ * a value for calls it did not make, which skips the check.
+ */
+export function withCallSignature(content: unknown): unknown {
+  if (!isObject(content) || content.role !== "model" || !Array.isArray(content.parts))
+    return content;
+  const parts: unknown[] = content.parts;
+  const first = parts.findIndex((p) => isObject(p) && p.functionCall !== undefined);
+  const call = parts[first];
+  if (!isObject(call) || "thoughtSignature" in call || "thought_signature" in call) return content;
+  const signed = [...parts];
+  signed[first] = { ...call, thoughtSignature: GEMINI_SKIP_SIGNATURE };
+  return { ...content, parts: signed };
 }

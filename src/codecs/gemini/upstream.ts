@@ -9,7 +9,8 @@ import type {
   StreamEvent,
   Usage,
 } from "../../ir.ts";
-import { GEMINI_SKIP_SIGNATURE, issue, issuedBy } from "../opaque.ts";
+import { issue, issuedBy } from "../opaque.ts";
+import { withCallSignature } from "./reasoning-history.ts";
 import { readJsonArray, readSse } from "../sse.ts";
 import {
   clamp,
@@ -52,32 +53,20 @@ async function contentsFor(request: ChatRequest, target: UpstreamTarget) {
     media: (part: MediaPart) => media.get(part),
     callNames,
   };
-  return mergeSameRoleTurns(request.turns)
-    .map((turn) => ({
-      role: turn.role === "assistant" ? "model" : "user",
-      // Thought parts go back only to the upstream that signed them.
-      parts: geminiParts(
-        turn.parts.filter((p) => p.type !== "thinking" || issuedBy(p.signature, target)),
-        options,
-      ),
-    }))
-    .filter((content) => content.parts.length > 0)
-    .map(withCallSignature);
-}
-
-/**
- * Gemini 3 refuses a turn whose first function call lacks its thought signature. A call made by
- * another upstream, model or account group has none Gemini could verify; Google documents a
- * value for calls it did not make, which skips the check.
- */
-function withCallSignature(content: { role: string; parts: unknown[] }) {
-  if (content.role !== "model") return content;
-  const first = content.parts.findIndex((p) => isObject(p) && p.functionCall !== undefined);
-  const call = content.parts[first];
-  if (!isObject(call) || call.thoughtSignature !== undefined) return content;
-  const parts = [...content.parts];
-  parts[first] = { ...call, thoughtSignature: GEMINI_SKIP_SIGNATURE };
-  return { ...content, parts };
+  return (
+    mergeSameRoleTurns(request.turns)
+      .map((turn) => ({
+        role: turn.role === "assistant" ? "model" : "user",
+        // Thought parts go back only to the upstream that signed them.
+        parts: geminiParts(
+          turn.parts.filter((p) => p.type !== "thinking" || issuedBy(p.signature, target)),
+          options,
+        ),
+      }))
+      .filter((content) => content.parts.length > 0)
+      // A call another upstream, model or account group made has no signature Gemini can verify.
+      .map(withCallSignature)
+  );
 }
 
 function generationConfig(request: ChatRequest): Record<string, unknown> {

@@ -9,6 +9,7 @@ import type { SendSignature } from "../reasoning-history.ts";
 export function responsesReasoningHistory(
   json: JsonObject,
   send: SendSignature,
+  _noReasoning: boolean,
 ): JsonObject | undefined {
   if (!Array.isArray(json.input)) return undefined;
   let changed = false;
