@@ -6,7 +6,12 @@ import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeGemini, SKIP_SIGNATURE } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream, RecordedRequest } from "./support/fake-server.ts";
-import { resetAccounts, startGateway, type TestGateway } from "./support/gateway.ts";
+import {
+  resetAccounts,
+  restartGateway,
+  startGateway,
+  type TestGateway,
+} from "./support/gateway.ts";
 
 /*
  * Thinking signatures across failover: every fake here signs for its own name and model family
@@ -176,6 +181,23 @@ describe("failover between two upstreams of the same protocol (forwarded as they
     // Anthropic requires the tool loop's thinking with thinking on: it is off for this request.
     expect(sent[0]!.json.thinking).toBeUndefined();
     expect(sent[0]!.json.messages[1].content[0].type).toBe("tool_use");
+    // Only for that request: the next turn, back on A, thinks again.
+    await resetAccounts(gw.origin);
+    messages.push(
+      { role: "assistant", content: second.content },
+      { role: "user", content: "Reply with exactly this text and nothing else: again" },
+    );
+    const sinceA = anA.requests.length;
+    const third = await anthropic.messages.create({
+      model: "claude-failover",
+      max_tokens: 4096,
+      thinking,
+      tools,
+      messages,
+    });
+    expect(textOf(third)).toBe("again");
+    expect(third.content[0]!.type).toBe("thinking");
+    expect(received(anA, sinceA)[0]!.json.thinking).toEqual(thinking);
   });
 
   test("back on the upstream that signed it, the client's own bytes go through untouched", async () => {
@@ -565,6 +587,49 @@ describe("an upstream that still refuses a signature", () => {
     ]);
   });
 
+  test("once per request: the target's other accounts get it without reasoning from the start", async () => {
+    const since = oa.requests.length;
+    oa.replyOnce(
+      {
+        status: 400,
+        body: JSON.stringify({
+          error: {
+            message: "The encrypted content gAAA...d== could not be verified.",
+            type: "invalid_request_error",
+            param: null,
+            code: "invalid_encrypted_content",
+          },
+        }),
+      },
+      "oa-1",
+    );
+    oa.replyOnce(
+      {
+        status: 429,
+        body: JSON.stringify({ error: { message: "Rate limit reached", type: "requests" } }),
+      },
+      "oa-1",
+    );
+    const response = await openai.responses.create({
+      model: "gpt-one-org",
+      input: [
+        { role: "user", content: "Hi" },
+        { type: "reasoning", id: "rs_x", summary: [], encrypted_content: "gAAAAforged==" },
+        { role: "user", content: "Reply with exactly this text and nothing else: moved" },
+      ],
+      reasoning: { effort: "low" },
+      store: false,
+    });
+    expect(response.output_text).toBe("moved");
+    const sent = received(oa, since);
+    expect(sent.map((r) => r.headers.get("authorization"))).toEqual([
+      "Bearer oa-1",
+      "Bearer oa-1",
+      "Bearer oa-2",
+    ]);
+    expect(sent[2]!.json.input.some((i: any) => i.type === "reasoning")).toBe(false);
+  });
+
   test("OpenAI's encrypted content that cannot be verified: once more without the reasoning item", async () => {
     const since = oa.requests.length;
     const response = await openai.responses.create({
@@ -582,5 +647,31 @@ describe("an upstream that still refuses a signature", () => {
     expect(sent).toHaveLength(2);
     expect(sent[0]!.json.input[1].encrypted_content).toBe("gAAAAforged==");
     expect(sent[1]!.json.input.some((i: any) => i.type === "reasoning")).toBe(false);
+  });
+});
+
+describe("a restart", () => {
+  test("forgets who issued what: such a value goes through, and its refusal is retried without it", async () => {
+    const { messages } = await anthropicToolCall("claude-x", "Oslo");
+    messages.push(
+      { role: "assistant", content: "It is cold." },
+      { role: "user", content: "Reply with exactly this text and nothing else: after" },
+    );
+    gw = await restartGateway(gw);
+    anthropic = new Anthropic({ apiKey: "x", baseURL: gw.origin, maxRetries: 0 });
+    const since = anB.requests.length;
+    anA.replyOnce(serverError);
+    const answer = await anthropic.messages.create({
+      model: "claude-failover",
+      max_tokens: 4096,
+      thinking,
+      tools,
+      messages,
+    });
+    expect(textOf(answer)).toBe("after");
+    const sent = received(anB, since);
+    expect(sent).toHaveLength(2);
+    expect(signaturesIn(sent[0]!.json)).toHaveLength(1);
+    expect(signaturesIn(sent[1]!.json)).toEqual([]);
   });
 });
