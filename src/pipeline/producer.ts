@@ -1,4 +1,5 @@
 import { UPSTREAM_CODECS } from "../codecs/index.ts";
+import { issuerOf } from "../codecs/opaque.ts";
 import type { UpstreamTarget } from "../codecs/codec.ts";
 import type { Account, MediaFetchSettings, Upstream } from "../config/snapshot.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
@@ -56,11 +57,13 @@ export function echoProducer(upstream: Upstream, { tokens }: ProducerServices): 
   return {
     accountName: "echo",
     complete: (request) =>
-      produced(upstream.name, async () => echoResponse(request, upstream.name, tokens)),
+      produced(upstream.name, async () =>
+        echoResponse(request, issuerOf(upstream.name, "", request.model), tokens),
+      ),
     stream: (request) =>
       produced(upstream.name, async () => {
         // Fail before the first byte, as an HTTP upstream would.
-        const events = echoStream(request, upstream.name, tokens);
+        const events = echoStream(request, issuerOf(upstream.name, "", request.model), tokens);
         const first = await events.next();
         return (async function* () {
           if (!first.done) yield first.value;
