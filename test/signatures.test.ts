@@ -464,6 +464,34 @@ describe("failover across dialects", () => {
   });
 });
 
+describe("translated to Gemini", () => {
+  test("a call another provider made gets Google's placeholder, so Gemini 3 takes the tool loop", async () => {
+    const since = ge.requests.length;
+    const answer = await anthropic.messages.create({
+      model: "gemini-x",
+      max_tokens: 1024,
+      tools,
+      messages: [
+        { role: "user", content: 'Call get_weather for "Oslo".' },
+        {
+          role: "assistant",
+          content: [
+            { type: "tool_use", id: "toolu_other", name: "get_weather", input: { city: "Oslo" } },
+          ],
+        },
+        {
+          role: "user",
+          content: [{ type: "tool_result", tool_use_id: "toolu_other", content: "icy" }],
+        },
+      ],
+    });
+    expect(textOf(answer)).toContain("icy");
+    const sent = received(ge, since);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.json.contents[1].parts[0].thoughtSignature).toBe(SKIP_SIGNATURE);
+  });
+});
+
 describe("an upstream that still refuses a signature", () => {
   const invalidSignature = {
     status: 400,
