@@ -536,6 +536,9 @@ describe("an upstream that still refuses a signature", () => {
     expect(sent[0]!.json.messages[1].content[0].signature).toBe("anthropic-sig-from-elsewhere");
     expect(signaturesIn(sent[1]!.json)).toEqual([]);
     expect(sent[1]!.json.messages[1].content).toEqual([{ type: "text", text: "Hello." }]);
+    expect(gw.log.lines.some((l) => l.includes("an-a/a refused a signature in the history"))).toBe(
+      true,
+    );
     // The account is not blamed for it.
     const accounts = (await (await fetch(`${gw.origin}/levity/accounts`)).json()) as any;
     const a = accounts.accounts.find((v: any) => v.upstream === "an-a");

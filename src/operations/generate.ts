@@ -150,6 +150,7 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
         stream,
         upstreamClient: services.upstreamClient,
         signatures: services.signatures,
+        log: services.log,
         onNoSuchRoute: noSuchRouteFallback(upstream, dialect, services, translated),
       });
     }

@@ -21,6 +21,7 @@ import {
   upstreamRequestHeaders,
 } from "../upstream/protocol.ts";
 import type { AttemptContext } from "./attempt-context.ts";
+import type { Logger } from "../log.ts";
 import { REASONING_HISTORY } from "../codecs/reasoning-history.ts";
 import type { SignatureRegistry } from "../state/signature-registry.ts";
 import {
@@ -28,6 +29,7 @@ import {
   retryWithoutReasoning,
   sendNoSignature,
   signatureSender,
+  tellOf,
 } from "./signatures.ts";
 
 /** An error inside a 200 answer: some OpenAI-compatible servers report failures this way. */
@@ -79,6 +81,7 @@ export interface PassthroughRunnerOptions {
   upstreamClient: UpstreamClient;
   /** Who issued each signature levity has seen in a same-dialect answer. */
   signatures: SignatureRegistry;
+  log: Logger;
   /** Another way to the same answer when the upstream turns out not to have this route at all. */
   onNoSuchRoute?: (lease: Lease) => Promise<AttemptResult>;
 }
@@ -91,6 +94,7 @@ export function passthroughRunner({
   stream,
   upstreamClient,
   signatures,
+  log,
   onNoSuchRoute,
 }: PassthroughRunnerOptions): TargetRunner {
   const { json, text } = ctx.body!;
@@ -149,129 +153,132 @@ export function passthroughRunner({
     upstream,
     model: target.model,
     failureResponse: (failure, headers) => sameDialectFailure(ctx, failure, headers),
-    attempt: retryWithoutReasoning(async (lease, noReasoning) => {
-      const issuer = attemptIssuer(upstream, lease.account, target.model);
-      // The answer goes to the client as it is: who signed what in it is remembered here.
-      const parseTarget = {
-        ...targetOf(upstream, issuer),
-        onIssued: (opaque: Opaque) => signatures.record(opaque.value, opaque.issuer),
-      };
-      let opened: OpenedUpstream;
-      try {
-        opened = await upstreamClient.open({
-          stream,
-          upstream,
-          url,
-          body: bodyFor(issuer, noReasoning),
-          headers: upstreamRequestHeaders(
-            upstream.protocol,
-            lease.account.key,
-            ctx.request.headers,
-            true,
-          ),
-          clientSignal: ctx.request.signal,
-          timeouts: upstream.timeouts,
-        });
-      } catch (error) {
-        return failed(failureOf(error, upstream.name));
-      }
-      const { response, source } = opened;
-      const headers = clientResponseHeaders(response.headers);
-      if (!response.ok) {
-        let errorText: string;
+    attempt: retryWithoutReasoning(
+      async (lease, noReasoning) => {
+        const issuer = attemptIssuer(upstream, lease.account, target.model);
+        // The answer goes to the client as it is: who signed what in it is remembered here.
+        const parseTarget = {
+          ...targetOf(upstream, issuer),
+          onIssued: (opaque: Opaque) => signatures.record(opaque.value, opaque.issuer),
+        };
+        let opened: OpenedUpstream;
         try {
-          errorText = await response.text();
+          opened = await upstreamClient.open({
+            stream,
+            upstream,
+            url,
+            body: bodyFor(issuer, noReasoning),
+            headers: upstreamRequestHeaders(
+              upstream.protocol,
+              lease.account.key,
+              ctx.request.headers,
+              true,
+            ),
+            clientSignal: ctx.request.signal,
+            timeouts: upstream.timeouts,
+          });
         } catch (error) {
           return failed(failureOf(error, upstream.name));
         }
-        if (onNoSuchRoute && meansNoSuchRoute(response.status, errorText))
-          return onNoSuchRoute(lease);
-        return failed(failureFromAnswer(codec, response.status, response.headers, errorText));
-      }
+        const { response, source } = opened;
+        const headers = clientResponseHeaders(response.headers);
+        if (!response.ok) {
+          let errorText: string;
+          try {
+            errorText = await response.text();
+          } catch (error) {
+            return failed(failureOf(error, upstream.name));
+          }
+          if (onNoSuchRoute && meansNoSuchRoute(response.status, errorText))
+            return onNoSuchRoute(lease);
+          return failed(failureFromAnswer(codec, response.status, response.headers, errorText));
+        }
 
-      if (source) {
-        const contentType = response.headers.get("content-type") ?? "";
-        const tapped = await tapStream(
-          source,
-          (input) => codec.parseStream(input, parseTarget, contentType),
-          upstream.name,
-          (error) =>
-            DIALECT_MODULES[dialect].streamErrorBytes(
-              502,
-              failureOf(error, upstream.name).message,
-              jsonArray,
-            ),
-          codec.finalMarkers(contentType),
-          limitsOf(upstream),
-        );
-        if (tapped.kind === "failed") return failed(tapped.failure);
-        void tapped.done.then(({ usage, error, id }) => {
-          if (!error) {
-            pin(lease, id);
-            lease.finish({ ok: true, usage });
-          } else if (error instanceof GatewayError)
-            lease.finish({ neutral: true }); // the client left: the account is blameless
-          else lease.finish({ ok: false, failure: failureOf(error, upstream.name) });
-        });
+        if (source) {
+          const contentType = response.headers.get("content-type") ?? "";
+          const tapped = await tapStream(
+            source,
+            (input) => codec.parseStream(input, parseTarget, contentType),
+            upstream.name,
+            (error) =>
+              DIALECT_MODULES[dialect].streamErrorBytes(
+                502,
+                failureOf(error, upstream.name).message,
+                jsonArray,
+              ),
+            codec.finalMarkers(contentType),
+            limitsOf(upstream),
+          );
+          if (tapped.kind === "failed") return failed(tapped.failure);
+          void tapped.done.then(({ usage, error, id }) => {
+            if (!error) {
+              pin(lease, id);
+              lease.finish({ ok: true, usage });
+            } else if (error instanceof GatewayError)
+              lease.finish({ neutral: true }); // the client left: the account is blameless
+            else lease.finish({ ok: false, failure: failureOf(error, upstream.name) });
+          });
+          return {
+            kind: "committed",
+            response: new Response(tapped.body, {
+              status: response.status,
+              statusText: response.statusText,
+              headers,
+            }),
+          };
+        }
+
+        let answer: string;
+        try {
+          answer = await response.text();
+        } catch (error) {
+          return failed(failureOf(error, upstream.name));
+        }
+        if (operation === "count-tokens") {
+          lease.finish({ ok: true });
+          return {
+            kind: "committed",
+            response: new Response(answer, { status: response.status, headers }),
+          };
+        }
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(answer);
+        } catch {
+          return failed({
+            kind: "broken",
+            status: 502,
+            message: `upstream "${upstream.name}" answered 200 with a body that is not JSON: ${answer.slice(0, 120)}`,
+          });
+        }
+        const hidden = embeddedError(parsed);
+        if (hidden) {
+          const failure = failureFromEvent(hidden.status, hidden.message);
+          // A request the client must fix gets the upstream's answer as it was, at the error's status.
+          if (failure.kind === "final")
+            failure.upstream = { body: answer, headers: response.headers };
+          return failed(failure);
+        }
+        let usage: Usage | undefined;
+        try {
+          const read = codec.parseResponse(parsed, parseTarget);
+          if (isEmptyAnswer(read)) return failed(emptyAnswer(upstream.name));
+          usage = read.usage;
+          pin(lease, read.id);
+        } catch {
+          // An answer levity cannot read is still the upstream's answer for this same-dialect client.
+        }
+        lease.finish({ ok: true, usage });
         return {
           kind: "committed",
-          response: new Response(tapped.body, {
+          response: new Response(answer, {
             status: response.status,
             statusText: response.statusText,
             headers,
           }),
         };
-      }
-
-      let answer: string;
-      try {
-        answer = await response.text();
-      } catch (error) {
-        return failed(failureOf(error, upstream.name));
-      }
-      if (operation === "count-tokens") {
-        lease.finish({ ok: true });
-        return {
-          kind: "committed",
-          response: new Response(answer, { status: response.status, headers }),
-        };
-      }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(answer);
-      } catch {
-        return failed({
-          kind: "broken",
-          status: 502,
-          message: `upstream "${upstream.name}" answered 200 with a body that is not JSON: ${answer.slice(0, 120)}`,
-        });
-      }
-      const hidden = embeddedError(parsed);
-      if (hidden) {
-        const failure = failureFromEvent(hidden.status, hidden.message);
-        // A request the client must fix gets the upstream's answer as it was, at the error's status.
-        if (failure.kind === "final")
-          failure.upstream = { body: answer, headers: response.headers };
-        return failed(failure);
-      }
-      let usage: Usage | undefined;
-      try {
-        const read = codec.parseResponse(parsed, parseTarget);
-        if (isEmptyAnswer(read)) return failed(emptyAnswer(upstream.name));
-        usage = read.usage;
-        pin(lease, read.id);
-      } catch {
-        // An answer levity cannot read is still the upstream's answer for this same-dialect client.
-      }
-      lease.finish({ ok: true, usage });
-      return {
-        kind: "committed",
-        response: new Response(answer, {
-          status: response.status,
-          statusText: response.statusText,
-          headers,
-        }),
-      };
-    }),
+      },
+      tellOf(ctx, upstream, log),
+    ),
   };
 }

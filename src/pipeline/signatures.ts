@@ -3,7 +3,9 @@ import type { SendSignature } from "../codecs/reasoning-history.ts";
 import type { UpstreamProtocol } from "../codecs/names.ts";
 import type { Account, Upstream } from "../config/snapshot.ts";
 import type { Opaque, Part, Turn } from "../ir.ts";
+import type { Logger } from "../log.ts";
 import type { Lease } from "../pool/lease.ts";
+import { scrubKey } from "../scrub.ts";
 import type { SignatureRegistry } from "../state/signature-registry.ts";
 import type { AttemptResult } from "./serve.ts";
 
@@ -44,6 +46,15 @@ export function signatureSender(
     if (value.startsWith("lv2.")) return ours(decodeReasoning(value, protocol).signature);
     return seen(value);
   };
+}
+
+/** Who hears of a retry without reasoning: the log, with the request and the upstream. */
+export function tellOf(
+  ctx: { requestId: string },
+  upstream: Upstream,
+  log: Logger,
+): { log: Logger; requestId: string; upstream: string } {
+  return { log, requestId: ctx.requestId, upstream: upstream.name };
 }
 
 /** Leaves out every signature: the request once more after the upstream refused one. */
@@ -89,12 +100,17 @@ export function withoutReasoning(turns: Turn[]): Turn[] {
  */
 export function retryWithoutReasoning(
   attempt: (lease: Lease, withoutReasoning: boolean) => Promise<AttemptResult>,
+  told: { log: Logger; requestId: string; upstream: string },
 ): (lease: Lease) => Promise<AttemptResult> {
   let refused = false;
   return async (lease) => {
     const result = await attempt(lease, refused);
     if (refused || result.kind !== "failed" || !result.failure.signatureRefused) return result;
     refused = true;
+    const words = scrubKey(result.failure.message, lease.account.key).slice(0, 200);
+    told.log.warn(
+      `request ${told.requestId}: ${told.upstream}/${lease.account.name} refused a signature in the history (${result.failure.status}: ${words}); trying once more without reasoning`,
+    );
     return attempt(lease, true);
   };
 }

@@ -25,8 +25,10 @@ import {
   attemptIssuer,
   nameIssuers,
   retryWithoutReasoning,
+  tellOf,
   withoutReasoning,
 } from "./signatures.ts";
+import type { Logger } from "../log.ts";
 
 const SSE_HEADERS: Readonly<Record<string, string>> = {
   "content-type": "text/event-stream; charset=utf-8",
@@ -162,7 +164,7 @@ export interface TranslatedRunnerOptions {
   target: Target;
   upstream: Upstream;
   /** The store for conversations and tool calls, who issued the signatures seen, and what the producers call upstreams with. */
-  services: ProducerServices & { store: StateStore; signatures: SignatureRegistry };
+  services: ProducerServices & { store: StateStore; signatures: SignatureRegistry; log: Logger };
 }
 
 /** Any client dialect to any upstream: client request -> IR -> upstream, and the answer back the same way. */
@@ -212,66 +214,69 @@ export function translatedRunner({
         ctx.requestId,
       );
     },
-    attempt: retryWithoutReasoning(async (lease, noReasoning) => {
-      const turns = prepared.request.turns;
-      const request = {
-        ...prepared.request,
-        model: target.model,
-        turns: noReasoning ? withoutReasoning(turns) : turns,
-      };
-      const producer: Producer =
-        upstream.protocol === "echo"
-          ? echoProducer(upstream, services)
-          : httpProducer(
-              upstream,
-              lease.account,
-              {
-                issuer: attemptIssuer(upstream, lease.account, target.model),
-                clientHeaders: ctx.request.headers,
-                clientSignal: ctx.request.signal,
-                mediaFetch: ctx.snapshot.proxy.mediaFetch,
-              },
-              services,
-            );
-      try {
-        if (ctx.match.route.operation === "count-tokens") {
-          const counted = await producer.count(request);
-          if (!counted.ok) return failed(counted.failure);
-          const { tokens, estimated } = counted.value;
-          lease.finish({ ok: true });
-          const headers = new Headers(estimated ? { "x-levity-token-count": "estimate" } : {});
-          return {
-            kind: "committed",
-            response: jsonResponse(client.renderCount(tokens), { headers }),
-          };
+    attempt: retryWithoutReasoning(
+      async (lease, noReasoning) => {
+        const turns = prepared.request.turns;
+        const request = {
+          ...prepared.request,
+          model: target.model,
+          turns: noReasoning ? withoutReasoning(turns) : turns,
+        };
+        const producer: Producer =
+          upstream.protocol === "echo"
+            ? echoProducer(upstream, services)
+            : httpProducer(
+                upstream,
+                lease.account,
+                {
+                  issuer: attemptIssuer(upstream, lease.account, target.model),
+                  clientHeaders: ctx.request.headers,
+                  clientSignal: ctx.request.signal,
+                  mediaFetch: ctx.snapshot.proxy.mediaFetch,
+                },
+                services,
+              );
+        try {
+          if (ctx.match.route.operation === "count-tokens") {
+            const counted = await producer.count(request);
+            if (!counted.ok) return failed(counted.failure);
+            const { tokens, estimated } = counted.value;
+            lease.finish({ ok: true });
+            const headers = new Headers(estimated ? { "x-levity-token-count": "estimate" } : {});
+            return {
+              kind: "committed",
+              response: jsonResponse(client.renderCount(tokens), { headers }),
+            };
+          }
+          if (!stream) {
+            const completed = await producer.complete(request);
+            if (!completed.ok) return failed(completed.failure);
+            const response = completed.value;
+            if (isEmptyAnswer(response)) return failed(emptyAnswer(upstream.name));
+            remember(response);
+            lease.finish({ ok: true, usage: response.usage });
+            return {
+              kind: "committed",
+              response: jsonResponse(client.renderResponse(response, render)),
+            };
+          }
+          const opened = await producer.stream(request);
+          if (!opened.ok) return failed(opened.failure);
+          const peeked = await untilFirstContent(opened.value, upstream.name);
+          if (peeked.kind === "failed") return failed(peeked.failure);
+          const framing =
+            render.framing === "json-array" ? { "content-type": "application/json" } : SSE_HEADERS;
+          const body = byteStream(
+            client.renderStream(afterCommit(peeked.events, upstream, lease, remember), render),
+          );
+          return { kind: "committed", response: new Response(body, { headers: framing }) };
+        } catch (error) {
+          // Building the upstream request can still throw: a refusal of the client's request
+          // (GatewayError) goes on up; anything else is this attempt's failure.
+          return failed(failureOf(error, upstream.name));
         }
-        if (!stream) {
-          const completed = await producer.complete(request);
-          if (!completed.ok) return failed(completed.failure);
-          const response = completed.value;
-          if (isEmptyAnswer(response)) return failed(emptyAnswer(upstream.name));
-          remember(response);
-          lease.finish({ ok: true, usage: response.usage });
-          return {
-            kind: "committed",
-            response: jsonResponse(client.renderResponse(response, render)),
-          };
-        }
-        const opened = await producer.stream(request);
-        if (!opened.ok) return failed(opened.failure);
-        const peeked = await untilFirstContent(opened.value, upstream.name);
-        if (peeked.kind === "failed") return failed(peeked.failure);
-        const framing =
-          render.framing === "json-array" ? { "content-type": "application/json" } : SSE_HEADERS;
-        const body = byteStream(
-          client.renderStream(afterCommit(peeked.events, upstream, lease, remember), render),
-        );
-        return { kind: "committed", response: new Response(body, { headers: framing }) };
-      } catch (error) {
-        // Building the upstream request can still throw: a refusal of the client's request
-        // (GatewayError) goes on up; anything else is this attempt's failure.
-        return failed(failureOf(error, upstream.name));
-      }
-    }),
+      },
+      tellOf(ctx, upstream, services.log),
+    ),
   };
 }
