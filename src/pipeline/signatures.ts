@@ -99,8 +99,8 @@ export function withoutReasoning(turns: Turn[]): Turn[] {
  * is the client's answer.
  */
 export function retryWithoutReasoning(
-  attempt: (lease: Lease, withoutReasoning: boolean) => Promise<AttemptResult>,
   told: { log: Logger; requestId: string; upstream: string },
+  attempt: (lease: Lease, withoutReasoning: boolean) => Promise<AttemptResult>,
 ): (lease: Lease) => Promise<AttemptResult> {
   let refused = false;
   return async (lease) => {

@@ -195,6 +195,7 @@ export function translatedRunner({
   // Values a same-dialect answer gave the client carry no issuer; the ones levity saw get theirs.
   nameIssuers(prepared.request.turns, services.signatures);
 
+  const tell = tellOf(ctx, upstream, services.log);
   return {
     upstream,
     model: target.model,
@@ -214,69 +215,66 @@ export function translatedRunner({
         ctx.requestId,
       );
     },
-    attempt: retryWithoutReasoning(
-      async (lease, noReasoning) => {
-        const turns = prepared.request.turns;
-        const request = {
-          ...prepared.request,
-          model: target.model,
-          turns: noReasoning ? withoutReasoning(turns) : turns,
-        };
-        const producer: Producer =
-          upstream.protocol === "echo"
-            ? echoProducer(upstream, services)
-            : httpProducer(
-                upstream,
-                lease.account,
-                {
-                  issuer: attemptIssuer(upstream, lease.account, target.model),
-                  clientHeaders: ctx.request.headers,
-                  clientSignal: ctx.request.signal,
-                  mediaFetch: ctx.snapshot.proxy.mediaFetch,
-                },
-                services,
-              );
-        try {
-          if (ctx.match.route.operation === "count-tokens") {
-            const counted = await producer.count(request);
-            if (!counted.ok) return failed(counted.failure);
-            const { tokens, estimated } = counted.value;
-            lease.finish({ ok: true });
-            const headers = new Headers(estimated ? { "x-levity-token-count": "estimate" } : {});
-            return {
-              kind: "committed",
-              response: jsonResponse(client.renderCount(tokens), { headers }),
-            };
-          }
-          if (!stream) {
-            const completed = await producer.complete(request);
-            if (!completed.ok) return failed(completed.failure);
-            const response = completed.value;
-            if (isEmptyAnswer(response)) return failed(emptyAnswer(upstream.name));
-            remember(response);
-            lease.finish({ ok: true, usage: response.usage });
-            return {
-              kind: "committed",
-              response: jsonResponse(client.renderResponse(response, render)),
-            };
-          }
-          const opened = await producer.stream(request);
-          if (!opened.ok) return failed(opened.failure);
-          const peeked = await untilFirstContent(opened.value, upstream.name);
-          if (peeked.kind === "failed") return failed(peeked.failure);
-          const framing =
-            render.framing === "json-array" ? { "content-type": "application/json" } : SSE_HEADERS;
-          const body = byteStream(
-            client.renderStream(afterCommit(peeked.events, upstream, lease, remember), render),
-          );
-          return { kind: "committed", response: new Response(body, { headers: framing }) };
-        } catch (error) {
-          // Building the upstream request can still throw: a refusal of the client's request
-          // (GatewayError) goes on up; anything else is this attempt's failure.
-          return failed(failureOf(error, upstream.name));
+    attempt: retryWithoutReasoning(tell, async (lease, noReasoning) => {
+      const turns = prepared.request.turns;
+      const request = {
+        ...prepared.request,
+        model: target.model,
+        turns: noReasoning ? withoutReasoning(turns) : turns,
+      };
+      const producer: Producer =
+        upstream.protocol === "echo"
+          ? echoProducer(upstream, services)
+          : httpProducer(
+              upstream,
+              lease.account,
+              {
+                issuer: attemptIssuer(upstream, lease.account, target.model),
+                clientHeaders: ctx.request.headers,
+                clientSignal: ctx.request.signal,
+                mediaFetch: ctx.snapshot.proxy.mediaFetch,
+              },
+              services,
+            );
+      try {
+        if (ctx.match.route.operation === "count-tokens") {
+          const counted = await producer.count(request);
+          if (!counted.ok) return failed(counted.failure);
+          const { tokens, estimated } = counted.value;
+          lease.finish({ ok: true });
+          const headers = new Headers(estimated ? { "x-levity-token-count": "estimate" } : {});
+          return {
+            kind: "committed",
+            response: jsonResponse(client.renderCount(tokens), { headers }),
+          };
         }
-      },
-      tellOf(ctx, upstream, services.log),
-    ),
+        if (!stream) {
+          const completed = await producer.complete(request);
+          if (!completed.ok) return failed(completed.failure);
+          const response = completed.value;
+          if (isEmptyAnswer(response)) return failed(emptyAnswer(upstream.name));
+          remember(response);
+          lease.finish({ ok: true, usage: response.usage });
+          return {
+            kind: "committed",
+            response: jsonResponse(client.renderResponse(response, render)),
+          };
+        }
+        const opened = await producer.stream(request);
+        if (!opened.ok) return failed(opened.failure);
+        const peeked = await untilFirstContent(opened.value, upstream.name);
+        if (peeked.kind === "failed") return failed(peeked.failure);
+        const framing =
+          render.framing === "json-array" ? { "content-type": "application/json" } : SSE_HEADERS;
+        const body = byteStream(
+          client.renderStream(afterCommit(peeked.events, upstream, lease, remember), render),
+        );
+        return { kind: "committed", response: new Response(body, { headers: framing }) };
+      } catch (error) {
+        // Building the upstream request can still throw: a refusal of the client's request
+        // (GatewayError) goes on up; anything else is this attempt's failure.
+        return failed(failureOf(error, upstream.name));
+      }
+    }),
   };
 }
