@@ -41,6 +41,8 @@ export interface Failure {
   upstream?: { body: string; headers: Headers };
   /** The upstream said the prompt is over the model's context window, with the numbers it named. */
   tooLong?: { tokens?: number; limit?: number };
+  /** The upstream refused a signature or encrypted reasoning in the history: tried once more without them. */
+  signatureRefused?: boolean;
 }
 
 /** A Failure thrown through code that cannot return one: a stream's reader, a body's decoder. */

@@ -19,6 +19,7 @@ import { GatewayMetrics } from "./observe/gateway-metrics.ts";
 import { memoryRequestLog, type RequestLog } from "./observe/request-log.ts";
 import type { GatewayServices } from "./operations/context.ts";
 import { AccountPool } from "./pool/pool.ts";
+import { SignatureRegistry } from "./state/signature-registry.ts";
 import { memoryStore, type StateStore } from "./state/store.ts";
 import { TokenCounter } from "./tokens/estimate.ts";
 import { UpstreamClient } from "./upstream/forward.ts";
@@ -98,6 +99,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     requestLog,
     metrics: new GatewayMetrics(VERSION),
     upstreamClient: new UpstreamClient(host.env),
+    signatures: new SignatureRegistry(),
     tokens: new TokenCounter(),
     deadlines: new Deadlines(),
     startedAt: Date.now(),

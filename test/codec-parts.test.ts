@@ -38,12 +38,19 @@ describe("opaque values across dialects", () => {
       issuer: "protocol:anthropic",
       value: "raw-signature",
     });
-    const anthropic = { name: "work anthropic", protocol: "anthropic" as const, baseUrl: "" };
+    const anthropic = {
+      name: "work anthropic",
+      issuer: "work anthropic",
+      protocol: "anthropic" as const,
+      baseUrl: "",
+    };
     expect(issuedBy(decodeOpaque(encoded, "gemini"), anthropic)).toBe(true);
     expect(
-      issuedBy(decodeOpaque("raw-signature", "anthropic"), { ...anthropic, name: "other" }),
+      issuedBy(decodeOpaque("raw-signature", "anthropic"), { ...anthropic, issuer: "other" }),
     ).toBe(true);
-    expect(issuedBy(decodeOpaque(encoded, "gemini"), { ...anthropic, name: "other" })).toBe(false);
+    expect(issuedBy(decodeOpaque(encoded, "gemini"), { ...anthropic, issuer: "other" })).toBe(
+      false,
+    );
   });
 });
 

@@ -1,5 +1,5 @@
 import type { FetchMedia } from "./gemini/inline-media.ts";
-import type { ChatRequest, ChatResponse, ServerToolKind, StreamEvent } from "../ir.ts";
+import type { ChatRequest, ChatResponse, Opaque, ServerToolKind, StreamEvent } from "../ir.ts";
 import type { UpstreamProtocol } from "./names.ts";
 import type { ChatCompat } from "./openai-compatible/profiles.ts";
 import type { JsonObject } from "./json.ts";
@@ -59,6 +59,10 @@ export interface ClientCodec {
 /** The upstream a request is built for: signatures go back only to the upstream that issued them. */
 export interface UpstreamTarget {
   name: string;
+  /** Who this attempt's signatures come from and go to: upstream, account group, model family (opaque.ts issuerOf). */
+  issuer: string;
+  /** Told of each signature the upstream's answer holds, for a same-dialect answer levity does not rewrap. */
+  onIssued?: (opaque: Opaque) => void;
   protocol: UpstreamProtocol;
   baseUrl: string;
   /** Gemini's API version segment. */

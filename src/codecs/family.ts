@@ -99,6 +99,8 @@ export interface FamilyModule {
   outOfCredit(status: number, body: string): boolean;
   /** A prompt over the model's context window: how this family says it, and how it is read back. */
   readonly contextTooLong: TooLongWords;
+  /** Words in an error answer by which this family refuses a signature or encrypted reasoning in the history. */
+  refusesSignature(status: number, body: string): boolean;
   /**
    * Milliseconds until the longest of the used-up rate limits (remaining 0) resets, from this
    * family's own rate-limit headers; undefined when none is used up or none is there.

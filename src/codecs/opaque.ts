@@ -1,5 +1,23 @@
 import type { Opaque } from "../ir.ts";
 import type { UpstreamTarget } from "./codec.ts";
+import { modelFamily } from "./model-family.ts";
+
+/*
+ * Who issued a signature: the upstream, the account group and the model family. A provider
+ * verifies its signatures with the key of the model that made them (Anthropic, Gemini) or of
+ * the organisation (OpenAI's encrypted_content), so a value is sent back only to an attempt with
+ * the same three.
+ */
+export function issuerOf(upstream: string, group: string, model: string): string {
+  return `${upstream}|${group}|${modelFamily(model)}`;
+}
+
+/** A value in an upstream's answer: stamped with the attempt's issuer, and told to whoever keeps count. */
+export function issue(target: UpstreamTarget, value: string): Opaque {
+  const opaque = { issuer: target.issuer, value };
+  target.onIssued?.(opaque);
+  return opaque;
+}
 
 /*
  * A signature that crosses dialects travels inside the client's own field for it (Anthropic
@@ -28,13 +46,20 @@ export function decodeOpaque(text: string, clientProtocol: string): Opaque {
   return { issuer: `protocol:${clientProtocol}`, value: text };
 }
 
-/** Whether `target` may receive this opaque value: it issued it, or it speaks the protocol the value came from. */
+/**
+ * Whether `target` may receive this opaque value: it issued it (same upstream, account group and
+ * model family), or it speaks the protocol of a value levity has not seen issued (an unwrapped
+ * value a client sent back; pipeline/signatures.ts names its issuer where it was seen).
+ */
 export function issuedBy(opaque: Opaque | undefined, target: UpstreamTarget): opaque is Opaque {
   return (
     opaque !== undefined &&
-    (opaque.issuer === target.name || opaque.issuer === `protocol:${target.protocol}`)
+    (opaque.issuer === target.issuer || opaque.issuer === `protocol:${target.protocol}`)
   );
 }
+
+/** Gemini's documented value for a function call whose signature is lost or was another model's: it skips the check. */
+export const GEMINI_SKIP_SIGNATURE = "skip_thought_signature_validator";
 
 /*
  * Responses reasoning as `encrypted_content`: the signature and the thinking text together, as

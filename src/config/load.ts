@@ -143,6 +143,7 @@ function buildAccount(entry: UpstreamEntry["accounts"][number]): Account {
     name: entry.name,
     key: entry.key,
     weight: entry.weight,
+    group: entry.group,
     maxConcurrency: entry.max_concurrency,
     rpm: entry.rpm,
     models: entry.models,

@@ -279,6 +279,8 @@ const AccountSchema = v.strictObject({
     v.minLength(1, "must not be empty"),
   ),
   weight: v.optional(PositiveInteger("a whole number of shares"), 1),
+  /** Accounts whose signatures are not each other's (OpenAI organisations): each group its own. */
+  group: v.optional(Name),
   max_concurrency: v.optional(PositiveInteger("a number of requests")),
   rpm: v.optional(PositiveInteger("a number of requests per minute")),
   models: v.optional(

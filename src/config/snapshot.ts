@@ -81,6 +81,11 @@ export interface Account {
   key: string;
   /** Share of the traffic under round_robin and least_busy. */
   weight: number;
+  /**
+   * The accounts that can read each other's signatures and encrypted reasoning: absent, the
+   * upstream's accounts are one group.
+   */
+  group?: string;
   maxConcurrency?: number;
   rpm?: number;
   /** The models this account may serve; absent: all. */

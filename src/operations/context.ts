@@ -9,6 +9,7 @@ import type { GatewayMetrics } from "../observe/gateway-metrics.ts";
 import type { RequestLog } from "../observe/request-log.ts";
 import type { RequestTrace } from "../observe/trace.ts";
 import type { AccountPool } from "../pool/pool.ts";
+import type { SignatureRegistry } from "../state/signature-registry.ts";
 import type { StateStore } from "../state/store.ts";
 import type { TokenCounter } from "../tokens/estimate.ts";
 import type { UpstreamClient } from "../upstream/forward.ts";
@@ -51,6 +52,8 @@ export interface GatewayServices {
   accountEvents: CooldownCounter;
   requestLog: RequestLog;
   metrics: GatewayMetrics;
+  /** Who issued each signature seen in a same-dialect answer (pipeline/signatures.ts). */
+  signatures: SignatureRegistry;
   /** Every upstream call goes through it. */
   upstreamClient: UpstreamClient;
   /** The tokenizer, loaded on first use, for counts no upstream gives. */

@@ -169,6 +169,8 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
         upstream,
         stream,
         upstreamClient: services.upstreamClient,
+        signatures: services.signatures,
+        log: services.log,
         // A server without a count endpoint still has its other routes: the count is made the
         // translated way (the estimate, where the wire dialect counts nowhere), and nothing is marked missing.
         onNoSuchRoute:

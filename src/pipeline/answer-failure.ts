@@ -47,7 +47,7 @@ export function failureFromAnswer(
   words: FailureWords = ANY_FAMILY_WORDS,
 ): Failure {
   const parsed = codec.parseError(body);
-  return {
+  const failure: Failure = {
     kind: classifyStatus(status, body, words),
     status,
     message: parsed.message,
@@ -55,6 +55,10 @@ export function failureFromAnswer(
     upstream: { body, headers },
     ...tooLongOf(status, body),
   };
+  // Any family's words: a relay passes on another vendor's refusal.
+  if (FAMILY_LIST.some((family) => family.refusesSignature(status, body)))
+    failure.signatureRefused = true;
+  return failure;
 }
 
 /** An error event inside a stream, or an error object inside a 200 answer: no headers, no body of its own. */

@@ -1,4 +1,4 @@
-import type { Usage } from "../ir.ts";
+import type { Opaque, Usage } from "../ir.ts";
 import { DIALECT_MODULES, UPSTREAM_CODECS } from "../codecs/index.ts";
 import { isObject } from "../codecs/json.ts";
 import type { Dialect } from "../codecs/names.ts";
@@ -21,6 +21,16 @@ import {
   upstreamRequestHeaders,
 } from "../upstream/protocol.ts";
 import type { AttemptContext } from "./attempt-context.ts";
+import type { Logger } from "../log.ts";
+import { REASONING_HISTORY } from "../codecs/reasoning-history.ts";
+import type { SignatureRegistry } from "../state/signature-registry.ts";
+import {
+  attemptIssuer,
+  retryWithoutReasoning,
+  sendNoSignature,
+  signatureSender,
+  tellOf,
+} from "./signatures.ts";
 
 /** An error inside a 200 answer: some OpenAI-compatible servers report failures this way. */
 function embeddedError(json: unknown): { status: number; message: string } | undefined {
@@ -69,6 +79,9 @@ export interface PassthroughRunnerOptions {
   upstream: Upstream;
   stream: boolean;
   upstreamClient: UpstreamClient;
+  /** Who issued each signature levity has seen in a same-dialect answer. */
+  signatures: SignatureRegistry;
+  log: Logger;
   /** Another way to the same answer when the upstream turns out not to have this route at all. */
   onNoSuchRoute?: (lease: Lease) => Promise<AttemptResult>;
 }
@@ -80,6 +93,8 @@ export function passthroughRunner({
   upstream,
   stream,
   upstreamClient,
+  signatures,
+  log,
   onNoSuchRoute,
 }: PassthroughRunnerOptions): TargetRunner {
   const { json, text } = ctx.body!;
@@ -92,6 +107,29 @@ export function passthroughRunner({
     dialect === "gemini" || (json.model === target.model && !adapted)
       ? text
       : JSON.stringify({ ...(adapted ?? json), model: target.model });
+  // The history's signatures go only to the attempt that may have them (signatures.ts); the
+  // body is rewritten only when one may not, once per issuer.
+  const history = REASONING_HISTORY[dialect];
+  const bodies = new Map<string, string>();
+  const bodyFor = (issuer: string, noReasoning: boolean): string => {
+    if (!history) return body;
+    const key = noReasoning ? "" : issuer;
+    let chosen = bodies.get(key);
+    if (chosen === undefined) {
+      const send = noReasoning
+        ? sendNoSignature
+        : signatureSender(issuer, upstream.protocol, signatures);
+      const rewritten = history(adapted ?? json, send, noReasoning);
+      chosen =
+        rewritten === undefined
+          ? body
+          : JSON.stringify(
+              dialect === "gemini" ? rewritten : { ...rewritten, model: target.model },
+            );
+      bodies.set(key, chosen);
+    }
+    return chosen;
+  };
   const operation = ctx.match.route.operation;
   const url = upstreamEndpoint(upstream, {
     dialect,
@@ -111,18 +149,25 @@ export function passthroughRunner({
     if (storesResponse && id) lease.pinResponse(id);
   };
 
+  const tell = tellOf(ctx, upstream, log);
   return {
     upstream,
     model: target.model,
     failureResponse: (failure, headers) => sameDialectFailure(ctx, failure, headers),
-    async attempt(lease: Lease): Promise<AttemptResult> {
+    attempt: retryWithoutReasoning(tell, async (lease, noReasoning) => {
+      const issuer = attemptIssuer(upstream, lease.account, target.model);
+      // The answer goes to the client as it is: who signed what in it is remembered here.
+      const parseTarget = {
+        ...targetOf(upstream, issuer),
+        onIssued: (opaque: Opaque) => signatures.record(opaque.value, opaque.issuer),
+      };
       let opened: OpenedUpstream;
       try {
         opened = await upstreamClient.open({
           stream,
           upstream,
           url,
-          body,
+          body: bodyFor(issuer, noReasoning),
           headers: upstreamRequestHeaders(
             upstream.protocol,
             lease.account.key,
@@ -153,7 +198,7 @@ export function passthroughRunner({
         const contentType = response.headers.get("content-type") ?? "";
         const tapped = await tapStream(
           source,
-          (input) => codec.parseStream(input, targetOf(upstream), contentType),
+          (input) => codec.parseStream(input, parseTarget, contentType),
           upstream.name,
           (error) =>
             DIALECT_MODULES[dialect].streamErrorBytes(
@@ -216,7 +261,7 @@ export function passthroughRunner({
       }
       let usage: Usage | undefined;
       try {
-        const read = codec.parseResponse(parsed, targetOf(upstream));
+        const read = codec.parseResponse(parsed, parseTarget);
         if (isEmptyAnswer(read)) return failed(emptyAnswer(upstream.name));
         usage = read.usage;
         pin(lease, read.id);
@@ -232,6 +277,6 @@ export function passthroughRunner({
           headers,
         }),
       };
-    },
+    }),
   };
 }

@@ -1,4 +1,5 @@
 import { UPSTREAM_CODECS } from "../codecs/index.ts";
+import { issuerOf } from "../codecs/opaque.ts";
 import type { UpstreamTarget } from "../codecs/codec.ts";
 import type { Account, MediaFetchSettings, Upstream } from "../config/snapshot.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
@@ -38,6 +39,8 @@ async function produced<T>(upstream: string, step: () => Promise<T>): Promise<Pr
 }
 
 export interface CallContext {
+  /** This attempt's signer (signatures.ts attemptIssuer): what it is sent of the history's signatures. */
+  issuer: string;
   clientHeaders: Headers;
   clientSignal: AbortSignal;
   /** Where media URLs may be fetched from (proxy.media_fetch). */
@@ -54,11 +57,13 @@ export function echoProducer(upstream: Upstream, { tokens }: ProducerServices): 
   return {
     accountName: "echo",
     complete: (request) =>
-      produced(upstream.name, async () => echoResponse(request, upstream.name, tokens)),
+      produced(upstream.name, async () =>
+        echoResponse(request, issuerOf(upstream.name, "", request.model), tokens),
+      ),
     stream: (request) =>
       produced(upstream.name, async () => {
         // Fail before the first byte, as an HTTP upstream would.
-        const events = echoStream(request, upstream.name, tokens);
+        const events = echoStream(request, issuerOf(upstream.name, "", request.model), tokens);
         const first = await events.next();
         return (async function* () {
           if (!first.done) yield first.value;
@@ -73,9 +78,10 @@ export function echoProducer(upstream: Upstream, { tokens }: ProducerServices): 
   };
 }
 
-export function targetOf(upstream: Upstream): UpstreamTarget {
+export function targetOf(upstream: Upstream, issuer: string): UpstreamTarget {
   return {
     name: upstream.name,
+    issuer,
     protocol: upstream.protocol,
     baseUrl: upstream.baseUrl,
     apiVersion: upstream.apiVersion,
@@ -92,7 +98,7 @@ export function httpProducer(
 ): Producer {
   const codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
   const target: UpstreamTarget = {
-    ...targetOf(upstream),
+    ...targetOf(upstream, call.issuer),
     fetchMedia: mediaFetcher(call.mediaFetch),
   };
   /** The upstream's answer when it accepted the request; its refusal, as a Failure, when not. */

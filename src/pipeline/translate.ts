@@ -23,6 +23,15 @@ import { echoProducer, httpProducer, type Producer, type ProducerServices } from
 import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";
 import { derivedCacheKey, sessionKey } from "./session-key.ts";
 import { planServerTools, WARNING_HEADER } from "./server-tools.ts";
+import type { SignatureRegistry } from "../state/signature-registry.ts";
+import {
+  attemptIssuer,
+  nameIssuers,
+  retryWithoutReasoning,
+  tellOf,
+  withoutReasoning,
+} from "./signatures.ts";
+import type { Logger } from "../log.ts";
 
 const SSE_HEADERS: Readonly<Record<string, string>> = {
   "content-type": "text/event-stream; charset=utf-8",
@@ -158,8 +167,8 @@ export interface TranslatedRunnerOptions {
   prepared: Prepared;
   target: Target;
   upstream: Upstream;
-  /** The store for conversations and tool calls, and what the producers call upstreams with. */
-  services: ProducerServices & { store: StateStore };
+  /** The store for conversations and tool calls, who issued the signatures seen, and what the producers call upstreams with. */
+  services: ProducerServices & { store: StateStore; signatures: SignatureRegistry; log: Logger };
 }
 
 /** Any client dialect to any upstream: client request -> IR -> upstream, and the answer back the same way. */
@@ -187,7 +196,10 @@ export function translatedRunner({
     }
   };
   const failed = (failure: Failure): AttemptResult => ({ kind: "failed", failure });
+  // Values a same-dialect answer gave the client carry no issuer; the ones levity saw get theirs.
+  nameIssuers(prepared.request.turns, services.signatures);
 
+  const tell = tellOf(ctx, upstream, services.log);
   return {
     upstream,
     model: target.model,
@@ -224,14 +236,15 @@ export function translatedRunner({
         ctx.requestId,
       );
     },
-    async attempt(lease: Lease): Promise<AttemptResult> {
+    attempt: retryWithoutReasoning(tell, async (lease, noReasoning) => {
       // Refused here (a GatewayError goes up to the client), before any account is spent on it.
       const plan = planServerTools(
         { ...prepared.request, model: target.model },
         upstream,
         ctx.snapshot.proxy.serverTools,
       );
-      const request = plan.request;
+      const turns = plan.request.turns;
+      const request = { ...plan.request, turns: noReasoning ? withoutReasoning(turns) : turns };
       const warned = (response: Response): Response => {
         if (plan.warning) response.headers.set(WARNING_HEADER, plan.warning);
         return response;
@@ -243,6 +256,7 @@ export function translatedRunner({
               upstream,
               lease.account,
               {
+                issuer: attemptIssuer(upstream, lease.account, target.model),
                 clientHeaders: ctx.request.headers,
                 clientSignal: ctx.request.signal,
                 mediaFetch: ctx.snapshot.proxy.mediaFetch,
@@ -291,6 +305,6 @@ export function translatedRunner({
         // (GatewayError) goes on up; anything else is this attempt's failure.
         return failed(failureOf(error, upstream.name));
       }
-    },
+    }),
   };
 }

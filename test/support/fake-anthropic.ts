@@ -14,6 +14,7 @@ import {
 } from "./anthropic-web-search.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 import { breakpointRefusal, PromptCacheModel, type CacheUsage } from "./fake-prompt-cache.ts";
+import { digest, fakeModelFamily, type SigningOptions } from "./fake-signing.ts";
 
 /*
  * Anthropic's wire format (PROTOCOLS.md §5): x-api-key auth, anthropic-version required, SSE with
@@ -41,7 +42,7 @@ function blocks(content: any): any[] {
       : [];
 }
 
-function validate(body: any): Response | undefined {
+function validate(body: any, signed: (text: string) => string = sign): Response | undefined {
   if (typeof body.max_tokens !== "number") return invalid("max_tokens: Field required");
   if (typeof body.temperature === "number" && (body.temperature < 0 || body.temperature > 1))
     return invalid("temperature: Input should be less than or equal to 1");
@@ -70,7 +71,7 @@ function validate(body: any): Response | undefined {
       if (block.type === "text" && block.text === "")
         return invalid(`messages.${i}.content.${j}.text: text content blocks must be non-empty`);
       // Anthropic checks the thinking against its signature: a block that lost or changed its text is refused.
-      if (block.type === "thinking" && block.signature !== sign(String(block.thinking ?? "")))
+      if (block.type === "thinking" && block.signature !== signed(String(block.thinking ?? "")))
         return invalid(`messages.${i}.content.${j}: Invalid \`signature\` in \`thinking\` block`);
     }
     if (message.role === "user") {
@@ -147,7 +148,7 @@ function promptOf(body: any): Prompt {
 
 export function fakeAnthropic(
   key: string | string[],
-  options: FakeOptions & { promptCache?: boolean } = {},
+  options: FakeOptions & SigningOptions & { promptCache?: boolean } = {},
 ): FakeUpstream {
   const keys = new Set(Array.isArray(key) ? key : [key]);
   // With promptCache, usage follows Anthropic's prompt cache (fake-prompt-cache.ts); else 11 uncached input tokens.
@@ -186,7 +187,12 @@ export function fakeAnthropic(
       if (request.path === "/v1/messages/count_tokens") return jsonReply({ input_tokens: 42 });
       if (request.path !== "/v1/messages")
         return invalid(`${request.path} not found`, 404, "not_found_error");
-      const refused = validate(body);
+      // With a signer, a signature is this fake's for this model family only.
+      const signed = (text: string) =>
+        options.signer === undefined
+          ? sign(text)
+          : SIGNATURE_PREFIX + digest(`${options.signer}|${fakeModelFamily(body.model)}|${text}`);
+      const refused = validate(body, signed);
       if (refused) return refused;
       const badBreakpoints = breakpointRefusal(body);
       if (badBreakpoints) return invalid(badBreakpoints);
@@ -206,7 +212,7 @@ export function fakeAnthropic(
         content.push({
           type: "thinking",
           thinking: reply.thinking,
-          signature: sign(reply.thinking),
+          signature: signed(reply.thinking),
         });
       if (searched) content.push(...webSearchBlocks(prompt.text, reply.text ?? ""));
       else if (reply.text !== undefined) content.push({ type: "text", text: reply.text });

@@ -9,6 +9,7 @@ import {
 import { geminiSchemaErrors } from "./gemini-schema-rules.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 import { groundingFields } from "./gemini-grounding.ts";
+import { digest, fakeModelFamily, type SigningOptions } from "./fake-signing.ts";
 
 /*
  * The Gemini API's wire format (PROTOCOLS.md §6): x-goog-api-key or ?key=, a bad key is 400
@@ -28,7 +29,10 @@ function sign(text: string): string {
   return SIGNATURE_PREFIX + createHash("sha256").update(text).digest("hex").slice(0, 24);
 }
 
-function validate(body: any): Response | undefined {
+/** Google's documented value for a function call the model did not make: the check is skipped. */
+export const SKIP_SIGNATURE = "skip_thought_signature_validator";
+
+function validate(body: any, signerMark?: string): Response | undefined {
   // Built-in tools beside functions need the combination flag (Gemini's documented error without it).
   const tools: any[] = body.tools ?? [];
   const builtIn = tools.some(
@@ -51,11 +55,22 @@ function validate(body: any): Response | undefined {
     }
   }
   for (const [i, content] of (body.contents ?? []).entries()) {
+    // With a signer, a signature is this fake's for this model family only.
+    if (
+      signerMark !== undefined &&
+      (content.parts ?? []).some(
+        (p: any) =>
+          typeof p.thoughtSignature === "string" &&
+          p.thoughtSignature !== SKIP_SIGNATURE &&
+          !p.thoughtSignature.startsWith(signerMark),
+      )
+    )
+      return invalid("Corrupted thought signature.");
     if (content.role === "model") {
       const firstCall = (content.parts ?? []).findIndex((p: any) => p.functionCall);
       if (firstCall >= 0) {
         const signature = String(content.parts[firstCall].thoughtSignature ?? "");
-        if (!signature.startsWith(SIGNATURE_PREFIX)) {
+        if (!signature.startsWith(SIGNATURE_PREFIX) && signature !== SKIP_SIGNATURE) {
           return invalid(
             `Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly. Additional data, function call \`${content.parts[firstCall].functionCall.name}\`, position ${i}.`,
           );
@@ -90,7 +105,10 @@ function promptOf(model: string, body: any): Prompt {
   };
 }
 
-export function fakeGemini(key: string | string[], options: FakeOptions = {}): FakeUpstream {
+export function fakeGemini(
+  key: string | string[],
+  options: FakeOptions & SigningOptions = {},
+): FakeUpstream {
   const keys = new Set(Array.isArray(key) ? key : [key]);
   const keyOf = (request: RecordedRequest) =>
     request.headers.get("x-goog-api-key") ?? request.query.get("key") ?? undefined;
@@ -149,19 +167,34 @@ export function fakeGemini(key: string | string[], options: FakeOptions = {}): F
           promptTokensDetails: [{ modality: "TEXT", tokenCount: 7 }],
         });
       const body = request.json ?? {};
-      const refused = validate(body);
+      const signerMark =
+        options.signer === undefined
+          ? undefined
+          : `${SIGNATURE_PREFIX}${digest(`${options.signer}|${fakeModelFamily(model)}`)}.`;
+      const refused = validate(body, signerMark);
       if (refused) return refused;
 
       const prompt = promptOf(model, body);
       const reply = answer(prompt);
       const grounding = groundingFields(body, prompt.text, reply.text ?? "");
       const parts: any[] = [];
-      if (reply.thinking) parts.push({ text: reply.thinking, thought: true });
+      if (reply.thinking)
+        parts.push({
+          text: reply.thinking,
+          thought: true,
+          ...(signerMark ? { thoughtSignature: `${signerMark}${digest(reply.thinking)}` } : {}),
+        });
       if (reply.text !== undefined) parts.push({ text: reply.text });
       for (const [i, call] of reply.calls.entries()) {
         parts.push({
           functionCall: { name: call.name, args: call.args },
-          ...(i === 0 ? { thoughtSignature: sign(call.name + JSON.stringify(call.args)) } : {}),
+          ...(i === 0
+            ? {
+                thoughtSignature: signerMark
+                  ? `${signerMark}${digest(call.name + JSON.stringify(call.args))}`
+                  : sign(call.name + JSON.stringify(call.args)),
+              }
+            : {}),
         });
       }
       const output = words(reply.text ?? "").length + reply.calls.length * 5;
@@ -189,7 +222,15 @@ export function fakeGemini(key: string | string[], options: FakeOptions = {}): F
       const pieces: any[][] = [];
       for (const part of parts) {
         if (part.functionCall) pieces.push([part]);
-        else for (const w of words(part.text)) pieces.push([{ ...part, text: w }]);
+        else
+          for (const [n, w] of words(part.text).entries()) {
+            // A signed thought streams its signature once, with its last piece.
+            const { thoughtSignature, ...rest } = part;
+            const last = n === words(part.text).length - 1;
+            pieces.push([
+              { ...rest, text: w, ...(last && thoughtSignature ? { thoughtSignature } : {}) },
+            ]);
+          }
       }
       const chunks = pieces.map((p, i) =>
         chunk(p, Math.min(i + 1, output), i === pieces.length - 1),

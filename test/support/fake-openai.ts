@@ -7,6 +7,7 @@ import {
 } from "./fake-server.ts";
 import { webSearchEvents, webSearchFor } from "./openai-web-search.ts";
 import { answer, MISSING_MODEL, words, type Answer, type Prompt } from "./scripted-model.ts";
+import { digest, fakeModelFamily, type SigningOptions } from "./fake-signing.ts";
 
 /*
  * OpenAI's wire format (PROTOCOLS.md §1-4): Bearer auth, data-only SSE ending in [DONE] for chat
@@ -165,7 +166,19 @@ class StoredResponses {
   }
 }
 
-export function fakeOpenAI(key: string | string[], options: FakeOptions = {}): FakeUpstream {
+/**
+ * With a signer, encrypted reasoning is readable only by the organisation that made it (each key
+ * its own unless `organisations` puts keys together), for the same model family.
+ */
+export interface OpenAISigningOptions extends SigningOptions {
+  /** Key to organisation. */
+  organisations?: Record<string, string>;
+}
+
+export function fakeOpenAI(
+  key: string | string[],
+  options: FakeOptions & OpenAISigningOptions = {},
+): FakeUpstream {
   const keys = new Set(Array.isArray(key) ? key : [key]);
   const keyOf = (request: RecordedRequest) =>
     request.headers.get("authorization")?.replace(/^Bearer /, "");
@@ -218,7 +231,7 @@ export function fakeOpenAI(key: string | string[], options: FakeOptions = {}): F
       if (request.path === "/v1/chat/completions") return chat(request, streamed);
       if (request.path === "/v1/completions") return completions(request, streamed);
       if (request.path === "/v1/responses")
-        return responses(request, streamed, stored, keyOf(request) ?? "");
+        return responses(request, streamed, stored, keyOf(request) ?? "", options);
       if (request.path === "/v1/responses/input_tokens") return inputTokens(body);
       return invalid(`Invalid URL (${request.method} ${request.path})`, null, 404);
     },
@@ -352,8 +365,30 @@ function responses(
   streamed: Streamed,
   stored: StoredResponses,
   key: string,
+  signing: OpenAISigningOptions = {},
 ): Response {
   const body = request.json;
+  const mark =
+    signing.signer === undefined
+      ? undefined
+      : `gAAAA${digest(`${signing.signer}|${signing.organisations?.[key] ?? key}|${fakeModelFamily(body.model)}`)}`;
+  if (mark !== undefined && Array.isArray(body.input)) {
+    for (const item of body.input) {
+      const value = item?.encrypted_content;
+      if (item?.type === "reasoning" && typeof value === "string" && !value.startsWith(mark))
+        return jsonReply(
+          {
+            error: {
+              message: `The encrypted content ${value.slice(0, 4)}...${value.slice(-4)} could not be verified.`,
+              type: "invalid_request_error",
+              param: null,
+              code: "invalid_encrypted_content",
+            },
+          },
+          400,
+        );
+    }
+  }
   const previous = body.previous_response_id;
   if (typeof previous === "string" && !stored.heldBy(previous, key)) {
     return jsonReply(
@@ -389,7 +424,9 @@ function responses(
         id: "rs_fake1",
         type: "reasoning",
         summary: [{ type: "summary_text", text: reply.thinking }],
-        encrypted_content: "openai-encrypted-reasoning",
+        encrypted_content: mark
+          ? `${mark}.${digest(reply.thinking)}`
+          : "openai-encrypted-reasoning",
       }
     : undefined;
   const message = (t: string, status: string) => ({

@@ -42,6 +42,7 @@ const target = (autoBreakpoints: boolean): UpstreamTarget => ({
   name: "anthropic",
   protocol: "anthropic",
   baseUrl: "http://127.0.0.1:1",
+  issuer: "anthropic||claude-sonnet-4",
   promptCache: { autoBreakpoints, cacheKey: false },
 });
 

@@ -2,7 +2,7 @@ import { type FamilyModule, parseDataModelList, STAINLESS_HEADERS } from "../fam
 import { ANTHROPIC_DEFAULT_BASE_URL, anthropicBasePath } from "./base-url.ts";
 import { DEFAULT_ANTHROPIC_VERSION } from "./endpoint.ts";
 import { anthropicErrorBody } from "./error-body.ts";
-import { anthropicOutOfCredit } from "./failure-words.ts";
+import { anthropicOutOfCredit, anthropicRefusesSignature } from "./failure-words.ts";
 import { anthropicModel, anthropicModelList } from "./model-list.ts";
 import { anthropicRateLimitResetMs } from "./rate-limit-headers.ts";
 import { anthropicTooLong } from "./too-long.ts";
@@ -34,5 +34,6 @@ export const anthropicFamily: Readonly<FamilyModule> = {
   rejectsKey: () => false,
   outOfCredit: anthropicOutOfCredit,
   contextTooLong: anthropicTooLong,
+  refusesSignature: anthropicRefusesSignature,
   rateLimitResetMs: anthropicRateLimitResetMs,
 };

@@ -10,7 +10,7 @@ import type {
   Turn,
   Usage,
 } from "../../ir.ts";
-import { issuedBy } from "../opaque.ts";
+import { issue, issuedBy } from "../opaque.ts";
 import { readSse } from "../sse.ts";
 import {
   clamp,
@@ -211,13 +211,19 @@ export const anthropicMessagesUpstream: Readonly<UpstreamCodec> = {
   },
 };
 
-/** Signatures in an upstream's answer belong to that upstream, by name. */
+/** Signatures in an upstream's answer belong to this attempt's issuer: upstream, account group, model family. */
 function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
   for (const part of parts) {
     if (part.type === "thinking" && part.signature)
-      part.signature = { issuer: target.name, value: part.signature.value };
-    if (part.type === "redacted_thinking")
-      part.data = { issuer: target.name, value: part.data.value };
+      part.signature = issue(target, part.signature.value);
+    if (part.type === "redacted_thinking") part.data = issue(target, part.data.value);
+    if (part.type === "server_tool_result")
+      for (const result of part.results)
+        if (result.encrypted) result.encrypted = issue(target, result.encrypted.value);
+    if (part.type === "text")
+      for (const citation of part.citations ?? [])
+        if (citation.encryptedIndex)
+          citation.encryptedIndex = issue(target, citation.encryptedIndex.value);
   }
   return parts;
 }
@@ -251,7 +257,7 @@ async function* parseAnthropicStream(
       held?: string;
     }
   >();
-  const issuer = (value: string) => ({ issuer: target.name, value });
+  const issuer = (value: string) => issue(target, value);
   let toolCount = 0;
   let started = false;
   for await (const sse of readSse(body)) {
@@ -306,7 +312,7 @@ async function* parseAnthropicStream(
         } else {
           blocks.set(index, { kind });
           if (kind === "redacted_thinking" && typeof block.data === "string")
-            yield { type: "redacted_thinking", data: { issuer: target.name, value: block.data } };
+            yield { type: "redacted_thinking", data: issue(target, block.data) };
           if (kind === "text" && typeof block.text === "string" && block.text !== "")
             yield { type: "text", text: block.text };
         }
@@ -333,7 +339,7 @@ async function* parseAnthropicStream(
         else if (delta.type === "signature_delta" && typeof delta.signature === "string")
           yield {
             type: "thinking_signature",
-            signature: { issuer: target.name, value: delta.signature },
+            signature: issue(target, delta.signature),
           };
         else if (
           delta.type === "input_json_delta" &&

@@ -2,7 +2,7 @@ import { GEMINI_KEY_QUERY } from "./endpoint.ts";
 import type { FamilyModule } from "../family.ts";
 import { GEMINI_DEFAULT_API_VERSION, GEMINI_DEFAULT_BASE_URL, geminiBasePath } from "./base-url.ts";
 import { geminiErrorBody } from "./error-body.ts";
-import { geminiRejectsKey } from "./failure-words.ts";
+import { geminiRefusesSignature, geminiRejectsKey } from "./failure-words.ts";
 import { geminiModel, geminiModelList, parseGeminiModelList } from "./model-list.ts";
 import { geminiTooLong } from "./too-long.ts";
 
@@ -30,6 +30,7 @@ export const geminiFamily: Readonly<FamilyModule> = {
   rejectsKey: geminiRejectsKey,
   outOfCredit: () => false,
   contextTooLong: geminiTooLong,
+  refusesSignature: geminiRefusesSignature,
   // Gemini sends no rate-limit headers; its wait comes in the error body's RetryInfo.
   rateLimitResetMs: () => undefined,
 };

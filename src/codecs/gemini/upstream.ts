@@ -9,7 +9,8 @@ import type {
   StreamEvent,
   Usage,
 } from "../../ir.ts";
-import { issuedBy } from "../opaque.ts";
+import { issue, issuedBy } from "../opaque.ts";
+import { withCallSignature } from "./reasoning-history.ts";
 import { readJsonArray, readSse } from "../sse.ts";
 import {
   clamp,
@@ -53,16 +54,20 @@ async function contentsFor(request: ChatRequest, target: UpstreamTarget) {
     media: (part: MediaPart) => media.get(part),
     callNames,
   };
-  return mergeSameRoleTurns(request.turns)
-    .map((turn) => ({
-      role: turn.role === "assistant" ? "model" : "user",
-      // Thought parts go back only to the upstream that signed them.
-      parts: geminiParts(
-        turn.parts.filter((p) => p.type !== "thinking" || issuedBy(p.signature, target)),
-        options,
-      ),
-    }))
-    .filter((content) => content.parts.length > 0);
+  return (
+    mergeSameRoleTurns(request.turns)
+      .map((turn) => ({
+        role: turn.role === "assistant" ? "model" : "user",
+        // Thought parts go back only to the upstream that signed them.
+        parts: geminiParts(
+          turn.parts.filter((p) => p.type !== "thinking" || issuedBy(p.signature, target)),
+          options,
+        ),
+      }))
+      .filter((content) => content.parts.length > 0)
+      // A call another upstream, model or account group made has no signature Gemini can verify.
+      .map(withCallSignature)
+  );
 }
 
 function generationConfig(request: ChatRequest): Record<string, unknown> {
@@ -136,14 +141,14 @@ function systemInstruction(request: ChatRequest): Record<string, unknown> {
   return text === "" ? {} : { systemInstruction: { parts: [{ text }] } };
 }
 
-/** Signatures in an upstream's answer belong to that upstream, by name. */
+/** Signatures in an upstream's answer belong to this attempt's issuer: upstream, account group, model family. */
 function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
   for (const part of parts) {
     if (
       (part.type === "thinking" || part.type === "text" || part.type === "tool_call") &&
       part.signature
     )
-      part.signature = { issuer: target.name, value: part.signature.value };
+      part.signature = issue(target, part.signature.value);
   }
   return parts;
 }

@@ -7,3 +7,14 @@ export function openaiRejectsKey(status: number, body: string): boolean {
 export function openaiOutOfCredit(status: number, body: string): boolean {
   return status === 429 && /insufficient_quota|exceeded your current quota/i.test(body);
 }
+
+/**
+ * OpenAI refuses encrypted reasoning another organisation made with a 400 invalid_encrypted_content:
+ * "The encrypted content gAAA...DQ== could not be verified."
+ */
+export function openaiRefusesSignature(status: number, body: string): boolean {
+  return (
+    status === 400 &&
+    /invalid_encrypted_content|encrypted content .{0,200}could not be verified/i.test(body)
+  );
+}

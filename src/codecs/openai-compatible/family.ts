@@ -1,7 +1,7 @@
 import { type FamilyModule, parseDataModelList, STAINLESS_HEADERS } from "../family.ts";
 import { OPENAI_DEFAULT_BASE_URL, openaiBasePath } from "./base-url.ts";
 import { openaiErrorBody } from "./error-body.ts";
-import { openaiOutOfCredit, openaiRejectsKey } from "./failure-words.ts";
+import { openaiOutOfCredit, openaiRefusesSignature, openaiRejectsKey } from "./failure-words.ts";
 import { openaiModel, openaiModelList } from "./model-list.ts";
 import { openaiRateLimitResetMs } from "./rate-limit-headers.ts";
 
@@ -27,5 +27,6 @@ export const openaiFamily: Readonly<FamilyModule> = {
   rejectsKey: openaiRejectsKey,
   outOfCredit: openaiOutOfCredit,
   contextTooLong: openaiTooLong,
+  refusesSignature: openaiRefusesSignature,
   rateLimitResetMs: openaiRateLimitResetMs,
 };

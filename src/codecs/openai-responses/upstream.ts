@@ -15,7 +15,7 @@ import type {
 import { toolResultText } from "../openai-chat/upstream.ts";
 import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { customArguments, mediaToUrl } from "../openai-chat/wire.ts";
-import { issuedBy } from "../opaque.ts";
+import { issue, issuedBy } from "../opaque.ts";
 import { readSse } from "../sse.ts";
 import { clamp, effortFromBudget, markers, parseStreamJson } from "../shared.ts";
 import { isObject } from "../json.ts";
@@ -178,7 +178,7 @@ function partsFromOutput(output: unknown, target: UpstreamTarget): Part[] {
         : "";
       const signature =
         typeof item.encrypted_content === "string"
-          ? { issuer: target.name, value: item.encrypted_content }
+          ? issue(target, item.encrypted_content)
           : undefined;
       parts.push({ type: "thinking", text, signature });
     } else if (item.type === "message") {
@@ -406,7 +406,7 @@ async function* parseResponsesStream(
         if (item.type === "reasoning" && typeof item.encrypted_content === "string")
           yield {
             type: "thinking_signature",
-            signature: { issuer: target.name, value: item.encrypted_content },
+            signature: issue(target, item.encrypted_content),
           };
         break;
       }
