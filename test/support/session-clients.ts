@@ -1,6 +1,7 @@
 import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI, type Content, type Part } from "@google/genai";
 import OpenAI from "openai";
+import { TOOL_NUDGE } from "./session-upstreams.ts";
 
 /*
  * The four client dialects of the long-session test, each through its official SDK's stream
@@ -30,6 +31,8 @@ export interface SessionTarget {
   origin: string;
   apiKey: string;
   model: string;
+  /** The turns whose user text asks for a tool call. */
+  nudge?: (turn: number) => boolean;
 }
 
 const TOOL_DESCRIPTIONS = [
@@ -55,7 +58,8 @@ export const SYSTEM = Array.from(
 
 const toolResult = (name: string, args: unknown) =>
   `${name} ${JSON.stringify(args)} -> 12 lines: export function parse() { return tokens; }`;
-const userText = (turn: number) => `Turn ${turn}: go on with the next step of the refactor.`;
+const userText = (target: SessionTarget, turn: number) =>
+  `Turn ${turn}: go on with the next step of the refactor.${target.nudge?.(turn) ? ` ${TOOL_NUDGE}` : ""}`;
 
 export function startClientSession(dialect: ClientDialect, target: SessionTarget): ClientSession {
   if (dialect === "anthropic") return anthropicSession(target);
@@ -70,10 +74,12 @@ function anthropicSession(target: SessionTarget): ClientSession {
     name,
     description,
     input_schema: SCHEMA as Anthropic.Tool.InputSchema,
-    ...(i === TOOL_DESCRIPTIONS.length - 1 ? { cache_control: { type: "ephemeral" as const } } : {}),
+    ...(i === TOOL_DESCRIPTIONS.length - 1
+      ? { cache_control: { type: "ephemeral" as const } }
+      : {}),
   }));
   const history: Anthropic.MessageParam[] = [];
-  let pending: Anthropic.ContentBlockParam[] = [{ type: "text", text: userText(1) }];
+  let pending: Anthropic.ContentBlockParam[] = [{ type: "text", text: userText(target, 1) }];
   let turn = 1;
   return {
     async turn() {
@@ -94,7 +100,10 @@ function anthropicSession(target: SessionTarget): ClientSession {
           messages: history,
         })
         .finalMessage();
-      history.push({ role: "assistant", content: message.content as Anthropic.ContentBlockParam[] });
+      history.push({
+        role: "assistant",
+        content: message.content as Anthropic.ContentBlockParam[],
+      });
       const calls = message.content.filter((b) => b.type === "tool_use");
       turn++;
       pending =
@@ -104,7 +113,7 @@ function anthropicSession(target: SessionTarget): ClientSession {
               tool_use_id: call.id,
               content: toolResult(call.name, call.input),
             }))
-          : [{ type: "text", text: userText(turn) }];
+          : [{ type: "text", text: userText(target, turn) }];
       return {
         text: message.content.map((b) => (b.type === "text" ? b.text : "")).join(""),
         thinking: message.content.map((b) => (b.type === "thinking" ? b.thinking : "")).join(""),
@@ -127,7 +136,7 @@ function chatSession(target: SessionTarget): ClientSession {
   }));
   const history: OpenAI.ChatCompletionMessageParam[] = [
     { role: "system", content: SYSTEM },
-    { role: "user", content: userText(1) },
+    { role: "user", content: userText(target, 1) },
   ];
   let turn = 1;
   return {
@@ -161,7 +170,7 @@ function chatSession(target: SessionTarget): ClientSession {
             tool_call_id: call.id,
             content: toolResult(call.function.name, JSON.parse(call.function.arguments)),
           });
-      else history.push({ role: "user", content: userText(turn) });
+      else history.push({ role: "user", content: userText(target, turn) });
       return {
         text: message.content ?? "",
         thinking,
@@ -189,7 +198,7 @@ function responsesSession(target: SessionTarget): ClientSession {
     strict: false,
   }));
   const history: OpenAI.Responses.ResponseInputItem[] = [
-    { role: "user", content: userText(1), type: "message" },
+    { role: "user", content: userText(target, 1), type: "message" },
   ];
   let turn = 1;
   return {
@@ -216,7 +225,7 @@ function responsesSession(target: SessionTarget): ClientSession {
             call_id: call.call_id,
             output: toolResult(call.name, JSON.parse(call.arguments)),
           });
-      else history.push({ role: "user", content: userText(turn), type: "message" });
+      else history.push({ role: "user", content: userText(target, turn), type: "message" });
       return {
         text: response.output_text,
         thinking: response.output
@@ -233,7 +242,7 @@ function responsesSession(target: SessionTarget): ClientSession {
 
 function geminiSession(target: SessionTarget): ClientSession {
   const ai = new GoogleGenAI({ apiKey: target.apiKey, httpOptions: { baseUrl: target.origin } });
-  const history: Content[] = [{ role: "user", parts: [{ text: userText(1) }] }];
+  const history: Content[] = [{ role: "user", parts: [{ text: userText(target, 1) }] }];
   let turn = 1;
   return {
     async turn() {
@@ -274,7 +283,7 @@ function geminiSession(target: SessionTarget): ClientSession {
                   response: { output: toolResult(call.name!, call.args) },
                 },
               }))
-            : [{ text: userText(turn) }],
+            : [{ text: userText(target, turn) }],
       });
       return {
         text: parts.map((p) => (p.text && !p.thought ? p.text : "")).join(""),

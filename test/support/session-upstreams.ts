@@ -23,6 +23,9 @@ import { mulberry32 } from "./prng.ts";
  * - fails on demand: a 429 or a 503 (Anthropic: 529) with the provider's own body, per account key.
  */
 
+/** What a user says to have the fakes call a tool. */
+export const TOOL_NUDGE = "Use a tool now.";
+
 export type UpstreamDialect = "anthropic" | "chat" | "responses" | "gemini";
 
 /** Token counts in one shape for every dialect: `input` is the whole prompt, cache reads and writes included. */
@@ -207,7 +210,9 @@ const ERRORS: Record<
           ),
     badSignature: () =>
       json(
-        { error: { code: 400, message: "Corrupted thought signature.", status: "INVALID_ARGUMENT" } },
+        {
+          error: { code: 400, message: "Corrupted thought signature.", status: "INVALID_ARGUMENT" },
+        },
         400,
       ),
     badKey: () =>
@@ -268,9 +273,17 @@ function signaturesIn(dialect: UpstreamDialect, body: any): [string, string, str
     for (const [i, message] of (body.messages ?? []).entries())
       for (const [j, block] of (Array.isArray(message.content) ? message.content : []).entries()) {
         if (block.type === "thinking")
-          found.push(["thinking.signature", String(block.signature ?? ""), `messages.${i}.content.${j}`]);
+          found.push([
+            "thinking.signature",
+            String(block.signature ?? ""),
+            `messages.${i}.content.${j}`,
+          ]);
         if (block.type === "redacted_thinking")
-          found.push(["redacted_thinking.data", String(block.data ?? ""), `messages.${i}.content.${j}`]);
+          found.push([
+            "redacted_thinking.data",
+            String(block.data ?? ""),
+            `messages.${i}.content.${j}`,
+          ]);
       }
   if (dialect === "responses")
     for (const [i, item] of (Array.isArray(body.input) ? body.input : []).entries())
@@ -280,12 +293,19 @@ function signaturesIn(dialect: UpstreamDialect, body: any): [string, string, str
     for (const [i, content] of (body.contents ?? []).entries())
       for (const [j, part] of (content.parts ?? []).entries())
         if (part.thoughtSignature)
-          found.push(["thoughtSignature", String(part.thoughtSignature), `contents.${i}.parts.${j}`]);
+          found.push([
+            "thoughtSignature",
+            String(part.thoughtSignature),
+            `contents.${i}.parts.${j}`,
+          ]);
   return found;
 }
 
 /** The values Google documents for a function call whose signature is lost (history from another model). */
-export const GEMINI_SKIP = ["skip_thought_signature_validator", "context_engineering_is_the_way_to_go"];
+export const GEMINI_SKIP = [
+  "skip_thought_signature_validator",
+  "context_engineering_is_the_way_to_go",
+];
 
 /**
  * What each provider refuses in an unfinished tool loop: Anthropic, with thinking on, an assistant
@@ -293,7 +313,11 @@ export const GEMINI_SKIP = ["skip_thought_signature_validator", "context_enginee
  * of the current turn (since the last user text) without a thought signature.
  */
 function refuseLoop(dialect: UpstreamDialect, body: any): Response | undefined {
-  if (dialect === "anthropic" && body.thinking?.type === "enabled" && lastIsToolResult(dialect, body)) {
+  if (
+    dialect === "anthropic" &&
+    body.thinking?.type === "enabled" &&
+    lastIsToolResult(dialect, body)
+  ) {
     const index = body.messages.length - 2;
     const content = body.messages[index]?.content;
     const first = Array.isArray(content) ? content[0]?.type : "text";
@@ -343,6 +367,12 @@ function strayValues(value: unknown, registry: SignatureRegistry, out: string[])
     for (const v of Object.values(value)) strayValues(v, registry, out);
 }
 
+function lastInput(dialect: UpstreamDialect, body: any): unknown {
+  if (dialect === "anthropic" || dialect === "chat") return body.messages?.at(-1);
+  if (dialect === "responses") return Array.isArray(body.input) ? body.input.at(-1) : body.input;
+  return body.contents?.at(-1);
+}
+
 /** What the model was last given: a tool result (so it answers in words) or a user's words. */
 function lastIsToolResult(dialect: UpstreamDialect, body: any): boolean {
   if (dialect === "anthropic") {
@@ -358,11 +388,12 @@ function lastIsToolResult(dialect: UpstreamDialect, body: any): boolean {
 /** The stable prefix a provider may cache: tools and system prompt; Anthropic only with a breakpoint. */
 function cacheablePrefix(dialect: UpstreamDialect, body: any): unknown | undefined {
   if (dialect === "anthropic")
-    return JSON.stringify(body).includes('"cache_control"')
-      ? [body.tools, body.system]
-      : undefined;
+    return JSON.stringify(body).includes('"cache_control"') ? [body.tools, body.system] : undefined;
   if (dialect === "chat")
-    return [body.tools, body.messages?.filter((m: any) => m.role === "system" || m.role === "developer")];
+    return [
+      body.tools,
+      body.messages?.filter((m: any) => m.role === "system" || m.role === "developer"),
+    ];
   if (dialect === "responses") return [body.tools, body.instructions, body.prompt_cache_key];
   return [body.tools, body.systemInstruction];
 }
@@ -484,7 +515,12 @@ export function startSessionUpstream(options: SessionUpstreamOptions): SessionUp
   function script(body: any, key: string, model: string, family: string): Answer {
     const n = ++counter;
     const thinking = `${name} thinks (${n}): ${sentence(6)}.`;
-    const callTool = !lastIsToolResult(dialect, body) && random() < 0.6;
+    // A user's turn asks for a tool six times in ten, or always when it says TOOL_NUDGE; a tool
+    // result is always answered in words.
+    const roll = random();
+    const callTool =
+      !lastIsToolResult(dialect, body) &&
+      (roll < 0.6 || JSON.stringify(lastInput(dialect, body)).includes(TOOL_NUDGE));
     const toolCalls: ToolCall[] = callTool
       ? [
           {
@@ -616,7 +652,11 @@ function anthropicStream(answer: Answer): Response {
         content_block: { type: "tool_use", id: call.id, name: call.name, input: {} },
       }),
       ...halves(JSON.stringify(call.args)).map((partial_json) =>
-        event({ type: "content_block_delta", index, delta: { type: "input_json_delta", partial_json } }),
+        event({
+          type: "content_block_delta",
+          index,
+          delta: { type: "input_json_delta", partial_json },
+        }),
       ),
       event({ type: "content_block_stop", index }),
     );
@@ -624,7 +664,10 @@ function anthropicStream(answer: Answer): Response {
   events.push(
     event({
       type: "message_delta",
-      delta: { stop_reason: answer.toolCalls.length ? "tool_use" : "end_turn", stop_sequence: null },
+      delta: {
+        stop_reason: answer.toolCalls.length ? "tool_use" : "end_turn",
+        stop_sequence: null,
+      },
       usage: { ...cacheUsage, output_tokens: usage.output },
     }),
     event({ type: "message_stop" }),
@@ -838,7 +881,12 @@ function responsesStream(answer: Answer, body: any): Response {
         item: { ...item, status: "in_progress", arguments: "" },
       }),
       ...halves(args).map((delta) =>
-        event({ type: "response.function_call_arguments.delta", item_id: itemId, output_index, delta }),
+        event({
+          type: "response.function_call_arguments.delta",
+          item_id: itemId,
+          output_index,
+          delta,
+        }),
       ),
       event({
         type: "response.function_call_arguments.done",
@@ -910,7 +958,10 @@ function geminiStream(answer: Answer, asSse: boolean): Response {
   }
   if (asSse) return sse(chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`));
   return sse(
-    chunks.map((c, i) => `${i === 0 ? "[" : ",\r\n"}${JSON.stringify(c, null, 2)}${i === chunks.length - 1 ? "]" : ""}`),
+    chunks.map(
+      (c, i) =>
+        `${i === 0 ? "[" : ",\r\n"}${JSON.stringify(c, null, 2)}${i === chunks.length - 1 ? "]" : ""}`,
+    ),
     "application/json",
   );
 }
