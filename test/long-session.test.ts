@@ -494,3 +494,127 @@ property("a stable prompt_cache_key on an OpenAI Responses upstream", (session) 
     });
   }
 });
+
+// The fakes themselves, asked directly: what the properties above rely on them to notice.
+describe("the session fakes", () => {
+  const plain: Record<UpstreamDialect, any> = {
+    anthropic: {
+      model: MODELS.anthropic,
+      max_tokens: 4096,
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
+    },
+    chat: { model: MODELS.chat, stream: true, messages: [{ role: "user", content: "hi" }] },
+    responses: {
+      model: MODELS.responses,
+      stream: true,
+      include: ["reasoning.encrypted_content"],
+      input: [{ role: "user", content: "hi" }],
+    },
+    gemini: { contents: [{ role: "user", parts: [{ text: "hi" }] }] },
+  };
+  /** A follow-up turn that hands the fake `signature` where its dialect carries one. */
+  const signed: Record<
+    Exclude<UpstreamDialect, "chat">,
+    (signature: string, thinking: string) => any
+  > = {
+    anthropic: (signature, thinking) => ({
+      ...plain.anthropic,
+      messages: [
+        { role: "user", content: "hi" },
+        { role: "assistant", content: [{ type: "thinking", thinking, signature }] },
+        { role: "user", content: "again" },
+      ],
+    }),
+    responses: (signature) => ({
+      ...plain.responses,
+      input: [
+        { role: "user", content: "hi" },
+        { type: "reasoning", summary: [], encrypted_content: signature },
+        { role: "user", content: "again" },
+      ],
+    }),
+    gemini: (signature) => ({
+      contents: [
+        { role: "user", parts: [{ text: "hi" }] },
+        { role: "model", parts: [{ text: "ok", thoughtSignature: signature }] },
+        { role: "user", parts: [{ text: "again" }] },
+      ],
+    }),
+  };
+  const refusals = {
+    anthropic: "messages.1.content.0: Invalid `signature` in `thinking` block",
+    responses: "could not be verified",
+    gemini: "Corrupted thought signature.",
+  };
+  const send = (fake: SessionUpstream, body: unknown) =>
+    fetch(
+      fake.dialect === "gemini"
+        ? `${fake.baseUrl}/v1beta/models/${MODELS.gemini}:streamGenerateContent?alt=sse`
+        : `${fake.baseUrl}${{ anthropic: "/v1/messages", chat: "/chat/completions", responses: "/responses" }[fake.dialect]}`,
+      {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-api-key": "k",
+          "x-goog-api-key": "k",
+          authorization: "Bearer k",
+        },
+        body: JSON.stringify(body),
+      },
+    );
+  const pair = (dialect: UpstreamDialect, shared: SignatureRegistry) =>
+    ["self", "other"].map((name, seed) =>
+      startSessionUpstream({ name, dialect, seed, registry: shared, keys: ["k"] }),
+    ) as [SessionUpstream, SessionUpstream];
+
+  for (const dialect of ["anthropic", "responses", "gemini"] as const)
+    test(`${dialect}: takes back its own signature, refuses and records another fake's (and, for Anthropic, its own on changed thinking)`, async () => {
+      const shared: SignatureRegistry = new Map();
+      const [self, other] = pair(dialect, shared);
+      try {
+        for (const fake of [self, other]) await (await send(fake, plain[dialect])).text();
+        const [mine, theirs] = [self, other].map((fake) => fake.answers[0]!);
+        const own = await send(self, signed[dialect](mine!.signature!, mine!.thinking));
+        expect(own.status).toBe(200);
+        await own.text();
+        if (dialect === "anthropic") {
+          const changed = await send(self, signed[dialect](mine!.signature!, "other words"));
+          expect(await changed.text()).toContain(refusals[dialect]);
+        }
+        const foreign = await send(self, signed[dialect](theirs!.signature!, theirs!.thinking));
+        expect(foreign.status).toBe(400);
+        expect(await foreign.text()).toContain(refusals[dialect]);
+        expect(self.requests.at(-1)!.signatures.map((s) => s.issuer)).toEqual([
+          `other/${modelFamily(MODELS[dialect])}`,
+        ]);
+      } finally {
+        await self.stop();
+        await other.stop();
+      }
+    });
+
+  for (const dialect of UPSTREAM_DIALECTS)
+    test(`${dialect}: fails on demand with its provider's body and a Retry-After`, async () => {
+      const [fake, other] = pair(dialect, new Map());
+      try {
+        fake.fail("rate-limit");
+        const limited = await send(fake, plain[dialect]);
+        expect(limited.status).toBe(429);
+        expect(limited.headers.get("retry-after")).toBe("120");
+        expect(JSON.stringify(await limited.json())).toMatch(
+          /rate_limit_error|rate_limit_exceeded|RESOURCE_EXHAUSTED/,
+        );
+        fake.fail("unavailable");
+        expect((await send(fake, plain[dialect])).status).toBe(dialect === "anthropic" ? 529 : 503);
+        fake.fail(undefined);
+        const healed = await send(fake, plain[dialect]);
+        expect(healed.status).toBe(200);
+        await healed.text();
+        expect(fake.answers).toHaveLength(1);
+      } finally {
+        await fake.stop();
+        await other.stop();
+      }
+    });
+});

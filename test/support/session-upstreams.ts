@@ -5,8 +5,8 @@ import { mulberry32 } from "./prng.ts";
  * Loopback fakes of the four upstream dialects levity forwards to (Anthropic Messages, a chat-only
  * OpenAI-compatible provider, OpenAI Responses, Gemini), for the long-session test. Unlike the
  * conformance fakes, which follow instructions in the prompt, each of these plays a model through
- * a seeded script: every answer thinks, then either calls `read_file` or says something, and
- * after a tool result it always says something. Each fake
+ * a seeded script: every answer thinks, then either calls `read_file` (always when the user says
+ * TOOL_NUDGE) or says something, and after a tool result it always says something. Each fake
  *
  * - streams as its provider does (PROTOCOLS.md §1.3, §3.3, §5.4, §6.4): Anthropic thinking with a
  *   signature_delta and usage in message_start and message_delta; Responses reasoning items with
@@ -15,7 +15,10 @@ import { mulberry32 } from "./prng.ts";
  *   cumulative usageMetadata;
  * - signs with its own secret, binding the signature to its name and the model's family, and
  *   refuses one it cannot verify with its provider's error (Anthropic "Invalid `signature`",
- *   OpenAI `invalid_encrypted_content`, Gemini "Corrupted thought signature.");
+ *   OpenAI `invalid_encrypted_content`, Gemini "Corrupted thought signature."); refuses, as the
+ *   real APIs do, a Gemini 3 function call of the current turn without a signature, an Anthropic
+ *   tool loop with thinking on whose assistant turn does not start with thinking, and more than
+ *   four Anthropic cache breakpoints;
  * - reports usage it made up from the request (its prompt, with a cached prefix when the request
  *   allows one), and records it beside the answer so a test can compare it with what a client got;
  * - records every request: the account key, the body, the status it answered and every
@@ -266,29 +269,38 @@ function openaiErrors() {
   };
 }
 
-/** Where each dialect carries signatures in a request: [field, value, location for an error]. */
-function signaturesIn(dialect: UpstreamDialect, body: any): [string, string, string][] {
-  const found: [string, string, string][] = [];
+/**
+ * Where each dialect carries signatures in a request: the field, the value, where it sits (for an
+ * error) and, for an Anthropic thinking block, the text it signs.
+ */
+function signaturesIn(
+  dialect: UpstreamDialect,
+  body: any,
+): [string, string, string, string | undefined][] {
+  const found: [string, string, string, string | undefined][] = [];
   if (dialect === "anthropic")
     for (const [i, message] of (body.messages ?? []).entries())
       for (const [j, block] of (Array.isArray(message.content) ? message.content : []).entries()) {
+        const where = `messages.${i}.content.${j}`;
         if (block.type === "thinking")
           found.push([
             "thinking.signature",
             String(block.signature ?? ""),
-            `messages.${i}.content.${j}`,
+            where,
+            String(block.thinking ?? ""),
           ]);
         if (block.type === "redacted_thinking")
-          found.push([
-            "redacted_thinking.data",
-            String(block.data ?? ""),
-            `messages.${i}.content.${j}`,
-          ]);
+          found.push(["redacted_thinking.data", String(block.data ?? ""), where, undefined]);
       }
   if (dialect === "responses")
     for (const [i, item] of (Array.isArray(body.input) ? body.input : []).entries())
       if (item.type === "reasoning" && item.encrypted_content)
-        found.push(["reasoning.encrypted_content", String(item.encrypted_content), `input.${i}`]);
+        found.push([
+          "reasoning.encrypted_content",
+          String(item.encrypted_content),
+          `input.${i}`,
+          undefined,
+        ]);
   if (dialect === "gemini")
     for (const [i, content] of (body.contents ?? []).entries())
       for (const [j, part] of (content.parts ?? []).entries())
@@ -297,6 +309,7 @@ function signaturesIn(dialect: UpstreamDialect, body: any): [string, string, str
             "thoughtSignature",
             String(part.thoughtSignature),
             `contents.${i}.parts.${j}`,
+            undefined,
           ]);
   return found;
 }
@@ -422,13 +435,19 @@ export function startSessionUpstream(options: SessionUpstreamOptions): SessionUp
   const cachedPrefixes = new Set<string>();
   let counter = 0;
 
-  const sign = (family: string, content: string): string => {
-    const mac = createHmac("sha256", secret).update(`${name}|${family}|${content}`).digest();
+  const mac = (family: string, content: string): string =>
     // Shaped like the real values: opaque base64 (Gemini, Anthropic) or Fernet-like (OpenAI).
-    const value = (dialect === "responses" ? "gAAAAAB" : "") + mac.toString("base64");
+    (dialect === "responses" ? "gAAAAAB" : "") +
+    createHmac("sha256", secret).update(`${name}|${family}|${content}`).digest("base64");
+  const sign = (family: string, content: string): string => {
+    const value = mac(family, content);
     registry.set(value, `${name}/${family}`);
     return value;
   };
+  // Anthropic checks a thinking block's text against its signature, so changed text is refused too.
+  const verified = (family: string, value: string, thinking: string | undefined): boolean =>
+    registry.get(value) === `${name}/${family}` &&
+    (thinking === undefined || value === mac(family, thinking));
 
   const server = Bun.serve({
     port: 0,
@@ -477,8 +496,8 @@ export function startSessionUpstream(options: SessionUpstreamOptions): SessionUp
         response.headers.set("retry-after", "120");
         return reply(response);
       }
-      for (const [, value, where] of fields)
-        if (registry.get(value) !== `${name}/${family}` && !GEMINI_SKIP.includes(value))
+      for (const [, value, where, thinking] of fields)
+        if (!verified(family, value, thinking) && !GEMINI_SKIP.includes(value))
           return reply(ERRORS[dialect].badSignature(where, value));
       const refused = refuseLoop(dialect, body);
       if (refused) return reply(refused);
