@@ -23,7 +23,8 @@ import { mulberry32 } from "./prng.ts";
  *   allows one), and records it beside the answer so a test can compare it with what a client got;
  * - records every request: the account key, the body, the status it answered and every
  *   signature-like value in the body with who issued it (from a registry the fakes share);
- * - fails on demand: a 429 or a 503 (Anthropic: 529) with the provider's own body, per account key.
+ * - fails on demand: a 429 or a 503 (Anthropic: 529) with the provider's own body, per account
+ *   key, or refuses connections.
  */
 
 /** What a user says to have the fakes call a tool. */
@@ -73,7 +74,11 @@ export interface ReceivedRequest {
   signatures: SeenSignature[];
 }
 
-export type Failure = "rate-limit" | "unavailable";
+/** A 429, a 503 (Anthropic: 529), or the server gone: connections refused from then on, for good. */
+export type Failure = "rate-limit" | "unavailable" | "refused";
+
+/** The failures answered with an error body. */
+type Answered = Exclude<Failure, "refused">;
 
 /** Every signature any fake issued, and by whom, so a fake can tell a foreign one from garbage. */
 export type SignatureRegistry = Map<string, string>;
@@ -85,8 +90,11 @@ export interface SessionUpstream {
   baseUrl: string;
   requests: ReceivedRequest[];
   answers: Answer[];
-  /** From now on, requests with this key (every key when omitted) fail this way; undefined heals. */
-  fail(failure: Failure | undefined, key?: string): void;
+  /**
+   * From now on, requests with this key (every key when omitted) fail this way; undefined heals.
+   * "refused" closes the server, so it is for every key and cannot be healed.
+   */
+  fail(failure: Failure | undefined, key?: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -135,7 +143,7 @@ const tokens = (value: unknown): number => Math.ceil(JSON.stringify(value ?? "")
 const ERRORS: Record<
   UpstreamDialect,
   {
-    failure(failure: Failure, model: string): Response;
+    failure(failure: Answered, model: string): Response;
     badSignature(where: string, value: string): Response;
     badKey(): Response;
   }
@@ -243,7 +251,7 @@ function openaiErrors() {
   const error = (status: number, message: string, type: string, code: string | null) =>
     json({ error: { message, type, param: null, code } }, status);
   return {
-    failure: (failure: Failure, model: string) =>
+    failure: (failure: Answered, model: string) =>
       failure === "rate-limit"
         ? error(
             429,
@@ -431,7 +439,7 @@ export function startSessionUpstream(options: SessionUpstreamOptions): SessionUp
   const secret = createHash("sha256").update(`${name}:${options.seed}:secret`).digest();
   const requests: ReceivedRequest[] = [];
   const answers: Answer[] = [];
-  const failures = new Map<string, Failure>();
+  const failures = new Map<string, Answered>();
   const cachedPrefixes = new Set<string>();
   let counter = 0;
 
@@ -599,8 +607,9 @@ export function startSessionUpstream(options: SessionUpstreamOptions): SessionUp
         : `http://127.0.0.1:${server.port}`,
     requests,
     answers,
-    fail(failure, key = "*") {
-      if (failure) failures.set(key, failure);
+    async fail(failure, key = "*") {
+      if (failure === "refused") await server.stop(true);
+      else if (failure) failures.set(key, failure);
       else failures.delete(key);
     },
     async stop() {
