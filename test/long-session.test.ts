@@ -53,44 +53,7 @@ function pairs(property: string, list: string[]): string[] {
  * and a pair ("usage anthropic>gemini") for one client and upstream.
  * LEVITY_SESSION_PENDING=1 runs them anyway.
  */
-const PENDING = new Set<string>([
-  // Signatures on failover (the branch for signature issuer checks and failover conversion).
-  // Each failover comes inside a tool loop. (1) A client of the second target's dialect is
-  // forwarded as it is, with the signatures it holds from the first target: Responses' encrypted
-  // reasoning, wrapped `lv1.<issuer>.`, in an Anthropic thinking block (anthropic>responses);
-  // Anthropic's in a Gemini thoughtSignature (gemini>anthropic); Gemini's as `lv2.`
-  // encrypted_content (responses>gemini); a chat upstream's reasoning as a thinking block signed
-  // "" (anthropic>chat). The second target refuses it, as its provider would. (2) A request
-  // translated to Gemini carries the Anthropic upstream's function call of the current turn with
-  // no thought signature, which Gemini 3 refuses (Google documents
-  // `skip_thought_signature_validator` for a call another model made): anthropic>anthropic,
-  // chat>anthropic, responses>anthropic. Either way the session stops at its failover turn, so
-  // the second upstream never answers, and what depends on it fails too.
-  ...pairs("completes 50 turns", STOPPED_AT_FAILOVER),
-  ...pairs("fails over to the second upstream", STOPPED_AT_FAILOVER),
-  ...pairs("no foreign signature reaches an upstream", [
-    "anthropic>chat",
-    "anthropic>responses",
-    "gemini>anthropic",
-    "responses>gemini",
-  ]),
-  ...pairs("an upstream's own signature comes back in its tool loop", ["anthropic>chat"]),
-  ...pairs("a cached prefix is read on every upstream", [
-    ...STOPPED_AT_FAILOVER,
-    // Caching (the branch for cache breakpoints, prompt_cache_key and usage): a chat, Responses
-    // or Gemini client's request reaches an Anthropic upstream (the first target, or the second
-    // behind chat and Responses) without cache_control, so Anthropic caches nothing.
-    ...TO_ANTHROPIC_WITHOUT_BREAKPOINTS,
-  ]),
-  ...pairs("cache breakpoints on an Anthropic upstream", TO_ANTHROPIC_WITHOUT_BREAKPOINTS),
-  // No prompt_cache_key is made for an Anthropic or Gemini client's session.
-  ...pairs("a stable prompt_cache_key on an OpenAI Responses upstream", [
-    "anthropic>responses",
-    "anthropic>gemini",
-    "gemini>responses",
-    "gemini>gemini",
-  ]),
-]);
+const PENDING = new Set<string>([]);
 
 /** LEVITY_SESSION_PENDING=1 runs the PENDING properties too, to see where they stand. */
 const RUN_PENDING = process.env.LEVITY_SESSION_PENDING === "1";
@@ -140,7 +103,13 @@ function protocolYaml(dialect: UpstreamDialect): string[] {
   if (dialect === "anthropic") return ["    protocol: anthropic"];
   if (dialect === "gemini") return ["    protocol: gemini"];
   if (dialect === "chat") return ["    protocol: openai", "    apis: [chat]"];
-  return ["    protocol: openai", "    apis: [responses]", "    wire_api: responses"];
+  // It stands in for OpenAI's own API, whose profile a loopback URL cannot name.
+  return [
+    "    protocol: openai",
+    "    profile: openai",
+    "    apis: [responses]",
+    "    wire_api: responses",
+  ];
 }
 
 function gatewayYaml(primary: SessionUpstream, secondary: SessionUpstream, keys: string[]): string {

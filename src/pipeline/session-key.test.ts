@@ -22,6 +22,31 @@ const turn2 = {
 /** [what, dialect, body, headers, the body it must share a key with, or differ from] */
 const SAME: [string, Dialect, object, object][] = [
   ["anthropic: a later turn of the session", "anthropic-messages", turn1, turn2],
+  // Claude Code marks the newest message for the cache: the first one carries the mark only while it is last.
+  [
+    "anthropic: a cache mark that moved off the first turn",
+    "anthropic-messages",
+    {
+      ...turn1,
+      messages: [
+        {
+          role: "user",
+          content: [{ type: "text", text: "fix the bug", cache_control: { type: "ephemeral" } }],
+        },
+      ],
+    },
+    {
+      ...turn1,
+      messages: [
+        { role: "user", content: [{ type: "text", text: "fix the bug" }] },
+        { role: "assistant", content: "done" },
+        {
+          role: "user",
+          content: [{ type: "text", text: "go on", cache_control: { type: "ephemeral" } }],
+        },
+      ],
+    },
+  ],
   [
     "chat: a later turn",
     "openai-chat",

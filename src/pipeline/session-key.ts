@@ -18,7 +18,13 @@ export function sessionKey(dialect: Dialect, body: JsonObject, headers: Headers)
   const own = DIALECT_MODULES[dialect];
   const named = own.sessionName?.(body);
   if (named !== undefined) return named;
-  return `opening:${digest(JSON.stringify(own.sessionOpening(body)))}`;
+  return `opening:${digest(JSON.stringify(own.sessionOpening(body), withoutCacheMarks))}`;
+}
+
+/* A client moves its cache marks to the newest turn each time (Claude Code does): the first turn
+ * carries one only while it is the last, so the marks are not part of what names the session. */
+function withoutCacheMarks(key: string, value: unknown): unknown {
+  return key === "cache_control" ? undefined : value;
 }
 
 /**
