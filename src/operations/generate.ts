@@ -16,6 +16,8 @@ import { apiOfDialect } from "../codecs/openai-compatible/index.ts";
 import { forwardsNatively } from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
 import { passthroughRunner } from "../pipeline/passthrough.ts";
+import { silentStream } from "../pipeline/commit-deadline.ts";
+import { DIALECT_MODULES } from "../codecs/index.ts";
 
 function requestedModel(ctx: RequestContext, dialect: Dialect): string {
   const raw =
@@ -164,7 +166,15 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
         ? ctx.body.json.previous_response_id
         : undefined,
   };
-  return serveWithPool(poolContext(ctx, services, affinity), runners);
+  const pool = poolContext(ctx, services, affinity);
+  if (stream && ctx.match.route.operation === "generate") {
+    const jsonArray = DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams) === "json-array";
+    pool.silence = {
+      stream: silentStream(dialect, ctx.family, jsonArray),
+      deadlines: services.deadlines,
+    };
+  }
+  return serveWithPool(pool, runners);
 }
 
 /** How one request is tried against the pool, for every operation that goes to upstreams. */

@@ -1,10 +1,12 @@
 import type { DialectModule } from "../dialect.ts";
-import { firstWhere, utf8 } from "../shared.ts";
+import { firstWhere, SSE_KEEP_ALIVE, utf8 } from "../shared.ts";
 import { geminiClient } from "./client.ts";
 import { geminiEndpointPath } from "./endpoint.ts";
 import { geminiErrorBody } from "./error-body.ts";
 import { geminiFamily } from "./family.ts";
 import { geminiUpstream } from "./upstream.ts";
+
+const JSON_ARRAY_KEEP_ALIVE = utf8("\n");
 
 export const gemini: Readonly<DialectModule> = {
   name: "gemini",
@@ -12,11 +14,14 @@ export const gemini: Readonly<DialectModule> = {
   client: geminiClient,
   upstream: geminiUpstream,
   endpointPath: geminiEndpointPath,
-  streamErrorBytes: (status, message, jsonArray) => {
+  streamErrorBytes: (status, message, jsonArray, opened = true) => {
     const body = JSON.stringify(geminiErrorBody(status, message));
-    // In a JSON array the error is its last element; in SSE, one more event.
-    return utf8(jsonArray ? `,\r\n${body}]` : `data: ${body}\r\n\r\n`);
+    // In a JSON array the error is its last element (or its only one); in SSE, one more event.
+    if (jsonArray) return utf8(opened ? `,\r\n${body}]` : `[${body}]`);
+    return utf8(`data: ${body}\r\n\r\n`);
   },
+  // Whitespace before the array's first element is valid JSON; an SSE reader skips a comment.
+  keepAliveBytes: (jsonArray) => (jsonArray ? JSON_ARRAY_KEEP_ALIVE : SSE_KEEP_ALIVE),
   // Gemini streams SSE only when asked with ?alt=sse; otherwise one JSON array, written as it goes.
   streamFraming: (query) => (query.get("alt") === "sse" ? "sse" : "json-array"),
   requestLists: {
