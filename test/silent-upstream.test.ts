@@ -83,7 +83,7 @@ const KEEP_ALIVE: Record<Client, string> = {
   responses: COMMENT,
   completions: COMMENT,
   anthropic: PING,
-  "gemini-sse": COMMENT,
+  "gemini-sse": "\r\n\r\n",
   "gemini-array": "\n",
 };
 
@@ -350,7 +350,7 @@ describe("before the commit deadline", () => {
     expect(committedAfter).toBeLessThan(2500);
     second.release();
     const text = await response.text();
-    expect(afterKeepAlives(text, COMMENT).rest).toContain("silent-ok");
+    expect(afterKeepAlives(text, KEEP_ALIVE["gemini-sse"]).rest).toContain("silent-ok");
     expect(response.headers.get("x-attempts")).toBe("2");
   });
 });

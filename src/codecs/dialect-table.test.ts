@@ -111,7 +111,8 @@ const KEEP_ALIVES: [Dialect, boolean, string][] = [
   ["openai-responses", false, ": keep-alive\n\n"],
   // Anthropic's own ping, byte for byte.
   ["anthropic-messages", false, 'event: ping\ndata: {"type": "ping"}\n\n'],
-  ["gemini", false, ": keep-alive\n\n"],
+  // Blank lines: Gemini CLI's bundled SDK stalls on a comment.
+  ["gemini", false, "\r\n\r\n"],
   // Whitespace before the array's first element.
   ["gemini", true, "\n"],
 ];

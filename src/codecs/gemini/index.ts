@@ -1,5 +1,5 @@
 import type { DialectModule } from "../dialect.ts";
-import { firstWhere, SSE_KEEP_ALIVE, utf8 } from "../shared.ts";
+import { firstWhere, utf8 } from "../shared.ts";
 import { geminiClient } from "./client.ts";
 import { geminiEndpointPath } from "./endpoint.ts";
 import { geminiErrorBody } from "./error-body.ts";
@@ -7,6 +7,7 @@ import { geminiFamily } from "./family.ts";
 import { geminiUpstream } from "./upstream.ts";
 
 const JSON_ARRAY_KEEP_ALIVE = utf8("\n");
+const SSE_BLANK_LINES = utf8("\r\n\r\n");
 
 export const gemini: Readonly<DialectModule> = {
   name: "gemini",
@@ -20,8 +21,10 @@ export const gemini: Readonly<DialectModule> = {
     if (jsonArray) return utf8(opened ? `,\r\n${body}]` : `[${body}]`);
     return utf8(`data: ${body}\r\n\r\n`);
   },
-  // Whitespace before the array's first element is valid JSON; an SSE reader skips a comment.
-  keepAliveBytes: (jsonArray) => (jsonArray ? JSON_ARRAY_KEEP_ALIVE : SSE_KEEP_ALIVE),
+  // Whitespace before the array's first element is valid JSON. In SSE a blank line, not a
+  // comment: the @google/genai that Gemini CLI 0.61.0 bundles reads events with a pattern that
+  // must find `data:` after nothing but whitespace, and never reads past a comment.
+  keepAliveBytes: (jsonArray) => (jsonArray ? JSON_ARRAY_KEEP_ALIVE : SSE_BLANK_LINES),
   // Gemini streams SSE only when asked with ?alt=sse; otherwise one JSON array, written as it goes.
   streamFraming: (query) => (query.get("alt") === "sse" ? "sse" : "json-array"),
   requestLists: {
