@@ -301,9 +301,6 @@ export class UpstreamClient {
         signal: w.abort.signal,
         redirect: "manual",
         decompress: false,
-        // Bun's fetch cuts a socket quiet for 300 s of its own accord; levity's limits above
-        // (first_byte, idle, total) are the ones a user configures, so they alone apply.
-        timeout: false,
       });
     } catch (error) {
       unwatch(w);
