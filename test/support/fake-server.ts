@@ -51,7 +51,7 @@ export interface FakeUpstream {
   /** The next request (with this key, if given) gets no response at all; resolves when the gateway gives up on it. */
   stallOnce(key?: string): Promise<void>;
   /**
-   * The next request (with `key`, if given) is answered only after `release()`, or after `ms`: as
+   * The next request (with `key`, if given) is answered only after `release()`, or `ms` after it came: as
    * usual, or with `reply`. With `headers`, the usual answer's status and headers go at once and
    * only its body waits (a model thinking after the headers); without, nothing at all is sent
    * until then (a model thinking before them).
@@ -61,6 +61,8 @@ export interface FakeUpstream {
     ms?: number;
     key?: string;
     reply?: ScriptedReply;
+    /** Only a request this holds for (a CLI's turn, not its model list or token count). */
+    match?: (request: RecordedRequest) => boolean;
   }): QuietReply;
   /** The exact bytes of the last streamed body the fake sent (decoded, as a reader sees them). */
   lastStreamBody(): string;
@@ -167,6 +169,7 @@ export function startFake(options: {
   }[] = [];
   const quiets: {
     key?: string;
+    match?: (request: RecordedRequest) => boolean;
     headers: boolean;
     reply?: ScriptedReply;
     released: Promise<void>;
@@ -319,7 +322,11 @@ export function startFake(options: {
           { headers: { "content-type": "text/event-stream" } },
         );
       }
-      const quiet = take(quiets, key);
+      const quiet = take(
+        quiets.filter((q) => !q.match || q.match(request)),
+        key,
+      );
+      if (quiet) quiets.splice(quiets.indexOf(quiet), 1);
       const usual = async () =>
         quiet?.reply
           ? new Response(quiet.reply.body, {
@@ -400,15 +407,16 @@ export function startFake(options: {
     stallOnce(key) {
       return new Promise<void>((resolve) => stalls.push({ resolve, key }));
     },
-    quietOnce({ headers = false, ms, key, reply }) {
+    quietOnce({ headers = false, ms, key, reply, match }) {
       let release!: () => void;
       const released = new Promise<void>((resolve) => (release = resolve));
-      if (ms !== undefined) setTimeout(release, ms);
       let received!: () => void;
       const receivedPromise = new Promise<void>((resolve) => (received = resolve));
+      // The silence counts from the request's arrival.
+      if (ms !== undefined) void receivedPromise.then(() => setTimeout(release, ms));
       let aborted!: () => void;
       const abortedPromise = new Promise<void>((resolve) => (aborted = resolve));
-      quiets.push({ key, headers, reply, released, received, aborted });
+      quiets.push({ key, match, headers, reply, released, received, aborted });
       return { received: receivedPromise, release, aborted: abortedPromise };
     },
     lastStreamBody: () => lastStream,
