@@ -198,6 +198,10 @@ describe("an upstream silent past the commit deadline", () => {
         expect(response.headers.get("content-type")).toContain(
           client === "gemini-array" ? "application/json" : "text/event-stream",
         );
+        // levity's own headers: the upstream's may not have come yet.
+        expect(response.headers.get("x-upstream")).toBe(upstream);
+        expect(response.headers.get("x-attempts")).toBe("1");
+        expect(response.headers.get("x-request-id")).toBeTruthy();
         const body = bodyReader(response);
         const keepAlive = KEEP_ALIVE[client];
         await body.until(
@@ -313,6 +317,12 @@ describe("a failure after the commit deadline", () => {
       if (error.status !== undefined) expect(error.status).toBe(503);
       // The other account was there, and not asked: the client already had its 200.
       expect(fake.requests.length).toBe(before + 1);
+      // The account that failed is blamed as for any failure: it cools.
+      const listed: any = await (await fetch(`${gw.origin}/levity/accounts`)).json();
+      const states = listed.accounts
+        .filter((a: any) => a.upstream === upstream)
+        .map((a: any) => a.state);
+      expect(states.filter((s: string) => s !== "healthy")).toHaveLength(1);
     },
   );
 });
