@@ -13,6 +13,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { CLAUDE_CODE_VERSION, GEMINI_CLI_VERSION } from "../test/support/clis.ts";
 import { codexConfigToml, nativeCodex } from "../test/support/codex.ts";
 import { startTryGateway, TRY_KEY, TRY_UPSTREAMS } from "./try-gateway.ts";
 
@@ -194,7 +195,8 @@ const CODEX_EXTRAS: Record<string, (ctx: TurnContext) => Promise<TurnResult>> = 
 const CLIS: Cli[] = [
   {
     name: "Claude Code",
-    packages: ["@anthropic-ai/claude-code"],
+    // The versions .ci/run installs for test/silent-upstream-clis.test.ts (test/support/clis.ts).
+    packages: [`@anthropic-ai/claude-code@${CLAUDE_CODE_VERSION}`],
     toolName: "Bash",
     setup: (home, _work, origin, prompt, tool) => ({
       command: [join(BIN, "claude"), "-p", prompt, ...(tool ? ["--allowedTools", "Bash"] : [])],
@@ -219,7 +221,7 @@ const CLIS: Cli[] = [
   },
   {
     name: "Gemini CLI",
-    packages: ["@google/gemini-cli"],
+    packages: [`@google/gemini-cli@${GEMINI_CLI_VERSION}`],
     toolName: "run_shell_command",
     setup(home, _work, origin, prompt, tool) {
       mkdirSync(join(home, ".gemini"), { recursive: true });

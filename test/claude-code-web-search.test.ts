@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
-import { claudeCodeBinary } from "./support/claude-code.ts";
+import { claudeCodeBinary } from "./support/clis.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { pagesFor } from "./support/gemini-grounding.ts";

@@ -408,6 +408,52 @@ describe("the shipped example files", () => {
   });
 });
 
+describe("proxy.timeouts", () => {
+  const load = (gateway: string) => {
+    const dir = tempDir();
+    writeConfig(dir, { gateway });
+    return loadConfig({ dir, env: {} });
+  };
+  const upstream = (name: string, own = "") =>
+    `  - name: ${name}\n    protocol: openai\n    base_url: http://127.0.0.1:9/v1\n${own}    accounts: [{ name: a, key: k }]\n`;
+
+  test("the commit deadline and keep-alive interval: defaults, fractions, an upstream's own", () => {
+    const defaults = load(`upstreams:\n${upstream("u")}`).upstreams[0]!.timeouts;
+    expect(defaults).toEqual({
+      connect: 10_000,
+      firstByte: 300_000,
+      idle: 120_000,
+      total: 3_600_000,
+      commitDeadline: 30_000,
+      keepAlive: 5_000,
+    });
+    const set = load(
+      "proxy:\n  timeouts: { commit_deadline: 0.5, keepalive_interval: 0.25 }\nupstreams:\n" +
+        upstream("u") +
+        upstream("v", "    timeouts: { commit_deadline: 45 }\n"),
+    ).upstreams;
+    expect(set.map((u) => [u.timeouts.commitDeadline, u.timeouts.keepAlive])).toEqual([
+      [500, 250],
+      [45_000, 250],
+    ]);
+  });
+
+  test("a deadline or interval under 0.1 s is refused, at its line", () => {
+    expect(
+      problemsOf({ gateway: "proxy:\n  timeouts:\n    commit_deadline: 0\n" })[0],
+    ).toMatchObject({
+      line: 3,
+      key: "proxy.timeouts.commit_deadline",
+      message: "must be at least 0.1 seconds",
+    });
+    expect(
+      problemsOf({
+        gateway: `upstreams:\n${upstream("u", "    timeouts: { keepalive_interval: 0.01 }\n")}`,
+      })[0],
+    ).toMatchObject({ message: "must be at least 0.1 seconds" });
+  });
+});
+
 describe("secrets stay out of error messages", () => {
   test("a key where a section was expected is not quoted back", () => {
     const problems = problemsOf({

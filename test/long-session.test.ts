@@ -16,28 +16,6 @@ import {
   type Usage,
 } from "./support/session-upstreams.ts";
 
-/** Pairs (client>upstream) whose session stops at the failover to the second upstream, on main. */
-const STOPPED_AT_FAILOVER = [
-  // Passed through with the first upstream's signatures (see PENDING).
-  "anthropic>chat",
-  "anthropic>responses",
-  "gemini>anthropic",
-  "responses>gemini",
-  // Translated to Gemini with the Anthropic upstream's function call unsigned.
-  "anthropic>anthropic",
-  "chat>anthropic",
-  "responses>anthropic",
-];
-/** Pairs where a client other than Anthropic's reaches an Anthropic upstream. */
-const TO_ANTHROPIC_WITHOUT_BREAKPOINTS = ["chat", "responses", "gemini"].flatMap((client) =>
-  ["anthropic", "chat", "responses"].map((upstream) => `${client}>${upstream}`),
-);
-
-/** PENDING entries for one property and some pairs. */
-function pairs(property: string, list: string[]): string[] {
-  return list.map((pair) => `${property} ${pair}`);
-}
-
 /*
  * Issue 16's long session: for each client dialect (through its SDK's stream helper) and each
  * upstream dialect, 50 turns with the whole history resent each time, thinking on, tool calls
@@ -47,16 +25,7 @@ function pairs(property: string, list: string[]): string[] {
  * another dialect, takes over); each failover starts at the first turn from there that carries a
  * tool result, inside a tool loop. All 16 sessions run at once, each against its own gateway and
  * fakes; then each property is checked on what the clients got and what every fake received.
- *
- * PENDING lists properties that current main does not have yet, each with the reason; the
- * branches of issue 16 that add them empty it. An entry is a property name, or a property name
- * and a pair ("usage anthropic>gemini") for one client and upstream.
- * LEVITY_SESSION_PENDING=1 runs them anyway.
  */
-const PENDING = new Set<string>([]);
-
-/** LEVITY_SESSION_PENDING=1 runs the PENDING properties too, to see where they stand. */
-const RUN_PENDING = process.env.LEVITY_SESSION_PENDING === "1";
 const TURNS = 50;
 const ACCOUNT_FAILOVER_TURN = 20;
 const UPSTREAM_FAILOVER_TURN = 35;
@@ -297,17 +266,12 @@ function cacheBreakpoints(body: any): string[] {
   return where;
 }
 
-/** A property checked for every pair, unless PENDING names it (for all pairs or this one). */
+/** A property checked for every pair. */
 function property(name: string, check: (session: Session) => void): void {
   describe(name, () => {
     for (const client of CLIENT_DIALECTS)
-      for (const dialect of UPSTREAM_DIALECTS) {
-        const skip =
-          !RUN_PENDING && (PENDING.has(name) || PENDING.has(`${name} ${client}>${dialect}`));
-        test.skipIf(skip)(`${client} client, ${dialect} upstream`, () =>
-          check(sessionOf(client, dialect)),
-        );
-      }
+      for (const dialect of UPSTREAM_DIALECTS)
+        test(`${client} client, ${dialect} upstream`, () => check(sessionOf(client, dialect)));
   });
 }
 

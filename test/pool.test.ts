@@ -1143,7 +1143,7 @@ describe("the echo account in the pool", () => {
     baseUrl: "",
     strategy: "round_robin",
     maxAttempts: 1,
-    timeouts: { connect: 1, firstByte: 1, idle: 1, total: 1 },
+    timeouts: { connect: 1, firstByte: 1, idle: 1, total: 1, commitDeadline: 1, keepAlive: 1 },
     accounts: [ECHO_ACCOUNT],
   };
 

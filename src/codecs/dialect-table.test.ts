@@ -81,6 +81,46 @@ describe("streamErrorBytes", () => {
   test.each(STREAM_ERRORS)("%s (JSON array: %p)", (dialect, jsonArray, expected) => {
     expect(text(DIALECT_MODULES[dialect].streamErrorBytes(502, "cut", jsonArray))).toBe(expected);
   });
+
+  // A stream committed at the commit deadline has written only keep-alives when it fails.
+  test("with nothing written yet: the same, but a JSON array opens, and a Response is created first", () => {
+    const unopened = (dialect: Dialect, jsonArray: boolean) =>
+      text(DIALECT_MODULES[dialect].streamErrorBytes(502, "cut", jsonArray, false));
+    for (const [dialect, jsonArray, expected] of STREAM_ERRORS) {
+      if (dialect === "openai-responses") continue;
+      expect(unopened(dialect, jsonArray)).toBe(
+        jsonArray ? '[{"error":{"code":502,"message":"cut","status":"UNAVAILABLE"}}]' : expected,
+      );
+    }
+    const [created, error] = unopened("openai-responses", false).split("\n\n");
+    expect(created!.startsWith("event: response.created\ndata: ")).toBe(true);
+    const data = JSON.parse(created!.slice(created!.indexOf("data: ") + 6));
+    expect(data).toMatchObject({
+      type: "response.created",
+      sequence_number: 0,
+      response: { object: "response", status: "in_progress", output: [], error: null },
+    });
+    expect(data.response.id).toMatch(/^resp_/);
+    expect(`${error}\n\n`).toBe(STREAM_ERRORS.find(([d]) => d === "openai-responses")![2]);
+  });
+});
+
+const KEEP_ALIVES: [Dialect, boolean, string][] = [
+  ["openai-chat", false, ": keep-alive\n\n"],
+  ["openai-completions", false, ": keep-alive\n\n"],
+  ["openai-responses", false, ": keep-alive\n\n"],
+  // Anthropic's own ping, byte for byte.
+  ["anthropic-messages", false, 'event: ping\ndata: {"type": "ping"}\n\n'],
+  // Blank lines: Gemini CLI's bundled SDK stalls on a comment.
+  ["gemini", false, "\r\n\r\n"],
+  // Whitespace before the array's first element.
+  ["gemini", true, "\n"],
+];
+
+describe("keepAliveBytes", () => {
+  test.each(KEEP_ALIVES)("%s (JSON array: %p)", (dialect, jsonArray, expected) => {
+    expect(text(DIALECT_MODULES[dialect].keepAliveBytes(jsonArray))).toBe(expected);
+  });
 });
 
 const OPENINGS: [Dialect, Record<string, unknown>, unknown[]][] = [

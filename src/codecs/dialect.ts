@@ -45,8 +45,20 @@ export interface DialectModule {
   /**
    * How a client of this dialect learns, mid-stream, that the upstream broke off after the commit
    * point. `jsonArray`: Gemini's stream without `alt=sse`, one JSON array written as it goes.
+   * `opened` false: nothing of the answer was written yet (only keep-alives), so a JSON array
+   * has not begun.
    */
-  streamErrorBytes(status: number, message: string, jsonArray: boolean): Uint8Array;
+  streamErrorBytes(
+    status: number,
+    message: string,
+    jsonArray: boolean,
+    opened?: boolean,
+  ): Uint8Array;
+  /**
+   * What a stream committed before its first content sends while it waits (proxy.timeouts
+   * keepalive_interval): bytes every client of the dialect skips, whole, between two events.
+   */
+  keepAliveBytes(jsonArray: boolean): Uint8Array;
   /**
    * The start of the prompt's cacheable prefix as the dialect writes it: the tools, the system
    * prompt and the first user turn, which every later turn of the conversation repeats.

@@ -190,6 +190,9 @@ export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
+/** An SSE comment: every SSE reader skips it, and it keeps the connection visibly alive. */
+export const SSE_KEEP_ALIVE: Uint8Array = encoder.encode(": keep-alive\n\n");
+
 /** A JSON answer, as every dialect sends one (content-type without a charset, as the providers do). */
 export function jsonResponse(
   data: unknown,

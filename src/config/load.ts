@@ -75,7 +75,14 @@ interface FileText {
   path?: string;
 }
 
-const DEFAULT_TIMEOUTS_S = { connect: 10, idle: 120, total: 3600 } as const;
+const DEFAULT_TIMEOUTS_S = {
+  connect: 10,
+  idle: 120,
+  total: 3600,
+  // Well inside the shortest wait of the coding CLIs for response headers (Gemini CLI's 60 s).
+  commit_deadline: 30,
+  keepalive_interval: 5,
+} as const;
 
 function resolveTimeouts(proxy: ProxyFile, own: TimeoutsFile | undefined): Timeouts {
   const pick = (key: keyof TimeoutsFile, fallback: number) =>
@@ -86,6 +93,8 @@ function resolveTimeouts(proxy: ProxyFile, own: TimeoutsFile | undefined): Timeo
     firstByte: pick("first_byte", proxy.request_timeout),
     idle: pick("idle", DEFAULT_TIMEOUTS_S.idle),
     total: pick("total", DEFAULT_TIMEOUTS_S.total),
+    commitDeadline: pick("commit_deadline", DEFAULT_TIMEOUTS_S.commit_deadline),
+    keepAlive: pick("keepalive_interval", DEFAULT_TIMEOUTS_S.keepalive_interval),
   };
 }
 

@@ -63,12 +63,23 @@ const UpstreamMegabytes = v.pipe(
 export const AUTH_MODES = ["off", "strict", "all_except_health", "auto"] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
+/** Seconds that may be a fraction: the commit deadline and the keep-alive interval. */
+const FineSeconds = v.pipe(
+  v.number("must be a number of seconds"),
+  v.minValue(0.1, "must be at least 0.1 seconds"),
+  v.maxValue(86_400, "must be at most 86400 seconds"),
+);
+
 /** Upstream time limits, in seconds; an upstream's own block overrides proxy.timeouts key by key. */
 const TimeoutsSchema = v.strictObject({
   connect: v.optional(Seconds),
   first_byte: v.optional(Seconds),
   idle: v.optional(Seconds),
   total: v.optional(Seconds),
+  /** A stream still without content this long after the request came is committed to the client anyway. */
+  commit_deadline: v.optional(FineSeconds),
+  /** How often a committed stream without content yet gets a keep-alive. */
+  keepalive_interval: v.optional(FineSeconds),
 });
 export type TimeoutsFile = v.InferOutput<typeof TimeoutsSchema>;
 

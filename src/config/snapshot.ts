@@ -74,6 +74,13 @@ export interface Timeouts {
   idle: number;
   /** For the whole exchange. */
   total: number;
+  /**
+   * From the request's arrival to committing a stream that has no content yet: the client gets
+   * its status and headers, then keep-alives, and no retry is possible after it.
+   */
+  commitDeadline: number;
+  /** Between two keep-alives of a committed stream that has no content yet. */
+  keepAlive: number;
 }
 
 export interface Account {

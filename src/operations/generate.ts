@@ -21,6 +21,8 @@ import { passthroughRunner } from "../pipeline/passthrough.ts";
 import { fittingTargets, mayExceed, targetWindow, worthCounting } from "../pipeline/context-fit.ts";
 import { roughRequestTokens } from "../tokens/estimate.ts";
 import type { Target } from "../mapping/table.ts";
+import { silentStream } from "../pipeline/commit-deadline.ts";
+import { DIALECT_MODULES } from "../codecs/index.ts";
 
 function requestedModel(ctx: RequestContext, dialect: Dialect): string {
   const raw =
@@ -191,7 +193,15 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
         ? ctx.body.json.previous_response_id
         : undefined,
   };
-  return serveWithPool(poolContext(ctx, services, affinity), runners);
+  const pool = poolContext(ctx, services, affinity);
+  if (stream && ctx.match.route.operation === "generate") {
+    const jsonArray = DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams) === "json-array";
+    pool.silence = {
+      stream: silentStream(dialect, ctx.family, jsonArray),
+      deadlines: services.deadlines,
+    };
+  }
+  return serveWithPool(pool, runners);
 }
 
 /**

@@ -7,6 +7,8 @@ import type { AccountPool } from "../pool/pool.ts";
 import type { Lease, Unavailable } from "../pool/lease.ts";
 import type { Affinity } from "../pool/affinity.ts";
 import { scrubFailure } from "../scrub.ts";
+import type { Deadlines } from "../deadlines.ts";
+import { type CommitDeadline, type SilentStream, withinCommitDeadline } from "./commit-deadline.ts";
 
 /*
  * One request against the pool: each target in turn (the mapping's fallbacks), each account of a
@@ -48,6 +50,8 @@ export interface ServeContext {
   trace: RequestTrace;
   /** Headers that say where the answer came from (X-Mapped-Model, X-Upstream, X-Account). */
   routing(runner: TargetRunner, account: string, headers: Headers): void;
+  /** For a stream: committed without content at the upstream's commit deadline (commit-deadline.ts). */
+  silence?: { stream: SilentStream; deadlines: Deadlines };
 }
 
 function seconds(ms: number): number {
@@ -110,7 +114,40 @@ function keyScrubbed(lease: Lease): Lease {
   };
 }
 
+/** The commit deadline of one attempt, counted from the request's start, whichever attempt it is. */
+function commitDeadline(
+  ctx: ServeContext,
+  silence: NonNullable<ServeContext["silence"]>,
+  started: number,
+  runner: TargetRunner,
+  lease: Lease,
+): CommitDeadline {
+  const { commitDeadline, keepAlive } = runner.upstream.timeouts;
+  const where = `${runner.upstream.name}/${lease.account.name}`;
+  return {
+    ...silence,
+    remainingMs: started + commitDeadline - performance.now(),
+    intervalMs: keepAlive,
+    committed: () =>
+      ctx.log.info(
+        `request ${ctx.requestId}: no content from ${where} within ${commitDeadline / 1000} s (timeouts.commit_deadline): the stream is committed, with keep-alives until content comes; no retry from here`,
+      ),
+    settle(failure, blame) {
+      const scrubbed = scrubFailure(failure, lease.account.key);
+      const blamed = blame && scrubbed.kind !== "final" && !isEcho(runner);
+      lease.finish(blamed ? { ok: false, failure: scrubbed } : { neutral: true });
+      ctx.log.warn(
+        `request ${ctx.requestId}: attempt on ${where} failed after the commit deadline (${scrubbed.kind} ${scrubbed.status}: ${scrubbed.message.slice(0, 200)}); the client gets an error event`,
+      );
+      return scrubbed;
+    },
+    abandon: () => lease.finish({ neutral: true }),
+  };
+}
+
 export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]): Promise<Response> {
+  // The client has waited since its request came, whichever attempt is running: the deadline counts from here.
+  const started = performance.now();
   let attempts = 0;
   let lastFailure:
     | {
@@ -159,7 +196,13 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
       attempts++;
       let result: AttemptResult;
       try {
-        result = await runner.attempt(lease);
+        const pending = runner.attempt(lease);
+        result = ctx.silence
+          ? await withinCommitDeadline(
+              pending,
+              commitDeadline(ctx, ctx.silence, started, runner, lease),
+            )
+          : await pending;
       } catch (error) {
         lease.finish({ neutral: true });
         throw error;

@@ -15,7 +15,7 @@ function upstream(protocol: Upstream["protocol"], serverTools?: ServerToolPolicy
     baseUrl: "http://127.0.0.1:1",
     strategy: "round_robin",
     maxAttempts: 1,
-    timeouts: { connect: 1, firstByte: 1, idle: 1, total: 1 },
+    timeouts: { connect: 1, firstByte: 1, idle: 1, total: 1, commitDeadline: 1, keepAlive: 1 },
     accounts: [],
     ...(protocol === "openai"
       ? {

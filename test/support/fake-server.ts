@@ -50,6 +50,20 @@ export interface FakeUpstream {
   holdOnce(firstChunk: string, key?: string): HeldStream;
   /** The next request (with this key, if given) gets no response at all; resolves when the gateway gives up on it. */
   stallOnce(key?: string): Promise<void>;
+  /**
+   * The next request (with `key`, if given) is answered only after `release()`, or `ms` after it came: as
+   * usual, or with `reply`. With `headers`, the usual answer's status and headers go at once and
+   * only its body waits (a model thinking after the headers); without, nothing at all is sent
+   * until then (a model thinking before them).
+   */
+  quietOnce(options: {
+    headers?: boolean;
+    ms?: number;
+    key?: string;
+    reply?: ScriptedReply;
+    /** Only a request this holds for (a CLI's turn, not its model list or token count). */
+    match?: (request: RecordedRequest) => boolean;
+  }): QuietReply;
   /** The exact bytes of the last streamed body the fake sent (decoded, as a reader sees them). */
   lastStreamBody(): string;
   /** Every answer delivered through the network, in order (empty without a network option). */
@@ -77,6 +91,14 @@ export interface HeldStream {
   release(rest: string): void;
   /** Resolves when the held request has arrived. */
   received: Promise<void>;
+  aborted: Promise<void>;
+}
+
+export interface QuietReply {
+  /** Resolves when the quiet request has arrived. */
+  received: Promise<void>;
+  release(): void;
+  /** Resolves if the gateway hangs up first. */
   aborted: Promise<void>;
 }
 
@@ -144,6 +166,15 @@ export function startFake(options: {
     aborted: () => void;
     received: () => void;
     attach: (controller: ReadableStreamDefaultController<Uint8Array>) => void;
+  }[] = [];
+  const quiets: {
+    key?: string;
+    match?: (request: RecordedRequest) => boolean;
+    headers: boolean;
+    reply?: ScriptedReply;
+    released: Promise<void>;
+    received: () => void;
+    aborted: () => void;
   }[] = [];
   let lastStream = "";
 
@@ -291,10 +322,42 @@ export function startFake(options: {
           { headers: { "content-type": "text/event-stream" } },
         );
       }
-      return answer(
-        request,
-        raw.signal,
-        await options.handle(request, streamedFor(request, raw.signal)),
+      const quiet = take(
+        quiets.filter((q) => !q.match || q.match(request)),
+        key,
+      );
+      if (quiet) quiets.splice(quiets.indexOf(quiet), 1);
+      const usual = async () =>
+        quiet?.reply
+          ? new Response(quiet.reply.body, {
+              status: quiet.reply.status,
+              headers: { "content-type": "application/json", ...quiet.reply.headers },
+            })
+          : answer(
+              request,
+              raw.signal,
+              await options.handle(request, streamedFor(request, raw.signal)),
+            );
+      if (!quiet) return usual();
+      quiet.received();
+      raw.signal.addEventListener("abort", quiet.aborted);
+      if (!quiet.headers) {
+        await quiet.released;
+        return usual();
+      }
+      const whole = await usual();
+      const reader = whole.body?.getReader();
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            await quiet.released;
+            const read = await reader?.read();
+            if (!read || read.done) controller.close();
+            else controller.enqueue(read.value);
+          },
+          cancel: quiet.aborted,
+        }),
+        { status: whole.status, headers: whole.headers },
       );
     },
   });
@@ -343,6 +406,18 @@ export function startFake(options: {
     },
     stallOnce(key) {
       return new Promise<void>((resolve) => stalls.push({ resolve, key }));
+    },
+    quietOnce({ headers = false, ms, key, reply, match }) {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let received!: () => void;
+      const receivedPromise = new Promise<void>((resolve) => (received = resolve));
+      // The silence counts from the request's arrival.
+      if (ms !== undefined) void receivedPromise.then(() => setTimeout(release, ms));
+      let aborted!: () => void;
+      const abortedPromise = new Promise<void>((resolve) => (aborted = resolve));
+      quiets.push({ key, match, headers, reply, released, received, aborted });
+      return { received: receivedPromise, release, aborted: abortedPromise };
     },
     lastStreamBody: () => lastStream,
     deliveries: () => [...deliveries],

@@ -7,6 +7,8 @@ import { anthropicFamily } from "./family.ts";
 import { anthropicStreamError } from "./stream-error.ts";
 import { anthropicMessagesUpstream } from "./upstream.ts";
 
+const ANTHROPIC_PING = utf8('event: ping\ndata: {"type": "ping"}\n\n');
+
 export const anthropicMessages: Readonly<DialectModule> = {
   name: "anthropic-messages",
   family: anthropicFamily,
@@ -14,6 +16,8 @@ export const anthropicMessages: Readonly<DialectModule> = {
   upstream: anthropicMessagesUpstream,
   endpointPath: (call) => anthropicEndpointPath(call.operation),
   streamErrorBytes: (status, message) => utf8(anthropicStreamError(status, message)),
+  // Anthropic's own keep-alive, byte for byte: its SDKs skip it wherever it comes.
+  keepAliveBytes: () => ANTHROPIC_PING,
   streamFraming: () => "sse",
   requestLists: { messages: "messages", parts: "content", tools: "tools" },
   sessionOpening: (body) => [

@@ -1,4 +1,5 @@
 import type { DialectModule } from "../dialect.ts";
+import { SSE_KEEP_ALIVE } from "../shared.ts";
 import { openaiFamily } from "../openai-compatible/family.ts";
 import { openaiChatClient } from "./client.ts";
 import { CHAT_PATH } from "./endpoint.ts";
@@ -13,6 +14,7 @@ export const openaiChat: Readonly<DialectModule> = {
   upstream: openaiChatUpstream,
   endpointPath: () => CHAT_PATH,
   streamErrorBytes: openaiStreamErrorBytes,
+  keepAliveBytes: () => SSE_KEEP_ALIVE,
   sessionName: openaiSessionName,
   streamFraming: () => "sse",
   requestLists: {

@@ -1,5 +1,6 @@
 import { openaiSessionName } from "../openai-chat/session-opening.ts";
 import type { DialectModule } from "../dialect.ts";
+import { SSE_KEEP_ALIVE } from "../shared.ts";
 import { openaiStreamErrorBytes } from "../openai-chat/stream-error.ts";
 import { openaiFamily } from "../openai-compatible/family.ts";
 import { openaiCompletionsClient } from "./client.ts";
@@ -14,6 +15,7 @@ export const openaiCompletions: Readonly<DialectModule> = {
   endpointPath: () => COMPLETIONS_PATH,
   // Legacy completions stream the way chat does: an error chunk, then [DONE].
   streamErrorBytes: openaiStreamErrorBytes,
+  keepAliveBytes: () => SSE_KEEP_ALIVE,
   sessionName: openaiSessionName,
   streamFraming: () => "sse",
   requestLists: {},

@@ -1,7 +1,7 @@
 import { openaiSessionName } from "../openai-chat/session-opening.ts";
 import type { DialectModule } from "../dialect.ts";
 import { openaiFamily } from "../openai-compatible/family.ts";
-import { firstWhere } from "../shared.ts";
+import { firstWhere, SSE_KEEP_ALIVE } from "../shared.ts";
 import { openaiResponsesClient } from "./client.ts";
 import { RESPONSES_INPUT_TOKENS_PATH, RESPONSES_PATH } from "./endpoint.ts";
 import { responsesStreamErrorBytes } from "./stream-error.ts";
@@ -15,6 +15,7 @@ export const openaiResponses: Readonly<DialectModule> = {
   endpointPath: ({ operation }) =>
     operation === "count-tokens" ? RESPONSES_INPUT_TOKENS_PATH : RESPONSES_PATH,
   streamErrorBytes: responsesStreamErrorBytes,
+  keepAliveBytes: () => SSE_KEEP_ALIVE,
   sessionName: openaiSessionName,
   streamFraming: () => "sse",
   requestLists: { messages: "input", parts: "content", tools: "tools" },
