@@ -72,6 +72,8 @@ export class ResponsesSocket {
   private readonly gone = new AbortController();
   private readonly inFlight = new Set<AbortController>();
   private readonly headers: Headers;
+  /** The x-levity-warning texts already logged for this connection. */
+  private readonly warned = new Set<string>();
 
   constructor(
     private readonly gateway: ServeRequest,
@@ -194,6 +196,7 @@ export class ResponsesSocket {
         signal: abort.signal,
       });
       const response = await this.gateway(post);
+      this.tellWarning(response.headers);
       const contentType = response.headers.get("content-type") ?? "";
       let completed = false;
       if (!response.ok || !contentType.includes("text/event-stream") || !response.body)
@@ -275,6 +278,19 @@ export class ResponsesSocket {
       },
     });
     this.last = { id, input, output: [] };
+  }
+
+  /**
+   * A WebSocket client sees no headers, so what x-levity-warning says (a server tool left out of
+   * every turn, as Codex offers web_search with each) goes to the log, once per connection.
+   */
+  private tellWarning(headers: Headers): void {
+    const warning = headers.get("x-levity-warning");
+    if (!warning || this.warned.has(warning)) return;
+    this.warned.add(warning);
+    this.log.warn(
+      `request ${headers.get("x-request-id") ?? "-"} (Responses WebSocket): ${warning}; a WebSocket client sees no headers, so this is said once per connection`,
+    );
   }
 
   /** Each SSE event of the POST's answer as one text message; the final response is remembered for the next turn. Whether it completed. */

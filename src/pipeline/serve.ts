@@ -2,13 +2,14 @@ import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse, type ErrorFamily } from "../codecs/errors.ts";
 import type { Logger } from "../log.ts";
 import type { RequestTrace } from "../observe/trace.ts";
-import type { Failure } from "../failure.ts";
+import type { Failure, GatewayError } from "../failure.ts";
 import type { AccountPool } from "../pool/pool.ts";
 import type { Lease, Unavailable } from "../pool/lease.ts";
 import type { Affinity } from "../pool/affinity.ts";
 import { scrubFailure } from "../scrub.ts";
 import type { Deadlines } from "../deadlines.ts";
 import { type CommitDeadline, type SilentStream, withinCommitDeadline } from "./commit-deadline.ts";
+import { WARNING_HEADER } from "./server-tools.ts";
 
 /*
  * One request against the pool: each target in turn (the mapping's fallbacks), each account of a
@@ -37,6 +38,10 @@ export interface TargetRunner {
   attempt(lease: Lease): Promise<AttemptResult>;
   /** How a final failure, or one that exhausted the targets, reaches the client: its own dialect's error, or the upstream's body as it was. */
   failureResponse(failure: Failure, headers: Headers): Response;
+  /** What this target leaves out of the request (a server tool it cannot run): the x-levity-warning of its answer. */
+  warning?: string;
+  /** Why this target cannot serve the request at all, known before any account is used: it is passed by. */
+  refusal?: GatewayError;
 }
 
 export interface ServeContext {
@@ -145,7 +150,10 @@ function commitDeadline(
   };
 }
 
-export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]): Promise<Response> {
+export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]): Promise<Response> {
+  // A target that cannot serve the request at all is passed by; when none can, the first says why.
+  const runners = targets.filter((runner) => runner.refusal === undefined);
+  if (runners.length === 0 && targets[0]?.refusal) throw targets[0].refusal;
   // The client has waited since its request came, whichever attempt is running: the deadline counts from here.
   const started = performance.now();
   let attempts = 0;
@@ -167,6 +175,8 @@ export async function serveWithPool(ctx: ServeContext, runners: TargetRunner[]):
     );
     ctx.routing(runner, account, response.headers);
     response.headers.set("x-attempts", String(attempts));
+    // Set here, not by the runner: a stream committed early at its deadline has only these headers.
+    if (runner.warning) response.headers.set(WARNING_HEADER, runner.warning);
     return response;
   };
 

@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import type { Upstream } from "../config/snapshot.ts";
 import type { ServerToolPolicy } from "../config/schema.ts";
 import type { ChatRequest, ToolChoice } from "../ir.ts";
-import { planServerTools } from "./server-tools.ts";
+import { targetOf } from "./producer.ts";
+import { historyFor, planServerTools } from "./server-tools.ts";
 
 const SEARCH = { kind: "web_search" as const, name: "web_search", type: "web_search_20250305" };
 const FETCH = { kind: "web_fetch" as const, name: "web_fetch", type: "web_fetch_20250910" };
@@ -153,7 +154,7 @@ describe("planServerTools", () => {
       }
     });
 
-  test("history: only the issuing upstream that takes its blocks keeps them; the rest is text", () => {
+  test("historyFor: only the issuing upstream that takes its blocks, with encrypted content of this issuer, keeps them; the rest is text", () => {
     const turns: ChatRequest["turns"] = [
       {
         role: "assistant",
@@ -184,16 +185,32 @@ describe("planServerTools", () => {
         ],
       },
     ];
-    const base = { ...request({ serverTools: [] }), turns };
-    expect(
-      planServerTools(base, upstream("anthropic"), "error").request.turns[0]!.parts.map(
-        (p) => p.type,
-      ),
-    ).toEqual(["server_tool_call", "server_tool_result", "text"]);
-    expect(planServerTools(base, upstream("gemini"), "error").request.turns[0]!.parts).toEqual([
+    const history = (u: Upstream, issuer = "u|a|claude-sonnet-4-5") =>
+      historyFor(turns, u, targetOf(u, issuer))[0]!.parts;
+    expect(history(upstream("anthropic")).map((p) => p.type)).toEqual([
+      "server_tool_call",
+      "server_tool_result",
+      "text",
+    ]);
+    expect(history(upstream("gemini"))).toEqual([
       { type: "text", text: "[web_search: q]" },
       { type: "text", text: "[web_search results]\n- P (https://p.example/)" },
       { type: "text", text: "[web_fetch: https://f.example/]" },
+    ]);
+    // A page's encrypted content from another model family (or account group) of the same
+    // upstream: Anthropic could not read it, so the call and its result both go as text.
+    const result = turns[0]!.parts[1]!;
+    if (result.type !== "server_tool_result") throw new Error("the second part is the result");
+    result.results[0]!.encrypted = { issuer: "u|a|claude-sonnet-4-5", value: "enc" };
+    expect(history(upstream("anthropic")).map((p) => p.type)).toEqual([
+      "server_tool_call",
+      "server_tool_result",
+      "text",
+    ]);
+    expect(history(upstream("anthropic"), "u|a|claude-opus-4-1").map((p) => p.type)).toEqual([
+      "text",
+      "text",
+      "text",
     ]);
   });
 });

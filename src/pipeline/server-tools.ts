@@ -3,7 +3,9 @@ import { serverPartsAsText } from "../codecs/server-parts.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import type { ServerToolPolicy } from "../config/schema.ts";
 import { GatewayError } from "../failure.ts";
-import type { ChatRequest, Part } from "../ir.ts";
+import type { ChatRequest, Part, Turn } from "../ir.ts";
+import type { UpstreamTarget } from "../codecs/codec.ts";
+import { issuedBy } from "../codecs/opaque.ts";
 import { upstreamDialect } from "../upstream/protocol.ts";
 
 /*
@@ -26,6 +28,11 @@ export interface ServerToolPlan {
 const WARNING_HEADER = "x-levity-warning";
 export { WARNING_HEADER };
 
+/**
+ * What `upstream` is given of the request's server tools, decided once per target before any
+ * account is used: those it runs, and the others dropped with a warning, or a refusal (thrown)
+ * naming them. The history's server tool parts are the attempt's (historyFor).
+ */
 export function planServerTools(
   request: ChatRequest,
   upstream: Upstream,
@@ -35,19 +42,9 @@ export function planServerTools(
     upstream.protocol === "echo" ? undefined : UPSTREAM_CODECS[upstreamDialect(upstream)];
   const alone = codec?.serverToolsBesideFunctions === false && request.tools.length > 0;
   const runs = new Set(alone ? [] : (codec?.serverTools ?? []));
-  const keep = (part: Part) =>
-    codec?.takesServerBlocks === true &&
-    (part.type === "server_tool_call" || part.type === "server_tool_result") &&
-    part.issuer === upstream.name;
-  const hasServerParts = request.turns.some((t) =>
-    t.parts.some((p) => p.type === "server_tool_call" || p.type === "server_tool_result"),
-  );
-  const turns = hasServerParts
-    ? request.turns.map((turn) => ({ ...turn, parts: serverPartsAsText(turn.parts, keep) }))
-    : request.turns;
   const tools = request.serverTools ?? [];
   const missing = tools.filter((tool) => !runs.has(tool.kind));
-  if (missing.length === 0) return { request: { ...request, turns } };
+  if (missing.length === 0) return { request };
   const names = missing.map((tool) => `${tool.type} ("${tool.name}")`).join(", ");
   const why = alone
     ? `upstream "${upstream.name}" runs it only in a request without function tools`
@@ -72,10 +69,40 @@ export function planServerTools(
   return {
     request: {
       ...request,
-      turns,
       serverTools: kept.length > 0 ? kept : undefined,
       toolChoice: choiceDropped ? undefined : choice,
     },
     warning: `dropped server tool ${names}: ${why}`,
   };
+}
+
+/**
+ * The history as one attempt sends it: a server tool's call and result go back as blocks only to
+ * the upstream that ran it, when it takes them back and every encrypted value in the result
+ * (pages, citation indexes aside) is this attempt's issuer's; otherwise both are text, which no
+ * upstream refuses. An Anthropic search under another model family or account group would
+ * otherwise go with its encrypted content left empty, which Anthropic refuses.
+ */
+export function historyFor(turns: Turn[], upstream: Upstream, target: UpstreamTarget): Turn[] {
+  const hasServerParts = turns.some((t) =>
+    t.parts.some((p) => p.type === "server_tool_call" || p.type === "server_tool_result"),
+  );
+  if (!hasServerParts) return turns;
+  const codec =
+    upstream.protocol === "echo" ? undefined : UPSTREAM_CODECS[upstreamDialect(upstream)];
+  const ownResults = new Set<string>();
+  for (const turn of turns)
+    for (const part of turn.parts)
+      if (
+        part.type === "server_tool_result" &&
+        part.issuer === upstream.name &&
+        part.results.every((r) => r.encrypted === undefined || issuedBy(r.encrypted, target))
+      )
+        ownResults.add(part.callId);
+  const keep = (part: Part) =>
+    codec?.takesServerBlocks === true &&
+    (part.type === "server_tool_call" || part.type === "server_tool_result") &&
+    part.issuer === upstream.name &&
+    ownResults.has(part.type === "server_tool_call" ? part.id : part.callId);
+  return turns.map((turn) => ({ ...turn, parts: serverPartsAsText(turn.parts, keep) }));
 }

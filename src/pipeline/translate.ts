@@ -19,10 +19,16 @@ import type { StateStore } from "../state/store.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { ResponseAssembler } from "./assemble.ts";
 import { targetWindow, tooLongError } from "./context-fit.ts";
-import { echoProducer, httpProducer, type Producer, type ProducerServices } from "./producer.ts";
+import {
+  echoProducer,
+  httpProducer,
+  type Producer,
+  type ProducerServices,
+  targetOf,
+} from "./producer.ts";
 import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";
 import { derivedCacheKey, sessionKey } from "./session-key.ts";
-import { planServerTools, WARNING_HEADER } from "./server-tools.ts";
+import { historyFor, planServerTools, type ServerToolPlan } from "./server-tools.ts";
 import type { SignatureRegistry } from "../state/signature-registry.ts";
 import {
   attemptIssuer,
@@ -200,9 +206,30 @@ export function translatedRunner({
   nameIssuers(prepared.request.turns, services.signatures);
 
   const tell = tellOf(ctx, upstream, services.log);
+  // The server tools this target is given, decided before any account is used: a refusal makes
+  // the pool pass this target by (generate.ts), so a fallback that runs the tool serves instead.
+  let plan: ServerToolPlan;
+  try {
+    plan = planServerTools(
+      { ...prepared.request, model: target.model },
+      upstream,
+      ctx.snapshot.proxy.serverTools,
+    );
+  } catch (error) {
+    if (!(error instanceof GatewayError)) throw error;
+    return {
+      upstream,
+      model: target.model,
+      refusal: error,
+      attempt: () => Promise.reject(error),
+      failureResponse: () =>
+        errorResponse(ctx.family, error.status, error.message, undefined, ctx.requestId),
+    };
+  }
   return {
     upstream,
     model: target.model,
+    warning: plan.warning,
     failureResponse(failure, headers) {
       // A request the client must fix keeps the wait its upstream asked for, in the client's own shape.
       if (failure.kind === "final") {
@@ -237,18 +264,9 @@ export function translatedRunner({
       );
     },
     attempt: retryWithoutReasoning(tell, async (lease, noReasoning) => {
-      // Refused here (a GatewayError goes up to the client), before any account is spent on it.
-      const plan = planServerTools(
-        { ...prepared.request, model: target.model },
-        upstream,
-        ctx.snapshot.proxy.serverTools,
-      );
-      const turns = plan.request.turns;
+      const issuer = attemptIssuer(upstream, lease.account, target.model);
+      const turns = historyFor(plan.request.turns, upstream, targetOf(upstream, issuer));
       const request = { ...plan.request, turns: noReasoning ? withoutReasoning(turns) : turns };
-      const warned = (response: Response): Response => {
-        if (plan.warning) response.headers.set(WARNING_HEADER, plan.warning);
-        return response;
-      };
       const producer: Producer =
         upstream.protocol === "echo"
           ? echoProducer(upstream, services)
@@ -256,7 +274,7 @@ export function translatedRunner({
               upstream,
               lease.account,
               {
-                issuer: attemptIssuer(upstream, lease.account, target.model),
+                issuer,
                 clientHeaders: ctx.request.headers,
                 clientSignal: ctx.request.signal,
                 mediaFetch: ctx.snapshot.proxy.mediaFetch,
@@ -284,7 +302,7 @@ export function translatedRunner({
           lease.finish({ ok: true, usage: response.usage });
           return {
             kind: "committed",
-            response: warned(jsonResponse(client.renderResponse(response, render))),
+            response: jsonResponse(client.renderResponse(response, render)),
           };
         }
         const opened = await producer.stream(request);
@@ -298,7 +316,7 @@ export function translatedRunner({
         );
         return {
           kind: "committed",
-          response: warned(new Response(body, { headers: framing })),
+          response: new Response(body, { headers: framing }),
         };
       } catch (error) {
         // Building the upstream request can still throw: a refusal of the client's request
