@@ -128,3 +128,27 @@ test("an error event is classified by the same rules, with no body of its own", 
   });
   expect(failureFromEvent(400, "bad tool schema").kind).toBe("final");
 });
+
+test("an error event that refuses a signature (a relay's error in a 200, a stream's before content) is marked for the retry without reasoning", () => {
+  const cases: [string, number, string, boolean][] = [
+    [
+      "Anthropic's words",
+      400,
+      "messages.1.content.0: Invalid `signature` in `thinking` block",
+      true,
+    ],
+    ["Gemini's words", 400, "Corrupted thought signature.", true],
+    [
+      "OpenAI's words",
+      400,
+      "The encrypted content for item rs_1 could not be verified. invalid_encrypted_content",
+      true,
+    ],
+    ["another 400", 400, "bad tool schema", false],
+  ];
+  for (const [what, status, message, refused] of cases)
+    expect({ what, refused: failureFromEvent(status, message).signatureRefused === true }).toEqual({
+      what,
+      refused,
+    });
+});

@@ -54,11 +54,16 @@ export function failureFromAnswer(
     hintMs: cooldownHint(headers, parsed.retryAfter),
     upstream: { body, headers },
     ...tooLongOf(status, body),
+    ...signatureRefusedOf(status, body),
   };
-  // Any family's words: a relay passes on another vendor's refusal.
-  if (FAMILY_LIST.some((family) => family.refusesSignature(status, body)))
-    failure.signatureRefused = true;
   return failure;
+}
+
+/** Any family's words: a relay passes on another vendor's refusal. */
+function signatureRefusedOf(status: number, text: string): Pick<Failure, "signatureRefused"> {
+  return FAMILY_LIST.some((family) => family.refusesSignature(status, text))
+    ? { signatureRefused: true }
+    : {};
 }
 
 /** An error event inside a stream, or an error object inside a 200 answer: no headers, no body of its own. */
@@ -72,5 +77,7 @@ export function failureFromEvent(
     status,
     message,
     ...tooLongOf(status, message),
+    // A relay that reports errors inside a 200, or a stream's error event before any content.
+    ...signatureRefusedOf(status, message),
   };
 }
