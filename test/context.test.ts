@@ -228,6 +228,64 @@ describe("a request that cannot fit its target's window is refused before sendin
     expect(upstreamCalls()).toBe(before);
   });
 
+  test("earlier turns' thinking is not counted, as providers drop it: a session whose thoughts alone exceed the window goes through", async () => {
+    const before = an.requests.length;
+    const response = await fetch(`${gw.origin}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "small-claude",
+        max_tokens: 100,
+        messages: [
+          { role: "user", content: "a short question" },
+          {
+            role: "assistant",
+            content: [
+              { type: "thinking", thinking: LONG, signature: "" },
+              { type: "text", text: "a short answer" },
+            ],
+          },
+          { role: "user", content: "and another" },
+          {
+            role: "assistant",
+            content: [
+              { type: "thinking", thinking: "brief", signature: "" },
+              { type: "text", text: "another answer" },
+            ],
+          },
+          { role: "user", content: "thanks" },
+        ],
+      }),
+    });
+    expect(response.status).toBe(200);
+    expect(an.requests.length).toBe(before + 1);
+  });
+
+  test("the last assistant turn's thinking is counted: it alone over the window is refused", async () => {
+    const before = upstreamCalls();
+    const response = await fetch(`${gw.origin}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "small-claude",
+        max_tokens: 100,
+        messages: [
+          { role: "user", content: "a short question" },
+          {
+            role: "assistant",
+            content: [
+              { type: "thinking", thinking: LONG, signature: "" },
+              { type: "text", text: "a short answer" },
+            ],
+          },
+          { role: "user", content: "thanks" },
+        ],
+      }),
+    });
+    expect(response.status).toBe(400);
+    expect(upstreamCalls()).toBe(before);
+  });
+
   test("a prompt that fits goes through", async () => {
     const response = await send("openai-chat", "small-claude", "a short question");
     expect(response.status).toBe(200);
@@ -267,6 +325,21 @@ describe("a request that cannot fit its target's window is refused before sendin
     });
     expect(response.status).toBe(200);
     expect(an.last().json.model).toBe("claude-sonnet-4-5");
+  });
+
+  test("a window the mapping gives is kept under the 1M beta: the operator's word wins", async () => {
+    const before = upstreamCalls();
+    const response = await fetch(`${gw.origin}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "anthropic-beta": "context-1m-2025-08-07" },
+      body: JSON.stringify({
+        model: "small-claude",
+        max_tokens: 10,
+        messages: [{ role: "user", content: LONG }],
+      }),
+    });
+    expect(response.status).toBe(400);
+    expect(upstreamCalls()).toBe(before);
   });
 });
 

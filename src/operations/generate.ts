@@ -18,7 +18,13 @@ import { apiOfDialect } from "../codecs/openai-compatible/index.ts";
 import { forwardsNatively } from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
 import { passthroughRunner } from "../pipeline/passthrough.ts";
-import { fittingTargets, mayExceed, targetWindow, worthCounting } from "../pipeline/context-fit.ts";
+import {
+  asTheWindowCounts,
+  fittingTargets,
+  mayExceed,
+  targetWindow,
+  worthCounting,
+} from "../pipeline/context-fit.ts";
 import { roughRequestTokens } from "../tokens/estimate.ts";
 import type { Target } from "../mapping/table.ts";
 import { silentStream } from "../pipeline/commit-deadline.ts";
@@ -229,8 +235,9 @@ async function targetsThatFit(
     // the upstream's to judge. Either way there is nothing to count here.
     return targets;
   }
-  if (!worthCounting(roughRequestTokens(request), windows)) return targets;
-  const tokens = await services.tokens.countRequest(request);
+  const counted = asTheWindowCounts(request);
+  if (!worthCounting(roughRequestTokens(counted), windows)) return targets;
+  const tokens = await services.tokens.countRequest(counted);
   return fittingTargets(targets, tokens, ctx.request.headers, ctx.family);
 }
 

@@ -1,6 +1,7 @@
 import { FAMILIES } from "../codecs/families.ts";
 import type { ErrorFamily } from "../codecs/errors.ts";
 import { GatewayError } from "../failure.ts";
+import type { ChatRequest, Part } from "../ir.ts";
 import { type ModelLimits, modelLimits } from "../mapping/model-limits.ts";
 import type { Target } from "../mapping/table.ts";
 
@@ -17,6 +18,27 @@ import type { Target } from "../mapping/table.ts";
  */
 export const MARGIN = 0.1;
 
+/**
+ * The request as the window counts it: providers drop earlier turns' thinking from the context
+ * (Anthropic strips it, OpenAI keeps reasoning only within a tool loop, Gemini's thoughts are not
+ * sent back), so only the last assistant turn's thinking is counted. A long Claude Code session
+ * would otherwise be refused, and compacted, while the upstream still had room.
+ */
+export function asTheWindowCounts(request: ChatRequest): ChatRequest {
+  let last = -1;
+  request.turns.forEach((turn, i) => {
+    if (turn.role === "assistant") last = i;
+  });
+  const thinking = (part: Part) => part.type === "thinking" || part.type === "redacted_thinking";
+  if (!request.turns.some((turn, i) => i !== last && turn.parts.some(thinking))) return request;
+  return {
+    ...request,
+    turns: request.turns.map((turn, i) =>
+      i === last ? turn : { ...turn, parts: turn.parts.filter((part) => !thinking(part)) },
+    ),
+  };
+}
+
 /** The most tokens the estimate may show before a request is refused for this model. */
 export function refusalThreshold(limits: ModelLimits): number {
   return limits.o200k ? limits.contextWindow : Math.floor(limits.contextWindow * (1 + MARGIN));
@@ -24,11 +46,13 @@ export function refusalThreshold(limits: ModelLimits): number {
 
 /**
  * A client that turned on Anthropic's 1M-token context beta (`anthropic-beta: context-1m-…`) has
- * that window on the Claude models that offer it; the table holds the standard one.
+ * that window on the Claude models that offer it; the table holds the standard one. A window the
+ * mapping gives is the operator's word and is kept.
  */
-function windowFor(limits: ModelLimits, model: string, headers: Headers): ModelLimits {
+function windowFor(target: Target, limits: ModelLimits, headers: Headers): ModelLimits {
+  if (target.limits?.contextWindow !== undefined) return limits;
   const beta = headers.get("anthropic-beta") ?? "";
-  if (/context-1m/i.test(beta) && /claude/i.test(model) && limits.contextWindow < 1_000_000)
+  if (/context-1m/i.test(beta) && /claude/i.test(target.model) && limits.contextWindow < 1_000_000)
     return { ...limits, contextWindow: 1_000_000 };
   return limits;
 }
@@ -36,7 +60,7 @@ function windowFor(limits: ModelLimits, model: string, headers: Headers): ModelL
 /** The limits a target is held to for this request, or undefined when levity knows none. */
 export function targetWindow(target: Target, headers: Headers): ModelLimits | undefined {
   const limits = modelLimits(target.model, target.limits);
-  return limits && windowFor(limits, target.model, headers);
+  return limits && windowFor(target, limits, headers);
 }
 
 /**
