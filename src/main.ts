@@ -162,11 +162,18 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
 }
 
 if (import.meta.main) {
+  // The last write, settled once it has reached the pipe: writes go out in order, so then all have.
+  let written: Promise<void> = Promise.resolve();
   const code = await main(process.argv.slice(2), {
-    out: (text) => process.stdout.write(text),
+    out: (text) => {
+      written = new Promise<void>((resolve) => process.stdout.write(text, () => resolve()));
+    },
     err: (text) => process.stderr.write(text),
     env: process.env,
     cwd: process.cwd(),
   });
+  // What is still queued for a pipe (`levity logs --json | jq` with a slow reader) must reach it:
+  // exiting at once would cut the output mid-record.
+  await written;
   process.exit(code);
 }

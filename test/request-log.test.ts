@@ -4,6 +4,8 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import {
+  BUN,
+  MAIN,
   restartGateway,
   startGateway,
   tempDir,
@@ -445,6 +447,40 @@ describe("retention", () => {
 });
 
 describe("levity logs", () => {
+  test("--json into a slow pipe: every record arrives whole, none cut at exit", async () => {
+    const { gw } = setup();
+    const refused = () =>
+      fetch(`${gw.origin}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${CLIENT_KEY}` },
+        body: JSON.stringify({ messages: [] }),
+      }).then((r) => r.text());
+    for (let i = 0; i < 300; i++) await refused();
+    const port = new URL(gw.origin).port;
+    // The reader starts late, so levity's writes wait in the pipe (64 KB) when it is done: a
+    // process that exits then loses them. The pause only makes the loss visible; it decides nothing.
+    const piped = Bun.spawn(
+      [
+        "sh",
+        "-c",
+        '"$0" "$1" logs --config "$2" --port "$3" --json --limit 300 | { sleep 0.5; cat; }',
+        BUN,
+        MAIN,
+        gw.dir,
+        port,
+      ],
+      { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "", HOME: gw.dir } },
+    );
+    const [out, code] = await Promise.all([new Response(piped.stdout).text(), piped.exited]);
+    expect(code).toBe(0);
+    expect(out.length).toBeGreaterThan(65_536);
+    const records = out
+      .trimEnd()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(records).toHaveLength(300);
+  });
+
   test("prints recent requests with their fields, filters on the gateway, --json, and --follow", async () => {
     const { gw, openai } = setup();
     await openai.chat.completions.create({
