@@ -452,6 +452,23 @@ describe("proxy.timeouts", () => {
       })[0],
     ).toMatchObject({ message: "must be at least 0.1 seconds" });
   });
+
+  test("a section written as a value says what shape it wants", () => {
+    expect(problemsOf({ gateway: "proxy:\n  timeouts: 5\n" })[0]).toMatchObject({
+      key: "proxy.timeouts",
+      message:
+        "must be a map of time limits in seconds, such as { first_byte: 300, commit_deadline: 30 }",
+    });
+    expect(problemsOf({ gateway: "proxy:\n  prompt_cache: yes\n" })[0]).toMatchObject({
+      key: "proxy.prompt_cache",
+      message: "must be a map such as { auto_breakpoints: true, cache_key: true }",
+    });
+    expect(
+      problemsOf({ gateway: `upstreams:\n${upstream("u", "    prompt_cache: true\n")}` })[0],
+    ).toMatchObject({
+      message: "must be a map such as { auto_breakpoints: true, cache_key: true }",
+    });
+  });
 });
 
 describe("secrets stay out of error messages", () => {

@@ -71,16 +71,19 @@ const FineSeconds = v.pipe(
 );
 
 /** Upstream time limits, in seconds; an upstream's own block overrides proxy.timeouts key by key. */
-const TimeoutsSchema = v.strictObject({
-  connect: v.optional(Seconds),
-  first_byte: v.optional(Seconds),
-  idle: v.optional(Seconds),
-  total: v.optional(Seconds),
-  /** A stream still without content this long after the request came is committed to the client anyway. */
-  commit_deadline: v.optional(FineSeconds),
-  /** How often a committed stream without content yet gets a keep-alive. */
-  keepalive_interval: v.optional(FineSeconds),
-});
+const TimeoutsSchema = v.strictObject(
+  {
+    connect: v.optional(Seconds),
+    first_byte: v.optional(Seconds),
+    idle: v.optional(Seconds),
+    total: v.optional(Seconds),
+    /** A stream still without content this long after the request came is committed to the client anyway. */
+    commit_deadline: v.optional(FineSeconds),
+    /** How often a committed stream without content yet gets a keep-alive. */
+    keepalive_interval: v.optional(FineSeconds),
+  },
+  "must be a map of time limits in seconds, such as { first_byte: 300, commit_deadline: 30 }",
+);
 export type TimeoutsFile = v.InferOutput<typeof TimeoutsSchema>;
 
 export const STRATEGIES = ["round_robin", "fill_first", "least_busy", "sticky"] as const;
@@ -163,12 +166,15 @@ export const ProxySchema = v.strictObject({
   ),
   /** What levity adds for upstreams' prompt caches; each upstream's prompt_cache overrides it. */
   prompt_cache: v.optional(
-    v.strictObject({
-      /** Breakpoints for Anthropic upstreams when the client's request marks none. */
-      auto_breakpoints: v.optional(v.boolean("must be true or false"), true),
-      /** A prompt_cache_key from the session for OpenAI upstreams that accept one. */
-      cache_key: v.optional(v.boolean("must be true or false"), true),
-    }),
+    v.strictObject(
+      {
+        /** Breakpoints for Anthropic upstreams when the client's request marks none. */
+        auto_breakpoints: v.optional(v.boolean("must be true or false"), true),
+        /** A prompt_cache_key from the session for OpenAI upstreams that accept one. */
+        cache_key: v.optional(v.boolean("must be true or false"), true),
+      },
+      "must be a map such as { auto_breakpoints: true, cache_key: true }",
+    ),
     {},
   ),
   /** Collect metrics and serve GET /metrics. */
@@ -354,10 +360,13 @@ const UpstreamSchema = v.strictObject({
   timeouts: v.optional(TimeoutsSchema, {}),
   /** proxy.prompt_cache for this upstream; cache_key also sends the field to a profile not known to take it. */
   prompt_cache: v.optional(
-    v.strictObject({
-      auto_breakpoints: v.optional(v.boolean("must be true or false")),
-      cache_key: v.optional(v.boolean("must be true or false")),
-    }),
+    v.strictObject(
+      {
+        auto_breakpoints: v.optional(v.boolean("must be true or false")),
+        cache_key: v.optional(v.boolean("must be true or false")),
+      },
+      "must be a map such as { auto_breakpoints: true, cache_key: true }",
+    ),
   ),
   /** Overrides proxy.server_tools for this upstream. */
   server_tools: v.optional(ServerToolsPolicy),
