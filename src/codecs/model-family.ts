@@ -22,9 +22,15 @@ const RELEASE_SUFFIXES: readonly RegExp[] = [
   /-(?:0\d{2}|\d{4})$/,
 ];
 
+/** Any of the marks above at the end: a name without one (most of them) is its own family. */
+const ANY_RELEASE_SUFFIX = new RegExp(
+  `(?:${RELEASE_SUFFIXES.map((suffix) => suffix.source.slice(0, -1)).join("|")})$`,
+);
+
 export function modelFamily(model: string): string {
   let name = model.trim().toLowerCase();
   if (name.startsWith("models/")) name = name.slice("models/".length);
+  if (!ANY_RELEASE_SUFFIX.test(name)) return name;
   for (let changed = true; changed; ) {
     changed = false;
     for (const suffix of RELEASE_SUFFIXES) {

@@ -125,10 +125,35 @@ const TABLE: readonly (readonly [RegExp, ModelLimits])[] = [
   [/^grok-4/, { contextWindow: 256_000, modalities: VISION }],
 ];
 
+/**
+ * The table's rows by the first character their pattern requires, in table order, so a request
+ * tests the few rows that can match its model rather than all of them. A pattern that does not
+ * start with a plain character (a group) is tried for every name.
+ */
+const ROWS_BY_FIRST: ReadonlyMap<string, readonly (readonly [RegExp, ModelLimits])[]> = (() => {
+  const leading = (pattern: RegExp) => {
+    const first = pattern.source[1] ?? "";
+    return /^[a-z0-9]$/.test(first) ? first : undefined;
+  };
+  const anyFirst = TABLE.filter(([pattern]) => leading(pattern) === undefined);
+  const rows = new Map<string, (readonly [RegExp, ModelLimits])[]>();
+  for (const row of TABLE) {
+    const first = leading(row[0]);
+    if (first !== undefined && !rows.has(first))
+      rows.set(
+        first,
+        TABLE.filter(([pattern]) => leading(pattern) === first || leading(pattern) === undefined),
+      );
+  }
+  rows.set("", anyFirst);
+  return rows;
+})();
+
 /** The table's limits for a model name, or undefined when the table does not know it. */
 export function builtInLimits(model: string): ModelLimits | undefined {
   const name = model.toLowerCase().slice(model.lastIndexOf("/") + 1);
-  return TABLE.find(([pattern]) => pattern.test(name))?.[1];
+  const rows = ROWS_BY_FIRST.get(name[0] ?? "") ?? ROWS_BY_FIRST.get("")!;
+  return rows.find(([pattern]) => pattern.test(name))?.[1];
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Operation } from "../codecs/names.ts";
 import type { ErrorFamily } from "../codecs/errors.ts";
 import type { JsonObject } from "../codecs/json.ts";
-import type { ProxySettings } from "../config/snapshot.ts";
+import type { ProxySettings, Upstream } from "../config/snapshot.ts";
 
 /**
  * What the runners read of the client's request. The request context http/ builds has all of it,
@@ -14,7 +14,11 @@ export interface AttemptContext {
   requestId: string;
   family: ErrorFamily;
   match: { route: { operation: Operation } };
-  snapshot: { proxy: Pick<ProxySettings, "mediaFetch" | "requestLimits" | "serverTools"> };
+  snapshot: {
+    proxy: Pick<ProxySettings, "mediaFetch" | "requestLimits" | "serverTools">;
+    /** Whether any upstream is sent a prompt_cache_key, so the session is hashed for one. */
+    upstreams: readonly Pick<Upstream, "promptCache">[];
+  };
   /** The parsed JSON body, for POST routes. */
   body?: { json: JsonObject; text: string };
 }

@@ -18,7 +18,9 @@ export function sessionKey(dialect: Dialect, body: JsonObject, headers: Headers)
   const own = DIALECT_MODULES[dialect];
   const named = own.sessionName?.(body);
   if (named !== undefined) return named;
-  return `opening:${digest(JSON.stringify(own.sessionOpening(body), withoutCacheMarks))}`;
+  const opening = own.sessionOpening(body);
+  const text = JSON.stringify(opening);
+  return `opening:${digest(text.includes('"cache_control"') ? JSON.stringify(opening, withoutCacheMarks) : text)}`;
 }
 
 /* A client moves its cache marks to the newest turn each time (Claude Code does): the first turn

@@ -105,7 +105,9 @@ export function prepareTranslation(
   checkRequest(request, limits);
   const newInput = request.turns.slice(historyLength);
   restoreToolCalls(store, request);
-  request.cacheKey ??= derivedCacheKey(sessionKey(dialect, ctx.body!.json, ctx.request.headers));
+  // Hashed only where some upstream is sent one: it costs two SHA-256s a request.
+  if (ctx.snapshot.upstreams.some((upstream) => upstream.promptCache?.cacheKey))
+    request.cacheKey ??= derivedCacheKey(sessionKey(dialect, ctx.body!.json, ctx.request.headers));
   return { client, request, newInput, render: clientContext(ctx, request, dialect) };
 }
 
