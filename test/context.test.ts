@@ -228,60 +228,40 @@ describe("a request that cannot fit its target's window is refused before sendin
     expect(upstreamCalls()).toBe(before);
   });
 
-  test("earlier turns' thinking is not counted, as providers drop it: a session whose thoughts alone exceed the window goes through", async () => {
-    const before = an.requests.length;
-    const response = await fetch(`${gw.origin}/v1/messages`, {
+  /** An Anthropic conversation whose assistant turns thought as given, the last one last. */
+  const thoughtThrough = (...thoughts: string[]) =>
+    fetch(`${gw.origin}/v1/messages`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({
         model: "small-claude",
         max_tokens: 100,
         messages: [
-          { role: "user", content: "a short question" },
-          {
-            role: "assistant",
-            content: [
-              { type: "thinking", thinking: LONG, signature: "" },
-              { type: "text", text: "a short answer" },
-            ],
-          },
-          { role: "user", content: "and another" },
-          {
-            role: "assistant",
-            content: [
-              { type: "thinking", thinking: "brief", signature: "" },
-              { type: "text", text: "another answer" },
-            ],
-          },
+          ...thoughts.flatMap((thinking, i) => [
+            { role: "user", content: `question ${i}` },
+            {
+              role: "assistant",
+              content: [
+                { type: "thinking", thinking, signature: "" },
+                { type: "text", text: `answer ${i}` },
+              ],
+            },
+          ]),
           { role: "user", content: "thanks" },
         ],
       }),
     });
+
+  test("earlier turns' thinking is not counted, as providers drop it: a session whose thoughts alone exceed the window goes through", async () => {
+    const before = an.requests.length;
+    const response = await thoughtThrough(LONG, "brief");
     expect(response.status).toBe(200);
     expect(an.requests.length).toBe(before + 1);
   });
 
   test("the last assistant turn's thinking is counted: it alone over the window is refused", async () => {
     const before = upstreamCalls();
-    const response = await fetch(`${gw.origin}/v1/messages`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        model: "small-claude",
-        max_tokens: 100,
-        messages: [
-          { role: "user", content: "a short question" },
-          {
-            role: "assistant",
-            content: [
-              { type: "thinking", thinking: LONG, signature: "" },
-              { type: "text", text: "a short answer" },
-            ],
-          },
-          { role: "user", content: "thanks" },
-        ],
-      }),
-    });
+    const response = await thoughtThrough("brief", LONG);
     expect(response.status).toBe(400);
     expect(upstreamCalls()).toBe(before);
   });
