@@ -202,6 +202,11 @@ export interface ChatRequest {
   tools: Tool[];
   /** Tools the upstream runs itself; absent when there are none. */
   serverTools?: ServerTool[];
+  /**
+   * Hosted tools the client offered that levity cannot carry to another dialect (the Responses
+   * API's file_search, code_interpreter, tool_search…): left out, and named in x-levity-warning.
+   */
+  unsupportedTools?: string[];
   toolChoice?: ToolChoice;
   parallelToolCalls?: boolean;
   stream: boolean;

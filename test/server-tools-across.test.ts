@@ -194,3 +194,25 @@ describe("a stored search continued on the same upstream", () => {
     expect(results[0].content.every((r: any) => r.encrypted_content !== "")).toBe(true);
   });
 });
+
+describe("hosted tools no other API has", () => {
+  test("Codex's tool_search and a file_search go to no translated upstream, and the warning names them", async () => {
+    const before = oa.requests.length;
+    const response = await post("/v1/responses", {
+      model: "chat-only",
+      input: "Reply with exactly this text and nothing else: ok",
+      tools: [
+        { type: "tool_search" },
+        { type: "file_search", vector_store_ids: ["vs_1"] },
+        { type: "function", name: "f", parameters: { type: "object", properties: {} } },
+      ],
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("x-levity-warning")).toBe(
+      "dropped hosted tool tool_search, file_search: levity carries only function tools and web search to another API",
+    );
+    expect(oa.requests.length).toBe(before + 1);
+    const sent = oa.requests.at(-1)!.json;
+    expect(sent.tools.map((t: any) => t.function?.name ?? t.type)).toEqual(["f"]);
+  });
+});

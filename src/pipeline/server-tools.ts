@@ -44,7 +44,11 @@ export function planServerTools(
   const runs = new Set(alone ? [] : (codec?.serverTools ?? []));
   const tools = request.serverTools ?? [];
   const missing = tools.filter((tool) => !runs.has(tool.kind));
-  if (missing.length === 0) return { request };
+  // Hosted tools no other dialect has are left out of every translated request, and said so.
+  const hosted = request.unsupportedTools?.length
+    ? `dropped hosted tool ${request.unsupportedTools.join(", ")}: levity carries only function tools and web search to another API`
+    : undefined;
+  if (missing.length === 0) return { request, ...(hosted ? { warning: hosted } : {}) };
   const names = missing.map((tool) => `${tool.type} ("${tool.name}")`).join(", ");
   const why = alone
     ? `upstream "${upstream.name}" runs it only in a request without function tools`
@@ -72,7 +76,7 @@ export function planServerTools(
       serverTools: kept.length > 0 ? kept : undefined,
       toolChoice: choiceDropped ? undefined : choice,
     },
-    warning: `dropped server tool ${names}: ${why}`,
+    warning: [`dropped server tool ${names}: ${why}`, hosted].filter(Boolean).join("; "),
   };
 }
 

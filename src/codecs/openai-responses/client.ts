@@ -46,6 +46,18 @@ function parseServerTools(value: unknown): ServerTool[] | undefined {
   return found.length > 0 ? found : undefined;
 }
 
+/** The types of the hosted tools a request offers that are neither functions nor web search. */
+function unsupportedTools(value: unknown): string[] | undefined {
+  const carried = new Set(["function", "custom", "namespace"]);
+  const types = (Array.isArray(value) ? value : [])
+    .map((tool) => (isObject(tool) && typeof tool.type === "string" ? tool.type : undefined))
+    .filter(
+      (type): type is string =>
+        type !== undefined && !carried.has(type) && !type.startsWith("web_search"),
+    );
+  return types.length > 0 ? [...new Set(types)] : undefined;
+}
+
 function parseTools(value: unknown, namespace?: string): Tool[] {
   const tools: Tool[] = [];
   for (const [i, tool] of (Array.isArray(value) ? value : []).entries()) {
@@ -74,7 +86,7 @@ function parseTools(value: unknown, namespace?: string): Tool[] {
       tools.push(...parseTools(tool.tools, tool.name));
     }
     // web_search is a server tool (parseServerTools); the other hosted tools (file_search,
-    // code_interpreter, …) run at OpenAI and are not translated.
+    // code_interpreter, …) run at OpenAI and are not translated (unsupportedTools names them).
   }
   return tools;
 }
@@ -307,6 +319,7 @@ export const openaiResponsesClient: Readonly<ClientCodec> = {
       turns,
       tools: parseTools(body.tools),
       serverTools: parseServerTools(body.tools),
+      unsupportedTools: unsupportedTools(body.tools),
       toolChoice: parseToolChoice(body.tool_choice),
       parallelToolCalls:
         typeof body.parallel_tool_calls === "boolean" ? body.parallel_tool_calls : undefined,
