@@ -215,6 +215,24 @@ describe("the OpenAI SDK's embeddings.create", () => {
     expect(raw.headers.get("x-upstream")).toBe("gemini");
   });
 
+  test("over 300,000 tokens to an OpenAI upstream: split under its cap, which refuses the whole", async () => {
+    // The fake counts a token per 4 characters: four inputs of 100,000 tokens.
+    const input = ["a", "b", "c", "d"].map((c) => c.repeat(400_000));
+    const direct = await fetch(`${oa.url}/v1/embeddings`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEYS.openai}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "text-embedding-3-small", input }),
+    });
+    expect(direct.status).toBe(400);
+    expect((await bodyOf(direct)).error.code).toBe("max_tokens_per_request");
+    const before = embedCalls(oa).length;
+    const answer = await openai.embeddings.create({ model: "oa-embed", input, dimensions: 2 });
+    expect(answer.data.map((d) => d.embedding)).toEqual(input.map((t) => expected(t, 2)));
+    expect(answer.usage.prompt_tokens).toBe(400_000);
+    const sent = embedCalls(oa).slice(before);
+    expect(sent.map((r) => r.json.input.length)).toEqual([2, 2]);
+  });
+
   test("more than 2,048 inputs, an empty string and a bad encoding are refused in OpenAI's shape", async () => {
     const calls = oa.requests.length + ge.requests.length;
     const tooMany = Array.from({ length: 2049 }, (_, i) => `t${i}`);

@@ -16,6 +16,7 @@ import { UPSTREAM_CODECS } from "../codecs/index.ts";
 import type { JsonObject } from "../codecs/json.ts";
 import {
   OPENAI_EMBED_BATCH,
+  OPENAI_EMBED_TOKENS,
   openaiEmbedBody,
   parseOpenAIEmbedAnswer,
 } from "../codecs/openai-compatible/embeddings.ts";
@@ -36,8 +37,8 @@ import type { AttemptResult, TargetRunner } from "./serve.ts";
 /*
  * One embeddings request against one mapping target. An OpenAI-compatible upstream gets its
  * /embeddings, a Gemini one batchEmbedContents, echo makes vectors itself; an Anthropic upstream
- * has no embeddings and is passed by. A request larger than the upstream takes in one call is
- * sent as several, EMBED_CONCURRENCY at a time, and their vectors joined in input order; one
+ * has no embeddings and is passed by. A request larger than the upstream takes in one call (in
+ * inputs, or for OpenAI in tokens) is sent as several, EMBED_CONCURRENCY at a time, and their vectors joined in input order; one
  * failed call fails the attempt, and the pool then retries the whole request elsewhere.
  */
 
@@ -91,9 +92,30 @@ function refusalOf(upstream: Upstream, request: EmbedRequest): GatewayError | un
   return undefined;
 }
 
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+/**
+ * The inputs in calls of at most `size`, and, where the upstream caps a call's tokens, of at most
+ * `tokens` by levity's estimate. An input over the cap by itself goes alone: the upstream judges it.
+ */
+export function batchesOf(
+  inputs: readonly EmbedInput[],
+  size: number,
+  tokens: number,
+  weigh: (input: EmbedInput) => number,
+): EmbedInput[][] {
+  const out: EmbedInput[][] = [];
+  let batch: EmbedInput[] = [];
+  let weight = 0;
+  for (const input of inputs) {
+    const w = weigh(input);
+    if (batch.length > 0 && (batch.length === size || weight + w > tokens)) {
+      out.push(batch);
+      batch = [];
+      weight = 0;
+    }
+    batch.push(input);
+    weight += w;
+  }
+  if (batch.length > 0) out.push(batch);
   return out;
 }
 
@@ -210,7 +232,11 @@ async function callUpstream(
     upstream.baseUrl +
     (gemini ? geminiEmbedPath(target.model, upstream.apiVersion) : "/embeddings");
   const codec = UPSTREAM_CODECS[gemini ? "gemini" : "openai-chat"];
-  const batches = chunks(request.inputs, gemini ? GEMINI_EMBED_BATCH : OPENAI_EMBED_BATCH);
+  const batches = gemini
+    ? batchesOf(request.inputs, GEMINI_EMBED_BATCH, Number.POSITIVE_INFINITY, () => 0)
+    : batchesOf(request.inputs, OPENAI_EMBED_BATCH, OPENAI_EMBED_TOKENS, (input) =>
+        input.tokens ? input.tokens.length : options.tokens.estimate(inputText(input)),
+      );
   const results = await eachBatch(
     batches,
     ctx.request.signal,

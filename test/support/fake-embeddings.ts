@@ -3,7 +3,7 @@ import { jsonReply } from "./fake-server.ts";
 /*
  * The embeddings endpoints of the fake OpenAI and Gemini upstreams, as their references describe
  * them. OpenAI's POST /v1/embeddings: `input` a string, strings, token ids or lists of them, at
- * most 2,048 items and none empty; `dimensions` only for text-embedding-3 models;
+ * most 2,048 items and none empty, at most 300,000 tokens in all; `dimensions` only for text-embedding-3 models;
  * `encoding_format` float or base64 (little-endian float32); usage in prompt_tokens and
  * total_tokens. Gemini's :embedContent and :batchEmbedContents: at most 100 requests in a batch
  * (its 400 says "at most 100 requests can be in one batch"), each naming the model of the URL;
@@ -76,6 +76,18 @@ export function openaiEmbeddings(body: any): Response {
       tokens += item.length;
     } else return openaiInvalid(INVALID_INPUT, null);
   }
+  if (tokens > 300_000)
+    return jsonReply(
+      {
+        error: {
+          message: `Requested ${tokens} tokens, max 300000 tokens per request`,
+          type: "max_tokens_per_request",
+          param: null,
+          code: "max_tokens_per_request",
+        },
+      },
+      400,
+    );
   if (body.dimensions !== undefined && !String(body.model).startsWith("text-embedding-3"))
     return openaiInvalid("This model does not support specifying dimensions.", null);
   if (body.encoding_format !== undefined && !["float", "base64"].includes(body.encoding_format))

@@ -18,6 +18,13 @@ import { badRequest } from "../shared.ts";
 /** Inputs per call to an OpenAI-compatible upstream (OpenAI's documented limit). */
 export const OPENAI_EMBED_BATCH = MAX_INPUTS;
 
+/**
+ * Tokens per call, by levity's estimate: OpenAI refuses more than 300,000 summed over a request
+ * ("Requested N tokens, max 300000 tokens per request"); a fifth is left for the difference
+ * between levity's tokenizer and the model's.
+ */
+export const OPENAI_EMBED_TOKENS = 240_000;
+
 function isTokenList(value: unknown): value is number[] {
   return (
     Array.isArray(value) &&
