@@ -181,6 +181,16 @@ describe("the OpenAI SDK's embeddings.create", () => {
     expect(values).toEqual(expected("little end", 5, true));
   });
 
+  test("Gemini's OpenAI-compatible Base URL (/v1beta/openai/) reaches the same endpoint", async () => {
+    const client = new OpenAI({
+      apiKey: "x",
+      baseURL: `${gw.origin}/v1beta/openai`,
+      maxRetries: 0,
+    });
+    const answer = await client.embeddings.create({ model: "ge-embed", input: "via openai" });
+    expect(answer.data[0]!.embedding).toEqual(expected("via openai", 3072, true));
+  });
+
   test("2,000 inputs over a Gemini upstream: 20 batchEmbedContents calls of 100, joined in order", async () => {
     const before = embedCalls(ge).length;
     const input = Array.from({ length: 2000 }, (_, i) => `chunk number ${i}`);
@@ -213,6 +223,19 @@ describe("the OpenAI SDK's embeddings.create", () => {
     const raw = await post("/v1/embeddings", { model: "ge-embed", input: "x" });
     expect(raw.headers.get("x-levity-token-count")).toBe("estimate");
     expect(raw.headers.get("x-upstream")).toBe("gemini");
+  });
+
+  test("the calls run at once, and a batch that answers last still lands in its place", async () => {
+    const before = embedCalls(ge).length;
+    // The first call is held until every other one has arrived.
+    const held = ge.quietOnce({ match: (r) => r.path.endsWith(":batchEmbedContents") });
+    const input = Array.from({ length: 500 }, (_, i) => `held ${i}`);
+    const pending = openai.embeddings.create({ model: "ge-embed", input, dimensions: 2 });
+    await held.received;
+    await waitUntil("the other four calls", () => embedCalls(ge).length - before === 5);
+    held.release();
+    const answer = await pending;
+    expect(answer.data.map((d) => d.embedding)).toEqual(input.map((t) => expected(t, 2, true)));
   });
 
   test("over 300,000 tokens to an OpenAI upstream: split under its cap, which refuses the whole", async () => {
@@ -348,7 +371,8 @@ describe("@google/genai's embedContent and raw :embedContent", () => {
     const many = await genai.models.embedContent({
       model: "oa-embed",
       contents: ["first", "second"],
-      config: { outputDimensionality: 5 },
+      // Gemini's own: an OpenAI upstream has no place for them, and they are left out.
+      config: { outputDimensionality: 5, taskType: "CLUSTERING", title: "T" },
     });
     expect(many.embeddings?.map((e) => e.values)).toEqual([
       expected("first", 5),
