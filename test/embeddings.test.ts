@@ -424,6 +424,31 @@ describe("@google/genai's embedContent and raw :embedContent", () => {
     expect(fromOpenAI).toBeInstanceOf(ApiError);
     expect(fromOpenAI.status).toBe(404);
     expect(fromOpenAI.message).toMatch(/does not exist/);
+    const notFound = await post("/v1beta/models/oa-missing:embedContent", {
+      content: { parts: [{ text: "a" }] },
+    });
+    expect((await bodyOf(notFound)).error).toMatchObject({ code: 404, status: "NOT_FOUND" });
+    // What an OpenAI-compatible upstream cannot take: an image part, two sizes in one batch.
+    const image = { parts: [{ inlineData: { mimeType: "image/png", data: "AAAA" } }] };
+    const text = { parts: [{ text: "a" }] };
+    for (const requests of [
+      [{ content: image }],
+      [
+        { content: text, outputDimensionality: 2 },
+        { content: text, outputDimensionality: 3 },
+      ],
+    ]) {
+      const refused = await post("/v1beta/models/oa-embed:batchEmbedContents", { requests });
+      expect(refused.status).toBe(400);
+      expect((await bodyOf(refused)).error.message).toMatch(/^upstream "openai" \(openai\)/);
+    }
+    // Gemini takes the image part as it came.
+    const before = embedCalls(ge).length;
+    const toGemini = await post("/v1beta/models/ge-embed:batchEmbedContents", {
+      requests: [{ content: image }],
+    });
+    expect(toGemini.status).toBe(200);
+    expect(embedCalls(ge).slice(before)[0]!.json.requests[0].content).toEqual(image);
     const claude = await post("/v1beta/models/claude-embed:batchEmbedContents", {
       requests: [{ content: { parts: [{ text: "a" }] } }],
     });

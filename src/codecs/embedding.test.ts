@@ -111,6 +111,7 @@ describe("Gemini requests", () => {
     ["zero outputDimensionality", { content: part("a"), outputDimensionality: 0 }, false],
     ["no requests", { requests: [] }, true],
     ["a request that is not an object", { requests: ["a"] }, true],
+    ["2,049 requests", { requests: Array(2049).fill({ content: part("a") }) }, true],
   ];
   for (const [name, body, batch] of refused)
     test(`refuses ${name}`, () => {
