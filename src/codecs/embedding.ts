@@ -1,3 +1,5 @@
+// Imported, not global: the Deno host has no global Buffer.
+import { Buffer } from "node:buffer";
 import type { JsonObject } from "./json.ts";
 
 /*
