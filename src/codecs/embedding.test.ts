@@ -143,7 +143,9 @@ describe("Gemini requests", () => {
   });
 
   test("answers: embeddings counted, values read, rendered for one and for a batch", () => {
-    expect(parseGeminiEmbedAnswer({ embeddings: [{ values: [1, 2] }] }, 1)).toEqual([[1, 2]]);
+    expect(parseGeminiEmbedAnswer({ embeddings: [{ values: [1, 2] }] }, 1)).toEqual({
+      vectors: [[1, 2]],
+    });
     expect(parseGeminiEmbedAnswer({ embeddings: [{ values: [1] }] }, 2)).toBeUndefined();
     expect(parseGeminiEmbedAnswer({ embeddings: [{ values: ["x"] }] }, 1)).toBeUndefined();
     const answer = { vectors: ["AACAPw=="], tokens: 1, estimated: true };

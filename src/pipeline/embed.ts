@@ -159,6 +159,11 @@ async function eachBatch<T>(
   return results;
 }
 
+/** An input's tokens: its ids counted, its text estimated. */
+function tokensOf(input: EmbedInput, tokens: TokenEstimates): number {
+  return input.tokens?.length ?? tokens.estimate(inputText(input));
+}
+
 function isFailure(result: unknown): result is Failure {
   return typeof result === "object" && result !== null && "kind" in result && "status" in result;
 }
@@ -205,12 +210,7 @@ async function attempt(options: EmbedRunnerOptions, lease: Lease): Promise<Attem
     ({ vectors, tokens: reported } = called);
   }
   const estimated = reported === undefined;
-  const counted =
-    reported ??
-    request.inputs.reduce(
-      (sum, input) => sum + (input.tokens?.length ?? tokens.estimate(inputText(input))),
-      0,
-    );
+  const counted = reported ?? request.inputs.reduce((sum, i) => sum + tokensOf(i, tokens), 0);
   lease.finish({ ok: true, usage: { input: counted, output: 0 } });
   const answer: EmbedAnswer = { vectors, tokens: counted, estimated };
   const headers = new Headers({ "content-type": "application/json" });
@@ -235,7 +235,7 @@ async function callUpstream(
   const batches = gemini
     ? batchesOf(request.inputs, GEMINI_EMBED_BATCH, Number.POSITIVE_INFINITY, () => 0)
     : batchesOf(request.inputs, OPENAI_EMBED_BATCH, OPENAI_EMBED_TOKENS, (input) =>
-        input.tokens ? input.tokens.length : options.tokens.estimate(inputText(input)),
+        tokensOf(input, options.tokens),
       );
   const results = await eachBatch(
     batches,
@@ -274,10 +274,7 @@ async function callUpstream(
         json = undefined;
       }
       const read = gemini
-        ? mapDefined(parseGeminiEmbedAnswer(json, batch.length), (vectors) => ({
-            vectors,
-            tokens: undefined as number | undefined,
-          }))
+        ? parseGeminiEmbedAnswer(json, batch.length)
         : parseOpenAIEmbedAnswer(json, batch.length);
       return (
         read ?? {
@@ -294,8 +291,4 @@ async function callUpstream(
     ? results.reduce((sum, r) => sum + (r.tokens ?? 0), 0)
     : undefined;
   return { vectors: results.flatMap((r) => r.vectors), tokens: reported };
-}
-
-function mapDefined<T, U>(value: T | undefined, map: (value: T) => U): U | undefined {
-  return value === undefined ? undefined : map(value);
 }

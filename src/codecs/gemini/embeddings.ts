@@ -106,8 +106,11 @@ export function geminiEmbedPath(model: string, apiVersion: string | undefined): 
   return `/${apiVersion ?? GEMINI_DEFAULT_API_VERSION}/models/${encodeURIComponent(model)}:batchEmbedContents`;
 }
 
-/** The vectors of one batchEmbedContents answer, in request order. */
-export function parseGeminiEmbedAnswer(body: unknown, expected: number): Vector[] | undefined {
+/** The vectors of one batchEmbedContents answer, in request order; Gemini reports no tokens. */
+export function parseGeminiEmbedAnswer(
+  body: unknown,
+  expected: number,
+): { vectors: Vector[]; tokens?: number } | undefined {
   if (!isObject(body) || !Array.isArray(body.embeddings) || body.embeddings.length !== expected)
     return undefined;
   const vectors: Vector[] = [];
@@ -116,7 +119,7 @@ export function parseGeminiEmbedAnswer(body: unknown, expected: number): Vector[
     if (!embedding.values.every((v) => typeof v === "number")) return undefined;
     vectors.push(embedding.values as number[]);
   }
-  return vectors;
+  return { vectors };
 }
 
 /** What a Gemini client reads: `embedding` for :embedContent, `embeddings` for the batch. */
