@@ -1,8 +1,8 @@
 /*
  * npm run conformance -- --base-url URL --model openai=gpt-4o-mini --model anthropic=claude-haiku-4-5 [...]
  *
- * Runs the conformance matrix (five official-SDK clients x every upstream x seven cases) against
- * any gateway, so another gateway can be held to the same standard as levity. Without --base-url
+ * Runs the conformance matrix (five official-SDK clients x every upstream x seven cases), and the
+ * embeddings cases for each --embedding-model, against any gateway, so another gateway can be held to the same standard as levity. Without --base-url
  * it runs against levity in front of scripted fake upstreams, as `npm test` does.
  */
 import { parseArgs } from "node:util";
@@ -13,6 +13,7 @@ const { values } = parseArgs({
     "base-url": { type: "string" },
     key: { type: "string" },
     model: { type: "string", multiple: true },
+    "embedding-model": { type: "string", multiple: true },
     "missing-model": { type: "string" },
     case: { type: "string", multiple: true },
     help: { type: "boolean", short: "h" },
@@ -25,6 +26,8 @@ if (values.help) {
   --base-url URL         the gateway's origin, e.g. http://127.0.0.1:8045 (clients add /v1, /v1beta themselves)
   --key KEY              the gateway's client key, sent the way each SDK sends it
   --model UPSTREAM=MODEL a model name that reaches one upstream; one test column each ("echo=..." expects echo's behaviour)
+  --embedding-model UPSTREAM=MODEL
+                         an embedding model behind the gateway: runs the embeddings cases against it
   --missing-model NAME   a model the upstreams do not have, for the "upstream error" case (default levity-missing-model)
   --case NAME            run only these cases: plain, streamed, "tool round trip", "image in", "system prompt", thinking, "upstream error"`);
   process.exit(0);
@@ -42,10 +45,16 @@ if (values["base-url"]) {
   env.CONFORMANCE_MODELS = values.model.join(",");
   if (values.key) env.CONFORMANCE_API_KEY = values.key;
   if (values["missing-model"]) env.CONFORMANCE_MISSING_MODEL = values["missing-model"];
+  if (values["embedding-model"]?.length)
+    env.CONFORMANCE_EMBEDDING_MODELS = values["embedding-model"].join(",");
 }
 if (values.case?.length) env.CONFORMANCE_CASES = values.case.join(",");
 
-const child = Bun.spawn([process.execPath, "test", "test/conformance/matrix.test.ts"], {
+// The embeddings cases run locally, and against a gateway when it was given embedding models.
+const files = ["test/conformance/matrix.test.ts"];
+if (!values["base-url"] || values["embedding-model"]?.length)
+  files.push("test/conformance/embeddings.test.ts");
+const child = Bun.spawn([process.execPath, "test", ...files], {
   env,
   stdout: "inherit",
   stderr: "inherit",

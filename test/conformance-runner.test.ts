@@ -26,6 +26,8 @@ test(
         "echo=any-model",
         "--missing-model",
         "echo-error-404",
+        "--embedding-model",
+        "echo=any-embedding-model",
       ],
       {
         cwd: REPO,
@@ -40,7 +42,8 @@ test(
     gateway.kill("SIGTERM");
     await gateway.exited;
     expect(output.text).toContain("to echo > tool round trip");
-    expect(output.text).toMatch(/ 31 pass\n 0 fail/);
+    expect(output.text).toContain("embeddings to echo > @google/genai embedContent");
+    expect(output.text).toMatch(/ 35 pass\n 0 fail/);
     expect(code).toBe(0);
   },
   { timeout: 60_000 },

@@ -128,8 +128,8 @@ describe("GET /", () => {
 });
 
 describe("endpoints known but not served yet answer 501 in the client's shape", () => {
-  test("POST /v1/embeddings: OpenAI shape, names the endpoint, says not yet, tells the SDK not to retry", async () => {
-    const response = await fetch(`${gw.origin}/v1/embeddings`, {
+  test("POST /v1/moderations: OpenAI shape, names the endpoint, says not yet, tells the SDK not to retry", async () => {
+    const response = await fetch(`${gw.origin}/v1/moderations`, {
       method: "POST",
       body: JSON.stringify({ model: "m", input: "x" }),
     });
@@ -138,19 +138,17 @@ describe("endpoints known but not served yet answer 501 in the client's shape", 
     const { error } = await bodyOf(response);
     expect(error.code).toBe("endpoint_not_served");
     expect(error.message).toContain(
-      "levity does not serve OpenAI embeddings (POST /v1/embeddings) yet",
+      "levity does not serve OpenAI moderations (POST /v1/moderations) yet",
     );
     expect(error.message).not.toContain("nearest known route");
   });
 
   test("the OpenAI SDK gets an APIError 501 with that message, for JSON and multipart endpoints alike", async () => {
     const client = new OpenAI({ apiKey: "x", baseURL: `${gw.origin}/v1` });
-    const embedding = await client.embeddings
-      .create({ model: "m", input: "x" })
-      .catch((e: unknown) => e);
-    expect(embedding).toBeInstanceOf(OpenAI.APIError);
-    expect((embedding as InstanceType<typeof OpenAI.APIError>).status).toBe(501);
-    expect((embedding as Error).message).toContain("OpenAI embeddings");
+    const moderation = await client.moderations.create({ input: "x" }).catch((e: unknown) => e);
+    expect(moderation).toBeInstanceOf(OpenAI.APIError);
+    expect((moderation as InstanceType<typeof OpenAI.APIError>).status).toBe(501);
+    expect((moderation as Error).message).toContain("OpenAI moderations");
     const file = new File([new Uint8Array(64)], "clip.wav", { type: "audio/wav" });
     const transcription = await client.audio.transcriptions
       .create({ model: "whisper-1", file })
@@ -179,20 +177,20 @@ describe("endpoints known but not served yet answer 501 in the client's shape", 
     expect(openaiFiles.error.code).toBe("endpoint_not_served");
   });
 
-  test("Gemini: embedContent answers UNIMPLEMENTED in Gemini's shape", async () => {
-    const response = await fetch(`${gw.origin}/v1beta/models/text-embedding-004:embedContent`, {
+  test("Gemini: context caching answers UNIMPLEMENTED in Gemini's shape", async () => {
+    const response = await fetch(`${gw.origin}/v1beta/cachedContents`, {
       method: "POST",
       body: "{}",
     });
     expect(response.status).toBe(501);
     const body = await bodyOf(response);
     expect(body.error).toMatchObject({ code: 501, status: "UNIMPLEMENTED" });
-    expect(body.error.message).toContain("Gemini embeddings");
+    expect(body.error.message).toContain("Gemini context caching");
     const client = new GoogleGenAI({ apiKey: "x", httpOptions: { baseUrl: gw.origin } });
-    const failed = await client.models
-      .embedContent({ model: "text-embedding-004", contents: "x" })
+    const failed = await client.caches
+      .create({ model: "gemini-2.5-flash", config: { contents: "x" } })
       .catch((e: unknown) => e);
-    expect((failed as Error).message).toContain("levity does not serve Gemini embeddings");
+    expect((failed as Error).message).toContain("levity does not serve Gemini context caching");
   });
 
   test("a body that is not JSON (a file upload) still gets the 501, not a 400", async () => {
@@ -206,13 +204,13 @@ describe("endpoints known but not served yet answer 501 in the client's shape", 
   });
 
   test("glued onto a pasted endpoint, it is still the 501, with the rewrite header", async () => {
-    const response = await fetch(`${gw.origin}/v1/chat/completions/embeddings`, {
+    const response = await fetch(`${gw.origin}/v1/chat/completions/moderations`, {
       method: "POST",
       body: "{}",
     });
     expect(response.status).toBe(501);
     expect(response.headers.get("x-levity-path-rewritten")).toBe(
-      "/v1/chat/completions/embeddings -> /v1/embeddings",
+      "/v1/chat/completions/moderations -> /v1/moderations",
     );
   });
 
@@ -222,11 +220,11 @@ describe("endpoints known but not served yet answer 501 in the client's shape", 
     });
     try {
       expect(
-        (await fetch(`${guarded.origin}/v1/embeddings`, { method: "POST", body: "{}" })).status,
+        (await fetch(`${guarded.origin}/v1/moderations`, { method: "POST", body: "{}" })).status,
       ).toBe(401);
       expect(
         (
-          await fetch(`${guarded.origin}/v1/embeddings`, {
+          await fetch(`${guarded.origin}/v1/moderations`, {
             method: "POST",
             headers: { authorization: `Bearer ${KEY}` },
             body: "{}",

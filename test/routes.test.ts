@@ -54,6 +54,9 @@ describe("routes.yaml and the router agree", () => {
                 max_tokens: 8,
                 messages: [{ role: "user", content: "x" }],
                 contents: [{ parts: [{ text: "x" }] }],
+                // Gemini's embedContent and batchEmbedContents.
+                content: { parts: [{ text: "x" }] },
+                requests: [{ content: { parts: [{ text: "x" }] } }],
                 prompt: "x",
                 input: "x",
                 upstream: "echo",

@@ -31,6 +31,8 @@ export interface ListedModel {
   outputTokenLimit?: number;
   /** The kinds of input it reads (text, image, pdf, audio, video), where known. */
   modalities?: readonly string[];
+  /** It makes embeddings rather than text (Gemini's list says embedContent; elsewhere its name says it). */
+  embeds?: boolean;
 }
 
 /**

@@ -21,6 +21,8 @@ export const OPERATIONS = [
   "count-tokens",
   /** Responses compaction: forwarded where the upstream serves it, emulated elsewhere. */
   "compact",
+  /** OpenAI's /v1/embeddings and Gemini's :embedContent and :batchEmbedContents. */
+  "embeddings",
   "metrics",
   "monitor-page",
   "admin-status",

@@ -30,7 +30,8 @@ import type { Target } from "../mapping/table.ts";
 import { silentStream } from "../pipeline/commit-deadline.ts";
 import { DIALECT_MODULES } from "../codecs/index.ts";
 
-function requestedModel(ctx: RequestContext, dialect: Dialect): string {
+/** The model the client names: in the body, or in the path for Gemini. */
+export function requestedModel(ctx: RequestContext, dialect: Dialect): string {
   const raw =
     dialect === "gemini" ? safeDecode(ctx.match.params.model ?? "") : ctx.body?.json.model;
   if (typeof raw !== "string" || raw.trim() === "") {

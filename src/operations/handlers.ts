@@ -2,6 +2,7 @@ import type { Operation } from "../codecs/names.ts";
 import { ADMIN_HANDLERS } from "./admin.ts";
 import { compactResponses, generateOrCompact } from "./compact.ts";
 import type { OperationHandler } from "./context.ts";
+import { embeddings } from "./embeddings.ts";
 import { generate } from "./generate.ts";
 import { health } from "./health.ts";
 import { indexPage } from "./index-page.ts";
@@ -22,6 +23,7 @@ export const OPERATION_HANDLERS: Readonly<Record<Operation, OperationHandler>> =
   // Counting tokens goes the same way as a generation: mapping, pool, translation where needed.
   "count-tokens": generate,
   compact: compactResponses,
+  embeddings,
   metrics,
   "monitor-page": monitorPage,
   index: indexPage,

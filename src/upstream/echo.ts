@@ -211,7 +211,7 @@ function plan(request: ChatRequest, issuer: string): EchoPlan {
  * tried. It is a rehearsal, not a fault: the pool answers the client with it as it stands (see
  * pipeline/serve.ts) and never cools or disables echo for it, so the next request is served as usual.
  */
-function failIfAsked(request: ChatRequest): void {
+export function failIfAsked(request: Pick<ChatRequest, "model">): void {
   const status = /^echo-error-(\d{3})$/.exec(request.model)?.[1];
   if (!status) return;
   const code = Number(status);

@@ -4,6 +4,7 @@ import type { Logger } from "../log.ts";
 import { modelLimits } from "../mapping/model-limits.ts";
 import type { Target } from "../mapping/table.ts";
 import { accountHeaders, modelListEndpoint } from "./protocol.ts";
+import { namedForEmbedding } from "../codecs/embedding.ts";
 
 export interface ModelEntry {
   id: string;
@@ -14,6 +15,8 @@ export interface ModelEntry {
   inputTokenLimit?: number;
   outputTokenLimit?: number;
   modalities?: readonly string[];
+  /** It makes embeddings rather than text. */
+  embeds?: boolean;
 }
 
 /**
@@ -28,6 +31,7 @@ function described(entry: ModelEntry, target: Target | undefined): ModelEntry {
     inputTokenLimit: override?.contextWindow ?? entry.inputTokenLimit ?? limits?.contextWindow,
     outputTokenLimit: override?.maxOutput ?? entry.outputTokenLimit ?? limits?.maxOutput,
     modalities: override?.modalities ?? entry.modalities ?? limits?.modalities,
+    embeds: entry.embeds ?? namedForEmbedding(target?.model ?? entry.id),
   };
 }
 
@@ -56,6 +60,7 @@ export class ModelCatalog {
           ...known,
           inputTokenLimit: known.inputTokenLimit ?? entry.inputTokenLimit,
           outputTokenLimit: known.outputTokenLimit ?? entry.outputTokenLimit,
+          embeds: known.embeds ?? entry.embeds,
         });
     };
     for (const [name, rule] of snapshot.mappings.exact)

@@ -115,6 +115,11 @@ export function localSetup(networkSeed?: number): Setup {
       `  conf-anthropic-missing: anthropic/${MISSING_MODEL}`,
       `  conf-gemini-missing: gemini/${MISSING_MODEL}`,
       "  conf-echo-missing: echo/echo-error-404",
+      // Embeddings (test/conformance/embeddings.test.ts).
+      "  conf-embed-openai: openai/text-embedding-3-small",
+      "  conf-embed-gemini: gemini/gemini-embedding-001",
+      "  conf-embed-echo: echo/echo",
+      "  conf-embed-missing: openai/no-such-embedding",
       "",
     ].join("\n"),
   });

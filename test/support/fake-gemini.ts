@@ -1,3 +1,4 @@
+import { GEMINI_EMBEDDING_MODELS, geminiEmbeddings } from "./fake-embeddings.ts";
 import { createHash } from "node:crypto";
 import {
   jsonReply,
@@ -139,16 +140,31 @@ export function fakeGemini(
     handle(request, streamed) {
       if (request.method === "GET" && /^\/v1(beta)?\/models$/.test(request.path)) {
         return jsonReply({
-          models: GEMINI_MODELS.map((id) => ({
-            name: `models/${id}`,
-            version: "001",
-            displayName: id,
-            inputTokenLimit: 1_048_576,
-            outputTokenLimit: 65_536,
-            supportedGenerationMethods: ["generateContent", "countTokens"],
-          })),
+          models: [
+            ...GEMINI_MODELS.map((id) => ({
+              name: `models/${id}`,
+              version: "001",
+              displayName: id,
+              inputTokenLimit: 1_048_576,
+              outputTokenLimit: 65_536,
+              supportedGenerationMethods: ["generateContent", "countTokens"],
+            })),
+            // As Google lists its embedding models: no generateContent.
+            ...GEMINI_EMBEDDING_MODELS.map((id) => ({
+              name: `models/${id}`,
+              version: "001",
+              displayName: id,
+              inputTokenLimit: 2048,
+              outputTokenLimit: 1,
+              supportedGenerationMethods: ["embedContent", "countTextTokens", "countTokens"],
+            })),
+          ],
         });
       }
+      const embed = /^\/v1(?:beta)?\/models\/([^/:]+):(embedContent|batchEmbedContents)$/.exec(
+        request.path,
+      );
+      if (embed) return geminiEmbeddings(embed[1]!, embed[2]!, request.json ?? {});
       const match =
         /^\/v1(?:beta)?\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/.exec(
           request.path,

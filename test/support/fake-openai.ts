@@ -8,6 +8,7 @@ import {
 import { webSearchEvents, webSearchFor } from "./openai-web-search.ts";
 import { answer, MISSING_MODEL, words, type Answer, type Prompt } from "./scripted-model.ts";
 import { digest, fakeModelFamily, type SigningOptions } from "./fake-signing.ts";
+import { OPENAI_EMBEDDING_MODELS, openaiEmbeddings } from "./fake-embeddings.ts";
 
 /*
  * OpenAI's wire format (PROTOCOLS.md §1-4): Bearer auth, data-only SSE ending in [DONE] for chat
@@ -206,7 +207,7 @@ export function fakeOpenAI(
       if (request.method === "GET" && request.path === "/v1/models") {
         return jsonReply({
           object: "list",
-          data: OPENAI_MODELS.map((id) => ({
+          data: [...OPENAI_MODELS, ...OPENAI_EMBEDDING_MODELS].map((id) => ({
             id,
             object: "model",
             created: CREATED,
@@ -228,6 +229,7 @@ export function fakeOpenAI(
           404,
         );
       }
+      if (request.path === "/v1/embeddings") return openaiEmbeddings(body);
       if (request.path === "/v1/chat/completions") return chat(request, streamed);
       if (request.path === "/v1/completions") return completions(request, streamed);
       if (request.path === "/v1/responses")

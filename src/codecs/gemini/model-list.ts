@@ -9,7 +9,10 @@ export function geminiModel(model: ListedModel) {
     description: `Served by levity through upstream "${model.ownedBy}".`,
     inputTokenLimit: model.inputTokenLimit ?? 1_048_576,
     outputTokenLimit: model.outputTokenLimit ?? 65_536,
-    supportedGenerationMethods: ["generateContent", "countTokens"],
+    // As Google lists its embedding models: embedContent, and no generateContent.
+    supportedGenerationMethods: model.embeds
+      ? ["embedContent", "countTokens"]
+      : ["generateContent", "countTokens"],
   };
 }
 
@@ -31,6 +34,9 @@ export function parseGeminiModelList(body: unknown, ownedBy: string): ListedMode
         typeof model.inputTokenLimit === "number" ? model.inputTokenLimit : undefined,
       outputTokenLimit:
         typeof model.outputTokenLimit === "number" ? model.outputTokenLimit : undefined,
+      embeds: Array.isArray(model.supportedGenerationMethods)
+        ? model.supportedGenerationMethods.includes("embedContent")
+        : undefined,
     });
   }
   return out;

@@ -16,6 +16,8 @@ export function openaiModel(model: ListedModel, created: number) {
       : { context_window: model.inputTokenLimit, context_length: model.inputTokenLimit }),
     ...(model.outputTokenLimit === undefined ? {} : { max_output_tokens: model.outputTokenLimit }),
     ...(model.modalities === undefined ? {} : { input_modalities: model.modalities }),
+    // OpenAI's object does not say what a model makes; OpenRouter's word for an embedding model.
+    ...(model.embeds ? { output_modalities: ["embeddings"] } : {}),
   };
 }
 
