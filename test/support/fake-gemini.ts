@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { geminiImageModel, imagenPredict, isGeminiImageModel } from "./fake-images.ts";
 import {
   jsonReply,
   startFake,
@@ -149,6 +150,8 @@ export function fakeGemini(
           })),
         });
       }
+      const predict = /^\/v1beta\/models\/(imagen-[^/:]+):predict$/.exec(request.path);
+      if (predict) return imagenPredict(request);
       const match =
         /^\/v1(?:beta)?\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/.exec(
           request.path,
@@ -166,6 +169,8 @@ export function fakeGemini(
           totalTokens: 7,
           promptTokensDetails: [{ modality: "TEXT", tokenCount: 7 }],
         });
+      if (isGeminiImageModel(model))
+        return geminiImageModel(model, request, method === "streamGenerateContent", streamed);
       const body = request.json ?? {};
       const signerMark =
         options.signer === undefined
