@@ -89,8 +89,19 @@ export function usesPredict(model: string): boolean {
 }
 
 /** The aspect ratios each API takes (Gemini image models take more than Imagen). */
-const GEMINI_RATIOS = ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"];
-const IMAGEN_RATIOS = ["1:1", "3:4", "4:3", "9:16", "16:9"];
+const GEMINI_RATIOS: readonly string[] = [
+  "1:1",
+  "2:3",
+  "3:2",
+  "3:4",
+  "4:3",
+  "4:5",
+  "5:4",
+  "9:16",
+  "16:9",
+  "21:9",
+];
+const IMAGEN_RATIOS: readonly string[] = ["1:1", "3:4", "4:3", "9:16", "16:9"];
 
 /**
  * OpenAI's size (WIDTHxHEIGHT, or auto) as the nearest aspect ratio the target takes:
