@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import { FAKE_IMAGE_URL, REFUSED_WORD } from "./support/fake-images.ts";
@@ -303,5 +304,68 @@ describe("observed like every request", () => {
     expect(metrics).toMatch(
       /levity_requests_total\{route="\/v1\/images\/generations",[^}]*upstream="gemini"[^}]*status="200"\} \d+/,
     );
+  });
+});
+
+describe("an image in a chat answer (Gemini inlineData) reaches every client in its dialect's closest shape", () => {
+  const RED_URL = `data:image/png;base64,${RED_PNG_BASE64}`;
+  const ask = [{ role: "user" as const, content: "draw a red square" }];
+
+  test("OpenAI chat: message.images, as OpenRouter gives them, beside the text", async () => {
+    const completion = await client.chat.completions.create({ model: "nano", messages: ask });
+    const message = completion.choices[0]!.message as any;
+    expect(message.content).toBe("Here is the picture.");
+    expect(message.images).toEqual([{ type: "image_url", index: 0, image_url: { url: RED_URL } }]);
+  });
+
+  test("OpenAI chat, streamed: delta.images in a chunk of its own", async () => {
+    const stream = await client.chat.completions.create({
+      model: "nano",
+      messages: ask,
+      stream: true,
+    });
+    let text = "";
+    const images: any[] = [];
+    for await (const chunk of stream) {
+      const delta = chunk.choices[0]?.delta as any;
+      text += delta?.content ?? "";
+      images.push(...(delta?.images ?? []));
+    }
+    expect(text).toBe("Here is the picture.");
+    expect(images).toEqual([{ type: "image_url", index: 0, image_url: { url: RED_URL } }]);
+  });
+
+  test("Responses: an image_generation_call item with the image in result, plain and streamed", async () => {
+    const response = await client.responses.create({ model: "nano", input: "draw a red square" });
+    expect(response.output_text).toBe("Here is the picture.");
+    const item = response.output.find((i) => i.type === "image_generation_call") as any;
+    expect(item).toMatchObject({
+      type: "image_generation_call",
+      status: "completed",
+      output_format: "png",
+    });
+    expect(isRedPng(item.result)).toBe(true);
+
+    const stream = client.responses.stream({ model: "nano", input: "draw a red square" });
+    const types: string[] = [];
+    stream.on("event", (event) => types.push(event.type));
+    const final = await stream.finalResponse();
+    const streamed = final.output.find((i) => i.type === "image_generation_call") as any;
+    expect(isRedPng(streamed.result)).toBe(true);
+    expect(types).toContain("response.image_generation_call.completed");
+    expect(final.output_text).toBe("Here is the picture.");
+  });
+
+  test("Anthropic: an image block (base64 source), the shape Anthropic gives images, plain and streamed", async () => {
+    const anthropic = new Anthropic({ apiKey: KEY, baseURL: gw.origin, maxRetries: 0 });
+    const params = { model: "nano", max_tokens: 64, messages: ask };
+    const expected = [
+      { type: "text", text: "Here is the picture." },
+      { type: "image", source: { type: "base64", media_type: "image/png", data: RED_PNG_BASE64 } },
+    ];
+    const message = await anthropic.messages.create(params);
+    expect(message.content as unknown[]).toMatchObject(expected);
+    const final = await anthropic.messages.stream(params).finalMessage();
+    expect(final.content as unknown[]).toMatchObject(expected);
   });
 });
