@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { fakeGemini } from "./support/fake-gemini.ts";
-import { FAKE_IMAGE_URL, REFUSED_WORD } from "./support/fake-images.ts";
+import { FAKE_IMAGE_URL, formOf, REFUSED_WORD } from "./support/fake-images.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import {
@@ -12,7 +12,7 @@ import {
   type TestGateway,
 } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
-import { isRedPng, RED_PNG_BASE64 } from "./support/red-png.ts";
+import { isRedPng, RED_PNG, RED_PNG_BASE64 } from "./support/red-png.ts";
 
 // OpenAI's image endpoints through levity: forwarded to an OpenAI upstream, translated for a
 // Gemini one (an image model's generateContent, Imagen's :predict), driven by the openai SDK.
@@ -57,6 +57,7 @@ beforeAll(() => {
     mappings: [
       "exact:",
       "  gpt-image-1: openai/gpt-image-1",
+      "  my-editor: openai/gpt-image-1",
       "  dall-e-3: openai/dall-e-3",
       "  nano: gemini/gemini-2.5-flash-image",
       "  nano-pro: gemini/gemini-3-pro-image-preview",
@@ -367,5 +368,113 @@ describe("an image in a chat answer (Gemini inlineData) reaches every client in 
     expect(message.content as unknown[]).toMatchObject(expected);
     const final = await anthropic.messages.stream(params).finalMessage();
     expect(final.content as unknown[]).toMatchObject(expected);
+  });
+});
+
+describe("images.edit (multipart)", () => {
+  const red = () => new File([RED_PNG], "red.png", { type: "image/png" });
+
+  test("forwarded to OpenAI: the form's files and fields as sent, the model mapped", async () => {
+    const image = await client.images.edit({
+      model: "my-editor",
+      image: [red(), red()],
+      mask: new File([RED_PNG], "mask.png", { type: "image/png" }),
+      prompt: "make it blue",
+      size: "1024x1024",
+      quality: "low",
+    });
+    const seen = oa.last();
+    expect(seen.path).toBe("/v1/images/edits");
+    expect(seen.headers.get("authorization")).toBe(`Bearer ${OPENAI_KEY}`);
+    const form = await formOf(seen);
+    expect(form.get("model")).toBe("gpt-image-1");
+    expect(form.get("prompt")).toBe("make it blue");
+    expect(form.get("quality")).toBe("low");
+    const files = form.getAll("image[]") as File[];
+    expect(files.map((f) => [f.name, f.type])).toEqual([
+      ["red.png", "image/png"],
+      ["red.png", "image/png"],
+    ]);
+    expect(Buffer.from(await files[1]!.arrayBuffer()).equals(RED_PNG)).toBe(true);
+    expect((form.get("mask") as File).name).toBe("mask.png");
+    expect(isRedPng(image.data![0]!.b64_json!)).toBe(true);
+    expect(image.usage?.input_tokens).toBe(150);
+  });
+
+  test("OpenAI's refusal of a file reaches the client as OpenAI wrote it", async () => {
+    const error = await client.images
+      .edit({
+        model: "gpt-image-1",
+        image: new File(["not an image"], "notes.txt", { type: "text/plain" }),
+        prompt: "x",
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe("unsupported_file_mimetype");
+  });
+
+  test("a Gemini image model gets the image inline beside the prompt; url answers a data: URL", async () => {
+    const image = await client.images.edit({
+      model: "nano",
+      image: red(),
+      prompt: "make it blue",
+      size: "1024x1024",
+      response_format: "url",
+    });
+    const seen = ge.last();
+    expect(seen.path).toBe("/v1beta/models/gemini-2.5-flash-image:generateContent");
+    expect(seen.json).toEqual({
+      contents: [
+        {
+          role: "user",
+          parts: [
+            { text: "make it blue" },
+            { inlineData: { mimeType: "image/png", data: RED_PNG_BASE64 } },
+          ],
+        },
+      ],
+      generationConfig: {
+        responseModalities: ["TEXT", "IMAGE"],
+        imageConfig: { aspectRatio: "1:1" },
+      },
+    });
+    expect(image.data![0]!.url).toBe(`data:image/png;base64,${RED_PNG_BASE64}`);
+  });
+
+  test("what Gemini cannot do is refused before any call, naming why: Imagen edits, a mask", async () => {
+    const before = ge.requests.length;
+    const imagen = await client.images
+      .edit({ model: "imagen", image: red(), prompt: "x" })
+      .catch((e: unknown) => e);
+    expect(imagen).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((imagen as Error).message).toContain(
+      "Imagen on the Gemini API makes images but does not edit them",
+    );
+    const masked = await client.images
+      .edit({ model: "nano", image: red(), mask: red(), prompt: "x" })
+      .catch((e: unknown) => e);
+    expect(masked).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((masked as InstanceType<typeof OpenAI.APIError>).param).toBe("mask");
+    expect(ge.requests.length).toBe(before);
+  });
+
+  test("a form without an image is a 400 naming image; a JSON body is refused as not multipart", async () => {
+    const form = new FormData();
+    form.set("model", "nano");
+    form.set("prompt", "x");
+    const noImage = await fetch(`${gw.origin}/v1/images/edits`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}` },
+      body: form,
+    });
+    expect(noImage.status).toBe(400);
+    expect((await bodyOf(noImage)).error.param).toBe("image");
+    const json = await fetch(`${gw.origin}/v1/images/edits`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "nano", prompt: "x" }),
+    });
+    expect(json.status).toBe(400);
+    expect((await bodyOf(json)).error.type).toBe("invalid_request_error");
   });
 });

@@ -37,6 +37,8 @@ export const OPERATIONS = [
   "not-served",
   /** OpenAI's POST /v1/images/generations, over an OpenAI or a Gemini upstream. */
   "image-generation",
+  /** OpenAI's POST /v1/images/edits (multipart), the same way. */
+  "image-edit",
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 

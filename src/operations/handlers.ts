@@ -4,7 +4,7 @@ import { compactResponses, generateOrCompact } from "./compact.ts";
 import type { OperationHandler } from "./context.ts";
 import { generate } from "./generate.ts";
 import { health } from "./health.ts";
-import { imageGenerations } from "./images.ts";
+import { imageEdits, imageGenerations } from "./images.ts";
 import { indexPage } from "./index-page.ts";
 import { metrics } from "./metrics.ts";
 import { getModel, listModels } from "./models.ts";
@@ -28,5 +28,6 @@ export const OPERATION_HANDLERS: Readonly<Record<Operation, OperationHandler>> =
   index: indexPage,
   "not-served": notServed,
   "image-generation": imageGenerations,
+  "image-edit": imageEdits,
   ...ADMIN_HANDLERS,
 };

@@ -12,6 +12,7 @@ import {
   usesPredict,
 } from "../codecs/images.ts";
 import { UPSTREAM_CODECS } from "../codecs/index.ts";
+import { encodeMultipart, partBytes, partNamed, textField, textPart } from "../codecs/multipart.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { type Failure, failureOf, GatewayError } from "../failure.ts";
 import { resolveModel } from "../mapping/resolve.ts";
@@ -38,6 +39,8 @@ import { poolContext } from "./generate.ts";
 export interface ImageCall {
   openaiPath: string;
   request: ImageRequest;
+  /** An edit sent a mask: Gemini has no place for one. */
+  mask?: boolean;
   /** The body an OpenAI upstream gets, for a target of this model. */
   forwardBody(model: string): { body: string | Uint8Array; contentType: string };
 }
@@ -53,6 +56,58 @@ export function imageGenerations(ctx: RequestContext, services: GatewayServices)
       contentType: "application/json",
     }),
   });
+}
+
+/** The form fields an edit's request is read from; its files are the images (and mask). */
+const EDIT_FIELDS = ["prompt", "model", "n", "size", "quality", "response_format"] as const;
+
+/**
+ * POST /v1/images/edits: a multipart form with one or more images (`image`, or `image[]` as the
+ * SDKs send several) and an optional `mask`. An OpenAI upstream gets the form again, its parts
+ * as they came, the model mapped; a Gemini image model gets the images inline beside the prompt.
+ */
+export function imageEdits(ctx: RequestContext, services: GatewayServices) {
+  const form = ctx.multipart!;
+  const fields: Record<string, unknown> = {};
+  for (const name of EDIT_FIELDS) {
+    const value = textField(form, name);
+    if (value !== undefined) fields[name] = value;
+  }
+  const files = form.parts.filter(
+    (part) => (part.name === "image" || part.name === "image[]") && part.filename !== undefined,
+  );
+  if (files.length === 0)
+    throw new GatewayError(400, "image is required: send the image to edit as a file.", {
+      param: "image",
+    });
+  const images = files.map((part) => ({
+    mediaType: imageType(part.contentType, part.filename),
+    data: Buffer.from(partBytes(part)).toString("base64"),
+  }));
+  const request = parseImageRequest(fields, images);
+  const mask = partNamed(form, "mask");
+  return serveImages(ctx, services, {
+    openaiPath: "/images/edits",
+    request,
+    mask: mask !== undefined,
+    forwardBody(model) {
+      const parts = form.parts.map((part) =>
+        part.name === "model" ? textPart("model", model) : part,
+      );
+      if (!partNamed(form, "model")) parts.push(textPart("model", model));
+      const encoded = encodeMultipart(parts);
+      return { body: Buffer.concat(encoded.pieces), contentType: encoded.contentType };
+    },
+  });
+}
+
+/** A file's image type: its part's own, or from its name's extension (curl -F sends none for some). */
+function imageType(contentType: string | undefined, filename: string | undefined): string {
+  if (contentType?.startsWith("image/")) return contentType;
+  const extension = filename?.toLowerCase().split(".").pop();
+  if (extension === "jpg" || extension === "jpeg") return "image/jpeg";
+  if (extension === "webp") return "image/webp";
+  return "image/png";
 }
 
 export function serveImages(
@@ -101,11 +156,14 @@ function imageRunner(
       failureResponse: (failure, headers) => sameDialectFailure(ctx, failure, headers),
       attempt: (lease) => forwardToOpenAI(ctx, services, call, target, upstream, lease),
     };
-  if (upstream.protocol === "gemini")
+  if (upstream.protocol === "gemini") {
+    const refusal = geminiRefusal(call, target, upstream);
+    if (refusal) return { ...runner, attempt: () => Promise.reject(refusal), refusal };
     return {
       ...runner,
       attempt: (lease) => generateOnGemini(ctx, services, call.request, target, upstream, lease),
     };
+  }
   if (upstream.protocol === "echo")
     return {
       ...runner,
@@ -129,6 +187,28 @@ function imageRunner(
       { param: "model" },
     ),
   };
+}
+
+/** What a Gemini target cannot do with an edit: Imagen on the Gemini API edits nothing, and no Gemini model takes a mask. */
+function geminiRefusal(
+  call: ImageCall,
+  target: Target,
+  upstream: Upstream,
+): GatewayError | undefined {
+  if (call.request.images.length === 0) return undefined;
+  if (usesPredict(target.model))
+    return new GatewayError(
+      400,
+      `Model "${call.request.model}" maps to ${target.model} on upstream "${upstream.name}": Imagen on the Gemini API makes images but does not edit them. Map edits to a Gemini image model (such as gemini-2.5-flash-image) or an OpenAI upstream.`,
+      { param: "model" },
+    );
+  if (call.mask)
+    return new GatewayError(
+      400,
+      `Upstream "${upstream.name}" (Gemini) takes no mask: send the image without one and say in the prompt what to change.`,
+      { param: "mask" },
+    );
+  return undefined;
 }
 
 async function post(

@@ -83,6 +83,41 @@ export function openaiImages(fields: Record<string, any>, edit: boolean): Respon
   });
 }
 
+/** The form of a multipart request, as the fake received it. */
+export async function formOf(request: RecordedRequest): Promise<FormData> {
+  return (await new Response(request.bytes, {
+    headers: { "content-type": request.headers.get("content-type") ?? "" },
+  }).formData()) as unknown as FormData;
+}
+
+const EDIT_TYPES = ["image/jpeg", "image/png", "image/webp"];
+
+/** POST /v1/images/edits: a multipart form with the image(s) (image, or image[] for several) and text fields. */
+export async function openaiImageEdit(request: RecordedRequest): Promise<Response> {
+  if (!request.headers.get("content-type")?.startsWith("multipart/form-data"))
+    return openaiError("Invalid Content-Type header, expected multipart/form-data.", null);
+  const form = await formOf(request);
+  const files = [...form.getAll("image"), ...form.getAll("image[]")].filter(
+    (value): value is File => typeof value !== "string",
+  );
+  if (files.length === 0)
+    return openaiError(
+      "Missing required parameter: 'image'.",
+      "image",
+      "missing_required_parameter",
+    );
+  for (const file of files)
+    if (!EDIT_TYPES.includes(file.type.split(";")[0]!))
+      return openaiError(
+        `Invalid file 'image': unsupported mimetype ('${file.type}'). Supported file formats are 'image/jpeg', 'image/png', and 'image/webp'.`,
+        "image",
+        "unsupported_file_mimetype",
+      );
+  const fields: Record<string, string> = {};
+  for (const [name, value] of form.entries()) if (typeof value === "string") fields[name] = value;
+  return openaiImages(fields, true);
+}
+
 const geminiError = (message: string) =>
   jsonReply({ error: { code: 400, message, status: "INVALID_ARGUMENT" } }, 400);
 

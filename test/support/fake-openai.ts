@@ -1,4 +1,4 @@
-import { openaiImages } from "./fake-images.ts";
+import { openaiImageEdit, openaiImages } from "./fake-images.ts";
 import {
   jsonReply,
   startFake,
@@ -235,6 +235,7 @@ export function fakeOpenAI(
         return responses(request, streamed, stored, keyOf(request) ?? "", options);
       if (request.path === "/v1/responses/input_tokens") return inputTokens(body);
       if (request.path === "/v1/images/generations") return openaiImages(body, false);
+      if (request.path === "/v1/images/edits") return openaiImageEdit(request);
       return invalid(`Invalid URL (${request.method} ${request.path})`, null, 404);
     },
   });
