@@ -1,7 +1,7 @@
 /*
  * npm run conformance -- --base-url URL --model openai=gpt-4o-mini --model anthropic=claude-haiku-4-5 [...]
  *
- * Runs the conformance matrix (five official-SDK clients x every upstream x seven cases) against
+ * Runs the conformance matrix (six official-SDK clients x every upstream x their cases) against
  * any gateway, so another gateway can be held to the same standard as levity. Without --base-url
  * it runs against levity in front of scripted fake upstreams, as `npm test` does.
  */
@@ -14,6 +14,7 @@ const { values } = parseArgs({
     key: { type: "string" },
     model: { type: "string", multiple: true },
     "missing-model": { type: "string" },
+    "image-model": { type: "string", multiple: true },
     case: { type: "string", multiple: true },
     help: { type: "boolean", short: "h" },
   },
@@ -25,8 +26,11 @@ if (values.help) {
   --base-url URL         the gateway's origin, e.g. http://127.0.0.1:8045 (clients add /v1, /v1beta themselves)
   --key KEY              the gateway's client key, sent the way each SDK sends it
   --model UPSTREAM=MODEL a model name that reaches one upstream; one test column each ("echo=..." expects echo's behaviour)
+  --image-model UPSTREAM=MODEL  a model that makes images on that upstream: the openai images client
+                         runs "image generation" and "image edit" there (columns without one skip them)
   --missing-model NAME   a model the upstreams do not have, for the "upstream error" case (default levity-missing-model)
-  --case NAME            run only these cases: plain, streamed, "tool round trip", "image in", "system prompt", thinking, "upstream error"`);
+  --case NAME            run only these cases: plain, streamed, "tool round trip", "image in", "system prompt", thinking, "upstream error",
+                         "image generation", "image edit"`);
   process.exit(0);
 }
 
@@ -42,6 +46,7 @@ if (values["base-url"]) {
   env.CONFORMANCE_MODELS = values.model.join(",");
   if (values.key) env.CONFORMANCE_API_KEY = values.key;
   if (values["missing-model"]) env.CONFORMANCE_MISSING_MODEL = values["missing-model"];
+  if (values["image-model"]?.length) env.CONFORMANCE_IMAGE_MODELS = values["image-model"].join(",");
 }
 if (values.case?.length) env.CONFORMANCE_CASES = values.case.join(",");
 

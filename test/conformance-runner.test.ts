@@ -26,6 +26,8 @@ test(
         "echo=any-model",
         "--missing-model",
         "echo-error-404",
+        "--image-model",
+        "echo=dall-e-2",
       ],
       {
         cwd: REPO,
@@ -40,7 +42,8 @@ test(
     gateway.kill("SIGTERM");
     await gateway.exited;
     expect(output.text).toContain("to echo > tool round trip");
-    expect(output.text).toMatch(/ 31 pass\n 0 fail/);
+    expect(output.text).toContain("openai images client > to echo > image edit");
+    expect(output.text).toMatch(/ 33 pass\n 0 fail/);
     expect(code).toBe(0);
   },
   { timeout: 60_000 },
