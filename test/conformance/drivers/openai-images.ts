@@ -18,11 +18,11 @@ function expectImageBytes(bytes: Buffer): void {
 function expectImage(data: OpenAI.Images.Image[] | undefined): void {
   expect(data).toHaveLength(1);
   const image = data![0]!;
-  if (image.b64_json) return expectImageBytes(Buffer.from(image.b64_json, "base64"));
   const url = image.url ?? "";
   const inline = /^data:image\/[a-z]+;base64,(.+)$/.exec(url);
-  if (inline) return expectImageBytes(Buffer.from(inline[1]!, "base64"));
-  expect(url).toMatch(/^https:\/\//);
+  if (image.b64_json) expectImageBytes(Buffer.from(image.b64_json, "base64"));
+  else if (inline) expectImageBytes(Buffer.from(inline[1]!, "base64"));
+  else expect(url).toMatch(/^https:\/\//);
 }
 
 /** OpenAI's image endpoints, on the upstreams given an image model. */
