@@ -191,6 +191,7 @@ describe("images.generate over a Gemini upstream", () => {
     });
     expect(response.data).toHaveLength(2);
     expect(isRedPng(response.data![1]!.b64_json!)).toBe(true);
+    expect(response.usage).toBeUndefined();
   });
 
   test("Imagen takes at most 4 images a call: n=6 is two calls, six images", async () => {
@@ -353,7 +354,16 @@ describe("an image in a chat answer (Gemini inlineData) reaches every client in 
     const final = await stream.finalResponse();
     const streamed = final.output.find((i) => i.type === "image_generation_call") as any;
     expect(isRedPng(streamed.result)).toBe(true);
-    expect(types).toContain("response.image_generation_call.completed");
+    const items = types.filter((t) => /output_item|image_generation_call/.test(t));
+    expect(items).toEqual([
+      "response.output_item.added",
+      "response.output_item.done",
+      "response.output_item.added",
+      "response.image_generation_call.in_progress",
+      "response.image_generation_call.generating",
+      "response.image_generation_call.completed",
+      "response.output_item.done",
+    ]);
     expect(final.output_text).toBe("Here is the picture.");
   });
 
@@ -368,6 +378,20 @@ describe("an image in a chat answer (Gemini inlineData) reaches every client in 
     expect(message.content as unknown[]).toMatchObject(expected);
     const final = await anthropic.messages.stream(params).finalMessage();
     expect(final.content as unknown[]).toMatchObject(expected);
+    // Sent back in the next turn, the image reaches Gemini as an image in the model's turn, not as text.
+    await anthropic.messages.create({
+      ...params,
+      messages: [
+        ...ask,
+        { role: "assistant", content: final.content as Anthropic.ContentBlockParam[] },
+        { role: "user", content: "now make it blue" },
+      ],
+    });
+    const model = ge.last().json.contents[1];
+    expect(model.role).toBe("model");
+    expect(model.parts).toContainEqual({
+      inlineData: { mimeType: "image/png", data: RED_PNG_BASE64 },
+    });
   });
 });
 
