@@ -71,6 +71,8 @@ describe("parseImageRequest", () => {
     [{ prompt: "x", n: 1.5 }, "n"],
     [{ prompt: "x", n: "two" }, "n"],
     [{ prompt: "x", model: 3 }, "model"],
+    [{ prompt: "x", model: "bad\u0001name" }, "model"],
+    [{ prompt: "x", model: "m".repeat(257) }, "model"],
     [{ prompt: "x", response_format: "png" }, "response_format"],
   ];
   for (const [json, param] of bad)

@@ -25,8 +25,6 @@ export interface ImageRequest {
   size?: string;
   quality?: string;
   responseFormat: ImageFormat;
-  /** Images to edit: an edit sends them with the prompt. */
-  images: InputImage[];
 }
 
 export interface GeneratedImage {
@@ -56,14 +54,15 @@ function optionalString(json: Record<string, unknown>, key: string): string | un
 }
 
 /** The fields of an OpenAI image request that levity reads to translate it; the rest pass to an OpenAI upstream as they are. */
-export function parseImageRequest(
-  json: Record<string, unknown>,
-  images: InputImage[] = [],
-): ImageRequest {
+export function parseImageRequest(json: Record<string, unknown>): ImageRequest {
   const prompt = json.prompt;
   if (typeof prompt !== "string" || prompt.trim() === "")
     throw badRequest("prompt is required: describe the image.", "prompt");
   const model = optionalString(json, "model") ?? OPENAI_DEFAULT_IMAGE_MODEL;
+  // It goes into URLs, headers and the log, as a generation's model does (operations/generate.ts).
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  if (model.trim() === "" || model.length > 256 || /[\u0000-\u001f\u007f]/.test(model))
+    throw badRequest("model must be a name of at most 256 printable characters.", "model");
   // A multipart form sends every field as text: "2" is the number 2.
   const rawN = typeof json.n === "string" && /^\d+$/.test(json.n) ? Number(json.n) : json.n;
   const n = rawN === undefined || rawN === null ? 1 : rawN;
@@ -79,7 +78,6 @@ export function parseImageRequest(
     size: optionalString(json, "size"),
     quality: optionalString(json, "quality"),
     responseFormat: format,
-    images,
   };
 }
 
@@ -161,8 +159,12 @@ export function imagenBody(request: ImageRequest, model: string): Record<string,
   };
 }
 
-/** A Gemini image model's generateContent body: the prompt (and any images to edit), asking for an image back. */
-export function geminiImageBody(request: ImageRequest, model: string): Record<string, unknown> {
+/** A Gemini image model's generateContent body: the prompt (and an edit's images), asking for an image back. */
+export function geminiImageBody(
+  request: ImageRequest,
+  model: string,
+  images: readonly InputImage[] = [],
+): Record<string, unknown> {
   const aspectRatio = aspectRatioOf(request.size, false);
   const imageSize = imageSizeOf(request.quality, model);
   const imageConfig = {
@@ -175,7 +177,7 @@ export function geminiImageBody(request: ImageRequest, model: string): Record<st
         role: "user",
         parts: [
           { text: request.prompt },
-          ...request.images.map((image) => ({
+          ...images.map((image) => ({
             inlineData: { mimeType: image.mediaType, data: image.data },
           })),
         ],

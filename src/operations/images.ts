@@ -3,6 +3,7 @@ import {
   geminiImageBody,
   geminiImagePath,
   type ImageRequest,
+  type InputImage,
   type ImageResult,
   imagenBody,
   imagesOfGemini,
@@ -39,8 +40,8 @@ import { poolContext } from "./generate.ts";
 export interface ImageCall {
   openaiPath: string;
   request: ImageRequest;
-  /** An edit sent a mask: Gemini has no place for one. */
-  mask?: boolean;
+  /** An edit's images, read from the form only for an upstream that needs them in base64 (Gemini). */
+  edit?: { images(): InputImage[]; mask: boolean };
   /** The body an OpenAI upstream gets, for a target of this model. */
   forwardBody(model: string): { body: string | Uint8Array; contentType: string };
 }
@@ -80,16 +81,18 @@ export function imageEdits(ctx: RequestContext, services: GatewayServices) {
     throw new GatewayError(400, "image is required: send the image to edit as a file.", {
       param: "image",
     });
-  const images = files.map((part) => ({
-    mediaType: imageType(part.contentType, part.filename),
-    data: Buffer.from(partBytes(part)).toString("base64"),
-  }));
-  const request = parseImageRequest(fields, images);
-  const mask = partNamed(form, "mask");
+  let images: InputImage[] | undefined;
   return serveImages(ctx, services, {
     openaiPath: "/images/edits",
-    request,
-    mask: mask !== undefined,
+    request: parseImageRequest(fields),
+    edit: {
+      images: () =>
+        (images ??= files.map((part) => ({
+          mediaType: imageType(part.contentType, part.filename),
+          data: Buffer.from(partBytes(part)).toString("base64"),
+        }))),
+      mask: partNamed(form, "mask") !== undefined,
+    },
     forwardBody(model) {
       const parts = form.parts.map((part) =>
         part.name === "model" ? textPart("model", model) : part,
@@ -161,7 +164,7 @@ function imageRunner(
     if (refusal) return { ...runner, attempt: () => Promise.reject(refusal), refusal };
     return {
       ...runner,
-      attempt: (lease) => generateOnGemini(ctx, services, call.request, target, upstream, lease),
+      attempt: (lease) => generateOnGemini(ctx, services, call, target, upstream, lease),
     };
   }
   if (upstream.protocol === "echo")
@@ -195,14 +198,14 @@ function geminiRefusal(
   target: Target,
   upstream: Upstream,
 ): GatewayError | undefined {
-  if (call.request.images.length === 0) return undefined;
+  if (!call.edit) return undefined;
   if (usesPredict(target.model))
     return new GatewayError(
       400,
       `Model "${call.request.model}" maps to ${target.model} on upstream "${upstream.name}": Imagen on the Gemini API makes images but does not edit them. Map edits to a Gemini image model (such as gemini-2.5-flash-image) or an OpenAI upstream.`,
       { param: "model" },
     );
-  if (call.mask)
+  if (call.edit.mask)
     return new GatewayError(
       400,
       `Upstream "${upstream.name}" (Gemini) takes no mask: send the image without one and say in the prompt what to change.`,
@@ -303,15 +306,18 @@ function openAIUsage(text: string): { input: number; output: number } | undefine
 async function generateOnGemini(
   ctx: RequestContext,
   services: GatewayServices,
-  request: ImageRequest,
+  call: ImageCall,
   target: Target,
   upstream: Upstream,
   lease: Lease,
 ): Promise<AttemptResult> {
+  const { request } = call;
   const predict = usesPredict(target.model);
   const url = upstream.baseUrl + geminiImagePath(target.model, upstream.apiVersion);
   const body = JSON.stringify(
-    predict ? imagenBody(request, target.model) : geminiImageBody(request, target.model),
+    predict
+      ? imagenBody(request, target.model)
+      : geminiImageBody(request, target.model, call.edit?.images()),
   );
   const calls = predict ? Math.ceil(request.n / 4) : request.n;
   const answers = await Promise.all(
