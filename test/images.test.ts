@@ -267,6 +267,22 @@ describe("what levity refuses or passes by", () => {
     expect(image.data).toHaveLength(1);
   });
 
+  test("a stream of partial images is OpenAI's alone: a Gemini target is refused by name", async () => {
+    const before = ge.requests.length;
+    const response = await fetch(`${gw.origin}/v1/images/generations`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "nano", prompt: "x", stream: true, partial_images: 2 }),
+    });
+    expect(response.status).toBe(400);
+    const body = await bodyOf(response);
+    expect(body.error.param).toBe("stream");
+    expect(body.error.message).toContain(
+      'Upstream "gemini" (gemini) makes no stream of partial images',
+    );
+    expect(ge.requests.length).toBe(before);
+  });
+
   test("the client's key is required, as on every api route", async () => {
     const anonymous = new OpenAI({ apiKey: "wrong", baseURL: `${gw.origin}/v1`, maxRetries: 0 });
     const error = await anonymous.images.generate({ model: "nano", prompt: "x" }).catch((e) => e);

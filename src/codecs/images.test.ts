@@ -74,6 +74,7 @@ describe("parseImageRequest", () => {
     [{ prompt: "x", model: "bad\u0001name" }, "model"],
     [{ prompt: "x", model: "m".repeat(257) }, "model"],
     [{ prompt: "x", response_format: "png" }, "response_format"],
+    [{ prompt: "x", stream: "maybe" }, "stream"],
   ];
   for (const [json, param] of bad)
     test(`refuses ${JSON.stringify(json)} naming ${param}`, () => {

@@ -25,6 +25,8 @@ export interface ImageRequest {
   size?: string;
   quality?: string;
   responseFormat: ImageFormat;
+  /** GPT image models' partial images as a stream: only an OpenAI upstream makes them. */
+  stream: boolean;
 }
 
 export interface GeneratedImage {
@@ -68,6 +70,14 @@ export function parseImageRequest(json: Record<string, unknown>): ImageRequest {
   const n = rawN === undefined || rawN === null ? 1 : rawN;
   if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > MAX_IMAGES)
     throw badRequest(`n must be a whole number from 1 to ${MAX_IMAGES}.`, "n");
+  if (
+    json.stream !== undefined &&
+    json.stream !== null &&
+    typeof json.stream !== "boolean" &&
+    json.stream !== "true" &&
+    json.stream !== "false"
+  )
+    throw badRequest("stream must be true or false.", "stream");
   const format = optionalString(json, "response_format") ?? "b64_json";
   if (format !== "b64_json" && format !== "url")
     throw badRequest("response_format must be url or b64_json.", "response_format");
@@ -78,6 +88,7 @@ export function parseImageRequest(json: Record<string, unknown>): ImageRequest {
     size: optionalString(json, "size"),
     quality: optionalString(json, "quality"),
     responseFormat: format,
+    stream: json.stream === true || json.stream === "true",
   };
 }
 

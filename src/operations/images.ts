@@ -159,53 +159,53 @@ function imageRunner(
       failureResponse: (failure, headers) => sameDialectFailure(ctx, failure, headers),
       attempt: (lease) => forwardToOpenAI(ctx, services, call, target, upstream, lease),
     };
-  if (upstream.protocol === "gemini") {
-    const refusal = geminiRefusal(call, target, upstream);
-    if (refusal) return { ...runner, attempt: () => Promise.reject(refusal), refusal };
+  const refusal = refusalOf(call, target, upstream);
+  if (refusal) return { ...runner, attempt: () => Promise.reject(refusal), refusal };
+  if (upstream.protocol === "gemini")
     return {
       ...runner,
       attempt: (lease) => generateOnGemini(ctx, services, call, target, upstream, lease),
     };
-  }
-  if (upstream.protocol === "echo")
-    return {
-      ...runner,
-      async attempt(lease) {
-        lease.finish({ ok: true });
-        const images = echoImages(call.request.n);
-        return {
-          kind: "committed",
-          response: Response.json(
-            renderOpenAIImages(images, call.request.responseFormat, unixNow()),
-          ),
-        };
-      },
-    };
   return {
     ...runner,
-    attempt: () => Promise.reject(new Error("an upstream without images is never tried")),
-    refusal: new GatewayError(
-      400,
-      `Model "${call.request.model}" maps to upstream "${upstream.name}" (protocol ${upstream.protocol}), which makes no images: map it to an OpenAI or Gemini upstream.`,
-      { param: "model" },
-    ),
+    async attempt(lease) {
+      lease.finish({ ok: true });
+      const images = echoImages(call.request.n);
+      return {
+        kind: "committed",
+        response: Response.json(renderOpenAIImages(images, call.request.responseFormat, unixNow())),
+      };
+    },
   };
 }
 
-/** What a Gemini target cannot do with an edit: Imagen on the Gemini API edits nothing, and no Gemini model takes a mask. */
-function geminiRefusal(
-  call: ImageCall,
-  target: Target,
-  upstream: Upstream,
-): GatewayError | undefined {
-  if (!call.edit) return undefined;
+/**
+ * Why a target other than OpenAI cannot serve this request, known before any account is used (it
+ * is passed by): Anthropic makes no images; only OpenAI streams partial images; Imagen on the
+ * Gemini API edits nothing; no Gemini model takes a mask.
+ */
+function refusalOf(call: ImageCall, target: Target, upstream: Upstream): GatewayError | undefined {
+  const { request, edit } = call;
+  if (upstream.protocol !== "gemini" && upstream.protocol !== "echo")
+    return new GatewayError(
+      400,
+      `Model "${request.model}" maps to upstream "${upstream.name}" (protocol ${upstream.protocol}), which makes no images: map it to an OpenAI or Gemini upstream.`,
+      { param: "model" },
+    );
+  if (request.stream)
+    return new GatewayError(
+      400,
+      `Upstream "${upstream.name}" (${upstream.protocol}) makes no stream of partial images: send the request without stream, or map the model to an OpenAI upstream.`,
+      { param: "stream" },
+    );
+  if (!edit || upstream.protocol === "echo") return undefined;
   if (usesPredict(target.model))
     return new GatewayError(
       400,
-      `Model "${call.request.model}" maps to ${target.model} on upstream "${upstream.name}": Imagen on the Gemini API makes images but does not edit them. Map edits to a Gemini image model (such as gemini-2.5-flash-image) or an OpenAI upstream.`,
+      `Model "${request.model}" maps to ${target.model} on upstream "${upstream.name}": Imagen on the Gemini API makes images but does not edit them. Map edits to a Gemini image model (such as gemini-2.5-flash-image) or an OpenAI upstream.`,
       { param: "model" },
     );
-  if (call.edit.mask)
+  if (edit.mask)
     return new GatewayError(
       400,
       `Upstream "${upstream.name}" (Gemini) takes no mask: send the image without one and say in the prompt what to change.`,
