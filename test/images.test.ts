@@ -100,6 +100,26 @@ describe("images.generate forwarded to an OpenAI upstream", () => {
     expect(image.usage?.output_tokens).toBe(544);
   });
 
+  test("a stream of partial images (GPT image models) is relayed as OpenAI sends it", async () => {
+    const stream = await client.images.generate({
+      model: "gpt-image-1",
+      prompt: "a red square",
+      stream: true,
+      partial_images: 2,
+    });
+    const types: string[] = [];
+    for await (const event of stream) {
+      types.push(event.type);
+      expect(isRedPng(event.b64_json)).toBe(true);
+    }
+    expect(types).toEqual([
+      "image_generation.partial_image",
+      "image_generation.partial_image",
+      "image_generation.completed",
+    ]);
+    expect(oa.last().json).toMatchObject({ stream: true, partial_images: 2 });
+  });
+
   test("dall-e-3 with response_format url: OpenAI's hosted URL passes through", async () => {
     const image = await client.images.generate({
       model: "dall-e-3",

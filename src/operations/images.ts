@@ -222,6 +222,7 @@ async function post(
   url: string,
   body: string | Uint8Array,
   contentType: string,
+  stream = false,
 ): Promise<{ response: Response; text: string } | Failure> {
   const headers = upstreamRequestHeaders(
     upstream.protocol,
@@ -231,15 +232,17 @@ async function post(
   );
   headers.set("content-type", contentType);
   try {
-    const { response } = await services.upstreamClient.open({
+    const response = await services.upstreamClient.call({
       upstream,
       url,
       body,
       headers,
       clientSignal: ctx.request.signal,
       timeouts: upstream.timeouts,
+      stream,
     });
-    return { response, text: await response.text() };
+    // A stream that began is the client's as it comes; everything else is read whole.
+    return { response, text: stream && response.ok ? "" : await response.text() };
   } catch (error) {
     return failureOf(error, upstream.name);
   }
@@ -262,6 +265,7 @@ async function forwardToOpenAI(
     upstream.baseUrl + call.openaiPath,
     body,
     contentType,
+    call.request.stream,
   );
   if (!("response" in answered)) return { kind: "failed", failure: answered };
   const { response, text } = answered;
@@ -278,7 +282,7 @@ async function forwardToOpenAI(
   lease.finish({ ok: true, usage: openAIUsage(text) });
   return {
     kind: "committed",
-    response: new Response(text, {
+    response: new Response(call.request.stream ? response.body : text, {
       status: response.status,
       headers: clientResponseHeaders(response.headers),
     }),

@@ -62,6 +62,14 @@ export function openaiImages(fields: Record<string, any>, edit: boolean): Respon
       "response_format",
       "unknown_parameter",
     );
+  if (fields.stream === true || fields.stream === "true") {
+    if (kind !== "gpt")
+      return openaiError("Streaming is only supported for GPT image models.", "stream");
+    return streamedImage(
+      edit ? "image_edit" : "image_generation",
+      Number(fields.partial_images ?? 0),
+    );
+  }
   const format = kind === "gpt" ? "b64_json" : (fields.response_format ?? "url");
   const data = Array.from({ length: n }, () => ({
     ...(format === "url" ? { url: FAKE_IMAGE_URL } : { b64_json: RED_PNG_BASE64 }),
@@ -116,6 +124,35 @@ export async function openaiImageEdit(request: RecordedRequest): Promise<Respons
   const fields: Record<string, string> = {};
   for (const [name, value] of form.entries()) if (typeof value === "string") fields[name] = value;
   return openaiImages(fields, true);
+}
+
+/** A GPT image model's stream: partial_images partial images, then the image with its usage. */
+function streamedImage(prefix: string, partials: number): Response {
+  const common = {
+    created_at: 1_700_000_000,
+    size: "1024x1024",
+    quality: "medium",
+    background: "opaque",
+    output_format: "png",
+  };
+  const events = [
+    ...Array.from({ length: partials }, (_, i) => ({
+      type: `${prefix}.partial_image`,
+      b64_json: RED_PNG_BASE64,
+      partial_image_index: i,
+      ...common,
+    })),
+    {
+      type: `${prefix}.completed`,
+      b64_json: RED_PNG_BASE64,
+      ...common,
+      usage: { input_tokens: 50, output_tokens: 272, total_tokens: 322 },
+    },
+  ];
+  return new Response(
+    events.map((e) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`).join(""),
+    { headers: { "content-type": "text/event-stream; charset=utf-8" } },
+  );
 }
 
 const geminiError = (message: string) =>
