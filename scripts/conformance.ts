@@ -1,8 +1,9 @@
 /*
  * npm run conformance -- --base-url URL --model openai=gpt-4o-mini --model anthropic=claude-haiku-4-5 [...]
  *
- * Runs the conformance matrix (five official-SDK clients x every upstream x seven cases), and the
- * embeddings cases for each --embedding-model, against any gateway, so another gateway can be held to the same standard as levity. Without --base-url
+ * Runs the conformance matrix (six official-SDK clients x every upstream x their cases), and the
+ * embeddings cases for each --embedding-model, against any gateway, so another gateway can be
+ * held to the same standard as levity. Without --base-url
  * it runs against levity in front of scripted fake upstreams, as `npm test` does.
  */
 import { parseArgs } from "node:util";
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     model: { type: "string", multiple: true },
     "embedding-model": { type: "string", multiple: true },
     "missing-model": { type: "string" },
+    "image-model": { type: "string", multiple: true },
     case: { type: "string", multiple: true },
     help: { type: "boolean", short: "h" },
   },
@@ -28,8 +30,11 @@ if (values.help) {
   --model UPSTREAM=MODEL a model name that reaches one upstream; one test column each ("echo=..." expects echo's behaviour)
   --embedding-model UPSTREAM=MODEL
                          an embedding model behind the gateway: runs the embeddings cases against it
+  --image-model UPSTREAM=MODEL  a model that makes images on that upstream: the openai images client
+                         runs "image generation" and "image edit" there (columns without one skip them)
   --missing-model NAME   a model the upstreams do not have, for the "upstream error" case (default levity-missing-model)
-  --case NAME            run only these cases: plain, streamed, "tool round trip", "image in", "system prompt", thinking, "upstream error"`);
+  --case NAME            run only these cases: plain, streamed, "tool round trip", "image in", "system prompt", thinking, "upstream error",
+                         "image generation", "image edit"`);
   process.exit(0);
 }
 
@@ -47,6 +52,7 @@ if (values["base-url"]) {
   if (values["missing-model"]) env.CONFORMANCE_MISSING_MODEL = values["missing-model"];
   if (values["embedding-model"]?.length)
     env.CONFORMANCE_EMBEDDING_MODELS = values["embedding-model"].join(",");
+  if (values["image-model"]?.length) env.CONFORMANCE_IMAGE_MODELS = values["image-model"].join(",");
 }
 if (values.case?.length) env.CONFORMANCE_CASES = values.case.join(",");
 

@@ -270,6 +270,8 @@ export interface ChatResponse {
 export type StreamEvent =
   | { type: "start"; id: string; model: string; created: number; usage: Usage }
   | { type: "text"; text: string; signature?: Opaque; citations?: Citation[] }
+  /** An image the model made (Gemini's inlineData in an answer), whole: a block of its own. */
+  | { type: "media"; source: MediaSource }
   /** A server tool's call or result, whole: a block of its own. */
   | { type: "server_tool"; part: ServerToolCallPart | ServerToolResultPart }
   | { type: "thinking"; text: string }

@@ -28,6 +28,8 @@ test(
         "echo-error-404",
         "--embedding-model",
         "echo=any-embedding-model",
+        "--image-model",
+        "echo=dall-e-2",
       ],
       {
         cwd: REPO,
@@ -43,7 +45,8 @@ test(
     await gateway.exited;
     expect(output.text).toContain("to echo > tool round trip");
     expect(output.text).toContain("embeddings to echo > @google/genai embedContent");
-    expect(output.text).toMatch(/ 35 pass\n 0 fail/);
+    expect(output.text).toContain("openai images client > to echo > image edit");
+    expect(output.text).toMatch(/ 37 pass\n 0 fail/);
     expect(code).toBe(0);
   },
   { timeout: 60_000 },

@@ -10,6 +10,7 @@ import { REPO, startGateway, type TestGateway } from "./support/gateway.ts";
 
 interface YamlRoute {
   method: string;
+  body?: string;
   path: string;
   operation: string;
   aliases?: string[];
@@ -20,6 +21,16 @@ const file = parse(readFileSync(join(REPO, "routes.yaml"), "utf8")) as {
   routes: YamlRoute[];
   normalize: Record<string, unknown>;
 };
+
+/** A form any upload route takes: an image (edits) and a file (audio) beside the fields. */
+function uploadForm(): FormData {
+  const form = new FormData();
+  form.set("model", "m");
+  form.set("prompt", "x");
+  form.set("image", new File([new Uint8Array(8)], "a.png", { type: "image/png" }));
+  form.set("file", new File([new Uint8Array(8)], "a.wav", { type: "audio/wav" }));
+  return form;
+}
 
 let gw: TestGateway;
 beforeAll(() => {
@@ -48,20 +59,22 @@ describe("routes.yaml and the router agree", () => {
       for (const path of [route.path, ...(route.aliases ?? [])]) {
         const url = gw.origin + fillTemplate(path, { model: "gemini-x" });
         const body =
-          route.method === "POST"
-            ? JSON.stringify({
-                model: "m",
-                max_tokens: 8,
-                messages: [{ role: "user", content: "x" }],
-                contents: [{ parts: [{ text: "x" }] }],
-                // Gemini's embedContent and batchEmbedContents.
-                content: { parts: [{ text: "x" }] },
-                requests: [{ content: { parts: [{ text: "x" }] } }],
-                prompt: "x",
-                input: "x",
-                upstream: "echo",
-              })
-            : undefined;
+          route.body === "multipart"
+            ? uploadForm()
+            : route.method === "POST"
+              ? JSON.stringify({
+                  model: "m",
+                  max_tokens: 8,
+                  messages: [{ role: "user", content: "x" }],
+                  contents: [{ parts: [{ text: "x" }] }],
+                  // Gemini's embedContent and batchEmbedContents.
+                  content: { parts: [{ text: "x" }] },
+                  requests: [{ content: { parts: [{ text: "x" }] } }],
+                  prompt: "x",
+                  input: "x",
+                  upstream: "echo",
+                })
+              : undefined;
         const response = await fetch(url, { method: route.method, body });
         const expected = route.operation === "not-served" ? 501 : 200;
         expect({ path, status: response.status }).toEqual({ path, status: expected });

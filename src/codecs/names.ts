@@ -37,6 +37,10 @@ export const OPERATIONS = [
   "index",
   /** An endpoint levity knows of but does not serve yet: a 501 in the client's shape naming it. */
   "not-served",
+  /** OpenAI's POST /v1/images/generations, over an OpenAI or a Gemini upstream. */
+  "image-generation",
+  /** OpenAI's POST /v1/images/edits (multipart), the same way. */
+  "image-edit",
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 

@@ -12,6 +12,10 @@ export interface RouteDef {
   aliases: string[];
   /** What the endpoint is, in words, when routes.yaml says (a not-served answer names it). */
   note?: string;
+  /** How a POST's body is read: JSON (when absent), or multipart/form-data (file uploads). */
+  body?: "json" | "multipart";
+  /** This route's own body limit, in place of proxy.max_body_mb, when routes.yaml sets one. */
+  maxBodyBytes?: number;
 }
 
 export interface RouteMatch {
@@ -91,6 +95,10 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
     stream: entry.stream,
     aliases: entry.aliases,
     ...(entry.note !== undefined ? { note: entry.note } : {}),
+    ...(entry.body === "multipart" ? { body: entry.body } : {}),
+    ...(entry.max_body_mb !== undefined
+      ? { maxBodyBytes: Math.round(entry.max_body_mb * 1024 * 1024) }
+      : {}),
   }));
 
   const entries: RouteEntry[] = [];

@@ -454,6 +454,16 @@ const RouteSchema = v.strictObject({
   aliases: v.optional(v.array(RoutePath, "must be a list of paths"), []),
   /** What the endpoint is, in words (e.g. "OpenAI embeddings"); a not-served answer names it. */
   note: v.optional(v.string("must be text")),
+  /** How a POST's body is read: a JSON object (the default), or multipart/form-data uploads. */
+  body: v.optional(v.picklist(["json", "multipart"], "must be json or multipart"), "json"),
+  /** This route's own body limit in megabytes, in place of proxy.max_body_mb. */
+  max_body_mb: v.optional(
+    v.pipe(
+      v.number("must be a number of megabytes"),
+      v.minValue(1, "must be at least 1"),
+      v.maxValue(1024, "must be at most 1024"),
+    ),
+  ),
 });
 
 export const RoutesSchema = v.strictObject({

@@ -2,6 +2,13 @@ import type { BodyLimits } from "../config/request-limits.ts";
 import type { JsonObject } from "../codecs/json.ts";
 import type { Deadlines } from "../deadlines.ts";
 import { GatewayError } from "../failure.ts";
+import {
+  DEFAULT_MULTIPART_LIMITS,
+  type MultipartBody,
+  type MultipartLimits,
+  MultipartParser,
+  multipartBoundary,
+} from "../codecs/multipart.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -128,4 +135,79 @@ function parseJsonObject(bytes: Uint8Array): { json: JsonObject; text: string } 
     );
   }
   return { json: json as JsonObject, text };
+}
+
+/**
+ * A multipart/form-data body, read as it arrives through the streaming parser: within `maxBytes`
+ * (a declared Content-Length over it is refused before a byte is read, a chunked body the moment
+ * it passes it) and `limits.timeoutMs`; a malformed body is refused at its first bad byte with a
+ * 400 naming the field. Each refusal closes the connection, since the rest of the body is unread.
+ */
+export async function readMultipart(
+  request: Request,
+  limits: BodyLimits & Partial<MultipartLimits>,
+  deadlines: Deadlines,
+): Promise<MultipartBody> {
+  let boundary: string;
+  try {
+    boundary = multipartBoundary(request.headers.get("content-type"));
+  } catch (error) {
+    throw error instanceof GatewayError ? closing(error) : error;
+  }
+  const parser = new MultipartParser(boundary, {
+    fieldMaxBytes: limits.fieldMaxBytes ?? DEFAULT_MULTIPART_LIMITS.fieldMaxBytes,
+    maxParts: limits.maxParts ?? DEFAULT_MULTIPART_LIMITS.maxParts,
+  });
+  const declared = Number(request.headers.get("content-length"));
+  if (declared > limits.maxBytes) throw closing(tooLargeUpload(limits.maxBytes));
+  if (!request.body) return parser.end();
+  const reader = request.body.getReader();
+  let cancel = () => {};
+  const expired = new Promise<never>((_, reject) => {
+    cancel = deadlines.after(limits.timeoutMs, () =>
+      reject(
+        new GatewayError(
+          408,
+          `The request body did not arrive within ${limits.timeoutMs / 1000} s (proxy.body_timeout in gateway.yaml).`,
+          { headers: { connection: "close" } },
+        ),
+      ),
+    );
+  });
+  const consume = async (): Promise<MultipartBody> => {
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return parser.end();
+      total += value.byteLength;
+      if (total > limits.maxBytes) throw tooLargeUpload(limits.maxBytes);
+      parser.push(value);
+    }
+  };
+  try {
+    return await Promise.race([consume(), expired]);
+  } catch (error) {
+    // Stop reading: what is left of the body is never taken in.
+    reader.cancel().catch(() => {});
+    throw error instanceof GatewayError ? closing(error) : error;
+  } finally {
+    cancel();
+  }
+}
+
+function tooLargeUpload(maxBytes: number): GatewayError {
+  return new GatewayError(
+    413,
+    `Request body is larger than ${formatMb(maxBytes)} MB, this endpoint's limit (max_body_mb in routes.yaml).`,
+    { type: "invalid_request_error", code: "request_too_large" },
+  );
+}
+
+/** The client may still be sending the body levity will not read: the connection ends with the answer. */
+function closing(error: GatewayError): GatewayError {
+  if (error.details.headers?.connection) return error;
+  return new GatewayError(error.status, error.message, {
+    ...error.details,
+    headers: { ...error.details.headers, connection: "close" },
+  });
 }

@@ -101,5 +101,6 @@ export function openExchange(
     match: undefined,
     clientKeyName: undefined,
     body: undefined,
+    multipart: undefined,
   };
 }

@@ -2,6 +2,7 @@ import type { CooldownCounter } from "../observe/account-events.ts";
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import type { Deadlines } from "../deadlines.ts";
 import type { JsonObject } from "../codecs/json.ts";
+import type { MultipartBody } from "../codecs/multipart.ts";
 import type { ErrorFamily } from "../codecs/errors.ts";
 import type { RouteMatch } from "../config/route-table.ts";
 import type { Logger } from "../log.ts";
@@ -31,6 +32,8 @@ export interface RequestContext {
   trace: RequestTrace;
   /** The parsed JSON body, for POST routes. */
   body?: { json: JsonObject; text: string };
+  /** The parsed multipart/form-data body, for routes with `body: multipart`. */
+  multipart?: MultipartBody;
 }
 
 /**

@@ -5,6 +5,7 @@ import type { OperationHandler } from "./context.ts";
 import { embeddings } from "./embeddings.ts";
 import { generate } from "./generate.ts";
 import { health } from "./health.ts";
+import { imageEdits, imageGenerations } from "./images.ts";
 import { indexPage } from "./index-page.ts";
 import { metrics } from "./metrics.ts";
 import { getModel, listModels } from "./models.ts";
@@ -28,5 +29,7 @@ export const OPERATION_HANDLERS: Readonly<Record<Operation, OperationHandler>> =
   "monitor-page": monitorPage,
   index: indexPage,
   "not-served": notServed,
+  "image-generation": imageGenerations,
+  "image-edit": imageEdits,
   ...ADMIN_HANDLERS,
 };

@@ -61,6 +61,9 @@ export class ResponseAssembler {
       case "server_tool":
         this.parts.push(event.part);
         break;
+      case "media":
+        this.parts.push({ type: "media", source: event.source });
+        break;
       case "tool_call_start": {
         const call = {
           type: "tool_call" as const,
@@ -117,6 +120,8 @@ function heldLength(event: StreamEvent): number {
       return event.text.length + (event.signature || event.citations ? PART_COST : 0);
     case "server_tool":
       return JSON.stringify(event.part).length;
+    case "media":
+      return (event.source.kind === "base64" ? event.source.data : event.source.url).length;
     case "thinking":
       return event.text.length;
     case "thinking_signature":

@@ -20,7 +20,8 @@ function isContent(event: StreamEvent): boolean {
     event.type === "thinking" ||
     event.type === "redacted_thinking" ||
     event.type === "tool_call_start" ||
-    event.type === "server_tool"
+    event.type === "server_tool" ||
+    event.type === "media"
   );
 }
 
@@ -33,7 +34,8 @@ export function isEmptyAnswer(response: Pick<ChatResponse, "parts" | "stop">): b
         (p.type === "text" && p.text !== "") ||
         p.type === "tool_call" ||
         p.type === "thinking" ||
-        p.type === "server_tool_result",
+        p.type === "server_tool_result" ||
+        p.type === "media",
     )
   );
 }

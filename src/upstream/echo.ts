@@ -297,3 +297,12 @@ export async function* echoStream(
   }
   yield { type: "finish", stop: answer.calls.length > 0 ? "tool_use" : "end", usage };
 }
+
+/** A 1x1 transparent PNG: echo's image, whatever the prompt asked for. */
+const ECHO_PNG =
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+/** Echo's answer to an image request: n copies of one tiny picture, so image clients can be tried with no account. */
+export function echoImages(n: number): { images: { mediaType: string; data: string }[] } {
+  return { images: Array.from({ length: n }, () => ({ mediaType: "image/png", data: ECHO_PNG })) };
+}

@@ -9,7 +9,8 @@ import { contentEncoding, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts
 export interface UpstreamCall {
   upstream: Upstream;
   url: string;
-  body: string;
+  /** JSON text, or a multipart form's bytes. */
+  body: string | Uint8Array;
   headers: Headers;
   /** Aborts when the client goes away. */
   clientSignal: AbortSignal;

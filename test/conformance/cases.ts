@@ -14,6 +14,8 @@ export const CASES = [
   "system prompt",
   "thinking",
   "upstream error",
+  "image generation",
+  "image edit",
 ] as const;
 export type CaseName = (typeof CASES)[number];
 
@@ -24,6 +26,8 @@ export interface UpstreamModels {
   missingModel: string;
   /** Echo repeats the user's text instead of following it. */
   echoes: boolean;
+  /** A model name that reaches this upstream's image generation, where it has one: the image cases run only then. */
+  imageModel?: string;
 }
 
 export interface Target {
@@ -36,6 +40,8 @@ export type CaseRun = (target: Target, upstream: UpstreamModels) => Promise<void
 export interface Driver {
   client: string;
   cases: Partial<Record<CaseName, CaseRun>>;
+  /** Whether the driver has anything to try on this upstream (the images client needs an image model). */
+  serves?: (upstream: UpstreamModels) => boolean;
 }
 
 export const PLAIN = "Reply with exactly this text and nothing else: levity-plain-ok";
@@ -46,6 +52,8 @@ export const IMAGE_PROMPT = "What color is this image? Answer with one word.";
 export const SYSTEM = "Begin every reply with the word SYSTEM-OK.";
 export const SYSTEM_USER = "Say hello.";
 export const THINKING = "What is 17 * 3? Reply with the number only.";
+export const IMAGE_GENERATION = "A plain red square on a white background.";
+export const IMAGE_EDIT = "Make the square blue.";
 
 /** A schema as coding agents send them: $schema and additionalProperties included, which Gemini refuses. */
 export const WEATHER_SCHEMA = {

@@ -1,13 +1,15 @@
 import { afterAll, beforeAll, describe, test } from "bun:test";
-import { CASES, type Driver } from "./cases.ts";
+import { CASES, type Driver, type UpstreamModels } from "./cases.ts";
 import { anthropicDriver } from "./drivers/anthropic.ts";
 import { geminiDriver } from "./drivers/gemini.ts";
 import { openaiChatDriver } from "./drivers/openai-chat.ts";
 import { openaiCompletionsDriver } from "./drivers/openai-completions.ts";
+import { openaiImagesDriver } from "./drivers/openai-images.ts";
 import { openaiResponsesDriver } from "./drivers/openai-responses.ts";
-import { externalSetup, LOCAL_UPSTREAMS, localSetup, type Setup } from "./target.ts";
+import { externalSetup, LOCAL_MODELS, localSetup, type Setup } from "./target.ts";
 
-// {five official-SDK clients} x {every upstream dialect, and echo} x {the seven cases}.
+// {five official-SDK clients} x {every upstream dialect, and echo} x {the seven cases}, and the
+// openai images client (generation, edit) on every upstream given an image model.
 //
 // Locally the matrix runs twice more through a simulated network between the fakes and levity
 // (test/support/network.ts: random splits, pauses, compression, comments, late and open ends),
@@ -23,6 +25,7 @@ const DRIVERS: Driver[] = [
   openaiCompletionsDriver,
   anthropicDriver,
   geminiDriver,
+  openaiImagesDriver,
 ];
 const DEFAULT_NET_SEED = 20261125;
 const only = process.env.CONFORMANCE_CASES?.split(",");
@@ -43,7 +46,8 @@ function netSeeds(env: string | undefined): number[] {
 }
 
 /** The matrix against one setup; `seed` names the network it runs through, if any. */
-function matrix(makeSetup: () => Setup, upstreamNames: string[], seed?: number): void {
+function matrix(makeSetup: () => Setup, upstreams: readonly UpstreamModels[], seed?: number): void {
+  const upstreamNames = upstreams.map((u) => u.name);
   let setup: Setup;
   beforeAll(() => {
     setup = makeSetup();
@@ -55,6 +59,9 @@ function matrix(makeSetup: () => Setup, upstreamNames: string[], seed?: number):
       for (const name of CASES) {
         const run = driver.cases[name];
         if (!run || (only && !only.includes(name))) continue;
+        // Known when the tests are collected: the upstreams are named before any setup runs.
+        const upstream = upstreams.find((u) => u.name === upstreamName);
+        if (upstream && driver.serves && !driver.serves(upstream)) continue;
         test(
           name,
           async () => {
@@ -95,18 +102,15 @@ function matrix(makeSetup: () => Setup, upstreamNames: string[], seed?: number):
 }
 
 if (external) {
-  matrix(
-    () => external,
-    external.upstreams.map((u) => u.name),
-  );
+  matrix(() => external, external.upstreams);
 } else {
-  matrix(() => localSetup(), LOCAL_UPSTREAMS);
+  matrix(() => localSetup(), LOCAL_MODELS);
   // Echo has no network between it and levity.
   for (const seed of netSeeds(process.env.LEVITY_NET_SEEDS)) {
     describe(`through the network, seed ${seed}`, () =>
       matrix(
         () => localSetup(seed),
-        LOCAL_UPSTREAMS.filter((name) => name !== "echo"),
+        LOCAL_MODELS.filter((u) => u.name !== "echo"),
         seed,
       ));
   }

@@ -31,9 +31,32 @@ const CLIENT_KEY = "sk-conformance-client";
 /** The upstreams of the local setup, by name. */
 export const LOCAL_UPSTREAMS = ["openai", "openai-all", "anthropic", "gemini", "echo"];
 
+/** Every local upstream makes images but Anthropic's. */
+const LOCAL_IMAGE_MODELS: Readonly<Record<string, string>> = {
+  openai: "conf-openai-image",
+  "openai-all": "conf-openai-all-image",
+  gemini: "conf-gemini-image",
+  echo: "conf-echo",
+};
+
+/** The model names that reach each local upstream. */
+export const LOCAL_MODELS: readonly UpstreamModels[] = LOCAL_UPSTREAMS.map((name) => ({
+  name,
+  model: `conf-${name}`,
+  missingModel: `conf-${name}-missing`,
+  echoes: name === "echo",
+  imageModel: LOCAL_IMAGE_MODELS[name],
+}));
+
 export function externalSetup(env: Record<string, string | undefined>): Setup | undefined {
   const baseUrl = env.CONFORMANCE_BASE_URL;
   if (!baseUrl) return undefined;
+  const imageModels = new Map(
+    (env.CONFORMANCE_IMAGE_MODELS ?? "")
+      .split(",")
+      .filter(Boolean)
+      .map((entry) => entry.split("=") as [string, string]),
+  );
   const upstreams = (env.CONFORMANCE_MODELS ?? "")
     .split(",")
     .filter(Boolean)
@@ -44,6 +67,7 @@ export function externalSetup(env: Record<string, string | undefined>): Setup | 
         model,
         missingModel: env.CONFORMANCE_MISSING_MODEL ?? MISSING_MODEL,
         echoes: name === "echo",
+        imageModel: imageModels.get(name),
       };
     });
   if (upstreams.length === 0)
@@ -110,6 +134,9 @@ export function localSetup(networkSeed?: number): Setup {
       "  conf-anthropic: anthropic/claude-sonnet-4-5-real",
       "  conf-gemini: gemini/gemini-2.5-flash-real",
       "  conf-echo: echo/echo",
+      "  conf-openai-image: openai/gpt-image-1",
+      "  conf-openai-all-image: openai-all/gpt-image-1",
+      "  conf-gemini-image: gemini/gemini-2.5-flash-image",
       `  conf-openai-missing: openai/${MISSING_MODEL}`,
       `  conf-openai-all-missing: openai-all/${MISSING_MODEL}`,
       `  conf-anthropic-missing: anthropic/${MISSING_MODEL}`,
@@ -123,15 +150,9 @@ export function localSetup(networkSeed?: number): Setup {
       "",
     ].join("\n"),
   });
-  const upstreams = LOCAL_UPSTREAMS.map((name) => ({
-    name,
-    model: `conf-${name}`,
-    missingModel: `conf-${name}-missing`,
-    echoes: name === "echo",
-  }));
   return {
     target: { baseUrl: gw.origin, apiKey: CLIENT_KEY },
-    upstreams,
+    upstreams: [...LOCAL_MODELS],
     deliveries: () => fakes.flatMap((fake) => fake.deliveries()),
     async stop() {
       await gw.stop();

@@ -1,5 +1,6 @@
 import { GEMINI_EMBEDDING_MODELS, geminiEmbeddings } from "./fake-embeddings.ts";
 import { createHash } from "node:crypto";
+import { geminiImageModel, imagenPredict, isGeminiImageModel } from "./fake-images.ts";
 import {
   jsonReply,
   startFake,
@@ -165,6 +166,8 @@ export function fakeGemini(
         request.path,
       );
       if (embed) return geminiEmbeddings(embed[1]!, embed[2]!, request.json ?? {});
+      const predict = /^\/v1beta\/models\/(imagen-[^/:]+):predict$/.exec(request.path);
+      if (predict) return imagenPredict(request);
       const match =
         /^\/v1(?:beta)?\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/.exec(
           request.path,
@@ -182,6 +185,8 @@ export function fakeGemini(
           totalTokens: 7,
           promptTokensDetails: [{ modality: "TEXT", tokenCount: 7 }],
         });
+      if (isGeminiImageModel(model))
+        return geminiImageModel(model, request, method === "streamGenerateContent", streamed);
       const body = request.json ?? {};
       const signerMark =
         options.signer === undefined

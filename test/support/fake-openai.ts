@@ -1,3 +1,4 @@
+import { openaiImageEdit, openaiImages } from "./fake-images.ts";
 import {
   jsonReply,
   startFake,
@@ -235,6 +236,8 @@ export function fakeOpenAI(
       if (request.path === "/v1/responses")
         return responses(request, streamed, stored, keyOf(request) ?? "", options);
       if (request.path === "/v1/responses/input_tokens") return inputTokens(body);
+      if (request.path === "/v1/images/generations") return openaiImages(body, false);
+      if (request.path === "/v1/images/edits") return openaiImageEdit(request);
       return invalid(`Invalid URL (${request.method} ${request.path})`, null, 404);
     },
   });

@@ -18,7 +18,13 @@ import { withCache } from "../cache-marks.ts";
 import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseEvent } from "../shared.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
-import { blocksFromParts, partsFromBlocks, TO_ANTHROPIC_STOP, toAnthropicUsage } from "./wire.ts";
+import {
+  blocksFromParts,
+  mediaBlock,
+  partsFromBlocks,
+  TO_ANTHROPIC_STOP,
+  toAnthropicUsage,
+} from "./wire.ts";
 import { citationBlock, parseServerTool, searchesIn, serverBlock } from "./server-tools.ts";
 
 const encodeOr = (o: Opaque | undefined) => (o ? encodeOpaque(o) : "");
@@ -279,6 +285,11 @@ async function* renderAnthropicStream(
         yield* close();
         break;
       }
+      case "media":
+        yield* close();
+        yield start(mediaBlock({ type: "media", source: event.source }), "tool");
+        yield* close();
+        break;
       case "tool_call_start":
         yield* close();
         yield start({ type: "tool_use", id: event.id, name: event.name, input: {} }, "tool");

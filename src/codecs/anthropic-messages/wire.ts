@@ -181,7 +181,7 @@ export function partsFromBlocks(content: unknown, where: string, upstream?: stri
 
 const withCitations = (citations: Citation[] | undefined) => (citations ? { citations } : {});
 
-function mediaBlock(part: MediaPart) {
+export function mediaBlock(part: MediaPart) {
   const source = part.source;
   const document =
     (source.kind === "base64" ? source.mediaType : (source.mediaType ?? "")) === "application/pdf";

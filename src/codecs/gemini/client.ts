@@ -302,6 +302,17 @@ async function* renderGeminiStream(
           ),
         );
         break;
+      case "media":
+        yield frame(
+          chunk(
+            id,
+            model,
+            [clientMediaPart({ type: "media", source: event.source })],
+            undefined,
+            usage,
+          ),
+        );
+        break;
       case "tool_call_start":
         calls.set(event.index, {
           id: event.id,

@@ -343,6 +343,8 @@ async function* parseGeminiStream(
       } else if (part.type === "text") {
         if (part.text !== "" || part.signature)
           yield { type: "text", text: part.text, signature: part.signature };
+      } else if (part.type === "media") {
+        yield { type: "media", source: part.source };
       } else if (part.type === "tool_call") {
         const index = calls++;
         yield {

@@ -7,6 +7,7 @@ import type {
   ToolCallPart,
   Turn,
 } from "../../ir.ts";
+import { chatImage } from "../media-output.ts";
 import { cacheMarkOf, lastMark, markPart } from "../cache-marks.ts";
 import { isResultContent, textOf } from "../../ir.ts";
 import {
@@ -207,6 +208,8 @@ export const openaiChatClient: Readonly<ClientCodec> = {
     };
     if (thinking && ctx.request.reasoning?.include) message.reasoning_content = thinking;
     if (calls.length > 0) message.tool_calls = calls.map((call) => renderToolCall(call, ctx));
+    const images = response.parts.flatMap((p) => (p.type === "media" ? [p.source] : []));
+    if (images.length > 0) message.images = images.map(chatImage);
     return {
       id: idWithPrefix(response.id, "chatcmpl-"),
       object: "chat.completion",

@@ -1,5 +1,6 @@
 import type { StreamEvent } from "../../ir.ts";
 import { idWithPrefix, sseData } from "../shared.ts";
+import { chatImage } from "../media-output.ts";
 import type { ClientContext } from "../codec.ts";
 import { failOpenAIStream } from "./stream-error.ts";
 import { customInput, isCustomTool, TO_OPENAI_FINISH, toOpenAIUsage } from "./wire.ts";
@@ -33,6 +34,7 @@ export async function* renderChatStream(
   const showThinking = ctx.request.reasoning?.include === true;
   // Custom tool input is free text, not JSON: it is sent whole when the call ends.
   const custom = new Map<number, { id: string; name: string; args: string }>();
+  let images = 0;
   for await (const event of events) {
     switch (event.type) {
       case "start":
@@ -49,6 +51,9 @@ export async function* renderChatStream(
         break;
       case "text":
         yield sseData(chunk({ content: event.text }, null));
+        break;
+      case "media":
+        yield sseData(chunk({ images: [chatImage(event.source, images++)] }, null));
         break;
       case "tool_call_start":
         if (isCustomTool(ctx.request.tools, event.name))

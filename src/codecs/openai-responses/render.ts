@@ -1,3 +1,4 @@
+import { imageGenerationItem } from "../media-output.ts";
 import { openaiErrorBody } from "../openai-compatible/error-body.ts";
 import type {
   ChatRequest,
@@ -288,6 +289,9 @@ export function itemsFromParts(parts: Part[], ctx: ClientContext): unknown[] {
     } else if (part.type === "tool_call") {
       flush();
       items.push(callItem(randomId("fc_"), part.id, part.name, part.arguments, "completed", ctx));
+    } else if (part.type === "media") {
+      flush();
+      items.push(imageGenerationItem(randomId("ig_"), part.source, "completed"));
     }
   }
   flush();
@@ -507,6 +511,23 @@ export async function* renderResponsesStream(
           pendingSearch = event.part;
         } else if (pendingSearch && event.part.callId === pendingSearch.id)
           yield* flushSearch(event.part);
+        break;
+      }
+      case "media": {
+        yield* close();
+        const index = output.length;
+        const id = randomId("ig_");
+        const at = { output_index: index, item_id: id };
+        yield emit("response.output_item.added", {
+          output_index: index,
+          item: imageGenerationItem(id, event.source, "in_progress"),
+        });
+        yield emit("response.image_generation_call.in_progress", at);
+        yield emit("response.image_generation_call.generating", at);
+        yield emit("response.image_generation_call.completed", at);
+        const done = imageGenerationItem(id, event.source, "completed");
+        output.push(done);
+        yield emit("response.output_item.done", { output_index: index, item: done });
         break;
       }
       case "tool_call_start": {

@@ -1,7 +1,8 @@
 import { check } from "../compose.ts";
 import type { PathLookup, RouteMatch } from "../../config/route-table.ts";
 import type { JsonObject } from "../../codecs/json.ts";
-import { readJsonObject, readOptionalJsonObject } from "../body.ts";
+import { readJsonObject, readMultipart, readOptionalJsonObject } from "../body.ts";
+import { describeMultipart } from "../../codecs/multipart.ts";
 import type { Deadlines } from "../../deadlines.ts";
 import { GatewayError } from "../../failure.ts";
 import { type Exchange, lookedUp, type Step } from "../exchange.ts";
@@ -9,7 +10,9 @@ import { type Exchange, lookedUp, type Step } from "../exchange.ts";
 /**
  * Reads a POST's JSON body, within proxy.max_body_mb and proxy.body_timeout, for the operation
  * and the request log. An overlapped path is settled by the body: the route is the one whose
- * field the body carries. A not-served endpoint is refused whatever its body (multipart audio,
+ * field the body carries. A multipart route (file uploads) is read by the streaming multipart
+ * reader within its own max_body_mb, and the log gets its fields with each file's size in place
+ * of its bytes. A not-served endpoint is refused whatever its body (multipart audio,
  * file uploads), so its body is never read; an admin command's body may be absent.
  */
 export function readBody(deadlines: Deadlines): Step {
@@ -26,6 +29,17 @@ export function readBody(deadlines: Deadlines): Step {
 async function read(exchange: Exchange, lookup: PathLookup, deadlines: Deadlines): Promise<void> {
   const { request, snapshot } = exchange;
   const limits = snapshot.proxy.body;
+  const route = exchange.match?.route;
+  if (lookup.kind === "route" && route?.body === "multipart") {
+    const multipart = await readMultipart(
+      request,
+      { ...limits, maxBytes: route.maxBodyBytes ?? limits.maxBytes },
+      deadlines,
+    );
+    exchange.multipart = multipart;
+    exchange.trace.requestBody(describeMultipart(multipart));
+    return;
+  }
   if (lookup.kind === "overlap") {
     const body = await readJsonObject(request, limits, deadlines);
     exchange.match = chooseOverlap(lookup, body.json);
