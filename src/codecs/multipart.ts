@@ -373,3 +373,18 @@ function safeText(part: MultipartPart): string | undefined {
     return undefined;
   }
 }
+
+/** An encoded body's pieces as a stream, one piece per read: nothing is joined or copied. */
+export function piecesStream(pieces: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+  let next = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        const piece = pieces[next++];
+        if (piece === undefined) controller.close();
+        else controller.enqueue(piece);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

@@ -9,7 +9,8 @@ import { contentEncoding, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts
 export interface UpstreamCall {
   upstream: Upstream;
   url: string;
-  body: string;
+  /** JSON text, or an upload's pieces as a stream (its length set in the headers by the caller). */
+  body: string | ReadableStream<Uint8Array>;
   headers: Headers;
   /** Aborts when the client goes away. */
   clientSignal: AbortSignal;
@@ -298,6 +299,8 @@ export class UpstreamClient {
         method: "POST",
         headers: call.headers,
         body: call.body,
+        // A stream body goes out as it is read (fetch requires saying so).
+        ...(typeof call.body === "string" ? {} : { duplex: "half" }),
         signal: w.abort.signal,
         redirect: "manual",
         decompress: false,
