@@ -1,8 +1,8 @@
 /*
  * npm run conformance -- --base-url URL --model openai=gpt-4o-mini --model anthropic=claude-haiku-4-5 [...]
  *
- * Runs the conformance matrix (five official-SDK clients x every upstream x seven cases) against
- * any gateway, so another gateway can be held to the same standard as levity. Without --base-url
+ * Runs the conformance matrix (five official-SDK clients x every upstream x seven cases), and
+ * OpenAI audio transcriptions to every upstream, against any gateway, so another gateway can be held to the same standard as levity. Without --base-url
  * it runs against levity in front of scripted fake upstreams, as `npm test` does.
  */
 import { parseArgs } from "node:util";
@@ -45,7 +45,8 @@ if (values["base-url"]) {
 }
 if (values.case?.length) env.CONFORMANCE_CASES = values.case.join(",");
 
-const child = Bun.spawn([process.execPath, "test", "test/conformance/matrix.test.ts"], {
+const FILES = ["test/conformance/matrix.test.ts", "test/conformance/transcriptions.test.ts"];
+const child = Bun.spawn([process.execPath, "test", ...FILES], {
   env,
   stdout: "inherit",
   stderr: "inherit",

@@ -40,7 +40,9 @@ test(
     gateway.kill("SIGTERM");
     await gateway.exited;
     expect(output.text).toContain("to echo > tool round trip");
-    expect(output.text).toMatch(/ 31 pass\n 0 fail/);
+    expect(output.text).toContain("audio transcription to echo > a form without its file");
+    // 31 matrix cases and 4 transcription cases.
+    expect(output.text).toMatch(/ 35 pass\n 0 fail/);
     expect(code).toBe(0);
   },
   { timeout: 60_000 },

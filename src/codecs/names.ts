@@ -35,6 +35,8 @@ export const OPERATIONS = [
   "index",
   /** An endpoint levity knows of but does not serve yet: a 501 in the client's shape naming it. */
   "not-served",
+  /** OpenAI speech to text: forwarded to an OpenAI upstream, over Gemini as an inline-audio request. */
+  "transcribe",
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 

@@ -9,6 +9,7 @@ import { metrics } from "./metrics.ts";
 import { getModel, listModels } from "./models.ts";
 import { monitorPage } from "./monitor-page.ts";
 import { notServed } from "./not-served.ts";
+import { transcribe } from "./transcribe.ts";
 
 /**
  * One handler per operation routes.yaml can name. Typed over every Operation, so adding one to the
@@ -26,5 +27,6 @@ export const OPERATION_HANDLERS: Readonly<Record<Operation, OperationHandler>> =
   "monitor-page": monitorPage,
   index: indexPage,
   "not-served": notServed,
+  transcribe,
   ...ADMIN_HANDLERS,
 };

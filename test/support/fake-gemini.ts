@@ -10,6 +10,7 @@ import { geminiSchemaErrors } from "./gemini-schema-rules.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 import { groundingFields } from "./gemini-grounding.ts";
 import { digest, fakeModelFamily, type SigningOptions } from "./fake-signing.ts";
+import { transcriptOf } from "./fake-transcript.ts";
 
 /*
  * The Gemini API's wire format (PROTOCOLS.md §6): x-goog-api-key or ?key=, a bad key is 400
@@ -82,6 +83,49 @@ function validate(body: any, signerMark?: string): Response | undefined {
         return invalid("functionResponse.name is required");
   }
   return undefined;
+}
+
+const INLINE_REQUEST_MAX = 20 * 1024 * 1024;
+/** The audio types Gemini's audio guide lists. */
+const AUDIO_TYPES = [
+  "audio/wav",
+  "audio/mp3",
+  "audio/aiff",
+  "audio/aac",
+  "audio/ogg",
+  "audio/flac",
+];
+
+/**
+ * A request with inline audio and an instruction to transcribe it is answered with what the fake
+ * "heard" (transcript-of), in the language the instruction names; audio of a type Gemini does not
+ * list is refused as Gemini refuses it.
+ */
+function transcribe(body: any): Response | undefined {
+  const parts: any[] = body.contents?.at(-1)?.parts ?? [];
+  const audio = parts.find((p) => String(p.inlineData?.mimeType ?? "").startsWith("audio/"));
+  if (!audio) return undefined;
+  const mimeType = audio.inlineData.mimeType;
+  if (!AUDIO_TYPES.includes(mimeType)) return invalid(`Unsupported MIME type: ${mimeType}`);
+  const instruction = parts.map((p) => p.text ?? "").join(" ");
+  if (!/transcript/i.test(instruction)) return undefined;
+  const language = /ISO-639-1 code "([^"]+)"/.exec(instruction)?.[1];
+  const text = transcriptOf(Buffer.from(audio.inlineData.data, "base64"), language);
+  const audioTokens = 32 * 3;
+  return jsonReply({
+    candidates: [{ content: { role: "model", parts: [{ text }] }, finishReason: "STOP", index: 0 }],
+    usageMetadata: {
+      promptTokenCount: audioTokens + 20,
+      candidatesTokenCount: words(text).length,
+      totalTokenCount: audioTokens + 20 + words(text).length,
+      promptTokensDetails: [
+        { modality: "AUDIO", tokenCount: audioTokens },
+        { modality: "TEXT", tokenCount: 20 },
+      ],
+    },
+    modelVersion: "gemini-2.5-flash",
+    responseId: "fake-transcript-1",
+  });
 }
 
 function promptOf(model: string, body: any): Prompt {
@@ -166,7 +210,12 @@ export function fakeGemini(
           totalTokens: 7,
           promptTokensDetails: [{ modality: "TEXT", tokenCount: 7 }],
         });
+      // Gemini's limit on a request with inline data (its audio guide: larger files go through the Files API).
+      if (request.bytes.byteLength > INLINE_REQUEST_MAX)
+        return invalid(`Request payload size exceeds the limit: ${INLINE_REQUEST_MAX} bytes.`);
       const body = request.json ?? {};
+      const heard = transcribe(body);
+      if (heard) return heard;
       const signerMark =
         options.signer === undefined
           ? undefined

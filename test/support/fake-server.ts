@@ -24,6 +24,8 @@ export interface RecordedRequest {
   query: URLSearchParams;
   headers: Headers;
   text: string;
+  /** The body as it arrived: an upload is not text. */
+  bytes: Uint8Array;
   json: any;
 }
 
@@ -272,7 +274,8 @@ export function startFake(options: {
     idleTimeout: 0,
     async fetch(raw) {
       const url = new URL(raw.url);
-      const text = raw.method === "GET" ? "" : await raw.text();
+      const bytes = raw.method === "GET" ? new Uint8Array(0) : await raw.bytes();
+      const text = new TextDecoder().decode(bytes);
       let json: unknown;
       try {
         json = text ? JSON.parse(text) : undefined;
@@ -285,6 +288,7 @@ export function startFake(options: {
         query: url.searchParams,
         headers: raw.headers,
         text,
+        bytes,
         json,
       };
       requests.push(request);
