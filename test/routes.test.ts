@@ -15,6 +15,7 @@ interface YamlRoute {
   aliases?: string[];
   dialect?: string;
   note?: string;
+  body?: string;
 }
 const file = parse(readFileSync(join(REPO, "routes.yaml"), "utf8")) as {
   routes: YamlRoute[];
