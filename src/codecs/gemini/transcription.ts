@@ -1,12 +1,14 @@
 import type { Usage } from "../../ir.ts";
 import { isObject } from "../json.ts";
 import { type MultipartPart, partBytes } from "../multipart.ts";
+import { GEMINI_DEFAULT_API_VERSION } from "./base-url.ts";
 
 /*
- * Speech to text over Gemini, which has no transcription endpoint: the audio goes inline in a
+ * Speech to text over Gemini, which has no transcription endpoint: the audio goes in a
  * generateContent request with an instruction to transcribe it, and the answer's text is the
- * transcript. Gemini takes a request of at most 20 MB this way (larger audio must go through its
- * Files API, which levity does not use), and the audio types its documentation lists.
+ * transcript. Audio whose request fits Gemini's 20 MB goes inline as base64; larger audio is
+ * uploaded through the Files API first (resumable protocol, one request) and referred to by its
+ * URI, as Gemini's audio guide says. Only the audio types that guide lists are sent.
  */
 
 /** Gemini's limit on a whole generateContent request with inline data. */
@@ -75,20 +77,20 @@ export function geminiTranscriptionSize(file: MultipartPart, ask: GeminiTranscri
   return Math.ceil(file.size / 3) * 4 + instruction(ask).length + 512;
 }
 
-/** The generateContent body: the audio inline, then the instruction. */
-export function geminiTranscriptionBody(
-  file: MultipartPart,
-  mimeType: string,
-  ask: GeminiTranscriptionAsk,
-): string {
-  const data = Buffer.from(partBytes(file)).toString("base64");
+/** The audio in the request: inline, or a file uploaded to the account's Files API. */
+export type GeminiAudio =
+  | { kind: "inline"; file: MultipartPart; mimeType: string }
+  | { kind: "uploaded"; uri: string; mimeType: string };
+
+/** The generateContent body: the audio, then the instruction. */
+export function geminiTranscriptionBody(audio: GeminiAudio, ask: GeminiTranscriptionAsk): string {
+  const { mimeType } = audio;
+  const part =
+    audio.kind === "inline"
+      ? { inlineData: { mimeType, data: Buffer.from(partBytes(audio.file)).toString("base64") } }
+      : { fileData: { mimeType, fileUri: audio.uri } };
   return JSON.stringify({
-    contents: [
-      {
-        role: "user",
-        parts: [{ inlineData: { mimeType, data } }, { text: instruction(ask) }],
-      },
-    ],
+    contents: [{ role: "user", parts: [part, { text: instruction(ask) }] }],
     ...(ask.temperature !== undefined
       ? { generationConfig: { temperature: ask.temperature } }
       : {}),
@@ -130,5 +132,55 @@ export function readGeminiTranscript(json: unknown): GeminiTranscript {
       .join("")
       .trim(),
     ...(input !== undefined ? { usage: { input, output } } : {}),
+  };
+}
+
+/** The Files API's upload path under the base URL. */
+export function geminiUploadPath(apiVersion: string | undefined): string {
+  return `/upload/${apiVersion ?? GEMINI_DEFAULT_API_VERSION}/files`;
+}
+
+/** An uploaded file's own path (`files/abc`), to delete it once its transcript is made. */
+export function geminiFilePath(name: string, apiVersion: string | undefined): string {
+  return `/${apiVersion ?? GEMINI_DEFAULT_API_VERSION}/${name}`;
+}
+
+/** The headers that start a resumable upload of `size` bytes of `mimeType`, and its JSON body. */
+export function geminiUploadStart(
+  size: number,
+  mimeType: string,
+): { headers: Record<string, string>; body: string } {
+  return {
+    headers: {
+      "x-goog-upload-protocol": "resumable",
+      "x-goog-upload-command": "start",
+      "x-goog-upload-header-content-length": String(size),
+      "x-goog-upload-header-content-type": mimeType,
+    },
+    body: JSON.stringify({ file: { display_name: "levity-transcription" } }),
+  };
+}
+
+/** The headers that send the whole file and finish the upload in one request. */
+export function geminiUploadFinish(size: number): Record<string, string> {
+  return {
+    "content-type": "application/octet-stream",
+    "content-length": String(size),
+    "x-goog-upload-offset": "0",
+    "x-goog-upload-command": "upload, finalize",
+  };
+}
+
+/** The uploaded file as the finishing request's answer describes it. */
+export function readUploadedFile(
+  json: unknown,
+): { name: string; uri: string; state?: string } | undefined {
+  const file = isObject(json) ? json.file : undefined;
+  if (!isObject(file) || typeof file.name !== "string" || typeof file.uri !== "string")
+    return undefined;
+  return {
+    name: file.name,
+    uri: file.uri,
+    ...(typeof file.state === "string" ? { state: file.state } : {}),
   };
 }
