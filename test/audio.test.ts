@@ -66,6 +66,7 @@ ${upstreamsYaml([
 ])}`,
     mappings: `exact:
   whisper: oa/whisper-1
+  fast-transcribe: oa/gpt-4o-transcribe
   gem: gm/gemini-2.5-flash-real
   claude: an/claude-sonnet-4-real
   claude-then-gem: [an/claude-sonnet-4-real, gm/gemini-2.5-flash-real]
@@ -172,6 +173,25 @@ describe("over an OpenAI upstream: the form forwarded with only the model rewrit
       .catch((error) => error);
     expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
     expect(refused.message).toContain("Invalid file format");
+  });
+
+  test("stream: the upstream's SSE events passed on, through the SDK's stream", async () => {
+    const stream = await openai.audio.transcriptions.create({
+      file: await toFile(SMALL, "live.mp3", { type: "audio/mpeg" }),
+      model: "fast-transcribe",
+      stream: true,
+    });
+    const deltas: string[] = [];
+    let done: { text: string } | undefined;
+    for await (const event of stream) {
+      if (event.type === "transcript.text.delta") deltas.push(event.delta);
+      if (event.type === "transcript.text.done") done = event;
+    }
+    expect(deltas.join("")).toBe(transcriptOf(SMALL));
+    expect(done?.text).toBe(transcriptOf(SMALL));
+    const form = await lastForm(oa);
+    expect(form.get("stream")).toBe("true");
+    expect(form.get("model")).toBe("gpt-4o-transcribe");
   });
 
   test("a failed attempt is retried on the other account with the same bytes", async () => {

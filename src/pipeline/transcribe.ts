@@ -29,7 +29,7 @@ import type { Upstream } from "../config/snapshot.ts";
 import { emptyAnswer, type Failure, failureOf, GatewayError } from "../failure.ts";
 import type { Target } from "../mapping/table.ts";
 import type { Lease } from "../pool/lease.ts";
-import type { UpstreamCall, UpstreamClient } from "../upstream/forward.ts";
+import type { GuardedSource, UpstreamCall, UpstreamClient } from "../upstream/forward.ts";
 import {
   clientResponseHeaders,
   upstreamEndpoint,
@@ -95,6 +95,7 @@ const GEMINI = UPSTREAM_CODECS.gemini;
 function forwardedTranscription({
   ctx,
   form,
+  request,
   target,
   upstream,
   upstreamClient,
@@ -119,15 +120,25 @@ function forwardedTranscription({
       headers.set("content-length", String(encoded.length));
       let answer: string;
       let response: Response;
+      let source: GuardedSource | undefined;
       try {
-        ({ response } = await upstreamClient.open({
+        ({ response, source } = await upstreamClient.open({
           upstream,
           url,
           body: piecesStream(encoded.pieces),
           headers,
           clientSignal: ctx.request.signal,
           timeouts: upstream.timeouts,
+          stream: request.stream,
         }));
+        if (source)
+          return {
+            kind: "committed",
+            response: new Response(passedOn(source, lease, upstream.name), {
+              status: response.status,
+              headers: clientResponseHeaders(response.headers),
+            }),
+          };
         answer = await response.text();
       } catch (error) {
         return failed(failureOf(error, upstream.name));
@@ -152,6 +163,47 @@ function forwardedTranscription({
       };
     },
   };
+}
+
+/**
+ * A streamed transcription (`stream: true`, gpt-4o-transcribe's SSE events) passed on as the
+ * upstream sends it; the lease finishes when it ends, fails, or the client leaves.
+ */
+function passedOn(
+  source: GuardedSource,
+  lease: Lease,
+  upstream: string,
+): ReadableStream<Uint8Array> {
+  let finished = false;
+  const finish = (outcome: Parameters<Lease["finish"]>[0]) => {
+    if (finished) return;
+    finished = true;
+    lease.finish(outcome);
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await source.read();
+          if (!done) return controller.enqueue(value);
+          finish({ ok: true });
+          controller.close();
+        } catch (error) {
+          finish(
+            error instanceof GatewayError
+              ? { neutral: true }
+              : { ok: false, failure: failureOf(error, upstream) },
+          );
+          controller.error(error);
+        }
+      },
+      cancel() {
+        finish({ neutral: true });
+        return source.cancel();
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 /**

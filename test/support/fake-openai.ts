@@ -668,6 +668,21 @@ async function transcription(request: RecordedRequest): Promise<Response> {
   const duration = 2.5;
   const plain = (body: string) =>
     new Response(body, { headers: { "content-type": "text/plain; charset=utf-8" } });
+  // OpenAI streams gpt-4o-transcribe's answers as data-only SSE events; whisper-1 ignores stream.
+  if (form.get("stream") === "true" && !model.startsWith("whisper")) {
+    const usage = { type: "tokens", input_tokens: 40, output_tokens: words(text).length };
+    const events = [
+      ...words(text).map((delta) => ({ type: "transcript.text.delta", delta })),
+      {
+        type: "transcript.text.done",
+        text,
+        usage: { ...usage, total_tokens: 40 + usage.output_tokens },
+      },
+    ];
+    return new Response(events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join(""), {
+      headers: { "content-type": "text/event-stream; charset=utf-8" },
+    });
+  }
   switch (format) {
     case "json":
       return jsonReply({
