@@ -1,9 +1,9 @@
 /*
  * npm run conformance -- --base-url URL --model openai=gpt-4o-mini --model anthropic=claude-haiku-4-5 [...]
  *
- * Runs the conformance matrix (six official-SDK clients x every upstream x their cases), and the
- * embeddings cases for each --embedding-model, against any gateway, so another gateway can be
- * held to the same standard as levity. Without --base-url
+ * Runs the conformance matrix (six official-SDK clients x every upstream x their cases), the
+ * embeddings cases for each --embedding-model, and OpenAI audio transcriptions to every upstream,
+ * against any gateway, so another gateway can be held to the same standard as levity. Without --base-url
  * it runs against levity in front of scripted fake upstreams, as `npm test` does.
  */
 import { parseArgs } from "node:util";
@@ -57,7 +57,7 @@ if (values["base-url"]) {
 if (values.case?.length) env.CONFORMANCE_CASES = values.case.join(",");
 
 // The embeddings cases run locally, and against a gateway when it was given embedding models.
-const files = ["test/conformance/matrix.test.ts"];
+const files = ["test/conformance/matrix.test.ts", "test/conformance/transcriptions.test.ts"];
 if (!values["base-url"] || values["embedding-model"]?.length)
   files.push("test/conformance/embeddings.test.ts");
 const child = Bun.spawn([process.execPath, "test", ...files], {

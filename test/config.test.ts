@@ -123,6 +123,15 @@ describe("every problem names the file, the line and the key", () => {
     });
   });
 
+  test("a routes.yaml route with an unknown body kind or a body limit out of range", () => {
+    const routes =
+      "routes:\n  - { method: POST, path: /x, operation: transcribe, body: xml }\n  - { method: POST, path: /y, operation: transcribe, body: multipart, max_body_mb: 0 }\n";
+    expect(problemsOf({ routes })).toMatchObject([
+      { file: "routes.yaml", line: 2, key: "routes[0].body", message: "must be json or multipart" },
+      { file: "routes.yaml", line: 3, key: "routes[1].max_body_mb", message: "must be at least 1" },
+    ]);
+  });
+
   test("every problem across the files is reported at once", () => {
     const problems = problemsOf({
       gateway:

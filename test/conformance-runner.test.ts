@@ -46,7 +46,8 @@ test(
     expect(output.text).toContain("to echo > tool round trip");
     expect(output.text).toContain("embeddings to echo > @google/genai embedContent");
     expect(output.text).toContain("openai images client > to echo > image edit");
-    expect(output.text).toMatch(/ 37 pass\n 0 fail/);
+    expect(output.text).toContain("audio transcription to echo > a form without its file");
+    expect(output.text).toMatch(/ 41 pass\n 0 fail/);
     expect(code).toBe(0);
   },
   { timeout: 60_000 },

@@ -150,12 +150,12 @@ describe("endpoints known but not served yet answer 501 in the client's shape", 
     expect((moderation as InstanceType<typeof OpenAI.APIError>).status).toBe(501);
     expect((moderation as Error).message).toContain("OpenAI moderations");
     const file = new File([new Uint8Array(64)], "clip.wav", { type: "audio/wav" });
-    const transcription = await client.audio.transcriptions
+    const translation = await client.audio.translations
       .create({ model: "whisper-1", file })
       .catch((e: unknown) => e);
-    expect((transcription as InstanceType<typeof OpenAI.APIError>).status).toBe(501);
-    expect((transcription as Error).message).toContain(
-      "OpenAI speech to text (POST /v1/audio/transcriptions)",
+    expect((translation as InstanceType<typeof OpenAI.APIError>).status).toBe(501);
+    expect((translation as Error).message).toContain(
+      "OpenAI audio translation (POST /v1/audio/translations)",
     );
   });
 

@@ -92,6 +92,32 @@ describe("MultipartParser", () => {
     const body = parse(bytes);
     expect(body.parts[1]!.chunks[0]!.buffer).toBe(bytes.buffer);
     expect(body.size).toBe(bytes.byteLength);
+    // A large file in two chunks: both are kept, not joined; only a delimiter's length is copied.
+    const head = '--b\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\n';
+    const first = enc.encode(`${head}${"x".repeat(5000)}`);
+    const second = enc.encode(`${"y".repeat(5000)}\r\n--b--\r\n`);
+    const parser = new MultipartParser("b");
+    parser.push(first);
+    parser.push(second);
+    const file = parser.end().parts[0]!;
+    expect(file.size).toBe(10_000);
+    expect(file.chunks.some((c) => c.buffer === first.buffer && c.byteLength > 4900)).toBe(true);
+    expect(file.chunks.some((c) => c.buffer === second.buffer && c.byteLength === 5000)).toBe(true);
+  });
+
+  test("a delimiter split across chunks at every point, carried bytes that only look like one", () => {
+    const body = enc.encode(
+      '--XyZ\r\nContent-Disposition: form-data; name="f"; filename="a"\r\n\r\n' +
+        `${"a".repeat(40)}\r\n--Xy\r\n-XyZ\r\n--X${"b".repeat(40)}\r\n--XyZ--\r\n`,
+    );
+    for (let i = 0; i < body.byteLength; i++)
+      for (const j of [i + 1, i + 3, i + 9]) {
+        const splits = j < body.byteLength ? [i, j] : [i];
+        const parts = parse(body, "XyZ", splits).parts;
+        expect(dec.decode(partBytes(parts[0]!))).toBe(
+          `${"a".repeat(40)}\r\n--Xy\r\n-XyZ\r\n--X${"b".repeat(40)}`,
+        );
+      }
   });
 
   const malformed: [string, string, string | null, RegExp][] = [

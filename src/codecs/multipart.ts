@@ -4,7 +4,8 @@ import { GatewayError } from "../failure.ts";
  * multipart/form-data (RFC 7578) as OpenAI's upload endpoints take it (audio transcriptions,
  * image edits). The parser is pushed the body chunk by chunk, so a body is refused at its first
  * malformed byte and no part is ever larger than its limit in memory; a part's bytes are kept as
- * slices of the chunks that carried them, never copied into a second buffer.
+ * slices of the chunks that carried them (less the few bytes at a chunk's end that could begin a
+ * boundary, which are copied), never joined into a second buffer.
  */
 
 export interface MultipartPart {
@@ -99,11 +100,27 @@ export class MultipartParser {
 
   push(chunk: Uint8Array): void {
     this.size += chunk.byteLength;
-    // Only a few bytes (a possible boundary's start, or an unfinished header block) are carried
-    // over, so joining copies each chunk at most once.
-    const buf = this.carry.byteLength === 0 ? chunk : concat(this.carry, chunk);
-    this.carry = new Uint8Array(0);
+    let buf = chunk;
     let pos = 0;
+    const carry = this.carry;
+    this.carry = new Uint8Array(0);
+    if (
+      carry.byteLength > 0 &&
+      this.state === "body" &&
+      chunk.byteLength >= this.delimiter.byteLength
+    ) {
+      // Inside a part, what was carried over is at most a delimiter's length: it is settled
+      // against the chunk's start, so that the chunk itself is kept as it is, never joined.
+      const at = this.straddle(carry, chunk);
+      this.append(at === undefined ? carry : carry.subarray(0, at));
+      if (at !== undefined) {
+        this.state = "after-delimiter";
+        pos = this.delimiter.byteLength - (carry.byteLength - at);
+      }
+    } else if (carry.byteLength > 0) {
+      // A few bytes (an unfinished header block, or a short chunk): joining them costs little.
+      buf = concat(carry, chunk);
+    }
     for (;;) {
       const next = this.step(buf, pos);
       if (next === undefined) return;
@@ -192,6 +209,20 @@ export class MultipartParser {
         // The epilogue, which RFC 2046 says to ignore.
         return undefined;
     }
+  }
+
+  /** Where in `carry` a delimiter begins that `chunk` completes, if one does. */
+  private straddle(carry: Uint8Array, chunk: Uint8Array): number | undefined {
+    const d = this.delimiter;
+    for (let i = 0; i < carry.byteLength; i++) {
+      const inCarry = carry.byteLength - i;
+      let j = 0;
+      while (j < inCarry && carry[i + j] === d[j]) j++;
+      if (j < inCarry) continue;
+      while (j < d.byteLength && chunk[j - inCarry] === d[j]) j++;
+      if (j === d.byteLength) return i;
+    }
+    return undefined;
   }
 
   private keep(buf: Uint8Array, from: number): undefined {
@@ -372,4 +403,19 @@ function safeText(part: MultipartPart): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** An encoded body's pieces as a stream, one piece per read: nothing is joined or copied. */
+export function piecesStream(pieces: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+  let next = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        const piece = pieces[next++];
+        if (piece === undefined) controller.close();
+        else controller.enqueue(piece);
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }

@@ -41,6 +41,8 @@ export const OPERATIONS = [
   "image-generation",
   /** OpenAI's POST /v1/images/edits (multipart), the same way. */
   "image-edit",
+  /** OpenAI speech to text: forwarded to an OpenAI upstream, over Gemini as an inline-audio request. */
+  "transcribe",
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 

@@ -11,6 +11,7 @@ import { metrics } from "./metrics.ts";
 import { getModel, listModels } from "./models.ts";
 import { monitorPage } from "./monitor-page.ts";
 import { notServed } from "./not-served.ts";
+import { transcribe } from "./transcribe.ts";
 
 /**
  * One handler per operation routes.yaml can name. Typed over every Operation, so adding one to the
@@ -31,5 +32,6 @@ export const OPERATION_HANDLERS: Readonly<Record<Operation, OperationHandler>> =
   "not-served": notServed,
   "image-generation": imageGenerations,
   "image-edit": imageEdits,
+  transcribe,
   ...ADMIN_HANDLERS,
 };

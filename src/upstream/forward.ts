@@ -8,9 +8,11 @@ import { contentEncoding, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts
 
 export interface UpstreamCall {
   upstream: Upstream;
+  /** POST unless said (Gemini's Files API deletes an upload levity made). */
+  method?: "POST" | "DELETE";
   url: string;
-  /** JSON text, or a multipart form's bytes. */
-  body: string | Uint8Array;
+  /** JSON text, a multipart form's bytes, or an upload's pieces as a stream (its length set in the headers by the caller). */
+  body: string | Uint8Array | ReadableStream<Uint8Array>;
   headers: Headers;
   /** Aborts when the client goes away. */
   clientSignal: AbortSignal;
@@ -296,9 +298,11 @@ export class UpstreamClient {
       // its decoded size); a stream comes as it is, since its events are small and must not wait.
       call.headers.set("accept-encoding", call.stream || RUNTIME_DECODES ? "identity" : "gzip");
       response = await fetch(url, {
-        method: "POST",
+        method: call.method ?? "POST",
         headers: call.headers,
         body: call.body,
+        // A stream body goes out as it is read (fetch requires saying so).
+        ...(typeof call.body === "string" ? {} : { duplex: "half" }),
         signal: w.abort.signal,
         redirect: "manual",
         decompress: false,

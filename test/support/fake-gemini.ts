@@ -12,6 +12,7 @@ import { geminiSchemaErrors } from "./gemini-schema-rules.ts";
 import { answer, MISSING_MODEL, words, type Prompt } from "./scripted-model.ts";
 import { groundingFields } from "./gemini-grounding.ts";
 import { digest, fakeModelFamily, type SigningOptions } from "./fake-signing.ts";
+import { transcriptOf } from "./fake-transcript.ts";
 
 /*
  * The Gemini API's wire format (PROTOCOLS.md §6): x-goog-api-key or ?key=, a bad key is 400
@@ -86,6 +87,58 @@ function validate(body: any, signerMark?: string): Response | undefined {
   return undefined;
 }
 
+const INLINE_REQUEST_MAX = 20 * 1024 * 1024;
+/** The audio types Gemini's audio guide lists. */
+const AUDIO_TYPES = [
+  "audio/wav",
+  "audio/mp3",
+  "audio/aiff",
+  "audio/aac",
+  "audio/ogg",
+  "audio/flac",
+];
+
+/**
+ * A request with inline audio and an instruction to transcribe it is answered with what the fake
+ * "heard" (transcript-of), in the language the instruction names; audio of a type Gemini does not
+ * list is refused as Gemini refuses it.
+ */
+function transcribe(body: any, files: FakeFiles, key: string): Response | undefined {
+  const parts: any[] = body.contents?.at(-1)?.parts ?? [];
+  const audio = parts.find((p) =>
+    String(p.inlineData?.mimeType ?? p.fileData?.mimeType ?? "").startsWith("audio/"),
+  );
+  if (!audio) return undefined;
+  const mimeType = audio.inlineData?.mimeType ?? audio.fileData.mimeType;
+  if (!AUDIO_TYPES.includes(mimeType)) return invalid(`Unsupported MIME type: ${mimeType}`);
+  let bytes: Uint8Array;
+  if (audio.inlineData) bytes = Buffer.from(audio.inlineData.data, "base64");
+  else {
+    const file = files.byUri(String(audio.fileData.fileUri), key);
+    if (!file) return files.notYours(String(audio.fileData.fileUri));
+    bytes = file.bytes;
+  }
+  const instruction = parts.map((p) => p.text ?? "").join(" ");
+  if (!/transcript/i.test(instruction)) return undefined;
+  const language = /ISO-639-1 code "([^"]+)"/.exec(instruction)?.[1];
+  const text = transcriptOf(bytes, language);
+  const audioTokens = 32 * 3;
+  return jsonReply({
+    candidates: [{ content: { role: "model", parts: [{ text }] }, finishReason: "STOP", index: 0 }],
+    usageMetadata: {
+      promptTokenCount: audioTokens + 20,
+      candidatesTokenCount: words(text).length,
+      totalTokenCount: audioTokens + 20 + words(text).length,
+      promptTokensDetails: [
+        { modality: "AUDIO", tokenCount: audioTokens },
+        { modality: "TEXT", tokenCount: 20 },
+      ],
+    },
+    modelVersion: "gemini-2.5-flash",
+    responseId: "fake-transcript-1",
+  });
+}
+
 function promptOf(model: string, body: any): Prompt {
   const contents: any[] = body.contents ?? [];
   const last = contents.at(-1)?.parts ?? [];
@@ -114,6 +167,7 @@ export function fakeGemini(
   const keys = new Set(Array.isArray(key) ? key : [key]);
   const keyOf = (request: RecordedRequest) =>
     request.headers.get("x-goog-api-key") ?? request.query.get("key") ?? undefined;
+  const files = new FakeFiles();
   return startFake({
     dialect: "gemini",
     network: options.network,
@@ -168,6 +222,8 @@ export function fakeGemini(
       if (embed) return geminiEmbeddings(embed[1]!, embed[2]!, request.json ?? {});
       const predict = /^\/v1beta\/models\/(imagen-[^/:]+):predict$/.exec(request.path);
       if (predict) return imagenPredict(request);
+      const filesAnswer = files.handle(request, keyOf(request) ?? "");
+      if (filesAnswer) return filesAnswer;
       const match =
         /^\/v1(?:beta)?\/models\/([^/:]+):(generateContent|streamGenerateContent|countTokens)$/.exec(
           request.path,
@@ -185,9 +241,14 @@ export function fakeGemini(
           totalTokens: 7,
           promptTokensDetails: [{ modality: "TEXT", tokenCount: 7 }],
         });
+      // Gemini's limit on a request with inline data (its audio guide: larger files go through the Files API).
+      if (request.bytes.byteLength > INLINE_REQUEST_MAX)
+        return invalid(`Request payload size exceeds the limit: ${INLINE_REQUEST_MAX} bytes.`);
       if (isGeminiImageModel(model))
         return geminiImageModel(model, request, method === "streamGenerateContent", streamed);
       const body = request.json ?? {};
+      const heard = transcribe(body, files, keyOf(request) ?? "");
+      if (heard) return heard;
       const signerMark =
         options.signer === undefined
           ? undefined
@@ -272,4 +333,100 @@ export function fakeGemini(
       );
     },
   });
+}
+
+interface FakeFile {
+  name: string;
+  uri: string;
+  mimeType: string;
+  bytes: Uint8Array;
+  /** A file belongs to the key (the project) that uploaded it. */
+  key: string;
+}
+
+/**
+ * Gemini's Files API as its documentation describes the resumable upload: a start request with
+ * the X-Goog-Upload-* headers answered with an upload URL, then the bytes to that URL with
+ * "upload, finalize", answered with the file (ACTIVE). A file is its uploader's only: another
+ * key asking for it, in generateContent or DELETE, gets Gemini's 403.
+ */
+export class FakeFiles {
+  private readonly pending = new Map<string, { size: number; mimeType: string; key: string }>();
+  readonly stored = new Map<string, FakeFile>();
+  private next = 1;
+
+  handle(request: RecordedRequest, key: string): Response | undefined {
+    const origin = `http://${request.headers.get("host")}`;
+    if (/^\/upload\/v1(beta)?\/files$/.test(request.path) && request.method === "POST") {
+      const uploadId = request.query.get("upload_id");
+      if (uploadId === null) {
+        if (request.headers.get("x-goog-upload-protocol") !== "resumable")
+          return invalid("Upload protocol must be resumable or multipart.");
+        if (request.headers.get("x-goog-upload-command") !== "start")
+          return invalid("Invalid upload command.");
+        const id = `upload-${this.next++}`;
+        this.pending.set(id, {
+          size: Number(request.headers.get("x-goog-upload-header-content-length")),
+          mimeType: request.headers.get("x-goog-upload-header-content-type") ?? "",
+          key,
+        });
+        return new Response("", {
+          headers: {
+            "x-goog-upload-url": `${origin}${request.path}?upload_id=${id}&upload_protocol=resumable`,
+            "x-goog-upload-status": "active",
+          },
+        });
+      }
+      const started = this.pending.get(uploadId);
+      if (!started) return invalid("Upload not found.", 404, "NOT_FOUND");
+      if (request.headers.get("x-goog-upload-command") !== "upload, finalize")
+        return invalid("Invalid upload command.");
+      if (request.bytes.byteLength !== started.size)
+        return invalid(
+          `Upload size ${request.bytes.byteLength} does not match the declared ${started.size}.`,
+        );
+      this.pending.delete(uploadId);
+      const id = `audio${this.next++}`;
+      const file: FakeFile = {
+        name: `files/${id}`,
+        uri: `${origin}/v1beta/files/${id}`,
+        mimeType: started.mimeType,
+        bytes: request.bytes,
+        key: started.key,
+      };
+      this.stored.set(file.name, file);
+      return jsonReply({
+        file: {
+          name: file.name,
+          mimeType: file.mimeType,
+          sizeBytes: String(file.bytes.byteLength),
+          uri: file.uri,
+          state: "ACTIVE",
+          source: "UPLOADED",
+        },
+      });
+    }
+    const own = /^\/v1(?:beta)?\/(files\/[^/]+)$/.exec(request.path);
+    if (own && request.method === "DELETE") {
+      const file = this.stored.get(own[1]!);
+      if (!file || file.key !== key) return this.notYours(own[1]!);
+      this.stored.delete(own[1]!);
+      return jsonReply({});
+    }
+    return undefined;
+  }
+
+  byUri(uri: string, key: string): FakeFile | undefined {
+    const file = [...this.stored.values()].find((f) => f.uri === uri);
+    return file && file.key === key ? file : undefined;
+  }
+
+  notYours(what: string): Response {
+    const id = what.split("/").pop();
+    return invalid(
+      `You do not have permission to access the File ${id} or it may not exist.`,
+      403,
+      "PERMISSION_DENIED",
+    );
+  }
 }

@@ -10,6 +10,7 @@ import { webSearchEvents, webSearchFor } from "./openai-web-search.ts";
 import { answer, MISSING_MODEL, words, type Answer, type Prompt } from "./scripted-model.ts";
 import { digest, fakeModelFamily, type SigningOptions } from "./fake-signing.ts";
 import { OPENAI_EMBEDDING_MODELS, openaiEmbeddings } from "./fake-embeddings.ts";
+import { transcriptOf } from "./fake-transcript.ts";
 
 /*
  * OpenAI's wire format (PROTOCOLS.md §1-4): Bearer auth, data-only SSE ending in [DONE] for chat
@@ -216,6 +217,7 @@ export function fakeOpenAI(
           })),
         });
       }
+      if (request.path === "/v1/audio/transcriptions") return transcription(request);
       const body = request.json ?? {};
       if (body.model === MISSING_MODEL) {
         return jsonReply(
@@ -613,4 +615,135 @@ function responses(
   }
   events.push(event("response.completed", { response: response("completed", output, true) }));
   return streamed(events);
+}
+
+/** OpenAI's file size limit for transcriptions, and the formats it names when refusing a file. */
+const TRANSCRIPTION_MAX_BYTES = 25 * 1024 * 1024;
+const AUDIO_ENDINGS = ["flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm"];
+
+/**
+ * POST /v1/audio/transcriptions as OpenAI documents it: a multipart form (read here by Bun's own
+ * parser, not levity's) with `file` and `model`, answered in each response_format: json and text
+ * (every model), srt, vtt and verbose_json (whisper-1) with one segment of the whole file.
+ */
+async function transcription(request: RecordedRequest): Promise<Response> {
+  let form: Awaited<ReturnType<Response["formData"]>>;
+  try {
+    form = await new Response(request.bytes, {
+      headers: { "content-type": request.headers.get("content-type") ?? "" },
+    }).formData();
+  } catch {
+    return invalid("Could not parse multipart form", null);
+  }
+  const model = form.get("model");
+  const file = form.get("file");
+  if (typeof model !== "string" || model === "")
+    return invalid("you must provide a model parameter", "model");
+  if (model === MISSING_MODEL)
+    return jsonReply(
+      {
+        error: {
+          message: `The model \`${MISSING_MODEL}\` does not exist or you do not have access to it.`,
+          type: "invalid_request_error",
+          param: null,
+          code: "model_not_found",
+        },
+      },
+      404,
+    );
+  if (!(file instanceof Blob)) return invalid("Missing required parameter: 'file'.", "file");
+  const ending = (file as File).name?.split(".").pop()?.toLowerCase() ?? "";
+  if (!AUDIO_ENDINGS.includes(ending))
+    return invalid(
+      `Invalid file format. Supported formats: ${JSON.stringify(AUDIO_ENDINGS).replace(/"/g, "'")}`,
+      null,
+    );
+  if (file.size > TRANSCRIPTION_MAX_BYTES)
+    return invalid(
+      `Maximum content size limit (${TRANSCRIPTION_MAX_BYTES}) exceeded (${file.size} bytes read)`,
+      null,
+      413,
+    );
+  const format = String(form.get("response_format") ?? "json");
+  const language = form.get("language");
+  const text = transcriptOf(
+    new Uint8Array(await file.arrayBuffer()),
+    typeof language === "string" ? language : undefined,
+  );
+  const duration = 2.5;
+  const plain = (body: string) =>
+    new Response(body, { headers: { "content-type": "text/plain; charset=utf-8" } });
+  // OpenAI streams gpt-4o-transcribe's answers as data-only SSE events; whisper-1 ignores stream.
+  if (form.get("stream") === "true" && !model.startsWith("whisper")) {
+    const usage = { type: "tokens", input_tokens: 40, output_tokens: words(text).length };
+    const events = [
+      ...words(text).map((delta) => ({ type: "transcript.text.delta", delta })),
+      {
+        type: "transcript.text.done",
+        text,
+        usage: { ...usage, total_tokens: 40 + usage.output_tokens },
+      },
+    ];
+    return new Response(events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join(""), {
+      headers: { "content-type": "text/event-stream; charset=utf-8" },
+    });
+  }
+  switch (format) {
+    case "json":
+      return jsonReply({
+        text,
+        usage: {
+          type: "tokens",
+          input_tokens: 40,
+          output_tokens: words(text).length,
+          total_tokens: 40 + words(text).length,
+        },
+      });
+    case "text":
+      return plain(`${text}\n`);
+    case "srt":
+      return plain(`1\n00:00:00,000 --> 00:00:02,500\n${text}\n\n`);
+    case "vtt":
+      return plain(`WEBVTT\n\n00:00:00.000 --> 00:00:02.500\n${text}\n\n`);
+    case "verbose_json": {
+      const granularities = form.getAll("timestamp_granularities[]").map(String);
+      const segment = {
+        id: 0,
+        seek: 0,
+        start: 0,
+        end: duration,
+        text,
+        tokens: [50364, 50489],
+        temperature: 0,
+        avg_logprob: -0.2,
+        compression_ratio: 1.1,
+        no_speech_prob: 0.01,
+      };
+      const spoken = text.split(" ");
+      return jsonReply({
+        task: "transcribe",
+        language: "english",
+        duration,
+        text,
+        ...(granularities.length === 0 || granularities.includes("segment")
+          ? { segments: [segment] }
+          : {}),
+        ...(granularities.includes("word")
+          ? {
+              words: spoken.map((word, i) => ({
+                word,
+                start: (i * duration) / spoken.length,
+                end: ((i + 1) * duration) / spoken.length,
+              })),
+            }
+          : {}),
+        usage: { type: "duration", seconds: Math.ceil(duration) },
+      });
+    }
+    default:
+      return invalid(
+        `Invalid value: '${format}'. Supported values are: 'json', 'text', 'srt', 'verbose_json', and 'vtt'.`,
+        "response_format",
+      );
+  }
 }

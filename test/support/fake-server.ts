@@ -24,7 +24,7 @@ export interface RecordedRequest {
   query: URLSearchParams;
   headers: Headers;
   text: string;
-  /** The body as it came: a multipart upload's files are not text. */
+  /** The body as it arrived: an upload is not text. */
   bytes: Uint8Array;
   json: any;
 }
@@ -274,8 +274,7 @@ export function startFake(options: {
     idleTimeout: 0,
     async fetch(raw) {
       const url = new URL(raw.url);
-      const bytes =
-        raw.method === "GET" ? new Uint8Array() : new Uint8Array(await raw.arrayBuffer());
+      const bytes = raw.method === "GET" ? new Uint8Array(0) : await raw.bytes();
       const text = new TextDecoder().decode(bytes);
       let json: unknown;
       try {
