@@ -2,6 +2,7 @@ import { ApiError, GoogleGenAI } from "@google/genai";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
+import { fakeCompatible } from "./support/fake-compatible.ts";
 import { fakeVector } from "./support/fake-embeddings.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
@@ -21,9 +22,11 @@ import { waitUntil } from "./support/wait.ts";
 
 const KEYS = { openai: "sk-oa-embed", anthropic: "sk-an-embed", gemini: "ge-embed-key" };
 const GEMINI_KEY_2 = "ge-embed-key-2";
+const DEEPSEEK_KEY = "sk-ds-embed";
 let oa: FakeUpstream;
 let an: FakeUpstream;
 let ge: FakeUpstream;
+let ds: FakeUpstream;
 let gw: TestGateway;
 let openai: OpenAI;
 let genai: GoogleGenAI;
@@ -38,12 +41,14 @@ const MAPPINGS = `exact:
   ge-missing: gemini/no-such-embedding
   echo-embed: echo/echo
   echo-fail: echo/echo-error-429
+  ds-embed: deepseek/deepseek-embed
 `;
 
 beforeAll(() => {
   oa = fakeOpenAI(KEYS.openai);
   an = fakeAnthropic(KEYS.anthropic);
   ge = fakeGemini([KEYS.gemini, GEMINI_KEY_2]);
+  ds = fakeCompatible(DEEPSEEK_KEY, "deepseek");
   gw = startGateway({
     gateway:
       "proxy:\n  cooldown_wait: 0\n  request_log: { flush_ms: 10 }\n" +
@@ -70,6 +75,12 @@ beforeAll(() => {
           accounts: [{ name: "a", key: KEYS.anthropic }],
         },
         { name: "echo", protocol: "echo" },
+        {
+          name: "deepseek",
+          protocol: "openai",
+          base_url: `${ds.url}/v1`,
+          accounts: [{ name: "a", key: DEEPSEEK_KEY }],
+        },
       ]),
     mappings: MAPPINGS,
   });
@@ -78,7 +89,7 @@ beforeAll(() => {
 });
 afterAll(async () => {
   await gw.stop();
-  await Promise.all([oa.stop(), an.stop(), ge.stop()]);
+  await Promise.all([oa.stop(), an.stop(), ge.stop(), ds.stop()]);
 });
 afterEach(() => resetAccounts(gw.origin));
 
@@ -307,6 +318,16 @@ describe("the OpenAI SDK's embeddings.create", () => {
     );
     expect(ada).toBeInstanceOf(OpenAI.BadRequestError);
     expect(ada.message).toMatch(/does not support specifying dimensions/);
+  });
+
+  test("an OpenAI-compatible upstream with no embeddings route: a 404 that says so, not its bare answer; the account stays healthy", async () => {
+    const error = await failure(openai.embeddings.create({ model: "ds-embed", input: "x" }));
+    expect(error.status).toBe(404);
+    expect(error.message).toContain('upstream "deepseek" has no embeddings endpoint');
+    expect(error.message).not.toContain("Unknown request URL");
+    const accounts = (await bodyOf(await fetch(`${gw.origin}/levity/accounts`))).accounts as any[];
+    const deepseek = accounts.find((a) => a.upstream === "deepseek");
+    expect(deepseek).toMatchObject({ account: "a", state: "healthy" });
   });
 
   test("a failed batch is retried by the pool on the next account, the whole request again", async () => {

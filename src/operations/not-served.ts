@@ -3,7 +3,7 @@ import { errorResponse, type ErrorFamily } from "../codecs/errors.ts";
 import type { RequestContext } from "./context.ts";
 
 /*
- * Endpoints levity knows of but does not serve yet (embeddings, images, audio, files, batches …),
+ * Endpoints levity knows of but does not serve yet (speech, audio translations, files, batches …),
  * declared in routes.yaml with `operation: not-served`. A 404 "nearest route is …" sent people
  * hunting for a Base URL mistake they had not made; a 501 in the client's own shape says what is
  * missing. Serving one later is a change of its operation in routes.yaml.
@@ -16,7 +16,8 @@ export function notServed(ctx: RequestContext): Response {
     : `${route.method} ${route.path}`;
   const message =
     `levity does not serve ${what} yet. It serves chat completions, completions and Responses (OpenAI), ` +
-    `Messages (Anthropic) and generateContent (Gemini), with their model lists and token counts; ` +
+    `Messages (Anthropic) and generateContent (Gemini), with their model lists and token counts, ` +
+    `and embeddings, image generation and edits, and audio transcriptions; ` +
     `send this request to the provider directly.`;
   ctx.trace.error(message);
   // The SDKs retry a 5xx unless told not to; errorResponse says so for 501.

@@ -29,6 +29,7 @@ import { failIfAsked } from "../upstream/echo.ts";
 import { echoVector } from "../upstream/echo-embeddings.ts";
 import type { UpstreamClient } from "../upstream/forward.ts";
 import { upstreamRequestHeaders } from "../upstream/protocol.ts";
+import { meansNoSuchRoute } from "../codecs/openai-compatible/index.ts";
 import { failureFromAnswer } from "./answer-failure.ts";
 import type { AttemptContext } from "./attempt-context.ts";
 import { sameDialectFailure } from "./passthrough.ts";
@@ -266,6 +267,14 @@ async function callUpstream(
         return failureOf(error, upstream.name);
       }
       const text = await response.text();
+      // An OpenAI-compatible server without the route (DeepSeek has no embeddings): said in words,
+      // not passed on as a bare 404 that reads like a wrong Base URL.
+      if (!gemini && meansNoSuchRoute(response.status, text))
+        return {
+          kind: "final" as const,
+          status: 404,
+          message: `upstream "${upstream.name}" has no embeddings endpoint (POST ${url} answered ${response.status}). Map embedding models to an upstream that serves them.`,
+        };
       if (!response.ok) return failureFromAnswer(codec, response.status, response.headers, text);
       let json: unknown;
       try {
