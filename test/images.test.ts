@@ -214,10 +214,11 @@ describe("images.generate over a Gemini upstream", () => {
     expect(response.usage).toBeUndefined();
   });
 
-  test("Imagen takes at most 4 images a call: n=6 is two calls, six images", async () => {
+  test("Imagen takes at most 4 images a call: n=6 is two calls asked for 4 and 2, six images, none made and billed in vain", async () => {
     const before = ge.requests.length;
     const response = await client.images.generate({ model: "imagen", prompt: "many", n: 6 });
-    expect(ge.requests.length - before).toBe(2);
+    const calls = ge.requests.slice(before);
+    expect(calls.map((c) => c.json.parameters.sampleCount).sort()).toEqual([2, 4]);
     expect(response.data).toHaveLength(6);
   });
 
@@ -285,6 +286,23 @@ describe("what levity refuses or passes by", () => {
     expect((error as Error).message).toContain("makes no images");
     const image = await client.images.generate({ model: "draw-anywhere", prompt: "x" });
     expect(image.data).toHaveLength(1);
+  });
+
+  test("an edit asking for a stream of partial images is refused by name for Gemini too, not answered whole", async () => {
+    const before = ge.requests.length;
+    const form = new FormData();
+    form.set("model", "nano");
+    form.set("prompt", "make it blue");
+    form.set("stream", "true");
+    form.set("image", new File([RED_PNG], "red.png", { type: "image/png" }));
+    const response = await fetch(`${gw.origin}/v1/images/edits`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}` },
+      body: form,
+    });
+    expect(response.status).toBe(400);
+    expect((await bodyOf(response)).error.param).toBe("stream");
+    expect(ge.requests.length).toBe(before);
   });
 
   test("a stream of partial images is OpenAI's alone: a Gemini target is refused by name", async () => {

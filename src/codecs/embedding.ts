@@ -74,3 +74,14 @@ export function namedForEmbedding(model: string): boolean {
 export function inputText(input: EmbedInput): string {
   return input.text ?? "";
 }
+
+/**
+ * The most values a vector may be asked to have. Providers' largest are 3,072; a client asking for
+ * millions would make levity (echo) or an upstream build a vector that size for every input.
+ */
+export const MAX_DIMENSIONS = 65_536;
+
+/** Whether `value` is a size a vector may be asked for: a whole number from 1 to MAX_DIMENSIONS. */
+export function isDimensions(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) > 0 && (value as number) <= MAX_DIMENSIONS;
+}

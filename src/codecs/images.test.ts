@@ -4,6 +4,7 @@ import {
   imageSizeOf,
   imagesOfGemini,
   imagesOfImagen,
+  imagenSampleCounts,
   parseImageRequest,
   renderOpenAIImages,
   usesPredict,
@@ -150,4 +151,16 @@ describe("reading the answers", () => {
       data: [{ url: "data:image/png;base64,AAA" }],
     });
   });
+});
+
+test("Imagen's calls for n images ask for 4 each and the rest in the last: never more than n in all", () => {
+  const cases: [number, number[]][] = [
+    [1, [1]],
+    [4, [4]],
+    [5, [4, 1]],
+    [9, [4, 4, 1]],
+    [10, [4, 4, 2]],
+  ];
+  for (const [n, counts] of cases)
+    expect({ n, counts: imagenSampleCounts(n) }).toEqual({ n, counts });
 });

@@ -156,14 +156,26 @@ export function geminiImagePath(model: string, apiVersion: string | undefined): 
   return `/${apiVersion ?? GEMINI_DEFAULT_API_VERSION}/models/${encodeURIComponent(model)}:${method}`;
 }
 
-/** Imagen's :predict body: one instance with the prompt, n as sampleCount. */
-export function imagenBody(request: ImageRequest, model: string): Record<string, unknown> {
+/** How many images each of Imagen's calls makes for `n`: 4 at most per call, and no more in all than asked. */
+export function imagenSampleCounts(n: number): number[] {
+  const counts: number[] = [];
+  for (let left = n; left > 0; left -= IMAGEN_MAX_SAMPLES)
+    counts.push(Math.min(left, IMAGEN_MAX_SAMPLES));
+  return counts;
+}
+
+/** Imagen's :predict body for one call: one instance with the prompt, that call's share of n as sampleCount. */
+export function imagenBody(
+  request: ImageRequest,
+  model: string,
+  sampleCount = Math.min(request.n, IMAGEN_MAX_SAMPLES),
+): Record<string, unknown> {
   const aspectRatio = aspectRatioOf(request.size, true);
   const imageSize = imageSizeOf(request.quality, model);
   return {
     instances: [{ prompt: request.prompt }],
     parameters: {
-      sampleCount: Math.min(request.n, IMAGEN_MAX_SAMPLES),
+      sampleCount,
       ...(aspectRatio ? { aspectRatio } : {}),
       ...(imageSize ? { imageSize } : {}),
     },

@@ -6,6 +6,7 @@ import {
   type InputImage,
   type ImageResult,
   imagenBody,
+  imagenSampleCounts,
   imagesOfGemini,
   imagesOfImagen,
   parseImageRequest,
@@ -60,7 +61,15 @@ export function imageGenerations(ctx: RequestContext, services: GatewayServices)
 }
 
 /** The form fields an edit's request is read from; its files are the images (and mask). */
-const EDIT_FIELDS = ["prompt", "model", "n", "size", "quality", "response_format"] as const;
+const EDIT_FIELDS = [
+  "prompt",
+  "model",
+  "n",
+  "size",
+  "quality",
+  "response_format",
+  "stream",
+] as const;
 
 /**
  * POST /v1/images/edits: a multipart form with one or more images (`image`, or `image[]` as the
@@ -318,16 +327,16 @@ async function generateOnGemini(
   const { request } = call;
   const predict = usesPredict(target.model);
   const url = upstream.baseUrl + geminiImagePath(target.model, upstream.apiVersion);
-  const body = JSON.stringify(
-    predict
-      ? imagenBody(request, target.model)
-      : geminiImageBody(request, target.model, call.edit?.images()),
-  );
-  const calls = predict ? Math.ceil(request.n / 4) : request.n;
+  // Imagen makes up to 4 a call, each call asked only for its share: never more images (billed) than n.
+  const bodies = predict
+    ? imagenSampleCounts(request.n).map((count) =>
+        JSON.stringify(imagenBody(request, target.model, count)),
+      )
+    : Array.from({ length: request.n }, () =>
+        JSON.stringify(geminiImageBody(request, target.model, call.edit?.images())),
+      );
   const answers = await Promise.all(
-    Array.from({ length: calls }, () =>
-      post(ctx, services, upstream, lease, url, body, "application/json"),
-    ),
+    bodies.map((body) => post(ctx, services, upstream, lease, url, body, "application/json")),
   );
   const result: ImageResult = { images: [], usage: predict ? undefined : { input: 0, output: 0 } };
   for (const answered of answers) {

@@ -5,6 +5,8 @@ import {
   floats,
   MAX_INPUTS,
   type Vector,
+  isDimensions,
+  MAX_DIMENSIONS,
 } from "../embedding.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import { badRequest } from "../shared.ts";
@@ -46,6 +48,9 @@ function inputOf(request: unknown, where: string): EmbedInput {
     if (isObject(part) && typeof part.text === "string") texts.push(part.text);
     else other = true;
   }
+  // As OpenAI refuses an empty string: there is nothing to embed.
+  if (!other && texts.every((text) => text === ""))
+    throw badRequest(`${where}.content has no text to embed.`, `${where}.content`);
   const input: EmbedInput = { content };
   // Only text goes to an upstream that reads text; Gemini itself gets the Content as it came.
   if (!other) input.text = texts.join("\n");
@@ -61,9 +66,9 @@ function inputOf(request: unknown, where: string): EmbedInput {
   if (typeof request.title === "string") input.title = request.title;
   const dimensions = request.outputDimensionality;
   if (dimensions !== undefined) {
-    if (!Number.isInteger(dimensions) || (dimensions as number) <= 0)
+    if (!isDimensions(dimensions))
       throw badRequest(
-        `${where}.outputDimensionality must be a positive integer.`,
+        `${where}.outputDimensionality must be a whole number from 1 to ${MAX_DIMENSIONS}.`,
         `${where}.outputDimensionality`,
       );
     input.dimensions = dimensions as number;

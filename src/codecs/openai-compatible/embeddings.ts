@@ -6,6 +6,8 @@ import {
   floats,
   MAX_INPUTS,
   type Vector,
+  isDimensions,
+  MAX_DIMENSIONS,
 } from "../embedding.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import { badRequest } from "../shared.ts";
@@ -68,12 +70,11 @@ export function parseOpenAIEmbedRequest(body: JsonObject): EmbedRequest {
       "encoding_format",
     );
   const dimensions = body.dimensions;
-  if (
-    dimensions !== undefined &&
-    dimensions !== null &&
-    !(Number.isInteger(dimensions) && (dimensions as number) > 0)
-  )
-    throw badRequest("dimensions must be a positive integer.", "dimensions");
+  if (dimensions !== undefined && dimensions !== null && !isDimensions(dimensions))
+    throw badRequest(
+      `dimensions must be a whole number from 1 to ${MAX_DIMENSIONS}.`,
+      "dimensions",
+    );
   if (typeof dimensions === "number") for (const input of inputs) input.dimensions = dimensions;
   return {
     inputs,
