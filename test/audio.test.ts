@@ -544,6 +544,8 @@ describe("bodies are bounded: refused before they are read whole", () => {
       200 * 1024 * 1024,
     );
     expect(response.status).toBe(401);
+    // The rest of the upload must not be read as the connection's next request.
+    expect(response.headers.get("connection")).toBe("close");
     expect(sent()).toBeLessThan(100 * 1024 * 1024);
   });
 });

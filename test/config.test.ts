@@ -132,6 +132,25 @@ describe("every problem names the file, the line and the key", () => {
     ]);
   });
 
+  test("a routes.yaml body that its operation does not read is refused at its line, not served as a 500", () => {
+    const routes =
+      "routes:\n  - { method: POST, path: /x, operation: transcribe, body: json }\n  - { method: POST, path: /y, dialect: openai-chat, operation: embeddings, body: multipart }\n  - { method: POST, path: /z, dialect: openai-chat, operation: not-served, body: multipart }\n";
+    expect(problemsOf({ routes })).toMatchObject([
+      {
+        file: "routes.yaml",
+        line: 2,
+        key: "routes[0].body",
+        message: "must be multipart: operation transcribe reads an upload",
+      },
+      {
+        file: "routes.yaml",
+        line: 3,
+        key: "routes[1].body",
+        message: "must be json: operation embeddings reads a JSON body",
+      },
+    ]);
+  });
+
   test("every problem across the files is reported at once", () => {
     const problems = problemsOf({
       gateway:

@@ -1,7 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { resetAccounts, startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  REPO,
+  resetAccounts,
+  startGateway,
+  upstreamsYaml,
+  type TestGateway,
+} from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 
 // Bad input and broken upstreams get a clear answer in the client's own shape, never a 500.
@@ -59,6 +67,30 @@ describe("request bodies", () => {
     expect((await bodyOf(openai)).error.message).toContain("proxy.max_body_mb");
     const anthropic = await post("/v1/messages", big);
     expect((await bodyOf(anthropic)).error.type).toBe("request_too_large");
+  });
+
+  test("a route's own max_body_mb in routes.yaml holds for a JSON route too; the others keep proxy.max_body_mb", async () => {
+    const routes = readFileSync(join(REPO, "routes.yaml"), "utf8").replace(
+      "path: /v1/embeddings, dialect: openai-chat, operation: embeddings,",
+      "path: /v1/embeddings, dialect: openai-chat, operation: embeddings, max_body_mb: 1,",
+    );
+    expect(routes).toContain("max_body_mb: 1,");
+    const small = startGateway({ routes });
+    try {
+      const input = "x".repeat(1536 * 1024);
+      const send = (path: string, body: object) =>
+        fetch(small.origin + path, { method: "POST", body: JSON.stringify(body) });
+      const embeddings = await send("/v1/embeddings", { model: "echo", input });
+      expect(embeddings.status).toBe(413);
+      const chat = await send("/v1/chat/completions", {
+        model: "echo",
+        messages: [{ role: "user", content: input }],
+      });
+      expect(chat.status).toBe(200);
+      await chat.arrayBuffer();
+    } finally {
+      await small.stop();
+    }
   });
 
   test("over max_body_mb as a chunked stream: 413 without reading the rest", async () => {

@@ -444,7 +444,10 @@ export type AuthClass = (typeof AUTH_CLASSES)[number];
 
 const RoutePath = v.pipe(v.string("must be a path"), v.startsWith("/", "must start with /"));
 
-const RouteSchema = v.strictObject({
+/** The operations that read an upload (multipart/form-data) instead of a JSON body. */
+export const UPLOAD_OPERATIONS: readonly string[] = ["transcribe", "image-edit"];
+
+const RouteFields = v.strictObject({
   method: v.picklist(["GET", "POST"], "must be GET or POST"),
   path: RoutePath,
   dialect: v.optional(v.picklist(DIALECTS, `must be one of ${DIALECTS.join(", ")}`)),
@@ -465,6 +468,27 @@ const RouteSchema = v.strictObject({
     ),
   ),
 });
+
+/* An operation reads the body it was written for: a route that says otherwise would answer every
+ * request with an internal error, so it is refused when the file is loaded, at its `body` key. */
+const RouteSchema = v.pipe(
+  RouteFields,
+  v.forward(
+    v.partialCheck(
+      [["operation"], ["body"]],
+      (route) =>
+        route.operation === "not-served" ||
+        UPLOAD_OPERATIONS.includes(route.operation) === (route.body === "multipart"),
+      (issue) => {
+        const route = issue.input as { operation?: string };
+        return UPLOAD_OPERATIONS.includes(String(route.operation))
+          ? `must be multipart: operation ${route.operation} reads an upload`
+          : `must be json: operation ${route.operation} reads a JSON body`;
+      },
+    ),
+    ["body"],
+  ),
+);
 
 export const RoutesSchema = v.strictObject({
   normalize: v.optional(

@@ -12,7 +12,16 @@ export function finish(exchange: Exchange, response: Response): Response {
   if (match?.rewrittenFrom)
     response.headers.set("x-levity-path-rewritten", `${match.rewrittenFrom} -> ${match.path}`);
   applyCorsHeaders(response.headers, exchange.cors, exchange.origin);
+  // Refused before its body was read (a wrong key, a route that reads none): what the client is
+  // still sending must not be taken for its next request.
+  if (hasUnreadBody(exchange.request)) response.headers.set("connection", "close");
   return exchange.trace.responded(response);
+}
+
+function hasUnreadBody(request: Request): boolean {
+  if (request.bodyUsed || request.body === null) return false;
+  const length = request.headers.get("content-length");
+  return (length !== null && length !== "0") || request.headers.has("transfer-encoding");
 }
 
 export const finishResponse: Step = (exchange, next) =>

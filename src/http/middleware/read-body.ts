@@ -28,14 +28,14 @@ export function readBody(deadlines: Deadlines): Step {
 
 async function read(exchange: Exchange, lookup: PathLookup, deadlines: Deadlines): Promise<void> {
   const { request, snapshot } = exchange;
-  const limits = snapshot.proxy.body;
   const route = exchange.match?.route;
+  // A route's own max_body_mb (routes.yaml) replaces proxy.max_body_mb, for JSON as for uploads.
+  const limits =
+    lookup.kind === "route" && route?.maxBodyBytes !== undefined
+      ? { ...snapshot.proxy.body, maxBytes: route.maxBodyBytes }
+      : snapshot.proxy.body;
   if (lookup.kind === "route" && route?.body === "multipart") {
-    const multipart = await readMultipart(
-      request,
-      { ...limits, maxBytes: route.maxBodyBytes ?? limits.maxBytes },
-      deadlines,
-    );
+    const multipart = await readMultipart(request, limits, deadlines);
     exchange.multipart = multipart;
     exchange.trace.requestBody(describeMultipart(multipart));
     return;
