@@ -172,6 +172,12 @@ describe("MultipartParser", () => {
       /more than 5 parts/,
     ],
     ["endless headers", `--XyZ\r\nX: ${"h".repeat(9000)}`, null, /headers are longer than 8192/],
+    [
+      "long headers that end, whole",
+      `--XyZ\r\nContent-Disposition: form-data; name="a"\r\nX-Long: ${"h".repeat(9000)}\r\n\r\nx\r\n--XyZ--`,
+      null,
+      /headers are longer than 8192/,
+    ],
   ];
   test.each(malformed)("refuses %s with a 400 naming the field", (_, body, param, message) => {
     const bytes = enc.encode(body);

@@ -189,6 +189,9 @@ export class MultipartParser {
             );
           return this.keep(buf, pos);
         }
+        // Headers that arrived whole in one chunk are held to the same limit.
+        if (at - pos > HEADER_MAX_BYTES)
+          throw malformed(`A multipart part's headers are longer than ${HEADER_MAX_BYTES} bytes.`);
         this.startPart(latin1.decode(buf.subarray(pos, at)));
         this.state = "body";
         return at + HEADER_END.byteLength;
