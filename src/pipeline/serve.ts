@@ -9,7 +9,7 @@ import type { Affinity } from "../pool/affinity.ts";
 import { scrubFailure } from "../scrub.ts";
 import type { Deadlines } from "../deadlines.ts";
 import { type CommitDeadline, type SilentStream, withinCommitDeadline } from "./commit-deadline.ts";
-import { WARNING_HEADER } from "./server-tools.ts";
+import { headerSafe, WARNING_HEADER } from "./server-tools.ts";
 
 /*
  * One request against the pool: each target in turn (the mapping's fallbacks), each account of a
@@ -176,7 +176,7 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
     ctx.routing(runner, account, response.headers);
     response.headers.set("x-attempts", String(attempts));
     // Set here, not by the runner: a stream committed early at its deadline has only these headers.
-    if (runner.warning) response.headers.set(WARNING_HEADER, runner.warning);
+    if (runner.warning) response.headers.set(WARNING_HEADER, headerSafe(runner.warning));
     return response;
   };
 

@@ -3,7 +3,7 @@ import type { Upstream } from "../config/snapshot.ts";
 import type { ServerToolPolicy } from "../config/schema.ts";
 import type { ChatRequest, ToolChoice } from "../ir.ts";
 import { targetOf } from "./producer.ts";
-import { historyFor, planServerTools } from "./server-tools.ts";
+import { headerSafe, historyFor, planServerTools } from "./server-tools.ts";
 
 const SEARCH = { kind: "web_search" as const, name: "web_search", type: "web_search_20250305" };
 const FETCH = { kind: "web_fetch" as const, name: "web_fetch", type: "web_fetch_20250910" };
@@ -213,4 +213,14 @@ describe("planServerTools", () => {
       "text",
     ]);
   });
+});
+
+test("a warning made of the client's tool names is a valid header value, whatever they hold", () => {
+  const cases = ["web_search\r\nx-injected: 1", "b\u00fcro\u2028tool", "\u0000", "x".repeat(5000)];
+  for (const name of cases) {
+    const value = headerSafe(`dropped hosted tool ${name}`);
+    expect(() => new Headers({ "x-levity-warning": value })).not.toThrow();
+    expect(value).not.toMatch(/[\r\n]/);
+    expect(value.length).toBeLessThanOrEqual(1000);
+  }
 });

@@ -29,6 +29,14 @@ const WARNING_HEADER = "x-levity-warning";
 export { WARNING_HEADER };
 
 /**
+ * A warning as a header may carry it: the tool names in it are the client's own words, which may
+ * hold a line break or any character a header value cannot (the header would then throw).
+ */
+export function headerSafe(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 1000);
+}
+
+/**
  * What `upstream` is given of the request's server tools, decided once per target before any
  * account is used: those it runs, and the others dropped with a warning, or a refusal (thrown)
  * naming them. The history's server tool parts are the attempt's (historyFor).
