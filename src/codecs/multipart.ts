@@ -303,9 +303,7 @@ export class MultipartParser {
   private flush(part: MultipartPart): void {
     if (this.gathered === 0) return;
     part.chunks.push(
-      this.gathered === this.gather.byteLength
-        ? this.gather
-        : this.gather.slice(0, this.gathered),
+      this.gathered === this.gather.byteLength ? this.gather : this.gather.slice(0, this.gathered),
     );
     this.gather = new Uint8Array(0);
     this.gathered = 0;

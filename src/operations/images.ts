@@ -13,7 +13,14 @@ import {
   usesPredict,
 } from "../codecs/images.ts";
 import { UPSTREAM_CODECS } from "../codecs/index.ts";
-import { encodeMultipart, partBytes, partNamed, textField, textPart } from "../codecs/multipart.ts";
+import {
+  encodeMultipart,
+  partBytes,
+  partNamed,
+  piecesStream,
+  textField,
+  textPart,
+} from "../codecs/multipart.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { type Failure, failureOf, GatewayError } from "../failure.ts";
 import { resolveModel } from "../mapping/resolve.ts";
@@ -42,8 +49,18 @@ export interface ImageCall {
   request: ImageRequest;
   /** An edit's images, read from the form only for an upstream that needs them in base64 (Gemini). */
   edit?: { images(): InputImage[]; mask: boolean };
-  /** The body an OpenAI upstream gets, for a target of this model. */
-  forwardBody(model: string): { body: string | Uint8Array; contentType: string };
+  /**
+   * The body an OpenAI upstream gets, for a target of this model: asked again for each attempt,
+   * so that a stream (an edit's form, with its length) is a new one each time.
+   */
+  forwardBody(model: string): ForwardBody;
+}
+
+interface ForwardBody {
+  body: string | ReadableStream<Uint8Array>;
+  contentType: string;
+  /** Set for a stream, sent as its Content-Length. */
+  length?: number;
 }
 
 export function imageGenerations(ctx: RequestContext, services: GatewayServices) {
@@ -99,7 +116,12 @@ export function imageEdits(ctx: RequestContext, services: GatewayServices) {
       );
       if (!partNamed(form, "model")) parts.push(textPart("model", model));
       const encoded = encodeMultipart(parts);
-      return { body: Buffer.concat(encoded.pieces), contentType: encoded.contentType };
+      // The parts' own pieces, streamed with their length: the images are not copied.
+      return {
+        body: piecesStream(encoded.pieces),
+        contentType: encoded.contentType,
+        length: encoded.length,
+      };
     },
   });
 }
@@ -220,8 +242,7 @@ async function post(
   upstream: Upstream,
   lease: Lease,
   url: string,
-  body: string | Uint8Array,
-  contentType: string,
+  { body, contentType, length }: ForwardBody,
   stream = false,
 ): Promise<{ response: Response; text: string } | Failure> {
   const headers = upstreamRequestHeaders(
@@ -231,6 +252,7 @@ async function post(
     upstream.protocol === "openai",
   );
   headers.set("content-type", contentType);
+  if (length !== undefined) headers.set("content-length", String(length));
   try {
     const response = await services.upstreamClient.call({
       upstream,
@@ -256,15 +278,13 @@ async function forwardToOpenAI(
   upstream: Upstream,
   lease: Lease,
 ): Promise<AttemptResult> {
-  const { body, contentType } = call.forwardBody(target.model);
   const answered = await post(
     ctx,
     services,
     upstream,
     lease,
     upstream.baseUrl + call.openaiPath,
-    body,
-    contentType,
+    call.forwardBody(target.model),
     call.request.stream,
   );
   if (!("response" in answered)) return { kind: "failed", failure: answered };
@@ -326,7 +346,7 @@ async function generateOnGemini(
   const calls = predict ? Math.ceil(request.n / 4) : request.n;
   const answers = await Promise.all(
     Array.from({ length: calls }, () =>
-      post(ctx, services, upstream, lease, url, body, "application/json"),
+      post(ctx, services, upstream, lease, url, { body, contentType: "application/json" }),
     ),
   );
   const result: ImageResult = { images: [], usage: predict ? undefined : { input: 0, output: 0 } };
