@@ -130,26 +130,29 @@ describe("MultipartParser", () => {
     ["alternately 1 byte and just over a large slice", [1, LARGE_SLICE + 1]],
     ["alternately 100 bytes and 20 KB", [100, 20_000]],
   ];
-  test.each(feeds)("fed %s: the same parts, in few pieces, holding about their bytes", (_, sizes) => {
-    const parser = new MultipartParser("b");
-    let pushes = 0;
-    for (let at = 0; at < bigBody.byteLength; pushes++) {
-      const size = sizes[pushes % sizes.length]!;
-      parser.push(bigBody.slice(at, at + size));
-      at += size;
-    }
-    const body = parser.end();
-    expect(textField(body, "model")).toBe("whisper-1");
-    const file = body.parts[1]!;
-    expect(Buffer.from(partBytes(file)).equals(Buffer.from(fileBytes))).toBe(true);
-    // A flushed gather is full, or followed by a large slice or the part's end.
-    expect(file.chunks.length).toBeLessThanOrEqual(Math.ceil(file.size / (LARGE_SLICE / 2)) + 1);
-    if (sizes[0] === 1 && sizes.length === 1)
-      expect(file.chunks.length).toBeLessThanOrEqual(Math.ceil(file.size / COALESCE_BYTES));
-    const held = new Set(file.chunks.map((c) => c.buffer));
-    const heldBytes = [...held].reduce((sum, buffer) => sum + buffer.byteLength, 0);
-    expect(heldBytes).toBeLessThanOrEqual(2 * file.size + 1024);
-  });
+  test.each(feeds)(
+    "fed %s: the same parts, in few pieces, holding about their bytes",
+    (_, sizes) => {
+      const parser = new MultipartParser("b");
+      let pushes = 0;
+      for (let at = 0; at < bigBody.byteLength; pushes++) {
+        const size = sizes[pushes % sizes.length]!;
+        parser.push(bigBody.slice(at, at + size));
+        at += size;
+      }
+      const body = parser.end();
+      expect(textField(body, "model")).toBe("whisper-1");
+      const file = body.parts[1]!;
+      expect(Buffer.from(partBytes(file)).equals(Buffer.from(fileBytes))).toBe(true);
+      // A flushed gather is full, or followed by a large slice or the part's end.
+      expect(file.chunks.length).toBeLessThanOrEqual(Math.ceil(file.size / (LARGE_SLICE / 2)) + 1);
+      if (sizes[0] === 1 && sizes.length === 1)
+        expect(file.chunks.length).toBeLessThanOrEqual(Math.ceil(file.size / COALESCE_BYTES));
+      const held = new Set(file.chunks.map((c) => c.buffer));
+      const heldBytes = [...held].reduce((sum, buffer) => sum + buffer.byteLength, 0);
+      expect(heldBytes).toBeLessThanOrEqual(2 * file.size + 1024);
+    },
+  );
 
   test("a delimiter split across chunks at every point, carried bytes that only look like one", () => {
     const body = enc.encode(
