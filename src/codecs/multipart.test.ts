@@ -286,11 +286,29 @@ describe("encodeMultipart", () => {
     const chunks = Array.from({ length: 1_000_000 }, (_, i) => new Uint8Array([48 + (i % 10)]));
     const file = { name: "file", filename: "f", chunks, size: chunks.length };
     const { pieces, length, contentType } = encodeMultipart([file]);
-    const streamed = new Uint8Array(await new Response(piecesStream(pieces)).arrayBuffer());
+    const reads: Uint8Array[] = [];
+    for await (const read of piecesStream(pieces)) reads.push(read);
+    // Small pieces go joined, up to 64 KB per read: fetch writes each read on its own.
+    expect(reads.length).toBeLessThanOrEqual(Math.ceil(length / (64 * 1024)) + 1);
+    const streamed = new Uint8Array(Buffer.concat(reads));
     expect(streamed.byteLength).toBe(length);
     const again = parse(streamed, multipartBoundary(contentType));
     expect(again.parts[0]!.size).toBe(chunks.length);
     expect(dec.decode(partBytes(again.parts[0]!)).slice(0, 12)).toBe("012345678901");
+  });
+
+  test("a stream hands a large piece on as it is, and joins the small ones around it", async () => {
+    const large = new Uint8Array(100_000).fill(7);
+    const small = [new Uint8Array([1]), new Uint8Array([2, 3])];
+    const reads: Uint8Array[] = [];
+    for await (const read of piecesStream([...small, large, ...small])) reads.push(read);
+    expect(reads).toHaveLength(3);
+    expect([...reads[0]!]).toEqual([1, 2, 3]);
+    expect(reads[1]).toBe(large);
+    expect([...reads[2]!]).toEqual([1, 2, 3]);
+    const none: Uint8Array[] = [];
+    for await (const read of piecesStream([])) none.push(read);
+    expect(none).toHaveLength(0);
   });
 
   test("the log's description holds text fields and each file's size, never its bytes", () => {
