@@ -1,12 +1,15 @@
 import { describe, expect, test } from "bun:test";
 import { GatewayError } from "../failure.ts";
 import {
+  COALESCE_BYTES,
   describeMultipart,
   encodeMultipart,
   type MultipartBody,
   MultipartParser,
   multipartBoundary,
+  LARGE_SLICE,
   partBytes,
+  piecesStream,
   textField,
   textFields,
   textPart,
@@ -87,23 +90,69 @@ describe("MultipartParser", () => {
     );
   });
 
-  test("keeps a file's bytes as slices of the chunks that carried them", () => {
+  test("keeps a large slice as a view into its chunk, and copies a small one", () => {
     const bytes = enc.encode(BODY);
     const body = parse(bytes);
-    expect(body.parts[1]!.chunks[0]!.buffer).toBe(bytes.buffer);
+    // A small file is copied, into a buffer of its own size: it pins nothing else.
+    expect(body.parts[1]!.chunks).toHaveLength(1);
+    expect(body.parts[1]!.chunks[0]!.buffer).not.toBe(bytes.buffer);
+    expect(body.parts[1]!.chunks[0]!.buffer.byteLength).toBe(body.parts[1]!.size);
     expect(body.size).toBe(bytes.byteLength);
     // A large file in two chunks: both are kept, not joined; only a delimiter's length is copied.
     const head = '--b\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\n';
-    const first = enc.encode(`${head}${"x".repeat(5000)}`);
-    const second = enc.encode(`${"y".repeat(5000)}\r\n--b--\r\n`);
+    const first = enc.encode(`${head}${"x".repeat(40_000)}`);
+    const second = enc.encode(`${"y".repeat(40_000)}\r\n--b--\r\n`);
     const parser = new MultipartParser("b");
     parser.push(first);
     parser.push(second);
     const file = parser.end().parts[0]!;
-    expect(file.size).toBe(10_000);
-    expect(file.chunks.some((c) => c.buffer === first.buffer && c.byteLength > 4900)).toBe(true);
-    expect(file.chunks.some((c) => c.buffer === second.buffer && c.byteLength === 5000)).toBe(true);
+    expect(file.size).toBe(80_000);
+    expect(file.chunks.some((c) => c.buffer === first.buffer && c.byteLength > 39_900)).toBe(true);
+    expect(file.chunks.some((c) => c.buffer === second.buffer && c.byteLength === 40_000)).toBe(
+      true,
+    );
   });
+
+  // A client may send its body in chunks of any size, down to one byte: a part's pieces stay few
+  // and the memory they hold stays proportional to its bytes.
+  const fileBytes = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251);
+  const bigBody = new Uint8Array([
+    ...enc.encode(
+      '--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n' +
+        '--b\r\nContent-Disposition: form-data; name="file"; filename="a.mp3"\r\n\r\n',
+    ),
+    ...fileBytes,
+    ...enc.encode("\r\n--b--\r\n"),
+  ]);
+  const feeds: [string, number[]][] = [
+    ["1 byte at a time", [1]],
+    ["3 bytes at a time", [3]],
+    ["alternately 1 byte and just over a large slice", [1, LARGE_SLICE + 1]],
+    ["alternately 100 bytes and 20 KB", [100, 20_000]],
+  ];
+  test.each(feeds)(
+    "fed %s: the same parts, in few pieces, holding about their bytes",
+    (_, sizes) => {
+      const parser = new MultipartParser("b");
+      let pushes = 0;
+      for (let at = 0; at < bigBody.byteLength; pushes++) {
+        const size = sizes[pushes % sizes.length]!;
+        parser.push(bigBody.slice(at, at + size));
+        at += size;
+      }
+      const body = parser.end();
+      expect(textField(body, "model")).toBe("whisper-1");
+      const file = body.parts[1]!;
+      expect(Buffer.from(partBytes(file)).equals(Buffer.from(fileBytes))).toBe(true);
+      // A flushed gather is full, or followed by a large slice or the part's end.
+      expect(file.chunks.length).toBeLessThanOrEqual(Math.ceil(file.size / (LARGE_SLICE / 2)) + 1);
+      if (sizes[0] === 1 && sizes.length === 1)
+        expect(file.chunks.length).toBeLessThanOrEqual(Math.ceil(file.size / COALESCE_BYTES));
+      const held = new Set(file.chunks.map((c) => c.buffer));
+      const heldBytes = [...held].reduce((sum, buffer) => sum + buffer.byteLength, 0);
+      expect(heldBytes).toBeLessThanOrEqual(2 * file.size + 1024);
+    },
+  );
 
   test("a delimiter split across chunks at every point, carried bytes that only look like one", () => {
     const body = enc.encode(
@@ -237,6 +286,35 @@ describe("encodeMultipart", () => {
     // As browsers send it: a quote in a name is percent-encoded, and read back as it was sent.
     expect(again.parts[1]!.filename).toBe("a b%22c.mp3");
     expect(dec.decode(partBytes(again.parts[1]!))).toBe(dec.decode(partBytes(file)));
+  });
+
+  test("a form of many pieces encodes and streams whole, past a spread's argument limit", async () => {
+    const chunks = Array.from({ length: 1_000_000 }, (_, i) => new Uint8Array([48 + (i % 10)]));
+    const file = { name: "file", filename: "f", chunks, size: chunks.length };
+    const { pieces, length, contentType } = encodeMultipart([file]);
+    const reads: Uint8Array[] = [];
+    for await (const read of piecesStream(pieces)) reads.push(read);
+    // Small pieces go joined, up to 64 KB per read: fetch writes each read on its own.
+    expect(reads.length).toBeLessThanOrEqual(Math.ceil(length / (64 * 1024)) + 1);
+    const streamed = new Uint8Array(Buffer.concat(reads));
+    expect(streamed.byteLength).toBe(length);
+    const again = parse(streamed, multipartBoundary(contentType));
+    expect(again.parts[0]!.size).toBe(chunks.length);
+    expect(dec.decode(partBytes(again.parts[0]!)).slice(0, 12)).toBe("012345678901");
+  });
+
+  test("a stream hands a large piece on as it is, and joins the small ones around it", async () => {
+    const large = new Uint8Array(100_000).fill(7);
+    const small = [new Uint8Array([1]), new Uint8Array([2, 3])];
+    const reads: Uint8Array[] = [];
+    for await (const read of piecesStream([...small, large, ...small])) reads.push(read);
+    expect(reads).toHaveLength(3);
+    expect([...reads[0]!]).toEqual([1, 2, 3]);
+    expect(reads[1]).toBe(large);
+    expect([...reads[2]!]).toEqual([1, 2, 3]);
+    const none: Uint8Array[] = [];
+    for await (const read of piecesStream([])) none.push(read);
+    expect(none).toHaveLength(0);
   });
 
   test("the log's description holds text fields and each file's size, never its bytes", () => {

@@ -3,9 +3,11 @@ import { GatewayError } from "../failure.ts";
 /*
  * multipart/form-data (RFC 7578) as OpenAI's upload endpoints take it (audio transcriptions,
  * image edits). The parser is pushed the body chunk by chunk, so a body is refused at its first
- * malformed byte and no part is ever larger than its limit in memory; a part's bytes are kept as
- * slices of the chunks that carried them (less the few bytes at a chunk's end that could begin a
- * boundary, which are copied), never joined into a second buffer.
+ * malformed byte and no part is ever larger than its limit in memory. A part's bytes are kept as
+ * slices of the chunks that carried them when a slice is large (at least LARGE_SLICE bytes, and
+ * at least half of the buffer it points into), and otherwise copied into a buffer of up to
+ * COALESCE_BYTES: however small the chunks a client sends, a part is a few pieces (at most one per
+ * 8 KiB), and the memory held for it is at most about twice its bytes.
  */
 
 export interface MultipartPart {
@@ -39,6 +41,10 @@ export const DEFAULT_MULTIPART_LIMITS: Readonly<MultipartLimits> = {
 
 /** One part's header block may hold at most this much; real ones hold a few hundred bytes. */
 const HEADER_MAX_BYTES = 8 * 1024;
+/** A slice at least this long is kept as a view into its chunk; a shorter one is copied. */
+export const LARGE_SLICE = 16 * 1024;
+/** Short slices are gathered into a buffer of at most this many bytes before it becomes a piece. */
+export const COALESCE_BYTES = 64 * 1024;
 /** RFC 2046: a boundary is 1 to 70 characters. */
 const BOUNDARY_MAX = 70;
 
@@ -87,6 +93,9 @@ export class MultipartParser {
   private state: State = "preamble";
   private carry: Uint8Array = new Uint8Array(0);
   private part: MultipartPart | undefined;
+  // Short slices of the current part, gathered before they become one of its pieces.
+  private gather: Uint8Array = new Uint8Array(0);
+  private gathered = 0;
   private readonly parts: MultipartPart[] = [];
   private size = 0;
 
@@ -269,11 +278,45 @@ export class MultipartParser {
         `The field "${part.name}" is larger than ${this.limits.fieldMaxBytes} bytes.`,
         part.name,
       );
-    part.chunks.push(bytes);
+    // A view pins its whole buffer: it is kept only when large and most of that buffer.
+    if (bytes.byteLength >= LARGE_SLICE && bytes.byteLength * 2 >= bytes.buffer.byteLength) {
+      this.flush(part);
+      part.chunks.push(bytes);
+      return;
+    }
+    let from = 0;
+    while (from < bytes.byteLength) {
+      if (this.gathered === this.gather.byteLength) {
+        if (this.gathered === COALESCE_BYTES) this.flush(part);
+        // Grown by doubling, so the copying stays linear and a small field holds a small buffer.
+        const grown = new Uint8Array(
+          Math.min(COALESCE_BYTES, Math.max(256, this.gathered * 2, bytes.byteLength - from)),
+        );
+        grown.set(this.gather.subarray(0, this.gathered));
+        this.gather = grown;
+      }
+      const take = Math.min(bytes.byteLength - from, this.gather.byteLength - this.gathered);
+      this.gather.set(bytes.subarray(from, from + take), this.gathered);
+      this.gathered += take;
+      from += take;
+    }
+  }
+
+  /** The gathered short slices become one piece of the part, in a buffer of their exact size. */
+  private flush(part: MultipartPart): void {
+    if (this.gathered === 0) return;
+    part.chunks.push(
+      this.gathered === this.gather.byteLength ? this.gather : this.gather.slice(0, this.gathered),
+    );
+    this.gather = new Uint8Array(0);
+    this.gathered = 0;
   }
 
   private finishPart(): void {
-    if (this.part) this.parts.push(this.part);
+    if (this.part) {
+      this.flush(this.part);
+      this.parts.push(this.part);
+    }
     this.part = undefined;
   }
 }
@@ -370,7 +413,10 @@ export function encodeMultipart(parts: readonly MultipartPart[]): {
     if (part.filename !== undefined) head += `; filename="${quote(part.filename)}"`;
     head += "\r\n";
     if (part.contentType !== undefined) head += `Content-Type: ${part.contentType}\r\n`;
-    pieces.push(new TextEncoder().encode(`${head}\r\n`), ...part.chunks, CRLF);
+    pieces.push(ascii.encode(`${head}\r\n`));
+    // A loop, not a spread: a part may hold more pieces than a call takes arguments.
+    for (const chunk of part.chunks) pieces.push(chunk);
+    pieces.push(CRLF);
   }
   pieces.push(ascii.encode(`--${boundary}--\r\n`));
   const length = pieces.reduce((sum, piece) => sum + piece.byteLength, 0);
@@ -408,15 +454,36 @@ function safeText(part: MultipartPart): string | undefined {
   }
 }
 
-/** An encoded body's pieces as a stream, one piece per read: nothing is joined or copied. */
+/** One read of piecesStream joins consecutive pieces into at most this many bytes. */
+const PULL_BYTES = 64 * 1024;
+
+/**
+ * An encoded body's pieces as a stream. A piece of PULL_BYTES or more goes as it is; shorter
+ * consecutive pieces go joined, up to PULL_BYTES per read: fetch writes each chunk it reads on
+ * its own, and 60,000 one-byte chunks took seconds. Only that small batch is copied, never the
+ * whole body.
+ */
 export function piecesStream(pieces: readonly Uint8Array[]): ReadableStream<Uint8Array> {
   let next = 0;
   return new ReadableStream<Uint8Array>(
     {
       pull(controller) {
-        const piece = pieces[next++];
-        if (piece === undefined) controller.close();
-        else controller.enqueue(piece);
+        let end = next;
+        let bytes = 0;
+        while (end < pieces.length && bytes + pieces[end]!.byteLength <= PULL_BYTES)
+          bytes += pieces[end++]!.byteLength;
+        if (end === next && end < pieces.length) end++;
+        if (end - next === 1) controller.enqueue(pieces[next]!);
+        else if (end > next) {
+          const batch = new Uint8Array(bytes);
+          for (let at = 0; next < end; next++) {
+            batch.set(pieces[next]!, at);
+            at += pieces[next]!.byteLength;
+          }
+          controller.enqueue(batch);
+        }
+        next = end;
+        if (next >= pieces.length) controller.close();
       },
     },
     { highWaterMark: 0 },

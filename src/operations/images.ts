@@ -14,7 +14,14 @@ import {
   usesPredict,
 } from "../codecs/images.ts";
 import { UPSTREAM_CODECS } from "../codecs/index.ts";
-import { encodeMultipart, partBytes, partNamed, textField, textPart } from "../codecs/multipart.ts";
+import {
+  encodeMultipart,
+  partBytes,
+  partNamed,
+  piecesStream,
+  textField,
+  textPart,
+} from "../codecs/multipart.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { type Failure, failureOf, GatewayError } from "../failure.ts";
 import { resolveModel } from "../mapping/resolve.ts";
@@ -43,8 +50,18 @@ export interface ImageCall {
   request: ImageRequest;
   /** An edit's images, read from the form only for an upstream that needs them in base64 (Gemini). */
   edit?: { images(): InputImage[]; mask: boolean };
-  /** The body an OpenAI upstream gets, for a target of this model. */
-  forwardBody(model: string): { body: string | Uint8Array; contentType: string };
+  /**
+   * The body an OpenAI upstream gets, for a target of this model: asked again for each attempt,
+   * so that a stream (an edit's form, with its length) is a new one each time.
+   */
+  forwardBody(model: string): ForwardBody;
+}
+
+interface ForwardBody {
+  body: string | ReadableStream<Uint8Array>;
+  contentType: string;
+  /** Set for a stream, sent as its Content-Length. */
+  length?: number;
 }
 
 export function imageGenerations(ctx: RequestContext, services: GatewayServices) {
@@ -108,7 +125,12 @@ export function imageEdits(ctx: RequestContext, services: GatewayServices) {
       );
       if (!partNamed(form, "model")) parts.push(textPart("model", model));
       const encoded = encodeMultipart(parts);
-      return { body: Buffer.concat(encoded.pieces), contentType: encoded.contentType };
+      // The parts' own pieces, streamed with their length: the images are not copied.
+      return {
+        body: piecesStream(encoded.pieces),
+        contentType: encoded.contentType,
+        length: encoded.length,
+      };
     },
   });
 }
@@ -229,8 +251,7 @@ async function post(
   upstream: Upstream,
   lease: Lease,
   url: string,
-  body: string | Uint8Array,
-  contentType: string,
+  { body, contentType, length }: ForwardBody,
   stream = false,
 ): Promise<{ response: Response; text: string } | Failure> {
   const headers = upstreamRequestHeaders(
@@ -240,6 +261,7 @@ async function post(
     upstream.protocol === "openai",
   );
   headers.set("content-type", contentType);
+  if (length !== undefined) headers.set("content-length", String(length));
   try {
     const response = await services.upstreamClient.call({
       upstream,
@@ -265,15 +287,13 @@ async function forwardToOpenAI(
   upstream: Upstream,
   lease: Lease,
 ): Promise<AttemptResult> {
-  const { body, contentType } = call.forwardBody(target.model);
   const answered = await post(
     ctx,
     services,
     upstream,
     lease,
     upstream.baseUrl + call.openaiPath,
-    body,
-    contentType,
+    call.forwardBody(target.model),
     call.request.stream,
   );
   if (!("response" in answered)) return { kind: "failed", failure: answered };
@@ -336,7 +356,9 @@ async function generateOnGemini(
         JSON.stringify(geminiImageBody(request, target.model, call.edit?.images())),
       );
   const answers = await Promise.all(
-    bodies.map((body) => post(ctx, services, upstream, lease, url, body, "application/json")),
+    bodies.map((body) =>
+      post(ctx, services, upstream, lease, url, { body, contentType: "application/json" }),
+    ),
   );
   const result: ImageResult = { images: [], usage: predict ? undefined : { input: 0, output: 0 } };
   for (const answered of answers) {
