@@ -15,7 +15,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 function tooLarge(maxBytes: number): GatewayError {
   return new GatewayError(
     413,
-    `Request body is larger than ${formatMb(maxBytes)} MB (proxy.max_body_mb in gateway.yaml).`,
+    `Request body is larger than ${formatMb(maxBytes)} MB (proxy.max_body_mb in gateway.yaml, or the route's own max_body_mb in routes.yaml).`,
   );
 }
 
@@ -33,6 +33,15 @@ async function readBodyBytes(
   limits: BodyLimits,
   deadlines: Deadlines,
 ): Promise<Uint8Array> {
+  return withinBodyTimeout(readWithin(request, limits.maxBytes), limits, deadlines);
+}
+
+/** `reading`, unless the body is still arriving at proxy.body_timeout: then a 408 that closes the connection. */
+async function withinBodyTimeout<T>(
+  reading: Promise<T>,
+  limits: BodyLimits,
+  deadlines: Deadlines,
+): Promise<T> {
   let cancel = () => {};
   const expired = new Promise<never>((_, reject) => {
     cancel = deadlines.after(limits.timeoutMs, () =>
@@ -46,7 +55,7 @@ async function readBodyBytes(
     );
   });
   try {
-    return await Promise.race([readWithin(request, limits.maxBytes), expired]);
+    return await Promise.race([reading, expired]);
   } finally {
     cancel();
   }
@@ -162,18 +171,6 @@ export async function readMultipart(
   if (declared > limits.maxBytes) throw closing(tooLargeUpload(limits.maxBytes));
   if (!request.body) return parser.end();
   const reader = request.body.getReader();
-  let cancel = () => {};
-  const expired = new Promise<never>((_, reject) => {
-    cancel = deadlines.after(limits.timeoutMs, () =>
-      reject(
-        new GatewayError(
-          408,
-          `The request body did not arrive within ${limits.timeoutMs / 1000} s (proxy.body_timeout in gateway.yaml).`,
-          { headers: { connection: "close" } },
-        ),
-      ),
-    );
-  });
   const consume = async (): Promise<MultipartBody> => {
     let total = 0;
     for (;;) {
@@ -185,13 +182,11 @@ export async function readMultipart(
     }
   };
   try {
-    return await Promise.race([consume(), expired]);
+    return await withinBodyTimeout(consume(), limits, deadlines);
   } catch (error) {
     // Stop reading: what is left of the body is never taken in.
     reader.cancel().catch(() => {});
     throw error instanceof GatewayError ? closing(error) : error;
-  } finally {
-    cancel();
   }
 }
 
