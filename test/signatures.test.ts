@@ -114,6 +114,12 @@ const serverError = {
   body: JSON.stringify({ type: "error", error: { type: "api_error", message: "Internal" } }),
 };
 
+/** OpenAI's rate limit, which moves a request to the upstream's next account. */
+const openaiRateLimit = {
+  status: 429,
+  body: JSON.stringify({ error: { message: "Rate limit reached", type: "requests" } }),
+};
+
 /** The requests a fake received from the moment `since` was taken. */
 function received(fake: FakeUpstream, since: number): RecordedRequest[] {
   return fake.requests.slice(since);
@@ -291,13 +297,7 @@ describe("failover between accounts", () => {
     const { input, encrypted } = await firstTurn("gpt-orgs");
     expect(oa.keysSeen().at(-1)).toBe("oa-1");
     const since = oa.requests.length;
-    oa.replyOnce(
-      {
-        status: 429,
-        body: JSON.stringify({ error: { message: "Rate limit reached", type: "requests" } }),
-      },
-      "oa-1",
-    );
+    oa.replyOnce(openaiRateLimit, "oa-1");
     const second = await openai.responses.create({
       model: "gpt-orgs",
       input,
@@ -321,13 +321,7 @@ describe("failover between accounts", () => {
       input: "Reply with exactly this text and nothing else: stored",
     });
     const since = oa.requests.length;
-    oa.replyOnce(
-      {
-        status: 429,
-        body: JSON.stringify({ error: { message: "Rate limit reached", type: "requests" } }),
-      },
-      "oa-1",
-    );
+    oa.replyOnce(openaiRateLimit, "oa-1");
     const next = await openai.responses.create({
       model: "gpt-orgs-r",
       previous_response_id: stored.id,
@@ -347,13 +341,7 @@ describe("failover between accounts", () => {
   test("of one group: the other account gets the reasoning, which it can read", async () => {
     const { input, encrypted } = await firstTurn("gpt-one-org");
     const since = oa.requests.length;
-    oa.replyOnce(
-      {
-        status: 429,
-        body: JSON.stringify({ error: { message: "Rate limit reached", type: "requests" } }),
-      },
-      "oa-1",
-    );
+    oa.replyOnce(openaiRateLimit, "oa-1");
     const second = await openai.responses.create({
       model: "gpt-one-org",
       input,
@@ -634,13 +622,7 @@ describe("an upstream that still refuses a signature", () => {
       },
       "oa-1",
     );
-    oa.replyOnce(
-      {
-        status: 429,
-        body: JSON.stringify({ error: { message: "Rate limit reached", type: "requests" } }),
-      },
-      "oa-1",
-    );
+    oa.replyOnce(openaiRateLimit, "oa-1");
     const response = await openai.responses.create({
       model: "gpt-one-org",
       input: [
