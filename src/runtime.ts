@@ -25,10 +25,15 @@ import { TokenCounter } from "./tokens/estimate.ts";
 import { UpstreamClient } from "./upstream/forward.ts";
 import { ModelCatalog } from "./upstream/model-catalog.ts";
 import { VERSION } from "./version.ts";
+import { type CounterStore, memoryCounterStore } from "./keys/counter-store.ts";
+import { type KeyStore, memoryKeyStore } from "./keys/key-store.ts";
+import { KeyService } from "./keys/service.ts";
 
 /** Opens SQLite files; each throws when its file cannot be opened. */
 export interface SqliteOpeners {
   store(path: string): StateStore;
+  /** Keys made with `levity keys add` and every key's counters, in the state database. */
+  keys(path: string): { keys: KeyStore; counters: CounterStore };
   requestLog(options: {
     path: string;
     flushMs: number;
@@ -69,6 +74,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const holder: SnapshotHolder = { snapshot: loadConfig(options) };
   const store = openStore(holder.snapshot, host.sqlite, log);
   const requestLog = openRequestLog(holder.snapshot, host.sqlite, log);
+  const keys = openKeys(holder.snapshot, host.sqlite, log);
 
   const reload = (reason: string): boolean => {
     let next: ConfigSnapshot;
@@ -97,6 +103,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     pool: new AccountPool(store, accountEvents),
     accountEvents: accountEvents.counter,
     requestLog,
+    keys,
     metrics: new GatewayMetrics(VERSION),
     upstreamClient: new UpstreamClient(host.env),
     signatures: new SignatureRegistry(),
@@ -113,6 +120,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     gateway: createGateway(holder, services),
     reload,
     close() {
+      keys.close();
       store.close();
       requestLog.close();
     },
@@ -159,6 +167,25 @@ function openStore(
       `cannot open ${path} (${(error as Error).message}); stored responses and signatures will not survive a restart`,
     );
     return memoryStore();
+  }
+}
+
+/** Client keys and their counters beside the state; in memory (and said so) if that cannot be opened. */
+function openKeys(
+  snapshot: ConfigSnapshot,
+  sqlite: SqliteOpeners | undefined,
+  log: Logger,
+): KeyService {
+  if (!sqlite) return new KeyService(memoryKeyStore(), memoryCounterStore());
+  const path = join(snapshot.proxy.dataDir, "levity.db");
+  try {
+    const opened = sqlite.keys(path);
+    return new KeyService(opened.keys, opened.counters);
+  } catch (error) {
+    log.warn(
+      `cannot open ${path} (${(error as Error).message}); keys made with levity keys add, and every key's counters, will not survive a restart`,
+    );
+    return new KeyService(memoryKeyStore(), memoryCounterStore());
   }
 }
 

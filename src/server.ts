@@ -8,6 +8,7 @@ import type { Logger } from "./log.ts";
 import { openSqliteRequestLog } from "./observe/sqlite-request-log.ts";
 import { createRuntime, type SqliteOpeners } from "./runtime.ts";
 import { openSqliteStore } from "./state/sqlite-store.ts";
+import { openSqliteKeys } from "./keys/sqlite-keys.ts";
 
 export class PortInUseError extends Error {
   constructor(
@@ -56,6 +57,7 @@ interface SocketData {
 const BUN_SQLITE: SqliteOpeners = Object.freeze({
   store: (path: string) => openSqliteStore(path),
   requestLog: openSqliteRequestLog,
+  keys: openSqliteKeys,
 });
 
 /** Loads the configuration and serves it; throws ConfigError or PortInUseError without serving. */

@@ -11,7 +11,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["http/"],
   ["operations/", "ui/"],
   ["pipeline/"],
-  ["observe/"],
+  ["observe/", "keys/"],
   ["pool/"],
   ["upstream/"],
   ["state/"],

@@ -108,6 +108,10 @@ test("a configuration with problems opens nothing", () => {
       opened++;
       throw new Error("not expected");
     },
+    keys: () => {
+      opened++;
+      throw new Error("not expected");
+    },
   };
   expect(() =>
     createRuntime({
@@ -130,13 +134,18 @@ test("with SQLite that cannot be opened, state and the request log live in memor
     dir,
     env: {},
     log,
-    host: { env: {}, sqlite: { store: failing, requestLog: failing }, listeningOn: () => "" },
+    host: {
+      env: {},
+      sqlite: { store: failing, requestLog: failing, keys: failing },
+      listeningOn: () => "",
+    },
   });
   runtimes.push(runtime);
   const dataDir = runtime.holder.snapshot.proxy.dataDir;
   expect(log.lines).toEqual([
     `WARN cannot open ${join(dataDir, "levity.db")} (disk on fire); stored responses and signatures will not survive a restart`,
     `WARN cannot open ${join(dataDir, "requests.db")} (disk on fire); the request log keeps only the last 10,000 requests, in memory`,
+    `WARN cannot open ${join(dataDir, "levity.db")} (disk on fire); keys made with levity keys add, and every key's counters, will not survive a restart`,
   ]);
   const health = await runtime.gateway(new Request("http://127.0.0.1:4242/healthz"));
   expect(health.status).toBe(200);

@@ -102,7 +102,7 @@ function within(bytes: number[], network: number[], prefix: number): boolean {
   return true;
 }
 
-function cidrMatches(cidr: Cidr, address: Bytes): boolean {
+export function cidrMatches(cidr: Cidr, address: Bytes): boolean {
   const candidate =
     cidr.family === 4 && address.family === 6 ? embeddedV4(address.bytes) : address.bytes;
   return (

@@ -1,5 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import picomatch from "picomatch";
+import { limitsFrom } from "./key-limits-input.ts";
+import type { KeyLimits } from "./key-record.ts";
 import * as v from "valibot";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
@@ -415,7 +417,10 @@ function buildProxy(
         key: `proxy.api_keys[${i}].key`,
         message: "is the same key as another entry; give each client its own key",
       });
-    else clientKeys.push({ name: entry.name, key: entry.key });
+    else {
+      const { name, key, ...limits } = entry;
+      clientKeys.push({ name, key, limits: limitsFrom(limits) as KeyLimits });
+    }
   });
 
   const effectiveAuth = effectiveAuthMode(p.auth_mode, p.allow_lan_access);

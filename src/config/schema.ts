@@ -3,6 +3,7 @@ import { DIALECTS, OPERATIONS, PROTOCOLS } from "../codecs/names.ts";
 import { OPENAI_APIS, PROFILES } from "../codecs/openai-compatible/index.ts";
 import { DEFAULT_REQUEST_LIMITS } from "./request-limits.ts";
 import { MODALITIES } from "../mapping/model-limits.ts";
+import { LIMIT_ENTRIES } from "./key-limits-input.ts";
 
 /*
  * The key names in these schemas are a contract: docs, tools and users rely on them.
@@ -112,7 +113,10 @@ export const ProxySchema = v.strictObject({
   auth_mode: v.optional(v.picklist(AUTH_MODES, `must be one of ${AUTH_MODES.join(", ")}`), "auto"),
   api_key: v.optional(ClientKey),
   api_keys: v.optional(
-    v.array(v.strictObject({ name: Name, key: ClientKey }), "must be a list of { name, key }"),
+    v.array(
+      v.strictObject({ name: Name, key: ClientKey, ...LIMIT_ENTRIES }),
+      "must be a list of { name, key } with optional limits (models, rpm, tpm, concurrency, daily_tokens, monthly_usd, expires, ips)",
+    ),
     [],
   ),
   admin_key: v.optional(ClientKey),

@@ -6,12 +6,15 @@ import type { PromptCacheSettings } from "../codecs/codec.ts";
 import type { ChatCompat, OpenAIApi, ProfileName } from "../codecs/openai-compatible/index.ts";
 import type { AuthMode, ServerToolPolicy, Strategy } from "./schema.ts";
 import type { UpstreamProtocol } from "../codecs/names.ts";
+import type { KeyLimits } from "./key-record.ts";
 
 export type EffectiveAuthMode = Exclude<AuthMode, "auto">;
 
 export interface ClientKey {
   name: string;
   key: string;
+  /** What gateway.yaml's api_keys entry allows this key (models, rpm, budgets…); none for api_key. */
+  limits?: KeyLimits;
 }
 
 export interface ProxySettings {

@@ -30,6 +30,8 @@ export interface RequestRecord {
   /** Input tokens written to the upstream's prompt cache (part of inputTokens; Anthropic's cache_creation). */
   cacheWriteTokens: number;
   reasoningTokens: number;
+  /** What the request cost in US dollars by the price table; undefined when its model has no price. */
+  costUsd?: number;
   error?: string;
   requestBody?: string;
   responseBody?: string;

@@ -8,6 +8,7 @@ import type { RouteMatch } from "../config/route-table.ts";
 import type { Logger } from "../log.ts";
 import type { GatewayMetrics } from "../observe/gateway-metrics.ts";
 import type { RequestLog } from "../observe/request-log.ts";
+import type { KeyService } from "../keys/service.ts";
 import type { RequestTrace } from "../observe/trace.ts";
 import type { AccountPool } from "../pool/pool.ts";
 import type { SignatureRegistry } from "../state/signature-registry.ts";
@@ -54,6 +55,8 @@ export interface GatewayServices {
   /** Cooldowns and disables counted since start, for levity_cooldowns_total. */
   accountEvents: CooldownCounter;
   requestLog: RequestLog;
+  /** Client keys (gateway.yaml's and those made with levity keys add), their limits and counters. */
+  keys: KeyService;
   metrics: GatewayMetrics;
   /** Who issued each signature seen in a same-dialect answer (pipeline/signatures.ts). */
   signatures: SignatureRegistry;

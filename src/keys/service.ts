@@ -1,0 +1,244 @@
+import type { ConfigSnapshot } from "../config/snapshot.ts";
+import type { RequestRecord } from "../observe/record.ts";
+import {
+  admit,
+  freshCounters,
+  isRefusal,
+  type KeyCounters,
+  type Refusal,
+  rollOver,
+  settle,
+  type Ticket,
+} from "./admission.ts";
+import type { CounterStore } from "./counter-store.ts";
+import { type KeyStore, KeyStoreError } from "./key-store.ts";
+import type { KeyChanges, KeyLimits, KeyRecord } from "../config/key-record.ts";
+import { digestOf, KEY_NAME, KEY_NAME_RULE, newSecret } from "./secret.ts";
+import { nextUtcDay, nextUtcMonth, windowTotal } from "./windows.ts";
+
+/*
+ * Every client key levity knows, gateway.yaml's and those made with `levity keys add`, and what
+ * each has used. The request path asks it two things: whose key a secret is, and whether that key
+ * may send one more request now; the record of a finished request settles what it used.
+ */
+
+/** What a key has used, as `keys show`, the admin API and the monitor page report it. */
+export interface KeyUsageNow {
+  requestsLastMinute: number;
+  tokensLastMinute: number;
+  inFlight: number;
+  tokensToday: number;
+  usdThisMonth: number;
+  dayResetsAt: number;
+  monthResetsAt: number;
+}
+
+// Counters are written to disk this often (and at close): a crash loses at most this much counting.
+const FLUSH_MS = 1000;
+// Proven secrets are remembered so a request is not hashed each time; past this many, forgotten.
+const PROVEN_MAX = 10_000;
+
+export class KeyService {
+  private readonly stored = new Map<string, KeyRecord>();
+  private readonly storedByDigest = new Map<string, KeyRecord>();
+  private readonly fromConfig = new WeakMap<ConfigSnapshot, Map<string, KeyRecord>>();
+  /** Secret to digest, for secrets that matched a key: hashing each request's key cost measurably. */
+  private readonly proven = new Map<string, string>();
+  private readonly counters: Map<string, KeyCounters>;
+  private readonly tickets = new Map<string, { name: string; ticket: Ticket }>();
+  private readonly dirty = new Set<string>();
+  private flushTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    private readonly store: KeyStore,
+    private readonly counterStore: CounterStore,
+    private readonly now: () => number = Date.now,
+  ) {
+    for (const record of store.list()) this.remember(record);
+    this.counters = counterStore.load();
+  }
+
+  /** gateway.yaml's keys as records, by digest: built once per configuration. */
+  private configKeys(snapshot: ConfigSnapshot): Map<string, KeyRecord> {
+    let found = this.fromConfig.get(snapshot);
+    if (!found) {
+      found = new Map();
+      for (const key of snapshot.proxy.clientKeys) {
+        const digest = digestOf(key.key);
+        found.set(digest, {
+          name: key.name,
+          source: "gateway.yaml",
+          digest,
+          createdAt: this.now(),
+          ...key.limits,
+        });
+      }
+      this.fromConfig.set(snapshot, found);
+    }
+    return found;
+  }
+
+  private remember(record: KeyRecord): void {
+    this.stored.set(record.name, record);
+    this.storedByDigest.set(record.digest, record);
+  }
+
+  /** The key a presented secret belongs to, revoked and expired ones included (the caller says why it refuses). */
+  identify(snapshot: ConfigSnapshot, secret: string): KeyRecord | undefined {
+    let digest = this.proven.get(secret);
+    const known = digest !== undefined;
+    digest ??= digestOf(secret);
+    const record = this.configKeys(snapshot).get(digest) ?? this.storedByDigest.get(digest);
+    if (record && !known) {
+      if (this.proven.size >= PROVEN_MAX) this.proven.clear();
+      this.proven.set(secret, digest);
+    }
+    return record;
+  }
+
+  /** Every key: gateway.yaml's first, then the stored ones, by name. */
+  list(snapshot: ConfigSnapshot): KeyRecord[] {
+    const config = [...this.configKeys(snapshot).values()];
+    const names = new Set(config.map((r) => r.name));
+    const stored = [...this.stored.values()]
+      .filter((r) => !names.has(r.name))
+      .sort((a, b) => a.name.localeCompare(b.name));
+    return [...config, ...stored];
+  }
+
+  get(snapshot: ConfigSnapshot, name: string): KeyRecord | undefined {
+    for (const record of this.configKeys(snapshot).values())
+      if (record.name === name) return record;
+    return this.stored.get(name);
+  }
+
+  /** Makes a key; its secret is returned here once and kept nowhere. */
+  add(
+    snapshot: ConfigSnapshot,
+    name: string,
+    limits: KeyLimits,
+  ): { record: KeyRecord; secret: string } {
+    if (!KEY_NAME.test(name))
+      throw new KeyStoreError(400, `"${name.slice(0, 80)}" is not a key name: ${KEY_NAME_RULE}.`);
+    if (this.get(snapshot, name))
+      throw new KeyStoreError(
+        409,
+        `A key named "${name}" already exists; choose another name, or revoke it and pick a new one.`,
+      );
+    const secret = newSecret();
+    const record: KeyRecord = {
+      name,
+      source: "levity",
+      digest: digestOf(secret),
+      createdAt: this.now(),
+      ...limits,
+    };
+    this.store.add(record);
+    this.remember(record);
+    return { record, secret };
+  }
+
+  update(snapshot: ConfigSnapshot, name: string, changes: KeyChanges): KeyRecord {
+    this.refuseConfigKey(snapshot, name, "changed");
+    const next = this.store.update(name, changes);
+    this.remember(next);
+    return next;
+  }
+
+  revoke(snapshot: ConfigSnapshot, name: string): KeyRecord {
+    this.refuseConfigKey(snapshot, name, "revoked");
+    const next = this.store.revoke(name, this.now());
+    this.remember(next);
+    return next;
+  }
+
+  private refuseConfigKey(snapshot: ConfigSnapshot, name: string, what: string): void {
+    for (const record of this.configKeys(snapshot).values())
+      if (record.name === name)
+        throw new KeyStoreError(
+          400,
+          `The key "${name}" is defined in gateway.yaml and is ${what} there, not through levity keys.`,
+        );
+  }
+
+  private countersOf(name: string): KeyCounters {
+    let counters = this.counters.get(name);
+    if (!counters) {
+      counters = freshCounters(this.now());
+      this.counters.set(name, counters);
+    }
+    return counters;
+  }
+
+  /**
+   * Whether the key may send this request now; when it may, the request is counted under its id
+   * until its record settles it. `estimate` is the request's tokens as levity guesses them.
+   */
+  admit(record: KeyRecord, requestId: string, estimate: number): Refusal | undefined {
+    const verdict = admit(this.countersOf(record.name), record, estimate, this.now());
+    if (isRefusal(verdict)) return verdict;
+    this.tickets.set(requestId, { name: record.name, ticket: verdict });
+    this.markDirty(record.name);
+    return undefined;
+  }
+
+  /** A request ended: what it used replaces what was guessed, and its cost is spent. */
+  settled(record: RequestRecord): void {
+    const held = this.tickets.get(record.requestId);
+    if (!held) return;
+    this.tickets.delete(record.requestId);
+    settle(
+      this.countersOf(held.name),
+      held.ticket,
+      record.inputTokens + record.outputTokens,
+      record.costUsd ?? 0,
+      this.now(),
+    );
+    this.markDirty(held.name);
+  }
+
+  usage(name: string): KeyUsageNow {
+    const now = this.now();
+    const counters = this.counters.get(name) ?? freshCounters(now);
+    rollOver(counters, now);
+    const second = Math.floor(now / 1000);
+    return {
+      requestsLastMinute: windowTotal(counters.requests, second),
+      tokensLastMinute: windowTotal(counters.tokens, second),
+      inFlight: counters.inFlight,
+      tokensToday: counters.dayTokens,
+      usdThisMonth: counters.monthUsd,
+      dayResetsAt: nextUtcDay(now),
+      monthResetsAt: nextUtcMonth(now),
+    };
+  }
+
+  private markDirty(name: string): void {
+    this.dirty.add(name);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush();
+    }, FLUSH_MS);
+    (this.flushTimer as { unref?: () => void }).unref?.();
+  }
+
+  /** Writes the counters that changed since the last write. */
+  flush(): void {
+    if (this.dirty.size === 0) return;
+    const entries: [string, KeyCounters][] = [];
+    for (const name of this.dirty) {
+      const counters = this.counters.get(name);
+      if (counters) entries.push([name, counters]);
+    }
+    this.dirty.clear();
+    this.counterStore.save(entries);
+  }
+
+  close(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.flush();
+    this.counterStore.close();
+    this.store.close();
+  }
+}

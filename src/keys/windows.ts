@@ -1,0 +1,100 @@
+/*
+ * The counting rules of a key's limits, as pure functions of a state and a clock, so that a store
+ * shared by many instances (issue 19) can apply the same rules to its own copy of the state.
+ *
+ * Requests and tokens per minute count over a sliding 60-second window kept as 60 one-second
+ * buckets: what was counted in the last 60 whole seconds. Daily tokens count per UTC day, spend
+ * per UTC calendar month: a budget has a reset time a person can be told.
+ */
+
+export const WINDOW_SECONDS = 60;
+
+/** A sliding window: bucket i holds what was counted in second `seconds[i]` (i = second % 60). */
+export interface SlidingWindow {
+  seconds: number[];
+  amounts: number[];
+}
+
+export function emptyWindow(): SlidingWindow {
+  return {
+    seconds: new Array(WINDOW_SECONDS).fill(-1),
+    amounts: new Array(WINDOW_SECONDS).fill(0),
+  };
+}
+
+/** What the window holds at `nowSecond`: the buckets of the last 60 seconds, this one included. */
+export function windowTotal(window: SlidingWindow, nowSecond: number): number {
+  let total = 0;
+  for (let i = 0; i < WINDOW_SECONDS; i++) {
+    const second = window.seconds[i]!;
+    if (second > nowSecond - WINDOW_SECONDS && second <= nowSecond) total += window.amounts[i]!;
+  }
+  return total;
+}
+
+/** Adds to the bucket of `second` if it is still in the window at `nowSecond`; returns whether it was. */
+export function addToWindow(
+  window: SlidingWindow,
+  second: number,
+  amount: number,
+  nowSecond = second,
+): boolean {
+  if (second <= nowSecond - WINDOW_SECONDS) return false;
+  const i = second % WINDOW_SECONDS;
+  if (window.seconds[i] !== second) {
+    window.seconds[i] = second;
+    window.amounts[i] = 0;
+  }
+  window.amounts[i] = Math.max(0, window.amounts[i]! + amount);
+  return true;
+}
+
+/**
+ * Seconds until the window has room for `need` more under `limit`: the buckets leave it oldest
+ * first. At least 1, since a refused request was refused now.
+ */
+export function secondsUntilRoom(
+  window: SlidingWindow,
+  nowSecond: number,
+  limit: number,
+  need: number,
+): number {
+  const live: { second: number; amount: number }[] = [];
+  for (let i = 0; i < WINDOW_SECONDS; i++) {
+    const second = window.seconds[i]!;
+    if (second > nowSecond - WINDOW_SECONDS && second <= nowSecond)
+      live.push({ second, amount: window.amounts[i]! });
+  }
+  live.sort((a, b) => a.second - b.second);
+  let total = live.reduce((sum, bucket) => sum + bucket.amount, 0);
+  for (const bucket of live) {
+    if (total + need <= limit || total === 0) break;
+    total -= bucket.amount;
+    // The bucket of second s counts until s + 59 and has left the window at s + 60.
+    if (total + need <= limit || total === 0)
+      return Math.max(1, bucket.second + WINDOW_SECONDS - nowSecond);
+  }
+  return 1;
+}
+
+/** "2026-11-26": the UTC day a time falls in. */
+export function utcDay(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 10);
+}
+
+/** "2026-11": the UTC month a time falls in. */
+export function utcMonth(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 7);
+}
+
+/** The next 00:00 UTC after `ms`. */
+export function nextUtcDay(ms: number): number {
+  const d = new Date(ms);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1);
+}
+
+/** The 1st of the next month, 00:00 UTC, after `ms`. */
+export function nextUtcMonth(ms: number): number {
+  const d = new Date(ms);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+}
