@@ -82,13 +82,14 @@ async function serve(
   // The peer address decides whether a keyless admin call comes from this machine.
   if (!isWebSocketUpgrade(request))
     return gateway(request, { peer: () => info.remoteAddr.hostname });
-  const admitted = await gateway(request, { websocket: true });
+  const address = info.remoteAddr.hostname;
+  const admitted = await gateway(request, { websocket: true, peer: () => address });
   if (!admitted.headers.has(WEBSOCKET_ADMITTED)) return admitted;
   const { socket, response } = Deno.upgradeWebSocket(request);
   socket.binaryType = "arraybuffer";
   const session = new ResponsesSocket(
     gateway,
-    { url: request.url, headers: new Headers(request.headers) },
+    { url: request.url, headers: new Headers(request.headers), address },
     {
       send: (text) => {
         if (socket.readyState === WebSocket.OPEN) socket.send(text);

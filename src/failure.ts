@@ -119,6 +119,8 @@ export interface ErrorDetails {
   code?: string | null;
   param?: string | null;
   headers?: Record<string, string>;
+  /** google.rpc details for a Gemini client (RetryInfo, QuotaFailure); the other shapes have no place for them. */
+  rpcDetails?: unknown[];
 }
 
 /** A refusal of the client's request; the gateway renders it in the client's own error shape. */

@@ -89,9 +89,10 @@ export function startServer(options: StartOptions): RunningServer {
         if (!isWebSocketUpgrade(request))
           return gateway(request, { peer: () => bunServer.requestIP(request)?.address });
         // Admitted exactly as a POST on the same path would be; a refusal is an ordinary HTTP error.
-        const admitted = await gateway(request, { websocket: true });
+        const address = bunServer.requestIP(request)?.address;
+        const admitted = await gateway(request, { websocket: true, peer: () => address });
         if (!admitted.headers.has(WEBSOCKET_ADMITTED)) return admitted;
-        const upgrade = { url: request.url, headers: new Headers(request.headers) };
+        const upgrade = { url: request.url, headers: new Headers(request.headers), address };
         if (
           bunServer.upgrade(request, {
             data: { upgrade },

@@ -275,4 +275,14 @@ describe("LAN exposure", () => {
       /all_except_health, which needs a client key/,
     );
   });
+
+  test("with an admin key and no client key in the file, a mode that needs a key starts: keys are made with levity keys add", async () => {
+    const gw = startGateway({
+      gateway: "proxy:\n  auth_mode: strict\n  admin_key: sk-admin-only-0123456789\n",
+    });
+    const refused = await fetch(`${gw.origin}/v1/models`);
+    expect(refused.status).toBe(401);
+    await refused.body?.cancel();
+    await gw.stop();
+  });
 });

@@ -7,6 +7,8 @@ export interface ErrorFields {
   type?: string;
   code?: string | null;
   param?: string | null;
+  /** google.rpc details (RetryInfo, QuotaFailure, ErrorInfo): only Gemini's shape carries them. */
+  rpcDetails?: unknown[];
 }
 
 /** How a family's API says that a prompt does not fit the model's context window. */

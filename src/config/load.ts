@@ -424,14 +424,15 @@ function buildProxy(
   });
 
   const effectiveAuth = effectiveAuthMode(p.auth_mode, p.allow_lan_access);
-  if (effectiveAuth !== "off" && clientKeys.length === 0) {
+  // With an admin key, client keys can be made with `levity keys add`: none in the file is fine.
+  if (effectiveAuth !== "off" && clientKeys.length === 0 && !p.admin_key) {
     const why =
       p.auth_mode === "auto"
         ? "auth_mode auto with allow_lan_access: true means all_except_health"
         : `auth_mode ${p.auth_mode}`;
     problems.push({
       ...at(["proxy", "auth_mode"]),
-      message: `${why}, which needs a client key: add api_key: sk-... (levity init generates one)`,
+      message: `${why}, which needs a client key: add api_key: sk-... (levity init generates one), or an admin_key to make keys with levity keys add`,
     });
   }
   p.media_fetch.allow.forEach((entry, i) => {

@@ -104,5 +104,5 @@ export function refusalMessage(presented: PresentedCredential[]): string {
     presented.length === 0
       ? "This levity gateway needs a client key and the request carried none."
       : `The key sent in ${where} is not one of this levity gateway's client keys.`;
-  return `${head} Send proxy.api_key (or one of proxy.api_keys) from gateway.yaml as ${ACCEPTED_PLACEMENTS}. Provider keys (OpenAI, Anthropic, Gemini) belong in gateway.yaml under upstreams, not in the client.`;
+  return `${head} Send a client key (proxy.api_key or one of proxy.api_keys in gateway.yaml, or one made with levity keys add) as ${ACCEPTED_PLACEMENTS}. Provider keys (OpenAI, Anthropic, Gemini) belong in gateway.yaml under upstreams, not in the client.`;
 }

@@ -100,6 +100,7 @@ export function openExchange(
     route: undefined,
     match: undefined,
     clientKeyName: undefined,
+    clientKey: undefined,
     body: undefined,
     multipart: undefined,
   };

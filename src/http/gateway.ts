@@ -14,6 +14,7 @@ import { catchErrors } from "./middleware/catch-errors.ts";
 import { checkHost } from "./middleware/check-host.ts";
 import { dispatch } from "./middleware/dispatch.ts";
 import { finishResponse } from "./middleware/finish.ts";
+import { enforceKeyLimits } from "./middleware/enforce-key.ts";
 import { lookupRoute } from "./middleware/lookup-route.ts";
 import { answerPreflight } from "./middleware/preflight.ts";
 import { readBody } from "./middleware/read-body.ts";
@@ -43,12 +44,14 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
     refuseUntrustedBrowser,
     // The browser's way to the monitor page needs no key; everything after authentication does.
     redirectBrowser,
-    authenticate,
+    authenticate(services.keys),
     // Only now is an unknown path refused: a caller without a key learns nothing of which exist.
     admitWebSocket,
     requireRoute,
     // The body is read only for a caller already admitted, on a route that exists.
     readBody(services.deadlines),
+    // The key's rules need the model the body names; they are checked before any upstream is asked.
+    enforceKeyLimits(services.keys),
     warnRewrites(services.log),
     dispatch(services),
   ]);

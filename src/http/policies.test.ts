@@ -21,9 +21,11 @@ describe("policyCache", () => {
     const policiesOf = policyCache();
     const first = snapshot("k1");
     const policies = policiesOf(first);
-    expect(authenticate(policies.keys, [{ where: "x-api-key", value: "k1" }])).toBe("client");
+    expect(authenticate(policies.adminKeys, [{ where: "x-api-key", value: "k1-admin" }])).toBe(
+      "admin",
+    );
     expect(policiesOf(first)).toBe(policies);
-    expect(policiesOf(first).keys.proven.get("k1")).toBe("client");
+    expect(policiesOf(first).adminKeys.proven.get("k1-admin")).toBe("admin");
   });
 
   test("a reloaded snapshot gets its own policies: the old key no longer opens it", () => {
@@ -31,7 +33,9 @@ describe("policyCache", () => {
     const before = policiesOf(snapshot("k1", ["https://a.example"]));
     const after = policiesOf(snapshot("k2"));
     expect(after).not.toBe(before);
-    expect(authenticate(after.keys, [{ where: "x-api-key", value: "k1" }])).toBeUndefined();
+    expect(
+      authenticate(after.adminKeys, [{ where: "x-api-key", value: "k1-admin" }]),
+    ).toBeUndefined();
     expect(authenticate(after.adminKeys, [{ where: "x-api-key", value: "k2-admin" }])).toBe(
       "admin",
     );

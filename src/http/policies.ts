@@ -3,9 +3,12 @@ import { buildKeyRing, type KeyRing } from "./auth.ts";
 import { corsPolicy, type CorsPolicy } from "./cors.ts";
 import { hostPolicy, type HostPolicy } from "./host-check.ts";
 
-/** What the middleware derives from one configuration: its keys hashed, its CORS and Host rules parsed. */
+/**
+ * What the middleware derives from one configuration: its admin key hashed, its CORS and Host
+ * rules parsed. Client keys are the key service's (src/keys/service.ts), which also knows those
+ * made with `levity keys add`.
+ */
 export interface SnapshotPolicies {
-  keys: KeyRing;
   adminKeys: KeyRing;
   cors: CorsPolicy;
   hosts: HostPolicy;
@@ -23,7 +26,6 @@ export function policyCache(): (snapshot: ConfigSnapshot) => SnapshotPolicies {
     let found = derived.get(snapshot);
     if (!found) {
       found = {
-        keys: buildKeyRing(snapshot.proxy.clientKeys),
         adminKeys: buildKeyRing(snapshot.proxy.adminKeys),
         cors: corsPolicy(snapshot.proxy.corsOrigins),
         hosts: hostPolicy(snapshot.proxy),

@@ -11,13 +11,16 @@ import type { SnapshotHolder } from "./exchange.ts";
  */
 export function recordSinks(
   holder: SnapshotHolder,
-  services: Pick<GatewayServices, "metrics" | "requestLog">,
+  services: Pick<GatewayServices, "metrics" | "requestLog" | "keys">,
 ): (snapshot: ConfigSnapshot) => RecordSink {
   const toLog = (record: RequestRecord | undefined) =>
     record && holder.snapshot.proxy.requestLog.enabled && services.requestLog.add(record);
+  // What a client key's request used is settled against its limits whatever is collected.
+  const settle = (record: RequestRecord | undefined) => record && services.keys.settled(record);
   const withMetrics: RecordSink = {
     started: () => services.metrics.started(),
     finished(record) {
+      settle(record);
       services.metrics.finished(record);
       toLog(record);
     },
@@ -25,6 +28,7 @@ export function recordSinks(
   const logOnly: RecordSink = {
     started: () => services.metrics.started(),
     finished(record) {
+      settle(record);
       services.metrics.finished(undefined);
       toLog(record);
     },

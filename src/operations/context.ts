@@ -9,6 +9,7 @@ import type { Logger } from "../log.ts";
 import type { GatewayMetrics } from "../observe/gateway-metrics.ts";
 import type { RequestLog } from "../observe/request-log.ts";
 import type { KeyService } from "../keys/service.ts";
+import type { KeyRecord } from "../config/key-record.ts";
 import type { RequestTrace } from "../observe/trace.ts";
 import type { AccountPool } from "../pool/pool.ts";
 import type { SignatureRegistry } from "../state/signature-registry.ts";
@@ -30,6 +31,8 @@ export interface RequestContext {
   match: RouteMatch;
   /** The name of the client key that authenticated the request, when auth is on. */
   clientKeyName?: string;
+  /** Its record, with the limits it is served under; undefined when no client key was needed. */
+  clientKey?: KeyRecord;
   trace: RequestTrace;
   /** The parsed JSON body, for POST routes. */
   body?: { json: JsonObject; text: string };

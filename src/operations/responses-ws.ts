@@ -18,7 +18,10 @@ import type { Logger } from "../log.ts";
  * The gateway's own handler, as this module uses it: a request in, its answer out. Declared here
  * rather than imported, so operations do not depend on the HTTP layer above them.
  */
-export type ServeRequest = (request: Request) => Promise<Response>;
+export type ServeRequest = (
+  request: Request,
+  options?: { peer?: () => string | undefined },
+) => Promise<Response>;
 
 /** What a host (Bun, Deno) gives this module of one accepted socket. */
 export interface SocketPeer {
@@ -30,6 +33,8 @@ export interface SocketPeer {
 export interface UpgradeRequest {
   url: string;
   headers: Headers;
+  /** The client's address, as the server saw the upgrade: a key limited to networks needs it. */
+  address?: string;
 }
 
 /** The last response on this connection: what a `previous_response_id` naming it stands for. */
@@ -195,7 +200,8 @@ export class ResponsesSocket {
         }),
         signal: abort.signal,
       });
-      const response = await this.gateway(post);
+      const address = this.upgrade.address;
+      const response = await this.gateway(post, { peer: () => address });
       this.tellWarning(response.headers);
       const contentType = response.headers.get("content-type") ?? "";
       let completed = false;

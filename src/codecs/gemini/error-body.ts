@@ -1,3 +1,4 @@
+import type { ErrorFields } from "../family.ts";
 const STATUSES: Readonly<Record<number, string>> = {
   400: "INVALID_ARGUMENT",
   401: "UNAUTHENTICATED",
@@ -19,12 +20,13 @@ const STATUSES: Readonly<Record<number, string>> = {
 };
 
 /** `{error: {code, message, status}}`, Google's RPC status as the Gemini SDKs parse it. */
-export function geminiErrorBody(status: number, message: string) {
+export function geminiErrorBody(status: number, message: string, fields: ErrorFields = {}) {
   return {
     error: {
       code: status,
       message,
       status: STATUSES[status] ?? (status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION"),
+      ...(fields.rpcDetails ? { details: fields.rpcDetails } : {}),
     },
   };
 }

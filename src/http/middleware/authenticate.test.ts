@@ -6,6 +6,9 @@ import { buildKeyRing } from "../auth.ts";
 import { GatewayError } from "../../failure.ts";
 import type { Exchange } from "../exchange.ts";
 import { authenticate } from "./authenticate.ts";
+import { KeyService } from "../../keys/service.ts";
+import { memoryKeyStore } from "../../keys/key-store.ts";
+import { memoryCounterStore } from "../../keys/counter-store.ts";
 
 const CLIENT = "sk-client-0123456789";
 const ADMIN = "sk-admin-0123456789";
@@ -191,9 +194,14 @@ function exchangeFor(c: Case): Exchange {
   return {
     request,
     url: new URL(request.url),
-    snapshot: { proxy: { effectiveAuth: c.mode, metricsPublic: c.metricsPublic ?? false } },
+    snapshot: {
+      proxy: {
+        effectiveAuth: c.mode,
+        metricsPublic: c.metricsPublic ?? false,
+        clientKeys: [{ name: "client", key: CLIENT }],
+      },
+    },
     policies: {
-      keys: buildKeyRing([{ name: "client", key: CLIENT }]),
       adminKeys: buildKeyRing(c.adminKey ? [{ name: "admin", key: ADMIN }] : []),
     },
     options: { peer: () => c.peer },
@@ -207,7 +215,11 @@ describe("authenticate", () => {
     test(c.name, async () => {
       const exchange = exchangeFor(c);
       const outcome = await Promise.resolve()
-        .then(() => authenticate(exchange, () => Promise.resolve(new Response("passed on"))))
+        .then(() =>
+          authenticate(new KeyService(memoryKeyStore(), memoryCounterStore()))(exchange, () =>
+            Promise.resolve(new Response("passed on")),
+          ),
+        )
         .catch((error: unknown) => error);
       if ("status" in c.expected) {
         expect(outcome).toBeInstanceOf(GatewayError);

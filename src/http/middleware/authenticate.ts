@@ -1,9 +1,12 @@
 import { check } from "../compose.ts";
 import type { AuthClass } from "../../config/schema.ts";
+import type { KeyRecord } from "../../config/key-record.ts";
+import type { KeyService } from "../../keys/service.ts";
 import {
   adminRefusalMessage,
   authenticate as matchKey,
   needsKey,
+  type PresentedCredential,
   presentedCredentials,
   refusalMessage,
 } from "../auth.ts";
@@ -12,18 +15,59 @@ import type { Exchange, Step } from "../exchange.ts";
 import { isLoopbackPeer, sameOrigin } from "../host-check.ts";
 
 /**
- * Who may call the route: the client key's name when one authenticated, recorded on the trace and
- * handed to the operation; a 401 or 403 when none would do. A path no route knows asks for a
- * client key like the API does, so a caller without one cannot probe which paths exist.
+ * Who may call the route: the client key when one authenticated (its record for the limits, its
+ * name recorded on the trace and handed to the operation); a 401 or 403 when none would do. A
+ * path no route knows asks for a client key like the API does, so a caller without one cannot
+ * probe which paths exist.
  */
-export const authenticate: Step = check((exchange) => {
-  const clientKeyName = keyFor(exchange.route?.auth ?? "api", exchange);
-  exchange.clientKeyName = clientKeyName;
-  exchange.trace.authenticated(clientKeyName);
-  return undefined;
-});
+export function authenticate(keys: KeyService): Step {
+  return check((exchange) => {
+    const clientKey = keyFor(exchange.route?.auth ?? "api", exchange, keys);
+    exchange.clientKey = typeof clientKey === "object" ? clientKey : undefined;
+    const name = typeof clientKey === "object" ? clientKey.name : clientKey;
+    exchange.clientKeyName = name;
+    exchange.trace.authenticated(name);
+    return undefined;
+  });
+}
 
-function keyFor(authClass: AuthClass, exchange: Exchange): string | undefined {
+/**
+ * The client key a presented credential is, if any: every credential is tried, so a stale
+ * Authorization header cannot hide a valid x-api-key. A revoked or expired key is refused here,
+ * by name (its holder knows it), with when it stopped working.
+ */
+function clientKeyOf(
+  exchange: Exchange,
+  keys: KeyService,
+  presented: PresentedCredential[],
+): KeyRecord {
+  let found: KeyRecord | undefined;
+  for (const credential of presented) {
+    const record = keys.identify(exchange.snapshot, credential.value);
+    if (record && usable(record, Date.now())) return record;
+    found ??= record;
+  }
+  if (!found) throw new GatewayError(401, refusalMessage(presented));
+  const when = (ms: number) => new Date(ms).toISOString();
+  throw new GatewayError(
+    401,
+    found.revokedAt !== undefined
+      ? `The client key "${found.name}" was revoked at ${when(found.revokedAt)}; ask this gateway's operator for a new one.`
+      : `The client key "${found.name}" expired at ${when(found.expiresAt!)}; ask this gateway's operator to extend it (levity keys update ${found.name} --expires ...).`,
+  );
+}
+
+function usable(record: KeyRecord, now: number): boolean {
+  return (
+    record.revokedAt === undefined && (record.expiresAt === undefined || now < record.expiresAt)
+  );
+}
+
+function keyFor(
+  authClass: AuthClass,
+  exchange: Exchange,
+  keys: KeyService,
+): KeyRecord | string | undefined {
   const { snapshot, policies, request, url } = exchange;
   const headers = request.headers;
   switch (authClass) {
@@ -37,16 +81,12 @@ function keyFor(authClass: AuthClass, exchange: Exchange): string | undefined {
       if (snapshot.proxy.metricsPublic || !needsKey(snapshot.proxy.effectiveAuth, "api"))
         return undefined;
       const presented = presentedCredentials(headers, url);
-      const name = matchKey(policies.keys, presented) ?? matchKey(policies.adminKeys, presented);
-      if (!name) throw new GatewayError(401, refusalMessage(presented));
-      return name;
+      const admin = matchKey(policies.adminKeys, presented);
+      return admin ?? clientKeyOf(exchange, keys, presented).name;
     }
     default: {
       if (!needsKey(snapshot.proxy.effectiveAuth, authClass)) return undefined;
-      const presented = presentedCredentials(headers, url);
-      const name = matchKey(policies.keys, presented);
-      if (!name) throw new GatewayError(401, refusalMessage(presented));
-      return name;
+      return clientKeyOf(exchange, keys, presentedCredentials(headers, url));
     }
   }
 }

@@ -1,0 +1,102 @@
+import type { ErrorFamily } from "../codecs/errors.ts";
+import { GatewayError } from "../failure.ts";
+import type { Refusal } from "./admission.ts";
+
+/*
+ * A key's limit, reached, in the words and headers its client's SDK reads. A rate limit (rpm, tpm,
+ * concurrency) is a 429 with Retry-After from the window, which every SDK waits out and retries. A
+ * spent budget (daily tokens, monthly spend) will not come back for hours: it is the answer each
+ * family's clients read as "stop", so a CLI does not spend its retries, or the user's afternoon,
+ * asking again.
+ */
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function limitWords(refusal: Refusal, key: string): string {
+  switch (refusal.limit) {
+    case "rpm":
+      return `The client key "${key}" has sent ${refusal.used} requests in the last minute, its limit (rpm ${refusal.allowed}). Try again in ${refusal.retryAfterSeconds}s.`;
+    case "tpm":
+      return `The client key "${key}" has used ${refusal.used} tokens in the last minute, and this request needs about ${refusal.need} more, over its limit (tpm ${refusal.allowed}). Try again in ${refusal.retryAfterSeconds}s.`;
+    case "concurrency":
+      return `The client key "${key}" has ${refusal.used} requests in flight, its limit (concurrency ${refusal.allowed}). Try again when one has finished.`;
+    case "daily_tokens":
+      return `The client key "${key}" has used ${refusal.used} of its ${refusal.allowed} tokens for today (UTC), and this request needs about ${refusal.need} more. Its daily tokens reset at ${iso(refusal.resetsAt)}.`;
+    case "monthly_usd":
+      return `The client key "${key}" has spent $${refusal.used.toFixed(2)} of its $${refusal.allowed.toFixed(2)} budget for this month (UTC). Its budget resets at ${iso(refusal.resetsAt)}.`;
+  }
+}
+
+function isBudget(refusal: Refusal): refusal is Extract<Refusal, { resetsAt: number }> {
+  return refusal.limit === "daily_tokens" || refusal.limit === "monthly_usd";
+}
+
+/** Seconds until the refusal lifts, whole and at least 1. */
+export function retryAfterSeconds(refusal: Refusal, now: number): number {
+  return isBudget(refusal)
+    ? Math.max(1, Math.ceil((refusal.resetsAt - now) / 1000))
+    : refusal.retryAfterSeconds;
+}
+
+export function refusalError(
+  refusal: Refusal,
+  family: ErrorFamily,
+  key: string,
+  now: number,
+): GatewayError {
+  const message = limitWords(refusal, key);
+  const wait = retryAfterSeconds(refusal, now);
+  const headers: Record<string, string> = {
+    "retry-after": String(wait),
+    "x-levity-limit": refusal.limit,
+  };
+  if (isBudget(refusal)) {
+    headers["x-levity-limit-resets-at"] = iso(refusal.resetsAt);
+    // Honoured by the OpenAI and Anthropic SDKs (and the CLIs built on them): no retry of a 429
+    // that cannot succeed for hours.
+    headers["x-should-retry"] = "false";
+  }
+  switch (family) {
+    case "openai":
+      return new GatewayError(429, message, {
+        ...(isBudget(refusal)
+          ? // OpenAI's own answer when an account's quota is spent; Codex stops on it at once.
+            { type: "insufficient_quota", code: "insufficient_quota" }
+          : {
+              type: refusal.limit === "tpm" ? "tokens" : "requests",
+              code: "rate_limit_exceeded",
+            }),
+        headers,
+      });
+    case "anthropic":
+      return new GatewayError(429, message, { type: "rate_limit_error", headers });
+    case "gemini":
+      return new GatewayError(429, message, {
+        headers,
+        rpcDetails: [
+          {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            violations: [
+              {
+                // Gemini CLI reads a quota id naming a day as a quota that retrying cannot lift,
+                // and one naming a minute as a wait, as it does Google's own.
+                quotaId: QUOTA_IDS[refusal.limit],
+                quotaMetric: `levity/key/${refusal.limit}`,
+                quotaDimensions: { key },
+                quotaValue: String(refusal.allowed),
+              },
+            ],
+          },
+          { "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: `${wait}s` },
+        ],
+      });
+  }
+}
+
+const QUOTA_IDS: Record<Refusal["limit"], string> = {
+  rpm: "LevityKeyRequestsPerMinute",
+  tpm: "LevityKeyTokensPerMinute",
+  concurrency: "LevityKeyConcurrentRequestsPerMinute",
+  daily_tokens: "LevityKeyTokensPerDay",
+  monthly_usd: "LevityKeySpendPerMonthPerDay",
+};
