@@ -97,6 +97,7 @@ function wrk(
   seconds: number,
   body: string,
   headers: Record<string, string>,
+  keysFile = "",
 ): WrkResult {
   const dir = mkdtempSync(join(tmpdir(), "levity-wrk-"));
   const bodyFile = join(dir, "body.json");
@@ -118,6 +119,7 @@ function wrk(
       env: {
         ...process.env,
         WRK_BODY: bodyFile,
+        WRK_KEYS: keysFile,
         WRK_HEADERS: Object.entries(headers)
           .map(([k, v]) => `${k}: ${v}`)
           .join("\n"),
@@ -218,6 +220,22 @@ function levityConfig(extra: string): string {
   return dir;
 }
 const onDir = levityConfig("");
+// A team's gateway: 1,000 client keys, each sent in turn; with every limit set (high enough never
+// to refuse, so each is counted and checked) against the same keys with none: what enforcement costs.
+const TEAM_KEYS = Array.from(
+  { length: 1000 },
+  (_, i) => `sk-bench-team-${String(i).padStart(4, "0")}-key`,
+);
+const teamKeysFile = join(mkdtempSync(join(tmpdir(), "levity-keys-")), "keys.txt");
+writeFileSync(teamKeysFile, `${TEAM_KEYS.join("\n")}\n`);
+const teamConfig = (limits: string) =>
+  levityConfig(
+    `  api_keys:\n${TEAM_KEYS.map((key, i) => `    - { name: member-${i}, key: ${key}${limits} }`).join("\n")}\n`,
+  );
+const teamOpenDir = teamConfig("");
+const teamLimitedDir = teamConfig(
+  ", models: [bench-*, gem-*], rpm: 1000000, tpm: 1000000000, concurrency: 1000, daily_tokens: 1000000000000, monthly_usd: 1000000, ips: [127.0.0.0/8]",
+);
 const offDir = levityConfig("  metrics: false\n  request_log: { enabled: false }\n");
 // As the service files run it (levity service install sets the same), and the reference proxy alike.
 const levity = await start("levity", [binary, "serve", "--config", onDir], FETCH_ENV);
@@ -225,6 +243,17 @@ const idleRss = rssMb(levity.pid);
 const levityOff = await start(
   "levity (log and metrics off)",
   [binary, "serve", "--config", offDir],
+  FETCH_ENV,
+);
+
+const teamOpen = await start(
+  "levity (1,000 keys, no limits)",
+  [binary, "serve", "--config", teamOpenDir],
+  FETCH_ENV,
+);
+const teamLimited = await start(
+  "levity (1,000 keys, every limit)",
+  [binary, "serve", "--config", teamLimitedDir],
   FETCH_ENV,
 );
 
@@ -298,8 +327,19 @@ const logOff: Target = {
   body: chatBody,
 };
 
+const teamPair: Target[] = [
+  { name: "levity, 1,000 keys, no limits", url: chat(teamOpen.port), headers: {}, body: chatBody },
+  {
+    name: "levity, 1,000 keys, every limit",
+    url: chat(teamLimited.port),
+    headers: {},
+    body: chatBody,
+  },
+];
+
 // Warm every path (JIT, connection pools) before measuring.
 for (const t of [...passThrough, ...translated, logOff]) wrk(t.url, 8, 1, t.body, t.headers);
+for (const t of teamPair) wrk(t.url, 8, 1, t.body, t.headers, teamKeysFile);
 
 const results = new Map<string, WrkResult[]>();
 const add = (key: string, r: WrkResult) => results.set(key, [...(results.get(key) ?? []), r]);
@@ -311,6 +351,9 @@ for (let round = 1; round <= ROUNDS; round++) {
   // On and off back to back, in alternating order, so drift in the machine falls on both.
   const pair = round % 2 ? [passThrough[2]!, logOff] : [logOff, passThrough[2]!];
   for (const t of pair) add(`onoff ${t.name}`, wrk(t.url, 64, SECONDS, t.body, t.headers));
+  const keysPair = round % 2 ? teamPair : [...teamPair].reverse();
+  for (const t of keysPair)
+    add(`keys ${t.name}`, wrk(t.url, 64, SECONDS, t.body, t.headers, teamKeysFile));
 }
 const med = (key: string, field: keyof WrkResult) =>
   median((results.get(key) ?? []).map((r) => r[field]));
@@ -457,6 +500,14 @@ rows.push([
   `${Math.round(on)} vs ${Math.round(off)} req/s`,
   "< 10% difference",
   `${(((off - on) / off) * 100).toFixed(1)}%: ${verdict(Math.abs(off - on) / off < 0.1)}`,
+]);
+const keysOpen = med(`keys ${teamPair[0]!.name}`, "rps");
+const keysLimited = med(`keys ${teamPair[1]!.name}`, "rps");
+rows.push([
+  "client-key enforcement, 1,000 keys sent in turn, every limit set vs none (c=64)",
+  `${Math.round(keysLimited)} vs ${Math.round(keysOpen)} req/s (one key, no limits: ${Math.round(rps("levity"))})`,
+  "< 5% throughput",
+  `${(((keysOpen - keysLimited) / keysOpen) * 100).toFixed(1)}%: ${verdict((keysOpen - keysLimited) / keysOpen < 0.05)}`,
 ]);
 
 const table = [

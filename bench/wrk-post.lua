@@ -10,6 +10,22 @@ for line in (os.getenv("WRK_HEADERS") or ""):gmatch("[^\n]+") do
   if name then wrk.headers[name] = value end
 end
 
+-- With $WRK_KEYS (a file of client keys, one a line), each request sends the next key in turn,
+-- as a team's clients would.
+local keys = {}
+local keysFile = os.getenv("WRK_KEYS")
+if keysFile and keysFile ~= "" then
+  for line in io.lines(keysFile) do keys[#keys + 1] = line end
+end
+local turn = 0
+if #keys > 0 then
+  request = function()
+    turn = turn % #keys + 1
+    wrk.headers["authorization"] = "Bearer " .. keys[turn]
+    return wrk.format()
+  end
+end
+
 function done(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
   io.write(string.format('{"requests":%d,"seconds":%f,"errors":%d,"non2xx":%d,"p50us":%f,"p99us":%f,"meanus":%f}\n',

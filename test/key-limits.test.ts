@@ -406,3 +406,25 @@ function probeInit(family: Family, secret: string): RequestInit {
     body: JSON.stringify(body),
   };
 }
+
+test("a key limited to some models is listed only those, and asking for another by name is a 404", async () => {
+  const listed = async (secret: string) => {
+    const client = new OpenAI({ apiKey: secret, baseURL: `${gw.origin}/v1` });
+    const ids: string[] = [];
+    for await (const model of client.models.list()) ids.push(model.id);
+    return ids;
+  };
+  const all = await listed(secretOf("open", "openai"));
+  expect(all).toContain("gpt-4o-real");
+  expect(all).toContain("claude-haiku-4-5-real");
+  const limited = await listed(secretOf("models", "openai"));
+  expect(limited).toContain("claude-haiku-4-5-real");
+  expect(limited.every((id) => /-haiku-|^text-embedding-/.test(id))).toBe(true);
+  const one = await fetch(`${gw.origin}/v1/models/gpt-4o-real`, {
+    headers: { authorization: `Bearer ${secretOf("models", "openai")}` },
+  });
+  expect(one.status).toBe(404);
+  expect(expectErrorShape("openai", await one.json(), 404)).toContain(
+    "not one this client key may use",
+  );
+});

@@ -45,7 +45,7 @@ export class KeyService {
   /** Secret to digest, for secrets that matched a key: hashing each request's key cost measurably. */
   private readonly proven = new Map<string, string>();
   private readonly counters: Map<string, KeyCounters>;
-  private readonly tickets = new Map<string, { name: string; ticket: Ticket }>();
+  private readonly tickets = new Map<string, { name: string; ticket: Ticket; spends: boolean }>();
   private readonly dirty = new Set<string>();
   private flushTimer: ReturnType<typeof setInterval> | undefined;
 
@@ -174,10 +174,16 @@ export class KeyService {
    * Whether the key may send this request now; when it may, the request is counted under its id
    * until its record settles it. `estimate` is the request's tokens as levity guesses them.
    */
-  admit(record: KeyRecord, requestId: string, estimate: number): Refusal | undefined {
+  admit(
+    record: KeyRecord,
+    requestId: string,
+    estimate: number,
+    /** False for a token count: it is a request, but what it reports is not tokens spent. */
+    spends = true,
+  ): Refusal | undefined {
     const verdict = admit(this.countersOf(record.name), record, estimate, this.now());
     if (isRefusal(verdict)) return verdict;
-    this.tickets.set(requestId, { name: record.name, ticket: verdict });
+    this.tickets.set(requestId, { name: record.name, ticket: verdict, spends });
     this.markDirty(record.name);
     return undefined;
   }
@@ -190,8 +196,8 @@ export class KeyService {
     settle(
       this.countersOf(held.name),
       held.ticket,
-      record.inputTokens + record.outputTokens,
-      record.costUsd ?? 0,
+      held.spends ? record.inputTokens + record.outputTokens : 0,
+      held.spends ? (record.costUsd ?? 0) : 0,
       this.now(),
     );
     this.markDirty(held.name);

@@ -3,6 +3,8 @@ import type { ErrorFamily } from "../codecs/errors.ts";
 import { jsonResponse } from "../codecs/shared.ts";
 import type { ModelEntry } from "../upstream/model-catalog.ts";
 import type { OperationHandler } from "./context.ts";
+import { GatewayError } from "../failure.ts";
+import { allowsModel } from "../keys/model-access.ts";
 
 /*
  * GET /v1/models and one model, in the shape of the SDK that asks (each family's shape lives in
@@ -28,14 +30,26 @@ function modelShapeFor(routeFamily: ErrorFamily, headers: Headers): ErrorFamily 
   return asking?.name ?? "openai";
 }
 
+/** A key limited to some models is shown only those: a client offers its user what will work. */
 export const listModels: OperationHandler = async (ctx, services) => {
-  const entries = await services.catalog.list(ctx.snapshot);
+  const entries = (await services.catalog.list(ctx.snapshot)).filter((entry) =>
+    allowsModel(ctx.clientKey, entry.id),
+  );
   return jsonResponse(renderModelList(modelShapeFor(ctx.family, ctx.request.headers), entries));
 };
 
 /** A model no upstream lists is still described: a mapping may serve it under that name. */
 export const getModel: OperationHandler = async (ctx, services) => {
   const id = ctx.match.params.model ?? "";
+  if (!allowsModel(ctx.clientKey, id))
+    throw new GatewayError(
+      404,
+      `The model "${id.slice(0, 200)}" is not one this client key may use.`,
+      {
+        param: "model",
+        code: "model_not_found",
+      },
+    );
   const entries = await services.catalog.list(ctx.snapshot);
   const entry = entries.find((e) => e.id === id) ?? { id, ownedBy: "levity" };
   return jsonResponse(renderModel(modelShapeFor(ctx.family, ctx.request.headers), entry));

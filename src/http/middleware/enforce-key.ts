@@ -1,10 +1,10 @@
-import picomatch from "picomatch";
 import type { Operation } from "../../codecs/names.ts";
 import { textField } from "../../codecs/multipart.ts";
 import { cidrMatches, parseAddress, parseCidr } from "../../config/address-policy.ts";
 import type { KeyRecord } from "../../config/key-record.ts";
 import { GatewayError } from "../../failure.ts";
 import { estimateBodyTokens } from "../../keys/estimate.ts";
+import { allowsModel } from "../../keys/model-access.ts";
 import { refusalError } from "../../keys/refusal.ts";
 import type { KeyService } from "../../keys/service.ts";
 import type { Exchange, Step } from "../exchange.ts";
@@ -24,18 +24,6 @@ const COUNTED: ReadonlySet<Operation> = new Set<Operation>([
   "image-edit",
   "transcribe",
 ]);
-
-/** A key's model globs, compiled once per record (a change makes a new record). */
-const matchers = new WeakMap<KeyRecord, (model: string) => boolean>();
-
-function allowsModel(record: KeyRecord, model: string): boolean {
-  let matcher = matchers.get(record);
-  if (!matcher) {
-    matcher = picomatch(record.models ?? ["**"], { dot: true });
-    matchers.set(record, matcher);
-  }
-  return matcher(model);
-}
 
 /** The model the client names, where its dialect puts it; undefined when it names none (the operation refuses that). */
 function modelOf(exchange: Exchange): string | undefined {
@@ -91,7 +79,7 @@ export function enforceKeyLimits(keys: KeyService): Step {
       (record.tpm !== undefined || record.dailyTokens !== undefined) && operation !== "count-tokens"
         ? estimateBodyTokens(exchange.body?.text ?? "")
         : 0;
-    const refusal = keys.admit(record, exchange.requestId, estimate);
+    const refusal = keys.admit(record, exchange.requestId, estimate, operation !== "count-tokens");
     if (refusal) throw refusalError(refusal, exchange.family, record.name, Date.now());
     return next();
   };

@@ -1,0 +1,75 @@
+import { describe, expect, test } from "bun:test";
+import type { ConfigSnapshot } from "../config/snapshot.ts";
+import type { RequestRecord } from "../observe/record.ts";
+import { memoryCounterStore } from "./counter-store.ts";
+import { memoryKeyStore } from "./key-store.ts";
+import { KeyService } from "./service.ts";
+
+const T0 = Date.UTC(2026, 10, 26, 10, 0, 0);
+const snapshot = {
+  proxy: { clientKeys: [{ name: "yaml", key: "sk-yaml-0123456789", limits: { rpm: 2 } }] },
+} as unknown as ConfigSnapshot;
+
+function record(requestId: string, input: number, output: number, costUsd?: number): RequestRecord {
+  return { requestId, inputTokens: input, outputTokens: output, costUsd } as RequestRecord;
+}
+
+describe("KeyService", () => {
+  test("a made key is found by its secret, a gateway.yaml key by its own, and neither is kept in clear", () => {
+    const store = memoryKeyStore();
+    const keys = new KeyService(store, memoryCounterStore(), () => T0);
+    const { record: made, secret } = keys.add(snapshot, "alice", { models: ["gpt-*"] });
+    expect(keys.identify(snapshot, secret)?.name).toBe("alice");
+    expect(keys.identify(snapshot, "sk-yaml-0123456789")).toMatchObject({
+      name: "yaml",
+      source: "gateway.yaml",
+      rpm: 2,
+    });
+    expect(keys.identify(snapshot, "sk-nobody-0123456789")).toBeUndefined();
+    expect(JSON.stringify(store.list())).not.toContain(secret);
+    expect(made.digest).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  test("names are checked: a gateway.yaml name is taken, a bad name is refused, gateway.yaml keys are read-only", () => {
+    const keys = new KeyService(memoryKeyStore(), memoryCounterStore(), () => T0);
+    expect(() => keys.add(snapshot, "yaml", {})).toThrow(/already exists/);
+    expect(() => keys.add(snapshot, "a b", {})).toThrow(/not a key name/);
+    expect(() => keys.revoke(snapshot, "yaml")).toThrow(/defined in gateway.yaml/);
+    expect(() => keys.update(snapshot, "yaml", { rpm: 5 })).toThrow(/defined in gateway.yaml/);
+  });
+
+  test("a revoke is seen by the next identify, and kept", () => {
+    const keys = new KeyService(memoryKeyStore(), memoryCounterStore(), () => T0);
+    const { secret } = keys.add(snapshot, "bob", {});
+    keys.revoke(snapshot, "bob");
+    expect(keys.identify(snapshot, secret)?.revokedAt).toBe(T0);
+  });
+
+  test("what a request used is settled from its record; a token count spends nothing", () => {
+    const keys = new KeyService(memoryKeyStore(), memoryCounterStore(), () => T0);
+    const { record: bob } = keys.add(snapshot, "bob", { dailyTokens: 1000 });
+    expect(keys.admit(bob, "req_1", 100)).toBeUndefined();
+    expect(keys.usage("bob")).toMatchObject({ inFlight: 1, tokensToday: 100 });
+    keys.settled(record("req_1", 300, 50, 0.25));
+    expect(keys.usage("bob")).toMatchObject({ inFlight: 0, tokensToday: 350, usdThisMonth: 0.25 });
+    expect(keys.admit(bob, "req_2", 0, false)).toBeUndefined();
+    keys.settled(record("req_2", 5000, 0, 1));
+    expect(keys.usage("bob")).toMatchObject({ inFlight: 0, tokensToday: 350, usdThisMonth: 0.25 });
+    // A record no admission is waiting for (another key's, or a request without one) changes nothing.
+    keys.settled(record("req_unknown", 10, 10, 1));
+    expect(keys.usage("bob").tokensToday).toBe(350);
+  });
+
+  test("counters are written on close and read back by the next service", () => {
+    const counters = memoryCounterStore();
+    const store = memoryKeyStore();
+    const first = new KeyService(store, counters, () => T0);
+    const { record: bob } = first.add(snapshot, "bob", { rpm: 1 });
+    expect(first.admit(bob, "req_1", 0)).toBeUndefined();
+    first.settled(record("req_1", 10, 10));
+    first.flush();
+    const second = new KeyService(store, counters, () => T0 + 5000);
+    expect(second.admit(bob, "req_2", 0)).toMatchObject({ limit: "rpm", retryAfterSeconds: 55 });
+    expect(second.usage("bob")).toMatchObject({ requestsLastMinute: 1, tokensToday: 20 });
+  });
+});
