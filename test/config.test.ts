@@ -420,7 +420,17 @@ describe("the shipped example files", () => {
       "echo",
     ]);
     expect(snapshot.proxy.adminKeys.map((k) => k.key)).toEqual(["sk-admin-change-me"]);
-    expect(snapshot.proxy.clientKeys.map((k) => k.name)).toEqual(["default", "laptop"]);
+    expect(snapshot.proxy.clientKeys.map((k) => k.name)).toEqual(["default", "laptop", "ci"]);
+    expect(snapshot.proxy.clientKeys[2]!.limits).toEqual({
+      models: ["*-mini", "*-haiku-*", "*-flash*"],
+      rpm: 30,
+      tpm: 200000,
+      concurrency: 4,
+      dailyTokens: 5000000,
+      monthlyUsd: 50,
+      expiresAt: Date.UTC(2027, 6, 1),
+      ips: ["10.0.0.0/8"],
+    });
     expect(
       snapshot.upstreams[0]!.accounts.map((a) => [
         a.name,
@@ -584,4 +594,37 @@ describe("one unset variable, one problem", () => {
       "LEVITY_TEST_UNSET_PORT is not set",
     );
   });
+});
+
+describe("limits on a gateway.yaml client key", () => {
+  const cases: [string, string, string][] = [
+    ["rpm: 0", "proxy.api_keys[0].rpm", "must be at least 1"],
+    ["tpm: 1.5", "proxy.api_keys[0].tpm", "must be a whole number"],
+    ["monthly_usd: -1", "proxy.api_keys[0].monthly_usd", "must be at least 0"],
+    [
+      'ips: ["not-a-network"]',
+      "proxy.api_keys[0].ips[0]",
+      "must be an address or a CIDR network such as 10.0.0.0/8",
+    ],
+    [
+      "models: []",
+      "proxy.api_keys[0].models",
+      "must name at least one model (leave it out to allow every model)",
+    ],
+    [
+      "expires: soon",
+      "proxy.api_keys[0].expires",
+      "must be a date (2026-12-31), a time (2026-12-31T18:00:00Z) or a duration from now (30d, 12h)",
+    ],
+    ["burst: 5", "proxy.api_keys[0].burst", ""],
+  ];
+  for (const [limit, key, message] of cases)
+    test(`${limit}: a problem at ${key}`, () => {
+      const problems = problemsOf({
+        gateway: `proxy:\n  api_keys:\n    - { name: a, key: sk-a-0123456789, ${limit} }\n`,
+      });
+      expect(problems.map((p) => p.key)).toEqual([key]);
+      expect(problems[0]!.line).toBe(3);
+      if (message) expect(problems[0]!.message).toBe(message);
+    });
 });
