@@ -121,6 +121,8 @@ export interface ErrorDetails {
   headers?: Record<string, string>;
   /** google.rpc details for a Gemini client (RetryInfo, QuotaFailure); the other shapes have no place for them. */
   rpcDetails?: unknown[];
+  /** Fields beside OpenAI's four in its error object (a usage limit's resets_at). */
+  openaiExtra?: Record<string, unknown>;
 }
 
 /** A refusal of the client's request; the gateway renders it in the client's own error shape. */

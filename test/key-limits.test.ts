@@ -369,15 +369,23 @@ function expectBudgetHeaders(family: Family, seen: Seen): void {
   expect(seen.headers.get("x-should-retry")).toBe("false");
   if (family === "openai")
     expect(seen.body.error).toMatchObject({
-      type: "insufficient_quota",
+      type: "usage_limit_reached",
       code: "insufficient_quota",
+      param: null,
+      resets_at: Math.floor(resets / 1000),
+      resets_in_seconds: wait,
     });
   if (family === "anthropic") expect(seen.body.error.type).toBe("rate_limit_error");
   if (family === "gemini") {
     const quota = seen.body.error.details.find((d: { "@type": string }) =>
       d["@type"].endsWith("QuotaFailure"),
     );
-    expect(quota.violations[0].quotaId).toMatch(/PerDay$/);
+    expect(quota.violations[0].quotaId).toMatch(/Budget$/);
+    expect(quota.violations[0].quotaId).not.toMatch(/PerDay|Daily/);
+    const retry = seen.body.error.details.find((d: { "@type": string }) =>
+      d["@type"].endsWith("RetryInfo"),
+    );
+    expect(retry.retryDelay).toBe(`${wait}s`);
   }
 }
 

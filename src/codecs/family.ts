@@ -9,6 +9,8 @@ export interface ErrorFields {
   param?: string | null;
   /** google.rpc details (RetryInfo, QuotaFailure, ErrorInfo): only Gemini's shape carries them. */
   rpcDetails?: unknown[];
+  /** Fields OpenAI's error object carries beside the four (a usage limit's resets_at): only OpenAI's shape has them. */
+  openaiExtra?: Record<string, unknown>;
 }
 
 /** How a family's API says that a prompt does not fit the model's context window. */

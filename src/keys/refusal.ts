@@ -4,10 +4,11 @@ import type { Refusal } from "./admission.ts";
 
 /*
  * A key's limit, reached, in the words and headers its client's SDK reads. A rate limit (rpm, tpm,
- * concurrency) is a 429 with Retry-After from the window, which every SDK waits out and retries. A
- * spent budget (daily tokens, monthly spend) will not come back for hours: it is the answer each
- * family's clients read as "stop", so a CLI does not spend its retries, or the user's afternoon,
- * asking again.
+ * concurrency) is a 429 with Retry-After from the window (a minute at most), which every SDK and
+ * CLI waits out and retries. A spent budget (daily tokens, monthly spend) will not come back for
+ * hours: it is a 429 in the form each family's clients read as "stop", measured with the real
+ * clients (README, "What a refused request gets"), so a CLI neither sleeps through a long
+ * Retry-After nor spends its retries, and its user sees when the budget resets.
  */
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -60,8 +61,16 @@ export function refusalError(
     case "openai":
       return new GatewayError(429, message, {
         ...(isBudget(refusal)
-          ? // OpenAI's own answer when an account's quota is spent; Codex stops on it at once.
-            { type: "insufficient_quota", code: "insufficient_quota" }
+          ? // Codex reads this type as a usage limit and tells its user "Try again at <resets_at>";
+            // the SDKs' users read OpenAI's code for a spent quota.
+            {
+              type: "usage_limit_reached",
+              code: "insufficient_quota",
+              openaiExtra: {
+                resets_at: Math.floor(refusal.resetsAt / 1000),
+                resets_in_seconds: wait,
+              },
+            }
           : {
               type: refusal.limit === "tpm" ? "tokens" : "requests",
               code: "rate_limit_exceeded",
@@ -78,8 +87,9 @@ export function refusalError(
             "@type": "type.googleapis.com/google.rpc.QuotaFailure",
             violations: [
               {
-                // Gemini CLI reads a quota id naming a day as a quota that retrying cannot lift,
-                // and one naming a minute as a wait, as it does Google's own.
+                // Gemini CLI waits out a quota id naming a minute. One naming a day it reports with
+                // words of its own instead of these, so a budget's names no day: its RetryInfo of
+                // more than 300 s is what stops the CLI, with this message.
                 quotaId: QUOTA_IDS[refusal.limit],
                 quotaMetric: `levity/key/${refusal.limit}`,
                 quotaDimensions: { key },
@@ -97,6 +107,6 @@ const QUOTA_IDS: Record<Refusal["limit"], string> = {
   rpm: "LevityKeyRequestsPerMinute",
   tpm: "LevityKeyTokensPerMinute",
   concurrency: "LevityKeyConcurrentRequestsPerMinute",
-  daily_tokens: "LevityKeyTokensPerDay",
-  monthly_usd: "LevityKeySpendPerMonthPerDay",
+  daily_tokens: "LevityKeyTokenBudget",
+  monthly_usd: "LevityKeySpendBudget",
 };

@@ -25,6 +25,7 @@ export function openaiErrorBody(status: number, message: string, fields: ErrorFi
         fields.type ?? TYPES[status] ?? (status >= 500 ? "server_error" : "invalid_request_error"),
       param: fields.param ?? null,
       code: fields.code !== undefined ? fields.code : (CODES[status] ?? null),
+      ...fields.openaiExtra,
     },
   };
 }
