@@ -10,7 +10,7 @@ import type { KeyChanges, KeyLimits } from "./key-record.ts";
  */
 
 /** The snake_case field of each limit, as the admin API, the CLI (--daily-tokens) and gateway.yaml spell it. */
-export const LIMIT_NAMES = {
+export const LIMIT_NAMES: Readonly<Record<keyof KeyLimits, string>> = {
   models: "models",
   rpm: "rpm",
   tpm: "tpm",
@@ -19,7 +19,7 @@ export const LIMIT_NAMES = {
   monthlyUsd: "monthly_usd",
   expiresAt: "expires",
   ips: "ips",
-} as const satisfies Record<keyof KeyLimits, string>;
+};
 
 const DAY_MS = 86_400_000;
 
@@ -115,7 +115,7 @@ export function parseExpiry(value: string | number, now: number): number | undef
   return Number.isNaN(at) ? undefined : at;
 }
 
-const entries = {
+const entries = Object.freeze({
   models,
   rpm: count,
   tpm: count,
@@ -124,7 +124,7 @@ const entries = {
   monthly_usd: dollars,
   expires,
   ips,
-};
+});
 
 /** Limits as gateway.yaml's api_keys entries and `POST /levity/keys` write them. */
 export const LIMIT_ENTRIES = Object.fromEntries(

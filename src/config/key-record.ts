@@ -25,17 +25,6 @@ export interface KeyLimits {
   ips?: string[];
 }
 
-export const LIMIT_FIELDS = [
-  "models",
-  "rpm",
-  "tpm",
-  "concurrency",
-  "dailyTokens",
-  "monthlyUsd",
-  "expiresAt",
-  "ips",
-] as const satisfies readonly (keyof KeyLimits)[];
-
 export type KeySource = "levity" | "gateway.yaml";
 
 export interface KeyRecord extends KeyLimits {

@@ -103,7 +103,7 @@ export function refusalError(
   }
 }
 
-const QUOTA_IDS: Record<Refusal["limit"], string> = {
+const QUOTA_IDS: Readonly<Record<Refusal["limit"], string>> = {
   rpm: "LevityKeyRequestsPerMinute",
   tpm: "LevityKeyTokensPerMinute",
   concurrency: "LevityKeyConcurrentRequestsPerMinute",

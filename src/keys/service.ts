@@ -1,3 +1,4 @@
+import picomatch from "picomatch";
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import type { RequestRecord } from "../observe/record.ts";
 import {
@@ -48,6 +49,8 @@ export class KeyService {
   private readonly tickets = new Map<string, { name: string; ticket: Ticket; spends: boolean }>();
   private readonly dirty = new Set<string>();
   private flushTimer: ReturnType<typeof setInterval> | undefined;
+  /** A key's model globs, compiled once per record (a change makes a new record). */
+  private readonly modelMatchers = new WeakMap<KeyRecord, (model: string) => boolean>();
 
   constructor(
     private readonly store: KeyStore,
@@ -94,6 +97,17 @@ export class KeyService {
       this.proven.set(secret, digest);
     }
     return record;
+  }
+
+  /** Whether a client key may name this model; no key, or a key without `models`, may name any. */
+  allowsModel(record: KeyRecord | undefined, model: string): boolean {
+    if (!record?.models) return true;
+    let matcher = this.modelMatchers.get(record);
+    if (!matcher) {
+      matcher = picomatch(record.models, { dot: true });
+      this.modelMatchers.set(record, matcher);
+    }
+    return matcher(model);
   }
 
   /** Every key: gateway.yaml's first, then the stored ones, by name. */

@@ -4,7 +4,6 @@ import { jsonResponse } from "../codecs/shared.ts";
 import type { ModelEntry } from "../upstream/model-catalog.ts";
 import type { OperationHandler } from "./context.ts";
 import { GatewayError } from "../failure.ts";
-import { allowsModel } from "../keys/model-access.ts";
 
 /*
  * GET /v1/models and one model, in the shape of the SDK that asks (each family's shape lives in
@@ -33,7 +32,7 @@ function modelShapeFor(routeFamily: ErrorFamily, headers: Headers): ErrorFamily 
 /** A key limited to some models is shown only those: a client offers its user what will work. */
 export const listModels: OperationHandler = async (ctx, services) => {
   const entries = (await services.catalog.list(ctx.snapshot)).filter((entry) =>
-    allowsModel(ctx.clientKey, entry.id),
+    services.keys.allowsModel(ctx.clientKey, entry.id),
   );
   return jsonResponse(renderModelList(modelShapeFor(ctx.family, ctx.request.headers), entries));
 };
@@ -41,7 +40,7 @@ export const listModels: OperationHandler = async (ctx, services) => {
 /** A model no upstream lists is still described: a mapping may serve it under that name. */
 export const getModel: OperationHandler = async (ctx, services) => {
   const id = ctx.match.params.model ?? "";
-  if (!allowsModel(ctx.clientKey, id))
+  if (!services.keys.allowsModel(ctx.clientKey, id))
     throw new GatewayError(
       404,
       `The model "${id.slice(0, 200)}" is not one this client key may use.`,

@@ -4,7 +4,6 @@ import { cidrMatches, parseAddress, parseCidr } from "../../config/address-polic
 import type { KeyRecord } from "../../config/key-record.ts";
 import { GatewayError } from "../../failure.ts";
 import { estimateBodyTokens } from "../../keys/estimate.ts";
-import { allowsModel } from "../../keys/model-access.ts";
 import { refusalError } from "../../keys/refusal.ts";
 import type { KeyService } from "../../keys/service.ts";
 import type { Exchange, Step } from "../exchange.ts";
@@ -63,7 +62,7 @@ export function enforceKeyLimits(keys: KeyService): Step {
         { type: "permission_error", code: "ip_not_allowed", headers: { "x-levity-limit": "ips" } },
       );
     const model = modelOf(exchange);
-    if (record.models && model !== undefined && !allowsModel(record, model))
+    if (record.models && model !== undefined && !keys.allowsModel(record, model))
       throw new GatewayError(
         403,
         `The client key "${record.name}" may not use the model "${model.slice(0, 200)}"; it may use ${record.models.join(", ")}.`,
