@@ -1,4 +1,5 @@
 import type { ConfigSnapshot } from "../config/snapshot.ts";
+import { createPricer } from "../cost/cost.ts";
 import type { RecordSink, RequestRecord } from "../observe/record.ts";
 import type { GatewayServices } from "../operations/context.ts";
 import type { SnapshotHolder } from "./exchange.ts";
@@ -11,13 +12,15 @@ import type { SnapshotHolder } from "./exchange.ts";
  */
 export function recordSinks(
   holder: SnapshotHolder,
-  services: Pick<GatewayServices, "metrics" | "requestLog">,
+  services: Pick<GatewayServices, "metrics" | "requestLog" | "log">,
 ): (snapshot: ConfigSnapshot) => RecordSink {
+  const price = createPricer(services.log);
   const toLog = (record: RequestRecord | undefined) =>
     record && holder.snapshot.proxy.requestLog.enabled && services.requestLog.add(record);
   const withMetrics: RecordSink = {
     started: () => services.metrics.started(),
     finished(record) {
+      if (record) record.costUsd = price(holder.snapshot, record);
       services.metrics.finished(record);
       toLog(record);
     },
@@ -25,6 +28,7 @@ export function recordSinks(
   const logOnly: RecordSink = {
     started: () => services.metrics.started(),
     finished(record) {
+      if (record) record.costUsd = price(holder.snapshot, record);
       services.metrics.finished(undefined);
       toLog(record);
     },
