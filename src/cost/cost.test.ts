@@ -230,7 +230,7 @@ describe("the pricer", () => {
     expect(price(snapshot, record("mystery\nWARN forged", "u"))).toBeUndefined();
     expect(price(snapshot, record("mystery\nWARN forged", "v"))).toBeUndefined();
     // Refused before any upstream: nothing was spent, nothing to say.
-    expect(price(snapshot, record("other"))).toBeUndefined();
+    expect(price(snapshot, record("other"))).toBe(0);
     expect(warnings).toHaveLength(2);
     expect(warnings[0]).toContain("prices:");
     expect(warnings[0]).toContain('"mystery\\nWARN forged"');

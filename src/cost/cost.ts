@@ -51,8 +51,10 @@ export function billedModel(record: RequestRecord): string | undefined {
   return record.mappedModel ?? record.requestedModel;
 }
 
-/** The record's cost by the snapshot's prices; undefined when its model has none. */
+/** The record's cost by the snapshot's prices; undefined when its model has none, 0 when no upstream was asked. */
 export function costOfRecord(snapshot: ConfigSnapshot, record: RequestRecord): number | undefined {
+  // Refused before any upstream was asked (no key, a bad body, an admin call): nothing was spent.
+  if (!record.upstream) return 0;
   const model = billedModel(record);
   if (!model) return undefined;
   const upstream = record.upstream ? snapshot.upstreamByName.get(record.upstream) : undefined;
@@ -79,7 +81,6 @@ export function createPricer(log: Pick<Logger, "warn">) {
   return (snapshot: ConfigSnapshot, record: RequestRecord): number | undefined => {
     const cost = costOfRecord(snapshot, record);
     const model = billedModel(record);
-    // A request refused before any upstream was asked used no tokens: nothing to warn about.
     if (cost !== undefined || !model || !record.upstream) return cost;
     const key = `${record.upstream}\u0000${model}`;
     if (warned.has(key) || warned.size >= WARNED_MAX) return cost;

@@ -210,7 +210,10 @@ export function memoryRequestLog(capacity = 10_000): RequestLog {
         if (r.time < since || r.time > until) continue;
         const name = usageGroupOf(r, by);
         let row = rows.get(name);
-        if (!row) rows.set(name, (row = emptyTotals(name)));
+        if (!row) {
+          row = emptyTotals(name);
+          rows.set(name, row);
+        }
         row.requests++;
         if (r.status >= 400) row.errors++;
         row.input_tokens += r.inputTokens;
