@@ -327,7 +327,8 @@ describe("the command line", () => {
     const logs = await runLevity(["logs", "--config", gw.dir, "--port", port], { env });
     expect(logs.code).toBe(0);
     expect(logs.stdout).toContain(`$${COST.sonnet.toFixed(6)}`);
-    expect(logs.stdout).toMatch(/mystery-model .* no price/);
+    const mystery = logs.stdout.split("\n").find((l) => l.includes("mystery-model"));
+    expect(mystery).toMatch(/ 2000 in \(1500 cached\), 700 out \(500 reasoning\) {2}key alice /);
     const json = await runLevity(["logs", "--json", "--config", gw.dir, "--port", port], { env });
     const records = json.stdout
       .trim()

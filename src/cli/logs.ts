@@ -59,7 +59,8 @@ export function formatLogLine(r: LoggedRequest): string {
     `${r.attempts} attempt${r.attempts === 1 ? "" : "s"}`,
     `${duration(r.latencyMs)} (first byte ${duration(r.ttfbMs)})`,
     tokens,
-    r.costUsd !== undefined ? formatUsd(r.costUsd) : r.upstream ? "no price" : "",
+    // A model without a price shows none; levity usage counts such requests as unpriced.
+    r.costUsd !== undefined ? formatUsd(r.costUsd) : "",
     r.clientKey ? `key ${r.clientKey}` : "",
     r.requestId,
   ].filter(Boolean);
