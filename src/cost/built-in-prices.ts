@@ -13,7 +13,8 @@ import { priceRules, type PriceEntry } from "../config/prices.ts";
  *   output). OpenAI charges nothing extra to write its cache: cache_write is input.
  * - Gemini: https://ai.google.dev/gemini-api/docs/pricing (paid tier: input, context caching,
  *   output "including thinking tokens"). Cache storage per hour is not per request and is left
- *   out.
+ *   out. Gemini 2.5's context-caching column itself could not be read from the stored copies;
+ *   its cached-input figures are a tenth of input, the discount those copies describe.
  *
  * Globs: the most specific match wins, so `gpt-4o-mini*` beats `gpt-4o*`. A model's dated
  * snapshots (claude-sonnet-4-5-20250929, gpt-4o-2024-08-06, gemini-2.0-flash-001) match their
