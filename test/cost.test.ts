@@ -443,3 +443,67 @@ describe("requests.db", () => {
     }
   });
 });
+
+describe("translated requests", () => {
+  test("an upstream's usage keeps its meaning through another dialect's client", async () => {
+    const an = fakeAnthropic(KEYS.an, { usage: USAGE.an });
+    const gm = fakeGemini(KEYS.gm, { usage: USAGE.gm });
+    const oa = fakeOpenAI(KEYS.oa, { usage: USAGE.oa });
+    const other = startGateway({
+      gateway: `proxy:
+  auth_mode: strict
+  api_keys: [{ name: carol, key: ${ALICE} }]
+  admin_key: ${ADMIN}
+upstreams:
+  - name: an
+    protocol: anthropic
+    base_url: ${an.url}
+    accounts: [{ name: main, key: ${KEYS.an} }]
+  - name: gm
+    protocol: gemini
+    base_url: ${gm.url}
+    accounts: [{ name: main, key: ${KEYS.gm} }]
+  - name: oa
+    protocol: openai
+    base_url: ${oa.url}/v1
+    accounts: [{ name: main, key: ${KEYS.oa} }]
+`,
+      mappings: `exact:
+  sonnet: an/claude-sonnet-4-5-20250929
+  gem: gm/gemini-2.5-flash
+  gpt: oa/gpt-4o-2024-08-06
+`,
+    });
+    try {
+      const openai = new OpenAI({ apiKey: ALICE, baseURL: `${other.origin}/v1`, maxRetries: 0 });
+      const anthropic = new Anthropic({ apiKey: ALICE, baseURL: other.origin, maxRetries: 0 });
+      const say = [{ role: "user" as const, content: "hello there" }];
+      // Anthropic's fields read by an OpenAI chat client, streamed, and by a Responses client.
+      const stream = await openai.chat.completions.create({
+        model: "sonnet",
+        messages: say,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      for await (const _ of stream);
+      await openai.responses.create({ model: "sonnet", input: "hello there" });
+      // Gemini's and OpenAI's fields read by an Anthropic client, the first streamed.
+      const gemStream = anthropic.messages.stream({ model: "gem", max_tokens: 100, messages: say });
+      await gemStream.finalMessage();
+      await anthropic.messages.create({ model: "gpt", max_tokens: 100, messages: say });
+      const response = await fetch(`${other.origin}/levity/logs?limit=10`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      const { requests } = (await response.json()) as any;
+      const cost = (model: string, route: string) =>
+        requests.find((r: any) => r.requestedModel === model && r.route === route)?.costUsd;
+      expect(cost("sonnet", "/v1/chat/completions")).toBeCloseTo(COST.sonnet, 12);
+      expect(cost("sonnet", "/v1/responses")).toBeCloseTo(COST.sonnet, 12);
+      expect(cost("gem", "/v1/messages")).toBeCloseTo(COST.gem, 12);
+      expect(cost("gpt", "/v1/messages")).toBeCloseTo(COST.gpt, 12);
+    } finally {
+      await other.stop();
+      for (const fake of [an, gm, oa]) await fake.stop();
+    }
+  });
+});
