@@ -81,7 +81,7 @@ export const PricesSchema = v.record(
       cache_write: v.optional(PerMillion),
       reasoning: v.optional(PerMillion),
     },
-    "must be a map such as { input: 3, cached_input: 0.3, cache_write: 3.75, output: 15 } (US dollars per million tokens)",
+    "must be a map with input and output at least, such as { input: 3, cached_input: 0.3, cache_write: 3.75, output: 15 } (US dollars per million tokens)",
   ),
   "must be a map from model names or globs to prices, such as gpt-4o*: { input: 2.5, output: 10 }",
 );

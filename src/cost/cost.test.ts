@@ -191,7 +191,9 @@ describe("prices: in gateway.yaml", () => {
     expect(errorOf(`prices:\n  gpt-x: { input: -1, output: 1 }\n${upstreams}`)).toContain(
       "must be 0 or more",
     );
-    expect(errorOf(`prices:\n  gpt-x: { input: 1 }\n${upstreams}`)).toContain("output");
+    expect(errorOf(`prices:\n  gpt-x: { input: 1 }\n${upstreams}`)).toContain(
+      "prices.gpt-x.output: must be a map with input and output at least",
+    );
     expect(errorOf(`prices:\n  gpt-x: { input: 1, output: 2, cache: 1 }\n${upstreams}`)).toContain(
       "cache",
     );
