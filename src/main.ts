@@ -5,6 +5,7 @@ import { CliExit, type CliIO, type CommonFlags } from "./cli/context.ts";
 import { initCommand } from "./cli/init.ts";
 import { isCompiled } from "./cli/invocation.ts";
 import { logsCommand } from "./cli/logs.ts";
+import { usageCommand } from "./cli/usage.ts";
 import { serviceCommand } from "./cli/service.ts";
 import { checkCommand, resolveCommand, routesCommand } from "./cli/inspect.ts";
 import { serveCommand } from "./cli/serve.ts";
@@ -26,18 +27,21 @@ Usage:${isCompiled() ? "" : "\n  (in this checkout: npx bun src/main.ts COMMAND 
   levity accounts enable|disable UPSTREAM[/ACCOUNT]
                           take an account out of rotation, or put it back
   levity logs             recent requests from the running gateway's request log
+  levity usage            requests, tokens and cost per key, model, upstream or account
   levity service install|uninstall|print [--user|--system]
                           run levity as a systemd (Linux) or launchd (macOS) service
   levity --version
 
 Options:
   --config DIR   the config directory (see Files)
-  --port N       serve: listen on N instead of proxy.port; accounts, logs: the port to ask
-  --url URL      accounts, logs: ask the gateway at URL, e.g. on another machine
+  --port N       serve: listen on N instead of proxy.port; accounts, logs, usage: the port
+                 to ask
+  --url URL      accounts, logs, usage: ask the gateway at URL, e.g. on another machine
                  (admin key: $LEVITY_ADMIN_KEY, else proxy.admin_key; never a client key)
-  --json         accounts, logs: print the raw JSON
+  --json         accounts, logs, usage: print the raw JSON
   logs:  --model NAME|GLOB  --account [UPSTREAM/]NAME  --status 429|4xx|5xx|error|ok
          --since 15m|2h|7d|TIME  -n, --limit N (default 50)  -f, --follow
+  usage: --by key|model|upstream|account (default model)  --since 15m|2h|7d|TIME (default 30d)
   service: --user (default: runs as you, no root) or --system (at boot; needs root)
            --os linux|macos (print only: the file for another machine)
 
@@ -65,6 +69,7 @@ function parseCommandLine(argv: string[]) {
       account: { type: "string" },
       status: { type: "string" },
       since: { type: "string" },
+      by: { type: "string" },
       limit: { type: "string", short: "n" },
       follow: { type: "boolean", short: "f" },
       user: { type: "boolean" },
@@ -144,6 +149,12 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         );
         return 0;
       }
+      case "usage":
+        await usageCommand(
+          { ...flags, url: values.url, json: values.json, by: values.by, since: values.since },
+          io,
+        );
+        return 0;
       case "service":
         serviceCommand(
           rest[0],

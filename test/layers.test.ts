@@ -11,7 +11,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["http/"],
   ["operations/", "ui/"],
   ["pipeline/"],
-  ["observe/", "keys/"],
+  ["observe/", "keys/", "cost/"],
   ["pool/"],
   ["upstream/"],
   ["state/"],

@@ -36,6 +36,11 @@ function duration(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
 
+/** Dollars to the millionth: a request's cost is often a fraction of a cent. */
+export function formatUsd(usd: number): string {
+  return `$${usd.toFixed(6)}`;
+}
+
 /** One request per line: when, status, route, model (and what it was mapped to), account, timing, tokens, error. */
 export function formatLogLine(r: LoggedRequest): string {
   const model = r.requestedModel
@@ -54,6 +59,8 @@ export function formatLogLine(r: LoggedRequest): string {
     `${r.attempts} attempt${r.attempts === 1 ? "" : "s"}`,
     `${duration(r.latencyMs)} (first byte ${duration(r.ttfbMs)})`,
     tokens,
+    // A model without a price shows none; levity usage counts such requests as unpriced.
+    r.costUsd !== undefined ? formatUsd(r.costUsd) : "",
     r.clientKey ? `key ${r.clientKey}` : "",
     r.requestId,
   ].filter(Boolean);
@@ -83,8 +90,11 @@ function onThisMachine(origin: string): boolean {
   }
 }
 
-/** The request log file itself, filtered as the gateway would filter it, for when no gateway answers. */
-function fileSource(admin: Admin, flags: LogsFlags, reason: string, io: CliIO): RecordSource {
+/**
+ * The request log file of a gateway that does not answer, when it is on this machine; otherwise
+ * says why it cannot be read and exits.
+ */
+export function localLogFile(admin: Admin, reason: string, io: CliIO): string {
   const refuse = (why: string): never => {
     io.err(`${unreachableMessage(admin, reason).trimEnd()} ${why}\n`);
     throw new CliExit(1);
@@ -99,6 +109,12 @@ function fileSource(admin: Admin, flags: LogsFlags, reason: string, io: CliIO): 
     );
   const path = join(dir.value!, "requests.db");
   if (!existsSync(path)) refuse(`There is no request log at ${path} to read instead.`);
+  return path;
+}
+
+/** The request log file itself, filtered as the gateway would filter it, for when no gateway answers. */
+function fileSource(admin: Admin, flags: LogsFlags, reason: string, io: CliIO): RecordSource {
+  const path = localLogFile(admin, reason, io);
   const query: LogQuery = { model: flags.model, account: flags.account };
   if (flags.status) {
     if (!statusRange(flags.status)) {

@@ -26,6 +26,7 @@ import { ConfigError, type ConfigProblem } from "./problem.ts";
 import {
   GatewayKeysSchema,
   MappingsSchema,
+  PricesSchema,
   ProxySchema,
   RoutesSchema,
   UpstreamsSchema,
@@ -48,6 +49,9 @@ import type {
 } from "./snapshot.ts";
 import { DEFAULT_UPSTREAM_LIMITS_MB, type UpstreamLimits } from "../upstream-limits.ts";
 import { validateSource } from "./validate.ts";
+import { priceRules, type PriceEntry } from "./prices.ts";
+
+type PriceEntries = Record<string, PriceEntry>;
 import {
   interpolateEnv,
   keyLines,
@@ -121,7 +125,7 @@ export const ECHO_ACCOUNT: Readonly<Account> = {
   serves: () => true,
 };
 
-function echoUpstream(name: string, proxy: ProxyFile): Upstream {
+function echoUpstream(name: string, proxy: ProxyFile, prices?: PriceEntries): Upstream {
   return {
     name,
     protocol: "echo",
@@ -130,9 +134,13 @@ function echoUpstream(name: string, proxy: ProxyFile): Upstream {
     maxAttempts: 1,
     timeouts: resolveTimeouts(proxy, undefined),
     promptCache: { autoBreakpoints: false, cacheKey: false },
+    // Echo answers from levity itself: nothing to pay unless gateway.yaml says otherwise.
+    prices: prices ? priceRules(prices) : FREE,
     accounts: [ECHO_ACCOUNT],
   };
 }
+
+const FREE = priceRules({ "*": { input: 0, output: 0 } });
 
 /**
  * proxy.prompt_cache under the upstream's own prompt_cache. prompt_cache_key goes only to
@@ -194,6 +202,9 @@ export function loadConfig(options: LoadOptions): ConfigSnapshot {
   const upstreamsFile = gatewaySource
     ? check(gatewaySource, v.optional(UpstreamsSchema), problems, ["upstreams"])
     : { ok: true, value: undefined };
+  const pricesFile = gatewaySource
+    ? check(gatewaySource, v.optional(PricesSchema, {}), problems, ["prices"])
+    : { ok: true, value: {} };
   const mappings = mappingsSource && check(mappingsSource, MappingsSchema, problems);
   const routes = routesSource && check(routesSource, RoutesSchema, problems);
 
@@ -234,6 +245,7 @@ export function loadConfig(options: LoadOptions): ConfigSnapshot {
     upstreams,
     upstreamByName: new Map(upstreams.map((upstream) => [upstream.name, upstream])),
     builtInEcho: upstreamsFile.value === undefined,
+    prices: priceRules(pricesFile.value ?? {}),
     mappings: mappingTable,
     routes: routeTable,
   };
@@ -580,7 +592,7 @@ function buildUpstreams(
       }
     }
     if (entry.protocol === "echo") {
-      upstreams.push(echoUpstream(entry.name, proxy));
+      upstreams.push(echoUpstream(entry.name, proxy, entry.prices));
       return;
     }
     const base = normalizeBaseUrl(entry.protocol, entry.base_url);
@@ -603,6 +615,7 @@ function buildUpstreams(
       limits: resolveUpstreamLimits(proxy),
       promptCache: resolvePromptCache(entry, proxy, openai?.profile),
       serverTools: entry.server_tools,
+      prices: entry.prices && priceRules(entry.prices),
       accounts: entry.accounts.map(buildAccount),
     });
   });

@@ -61,6 +61,31 @@ const UpstreamMegabytes = v.pipe(
   v.maxValue(4096, "must be at most 4096"),
 );
 
+const PerMillion = v.pipe(
+  v.number("must be US dollars per million tokens, such as 3 or 0.3"),
+  v.minValue(0, "must be 0 or more"),
+  v.maxValue(100_000, "must be at most 100000 dollars per million tokens"),
+);
+
+/**
+ * A price table: model name or glob to US dollars per million tokens. input and output are
+ * required; cached_input and cache_write default to input, reasoning to output.
+ */
+export const PricesSchema = v.record(
+  v.pipe(v.string("must be a model name or glob"), v.minLength(1, "must not be empty")),
+  v.strictObject(
+    {
+      input: PerMillion,
+      output: PerMillion,
+      cached_input: v.optional(PerMillion),
+      cache_write: v.optional(PerMillion),
+      reasoning: v.optional(PerMillion),
+    },
+    "must be a map with input and output at least, such as { input: 3, cached_input: 0.3, cache_write: 3.75, output: 15 } (US dollars per million tokens)",
+  ),
+  "must be a map from model names or globs to prices, such as gpt-4o*: { input: 2.5, output: 10 }",
+);
+
 export const AUTH_MODES = ["off", "strict", "all_except_health", "auto"] as const;
 export type AuthMode = (typeof AUTH_MODES)[number];
 
@@ -374,6 +399,8 @@ const UpstreamSchema = v.strictObject({
   ),
   /** Overrides proxy.server_tools for this upstream. */
   server_tools: v.optional(ServerToolsPolicy),
+  /** Prices for this upstream only, over gateway.yaml's prices: and the compiled-in table. */
+  prices: v.optional(PricesSchema),
   accounts: v.optional(v.array(AccountSchema, "must be a list of { name, key }"), []),
 });
 
@@ -383,6 +410,7 @@ export const UpstreamsSchema = v.array(UpstreamSchema, "must be a list of upstre
 export const GatewayKeysSchema = v.strictObject({
   proxy: v.optional(v.unknown()),
   upstreams: v.optional(v.unknown()),
+  prices: v.optional(v.unknown()),
 });
 export type ProxyFile = v.InferOutput<typeof ProxySchema>;
 export type UpstreamEntry = v.InferOutput<typeof UpstreamSchema>;

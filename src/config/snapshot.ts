@@ -7,6 +7,7 @@ import type { ChatCompat, OpenAIApi, ProfileName } from "../codecs/openai-compat
 import type { AuthMode, ServerToolPolicy, Strategy } from "./schema.ts";
 import type { UpstreamProtocol } from "../codecs/names.ts";
 import type { KeyLimits } from "./key-record.ts";
+import type { PriceRule } from "./prices.ts";
 
 export type EffectiveAuthMode = Exclude<AuthMode, "auto">;
 
@@ -123,6 +124,8 @@ export interface Upstream {
   promptCache?: PromptCacheSettings;
   /** server_tools written for this upstream; absent: proxy.server_tools. */
   serverTools?: ServerToolPolicy;
+  /** The upstream's own prices:, over gateway.yaml's and the compiled-in table; echo's are 0. */
+  prices?: PriceRule[];
   accounts: Account[];
 }
 
@@ -161,6 +164,8 @@ export interface ConfigSnapshot {
   upstreamByName: Map<string, Upstream>;
   /** True when no gateway.yaml was found and the built-in echo upstream serves. */
   builtInEcho: boolean;
+  /** gateway.yaml's top-level prices:, over the compiled-in table. */
+  prices: PriceRule[];
   mappings: MappingTable;
   routes: RouteTable;
 }

@@ -1,4 +1,5 @@
 import type { ConfigSnapshot } from "../config/snapshot.ts";
+import { createPricer } from "../cost/cost.ts";
 import type { RecordSink, RequestRecord } from "../observe/record.ts";
 import type { GatewayServices } from "../operations/context.ts";
 import type { SnapshotHolder } from "./exchange.ts";
@@ -11,16 +12,22 @@ import type { SnapshotHolder } from "./exchange.ts";
  */
 export function recordSinks(
   holder: SnapshotHolder,
-  services: Pick<GatewayServices, "metrics" | "requestLog" | "keys">,
+  services: Pick<GatewayServices, "metrics" | "requestLog" | "keys" | "log">,
 ): (snapshot: ConfigSnapshot) => RecordSink {
+  const price = createPricer(services.log);
   const toLog = (record: RequestRecord | undefined) =>
     record && holder.snapshot.proxy.requestLog.enabled && services.requestLog.add(record);
-  // What a client key's request used is settled against its limits whatever is collected.
-  const settle = (record: RequestRecord | undefined) => record && services.keys.settled(record);
+  // Priced first: a client key's request is then settled against its limits (its spend
+  // included) whatever is collected.
+  const account = (record: RequestRecord | undefined) => {
+    if (!record) return;
+    record.costUsd = price(holder.snapshot, record);
+    services.keys.settled(record);
+  };
   const withMetrics: RecordSink = {
     started: () => services.metrics.started(),
     finished(record) {
-      settle(record);
+      account(record);
       services.metrics.finished(record);
       toLog(record);
     },
@@ -28,7 +35,7 @@ export function recordSinks(
   const logOnly: RecordSink = {
     started: () => services.metrics.started(),
     finished(record) {
-      settle(record);
+      account(record);
       services.metrics.finished(undefined);
       toLog(record);
     },

@@ -57,6 +57,16 @@ export class GatewayMetrics implements RecordSink {
     "Tokens reported by upstreams, by kind (cached and cache_write are part of input, reasoning part of output).",
     ["model", "upstream", "account", "kind"],
   );
+  private readonly cost = new Counter(
+    "levity_cost_usd_total",
+    "What requests cost in US dollars by the price table, by client key name, mapped model and upstream; requests whose model has no price add nothing.",
+    ["key", "model", "upstream"],
+  );
+  private readonly keyTokens = new Counter(
+    "levity_key_tokens_total",
+    "Tokens by client key name and kind (cached is part of input, reasoning part of output).",
+    ["key", "kind"],
+  );
   private readonly cacheHitRatio = new Gauge(
     "levity_prompt_cache_hit_ratio",
     "Share of input tokens read from the upstream's prompt cache since levity started, by account.",
@@ -146,6 +156,15 @@ export class GatewayMetrics implements RecordSink {
     add("cached", record.cachedTokens);
     add("cache_write", record.cacheWriteTokens);
     add("reasoning", record.reasoningTokens);
+    const clientKey = record.clientKey ?? "-";
+    if (record.costUsd !== undefined) this.cost.inc([clientKey, model, upstream], record.costUsd);
+    for (const [kind, count] of [
+      ["input", record.inputTokens],
+      ["output", record.outputTokens],
+      ["cached", record.cachedTokens],
+      ["reasoning", record.reasoningTokens],
+    ] as const)
+      if (count > 0) this.keyTokens.inc([clientKey, kind], count);
     if (record.attempts > 1) this.retries.inc([upstream, model], record.attempts - 1);
     if (record.inputTokens > 0) {
       const totalsKey = `${upstream}\u0000${account}`;
@@ -186,6 +205,8 @@ export class GatewayMetrics implements RecordSink {
       this.latency,
       this.ttfb,
       this.tokens,
+      this.cost,
+      this.keyTokens,
       this.cacheHitRatio,
       this.retries,
       this.cooldowns,

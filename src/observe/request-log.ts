@@ -41,6 +41,67 @@ export interface UsageRow {
   reasoningTokens: number;
 }
 
+/** What `GET /levity/usage?by=` groups requests by: the client key's name, model, upstream or account. */
+export type UsageGrouping = "key" | "model" | "upstream" | "account";
+export const USAGE_GROUPINGS: readonly UsageGrouping[] = ["key", "model", "upstream", "account"];
+
+/** One group's requests, tokens and cost, in the JSON's own field names. */
+export interface UsageTotals {
+  name: string;
+  requests: number;
+  errors: number;
+  input_tokens: number;
+  output_tokens: number;
+  cached_tokens: number;
+  cache_write_tokens: number;
+  reasoning_tokens: number;
+  /** The priced requests' cost; the unpriced ones add nothing. */
+  cost_usd: number;
+  /** Requests whose model had no price. */
+  unpriced_requests: number;
+}
+
+/** The group a record falls in; "-" when it has no such value (no client key with auth off). */
+export function usageGroupOf(record: RequestRecord, by: UsageGrouping): string {
+  switch (by) {
+    case "key":
+      return record.clientKey ?? "-";
+    case "model":
+      return record.mappedModel ?? record.requestedModel ?? "-";
+    case "upstream":
+      return record.upstream ?? "-";
+    case "account":
+      return record.upstream && record.account ? `${record.upstream}/${record.account}` : "-";
+  }
+}
+
+export function emptyTotals(name: string): UsageTotals {
+  return {
+    name,
+    requests: 0,
+    errors: 0,
+    input_tokens: 0,
+    output_tokens: 0,
+    cached_tokens: 0,
+    cache_write_tokens: 0,
+    reasoning_tokens: 0,
+    cost_usd: 0,
+    unpriced_requests: 0,
+  };
+}
+
+/** The rows sorted by cost then requests, most first, and their sum. */
+export function usageSummary(rows: UsageTotals[]): { rows: UsageTotals[]; total: UsageTotals } {
+  const sorted = [...rows].sort(
+    (a, b) => b.cost_usd - a.cost_usd || b.requests - a.requests || (a.name < b.name ? -1 : 1),
+  );
+  const total = emptyTotals("total");
+  for (const row of sorted)
+    for (const field of Object.keys(total) as (keyof UsageTotals)[])
+      if (field !== "name") total[field] += row[field];
+  return { rows: sorted, total };
+}
+
 export interface LogStats {
   records: number;
   bytes: number;
@@ -54,6 +115,8 @@ export interface RequestLog {
   flush(): void;
   query(query: LogQuery): LoggedRequest[];
   usage(since: number): UsageRow[];
+  /** Requests, tokens and cost from `since` to `until` (epoch ms), one row per group. */
+  usageBy(by: UsageGrouping, since: number, until: number): UsageTotals[];
   stats(): LogStats;
   close(): void;
 }
@@ -138,6 +201,28 @@ export function memoryRequestLog(capacity = 10_000): RequestLog {
         row.cachedTokens += r.cachedTokens;
         row.cacheWriteTokens += r.cacheWriteTokens;
         row.reasoningTokens += r.reasoningTokens;
+      }
+      return [...rows.values()];
+    },
+    usageBy(by, since, until) {
+      const rows = new Map<string, UsageTotals>();
+      for (const r of records) {
+        if (r.time < since || r.time > until) continue;
+        const name = usageGroupOf(r, by);
+        let row = rows.get(name);
+        if (!row) {
+          row = emptyTotals(name);
+          rows.set(name, row);
+        }
+        row.requests++;
+        if (r.status >= 400) row.errors++;
+        row.input_tokens += r.inputTokens;
+        row.output_tokens += r.outputTokens;
+        row.cached_tokens += r.cachedTokens;
+        row.cache_write_tokens += r.cacheWriteTokens;
+        row.reasoning_tokens += r.reasoningTokens;
+        if (r.costUsd === undefined) row.unpriced_requests++;
+        else row.cost_usd += r.costUsd;
       }
       return [...rows.values()];
     },

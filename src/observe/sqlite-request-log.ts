@@ -8,7 +8,9 @@ import {
   type LoggedRequest,
   type LogQuery,
   type RequestLog,
+  type UsageGrouping,
   type UsageRow,
+  type UsageTotals,
 } from "./request-log.ts";
 
 /*
@@ -58,6 +60,8 @@ const COLUMNS = [
   // Added after the first release: a log written before it gains the column, 0 for its rows.
   ["cache_write_tokens", "INTEGER NOT NULL DEFAULT 0"],
   ["reasoning_tokens", "INTEGER NOT NULL"],
+  // Added with the price table: NULL when the model had no price, and for rows from before it.
+  ["cost_usd", "REAL"],
   ["error", "TEXT"],
   ["request_body", "TEXT"],
   ["response_body", "TEXT"],
@@ -88,6 +92,7 @@ function toRow(r: RequestRecord): Omit<Row, "seq"> {
     cached_tokens: r.cachedTokens,
     cache_write_tokens: r.cacheWriteTokens,
     reasoning_tokens: r.reasoningTokens,
+    cost_usd: r.costUsd ?? null,
     error: r.error ?? null,
     request_body: r.requestBody ?? null,
     response_body: r.responseBody ?? null,
@@ -120,6 +125,7 @@ function fromRow(row: Row): LoggedRequest {
     // A log file from before the column, read without migrating it, has none.
     cacheWriteTokens: Number(row.cache_write_tokens ?? 0),
     reasoningTokens: Number(row.reasoning_tokens),
+    costUsd: row.cost_usd === null || row.cost_usd === undefined ? undefined : Number(row.cost_usd),
     error: text(row.error),
     requestBody: text(row.request_body),
     responseBody: text(row.response_body),
@@ -169,6 +175,44 @@ function select(db: Database, query: LogQuery): LoggedRequest[] {
     .map(fromRow);
 }
 
+/** The SQL expression each grouping names a row by; a request with no such value is "-". */
+const GROUP_BY: Readonly<Record<UsageGrouping, string>> = {
+  key: "coalesce(client_key, '-')",
+  model: "coalesce(mapped_model, requested_model, '-')",
+  upstream: "coalesce(upstream, '-')",
+  account: "coalesce(upstream || '/' || account, '-')",
+};
+
+function usageBySql(db: Database, by: UsageGrouping, since: number, until: number): UsageTotals[] {
+  const columns = db
+    .query<{ name: string }, []>("PRAGMA table_info(requests)")
+    .all()
+    .map((c) => c.name);
+  // A file from before these columns, read without migrating it, has none: 0 and unpriced.
+  const has = (name: string, fallback: string) => (columns.includes(name) ? name : fallback);
+  const cost = has("cost_usd", "NULL");
+  return db
+    .query<UsageTotals, { since: number; until: number }>(
+      `SELECT ${GROUP_BY[by]} AS name, count(*) AS requests, coalesce(sum(status >= 400), 0) AS errors,
+         coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
+         coalesce(sum(cached_tokens), 0) AS cached_tokens, coalesce(sum(${has("cache_write_tokens", "0")}), 0) AS cache_write_tokens,
+         coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens, coalesce(sum(${cost}), 0) AS cost_usd,
+         coalesce(sum(${cost} IS NULL), 0) AS unpriced_requests
+       FROM requests WHERE time >= $since AND time <= $until GROUP BY name`,
+    )
+    .all({ since, until });
+}
+
+/** Usage from a request log file no gateway has open, read as readRequestLogFile reads it. */
+export function readUsageFromFile(
+  path: string,
+  by: UsageGrouping,
+  since: number,
+  until: number,
+): UsageTotals[] {
+  return withReadOnly(path, (db) => usageBySql(db, by, since, until));
+}
+
 /**
  * Reads a request log file that no gateway has open, e.g. after a crash: read-only, so it neither
  * changes the file nor takes the place of the gateway that will open it next. Where SQLite cannot
@@ -176,6 +220,10 @@ function select(db: Database, query: LogQuery): LoggedRequest[] {
  * read-write instead; nothing is written either way.
  */
 export function readRequestLogFile(path: string, query: LogQuery): LoggedRequest[] {
+  return withReadOnly(path, (db) => select(db, query));
+}
+
+function withReadOnly<T>(path: string, read: (db: Database) => T): T {
   let db: Database;
   try {
     db = new Database(path, { readonly: true, strict: true });
@@ -185,7 +233,7 @@ export function readRequestLogFile(path: string, query: LogQuery): LoggedRequest
   }
   try {
     db.exec("PRAGMA busy_timeout = 2000;");
-    return select(db, query);
+    return read(db);
   } finally {
     db.close();
   }
@@ -337,6 +385,10 @@ export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
            FROM requests WHERE time >= $since GROUP BY day, model, upstream, account ORDER BY day, model, upstream, account`,
         )
         .all({ since });
+    },
+    usageBy(by, since, until) {
+      flush();
+      return usageBySql(db, by, since, until);
     },
     stats() {
       const records = db.query<{ n: number }, []>("SELECT count(*) AS n FROM requests").get()!.n;

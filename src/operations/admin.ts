@@ -1,8 +1,13 @@
 import { describeSnapshot } from "../config/describe.ts";
 import type { Operation } from "../codecs/names.ts";
 import { GatewayError } from "../failure.ts";
-import type { LogQuery } from "../observe/request-log.ts";
-import { statusRange } from "../observe/request-log.ts";
+import {
+  statusRange,
+  USAGE_GROUPINGS,
+  usageSummary,
+  type LogQuery,
+  type UsageGrouping,
+} from "../observe/request-log.ts";
 import type { OperationHandler, RequestContext } from "./context.ts";
 import { jsonResponse } from "../codecs/shared.ts";
 
@@ -157,7 +162,40 @@ function setAccountEnabled(enabled: boolean): OperationHandler {
 const queryLogs: OperationHandler = (ctx, services) =>
   jsonResponse({ requests: services.requestLog.query(logQuery(ctx.url.searchParams)) });
 
+/** The grouping a `by` names, or a 400 naming the four. */
+export function usageGrouping(raw: string): UsageGrouping | undefined {
+  return (USAGE_GROUPINGS as readonly string[]).includes(raw) ? (raw as UsageGrouping) : undefined;
+}
+
+/** `?by=key|model|upstream|account&since=7d`: one row per group, sorted by cost, and their total. */
+function usageByGroup(ctx: RequestContext, services: Parameters<OperationHandler>[1], by: string) {
+  const grouping = usageGrouping(by);
+  if (!grouping)
+    throw new GatewayError(
+      400,
+      `by must be one of ${USAGE_GROUPINGS.join(", ")}, not "${by.slice(0, 40)}".`,
+      { param: "by" },
+    );
+  const until = Date.now();
+  const rawSince = ctx.url.searchParams.get("since") || "30d";
+  const since = parseSince(rawSince, until);
+  if (since === undefined)
+    throw new GatewayError(
+      400,
+      `since must be a duration (15m, 2h, 7d) or a time (2026-11-21T10:00:00Z), not "${rawSince.slice(0, 40)}".`,
+      { param: "since" },
+    );
+  return jsonResponse({
+    by: grouping,
+    since: new Date(since).toISOString(),
+    until: new Date(until).toISOString(),
+    ...usageSummary(services.requestLog.usageBy(grouping, since, until)),
+  });
+}
+
 const summarizeUsage: OperationHandler = (ctx, services) => {
+  const by = ctx.url.searchParams.get("by");
+  if (by !== null) return usageByGroup(ctx, services, by);
   const raw = ctx.url.searchParams.get("days");
   const days = raw === null ? 30 : Number(raw);
   if (!Number.isFinite(days) || days <= 0 || days > 3650)

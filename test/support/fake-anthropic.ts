@@ -196,11 +196,18 @@ export function fakeAnthropic(
       if (refused) return refused;
       const badBreakpoints = breakpointRefusal(body);
       if (badBreakpoints) return invalid(badBreakpoints);
-      const cacheUsage: CacheUsage = promptCache?.usage(keyOf(request) ?? "", body) ?? {
-        input_tokens: 11,
-        cache_creation_input_tokens: 0,
-        cache_read_input_tokens: 0,
-      };
+      const reported = options.usage;
+      const cacheUsage: CacheUsage = reported
+        ? {
+            input_tokens: reported.input - reported.cached - reported.cacheWrite,
+            cache_creation_input_tokens: reported.cacheWrite,
+            cache_read_input_tokens: reported.cached,
+          }
+        : (promptCache?.usage(keyOf(request) ?? "", body) ?? {
+            input_tokens: 11,
+            cache_creation_input_tokens: 0,
+            cache_read_input_tokens: 0,
+          });
       const foreign = foreignSearchResult(body.messages ?? []);
       if (foreign) return invalid(foreign);
 
@@ -225,10 +232,12 @@ export function fakeAnthropic(
         });
       }
       const stop = reply.calls.length > 0 ? "tool_use" : "end_turn";
+      // Anthropic counts thinking inside output_tokens and reports no share of it.
       const output =
+        reported?.output ??
         words(reply.text ?? "").length +
-        words(reply.thinking ?? "").length +
-        reply.calls.length * 5;
+          words(reply.thinking ?? "").length +
+          reply.calls.length * 5;
       if (!body.stream) {
         return jsonReply(
           {

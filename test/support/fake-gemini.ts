@@ -281,12 +281,23 @@ export function fakeGemini(
       }
       const output = words(reply.text ?? "").length + reply.calls.length * 5;
       const thoughts = words(reply.thinking ?? "").length;
-      const usage = (n: number) => ({
-        promptTokenCount: 5,
-        candidatesTokenCount: n,
-        totalTokenCount: 5 + n + thoughts,
-        ...(thoughts ? { thoughtsTokenCount: thoughts } : {}),
-      });
+      const reported = options.usage;
+      // promptTokenCount includes cachedContentTokenCount; thoughtsTokenCount is beside candidatesTokenCount.
+      const usage = (n: number) =>
+        reported
+          ? {
+              promptTokenCount: reported.input,
+              candidatesTokenCount: reported.output - reported.reasoning,
+              totalTokenCount: reported.input + reported.output,
+              ...(reported.cached ? { cachedContentTokenCount: reported.cached } : {}),
+              ...(reported.reasoning ? { thoughtsTokenCount: reported.reasoning } : {}),
+            }
+          : {
+              promptTokenCount: 5,
+              candidatesTokenCount: n,
+              totalTokenCount: 5 + n + thoughts,
+              ...(thoughts ? { thoughtsTokenCount: thoughts } : {}),
+            };
       const chunk = (chunkParts: any[], i: number, last: boolean) => ({
         candidates: [
           {

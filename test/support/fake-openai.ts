@@ -3,6 +3,7 @@ import {
   jsonReply,
   startFake,
   type FakeOptions,
+  type ReportedUsage,
   type FakeUpstream,
   type RecordedRequest,
 } from "./fake-server.ts";
@@ -233,7 +234,7 @@ export function fakeOpenAI(
         );
       }
       if (request.path === "/v1/embeddings") return openaiEmbeddings(body);
-      if (request.path === "/v1/chat/completions") return chat(request, streamed);
+      if (request.path === "/v1/chat/completions") return chat(request, streamed, options.usage);
       if (request.path === "/v1/completions") return completions(request, streamed);
       if (request.path === "/v1/responses")
         return responses(request, streamed, stored, keyOf(request) ?? "", options);
@@ -253,12 +254,28 @@ function usageFor(reply: Answer) {
   return { prompt_tokens: 9, completion_tokens: output, total_tokens: 9 + output };
 }
 
-function chat(request: RecordedRequest, streamed: Streamed): Response {
+/** Chat's usage: prompt_tokens includes cached_tokens, completion_tokens includes reasoning_tokens. */
+function reportedChatUsage(r: ReportedUsage) {
+  return {
+    prompt_tokens: r.input,
+    completion_tokens: r.output,
+    total_tokens: r.input + r.output,
+    prompt_tokens_details: { cached_tokens: r.cached, audio_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: r.reasoning,
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
+    },
+  };
+}
+
+function chat(request: RecordedRequest, streamed: Streamed, reported?: ReportedUsage): Response {
   const body = request.json;
   const prompt = chatPrompt(body);
   if (prompt instanceof Response) return prompt;
   const reply = answer(prompt);
-  const usage = usageFor(reply);
+  const usage = reported ? reportedChatUsage(reported) : usageFor(reply);
   const calls = reply.calls.map((call, i) => ({
     id: `call_fake_${i}`,
     type: "function",
@@ -281,11 +298,13 @@ function chat(request: RecordedRequest, streamed: Streamed): Response {
         created: CREATED,
         model: body.model,
         choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
-        usage: {
-          ...usage,
-          prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-          completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0 },
-        },
+        usage: reported
+          ? usage
+          : {
+              ...usage,
+              prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+              completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0 },
+            },
         system_fingerprint: "fp_fake",
       },
       200,
@@ -372,7 +391,7 @@ function responses(
   streamed: Streamed,
   stored: StoredResponses,
   key: string,
-  signing: OpenAISigningOptions = {},
+  signing: OpenAISigningOptions & FakeOptions = {},
 ): Response {
   const body = request.json;
   const mark =
@@ -419,13 +438,23 @@ function responses(
   const search = webSearchFor(body, prompt.text, text ?? "");
   const annotations = search?.annotations ?? [];
   const count = usageFor(reply);
-  const usage = {
-    input_tokens: 9,
-    input_tokens_details: { cached_tokens: 0 },
-    output_tokens: count.completion_tokens,
-    output_tokens_details: { reasoning_tokens: 0 },
-    total_tokens: count.total_tokens,
-  };
+  const reported = signing.usage;
+  // Responses usage: input_tokens includes cached_tokens, output_tokens includes reasoning_tokens.
+  const usage = reported
+    ? {
+        input_tokens: reported.input,
+        input_tokens_details: { cached_tokens: reported.cached },
+        output_tokens: reported.output,
+        output_tokens_details: { reasoning_tokens: reported.reasoning },
+        total_tokens: reported.input + reported.output,
+      }
+    : {
+        input_tokens: 9,
+        input_tokens_details: { cached_tokens: 0 },
+        output_tokens: count.completion_tokens,
+        output_tokens_details: { reasoning_tokens: 0 },
+        total_tokens: count.total_tokens,
+      };
   const reasoning = reply.thinking
     ? {
         id: "rs_fake1",

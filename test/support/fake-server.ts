@@ -77,6 +77,24 @@ export interface FakeUpstream {
 export interface FakeOptions {
   /** Deliver answers through a simulated network: a profile, or a seed. */
   network?: NetworkOption;
+  /** Report this usage instead of the counted one, in the provider's own fields. */
+  usage?: ReportedUsage;
+}
+
+/**
+ * Usage a fake reports, in the IR's sense (input includes cached and cache-written tokens,
+ * output includes reasoning); each fake writes it as its provider does: Anthropic's input_tokens
+ * without cache reads and writes and no reasoning count, OpenAI's prompt_tokens with
+ * cached_tokens inside and completion_tokens with reasoning_tokens inside, Gemini's
+ * promptTokenCount with cachedContentTokenCount inside and thoughtsTokenCount beside
+ * candidatesTokenCount.
+ */
+export interface ReportedUsage {
+  input: number;
+  cached: number;
+  cacheWrite: number;
+  output: number;
+  reasoning: number;
 }
 
 /** Which provider a fake plays: with the request and content type, it says what kind of body an answer is. */
