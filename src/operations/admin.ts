@@ -5,6 +5,7 @@ import type { LogQuery } from "../observe/request-log.ts";
 import { statusRange } from "../observe/request-log.ts";
 import type { OperationHandler, RequestContext } from "./context.ts";
 import { jsonResponse } from "../codecs/shared.ts";
+import { KEY_HANDLERS } from "./admin-keys.ts";
 
 /*
  * levity's admin surface under /levity/, behind the admin key: what the gateway is doing, its
@@ -197,4 +198,5 @@ export const ADMIN_HANDLERS: Readonly<Record<AdminOperation, OperationHandler>> 
   "admin-logs": queryLogs,
   "admin-usage": summarizeUsage,
   "admin-reload": reloadConfig,
+  ...KEY_HANDLERS,
 };
