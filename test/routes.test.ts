@@ -90,7 +90,8 @@ describe("routes.yaml and the router agree", () => {
               : makesKey
                 ? 201
                 : 200;
-        if (makesKey) rememberSecret((await response.clone().json()).secret);
+        if (makesKey)
+          rememberSecret(((await response.clone().json()) as { secret: string }).secret);
         expect({ path, status: response.status }).toEqual({ path, status: expected });
       }
     }

@@ -25,7 +25,7 @@ export async function makeKey(
     },
     body: JSON.stringify(body),
   });
-  const answer = await response.json();
+  const answer: any = await response.json();
   if (typeof answer?.secret === "string") rememberSecret(answer.secret);
   return { status: response.status, body: answer, secret: answer?.secret };
 }
