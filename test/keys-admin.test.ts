@@ -351,7 +351,7 @@ describe("levity keys", () => {
         /^desk\s+gateway\.yaml\s+active\s+rpm=600\s+\d+\s+\d+\s+\$0\.00$/,
       );
       expect(lines.find((l) => l.startsWith("dave"))).toMatch(
-        /^dave\s+levity\s+active\s+models=gpt-\*,claude-\* rpm=30 daily_tokens=200000 monthly_usd=\$10\.00 expires=2030-07-01 ips=127\.0\.0\.1\s+0\s+0\s+\$0\.00$/,
+        /^dave\s+levity\s+active\s+models=gpt-\*,claude-\* rpm=30 daily_tokens=200000 monthly_usd=\$10\.00 expires=2030-06-30 ips=127\.0\.0\.1\s+0\s+0\s+\$0\.00$/,
       );
       expect(lines.find((l) => l.startsWith("bob@example.com"))).toMatch(/\srevoked\s/);
 
@@ -364,7 +364,7 @@ describe("levity keys", () => {
       const update = await keys(["update", "dave", "--rpm", "90", "--no-daily-tokens", "--no-ips"]);
       expect(update.code).toBe(0);
       expect(update.stdout).toMatch(
-        /^limits:\s+models=gpt-\*,claude-\* rpm=90 monthly_usd=\$10\.00 expires=2030-07-01$/m,
+        /^limits:\s+models=gpt-\*,claude-\* rpm=90 monthly_usd=\$10\.00 expires=2030-06-30$/m,
       );
 
       const json = await keys(["show", "dave", "--json"]);

@@ -99,15 +99,22 @@ function usdText(usd: number): string {
   return `$${usd < 100 ? usd.toFixed(2) : Math.round(usd).toLocaleString("en-US")}`;
 }
 
+/**
+ * A key that expires at a midnight UTC works through the day before: that day is what was typed
+ * (--expires 2026-12-31 means through the 31st), and giving it again keeps the same expiry.
+ */
+export function expiryText(iso: string): string {
+  return iso.endsWith("T00:00:00.000Z")
+    ? new Date(Date.parse(iso) - 86_400_000).toISOString().slice(0, 10)
+    : iso;
+}
+
 /** A key's limits in one short line: "models=gpt-*,o3 rpm=60 expires=2026-12-31". */
 export function limitsText(limits: Record<string, unknown>): string {
   const parts = Object.entries(limits).map(([name, value]) => {
     if (Array.isArray(value)) return `${name}=${value.join(",")}`;
     if (name === "monthly_usd") return `${name}=${usdText(value as number)}`;
-    if (name === "expires") {
-      const text = String(value);
-      return `${name}=${text.endsWith("T00:00:00.000Z") ? text.slice(0, 10) : text}`;
-    }
+    if (name === "expires") return `${name}=${expiryText(String(value))}`;
     return `${name}=${value}`;
   });
   return parts.length > 0 ? parts.join(" ") : "none";
