@@ -139,6 +139,16 @@ describe("the keys admin API", () => {
     expect(JSON.stringify(view)).not.toContain(answer.secret!);
     expect(JSON.stringify(view)).not.toContain(digestOf(answer.secret!));
 
+    // A key whose expiry has passed is listed as expired.
+    const old = await makeKey(gw.origin, ADMIN_KEY, { name: "old", expires: "2020-01-01" });
+    expect(old.status).toBe(201);
+    made.push(old.secret!);
+    expect([old.body.key.status, old.body.key.limits.expires]).toEqual([
+      "expired",
+      "2020-01-02T00:00:00.000Z",
+    ]);
+    expect((await admin("/levity/keys/old/revoke", { method: "POST" })).status).toBe(200);
+
     // A key with no limits at all.
     const bare = await makeKey(gw.origin, ADMIN_KEY, { name: "bob@example.com" });
     expect(bare.status).toBe(201);
@@ -152,6 +162,7 @@ describe("the keys admin API", () => {
       ["desk", "gateway.yaml", "active"],
       ["alice", "levity", "active"],
       ["bob@example.com", "levity", "active"],
+      ["old", "levity", "revoked"],
     ]);
     expect(list.keys[0].limits).toEqual({ rpm: 600 });
     for (const key of list.keys) expect(key.secret).toBeUndefined();
@@ -199,7 +210,7 @@ describe("the keys admin API", () => {
     expect(garbled.status).toBe(400);
     // None of them was made.
     const names = (await bodyOf(await admin("/levity/keys"))).keys.map((k: any) => k.name);
-    expect(names).toEqual(["desk", "alice", "bob@example.com"]);
+    expect(names).toEqual(["desk", "alice", "bob@example.com", "old"]);
   });
 
   test("PATCH changes limits (null removes one); gateway.yaml's keys are changed there; unknown is 404", async () => {
@@ -265,6 +276,7 @@ describe("the keys admin API", () => {
       ["desk", "active", 600],
       ["alice", "active", 120],
       ["bob@example.com", "revoked", undefined],
+      ["old", "revoked", undefined],
     ]);
   });
 
