@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { accountsCommand } from "./cli/accounts.ts";
 import { CliExit, type CliIO, type CommonFlags } from "./cli/context.ts";
 import { initCommand } from "./cli/init.ts";
+import { KEYS_OPTIONS, keysCommand } from "./cli/keys.ts";
 import { isCompiled } from "./cli/invocation.ts";
 import { logsCommand } from "./cli/logs.ts";
 import { usageCommand } from "./cli/usage.ts";
@@ -28,17 +29,26 @@ Usage:${isCompiled() ? "" : "\n  (in this checkout: npx bun src/main.ts COMMAND 
                           take an account out of rotation, or put it back
   levity logs             recent requests from the running gateway's request log
   levity usage            requests, tokens and cost per key, model, upstream or account
+  levity keys add NAME [LIMITS]
+                          make a client key; its secret is printed this once
+  levity keys list        every client key: source, status, limits, use now, today, this month
+  levity keys show NAME   one key's limits and what it has used
+  levity keys update NAME [LIMITS] [--no-LIMIT…]
+                          change a key's limits (--no-rpm removes that limit)
+  levity keys revoke NAME refuse the key from now on (it stays listed)
   levity service install|uninstall|print [--user|--system]
                           run levity as a systemd (Linux) or launchd (macOS) service
   levity --version
 
 Options:
   --config DIR   the config directory (see Files)
-  --port N       serve: listen on N instead of proxy.port; accounts, logs, usage: the port
-                 to ask
-  --url URL      accounts, logs, usage: ask the gateway at URL, e.g. on another machine
+  --port N       serve: listen on N instead of proxy.port; accounts, logs, usage, keys: the port to ask
+  --url URL      accounts, logs, usage, keys: ask the gateway at URL, e.g. on another machine
                  (admin key: $LEVITY_ADMIN_KEY, else proxy.admin_key; never a client key)
-  --json         accounts, logs, usage: print the raw JSON
+  --json         accounts, logs, usage, keys: print the raw JSON
+  keys LIMITS:   --models GLOB (repeat for more)  --rpm N  --tpm N  --concurrency N
+                 --daily-tokens N  --monthly-usd N  --expires 2026-12-31|TIME|30d
+                 --ips CIDR (repeat for more); update: --no-models, --no-rpm, ... remove one
   logs:  --model NAME|GLOB  --account [UPSTREAM/]NAME  --status 429|4xx|5xx|error|ok
          --since 15m|2h|7d|TIME  -n, --limit N (default 50)  -f, --follow
   usage: --by key|model|upstream|account (default model)  --since 15m|2h|7d|TIME (default 30d)
@@ -77,6 +87,7 @@ function parseCommandLine(argv: string[]) {
       os: { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "v" },
+      ...KEYS_OPTIONS,
     },
   });
 }
@@ -127,6 +138,18 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         return 0;
       case "accounts":
         await accountsCommand(rest, { ...flags, url: values.url, json: values.json }, io);
+        return 0;
+      case "keys":
+        await keysCommand(
+          rest,
+          {
+            ...flags,
+            url: values.url,
+            json: values.json,
+            values: values as Record<string, unknown>,
+          },
+          io,
+        );
         return 0;
       case "logs": {
         const stop = new AbortController();

@@ -5,6 +5,7 @@ import { parse } from "yaml";
 import { BUILT_IN_ROUTES } from "../src/config/defaults.ts";
 import { fillTemplate } from "../src/config/route-table.ts";
 import { REPO, startGateway, type TestGateway } from "./support/gateway.ts";
+import { rememberSecret } from "./support/secret-audit.ts";
 
 // routes.yaml is the single source of every public path: the router holds exactly what it lists.
 
@@ -57,28 +58,40 @@ describe("routes.yaml and the router agree", () => {
   test("every listed route answers on its method (none is a 404 or 405; a not-served one is a 501)", async () => {
     for (const route of file.routes) {
       for (const path of [route.path, ...(route.aliases ?? [])]) {
-        const url = gw.origin + fillTemplate(path, { model: "gemini-x" });
+        // The key routes name the key the first of them makes.
+        const url = gw.origin + fillTemplate(path, { model: "gemini-x", name: "routes-test" });
+        const makesKey = route.operation === "admin-add-key";
         const body =
           route.body === "multipart"
             ? uploadForm()
-            : route.method === "POST"
-              ? JSON.stringify({
-                  model: "m",
-                  max_tokens: 8,
-                  messages: [{ role: "user", content: "x" }],
-                  contents: [{ parts: [{ text: "x" }] }],
-                  // Gemini's embedContent and batchEmbedContents.
-                  content: { parts: [{ text: "x" }] },
-                  requests: [{ content: { parts: [{ text: "x" }] } }],
-                  prompt: "x",
-                  input: "x",
-                  upstream: "echo",
-                })
-              : undefined;
+            : makesKey
+              ? JSON.stringify({ name: "routes-test" })
+              : route.method === "POST"
+                ? JSON.stringify({
+                    model: "m",
+                    max_tokens: 8,
+                    messages: [{ role: "user", content: "x" }],
+                    contents: [{ parts: [{ text: "x" }] }],
+                    // Gemini's embedContent and batchEmbedContents.
+                    content: { parts: [{ text: "x" }] },
+                    requests: [{ content: { parts: [{ text: "x" }] } }],
+                    prompt: "x",
+                    input: "x",
+                    upstream: "echo",
+                  })
+                : undefined;
         const response = await fetch(url, { method: route.method, body });
         // Echo, the only upstream here, hears no audio: a transcription is a 400 that says so.
         const expected =
-          route.operation === "not-served" ? 501 : route.operation === "transcribe" ? 400 : 200;
+          route.operation === "not-served"
+            ? 501
+            : route.operation === "transcribe"
+              ? 400
+              : makesKey
+                ? 201
+                : 200;
+        if (makesKey)
+          rememberSecret(((await response.clone().json()) as { secret: string }).secret);
         expect({ path, status: response.status }).toEqual({ path, status: expected });
       }
     }

@@ -33,6 +33,12 @@ export const OPERATIONS = [
   "admin-logs",
   "admin-usage",
   "admin-reload",
+  /** Client keys made with `levity keys`: list, one, add, change limits, revoke. */
+  "admin-keys",
+  "admin-key",
+  "admin-add-key",
+  "admin-update-key",
+  "admin-revoke-key",
   /** GET /: a browser is sent to the monitor page, a program gets a short index of the Base URLs. */
   "index",
   /** An endpoint levity knows of but does not serve yet: a 501 in the client's shape naming it. */

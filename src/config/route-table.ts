@@ -3,7 +3,7 @@ import type { AuthClass, RoutesFile } from "./schema.ts";
 import type { Dialect, Operation } from "../codecs/names.ts";
 
 export interface RouteDef {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "PATCH";
   path: string;
   dialect?: Dialect;
   operation: Operation;

@@ -480,7 +480,7 @@ const RoutePath = v.pipe(v.string("must be a path"), v.startsWith("/", "must sta
 export const UPLOAD_OPERATIONS: readonly string[] = ["transcribe", "image-edit"];
 
 const RouteFields = v.strictObject({
-  method: v.picklist(["GET", "POST"], "must be GET or POST"),
+  method: v.picklist(["GET", "POST", "PATCH"], "must be GET, POST or PATCH"),
   path: RoutePath,
   dialect: v.optional(v.picklist(DIALECTS, `must be one of ${DIALECTS.join(", ")}`)),
   operation: v.picklist(OPERATIONS, `must be one of ${OPERATIONS.join(", ")}`),

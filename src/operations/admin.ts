@@ -10,6 +10,7 @@ import {
 } from "../observe/request-log.ts";
 import type { OperationHandler, RequestContext } from "./context.ts";
 import { jsonResponse } from "../codecs/shared.ts";
+import { KEY_HANDLERS } from "./admin-keys.ts";
 
 /*
  * levity's admin surface under /levity/, behind the admin key: what the gateway is doing, its
@@ -235,4 +236,5 @@ export const ADMIN_HANDLERS: Readonly<Record<AdminOperation, OperationHandler>> 
   "admin-logs": queryLogs,
   "admin-usage": summarizeUsage,
   "admin-reload": reloadConfig,
+  ...KEY_HANDLERS,
 };

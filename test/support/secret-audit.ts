@@ -3,7 +3,7 @@ import { join } from "node:path";
 
 /*
  * The whole suite's search for leaked keys. Every key a test writes into a gateway.yaml is
- * remembered; everything a gateway writes (its log lines, a process's output, the files in its
+ * remembered, and every key a test makes through the admin API (test/support/keys.ts); everything a gateway writes (its log lines, a process's output, the files in its
  * data directory) is searched for every key remembered so far, as it is written or before it is
  * deleted. test/support/preload.ts fails the run if anything was found.
  */
@@ -16,6 +16,11 @@ const KEY_FIELD = /\b(?:key|api_key|admin_key):\s*["']?([A-Za-z0-9_.-]{10,})/g;
 
 export function rememberSecretsIn(yaml: string): void {
   for (const match of yaml.matchAll(KEY_FIELD)) secrets.add(match[1]!);
+}
+
+/** A secret no YAML holds: a key made through the admin API or `levity keys add`, once the test has read it. */
+export function rememberSecret(secret: string): void {
+  secrets.add(secret);
 }
 
 export function searchForSecrets(where: string, text: string): void {

@@ -8,7 +8,7 @@ import { GatewayError } from "../../failure.ts";
 import { type Exchange, lookedUp, type Step } from "../exchange.ts";
 
 /**
- * Reads a POST's JSON body, within proxy.max_body_mb and proxy.body_timeout, for the operation
+ * Reads a POST's (or an admin PATCH's) JSON body, within proxy.max_body_mb and proxy.body_timeout, for the operation
  * and the request log. An overlapped path is settled by the body: the route is the one whose
  * field the body carries. A multipart route (file uploads) is read by the streaming multipart
  * reader within its own max_body_mb, and the log gets its fields with each file's size in place
@@ -20,7 +20,8 @@ export function readBody(deadlines: Deadlines): Step {
     const lookup = lookedUp(exchange);
     const route = exchange.match?.route;
     const hasBody =
-      lookup.kind === "overlap" || (route?.method === "POST" && route.operation !== "not-served");
+      lookup.kind === "overlap" ||
+      (route !== undefined && route.method !== "GET" && route.operation !== "not-served");
     // A GET passes straight on, without waiting on a promise.
     return hasBody ? read(exchange, lookup, deadlines).then(() => undefined) : undefined;
   });
