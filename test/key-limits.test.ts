@@ -32,6 +32,7 @@ const RULES: Record<string, string> = {
   monthly: "{ monthly_usd: 0 }",
   expired: '{ expires: "2020-01-01" }',
   ips: '{ ips: ["10.0.0.0/8", "fd00::/8"] }',
+  spend: "{ monthly_usd: 0.01 }",
 };
 const secretOf = (rule: string, family: Family) => `sk-test-${rule}-${family}-0123456789`;
 
@@ -61,6 +62,8 @@ beforeAll(() => {
     gateway:
       "proxy:\n  auth_mode: strict\n  cooldown_wait: 0\n  admin_key: sk-test-admin-0123456789\n" +
       keysYaml() +
+      // Dear enough that one short answer spends more than a cent.
+      'prices:\n  "*-real": { input: 10000, output: 10000 }\n' +
       upstreamsYaml([
         {
           name: "oa",
@@ -343,6 +346,33 @@ describe.each(FAMILIES)("%s client", (family) => {
       "daily",
       429,
       /of its 5 tokens for today \(UTC\).*Its daily tokens reset at \d{4}-\d{2}-\d{2}T00:00:00\.000Z/,
+    );
+    expectBudgetHeaders(family, last);
+  });
+
+  test("the answer that crosses the monthly budget is served, at its price; the next is refused, naming what was spent", async () => {
+    const client = clientFor(family, secretOf("spend", family));
+    await client.ask();
+    const logs = (await (
+      await fetch(`${gw.origin}/levity/logs?limit=50`, {
+        headers: { authorization: "Bearer sk-test-admin-0123456789" },
+      })
+    ).json()) as {
+      requests: { clientKey: string; costUsd: number; inputTokens: number; outputTokens: number }[];
+    };
+    const served = logs.requests.find((r) => r.clientKey === `spend-${family}`)!;
+    expect(served.costUsd).toBeCloseTo(
+      ((served.inputTokens + served.outputTokens) * 10000) / 1e6,
+      10,
+    );
+    expect(served.costUsd).toBeGreaterThan(0.01);
+    const last = await expectRefusal(
+      family,
+      "spend",
+      429,
+      new RegExp(
+        `has spent \\$${served.costUsd.toFixed(2).replace(".", "\\.")} of its \\$0\\.01 budget for this month`,
+      ),
     );
     expectBudgetHeaders(family, last);
   });

@@ -280,9 +280,7 @@ describe("the keys admin API", () => {
     ]);
   });
 
-  // The request path accepting made keys is the enforcement step (src/http/middleware), built
-  // beside this; this test is switched on when it lands.
-  test.todo("a made key is a client key for the OpenAI SDK; a revoked one gets 401", async () => {
+  test("a made key is a client key for the OpenAI SDK; a revoked one gets 401", async () => {
     const answer = await makeKey(gw.origin, ADMIN_KEY, { name: "carol" });
     made.push(answer.secret!);
     const client = new OpenAI({
