@@ -24,7 +24,7 @@ interface Bytes {
   bytes: number[];
 }
 
-interface Cidr extends Bytes {
+export interface Cidr extends Bytes {
   prefix: number;
 }
 

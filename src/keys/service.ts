@@ -1,4 +1,5 @@
 import picomatch from "picomatch";
+import { type Cidr, cidrMatches, parseAddress, parseCidr } from "../config/address-policy.ts";
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import type { RequestRecord } from "../observe/record.ts";
 import {
@@ -51,6 +52,8 @@ export class KeyService {
   private flushTimer: ReturnType<typeof setInterval> | undefined;
   /** A key's model globs, compiled once per record (a change makes a new record). */
   private readonly modelMatchers = new WeakMap<KeyRecord, (model: string) => boolean>();
+  /** A key's networks, parsed once per record. */
+  private readonly networks = new WeakMap<KeyRecord, Cidr[]>();
 
   constructor(
     private readonly store: KeyStore,
@@ -108,6 +111,19 @@ export class KeyService {
       this.modelMatchers.set(record, matcher);
     }
     return matcher(model);
+  }
+
+  /** Whether a key limited to networks may be used from this address (as the connection shows it). */
+  allowsAddress(record: KeyRecord, peer: string | undefined): boolean {
+    if (!record.ips) return true;
+    const address = peer === undefined ? undefined : parseAddress(peer);
+    if (!address) return false;
+    let networks = this.networks.get(record);
+    if (!networks) {
+      networks = record.ips.flatMap((text) => parseCidr(text) ?? []);
+      this.networks.set(record, networks);
+    }
+    return networks.some((network) => cidrMatches(network, address));
   }
 
   /** Every key: gateway.yaml's first, then the stored ones, by name. */

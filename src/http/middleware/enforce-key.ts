@@ -1,7 +1,5 @@
 import type { Operation } from "../../codecs/names.ts";
 import { textField } from "../../codecs/multipart.ts";
-import { cidrMatches, parseAddress, parseCidr } from "../../config/address-policy.ts";
-import type { KeyRecord } from "../../config/key-record.ts";
 import { GatewayError } from "../../failure.ts";
 import { estimateBodyTokens } from "../../keys/estimate.ts";
 import { refusalError } from "../../keys/refusal.ts";
@@ -41,21 +39,12 @@ function modelOf(exchange: Exchange): string | undefined {
   return typeof model === "string" ? model : undefined;
 }
 
-function allowsAddress(record: KeyRecord, peer: string | undefined): boolean {
-  const address = peer === undefined ? undefined : parseAddress(peer);
-  if (!address) return false;
-  return (record.ips ?? []).some((text) => {
-    const cidr = parseCidr(text);
-    return cidr !== undefined && cidrMatches(cidr, address);
-  });
-}
-
 export function enforceKeyLimits(keys: KeyService): Step {
   return (exchange, next) => {
     const record = exchange.clientKey;
     const operation = exchange.match?.route.operation;
     if (!record || !operation || !COUNTED.has(operation)) return next();
-    if (record.ips && !allowsAddress(record, exchange.options.peer?.()))
+    if (record.ips && !keys.allowsAddress(record, exchange.options.peer?.()))
       throw new GatewayError(
         403,
         `The client key "${record.name}" may not be used from this address; it is limited to ${record.ips.join(", ")}.`,
