@@ -72,4 +72,26 @@ describe("KeyService", () => {
     expect(second.admit(bob, "req_2", 0)).toMatchObject({ limit: "rpm", retryAfterSeconds: 55 });
     expect(second.usage("bob")).toMatchObject({ requestsLastMinute: 1, tokensToday: 20 });
   });
+
+  test("networks: IPv4, IPv6 and IPv4-mapped addresses, judged the same the second time", () => {
+    const keys = new KeyService(memoryKeyStore(), memoryCounterStore(), () => T0);
+    const { record } = keys.add(snapshot, "lan", {
+      ips: ["10.0.0.0/8", "fd00::/8", "192.168.1.7"],
+    });
+    const cases: [string | undefined, boolean][] = [
+      ["10.1.2.3", true],
+      ["::ffff:10.1.2.3", true],
+      ["fd12::1", true],
+      ["192.168.1.7", true],
+      ["192.168.1.8", false],
+      ["127.0.0.1", false],
+      ["not an address", false],
+      [undefined, false],
+    ];
+    for (const round of [1, 2])
+      for (const [peer, allowed] of cases)
+        expect([round, peer, keys.allowsAddress(record, peer)]).toEqual([round, peer, allowed]);
+    const open = keys.add(snapshot, "anywhere", {}).record;
+    expect(keys.allowsAddress(open, undefined)).toBe(true);
+  });
 });

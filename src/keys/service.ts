@@ -39,6 +39,8 @@ export interface KeyUsageNow {
 const FLUSH_MS = 1000;
 // Proven secrets are remembered so a request is not hashed each time; past this many, forgotten.
 const PROVEN_MAX = 10_000;
+// Addresses remembered per key with networks; past this many, forgotten.
+const ADDRESSES_MAX = 1_000;
 
 export class KeyService {
   private readonly stored = new Map<string, KeyRecord>();
@@ -52,8 +54,11 @@ export class KeyService {
   private flushTimer: ReturnType<typeof setInterval> | undefined;
   /** A key's model globs, compiled once per record (a change makes a new record). */
   private readonly modelMatchers = new WeakMap<KeyRecord, (model: string) => boolean>();
-  /** A key's networks, parsed once per record. */
-  private readonly networks = new WeakMap<KeyRecord, Cidr[]>();
+  /** A key's networks, parsed once per record, and the addresses already judged against them. */
+  private readonly networks = new WeakMap<
+    KeyRecord,
+    { networks: Cidr[]; verdicts: Map<string, boolean> }
+  >();
 
   constructor(
     private readonly store: KeyStore,
@@ -116,14 +121,24 @@ export class KeyService {
   /** Whether a key limited to networks may be used from this address (as the connection shows it). */
   allowsAddress(record: KeyRecord, peer: string | undefined): boolean {
     if (!record.ips) return true;
-    const address = peer === undefined ? undefined : parseAddress(peer);
-    if (!address) return false;
-    let networks = this.networks.get(record);
-    if (!networks) {
-      networks = record.ips.flatMap((text) => parseCidr(text) ?? []);
-      this.networks.set(record, networks);
+    if (peer === undefined) return false;
+    let known = this.networks.get(record);
+    if (!known) {
+      known = {
+        networks: record.ips.flatMap((text) => parseCidr(text) ?? []),
+        verdicts: new Map(),
+      };
+      this.networks.set(record, known);
     }
-    return networks.some((network) => cidrMatches(network, address));
+    // A client sends from the same few addresses: each is parsed and matched once.
+    let verdict = known.verdicts.get(peer);
+    if (verdict === undefined) {
+      const address = parseAddress(peer);
+      verdict = address !== undefined && known.networks.some((n) => cidrMatches(n, address));
+      if (known.verdicts.size >= ADDRESSES_MAX) known.verdicts.clear();
+      known.verdicts.set(peer, verdict);
+    }
+    return verdict;
   }
 
   /** Every key: gateway.yaml's first, then the stored ones, by name. */
