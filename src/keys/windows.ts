@@ -77,9 +77,11 @@ export function secondsUntilRoom(
   return 1;
 }
 
-/** "2026-11-26": the UTC day a time falls in. */
-export function utcDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+const DAY_MS = 86_400_000;
+
+/** The UTC day a time falls in, as days since 1970-01-01. */
+export function utcDay(ms: number): number {
+  return Math.floor(ms / DAY_MS);
 }
 
 /** "2026-11": the UTC month a time falls in. */
