@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import type { RequestRecord } from "../observe/record.ts";
-import { memoryCounterStore } from "./counter-store.ts";
+import { counterText, countersFrom, memoryCounterStore } from "./counter-store.ts";
 import { memoryKeyStore } from "./key-store.ts";
 import { KeyService } from "./service.ts";
 
@@ -94,4 +94,31 @@ describe("KeyService", () => {
     const open = keys.add(snapshot, "anywhere", {}).record;
     expect(keys.allowsAddress(open, undefined)).toBe(true);
   });
+});
+
+describe("counters as the state database keeps them", () => {
+  test("only live buckets are written, and what is read back counts the same", () => {
+    const keys = new KeyService(memoryKeyStore(), memoryCounterStore(), () => T0);
+    const { record } = keys.add(snapshot, "c", { rpm: 10, tpm: 1000 });
+    for (let i = 0; i < 3; i++) keys.admit(record, `r${i}`, 7);
+    const text = counterText(countersFrom(counterText(keys.countersFor("c"))));
+    expect(JSON.parse(text)).toMatchObject({
+      requests: [[T0 / 1000, 3]],
+      tokens: [[T0 / 1000, 21]],
+      dayTokens: 21,
+    });
+    expect(text.length).toBeLessThan(150);
+  });
+
+  const broken: [string, string][] = [
+    ["not JSON", "{"],
+    ["a list", "[1,2]"],
+    ["buckets of the wrong kind", '{"requests":[["x",1],[5],null],"dayTokens":"many"}'],
+  ];
+  for (const [name, text] of broken)
+    test(`${name}: read as zero, never a throw`, () => {
+      const counters = countersFrom(text);
+      expect(counters.dayTokens).toBe(0);
+      expect(counters.requests.amounts.every((a) => a === 0)).toBe(true);
+    });
 });

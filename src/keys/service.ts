@@ -206,6 +206,11 @@ export class KeyService {
         );
   }
 
+  /** One key's live counters (for tests and the state database). */
+  countersFor(name: string): KeyCounters {
+    return this.countersOf(name);
+  }
+
   private countersOf(name: string): KeyCounters {
     let counters = this.counters.get(name);
     if (!counters) {

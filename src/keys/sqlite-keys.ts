@@ -1,7 +1,7 @@
 import { Database } from "bun:sqlite";
 import { preparePrivateDatabase } from "../state/private-files.ts";
 import type { KeyCounters } from "./admission.ts";
-import type { CounterStore } from "./counter-store.ts";
+import { type CounterStore, counterText, countersFrom } from "./counter-store.ts";
 import { applyChanges, type KeyStore, KeyStoreError } from "./key-store.ts";
 import type { KeyRecord } from "../config/key-record.ts";
 
@@ -47,7 +47,7 @@ export function openSqliteKeys(path: string): { keys: KeyStore; counters: Counte
     const at = Date.now();
     // In flight is this process's own: requests do not survive it.
     for (const [name, counters] of entries)
-      upsertCounters.run({ name, counters: JSON.stringify({ ...counters, inFlight: 0 }), at });
+      upsertCounters.run({ name, counters: counterText(counters), at });
   });
   let closed = false;
   return {
@@ -78,10 +78,7 @@ export function openSqliteKeys(path: string): { keys: KeyStore; counters: Counte
       },
     },
     counters: {
-      load: () =>
-        new Map(
-          allCounters.all().map((row) => [row.name, JSON.parse(row.counters) as KeyCounters]),
-        ),
+      load: () => new Map(allCounters.all().map((row) => [row.name, countersFrom(row.counters)])),
       save: (entries) => {
         if (!closed && entries.length > 0) saveCounters(entries);
       },
