@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { openRedisLink } from "../src/state/redis-link.ts";
+import { redactedUrl, type SharedLink, SharedUnavailable } from "../src/state/shared-link.ts";
+import { redisAvailable, TestRedis } from "./support/redis.ts";
+import { waitUntil } from "./support/wait.ts";
+
+/*
+ * The link to shared state against a real redis-server: calls within a deadline, a store that
+ * dies fails calls at once (never hangs them), and the link comes back by itself when it does.
+ */
+
+const READY = redisAvailable("shared-link.test.ts");
+let redis: TestRedis;
+let link: SharedLink;
+const said: string[] = [];
+const changes: boolean[] = [];
+
+beforeAll(async () => {
+  if (!READY) return;
+  redis = new TestRedis();
+  await redis.start();
+  link = openRedisLink(redis.url, {
+    timeoutMs: 300,
+    maxBackoffMs: 200,
+    label: redactedUrl(redis.url),
+    warn: (m) => said.push(`WARN ${m}`),
+    info: (m) => said.push(`INFO ${m}`),
+  });
+  link.onChange((up) => changes.push(up));
+});
+afterAll(async () => {
+  if (!READY) return;
+  link.close();
+  await redis.stop();
+});
+
+describe.skipIf(!READY)("the shared-state link", () => {
+  test("up: commands answer, a published message reaches a subscriber", async () => {
+    expect(await link.start()).toBe(true);
+    expect(link.up()).toBe(true);
+    await link.call("SET", ["levity:test", "1"]);
+    expect(await link.call("GET", ["levity:test"])).toBe("1");
+    const heard = new Promise<string>((resolve) => link.subscribe("levity:test-channel", resolve));
+    // The subscription is confirmed asynchronously; publish until it is heard.
+    let got: string | undefined;
+    void heard.then((m) => (got = m));
+    await waitUntil("the message to be heard", () => {
+      link.publish("levity:test-channel", "hello");
+      return got;
+    });
+    expect(got).toBe("hello");
+  });
+
+  test("down: a call fails at once with SharedUnavailable, and the link says why", async () => {
+    await redis.kill();
+    const started = performance.now();
+    const error = await link.call("GET", ["levity:test"]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SharedUnavailable);
+    expect(performance.now() - started).toBeLessThan(400);
+    expect(link.up()).toBe(false);
+    const again = performance.now();
+    await link.call("GET", ["levity:test"]).catch(() => {});
+    // While down, calls do not wait for the deadline.
+    expect(performance.now() - again).toBeLessThan(50);
+    expect(link.status().failedCalls).toBeGreaterThanOrEqual(2);
+    expect(said.some((l) => l.startsWith("WARN") && l.includes("unreachable"))).toBe(true);
+  });
+
+  test("back: the link reconnects by itself and tells its listeners", async () => {
+    await redis.start();
+    await waitUntil("the link to be back", () => link.up());
+    expect(changes).toEqual([true, false, true]);
+    await link.call("SET", ["levity:test", "2"]);
+    expect(await link.call("GET", ["levity:test"])).toBe("2");
+  });
+
+  test("a URL's password never reaches the log", () => {
+    expect(redactedUrl("redis://:hunter2@127.0.0.1:6379/0")).toBe("redis://:***@127.0.0.1:6379/0");
+  });
+});
