@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { describeSnapshot } from "./config/describe.ts";
 import { loadConfig, type LoadOptions } from "./config/load.ts";
 import { ConfigError, formatProblem } from "./config/problem.ts";
-import type { ConfigSnapshot } from "./config/snapshot.ts";
+import type { ConfigSnapshot, SharedStateSettings } from "./config/snapshot.ts";
+import type { SharedLink } from "./state/shared-link.ts";
 import { createGateway, type Gateway } from "./http/gateway.ts";
 import type { SnapshotHolder } from "./http/exchange.ts";
 import { Deadlines } from "./deadlines.ts";
@@ -51,6 +52,8 @@ export interface RuntimeHost {
   sqlite?: SqliteOpeners;
   /** The address the host listens on ("host:port"), for the warning that a change of it needs a restart. */
   listeningOn(): string;
+  /** Opens the link to shared state (Redis); a host without a Redis client leaves it out. */
+  sharedLink?: (settings: SharedStateSettings, log: Logger) => SharedLink;
 }
 
 export interface RuntimeOptions extends LoadOptions {
@@ -75,6 +78,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const store = openStore(holder.snapshot, host.sqlite, log);
   const requestLog = openRequestLog(holder.snapshot, host.sqlite, log);
   const keys = openKeys(holder.snapshot, host.sqlite, log);
+  const shared = openShared(holder.snapshot, host, log);
 
   const reload = (reason: string): boolean => {
     let next: ConfigSnapshot;
@@ -104,6 +108,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     accountEvents: accountEvents.counter,
     requestLog,
     keys,
+    shared,
     metrics: new GatewayMetrics(VERSION),
     upstreamClient: new UpstreamClient(host.env),
     signatures: new SignatureRegistry(),
@@ -120,6 +125,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     gateway: createGateway(holder, services),
     reload,
     close() {
+      shared?.close();
       keys.close();
       store.close();
       requestLog.close();
@@ -137,6 +143,8 @@ function warnRestartNeeded(
   const previous = current.proxy;
   if (next.proxy.port !== previous.port || next.proxy.hostname !== previous.hostname)
     log.warn(`port and bind address changes need a restart; still listening on ${listeningOn}`);
+  if (next.state?.url !== current.state?.url || next.state?.prefix !== current.state?.prefix)
+    log.warn("a state: change needs a restart; shared state stays as it was");
   if (next.proxy.dataDir !== previous.dataDir)
     log.warn(`a data_dir change needs a restart; state stays in ${previous.dataDir}`);
   const { retentionMs, maxBytes, flushMs } = next.proxy.requestLog;
@@ -168,6 +176,27 @@ function openStore(
     );
     return memoryStore();
   }
+}
+
+/**
+ * The link to shared state, when gateway.yaml names one: connected in the background, so a Redis
+ * that is down at start does not stop levity starting (it serves from its own state meanwhile).
+ */
+function openShared(
+  snapshot: ConfigSnapshot,
+  host: RuntimeHost,
+  log: Logger,
+): SharedLink | undefined {
+  if (!snapshot.state) return undefined;
+  if (!host.sharedLink) {
+    log.warn(
+      "state: is set, but this runtime has no Redis client: this instance keeps its own state",
+    );
+    return undefined;
+  }
+  const link = host.sharedLink(snapshot.state, log);
+  void link.start();
+  return link;
 }
 
 /** Client keys and their counters beside the state; in memory (and said so) if that cannot be opened. */

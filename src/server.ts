@@ -9,6 +9,8 @@ import { openSqliteRequestLog } from "./observe/sqlite-request-log.ts";
 import { createRuntime, type SqliteOpeners } from "./runtime.ts";
 import { openSqliteStore } from "./state/sqlite-store.ts";
 import { openSqliteKeys } from "./keys/sqlite-keys.ts";
+import { openRedisLink } from "./state/redis-link.ts";
+import { redactedUrl } from "./state/shared-link.ts";
 
 export class PortInUseError extends Error {
   constructor(
@@ -70,6 +72,13 @@ export function startServer(options: StartOptions): RunningServer {
       env: process.env,
       sqlite: BUN_SQLITE,
       listeningOn: () => `${server.hostname}:${server.port}`,
+      sharedLink: (settings, log) =>
+        openRedisLink(settings.url, {
+          timeoutMs: settings.timeoutMs,
+          label: redactedUrl(settings.url),
+          warn: (message) => log.warn(message),
+          info: (message) => log.info(message),
+        }),
     },
   });
   const { holder, gateway } = runtime;

@@ -628,3 +628,35 @@ describe("limits on a gateway.yaml client key", () => {
       if (message) expect(problems[0]!.message).toBe(message);
     });
 });
+
+describe("state: shared state on Redis", () => {
+  test("absent: this instance's own state", () => {
+    const dir = tempDir();
+    writeConfig(dir, { gateway: "proxy:\n  port: 8045\n" });
+    expect(loadConfig({ dir, env: {} }).state).toBeUndefined();
+  });
+
+  test("a URL, or the long form with its settings", () => {
+    const dir = tempDir();
+    writeConfig(dir, { gateway: "state: redis://127.0.0.1:6390/2\n" });
+    expect(loadConfig({ dir, env: {} }).state).toEqual({
+      url: "redis://127.0.0.1:6390/2",
+      timeoutMs: 250,
+      prefix: "levity",
+    });
+    writeConfig(dir, {
+      gateway: "state:\n  url: rediss://cache.lan:6380\n  timeout_ms: 100\n  prefix: team-a\n",
+    });
+    expect(loadConfig({ dir, env: {} }).state).toEqual({
+      url: "rediss://cache.lan:6380",
+      timeoutMs: 100,
+      prefix: "team-a",
+    });
+  });
+
+  test("anything else is a problem at its line", () => {
+    const problems = problemsOf({ gateway: "proxy:\n  port: 8045\nstate: postgres://db/levity\n" });
+    expect(problems.map((p) => [p.line, p.key])).toEqual([[3, "state"]]);
+    expect(problems[0]!.message).toContain("redis://");
+  });
+});

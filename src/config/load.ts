@@ -27,6 +27,7 @@ import {
   GatewayKeysSchema,
   MappingsSchema,
   PricesSchema,
+  StateSchema,
   ProxySchema,
   RoutesSchema,
   UpstreamsSchema,
@@ -40,6 +41,7 @@ import type {
   Account,
   ClientKey,
   ConfigSnapshot,
+  SharedStateSettings,
   ConfigSources,
   EffectiveAuthMode,
   OpenAIServing,
@@ -125,6 +127,14 @@ export const ECHO_ACCOUNT: Readonly<Account> = {
   serves: () => true,
 };
 
+function sharedState(
+  entry: v.InferOutput<typeof StateSchema> | undefined,
+): SharedStateSettings | undefined {
+  if (entry === undefined) return undefined;
+  if (typeof entry === "string") return { url: entry, timeoutMs: 250, prefix: "levity" };
+  return { url: entry.url, timeoutMs: entry.timeout_ms, prefix: entry.prefix };
+}
+
 function echoUpstream(name: string, proxy: ProxyFile, prices?: PriceEntries): Upstream {
   return {
     name,
@@ -205,6 +215,9 @@ export function loadConfig(options: LoadOptions): ConfigSnapshot {
   const pricesFile = gatewaySource
     ? check(gatewaySource, v.optional(PricesSchema, {}), problems, ["prices"])
     : { ok: true, value: {} };
+  const stateFile = gatewaySource
+    ? check(gatewaySource, v.optional(StateSchema), problems, ["state"])
+    : { ok: true, value: undefined };
   const mappings = mappingsSource && check(mappingsSource, MappingsSchema, problems);
   const routes = routesSource && check(routesSource, RoutesSchema, problems);
 
@@ -246,6 +259,7 @@ export function loadConfig(options: LoadOptions): ConfigSnapshot {
     upstreamByName: new Map(upstreams.map((upstream) => [upstream.name, upstream])),
     builtInEcho: upstreamsFile.value === undefined,
     prices: priceRules(pricesFile.value ?? {}),
+    state: sharedState(stateFile.value),
     mappings: mappingTable,
     routes: routeTable,
   };

@@ -406,11 +406,52 @@ const UpstreamSchema = v.strictObject({
 
 export const UpstreamsSchema = v.array(UpstreamSchema, "must be a list of upstreams");
 
+const RedisUrl = v.pipe(
+  v.string("must be a redis:// or rediss:// URL"),
+  v.regex(
+    /^rediss?:\/\/\S+$/,
+    "must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379/0",
+  ),
+);
+
+/**
+ * Shared state for several instances: `state: redis://…`, or the long form with its settings.
+ * Absent: each instance keeps its own state (SQLite), as one instance always has.
+ */
+export const StateSchema = v.union(
+  [
+    RedisUrl,
+    v.strictObject({
+      url: RedisUrl,
+      /** Milliseconds a Redis call may take before the instance serves from its own state. */
+      timeout_ms: v.optional(
+        v.pipe(
+          v.number("must be a number of milliseconds"),
+          v.integer("must be a whole number"),
+          v.minValue(10, "must be at least 10"),
+          v.maxValue(10_000, "must be at most 10000"),
+        ),
+        250,
+      ),
+      /** Every key levity writes starts with this, so instances of two gateways can share one Redis. */
+      prefix: v.optional(
+        v.pipe(
+          v.string("must be a string"),
+          v.regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must be 1-64 letters, digits, '_', '.', ':' or '-'"),
+        ),
+        "levity",
+      ),
+    }),
+  ],
+  "must be a redis:// URL, or { url, timeout_ms, prefix }",
+);
+
 /** gateway.yaml's top level; each section has its own schema so one bad section does not hide another's problems. */
 export const GatewayKeysSchema = v.strictObject({
   proxy: v.optional(v.unknown()),
   upstreams: v.optional(v.unknown()),
   prices: v.optional(v.unknown()),
+  state: v.optional(v.unknown()),
 });
 export type ProxyFile = v.InferOutput<typeof ProxySchema>;
 export type UpstreamEntry = v.InferOutput<typeof UpstreamSchema>;

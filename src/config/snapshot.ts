@@ -157,6 +157,13 @@ export interface OpenAIServing {
 }
 
 /** One loaded configuration. Immutable: a reload builds a new one and swaps it in whole. */
+export interface SharedStateSettings {
+  url: string;
+  timeoutMs: number;
+  /** Every Redis key levity writes starts with `${prefix}:`. */
+  prefix: string;
+}
+
 export interface ConfigSnapshot {
   sources: ConfigSources;
   proxy: ProxySettings;
@@ -166,6 +173,8 @@ export interface ConfigSnapshot {
   builtInEcho: boolean;
   /** gateway.yaml's top-level prices:, over the compiled-in table. */
   prices: PriceRule[];
+  /** state: shared state on Redis for several instances; undefined: this instance's own. */
+  state?: SharedStateSettings;
   mappings: MappingTable;
   routes: RouteTable;
 }

@@ -14,6 +14,7 @@ import type { RequestTrace } from "../observe/trace.ts";
 import type { AccountPool } from "../pool/pool.ts";
 import type { SignatureRegistry } from "../state/signature-registry.ts";
 import type { StateStore } from "../state/store.ts";
+import type { SharedLink } from "../state/shared-link.ts";
 import type { TokenCounter } from "../tokens/estimate.ts";
 import type { UpstreamClient } from "../upstream/forward.ts";
 import type { ModelCatalog } from "../upstream/model-catalog.ts";
@@ -60,6 +61,8 @@ export interface GatewayServices {
   requestLog: RequestLog;
   /** Client keys (gateway.yaml's and those made with levity keys add), their limits and counters. */
   keys: KeyService;
+  /** The link to shared state (Redis) when gateway.yaml's state: names one; undefined: this instance's own. */
+  shared?: SharedLink;
   metrics: GatewayMetrics;
   /** Who issued each signature seen in a same-dialect answer (pipeline/signatures.ts). */
   signatures: SignatureRegistry;
