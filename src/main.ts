@@ -36,8 +36,9 @@ Usage:${isCompiled() ? "" : "\n  (in this checkout: npx bun src/main.ts COMMAND 
   levity keys update NAME [LIMITS] [--no-LIMIT…]
                           change a key's limits (--no-rpm removes that limit)
   levity keys revoke NAME refuse the key from now on (it stays listed)
-  levity service install|uninstall|print [--user|--system]
-                          run levity as a systemd (Linux) or launchd (macOS) service
+  levity service install|uninstall|print [--user|--system] [--template]
+                          run levity as a systemd (Linux) or launchd (macOS) service;
+                          --template: levity@.service, one instance per port
   levity --version
 
 Options:
@@ -85,6 +86,7 @@ function parseCommandLine(argv: string[]) {
       user: { type: "boolean" },
       system: { type: "boolean" },
       os: { type: "string" },
+      template: { type: "boolean" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "v" },
       ...KEYS_OPTIONS,
@@ -181,7 +183,13 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       case "service":
         serviceCommand(
           rest[0],
-          { ...flags, user: values.user, system: values.system, os: values.os },
+          {
+            ...flags,
+            user: values.user,
+            system: values.system,
+            os: values.os,
+            template: values.template,
+          },
           io,
         );
         return 0;

@@ -148,6 +148,53 @@ describe("levity service print", () => {
   });
 });
 
+describe("levity service --template: one instance per port", () => {
+  test("print: levity@.service, the port from the instance name, a data directory each", async () => {
+    const { config, env } = sandbox();
+    const { code, stdout } = await runLevity(
+      ["service", "print", "--template", "--config", config],
+      { env },
+    );
+    expect(code).toBe(0);
+    expect(stdout.split("\n")[0]).toBe(`# ${env.HOME}/.config/systemd/user/levity@.service`);
+    expect(stdout).toContain(`ExecStart=${BUN} ${MAIN} serve --config ${config} --port %i\n`);
+    expect(stdout).toContain("Environment=XDG_DATA_HOME=%S/levity-%i\n");
+    expect(stdout).toContain("Environment=LEVITY_INSTANCE=%i\n");
+    expect(stdout).toContain("Description=levity gateway on port %i:");
+    expect(stdout).toContain("Restart=on-failure\n");
+  });
+
+  test("install writes it and reloads systemd, starting nothing; the instances are started by port", async () => {
+    const { config, env, recorded, home } = sandbox();
+    const installed = await runLevity(["service", "install", "--template", "--config", config], {
+      env,
+    });
+    expect(installed.code).toBe(0);
+    expect(existsSync(join(home, ".config/systemd/user/levity@.service"))).toBe(true);
+    expect(recorded()).toEqual(["--user daemon-reload"]);
+    expect(installed.stdout).toContain("systemctl --user enable --now levity@8045 levity@8046");
+    const removed = await runLevity(["service", "uninstall", "--template", "--config", config], {
+      env,
+    });
+    expect(removed.code).toBe(0);
+    expect(recorded()).toEqual([
+      "--user daemon-reload",
+      "--user stop levity@*.service",
+      "--user daemon-reload",
+    ]);
+  });
+
+  test("macOS has no templates: exit 2 with the reason", async () => {
+    const { config, env } = sandbox();
+    const { code, stderr } = await runLevity(
+      ["service", "print", "--template", "--os", "macos", "--config", config],
+      { env },
+    );
+    expect(code).toBe(2);
+    expect(stderr).toContain("--template is a systemd template unit, for Linux only");
+  });
+});
+
 describe("levity service install and uninstall", () => {
   test("install writes the unit, reloads systemd and enables it now; uninstall undoes each step", async () => {
     const { config, env, recorded, home } = sandbox();

@@ -20,6 +20,8 @@ export interface ServiceFlags extends CommonFlags {
   user?: boolean;
   /** Print the file for another OS than this one. */
   os?: string;
+  /** systemd only: the template unit levity@.service, one instance per port (levity@8045, levity@8046…). */
+  template?: boolean;
 }
 
 export interface ServicePlan {
@@ -36,6 +38,7 @@ export interface ServicePlan {
 }
 
 const UNIT_NAME = "levity.service";
+const TEMPLATE_NAME = "levity@.service";
 /** Upstream requests Bun's fetch may run at once (its default, 256, would queue the 257th open stream). */
 const MAX_UPSTREAM_REQUESTS = 65_535;
 const LAUNCHD_LABEL = "dev.levity.gateway";
@@ -72,18 +75,33 @@ export function systemdUnit(
   configDir: string,
   scope: "user" | "system",
   user: string,
+  template = false,
 ): string {
+  const flags = `${scope === "system" ? " --system" : ""}${template ? " --template" : ""}`;
   const lines = [
-    `# Written by \`levity service install${scope === "system" ? " --system" : ""}\` (levity ${VERSION}); \`levity service uninstall\` removes it.`,
+    `# Written by \`levity service install${flags}\` (levity ${VERSION}); \`levity service uninstall${flags}\` removes it.`,
+    ...(template
+      ? [
+          "# One instance per port: systemctl enable --now levity@8045 levity@8046 (the instance name is",
+          "# the port). Each has its own data directory; share state with state: and the request log",
+          "# with proxy.request_log in gateway.yaml (README: Many instances).",
+        ]
+      : []),
     "[Unit]",
-    "Description=levity gateway: one local endpoint for OpenAI, Anthropic and Gemini clients",
+    `Description=levity gateway${template ? " on port %i" : ""}: one local endpoint for OpenAI, Anthropic and Gemini clients`,
     "After=network-online.target",
     "Wants=network-online.target",
     "",
     "[Service]",
     "Type=simple",
-    `ExecStart=${command.map(systemdWord).join(" ")}`,
+    // %i is the instance's port: written after the escaped words, as systemd must expand it.
+    `ExecStart=${command.map(systemdWord).join(" ")}${template ? " --port %i" : ""}`,
     `WorkingDirectory=${systemdWord(configDir)}`,
+    // Each instance keeps its own SQLite files (the default data directory is under XDG_DATA_HOME);
+    // LEVITY_INSTANCE names it for a data_dir or a label written with \${LEVITY_INSTANCE}.
+    ...(template
+      ? ["Environment=XDG_DATA_HOME=%S/levity-%i", "Environment=LEVITY_INSTANCE=%i"]
+      : []),
     // Keys written as ${NAME} in gateway.yaml come from here: a service does not see your shell's variables.
     `EnvironmentFile=-${systemdWord(join(configDir, "levity.env"))}`,
     // Bun's fetch runs 256 requests at once by default; each open stream holds one.
@@ -173,29 +191,46 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
     throw new CliExit(2);
   }
   const scope = flags.system ? "system" : "user";
+  if (flags.template && os !== "linux") {
+    io.err("levity service: --template is a systemd template unit, for Linux only\n");
+    throw new CliExit(2);
+  }
   const home = io.home ?? (io.env.HOME || homedir());
   // Under sudo the service should still run as the person who asked for it, not as root.
   const user = io.env.SUDO_USER || io.env.USER || userInfo().username;
   const command = serveCommandLine(configDir);
   const uid = typeof process.getuid === "function" ? process.getuid() : 0;
   if (os === "linux") {
+    const unit = flags.template ? TEMPLATE_NAME : UNIT_NAME;
     const path =
       scope === "system"
-        ? join("/etc/systemd/system", UNIT_NAME)
-        : join(io.env.XDG_CONFIG_HOME || join(home, ".config"), "systemd", "user", UNIT_NAME);
+        ? join("/etc/systemd/system", unit)
+        : join(io.env.XDG_CONFIG_HOME || join(home, ".config"), "systemd", "user", unit);
     const ctl = scope === "system" ? ["systemctl"] : ["systemctl", "--user"];
     return {
       os,
       scope,
       path,
-      content: systemdUnit(command, configDir, scope, user),
-      activate: [
-        [...ctl, "daemon-reload"],
-        [...ctl, "enable", "--now", UNIT_NAME],
-      ],
-      deactivate: [[...ctl, "disable", "--now", UNIT_NAME]],
+      content: systemdUnit(command, configDir, scope, user, flags.template),
+      // A template starts nothing by itself: its instances are named by their ports.
+      activate: flags.template
+        ? [[...ctl, "daemon-reload"]]
+        : [
+            [...ctl, "daemon-reload"],
+            [...ctl, "enable", "--now", UNIT_NAME],
+          ],
+      // Instances are enabled by name, so stopping them is what a template's removal can do.
+      deactivate: flags.template
+        ? [[...ctl, "stop", "levity@*.service"]]
+        : [[...ctl, "disable", "--now", UNIT_NAME]],
       notes: [
-        `logs: journalctl ${scope === "user" ? "--user " : ""}-u levity -f`,
+        ...(flags.template
+          ? [
+              `start instances, one per port: ${ctl.join(" ")} enable --now levity@8045 levity@8046`,
+              "put a load balancer in front of them (README: Running several instances)",
+            ]
+          : []),
+        `logs: journalctl ${scope === "user" ? "--user " : ""}-u ${flags.template ? "'levity@*'" : "levity"} -f`,
         ...(scope === "user"
           ? [`to keep it running after you log out: loginctl enable-linger ${user}`]
           : []),
