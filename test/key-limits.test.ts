@@ -61,6 +61,8 @@ beforeAll(() => {
   gw = startGateway({
     gateway:
       "proxy:\n  auth_mode: strict\n  cooldown_wait: 0\n  admin_key: sk-test-admin-0123456789\n" +
+      // As behind a load balancer on this machine: the client's address is the one it forwards.
+      "  trusted_proxies: [127.0.0.1]\n" +
       keysYaml() +
       // Dear enough that one short answer spends more than a cent.
       'prices:\n  "*-real": { input: 10000, output: 10000 }\n' +
@@ -465,4 +467,21 @@ test("a key limited to some models is listed only those, and asking for another 
   expect(expectErrorShape("openai", await one.json(), 404)).toContain(
     "not one this client key may use",
   );
+});
+
+test("behind a trusted load balancer, a key's networks are checked against the address it forwards, read from the right", async () => {
+  const send = (forwarded: string) =>
+    fetch(`${gw.origin}/v1/chat/completions`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${secretOf("ips", "openai")}`,
+        "content-type": "application/json",
+        "x-forwarded-for": forwarded,
+      },
+      body: JSON.stringify({ model: MODEL.openai, messages: [{ role: "user", content: "hi" }] }),
+    }).then(async (r) => (await r.text(), r.status));
+  expect(await send("10.2.3.4")).toBe(200);
+  expect(await send("203.0.113.9")).toBe(403);
+  // A client that writes an allowed address itself: the balancer appends the real one after it.
+  expect(await send("10.2.3.4, 203.0.113.9")).toBe(403);
 });

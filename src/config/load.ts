@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import picomatch from "picomatch";
 import { limitsFrom } from "./key-limits-input.ts";
+import { parseCidr } from "./address-policy.ts";
 import type { KeyLimits } from "./key-record.ts";
 import * as v from "valibot";
 import { homedir } from "node:os";
@@ -487,6 +488,7 @@ function buildProxy(
     // Never a client key: with many keys, any holder could read the others' prompts and disable accounts.
     adminKeys: p.admin_key ? [{ name: "admin", key: p.admin_key }] : [],
     allowedHosts: p.allowed_hosts.map((host) => host.toLowerCase().replace(/\.$/, "")),
+    trustedProxies: p.trusted_proxies.flatMap((text) => parseCidr(text) ?? []),
     body: { maxBytes: Math.round(p.max_body_mb * 1024 * 1024), timeoutMs: p.body_timeout * 1000 },
     requestLimits: {
       messages: p.limits.max_messages,

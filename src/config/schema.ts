@@ -4,6 +4,7 @@ import { OPENAI_APIS, PROFILES } from "../codecs/openai-compatible/index.ts";
 import { DEFAULT_REQUEST_LIMITS } from "./request-limits.ts";
 import { MODALITIES } from "../mapping/model-limits.ts";
 import { LIMIT_ENTRIES } from "./key-limits-input.ts";
+import { parseCidr } from "./address-policy.ts";
 
 /*
  * The key names in these schemas are a contract: docs, tools and users rely on them.
@@ -265,6 +266,23 @@ export const ProxySchema = v.strictObject({
         ),
       ),
       "must be a list of host names",
+    ),
+    [],
+  ),
+  /**
+   * Load balancers in front of levity (addresses or CIDR networks): from these, the client's
+   * address is the one they name in X-Forwarded-For, for client keys limited to networks.
+   */
+  trusted_proxies: v.optional(
+    v.array(
+      v.pipe(
+        v.string("must be an address or a CIDR network"),
+        v.check(
+          (text) => parseCidr(text) !== undefined,
+          "must be an address or a CIDR network such as 10.0.0.0/8",
+        ),
+      ),
+      "must be a list of addresses or CIDR networks",
     ),
     [],
   ),

@@ -7,6 +7,7 @@ import type { ChatCompat, OpenAIApi, ProfileName } from "../codecs/openai-compat
 import type { AuthMode, ServerToolPolicy, Strategy } from "./schema.ts";
 import type { UpstreamProtocol } from "../codecs/names.ts";
 import type { KeyLimits } from "./key-record.ts";
+import type { Cidr } from "./address-policy.ts";
 import type { PriceRule } from "./prices.ts";
 
 export type EffectiveAuthMode = Exclude<AuthMode, "auto">;
@@ -32,6 +33,8 @@ export interface ProxySettings {
   adminKeys: ClientKey[];
   /** proxy.allowed_hosts: Host names admitted besides loopback and the bound address, lower case. */
   allowedHosts: string[];
+  /** proxy.trusted_proxies: load balancers whose X-Forwarded-For names the client's address. */
+  trustedProxies: Cidr[];
   /** proxy.max_body_mb and proxy.body_timeout, as the body readers take them. */
   body: BodyLimits;
   /** proxy.limits: caps on a translated request's messages, parts, tools and media. */

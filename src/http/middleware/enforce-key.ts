@@ -5,6 +5,7 @@ import { estimateBodyTokens } from "../../keys/estimate.ts";
 import { refusalError } from "../../keys/refusal.ts";
 import type { KeyService } from "../../keys/service.ts";
 import type { Exchange, Step } from "../exchange.ts";
+import { clientAddress } from "../client-address.ts";
 
 /*
  * A client key's rules, applied once its request is read and before any upstream is asked: where
@@ -44,7 +45,17 @@ export function enforceKeyLimits(keys: KeyService): Step {
     const record = exchange.clientKey;
     const operation = exchange.match?.route.operation;
     if (!record || !operation || !COUNTED.has(operation)) return next();
-    if (record.ips && !keys.allowsAddress(record, exchange.options.peer?.()))
+    if (
+      record.ips &&
+      !keys.allowsAddress(
+        record,
+        clientAddress(
+          exchange.options.peer?.(),
+          exchange.request.headers.get("x-forwarded-for"),
+          exchange.snapshot.proxy.trustedProxies,
+        ),
+      )
+    )
       throw new GatewayError(
         403,
         `The client key "${record.name}" may not be used from this address; it is limited to ${record.ips.join(", ")}.`,
