@@ -479,7 +479,10 @@ test("behind a trusted load balancer, a key's networks are checked against the a
         "x-forwarded-for": forwarded,
       },
       body: JSON.stringify({ model: MODEL.openai, messages: [{ role: "user", content: "hi" }] }),
-    }).then(async (r) => (await r.text(), r.status));
+    }).then(async (r) => {
+      await r.text();
+      return r.status;
+    });
   expect(await send("10.2.3.4")).toBe(200);
   expect(await send("203.0.113.9")).toBe(403);
   // A client that writes an allowed address itself: the balancer appends the real one after it.
