@@ -691,8 +691,11 @@ ${upstreamsYaml([
       expect(byKey.total.input_tokens).toBe(36 * TEAM_USAGE.input);
       expect(byKey.total.unpriced_requests).toBe(1);
 
-      /** The view's cells for one answer's row, as the page formats them. */
-      const cells = (r: any, name: string) => [
+      /**
+       * The view's cells for one answer's row, as the page formats them: one number of decimals
+       * for the whole Cost column, two significant digits of its smallest cost above zero.
+       */
+      const cells = (r: any, name: string, digits: number) => [
         name,
         ...[
           r.requests,
@@ -702,18 +705,23 @@ ${upstreamsYaml([
           r.cached_tokens,
           r.reasoning_tokens,
         ].map((n) => n.toLocaleString("en-US")),
-        `$${r.cost_usd > 0 && r.cost_usd < 0.01 ? r.cost_usd.toFixed(4) : r.cost_usd.toFixed(2)}${r.unpriced_requests ? " *" : ""}`,
+        `$${r.cost_usd.toFixed(digits)}${r.unpriced_requests ? " *" : ""}`,
       ];
+      const digitsFor = (rows: any[]) => {
+        const smallest = Math.min(...rows.map((r) => r.cost_usd).filter((c) => c > 0));
+        return Math.min(6, Math.max(2, 1 - Math.floor(Math.log10(smallest))));
+      };
       /** The table on the page against the endpoint's answer for the same question. */
       const expectViewToBe = async (page: Page, answer: any) => {
+        const digits = digitsFor(answer.rows);
         const rows = await page
           .locator("#report tbody:not(.total) tr.main")
           .evaluateAll((trs: any[]) =>
             trs.map((tr) => [...tr.cells].map((c: any) => c.textContent)),
           );
-        expect(rows).toEqual(answer.rows.map((r: any) => cells(r, r.name || "(none)")));
+        expect(rows).toEqual(answer.rows.map((r: any) => cells(r, r.name || "(none)", digits)));
         expect(await page.locator("#report tbody.total td").allTextContents()).toEqual(
-          cells(answer.total, "Total"),
+          cells(answer.total, "Total", digits),
         );
       };
 
@@ -728,12 +736,17 @@ ${upstreamsYaml([
         await first;
         await page.locator("#report tbody[data-name='alice']").waitFor();
         await expectViewToBe(page, await admin("/levity/usage?by=key&since=7d"));
-        expect(await page.locator("#report tbody[data-name='alice'] td").allTextContents()).toEqual(
-          cells({ ...byKey.rows[0], cost_usd: 12 * gpt }, "alice"),
+        // The prices' arithmetic, to the tenth of a cent that ci-runner's $0.066 needs: every
+        // cost in the column to the same decimals, so $0.660 never reads as $0.66 beside $0.066.
+        expect(await page.locator("#report tbody td[data-label='Cost']").allTextContents()).toEqual(
+          [
+            `$${(12 * gpt).toFixed(3)}`,
+            `$${(3 * gpt).toFixed(3)} *`,
+            `$${(20 * mini).toFixed(3)}`,
+            `$${(15 * gpt + 20 * mini).toFixed(3)} *`,
+          ],
         );
-        expect(await page.locator("#report tbody.total td").last().textContent()).toBe(
-          `$${(15 * gpt + 20 * mini).toFixed(2)} *`,
-        );
+        expect((20 * mini).toFixed(3)).toBe("0.066");
         expect(await page.locator("#report-note").textContent()).toBe(
           "* 1 request had no known price: its cost is not counted.",
         );
