@@ -8,6 +8,7 @@ import { fakeGemini } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { startGateway, type TestGateway, upstreamsYaml } from "./support/gateway.ts";
+import { waitUntil } from "./support/wait.ts";
 
 /*
  * Every refusal a client key's rules make, through each dialect's own SDK: the exact status, error
@@ -222,6 +223,17 @@ describe.each(FAMILIES)("%s client", (family) => {
       });
     if (family === "anthropic") expect(last.body.error.type).toBe("permission_error");
     if (family === "gemini") expect(last.body.error.status).toBe("PERMISSION_DENIED");
+  });
+
+  test("the refused request is logged with its key and the model it named", async () => {
+    const refused = await waitUntil("the refusal in the request log", async () => {
+      const answer = await fetch(`${gw.origin}/levity/logs?limit=1000`, {
+        headers: { authorization: "Bearer sk-test-admin-0123456789" },
+      });
+      const { requests } = (await answer.json()) as { requests: any[] };
+      return requests.find((r) => r.clientKey === `models-${family}` && r.status === 403);
+    });
+    expect(refused.requestedModel).toBe(MODEL[family]);
   });
 
   test("an address outside the key's networks: 403", async () => {

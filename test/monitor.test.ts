@@ -1,13 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import OpenAI from "openai";
 import type { BrowserContext, Page } from "playwright-core";
 import { chromiumPath, launchChromium } from "./support/browser.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { REPO, startGateway, tempDir, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
+import type { ReportedUsage } from "./support/fake-server.ts";
 import { rememberSecret } from "./support/secret-audit.ts";
+import { waitUntil } from "./support/wait.ts";
 
 // The monitor page at /ui, in headless Chromium, as a person would use it: sign in with the admin
 // key, see the gateway, the accounts with their countdowns, requests arriving, the token chart;
@@ -16,6 +19,21 @@ import { rememberSecret } from "./support/secret-audit.ts";
 const ADMIN_KEY = "sk-admin-monitor-0123456789";
 const CLIENT_KEY = "sk-client-monitor-0123456789";
 const KEYS = { a: "sk-account-a-monitor-111111", b: "sk-account-b-monitor-222222" };
+// The Usage view's team: each request reports this usage, priced by gateway.yaml's table
+// (US$ per million tokens: input, cached input, output; reasoning is output's price).
+const TEAM = { alice: "sk-team-alice-monitor-3333333", desk: "sk-team-desk-monitor-4444444" };
+const TEAM_USAGE: ReportedUsage = {
+  input: 24_000,
+  cached: 16_000,
+  cacheWrite: 0,
+  output: 1_500,
+  reasoning: 400,
+};
+const GPT_4O = [2.5, 1.25, 10] as const;
+const GPT_4O_MINI = [0.15, 0.075, 0.6] as const;
+/** One request's cost, written out: plain input, cache reads, output (reasoning included). */
+const byHand = ([input, cached, output]: readonly number[], u: ReportedUsage) =>
+  ((u.input - u.cached) * input! + u.cached * cached! + u.output * output!) / 1e6;
 const LONG_MODEL = "claude-sonnet-4-5-20250929-thinking-extended";
 // Screenshots go to test-artifacts/; LEVITY_SCREENSHOTS=docs writes them into docs/ for the README
 // (monitor.png at 1280 px, monitor-390.png, monitor-empty-1280.png, monitor-empty-390.png,
@@ -577,118 +595,226 @@ ${upstreamsYaml([{ name: "oa", protocol: "openai", base_url: `${oa.url}/v1`, acc
     await page.close();
   }, 30_000);
 
-  test("Usage view: by key, model, upstream or account, since 1, 7 or 30 days; requests, tokens and cost with a total (1280 and 390 px)", async () => {
-    // GET /levity/usage?by=&since= is being built beside this page: until it is on this branch, a
-    // stand-in in this one test answers in its agreed shape, so the view is checked against that.
-    const asked: string[] = [];
-    const row = (name: string, requests: number, cost: number, unpriced = 0) => ({
-      name,
-      requests,
-      errors: requests > 100 ? 3 : 0,
-      input_tokens: requests * 1200,
-      output_tokens: requests * 300,
-      cached_tokens: requests * 400,
-      cache_write_tokens: 0,
-      reasoning_tokens: requests * 50,
-      cost_usd: cost,
-      unpriced_requests: unpriced,
+  /** /levity/usage once the request log holds `requests` requests (it is written in batches). */
+  const waitForUsage = (
+    admin: (path: string) => Promise<any>,
+    by: string,
+    requests: number,
+  ): Promise<any> =>
+    waitUntil(`${requests} requests in /levity/usage`, async () => {
+      const answer = await admin(`/levity/usage?by=${by}&since=7d`);
+      return answer.total.requests === requests && answer;
     });
-    const ROWS: Record<string, ReturnType<typeof row>[]> = {
-      key: [row("alice", 412, 12.3456), row("ci-runner", 95, 1.2), row("desk", 7, 0.004, 2)],
-      model: [row("claude-sonnet-4-5", 300, 10.5), row("gpt-4o", 214, 3.0494, 2)],
-      upstream: [row("oa", 514, 13.5494, 2)],
-      account: [row("oa/a", 200, 6), row("oa/b", 314, 7.5494, 2)],
-    };
-    const standIn = async (route: any) => {
-      const url = new URL(route.request().url());
-      asked.push(url.search);
-      const by = url.searchParams.get("by")!;
-      const since = url.searchParams.get("since")!;
-      const rows = since === "1d" ? [] : ROWS[by]!;
-      const sum = (field: keyof ReturnType<typeof row>) =>
-        rows.reduce((total, r) => total + (r[field] as number), 0);
-      const total = Object.fromEntries(
-        Object.keys(row("", 0, 0))
-          .filter((f) => f !== "name")
-          .map((f) => [f, sum(f as keyof ReturnType<typeof row>)]),
-      );
-      await route.fulfill({
-        status: 200,
-        contentType: "application/json",
-        body: JSON.stringify({
-          by,
-          since: new Date(Date.now() - 7 * 86_400_000).toISOString(),
-          until: new Date().toISOString(),
-          rows,
-          total,
-        }),
-      });
-    };
-    for (const width of [1280, 390]) {
-      const page = await browser.newPage();
-      await page.setViewportSize({ width, height: 900 });
-      await page.route(/\/levity\/usage\?by=/, standIn);
-      await page.goto(`${gw.origin}/ui#usage`, { waitUntil: "load" });
-      await signIn(page, ADMIN_KEY);
-      const alice = page.locator("#report tbody[data-name='alice'] td");
-      await alice.first().waitFor();
-      expect(asked.at(-1)).toBe("?by=key&since=7d");
-      expect(await alice.allTextContents()).toEqual([
-        "alice",
-        "412",
-        "3",
-        "494,400",
-        "123,600",
-        "164,800",
-        "20,600",
-        "$12.35",
-      ]);
-      const total = await page.locator("#report tbody.total td").allTextContents();
-      expect(total).toEqual([
-        "Total",
-        "514",
-        "3",
-        "616,800",
-        "154,200",
-        "205,600",
-        "25,700",
-        "$13.55 *",
-      ]);
-      expect(await page.locator("#report-note").textContent()).toBe(
-        "* 2 requests had no known price: their cost is not counted.",
-      );
-      await expectNoOverflow(page);
-      if (width === 390) {
-        for (const right of await page
-          .locator("#report tbody tr.main td")
-          .evaluateAll((cells: any[]) => cells.map((c) => c.getBoundingClientRect().right)))
-          expect(right).toBeLessThanOrEqual(390);
-      }
-      await page.screenshot({
-        path: join(SHOTS, width === 1280 ? "monitor-usage.png" : "monitor-usage-390.png"),
-        fullPage: true,
-      });
 
-      await page.locator("#report-by").selectOption("model");
-      await page.locator("#report tbody[data-name='gpt-4o']").waitFor();
-      expect(asked.at(-1)).toBe("?by=model&since=7d");
-      expect(await page.locator("#report th").first().textContent()).toBe("Model");
-      await page.locator("#report-by").selectOption("account");
-      await page.locator("#report tbody[data-name='oa/b']").waitFor();
-      // The same rows for 30 days: what shows the period changed is the request for it.
-      await Promise.all([
-        page.waitForResponse((r) => r.url().endsWith("/levity/usage?by=account&since=30d")),
-        page.locator("#report-since").selectOption("30d"),
+  test("Usage view: by key, model, upstream or account, since 1, 7 or 30 days; requests, tokens and cost with a total, equal to /levity/usage and to the prices' arithmetic (1280 and 390 px)", async () => {
+    // A team's gateway of its own, so every row is known: two keys in gateway.yaml and one made
+    // through the admin API, gateway.yaml's prices, and one model nobody priced.
+    const team = fakeOpenAI([KEYS.a, KEYS.b], { usage: TEAM_USAGE });
+    const tg = startGateway({
+      gateway: `proxy:
+  auth_mode: strict
+  api_keys:
+    - { name: alice, key: ${TEAM.alice} }
+    - { name: desk, key: ${TEAM.desk} }
+  admin_key: ${ADMIN_KEY}
+  request_log: { flush_ms: 20 }
+prices:
+  gpt-4o: { input: ${GPT_4O[0]}, cached_input: ${GPT_4O[1]}, output: ${GPT_4O[2]} }
+  gpt-4o-mini: { input: ${GPT_4O_MINI[0]}, cached_input: ${GPT_4O_MINI[1]}, output: ${GPT_4O_MINI[2]} }
+${upstreamsYaml([
+  {
+    name: "oa",
+    protocol: "openai",
+    base_url: `${team.url}/v1`,
+    accounts: [
+      { name: "a", key: KEYS.a },
+      { name: "b", key: KEYS.b },
+    ],
+  },
+])}`,
+      mappings:
+        "exact:\n  gpt-4o: oa/gpt-4o\n  gpt-4o-mini: oa/gpt-4o-mini\n  team-finetune: oa/team-finetune\n",
+    });
+    try {
+      const admin = async (path: string, init: RequestInit = {}) =>
+        bodyOf(
+          await fetch(`${tg.origin}${path}`, {
+            ...init,
+            headers: { authorization: `Bearer ${ADMIN_KEY}` },
+          }),
+        );
+      const made = await admin("/levity/keys", {
+        method: "POST",
+        body: JSON.stringify({ name: "ci-runner" }),
+      });
+      const ci = made.secret as string;
+      rememberSecret(ci);
+      const client = (key: string) =>
+        new OpenAI({ apiKey: key, baseURL: `${tg.origin}/v1`, maxRetries: 0 });
+      const say = (key: string, model: string, times: number) =>
+        Promise.all(
+          Array.from({ length: times }, (_, i) =>
+            client(key).chat.completions.create({
+              model,
+              messages: [{ role: "user", content: `task ${i}` }],
+            }),
+          ),
+        );
+      await say(TEAM.alice, "gpt-4o", 12);
+      await say(ci, "gpt-4o-mini", 20);
+      await say(TEAM.desk, "gpt-4o", 3);
+      await say(TEAM.desk, "team-finetune", 1);
+      // Refused before any upstream: an error, no tokens, no cost.
+      const refused = await fetch(`${tg.origin}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TEAM.desk}` },
+        body: JSON.stringify({ messages: [{ role: "user", content: "no model" }] }),
+      });
+      expect(refused.status).toBe(400);
+
+      // The arithmetic from gateway.yaml's prices, one request's usage at a time.
+      const gpt = byHand(GPT_4O, TEAM_USAGE);
+      const mini = byHand(GPT_4O_MINI, TEAM_USAGE);
+      const byKey = await waitForUsage(admin, "key", 37);
+      expect(
+        byKey.rows.map((r: any) => [r.name, r.requests, r.errors, r.unpriced_requests]),
+      ).toEqual([
+        ["alice", 12, 0, 0],
+        ["desk", 5, 1, 1],
+        ["ci-runner", 20, 0, 0],
       ]);
-      await page.locator("#report tbody[data-name='oa/b']").waitFor();
-      // Nothing in the window: a sentence, no table of zeros.
-      await page.locator("#report-since").selectOption("1d");
-      await page.getByText("No requests in the last day.").waitFor();
-      expect(await page.locator("#report").isVisible()).toBe(false);
-      await expectNoOverflow(page);
-      await page.close();
+      const costs = Object.fromEntries(byKey.rows.map((r: any) => [r.name, r.cost_usd]));
+      expect(costs.alice).toBeCloseTo(12 * gpt, 9);
+      expect(costs.desk).toBeCloseTo(3 * gpt, 9);
+      expect(costs["ci-runner"]).toBeCloseTo(20 * mini, 9);
+      expect(byKey.total.cost_usd).toBeCloseTo(15 * gpt + 20 * mini, 9);
+      expect(byKey.total.input_tokens).toBe(36 * TEAM_USAGE.input);
+      expect(byKey.total.unpriced_requests).toBe(1);
+
+      /**
+       * The view's cells for one answer's row, as the page formats them: one number of decimals
+       * for the whole Cost column, two significant digits of its smallest cost above zero.
+       */
+      const cells = (r: any, name: string, digits: number) => [
+        name,
+        ...[
+          r.requests,
+          r.errors,
+          r.input_tokens,
+          r.output_tokens,
+          r.cached_tokens,
+          r.reasoning_tokens,
+        ].map((n) => n.toLocaleString("en-US")),
+        `$${r.cost_usd.toFixed(digits)}${r.unpriced_requests ? " *" : ""}`,
+      ];
+      const digitsFor = (rows: any[]) => {
+        const smallest = Math.min(...rows.map((r) => r.cost_usd).filter((c) => c > 0));
+        return Math.min(6, Math.max(2, 1 - Math.floor(Math.log10(smallest))));
+      };
+      /** The table on the page against the endpoint's answer for the same question. */
+      const expectViewToBe = async (page: Page, answer: any) => {
+        const digits = digitsFor(answer.rows);
+        const rows = await page
+          .locator("#report tbody:not(.total) tr.main")
+          .evaluateAll((trs: any[]) =>
+            trs.map((tr) => [...tr.cells].map((c: any) => c.textContent)),
+          );
+        expect(rows).toEqual(answer.rows.map((r: any) => cells(r, r.name || "(none)", digits)));
+        expect(await page.locator("#report tbody.total td").allTextContents()).toEqual(
+          cells(answer.total, "Total", digits),
+        );
+      };
+
+      for (const width of [1280, 390]) {
+        const page = await browser.newPage();
+        await page.setViewportSize({ width, height: 900 });
+        await page.goto(`${tg.origin}/ui#usage`, { waitUntil: "load" });
+        const first = page.waitForResponse((r) =>
+          r.url().endsWith("/levity/usage?by=key&since=7d"),
+        );
+        await signIn(page, ADMIN_KEY);
+        await first;
+        await page.locator("#report tbody[data-name='alice']").waitFor();
+        await expectViewToBe(page, await admin("/levity/usage?by=key&since=7d"));
+        // The prices' arithmetic, to the tenth of a cent that ci-runner's $0.066 needs: every
+        // cost in the column to the same decimals, so $0.660 never reads as $0.66 beside $0.066.
+        expect(await page.locator("#report tbody td[data-label='Cost']").allTextContents()).toEqual(
+          [
+            `$${(12 * gpt).toFixed(3)}`,
+            `$${(3 * gpt).toFixed(3)} *`,
+            `$${(20 * mini).toFixed(3)}`,
+            `$${(15 * gpt + 20 * mini).toFixed(3)} *`,
+          ],
+        );
+        expect((20 * mini).toFixed(3)).toBe("0.066");
+        expect(await page.locator("#report-note").textContent()).toBe(
+          "* 1 request had no known price: its cost is not counted.",
+        );
+        await expectNoOverflow(page);
+        if (width === 390) {
+          for (const right of await page
+            .locator("#report tbody tr.main td")
+            .evaluateAll((cells: any[]) => cells.map((c) => c.getBoundingClientRect().right)))
+            expect(right).toBeLessThanOrEqual(390);
+        }
+        await page.screenshot({
+          path: join(SHOTS, width === 1280 ? "monitor-usage.png" : "monitor-usage-390.png"),
+          fullPage: true,
+        });
+
+        // Each grouping: the page asks for it and shows what the endpoint answers.
+        for (const [by, row] of [
+          ["model", "team-finetune"],
+          ["upstream", "oa"],
+          ["account", "oa/b"],
+        ] as const) {
+          await Promise.all([
+            page.waitForResponse((r) => r.url().endsWith(`/levity/usage?by=${by}&since=7d`)),
+            page.locator("#report-by").selectOption(by),
+          ]);
+          await page.locator(`#report tbody[data-name='${row}']`).waitFor();
+          expect(await page.locator("#report th").first().textContent()).toBe(
+            by[0]!.toUpperCase() + by.slice(1),
+          );
+          await expectViewToBe(page, await admin(`/levity/usage?by=${by}&since=7d`));
+        }
+        // The period: all of this traffic is minutes old, so 30 days and 1 day hold the same
+        // rows. What shows the period is asked for is the request, and the window it answers.
+        for (const [since, days] of [
+          ["30d", 30],
+          ["1d", 1],
+        ] as const) {
+          const [answered] = await Promise.all([
+            page.waitForResponse((r) =>
+              r.url().endsWith(`/levity/usage?by=account&since=${since}`),
+            ),
+            page.locator("#report-since").selectOption(since),
+          ]);
+          const answer = await answered.json();
+          expect(Date.parse(answer.until) - Date.parse(answer.since)).toBeCloseTo(
+            days * 86_400_000,
+            -4,
+          );
+          await expectViewToBe(page, answer);
+        }
+        await expectNoOverflow(page);
+        await page.close();
+      }
+    } finally {
+      await tg.stop();
+      await team.stop();
     }
-  }, 30_000);
+  }, 60_000);
+
+  test("Usage view with no traffic in the period: a sentence, no table of zeros", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${bare.origin}/ui#usage`, { waitUntil: "load" });
+    await signIn(page, "");
+    await page.locator("#report-since").selectOption("1d");
+    await page.getByText("No requests in the last day.").waitFor();
+    expect(await page.locator("#report").isVisible()).toBe(false);
+    await page.close();
+  });
 
   test("across every page opened here, the log holds only the one sign-in typed wrong: no keyless call", async () => {
     const refused = (await logged(gw.origin)).filter((r) => r.status === 401);

@@ -96,6 +96,14 @@ export class RequestTrace {
     this.record.stream = stream;
   }
 
+  /**
+   * The model the client named, read before any operation does: a request refused for its key
+   * (a model it may not use, a limit reached) is logged with the model it asked for.
+   */
+  named(model: string): void {
+    this.record.requestedModel ??= model.slice(0, 200);
+  }
+
   /** Kept for traffic only, and only when the log keeps bodies. */
   requestBody(text: string): void {
     if (this.traffic && this.options.bodyMaxBytes !== undefined)

@@ -45,6 +45,8 @@ export function enforceKeyLimits(keys: KeyService): Step {
     const record = exchange.clientKey;
     const operation = exchange.match?.route.operation;
     if (!record || !operation || !COUNTED.has(operation)) return next();
+    const model = modelOf(exchange);
+    if (model !== undefined) exchange.trace.named(model);
     if (
       record.ips &&
       !keys.allowsAddress(
@@ -61,7 +63,6 @@ export function enforceKeyLimits(keys: KeyService): Step {
         `The client key "${record.name}" may not be used from this address; it is limited to ${record.ips.join(", ")}.`,
         { type: "permission_error", code: "ip_not_allowed", headers: { "x-levity-limit": "ips" } },
       );
-    const model = modelOf(exchange);
     if (record.models && model !== undefined && !keys.allowsModel(record, model))
       throw new GatewayError(
         403,
