@@ -37,6 +37,8 @@ export interface RunningServer {
   /** Stops accepting connections, lets requests in flight finish (up to `drainMs`), then closes. */
   stop(drainMs?: number): Promise<void>;
   pendingRequests(): number;
+  /** Client keys made with `levity keys add` that are neither revoked nor expired. */
+  madeKeys(): number;
 }
 
 // The gateway enforces proxy.max_body_mb itself, in the client's error shape; Bun's own limit is only a backstop.
@@ -171,6 +173,7 @@ export function startServer(options: StartOptions): RunningServer {
     holder,
     reload: runtime.reload,
     pendingRequests: () => server.pendingRequests,
+    madeKeys: () => runtime.services.keys.usableMade(),
     async stop(drainMs = 60_000) {
       for (const watcher of watchers) watcher.close();
       for (const socket of sockets) socket.closeWhenIdle();

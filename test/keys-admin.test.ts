@@ -6,12 +6,15 @@ import type { FakeUpstream } from "./support/fake-server.ts";
 import {
   restartGateway,
   startGateway,
+  tempDir,
+  writeConfig,
   upstreamsYaml,
   type TestGateway,
 } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 import { makeKey } from "./support/keys.ts";
-import { runLevity } from "./support/process.ts";
+import { runLevity, serveLevity } from "./support/process.ts";
+import { rmSync } from "node:fs";
 import { rememberSecret } from "./support/secret-audit.ts";
 
 // Client keys managed without editing gateway.yaml: the admin API under /levity/keys and
@@ -442,6 +445,39 @@ describe("levity keys", () => {
       const answer = JSON.parse(json.stdout);
       rememberSecret(answer.secret);
       expect(answer.key.name).toBe("grace");
+    },
+    PROCESSES,
+  );
+});
+
+describe("the start-up block", () => {
+  test(
+    "counts the keys made with levity keys add beside gateway.yaml's",
+    async () => {
+      const dir = tempDir();
+      writeConfig(dir, {
+        gateway: `proxy:\n  auth_mode: strict\n  api_key: ${DESK_KEY}\n  admin_key: ${ADMIN_KEY}\n`,
+      });
+      const first = await serveLevity(["--config", dir], { cwd: dir });
+      expect(first.stdout.text).toContain("auth       strict: 1 client key, sent as");
+      for (const name of ["one", "two", "gone"]) {
+        const answer = await makeKey(first.origin, ADMIN_KEY, { name });
+        made.push(answer.secret!);
+      }
+      const revoked = await fetch(`${first.origin}/levity/keys/gone/revoke`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+      });
+      expect(revoked.status).toBe(200);
+      first.kill();
+      await first.exited;
+      const again = await serveLevity(["--config", dir], { cwd: dir });
+      expect(again.stdout.text).toContain(
+        "auth       strict: 1 client key in gateway.yaml and 2 made with levity keys add, sent as",
+      );
+      again.kill();
+      await again.exited;
+      rmSync(dir, { recursive: true, force: true });
     },
     PROCESSES,
   );

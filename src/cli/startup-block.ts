@@ -22,14 +22,18 @@ function lanAddresses(): string[] {
   return out;
 }
 
-function authLine(snapshot: ConfigSnapshot): string {
+function authLine(snapshot: ConfigSnapshot, made: number): string {
   const { authMode, effectiveAuth, allowLanAccess, clientKeys } = snapshot.proxy;
   const why =
     authMode === "auto"
       ? ` (auth_mode auto, ${allowLanAccess ? "because allow_lan_access is true" : "because only this machine can connect"})`
       : "";
   if (effectiveAuth === "off") return `off${why}: clients need no key`;
-  const keys = `${clientKeys.length} client key${clientKeys.length === 1 ? "" : "s"}`;
+  const plural = (n: number) => `${n} client key${n === 1 ? "" : "s"}`;
+  const keys =
+    made > 0
+      ? `${plural(clientKeys.length)} in gateway.yaml and ${made} made with levity keys add`
+      : plural(clientKeys.length);
   const open =
     effectiveAuth === "all_except_health"
       ? "; /healthz and /health are open"
@@ -61,7 +65,7 @@ export function passedOverLine(choice: ConfigDirChoice): string | undefined {
 export function startupBlock(
   snapshot: ConfigSnapshot,
   choice: ConfigDirChoice,
-  bound: { hostname: string; port: number },
+  bound: { hostname: string; port: number; madeKeys?: () => number },
   how: Invocation = invocation({ cwd: process.cwd(), env: process.env }),
 ): string {
   const { port } = bound;
@@ -73,7 +77,7 @@ export function startupBlock(
   const passedOver = passedOverLine(choice);
   if (passedOver) lines.push(`             ${passedOver}`);
   lines.push(`  data       ${tildify(snapshot.proxy.dataDir, choice.home)}`);
-  lines.push(`  auth       ${authLine(snapshot)}`);
+  lines.push(`  auth       ${authLine(snapshot, bound.madeKeys?.() ?? 0)}`);
   const upstreamLines = snapshot.upstreams.map((u) => {
     if (u.protocol === "echo") {
       const why = snapshot.builtInEcho

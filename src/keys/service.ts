@@ -141,6 +141,19 @@ export class KeyService {
     return verdict;
   }
 
+  /** How many keys made with `levity keys add` a client may use now. */
+  usableMade(): number {
+    const now = this.now();
+    let count = 0;
+    for (const record of this.stored.values())
+      if (
+        record.revokedAt === undefined &&
+        (record.expiresAt === undefined || now < record.expiresAt)
+      )
+        count++;
+    return count;
+  }
+
   /** Every key: gateway.yaml's first, then the stored ones, by name. */
   list(snapshot: ConfigSnapshot): KeyRecord[] {
     const config = [...this.configKeys(snapshot).values()];
