@@ -359,6 +359,14 @@ describe("the command line", () => {
       { env },
     );
     expect(JSON.parse(viaJson.stdout)).toMatchObject({ by: "model", total: { requests: 10 } });
+    // A model none of whose requests had a price has no known cost: "-", not a free $0.
+    const byModel = await runLevity(
+      ["usage", "--by", "model", "--config", gw.dir, "--port", port],
+      { env },
+    );
+    expect(byModel.stdout.split("\n").find((l) => l.startsWith("mystery-model"))).toMatch(
+      /\s-\s+1$/,
+    );
 
     // The gateway gone: the same numbers from requests.db, said so on stderr.
     await gw.server.stop(1000);

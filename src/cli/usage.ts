@@ -39,7 +39,11 @@ const COLUMNS: readonly [string, (row: UsageTotals) => string][] = [
   ["cache write", (r) => String(r.cache_write_tokens)],
   ["output", (r) => String(r.output_tokens)],
   ["reasoning", (r) => String(r.reasoning_tokens)],
-  ["cost", (r) => formatUsd(r.cost_usd)],
+  // A group whose every request had no price has no known cost: "-", not a free "$0.00".
+  [
+    "cost",
+    (r) => (r.requests > 0 && r.unpriced_requests === r.requests ? "-" : formatUsd(r.cost_usd)),
+  ],
   ["unpriced", (r) => String(r.unpriced_requests)],
 ];
 
