@@ -1,4 +1,5 @@
 import type { Operation } from "../../codecs/names.ts";
+import { OPENAI_DEFAULT_IMAGE_MODEL } from "../../codecs/images.ts";
 import { textField } from "../../codecs/multipart.ts";
 import { cidrMatches, parseAddress, parseCidr } from "../../config/address-policy.ts";
 import type { KeyRecord } from "../../config/key-record.ts";
@@ -24,21 +25,29 @@ const COUNTED: ReadonlySet<Operation> = new Set<Operation>([
   "transcribe",
 ]);
 
-/** The model the client names, where its dialect puts it; undefined when it names none (the operation refuses that). */
-function modelOf(exchange: Exchange): string | undefined {
+/**
+ * The model the client names, read exactly as its operation reads it (a Gemini path segment only
+ * decoded: `models%2Fx` is served as "models/x", so it is checked as that); undefined when it
+ * names none and the operation refuses that. An image request that names none is served by
+ * OpenAI's default model, so that is the model checked.
+ */
+function modelOf(exchange: Exchange, operation: Operation): string | undefined {
   const match = exchange.match;
   if (!match) return undefined;
   const fromPath = match.params.model;
   if (fromPath !== undefined) {
     try {
-      return decodeURIComponent(fromPath).replace(/^models\//, "");
+      return decodeURIComponent(fromPath);
     } catch {
       return fromPath;
     }
   }
-  if (exchange.multipart) return textField(exchange.multipart, "model");
-  const model = exchange.body?.json.model;
-  return typeof model === "string" ? model : undefined;
+  const named = exchange.multipart
+    ? textField(exchange.multipart, "model")
+    : exchange.body?.json.model;
+  if (named == null && (operation === "image-generation" || operation === "image-edit"))
+    return OPENAI_DEFAULT_IMAGE_MODEL;
+  return typeof named === "string" ? named : undefined;
 }
 
 function allowsAddress(record: KeyRecord, peer: string | undefined): boolean {
@@ -61,7 +70,7 @@ export function enforceKeyLimits(keys: KeyService): Step {
         `The client key "${record.name}" may not be used from this address; it is limited to ${record.ips.join(", ")}.`,
         { type: "permission_error", code: "ip_not_allowed", headers: { "x-levity-limit": "ips" } },
       );
-    const model = modelOf(exchange);
+    const model = modelOf(exchange, operation);
     if (record.models && model !== undefined && !keys.allowsModel(record, model))
       throw new GatewayError(
         403,

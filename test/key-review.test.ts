@@ -1,0 +1,269 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { fakeOpenAI } from "./support/fake-openai.ts";
+import type { FakeUpstream } from "./support/fake-server.ts";
+import { makeKey } from "./support/keys.ts";
+import { startGateway, type TestGateway, upstreamsYaml } from "./support/gateway.ts";
+
+/*
+ * A hostile review of the client keys: every request a key's limits admitted is settled however
+ * it ends (upstream failure, a 400 from the operation after admission, a client that hangs up
+ * mid-stream, a token count), the model a key is checked against is the model that is served,
+ * and bad input to the admin API is a 4xx, never a 500.
+ */
+
+const ADMIN = "sk-admin-review-0123456789";
+const SECRET = "sk-test-review-0123456789";
+let oa: FakeUpstream;
+let gw: TestGateway;
+
+beforeAll(() => {
+  oa = fakeOpenAI("sk-up-openai");
+  gw = startGateway({
+    gateway:
+      `proxy:\n  auth_mode: strict\n  admin_key: ${ADMIN}\n` +
+      `  api_keys:\n    - { name: team, key: ${SECRET}, rpm: 1000, tpm: 1000000, concurrency: 50, models: [gpt-4o-real, gemini-cheap] }\n` +
+      upstreamsYaml([
+        {
+          name: "oa",
+          protocol: "openai",
+          base_url: `${oa.url}/v1`,
+          accounts: [{ name: "a", key: "sk-up-openai" }],
+        },
+      ]),
+    mappings:
+      "exact:\n  gpt-4o-real: oa/gpt-4o-real\n  gemini-cheap: oa/gpt-4o-real\ndefault: oa/o3-real\n",
+  });
+});
+afterAll(async () => {
+  await gw.stop();
+  await oa.stop();
+});
+
+const admin = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
+const client = { authorization: `Bearer ${SECRET}`, "content-type": "application/json" };
+
+async function inFlight(name = "team"): Promise<number> {
+  const response = await fetch(`${gw.origin}/levity/keys/${name}`, { headers: admin });
+  const body: any = await response.json();
+  return body.usage.in_flight;
+}
+
+/** In flight is settled once the answer's record is: poll the admin API briefly, never sleep blindly. */
+async function inFlightSettles(name = "team"): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const n = await inFlight(name);
+    if (n === 0) return 0;
+    await Bun.sleep(20);
+  }
+  return inFlight(name);
+}
+
+const chat = (body: unknown) =>
+  fetch(`${gw.origin}/v1/chat/completions`, {
+    method: "POST",
+    headers: client,
+    body: JSON.stringify(body),
+  });
+
+describe("every admitted request is settled", () => {
+  test("an upstream failure", async () => {
+    oa.replyOnce({
+      status: 400,
+      body: JSON.stringify({
+        error: { message: "bad", type: "invalid_request_error", param: null, code: null },
+      }),
+    });
+    const r = await chat({ model: "gpt-4o-real", messages: [{ role: "user", content: "hi" }] });
+    await r.text();
+    expect(r.status).toBe(400);
+    expect(await inFlightSettles()).toBe(0);
+  });
+
+  test("a 400 from the operation after admission", async () => {
+    // Anthropic's shape to an OpenAI upstream: levity's own translation refuses it, after admission.
+    const r = await fetch(`${gw.origin}/v1/messages`, {
+      method: "POST",
+      headers: { ...client, "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({ model: "gpt-4o-real", max_tokens: 10, messages: "not a list" }),
+    });
+    await r.text();
+    expect(r.status).toBe(400);
+    expect(await inFlightSettles()).toBe(0);
+  });
+
+  test("a client that hangs up mid-stream", async () => {
+    const held = oa.holdOnce(
+      `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: 1, model: "gpt-4o-real", choices: [{ index: 0, delta: { role: "assistant", content: "he" }, finish_reason: null }] })}\n\n`,
+    );
+    const abort = new AbortController();
+    const r = await fetch(`${gw.origin}/v1/chat/completions`, {
+      method: "POST",
+      headers: client,
+      body: JSON.stringify({
+        model: "gpt-4o-real",
+        stream: true,
+        messages: [{ role: "user", content: "hi" }],
+      }),
+      signal: abort.signal,
+    });
+    const reader = r.body!.getReader();
+    await reader.read();
+    abort.abort();
+    await held.aborted;
+    expect(await inFlightSettles()).toBe(0);
+  });
+
+  test("a token count", async () => {
+    const r = await fetch(`${gw.origin}/v1/messages/count_tokens`, {
+      method: "POST",
+      headers: { ...client, "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({ model: "gpt-4o-real", messages: [{ role: "user", content: "hi" }] }),
+    });
+    await r.text();
+    expect(await inFlightSettles()).toBe(0);
+  });
+
+  test("a refused model name the operation rejects", async () => {
+    const r = await chat({ model: "", messages: [{ role: "user", content: "hi" }] });
+    await r.text();
+    expect(r.status).toBeGreaterThanOrEqual(400);
+    expect(r.status).toBeLessThan(500);
+    expect(await inFlightSettles()).toBe(0);
+  });
+});
+
+describe("the model checked is the model served", () => {
+  // Checked as "gemini-cheap" (allowed) but served as "models/gemini-cheap", which only the default maps: a bypass.
+  test("a Gemini path naming models/NAME inside its segment is checked as the name served", async () => {
+    const before = oa.requests.length;
+    const r = await fetch(`${gw.origin}/v1beta/models/models%2Fgemini-cheap:generateContent`, {
+      method: "POST",
+      headers: { "x-goog-api-key": SECRET, "content-type": "application/json" },
+      body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: "hi" }] }] }),
+    });
+    const body: any = await r.json();
+    expect(r.status).toBe(403);
+    expect(r.headers.get("x-levity-limit")).toBe("models");
+    expect(body.error.message).toContain('"models/gemini-cheap"');
+    expect(oa.requests.length).toBe(before);
+  });
+
+  // OpenAI's images API serves dall-e-2 when no model is named; a key limited to other models must not get it.
+  test("an image request naming no model is checked as the default model it is served by", async () => {
+    const before = oa.requests.length;
+    const r = await fetch(`${gw.origin}/v1/images/generations`, {
+      method: "POST",
+      headers: client,
+      body: JSON.stringify({ prompt: "a cat" }),
+    });
+    const body: any = await r.json();
+    expect(r.status).toBe(403);
+    expect(body.error.code).toBe("model_not_allowed");
+    expect(body.error.message).toContain('"dall-e-2"');
+    expect(oa.requests.length).toBe(before);
+    expect(await inFlightSettles()).toBe(0);
+  });
+});
+
+describe("bad input to the admin API", () => {
+  const bodies: unknown[] = [
+    { name: "__proto__" },
+    { name: "constructor" },
+    { name: "ok-1", __proto__: { rpm: 5 } },
+    { name: "x".repeat(100_000) },
+    { name: "ünï" },
+    { name: "a/b" },
+    { name: "a b\nc" },
+    { name: 5 },
+    { name: "t1", rpm: "ten" },
+    { name: "t2", rpm: -1 },
+    { name: "t3", rpm: 1e308 },
+    { name: "t4", rpm: 1.5 },
+    { name: "t5", models: "gpt-*" },
+    { name: "t6", models: [5] },
+    { name: "t7", models: ["x".repeat(100_000)] },
+    { name: "t8", ips: ["not-a-cidr"] },
+    { name: "t9", expires: "tomorrow-ish" },
+    { name: "t10", expires: 1e17 },
+    { name: "t11", monthly_usd: "NaN" },
+    { name: "t12", extra: true },
+    [],
+    null,
+    "string",
+  ];
+  for (const [i, body] of bodies.entries()) {
+    test(`POST #${i} ${JSON.stringify(body)?.slice(0, 60)}`, async () => {
+      const r = await fetch(`${gw.origin}/levity/keys`, {
+        method: "POST",
+        headers: admin,
+        body: JSON.stringify(body),
+      });
+      const text = await r.text();
+      expect(r.status).toBeLessThan(500);
+      expect(text).not.toContain("internal error");
+    });
+  }
+  test("PATCH with bad changes, and names that break URLs", async () => {
+    const made = await makeKey(gw.origin, ADMIN, { name: "patchme" });
+    expect(made.status).toBe(201);
+    for (const body of [
+      { __proto__: { rpm: 5 } },
+      JSON.parse('{"__proto__": {"rpm": 5}}'),
+      { rpm: "x" },
+      { models: null, rpm: null },
+      { name: "other" },
+      { revoked_at: 1 },
+      [],
+      null,
+    ]) {
+      const r = await fetch(`${gw.origin}/levity/keys/patchme`, {
+        method: "PATCH",
+        headers: admin,
+        body: JSON.stringify(body),
+      });
+      const text = await r.text();
+      expect(`${r.status} ${text}`).not.toMatch(/^5/);
+    }
+    for (const path of [
+      "%2e%2e",
+      "%00",
+      "__proto__",
+      "constructor",
+      "%E0%A4%A",
+      "a%2Fb",
+      "x".repeat(5000),
+    ]) {
+      for (const method of ["GET", "PATCH"]) {
+        const r = await fetch(`${gw.origin}/levity/keys/${path}`, {
+          method,
+          headers: admin,
+          ...(method === "PATCH" ? { body: "{}" } : {}),
+        });
+        const text = await r.text();
+        expect(`${method} ${path.slice(0, 20)} ${r.status} ${text}`).not.toMatch(/ 5\d\d /);
+      }
+      const r = await fetch(`${gw.origin}/levity/keys/${path}/revoke`, {
+        method: "POST",
+        headers: admin,
+      });
+      const text = await r.text();
+      expect(`revoke ${path.slice(0, 20)} ${r.status} ${text}`).not.toMatch(/ 5\d\d /);
+    }
+  });
+  test("a client key never opens the admin API", async () => {
+    for (const [method, path] of [
+      ["GET", "/levity/keys"],
+      ["POST", "/levity/keys"],
+      ["GET", "/levity/keys/team"],
+      ["PATCH", "/levity/keys/team"],
+    ]) {
+      const r = await fetch(`${gw.origin}${path}`, {
+        method,
+        headers: client,
+        ...(method !== "GET" ? { body: "{}" } : {}),
+      });
+      await r.text();
+      expect(r.status).toBe(401);
+    }
+  });
+});
