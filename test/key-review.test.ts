@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { makeKey } from "./support/keys.ts";
-import { startGateway, type TestGateway, upstreamsYaml } from "./support/gateway.ts";
+import { waitUntil } from "./support/wait.ts";
+import { startGateway, writeConfig, type TestGateway, upstreamsYaml } from "./support/gateway.ts";
 
 /*
  * A hostile review of the client keys: every request a key's limits admitted is settled however
@@ -16,23 +17,28 @@ const SECRET = "sk-test-review-0123456789";
 let oa: FakeUpstream;
 let gw: TestGateway;
 
+const MAPPINGS =
+  "exact:\n  gpt-4o-real: oa/gpt-4o-real\n  gemini-cheap: oa/gpt-4o-real\ndefault: oa/o3-real\n";
+
+function gatewayYaml(extraKeys = ""): string {
+  return (
+    `proxy:\n  auth_mode: strict\n  admin_key: ${ADMIN}\n` +
+    `  api_keys:\n    - { name: team, key: ${SECRET}, rpm: 1000, tpm: 1000000, concurrency: 50, models: [gpt-4o-real, gemini-cheap] }\n` +
+    extraKeys +
+    upstreamsYaml([
+      {
+        name: "oa",
+        protocol: "openai",
+        base_url: `${oa.url}/v1`,
+        accounts: [{ name: "a", key: "sk-up-openai" }],
+      },
+    ])
+  );
+}
+
 beforeAll(() => {
   oa = fakeOpenAI("sk-up-openai");
-  gw = startGateway({
-    gateway:
-      `proxy:\n  auth_mode: strict\n  admin_key: ${ADMIN}\n` +
-      `  api_keys:\n    - { name: team, key: ${SECRET}, rpm: 1000, tpm: 1000000, concurrency: 50, models: [gpt-4o-real, gemini-cheap] }\n` +
-      upstreamsYaml([
-        {
-          name: "oa",
-          protocol: "openai",
-          base_url: `${oa.url}/v1`,
-          accounts: [{ name: "a", key: "sk-up-openai" }],
-        },
-      ]),
-    mappings:
-      "exact:\n  gpt-4o-real: oa/gpt-4o-real\n  gemini-cheap: oa/gpt-4o-real\ndefault: oa/o3-real\n",
-  });
+  gw = startGateway({ gateway: gatewayYaml(), mappings: MAPPINGS });
 });
 afterAll(async () => {
   await gw.stop();
@@ -50,12 +56,11 @@ async function inFlight(name = "team"): Promise<number> {
 
 /** In flight is settled once the answer's record is: poll the admin API briefly, never sleep blindly. */
 async function inFlightSettles(name = "team"): Promise<number> {
-  for (let i = 0; i < 100; i++) {
-    const n = await inFlight(name);
-    if (n === 0) return 0;
-    await Bun.sleep(20);
-  }
-  return inFlight(name);
+  return waitUntil(
+    "nothing in flight",
+    async () => ((await inFlight(name)) === 0 ? 0 : false),
+    3000,
+  ).catch(() => inFlight(name));
 }
 
 const chat = (body: unknown) =>
@@ -264,6 +269,142 @@ describe("bad input to the admin API", () => {
       });
       await r.text();
       expect(r.status).toBe(401);
+    }
+  });
+});
+
+/** The Responses API over a WebSocket, as Codex speaks it: each message read in turn. */
+async function openSocket(): Promise<{ ws: WebSocket; next: () => Promise<any> }> {
+  const ws = new WebSocket(`${gw.origin.replace(/^http/, "ws")}/v1/responses`, {
+    headers: { authorization: `Bearer ${SECRET}` },
+  } as unknown as string[]);
+  const inbox: any[] = [];
+  const waiting: ((m: any) => void)[] = [];
+  ws.addEventListener("message", (event) => {
+    const message = JSON.parse(String(event.data));
+    const wake = waiting.shift();
+    if (wake) wake(message);
+    else inbox.push(message);
+  });
+  await new Promise<void>((resolve, reject) => {
+    ws.addEventListener("open", () => resolve(), { once: true });
+    ws.addEventListener("error", () => reject(new Error("WebSocket failed to open")), {
+      once: true,
+    });
+  });
+  const next = () =>
+    inbox.length > 0
+      ? Promise.resolve(inbox.shift())
+      : new Promise<any>((resolve) => waiting.push(resolve));
+  return { ws, next };
+}
+
+describe("Responses over a WebSocket", () => {
+  test("each message is held to the key's models, and settled", async () => {
+    const { ws, next } = await openSocket();
+    try {
+      const before = oa.requests.length;
+      ws.send(
+        JSON.stringify({ type: "response.create", model: "o3-real", input: "hi", store: false }),
+      );
+      const refused = await next();
+      expect(refused.type).toBe("error");
+      expect(JSON.stringify(refused)).toContain("model_not_allowed");
+      expect(oa.requests.length).toBe(before);
+      ws.send(
+        JSON.stringify({
+          type: "response.create",
+          model: "gpt-4o-real",
+          input: "hi",
+          store: false,
+        }),
+      );
+      for (;;) {
+        const event = await next();
+        if (["response.completed", "response.failed", "error"].includes(event.type)) {
+          expect(event.type).toBe("response.completed");
+          break;
+        }
+      }
+      expect(await inFlightSettles()).toBe(0);
+    } finally {
+      ws.close();
+    }
+  });
+
+  test("a socket closed while its answer is still coming leaves nothing in flight", async () => {
+    const quiet = oa.quietOnce({ headers: true });
+    try {
+      const { ws } = await openSocket();
+      const before = oa.requests.length;
+      ws.send(
+        JSON.stringify({
+          type: "response.create",
+          model: "gpt-4o-real",
+          input: "hi",
+          store: false,
+        }),
+      );
+      await waitUntil("the upstream is asked", () => oa.requests.length > before);
+      expect(await inFlight()).toBe(1);
+      ws.close();
+      expect(await inFlightSettles()).toBe(0);
+    } finally {
+      quiet.release();
+    }
+  });
+});
+
+describe("a key's record changes", () => {
+  test("new models on a made key are the ones checked from the next request", async () => {
+    const made = await makeKey(gw.origin, ADMIN, { name: "mover", models: ["gpt-4o-real"] });
+    const ask = async (model: string) => {
+      const r = await fetch(`${gw.origin}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${made.secret}`, "content-type": "application/json" },
+        body: JSON.stringify({ model, messages: [{ role: "user", content: "hi" }] }),
+      });
+      await r.text();
+      return r.headers.get("x-levity-limit");
+    };
+    expect(await ask("o3-real")).toBe("models");
+    const patched = await fetch(`${gw.origin}/levity/keys/mover`, {
+      method: "PATCH",
+      headers: admin,
+      body: JSON.stringify({ models: ["o3-*"] }),
+    });
+    expect(patched.status).toBe(200);
+    expect(await ask("gpt-4o-real")).toBe("models");
+    expect(await inFlightSettles("mover")).toBe(0);
+  });
+
+  // A made key whose name gateway.yaml later gives to another key: the name is gateway.yaml's, and
+  // the made key, hidden from the list and closed to revoke, must not keep working unseen.
+  test("a made key shadowed by a gateway.yaml key of the same name is refused", async () => {
+    const made = await makeKey(gw.origin, ADMIN, { name: "dup" });
+    expect(made.status).toBe(201);
+    writeConfig(gw.dir, {
+      gateway: gatewayYaml("    - { name: dup, key: sk-test-dup-yaml-0123456789 }\n"),
+    });
+    try {
+      expect(gw.server.reload("test")).toBe(true);
+      const revoke = await fetch(`${gw.origin}/levity/keys/dup/revoke`, {
+        method: "POST",
+        headers: admin,
+      });
+      await revoke.text();
+      // gateway.yaml's key is revoked there, not here, so the made one cannot be revoked either.
+      expect(revoke.status).toBe(400);
+      const r = await fetch(`${gw.origin}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${made.secret}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "gpt-4o-real", messages: [{ role: "user", content: "hi" }] }),
+      });
+      await r.text();
+      expect(r.status).toBe(401);
+    } finally {
+      writeConfig(gw.dir, { gateway: gatewayYaml() });
+      gw.server.reload("test");
     }
   });
 });
