@@ -1,3 +1,6 @@
+import { Database } from "bun:sqlite";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
@@ -407,4 +410,32 @@ describe("a key's record changes", () => {
       gw.server.reload("test");
     }
   });
+});
+
+// The brief of the state database: a made key's digest is in its digest column and nowhere else.
+test("the state database holds a made key's digest in its digest column only", async () => {
+  const made = await makeKey(gw.origin, ADMIN, { name: "stored", rpm: 5 });
+  expect(made.status).toBe(201);
+  const digest = createHash("sha256").update(made.secret!).digest("hex");
+  const db = new Database(join(gw.server.holder.snapshot.proxy.dataDir, "levity.db"), {
+    readonly: true,
+  });
+  try {
+    const row = db
+      .query<{ digest: string; record: string }, []>(
+        "SELECT digest, record FROM client_keys WHERE name = 'stored'",
+      )
+      .get();
+    expect(row?.digest).toBe(digest);
+    expect(row?.record).not.toContain(digest);
+    expect(JSON.parse(row!.record).rpm).toBe(5);
+  } finally {
+    db.close();
+  }
+  // Read back from the row, the key still works.
+  const r = await fetch(`${gw.origin}/v1/models`, {
+    headers: { authorization: `Bearer ${made.secret}` },
+  });
+  await r.text();
+  expect(r.status).toBe(200);
 });
