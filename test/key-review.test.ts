@@ -467,3 +467,16 @@ test("a key's monthly budget counts no spend for a model without a price", async
   expect(view.usage.usd_this_month).toBe(0);
   expect(view.usage.in_flight).toBe(0);
 });
+
+// A since past JavaScript's dates was parsed, then broke the answer that writes it out (a 500).
+test("GET /levity/usage?by= with a since no date can hold is a 400 naming since", async () => {
+  for (const since of ["99999999999d", "99999999999999999999", "7d"]) {
+    const r = await fetch(`${gw.origin}/levity/usage?by=key&since=${since}`, { headers: admin });
+    const body: any = await r.json();
+    if (since === "7d") expect(r.status).toBe(200);
+    else {
+      expect(r.status).toBe(400);
+      expect(body.error.param).toBe("since");
+    }
+  }
+});
