@@ -5,10 +5,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { makeKey } from "./support/keys.ts";
+import { serveLevity } from "./support/process.ts";
 import { waitUntil } from "./support/wait.ts";
 import {
   resetAccounts,
   startGateway,
+  tempDir,
   writeConfig,
   type TestGateway,
   upstreamsYaml,
@@ -480,3 +482,67 @@ test("GET /levity/usage?by= with a since no date can hold is a 400 naming since"
     }
   }
 });
+
+// README: counters are written within a second of a change, so a kill -9 after that loses nothing.
+test("a kill -9 a second after the requests keeps their count: the key's rpm still holds after the restart", async () => {
+  const dir = tempDir();
+  const secret = "sk-test-crash-0123456789";
+  writeConfig(dir, {
+    gateway:
+      `proxy:\n  auth_mode: strict\n  admin_key: ${ADMIN}\n` +
+      `  api_keys:\n    - { name: crash, key: ${secret}, rpm: 3 }\n` +
+      upstreamsYaml([
+        {
+          name: "oa",
+          protocol: "openai",
+          base_url: `${oa.url}/v1`,
+          accounts: [{ name: "a", key: "sk-up-openai" }],
+        },
+      ]),
+    mappings: MAPPINGS,
+  });
+  const ask = (origin: string) =>
+    fetch(`${origin}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-4o-real", messages: [{ role: "user", content: "hi" }] }),
+    }).then(async (r) => {
+      await r.text();
+      return r.status;
+    });
+  const counted = () => {
+    const db = new Database(join(dir, "data", "levity.db"), { readonly: true });
+    try {
+      const row = db
+        .query<{ counters: string }, []>("SELECT counters FROM key_counters WHERE name = 'crash'")
+        .get();
+      return row
+        ? (JSON.parse(row.counters).requests.amounts as number[]).reduce((a, b) => a + b)
+        : 0;
+    } catch {
+      return 0;
+    } finally {
+      db.close();
+    }
+  };
+  await resetAccounts(gw.origin, ADMIN);
+  const first = await serveLevity(["--config", dir]);
+  try {
+    for (let i = 0; i < 3; i++) expect(await ask(first.origin)).toBe(200);
+    const sent = performance.now();
+    await waitUntil("the three requests on disk", () => counted() === 3, 3000);
+    console.log(
+      `counters on disk ${Math.round(performance.now() - sent)} ms after the last answer`,
+    );
+  } finally {
+    first.kill("SIGKILL");
+    await first.exited;
+  }
+  const second = await serveLevity(["--config", dir]);
+  try {
+    expect(await ask(second.origin)).toBe(429);
+  } finally {
+    second.kill("SIGTERM");
+    await second.exited;
+  }
+}, 20_000);
