@@ -546,3 +546,16 @@ test("a kill -9 a second after the requests keeps their count: the key's rpm sti
     await second.exited;
   }
 }, 20_000);
+
+// A key limited to networks listed its models from anywhere: the check was only on counted routes.
+test("a key limited to other networks is refused on the model list too", async () => {
+  const made = await makeKey(gw.origin, ADMIN, { name: "faraway", ips: ["10.0.0.0/8"] });
+  for (const path of ["/v1/models", "/v1/models/gpt-4o-real"]) {
+    const r = await fetch(`${gw.origin}${path}`, {
+      headers: { authorization: `Bearer ${made.secret}` },
+    });
+    const body: any = await r.json();
+    expect(r.status).toBe(403);
+    expect(body.error.code).toBe("ip_not_allowed");
+  }
+});

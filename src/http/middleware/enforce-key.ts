@@ -11,8 +11,9 @@ import type { Exchange, Step } from "../exchange.ts";
 
 /*
  * A client key's rules, applied once its request is read and before any upstream is asked: where
- * it may be used from, which models it may name, and its rates and budgets. Only operations that
- * spend an upstream's tokens are counted; model lists, health and the admin surface are not.
+ * it may be used from (on every route the key opens), which models it may name, and its rates and
+ * budgets. Only operations that spend an upstream's tokens are counted; model lists, health and
+ * the admin surface are not.
  */
 
 const COUNTED: ReadonlySet<Operation> = new Set<Operation>([
@@ -62,14 +63,16 @@ function allowsAddress(record: KeyRecord, peer: string | undefined): boolean {
 export function enforceKeyLimits(keys: KeyService): Step {
   return (exchange, next) => {
     const record = exchange.clientKey;
-    const operation = exchange.match?.route.operation;
-    if (!record || !operation || !COUNTED.has(operation)) return next();
+    if (!record) return next();
+    // Where a key may be used from holds on every route it opens, model lists included.
     if (record.ips && !allowsAddress(record, exchange.options.peer?.()))
       throw new GatewayError(
         403,
         `The client key "${record.name}" may not be used from this address; it is limited to ${record.ips.join(", ")}.`,
         { type: "permission_error", code: "ip_not_allowed", headers: { "x-levity-limit": "ips" } },
       );
+    const operation = exchange.match?.route.operation;
+    if (!operation || !COUNTED.has(operation)) return next();
     const model = modelOf(exchange, operation);
     if (record.models && model !== undefined && !keys.allowsModel(record, model))
       throw new GatewayError(
