@@ -96,7 +96,16 @@ const expires = v.pipe(
  * duration counts from now; a number is epoch milliseconds.
  */
 export function parseExpiry(value: string | number, now: number): number | undefined {
-  if (typeof value === "number") return Number.isFinite(value) && value > 0 ? value : undefined;
+  const at = expiryOf(value, now);
+  // Past JavaScript's last date a time cannot be written out (toISOString throws): not a date.
+  return at !== undefined && Number.isFinite(at) && at > 0 && at <= LAST_DATE_MS ? at : undefined;
+}
+
+/** The last instant a JavaScript Date can hold: 100,000,000 days after 1970. */
+const LAST_DATE_MS = 8.64e15;
+
+function expiryOf(value: string | number, now: number): number | undefined {
+  if (typeof value === "number") return value;
   const text = value.trim();
   const duration = /^(\d+(?:\.\d+)?)\s*(m|h|d|w)$/i.exec(text);
   if (duration) {

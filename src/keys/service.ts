@@ -46,6 +46,7 @@ export class KeyService {
   private readonly stored = new Map<string, KeyRecord>();
   private readonly storedByDigest = new Map<string, KeyRecord>();
   private readonly fromConfig = new WeakMap<ConfigSnapshot, Map<string, KeyRecord>>();
+  private readonly configNameSets = new WeakMap<ConfigSnapshot, ReadonlySet<string>>();
   /** Secret to digest, for secrets that matched a key: hashing each request's key cost measurably. */
   private readonly proven = new Map<string, string>();
   private readonly counters: Map<string, KeyCounters>;
@@ -89,6 +90,16 @@ export class KeyService {
     return found;
   }
 
+  /** The names gateway.yaml's keys hold: those names are theirs, whatever was made before. */
+  private configNames(snapshot: ConfigSnapshot): ReadonlySet<string> {
+    let names = this.configNameSets.get(snapshot);
+    if (!names) {
+      names = new Set([...this.configKeys(snapshot).values()].map((r) => r.name));
+      this.configNameSets.set(snapshot, names);
+    }
+    return names;
+  }
+
   private remember(record: KeyRecord): void {
     this.stored.set(record.name, record);
     this.storedByDigest.set(record.digest, record);
@@ -99,7 +110,14 @@ export class KeyService {
     let digest = this.proven.get(secret);
     const known = digest !== undefined;
     digest ??= digestOf(secret);
-    const record = this.configKeys(snapshot).get(digest) ?? this.storedByDigest.get(digest);
+    const config = this.configKeys(snapshot);
+    let record = config.get(digest);
+    if (!record) {
+      record = this.storedByDigest.get(digest);
+      // A name is one key's: a made key whose name gateway.yaml has since given to another is
+      // hidden from the list and cannot be revoked, so its secret must not keep working unseen.
+      if (record && this.configNames(snapshot).has(record.name)) return undefined;
+    }
     if (record && !known) {
       if (this.proven.size >= PROVEN_MAX) this.proven.clear();
       this.proven.set(secret, digest);

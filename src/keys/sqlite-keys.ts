@@ -23,12 +23,12 @@ export function openSqliteKeys(path: string): { keys: KeyStore; counters: Counte
     "INSERT INTO client_keys (name, digest, record) VALUES ($name, $digest, $record)",
   );
   const replace = db.prepare("UPDATE client_keys SET record = $record WHERE name = $name");
-  const all = db.prepare<{ record: string }, []>("SELECT record FROM client_keys ORDER BY name");
-  const one = db.prepare<{ record: string }, { name: string }>(
-    "SELECT record FROM client_keys WHERE name = $name",
+  const all = db.prepare<Row, []>("SELECT digest, record FROM client_keys ORDER BY name");
+  const one = db.prepare<Row, { name: string }>(
+    "SELECT digest, record FROM client_keys WHERE name = $name",
   );
-  const byDigest = db.prepare<{ record: string }, { digest: string }>(
-    "SELECT record FROM client_keys WHERE digest = $digest",
+  const byDigest = db.prepare<Row, { digest: string }>(
+    "SELECT digest, record FROM client_keys WHERE digest = $digest",
   );
   const upsertCounters = db.prepare(
     "INSERT OR REPLACE INTO key_counters (name, counters, updated_at) VALUES ($name, $counters, $at)",
@@ -36,8 +36,7 @@ export function openSqliteKeys(path: string): { keys: KeyStore; counters: Counte
   const allCounters = db.prepare<{ name: string; counters: string }, []>(
     "SELECT name, counters FROM key_counters",
   );
-  const parse = (row: { record: string } | null) =>
-    row ? (JSON.parse(row.record) as KeyRecord) : undefined;
+  const parse = (row: Row | null) => (row ? fromRow(row) : undefined);
   const find = (name: string): KeyRecord => {
     const found = parse(one.get({ name }));
     if (!found) throw new KeyStoreError(404, `No key is named "${name}".`);
@@ -52,24 +51,24 @@ export function openSqliteKeys(path: string): { keys: KeyStore; counters: Counte
   let closed = false;
   return {
     keys: {
-      list: () => all.all().map((row) => JSON.parse(row.record) as KeyRecord),
+      list: () => all.all().map(fromRow),
       get: (name) => parse(one.get({ name })),
       byDigest: (digest) => parse(byDigest.get({ digest })),
       add(record) {
         if (one.get({ name: record.name }))
           throw new KeyStoreError(409, `A key named "${record.name}" already exists.`);
-        insert.run({ name: record.name, digest: record.digest, record: JSON.stringify(record) });
+        insert.run({ name: record.name, digest: record.digest, record: recordText(record) });
       },
       update(name, changes) {
         const next = applyChanges(find(name), changes);
-        replace.run({ name, record: JSON.stringify(next) });
+        replace.run({ name, record: recordText(next) });
         return next;
       },
       revoke(name, at) {
         const record = find(name);
         if (record.revokedAt !== undefined) return record;
         const next = { ...record, revokedAt: at };
-        replace.run({ name, record: JSON.stringify(next) });
+        replace.run({ name, record: recordText(next) });
         return next;
       },
       close() {
@@ -85,4 +84,19 @@ export function openSqliteKeys(path: string): { keys: KeyStore; counters: Counte
       close() {},
     },
   };
+}
+
+interface Row {
+  digest: string;
+  record: string;
+}
+
+/** The record as stored: the digest is its own column and only there, so nothing else need hold it. */
+function recordText(record: KeyRecord): string {
+  const { digest: _digest, ...rest } = record;
+  return JSON.stringify(rest);
+}
+
+function fromRow(row: Row): KeyRecord {
+  return { ...(JSON.parse(row.record) as Omit<KeyRecord, "digest">), digest: row.digest };
 }

@@ -44,6 +44,12 @@ function requireMatch(
 
 /** A time filter: an ISO time, epoch milliseconds, or a duration back from now (90s, 15m, 2h, 7d). */
 export function parseSince(text: string, now = Date.now()): number | undefined {
+  const at = sinceOf(text, now);
+  // Outside JavaScript's dates a time cannot be written out (toISOString throws): not a time.
+  return at !== undefined && Math.abs(at) <= 8.64e15 ? at : undefined;
+}
+
+function sinceOf(text: string, now: number): number | undefined {
   const duration = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)$/i.exec(text.trim());
   if (duration) {
     const unit = { s: 1000, m: 60_000, h: 3_600_000, d: DAY_MS }[

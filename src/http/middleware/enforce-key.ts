@@ -1,4 +1,5 @@
 import type { Operation } from "../../codecs/names.ts";
+import { OPENAI_DEFAULT_IMAGE_MODEL } from "../../codecs/images.ts";
 import { textField } from "../../codecs/multipart.ts";
 import { GatewayError } from "../../failure.ts";
 import { estimateBodyTokens } from "../../keys/estimate.ts";
@@ -9,8 +10,9 @@ import { clientAddress } from "../client-address.ts";
 
 /*
  * A client key's rules, applied once its request is read and before any upstream is asked: where
- * it may be used from, which models it may name, and its rates and budgets. Only operations that
- * spend an upstream's tokens are counted; model lists, health and the admin surface are not.
+ * it may be used from (on every route the key opens), which models it may name, and its rates and
+ * budgets. Only operations that spend an upstream's tokens are counted; model lists, health and
+ * the admin surface are not.
  */
 
 const COUNTED: ReadonlySet<Operation> = new Set<Operation>([
@@ -23,30 +25,40 @@ const COUNTED: ReadonlySet<Operation> = new Set<Operation>([
   "transcribe",
 ]);
 
-/** The model the client names, where its dialect puts it; undefined when it names none (the operation refuses that). */
-function modelOf(exchange: Exchange): string | undefined {
+/**
+ * The model the client names, read exactly as its operation reads it (a Gemini path segment only
+ * decoded: `models%2Fx` is served as "models/x", so it is checked as that); undefined when it
+ * names none and the operation refuses that. An image request that names none is served by
+ * OpenAI's default model, so that is the model checked.
+ */
+function modelOf(exchange: Exchange, operation: Operation): string | undefined {
   const match = exchange.match;
   if (!match) return undefined;
   const fromPath = match.params.model;
   if (fromPath !== undefined) {
     try {
-      return decodeURIComponent(fromPath).replace(/^models\//, "");
+      return decodeURIComponent(fromPath);
     } catch {
       return fromPath;
     }
   }
-  if (exchange.multipart) return textField(exchange.multipart, "model");
-  const model = exchange.body?.json.model;
-  return typeof model === "string" ? model : undefined;
+  const named = exchange.multipart
+    ? textField(exchange.multipart, "model")
+    : exchange.body?.json.model;
+  if (named == null && (operation === "image-generation" || operation === "image-edit"))
+    return OPENAI_DEFAULT_IMAGE_MODEL;
+  return typeof named === "string" ? named : undefined;
 }
 
 export function enforceKeyLimits(keys: KeyService): Step {
   return (exchange, next) => {
     const record = exchange.clientKey;
+    if (!record) return next();
     const operation = exchange.match?.route.operation;
-    if (!record || !operation || !COUNTED.has(operation)) return next();
-    const model = modelOf(exchange);
+    const counted = operation !== undefined && COUNTED.has(operation);
+    const model = counted ? modelOf(exchange, operation) : undefined;
     if (model !== undefined) exchange.trace.named(model);
+    // Where a key may be used from holds on every route it opens, model lists included.
     if (
       record.ips &&
       !keys.allowsAddress(
@@ -63,6 +75,7 @@ export function enforceKeyLimits(keys: KeyService): Step {
         `The client key "${record.name}" may not be used from this address; it is limited to ${record.ips.join(", ")}.`,
         { type: "permission_error", code: "ip_not_allowed", headers: { "x-levity-limit": "ips" } },
       );
+    if (!counted) return next();
     if (record.models && model !== undefined && !keys.allowsModel(record, model))
       throw new GatewayError(
         403,
