@@ -1,3 +1,4 @@
+import { tableLines } from "./table.ts";
 import type { AccountView } from "../pool/view.ts";
 import { ADMIN_DISABLED } from "../pool/health.ts";
 import { adminFor, callAdmin, type AdminFlags } from "./admin-client.ts";
@@ -51,13 +52,7 @@ export function formatAccounts(accounts: AccountView[], now = Date.now()): strin
     String(a.tokens.input),
     String(a.tokens.output),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const format = (row: string[]) =>
-    row
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join("  ")
-      .trimEnd();
-  const lines = [format(header), ...rows.map(format)];
+  const lines = tableLines(header, rows);
   const notes: string[] = [];
   for (const a of accounts) {
     const name = `${a.upstream}/${a.account}`;

@@ -1,3 +1,4 @@
+import { tableLines } from "./table.ts";
 import { describeResolution, resolveModel } from "../mapping/resolve.ts";
 import { modelLimits } from "../mapping/model-limits.ts";
 import type { Target } from "../mapping/table.ts";
@@ -35,13 +36,7 @@ export function routesCommand(flags: CommonFlags, io: CliIO): void {
     r.aliases.join(", "),
   ]);
   const header = ["METHOD", "PATH", "DIALECT", "OPERATION", "AUTH", "ALIASES"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const format = (row: string[]) =>
-    row
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join("  ")
-      .trimEnd();
-  io.out(`${format(header)}\n${rows.map(format).join("\n")}\n`);
+  io.out(`${tableLines(header, rows).join("\n")}\n`);
   for (const overlap of table.source.overlaps) {
     const choices = overlap.by_body.map((c) => `${c.field} -> ${c.route}`).join(", ");
     io.out(

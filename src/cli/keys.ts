@@ -1,3 +1,4 @@
+import { tableLines } from "./table.ts";
 import { adminFor, callAdmin, type Admin, type AdminFlags } from "./admin-client.ts";
 import { CliExit, type CliIO } from "./context.ts";
 
@@ -133,13 +134,7 @@ export function formatKeys(keys: KeyAnswer[]): string {
     String(k.usage.tokens_today),
     usdText(k.usage.usd_this_month),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const format = (row: string[]) =>
-    row
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join("  ")
-      .trimEnd();
-  return `${[format(header), ...rows.map(format)].join("\n")}\n`;
+  return `${tableLines(header, rows).join("\n")}\n`;
 }
 
 export function formatKey(k: KeyAnswer): string {

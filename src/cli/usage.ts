@@ -1,3 +1,4 @@
+import { tableLines } from "./table.ts";
 import {
   USAGE_GROUPINGS,
   usageSummary,
@@ -49,17 +50,14 @@ const COLUMNS: readonly [string, (row: UsageTotals) => string][] = [
 
 /** The answer as a table: a header, one line per group, a total line. */
 export function formatUsageTable(answer: UsageAnswer): string {
-  const lines = [
+  const text = tableLines(
     [answer.by, ...COLUMNS.map(([title]) => title)],
-    ...answer.rows.map((row) => [row.name, ...COLUMNS.map(([, cell]) => cell(row))]),
-    ["total", ...COLUMNS.map(([, cell]) => cell(answer.total))],
-  ];
-  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((line) => line[i]!.length)));
-  const text = lines.map((line) =>
-    line
-      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
-      .join("  ")
-      .trimEnd(),
+    [
+      ...answer.rows.map((row) => [row.name, ...COLUMNS.map(([, cell]) => cell(row))]),
+      ["total", ...COLUMNS.map(([, cell]) => cell(answer.total))],
+    ],
+    // Every column but the name is a number.
+    new Set(COLUMNS.map((_, i) => i + 1)),
   );
   return `${text.join("\n")}\nfrom ${answer.since} to ${answer.until}\n`;
 }
