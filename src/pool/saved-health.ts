@@ -31,8 +31,16 @@ export class SavedHealth {
     return { health: restore(saved, now), stale: false };
   }
 
-  save(upstream: string, account: string, keyDigest: string, health: Health): void {
-    const record: AccountRecord = {
+  /** Saves the health, and returns the record saved (the shape instances share on Redis, too). */
+  save(upstream: string, account: string, keyDigest: string, health: Health): AccountRecord {
+    const record = this.record(upstream, account, keyDigest, health);
+    this.records.set(`${upstream}/${account}`, record);
+    this.store.saveAccount(record);
+    return record;
+  }
+
+  record(upstream: string, account: string, keyDigest: string, health: Health): AccountRecord {
+    return {
       upstream,
       account,
       keyDigest,
@@ -41,7 +49,5 @@ export class SavedHealth {
       consecutiveFailures: health.consecutiveFailures,
       disabledReason: health.disabledReason,
     };
-    this.records.set(`${upstream}/${account}`, record);
-    this.store.saveAccount(record);
   }
 }
