@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import type { BrowserContext } from "playwright-core";
+import { chromiumPath, launchChromium } from "./support/browser.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
+import { tempDir } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 import { startInstances, type Instance, type Instances } from "./support/instances.ts";
 import { runLevity } from "./support/process.ts";
@@ -62,7 +66,7 @@ beforeAll(async () => {
       "exact:\n  cool: cool/m\n  limited: limited/m\n  narrow: narrow/m\n  admin: admin/m\n",
   });
   await Promise.all(fleet.all.map((instance) => sharedUp(instance)));
-});
+}, 30_000);
 
 afterAll(async () => {
   if (!READY) return;
@@ -99,7 +103,36 @@ function sharedUp(instance: Instance) {
 
 const keysSince = (from: number) => oa.keysSeen().slice(from);
 
+/** The monitor page's card for shared state, as a browser shows it (when Chromium is installed). */
+async function monitorCard(instance: Instance, text: string): Promise<void> {
+  const path = chromiumPath();
+  if (!path) return;
+  const profile = tempDir("levity-chromium-");
+  let browser: BrowserContext | undefined;
+  try {
+    browser = await launchChromium(path, profile);
+    const page = await browser.newPage();
+    await page.goto(`${instance.origin}/ui`, { waitUntil: "load" });
+    // Auth is off on loopback: an empty admin key opens the page.
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#cards [data-card='Shared state'] .value").getByText(text).waitFor();
+  } finally {
+    await browser?.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
 describe.skipIf(!READY)("one pool across three instances on Redis", () => {
+  test("each instance says in its start-up block and status that its pool is shared", async () => {
+    for (const instance of fleet.all)
+      expect(instance.output()).toContain(`  state      ${redis.url} (shared)\n`);
+    const status = await bodyOf(await fetch(`${A().origin}/levity/status`));
+    expect(status.sharedState).toMatchObject({ url: redis.url, up: true, mode: "shared" });
+    const metrics = await (await fetch(`${A().origin}/metrics`)).text();
+    expect(metrics).toMatch(/^levity_shared_state_up 1$/m);
+    await monitorCard(A(), "up since");
+  }, 30_000);
+
   test("an account rate-limited through A is not tried by B or C until its cooldown ends", async () => {
     oa.replyOnce(RATE_LIMITED, "sk-a");
     const from = oa.keysSeen().length;
@@ -242,6 +275,11 @@ describe.skipIf(!READY)("one pool across three instances on Redis", () => {
     expect(metrics).toMatch(/^levity_shared_state_up 0$/m);
     expect(metrics).toMatch(/^levity_shared_state_failures_total [1-9]\d*$/m);
     expect(B().output()).toContain("unreachable");
+    expect((await bodyOf(await fetch(`${C().origin}/levity/status`))).sharedState).toMatchObject({
+      up: false,
+      mode: "local",
+    });
+    await monitorCard(C(), "down since");
     // A cooldown learned while Redis is away is pushed when it is back.
     oa.replyOnce({ ...RATE_LIMITED, headers: { "retry-after": "30" } }, "sk-a");
     expect(await accountOf(A(), "cool")).toBe("b");
@@ -266,5 +304,5 @@ describe.skipIf(!READY)("one pool across three instances on Redis", () => {
       await waitUntil(`${instance.name} to serve a again`, async () => {
         return (await accountOf(instance, "cool")) === "a";
       });
-  }, 30_000);
+  }, 60_000);
 });
