@@ -147,10 +147,11 @@ export class AccountPool {
     return state;
   }
 
-  private save(state: AccountState): void {
+  /** `merge`: a settled attempt, which must not erase what another instance set meanwhile; `replace`: an admin's edit. */
+  private save(state: AccountState, mode: "merge" | "replace" = "merge"): void {
     if (state.ephemeral) return;
     const record = this.saved.save(state.upstream, state.account, state.keyDigest, state.health);
-    this.shared?.put(record);
+    this.shared?.put(record, mode);
   }
 
   /** Another instance changed an account's health (or Redis holds it): this instance takes it. */
@@ -447,7 +448,7 @@ export class AccountPool {
         if (filter.account && account.name !== filter.account) continue;
         const state = this.state(upstream, account);
         state.health = edit(state.health);
-        this.save(state);
+        this.save(state, "replace");
         changed.push(`${upstream.name}/${account.name}`);
       }
     }

@@ -78,17 +78,50 @@ return 1
 `;
 
 /**
- * Writes one account's health and tells every instance, in one round trip. ARGV: the record,
- * its expiry (epoch ms; "0" never, "-1" delete: healthy), "1" to write only where Redis holds
- * nothing (pushing after Redis lost its data), the channel and the message.
+ * Writes one account's health and tells every instance, in one round trip; returns the record
+ * written. ARGV: the record, now (epoch ms), the mode, the channel, this instance.
+ * - "merge" (a failure or success settled): cooldowns another instance set meanwhile are kept
+ *   (the later expiry wins, per model), and so is a disable: two instances that fail at once
+ *   must not erase each other's cooldown.
+ * - "replace" (an admin's reset, enable or disable; what changed here while Redis was away).
+ * - "absent": only where Redis holds nothing (pushing after Redis lost its data).
+ * The record lives until its last cooldown ends (a Redis TTL), for ever while disabled, and is
+ * deleted when nothing is left to share.
  */
 const PUT = `
-if ARGV[3] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if ARGV[2] == '-1' then redis.call('DEL', KEYS[1])
-elseif ARGV[2] == '0' then redis.call('SET', KEYS[1], ARGV[1])
-else redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2]) end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
-return 1
+local record = cjson.decode(ARGV[1])
+local now = tonumber(ARGV[2])
+local function set(value) return value ~= nil and value ~= cjson.null end
+if ARGV[3] == 'absent' and redis.call('EXISTS', KEYS[1]) == 1 then return false end
+if ARGV[3] == 'merge' then
+  local raw = redis.call('GET', KEYS[1])
+  local ok, old = pcall(cjson.decode, raw or '')
+  if raw and ok and type(old) == 'table' and old.keyDigest == record.keyDigest then
+    local oldUntil = tonumber(old.cooldownUntil) or 0
+    if oldUntil > record.cooldownUntil then record.cooldownUntil = oldUntil end
+    if type(old.modelCooldowns) == 'table' then
+      for model, untilMs in pairs(old.modelCooldowns) do
+        local theirs, mine = tonumber(untilMs), tonumber(record.modelCooldowns[model])
+        if theirs and theirs > now and (mine == nil or theirs > mine) then
+          record.modelCooldowns[model] = theirs
+        end
+      end
+    end
+    if not set(record.disabledReason) and set(old.disabledReason) then
+      record.disabledReason = old.disabledReason
+    end
+  end
+end
+local latest = record.cooldownUntil
+for _, untilMs in pairs(record.modelCooldowns) do
+  if tonumber(untilMs) and tonumber(untilMs) > latest then latest = tonumber(untilMs) end
+end
+local json = cjson.encode(record)
+if set(record.disabledReason) then redis.call('SET', KEYS[1], json)
+elseif latest > now then redis.call('SET', KEYS[1], json, 'PXAT', string.format('%d', latest))
+else redis.call('DEL', KEYS[1]) end
+redis.call('PUBLISH', ARGV[4], cjson.encode({ from = ARGV[5], record = record }))
+return json
 `;
 
 /** Marks the data Redis holds: a new mark means Redis lost what it had (a restart without persistence). */
@@ -110,15 +143,8 @@ interface Message {
   record: SharedRecord;
 }
 
-/**
- * When Redis may forget the record: at the end of its last cooldown; never while the account is
- * disabled; at once (delete) when nothing is left to share.
- */
-export function recordExpiry(record: SharedRecord, now: number): number {
-  if (record.disabledReason) return 0;
-  const until = Math.max(record.cooldownUntil, ...Object.values(record.modelCooldowns));
-  return until > now ? until : -1;
-}
+/** How a write meets what Redis holds: see PUT. */
+export type WriteMode = "merge" | "replace" | "absent";
 
 export class SharedPool {
   /** This process, so it ignores its own messages. */
@@ -170,30 +196,37 @@ export class SharedPool {
     this.host?.apply(message.record);
   }
 
-  /** Shares a change of health: written and published, or kept for when Redis is back. */
-  put(record: SharedRecord): void {
+  /**
+   * Shares a change of health: written and published, or kept for when Redis is back. A merge
+   * (a settled attempt) comes back with what other instances set meanwhile, which this one takes.
+   */
+  put(record: SharedRecord, mode: "merge" | "replace"): void {
     const id = `${record.upstream}/${record.account}`;
     // While Redis is down this fails at once (and is counted); the record waits for reconcile.
-    this.write(record, false).catch(() => {
-      this.dirty.set(id, record);
-    });
+    this.write(record, mode).then(
+      (written) => {
+        if (mode === "merge" && written) this.host?.apply(written);
+      },
+      () => {
+        this.dirty.set(id, record);
+      },
+    );
   }
 
-  private async write(record: SharedRecord, onlyIfAbsent: boolean): Promise<void> {
-    const message: Message = { from: this.instance, record };
-    const json = JSON.stringify(record);
-    await this.link.script(
+  private async write(record: SharedRecord, mode: WriteMode): Promise<SharedRecord | undefined> {
+    const written = await this.link.script(
       SCRIPTS.put.source,
       SCRIPTS.put.sha,
       [this.healthKey(`${record.upstream}/${record.account}`)],
       [
-        json,
-        String(recordExpiry(record, this.host?.now() ?? Date.now())),
-        onlyIfAbsent ? "1" : "0",
+        JSON.stringify(record),
+        String(this.host?.now() ?? Date.now()),
+        mode,
         this.channel,
-        JSON.stringify(message),
+        this.instance,
       ],
     );
+    return typeof written === "string" ? parseRecord(written) : undefined;
   }
 
   /** Pushes what changed here while Redis was away, then takes Redis's state as the pool's. */
@@ -224,10 +257,10 @@ export class SharedPool {
       this.epoch = epoch;
       // Redis lost its data: what any instance knew is better than nothing, but a record another
       // instance has already pushed wins. Otherwise only what this instance changed while away.
-      if (lost) for (const record of host.unhealthy()) await this.write(record, true);
+      if (lost) for (const record of host.unhealthy()) await this.write(record, "absent");
       const pending = [...this.dirty.values()];
       this.dirty.clear();
-      for (const record of pending) await this.write(record, false);
+      for (const record of pending) await this.write(record, "replace");
       const present = new Set<string>();
       for (const record of await this.readAll()) {
         present.add(`${record.upstream}/${record.account}`);
@@ -257,13 +290,8 @@ export class SharedPool {
     const values = (await this.link.call("MGET", keys)) as (string | null)[];
     const records: SharedRecord[] = [];
     for (const value of values) {
-      if (typeof value !== "string") continue;
-      try {
-        const record = JSON.parse(value) as unknown;
-        if (isRecord(record)) records.push(record);
-      } catch {
-        // A record another version wrote that this one cannot read: its account stays as it is here.
-      }
+      const record = typeof value === "string" ? parseRecord(value) : undefined;
+      if (record) records.push(record);
     }
     return records;
   }
@@ -314,6 +342,16 @@ export class SharedPool {
       // Not awaited: the request is done; a release Redis missed expires with the lease.
       this.link.call("ZREM", [key, leaseId]).catch(() => {});
     };
+  }
+}
+
+/** A record as Redis holds it, or undefined for one this version cannot read (its account stays as it is here). */
+export function parseRecord(json: string): SharedRecord | undefined {
+  try {
+    const record = JSON.parse(json) as unknown;
+    return isRecord(record) ? record : undefined;
+  } catch {
+    return undefined;
   }
 }
 
