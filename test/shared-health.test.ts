@@ -60,6 +60,25 @@ afterAll(async () => {
 const stored = async () => parseRecord(String(await links[0]!.call("GET", [KEY])));
 
 describe.skipIf(!READY)("the pool's records on Redis", () => {
+  test("a lease is renewed while its request runs, and expires when nobody renews it", async () => {
+    const short = new SharedPool(links[0]!, "levity", 300);
+    const zset = "levity:pool:inflight:u/short";
+    const held = await short.admit("u/short", 1, undefined);
+    expect(held.kind).toBe("admitted");
+    const release = short.hold("u/short", (held as { leaseId: string }).leaseId, 1);
+    const orphan = await short.admit("u/orphan", 1, undefined);
+    expect(orphan.kind).toBe("admitted");
+    const started = Date.now();
+    // The lease nobody renews is gone after its lifetime; the renewed one outlives three.
+    await waitUntil("the unrenewed lease to expire", async () => {
+      return (await short.admit("u/orphan", 1, undefined)).kind === "admitted";
+    });
+    await waitUntil("three lease lifetimes", () => Date.now() - started > 900);
+    expect((await short.admit("u/short", 1, undefined)).kind).toBe("busy");
+    release();
+    await waitUntil("the release", async () => (await links[0]!.call("ZCARD", [zset])) === 0);
+  });
+
   test("a settled failure keeps the cooldown another instance set meanwhile, and both instances end with both", async () => {
     const now = Date.now();
     pools[0]!.put(

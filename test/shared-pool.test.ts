@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { RedisClient as Redis } from "bun";
 import { rmSync } from "node:fs";
 import type { BrowserContext } from "playwright-core";
 import { chromiumPath, launchChromium } from "./support/browser.ts";
@@ -239,6 +240,13 @@ describe.skipIf(!READY)("one pool across three instances on Redis", () => {
   });
 
   test("Redis down mid-run: no request fails, the fallback is reported, and the state heals when it is back", async () => {
+    // A disable made before the outage, which Redis (restarted without persistence) will lose.
+    expect((await runLevity(["accounts", "disable", "admin/e", "--url", A().origin])).code).toBe(0);
+    await waitUntil("the disable to reach C", async () => {
+      const accounts = (await bodyOf(await fetch(`${C().origin}/levity/accounts`)))
+        .accounts as any[];
+      return accounts.find((x) => x.upstream === "admin" && x.account === "e").state === "disabled";
+    });
     // Clients keep asking while Redis dies: calls in flight then time out, and fall back.
     let asking = true;
     const during: number[] = [];
@@ -292,6 +300,13 @@ describe.skipIf(!READY)("one pool across three instances on Redis", () => {
         return accounts.find((x) => x.upstream === "cool" && x.account === "a").modelCooldowns.m;
       });
     expect(await accountOf(C(), "cool")).toBe("b");
+    // Redis came back empty: the instances pushed back the disable they still knew.
+    const probe = new Redis(redis.url);
+    await waitUntil("the disable back in Redis", async () => {
+      const saved = await probe.get("levity:pool:health:admin/e");
+      return saved !== null && JSON.parse(saved).disabledReason;
+    });
+    probe.close();
     const after = await (await fetch(`${B().origin}/metrics`)).text();
     expect(after).toMatch(/^levity_shared_state_up 1$/m);
     // And shared admin actions work again: a reset on B clears A's cooldown everywhere.
@@ -304,5 +319,6 @@ describe.skipIf(!READY)("one pool across three instances on Redis", () => {
       await waitUntil(`${instance.name} to serve a again`, async () => {
         return (await accountOf(instance, "cool")) === "a";
       });
+    expect((await runLevity(["accounts", "enable", "admin/e", "--url", B().origin])).code).toBe(0);
   }, 60_000);
 });
