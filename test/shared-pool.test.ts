@@ -239,6 +239,26 @@ describe.skipIf(!READY)("one pool across three instances on Redis", () => {
       });
   });
 
+  test("an instance that was down while an admin enabled an account does not bring its old disable back", async () => {
+    expect((await runLevity(["accounts", "disable", "admin/d", "--url", B().origin])).code).toBe(0);
+    await waitUntil("A to save the disable", async () => {
+      const accounts = (await bodyOf(await fetch(`${A().origin}/levity/accounts`)))
+        .accounts as any[];
+      return accounts.find((x) => x.upstream === "admin" && x.account === "d").state === "disabled";
+    });
+    await A().kill("SIGKILL");
+    expect((await runLevity(["accounts", "enable", "admin/d", "--url", B().origin])).code).toBe(0);
+    await fleet.restart(0);
+    await sharedUp(A());
+    await waitUntil("A to take the shared state", async () => {
+      const accounts = (await bodyOf(await fetch(`${A().origin}/levity/accounts`)))
+        .accounts as any[];
+      return accounts.find((x) => x.upstream === "admin" && x.account === "d").state !== "disabled";
+    });
+    expect(await accountOf(A(), "admin")).toBe("d");
+    expect(await accountOf(C(), "admin")).toBe("d");
+  }, 30_000);
+
   test("Redis down mid-run: no request fails, the fallback is reported, and the state heals when it is back", async () => {
     // A disable made before the outage, which Redis (restarted without persistence) will lose.
     expect((await runLevity(["accounts", "disable", "admin/e", "--url", A().origin])).code).toBe(0);

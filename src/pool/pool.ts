@@ -37,6 +37,14 @@ interface AccountState extends Activity {
   sharedRpmUntil: number;
 }
 
+/** Cooling or disabled: worth sharing. */
+function unhealthy(state: health.Health, now: number): boolean {
+  return (
+    state.disabledReason !== undefined ||
+    Math.max(state.cooldownUntil, ...Object.values(state.modelCooldowns)) > now
+  );
+}
+
 /** How soon an account Redis called busy (at max_concurrency on other instances) is asked again. */
 const SHARED_BUSY_RECHECK_MS = 50;
 
@@ -166,30 +174,33 @@ export class AccountPool {
     this.waiters.wakeAll();
   }
 
-  /** Redis holds nothing for these accounts any more: healthy on every instance. */
+  /**
+   * Redis holds nothing for these accounts any more: healthy on every instance. That includes
+   * accounts this instance has not served since it started, whose saved record would otherwise
+   * bring back a cooldown or a disable the others have since ended.
+   */
   private applyAbsent(present: ReadonlySet<string>): void {
-    for (const [id, state] of this.states) {
-      if (present.has(id) || state.ephemeral || state.health === health.HEALTHY) continue;
-      state.health = health.HEALTHY;
-      this.saved.save(state.upstream, state.account, state.keyDigest, state.health);
+    const now = this.now();
+    for (const record of this.saved.all()) {
+      const id = `${record.upstream}/${record.account}`;
+      if (present.has(id) || !unhealthy(health.restore(record, now), now)) continue;
+      this.saved.save(record.upstream, record.account, record.keyDigest, health.HEALTHY);
+      const state = this.states.get(id);
+      if (state && state.keyDigest === record.keyDigest) state.health = health.HEALTHY;
     }
     this.waiters.wakeAll();
   }
 
+  /** What this instance knows of accounts still cooling or disabled, for a Redis that lost it. */
   private unhealthy(): SharedRecord[] {
     const now = this.now();
-    const records: SharedRecord[] = [];
-    for (const state of this.states.values()) {
-      if (state.ephemeral) continue;
-      const pruned = health.prune(state.health, now);
-      if (
-        pruned.disabledReason === undefined &&
-        Math.max(pruned.cooldownUntil, ...Object.values(pruned.modelCooldowns)) <= now
-      )
-        continue;
-      records.push(this.saved.record(state.upstream, state.account, state.keyDigest, pruned));
-    }
-    return records;
+    return this.saved
+      .all()
+      .map((record) => ({ record, health: health.prune(health.restore(record, now), now) }))
+      .filter(({ health }) => unhealthy(health, now))
+      .map(({ record, health }) =>
+        this.saved.record(record.upstream, record.account, record.keyDigest, health),
+      );
   }
 
   /** When this account may next serve `model`: now, a time, or never (disabled). */

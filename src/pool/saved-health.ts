@@ -31,6 +31,11 @@ export class SavedHealth {
     return { health: restore(saved, now), stale: false };
   }
 
+  /** Every record saved: the accounts this instance knows anything about, touched since start or not. */
+  all(): AccountRecord[] {
+    return [...this.records.values()];
+  }
+
   /** Saves the health, and returns the record saved (the shape instances share on Redis, too). */
   save(upstream: string, account: string, keyDigest: string, health: Health): AccountRecord {
     const record = this.record(upstream, account, keyDigest, health);
