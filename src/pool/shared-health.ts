@@ -151,8 +151,8 @@ export class SharedPool {
   private readonly instance = randomUUID();
   private leases = 0;
   private host: SharedPoolHost | undefined;
-  /** Writes Redis missed while down, by account: pushed when it is back. */
-  private readonly dirty = new Map<string, SharedRecord>();
+  /** Writes Redis missed while down, by account (the latest, and "replace" if any was an admin's): pushed when it is back. */
+  private readonly dirty = new Map<string, { record: SharedRecord; mode: "merge" | "replace" }>();
   /** The mark of the data Redis held when this instance last read it. */
   private epoch: string | undefined;
   private reconciling: Promise<void> | undefined;
@@ -205,10 +205,13 @@ export class SharedPool {
     // While Redis is down this fails at once (and is counted); the record waits for reconcile.
     this.write(record, mode).then(
       (written) => {
+        // Written since: an older record missed while Redis was away must not overwrite it.
+        this.dirty.delete(id);
         if (mode === "merge" && written) this.host?.apply(written);
       },
       () => {
-        this.dirty.set(id, record);
+        const missed = this.dirty.get(id)?.mode === "replace" ? "replace" : mode;
+        this.dirty.set(id, { record, mode: missed });
       },
     );
   }
@@ -260,7 +263,7 @@ export class SharedPool {
       if (lost) for (const record of host.unhealthy()) await this.write(record, "absent");
       const pending = [...this.dirty.values()];
       this.dirty.clear();
-      for (const record of pending) await this.write(record, "replace");
+      for (const { record, mode } of pending) await this.write(record, mode);
       const present = new Set<string>();
       for (const record of await this.readAll()) {
         present.add(`${record.upstream}/${record.account}`);
