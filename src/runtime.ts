@@ -20,6 +20,7 @@ import { GatewayMetrics } from "./observe/gateway-metrics.ts";
 import { memoryRequestLog, type RequestLog } from "./observe/request-log.ts";
 import type { GatewayServices } from "./operations/context.ts";
 import { AccountPool } from "./pool/pool.ts";
+import { SharedPool } from "./pool/shared-health.ts";
 import { SignatureRegistry } from "./state/signature-registry.ts";
 import { memoryStore, type StateStore } from "./state/store.ts";
 import { TokenCounter } from "./tokens/estimate.ts";
@@ -104,7 +105,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     catalog: new ModelCatalog(log),
     version: VERSION,
     store,
-    pool: new AccountPool(store, accountEvents),
+    pool: new AccountPool(store, accountEvents, {
+      shared: shared && new SharedPool(shared, holder.snapshot.state!.prefix),
+    }),
     accountEvents: accountEvents.counter,
     requestLog,
     keys,

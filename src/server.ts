@@ -10,7 +10,7 @@ import { createRuntime, type SqliteOpeners } from "./runtime.ts";
 import { openSqliteStore } from "./state/sqlite-store.ts";
 import { openSqliteKeys } from "./keys/sqlite-keys.ts";
 import { openRedisLink } from "./state/redis-link.ts";
-import { redactedUrl } from "./state/shared-link.ts";
+import { redactedUrl, type SharedLink } from "./state/shared-link.ts";
 
 export class PortInUseError extends Error {
   constructor(
@@ -32,6 +32,8 @@ export interface RunningServer {
   hostname: string;
   port: number;
   holder: SnapshotHolder;
+  /** The link to shared state (Redis) when gateway.yaml names one. */
+  shared?: SharedLink;
   /** Re-reads the config; a broken file keeps the current one serving. Returns whether it was applied. */
   reload(reason: string): boolean;
   /** Stops accepting connections, lets requests in flight finish (up to `drainMs`), then closes. */
@@ -171,6 +173,7 @@ export function startServer(options: StartOptions): RunningServer {
     hostname: server.hostname ?? hostname,
     port: server.port ?? port,
     holder,
+    shared: runtime.services.shared,
     reload: runtime.reload,
     pendingRequests: () => server.pendingRequests,
     madeKeys: () => runtime.services.keys.usableMade(),

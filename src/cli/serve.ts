@@ -11,6 +11,24 @@ import {
 import { commandLine, invocation, shellWord } from "./invocation.ts";
 import { stopWithPackageManager } from "./parent-watch.ts";
 import { startupBlock } from "./startup-block.ts";
+import type { SharedLink } from "../state/shared-link.ts";
+
+/**
+ * Whether shared state answered its first connection, waiting at most about its deadline for
+ * it, so the start-up block says which state this instance serves from; undefined without one.
+ */
+function settled(link: SharedLink | undefined, deadlineMs: number): Promise<boolean | undefined> {
+  if (!link) return Promise.resolve(undefined);
+  if (link.up()) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(link.up()), deadlineMs + 50);
+    link.onChange((up) => {
+      if (!up) return;
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
 
 /** Serves until SIGTERM or SIGINT, reloading on file changes and SIGHUP. */
 export async function serveCommand(flags: CommonFlags, io: CliIO): Promise<void> {
@@ -62,6 +80,14 @@ export async function serveCommand(flags: CommonFlags, io: CliIO): Promise<void>
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
   });
-  io.out(startupBlock(server.holder.snapshot, choice, server));
+  const sharedUp = await settled(server.shared, server.holder.snapshot.state?.timeoutMs ?? 0);
+  io.out(
+    startupBlock(server.holder.snapshot, choice, {
+      hostname: server.hostname,
+      port: server.port,
+      madeKeys: server.madeKeys,
+      sharedUp,
+    }),
+  );
   await stopped;
 }

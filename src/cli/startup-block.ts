@@ -5,6 +5,7 @@ import { describeOpenAIServing } from "../config/describe.ts";
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import { ACCEPTED_PLACEMENTS } from "../http/auth.ts";
 import { VERSION } from "../version.ts";
+import { redactedUrl } from "../state/shared-link.ts";
 import { commandLine, invocation, shellWord, type Invocation } from "./invocation.ts";
 
 /** `npx bun src/main.ts init` in a checkout, `levity init` from the executable. */
@@ -65,7 +66,8 @@ export function passedOverLine(choice: ConfigDirChoice): string | undefined {
 export function startupBlock(
   snapshot: ConfigSnapshot,
   choice: ConfigDirChoice,
-  bound: { hostname: string; port: number; madeKeys?: () => number },
+  /** sharedUp: whether shared state (state: in gateway.yaml) answered at start. */
+  bound: { hostname: string; port: number; madeKeys?: () => number; sharedUp?: boolean },
   how: Invocation = invocation({ cwd: process.cwd(), env: process.env }),
 ): string {
   const { port } = bound;
@@ -77,6 +79,10 @@ export function startupBlock(
   const passedOver = passedOverLine(choice);
   if (passedOver) lines.push(`             ${passedOver}`);
   lines.push(`  data       ${tildify(snapshot.proxy.dataDir, choice.home)}`);
+  if (snapshot.state)
+    lines.push(
+      `  state      ${redactedUrl(snapshot.state.url)} ${bound.sharedUp ? "(shared)" : "(unreachable: own state until it answers)"}`,
+    );
   lines.push(`  auth       ${authLine(snapshot, bound.madeKeys?.() ?? 0)}`);
   const upstreamLines = snapshot.upstreams.map((u) => {
     if (u.protocol === "echo") {

@@ -8,6 +8,7 @@ import {
   type LogQuery,
   type UsageGrouping,
 } from "../observe/request-log.ts";
+import { sharedStateDetail } from "./shared-state.ts";
 import type { OperationHandler, RequestContext } from "./context.ts";
 import { jsonResponse } from "../codecs/shared.ts";
 import { KEY_HANDLERS } from "./admin-keys.ts";
@@ -140,6 +141,7 @@ const serveStatus: OperationHandler = (ctx, services) => {
       ...services.requestLog.stats(),
     },
     memory: { rssBytes: process.memoryUsage().rss },
+    sharedState: sharedStateDetail(snapshot, services),
   });
 };
 

@@ -1,6 +1,7 @@
 import { GatewayError } from "../failure.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../observe/prometheus.ts";
 import type { OperationHandler } from "./context.ts";
+import { sharedStateMetrics } from "./shared-state.ts";
 
 /** GET /metrics in Prometheus' text format, with the accounts' states as the pool sees them now. */
 export const metrics: OperationHandler = (ctx, services) => {
@@ -13,7 +14,7 @@ export const metrics: OperationHandler = (ctx, services) => {
     services.metrics.render(
       services.pool.view(ctx.snapshot.upstreams),
       services.accountEvents.list(),
-    ),
+    ) + sharedStateMetrics(services),
     { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } },
   );
 };

@@ -183,10 +183,12 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
   for (const runner of runners) {
     const tried = new Set<string>();
     for (let n = 0; n < runner.upstream.maxAttempts; n++) {
-      // The usual case, an account free now, without a wait's promise.
-      const ready = ctx.pool.tryAcquire(runner.upstream, runner.model, ctx.affinity, tried);
+      // The usual case, an account free now, without a wait's promise (unless Redis must count it).
+      const ready = ctx.pool.admitsLocally(runner.upstream)
+        ? ctx.pool.tryAcquire(runner.upstream, runner.model, ctx.affinity, tried)
+        : undefined;
       const acquired =
-        ready.kind === "lease"
+        ready?.kind === "lease"
           ? ready
           : await ctx.pool.acquire(
               runner.upstream,

@@ -7,6 +7,7 @@ import * as health from "./health.ts";
 import type { Acquired, Lease, Outcome, Unavailable } from "./lease.ts";
 import { rpmReadyAt, withinMinute } from "./rpm.ts";
 import { SavedHealth } from "./saved-health.ts";
+import type { SharedPool, SharedRecord } from "./shared-health.ts";
 import { type Candidate, pick } from "./strategies.ts";
 import { type AccountView, type Activity, viewAccount } from "./view.ts";
 import { Waiters } from "./waiters.ts";
@@ -30,7 +31,22 @@ interface AccountState extends Activity {
   recentStarts: number[];
   /** Smooth weighted round robin's running weight. */
   runningWeight: number;
+  /** Until then, Redis said the account is at its max_concurrency on other instances: look again then. */
+  sharedBusyUntil: number;
+  /** Until then, Redis said the account's rpm is spent across instances. */
+  sharedRpmUntil: number;
 }
+
+/** Cooling or disabled: worth sharing. */
+function unhealthy(state: health.Health, now: number): boolean {
+  return (
+    state.disabledReason !== undefined ||
+    Math.max(state.cooldownUntil, ...Object.values(state.modelCooldowns)) > now
+  );
+}
+
+/** How soon an account Redis called busy (at max_concurrency on other instances) is asked again. */
+const SHARED_BUSY_RECHECK_MS = 50;
 
 /** Which accounts an admin action applies to: all, one upstream's, or one. */
 export interface AccountFilter {
@@ -43,6 +59,8 @@ export interface PoolOptions {
   now?: () => number;
   /** The backoff's jitter, for tests that need a fixed wait. */
   random?: () => number;
+  /** Health, max_concurrency and rpm shared with other instances through Redis (`state:`). */
+  shared?: SharedPool;
 }
 
 export class AccountPool {
@@ -55,6 +73,9 @@ export class AccountPool {
   private readonly digests = new WeakMap<Account, string>();
 
   private readonly now: () => number;
+  private readonly shared: SharedPool | undefined;
+  // Per Upstream object (a reload makes new ones): whether any account has a limit Redis counts.
+  private readonly limited = new WeakMap<Upstream, boolean>();
 
   constructor(
     store: StateStore,
@@ -65,6 +86,30 @@ export class AccountPool {
     this.saved = new SavedHealth(store);
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
+    this.shared = options.shared;
+    this.shared?.attach({
+      apply: (record) => this.applyShared(record),
+      applyAbsent: (present) => this.applyAbsent(present),
+      unhealthy: () => this.unhealthy(),
+      now: () => this.now(),
+    });
+  }
+
+  /**
+   * Whether `tryAcquire` alone may give this upstream's requests an account. Not when Redis
+   * counts max_concurrency or rpm across instances: then `acquire` asks it after the local pick
+   * (while Redis is down that call fails at once and the local checks decide).
+   */
+  admitsLocally(upstream: Upstream): boolean {
+    if (!this.shared) return true;
+    let limited = this.limited.get(upstream);
+    if (limited === undefined) {
+      limited = upstream.accounts.some(
+        (a) => a.rpm !== undefined || a.maxConcurrency !== undefined,
+      );
+      this.limited.set(upstream, limited);
+    }
+    return !limited;
   }
 
   private keyDigest(account: Account): string {
@@ -102,20 +147,65 @@ export class AccountPool {
       cacheWriteTokens: 0,
       recentStarts: [],
       runningWeight: 0,
+      sharedBusyUntil: 0,
+      sharedRpmUntil: 0,
     };
     this.states.set(id, state);
     if (loaded.stale) this.save(state);
     return state;
   }
 
-  private save(state: AccountState): void {
+  /** `merge`: a settled attempt, which must not erase what another instance set meanwhile; `replace`: an admin's edit. */
+  private save(state: AccountState, mode: "merge" | "replace" = "merge"): void {
     if (state.ephemeral) return;
-    this.saved.save(state.upstream, state.account, state.keyDigest, state.health);
+    const record = this.saved.save(state.upstream, state.account, state.keyDigest, state.health);
+    this.shared?.put(record, mode);
+  }
+
+  /** Another instance changed an account's health (or Redis holds it): this instance takes it. */
+  private applyShared(record: SharedRecord): void {
+    const id = `${record.upstream}/${record.account}`;
+    const known = this.states.get(id);
+    // Another key (a config the instances do not share yet): its health is not this account's.
+    if (known && known.keyDigest !== record.keyDigest) return;
+    const restored = health.restore(record, this.now());
+    this.saved.save(record.upstream, record.account, record.keyDigest, restored);
+    if (known && !known.ephemeral) known.health = restored;
+    this.waiters.wakeAll();
+  }
+
+  /**
+   * Redis holds nothing for these accounts any more: healthy on every instance. That includes
+   * accounts this instance has not served since it started, whose saved record would otherwise
+   * bring back a cooldown or a disable the others have since ended.
+   */
+  private applyAbsent(present: ReadonlySet<string>): void {
+    const now = this.now();
+    for (const record of this.saved.all()) {
+      const id = `${record.upstream}/${record.account}`;
+      if (present.has(id) || !unhealthy(health.restore(record, now), now)) continue;
+      this.saved.save(record.upstream, record.account, record.keyDigest, health.HEALTHY);
+      const state = this.states.get(id);
+      if (state && state.keyDigest === record.keyDigest) state.health = health.HEALTHY;
+    }
+    this.waiters.wakeAll();
+  }
+
+  /** What this instance knows of accounts still cooling or disabled, for a Redis that lost it. */
+  private unhealthy(): SharedRecord[] {
+    const now = this.now();
+    return this.saved
+      .all()
+      .map((record) => ({ record, health: health.prune(health.restore(record, now), now) }))
+      .filter(({ health }) => unhealthy(health, now))
+      .map(({ record, health }) =>
+        this.saved.record(record.upstream, record.account, record.keyDigest, health),
+      );
   }
 
   /** When this account may next serve `model`: now, a time, or never (disabled). */
   private readyAt(state: AccountState, account: Account, model: string, now: number): number {
-    const ready = health.readyAt(state.health, model, now);
+    const ready = Math.max(health.readyAt(state.health, model, now), state.sharedRpmUntil);
     if (!account.rpm) return ready;
     state.recentStarts = withinMinute(state.recentStarts, now);
     return Math.max(ready, rpmReadyAt(state.recentStarts, account.rpm, now));
@@ -128,6 +218,21 @@ export class AccountPool {
     affinity: Affinity,
     exclude: ReadonlySet<string>,
   ): Acquired {
+    const picked = this.pickNow(upstream, model, affinity, exclude);
+    if (picked.kind === "unavailable") return picked;
+    const { account, state, now } = picked;
+    return { kind: "lease", lease: this.begin(upstream, account, state, model, now) };
+  }
+
+  /** The account the strategy picks among those ready now, not yet taken. */
+  private pickNow(
+    upstream: Upstream,
+    model: string,
+    affinity: Affinity,
+    exclude: ReadonlySet<string>,
+  ):
+    | { kind: "ready"; account: Account; state: AccountState; now: number }
+    | ({ kind: "unavailable" } & Unavailable) {
     const now = this.now();
     const ready: { account: Account; state: AccountState }[] = [];
     const unavailable: Unavailable = { cooling: 0, busy: 0, disabled: [], serving: 0, tried: 0 };
@@ -153,11 +258,20 @@ export class AccountPool {
         unavailable.busy++;
         continue;
       }
+      if (state.sharedBusyUntil > now) {
+        unavailable.busy++;
+        // Another instance's lease ends without a word to this one: look again soon.
+        unavailable.soonestMs = Math.min(
+          unavailable.soonestMs ?? Infinity,
+          state.sharedBusyUntil - now,
+        );
+        continue;
+      }
       ready.push({ account, state });
     }
     if (ready.length === 0) return { kind: "unavailable", ...unavailable };
     const chosen = this.choose(upstream, ready, affinity);
-    return { kind: "lease", lease: this.begin(upstream, chosen.account, chosen.state, model, now) };
+    return { kind: "ready", ...chosen, now };
   }
 
   /** Asks the strategy table, and keeps what the pick asks to be kept. */
@@ -203,7 +317,9 @@ export class AccountPool {
   ): Promise<Acquired> {
     const deadline = this.now() + waitMs;
     for (;;) {
-      const acquired = this.tryAcquire(upstream, model, affinity, exclude);
+      const acquired = this.admitsLocally(upstream)
+        ? this.tryAcquire(upstream, model, affinity, exclude)
+        : await this.tryAcquireShared(upstream, model, affinity, exclude);
       if (acquired.kind === "lease" || signal.aborted) return acquired;
       const left = deadline - this.now();
       const soonest = acquired.soonestMs ?? Infinity;
@@ -213,12 +329,49 @@ export class AccountPool {
     }
   }
 
+  /**
+   * The local pick, then Redis's word on the account's max_concurrency and rpm across instances
+   * (one round trip). An account Redis refuses is marked busy or cooling here, and the next is
+   * tried; when Redis does not answer, the local checks alone decide.
+   */
+  private async tryAcquireShared(
+    upstream: Upstream,
+    model: string,
+    affinity: Affinity,
+    exclude: ReadonlySet<string>,
+  ): Promise<Acquired> {
+    const shared = this.shared!;
+    for (;;) {
+      const picked = this.pickNow(upstream, model, affinity, exclude);
+      if (picked.kind === "unavailable") return picked;
+      const { account, state } = picked;
+      if (account.rpm === undefined && account.maxConcurrency === undefined)
+        return { kind: "lease", lease: this.begin(upstream, account, state, model, picked.now) };
+      const id = `${upstream.name}/${account.name}`;
+      const verdict = await shared.admit(id, account.maxConcurrency, account.rpm);
+      const now = this.now();
+      if (verdict.kind === "busy") state.sharedBusyUntil = now + SHARED_BUSY_RECHECK_MS;
+      else if (verdict.kind === "rpm") state.sharedRpmUntil = now + verdict.waitMs;
+      else {
+        const release =
+          verdict.kind === "admitted"
+            ? shared.hold(id, verdict.leaseId, account.maxConcurrency)
+            : undefined;
+        return {
+          kind: "lease",
+          lease: this.begin(upstream, account, state, model, now, release),
+        };
+      }
+    }
+  }
+
   private begin(
     upstream: Upstream,
     account: Account,
     state: AccountState,
     model: string,
     now: number,
+    release?: () => void,
   ): Lease {
     state.inFlight++;
     state.requests++;
@@ -231,6 +384,7 @@ export class AccountPool {
       finish: (outcome) => {
         if (finished) return;
         finished = true;
+        release?.();
         state.inFlight--;
         this.settle(state, model, outcome);
         this.waiters.wakeAll();
@@ -305,7 +459,7 @@ export class AccountPool {
         if (filter.account && account.name !== filter.account) continue;
         const state = this.state(upstream, account);
         state.health = edit(state.health);
-        this.save(state);
+        this.save(state, "replace");
         changed.push(`${upstream.name}/${account.name}`);
       }
     }

@@ -31,8 +31,21 @@ export class SavedHealth {
     return { health: restore(saved, now), stale: false };
   }
 
-  save(upstream: string, account: string, keyDigest: string, health: Health): void {
-    const record: AccountRecord = {
+  /** Every record saved: the accounts this instance knows anything about, touched since start or not. */
+  all(): AccountRecord[] {
+    return [...this.records.values()];
+  }
+
+  /** Saves the health, and returns the record saved (the shape instances share on Redis, too). */
+  save(upstream: string, account: string, keyDigest: string, health: Health): AccountRecord {
+    const record = this.record(upstream, account, keyDigest, health);
+    this.records.set(`${upstream}/${account}`, record);
+    this.store.saveAccount(record);
+    return record;
+  }
+
+  record(upstream: string, account: string, keyDigest: string, health: Health): AccountRecord {
+    return {
       upstream,
       account,
       keyDigest,
@@ -41,7 +54,5 @@ export class SavedHealth {
       consecutiveFailures: health.consecutiveFailures,
       disabledReason: health.disabledReason,
     };
-    this.records.set(`${upstream}/${account}`, record);
-    this.store.saveAccount(record);
   }
 }
