@@ -1,5 +1,6 @@
 import { GatewayError } from "../failure.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../observe/prometheus.ts";
+import { requestLogMetrics } from "../observe/request-log.ts";
 import type { OperationHandler } from "./context.ts";
 
 /** GET /metrics in Prometheus' text format, with the accounts' states as the pool sees them now. */
@@ -13,7 +14,9 @@ export const metrics: OperationHandler = (ctx, services) => {
     services.metrics.render(
       services.pool.view(ctx.snapshot.upstreams),
       services.accountEvents.list(),
-    ),
+    ) +
+      // Only for a log on PostgreSQL: requests.db has no outage to report.
+      (ctx.snapshot.proxy.requestLog.url ? requestLogMetrics(services.requestLog.stats()) : ""),
     { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } },
   );
 };
