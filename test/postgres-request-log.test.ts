@@ -1,8 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
+import { rmSync } from "node:fs";
 import { hostname } from "node:os";
 import OpenAI from "openai";
+import { loadConfig } from "../src/config/load.ts";
+import { ConfigError, formatProblem } from "../src/config/problem.ts";
 import { migrate, SCHEMA_VERSION } from "../src/observe/postgres-request-log.ts";
+import { tempDir, writeConfig } from "./support/gateway.ts";
 import { type Instances, startInstances } from "./support/instances.ts";
 import { postgresAvailable, TestPostgres } from "./support/postgres.ts";
 import { runLevity } from "./support/process.ts";
@@ -126,6 +130,10 @@ describe.skipIf(!READY)("three instances, one request log on PostgreSQL", () => 
     );
     for (const row of rows as { request_id: string; instance: string }[])
       expect(row.instance).toBe(`${hostname()}:${portOf(sent.get(row.request_id)!)}`);
+    // The start-up block says where the log is (never a password: this URL has none to hide).
+    expect(instances.all[0]!.output()).toContain(
+      `log        the request log on PostgreSQL, ${pg.url}: shared by every instance`,
+    );
     const [version] = await sql`SELECT version FROM levity_schema`;
     expect(version.version).toBe(SCHEMA_VERSION);
   }, 60_000);
@@ -236,6 +244,38 @@ describe.skipIf(!READY)("three instances, one request log on PostgreSQL", () => 
       expect(instance.output()).toContain("answers again");
     }
   }, 60_000);
+  test("PostgreSQL hung: calls time out, no request waits for it, and what was held is written once", async () => {
+    pg.pause();
+    restartAfter = async () => pg.resume();
+    const during: string[] = [];
+    for (let i = 0; i < 15; i++) {
+      const origin = instances.all[i % 3]!.origin;
+      const started = performance.now();
+      const id = await chat(origin, `while it hangs ${i}`);
+      // Nothing on the request path waits for the database (timeout_ms is 1000 here).
+      expect(performance.now() - started).toBeLessThan(900);
+      sent.set(id, origin);
+      during.push(id);
+    }
+    for (const instance of instances.all)
+      await waitUntil(
+        "the hung server's deadline to pass",
+        async () => (await health(instance.origin)).requestLog.up === false,
+      );
+    expect(instances.all[0]!.output()).toContain("took longer than 1000 ms");
+    restartAfter = undefined;
+    pg.resume();
+    await waitUntil(
+      "the held records written",
+      async () => (await storedIds(sql).catch(() => [])).length >= sent.size,
+      15_000,
+    );
+    // A batch the hung server took after all is written again when it answers: still once.
+    const [counts] = await sql`SELECT count(*)::int AS n, count(DISTINCT request_id)::int AS d
+      FROM levity_requests WHERE route = '/v1/chat/completions'`;
+    expect(counts).toEqual({ n: sent.size, d: sent.size });
+    expect((await storedIds(sql)).sort()).toEqual([...sent.keys()].sort());
+  }, 60_000);
 });
 
 describe.skipIf(!READY)("the buffer's bound", () => {
@@ -289,7 +329,7 @@ describe.skipIf(!READY)("the buffer's bound", () => {
 });
 
 describe.skipIf(!READY)("the schema", () => {
-  test("a database at version 1 is migrated to the current version, its records kept", async () => {
+  test("a database at version 1 is migrated to the current version, its records kept, the aged ones trimmed", async () => {
     const url = databaseUrl("old");
     const old = new SQL(url, { max: 1 });
     try {
@@ -298,9 +338,18 @@ describe.skipIf(!READY)("the schema", () => {
           latency_ms, ttfb_ms, input_tokens, output_tokens, cached_tokens, reasoning_tokens)
         VALUES ('req_from_version_1', ${Date.now()}, 'POST', '/v1/chat/completions', false, 1, 200, false,
           5, 3, 10, 2, 0, 0)`;
+      // Three days old: past retention_days 1, so the first instance to start deletes it.
+      await old`INSERT INTO levity_requests (request_id, time, method, route, unmatched, attempts, status, stream,
+          latency_ms, ttfb_ms, input_tokens, output_tokens, cached_tokens, reasoning_tokens)
+        VALUES ('req_three_days_old', ${Date.now() - 3 * 86_400_000}, 'POST', '/v1/chat/completions', false, 1, 200, false,
+          5, 3, 10, 2, 0, 0)`;
       expect((await old`SELECT version FROM levity_schema`)[0].version).toBe(1);
 
-      const instances = await startInstances(1, { gateway: gatewayYaml(url) });
+      // With a password (trust authentication ignores it): it never appears in what levity says.
+      const withPassword = url.replace("levity@", "levity:pw-not-for-logs-4711@");
+      const instances = await startInstances(1, {
+        gateway: gatewayYaml(withPassword, ", retention_days: 1"),
+      });
       try {
         const [one] = instances.all;
         const id = await chat(one!.origin, "after the migration");
@@ -313,6 +362,10 @@ describe.skipIf(!READY)("the schema", () => {
         expect(byId.get("req_from_version_1")).not.toHaveProperty("instance");
         expect(byId.get(id)).toMatchObject({ instance: `${hostname()}:${portOf(one!.origin)}` });
         expect(one!.output()).toContain("schema migrated from version 1 to 2");
+        expect(byId.has("req_three_days_old")).toBe(false);
+        expect(await storedIds(old)).not.toContain("req_three_days_old");
+        expect(one!.output()).toContain("levity:***@");
+        expect(one!.output()).not.toContain("pw-not-for-logs-4711");
       } finally {
         await instances.stop();
       }
@@ -320,4 +373,58 @@ describe.skipIf(!READY)("the schema", () => {
       await old.close({ timeout: 0 });
     }
   }, 60_000);
+});
+
+describe("proxy.request_log in gateway.yaml", () => {
+  const load = (requestLog: string) => {
+    const dir = tempDir();
+    try {
+      writeConfig(dir, { gateway: `proxy:\n  request_log: ${requestLog}\n` });
+      return loadConfig({ dir, env: {} }).proxy.requestLog;
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems.map(formatProblem).join("\n");
+      throw error;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  test("a postgres:// URL is short for { url }, with every other setting at its default", () => {
+    expect(load("postgres://levity@db.internal:5432/levity")).toMatchObject({
+      url: "postgres://levity@db.internal:5432/levity",
+      enabled: true,
+      flushMs: 1000,
+      retentionMs: 30 * 86_400_000,
+      timeoutMs: 5000,
+      bufferRecords: 50_000,
+    });
+  });
+
+  test("the long form takes url, timeout_ms and buffer_records beside the settings it had", () => {
+    expect(
+      load("{ url: postgresql://l@h/db, timeout_ms: 800, buffer_records: 1000, flush_ms: 50 }"),
+    ).toMatchObject({
+      url: "postgresql://l@h/db",
+      timeoutMs: 800,
+      bufferRecords: 1000,
+      flushMs: 50,
+    });
+    // Without a url, requests.db as before.
+    expect(load("{ retention_days: 7 }")).toMatchObject({
+      url: undefined,
+      retentionMs: 7 * 86_400_000,
+    });
+  });
+
+  test("a wrong URL or setting is named, with what it must be", () => {
+    expect(load("mysql://x@y/z")).toContain("proxy.request_log.url: must be a postgres:// URL");
+    expect(load("{ url: http://x }")).toContain("proxy.request_log.url: must be a postgres:// URL");
+    expect(load("{ buffer_records: 0 }")).toContain(
+      "proxy.request_log.buffer_records: must be at least 1",
+    );
+    expect(load("{ timeout_ms: 5 }")).toContain(
+      "proxy.request_log.timeout_ms: must be at least 100",
+    );
+    expect(load("3")).toContain("proxy.request_log: must be a postgres:// URL, or a map");
+  });
 });

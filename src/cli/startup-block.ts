@@ -4,6 +4,7 @@ import { tildify, type ConfigDirChoice } from "../config/locate.ts";
 import { describeOpenAIServing } from "../config/describe.ts";
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import { ACCEPTED_PLACEMENTS } from "../http/auth.ts";
+import { redactedUrl } from "../state/shared-link.ts";
 import { VERSION } from "../version.ts";
 import { commandLine, invocation, shellWord, type Invocation } from "./invocation.ts";
 
@@ -73,6 +74,11 @@ export function startupBlock(
   const passedOver = passedOverLine(choice);
   if (passedOver) lines.push(`             ${passedOver}`);
   lines.push(`  data       ${tildify(snapshot.proxy.dataDir, choice.home)}`);
+  const logUrl = snapshot.proxy.requestLog.url;
+  if (logUrl)
+    lines.push(
+      `  log        the request log on PostgreSQL, ${redactedUrl(logUrl)}: shared by every instance; while it is away, records wait in memory (up to ${snapshot.proxy.requestLog.bufferRecords})`,
+    );
   lines.push(`  auth       ${authLine(snapshot)}`);
   const upstreamLines = snapshot.upstreams.map((u) => {
     if (u.protocol === "echo") {

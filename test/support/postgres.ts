@@ -156,6 +156,15 @@ export class TestPostgres {
     for (let i = 0; i < 500 && pids.some(alive); i++) await Bun.sleep(10);
   }
 
+  /** Freezes it (SIGSTOP): connections stay open and nothing answers, as a hung server. */
+  pause(): void {
+    for (const pid of this.serverPids()) process.kill(pid, "SIGSTOP");
+  }
+
+  resume(): void {
+    for (const pid of this.serverPids()) process.kill(pid, "SIGCONT");
+  }
+
   /** Stops it at once, as a crash would (SIGKILL). */
   async kill(): Promise<void> {
     await this.signal("SIGKILL", this.serverPids());
