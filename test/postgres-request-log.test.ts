@@ -6,6 +6,7 @@ import OpenAI from "openai";
 import { loadConfig } from "../src/config/load.ts";
 import { ConfigError, formatProblem } from "../src/config/problem.ts";
 import { migrate, SCHEMA_VERSION } from "../src/observe/postgres-request-log.ts";
+import { chromiumPath, launchChromium } from "./support/browser.ts";
 import { tempDir, writeConfig } from "./support/gateway.ts";
 import { type Instances, startInstances } from "./support/instances.ts";
 import { postgresAvailable, TestPostgres } from "./support/postgres.ts";
@@ -245,8 +246,8 @@ describe.skipIf(!READY)("three instances, one request log on PostgreSQL", () => 
     }
   }, 60_000);
   test("PostgreSQL hung: calls time out, no request waits for it, and what was held is written once", async () => {
-    pg.pause();
     restartAfter = async () => pg.resume();
+    pg.pause();
     const during: string[] = [];
     for (let i = 0; i < 15; i++) {
       const origin = instances.all[i % 3]!.origin;
@@ -277,6 +278,29 @@ describe.skipIf(!READY)("three instances, one request log on PostgreSQL", () => 
     expect((await storedIds(sql)).sort()).toEqual([...sent.keys()].sort());
   }, 60_000);
 });
+
+/**
+ * The monitor page, signed in, in headless Chromium (when there is one): the rest of the page
+ * shows while the log cannot be read, and the Request log card says what the log's state is.
+ */
+async function expectMonitorCard(origin: string, text: string): Promise<void> {
+  const browserPath = chromiumPath();
+  if (!browserPath) return;
+  const profile = tempDir("levity-chromium-");
+  const browser = await launchChromium(browserPath, profile);
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${origin}/ui`, { waitUntil: "load" });
+    await page.getByLabel("Admin key").fill(ADMIN_KEY);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#cards [data-card='Status'] .value").getByText("ok").waitFor();
+    await page.locator("#cards [data-card='Request log'] .value").getByText(text).waitFor();
+    expect(await page.locator("#status-line").textContent()).not.toContain("not answering");
+  } finally {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
 
 describe.skipIf(!READY)("the buffer's bound", () => {
   test("past buffer_records, records are dropped and counted; those within it are written", async () => {
@@ -311,6 +335,7 @@ describe.skipIf(!READY)("the buffer's bound", () => {
         bufferLimit: 5,
       });
       expect(one!.output()).toContain("the buffer is full");
+      await expectMonitorCard(one!.origin, "PostgreSQL away · 5 waiting · 7 dropped");
       restartAfter = undefined;
       await pg.start();
       await waitUntil(
@@ -324,6 +349,31 @@ describe.skipIf(!READY)("the buffer's bound", () => {
     } finally {
       await small.close({ timeout: 0 });
       await instances.stop();
+    }
+  }, 60_000);
+});
+
+describe.skipIf(!READY)("stopping, and a newer schema", () => {
+  test("a stop writes what the buffer holds; a schema newer than levity's is written to, with a warning", async () => {
+    const url = databaseUrl("later");
+    await sql`CREATE DATABASE later`;
+    const later = new SQL(url, { max: 1 });
+    try {
+      await migrate(later);
+      await later`UPDATE levity_schema SET version = 99`;
+      // flush_ms at its largest: the records are still in the buffer when the stop comes.
+      const instances = await startInstances(1, {
+        gateway: gatewayYaml(url).replace("flush_ms: 20", "flush_ms: 60000"),
+      });
+      const [one] = instances.all;
+      const ids = [await chat(one!.origin, "one"), await chat(one!.origin, "two")];
+      expect((await health(one!.origin)).requestLog.buffered).toBe(2);
+      expect(await storedIds(later)).toEqual([]);
+      await instances.stop();
+      expect((await storedIds(later)).sort()).toEqual(ids.sort());
+      expect(one!.output()).toContain("has schema version 99, newer than this levity's 2");
+    } finally {
+      await later.close({ timeout: 0 });
     }
   }, 60_000);
 });

@@ -397,11 +397,13 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
 
   /** Writes the buffer, a batch at a time, until it is empty or the server fails. */
   const drain = async () => {
+    // The records there now; those added meanwhile wait for their own turn (flush_ms, or a full batch).
+    let left = pending.length;
     await ensureSchema();
     if (now() - lastTrim > RETENTION_CHECK_MS) await trim();
     const instance = options.instance();
-    while (pending.length > 0) {
-      const batch = pending.slice(0, BATCH_MAX);
+    while (left > 0) {
+      const batch = pending.slice(0, Math.min(left, BATCH_MAX));
       const rows = batch.map((r) => toRow(r, instance));
       await within(
         sql`INSERT INTO levity_requests ${sql(rows)} ON CONFLICT (request_id) DO NOTHING`,
@@ -410,6 +412,7 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
       );
       // Only add() touches the buffer meanwhile, and only at its end: the batch is still its head.
       pending.splice(0, batch.length);
+      left -= batch.length;
       for (const r of batch) pendingBytes -= sizeOf(r);
       cameBack();
     }
@@ -437,7 +440,9 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
       })
       .finally(() => {
         writing = undefined;
-        if (pending.length > 0 || !migrated) schedule(up ? 0 : retryMs);
+        if (!up || !migrated) {
+          if (pending.length > 0 || !migrated) schedule(retryMs);
+        } else if (pending.length > 0) schedule(pending.length >= BATCH_MAX ? 0 : options.flushMs);
       });
     return writing;
   };
@@ -470,7 +475,9 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
 
   /** What a read sees: the buffer written first (when the server answers), within the deadline. */
   const beforeRead = async () => {
+    // A write already under way has only the records of its start: a second one takes the rest.
     await write();
+    if (up && pending.length > 0) await write();
     if (!up || !migrated)
       throw new RequestLogUnavailable(
         `the request log on PostgreSQL (${label}) does not answer; ${pending.length} records wait in this instance's memory`,
@@ -553,7 +560,8 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
       if (closed) return;
       clearInterval(retention);
       // What is still held is written, if the server answers within the deadline; then closed.
-      if (up) await write();
+      await write();
+      if (up && pending.length > 0) await write();
       closed = true;
       clearTimeout(timer);
       if (pending.length > 0)

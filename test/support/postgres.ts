@@ -158,11 +158,20 @@ export class TestPostgres {
 
   /** Freezes it (SIGSTOP): connections stay open and nothing answers, as a hung server. */
   pause(): void {
-    for (const pid of this.serverPids()) process.kill(pid, "SIGSTOP");
+    this.send("SIGSTOP");
   }
 
   resume(): void {
-    for (const pid of this.serverPids()) process.kill(pid, "SIGCONT");
+    this.send("SIGCONT");
+  }
+
+  /** A backend that has just ended is no longer there to signal. */
+  private send(signal: NodeJS.Signals): void {
+    for (const pid of this.serverPids()) {
+      try {
+        process.kill(pid, signal);
+      } catch {}
+    }
   }
 
   /** Stops it at once, as a crash would (SIGKILL). */
