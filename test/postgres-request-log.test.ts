@@ -1,13 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import OpenAI from "openai";
 import { loadConfig } from "../src/config/load.ts";
 import { ConfigError, formatProblem } from "../src/config/problem.ts";
 import { migrate, SCHEMA_VERSION } from "../src/observe/postgres-request-log.ts";
 import { chromiumPath, launchChromium } from "./support/browser.ts";
-import { tempDir, writeConfig } from "./support/gateway.ts";
+import { REPO, tempDir, writeConfig } from "./support/gateway.ts";
 import { type Instances, startInstances } from "./support/instances.ts";
 import { postgresAvailable, TestPostgres } from "./support/postgres.ts";
 import { runLevity } from "./support/process.ts";
@@ -464,6 +465,35 @@ describe("proxy.request_log in gateway.yaml", () => {
       url: undefined,
       retentionMs: 7 * 86_400_000,
     });
+  });
+
+  test("gateway.example.yaml's request_log lines, uncommented, are a valid configuration", () => {
+    const example = readFileSync(join(REPO, "gateway.example.yaml"), "utf8");
+    const uncommented = example.replace(
+      /^ {4}# (url|timeout_ms|buffer_records): /gm,
+      (_, key: string) => `    ${key}: `,
+    );
+    expect(uncommented).not.toBe(example);
+    const dir = tempDir();
+    try {
+      writeConfig(dir, { gateway: uncommented });
+      const env = {
+        LEVITY_API_KEY: "sk-example-1234",
+        LEVITY_LAPTOP_KEY: "sk-example-5678",
+        GEMINI_KEY_ALICE: "g",
+        GEMINI_KEY_BOB: "b",
+        OPENAI_API_KEY: "o",
+        ANTHROPIC_API_KEY: "a",
+        PGPASSWORD: "pg-example",
+      };
+      expect(loadConfig({ dir, env }).proxy.requestLog).toMatchObject({
+        url: "postgres://levity:pg-example@db.internal:5432/levity",
+        timeoutMs: 5000,
+        bufferRecords: 50_000,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a wrong URL or setting is named, with what it must be", () => {
