@@ -227,7 +227,9 @@ async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T>
   let timer: Timer | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      (work as { cancel?: () => unknown }).cancel?.();
+      try {
+        (work as { cancel?: () => unknown }).cancel?.();
+      } catch {}
       reject(new RequestLogUnavailable(`${what} took longer than ${ms} ms`));
     }, ms);
   });
@@ -248,7 +250,6 @@ function openSql(url: string, timeoutMs: number): SQL {
     idleTimeout: 60,
     // The server gives up on a statement too, so a slow one does not hold a connection past its caller.
     connection: { application_name: "levity", statement_timeout: timeoutMs },
-    onclose: () => {},
   });
 }
 
@@ -386,13 +387,14 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
     migrated = true;
   };
 
-  const trim = async () => {
+  /** Beside the writes, not before them: a slow delete of a large table must not hold the records back. */
+  const trim = () => {
     lastTrim = now();
-    await within(
+    within(
       sql`DELETE FROM levity_requests WHERE time < ${now() - options.retentionMs}`,
       timeoutMs,
       "trimming the request log",
-    );
+    ).catch((error) => log.warn(`request log: ${(error as Error).message}; trying again later`));
   };
 
   /** Writes the buffer, a batch at a time, until it is empty or the server fails. */
@@ -400,7 +402,7 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
     // The records there now; those added meanwhile wait for their own turn (flush_ms, or a full batch).
     let left = pending.length;
     await ensureSchema();
-    if (now() - lastTrim > RETENTION_CHECK_MS) await trim();
+    if (now() - lastTrim > RETENTION_CHECK_MS) trim();
     const instance = options.instance();
     while (left > 0) {
       const batch = pending.slice(0, Math.min(left, BATCH_MAX));
