@@ -185,7 +185,9 @@ export class TestPostgres {
   }
 
   async stop(): Promise<void> {
-    // SIGINT is the fast shutdown: it does not wait for clients (levity's pool) to disconnect.
+    // A paused server could not act on it; SIGINT is the fast shutdown: it does not wait for
+    // clients (levity's pool) to disconnect.
+    this.send("SIGCONT");
     await this.signal("SIGINT", this.serverPids().slice(0, 1));
     rmSync(this.dir, { recursive: true, force: true });
   }
