@@ -45,6 +45,16 @@ export interface SqliteOpeners {
   }): RequestLog;
 }
 
+/** The request log on PostgreSQL, as the runtime hands it to the host's opener. */
+export interface PostgresLogSettings {
+  url: string;
+  flushMs: number;
+  retentionMs: number;
+  timeoutMs: number;
+  bufferRecords: number;
+  log: Logger;
+}
+
 /** What differs between the hosts. */
 export interface RuntimeHost {
   /** The process environment, which fetch reads its HTTP proxy settings from (not the config's `env`). */
@@ -53,6 +63,8 @@ export interface RuntimeHost {
   sqlite?: SqliteOpeners;
   /** The address the host listens on ("host:port"), for the warning that a change of it needs a restart. */
   listeningOn(): string;
+  /** Opens the request log on PostgreSQL (proxy.request_log.url); a host without a client leaves it out. */
+  postgresLog?: (options: PostgresLogSettings) => RequestLog;
   /** Opens the link to shared state (Redis); a host without a Redis client leaves it out. */
   sharedLink?: (settings: SharedStateSettings, log: Logger) => SharedLink;
 }
@@ -69,7 +81,7 @@ export interface Runtime {
   /** Re-reads the config; a broken file keeps the current one serving. Returns whether it was applied. */
   reload(reason: string): boolean;
   /** Closes the store and the request log, once nothing is served any more. */
-  close(): void;
+  close(): Promise<void>;
 }
 
 /** Loads the configuration and assembles the services; throws ConfigError having opened nothing. */
@@ -77,7 +89,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   const { log, host } = options;
   const holder: SnapshotHolder = { snapshot: loadConfig(options) };
   const store = openStore(holder.snapshot, host.sqlite, log);
-  const requestLog = openRequestLog(holder.snapshot, host.sqlite, log);
+  const requestLog = openRequestLog(holder.snapshot, host, log);
   const keys = openKeys(holder.snapshot, host.sqlite, log);
   const shared = openShared(holder.snapshot, host, log);
 
@@ -127,11 +139,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     services,
     gateway: createGateway(holder, services),
     reload,
-    close() {
+    async close() {
       shared?.close();
       keys.close();
       store.close();
-      requestLog.close();
+      await requestLog.close();
     },
   };
 }
@@ -150,8 +162,10 @@ function warnRestartNeeded(
     log.warn("a state: change needs a restart; shared state stays as it was");
   if (next.proxy.dataDir !== previous.dataDir)
     log.warn(`a data_dir change needs a restart; state stays in ${previous.dataDir}`);
-  const { retentionMs, maxBytes, flushMs } = next.proxy.requestLog;
+  const { retentionMs, maxBytes, flushMs, url } = next.proxy.requestLog;
   const before = previous.requestLog;
+  if (url !== before.url)
+    log.warn("a request_log url change needs a restart; the request log stays where it was");
   if (
     retentionMs !== before.retentionMs ||
     maxBytes !== before.maxBytes ||
@@ -222,13 +236,20 @@ function openKeys(
 }
 
 /** The request log beside the state, in its own file; in memory (and said so) if that cannot be opened. */
-function openRequestLog(
-  snapshot: ConfigSnapshot,
-  sqlite: SqliteOpeners | undefined,
-  log: Logger,
-): RequestLog {
-  if (!sqlite) return memoryRequestLog();
+function openRequestLog(snapshot: ConfigSnapshot, host: RuntimeHost, log: Logger): RequestLog {
   const settings = snapshot.proxy.requestLog;
+  if (settings.url) {
+    if (host.postgresLog) {
+      const { url, flushMs, retentionMs, timeoutMs, bufferRecords } = settings;
+      // Connected in the background: a server that is down does not stop levity starting.
+      return host.postgresLog({ url, flushMs, retentionMs, timeoutMs, bufferRecords, log });
+    }
+    log.warn(
+      "request_log names a PostgreSQL URL, but this runtime has no PostgreSQL client: the log is kept as without one",
+    );
+  }
+  const sqlite = host.sqlite;
+  if (!sqlite) return memoryRequestLog();
   const path = join(snapshot.proxy.dataDir, "requests.db");
   try {
     return sqlite.requestLog({

@@ -1,4 +1,5 @@
 import { watch, type FSWatcher } from "node:fs";
+import { hostname as machineName } from "node:os";
 import type { LoadOptions } from "./config/load.ts";
 import { CONFIG_FILES } from "./config/locate.ts";
 import type { SnapshotHolder } from "./http/exchange.ts";
@@ -6,6 +7,7 @@ import { isWebSocketUpgrade, WEBSOCKET_ADMITTED } from "./http/websocket.ts";
 import { ResponsesSocket } from "./operations/responses-ws.ts";
 import type { Logger } from "./log.ts";
 import { openSqliteRequestLog } from "./observe/sqlite-request-log.ts";
+import { openPostgresRequestLog } from "./observe/postgres-request-log.ts";
 import { createRuntime, type SqliteOpeners } from "./runtime.ts";
 import { openSqliteStore } from "./state/sqlite-store.ts";
 import { openSqliteKeys } from "./keys/sqlite-keys.ts";
@@ -76,6 +78,12 @@ export function startServer(options: StartOptions): RunningServer {
       env: process.env,
       sqlite: BUN_SQLITE,
       listeningOn: () => `${server.hostname}:${server.port}`,
+      // Each record names the instance that served it: this machine and the port it listens on.
+      postgresLog: (settings) =>
+        openPostgresRequestLog({
+          ...settings,
+          instance: () => `${machineName()}:${server?.port ?? port}`,
+        }),
       sharedLink: (settings, log) =>
         openRedisLink(settings.url, {
           timeoutMs: settings.timeoutMs,
@@ -159,7 +167,7 @@ export function startServer(options: StartOptions): RunningServer {
       },
     });
   } catch (error) {
-    runtime.close();
+    void runtime.close();
     const code = (error as { code?: string }).code;
     if (code === "EADDRINUSE") throw new PortInUseError(hostname, port);
     throw error;
@@ -190,7 +198,7 @@ export function startServer(options: StartOptions): RunningServer {
         await server.stop(true);
       }
       clearTimeout(timer);
-      runtime.close();
+      await runtime.close();
     },
   };
 }

@@ -2,6 +2,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { statusRange, type LogQuery, type LoggedRequest } from "../observe/request-log.ts";
 import { readRequestLogFile } from "../observe/sqlite-request-log.ts";
+import { readPostgresLog } from "../observe/postgres-request-log.ts";
+import { redactedUrl } from "../state/shared-link.ts";
 import { parseSince } from "../operations/admin.ts";
 import {
   adminFor,
@@ -62,6 +64,8 @@ export function formatLogLine(r: LoggedRequest): string {
     // A model without a price shows none; levity usage counts such requests as unpriced.
     r.costUsd !== undefined ? formatUsd(r.costUsd) : "",
     r.clientKey ? `key ${r.clientKey}` : "",
+    // A log that several instances share (PostgreSQL) says which one served it.
+    r.instance ? `on ${r.instance}` : "",
     r.requestId,
   ].filter(Boolean);
   return `${parts.join("  ")}${r.error ? `\n    error: ${r.error}` : ""}`;
@@ -112,9 +116,8 @@ export function localLogFile(admin: Admin, reason: string, io: CliIO): string {
   return path;
 }
 
-/** The request log file itself, filtered as the gateway would filter it, for when no gateway answers. */
-function fileSource(admin: Admin, flags: LogsFlags, reason: string, io: CliIO): RecordSource {
-  const path = localLogFile(admin, reason, io);
+/** The filters as the gateway would apply them, for a source read directly; a bad one exits. */
+function directQuery(flags: LogsFlags, io: CliIO): LogQuery {
   const query: LogQuery = { model: flags.model, account: flags.account };
   if (flags.status) {
     if (!statusRange(flags.status)) {
@@ -134,6 +137,13 @@ function fileSource(admin: Admin, flags: LogsFlags, reason: string, io: CliIO): 
       throw new CliExit(2);
     }
   }
+  return query;
+}
+
+/** The request log file itself, filtered as the gateway would filter it, for when no gateway answers. */
+function fileSource(admin: Admin, flags: LogsFlags, reason: string, io: CliIO): RecordSource {
+  const path = localLogFile(admin, reason, io);
+  const query = directQuery(flags, io);
   // Said before any record, on stderr so --json output stays one record per line.
   io.err(
     `levity logs: no gateway answers at ${admin.origin} (${reason}); reading its request log file ${path} directly. It holds what was written before the gateway stopped: after a crash, all but the last batch (about a second).\n`,
@@ -147,6 +157,46 @@ function fileSource(admin: Admin, flags: LogsFlags, reason: string, io: CliIO): 
       });
     } catch (error) {
       io.err(`levity logs: cannot read ${path}: ${(error as Error).message}\n`);
+      throw new CliExit(1);
+    }
+  };
+}
+
+/** The PostgreSQL URL of gateway.yaml's request_log, when the log is there; one that cannot be read exits. */
+export function postgresLogUrl(admin: Admin, reason: string, io: CliIO): string | undefined {
+  const field = admin.settings.requestLogUrl;
+  if (field.unset) {
+    io.err(
+      `${unreachableMessage(admin, reason).trimEnd()} Its request log on PostgreSQL cannot be read directly either: ${field.from} uses an environment variable that is not set here.\n`,
+    );
+    throw new CliExit(1);
+  }
+  return field.value;
+}
+
+/** The shared log on PostgreSQL, read directly: it has every instance's records, not only this one's. */
+function postgresSource(
+  admin: Admin,
+  url: string,
+  flags: LogsFlags,
+  reason: string,
+  io: CliIO,
+): RecordSource {
+  const query = directQuery(flags, io);
+  io.err(
+    `levity logs: no gateway answers at ${admin.origin} (${reason}); reading the request log on PostgreSQL (${redactedUrl(url)}) directly.\n`,
+  );
+  return async (params) => {
+    try {
+      return await readPostgresLog(url, {
+        ...query,
+        limit: Number(params.limit),
+        after: params.after === undefined ? undefined : Number(params.after),
+      });
+    } catch (error) {
+      io.err(
+        `levity logs: cannot read the request log on PostgreSQL: ${(error as Error).message}\n`,
+      );
       throw new CliExit(1);
     }
   };
@@ -175,7 +225,12 @@ export async function logsCommand(flags: LogsFlags, io: CliIO, stop?: AbortSigna
     `/levity/logs?${queryString(flags, firstParams)}`,
     io,
   );
-  const source = answer.ok ? fromGateway : fileSource(admin, flags, answer.unreachable, io);
+  const pgUrl = answer.ok ? undefined : postgresLogUrl(admin, answer.unreachable, io);
+  const source = answer.ok
+    ? fromGateway
+    : pgUrl
+      ? postgresSource(admin, pgUrl, flags, answer.unreachable, io)
+      : fileSource(admin, flags, answer.unreachable, io);
   const recent = (
     answer.ok ? (answer.value as { requests: LoggedRequest[] }).requests : await source(firstParams)
   ).reverse();

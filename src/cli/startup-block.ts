@@ -4,8 +4,8 @@ import { tildify, type ConfigDirChoice } from "../config/locate.ts";
 import { describeOpenAIServing } from "../config/describe.ts";
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import { ACCEPTED_PLACEMENTS } from "../http/auth.ts";
-import { VERSION } from "../version.ts";
 import { redactedUrl } from "../state/shared-link.ts";
+import { VERSION } from "../version.ts";
 import { commandLine, invocation, shellWord, type Invocation } from "./invocation.ts";
 
 /** `npx bun src/main.ts init` in a checkout, `levity init` from the executable. */
@@ -82,6 +82,11 @@ export function startupBlock(
   if (snapshot.state)
     lines.push(
       `  state      ${redactedUrl(snapshot.state.url)} ${bound.sharedUp ? "(shared)" : "(unreachable: own state until it answers)"}`,
+    );
+  const logUrl = snapshot.proxy.requestLog.url;
+  if (logUrl)
+    lines.push(
+      `  log        the request log on PostgreSQL, ${redactedUrl(logUrl)}: shared by every instance; while it is away, records wait in memory (up to ${snapshot.proxy.requestLog.bufferRecords})`,
     );
   lines.push(`  auth       ${authLine(snapshot, bound.madeKeys?.() ?? 0)}`);
   const upstreamLines = snapshot.upstreams.map((u) => {

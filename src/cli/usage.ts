@@ -6,10 +6,12 @@ import {
   type UsageTotals,
 } from "../observe/request-log.ts";
 import { readUsageFromFile } from "../observe/sqlite-request-log.ts";
+import { readPostgresUsage } from "../observe/postgres-request-log.ts";
+import { redactedUrl } from "../state/shared-link.ts";
 import { parseSince, usageGrouping } from "../operations/admin.ts";
 import { adminFor, requestAdmin, type AdminFlags } from "./admin-client.ts";
 import { CliExit, type CliIO } from "./context.ts";
-import { formatUsd, localLogFile } from "./logs.ts";
+import { formatUsd, localLogFile, postgresLogUrl } from "./logs.ts";
 
 /*
  * `levity usage`: requests, tokens and cost per client key, model, upstream or account, from the
@@ -81,19 +83,34 @@ export async function usageCommand(flags: UsageFlags, io: CliIO): Promise<void> 
   let usage: UsageAnswer;
   if (answer.ok) usage = answer.value as UsageAnswer;
   else {
-    const path = localLogFile(admin, answer.unreachable, io);
-    // Said first, on stderr, so --json output stays one JSON document.
-    io.err(
-      `levity usage: no gateway answers at ${admin.origin} (${answer.unreachable}); reading its request log file ${path} directly. It holds what was written before the gateway stopped: after a crash, all but the last batch (about a second).\n`,
-    );
     const until = Date.now();
     const since = parseSince(sinceText, until)!;
+    const pgUrl = postgresLogUrl(admin, answer.unreachable, io);
     let rows: UsageTotals[];
-    try {
-      rows = readUsageFromFile(path, by, since, until);
-    } catch (error) {
-      io.err(`levity usage: cannot read ${path}: ${(error as Error).message}\n`);
-      throw new CliExit(1);
+    if (pgUrl) {
+      // Said first, on stderr, so --json output stays one JSON document.
+      io.err(
+        `levity usage: no gateway answers at ${admin.origin} (${answer.unreachable}); reading the request log on PostgreSQL (${redactedUrl(pgUrl)}) directly.\n`,
+      );
+      try {
+        rows = await readPostgresUsage(pgUrl, by, since, until);
+      } catch (error) {
+        io.err(
+          `levity usage: cannot read the request log on PostgreSQL: ${(error as Error).message}\n`,
+        );
+        throw new CliExit(1);
+      }
+    } else {
+      const path = localLogFile(admin, answer.unreachable, io);
+      io.err(
+        `levity usage: no gateway answers at ${admin.origin} (${answer.unreachable}); reading its request log file ${path} directly. It holds what was written before the gateway stopped: after a crash, all but the last batch (about a second).\n`,
+      );
+      try {
+        rows = readUsageFromFile(path, by, since, until);
+      } catch (error) {
+        io.err(`levity usage: cannot read ${path}: ${(error as Error).message}\n`);
+        throw new CliExit(1);
+      }
     }
     usage = {
       by,

@@ -364,6 +364,8 @@ export interface AdminSettings {
   port: AdminField<number>;
   adminKey: AdminField<string>;
   dataDir: AdminField<string>;
+  /** proxy.request_log's PostgreSQL URL, when the log is there rather than in the data directory. */
+  requestLogUrl: AdminField<string>;
   /** gateway.yaml does not parse as YAML. */
   problems: ConfigProblem[];
 }
@@ -381,7 +383,8 @@ export function loadAdminSettings(options: LoadOptions): AdminSettings {
     adminKey: AdminField<string>,
     dataDir: AdminField<string>,
     problems: ConfigProblem[] = [],
-  ): AdminSettings => ({ gateway: text?.path, port, adminKey, dataDir, problems });
+    requestLogUrl: AdminField<string> = { problems: [] },
+  ): AdminSettings => ({ gateway: text?.path, port, adminKey, dataDir, requestLogUrl, problems });
   const dataDirDefault = { value: defaultDataDir(options), problems: [] };
   if (!parsed || parsed.problems.length > 0) {
     return settings(
@@ -415,7 +418,9 @@ export function loadAdminSettings(options: LoadOptions): AdminSettings {
       : { ...written, value: dataDirOf(written.value, options) };
   // Only admin_key: the gateway never takes a client key for it either.
   const adminKey = field("admin_key", entries.admin_key);
-  return settings(port, adminKey, dataDir);
+  const requestLog = field("request_log", entries.request_log);
+  const requestLogUrl = { ...requestLog, value: requestLog.value?.url };
+  return settings(port, adminKey, dataDir, [], requestLogUrl);
 }
 
 function buildProxy(
@@ -509,12 +514,15 @@ function buildProxy(
     metricsEnabled: p.metrics,
     metricsPublic: p.metrics_public,
     requestLog: {
+      url: p.request_log.url,
       enabled: p.request_log.enabled,
       logBodies: p.request_log.log_bodies,
       bodyMaxBytes: Math.round(p.request_log.body_max_kb * 1024),
       retentionMs: Math.round(p.request_log.retention_days * 86_400_000),
       maxBytes: Math.round(p.request_log.max_mb * 1024 * 1024),
       flushMs: p.request_log.flush_ms,
+      timeoutMs: p.request_log.timeout_ms,
+      bufferRecords: p.request_log.buffer_records,
     },
   };
 }

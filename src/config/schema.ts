@@ -124,6 +124,72 @@ const ServerToolsPolicy = v.picklist(
   "must be auto (refuse a request that forces the tool, drop it with a warning from one that only offers it), error (always refuse, naming the tool) or drop (always send the request without it, with an x-levity-warning header)",
 );
 
+const PostgresUrl = v.pipe(
+  v.string("must be a postgres:// URL"),
+  v.regex(
+    /^postgres(ql)?:\/\/\S+$/,
+    "must be a postgres:// URL, e.g. postgres://levity@127.0.0.1:5432/levity",
+  ),
+);
+
+/** proxy.request_log's long form; without a url, the log is requests.db in the data directory. */
+const RequestLogSchema = v.strictObject(
+  {
+    /** A postgres:// URL: the log goes to PostgreSQL instead of requests.db. */
+    url: v.optional(PostgresUrl),
+    enabled: v.optional(v.boolean("must be true or false"), true),
+    /** Request and response bodies, each cut at body_max_kb. They can hold anything a client sent. */
+    log_bodies: v.optional(v.boolean("must be true or false"), false),
+    body_max_kb: v.optional(
+      v.pipe(
+        v.number("must be a number of kilobytes"),
+        v.minValue(1, "must be at least 1"),
+        v.maxValue(10_240, "must be at most 10240"),
+      ),
+      64,
+    ),
+    retention_days: v.optional(
+      v.pipe(v.number("must be a number of days"), v.minValue(0.001, "must be more than 0")),
+      30,
+    ),
+    max_mb: v.optional(
+      v.pipe(v.number("must be a number of megabytes"), v.minValue(0.01, "must be more than 0")),
+      512,
+    ),
+    /** PostgreSQL only: milliseconds any one call may take before it counts as failed. */
+    timeout_ms: v.optional(
+      v.pipe(
+        v.number("must be a number of milliseconds"),
+        v.integer("must be a whole number"),
+        v.minValue(100, "must be at least 100"),
+        v.maxValue(60_000, "must be at most 60000"),
+      ),
+      5000,
+    ),
+    /** PostgreSQL only: records kept in memory while it is away; past this they are counted as dropped. */
+    buffer_records: v.optional(
+      v.pipe(
+        v.number("must be a number of records"),
+        v.integer("must be a whole number"),
+        v.minValue(1, "must be at least 1"),
+        v.maxValue(1_000_000, "must be at most 1000000"),
+      ),
+      50_000,
+    ),
+    /** How often buffered records are written; a crash loses at most this long of the log. */
+    flush_ms: v.optional(
+      v.pipe(
+        v.number("must be a number of milliseconds"),
+        v.integer("must be a whole number"),
+        v.minValue(10, "must be at least 10"),
+        v.maxValue(60_000, "must be at most 60000"),
+      ),
+      1000,
+    ),
+  },
+  "must be a postgres:// URL, or a map such as { retention_days: 30, max_mb: 512 }",
+);
+
 export const ProxySchema = v.strictObject({
   port: v.optional(
     v.pipe(
@@ -211,38 +277,13 @@ export const ProxySchema = v.strictObject({
   metrics: v.optional(v.boolean("must be true or false"), true),
   /** GET /metrics without a key, for a Prometheus on a trusted network. */
   metrics_public: v.optional(v.boolean("must be true or false"), false),
+  /** `request_log: postgres://…` is short for `request_log: { url: postgres://… }`. */
   request_log: v.optional(
-    v.strictObject({
-      enabled: v.optional(v.boolean("must be true or false"), true),
-      /** Request and response bodies, each cut at body_max_kb. They can hold anything a client sent. */
-      log_bodies: v.optional(v.boolean("must be true or false"), false),
-      body_max_kb: v.optional(
-        v.pipe(
-          v.number("must be a number of kilobytes"),
-          v.minValue(1, "must be at least 1"),
-          v.maxValue(10_240, "must be at most 10240"),
-        ),
-        64,
-      ),
-      retention_days: v.optional(
-        v.pipe(v.number("must be a number of days"), v.minValue(0.001, "must be more than 0")),
-        30,
-      ),
-      max_mb: v.optional(
-        v.pipe(v.number("must be a number of megabytes"), v.minValue(0.01, "must be more than 0")),
-        512,
-      ),
-      /** How often buffered records are written; a crash loses at most this long of the log. */
-      flush_ms: v.optional(
-        v.pipe(
-          v.number("must be a number of milliseconds"),
-          v.integer("must be a whole number"),
-          v.minValue(10, "must be at least 10"),
-          v.maxValue(60_000, "must be at most 60000"),
-        ),
-        1000,
-      ),
-    }),
+    v.pipe(
+      v.unknown(),
+      v.transform((value) => (typeof value === "string" ? { url: value } : value)),
+      RequestLogSchema,
+    ),
     {},
   ),
   cors_origins: v.optional(

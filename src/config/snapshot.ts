@@ -63,12 +63,18 @@ export interface MediaFetchSettings {
 }
 
 export interface RequestLogSettings {
+  /** A postgres:// URL when the log is on PostgreSQL; undefined: requests.db in the data directory. */
+  url?: string;
   enabled: boolean;
   logBodies: boolean;
   bodyMaxBytes: number;
   retentionMs: number;
   maxBytes: number;
   flushMs: number;
+  /** PostgreSQL: how long one call may take. */
+  timeoutMs: number;
+  /** PostgreSQL: records held in memory while it is away. */
+  bufferRecords: number;
 }
 
 /** How long an upstream may take, in milliseconds. */

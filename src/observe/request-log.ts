@@ -1,4 +1,5 @@
 import picomatch from "picomatch";
+import { Counter, Gauge } from "./prometheus.ts";
 import type { RequestRecord } from "./record.ts";
 
 /*
@@ -24,6 +25,8 @@ export interface LogQuery {
 export interface LoggedRequest extends RequestRecord {
   /** Order of arrival in the log; a follower asks for records after the last one it saw. */
   seq: number;
+  /** The instance that served it (host:port), in a log that several instances share (PostgreSQL). */
+  instance?: string;
 }
 
 export interface UsageRow {
@@ -107,18 +110,34 @@ export interface LogStats {
   bytes: number;
   /** Added but not yet written. */
   pending: number;
+  /** Set by a log on a server (PostgreSQL): where it is, and whether it answers. */
+  store?: "postgres";
+  up?: boolean;
+  /** Records not kept because the server was away and the buffer was full. */
+  dropped?: number;
+  /** How many records the buffer holds at most while the server is away. */
+  bufferLimit?: number;
 }
+
+/** SQLite answers at once; a log on a server answers later. */
+export type Awaitable<T> = T | Promise<T>;
 
 export interface RequestLog {
   add(record: RequestRecord): void;
   /** Writes what is buffered now. */
   flush(): void;
-  query(query: LogQuery): LoggedRequest[];
-  usage(since: number): UsageRow[];
+  query(query: LogQuery): Awaitable<LoggedRequest[]>;
+  usage(since: number): Awaitable<UsageRow[]>;
   /** Requests, tokens and cost from `since` to `until` (epoch ms), one row per group. */
-  usageBy(by: UsageGrouping, since: number, until: number): UsageTotals[];
+  usageBy(by: UsageGrouping, since: number, until: number): Awaitable<UsageTotals[]>;
   stats(): LogStats;
-  close(): void;
+  /** A log on a server writes what it still holds first, within its deadline. */
+  close(): void | Promise<void>;
+}
+
+/** The log's server does not answer (down, or slower than the deadline): a read cannot be served. */
+export class RequestLogUnavailable extends Error {
+  override name = "RequestLogUnavailable";
 }
 
 export const DEFAULT_QUERY_LIMIT = 100;
@@ -229,4 +248,28 @@ export function memoryRequestLog(capacity = 10_000): RequestLog {
     stats: () => ({ records: records.length, bytes: 0, pending: 0 }),
     close() {},
   };
+}
+
+/** /metrics lines for a log on a server: whether it answers, what waits in memory, what was dropped. */
+export function requestLogMetrics(stats: LogStats): string {
+  if (stats.store === undefined) return "";
+  const up = new Gauge(
+    "levity_request_log_up",
+    "1 while the request log's server (PostgreSQL) answers; 0 while records wait in memory.",
+    [],
+  );
+  up.set([], stats.up ? 1 : 0);
+  const buffered = new Gauge(
+    "levity_request_log_buffered",
+    "Request log records held in memory, not yet written to the server.",
+    [],
+  );
+  buffered.set([], stats.pending);
+  const dropped = new Counter(
+    "levity_request_log_dropped_total",
+    "Request log records dropped because the server was away and the buffer was full.",
+    [],
+  );
+  dropped.report([], stats.dropped ?? 0);
+  return up.render() + buffered.render() + dropped.render();
 }

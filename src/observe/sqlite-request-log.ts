@@ -251,7 +251,15 @@ function addMissingColumns(db: Database): void {
     if (!present.has(name)) db.exec(`ALTER TABLE requests ADD COLUMN ${name} ${type}`);
 }
 
-export function openSqliteRequestLog(options: SqliteLogOptions): RequestLog {
+/** SQLite answers at once: its reads are plain values. */
+export interface SqliteRequestLog extends RequestLog {
+  query(query: LogQuery): LoggedRequest[];
+  usage(since: number): UsageRow[];
+  usageBy(by: UsageGrouping, since: number, until: number): UsageTotals[];
+  close(): void;
+}
+
+export function openSqliteRequestLog(options: SqliteLogOptions): SqliteRequestLog {
   const now = options.now ?? Date.now;
   preparePrivateDatabase(options.path);
   const db = new Database(options.path, { create: true, strict: true });

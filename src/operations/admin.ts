@@ -2,6 +2,7 @@ import { describeSnapshot } from "../config/describe.ts";
 import type { Operation } from "../codecs/names.ts";
 import { GatewayError } from "../failure.ts";
 import {
+  RequestLogUnavailable,
   statusRange,
   USAGE_GROUPINGS,
   usageSummary,
@@ -168,8 +169,20 @@ function setAccountEnabled(enabled: boolean): OperationHandler {
   };
 }
 
-const queryLogs: OperationHandler = (ctx, services) =>
-  jsonResponse({ requests: services.requestLog.query(logQuery(ctx.url.searchParams)) });
+/** A read of a log on a server that does not answer: a 503 that says so, not a 500. */
+async function fromLog<T>(read: () => T | Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof RequestLogUnavailable) throw new GatewayError(503, error.message);
+    throw error;
+  }
+}
+
+const queryLogs: OperationHandler = async (ctx, services) => {
+  const query = logQuery(ctx.url.searchParams);
+  return jsonResponse({ requests: await fromLog(() => services.requestLog.query(query)) });
+};
 
 /** The grouping a `by` names, or a 400 naming the four. */
 export function usageGrouping(raw: string): UsageGrouping | undefined {
@@ -177,7 +190,11 @@ export function usageGrouping(raw: string): UsageGrouping | undefined {
 }
 
 /** `?by=key|model|upstream|account&since=7d`: one row per group, sorted by cost, and their total. */
-function usageByGroup(ctx: RequestContext, services: Parameters<OperationHandler>[1], by: string) {
+async function usageByGroup(
+  ctx: RequestContext,
+  services: Parameters<OperationHandler>[1],
+  by: string,
+) {
   const grouping = usageGrouping(by);
   if (!grouping)
     throw new GatewayError(
@@ -198,11 +215,11 @@ function usageByGroup(ctx: RequestContext, services: Parameters<OperationHandler
     by: grouping,
     since: new Date(since).toISOString(),
     until: new Date(until).toISOString(),
-    ...usageSummary(services.requestLog.usageBy(grouping, since, until)),
+    ...usageSummary(await fromLog(() => services.requestLog.usageBy(grouping, since, until))),
   });
 }
 
-const summarizeUsage: OperationHandler = (ctx, services) => {
+const summarizeUsage: OperationHandler = async (ctx, services) => {
   const by = ctx.url.searchParams.get("by");
   if (by !== null) return usageByGroup(ctx, services, by);
   const raw = ctx.url.searchParams.get("days");
@@ -216,7 +233,7 @@ const summarizeUsage: OperationHandler = (ctx, services) => {
   const since = Date.now() - days * DAY_MS;
   return jsonResponse({
     since: new Date(since).toISOString(),
-    usage: services.requestLog.usage(since),
+    usage: await fromLog(() => services.requestLog.usage(since)),
   });
 };
 

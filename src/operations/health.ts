@@ -2,13 +2,17 @@ import type { OperationHandler } from "./context.ts";
 import { jsonResponse } from "../codecs/shared.ts";
 import { sharedStateDetail } from "./shared-state.ts";
 
-/** GET /healthz: the gateway answers, and says which version it is (and how its shared state is). */
+/**
+ * GET /healthz: the gateway answers, and says which version it is, and how its shared state and
+ * its request log on PostgreSQL are, where it has them. Either being down is still "ok": this
+ * instance keeps serving from its own state.
+ */
 export const health: OperationHandler = (ctx, services) => {
   const shared = sharedStateDetail(ctx.snapshot, services);
+  const log = ctx.snapshot.proxy.requestLog.url ? services.requestLog.stats() : undefined;
   return jsonResponse({
     status: "ok",
     version: services.version,
-    // Down is still ok: this instance keeps serving from its own state.
     ...(shared
       ? {
           shared_state: {
@@ -18,6 +22,16 @@ export const health: OperationHandler = (ctx, services) => {
             since: shared.since,
             ...(shared.reason ? { reason: shared.reason } : {}),
             failed_calls: shared.failedCalls,
+          },
+        }
+      : {}),
+    ...(log
+      ? {
+          requestLog: {
+            store: "postgres",
+            up: log.up,
+            buffered: log.pending,
+            dropped: log.dropped,
           },
         }
       : {}),

@@ -1,5 +1,6 @@
 import { GatewayError } from "../failure.ts";
 import { PROMETHEUS_CONTENT_TYPE } from "../observe/prometheus.ts";
+import { requestLogMetrics } from "../observe/request-log.ts";
 import type { OperationHandler } from "./context.ts";
 import { sharedStateMetrics } from "./shared-state.ts";
 
@@ -14,7 +15,10 @@ export const metrics: OperationHandler = (ctx, services) => {
     services.metrics.render(
       services.pool.view(ctx.snapshot.upstreams),
       services.accountEvents.list(),
-    ) + sharedStateMetrics(services),
+    ) +
+      sharedStateMetrics(services) +
+      // Only for a log on PostgreSQL: requests.db has no outage to report.
+      (ctx.snapshot.proxy.requestLog.url ? requestLogMetrics(services.requestLog.stats()) : ""),
     { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } },
   );
 };

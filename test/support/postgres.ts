@@ -1,4 +1,4 @@
-import { chownSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./redis.ts";
@@ -7,7 +7,8 @@ import { freePort } from "./redis.ts";
  * A real PostgreSQL from Debian's packages, on loopback, in a temporary directory: initdb, then
  * the server, trust authentication for the one test user, no data kept after the test. As root
  * (CI), initdb and the server run as the package's "postgres" user, since PostgreSQL refuses
- * root. It can be killed and started again on the same port, as an outage would. .ci/run
+ * root. It can be killed and started again on the same port, as an outage would; commits are
+ * synchronous, as by default, so a kill loses nothing a client was told is written. .ci/run
  * installs the package; elsewhere its absence skips the tests, saying so, unless
  * LEVITY_REQUIRE_SHARED=1.
  */
@@ -78,8 +79,6 @@ export class TestPostgres {
         "-c",
         "fsync=off",
         "-c",
-        "synchronous_commit=off",
-        "-c",
         "full_page_writes=off",
       ]),
       { stdout: "ignore", stderr: "pipe", stdin: "ignore" },
@@ -114,19 +113,82 @@ export class TestPostgres {
       throw new Error(`createdb failed: ${said}`);
   }
 
-  /** Stops it at once, as a crash would (SIGKILL). */
-  async kill(): Promise<void> {
-    this.proc?.kill("SIGKILL");
+  /**
+   * The postmaster and its backends, by the pid file: as root the child process is runuser, and a
+   * signal to it would not reach them.
+   */
+  private serverPids(): number[] {
+    let postmaster: number;
+    try {
+      postmaster = Number(
+        readFileSync(join(this.dir, "data", "postmaster.pid"), "utf8").split("\n")[0],
+      );
+    } catch {
+      return [];
+    }
+    if (!Number.isInteger(postmaster) || postmaster <= 0) return [];
+    const children = Bun.spawnSync(["pgrep", "-P", String(postmaster)])
+      .stdout.toString()
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
+    return [postmaster, ...children];
+  }
+
+  private async signal(signal: NodeJS.Signals, pids: number[]): Promise<void> {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {}
+    }
+    this.proc?.kill(signal);
     await this.proc?.exited;
     this.proc = undefined;
-    // A killed postmaster leaves its pid file: the next start would refuse it.
+    // Gone, so that a start on the same port and directory finds neither the port nor the shared memory held.
+    // A zombie (exited, not yet reaped by whoever inherited it) is gone as far as a restart cares.
+    const alive = (pid: number) => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 500 && pids.some(alive); i++) await Bun.sleep(10);
+  }
+
+  /** Freezes it (SIGSTOP): connections stay open and nothing answers, as a hung server. */
+  pause(): void {
+    this.send("SIGSTOP");
+  }
+
+  resume(): void {
+    this.send("SIGCONT");
+  }
+
+  /** A backend that has just ended is no longer there to signal. */
+  private send(signal: NodeJS.Signals): void {
+    for (const pid of this.serverPids()) {
+      try {
+        process.kill(pid, signal);
+      } catch {}
+    }
+  }
+
+  /** Stops it at once, as a crash would (SIGKILL). */
+  async kill(): Promise<void> {
+    await this.signal("SIGKILL", this.serverPids());
+    // A killed postmaster leaves its pid file and its socket's lock: the next start would refuse
+    // them while the dead postmaster is an unreaped zombie (a container's init may never reap it).
     rmSync(join(this.dir, "data", "postmaster.pid"), { force: true });
+    rmSync(join(this.dir, `.s.PGSQL.${this.port}.lock`), { force: true });
+    rmSync(join(this.dir, `.s.PGSQL.${this.port}`), { force: true });
   }
 
   async stop(): Promise<void> {
-    this.proc?.kill("SIGTERM");
-    await this.proc?.exited;
-    this.proc = undefined;
+    // A paused server could not act on it; SIGINT is the fast shutdown: it does not wait for
+    // clients (levity's pool) to disconnect.
+    this.send("SIGCONT");
+    await this.signal("SIGINT", this.serverPids().slice(0, 1));
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
