@@ -257,6 +257,33 @@ const teamLimited = await start(
   FETCH_ENV,
 );
 
+// One instance on shared state (Redis) and the request log on PostgreSQL, against the same on
+// SQLite (the levity above): what the shared store costs. Real servers from Debian's packages, on
+// loopback, started here as the tests start them; skipped (and said so) where they are missing.
+const sharedServers: { stop(): Promise<void> }[] = [];
+let levityShared: { port: number } | undefined;
+if (existsSync("/usr/bin/redis-server") && existsSync("/usr/lib/postgresql/15/bin/postgres")) {
+  const { TestRedis } = await import("../test/support/redis.ts");
+  const { TestPostgres } = await import("../test/support/postgres.ts");
+  const redis = new TestRedis();
+  const postgres = new TestPostgres();
+  await Promise.all([redis.start(), postgres.start()]);
+  sharedServers.push(redis, postgres);
+  const sharedDir = levityConfig(`  request_log: ${postgres.url}\n`);
+  writeFileSync(
+    join(sharedDir, "gateway.yaml"),
+    `state: ${redis.url}\n${readFileSync(join(sharedDir, "gateway.yaml"), "utf8")}`,
+  );
+  levityShared = await start(
+    "levity (Redis and PostgreSQL)",
+    [binary, "serve", "--config", sharedDir],
+    FETCH_ENV,
+  );
+} else console.log("no redis-server or PostgreSQL: the shared-store comparison is skipped");
+process.on("exit", () => {
+  for (const server of sharedServers) void server.stop();
+});
+
 let portkey: { port: number } | undefined;
 const portkeyEntry = join(
   ROOT,
@@ -337,6 +364,19 @@ const teamPair: Target[] = [
   },
 ];
 
+const sharedPair: Target[] = levityShared
+  ? [
+      { name: "levity, SQLite", url: chat(levity.port), headers: auth, body: chatBody },
+      {
+        name: "levity, Redis and PostgreSQL",
+        url: chat(levityShared.port),
+        headers: auth,
+        body: chatBody,
+      },
+    ]
+  : [];
+for (const t of sharedPair) wrk(t.url, 8, 1, t.body, t.headers);
+
 // Warm every path (JIT, connection pools) before measuring.
 for (const t of [...passThrough, ...translated, logOff]) wrk(t.url, 8, 1, t.body, t.headers);
 for (const t of teamPair) wrk(t.url, 8, 1, t.body, t.headers, teamKeysFile);
@@ -354,6 +394,11 @@ for (let round = 1; round <= ROUNDS; round++) {
   const keysPair = round % 2 ? teamPair : [...teamPair].reverse();
   for (const t of keysPair)
     add(`keys ${t.name}`, wrk(t.url, 64, SECONDS, t.body, t.headers, teamKeysFile));
+  const storePair = round % 2 ? sharedPair : [...sharedPair].reverse();
+  for (const t of storePair) {
+    add(`store c1 ${t.name}`, wrk(t.url, 1, SECONDS, t.body, t.headers));
+    add(`store c64 ${t.name}`, wrk(t.url, 64, SECONDS, t.body, t.headers));
+  }
 }
 const med = (key: string, field: keyof WrkResult) =>
   median((results.get(key) ?? []).map((r) => r[field]));
@@ -501,6 +546,24 @@ rows.push([
   "< 10% difference",
   `${(((off - on) / off) * 100).toFixed(1)}%: ${verdict(Math.abs(off - on) / off < 0.1)}`,
 ]);
+if (sharedPair.length > 0) {
+  const [local, shared] = sharedPair.map((t) => t.name);
+  const localRps = med(`store c64 ${local}`, "rps");
+  const sharedRps = med(`store c64 ${shared}`, "rps");
+  const addedP50 = med(`store c1 ${shared}`, "p50us") - med(`store c1 ${local}`, "p50us");
+  rows.push([
+    "shared store: state on Redis and the request log on PostgreSQL vs SQLite, throughput c=64",
+    `${Math.round(sharedRps)} vs ${Math.round(localRps)} req/s`,
+    "< 15% throughput",
+    `${(((localRps - sharedRps) / localRps) * 100).toFixed(1)}%: ${verdict((localRps - sharedRps) / localRps < 0.15)}`,
+  ]);
+  rows.push([
+    "shared store: added p50 at c=1",
+    `${addedP50.toFixed(0)} µs (SQLite ${med(`store c1 ${local}`, "p50us").toFixed(0)} µs)`,
+    "< 300 µs",
+    verdict(addedP50 < 300),
+  ]);
+}
 const keysOpen = med(`keys ${teamPair[0]!.name}`, "rps");
 const keysLimited = med(`keys ${teamPair[1]!.name}`, "rps");
 rows.push([
