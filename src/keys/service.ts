@@ -4,6 +4,7 @@ import type { ConfigSnapshot } from "../config/snapshot.ts";
 import type { RequestRecord } from "../observe/record.ts";
 import {
   admit,
+  count,
   freshCounters,
   isRefusal,
   type KeyCounters,
@@ -13,6 +14,7 @@ import {
   type Ticket,
 } from "./admission.ts";
 import type { CounterStore } from "./counter-store.ts";
+import type { SharedKeys } from "./shared-keys.ts";
 import { type KeyStore, KeyStoreError } from "./key-store.ts";
 import type { KeyChanges, KeyLimits, KeyRecord } from "../config/key-record.ts";
 import { digestOf, KEY_NAME, KEY_NAME_RULE, newSecret } from "./secret.ts";
@@ -49,7 +51,12 @@ export class KeyService {
   /** Secret to digest, for secrets that matched a key: hashing each request's key cost measurably. */
   private readonly proven = new Map<string, string>();
   private readonly counters: Map<string, KeyCounters>;
-  private readonly tickets = new Map<string, { name: string; ticket: Ticket; spends: boolean }>();
+  private readonly tickets = new Map<
+    string,
+    { name: string; ticket: Ticket; spends: boolean; shared: boolean }
+  >();
+  /** Set when keys and counters are shared with other instances (issue 19). */
+  private shared: SharedKeys | undefined;
   private readonly dirty = new Set<string>();
   private flushTimer: ReturnType<typeof setInterval> | undefined;
   /** A key's model globs, compiled once per record (a change makes a new record). */
@@ -157,6 +164,54 @@ export class KeyService {
     return this.stored.get(name);
   }
 
+  /**
+   * Shares keys and counters with the other instances: the keys Redis holds are adopted (and
+   * this instance's pushed there) now and at every reconnection, each change another instance
+   * publishes is adopted as it comes, and what was counted alone while Redis was down is merged.
+   */
+  share(shared: SharedKeys): void {
+    this.shared = shared;
+    shared.listen((record) => this.adopt(record));
+    const reconcile = async () => {
+      let remote: KeyRecord[];
+      try {
+        remote = await shared.records();
+      } catch {
+        return; // Tried again at the next reconnection.
+      }
+      const byName = new Map(remote.map((r) => [r.name, r]));
+      for (const local of this.stored.values()) {
+        const there = byName.get(local.name);
+        // Made or revoked here while Redis was down: a revoke is never undone by a stale copy.
+        if (!there || (local.revokedAt !== undefined && there.revokedAt === undefined))
+          await shared.write(local);
+        else this.adopt(there);
+      }
+      for (const record of remote) if (!this.stored.has(record.name)) this.adopt(record);
+      await shared.merge();
+    };
+    shared.onReconnect(() => void reconcile());
+    if (shared.up()) void reconcile();
+  }
+
+  /** A key as another instance made or changed it. */
+  private adopt(record: KeyRecord): void {
+    const known = this.stored.get(record.name);
+    if (known && JSON.stringify(known) === JSON.stringify(record)) return;
+    // A revoke stands: a late copy from before it does not bring the key back.
+    const next =
+      known?.revokedAt !== undefined && record.revokedAt === undefined
+        ? { ...record, revokedAt: known.revokedAt }
+        : record;
+    this.store.put(next);
+    this.remember(next);
+  }
+
+  /** Tells the other instances of a change made here (without waiting: reconciling makes good a loss). */
+  private publish(record: KeyRecord): void {
+    if (this.shared?.up()) void this.shared.write(record);
+  }
+
   /** Makes a key; its secret is returned here once and kept nowhere. */
   add(
     snapshot: ConfigSnapshot,
@@ -180,6 +235,7 @@ export class KeyService {
     };
     this.store.add(record);
     this.remember(record);
+    this.publish(record);
     return { record, secret };
   }
 
@@ -187,6 +243,7 @@ export class KeyService {
     this.refuseConfigKey(snapshot, name, "changed");
     const next = this.store.update(name, changes);
     this.remember(next);
+    this.publish(next);
     return next;
   }
 
@@ -194,6 +251,7 @@ export class KeyService {
     this.refuseConfigKey(snapshot, name, "revoked");
     const next = this.store.revoke(name, this.now());
     this.remember(next);
+    this.publish(next);
     return next;
   }
 
@@ -230,10 +288,46 @@ export class KeyService {
     estimate: number,
     /** False for a token count: it is a request, but what it reports is not tokens spent. */
     spends = true,
+  ): Refusal | undefined | Promise<Refusal | undefined> {
+    // Shared: the shared counters decide, in one call; only then is admission asynchronous.
+    if (this.shared?.up())
+      return this.admitShared(this.shared, record, requestId, estimate, spends);
+    return this.admitHere(record, requestId, estimate, spends);
+  }
+
+  private admitHere(
+    record: KeyRecord,
+    requestId: string,
+    estimate: number,
+    spends: boolean,
   ): Refusal | undefined {
     const verdict = admit(this.countersOf(record.name), record, estimate, this.now());
     if (isRefusal(verdict)) return verdict;
-    this.tickets.set(requestId, { name: record.name, ticket: verdict, spends });
+    this.tickets.set(requestId, { name: record.name, ticket: verdict, spends, shared: false });
+    // Counted alone while Redis is away: owed to the shared counters, merged when it is back.
+    this.shared?.owe(record.name, verdict, spends ? estimate : 0, 0, true);
+    this.markDirty(record.name);
+    return undefined;
+  }
+
+  private async admitShared(
+    shared: SharedKeys,
+    record: KeyRecord,
+    requestId: string,
+    estimate: number,
+    spends: boolean,
+  ): Promise<Refusal | undefined> {
+    const now = this.now();
+    let verdict: Refusal | Ticket;
+    try {
+      verdict = await shared.admit(record, requestId, estimate, now);
+    } catch {
+      return this.admitHere(record, requestId, estimate, spends);
+    }
+    if (isRefusal(verdict)) return verdict;
+    // Counted here too, so that an outage starts from this instance's own share.
+    count(this.countersOf(record.name), estimate, now);
+    this.tickets.set(requestId, { name: record.name, ticket: verdict, spends, shared: true });
     this.markDirty(record.name);
     return undefined;
   }
@@ -243,13 +337,11 @@ export class KeyService {
     const held = this.tickets.get(record.requestId);
     if (!held) return;
     this.tickets.delete(record.requestId);
-    settle(
-      this.countersOf(held.name),
-      held.ticket,
-      held.spends ? record.inputTokens + record.outputTokens : 0,
-      held.spends ? (record.costUsd ?? 0) : 0,
-      this.now(),
-    );
+    const tokens = held.spends ? record.inputTokens + record.outputTokens : 0;
+    const usd = held.spends ? (record.costUsd ?? 0) : 0;
+    settle(this.countersOf(held.name), held.ticket, tokens, usd, this.now());
+    if (held.shared) this.shared?.settle(held.name, held.ticket, record.requestId, tokens, usd);
+    else this.shared?.owe(held.name, held.ticket, tokens - held.ticket.estimate, usd, false);
     this.markDirty(held.name);
   }
 

@@ -43,12 +43,14 @@ export interface PoolOptions {
   now?: () => number;
   /** The backoff's jitter, for tests that need a fixed wait. */
   random?: () => number;
+  /** Where sessions and pins are remembered: given when they are shared with other instances. */
+  affinity?: AffinityMemory;
 }
 
 export class AccountPool {
   private readonly states = new Map<string, AccountState>();
   private readonly saved: SavedHealth;
-  private readonly affinity = new AffinityMemory();
+  private readonly affinity: AffinityMemory;
   private readonly waiters = new Waiters();
   private readonly random: () => number;
   // Per Account object (a reload makes new ones), so selection does not hash keys on every request.
@@ -65,6 +67,7 @@ export class AccountPool {
     this.saved = new SavedHealth(store);
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
+    this.affinity = options.affinity ?? new AffinityMemory();
   }
 
   private keyDigest(account: Account): string {

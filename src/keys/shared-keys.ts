@@ -1,0 +1,355 @@
+import type { KeyRecord } from "../config/key-record.ts";
+import { lua } from "../state/lua-script.ts";
+import type { SharedLink } from "../state/shared-link.ts";
+import type { Refusal, Ticket } from "./admission.ts";
+import { nextUtcDay, nextUtcMonth, utcDay, utcMonth } from "./windows.ts";
+
+/*
+ * Client keys and their counters shared by every instance through Redis. Keys: one hash of
+ * records, and a channel each change is published on with the record itself, so a revoke reaches
+ * every instance in one round trip. Counters: one Lua script admits a request by the same rules
+ * as admission.ts (sliding 60 one-second buckets for rpm and tpm, tokens per UTC day, spend per
+ * UTC month, requests in flight), atomically, so `rpm: 60` lets exactly 60 through across all
+ * instances; another settles it. In flight is a set of leases that expire, so an instance that
+ * dies holding requests does not hold the key's concurrency for ever.
+ *
+ * When Redis fails, the caller's local counters decide (KeyService) and what they counted is owed
+ * here; when the link is back, the debt is merged into the shared counters.
+ */
+
+/** A request in flight holds the key's concurrency at most this long if its instance dies. */
+const LEASE_MS = 15 * 60_000;
+/** Budget counters outlive a month; windows a minute and a bit. */
+const BUDGET_TTL_S = 40 * 86_400;
+const WINDOW_TTL_S = 120;
+
+// Shared by the three scripts: a window's live buckets (stale ones deleted), and the day's and month's roll-over.
+const COMMON = `local now = tonumber(ARGV[1])
+local second = math.floor(now / 1000)
+local day = math.floor(now / 86400000)
+local function live(key)
+  local flat = redis.call('HGETALL', key)
+  local buckets, total, stale = {}, 0, {}
+  for i = 1, #flat, 2 do
+    local s, a = tonumber(flat[i]), tonumber(flat[i + 1])
+    if s > second - 60 and s <= second then
+      buckets[#buckets + 1] = { s, a }
+      total = total + a
+    elseif s <= second - 60 then
+      stale[#stale + 1] = flat[i]
+    end
+  end
+  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+  return buckets, total
+end
+local b = redis.call('HMGET', KEYS[3], 'day', 'dayTokens', 'month', 'monthUsd')
+local dayTokens, month, monthUsd = tonumber(b[2]) or 0, b[3] or '', tonumber(b[4]) or 0
+if tonumber(b[1]) ~= day then
+  dayTokens = 0
+  if month ~= ARGV[2] then
+    month = ARGV[2]
+    monthUsd = 0
+  end
+end
+local function keep()
+  redis.call('HSET', KEYS[3], 'day', day, 'dayTokens', dayTokens, 'month', month, 'monthUsd', string.format('%.17g', monthUsd))
+  redis.call('EXPIRE', KEYS[3], ${BUDGET_TTL_S})
+  redis.call('EXPIRE', KEYS[1], ${WINDOW_TTL_S})
+  redis.call('EXPIRE', KEYS[2], ${WINDOW_TTL_S})
+end
+`;
+
+/*
+ * KEYS: requests window, tokens window, budgets, in flight. ARGV: now ms, this month, estimate,
+ * monthly_usd, daily_tokens, rpm, tpm, concurrency ("" for none), request id, lease ms.
+ * Returns { 0, second } when admitted, else { limit code, used, seconds to wait }.
+ */
+const ADMIT = lua(`${COMMON}
+local estimate = tonumber(ARGV[3])
+local function untilRoom(buckets, total, limit, need)
+  table.sort(buckets, function(x, y) return x[1] < y[1] end)
+  for _, bucket in ipairs(buckets) do
+    if total + need <= limit or total == 0 then break end
+    total = total - bucket[2]
+    if total + need <= limit or total == 0 then return math.max(1, bucket[1] + 60 - second) end
+  end
+  return 1
+end
+local requests, requestTotal = live(KEYS[1])
+local tokens, tokenTotal = live(KEYS[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+local verdict
+if ARGV[4] ~= '' and monthUsd >= tonumber(ARGV[4]) then
+  verdict = { 1, string.format('%.17g', monthUsd), 0 }
+elseif ARGV[5] ~= '' and dayTokens > 0 and dayTokens + estimate > tonumber(ARGV[5]) then
+  verdict = { 2, tostring(dayTokens), 0 }
+elseif ARGV[6] ~= '' and requestTotal + 1 > tonumber(ARGV[6]) then
+  verdict = { 3, tostring(requestTotal), untilRoom(requests, requestTotal, tonumber(ARGV[6]), 1) }
+elseif ARGV[7] ~= '' and tokenTotal > 0 and tokenTotal + estimate > tonumber(ARGV[7]) then
+  verdict = { 4, tostring(tokenTotal), untilRoom(tokens, tokenTotal, tonumber(ARGV[7]), estimate) }
+elseif ARGV[8] ~= '' and redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[8]) then
+  verdict = { 5, tostring(redis.call('ZCARD', KEYS[4])), 1 }
+end
+if verdict then
+  keep()
+  return verdict
+end
+redis.call('HINCRBY', KEYS[1], second, 1)
+redis.call('HINCRBY', KEYS[2], second, estimate)
+dayTokens = dayTokens + estimate
+redis.call('ZADD', KEYS[4], now + tonumber(ARGV[10]), ARGV[9])
+redis.call('PEXPIRE', KEYS[4], ARGV[10])
+keep()
+return { 0, second }`);
+
+/*
+ * KEYS: as ADMIT. ARGV: now ms, this month, the admitted second, estimate, tokens used, usd
+ * spent, request id. The estimate is replaced by what was used, in the second it was admitted
+ * while that is in the window, else now (admission.ts settle).
+ */
+const SETTLE = lua(`${COMMON}
+local admitted, estimate, used = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+redis.call('ZREM', KEYS[4], ARGV[7])
+if admitted > second - 60 then
+  if redis.call('HINCRBY', KEYS[2], admitted, used - estimate) < 0 then redis.call('HSET', KEYS[2], admitted, 0) end
+else
+  redis.call('HINCRBY', KEYS[2], second, used)
+end
+if math.floor(admitted * 1000 / 86400000) == day then
+  dayTokens = math.max(0, dayTokens + used - estimate)
+else
+  dayTokens = math.max(0, dayTokens + used)
+end
+monthUsd = monthUsd + tonumber(ARGV[6])
+keep()
+return 1`);
+
+/*
+ * KEYS: as ADMIT. ARGV: now ms, this month, the day and month the debt is of, its tokens and usd,
+ * then (second, requests, tokens) for each second of it. What an instance counted alone while
+ * Redis was down, added to the shared counters.
+ */
+const MERGE = lua(`${COMMON}
+if tonumber(ARGV[3]) == day then dayTokens = math.max(0, dayTokens + tonumber(ARGV[5])) end
+if ARGV[4] == month then monthUsd = monthUsd + tonumber(ARGV[6]) end
+for i = 7, #ARGV, 3 do
+  local s = tonumber(ARGV[i])
+  if s > second - 60 then
+    redis.call('HINCRBY', KEYS[1], s, ARGV[i + 1])
+    if redis.call('HINCRBY', KEYS[2], s, ARGV[i + 2]) < 0 then redis.call('HSET', KEYS[2], s, 0) end
+  end
+end
+keep()
+return 1`);
+
+// KEYS: the records hash. ARGV: name, record JSON, channel.
+const WRITE = lua(`redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[2])
+return 1`);
+
+const LIMITS: readonly Refusal["limit"][] = [
+  "monthly_usd",
+  "daily_tokens",
+  "rpm",
+  "tpm",
+  "concurrency",
+];
+
+/** What one key counted alone while Redis was down, to merge when it is back. */
+interface Debt {
+  day: number;
+  month: string;
+  dayTokens: number;
+  usd: number;
+  /** second → [requests, tokens] */
+  seconds: Map<number, [number, number]>;
+}
+
+const optional = (n: number | undefined) => (n === undefined ? "" : String(n));
+
+export class SharedKeys {
+  private readonly debts = new Map<string, Debt>();
+  private readonly recordsKey: string;
+  private readonly channel: string;
+
+  constructor(
+    private readonly link: SharedLink,
+    private readonly prefix: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.recordsKey = `${prefix}:keys`;
+    this.channel = `${prefix}:keys`;
+  }
+
+  up(): boolean {
+    return this.link.up();
+  }
+
+  private counterKeys(name: string): string[] {
+    const base = `${this.prefix}:key:${name}`;
+    return [`${base}:requests`, `${base}:tokens`, `${base}:budget`, `${base}:inflight`];
+  }
+
+  /** The verdict of the shared counters; rejects when Redis cannot give one (the caller decides alone). */
+  async admit(
+    record: KeyRecord,
+    requestId: string,
+    estimate: number,
+    now: number,
+  ): Promise<Refusal | Ticket> {
+    const answer = await this.link.script(ADMIT.source, ADMIT.sha, this.counterKeys(record.name), [
+      String(now),
+      utcMonth(now),
+      String(estimate),
+      optional(record.monthlyUsd),
+      optional(record.dailyTokens),
+      optional(record.rpm),
+      optional(record.tpm),
+      optional(record.concurrency),
+      requestId,
+      String(LEASE_MS),
+    ]);
+    if (!Array.isArray(answer)) throw new Error("an admission script answered nothing");
+    const [code, used, wait] = answer.map(Number) as [number, number, number];
+    if (code === 0) return { second: used, estimate };
+    return refusalOf(LIMITS[code - 1]!, record, used, wait, estimate, now);
+  }
+
+  /** Settles a request the shared counters admitted; if Redis fails, its tokens and spend are owed. */
+  settle(name: string, ticket: Ticket, requestId: string, tokens: number, usd: number): void {
+    const now = this.now();
+    this.link
+      .script(SETTLE.source, SETTLE.sha, this.counterKeys(name), [
+        String(now),
+        utcMonth(now),
+        String(ticket.second),
+        String(ticket.estimate),
+        String(tokens),
+        String(usd),
+        requestId,
+      ])
+      .catch(() =>
+        this.owe(
+          name,
+          { second: ticket.second, estimate: 0 },
+          tokens - ticket.estimate,
+          usd,
+          false,
+        ),
+      );
+  }
+
+  /** Counts what this instance admitted or settled alone, to merge when Redis is back. */
+  owe(name: string, ticket: Ticket, tokens: number, usd: number, request: boolean): void {
+    const now = this.now();
+    let debt = this.debts.get(name);
+    if (!debt || debt.day !== utcDay(now)) {
+      debt = { day: utcDay(now), month: utcMonth(now), dayTokens: 0, usd: 0, seconds: new Map() };
+      this.debts.set(name, debt);
+    }
+    debt.dayTokens += tokens;
+    debt.usd += usd;
+    const bucket = debt.seconds.get(ticket.second) ?? [0, 0];
+    bucket[0] += request ? 1 : 0;
+    bucket[1] += tokens;
+    debt.seconds.set(ticket.second, bucket);
+  }
+
+  /** Adds every debt to the shared counters (when the link is back); a debt that fails stays owed. */
+  async merge(): Promise<void> {
+    const now = this.now();
+    for (const [name, debt] of [...this.debts]) {
+      this.debts.delete(name);
+      const seconds = [...debt.seconds].filter(([s]) => s > Math.floor(now / 1000) - 60);
+      try {
+        await this.link.script(MERGE.source, MERGE.sha, this.counterKeys(name), [
+          String(now),
+          utcMonth(now),
+          String(debt.day),
+          debt.month,
+          String(debt.dayTokens),
+          String(debt.usd),
+          ...seconds.flatMap(([s, [requests, tokens]]) => [
+            String(s),
+            String(requests),
+            String(tokens),
+          ]),
+        ]);
+      } catch {
+        this.debts.set(name, debt);
+        return;
+      }
+    }
+  }
+
+  /** Writes a key's record for every instance and tells them; resolves whether Redis took it. */
+  async write(record: KeyRecord): Promise<boolean> {
+    const text = JSON.stringify(record);
+    try {
+      await this.link.script(
+        WRITE.source,
+        WRITE.sha,
+        [this.recordsKey],
+        [record.name, text, this.channel],
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Every key's record as Redis holds it; rejects when Redis is unreachable. */
+  async records(): Promise<KeyRecord[]> {
+    const flat = await this.link.call("HGETALL", [this.recordsKey]);
+    const texts = Array.isArray(flat)
+      ? flat.filter((_, i) => i % 2 === 1)
+      : flat && typeof flat === "object"
+        ? Object.values(flat)
+        : [];
+    return texts.flatMap((text) => recordFrom(text) ?? []);
+  }
+
+  /** Told each record another instance wrote (its own too: adopting it again is harmless). */
+  listen(onRecord: (record: KeyRecord) => void): void {
+    this.link.subscribe(this.channel, (message) => {
+      const record = recordFrom(message);
+      if (record) onRecord(record);
+    });
+  }
+
+  onReconnect(listener: () => void): void {
+    this.link.onChange((up) => up && listener());
+  }
+}
+
+function recordFrom(text: unknown): KeyRecord | undefined {
+  if (typeof text !== "string") return undefined;
+  try {
+    const value = JSON.parse(text) as KeyRecord;
+    return typeof value?.name === "string" && typeof value.digest === "string" ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function refusalOf(
+  limit: Refusal["limit"],
+  record: KeyRecord,
+  used: number,
+  wait: number,
+  need: number,
+  now: number,
+): Refusal {
+  switch (limit) {
+    case "monthly_usd":
+      return { limit, allowed: record.monthlyUsd!, used, resetsAt: nextUtcMonth(now) };
+    case "daily_tokens":
+      return { limit, allowed: record.dailyTokens!, used, need, resetsAt: nextUtcDay(now) };
+    case "rpm":
+      return { limit, allowed: record.rpm!, used, retryAfterSeconds: wait };
+    case "tpm":
+      return { limit, allowed: record.tpm!, used, need, retryAfterSeconds: wait };
+    case "concurrency":
+      return { limit, allowed: record.concurrency!, used, retryAfterSeconds: wait };
+  }
+}
