@@ -1,0 +1,252 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import OpenAI from "openai";
+import { fakeAnthropic } from "./support/fake-anthropic.ts";
+import type { FakeUpstream } from "./support/fake-server.ts";
+import { type Instance, type Instances, startInstances } from "./support/instances.ts";
+import { makeKey } from "./support/keys.ts";
+import { redisAvailable, TestRedis } from "./support/redis.ts";
+import { waitUntil } from "./support/wait.ts";
+
+/*
+ * Sessions, stored responses and client keys across three real levity processes sharing one real
+ * redis-server: a sticky conversation keeps its account and a Responses conversation continues
+ * whichever instance answers, a key made or revoked on one holds on all, a key's rpm counts
+ * across all of them, and Redis dying mid-run fails no request.
+ */
+
+const READY = redisAvailable("shared-sessions.test.ts");
+const ADMIN_KEY = "sk-admin-shared-sessions-0123456789";
+const DESK_KEY = "sk-client-desk-shared-sessions-0123456789";
+const ACCOUNT_KEYS = ["sk-an-shared-1", "sk-an-shared-2", "sk-an-shared-3"];
+const MODEL = "claude-sonnet-4-5";
+
+let redis: TestRedis;
+let an: FakeUpstream;
+let instances: Instances;
+let A: Instance;
+let B: Instance;
+let C: Instance;
+
+const reachable = (instance: Instance) => instance.output().split("is reachable").length - 1;
+
+beforeAll(async () => {
+  if (!READY) return;
+  redis = new TestRedis();
+  await redis.start();
+  an = fakeAnthropic(ACCOUNT_KEYS);
+  instances = await startInstances(3, {
+    gateway: `proxy:
+  data_dir: {{DATA_DIR}}
+  auth_mode: strict
+  admin_key: ${ADMIN_KEY}
+  api_keys: [{ name: desk, key: ${DESK_KEY} }]
+  cooldown_wait: 0
+state: { url: "${redis.url}", timeout_ms: 250 }
+upstreams:
+  - name: an
+    protocol: anthropic
+    base_url: ${an.url}
+    strategy: sticky
+    accounts:
+${ACCOUNT_KEYS.map((key, i) => `      - { name: a${i + 1}, key: ${key} }`).join("\n")}
+`,
+  });
+  [A, B, C] = instances.all as [Instance, Instance, Instance];
+  for (const instance of instances.all)
+    await waitUntil(`${instance.name} to reach Redis`, () => reachable(instance) >= 1, 10_000);
+}, 60_000);
+
+afterAll(async () => {
+  if (!READY) return;
+  await instances?.stop();
+  await an?.stop();
+  await redis?.stop();
+});
+
+const client = (instance: Instance, apiKey = DESK_KEY) =>
+  new OpenAI({ baseURL: `${instance.origin}/v1`, apiKey, maxRetries: 0 });
+
+/** A chat request in a sticky session; resolves with the account that answered it. */
+async function chatIn(instance: Instance, session: string): Promise<string> {
+  const { response } = await client(instance)
+    .chat.completions.create(
+      { model: MODEL, messages: [{ role: "user", content: `hello from ${session}` }] },
+      { headers: { "x-levity-session": session } },
+    )
+    .withResponse();
+  return response.headers.get("x-account")!;
+}
+
+/** A raw chat request with a client key; resolves with its status. */
+async function chatWith(instance: Instance, secret: string): Promise<number> {
+  const response = await fetch(`${instance.origin}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }] }),
+  });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+const revoke = (instance: Instance, name: string) =>
+  fetch(`${instance.origin}/levity/keys/${name}/revoke`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_KEY}` },
+  });
+
+describe.skipIf(!READY)("sessions, stored responses and keys across instances", () => {
+  test("a sticky session started on A continues on the same account through B and C", async () => {
+    // A's round robin moves on with each new session, so the one under test is not on the
+    // account a fresh instance would pick first: only the shared binding brings B and C to it.
+    const first = await chatIn(A, "warm-up");
+    const bound = await chatIn(A, "conversation-1");
+    expect(bound).not.toBe(first);
+    for (const instance of [B, C, B, C, A])
+      expect(await chatIn(instance, "conversation-1")).toBe(bound);
+  });
+
+  test("a Responses conversation stored on A continues on B with previous_response_id", async () => {
+    const first = await client(A).responses.create({
+      model: MODEL,
+      input: "Remember the word: heliotrope.",
+    });
+    const continued = await client(B).responses.create({
+      model: MODEL,
+      previous_response_id: first.id,
+      input: "Which word?",
+    });
+    expect(continued.previous_response_id).toBe(first.id);
+    // B sent the whole conversation, A's turns included, to the upstream.
+    const sent = JSON.stringify(an.last().json);
+    expect(sent).toContain("Remember the word: heliotrope.");
+    expect(sent).toContain(first.output_text);
+    expect(sent).toContain("Which word?");
+    // And C continues B's.
+    const third = await client(C).responses.create({
+      model: MODEL,
+      previous_response_id: continued.id,
+      input: "Again?",
+    });
+    expect(third.previous_response_id).toBe(continued.id);
+    expect(JSON.stringify(an.last().json)).toContain("Remember the word: heliotrope.");
+  });
+
+  test("a key made on A works on B; its revoke on A refuses it on C", async () => {
+    const made = await makeKey(A.origin, ADMIN_KEY, { name: "traveller" });
+    expect(made.status).toBe(201);
+    await waitUntil("B to know the key", async () => (await chatWith(B, made.secret!)) === 200);
+    expect(await chatWith(C, made.secret!)).toBe(200);
+    expect((await revoke(A, "traveller")).status).toBe(200);
+    await waitUntil("C to refuse the key", async () => (await chatWith(C, made.secret!)) === 401);
+    expect(await chatWith(B, made.secret!)).toBe(401);
+  });
+
+  test("rpm: 60 on a key lets exactly 60 requests through across three instances", async () => {
+    const made = await makeKey(A.origin, ADMIN_KEY, { name: "sixty", rpm: 60 });
+    for (const instance of [B, C])
+      await waitUntil(`${instance.name} to know the key`, () => fetchKnown(instance, "sixty"));
+    const statuses = await Promise.all(
+      Array.from({ length: 90 }, (_, i) => chatWith(instances.all[i % 3]!, made.secret!)),
+    );
+    expect(statuses.filter((s) => s === 200).length).toBe(60);
+    expect(statuses.filter((s) => s === 429).length).toBe(30);
+  });
+
+  test("Redis killed mid-run: no request fails, each instance decides alone, and all agree again when it is back", async () => {
+    const limited = await makeKey(A.origin, ADMIN_KEY, { name: "ten", rpm: 10 });
+    for (const instance of [B, C]) await waitUntil("the key", () => fetchKnown(instance, "ten"));
+    const steady = await makeKey(A.origin, ADMIN_KEY, { name: "steady", rpm: 100_000 });
+    for (const instance of [B, C]) await waitUntil("the key", () => fetchKnown(instance, "steady"));
+    // Traffic on all three throughout: keyed (admitted by the shared counters) and in a session.
+    const statuses: number[] = [];
+    let running = true;
+    const traffic = instances.all.map(async (instance) => {
+      while (running) {
+        statuses.push(await chatWith(instance, steady.secret!));
+        await chatIn(instance, "conversation-steady");
+        statuses.push(200);
+      }
+    });
+    await waitUntil("traffic to flow", () => statuses.length >= 30);
+    const before = instances.all.map(reachable);
+    await redis.kill();
+    await waitUntil("every instance to see Redis gone", () =>
+      instances.all.every((i) => i.output().includes("is unreachable")),
+    );
+    const duringOutage = statuses.length;
+    await waitUntil("traffic to flow without Redis", () => statuses.length >= duringOutage + 30);
+
+    // Sessions and stored responses carry on from each instance's own state.
+    const bound = await chatIn(A, "conversation-outage");
+    expect(await chatIn(A, "conversation-outage")).toBe(bound);
+    const stored = await client(A).responses.create({ model: MODEL, input: "Outage question." });
+    const continued = await client(A).responses.create({
+      model: MODEL,
+      previous_response_id: stored.id,
+      input: "Outage follow-up.",
+    });
+    expect(continued.previous_response_id).toBe(stored.id);
+    // Keys: made on A while Redis is away; the limited one counted on A alone (4 of its 10).
+    const late = await makeKey(A.origin, ADMIN_KEY, { name: "late" });
+    expect(late.status).toBe(201);
+    expect(await chatWith(A, late.secret!)).toBe(200);
+    for (let i = 0; i < 4; i++) expect(await chatWith(A, limited.secret!)).toBe(200);
+
+    await redis.start();
+    await waitUntil(
+      "every instance to reconnect",
+      () => instances.all.every((instance, i) => reachable(instance) > before[i]!),
+      15_000,
+    );
+    const afterOutage = statuses.length;
+    await waitUntil("traffic to flow with Redis back", () => statuses.length >= afterOutage + 30);
+    running = false;
+    await Promise.all(traffic);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    // The key made during the outage reaches the others; A's 4 requests were merged into the
+    // shared count, so the three instances together let only 6 more through.
+    await waitUntil(
+      "B to know the late key",
+      async () => (await chatWith(B, late.secret!)) === 200,
+    );
+    await waitUntil("A's count to be merged", () => sharedRequests("ten").then((n) => n === 4));
+    const limitedAfter = await Promise.all(
+      Array.from({ length: 9 }, (_, i) => chatWith(instances.all[i % 3]!, limited.secret!)),
+    );
+    expect(limitedAfter.filter((s) => s === 200).length).toBe(6);
+    // The outage's Responses conversation continues on C (A pushed it when Redis came back).
+    await waitUntil("C to continue the outage's conversation", async () => {
+      const answer = await fetch(`${C.origin}/v1/responses`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${DESK_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: MODEL, previous_response_id: continued.id, input: "And?" }),
+      });
+      await answer.arrayBuffer();
+      return answer.status === 200;
+    });
+    // The session A bound while Redis was away: C takes it to the same account.
+    expect(await chatIn(A, "conversation-outage")).toBe(bound);
+    expect(await chatIn(C, "conversation-outage")).toBe(bound);
+  }, 60_000);
+});
+
+/** Whether an instance lists a key (it learned of it from Redis). */
+async function fetchKnown(instance: Instance, name: string): Promise<boolean> {
+  const response = await fetch(`${instance.origin}/levity/keys/${name}`, {
+    headers: { authorization: `Bearer ${ADMIN_KEY}` },
+  });
+  await response.arrayBuffer();
+  return response.status === 200;
+}
+
+/** The requests Redis counts in a key's window now (read straight from Redis). */
+async function sharedRequests(name: string): Promise<number> {
+  const { RedisClient } = await import("bun");
+  const reader = new RedisClient(redis.url);
+  try {
+    const flat = (await reader.send("HVALS", [`levity:key:${name}:requests`])) as string[];
+    return flat.reduce((sum, n) => sum + Number(n), 0);
+  } finally {
+    reader.close();
+  }
+}
