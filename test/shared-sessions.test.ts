@@ -6,6 +6,13 @@ import { type Instance, type Instances, startInstances } from "./support/instanc
 import { makeKey } from "./support/keys.ts";
 import { redisAvailable, TestRedis } from "./support/redis.ts";
 import { waitUntil } from "./support/wait.ts";
+import type { KeyRecord } from "../src/config/key-record.ts";
+import { admit, freshCounters, isRefusal, settle, type Ticket } from "../src/keys/admission.ts";
+import { SharedKeys } from "../src/keys/shared-keys.ts";
+import { openRedisLink } from "../src/state/redis-link.ts";
+import type { SharedLink } from "../src/state/shared-link.ts";
+import { sharedStore } from "../src/state/shared-store.ts";
+import { memoryStore, type StoredResponse } from "../src/state/store.ts";
 
 /*
  * Sessions, stored responses and client keys across three real levity processes sharing one real
@@ -250,3 +257,157 @@ async function sharedRequests(name: string): Promise<number> {
     reader.close();
   }
 }
+
+/*
+ * The shared counters' script against admission.ts, step by step on one clock: the same verdicts
+ * (refusals with their counts and waits, tickets) for every limit.
+ */
+type Step =
+  | { at: number; admit: string; estimate?: number }
+  | { at: number; settle: string; tokens?: number; usd?: number };
+
+const T0 = Date.UTC(2026, 10, 30, 23, 59, 0);
+const RULE_CASES: { name: string; limits: Partial<KeyRecord>; steps: Step[] }[] = [
+  {
+    name: "rpm: the fourth in a second is refused until the first leaves the window",
+    limits: { rpm: 3 },
+    steps: [
+      { at: 0, admit: "a" },
+      { at: 10_000, admit: "b" },
+      { at: 20_000, admit: "c" },
+      { at: 30_000, admit: "d" },
+      { at: 60_000, admit: "e" },
+      { at: 61_000, admit: "f" },
+    ],
+  },
+  {
+    name: "tpm: the estimate counts until the answer replaces it",
+    limits: { tpm: 100 },
+    steps: [
+      { at: 0, admit: "a", estimate: 60 },
+      { at: 100, admit: "b", estimate: 60 },
+      { at: 200, settle: "a", tokens: 10 },
+      { at: 300, admit: "c", estimate: 60 },
+      { at: 400, admit: "d", estimate: 60 },
+    ],
+  },
+  {
+    name: "daily_tokens: counted per UTC day, reset at midnight",
+    limits: { dailyTokens: 1000 },
+    steps: [
+      { at: 0, admit: "a", estimate: 600 },
+      { at: 1000, settle: "a", tokens: 900 },
+      { at: 2000, admit: "b", estimate: 200 },
+      { at: 61_000, admit: "c", estimate: 200 },
+    ],
+  },
+  {
+    name: "monthly_usd: spent per UTC month, reset on the 1st",
+    limits: { monthlyUsd: 1 },
+    steps: [
+      { at: 0, admit: "a" },
+      { at: 100, settle: "a", usd: 0.6 },
+      { at: 200, admit: "b" },
+      { at: 300, settle: "b", usd: 0.5 },
+      { at: 400, admit: "c" },
+      { at: 61_000, admit: "d" },
+    ],
+  },
+  {
+    name: "concurrency: a request in flight holds its place until settled",
+    limits: { concurrency: 2 },
+    steps: [
+      { at: 0, admit: "a" },
+      { at: 1, admit: "b" },
+      { at: 2, admit: "c" },
+      { at: 3, settle: "a" },
+      { at: 4, admit: "d" },
+    ],
+  },
+];
+
+describe.skipIf(!READY)("the shared counters apply admission.ts's rules", () => {
+  let link: SharedLink;
+  beforeAll(async () => {
+    link = openRedisLink(redis.url, { timeoutMs: 1000, label: "test", warn() {}, info() {} });
+    expect(await link.start()).toBe(true);
+  });
+  afterAll(() => link?.close());
+
+  for (const [n, rule] of RULE_CASES.entries())
+    test(rule.name, async () => {
+      let now = T0;
+      const shared = new SharedKeys(link, `rules${n}`, () => now);
+      const record = { name: "k", source: "levity", digest: "d", createdAt: T0, ...rule.limits };
+      const counters = freshCounters(T0);
+      const local: unknown[] = [];
+      const remote: unknown[] = [];
+      const tickets = new Map<string, { here: Ticket; there: Ticket }>();
+      for (const step of rule.steps) {
+        now = T0 + step.at;
+        if ("admit" in step) {
+          const here = admit(counters, record as KeyRecord, step.estimate ?? 0, now);
+          const there = await shared.admit(
+            record as KeyRecord,
+            step.admit,
+            step.estimate ?? 0,
+            now,
+          );
+          local.push(here);
+          remote.push(there);
+          if (!isRefusal(here) && !isRefusal(there)) tickets.set(step.admit, { here, there });
+        } else {
+          const held = tickets.get(step.settle)!;
+          settle(counters, held.here, step.tokens ?? 0, step.usd ?? 0, now);
+          await shared.settle("k", held.there, step.settle, step.tokens ?? 0, step.usd ?? 0);
+        }
+      }
+      expect(remote).toEqual(local);
+      expect(local.some((v) => isRefusal(v as Ticket))).toBe(true);
+    });
+});
+
+describe.skipIf(!READY)("stored responses in Redis are bounded", () => {
+  let link: SharedLink;
+  beforeAll(async () => {
+    link = openRedisLink(redis.url, { timeoutMs: 1000, label: "test", warn() {}, info() {} });
+    expect(await link.start()).toBe(true);
+  });
+  afterAll(() => link?.close());
+
+  const response = (id: string, previousId: string | undefined, size: number): StoredResponse => ({
+    id,
+    previousId,
+    model: "m",
+    input: [{ role: "user", parts: [{ type: "text", text: "x".repeat(size) }] }],
+    output: [{ type: "text", text: `answer ${id}` }],
+  });
+
+  test("one response over its cap stays local; past the total, the oldest go first", async () => {
+    const bounds = { ttlMs: 60_000, maxResponseBytes: 3000, maxTotalBytes: 5000 };
+    const onA = sharedStore(memoryStore(), link, "bounded", bounds);
+    let previous: string | undefined;
+    for (const id of ["r1", "r2", "r3", "r4", "r5"]) {
+      onA.saveResponse(response(id, previous, 1000));
+      previous = id;
+    }
+    onA.saveResponse(response("huge", "r5", 4000));
+    const index = () => link.call("ZRANGE", ["bounded:responses:index", "0", "-1"]);
+    await waitUntil("the saves to land", async () => ((await index()) as string[]).includes("r5"));
+    const kept = (await index()) as string[];
+    // Each record is about 1.1 KB: five pass 5000, so the oldest went, down to nine tenths.
+    expect(kept).toEqual(["r2", "r3", "r4", "r5"].slice(-kept.length));
+    expect(kept.length).toBeLessThan(5);
+    expect(kept).not.toContain("huge");
+    expect(Number(await link.call("GET", ["bounded:responses:bytes"]))).toBeLessThanOrEqual(4500);
+    // Another instance recalls what Redis kept: the conversation from the oldest kept response.
+    const onB = sharedStore(memoryStore(), link, "bounded", bounds);
+    await onB.recall!("r5", []);
+    const turns = onB.conversation("r5")!;
+    expect(turns.filter((t) => t.role === "assistant").length).toBe(kept.length);
+    expect(onB.hasResponse("huge")).toBe(false);
+    const ttl = Number(await link.call("PTTL", ["bounded:response:r5"]));
+    expect(ttl).toBeGreaterThan(50_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
+  });
+});

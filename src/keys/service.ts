@@ -340,7 +340,8 @@ export class KeyService {
     const tokens = held.spends ? record.inputTokens + record.outputTokens : 0;
     const usd = held.spends ? (record.costUsd ?? 0) : 0;
     settle(this.countersOf(held.name), held.ticket, tokens, usd, this.now());
-    if (held.shared) this.shared?.settle(held.name, held.ticket, record.requestId, tokens, usd);
+    if (held.shared)
+      void this.shared?.settle(held.name, held.ticket, record.requestId, tokens, usd);
     else this.shared?.owe(held.name, held.ticket, tokens - held.ticket.estimate, usd, false);
     this.markDirty(held.name);
   }

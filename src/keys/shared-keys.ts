@@ -216,9 +216,15 @@ export class SharedKeys {
   }
 
   /** Settles a request the shared counters admitted; if Redis fails, its tokens and spend are owed. */
-  settle(name: string, ticket: Ticket, requestId: string, tokens: number, usd: number): void {
+  settle(
+    name: string,
+    ticket: Ticket,
+    requestId: string,
+    tokens: number,
+    usd: number,
+  ): Promise<unknown> {
     const now = this.now();
-    this.link
+    return this.link
       .script(SETTLE.source, SETTLE.sha, this.counterKeys(name), [
         String(now),
         utcMonth(now),
