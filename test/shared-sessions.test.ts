@@ -163,7 +163,10 @@ describe.skipIf(!READY)("sessions, stored responses and keys across instances", 
     const limited = await makeKey(A.origin, ADMIN_KEY, { name: "ten", rpm: 10 });
     for (const instance of [B, C]) await waitUntil("the key", () => fetchKnown(instance, "ten"));
     const steady = await makeKey(A.origin, ADMIN_KEY, { name: "steady", rpm: 100_000 });
-    for (const instance of [B, C]) await waitUntil("the key", () => fetchKnown(instance, "steady"));
+    const doomed = await makeKey(A.origin, ADMIN_KEY, { name: "doomed" });
+    for (const instance of [B, C])
+      for (const name of ["steady", "doomed"])
+        await waitUntil("the key", () => fetchKnown(instance, name));
     // Traffic on all three throughout: keyed (admitted by the shared counters) and in a session.
     const statuses: number[] = [];
     let running = true;
@@ -198,6 +201,10 @@ describe.skipIf(!READY)("sessions, stored responses and keys across instances", 
     expect(late.status).toBe(201);
     expect(await chatWith(A, late.secret!)).toBe(200);
     for (let i = 0; i < 4; i++) expect(await chatWith(A, limited.secret!)).toBe(200);
+    // Revoked on A while the others cannot hear it: refused on A at once, on C once Redis is back.
+    expect((await revoke(A, "doomed")).status).toBe(200);
+    expect(await chatWith(A, doomed.secret!)).toBe(401);
+    expect(await chatWith(C, doomed.secret!)).toBe(200);
 
     await redis.start();
     await waitUntil(
@@ -215,6 +222,10 @@ describe.skipIf(!READY)("sessions, stored responses and keys across instances", 
     await waitUntil(
       "B to know the late key",
       async () => (await chatWith(B, late.secret!)) === 200,
+    );
+    await waitUntil(
+      "C to refuse the doomed key",
+      async () => (await chatWith(C, doomed.secret!)) === 401,
     );
     await waitUntil("A's count to be merged", () => sharedRequests("ten").then((n) => n === 4));
     const limitedAfter = await Promise.all(

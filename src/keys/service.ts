@@ -57,6 +57,8 @@ export class KeyService {
   >();
   /** Set when keys and counters are shared with other instances (issue 19). */
   private shared: SharedKeys | undefined;
+  /** Keys changed here while Redis was away: pushed, over Redis's copy, when it is back. */
+  private readonly unpublished = new Set<string>();
   private readonly dirty = new Set<string>();
   private flushTimer: ReturnType<typeof setInterval> | undefined;
   /** A key's model globs, compiled once per record (a change makes a new record). */
@@ -182,10 +184,13 @@ export class KeyService {
       const byName = new Map(remote.map((r) => [r.name, r]));
       for (const local of this.stored.values()) {
         const there = byName.get(local.name);
-        // Made or revoked here while Redis was down: a revoke is never undone by a stale copy.
-        if (!there || (local.revokedAt !== undefined && there.revokedAt === undefined))
-          await shared.write(local);
-        else this.adopt(there);
+        // Made or changed here while Redis was down; a revoke is never undone by a stale copy.
+        const pushed =
+          !there ||
+          this.unpublished.has(local.name) ||
+          (local.revokedAt !== undefined && there.revokedAt === undefined);
+        if (!pushed) this.adopt(there);
+        else if (await shared.write(local)) this.unpublished.delete(local.name);
       }
       for (const record of remote) if (!this.stored.has(record.name)) this.adopt(record);
       await shared.merge();
@@ -209,7 +214,11 @@ export class KeyService {
 
   /** Tells the other instances of a change made here (without waiting: reconciling makes good a loss). */
   private publish(record: KeyRecord): void {
-    if (this.shared?.up()) void this.shared.write(record);
+    if (!this.shared) return;
+    const shared = this.shared;
+    this.unpublished.add(record.name);
+    if (shared.up())
+      void shared.write(record).then((written) => written && this.unpublished.delete(record.name));
   }
 
   /** Makes a key; its secret is returned here once and kept nowhere. */
