@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { RedisClient } from "bun";
 import OpenAI from "openai";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
+import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { type Instance, type Instances, startInstances } from "./support/instances.ts";
 import { makeKey } from "./support/keys.ts";
@@ -26,9 +28,12 @@ const ADMIN_KEY = "sk-admin-shared-sessions-0123456789";
 const DESK_KEY = "sk-client-desk-shared-sessions-0123456789";
 const ACCOUNT_KEYS = ["sk-an-shared-1", "sk-an-shared-2", "sk-an-shared-3"];
 const MODEL = "claude-sonnet-4-5";
+const OPENAI_KEYS = ["sk-oa-shared-1", "sk-oa-shared-2", "sk-oa-shared-3"];
+const OPENAI_MODEL = "gpt-4o-real";
 
 let redis: TestRedis;
 let an: FakeUpstream;
+let oa: FakeUpstream;
 let instances: Instances;
 let A: Instance;
 let B: Instance;
@@ -41,6 +46,7 @@ beforeAll(async () => {
   redis = new TestRedis();
   await redis.start();
   an = fakeAnthropic(ACCOUNT_KEYS);
+  oa = fakeOpenAI(OPENAI_KEYS);
   instances = await startInstances(3, {
     gateway: `proxy:
   data_dir: {{DATA_DIR}}
@@ -56,7 +62,14 @@ upstreams:
     strategy: sticky
     accounts:
 ${ACCOUNT_KEYS.map((key, i) => `      - { name: a${i + 1}, key: ${key} }`).join("\n")}
+  - name: oa
+    protocol: openai
+    base_url: ${oa.url}/v1
+    apis: [chat, responses]
+    accounts:
+${OPENAI_KEYS.map((key, i) => `      - { name: o${i + 1}, key: ${key} }`).join("\n")}
 `,
+    mappings: `exact:\n  ${OPENAI_MODEL}: [oa/${OPENAI_MODEL}]\n`,
   });
   [A, B, C] = instances.all as [Instance, Instance, Instance];
   for (const instance of instances.all)
@@ -67,6 +80,7 @@ afterAll(async () => {
   if (!READY) return;
   await instances?.stop();
   await an?.stop();
+  await oa?.stop();
   await redis?.stop();
 });
 
@@ -110,6 +124,53 @@ describe.skipIf(!READY)("sessions, stored responses and keys across instances", 
     expect(bound).not.toBe(first);
     for (const instance of [B, C, B, C, A])
       expect(await chatIn(instance, "conversation-1")).toBe(bound);
+    // Kept a day after its last request.
+    const ttl = Number(await redisCall("TTL", ["levity:session:2:an:header:conversation-1"]));
+    expect(ttl).toBeGreaterThan(86_400 - 60);
+    expect(ttl).toBeLessThanOrEqual(86_400);
+  });
+
+  test("a response an OpenAI account stored through A is continued through B and C on that account", async () => {
+    // A's round robin moves on first, so the response is not on the account a fresh instance picks.
+    await client(A).responses.create({ model: OPENAI_MODEL, input: "warm-up" });
+    const { data: first, response } = await client(A)
+      .responses.create({ model: OPENAI_MODEL, input: "one" })
+      .withResponse();
+    const holder = response.headers.get("x-account")!;
+    expect(holder).not.toBe("o1");
+    let previous = first.id;
+    for (const instance of [B, C]) {
+      // The fake OpenAI answers 404 from any other account, as OpenAI does.
+      const next = await client(instance)
+        .responses.create({ model: OPENAI_MODEL, input: "more", previous_response_id: previous })
+        .withResponse();
+      expect(next.response.headers.get("x-account")).toBe(holder);
+      previous = next.data.id;
+    }
+    const ttl = await redisCall("PTTL", [`levity:pin:2:oa:${first.id}`]);
+    expect(Number(ttl)).toBeGreaterThan(30 * 86_400_000 - 60_000);
+    expect(Number(ttl)).toBeLessThanOrEqual(30 * 86_400_000);
+  });
+
+  test("a request with no session, no stored response to continue and no limited key asks Redis nothing", async () => {
+    const reader = new RedisClient(redis.url);
+    const commands = async () =>
+      Number(
+        /total_commands_processed:(\d+)/.exec((await reader.send("INFO", ["stats"])) as string)![1],
+      );
+    try {
+      const first = await commands();
+      const calibrated = (await commands()) - first;
+      const before = await commands();
+      for (const instance of [A, B, C, A, B, C])
+        await client(instance).chat.completions.create({
+          model: OPENAI_MODEL,
+          messages: [{ role: "user", content: "no session here" }],
+        });
+      expect((await commands()) - before).toBe(calibrated);
+    } finally {
+      reader.close();
+    }
   });
 
   test("a Responses conversation stored on A continues on B with previous_response_id", async () => {
@@ -257,16 +318,20 @@ async function fetchKnown(instance: Instance, name: string): Promise<boolean> {
   return response.status === 200;
 }
 
-/** The requests Redis counts in a key's window now (read straight from Redis). */
-async function sharedRequests(name: string): Promise<number> {
-  const { RedisClient } = await import("bun");
+/** One command straight to Redis, as an operator's redis-cli would. */
+async function redisCall(command: string, args: string[]): Promise<unknown> {
   const reader = new RedisClient(redis.url);
   try {
-    const flat = (await reader.send("HVALS", [`levity:key:${name}:requests`])) as string[];
-    return flat.reduce((sum, n) => sum + Number(n), 0);
+    return await reader.send(command, args);
   } finally {
     reader.close();
   }
+}
+
+/** The requests Redis counts in a key's window now. */
+async function sharedRequests(name: string): Promise<number> {
+  const flat = (await redisCall("HVALS", [`levity:key:${name}:requests`])) as string[];
+  return flat.reduce((sum, n) => sum + Number(n), 0);
 }
 
 /*

@@ -53,7 +53,13 @@ export class KeyService {
   private readonly counters: Map<string, KeyCounters>;
   private readonly tickets = new Map<
     string,
-    { name: string; ticket: Ticket; spends: boolean; shared: boolean }
+    {
+      name: string;
+      ticket: Ticket;
+      spends: boolean;
+      /** By the shared counters; by this instance alone while they are away (owed to them); here only. */
+      counted: "shared" | "alone" | "here";
+    }
   >();
   /** Set when keys and counters are shared with other instances (issue 19). */
   private shared: SharedKeys | undefined;
@@ -298,10 +304,12 @@ export class KeyService {
     /** False for a token count: it is a request, but what it reports is not tokens spent. */
     spends = true,
   ): Refusal | undefined | Promise<Refusal | undefined> {
-    // Shared: the shared counters decide, in one call; only then is admission asynchronous.
-    if (this.shared?.up())
-      return this.admitShared(this.shared, record, requestId, estimate, spends);
-    return this.admitHere(record, requestId, estimate, spends);
+    // Shared: the shared counters decide, in one call; only then is admission asynchronous. A
+    // key without limits has nothing to decide: it is counted here, without a round trip.
+    if (!this.shared || !hasLimits(record))
+      return this.admitHere(record, requestId, estimate, spends, "here");
+    if (this.shared.up()) return this.admitShared(this.shared, record, requestId, estimate, spends);
+    return this.admitHere(record, requestId, estimate, spends, "alone");
   }
 
   private admitHere(
@@ -309,12 +317,13 @@ export class KeyService {
     requestId: string,
     estimate: number,
     spends: boolean,
+    counted: "alone" | "here",
   ): Refusal | undefined {
     const verdict = admit(this.countersOf(record.name), record, estimate, this.now());
     if (isRefusal(verdict)) return verdict;
-    this.tickets.set(requestId, { name: record.name, ticket: verdict, spends, shared: false });
+    this.tickets.set(requestId, { name: record.name, ticket: verdict, spends, counted });
     // Counted alone while Redis is away: owed to the shared counters, merged when it is back.
-    this.shared?.owe(record.name, verdict, spends ? estimate : 0, 0, true);
+    if (counted === "alone") this.shared?.owe(record.name, verdict, estimate, 0, true);
     this.markDirty(record.name);
     return undefined;
   }
@@ -331,12 +340,12 @@ export class KeyService {
     try {
       verdict = await shared.admit(record, requestId, estimate, now);
     } catch {
-      return this.admitHere(record, requestId, estimate, spends);
+      return this.admitHere(record, requestId, estimate, spends, "alone");
     }
     if (isRefusal(verdict)) return verdict;
     // Counted here too, so that an outage starts from this instance's own share.
     count(this.countersOf(record.name), estimate, now);
-    this.tickets.set(requestId, { name: record.name, ticket: verdict, spends, shared: true });
+    this.tickets.set(requestId, { name: record.name, ticket: verdict, spends, counted: "shared" });
     this.markDirty(record.name);
     return undefined;
   }
@@ -349,9 +358,10 @@ export class KeyService {
     const tokens = held.spends ? record.inputTokens + record.outputTokens : 0;
     const usd = held.spends ? (record.costUsd ?? 0) : 0;
     settle(this.countersOf(held.name), held.ticket, tokens, usd, this.now());
-    if (held.shared)
+    if (held.counted === "shared")
       void this.shared?.settle(held.name, held.ticket, record.requestId, tokens, usd);
-    else this.shared?.owe(held.name, held.ticket, tokens - held.ticket.estimate, usd, false);
+    else if (held.counted === "alone")
+      this.shared?.owe(held.name, held.ticket, tokens - held.ticket.estimate, usd, false);
     this.markDirty(held.name);
   }
 
@@ -399,4 +409,15 @@ export class KeyService {
     this.counterStore.close();
     this.store.close();
   }
+}
+
+/** Whether a key has a rate or budget the shared counters must decide. */
+function hasLimits(record: KeyRecord): boolean {
+  return (
+    record.rpm !== undefined ||
+    record.tpm !== undefined ||
+    record.concurrency !== undefined ||
+    record.dailyTokens !== undefined ||
+    record.monthlyUsd !== undefined
+  );
 }
