@@ -199,6 +199,41 @@ describe.skipIf(!READY)("sessions, stored responses and keys across instances", 
     expect(JSON.stringify(an.last().json)).toContain("Remember the word: heliotrope.");
   });
 
+  test("a tool loop's signed thinking, kept by A, goes back to the upstream when B gets the tool's result", async () => {
+    const tools = [
+      {
+        type: "function" as const,
+        function: {
+          name: "get_weather",
+          parameters: { type: "object", properties: { city: { type: "string" } } },
+        },
+      },
+    ];
+    const ask = { role: "user" as const, content: 'Call get_weather for "Oslo".' };
+    const first = await client(A).chat.completions.create({
+      model: MODEL,
+      reasoning_effort: "high",
+      tools,
+      messages: [ask],
+    });
+    const call = first.choices[0]!.message.tool_calls![0]!;
+    // A Chat client has no field for Anthropic's signed thinking: it sends the turn back without it.
+    await client(B).chat.completions.create({
+      model: MODEL,
+      reasoning_effort: "high",
+      tools,
+      messages: [
+        ask,
+        { role: "assistant", content: null, tool_calls: [call] },
+        { role: "tool", tool_call_id: call.id, content: "cold" },
+      ],
+    });
+    const turn = an.last().json.messages[1].content;
+    expect(turn[0].type).toBe("thinking");
+    expect(turn[0].signature).toStartWith("anthropic-sig-");
+    expect(turn[1].type).toBe("tool_use");
+  });
+
   test("a key made on A works on B; its revoke on A refuses it on C", async () => {
     const made = await makeKey(A.origin, ADMIN_KEY, { name: "traveller" });
     expect(made.status).toBe(201);
