@@ -253,6 +253,21 @@ describe.skipIf(!READY)("sessions, stored responses and keys across instances", 
     );
     expect(statuses.filter((s) => s === 200).length).toBe(60);
     expect(statuses.filter((s) => s === 429).length).toBe(30);
+    // Any instance reports the key's use by all three (levity keys show and the monitor page read this).
+    for (const instance of [B, C]) {
+      const shown: any = await (
+        await fetch(`${instance.origin}/levity/keys/sixty`, {
+          headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        })
+      ).json();
+      expect(shown.usage.requests_last_minute).toBe(60);
+      const listed: any = await (
+        await fetch(`${instance.origin}/levity/keys`, {
+          headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        })
+      ).json();
+      expect(listed.keys.find((k: any) => k.name === "sixty").usage.requests_last_minute).toBe(60);
+    }
   });
 
   test("Redis killed mid-run: no request fails, each instance decides alone, and all agree again when it is back", async () => {

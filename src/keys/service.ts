@@ -381,6 +381,31 @@ export class KeyService {
     };
   }
 
+  /**
+   * What each key has used: across every instance for keys with limits when shared (one call),
+   * else (or if Redis cannot say) this instance's own counts. Undefined when there is nothing
+   * to ask, so a caller without shared state stays synchronous.
+   */
+  sharedUsage(records: KeyRecord[]): Promise<Map<string, KeyUsageNow>> | undefined {
+    const shared = this.shared;
+    const limited = records.filter(hasLimits).map((r) => r.name);
+    if (!shared?.up() || limited.length === 0) return undefined;
+    return shared.usage(limited).then(
+      (found) => {
+        const now = this.now();
+        const merged = new Map<string, KeyUsageNow>();
+        for (const [name, usage] of found)
+          merged.set(name, {
+            ...usage,
+            dayResetsAt: nextUtcDay(now),
+            monthResetsAt: nextUtcMonth(now),
+          });
+        return merged;
+      },
+      () => new Map(),
+    );
+  }
+
   private markDirty(name: string): void {
     this.dirty.add(name);
     this.flushTimer ??= setTimeout(() => {

@@ -142,6 +142,45 @@ end
 keep()
 return 1`);
 
+/*
+ * KEYS: four per key, as ADMIT. ARGV: now ms, this month. Returns, per key, { requests and
+ * tokens in the window, in flight, today's tokens, this month's spend }.
+ */
+const USAGE = lua(`local now = tonumber(ARGV[1])
+local second = math.floor(now / 1000)
+local day = math.floor(now / 86400000)
+local function total(key)
+  local flat, sum = redis.call('HGETALL', key), 0
+  for i = 1, #flat, 2 do
+    local s = tonumber(flat[i])
+    if s > second - 60 and s <= second then sum = sum + tonumber(flat[i + 1]) end
+  end
+  return sum
+end
+local out = {}
+for i = 1, #KEYS, 4 do
+  local b = redis.call('HMGET', KEYS[i + 2], 'day', 'dayTokens', 'month', 'monthUsd')
+  local today = tonumber(b[1]) == day and (tonumber(b[2]) or 0) or 0
+  local spent = b[3] == ARGV[2] and (tonumber(b[4]) or 0) or 0
+  out[#out + 1] = {
+    tostring(total(KEYS[i])),
+    tostring(total(KEYS[i + 1])),
+    tostring(redis.call('ZCOUNT', KEYS[i + 3], now, '+inf')),
+    tostring(today),
+    string.format('%.17g', spent),
+  }
+end
+return out`);
+
+/** What a key has used, as the shared counters hold it. */
+export interface SharedUsage {
+  requestsLastMinute: number;
+  tokensLastMinute: number;
+  inFlight: number;
+  tokensToday: number;
+  usdThisMonth: number;
+}
+
 // KEYS: the records hash. ARGV: name, record JSON, channel.
 const WRITE = lua(`redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[2])
@@ -213,6 +252,32 @@ export class SharedKeys {
     const [code, used, wait] = answer.map(Number) as [number, number, number];
     if (code === 0) return { second: used, estimate };
     return refusalOf(LIMITS[code - 1]!, record, used, wait, estimate, now);
+  }
+
+  /** What each key has used across every instance; rejects when Redis cannot say. */
+  async usage(names: string[]): Promise<Map<string, SharedUsage>> {
+    const now = this.now();
+    const answer = await this.link.script(
+      USAGE.source,
+      USAGE.sha,
+      names.flatMap((name) => this.counterKeys(name)),
+      [String(now), utcMonth(now)],
+    );
+    const found = new Map<string, SharedUsage>();
+    if (!Array.isArray(answer)) return found;
+    names.forEach((name, i) => {
+      const row = answer[i];
+      if (!Array.isArray(row)) return;
+      const [requests, tokens, inFlight, today, spent] = row.map(Number) as number[];
+      found.set(name, {
+        requestsLastMinute: requests!,
+        tokensLastMinute: tokens!,
+        inFlight: inFlight!,
+        tokensToday: today!,
+        usdThisMonth: spent!,
+      });
+    });
+    return found;
   }
 
   /** Settles a request the shared counters admitted; if Redis fails, its tokens and spend are owed. */
