@@ -493,6 +493,24 @@ describe.skipIf(!READY)("the shared counters apply admission.ts's rules", () => 
     });
 });
 
+describe.skipIf(!READY)("a key's requests in flight across instances", () => {
+  test("one held by an instance that died is let go 15 minutes after it was admitted", async () => {
+    const link = openRedisLink(redis.url, { timeoutMs: 1000, label: "test", warn() {}, info() {} });
+    try {
+      expect(await link.start()).toBe(true);
+      const record = { name: "k", source: "levity", digest: "d", createdAt: T0, concurrency: 1 };
+      const shared = new SharedKeys(link, "leases", () => T0);
+      const at = (ms: number) => shared.admit(record as KeyRecord, `r${ms}`, 0, T0 + ms);
+      expect(isRefusal(await at(0))).toBe(false);
+      // Never settled: its instance died.
+      expect(await at(14 * 60_000)).toMatchObject({ limit: "concurrency", used: 1 });
+      expect(isRefusal(await at(15 * 60_000 + 1))).toBe(false);
+    } finally {
+      link.close();
+    }
+  });
+});
+
 describe.skipIf(!READY)("stored responses in Redis are bounded", () => {
   let link: SharedLink;
   beforeAll(async () => {
