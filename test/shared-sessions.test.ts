@@ -357,6 +357,23 @@ describe.skipIf(!READY)("sessions, stored responses and keys across instances", 
     expect(await chatIn(A, "conversation-outage")).toBe(bound);
     expect(await chatIn(C, "conversation-outage")).toBe(bound);
   }, 60_000);
+
+  test("an instance restarted while Redis is down still knows the keys made on the others", async () => {
+    const made = await makeKey(B.origin, ADMIN_KEY, { name: "remembered", rpm: 1000 });
+    await waitUntil("C to know the key", () => fetchKnown(C, "remembered"));
+    await redis.kill();
+    await C.kill("SIGKILL");
+    C = await instances.restart(2);
+    // C kept what it adopted in its own state database; its limits are counted by C alone.
+    expect(await chatWith(C, made.secret!)).toBe(200);
+    await redis.start();
+    await waitUntil("C to reach Redis", () => reachable(C) >= 1, 15_000);
+    for (const instance of [A, B])
+      await waitUntil(`${instance.name} to reconnect`, async () => {
+        const status = await chatWith(instance, made.secret!);
+        return status === 200 && instance.output().split("is reachable").length >= 3;
+      });
+  }, 60_000);
 });
 
 /** Whether an instance lists a key (it learned of it from Redis). */
