@@ -395,10 +395,9 @@ async function redisCall(command: string, args: string[]): Promise<unknown> {
   }
 }
 
-/** The requests Redis counts in a key's window now. */
+/** The requests Redis counts in a key's window: its total field (its buckets are by second). */
 async function sharedRequests(name: string): Promise<number> {
-  const flat = (await redisCall("HVALS", [`levity:key:${name}:requests`])) as string[];
-  return flat.reduce((sum, n) => sum + Number(n), 0);
+  return Number(await redisCall("HGET", [`levity:key:${name}:requests`, "t"]));
 }
 
 /*
@@ -432,6 +431,19 @@ const RULE_CASES: { name: string; limits: Partial<KeyRecord>; steps: Step[] }[] 
       { at: 200, settle: "a", tokens: 10 },
       { at: 300, admit: "c", estimate: 60 },
       { at: 400, admit: "d", estimate: 60 },
+    ],
+  },
+  {
+    name: "tpm: an answer that ends after its second left the window counts when it ends",
+    limits: { tpm: 100 },
+    steps: [
+      { at: 0, admit: "a", estimate: 10 },
+      { at: 30_000, admit: "b", estimate: 10 },
+      { at: 70_000, settle: "a", tokens: 50 },
+      { at: 71_000, admit: "c", estimate: 60 },
+      { at: 72_000, settle: "b", tokens: 0 },
+      { at: 73_000, admit: "d", estimate: 40 },
+      { at: 131_000, admit: "e", estimate: 60 },
     ],
   },
   {

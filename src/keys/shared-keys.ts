@@ -23,26 +23,55 @@ const LEASE_MS = 15 * 60_000;
 const BUDGET_TTL_S = 40 * 86_400;
 const WINDOW_TTL_S = 120;
 
-// Shared by the three scripts: a window's live buckets (stale ones deleted), and the day's and month's roll-over.
-const COMMON = `local now = tonumber(ARGV[1])
+/*
+ * The clock and the windows, shared by the scripts. The clock is Redis's own (so instances on
+ * hosts whose clocks differ count the same seconds) unless ARGV[1] gives one (the tests' clock).
+ * A window is a hash of one-second buckets plus 't', their total, and 'o', the oldest bucket's
+ * second: a request reads two fields, and the buckets are recounted only when one has left.
+ */
+const CLOCK_AND_WINDOWS = `local now = tonumber(ARGV[1])
+if not now then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
 local second = math.floor(now / 1000)
 local day = math.floor(now / 86400000)
-local function live(key)
-  local flat = redis.call('HGETALL', key)
-  local buckets, total, stale = {}, 0, {}
-  for i = 1, #flat, 2 do
-    local s, a = tonumber(flat[i]), tonumber(flat[i + 1])
-    if s > second - 60 and s <= second then
-      buckets[#buckets + 1] = { s, a }
-      total = total + a
-    elseif s <= second - 60 then
-      stale[#stale + 1] = flat[i]
+local function total(key)
+  local h = redis.call('HMGET', key, 't', 'o')
+  local t, o = tonumber(h[1]) or 0, tonumber(h[2])
+  if o and o <= second - 60 then
+    local flat = redis.call('HGETALL', key)
+    local stale = {}
+    t, o = 0, nil
+    for i = 1, #flat, 2 do
+      local s = tonumber(flat[i])
+      if s and s <= second - 60 then
+        stale[#stale + 1] = flat[i]
+      elseif s then
+        t = t + tonumber(flat[i + 1])
+        if not o or s < o then o = s end
+      end
     end
+    if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
+    redis.call('HSET', key, 't', t)
+    if o then redis.call('HSET', key, 'o', o) else redis.call('HDEL', key, 'o') end
   end
-  if #stale > 0 then redis.call('HDEL', key, unpack(stale)) end
-  return buckets, total
+  return t
 end
-local b = redis.call('HMGET', KEYS[3], 'day', 'dayTokens', 'month', 'monthUsd')
+local function add(key, s, amount)
+  local v = redis.call('HINCRBY', key, s, amount)
+  if v < 0 then
+    redis.call('HSET', key, s, 0)
+    amount = amount - v
+  end
+  redis.call('HINCRBY', key, 't', amount)
+  local o = tonumber(redis.call('HGET', key, 'o'))
+  if not o or s < o then redis.call('HSET', key, 'o', s) end
+end
+`;
+
+// The day's and the month's roll-over of one key's budgets (KEYS[3]), and writing them back.
+const BUDGETS = `local b = redis.call('HMGET', KEYS[3], 'day', 'dayTokens', 'month', 'monthUsd')
 local dayTokens, month, monthUsd = tonumber(b[2]) or 0, b[3] or '', tonumber(b[4]) or 0
 if tonumber(b[1]) ~= day then
   dayTokens = 0
@@ -59,14 +88,21 @@ local function keep()
 end
 `;
 
+const COMMON = CLOCK_AND_WINDOWS + BUDGETS;
+
 /*
- * KEYS: requests window, tokens window, budgets, in flight. ARGV: now ms, this month, estimate,
- * monthly_usd, daily_tokens, rpm, tpm, concurrency ("" for none), request id, lease ms.
- * Returns { 0, second } when admitted, else { limit code, used, seconds to wait }.
+ * KEYS: requests window, tokens window, budgets, in flight. ARGV: now ms or "" (Redis's clock),
+ * this month, estimate, monthly_usd, daily_tokens, rpm, tpm, concurrency ("" for none), request
+ * id, lease ms. Returns { 0, second } when admitted, else { limit code, used, seconds to wait }.
  */
 const ADMIT = lua(`${COMMON}
 local estimate = tonumber(ARGV[3])
-local function untilRoom(buckets, total, limit, need)
+local function untilRoom(key, total, limit, need)
+  local flat, buckets = redis.call('HGETALL', key), {}
+  for i = 1, #flat, 2 do
+    local s = tonumber(flat[i])
+    if s and s > second - 60 and s <= second then buckets[#buckets + 1] = { s, tonumber(flat[i + 1]) } end
+  end
   table.sort(buckets, function(x, y) return x[1] < y[1] end)
   for _, bucket in ipairs(buckets) do
     if total + need <= limit or total == 0 then break end
@@ -75,27 +111,28 @@ local function untilRoom(buckets, total, limit, need)
   end
   return 1
 end
-local requests, requestTotal = live(KEYS[1])
-local tokens, tokenTotal = live(KEYS[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+local requestTotal = total(KEYS[1])
+local tokenTotal = total(KEYS[2])
 local verdict
 if ARGV[4] ~= '' and monthUsd >= tonumber(ARGV[4]) then
   verdict = { 1, string.format('%.17g', monthUsd), 0 }
 elseif ARGV[5] ~= '' and dayTokens > 0 and dayTokens + estimate > tonumber(ARGV[5]) then
   verdict = { 2, tostring(dayTokens), 0 }
 elseif ARGV[6] ~= '' and requestTotal + 1 > tonumber(ARGV[6]) then
-  verdict = { 3, tostring(requestTotal), untilRoom(requests, requestTotal, tonumber(ARGV[6]), 1) }
+  verdict = { 3, tostring(requestTotal), untilRoom(KEYS[1], requestTotal, tonumber(ARGV[6]), 1) }
 elseif ARGV[7] ~= '' and tokenTotal > 0 and tokenTotal + estimate > tonumber(ARGV[7]) then
-  verdict = { 4, tostring(tokenTotal), untilRoom(tokens, tokenTotal, tonumber(ARGV[7]), estimate) }
-elseif ARGV[8] ~= '' and redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[8]) then
-  verdict = { 5, tostring(redis.call('ZCARD', KEYS[4])), 1 }
+  verdict = { 4, tostring(tokenTotal), untilRoom(KEYS[2], tokenTotal, tonumber(ARGV[7]), estimate) }
+elseif ARGV[8] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  local inFlight = redis.call('ZCARD', KEYS[4])
+  if inFlight >= tonumber(ARGV[8]) then verdict = { 5, tostring(inFlight), 1 } end
 end
 if verdict then
   keep()
   return verdict
 end
-redis.call('HINCRBY', KEYS[1], second, 1)
-redis.call('HINCRBY', KEYS[2], second, estimate)
+add(KEYS[1], second, 1)
+add(KEYS[2], second, estimate)
 dayTokens = dayTokens + estimate
 redis.call('ZADD', KEYS[4], now + tonumber(ARGV[10]), ARGV[9])
 redis.call('PEXPIRE', KEYS[4], ARGV[10])
@@ -103,18 +140,15 @@ keep()
 return { 0, second }`);
 
 /*
- * KEYS: as ADMIT. ARGV: now ms, this month, the admitted second, estimate, tokens used, usd
+ * KEYS: as ADMIT. ARGV: now ms or "", this month, the admitted second, estimate, tokens used, usd
  * spent, request id. The estimate is replaced by what was used, in the second it was admitted
  * while that is in the window, else now (admission.ts settle).
  */
 const SETTLE = lua(`${COMMON}
 local admitted, estimate, used = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 redis.call('ZREM', KEYS[4], ARGV[7])
-if admitted > second - 60 then
-  if redis.call('HINCRBY', KEYS[2], admitted, used - estimate) < 0 then redis.call('HSET', KEYS[2], admitted, 0) end
-else
-  redis.call('HINCRBY', KEYS[2], second, used)
-end
+total(KEYS[2])
+if admitted > second - 60 then add(KEYS[2], admitted, used - estimate) else add(KEYS[2], second, used) end
 if math.floor(admitted * 1000 / 86400000) == day then
   dayTokens = math.max(0, dayTokens + used - estimate)
 else
@@ -125,38 +159,30 @@ keep()
 return 1`);
 
 /*
- * KEYS: as ADMIT. ARGV: now ms, this month, the day and month the debt is of, its tokens and usd,
- * then (second, requests, tokens) for each second of it. What an instance counted alone while
- * Redis was down, added to the shared counters.
+ * KEYS: as ADMIT. ARGV: now ms or "", this month, the day and month the debt is of, its tokens
+ * and usd, then (second, requests, tokens) for each second of it. What an instance counted alone
+ * while Redis was down, added to the shared counters.
  */
 const MERGE = lua(`${COMMON}
 if tonumber(ARGV[3]) == day then dayTokens = math.max(0, dayTokens + tonumber(ARGV[5])) end
 if ARGV[4] == month then monthUsd = monthUsd + tonumber(ARGV[6]) end
+total(KEYS[1])
+total(KEYS[2])
 for i = 7, #ARGV, 3 do
   local s = tonumber(ARGV[i])
-  if s > second - 60 then
-    redis.call('HINCRBY', KEYS[1], s, ARGV[i + 1])
-    if redis.call('HINCRBY', KEYS[2], s, ARGV[i + 2]) < 0 then redis.call('HSET', KEYS[2], s, 0) end
+  if s > second - 60 and s <= second then
+    add(KEYS[1], s, tonumber(ARGV[i + 1]))
+    add(KEYS[2], s, tonumber(ARGV[i + 2]))
   end
 end
 keep()
 return 1`);
 
 /*
- * KEYS: four per key, as ADMIT. ARGV: now ms, this month. Returns, per key, { requests and
+ * KEYS: four per key, as ADMIT. ARGV: now ms or "", this month. Returns, per key, { requests and
  * tokens in the window, in flight, today's tokens, this month's spend }.
  */
-const USAGE = lua(`local now = tonumber(ARGV[1])
-local second = math.floor(now / 1000)
-local day = math.floor(now / 86400000)
-local function total(key)
-  local flat, sum = redis.call('HGETALL', key), 0
-  for i = 1, #flat, 2 do
-    local s = tonumber(flat[i])
-    if s > second - 60 and s <= second then sum = sum + tonumber(flat[i + 1]) end
-  end
-  return sum
-end
+const USAGE = lua(`${CLOCK_AND_WINDOWS}
 local out = {}
 for i = 1, #KEYS, 4 do
   local b = redis.call('HMGET', KEYS[i + 2], 'day', 'dayTokens', 'month', 'monthUsd')
@@ -214,10 +240,20 @@ export class SharedKeys {
   constructor(
     private readonly link: SharedLink,
     private readonly prefix: string,
-    private readonly now: () => number = Date.now,
+    /** The tests' clock; without it the scripts count by Redis's clock. */
+    private readonly clock?: () => number,
   ) {
     this.recordsKey = `${prefix}:keys`;
     this.channel = `${prefix}:keys`;
+  }
+
+  private now(): number {
+    return this.clock ? this.clock() : Date.now();
+  }
+
+  /** The scripts' first argument: "" for Redis's clock. */
+  private stamp(now: number): string {
+    return this.clock ? String(now) : "";
   }
 
   up(): boolean {
@@ -237,7 +273,7 @@ export class SharedKeys {
     now: number,
   ): Promise<Refusal | Ticket> {
     const answer = await this.link.script(ADMIT.source, ADMIT.sha, this.counterKeys(record.name), [
-      String(now),
+      this.stamp(now),
       utcMonth(now),
       String(estimate),
       optional(record.monthlyUsd),
@@ -261,7 +297,7 @@ export class SharedKeys {
       USAGE.source,
       USAGE.sha,
       names.flatMap((name) => this.counterKeys(name)),
-      [String(now), utcMonth(now)],
+      [this.stamp(now), utcMonth(now)],
     );
     const found = new Map<string, SharedUsage>();
     if (!Array.isArray(answer)) return found;
@@ -291,7 +327,7 @@ export class SharedKeys {
     const now = this.now();
     return this.link
       .script(SETTLE.source, SETTLE.sha, this.counterKeys(name), [
-        String(now),
+        this.stamp(now),
         utcMonth(now),
         String(ticket.second),
         String(ticket.estimate),
@@ -334,7 +370,7 @@ export class SharedKeys {
       const seconds = [...debt.seconds].filter(([s]) => s > Math.floor(now / 1000) - 60);
       try {
         await this.link.script(MERGE.source, MERGE.sha, this.counterKeys(name), [
-          String(now),
+          this.stamp(now),
           utcMonth(now),
           String(debt.day),
           debt.month,
