@@ -289,6 +289,7 @@ describe.skipIf(!READY)("sessions, stored responses and keys across instances", 
       }
     });
     await waitUntil("traffic to flow", () => statuses.length >= 30);
+    const stored = await client(A).responses.create({ model: MODEL, input: "Before the outage." });
     const before = instances.all.map(reachable);
     await redis.kill();
     await waitUntil("every instance to see Redis gone", () =>
@@ -300,13 +301,21 @@ describe.skipIf(!READY)("sessions, stored responses and keys across instances", 
     // Sessions and stored responses carry on from each instance's own state.
     const bound = await chatIn(A, "conversation-outage");
     expect(await chatIn(A, "conversation-outage")).toBe(bound);
-    const stored = await client(A).responses.create({ model: MODEL, input: "Outage question." });
+    const outageQuestion = await client(A).responses.create({
+      model: MODEL,
+      input: "Outage question.",
+    });
     const continued = await client(A).responses.create({
       model: MODEL,
-      previous_response_id: stored.id,
+      previous_response_id: outageQuestion.id,
       input: "Outage follow-up.",
     });
-    expect(continued.previous_response_id).toBe(stored.id);
+    expect(continued.previous_response_id).toBe(outageQuestion.id);
+    // A response only A has is not found on B until Redis is back, as with separate instances.
+    const unknown = await client(B)
+      .responses.create({ model: MODEL, previous_response_id: stored.id, input: "Where?" })
+      .catch((error: unknown) => error);
+    expect(unknown).toMatchObject({ status: 404, code: "previous_response_not_found" });
     // Keys: made on A while Redis is away; the limited one counted on A alone (4 of its 10).
     const late = await makeKey(A.origin, ADMIN_KEY, { name: "late" });
     expect(late.status).toBe(201);
