@@ -120,8 +120,12 @@ export function sharedStore(
     // Oldest first, so each one's previous is there before it; a record that does not parse is skipped.
     for (const body of Array.isArray(bodies) ? [...bodies].reverse() : []) {
       const response = parsed<StoredResponse>(body);
-      if (response && typeof response.id === "string" && !local.hasResponse(response.id))
+      if (!response || typeof response.id !== "string" || local.hasResponse(response.id)) continue;
+      try {
         local.saveResponse(response);
+      } catch {
+        // A local store that cannot take it (a full disk): the request finds it missing, as without Redis.
+      }
     }
     if (Array.isArray(calls))
       calls.forEach((text, i) => {
