@@ -360,6 +360,10 @@ export class SharedKeys {
     bucket[0] += request ? 1 : 0;
     bucket[1] += tokens;
     debt.seconds.set(ticket.second, bucket);
+    // Only the last minute's seconds can still be merged into a window: a long outage keeps no more.
+    if (debt.seconds.size > 120)
+      for (const second of debt.seconds.keys())
+        if (second <= Math.floor(now / 1000) - 60) debt.seconds.delete(second);
   }
 
   /** Adds every debt to the shared counters (when the link is back); a debt that fails stays owed. */
