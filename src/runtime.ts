@@ -30,6 +30,10 @@ import { VERSION } from "./version.ts";
 import { type CounterStore, memoryCounterStore } from "./keys/counter-store.ts";
 import { type KeyStore, memoryKeyStore } from "./keys/key-store.ts";
 import { KeyService } from "./keys/service.ts";
+import { SharedKeys } from "./keys/shared-keys.ts";
+import { AffinityMemory } from "./pool/affinity.ts";
+import { SharedAffinity } from "./pool/shared-affinity.ts";
+import { sharedStore } from "./state/shared-store.ts";
 
 /** Opens SQLite files; each throws when its file cannot be opened. */
 export interface SqliteOpeners {
@@ -88,10 +92,14 @@ export interface Runtime {
 export function createRuntime(options: RuntimeOptions): Runtime {
   const { log, host } = options;
   const holder: SnapshotHolder = { snapshot: loadConfig(options) };
-  const store = openStore(holder.snapshot, host.sqlite, log);
+  const shared = openShared(holder.snapshot, host, log);
+  const prefix = holder.snapshot.state?.prefix ?? "levity";
+  const local = openStore(holder.snapshot, host.sqlite, log);
+  const store = shared ? sharedStore(local, shared, prefix) : local;
   const requestLog = openRequestLog(holder.snapshot, host, log);
   const keys = openKeys(holder.snapshot, host.sqlite, log);
-  const shared = openShared(holder.snapshot, host, log);
+  if (shared) keys.share(new SharedKeys(shared, prefix));
+  const affinity = new AffinityMemory();
 
   const reload = (reason: string): boolean => {
     let next: ConfigSnapshot;
@@ -119,11 +127,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     store,
     pool: new AccountPool(store, accountEvents, {
       shared: shared && new SharedPool(shared, holder.snapshot.state!.prefix),
+      affinity,
     }),
     accountEvents: accountEvents.counter,
     requestLog,
     keys,
     shared,
+    sharedAffinity: shared ? new SharedAffinity(shared, affinity, prefix) : undefined,
     metrics: new GatewayMetrics(VERSION),
     upstreamClient: new UpstreamClient(host.env),
     signatures: new SignatureRegistry(),

@@ -132,6 +132,17 @@ export function admit(
       used: counters.inFlight,
       retryAfterSeconds: 1,
     };
+  return count(counters, estimate, now);
+}
+
+/**
+ * Counts an admitted request without judging it: what admit does once every limit passed, and
+ * what an instance does with a request the shared counters admitted (its own share, should it
+ * have to decide alone while the shared store is down).
+ */
+export function count(counters: KeyCounters, estimate: number, now: number): Ticket {
+  rollOver(counters, now);
+  const second = Math.floor(now / 1000);
   addToWindow(counters.requests, second, 1);
   addToWindow(counters.tokens, second, estimate);
   counters.dayTokens += estimate;

@@ -28,6 +28,8 @@ export interface KeyStore {
   update(name: string, changes: KeyChanges): KeyRecord;
   /** Marks the key revoked (idempotent: a second revoke keeps the first time); 404 when unknown. */
   revoke(name: string, at: number): KeyRecord;
+  /** Keeps a key as another instance made or changed it (shared-keys.ts), replacing this one's copy. */
+  put(record: KeyRecord): void;
   close(): void;
 }
 
@@ -75,6 +77,7 @@ export function memoryKeyStore(): KeyStore {
       record.revokedAt ??= at;
       return structuredClone(record);
     },
+    put: (record) => void byName.set(record.name, structuredClone(record)),
     close() {},
   };
 }

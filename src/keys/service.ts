@@ -4,6 +4,7 @@ import type { ConfigSnapshot } from "../config/snapshot.ts";
 import type { RequestRecord } from "../observe/record.ts";
 import {
   admit,
+  count,
   freshCounters,
   isRefusal,
   type KeyCounters,
@@ -13,6 +14,7 @@ import {
   type Ticket,
 } from "./admission.ts";
 import type { CounterStore } from "./counter-store.ts";
+import type { SharedKeys } from "./shared-keys.ts";
 import { type KeyStore, KeyStoreError } from "./key-store.ts";
 import type { KeyChanges, KeyLimits, KeyRecord } from "../config/key-record.ts";
 import { digestOf, KEY_NAME, KEY_NAME_RULE, newSecret } from "./secret.ts";
@@ -50,7 +52,20 @@ export class KeyService {
   /** Secret to digest, for secrets that matched a key: hashing each request's key cost measurably. */
   private readonly proven = new Map<string, string>();
   private readonly counters: Map<string, KeyCounters>;
-  private readonly tickets = new Map<string, { name: string; ticket: Ticket; spends: boolean }>();
+  private readonly tickets = new Map<
+    string,
+    {
+      name: string;
+      ticket: Ticket;
+      spends: boolean;
+      /** By the shared counters; by this instance alone while they are away (owed to them); here only. */
+      counted: "shared" | "alone" | "here";
+    }
+  >();
+  /** Set when keys and counters are shared with other instances (issue 19). */
+  private shared: SharedKeys | undefined;
+  /** Keys changed here while Redis was away: pushed, over Redis's copy, when it is back. */
+  private readonly unpublished = new Set<string>();
   private readonly dirty = new Set<string>();
   private flushTimer: ReturnType<typeof setInterval> | undefined;
   /** A key's model globs, compiled once per record (a change makes a new record). */
@@ -188,6 +203,61 @@ export class KeyService {
     return this.stored.get(name);
   }
 
+  /**
+   * Shares keys and counters with the other instances: the keys Redis holds are adopted (and
+   * this instance's pushed there) now and at every reconnection, each change another instance
+   * publishes is adopted as it comes, and what was counted alone while Redis was down is merged.
+   */
+  share(shared: SharedKeys): void {
+    this.shared = shared;
+    shared.listen((record) => this.adopt(record));
+    const reconcile = async () => {
+      let remote: KeyRecord[];
+      try {
+        remote = await shared.records();
+      } catch {
+        return; // Tried again at the next reconnection.
+      }
+      const byName = new Map(remote.map((r) => [r.name, r]));
+      for (const local of this.stored.values()) {
+        const there = byName.get(local.name);
+        // Made or changed here while Redis was down; a revoke is never undone by a stale copy.
+        const pushed =
+          !there ||
+          this.unpublished.has(local.name) ||
+          (local.revokedAt !== undefined && there.revokedAt === undefined);
+        if (!pushed) this.adopt(there);
+        else if (await shared.write(local)) this.unpublished.delete(local.name);
+      }
+      for (const record of remote) if (!this.stored.has(record.name)) this.adopt(record);
+      await shared.merge();
+    };
+    shared.onReconnect(() => void reconcile());
+    if (shared.up()) void reconcile();
+  }
+
+  /** A key as another instance made or changed it. */
+  private adopt(record: KeyRecord): void {
+    const known = this.stored.get(record.name);
+    if (known && JSON.stringify(known) === JSON.stringify(record)) return;
+    // A revoke stands: a late copy from before it does not bring the key back.
+    const next =
+      known?.revokedAt !== undefined && record.revokedAt === undefined
+        ? { ...record, revokedAt: known.revokedAt }
+        : record;
+    this.store.put(next);
+    this.remember(next);
+  }
+
+  /** Tells the other instances of a change made here (without waiting: reconciling makes good a loss). */
+  private publish(record: KeyRecord): void {
+    if (!this.shared) return;
+    const shared = this.shared;
+    this.unpublished.add(record.name);
+    if (shared.up())
+      void shared.write(record).then((written) => written && this.unpublished.delete(record.name));
+  }
+
   /** Makes a key; its secret is returned here once and kept nowhere. */
   add(
     snapshot: ConfigSnapshot,
@@ -211,6 +281,7 @@ export class KeyService {
     };
     this.store.add(record);
     this.remember(record);
+    this.publish(record);
     return { record, secret };
   }
 
@@ -218,6 +289,7 @@ export class KeyService {
     this.refuseConfigKey(snapshot, name, "changed");
     const next = this.store.update(name, changes);
     this.remember(next);
+    this.publish(next);
     return next;
   }
 
@@ -225,6 +297,7 @@ export class KeyService {
     this.refuseConfigKey(snapshot, name, "revoked");
     const next = this.store.revoke(name, this.now());
     this.remember(next);
+    this.publish(next);
     return next;
   }
 
@@ -261,10 +334,49 @@ export class KeyService {
     estimate: number,
     /** False for a token count: it is a request, but what it reports is not tokens spent. */
     spends = true,
+  ): Refusal | undefined | Promise<Refusal | undefined> {
+    // Shared: the shared counters decide, in one call; only then is admission asynchronous. A
+    // key without limits has nothing to decide: it is counted here, without a round trip.
+    if (!this.shared || !hasLimits(record))
+      return this.admitHere(record, requestId, estimate, spends, "here");
+    if (this.shared.up()) return this.admitShared(this.shared, record, requestId, estimate, spends);
+    return this.admitHere(record, requestId, estimate, spends, "alone");
+  }
+
+  private admitHere(
+    record: KeyRecord,
+    requestId: string,
+    estimate: number,
+    spends: boolean,
+    counted: "alone" | "here",
   ): Refusal | undefined {
     const verdict = admit(this.countersOf(record.name), record, estimate, this.now());
     if (isRefusal(verdict)) return verdict;
-    this.tickets.set(requestId, { name: record.name, ticket: verdict, spends });
+    this.tickets.set(requestId, { name: record.name, ticket: verdict, spends, counted });
+    // Counted alone while Redis is away: owed to the shared counters, merged when it is back.
+    if (counted === "alone") this.shared?.owe(record.name, verdict, estimate, 0, true);
+    this.markDirty(record.name);
+    return undefined;
+  }
+
+  private async admitShared(
+    shared: SharedKeys,
+    record: KeyRecord,
+    requestId: string,
+    estimate: number,
+    spends: boolean,
+  ): Promise<Refusal | undefined> {
+    const now = this.now();
+    let verdict: Refusal | Ticket;
+    try {
+      verdict = await shared.admit(record, requestId, estimate, now);
+    } catch {
+      return this.admitHere(record, requestId, estimate, spends, "alone");
+    }
+    if (isRefusal(verdict)) return verdict;
+    // Counted here too, so that an outage starts from this instance's own share.
+    count(this.countersOf(record.name), estimate, now);
+    this.tickets.set(requestId, { name: record.name, ticket: verdict, spends, counted: "shared" });
     this.markDirty(record.name);
     return undefined;
   }
@@ -274,13 +386,13 @@ export class KeyService {
     const held = this.tickets.get(record.requestId);
     if (!held) return;
     this.tickets.delete(record.requestId);
-    settle(
-      this.countersOf(held.name),
-      held.ticket,
-      held.spends ? record.inputTokens + record.outputTokens : 0,
-      held.spends ? (record.costUsd ?? 0) : 0,
-      this.now(),
-    );
+    const tokens = held.spends ? record.inputTokens + record.outputTokens : 0;
+    const usd = held.spends ? (record.costUsd ?? 0) : 0;
+    settle(this.countersOf(held.name), held.ticket, tokens, usd, this.now());
+    if (held.counted === "shared")
+      void this.shared?.settle(held.name, held.ticket, record.requestId, tokens, usd);
+    else if (held.counted === "alone")
+      this.shared?.owe(held.name, held.ticket, tokens - held.ticket.estimate, usd, false);
     this.markDirty(held.name);
   }
 
@@ -298,6 +410,31 @@ export class KeyService {
       dayResetsAt: nextUtcDay(now),
       monthResetsAt: nextUtcMonth(now),
     };
+  }
+
+  /**
+   * What each key has used: across every instance for keys with limits when shared (one call),
+   * else (or if Redis cannot say) this instance's own counts. Undefined when there is nothing
+   * to ask, so a caller without shared state stays synchronous.
+   */
+  sharedUsage(records: KeyRecord[]): Promise<Map<string, KeyUsageNow>> | undefined {
+    const shared = this.shared;
+    const limited = records.filter(hasLimits).map((r) => r.name);
+    if (!shared?.up() || limited.length === 0) return undefined;
+    return shared.usage(limited).then(
+      (found) => {
+        const now = this.now();
+        const merged = new Map<string, KeyUsageNow>();
+        for (const [name, usage] of found)
+          merged.set(name, {
+            ...usage,
+            dayResetsAt: nextUtcDay(now),
+            monthResetsAt: nextUtcMonth(now),
+          });
+        return merged;
+      },
+      () => new Map(),
+    );
   }
 
   private markDirty(name: string): void {
@@ -328,4 +465,15 @@ export class KeyService {
     this.counterStore.close();
     this.store.close();
   }
+}
+
+/** Whether a key has a rate or budget the shared counters must decide. */
+function hasLimits(record: KeyRecord): boolean {
+  return (
+    record.rpm !== undefined ||
+    record.tpm !== undefined ||
+    record.concurrency !== undefined ||
+    record.dailyTokens !== undefined ||
+    record.monthlyUsd !== undefined
+  );
 }

@@ -22,6 +22,9 @@ export function openSqliteKeys(path: string): { keys: KeyStore; counters: Counte
   const insert = db.prepare(
     "INSERT INTO client_keys (name, digest, record) VALUES ($name, $digest, $record)",
   );
+  const put = db.prepare(
+    "INSERT OR REPLACE INTO client_keys (name, digest, record) VALUES ($name, $digest, $record)",
+  );
   const replace = db.prepare("UPDATE client_keys SET record = $record WHERE name = $name");
   const all = db.prepare<Row, []>("SELECT digest, record FROM client_keys ORDER BY name");
   const one = db.prepare<Row, { name: string }>(
@@ -70,6 +73,9 @@ export function openSqliteKeys(path: string): { keys: KeyStore; counters: Counte
         const next = { ...record, revokedAt: at };
         replace.run({ name, record: recordText(next) });
         return next;
+      },
+      put(record) {
+        put.run({ name: record.name, digest: record.digest, record: JSON.stringify(record) });
       },
       close() {
         if (!closed) db.close();

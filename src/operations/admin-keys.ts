@@ -11,7 +11,7 @@ import {
 } from "../config/key-limits-input.ts";
 import { GatewayError } from "../failure.ts";
 import { KeyStoreError } from "../keys/key-store.ts";
-import type { KeyService } from "../keys/service.ts";
+import type { KeyService, KeyUsageNow } from "../keys/service.ts";
 import type { GatewayServices, OperationHandler, RequestContext } from "./context.ts";
 
 /*
@@ -28,8 +28,14 @@ export type KeyOperation = Extract<
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** A key as the admin API answers it. */
-export function keyView(record: KeyRecord, keys: KeyService, now = Date.now()) {
-  const usage = keys.usage(record.name);
+export function keyView(
+  record: KeyRecord,
+  keys: KeyService,
+  now = Date.now(),
+  /** Across every instance, when shared (KeyService.sharedUsage); else this instance's. */
+  shared?: Map<string, KeyUsageNow>,
+) {
+  const usage = shared?.get(record.name) ?? keys.usage(record.name);
   const status =
     record.revokedAt !== undefined
       ? "revoked"
@@ -102,13 +108,21 @@ function parsed<S extends v.GenericSchema>(schema: S, json: unknown): v.InferOut
   return result.output;
 }
 
-const listKeys: OperationHandler = (ctx, services) =>
-  jsonResponse({
-    keys: services.keys.list(ctx.snapshot).map((record) => keyView(record, services.keys)),
-  });
+const listKeys: OperationHandler = (ctx, services) => {
+  const records = services.keys.list(ctx.snapshot);
+  const answer = (shared?: Map<string, KeyUsageNow>) =>
+    jsonResponse({
+      keys: records.map((record) => keyView(record, services.keys, Date.now(), shared)),
+    });
+  return services.keys.sharedUsage(records)?.then(answer) ?? answer();
+};
 
-const showKey: OperationHandler = (ctx, services) =>
-  jsonResponse(keyView(found(ctx, services), services.keys));
+const showKey: OperationHandler = (ctx, services) => {
+  const record = found(ctx, services);
+  const answer = (shared?: Map<string, KeyUsageNow>) =>
+    jsonResponse(keyView(record, services.keys, Date.now(), shared));
+  return services.keys.sharedUsage([record])?.then(answer) ?? answer();
+};
 
 const addKey: OperationHandler = (ctx, services) => {
   const { name, ...limits } = parsed(AddInput, ctx.body?.json);

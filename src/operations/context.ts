@@ -12,6 +12,7 @@ import type { KeyService } from "../keys/service.ts";
 import type { KeyRecord } from "../config/key-record.ts";
 import type { RequestTrace } from "../observe/trace.ts";
 import type { AccountPool } from "../pool/pool.ts";
+import type { SharedAffinity } from "../pool/shared-affinity.ts";
 import type { SignatureRegistry } from "../state/signature-registry.ts";
 import type { StateStore } from "../state/store.ts";
 import type { SharedLink } from "../state/shared-link.ts";
@@ -63,6 +64,8 @@ export interface GatewayServices {
   keys: KeyService;
   /** The link to shared state (Redis) when gateway.yaml's state: names one; undefined: this instance's own. */
   shared?: SharedLink;
+  /** Sticky sessions and response pins shared through `shared`; undefined without it. */
+  sharedAffinity?: SharedAffinity;
   metrics: GatewayMetrics;
   /** Who issued each signature seen in a same-dialect answer (pipeline/signatures.ts). */
   signatures: SignatureRegistry;

@@ -155,6 +155,9 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
   const stream = wantsStream(ctx, ctx.body.json);
   ctx.trace.requested(model, stream);
   const resolution = resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name);
+  const affinity = affinityOf(ctx, dialect, resolution.targets);
+  // Shared with other instances only: what they stored or bound, brought here before it is read.
+  if (services.shared) await recallShared(ctx, services, affinity, resolution.targets);
   let prepared: Prepared | undefined;
   const targets =
     ctx.match.route.operation === "generate"
@@ -190,16 +193,6 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
     }
     return translated();
   });
-  const affinity = {
-    // Only sticky upstreams use it, and it hashes the conversation's opening.
-    session: runners.some((r) => r.upstream.strategy === "sticky")
-      ? sessionKey(dialect, ctx.body.json, ctx.request.headers)
-      : undefined,
-    previousResponseId:
-      typeof ctx.body.json.previous_response_id === "string"
-        ? ctx.body.json.previous_response_id
-        : undefined,
-  };
   const pool = poolContext(ctx, services, affinity);
   if (stream && ctx.match.route.operation === "generate") {
     const jsonArray = DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams) === "json-array";
@@ -210,6 +203,53 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
   }
   return serveWithPool(pool, runners);
 }
+
+/** What ties the request to an account: its conversation, for sticky upstreams, and a stored response it continues. */
+function affinityOf(ctx: RequestContext, dialect: Dialect, targets: Target[]): Affinity {
+  const json = ctx.body!.json;
+  return {
+    // Only sticky upstreams use it, and it hashes the conversation's opening.
+    session: targets.some((t) => ctx.snapshot.upstreamByName.get(t.upstream)?.strategy === "sticky")
+      ? sessionKey(dialect, json, ctx.request.headers)
+      : undefined,
+    previousResponseId:
+      typeof json.previous_response_id === "string" ? json.previous_response_id : undefined,
+  };
+}
+
+/**
+ * With shared state: the bindings of this request's session and pinned response, the stored
+ * conversation it continues and the tool calls it returns, read from Redis into this instance's
+ * memory and store (concurrently, each one call), so the synchronous path after it finds them.
+ */
+async function recallShared(
+  ctx: RequestContext,
+  services: GatewayServices,
+  affinity: Affinity,
+  targets: Target[],
+): Promise<void> {
+  const upstreams = targets.flatMap((t) => {
+    const upstream = ctx.snapshot.upstreamByName.get(t.upstream);
+    return upstream ? [{ name: upstream.name, sticky: upstream.strategy === "sticky" }] : [];
+  });
+  const previous =
+    ctx.match.route.dialect === "openai-responses" ? affinity.previousResponseId : undefined;
+  await Promise.all([
+    services.sharedAffinity?.recall(affinity, upstreams),
+    services.store.recall?.(previous, toolCallIds(ctx.body!.text)),
+  ]);
+}
+
+/** The ids of the tool calls a request answers, in any dialect's spelling (bounded by the body's size). */
+function toolCallIds(text: string): string[] {
+  // Most requests return no tool call: one fast scan says so before the regex's slower one.
+  if (!text.includes('_id"')) return [];
+  const ids = new Set<string>();
+  for (const match of text.matchAll(TOOL_CALL_ID)) ids.add(match[1]!);
+  return [...ids];
+}
+
+const TOOL_CALL_ID = /"(?:call_id|tool_call_id|tool_use_id)"\s*:\s*"([^"\\]{1,256})"/g;
 
 /**
  * The targets whose context window this request fits (pipeline/context-fit.ts). The tokenizer

@@ -14,9 +14,21 @@ export interface Affinity {
   previousResponseId?: string;
 }
 
+export type AffinityKind = "session" | "pin";
+
+/** Told of each new or changed binding (shared-affinity.ts writes it to Redis for the other instances). */
+export type AffinityListener = (
+  kind: AffinityKind,
+  upstream: string,
+  id: string,
+  account: string,
+) => void;
+
 export class AffinityMemory {
   private readonly sessions = new Map<string, string>();
   private readonly pins = new Map<string, string>();
+  /** Undefined unless shared: then each new binding is also written for the other instances. */
+  onChange: AffinityListener | undefined;
 
   constructor(private readonly limit = REMEMBERED) {}
 
@@ -26,7 +38,7 @@ export class AffinityMemory {
   }
 
   stick(upstream: string, session: string, account: string): void {
-    this.remember(this.sessions, `${upstream}\u0000${session}`, account);
+    this.bind("session", upstream, session, account);
   }
 
   /** The account holding this upstream's stored response, if remembered. */
@@ -35,7 +47,29 @@ export class AffinityMemory {
   }
 
   pin(upstream: string, responseId: string, account: string): void {
-    this.remember(this.pins, `${upstream}\u0000${responseId}`, account);
+    this.bind("pin", upstream, responseId, account);
+  }
+
+  /** What this instance knows of a binding. */
+  known(kind: AffinityKind, upstream: string, id: string): string | undefined {
+    return kind === "session" ? this.stuckTo(upstream, id) : this.pinnedTo(upstream, id);
+  }
+
+  /** A binding another instance made: remembered, and not told back. */
+  learn(kind: AffinityKind, upstream: string, id: string, account: string): void {
+    this.remember(
+      kind === "session" ? this.sessions : this.pins,
+      `${upstream}\u0000${id}`,
+      account,
+    );
+  }
+
+  private bind(kind: AffinityKind, upstream: string, id: string, account: string): void {
+    const map = kind === "session" ? this.sessions : this.pins;
+    const key = `${upstream}\u0000${id}`;
+    const before = map.get(key);
+    this.remember(map, key, account);
+    if (before !== account) this.onChange?.(kind, upstream, id, account);
   }
 
   /** Sets `key` as the most recently used entry, forgetting the oldest past the bound. */

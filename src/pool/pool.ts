@@ -61,12 +61,14 @@ export interface PoolOptions {
   random?: () => number;
   /** Health, max_concurrency and rpm shared with other instances through Redis (`state:`). */
   shared?: SharedPool;
+  /** Where sessions and pins are remembered: given when they are shared with other instances. */
+  affinity?: AffinityMemory;
 }
 
 export class AccountPool {
   private readonly states = new Map<string, AccountState>();
   private readonly saved: SavedHealth;
-  private readonly affinity = new AffinityMemory();
+  private readonly affinity: AffinityMemory;
   private readonly waiters = new Waiters();
   private readonly random: () => number;
   // Per Account object (a reload makes new ones), so selection does not hash keys on every request.
@@ -86,6 +88,7 @@ export class AccountPool {
     this.saved = new SavedHealth(store);
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
+    this.affinity = options.affinity ?? new AffinityMemory();
     this.shared = options.shared;
     this.shared?.attach({
       apply: (record) => this.applyShared(record),

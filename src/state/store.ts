@@ -45,6 +45,12 @@ export interface StateStore {
   toolCall(callId: string): ToolCallState | undefined;
   saveAccount(record: AccountRecord): void;
   accounts(): AccountRecord[];
+  /**
+   * Only where the store is shared with other instances (shared-store.ts): brings a stored
+   * response's conversation and tool calls another instance saved into this one, before the
+   * request reads them synchronously. Absent on a store of one instance's own.
+   */
+  recall?(previousResponseId: string | undefined, callIds: readonly string[]): Promise<void>;
   close(): void;
 }
 

@@ -93,6 +93,12 @@ export function enforceKeyLimits(keys: KeyService): Step {
         ? estimateBodyTokens(exchange.body?.text ?? "")
         : 0;
     const refusal = keys.admit(record, exchange.requestId, estimate, operation !== "count-tokens");
+    // A promise only when the counters are shared with other instances (one call to Redis).
+    if (refusal instanceof Promise)
+      return refusal.then((shared) => {
+        if (shared) throw refusalError(shared, exchange.family, record.name, Date.now());
+        return next();
+      });
     if (refusal) throw refusalError(refusal, exchange.family, record.name, Date.now());
     return next();
   };
