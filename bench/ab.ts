@@ -159,6 +159,16 @@ for (const [side, tree] of Object.entries(trees)) {
 }
 
 const measures = {
+  "pass-through req/s": (port: number) =>
+    wrkRps(
+      `http://127.0.0.1:${port}/v1/chat/completions`,
+      JSON.stringify({
+        model: "bench-model",
+        messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }],
+        max_tokens: 64,
+      }),
+      { authorization: `Bearer ${KEY}` },
+    ),
   "openai->gemini req/s": (port: number) =>
     wrkRps(
       `http://127.0.0.1:${port}/v1/chat/completions`,

@@ -8,6 +8,7 @@ import { fakeGemini } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { startGateway, type TestGateway, upstreamsYaml } from "./support/gateway.ts";
+import { makeKey } from "./support/keys.ts";
 import { waitUntil } from "./support/wait.ts";
 
 /*
@@ -195,6 +196,31 @@ describe.each(FAMILIES)("%s client", (family) => {
       /is not one of this levity gateway's client keys/,
     );
     expect(last.headers.get("x-should-retry")).toBe("false");
+  });
+
+  test("a revoked key (made with the admin API): 401 naming the key and when it was revoked", async () => {
+    const made = await makeKey(gw.origin, "sk-test-admin-0123456789", {
+      name: `revoked-${family}`,
+    });
+    const served = clientFor(family, made.secret!);
+    await served.ask();
+    expect(served.seen.map((s) => s.status)).toEqual([200]);
+    const revoked = await fetch(`${gw.origin}/levity/keys/revoked-${family}/revoke`, {
+      method: "POST",
+      headers: { authorization: "Bearer sk-test-admin-0123456789" },
+    });
+    expect(revoked.status).toBe(200);
+    const upstream = upstreamOf(family);
+    const before = upstream.requests.length;
+    const client = clientFor(family, made.secret!);
+    expect(await refused(client.ask)).toEqual({ status: 401, name: SDK_ERRORS[401]![family] });
+    const last = client.seen.at(-1)!;
+    expect(expectErrorShape(family, last.body, 401)).toMatch(
+      new RegExp(`"revoked-${family}" was revoked at \\d{4}-\\d{2}-\\d{2}T`),
+    );
+    expect(last.headers.get("x-should-retry")).toBe("false");
+    expect(client.seen.length).toBe(1);
+    expect(upstream.requests.length).toBe(before);
   });
 
   test("an expired key: 401 naming the key and when it expired", async () => {

@@ -52,13 +52,16 @@ export function billedModel(record: RequestRecord): string | undefined {
 }
 
 /** The record's cost by the snapshot's prices; undefined when its model has none, 0 when no upstream was asked. */
-export function costOfRecord(snapshot: ConfigSnapshot, record: RequestRecord): number | undefined {
+export function costOfRecord(
+  snapshot: ConfigSnapshot,
+  record: RequestRecord,
+  lookup: (snapshot: ConfigSnapshot, upstream: string, model: string) => Price | undefined = lookUp,
+): number | undefined {
   // Refused before any upstream was asked (no key, a bad body, an admin call): nothing was spent.
   if (!record.upstream) return 0;
   const model = billedModel(record);
   if (!model) return undefined;
-  const upstream = record.upstream ? snapshot.upstreamByName.get(record.upstream) : undefined;
-  const price = priceFor({ upstream: upstream?.prices, gateway: snapshot.prices }, model);
+  const price = lookup(snapshot, record.upstream, model);
   if (!price) return undefined;
   return costOf(price, {
     input: record.inputTokens,
@@ -69,8 +72,15 @@ export function costOfRecord(snapshot: ConfigSnapshot, record: RequestRecord): n
   });
 }
 
+function lookUp(snapshot: ConfigSnapshot, upstreamName: string, model: string): Price | undefined {
+  const upstream = snapshot.upstreamByName.get(upstreamName);
+  return priceFor({ upstream: upstream?.prices, gateway: snapshot.prices }, model);
+}
+
 /** At most this many (upstream, model) pairs are remembered as warned about; client-chosen names are unbounded. */
 const WARNED_MAX = 1000;
+/** Prices remembered per snapshot; past this many (upstream, model) pairs, forgotten. */
+const PRICES_REMEMBERED = 4096;
 
 /**
  * Prices records, and says once per (upstream, model) when a model that was served has no
@@ -78,8 +88,27 @@ const WARNED_MAX = 1000;
  */
 export function createPricer(log: Pick<Logger, "warn">) {
   const warned = new Set<string>();
+  // Matching a model against every glob of three tables was a few microseconds a request; a
+  // snapshot's answer for a pair does not change, so it is looked up once (a reload starts anew).
+  const known = new WeakMap<ConfigSnapshot, Map<string, Price | null>>();
+  const cached = (snapshot: ConfigSnapshot, upstream: string, model: string) => {
+    let prices = known.get(snapshot);
+    if (!prices) {
+      prices = new Map();
+      known.set(snapshot, prices);
+    }
+    const key = `${upstream}\u0000${model}`;
+    let price = prices.get(key);
+    if (price === undefined) {
+      price = lookUp(snapshot, upstream, model) ?? null;
+      // Model names come from clients: the memory is bounded.
+      if (prices.size >= PRICES_REMEMBERED) prices.clear();
+      prices.set(key, price);
+    }
+    return price ?? undefined;
+  };
   return (snapshot: ConfigSnapshot, record: RequestRecord): number | undefined => {
-    const cost = costOfRecord(snapshot, record);
+    const cost = costOfRecord(snapshot, record, cached);
     const model = billedModel(record);
     if (cost !== undefined || !model || !record.upstream) return cost;
     const key = `${record.upstream}\u0000${model}`;
