@@ -373,12 +373,19 @@ const logOff: Target = {
 };
 
 const teamPair: Target[] = [
-  { name: "levity, 1,000 keys, no limits", url: chat(teamOpen.port), headers: {}, body: chatBody },
+  {
+    name: "levity, 1,000 keys, no limits",
+    url: chat(teamOpen.port),
+    headers: {},
+    body: chatBody,
+    pid: teamOpen.pid,
+  },
   {
     name: "levity, 1,000 keys, every limit",
     url: chat(teamLimited.port),
     headers: {},
     body: chatBody,
+    pid: teamLimited.pid,
   },
 ];
 
