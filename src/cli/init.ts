@@ -4,11 +4,12 @@ import { join, resolve } from "node:path";
 import { BUILT_IN_MAPPINGS } from "../config/defaults.ts";
 import { defaultConfigDir, locateConfigDir, tildify } from "../config/locate.ts";
 import type { CliIO } from "./context.ts";
+import { newSecret } from "../keys/secret.ts";
 import { commandLine, invocation, serveLine, shellWord, type Invocation } from "./invocation.ts";
 
+/** A client key for gateway.yaml: the same form as the keys `levity keys add` makes. */
 export function generateClientKey(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(24));
-  return `sk-levity-${Buffer.from(bytes).toString("base64url")}`;
+  return newSecret();
 }
 
 /** The admin key is its own: a client key never opens the admin surface (logs, accounts). */
