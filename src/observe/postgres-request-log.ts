@@ -2,6 +2,7 @@ import { SQL } from "bun";
 import type { Logger } from "../log.ts";
 import { redactedUrl } from "../state/shared-link.ts";
 import type { RequestRecord } from "./record.ts";
+import { recordColumns, recordFromColumns } from "./record-columns.ts";
 import {
   queryLimit,
   RequestLogUnavailable,
@@ -108,71 +109,11 @@ export async function migrate(sql: SQL, target = SCHEMA_VERSION): Promise<number
 type Row = Record<string, string | number | boolean | null>;
 
 function toRow(r: RequestRecord, instance: string): Row {
-  return {
-    request_id: r.requestId,
-    instance,
-    time: r.time,
-    client_key: r.clientKey ?? null,
-    method: r.method,
-    route: r.route,
-    unmatched: r.unmatched === true,
-    dialect: r.dialect ?? null,
-    requested_model: r.requestedModel ?? null,
-    mapped_model: r.mappedModel ?? null,
-    upstream: r.upstream ?? null,
-    account: r.account ?? null,
-    attempts: r.attempts,
-    status: r.status,
-    stream: r.stream,
-    latency_ms: r.latencyMs,
-    ttfb_ms: r.ttfbMs,
-    input_tokens: r.inputTokens,
-    output_tokens: r.outputTokens,
-    cached_tokens: r.cachedTokens,
-    cache_write_tokens: r.cacheWriteTokens,
-    reasoning_tokens: r.reasoningTokens,
-    cost_usd: r.costUsd ?? null,
-    error: r.error ?? null,
-    request_body: r.requestBody ?? null,
-    response_body: r.responseBody ?? null,
-  };
+  return { request_id: r.requestId, instance, ...recordColumns(r, (set) => set) };
 }
 
 function fromRow(row: Row): LoggedRequest {
-  const text = (value: unknown) =>
-    value === null || value === undefined ? undefined : String(value);
-  const record: LoggedRequest = {
-    seq: Number(row.seq),
-    time: Number(row.time),
-    requestId: String(row.request_id),
-    instance: text(row.instance),
-    clientKey: text(row.client_key),
-    method: String(row.method),
-    route: String(row.route),
-    unmatched: row.unmatched === true ? true : undefined,
-    dialect: text(row.dialect),
-    requestedModel: text(row.requested_model),
-    mappedModel: text(row.mapped_model),
-    upstream: text(row.upstream),
-    account: text(row.account),
-    attempts: Number(row.attempts),
-    status: Number(row.status),
-    stream: row.stream === true,
-    latencyMs: Number(row.latency_ms),
-    ttfbMs: Number(row.ttfb_ms),
-    inputTokens: Number(row.input_tokens),
-    outputTokens: Number(row.output_tokens),
-    cachedTokens: Number(row.cached_tokens),
-    cacheWriteTokens: Number(row.cache_write_tokens ?? 0),
-    reasoningTokens: Number(row.reasoning_tokens),
-    costUsd: row.cost_usd === null || row.cost_usd === undefined ? undefined : Number(row.cost_usd),
-    error: text(row.error),
-    requestBody: text(row.request_body),
-    responseBody: text(row.response_body),
-  };
-  for (const key of Object.keys(record) as (keyof LoggedRequest)[])
-    if (record[key] === undefined) delete record[key];
-  return record;
+  return recordFromColumns(row);
 }
 
 /** A glob as SQLite's GLOB reads it (`*`, `?`, `[abc]`), as an anchored POSIX regular expression. */

@@ -2,6 +2,7 @@ import { Database } from "bun:sqlite";
 import { preparePrivateDatabase } from "../state/private-files.ts";
 import type { Logger } from "../log.ts";
 import type { RequestRecord } from "./record.ts";
+import { recordColumns, recordFromColumns } from "./record-columns.ts";
 import {
   queryLimit,
   statusRange,
@@ -70,69 +71,11 @@ const COLUMNS = [
 type Row = Record<(typeof COLUMNS)[number][0], string | number | null> & { seq: number };
 
 function toRow(r: RequestRecord): Omit<Row, "seq"> {
-  return {
-    time: r.time,
-    request_id: r.requestId,
-    client_key: r.clientKey ?? null,
-    method: r.method,
-    route: r.route,
-    unmatched: r.unmatched ? 1 : 0,
-    dialect: r.dialect ?? null,
-    requested_model: r.requestedModel ?? null,
-    mapped_model: r.mappedModel ?? null,
-    upstream: r.upstream ?? null,
-    account: r.account ?? null,
-    attempts: r.attempts,
-    status: r.status,
-    stream: r.stream ? 1 : 0,
-    latency_ms: r.latencyMs,
-    ttfb_ms: r.ttfbMs,
-    input_tokens: r.inputTokens,
-    output_tokens: r.outputTokens,
-    cached_tokens: r.cachedTokens,
-    cache_write_tokens: r.cacheWriteTokens,
-    reasoning_tokens: r.reasoningTokens,
-    cost_usd: r.costUsd ?? null,
-    error: r.error ?? null,
-    request_body: r.requestBody ?? null,
-    response_body: r.responseBody ?? null,
-  };
+  return recordColumns(r, (set) => (set ? 1 : 0)) as Omit<Row, "seq">;
 }
 
 function fromRow(row: Row): LoggedRequest {
-  const text = (value: string | number | null) => (value === null ? undefined : String(value));
-  const record: LoggedRequest = {
-    seq: row.seq,
-    time: Number(row.time),
-    requestId: String(row.request_id),
-    clientKey: text(row.client_key),
-    method: String(row.method),
-    route: String(row.route),
-    unmatched: row.unmatched === 1 ? true : undefined,
-    dialect: text(row.dialect),
-    requestedModel: text(row.requested_model),
-    mappedModel: text(row.mapped_model),
-    upstream: text(row.upstream),
-    account: text(row.account),
-    attempts: Number(row.attempts),
-    status: Number(row.status),
-    stream: row.stream === 1,
-    latencyMs: Number(row.latency_ms),
-    ttfbMs: Number(row.ttfb_ms),
-    inputTokens: Number(row.input_tokens),
-    outputTokens: Number(row.output_tokens),
-    cachedTokens: Number(row.cached_tokens),
-    // A log file from before the column, read without migrating it, has none.
-    cacheWriteTokens: Number(row.cache_write_tokens ?? 0),
-    reasoningTokens: Number(row.reasoning_tokens),
-    costUsd: row.cost_usd === null || row.cost_usd === undefined ? undefined : Number(row.cost_usd),
-    error: text(row.error),
-    requestBody: text(row.request_body),
-    responseBody: text(row.response_body),
-  };
-  for (const key of Object.keys(record) as (keyof LoggedRequest)[])
-    if (record[key] === undefined) delete record[key];
-  return record;
+  return recordFromColumns(row);
 }
 
 /** The WHERE clause for a query's filters, and its parameters. */
