@@ -1,13 +1,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { claudeCodeBinary, geminiCliScript } from "./support/clis.ts";
+import {
+  type CliRun as Run,
+  claudeCodeBinary,
+  geminiCliEnv,
+  geminiCliScript,
+  runCliInHome,
+} from "./support/clis.ts";
 import { codexBinary, codexConfigToml } from "./support/codex.ts";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { startGateway, tempDir, type TestGateway, upstreamsYaml } from "./support/gateway.ts";
+import { startGateway, type TestGateway, upstreamsYaml } from "./support/gateway.ts";
 import { waitUntil } from "./support/wait.ts";
 
 /*
@@ -70,32 +76,9 @@ afterAll(async () => {
   for (const home of homes) rmSync(home, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number;
-  out: string;
-  seconds: number;
-}
-
-async function run(command: string[], env: (home: string) => Record<string, string>): Promise<Run> {
-  const home = tempDir("levity-budget-cli-");
-  homes.push(home);
-  const started = performance.now();
-  const child = Bun.spawn(command, {
-    cwd: home,
-    env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...env(home) },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    // A CLI that slept through the Retry-After would be stopped here, and fail the test.
-    timeout: 60_000,
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-    child.exited,
-  ]);
-  return { code, out: stdout + stderr, seconds: (performance.now() - started) / 1000 };
-}
+const run = (command: string[], env: (home: string) => Record<string, string>) =>
+  // A CLI that slept through the Retry-After would be stopped here, and fail the test.
+  runCliInHome(command, env, { homes, timeoutMs: 60_000, prefix: "levity-budget-cli-" });
 
 const PROMPT = "Reply with exactly: budget-ok";
 
@@ -131,18 +114,9 @@ describe.skipIf(!ALL)("a spent budget through the real CLIs", () => {
         writeFileSync(join(home, ".codex", "config.toml"), codexConfigToml(gw.origin));
         return { LEVITY_API_KEY: SPENT };
       }),
-      run(["node", GEMINI!, "-p", PROMPT, "-m", "gemini-2.5-flash"], (home) => {
-        mkdirSync(join(home, ".gemini"), { recursive: true });
-        writeFileSync(
-          join(home, ".gemini", "settings.json"),
-          JSON.stringify({ security: { auth: { selectedType: "gemini-api-key" } } }),
-        );
-        return {
-          GOOGLE_GEMINI_BASE_URL: gw.origin,
-          GEMINI_API_KEY: SPENT,
-          GEMINI_CLI_TRUST_WORKSPACE: "true",
-        };
-      }),
+      run(["node", GEMINI!, "-p", PROMPT, "-m", "gemini-2.5-flash"], (home) =>
+        geminiCliEnv(home, gw.origin, SPENT),
+      ),
     ]);
     const report = (name: string, r: Run) =>
       `${name}: exit ${r.code} after ${r.seconds.toFixed(1)} s\n${r.out.slice(-1500)}`;

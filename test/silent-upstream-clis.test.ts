@@ -1,12 +1,18 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { claudeCodeBinary, geminiCliScript } from "./support/clis.ts";
+import {
+  type CliRun,
+  claudeCodeBinary,
+  geminiCliEnv,
+  geminiCliScript,
+  runCliInHome,
+} from "./support/clis.ts";
 import { codexBinary, codexConfigToml } from "./support/codex.ts";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import type { FakeUpstream, QuietReply, RecordedRequest } from "./support/fake-server.ts";
-import { startGateway, tempDir, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import { startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
 
 /*
  * Issue 16's Done-when for silent reasoning: a 90-second silent upstream does not break a Claude
@@ -83,35 +89,15 @@ afterAll(async () => {
   for (const home of homes) rmSync(home, { recursive: true, force: true });
 });
 
-interface Turn {
-  code: number;
-  out: string;
-  seconds: number;
-}
+type Turn = CliRun;
 
 /** Runs a CLI in a fresh home to its end (killed after the silence and a minute more). */
-async function run(
-  command: string[],
-  env: (home: string) => Record<string, string>,
-): Promise<Turn> {
-  const home = tempDir("levity-silent-cli-");
-  homes.push(home);
-  const started = performance.now();
-  const child = Bun.spawn(command, {
-    cwd: home,
-    env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...env(home) },
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    timeout: SILENT_MS + 60_000,
+const run = (command: string[], env: (home: string) => Record<string, string>) =>
+  runCliInHome(command, env, {
+    homes,
+    timeoutMs: SILENT_MS + 60_000,
+    prefix: "levity-silent-cli-",
   });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-    child.exited,
-  ]);
-  return { code, out: stdout + stderr, seconds: (performance.now() - started) / 1000 };
-}
 
 const prompt = (word: string) => `Reply with exactly this text and nothing else: ${word}`;
 
@@ -127,18 +113,7 @@ function claudeTurn(): Promise<Turn> {
 function geminiTurn(): Promise<Turn> {
   return run(
     ["node", GEMINI!, "-p", prompt("gemini-silent-ok"), "-m", "gemini-2.5-flash"],
-    (home) => {
-      mkdirSync(join(home, ".gemini"), { recursive: true });
-      writeFileSync(
-        join(home, ".gemini", "settings.json"),
-        JSON.stringify({ security: { auth: { selectedType: "gemini-api-key" } } }),
-      );
-      return {
-        GOOGLE_GEMINI_BASE_URL: gw.origin,
-        GEMINI_API_KEY: KEY,
-        GEMINI_CLI_TRUST_WORKSPACE: "true",
-      };
-    },
+    (home) => geminiCliEnv(home, gw.origin, KEY),
   );
 }
 

@@ -1,6 +1,6 @@
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { REPO } from "./gateway.ts";
+import { REPO, tempDir } from "./gateway.ts";
 
 /*
  * The real Claude Code and Gemini CLI, for the tests that run them (Codex has its own finder in
@@ -35,4 +35,53 @@ export function claudeCodeBinary(testFile: string): string | undefined {
 export function geminiCliScript(testFile: string): string | undefined {
   const path = join(REPO, ".levity-clis/node_modules/@google/gemini-cli/bundle/gemini.js");
   return found(testFile, "Gemini CLI", path);
+}
+
+export interface CliRun {
+  code: number;
+  /** stdout and stderr, in that order. */
+  out: string;
+  seconds: number;
+}
+
+/**
+ * Runs a CLI to its end in a fresh home of its own (pushed to `homes`, for the test to remove),
+ * with only PATH, HOME, NO_COLOR and what `env` gives it; stopped after `timeoutMs`.
+ */
+export async function runCliInHome(
+  command: string[],
+  env: (home: string) => Record<string, string>,
+  options: { homes: string[]; timeoutMs: number; prefix?: string },
+): Promise<CliRun> {
+  const home = tempDir(options.prefix ?? "levity-cli-");
+  options.homes.push(home);
+  const started = performance.now();
+  const child = Bun.spawn(command, {
+    cwd: home,
+    env: { PATH: process.env.PATH ?? "", HOME: home, NO_COLOR: "1", ...env(home) },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: options.timeoutMs,
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  return { code, out: stdout + stderr, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Gemini CLI's home set up for an API key (no sign-in), and the environment that points it at levity. */
+export function geminiCliEnv(home: string, origin: string, key: string): Record<string, string> {
+  mkdirSync(join(home, ".gemini"), { recursive: true });
+  writeFileSync(
+    join(home, ".gemini", "settings.json"),
+    JSON.stringify({ security: { auth: { selectedType: "gemini-api-key" } } }),
+  );
+  return {
+    GOOGLE_GEMINI_BASE_URL: origin,
+    GEMINI_API_KEY: key,
+    GEMINI_CLI_TRUST_WORKSPACE: "true",
+  };
 }
