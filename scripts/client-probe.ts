@@ -11,6 +11,7 @@
  */
 import { mkdirSync, writeFileSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
+import { codexBinary, codexConfigToml } from "../test/support/codex.ts";
 import { tmpdir } from "node:os";
 
 const [client, kase] = process.argv.slice(2);
@@ -232,32 +233,11 @@ switch (client) {
     };
     break;
   case "codex": {
-    const bin = `${M}/.levity-clis/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex`;
+    const bin = codexBinary("scripts/client-probe.ts");
+    if (!bin) throw new Error("no Codex in .levity-clis: npm run try-clis installs it");
     cmd = [bin, "exec", "--skip-git-repo-check", prompt];
     mkdirSync(join(home, ".codex"), { recursive: true });
-    writeFileSync(
-      join(home, ".codex", "config.toml"),
-      [
-        'model = "gpt-5.5"',
-        'model_provider = "levity"',
-        "check_for_update_on_startup = false",
-        "",
-        "[analytics]",
-        "enabled = false",
-        "",
-        "[features]",
-        "plugins = false",
-        "remote_plugin = false",
-        "apps = false",
-        "",
-        "[model_providers.levity]",
-        'name = "levity"',
-        `base_url = "${origin}/v1"`,
-        'env_key = "LEVITY_API_KEY"',
-        'wire_api = "responses"',
-        "",
-      ].join("\n"),
-    );
+    writeFileSync(join(home, ".codex", "config.toml"), codexConfigToml(origin));
     env = { LEVITY_API_KEY: KEY };
     break;
   }
