@@ -11,7 +11,7 @@
  * BENCHMARKS.md cannot tell apart.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -43,7 +43,10 @@ process.on("exit", () => {
 /** The tree's src/main.ts as a standalone executable, compiled as build.ts compiles a release. */
 async function compile(tree: string, out: string): Promise<void> {
   const result = await Bun.build({
-    entrypoints: [join(tree, "src/main.ts")],
+    // The request log's worker is its own entry point from issue 20 on; a tree before it has none.
+    entrypoints: ["src/main.ts", "src/observe/request-log-worker.ts"]
+      .map((path) => join(tree, path))
+      .filter((path) => existsSync(path)),
     minify: { whitespace: true, syntax: true, identifiers: false },
     bytecode: true,
     format: "esm",

@@ -6,7 +6,7 @@ import type { SnapshotHolder } from "./http/exchange.ts";
 import { isWebSocketUpgrade, WEBSOCKET_ADMITTED } from "./http/websocket.ts";
 import { ResponsesSocket } from "./operations/responses-ws.ts";
 import type { Logger } from "./log.ts";
-import { openSqliteRequestLog } from "./observe/sqlite-request-log.ts";
+import { openSqliteRequestLog } from "./observe/request-log-thread.ts";
 import { openPostgresRequestLog } from "./observe/postgres-request-log.ts";
 import { createRuntime, type SqliteOpeners } from "./runtime.ts";
 import { openSqliteStore } from "./state/sqlite-store.ts";
@@ -64,7 +64,12 @@ interface SocketData {
 // Bun has SQLite: state and the request log survive a restart.
 const BUN_SQLITE: SqliteOpeners = Object.freeze({
   store: (path: string) => openSqliteStore(path),
-  requestLog: openSqliteRequestLog,
+  // The worker's module, as build.ts compiles it in beside this file (and as it sits in src/).
+  requestLog: (options: Parameters<SqliteOpeners["requestLog"]>[0]) =>
+    openSqliteRequestLog({
+      ...options,
+      worker: new URL("./observe/request-log-worker.ts", import.meta.url),
+    }),
   keys: openSqliteKeys,
 });
 

@@ -1,10 +1,11 @@
 import { expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { BUN, REPO, tempDir, writeConfig } from "./support/gateway.ts";
 import { bodyOf } from "./support/http.ts";
 import { LineReader } from "./support/process.ts";
+import { readRequestDb } from "./support/request-db.ts";
 
 // `npm run build` gives, for each of five platforms, one file that runs with nothing beside it:
 // no node_modules, no Bun, no repository. The other platforms' Bun runtimes are not installed by
@@ -118,6 +119,12 @@ test(
     expect((await bodyOf(response)).choices[0].message.content).toBe("compiled");
     serve.kill("SIGTERM");
     expect(await serve.exited).toBe(0);
+    // The request log is written by its own thread, a second entry point compiled in: the
+    // request is on disk once the binary has stopped.
+    const logFile = [...new Bun.Glob("**/requests.db").scanSync({ cwd: alone, dot: true })];
+    expect(logFile).toHaveLength(1);
+    const logged = readRequestDb(dirname(join(alone, logFile[0]!)));
+    expect(logged.rows.map((row) => row.mapped_model)).toEqual(["from-the-binary"]);
   },
   { timeout: 120_000 },
 );

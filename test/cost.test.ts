@@ -4,7 +4,7 @@ import { join } from "node:path";
 import Anthropic from "@anthropic-ai/sdk";
 import { GoogleGenAI } from "@google/genai";
 import OpenAI from "openai";
-import { openSqliteRequestLog } from "../src/observe/sqlite-request-log.ts";
+import { openLogFile } from "../src/observe/sqlite-request-log.ts";
 import { silentLogger } from "../src/log.ts";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
@@ -408,33 +408,34 @@ describe("requests.db", () => {
       attempts, status, stream, latency_ms, ttfb_ms, input_tokens, output_tokens, cached_tokens, reasoning_tokens)
       VALUES (${Date.now()}, 'req_old', 'POST', '/v1/chat/completions', 0, 'gpt-4o', 'oa', 1, 200, 0, 1, 1, 10, 5, 0, 0)`);
     old.close();
-    const log = openSqliteRequestLog({
+    const log = openLogFile({
       path,
-      flushMs: 1000,
       retentionMs: 86_400_000,
       maxBytes: 1e9,
       log: silentLogger,
     });
     try {
-      log.add({
-        time: Date.now(),
-        requestId: "req_new",
-        method: "POST",
-        route: "/v1/chat/completions",
-        requestedModel: "gpt-4o",
-        upstream: "oa",
-        attempts: 1,
-        status: 200,
-        stream: false,
-        latencyMs: 1,
-        ttfbMs: 1,
-        inputTokens: 1000,
-        outputTokens: 100,
-        cachedTokens: 0,
-        cacheWriteTokens: 0,
-        reasoningTokens: 0,
-        costUsd: 0.0035,
-      });
+      log.write([
+        {
+          time: Date.now(),
+          requestId: "req_new",
+          method: "POST",
+          route: "/v1/chat/completions",
+          requestedModel: "gpt-4o",
+          upstream: "oa",
+          attempts: 1,
+          status: 200,
+          stream: false,
+          latencyMs: 1,
+          ttfbMs: 1,
+          inputTokens: 1000,
+          outputTokens: 100,
+          cachedTokens: 0,
+          cacheWriteTokens: 0,
+          reasoningTokens: 0,
+          costUsd: 0.0035,
+        },
+      ]);
       const [newest, oldest] = log.query({});
       expect(newest!.costUsd).toBe(0.0035);
       expect(oldest!.costUsd).toBeUndefined();

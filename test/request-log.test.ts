@@ -330,6 +330,35 @@ describe("writes are batched off the request path", () => {
     expect(readRequestDb(dataDir).rows).toHaveLength(5);
   });
 
+  test("a SIGTERM loses nothing: what the log's thread still holds is written before the process exits", async () => {
+    const oa = fakeOpenAI([ACCOUNT_A, ACCOUNT_B]);
+    cleanup.push(() => oa.stop());
+    const dir = tempDir();
+    // A flush interval longer than the test: only the stop can write these records.
+    writeConfig(dir, { gateway: gatewayYaml(oa.url, "    flush_ms: 60000\n") });
+    const gateway = await serveLevity(["--config", dir]);
+    cleanup.push(() => gateway.kill("SIGKILL"));
+    // 250 records: more than one hand-over to the log's thread (100 each) and some left over.
+    for (let batch = 0; batch < 25; batch++)
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          fetch(`${gateway.origin}/v1/chat/completions`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${CLIENT_KEY}` },
+            body: JSON.stringify({
+              model: "gpt-4o-real",
+              messages: [{ role: "user", content: `q${batch * 10 + i}` }],
+            }),
+          }).then((r) => r.text()),
+        ),
+      );
+    gateway.kill("SIGTERM");
+    expect(await gateway.exited).toBe(0);
+    const after = readRequestDb(join(dir, "data"));
+    expect(after.integrity).toBe("ok");
+    expect(after.rows).toHaveLength(250);
+  });
+
   test("a kill -9 loses at most the batch not yet written; the log opens cleanly and keeps recording", async () => {
     const oa = fakeOpenAI([ACCOUNT_A, ACCOUNT_B]);
     cleanup.push(() => oa.stop());

@@ -8,7 +8,6 @@ import {
   statusRange,
   type LoggedRequest,
   type LogQuery,
-  type RequestLog,
   type UsageGrouping,
   type UsageRow,
   type UsageTotals,
@@ -16,25 +15,10 @@ import {
 
 /*
  * The request log in its own SQLite file (WAL), so its size is the file's and trimming it never
- * touches the gateway's state. Records wait in memory and are written in one transaction per
- * batch, from a timer: a request never waits for the disk, and a kill -9 loses at most the batch
- * not yet written.
+ * touches the gateway's state. The file is written and read by the request log's own thread
+ * (request-log-thread.ts); a request never waits for the disk.
  */
 
-export interface SqliteLogOptions {
-  path: string;
-  flushMs: number;
-  retentionMs: number;
-  maxBytes: number;
-  log: Logger;
-  now?: () => number;
-}
-
-/** Records written per transaction, one transaction per turn of the event loop. */
-const SLICE = 200;
-/** A batch is written on the next turn when it reaches this many records, whatever the timer. */
-const BATCH_MAX = 500;
-const RETENTION_CHECK_MS = 10 * 60_000;
 /** Trimmed to this share of max_mb, so a full log is not trimmed on every batch. */
 const TRIM_TO = 0.9;
 
@@ -194,15 +178,32 @@ function addMissingColumns(db: Database): void {
     if (!present.has(name)) db.exec(`ALTER TABLE requests ADD COLUMN ${name} ${type}`);
 }
 
-/** SQLite answers at once: its reads are plain values. */
-export interface SqliteRequestLog extends RequestLog {
+/**
+ * The log's file, written and read in one thread: the request log's worker (request-log-thread.ts)
+ * holds it, so that no encoding or write of the log runs on the thread that serves requests.
+ */
+export interface LogFile {
+  /** Writes records in one transaction, and trims the file if it grew past max_mb. */
+  write(batch: RequestRecord[]): void;
+  /** Deletes what retention and max_mb no longer keep. */
+  trim(): void;
   query(query: LogQuery): LoggedRequest[];
   usage(since: number): UsageRow[];
   usageBy(by: UsageGrouping, since: number, until: number): UsageTotals[];
+  stats(): { records: number; bytes: number };
   close(): void;
 }
 
-export function openSqliteRequestLog(options: SqliteLogOptions): SqliteRequestLog {
+export interface LogFileOptions {
+  path: string;
+  retentionMs: number;
+  maxBytes: number;
+  log: Logger;
+  now?: () => number;
+}
+
+/** Opens (creating or migrating) the log file; throws when it cannot be opened. */
+export function openLogFile(options: LogFileOptions): LogFile {
   const now = options.now ?? Date.now;
   preparePrivateDatabase(options.path);
   const db = new Database(options.path, { create: true, strict: true });
@@ -220,10 +221,8 @@ export function openSqliteRequestLog(options: SqliteLogOptions): SqliteRequestLo
   const insertAll = db.transaction((rows: Omit<Row, "seq">[]) => {
     for (const row of rows) insert.run(row);
   });
-
-  let pending: RequestRecord[] = [];
-  let timer: Timer | undefined;
-  let closed = false;
+  // Counted once here and kept up to date, so that a metrics scrape does not count the table.
+  let records = db.query<{ n: number }, []>("SELECT count(*) AS n FROM requests").get()!.n;
 
   const usedBytes = () => {
     const pages = db
@@ -252,81 +251,36 @@ export function openSqliteRequestLog(options: SqliteLogOptions): SqliteRequestLo
         .run({ drop }).changes;
       used = usedBytes();
     }
-    if (aged + trimmed > 0) db.exec("PRAGMA incremental_vacuum");
-  };
-
-  const write = (batch: RequestRecord[]) => {
-    try {
-      insertAll(batch.map(toRow));
-      if (usedBytes() > options.maxBytes) trim();
-    } catch (error) {
-      options.log.error(
-        `request log: ${batch.length} records could not be written to ${options.path}: ${(error as Error).message}`,
-      );
+    if (aged + trimmed > 0) {
+      db.exec("PRAGMA incremental_vacuum");
+      records = db.query<{ n: number }, []>("SELECT count(*) AS n FROM requests").get()!.n;
     }
-  };
-
-  /** Everything buffered, now (for a query, and at close). */
-  const flush = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    if (pending.length === 0 || closed) return;
-    const batch = pending;
-    pending = [];
-    write(batch);
-  };
-
-  /*
-   * From the timer: one slice per turn of the event loop. Writing a whole second's records at
-   * once held every request that arrived meanwhile (about 50 ms for 17,000 records), which was
-   * the p99 of a busy gateway; a slice holds them under a millisecond.
-   */
-  let slicing = false;
-  const writeSlices = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    if (closed || pending.length === 0) {
-      slicing = false;
-      return;
-    }
-    write(pending.splice(0, SLICE));
-    slicing = pending.length > 0;
-    if (slicing) setImmediate(writeSlices);
   };
 
   trim();
-  const retention = setInterval(() => {
-    try {
-      trim();
-    } catch (error) {
-      options.log.error(
-        `request log: trimming ${options.path} failed: ${(error as Error).message}`,
-      );
-    }
-  }, RETENTION_CHECK_MS);
-  retention.unref?.();
-
   return {
-    add(record) {
-      if (closed) return;
-      pending.push(record);
-      if (slicing) return;
-      // Never written on the request path: a full batch is written on the next turn.
-      if (pending.length >= BATCH_MAX) {
-        slicing = true;
-        setImmediate(writeSlices);
-      } else if (timer === undefined) {
-        timer = setTimeout(writeSlices, options.flushMs);
-        timer.unref?.();
+    write(batch) {
+      try {
+        insertAll(batch.map(toRow));
+        records += batch.length;
+        if (usedBytes() > options.maxBytes) trim();
+      } catch (error) {
+        options.log.error(
+          `request log: ${batch.length} records could not be written to ${options.path}: ${(error as Error).message}`,
+        );
       }
     },
-    flush,
-    query(query) {
-      flush();
-      return select(db, query);
+    trim() {
+      try {
+        trim();
+      } catch (error) {
+        options.log.error(
+          `request log: trimming ${options.path} failed: ${(error as Error).message}`,
+        );
+      }
     },
+    query: (query) => select(db, query),
     usage(since) {
-      flush();
       return db
         .query<UsageRow, { since: number }>(
           `SELECT strftime('%Y-%m-%d', time / 1000, 'unixepoch') AS day, coalesce(mapped_model, requested_model, '') AS model,
@@ -337,20 +291,13 @@ export function openSqliteRequestLog(options: SqliteLogOptions): SqliteRequestLo
         )
         .all({ since });
     },
-    usageBy(by, since, until) {
-      flush();
-      return usageBySql(db, by, since, until);
-    },
-    stats() {
-      const records = db.query<{ n: number }, []>("SELECT count(*) AS n FROM requests").get()!.n;
-      return { records, bytes: usedBytes(), pending: pending.length };
-    },
+    usageBy: (by, since, until) => usageBySql(db, by, since, until),
+    stats: () => ({ records, bytes: usedBytes() }),
     close() {
-      if (closed) return;
-      flush();
-      closed = true;
-      clearInterval(retention);
-      db.close();
+      // Every statement finalised first: SQLite otherwise keeps the connection (and its
+      // checkpoint) alive past close, and the next process to open the file finds it busy.
+      insert.finalize();
+      db.close(true);
     },
   };
 }

@@ -1,0 +1,20 @@
+import type { LogFileOptions } from "./sqlite-request-log.ts";
+
+/*
+ * What the serving thread and the request log's worker say to each other. Batches of records
+ * travel as one JSON string each: serialising a batch once is cheaper for the serving thread than
+ * a structured clone of every record (BENCHMARKS.md, "Where the time goes").
+ */
+
+export type LogCall =
+  | { op: "open"; options: Omit<LogFileOptions, "log" | "now"> }
+  | { op: "write"; records: string }
+  | { op: "query" | "usage" | "usageBy" | "trim" | "close"; id: number; args: string };
+
+export type LogReply =
+  | { kind: "opened" }
+  | { kind: "failed"; message: string }
+  /** After every write: what the file holds, for stats() without a call. */
+  | { kind: "stats"; records: number; bytes: number; written: number }
+  | { kind: "log"; level: "info" | "warn" | "error"; message: string }
+  | { kind: "answer"; id: number; value?: string; error?: string };

@@ -1,0 +1,163 @@
+import type { Logger } from "../log.ts";
+import type { LogCall, LogReply } from "./request-log-protocol.ts";
+import type { RequestRecord } from "./record.ts";
+import {
+  type LoggedRequest,
+  type LogQuery,
+  type LogStats,
+  type RequestLog,
+  RequestLogUnavailable,
+  type UsageGrouping,
+  type UsageRow,
+  type UsageTotals,
+} from "./request-log.ts";
+import { openLogFile } from "./sqlite-request-log.ts";
+
+/*
+ * The SQLite request log as the serving thread holds it: records wait in memory and are handed,
+ * as one JSON string per batch, to a worker thread that decodes and writes them
+ * (request-log-worker.ts). Writing a second's records took the serving thread a few milliseconds
+ * every second, which was the latency tail of a gateway serving one client at a time (issue 20).
+ * A kill -9 loses what was not yet handed over and written: at most one flush interval.
+ */
+
+export interface ThreadedLogOptions {
+  path: string;
+  flushMs: number;
+  retentionMs: number;
+  maxBytes: number;
+  log: Logger;
+  /** Where the worker's module is: found beside the entry point, whether from source or compiled. */
+  worker: URL | string;
+}
+
+/** Records handed over on the next turn once this many wait, whatever the timer. */
+const HANDOFF_RECORDS = 100;
+/** How long close() waits for the worker to write what it holds. */
+const CLOSE_WAIT_MS = 10_000;
+
+export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
+  // Opened here once, so a file that cannot be opened is known now and the runtime can say so
+  // and keep the log in memory; the worker opens its own connection.
+  openLogFile({ ...options, log: options.log }).close();
+
+  let pending: RequestRecord[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let handoffQueued = false;
+  /** Handed to the worker and not yet reported written. */
+  let inFlight = 0;
+  let written = { records: 0, bytes: 0 };
+  let closed = false;
+  let nextId = 0;
+  const calls = new Map<
+    number,
+    { resolve(value: string | undefined): void; reject(e: Error): void }
+  >();
+
+  const failCalls = (message: string) => {
+    for (const call of calls.values()) call.reject(new RequestLogUnavailable(message));
+    calls.clear();
+  };
+
+  const onReply = (reply: LogReply) => {
+    if (reply.kind === "stats") {
+      written = { records: reply.records, bytes: reply.bytes };
+      inFlight = Math.max(0, inFlight - reply.written);
+    } else if (reply.kind === "answer") {
+      const call = calls.get(reply.id);
+      calls.delete(reply.id);
+      if (reply.error !== undefined) call?.reject(new Error(reply.error));
+      else call?.resolve(reply.value);
+    } else if (reply.kind === "log") options.log[reply.level](reply.message);
+    else if (reply.kind === "failed") {
+      options.log.error(`request log: ${options.path} could not be opened: ${reply.message}`);
+      failCalls(`the request log ${options.path} could not be opened`);
+    }
+  };
+
+  const spawn = (): Worker => {
+    const worker = new Worker(options.worker, { smol: true } as WorkerOptions);
+    worker.onmessage = (event: MessageEvent<LogReply>) => onReply(event.data);
+    worker.onerror = (event) => {
+      options.log.error(
+        `request log: its writer stopped (${(event as ErrorEvent).message}); ${inFlight} records handed to it may be lost; starting it again`,
+      );
+      inFlight = 0;
+      failCalls("the request log's writer stopped");
+      if (!closed) thread = spawn();
+    };
+    // The serving thread's lifetime decides the process's; close() ends the worker.
+    worker.unref();
+    const open: LogCall = {
+      op: "open",
+      options: { path: options.path, retentionMs: options.retentionMs, maxBytes: options.maxBytes },
+    };
+    worker.postMessage(open);
+    return worker;
+  };
+  let thread = spawn();
+
+  const handOff = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    handoffQueued = false;
+    if (pending.length === 0 || closed) return;
+    const batch = pending;
+    pending = [];
+    inFlight += batch.length;
+    const call: LogCall = { op: "write", records: JSON.stringify(batch) };
+    thread.postMessage(call);
+  };
+
+  const ask = (op: "query" | "usage" | "usageBy" | "trim" | "close", args: unknown[]) => {
+    handOff();
+    const id = nextId++;
+    return new Promise<string | undefined>((resolve, reject) => {
+      calls.set(id, { resolve, reject });
+      const call: LogCall = { op, id, args: JSON.stringify(args) };
+      thread.postMessage(call);
+    });
+  };
+  const read = async <T>(op: "query" | "usage" | "usageBy", args: unknown[]): Promise<T> => {
+    if (closed) throw new RequestLogUnavailable("the request log is closed");
+    return JSON.parse((await ask(op, args)) ?? "null") as T;
+  };
+
+  return {
+    add(record) {
+      if (closed) return;
+      pending.push(record);
+      if (handoffQueued) return;
+      if (pending.length >= HANDOFF_RECORDS) {
+        handoffQueued = true;
+        setImmediate(handOff);
+      } else if (timer === undefined) {
+        timer = setTimeout(handOff, options.flushMs);
+        (timer as { unref?: () => void }).unref?.();
+      }
+    },
+    flush: handOff,
+    query: (query: LogQuery) => read<LoggedRequest[]>("query", [query]),
+    usage: (since: number) => read<UsageRow[]>("usage", [since]),
+    usageBy: (by: UsageGrouping, since: number, until: number) =>
+      read<UsageTotals[]>("usageBy", [by, since, until]),
+    stats(): LogStats {
+      return { ...written, pending: pending.length + inFlight };
+    },
+    async close() {
+      if (closed) return;
+      handOff();
+      closed = true;
+      clearTimeout(timer);
+      let waited: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        ask("close", []).catch(() => undefined),
+        new Promise((resolve) => {
+          waited = setTimeout(resolve, CLOSE_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(waited);
+      thread.terminate();
+    },
+  };
+}
