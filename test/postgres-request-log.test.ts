@@ -354,6 +354,34 @@ describe.skipIf(!READY)("the buffer's bound", () => {
   }, 60_000);
 });
 
+describe.skipIf(!READY)("what is stored", () => {
+  test("bodies with quotes, backslashes, line breaks and non-ASCII text are stored exactly", async () => {
+    const url = databaseUrl("bodies");
+    await sql`CREATE DATABASE bodies`;
+    const bodies = new SQL(url, { max: 1 });
+    const instances = await startInstances(1, { gateway: gatewayYaml(url, ", log_bodies: true") });
+    try {
+      const text = 'say "hi" \\ back\nslash\t\u2028 ünïcödé 日本語 🙂 {"json": [1, 2]}';
+      const id = await chat(instances.all[0]!.origin, text);
+      // The table is made with the first write.
+      await waitUntil(
+        "the record in PostgreSQL",
+        async () => (await storedIds(bodies).catch(() => [])).length === 1,
+      );
+      const [row] =
+        await bodies`SELECT request_id, request_body, response_body, stream, latency_ms FROM levity_requests`;
+      expect(row.request_id).toBe(id);
+      expect(JSON.parse(row.request_body).messages[0].content).toBe(text);
+      expect(row.response_body).toContain("ünïcödé 日本語 🙂");
+      expect(row.stream).toBe(false);
+      expect(typeof row.latency_ms).toBe("number");
+    } finally {
+      await instances.stop();
+      await bodies.close({ timeout: 0 });
+    }
+  }, 60_000);
+});
+
 describe.skipIf(!READY)("stopping, and a newer schema", () => {
   test("a stop writes what the buffer holds; a schema newer than levity's is written to, with a warning", async () => {
     const url = databaseUrl("later");
