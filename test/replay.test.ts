@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeGemini } from "./support/fake-gemini.ts";
 import { fakeOpenAI } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
-import { startGateway, type TestGateway, upstreamsYaml } from "./support/gateway.ts";
+import { silentLogger } from "../src/log.ts";
+import { openSqliteRequestLog } from "../src/observe/sqlite-request-log.ts";
+import { startGateway, tempDir, type TestGateway, upstreamsYaml } from "./support/gateway.ts";
 import { runLevity } from "./support/process.ts";
 import { readRequestDb } from "./support/request-db.ts";
 import { waitUntil } from "./support/wait.ts";
@@ -165,6 +168,17 @@ async function logged(id: string): Promise<LoggedRecord | undefined> {
   return (await logs()).find((r) => r.requestId === id);
 }
 
+/** Each account's request count, as levity accounts shows it. */
+async function accountRequests(): Promise<Record<string, number>> {
+  const response = await fetch(`${gw.origin}/levity/accounts`, {
+    headers: { authorization: `Bearer ${ADMIN_KEY}` },
+  });
+  const { accounts } = (await response.json()) as {
+    accounts: { upstream: string; account: string; requests: number }[];
+  };
+  return Object.fromEntries(accounts.map((a) => [`${a.upstream}/${a.account}`, a.requests]));
+}
+
 async function replay(...args: string[]) {
   const run = await runLevity(["replay", ...args, "--url", gw.origin], {
     env: { LEVITY_ADMIN_KEY: ADMIN_KEY },
@@ -276,9 +290,12 @@ describe.each(Object.keys(CASES) as Dialect[])("a logged %s request", (dialect) 
   test("--dry-run to another upstream prints the exact upstream request, secrets masked, and sends nothing", async () => {
     const target = c.elsewhere.fake();
     const before = target.requests.length;
+    const counted = await accountRequests();
     const run = await replay(id, "--to", c.elsewhere.to, "--dry-run");
     expect(run.code).toBe(0);
     expect(target.requests.length).toBe(before);
+    // No account's turn was taken: every account's request count is as it was.
+    expect(await accountRequests()).toEqual(counted);
     const [upstream, model] = [c.elsewhere.to.split("/")[0], c.elsewhere.to.split("/")[1]];
     expect(run.stdout).toContain(`Dry run of ${id}`);
     expect(run.stdout).toContain(`to ${c.elsewhere.to}: levity would send this to ${upstream}`);
@@ -389,6 +406,57 @@ describe("what cannot be replayed", () => {
     );
   });
 
+  test("a dry run to an upstream whose accounts are all disabled says what levity would answer instead", async () => {
+    const { id } = await send(original("openai-chat"));
+    const admin = (path: string) =>
+      fetch(`${gw.origin}/levity/accounts/${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ upstream: "gm" }),
+      });
+    expect((await admin("disable")).status).toBe(200);
+    try {
+      const run = await replay(id, "--to", "gm/gemini-2.5-flash-real", "--dry-run");
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain(
+        `Dry run of ${id} (POST /v1/chat/completions, openai-chat, model fast) to gm/gemini-2.5-flash-real: levity would send nothing upstream and answer 503: No usable account left for upstream "gm": g: disabled by an admin`,
+      );
+    } finally {
+      expect((await admin("enable")).status).toBe(200);
+    }
+  });
+
+  test("a model list is no generation: 422, and the CLI exits 1", async () => {
+    const list = await fetch(`${gw.origin}/v1/models`, {
+      headers: { authorization: `Bearer ${CLIENT_KEY}` },
+    });
+    await list.text();
+    const id = list.headers.get("x-request-id")!;
+    await waitUntil(`${id} in the log`, async () => (await logged(id)) !== undefined);
+    const { status } = await adminReplay(id, {});
+    expect(status).toBe(422);
+    const run = await replay(id);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      `Request ${id} was GET /v1/models: only generation and token-count requests can be replayed.`,
+    );
+  });
+
+  test("a replay the upstream refuses prints its answer and exits 1", async () => {
+    const { id } = await send(original("openai-chat"));
+    oa.replyOnce({
+      status: 400,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        error: { message: "This model does not take that.", type: "invalid_request_error" },
+      }),
+    });
+    const run = await replay(id, "--account", "oa/a");
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/as req_\w+: 400 from oa\/a \(model gpt-4o-real\), 1 attempt\./);
+    expect(run.stdout).toContain('"message": "This model does not take that."');
+  });
+
   test("only the admin key: a client key is refused", async () => {
     const { id } = await send(original("openai-chat"));
     const { status } = await adminReplay(id, {}, CLIENT_KEY);
@@ -459,6 +527,17 @@ describe("the replay's record and the client key", () => {
     const record = await waitUntil("the replay's record", () => logged(replayId));
     expect(record.replayOf).toBe(first.id);
     expect(await usage()).toEqual(before);
+    // The usage report counts it under no key ("-"), not under the original's.
+    const byKey = (await (
+      await fetch(`${gw.origin}/levity/usage?by=key&since=1h`, {
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+      })
+    ).json()) as { rows: { name: string; requests: number }[] };
+    const small = (await logs()).filter((r) => r.clientKey === "small").length;
+    expect(byKey.rows.find((r) => r.name === "small")?.requests).toBe(small);
+    expect(byKey.rows.find((r) => r.name === "-")?.requests).toBe(
+      (await logs()).filter((r) => r.clientKey === undefined).length,
+    );
   });
 
   test("levity logs marks a replay with the id it replays, in the SQLite file too", async () => {
@@ -487,5 +566,73 @@ describe("the replay's record and the client key", () => {
     expect(run.stdout).toContain(", streamed) as req_");
     expect(run.stdout).toMatch(/^data: \{"id":"chatcmpl-/m);
     expect(run.stdout.trimEnd().endsWith("data: [DONE]")).toBe(true);
+  });
+
+  test("a streamed Gemini original is replayed in alt=sse events", async () => {
+    const { id } = await send({
+      ...original("gemini"),
+      path: "/v1beta/models/gem:streamGenerateContent?alt=sse",
+    });
+    const before = gm.requests.length;
+    const run = await replay(id, "--account", "gm/h");
+    expect(run.code).toBe(0);
+    expect(gm.requests.length).toBe(before + 1);
+    expect(gm.last().path).toBe("/v1beta/models/gemini-2.5-flash-real:streamGenerateContent");
+    expect(gm.last().query.get("alt")).toBe("sse");
+    expect(run.stdout).toContain(", streamed) as req_");
+    expect(run.stdout).toMatch(/^data: \{"candidates":/m);
+  });
+});
+
+describe("requests.db", () => {
+  test("a log file from before replay_of gains the column; its rows are no replays", () => {
+    const dir = tempDir("levity-replay-db-");
+    const path = join(dir, "requests.db");
+    const old = new Database(path, { create: true });
+    old.exec(`CREATE TABLE requests (seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, request_id TEXT NOT NULL,
+      client_key TEXT, method TEXT NOT NULL, route TEXT NOT NULL, unmatched INTEGER NOT NULL, dialect TEXT,
+      requested_model TEXT, mapped_model TEXT, upstream TEXT, account TEXT, attempts INTEGER NOT NULL,
+      status INTEGER NOT NULL, stream INTEGER NOT NULL, latency_ms REAL NOT NULL, ttfb_ms REAL NOT NULL,
+      input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, cached_tokens INTEGER NOT NULL,
+      cache_write_tokens INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL, cost_usd REAL,
+      error TEXT, request_body TEXT, response_body TEXT)`);
+    old.exec(`INSERT INTO requests (time, request_id, method, route, unmatched, attempts, status, stream,
+      latency_ms, ttfb_ms, input_tokens, output_tokens, cached_tokens, reasoning_tokens)
+      VALUES (${Date.now()}, 'req_old', 'POST', '/v1/chat/completions', 0, 1, 200, 0, 1, 1, 10, 5, 0, 0)`);
+    old.close();
+    const log = openSqliteRequestLog({
+      path,
+      flushMs: 1000,
+      retentionMs: 86_400_000,
+      maxBytes: 1e9,
+      log: silentLogger,
+    });
+    try {
+      log.add({
+        time: Date.now(),
+        requestId: "req_new",
+        method: "POST",
+        route: "/v1/chat/completions",
+        attempts: 1,
+        status: 200,
+        stream: false,
+        latencyMs: 1,
+        ttfbMs: 1,
+        inputTokens: 1,
+        outputTokens: 1,
+        cachedTokens: 0,
+        cacheWriteTokens: 0,
+        reasoningTokens: 0,
+        replayOf: "req_old",
+      });
+      const [newest, oldest] = log.query({});
+      expect(newest).toMatchObject({ requestId: "req_new", replayOf: "req_old" });
+      expect(oldest!.requestId).toBe("req_old");
+      expect(oldest).not.toHaveProperty("replayOf");
+      expect(log.query({ requestId: "req_old" }).map((r) => r.requestId)).toEqual(["req_old"]);
+    } finally {
+      log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

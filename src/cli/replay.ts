@@ -42,6 +42,8 @@ interface ReplayAnswer {
   target: { to: string; account?: string };
   dryRun: boolean;
   upstreamRequest: RequestView | null;
+  /** A dry run levity would answer itself, without an upstream request. */
+  refusal?: { status: number; message: string };
   replay?: {
     requestId: string;
     status: number;
@@ -87,7 +89,11 @@ function formatBody(body: string, contentType: string): string {
 function print(answer: ReplayAnswer, io: CliIO): void {
   const { original } = answer;
   const what = `${original.requestId} (${original.method} ${original.route}, ${original.dialect}, model ${original.model}${original.stream ? ", streamed" : ""})`;
-  if (answer.dryRun) {
+  if (answer.dryRun && answer.refusal) {
+    io.out(
+      `Dry run of ${what} to ${answer.target.to}: levity would send nothing upstream and answer ${answer.refusal.status}: ${answer.refusal.message}\n`,
+    );
+  } else if (answer.dryRun) {
     io.out(
       `Dry run of ${what} to ${answer.target.to}: levity would send this to ${where(answer.upstreamRequest)}, and sent nothing.\n\n`,
     );

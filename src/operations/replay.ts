@@ -9,7 +9,7 @@ import { resolveModel } from "../mapping/resolve.ts";
 import type { Target } from "../mapping/table.ts";
 import type { RecordSink } from "../observe/record.ts";
 import { RequestLogUnavailable, type LoggedRequest } from "../observe/request-log.ts";
-import { RequestTrace } from "../observe/trace.ts";
+import { errorMessageOf, RequestTrace } from "../observe/trace.ts";
 import { AccountPool } from "../pool/pool.ts";
 import { generateOrCompact } from "./compact.ts";
 import type { GatewayServices, OperationHandler, RequestContext } from "./context.ts";
@@ -309,13 +309,20 @@ async function serve(ctx: RequestContext, services: GatewayServices): Promise<Re
   }
 }
 
+/** What a dry run found: the upstream request, or why levity would answer without one. */
+interface Planned {
+  view?: UpstreamRequestView;
+  /** levity itself would refuse it (no account free, a model too small for it, …): its status and words. */
+  refusal?: { status: number; message: string };
+}
+
 /** What `source` would send to `where`, computed the way it would be sent, with nothing sent. */
 async function dryRun(
   admin: RequestContext,
   services: GatewayServices,
   source: Replayable,
   where: Destination,
-): Promise<UpstreamRequestView | undefined> {
+): Promise<Planned> {
   const client = new DryRunClient();
   // A pool of its own: the dry run takes no account's turn, request count or rpm slot (health is
   // read from the same store, so a cooling or disabled account is passed by as it would be).
@@ -323,9 +330,16 @@ async function dryRun(
   const quiet: RecordSink = { started() {}, finished() {} };
   const ctx = await replayContext(admin, source, where, randomId("req_"), quiet);
   const response = await serve(ctx, { ...services, pool, upstreamClient: client });
-  await response.body?.cancel();
   const call = client.calls[0];
-  return call && viewOf(call, accountKeys(admin.snapshot));
+  if (call) {
+    await response.body?.cancel();
+    return { view: viewOf(call, accountKeys(admin.snapshot)) };
+  }
+  if (response.status < 400) {
+    await response.body?.cancel();
+    return {};
+  }
+  return { refusal: { status: response.status, message: errorMessageOf(await response.text()) } };
 }
 
 /** The record of a replay goes where the gateway's records go: priced, to the metrics and the log; never to a key's counters. */
@@ -433,8 +447,10 @@ const replayRequest: OperationHandler = async (ctx, services) => {
   };
   let now: UpstreamRequestView | undefined;
   if (options.dryRun) {
-    now = await dryRun(ctx, services, source, where);
+    const planned = await dryRun(ctx, services, source, where);
+    now = planned.view;
     answer.upstreamRequest = now ?? null;
+    if (planned.refusal) answer.refusal = planned.refusal;
   } else {
     const sent = await send(ctx, services, source, where);
     now = sent.view;
@@ -445,9 +461,9 @@ const replayRequest: OperationHandler = async (ctx, services) => {
     const before = await dryRun(ctx, services, source, originalDestination(source, ctx.snapshot));
     answer.diff = {
       // levity logs the client's body, not the upstream's: the original's is computed.
-      original: { source: "computed", request: before ?? null },
+      original: { source: "computed", request: before.view ?? null },
       replay: { source: options.dryRun ? "dry-run" : "sent", request: now ?? null },
-      text: formatDiff(diffLines(diffText(before), diffText(now))),
+      text: formatDiff(diffLines(diffText(before.view), diffText(now))),
     };
   }
   // Whatever an upstream echoed, no account key leaves in the answer.
