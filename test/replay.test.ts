@@ -379,6 +379,53 @@ describe.each(Object.keys(CASES) as Dialect[])("a logged %s request", (dialect) 
   });
 });
 
+describe("token counts", () => {
+  test("an Anthropic count_tokens request, dry run to Gemini: its countTokens call", async () => {
+    const { id, status } = await send({
+      path: "/v1/messages/count_tokens",
+      headers: { "x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01" },
+      body: { model: "claude", messages: [{ role: "user", content: "Count me" }] },
+    });
+    expect(status).toBe(200);
+    const before = gm.requests.length;
+    const run = await replay(id, "--to", "gm/gemini-2.5-flash-real", "--dry-run");
+    expect(run.code).toBe(0);
+    expect(gm.requests.length).toBe(before);
+    expect(run.stdout).toMatch(/^POST \S+\/v1beta\/models\/gemini-2\.5-flash-real:countTokens$/m);
+    expect(run.stdout).toContain("x-goog-api-key: [masked]");
+    const sent = await replay(id, "--to", "gm/gemini-2.5-flash-real");
+    expect(sent.code).toBe(0);
+    expect(sent.stdout).toMatch(/"input_tokens": \d+/);
+  });
+});
+
+describe("Codex's inline compaction", () => {
+  test("--to an upstream without Responses: the compaction is emulated there, not forwarded to the mapping's", async () => {
+    const { id } = await send({
+      ...original("openai-responses"),
+      body: {
+        model: "fast",
+        store: false,
+        input: [
+          {
+            type: "message",
+            role: "user",
+            content: [{ type: "input_text", text: "Fix the build" }],
+          },
+          { type: "compaction_trigger" },
+        ],
+      },
+    });
+    const [oaBefore, gmBefore] = [oa.requests.length, gm.requests.length];
+    const run = await replay(id, "--to", "gm/gemini-2.5-flash-real");
+    expect(run.code).toBe(0);
+    expect(oa.requests.length).toBe(oaBefore);
+    expect(gm.requests.length).toBe(gmBefore + 1);
+    expect(JSON.stringify(gm.last().json)).toContain("Write the handoff summary");
+    expect(run.stdout).toContain('"type": "compaction"');
+  });
+});
+
 describe("what cannot be replayed", () => {
   test("an unknown id: 404 in the admin API's error shape; the CLI says so and exits 1", async () => {
     const { status, json } = await adminReplay("req_nosuchrequest", {});
