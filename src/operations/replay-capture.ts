@@ -29,18 +29,18 @@ const SECRET_HEADER =
 /** Query parameters that carry one (Gemini's `?key=`, signed URLs). */
 const SECRET_PARAM = /key|token|secret|sig|auth|credential|password/i;
 
-/** Every account key of the configuration, longest first (a key inside another is replaced after it). */
+/** Every account key of the configuration (shorter ones are placeholders such as "ollama", not secrets). */
 export function accountKeys(snapshot: ConfigSnapshot): string[] {
   return snapshot.upstreams
     .flatMap((upstream) => upstream.accounts.map((account) => account.key))
-    .filter((key) => key.length >= 8)
-    .sort((a, b) => b.length - a.length);
+    .filter((key) => key.length >= 8);
 }
 
-/** `text` with every one of `secrets` replaced by the mask. */
+/** `text` with every one of `secrets` replaced by the mask, longest first (a key inside another goes whole). */
 export function maskSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const secret of secrets) if (out.includes(secret)) out = out.split(secret).join(MASKED);
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length))
+    if (out.includes(secret)) out = out.split(secret).join(MASKED);
   return out;
 }
 
