@@ -379,6 +379,23 @@ describe.each(Object.keys(CASES) as Dialect[])("a logged %s request", (dialect) 
   });
 });
 
+describe("--json", () => {
+  test("prints the admin API's answer as it is, one line", async () => {
+    const { id } = await send(original("anthropic"));
+    const run = await replay(id, "--dry-run", "--diff", "--json");
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim().split("\n")).toHaveLength(1);
+    const answer = JSON.parse(run.stdout);
+    expect(answer).toMatchObject({
+      original: { requestId: id, dialect: "anthropic-messages", model: "claude", upstream: "an" },
+      target: { to: 'the mapping of "claude"' },
+      dryRun: true,
+      upstreamRequest: { upstream: "an", method: "POST", headers: { "x-api-key": "[masked]" } },
+      diff: { original: { source: "computed" }, replay: { source: "dry-run" } },
+    });
+  });
+});
+
 describe("token counts", () => {
   test("an Anthropic count_tokens request, dry run to Gemini: its countTokens call", async () => {
     const { id, status } = await send({
@@ -435,6 +452,14 @@ describe("what cannot be replayed", () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain("answered 404");
     expect(run.stdout).toBe("");
+  });
+
+  test("no id: the usage, exit 2", async () => {
+    const run = await replay();
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(
+      "levity replay: name the request to replay: levity replay REQUEST_ID",
+    );
   });
 
   test("a bad --to: 400 naming the upstreams", async () => {
