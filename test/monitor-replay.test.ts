@@ -61,9 +61,9 @@ ${upstreamsYaml([
     if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
-  async function signedIn(): Promise<Page> {
+  async function signedIn(width = 1280): Promise<Page> {
     const page = await browser.newPage();
-    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.setViewportSize({ width, height: 900 });
     await page.goto(`${gw.origin}/ui`, { waitUntil: "load" });
     await page.getByLabel("Admin key").fill(ADMIN_KEY);
     await page.getByRole("button", { name: "Sign in" }).click();
@@ -154,6 +154,34 @@ ${upstreamsYaml([
       "a half body is not replayed. Raise request_log.body_max_kb in gateway.yaml",
     );
     expect(await page.locator("#replay-result").isVisible()).toBe(false);
+    await page.close();
+  });
+
+  test("on a phone (390 px) the form and a dry run's result fit the screen", async () => {
+    const response = await fetch(`${gw.origin}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${CLIENT_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "fast", messages: [{ role: "user", content: "On a phone" }] }),
+    });
+    await response.text();
+    const id = response.headers.get("x-request-id")!;
+    const page = await signedIn(390);
+    const row = page.locator(`#requests tbody[data-request-id='${id}']`);
+    await row.waitFor({ timeout: 5000 });
+    await row.getByRole("button", { name: "Replay" }).click();
+    await page.getByLabel("To UPSTREAM/MODEL").fill("an/claude-sonnet-4-5-real");
+    await page.getByLabel("Diff with the original").check();
+    await page.getByRole("button", { name: "Dry run" }).click();
+    await page.locator("#replay-result").getByText("levity would send this to an").waitFor();
+    const overflow = await page.evaluate(() => {
+      const d = (globalThis as any).document;
+      const section = d.querySelector("#replay");
+      return {
+        document: d.documentElement.scrollWidth - (globalThis as any).innerWidth,
+        section: section.scrollWidth - section.clientWidth,
+      };
+    });
+    expect(overflow).toEqual({ document: 0, section: 0 });
     await page.close();
   });
 });
