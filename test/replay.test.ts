@@ -80,6 +80,7 @@ const MAPPINGS = `exact:
   fast: oa/gpt-4o-real
   claude: an/claude-sonnet-4-5-real
   gem: gm/gemini-2.5-flash-real
+  smart: [oa/gpt-4o-real, an/claude-haiku-4-5-real]
 `;
 
 beforeAll(() => {
@@ -376,6 +377,26 @@ describe.each(Object.keys(CASES) as Dialect[])("a logged %s request", (dialect) 
     expect(json.diff.text).toMatch(/^- POST /m);
     expect(json.diff.text).toMatch(/^\+ POST /m);
     expect(json.upstreamRequest.headers[c.elsewhere.keyHeader]).toBe("[masked]");
+  });
+});
+
+describe("--account alone", () => {
+  test("on an upstream the original did not go to: the mapping's target there, or a 400 asking for --to", async () => {
+    const { id } = await send({
+      ...original("openai-chat"),
+      body: { model: "smart", messages: [{ role: "user", content: "Say hello" }] },
+    });
+    expect((await logged(id))?.upstream).toBe("oa");
+    const fallback = await replay(id, "--account", "an/y", "--dry-run");
+    expect(fallback.code).toBe(0);
+    expect(fallback.stdout).toContain(
+      "to an/claude-haiku-4-5-real: levity would send this to an, account y, and sent nothing.",
+    );
+    const nowhere = await replay(id, "--account", "gm/h");
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.stderr).toContain(
+      `Request ${id} did not go to upstream "gm" and its mapping names no target there: give the model too, with to: "gm/MODEL".`,
+    );
   });
 });
 
