@@ -493,6 +493,11 @@ describe("what cannot be replayed", () => {
     const run = await replay(id, "--to", "no-slash");
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('to must be written UPSTREAM/MODEL, not "no-slash"');
+    const control = await adminReplay(id, { to: "oa/gpt\u0000x" });
+    expect(control.status).toBe(400);
+    expect(control.json.error.message).toBe(
+      "to: the model must be at most 256 printable characters.",
+    );
     const unknownAccount = await adminReplay(id, { account: "oa/zz" });
     expect(unknownAccount.json.error.message).toBe(
       'account: upstream "oa" has no account "zz"; its accounts are a, b.',

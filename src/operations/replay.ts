@@ -95,6 +95,12 @@ function replayOptions(json: JsonObject, snapshot: ConfigSnapshot): ReplayOption
   };
   if (json.to !== undefined && json.to !== null) {
     const [upstream, model] = pair(json.to, "to", "MODEL");
+    // The model goes into the upstream's URL (Gemini's path) and headers, as a client's would.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+    if (model.length > 256 || /[\u0000-\u001f\u007f]/.test(model) || !model.isWellFormed())
+      throw new GatewayError(400, "to: the model must be at most 256 printable characters.", {
+        param: "to",
+      });
     options.to = { upstream: upstreamNamed(snapshot, upstream, "to"), model };
   }
   if (json.account !== undefined && json.account !== null) {
