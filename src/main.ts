@@ -6,6 +6,7 @@ import { initCommand } from "./cli/init.ts";
 import { KEYS_OPTIONS, keysCommand } from "./cli/keys.ts";
 import { isCompiled } from "./cli/invocation.ts";
 import { logsCommand } from "./cli/logs.ts";
+import { replayCommand } from "./cli/replay.ts";
 import { usageCommand } from "./cli/usage.ts";
 import { serviceCommand } from "./cli/service.ts";
 import { checkCommand, resolveCommand, routesCommand } from "./cli/inspect.ts";
@@ -28,6 +29,10 @@ Usage:${isCompiled() ? "" : "\n  (in this checkout: npx bun src/main.ts COMMAND 
   levity accounts enable|disable UPSTREAM[/ACCOUNT]
                           take an account out of rotation, or put it back
   levity logs             recent requests from the running gateway's request log
+  levity replay REQUEST_ID [--to UPSTREAM/MODEL | --account UPSTREAM/ACCOUNT] [--dry-run] [--diff]
+                          send a logged request again through the running gateway (bodies
+                          logged with request_log.log_bodies); --dry-run prints the upstream
+                          request without sending it, --diff sets the original's beside it
   levity usage            requests, tokens and cost per key, model, upstream or account
   levity keys add NAME [LIMITS]
                           make a client key; its secret is printed this once
@@ -43,15 +48,17 @@ Usage:${isCompiled() ? "" : "\n  (in this checkout: npx bun src/main.ts COMMAND 
 
 Options:
   --config DIR   the config directory (see Files)
-  --port N       serve: listen on N instead of proxy.port; accounts, logs, usage, keys: the port to ask
-  --url URL      accounts, logs, usage, keys: ask the gateway at URL, e.g. on another machine
+  --port N       serve: listen on N instead of proxy.port; accounts, logs, replay, usage, keys: the port to ask
+  --url URL      accounts, logs, replay, usage, keys: ask the gateway at URL, e.g. on another machine
                  (admin key: $LEVITY_ADMIN_KEY, else proxy.admin_key; never a client key)
-  --json         accounts, logs, usage, keys: print the raw JSON
+  --json         accounts, logs, replay, usage, keys: print the raw JSON
   keys LIMITS:   --models GLOB (repeat for more)  --rpm N  --tpm N  --concurrency N
                  --daily-tokens N  --monthly-usd N  --expires 2026-12-31|TIME|30d
                  --ips CIDR (repeat for more); update: --no-models, --no-rpm, ... remove one
   logs:  --model NAME|GLOB  --account [UPSTREAM/]NAME  --status 429|4xx|5xx|error|ok
          --since 15m|2h|7d|TIME  -n, --limit N (default 50)  -f, --follow
+  replay: --to UPSTREAM/MODEL (past the mapping)  --account UPSTREAM/ACCOUNT (that account only)
+          --dry-run  --diff  --json
   usage: --by key|model|upstream|account (default model)  --since 15m|2h|7d|TIME (default 30d)
   service: --user (default: runs as you, no root) or --system (at boot; needs root)
            --os linux|macos (print only: the file for another machine)
@@ -83,6 +90,9 @@ function parseCommandLine(argv: string[]) {
       by: { type: "string" },
       limit: { type: "string", short: "n" },
       follow: { type: "boolean", short: "f" },
+      to: { type: "string" },
+      "dry-run": { type: "boolean" },
+      diff: { type: "boolean" },
       user: { type: "boolean" },
       system: { type: "boolean" },
       os: { type: "string" },
@@ -174,6 +184,21 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
         );
         return 0;
       }
+      case "replay":
+        await replayCommand(
+          rest[0],
+          {
+            ...flags,
+            url: values.url,
+            json: values.json,
+            to: values.to,
+            account: values.account,
+            dryRun: values["dry-run"],
+            diff: values.diff,
+          },
+          io,
+        );
+        return 0;
       case "usage":
         await usageCommand(
           { ...flags, url: values.url, json: values.json, by: values.by, since: values.since },

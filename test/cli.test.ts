@@ -55,7 +55,7 @@ describe("commands", () => {
       "the first of: --config DIR; $LEVITY_CONFIG_DIR; the current directory, if it holds gateway.yaml; ~/.config/levity ($XDG_CONFIG_HOME/levity), if it holds gateway.yaml, mappings.yaml or routes.yaml",
     );
     expect(oneLine).toContain("~/.local/share/levity ($XDG_DATA_HOME/levity)");
-    expect(oneLine).toContain("--url URL accounts, logs, usage, keys:");
+    expect(oneLine).toContain("--url URL accounts, logs, replay, usage, keys:");
     expect(oneLine).toContain("in this checkout: npx bun src/main.ts COMMAND");
   });
 

@@ -43,6 +43,7 @@ beforeAll(async () => {
   sql = new SQL(pg.url, { max: 2 });
   await sql`CREATE DATABASE small`;
   await sql`CREATE DATABASE old`;
+  await sql`CREATE DATABASE replays`;
 }, 60_000);
 afterAll(async () => {
   if (!READY) return;
@@ -400,7 +401,9 @@ describe.skipIf(!READY)("stopping, and a newer schema", () => {
       expect(await storedIds(later)).toEqual([]);
       await instances.stop();
       expect((await storedIds(later)).sort()).toEqual(ids.sort());
-      expect(one!.output()).toContain("has schema version 99, newer than this levity's 2");
+      expect(one!.output()).toContain(
+        `has schema version 99, newer than this levity's ${SCHEMA_VERSION}`,
+      );
     } finally {
       await later.close({ timeout: 0 });
     }
@@ -445,7 +448,7 @@ describe.skipIf(!READY)("the schema", () => {
         );
         expect(byId.get("req_from_version_1")).not.toHaveProperty("instance");
         expect(byId.get(id)).toMatchObject({ instance: `${hostname()}:${portOf(one!.origin)}` });
-        expect(one!.output()).toContain("schema migrated from version 1 to 2");
+        expect(one!.output()).toContain(`schema migrated from version 1 to ${SCHEMA_VERSION}`);
         expect(byId.has("req_three_days_old")).toBe(false);
         expect(one!.output()).toContain("levity:***@");
         expect(one!.output()).not.toContain("pw-not-for-logs-4711");
@@ -454,6 +457,48 @@ describe.skipIf(!READY)("the schema", () => {
       }
     } finally {
       await old.close({ timeout: 0 });
+    }
+  }, 60_000);
+});
+
+describe.skipIf(!READY)("a replay on a shared log", () => {
+  test("levity replay on one instance finds a request another served; its record carries replay_of", async () => {
+    const url = databaseUrl("replays");
+    const instances = await startInstances(2, {
+      gateway: gatewayYaml(url, ", log_bodies: true"),
+    });
+    const replays = new SQL(url, { max: 1 });
+    try {
+      const [one, two] = instances.all;
+      const id = await chat(one!.origin, "replay me");
+      await waitUntil("the original stored", async () => (await storedIds(replays)).includes(id));
+      const run = await runLevity([
+        "replay",
+        id,
+        "--config",
+        two!.dir,
+        "--port",
+        portOf(two!.origin),
+      ]);
+      expect(run.code).toBe(0);
+      const replayId = /as (req_\w+): 200 from echo/.exec(run.stdout)![1]!;
+      const row = await waitUntil("the replay stored", async () => {
+        const rows =
+          await replays`SELECT replay_of, client_key, instance FROM levity_requests WHERE request_id = ${replayId}`;
+        return rows[0] as
+          | { replay_of: string; client_key: string | null; instance: string }
+          | undefined;
+      });
+      expect(row).toEqual({
+        replay_of: id,
+        client_key: null,
+        instance: `${hostname()}:${portOf(two!.origin)}`,
+      });
+      const listed = await runLevity(["logs", "--config", one!.dir, "--port", portOf(one!.origin)]);
+      expect(listed.stdout).toContain(`replay of ${id}`);
+    } finally {
+      await replays.close({ timeout: 0 });
+      await instances.stop();
     }
   }, 60_000);
 });

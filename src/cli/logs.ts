@@ -64,6 +64,8 @@ export function formatLogLine(r: LoggedRequest): string {
     // A model without a price shows none; levity usage counts such requests as unpriced.
     r.costUsd !== undefined ? formatUsd(r.costUsd) : "",
     r.clientKey ? `key ${r.clientKey}` : "",
+    // An operator's replay (levity replay) is no client key's: it says what it replays instead.
+    r.replayOf ? `replay of ${r.replayOf}` : "",
     // A log that several instances share (PostgreSQL) says which one served it.
     r.instance ? `on ${r.instance}` : "",
     r.requestId,

@@ -39,6 +39,8 @@ export const OPERATIONS = [
   "admin-add-key",
   "admin-update-key",
   "admin-revoke-key",
+  /** A logged request sent again (levity replay). */
+  "admin-replay",
   /** GET /: a browser is sent to the monitor page, a program gets a short index of the Base URLs. */
   "index",
   /** An endpoint levity knows of but does not serve yet: a 501 in the client's shape naming it. */

@@ -103,5 +103,6 @@ export function openExchange(
     clientKey: undefined,
     body: undefined,
     multipart: undefined,
+    targets: undefined,
   };
 }

@@ -85,6 +85,8 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX levity_requests_time ON levity_requests (time)`,
   // 2: which instance served each record, for logs written by several.
   `ALTER TABLE levity_requests ADD COLUMN instance TEXT`,
+  // 3: the request id a replay (levity replay) replays.
+  `ALTER TABLE levity_requests ADD COLUMN replay_of TEXT`,
 ];
 export const SCHEMA_VERSION = MIGRATIONS.length;
 /** Taken while migrating, so instances starting together migrate one after the other. */
@@ -145,6 +147,7 @@ function where(query: LogQuery): { sql: string; params: (string | number)[] } {
     const pattern = param(globToRegex(query.model));
     clauses.push(`(requested_model ~ ${pattern} OR mapped_model ~ ${pattern})`);
   }
+  if (query.requestId) clauses.push(`request_id = ${param(query.requestId)}`);
   if (query.account) {
     const account = param(query.account);
     clauses.push(`(account = ${account} OR upstream || '/' || account = ${account})`);

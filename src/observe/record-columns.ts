@@ -37,6 +37,7 @@ export function recordColumns(
     reasoning_tokens: r.reasoningTokens,
     cost_usd: r.costUsd ?? null,
     error: r.error ?? null,
+    replay_of: r.replayOf ?? null,
     request_body: r.requestBody ?? null,
     response_body: r.responseBody ?? null,
   };
@@ -75,6 +76,8 @@ export function recordFromColumns(row: Record<string, unknown>): LoggedRequest {
     reasoningTokens: Number(row.reasoning_tokens),
     costUsd: row.cost_usd === null || row.cost_usd === undefined ? undefined : Number(row.cost_usd),
     error: text(row.error),
+    // A log from before the column has none: no replays in it.
+    replayOf: text(row.replay_of),
     requestBody: text(row.request_body),
     responseBody: text(row.response_body),
   };

@@ -33,6 +33,8 @@ export interface RequestRecord {
   /** What the request cost in US dollars by the price table; undefined when its model has no price. */
   costUsd?: number;
   error?: string;
+  /** Set on a replay made with `levity replay` (or the monitor's Replay): the request id it replays. */
+  replayOf?: string;
   requestBody?: string;
   responseBody?: string;
 }

@@ -11,6 +11,8 @@ import type { RequestRecord } from "./record.ts";
 export interface LogQuery {
   /** A model name or glob, matched against the requested and the mapped model. */
   model?: string;
+  /** One request, by its id (X-Request-Id). */
+  requestId?: string;
   /** An account name, or upstream/account. */
   account?: string;
   /** 429, 4xx, 5xx, error (400 and up) or ok (below 400). */
@@ -172,6 +174,7 @@ export function memoryRequestLog(capacity = 10_000): RequestLog {
     const range = query.status ? statusRange(query.status) : undefined;
     return (r: LoggedRequest) =>
       (!model || model(r.requestedModel ?? "") || model(r.mappedModel ?? "")) &&
+      (!query.requestId || r.requestId === query.requestId) &&
       (!query.account ||
         r.account === query.account ||
         `${r.upstream}/${r.account}` === query.account) &&

@@ -50,6 +50,8 @@ const COLUMNS = [
   ["error", "TEXT"],
   ["request_body", "TEXT"],
   ["response_body", "TEXT"],
+  // Added with levity replay: the request id a replay replays, NULL for every other request.
+  ["replay_of", "TEXT"],
 ] as const;
 
 type Row = Record<(typeof COLUMNS)[number][0], string | number | null> & { seq: number };
@@ -69,6 +71,10 @@ function where(query: LogQuery): { sql: string; params: Record<string, string | 
   if (query.model) {
     clauses.push("(requested_model GLOB $model OR mapped_model GLOB $model)");
     params.model = query.model;
+  }
+  if (query.requestId) {
+    clauses.push("request_id = $request_id");
+    params.request_id = query.requestId;
   }
   if (query.account) {
     clauses.push("(account = $account OR upstream || '/' || account = $account)");

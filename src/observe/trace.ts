@@ -110,6 +110,11 @@ export class RequestTrace {
       this.record.requestBody = cut(text, this.options.bodyMaxBytes);
   }
 
+  /** This request is an operator's replay of an earlier one (levity replay): its record says which. */
+  replays(requestId: string): void {
+    this.record.replayOf = requestId;
+  }
+
   /** Why levity refused or failed the request. */
   error(message: string): void {
     this.explicitError = message;

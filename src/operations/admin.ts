@@ -13,6 +13,7 @@ import { sharedStateDetail } from "./shared-state.ts";
 import type { OperationHandler, RequestContext } from "./context.ts";
 import { jsonResponse } from "../codecs/shared.ts";
 import { KEY_HANDLERS } from "./admin-keys.ts";
+import { REPLAY_HANDLERS } from "./replay.ts";
 
 /*
  * levity's admin surface under /levity/, behind the admin key: what the gateway is doing, its
@@ -262,4 +263,5 @@ export const ADMIN_HANDLERS: Readonly<Record<AdminOperation, OperationHandler>> 
   "admin-usage": summarizeUsage,
   "admin-reload": reloadConfig,
   ...KEY_HANDLERS,
+  ...REPLAY_HANDLERS,
 };

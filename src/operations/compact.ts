@@ -176,9 +176,11 @@ function asksCompaction(json: Record<string, unknown> | undefined): boolean {
 async function compactInline(ctx: RequestContext, services: GatewayServices): Promise<Response> {
   const json = ctx.body!.json;
   const model = json.model;
+  // A replay sent elsewhere (levity replay --to) names its target; else the mapping decides.
   const first =
     typeof model === "string"
-      ? resolveModel(ctx.snapshot.mappings, model, ctx.snapshot.upstreams[0]!.name).targets[0]
+      ? (ctx.targets ??
+          resolveModel(ctx.snapshot.mappings, model, ctx.snapshot.upstreams[0]!.name).targets)[0]
       : undefined;
   const upstream = first && ctx.snapshot.upstreamByName.get(first.upstream);
   if (typeof model !== "string" || !upstream || forwardsNatively(upstream, "openai-responses"))

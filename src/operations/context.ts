@@ -19,6 +19,7 @@ import type { SharedLink } from "../state/shared-link.ts";
 import type { TokenCounter } from "../tokens/estimate.ts";
 import type { UpstreamClient } from "../upstream/forward.ts";
 import type { ModelCatalog } from "../upstream/model-catalog.ts";
+import type { Target } from "../mapping/table.ts";
 
 /**
  * What an operation needs to know about the request it serves. The gateway's middleware fills it
@@ -40,6 +41,8 @@ export interface RequestContext {
   body?: { json: JsonObject; text: string };
   /** The parsed multipart/form-data body, for routes with `body: multipart`. */
   multipart?: MultipartBody;
+  /** Set only by a replay sent elsewhere (`levity replay --to`): these targets instead of the mapping's. */
+  targets?: Target[];
 }
 
 /**

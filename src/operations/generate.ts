@@ -154,17 +154,19 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
   const model = requestedModel(ctx, dialect);
   const stream = wantsStream(ctx, ctx.body.json);
   ctx.trace.requested(model, stream);
-  const resolution = resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name);
-  const affinity = affinityOf(ctx, dialect, resolution.targets);
+  // A replay sent elsewhere names its target itself; every other request is mapped.
+  const mapped =
+    ctx.targets ?? resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name).targets;
+  const affinity = affinityOf(ctx, dialect, mapped);
   // Shared with other instances only: what they stored or bound, brought here before it is read.
-  if (services.shared) await recallShared(ctx, services, affinity, resolution.targets);
+  if (services.shared) await recallShared(ctx, services, affinity, mapped);
   let prepared: Prepared | undefined;
   const targets =
     ctx.match.route.operation === "generate"
-      ? await targetsThatFit(ctx, dialect, resolution.targets, services, stream, (p) => {
+      ? await targetsThatFit(ctx, dialect, mapped, services, stream, (p) => {
           prepared = p;
         })
-      : resolution.targets;
+      : mapped;
   const runners: TargetRunner[] = targets.map((target) => {
     const upstream = snapshot.upstreamByName.get(target.upstream);
     if (!upstream) throw new Error(`mapping target names unknown upstream ${target.upstream}`);
