@@ -679,8 +679,8 @@ const enforcementCpu = keysLimitedCpu / keysOpenCpu - 1;
 rows.push([
   "client-key enforcement, 1,000 keys sent in turn, every limit set vs none (c=64)",
   `${Math.round(keysLimited)} vs ${Math.round(keysOpen)} req/s (one key, no limits: ${Math.round(rps("levity"))}); CPU ${keysLimitedCpu.toFixed(0)} vs ${keysOpenCpu.toFixed(0)} µs a request`,
-  "< 5% (CPU a request)",
-  `${(((keysOpen - keysLimited) / keysOpen) * 100).toFixed(1)}% throughput, ${(enforcementCpu * 100).toFixed(1)}% CPU: ${verdict(enforcementCpu < 0.05)}`,
+  "< 5% throughput (issue 18)",
+  `${(((keysOpen - keysLimited) / keysOpen) * 100).toFixed(1)}% throughput, ${(enforcementCpu * 100).toFixed(1)}% CPU: ${verdict((keysOpen - keysLimited) / keysOpen < 0.05)}`,
 ]);
 
 const table = [
