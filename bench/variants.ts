@@ -1,0 +1,201 @@
+/*
+ * bun bench/variants.ts VARIANTS.json [--rounds N] [--seconds S] [--binary PATH]
+ *
+ * One levity binary, several configurations side by side, in front of bench/fake-upstream.ts:
+ * each variant is a gateway.yaml `proxy:` extra (and optionally 1,000 client keys sent in turn),
+ * measured at c=64 and c=1 with wrk, alternating the variants in every round so that drift in the
+ * machine falls on all of them. Prints, per variant, the median requests/s, p50/p99 at c=1 and the
+ * CPU time the gateway spent per request (from /proc, what a busy machine disturbs least). For
+ * finding which setting costs what; `npm run bench` is the report.
+ *
+ * VARIANTS.json: [{"name": "open", "proxy": "", "keys": ""}, {"name": "limited", "proxy": "",
+ * "keys": ", rpm: 1000000"}]: `keys` (when present) gives every one of 1,000 client keys those
+ * extra YAML fields; without it the variant has one key. `binary` runs that variant on another
+ * executable (an earlier build), to compare two versions with the same configuration.
+ */
+import { execSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+interface Variant {
+  name: string;
+  proxy?: string;
+  keys?: string;
+  /** Top-level YAML added before `proxy:` (for example `state: redis://…`). */
+  top?: string;
+  /** Another levity executable for this variant (an earlier build, to compare versions). */
+  binary?: string;
+}
+
+const BUN = process.execPath;
+const ROOT = resolve(import.meta.dir, "..");
+const { values: flags, positionals } = parseArgs({
+  args: process.argv.slice(2),
+  allowPositionals: true,
+  options: {
+    rounds: { type: "string", default: "4" },
+    seconds: { type: "string", default: "3" },
+    binary: { type: "string" },
+  },
+});
+if (!positionals[0]) {
+  console.error("usage: bun bench/variants.ts VARIANTS.json [--rounds N] [--seconds S]");
+  process.exit(2);
+}
+const variants = JSON.parse(readFileSync(positionals[0], "utf8")) as Variant[];
+const ROUNDS = Number(flags.rounds);
+const SECONDS = Number(flags.seconds);
+const CLIENT_KEY = "sk-bench-variants-client";
+const FETCH_ENV = { BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" };
+const platform = `${process.platform}-${process.arch}`;
+const binary = flags.binary ?? join(ROOT, "dist", `levity-${platform}`);
+if (!flags.binary) execSync(`${BUN} build.ts ${platform}`, { cwd: ROOT, stdio: "inherit" });
+
+const children: ReturnType<typeof Bun.spawn>[] = [];
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
+async function start(
+  command: string[],
+  env: Record<string, string>,
+): Promise<{ port: number; pid: number }> {
+  const proc = Bun.spawn(command, {
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  children.push(proc);
+  const decoder = new TextDecoder();
+  const ready = /listening (?:on http:\/\/[\d.]+:)?(\d+)/;
+  let seen = "";
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    seen += decoder.decode(value);
+    const match = ready.exec(seen);
+    if (match) {
+      void (async () => {
+        while (!(await reader.read()).done);
+      })();
+      void new Response(proc.stderr as ReadableStream).arrayBuffer();
+      return { port: Number(match[1]), pid: proc.pid };
+    }
+  }
+  throw new Error(`${command.join(" ")} exited before it was ready:\n${seen}`);
+}
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+interface Measure {
+  rps: number;
+  p50us: number;
+  p99us: number;
+  cpuUs: number;
+}
+
+function wrk(url: string, connections: number, seconds: number, keysFile: string, pid: number) {
+  const dir = mkdtempSync(join(tmpdir(), "levity-variants-wrk-"));
+  writeFileSync(join(dir, "body.json"), chatBody);
+  const before = cpuSeconds(pid);
+  const out = spawnSync(
+    "wrk",
+    ["-t1", `-c${connections}`, `-d${seconds}s`, "-s", join(import.meta.dir, "wrk-post.lua"), url],
+    {
+      encoding: "utf8",
+      env: {
+        ...process.env,
+        WRK_BODY: join(dir, "body.json"),
+        WRK_KEYS: keysFile,
+        WRK_HEADERS: keysFile ? "" : `authorization: Bearer ${CLIENT_KEY}`,
+      },
+    },
+  );
+  const cpu = cpuSeconds(pid) - before;
+  if (!out.stdout.trim()) throw new Error(`wrk failed: ${out.stderr}`);
+  rmSync(dir, { recursive: true, force: true });
+  const parsed = JSON.parse(out.stdout.trim().split("\n").at(-1)!) as {
+    requests: number;
+    seconds: number;
+    non2xx: number;
+    p50us: number;
+    p99us: number;
+  };
+  if (parsed.non2xx > 0) throw new Error(`${url}: ${parsed.non2xx} answers were not 2xx`);
+  return {
+    rps: parsed.requests / parsed.seconds,
+    p50us: parsed.p50us,
+    p99us: parsed.p99us,
+    cpuUs: (cpu * 1e6) / Math.max(1, parsed.requests),
+  };
+}
+
+const chatBody = JSON.stringify({
+  model: "bench-model",
+  messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }],
+  max_tokens: 64,
+});
+const upstream = await start([BUN, join(import.meta.dir, "fake-upstream.ts")], {});
+const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
+const TEAM_KEYS = Array.from(
+  { length: 1000 },
+  (_, i) => `sk-bench-team-${String(i).padStart(4, "0")}-key`,
+);
+const keysFile = join(mkdtempSync(join(tmpdir(), "levity-variants-keys-")), "keys.txt");
+writeFileSync(keysFile, `${TEAM_KEYS.join("\n")}\n`);
+
+const running: { variant: Variant; port: number; pid: number; keys: string }[] = [];
+for (const variant of variants) {
+  const dir = mkdtempSync(join(tmpdir(), "levity-variants-"));
+  const keys =
+    variant.keys === undefined
+      ? `  api_key: ${CLIENT_KEY}\n`
+      : `  api_keys:\n${TEAM_KEYS.map((key, i) => `    - { name: member-${i}, key: ${key}${variant.keys} }`).join("\n")}\n`;
+  writeFileSync(
+    join(dir, "gateway.yaml"),
+    `${variant.top ?? ""}proxy:\n  port: 0\n  auth_mode: strict\n${keys}${variant.proxy ?? ""}upstreams:\n` +
+      `  - name: oa\n    protocol: openai\n    base_url: ${upstreamUrl}/v1\n    accounts:\n      - { name: bench, key: sk-upstream-bench-0001 }\n`,
+  );
+  writeFileSync(join(dir, "mappings.yaml"), "exact:\n  bench-model: oa/bench-model\n");
+  const executable = variant.binary ?? binary;
+  if (!existsSync(executable)) throw new Error(`no binary at ${executable}`);
+  const gateway = await start([executable, "serve", "--config", dir], FETCH_ENV);
+  running.push({ variant, ...gateway, keys: variant.keys === undefined ? "" : keysFile });
+}
+
+const url = (port: number) => `http://127.0.0.1:${port}/v1/chat/completions`;
+console.log(`${running.length} gateways up; warming`);
+for (const r of running) wrk(url(r.port), 8, 2, r.keys, r.pid);
+
+const results = new Map<string, { c64: Measure[]; c1: Measure[] }>();
+for (let round = 1; round <= ROUNDS; round++) {
+  const order = round % 2 ? running : [...running].reverse();
+  for (const r of order) {
+    const entry = results.get(r.variant.name) ?? { c64: [], c1: [] };
+    entry.c64.push(wrk(url(r.port), 64, SECONDS, r.keys, r.pid));
+    entry.c1.push(wrk(url(r.port), 1, SECONDS, r.keys, r.pid));
+    results.set(r.variant.name, entry);
+  }
+  console.log(`round ${round}/${ROUNDS}`);
+}
+
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+console.log(
+  "| variant | c=64 req/s | CPU µs/request c=64 | c=1 p50 µs | c=1 p99 µs | CPU µs/request c=1 |",
+);
+console.log("|---|---|---|---|---|---|");
+for (const [name, { c64, c1 }] of results)
+  console.log(
+    `| ${name} | ${Math.round(median(c64.map((m) => m.rps)))} | ${median(c64.map((m) => m.cpuUs)).toFixed(0)} | ${median(c1.map((m) => m.p50us)).toFixed(0)} | ${median(c1.map((m) => m.p99us)).toFixed(0)} | ${median(c1.map((m) => m.cpuUs)).toFixed(0)} |`,
+  );
+for (const [name, { c64 }] of results)
+  console.log(
+    `${name} rounds: ${c64.map((m) => `${Math.round(m.rps)}/${m.cpuUs.toFixed(0)}µs`).join("  ")}`,
+  );
