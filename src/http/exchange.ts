@@ -104,5 +104,6 @@ export function openExchange(
     body: undefined,
     multipart: undefined,
     targets: undefined,
+    sessionKey: undefined,
   };
 }

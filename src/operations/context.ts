@@ -43,6 +43,8 @@ export interface RequestContext {
   multipart?: MultipartBody;
   /** Set only by a replay sent elsewhere (`levity replay --to`): these targets instead of the mapping's. */
   targets?: Target[];
+  /** The conversation's session key, once hashed (for sticky upstreams or a prompt_cache_key). */
+  sessionKey?: string;
 }
 
 /**

@@ -212,7 +212,7 @@ function affinityOf(ctx: RequestContext, dialect: Dialect, targets: Target[]): A
   return {
     // Only sticky upstreams use it, and it hashes the conversation's opening.
     session: targets.some((t) => ctx.snapshot.upstreamByName.get(t.upstream)?.strategy === "sticky")
-      ? sessionKey(dialect, json, ctx.request.headers)
+      ? (ctx.sessionKey ??= sessionKey(dialect, json, ctx.request.headers))
       : undefined,
     previousResponseId:
       typeof json.previous_response_id === "string" ? json.previous_response_id : undefined,

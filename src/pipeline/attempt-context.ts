@@ -21,4 +21,6 @@ export interface AttemptContext {
   };
   /** The parsed JSON body, for POST routes. */
   body?: { json: JsonObject; text: string };
+  /** The conversation's session key, when the operation has hashed it already. */
+  sessionKey?: string;
 }

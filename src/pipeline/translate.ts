@@ -107,7 +107,9 @@ export function prepareTranslation(
   restoreToolCalls(store, request);
   // Hashed only where some upstream is sent one: it costs two SHA-256s a request.
   if (ctx.snapshot.upstreams.some((upstream) => upstream.promptCache?.cacheKey))
-    request.cacheKey ??= derivedCacheKey(sessionKey(dialect, ctx.body!.json, ctx.request.headers));
+    request.cacheKey ??= derivedCacheKey(
+      (ctx.sessionKey ??= sessionKey(dialect, ctx.body!.json, ctx.request.headers)),
+    );
   return { client, request, newInput, render: clientContext(ctx, request, dialect) };
 }
 
