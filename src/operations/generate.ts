@@ -12,7 +12,7 @@ import {
   type ServeContext,
   type TargetRunner,
 } from "../pipeline/serve.ts";
-import { sessionKey } from "../pipeline/session-key.ts";
+import { requestSessionKey } from "../pipeline/session-key.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { apiOfDialect } from "../codecs/openai-compatible/index.ts";
 import { forwardsNatively } from "../upstream/protocol.ts";
@@ -212,7 +212,7 @@ function affinityOf(ctx: RequestContext, dialect: Dialect, targets: Target[]): A
   return {
     // Only sticky upstreams use it, and it hashes the conversation's opening.
     session: targets.some((t) => ctx.snapshot.upstreamByName.get(t.upstream)?.strategy === "sticky")
-      ? (ctx.sessionKey ??= sessionKey(dialect, json, ctx.request.headers))
+      ? requestSessionKey(ctx, dialect)
       : undefined,
     previousResponseId:
       typeof json.previous_response_id === "string" ? json.previous_response_id : undefined,

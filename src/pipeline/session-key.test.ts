@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Dialect } from "../codecs/names.ts";
-import { derivedCacheKey, sessionKey } from "./session-key.ts";
+import { derivedCacheKey, requestSessionKey, sessionKey } from "./session-key.ts";
 
 const none = new Headers();
 const tools = [{ name: "read_file", input_schema: { type: "object" } }];
@@ -126,4 +126,17 @@ test("derivedCacheKey: stable, short, and without the session's name", () => {
   expect(key).toMatch(/^levity-[A-Za-z0-9_-]{22}$/);
   expect(key).not.toContain("alice");
   expect(derivedCacheKey("user:bob@example.com")).not.toBe(key);
+});
+
+test("requestSessionKey: hashed once a request, then read from the request", () => {
+  const ctx: { request: Request; body: { json: typeof turn1 }; sessionKey?: string } = {
+    request: new Request("http://levity.test/v1/messages", { method: "POST" }),
+    body: { json: turn1 },
+  };
+  const first = requestSessionKey(ctx, "anthropic-messages");
+  expect(first).toBe(sessionKey("anthropic-messages", turn1, none));
+  expect(ctx.sessionKey).toBe(first);
+  // Asked again (the prompt cache after the sticky pick), the request's own key is the answer.
+  ctx.body = { json: { ...turn1, metadata: { user_id: "someone-else" } } };
+  expect(requestSessionKey(ctx, "anthropic-messages")).toBe(first);
 });

@@ -6,6 +6,20 @@ import type { JsonObject } from "../codecs/json.ts";
 /** The header a client may set to name its conversation for the sticky strategy. */
 const SESSION_HEADER = "x-levity-session";
 
+/** A request as the session key is read from, holding the key once it has been hashed. */
+interface Sessioned {
+  request: Request;
+  body?: { json: JsonObject };
+  sessionKey?: string;
+}
+
+/** The request's session key, hashed at most once a request (sticky affinity and the prompt cache both ask). */
+export function requestSessionKey(ctx: Sessioned, dialect: Dialect): string {
+  if (ctx.sessionKey === undefined)
+    ctx.sessionKey = sessionKey(dialect, ctx.body!.json, ctx.request.headers);
+  return ctx.sessionKey;
+}
+
 /**
  * What identifies a conversation, so the sticky strategy keeps it on one account (and its prompt
  * cache): the client's own session header, Anthropic `metadata.user_id`, OpenAI `prompt_cache_key`

@@ -27,7 +27,7 @@ import {
   targetOf,
 } from "./producer.ts";
 import { rememberToolCalls, restoreToolCalls } from "./tool-state.ts";
-import { derivedCacheKey, sessionKey } from "./session-key.ts";
+import { derivedCacheKey, requestSessionKey } from "./session-key.ts";
 import { historyFor, planServerTools, type ServerToolPlan } from "./server-tools.ts";
 import type { SignatureRegistry } from "../state/signature-registry.ts";
 import {
@@ -107,9 +107,7 @@ export function prepareTranslation(
   restoreToolCalls(store, request);
   // Hashed only where some upstream is sent one: it costs two SHA-256s a request.
   if (ctx.snapshot.upstreams.some((upstream) => upstream.promptCache?.cacheKey))
-    request.cacheKey ??= derivedCacheKey(
-      (ctx.sessionKey ??= sessionKey(dialect, ctx.body!.json, ctx.request.headers)),
-    );
+    request.cacheKey ??= derivedCacheKey(requestSessionKey(ctx, dialect));
   return { client, request, newInput, render: clientContext(ctx, request, dialect) };
 }
 
