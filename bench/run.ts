@@ -321,10 +321,7 @@ if (existsSync(portkeyEntry)) {
 // claude-code-router: an Anthropic endpoint in front of OpenAI-style providers, the peer for the
 // Anthropic client -> OpenAI upstream path. Its configuration lives in its home directory.
 let ccr: { port: number } | undefined;
-const ccrEntry = join(
-  ROOT,
-  ".bench-peers/node_modules/@musistudio/claude-code-router/dist/cli.js",
-);
+const ccrEntry = join(ROOT, ".bench-peers/node_modules/@musistudio/claude-code-router/dist/cli.js");
 if (existsSync(ccrEntry)) {
   const home = mkdtempSync(join(tmpdir(), "levity-bench-ccr-"));
   const port = 20_000 + Math.floor(Math.random() * 20_000);

@@ -705,23 +705,25 @@ describe("requests.db", () => {
       log: silentLogger,
     });
     try {
-      log.write([{
-        time: Date.now(),
-        requestId: "req_new",
-        method: "POST",
-        route: "/v1/chat/completions",
-        attempts: 1,
-        status: 200,
-        stream: false,
-        latencyMs: 1,
-        ttfbMs: 1,
-        inputTokens: 1,
-        outputTokens: 1,
-        cachedTokens: 0,
-        cacheWriteTokens: 0,
-        reasoningTokens: 0,
-        replayOf: "req_old",
-      }]);
+      log.write([
+        {
+          time: Date.now(),
+          requestId: "req_new",
+          method: "POST",
+          route: "/v1/chat/completions",
+          attempts: 1,
+          status: 200,
+          stream: false,
+          latencyMs: 1,
+          ttfbMs: 1,
+          inputTokens: 1,
+          outputTokens: 1,
+          cachedTokens: 0,
+          cacheWriteTokens: 0,
+          reasoningTokens: 0,
+          replayOf: "req_old",
+        },
+      ]);
       const [newest, oldest] = log.query({});
       expect(newest).toMatchObject({ requestId: "req_new", replayOf: "req_old" });
       expect(oldest!.requestId).toBe("req_old");

@@ -129,7 +129,7 @@ test("derivedCacheKey: stable, short, and without the session's name", () => {
 });
 
 test("requestSessionKey: hashed once a request, then read from the request", () => {
-  const ctx: { request: Request; body: { json: typeof turn1 }; sessionKey?: string } = {
+  const ctx: { request: Request; body: { json: Record<string, unknown> }; sessionKey?: string } = {
     request: new Request("http://levity.test/v1/messages", { method: "POST" }),
     body: { json: turn1 },
   };
