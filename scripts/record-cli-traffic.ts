@@ -1,0 +1,220 @@
+/*
+ * npm run record-cli-traffic -- [claude codex gemini kilo] [--session NAME]
+ *
+ * Records what the real coding CLIs send, as the conformance kit's test data: each installed CLI
+ * (from .levity-clis/, which `npm run try-clis` fills) runs scripted sessions against the scripted
+ * fake upstream of its own dialect on loopback (test/support/fake-*.ts, with a fake key), behind a
+ * recording pass-through (cli-traffic/proxy.ts), in a fresh home and work directory per session.
+ * Each session becomes test/fixtures/cli-traffic/<cli>/<version>/<session>.json, scrubbed of keys,
+ * tokens and the temporary paths (cli-traffic/fixture.ts). A session the CLI cannot do
+ * non-interactively is not recorded, and the output says why. When an earlier version of the CLI
+ * was recorded, the output ends with what changed in its requests, session by session
+ * (cli-traffic/diff.ts). One CLI runs at a time. A development tool; not part of `npm test`.
+ */
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fakeAnthropic } from "../test/support/fake-anthropic.ts";
+import { fakeCompatible } from "../test/support/fake-compatible.ts";
+import { fakeGemini } from "../test/support/fake-gemini.ts";
+import { fakeOpenAI } from "../test/support/fake-openai.ts";
+import type { FakeUpstream } from "../test/support/fake-server.ts";
+import { RED_PNG } from "../test/support/red-png.ts";
+import { CLI_RECORDERS, type CliRecorder, type SessionContext } from "./cli-traffic/clis.ts";
+import { diffSessions, formatDiff, latestOtherVersion } from "./cli-traffic/diff.ts";
+import {
+  type RecordedExchange,
+  type ScrubContext,
+  type SessionFixture,
+  type SessionName,
+  toRecorded,
+} from "./cli-traffic/fixture.ts";
+import { recordingProxy } from "./cli-traffic/proxy.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const MODULES = join(ROOT, ".levity-clis", "node_modules");
+const OUT = join(ROOT, "test", "fixtures", "cli-traffic");
+export const SESSIONS: SessionName[] = [
+  "plain",
+  "tool-loop",
+  "thinking",
+  "image",
+  "multi-turn",
+  "compaction",
+  "count-tokens",
+];
+
+function fakeFor(cli: CliRecorder, key: string): FakeUpstream {
+  switch (cli.dialect) {
+    case "anthropic":
+      return fakeAnthropic(key);
+    case "openai-responses":
+      return fakeOpenAI(key);
+    case "gemini":
+      return fakeGemini(key);
+    case "openai-chat":
+      return fakeCompatible(key);
+  }
+}
+
+/** Runs one CLI invocation to its end (killed after 3 minutes) and returns all it printed. */
+async function run(command: string[], env: Record<string, string>, cwd: string): Promise<string> {
+  const child = Bun.spawn(command, {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", NO_COLOR: "1", ...env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: 180_000,
+    killSignal: "SIGKILL",
+  });
+  const [out, err] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  await child.exited;
+  return out + err;
+}
+
+interface Recorded {
+  fixture?: SessionFixture;
+  /** Why nothing was recorded. */
+  problem?: string;
+}
+
+async function recordSession(
+  cli: CliRecorder,
+  version: string,
+  session: SessionName,
+): Promise<Recorded> {
+  const plan = cli.sessions[session];
+  if (!plan) return { problem: cli.cannot[session] ?? "no script for it" };
+  // A key of the fake's own, shaped like none a provider issues, so a leak is easy to find.
+  const key = `fake-record-key-${cli.name}-${crypto.randomUUID().slice(0, 8)}`;
+  const fake = fakeFor(cli, key);
+  const proxy = recordingProxy(fake.url);
+  const home = mkdtempSync(join(tmpdir(), "levity-record-home-"));
+  const work = mkdtempSync(join(tmpdir(), "levity-record-work-"));
+  writeFileSync(join(work, "red.png"), RED_PNG);
+  const ctx: SessionContext = { home, work, origin: proxy.url, key, modules: MODULES };
+  try {
+    const steps = plan(ctx);
+    const outputs: string[] = [];
+    for (const step of steps) {
+      const output = await run(step.command, step.env, work);
+      outputs.push(output);
+      if (step.expect && !output.includes(step.expect)) {
+        const tail = output.trim().split("\n").slice(-8).join("\n");
+        return { problem: `step ${outputs.length} did not print "${step.expect}":\n${tail}` };
+      }
+    }
+    const raws = await proxy.exchanges();
+    const scrub: ScrubContext = {
+      keys: [key],
+      homes: [home, ...realpaths(home)],
+      works: [work, ...realpaths(work)],
+    };
+    const scrubbed = new Set<string>();
+    const exchanges: RecordedExchange[] = raws.map((raw) =>
+      toRecorded(raw, cli.purposeOf(raw), scrub, scrubbed),
+    );
+    const missing = cli.check?.[session]?.(exchanges);
+    if (missing) return { problem: missing };
+    return {
+      fixture: {
+        format: 1,
+        cli: cli.name,
+        version,
+        session,
+        dialect: cli.dialect,
+        recordedAt: new Date().toISOString(),
+        scrubbed: [...scrubbed].sort(),
+        exchanges,
+      },
+    };
+  } finally {
+    await proxy.stop();
+    await fake.stop();
+    rmSync(home, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function realpaths(path: string): string[] {
+  try {
+    const real = realpathSync(path);
+    return real === path ? [] : [real];
+  } catch {
+    return [];
+  }
+}
+
+function readFixture(path: string): SessionFixture | undefined {
+  return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as SessionFixture) : undefined;
+}
+
+const args = process.argv.slice(2);
+const sessionFlag = args.indexOf("--session");
+const onlySession = sessionFlag >= 0 ? (args[sessionFlag + 1] as SessionName) : undefined;
+if (onlySession && !SESSIONS.includes(onlySession)) {
+  console.error(`--session: one of ${SESSIONS.join(", ")}`);
+  process.exit(2);
+}
+const wanted = args
+  .filter((arg, i) => !arg.startsWith("--") && i !== sessionFlag + 1)
+  .map((arg) => arg.toLowerCase());
+const chosen = CLI_RECORDERS.filter(
+  (cli) => wanted.length === 0 || wanted.includes(cli.name.split("-")[0]!),
+);
+
+let failures = 0;
+const diffs: string[] = [];
+for (const cli of chosen) {
+  const manifest = join(MODULES, cli.pkg, "package.json");
+  if (!existsSync(manifest)) {
+    console.log(`${cli.name}: not installed in .levity-clis (npm run try-clis installs it)`);
+    failures++;
+    continue;
+  }
+  const version = JSON.parse(readFileSync(manifest, "utf8")).version as string;
+  const dir = join(OUT, cli.name, version);
+  const previous = latestOtherVersion(
+    existsSync(join(OUT, cli.name)) ? readdirSync(join(OUT, cli.name)) : [],
+    version,
+  );
+  mkdirSync(dir, { recursive: true });
+  for (const session of onlySession ? [onlySession] : SESSIONS) {
+    const started = performance.now();
+    const { fixture, problem } = await recordSession(cli, version, session);
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    if (!fixture) {
+      const unsupported = !cli.sessions[session];
+      console.log(
+        `${cli.name} ${version} ${session}: ${unsupported ? "not recorded" : "FAILED"} (${seconds} s): ${problem}`,
+      );
+      if (!unsupported) failures++;
+      continue;
+    }
+    const file = join(dir, `${session}.json`);
+    writeFileSync(file, `${JSON.stringify(fixture, null, 2)}\n`);
+    const purposes = fixture.exchanges.map((e) => e.purpose).join(", ");
+    console.log(
+      `${cli.name} ${version} ${session}: ${fixture.exchanges.length} requests (${purposes}) in ${seconds} s -> ${file.slice(ROOT.length + 1)}`,
+    );
+    if (previous) {
+      const before = readFixture(join(OUT, cli.name, previous, `${session}.json`));
+      diffs.push(formatDiff(cli.name, previous, version, session, diffSessions(before, fixture)));
+    }
+  }
+}
+if (diffs.length > 0) console.log(`\nWhat changed in the CLIs' requests:\n${diffs.join("\n")}`);
+process.exit(failures === 0 ? 0 : 1);
