@@ -53,10 +53,10 @@ export const SESSIONS: SessionName[] = [
   "count-tokens",
 ];
 
-function fakeFor(cli: CliRecorder, key: string): FakeUpstream {
+function fakeFor(cli: CliRecorder, key: string, session: SessionName): FakeUpstream {
   switch (cli.dialect) {
     case "anthropic":
-      return fakeAnthropic(key);
+      return fakeAnthropic(key, { adaptiveThinking: session === "thinking" });
     case "openai-responses":
       return fakeOpenAI(key);
     case "gemini":
@@ -100,7 +100,7 @@ async function recordSession(
   if (!plan) return { problem: cli.cannot[session] ?? "no script for it" };
   // A key of the fake's own, shaped like none a provider issues, so a leak is easy to find.
   const key = `fake-record-key-${cli.name}-${crypto.randomUUID().slice(0, 8)}`;
-  const fake = fakeFor(cli, key);
+  const fake = fakeFor(cli, key, session);
   const proxy = recordingProxy(fake.url);
   const home = mkdtempSync(join(tmpdir(), "levity-record-home-"));
   const work = mkdtempSync(join(tmpdir(), "levity-record-work-"));
@@ -112,12 +112,17 @@ async function recordSession(
     for (const step of steps) {
       const output = await run(step.command, step.env, work);
       outputs.push(output);
+      if (process.env.RECORD_DEBUG) console.log(`--- step ${outputs.length}\n${output}`);
       if (step.expect && !output.includes(step.expect)) {
+        if (process.env.RECORD_DEBUG)
+          writeFileSync(process.env.RECORD_DEBUG, JSON.stringify(await proxy.exchanges(), null, 2));
         const tail = output.trim().split("\n").slice(-8).join("\n");
         return { problem: `step ${outputs.length} did not print "${step.expect}":\n${tail}` };
       }
     }
     const raws = await proxy.exchanges();
+    if (process.env.RECORD_DEBUG)
+      writeFileSync(process.env.RECORD_DEBUG, JSON.stringify(raws, null, 2));
     const scrub: ScrubContext = {
       keys: [key],
       homes: [home, ...realpaths(home)],
@@ -170,7 +175,7 @@ if (onlySession && !SESSIONS.includes(onlySession)) {
   process.exit(2);
 }
 const wanted = args
-  .filter((arg, i) => !arg.startsWith("--") && i !== sessionFlag + 1)
+  .filter((arg, i) => !arg.startsWith("--") && (sessionFlag < 0 || i !== sessionFlag + 1))
   .map((arg) => arg.toLowerCase());
 const chosen = CLI_RECORDERS.filter(
   (cli) => wanted.length === 0 || wanted.includes(cli.name.split("-")[0]!),

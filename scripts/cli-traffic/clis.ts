@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { codexConfigToml, nativeCodex } from "../../test/support/codex.ts";
+import { RED_PNG_BASE64 } from "../../test/support/red-png.ts";
 import type {
   CliName,
   Dialect,
@@ -60,6 +61,25 @@ function jsonOf(raw: RawExchange): any {
   }
 }
 
+/** About 36 KB of numbered lines: more than Claude Code reads without counting its tokens first. */
+const BIG_FILE = Array.from(
+  { length: 900 },
+  (_, i) => `line ${i + 1}: the quick brown fox jumps over the lazy dog\n`,
+).join("");
+
+/** Some request asked the model to summarise the history (the CLI compacting it). */
+const asked = (phrase: string) => (exchanges: RecordedExchange[]) =>
+  exchanges.some((e) => JSON.stringify(e.request.body ?? "").includes(phrase))
+    ? undefined
+    : `no request asked for "${phrase}"`;
+
+/** The session's image (test/support/red-png.ts) went out in some request. */
+function sentImage(exchanges: RecordedExchange[]): string | undefined {
+  return exchanges.some((e) => JSON.stringify(e.request.body ?? "").includes(RED_PNG_BASE64))
+    ? undefined
+    : "no request carried the image";
+}
+
 const pathOnly = (raw: RawExchange) => raw.path.split("?")[0]!;
 
 const has = (purpose: Purpose, what: string) => (exchanges: RecordedExchange[]) =>
@@ -102,24 +122,28 @@ const claudeCode: CliRecorder = {
         TOOL_RAN,
       ),
     ],
+    // Claude Code asks for adaptive thinking by default; here the fake thinks (fakeFor), and the
+    // tool loop sends the signed thinking back.
     thinking: (ctx) => [
       claude(
         ctx,
         [
           "-p",
-          exactly("claude-thinks"),
+          `Call the Bash tool with "${COMMAND}"`,
+          "--allowedTools",
+          "Bash",
           "--settings",
           JSON.stringify({ alwaysThinkingEnabled: true }),
         ],
-        "claude-thinks",
-        { MAX_THINKING_TOKENS: "4096" },
+        TOOL_RAN,
       ),
     ],
+    // Claude Code's Read tool sends an image file back as an image block in the tool result.
     image: (ctx) => [
       claude(
         ctx,
         ["-p", `Call the Read tool with "${ctx.work}/red.png"`, "--allowedTools", "Read"],
-        "Red",
+        "The tool returned",
       ),
     ],
     "multi-turn": (ctx) => [
@@ -133,14 +157,34 @@ const claudeCode: CliRecorder = {
       claude(ctx, ["-p", "--continue", exactly("turn-4")], "turn-4"),
       claude(ctx, ["-p", "--continue", exactly("turn-5")], "turn-5"),
     ],
+    // /compact works in print mode on a continued session (with a single exchange it finds "Not
+    // enough messages to compact").
     compaction: (ctx) => [
-      claude(ctx, ["-p", exactly("before-compact")], "before-compact"),
+      claude(ctx, ["-p", exactly("turn-1")], "turn-1"),
+      claude(ctx, ["-p", "--continue", exactly("turn-2")], "turn-2"),
+      claude(ctx, ["-p", "--continue", exactly("before-compact")], "before-compact"),
       claude(ctx, ["-p", "--continue", "/compact"]),
       claude(ctx, ["-p", "--continue", exactly("after-compact")], "after-compact"),
     ],
+    // Before reading a file its own estimate finds large (over a quarter of the Read tool's token
+    // limit), Claude Code asks the API to count the file's tokens.
+    "count-tokens": (ctx) => {
+      writeFileSync(join(ctx.work, "big.txt"), BIG_FILE);
+      return [
+        claude(
+          ctx,
+          ["-p", `Call the Read tool with "${ctx.work}/big.txt"`, "--allowedTools", "Read"],
+          "The tool returned",
+        ),
+      ];
+    },
   },
   cannot: {},
-  check: {},
+  check: {
+    image: sentImage,
+    compaction: asked("summary of the conversation"),
+    "count-tokens": has("count", "count_tokens"),
+  },
   purposeOf(raw) {
     const path = pathOnly(raw);
     if (path.endsWith("/count_tokens")) return "count";
@@ -189,16 +233,21 @@ const codexCli: CliRecorder = {
         TOOL_RAN,
       ),
     ],
+    // Reasoning on, through a tool loop: the reasoning item (summary and encrypted content) goes
+    // back with the tool's output.
     thinking: (ctx) => [
-      codex(ctx, ["exec", ...CODEX_FLAGS, exactly("codex-thinks")], "codex-thinks", [
-        'model_reasoning_effort = "high"',
-        'model_reasoning_summary = "detailed"',
-      ]),
+      codex(
+        ctx,
+        ["exec", ...CODEX_FLAGS, `Call the exec_command tool with "${COMMAND}"`],
+        TOOL_RAN,
+        ['model_reasoning_effort = "high"', 'model_reasoning_summary = "detailed"'],
+      ),
     ],
     image: (ctx) => [
       codex(
         ctx,
-        ["exec", ...CODEX_FLAGS, "-i", join(ctx.work, "red.png"), "What colour is this image?"],
+        // -i takes several files: the prompt goes before it.
+        ["exec", ...CODEX_FLAGS, "What colour is this image?", "-i", join(ctx.work, "red.png")],
         "Red",
       ),
     ],
@@ -218,11 +267,25 @@ const codexCli: CliRecorder = {
       ),
       codex(ctx, ["exec", "resume", "--last", ...CODEX_FLAGS, exactly("turn-4")], "turn-4"),
     ],
+    // Codex compacts on its own once a turn's reported usage passes model_auto_compact_token_limit;
+    // the fake reports a few dozen tokens, so a limit below that compacts after the first turn.
+    compaction: (ctx) => {
+      const settings = ["model_auto_compact_token_limit = 10"];
+      return [
+        codex(ctx, ["exec", ...CODEX_FLAGS, exactly("turn-1")], "turn-1", settings),
+        codex(
+          ctx,
+          ["exec", "resume", "--last", ...CODEX_FLAGS, exactly("after-compact")],
+          "after-compact",
+          settings,
+        ),
+      ];
+    },
   },
   cannot: {
     "count-tokens": "Codex CLI counts no tokens through the API",
   },
-  check: {},
+  check: { image: sentImage, compaction: asked("CONTEXT CHECKPOINT COMPACTION") },
   purposeOf(raw) {
     return pathOnly(raw) === "/v1/responses" ? "main" : "other";
   },
