@@ -1,5 +1,5 @@
 /*
- * npm run record-cli-traffic -- [claude codex gemini kilo] [--session NAME]
+ * npm run record-cli-traffic -- [claude codex gemini kilo] [--session NAME] [--clis DIR] [--out DIR]
  *
  * Records what the real coding CLIs send, as the conformance kit's test data: each installed CLI
  * (from .levity-clis/, which `npm run try-clis` fills) runs scripted sessions against the scripted
@@ -9,7 +9,9 @@
  * tokens and the temporary paths (cli-traffic/fixture.ts). A session the CLI cannot do
  * non-interactively is not recorded, and the output says why. When an earlier version of the CLI
  * was recorded, the output ends with what changed in its requests, session by session
- * (cli-traffic/diff.ts). One CLI runs at a time. A development tool; not part of `npm test`.
+ * (cli-traffic/diff.ts). One CLI runs at a time. --clis names another install folder than
+ * .levity-clis (an older release, say), --out another folder than test/fixtures/cli-traffic.
+ * A development tool; not part of `npm test` (test/cli-traffic-fixtures.test.ts checks its output).
  */
 import {
   existsSync,
@@ -22,7 +24,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { fakeAnthropic } from "../test/support/fake-anthropic.ts";
 import { fakeCompatible } from "../test/support/fake-compatible.ts";
 import { fakeGemini } from "../test/support/fake-gemini.ts";
@@ -41,7 +43,6 @@ import {
 import { recordingProxy } from "./cli-traffic/proxy.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
-const MODULES = join(ROOT, ".levity-clis", "node_modules");
 const OUT = join(ROOT, "test", "fixtures", "cli-traffic");
 export const SESSIONS: SessionName[] = [
   "plain",
@@ -95,6 +96,7 @@ async function recordSession(
   cli: CliRecorder,
   version: string,
   session: SessionName,
+  modules: string,
 ): Promise<Recorded> {
   const plan = cli.sessions[session];
   if (!plan) return { problem: cli.cannot[session] ?? "no script for it" };
@@ -105,7 +107,7 @@ async function recordSession(
   const home = mkdtempSync(join(tmpdir(), "levity-record-home-"));
   const work = mkdtempSync(join(tmpdir(), "levity-record-work-"));
   writeFileSync(join(work, "red.png"), RED_PNG);
-  const ctx: SessionContext = { home, work, origin: proxy.url, key, modules: MODULES };
+  const ctx: SessionContext = { home, work, origin: proxy.url, key, modules };
   try {
     const steps = plan(ctx);
     const outputs: string[] = [];
@@ -167,39 +169,53 @@ function readFixture(path: string): SessionFixture | undefined {
   return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as SessionFixture) : undefined;
 }
 
-const args = process.argv.slice(2);
-const sessionFlag = args.indexOf("--session");
-const onlySession = sessionFlag >= 0 ? (args[sessionFlag + 1] as SessionName) : undefined;
-if (onlySession && !SESSIONS.includes(onlySession)) {
+/** The command line: CLI names, `--session NAME`, `--clis DIR` (where they are installed), `--out DIR`. */
+function parseArgs(argv: string[]) {
+  const options = {
+    clis: join(ROOT, ".levity-clis"),
+    out: OUT,
+    session: undefined as SessionName | undefined,
+  };
+  const names: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--session") options.session = argv[++i] as SessionName;
+    else if (arg === "--clis") options.clis = resolve(argv[++i] ?? "");
+    else if (arg === "--out") options.out = resolve(argv[++i] ?? "");
+    else names.push(arg.toLowerCase());
+  }
+  return { ...options, names };
+}
+
+const options = parseArgs(process.argv.slice(2));
+if (options.session && !SESSIONS.includes(options.session)) {
   console.error(`--session: one of ${SESSIONS.join(", ")}`);
   process.exit(2);
 }
-const wanted = args
-  .filter((arg, i) => !arg.startsWith("--") && (sessionFlag < 0 || i !== sessionFlag + 1))
-  .map((arg) => arg.toLowerCase());
+const modules = join(options.clis, "node_modules");
 const chosen = CLI_RECORDERS.filter(
-  (cli) => wanted.length === 0 || wanted.includes(cli.name.split("-")[0]!),
+  (cli) => options.names.length === 0 || options.names.includes(cli.name.split("-")[0]!),
 );
 
 let failures = 0;
 const diffs: string[] = [];
 for (const cli of chosen) {
-  const manifest = join(MODULES, cli.pkg, "package.json");
+  const manifest = join(modules, cli.pkg, "package.json");
   if (!existsSync(manifest)) {
-    console.log(`${cli.name}: not installed in .levity-clis (npm run try-clis installs it)`);
+    console.log(`${cli.name}: not installed in ${options.clis} (npm run try-clis installs it)`);
     failures++;
     continue;
   }
   const version = JSON.parse(readFileSync(manifest, "utf8")).version as string;
-  const dir = join(OUT, cli.name, version);
+  const dir = join(options.out, cli.name, version);
   const previous = latestOtherVersion(
-    existsSync(join(OUT, cli.name)) ? readdirSync(join(OUT, cli.name)) : [],
+    existsSync(join(options.out, cli.name)) ? readdirSync(join(options.out, cli.name)) : [],
     version,
   );
   mkdirSync(dir, { recursive: true });
-  for (const session of onlySession ? [onlySession] : SESSIONS) {
+  for (const session of options.session ? [options.session] : SESSIONS) {
     const started = performance.now();
-    const { fixture, problem } = await recordSession(cli, version, session);
+    const { fixture, problem } = await recordSession(cli, version, session, modules);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     if (!fixture) {
       const unsupported = !cli.sessions[session];
@@ -207,16 +223,23 @@ for (const cli of chosen) {
         `${cli.name} ${version} ${session}: ${unsupported ? "not recorded" : "FAILED"} (${seconds} s): ${problem}`,
       );
       if (!unsupported) failures++;
+      const before = previous
+        ? readFixture(join(options.out, cli.name, previous, `${session}.json`))
+        : undefined;
+      if (previous && before)
+        diffs.push(
+          formatDiff(cli.name, previous, version, session, diffSessions(before, undefined)),
+        );
       continue;
     }
     const file = join(dir, `${session}.json`);
     writeFileSync(file, `${JSON.stringify(fixture, null, 2)}\n`);
     const purposes = fixture.exchanges.map((e) => e.purpose).join(", ");
     console.log(
-      `${cli.name} ${version} ${session}: ${fixture.exchanges.length} requests (${purposes}) in ${seconds} s -> ${file.slice(ROOT.length + 1)}`,
+      `${cli.name} ${version} ${session}: ${fixture.exchanges.length} requests (${purposes}) in ${seconds} s -> ${relative(ROOT, file)}`,
     );
     if (previous) {
-      const before = readFixture(join(OUT, cli.name, previous, `${session}.json`));
+      const before = readFixture(join(options.out, cli.name, previous, `${session}.json`));
       diffs.push(formatDiff(cli.name, previous, version, session, diffSessions(before, fixture)));
     }
   }

@@ -291,4 +291,221 @@ const codexCli: CliRecorder = {
   },
 };
 
-export const CLI_RECORDERS: CliRecorder[] = [claudeCode, codexCli];
+// ---------------------------------------------------------------------------------------------
+// Gemini CLI
+
+function gemini(
+  ctx: SessionContext,
+  args: string[],
+  expect?: string,
+  settings: Record<string, unknown> = {},
+): Step {
+  mkdirSync(join(ctx.home, ".gemini"), { recursive: true });
+  writeFileSync(
+    join(ctx.home, ".gemini", "settings.json"),
+    JSON.stringify({ security: { auth: { selectedType: "gemini-api-key" } }, ...settings }),
+  );
+  return {
+    command: [join(ctx.modules, ".bin", "gemini"), ...args],
+    env: {
+      HOME: ctx.home,
+      GOOGLE_GEMINI_BASE_URL: ctx.origin,
+      GEMINI_API_KEY: ctx.key,
+      GEMINI_CLI_TRUST_WORKSPACE: "true",
+    },
+    expect,
+  };
+}
+
+const FLASH = ["-m", "gemini-2.5-flash"];
+/** Some 6 KB of filler that makes a turn weigh in Gemini CLI's estimate of the history. */
+const PADDING = Array.from(
+  { length: 100 },
+  (_, i) => `Background note ${i + 1}: nothing to do.`,
+).join("\n");
+
+const geminiCli: CliRecorder = {
+  name: "gemini-cli",
+  pkg: "@google/gemini-cli",
+  dialect: "gemini",
+  sessions: {
+    plain: (ctx) => [gemini(ctx, [...FLASH, "-p", exactly("gemini-ok")], "gemini-ok")],
+    "tool-loop": (ctx) => [
+      gemini(
+        ctx,
+        [...FLASH, "--yolo", "-p", `Call the run_shell_command tool with "${COMMAND}"`],
+        TOOL_RAN,
+      ),
+    ],
+    // Gemini 2.5 already thinks with a budget (includeThoughts); Gemini 3 gets a thinking level
+    // and signs its function calls, and the tool loop must send the signature back.
+    thinking: (ctx) => [
+      gemini(
+        ctx,
+        [
+          "-m",
+          "gemini-3-pro-preview",
+          "--yolo",
+          "-p",
+          `Call the run_shell_command tool with "${COMMAND}"`,
+        ],
+        TOOL_RAN,
+      ),
+    ],
+    // An @path in the prompt makes Gemini CLI read the file and send it inline.
+    image: (ctx) => [gemini(ctx, [...FLASH, "-p", "What colour is this image? @red.png"], "Red")],
+    "multi-turn": (ctx) => [
+      gemini(ctx, [...FLASH, "-p", exactly("turn-1")], "turn-1"),
+      gemini(ctx, [...FLASH, "--resume", "latest", "-p", exactly("turn-2")], "turn-2"),
+      gemini(
+        ctx,
+        [
+          ...FLASH,
+          "--resume",
+          "latest",
+          "--yolo",
+          "-p",
+          `Call the run_shell_command tool with "${COMMAND}"`,
+        ],
+        TOOL_RAN,
+      ),
+      gemini(ctx, [...FLASH, "--resume", "latest", "-p", exactly("turn-4")], "turn-4"),
+    ],
+    // Gemini CLI compresses its history before a turn once its estimate of the history passes
+    // model.compressionThreshold of the model's context (a fraction); each turn here carries some
+    // padding and the threshold is low, so the third turn finds the history worth compressing.
+    compaction: (ctx) => {
+      const settings = { model: { compressionThreshold: 0.003 } };
+      const turn = (n: string) => `${exactly(n)}\n${PADDING}`;
+      return [
+        gemini(ctx, [...FLASH, "-p", turn("turn-1")], "turn-1", settings),
+        gemini(ctx, [...FLASH, "--resume", "latest", "-p", turn("turn-2")], "turn-2", settings),
+        gemini(
+          ctx,
+          [...FLASH, "--resume", "latest", "-p", exactly("after-compact")],
+          "after-compact",
+          settings,
+        ),
+      ];
+    },
+    // Gemini CLI counts tokens through the API only for a request with media (it estimates text
+    // itself): an attached image.
+    "count-tokens": (ctx) => [
+      gemini(ctx, [...FLASH, "-p", "How many tokens is this image? @red.png"]),
+    ],
+  },
+  cannot: {},
+  check: {
+    image: sentImage,
+    compaction: asked("<state_snapshot>"),
+    "count-tokens": has("count", "countTokens"),
+  },
+  purposeOf(raw) {
+    const path = pathOnly(raw);
+    if (path.endsWith(":countTokens")) return "count";
+    if (!/:(stream)?generateContent$/i.test(path)) return "other";
+    const body = jsonOf(raw);
+    const tools = (body?.tools ?? []).flatMap((t: any) => t.functionDeclarations ?? []);
+    return tools.length > 0 ? "main" : "other";
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Kilo Code
+
+const KILO_PKG = `@kilocode/cli-${process.platform}-${process.arch}`;
+
+/** Kilo Code with an OpenAI-compatible provider at the proxy (as try-clis and capture-cli-tools set it up). */
+function kilo(
+  ctx: SessionContext,
+  args: string[],
+  expect?: string,
+  model: { id?: string; extra?: Record<string, unknown>; config?: Record<string, unknown> } = {},
+): Step {
+  const id = model.id ?? "record-model";
+  const provider = {
+    npm: "@ai-sdk/openai-compatible",
+    name: "record",
+    options: { baseURL: `${ctx.origin}/v1`, apiKey: ctx.key },
+    models: { [id]: { name: id, tool_call: true, ...model.extra } },
+  };
+  writeFileSync(
+    join(ctx.work, "kilo.json"),
+    JSON.stringify(
+      { provider: { record: provider }, model: `record/${id}`, ...model.config },
+      null,
+      2,
+    ),
+  );
+  return {
+    command: [
+      join(ctx.modules, KILO_PKG, "bin", "kilo"),
+      "run",
+      "--model",
+      `record/${id}`,
+      ...args,
+    ],
+    // Offline, fetching the models.dev catalogue and checking for updates only cost time.
+    env: { HOME: ctx.home, KILO_DISABLE_MODELS_FETCH: "1", KILO_DISABLE_AUTOUPDATE: "1" },
+    expect,
+  };
+}
+
+const kiloCode: CliRecorder = {
+  name: "kilo-code",
+  pkg: KILO_PKG,
+  dialect: "openai-chat",
+  sessions: {
+    plain: (ctx) => [kilo(ctx, [exactly("kilo-ok")], "kilo-ok")],
+    "tool-loop": (ctx) => [kilo(ctx, ["--auto", `Call the bash tool with "${COMMAND}"`], TOOL_RAN)],
+    // A reasoning model: Kilo sends reasoning_effort, the fake answers with reasoning_content.
+    thinking: (ctx) => [
+      kilo(ctx, ["--auto", `Call the bash tool with "${COMMAND}"`], TOOL_RAN, {
+        id: "record-reasoner",
+        extra: { reasoning: true, options: { reasoningEffort: "high" } },
+      }),
+    ],
+    // A model that takes images, and the file attached with --file.
+    image: (ctx) => [
+      kilo(
+        ctx,
+        ["--file", join(ctx.work, "red.png"), "--", "What colour is this image?"],
+        undefined,
+        {
+          extra: { attachment: true, modalities: { input: ["text", "image"], output: ["text"] } },
+        },
+      ),
+    ],
+    "multi-turn": (ctx) => [
+      kilo(ctx, [exactly("turn-1")], "turn-1"),
+      kilo(ctx, ["--continue", exactly("turn-2")], "turn-2"),
+      kilo(ctx, ["--continue", "--auto", `Call the bash tool with "${COMMAND}"`], TOOL_RAN),
+      kilo(ctx, ["--continue", exactly("turn-4")], "turn-4"),
+    ],
+    // Kilo compacts a session once its reported usage reaches the model's input limit less a
+    // reserve; a tiny input limit makes the first turn's usage (a dozen tokens) reach it.
+    compaction: (ctx) => {
+      const small = {
+        extra: { limit: { context: 200000, input: 20, output: 4000 } },
+        config: { compaction: { reserved: 10 } },
+      };
+      return [
+        kilo(ctx, [exactly("turn-1")], "turn-1", small),
+        kilo(ctx, ["--continue", exactly("after-compact")], "after-compact", small),
+      ];
+    },
+  },
+  cannot: {
+    "count-tokens":
+      "Kilo Code counts no tokens through the API (Chat Completions has no such call)",
+  },
+  check: { image: sentImage, compaction: asked("Summarize conversation") },
+  purposeOf(raw) {
+    if (pathOnly(raw) !== "/v1/chat/completions") return "other";
+    const body = jsonOf(raw);
+    if (Array.isArray(body?.tools) && body.tools.length > 0) return "main";
+    // Without tools: its session title, or its compaction's summaries.
+    return /Generate a title/.test(JSON.stringify(body?.messages ?? [])) ? "title" : "other";
+  },
+};
+export const CLI_RECORDERS: CliRecorder[] = [claudeCode, codexCli, geminiCli, kiloCode];

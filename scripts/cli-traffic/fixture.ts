@@ -74,6 +74,10 @@ export interface ScrubContext {
   works: string[];
 }
 
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
 /** A string with keys, tokens and the machine's temporary paths replaced. */
 export function scrubText(text: string, ctx: ScrubContext): string {
   let out = text;
@@ -86,7 +90,16 @@ export function scrubText(text: string, ctx: ScrubContext): string {
   ]
     .filter(([p]) => p.length > 1)
     .sort((a, b) => b[0].length - a[0].length);
-  for (const [path, standin] of paths) out = out.replaceAll(path, standin);
+  // Only where a path starts: ~/.gemini/tmp/<work directory's name> is not the work directory.
+  for (const [path, standin] of paths)
+    out = out.replace(new RegExp(`(?<![\\w.-])${escapeRegExp(path)}`, "g"), standin);
+  // A CLI may name a directory of its own after the work directory's name, lower-cased (Gemini
+  // CLI's ~/.gemini/tmp/<name>): the random part would change on every recording.
+  for (const [path, standin] of paths) {
+    const name = path.split("/").filter(Boolean).at(-1) ?? "";
+    if (name.length > 3)
+      out = out.replace(new RegExp(escapeRegExp(name), "gi"), standin.split("/").at(-1)!);
+  }
   return out;
 }
 

@@ -94,13 +94,17 @@ function askedAbout(tool: PromptTool, text: string): boolean {
  * A coding CLI compacting its history asks for a summary of the conversation, in text, with its
  * tools still declared (and named in the request: "Do NOT use Read, Bash, …"); a model writes the
  * summary and calls nothing. Claude Code wants <analysis> and <summary>, Gemini CLI a
- * <state_snapshot>, Codex a plain handoff summary.
+ * <state_snapshot>, Codex and Kilo Code a plain summary.
  */
 function summaryWanted(prompt: Prompt): string | undefined {
   const asked = `${prompt.system}\n${prompt.text}`;
   if (/<state_snapshot>/.test(asked))
     return "<state_snapshot>\n<overall_goal>Short scripted replies.</overall_goal>\n</state_snapshot>";
-  if (/summary of the conversation|CONTEXT CHECKPOINT COMPACTION/i.test(asked))
+  if (
+    /summary of the conversation|CONTEXT CHECKPOINT COMPACTION|^Summarize conversation/im.test(
+      asked,
+    )
+  )
     return "<analysis>The user asked for short replies.</analysis>\n<summary>The user asked for short replies, which were given.</summary>";
   return undefined;
 }
