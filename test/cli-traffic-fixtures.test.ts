@@ -94,7 +94,7 @@ describe.each(fixtures.map((f) => [f.file, f] as const))("%s", (file, { text, fi
       version!,
       name!,
     ]);
-    expect(fixture.dialect).toBe(DIALECT[fixture.cli]!);
+    expect(fixture.dialect as string).toBe(DIALECT[fixture.cli]!);
     expect(Number.isNaN(Date.parse(fixture.recordedAt))).toBe(false);
     expect(fixture.exchanges.some((e) => e.purpose === "main")).toBe(true);
     for (const { request, response, purpose } of fixture.exchanges) {
