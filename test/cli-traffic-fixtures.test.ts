@@ -148,6 +148,14 @@ describe("each session shows what it was recorded for", () => {
     },
   );
 
+  test("side requests: Claude Code's and Kilo Code's session titles are kept, marked title", () => {
+    const title = (cli: string, session: string) =>
+      of(cli, session)[0]!.fixture.exchanges.find((e) => e.purpose === "title")?.request
+        .body as any;
+    expect(title("claude-code", "plain").output_config.format.type).toBe("json_schema");
+    expect(JSON.stringify(title("kilo-code", "multi-turn").messages)).toContain("Generate a title");
+  });
+
   test("compaction: the summary the model wrote replaces the history in the next turn", () => {
     const summaries: Record<string, string> = {
       "claude-code": "The user asked for short replies, which were given.",

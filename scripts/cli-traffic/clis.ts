@@ -100,8 +100,11 @@ function claude(ctx: SessionContext, args: string[], expect?: string, extraEnv =
       HOME: ctx.home,
       ANTHROPIC_BASE_URL: ctx.origin,
       ANTHROPIC_API_KEY: ctx.key,
-      // Offline, the telemetry and update checks only cost time (and are not the model's traffic).
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+      // No telemetry, error reports or update checks, which go elsewhere than the model's API.
+      // (Not CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: it also stops the session-title request
+      // a user's Claude Code sends to the API, which belongs in the recording.)
+      DISABLE_TELEMETRY: "1",
+      DISABLE_ERROR_REPORTING: "1",
       DISABLE_AUTOUPDATER: "1",
       ...extraEnv,
     },
@@ -192,7 +195,9 @@ const claudeCode: CliRecorder = {
     const body = jsonOf(raw);
     if (body?.max_tokens === 1) return "quota";
     if (Array.isArray(body?.tools) && body.tools.length > 0) return "main";
-    return "title";
+    // Its session title: no tools, and a JSON schema asking for a `title`.
+    if (body?.output_config?.format?.schema?.properties?.title) return "title";
+    return "other";
   },
 };
 
