@@ -1,5 +1,6 @@
 /*
  * npm run record-cli-traffic -- [claude codex gemini kilo] [--session NAME] [--clis DIR] [--out DIR]
+ *   [--debug FILE]
  *
  * Records what the real coding CLIs send, as the conformance kit's test data: each installed CLI
  * (from .levity-clis/, which `npm run try-clis` fills) runs scripted sessions against the scripted
@@ -10,7 +11,9 @@
  * non-interactively is not recorded, and the output says why. When an earlier version of the CLI
  * was recorded, the output ends with what changed in its requests, session by session
  * (cli-traffic/diff.ts). One CLI runs at a time. --clis names another install folder than
- * .levity-clis (an older release, say), --out another folder than test/fixtures/cli-traffic.
+ * .levity-clis (an older release, say), --out another folder than test/fixtures/cli-traffic;
+ * --debug FILE prints what each step printed and writes the last session's raw exchanges (not
+ * scrubbed) to FILE.
  * A development tool; not part of `npm test` (test/cli-traffic-fixtures.test.ts checks its output).
  */
 import {
@@ -37,6 +40,7 @@ import {
   type RecordedExchange,
   type ScrubContext,
   type SessionFixture,
+  SESSIONS,
   type SessionName,
   toRecorded,
 } from "./cli-traffic/fixture.ts";
@@ -44,15 +48,6 @@ import { recordingProxy } from "./cli-traffic/proxy.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const OUT = join(ROOT, "test", "fixtures", "cli-traffic");
-export const SESSIONS: SessionName[] = [
-  "plain",
-  "tool-loop",
-  "thinking",
-  "image",
-  "multi-turn",
-  "compaction",
-  "count-tokens",
-];
 
 function fakeFor(cli: CliRecorder, key: string, session: SessionName): FakeUpstream {
   switch (cli.dialect) {
@@ -97,6 +92,8 @@ async function recordSession(
   version: string,
   session: SessionName,
   modules: string,
+  /** A file for the raw, unscrubbed exchanges (and each step's output printed), with --debug. */
+  debug: string | undefined,
 ): Promise<Recorded> {
   const plan = cli.sessions[session];
   if (!plan) return { problem: cli.cannot[session] ?? "no script for it" };
@@ -114,17 +111,15 @@ async function recordSession(
     for (const step of steps) {
       const output = await run(step.command, step.env, work);
       outputs.push(output);
-      if (process.env.RECORD_DEBUG) console.log(`--- step ${outputs.length}\n${output}`);
+      if (debug) console.log(`--- step ${outputs.length}\n${output}`);
       if (step.expect && !output.includes(step.expect)) {
-        if (process.env.RECORD_DEBUG)
-          writeFileSync(process.env.RECORD_DEBUG, JSON.stringify(await proxy.exchanges(), null, 2));
+        if (debug) writeFileSync(debug, JSON.stringify(await proxy.exchanges(), null, 2));
         const tail = output.trim().split("\n").slice(-8).join("\n");
         return { problem: `step ${outputs.length} did not print "${step.expect}":\n${tail}` };
       }
     }
     const raws = await proxy.exchanges();
-    if (process.env.RECORD_DEBUG)
-      writeFileSync(process.env.RECORD_DEBUG, JSON.stringify(raws, null, 2));
+    if (debug) writeFileSync(debug, JSON.stringify(raws, null, 2));
     const scrub: ScrubContext = {
       keys: [key],
       homes: [home, ...realpaths(home)],
@@ -169,12 +164,13 @@ function readFixture(path: string): SessionFixture | undefined {
   return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as SessionFixture) : undefined;
 }
 
-/** The command line: CLI names, `--session NAME`, `--clis DIR` (where they are installed), `--out DIR`. */
+/** The command line: CLI names, `--session NAME`, `--clis DIR` (where they are installed), `--out DIR`, `--debug FILE`. */
 function parseArgs(argv: string[]) {
   const options = {
     clis: join(ROOT, ".levity-clis"),
     out: OUT,
     session: undefined as SessionName | undefined,
+    debug: undefined as string | undefined,
   };
   const names: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -182,6 +178,7 @@ function parseArgs(argv: string[]) {
     if (arg === "--session") options.session = argv[++i] as SessionName;
     else if (arg === "--clis") options.clis = resolve(argv[++i] ?? "");
     else if (arg === "--out") options.out = resolve(argv[++i] ?? "");
+    else if (arg === "--debug") options.debug = resolve(argv[++i] ?? "");
     else names.push(arg.toLowerCase());
   }
   return { ...options, names };
@@ -215,7 +212,7 @@ for (const cli of chosen) {
   mkdirSync(dir, { recursive: true });
   for (const session of options.session ? [options.session] : SESSIONS) {
     const started = performance.now();
-    const { fixture, problem } = await recordSession(cli, version, session, modules);
+    const { fixture, problem } = await recordSession(cli, version, session, modules, options.debug);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     if (!fixture) {
       const unsupported = !cli.sessions[session];

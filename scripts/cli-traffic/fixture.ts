@@ -14,6 +14,16 @@ export type SessionName =
   | "multi-turn"
   | "compaction"
   | "count-tokens";
+/** Every session, in the order the recorder runs them. */
+export const SESSIONS: SessionName[] = [
+  "plain",
+  "tool-loop",
+  "thinking",
+  "image",
+  "multi-turn",
+  "compaction",
+  "count-tokens",
+];
 export type Dialect = "anthropic" | "openai-responses" | "openai-chat" | "gemini";
 export type Purpose = "main" | "title" | "count" | "quota" | "other";
 
