@@ -44,7 +44,7 @@ const of = (cli: string, session: string) =>
 /** The request bodies of a fixture, as text. */
 const bodies = (f: Found) => f.fixture.exchanges.map((e) => JSON.stringify(e.request.body ?? ""));
 
-test("every installed CLI has its sessions recorded", () => {
+test("each CLI has the sessions README's table lists", () => {
   const sessions = (cli: string) =>
     [
       ...new Set(fixtures.filter((f) => f.fixture.cli === cli).map((f) => f.fixture.session)),
@@ -156,7 +156,7 @@ describe("each session shows what it was recorded for", () => {
     expect(JSON.stringify(title("kilo-code", "multi-turn").messages)).toContain("Generate a title");
   });
 
-  test("compaction: the summary the model wrote replaces the history in the next turn", () => {
+  test("compaction: the next turn carries the summary in place of the earlier turns", () => {
     const summaries: Record<string, string> = {
       "claude-code": "The user asked for short replies, which were given.",
       codex: "The user asked for short replies, which were given.",
@@ -171,6 +171,9 @@ describe("each session shows what it was recorded for", () => {
       expect(last, cli).toContain("after-compact");
       expect(last, cli).not.toContain("turn-2");
     }
+    // What each keeps beside the summary: Codex the user's own messages, Claude Code the last exchange.
+    expect(bodies(of("codex", "compaction")[0]!).at(-1)).toContain("turn-1");
+    expect(bodies(of("claude-code", "compaction")[0]!).at(-1)).toContain("before-compact");
   });
 
   test("thinking: the signed thinking or reasoning goes back with the tool's result", () => {
