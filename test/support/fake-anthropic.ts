@@ -148,11 +148,20 @@ function promptOf(body: any): Prompt {
 
 export function fakeAnthropic(
   key: string | string[],
-  options: FakeOptions & SigningOptions & { promptCache?: boolean } = {},
+  options: FakeOptions &
+    SigningOptions & {
+      promptCache?: boolean;
+      /**
+       * Thinking `{ type: "adaptive" }` (Claude Code's default) thinks as `enabled` does: a real
+       * model decides whether to; this one then always does (scripts/record-cli-traffic.ts).
+       */
+      adaptiveThinking?: boolean;
+    } = {},
 ): FakeUpstream {
   const keys = new Set(Array.isArray(key) ? key : [key]);
   // With promptCache, usage follows Anthropic's prompt cache (fake-prompt-cache.ts); else 11 uncached input tokens.
   const promptCache = options.promptCache ? new PromptCacheModel() : undefined;
+  let messageCount = 0;
   const keyOf = (request: RecordedRequest) =>
     request.headers.get("x-api-key") ??
     request.headers.get("authorization")?.replace(/^Bearer /, "");
@@ -212,7 +221,11 @@ export function fakeAnthropic(
       if (foreign) return invalid(foreign);
 
       const prompt = promptOf(body);
+      if (options.adaptiveThinking && body.thinking?.type === "adaptive") prompt.thinking = true;
       const reply = answer(prompt);
+      // Anthropic's message ids are unique: Claude Code tells its turns apart by them (a resumed
+      // session merges messages sharing an id, and /compact finds nothing to compact).
+      const id = `msg_fake${++messageCount}`;
       const searched = searchesWebSearch(body) && reply.calls.length === 0;
       const content: any[] = [];
       if (reply.thinking)
@@ -241,7 +254,7 @@ export function fakeAnthropic(
       if (!body.stream) {
         return jsonReply(
           {
-            id: "msg_fake1",
+            id,
             type: "message",
             role: "assistant",
             model: body.model,
@@ -265,7 +278,7 @@ export function fakeAnthropic(
         event({
           type: "message_start",
           message: {
-            id: "msg_fake1",
+            id,
             type: "message",
             role: "assistant",
             model: body.model,

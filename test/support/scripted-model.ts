@@ -90,9 +90,30 @@ function askedAbout(tool: PromptTool, text: string): boolean {
   return subject.length > 0 && subject.every((word) => new RegExp(`\\b${word}\\b`, "i").test(text));
 }
 
+/**
+ * A coding CLI compacting its history asks for a summary of the conversation, in text, with its
+ * tools still declared (and named in the request: "Do NOT use Read, Bash, …"); a model writes the
+ * summary and calls nothing. Claude Code wants <analysis> and <summary>, Gemini CLI a
+ * <state_snapshot>, Codex and Kilo Code a plain summary.
+ */
+function summaryWanted(prompt: Prompt): string | undefined {
+  const asked = `${prompt.system}\n${prompt.text}`;
+  if (/<state_snapshot>/.test(asked))
+    return "<state_snapshot>\n<overall_goal>Short scripted replies.</overall_goal>\n</state_snapshot>";
+  if (
+    /summary of the conversation|CONTEXT CHECKPOINT COMPACTION|^Summarize conversation/im.test(
+      asked,
+    )
+  )
+    return "<analysis>The user asked for short replies.</analysis>\n<summary>The user asked for short replies, which were given.</summary>";
+  return undefined;
+}
+
 export function answer(prompt: Prompt): Answer {
   const out: Answer = { calls: [] };
-  if (prompt.toolResults.length > 0)
+  const summary = summaryWanted(prompt);
+  if (summary !== undefined) out.text = summary;
+  else if (prompt.toolResults.length > 0)
     out.text = `The tool returned: ${prompt.toolResults.join(" | ")}`;
   else {
     const mentioned = prompt.tools.filter((tool) =>
