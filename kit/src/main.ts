@@ -1,0 +1,162 @@
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { type Dialect, DIALECTS } from "./dialect.ts";
+import { baseUrlOf, closeFakes, startFakes } from "./fakes/server.ts";
+import { FixtureError, loadFixtures } from "./fixtures.ts";
+import { cellText, type JsonReport, markdown, summary } from "./report.ts";
+import { DEFAULT_MODELS, levityConfig } from "./recipes.ts";
+import { runKit } from "./run.ts";
+
+/*
+ * cli-traffic-kit: replays recorded coding-CLI requests against a gateway in front of the kit's
+ * own fake upstreams, and prints what passed and what did not. Runs on plain Node.
+ */
+
+export const VERSION = "0.1.0";
+
+const HELP = `Usage: cli-traffic-kit --base-url URL [options]
+
+Replays what Claude Code, Codex CLI, Gemini CLI and Kilo Code really sent (recorded sessions)
+against the gateway at URL, once per upstream dialect, in front of the kit's own fake upstreams,
+and checks what the gateway sent upstream and what it answered.
+
+  --base-url URL              the gateway's origin, e.g. http://127.0.0.1:8045
+  --key KEY                   the gateway's client key, put where each CLI put its key
+                              (default sk-cli-traffic-kit)
+  --fixtures DIR              the recorded sessions (default ./test/fixtures/cli-traffic)
+  --upstream-port-base N      the fakes listen on N (Anthropic), N+1 (OpenAI Responses),
+                              N+2 (OpenAI Chat, a chat-only provider), N+3 (Gemini);
+                              default: ports the OS chooses, printed at the start
+  --model DIALECT=NAME        the model name that reaches DIALECT's fake; defaults
+                              anthropic=kit-anthropic, openai-responses=kit-openai,
+                              openai-chat=kit-chat, gemini=kit-gemini
+  --dialect DIALECT           test only these upstream dialects (repeatable); the others are n/a
+  --cli NAME, --session NAME  replay only these CLIs or sessions (repeatable)
+  --timeout MS                time limit for each request (default 60000)
+  --json                      print the results as JSON instead of the table
+  --print-config levity       print the gateway.yaml and mappings.yaml that route the model
+                              names to the fakes (with --upstream-port-base) and exit
+  -h, --help                  this text
+
+The gateway's operator routes each model name to its fake: kit-anthropic to the Anthropic fake at
+http://127.0.0.1:N, kit-openai to the Responses fake at http://127.0.0.1:N+1/v1, kit-chat to the
+chat fake at http://127.0.0.1:N+2/v1, kit-gemini to the Gemini fake at http://127.0.0.1:N+3.
+Exit code: 0 when no case failed, 1 when one did, 2 for a usage error.`;
+
+function usageError(message: string): never {
+  console.error(`cli-traffic-kit: ${message}\n(--help says how to run it)`);
+  process.exit(2);
+}
+
+function modelsFrom(pairs: string[]): Record<Dialect, string> {
+  const models = { ...DEFAULT_MODELS };
+  for (const pair of pairs) {
+    const [dialect, name] = pair.split("=", 2);
+    if (!DIALECTS.includes(dialect as Dialect) || !name)
+      usageError(`--model ${pair}: write DIALECT=NAME with DIALECT one of ${DIALECTS.join(", ")}`);
+    models[dialect as Dialect] = name;
+  }
+  return models;
+}
+
+const OPTIONS = {
+  "base-url": { type: "string" },
+  key: { type: "string" },
+  fixtures: { type: "string" },
+  "upstream-port-base": { type: "string" },
+  model: { type: "string", multiple: true },
+  dialect: { type: "string", multiple: true },
+  cli: { type: "string", multiple: true },
+  session: { type: "string", multiple: true },
+  timeout: { type: "string" },
+  json: { type: "boolean" },
+  "print-config": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS }).values;
+  } catch (error) {
+    usageError((error as Error).message);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const values = parse(argv);
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const models = modelsFrom(values.model ?? []);
+  const portBase = values["upstream-port-base"] ? Number(values["upstream-port-base"]) : undefined;
+  if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase < 65530))
+    usageError(`--upstream-port-base ${values["upstream-port-base"]} is not a port number`);
+  if (values["print-config"] !== undefined) {
+    if (values["print-config"] !== "levity") usageError("--print-config knows levity");
+    if (!portBase) usageError("--print-config needs --upstream-port-base");
+    const urls = Object.fromEntries(
+      DIALECTS.map((d, i) => [
+        d,
+        `http://127.0.0.1:${portBase + i}${d.startsWith("openai") ? "/v1" : ""}`,
+      ]),
+    ) as Record<Dialect, string>;
+    const config = levityConfig(urls, models);
+    console.log(`# gateway.yaml\n${config.gateway}\n# mappings.yaml\n${config.mappings}`);
+    return 0;
+  }
+  const baseUrl = values["base-url"];
+  if (!baseUrl) usageError("--base-url is required");
+  const dialects = (values.dialect ?? DIALECTS) as Dialect[];
+  for (const d of dialects)
+    if (!DIALECTS.includes(d)) usageError(`--dialect ${d} is none of ${DIALECTS.join(", ")}`);
+  const dir = resolve(values.fixtures ?? "test/fixtures/cli-traffic");
+  let fixtures: ReturnType<typeof loadFixtures>;
+  try {
+    fixtures = loadFixtures(dir);
+  } catch (error) {
+    if (error instanceof FixtureError) usageError(error.message);
+    usageError(`cannot read fixtures in ${dir}: ${(error as Error).message}`);
+  }
+  fixtures = fixtures.filter(
+    (f) =>
+      (!values.cli || values.cli.includes(f.cli)) &&
+      (!values.session || values.session.includes(f.session)),
+  );
+  if (fixtures.length === 0) usageError(`no recorded sessions to replay in ${dir}`);
+  const fakes = await startFakes(portBase).catch((error: Error) =>
+    usageError(`cannot start the fakes: ${error.message}`),
+  );
+  console.error(`cli-traffic-kit ${VERSION}: ${fixtures.length} sessions against ${baseUrl}`);
+  for (const d of DIALECTS)
+    console.error(`  ${d} fake: ${baseUrlOf(fakes[d])}  model ${models[d]}`);
+  try {
+    const cells = await runKit({
+      baseUrl,
+      key: values.key ?? "sk-cli-traffic-kit",
+      models,
+      fakes,
+      fixtures,
+      dialects,
+      timeoutMs: values.timeout ? Number(values.timeout) : 60_000,
+      onCell: (cell) =>
+        console.error(
+          `  ${cell.cli} ${cell.version} ${cell.session} -> ${cell.upstream}: ${cellText(cell)}`,
+        ),
+    });
+    if (values.json) {
+      const report: JsonReport = {
+        kit: VERSION,
+        baseUrl,
+        date: new Date().toISOString(),
+        models,
+        summary: summary(cells),
+        results: cells,
+      };
+      console.log(JSON.stringify(report, null, 2));
+    } else console.log(markdown(cells));
+    return cells.some((c) => c.status === "fail") ? 1 : 0;
+  } finally {
+    await closeFakes(fakes);
+  }
+}
