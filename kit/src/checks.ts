@@ -62,7 +62,14 @@ export function toolsCase(client: RequestView, upstream: RequestView): Case {
   return pass("tools");
 }
 
-export function systemCase(client: RequestView, upstream: RequestView): Case {
+const SYSTEM_FIELD: Record<Dialect, string> = {
+  anthropic: "system",
+  "openai-responses": "instructions and system/developer items",
+  "openai-chat": "system/developer messages",
+  gemini: "systemInstruction",
+};
+
+export function systemCase(target: Dialect, client: RequestView, upstream: RequestView): Case {
   const texts = client.system.map((t) => t.trim()).filter((t) => t.length > 0);
   if (texts.length === 0) return na("system prompt", "the client sent no system prompt");
   const there = upstream.system.join("\n");
@@ -70,7 +77,7 @@ export function systemCase(client: RequestView, upstream: RequestView): Case {
   if (lost.length === 0) return pass("system prompt");
   return fail(
     "system prompt",
-    `${lost.length} of ${texts.length} system texts missing upstream, e.g. ${JSON.stringify(lost[0]!.slice(0, 60))}`,
+    `${lost.length} of ${texts.length} system texts not in the upstream's ${SYSTEM_FIELD[target]}, e.g. ${JSON.stringify(lost[0]!.slice(0, 60))}`,
   );
 }
 

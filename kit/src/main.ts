@@ -30,6 +30,9 @@ and checks what the gateway sent upstream and what it answered.
   --model DIALECT=NAME        the model name that reaches DIALECT's fake; defaults
                               anthropic=kit-anthropic, openai-responses=kit-openai,
                               openai-chat=kit-chat, gemini=kit-gemini
+  --upstream-model DIALECT=NAME
+                              the model the gateway should send to DIALECT's fake, where it
+                              sends another name than the client gave (default: the same)
   --dialect DIALECT           test only these upstream dialects (repeatable); the others are n/a
   --cli NAME, --session NAME  replay only these CLIs or sessions (repeatable)
   --timeout MS                time limit for each request (default 60000)
@@ -48,13 +51,17 @@ function usageError(message: string): never {
   process.exit(2);
 }
 
-function modelsFrom(pairs: string[]): Record<Dialect, string> {
-  const models = { ...DEFAULT_MODELS };
+function modelsFrom(flag: string, pairs: string[]): Partial<Record<Dialect, string>> {
+  const models: Partial<Record<Dialect, string>> = {};
   for (const pair of pairs) {
-    const [dialect, name] = pair.split("=", 2);
-    if (!DIALECTS.includes(dialect as Dialect) || !name)
-      usageError(`--model ${pair}: write DIALECT=NAME with DIALECT one of ${DIALECTS.join(", ")}`);
-    models[dialect as Dialect] = name;
+    const at = pair.indexOf("=");
+    const dialect = pair.slice(0, at) as Dialect;
+    const name = pair.slice(at + 1);
+    if (at < 0 || !DIALECTS.includes(dialect) || !name)
+      usageError(
+        `--${flag} ${pair}: write DIALECT=NAME with DIALECT one of ${DIALECTS.join(", ")}`,
+      );
+    models[dialect] = name;
   }
   return models;
 }
@@ -65,6 +72,7 @@ const OPTIONS = {
   fixtures: { type: "string" },
   "upstream-port-base": { type: "string" },
   model: { type: "string", multiple: true },
+  "upstream-model": { type: "string", multiple: true },
   dialect: { type: "string", multiple: true },
   cli: { type: "string", multiple: true },
   session: { type: "string", multiple: true },
@@ -88,7 +96,8 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const models = modelsFrom(values.model ?? []);
+  const models = { ...DEFAULT_MODELS, ...modelsFrom("model", values.model ?? []) };
+  const upstreamModels = modelsFrom("upstream-model", values["upstream-model"] ?? []);
   const portBase = values["upstream-port-base"] ? Number(values["upstream-port-base"]) : undefined;
   if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase < 65530))
     usageError(`--upstream-port-base ${values["upstream-port-base"]} is not a port number`);
@@ -135,6 +144,7 @@ export async function main(argv: string[]): Promise<number> {
       baseUrl,
       key: values.key ?? "sk-cli-traffic-kit",
       models,
+      upstreamModels,
       fakes,
       fixtures,
       dialects,

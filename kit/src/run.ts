@@ -36,6 +36,8 @@ export interface KitOptions {
   baseUrl: string;
   key: string;
   models: Record<Dialect, string>;
+  /** The model each fake should be asked for, when the gateway sends another name than it got. */
+  upstreamModels?: Partial<Record<Dialect, string>>;
   fakes: Fakes;
   fixtures: Fixture[];
   /** The upstream dialects the gateway was configured to reach; the others are n/a. */
@@ -170,9 +172,9 @@ async function runExchange(
   const upstreamView =
     upstream.view ?? MODULES[target].readRequest(upstream.path, upstream.body ?? {});
   cases.push(
-    modelCase(upstreamView, model),
+    modelCase(upstreamView, options.upstreamModels?.[target] ?? model),
     toolsCase(clientView, upstreamView),
-    systemCase(clientView, upstreamView),
+    systemCase(target, clientView, upstreamView),
     historySignaturesCase(client, target, clientView, upstreamView),
     cacheCase(target, clientView, upstreamView),
     imagesCase(clientView, upstream.text),
