@@ -421,9 +421,17 @@ describe("the packed package", () => {
 
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  test("holds only its built script, its manifest and its README", () => {
+  test("holds its built script, its manifest, its README and the recorded sessions", () => {
     const list = Bun.spawnSync(["tar", "tzf", tarball]).stdout.toString().trim().split("\n").sort();
-    expect(list).toEqual(["package/README.md", "package/dist/kit.js", "package/package.json"]);
+    expect(list.filter((f) => !f.startsWith("package/fixtures/"))).toEqual([
+      "package/README.md",
+      "package/dist/kit.js",
+      "package/package.json",
+    ]);
+    const recorded = existsSync(RECORDED) ? loadFixtures(RECORDED).length : 0;
+    expect(
+      list.filter((f) => f.startsWith("package/fixtures/") && f.endsWith(".json")),
+    ).toHaveLength(recorded);
   });
 
   test("npx runs it from the tarball", () => {
@@ -447,6 +455,8 @@ describe("the packed package", () => {
     const levity = startGateway(levityConfig(urls));
     const proxy = toolDroppingProxy(levity.origin);
     const kit = async (origin: string, ...more: string[]) => {
+      // Outside a repository and without --fixtures, the sessions the package carries are used.
+      const fixtures = more.includes("--own-fixtures") ? [] : ["--fixtures", syntheticDir];
       const child = Bun.spawn(
         [
           "node",
@@ -455,9 +465,8 @@ describe("the packed package", () => {
           origin,
           "--upstream-port-base",
           String(base),
-          "--fixtures",
-          syntheticDir,
-          ...more,
+          ...fixtures,
+          ...more.filter((arg) => arg !== "--own-fixtures"),
         ],
         { cwd: out, env: env(), stdout: "pipe", stderr: "pipe" },
       );
@@ -485,6 +494,13 @@ describe("the packed package", () => {
       expect(report.results[0].reason).toBe(
         "the gateway was not given a route to this upstream for this run",
       );
+      if (existsSync(RECORDED)) {
+        const own = await kit(levity.origin, "--own-fixtures", "--session", "plain");
+        expect(own.code, own.stderr).toBe(0);
+        expect(own.stdout).toMatch(
+          /\| claude-code [\d.]+ plain \| pass \| pass \| pass \| pass \|/,
+        );
+      }
       const bad = await kit(proxy.origin);
       expect(bad.code).toBe(1);
       expect(bad.stdout).toContain("FAIL: tools: 1 of 1 tools dropped or renamed: Bash");

@@ -1,4 +1,6 @@
-import { resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type Dialect, DIALECTS } from "./dialect.ts";
 import { baseUrlOf, closeFakes, startFakes } from "./fakes/server.ts";
@@ -23,7 +25,8 @@ and checks what the gateway sent upstream and what it answered.
   --base-url URL              the gateway's origin, e.g. http://127.0.0.1:8045
   --key KEY                   the gateway's client key, put where each CLI put its key
                               (default sk-cli-traffic-kit)
-  --fixtures DIR              the recorded sessions (default ./test/fixtures/cli-traffic)
+  --fixtures DIR              the recorded sessions (default ./test/fixtures/cli-traffic, else
+                              the ones the package carries)
   --upstream-port-base N      the fakes listen on N (Anthropic), N+1 (OpenAI Responses),
                               N+2 (OpenAI Chat, a chat-only provider), N+3 (Gemini);
                               default: ports the OS chooses, printed at the start
@@ -90,6 +93,13 @@ function parse(argv: string[]) {
   }
 }
 
+/** The repository's recorded sessions when run in one, else the copy the package carries. */
+function defaultFixtures(): string {
+  const repository = resolve("test/fixtures/cli-traffic");
+  if (existsSync(repository)) return repository;
+  return join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures");
+}
+
 export async function main(argv: string[]): Promise<number> {
   const values = parse(argv);
   if (values.help) {
@@ -119,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
   const dialects = (values.dialect ?? DIALECTS) as Dialect[];
   for (const d of dialects)
     if (!DIALECTS.includes(d)) usageError(`--dialect ${d} is none of ${DIALECTS.join(", ")}`);
-  const dir = resolve(values.fixtures ?? "test/fixtures/cli-traffic");
+  const dir = values.fixtures ? resolve(values.fixtures) : defaultFixtures();
   let fixtures: ReturnType<typeof loadFixtures>;
   try {
     fixtures = loadFixtures(dir);
