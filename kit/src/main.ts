@@ -36,6 +36,8 @@ and checks what the gateway sent upstream and what it answered.
   --upstream-model DIALECT=NAME
                               the model the gateway should send to DIALECT's fake, where it
                               sends another name than the client gave (default: the same)
+  --header DIALECT=NAME:VALUE add this header to every request while DIALECT's fake is under
+                              test (a gateway that routes by header, such as Portkey)
   --dialect DIALECT           test only these upstream dialects (repeatable); the others are n/a
   --cli NAME, --session NAME  replay only these CLIs or sessions (repeatable)
   --timeout MS                time limit for each request (default 60000)
@@ -77,6 +79,7 @@ const OPTIONS = {
   model: { type: "string", multiple: true },
   "upstream-model": { type: "string", multiple: true },
   dialect: { type: "string", multiple: true },
+  header: { type: "string", multiple: true },
   cli: { type: "string", multiple: true },
   session: { type: "string", multiple: true },
   timeout: { type: "string" },
@@ -108,6 +111,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   const models = { ...DEFAULT_MODELS, ...modelsFrom("model", values.model ?? []) };
   const upstreamModels = modelsFrom("upstream-model", values["upstream-model"] ?? []);
+  const headers: Partial<Record<Dialect, Record<string, string>>> = {};
+  for (const pair of values.header ?? []) {
+    const match = /^([\w-]+)=([^:]+):(.*)$/.exec(pair);
+    const dialect = match?.[1] as Dialect;
+    if (!match || !DIALECTS.includes(dialect))
+      usageError(`--header ${pair}: write DIALECT=NAME:VALUE`);
+    headers[dialect] = { ...headers[dialect], [match[2]!.trim().toLowerCase()]: match[3]!.trim() };
+  }
   const portBase = values["upstream-port-base"] ? Number(values["upstream-port-base"]) : undefined;
   if (portBase !== undefined && !(Number.isInteger(portBase) && portBase > 0 && portBase < 65530))
     usageError(`--upstream-port-base ${values["upstream-port-base"]} is not a port number`);
@@ -155,6 +166,7 @@ export async function main(argv: string[]): Promise<number> {
       key: values.key ?? "sk-cli-traffic-kit",
       models,
       upstreamModels,
+      headers,
       fakes,
       fixtures,
       dialects,

@@ -39,6 +39,8 @@ export interface KitOptions {
   /** The model each fake should be asked for, when the gateway sends another name than it got. */
   upstreamModels?: Partial<Record<Dialect, string>>;
   fakes: Fakes;
+  /** Headers added to every request while DIALECT's fake is under test (Portkey routes by them). */
+  headers?: Partial<Record<Dialect, Record<string, string>>>;
   fixtures: Fixture[];
   /** The upstream dialects the gateway was configured to reach; the others are n/a. */
   dialects: readonly Dialect[];
@@ -118,6 +120,7 @@ async function runExchange(
   const client = route.dialect;
   const model = options.models[target];
   const request = outgoing(options.baseUrl, recorded, model, options.key);
+  Object.assign(request.headers, options.headers?.[target]);
   const clientView = MODULES[client].readRequest(request.url, request.body as Json);
   const { answer, fresh } = await exchangeWith(ctx, request);
   const anywhere = DIALECTS.flatMap((d) => fresh[d]);
@@ -136,8 +139,10 @@ async function runExchange(
     return result;
   }
 
+  const ofTarget = (r: Received) => r.route?.dialect === target;
   const atTarget = fresh[target].filter(
-    (r) => r.route?.operation === "generate" || r.route?.operation === route.operation,
+    (r) =>
+      ofTarget(r) && (r.route?.operation === "generate" || r.route?.operation === route.operation),
   );
   if (atTarget.length === 0) {
     if (NO_ROUTE.has(answer.status) && anywhere.length === 0) {
@@ -149,12 +154,15 @@ async function runExchange(
       return result;
     }
     const elsewhere = DIALECTS.filter((d) => d !== target && fresh[d].length > 0);
+    const stray = fresh[target][0];
     cases.push({
       name: "reached upstream",
       status: "fail",
       reason: elsewhere.length
         ? `sent to the ${elsewhere.join(", ")} fake, not the ${target} one`
-        : `nothing reached the ${target} fake; the client got ${answer.error ?? `${answer.status} ${cut(answer.text)}`}`,
+        : stray
+          ? `the ${target} fake got ${stray.method} ${stray.path.split("?")[0]}, not a ${target} request`
+          : `nothing reached the ${target} fake; the client got ${answer.error ?? `${answer.status} ${cut(answer.text)}`}`,
     });
     return result;
   }
@@ -206,7 +214,9 @@ async function runExchange(
     body: MODULES[client].continueBody(body, view, TOOL_RESULT),
   };
   const next = await exchangeWith(ctx, nextRequest);
-  const nextUpstream = next.fresh[target].filter((r) => r.route?.operation === "generate").at(-1);
+  const nextUpstream = next.fresh[target]
+    .filter((r) => ofTarget(r) && r.route?.operation === "generate")
+    .at(-1);
   const nextView = nextUpstream?.view;
   cases.push(
     pairingCase(target, upstream.issued, nextView),

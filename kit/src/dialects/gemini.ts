@@ -10,7 +10,6 @@ import {
   type Plan,
   type RequestView,
   schemaView,
-  sse,
 } from "../dialect.ts";
 
 /* Gemini: POST /v1beta/models/{model}:generateContent | :streamGenerateContent (SSE or JSON array). */
@@ -104,16 +103,19 @@ function writeAnswer(model: string, plan: Plan, request: RequestView) {
   const thought = parts.filter((p) => p.thought);
   const rest = parts.filter((p) => !p.thought);
   const chunks = [...(thought.length ? [chunk(thought)] : []), chunk(rest, "STOP")];
+  // Google frames its SSE with CRLF, as it does the JSON array's separators.
   if (request.sse)
     return {
       status: 200,
       contentType: "text/event-stream",
-      body: chunks.map((c) => sse(c)).join(""),
+      body: chunks.map((c) => `data: ${JSON.stringify(c)}\r\n\r\n`).join(""),
     };
+  // Without ?alt=sse, a JSON array of pretty-printed chunks as Google frames it: each chunk's
+  // closing brace on its own line, then ",\r\n" (readers such as Portkey's split on CRLF).
   return {
     status: 200,
-    contentType: "application/json",
-    body: `[${chunks.map((c) => JSON.stringify(c)).join(",\r\n")}]`,
+    contentType: "application/json; charset=UTF-8",
+    body: `[${chunks.map((c) => JSON.stringify(c, null, 2)).join("\n,\r\n")}\n]`,
   };
 }
 
