@@ -15,12 +15,9 @@ import { runKit } from "../kit/src/run.ts";
 import { levityForKit } from "../test/support/kit-levity.ts";
 
 export async function kitAgainstLocalLevity(argv: string[]): Promise<number> {
-  if (
-    argv.includes("--base-url") ||
-    argv.some((a) => a.startsWith("--base-url=")) ||
-    argv.includes("--help") ||
-    argv.includes("-h")
-  )
+  // With a gateway to hold, a question or a config to print, it is the kit's own command line.
+  const own = ["--base-url", "--help", "-h", "--print-config"];
+  if (argv.some((arg) => own.some((flag) => arg === flag || arg.startsWith(`${flag}=`))))
     return main(argv);
   const { values } = parseArgs({
     args: argv,

@@ -510,3 +510,77 @@ describe("the packed package", () => {
     }
   }, 60_000);
 });
+
+describe("npm run conformance -- --kit", () => {
+  const conformance = async (...args: string[]) => {
+    const child = Bun.spawn([process.execPath, "scripts/conformance.ts", "--kit", ...args], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH ?? "", HOME: syntheticDir },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stdout, stderr, code] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.exited,
+    ]);
+    return { stdout, stderr, code };
+  };
+
+  test("without --base-url, against a levity it starts in front of the kit's fakes", async () => {
+    const result = await conformance("--fixtures", syntheticDir);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain("16 pass, 0 fail, 0 n/a");
+  }, 60_000);
+
+  test("with --base-url and --key, against that gateway", async () => {
+    const base = await freePortRun(4);
+    const urls = Object.fromEntries(
+      DIALECTS.map((d, i) => [
+        d,
+        `http://127.0.0.1:${base + i}${d.startsWith("openai") ? "/v1" : ""}`,
+      ]),
+    ) as Record<Dialect, string>;
+    const config = levityConfig(urls);
+    const levity = startGateway({
+      gateway: `proxy:\n  auth_mode: strict\n  api_key: sk-kit-client-0001\n${config.gateway}`,
+      mappings: config.mappings,
+    });
+    try {
+      const args = [
+        "--base-url",
+        levity.origin,
+        "--upstream-port-base",
+        String(base),
+        "--fixtures",
+        syntheticDir,
+      ];
+      const good = await conformance(...args, "--key", "sk-kit-client-0001");
+      expect(good.code, good.stderr).toBe(0);
+      expect(good.stdout).toContain("16 pass, 0 fail, 0 n/a");
+      // The key goes where each CLI put its own: without it, every request is refused.
+      const refused = await conformance(...args, "--key", "sk-not-the-key-000");
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toContain(
+        "FAIL: reached upstream: nothing reached the anthropic fake; the client got 401",
+      );
+    } finally {
+      await levity.stop();
+    }
+  }, 60_000);
+
+  test("--print-config levity prints the configuration the tests run levity with", async () => {
+    const result = await conformance("--print-config", "levity", "--upstream-port-base", "47100");
+    expect(result.code).toBe(0);
+    const urls = Object.fromEntries(
+      DIALECTS.map((d, i) => [
+        d,
+        `http://127.0.0.1:${47100 + i}${d.startsWith("openai") ? "/v1" : ""}`,
+      ]),
+    ) as Record<Dialect, string>;
+    const config = levityConfig(urls);
+    expect(result.stdout).toBe(
+      `# gateway.yaml\n${config.gateway}\n# mappings.yaml\n${config.mappings}\n`,
+    );
+  });
+});
