@@ -404,7 +404,15 @@ test("a gateway that drops tools fails the kit's tools case on every upstream", 
 describe("the packed package", () => {
   let out: string;
   let tarball: string;
-  const env = () => ({ PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}`, HOME: out });
+  // npm offline, with no update check: the tests use no network but loopback.
+  const env = () => ({
+    PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}`,
+    HOME: out,
+    npm_config_offline: "true",
+    npm_config_update_notifier: "false",
+    npm_config_audit: "false",
+    npm_config_fund: "false",
+  });
 
   beforeAll(() => {
     out = tempDir("levity-kit-pack-");
