@@ -353,6 +353,7 @@ describe("against levity", () => {
       "usage",
       "tool-call pairing",
       "signature back to its issuer",
+      "signature kept from another upstream",
       "count shape",
       "next turn stream event order",
       "next turn stop reason",

@@ -234,7 +234,48 @@ async function runExchange(
     stopCase(client, nextAnswer, nextUpstream?.issued?.callName !== undefined, "next turn "),
     usageCase(nextAnswer, usageAsked, "next turn "),
   );
+  const signature = upstream.issued?.signature;
+  const other = DIALECTS[(DIALECTS.indexOf(target) + 1) % DIALECTS.length]!;
+  if (signature && options.dialects.includes(other))
+    cases.push(await crossCase(ctx, recorded, nextRequest.body as Json, other, signature));
   return result;
+}
+
+/**
+ * The same conversation continued on another upstream, as a failover or a model switch would
+ * send it: the signature the first upstream issued must not reach the second as if it were its own.
+ */
+async function crossCase(
+  ctx: Context,
+  recorded: Exchange["request"],
+  body: Json,
+  other: Dialect,
+  signature: string,
+): Promise<Case> {
+  const name = "signature kept from another upstream";
+  const { options, target } = ctx;
+  const request = outgoing(
+    options.baseUrl,
+    { ...recorded, body },
+    options.models[other],
+    options.key,
+  );
+  Object.assign(request.headers, options.headers?.[other]);
+  const { answer, fresh } = await exchangeWith(ctx, request);
+  const there = fresh[other].filter((r) => r.route?.dialect === other).at(-1)?.view;
+  if (!there)
+    return {
+      name,
+      status: "fail",
+      reason: `the conversation continued on ${other} did not reach it: ${answer.error ?? `${answer.status} ${cut(answer.text)}`}`,
+    };
+  return there.signatures.some((s) => s.includes(signature))
+    ? {
+        name,
+        status: "fail",
+        reason: `the ${target} upstream's signature was sent to ${other} as its own`,
+      }
+    : { name, status: "pass" };
 }
 
 function fold(cell: Cell): Cell {
