@@ -135,6 +135,9 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`# gateway.yaml\n${config.gateway}\n# mappings.yaml\n${config.mappings}`);
     return 0;
   }
+  const timeoutMs = values.timeout ? Number(values.timeout) : 60_000;
+  if (!(Number.isInteger(timeoutMs) && timeoutMs > 0))
+    usageError(`--timeout ${values.timeout} is not a number of milliseconds`);
   const baseUrl = values["base-url"];
   if (!baseUrl) usageError("--base-url is required");
   const dialects = (values.dialect ?? DIALECTS) as Dialect[];
@@ -170,7 +173,7 @@ export async function main(argv: string[]): Promise<number> {
       fakes,
       fixtures,
       dialects,
-      timeoutMs: values.timeout ? Number(values.timeout) : 60_000,
+      timeoutMs,
       onCell: (cell) =>
         console.error(
           `  ${cell.cli} ${cell.version} ${cell.session} -> ${cell.upstream}: ${cellText(cell)}`,
