@@ -17,10 +17,10 @@ import {
   toolsCase,
   usageCase,
 } from "./checks.ts";
-import { type Dialect, DIALECTS, type Json } from "./dialect.ts";
-import { MODULES, routeOf } from "./dialects/index.ts";
+import { type AnswerView, type Dialect, DIALECTS, type Json, type RequestView } from "./dialect.ts";
+import { MODULES, type Route, routeOf } from "./dialects/index.ts";
 import type { Fakes, Received } from "./fakes/server.ts";
-import type { Exchange, Fixture } from "./fixtures.ts";
+import type { Exchange, Fixture, RecordedRequest } from "./fixtures.ts";
 import { type ClientAnswer, type Outgoing, outgoing, send } from "./replay.ts";
 
 /*
@@ -93,151 +93,179 @@ async function exchangeWith(
 }
 
 const cut = (text: string) => text.replace(/\s+/g, " ").slice(0, 120);
+const got = (answer: ClientAnswer) => answer.error ?? `${answer.status} ${cut(answer.text)}`;
+
+/** One recorded request made ready for the dialect under test, and what its client asked for. */
+interface Turn {
+  recorded: RecordedRequest;
+  label: string;
+  route: Route;
+  client: Dialect;
+  request: Outgoing;
+  view: RequestView;
+  usageAsked: boolean;
+}
+
+function prepare(ctx: Context, recorded: RecordedRequest, route: Route, label: string): Turn {
+  const { options, target } = ctx;
+  const request = outgoing(options.baseUrl, recorded, options.models[target], options.key);
+  Object.assign(request.headers, options.headers?.[target]);
+  const body = request.body as Json;
+  const view = MODULES[route.dialect].readRequest(request.url, body);
+  // A chat stream carries usage only when the client asked for it.
+  const usageAsked =
+    route.dialect !== "openai-chat" || !view.stream || body.stream_options?.include_usage === true;
+  return { recorded, label, route, client: route.dialect, request, view, usageAsked };
+}
+
+/** The gateway has no route for this client API: it refused with nothing sent to any fake. */
+const noRoute = (answer: ClientAnswer, fresh: Record<Dialect, Received[]>) =>
+  NO_ROUTE.has(answer.status) && DIALECTS.every((d) => fresh[d].length === 0);
+
+/** Whether the request reached the fake under test, and no other: the request it got, if so. */
+function reach(
+  ctx: Context,
+  turn: Turn,
+  answer: ClientAnswer,
+  fresh: Record<Dialect, Received[]>,
+): { found: Case; upstream?: Received } {
+  const { target } = ctx;
+  const name = "reached upstream";
+  if (noRoute(answer, fresh))
+    return {
+      found: {
+        name: "route",
+        status: "n/a",
+        reason: `no route for ${turn.label} (${answer.status})`,
+      },
+    };
+  const upstream = fresh[target]
+    .filter(
+      (r) =>
+        r.route?.dialect === target &&
+        (r.route.operation === "generate" || r.route.operation === turn.route.operation),
+    )
+    .at(-1);
+  const elsewhere = DIALECTS.filter((d) => d !== target && fresh[d].length > 0);
+  if (upstream)
+    return elsewhere.length
+      ? {
+          found: { name, status: "fail", reason: `also sent to the ${elsewhere.join(", ")} fake` },
+          upstream,
+        }
+      : { found: { name, status: "pass" }, upstream };
+  const stray = fresh[target][0];
+  const reason = elsewhere.length
+    ? `sent to the ${elsewhere.join(", ")} fake, not the ${target} one`
+    : stray
+      ? `the ${target} fake got ${stray.method} ${stray.path.split("?")[0]}, not a ${target} request`
+      : `nothing reached the ${target} fake; the client got ${got(answer)}`;
+  return { found: { name, status: "fail", reason } };
+}
+
+/** What the gateway sent the fake under test, against what the client sent. */
+function upstreamCases(ctx: Context, turn: Turn, upstream: Received): Case[] {
+  const { options, target } = ctx;
+  const there = upstream.view ?? MODULES[target].readRequest(upstream.path, upstream.body ?? {});
+  return [
+    modelCase(there, options.upstreamModels?.[target] ?? options.models[target]),
+    toolsCase(turn.view, there),
+    systemCase(target, turn.view, there),
+    historySignaturesCase(turn.client, target, turn.view, there),
+    cacheCase(target, turn.view, there),
+    imagesCase(turn.view, upstream.text),
+  ];
+}
+
+/**
+ * The next turn, as the CLI would send it (the answer appended, each call answered by its id):
+ * the result must reach the fake under the id it issued, with its own signature back.
+ */
+async function nextTurnCases(
+  ctx: Context,
+  turn: Turn,
+  upstream: Received,
+  answer: AnswerView,
+): Promise<Case[]> {
+  const { options, target } = ctx;
+  const body = MODULES[turn.client].continueBody(turn.request.body as Json, answer, TOOL_RESULT);
+  const next = await exchangeWith(ctx, { ...turn.request, body });
+  const nextUpstream = next.fresh[target]
+    .filter((r) => r.route?.dialect === target && r.route.operation === "generate")
+    .at(-1);
+  const nextView = nextUpstream?.view;
+  const signature = upstream.issued?.signature;
+  const cases = [
+    pairingCase(target, upstream.issued, nextView),
+    ownSignatureCase(target, signature, nextView),
+  ];
+  if (nextView) cases.push(historySignaturesCase(turn.client, target, turn.view, nextView));
+  const status = statusCase(next.answer);
+  if (status.status === "fail") return [...cases, { ...status, name: "next turn status" }];
+  const view = readClientAnswer(turn.client, next.answer);
+  cases.push(
+    shapeCase(turn.view.stream, view, "next turn "),
+    stopCase(turn.client, view, nextUpstream?.issued?.callName !== undefined, "next turn "),
+    usageCase(view, turn.usageAsked, "next turn "),
+  );
+  const other = DIALECTS[(DIALECTS.indexOf(target) + 1) % DIALECTS.length]!;
+  if (signature && options.dialects.includes(other))
+    cases.push(await crossCase(ctx, turn.recorded, body, other, signature));
+  return cases;
+}
 
 async function runExchange(
   ctx: Context,
   exchange: Exchange,
   index: number,
 ): Promise<ExchangeResult> {
-  const { options, target } = ctx;
   const recorded = exchange.request;
+  const label = `${recorded.method} ${recorded.path.split("?")[0]}`;
   const result: ExchangeResult = {
     index,
     purpose: exchange.purpose ?? "main",
-    request: `${recorded.method} ${recorded.path.split("?")[0]}`,
+    request: label,
     cases: [],
   };
   const cases = result.cases;
   const route = routeOf(recorded.method, recorded.path);
   if (!route || recorded.body === undefined) {
-    cases.push({
-      name: "replayed",
-      status: "n/a",
-      reason: `not a model request (${result.request})`,
-    });
+    cases.push({ name: "replayed", status: "n/a", reason: `not a model request (${label})` });
     return result;
   }
-  const client = route.dialect;
-  const model = options.models[target];
-  const request = outgoing(options.baseUrl, recorded, model, options.key);
-  Object.assign(request.headers, options.headers?.[target]);
-  const clientView = MODULES[client].readRequest(request.url, request.body as Json);
-  const { answer, fresh } = await exchangeWith(ctx, request);
-  const anywhere = DIALECTS.flatMap((d) => fresh[d]);
-
+  const turn = prepare(ctx, recorded, route, label);
+  const { answer, fresh } = await exchangeWith(ctx, turn.request);
   if (route.operation === "count") {
-    if (NO_ROUTE.has(answer.status) && anywhere.length === 0) {
+    // A gateway may count by itself: only the answer is checked.
+    if (noRoute(answer, fresh))
       cases.push({
         name: "route",
         status: "n/a",
-        reason: `no route for ${result.request} (${answer.status})`,
+        reason: `no route for ${label} (${answer.status})`,
       });
-      return result;
-    }
-    cases.push(statusCase(answer));
-    if (answer.status === 200) cases.push(countCase(client, answer));
+    else cases.push(statusCase(answer));
+    if (answer.status === 200) cases.push(countCase(turn.client, answer));
     return result;
   }
-
-  const ofTarget = (r: Received) => r.route?.dialect === target;
-  const atTarget = fresh[target].filter(
-    (r) =>
-      ofTarget(r) && (r.route?.operation === "generate" || r.route?.operation === route.operation),
-  );
-  if (atTarget.length === 0) {
-    if (NO_ROUTE.has(answer.status) && anywhere.length === 0) {
-      cases.push({
-        name: "route",
-        status: "n/a",
-        reason: `no route for ${result.request} (${answer.status})`,
-      });
-      return result;
-    }
-    const elsewhere = DIALECTS.filter((d) => d !== target && fresh[d].length > 0);
-    const stray = fresh[target][0];
-    cases.push({
-      name: "reached upstream",
-      status: "fail",
-      reason: elsewhere.length
-        ? `sent to the ${elsewhere.join(", ")} fake, not the ${target} one`
-        : stray
-          ? `the ${target} fake got ${stray.method} ${stray.path.split("?")[0]}, not a ${target} request`
-          : `nothing reached the ${target} fake; the client got ${answer.error ?? `${answer.status} ${cut(answer.text)}`}`,
-    });
-    return result;
-  }
-  const wrong = DIALECTS.filter((d) => d !== target && fresh[d].length > 0);
-  cases.push(
-    wrong.length
-      ? {
-          name: "reached upstream",
-          status: "fail",
-          reason: `also sent to the ${wrong.join(", ")} fake`,
-        }
-      : { name: "reached upstream", status: "pass" },
-  );
-  const upstream = atTarget.at(-1)!;
-  const upstreamView =
-    upstream.view ?? MODULES[target].readRequest(upstream.path, upstream.body ?? {});
-  cases.push(
-    modelCase(upstreamView, options.upstreamModels?.[target] ?? model),
-    toolsCase(clientView, upstreamView),
-    systemCase(target, clientView, upstreamView),
-    historySignaturesCase(client, target, clientView, upstreamView),
-    cacheCase(target, clientView, upstreamView),
-    imagesCase(clientView, upstream.text),
-  );
-
-  cases.push(statusCase(answer));
+  const { found, upstream } = reach(ctx, turn, answer, fresh);
+  cases.push(found);
+  if (!upstream) return result;
+  cases.push(...upstreamCases(ctx, turn, upstream), statusCase(answer));
   if (answer.status !== 200) return result;
-  const view = readClientAnswer(client, answer);
-  const streamed = clientView.stream;
-  const body = request.body as Json;
-  const usageAsked =
-    client !== "openai-chat" || !streamed || body.stream_options?.include_usage === true;
-  cases.push(shapeCase(streamed, view));
+  const view = readClientAnswer(turn.client, answer);
+  cases.push(shapeCase(turn.view.stream, view));
   if (route.operation === "compact") {
     cases.push(usageCase(view, true));
     return result;
   }
   const called = upstream.issued?.callName;
   cases.push(
-    stopCase(client, view, called !== undefined),
-    toolCallCase(client, view, called),
-    usageCase(view, usageAsked),
+    stopCase(turn.client, view, called !== undefined),
+    toolCallCase(turn.client, view, called),
+    usageCase(view, turn.usageAsked),
   );
-  if (!called || view.toolCalls.length === 0) return result;
-
-  // The next turn, as the CLI would send it: the answer appended and each call answered by its id.
-  const nextRequest: Outgoing = {
-    ...request,
-    body: MODULES[client].continueBody(body, view, TOOL_RESULT),
-  };
-  const next = await exchangeWith(ctx, nextRequest);
-  const nextUpstream = next.fresh[target]
-    .filter((r) => ofTarget(r) && r.route?.operation === "generate")
-    .at(-1);
-  const nextView = nextUpstream?.view;
-  cases.push(
-    pairingCase(target, upstream.issued, nextView),
-    ownSignatureCase(target, upstream.issued?.signature, nextView),
-  );
-  if (nextView) cases.push(historySignaturesCase(client, target, clientView, nextView));
-  const nextStatus = statusCase(next.answer);
-  if (nextStatus.status === "fail") {
-    cases.push({ ...nextStatus, name: "next turn status" });
-    return result;
-  }
-  const nextAnswer = readClientAnswer(client, next.answer);
-  cases.push(
-    shapeCase(streamed, nextAnswer, "next turn "),
-    stopCase(client, nextAnswer, nextUpstream?.issued?.callName !== undefined, "next turn "),
-    usageCase(nextAnswer, usageAsked, "next turn "),
-  );
-  const signature = upstream.issued?.signature;
-  const other = DIALECTS[(DIALECTS.indexOf(target) + 1) % DIALECTS.length]!;
-  if (signature && options.dialects.includes(other))
-    cases.push(await crossCase(ctx, recorded, nextRequest.body as Json, other, signature));
+  if (called && view.toolCalls.length > 0)
+    cases.push(...(await nextTurnCases(ctx, turn, upstream, view)));
   return result;
 }
 
@@ -247,7 +275,7 @@ async function runExchange(
  */
 async function crossCase(
   ctx: Context,
-  recorded: Exchange["request"],
+  recorded: RecordedRequest,
   body: Json,
   other: Dialect,
   signature: string,
@@ -267,7 +295,7 @@ async function crossCase(
     return {
       name,
       status: "fail",
-      reason: `the conversation continued on ${other} did not reach it: ${answer.error ?? `${answer.status} ${cut(answer.text)}`}`,
+      reason: `the conversation continued on ${other} did not reach it: ${got(answer)}`,
     };
   return there.signatures.some((s) => s.includes(signature))
     ? {
