@@ -92,8 +92,9 @@ async function exchangeWith(
   return { answer, fresh: since(ctx.options.fakes, at) };
 }
 
-const cut = (text: string) => text.replace(/\s+/g, " ").slice(0, 120);
-const got = (answer: ClientAnswer) => answer.error ?? `${answer.status} ${cut(answer.text)}`;
+const cut = (text: string, length: number) => text.replace(/\s+/g, " ").slice(0, length);
+const got = (answer: ClientAnswer, length = 120) =>
+  answer.error ?? `${answer.status} ${cut(answer.text, length)}`;
 
 /** One recorded request made ready for the dialect under test, and what its client asked for. */
 interface Turn {
@@ -136,7 +137,7 @@ function reach(
       found: {
         name: "route",
         status: "n/a",
-        reason: `no route for ${turn.label} (${answer.status})`,
+        reason: `no route for ${turn.label}: ${got(answer, 60)}`,
       },
     };
   const upstream = fresh[target]
@@ -241,7 +242,7 @@ async function runExchange(
       cases.push({
         name: "route",
         status: "n/a",
-        reason: `no route for ${label} (${answer.status})`,
+        reason: `no route for ${label}: ${got(answer, 60)}`,
       });
     else cases.push(statusCase(answer));
     if (answer.status === 200) cases.push(countCase(turn.client, answer));
