@@ -166,6 +166,25 @@ const SYNTHETIC = [
           },
         },
       },
+      {
+        purpose: "other",
+        request: {
+          method: "POST",
+          path: "/v1/responses/compact",
+          headers: { authorization: "[scrubbed]" },
+          body: {
+            model: "gpt-recorded",
+            instructions: "You are a synthetic Codex.",
+            input: [
+              {
+                type: "message",
+                role: "user",
+                content: [{ type: "input_text", text: "Long talk" }],
+              },
+            ],
+          },
+        },
+      },
     ],
   },
   {

@@ -168,8 +168,11 @@ function reach(
 function upstreamCases(ctx: Context, turn: Turn, upstream: Received): Case[] {
   const { options, target } = ctx;
   const there = upstream.view ?? MODULES[target].readRequest(upstream.path, upstream.body ?? {});
+  const model = modelCase(there, options.upstreamModels?.[target] ?? options.models[target]);
+  // A compaction a gateway emulates is its own summarizing request, not the client's translated.
+  if (turn.route.operation === "compact") return [model];
   return [
-    modelCase(there, options.upstreamModels?.[target] ?? options.models[target]),
+    model,
     toolsCase(turn.view, there),
     systemCase(target, turn.view, there),
     historySignaturesCase(turn.client, target, turn.view, there),

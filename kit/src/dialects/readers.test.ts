@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { type Dialect, DIALECTS, type Plan, sse } from "../dialect.ts";
+import { planFor } from "../fakes/plan.ts";
 import { MODULES, routeOf } from "./index.ts";
 
 /*
@@ -177,4 +178,19 @@ test.each([
   ["POST", "/api/event_logging/batch"],
 ])("%s %s is not a model request", (method, path) => {
   expect(routeOf(method, path)).toBeUndefined();
+});
+
+test("Codex's compaction_trigger gets a Response whose only output is one compaction item", () => {
+  const body = {
+    stream: true,
+    input: [{ role: "user", content: "long talk" }, { type: "compaction_trigger" }],
+  };
+  const request = MODULES["openai-responses"].readRequest("/v1/responses", body);
+  const plan = planFor("openai-responses", request, body, 1);
+  const wire = MODULES["openai-responses"].writeAnswer("m", plan, request, body);
+  const view = MODULES["openai-responses"].readAnswer(wire.status, wire.contentType, wire.body);
+  expect(view.problems).toEqual([]);
+  expect(view.turn).toEqual([
+    { type: "compaction", id: expect.any(String), encrypted_content: "kit-compaction-1" },
+  ]);
 });
