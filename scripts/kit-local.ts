@@ -3,6 +3,7 @@
  * in this process, in front of the kit's fakes (with --base-url the kit runs against that gateway
  * instead, as `npx @levity/cli-traffic-kit` would).
  */
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DIALECTS, type Dialect } from "../kit/src/dialect.ts";
@@ -28,11 +29,16 @@ export async function kitAgainstLocalLevity(argv: string[]): Promise<number> {
       dialect: { type: "string", multiple: true },
     },
   });
-  const fixtures = loadFixtures(resolve(values.fixtures ?? "test/fixtures/cli-traffic")).filter(
+  const dir = resolve(values.fixtures ?? "test/fixtures/cli-traffic");
+  const fixtures = (existsSync(dir) ? loadFixtures(dir) : []).filter(
     (f) =>
       (!values.cli || values.cli.includes(f.cli)) &&
       (!values.session || values.session.includes(f.session)),
   );
+  if (fixtures.length === 0) {
+    console.error(`no recorded sessions to replay in ${dir}`);
+    return 2;
+  }
   const fakes = await startFakes();
   const gateway = levityForKit(fakes);
   try {
