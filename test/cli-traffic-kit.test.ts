@@ -8,7 +8,12 @@ import { DEFAULT_MODELS, levityConfig } from "../kit/src/recipes.ts";
 import { markdown } from "../kit/src/report.ts";
 import { type Cell, runKit } from "../kit/src/run.ts";
 import { REPO, startGateway, type TestGateway, tempDir } from "./support/gateway.ts";
-import { freePortRun, levityForKit, toolDroppingProxy } from "./support/kit-levity.ts";
+import {
+  freePortRun,
+  levityForKit,
+  signatureDroppingProxy,
+  toolDroppingProxy,
+} from "./support/kit-levity.ts";
 import { RED_PNG_BASE64, RED_PNG_DATA_URL } from "./support/red-png.ts";
 
 /*
@@ -416,6 +421,29 @@ test("a gateway that drops tools fails the kit's tools case on every upstream", 
     expect(markdown(cells)).toContain(
       "| FAIL: tools: 1 of 1 tools dropped or renamed: Bash (request 1, main) |",
     );
+  } finally {
+    proxy.stop();
+  }
+}, 60_000);
+
+test("a gateway that drops Anthropic's thinking signatures fails the signatures case over Anthropic", async () => {
+  const proxy = signatureDroppingProxy(gateway.origin);
+  try {
+    const cells = await run(
+      proxy.origin,
+      synthetic.filter((f) => f.dialect === "anthropic"),
+    );
+    const anthropic = cells.find((c) => c.upstream === "anthropic")!;
+    expect(anthropic.status).toBe("fail");
+    expect(anthropic.reason).toBe(
+      "signatures: 1 of 1 signatures in the history were not sent back to their issuer (request 1, main)",
+    );
+    // Over any other upstream a dropped Anthropic signature is no loss: those cells pass.
+    expect(cells.filter((c) => c.upstream !== "anthropic").map((c) => c.status)).toEqual([
+      "pass",
+      "pass",
+      "pass",
+    ]);
   } finally {
     proxy.stop();
   }

@@ -38,8 +38,14 @@ export async function freePortRun(count: number): Promise<number> {
   }
 }
 
-/** A stand-in gateway in front of `origin` that drops every request's tools: a defect the kit must catch. */
-export function toolDroppingProxy(origin: string): { origin: string; stop(): void } {
+/**
+ * A stand-in gateway in front of `origin` that changes each JSON request body before passing it
+ * on: a defect of the kind the kit must catch.
+ */
+export function mutatingProxy(
+  origin: string,
+  mutate: (body: Record<string, any>) => void,
+): { origin: string; stop(): void } {
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -48,7 +54,7 @@ export function toolDroppingProxy(origin: string): { origin: string; stop(): voi
       let body = await request.text();
       try {
         const json = JSON.parse(body);
-        delete json.tools;
+        mutate(json);
         body = JSON.stringify(json);
       } catch {
         // Not JSON: passed on as it came.
@@ -69,3 +75,17 @@ export function toolDroppingProxy(origin: string): { origin: string; stop(): voi
   });
   return { origin: `http://127.0.0.1:${server.port}`, stop: () => server.stop(true) };
 }
+
+/** A gateway that drops every request's tools. */
+export const toolDroppingProxy = (origin: string) =>
+  mutatingProxy(origin, (body) => {
+    delete body.tools;
+  });
+
+/** A gateway that drops the signature of every Anthropic thinking block it is sent. */
+export const signatureDroppingProxy = (origin: string) =>
+  mutatingProxy(origin, (body) => {
+    for (const message of Array.isArray(body.messages) ? body.messages : [])
+      for (const block of Array.isArray(message?.content) ? message.content : [])
+        if (block?.type === "thinking") delete block.signature;
+  });
