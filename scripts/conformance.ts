@@ -5,8 +5,16 @@
  * embeddings cases for each --embedding-model, and OpenAI audio transcriptions to every upstream,
  * against any gateway, so another gateway can be held to the same standard as levity. Without --base-url
  * it runs against levity in front of scripted fake upstreams, as `npm test` does.
+ *
+ * npm run conformance -- --kit [--base-url URL --key KEY ...] runs the CLI traffic kit (kit/)
+ * instead: recorded coding-CLI requests, against that gateway or a levity started here.
  */
 import { parseArgs } from "node:util";
+import { kitAgainstLocalLevity } from "./kit-local.ts";
+
+// --kit: the CLI traffic kit (kit/) instead of the SDK matrix; every other argument is the kit's.
+if (process.argv.includes("--kit"))
+  process.exit(await kitAgainstLocalLevity(process.argv.slice(2).filter((a) => a !== "--kit")));
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
