@@ -293,20 +293,6 @@ const SYNTHETIC = [
   },
 ];
 
-/**
- * What the kit found levity not to carry in the recorded sessions: an image a tool returned
- * (Claude Code's Read of a picture) reaches Anthropic, and every other upstream gets a note in its
- * place. Listed so that this test fails on any other failure, and when the gap is closed.
- */
-const KNOWN_GAPS: { cli: string; session: string; upstream: Dialect; reason: string }[] = [
-  ...(["openai-responses", "openai-chat", "gemini"] as const).map((upstream) => ({
-    cli: "claude-code",
-    session: "image",
-    upstream,
-    reason: "images: 1 of 1 images' data did not reach the upstream",
-  })),
-];
-
 function writeSynthetic(): string {
   const dir = tempDir("levity-kit-fixtures-");
   for (const fixture of SYNTHETIC) {
@@ -386,25 +372,14 @@ describe("against levity", () => {
   }, 60_000);
 
   test.skipIf(!existsSync(RECORDED))(
-    "every recorded CLI session passes over every upstream dialect, but for the gaps listed",
+    "every recorded CLI session passes over every upstream dialect",
     async () => {
       const fixtures = loadFixtures(RECORDED);
       expect(fixtures.length).toBeGreaterThan(0);
       const cells = await run(gateway.origin, fixtures);
-      const failed = cells.filter((c) => c.status !== "pass");
-      const known = (c: Cell) =>
-        KNOWN_GAPS.some(
-          (g) =>
-            g.cli === c.cli &&
-            g.session === c.session &&
-            g.upstream === c.upstream &&
-            c.reason?.startsWith(g.reason),
-        );
-      expect(failures(failed.filter((c) => !known(c)))).toEqual([]);
-      const present = KNOWN_GAPS.filter((g) =>
-        fixtures.some((f) => f.cli === g.cli && f.session === g.session),
-      );
-      expect(failed.filter(known)).toHaveLength(present.length);
+      // An image a tool returned (Claude Code's Read of a picture) was the last gap: it reaches
+      // every upstream now, in the upstream's own place for it.
+      expect(failures(cells.filter((c) => c.status !== "pass"))).toEqual([]);
       console.log(markdown(cells));
     },
     120_000,

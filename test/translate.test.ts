@@ -548,6 +548,75 @@ describe("images", () => {
       ],
     });
 
+  test("a picture a tool returned reaches every upstream in that upstream's own place for it", async () => {
+    const png = Buffer.from(RED_PNG).toString("base64");
+    const ask = (model: string) =>
+      anthropic.messages.create({
+        model,
+        max_tokens: 64,
+        tools: [{ name: "read_file", input_schema: weather as Anthropic.Tool.InputSchema }],
+        messages: [
+          { role: "user", content: "Read red.png" },
+          {
+            role: "assistant",
+            content: [
+              { type: "tool_use", id: "call_img_1", name: "read_file", input: { city: "red.png" } },
+            ],
+          },
+          {
+            role: "user",
+            content: [
+              {
+                type: "tool_result",
+                tool_use_id: "call_img_1",
+                content: [
+                  { type: "text", text: "the file:" },
+                  { type: "image", source: { type: "base64", media_type: "image/png", data: png } },
+                ],
+              },
+            ],
+          },
+        ],
+      });
+
+    // Chat: the tool message says where the picture went; a user message right after holds it.
+    await ask("to-openai");
+    const messages = oa.last().json.messages;
+    expect(messages.at(-2)).toEqual({
+      role: "tool",
+      tool_call_id: "call_img_1",
+      content: "the file:\n[the tool returned an attachment: it follows in the next user message]",
+    });
+    expect(messages.at(-1)).toEqual({
+      role: "user",
+      content: [
+        { type: "text", text: "Attachments the tool call call_img_1 returned:" },
+        { type: "image_url", image_url: { url: `data:image/png;base64,${png}` } },
+      ],
+    });
+
+    // Responses: the function call's output is a list of parts, the picture among them.
+    await ask("to-openai-responses");
+    const output = oa.last().json.input.find((i: any) => i.type === "function_call_output");
+    expect(output).toEqual({
+      type: "function_call_output",
+      call_id: "call_img_1",
+      output: [
+        { type: "input_text", text: "the file:" },
+        { type: "input_image", image_url: `data:image/png;base64,${png}`, detail: "auto" },
+      ],
+    });
+
+    // Gemini: the function response, then the picture as a part of the same turn.
+    await ask("to-gemini");
+    const last = ge.last().json.contents.at(-1);
+    expect(last.parts[0].functionResponse).toMatchObject({
+      name: "read_file",
+      response: { result: "the file:" },
+    });
+    expect(last.parts[1]).toEqual({ inlineData: { mimeType: "image/png", data: png } });
+  });
+
   test("an image URL going to Gemini is fetched and inlined", async () => {
     const done = await ask(`http://127.0.0.1:${images.port}/red.png`);
     expect(done.choices[0]!.message.content).toBe("Red");

@@ -81,7 +81,11 @@ export function resultFromResponse(response: unknown): {
 
 /** Tool-result content as a function response: Gemini wants an object, so text is wrapped unless it is a JSON object. */
 export function responseFromResult(part: ToolResultPart): Record<string, unknown> {
-  const text = part.content.map((c) => (c.type === "text" ? c.text : "")).join("\n");
+  // Its pictures are parts of their own (see geminiParts): the response holds the text.
+  const text = part.content
+    .filter((c) => c.type === "text")
+    .map((c) => c.text)
+    .join("\n");
   if (!part.isError) {
     try {
       const parsed = JSON.parse(text);
@@ -235,6 +239,12 @@ export function geminiParts(
   },
 ): unknown[] {
   const out: unknown[] = [];
+  /*
+   * What a tool returned besides text (Claude Code's Read of a picture): a function response holds
+   * JSON only, so the pictures follow the turn's function responses as parts of their own, which
+   * every Gemini model reads (a function response's own `parts` only Gemini 3 does).
+   */
+  const toolMedia: unknown[] = [];
   const signed = (body: Record<string, unknown>, opaque: Opaque | undefined) => {
     const value = options.signature(opaque);
     return value === undefined ? body : { ...body, thoughtSignature: value };
@@ -274,10 +284,13 @@ export function geminiParts(
             response: responseFromResult(part),
           },
         });
+        for (const content of part.content)
+          if (content.type === "media") toolMedia.push(options.media(content));
         break;
       case "redacted_thinking":
       // Only Anthropic can read its redacted thinking.
     }
   }
+  out.push(...toolMedia);
   return out;
 }

@@ -40,27 +40,54 @@ function mediaContent(part: MediaPart) {
   return { type: "image_url", image_url: { url: mediaToUrl(part) } };
 }
 
-/** A tool result as chat tool-message text: OpenAI tool messages carry text only. */
-export function toolResultText(part: ToolResultPart): string {
+/**
+ * A tool result as text. `attached` names where its pictures and files went instead (the chat
+ * dialect's tool messages carry text only); without it, they are said to be left out.
+ */
+export function toolResultText(part: ToolResultPart, attached?: string): string {
   const text = part.content
-    .map((c) => (c.type === "text" ? c.text : "[a media attachment the tool returned was omitted]"))
+    .map((c) =>
+      c.type === "text"
+        ? c.text
+        : (attached ?? "[a media attachment the tool returned was omitted]"),
+    )
     .join("\n");
   return part.isError && text !== "" && !/error/i.test(text) ? `Error: ${text}` : text;
 }
 
+/** Where a chat tool message says its attachments are: in the user message after the tool messages. */
+const ATTACHED_BELOW = "[the tool returned an attachment: it follows in the next user message]";
+
 function userMessages(parts: Part[]): unknown[] {
   const messages: unknown[] = [];
+  // A tool's pictures go in a user message right after the tool messages, each introduced by the
+  // call it answers: the model sees them, which it would not were they left out.
+  const attachments: unknown[] = [];
   for (const part of parts)
-    if (part.type === "tool_result")
-      messages.push({ role: "tool", tool_call_id: part.callId, content: toolResultText(part) });
+    if (part.type === "tool_result") {
+      const media = part.content.filter((c): c is MediaPart => c.type === "media");
+      messages.push({
+        role: "tool",
+        tool_call_id: part.callId,
+        content: toolResultText(part, media.length > 0 ? ATTACHED_BELOW : undefined),
+      });
+      if (media.length > 0)
+        attachments.push(
+          { type: "text", text: `Attachments the tool call ${part.callId} returned:` },
+          ...media.map(mediaContent),
+        );
+    }
   const rest = parts.filter((p) => p.type === "text" || p.type === "media");
-  if (rest.length > 0) {
-    const simple = rest.every((p) => p.type === "text");
+  if (rest.length > 0 || attachments.length > 0) {
+    const simple = attachments.length === 0 && rest.every((p) => p.type === "text");
     const content = simple
       ? rest.map((p) => (p as { text: string }).text).join("")
-      : rest.map((p) =>
-          p.type === "text" ? { type: "text", text: p.text } : mediaContent(p as MediaPart),
-        );
+      : [
+          ...attachments,
+          ...rest.map((p) =>
+            p.type === "text" ? { type: "text", text: p.text } : mediaContent(p as MediaPart),
+          ),
+        ];
     messages.push({ role: "user", content });
   }
   return messages;

@@ -10,6 +10,7 @@ import type {
   StopReason,
   StreamEvent,
   TextPart,
+  ToolResultPart,
   Usage,
 } from "../../ir.ts";
 import { toolResultText } from "../openai-chat/upstream.ts";
@@ -25,6 +26,17 @@ function inputContent(part: MediaPart) {
   if (part.source.kind === "base64" && part.source.mediaType === "application/pdf")
     return { type: "input_file", file_data: mediaToUrl(part), filename: "document.pdf" };
   return { type: "input_image", image_url: mediaToUrl(part), detail: "auto" };
+}
+
+/**
+ * A tool result as a function call's output: text, or, when the tool returned pictures or files,
+ * the list of text, input_image and input_file parts the Responses API takes there.
+ */
+function functionOutput(part: ToolResultPart): string | unknown[] {
+  if (!part.content.some((c) => c.type === "media")) return toolResultText(part);
+  return part.content.map((c) =>
+    c.type === "text" ? { type: "input_text", text: c.text } : inputContent(c),
+  );
 }
 
 function inputItems(request: ChatRequest, target: UpstreamTarget): unknown[] {
@@ -55,7 +67,7 @@ function inputItems(request: ChatRequest, target: UpstreamTarget): unknown[] {
         items.push({
           type: "function_call_output",
           call_id: part.callId,
-          output: toolResultText(part),
+          output: functionOutput(part),
         });
       } else if (part.type === "thinking" && issuedBy(part.signature, target)) {
         flush();
