@@ -259,6 +259,11 @@ export interface ChatResponse {
   stop: StopReason;
   stopSequence?: string;
   usage: Usage;
+  /**
+   * Output items only the upstream's own dialect can show (a Responses `compaction` item): no
+   * part says them, but the answer is not empty. A client of that dialect gets them as they were.
+   */
+  opaqueOutput?: string[];
 }
 
 /**
@@ -282,6 +287,8 @@ export type StreamEvent =
   | { type: "tool_call_end"; index: number }
   | { type: "usage"; usage: Usage }
   | { type: "finish"; stop: StopReason; stopSequence?: string; usage: Usage }
+  /** An output item only the upstream's own dialect can show (see ChatResponse.opaqueOutput): content all the same. */
+  | { type: "opaque_output"; itemType: string }
   | { type: "error"; status: number; message: string };
 
 /** What a tool result may contain. */

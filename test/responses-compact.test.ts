@@ -50,6 +50,27 @@ const HISTORY = [
   { type: "message", role: "user", content: "Also keep the tests green." },
 ];
 
+/** OpenAI's answer to a compaction_trigger: a response whose one output item is the compaction. */
+function inlineCompaction(stream: boolean): Response {
+  const item = { type: "compaction", id: "cmp_inline", encrypted_content: OPENAI_COMPACTION };
+  const shell = { id: "resp_inline", object: "response", created_at: 1, model: "gpt-5-real" };
+  const usage = { input_tokens: 40, output_tokens: 5, total_tokens: 45 };
+  const completed = { ...shell, status: "completed", output: [item], usage };
+  if (!stream) return Response.json(completed);
+  const events = [
+    { type: "response.created", response: { ...shell, status: "in_progress", output: [] } },
+    { type: "response.output_item.added", output_index: 0, item },
+    { type: "response.output_item.done", output_index: 0, item },
+    { type: "response.completed", response: completed },
+  ];
+  return new Response(
+    events
+      .map((e, i) => `event: ${e.type}\ndata: ${JSON.stringify({ ...e, sequence_number: i })}\n\n`)
+      .join(""),
+    { headers: { "content-type": "text/event-stream" } },
+  );
+}
+
 beforeAll(() => {
   ge = fakeGemini(GEMINI_KEY);
   openai = Bun.serve({
@@ -62,7 +83,14 @@ beforeAll(() => {
         authorization: request.headers.get("authorization"),
         body,
       });
-      if (new URL(request.url).pathname !== "/v1/responses/compact")
+      const path = new URL(request.url).pathname;
+      // Remote compaction v2: OpenAI answers a compaction_trigger with one compaction item.
+      if (
+        path === "/v1/responses" &&
+        body?.input?.some((i: any) => i?.type === "compaction_trigger")
+      )
+        return inlineCompaction(body.stream === true);
+      if (path !== "/v1/responses/compact")
         return Response.json(
           { error: { message: "no such route", type: "invalid_request_error" } },
           { status: 404 },
@@ -269,6 +297,46 @@ describe("POST /v1/responses/compact, forwarded to an upstream that serves Respo
     expect(response.headers.get("x-levity-path-rewritten")).toBe(
       "/responses/compact -> /v1/responses/compact",
     );
+  });
+});
+
+describe("compaction_trigger inside POST /v1/responses, forwarded to OpenAI", () => {
+  const TRIGGERED = [...HISTORY, { type: "compaction_trigger" }];
+
+  // An answer whose one item is a compaction has no text, call or thinking, and is still an
+  // answer: it once came back as a 502 "answered with no content".
+  test("streamed: OpenAI's compaction item reaches the client as OpenAI sent it", async () => {
+    const response = await post("/v1/responses", {
+      model: "to-openai",
+      input: TRIGGERED,
+      stream: true,
+      store: false,
+    });
+    expect(response.status).toBe(200);
+    const events = (await response.text())
+      .split("\n")
+      .filter((line) => line.startsWith("data: "))
+      .map((line) => JSON.parse(line.slice(6)));
+    expect(events.map((e) => e.type)).toEqual([
+      "response.created",
+      "response.output_item.added",
+      "response.output_item.done",
+      "response.completed",
+    ]);
+    expect(events.at(-1).response.output).toEqual([
+      { type: "compaction", id: "cmp_inline", encrypted_content: OPENAI_COMPACTION },
+    ]);
+    const seen = openaiSeen.at(-1)!;
+    expect(seen.path).toBe("/v1/responses");
+    expect(seen.body.input.at(-1)).toEqual({ type: "compaction_trigger" });
+  });
+
+  test("whole: the same, as one JSON Responses object", async () => {
+    const response = await post("/v1/responses", { model: "to-openai", input: TRIGGERED });
+    expect(response.status).toBe(200);
+    expect((await bodyOf(response)).output).toEqual([
+      { type: "compaction", id: "cmp_inline", encrypted_content: OPENAI_COMPACTION },
+    ]);
   });
 });
 

@@ -21,14 +21,18 @@ function isContent(event: StreamEvent): boolean {
     event.type === "redacted_thinking" ||
     event.type === "tool_call_start" ||
     event.type === "server_tool" ||
-    event.type === "media"
+    event.type === "media" ||
+    event.type === "opaque_output"
   );
 }
 
 /** An answer that finished with nothing in it: the "0 token" answer. A filtered or cut-short one is an answer. */
-export function isEmptyAnswer(response: Pick<ChatResponse, "parts" | "stop">): boolean {
+export function isEmptyAnswer(
+  response: Pick<ChatResponse, "parts" | "stop" | "opaqueOutput">,
+): boolean {
   return (
     response.stop === "end" &&
+    !response.opaqueOutput?.length &&
     !response.parts.some(
       (p) =>
         (p.type === "text" && p.text !== "") ||

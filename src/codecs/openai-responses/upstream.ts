@@ -14,6 +14,7 @@ import type {
   Usage,
 } from "../../ir.ts";
 import { toolResultText } from "../openai-chat/upstream.ts";
+import { COMPACTION_TYPES } from "./compaction.ts";
 import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { customArguments, mediaToUrl } from "../openai-chat/wire.ts";
 import { issue, issuedBy } from "../opaque.ts";
@@ -180,6 +181,15 @@ function webSearchParts(item: Record<string, unknown>): Part[] {
   ];
 }
 
+/** The output items no IR part holds, which still make an answer (Codex's remote compaction). */
+function opaqueItems(output: unknown): string[] | undefined {
+  if (!Array.isArray(output)) return undefined;
+  const found = output
+    .map((item) => (isObject(item) ? item.type : undefined))
+    .filter((type): type is string => typeof type === "string" && COMPACTION_TYPES.has(type));
+  return found.length > 0 ? found : undefined;
+}
+
 function partsFromOutput(output: unknown, target: UpstreamTarget): Part[] {
   const parts: Part[] = [];
   for (const item of Array.isArray(output) ? output : []) {
@@ -326,6 +336,7 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
         parts.some((p) => p.type === "tool_call"),
       ),
       usage: fromUsage(body.usage) ?? { input: 0, output: 0 },
+      opaqueOutput: opaqueItems(body.output),
     };
   },
 
@@ -415,6 +426,9 @@ async function* parseResponsesStream(
             else if (part.type === "server_tool_call" || part.type === "server_tool_result")
               yield { type: "server_tool", part };
           }
+        // Codex's remote compaction: the answer to a compaction_trigger is one compaction item.
+        if (typeof item.type === "string" && COMPACTION_TYPES.has(item.type))
+          yield { type: "opaque_output", itemType: item.type };
         if (item.type === "reasoning" && typeof item.encrypted_content === "string")
           yield {
             type: "thinking_signature",
