@@ -77,7 +77,7 @@ beforeAll(() => {
     hostname: "127.0.0.1",
     port: 0,
     async fetch(request) {
-      const body = await request.json().catch(() => undefined);
+      const body: any = await request.json().catch(() => undefined);
       openaiSeen.push({
         path: new URL(request.url).pathname,
         authorization: request.headers.get("authorization"),

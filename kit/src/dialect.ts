@@ -63,6 +63,26 @@ export interface AnswerView {
   turn: Json[];
 }
 
+/**
+ * What every dialect's reader does first: a status other than 200 is the problem, and a stream
+ * and a whole body each go to the dialect's own reader of them.
+ */
+export function readAnswerWith(
+  status: number,
+  contentType: string,
+  text: string,
+  read: {
+    stream(text: string, view: AnswerView): void;
+    whole(text: string, view: AnswerView): void;
+  },
+): AnswerView {
+  const view: AnswerView = { problems: [], toolCalls: [], signatures: [], text: "", turn: [] };
+  if (status !== 200) view.problems.push(`status ${status}: ${text.slice(0, 200)}`);
+  else if (contentType.includes("text/event-stream")) read.stream(text, view);
+  else read.whole(text, view);
+  return view;
+}
+
 /** What a fake decided to answer. */
 export interface Plan {
   thinking?: { text: string; signature?: string };

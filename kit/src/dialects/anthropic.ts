@@ -12,6 +12,7 @@ import {
   schemaView,
   sse,
   textsOf,
+  readAnswerWith,
 } from "../dialect.ts";
 
 /* Anthropic Messages: POST /v1/messages, named SSE events, thinking blocks signed. */
@@ -265,25 +266,19 @@ function readStream(text: string, view: AnswerView): void {
 }
 
 function readAnswer(status: number, contentType: string, text: string): AnswerView {
-  const view: AnswerView = { problems: [], toolCalls: [], signatures: [], text: "", turn: [] };
-  if (status !== 200) {
-    view.problems.push(`status ${status}: ${text.slice(0, 200)}`);
-    return view;
-  }
-  if (contentType.includes("text/event-stream")) {
-    readStream(text, view);
-    return view;
-  }
+  return readAnswerWith(status, contentType, text, { stream: readStream, whole: readWhole });
+}
+
+function readWhole(text: string, view: AnswerView): void {
   const json = parseJson(text);
   if (!isObject(json) || json.type !== "message" || json.role !== "assistant")
     view.problems.push(`not an Anthropic message: ${text.slice(0, 160)}`);
-  if (!isObject(json)) return view;
+  if (!isObject(json)) return;
   if (typeof json.id !== "string") view.problems.push("the message has no id");
   if (!Array.isArray(json.content)) view.problems.push("the message has no content list");
   view.stop = json.stop_reason ?? undefined;
   view.usage = { input: json.usage?.input_tokens, output: json.usage?.output_tokens };
   fromContent(list(json.content), view);
-  return view;
 }
 
 function continueBody(body: Json, answer: AnswerView, result: string): Json {

@@ -10,6 +10,7 @@ import {
   type Plan,
   type RequestView,
   schemaView,
+  readAnswerWith,
 } from "../dialect.ts";
 
 /* Gemini: POST /v1beta/models/{model}:generateContent | :streamGenerateContent (SSE or JSON array). */
@@ -166,21 +167,19 @@ function fromChunks(chunks: unknown[], view: AnswerView, streamed: boolean): voi
 }
 
 function readAnswer(status: number, contentType: string, text: string): AnswerView {
-  const view: AnswerView = { problems: [], toolCalls: [], signatures: [], text: "", turn: [] };
-  if (status !== 200) {
-    view.problems.push(`status ${status}: ${text.slice(0, 200)}`);
-    return view;
-  }
-  if (contentType.includes("text/event-stream")) {
-    const chunks = parseSse(text).map((event) => parseJson(event.data));
-    fromChunks(chunks, view, true);
-    return view;
-  }
+  return readAnswerWith(status, contentType, text, { stream: readStreamed, whole: readWhole });
+}
+
+function readStreamed(text: string, view: AnswerView): void {
+  const chunks = parseSse(text).map((event) => parseJson(event.data));
+  fromChunks(chunks, view, true);
+}
+
+function readWhole(text: string, view: AnswerView): void {
   const json = parseJson(text);
   if (Array.isArray(json)) fromChunks(json, view, true);
   else if (isObject(json)) fromChunks([json], view, false);
   else view.problems.push(`not JSON: ${text.slice(0, 160)}`);
-  return view;
 }
 
 function continueBody(body: Json, answer: AnswerView, result: string): Json {

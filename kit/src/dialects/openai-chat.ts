@@ -12,6 +12,7 @@ import {
   schemaView,
   sse,
   textsOf,
+  readAnswerWith,
 } from "../dialect.ts";
 
 /* OpenAI Chat Completions, as a chat-only compatible provider serves it: POST /v1/chat/completions. */
@@ -172,25 +173,19 @@ function readStream(text: string, view: AnswerView): void {
 }
 
 function readAnswer(status: number, contentType: string, text: string): AnswerView {
-  const view: AnswerView = { problems: [], toolCalls: [], signatures: [], text: "", turn: [] };
-  if (status !== 200) {
-    view.problems.push(`status ${status}: ${text.slice(0, 200)}`);
-    return view;
-  }
-  if (contentType.includes("text/event-stream")) {
-    readStream(text, view);
-    return view;
-  }
+  return readAnswerWith(status, contentType, text, { stream: readStream, whole: readWhole });
+}
+
+function readWhole(text: string, view: AnswerView): void {
   const json = parseJson(text);
   const choice = isObject(json) ? list(json.choices)[0] : undefined;
   if (!isObject(json) || json.object !== "chat.completion" || !isObject(choice?.message)) {
     view.problems.push(`not a chat.completion: ${text.slice(0, 160)}`);
-    return view;
+    return;
   }
   view.stop = choice.finish_reason;
   view.usage = { input: json.usage?.prompt_tokens, output: json.usage?.completion_tokens };
   fromMessage(choice.message, view);
-  return view;
 }
 
 function continueBody(body: Json, answer: AnswerView, result: string): Json {

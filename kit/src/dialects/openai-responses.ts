@@ -13,6 +13,7 @@ import {
   sse,
   textsOf,
   type ToolView,
+  readAnswerWith,
 } from "../dialect.ts";
 
 /* OpenAI Responses: POST /v1/responses, typed events with sequence numbers, reasoning items. */
@@ -341,19 +342,14 @@ function readStream(text: string, view: AnswerView): void {
 }
 
 function readAnswer(status: number, contentType: string, text: string): AnswerView {
-  const view: AnswerView = { problems: [], toolCalls: [], signatures: [], text: "", turn: [] };
-  if (status !== 200) {
-    view.problems.push(`status ${status}: ${text.slice(0, 200)}`);
-    return view;
-  }
-  if (contentType.includes("text/event-stream")) {
-    readStream(text, view);
-    return view;
-  }
+  return readAnswerWith(status, contentType, text, { stream: readStream, whole: readWhole });
+}
+
+function readWhole(text: string, view: AnswerView): void {
   const json = parseJson(text);
   if (!isObject(json)) {
     view.problems.push(`not JSON: ${text.slice(0, 160)}`);
-    return view;
+    return;
   }
   if (json.object === "response.compaction") {
     const items = list(json.output).filter((item) => item?.type === "compaction");
@@ -361,10 +357,9 @@ function readAnswer(status: number, contentType: string, text: string): AnswerVi
     view.usage = { input: json.usage?.input_tokens, output: json.usage?.output_tokens };
     view.stop = "completed";
     view.turn = list(json.output);
-    return view;
+    return;
   }
   fromResponse(json, view);
-  return view;
 }
 
 function continueBody(body: Json, answer: AnswerView, result: string): Json {
