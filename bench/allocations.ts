@@ -1,0 +1,180 @@
+/*
+ * bun bench/allocations.ts [--requests N]
+ *
+ * The objects levity allocates per request, by type, counted rather than timed: levity runs from
+ * source with JavaScriptCore's collector off (BUN_JSC_useGC=0), so every object a request makes
+ * stays on the heap, and the heap's object counts (bench/allocation-counter.ts, on SIGUSR2) are
+ * read before and after N requests made one at a time. The machine's load does not move these
+ * numbers, which makes them the measure of a change to the request path's allocation (the
+ * collections they cause are the c=1 latency tail: BENCHMARKS.md). In front of
+ * bench/fake-upstream.ts, with auth, the request log and metrics on, as a user runs it.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+const ROOT = resolve(import.meta.dir, "..");
+const BUN = process.execPath;
+const { values: flags } = parseArgs({
+  args: process.argv.slice(2),
+  options: { requests: { type: "string", default: "2000" } },
+});
+const REQUESTS = Number(flags.requests);
+const KEY = "sk-bench-allocations-client";
+
+const children: ReturnType<typeof Bun.spawn>[] = [];
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
+/** A child whose stdout and stderr are read line by line as they come. */
+function spawn(argv: string[], env: Record<string, string>) {
+  const proc = Bun.spawn(argv, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  children.push(proc);
+  const lines: string[] = [];
+  const waiters: { pattern: RegExp; resolve(match: RegExpExecArray): void }[] = [];
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    let buffered = "";
+    for await (const chunk of stream) {
+      buffered += decoder.decode(chunk, { stream: true });
+      let end = buffered.indexOf("\n");
+      while (end >= 0) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 1);
+        lines.push(line);
+        for (const waiter of [...waiters]) {
+          const match = waiter.pattern.exec(line);
+          if (match) {
+            waiters.splice(waiters.indexOf(waiter), 1);
+            waiter.resolve(match);
+          }
+        }
+        end = buffered.indexOf("\n");
+      }
+    }
+  };
+  void pump(proc.stdout as ReadableStream<Uint8Array>);
+  void pump(proc.stderr as ReadableStream<Uint8Array>);
+  const next = (pattern: RegExp) =>
+    new Promise<RegExpExecArray>((resolve) => waiters.push({ pattern, resolve }));
+  return { proc, next };
+}
+
+const upstream = spawn([BUN, join(import.meta.dir, "fake-upstream.ts")], {});
+const upstreamPort = (await upstream.next(/listening (\d+)/))[1];
+const dir = mkdtempSync(join(tmpdir(), "levity-allocations-"));
+writeFileSync(
+  join(dir, "gateway.yaml"),
+  `proxy:\n  port: 0\n  auth_mode: strict\n  api_key: ${KEY}\nupstreams:\n` +
+    `  - name: oa\n    protocol: openai\n    base_url: http://127.0.0.1:${upstreamPort}/v1\n    accounts:\n      - { name: bench, key: sk-upstream-bench-0001 }\n` +
+    `  - name: gm\n    protocol: gemini\n    base_url: http://127.0.0.1:${upstreamPort}\n    accounts:\n      - { name: bench, key: gm-upstream-bench-0001 }\n`,
+);
+writeFileSync(
+  join(dir, "mappings.yaml"),
+  "exact:\n  bench-model: oa/bench-model\n  gem-model: gm/gemini-bench\n  claude-bench: oa/bench-model\n",
+);
+const levity = spawn(
+  [
+    BUN,
+    "--preload",
+    join(import.meta.dir, "allocation-counter.ts"),
+    "src/main.ts",
+    "serve",
+    "--config",
+    dir,
+  ],
+  { BUN_JSC_useGC: "0" },
+);
+const origin = (await levity.next(/listening on (http:\/\/[\d.:]+)/))[1]!;
+
+// The 20-line reference proxy, counted the same way: the floor of a proxy on Bun.
+const reference = spawn(
+  [
+    BUN,
+    "--preload",
+    join(import.meta.dir, "allocation-counter.ts"),
+    join(import.meta.dir, "reference-proxy.ts"),
+  ],
+  { BUN_JSC_useGC: "0", UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}` },
+);
+const referenceOrigin = `http://127.0.0.1:${(await reference.next(/listening (\d+)/))[1]}`;
+
+const prompt = [{ role: "user", content: "Say hello to the benchmark, briefly." }];
+const kinds = [
+  {
+    name: "reference proxy, pass-through",
+    target: reference,
+    origin: referenceOrigin,
+    path: "/v1/chat/completions",
+    headers: {},
+    body: { model: "bench-model", messages: prompt, max_tokens: 64 },
+  },
+  {
+    name: "pass-through (OpenAI chat)",
+    path: "/v1/chat/completions",
+    headers: { authorization: `Bearer ${KEY}` },
+    body: { model: "bench-model", messages: prompt, max_tokens: 64 },
+  },
+  {
+    name: "OpenAI client -> Gemini",
+    path: "/v1/chat/completions",
+    headers: { authorization: `Bearer ${KEY}` },
+    body: { model: "gem-model", messages: prompt, max_tokens: 64 },
+  },
+  {
+    name: "Anthropic client -> OpenAI",
+    path: "/v1/messages",
+    headers: { "x-api-key": KEY, "anthropic-version": "2023-06-01" },
+    body: { model: "claude-bench", messages: prompt, max_tokens: 64 },
+  },
+  {
+    name: "pass-through stream (20 chunks)",
+    path: "/v1/chat/completions",
+    headers: { authorization: `Bearer ${KEY}` },
+    body: { model: "bench-model", messages: prompt, max_tokens: 64, stream: true },
+  },
+];
+
+async function counts(of: ReturnType<typeof spawn>): Promise<Record<string, number>> {
+  const line = of.next(/^ALLOCATIONS (.*)$/);
+  of.proc.kill("SIGUSR2");
+  return JSON.parse((await line)[1]!) as Record<string, number>;
+}
+
+const results: { name: string; perRequest: [string, number][]; total: number }[] = [];
+for (const kind of kinds) {
+  const send = async () => {
+    const response = await fetch(("origin" in kind ? kind.origin : origin) + kind.path, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(kind.headers as Record<string, string>) },
+      body: JSON.stringify(kind.body),
+    });
+    if (response.status !== 200) throw new Error(`${kind.name}: ${response.status}`);
+    await response.arrayBuffer();
+  };
+  for (let i = 0; i < 200; i++) await send();
+  const process = ("target" in kind && kind.target) || levity;
+  const before = await counts(process);
+  for (let i = 0; i < REQUESTS; i++) await send();
+  // The request log and metrics settle after the answer: a moment for their last records.
+  await Bun.sleep(1500);
+  const after = await counts(process);
+  const perRequest = Object.entries(after)
+    .map(([type, n]) => [type, (n - (before[type] ?? 0)) / REQUESTS] as [string, number])
+    .filter(([, n]) => n >= 0.5)
+    .sort((a, b) => b[1] - a[1]);
+  results.push({ name: kind.name, perRequest, total: perRequest.reduce((t, [, n]) => t + n, 0) });
+}
+
+for (const { name, perRequest, total } of results) {
+  console.log(`\n${name}: ${total.toFixed(0)} objects a request`);
+  console.log(perRequest.map(([type, n]) => `${type} ${n.toFixed(1)}`).join(", "));
+}
+process.exit(0);
