@@ -9,17 +9,17 @@ export function familyOfDialect(dialect: Dialect): ErrorFamily {
   return FAMILY_OF_DIALECT[dialect];
 }
 
+// Compiled once: a literal in the function is a new object on every request.
+const GEMINI_METHOD = /:(generateContent|streamGenerateContent|countTokens)\b/;
+const MESSAGES_PATH = /(^|\/)messages(\/|$)/;
+
 /**
  * The family a request expects when its route does not say: by path prefix, then by the
  * headers only one SDK sends.
  */
 export function familyOfRequest(path: string, headers: Headers): ErrorFamily {
-  if (
-    path.startsWith("/v1beta") ||
-    /:(generateContent|streamGenerateContent|countTokens)\b/.test(path)
-  )
-    return "gemini";
-  if (/(^|\/)messages(\/|$)/.test(path)) return "anthropic";
+  if (path.startsWith("/v1beta") || GEMINI_METHOD.test(path)) return "gemini";
+  if (MESSAGES_PATH.test(path)) return "anthropic";
   // Then the header only one family's SDK sends (anthropic-version before x-goog-api-key).
   return familyBySdkHeader(headers)?.name ?? "openai";
 }

@@ -37,7 +37,8 @@ export function optionalStrings(body: JsonObject, key: string): string[] | undef
 }
 
 export function randomId(prefix: string): string {
-  return prefix + crypto.randomUUID().replace(/-/g, "").slice(0, 24);
+  // A string pattern: a regular expression literal here was one more object every request.
+  return prefix + crypto.randomUUID().replaceAll("-", "").slice(0, 24);
 }
 
 /** An id in the form the client's dialect uses (`chatcmpl-…`, `msg_…`, `resp_…`); an id already in that form is kept. */

@@ -43,12 +43,14 @@ const KEY_HEADERS: readonly string[] = FAMILY_LIST.flatMap(
 );
 const KEY_QUERIES: readonly string[] = FAMILY_LIST.flatMap((family) => family.clientKeyQuery ?? []);
 
+const BEARER = /^bearer\s+(.+)$/i;
+
 /** Every credential the request carries: Authorization (Bearer or raw), x-api-key, x-goog-api-key, ?key=. */
 export function presentedCredentials(headers: Headers, url: URL): PresentedCredential[] {
   const found: PresentedCredential[] = [];
   const authorization = headers.get("authorization")?.trim();
   if (authorization) {
-    const bearer = /^bearer\s+(.+)$/i.exec(authorization);
+    const bearer = BEARER.exec(authorization);
     found.push({ where: "Authorization", value: (bearer?.[1] ?? authorization).trim() });
   }
   for (const header of KEY_HEADERS) {
