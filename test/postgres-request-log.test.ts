@@ -6,7 +6,12 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import { loadConfig } from "../src/config/load.ts";
 import { ConfigError, formatProblem } from "../src/config/problem.ts";
-import { migrate, SCHEMA_VERSION } from "../src/observe/postgres-request-log.ts";
+import {
+  migrate,
+  openPostgresRequestLog,
+  SCHEMA_VERSION,
+} from "../src/observe/postgres-request-log.ts";
+import type { RequestRecord } from "../src/observe/record.ts";
 import { chromiumPath, launchChromium } from "./support/browser.ts";
 import { REPO, tempDir, writeConfig } from "./support/gateway.ts";
 import { type Instances, startInstances } from "./support/instances.ts";
@@ -381,6 +386,99 @@ describe.skipIf(!READY)("what is stored", () => {
       await bodies.close({ timeout: 0 });
     }
   }, 60_000);
+});
+
+describe.skipIf(!READY)("what a client sends cannot stop the log", () => {
+  test("a model name with NUL, or with half an emoji, is stored with a replacement character; the log stays up", async () => {
+    const url = databaseUrl("oddtext");
+    await sql`CREATE DATABASE oddtext`;
+    const odd = new SQL(url, { max: 1 });
+    const instances = await startInstances(1, { gateway: gatewayYaml(url) });
+    try {
+      const origin = instances.all[0]!.origin;
+      // Raw JSON: the escapes are what a client can send; the SDKs would refuse to make them.
+      const send = (model: string) =>
+        fetch(`${origin}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${CLIENT_KEY}`, "content-type": "application/json" },
+          body: `{"model": ${model}, "messages": [{"role": "user", "content": "hi"}]}`,
+        }).then((r) => r.headers.get("x-request-id")!);
+      const ids = [
+        await send('"nul\\u0000model"'),
+        await send('"half\\ud83dmodel"'),
+        // 199 letters and an emoji: the record's 200-character cut falls inside the emoji.
+        await send(`"${"a".repeat(199)}\\ud83d\\ude00"`),
+        await chat(origin, "after them"),
+      ];
+      await waitUntil(
+        "all four records in PostgreSQL",
+        async () =>
+          (await odd`SELECT count(*) AS n FROM levity_requests`.catch(() => [{ n: 0 }]))[0].n >= 4,
+      );
+      const rows = await odd`SELECT request_id, requested_model FROM levity_requests`;
+      const model = (id: string) =>
+        rows.find((r: { request_id: string }) => r.request_id === id)?.requested_model;
+      expect(model(ids[0]!)).toBe("nul\uFFFDmodel");
+      expect(model(ids[1]!)).toBe("half\uFFFDmodel");
+      expect(model(ids[2]!)).toBe("a".repeat(199));
+      expect(model(ids[3]!)).toBe("echo");
+      expect((await health(origin)).requestLog).toMatchObject({ up: true, buffered: 0 });
+    } finally {
+      await instances.stop();
+      await odd.close({ timeout: 0 });
+    }
+  }, 60_000);
+});
+
+describe.skipIf(!READY)("a record PostgreSQL refuses", () => {
+  test("is dropped and said; the others of its batch are stored and the log stays up", async () => {
+    const url = databaseUrl("refused");
+    await sql`CREATE DATABASE refused`;
+    const errors: string[] = [];
+    const log = openPostgresRequestLog({
+      url,
+      flushMs: 20,
+      retentionMs: 86_400_000,
+      timeoutMs: 2000,
+      bufferRecords: 1000,
+      instance: () => "test",
+      log: { info() {}, warn() {}, error: (m: string) => errors.push(m) },
+    });
+    const record = (id: string, status: number): RequestRecord => ({
+      time: Date.now(),
+      requestId: id,
+      method: "POST",
+      route: "/v1/chat/completions",
+      attempts: 1,
+      status,
+      stream: false,
+      latencyMs: 1,
+      ttfbMs: 1,
+      inputTokens: 0,
+      outputTokens: 0,
+      cachedTokens: 0,
+      cacheWriteTokens: 0,
+      reasoningTokens: 0,
+    });
+    try {
+      // NaN travels as JSON null into a NOT NULL column: the server refuses that record alone.
+      log.add(record("req_good_1", 200));
+      log.add(record("req_refused", Number.NaN));
+      log.add(record("req_good_2", 200));
+      await waitUntil("the good records stored", async () => {
+        const rows = await log.query({});
+        return rows.length === 2;
+      });
+      expect((await log.query({})).map((r) => r.requestId).sort()).toEqual([
+        "req_good_1",
+        "req_good_2",
+      ]);
+      expect(errors.join("\n")).toContain("record req_refused could not be stored");
+      expect(log.stats()).toMatchObject({ up: true, pending: 0 });
+    } finally {
+      await log.close();
+    }
+  }, 30_000);
 });
 
 describe.skipIf(!READY)("stopping, and a newer schema", () => {

@@ -110,8 +110,19 @@ export async function migrate(sql: SQL, target = SCHEMA_VERSION): Promise<number
 
 type Row = Record<string, string | number | boolean | null>;
 
+/**
+ * Text PostgreSQL takes: it refuses NUL in text, and a lone UTF-16 surrogate (half an emoji,
+ * where a client's text was cut) in JSON. Either in one record would fail its whole batch.
+ */
+export function storableText(text: string): string {
+  return text.toWellFormed().replaceAll("\u0000", "\uFFFD");
+}
+
 function toRow(r: RequestRecord, instance: string): Row {
-  return { request_id: r.requestId, instance, ...recordColumns(r, (set) => set) };
+  const row: Row = { request_id: r.requestId, instance, ...recordColumns(r, (set) => set) };
+  for (const [column, value] of Object.entries(row))
+    if (typeof value === "string") row[column] = storableText(value);
+  return row;
 }
 
 function fromRow(row: Row): LoggedRequest {
@@ -181,10 +192,21 @@ async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T>
     return await Promise.race([work, late]);
   } catch (error) {
     if (error instanceof RequestLogUnavailable) throw error;
-    throw new RequestLogUnavailable(`${what} failed: ${(error as Error).message}`);
+    throw new RequestLogUnavailable(`${what} failed: ${(error as Error).message}`, {
+      cause: error,
+    });
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * PostgreSQL refused what a record holds (SQLSTATE class 22, bad data, or 23, a constraint), as
+ * opposed to being away: trying the same batch again would fail again, for ever.
+ */
+function refusedData(error: unknown): boolean {
+  const code = ((error as { cause?: { errno?: unknown } }).cause ?? error) as { errno?: unknown };
+  return typeof code.errno === "string" && /^2[23]/.test(code.errno);
 }
 
 function openSql(url: string, timeoutMs: number): SQL {
@@ -341,6 +363,18 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
     ).catch((error) => log.warn(`request log: ${(error as Error).message}; trying again later`));
   };
 
+  const insert = (rows: Row[], what: string) => {
+    const columns = Object.keys(rows[0]!).join(", ");
+    return within(
+      sql.unsafe(
+        `INSERT INTO levity_requests (${columns}) SELECT ${columns} FROM json_populate_recordset(NULL::levity_requests, $1::text::json) ON CONFLICT (request_id) DO NOTHING`,
+        [JSON.stringify(rows)],
+      ),
+      timeoutMs,
+      what,
+    );
+  };
+
   /** Writes the buffer, a batch at a time, until it is empty or the server fails. */
   const drain = async () => {
     // The records there now; those added meanwhile wait for their own turn (flush_ms, or a full batch).
@@ -354,15 +388,21 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
       // One text parameter that PostgreSQL unpacks itself, instead of 26 bound parameters a
       // record: encoding those took levity's thread more time than the rest of the log's work.
       // (As text, then cast: a parameter typed json would be encoded again, as one JSON string.)
-      const columns = Object.keys(rows[0]!).join(", ");
-      await within(
-        sql.unsafe(
-          `INSERT INTO levity_requests (${columns}) SELECT ${columns} FROM json_populate_recordset(NULL::levity_requests, $1::text::json) ON CONFLICT (request_id) DO NOTHING`,
-          [JSON.stringify(rows)],
-        ),
-        timeoutMs,
-        `writing ${batch.length} records`,
-      );
+      try {
+        await insert(rows, `writing ${batch.length} records`);
+      } catch (error) {
+        if (!refusedData(error)) throw error;
+        // The server refused what a record holds (not an outage): each record alone, so one
+        // that cannot be stored is dropped and said, and the rest are kept.
+        for (const row of rows)
+          await insert([row], `writing record ${row.request_id}`).catch((refused) => {
+            if (!refusedData(refused)) throw refused;
+            dropped++;
+            log.error(
+              `request log: record ${row.request_id} could not be stored in PostgreSQL and was dropped: ${(refused as Error).message}`,
+            );
+          });
+      }
       // Only add() touches the buffer meanwhile, and only at its end: the batch is still its head.
       pending.splice(0, batch.length);
       left -= batch.length;

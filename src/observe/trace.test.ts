@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { RouteDef } from "../config/route-table.ts";
 import type { RecordSink, RequestRecord } from "./record.ts";
-import { RequestTrace } from "./trace.ts";
+import { head, RequestTrace } from "./trace.ts";
 
 /** A sink that keeps what the trace hands it when the request finishes. */
 function capture(): { sink: RecordSink; finished: (RequestRecord | undefined)[] } {
@@ -126,4 +126,16 @@ describe("RequestTrace's setters", () => {
       }
     });
   }
+});
+
+describe("head: a record's text cut to its limit", () => {
+  test.each([
+    ["short text stays", "abc", 5, "abc"],
+    ["cut at the limit", "abcdef", 4, "abcd"],
+    ["an emoji across the limit goes whole", `abc${"\u{1F600}"}`, 4, "abc"],
+    ["an emoji inside the limit stays", `a${"\u{1F600}"}bc`, 4, `a${"\u{1F600}"}b`],
+  ])("%s", (_what, text, max, expected) => {
+    expect(head(text, max)).toBe(expected);
+    expect(head(text, max).isWellFormed()).toBe(true);
+  });
 });

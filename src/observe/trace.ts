@@ -54,7 +54,7 @@ export class RequestTrace {
       time: Date.now(),
       requestId,
       method,
-      route: path.slice(0, 300),
+      route: head(path, 300),
       unmatched: true,
       attempts: 0,
       status: 0,
@@ -94,7 +94,7 @@ export class RequestTrace {
 
   /** What the client asked for, as the generate operation read it from the request. */
   requested(model: string, stream: boolean): void {
-    this.record.requestedModel = model.slice(0, 200);
+    this.record.requestedModel = head(model, 200);
     this.record.stream = stream;
   }
 
@@ -103,7 +103,7 @@ export class RequestTrace {
    * (a model it may not use, a limit reached) is logged with the model it asked for.
    */
   named(model: string): void {
-    this.record.requestedModel ??= model.slice(0, 200);
+    this.record.requestedModel ??= head(model, 200);
   }
 
   /** Kept for traffic only, and only when the log keeps bodies. */
@@ -237,11 +237,18 @@ export class RequestTrace {
     const failed = this.record.status >= 400;
     const error =
       this.streamError ?? (failed ? (this.explicitError ?? this.attemptError) : undefined);
-    if (error !== undefined) this.record.error = error.slice(0, ERROR_TEXT_MAX);
+    if (error !== undefined) this.record.error = head(error, ERROR_TEXT_MAX);
     this.record.ttfbMs = round(this.handedAt - this.startedAt);
     this.record.latencyMs = round(this.now() - this.startedAt);
     this.sink.finished(this.traffic || this.record.status >= 400 ? this.record : undefined);
   }
+}
+
+/** At most `max` UTF-16 units of the text, never half of a character that takes two. */
+export function head(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const last = text.charCodeAt(max - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
 }
 
 function round(ms: number): number {
@@ -249,9 +256,7 @@ function round(ms: number): number {
 }
 
 function cut(text: string, max: number): string {
-  return text.length <= max
-    ? text
-    : `${text.slice(0, max)}… [${text.length - max} more characters]`;
+  return text.length <= max ? text : `${head(text, max)}… [${text.length - max} more characters]`;
 }
 
 /** The message inside any of the three error shapes, or the text itself. */
@@ -270,7 +275,7 @@ export function errorMessageOf(text: string): string {
   } catch {
     // not JSON: the text is the message
   }
-  return text.slice(0, ERROR_TEXT_MAX);
+  return head(text, ERROR_TEXT_MAX);
 }
 
 /** Passes the body through unchanged, keeping its first `max` bytes as text for the log. */
