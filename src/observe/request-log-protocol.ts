@@ -8,13 +8,16 @@ import type { LogFileOptions } from "./sqlite-request-log.ts";
 
 export type LogCall =
   | { op: "open"; options: Omit<LogFileOptions, "log" | "now"> }
-  | { op: "write"; records: string }
+  /** `batch` numbers it, so the serving thread can let go of it once written (or hand it again). */
+  | { op: "write"; batch: number; records: string }
   | { op: "query" | "usage" | "usageBy" | "trim" | "close"; id: number; args: string };
 
 export type LogReply =
   | { kind: "opened" }
   | { kind: "failed"; message: string }
-  /** After every write: what the file holds, for stats() without a call. */
-  | { kind: "stats"; records: number; bytes: number; written: number }
+  /** What the file holds, for stats() without a call: after opening, each write and each trim. */
+  | { kind: "stats"; records: number; bytes: number }
+  /** A batch is done with: written, or, when the file could not be opened, dropped. */
+  | { kind: "written"; batch: number; count: number }
   | { kind: "log"; level: "info" | "warn" | "error"; message: string }
   | { kind: "answer"; id: number; value?: string; error?: string };

@@ -44,10 +44,19 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
   let pending: RequestRecord[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
   let handoffQueued = false;
-  /** Handed to the worker and not yet reported written. */
+  /**
+   * Batches handed to the worker and not yet written: kept (as the string sent) until it says it
+   * is done with them, so a worker that stops is given them again by the next.
+   */
+  const unwritten = new Map<number, { records: string; count: number; tries: number }>();
+  let nextBatch = 0;
   let inFlight = 0;
   let written = { records: 0, bytes: 0 };
   let closed = false;
+  /** Why the worker could not open the file: reads are refused with it. */
+  let unopened: string | undefined;
+  let restarts = 0;
+  let restartTimer: ReturnType<typeof setTimeout> | undefined;
   let nextId = 0;
   const calls = new Map<
     number,
@@ -60,18 +69,22 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
   };
 
   const onReply = (reply: LogReply) => {
-    if (reply.kind === "stats") {
-      written = { records: reply.records, bytes: reply.bytes };
-      inFlight = Math.max(0, inFlight - reply.written);
+    if (reply.kind === "stats") written = { records: reply.records, bytes: reply.bytes };
+    else if (reply.kind === "written") {
+      const batch = unwritten.get(reply.batch);
+      unwritten.delete(reply.batch);
+      if (batch) inFlight -= batch.count;
     } else if (reply.kind === "answer") {
       const call = calls.get(reply.id);
       calls.delete(reply.id);
-      if (reply.error !== undefined) call?.reject(new Error(reply.error));
+      if (reply.error !== undefined) call?.reject(new RequestLogUnavailable(reply.error));
       else call?.resolve(reply.value);
     } else if (reply.kind === "log") options.log[reply.level](reply.message);
+    else if (reply.kind === "opened") restarts = 0;
     else if (reply.kind === "failed") {
-      options.log.error(`request log: ${options.path} could not be opened: ${reply.message}`);
-      failCalls(`the request log ${options.path} could not be opened`);
+      unopened = `the request log ${options.path} could not be opened: ${reply.message}`;
+      options.log.error(`request log: ${unopened}; records are not kept until levity restarts`);
+      failCalls(unopened);
     }
   };
 
@@ -79,12 +92,18 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     const worker = new Worker(options.worker, { smol: true } as WorkerOptions);
     worker.onmessage = (event: MessageEvent<LogReply>) => onReply(event.data);
     worker.onerror = (event) => {
-      options.log.error(
-        `request log: its writer stopped (${(event as ErrorEvent).message}); ${inFlight} records handed to it may be lost; starting it again`,
-      );
-      inFlight = 0;
+      // Whatever it still held is handed to the next one; a batch that stopped two already is
+      // taken to be what stops them, and dropped.
+      worker.terminate();
       failCalls("the request log's writer stopped");
-      if (!closed) thread = spawn();
+      if (closed) return;
+      const delay = Math.min(100 * 2 ** restarts, 30_000);
+      restarts++;
+      options.log.error(
+        `request log: its writer stopped (${(event as ErrorEvent).message}); starting it again in ${delay} ms, with the ${inFlight} records it had not written`,
+      );
+      restartTimer = setTimeout(restart, delay);
+      (restartTimer as { unref?: () => void }).unref?.();
     };
     // The serving thread's lifetime decides the process's; close() ends the worker.
     worker.unref();
@@ -97,6 +116,22 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
   };
   let thread = spawn();
 
+  /** A new writer, given every batch the last one had not written. */
+  function restart(): void {
+    clearTimeout(restartTimer);
+    restartTimer = undefined;
+    thread = spawn();
+    for (const [batch, held] of unwritten) {
+      if (++held.tries > 2) {
+        unwritten.delete(batch);
+        inFlight -= held.count;
+        options.log.error(
+          `request log: ${held.count} records were dropped: writing them stopped the writer twice`,
+        );
+      } else thread.postMessage({ op: "write", batch, records: held.records } as LogCall);
+    }
+  }
+
   const handOff = () => {
     clearTimeout(timer);
     timer = undefined;
@@ -105,8 +140,12 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     const batch = pending;
     pending = [];
     inFlight += batch.length;
-    const call: LogCall = { op: "write", records: JSON.stringify(batch) };
-    thread.postMessage(call);
+    const held = { records: JSON.stringify(batch), count: batch.length, tries: 0 };
+    const number = nextBatch++;
+    unwritten.set(number, held);
+    // While the writer is being started again, the batch waits for it with the others.
+    if (restartTimer === undefined)
+      thread.postMessage({ op: "write", batch: number, records: held.records } as LogCall);
   };
 
   const ask = (op: "query" | "usage" | "usageBy" | "trim" | "close", args: unknown[]) => {
@@ -120,6 +159,9 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
   };
   const read = async <T>(op: "query" | "usage" | "usageBy", args: unknown[]): Promise<T> => {
     if (closed) throw new RequestLogUnavailable("the request log is closed");
+    if (unopened !== undefined) throw new RequestLogUnavailable(unopened);
+    if (restartTimer !== undefined)
+      throw new RequestLogUnavailable("the request log's writer is starting again");
     return JSON.parse((await ask(op, args)) ?? "null") as T;
   };
 
@@ -146,6 +188,8 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     },
     async close() {
       if (closed) return;
+      // A writer being started again is started now: what it is to be given is written first.
+      if (restartTimer !== undefined) restart();
       handOff();
       closed = true;
       clearTimeout(timer);

@@ -24,9 +24,11 @@ function serve(scope: WorkerScope): void {
     error: (message: string) => say({ kind: "log", level: "error", message }),
   };
   let file: LogFile | undefined;
+  /** Why the file could not be opened: every call is answered with it. */
+  let unopened = "the request log is not open";
   let retention: ReturnType<typeof setInterval> | undefined;
-  const stats = (written: number) => {
-    if (file) say({ kind: "stats", ...file.stats(), written });
+  const stats = () => {
+    if (file) say({ kind: "stats", ...file.stats() });
   };
 
   scope.onmessage = ({ data: call }) => {
@@ -34,19 +36,27 @@ function serve(scope: WorkerScope): void {
       try {
         file = openLogFile({ ...call.options, log });
       } catch (error) {
+        unopened = `the request log could not be opened: ${(error as Error).message}`;
         say({ kind: "failed", message: (error as Error).message });
         return;
       }
-      retention = setInterval(() => file?.trim(), RETENTION_CHECK_MS);
+      retention = setInterval(() => {
+        file?.trim();
+        stats();
+      }, RETENTION_CHECK_MS);
       say({ kind: "opened" });
-      stats(0);
+      stats();
       return;
     }
-    if (!file) return;
     if (call.op === "write") {
       const batch = JSON.parse(call.records) as RequestRecord[];
-      file.write(batch);
-      stats(batch.length);
+      file?.write(batch);
+      stats();
+      say({ kind: "written", batch: call.batch, count: batch.length });
+      return;
+    }
+    if (!file) {
+      say({ kind: "answer", id: call.id, error: unopened });
       return;
     }
     let value: unknown;
@@ -61,12 +71,13 @@ function serve(scope: WorkerScope): void {
         clearInterval(retention);
         file.close();
         file = undefined;
+        unopened = "the request log is closed";
       }
     } catch (error) {
       say({ kind: "answer", id: call.id, error: (error as Error).message });
       return;
     }
-    if (call.op === "trim") stats(0);
+    if (call.op === "trim") stats();
     say({
       kind: "answer",
       id: call.id,

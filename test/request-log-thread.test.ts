@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { RequestRecord } from "../src/observe/record.ts";
+import { openSqliteRequestLog } from "../src/observe/request-log-thread.ts";
+import { RequestLogUnavailable, type RequestLog } from "../src/observe/request-log.ts";
+import { tempDir } from "./support/gateway.ts";
+import { waitUntil } from "./support/wait.ts";
+
+/*
+ * The request log's writer thread when it fails: a writer that stops is started again and given
+ * what it had not written; a file the writer cannot open refuses reads at once instead of
+ * leaving them waiting, and lets go of what it is handed.
+ */
+
+const WORKER = new URL("../src/observe/request-log-worker.ts", import.meta.url);
+const CRASHING_WORKER = new URL("./support/crashing-log-worker.ts", import.meta.url);
+
+function record(n: number): RequestRecord {
+  return {
+    time: Date.now(),
+    requestId: `req_thread_${n}`,
+    method: "POST",
+    route: "/v1/chat/completions",
+    attempts: 1,
+    status: 200,
+    stream: false,
+    latencyMs: 1,
+    ttfbMs: 1,
+    inputTokens: 0,
+    outputTokens: 0,
+    cachedTokens: 0,
+    cacheWriteTokens: 0,
+    reasoningTokens: 0,
+  };
+}
+
+const opened: RequestLog[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((log) => log.close()));
+});
+
+function open(path: string, worker: URL, errors: string[]): RequestLog {
+  const log = openSqliteRequestLog({
+    path,
+    flushMs: 10,
+    retentionMs: 86_400_000,
+    maxBytes: 1e9,
+    worker,
+    log: { info() {}, warn() {}, error: (message) => errors.push(message) },
+  });
+  opened.push(log);
+  return log;
+}
+
+describe("the request log's writer thread", () => {
+  test("a writer that stops is started again and writes what it had been given", async () => {
+    const dir = tempDir("levity-log-thread-");
+    process.env.LEVITY_TEST_CRASH_MARKER = join(dir, "stopped");
+    const errors: string[] = [];
+    const log = open(join(dir, "requests.db"), CRASHING_WORKER, errors);
+    for (let n = 0; n < 5; n++) log.add(record(n));
+    log.flush();
+    await waitUntil("the five records written by the next writer", async () => {
+      const rows = await Promise.resolve(log.query({})).catch((error) => {
+        if (error instanceof RequestLogUnavailable) return [];
+        throw error;
+      });
+      return rows.length === 5;
+    });
+    expect(errors.join("\n")).toContain("its writer stopped");
+    expect(log.stats()).toMatchObject({ records: 5, pending: 0 });
+    delete process.env.LEVITY_TEST_CRASH_MARKER;
+  });
+
+  test("a file the writer cannot open: reads are refused at once, and what is handed over is let go", async () => {
+    const dir = tempDir("levity-log-thread-");
+    const path = join(dir, "requests.db");
+    const errors: string[] = [];
+    const log = open(path, WORKER, errors);
+    // The serving thread opened the file; before its writer does, a directory takes its place.
+    rmSync(path, { force: true });
+    rmSync(`${path}-wal`, { force: true });
+    rmSync(`${path}-shm`, { force: true });
+    mkdirSync(path);
+    for (let n = 0; n < 3; n++) log.add(record(n));
+    log.flush();
+    await waitUntil("the writer says it cannot open the file", () =>
+      errors.some((e) => e.includes("could not be opened")),
+    );
+    await expect(Promise.resolve(log.query({}))).rejects.toBeInstanceOf(RequestLogUnavailable);
+    await waitUntil("the handed records let go", () => log.stats().pending === 0);
+    const started = performance.now();
+    await log.close();
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+});
