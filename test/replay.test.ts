@@ -735,3 +735,72 @@ describe("requests.db", () => {
     }
   });
 });
+
+describe("a replay and a sticky conversation", () => {
+  test("a replay pinned to another account does not move the client's conversation there", async () => {
+    const sticky = fakeAnthropic(ACCOUNT_KEYS.an);
+    const own = startGateway({
+      gateway: `proxy:
+  auth_mode: strict
+  cooldown_wait: 0
+  admin_key: ${ADMIN_KEY}
+  api_keys:
+    - { name: laptop, key: ${CLIENT_KEY} }
+  request_log: { flush_ms: 20, log_bodies: true }
+upstreams:
+  - name: an
+    protocol: anthropic
+    base_url: ${sticky.url}
+    strategy: sticky
+    accounts:
+      - { name: x, key: ${ACCOUNT_KEYS.an[0]} }
+      - { name: y, key: ${ACCOUNT_KEYS.an[1]} }
+`,
+      mappings: "exact:\n  claude: an/claude-sonnet-4-5-real\n",
+    });
+    try {
+      // One conversation, named by its user id: the sticky strategy keeps it on one account.
+      const turn = () =>
+        fetch(`${own.origin}/v1/messages`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            "x-api-key": CLIENT_KEY,
+            "anthropic-version": "2023-06-01",
+          },
+          body: JSON.stringify({
+            model: "claude",
+            max_tokens: 32,
+            metadata: { user_id: "user-sticky-1" },
+            messages: [{ role: "user", content: "hello" }],
+          }),
+        });
+      const first = await turn();
+      await first.text();
+      const home = first.headers.get("x-account")!;
+      const other = home === "x" ? "y" : "x";
+      const id = first.headers.get("x-request-id")!;
+      await waitUntil(`${id} in the log`, async () => {
+        const response = await fetch(`${own.origin}/levity/logs?limit=10`, {
+          headers: { authorization: `Bearer ${ADMIN_KEY}` },
+        });
+        const { requests } = (await response.json()) as { requests: { requestId: string }[] };
+        return requests.some((r) => r.requestId === id);
+      });
+      const replayed = await fetch(`${own.origin}/levity/replay/${id}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ account: `an/${other}` }),
+      });
+      expect(replayed.status).toBe(200);
+      const answer = (await replayed.json()) as { upstreamRequest: { account: string } };
+      expect(answer.upstreamRequest.account).toBe(other);
+      const next = await turn();
+      await next.text();
+      expect(next.headers.get("x-account")).toBe(home);
+    } finally {
+      await own.stop();
+      await sticky.stop();
+    }
+  });
+});

@@ -105,5 +105,6 @@ export function openExchange(
     multipart: undefined,
     targets: undefined,
     sessionKey: undefined,
+    replayOf: undefined,
   };
 }

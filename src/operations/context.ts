@@ -45,6 +45,8 @@ export interface RequestContext {
   targets?: Target[];
   /** The conversation's session key, once hashed (for sticky upstreams or a prompt_cache_key). */
   sessionKey?: string;
+  /** Set by a replay (`levity replay`): the request it sends again. It binds no session. */
+  replayOf?: string;
 }
 
 /**

@@ -210,10 +210,13 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
 function affinityOf(ctx: RequestContext, dialect: Dialect, targets: Target[]): Affinity {
   const json = ctx.body!.json;
   return {
-    // Only sticky upstreams use it, and it hashes the conversation's opening.
-    session: targets.some((t) => ctx.snapshot.upstreamByName.get(t.upstream)?.strategy === "sticky")
-      ? requestSessionKey(ctx, dialect)
-      : undefined,
+    // Only sticky upstreams use it, and it hashes the conversation's opening. A replay binds no
+    // session: the client's conversation must not follow the operator's replay to its account.
+    session:
+      ctx.replayOf === undefined &&
+      targets.some((t) => ctx.snapshot.upstreamByName.get(t.upstream)?.strategy === "sticky")
+        ? requestSessionKey(ctx, dialect)
+        : undefined,
     previousResponseId:
       typeof json.previous_response_id === "string" ? json.previous_response_id : undefined,
   };

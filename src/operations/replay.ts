@@ -300,6 +300,7 @@ async function replayContext(
     // A fresh copy: the pipeline may normalise the body it is given.
     body: { json: structuredClone(source.json), text: source.text },
     targets: where.targets,
+    replayOf: record.requestId,
   };
 }
 
