@@ -72,6 +72,14 @@ describe("scrubHeaders", () => {
     ],
     ["a token header", [["x-auth-token", "t"]], { "x-auth-token": SCRUBBED }, ["x-auth-token"]],
     [
+      "any *-key header",
+      [["x-portkey-virtual-key", "vk-1"]],
+      { "x-portkey-virtual-key": SCRUBBED },
+      ["x-portkey-virtual-key"],
+    ],
+    ["a key- header", [["key-id", "k1"]], { "key-id": SCRUBBED }, ["key-id"]],
+    ["a word holding key is kept", [["x-monkey", "m"]], { "x-monkey": "m" }, []],
+    [
       "any header carrying the key",
       [["x-custom", "k=fake-record-key-codex-1234abcd"]],
       { "x-custom": SCRUBBED },

@@ -62,7 +62,7 @@ const HOP_BY_HOP = new Set(["host", "content-length", "connection", "accept-enco
 
 /** Names of headers that carry a credential, whatever their value looks like. */
 const SECRET_HEADER =
-  /^(authorization|proxy-authorization|cookie|set-cookie)$|api[-_]?key|(^|[-_])(token|secret|password)($|[-_])/i;
+  /^(authorization|proxy-authorization|cookie|set-cookie)$|api[-_]?key|(^|[-_])(key|token|secret|password)($|[-_])/i;
 
 /**
  * Substrings that look like a credential: OpenAI/Anthropic-style sk- keys, Google API keys, and
