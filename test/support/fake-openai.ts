@@ -500,6 +500,20 @@ function compact(
   });
 }
 
+/** OpenAI refuses a smaller max_output_tokens. */
+const MIN_OUTPUT_TOKENS = 16;
+
+/**
+ * What the model had written when it reached max_output_tokens, if it did: the reasoning, then as
+ * many words of the text as fit, and no tool call (OpenAI then answers "incomplete").
+ */
+function cutToLimit(reply: Answer, limit: unknown): Answer | undefined {
+  if (typeof limit !== "number" || usageFor(reply).completion_tokens <= limit) return undefined;
+  const room = Math.max(0, limit - words(reply.thinking ?? "").length);
+  const text = reply.text === undefined ? undefined : words(reply.text).slice(0, room).join("");
+  return { thinking: reply.thinking, text, calls: [] };
+}
+
 function responses(
   request: RecordedRequest,
   streamed: Streamed,
@@ -508,6 +522,19 @@ function responses(
   signing: OpenAISigningOptions & FakeOptions = {},
 ): Response {
   const body = request.json;
+  const limit = body.max_output_tokens;
+  if (typeof limit === "number" && limit < MIN_OUTPUT_TOKENS)
+    return jsonReply(
+      {
+        error: {
+          message: `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= ${MIN_OUTPUT_TOKENS}, but got ${limit} instead.`,
+          type: "invalid_request_error",
+          param: "max_output_tokens",
+          code: "integer_below_min_value",
+        },
+      },
+      400,
+    );
   const mark = signatureMark(body, key, signing);
   const refused = unverifiable(body, mark) ?? unknownPrevious(body, stored, key);
   if (refused) return refused;
@@ -516,7 +543,10 @@ function responses(
   if (prompt instanceof Response) return prompt;
   const id = stored.nextId();
   if (body.store !== false) stored.save(id, key);
-  const reply = answer(prompt);
+  const whole = answer(prompt);
+  const cut = cutToLimit(whole, limit);
+  const reply = cut ?? whole;
+  const status = cut ? "incomplete" : "completed";
   const text = reply.text;
   const search = webSearchFor(body, prompt.text, text ?? "");
   const annotations = search?.annotations ?? [];
@@ -581,18 +611,19 @@ function responses(
   const output = [
     ...(reasoning ? [reasoning] : []),
     ...(search ? [search.item] : []),
-    ...(text !== undefined ? [message(text, "completed")] : []),
+    ...(text !== undefined ? [message(text, status)] : []),
     ...calls,
   ];
-  const response = (status: "in_progress" | "completed", items: unknown[]) =>
+  const response = (now: "in_progress" | typeof status, items: unknown[]) =>
     responseObject(body, {
       id,
-      status,
+      status: now,
       output: items,
       usage,
       previousResponseId: previous ?? null,
+      incompleteDetails: now === "incomplete" ? { reason: "max_output_tokens" } : null,
     });
-  if (!body.stream) return jsonReply(response("completed", output));
+  if (!body.stream) return jsonReply(response(status, output));
   let sequence = 0;
   const event = (type: string, data: object) =>
     `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...data })}\n\n`;
@@ -657,7 +688,7 @@ function responses(
     events.push(
       event("response.output_item.done", {
         output_index: index++,
-        item: message(text, "completed"),
+        item: message(text, status),
       }),
     );
   }
@@ -708,7 +739,7 @@ function responses(
     }
     events.push(event("response.output_item.done", { output_index: index++, item: call }));
   }
-  events.push(event("response.completed", { response: response("completed", output) }));
+  events.push(event(`response.${status}`, { response: response(status, output) }));
   return streamed(events);
 }
 
