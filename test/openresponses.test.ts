@@ -4,15 +4,24 @@ import { dirname, join, resolve } from "node:path";
 import { ANTHROPIC_MODELS, fakeAnthropic } from "./support/fake-anthropic.ts";
 import { fakeCompatible } from "./support/fake-compatible.ts";
 import { fakeGemini, GEMINI_MODELS } from "./support/fake-gemini.ts";
+import { fakeOpenAI, OPENAI_MODELS } from "./support/fake-openai.ts";
 import type { FakeUpstream } from "./support/fake-server.ts";
 import { rawRequest } from "./support/raw-client.ts";
-import { REPO, startGateway, tempDir, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
+import {
+  ALL_OPENAI_APIS,
+  REPO,
+  startGateway,
+  tempDir,
+  upstreamsYaml,
+  type TestGateway,
+} from "./support/gateway.ts";
 
 /*
  * The Open Responses compliance suite (a third-party tool in ../shared, run as it is, never
  * copied) against a live levity, once per upstream kind: the built-in echo, and Gemini,
  * Anthropic and a chat-only OpenAI-compatible provider through their fakes, so the Responses
- * dialect is proven over translation.
+ * dialect is proven over translation; and OpenAI itself, whose Responses API levity forwards
+ * as it is (the fake's answers are then the ones judged, so they must be OpenAI's own shape).
  *
  * It needs no network: run.sh installs zod into $XDG_CACHE_HOME/openresponses-suite unless it
  * finds it there, so that folder's node_modules is a link to the repo's own (zod is an exact
@@ -38,10 +47,12 @@ const KEYS = {
   anthropic: "sk-an-openresponses",
   gemini: "ge-openresponses",
   chat: "sk-chat-openresponses",
+  openai: "sk-openai-openresponses",
 };
 let an: FakeUpstream;
 let ge: FakeUpstream;
 let chat: FakeUpstream;
+let openai: FakeUpstream;
 let gw: TestGateway;
 let cache: string;
 
@@ -107,6 +118,7 @@ beforeAll(() => {
   an = fakeAnthropic(KEYS.anthropic);
   ge = fakeGemini(KEYS.gemini);
   chat = fakeCompatible(KEYS.chat);
+  openai = fakeOpenAI(KEYS.openai);
   const gateway = upstreamsYaml([
     { name: "echo", protocol: "echo" },
     {
@@ -128,14 +140,22 @@ beforeAll(() => {
       base_url: `${chat.url}/v1`,
       accounts: [{ name: "a", key: KEYS.chat }],
     },
+    // OpenAI itself: Responses (compaction included) are forwarded to it as they are.
+    {
+      name: "openai",
+      protocol: "openai",
+      base_url: `${openai.url}/v1`,
+      apis: ALL_OPENAI_APIS,
+      accounts: [{ name: "a", key: KEYS.openai }],
+    },
   ]);
-  const mappings = `exact:\n  via-echo: echo/echo\n  via-anthropic: anthropic/${ANTHROPIC_MODELS[0]}\n  via-gemini: gemini/${GEMINI_MODELS[0]}\n  via-chat-only: chat-only/chat-model\n`;
+  const mappings = `exact:\n  via-echo: echo/echo\n  via-anthropic: anthropic/${ANTHROPIC_MODELS[0]}\n  via-gemini: gemini/${GEMINI_MODELS[0]}\n  via-chat-only: chat-only/chat-model\n  via-openai: openai/${OPENAI_MODELS[0]}\n`;
   gw = startGateway({ gateway, mappings });
 });
 
 afterAll(async () => {
   await gw?.stop();
-  await Promise.all([an?.stop(), ge?.stop(), chat?.stop()]);
+  await Promise.all([an?.stop(), ge?.stop(), chat?.stop(), openai?.stop()]);
   if (cache) rmSync(cache, { recursive: true, force: true });
 });
 
@@ -175,7 +195,7 @@ function resultsFor(upstream: string): Promise<SuiteResult[]> {
 
 const present = existsSync(join(SUITE, "run.sh"));
 describe.skipIf(SKIP && !present)("the Open Responses compliance suite", () => {
-  for (const upstream of ["echo", "gemini", "anthropic", "chat-only"]) {
+  for (const upstream of ["echo", "gemini", "anthropic", "chat-only", "openai"]) {
     describe(`through the ${upstream} upstream`, () => {
       test("runs the tests this file knows", async () => {
         expect((await resultsFor(upstream)).map((r) => r.id).sort()).toEqual(

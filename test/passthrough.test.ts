@@ -146,6 +146,38 @@ describe("OpenAI client to an OpenAI upstream", () => {
     expect(final.output_text).toBe("pong from gpt-4o-real: streamed");
   });
 
+  test("a Response cut at max_output_tokens arrives incomplete, plain and streamed", async () => {
+    const input = Array.from({ length: 20 }, (_, i) => `w${i}`).join(" ");
+    const plain = await openai.responses.create({ model: "gpt-4o", input, max_output_tokens: 16 });
+    expect(plain).toMatchObject({
+      status: "incomplete",
+      incomplete_details: { reason: "max_output_tokens" },
+      completed_at: null,
+      max_output_tokens: 16,
+      usage: { output_tokens: 16 },
+    });
+    expect(plain.output[0]).toMatchObject({ type: "message", status: "incomplete" });
+    expect(plain.output_text).toBe(
+      `pong from gpt-4o-real: ${input.split(" ").slice(0, 13).join(" ")} `,
+    );
+
+    const stream = openai.responses.stream({ model: "gpt-4o", input, max_output_tokens: 16 });
+    const types: string[] = [];
+    for await (const event of stream) types.push(event.type);
+    expect(types.at(-1)).toBe("response.incomplete");
+    expect((await stream.finalResponse()).status).toBe("incomplete");
+  });
+
+  test("OpenAI's own refusal of max_output_tokens under 16 reaches a Responses client as it was", async () => {
+    const error = await openai.responses
+      .create({ model: "gpt-4o", input: "x", max_output_tokens: 5 })
+      .catch((e) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(error.param).toBe("max_output_tokens");
+    expect(error.code).toBe("integer_below_min_value");
+    expect(oa.last().json.max_output_tokens).toBe(5);
+  });
+
   test("an upstream 429 reaches the client with its status, body and Retry-After", async () => {
     oa.replyOnce({
       status: 429,

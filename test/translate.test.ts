@@ -849,6 +849,26 @@ describe("request fields clamped or defaulted for the target", () => {
       reasoning: { effort: "low", summary: "auto" },
     });
   });
+
+  test("a limit under OpenAI's minimum of 16 output tokens is raised to 16 for a Responses upstream", async () => {
+    // Claude Code's quota probe asks for one token; OpenAI refuses max_output_tokens below 16.
+    const done = await anthropic.messages.create({
+      model: "to-openai-responses",
+      max_tokens: 1,
+      messages: [{ role: "user", content: "quota" }],
+    });
+    expect(oa.last().json.max_output_tokens).toBe(16);
+    expect(done.content).toEqual([
+      expect.objectContaining({ type: "text", text: "pong from gpt-5-real: quota" }),
+    ]);
+    const gemini = await genai.models.generateContent({
+      model: "to-openai-responses",
+      contents: "quota",
+      config: { maxOutputTokens: 20 },
+    });
+    expect(oa.last().json.max_output_tokens).toBe(20);
+    expect(gemini.text).toBe("pong from gpt-5-real: quota");
+  });
 });
 
 describe("usage and stop reasons are mapped by the table", () => {

@@ -7,6 +7,7 @@ import {
   type FakeUpstream,
   type RecordedRequest,
 } from "./fake-server.ts";
+import { responseObject } from "./openai-response-object.ts";
 import { webSearchEvents, webSearchFor } from "./openai-web-search.ts";
 import { answer, MISSING_MODEL, words, type Answer, type Prompt } from "./scripted-model.ts";
 import { digest, fakeModelFamily, type SigningOptions } from "./fake-signing.ts";
@@ -239,6 +240,8 @@ export function fakeOpenAI(
       if (request.path === "/v1/responses")
         return responses(request, streamed, stored, keyOf(request) ?? "", options);
       if (request.path === "/v1/responses/input_tokens") return inputTokens(body);
+      if (request.path === "/v1/responses/compact")
+        return compact(body, stored, keyOf(request) ?? "", options);
       if (request.path === "/v1/images/generations") return openaiImages(body, false);
       if (request.path === "/v1/images/edits") return openaiImageEdit(request);
       return invalid(`Invalid URL (${request.method} ${request.path})`, null, 404);
@@ -386,6 +389,131 @@ function completions(request: RecordedRequest, streamed: Streamed): Response {
   return streamed(events);
 }
 
+/** With a signer, what this account's encrypted content for this model family starts with. */
+function signatureMark(body: any, key: string, signing: OpenAISigningOptions): string | undefined {
+  return signing.signer === undefined
+    ? undefined
+    : `gAAAA${digest(`${signing.signer}|${signing.organisations?.[key] ?? key}|${fakeModelFamily(body.model)}`)}`;
+}
+
+/** Reasoning and compaction items carry encrypted content only their own organisation can read. */
+function unverifiable(body: any, mark: string | undefined): Response | undefined {
+  if (mark === undefined || !Array.isArray(body.input)) return undefined;
+  for (const item of body.input) {
+    const value = item?.encrypted_content;
+    const sealed = item?.type === "reasoning" || item?.type === "compaction";
+    if (sealed && typeof value === "string" && !value.startsWith(mark))
+      return jsonReply(
+        {
+          error: {
+            message: `The encrypted content ${value.slice(0, 4)}...${value.slice(-4)} could not be verified.`,
+            type: "invalid_request_error",
+            param: null,
+            code: "invalid_encrypted_content",
+          },
+        },
+        400,
+      );
+  }
+  return undefined;
+}
+
+function unknownPrevious(body: any, stored: StoredResponses, key: string): Response | undefined {
+  const previous = body.previous_response_id;
+  if (typeof previous !== "string" || stored.heldBy(previous, key)) return undefined;
+  return jsonReply(
+    {
+      error: {
+        message: `Previous response with id '${previous}' not found.`,
+        type: "invalid_request_error",
+        param: "previous_response_id",
+        code: "previous_response_not_found",
+      },
+    },
+    404,
+  );
+}
+
+/**
+ * POST /v1/responses/compact as OpenAI documents it: `{id, object: "response.compaction",
+ * created_at, output, usage}`, where output is every user message of the conversation, then one
+ * `compaction` item whose encrypted_content stands for the rest (sealed like reasoning when the
+ * fake signs).
+ */
+function compact(
+  body: any,
+  stored: StoredResponses,
+  key: string,
+  signing: OpenAISigningOptions,
+): Response {
+  if (typeof body.model !== "string" || body.model === "")
+    return jsonReply(
+      {
+        error: {
+          message: "Missing required parameter: 'model'.",
+          type: "invalid_request_error",
+          param: "model",
+          code: "missing_required_parameter",
+        },
+      },
+      400,
+    );
+  const mark = signatureMark(body, key, signing);
+  const refused = unverifiable(body, mark) ?? unknownPrevious(body, stored, key);
+  if (refused) return refused;
+  const input: any[] =
+    typeof body.input === "string" ? [{ role: "user", content: body.input }] : (body.input ?? []);
+  const users = input
+    .filter((item) => (item?.type ?? "message") === "message" && item.role === "user")
+    .map((item, i) => ({
+      id: `msg_fake_kept${i + 1}`,
+      type: "message",
+      status: "completed",
+      content:
+        typeof item.content === "string"
+          ? [{ type: "input_text", text: item.content }]
+          : item.content,
+      role: "user",
+    }));
+  const sealed = digest(JSON.stringify(input));
+  const output = [
+    ...users,
+    {
+      id: "cmp_fake1",
+      type: "compaction",
+      encrypted_content: mark ? `${mark}.${sealed}` : `openai-encrypted-compaction-${sealed}`,
+    },
+  ];
+  const used = words(input.map((item) => textOf(item?.content)).join(" ")).length;
+  return jsonReply({
+    id: stored.nextId(),
+    object: "response.compaction",
+    created_at: CREATED,
+    output,
+    usage: {
+      input_tokens: 9 + used,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: 12,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: 21 + used,
+    },
+  });
+}
+
+/** OpenAI refuses a smaller max_output_tokens. */
+const MIN_OUTPUT_TOKENS = 16;
+
+/**
+ * What the model had written when it reached max_output_tokens, if it did: the reasoning, then as
+ * many words of the text as fit, and no tool call (OpenAI then answers "incomplete").
+ */
+function cutToLimit(reply: Answer, limit: unknown): Answer | undefined {
+  if (typeof limit !== "number" || usageFor(reply).completion_tokens <= limit) return undefined;
+  const room = Math.max(0, limit - words(reply.thinking ?? "").length);
+  const text = reply.text === undefined ? undefined : words(reply.text).slice(0, room).join("");
+  return { thinking: reply.thinking, text, calls: [] };
+}
+
 function responses(
   request: RecordedRequest,
   streamed: Streamed,
@@ -394,46 +522,31 @@ function responses(
   signing: OpenAISigningOptions & FakeOptions = {},
 ): Response {
   const body = request.json;
-  const mark =
-    signing.signer === undefined
-      ? undefined
-      : `gAAAA${digest(`${signing.signer}|${signing.organisations?.[key] ?? key}|${fakeModelFamily(body.model)}`)}`;
-  if (mark !== undefined && Array.isArray(body.input)) {
-    for (const item of body.input) {
-      const value = item?.encrypted_content;
-      if (item?.type === "reasoning" && typeof value === "string" && !value.startsWith(mark))
-        return jsonReply(
-          {
-            error: {
-              message: `The encrypted content ${value.slice(0, 4)}...${value.slice(-4)} could not be verified.`,
-              type: "invalid_request_error",
-              param: null,
-              code: "invalid_encrypted_content",
-            },
-          },
-          400,
-        );
-    }
-  }
-  const previous = body.previous_response_id;
-  if (typeof previous === "string" && !stored.heldBy(previous, key)) {
+  const limit = body.max_output_tokens;
+  if (typeof limit === "number" && limit < MIN_OUTPUT_TOKENS)
     return jsonReply(
       {
         error: {
-          message: `Previous response with id '${previous}' not found.`,
+          message: `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= ${MIN_OUTPUT_TOKENS}, but got ${limit} instead.`,
           type: "invalid_request_error",
-          param: "previous_response_id",
-          code: "previous_response_not_found",
+          param: "max_output_tokens",
+          code: "integer_below_min_value",
         },
       },
-      404,
+      400,
     );
-  }
+  const mark = signatureMark(body, key, signing);
+  const refused = unverifiable(body, mark) ?? unknownPrevious(body, stored, key);
+  if (refused) return refused;
+  const previous = body.previous_response_id;
   const prompt = responsesPrompt(body);
   if (prompt instanceof Response) return prompt;
   const id = stored.nextId();
   if (body.store !== false) stored.save(id, key);
-  const reply = answer(prompt);
+  const whole = answer(prompt);
+  const cut = cutToLimit(whole, limit);
+  const reply = cut ?? whole;
+  const status = cut ? "incomplete" : "completed";
   const text = reply.text;
   const search = webSearchFor(body, prompt.text, text ?? "");
   const annotations = search?.annotations ?? [];
@@ -498,41 +611,25 @@ function responses(
   const output = [
     ...(reasoning ? [reasoning] : []),
     ...(search ? [search.item] : []),
-    ...(text !== undefined ? [message(text, "completed")] : []),
+    ...(text !== undefined ? [message(text, status)] : []),
     ...calls,
   ];
-  const response = (status: string, items: unknown[], withUsage: boolean) => ({
-    id,
-    object: "response",
-    created_at: CREATED,
-    status,
-    error: null,
-    incomplete_details: null,
-    instructions: body.instructions ?? null,
-    max_output_tokens: null,
-    model: body.model,
-    output: items,
-    parallel_tool_calls: true,
-    previous_response_id: previous ?? null,
-    reasoning: { effort: null, summary: null },
-    store: body.store !== false,
-    temperature: 1,
-    text: { format: { type: "text" } },
-    tool_choice: "auto",
-    tools: [],
-    top_p: 1,
-    truncation: "disabled",
-    usage: withUsage ? usage : null,
-    user: null,
-    metadata: {},
-  });
-  if (!body.stream) return jsonReply(response("completed", output, true));
+  const response = (now: "in_progress" | typeof status, items: unknown[]) =>
+    responseObject(body, {
+      id,
+      status: now,
+      output: items,
+      usage,
+      previousResponseId: previous ?? null,
+      incompleteDetails: now === "incomplete" ? { reason: "max_output_tokens" } : null,
+    });
+  if (!body.stream) return jsonReply(response(status, output));
   let sequence = 0;
   const event = (type: string, data: object) =>
     `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...data })}\n\n`;
   const events = [
-    event("response.created", { response: response("in_progress", [], false) }),
-    event("response.in_progress", { response: response("in_progress", [], false) }),
+    event("response.created", { response: response("in_progress", []) }),
+    event("response.in_progress", { response: response("in_progress", []) }),
   ];
   let index = 0;
   if (reasoning) {
@@ -591,7 +688,7 @@ function responses(
     events.push(
       event("response.output_item.done", {
         output_index: index++,
-        item: message(text, "completed"),
+        item: message(text, status),
       }),
     );
   }
@@ -642,7 +739,7 @@ function responses(
     }
     events.push(event("response.output_item.done", { output_index: index++, item: call }));
   }
-  events.push(event("response.completed", { response: response("completed", output, true) }));
+  events.push(event(`response.${status}`, { response: response(status, output) }));
   return streamed(events);
 }
 

@@ -245,6 +245,9 @@ const INPUT_TOKENS_FIELDS = [
 
 const RESPONSE_END = markers("response.completed", "response.incomplete", "response.failed");
 
+/** The smallest max_output_tokens OpenAI's Responses API accepts. */
+const RESPONSES_MIN_OUTPUT_TOKENS = 16;
+
 export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
     const body: Record<string, unknown> = {
@@ -275,7 +278,10 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
       if (request.parallelToolCalls !== undefined)
         body.parallel_tool_calls = request.parallelToolCalls;
     }
-    if (request.maxTokens !== undefined) body.max_output_tokens = request.maxTokens;
+    // OpenAI refuses fewer than 16 (integer_below_min_value); other dialects allow 1, which
+    // Claude Code's quota probe sends. The answer may then be a few tokens longer than asked.
+    if (request.maxTokens !== undefined)
+      body.max_output_tokens = Math.max(request.maxTokens, RESPONSES_MIN_OUTPUT_TOKENS);
     if (request.temperature !== undefined) body.temperature = clamp(request.temperature, 0, 2);
     if (request.topP !== undefined) body.top_p = request.topP;
     const format = request.responseFormat;
