@@ -319,6 +319,11 @@ afterAll(async () => {
   await gateway.stop();
   await closeFakes(fakes);
   rmSync(syntheticDir, { recursive: true, force: true });
+  // Every test file runs in one process: what this file held must not stay for the files after
+  // it (test/multipart-chunked.test.ts measures the process's memory).
+  gateway = undefined as unknown as TestGateway;
+  fakes = undefined as unknown as Fakes;
+  synthetic = [];
 });
 
 const run = (baseUrl: string, fixtures: Fixture[]) =>

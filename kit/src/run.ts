@@ -77,9 +77,13 @@ function marks(fakes: Fakes): Record<Dialect, number> {
   return at;
 }
 
+/**
+ * What reached each fake since `at`, taken out of the fake's list: a long run (every recorded
+ * session, a few hundred requests of tens of kilobytes each) would otherwise hold them all.
+ */
 function since(fakes: Fakes, at: Record<Dialect, number>): Record<Dialect, Received[]> {
   const fresh = {} as Record<Dialect, Received[]>;
-  for (const dialect of DIALECTS) fresh[dialect] = fakes[dialect].received.slice(at[dialect]);
+  for (const dialect of DIALECTS) fresh[dialect] = fakes[dialect].received.splice(at[dialect]);
   return fresh;
 }
 
