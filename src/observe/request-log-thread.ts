@@ -38,8 +38,14 @@ const CLOSE_WAIT_MS = 10_000;
 
 export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
   // Opened here once, so a file that cannot be opened is known now and the runtime can say so
-  // and keep the log in memory; the worker opens its own connection.
-  openLogFile({ ...options, log: options.log }).close();
+  // and keep the log in memory, and trimmed, so that what retention no longer keeps is gone
+  // when levity has started; the worker opens its own connection and trims every 10 minutes.
+  const file = openLogFile(options);
+  try {
+    file.trim();
+  } finally {
+    file.close();
+  }
 
   let pending: RequestRecord[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -191,7 +191,7 @@ function addMissingColumns(db: Database): void {
 export interface LogFile {
   /** Writes records in one transaction, and trims the file if it grew past max_mb. */
   write(batch: RequestRecord[]): void;
-  /** Deletes what retention and max_mb no longer keep. */
+  /** Deletes what retention and max_mb no longer keep (its owner does, when it opens the file and then every so often). */
   trim(): void;
   query(query: LogQuery): LoggedRequest[];
   usage(since: number): UsageRow[];
@@ -263,7 +263,6 @@ export function openLogFile(options: LogFileOptions): LogFile {
     }
   };
 
-  trim();
   return {
     write(batch) {
       try {
