@@ -11,10 +11,12 @@
  * BENCHMARKS.md cannot tell apart.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { ENTRYPOINTS } from "../build.ts";
+import { cpuSeconds, startProcess } from "./processes.ts";
 
 const BUN = process.execPath;
 const HERE = import.meta.dir;
@@ -35,56 +37,18 @@ const CHUNKS = 20;
 const KEY = "sk-bench-ab-client-0001";
 const FETCH_ENV = { BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" };
 
-const children: ReturnType<typeof Bun.spawn>[] = [];
-process.on("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
-
 /** The tree's src/main.ts as a standalone executable, compiled as build.ts compiles a release. */
 async function compile(tree: string, out: string): Promise<void> {
   const result = await Bun.build({
-    // The request log's worker is its own entry point from issue 20 on; a tree before it has none.
-    entrypoints: ["src/main.ts", "src/observe/request-log-worker.ts"]
-      .map((path) => join(tree, path))
-      .filter((path) => existsSync(path)),
+    // build.ts's entry points, as a release is built; a tree from before the request log's
+    // worker (issue 20) has no such file, and is built without it.
+    entrypoints: ENTRYPOINTS.map((path) => join(tree, path)).filter((path) => existsSync(path)),
     minify: { whitespace: true, syntax: true, identifiers: false },
     bytecode: true,
     format: "esm",
     compile: { outfile: out, autoloadDotenv: false, autoloadBunfig: false },
   });
   if (!result.success) throw new Error(`compiling ${tree} failed: ${result.logs.join("\n")}`);
-}
-
-/** CPU seconds (user + system) a process has used, from /proc/PID/stat. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-async function start(
-  argv: string[],
-  env: Record<string, string> = {},
-): Promise<{ port: number; pid: number }> {
-  const proc = Bun.spawn(argv, {
-    env: { ...process.env, ...env },
-    stdout: "pipe",
-    stderr: "ignore",
-  });
-  children.push(proc);
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  let seen = "";
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`${argv.join(" ")} exited before listening:\n${seen}`);
-    seen += new TextDecoder().decode(value);
-    const port = /listening (?:on http:\/\/[\d.]+:)?(\d+)/.exec(seen)?.[1];
-    if (port) {
-      void (async () => {
-        while (!(await reader.read()).done);
-      })();
-      return { port: Number(port), pid: proc.pid };
-    }
-  }
 }
 
 function wrkRps(url: string, body: string, headers: Record<string, string>): number {
@@ -141,7 +105,7 @@ function streams(url: string, mode: "burst" | "paced"): StreamResult {
   return result;
 }
 
-const upstream = `http://127.0.0.1:${(await start([BUN, join(HERE, "fake-upstream.ts")], { STREAM_CHUNKS: String(CHUNKS) })).port}`;
+const upstream = `http://127.0.0.1:${(await startProcess("fake upstream", [BUN, join(HERE, "fake-upstream.ts")], { STREAM_CHUNKS: String(CHUNKS) })).port}`;
 const config = mkdtempSync(join(tmpdir(), "levity-ab-config-"));
 writeFileSync(
   join(config, "gateway.yaml"),
@@ -158,7 +122,11 @@ const gateways: Record<string, { port: number; pid: number }> = {};
 for (const [side, tree] of Object.entries(trees)) {
   const binary = join(mkdtempSync(join(tmpdir(), "levity-ab-bin-")), "levity");
   await compile(tree, binary);
-  gateways[side] = await start([binary, "serve", "--config", config], FETCH_ENV);
+  gateways[side] = await startProcess(
+    `levity ${side}`,
+    [binary, "serve", "--config", config],
+    FETCH_ENV,
+  );
 }
 
 const measures = {

@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { cpuSeconds, killAtExit, startProcess } from "./processes.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const BUN = process.execPath;
@@ -38,46 +39,11 @@ const CLIENT_KEY = "sk-bench-client-key-0001";
 // Bun's fetch allows 256 requests at once unless told otherwise; the stream client needs more.
 const FETCH_ENV = { BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" };
 
-const children: ReturnType<typeof Bun.spawn>[] = [];
-process.on("exit", () => {
-  for (const c of children) c.kill("SIGKILL");
-});
 process.on("SIGINT", () => process.exit(130));
 
-async function start(
-  name: string,
-  argv: string[],
-  env: Record<string, string> = {},
-  ready = /listening (?:on http:\/\/[\d.]+:)?(\d+)/,
-): Promise<{ port: number; pid: number; proc: ReturnType<typeof Bun.spawn> }> {
-  const proc = Bun.spawn(argv, {
-    env: { ...process.env, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-    cwd: ROOT,
-  });
-  children.push(proc);
-  const decoder = new TextDecoder();
-  let seen = "";
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    seen += decoder.decode(value);
-    const match = ready.exec(seen);
-    if (match) {
-      // Keep draining its output so it never blocks on a full pipe.
-      void (async () => {
-        while (!(await reader.read()).done);
-      })();
-      void new Response(proc.stderr as ReadableStream).arrayBuffer();
-      return { port: Number(match[1]), pid: proc.pid, proc };
-    }
-  }
-  throw new Error(
-    `${name} exited before it was ready:\n${seen}\n${await new Response(proc.stderr as ReadableStream).text()}`,
-  );
-}
+/** A process of this benchmark, started from the repository's root. */
+const start = (name: string, argv: string[], env: Record<string, string> = {}, ready?: RegExp) =>
+  startProcess(name, argv, env, ready, ROOT);
 
 function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -92,12 +58,6 @@ interface WrkResult {
   requests: number;
   /** The gateway's CPU time per request, µs (user + system, from /proc), where its pid was given. */
   cpuUs: number;
-}
-
-/** A process's CPU time so far, in seconds (user + system; /proc counts in ticks of 10 ms). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** wrk against a gateway whose CPU time is read around the run: less disturbed than its throughput by what else the machine does. */
@@ -348,7 +308,7 @@ if (existsSync(ccrEntry)) {
     stdout: "ignore",
     stderr: "ignore",
   });
-  children.push(proc);
+  killAtExit(proc);
   // It prints nothing when ready: its port answering is the sign.
   for (let i = 0; i < 100 && !ccr; i++) {
     const up = await fetch(`http://127.0.0.1:${port}/`).then(

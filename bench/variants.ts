@@ -18,6 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { cpuSeconds, startProcess } from "./processes.ts";
 
 interface Variant {
   name: string;
@@ -52,46 +53,6 @@ const FETCH_ENV = { BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" };
 const platform = `${process.platform}-${process.arch}`;
 const binary = flags.binary ?? join(ROOT, "dist", `levity-${platform}`);
 if (!flags.binary) execSync(`${BUN} build.ts ${platform}`, { cwd: ROOT, stdio: "inherit" });
-
-const children: ReturnType<typeof Bun.spawn>[] = [];
-process.on("exit", () => {
-  for (const child of children) child.kill("SIGKILL");
-});
-
-async function start(
-  command: string[],
-  env: Record<string, string>,
-): Promise<{ port: number; pid: number }> {
-  const proc = Bun.spawn(command, {
-    env: { ...process.env, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  children.push(proc);
-  const decoder = new TextDecoder();
-  const ready = /listening (?:on http:\/\/[\d.]+:)?(\d+)/;
-  let seen = "";
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    seen += decoder.decode(value);
-    const match = ready.exec(seen);
-    if (match) {
-      void (async () => {
-        while (!(await reader.read()).done);
-      })();
-      void new Response(proc.stderr as ReadableStream).arrayBuffer();
-      return { port: Number(match[1]), pid: proc.pid };
-    }
-  }
-  throw new Error(`${command.join(" ")} exited before it was ready:\n${seen}`);
-}
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 interface Measure {
   rps: number;
@@ -141,7 +102,10 @@ const chatBody = JSON.stringify({
   messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }],
   max_tokens: 64,
 });
-const upstream = await start([BUN, join(import.meta.dir, "fake-upstream.ts")], {});
+const upstream = await startProcess("fake upstream", [
+  BUN,
+  join(import.meta.dir, "fake-upstream.ts"),
+]);
 const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
 const TEAM_KEYS = Array.from(
   { length: 1000 },
@@ -165,7 +129,11 @@ for (const variant of variants) {
   writeFileSync(join(dir, "mappings.yaml"), "exact:\n  bench-model: oa/bench-model\n");
   const executable = variant.binary ?? binary;
   if (!existsSync(executable)) throw new Error(`no binary at ${executable}`);
-  const gateway = await start([executable, "serve", "--config", dir], FETCH_ENV);
+  const gateway = await startProcess(
+    variant.name,
+    [executable, "serve", "--config", dir],
+    FETCH_ENV,
+  );
   running.push({ variant, ...gateway, keys: variant.keys === undefined ? "" : keysFile });
 }
 

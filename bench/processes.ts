@@ -1,0 +1,58 @@
+/*
+ * What every benchmark script does with the processes it runs: start one and wait for the port
+ * it prints, kill them all when the script ends, and read a process's CPU time from /proc.
+ */
+import { readFileSync } from "node:fs";
+
+const children: ReturnType<typeof Bun.spawn>[] = [];
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
+/** A process the script started otherwise, killed with the others when it ends. */
+export function killAtExit(proc: ReturnType<typeof Bun.spawn>): void {
+  children.push(proc);
+}
+
+/** Starts `argv` and resolves once its output says it listens (the port in `ready`'s first group). */
+export async function startProcess(
+  name: string,
+  argv: string[],
+  env: Record<string, string> = {},
+  ready = /listening (?:on http:\/\/[\d.]+:)?(\d+)/,
+  cwd?: string,
+): Promise<{ port: number; pid: number; proc: ReturnType<typeof Bun.spawn> }> {
+  const proc = Bun.spawn(argv, {
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+    cwd,
+  });
+  children.push(proc);
+  const decoder = new TextDecoder();
+  let seen = "";
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    seen += decoder.decode(value);
+    const match = ready.exec(seen);
+    if (match) {
+      // Keep draining its output so it never blocks on a full pipe.
+      void (async () => {
+        while (!(await reader.read()).done);
+      })();
+      void new Response(proc.stderr as ReadableStream).arrayBuffer();
+      return { port: Number(match[1]), pid: proc.pid, proc };
+    }
+  }
+  throw new Error(
+    `${name} exited before it was ready:\n${seen}\n${await new Response(proc.stderr as ReadableStream).text()}`,
+  );
+}
+
+/** A process's CPU time so far, in seconds (user + system; /proc counts in ticks of 10 ms). */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
