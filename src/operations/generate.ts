@@ -327,11 +327,13 @@ export function poolContext(
     cooldownWaitMs: ctx.snapshot.proxy.cooldownWaitMs,
     signal: ctx.request.signal,
     trace: ctx.trace,
-    // Where the answer came from: the upstream model actually used, the upstream, the account (by name, never key).
-    routing: (runner, account, headers) => {
-      headers.set("x-mapped-model", headerSafe(runner.model));
-      headers.set("x-upstream", runner.upstream.name);
-      headers.set("x-account", account);
-    },
+    routing: routingHeaders,
   };
+}
+
+/** Where the answer came from: the upstream model actually used, the upstream, the account (by name, never key). */
+function routingHeaders(runner: TargetRunner, account: string, headers: Headers): void {
+  headers.set("x-mapped-model", headerSafe(runner.model));
+  headers.set("x-upstream", runner.upstream.name);
+  headers.set("x-account", account);
 }

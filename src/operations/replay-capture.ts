@@ -114,14 +114,14 @@ export class DryRunClient extends UpstreamClient {
     // As the real client sets it, so the headers shown are the headers sent.
     call.headers.set("accept-encoding", call.stream || RUNTIME_DECODES ? "identity" : "gzip");
     this.calls.push(call);
-    return {
-      response: new Response(
-        JSON.stringify({
-          error: { message: "levity replay --dry-run: not sent", type: "invalid_request_error" },
-        }),
-        { status: 400, headers: { "content-type": "application/json" } },
-      ),
-    };
+    const text = JSON.stringify({
+      error: { message: "levity replay --dry-run: not sent", type: "invalid_request_error" },
+    });
+    const response = new Response(text, {
+      status: 400,
+      headers: { "content-type": "application/json" },
+    });
+    return call.answerAsText ? { response, text } : { response };
   }
 }
 

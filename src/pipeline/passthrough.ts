@@ -176,19 +176,17 @@ export function passthroughRunner({
           ),
           clientSignal: ctx.request.signal,
           timeouts: upstream.timeouts,
+          answerAsText: true,
         });
       } catch (error) {
         return failed(failureOf(error, upstream.name));
       }
       const { response, source } = opened;
+      // Read whole by the client (answerAsText) unless it is a successful stream.
+      const whole = opened.text ?? "";
       const headers = clientResponseHeaders(response.headers);
       if (!response.ok) {
-        let errorText: string;
-        try {
-          errorText = await response.text();
-        } catch (error) {
-          return failed(failureOf(error, upstream.name));
-        }
+        const errorText = whole;
         if (onNoSuchRoute && meansNoSuchRoute(response.status, errorText))
           return onNoSuchRoute(lease);
         return failed(failureFromAnswer(codec, response.status, response.headers, errorText));
@@ -228,12 +226,7 @@ export function passthroughRunner({
         };
       }
 
-      let answer: string;
-      try {
-        answer = await response.text();
-      } catch (error) {
-        return failed(failureOf(error, upstream.name));
-      }
+      const answer = whole;
       if (operation === "count-tokens") {
         lease.finish({ ok: true });
         return {

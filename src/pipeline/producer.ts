@@ -7,7 +7,7 @@ import type { TokenCounter } from "../tokens/estimate.ts";
 import { echoResponse, echoStream } from "../upstream/echo.ts";
 import { type Failure, failureOf, UpstreamFailed } from "../failure.ts";
 import { failureFromAnswer } from "./answer-failure.ts";
-import type { UpstreamClient } from "../upstream/forward.ts";
+import { type OpenedUpstream, sourceStream, type UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { withEventLimit } from "../codecs/sse.ts";
 import { mediaFetcher } from "../upstream/media-fetch.ts";
@@ -101,13 +101,17 @@ export function httpProducer(
     ...targetOf(upstream, call.issuer),
     fetchMedia: mediaFetcher(call.mediaFetch),
   };
-  /** The upstream's answer when it accepted the request; its refusal, as a Failure, when not. */
+  /**
+   * The upstream's answer when it accepted the request (a stream's body still to read, a whole
+   * answer's text read); its refusal, as a Failure, when not.
+   */
   const send = async (
     built: { path: string; body: unknown },
     stream: boolean,
-  ): Promise<Produced<Response>> => {
-    const sent = await produced(upstream.name, () =>
-      upstreamClient.call({
+  ): Promise<Produced<OpenedUpstream>> => {
+    let opened: OpenedUpstream;
+    try {
+      opened = await upstreamClient.open({
         stream,
         upstream,
         url: upstream.baseUrl + built.path,
@@ -115,16 +119,25 @@ export function httpProducer(
         headers: upstreamRequestHeaders(upstream.protocol, account.key, call.clientHeaders, false),
         clientSignal: call.clientSignal,
         timeouts: upstream.timeouts,
-      }),
-    );
-    if (!sent.ok || sent.value.ok) return sent;
-    const answer = sent.value;
-    const body = await produced(upstream.name, () => answer.text());
-    if (!body.ok) return body;
+        answerAsText: true,
+      });
+    } catch (error) {
+      return { ok: false, failure: failureOf(error, upstream.name) };
+    }
+    const answer = opened.response;
+    if (answer.ok) return { ok: true, value: opened };
     return {
       ok: false,
-      failure: failureFromAnswer(codec, answer.status, answer.headers, body.value),
+      failure: failureFromAnswer(codec, answer.status, answer.headers, opened.text ?? ""),
     };
+  };
+  /** A whole answer's JSON, or undefined when its text is not JSON. */
+  const parsed = (opened: OpenedUpstream): unknown => {
+    try {
+      return JSON.parse(opened.text ?? "");
+    } catch {
+      return NOT_JSON;
+    }
   };
   return {
     accountName: account.name,
@@ -134,17 +147,14 @@ export function httpProducer(
         false,
       );
       if (!sent.ok) return sent;
-      let body: unknown;
-      try {
-        body = await sent.value.json();
-      } catch {
+      const body = parsed(sent.value);
+      if (body === NOT_JSON)
         return {
           ok: false,
           failure: brokenAnswer(
             `Upstream "${upstream.name}" answered with a body that is not JSON.`,
           ),
         };
-      }
       try {
         return { ok: true, value: codec.parseResponse(body, target) };
       } catch (error) {
@@ -157,8 +167,8 @@ export function httpProducer(
     async stream(request) {
       const sent = await send(await codec.buildRequest({ ...request, stream: true }, target), true);
       if (!sent.ok) return sent;
-      const response = sent.value;
-      if (!response.body)
+      const { response, source } = sent.value;
+      if (!source)
         return {
           ok: false,
           failure: brokenAnswer(
@@ -169,7 +179,7 @@ export function httpProducer(
       return {
         ok: true,
         value: codec.parseStream(
-          withEventLimit(response.body, limitsOf(upstream).eventBytes, upstream.name),
+          withEventLimit(sourceStream(source), limitsOf(upstream).eventBytes, upstream.name),
           target,
           response.headers.get("content-type") ?? "",
           request,
@@ -186,13 +196,17 @@ export function httpProducer(
       if (!sent.ok && NO_COUNT_ENDPOINT.has(sent.failure.status) && sent.failure.kind === "final")
         return { ok: true, value: { tokens: await tokens.countRequest(request), estimated: true } };
       if (!sent.ok) return sent;
+      const body = sent.value;
       return produced(upstream.name, async () => ({
-        tokens: parseCount(await sent.value.json()),
+        tokens: parseCount(JSON.parse(body.text ?? "")),
         estimated: false,
       }));
     },
   };
 }
+
+/** What `parsed` answers for a body that is not JSON (undefined and null are JSON's own). */
+const NOT_JSON = Symbol("not JSON");
 
 const NO_COUNT_ENDPOINT: ReadonlySet<number> = new Set([404, 405, 501]);
 

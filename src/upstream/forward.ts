@@ -18,8 +18,18 @@ export interface UpstreamCall {
   clientSignal: AbortSignal;
   /** The answer is a stream, read chunk by chunk; otherwise it is read whole before this returns. */
   stream?: boolean;
+  /**
+   * A whole answer (or an error's body) is handed over as its text in OpenedUpstream.text, and
+   * `response` is the upstream's own with its body spent, rather than a new Response around the
+   * text that the caller would read back out: two objects and a promise less for every answer.
+   */
+  answerAsText?: boolean;
   timeouts: Timeouts;
 }
+
+// Endpoint URLs whose origin is remembered; past this many (a Gemini model in each path), forgotten.
+const ORIGINS_MAX = 1_000;
+const ONCE: AddEventListenerOptions = { once: true };
 
 // Hosts that answered recently need no connection probe.
 const PROBE_AFTER_QUIET_MS = 30_000;
@@ -204,7 +214,7 @@ function guardSource(
 }
 
 /** A guarded source as a web stream, for readers that want one. */
-function sourceStream(source: GuardedSource): ReadableStream<Uint8Array> {
+export function sourceStream(source: GuardedSource): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
@@ -229,6 +239,8 @@ export interface OpenedUpstream {
   response: Response;
   /** Set for a successful stream call; otherwise the response's body has been read whole. */
   source?: GuardedSource;
+  /** The body read whole, when the call asked for it as text (then the headers are the wire's, content-encoding included). */
+  text?: string;
 }
 
 /**
@@ -239,6 +251,7 @@ export interface OpenedUpstream {
 export class UpstreamClient {
   /** Epoch ms each origin last answered: a host that answered recently needs no probe. */
   private readonly lastAnswered = new Map<string, number>();
+  private readonly origins = new Map<string, string>();
   private readonly watched = new SweepList<Watched>(SWEEP_MS, (w, now) => {
     const reason = overdue(w, now);
     if (!reason) return;
@@ -273,7 +286,7 @@ export class UpstreamClient {
    * web stream: a reader that drives it itself saves a stream layer per chunk.
    */
   async open(call: UpstreamCall): Promise<OpenedUpstream> {
-    const url = new URL(call.url);
+    const origin = this.originOf(call.url);
     const now = performance.now();
     const w: Watched = {
       call,
@@ -287,22 +300,23 @@ export class UpstreamClient {
     // A listener rather than AbortSignal.any: a combined signal per request is a weakly held object
     // the garbage collector must trace, and allocation is what this path pays for most.
     const clientLeft = () => w.abort.abort();
-    call.clientSignal.addEventListener("abort", clientLeft, { once: true });
+    call.clientSignal.addEventListener("abort", clientLeft, ONCE);
     w.release = () => call.clientSignal.removeEventListener("abort", clientLeft);
     const { unwatch } = this;
     let response: Response;
     try {
-      if (this.needsProbe(url)) await probe(url, call.upstream.name, call.timeouts.connect);
+      if (this.needsProbe(origin))
+        await probe(new URL(call.url), call.upstream.name, call.timeouts.connect);
       // levity says which encodings it takes and undoes them itself: fetch would offer gzip, br and
       // zstd and inflate them with no limit. A whole answer may come gzipped (read under a limit on
       // its decoded size); a stream comes as it is, since its events are small and must not wait.
       call.headers.set("accept-encoding", call.stream || RUNTIME_DECODES ? "identity" : "gzip");
-      response = await fetch(url, {
+      response = await fetch(call.url, {
         method: call.method ?? "POST",
         headers: call.headers,
         body: call.body,
         // A stream body goes out as it is read (fetch requires saying so).
-        ...(typeof call.body === "string" ? {} : { duplex: "half" }),
+        duplex: typeof call.body === "string" ? undefined : "half",
         signal: w.abort.signal,
         redirect: "manual",
         decompress: false,
@@ -311,7 +325,7 @@ export class UpstreamClient {
       unwatch(w);
       throw explain(error, w, "reach");
     }
-    this.lastAnswered.set(url.origin, Date.now());
+    this.lastAnswered.set(origin, Date.now());
     if (!response.body) {
       unwatch(w);
       return { response };
@@ -342,6 +356,7 @@ export class UpstreamClient {
       throw explain(error, w, "read");
     }
     unwatch(w);
+    if (call.answerAsText) return { response, text };
     // Decoded text: the headers that described compressed bytes on the wire no longer apply (a
     // body sent as it was keeps them; copying them for every answer cost the translated path).
     let headers = response.headers;
@@ -364,9 +379,23 @@ export class UpstreamClient {
    * first-byte limit (minutes). A host that has not answered lately is probed with a plain TCP
    * connection first, within the connect limit.
    */
-  private needsProbe(url: URL): boolean {
-    if (Date.now() - (this.lastAnswered.get(url.origin) ?? 0) < PROBE_AFTER_QUIET_MS) return false;
+  private needsProbe(origin: string): boolean {
+    if (Date.now() - (this.lastAnswered.get(origin) ?? 0) < PROBE_AFTER_QUIET_MS) return false;
     return !this.behindProxy;
+  }
+
+  /**
+   * An endpoint's origin, remembered per URL: an upstream's endpoints are a handful of strings,
+   * and parsing each call's URL again was a URL and its search parameters per request.
+   */
+  private originOf(url: string): string {
+    let origin = this.origins.get(url);
+    if (origin === undefined) {
+      origin = new URL(url).origin;
+      if (this.origins.size >= ORIGINS_MAX) this.origins.clear();
+      this.origins.set(url, origin);
+    }
+    return origin;
   }
 
   /** Off the watch list, and no longer listening for the client's disconnect. */
