@@ -7,7 +7,9 @@
  * read before and after N requests made one at a time. The machine's load does not move these
  * numbers, which makes them the measure of a change to the request path's allocation (the
  * collections they cause are the c=1 latency tail: BENCHMARKS.md). In front of
- * bench/fake-upstream.ts, with auth, the request log and metrics on, as a user runs it.
+ * bench/fake-upstream.ts, with auth, the request log and metrics on, as a user runs it. The
+ * reference proxy and the floor proxy (bench/floor-proxy.ts: the same work levity cannot skip,
+ * done as leanly as Bun allows) are counted the same way, kind by kind, beside levity.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -94,51 +96,83 @@ const levity = spawn(
 );
 const origin = (await levity.next(/listening on (http:\/\/[\d.:]+)/))[1]!;
 
-// The 20-line reference proxy, counted the same way: the floor of a proxy on Bun.
-const reference = spawn(
-  [
-    BUN,
-    "--preload",
-    join(import.meta.dir, "allocation-counter.ts"),
-    join(import.meta.dir, "reference-proxy.ts"),
-  ],
-  { BUN_JSC_useGC: "0", UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}` },
-);
-const referenceOrigin = `http://127.0.0.1:${(await reference.next(/listening (\d+)/))[1]}`;
+// The 20-line reference proxy and the floor proxy (the reference doing the work levity cannot
+// skip: bench/floor-proxy.ts), counted the same way.
+const counted = async (script: string, env: Record<string, string>) => {
+  const proc = spawn(
+    [
+      BUN,
+      "--preload",
+      join(import.meta.dir, "allocation-counter.ts"),
+      join(import.meta.dir, script),
+    ],
+    { BUN_JSC_useGC: "0", UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`, ...env },
+  );
+  return { proc, origin: `http://127.0.0.1:${(await proc.next(/listening (\d+)/))[1]}` };
+};
+const reference = await counted("reference-proxy.ts", {});
+const floor = await counted("floor-proxy.ts", {
+  CLIENT_KEY: KEY,
+  REQUEST_LOG: join(dir, "floor-requests.db"),
+});
+const levityTarget = { proc: levity, origin };
 
 const prompt = [{ role: "user", content: "Say hello to the benchmark, briefly." }];
+const openai = { authorization: `Bearer ${KEY}` };
+const anthropic = { "x-api-key": KEY, "anthropic-version": "2023-06-01" };
+const chatRequest = { model: "bench-model", messages: prompt, max_tokens: 64 };
 const kinds = [
+  { name: "reference proxy, pass-through", target: reference, headers: {}, body: chatRequest },
+  { name: "floor proxy, pass-through", target: floor, headers: openai, body: chatRequest },
   {
-    name: "reference proxy, pass-through",
-    target: reference,
-    origin: referenceOrigin,
-    path: "/v1/chat/completions",
-    headers: {},
-    body: { model: "bench-model", messages: prompt, max_tokens: 64 },
+    name: "levity, pass-through (OpenAI chat)",
+    target: levityTarget,
+    headers: openai,
+    body: chatRequest,
   },
   {
-    name: "pass-through (OpenAI chat)",
-    path: "/v1/chat/completions",
-    headers: { authorization: `Bearer ${KEY}` },
-    body: { model: "bench-model", messages: prompt, max_tokens: 64 },
+    name: "floor proxy, OpenAI client -> Gemini",
+    target: floor,
+    headers: openai,
+    body: { ...chatRequest, model: "gem-model" },
   },
   {
-    name: "OpenAI client -> Gemini",
-    path: "/v1/chat/completions",
-    headers: { authorization: `Bearer ${KEY}` },
-    body: { model: "gem-model", messages: prompt, max_tokens: 64 },
+    name: "levity, OpenAI client -> Gemini",
+    target: levityTarget,
+    headers: openai,
+    body: { ...chatRequest, model: "gem-model" },
   },
   {
-    name: "Anthropic client -> OpenAI",
+    name: "floor proxy, Anthropic client -> OpenAI",
+    target: floor,
     path: "/v1/messages",
-    headers: { "x-api-key": KEY, "anthropic-version": "2023-06-01" },
-    body: { model: "claude-bench", messages: prompt, max_tokens: 64 },
+    headers: anthropic,
+    body: { ...chatRequest, model: "claude-bench" },
   },
   {
-    name: "pass-through stream (20 chunks)",
-    path: "/v1/chat/completions",
-    headers: { authorization: `Bearer ${KEY}` },
-    body: { model: "bench-model", messages: prompt, max_tokens: 64, stream: true },
+    name: "levity, Anthropic client -> OpenAI",
+    target: levityTarget,
+    path: "/v1/messages",
+    headers: anthropic,
+    body: { ...chatRequest, model: "claude-bench" },
+  },
+  {
+    name: "reference proxy, pass-through stream (20 chunks)",
+    target: reference,
+    headers: {},
+    body: { ...chatRequest, stream: true },
+  },
+  {
+    name: "floor proxy, pass-through stream (20 chunks)",
+    target: floor,
+    headers: openai,
+    body: { ...chatRequest, stream: true },
+  },
+  {
+    name: "levity, pass-through stream (20 chunks)",
+    target: levityTarget,
+    headers: openai,
+    body: { ...chatRequest, stream: true },
   },
 ];
 
@@ -151,7 +185,7 @@ async function counts(of: ReturnType<typeof spawn>): Promise<Record<string, numb
 const results: { name: string; perRequest: [string, number][]; total: number }[] = [];
 for (const kind of kinds) {
   const send = async () => {
-    const response = await fetch(("origin" in kind ? kind.origin : origin) + kind.path, {
+    const response = await fetch(kind.target.origin + (kind.path ?? "/v1/chat/completions"), {
       method: "POST",
       headers: { "content-type": "application/json", ...(kind.headers as Record<string, string>) },
       body: JSON.stringify(kind.body),
@@ -160,7 +194,7 @@ for (const kind of kinds) {
     await response.arrayBuffer();
   };
   for (let i = 0; i < 200; i++) await send();
-  const process = ("target" in kind && kind.target) || levity;
+  const process = kind.target.proc;
   const before = await counts(process);
   for (let i = 0; i < REQUESTS; i++) await send();
   // The request log and metrics settle after the answer: a moment for their last records.

@@ -1,0 +1,626 @@
+/*
+ * The floor for levity as `npm run bench` runs it: the reference proxy (reference-proxy.ts) doing
+ * the work levity cannot skip with auth on, the request log and metrics on, the model mapped and
+ * the usage counted, and nothing more, as lean as Bun allows. Where levity is slower than this,
+ * the difference is levity's own; where this is slower than the reference proxy, it is the price
+ * of the features themselves (issue 20: "the measurement that proves the floor").
+ *
+ * Per request, and why each piece cannot be skipped:
+ * - The client key is checked (levity refuses a request without it). A Map from the header's
+ *   value, as levity's cache of proven keys answers once a key has been seen: no hashing here.
+ * - A random request id, sent back as x-request-id: levity's answers and log records carry one.
+ * - The body is parsed: the model names the mapping target, and the log and metrics name the
+ *   model. The mapped body is re-serialised only when the model's name changes, as levity does
+ *   (pipeline/passthrough.ts forwards the client's text when it does not).
+ * - The upstream is called with its own key, never the client's.
+ * - The answer is read whole and parsed, because the usage is logged and charged; a same-dialect
+ *   client gets the answer's bytes, another dialect's client a translation of it (minimal, but
+ *   right for the bench's request and answer: text messages, no tools).
+ * - A stream is piped through, and its usage read from its last events, which are kept as they
+ *   pass (a reference per chunk, no scan) and parsed once at the end.
+ * - A record per request (request id, time, method, route, client key name, models, upstream,
+ *   status, duration, tokens) handed once a second to a worker thread as one JSON string, which
+ *   writes it to SQLite, as levity's request log does (observe/request-log-thread.ts).
+ * - A request counter and a duration histogram per (route, upstream, model, status), in memory,
+ *   rendered as Prometheus text only when /metrics is asked.
+ *
+ * Bun's own router matches the paths (no URL is parsed in JavaScript), and the upstream headers
+ * are built once. Everything levity adds beyond this (retries across accounts, the commit point,
+ * time limits, request caps, CORS, rate limits, the IR) is a feature, not the floor.
+ *
+ * Environment as the reference proxy's: UPSTREAM_URL, PORT; CLIENT_KEY (the bench's by
+ * default), REQUEST_LOG (a temporary SQLite file by default). Prints "listening PORT".
+ */
+import { Database } from "bun:sqlite";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** One request as the log keeps it. */
+interface LogRecord {
+  requestId: string;
+  time: number;
+  method: string;
+  route: string;
+  clientKey: string | undefined;
+  requestedModel: string | undefined;
+  model: string | undefined;
+  upstream: string | undefined;
+  status: number;
+  durationMs: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+const COLUMNS = [
+  "request_id",
+  "time",
+  "method",
+  "route",
+  "client_key",
+  "requested_model",
+  "model",
+  "upstream",
+  "status",
+  "duration_ms",
+  "input_tokens",
+  "output_tokens",
+] as const;
+
+if (Bun.isMainThread) serve();
+else writeLog();
+
+// ---------------------------------------------------------------------------------------------
+// The log's thread: the inserts run here, so the serving thread never waits for the disk.
+
+function writeLog(): void {
+  const scope = globalThis as unknown as {
+    onmessage: ((event: MessageEvent<string | { path: string }>) => void) | null;
+  };
+  let write: ((records: LogRecord[]) => void) | undefined;
+  scope.onmessage = ({ data }) => {
+    if (typeof data !== "string") {
+      const db = new Database(data.path, { create: true, strict: true });
+      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+      // The time index is what reading a log by period (and trimming it) needs; levity has one too.
+      db.exec(
+        `CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY, request_id TEXT NOT NULL, time INTEGER NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL, client_key TEXT, requested_model TEXT, model TEXT, upstream TEXT, status INTEGER NOT NULL, duration_ms REAL NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL);
+         CREATE INDEX IF NOT EXISTS requests_time ON requests (time);`,
+      );
+      const insert = db.prepare(
+        `INSERT INTO requests (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`,
+      );
+      write = db.transaction((records: LogRecord[]) => {
+        for (const r of records)
+          insert.run(
+            r.requestId,
+            r.time,
+            r.method,
+            r.route,
+            r.clientKey ?? null,
+            r.requestedModel ?? null,
+            r.model ?? null,
+            r.upstream ?? null,
+            r.status,
+            r.durationMs,
+            r.inputTokens,
+            r.outputTokens,
+          );
+      });
+      return;
+    }
+    write?.(JSON.parse(data) as LogRecord[]);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The serving thread.
+
+function serve(): void {
+  const UPSTREAM = process.env.UPSTREAM_URL!;
+  const CLIENT_KEY = process.env.CLIENT_KEY ?? "sk-bench-client-key-0001";
+  const LOG_PATH =
+    process.env.REQUEST_LOG ?? join(mkdtempSync(join(tmpdir(), "levity-floor-")), "requests.db");
+  const JSON_TYPE = "application/json";
+
+  interface Target {
+    upstream: "oa" | "gm";
+    model: string;
+    url: string;
+    headers: Record<string, string>;
+  }
+  // The bench's gateway.yaml and mappings.yaml, as levity holds them once loaded.
+  const OPENAI_HEADERS = {
+    "content-type": JSON_TYPE,
+    authorization: "Bearer sk-upstream-bench-0001",
+  };
+  const GEMINI_HEADERS = { "content-type": JSON_TYPE, "x-goog-api-key": "gm-upstream-bench-0001" };
+  const chatTarget: Target = {
+    upstream: "oa",
+    model: "bench-model",
+    url: `${UPSTREAM}/v1/chat/completions`,
+    headers: OPENAI_HEADERS,
+  };
+  const MAPPING = new Map<string, Target>([
+    ["bench-model", chatTarget],
+    [
+      "gem-model",
+      {
+        upstream: "gm",
+        model: "gemini-bench",
+        url: `${UPSTREAM}/v1beta/models/gemini-bench:generateContent`,
+        headers: GEMINI_HEADERS,
+      },
+    ],
+    ["claude-bench", chatTarget],
+  ]);
+  // The header's whole value, as each dialect's SDK sends it, to the key's name.
+  const OPENAI_KEYS = new Map([[`Bearer ${CLIENT_KEY}`, "bench"]]);
+  const ANTHROPIC_KEYS = new Map([[CLIENT_KEY, "bench"]]);
+
+  // --- metrics ---------------------------------------------------------------------------------
+
+  // levity's buckets (observe/gateway-metrics.ts), in seconds.
+  const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+  interface Series {
+    count: number;
+    sum: number;
+    buckets: number[];
+  }
+  interface Route {
+    path: string;
+    /** Series by target (its upstream and model; undefined when refused before one), then status: found without building a key string. */
+    series: Map<Target | undefined, Map<number, Series>>;
+  }
+  const CHAT: Route = { path: "/v1/chat/completions", series: new Map() };
+  const MESSAGES: Route = { path: "/v1/messages", series: new Map() };
+
+  function observe(route: Route, target: Target | undefined, status: number, seconds: number) {
+    let byStatus = route.series.get(target);
+    if (!byStatus) {
+      byStatus = new Map();
+      route.series.set(target, byStatus);
+    }
+    let series = byStatus.get(status);
+    if (!series) {
+      series = { count: 0, sum: 0, buckets: new Array<number>(BUCKETS.length).fill(0) };
+      byStatus.set(status, series);
+    }
+    series.count++;
+    series.sum += seconds;
+    for (let i = 0; i < BUCKETS.length; i++)
+      if (seconds <= BUCKETS[i]!) {
+        series.buckets[i]!++;
+        break;
+      }
+  }
+
+  function renderMetrics(): string {
+    let requests =
+      "# HELP floor_requests_total Requests served.\n# TYPE floor_requests_total counter\n";
+    let durations =
+      "# HELP floor_request_duration_seconds Time from request to the answer's last byte.\n# TYPE floor_request_duration_seconds histogram\n";
+    for (const route of [CHAT, MESSAGES])
+      for (const [target, byStatus] of route.series)
+        for (const [status, s] of byStatus) {
+          const labels = `route="${route.path}",upstream="${target?.upstream ?? ""}",model="${target?.model ?? ""}",status="${status}"`;
+          requests += `floor_requests_total{${labels}} ${s.count}\n`;
+          let cumulative = 0;
+          BUCKETS.forEach((bound, i) => {
+            cumulative += s.buckets[i]!;
+            durations += `floor_request_duration_seconds_bucket{${labels},le="${bound}"} ${cumulative}\n`;
+          });
+          durations += `floor_request_duration_seconds_bucket{${labels},le="+Inf"} ${s.count}\n`;
+          durations += `floor_request_duration_seconds_sum{${labels}} ${s.sum}\n`;
+          durations += `floor_request_duration_seconds_count{${labels}} ${s.count}\n`;
+        }
+    return requests + durations;
+  }
+
+  // --- the request log -------------------------------------------------------------------------
+
+  const writer = new Worker(import.meta.url, { smol: true } as WorkerOptions);
+  writer.postMessage({ path: LOG_PATH });
+  writer.unref();
+  let pending: LogRecord[] = [];
+  setInterval(() => {
+    if (pending.length === 0) return;
+    writer.postMessage(JSON.stringify(pending));
+    pending = [];
+  }, 1000).unref();
+
+  /** A request's record, made as it arrives: it is the request's state until it is logged. */
+  const arrived = (route: Route, clientKey: string | undefined): LogRecord => ({
+    requestId: crypto.randomUUID(),
+    time: Date.now(),
+    method: "POST",
+    route: route.path,
+    clientKey,
+    requestedModel: undefined,
+    model: undefined,
+    upstream: undefined,
+    status: 0,
+    durationMs: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+  });
+
+  /** The request is answered (a stream: its last byte is sent): to the log and the metrics. */
+  function finished(
+    route: Route,
+    record: LogRecord,
+    target: Target | undefined,
+    started: number,
+    status: number,
+  ): void {
+    record.model = target?.model;
+    record.upstream = target?.upstream;
+    record.status = status;
+    record.durationMs = performance.now() - started;
+    pending.push(record);
+    observe(route, target, status, record.durationMs / 1000);
+  }
+
+  // --- the answers -----------------------------------------------------------------------------
+
+  interface ChatMessage {
+    role: string;
+    content: string | { type: string; text?: string }[];
+  }
+  interface ChatBody {
+    model?: unknown;
+    messages?: ChatMessage[];
+    max_tokens?: number;
+    max_completion_tokens?: number;
+    stream?: boolean;
+  }
+  interface AnthropicBody extends ChatBody {
+    system?: ChatMessage["content"];
+  }
+  interface ChatAnswer {
+    id?: string;
+    model?: string;
+    choices?: { message?: { content?: string | null }; finish_reason?: string }[];
+    usage?: { prompt_tokens?: number; completion_tokens?: number };
+  }
+  interface GeminiAnswer {
+    responseId?: string;
+    candidates?: {
+      content?: { parts?: { text?: string; thought?: boolean }[] };
+      finishReason?: string;
+    }[];
+    usageMetadata?: {
+      promptTokenCount?: number;
+      candidatesTokenCount?: number;
+      thoughtsTokenCount?: number;
+    };
+  }
+
+  /** A message's text: a string, or its text blocks joined (what the bench's clients send). */
+  function textOf(content: ChatMessage["content"] | undefined): string {
+    if (typeof content === "string") return content;
+    let text = "";
+    for (const block of content ?? []) if (typeof block.text === "string") text += block.text;
+    return text;
+  }
+
+  const json = (body: string, status: number, requestId: string) =>
+    new Response(body, {
+      status,
+      headers: { "content-type": JSON_TYPE, "x-request-id": requestId },
+    });
+
+  /** levity's refusals are logged and counted too, in the client's own error shape. */
+  function refuse(
+    route: Route,
+    record: LogRecord,
+    target: Target | undefined,
+    started: number,
+    status: number,
+    message: string,
+  ): Response {
+    finished(route, record, target, started, status);
+    return json(
+      JSON.stringify(
+        route === MESSAGES
+          ? { type: "error", error: { type: "invalid_request_error", message } }
+          : { error: { message, type: "invalid_request_error", code: null } },
+      ),
+      status,
+      record.requestId,
+    );
+  }
+
+  /** The mapping's target for the model the body names, which the record keeps. */
+  function mapped(record: LogRecord, body: ChatBody | null): Target | undefined {
+    if (typeof body?.model !== "string") return undefined;
+    record.requestedModel = body.model;
+    return MAPPING.get(body.model);
+  }
+
+  const GEMINI_FINISH: Record<string, string> = {
+    STOP: "stop",
+    MAX_TOKENS: "length",
+    SAFETY: "content_filter",
+    RECITATION: "content_filter",
+  };
+  const ANTHROPIC_STOP: Record<string, string> = {
+    stop: "end_turn",
+    length: "max_tokens",
+    tool_calls: "tool_use",
+  };
+
+  /** An OpenAI chat body as Gemini's generateContent. */
+  function toGemini(body: ChatBody): string {
+    const contents: { role: string; parts: { text: string }[] }[] = [];
+    let system: string | undefined;
+    for (const message of body.messages ?? []) {
+      const text = textOf(message.content);
+      if (message.role === "system" || message.role === "developer")
+        system = system === undefined ? text : `${system}\n${text}`;
+      else
+        contents.push({ role: message.role === "assistant" ? "model" : "user", parts: [{ text }] });
+    }
+    const gemini: Record<string, unknown> = { contents };
+    if (system !== undefined) gemini.systemInstruction = { parts: [{ text: system }] };
+    const max = body.max_completion_tokens ?? body.max_tokens;
+    if (max !== undefined) gemini.generationConfig = { maxOutputTokens: max };
+    return JSON.stringify(gemini);
+  }
+
+  /** An Anthropic messages body as an OpenAI chat body. */
+  function toChat(body: AnthropicBody, model: string): string {
+    const messages: { role: string; content: string }[] = [];
+    if (body.system !== undefined) messages.push({ role: "system", content: textOf(body.system) });
+    for (const message of body.messages ?? [])
+      messages.push({ role: message.role, content: textOf(message.content) });
+    return JSON.stringify({ model, messages, max_tokens: body.max_tokens });
+  }
+
+  const UNREACHABLE = "The upstream could not be reached.";
+  const NOT_JSON = "The upstream's answer is not JSON.";
+
+  async function chat(request: Request): Promise<Response> {
+    const started = performance.now();
+    const record = arrived(CHAT, OPENAI_KEYS.get(request.headers.get("authorization") ?? ""));
+    if (record.clientKey === undefined)
+      return refuse(CHAT, record, undefined, started, 401, "A client key is needed.");
+    const text = await request.text();
+    let body: ChatBody;
+    try {
+      body = JSON.parse(text) as ChatBody;
+    } catch {
+      return refuse(CHAT, record, undefined, started, 400, "The body is not JSON.");
+    }
+    const target = mapped(record, body);
+    if (!target) return refuse(CHAT, record, undefined, started, 404, "No mapping for this model.");
+    const stream = body.stream === true;
+    if (target.upstream === "gm" && stream)
+      return refuse(CHAT, record, target, started, 400, "The floor streams only to OpenAI.");
+    let forwarded = text;
+    if (target.upstream === "gm") forwarded = toGemini(body);
+    else if (body.model !== target.model) {
+      body.model = target.model;
+      forwarded = JSON.stringify(body);
+    }
+    let answer: Response;
+    try {
+      answer = await fetch(target.url, {
+        method: "POST",
+        headers: target.headers,
+        body: forwarded,
+      });
+    } catch {
+      return refuse(CHAT, record, target, started, 502, UNREACHABLE);
+    }
+    if (stream && answer.ok && answer.body) return piped(answer.body, record, target, started);
+    const answerText = await answer.text();
+    if (!answer.ok) {
+      finished(CHAT, record, target, started, answer.status);
+      return json(answerText, answer.status, record.requestId);
+    }
+    let reply = answerText;
+    try {
+      if (target.upstream === "gm")
+        reply = fromGemini(JSON.parse(answerText) as GeminiAnswer, record, target);
+      else {
+        const usage = (JSON.parse(answerText) as ChatAnswer).usage;
+        record.inputTokens = usage?.prompt_tokens ?? 0;
+        record.outputTokens = usage?.completion_tokens ?? 0;
+      }
+    } catch {
+      return refuse(CHAT, record, target, started, 502, NOT_JSON);
+    }
+    finished(CHAT, record, target, started, 200);
+    return json(reply, 200, record.requestId);
+  }
+
+  /** A Gemini answer as an OpenAI chat completion; its usage goes on the record. */
+  function fromGemini(gemini: GeminiAnswer, record: LogRecord, target: Target): string {
+    const candidate = gemini.candidates?.[0];
+    let content = "";
+    for (const part of candidate?.content?.parts ?? [])
+      if (part.thought !== true && typeof part.text === "string") content += part.text;
+    const usage = gemini.usageMetadata;
+    const input = usage?.promptTokenCount ?? 0;
+    const output = (usage?.candidatesTokenCount ?? 0) + (usage?.thoughtsTokenCount ?? 0);
+    record.inputTokens = input;
+    record.outputTokens = output;
+    return JSON.stringify({
+      id: `chatcmpl-${gemini.responseId ?? record.requestId}`,
+      object: "chat.completion",
+      created: Math.floor(record.time / 1000),
+      model: target.model,
+      choices: [
+        {
+          index: 0,
+          message: { role: "assistant", content },
+          finish_reason: GEMINI_FINISH[candidate?.finishReason ?? "STOP"] ?? "stop",
+        },
+      ],
+      usage: { prompt_tokens: input, completion_tokens: output, total_tokens: input + output },
+    });
+  }
+
+  /** Bytes of the stream's end kept for its usage: far more than a usage event and [DONE]. */
+  const TAIL_BYTES = 4096;
+
+  /**
+   * The upstream's SSE to the client as it comes. The last chunks are kept as they pass (a
+   * reference each, no scan) and only they are read, once, at the end, for the usage event.
+   */
+  function piped(
+    upstream: ReadableStream<Uint8Array>,
+    record: LogRecord,
+    target: Target,
+    started: number,
+  ): Response {
+    const reader = upstream.getReader();
+    const tail: Uint8Array[] = [];
+    let tailBytes = 0;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      const usage = streamUsage(tail);
+      record.inputTokens = usage?.prompt_tokens ?? 0;
+      record.outputTokens = usage?.completion_tokens ?? 0;
+      finished(CHAT, record, target, started, 200);
+    };
+    const body = new ReadableStream<Uint8Array>({
+      type: "direct",
+      async pull(controller: ReadableStreamDirectController) {
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            tail.push(value);
+            tailBytes += value.length;
+            while (tailBytes - tail[0]!.length >= TAIL_BYTES) tailBytes -= tail.shift()!.length;
+            // A number when the client took it (0: it has gone, and so can the upstream's
+            // answer); a promise only when its buffer is full.
+            const written = controller.write(value);
+            if (written === 0 && value.length > 0) {
+              await reader.cancel();
+              break;
+            }
+            if (typeof written !== "number") await written;
+          }
+        } finally {
+          end();
+        }
+        controller.close();
+      },
+      cancel(reason?: unknown) {
+        end();
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(body, {
+      headers: { "content-type": "text/event-stream", "x-request-id": record.requestId },
+    });
+  }
+
+  /** The last data event that carries a usage object, among the stream's last bytes. */
+  function streamUsage(tail: Uint8Array[]): ChatAnswer["usage"] | undefined {
+    const text = Buffer.concat(tail).toString("utf8");
+    for (let at = text.lastIndexOf('"usage"'); at >= 0; at = text.lastIndexOf('"usage"', at - 1)) {
+      let value = text.indexOf(":", at + 7) + 1;
+      while (text.charCodeAt(value) === 32) value++;
+      if (text.charCodeAt(value) !== 123) continue; // "usage": null, as OpenAI sends before its last
+      const start = text.lastIndexOf("data:", at);
+      const stop = text.indexOf("\n", at);
+      try {
+        return (JSON.parse(text.slice(start + 5, stop < 0 ? undefined : stop)) as ChatAnswer).usage;
+      } catch {
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  async function messages(request: Request): Promise<Response> {
+    const started = performance.now();
+    const record = arrived(MESSAGES, ANTHROPIC_KEYS.get(request.headers.get("x-api-key") ?? ""));
+    if (record.clientKey === undefined)
+      return refuse(MESSAGES, record, undefined, started, 401, "A client key is needed.");
+    let body: AnthropicBody;
+    try {
+      body = JSON.parse(await request.text()) as AnthropicBody;
+    } catch {
+      return refuse(MESSAGES, record, undefined, started, 400, "The body is not JSON.");
+    }
+    const target = mapped(record, body);
+    if (!target)
+      return refuse(MESSAGES, record, undefined, started, 404, "No mapping for this model.");
+    if (target.upstream !== "oa" || body.stream === true)
+      return refuse(
+        MESSAGES,
+        record,
+        target,
+        started,
+        400,
+        "The floor serves these whole, from OpenAI.",
+      );
+    let answer: Response;
+    try {
+      answer = await fetch(target.url, {
+        method: "POST",
+        headers: target.headers,
+        body: toChat(body, target.model),
+      });
+    } catch {
+      return refuse(MESSAGES, record, target, started, 502, UNREACHABLE);
+    }
+    const answerText = await answer.text();
+    if (!answer.ok) {
+      finished(MESSAGES, record, target, started, answer.status);
+      return json(answerText, answer.status, record.requestId);
+    }
+    let reply: string;
+    try {
+      reply = fromChat(JSON.parse(answerText) as ChatAnswer, record, target);
+    } catch {
+      return refuse(MESSAGES, record, target, started, 502, NOT_JSON);
+    }
+    finished(MESSAGES, record, target, started, 200);
+    return json(reply, 200, record.requestId);
+  }
+
+  /** An OpenAI chat completion as an Anthropic message; its usage goes on the record. */
+  function fromChat(answer: ChatAnswer, record: LogRecord, target: Target): string {
+    const choice = answer.choices?.[0];
+    record.inputTokens = answer.usage?.prompt_tokens ?? 0;
+    record.outputTokens = answer.usage?.completion_tokens ?? 0;
+    return JSON.stringify({
+      id: `msg_${answer.id ?? record.requestId}`,
+      type: "message",
+      role: "assistant",
+      model: answer.model ?? target.model,
+      content: [{ type: "text", text: choice?.message?.content ?? "" }],
+      stop_reason: ANTHROPIC_STOP[choice?.finish_reason ?? "stop"] ?? "end_turn",
+      stop_sequence: null,
+      usage: { input_tokens: record.inputTokens, output_tokens: record.outputTokens },
+    });
+  }
+
+  const server = Bun.serve({
+    port: Number(process.env.PORT ?? 0),
+    hostname: "127.0.0.1",
+    idleTimeout: 0,
+    routes: {
+      "/v1/chat/completions": { POST: chat },
+      "/v1/messages": { POST: messages },
+      "/metrics": {
+        GET: (request) =>
+          OPENAI_KEYS.has(request.headers.get("authorization") ?? "")
+            ? new Response(renderMetrics(), {
+                headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+              })
+            : new Response("A client key is needed.\n", { status: 401 }),
+      },
+    },
+    fetch: () => new Response("Not found.\n", { status: 404 }),
+  });
+  console.log(`listening ${server.port}`);
+}
