@@ -64,11 +64,24 @@ function listed(allowed: string[], name: string): boolean {
  */
 export function hostAdmitted(policy: HostPolicy, header: string | null): boolean {
   if (header === null) return true;
+  let known = admittedHeaders.get(policy);
+  if (known?.has(header)) return true;
   const name = hostNameOf(header);
   if (name === undefined) return false;
-  if (isLoopbackName(name) || name === policy.bound || listed(policy.allowed, name)) return true;
+  if (isLoopbackName(name) || name === policy.bound || listed(policy.allowed, name)) {
+    // Admitted by the policy alone (not by this machine's addresses, which can change): the same
+    // Host on the next request needs no URL parsed, as it did on every request before.
+    if (!known) admittedHeaders.set(policy, (known = new Set()));
+    if (known.size >= ADMITTED_MAX) known.clear();
+    known.add(header);
+    return true;
+  }
   return policy.lan && ownNames().has(name);
 }
+
+/** Host headers a policy admitted by itself, as they were written. */
+const admittedHeaders = new WeakMap<HostPolicy, Set<string>>();
+const ADMITTED_MAX = 1_000;
 
 /** The refusal's text; the Host is quoted only when it is a plain host, so no header text reaches the log as written. */
 export function hostRefusalMessage(header: string): string {

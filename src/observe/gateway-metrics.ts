@@ -12,6 +12,11 @@ interface RequestSeries {
     upstream: string;
     account: string;
   } & Partial<Record<TokenKind, { value: number }>>;
+  /** The client key's own series (cost, and its tokens but cache writes), found with the rest. */
+  /** Made with the first priced request, so an unpriced model shows no cost series. */
+  cost?: { value: number };
+  keyTokens: Partial<Record<Exclude<TokenKind, "cache_write">, { value: number }>>;
+  clientKey: string;
 }
 import type { RecordSink, RequestRecord } from "./record.ts";
 
@@ -122,7 +127,8 @@ export class GatewayMetrics implements RecordSink {
     const dialect = record.dialect ?? "";
     // A scanner's random paths would each be a new series; they are one.
     const route = record.unmatched ? "unmatched" : record.route;
-    const key = `${route}\u0000${dialect}\u0000${model}\u0000${upstream}\u0000${account}\u0000${record.status}`;
+    const clientKey = record.clientKey ?? "-";
+    const key = `${route}\u0000${dialect}\u0000${model}\u0000${upstream}\u0000${account}\u0000${record.status}\u0000${clientKey}`;
     let series = this.seriesByRequest.get(key);
     if (!series) {
       if (this.seriesByRequest.size >= MAX_SERIES) this.seriesByRequest.clear();
@@ -138,6 +144,9 @@ export class GatewayMetrics implements RecordSink {
         latency: this.latency.seriesFor([route, dialect, model, upstream]),
         ttfb: this.ttfb.seriesFor([route, dialect, model, upstream]),
         tokens: { model, upstream, account },
+        cost: undefined,
+        keyTokens: {},
+        clientKey,
       };
       this.seriesByRequest.set(key, series);
     }
@@ -145,26 +154,16 @@ export class GatewayMetrics implements RecordSink {
     this.latency.record(series.latency, record.latencyMs / 1000);
     this.ttfb.record(series.ttfb, record.ttfbMs / 1000);
     // Token series appear with the first token of their kind, so a failed request adds none.
-    const t = series.tokens;
-    const add = (kind: TokenKind, count: number) => {
-      if (count <= 0) return;
-      t[kind] ??= this.tokens.seriesFor([t.model, t.upstream, t.account, kind]);
-      t[kind].value += count;
-    };
-    add("input", record.inputTokens);
-    add("output", record.outputTokens);
-    add("cached", record.cachedTokens);
-    add("cache_write", record.cacheWriteTokens);
-    add("reasoning", record.reasoningTokens);
-    const clientKey = record.clientKey ?? "-";
-    if (record.costUsd !== undefined) this.cost.inc([clientKey, model, upstream], record.costUsd);
-    for (const [kind, count] of [
-      ["input", record.inputTokens],
-      ["output", record.outputTokens],
-      ["cached", record.cachedTokens],
-      ["reasoning", record.reasoningTokens],
-    ] as const)
-      if (count > 0) this.keyTokens.inc([clientKey, kind], count);
+    // Methods, not a closure made per request: this runs for every request.
+    this.addTokens(series, "input", record.inputTokens);
+    this.addTokens(series, "output", record.outputTokens);
+    this.addTokens(series, "cached", record.cachedTokens);
+    this.addTokens(series, "cache_write", record.cacheWriteTokens);
+    this.addTokens(series, "reasoning", record.reasoningTokens);
+    if (record.costUsd !== undefined) {
+      series.cost ??= this.cost.seriesFor([clientKey, model, upstream]);
+      series.cost.value += record.costUsd;
+    }
     if (record.attempts > 1) this.retries.inc([upstream, model], record.attempts - 1);
     if (record.inputTokens > 0) {
       const totalsKey = `${upstream}\u0000${account}`;
@@ -177,6 +176,17 @@ export class GatewayMetrics implements RecordSink {
       totals.input += record.inputTokens;
       totals.cached += record.cachedTokens;
     }
+  }
+
+  private addTokens(series: RequestSeries, kind: TokenKind, count: number): void {
+    if (count <= 0) return;
+    const t = series.tokens;
+    t[kind] ??= this.tokens.seriesFor([t.model, t.upstream, t.account, kind]);
+    t[kind].value += count;
+    if (kind === "cache_write") return;
+    const own = series.keyTokens;
+    own[kind] ??= this.keyTokens.seriesFor([series.clientKey, kind]);
+    own[kind].value += count;
   }
 
   /** The series one kind of request updates, found once per label set rather than once per request. */

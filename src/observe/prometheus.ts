@@ -134,8 +134,13 @@ export class Histogram extends Metric<HistogramState> {
   record(state: HistogramState, value: number): void {
     state.sum += value;
     state.count++;
-    const i = this.buckets.findIndex((bound) => value <= bound);
-    if (i >= 0) state.counts[i]!++;
+    // A loop rather than findIndex: a closure per observation, twice a request, added up.
+    const buckets = this.buckets;
+    for (let i = 0; i < buckets.length; i++)
+      if (value <= buckets[i]!) {
+        state.counts[i]!++;
+        return;
+      }
   }
   protected renderSeries(labels: string[], state: HistogramState): string {
     let text = "";
