@@ -71,7 +71,10 @@ export function hostAdmitted(policy: HostPolicy, header: string | null): boolean
   if (isLoopbackName(name) || name === policy.bound || listed(policy.allowed, name)) {
     // Admitted by the policy alone (not by this machine's addresses, which can change): the same
     // Host on the next request needs no URL parsed, as it did on every request before.
-    if (!known) admittedHeaders.set(policy, (known = new Set()));
+    if (!known) {
+      known = new Set();
+      admittedHeaders.set(policy, known);
+    }
     if (known.size >= ADMITTED_MAX) known.clear();
     known.add(header);
     return true;
