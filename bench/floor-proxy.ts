@@ -6,6 +6,10 @@
  * of the features themselves (issue 20: "the measurement that proves the floor").
  *
  * Per request, and why each piece cannot be skipped:
+ * - The Host header is checked against the names levity answers to (DNS rebinding; levity checks
+ *   every request), remembered once admitted as levity remembers it.
+ * - The body's declared length is checked against the limit (32 MB), and its read is held to the
+ *   body timeout, by one deadline in a set that one interval visits, as levity's are.
  * - The client key is checked (levity refuses a request without it). A Map from the header's
  *   value, as levity's cache of proven keys answers once a key has been seen: no hashing here.
  * - A random request id, sent back as x-request-id: levity's answers and log records carry one.
@@ -19,9 +23,11 @@
  * - A stream is piped through, and its usage read from its last events, which are kept as they
  *   pass (a reference per chunk, no scan) and parsed once at the end.
  * - A record per request (request id, time, method, route, client key name, models, upstream,
- *   status, duration, tokens) handed once a second to a worker thread as one JSON string, which
- *   writes it to SQLite, as levity's request log does (observe/request-log-thread.ts).
- * - A request counter and a duration histogram per (route, upstream, model, status), in memory,
+ *   status, duration, tokens) handed to a worker thread as one JSON string every 100 records or
+ *   once a second, as levity's request log does (observe/request-log-thread.ts), which writes it
+ *   to SQLite.
+ * - A request counter, a duration and a time-to-first-byte histogram per (route, upstream,
+ *   model, status), and token counters per (upstream, model) and per client key, in memory,
  *   rendered as Prometheus text only when /metrics is asked.
  *
  * Bun's own router matches the paths (no URL is parsed in JavaScript), and the upstream headers
@@ -166,7 +172,14 @@ function serve(): void {
     count: number;
     sum: number;
     buckets: number[];
+    /** Time to the answer's first byte: as long as the whole for an answer sent whole. */
+    ttfbSum: number;
+    ttfbBuckets: number[];
+    inputTokens: number;
+    outputTokens: number;
   }
+  /** Tokens per client key (the floor has one key, so one pair). */
+  const keyTokens = { input: 0, output: 0 };
   interface Route {
     path: string;
     /** Series by target (its upstream and model; undefined when refused before one), then status: found without building a key string. */
@@ -175,7 +188,13 @@ function serve(): void {
   const CHAT: Route = { path: "/v1/chat/completions", series: new Map() };
   const MESSAGES: Route = { path: "/v1/messages", series: new Map() };
 
-  function observe(route: Route, target: Target | undefined, status: number, seconds: number) {
+  function observe(
+    route: Route,
+    target: Target | undefined,
+    status: number,
+    seconds: number,
+    record: LogRecord,
+  ) {
     let byStatus = route.series.get(target);
     if (!byStatus) {
       byStatus = new Map();
@@ -183,16 +202,30 @@ function serve(): void {
     }
     let series = byStatus.get(status);
     if (!series) {
-      series = { count: 0, sum: 0, buckets: new Array<number>(BUCKETS.length).fill(0) };
+      series = {
+        count: 0,
+        sum: 0,
+        buckets: new Array<number>(BUCKETS.length).fill(0),
+        ttfbSum: 0,
+        ttfbBuckets: new Array<number>(BUCKETS.length).fill(0),
+        inputTokens: 0,
+        outputTokens: 0,
+      };
       byStatus.set(status, series);
     }
     series.count++;
     series.sum += seconds;
+    series.ttfbSum += seconds;
     for (let i = 0; i < BUCKETS.length; i++)
       if (seconds <= BUCKETS[i]!) {
         series.buckets[i]!++;
+        series.ttfbBuckets[i]!++;
         break;
       }
+    series.inputTokens += record.inputTokens;
+    series.outputTokens += record.outputTokens;
+    keyTokens.input += record.inputTokens;
+    keyTokens.output += record.outputTokens;
   }
 
   function renderMetrics(): string {
@@ -200,6 +233,11 @@ function serve(): void {
       "# HELP floor_requests_total Requests served.\n# TYPE floor_requests_total counter\n";
     let durations =
       "# HELP floor_request_duration_seconds Time from request to the answer's last byte.\n# TYPE floor_request_duration_seconds histogram\n";
+    // The time to the first byte, kept as levity keeps it (its buckets are counted in observe).
+    let ttfb =
+      "# HELP floor_ttfb_seconds Time to the answer's first byte.\n# TYPE floor_ttfb_seconds summary\n";
+    let tokens =
+      "# HELP floor_tokens_total Tokens by route, upstream, model and status.\n# TYPE floor_tokens_total counter\n";
     for (const route of [CHAT, MESSAGES])
       for (const [target, byStatus] of route.series)
         for (const [status, s] of byStatus) {
@@ -213,8 +251,16 @@ function serve(): void {
           durations += `floor_request_duration_seconds_bucket{${labels},le="+Inf"} ${s.count}\n`;
           durations += `floor_request_duration_seconds_sum{${labels}} ${s.sum}\n`;
           durations += `floor_request_duration_seconds_count{${labels}} ${s.count}\n`;
+          ttfb += `floor_ttfb_seconds_sum{${labels}} ${s.ttfbSum}\n`;
+          ttfb += `floor_ttfb_seconds_count{${labels}} ${s.count}\n`;
+          tokens += `floor_tokens_total{${labels},kind="input"} ${s.inputTokens}\n`;
+          tokens += `floor_tokens_total{${labels},kind="output"} ${s.outputTokens}\n`;
         }
-    return requests + durations;
+    tokens +=
+      "# HELP floor_key_tokens_total Tokens by client key.\n# TYPE floor_key_tokens_total counter\n";
+    tokens += `floor_key_tokens_total{key="bench",kind="input"} ${keyTokens.input}\n`;
+    tokens += `floor_key_tokens_total{key="bench",kind="output"} ${keyTokens.output}\n`;
+    return requests + durations + ttfb + tokens;
   }
 
   // --- the request log -------------------------------------------------------------------------
@@ -223,11 +269,14 @@ function serve(): void {
   writer.postMessage({ path: LOG_PATH });
   writer.unref();
   let pending: LogRecord[] = [];
-  setInterval(() => {
+  const handOff = () => {
     if (pending.length === 0) return;
     writer.postMessage(JSON.stringify(pending));
     pending = [];
-  }, 1000).unref();
+  };
+  // As levity: every 100 records, and what is left once a second.
+  const HANDOFF_RECORDS = 100;
+  setInterval(handOff, 1000).unref();
 
   /** A request's record, made as it arrives: it is the request's state until it is logged. */
   const arrived = (route: Route, clientKey: string | undefined): LogRecord => ({
@@ -258,7 +307,8 @@ function serve(): void {
     record.status = status;
     record.durationMs = performance.now() - started;
     pending.push(record);
-    observe(route, target, status, record.durationMs / 1000);
+    if (pending.length >= HANDOFF_RECORDS) handOff();
+    observe(route, target, status, record.durationMs / 1000, record);
   }
 
   // --- the answers -----------------------------------------------------------------------------
@@ -377,19 +427,82 @@ function serve(): void {
     return JSON.stringify({ model, messages, max_tokens: body.max_tokens });
   }
 
+  // --- what every request is checked for before its body is used ------------------------------
+
+  /** Host headers already admitted (loopback names, the address the floor listens on). */
+  const admittedHosts = new Set<string>();
+  function hostAdmitted(host: string | null): boolean {
+    if (host === null || admittedHosts.has(host)) return true;
+    const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0]!;
+    if (name !== "127.0.0.1" && name !== "localhost" && name !== "[::1]") return false;
+    admittedHosts.add(host);
+    return true;
+  }
+
+  // levity's defaults: proxy.max_body_mb and proxy.body_timeout.
+  const MAX_BODY_BYTES = 32 * 1024 * 1024;
+  const BODY_TIMEOUT_MS = 60_000;
+  /** Deadlines of bodies being read, visited by one interval (no timer per request). */
+  const deadlines = new Set<{ at: number; fire: () => void }>();
+  setInterval(() => {
+    const now = performance.now();
+    for (const deadline of deadlines)
+      if (now >= deadline.at) {
+        deadlines.delete(deadline);
+        deadline.fire();
+      }
+  }, 100).unref();
+
+  class Refused extends Error {
+    constructor(
+      readonly status: number,
+      message: string,
+    ) {
+      super(message);
+    }
+  }
+
+  /** The body's text, under the size limit and within the body timeout. */
+  function readBody(request: Request): Promise<string> {
+    if (Number(request.headers.get("content-length")) > MAX_BODY_BYTES)
+      return Promise.reject(new Refused(413, "The body is larger than the limit."));
+    return new Promise((resolve, reject) => {
+      const deadline = {
+        at: performance.now() + BODY_TIMEOUT_MS,
+        fire: () => reject(new Refused(408, "The body did not arrive in time.")),
+      };
+      deadlines.add(deadline);
+      request.text().then(
+        (text) => {
+          deadlines.delete(deadline);
+          resolve(text);
+        },
+        (error) => {
+          deadlines.delete(deadline);
+          reject(error);
+        },
+      );
+    });
+  }
+
   const UNREACHABLE = "The upstream could not be reached.";
   const NOT_JSON = "The upstream's answer is not JSON.";
 
   async function chat(request: Request): Promise<Response> {
     const started = performance.now();
     const record = arrived(CHAT, OPENAI_KEYS.get(request.headers.get("authorization") ?? ""));
+    if (!hostAdmitted(request.headers.get("host")))
+      return refuse(CHAT, record, undefined, started, 421, "Not a name the floor answers to.");
     if (record.clientKey === undefined)
       return refuse(CHAT, record, undefined, started, 401, "A client key is needed.");
-    const text = await request.text();
+    let text: string;
     let body: ChatBody;
     try {
+      text = await readBody(request);
       body = JSON.parse(text) as ChatBody;
-    } catch {
+    } catch (error) {
+      if (error instanceof Refused)
+        return refuse(CHAT, record, undefined, started, error.status, error.message);
       return refuse(CHAT, record, undefined, started, 400, "The body is not JSON.");
     }
     const target = mapped(record, body);
@@ -527,7 +640,11 @@ function serve(): void {
     for (let at = text.lastIndexOf('"usage"'); at >= 0; at = text.lastIndexOf('"usage"', at - 1)) {
       let value = text.indexOf(":", at + 7) + 1;
       while (text.charCodeAt(value) === 32) value++;
-      if (text.charCodeAt(value) !== 123) continue; // "usage": null, as OpenAI sends before its last
+      if (text.charCodeAt(value) !== 123) {
+        // "usage": null, as OpenAI sends before its last; at 0 there is nothing before it.
+        if (at === 0) break;
+        continue;
+      }
       const start = text.lastIndexOf("data:", at);
       const stop = text.indexOf("\n", at);
       try {
@@ -542,12 +659,16 @@ function serve(): void {
   async function messages(request: Request): Promise<Response> {
     const started = performance.now();
     const record = arrived(MESSAGES, ANTHROPIC_KEYS.get(request.headers.get("x-api-key") ?? ""));
+    if (!hostAdmitted(request.headers.get("host")))
+      return refuse(MESSAGES, record, undefined, started, 421, "Not a name the floor answers to.");
     if (record.clientKey === undefined)
       return refuse(MESSAGES, record, undefined, started, 401, "A client key is needed.");
     let body: AnthropicBody;
     try {
-      body = JSON.parse(await request.text()) as AnthropicBody;
-    } catch {
+      body = JSON.parse(await readBody(request)) as AnthropicBody;
+    } catch (error) {
+      if (error instanceof Refused)
+        return refuse(MESSAGES, record, undefined, started, error.status, error.message);
       return refuse(MESSAGES, record, undefined, started, 400, "The body is not JSON.");
     }
     const target = mapped(record, body);

@@ -208,6 +208,9 @@ test("each mode answers in the client's shape, and the log and metrics hold ever
   expect(requests({ upstream: "gm", model: "gemini-bench", status: "200" })).toBe(1);
   expect(requests({ route: "/v1/messages", upstream: "oa", status: "200" })).toBe(1);
   expect(requests({ status: "401" })).toBe(1);
+  // Every token of the four answers, counted for the client key as levity counts it.
+  expect(sample(families, "floor_key_tokens_total", { kind: "input" })).toBe(48);
+  expect(sample(families, "floor_key_tokens_total", { kind: "output" })).toBe(50);
   const durations = histogramSeries(
     metrics,
     "floor_request_duration_seconds",
@@ -217,3 +220,12 @@ test("each mode answers in the client's shape, and the log and metrics hold ever
   expect(durations.buckets.get("+Inf")).toBe(2);
   expect(durations.sum).toBeGreaterThan(0);
 }, 20_000);
+
+test("a Host the floor does not answer to is refused before the key or the body, as levity refuses it", async () => {
+  const refused = await fetch(`${origin}/v1/chat/completions`, {
+    method: "POST",
+    headers: { ...openai, host: "evil.example", "content-type": "application/json" },
+    body: JSON.stringify({ model: "bench-model", messages: prompt }),
+  });
+  expect(refused.status).toBe(421);
+});

@@ -14,10 +14,21 @@ export interface HostPolicy {
   lan: boolean;
   /** proxy.allowed_hosts, lower case; `*.example.com` admits every name under example.com. */
   allowed: string[];
+  /**
+   * Host headers this policy admitted by itself, as they were written, so that the same Host on
+   * the next request needs no URL parsed (as it did on every request before). A policy is made
+   * per configuration, so a reload starts it empty.
+   */
+  admitted?: Set<string>;
 }
 
 export function hostPolicy(proxy: ProxySettings): HostPolicy {
-  return { bound: proxy.hostname, lan: proxy.allowLanAccess, allowed: proxy.allowedHosts };
+  return {
+    bound: proxy.hostname,
+    lan: proxy.allowLanAccess,
+    allowed: proxy.allowedHosts,
+    admitted: new Set(),
+  };
 }
 
 // One host and an optional port, nothing more: `@`, `/` or spaces would let a URL parser read another host out of it.
@@ -64,26 +75,21 @@ function listed(allowed: string[], name: string): boolean {
  */
 export function hostAdmitted(policy: HostPolicy, header: string | null): boolean {
   if (header === null) return true;
-  let known = admittedHeaders.get(policy);
+  const known = policy.admitted;
   if (known?.has(header)) return true;
   const name = hostNameOf(header);
   if (name === undefined) return false;
   if (isLoopbackName(name) || name === policy.bound || listed(policy.allowed, name)) {
-    // Admitted by the policy alone (not by this machine's addresses, which can change): the same
-    // Host on the next request needs no URL parsed, as it did on every request before.
-    if (!known) {
-      known = new Set();
-      admittedHeaders.set(policy, known);
+    // Admitted by the policy alone, not by this machine's addresses (which can change).
+    if (known) {
+      if (known.size >= ADMITTED_MAX) known.clear();
+      known.add(header);
     }
-    if (known.size >= ADMITTED_MAX) known.clear();
-    known.add(header);
     return true;
   }
   return policy.lan && ownNames().has(name);
 }
 
-/** Host headers a policy admitted by itself, as they were written. */
-const admittedHeaders = new WeakMap<HostPolicy, Set<string>>();
 const ADMITTED_MAX = 1_000;
 
 /** The refusal's text; the Host is quoted only when it is a plain host, so no header text reaches the log as written. */

@@ -43,8 +43,10 @@ const FLUSH_MS = 1000;
 const PROVEN_MAX = 10_000;
 // Addresses remembered per key with networks; past this many, forgotten.
 const ADDRESSES_MAX = 1_000;
-// Models remembered per key with model globs; past this many, forgotten.
+// Models remembered per key with model globs; past this many, forgotten. Longer names are judged
+// each time (a model name is refused past 256 characters anyway: operations/generate.ts).
 const MODELS_MAX = 1_000;
+const REMEMBERED_MODEL_LENGTH = 256;
 
 export class KeyService {
   private readonly stored = new Map<string, KeyRecord>();
@@ -159,8 +161,12 @@ export class KeyService {
     let verdict = known.verdicts.get(model);
     if (verdict === undefined) {
       verdict = known.matches(model);
-      if (known.verdicts.size >= MODELS_MAX) known.verdicts.clear();
-      known.verdicts.set(model, verdict);
+      // Only names of a model's length are kept: a client's body can name anything, up to the
+      // body limit, and a thousand such names must not be held for it.
+      if (model.length <= REMEMBERED_MODEL_LENGTH) {
+        if (known.verdicts.size >= MODELS_MAX) known.verdicts.clear();
+        known.verdicts.set(model, verdict);
+      }
     }
     return verdict;
   }

@@ -1,4 +1,4 @@
-import type { Opaque, Usage } from "../ir.ts";
+import type { Usage } from "../ir.ts";
 import { DIALECT_MODULES, UPSTREAM_CODECS } from "../codecs/index.ts";
 import { isObject } from "../codecs/json.ts";
 import type { Dialect } from "../codecs/names.ts";
@@ -157,10 +157,7 @@ export function passthroughRunner({
     attempt: retryWithoutReasoning(tell, async (lease, noReasoning) => {
       const issuer = attemptIssuer(upstream, lease.account, target.model);
       // The answer goes to the client as it is: who signed what in it is remembered here.
-      const parseTarget = {
-        ...targetOf(upstream, issuer),
-        onIssued: (opaque: Opaque) => signatures.record(opaque.value, opaque.issuer),
-      };
+      const parseTarget = targetOf(upstream, issuer, { onIssued: signatures.recordIssued });
       let opened: OpenedUpstream;
       try {
         opened = await upstreamClient.open({

@@ -78,8 +78,15 @@ export function echoProducer(upstream: Upstream, { tokens }: ProducerServices): 
   };
 }
 
-export function targetOf(upstream: Upstream, issuer: string): UpstreamTarget {
+export function targetOf(
+  upstream: Upstream,
+  issuer: string,
+  /** What the caller adds (the signature recorder, the media fetcher), in the same object rather than a copy. */
+  extra?: Pick<UpstreamTarget, "onIssued" | "fetchMedia">,
+): UpstreamTarget {
   return {
+    onIssued: extra?.onIssued,
+    fetchMedia: extra?.fetchMedia,
     name: upstream.name,
     issuer,
     protocol: upstream.protocol,
@@ -97,10 +104,7 @@ export function httpProducer(
   { upstreamClient, tokens }: ProducerServices,
 ): Producer {
   const codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
-  const target: UpstreamTarget = {
-    ...targetOf(upstream, call.issuer),
-    fetchMedia: mediaFetcher(call.mediaFetch),
-  };
+  const target = targetOf(upstream, call.issuer, { fetchMedia: mediaFetcher(call.mediaFetch) });
   /**
    * The upstream's answer when it accepted the request (a stream's body still to read, a whole
    * answer's text read); its refusal, as a Failure, when not.

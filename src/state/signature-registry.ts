@@ -17,6 +17,10 @@ export class SignatureRegistry {
 
   constructor(private readonly capacity = SIGNATURE_REGISTRY_CAPACITY) {}
 
+  /** A property, not a method: a same-dialect answer's parser is handed it as it is, with no closure made per request. */
+  readonly recordIssued = (opaque: { value: string; issuer: string }): void =>
+    this.record(opaque.value, opaque.issuer);
+
   record(value: string, issuer: string): void {
     const key = fingerprint(value);
     this.issuers.delete(key);
