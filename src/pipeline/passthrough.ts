@@ -54,7 +54,7 @@ export function sameDialectFailure(
   if (failure.upstream) {
     const out = clientResponseHeaders(failure.upstream.headers);
     headers.forEach((value, name) => {
-      out.set(name, value);
+      out[name] = value;
     });
     return new Response(failure.upstream.body, { status: failure.status, headers: out });
   }

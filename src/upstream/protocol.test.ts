@@ -135,7 +135,7 @@ test("clientResponseHeaders passes each family's own headers and nothing else", 
       "x-api-key": "leaked",
     }),
   );
-  expect([...passed.keys()].sort()).toEqual([
+  expect(Object.keys(passed).sort()).toEqual([
     "anthropic-ratelimit-requests-reset",
     "content-type",
     "openai-processing-ms",

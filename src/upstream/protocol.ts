@@ -121,14 +121,20 @@ const PASSED_RESPONSE_PREFIXES: readonly string[] = FAMILY_LIST.flatMap(
   (family) => family.answerHeaders.prefixes,
 );
 
-export function clientResponseHeaders(upstream: Headers): Headers {
-  const headers = new Headers();
+/**
+ * The upstream's headers a client may see, as a plain object for the client's Response: a
+ * Headers object here would be copied again by the Response made from it, and each answer paid
+ * for both.
+ */
+export function clientResponseHeaders(upstream: Headers): Record<string, string> {
+  const headers: Record<string, string> = {};
   upstream.forEach((value, name) => {
-    if (
-      PASSED_RESPONSE_HEADERS.has(name) ||
-      PASSED_RESPONSE_PREFIXES.some((prefix) => name.startsWith(prefix))
-    )
-      headers.set(name, value);
+    if (PASSED_RESPONSE_HEADERS.has(name) || hasPassedPrefix(name)) headers[name] = value;
   });
   return headers;
+}
+
+function hasPassedPrefix(name: string): boolean {
+  for (const prefix of PASSED_RESPONSE_PREFIXES) if (name.startsWith(prefix)) return true;
+  return false;
 }
