@@ -38,18 +38,23 @@ export function check<C>(inspect: Check<C>): CheckStep<C> {
 
 /** Consecutive checks as one step: run in order until one answers, waiting only on those that wait. */
 function fused<C>(checks: readonly Check<C>[]): Middleware<C> {
-  return (context, next) => {
-    const from = (start: number): Response | Promise<Response> => {
-      for (let index = start; index < checks.length; index++) {
-        const answer = checks[index]!(context);
-        if (answer === undefined) continue;
-        if (answer instanceof Response) return answer;
-        return answer.then((settled) => settled ?? from(index + 1));
-      }
-      return next();
-    };
-    return from(0);
-  };
+  return (context, next) => runChecks(checks, 0, context, next);
+}
+
+/** The checks from `start` on; a closure is made only for a check that waits. */
+function runChecks<C>(
+  checks: readonly Check<C>[],
+  start: number,
+  context: C,
+  next: Next,
+): Response | Promise<Response> {
+  for (let index = start; index < checks.length; index++) {
+    const answer = checks[index]!(context);
+    if (answer === undefined) continue;
+    if (answer instanceof Response) return answer;
+    return answer.then((settled) => settled ?? runChecks(checks, index + 1, context, next));
+  }
+  return next();
 }
 
 function isCheck<C>(step: Middleware<C>): step is CheckStep<C> {
@@ -100,7 +105,8 @@ export function compose<C>(written: readonly Middleware<C>[]): (context: C) => P
           new Error(`the middleware chain ended after ${count} steps without an answer`),
         );
       try {
-        const answer = steps[index]!(context, () => run(index + 1));
+        // Bound rather than an arrow: an arrow here made a function and a scope for every step.
+        const answer = steps[index]!(context, run.bind(undefined, index + 1));
         return answer instanceof Promise ? answer : Promise.resolve(answer);
       } catch (error) {
         return Promise.reject(error);

@@ -137,22 +137,7 @@ export class RequestTrace {
 
   /** The same lease, reporting to this trace how it ended. */
   observe(lease: Lease): Lease {
-    // A lease ends once: the pool ignores a second finish (a stream's "neutral" after its result), and so does the record.
-    let ended = false;
-    const observed: Lease = {
-      upstream: lease.upstream,
-      account: lease.account,
-      model: lease.model,
-      pinResponse: (id) => lease.pinResponse(id),
-      finish: (outcome) => {
-        lease.finish(outcome);
-        if (ended) return;
-        ended = true;
-        // Failures arrive without the account's key (serveWithPool clears them).
-        this.attemptEnded(observed, outcome);
-      },
-    };
-    return observed;
+    return new ObservedLease(lease, this);
   }
 
   /** This attempt's answer is the client's: the record waits for its lease to finish. */
@@ -162,7 +147,8 @@ export class RequestTrace {
     this.committedFinished = lease === this.lastFinished;
   }
 
-  private attemptEnded(lease: Lease, outcome: Outcome): void {
+  /** Told by the lease it observes (ObservedLease), once. */
+  attemptEnded(lease: Lease, outcome: Outcome): void {
     this.lastFinished = lease;
     if (lease === this.committed) this.committedFinished = true;
     if ("ok" in outcome && outcome.ok && outcome.usage) this.usage(outcome.usage);
@@ -321,4 +307,37 @@ function captureBody(
       return reader.cancel(reason);
     },
   });
+}
+
+/**
+ * A lease whose end the trace is told of. A class, not an object of closures: one object an
+ * attempt instead of four. A lease ends once: the pool ignores a second finish (a stream's
+ * "neutral" after its result), and so does the record.
+ */
+class ObservedLease implements Lease {
+  readonly upstream: Lease["upstream"];
+  readonly account: Lease["account"];
+  readonly model: string;
+  private ended = false;
+
+  constructor(
+    private readonly inner: Lease,
+    private readonly trace: RequestTrace,
+  ) {
+    this.upstream = inner.upstream;
+    this.account = inner.account;
+    this.model = inner.model;
+  }
+
+  pinResponse(id: string): void {
+    this.inner.pinResponse(id);
+  }
+
+  finish(outcome: Outcome): void {
+    this.inner.finish(outcome);
+    if (this.ended) return;
+    this.ended = true;
+    // Failures arrive without the account's key (serveWithPool clears them).
+    this.trace.attemptEnded(this, outcome);
+  }
 }

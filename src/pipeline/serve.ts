@@ -4,7 +4,7 @@ import type { Logger } from "../log.ts";
 import type { RequestTrace } from "../observe/trace.ts";
 import type { Failure, GatewayError } from "../failure.ts";
 import type { AccountPool } from "../pool/pool.ts";
-import type { Lease, Unavailable } from "../pool/lease.ts";
+import type { Lease, Outcome, Unavailable } from "../pool/lease.ts";
 import type { Affinity } from "../pool/affinity.ts";
 import { scrubFailure } from "../scrub.ts";
 import type { Deadlines } from "../deadlines.ts";
@@ -107,16 +107,32 @@ function isEcho(runner: TargetRunner): boolean {
  * trace logs it or the client reads it. Those after the commit point reach the lease this wraps.
  */
 function keyScrubbed(lease: Lease): Lease {
-  return {
-    ...lease,
-    pinResponse: (id) => lease.pinResponse(id),
-    finish: (outcome) =>
-      lease.finish(
-        "failure" in outcome
-          ? { ok: false, failure: scrubFailure(outcome.failure, lease.account.key) }
-          : outcome,
-      ),
-  };
+  return new KeyScrubbedLease(lease);
+}
+
+/** A class, not an object of closures: one object an attempt instead of four. */
+class KeyScrubbedLease implements Lease {
+  readonly upstream: Lease["upstream"];
+  readonly account: Lease["account"];
+  readonly model: string;
+
+  constructor(private readonly inner: Lease) {
+    this.upstream = inner.upstream;
+    this.account = inner.account;
+    this.model = inner.model;
+  }
+
+  pinResponse(id: string): void {
+    this.inner.pinResponse(id);
+  }
+
+  finish(outcome: Outcome): void {
+    this.inner.finish(
+      "failure" in outcome
+        ? { ok: false, failure: scrubFailure(outcome.failure, this.inner.account.key) }
+        : outcome,
+    );
+  }
 }
 
 /** The commit deadline of one attempt, counted from the request's start, whichever attempt it is. */
