@@ -108,6 +108,12 @@ function continuesLevityResponse(ctx: RequestContext, services: GatewayServices)
  * route" gets this request, and the rest until the next reload, through its wire API instead;
  * the client never sees the 404. Logged once, with the line that makes it permanent.
  */
+function fallsBackOnNoSuchRoute(upstream: Upstream, dialect: Dialect): boolean {
+  const api = apiOfDialect(dialect);
+  const family = upstream.openai;
+  return family !== undefined && api !== undefined && api !== family.wireApi;
+}
+
 function noSuchRouteFallback(
   upstream: Upstream,
   dialect: Dialect,
@@ -160,41 +166,14 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
   const affinity = affinityOf(ctx, dialect, mapped);
   // Shared with other instances only: what they stored or bound, brought here before it is read.
   if (services.shared) await recallShared(ctx, services, affinity, mapped);
-  let prepared: Prepared | undefined;
+  const translation: Translation = { prepared: undefined };
   const targets =
     ctx.match.route.operation === "generate"
-      ? await targetsThatFit(ctx, dialect, mapped, services, stream, (p) => {
-          prepared = p;
-        })
+      ? await targetsThatFit(ctx, dialect, mapped, services, stream, translation)
       : mapped;
-  const runners: TargetRunner[] = targets.map((target) => {
-    const upstream = snapshot.upstreamByName.get(target.upstream);
-    if (!upstream) throw new Error(`mapping target names unknown upstream ${target.upstream}`);
-    // Parsed once, whatever the number of targets and accounts it is tried on.
-    const translated = () => {
-      prepared ??= prepareTranslation(ctx, dialect, services.store, target.model, stream);
-      return translatedRunner({ ctx, prepared, target, upstream, services });
-    };
-    if (forwardsNatively(upstream, dialect) && !continuesLevityResponse(ctx, services)) {
-      return passthroughRunner({
-        ctx,
-        dialect,
-        target,
-        upstream,
-        stream,
-        upstreamClient: services.upstreamClient,
-        signatures: services.signatures,
-        log: services.log,
-        // A server without a count endpoint still has its other routes: the count is made the
-        // translated way (the estimate, where the wire dialect counts nowhere), and nothing is marked missing.
-        onNoSuchRoute:
-          ctx.match.route.operation === "count-tokens"
-            ? countElsewhere(translated)
-            : noSuchRouteFallback(upstream, dialect, services, translated),
-      });
-    }
-    return translated();
-  });
+  const runners: TargetRunner[] = [];
+  for (const target of targets)
+    runners.push(runnerFor(ctx, dialect, target, services, stream, translation));
   const pool = poolContext(ctx, services, affinity);
   if (stream && ctx.match.route.operation === "generate") {
     const jsonArray = DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams) === "json-array";
@@ -204,6 +183,66 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
     };
   }
   return serveWithPool(pool, runners);
+}
+
+/** The request in the IR, parsed once whatever the number of targets and accounts it is tried on. */
+interface Translation {
+  prepared: Prepared | undefined;
+}
+
+/**
+ * One target's runner: forwarded byte for byte when the upstream speaks the client's dialect,
+ * through the IR otherwise. Functions, not closures made for every target: the path every
+ * request takes paid for each.
+ */
+function runnerFor(
+  ctx: RequestContext,
+  dialect: Dialect,
+  target: Target,
+  services: GatewayServices,
+  stream: boolean,
+  translation: Translation,
+): TargetRunner {
+  const upstream = ctx.snapshot.upstreamByName.get(target.upstream);
+  if (!upstream) throw new Error(`mapping target names unknown upstream ${target.upstream}`);
+  if (!forwardsNatively(upstream, dialect) || continuesLevityResponse(ctx, services))
+    return translatedFor(ctx, dialect, target, upstream, services, stream, translation);
+  const counting = ctx.match.route.operation === "count-tokens";
+  // Made only where the upstream may turn out not to have the route: most requests need none.
+  const translated =
+    counting || fallsBackOnNoSuchRoute(upstream, dialect)
+      ? () => translatedFor(ctx, dialect, target, upstream, services, stream, translation)
+      : undefined;
+  return passthroughRunner({
+    ctx,
+    dialect,
+    target,
+    upstream,
+    stream,
+    upstreamClient: services.upstreamClient,
+    signatures: services.signatures,
+    log: services.log,
+    // A server without a count endpoint still has its other routes: the count is made the
+    // translated way (the estimate, where the wire dialect counts nowhere), and nothing is marked missing.
+    onNoSuchRoute: !translated
+      ? undefined
+      : counting
+        ? countElsewhere(translated)
+        : noSuchRouteFallback(upstream, dialect, services, translated),
+  });
+}
+
+function translatedFor(
+  ctx: RequestContext,
+  dialect: Dialect,
+  target: Target,
+  upstream: Upstream,
+  services: GatewayServices,
+  stream: boolean,
+  translation: Translation,
+): TargetRunner {
+  translation.prepared ??= prepareTranslation(ctx, dialect, services.store, target.model, stream);
+  return translatedRunner({ ctx, prepared: translation.prepared, target, upstream, services });
 }
 
 /** What ties the request to an account: its conversation, for sticky upstreams, and a stored response it continues. */
@@ -267,7 +306,7 @@ async function targetsThatFit(
   targets: Target[],
   services: GatewayServices,
   stream: boolean,
-  keep: (prepared: Prepared) => void,
+  translation: Translation,
 ): Promise<Target[]> {
   const windows = targets.flatMap((target) => targetWindow(target, ctx.request.headers) ?? []);
   if (windows.length === 0) return targets;
@@ -275,7 +314,7 @@ async function targetsThatFit(
     return targets;
   let request: ChatRequest;
   try {
-    request = countable(ctx, dialect, targets, services, stream, keep);
+    request = countable(ctx, dialect, targets, services, stream, translation);
   } catch {
     // What a translation would refuse is refused where it is translated; a forwarded request is
     // the upstream's to judge. Either way there is nothing to count here.
@@ -298,7 +337,7 @@ function countable(
   targets: Target[],
   services: GatewayServices,
   stream: boolean,
-  keep: (prepared: Prepared) => void,
+  translation: Translation,
 ): ChatRequest {
   const model = targets[0]!.model;
   const forwardedOnly = targets.every((target) => {
@@ -308,7 +347,7 @@ function countable(
   if (forwardedOnly && !continuesLevityResponse(ctx, services))
     return CLIENT_CODECS[dialect].parseRequest(ctx.body!.json, model, stream);
   const prepared = prepareTranslation(ctx, dialect, services.store, model, stream);
-  keep(prepared);
+  translation.prepared = prepared;
   return prepared.request;
 }
 

@@ -149,124 +149,125 @@ export function passthroughRunner({
     if (storesResponse && id) lease.pinResponse(id);
   };
 
-  const tell = tellOf(ctx, upstream, log);
-  return {
-    upstream,
-    model: target.model,
-    failureResponse: (failure, headers) => sameDialectFailure(ctx, failure, headers),
-    attempt: retryWithoutReasoning(tell, async (lease, noReasoning) => {
-      const issuer = attemptIssuer(upstream, lease.account, target.model);
-      // The answer goes to the client as it is: who signed what in it is remembered here.
-      const parseTarget = targetOf(upstream, issuer, { onIssued: signatures.recordIssued });
-      let opened: OpenedUpstream;
-      try {
-        opened = await upstreamClient.open({
-          stream,
-          upstream,
-          url,
-          body: bodyFor(issuer, noReasoning),
-          headers: upstreamRequestHeaders(
-            upstream.protocol,
-            lease.account.key,
-            ctx.request.headers,
-            true,
+  const attempt = async (lease: Lease, noReasoning = false): Promise<AttemptResult> => {
+    const issuer = attemptIssuer(upstream, lease.account, target.model);
+    // The answer goes to the client as it is: who signed what in it is remembered here.
+    const parseTarget = targetOf(upstream, issuer, { onIssued: signatures.recordIssued });
+    let opened: OpenedUpstream;
+    try {
+      opened = await upstreamClient.open({
+        stream,
+        upstream,
+        url,
+        body: bodyFor(issuer, noReasoning),
+        headers: upstreamRequestHeaders(
+          upstream.protocol,
+          lease.account.key,
+          ctx.request.headers,
+          true,
+        ),
+        clientSignal: ctx.request.signal,
+        timeouts: upstream.timeouts,
+        answerAsText: true,
+      });
+    } catch (error) {
+      return failed(failureOf(error, upstream.name));
+    }
+    const { response, source } = opened;
+    // Read whole by the client (answerAsText) unless it is a successful stream.
+    const whole = opened.text ?? "";
+    const headers = clientResponseHeaders(response.headers);
+    if (!response.ok) {
+      const errorText = whole;
+      if (onNoSuchRoute && meansNoSuchRoute(response.status, errorText))
+        return onNoSuchRoute(lease);
+      return failed(failureFromAnswer(codec, response.status, response.headers, errorText));
+    }
+
+    if (source) {
+      const contentType = response.headers.get("content-type") ?? "";
+      const tapped = await tapStream(
+        source,
+        (input) => codec.parseStream(input, parseTarget, contentType),
+        upstream.name,
+        (error) =>
+          DIALECT_MODULES[dialect].streamErrorBytes(
+            502,
+            failureOf(error, upstream.name).message,
+            jsonArray,
           ),
-          clientSignal: ctx.request.signal,
-          timeouts: upstream.timeouts,
-          answerAsText: true,
-        });
-      } catch (error) {
-        return failed(failureOf(error, upstream.name));
-      }
-      const { response, source } = opened;
-      // Read whole by the client (answerAsText) unless it is a successful stream.
-      const whole = opened.text ?? "";
-      const headers = clientResponseHeaders(response.headers);
-      if (!response.ok) {
-        const errorText = whole;
-        if (onNoSuchRoute && meansNoSuchRoute(response.status, errorText))
-          return onNoSuchRoute(lease);
-        return failed(failureFromAnswer(codec, response.status, response.headers, errorText));
-      }
-
-      if (source) {
-        const contentType = response.headers.get("content-type") ?? "";
-        const tapped = await tapStream(
-          source,
-          (input) => codec.parseStream(input, parseTarget, contentType),
-          upstream.name,
-          (error) =>
-            DIALECT_MODULES[dialect].streamErrorBytes(
-              502,
-              failureOf(error, upstream.name).message,
-              jsonArray,
-            ),
-          codec.finalMarkers(contentType),
-          limitsOf(upstream),
-        );
-        if (tapped.kind === "failed") return failed(tapped.failure);
-        void tapped.done.then(({ usage, error, id }) => {
-          if (!error) {
-            pin(lease, id);
-            lease.finish({ ok: true, usage });
-          } else if (error instanceof GatewayError)
-            lease.finish({ neutral: true }); // the client left: the account is blameless
-          else lease.finish({ ok: false, failure: failureOf(error, upstream.name) });
-        });
-        return {
-          kind: "committed",
-          response: new Response(tapped.body, {
-            status: response.status,
-            statusText: response.statusText,
-            headers,
-          }),
-        };
-      }
-
-      const answer = whole;
-      if (operation === "count-tokens") {
-        lease.finish({ ok: true });
-        return {
-          kind: "committed",
-          response: new Response(answer, { status: response.status, headers }),
-        };
-      }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(answer);
-      } catch {
-        return failed({
-          kind: "broken",
-          status: 502,
-          message: `upstream "${upstream.name}" answered 200 with a body that is not JSON: ${answer.slice(0, 120)}`,
-        });
-      }
-      const hidden = embeddedError(parsed);
-      if (hidden) {
-        const failure = failureFromEvent(hidden.status, hidden.message);
-        // A request the client must fix gets the upstream's answer as it was, at the error's status.
-        if (failure.kind === "final")
-          failure.upstream = { body: answer, headers: response.headers };
-        return failed(failure);
-      }
-      let usage: Usage | undefined;
-      try {
-        const read = codec.parseResponse(parsed, parseTarget);
-        if (isEmptyAnswer(read)) return failed(emptyAnswer(upstream.name));
-        usage = read.usage;
-        pin(lease, read.id);
-      } catch {
-        // An answer levity cannot read is still the upstream's answer for this same-dialect client.
-      }
-      lease.finish({ ok: true, usage });
+        codec.finalMarkers(contentType),
+        limitsOf(upstream),
+      );
+      if (tapped.kind === "failed") return failed(tapped.failure);
+      void tapped.done.then(({ usage, error, id }) => {
+        if (!error) {
+          pin(lease, id);
+          lease.finish({ ok: true, usage });
+        } else if (error instanceof GatewayError)
+          lease.finish({ neutral: true }); // the client left: the account is blameless
+        else lease.finish({ ok: false, failure: failureOf(error, upstream.name) });
+      });
       return {
         kind: "committed",
-        response: new Response(answer, {
+        response: new Response(tapped.body, {
           status: response.status,
           statusText: response.statusText,
           headers,
         }),
       };
-    }),
+    }
+
+    const answer = whole;
+    if (operation === "count-tokens") {
+      lease.finish({ ok: true });
+      return {
+        kind: "committed",
+        response: new Response(answer, { status: response.status, headers }),
+      };
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(answer);
+    } catch {
+      return failed({
+        kind: "broken",
+        status: 502,
+        message: `upstream "${upstream.name}" answered 200 with a body that is not JSON: ${answer.slice(0, 120)}`,
+      });
+    }
+    const hidden = embeddedError(parsed);
+    if (hidden) {
+      const failure = failureFromEvent(hidden.status, hidden.message);
+      // A request the client must fix gets the upstream's answer as it was, at the error's status.
+      if (failure.kind === "final") failure.upstream = { body: answer, headers: response.headers };
+      return failed(failure);
+    }
+    let usage: Usage | undefined;
+    try {
+      const read = codec.parseResponse(parsed, parseTarget);
+      if (isEmptyAnswer(read)) return failed(emptyAnswer(upstream.name));
+      usage = read.usage;
+      pin(lease, read.id);
+    } catch {
+      // An answer levity cannot read is still the upstream's answer for this same-dialect client.
+    }
+    lease.finish({ ok: true, usage });
+    return {
+      kind: "committed",
+      response: new Response(answer, {
+        status: response.status,
+        statusText: response.statusText,
+        headers,
+      }),
+    };
+  };
+  return {
+    upstream,
+    model: target.model,
+    failureResponse: (failure, headers) => sameDialectFailure(ctx, failure, headers),
+    // A dialect without signatures in its history has nothing to leave out: a second attempt
+    // would send the same body, so its attempts go unwrapped (one async call less each).
+    attempt: history ? retryWithoutReasoning(tellOf(ctx, upstream, log), attempt) : attempt,
   };
 }
