@@ -238,43 +238,58 @@ export class AccountPool {
     | ({ kind: "unavailable" } & Unavailable) {
     const now = this.now();
     const ready: { account: Account; state: AccountState }[] = [];
-    const unavailable: Unavailable = { cooling: 0, busy: 0, disabled: [], serving: 0, tried: 0 };
+    // Counted in locals, and the account of why none is ready made only when none is: the usual
+    // request finds one, and the object and its list cost every request before.
+    let cooling = 0;
+    let busy = 0;
+    let serving = 0;
+    let tried = 0;
+    let soonestMs: number | undefined;
+    let disabled: Unavailable["disabled"] | undefined;
     for (const account of upstream.accounts) {
       if (!account.serves(model)) continue;
-      unavailable.serving++;
+      serving++;
       const state = this.state(upstream, account);
       if (exclude.has(account.name)) {
-        unavailable.tried++;
+        tried++;
         continue;
       }
       if (state.health.disabledReason) {
-        unavailable.disabled.push({ name: account.name, reason: state.health.disabledReason });
+        (disabled ??= []).push({ name: account.name, reason: state.health.disabledReason });
         continue;
       }
       const at = this.readyAt(state, account, model, now);
       if (at > now) {
-        unavailable.cooling++;
-        unavailable.soonestMs = Math.min(unavailable.soonestMs ?? Infinity, at - now);
+        cooling++;
+        soonestMs = Math.min(soonestMs ?? Infinity, at - now);
         continue;
       }
       if (account.maxConcurrency !== undefined && state.inFlight >= account.maxConcurrency) {
-        unavailable.busy++;
+        busy++;
         continue;
       }
       if (state.sharedBusyUntil > now) {
-        unavailable.busy++;
+        busy++;
         // Another instance's lease ends without a word to this one: look again soon.
-        unavailable.soonestMs = Math.min(
-          unavailable.soonestMs ?? Infinity,
-          state.sharedBusyUntil - now,
-        );
+        soonestMs = Math.min(soonestMs ?? Infinity, state.sharedBusyUntil - now);
         continue;
       }
       ready.push({ account, state });
     }
-    if (ready.length === 0) return { kind: "unavailable", ...unavailable };
+    if (ready.length === 0) {
+      const unavailable: { kind: "unavailable" } & Unavailable = {
+        kind: "unavailable",
+        cooling,
+        busy,
+        disabled: disabled ?? [],
+        serving,
+        tried,
+      };
+      if (soonestMs !== undefined) unavailable.soonestMs = soonestMs;
+      return unavailable;
+    }
     const chosen = this.choose(upstream, ready, affinity);
-    return { kind: "ready", ...chosen, now };
+    return { kind: "ready", account: chosen.account, state: chosen.state, now };
   }
 
   /** Asks the strategy table, and keeps what the pick asks to be kept. */
