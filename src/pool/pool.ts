@@ -255,7 +255,8 @@ export class AccountPool {
         continue;
       }
       if (state.health.disabledReason) {
-        (disabled ??= []).push({ name: account.name, reason: state.health.disabledReason });
+        disabled ??= [];
+        disabled.push({ name: account.name, reason: state.health.disabledReason });
         continue;
       }
       const at = this.readyAt(state, account, model, now);
