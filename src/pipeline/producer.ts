@@ -101,21 +101,43 @@ export function httpProducer(
   upstream: Upstream,
   account: Account,
   call: CallContext,
-  { upstreamClient, tokens }: ProducerServices,
+  services: ProducerServices,
 ): Producer {
-  const codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
-  const target = targetOf(upstream, call.issuer, { fetchMedia: mediaFetcher(call.mediaFetch) });
+  return new HttpProducer(upstream, account, call, services);
+}
+
+/**
+ * A producer over HTTP. A class: its methods are made once, where an object of closures made
+ * six functions and their scopes for every attempt.
+ */
+class HttpProducer implements Producer {
+  readonly accountName: string;
+  private readonly codec: (typeof UPSTREAM_CODECS)[keyof typeof UPSTREAM_CODECS];
+  private readonly target: UpstreamTarget;
+
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly account: Account,
+    private readonly call: CallContext,
+    private readonly services: ProducerServices,
+  ) {
+    this.accountName = account.name;
+    this.codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
+    this.target = targetOf(upstream, call.issuer, { fetchMedia: mediaFetcher(call.mediaFetch) });
+  }
+
   /**
    * The upstream's answer when it accepted the request (a stream's body still to read, a whole
    * answer's text read); its refusal, as a Failure, when not.
    */
-  const send = async (
+  private async send(
     built: { path: string; body: unknown },
     stream: boolean,
-  ): Promise<Produced<OpenedUpstream>> => {
+  ): Promise<Produced<OpenedUpstream>> {
+    const { upstream, account, call } = this;
     let opened: OpenedUpstream;
     try {
-      opened = await upstreamClient.open({
+      opened = await this.services.upstreamClient.open({
         stream,
         upstream,
         url: upstream.baseUrl + built.path,
@@ -132,81 +154,87 @@ export function httpProducer(
     if (answer.ok) return { ok: true, value: opened };
     return {
       ok: false,
-      failure: failureFromAnswer(codec, answer.status, answer.headers, opened.text ?? ""),
+      failure: failureFromAnswer(this.codec, answer.status, answer.headers, opened.text ?? ""),
     };
-  };
-  /** A whole answer's JSON, or undefined when its text is not JSON. */
-  const parsed = (opened: OpenedUpstream): unknown => {
-    try {
-      return JSON.parse(opened.text ?? "");
-    } catch {
-      return NOT_JSON;
-    }
-  };
-  return {
-    accountName: account.name,
-    async complete(request) {
-      const sent = await send(
-        await codec.buildRequest({ ...request, stream: false }, target),
-        false,
-      );
-      if (!sent.ok) return sent;
-      const body = parsed(sent.value);
-      if (body === NOT_JSON)
-        return {
-          ok: false,
-          failure: brokenAnswer(
-            `Upstream "${upstream.name}" answered with a body that is not JSON.`,
-          ),
-        };
-      try {
-        return { ok: true, value: codec.parseResponse(body, target) };
-      } catch (error) {
-        // An answer outside the protocol is the upstream's failure; any other error is levity's bug.
-        if (error instanceof UpstreamFailed)
-          return { ok: false, failure: failureOf(error, upstream.name) };
-        throw error;
-      }
-    },
-    async stream(request) {
-      const sent = await send(await codec.buildRequest({ ...request, stream: true }, target), true);
-      if (!sent.ok) return sent;
-      const { response, source } = sent.value;
-      if (!source)
-        return {
-          ok: false,
-          failure: brokenAnswer(
-            `Upstream "${upstream.name}" answered a stream request with no body.`,
-          ),
-        };
-      // The parser reads the limit on one event from the body it is given.
+  }
+
+  async complete(request: ChatRequest): Promise<Produced<ChatResponse>> {
+    const { codec, target, upstream } = this;
+    const sent = await this.send(
+      await codec.buildRequest({ ...request, stream: false }, target),
+      false,
+    );
+    if (!sent.ok) return sent;
+    const body = parsedJson(sent.value);
+    if (body === NOT_JSON)
       return {
-        ok: true,
-        value: codec.parseStream(
-          withEventLimit(sourceStream(source), limitsOf(upstream).eventBytes, upstream.name),
-          target,
-          response.headers.get("content-type") ?? "",
-          request,
+        ok: false,
+        failure: brokenAnswer(`Upstream "${upstream.name}" answered with a body that is not JSON.`),
+      };
+    try {
+      return { ok: true, value: codec.parseResponse(body, target) };
+    } catch (error) {
+      // An answer outside the protocol is the upstream's failure; any other error is levity's bug.
+      if (error instanceof UpstreamFailed)
+        return { ok: false, failure: failureOf(error, upstream.name) };
+      throw error;
+    }
+  }
+
+  async stream(request: ChatRequest): Promise<Produced<AsyncIterable<StreamEvent>>> {
+    const { codec, target, upstream } = this;
+    const sent = await this.send(
+      await codec.buildRequest({ ...request, stream: true }, target),
+      true,
+    );
+    if (!sent.ok) return sent;
+    const { response, source } = sent.value;
+    if (!source)
+      return {
+        ok: false,
+        failure: brokenAnswer(
+          `Upstream "${upstream.name}" answered a stream request with no body.`,
         ),
       };
-    },
-    async count(request) {
-      if (!codec.buildCountRequest || !codec.parseCount)
-        return { ok: true, value: { tokens: await tokens.countRequest(request), estimated: true } };
-      const parseCount = codec.parseCount;
-      const sent = await send(await codec.buildCountRequest(request, target), false);
-      // A server of the dialect without its count endpoint (an OpenAI-compatible Responses server
-      // that is not OpenAI): the estimate, marked as one, as for a dialect that has none.
-      if (!sent.ok && NO_COUNT_ENDPOINT.has(sent.failure.status) && sent.failure.kind === "final")
-        return { ok: true, value: { tokens: await tokens.countRequest(request), estimated: true } };
-      if (!sent.ok) return sent;
-      const body = sent.value;
-      return produced(upstream.name, async () => ({
-        tokens: parseCount(JSON.parse(body.text ?? "")),
-        estimated: false,
-      }));
-    },
-  };
+    // The parser reads the limit on one event from the body it is given.
+    return {
+      ok: true,
+      value: codec.parseStream(
+        withEventLimit(sourceStream(source), limitsOf(upstream).eventBytes, upstream.name),
+        target,
+        response.headers.get("content-type") ?? "",
+        request,
+      ),
+    };
+  }
+
+  async count(request: ChatRequest): Promise<Produced<{ tokens: number; estimated: boolean }>> {
+    const { codec, target, upstream } = this;
+    const tokens = this.services.tokens;
+    if (!codec.buildCountRequest || !codec.parseCount)
+      return { ok: true, value: { tokens: await tokens.countRequest(request), estimated: true } };
+    const parseCount = codec.parseCount;
+    const sent = await this.send(await codec.buildCountRequest(request, target), false);
+    // A server of the dialect without its count endpoint (an OpenAI-compatible Responses server
+    // that is not OpenAI): the estimate, marked as one, as for a dialect that has none.
+    if (!sent.ok && NO_COUNT_ENDPOINT.has(sent.failure.status) && sent.failure.kind === "final")
+      return { ok: true, value: { tokens: await tokens.countRequest(request), estimated: true } };
+    if (!sent.ok) return sent;
+    const body = sent.value;
+    return produced(upstream.name, async () => ({
+      tokens: parseCount(JSON.parse(body.text ?? "")),
+      estimated: false,
+    }));
+  }
+}
+
+/** A whole answer's JSON, or NOT_JSON when its text is not JSON. */
+function parsedJson(opened: OpenedUpstream): unknown {
+  try {
+    return JSON.parse(opened.text ?? "");
+  } catch {
+    return NOT_JSON;
+  }
 }
 
 /** What `parsed` answers for a body that is not JSON (undefined and null are JSON's own). */
