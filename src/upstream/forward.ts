@@ -163,22 +163,23 @@ function guardSource(
     await reader.cancel().catch(() => {});
     throw explain(error, w, "read");
   };
+  // Made once per body, not per chunk: an async read made a suspended call and a result object
+  // for every chunk of every stream.
+  const onRead = (result: { done: boolean; value?: Uint8Array }): ReadResult => {
+    if (result.done) {
+      unwatch(w);
+      return END;
+    }
+    w.lastChunkAt = performance.now();
+    // The reader's own result, not a copy: it already says { done: false, value }.
+    return result as ReadResult;
+  };
+  const onFailure = (error: unknown): ReadResult | Promise<never> =>
+    released ? END : failed(error);
   return {
-    async read() {
-      if (released) return END;
-      let result: Awaited<ReturnType<typeof reader.read>>;
-      try {
-        result = await reader.read();
-      } catch (error) {
-        if (released) return END;
-        return failed(error);
-      }
-      if (result.done) {
-        unwatch(w);
-        return END;
-      }
-      w.lastChunkAt = performance.now();
-      return { done: false, value: result.value };
+    read() {
+      if (released) return Promise.resolve(END);
+      return reader.read().then(onRead, onFailure);
     },
     /*
      * Letting go of the body, after its final event or because the client left. A connection
