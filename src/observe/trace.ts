@@ -1,6 +1,6 @@
 import type { RouteDef } from "../config/route-table.ts";
 import type { Usage } from "../ir.ts";
-import type { Lease, Outcome } from "../pool/lease.ts";
+import { type Lease, LeaseWrapper, type Outcome } from "../pool/lease.ts";
 import { scrubKey } from "../scrub.ts";
 import type { RecordSink, RequestRecord } from "./record.ts";
 
@@ -310,27 +310,17 @@ function captureBody(
 }
 
 /**
- * A lease whose end the trace is told of. A class, not an object of closures: one object an
- * attempt instead of four. A lease ends once: the pool ignores a second finish (a stream's
+ * A lease whose end the trace is told of. A lease ends once: the pool ignores a second finish (a stream's
  * "neutral" after its result), and so does the record.
  */
-class ObservedLease implements Lease {
-  readonly upstream: Lease["upstream"];
-  readonly account: Lease["account"];
-  readonly model: string;
+class ObservedLease extends LeaseWrapper {
   private ended = false;
 
   constructor(
-    private readonly inner: Lease,
+    inner: Lease,
     private readonly trace: RequestTrace,
   ) {
-    this.upstream = inner.upstream;
-    this.account = inner.account;
-    this.model = inner.model;
-  }
-
-  pinResponse(id: string): void {
-    this.inner.pinResponse(id);
+    super(inner);
   }
 
   finish(outcome: Outcome): void {

@@ -4,7 +4,7 @@ import type { Logger } from "../log.ts";
 import type { RequestTrace } from "../observe/trace.ts";
 import type { Failure, GatewayError } from "../failure.ts";
 import type { AccountPool } from "../pool/pool.ts";
-import type { Lease, Outcome, Unavailable } from "../pool/lease.ts";
+import { type Lease, LeaseWrapper, type Outcome, type Unavailable } from "../pool/lease.ts";
 import type { Affinity } from "../pool/affinity.ts";
 import { scrubFailure } from "../scrub.ts";
 import type { Deadlines } from "../deadlines.ts";
@@ -110,22 +110,8 @@ function keyScrubbed(lease: Lease): Lease {
   return new KeyScrubbedLease(lease);
 }
 
-/** A class, not an object of closures: one object an attempt instead of four. */
-class KeyScrubbedLease implements Lease {
-  readonly upstream: Lease["upstream"];
-  readonly account: Lease["account"];
-  readonly model: string;
-
-  constructor(private readonly inner: Lease) {
-    this.upstream = inner.upstream;
-    this.account = inner.account;
-    this.model = inner.model;
-  }
-
-  pinResponse(id: string): void {
-    this.inner.pinResponse(id);
-  }
-
+/** Hands the lease's end on with the account's key taken out of a failure's words. */
+class KeyScrubbedLease extends LeaseWrapper {
   finish(outcome: Outcome): void {
     this.inner.finish(
       "failure" in outcome

@@ -20,6 +20,28 @@ export interface Lease {
   pinResponse(responseId: string): void;
 }
 
+/**
+ * A lease that wraps another (the trace's, the key scrubber's) and hands its end on: a class, so
+ * that a wrapper is one object an attempt rather than an object of closures and their scopes.
+ */
+export abstract class LeaseWrapper implements Lease {
+  readonly upstream: Upstream;
+  readonly account: Account;
+  readonly model: string;
+
+  constructor(protected readonly inner: Lease) {
+    this.upstream = inner.upstream;
+    this.account = inner.account;
+    this.model = inner.model;
+  }
+
+  pinResponse(responseId: string): void {
+    this.inner.pinResponse(responseId);
+  }
+
+  abstract finish(outcome: Outcome): void;
+}
+
 export interface Unavailable {
   /** Accounts that serve the model and are cooling, and the soonest one recovers. */
   cooling: number;
