@@ -379,8 +379,11 @@ describe("client disconnects", () => {
       signal: controller.signal,
     }).catch((error) => error);
     await held.received;
+    const left = performance.now();
     controller.abort();
     await held.aborted;
+    // Seen by the upstream calls' sweep (every 100 ms), not by a listener per call: well within a second.
+    expect(performance.now() - left).toBeLessThan(1000);
     expect(await pending).toBeInstanceOf(Error);
   });
 });

@@ -103,17 +103,18 @@ function continuesLevityResponse(ctx: RequestContext, services: GatewayServices)
   );
 }
 
-/**
- * An OpenAI-compatible upstream listed as serving Responses or Completions that answers "no such
- * route" gets this request, and the rest until the next reload, through its wire API instead;
- * the client never sees the 404. Logged once, with the line that makes it permanent.
- */
+/** Whether this upstream, answering "no such route" for this dialect's API, has another way to the answer. */
 function fallsBackOnNoSuchRoute(upstream: Upstream, dialect: Dialect): boolean {
   const api = apiOfDialect(dialect);
   const family = upstream.openai;
   return family !== undefined && api !== undefined && api !== family.wireApi;
 }
 
+/**
+ * An OpenAI-compatible upstream listed as serving Responses or Completions that answers "no such
+ * route" gets this request, and the rest until the next reload, through its wire API instead;
+ * the client never sees the 404. Logged once, with the line that makes it permanent.
+ */
 function noSuchRouteFallback(
   upstream: Upstream,
   dialect: Dialect,
