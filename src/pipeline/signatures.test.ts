@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { encodeOpaque, encodeReasoning, issuerOf } from "../codecs/opaque.ts";
 import type { Turn } from "../ir.ts";
 import { SignatureRegistry } from "../state/signature-registry.ts";
-import { nameIssuers, signatureSender, withoutReasoning } from "./signatures.ts";
+import { carriesReasoning, nameIssuers, signatureSender, withoutReasoning } from "./signatures.ts";
 
 const ME = issuerOf("anthropic", "", "claude-sonnet-4-5-20250929");
 const OTHER = issuerOf("anthropic", "team-b", "claude-sonnet-4-5");
@@ -82,5 +82,33 @@ describe("the IR's history", () => {
       { type: "text", text: "a" },
       { type: "tool_call", id: "c", name: "f", arguments: "{}" },
     ]);
+  });
+});
+
+describe("carriesReasoning: whether leaving reasoning out would change a history", () => {
+  const sig = { issuer: ME, value: "s" };
+  test.each<[string, Turn["parts"], boolean]>([
+    ["text only", [{ type: "text", text: "a" }], false],
+    [
+      "a tool call without a signature",
+      [{ type: "tool_call", id: "c", name: "f", arguments: "{}" }],
+      false,
+    ],
+    ["a thinking block", [{ type: "thinking", text: "t" }], true],
+    ["a redacted thinking block", [{ type: "redacted_thinking", data: sig }], true],
+    ["a signed text part", [{ type: "text", text: "a", signature: sig }], true],
+    [
+      "a signed tool call (Gemini's thought signature)",
+      [{ type: "tool_call", id: "c", name: "f", arguments: "{}", signature: sig }],
+      true,
+    ],
+  ])("%s", (_name, parts, expected) => {
+    const turns: Turn[] = [
+      { role: "user", parts: [{ type: "text", text: "hi" }] },
+      { role: "assistant", parts },
+    ];
+    expect(carriesReasoning(turns)).toBe(expected);
+    // Where it says no, leaving reasoning out really changes nothing.
+    if (!expected) expect(withoutReasoning(turns)).toEqual(turns);
   });
 });

@@ -78,6 +78,19 @@ export function nameIssuers(turns: Turn[], registry: SignatureRegistry): void {
 }
 
 /** The turns without any reasoning or signature, for the request once more after a refusal. */
+/** Whether a history holds anything withoutReasoning would leave out: otherwise it is the same history. */
+export function carriesReasoning(turns: Turn[]): boolean {
+  for (const turn of turns)
+    for (const part of turn.parts)
+      if (
+        part.type === "thinking" ||
+        part.type === "redacted_thinking" ||
+        ("signature" in part && part.signature)
+      )
+        return true;
+  return false;
+}
+
 export function withoutReasoning(turns: Turn[]): Turn[] {
   return turns.map((turn) => ({
     ...turn,
@@ -113,4 +126,17 @@ export function retryWithoutReasoning(
     );
     return attempt(lease, true);
   };
+}
+
+/**
+ * retryWithoutReasoning where the history holds reasoning to leave out; otherwise the attempt as
+ * it is: a second attempt would send the same request, and the wrapper cost every request an
+ * async call.
+ */
+export function retryWhereReasoning(
+  told: { log: Logger; requestId: string; upstream: string },
+  turns: Turn[],
+  attempt: (lease: Lease, withoutReasoning?: boolean) => Promise<AttemptResult>,
+): (lease: Lease) => Promise<AttemptResult> {
+  return carriesReasoning(turns) ? retryWithoutReasoning(told, attempt) : attempt;
 }

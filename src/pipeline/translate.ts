@@ -33,7 +33,7 @@ import type { SignatureRegistry } from "../state/signature-registry.ts";
 import {
   attemptIssuer,
   nameIssuers,
-  retryWithoutReasoning,
+  retryWhereReasoning,
   tellOf,
   withoutReasoning,
 } from "./signatures.ts";
@@ -265,7 +265,7 @@ export function translatedRunner({
         ctx.requestId,
       );
     },
-    attempt: retryWithoutReasoning(tell, async (lease, noReasoning) => {
+    attempt: retryWhereReasoning(tell, plan.request.turns, async (lease, noReasoning = false) => {
       const issuer = attemptIssuer(upstream, lease.account, target.model);
       const turns = historyFor(plan.request.turns, upstream, targetOf(upstream, issuer));
       const request = { ...plan.request, turns: noReasoning ? withoutReasoning(turns) : turns };
