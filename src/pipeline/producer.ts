@@ -161,7 +161,7 @@ class HttpProducer implements Producer {
   async complete(request: ChatRequest): Promise<Produced<ChatResponse>> {
     const { codec, target, upstream } = this;
     const sent = await this.send(
-      await codec.buildRequest({ ...request, stream: false }, target),
+      await codec.buildRequest(request.stream ? { ...request, stream: false } : request, target),
       false,
     );
     if (!sent.ok) return sent;
@@ -184,7 +184,7 @@ class HttpProducer implements Producer {
   async stream(request: ChatRequest): Promise<Produced<AsyncIterable<StreamEvent>>> {
     const { codec, target, upstream } = this;
     const sent = await this.send(
-      await codec.buildRequest({ ...request, stream: true }, target),
+      await codec.buildRequest(request.stream ? request : { ...request, stream: true }, target),
       true,
     );
     if (!sent.ok) return sent;

@@ -268,7 +268,11 @@ export function translatedRunner({
     attempt: retryWhereReasoning(tell, plan.request.turns, async (lease, noReasoning = false) => {
       const issuer = attemptIssuer(upstream, lease.account, target.model);
       const turns = historyFor(plan.request.turns, upstream, targetOf(upstream, issuer));
-      const request = { ...plan.request, turns: noReasoning ? withoutReasoning(turns) : turns };
+      // A copy only where the turns differ (most requests: none): the IR request has many fields.
+      const request =
+        !noReasoning && turns === plan.request.turns
+          ? plan.request
+          : { ...plan.request, turns: noReasoning ? withoutReasoning(turns) : turns };
       const producer: Producer =
         upstream.protocol === "echo"
           ? echoProducer(upstream, services)
