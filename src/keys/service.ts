@@ -459,10 +459,12 @@ export class KeyService {
 
   private markDirty(name: string): void {
     this.dirty.add(name);
-    this.flushTimer ??= setTimeout(() => {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
       this.flush();
     }, FLUSH_MS);
+    // Once per timer, not on every request that finds one running.
     (this.flushTimer as { unref?: () => void }).unref?.();
   }
 
