@@ -72,8 +72,10 @@ export class KeyService {
   private readonly unpublished = new Set<string>();
   private readonly dirty = new Set<string>();
   private flushTimer: ReturnType<typeof setInterval> | undefined;
-  /** A key's model globs, compiled once per record (a change makes a new record). */
-  /** A key's model globs, compiled once per record, and the models already judged against them. */
+  /**
+   * A key's model globs, compiled once per record (a change makes a new record), and the models
+   * already judged against them.
+   */
   private readonly modelVerdicts = new WeakMap<
     KeyRecord,
     { matches: (model: string) => boolean; verdicts: Map<string, boolean> }

@@ -12,8 +12,10 @@ interface RequestSeries {
     upstream: string;
     account: string;
   } & Partial<Record<TokenKind, { value: number }>>;
-  /** The client key's own series (cost, and its tokens but cache writes), found with the rest. */
-  /** Made with the first priced request, so an unpriced model shows no cost series. */
+  /**
+   * The client key's own series, found with the rest: its cost (made with the first priced
+   * request, so an unpriced model shows no cost series) and its tokens but cache writes.
+   */
   cost?: { value: number };
   keyTokens: Partial<Record<Exclude<TokenKind, "cache_write">, { value: number }>>;
   clientKey: string;
