@@ -174,14 +174,12 @@ export function passthroughRunner({
       return failed(failureOf(error, upstream.name));
     }
     const { response, source } = opened;
-    // Read whole by the client (answerAsText) unless it is a successful stream.
-    const whole = opened.text ?? "";
+    // Read whole by the upstream client (answerAsText), unless it is a successful stream.
+    const answer = opened.text ?? "";
     const headers = clientResponseHeaders(response.headers);
     if (!response.ok) {
-      const errorText = whole;
-      if (onNoSuchRoute && meansNoSuchRoute(response.status, errorText))
-        return onNoSuchRoute(lease);
-      return failed(failureFromAnswer(codec, response.status, response.headers, errorText));
+      if (onNoSuchRoute && meansNoSuchRoute(response.status, answer)) return onNoSuchRoute(lease);
+      return failed(failureFromAnswer(codec, response.status, response.headers, answer));
     }
 
     if (source) {
@@ -218,7 +216,6 @@ export function passthroughRunner({
       };
     }
 
-    const answer = whole;
     if (operation === "count-tokens") {
       lease.finish({ ok: true });
       return {
