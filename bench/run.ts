@@ -67,43 +67,43 @@ function measured(pid: number, run: () => WrkResult): WrkResult {
   return { ...result, cpuUs: ((cpuSeconds(pid) - before) * 1e6) / Math.max(1, result.requests) };
 }
 
-function wrk(
+/** wrk's command line and environment for one run against `url` (the caller removes `dir`). */
+function wrkRun(
   url: string,
   connections: number,
   seconds: number,
   body: string,
   headers: Record<string, string>,
-  keysFile = "",
-): WrkResult {
+  keysFile: string,
+) {
   const dir = mkdtempSync(join(tmpdir(), "levity-wrk-"));
   const bodyFile = join(dir, "body.json");
   writeFileSync(bodyFile, body);
-  const out = spawnSync(
+  const argv = [
     "wrk",
-    [
-      "-t1",
-      `-c${connections}`,
-      `-d${seconds}s`,
-      "--timeout",
-      "10s",
-      "-s",
-      join(import.meta.dir, "wrk-post.lua"),
-      url,
-    ],
-    {
-      encoding: "utf8",
-      env: {
-        ...process.env,
-        WRK_BODY: bodyFile,
-        WRK_KEYS: keysFile,
-        WRK_HEADERS: Object.entries(headers)
-          .map(([k, v]) => `${k}: ${v}`)
-          .join("\n"),
-      },
-    },
-  );
-  rmSync(dir, { recursive: true, force: true });
-  const line = out.stdout.trim().split("\n").at(-1) ?? "";
+    "-t1",
+    `-c${connections}`,
+    `-d${seconds}s`,
+    "--timeout",
+    "10s",
+    "-s",
+    join(import.meta.dir, "wrk-post.lua"),
+    url,
+  ];
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    WRK_BODY: bodyFile,
+    WRK_KEYS: keysFile,
+    WRK_HEADERS: Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join("\n"),
+  };
+  return { dir, argv, env };
+}
+
+/** What wrk-post.lua printed, as a result (CPU time is added by whoever read the gateway's). */
+function wrkResult(stdout: string): WrkResult {
+  const line = stdout.trim().split("\n").at(-1) ?? "";
   const parsed = JSON.parse(line) as {
     requests: number;
     seconds: number;
@@ -119,6 +119,51 @@ function wrk(
     requests: parsed.requests,
     cpuUs: 0,
   };
+}
+
+function wrk(
+  url: string,
+  connections: number,
+  seconds: number,
+  body: string,
+  headers: Record<string, string>,
+  keysFile = "",
+): WrkResult {
+  const run = wrkRun(url, connections, seconds, body, headers, keysFile);
+  const out = spawnSync(run.argv[0]!, run.argv.slice(1), { encoding: "utf8", env: run.env });
+  rmSync(run.dir, { recursive: true, force: true });
+  return wrkResult(out.stdout);
+}
+
+/**
+ * Two gateways loaded at the same time, each by its own wrk with half the connections: whatever
+ * else the machine does in those seconds falls on both alike, so the ratio of their throughputs
+ * (and of their CPU time a request) is the cost of what one does more than the other. Measured
+ * on this machine, a run's ratio of two identical gateways spread about 5% this way against about
+ * 15% for one run after the other (BENCHMARKS.md). `first` is started a moment before the other.
+ */
+async function sideBySide(
+  first: Target,
+  second: Target,
+  connections: number,
+  seconds: number,
+  keysFile: string,
+): Promise<[WrkResult, WrkResult]> {
+  const pair = [first, second];
+  const runs = pair.map((t) =>
+    wrkRun(t.url, connections / 2, seconds, t.body, t.headers, keysFile),
+  );
+  const before = pair.map((t) => cpuSeconds(t.pid!));
+  const procs = runs.map((run) => Bun.spawn(run.argv, { env: run.env, stdout: "pipe" }));
+  const outputs = await Promise.all(procs.map((proc) => new Response(proc.stdout).text()));
+  await Promise.all(procs.map((proc) => proc.exited));
+  for (const run of runs) rmSync(run.dir, { recursive: true, force: true });
+  const results = outputs.map((out, i) => {
+    const result = wrkResult(out);
+    const cpu = cpuSeconds(pair[i]!.pid!) - before[i]!;
+    return { ...result, cpuUs: (cpu * 1e6) / Math.max(1, result.requests) };
+  });
+  return [results[0]!, results[1]!];
 }
 
 interface StreamResult {
@@ -238,6 +283,13 @@ const teamOpen = await start(
 const teamLimited = await start(
   "levity (1,000 keys, every limit)",
   [binary, "serve", "--config", teamLimitedDir],
+  FETCH_ENV,
+);
+// The same as teamOpen in a second process: side by side with it, what the method itself reads
+// as a difference between two gateways that do the same work.
+const teamOpenTwin = await start(
+  "levity (1,000 keys, no limits, twin)",
+  [binary, "serve", "--config", teamConfig("")],
   FETCH_ENV,
 );
 
@@ -400,6 +452,7 @@ const logOff: Target = {
   url: chat(levityOff.port),
   headers: auth,
   body: chatBody,
+  pid: levityOff.pid,
 };
 
 const teamPair: Target[] = [
@@ -418,6 +471,14 @@ const teamPair: Target[] = [
     pid: teamLimited.pid,
   },
 ];
+
+const teamTwin: Target = {
+  name: "levity, 1,000 keys, no limits (twin)",
+  url: chat(teamOpenTwin.port),
+  headers: {},
+  body: chatBody,
+  pid: teamOpenTwin.pid,
+};
 
 const sharedPair: Target[] = levityShared
   ? [
@@ -441,7 +502,7 @@ for (const t of sharedPair) wrk(t.url, 8, 1, t.body, t.headers);
 
 // Warm every path (JIT, connection pools) before measuring.
 for (const t of [...passThrough, ...translated, logOff]) wrk(t.url, 8, 1, t.body, t.headers);
-for (const t of teamPair) wrk(t.url, 8, 1, t.body, t.headers, teamKeysFile);
+for (const t of [...teamPair, teamTwin]) wrk(t.url, 8, 1, t.body, t.headers, teamKeysFile);
 
 const results = new Map<string, WrkResult[]>();
 const add = (key: string, r: WrkResult) => results.set(key, [...(results.get(key) ?? []), r]);
@@ -455,20 +516,28 @@ for (let round = 1; round <= ROUNDS; round++) {
         ? measured(t.pid, () => wrk(t.url, 64, SECONDS, t.body, t.headers))
         : wrk(t.url, 64, SECONDS, t.body, t.headers),
     );
-  // Each comparison runs as A B B A within the round (starting with the other side every other
+  // The shared store's comparison runs as A B B A within the round (starting with the other side every other
   // round), so that drift in the machine during the round falls on both sides alike; its verdict
   // is the median of the rounds' own ratios (see paired below), not a ratio of two medians.
   const abba = <T>(pair: T[]) => {
     const [a, b] = round % 2 ? pair : [...pair].reverse();
     return [a!, b!, b!, a!];
   };
-  for (const t of abba([passThrough[2]!, logOff]))
-    add(`onoff ${t.name}`, wrk(t.url, 64, SECONDS, t.body, t.headers));
-  for (const t of abba(teamPair))
-    add(
-      `keys ${t.name}`,
-      measured(t.pid!, () => wrk(t.url, 64, SECONDS, t.body, t.headers, teamKeysFile)),
-    );
+  // Settings of levity itself are compared side by side (both at once, twice a round, each
+  // started first once); the twin pair reads what the method sees where there is no difference.
+  // The shared store is not: Redis and PostgreSQL would take their CPU from both sides alike.
+  const sides = [
+    ["onoff", logOff, passThrough[2]!, ""],
+    ["keys", teamPair[0]!, teamPair[1]!, teamKeysFile],
+    ["twin", teamPair[0]!, teamTwin, teamKeysFile],
+  ] as const;
+  for (const [label, a, b, keysFile] of sides)
+    for (const aFirst of [round % 2 === 1, round % 2 === 0]) {
+      const [first, second] = aFirst ? [a, b] : [b, a];
+      const [firstResult, secondResult] = await sideBySide(first, second, 64, SECONDS, keysFile);
+      add(`${label} ${first.name}`, firstResult);
+      add(`${label} ${second.name}`, secondResult);
+    }
   for (const t of sharedPair.length ? abba(sharedPair) : [])
     add(
       `store c64 ${t.name}`,
@@ -492,6 +561,19 @@ function paired(aKey: string, bKey: string, field: "rps" | "cpuUs"): number {
     const bMean = (b[i]![field] + b[i + 1]![field]) / 2;
     ratios.push(field === "rps" ? 1 - bMean / aMean : bMean / aMean - 1);
   }
+  return median(ratios);
+}
+
+/**
+ * How much less B did than A side by side: the median over runs of each run's own ratio (the two
+ * were measured in the same seconds, so each run is a pair of its own).
+ */
+function sideCost(label: string, a: Target, b: Target, field: "rps" | "cpuUs"): number {
+  const aRuns = results.get(`${label} ${a.name}`) ?? [];
+  const bRuns = results.get(`${label} ${b.name}`) ?? [];
+  const ratios = aRuns.map((aRun, i) =>
+    field === "rps" ? 1 - bRuns[i]!.rps / aRun.rps : bRuns[i]!.cpuUs / aRun.cpuUs - 1,
+  );
   return median(ratios);
 }
 
@@ -641,13 +723,14 @@ rows.push([
 ]);
 const on = med("onoff levity", "rps");
 const off = med(`onoff ${logOff.name}`, "rps");
-const onOffLoss = paired(`onoff ${logOff.name}`, "onoff levity", "rps");
+const onOffLoss = sideCost("onoff", logOff, passThrough[2]!, "rps");
+const onOffCpu = sideCost("onoff", logOff, passThrough[2]!, "cpuUs");
 rows.push([
-  "request log and metrics, on vs off",
+  "request log and metrics, on vs off (side by side, c=32 each)",
   `${Math.round(on)} vs ${Math.round(off)} req/s`,
   "≤ 5% cost",
   // What the log and metrics cost: a negative figure (on faster than off) is the machine's noise.
-  `${(onOffLoss * 100).toFixed(1)}%: ${verdict(onOffLoss <= 0.05)}`,
+  `${(onOffLoss * 100).toFixed(1)}% throughput, ${(onOffCpu * 100).toFixed(1)}% CPU: ${verdict(onOffLoss <= 0.05)}`,
 ]);
 if (sharedPair.length > 0) {
   const [local, shared] = sharedPair.map((t) => t.name);
@@ -675,13 +758,21 @@ const keysOpen = med(`keys ${teamPair[0]!.name}`, "rps");
 const keysLimited = med(`keys ${teamPair[1]!.name}`, "rps");
 const keysOpenCpu = med(`keys ${teamPair[0]!.name}`, "cpuUs");
 const keysLimitedCpu = med(`keys ${teamPair[1]!.name}`, "cpuUs");
-const enforcementLoss = paired(`keys ${teamPair[0]!.name}`, `keys ${teamPair[1]!.name}`, "rps");
-const enforcementCpu = paired(`keys ${teamPair[0]!.name}`, `keys ${teamPair[1]!.name}`, "cpuUs");
+const enforcementLoss = sideCost("keys", teamPair[0]!, teamPair[1]!, "rps");
+const enforcementCpu = sideCost("keys", teamPair[0]!, teamPair[1]!, "cpuUs");
+const twinLoss = sideCost("twin", teamPair[0]!, teamTwin, "rps");
+const twinCpu = sideCost("twin", teamPair[0]!, teamTwin, "cpuUs");
 rows.push([
-  "client-key enforcement, 1,000 keys sent in turn, every limit set vs none (c=64)",
+  "client-key enforcement, 1,000 keys sent in turn, every limit set vs none (side by side, c=32 each)",
   `${Math.round(keysLimited)} vs ${Math.round(keysOpen)} req/s (one key, no limits: ${Math.round(rps("levity"))}); CPU ${keysLimitedCpu.toFixed(0)} vs ${keysOpenCpu.toFixed(0)} µs a request`,
   "< 5% throughput (issue 18)",
   `${(enforcementLoss * 100).toFixed(1)}% throughput, ${(enforcementCpu * 100).toFixed(1)}% CPU: ${verdict(enforcementLoss < 0.05)}`,
+]);
+rows.push([
+  "the side-by-side method's own reading: two identical gateways (1,000 keys, no limits)",
+  `${Math.round(med(`twin ${teamTwin.name}`, "rps"))} vs ${Math.round(med(`twin ${teamPair[0]!.name}`, "rps"))} req/s`,
+  "near 0",
+  `${(twinLoss * 100).toFixed(1)}% throughput, ${(twinCpu * 100).toFixed(1)}% CPU (the ±noise of the two rows above)`,
 ]);
 
 const table = [
@@ -737,7 +828,7 @@ const command = `bun bench/run.ts --rounds ${ROUNDS} --seconds ${SECONDS} --requ
 const report = `## Results
 
 Machine: ${machine()}.
-Command: \`${command}\` (${new Date().toISOString().slice(0, 10)}). Every process on the same machine: the fake upstream, each gateway, and the load generator (wrk 1 thread; bench/stream-load.ts for streams). Medians of ${ROUNDS} alternating rounds of ${SECONDS} s; the three paired comparisons (log and metrics, shared store, key enforcement) run A B B A in each round and are judged by the median of the rounds' own ratios.
+Command: \`${command}\` (${new Date().toISOString().slice(0, 10)}). Every process on the same machine: the fake upstream, each gateway, and the load generator (wrk 1 thread; bench/stream-load.ts for streams). Medians of ${ROUNDS} alternating rounds of ${SECONDS} s; the log-and-metrics and key-enforcement comparisons run side by side (both gateways loaded at once, c=32 each, twice a round, each started first once; judged by the median of the runs' own ratios, with two identical gateways measured the same way as the method's own reading), the shared store's A B B A in each round (Redis and PostgreSQL would take their CPU from both sides of a side-by-side run), judged by the median of the rounds' own ratios.
 
 ${table}
 

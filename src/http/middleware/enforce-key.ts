@@ -50,6 +50,14 @@ function modelOf(exchange: Exchange, operation: Operation): string | undefined {
   return typeof named === "string" ? named : undefined;
 }
 
+/** The client's address; X-Forwarded-For is read only where a load balancer is trusted to write it. */
+function addressOf(exchange: Exchange): string | undefined {
+  const trusted = exchange.snapshot.proxy.trustedProxies;
+  const peer = exchange.options.peer?.();
+  if (trusted.length === 0) return peer;
+  return clientAddress(peer, exchange.request.headers.get("x-forwarded-for"), trusted);
+}
+
 export function enforceKeyLimits(keys: KeyService): Step {
   return (exchange, next) => {
     const record = exchange.clientKey;
@@ -59,17 +67,7 @@ export function enforceKeyLimits(keys: KeyService): Step {
     const model = counted ? modelOf(exchange, operation) : undefined;
     if (model !== undefined) exchange.trace.named(model);
     // Where a key may be used from holds on every route it opens, model lists included.
-    if (
-      record.ips &&
-      !keys.allowsAddress(
-        record,
-        clientAddress(
-          exchange.options.peer?.(),
-          exchange.request.headers.get("x-forwarded-for"),
-          exchange.snapshot.proxy.trustedProxies,
-        ),
-      )
-    )
+    if (record.ips && !keys.allowsAddress(record, addressOf(exchange)))
       throw new GatewayError(
         403,
         `The client key "${record.name}" may not be used from this address; it is limited to ${record.ips.join(", ")}.`,
