@@ -115,13 +115,21 @@ type Row = Record<string, string | number | boolean | null>;
  * where a client's text was cut) in JSON. Either in one record would fail its whole batch.
  */
 export function storableText(text: string): string {
+  // Almost every text is storable as it is: checked before anything is copied.
+  if (text.isWellFormed() && !text.includes("\u0000")) return text;
   return text.toWellFormed().replaceAll("\u0000", "\uFFFD");
 }
 
+const asBoolean = (set: boolean) => set;
+
+/** A record as a row: the columns' own object, its texts made storable in place (built per record). */
 function toRow(r: RequestRecord, instance: string): Row {
-  const row: Row = { request_id: r.requestId, instance, ...recordColumns(r, (set) => set) };
-  for (const [column, value] of Object.entries(row))
+  const row: Row = recordColumns(r, asBoolean);
+  row.instance = instance;
+  for (const column in row) {
+    const value = row[column];
     if (typeof value === "string") row[column] = storableText(value);
+  }
   return row;
 }
 

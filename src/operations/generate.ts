@@ -166,7 +166,10 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
     ctx.targets ?? resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name).targets;
   const affinity = affinityOf(ctx, dialect, mapped);
   // Shared with other instances only: what they stored or bound, brought here before it is read.
-  if (services.shared) await recallShared(ctx, services, affinity, mapped);
+  if (services.shared) {
+    const recalled = recallShared(ctx, services, affinity, mapped);
+    if (recalled) await recalled;
+  }
   const translation: Translation = { prepared: undefined };
   const targets =
     ctx.match.route.operation === "generate"
@@ -266,22 +269,30 @@ function affinityOf(ctx: RequestContext, dialect: Dialect, targets: Target[]): A
  * With shared state: the bindings of this request's session and pinned response, the stored
  * conversation it continues and the tool calls it returns, read from Redis into this instance's
  * memory and store (concurrently, each one call), so the synchronous path after it finds them.
+ * Undefined when the request has none of them: most requests, which then wait for nothing.
  */
-async function recallShared(
+function recallShared(
   ctx: RequestContext,
   services: GatewayServices,
   affinity: Affinity,
   targets: Target[],
-): Promise<void> {
+): Promise<unknown> | undefined {
+  const callIds = toolCallIds(ctx.body!.text);
+  if (
+    affinity.session === undefined &&
+    affinity.previousResponseId === undefined &&
+    callIds.length === 0
+  )
+    return undefined;
   const upstreams = targets.flatMap((t) => {
     const upstream = ctx.snapshot.upstreamByName.get(t.upstream);
     return upstream ? [{ name: upstream.name, sticky: upstream.strategy === "sticky" }] : [];
   });
   const previous =
     ctx.match.route.dialect === "openai-responses" ? affinity.previousResponseId : undefined;
-  await Promise.all([
+  return Promise.all([
     services.sharedAffinity?.recall(affinity, upstreams),
-    services.store.recall?.(previous, toolCallIds(ctx.body!.text)),
+    services.store.recall?.(previous, callIds),
   ]);
 }
 
