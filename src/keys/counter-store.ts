@@ -1,5 +1,5 @@
 import type { KeyCounters } from "./admission.ts";
-import { emptyWindow, type SlidingWindow, WINDOW_SECONDS } from "./windows.ts";
+import { emptyWindow, recount, type SlidingWindow, WINDOW_SECONDS } from "./windows.ts";
 
 /*
  * Where the counters are kept between restarts. The live counters are in memory (admission is on
@@ -45,6 +45,7 @@ function restoredWindow(stored: unknown): SlidingWindow {
     window.seconds[second % WINDOW_SECONDS] = second;
     window.amounts[second % WINDOW_SECONDS] = amount;
   }
+  recount(window);
   return window;
 }
 

@@ -9,27 +9,68 @@
 
 export const WINDOW_SECONDS = 60;
 
-/** A sliding window: bucket i holds what was counted in second `seconds[i]` (i = second % 60). */
+/**
+ * A sliding window: bucket i holds what was counted in second `seconds[i]` (i = second % 60), and
+ * `total` what the buckets of the 60 seconds up to `through` hold together. A key's limits are
+ * checked on every request: summing sixty buckets each time, over a thousand keys' windows that
+ * are cold in the cache, cost more than the rest of the check; the total is kept as buckets change.
+ */
 export interface SlidingWindow {
   seconds: number[];
   amounts: number[];
+  total: number;
+  /** The latest second the total is kept for; -1 before anything was counted. */
+  through: number;
 }
 
 export function emptyWindow(): SlidingWindow {
   return {
     seconds: new Array(WINDOW_SECONDS).fill(-1),
     amounts: new Array(WINDOW_SECONDS).fill(0),
+    total: 0,
+    through: -1,
   };
+}
+
+/** Whether bucket `second` is among the 60 seconds up to `nowSecond`. */
+const inWindow = (second: number, nowSecond: number) =>
+  second > nowSecond - WINDOW_SECONDS && second <= nowSecond;
+
+/** What the window holds at `nowSecond`, summed bucket by bucket (for a second before `through`). */
+function summed(window: SlidingWindow, nowSecond: number): number {
+  let total = 0;
+  for (let i = 0; i < WINDOW_SECONDS; i++)
+    if (inWindow(window.seconds[i]!, nowSecond)) total += window.amounts[i]!;
+  return total;
+}
+
+/** Moves the total on to `nowSecond`: the buckets that left the window since leave the total. */
+function advance(window: SlidingWindow, nowSecond: number): void {
+  if (nowSecond <= window.through) return;
+  if (nowSecond - window.through >= WINDOW_SECONDS) window.total = 0;
+  else
+    for (
+      let second = window.through - WINDOW_SECONDS + 1;
+      second <= nowSecond - WINDOW_SECONDS;
+      second++
+    ) {
+      const i = second % WINDOW_SECONDS;
+      if (second >= 0 && window.seconds[i] === second) window.total -= window.amounts[i]!;
+    }
+  window.through = nowSecond;
 }
 
 /** What the window holds at `nowSecond`: the buckets of the last 60 seconds, this one included. */
 export function windowTotal(window: SlidingWindow, nowSecond: number): number {
-  let total = 0;
-  for (let i = 0; i < WINDOW_SECONDS; i++) {
-    const second = window.seconds[i]!;
-    if (second > nowSecond - WINDOW_SECONDS && second <= nowSecond) total += window.amounts[i]!;
-  }
-  return total;
+  if (nowSecond < window.through) return summed(window, nowSecond);
+  advance(window, nowSecond);
+  return window.total;
+}
+
+/** The total made again from the buckets (a window read back from the state database). */
+export function recount(window: SlidingWindow): void {
+  window.through = Math.max(-1, ...window.seconds);
+  window.total = window.through < 0 ? 0 : summed(window, window.through);
 }
 
 /** Adds to the bucket of `second` if it is still in the window at `nowSecond`; returns whether it was. */
@@ -40,12 +81,17 @@ export function addToWindow(
   nowSecond = second,
 ): boolean {
   if (second <= nowSecond - WINDOW_SECONDS) return false;
+  advance(window, nowSecond);
   const i = second % WINDOW_SECONDS;
+  const counted = inWindow(second, window.through);
   if (window.seconds[i] !== second) {
+    if (inWindow(window.seconds[i]!, window.through)) window.total -= window.amounts[i]!;
     window.seconds[i] = second;
     window.amounts[i] = 0;
   }
-  window.amounts[i] = Math.max(0, window.amounts[i]! + amount);
+  const next = Math.max(0, window.amounts[i]! + amount);
+  if (counted) window.total += next - window.amounts[i]!;
+  window.amounts[i] = next;
   return true;
 }
 
