@@ -50,7 +50,9 @@ test("a budget's Retry-After a millisecond before midnight is 1 second, never 0"
 
 // The kept total against the buckets summed one by one, over a seeded run of what the limits do:
 // requests counted now, estimates corrected later in the second they were counted in (or now,
-// once that second has left), time standing, stepping, jumping past the window, and going back.
+// once that second has left), tickets timed by a shared store whose clock is ahead of this one,
+// windows read back from the state database mid-run, and time standing, stepping, jumping past
+// the window, and going back.
 test("a window's kept total is always the sum of its buckets in the window", () => {
   let seed = 20261126;
   const random = () => {
@@ -64,7 +66,7 @@ test("a window's kept total is always the sum of its buckets in the window", () 
         sum += window.amounts[i]!;
     return sum;
   };
-  const window = emptyWindow();
+  let window = emptyWindow();
   const admitted: number[] = [];
   let now = 1_800_000_000;
   let checks = 0;
@@ -81,12 +83,28 @@ test("a window's kept total is always the sum of its buckets in the window", () 
       const second = admitted[Math.floor(random() * admitted.length)]!;
       const change = Math.floor(random() * 200) - 100;
       if (!addToWindow(window, second, change, now)) addToWindow(window, now, Math.max(0, change));
+    } else if (action < 0.9) {
+      // Settled against a ticket from a clock a few seconds ahead.
+      const ahead = now + 1 + Math.floor(random() * 3);
+      addToWindow(window, ahead, Math.floor(random() * 100), now);
+      admitted.push(ahead);
+    } else if (action < 0.91) {
+      window = countersFrom(counterText({ ...freshCounters(now * 1000), tokens: window })).tokens;
     }
     expect(windowTotal(window, now)).toBe(bucketSum(window, now));
     checks++;
   }
   expect(checks).toBe(20_000);
+  for (const later of [1, 2, 59, 60, 61])
+    expect(windowTotal(window, now + later)).toBe(bucketSum(window, now + later));
   // What the state database gives back counts the same.
   const restored = countersFrom(counterText({ ...freshCounters(now * 1000), tokens: window }));
   expect(windowTotal(restored.tokens, now)).toBe(bucketSum(window, now));
+});
+
+test("a second before 1970 is counted in no bucket", () => {
+  const window = emptyWindow();
+  expect(addToWindow(window, -5, 7)).toBe(false);
+  expect(addToWindow(window, -1, 7, 0)).toBe(false);
+  expect(windowTotal(window, 0)).toBe(0);
 });

@@ -11,9 +11,10 @@ export const WINDOW_SECONDS = 60;
 
 /**
  * A sliding window: bucket i holds what was counted in second `seconds[i]` (i = second % 60), and
- * `total` what the buckets of the 60 seconds up to `through` hold together. A key's limits are
- * checked on every request: summing sixty buckets each time, over a thousand keys' windows that
- * are cold in the cache, cost more than the rest of the check; the total is kept as buckets change.
+ * `total` what the buckets of the 60 seconds up to `through` hold together (no bucket is ever
+ * later than `through`). A key's limits are checked on every request: summing sixty buckets each
+ * time, over a thousand keys' windows that are cold in the cache, cost more than the rest of the
+ * check, so the total is kept as buckets change.
  */
 export interface SlidingWindow {
   seconds: number[];
@@ -60,7 +61,10 @@ function advance(window: SlidingWindow, nowSecond: number): void {
   window.through = nowSecond;
 }
 
-/** What the window holds at `nowSecond`: the buckets of the last 60 seconds, this one included. */
+/**
+ * What the window holds at `nowSecond`: the buckets of the last 60 seconds, this one included.
+ * Asked for `through` or later, it moves the total on to `nowSecond` (no bucket is added).
+ */
 export function windowTotal(window: SlidingWindow, nowSecond: number): number {
   if (nowSecond < window.through) return summed(window, nowSecond);
   advance(window, nowSecond);
@@ -80,8 +84,11 @@ export function addToWindow(
   amount: number,
   nowSecond = second,
 ): boolean {
-  if (second <= nowSecond - WINDOW_SECONDS) return false;
-  advance(window, nowSecond);
+  // Before 1970 there is no bucket (a negative second has no index among the sixty).
+  if (second < 0 || second <= nowSecond - WINDOW_SECONDS) return false;
+  // A second after now (a ticket timed by the shared store's clock, ahead of this one's) moves
+  // the total on to it, so the total still covers every bucket up to `through`.
+  advance(window, Math.max(nowSecond, second));
   const i = second % WINDOW_SECONDS;
   const counted = inWindow(second, window.through);
   if (window.seconds[i] !== second) {

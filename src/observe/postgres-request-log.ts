@@ -120,11 +120,15 @@ export function storableText(text: string): string {
   return text.toWellFormed().replaceAll("\u0000", "\uFFFD");
 }
 
-const asBoolean = (set: boolean) => set;
+/** PostgreSQL keeps a flag as a boolean (SQLite as 1 or 0). */
+const pgFlag = (set: boolean) => set;
 
-/** A record as a row: the columns' own object, its texts made storable in place (built per record). */
+/**
+ * A record as a row, in the object recordColumns makes for it: a spread into another object and
+ * Object.entries over it were 1.7% of the serving thread's time with the log on PostgreSQL.
+ */
 function toRow(r: RequestRecord, instance: string): Row {
-  const row: Row = recordColumns(r, asBoolean);
+  const row: Row = recordColumns(r, pgFlag);
   row.instance = instance;
   for (const column in row) {
     const value = row[column];

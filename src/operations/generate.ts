@@ -269,7 +269,9 @@ function affinityOf(ctx: RequestContext, dialect: Dialect, targets: Target[]): A
  * With shared state: the bindings of this request's session and pinned response, the stored
  * conversation it continues and the tool calls it returns, read from Redis into this instance's
  * memory and store (concurrently, each one call), so the synchronous path after it finds them.
- * Undefined when the request has none of them: most requests, which then wait for nothing.
+ * Undefined when the request has none of them: most requests, which then wait for nothing. The
+ * test mirrors what SharedAffinity.recall and the shared store's recall look for (a session, a
+ * previous response id, tool call ids): a new kind of recall there must be named here too.
  */
 function recallShared(
   ctx: RequestContext,
