@@ -310,8 +310,8 @@ function captureBody(
 }
 
 /**
- * A lease whose end the trace is told of. A lease ends once: the pool ignores a second finish (a stream's
- * "neutral" after its result), and so does the record.
+ * A lease whose end the trace is told of. A lease ends once: the pool ignores a second finish
+ * (a stream's "neutral" after its result), and so does the record.
  */
 class ObservedLease extends LeaseWrapper {
   private ended = false;

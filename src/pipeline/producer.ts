@@ -237,7 +237,7 @@ function parsedJson(opened: OpenedUpstream): unknown {
   }
 }
 
-/** What `parsed` answers for a body that is not JSON (undefined and null are JSON's own). */
+/** What parsedJson answers for a body that is not JSON (undefined and null are JSON's own). */
 const NOT_JSON = Symbol("not JSON");
 
 const NO_COUNT_ENDPOINT: ReadonlySet<number> = new Set([404, 405, 501]);

@@ -77,7 +77,6 @@ export function nameIssuers(turns: Turn[], registry: SignatureRegistry): void {
     }
 }
 
-/** The turns without any reasoning or signature, for the request once more after a refusal. */
 /** Whether a history holds anything withoutReasoning would leave out: otherwise it is the same history. */
 export function carriesReasoning(turns: Turn[]): boolean {
   for (const turn of turns)
@@ -91,6 +90,7 @@ export function carriesReasoning(turns: Turn[]): boolean {
   return false;
 }
 
+/** The turns without any reasoning or signature, for the request once more after a refusal. */
 export function withoutReasoning(turns: Turn[]): Turn[] {
   return turns.map((turn) => ({
     ...turn,
