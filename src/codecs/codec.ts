@@ -1,3 +1,4 @@
+import type { SkippableData } from "./sse-skim.ts";
 import type { FetchMedia } from "./gemini/inline-media.ts";
 import type { ChatRequest, ChatResponse, Opaque, ServerToolKind, StreamEvent } from "../ir.ts";
 import type { UpstreamProtocol } from "./names.ts";
@@ -109,6 +110,12 @@ export interface UpstreamCodec {
    * waits for its parser only on a chunk where one may be, to stop at the final event's end.
    */
   finalMarkers(contentType: string): readonly Uint8Array[];
+  /**
+   * After the commit point of a same-dialect SSE stream, whether an event whose one data line
+   * holds these bytes may go unread (sse-skim.ts): a plain delta that carries no usage, error,
+   * end or value the answer issues, and is valid JSON. Absent: every event is read.
+   */
+  skippableData?: SkippableData;
   parseError(text: string): ErrorBodyReading;
   /** The dialect's own token-count endpoint, where it has one. */
   buildCountRequest?(

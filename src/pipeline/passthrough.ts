@@ -196,6 +196,7 @@ export function passthroughRunner({
           ),
         codec.finalMarkers(contentType),
         limitsOf(upstream),
+        contentType.includes("event-stream") ? codec.skippableData : undefined,
       );
       if (tapped.kind === "failed") return failed(tapped.failure);
       void tapped.done.then(({ usage, error, id }) => {

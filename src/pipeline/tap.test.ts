@@ -1,5 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { finalSpotter } from "./tap.ts";
+import { mulberry32 } from "../../test/support/prng.ts";
+import { openaiChatUpstream } from "../codecs/openai-chat/upstream.ts";
+import type { GuardedSource } from "../upstream/forward.ts";
+import { finalSpotter, tapStream } from "./tap.ts";
 
 describe("spotting where a forwarded stream's final event may be", () => {
   const bytes = (text: string) => new TextEncoder().encode(text);
@@ -20,5 +23,119 @@ describe("spotting where a forwarded stream's final event may be", () => {
   ])("%s", (_name, chunks, expected) => {
     const spot = finalSpotter([bytes("[DONE]")]);
     expect(chunks.map((chunk) => spot(bytes(chunk)))).toEqual(expected);
+  });
+});
+
+test("spotting a marker split at seeded random bytes, 5,000 times: true from the chunk that completes it on", () => {
+  const random = mulberry32(11);
+  const encoder = new TextEncoder();
+  const markers = [encoder.encode("message_stop"), encoder.encode("[DONE]")];
+  const source = `data: {"a":"[DON"}\n\ndata: {"b":"message_sto"}\n\nevent: message_stop\ndata: {}\n\n`;
+  const text = encoder.encode(source);
+  const completes = source.indexOf("event: message_stop") + "event: message_stop".length;
+  for (let round = 0; round < 5000; round++) {
+    const cuts = new Set<number>();
+    const count = 1 + Math.floor(random() * 40);
+    while (cuts.size < count) cuts.add(1 + Math.floor(random() * (text.length - 1)));
+    const bounds = [0, ...[...cuts].sort((a, b) => a - b), text.length];
+    const spot = finalSpotter(markers);
+    const firstTrue = bounds.slice(1).findIndex((end, i) => spot(text.subarray(bounds[i]!, end)));
+    // The chunk that holds the marker's last byte is the first that answers true.
+    expect(bounds[firstTrue + 1]! >= completes && bounds[firstTrue]! < completes).toBe(true);
+  }
+});
+
+describe("a same-dialect stream after its commit point", () => {
+  const encoder = new TextEncoder();
+  const delta = (text: string) =>
+    `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":${JSON.stringify(text)}},"finish_reason":null}]}\n\n`;
+  const tail =
+    'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n' +
+    'data: {"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":20,"total_tokens":23}}\n\n' +
+    "data: [DONE]\n\n";
+
+  const CHAT_TARGET = {
+    name: "up",
+    issuer: "up",
+    protocol: "openai",
+    baseUrl: "http://up",
+  } as const;
+
+  /** An upstream body read from these chunks, one a read. */
+  function sourceOf(chunks: string[]): GuardedSource {
+    let next = 0;
+    return {
+      read: async () =>
+        next < chunks.length
+          ? { done: false, value: encoder.encode(chunks[next++]!) }
+          : { done: true },
+      cancel: async () => {},
+      release: () => {},
+    };
+  }
+
+  /** Taps the chunks with the chat codec's parser, counting the bytes the parser is handed. */
+  async function tap(chunks: string[], skim: boolean) {
+    let parserBytes = 0;
+    const tapped = await tapStream(
+      sourceOf(chunks),
+      (input) =>
+        openaiChatUpstream.parseStream(
+          {
+            ...input,
+            [Symbol.asyncIterator]: () => {
+              const inner = input[Symbol.asyncIterator]();
+              return {
+                next: async () => {
+                  const step = await inner.next();
+                  if (!step.done) parserBytes += step.value.length;
+                  return step;
+                },
+              };
+            },
+          },
+          CHAT_TARGET,
+          "text/event-stream",
+        ),
+      "up",
+      (error) => encoder.encode(`data: {"error":{"message":${JSON.stringify(String(error))}}}\n\n`),
+      openaiChatUpstream.finalMarkers(""),
+      undefined,
+      skim ? openaiChatUpstream.skippableData : undefined,
+    );
+    if (tapped.kind !== "content") throw new Error(`not content: ${tapped.kind}`);
+    const body = await new Response(tapped.body).text();
+    return { body, verdict: await tapped.done, parserBytes };
+  }
+
+  const stream = [...Array.from({ length: 20 }, (_, i) => delta(`t${i} `)), tail];
+
+  test("its plain deltas reach the client untouched and are never handed to the parser; the usage is still read", async () => {
+    const skimmed = await tap(stream, true);
+    const read = await tap(stream, false);
+    expect(skimmed.body).toBe(stream.join(""));
+    expect(read.body).toBe(stream.join(""));
+    expect(skimmed.verdict.usage).toEqual(read.verdict.usage);
+    expect(skimmed.verdict.usage?.output).toBe(20);
+    expect(skimmed.verdict.error).toBeUndefined();
+    // The first delta (the commit point) and the tail, where reading every event was the whole stream.
+    expect(skimmed.parserBytes).toBe(encoder.encode(delta("t0 ") + tail).length);
+    expect(read.parserBytes).toBe(encoder.encode(stream.join("")).length);
+  });
+
+  test("a delta that is not JSON after the commit still ends the stream with an error", async () => {
+    const broken = [delta("t0 "), delta("t1 "), "data: {oops\n\n", delta("t2 "), tail];
+    const { body, verdict } = await tap(broken, true);
+    expect(String(verdict.error)).toMatch(/not JSON/);
+    expect(body.startsWith(broken.slice(0, 3).join(""))).toBe(true);
+    expect(body).toMatch(/data: \{"error".*not JSON/);
+  });
+
+  test("the stream is forwarded up to its final event and not a byte further", async () => {
+    const { body } = await tap(
+      [...stream.slice(0, -1), `${tail}data: {"after":"the end"}\n\n`],
+      true,
+    );
+    expect(body).toBe(stream.join(""));
   });
 });

@@ -3,6 +3,8 @@ import type { EventEndListener, EventLimited } from "../codecs/sse.ts";
 import type { GuardedSource } from "../upstream/forward.ts";
 import { DEFAULT_UPSTREAM_LIMITS, overLimit, type UpstreamLimits } from "../upstream-limits.ts";
 import { untilFirstContent, type Peeked } from "./first-content.ts";
+import { type SkippableData, SseSkimmer } from "../codecs/sse-skim.ts";
+import { indexOfBytes } from "../codecs/json-bytes.ts";
 
 /*
  * A same-dialect stream is forwarded byte for byte, but it must still be read: to hold it back
@@ -21,7 +23,11 @@ export type Tapped =
     }
   | Extract<Peeked, { kind: "failed" }>;
 
-type Handed = { value: Uint8Array } | { done: true } | { error: unknown };
+/** A range of chunk number `chunk`, from byte `start`, for the parser. */
+type Handed =
+  | { value: Uint8Array; chunk: number; start: number }
+  | { done: true }
+  | { error: unknown };
 
 export async function tapStream(
   source: GuardedSource,
@@ -32,6 +38,8 @@ export async function tapStream(
   /** Bytes the dialect's final event always holds: only a chunk that may hold one waits for the parser. */
   finalMarkers: readonly Uint8Array[],
   limits: Pick<UpstreamLimits, "heldBytes" | "eventBytes"> = DEFAULT_UPSTREAM_LIMITS,
+  /** The dialect's plain deltas, which its parser need not read after the commit (sse-skim.ts). */
+  skippable?: SkippableData,
 ): Promise<Tapped> {
   const kept: Uint8Array[] = [];
   // Every byte before the commit is held for the client: comments or empty events sent for ever
@@ -60,6 +68,11 @@ export async function tapStream(
    */
   const mayHoldFinal = finalSpotter(finalMarkers);
   let asked = 0;
+  /** Ranges handed to the parser so far (each chunk read before the commit is one). */
+  let handedCount = 0;
+  /** Where the range the parser reads now lies: its chunk's number and its first byte there. */
+  let readingChunk = 0;
+  let readingStart = 0;
   let lastEventEnd: { chunk: number; offset: number } | undefined;
   /** Set when the parser has stopped: where the final event ended, if it ended with one. */
   let parserStopped = false;
@@ -80,10 +93,15 @@ export async function tapStream(
     if (committed) {
       const item = await take();
       if ("error" in item) throw item.error;
-      return "done" in item ? ended : { done: false, value: item.value };
+      if ("done" in item) return ended;
+      readingChunk = item.chunk;
+      readingStart = item.start;
+      return { done: false, value: item.value };
     }
     const read = await source.read();
     if (read.done) return ended;
+    readingChunk = asked - 1;
+    readingStart = 0;
     keptBytes += read.value.length;
     if (keptBytes > limits.heldBytes)
       throw overLimit(
@@ -100,7 +118,7 @@ export async function tapStream(
     [Symbol.asyncIterator]: () => ({ next, return: async () => ended }),
     eventLimit: { bytes: limits.eventBytes, upstream },
     eventEnded: (offset) => {
-      lastEventEnd = { chunk: asked - 1, offset };
+      lastEventEnd = { chunk: readingChunk, offset: readingStart + offset };
     },
   };
 
@@ -110,6 +128,21 @@ export async function tapStream(
     return peeked;
   }
   committed = true;
+  handedCount = kept.length;
+  // Only an SSE stream is skimmed: it follows the bytes the parser has read so far.
+  const skimmer = skippable ? new SseSkimmer(skippable, limits.eventBytes) : undefined;
+  if (skimmer) for (const chunk of kept) skimmer.follow(chunk);
+  /** The chunk being skimmed, and its number, for handRange (made once, not per chunk). */
+  let skimming: Uint8Array = new Uint8Array(0);
+  let skimmingNumber = 0;
+  const handRange = (start: number, end: number) => {
+    handedCount++;
+    hand({
+      value: start === 0 && end === skimming.length ? skimming : skimming.subarray(start, end),
+      chunk: skimmingNumber,
+      start,
+    });
+  };
 
   // The rest of the events are read only for their usage; the bytes go to the client unchanged.
   const done = (async () => {
@@ -178,7 +211,14 @@ export async function tapStream(
             controller.close();
             return;
           }
-          hand({ value });
+          if (skimmer) {
+            skimming = value;
+            skimmingNumber = forwarded;
+            skimmer.skim(value, handRange);
+          } else {
+            handedCount++;
+            hand({ value, chunk: forwarded, start: 0 });
+          }
           chunk = value;
         } catch (error) {
           // After the commit a failure is an error event in the client's dialect, never a quiet end.
@@ -189,8 +229,9 @@ export async function tapStream(
         }
       }
       const number = forwarded++;
+      // The parser asking for range n + 1 means it is done with range n: with all handed so far.
       if (mayHoldFinal(chunk))
-        while (!parserStopped && asked <= number + 1)
+        while (!parserStopped && asked <= handedCount)
           await new Promise<void>((resolve) => (progressed = resolve));
       if (finalEnd && number >= finalEnd.chunk)
         return finish(
@@ -210,57 +251,58 @@ export async function tapStream(
 /**
  * Whether each chunk, in order, may hold the final event or its end: from the first chunk that
  * holds a marker (in it, or across its start and the end of the chunk before) on, since the
- * event's last bytes (its blank line) may come in a later chunk than the marker.
+ * event's last bytes (its blank line) may come in a later chunk than the marker. Asked of every
+ * chunk a stream forwards, so it allocates nothing per chunk: the last bytes are copied into one
+ * buffer made per stream.
  */
 export function finalSpotter(finalMarkers: readonly Uint8Array[]): (chunk: Uint8Array) => boolean {
   const overlap = Math.max(0, ...finalMarkers.map((marker) => marker.length - 1));
   // The last bytes read, for a marker that straddles two chunks (or more, when chunks are tiny).
-  let tail: Uint8Array = new Uint8Array(0);
+  const tail = new Uint8Array(overlap);
+  let tailLength = 0;
   let seen = false;
   return (chunk) => {
     if (seen) return true;
-    seen = finalMarkers.some((marker) => contains(chunk, marker) || straddles(tail, chunk, marker));
-    if (overlap > 0)
-      tail =
-        chunk.length >= overlap
-          ? chunk.subarray(chunk.length - overlap)
-          : concat(tail, chunk).subarray(-overlap);
+    for (let m = 0; m < finalMarkers.length && !seen; m++) {
+      const marker = finalMarkers[m]!;
+      seen =
+        indexOfBytes(chunk, marker, 0, chunk.length) !== -1 ||
+        straddles(tail, tailLength, chunk, marker);
+    }
+    if (overlap > 0) tailLength = keepLast(tail, tailLength, chunk);
     return seen;
   };
 }
 
-/** Whether the marker begins in `before`'s last bytes and ends in `after`. */
-function straddles(before: Uint8Array, after: Uint8Array, marker: Uint8Array): boolean {
+/** Moves the last bytes of (tail, then chunk) into tail, as many as it holds; their count. */
+function keepLast(tail: Uint8Array, tailLength: number, chunk: Uint8Array): number {
+  const size = tail.length;
+  if (chunk.length >= size) {
+    for (let i = 0; i < size; i++) tail[i] = chunk[chunk.length - size + i]!;
+    return size;
+  }
+  const kept = Math.min(tailLength, size - chunk.length);
+  tail.copyWithin(0, tailLength - kept, tailLength);
+  for (let i = 0; i < chunk.length; i++) tail[kept + i] = chunk[i]!;
+  return kept + chunk.length;
+}
+
+/** Whether the marker begins in the last bytes of before[0, beforeLength) and ends in `after`. */
+function straddles(
+  before: Uint8Array,
+  beforeLength: number,
+  after: Uint8Array,
+  marker: Uint8Array,
+): boolean {
   for (
     let split = Math.max(1, marker.length - after.length);
-    split < marker.length && split <= before.length;
+    split < marker.length && split <= beforeLength;
     split++
   ) {
     let matches = true;
     for (let i = 0; i < marker.length && matches; i++)
-      matches = (i < split ? before[before.length - split + i] : after[i - split]) === marker[i];
+      matches = (i < split ? before[beforeLength - split + i] : after[i - split]) === marker[i];
     if (matches) return true;
   }
   return false;
-}
-
-function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
-  const first = needle[0];
-  for (
-    let i = haystack.indexOf(first!);
-    i !== -1 && i <= haystack.length - needle.length;
-    i = haystack.indexOf(first!, i + 1)
-  ) {
-    let j = 1;
-    while (j < needle.length && haystack[i + j] === needle[j]) j++;
-    if (j === needle.length) return true;
-  }
-  return false;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

@@ -22,6 +22,7 @@ import {
   streamError,
 } from "../shared.ts";
 import { isObject } from "../json.ts";
+import { isJsonObject, keyRules } from "../json-bytes.ts";
 import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
 import { compatOf, profileFromBaseUrl, type ChatCompat } from "../openai-compatible/profiles.ts";
 import {
@@ -131,6 +132,20 @@ function compatOfTarget(target: UpstreamTarget): ChatCompat {
 /** Chat and Completions streams end with `data: [DONE]`. */
 export const DONE_MARKER = markers("[DONE]");
 
+const PLAIN_DELTA_KEYS = keyRules(
+  markers("error", "tool_calls"),
+  markers("finish_reason", "usage"),
+);
+
+/**
+ * A chunk the chat stream's parser reads for nothing once its answer has begun: valid JSON with
+ * no error, no tool call (whose indexes it follows), and a null finish_reason and usage wherever
+ * they are. What it would yield (text, reasoning) a same-dialect client has in the bytes.
+ */
+export function isPlainChatDelta(bytes: Uint8Array, start: number, end: number): boolean {
+  return isJsonObject(bytes, start, end, PLAIN_DELTA_KEYS);
+}
+
 export const openaiChatUpstream: Readonly<UpstreamCodec> = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
     const compat = compatOfTarget(target);
@@ -232,6 +247,8 @@ export const openaiChatUpstream: Readonly<UpstreamCodec> = {
   },
 
   finalMarkers: () => DONE_MARKER,
+
+  skippableData: isPlainChatDelta,
 
   parseStream(body: AsyncIterable<Uint8Array>) {
     return parseChatStream(body);

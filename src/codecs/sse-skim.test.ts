@@ -1,0 +1,166 @@
+import { describe, expect, test } from "bun:test";
+import { mulberry32 } from "../../test/support/prng.ts";
+import { isPlainChatDelta } from "./openai-chat/upstream.ts";
+import { readSse, type SseEvent } from "./sse.ts";
+import { SseSkimmer } from "./sse-skim.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+const delta = (text: string) =>
+  `data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":${JSON.stringify(text)}},"finish_reason":null}]}\n\n`;
+const FINISH = `data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n`;
+const USAGE = `data: {"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n`;
+const DONE = "data: [DONE]\n\n";
+
+/** The text of each range the skimmer hands on, chunk by chunk. */
+function skim(chunks: string[], followed = 0): string[] {
+  const skimmer = new SseSkimmer(isPlainChatDelta, 1 << 20);
+  const handed: string[] = [];
+  chunks.forEach((text, n) => {
+    const chunk = encoder.encode(text);
+    if (n < followed) skimmer.follow(chunk);
+    else
+      skimmer.skim(chunk, (start, end) => handed.push(decoder.decode(chunk.subarray(start, end))));
+  });
+  return handed;
+}
+
+describe("SseSkimmer: what a same-dialect stream's parser still reads", () => {
+  test("plain deltas in one chunk are left out; the finish, the usage and [DONE] are handed as one range", () => {
+    expect(skim([delta("a") + delta("b") + FINISH + USAGE + DONE])).toEqual([
+      FINISH + USAGE + DONE,
+    ]);
+  });
+
+  test("an event per chunk: only the ones that matter", () => {
+    expect(skim([delta("a"), delta("b"), FINISH, USAGE, DONE])).toEqual([FINISH, USAGE, DONE]);
+  });
+
+  test.each([
+    ["a delta that is not JSON", "data: {oops\n\n"],
+    ["an error", 'data: {"error":{"message":"overloaded"}}\n\n'],
+    [
+      "a tool call",
+      'data: {"choices":[{"delta":{"tool_calls":[{"index":0}]},"finish_reason":null}]}\n\n',
+    ],
+    [
+      "usage inside the choice (Moonshot)",
+      'data: {"choices":[{"delta":{},"finish_reason":null,"usage":{"total_tokens":1}}]}\n\n',
+    ],
+    ["a comment", ": keep-alive\n\n"],
+    ["an event line", `event: message\n${delta("x")}`],
+    ["two data lines", 'data: {"a":\ndata: 1}\n\n'],
+    ["an id line after the data", `${delta("x").slice(0, -1)}id: 7\n\n`],
+  ])("%s is handed on", (_name, event) => {
+    expect(skim([delta("a") + event + delta("b")])).toEqual([event]);
+  });
+
+  test("CR and CRLF line ends, and a CRLF split between chunks", () => {
+    const crlf = delta("a").replaceAll("\n", "\r\n");
+    const cr = delta("b").replaceAll("\n", "\r");
+    expect(skim([crlf + cr + USAGE.replaceAll("\n", "\r\n")])).toEqual([
+      USAGE.replaceAll("\n", "\r\n"),
+    ]);
+    // The event ends at its blank line's CR; the LF arrives in the next chunk and is passed over
+    // with the next delta.
+    expect(skim([crlf.slice(0, -1), `\n${delta("c")}${DONE}`])).toEqual([DONE]);
+  });
+
+  test("an event split across chunks is handed whole, its halves in order", () => {
+    const split = delta("split");
+    expect(skim([delta("a") + split.slice(0, 20), split.slice(20) + delta("b") + DONE])).toEqual([
+      split.slice(0, 20),
+      split.slice(20),
+      DONE,
+    ]);
+  });
+
+  test("an event split after a whole line: its data line alone is not taken for a delta", () => {
+    const named = `event: message\n${delta("x")}`;
+    expect(skim([named.slice(0, 15), named.slice(15) + DONE])).toEqual([
+      named.slice(0, 15),
+      named.slice(15) + DONE,
+    ]);
+  });
+
+  test("an event begun before the commit (followed, not skimmed) has its rest handed on", () => {
+    const split = delta("begun");
+    expect(skim([delta("a") + split.slice(0, 10), split.slice(10) + delta("b") + DONE], 1)).toEqual(
+      [split.slice(10), DONE],
+    );
+  });
+
+  test("an event over the event limit is handed on, for the parser to refuse", () => {
+    const skimmer = new SseSkimmer(isPlainChatDelta, 150);
+    const chunk = encoder.encode(delta("x".repeat(200)) + delta(""));
+    const handed: string[] = [];
+    skimmer.skim(chunk, (start, end) => handed.push(decoder.decode(chunk.subarray(start, end))));
+    expect(handed).toEqual([delta("x".repeat(200))]);
+  });
+
+  test("split at seeded random bytes, 2,000 times: the parser reads every event that matters, in order, and only plain deltas are left out", async () => {
+    const random = mulberry32(7);
+    const events = [
+      delta("t0 "),
+      ": ping\n\n",
+      delta("t1 é"),
+      "data: {oops\n\n",
+      delta("t2 日本"),
+      'data: {"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1"}]},"finish_reason":null}]}\n\n',
+      delta("t3 ").replaceAll("\n", "\r\n"),
+      delta("t4 ").replaceAll("\n", "\r"),
+      "\n",
+      delta("t5 "),
+      `event: message\n${delta("t6 ")}`,
+      `id: 9\n${delta("t7 ")}`,
+      FINISH,
+      USAGE,
+      DONE,
+    ];
+    const whole = encoder.encode(events.join(""));
+    const all = await eventsOf([whole]);
+    for (let round = 0; round < 2000; round++) {
+      const cuts = new Set<number>();
+      const count = 1 + Math.floor(random() * 12);
+      while (cuts.size < count) cuts.add(1 + Math.floor(random() * (whole.length - 1)));
+      const bounds = [0, ...[...cuts].sort((a, b) => a - b), whole.length];
+      const chunks = bounds.slice(1).map((end, i) => whole.subarray(bounds[i]!, end));
+      const followed = Math.floor(random() * chunks.length);
+      const skimmer = new SseSkimmer(isPlainChatDelta, 1 << 20);
+      const parserInput: Uint8Array[] = [];
+      chunks.forEach((chunk, n) => {
+        if (n < followed) {
+          skimmer.follow(chunk);
+          parserInput.push(chunk);
+        } else skimmer.skim(chunk, (start, end) => parserInput.push(chunk.subarray(start, end)));
+      });
+      const read = await eventsOf(parserInput);
+      // What the parser read is the stream's events less some, in order; each one left out is a plain delta.
+      let at = 0;
+      const left: SseEvent[] = [];
+      for (const event of all) {
+        if (at < read.length && read[at]!.data === event.data && read[at]!.event === event.event)
+          at++;
+        else left.push(event);
+      }
+      expect(at).toBe(read.length);
+      for (const event of left) {
+        const data = encoder.encode(event.data);
+        expect(event.event).toBeUndefined();
+        expect(isPlainChatDelta(data, 0, data.length)).toBe(true);
+      }
+    }
+  });
+});
+
+async function eventsOf(chunks: Uint8Array[]): Promise<SseEvent[]> {
+  const out: SseEvent[] = [];
+  for await (const event of readSse(
+    (async function* () {
+      yield* chunks;
+    })(),
+  ))
+    out.push(event);
+  return out;
+}
