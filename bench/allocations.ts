@@ -121,7 +121,16 @@ const prompt = [{ role: "user", content: "Say hello to the benchmark, briefly." 
 const openai = { authorization: `Bearer ${KEY}` };
 const anthropic = { "x-api-key": KEY, "anthropic-version": "2023-06-01" };
 const chatRequest = { model: "bench-model", messages: prompt, max_tokens: 64 };
-const kinds = [
+/** One kind of request, counted over `requests` (REQUESTS unless said) sent one at a time. */
+interface Kind {
+  name: string;
+  target: typeof levityTarget;
+  path?: string;
+  headers: Record<string, string>;
+  body: unknown;
+  requests?: number;
+}
+const kinds: Kind[] = [
   { name: "reference proxy, pass-through", target: reference, headers: {}, body: chatRequest },
   { name: "floor proxy, pass-through", target: floor, headers: openai, body: chatRequest },
   {
@@ -174,6 +183,21 @@ const kinds = [
     headers: openai,
     body: { ...chatRequest, stream: true },
   },
+  // As a model streams: each chunk 1 ms after the last, so each is its own read (above, the
+  // fake upstream's 20 chunks arrive in one or two). A fifth as many: each takes 20 ms.
+  ...(
+    [
+      ["reference proxy", reference, {}],
+      ["floor proxy", floor, openai],
+      ["levity", levityTarget, openai],
+    ] as const
+  ).map(([who, target, headers]) => ({
+    name: `${who}, pass-through stream (20 chunks, each its own read)`,
+    target,
+    headers,
+    body: { ...chatRequest, stream: true, user: "interval-1" },
+    requests: Math.max(50, Math.round(REQUESTS / 5)),
+  })),
 ];
 
 async function counts(of: ReturnType<typeof spawn>): Promise<Record<string, number>> {
@@ -187,21 +211,22 @@ for (const kind of kinds) {
   const send = async () => {
     const response = await fetch(kind.target.origin + (kind.path ?? "/v1/chat/completions"), {
       method: "POST",
-      headers: { "content-type": "application/json", ...(kind.headers as Record<string, string>) },
+      headers: { "content-type": "application/json", ...kind.headers },
       body: JSON.stringify(kind.body),
     });
     if (response.status !== 200) throw new Error(`${kind.name}: ${response.status}`);
     await response.arrayBuffer();
   };
-  for (let i = 0; i < 200; i++) await send();
+  const requests = kind.requests ?? REQUESTS;
+  for (let i = 0; i < Math.min(200, requests); i++) await send();
   const process = kind.target.proc;
   const before = await counts(process);
-  for (let i = 0; i < REQUESTS; i++) await send();
+  for (let i = 0; i < requests; i++) await send();
   // The request log and metrics settle after the answer: a moment for their last records.
   await Bun.sleep(1500);
   const after = await counts(process);
   const perRequest = Object.entries(after)
-    .map(([type, n]) => [type, (n - (before[type] ?? 0)) / REQUESTS] as [string, number])
+    .map(([type, n]) => [type, (n - (before[type] ?? 0)) / requests] as [string, number])
     .filter(([, n]) => n >= 0.5)
     .sort((a, b) => b[1] - a[1]);
   results.push({ name: kind.name, perRequest, total: perRequest.reduce((t, [, n]) => t + n, 0) });

@@ -171,6 +171,8 @@ interface StreamResult {
   ttftP50ms: number;
   ttftP99ms: number;
   chunksPerSecond: number;
+  /** The proxy's CPU time over the run, per chunk delivered (where its process is known). */
+  cpuUsPerChunk?: number;
   lost: number;
   reordered: number;
   errors: string[];
@@ -418,7 +420,13 @@ interface Target {
 const chat = (port: number) => `http://127.0.0.1:${port}/v1/chat/completions`;
 const passThrough: Target[] = [
   { name: "direct", url: chat(upstream.port), headers: {}, body: chatBody },
-  { name: "reference", url: chat(reference.port), headers: {}, body: chatBody },
+  {
+    name: "reference",
+    url: chat(reference.port),
+    headers: {},
+    body: chatBody,
+    pid: reference.pid,
+  },
   { name: "levity", url: chat(levity.port), headers: auth, body: chatBody },
   ...(portkey
     ? [{ name: "portkey", url: chat(portkey.port), headers: portkeyHeaders, body: chatBody }]
@@ -588,15 +596,20 @@ for (let round = 1; round <= ROUNDS; round++) {
   for (const t of passThrough.filter((p) => p.name !== "portkey")) {
     for (const mode of ["paced", "burst"] as const) {
       const key = `${mode} ${t.name}`;
-      streamResults.set(key, [
-        ...(streamResults.get(key) ?? []),
-        streamLoad(t.url, t.headers, mode),
-      ]);
+      const before = t.pid ? cpuSeconds(t.pid) : 0;
+      const result = streamLoad(t.url, t.headers, mode);
+      // Each chunk its own read when paced: what a stream costs the proxy a chunk, from /proc.
+      if (t.pid)
+        result.cpuUsPerChunk =
+          ((cpuSeconds(t.pid) - before) * 1e6) / Math.max(1, STREAMS * STREAM_CHUNKS);
+      streamResults.set(key, [...(streamResults.get(key) ?? []), result]);
     }
   }
 }
-const smed = (key: string, field: "ttftP50ms" | "ttftP99ms" | "chunksPerSecond") =>
-  median(streamResults.get(key)!.map((r) => r[field]));
+const smed = (
+  key: string,
+  field: "ttftP50ms" | "ttftP99ms" | "chunksPerSecond" | "cpuUsPerChunk",
+) => median(streamResults.get(key)!.map((r) => r[field] ?? 0));
 const streamFaults = (name: string) =>
   ["paced", "burst"].reduce(
     (t, mode) =>
@@ -814,6 +827,11 @@ floorRows.push([
   "streaming, chunks/s, unspaced",
   `${Math.round(smed("burst levity", "chunksPerSecond"))} vs ${Math.round(smed("burst floor", "chunksPerSecond"))}`,
   `${vsFloor(smed("burst levity", "chunksPerSecond"), smed("burst floor", "chunksPerSecond"))}; the floor ${ratio(smed("burst floor", "chunksPerSecond"), smed("burst direct", "chunksPerSecond"))} direct`,
+]);
+floorRows.push([
+  "streaming, CPU a chunk, paced (each chunk its own read; a stream's whole CPU over its 20 chunks)",
+  `${smed("paced levity", "cpuUsPerChunk").toFixed(1)} vs ${smed("paced floor", "cpuUsPerChunk").toFixed(1)} µs (reference ${smed("paced reference", "cpuUsPerChunk").toFixed(1)})`,
+  `${ratio(smed("paced levity", "cpuUsPerChunk"), smed("paced floor", "cpuUsPerChunk"))} the floor's, ${ratio(smed("paced levity", "cpuUsPerChunk"), smed("paced reference", "cpuUsPerChunk"))} the reference's; the floor ${ratio(smed("paced floor", "cpuUsPerChunk"), smed("paced reference", "cpuUsPerChunk"))} the reference's`,
 ]);
 floorRows.push([
   "streaming, added TTFT p99, paced",
