@@ -171,6 +171,8 @@ interface StreamResult {
   ttftP50ms: number;
   ttftP99ms: number;
   chunksPerSecond: number;
+  /** Content chunks delivered, in order, over every stream. */
+  chunks: number;
   /** The proxy's CPU time over the run, per chunk delivered (where its process is known). */
   cpuUsPerChunk?: number;
   lost: number;
@@ -598,10 +600,10 @@ for (let round = 1; round <= ROUNDS; round++) {
       const key = `${mode} ${t.name}`;
       const before = t.pid ? cpuSeconds(t.pid) : 0;
       const result = streamLoad(t.url, t.headers, mode);
-      // Each chunk its own read when paced: what a stream costs the proxy a chunk, from /proc.
+      // Each chunk its own read when paced: what a stream costs the proxy a chunk it delivered
+      // (a lost stream's would read as cheap), from /proc.
       if (t.pid)
-        result.cpuUsPerChunk =
-          ((cpuSeconds(t.pid) - before) * 1e6) / Math.max(1, STREAMS * STREAM_CHUNKS);
+        result.cpuUsPerChunk = ((cpuSeconds(t.pid) - before) * 1e6) / Math.max(1, result.chunks);
       streamResults.set(key, [...(streamResults.get(key) ?? []), result]);
     }
   }

@@ -31,16 +31,16 @@ const MAX_DEPTH = 64;
  * as wrong): what may follow a backslash, `u` aside; hex digits; and the bytes that end a run of
  * plain string characters (a quote, a backslash, a control character, which JSON refuses raw).
  */
-const SIMPLE_ESCAPE = new Uint8Array(256);
-for (const c of '"\\/bfnrt') SIMPLE_ESCAPE[c.charCodeAt(0)] = 1;
+const SIMPLE_ESCAPE = byteTable((byte) => '"\\/bfnrt'.includes(String.fromCharCode(byte)));
+const HEX = byteTable((byte) => /^[0-9a-fA-F]$/.test(String.fromCharCode(byte)));
+const STRING_STOP = byteTable((byte) => byte < 0x20 || byte === QUOTE || byte === BACKSLASH);
 
-const HEX = new Uint8Array(256);
-for (const c of "0123456789abcdefABCDEF") HEX[c.charCodeAt(0)] = 1;
-
-const STRING_STOP = new Uint8Array(256);
-for (let byte = 0; byte < 0x20; byte++) STRING_STOP[byte] = 1;
-STRING_STOP[QUOTE] = 1;
-STRING_STOP[BACKSLASH] = 1;
+/** 1 for each byte value that is a member, 0 for the rest; built once, at load. */
+function byteTable(member: (byte: number) => boolean): Readonly<Uint8Array> {
+  const table = new Uint8Array(256);
+  for (let byte = 0; byte < 256; byte++) table[byte] = member(byte) ? 1 : 0;
+  return table;
+}
 
 /**
  * Keys watched at any depth of an object being checked: a key named in `absent` makes the answer
@@ -48,11 +48,11 @@ STRING_STOP[BACKSLASH] = 1;
  * keys: a string value that happens to spell a name does not count. Made by keyRules.
  */
 export interface KeyRules {
-  absent: readonly Uint8Array[];
-  nullOnly: readonly Uint8Array[];
+  readonly absent: readonly Uint8Array[];
+  readonly nullOnly: readonly Uint8Array[];
   /** The names' first bytes: most keys are passed over on their first. */
-  firstBytes: Uint8Array;
-  watching: boolean;
+  readonly firstBytes: Uint8Array;
+  readonly watching: boolean;
 }
 
 export function keyRules(absent: readonly Uint8Array[], nullOnly: readonly Uint8Array[]): KeyRules {

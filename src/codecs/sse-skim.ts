@@ -56,15 +56,16 @@ export class SseSkimmer {
     let segmentStart = 0;
     let runStart = -1;
     const length = chunk.length;
-    // Providers end lines with LF: a chunk with no CR at all is searched for LF alone.
-    const hasCR = chunk.indexOf(CR) !== -1;
+    // Providers end lines with LF: a chunk with no CR at all is searched for LF alone. Each kind
+    // is searched for again only once passed, so a chunk is read once whatever its line ends.
+    let nextLF = chunk.indexOf(LF);
+    let nextCR = chunk.indexOf(CR);
+    const hasCR = nextCR !== -1;
     let i = 0;
     while (i < length) {
-      let lineEnd = chunk.indexOf(LF, i);
-      if (hasCR) {
-        const cr = chunk.indexOf(CR, i);
-        if (cr !== -1 && (lineEnd === -1 || cr < lineEnd)) lineEnd = cr;
-      }
+      if (nextLF !== -1 && nextLF < i) nextLF = chunk.indexOf(LF, i);
+      if (nextCR !== -1 && nextCR < i) nextCR = chunk.indexOf(CR, i);
+      const lineEnd = nextCR === -1 || (nextLF !== -1 && nextLF < nextCR) ? nextLF : nextCR;
       if (lineEnd === -1) {
         lineBytes += length - i;
         inEvent = true;
