@@ -113,7 +113,8 @@ export interface UpstreamCodec {
   /**
    * After the commit point of a same-dialect SSE stream, whether an event whose one data line
    * holds these bytes may go unread (sse-skim.ts): a plain delta that carries no usage, error,
-   * end or value the answer issues, and is valid JSON. Absent: every event is read.
+   * end or value the answer issues, and is valid JSON. Only for a dialect whose parser reads
+   * nothing from an event's `event:` line. Absent: every event is read.
    */
   skippableData?: SkippableData;
   parseError(text: string): ErrorBodyReading;

@@ -44,21 +44,29 @@ function byteTable(member: (byte: number) => boolean): Readonly<Uint8Array> {
 
 /**
  * Keys watched at any depth of an object being checked: a key named in `absent` makes the answer
- * false, and one named in `nullOnly` does unless its value is null. Found in the same pass, as
- * keys: a string value that happens to spell a name does not count. Made by keyRules.
+ * false, one named in `nullOnly` does unless its value is null, and one named in `oneOf` does
+ * unless its value is one of the strings listed (written without escapes). Found in the same
+ * pass, as keys: a string value that happens to spell a name does not count. Made by keyRules.
  */
 export interface KeyRules {
   readonly absent: readonly Uint8Array[];
   readonly nullOnly: readonly Uint8Array[];
+  readonly oneOf: readonly { readonly name: Uint8Array; readonly values: readonly Uint8Array[] }[];
   /** The names' first bytes: most keys are passed over on their first. */
   readonly firstBytes: Uint8Array;
   readonly watching: boolean;
 }
 
-export function keyRules(absent: readonly Uint8Array[], nullOnly: readonly Uint8Array[]): KeyRules {
+export function keyRules(
+  absent: readonly Uint8Array[],
+  nullOnly: readonly Uint8Array[],
+  oneOf: KeyRules["oneOf"] = [],
+): KeyRules {
   const firstBytes = new Uint8Array(256);
-  for (const name of [...absent, ...nullOnly]) firstBytes[name[0]!] = 1;
-  return { absent, nullOnly, firstBytes, watching: absent.length + nullOnly.length > 0 };
+  for (const name of [...absent, ...nullOnly, ...oneOf.map((rule) => rule.name)])
+    firstBytes[name[0]!] = 1;
+  const watching = absent.length + nullOnly.length + oneOf.length > 0;
+  return { absent, nullOnly, oneOf, firstBytes, watching };
 }
 
 const NO_RULES = keyRules([], []);
@@ -136,18 +144,27 @@ function object(
     const keyEnd = string(bytes, at, end);
     if (keyEnd < 0) return -1;
     let nullOnly = false;
+    let allowed: readonly Uint8Array[] | undefined;
     if (rules.watching) {
       // JSON.parse reads `"us\u0061ge"` as usage: a key with an escape in it could be any name.
       if (hasEscape(bytes, at + 1, keyEnd - 1)) return -1;
       if (rules.firstBytes[bytes[at + 1]!]) {
         if (named(bytes, at + 1, keyEnd - 1, rules.absent)) return -1;
         nullOnly = named(bytes, at + 1, keyEnd - 1, rules.nullOnly);
+        for (const rule of rules.oneOf)
+          if (named(bytes, at + 1, keyEnd - 1, [rule.name])) allowed = rule.values;
       }
     }
     at = skipSpace(bytes, keyEnd, end);
     if (at >= end || bytes[at] !== COLON) return -1;
     at = skipSpace(bytes, at + 1, end);
     if (nullOnly && word(bytes, at, end, "null") < 0) return -1;
+    if (allowed) {
+      if (at >= end || bytes[at] !== QUOTE) return -1;
+      const valueEnd = string(bytes, at, end);
+      if (valueEnd < 0 || hasEscape(bytes, at + 1, valueEnd - 1)) return -1;
+      if (!named(bytes, at + 1, valueEnd - 1, allowed)) return -1;
+    }
     at = value(bytes, at, end, depth, rules);
     if (at < 0) return -1;
     at = skipSpace(bytes, at, end);

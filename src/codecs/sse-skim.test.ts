@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { mulberry32 } from "../../test/support/prng.ts";
 import { isPlainChatDelta } from "./openai-chat/upstream.ts";
+import { isPlainResponsesDelta } from "./openai-responses/upstream.ts";
 import { readSse, type SseEvent } from "./sse.ts";
 import { SseSkimmer } from "./sse-skim.ts";
 
@@ -49,11 +50,58 @@ describe("SseSkimmer: what a same-dialect stream's parser still reads", () => {
       'data: {"choices":[{"delta":{},"finish_reason":null,"usage":{"total_tokens":1}}]}\n\n',
     ],
     ["a comment", ": keep-alive\n\n"],
-    ["an event line", `event: message\n${delta("x")}`],
+    ["an id line before the data", `id: 7\n${delta("x")}`],
+    ["two event lines", `event: a\nevent: b\n${delta("x")}`],
     ["two data lines", 'data: {"a":\ndata: 1}\n\n'],
     ["an id line after the data", `${delta("x").slice(0, -1)}id: 7\n\n`],
   ])("%s is handed on", (_name, event) => {
     expect(skim([delta("a") + event + delta("b")])).toEqual([event]);
+  });
+
+  test("an event: line before the data line is left out with it, in each line end", () => {
+    for (const end of ["\n", "\r", "\r\n"]) {
+      const named = `event: message\n${delta("x")}`.replaceAll("\n", end);
+      expect(skim([named + DONE])).toEqual([DONE]);
+    }
+  });
+
+  test("a Responses stream: its text and reasoning deltas are left out, its items, usage and end are not", () => {
+    const event = (type: string, rest: string) =>
+      `event: ${type}\ndata: {"type":"${type}"${rest}}\n\n`;
+    const text = event(
+      "response.output_text.delta",
+      ',"item_id":"msg_1","output_index":0,"delta":"Hi"',
+    );
+    const reasoning = event("response.reasoning_summary_text.delta", ',"delta":"thinking"');
+    const item = event(
+      "response.output_item.done",
+      ',"item":{"type":"reasoning","encrypted_content":"gAAA"}',
+    );
+    const call = event("response.function_call_arguments.delta", ',"delta":"{}"');
+    const completed = event("response.completed", ',"response":{"usage":{"input_tokens":3}}');
+    const skimmer = new SseSkimmer(isPlainResponsesDelta, 1 << 20);
+    const chunk = encoder.encode(text + reasoning + item + text + call + text + completed);
+    const handed: string[] = [];
+    skimmer.skim(chunk, (start, end) => handed.push(decoder.decode(chunk.subarray(start, end))));
+    expect(handed).toEqual([item, call, completed]);
+    // A delta whose type is not the last key, or nested: still read by its type wherever it is.
+    expect(
+      isPlainResponsesDelta(
+        encoder.encode('{"delta":"x","type":"response.output_text.delta"}'),
+        0,
+        49,
+      ),
+    ).toBe(true);
+    for (const data of [
+      '{"type":"response.output_text.done","text":"Hi"}',
+      '{"type":"response.output_text.delta","error":{"message":"x"}}',
+      '{"type":"response.output_text.delta","part":{"type":"refusal"}}',
+      '{"type":"response.output_text.delt\\u0061"}',
+      '{"type":"response.output_text.delta"',
+    ]) {
+      const bytes = encoder.encode(data);
+      expect(isPlainResponsesDelta(bytes, 0, bytes.length)).toBe(false);
+    }
   });
 
   test("CR and CRLF line ends, and a CRLF split between chunks", () => {
@@ -147,7 +195,6 @@ describe("SseSkimmer: what a same-dialect stream's parser still reads", () => {
       expect(at).toBe(read.length);
       for (const event of left) {
         const data = encoder.encode(event.data);
-        expect(event.event).toBeUndefined();
         expect(isPlainChatDelta(data, 0, data.length)).toBe(true);
       }
     }

@@ -15,6 +15,13 @@
 const LF = 0x0a;
 const CR = 0x0d;
 const DATA_FIELD: readonly number[] = [0x64, 0x61, 0x74, 0x61, 0x3a]; // "data:"
+const EVENT_FIELD: readonly number[] = [0x65, 0x76, 0x65, 0x6e, 0x74, 0x3a]; // "event:"
+
+function startsWith(chunk: Uint8Array, at: number, end: number, field: readonly number[]): boolean {
+  if (at + field.length > end) return false;
+  for (let i = 0; i < field.length; i++) if (chunk[at + i] !== field[i]) return false;
+  return true;
+}
 
 /** Whether an event whose one `data:` line holds bytes[start, end) need not be read. */
 export type SkippableData = (bytes: Uint8Array, start: number, end: number) => boolean;
@@ -112,14 +119,22 @@ export class SseSkimmer {
     if (runStart >= 0) hand(runStart, length);
   }
 
-  /** Whether bytes[start, end) is one whole event of a single data line that may be skipped. */
+  /**
+   * Whether bytes[start, end) is one whole event that may be skipped: a single data line, after
+   * at most one `event:` line (the skimmed dialects' parsers read the type from the data).
+   */
   private mayLeaveOut(chunk: Uint8Array, start: number, end: number, hasCR: boolean): boolean {
     if (end - start > this.eventLimit) return false;
     // Line ends left over from the event before (a stray blank line) come first.
     let at = start;
     while (at < end && (chunk[at] === LF || chunk[at] === CR)) at++;
-    if (at + DATA_FIELD.length > end) return false;
-    for (let i = 0; i < DATA_FIELD.length; i++) if (chunk[at + i] !== DATA_FIELD[i]) return false;
+    if (startsWith(chunk, at, end, EVENT_FIELD)) {
+      while (at < end && chunk[at] !== LF && chunk[at] !== CR) at++;
+      // One line end: LF, CR or CRLF.
+      if (at < end && chunk[at] === CR) at++;
+      if (at < end && chunk[at] === LF && chunk[at - 1] !== LF) at++;
+    }
+    if (!startsWith(chunk, at, end, DATA_FIELD)) return false;
     at += DATA_FIELD.length;
     if (at < end && chunk[at] === 0x20) at++;
     let lineEnd = at;

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { mulberry32 } from "../../test/support/prng.ts";
+import type { UpstreamCodec } from "../codecs/codec.ts";
 import { openaiChatUpstream } from "../codecs/openai-chat/upstream.ts";
+import { openaiResponsesUpstream } from "../codecs/openai-responses/upstream.ts";
 import type { GuardedSource } from "../upstream/forward.ts";
 import { finalSpotter, tapStream } from "./tap.ts";
 
@@ -74,13 +76,13 @@ describe("a same-dialect stream after its commit point", () => {
     };
   }
 
-  /** Taps the chunks with the chat codec's parser, counting the bytes the parser is handed. */
-  async function tap(chunks: string[], skim: boolean) {
+  /** Taps the chunks with a codec's parser (chat's unless said), counting the bytes the parser is handed. */
+  async function tap(chunks: string[], skim: boolean, codec: UpstreamCodec = openaiChatUpstream) {
     let parserBytes = 0;
     const tapped = await tapStream(
       sourceOf(chunks),
       (input) =>
-        openaiChatUpstream.parseStream(
+        codec.parseStream(
           {
             ...input,
             [Symbol.asyncIterator]: () => {
@@ -99,9 +101,9 @@ describe("a same-dialect stream after its commit point", () => {
         ),
       "up",
       (error) => encoder.encode(`data: {"error":{"message":${JSON.stringify(String(error))}}}\n\n`),
-      openaiChatUpstream.finalMarkers(""),
+      codec.finalMarkers(""),
       undefined,
-      skim ? openaiChatUpstream.skippableData : undefined,
+      skim ? codec.skippableData : undefined,
     );
     if (tapped.kind !== "content") throw new Error(`not content: ${tapped.kind}`);
     const body = await new Response(tapped.body).text();
@@ -129,6 +131,26 @@ describe("a same-dialect stream after its commit point", () => {
     expect(String(verdict.error)).toMatch(/not JSON/);
     expect(body.startsWith(broken.slice(0, 3).join(""))).toBe(true);
     expect(body).toMatch(/data: \{"error".*not JSON/);
+  });
+
+  test("a Responses stream: its deltas are not parsed; its id and usage are read", async () => {
+    const event = (type: string, rest: string) =>
+      `event: ${type}\ndata: {"type":"${type}"${rest}}\n\n`;
+    const head = event("response.created", ',"response":{"id":"resp_1","model":"m"}');
+    const first = event("response.output_text.delta", ',"output_index":0,"delta":"t0 "');
+    const deltas = Array.from({ length: 19 }, (_, i) =>
+      event("response.output_text.delta", `,"output_index":0,"delta":"t${i + 1} "`),
+    );
+    const end = event(
+      "response.completed",
+      ',"response":{"id":"resp_1","status":"completed","usage":{"input_tokens":3,"output_tokens":20}}',
+    );
+    const chunks = [head + first, ...deltas, end];
+    const skimmed = await tap(chunks, true, openaiResponsesUpstream);
+    expect(skimmed.body).toBe(chunks.join(""));
+    expect(skimmed.verdict.id).toBe("resp_1");
+    expect(skimmed.verdict.usage?.output).toBe(20);
+    expect(skimmed.parserBytes).toBe(encoder.encode(head + first + end).length);
   });
 
   test("the stream is forwarded up to its final event and not a byte further", async () => {

@@ -21,6 +21,7 @@ import { issue, issuedBy } from "../opaque.ts";
 import { readSse } from "../sse.ts";
 import { clamp, effortFromBudget, markers, parseStreamJson } from "../shared.ts";
 import { isObject } from "../json.ts";
+import { isJsonObject, keyRules } from "../json-bytes.ts";
 import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
 
 function inputContent(part: MediaPart) {
@@ -245,6 +246,30 @@ const INPUT_TOKENS_FIELDS = [
 
 const RESPONSE_END = markers("response.completed", "response.incomplete", "response.failed");
 
+const PLAIN_DELTA_KEYS = keyRules(
+  markers("error"),
+  [],
+  [
+    {
+      name: markers("type")[0]!,
+      values: markers(
+        "response.output_text.delta",
+        "response.reasoning_summary_text.delta",
+        "response.reasoning_text.delta",
+      ),
+    },
+  ],
+);
+
+/**
+ * An event the Responses stream's parser reads for nothing once its answer has begun: valid JSON
+ * whose type (wherever a `type` key is) is a text or reasoning delta, with no error. Tool calls,
+ * items (which carry encrypted reasoning), the usage and the end are all other types.
+ */
+export function isPlainResponsesDelta(bytes: Uint8Array, start: number, end: number): boolean {
+  return isJsonObject(bytes, start, end, PLAIN_DELTA_KEYS);
+}
+
 /** The smallest max_output_tokens OpenAI's Responses API accepts. */
 const RESPONSES_MIN_OUTPUT_TOKENS = 16;
 
@@ -347,6 +372,7 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
   },
 
   finalMarkers: () => RESPONSE_END,
+  skippableData: isPlainResponsesDelta,
   serverTools: ["web_search"],
 
   parseStream(
