@@ -75,7 +75,9 @@ const dir = mkdtempSync(join(tmpdir(), "levity-allocations-"));
 writeFileSync(
   join(dir, "gateway.yaml"),
   `proxy:\n  port: 0\n  auth_mode: strict\n  api_key: ${KEY}\nupstreams:\n` +
-    `  - name: oa\n    protocol: openai\n    base_url: http://127.0.0.1:${upstreamPort}/v1\n    accounts:\n      - { name: bench, key: sk-upstream-bench-0001 }\n` +
+    // It serves Responses too (bench/fake-upstream.ts streams them), so a Responses client's
+    // stream is forwarded, not translated through chat.
+    `  - name: oa\n    protocol: openai\n    base_url: http://127.0.0.1:${upstreamPort}/v1\n    apis: [chat, responses]\n    accounts:\n      - { name: bench, key: sk-upstream-bench-0001 }\n` +
     `  - name: gm\n    protocol: gemini\n    base_url: http://127.0.0.1:${upstreamPort}\n    accounts:\n      - { name: bench, key: gm-upstream-bench-0001 }\n`,
 );
 writeFileSync(
@@ -196,6 +198,19 @@ const kinds: Kind[] = [
     target,
     headers,
     body: { ...chatRequest, stream: true, user: "interval-1" },
+    requests: Math.max(50, Math.round(REQUESTS / 5)),
+  })),
+  ...(
+    [
+      ["reference proxy", reference, {}],
+      ["levity", levityTarget, openai],
+    ] as const
+  ).map(([who, target, headers]) => ({
+    name: `${who}, Responses pass-through stream (20 chunks, each its own read)`,
+    target,
+    path: "/v1/responses",
+    headers,
+    body: { model: "bench-model", input: "Say hello.", stream: true, user: "interval-1" },
     requests: Math.max(50, Math.round(REQUESTS / 5)),
   })),
 ];
