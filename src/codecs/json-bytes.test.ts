@@ -159,6 +159,59 @@ describe("indexOfBytes", () => {
   });
 });
 
+describe("key rules against JSON.parse", () => {
+  /** What a rule means, read from the parsed object: a watched key anywhere, at any depth. */
+  function plainByParse(value: unknown): boolean {
+    if (Array.isArray(value)) return value.every(plainByParse);
+    if (typeof value !== "object" || value === null) return true;
+    for (const [key, inner] of Object.entries(value)) {
+      if (key === "error" || key === "tool_calls") return false;
+      if ((key === "finish_reason" || key === "usage") && inner !== null) return false;
+      if (!plainByParse(inner)) return false;
+    }
+    return true;
+  }
+
+  test("a plain chat delta by its bytes is one by JSON.parse too, on 20,000 seeded texts", () => {
+    const random = mulberry32(4242);
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+    const keys = [
+      "choices",
+      "delta",
+      "content",
+      "usage",
+      "finish_reason",
+      "error",
+      "tool_calls",
+      "us\\u0061ge",
+      "x",
+    ];
+    const make = (depth: number): string => {
+      const kind = depth > 3 ? Math.floor(random() * 3) : Math.floor(random() * 5);
+      if (kind === 0) return pick(["null", "null", "1", '"stop"', '"usage"', "true"]);
+      if (kind === 1) return JSON.stringify(pick(["t0 ", "error", 'q"q']));
+      if (kind === 2) return "null";
+      if (kind === 3)
+        return `[${Array.from({ length: Math.floor(random() * 3) }, () => make(depth + 1)).join(",")}]`;
+      const members = Array.from(
+        { length: Math.floor(random() * 4) },
+        () => `"${pick(keys)}" : ${make(depth + 1)}`,
+      );
+      return `{${members.join(",")}}`;
+    };
+    let plain = 0;
+    for (let round = 0; round < 20_000; round++) {
+      const b = bytes(`{"k":${make(0)}}`);
+      if (!isPlainChatDelta(b, 0, b.length)) continue;
+      plain++;
+      const parsed = JSON.parse(decoder.decode(b));
+      if (!plainByParse(parsed))
+        throw new Error(`called plain, but JSON.parse says not: ${decoder.decode(b)}`);
+    }
+    expect(plain).toBeGreaterThan(2_000);
+  });
+});
+
 describe("isJsonObject with key rules (a plain chat delta)", () => {
   test.each([
     ['{"choices":[{"delta":{"content":"hi"},"finish_reason":null}]}', true],

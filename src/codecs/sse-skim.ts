@@ -8,8 +8,9 @@
  *
  * Line ends as the SSE reader (sse.ts) counts them: CR, LF or CRLF; an event ends at an empty
  * line. Conservative by construction: an event is left out only when it lies whole in one chunk,
- * is one `data:` line and nothing else, and its codec says it may be skipped (which includes
- * being valid JSON: a delta that is not JSON is handed on, and its parser says why).
+ * is one `data:` line after at most one `event:` line, and its codec says it may be skipped
+ * (which includes being valid JSON: a delta that is not JSON is handed on, and its parser says
+ * why).
  */
 
 const LF = 0x0a;

@@ -21,7 +21,7 @@ import { issue, issuedBy } from "../opaque.ts";
 import { readSse } from "../sse.ts";
 import { clamp, effortFromBudget, markers, parseStreamJson } from "../shared.ts";
 import { isObject } from "../json.ts";
-import { isJsonObject, keyRules } from "../json-bytes.ts";
+import { indexOfBytes, isJsonObject, keyRules } from "../json-bytes.ts";
 import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
 
 function inputContent(part: MediaPart) {
@@ -261,13 +261,19 @@ const PLAIN_DELTA_KEYS = keyRules(
   ],
 );
 
+const TYPE_FIRST = markers('{"type":')[0]!;
+
 /**
  * An event the Responses stream's parser reads for nothing once its answer has begun: valid JSON
- * whose type (wherever a `type` key is) is a text or reasoning delta, with no error. Tool calls,
- * items (which carry encrypted reasoning), the usage and the end are all other types.
+ * that opens with its type (as OpenAI writes every event), a text or reasoning delta, and holds
+ * no error and no other type. Tool calls, items (which carry encrypted reasoning), the usage and
+ * the end are all other types; an event written otherwise is read.
  */
 export function isPlainResponsesDelta(bytes: Uint8Array, start: number, end: number): boolean {
-  return isJsonObject(bytes, start, end, PLAIN_DELTA_KEYS);
+  return (
+    indexOfBytes(bytes, TYPE_FIRST, start, start + TYPE_FIRST.length) === start &&
+    isJsonObject(bytes, start, end, PLAIN_DELTA_KEYS)
+  );
 }
 
 /** The smallest max_output_tokens OpenAI's Responses API accepts. */
