@@ -23,6 +23,10 @@ const DOT = 0x2e;
 const ZERO = 0x30;
 const NINE = 0x39;
 
+const TRUE = new TextEncoder().encode("true");
+const FALSE = new TextEncoder().encode("false");
+const NULL = new TextEncoder().encode("null");
+
 /** Deeper nesting is refused (left to JSON.parse) rather than recursed into. */
 const MAX_DEPTH = 64;
 
@@ -89,6 +93,23 @@ function hasEscape(bytes: Uint8Array, start: number, end: number): boolean {
   return false;
 }
 
+/** Whether bytes[start, end) is exactly `name`. */
+function spells(bytes: Uint8Array, start: number, end: number, name: ArrayLike<number>): boolean {
+  if (name.length !== end - start) return false;
+  for (let i = 0; i < name.length; i++) if (bytes[start + i] !== name[i]) return false;
+  return true;
+}
+
+/** Whether bytes[at, end) begins with `prefix`. */
+export function startsWith(
+  bytes: Uint8Array,
+  at: number,
+  end: number,
+  prefix: ArrayLike<number>,
+): boolean {
+  return at + prefix.length <= end && spells(bytes, at, at + prefix.length, prefix);
+}
+
 /** Whether bytes[start, end) spells one of the names. */
 function named(
   bytes: Uint8Array,
@@ -96,13 +117,7 @@ function named(
   end: number,
   names: readonly Uint8Array[],
 ): boolean {
-  for (let n = 0; n < names.length; n++) {
-    const name = names[n]!;
-    if (name.length !== end - start) continue;
-    let i = 0;
-    while (i < name.length && bytes[start + i] === name[i]) i++;
-    if (i === name.length) return true;
-  }
+  for (let n = 0; n < names.length; n++) if (spells(bytes, start, end, names[n]!)) return true;
   return false;
 }
 
@@ -123,9 +138,9 @@ function value(bytes: Uint8Array, at: number, end: number, depth: number, rules:
   if (byte === OPEN_BRACE) return object(bytes, at, end, depth + 1, rules);
   if (byte === OPEN_BRACKET) return array(bytes, at, end, depth + 1, rules);
   if (byte === MINUS || (byte >= ZERO && byte <= NINE)) return number(bytes, at, end);
-  if (byte === 0x74) return word(bytes, at, end, "true");
-  if (byte === 0x66) return word(bytes, at, end, "false");
-  if (byte === 0x6e) return word(bytes, at, end, "null");
+  if (byte === 0x74) return word(bytes, at, end, TRUE);
+  if (byte === 0x66) return word(bytes, at, end, FALSE);
+  if (byte === 0x6e) return word(bytes, at, end, NULL);
   return -1;
 }
 
@@ -152,13 +167,13 @@ function object(
         if (named(bytes, at + 1, keyEnd - 1, rules.absent)) return -1;
         nullOnly = named(bytes, at + 1, keyEnd - 1, rules.nullOnly);
         for (const rule of rules.oneOf)
-          if (named(bytes, at + 1, keyEnd - 1, [rule.name])) allowed = rule.values;
+          if (spells(bytes, at + 1, keyEnd - 1, rule.name)) allowed = rule.values;
       }
     }
     at = skipSpace(bytes, keyEnd, end);
     if (at >= end || bytes[at] !== COLON) return -1;
     at = skipSpace(bytes, at + 1, end);
-    if (nullOnly && word(bytes, at, end, "null") < 0) return -1;
+    if (nullOnly && word(bytes, at, end, NULL) < 0) return -1;
     if (allowed) {
       if (at >= end || bytes[at] !== QUOTE) return -1;
       const valueEnd = string(bytes, at, end);
@@ -235,10 +250,9 @@ function number(bytes: Uint8Array, at: number, end: number): number {
   return at;
 }
 
-function word(bytes: Uint8Array, at: number, end: number, text: string): number {
-  if (at + text.length > end) return -1;
-  for (let i = 0; i < text.length; i++) if (bytes[at + i] !== text.charCodeAt(i)) return -1;
-  return at + text.length;
+/** The index after `literal` where it begins at `at`, or -1. */
+function word(bytes: Uint8Array, at: number, end: number, literal: Uint8Array): number {
+  return startsWith(bytes, at, end, literal) ? at + literal.length : -1;
 }
 
 /** Where `needle` first occurs in bytes[from, end), or -1. A loop in JavaScript: a native

@@ -13,16 +13,12 @@
  * why).
  */
 
+import { startsWith } from "./json-bytes.ts";
+
 const LF = 0x0a;
 const CR = 0x0d;
 const DATA_FIELD: readonly number[] = [0x64, 0x61, 0x74, 0x61, 0x3a]; // "data:"
 const EVENT_FIELD: readonly number[] = [0x65, 0x76, 0x65, 0x6e, 0x74, 0x3a]; // "event:"
-
-function startsWith(chunk: Uint8Array, at: number, end: number, field: readonly number[]): boolean {
-  if (at + field.length > end) return false;
-  for (let i = 0; i < field.length; i++) if (chunk[at + i] !== field[i]) return false;
-  return true;
-}
 
 /** Whether an event whose one `data:` line holds bytes[start, end) need not be read. */
 export type SkippableData = (bytes: Uint8Array, start: number, end: number) => boolean;

@@ -21,7 +21,7 @@ import { issue, issuedBy } from "../opaque.ts";
 import { readSse } from "../sse.ts";
 import { clamp, effortFromBudget, markers, parseStreamJson } from "../shared.ts";
 import { isObject } from "../json.ts";
-import { indexOfBytes, isJsonObject, keyRules } from "../json-bytes.ts";
+import { isJsonObject, keyRules, startsWith } from "../json-bytes.ts";
 import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
 
 function inputContent(part: MediaPart) {
@@ -271,8 +271,7 @@ const TYPE_FIRST = markers('{"type":')[0]!;
  */
 export function isPlainResponsesDelta(bytes: Uint8Array, start: number, end: number): boolean {
   return (
-    indexOfBytes(bytes, TYPE_FIRST, start, start + TYPE_FIRST.length) === start &&
-    isJsonObject(bytes, start, end, PLAIN_DELTA_KEYS)
+    startsWith(bytes, start, end, TYPE_FIRST) && isJsonObject(bytes, start, end, PLAIN_DELTA_KEYS)
   );
 }
 
