@@ -2,7 +2,7 @@
  * What every benchmark script does with the processes it runs: start one and wait for the port
  * it prints, kill them all when the script ends, and read a process's CPU time from /proc.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 const children: ReturnType<typeof Bun.spawn>[] = [];
 process.on("exit", () => {
@@ -55,4 +55,27 @@ export async function startProcess(
 export function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * The CPU time, in seconds, of a JavaScriptCore process's compiler threads (Bun names them
+ * `JITWorker`), or undefined where it has none (a direct call, a Node process): how the bench
+ * sees that a gateway's JIT has stopped compiling its request path.
+ */
+export function compilerCpuSeconds(pid: number): number | undefined {
+  let ticks = 0;
+  let found = false;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      if (!readFileSync(`/proc/${pid}/task/${task}/comm`, "utf8").startsWith("JITWorker")) continue;
+      const fields = readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8")
+        .split(") ")[1]!
+        .split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+      found = true;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return found ? ticks / 100 : undefined;
 }
