@@ -519,11 +519,11 @@ for (const t of sharedPair) wrk(t.url, 8, 1, t.body, t.headers);
  * Warms a path (JIT, connection pools) before anything is measured: at least WARM_MIN_SECONDS at
  * c=8, then on until its process's compiler threads used under 2% of a core in the last second
  * (WARM_MAX_SECONDS at most). A fixed second was not enough: JavaScriptCore's top tier (FTL) kept
- * compiling levity's request path for its first ~15,000 requests, 682 ms of a compiler thread's
+ * compiling levity's request path for its first ~13,000 requests, 682 ms of a compiler thread's
  * CPU in the five seconds after a one-second warm-up, on a machine of two cores where that thread
- * takes its turns from the serving thread, wrk and the upstream: the c=1 p99 it made (3.9 ms
- * against 1.8-2.3 ms once settled) was the warm-up's, not the gateway's (BENCHMARKS.md, issue 20,
- * fifth session). Every target gets the same minimum; a process with no such threads stops there.
+ * takes its turns from the serving thread, wrk and the upstream: the first c=1 round measured
+ * that warm-up (p99 3.9 ms, against 1.8-2.3 ms once settled; BENCHMARKS.md, issue 20, fifth
+ * session). Every target gets the same minimum; a process with no such threads stops there.
  * Returns the seconds it took.
  */
 function warmUp(t: Target, pid = t.pid, keysFile = ""): number {
