@@ -117,6 +117,16 @@ test(
     });
     expect(response.headers.get("x-mapped-model")).toBe("from-the-binary");
     expect((await bodyOf(response)).choices[0].message.content).toBe("compiled");
+    // The built-in routes.yaml is compiled in as its parsed value (build.ts): its aliases and its
+    // not-served routes are there as in the YAML.
+    const aliased = await fetch(`${origin}/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "alias" }] }),
+    });
+    expect(aliased.headers.get("x-levity-path-rewritten")).toBe(
+      "/chat/completions -> /v1/chat/completions",
+    );
+    expect((await bodyOf(aliased)).choices[0].message.content).toBe("alias");
     serve.kill("SIGTERM");
     expect(await serve.exited).toBe(0);
     // The request log is written by its own thread, a second entry point compiled in: the
@@ -124,7 +134,10 @@ test(
     const logFile = [...new Bun.Glob("**/requests.db").scanSync({ cwd: alone, dot: true })];
     expect(logFile).toHaveLength(1);
     const logged = readRequestDb(dirname(join(alone, logFile[0]!)));
-    expect(logged.rows.map((row) => row.mapped_model)).toEqual(["from-the-binary"]);
+    expect(logged.rows.map((row) => row.mapped_model)).toEqual([
+      "from-the-binary",
+      "from-the-binary",
+    ]);
   },
   { timeout: 120_000 },
 );

@@ -22,7 +22,7 @@ import {
   type ChatCompat,
   type ProfileName,
 } from "../codecs/openai-compatible/index.ts";
-import { BUILT_IN_MAPPINGS, BUILT_IN_ROUTES } from "./defaults.ts";
+import { BUILT_IN_MAPPINGS, BUILT_IN_ROUTES, builtInValue } from "./defaults.ts";
 import { ConfigError, type ConfigProblem } from "./problem.ts";
 import {
   GatewayKeysSchema,
@@ -59,6 +59,7 @@ import {
   interpolateEnv,
   keyLines,
   lineOf,
+  parsedSource,
   parseYaml,
   type UnsetVariable,
   type YamlSource,
@@ -82,6 +83,8 @@ interface FileText {
   label: string;
   text: string;
   path?: string;
+  /** A built-in file's value, where the binary was built with it (defaults.ts). */
+  value?: unknown;
 }
 
 const DEFAULT_TIMEOUTS_S = {
@@ -189,10 +192,12 @@ export function loadConfig(options: LoadOptions): ConfigSnapshot {
   const mappingsText = readConfigFile(options.dir, "mappings.yaml") ?? {
     label: "built-in mappings.yaml",
     text: BUILT_IN_MAPPINGS,
+    value: builtInValue("mappings"),
   };
   const routesText = readConfigFile(options.dir, "routes.yaml") ?? {
     label: "built-in routes.yaml",
     text: BUILT_IN_ROUTES,
+    value: builtInValue("routes"),
   };
 
   const tolerated = options.tolerateUnsetAccountKeys ? isAccountKey : () => false;
@@ -286,6 +291,8 @@ function readSource(
   unset: UnsetVariable[],
   tolerated: (path: (string | number)[]) => boolean,
 ): YamlSource | undefined {
+  // A built-in file parsed when the binary was built: it holds no variables (built-in-values.ts).
+  if (file.value !== undefined) return parsedSource(file.label, file.text, file.value);
   const parsed = parseYaml(file.label, file.text);
   problems.push(...parsed.problems);
   if (parsed.problems.length > 0) return undefined;
@@ -666,8 +673,10 @@ function buildMappings(
     }
   };
   const rules = (section: "exact" | "wildcard"): RuleSource[] => {
-    const lines = keyLines(source, [section]);
-    return Object.entries(file[section] ?? {}).map(([key, target]) => {
+    const entries = Object.entries(file[section] ?? {});
+    // Asked only where there are rules: a built-in file's lines cost a YAML parse.
+    const lines = entries.length > 0 ? keyLines(source, [section]) : new Map<string, number>();
+    return entries.map(([key, target]) => {
       check([section, key], `${section}.${key}`, target);
       return { key, target, line: lines.get(key) };
     });

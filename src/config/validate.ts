@@ -19,7 +19,7 @@ export function validateSource<S extends v.GenericSchema>(
   schema: S,
   at: (string | number)[] = [],
 ): { value?: v.InferOutput<S>; problems: ConfigProblem[] } {
-  const root = source.doc.toJS() ?? {};
+  const root = (source.value !== undefined ? source.value : source.doc.toJS()) ?? {};
   const input = at.reduce<unknown>(
     (node, key) =>
       node === null || node === undefined

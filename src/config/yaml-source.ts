@@ -14,8 +14,13 @@ import { formatKeyPath, type ConfigProblem } from "./problem.ts";
 /** A parsed YAML file that still knows where each value came from. */
 export interface YamlSource {
   file: string;
-  doc: Document;
-  lines: LineCounter;
+  readonly doc: Document;
+  readonly lines: LineCounter;
+  /**
+   * The file's value, where it was known without parsing it here (a built-in file, parsed when the
+   * binary was built): then `doc` and `lines` are parsed only when a line is asked for.
+   */
+  readonly value?: unknown;
 }
 
 export function parseYaml(
@@ -30,6 +35,32 @@ export function parseYaml(
     message: error.message.split("\n")[0] ?? error.message,
   }));
   return { source: { file, doc, lines }, problems };
+}
+
+/**
+ * A file whose value is already known (a built-in file, parsed when the binary was built): the
+ * YAML library, whose first parse was most of levity's start-up (32-43 ms for the built-in
+ * routes.yaml and mappings.yaml), runs only if a line number is ever wanted from it.
+ */
+export function parsedSource(file: string, text: string, value: unknown): YamlSource {
+  let parsed: { doc: Document; lines: LineCounter } | undefined;
+  const parse = () => {
+    if (!parsed) {
+      const { source } = parseYaml(file, text);
+      parsed = { doc: source.doc, lines: source.lines };
+    }
+    return parsed;
+  };
+  return {
+    file,
+    value,
+    get doc() {
+      return parse().doc;
+    },
+    get lines() {
+      return parse().lines;
+    },
+  };
 }
 
 /** The line of the deepest node along `path` that exists (a missing key points at its parent). */
