@@ -1,10 +1,10 @@
-import { RedisClient } from "bun";
 import { type RedisConnection, SharedLink, type SharedLinkOptions } from "./shared-link.ts";
 
 /** Bun's built-in Redis client as the shared link's connection: no extra dependency. */
 export function openRedisLink(url: string, options: SharedLinkOptions): SharedLink {
   return new SharedLink(() => {
-    const client = new RedisClient(url, {
+    // Bun.RedisClient, not an import of it: only an instance with shared state loads it.
+    const client = new Bun.RedisClient(url, {
       connectionTimeout: options.timeoutMs,
       // The link reconnects itself, with backoff, and fails calls at once while down.
       autoReconnect: false,
