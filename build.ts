@@ -187,11 +187,11 @@ function fileName(target: Target): string {
   return `levity-${target.name}${target.os === "win32" ? ".exe" : ""}`;
 }
 
-/** The built-in files' values, as the JavaScript expression defaults.ts reads them from. */
-export function builtInDefine(): string {
+/** A tree's built-in files' values, as the JavaScript expression defaults.ts reads them from. */
+export function builtInDefine(root = ROOT): string {
   return JSON.stringify({
-    routes: builtInJson("routes.yaml", readFileSync(join(ROOT, "routes.yaml"), "utf8")),
-    mappings: builtInJson("mappings.yaml", readFileSync(join(ROOT, "mappings.yaml"), "utf8")),
+    routes: builtInJson("routes.yaml", readFileSync(join(root, "routes.yaml"), "utf8")),
+    mappings: builtInJson("mappings.yaml", readFileSync(join(root, "mappings.yaml"), "utf8")),
   });
 }
 

@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { ENTRYPOINTS } from "../build.ts";
+import { builtInDefine, ENTRYPOINTS } from "../build.ts";
 import { cpuSeconds, startProcess } from "./processes.ts";
 
 const BUN = process.execPath;
@@ -46,6 +46,9 @@ async function compile(tree: string, out: string): Promise<void> {
     minify: { whitespace: true, syntax: true, identifiers: false },
     bytecode: true,
     format: "esm",
+    // The built-in files as values, as build.ts puts them in (a tree from before that reads no
+    // such value, and parses their YAML as it always did).
+    define: { LEVITY_BUILT_IN_JSON: builtInDefine(tree) },
     compile: { outfile: out, autoloadDotenv: false, autoloadBunfig: false },
   });
   if (!result.success) throw new Error(`compiling ${tree} failed: ${result.logs.join("\n")}`);

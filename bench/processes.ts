@@ -58,11 +58,12 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
- * The CPU time, in seconds, of a JavaScriptCore process's compiler threads (Bun names them
- * `JITWorker`), or undefined where it has none (a direct call, a Node process): how the bench
- * sees that a gateway's JIT has stopped compiling its request path.
+ * The CPU time, in /proc's ticks of 10 ms, of a JavaScriptCore process's compiler threads (Bun
+ * names them `JITWorker`), or undefined where it has none (a Node process): how the bench sees
+ * that a gateway's JIT has stopped compiling its request path. Whole ticks, so that a threshold
+ * compares exactly.
  */
-export function compilerCpuSeconds(pid: number): number | undefined {
+export function compilerCpuTicks(pid: number): number | undefined {
   let ticks = 0;
   let found = false;
   for (const task of readdirSync(`/proc/${pid}/task`)) {
@@ -77,5 +78,5 @@ export function compilerCpuSeconds(pid: number): number | undefined {
       // The thread ended between the listing and the read.
     }
   }
-  return found ? ticks / 100 : undefined;
+  return found ? ticks : undefined;
 }

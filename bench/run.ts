@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { compilerCpuSeconds, cpuSeconds, killAtExit, startProcess } from "./processes.ts";
+import { compilerCpuTicks, cpuSeconds, killAtExit, startProcess } from "./processes.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const BUN = process.execPath;
@@ -513,43 +513,44 @@ const sharedPair: Target[] = levityShared
       },
     ]
   : [];
-for (const t of sharedPair) wrk(t.url, 8, 1, t.body, t.headers);
-
 /**
  * Warms a path (JIT, connection pools) before anything is measured: at least WARM_MIN_SECONDS at
- * c=8, then on until its process's compiler threads used under 2% of a core in the last second
- * (WARM_MAX_SECONDS at most). A fixed second was not enough: JavaScriptCore's top tier (FTL) kept
- * compiling levity's request path for its first ~13,000 requests, 682 ms of a compiler thread's
- * CPU in the five seconds after a one-second warm-up, on a machine of two cores where that thread
- * takes its turns from the serving thread, wrk and the upstream: the first c=1 round measured
- * that warm-up (p99 3.9 ms, against 1.8-2.3 ms once settled; BENCHMARKS.md, issue 20, fifth
- * session). Every target gets the same minimum; a process with no such threads stops there.
- * Returns the seconds it took.
+ * c=8, then on until its process's compiler threads used under 2% of a core (two ticks of
+ * /proc's 10 ms) in the last second, WARM_MAX_SECONDS at most. A fixed second was not enough:
+ * JavaScriptCore's top tier (FTL) kept compiling levity's request path for its first ~13,000
+ * requests, 682 ms of a compiler thread's CPU in the five seconds after a one-second warm-up, on
+ * a machine of two cores where that thread takes its turns from the serving thread, wrk and the
+ * upstream: the first c=1 round measured that warm-up (p99 3.9 ms, against 1.8-2.3 ms once
+ * settled; BENCHMARKS.md, issue 20, fifth session). Every target gets the same minimum; one whose
+ * process has no such threads to read (Node, for Portkey and claude-code-router) stops there, and
+ * says so. Returns how it went, for the report.
  */
-function warmUp(t: Target, pid = t.pid, keysFile = ""): number {
+function warmUp(t: Target, pid: number | undefined, keysFile = ""): string {
   for (let seconds = 1; ; seconds++) {
-    const before = pid === undefined ? undefined : compilerCpuSeconds(pid);
+    const before = pid === undefined ? undefined : compilerCpuTicks(pid);
     wrk(t.url, 8, 1, t.body, t.headers, keysFile);
-    const after = pid === undefined ? undefined : compilerCpuSeconds(pid);
+    const after = pid === undefined ? undefined : compilerCpuTicks(pid);
     if (seconds < WARM_MIN_SECONDS) continue;
-    if (before === undefined || after === undefined || after - before < 0.02) return seconds;
-    if (seconds >= WARM_MAX_SECONDS) return seconds;
+    if (before === undefined && after === undefined) return `${seconds} (no compiler threads read)`;
+    // A thread that ended meanwhile lowers the sum: not a quiet second.
+    if (before !== undefined && after !== undefined && after >= before && after - before < 2)
+      return `${seconds}`;
+    if (seconds >= WARM_MAX_SECONDS) return `${seconds} (the cap; not quiet)`;
   }
 }
 const WARM_MIN_SECONDS = 3;
 const WARM_MAX_SECONDS = 20;
-const warmed = new Map<string, number>();
-for (const t of [...passThrough, ...translated, logOff]) {
-  const pid =
-    t.pid ??
-    (t.url.includes(`:${levity.port}/`)
-      ? levity.pid
-      : t.url.includes(`:${floor.port}/`)
-        ? floor.pid
-        : undefined);
-  warmed.set(t.name, warmUp(t, pid));
-}
-for (const t of [...teamPair, teamTwin]) warmed.set(t.name, warmUp(t, t.pid, teamKeysFile));
+// Each process the bench started, by the port its targets' URLs name.
+const pidByPort = new Map<number, number>(
+  [upstream, reference, floor, levity, levityOff, teamOpen, teamLimited, teamOpenTwin, levityShared]
+    .filter((p) => p !== undefined)
+    .map((p) => [p.port, p.pid]),
+);
+const pidOf = (t: Target) => t.pid ?? pidByPort.get(Number(new URL(t.url).port));
+const warmed = new Map<string, string>();
+for (const t of [...passThrough, ...translated, logOff, ...sharedPair])
+  warmed.set(t.name, warmUp(t, pidOf(t)));
+for (const t of [...teamPair, teamTwin]) warmed.set(t.name, warmUp(t, pidOf(t), teamKeysFile));
 
 const results = new Map<string, WrkResult[]>();
 const add = (key: string, r: WrkResult) => results.set(key, [...(results.get(key) ?? []), r]);
@@ -887,7 +888,7 @@ const report = `## Results
 Machine: ${machine()}.
 Command: \`${command}\` (${new Date().toISOString().slice(0, 10)}). Every process on the same machine: the fake upstream, each gateway, and the load generator (wrk 1 thread; bench/stream-load.ts for streams). Medians of ${ROUNDS} alternating rounds of ${SECONDS} s; the log-and-metrics and key-enforcement comparisons run side by side (both gateways loaded at once, c=32 each, four times a round, each started first twice; judged by the median of the runs' own ratios, with two identical gateways measured the same way as the method's own reading), the shared store's A B B A in each round (Redis and PostgreSQL would take their CPU from both sides of a side-by-side run), judged by the median of the rounds' own ratios.
 
-Warm-up before the rounds, at c=8: every path at least ${WARM_MIN_SECONDS} s, then on until its process's compiler threads were quiet for a second (seconds taken: ${[...warmed.entries()].map(([name, seconds]) => `${name} ${seconds}`).join(", ")}).
+Warm-up before the rounds, at c=8: every path at least ${WARM_MIN_SECONDS} s, then on until its process's compiler threads were quiet for a second (seconds taken: ${[...warmed.entries()].map(([name, taken]) => `${name} ${taken}`).join(", ")}).
 
 ${table}
 

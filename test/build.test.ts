@@ -89,6 +89,13 @@ test(
 
     const built = join(REPO, "dist", TARGET);
     expect(existsSync(built)).toBe(true);
+    // The built-in routes.yaml and mappings.yaml are in it as values (build.ts's define), so it
+    // does not parse their YAML at start: the name defaults.ts reads them by is replaced.
+    const image = readFileSync(built);
+    expect(image.includes("LEVITY_BUILT_IN_JSON")).toBe(false);
+    // routes.yaml's JSON, in whichever quotes the bundler chose for the string holding it.
+    const json = '"collapse_slashes":true';
+    expect(image.includes(json) || image.includes(json.replaceAll('"', '\\"'))).toBe(true);
 
     const alone = tempDir("levity-binary-");
     const binary = join(alone, "levity");

@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtInJson } from "./built-in-values.ts";
+import { loadConfig } from "./load.ts";
 import { MappingsSchema, RoutesSchema } from "./schema.ts";
 import { validateSource } from "./validate.ts";
 import { lineOf, parsedSource, parseYaml } from "./yaml-source.ts";
@@ -29,6 +31,36 @@ describe("the built-in files' values compiled into the binary", () => {
   test("a file with a variable or that does not parse is refused at build time", () => {
     expect(() => builtInJson("x.yaml", "key: ${HOME}\n")).toThrow(/holds a "\$"/);
     expect(() => builtInJson("x.yaml", "key: [unclosed\n")).toThrow(/does not parse/);
+  });
+});
+
+describe("loadConfig in a binary built with the values", () => {
+  test("takes a built-in file's value from the binary, not from its YAML", () => {
+    const text = (name: string) => readFileSync(join(ROOT, name), "utf8");
+    // What build.ts defines, with one rule added that the built-in mappings.yaml does not have:
+    // loaded from the value, the rule is there; parsed from the YAML, it would not be.
+    const mappings = JSON.parse(builtInJson("mappings.yaml", text("mappings.yaml")));
+    mappings.exact = { "only-in-the-value": "echo/from-the-value" };
+    const globals = globalThis as { LEVITY_BUILT_IN_JSON?: unknown };
+    globals.LEVITY_BUILT_IN_JSON = {
+      routes: builtInJson("routes.yaml", text("routes.yaml")),
+      mappings: JSON.stringify(mappings),
+    };
+    try {
+      const snapshot = loadConfig({
+        dir: mkdtempSync(join(tmpdir(), "levity-built-in-")),
+        env: {},
+      });
+      const rule = snapshot.mappings.exact.get("only-in-the-value");
+      expect(rule?.targets.map((t) => `${t.upstream}/${t.model}`)).toEqual(["echo/from-the-value"]);
+      expect(snapshot.mappings.file).toBe("built-in mappings.yaml");
+      expect(snapshot.routes.routes.length).toBeGreaterThan(10);
+    } finally {
+      delete globals.LEVITY_BUILT_IN_JSON;
+    }
+    // Without the value (levity from source), the YAML is read, and the rule is not there.
+    const fromYaml = loadConfig({ dir: mkdtempSync(join(tmpdir(), "levity-built-in-")), env: {} });
+    expect(fromYaml.mappings.exact.has("only-in-the-value")).toBe(false);
   });
 });
 
