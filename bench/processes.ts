@@ -51,10 +51,15 @@ export async function startProcess(
   );
 }
 
-/** A process's CPU time so far, in seconds (user + system; /proc counts in ticks of 10 ms). */
+/** User + system CPU time in a /proc stat file (a process's or a thread's), in ticks of 10 ms. */
+function statTicks(path: string): number {
+  const fields = readFileSync(path, "utf8").split(") ")[1]!.split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** A process's CPU time so far, in seconds. */
 export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return statTicks(`/proc/${pid}/stat`) / 100;
 }
 
 /**
@@ -69,10 +74,7 @@ export function compilerCpuTicks(pid: number): number | undefined {
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     try {
       if (!readFileSync(`/proc/${pid}/task/${task}/comm`, "utf8").startsWith("JITWorker")) continue;
-      const fields = readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8")
-        .split(") ")[1]!
-        .split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
+      ticks += statTicks(`/proc/${pid}/task/${task}/stat`);
       found = true;
     } catch {
       // The thread ended between the listing and the read.
