@@ -73,6 +73,25 @@ describe("parsedSource", () => {
     expect(validateSource(source, MappingsSchema).value?.exact).toEqual({ "gpt-4o": "echo/x" });
   });
 
+  test("leaves its text unparsed while nothing asks for a line", () => {
+    // Parsing it is what the compiled-in value saves at start-up: a text that throws when read
+    // shows that checking a sound value never reads it, and that asking for the document does.
+    const unread = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error("the text was parsed");
+        },
+      },
+    ) as unknown as string;
+    const source = parsedSource("f.yaml", unread, {
+      exact: { "gpt-4o": "echo/x" },
+      wildcard: {},
+    });
+    expect(validateSource(source, MappingsSchema).problems).toEqual([]);
+    expect(() => source.doc).toThrow("the text was parsed");
+  });
+
   test("still finds a line in its text when a problem needs one", () => {
     const text = "exact: {}\nwildcard:\n  bogus: 3\n";
     const source = parsedSource("f.yaml", text, parseYaml("f.yaml", text).source.doc.toJS());
