@@ -31,9 +31,29 @@ export function check<C>(inspect: Check<C>): CheckStep<C> {
     const answer = inspect(context);
     if (answer === undefined) return next();
     if (answer instanceof Response) return answer;
-    return answer.then((settled) => settled ?? next());
+    return answerOrNext(answer, next);
   };
   return Object.assign(step, { check: inspect });
+}
+
+/*
+ * The closures for a check that waits are made in functions of their own: a closure inside the
+ * step (or inside runChecks' loop) made the engine allocate a scope for every call (and every
+ * turn of the loop), whether the check waited or not.
+ */
+
+function answerOrNext(answer: Promise<Response | undefined>, next: Next): Promise<Response> {
+  return answer.then((settled) => settled ?? next());
+}
+
+function answerOrRest<C>(
+  answer: Promise<Response | undefined>,
+  checks: readonly Check<C>[],
+  start: number,
+  context: C,
+  next: Next,
+): Promise<Response> {
+  return answer.then((settled) => settled ?? runChecks(checks, start, context, next));
 }
 
 /** Consecutive checks as one step: run in order until one answers, waiting only on those that wait. */
@@ -41,7 +61,7 @@ function fused<C>(checks: readonly Check<C>[]): Middleware<C> {
   return (context, next) => runChecks(checks, 0, context, next);
 }
 
-/** The checks from `start` on; a closure is made only for a check that waits. */
+/** The checks from `start` on; a closure is made only for a check that waits (answerOrRest). */
 function runChecks<C>(
   checks: readonly Check<C>[],
   start: number,
@@ -52,7 +72,7 @@ function runChecks<C>(
     const answer = checks[index]!(context);
     if (answer === undefined) continue;
     if (answer instanceof Response) return answer;
-    return answer.then((settled) => settled ?? runChecks(checks, index + 1, context, next));
+    return answerOrRest(answer, checks, index + 1, context, next);
   }
   return next();
 }
