@@ -109,29 +109,39 @@ function fuseChecks<C>(steps: readonly Middleware<C>[]): Middleware<C>[] {
  */
 export function compose<C>(written: readonly Middleware<C>[]): (context: C) => Promise<Response> {
   const steps = fuseChecks(written);
-  const count = steps.length;
-  return (context) => {
-    // The furthest step entered: steps run strictly nested, so a `next` that asks for a step at
-    // or before it is a second call from a step that already passed the request on.
-    let entered = -1;
-    // Not async: every request goes through every step, and an async wrapper per step would add a
-    // promise and a turn of the microtask queue to each.
-    const run = (index: number): Promise<Response> => {
-      if (index <= entered)
-        return Promise.reject(new Error(`middleware step ${index - 1} called next twice`));
-      entered = index;
-      if (index === count)
-        return Promise.reject(
-          new Error(`the middleware chain ended after ${count} steps without an answer`),
-        );
-      try {
-        // Bound rather than an arrow: an arrow here made a function and a scope for every step.
-        const answer = steps[index]!(context, run.bind(undefined, index + 1));
-        return answer instanceof Promise ? answer : Promise.resolve(answer);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    };
-    return run(0);
-  };
+  return (context) => new ChainRun(steps, context).run(0);
+}
+
+/**
+ * One request's way through the steps. An object rather than closures over the request: a
+ * closure made a function and two scopes for every request, and `next` is a bound method.
+ */
+class ChainRun<C> {
+  // The furthest step entered: steps run strictly nested, so a `next` that asks for a step at
+  // or before it is a second call from a step that already passed the request on.
+  private entered = -1;
+
+  constructor(
+    private readonly steps: readonly Middleware<C>[],
+    private readonly context: C,
+  ) {}
+
+  // Not async: every request goes through every step, and an async wrapper per step would add a
+  // promise and a turn of the microtask queue to each.
+  run(index: number): Promise<Response> {
+    const count = this.steps.length;
+    if (index <= this.entered)
+      return Promise.reject(new Error(`middleware step ${index - 1} called next twice`));
+    this.entered = index;
+    if (index === count)
+      return Promise.reject(
+        new Error(`the middleware chain ended after ${count} steps without an answer`),
+      );
+    try {
+      const answer = this.steps[index]!(this.context, this.run.bind(this, index + 1));
+      return answer instanceof Promise ? answer : Promise.resolve(answer);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
 }
