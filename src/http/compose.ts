@@ -38,8 +38,8 @@ export function check<C>(inspect: Check<C>): CheckStep<C> {
 
 /*
  * The closures for a check that waits are made in functions of their own: a closure inside the
- * step (or inside runChecks' loop) made the engine allocate a scope for every call (and every
- * turn of the loop), whether the check waited or not.
+ * step (or inside a loop over the checks) made the engine allocate a scope for every call (and
+ * every turn of the loop), whether the check waited or not.
  */
 
 function answerOrNext(answer: Promise<Response | undefined>, next: Next): Promise<Response> {
@@ -48,46 +48,34 @@ function answerOrNext(answer: Promise<Response | undefined>, next: Next): Promis
 
 function answerOrRest<C>(
   answer: Promise<Response | undefined>,
+  run: ChainRun<C>,
   checks: readonly Check<C>[],
   start: number,
-  context: C,
-  next: Next,
+  index: number,
 ): Promise<Response> {
-  return answer.then((settled) => settled ?? runChecks(checks, start, context, next));
+  return answer.then((settled) => settled ?? run.checkRow(checks, start, index));
 }
 
-/** Consecutive checks as one step: run in order until one answers, waiting only on those that wait. */
-function fused<C>(checks: readonly Check<C>[]): Middleware<C> {
-  return (context, next) => runChecks(checks, 0, context, next);
+/**
+ * Consecutive checks (one or more) as one step, which compose runs without a `next` of its own:
+ * in order until one answers, waiting only on those that wait.
+ */
+interface Row<C> {
+  readonly checks: readonly Check<C>[];
 }
 
-/** The checks from `start` on; a closure is made only for a check that waits (answerOrRest). */
-function runChecks<C>(
-  checks: readonly Check<C>[],
-  start: number,
-  context: C,
-  next: Next,
-): Response | Promise<Response> {
-  for (let index = start; index < checks.length; index++) {
-    const answer = checks[index]!(context);
-    if (answer === undefined) continue;
-    if (answer instanceof Response) return answer;
-    return answerOrRest(answer, checks, index + 1, context, next);
-  }
-  return next();
-}
+type Fused<C> = Middleware<C> | Row<C>;
 
 function isCheck<C>(step: Middleware<C>): step is CheckStep<C> {
   return "check" in step;
 }
 
-/** The steps with each row of two or more checks fused into one. */
-function fuseChecks<C>(steps: readonly Middleware<C>[]): Middleware<C>[] {
-  const out: Middleware<C>[] = [];
+/** The steps with each row of checks made one. */
+function fuseChecks<C>(steps: readonly Middleware<C>[]): Fused<C>[] {
+  const out: Fused<C>[] = [];
   let row: CheckStep<C>[] = [];
   const flush = () => {
-    if (row.length === 1) out.push(row[0]!);
-    else if (row.length > 1) out.push(fused(row.map((step) => step.check)));
+    if (row.length > 0) out.push({ checks: row.map((step) => step.check) });
     row = [];
   };
   for (const step of steps) {
@@ -114,7 +102,8 @@ export function compose<C>(written: readonly Middleware<C>[]): (context: C) => P
 
 /**
  * One request's way through the steps. An object rather than closures over the request: a
- * closure made a function and two scopes for every request, and `next` is a bound method.
+ * closure made a function and two scopes for every request, and `next` is a bound method, made
+ * only for a step that takes one (a row of checks goes on to the step after it itself).
  */
 class ChainRun<C> {
   // The furthest step entered: steps run strictly nested, so a `next` that asks for a step at
@@ -122,7 +111,7 @@ class ChainRun<C> {
   private entered = -1;
 
   constructor(
-    private readonly steps: readonly Middleware<C>[],
+    private readonly steps: readonly Fused<C>[],
     private readonly context: C,
   ) {}
 
@@ -137,11 +126,24 @@ class ChainRun<C> {
       return Promise.reject(
         new Error(`the middleware chain ended after ${count} steps without an answer`),
       );
+    const step = this.steps[index]!;
     try {
-      const answer = this.steps[index]!(this.context, this.run.bind(this, index + 1));
+      if (typeof step !== "function") return this.checkRow(step.checks, 0, index);
+      const answer = step(this.context, this.run.bind(this, index + 1));
       return answer instanceof Promise ? answer : Promise.resolve(answer);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** The row of checks that is step `index`, from check `start` on; then the step after it. */
+  checkRow(checks: readonly Check<C>[], start: number, index: number): Promise<Response> {
+    for (let at = start; at < checks.length; at++) {
+      const answer = checks[at]!(this.context);
+      if (answer === undefined) continue;
+      if (answer instanceof Response) return Promise.resolve(answer);
+      return answerOrRest(answer, this, checks, at + 1, index);
+    }
+    return this.run(index + 1);
   }
 }
