@@ -34,3 +34,16 @@ test("two lists are independent", async () => {
   await Bun.sleep(500);
   expect(fired).toEqual(["a"]);
 });
+
+test("an entry added is fired once after its time, and a cancelled one never", async () => {
+  const deadlines = new Deadlines();
+  const fired: string[] = [];
+  const entry = (name: string) => ({ at: deadlines.from(100), fire: () => fired.push(name) });
+  const kept = entry("kept");
+  const cancelled = entry("cancelled");
+  deadlines.add(kept);
+  deadlines.add(cancelled);
+  deadlines.cancel(cancelled);
+  await Bun.sleep(600);
+  expect(fired).toEqual(["kept"]);
+});

@@ -43,16 +43,22 @@ const KEY_HEADERS: readonly string[] = FAMILY_LIST.flatMap(
 );
 const KEY_QUERIES: readonly string[] = FAMILY_LIST.flatMap((family) => family.clientKeyQuery ?? []);
 
-const BEARER = /^bearer\s+(.+)$/i;
+// Stripped with replace rather than captured with exec: exec made a match array every request.
+// The value is trimmed first, so what follows the spaces is never empty, as the capture (.+) of
+// before needed it to be, and a header value holds no line break for (.+) to stop at.
+const BEARER = /^bearer\s+/i;
+
+/** The key in Authorization (Bearer or raw): the first credential presentedCredentials lists. */
+export function authorizationCredential(headers: Headers): string | undefined {
+  const authorization = headers.get("authorization")?.trim();
+  return authorization ? authorization.replace(BEARER, "").trim() : undefined;
+}
 
 /** Every credential the request carries: Authorization (Bearer or raw), x-api-key, x-goog-api-key, ?key=. */
 export function presentedCredentials(headers: Headers, url: URL): PresentedCredential[] {
   const found: PresentedCredential[] = [];
-  const authorization = headers.get("authorization")?.trim();
-  if (authorization) {
-    const bearer = BEARER.exec(authorization);
-    found.push({ where: "Authorization", value: (bearer?.[1] ?? authorization).trim() });
-  }
+  const authorization = authorizationCredential(headers);
+  if (authorization) found.push({ where: "Authorization", value: authorization });
   for (const header of KEY_HEADERS) {
     const value = headers.get(header)?.trim();
     if (value) found.push({ where: header, value });

@@ -1,6 +1,6 @@
 import type { BodyLimits } from "../config/request-limits.ts";
 import type { JsonObject } from "../codecs/json.ts";
-import type { Deadlines } from "../deadlines.ts";
+import type { Deadline, Deadlines } from "../deadlines.ts";
 import { GatewayError } from "../failure.ts";
 import {
   DEFAULT_MULTIPART_LIMITS,
@@ -24,41 +24,78 @@ function formatMb(bytes: number): string {
 }
 
 /**
- * Reads at most `maxBytes`, within `timeoutMs`. A declared or streamed body over the limit is
- * refused without reading the rest; a body still arriving at the deadline is refused with 408 and
- * the connection closed, so a slow sender cannot hold it.
+ * A request body read whole, within its limits: at most `maxBytes` (a declared length over it is
+ * refused before a byte is read, a body without one the moment it passes it), arrived by
+ * `timeoutMs`, or refused with 408 and the connection closed, so a slow sender cannot hold it.
+ * What the bytes mean is the subclass's `arrived`; `read()` resolves once it has taken them.
+ *
+ * One object a read, which is also its own deadline: a promise with an executor, a deadline
+ * closure, a cancel closure and two callbacks in three functions cost about twenty objects a
+ * request on the path every request takes (bench/allocations.ts).
  */
-function readBodyBytes(
-  request: Request,
-  limits: BodyLimits,
-  deadlines: Deadlines,
-): Promise<Uint8Array> {
-  const length = request.headers.get("content-length");
-  const declared = Number(length);
-  if (declared > limits.maxBytes) return Promise.reject(tooLarge(limits.maxBytes));
-  // Asked for only when no length is declared: request.body makes a stream object, which the
-  // usual request (its length declared, read whole below) does not need.
-  if (length === null || !(declared > 0)) {
-    if (!request.body) return Promise.resolve(new Uint8Array(0));
-    return withinBodyTimeout(readChunked(request.body, limits.maxBytes), limits, deadlines);
+export abstract class BodyRead implements Deadline {
+  readonly at: number;
+  private readonly settle = Promise.withResolvers<void>();
+  /** Once settled, a read that ends late (after the deadline answered 408) is not taken. */
+  private settled = false;
+
+  constructor(
+    private readonly request: Request,
+    protected readonly limits: BodyLimits,
+    private readonly deadlines: Deadlines,
+  ) {
+    this.at = deadlines.from(limits.timeoutMs);
   }
-  // The usual request, its length declared: one promise settled by the read or the deadline,
-  // whichever comes first. A race of two promises in three async functions cost about twenty
-  // objects a request on the path every request takes (bench/allocations.ts).
-  return new Promise((resolve, reject) => {
-    const cancel = deadlines.after(limits.timeoutMs, () => reject(bodyTimedOut(limits)));
-    request.arrayBuffer().then(
-      (buffer) => {
-        cancel();
-        if (buffer.byteLength > limits.maxBytes) reject(tooLarge(limits.maxBytes));
-        else resolve(new Uint8Array(buffer));
-      },
-      (error) => {
-        cancel();
-        reject(error);
-      },
-    );
-  });
+
+  /** Takes the body once it is all here; what it throws is the read's failure. */
+  protected abstract arrived(bytes: ArrayBuffer | Uint8Array): void;
+
+  read(): Promise<void> {
+    const { request, limits } = this;
+    const length = request.headers.get("content-length");
+    const declared = Number(length);
+    if (declared > limits.maxBytes) this.failed(tooLarge(limits.maxBytes));
+    else if (length === null || !(declared > 0)) {
+      // Asked for only when no length is declared: request.body makes a stream object, which the
+      // usual request (its length declared, read whole below) does not need.
+      const body = request.body;
+      if (!body) this.received(new Uint8Array(0));
+      else {
+        this.deadlines.add(this);
+        readChunked(body, limits.maxBytes).then(this.received.bind(this), this.failed.bind(this));
+      }
+    } else {
+      this.deadlines.add(this);
+      request.arrayBuffer().then(this.received.bind(this), this.failed.bind(this));
+    }
+    return this.settle.promise;
+  }
+
+  /** The deadline: the body is still arriving. */
+  fire(): void {
+    this.failed(bodyTimedOut(this.limits));
+  }
+
+  private received(bytes: ArrayBuffer | Uint8Array): void {
+    if (this.settled) return;
+    try {
+      if (bytes.byteLength > this.limits.maxBytes) throw tooLarge(this.limits.maxBytes);
+      this.arrived(bytes);
+    } catch (error) {
+      this.failed(error);
+      return;
+    }
+    this.settled = true;
+    this.deadlines.cancel(this);
+    this.settle.resolve();
+  }
+
+  private failed(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.deadlines.cancel(this);
+    this.settle.reject(error);
+  }
 }
 
 function bodyTimedOut(limits: BodyLimits): GatewayError {
@@ -114,44 +151,37 @@ async function readChunked(
 }
 
 /** A body that may be absent (admin commands with no options): absent or empty is `{}`. */
-export async function readOptionalJsonObject(
-  request: Request,
-  limits: BodyLimits,
-  deadlines: Deadlines,
-): Promise<{ json: JsonObject; text: string }> {
-  const bytes = await readBodyBytes(request, limits, deadlines);
+export function optionalJsonObject(bytes: ArrayBuffer | Uint8Array): {
+  json: JsonObject;
+  text: string;
+} {
   return bytes.byteLength === 0 ? { json: {}, text: "" } : parseJsonObject(bytes);
 }
 
 /**
- * The request body as a JSON object. Any content type is accepted when the body is JSON
- * (curl -d sends form encoding by default); multipart is refused as plainly not JSON.
+ * Why a body that must be JSON is refused before it is read: any content type is accepted when
+ * the body is JSON (curl -d sends form encoding by default); multipart is plainly not JSON.
  */
-export function readJsonObject(
-  request: Request,
-  limits: BodyLimits,
-  deadlines: Deadlines,
-): Promise<{ json: JsonObject; text: string }> {
+export function notJson(request: Request): GatewayError | undefined {
   const type = request.headers.get("content-type") ?? "";
-  if (type.toLowerCase().startsWith("multipart/")) {
-    return Promise.reject(
-      new GatewayError(
-        415,
-        `Request body is ${type.split(";")[0]}; this endpoint expects a JSON object (Content-Type: application/json).`,
-      ),
-    );
-  }
-  // Not an async function: one promise and one suspended call less on every request.
-  return readBodyBytes(request, limits, deadlines).then(requiredJsonObject);
+  if (!type.toLowerCase().startsWith("multipart/")) return undefined;
+  return new GatewayError(
+    415,
+    `Request body is ${type.split(";")[0]}; this endpoint expects a JSON object (Content-Type: application/json).`,
+  );
 }
 
-function requiredJsonObject(bytes: Uint8Array): { json: JsonObject; text: string } {
+/** The request body as a JSON object. */
+export function requiredJsonObject(bytes: ArrayBuffer | Uint8Array): {
+  json: JsonObject;
+  text: string;
+} {
   if (bytes.byteLength === 0)
     throw new GatewayError(400, "Request body is empty; this endpoint expects a JSON object.");
   return parseJsonObject(bytes);
 }
 
-function parseJsonObject(bytes: Uint8Array): { json: JsonObject; text: string } {
+function parseJsonObject(bytes: ArrayBuffer | Uint8Array): { json: JsonObject; text: string } {
   let text: string;
   try {
     text = utf8.decode(bytes);

@@ -31,43 +31,51 @@ export function check<C>(inspect: Check<C>): CheckStep<C> {
     const answer = inspect(context);
     if (answer === undefined) return next();
     if (answer instanceof Response) return answer;
-    return answer.then((settled) => settled ?? next());
+    return answerOrNext(answer, next);
   };
   return Object.assign(step, { check: inspect });
 }
 
-/** Consecutive checks as one step: run in order until one answers, waiting only on those that wait. */
-function fused<C>(checks: readonly Check<C>[]): Middleware<C> {
-  return (context, next) => runChecks(checks, 0, context, next);
+/*
+ * The closures for a check that waits are made in functions of their own: a closure inside the
+ * step (or inside a loop over the checks) made the engine allocate a scope for every call (and
+ * every turn of the loop), whether the check waited or not.
+ */
+
+function answerOrNext(answer: Promise<Response | undefined>, next: Next): Promise<Response> {
+  return answer.then((settled) => settled ?? next());
 }
 
-/** The checks from `start` on; a closure is made only for a check that waits. */
-function runChecks<C>(
+function answerOrRest<C>(
+  answer: Promise<Response | undefined>,
+  run: ChainRun<C>,
   checks: readonly Check<C>[],
   start: number,
-  context: C,
-  next: Next,
-): Response | Promise<Response> {
-  for (let index = start; index < checks.length; index++) {
-    const answer = checks[index]!(context);
-    if (answer === undefined) continue;
-    if (answer instanceof Response) return answer;
-    return answer.then((settled) => settled ?? runChecks(checks, index + 1, context, next));
-  }
-  return next();
+  index: number,
+): Promise<Response> {
+  return answer.then((settled) => settled ?? run.checkRow(checks, start, index));
 }
+
+/**
+ * Consecutive checks (one or more) as one step, which compose runs without a `next` of its own:
+ * in order until one answers, waiting only on those that wait.
+ */
+interface Row<C> {
+  readonly checks: readonly Check<C>[];
+}
+
+type Fused<C> = Middleware<C> | Row<C>;
 
 function isCheck<C>(step: Middleware<C>): step is CheckStep<C> {
   return "check" in step;
 }
 
-/** The steps with each row of two or more checks fused into one. */
-function fuseChecks<C>(steps: readonly Middleware<C>[]): Middleware<C>[] {
-  const out: Middleware<C>[] = [];
+/** The steps with each row of checks made one. */
+function fuseChecks<C>(steps: readonly Middleware<C>[]): Fused<C>[] {
+  const out: Fused<C>[] = [];
   let row: CheckStep<C>[] = [];
   const flush = () => {
-    if (row.length === 1) out.push(row[0]!);
-    else if (row.length > 1) out.push(fused(row.map((step) => step.check)));
+    if (row.length > 0) out.push({ checks: row.map((step) => step.check) });
     row = [];
   };
   for (const step of steps) {
@@ -89,29 +97,53 @@ function fuseChecks<C>(steps: readonly Middleware<C>[]): Middleware<C>[] {
  */
 export function compose<C>(written: readonly Middleware<C>[]): (context: C) => Promise<Response> {
   const steps = fuseChecks(written);
-  const count = steps.length;
-  return (context) => {
-    // The furthest step entered: steps run strictly nested, so a `next` that asks for a step at
-    // or before it is a second call from a step that already passed the request on.
-    let entered = -1;
-    // Not async: every request goes through every step, and an async wrapper per step would add a
-    // promise and a turn of the microtask queue to each.
-    const run = (index: number): Promise<Response> => {
-      if (index <= entered)
-        return Promise.reject(new Error(`middleware step ${index - 1} called next twice`));
-      entered = index;
-      if (index === count)
-        return Promise.reject(
-          new Error(`the middleware chain ended after ${count} steps without an answer`),
-        );
-      try {
-        // Bound rather than an arrow: an arrow here made a function and a scope for every step.
-        const answer = steps[index]!(context, run.bind(undefined, index + 1));
-        return answer instanceof Promise ? answer : Promise.resolve(answer);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    };
-    return run(0);
-  };
+  return (context) => new ChainRun(steps, context).run(0);
+}
+
+/**
+ * One request's way through the steps. An object rather than closures over the request: a
+ * closure made a function and two scopes for every request, and `next` is a bound method, made
+ * only for a step that takes one (a row of checks goes on to the step after it itself).
+ */
+class ChainRun<C> {
+  // The furthest step entered: steps run strictly nested, so a `next` that asks for a step at
+  // or before it is a second call from a step that already passed the request on.
+  private entered = -1;
+
+  constructor(
+    private readonly steps: readonly Fused<C>[],
+    private readonly context: C,
+  ) {}
+
+  // Not async: every request goes through every step, and an async wrapper per step would add a
+  // promise and a turn of the microtask queue to each.
+  run(index: number): Promise<Response> {
+    const count = this.steps.length;
+    if (index <= this.entered)
+      return Promise.reject(new Error(`middleware step ${index - 1} called next twice`));
+    this.entered = index;
+    if (index === count)
+      return Promise.reject(
+        new Error(`the middleware chain ended after ${count} steps without an answer`),
+      );
+    const step = this.steps[index]!;
+    try {
+      if (typeof step !== "function") return this.checkRow(step.checks, 0, index);
+      const answer = step(this.context, this.run.bind(this, index + 1));
+      return answer instanceof Promise ? answer : Promise.resolve(answer);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The row of checks that is step `index`, from check `start` on; then the step after it. */
+  checkRow(checks: readonly Check<C>[], start: number, index: number): Promise<Response> {
+    for (let at = start; at < checks.length; at++) {
+      const answer = checks[at]!(this.context);
+      if (answer === undefined) continue;
+      if (answer instanceof Response) return Promise.resolve(answer);
+      return answerOrRest(answer, this, checks, at + 1, index);
+    }
+    return this.run(index + 1);
+  }
 }

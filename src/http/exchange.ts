@@ -2,7 +2,7 @@ import { randomId } from "../codecs/shared.ts";
 import type { PathLookup, RouteDef, RouteMatch } from "../config/route-table.ts";
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import type { RecordSink } from "../observe/record.ts";
-import { RequestTrace } from "../observe/trace.ts";
+import { RequestTrace, type TraceOptions } from "../observe/trace.ts";
 import type { RequestContext } from "../operations/context.ts";
 import type { Middleware } from "./compose.ts";
 import type { CorsPolicy } from "./cors.ts";
@@ -66,6 +66,9 @@ export function lookedUp(exchange: Exchange): PathLookup {
   return exchange.lookup;
 }
 
+/** The trace's options when bodies are not logged (the default): one object, not one a request. */
+const NO_BODIES: TraceOptions = Object.freeze({ bodyMaxBytes: undefined });
+
 export function openExchange(
   request: Request,
   options: HandleOptions,
@@ -75,10 +78,9 @@ export function openExchange(
 ): Exchange {
   const requestId = randomId("req_");
   // Without a Host (HTTP/1.0) the runtime gives a bare path; the address levity listens on stands in.
-  const url = new URL(
-    request.url,
-    `http://${snapshot.proxy.hostname === "0.0.0.0" ? "127.0.0.1" : snapshot.proxy.hostname}`,
-  );
+  const url = new URL(request.url, policies.urlBase);
+  // Read once: each read of url.pathname makes a new string.
+  const path = url.pathname;
   const logSettings = snapshot.proxy.requestLog;
   return {
     request,
@@ -86,10 +88,14 @@ export function openExchange(
     snapshot,
     requestId,
     // Until a route names its dialect, the path and the SDKs' own headers tell which error shape the client reads.
-    family: familyOfRequest(url.pathname, request.headers),
-    trace: new RequestTrace(requestId, request.method, url.pathname, sink, {
-      bodyMaxBytes: logSettings.logBodies ? logSettings.bodyMaxBytes : undefined,
-    }),
+    family: familyOfRequest(path, request.headers),
+    trace: new RequestTrace(
+      requestId,
+      request.method,
+      path,
+      sink,
+      logSettings.logBodies ? { bodyMaxBytes: logSettings.bodyMaxBytes } : NO_BODIES,
+    ),
     options,
     policies,
     origin: request.headers.get("origin"),

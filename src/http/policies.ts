@@ -12,6 +12,8 @@ export interface SnapshotPolicies {
   adminKeys: KeyRing;
   cors: CorsPolicy;
   hosts: HostPolicy;
+  /** The base a bare request path is read against: the address levity listens on. */
+  urlBase: string;
 }
 
 /**
@@ -29,6 +31,7 @@ export function policyCache(): (snapshot: ConfigSnapshot) => SnapshotPolicies {
         adminKeys: buildKeyRing(snapshot.proxy.adminKeys),
         cors: corsPolicy(snapshot.proxy.corsOrigins),
         hosts: hostPolicy(snapshot.proxy),
+        urlBase: `http://${snapshot.proxy.hostname === "0.0.0.0" ? "127.0.0.1" : snapshot.proxy.hostname}`,
       };
       derived.set(snapshot, found);
     }

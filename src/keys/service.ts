@@ -73,6 +73,14 @@ export class KeyService {
   private readonly dirty = new Set<string>();
   private flushTimer: ReturnType<typeof setInterval> | undefined;
   /**
+   * The flush timer's callback, made once: an arrow written in markDirty made the engine keep a
+   * scope for `this` on each call, that is on every request a key admits.
+   */
+  private readonly flushLater = () => {
+    this.flushTimer = undefined;
+    this.flush();
+  };
+  /**
    * A key's model globs, compiled once per record (a change makes a new record), and the models
    * already judged against them.
    */
@@ -462,10 +470,7 @@ export class KeyService {
   private markDirty(name: string): void {
     this.dirty.add(name);
     if (this.flushTimer) return;
-    this.flushTimer = setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flush();
-    }, FLUSH_MS);
+    this.flushTimer = setTimeout(this.flushLater, FLUSH_MS);
     // Once per timer, not on every request that finds one running.
     (this.flushTimer as { unref?: () => void }).unref?.();
   }

@@ -5,6 +5,7 @@ import type { KeyService } from "../../keys/service.ts";
 import {
   adminRefusalMessage,
   authenticate as matchKey,
+  authorizationCredential,
   needsKey,
   type PresentedCredential,
   presentedCredentials,
@@ -86,6 +87,13 @@ function keyFor(
     }
     default: {
       if (!needsKey(snapshot.proxy.effectiveAuth, authClass)) return undefined;
+      // The usual request: a usable key in Authorization, the first credential tried, is what a
+      // search of every credential answers, without the list of them made for it.
+      const authorization = authorizationCredential(headers);
+      if (authorization !== undefined) {
+        const record = keys.identify(snapshot, authorization);
+        if (record && usable(record, Date.now())) return record;
+      }
       return clientKeyOf(exchange, keys, presentedCredentials(headers, url));
     }
   }

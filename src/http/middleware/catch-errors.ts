@@ -10,9 +10,13 @@ import { finish } from "./finish.ts";
  * with a 500 that names the request id to look for.
  */
 export function catchErrors(log: Logger): Step {
-  // A `next` never throws: what the rest of the chain throws arrives as its rejection.
-  return (exchange, next) =>
-    next().catch((error: unknown) => finish(exchange, errorAnswer(exchange, error, log)));
+  // A `next` never throws: what the rest of the chain throws arrives as its rejection. Bound, not
+  // an arrow: an arrow made a scope for the exchange on every request as well as the function.
+  return (exchange, next) => next().catch(answerError.bind(undefined, exchange, log));
+}
+
+function answerError(exchange: Exchange, log: Logger, error: unknown): Response {
+  return finish(exchange, errorAnswer(exchange, error, log));
 }
 
 function errorAnswer(exchange: Exchange, error: unknown, log: Logger): Response {

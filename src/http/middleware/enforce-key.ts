@@ -1,9 +1,12 @@
+import { check } from "../compose.ts";
 import type { Operation } from "../../codecs/names.ts";
 import { OPENAI_DEFAULT_IMAGE_MODEL } from "../../codecs/images.ts";
 import { textField } from "../../codecs/multipart.ts";
 import { GatewayError } from "../../failure.ts";
 import { estimateBodyTokens } from "../../keys/estimate.ts";
 import { refusalError } from "../../keys/refusal.ts";
+import type { KeyRecord } from "../../config/key-record.ts";
+import type { Refusal } from "../../keys/admission.ts";
 import type { KeyService } from "../../keys/service.ts";
 import type { Exchange, Step } from "../exchange.ts";
 import { clientAddress } from "../client-address.ts";
@@ -58,10 +61,14 @@ function addressOf(exchange: Exchange): string | undefined {
   return clientAddress(peer, exchange.request.headers.get("x-forwarded-for"), trusted);
 }
 
+/**
+ * A check, so that it runs fused with the checks after it (compose.ts): it answers nothing, it
+ * only refuses, and the request passes on when it returns.
+ */
 export function enforceKeyLimits(keys: KeyService): Step {
-  return (exchange, next) => {
+  return check((exchange) => {
     const record = exchange.clientKey;
-    if (!record) return next();
+    if (!record) return undefined;
     const operation = exchange.match?.route.operation;
     const counted = operation !== undefined && COUNTED.has(operation);
     const model = counted ? modelOf(exchange, operation) : undefined;
@@ -73,7 +80,7 @@ export function enforceKeyLimits(keys: KeyService): Step {
         `The client key "${record.name}" may not be used from this address; it is limited to ${record.ips.join(", ")}.`,
         { type: "permission_error", code: "ip_not_allowed", headers: { "x-levity-limit": "ips" } },
       );
-    if (!counted) return next();
+    if (!counted) return undefined;
     if (record.models && model !== undefined && !keys.allowsModel(record, model))
       throw new GatewayError(
         403,
@@ -92,12 +99,20 @@ export function enforceKeyLimits(keys: KeyService): Step {
         : 0;
     const refusal = keys.admit(record, exchange.requestId, estimate, operation !== "count-tokens");
     // A promise only when the counters are shared with other instances (one call to Redis).
-    if (refusal instanceof Promise)
-      return refusal.then((shared) => {
-        if (shared) throw refusalError(shared, exchange.family, record.name, Date.now());
-        return next();
-      });
+    if (refusal instanceof Promise) return sharedVerdict(refusal, exchange, record);
     if (refusal) throw refusalError(refusal, exchange.family, record.name, Date.now());
-    return next();
-  };
+    return undefined;
+  });
+}
+
+/** In a function of its own: a closure in the check made a scope on every call, shared or not. */
+function sharedVerdict(
+  refusal: Promise<Refusal | undefined>,
+  exchange: Exchange,
+  record: KeyRecord,
+): Promise<undefined> {
+  return refusal.then((shared) => {
+    if (shared) throw refusalError(shared, exchange.family, record.name, Date.now());
+    return undefined;
+  });
 }

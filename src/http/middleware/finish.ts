@@ -24,5 +24,6 @@ function hasUnreadBody(request: Request): boolean {
   return (length !== null && length !== "0") || request.headers.has("transfer-encoding");
 }
 
+// Bound, not an arrow: an arrow made a scope for the exchange on every request as well as the function.
 export const finishResponse: Step = (exchange, next) =>
-  next().then((response) => finish(exchange, response));
+  next().then(finish.bind(undefined, exchange));

@@ -1,7 +1,13 @@
-import { check } from "../compose.ts";
 import type { PathLookup, RouteMatch } from "../../config/route-table.ts";
 import type { JsonObject } from "../../codecs/json.ts";
-import { readJsonObject, readMultipart, readOptionalJsonObject } from "../body.ts";
+import type { BodyLimits } from "../../config/request-limits.ts";
+import {
+  BodyRead,
+  notJson,
+  optionalJsonObject,
+  readMultipart,
+  requiredJsonObject,
+} from "../body.ts";
 import { describeMultipart } from "../../codecs/multipart.ts";
 import type { Deadlines } from "../../deadlines.ts";
 import { GatewayError } from "../../failure.ts";
@@ -16,45 +22,59 @@ import { type Exchange, lookedUp, type Step } from "../exchange.ts";
  * file uploads), so its body is never read; an admin command's body may be absent.
  */
 export function readBody(deadlines: Deadlines): Step {
-  return check((exchange) => {
+  // A step, not a check: the read's promise hands the request on itself (`next` is already a
+  // function), where a check's answer would wait in two more promises and a closure.
+  return (exchange, next) => {
     const lookup = lookedUp(exchange);
     const route = exchange.match?.route;
     const hasBody =
       lookup.kind === "overlap" ||
       (route !== undefined && route.method !== "GET" && route.operation !== "not-served");
     // A GET passes straight on, without waiting on a promise.
-    return hasBody ? read(exchange, lookup, deadlines).then(passOn) : undefined;
-  });
+    if (!hasBody) return next();
+    const { request, snapshot } = exchange;
+    // A route's own max_body_mb (routes.yaml) replaces proxy.max_body_mb, for JSON as for uploads.
+    const limits =
+      lookup.kind === "route" && route?.maxBodyBytes !== undefined
+        ? { ...snapshot.proxy.body, maxBytes: route.maxBodyBytes }
+        : snapshot.proxy.body;
+    if (lookup.kind === "route" && route?.body === "multipart")
+      return readUpload(exchange, limits, deadlines).then(next);
+    // An admin command's body may be absent, and is not refused for its type.
+    const optional = lookup.kind !== "overlap" && route?.auth === "admin";
+    const refusal = optional ? undefined : notJson(request);
+    if (refusal) return Promise.reject(refusal);
+    return new ExchangeBody(exchange, lookup, optional, limits, deadlines).read().then(next);
+  };
 }
 
-/** A check that lets the request pass once its body is read (one function for every request). */
-const passOn = (): undefined => undefined;
+async function readUpload(exchange: Exchange, limits: BodyLimits, deadlines: Deadlines) {
+  const multipart = await readMultipart(exchange.request, limits, deadlines);
+  exchange.multipart = multipart;
+  exchange.trace.requestBody(describeMultipart(multipart));
+}
 
-async function read(exchange: Exchange, lookup: PathLookup, deadlines: Deadlines): Promise<void> {
-  const { request, snapshot } = exchange;
-  const route = exchange.match?.route;
-  // A route's own max_body_mb (routes.yaml) replaces proxy.max_body_mb, for JSON as for uploads.
-  const limits =
-    lookup.kind === "route" && route?.maxBodyBytes !== undefined
-      ? { ...snapshot.proxy.body, maxBytes: route.maxBodyBytes }
-      : snapshot.proxy.body;
-  if (lookup.kind === "route" && route?.body === "multipart") {
-    const multipart = await readMultipart(request, limits, deadlines);
-    exchange.multipart = multipart;
-    exchange.trace.requestBody(describeMultipart(multipart));
-    return;
+/** A JSON body read for the exchange: the operation's body, the log's text, an overlap settled. */
+class ExchangeBody extends BodyRead {
+  constructor(
+    private readonly exchange: Exchange,
+    private readonly lookup: PathLookup,
+    private readonly optional: boolean,
+    limits: BodyLimits,
+    deadlines: Deadlines,
+  ) {
+    super(exchange.request, limits, deadlines);
   }
-  if (lookup.kind === "overlap") {
-    const body = await readJsonObject(request, limits, deadlines);
-    exchange.match = chooseOverlap(lookup, body.json);
-    exchange.body = body;
-  } else {
-    exchange.body =
-      exchange.match?.route.auth === "admin"
-        ? await readOptionalJsonObject(request, limits, deadlines)
-        : await readJsonObject(request, limits, deadlines);
+
+  protected arrived(bytes: ArrayBuffer | Uint8Array): void {
+    const { exchange, lookup } = this;
+    if (lookup.kind === "overlap") {
+      const body = requiredJsonObject(bytes);
+      exchange.match = chooseOverlap(lookup, body.json);
+      exchange.body = body;
+    } else exchange.body = this.optional ? optionalJsonObject(bytes) : requiredJsonObject(bytes);
+    exchange.trace.requestBody(exchange.body.text);
   }
-  exchange.trace.requestBody(exchange.body.text);
 }
 
 function chooseOverlap(
