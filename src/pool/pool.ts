@@ -37,6 +37,17 @@ interface AccountState extends Activity {
   sharedRpmUntil: number;
 }
 
+/**
+ * An account ready now, as the strategy sees it (a Candidate) and with what its lease needs: one
+ * object per ready account, where a list of the ready and another of their candidates cost two.
+ */
+interface Ready extends Candidate {
+  readonly kind: "ready";
+  readonly account: Account;
+  readonly state: AccountState;
+  readonly now: number;
+}
+
 /** Cooling or disabled: worth sharing. */
 function unhealthy(state: health.Health, now: number): boolean {
   return (
@@ -219,7 +230,7 @@ export class AccountPool {
     upstream: Upstream,
     model: string,
     affinity: Affinity,
-    exclude: ReadonlySet<string>,
+    exclude: ReadonlySet<string> | undefined,
   ): Acquired {
     const picked = this.pickNow(upstream, model, affinity, exclude);
     if (picked.kind === "unavailable") return picked;
@@ -232,12 +243,10 @@ export class AccountPool {
     upstream: Upstream,
     model: string,
     affinity: Affinity,
-    exclude: ReadonlySet<string>,
-  ):
-    | { kind: "ready"; account: Account; state: AccountState; now: number }
-    | ({ kind: "unavailable" } & Unavailable) {
+    exclude: ReadonlySet<string> | undefined,
+  ): Ready | ({ kind: "unavailable" } & Unavailable) {
     const now = this.now();
-    const ready: { account: Account; state: AccountState }[] = [];
+    const ready: Ready[] = [];
     // Counted in locals, and the account of why none is ready made only when none is: the usual
     // request finds one, and the object and its list cost every request before.
     let cooling = 0;
@@ -250,7 +259,7 @@ export class AccountPool {
       if (!account.serves(model)) continue;
       serving++;
       const state = this.state(upstream, account);
-      if (exclude.has(account.name)) {
+      if (exclude?.has(account.name)) {
         tried++;
         continue;
       }
@@ -275,7 +284,16 @@ export class AccountPool {
         soonestMs = Math.min(soonestMs ?? Infinity, state.sharedBusyUntil - now);
         continue;
       }
-      ready.push({ account, state });
+      ready.push({
+        kind: "ready",
+        name: account.name,
+        weight: account.weight,
+        inFlight: state.inFlight,
+        runningWeight: state.runningWeight,
+        account,
+        state,
+        now,
+      });
     }
     if (ready.length === 0) {
       const unavailable: { kind: "unavailable" } & Unavailable = {
@@ -289,33 +307,22 @@ export class AccountPool {
       if (soonestMs !== undefined) unavailable.soonestMs = soonestMs;
       return unavailable;
     }
-    const chosen = this.choose(upstream, ready, affinity);
-    return { kind: "ready", account: chosen.account, state: chosen.state, now };
+    return this.choose(upstream, ready, affinity);
   }
 
   /** Asks the strategy table, and keeps what the pick asks to be kept. */
-  private choose(
-    upstream: Upstream,
-    ready: { account: Account; state: AccountState }[],
-    affinity: Affinity,
-  ): { account: Account; state: AccountState } {
-    const candidates: Candidate[] = ready.map(({ account, state }) => ({
-      name: account.name,
-      weight: account.weight,
-      inFlight: state.inFlight,
-      runningWeight: state.runningWeight,
-    }));
+  private choose(upstream: Upstream, ready: Ready[], affinity: Affinity): Ready {
     const { session, previousResponseId } = affinity;
-    const picked = pick(upstream.strategy, candidates, {
+    const picked = pick(upstream.strategy, ready, {
       pinnedTo: previousResponseId
         ? this.affinity.pinnedTo(upstream.name, previousResponseId)
         : undefined,
       session: session !== undefined,
       stuckTo: session !== undefined ? this.affinity.stuckTo(upstream.name, session) : undefined,
     });
-    picked.runningWeights?.forEach((weight, i) => {
-      ready[i]!.state.runningWeight = weight;
-    });
+    const weights = picked.runningWeights;
+    if (weights)
+      for (let i = 0; i < weights.length; i++) ready[i]!.state.runningWeight = weights[i]!;
     const chosen = ready[picked.index]!;
     if (picked.sticks && session !== undefined)
       this.affinity.stick(upstream.name, session, chosen.account.name);
@@ -330,7 +337,7 @@ export class AccountPool {
     upstream: Upstream,
     model: string,
     affinity: Affinity,
-    exclude: ReadonlySet<string>,
+    exclude: ReadonlySet<string> | undefined,
     waitMs: number,
     signal: AbortSignal,
   ): Promise<Acquired> {
@@ -357,7 +364,7 @@ export class AccountPool {
     upstream: Upstream,
     model: string,
     affinity: Affinity,
-    exclude: ReadonlySet<string>,
+    exclude: ReadonlySet<string> | undefined,
   ): Promise<Acquired> {
     const shared = this.shared!;
     for (;;) {
@@ -395,21 +402,20 @@ export class AccountPool {
     state.inFlight++;
     state.requests++;
     if (account.rpm) state.recentStarts.push(now);
-    let finished = false;
-    return {
-      upstream,
-      account,
-      model,
-      finish: (outcome) => {
-        if (finished) return;
-        finished = true;
-        release?.();
-        state.inFlight--;
-        this.settle(state, model, outcome);
-        this.waiters.wakeAll();
-      },
-      pinResponse: (responseId) => this.affinity.pin(upstream.name, responseId, account.name),
-    };
+    return new PoolLease(this, upstream, account, state, model, release);
+  }
+
+  /** A lease ends (PoolLease.finish, once): the account is free again, and its health settled. */
+  ended(state: AccountState, model: string, outcome: Outcome, release?: () => void): void {
+    release?.();
+    state.inFlight--;
+    this.settle(state, model, outcome);
+    this.waiters.wakeAll();
+  }
+
+  /** This account stored a response upstream (PoolLease.pinResponse). */
+  pinned(upstream: Upstream, responseId: string, account: Account): void {
+    this.affinity.pin(upstream.name, responseId, account.name);
   }
 
   /** Counts the attempt, lets the failure policy change the account's health, and reports what it did. */
@@ -496,5 +502,29 @@ export class AccountPool {
         return viewAccount(upstream.name, account.name, state.health, state, now);
       }),
     );
+  }
+}
+
+/** One attempt's hold on an account: a class, so that a lease is one object rather than two closures and their scope. */
+class PoolLease implements Lease {
+  private finished = false;
+
+  constructor(
+    private readonly pool: AccountPool,
+    readonly upstream: Upstream,
+    readonly account: Account,
+    private readonly state: AccountState,
+    readonly model: string,
+    private readonly release: (() => void) | undefined,
+  ) {}
+
+  finish(outcome: Outcome): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.pool.ended(this.state, this.model, outcome, this.release);
+  }
+
+  pinResponse(responseId: string): void {
+    this.pool.pinned(this.upstream, responseId, this.account);
   }
 }
