@@ -152,9 +152,42 @@ function commitDeadline(
   };
 }
 
+function refused(runner: TargetRunner): boolean {
+  return runner.refusal !== undefined;
+}
+
+function serving(runner: TargetRunner): boolean {
+  return runner.refusal === undefined;
+}
+
+/**
+ * The answer's routing headers and the trace's record of where it came from. A function, not a
+ * closure each request made over its count of attempts.
+ */
+function decorate(
+  ctx: ServeContext,
+  attempts: number,
+  response: Response,
+  runner: TargetRunner,
+  account: string,
+): Response {
+  ctx.trace.routed(
+    runner.model,
+    runner.upstream.name,
+    account === "-" ? undefined : account,
+    attempts,
+  );
+  ctx.routing(runner, account, response.headers);
+  response.headers.set("x-attempts", String(attempts));
+  // Set here, not by the runner: a stream committed early at its deadline has only these headers.
+  if (runner.warning) response.headers.set(WARNING_HEADER, headerSafe(runner.warning));
+  return response;
+}
+
 export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]): Promise<Response> {
   // A target that cannot serve the request at all is passed by; when none can, the first says why.
-  const runners = targets.filter((runner) => runner.refusal === undefined);
+  // Most requests have no refusal: their targets as they are, not a copy.
+  const runners = targets.some(refused) ? targets.filter(serving) : targets;
   if (runners.length === 0 && targets[0]?.refusal) throw targets[0].refusal;
   // The client has waited since its request came, whichever attempt is running: the deadline counts from here.
   const started = performance.now();
@@ -168,22 +201,10 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
       }
     | undefined;
   let lastUnavailable: { runner: TargetRunner; info: Unavailable } | undefined;
-  const decorate = (response: Response, runner: TargetRunner, account: string) => {
-    ctx.trace.routed(
-      runner.model,
-      runner.upstream.name,
-      account === "-" ? undefined : account,
-      attempts,
-    );
-    ctx.routing(runner, account, response.headers);
-    response.headers.set("x-attempts", String(attempts));
-    // Set here, not by the runner: a stream committed early at its deadline has only these headers.
-    if (runner.warning) response.headers.set(WARNING_HEADER, headerSafe(runner.warning));
-    return response;
-  };
 
   for (const runner of runners) {
-    const tried = new Set<string>();
+    // Made at the first failure: only a second attempt has an account to pass by.
+    let tried: Set<string> | undefined;
     for (let n = 0; n < runner.upstream.maxAttempts; n++) {
       // The usual case, an account free now, without a wait's promise (unless Redis must count it).
       const ready = ctx.pool.admitsLocally(runner.upstream)
@@ -206,7 +227,6 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
       }
       const observed = ctx.trace.observe(acquired.lease);
       const lease = keyScrubbed(observed);
-      tried.add(lease.account.name);
       attempts++;
       let result: AttemptResult;
       try {
@@ -223,17 +243,19 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
       }
       if (result.kind === "committed") {
         ctx.trace.commit(observed);
-        return decorate(result.response, runner, lease.account.name);
+        return decorate(ctx, attempts, result.response, runner, lease.account.name);
       }
       const failure = scrubFailure(result.failure, lease.account.key);
       if (failure.kind === "final") {
         lease.finish({ neutral: true });
         const respond = result.respond ?? runner.failureResponse;
-        return decorate(respond(failure, new Headers()), runner, lease.account.name);
+        return decorate(ctx, attempts, respond(failure, new Headers()), runner, lease.account.name);
       }
       // Echo fails only when asked to (echo-error-<status>): a rehearsal of the client's error
       // handling, which must leave echo serving the very next request.
       lease.finish(isEcho(runner) ? { neutral: true } : { ok: false, failure });
+      tried ??= new Set();
+      tried.add(lease.account.name);
       lastFailure = {
         runner,
         failure,
@@ -251,7 +273,13 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
     // The upstream refused levity's account key, not the client's: never an upstream 401 the client would take as its own.
     const { runner, failure, account } = lastFailure;
     const message = `Upstream "${runner.upstream.name}" refused the key of its account "${account}" (${failure.status}: ${failure.message.slice(0, 200)}); the account is disabled until its key in gateway.yaml changes, and no other account could serve.`;
-    return decorate(errorResponse(ctx.family, 503, message, {}, ctx.requestId), runner, account);
+    return decorate(
+      ctx,
+      attempts,
+      errorResponse(ctx.family, 503, message, {}, ctx.requestId),
+      runner,
+      account,
+    );
   }
   if (lastFailure) {
     const headers = new Headers();
@@ -266,7 +294,7 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
       { ...lastFailure.failure, message: lastFailure.failure.message + suffix },
       headers,
     );
-    return decorate(response, lastFailure.runner, lastFailure.account);
+    return decorate(ctx, attempts, response, lastFailure.runner, lastFailure.account);
   }
   const runner = lastUnavailable?.runner ?? runners[0]!;
   const info = lastUnavailable?.info ?? {
@@ -280,6 +308,8 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
   const headers: Record<string, string> =
     retryAfterMs !== undefined ? { "retry-after": String(seconds(retryAfterMs)) } : {};
   return decorate(
+    ctx,
+    attempts,
     errorResponse(ctx.family, status, message, { headers }, ctx.requestId),
     runner,
     "-",
