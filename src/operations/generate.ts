@@ -27,6 +27,7 @@ import {
 } from "../pipeline/context-fit.ts";
 import { roughRequestTokens } from "../tokens/estimate.ts";
 import type { Target } from "../mapping/table.ts";
+import type { ModelLimits } from "../mapping/model-limits.ts";
 import { silentStream } from "../pipeline/commit-deadline.ts";
 import { DIALECT_MODULES } from "../codecs/index.ts";
 
@@ -171,10 +172,12 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
     if (recalled) await recalled;
   }
   const translation: Translation = { prepared: undefined };
-  const targets =
+  const fit =
     ctx.match.route.operation === "generate"
-      ? await targetsThatFit(ctx, dialect, mapped, services, stream, translation)
+      ? targetsThatFit(ctx, dialect, mapped, services, stream, translation)
       : mapped;
+  // Awaited only when the tokenizer ran: an await costs a promise and a turn even of a list.
+  const targets = Array.isArray(fit) ? fit : await fit;
   const runners: TargetRunner[] = [];
   for (const target of targets)
     runners.push(runnerFor(ctx, dialect, target, services, stream, translation));
@@ -312,18 +315,26 @@ const TOOL_CALL_ID = /"(?:call_id|tool_call_id|tool_use_id)"\s*:\s*"([^"\\]{1,25
 /**
  * The targets whose context window this request fits (pipeline/context-fit.ts). The tokenizer
  * runs only when the body (or a stored conversation it continues) could come near a window; the
- * request parsed for the count is kept for the translated runners.
+ * request parsed for the count is kept for the translated runners. Not async: most requests
+ * need no count, and get their targets back as they are, without a promise.
  */
-async function targetsThatFit(
+function targetsThatFit(
   ctx: RequestContext,
   dialect: Dialect,
   targets: Target[],
   services: GatewayServices,
   stream: boolean,
   translation: Translation,
-): Promise<Target[]> {
-  const windows = targets.flatMap((target) => targetWindow(target, ctx.request.headers) ?? []);
-  if (windows.length === 0) return targets;
+): Target[] | Promise<Target[]> {
+  // A loop, not flatMap: a target without a known window cost an empty list and a closure.
+  let windows: ModelLimits[] | undefined;
+  for (const target of targets) {
+    const limits = targetWindow(target, ctx.request.headers);
+    if (!limits) continue;
+    windows ??= [];
+    windows.push(limits);
+  }
+  if (windows === undefined) return targets;
   if (!continuesLevityResponse(ctx, services) && !mayExceed(ctx.body!.text.length, windows))
     return targets;
   let request: ChatRequest;
@@ -336,8 +347,9 @@ async function targetsThatFit(
   }
   const counted = asTheWindowCounts(request);
   if (!worthCounting(roughRequestTokens(counted), windows)) return targets;
-  const tokens = await services.tokens.countRequest(counted);
-  return fittingTargets(targets, tokens, ctx.request.headers, ctx.family);
+  return services.tokens
+    .countRequest(counted)
+    .then((tokens) => fittingTargets(targets, tokens, ctx.request.headers, ctx.family));
 }
 
 /**
