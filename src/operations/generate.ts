@@ -2,7 +2,7 @@ import { CLIENT_CODECS } from "../codecs/index.ts";
 import type { Dialect } from "../codecs/names.ts";
 import type { ChatRequest } from "../ir.ts";
 import { GatewayError } from "../failure.ts";
-import { resolveModel } from "../mapping/resolve.ts";
+import { resolveTargets } from "../mapping/resolve.ts";
 import { prepareTranslation, translatedRunner, type Prepared } from "../pipeline/translate.ts";
 import type { Lease } from "../pool/lease.ts";
 import type { Affinity } from "../pool/affinity.ts";
@@ -164,7 +164,7 @@ export async function generate(ctx: RequestContext, services: GatewayServices): 
   ctx.trace.requested(model, stream);
   // A replay sent elsewhere names its target itself; every other request is mapped.
   const mapped =
-    ctx.targets ?? resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name).targets;
+    ctx.targets ?? resolveTargets(snapshot.mappings, model, snapshot.upstreams[0]!.name);
   const affinity = affinityOf(ctx, dialect, mapped);
   // Shared with other instances only: what they stored or bound, brought here before it is read.
   if (services.shared) {
@@ -259,13 +259,19 @@ function affinityOf(ctx: RequestContext, dialect: Dialect, targets: Target[]): A
     // Only sticky upstreams use it, and it hashes the conversation's opening. A replay binds no
     // session: the client's conversation must not follow the operator's replay to its account.
     session:
-      ctx.replayOf === undefined &&
-      targets.some((t) => ctx.snapshot.upstreamByName.get(t.upstream)?.strategy === "sticky")
+      ctx.replayOf === undefined && anySticky(ctx, targets)
         ? requestSessionKey(ctx, dialect)
         : undefined,
     previousResponseId:
       typeof json.previous_response_id === "string" ? json.previous_response_id : undefined,
   };
+}
+
+/** Whether a target's upstream keeps conversations on one account. A loop: `some` cost a closure a request. */
+function anySticky(ctx: RequestContext, targets: Target[]): boolean {
+  for (const t of targets)
+    if (ctx.snapshot.upstreamByName.get(t.upstream)?.strategy === "sticky") return true;
+  return false;
 }
 
 /**
