@@ -154,30 +154,90 @@ function countElsewhere(translated: () => TargetRunner): (lease: Lease) => Promi
  * dialect is the upstream's own is forwarded byte for byte (the fast and most faithful path);
  * every other pair goes through the IR. The pool then tries the targets' accounts in turn.
  */
-export async function generate(ctx: RequestContext, services: GatewayServices): Promise<Response> {
-  const dialect = ctx.match.route.dialect;
-  if (!dialect || !ctx.body)
-    throw new Error(`route ${ctx.match.route.path} has no dialect or body`);
-  const snapshot = ctx.snapshot;
-  const model = requestedModel(ctx, dialect);
-  const stream = wantsStream(ctx, ctx.body.json);
-  ctx.trace.requested(model, stream);
-  // A replay sent elsewhere names its target itself; every other request is mapped.
-  const mapped =
-    ctx.targets ?? resolveTargets(snapshot.mappings, model, snapshot.upstreams[0]!.name);
-  const affinity = affinityOf(ctx, dialect, mapped);
-  // Shared with other instances only: what they stored or bound, brought here before it is read.
-  if (services.shared) {
-    const recalled = recallShared(ctx, services, affinity, mapped);
-    if (recalled) await recalled;
+export function generate(ctx: RequestContext, services: GatewayServices): Promise<Response> {
+  // Not async: the usual request waits for nothing before the pool, and an async function here
+  // cost its own promise and generator, and the turns of resolving it with serveWithPool's.
+  try {
+    const dialect = ctx.match.route.dialect;
+    if (!dialect || !ctx.body)
+      throw new Error(`route ${ctx.match.route.path} has no dialect or body`);
+    const snapshot = ctx.snapshot;
+    const model = requestedModel(ctx, dialect);
+    const stream = wantsStream(ctx, ctx.body.json);
+    ctx.trace.requested(model, stream);
+    // A replay sent elsewhere names its target itself; every other request is mapped.
+    const mapped =
+      ctx.targets ?? resolveTargets(snapshot.mappings, model, snapshot.upstreams[0]!.name);
+    const affinity = affinityOf(ctx, dialect, mapped);
+    // Shared with other instances only: what they stored or bound, brought here before it is read.
+    const recalled = services.shared && recallShared(ctx, services, affinity, mapped);
+    if (recalled) return afterRecall(recalled, ctx, services, dialect, stream, mapped, affinity);
+    return serveMapped(ctx, services, dialect, stream, mapped, affinity);
+  } catch (error) {
+    // A caller still sees a rejection, as of the async function this was.
+    return Promise.reject(error);
   }
+}
+
+/*
+ * The continuations after a wait are made in functions of their own, called only when there is
+ * a wait: a closure in the function that usually does not wait still cost it a scope a request.
+ */
+function afterRecall(
+  recalled: Promise<unknown>,
+  ctx: RequestContext,
+  services: GatewayServices,
+  dialect: Dialect,
+  stream: boolean,
+  mapped: Target[],
+  affinity: Affinity,
+): Promise<Response> {
+  return recalled.then(() => serveMapped(ctx, services, dialect, stream, mapped, affinity));
+}
+
+function afterCount(
+  counted: Promise<Target[]>,
+  ctx: RequestContext,
+  services: GatewayServices,
+  dialect: Dialect,
+  stream: boolean,
+  affinity: Affinity,
+  translation: Translation,
+): Promise<Response> {
+  return counted.then((targets) =>
+    serveRunners(ctx, services, dialect, stream, affinity, targets, translation),
+  );
+}
+
+/** generate's mapped targets, those the request fits, each as a runner, tried against the pool. */
+function serveMapped(
+  ctx: RequestContext,
+  services: GatewayServices,
+  dialect: Dialect,
+  stream: boolean,
+  mapped: Target[],
+  affinity: Affinity,
+): Promise<Response> {
   const translation: Translation = { prepared: undefined };
   const fit =
     ctx.match.route.operation === "generate"
       ? targetsThatFit(ctx, dialect, mapped, services, stream, translation)
       : mapped;
-  // Awaited only when the tokenizer ran: an await costs a promise and a turn even of a list.
-  const targets = Array.isArray(fit) ? fit : await fit;
+  // Waited for only when the tokenizer ran.
+  return Array.isArray(fit)
+    ? serveRunners(ctx, services, dialect, stream, affinity, fit, translation)
+    : afterCount(fit, ctx, services, dialect, stream, affinity, translation);
+}
+
+function serveRunners(
+  ctx: RequestContext,
+  services: GatewayServices,
+  dialect: Dialect,
+  stream: boolean,
+  affinity: Affinity,
+  targets: Target[],
+  translation: Translation,
+): Promise<Response> {
   const runners: TargetRunner[] = [];
   for (const target of targets)
     runners.push(runnerFor(ctx, dialect, target, services, stream, translation));
