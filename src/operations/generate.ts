@@ -278,7 +278,7 @@ function runnerFor(
   // Made only where the upstream may turn out not to have the route: most requests need none.
   const translated =
     counting || fallsBackOnNoSuchRoute(upstream, dialect)
-      ? () => translatedFor(ctx, dialect, target, upstream, services, stream, translation)
+      ? translatedLater(ctx, dialect, target, upstream, services, stream, translation)
       : undefined;
   return passthroughRunner({
     ctx,
@@ -297,6 +297,19 @@ function runnerFor(
         ? countElsewhere(translated)
         : noSuchRouteFallback(upstream, dialect, services, translated),
   });
+}
+
+/** translatedFor when it is asked for: made in its own function, so runnerFor has no scope a request. */
+function translatedLater(
+  ctx: RequestContext,
+  dialect: Dialect,
+  target: Target,
+  upstream: Upstream,
+  services: GatewayServices,
+  stream: boolean,
+  translation: Translation,
+): () => TargetRunner {
+  return () => translatedFor(ctx, dialect, target, upstream, services, stream, translation);
 }
 
 function translatedFor(
