@@ -434,13 +434,8 @@ export class AccountPool {
       state.lastError = `${failure.status} ${failure.message}`.slice(0, 300);
     }
     if (state.ephemeral) return;
-    const settled = health.settle(
-      state.health,
-      failure ? { ok: false, failure } : { ok: true },
-      model,
-      this.now(),
-      this.random,
-    );
+    // The outcome as it came (its failure the one counted above): not a copy of it a request.
+    const settled = health.settle(state.health, outcome, model, this.now(), this.random);
     if (settled.health !== state.health) {
       state.health = settled.health;
       this.save(state);
