@@ -1,10 +1,10 @@
 import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse, type ErrorFamily } from "../codecs/errors.ts";
 import type { Logger } from "../log.ts";
-import type { RequestTrace } from "../observe/trace.ts";
+import { ObservedLease, type RequestTrace } from "../observe/trace.ts";
 import type { Failure, GatewayError } from "../failure.ts";
 import type { AccountPool } from "../pool/pool.ts";
-import { type Lease, LeaseWrapper, type Outcome, type Unavailable } from "../pool/lease.ts";
+import type { Lease, Outcome, Unavailable } from "../pool/lease.ts";
 import type { Affinity } from "../pool/affinity.ts";
 import { scrubFailure } from "../scrub.ts";
 import type { Deadlines } from "../deadlines.ts";
@@ -106,14 +106,10 @@ function isEcho(runner: TargetRunner): boolean {
  * they refused): every failure of an attempt passes through here, before the pool keeps it, the
  * trace logs it or the client reads it. Those after the commit point reach the lease this wraps.
  */
-function keyScrubbed(lease: Lease): Lease {
-  return new KeyScrubbedLease(lease);
-}
-
-/** Hands the lease's end on with the account's key taken out of a failure's words. */
-class KeyScrubbedLease extends LeaseWrapper {
-  finish(outcome: Outcome): void {
-    this.inner.finish(
+/** Hands the lease's end on, and the trace's, with the account's key taken out of a failure's words. */
+class KeyScrubbedLease extends ObservedLease {
+  override finish(outcome: Outcome): void {
+    super.finish(
       "failure" in outcome
         ? { ok: false, failure: scrubFailure(outcome.failure, this.inner.account.key) }
         : outcome,
@@ -225,8 +221,7 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
         lastUnavailable = { runner, info: acquired };
         break;
       }
-      const observed = ctx.trace.observe(acquired.lease);
-      const lease = keyScrubbed(observed);
+      const lease = new KeyScrubbedLease(acquired.lease, ctx.trace);
       attempts++;
       let result: AttemptResult;
       try {
@@ -242,7 +237,7 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
         throw error;
       }
       if (result.kind === "committed") {
-        ctx.trace.commit(observed);
+        ctx.trace.commit(lease);
         return decorate(ctx, attempts, result.response, runner, lease.account.name);
       }
       const failure = scrubFailure(result.failure, lease.account.key);
