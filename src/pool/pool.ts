@@ -84,6 +84,8 @@ export class AccountPool {
   private readonly random: () => number;
   // Per Account object (a reload makes new ones), so selection does not hash keys on every request.
   private readonly digests = new WeakMap<Account, string>();
+  // Per Account object too: its "upstream/account" id.
+  private readonly ids = new WeakMap<Account, { upstream: string; id: string }>();
 
   private readonly now: () => number;
   private readonly shared: SharedPool | undefined;
@@ -135,8 +137,18 @@ export class AccountPool {
     return digest;
   }
 
-  private state(upstream: Upstream, account: Account): AccountState {
+  /** The account's id in `states`, made once per Account object: every pick looks up each serving account. */
+  private idOf(upstream: Upstream, account: Account): string {
+    const known = this.ids.get(account);
+    // Checked against the upstream: one Account object may serve several (echo's built-in one).
+    if (known?.upstream === upstream.name) return known.id;
     const id = `${upstream.name}/${account.name}`;
+    this.ids.set(account, { upstream: upstream.name, id });
+    return id;
+  }
+
+  private state(upstream: Upstream, account: Account): AccountState {
+    const id = this.idOf(upstream, account);
     const keyDigest = this.keyDigest(account);
     const known = this.states.get(id);
     if (known && known.keyDigest === keyDigest) return known;
