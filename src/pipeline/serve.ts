@@ -117,35 +117,53 @@ class KeyScrubbedLease extends ObservedLease {
   }
 }
 
-/** The commit deadline of one attempt, counted from the request's start, whichever attempt it is. */
-function commitDeadline(
-  ctx: ServeContext,
-  silence: NonNullable<ServeContext["silence"]>,
-  started: number,
-  runner: TargetRunner,
-  lease: Lease,
-): CommitDeadline {
-  const { commitDeadline, keepAlive } = runner.upstream.timeouts;
-  const where = `${runner.upstream.name}/${lease.account.name}`;
-  return {
-    ...silence,
-    remainingMs: started + commitDeadline - performance.now(),
-    intervalMs: keepAlive,
-    committed: () =>
-      ctx.log.info(
-        `request ${ctx.requestId}: no content from ${where} within ${commitDeadline / 1000} s (timeouts.commit_deadline): the stream is committed, with keep-alives until content comes; no retry from here`,
-      ),
-    settle(failure, blame) {
-      const scrubbed = scrubFailure(failure, lease.account.key);
-      const blamed = blame && scrubbed.kind !== "final" && !isEcho(runner);
-      lease.finish(blamed ? { ok: false, failure: scrubbed } : { neutral: true });
-      ctx.log.warn(
-        `request ${ctx.requestId}: attempt on ${where} failed after the commit deadline (${scrubbed.kind} ${scrubbed.status}: ${scrubbed.message.slice(0, 200)}); the client gets an error event`,
-      );
-      return scrubbed;
-    },
-    abandon: () => lease.finish({ neutral: true }),
-  };
+/**
+ * The commit deadline of one attempt, counted from the request's start, whichever attempt it is.
+ * A class: every attempt of a stream made one, where an object of closures cost it three
+ * functions, their scope and the account's "upstream/account" words before any were needed.
+ */
+class AttemptDeadline implements CommitDeadline {
+  readonly stream: SilentStream;
+  readonly deadlines: Deadlines;
+  readonly remainingMs: number;
+  readonly intervalMs: number;
+
+  constructor(
+    private readonly ctx: ServeContext,
+    silence: NonNullable<ServeContext["silence"]>,
+    started: number,
+    private readonly runner: TargetRunner,
+    private readonly lease: Lease,
+  ) {
+    this.stream = silence.stream;
+    this.deadlines = silence.deadlines;
+    this.remainingMs = started + runner.upstream.timeouts.commitDeadline - performance.now();
+    this.intervalMs = runner.upstream.timeouts.keepAlive;
+  }
+
+  private where(): string {
+    return `${this.runner.upstream.name}/${this.lease.account.name}`;
+  }
+
+  committed(): void {
+    this.ctx.log.info(
+      `request ${this.ctx.requestId}: no content from ${this.where()} within ${this.runner.upstream.timeouts.commitDeadline / 1000} s (timeouts.commit_deadline): the stream is committed, with keep-alives until content comes; no retry from here`,
+    );
+  }
+
+  settle(failure: Failure, blame: boolean): Failure {
+    const scrubbed = scrubFailure(failure, this.lease.account.key);
+    const blamed = blame && scrubbed.kind !== "final" && !isEcho(this.runner);
+    this.lease.finish(blamed ? { ok: false, failure: scrubbed } : { neutral: true });
+    this.ctx.log.warn(
+      `request ${this.ctx.requestId}: attempt on ${this.where()} failed after the commit deadline (${scrubbed.kind} ${scrubbed.status}: ${scrubbed.message.slice(0, 200)}); the client gets an error event`,
+    );
+    return scrubbed;
+  }
+
+  abandon(): void {
+    this.lease.finish({ neutral: true });
+  }
 }
 
 function refused(runner: TargetRunner): boolean {
@@ -229,7 +247,7 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
         result = ctx.silence
           ? await withinCommitDeadline(
               pending,
-              commitDeadline(ctx, ctx.silence, started, runner, lease),
+              new AttemptDeadline(ctx, ctx.silence, started, runner, lease),
             )
           : await pending;
       } catch (error) {
