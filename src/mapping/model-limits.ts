@@ -153,7 +153,9 @@ const ROWS_BY_FIRST: ReadonlyMap<string, readonly (readonly [RegExp, ModelLimits
 export function builtInLimits(model: string): ModelLimits | undefined {
   const name = model.toLowerCase().slice(model.lastIndexOf("/") + 1);
   const rows = ROWS_BY_FIRST.get(name[0] ?? "") ?? ROWS_BY_FIRST.get("")!;
-  return rows.find(([pattern]) => pattern.test(name))?.[1];
+  // A loop, not find: its closure over the name cost every request that looks a model up.
+  for (const [pattern, limits] of rows) if (pattern.test(name)) return limits;
+  return undefined;
 }
 
 /**

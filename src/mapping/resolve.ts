@@ -1,4 +1,4 @@
-import type { MappingTable, Target } from "./table.ts";
+import type { MappingTable, Target, WildcardRule } from "./table.ts";
 
 export type RuleKind = "exact" | "wildcard" | "default" | "unmapped";
 
@@ -20,18 +20,17 @@ export function resolveModel(
       targets: exact.targets,
       rule: { kind: "exact", pattern: exact.name, file: table.file, line: exact.line },
     };
-  for (const wildcard of table.wildcards) {
-    if (wildcard.matches(requested)) {
-      return {
-        targets: wildcard.targets,
-        rule: {
-          kind: "wildcard",
-          pattern: wildcard.pattern,
-          file: table.file,
-          line: wildcard.line,
-        },
-      };
-    }
+  const wildcard = matchingWildcard(table, requested);
+  if (wildcard) {
+    return {
+      targets: wildcard.targets,
+      rule: {
+        kind: "wildcard",
+        pattern: wildcard.pattern,
+        file: table.file,
+        line: wildcard.line,
+      },
+    };
   }
   if (table.fallback) {
     return {
@@ -40,6 +39,28 @@ export function resolveModel(
     };
   }
   return { targets: [{ upstream: firstUpstream, model: requested }], rule: { kind: "unmapped" } };
+}
+
+/**
+ * resolveModel's targets alone, in the same order of rules, for the request path: without the
+ * resolution and rule objects it would make for every request only to be dropped.
+ */
+export function resolveTargets(
+  table: MappingTable,
+  requested: string,
+  firstUpstream: string,
+): Target[] {
+  return (
+    table.exact.get(requested)?.targets ??
+    matchingWildcard(table, requested)?.targets ??
+    table.fallback?.targets ?? [{ upstream: firstUpstream, model: requested }]
+  );
+}
+
+/** The first wildcard that matches: the table keeps them most specific first. */
+function matchingWildcard(table: MappingTable, requested: string): WildcardRule | undefined {
+  for (const wildcard of table.wildcards) if (wildcard.matches(requested)) return wildcard;
+  return undefined;
 }
 
 export function describeResolution(requested: string, resolution: Resolution): string {

@@ -135,11 +135,6 @@ export class RequestTrace {
     this.record.attempts = attempts;
   }
 
-  /** The same lease, reporting to this trace how it ended. */
-  observe(lease: Lease): Lease {
-    return new ObservedLease(lease, this);
-  }
-
   /** This attempt's answer is the client's: the record waits for its lease to finish. */
   commit(lease: Lease): void {
     this.committed = lease;
@@ -311,9 +306,10 @@ function captureBody(
 
 /**
  * A lease whose end the trace is told of. A lease ends once: the pool ignores a second finish
- * (a stream's "neutral" after its result), and so does the record.
+ * (a stream's "neutral" after its result), and so does the record. serveWithPool's lease extends
+ * it (one object an attempt, not one wrapper around another); the trace's commit takes that lease.
  */
-class ObservedLease extends LeaseWrapper {
+export class ObservedLease extends LeaseWrapper {
   private ended = false;
 
   constructor(

@@ -2,7 +2,7 @@ import { CLIENT_CODECS } from "../codecs/index.ts";
 import type { Dialect } from "../codecs/names.ts";
 import type { ChatRequest } from "../ir.ts";
 import { GatewayError } from "../failure.ts";
-import { resolveModel } from "../mapping/resolve.ts";
+import { resolveTargets } from "../mapping/resolve.ts";
 import { prepareTranslation, translatedRunner, type Prepared } from "../pipeline/translate.ts";
 import type { Lease } from "../pool/lease.ts";
 import type { Affinity } from "../pool/affinity.ts";
@@ -27,6 +27,7 @@ import {
 } from "../pipeline/context-fit.ts";
 import { roughRequestTokens } from "../tokens/estimate.ts";
 import type { Target } from "../mapping/table.ts";
+import type { ModelLimits } from "../mapping/model-limits.ts";
 import { silentStream } from "../pipeline/commit-deadline.ts";
 import { DIALECT_MODULES } from "../codecs/index.ts";
 
@@ -153,28 +154,90 @@ function countElsewhere(translated: () => TargetRunner): (lease: Lease) => Promi
  * dialect is the upstream's own is forwarded byte for byte (the fast and most faithful path);
  * every other pair goes through the IR. The pool then tries the targets' accounts in turn.
  */
-export async function generate(ctx: RequestContext, services: GatewayServices): Promise<Response> {
-  const dialect = ctx.match.route.dialect;
-  if (!dialect || !ctx.body)
-    throw new Error(`route ${ctx.match.route.path} has no dialect or body`);
-  const snapshot = ctx.snapshot;
-  const model = requestedModel(ctx, dialect);
-  const stream = wantsStream(ctx, ctx.body.json);
-  ctx.trace.requested(model, stream);
-  // A replay sent elsewhere names its target itself; every other request is mapped.
-  const mapped =
-    ctx.targets ?? resolveModel(snapshot.mappings, model, snapshot.upstreams[0]!.name).targets;
-  const affinity = affinityOf(ctx, dialect, mapped);
-  // Shared with other instances only: what they stored or bound, brought here before it is read.
-  if (services.shared) {
-    const recalled = recallShared(ctx, services, affinity, mapped);
-    if (recalled) await recalled;
+export function generate(ctx: RequestContext, services: GatewayServices): Promise<Response> {
+  // Not async: the usual request waits for nothing before the pool, and an async function here
+  // cost its own promise and generator, and the turns of resolving it with serveWithPool's.
+  try {
+    const dialect = ctx.match.route.dialect;
+    if (!dialect || !ctx.body)
+      throw new Error(`route ${ctx.match.route.path} has no dialect or body`);
+    const snapshot = ctx.snapshot;
+    const model = requestedModel(ctx, dialect);
+    const stream = wantsStream(ctx, ctx.body.json);
+    ctx.trace.requested(model, stream);
+    // A replay sent elsewhere names its target itself; every other request is mapped.
+    const mapped =
+      ctx.targets ?? resolveTargets(snapshot.mappings, model, snapshot.upstreams[0]!.name);
+    const affinity = affinityOf(ctx, dialect, mapped);
+    // Shared with other instances only: what they stored or bound, brought here before it is read.
+    const recalled = services.shared && recallShared(ctx, services, affinity, mapped);
+    if (recalled) return afterRecall(recalled, ctx, services, dialect, stream, mapped, affinity);
+    return serveMapped(ctx, services, dialect, stream, mapped, affinity);
+  } catch (error) {
+    // A caller still sees a rejection, as of the async function this was.
+    return Promise.reject(error);
   }
+}
+
+/*
+ * The continuations after a wait are made in functions of their own, called only when there is
+ * a wait: a closure in the function that usually does not wait still cost it a scope a request.
+ */
+function afterRecall(
+  recalled: Promise<unknown>,
+  ctx: RequestContext,
+  services: GatewayServices,
+  dialect: Dialect,
+  stream: boolean,
+  mapped: Target[],
+  affinity: Affinity,
+): Promise<Response> {
+  return recalled.then(() => serveMapped(ctx, services, dialect, stream, mapped, affinity));
+}
+
+function afterCount(
+  counted: Promise<Target[]>,
+  ctx: RequestContext,
+  services: GatewayServices,
+  dialect: Dialect,
+  stream: boolean,
+  affinity: Affinity,
+  translation: Translation,
+): Promise<Response> {
+  return counted.then((targets) =>
+    serveRunners(ctx, services, dialect, stream, affinity, targets, translation),
+  );
+}
+
+/** generate's mapped targets, those the request fits, each as a runner, tried against the pool. */
+function serveMapped(
+  ctx: RequestContext,
+  services: GatewayServices,
+  dialect: Dialect,
+  stream: boolean,
+  mapped: Target[],
+  affinity: Affinity,
+): Promise<Response> {
   const translation: Translation = { prepared: undefined };
-  const targets =
+  const fit =
     ctx.match.route.operation === "generate"
-      ? await targetsThatFit(ctx, dialect, mapped, services, stream, translation)
+      ? targetsThatFit(ctx, dialect, mapped, services, stream, translation)
       : mapped;
+  // Waited for only when the tokenizer ran.
+  return Array.isArray(fit)
+    ? serveRunners(ctx, services, dialect, stream, affinity, fit, translation)
+    : afterCount(fit, ctx, services, dialect, stream, affinity, translation);
+}
+
+function serveRunners(
+  ctx: RequestContext,
+  services: GatewayServices,
+  dialect: Dialect,
+  stream: boolean,
+  affinity: Affinity,
+  targets: Target[],
+  translation: Translation,
+): Promise<Response> {
   const runners: TargetRunner[] = [];
   for (const target of targets)
     runners.push(runnerFor(ctx, dialect, target, services, stream, translation));
@@ -215,7 +278,7 @@ function runnerFor(
   // Made only where the upstream may turn out not to have the route: most requests need none.
   const translated =
     counting || fallsBackOnNoSuchRoute(upstream, dialect)
-      ? () => translatedFor(ctx, dialect, target, upstream, services, stream, translation)
+      ? translatedLater(ctx, dialect, target, upstream, services, stream, translation)
       : undefined;
   return passthroughRunner({
     ctx,
@@ -234,6 +297,19 @@ function runnerFor(
         ? countElsewhere(translated)
         : noSuchRouteFallback(upstream, dialect, services, translated),
   });
+}
+
+/** translatedFor when it is asked for: made in its own function, so runnerFor has no scope a request. */
+function translatedLater(
+  ctx: RequestContext,
+  dialect: Dialect,
+  target: Target,
+  upstream: Upstream,
+  services: GatewayServices,
+  stream: boolean,
+  translation: Translation,
+): () => TargetRunner {
+  return () => translatedFor(ctx, dialect, target, upstream, services, stream, translation);
 }
 
 function translatedFor(
@@ -256,13 +332,19 @@ function affinityOf(ctx: RequestContext, dialect: Dialect, targets: Target[]): A
     // Only sticky upstreams use it, and it hashes the conversation's opening. A replay binds no
     // session: the client's conversation must not follow the operator's replay to its account.
     session:
-      ctx.replayOf === undefined &&
-      targets.some((t) => ctx.snapshot.upstreamByName.get(t.upstream)?.strategy === "sticky")
+      ctx.replayOf === undefined && anySticky(ctx, targets)
         ? requestSessionKey(ctx, dialect)
         : undefined,
     previousResponseId:
       typeof json.previous_response_id === "string" ? json.previous_response_id : undefined,
   };
+}
+
+/** Whether a target's upstream keeps conversations on one account. A loop: `some` cost a closure a request. */
+function anySticky(ctx: RequestContext, targets: Target[]): boolean {
+  for (const t of targets)
+    if (ctx.snapshot.upstreamByName.get(t.upstream)?.strategy === "sticky") return true;
+  return false;
 }
 
 /**
@@ -312,18 +394,26 @@ const TOOL_CALL_ID = /"(?:call_id|tool_call_id|tool_use_id)"\s*:\s*"([^"\\]{1,25
 /**
  * The targets whose context window this request fits (pipeline/context-fit.ts). The tokenizer
  * runs only when the body (or a stored conversation it continues) could come near a window; the
- * request parsed for the count is kept for the translated runners.
+ * request parsed for the count is kept for the translated runners. Not async: most requests
+ * need no count, and get their targets back as they are, without a promise.
  */
-async function targetsThatFit(
+function targetsThatFit(
   ctx: RequestContext,
   dialect: Dialect,
   targets: Target[],
   services: GatewayServices,
   stream: boolean,
   translation: Translation,
-): Promise<Target[]> {
-  const windows = targets.flatMap((target) => targetWindow(target, ctx.request.headers) ?? []);
-  if (windows.length === 0) return targets;
+): Target[] | Promise<Target[]> {
+  // A loop, not flatMap: a target without a known window cost an empty list and a closure.
+  let windows: ModelLimits[] | undefined;
+  for (const target of targets) {
+    const limits = targetWindow(target, ctx.request.headers);
+    if (!limits) continue;
+    windows ??= [];
+    windows.push(limits);
+  }
+  if (windows === undefined) return targets;
   if (!continuesLevityResponse(ctx, services) && !mayExceed(ctx.body!.text.length, windows))
     return targets;
   let request: ChatRequest;
@@ -336,8 +426,9 @@ async function targetsThatFit(
   }
   const counted = asTheWindowCounts(request);
   if (!worthCounting(roughRequestTokens(counted), windows)) return targets;
-  const tokens = await services.tokens.countRequest(counted);
-  return fittingTargets(targets, tokens, ctx.request.headers, ctx.family);
+  return services.tokens
+    .countRequest(counted)
+    .then((tokens) => fittingTargets(targets, tokens, ctx.request.headers, ctx.family));
 }
 
 /**

@@ -86,17 +86,23 @@ export interface PassthroughRunnerOptions {
   onNoSuchRoute?: (lease: Lease) => Promise<AttemptResult>;
 }
 
-export function passthroughRunner({
-  ctx,
-  dialect,
-  target,
-  upstream,
-  stream,
-  upstreamClient,
-  signatures,
-  log,
-  onNoSuchRoute,
-}: PassthroughRunnerOptions): TargetRunner {
+/*
+ * Module functions, not closures made with every runner: they need nothing of the request.
+ */
+function failed(failure: Failure): AttemptResult {
+  return { kind: "failed", failure };
+}
+
+function pinStored(lease: Lease, id: string | undefined): void {
+  if (id) lease.pinResponse(id);
+}
+
+function pinNothing(_lease: Lease, _id: string | undefined): void {}
+
+export function passthroughRunner(options: PassthroughRunnerOptions): TargetRunner {
+  // Taken apart here, not in the parameter list: a destructured parameter cost the call a scope of its own.
+  const { ctx, dialect, target, upstream, stream, upstreamClient, signatures, log, onNoSuchRoute } =
+    options;
   const { json, text } = ctx.body!;
   // Only the model changes, and for an OpenAI-compatible provider what it would refuse; otherwise the client's bytes go through untouched.
   const adapted =
@@ -110,9 +116,11 @@ export function passthroughRunner({
   // The history's signatures go only to the attempt that may have them (signatures.ts); the
   // body is rewritten only when one may not, once per issuer.
   const history = REASONING_HISTORY[dialect];
-  const bodies = new Map<string, string>();
+  // Made by the first rewrite: a dialect without signatures in its history never needs it.
+  let bodies: Map<string, string> | undefined;
   const bodyFor = (issuer: string, noReasoning: boolean): string => {
     if (!history) return body;
+    bodies ??= new Map();
     const key = noReasoning ? "" : issuer;
     let chosen = bodies.get(key);
     if (chosen === undefined) {
@@ -142,12 +150,9 @@ export function passthroughRunner({
   const jsonArray =
     stream && DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams) === "json-array";
 
-  const failed = (failure: Failure): AttemptResult => ({ kind: "failed", failure });
   // OpenAI stores a Response in the account that made it (unless store: false); continuing it must go back there.
   const storesResponse = dialect === "openai-responses" && json.store !== false;
-  const pin = (lease: Lease, id: string | undefined) => {
-    if (storesResponse && id) lease.pinResponse(id);
-  };
+  const pin = storesResponse ? pinStored : pinNothing;
 
   const attempt = async (lease: Lease, noReasoning = false): Promise<AttemptResult> => {
     const issuer = attemptIssuer(upstream, lease.account, target.model);

@@ -1,10 +1,10 @@
 import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse, type ErrorFamily } from "../codecs/errors.ts";
 import type { Logger } from "../log.ts";
-import type { RequestTrace } from "../observe/trace.ts";
+import { ObservedLease, type RequestTrace } from "../observe/trace.ts";
 import type { Failure, GatewayError } from "../failure.ts";
 import type { AccountPool } from "../pool/pool.ts";
-import { type Lease, LeaseWrapper, type Outcome, type Unavailable } from "../pool/lease.ts";
+import type { Lease, Outcome, Unavailable } from "../pool/lease.ts";
 import type { Affinity } from "../pool/affinity.ts";
 import { scrubFailure } from "../scrub.ts";
 import type { Deadlines } from "../deadlines.ts";
@@ -106,14 +106,10 @@ function isEcho(runner: TargetRunner): boolean {
  * they refused): every failure of an attempt passes through here, before the pool keeps it, the
  * trace logs it or the client reads it. Those after the commit point reach the lease this wraps.
  */
-function keyScrubbed(lease: Lease): Lease {
-  return new KeyScrubbedLease(lease);
-}
-
-/** Hands the lease's end on with the account's key taken out of a failure's words. */
-class KeyScrubbedLease extends LeaseWrapper {
-  finish(outcome: Outcome): void {
-    this.inner.finish(
+/** Hands the lease's end on, and the trace's, with the account's key taken out of a failure's words. */
+class KeyScrubbedLease extends ObservedLease {
+  override finish(outcome: Outcome): void {
+    super.finish(
       "failure" in outcome
         ? { ok: false, failure: scrubFailure(outcome.failure, this.inner.account.key) }
         : outcome,
@@ -121,40 +117,91 @@ class KeyScrubbedLease extends LeaseWrapper {
   }
 }
 
-/** The commit deadline of one attempt, counted from the request's start, whichever attempt it is. */
-function commitDeadline(
+/**
+ * The commit deadline of one attempt, counted from the request's start, whichever attempt it is.
+ * A class: every attempt of a stream made one, where an object of closures cost it three
+ * functions, their scope and the account's "upstream/account" words before any were needed.
+ */
+class AttemptDeadline implements CommitDeadline {
+  readonly stream: SilentStream;
+  readonly deadlines: Deadlines;
+  readonly remainingMs: number;
+  readonly intervalMs: number;
+
+  constructor(
+    private readonly ctx: ServeContext,
+    silence: NonNullable<ServeContext["silence"]>,
+    started: number,
+    private readonly runner: TargetRunner,
+    private readonly lease: Lease,
+  ) {
+    this.stream = silence.stream;
+    this.deadlines = silence.deadlines;
+    this.remainingMs = started + runner.upstream.timeouts.commitDeadline - performance.now();
+    this.intervalMs = runner.upstream.timeouts.keepAlive;
+  }
+
+  private where(): string {
+    return `${this.runner.upstream.name}/${this.lease.account.name}`;
+  }
+
+  committed(): void {
+    this.ctx.log.info(
+      `request ${this.ctx.requestId}: no content from ${this.where()} within ${this.runner.upstream.timeouts.commitDeadline / 1000} s (timeouts.commit_deadline): the stream is committed, with keep-alives until content comes; no retry from here`,
+    );
+  }
+
+  settle(failure: Failure, blame: boolean): Failure {
+    const scrubbed = scrubFailure(failure, this.lease.account.key);
+    const blamed = blame && scrubbed.kind !== "final" && !isEcho(this.runner);
+    this.lease.finish(blamed ? { ok: false, failure: scrubbed } : { neutral: true });
+    this.ctx.log.warn(
+      `request ${this.ctx.requestId}: attempt on ${this.where()} failed after the commit deadline (${scrubbed.kind} ${scrubbed.status}: ${scrubbed.message.slice(0, 200)}); the client gets an error event`,
+    );
+    return scrubbed;
+  }
+
+  abandon(): void {
+    this.lease.finish({ neutral: true });
+  }
+}
+
+function refused(runner: TargetRunner): boolean {
+  return runner.refusal !== undefined;
+}
+
+function serving(runner: TargetRunner): boolean {
+  return runner.refusal === undefined;
+}
+
+/**
+ * The answer's routing headers and the trace's record of where it came from. A function, not a
+ * closure each request made over its count of attempts.
+ */
+function decorate(
   ctx: ServeContext,
-  silence: NonNullable<ServeContext["silence"]>,
-  started: number,
+  attempts: number,
+  response: Response,
   runner: TargetRunner,
-  lease: Lease,
-): CommitDeadline {
-  const { commitDeadline, keepAlive } = runner.upstream.timeouts;
-  const where = `${runner.upstream.name}/${lease.account.name}`;
-  return {
-    ...silence,
-    remainingMs: started + commitDeadline - performance.now(),
-    intervalMs: keepAlive,
-    committed: () =>
-      ctx.log.info(
-        `request ${ctx.requestId}: no content from ${where} within ${commitDeadline / 1000} s (timeouts.commit_deadline): the stream is committed, with keep-alives until content comes; no retry from here`,
-      ),
-    settle(failure, blame) {
-      const scrubbed = scrubFailure(failure, lease.account.key);
-      const blamed = blame && scrubbed.kind !== "final" && !isEcho(runner);
-      lease.finish(blamed ? { ok: false, failure: scrubbed } : { neutral: true });
-      ctx.log.warn(
-        `request ${ctx.requestId}: attempt on ${where} failed after the commit deadline (${scrubbed.kind} ${scrubbed.status}: ${scrubbed.message.slice(0, 200)}); the client gets an error event`,
-      );
-      return scrubbed;
-    },
-    abandon: () => lease.finish({ neutral: true }),
-  };
+  account: string,
+): Response {
+  ctx.trace.routed(
+    runner.model,
+    runner.upstream.name,
+    account === "-" ? undefined : account,
+    attempts,
+  );
+  ctx.routing(runner, account, response.headers);
+  response.headers.set("x-attempts", String(attempts));
+  // Set here, not by the runner: a stream committed early at its deadline has only these headers.
+  if (runner.warning) response.headers.set(WARNING_HEADER, headerSafe(runner.warning));
+  return response;
 }
 
 export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]): Promise<Response> {
   // A target that cannot serve the request at all is passed by; when none can, the first says why.
-  const runners = targets.filter((runner) => runner.refusal === undefined);
+  // Most requests have no refusal: their targets as they are, not a copy.
+  const runners = targets.some(refused) ? targets.filter(serving) : targets;
   if (runners.length === 0 && targets[0]?.refusal) throw targets[0].refusal;
   // The client has waited since its request came, whichever attempt is running: the deadline counts from here.
   const started = performance.now();
@@ -168,22 +215,10 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
       }
     | undefined;
   let lastUnavailable: { runner: TargetRunner; info: Unavailable } | undefined;
-  const decorate = (response: Response, runner: TargetRunner, account: string) => {
-    ctx.trace.routed(
-      runner.model,
-      runner.upstream.name,
-      account === "-" ? undefined : account,
-      attempts,
-    );
-    ctx.routing(runner, account, response.headers);
-    response.headers.set("x-attempts", String(attempts));
-    // Set here, not by the runner: a stream committed early at its deadline has only these headers.
-    if (runner.warning) response.headers.set(WARNING_HEADER, headerSafe(runner.warning));
-    return response;
-  };
 
   for (const runner of runners) {
-    const tried = new Set<string>();
+    // Made at the first failure: only a second attempt has an account to pass by.
+    let tried: Set<string> | undefined;
     for (let n = 0; n < runner.upstream.maxAttempts; n++) {
       // The usual case, an account free now, without a wait's promise (unless Redis must count it).
       const ready = ctx.pool.admitsLocally(runner.upstream)
@@ -204,9 +239,7 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
         lastUnavailable = { runner, info: acquired };
         break;
       }
-      const observed = ctx.trace.observe(acquired.lease);
-      const lease = keyScrubbed(observed);
-      tried.add(lease.account.name);
+      const lease = new KeyScrubbedLease(acquired.lease, ctx.trace);
       attempts++;
       let result: AttemptResult;
       try {
@@ -214,7 +247,7 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
         result = ctx.silence
           ? await withinCommitDeadline(
               pending,
-              commitDeadline(ctx, ctx.silence, started, runner, lease),
+              new AttemptDeadline(ctx, ctx.silence, started, runner, lease),
             )
           : await pending;
       } catch (error) {
@@ -222,18 +255,20 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
         throw error;
       }
       if (result.kind === "committed") {
-        ctx.trace.commit(observed);
-        return decorate(result.response, runner, lease.account.name);
+        ctx.trace.commit(lease);
+        return decorate(ctx, attempts, result.response, runner, lease.account.name);
       }
       const failure = scrubFailure(result.failure, lease.account.key);
       if (failure.kind === "final") {
         lease.finish({ neutral: true });
         const respond = result.respond ?? runner.failureResponse;
-        return decorate(respond(failure, new Headers()), runner, lease.account.name);
+        return decorate(ctx, attempts, respond(failure, new Headers()), runner, lease.account.name);
       }
       // Echo fails only when asked to (echo-error-<status>): a rehearsal of the client's error
       // handling, which must leave echo serving the very next request.
       lease.finish(isEcho(runner) ? { neutral: true } : { ok: false, failure });
+      tried ??= new Set();
+      tried.add(lease.account.name);
       lastFailure = {
         runner,
         failure,
@@ -251,7 +286,13 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
     // The upstream refused levity's account key, not the client's: never an upstream 401 the client would take as its own.
     const { runner, failure, account } = lastFailure;
     const message = `Upstream "${runner.upstream.name}" refused the key of its account "${account}" (${failure.status}: ${failure.message.slice(0, 200)}); the account is disabled until its key in gateway.yaml changes, and no other account could serve.`;
-    return decorate(errorResponse(ctx.family, 503, message, {}, ctx.requestId), runner, account);
+    return decorate(
+      ctx,
+      attempts,
+      errorResponse(ctx.family, 503, message, {}, ctx.requestId),
+      runner,
+      account,
+    );
   }
   if (lastFailure) {
     const headers = new Headers();
@@ -266,7 +307,7 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
       { ...lastFailure.failure, message: lastFailure.failure.message + suffix },
       headers,
     );
-    return decorate(response, lastFailure.runner, lastFailure.account);
+    return decorate(ctx, attempts, response, lastFailure.runner, lastFailure.account);
   }
   const runner = lastUnavailable?.runner ?? runners[0]!;
   const info = lastUnavailable?.info ?? {
@@ -280,6 +321,8 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
   const headers: Record<string, string> =
     retryAfterMs !== undefined ? { "retry-after": String(seconds(retryAfterMs)) } : {};
   return decorate(
+    ctx,
+    attempts,
     errorResponse(ctx.family, status, message, { headers }, ctx.requestId),
     runner,
     "-",

@@ -13,7 +13,7 @@ import { AccountPool } from "./pool.ts";
 import type { Acquired, Lease } from "./lease.ts";
 import { ADMIN_DISABLED } from "./health.ts";
 import type { AccountListener } from "./events.ts";
-import type { Affinity } from "./affinity.ts";
+import { type Affinity, AffinityMemory } from "./affinity.ts";
 
 /*
  * AccountPool driven with a fake clock: time moves only when a test moves it, and a waiting
@@ -65,6 +65,13 @@ function build(
 function lease(acquired: Acquired): Lease {
   if (acquired.kind !== "lease") throw new Error(`no lease: ${JSON.stringify(acquired)}`);
   return acquired.lease;
+}
+
+/** Acquires with these accounts passed by, and finishes at once; the account that served. */
+function serve(pool: AccountPool, up: Upstream, affinity: Affinity, tried: Set<string>) {
+  const l = lease(pool.tryAcquire(up, "m", affinity, tried));
+  l.finish({ ok: true });
+  return l.account.name;
 }
 
 /** Acquires and finishes at once, `n` times; the accounts that served, in order. */
@@ -131,6 +138,21 @@ describe("selection through the pool", () => {
     const l = lease(pool.tryAcquire(up, "m", { session: "s1" }, new Set()));
     l.finish({ ok: false, failure: failure("rate_limit", { hintMs: 1_000 }) });
     expect(serveMany(pool, up, 2, { session: "s1" })).toBe("b b");
+  });
+
+  test("sticky with one account ready: the conversation sticks to it, unless it holds the response continued", () => {
+    const memory = new AffinityMemory();
+    const pool = new AccountPool(memoryStore(), NOBODY, { affinity: memory });
+    const up = upstream("sticky", [account("a"), account("b")]);
+    // b alone is ready for s1: s1 sticks to b.
+    expect(serve(pool, up, { session: "s1" }, new Set(["a"]))).toBe("b");
+    expect(memory.stuckTo("u", "s1")).toBe("b");
+    // a holds resp_1 and alone is ready for s2, which continues it: picked as the holder, s2 sticks nowhere.
+    memory.pin("u", "resp_1", "a");
+    expect(serve(pool, up, { session: "s2", previousResponseId: "resp_1" }, new Set(["b"]))).toBe(
+      "a",
+    );
+    expect(memory.stuckTo("u", "s2")).toBeUndefined();
   });
 
   test("a stored response brings its continuation back to the account that holds it", () => {

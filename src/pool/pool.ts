@@ -37,6 +37,17 @@ interface AccountState extends Activity {
   sharedRpmUntil: number;
 }
 
+/**
+ * An account ready now, as the strategy sees it (a Candidate) and with what its lease needs: one
+ * object per ready account, where a list of the ready and another of their candidates cost two.
+ */
+interface Ready extends Candidate {
+  readonly kind: "ready";
+  readonly account: Account;
+  readonly state: AccountState;
+  readonly now: number;
+}
+
 /** Cooling or disabled: worth sharing. */
 function unhealthy(state: health.Health, now: number): boolean {
   return (
@@ -73,6 +84,8 @@ export class AccountPool {
   private readonly random: () => number;
   // Per Account object (a reload makes new ones), so selection does not hash keys on every request.
   private readonly digests = new WeakMap<Account, string>();
+  // Per Account object too: its "upstream/account" id.
+  private readonly ids = new WeakMap<Account, { upstream: string; id: string }>();
 
   private readonly now: () => number;
   private readonly shared: SharedPool | undefined;
@@ -124,8 +137,18 @@ export class AccountPool {
     return digest;
   }
 
-  private state(upstream: Upstream, account: Account): AccountState {
+  /** The account's id in `states`, made once per Account object: every pick looks up each serving account. */
+  private idOf(upstream: Upstream, account: Account): string {
+    const known = this.ids.get(account);
+    // Checked against the upstream: one Account object may serve several (echo's built-in one).
+    if (known?.upstream === upstream.name) return known.id;
     const id = `${upstream.name}/${account.name}`;
+    this.ids.set(account, { upstream: upstream.name, id });
+    return id;
+  }
+
+  private state(upstream: Upstream, account: Account): AccountState {
+    const id = this.idOf(upstream, account);
     const keyDigest = this.keyDigest(account);
     const known = this.states.get(id);
     if (known && known.keyDigest === keyDigest) return known;
@@ -219,7 +242,7 @@ export class AccountPool {
     upstream: Upstream,
     model: string,
     affinity: Affinity,
-    exclude: ReadonlySet<string>,
+    exclude: ReadonlySet<string> | undefined,
   ): Acquired {
     const picked = this.pickNow(upstream, model, affinity, exclude);
     if (picked.kind === "unavailable") return picked;
@@ -232,12 +255,10 @@ export class AccountPool {
     upstream: Upstream,
     model: string,
     affinity: Affinity,
-    exclude: ReadonlySet<string>,
-  ):
-    | { kind: "ready"; account: Account; state: AccountState; now: number }
-    | ({ kind: "unavailable" } & Unavailable) {
+    exclude: ReadonlySet<string> | undefined,
+  ): Ready | ({ kind: "unavailable" } & Unavailable) {
     const now = this.now();
-    const ready: { account: Account; state: AccountState }[] = [];
+    const ready: Ready[] = [];
     // Counted in locals, and the account of why none is ready made only when none is: the usual
     // request finds one, and the object and its list cost every request before.
     let cooling = 0;
@@ -250,7 +271,7 @@ export class AccountPool {
       if (!account.serves(model)) continue;
       serving++;
       const state = this.state(upstream, account);
-      if (exclude.has(account.name)) {
+      if (exclude?.has(account.name)) {
         tried++;
         continue;
       }
@@ -275,7 +296,16 @@ export class AccountPool {
         soonestMs = Math.min(soonestMs ?? Infinity, state.sharedBusyUntil - now);
         continue;
       }
-      ready.push({ account, state });
+      ready.push({
+        kind: "ready",
+        name: account.name,
+        weight: account.weight,
+        inFlight: state.inFlight,
+        runningWeight: state.runningWeight,
+        account,
+        state,
+        now,
+      });
     }
     if (ready.length === 0) {
       const unavailable: { kind: "unavailable" } & Unavailable = {
@@ -289,37 +319,52 @@ export class AccountPool {
       if (soonestMs !== undefined) unavailable.soonestMs = soonestMs;
       return unavailable;
     }
-    const chosen = this.choose(upstream, ready, affinity);
-    return { kind: "ready", account: chosen.account, state: chosen.state, now };
+    return this.choose(upstream, ready, affinity);
   }
 
   /** Asks the strategy table, and keeps what the pick asks to be kept. */
-  private choose(
-    upstream: Upstream,
-    ready: { account: Account; state: AccountState }[],
-    affinity: Affinity,
-  ): { account: Account; state: AccountState } {
-    const candidates: Candidate[] = ready.map(({ account, state }) => ({
-      name: account.name,
-      weight: account.weight,
-      inFlight: state.inFlight,
-      runningWeight: state.runningWeight,
-    }));
+  private choose(upstream: Upstream, ready: Ready[], affinity: Affinity): Ready {
     const { session, previousResponseId } = affinity;
-    const picked = pick(upstream.strategy, candidates, {
+    if (ready.length === 1) return this.only(upstream, ready[0]!, session, previousResponseId);
+    const picked = pick(upstream.strategy, ready, {
       pinnedTo: previousResponseId
         ? this.affinity.pinnedTo(upstream.name, previousResponseId)
         : undefined,
       session: session !== undefined,
       stuckTo: session !== undefined ? this.affinity.stuckTo(upstream.name, session) : undefined,
     });
-    picked.runningWeights?.forEach((weight, i) => {
-      ready[i]!.state.runningWeight = weight;
-    });
+    const weights = picked.runningWeights;
+    if (weights)
+      for (let i = 0; i < weights.length; i++) ready[i]!.state.runningWeight = weights[i]!;
     const chosen = ready[picked.index]!;
     if (picked.sticks && session !== undefined)
       this.affinity.stick(upstream.name, session, chosen.account.name);
     return chosen;
+  }
+
+  /**
+   * The one ready account, without asking the strategy table (its ties, its pick and the new
+   * weights cost every such request three objects): every strategy picks the only candidate,
+   * and round robin's weight comes back as it was (whole numbers, added and taken away). What
+   * remains is sticky's: the conversation sticks to it, unless it was picked as the holder of
+   * the response the request continues (strategies.ts pick).
+   */
+  private only(
+    upstream: Upstream,
+    ready: Ready,
+    session: string | undefined,
+    previousResponseId: string | undefined,
+  ): Ready {
+    if (
+      upstream.strategy === "sticky" &&
+      session !== undefined &&
+      !(
+        previousResponseId &&
+        this.affinity.pinnedTo(upstream.name, previousResponseId) === ready.name
+      )
+    )
+      this.affinity.stick(upstream.name, session, ready.account.name);
+    return ready;
   }
 
   /**
@@ -330,7 +375,7 @@ export class AccountPool {
     upstream: Upstream,
     model: string,
     affinity: Affinity,
-    exclude: ReadonlySet<string>,
+    exclude: ReadonlySet<string> | undefined,
     waitMs: number,
     signal: AbortSignal,
   ): Promise<Acquired> {
@@ -357,7 +402,7 @@ export class AccountPool {
     upstream: Upstream,
     model: string,
     affinity: Affinity,
-    exclude: ReadonlySet<string>,
+    exclude: ReadonlySet<string> | undefined,
   ): Promise<Acquired> {
     const shared = this.shared!;
     for (;;) {
@@ -395,21 +440,20 @@ export class AccountPool {
     state.inFlight++;
     state.requests++;
     if (account.rpm) state.recentStarts.push(now);
-    let finished = false;
-    return {
-      upstream,
-      account,
-      model,
-      finish: (outcome) => {
-        if (finished) return;
-        finished = true;
-        release?.();
-        state.inFlight--;
-        this.settle(state, model, outcome);
-        this.waiters.wakeAll();
-      },
-      pinResponse: (responseId) => this.affinity.pin(upstream.name, responseId, account.name),
-    };
+    return new PoolLease(this, upstream, account, state, model, release);
+  }
+
+  /** A lease ends (PoolLease.finish, once): the account is free again, and its health settled. */
+  ended(state: AccountState, model: string, outcome: Outcome, release?: () => void): void {
+    release?.();
+    state.inFlight--;
+    this.settle(state, model, outcome);
+    this.waiters.wakeAll();
+  }
+
+  /** This account stored a response upstream (PoolLease.pinResponse). */
+  pinned(upstream: Upstream, responseId: string, account: Account): void {
+    this.affinity.pin(upstream.name, responseId, account.name);
   }
 
   /** Counts the attempt, lets the failure policy change the account's health, and reports what it did. */
@@ -428,13 +472,8 @@ export class AccountPool {
       state.lastError = `${failure.status} ${failure.message}`.slice(0, 300);
     }
     if (state.ephemeral) return;
-    const settled = health.settle(
-      state.health,
-      failure ? { ok: false, failure } : { ok: true },
-      model,
-      this.now(),
-      this.random,
-    );
+    // The outcome as it came (its failure the one counted above): not a copy of it a request.
+    const settled = health.settle(state.health, outcome, model, this.now(), this.random);
     if (settled.health !== state.health) {
       state.health = settled.health;
       this.save(state);
@@ -496,5 +535,29 @@ export class AccountPool {
         return viewAccount(upstream.name, account.name, state.health, state, now);
       }),
     );
+  }
+}
+
+/** One attempt's hold on an account: a class, so that a lease is one object rather than two closures and their scope. */
+class PoolLease implements Lease {
+  private finished = false;
+
+  constructor(
+    private readonly pool: AccountPool,
+    readonly upstream: Upstream,
+    readonly account: Account,
+    private readonly state: AccountState,
+    readonly model: string,
+    private readonly release: (() => void) | undefined,
+  ) {}
+
+  finish(outcome: Outcome): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.pool.ended(this.state, this.model, outcome, this.release);
+  }
+
+  pinResponse(responseId: string): void {
+    this.pool.pinned(this.upstream, responseId, this.account);
   }
 }

@@ -42,11 +42,18 @@ type Choose = (candidates: readonly Candidate[], ties: Ties) => Pick;
  * in runs (weights 5, 1, 1 give a a b a c a a, not a a a a a b c).
  */
 function roundRobin(candidates: readonly Candidate[]): Pick {
-  const runningWeights = candidates.map((c) => c.runningWeight + c.weight);
+  // Loops, not map and reduce: every request's pick paid for their two closures.
+  const runningWeights: number[] = [];
+  let total = 0;
+  for (let i = 0; i < candidates.length; i++) {
+    const c = candidates[i]!;
+    runningWeights.push(c.runningWeight + c.weight);
+    total += c.weight;
+  }
   let index = 0;
   for (let i = 1; i < runningWeights.length; i++)
     if (runningWeights[i]! > runningWeights[index]!) index = i;
-  runningWeights[index]! -= candidates.reduce((total, c) => total + c.weight, 0);
+  runningWeights[index]! -= total;
   return { index, runningWeights };
 }
 
