@@ -4,7 +4,7 @@ import { broken, GatewayError, UpstreamFailed, unreachable } from "../failure.ts
 import { SweepList } from "../sweep.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { decodedStream } from "./stream-decode.ts";
-import { contentEncoding, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts";
+import { contentEncoding, readSizedText, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts";
 
 export interface UpstreamCall {
   upstream: Upstream;
@@ -327,17 +327,21 @@ export class UpstreamClient {
       throw explain(error, w, "reach");
     }
     this.lastAnswered.set(origin, Date.now());
-    if (!response.body) {
+    const limit = limitsOf(call.upstream).bodyBytes;
+    // Read before the body is asked for: a whole answer of a declared length needs no stream.
+    const sized = call.stream && response.ok ? undefined : readSizedText(response, limit);
+    if (!sized && !response.body) {
       unwatch(w);
       return { response };
     }
     w.receiving = true;
     w.lastChunkAt = performance.now();
     if (call.stream && response.ok) {
+      // Not null: a stream has no sized read, so a null body returned above.
+      const body = response.body!;
       const encoding = RUNTIME_DECODES ? "identity" : contentEncoding(response.headers);
-      if (encoding === "identity")
-        return { response, source: guardSource(response.body, w, unwatch) };
-      const decoded = decodedStream(response.body, encoding);
+      if (encoding === "identity") return { response, source: guardSource(body, w, unwatch) };
+      const decoded = decodedStream(body, encoding);
       if (decoded) return { response, source: guardSource(decoded, w, unwatch) };
       unwatch(w);
       w.abort.abort();
@@ -349,7 +353,7 @@ export class UpstreamClient {
     // idle limit then counts from the headers to the body's end.
     let text: string;
     try {
-      text = await readWholeBody(response, call.upstream.name, limitsOf(call.upstream).bodyBytes);
+      text = await (sized ?? readWholeBody(response, call.upstream.name, limit));
     } catch (error) {
       unwatch(w);
       // Nothing more of this body is wanted: its connection goes with it.
