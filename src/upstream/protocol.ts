@@ -128,10 +128,13 @@ const PASSED_RESPONSE_PREFIXES: readonly string[] = FAMILY_LIST.flatMap(
  */
 export function clientResponseHeaders(upstream: Headers): Record<string, string> {
   const headers: Record<string, string> = {};
-  upstream.forEach((value, name) => {
-    if (PASSED_RESPONSE_HEADERS.has(name) || hasPassedPrefix(name)) headers[name] = value;
-  });
+  // The copy as forEach's `this`: a closure over it was a function and its scope every answer.
+  upstream.forEach(copyPassed, headers);
   return headers;
+}
+
+function copyPassed(this: Record<string, string>, value: string, name: string): void {
+  if (PASSED_RESPONSE_HEADERS.has(name) || hasPassedPrefix(name)) this[name] = value;
 }
 
 function hasPassedPrefix(name: string): boolean {
