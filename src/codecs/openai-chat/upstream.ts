@@ -218,24 +218,26 @@ export const openaiChatUpstream: Readonly<UpstreamCodec> = {
     if (content.text !== "") parts.push({ type: "text", text: content.text });
     if (typeof message.refusal === "string" && message.refusal !== "")
       parts.push({ type: "text", text: message.refusal });
-    for (const call of Array.isArray(message.tool_calls) ? message.tool_calls : []) {
-      if (!isObject(call)) continue;
-      const id = typeof call.id === "string" ? call.id : newCallId();
-      if (isObject(call.function))
-        parts.push({
-          type: "tool_call",
-          id,
-          name: String(call.function.name),
-          arguments: String(call.function.arguments ?? "{}"),
-        });
-      else if (isObject(call.custom))
-        parts.push({
-          type: "tool_call",
-          id,
-          name: String(call.custom.name),
-          arguments: customArguments(String(call.custom.input ?? "")),
-        });
-    }
+    // Only where there are calls: an empty array for each answer without was an object for nothing.
+    if (Array.isArray(message.tool_calls))
+      for (const call of message.tool_calls) {
+        if (!isObject(call)) continue;
+        const id = typeof call.id === "string" ? call.id : newCallId();
+        if (isObject(call.function))
+          parts.push({
+            type: "tool_call",
+            id,
+            name: String(call.function.name),
+            arguments: String(call.function.arguments ?? "{}"),
+          });
+        else if (isObject(call.custom))
+          parts.push({
+            type: "tool_call",
+            id,
+            name: String(call.custom.name),
+            arguments: customArguments(String(call.custom.input ?? "")),
+          });
+      }
     return {
       id: typeof body.id === "string" ? body.id : "chatcmpl-unknown",
       model: typeof body.model === "string" ? body.model : "",
