@@ -84,6 +84,9 @@ const FORWARDED_CLIENT_HEADERS: readonly string[] = [
   "accept",
 ];
 
+/** The one client header a translated request carries (a list made once, not per request). */
+const TRANSLATED_CLIENT_HEADERS: readonly string[] = ["user-agent"];
+
 /** Headers for an upstream request: JSON, the account key in the upstream's own header, and (same dialect only) the client's protocol headers. */
 export function upstreamRequestHeaders(
   protocol: UpstreamProtocol,
@@ -95,7 +98,7 @@ export function upstreamRequestHeaders(
     "content-type": "application/json",
     ...accountHeaders(protocol, key),
   });
-  for (const name of sameDialect ? FORWARDED_CLIENT_HEADERS : ["user-agent"]) {
+  for (const name of sameDialect ? FORWARDED_CLIENT_HEADERS : TRANSLATED_CLIENT_HEADERS) {
     const value = client.get(name);
     if (value) headers.set(name, value);
   }
