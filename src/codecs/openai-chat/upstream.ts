@@ -333,23 +333,25 @@ async function* parseChatStream(body: AsyncIterable<Uint8Array>): AsyncGenerator
     const reasoning = reasoningText(delta) ?? content.thinking;
     if (reasoning) yield { type: "thinking", text: reasoning };
     if (content.text !== "") yield { type: "text", text: content.text };
-    for (const call of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
-      if (!isObject(call)) continue;
-      const index = indexes.indexOf(call, openTool);
-      const fn = isObject(call.function) ? call.function : {};
-      if (index !== openTool && (typeof call.id === "string" || typeof fn.name === "string")) {
-        if (openTool !== undefined) yield { type: "tool_call_end", index: openTool };
-        openTool = index;
-        yield {
-          type: "tool_call_start",
-          index,
-          id: typeof call.id === "string" ? call.id : newCallId(),
-          name: String(fn.name ?? ""),
-        };
+    // Only where there are calls: an empty array for every chunk without was an object for nothing.
+    if (Array.isArray(delta.tool_calls))
+      for (const call of delta.tool_calls) {
+        if (!isObject(call)) continue;
+        const index = indexes.indexOf(call, openTool);
+        const fn = isObject(call.function) ? call.function : {};
+        if (index !== openTool && (typeof call.id === "string" || typeof fn.name === "string")) {
+          if (openTool !== undefined) yield { type: "tool_call_end", index: openTool };
+          openTool = index;
+          yield {
+            type: "tool_call_start",
+            index,
+            id: typeof call.id === "string" ? call.id : newCallId(),
+            name: String(fn.name ?? ""),
+          };
+        }
+        if (typeof fn.arguments === "string" && fn.arguments !== "")
+          yield { type: "tool_call_delta", index, arguments: fn.arguments };
       }
-      if (typeof fn.arguments === "string" && fn.arguments !== "")
-        yield { type: "tool_call_delta", index, arguments: fn.arguments };
-    }
     if (choice.finish_reason) {
       stop = fromOpenAIFinish(choice.finish_reason);
       if (openTool !== undefined) yield { type: "tool_call_end", index: openTool };

@@ -193,11 +193,18 @@ export function isCustomTool(tools: Tool[], name: string): boolean {
  * An answer's content as text and thinking. It is a string almost everywhere; Mistral's reasoning
  * models send a list of `{type: "text"}` and `{type: "thinking", thinking: [{type: "text"}]}` chunks.
  */
-export function contentOf(content: unknown): { text: string; thinking: string } {
+/** What a message or delta without content holds: made once, for nearly every stream chunk but text. */
+const NO_CONTENT: Readonly<{ text: string; thinking: string }> = Object.freeze({
+  text: "",
+  thinking: "",
+});
+
+export function contentOf(content: unknown): Readonly<{ text: string; thinking: string }> {
   if (typeof content === "string") return { text: content, thinking: "" };
+  if (!Array.isArray(content)) return NO_CONTENT;
   let text = "";
   let thinking = "";
-  for (const chunk of Array.isArray(content) ? content : []) {
+  for (const chunk of content) {
     if (!isObject(chunk)) continue;
     if (chunk.type === "text" && typeof chunk.text === "string") text += chunk.text;
     if (chunk.type === "thinking") {
