@@ -405,6 +405,8 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
   parseError: parseOpenAIError,
 };
 
+const NO_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({});
+
 /**
  * `searching`: the request gave the upstream its web search. Its citations arrive after the text
  * they cite (response.output_text.annotation.added), so a message's text is taken whole from its
@@ -420,8 +422,9 @@ async function* parseResponsesStream(
   for await (const sse of readSse(body)) {
     const data = parseStreamJson(sse.data);
     if (!isObject(data)) continue;
-    const response = isObject(data.response) ? data.response : {};
-    const item = isObject(data.item) ? data.item : {};
+    // Most events have neither: one empty object read for them, not two made for every delta.
+    const response = isObject(data.response) ? data.response : NO_FIELDS;
+    const item = isObject(data.item) ? data.item : NO_FIELDS;
     const outputIndex = Number(data.output_index);
     switch (data.type) {
       case "response.created":
