@@ -94,10 +94,10 @@ export function upstreamRequestHeaders(
   client: Headers,
   sameDialect: boolean,
 ): Headers {
-  const headers = new Headers({
-    "content-type": "application/json",
-    ...accountHeaders(protocol, key),
-  });
+  // Set on the account's own object's copy, not spread with it into another object first (fetch
+  // sends headers in its own order, whichever way they were put in).
+  const headers = new Headers(accountHeaders(protocol, key));
+  headers.set("content-type", "application/json");
   for (const name of sameDialect ? FORWARDED_CLIENT_HEADERS : TRANSLATED_CLIENT_HEADERS) {
     const value = client.get(name);
     if (value) headers.set(name, value);
