@@ -7,7 +7,7 @@ import type { TokenCounter } from "../tokens/estimate.ts";
 import { echoResponse, echoStream } from "../upstream/echo.ts";
 import { type Failure, failureOf, UpstreamFailed } from "../failure.ts";
 import { failureFromAnswer } from "./answer-failure.ts";
-import { type OpenedUpstream, sourceStream, type UpstreamClient } from "../upstream/forward.ts";
+import { type OpenedUpstream, sourceIterable, type UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { withEventLimit } from "../codecs/sse.ts";
 import { upstreamDialect, upstreamRequestHeaders } from "../upstream/protocol.ts";
@@ -201,7 +201,7 @@ class HttpProducer implements Producer {
     return {
       ok: true,
       value: codec.parseStream(
-        withEventLimit(sourceStream(source), limitsOf(upstream).eventBytes, upstream.name),
+        withEventLimit(sourceIterable(source), limitsOf(upstream).eventBytes, upstream.name),
         target,
         response.headers.get("content-type") ?? "",
         request,
