@@ -74,6 +74,17 @@ export function withEventLimit<T extends AsyncIterable<Uint8Array>>(
   return Object.assign(body, { eventLimit: { bytes, upstream } });
 }
 
+/** Whether a line's field (before its colon, or the whole line without one) is `name`. */
+function fieldIs(line: string, colon: number, name: string): boolean {
+  return colon === -1 ? line === name : colon === name.length && line.startsWith(name);
+}
+
+/** A line's value: after its colon and one space there, empty for a line without a colon. */
+function fieldValue(line: string, colon: number): string {
+  if (colon === -1) return "";
+  return line.slice(line.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1);
+}
+
 /**
  * Decodes an SSE byte stream: `event:` and `data:` fields, multi-line data, `:` comments, CR, LF
  * and CRLF line ends. Each chunk's events are collected in an array and yielded from it: a
@@ -91,7 +102,8 @@ export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<
   let partial: string[] = [];
   let partialLength = 0;
   let event: string | undefined;
-  let data: string[] = [];
+  // Emptied, not made again, after each event: its lines are joined (or taken) when it ends.
+  const data: string[] = [];
   let dataLength = 0;
   let sawField = false;
   // A trailing CR may be the first half of a CRLF split across chunks; hold it until the next chunk.
@@ -110,19 +122,19 @@ export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<
         if (listener) ends.push(lineEnds);
       }
       event = undefined;
-      data = [];
+      data.length = 0;
       dataLength = 0;
       sawField = false;
       return;
     }
     if (line.charCodeAt(0) === 58 /* : */) return;
     const colon = line.indexOf(":");
-    const field = colon === -1 ? line : line.slice(0, colon);
-    let value = colon === -1 ? "" : line.slice(colon + 1);
-    if (value.charCodeAt(0) === 32) value = value.slice(1);
     sawField = true;
-    if (field === "event") event = value;
-    else if (field === "data") {
+    // The field compared in place and the value cut once (past one leading space): cutting the
+    // field out, and the value twice, were two strings more for every event.
+    if (fieldIs(line, colon, "event")) event = fieldValue(line, colon);
+    else if (fieldIs(line, colon, "data")) {
+      const value = fieldValue(line, colon);
       dataLength += value.length;
       if (dataLength > limit.bytes) throw tooLong("an event");
       data.push(value);
@@ -180,16 +192,17 @@ export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<
     }
     feed(text, false);
     if (ready.length > 0) {
-      // Copied out first: the consumer may resume this generator only after each yield.
-      const events = ready.splice(0, ready.length);
+      // Yielded from the lists themselves, emptied after: only this generator fills them, and
+      // it does so only between chunks (a copy of each was two lists for every chunk).
       if (listener && cursor) {
-        const eventEnds = ends.splice(0, ends.length);
         cursor.start(chunk);
-        for (let i = 0; i < events.length; i++) {
-          listener.eventEnded(cursor.after(eventEnds[i]!));
-          yield events[i]!;
+        for (let i = 0; i < ready.length; i++) {
+          listener.eventEnded(cursor.after(ends[i]!));
+          yield ready[i]!;
         }
-      } else for (const e of events) yield e;
+      } else for (let i = 0; i < ready.length; i++) yield ready[i]!;
+      ready.length = 0;
+      ends.length = 0;
     }
   }
   feed(decoder.decode(), true);

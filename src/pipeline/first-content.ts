@@ -1,4 +1,4 @@
-import type { ChatResponse, StreamEvent, Usage } from "../ir.ts";
+import type { ChatResponse, Part, StreamEvent, Usage } from "../ir.ts";
 import { emptyAnswer, type Failure, failureOf } from "../failure.ts";
 import { failureFromEvent } from "./answer-failure.ts";
 
@@ -31,16 +31,18 @@ export function isEmptyAnswer(
   response: Pick<ChatResponse, "parts" | "stop" | "opaqueOutput">,
 ): boolean {
   return (
-    response.stop === "end" &&
-    !response.opaqueOutput?.length &&
-    !response.parts.some(
-      (p) =>
-        (p.type === "text" && p.text !== "") ||
-        p.type === "tool_call" ||
-        p.type === "thinking" ||
-        p.type === "server_tool_result" ||
-        p.type === "media",
-    )
+    response.stop === "end" && !response.opaqueOutput?.length && !response.parts.some(isAnswerPart)
+  );
+}
+
+// A function of the module's, not an arrow made for every answer checked.
+function isAnswerPart(p: Part): boolean {
+  return (
+    (p.type === "text" && p.text !== "") ||
+    p.type === "tool_call" ||
+    p.type === "thinking" ||
+    p.type === "server_tool_result" ||
+    p.type === "media"
   );
 }
 

@@ -1,16 +1,15 @@
 import { UPSTREAM_CODECS } from "../codecs/index.ts";
 import { issuerOf } from "../codecs/opaque.ts";
 import type { UpstreamTarget } from "../codecs/codec.ts";
-import type { Account, MediaFetchSettings, Upstream } from "../config/snapshot.ts";
+import type { Account, Upstream } from "../config/snapshot.ts";
 import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
 import type { TokenCounter } from "../tokens/estimate.ts";
 import { echoResponse, echoStream } from "../upstream/echo.ts";
 import { type Failure, failureOf, UpstreamFailed } from "../failure.ts";
 import { failureFromAnswer } from "./answer-failure.ts";
-import { type OpenedUpstream, sourceStream, type UpstreamClient } from "../upstream/forward.ts";
+import { type OpenedUpstream, sourceIterable, type UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { withEventLimit } from "../codecs/sse.ts";
-import { mediaFetcher } from "../upstream/media-fetch.ts";
 import { upstreamDialect, upstreamRequestHeaders } from "../upstream/protocol.ts";
 
 /** What a producer gives: the value, or the attempt's Failure (network, refusal, broken answer). */
@@ -39,12 +38,14 @@ async function produced<T>(upstream: string, step: () => Promise<T>): Promise<Pr
 }
 
 export interface CallContext {
-  /** This attempt's signer (signatures.ts attemptIssuer): what it is sent of the history's signatures. */
-  issuer: string;
+  /**
+   * The attempt's target (targetOf): its issuer (signatures.ts attemptIssuer) says what it is sent
+   * of the history's signatures, its fetchMedia where media URLs may be fetched from
+   * (proxy.media_fetch). Made by the caller, which reads the history with the same one.
+   */
+  target: UpstreamTarget;
   clientHeaders: Headers;
   clientSignal: AbortSignal;
-  /** Where media URLs may be fetched from (proxy.media_fetch). */
-  mediaFetch?: MediaFetchSettings;
 }
 
 /** What producers use of the runtime: its upstream client and its token counter. */
@@ -123,7 +124,7 @@ class HttpProducer implements Producer {
   ) {
     this.accountName = account.name;
     this.codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
-    this.target = targetOf(upstream, call.issuer, { fetchMedia: mediaFetcher(call.mediaFetch) });
+    this.target = call.target;
   }
 
   /**
@@ -200,7 +201,7 @@ class HttpProducer implements Producer {
     return {
       ok: true,
       value: codec.parseStream(
-        withEventLimit(sourceStream(source), limitsOf(upstream).eventBytes, upstream.name),
+        withEventLimit(sourceIterable(source), limitsOf(upstream).eventBytes, upstream.name),
         target,
         response.headers.get("content-type") ?? "",
         request,

@@ -17,6 +17,7 @@ import type { Lease } from "../pool/lease.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
 import type { StateStore } from "../state/store.ts";
 import { limitsOf } from "../upstream-limits.ts";
+import { mediaFetcher } from "../upstream/media-fetch.ts";
 import { ResponseAssembler } from "./assemble.ts";
 import { targetWindow, tooLongError } from "./context-fit.ts";
 import {
@@ -263,7 +264,11 @@ export function translatedRunner(options: TranslatedRunnerOptions): TargetRunner
     },
     attempt: retryWhereReasoning(tell, plan.request.turns, async (lease, noReasoning = false) => {
       const issuer = attemptIssuer(upstream, lease.account, target.model);
-      const turns = historyFor(plan.request.turns, upstream, targetOf(upstream, issuer));
+      // One target for the history and the producer: a second was an object for every attempt.
+      const upstreamTarget = targetOf(upstream, issuer, {
+        fetchMedia: mediaFetcher(ctx.snapshot.proxy.mediaFetch),
+      });
+      const turns = historyFor(plan.request.turns, upstream, upstreamTarget);
       // A copy only where the turns differ (most requests: none): the IR request has many fields.
       const request =
         !noReasoning && turns === plan.request.turns
@@ -276,10 +281,9 @@ export function translatedRunner(options: TranslatedRunnerOptions): TargetRunner
               upstream,
               lease.account,
               {
-                issuer,
+                target: upstreamTarget,
                 clientHeaders: ctx.request.headers,
                 clientSignal: ctx.request.signal,
-                mediaFetch: ctx.snapshot.proxy.mediaFetch,
               },
               services,
             );

@@ -4,7 +4,7 @@ import { broken, GatewayError, UpstreamFailed, unreachable } from "../failure.ts
 import { SweepList } from "../sweep.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { decodedStream } from "./stream-decode.ts";
-import { contentEncoding, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts";
+import { contentEncoding, readSizedText, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts";
 
 export interface UpstreamCall {
   upstream: Upstream;
@@ -232,6 +232,28 @@ export function sourceStream(source: GuardedSource): ReadableStream<Uint8Array> 
   );
 }
 
+const ITERATION_END: IteratorReturnResult<undefined> = Object.freeze({
+  done: true,
+  value: undefined,
+});
+
+/**
+ * A guarded source as a bare async iterable, for a reader that only iterates it (a stream's
+ * parser): a web stream between them cost its pull, its queue and its reader's promises for
+ * every chunk. As with sourceStream, a reader that stops early lets go of the body.
+ */
+export function sourceIterable(source: GuardedSource): AsyncIterable<Uint8Array> {
+  const iterator: AsyncIterator<Uint8Array, undefined> = {
+    // A ReadResult is an iterator result already: { done: false, value } or { done: true }.
+    next: () => source.read() as Promise<IteratorResult<Uint8Array, undefined>>,
+    return: () => {
+      source.release();
+      return Promise.resolve(ITERATION_END);
+    },
+  };
+  return { [Symbol.asyncIterator]: () => iterator };
+}
+
 /** The answer to a stream call: its status and headers, and, when it is a stream, the body as a guarded source. */
 export interface OpenedUpstream {
   response: Response;
@@ -327,17 +349,21 @@ export class UpstreamClient {
       throw explain(error, w, "reach");
     }
     this.lastAnswered.set(origin, Date.now());
-    if (!response.body) {
+    const limit = limitsOf(call.upstream).bodyBytes;
+    // Read before the body is asked for: a whole answer of a declared length needs no stream.
+    const sized = call.stream && response.ok ? undefined : readSizedText(response, limit);
+    if (!sized && !response.body) {
       unwatch(w);
       return { response };
     }
     w.receiving = true;
     w.lastChunkAt = performance.now();
     if (call.stream && response.ok) {
+      // Not null: a stream has no sized read, so a null body returned above.
+      const body = response.body!;
       const encoding = RUNTIME_DECODES ? "identity" : contentEncoding(response.headers);
-      if (encoding === "identity")
-        return { response, source: guardSource(response.body, w, unwatch) };
-      const decoded = decodedStream(response.body, encoding);
+      if (encoding === "identity") return { response, source: guardSource(body, w, unwatch) };
+      const decoded = decodedStream(body, encoding);
       if (decoded) return { response, source: guardSource(decoded, w, unwatch) };
       unwatch(w);
       w.abort.abort();
@@ -349,7 +375,7 @@ export class UpstreamClient {
     // idle limit then counts from the headers to the body's end.
     let text: string;
     try {
-      text = await readWholeBody(response, call.upstream.name, limitsOf(call.upstream).bodyBytes);
+      text = await (sized ?? readWholeBody(response, call.upstream.name, limit));
     } catch (error) {
       unwatch(w);
       // Nothing more of this body is wanted: its connection goes with it.

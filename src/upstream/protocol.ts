@@ -84,6 +84,9 @@ const FORWARDED_CLIENT_HEADERS: readonly string[] = [
   "accept",
 ];
 
+/** The one client header a translated request carries (a list made once, not per request). */
+const TRANSLATED_CLIENT_HEADERS: readonly string[] = ["user-agent"];
+
 /** Headers for an upstream request: JSON, the account key in the upstream's own header, and (same dialect only) the client's protocol headers. */
 export function upstreamRequestHeaders(
   protocol: UpstreamProtocol,
@@ -91,11 +94,11 @@ export function upstreamRequestHeaders(
   client: Headers,
   sameDialect: boolean,
 ): Headers {
-  const headers = new Headers({
-    "content-type": "application/json",
-    ...accountHeaders(protocol, key),
-  });
-  for (const name of sameDialect ? FORWARDED_CLIENT_HEADERS : ["user-agent"]) {
+  // Set on the account's own object's copy, not spread with it into another object first (fetch
+  // sends headers in its own order, whichever way they were put in).
+  const headers = new Headers(accountHeaders(protocol, key));
+  headers.set("content-type", "application/json");
+  for (const name of sameDialect ? FORWARDED_CLIENT_HEADERS : TRANSLATED_CLIENT_HEADERS) {
     const value = client.get(name);
     if (value) headers.set(name, value);
   }
@@ -128,10 +131,13 @@ const PASSED_RESPONSE_PREFIXES: readonly string[] = FAMILY_LIST.flatMap(
  */
 export function clientResponseHeaders(upstream: Headers): Record<string, string> {
   const headers: Record<string, string> = {};
-  upstream.forEach((value, name) => {
-    if (PASSED_RESPONSE_HEADERS.has(name) || hasPassedPrefix(name)) headers[name] = value;
-  });
+  // The copy as forEach's `this`: a closure over it was a function and its scope every answer.
+  upstream.forEach(copyPassed, headers);
   return headers;
+}
+
+function copyPassed(this: Record<string, string>, value: string, name: string): void {
+  if (PASSED_RESPONSE_HEADERS.has(name) || hasPassedPrefix(name)) this[name] = value;
 }
 
 function hasPassedPrefix(name: string): boolean {

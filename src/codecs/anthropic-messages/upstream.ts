@@ -220,8 +220,8 @@ function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
     if (part.type === "server_tool_result")
       for (const result of part.results)
         if (result.encrypted) result.encrypted = issue(target, result.encrypted.value);
-    if (part.type === "text")
-      for (const citation of part.citations ?? [])
+    if (part.type === "text" && part.citations)
+      for (const citation of part.citations)
         if (citation.encryptedIndex)
           citation.encryptedIndex = issue(target, citation.encryptedIndex.value);
   }

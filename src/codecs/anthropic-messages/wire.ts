@@ -1,5 +1,4 @@
 import {
-  type Citation,
   isResultContent,
   type MediaPart,
   type Opaque,
@@ -64,23 +63,28 @@ export function toAnthropicUsage(usage: Usage) {
 
 export function fromAnthropicUsage(usage: unknown, previous?: Usage): Usage {
   if (!isObject(usage)) return previous ?? { input: 0, output: 0 };
-  const number = (key: string) =>
-    typeof usage[key] === "number" ? (usage[key] as number) : undefined;
-  const cached = number("cache_read_input_tokens") ?? previous?.cached ?? 0;
-  const written = number("cache_creation_input_tokens") ?? previous?.cacheWrite ?? 0;
-  const input = number("input_tokens");
-  const server = isObject(usage.server_tool_use) ? usage.server_tool_use : {};
+  const cached = numberAt(usage, "cache_read_input_tokens") ?? previous?.cached ?? 0;
+  const written = numberAt(usage, "cache_creation_input_tokens") ?? previous?.cacheWrite ?? 0;
+  const input = numberAt(usage, "input_tokens");
+  const server = isObject(usage.server_tool_use) ? usage.server_tool_use : undefined;
   const searches =
-    typeof server.web_search_requests === "number"
+    typeof server?.web_search_requests === "number"
       ? server.web_search_requests
       : previous?.webSearches;
-  return {
+  // Fields set, not spread from an object made for it; no closure or empty object per answer either.
+  const read: Usage = {
     input: input !== undefined ? input + cached + written : (previous?.input ?? 0),
-    output: number("output_tokens") ?? previous?.output ?? 0,
+    output: numberAt(usage, "output_tokens") ?? previous?.output ?? 0,
     cached,
     cacheWrite: written,
-    ...(searches !== undefined ? { webSearches: searches } : {}),
   };
+  if (searches !== undefined) read.webSearches = searches;
+  return read;
+}
+
+function numberAt(usage: Record<string, unknown>, key: string): number | undefined {
+  const value = usage[key];
+  return typeof value === "number" ? value : undefined;
 }
 
 function mediaFromSource(source: unknown, where: string): MediaPart {
@@ -108,31 +112,33 @@ function mediaFromSource(source: unknown, where: string): MediaPart {
  * answer they are, which issued their opaque values; a client's are read as the client sent them.
  */
 export function partsFromBlocks(content: unknown, where: string, upstream?: string): Part[] {
-  const issuer: Issuer = upstream ? (value) => ({ issuer: upstream, value }) : clientIssuer;
   if (typeof content === "string") return [{ type: "text", text: content }];
   if (!Array.isArray(content)) throw badRequest(`${where}: Input should be a valid list`, where);
   const parts: Part[] = [];
-  content.forEach((block, i) => {
-    const at = `${where}.${i}`;
-    if (!isObject(block)) throw badRequest(`${at}: Input should be an object`, at);
+  // A loop, each block's place named only where it is needed, and the issuer made only for a block
+  // that carries opaque values: a closure and scope per list, and a string and closure per call,
+  // were made for nothing for every message of every request and every answer.
+  for (let i = 0; i < content.length; i++) {
+    const block: unknown = content[i];
+    if (!isObject(block))
+      throw badRequest(`${blockAt(where, i)}: Input should be an object`, blockAt(where, i));
     const before = parts.length;
     switch (block.type) {
       case "text":
         if (typeof block.text !== "string")
-          throw badRequest(`${at}.text: Field required`, `${at}.text`);
-        parts.push({
-          type: "text",
-          text: block.text,
-          ...withCitations(citationsFrom(block.citations, issuer)),
-        });
+          throw badRequest(
+            `${blockAt(where, i)}.text: Field required`,
+            `${blockAt(where, i)}.text`,
+          );
+        parts.push(textPart(block.text, block.citations, upstream));
         break;
       case "image":
       case "document":
-        parts.push(mediaFromSource(block.source, at));
+        parts.push(mediaFromSource(block.source, blockAt(where, i)));
         break;
       case "tool_use":
         if (typeof block.id !== "string" || typeof block.name !== "string")
-          throw badRequest(`${at}: tool_use needs id and name`, at);
+          throw badRequest(`${blockAt(where, i)}: tool_use needs id and name`, blockAt(where, i));
         parts.push({
           type: "tool_call",
           id: block.id,
@@ -142,9 +148,14 @@ export function partsFromBlocks(content: unknown, where: string, upstream?: stri
         break;
       case "tool_result": {
         if (typeof block.tool_use_id !== "string")
-          throw badRequest(`${at}.tool_use_id: Field required`, `${at}.tool_use_id`);
+          throw badRequest(
+            `${blockAt(where, i)}.tool_use_id: Field required`,
+            `${blockAt(where, i)}.tool_use_id`,
+          );
         const inner =
-          block.content === undefined ? [] : partsFromBlocks(block.content, `${at}.content`);
+          block.content === undefined
+            ? []
+            : partsFromBlocks(block.content, `${blockAt(where, i)}.content`);
         const result: ToolResultPart = {
           type: "tool_result",
           callId: block.tool_use_id,
@@ -170,16 +181,29 @@ export function partsFromBlocks(content: unknown, where: string, upstream?: stri
         break;
       default: {
         // Server tools' calls and results (web search, web fetch); other unknown blocks carry nothing.
-        const server = serverPartFrom(block, issuer, upstream);
+        const server = serverPartFrom(block, issuerFor(upstream), upstream);
         if (server) parts.push(server);
       }
     }
     markPart(parts[before], block.cache_control);
-  });
+  }
   return parts;
 }
 
-const withCitations = (citations: Citation[] | undefined) => (citations ? { citations } : {});
+function blockAt(where: string, i: number): string {
+  return `${where}.${i}`;
+}
+
+/** Who an opaque value in the blocks comes from: the upstream that answered, or (unset) as the client wrapped it. */
+function issuerFor(upstream: string | undefined): Issuer {
+  return upstream ? (value) => ({ issuer: upstream, value }) : clientIssuer;
+}
+
+/** A text block's part, its citations (web search's) only where it has some. */
+function textPart(text: string, citations: unknown, upstream: string | undefined): Part {
+  const cited = citations === undefined ? undefined : citationsFrom(citations, issuerFor(upstream));
+  return cited ? { type: "text", text, citations: cited } : { type: "text", text };
+}
 
 export function mediaBlock(part: MediaPart) {
   const source = part.source;

@@ -31,7 +31,7 @@ import {
   fromGeminiFinish,
   fromGeminiUsage,
   geminiParts,
-  pairCallIds,
+  pairAnswerCallIds,
   partsFromGemini,
 } from "./wire.ts";
 
@@ -142,6 +142,11 @@ function systemInstruction(request: ChatRequest): Record<string, unknown> {
 }
 
 /** Signatures in an upstream's answer belong to this attempt's issuer: upstream, account group, model family. */
+// A function of the module's, not an arrow made for every answer.
+function isToolCall(part: Part): boolean {
+  return part.type === "tool_call";
+}
+
 function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
   for (const part of parts) {
     if (
@@ -208,7 +213,7 @@ export const geminiUpstream: Readonly<UpstreamCodec> = {
       partsFromGemini(content.parts ?? [], "candidates[0].content", "gemini"),
       target,
     );
-    pairCallIds([{ parts: read }]);
+    pairAnswerCallIds(read);
     const found = groundingOf(candidate);
     const parts = found ? groundedParts(read, found) : read;
     const blocked = !candidate && isObject(body.promptFeedback) && body.promptFeedback.blockReason;
@@ -219,10 +224,7 @@ export const geminiUpstream: Readonly<UpstreamCodec> = {
       parts,
       stop: blocked
         ? "content_filter"
-        : fromGeminiFinish(
-            candidate?.finishReason,
-            parts.some((p) => p.type === "tool_call"),
-          ),
+        : fromGeminiFinish(candidate?.finishReason, parts.some(isToolCall)),
       usage: fromGeminiUsage(body.usageMetadata) ?? { input: 0, output: 0 },
     };
   },

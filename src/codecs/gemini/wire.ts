@@ -52,14 +52,19 @@ export function toGeminiUsage(usage: Usage) {
 /** Gemini's candidatesTokenCount excludes thoughts; the IR's output includes them. */
 export function fromGeminiUsage(meta: unknown): Usage | undefined {
   if (!isObject(meta)) return undefined;
-  const number = (key: string) => (typeof meta[key] === "number" ? (meta[key] as number) : 0);
-  const thoughts = number("thoughtsTokenCount");
+  const thoughts = count(meta, "thoughtsTokenCount");
   return {
-    input: number("promptTokenCount") + number("toolUsePromptTokenCount"),
-    output: number("candidatesTokenCount") + thoughts,
-    cached: number("cachedContentTokenCount"),
+    input: count(meta, "promptTokenCount") + count(meta, "toolUsePromptTokenCount"),
+    output: count(meta, "candidatesTokenCount") + thoughts,
+    cached: count(meta, "cachedContentTokenCount"),
     reasoning: thoughts,
   };
+}
+
+/** A usage count, 0 where absent (a function of the module's: a closure was a function and scope per answer). */
+function count(meta: Record<string, unknown>, key: string): number {
+  const value = meta[key];
+  return typeof value === "number" ? value : 0;
 }
 
 /** A function's response as tool-result content: plain text stays text, anything else is its JSON. */
@@ -105,9 +110,12 @@ export function partsFromGemini(parts: unknown, where: string, signatureProtocol
   if (!Array.isArray(parts))
     throw badRequest(`${where}.parts must be a list of parts.`, `${where}.parts`);
   const out: Part[] = [];
-  parts.forEach((part, i) => {
-    const at = `${where}.parts[${i}]`;
-    if (!isObject(part)) throw badRequest(`${at} must be an object.`, at);
+  // A loop, and the part's place named only in an error: a closure and its scope for each list,
+  // and a string for each part, were made for nothing on every answer and request.
+  for (let i = 0; i < parts.length; i++) {
+    const part: unknown = parts[i];
+    if (!isObject(part))
+      throw badRequest(`${partAt(where, i)} must be an object.`, partAt(where, i));
     const rawSignature = field(part, "thoughtSignature", "thought_signature");
     const signature: Opaque | undefined =
       typeof rawSignature === "string" && rawSignature !== ""
@@ -123,12 +131,16 @@ export function partsFromGemini(parts: unknown, where: string, signatureProtocol
     } else if (isObject(inline)) {
       const mediaType = field(inline, "mimeType", "mime_type");
       if (typeof mediaType !== "string" || typeof inline.data !== "string")
-        throw badRequest(`${at}.inlineData needs mimeType and data.`, at);
+        throw badRequest(
+          `${partAt(where, i)}.inlineData needs mimeType and data.`,
+          partAt(where, i),
+        );
       out.push({ type: "media", source: { kind: "base64", mediaType, data: inline.data } });
     } else if (isObject(file)) {
       const uri = field(file, "fileUri", "file_uri");
       const mediaType = field(file, "mimeType", "mime_type");
-      if (typeof uri !== "string") throw badRequest(`${at}.fileData needs fileUri.`, at);
+      if (typeof uri !== "string")
+        throw badRequest(`${partAt(where, i)}.fileData needs fileUri.`, partAt(where, i));
       out.push({
         type: "media",
         source: {
@@ -138,7 +150,8 @@ export function partsFromGemini(parts: unknown, where: string, signatureProtocol
         },
       });
     } else if (isObject(call)) {
-      if (typeof call.name !== "string") throw badRequest(`${at}.functionCall needs a name.`, at);
+      if (typeof call.name !== "string")
+        throw badRequest(`${partAt(where, i)}.functionCall needs a name.`, partAt(where, i));
       out.push({
         type: "tool_call",
         id: typeof call.id === "string" && call.id !== "" ? call.id : "",
@@ -148,7 +161,7 @@ export function partsFromGemini(parts: unknown, where: string, signatureProtocol
       });
     } else if (isObject(response)) {
       if (typeof response.name !== "string")
-        throw badRequest(`${at}.functionResponse needs a name.`, at);
+        throw badRequest(`${partAt(where, i)}.functionResponse needs a name.`, partAt(where, i));
       const result = resultFromResponse(response.response);
       out.push({
         type: "tool_result",
@@ -167,29 +180,35 @@ export function partsFromGemini(parts: unknown, where: string, signatureProtocol
       }).find(([, value]) => value !== undefined && value !== null);
       if (known)
         throw badRequest(
-          `${at}.${known[0]} must be ${known[0] === "text" ? "a string" : "an object"}.`,
-          `${at}.${known[0]}`,
+          `${partAt(where, i)}.${known[0]} must be ${known[0] === "text" ? "a string" : "an object"}.`,
+          `${partAt(where, i)}.${known[0]}`,
         );
     }
     // executableCode and codeExecutionResult run at Google and have no counterpart elsewhere.
-  });
+  }
   return mergeThinking(out);
+}
+
+function partAt(where: string, i: number): string {
+  return `${where}.parts[${i}]`;
 }
 
 /** Adjacent thought parts are one piece of thinking; its signature may arrive on any of them (often an empty last one). */
 function mergeThinking(parts: Part[]): Part[] {
-  const out: Part[] = [];
+  // In place (the list is partsFromGemini's own): a second list for every answer was an array for nothing.
+  let kept = 0;
   for (const part of parts) {
-    const last = out.at(-1);
+    const last = kept > 0 ? parts[kept - 1] : undefined;
     if (part.type === "thinking" && last?.type === "thinking") {
-      out[out.length - 1] = {
+      parts[kept - 1] = {
         type: "thinking",
         text: last.text + part.text,
         signature: part.signature ?? last.signature,
       };
-    } else out.push(part);
+    } else parts[kept++] = part;
   }
-  return out;
+  parts.length = kept;
+  return parts;
 }
 
 /**
@@ -197,24 +216,43 @@ function mergeThinking(parts: Part[]): Part[] {
  * them, otherwise the next unanswered call of the same name, in order.
  */
 export function pairCallIds(turns: { parts: Part[] }[]): void {
-  const unanswered: { id: string; name: string }[] = [];
-  for (const turn of turns) {
-    for (const part of turn.parts) {
-      if (part.type === "tool_call") {
-        if (part.id === "") part.id = newCallId();
-        unanswered.push({ id: part.id, name: part.name });
-      } else if (part.type === "tool_result") {
-        const index =
-          part.callId !== ""
-            ? unanswered.findIndex((c) => c.id === part.callId)
-            : unanswered.findIndex((c) => c.name === part.name);
-        if (index >= 0) {
-          part.callId = unanswered[index]!.id;
-          unanswered.splice(index, 1);
-        } else if (part.callId === "") part.callId = newCallId();
-      }
+  const unanswered: Unanswered[] = [];
+  for (const turn of turns) pairIn(turn.parts, unanswered);
+}
+
+/** As pairCallIds, for one answer's parts (no list of one turn made around them). */
+export function pairAnswerCallIds(parts: Part[]): void {
+  pairIn(parts, []);
+}
+
+interface Unanswered {
+  id: string;
+  name: string;
+}
+
+// No closure over the part: one capturing it gave every part of every turn a scope of its own.
+function pairIn(parts: Part[], unanswered: Unanswered[]): void {
+  for (const part of parts) {
+    if (part.type === "tool_call") {
+      if (part.id === "") part.id = newCallId();
+      unanswered.push({ id: part.id, name: part.name });
+    } else if (part.type === "tool_result") {
+      const index = unansweredIndex(unanswered, part);
+      if (index >= 0) {
+        part.callId = unanswered[index]!.id;
+        unanswered.splice(index, 1);
+      } else if (part.callId === "") part.callId = newCallId();
     }
   }
+}
+
+/** The first unanswered call with the result's id, or with its name where it has no id; -1 if none. */
+function unansweredIndex(unanswered: Unanswered[], part: ToolResultPart): number {
+  for (let i = 0; i < unanswered.length; i++) {
+    const call = unanswered[i]!;
+    if (part.callId !== "" ? call.id === part.callId : call.name === part.name) return i;
+  }
+  return -1;
 }
 
 /** Media as a client sees it from Gemini: inline data, or a file reference. */

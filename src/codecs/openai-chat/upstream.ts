@@ -218,24 +218,26 @@ export const openaiChatUpstream: Readonly<UpstreamCodec> = {
     if (content.text !== "") parts.push({ type: "text", text: content.text });
     if (typeof message.refusal === "string" && message.refusal !== "")
       parts.push({ type: "text", text: message.refusal });
-    for (const call of Array.isArray(message.tool_calls) ? message.tool_calls : []) {
-      if (!isObject(call)) continue;
-      const id = typeof call.id === "string" ? call.id : newCallId();
-      if (isObject(call.function))
-        parts.push({
-          type: "tool_call",
-          id,
-          name: String(call.function.name),
-          arguments: String(call.function.arguments ?? "{}"),
-        });
-      else if (isObject(call.custom))
-        parts.push({
-          type: "tool_call",
-          id,
-          name: String(call.custom.name),
-          arguments: customArguments(String(call.custom.input ?? "")),
-        });
-    }
+    // Only where there are calls: an empty array for each answer without was an object for nothing.
+    if (Array.isArray(message.tool_calls))
+      for (const call of message.tool_calls) {
+        if (!isObject(call)) continue;
+        const id = typeof call.id === "string" ? call.id : newCallId();
+        if (isObject(call.function))
+          parts.push({
+            type: "tool_call",
+            id,
+            name: String(call.function.name),
+            arguments: String(call.function.arguments ?? "{}"),
+          });
+        else if (isObject(call.custom))
+          parts.push({
+            type: "tool_call",
+            id,
+            name: String(call.custom.name),
+            arguments: customArguments(String(call.custom.input ?? "")),
+          });
+      }
     return {
       id: typeof body.id === "string" ? body.id : "chatcmpl-unknown",
       model: typeof body.model === "string" ? body.model : "",
@@ -331,23 +333,25 @@ async function* parseChatStream(body: AsyncIterable<Uint8Array>): AsyncGenerator
     const reasoning = reasoningText(delta) ?? content.thinking;
     if (reasoning) yield { type: "thinking", text: reasoning };
     if (content.text !== "") yield { type: "text", text: content.text };
-    for (const call of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
-      if (!isObject(call)) continue;
-      const index = indexes.indexOf(call, openTool);
-      const fn = isObject(call.function) ? call.function : {};
-      if (index !== openTool && (typeof call.id === "string" || typeof fn.name === "string")) {
-        if (openTool !== undefined) yield { type: "tool_call_end", index: openTool };
-        openTool = index;
-        yield {
-          type: "tool_call_start",
-          index,
-          id: typeof call.id === "string" ? call.id : newCallId(),
-          name: String(fn.name ?? ""),
-        };
+    // Only where there are calls: an empty array for every chunk without was an object for nothing.
+    if (Array.isArray(delta.tool_calls))
+      for (const call of delta.tool_calls) {
+        if (!isObject(call)) continue;
+        const index = indexes.indexOf(call, openTool);
+        const fn = isObject(call.function) ? call.function : {};
+        if (index !== openTool && (typeof call.id === "string" || typeof fn.name === "string")) {
+          if (openTool !== undefined) yield { type: "tool_call_end", index: openTool };
+          openTool = index;
+          yield {
+            type: "tool_call_start",
+            index,
+            id: typeof call.id === "string" ? call.id : newCallId(),
+            name: String(fn.name ?? ""),
+          };
+        }
+        if (typeof fn.arguments === "string" && fn.arguments !== "")
+          yield { type: "tool_call_delta", index, arguments: fn.arguments };
       }
-      if (typeof fn.arguments === "string" && fn.arguments !== "")
-        yield { type: "tool_call_delta", index, arguments: fn.arguments };
-    }
     if (choice.finish_reason) {
       stop = fromOpenAIFinish(choice.finish_reason);
       if (openTool !== undefined) yield { type: "tool_call_end", index: openTool };

@@ -129,16 +129,21 @@ export function toOpenAIUsage(usage: Usage) {
   };
 }
 
+/** A usage field's count, where it is a number (a function of the module's, not a closure per answer). */
+function number(value: unknown): number | undefined {
+  return typeof value === "number" ? value : undefined;
+}
+
 /** Chat and completions usage; DeepSeek reports cache hits under its own name. */
 export function fromOpenAIUsage(usage: unknown): Usage | undefined {
   if (!isObject(usage)) return undefined;
-  const number = (value: unknown) => (typeof value === "number" ? value : undefined);
-  const prompt = isObject(usage.prompt_tokens_details) ? usage.prompt_tokens_details : {};
+  // Missing details are undefined, not an empty object: two objects less for each answer without them.
+  const prompt = isObject(usage.prompt_tokens_details) ? usage.prompt_tokens_details : undefined;
   const completion = isObject(usage.completion_tokens_details)
     ? usage.completion_tokens_details
-    : {};
+    : undefined;
   const input = number(usage.prompt_tokens) ?? 0;
-  const reasoning = number(completion.reasoning_tokens) ?? 0;
+  const reasoning = number(completion?.reasoning_tokens) ?? 0;
   let output = number(usage.completion_tokens) ?? 0;
   // OpenAI counts reasoning inside completion_tokens; xAI leaves it out and adds it to the total
   // only. The total tells which: the output levity reports always includes the reasoning.
@@ -149,7 +154,7 @@ export function fromOpenAIUsage(usage: unknown): Usage | undefined {
     output,
     // DeepSeek names cache hits prompt_cache_hit_tokens; Moonshot puts cached_tokens at the top.
     cached:
-      number(prompt.cached_tokens) ??
+      number(prompt?.cached_tokens) ??
       number(usage.prompt_cache_hit_tokens) ??
       number(usage.cached_tokens) ??
       0,
@@ -188,11 +193,18 @@ export function isCustomTool(tools: Tool[], name: string): boolean {
  * An answer's content as text and thinking. It is a string almost everywhere; Mistral's reasoning
  * models send a list of `{type: "text"}` and `{type: "thinking", thinking: [{type: "text"}]}` chunks.
  */
-export function contentOf(content: unknown): { text: string; thinking: string } {
+/** What a message or delta without content holds: made once, for nearly every stream chunk but text. */
+const NO_CONTENT: Readonly<{ text: string; thinking: string }> = Object.freeze({
+  text: "",
+  thinking: "",
+});
+
+export function contentOf(content: unknown): Readonly<{ text: string; thinking: string }> {
   if (typeof content === "string") return { text: content, thinking: "" };
+  if (!Array.isArray(content)) return NO_CONTENT;
   let text = "";
   let thinking = "";
-  for (const chunk of Array.isArray(content) ? content : []) {
+  for (const chunk of content) {
     if (!isObject(chunk)) continue;
     if (chunk.type === "text" && typeof chunk.text === "string") text += chunk.text;
     if (chunk.type === "thinking") {

@@ -96,13 +96,14 @@ function webSearchTool(tool: ServerTool): Record<string, unknown> {
 
 function fromUsage(usage: unknown): Usage | undefined {
   if (!isObject(usage)) return undefined;
-  const input = isObject(usage.input_tokens_details) ? usage.input_tokens_details : {};
-  const output = isObject(usage.output_tokens_details) ? usage.output_tokens_details : {};
+  // Missing details are undefined, not an empty object made for each answer without them.
+  const input = isObject(usage.input_tokens_details) ? usage.input_tokens_details : undefined;
+  const output = isObject(usage.output_tokens_details) ? usage.output_tokens_details : undefined;
   return {
     input: Number(usage.input_tokens ?? 0),
     output: Number(usage.output_tokens ?? 0),
-    cached: Number(input.cached_tokens ?? 0),
-    reasoning: Number(output.reasoning_tokens ?? 0),
+    cached: Number(input?.cached_tokens ?? 0),
+    reasoning: Number(output?.reasoning_tokens ?? 0),
   };
 }
 
@@ -118,6 +119,8 @@ function stopOf(response: Record<string, unknown>, calledTools: boolean): StopRe
 
 /** Text cut at its url_citation annotations (character offsets), each cited piece with its sources. */
 function citedTexts(text: string, annotations: unknown): TextPart[] {
+  // No annotations (nearly every answer): the text whole, without the map, list and sort below.
+  if (!Array.isArray(annotations) || annotations.length === 0) return [{ type: "text", text }];
   const spans = new Map<string, { start: number; end: number; citations: Citation[] }>();
   for (const a of Array.isArray(annotations) ? annotations : []) {
     if (!isObject(a) || a.type !== "url_citation" || typeof a.url !== "string") continue;
@@ -185,15 +188,27 @@ function webSearchParts(item: Record<string, unknown>): Part[] {
 /** The output items no IR part holds, which still make an answer (Codex's remote compaction). */
 function opaqueItems(output: unknown): string[] | undefined {
   if (!Array.isArray(output)) return undefined;
-  const found = output
-    .map((item) => (isObject(item) ? item.type : undefined))
-    .filter((type): type is string => typeof type === "string" && COMPACTION_TYPES.has(type));
-  return found.length > 0 ? found : undefined;
+  // A loop, and a list only when there is one: two closures and two lists were made per answer.
+  let found: string[] | undefined;
+  for (const item of output) {
+    const type = isObject(item) ? item.type : undefined;
+    if (typeof type === "string" && COMPACTION_TYPES.has(type)) {
+      found ??= [];
+      found.push(type);
+    }
+  }
+  return found;
+}
+
+// A function of the module's, not an arrow made for every answer.
+function isToolCall(part: Part): boolean {
+  return part.type === "tool_call";
 }
 
 function partsFromOutput(output: unknown, target: UpstreamTarget): Part[] {
   const parts: Part[] = [];
-  for (const item of Array.isArray(output) ? output : []) {
+  if (!Array.isArray(output)) return parts;
+  for (const item of output) {
     if (!isObject(item)) continue;
     if (item.type === "reasoning") {
       const text = Array.isArray(item.summary)
@@ -205,12 +220,13 @@ function partsFromOutput(output: unknown, target: UpstreamTarget): Part[] {
           : undefined;
       parts.push({ type: "thinking", text, signature });
     } else if (item.type === "message") {
-      for (const content of Array.isArray(item.content) ? item.content : []) {
-        if (isObject(content) && content.type === "output_text")
-          parts.push(...citedTexts(String(content.text ?? ""), content.annotations));
-        if (isObject(content) && content.type === "refusal")
-          parts.push({ type: "text", text: String(content.refusal ?? "") });
-      }
+      if (Array.isArray(item.content))
+        for (const content of item.content) {
+          if (isObject(content) && content.type === "output_text")
+            parts.push(...citedTexts(String(content.text ?? ""), content.annotations));
+          if (isObject(content) && content.type === "refusal")
+            parts.push({ type: "text", text: String(content.refusal ?? "") });
+        }
     } else if (item.type === "web_search_call") {
       parts.push(...webSearchParts(item));
     } else if (item.type === "function_call") {
@@ -367,10 +383,7 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
       created:
         typeof body.created_at === "number" ? body.created_at : Math.floor(Date.now() / 1000),
       parts,
-      stop: stopOf(
-        body,
-        parts.some((p) => p.type === "tool_call"),
-      ),
+      stop: stopOf(body, parts.some(isToolCall)),
       usage: fromUsage(body.usage) ?? { input: 0, output: 0 },
       opaqueOutput: opaqueItems(body.output),
     };
@@ -392,6 +405,8 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
   parseError: parseOpenAIError,
 };
 
+const NO_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({});
+
 /**
  * `searching`: the request gave the upstream its web search. Its citations arrive after the text
  * they cite (response.output_text.annotation.added), so a message's text is taken whole from its
@@ -407,8 +422,9 @@ async function* parseResponsesStream(
   for await (const sse of readSse(body)) {
     const data = parseStreamJson(sse.data);
     if (!isObject(data)) continue;
-    const response = isObject(data.response) ? data.response : {};
-    const item = isObject(data.item) ? data.item : {};
+    // Most events have neither: one empty object read for them, not two made for every delta.
+    const response = isObject(data.response) ? data.response : NO_FIELDS;
+    const item = isObject(data.item) ? data.item : NO_FIELDS;
     const outputIndex = Number(data.output_index);
     switch (data.type) {
       case "response.created":
