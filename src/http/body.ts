@@ -54,19 +54,25 @@ export abstract class BodyRead implements Deadline {
     const { request, limits } = this;
     const length = request.headers.get("content-length");
     const declared = Number(length);
-    if (declared > limits.maxBytes) this.failed(tooLarge(limits.maxBytes));
-    else if (length === null || !(declared > 0)) {
-      // Asked for only when no length is declared: request.body makes a stream object, which the
-      // usual request (its length declared, read whole below) does not need.
-      const body = request.body;
-      if (!body) this.received(new Uint8Array(0));
-      else {
+    // A runtime that threw here rather than returning a rejected promise would otherwise leave the
+    // deadline to reject a promise no one holds: the read fails instead, and its deadline goes.
+    try {
+      if (declared > limits.maxBytes) this.failed(tooLarge(limits.maxBytes));
+      else if (length === null || !(declared > 0)) {
+        // Asked for only when no length is declared: request.body makes a stream object, which the
+        // usual request (its length declared, read whole below) does not need.
+        const body = request.body;
+        if (!body) this.received(new Uint8Array(0));
+        else {
+          this.deadlines.add(this);
+          readChunked(body, limits.maxBytes).then(this.received.bind(this), this.failed.bind(this));
+        }
+      } else {
         this.deadlines.add(this);
-        readChunked(body, limits.maxBytes).then(this.received.bind(this), this.failed.bind(this));
+        request.arrayBuffer().then(this.received.bind(this), this.failed.bind(this));
       }
-    } else {
-      this.deadlines.add(this);
-      request.arrayBuffer().then(this.received.bind(this), this.failed.bind(this));
+    } catch (error) {
+      this.failed(error);
     }
     return this.settle.promise;
   }

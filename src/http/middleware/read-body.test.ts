@@ -135,6 +135,40 @@ const cases: {
 ];
 
 describe("readBody", () => {
+  test("a read that throws at once fails the request and leaves no deadline behind", async () => {
+    // Bun and Deno reject rather than throw, but a throw must not leave a deadline to fire later
+    // on a promise no one holds.
+    const pending = new Set<unknown>();
+    class Watched extends Deadlines {
+      override add(entry: Parameters<Deadlines["add"]>[0]): void {
+        pending.add(entry);
+        super.add(entry);
+      }
+      override cancel(entry: Parameters<Deadlines["cancel"]>[0]): void {
+        pending.delete(entry);
+        super.cancel(entry);
+      }
+    }
+    const body = '{"model":"m","messages":[]}';
+    const exchange = exchangeFor(settled(chat), body);
+    // A declared length: the body is read whole, after its deadline is set.
+    exchange.request = new Request("http://127.0.0.1/x", {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-length": String(body.length) },
+      body,
+    });
+    Object.defineProperty(exchange.request, "arrayBuffer", {
+      value: () => {
+        throw new Error("no body here");
+      },
+    });
+    const failed = await Promise.resolve()
+      .then(() => readBodyWithin(new Watched())(exchange, passed))
+      .catch((error: unknown) => error);
+    expect((failed as Error).message).toBe("no body here");
+    expect(pending.size).toBe(0);
+  });
+
   for (const c of cases) {
     test(c.name, async () => {
       const exchange = exchangeFor(c.lookup, c.body, c.type);
