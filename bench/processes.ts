@@ -82,3 +82,26 @@ export function compilerCpuTicks(pid: number): number | undefined {
   }
   return found ? ticks : undefined;
 }
+
+export const WARM_MIN_SECONDS = 3;
+const WARM_MAX_SECONDS = 20;
+
+/**
+ * Loads a gateway one second at a time (`loadOneSecond`) for at least 3 s, then until its
+ * compiler threads used under 2 ticks in the last second, or 20 s: until then its first rounds
+ * would measure the JIT compiling its request path (BENCHMARKS.md, issue 20's fifth session).
+ * Returns the seconds taken, as the report prints them.
+ */
+export function warmUntilCompiled(pid: number | undefined, loadOneSecond: () => void): string {
+  for (let seconds = 1; ; seconds++) {
+    const before = pid === undefined ? undefined : compilerCpuTicks(pid);
+    loadOneSecond();
+    const after = pid === undefined ? undefined : compilerCpuTicks(pid);
+    if (seconds < WARM_MIN_SECONDS) continue;
+    if (before === undefined && after === undefined) return `${seconds} (no compiler threads read)`;
+    // A thread that ended meanwhile lowers the sum: not a quiet second.
+    if (before !== undefined && after !== undefined && after >= before && after - before < 2)
+      return `${seconds}`;
+    if (seconds >= WARM_MAX_SECONDS) return `${seconds} (the cap; not quiet)`;
+  }
+}

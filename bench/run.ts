@@ -15,7 +15,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { compilerCpuTicks, cpuSeconds, killAtExit, startProcess } from "./processes.ts";
+import {
+  cpuSeconds,
+  killAtExit,
+  startProcess,
+  WARM_MIN_SECONDS,
+  warmUntilCompiled,
+} from "./processes.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const BUN = process.execPath;
@@ -526,20 +532,8 @@ const sharedPair: Target[] = levityShared
  * says so. Returns how it went, for the report.
  */
 function warmUp(t: Target, pid: number | undefined, keysFile = ""): string {
-  for (let seconds = 1; ; seconds++) {
-    const before = pid === undefined ? undefined : compilerCpuTicks(pid);
-    wrk(t.url, 8, 1, t.body, t.headers, keysFile);
-    const after = pid === undefined ? undefined : compilerCpuTicks(pid);
-    if (seconds < WARM_MIN_SECONDS) continue;
-    if (before === undefined && after === undefined) return `${seconds} (no compiler threads read)`;
-    // A thread that ended meanwhile lowers the sum: not a quiet second.
-    if (before !== undefined && after !== undefined && after >= before && after - before < 2)
-      return `${seconds}`;
-    if (seconds >= WARM_MAX_SECONDS) return `${seconds} (the cap; not quiet)`;
-  }
+  return warmUntilCompiled(pid, () => wrk(t.url, 8, 1, t.body, t.headers, keysFile));
 }
-const WARM_MIN_SECONDS = 3;
-const WARM_MAX_SECONDS = 20;
 // Each process the bench started, by the port its targets' URLs name.
 const pidByPort = new Map<number, number>(
   [upstream, reference, floor, levity, levityOff, teamOpen, teamLimited, teamOpenTwin, levityShared]

@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { cpuSeconds, startProcess } from "./processes.ts";
+import { cpuSeconds, startProcess, warmUntilCompiled } from "./processes.ts";
 
 interface Variant {
   name: string;
@@ -139,7 +139,12 @@ for (const variant of variants) {
 
 const url = (port: number) => `http://127.0.0.1:${port}/v1/chat/completions`;
 console.log(`${running.length} gateways up; warming`);
-for (const r of running) wrk(url(r.port), 8, 2, r.keys, r.pid);
+// Until each one's compiler is quiet, as npm run bench warms: a 2 s warm-up left the first c=1
+// rounds measuring the JIT at work (BENCHMARKS.md, issue 20's sixth session).
+for (const r of running)
+  console.log(
+    `${r.variant.name}: warmed ${warmUntilCompiled(r.pid, () => wrk(url(r.port), 8, 1, r.keys, r.pid))} s`,
+  );
 
 const results = new Map<string, { c64: Measure[]; c1: Measure[] }>();
 for (let round = 1; round <= ROUNDS; round++) {
