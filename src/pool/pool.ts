@@ -325,7 +325,6 @@ export class AccountPool {
   /** Asks the strategy table, and keeps what the pick asks to be kept. */
   private choose(upstream: Upstream, ready: Ready[], affinity: Affinity): Ready {
     const { session, previousResponseId } = affinity;
-    if (ready.length === 1) return this.only(upstream, ready[0]!, session, previousResponseId);
     const picked = pick(upstream.strategy, ready, {
       pinnedTo: previousResponseId
         ? this.affinity.pinnedTo(upstream.name, previousResponseId)
@@ -340,31 +339,6 @@ export class AccountPool {
     if (picked.sticks && session !== undefined)
       this.affinity.stick(upstream.name, session, chosen.account.name);
     return chosen;
-  }
-
-  /**
-   * The one ready account, without asking the strategy table (its ties, its pick and the new
-   * weights cost every such request three objects): every strategy picks the only candidate,
-   * and round robin's weight comes back as it was (whole numbers, added and taken away). What
-   * remains is sticky's: the conversation sticks to it, unless it was picked as the holder of
-   * the response the request continues (strategies.ts pick).
-   */
-  private only(
-    upstream: Upstream,
-    ready: Ready,
-    session: string | undefined,
-    previousResponseId: string | undefined,
-  ): Ready {
-    if (
-      upstream.strategy === "sticky" &&
-      session !== undefined &&
-      !(
-        previousResponseId &&
-        this.affinity.pinnedTo(upstream.name, previousResponseId) === ready.name
-      )
-    )
-      this.affinity.stick(upstream.name, session, ready.account.name);
-    return ready;
   }
 
   /**

@@ -37,11 +37,16 @@ export interface Pick {
 
 type Choose = (candidates: readonly Candidate[], ties: Ties) => Pick;
 
+/** The first candidate, the cursor unmoved: one object for every pick that needs no other. */
+const FIRST: Pick = Object.freeze({ index: 0 });
+
 /**
  * Smooth weighted round robin: each account in proportion to its weight, spread out rather than
  * in runs (weights 5, 1, 1 give a a b a c a a, not a a a a a b c).
  */
 function roundRobin(candidates: readonly Candidate[]): Pick {
+  // One candidate: its running weight would gain its weight and lose it again (whole numbers).
+  if (candidates.length === 1) return FIRST;
   // Loops, not map and reduce: every request's pick paid for their two closures.
   const runningWeights: number[] = [];
   let total = 0;
@@ -70,12 +75,14 @@ function leastBusy(candidates: readonly Candidate[]): Pick {
 function sticky(candidates: readonly Candidate[], ties: Ties): Pick {
   if (!ties.session) return roundRobin(candidates);
   const kept = candidates.findIndex((c) => c.name === ties.stuckTo);
-  return { ...(kept >= 0 ? { index: kept } : roundRobin(candidates)), sticks: true };
+  if (kept >= 0) return { index: kept, sticks: true };
+  const { index, runningWeights } = roundRobin(candidates);
+  return { index, runningWeights, sticks: true };
 }
 
 export const STRATEGIES: Readonly<Record<Strategy, Choose>> = {
   round_robin: roundRobin,
-  fill_first: () => ({ index: 0 }),
+  fill_first: () => FIRST,
   least_busy: leastBusy,
   sticky,
 };
