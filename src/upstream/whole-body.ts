@@ -103,7 +103,10 @@ function inflate(
   });
 }
 
-/** The answer's text, at most `limit` bytes once decoded; over it, or undecodable, a broken failure (UpstreamFailed). */
+/**
+ * The answer's text, at most `limit` bytes once decoded; over it, or undecodable, a broken failure
+ * (UpstreamFailed). For the answers readSizedText leaves: no declared length, or encoded.
+ */
 export async function readWholeBody(
   response: Response,
   upstream: string,
@@ -119,12 +122,9 @@ export async function readWholeBody(
     await body.cancel().catch(() => {});
     throw tooLarge();
   }
-  if (encoding === "identity") {
-    // A declared length is the whole body (HTTP framing holds it to that): read natively, in one
-    // piece, which costs less than a JavaScript read loop.
-    if (Number.isFinite(declared)) return response.text();
+  // An answer of a declared length, sent as it is, was read by readSizedText: this one has none.
+  if (encoding === "identity")
     return new TextDecoder().decode(await readCapped(body, limit, tooLarge));
-  }
   const decoder = DECODERS[encoding];
   if (!decoder) {
     await body.cancel().catch(() => {});
