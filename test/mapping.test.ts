@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { resolveModel } from "../src/mapping/resolve.ts";
+import { resolveModel, resolveTargets } from "../src/mapping/resolve.ts";
 import { literalCount } from "../src/mapping/specificity.ts";
 import { compileMappings } from "../src/mapping/table.ts";
 import { startGateway, upstreamsYaml, type TestGateway } from "./support/gateway.ts";
@@ -78,6 +78,29 @@ describe("resolution order", () => {
       targets: [{ upstream: "b", model: "default-target" }],
       rule: { kind: "default", line: 20 },
     });
+  });
+
+  test("the request path's resolveTargets picks what resolveModel reports, rule for rule", () => {
+    const noDefault = table([["gpt-4o", "a/x"]], [["gpt-*", "b/y"]]);
+    for (const [mappings, names] of [
+      [
+        t,
+        [
+          "gpt-4o",
+          "gpt-4-turbo",
+          "gpt-3.5",
+          "claude-x-x",
+          "org/llama",
+          "org/meta/llama",
+          "mistral",
+        ],
+      ],
+      [noDefault, ["gpt-4o", "gpt-5", "mistral"]],
+    ] as const)
+      for (const name of names)
+        expect(resolveTargets(mappings, name, "first")).toEqual(
+          resolveModel(mappings, name, "first").targets,
+        );
   });
 
   test("with no rule and no default the name goes unchanged to the first upstream", () => {
