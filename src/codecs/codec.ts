@@ -1,4 +1,5 @@
 import type { SkippableData } from "./sse-skim.ts";
+import type { Emit, EventLimit, StreamParser } from "./sse.ts";
 import type { FetchMedia } from "./gemini/inline-media.ts";
 import type { ChatRequest, ChatResponse, Opaque, ServerToolKind, StreamEvent } from "../ir.ts";
 import type { UpstreamProtocol } from "./names.ts";
@@ -98,18 +99,19 @@ export interface UpstreamCodec {
     target: UpstreamTarget,
   ): Promise<{ path: string; body: unknown }>;
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse;
-  parseStream(
-    body: AsyncIterable<Uint8Array>,
+  /**
+   * A parser for the upstream's stream, pushed each chunk as it arrives, handing its events to
+   * `emit` as it reads them (sse.ts). Its push says where the dialect's final event ended, so a
+   * forwarded stream stops there.
+   */
+  streamParser(
+    emit: Emit,
     target: UpstreamTarget,
     contentType: string,
+    limit?: Readonly<EventLimit>,
     /** The request the stream answers (what it asked for may change how the answer is read). */
     request?: ChatRequest,
-  ): AsyncIterable<StreamEvent>;
-  /**
-   * Bytes the dialect's final event always holds (`[DONE]`, `message_stop`, …): a forwarded stream
-   * waits for its parser only on a chunk where one may be, to stop at the final event's end.
-   */
-  finalMarkers(contentType: string): readonly Uint8Array[];
+  ): StreamParser;
   /**
    * After the commit point of a same-dialect SSE stream, whether an event whose one data line
    * holds these bytes may go unread (sse-skim.ts): a plain delta that carries no usage, error,

@@ -14,15 +14,19 @@ const FINISH = `data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason"
 const USAGE = `data: {"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n`;
 const DONE = "data: [DONE]\n\n";
 
-/** The text of each range the skimmer hands on, chunk by chunk. */
+/**
+ * The text of each range the skimmer hands on, chunk by chunk, from chunk `followed` on: the
+ * chunks before it are skimmed before the commit point (every event handed on).
+ */
 function skim(chunks: string[], followed = 0): string[] {
   const skimmer = new SseSkimmer(isPlainChatDelta, 1 << 20);
   const handed: string[] = [];
   chunks.forEach((text, n) => {
     const chunk = encoder.encode(text);
-    if (n < followed) skimmer.follow(chunk);
-    else
-      skimmer.skim(chunk, (start, end) => handed.push(decoder.decode(chunk.subarray(start, end))));
+    skimmer.active = n >= followed;
+    skimmer.skim(chunk, (start, end) => {
+      if (n >= followed) handed.push(decoder.decode(chunk.subarray(start, end)));
+    });
   });
   return handed;
 }
@@ -129,6 +133,20 @@ describe("SseSkimmer: what a same-dialect stream's parser still reads", () => {
     ]);
   });
 
+  test("before the commit every event is handed on, each as it ends; from the event that commits, plain deltas are left out", () => {
+    const skimmer = new SseSkimmer(isPlainChatDelta, 1 << 20);
+    skimmer.active = false;
+    const text = delta("a") + delta("b") + delta("c") + FINISH + DONE;
+    const chunk = encoder.encode(text);
+    const handed: string[] = [];
+    skimmer.skim(chunk, (start, end) => {
+      handed.push(decoder.decode(chunk.subarray(start, end)));
+      // The first delta is the commit point: the parser's verdict, given inside its range.
+      skimmer.active = true;
+    });
+    expect(handed).toEqual([delta("a"), FINISH + DONE]);
+  });
+
   test("an event begun before the commit (followed, not skimmed) has its rest handed on", () => {
     const split = delta("begun");
     expect(skim([delta("a") + split.slice(0, 10), split.slice(10) + delta("b") + DONE], 1)).toEqual(
@@ -207,10 +225,15 @@ describe("SseSkimmer: what a same-dialect stream's parser still reads", () => {
         const skimmer = new SseSkimmer(skippable, 1 << 20);
         const parserInput: Uint8Array[] = [];
         chunks.forEach((chunk, n) => {
-          if (n < followed) {
-            skimmer.follow(chunk);
-            parserInput.push(chunk);
-          } else skimmer.skim(chunk, (start, end) => parserInput.push(chunk.subarray(start, end)));
+          // Before the commit every byte is handed on, in order.
+          skimmer.active = n >= followed;
+          let next = 0;
+          skimmer.skim(chunk, (start, end) => {
+            if (n < followed) expect(start).toBe(next);
+            next = end;
+            parserInput.push(chunk.subarray(start, end));
+          });
+          if (n < followed) expect(next).toBe(chunk.length);
         });
         const read = await eventsOf(parserInput);
         // What the parser read is the stream's events less some, in order; each one left out is a plain delta.

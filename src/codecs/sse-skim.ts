@@ -31,26 +31,24 @@ export class SseSkimmer {
   /** The last byte was a CR: an LF next is the same line end. */
   private afterCR = false;
 
+  /**
+   * Whether events may be left out now. Until then (a stream before its commit point) every
+   * event is handed on, each as it ends, so that the parser reads them one at a time; set from
+   * within `hand`, it applies from the next event of the same chunk on.
+   */
+  active = true;
+
   constructor(
     private readonly skippable: SkippableData,
     /** An event longer than this is handed on, for the parser to refuse (event_mb). */
     private readonly eventLimit: number,
   ) {}
 
-  /** Bytes the parser has read already (before the commit): followed for where events end. */
-  follow(chunk: Uint8Array): void {
-    this.scan(chunk, undefined);
-  }
-
   /**
    * Calls `hand(start, end)` for each range of the chunk the parser must read, in order; the
    * bytes between ranges are events it need not. Adjacent events are handed as one range.
    */
   skim(chunk: Uint8Array, hand: (start: number, end: number) => void): void {
-    this.scan(chunk, hand);
-  }
-
-  private scan(chunk: Uint8Array, hand: ((start: number, end: number) => void) | undefined): void {
     // Kept in locals while the chunk is read, line by line (indexOf finds each line's end).
     let lineBytes = this.lineBytes;
     let inEvent = this.inEvent;
@@ -97,7 +95,11 @@ export class SseSkimmer {
         afterCR = false;
       }
       inEvent = false;
-      if (hand) {
+      if (!this.active) {
+        // Before the commit point each event goes on as it ends, for its verdict to be read.
+        hand(runStart >= 0 ? runStart : segmentStart, i);
+        runStart = -1;
+      } else {
         const skip = !continued && this.mayLeaveOut(chunk, segmentStart, i, hasCR);
         if (skip && runStart >= 0) {
           hand(runStart, segmentStart);
@@ -110,7 +112,6 @@ export class SseSkimmer {
     this.lineBytes = lineBytes;
     this.inEvent = inEvent;
     this.afterCR = afterCR;
-    if (!hand) return;
     // What is left is an event not yet ended (or line ends between events): the parser's.
     if (segmentStart < length && runStart < 0) runStart = segmentStart;
     if (runStart >= 0) hand(runStart, length);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { readJsonArray, readSse } from "./sse.ts";
+import { JsonArrayParser, readSse, SseParser, type StreamParser } from "./sse.ts";
 
 /*
  * The stream readers every upstream's answer goes through: Server-Sent Events and Gemini's
@@ -26,6 +26,21 @@ async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const item of iterable) out.push(item);
   return out;
+}
+
+/** A JSON array stream's elements, read by the parser a chunk at a time until it stops. */
+async function readJsonArray(body: AsyncIterable<Uint8Array>): Promise<unknown[]> {
+  const elements: unknown[] = [];
+  const parser = new JsonArrayParser({
+    element(value) {
+      elements.push(value);
+      return false;
+    },
+    ended() {},
+  });
+  for await (const chunk of body) if (parser.push(chunk, 0, chunk.length) >= 0) return elements;
+  parser.end();
+  return elements;
 }
 
 describe("SSE reader", () => {
@@ -62,7 +77,7 @@ describe("JSON array stream reader", () => {
 
   test("elements come out whole at every chunk boundary, brackets in strings ignored", async () => {
     for (const stream of splitsOf(wire))
-      expect(await collect(readJsonArray(stream))).toEqual([
+      expect(await readJsonArray(stream)).toEqual([
         { a: "x]}", n: [1, { b: 2 }] },
         { c: '"quoted"' },
       ]);
@@ -77,65 +92,69 @@ describe("Gemini's JSON-array stream", () => {
         // Never closed: the reader must not wait for the end of the body.
       },
     });
-    expect(await collect(readJsonArray(body))).toEqual([{ a: 1 }, { b: 2 }]);
+    expect(await readJsonArray(body)).toEqual([{ a: 1 }, { b: 2 }]);
   });
 });
 
-describe("where each event ends, for a forwarded stream cut at its final event", () => {
-  /** Feeds the chunks to a reader and returns, per event, the absolute byte offset after it. */
-  async function endsOf(
-    read: (
-      body: AsyncIterable<Uint8Array> & { eventEnded(o: number): void },
-    ) => AsyncIterable<unknown>,
+describe("where the final event ends, for a forwarded stream cut there", () => {
+  /**
+   * Pushes the chunks to a parser whose handler stops at event (or element) number `stopAt`,
+   * and returns the absolute byte offset its push reported, or -1.
+   */
+  function endOf(
+    make: (stop: () => boolean) => StreamParser,
+    stopAt: number,
     chunks: Uint8Array[],
-  ): Promise<number[]> {
-    const ends: number[] = [];
+  ): number {
+    let seen = 0;
+    const parser = make(() => seen++ === stopAt);
     let base = 0;
-    let current = 0;
-    const input = {
-      eventEnded: (offset: number) => ends.push(base + offset),
-      async *[Symbol.asyncIterator]() {
-        for (const chunk of chunks) {
-          base += current;
-          current = chunk.length;
-          yield chunk;
-        }
-      },
-    };
-    for await (const _ of read(input));
-    return ends;
+    for (const chunk of chunks) {
+      const at = parser.push(chunk, 0, chunk.length);
+      if (at >= 0) return base + at;
+      base += chunk.length;
+    }
+    return -1;
   }
+  const sse = (stop: () => boolean) => new SseParser({ event: stop, ended() {} });
+  const array = (stop: () => boolean) => new JsonArrayParser({ element: stop, ended() {} });
   const bytes = (text: string) => new TextEncoder().encode(text);
   const cutsOf = (all: Uint8Array) =>
     Array.from({ length: all.length + 1 }, (_, cut) =>
       [all.slice(0, cut), all.slice(cut)].filter((c) => c.length > 0),
     );
 
-  test("SSE: after each event's blank line, whatever the cut, CRLF and multi-byte text included", async () => {
+  test("SSE: after the event's blank line, whatever the cut, CRLF and multi-byte text included", () => {
     const events = [
       'data: {"t":"héllo ✓"}\r\n\r\n',
       "event: x\ndata: [DONE]\n\n",
       ": comment\r\ndata: last\r\r",
     ];
     const all = bytes(events.join(""));
-    const expected = events.map((_, i) => bytes(events.slice(0, i + 1).join("")).length);
-    for (const chunks of cutsOf(all)) {
-      const ends = await endsOf(readSse, chunks);
-      // A CR that ends a chunk may be half of a CRLF: its event ends at the CR, and the LF follows.
-      expect(
-        ends.map((end, i) => (end === expected[i]! - 1 && all[end] === 10 ? end + 1 : end)),
-      ).toEqual(expected);
-    }
+    events.forEach((_, stopAt) => {
+      const expected = bytes(events.slice(0, stopAt + 1).join("")).length;
+      for (const chunks of cutsOf(all)) {
+        const end = endOf(sse, stopAt, chunks);
+        // A CR that ends a chunk may be half of a CRLF: its event ends at the CR, and the LF follows.
+        expect(end === expected - 1 && all[end] === 10 ? end + 1 : end).toBe(expected);
+      }
+    });
   });
 
-  test("JSON array: after each element and after the closing bracket, whatever the cut", async () => {
+  test("SSE: an event the handler lets pass reports no end", () => {
+    const all = bytes("data: a\n\ndata: b\n\n");
+    for (const chunks of cutsOf(all)) expect(endOf(sse, 5, chunks)).toBe(-1);
+  });
+
+  test("JSON array: after the element that stops it, or after the closing bracket, whatever the cut", () => {
     const text = '[{"a":"ü]"},\r\n{"b":[1]}]';
     const all = bytes(text);
-    const expected = [
-      bytes('[{"a":"ü]"}').length,
-      bytes('[{"a":"ü]"},\r\n{"b":[1]}').length,
-      all.length,
-    ];
-    for (const chunks of cutsOf(all)) expect(await endsOf(readJsonArray, chunks)).toEqual(expected);
+    const expected = [bytes('[{"a":"ü]"}').length, bytes('[{"a":"ü]"},\r\n{"b":[1]}').length];
+    for (const chunks of cutsOf(all)) {
+      expect(endOf(array, 0, chunks)).toBe(expected[0]!);
+      expect(endOf(array, 1, chunks)).toBe(expected[1]!);
+      // No element stops it: the array's own closing bracket does.
+      expect(endOf(array, 5, chunks)).toBe(all.length);
+    }
   });
 });

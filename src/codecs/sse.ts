@@ -1,77 +1,86 @@
+import type { StreamEvent } from "../ir.ts";
 import { DEFAULT_UPSTREAM_LIMITS, overLimit } from "../upstream-limits.ts";
 
 /*
  * Readers for what upstreams stream: Server-Sent Events (OpenAI, Anthropic, Gemini with
  * ?alt=sse) and Gemini's incrementally written JSON array (no alt).
+ *
+ * Both are pushed to: the caller hands each chunk in as it arrives and the events come out at
+ * once, through the dialect's handler. A forwarded stream's reader (pipeline/tap.ts) reads its
+ * upstream and feeds the parser in one pass, with no async iterator, queue or promise between
+ * them; a translated stream's goes through eventsOf, one async generator over the same parser.
  */
 
-export interface SseEvent {
-  event?: string;
-  data: string;
+/** How long one line, event or element may be (the upstream's proxy.upstream_limits.event_mb), and whose. */
+export interface EventLimit {
+  bytes: number;
+  upstream: string;
 }
 
-/**
- * An input that wants to know where each event it delivered ended: the byte offset after the
- * event's last byte, within the chunk the reader took last. A same-dialect stream uses it to
- * forward the upstream's bytes up to its final event and not a byte further.
- */
-export interface EventEndListener {
-  eventEnded(offsetInChunk: number): void;
-}
-
-function listenerOf(body: AsyncIterable<Uint8Array>): EventEndListener | undefined {
-  return typeof (body as Partial<EventEndListener>).eventEnded === "function"
-    ? (body as unknown as EventEndListener)
-    : undefined;
-}
-
-/**
- * Offsets after the n-th line-end byte (CR or LF) of a chunk, for n rising: each search goes on
- * from the last, so a chunk is scanned once whatever the number of events in it. Neither byte
- * occurs inside a multi-byte UTF-8 character, so counting them in the decoded text and in the
- * bytes agree.
- */
-class LineEndCursor {
-  private chunk: Uint8Array = new Uint8Array(0);
-  private index = 0;
-  private seen = 0;
-  start(chunk: Uint8Array): void {
-    this.chunk = chunk;
-    this.index = 0;
-    this.seen = 0;
-  }
-  after(n: number): number {
-    const chunk = this.chunk;
-    while (this.seen < n && this.index < chunk.length) {
-      const byte = chunk[this.index++];
-      if (byte === 10 || byte === 13) this.seen++;
-    }
-    return this.index;
-  }
-}
-
-/** An input that says how long one line or event may be (the upstream's proxy.upstream_limits.event_mb). */
-export interface EventLimited {
-  eventLimit: { bytes: number; upstream: string };
-}
-
-/** Without a limit from the input: 16 MB, as proxy.upstream_limits.event_mb's default. */
-const DEFAULT_EVENT_LIMIT: Readonly<EventLimited["eventLimit"]> = {
+/** Without a limit from the caller: 16 MB, as proxy.upstream_limits.event_mb's default. */
+export const DEFAULT_EVENT_LIMIT: Readonly<EventLimit> = {
   bytes: DEFAULT_UPSTREAM_LIMITS.eventBytes,
   upstream: "upstream",
 };
 
-function limitOf(body: AsyncIterable<Uint8Array>): EventLimited["eventLimit"] {
-  return (body as Partial<EventLimited>).eventLimit ?? DEFAULT_EVENT_LIMIT;
+/** Hands each stream event, as the IR says it, to whoever reads the stream. */
+export type Emit = (event: StreamEvent) => void;
+
+/** A stream's bytes, pushed in as they arrive, parsed at once. */
+export interface StreamParser {
+  /**
+   * Reads bytes[start, end). Where an event here ended the answer (the dialect's final event),
+   * the offset in `bytes` just past it: nothing after it is the answer's, and nothing more may
+   * be pushed. Otherwise -1. Throws when the stream is broken (not the protocol, over a limit).
+   */
+  push(bytes: Uint8Array, start: number, end: number): number;
+  /** The body has ended (before any final event): finishes the answer, or throws why it is cut short. */
+  end(): void;
 }
 
-/** Tells a stream's body how long its events may be: readSse and readJsonArray read it from there. */
-export function withEventLimit<T extends AsyncIterable<Uint8Array>>(
-  body: T,
-  bytes: number,
-  upstream: string,
-): T {
-  return Object.assign(body, { eventLimit: { bytes, upstream } });
+/** A dialect's reading of its SSE events. */
+export interface SseHandler {
+  /** One event: its data lines joined by LF, and its `event:` name. True when it ends the answer. */
+  event(data: string, name: string | undefined): boolean;
+  /** The stream ended without an event that ends the answer: finish it, or throw why it is cut short. */
+  ended(): void;
+}
+
+/** A dialect's reading of the elements of a JSON array stream (Gemini without alt=sse). */
+export interface ElementHandler {
+  /** One element, parsed. True when it ends the answer. */
+  element(value: unknown): boolean;
+  /** The array closed, or the body ended: finish the answer, or throw why it is cut short. */
+  ended(): void;
+}
+
+const LF = 10;
+const CR = 13;
+
+/**
+ * The offset in bytes[start, end) just after its n-th line-end byte (CR or LF). Neither byte
+ * occurs inside a multi-byte UTF-8 character, so counting them in the decoded text and in the
+ * bytes agree. Asked once a stream, for its final event.
+ */
+function afterLineEnds(bytes: Uint8Array, start: number, end: number, n: number): number {
+  let seen = 0;
+  let i = start;
+  while (seen < n && i < end) {
+    const byte = bytes[i++];
+    if (byte === LF || byte === CR) seen++;
+  }
+  return i;
+}
+
+/** Made once: an options object for every chunk was an object a chunk. */
+const STREAMING: Readonly<{ stream: boolean }> = Object.freeze({ stream: true });
+
+/** bytes[start, end) as text, on from the decoder's last call (a character split between calls comes out whole). */
+function decodeRange(decoder: TextDecoder, bytes: Uint8Array, start: number, end: number): string {
+  return decoder.decode(
+    start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end),
+    STREAMING,
+  );
 }
 
 /** Whether a line's field (before its colon, or the whole line without one) is `name`. */
@@ -87,208 +96,127 @@ function fieldValue(line: string, colon: number): string {
 
 /**
  * Decodes an SSE byte stream: `event:` and `data:` fields, multi-line data, `:` comments, CR, LF
- * and CRLF line ends. Each chunk's events are collected in an array and yielded from it: a
- * generator per line, as this was first written, was most of a stream's cost per chunk.
+ * and CRLF line ends, each event handed to the handler as it ends.
  *
  * Each chunk's text is scanned once: a line not yet ended is kept as pieces and joined when its
  * end arrives (rescanning, or growing one string, made a 40 MB line cost 18 s). A line, or the
- * data of one event, longer than the input's event limit ends the stream with a broken failure (UpstreamFailed).
+ * data of one event, longer than the limit throws a broken failure (UpstreamFailed).
  */
-export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
-  const decoder = new TextDecoder();
-  const listener = listenerOf(body);
-  const limit = limitOf(body);
-  // The line not yet ended, in pieces, and its length (in UTF-16 units, about bytes for SSE's ASCII-heavy text).
-  let partial: string[] = [];
-  let partialLength = 0;
-  let event: string | undefined;
-  // Emptied, not made again, after each event: its lines are joined (or taken) when it ends.
-  const data: string[] = [];
-  let dataLength = 0;
-  let sawField = false;
-  // A trailing CR may be the first half of a CRLF split across chunks; hold it until the next chunk.
-  let pendingCR = false;
-  const ready: SseEvent[] = [];
-  // For a listener: how many line-end characters of this chunk each ready event ends after.
-  const ends: number[] = [];
-  let lineEnds = 0;
-  const cursor = listener ? new LineEndCursor() : undefined;
-  const tooLong = (what: string) => overLimit(limit.upstream, what, limit.bytes, "event_mb");
+export class SseParser implements StreamParser {
+  private readonly decoder = new TextDecoder();
+  /** The line not yet ended, in pieces, and its length (in UTF-16 units, about bytes for SSE's ASCII-heavy text). */
+  private partial: string[] = [];
+  private partialLength = 0;
+  private name: string | undefined;
+  /** Emptied, not made again, after each event: its lines are joined (or taken) when it ends. */
+  private readonly data: string[] = [];
+  private dataLength = 0;
+  private sawField = false;
+  /** A trailing CR may be the first half of a CRLF split across chunks: its LF is skipped. */
+  private pendingCR = false;
+  /** Line-end characters of the chunk being read, up to the one just read. */
+  private lineEnds = 0;
+  private stopped = false;
 
-  const dispatch = (line: string): void => {
-    if (line === "") {
-      if (sawField && data.length > 0) {
-        ready.push({ event, data: data.length === 1 ? data[0]! : data.join("\n") });
-        if (listener) ends.push(lineEnds);
+  constructor(
+    private readonly handler: SseHandler,
+    private readonly limit: Readonly<EventLimit> = DEFAULT_EVENT_LIMIT,
+  ) {}
+
+  push(bytes: Uint8Array, start: number, end: number): number {
+    if (this.stopped) return end;
+    let text = decodeRange(this.decoder, bytes, start, end);
+    this.lineEnds = 0;
+    // The LF of a CRLF whose CR ended the last chunk: it is in the bytes, not in the text.
+    if (this.pendingCR) {
+      this.pendingCR = false;
+      if (text.charCodeAt(0) === LF) {
+        text = text.slice(1);
+        this.lineEnds = 1;
       }
-      event = undefined;
-      data.length = 0;
-      dataLength = 0;
-      sawField = false;
-      return;
     }
-    if (line.charCodeAt(0) === 58 /* : */) return;
-    const colon = line.indexOf(":");
-    sawField = true;
-    // The field compared in place and the value cut once (past one leading space): cutting the
-    // field out, and the value twice, were two strings more for every event.
-    if (fieldIs(line, colon, "event")) event = fieldValue(line, colon);
-    else if (fieldIs(line, colon, "data")) {
-      const value = fieldValue(line, colon);
-      dataLength += value.length;
-      if (dataLength > limit.bytes) throw tooLong("an event");
-      data.push(value);
-    }
-  };
+    if (!this.feed(text, false)) return -1;
+    return afterLineEnds(bytes, start, end, this.lineEnds);
+  }
 
-  /** The line that ends at `end` of this text: what was pending before it, and the text from `start`. */
-  const lineOf = (text: string, start: number, end: number): string => {
-    if (partialLength === 0) return text.slice(start, end);
-    partial.push(text.slice(start, end));
-    const line = partial.join("");
-    partial = [];
-    partialLength = 0;
-    return line;
-  };
+  end(): void {
+    if (this.stopped) return;
+    if (this.feed(this.decoder.decode(), true)) return;
+    // A stream that ends without the blank line after its last event still delivers that event.
+    if (this.dispatch("")) return;
+    this.stopped = true;
+    this.handler.ended();
+  }
 
-  const feed = (text: string, final: boolean): void => {
+  /** Reads the text's lines; true when an event in it ended the answer (lineEnds then says where). */
+  private feed(text: string, final: boolean): boolean {
     let start = 0;
     for (let i = 0; i < text.length; i++) {
       const ch = text.charCodeAt(i);
-      if (ch !== 10 && ch !== 13) continue;
-      lineEnds++;
-      const line = lineOf(text, start, i);
-      if (ch === 13 && i === text.length - 1 && !final) {
-        pendingCR = true;
-        dispatch(line);
-        start = i + 1;
-        continue;
+      if (ch !== LF && ch !== CR) continue;
+      this.lineEnds++;
+      const line = this.lineOf(text, start, i);
+      if (ch === CR && i === text.length - 1 && !final) {
+        this.pendingCR = true;
+        return this.dispatch(line);
       }
-      if (ch === 13 && text.charCodeAt(i + 1) === 10) {
+      if (ch === CR && text.charCodeAt(i + 1) === LF) {
         i++;
-        lineEnds++;
+        this.lineEnds++;
       }
-      dispatch(line);
+      if (this.dispatch(line)) return true;
       start = i + 1;
     }
     if (start < text.length) {
-      partialLength += text.length - start;
-      if (partialLength > limit.bytes) throw tooLong("a line");
-      partial.push(start === 0 ? text : text.slice(start));
+      this.partialLength += text.length - start;
+      if (this.partialLength > this.limit.bytes) throw this.tooLong("a line");
+      this.partial.push(start === 0 ? text : text.slice(start));
     }
-    if (final && partialLength > 0) dispatch(lineOf("", 0, 0));
-  };
-
-  for await (const chunk of body) {
-    let text = decoder.decode(chunk, { stream: true });
-    // The LF of a CRLF whose CR ended the last chunk: it is in the bytes, not in the text.
-    lineEnds = 0;
-    if (pendingCR) {
-      pendingCR = false;
-      if (text.charCodeAt(0) === 10) {
-        text = text.slice(1);
-        lineEnds = 1;
-      }
-    }
-    feed(text, false);
-    if (ready.length > 0) {
-      // Yielded from the lists themselves, emptied after: only this generator fills them, and
-      // it does so only between chunks (a copy of each was two lists for every chunk).
-      if (listener && cursor) {
-        cursor.start(chunk);
-        for (let i = 0; i < ready.length; i++) {
-          listener.eventEnded(cursor.after(ends[i]!));
-          yield ready[i]!;
-        }
-      } else for (let i = 0; i < ready.length; i++) yield ready[i]!;
-      ready.length = 0;
-      ends.length = 0;
-    }
+    if (final && this.partialLength > 0) return this.dispatch(this.lineOf("", 0, 0));
+    return false;
   }
-  feed(decoder.decode(), true);
-  // A stream that ends without the blank line after its last event still delivers that event.
-  dispatch("");
-  ends.length = 0;
-  for (const e of ready) yield e;
-}
 
-/**
- * Decodes a JSON array written incrementally (`[{...},\r\n{...}]`), yielding each element as soon
- * as it is complete. Strings are tracked so brackets inside them do not count.
- */
-export async function* readJsonArray(body: AsyncIterable<Uint8Array>): AsyncGenerator<unknown> {
-  const decoder = new TextDecoder();
-  const listener = listenerOf(body);
-  const limit = limitOf(body);
-  // For a listener: the bytes of a character split across chunks that the decoder carries into
-  // the next chunk's text, and how many of this chunk's bytes its text holds.
-  let carriedIn = 0;
-  let bytes = 0;
-  let buffer = "";
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  let elementStart = -1;
-  let scanned = 0;
-  let opened = false;
+  /** The line that ends at `end` of this text: what was pending before it, and the text from `start`. */
+  private lineOf(text: string, start: number, end: number): string {
+    if (this.partialLength === 0) return text.slice(start, end);
+    this.partial.push(text.slice(start, end));
+    const line = this.partial.join("");
+    this.partial = [];
+    this.partialLength = 0;
+    return line;
+  }
 
-  for await (const chunk of body) {
-    const text = decoder.decode(chunk, { stream: true });
-    if (listener) {
-      // Offsets are counted in the text scanned so far, whose last part is this chunk's text
-      // (nothing before it in the buffer is scanned again): its bytes less what came from earlier.
-      const textBytes = utf8Length(text);
-      bytes = textBytes - carriedIn;
-      carriedIn = chunk.length - bytes;
+  /** One line; true when it ended an event that ended the answer. */
+  private dispatch(line: string): boolean {
+    if (line === "") {
+      const data = this.data;
+      const ended = this.sawField && data.length > 0;
+      const value = !ended ? "" : data.length === 1 ? data[0]! : data.join("\n");
+      const name = this.name;
+      this.name = undefined;
+      data.length = 0;
+      this.dataLength = 0;
+      this.sawField = false;
+      if (ended && this.handler.event(value, name)) this.stopped = true;
+      return this.stopped;
     }
-    buffer += text;
-    for (let i = scanned; i < buffer.length; i++) {
-      const ch = buffer[i];
-      if (inString) {
-        if (escaped) escaped = false;
-        else if (ch === "\\") escaped = true;
-        else if (ch === '"') inString = false;
-        continue;
-      }
-      if (ch === '"') {
-        inString = true;
-      } else if (ch === "[" || ch === "{") {
-        if (!opened && ch === "[") {
-          opened = true;
-          continue;
-        }
-        if (depth === 0) elementStart = i;
-        depth++;
-      } else if (ch === "]" || ch === "}") {
-        // The array's own closing bracket ends it, however long the connection stays open after.
-        if (depth === 0 && opened && ch === "]") {
-          if (listener) listener.eventEnded(Math.max(0, bytes - utf8Length(buffer.slice(i + 1))));
-          return;
-        }
-        if (depth === 0) continue;
-        depth--;
-        if (depth === 0 && elementStart >= 0) {
-          const element = JSON.parse(buffer.slice(elementStart, i + 1));
-          if (listener) listener.eventEnded(Math.max(0, bytes - utf8Length(buffer.slice(i + 1))));
-          yield element;
-          buffer = buffer.slice(i + 1);
-          i = -1;
-          elementStart = -1;
-        }
-      }
+    if (line.charCodeAt(0) === 58 /* : */) return false;
+    const colon = line.indexOf(":");
+    this.sawField = true;
+    // The field compared in place and the value cut once (past one leading space): cutting the
+    // field out, and the value twice, were two strings more for every event.
+    if (fieldIs(line, colon, "event")) this.name = fieldValue(line, colon);
+    else if (fieldIs(line, colon, "data")) {
+      const value = fieldValue(line, colon);
+      this.dataLength += value.length;
+      if (this.dataLength > this.limit.bytes) throw this.tooLong("an event");
+      this.data.push(value);
     }
-    scanned = buffer.length;
-    if (elementStart > 0) {
-      buffer = buffer.slice(elementStart);
-      scanned -= elementStart;
-      elementStart = 0;
-    } else if (elementStart < 0 && !inString) {
-      // Between elements (whitespace, commas): nothing scanned needs keeping.
-      buffer = "";
-      scanned = 0;
-    }
-    if (buffer.length > limit.bytes)
-      throw overLimit(limit.upstream, "an element of its JSON array", limit.bytes, "event_mb");
+    return false;
+  }
+
+  private tooLong(what: string): Error {
+    return overLimit(this.limit.upstream, what, this.limit.bytes, "event_mb");
   }
 }
 
@@ -296,4 +224,158 @@ const encoder = new TextEncoder();
 
 function utf8Length(text: string): number {
   return encoder.encode(text).length;
+}
+
+/**
+ * Decodes a JSON array written incrementally (`[{...},\r\n{...}]`), handing on each element as
+ * soon as it is complete. Strings are tracked so brackets inside them do not count. The array's
+ * own closing bracket ends the stream, however long the connection stays open after.
+ */
+export class JsonArrayParser implements StreamParser {
+  private readonly decoder = new TextDecoder();
+  /** The bytes of a character split across chunks that the decoder carries into the next chunk's text. */
+  private carriedIn = 0;
+  private buffer = "";
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private elementStart = -1;
+  private scanned = 0;
+  private opened = false;
+  private stopped = false;
+
+  constructor(
+    private readonly handler: ElementHandler,
+    private readonly limit: Readonly<EventLimit> = DEFAULT_EVENT_LIMIT,
+  ) {}
+
+  push(bytes: Uint8Array, start: number, end: number): number {
+    if (this.stopped) return end;
+    const text = decodeRange(this.decoder, bytes, start, end);
+    // Offsets are counted in the text scanned so far, whose last part is this chunk's text
+    // (nothing before it in the buffer is scanned again): its bytes less what came from earlier.
+    const textBytes = utf8Length(text) - this.carriedIn;
+    this.carriedIn = end - start - textBytes;
+    this.buffer += text;
+    const stopAt = this.scan();
+    if (stopAt >= 0)
+      return start + Math.max(0, textBytes - utf8Length(this.buffer.slice(stopAt + 1)));
+    if (this.buffer.length > this.limit.bytes)
+      throw overLimit(
+        this.limit.upstream,
+        "an element of its JSON array",
+        this.limit.bytes,
+        "event_mb",
+      );
+    return -1;
+  }
+
+  end(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.handler.ended();
+  }
+
+  /** Reads the buffer on from where it was left; where the answer ended in it (the index of its last character), or -1. */
+  private scan(): number {
+    let buffer = this.buffer;
+    for (let i = this.scanned; i < buffer.length; i++) {
+      const ch = buffer[i];
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (ch === "\\") this.escaped = true;
+        else if (ch === '"') this.inString = false;
+        continue;
+      }
+      if (ch === '"') {
+        this.inString = true;
+      } else if (ch === "[" || ch === "{") {
+        if (!this.opened && ch === "[") {
+          this.opened = true;
+          continue;
+        }
+        if (this.depth === 0) this.elementStart = i;
+        this.depth++;
+      } else if (ch === "]" || ch === "}") {
+        if (this.depth === 0 && this.opened && ch === "]") {
+          this.buffer = buffer;
+          this.stopped = true;
+          this.handler.ended();
+          return i;
+        }
+        if (this.depth === 0) continue;
+        this.depth--;
+        if (this.depth === 0 && this.elementStart >= 0) {
+          const element = JSON.parse(buffer.slice(this.elementStart, i + 1));
+          if (this.handler.element(element)) {
+            this.buffer = buffer;
+            this.stopped = true;
+            return i;
+          }
+          buffer = buffer.slice(i + 1);
+          i = -1;
+          this.elementStart = -1;
+        }
+      }
+    }
+    this.scanned = buffer.length;
+    if (this.elementStart > 0) {
+      buffer = buffer.slice(this.elementStart);
+      this.scanned -= this.elementStart;
+      this.elementStart = 0;
+    } else if (this.elementStart < 0 && !this.inString) {
+      // Between elements (whitespace, commas): nothing scanned needs keeping.
+      buffer = "";
+      this.scanned = 0;
+    }
+    this.buffer = buffer;
+    return -1;
+  }
+}
+
+/**
+ * A parser's events as an async iterable, for a reader that pulls (a translated stream): each
+ * chunk's events are handed on from one list, emptied after. Stopping at the final event lets go
+ * of the body (the iterable's return).
+ */
+export async function* eventsOf(
+  body: AsyncIterable<Uint8Array>,
+  open: (emit: Emit) => StreamParser,
+): AsyncGenerator<StreamEvent> {
+  const ready: StreamEvent[] = [];
+  const parser = open((event) => {
+    ready.push(event);
+  });
+  for await (const chunk of body) {
+    const ended = parser.push(chunk, 0, chunk.length) >= 0;
+    for (let i = 0; i < ready.length; i++) yield ready[i]!;
+    ready.length = 0;
+    if (ended) return;
+  }
+  parser.end();
+  for (let i = 0; i < ready.length; i++) yield ready[i]!;
+}
+
+export interface SseEvent {
+  event?: string;
+  data: string;
+}
+
+/** A body's SSE events, for a reader that wants them raw (the Responses WebSocket relays each). */
+export async function* readSse(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
+  const ready: SseEvent[] = [];
+  const parser = new SseParser({
+    event(data, name) {
+      ready.push({ event: name, data });
+      return false;
+    },
+    ended() {},
+  });
+  for await (const chunk of body) {
+    parser.push(chunk, 0, chunk.length);
+    for (let i = 0; i < ready.length; i++) yield ready[i]!;
+    ready.length = 0;
+  }
+  parser.end();
+  for (const event of ready) yield event;
 }

@@ -52,55 +52,87 @@ function isAnswerPart(p: Part): boolean {
  */
 export const MAX_EVENTS_BEFORE_CONTENT = 10_000;
 
+/**
+ * The commit point, one event at a time: a stream's events are shown to it until it has a
+ * verdict. Synchronous, so that a forwarded stream (tap.ts) can ask it from its parser's emit.
+ */
+export class CommitWatch {
+  /** The events before the verdict, the one that gave it included when it is content. */
+  readonly seen: StreamEvent[] = [];
+  verdict: Peeked["kind"] | undefined;
+  failure: Failure | undefined;
+
+  constructor(private readonly upstream: string) {}
+
+  see(event: StreamEvent): void {
+    if (this.verdict) return;
+    if (event.type === "error") this.fail(failureFromEvent(event.status, event.message));
+    else if (event.type === "finish" && event.stop === "end")
+      this.fail(emptyAnswer(this.upstream, usageNote(event.usage)));
+    else {
+      // A finish that is not "end" (cut at the length, filtered) is an answer, its last event.
+      this.seen.push(event);
+      if (event.type === "finish" || isContent(event)) this.verdict = "content";
+      else if (this.seen.length > MAX_EVENTS_BEFORE_CONTENT)
+        this.fail({
+          kind: "broken",
+          status: 502,
+          message: `upstream "${this.upstream}" sent over ${MAX_EVENTS_BEFORE_CONTENT} events before any content`,
+        });
+    }
+  }
+
+  /** The stream broke (a read, the parser) before a verdict. */
+  thrown(error: unknown): void {
+    if (!this.verdict) this.fail(failureOf(error, this.upstream));
+  }
+
+  /** The stream ended before a verdict. */
+  ended(): void {
+    if (!this.verdict)
+      this.fail({
+        kind: "broken",
+        status: 502,
+        message: `upstream "${this.upstream}" ended its stream before any content`,
+      });
+  }
+
+  private fail(failure: Failure): void {
+    this.verdict = "failed";
+    this.failure = failure;
+  }
+}
+
 export async function untilFirstContent(
   events: AsyncIterable<StreamEvent>,
   upstream: string,
 ): Promise<Peeked> {
   const iterator = events[Symbol.asyncIterator]();
-  const seen: StreamEvent[] = [];
-  const stop = () => iterator.return?.().catch(() => {});
+  const watch = new CommitWatch(upstream);
   for (;;) {
     let next: IteratorResult<StreamEvent>;
     try {
       next = await iterator.next();
     } catch (error) {
-      return { kind: "failed", failure: failureOf(error, upstream) };
+      watch.thrown(error);
+      break;
     }
     if (next.done) {
-      return {
-        kind: "failed",
-        failure: {
-          kind: "broken",
-          status: 502,
-          message: `upstream "${upstream}" ended its stream before any content`,
-        },
-      };
+      watch.ended();
+      break;
     }
-    const event = next.value;
-    if (event.type === "error") {
-      void stop();
-      return { kind: "failed", failure: failureFromEvent(event.status, event.message) };
+    watch.see(next.value);
+    if (watch.verdict === "content") {
+      // A finish with content is the stream's last event: the rest is let go of.
+      if (next.value.type === "finish") void iterator.return?.().catch(() => {});
+      return { kind: "content", events: replay(watch.seen, iterator) };
     }
-    if (event.type === "finish") {
-      void stop();
-      if (event.stop !== "end")
-        return { kind: "content", events: replay([...seen, event], iterator) };
-      return { kind: "failed", failure: emptyAnswer(upstream, usageNote(event.usage)) };
-    }
-    seen.push(event);
-    if (isContent(event)) return { kind: "content", events: replay(seen, iterator) };
-    if (seen.length > MAX_EVENTS_BEFORE_CONTENT) {
-      void stop();
-      return {
-        kind: "failed",
-        failure: {
-          kind: "broken",
-          status: 502,
-          message: `upstream "${upstream}" sent over ${MAX_EVENTS_BEFORE_CONTENT} events before any content`,
-        },
-      };
+    if (watch.verdict) {
+      void iterator.return?.().catch(() => {});
+      break;
     }
   }
+  return { kind: "failed", failure: watch.failure! };
 }
 
 function usageNote(usage: Usage): string {

@@ -189,9 +189,14 @@ export function passthroughRunner(options: PassthroughRunnerOptions): TargetRunn
 
     if (source) {
       const contentType = response.headers.get("content-type") ?? "";
+      const limits = limitsOf(upstream);
       const tapped = await tapStream(
         source,
-        (input) => codec.parseStream(input, parseTarget, contentType),
+        (emit) =>
+          codec.streamParser(emit, parseTarget, contentType, {
+            bytes: limits.eventBytes,
+            upstream: upstream.name,
+          }),
         upstream.name,
         (error) =>
           DIALECT_MODULES[dialect].streamErrorBytes(
@@ -199,8 +204,7 @@ export function passthroughRunner(options: PassthroughRunnerOptions): TargetRunn
             failureOf(error, upstream.name).message,
             jsonArray,
           ),
-        codec.finalMarkers(contentType),
-        limitsOf(upstream),
+        limits,
         contentType.includes("event-stream") ? codec.skippableData : undefined,
       );
       if (tapped.kind === "failed") return failed(tapped.failure);

@@ -9,7 +9,7 @@ import { type Failure, failureOf, UpstreamFailed } from "../failure.ts";
 import { failureFromAnswer } from "./answer-failure.ts";
 import { type OpenedUpstream, sourceIterable, type UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream-limits.ts";
-import { withEventLimit } from "../codecs/sse.ts";
+import { eventsOf } from "../codecs/sse.ts";
 import { upstreamDialect, upstreamRequestHeaders } from "../upstream/protocol.ts";
 
 /** What a producer gives: the value, or the attempt's Failure (network, refusal, broken answer). */
@@ -197,14 +197,16 @@ class HttpProducer implements Producer {
           `Upstream "${upstream.name}" answered a stream request with no body.`,
         ),
       };
-    // The parser reads the limit on one event from the body it is given.
     return {
       ok: true,
-      value: codec.parseStream(
-        withEventLimit(sourceIterable(source), limitsOf(upstream).eventBytes, upstream.name),
-        target,
-        response.headers.get("content-type") ?? "",
-        request,
+      value: eventsOf(sourceIterable(source), (emit) =>
+        codec.streamParser(
+          emit,
+          target,
+          response.headers.get("content-type") ?? "",
+          { bytes: limitsOf(upstream).eventBytes, upstream: upstream.name },
+          request,
+        ),
       ),
     };
   }

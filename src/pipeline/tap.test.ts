@@ -1,51 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { mulberry32 } from "../../test/support/prng.ts";
 import type { UpstreamCodec } from "../codecs/codec.ts";
 import { openaiChatUpstream } from "../codecs/openai-chat/upstream.ts";
 import { openaiResponsesUpstream } from "../codecs/openai-responses/upstream.ts";
 import type { GuardedSource } from "../upstream/forward.ts";
-import { finalSpotter, tapStream } from "./tap.ts";
-
-describe("spotting where a forwarded stream's final event may be", () => {
-  const bytes = (text: string) => new TextEncoder().encode(text);
-  test.each([
-    ["in one chunk", ['data: {"a":1}\n\n', "data: [DONE]\n\n"], [false, true]],
-    ["split across two chunks", ["data: {}\n\ndata: [DO", "NE]\n\n"], [false, true]],
-    [
-      "split one byte at a time",
-      ["data: ", "[", "D", "O", "N", "E", "]", "\n\n"],
-      [false, false, false, false, false, false, true, true],
-    ],
-    ["never", ['data: {"choices":[]}\n\n', 'data: {"choices":[{"x":"DONE"}]}\n\n'], [false, false]],
-    [
-      "from the marker on, every chunk (its blank line may come later)",
-      ["data: [DONE]\n", "\n", ": trailing\n\n"],
-      [true, true, true],
-    ],
-  ])("%s", (_name, chunks, expected) => {
-    const spot = finalSpotter([bytes("[DONE]")]);
-    expect(chunks.map((chunk) => spot(bytes(chunk)))).toEqual(expected);
-  });
-});
-
-test("spotting a marker split at seeded random bytes, 5,000 times: true from the chunk that completes it on", () => {
-  const random = mulberry32(11);
-  const encoder = new TextEncoder();
-  const markers = [encoder.encode("message_stop"), encoder.encode("[DONE]")];
-  const source = `data: {"a":"[DON"}\n\ndata: {"b":"message_sto"}\n\nevent: message_stop\ndata: {}\n\n`;
-  const text = encoder.encode(source);
-  const completes = source.indexOf("event: message_stop") + "event: message_stop".length;
-  for (let round = 0; round < 5000; round++) {
-    const cuts = new Set<number>();
-    const count = 1 + Math.floor(random() * 40);
-    while (cuts.size < count) cuts.add(1 + Math.floor(random() * (text.length - 1)));
-    const bounds = [0, ...[...cuts].sort((a, b) => a - b), text.length];
-    const spot = finalSpotter(markers);
-    const firstTrue = bounds.slice(1).findIndex((end, i) => spot(text.subarray(bounds[i]!, end)));
-    // The chunk that holds the marker's last byte is the first that answers true.
-    expect(bounds[firstTrue + 1]! >= completes && bounds[firstTrue]! < completes).toBe(true);
-  }
-});
+import { GatewayError } from "../failure.ts";
+import { tapStream } from "./tap.ts";
 
 describe("a same-dialect stream after its commit point", () => {
   const encoder = new TextEncoder();
@@ -81,27 +40,18 @@ describe("a same-dialect stream after its commit point", () => {
     let parserBytes = 0;
     const tapped = await tapStream(
       sourceOf(chunks),
-      (input) =>
-        codec.parseStream(
-          {
-            ...input,
-            [Symbol.asyncIterator]: () => {
-              const inner = input[Symbol.asyncIterator]();
-              return {
-                next: async () => {
-                  const step = await inner.next();
-                  if (!step.done) parserBytes += step.value.length;
-                  return step;
-                },
-              };
-            },
+      (emit) => {
+        const parser = codec.streamParser(emit, CHAT_TARGET, "text/event-stream");
+        return {
+          push: (bytes, start, end) => {
+            parserBytes += end - start;
+            return parser.push(bytes, start, end);
           },
-          CHAT_TARGET,
-          "text/event-stream",
-        ),
+          end: () => parser.end(),
+        };
+      },
       "up",
       (error) => encoder.encode(`data: {"error":{"message":${JSON.stringify(String(error))}}}\n\n`),
-      codec.finalMarkers(""),
       undefined,
       skim ? codec.skippableData : undefined,
     );
@@ -159,5 +109,53 @@ describe("a same-dialect stream after its commit point", () => {
       true,
     );
     expect(body).toBe(stream.join(""));
+  });
+
+  test("a stream that arrives in one read: the parser reads up to its first content, then only what is not a plain delta", async () => {
+    const whole = stream.join("");
+    const skimmed = await tap([whole], true);
+    expect(skimmed.body).toBe(whole);
+    expect(skimmed.verdict.usage?.output).toBe(20);
+    expect(skimmed.parserBytes).toBe(encoder.encode(delta("t0 ") + tail).length);
+  });
+
+  test("an error event before any content fails the attempt with its message", async () => {
+    const error = 'data: {"error":{"message":"overloaded","code":529}}\n\n';
+    const tapped = await tapStream(
+      sourceOf([error + stream.join("")]),
+      (emit) => openaiChatUpstream.streamParser(emit, CHAT_TARGET, "text/event-stream"),
+      "up",
+      () => encoder.encode("unused"),
+      undefined,
+      openaiChatUpstream.skippableData,
+    );
+    expect(tapped.kind).toBe("failed");
+    if (tapped.kind === "failed") expect(tapped.failure.message).toMatch(/overloaded/);
+  });
+
+  test("a client that leaves mid-stream leaves the account blameless: the verdict is the client's going, not a cut stream", async () => {
+    let cancelled: unknown;
+    const source = sourceOf([delta("t0 "), delta("t1 "), delta("t2 "), tail]);
+    const tapped = await tapStream(
+      {
+        ...source,
+        cancel: async (reason) => {
+          cancelled = reason ?? "cancelled";
+        },
+      },
+      (emit) => openaiChatUpstream.streamParser(emit, CHAT_TARGET, "text/event-stream"),
+      "up",
+      () => encoder.encode("unused"),
+      undefined,
+      openaiChatUpstream.skippableData,
+    );
+    if (tapped.kind !== "content") throw new Error("not content");
+    const reader = tapped.body.getReader();
+    await reader.read();
+    await reader.cancel("gone");
+    const verdict = await tapped.done;
+    expect(verdict.error).toBeInstanceOf(GatewayError);
+    expect((verdict.error as GatewayError).status).toBe(499);
+    expect(cancelled).toBe("gone");
   });
 });

@@ -6,17 +6,15 @@ import type {
   ChatResponse,
   Part,
   StopReason,
-  StreamEvent,
   Turn,
   Usage,
 } from "../../ir.ts";
 import { issue, issuedBy } from "../opaque.ts";
-import { readSse } from "../sse.ts";
+import { type Emit, type EventLimit, type SseHandler, SseParser } from "../sse.ts";
 import {
   clamp,
   EFFORT_BUDGET,
   failureFromBody,
-  markers,
   mergeSameRoleTurns,
   parseStreamJson,
 } from "../shared.ts";
@@ -87,8 +85,6 @@ function withoutUnverifiableThinking(turns: Turn[]): Turn[] {
     ),
   }));
 }
-
-const MESSAGE_STOP = markers("message_stop");
 
 export const anthropicMessagesUpstream: Readonly<UpstreamCodec> = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
@@ -194,12 +190,11 @@ export const anthropicMessagesUpstream: Readonly<UpstreamCodec> = {
     };
   },
 
-  finalMarkers: () => MESSAGE_STOP,
   serverTools: ["web_search", "web_fetch"],
   takesServerBlocks: true,
 
-  parseStream(body: AsyncIterable<Uint8Array>, target: UpstreamTarget) {
-    return parseAnthropicStream(body, target);
+  streamParser(emit: Emit, target: UpstreamTarget, _contentType: string, limit?: EventLimit) {
+    return new SseParser(new AnthropicStreamReading(emit, target), limit);
   },
 
   parseError(text: string): ErrorBodyReading {
@@ -237,34 +232,39 @@ const MESSAGE_EVENTS: ReadonlySet<string> = new Set([
   "message_stop",
 ]);
 
-async function* parseAnthropicStream(
-  body: AsyncIterable<Uint8Array>,
-  target: UpstreamTarget,
-): AsyncGenerator<StreamEvent> {
-  let usage: Usage = { input: 0, output: 0 };
-  let stop: StopReason = "end";
-  let stopSequence: string | undefined;
-  const blocks = new Map<
-    number,
-    {
-      kind: string;
-      toolIndex?: number;
-      /** A server tool call's block, its input gathered until its stop. */
-      server?: JsonObject;
-      input?: string;
-      /** A text block's citations; once one arrives, its text is held until the block's stop. */
-      citations?: Citation[];
-      held?: string;
-    }
-  >();
-  const issuer = (value: string) => issue(target, value);
-  let toolCount = 0;
-  let started = false;
-  for await (const sse of readSse(body)) {
-    const data = parseStreamJson(sse.data);
-    if (!isObject(data)) continue;
+/** A content block of the message being streamed, as far as it has come. */
+interface StreamedBlock {
+  kind: string;
+  toolIndex?: number;
+  /** A server tool call's block, its input gathered until its stop. */
+  server?: JsonObject;
+  input?: string;
+  /** A text block's citations; once one arrives, its text is held until the block's stop. */
+  citations?: Citation[];
+  held?: string;
+}
+
+/** What an Anthropic stream says, event by event (its SSE framing is the parser's). */
+class AnthropicStreamReading implements SseHandler {
+  private usage: Usage = { input: 0, output: 0 };
+  private stop: StopReason = "end";
+  private stopSequence: string | undefined;
+  private readonly blocks = new Map<number, StreamedBlock>();
+  private toolCount = 0;
+  private started = false;
+  private readonly issuer = (value: string) => issue(this.target, value);
+
+  constructor(
+    private readonly emit: Emit,
+    private readonly target: UpstreamTarget,
+  ) {}
+
+  event(sseData: string): boolean {
+    const { emit, target, blocks, issuer } = this;
+    const data = parseStreamJson(sseData);
+    if (!isObject(data)) return false;
     // Events out of order are a broken upstream: a client's SDK would fail on them, so they are never forwarded.
-    if (!started && MESSAGE_EVENTS.has(String(data.type)))
+    if (!this.started && MESSAGE_EVENTS.has(String(data.type)))
       throw offProtocol(`the upstream sent ${String(data.type)} before message_start`);
     if (
       (data.type === "content_block_delta" || data.type === "content_block_stop") &&
@@ -276,16 +276,16 @@ async function* parseAnthropicStream(
     }
     switch (data.type) {
       case "message_start": {
-        started = true;
+        this.started = true;
         const message = isObject(data.message) ? data.message : {};
-        usage = fromAnthropicUsage(message.usage);
-        yield {
+        this.usage = fromAnthropicUsage(message.usage);
+        emit({
           type: "start",
           id: String(message.id ?? "msg_unknown"),
           model: String(message.model ?? ""),
           created: Math.floor(Date.now() / 1000),
-          usage,
-        };
+          usage: this.usage,
+        });
         break;
       }
       case "content_block_start": {
@@ -293,28 +293,28 @@ async function* parseAnthropicStream(
         const block = isObject(data.content_block) ? data.content_block : {};
         const kind = String(block.type);
         if (kind === "tool_use") {
-          const toolIndex = toolCount++;
+          const toolIndex = this.toolCount++;
           blocks.set(index, { kind, toolIndex });
-          yield {
+          emit({
             type: "tool_call_start",
             index: toolIndex,
             id: String(block.id),
             name: String(block.name),
-          };
+          });
         } else if (kind === "server_tool_use") {
           blocks.set(index, { kind, server: block, input: "" });
         } else if (kind.endsWith("_tool_result")) {
           blocks.set(index, { kind });
           // A result block comes whole in its start.
           const part = serverPartFrom(block, issuer, target.name);
-          if (part?.type === "server_tool_result") yield { type: "server_tool", part };
-          else if (part?.type === "text") yield { type: "text", text: part.text };
+          if (part?.type === "server_tool_result") emit({ type: "server_tool", part });
+          else if (part?.type === "text") emit({ type: "text", text: part.text });
         } else {
           blocks.set(index, { kind });
           if (kind === "redacted_thinking" && typeof block.data === "string")
-            yield { type: "redacted_thinking", data: issue(target, block.data) };
+            emit({ type: "redacted_thinking", data: issue(target, block.data) });
           if (kind === "text" && typeof block.text === "string" && block.text !== "")
-            yield { type: "text", text: block.text };
+            emit({ type: "text", text: block.text });
         }
         break;
       }
@@ -327,7 +327,7 @@ async function* parseAnthropicStream(
           block.held ??= "";
         } else if (delta.type === "text_delta" && typeof delta.text === "string") {
           if (block?.held !== undefined) block.held += delta.text;
-          else yield { type: "text", text: delta.text };
+          else emit({ type: "text", text: delta.text });
         } else if (
           delta.type === "input_json_delta" &&
           block?.input !== undefined &&
@@ -335,58 +335,67 @@ async function* parseAnthropicStream(
         )
           block.input += delta.partial_json;
         else if (delta.type === "thinking_delta" && typeof delta.thinking === "string")
-          yield { type: "thinking", text: delta.thinking };
+          emit({ type: "thinking", text: delta.thinking });
         else if (delta.type === "signature_delta" && typeof delta.signature === "string")
-          yield {
+          emit({
             type: "thinking_signature",
             signature: issue(target, delta.signature),
-          };
+          });
         else if (
           delta.type === "input_json_delta" &&
           block?.toolIndex !== undefined &&
           typeof delta.partial_json === "string" &&
           delta.partial_json !== ""
         ) {
-          yield { type: "tool_call_delta", index: block.toolIndex, arguments: delta.partial_json };
+          emit({ type: "tool_call_delta", index: block.toolIndex, arguments: delta.partial_json });
         }
         break;
       }
       case "content_block_stop": {
         const block = blocks.get(Number(data.index));
-        if (block?.toolIndex !== undefined) yield { type: "tool_call_end", index: block.toolIndex };
+        if (block?.toolIndex !== undefined) emit({ type: "tool_call_end", index: block.toolIndex });
         if (block?.server) {
           const input = block.input === "" ? {} : parseStreamJson(block.input ?? "");
           const part = serverPartFrom({ ...block.server, input }, issuer, target.name);
-          if (part?.type === "server_tool_call") yield { type: "server_tool", part };
-          else if (part?.type === "text") yield { type: "text", text: part.text };
+          if (part?.type === "server_tool_call") emit({ type: "server_tool", part });
+          else if (part?.type === "text") emit({ type: "text", text: part.text });
         }
         if (block?.held !== undefined)
-          yield { type: "text", text: block.held, citations: block.citations };
+          emit({ type: "text", text: block.held, citations: block.citations });
         break;
       }
       case "message_delta": {
         const delta = isObject(data.delta) ? data.delta : {};
-        if (delta.stop_reason) stop = fromAnthropicStop(delta.stop_reason);
-        if (typeof delta.stop_sequence === "string") stopSequence = delta.stop_sequence;
-        usage = fromAnthropicUsage(data.usage, usage);
-        yield { type: "usage", usage };
+        if (delta.stop_reason) this.stop = fromAnthropicStop(delta.stop_reason);
+        if (typeof delta.stop_sequence === "string") this.stopSequence = delta.stop_sequence;
+        this.usage = fromAnthropicUsage(data.usage, this.usage);
+        emit({ type: "usage", usage: this.usage });
         break;
       }
       case "message_stop":
-        yield { type: "finish", stop, stopSequence, usage };
-        return;
+        emit({
+          type: "finish",
+          stop: this.stop,
+          stopSequence: this.stopSequence,
+          usage: this.usage,
+        });
+        return true;
       case "error": {
         const error = isObject(data.error) ? data.error : {};
-        yield {
+        emit({
           type: "error",
           status: error.type === "overloaded_error" ? 529 : 500,
           message: String(error.message ?? "the upstream reported an error"),
-        };
-        return;
+        });
+        return true;
       }
       default:
       // ping and unknown events carry nothing to translate
     }
+    return false;
   }
-  throw cutShort("the upstream's stream ended before message_stop");
+
+  ended(): void {
+    throw cutShort("the upstream's stream ended before message_stop");
+  }
 }

@@ -1,22 +1,21 @@
 import { cutShort, offProtocol } from "../../failure.ts";
 import { geminiEndpointPath } from "./endpoint.ts";
-import type {
-  ChatRequest,
-  ChatResponse,
-  MediaPart,
-  Part,
-  StopReason,
-  StreamEvent,
-  Usage,
-} from "../../ir.ts";
+import type { ChatRequest, ChatResponse, MediaPart, Part, StopReason, Usage } from "../../ir.ts";
 import { issue, issuedBy } from "../opaque.ts";
 import { withCallSignature } from "./reasoning-history.ts";
-import { readJsonArray, readSse } from "../sse.ts";
+import {
+  type ElementHandler,
+  type Emit,
+  type EventLimit,
+  JsonArrayParser,
+  type SseHandler,
+  SseParser,
+  type StreamParser,
+} from "../sse.ts";
 import {
   clamp,
   EFFORT_BUDGET,
   failureFromBody,
-  markers,
   mergeSameRoleTurns,
   newCallId,
   parseStreamJson,
@@ -158,9 +157,6 @@ function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
   return parts;
 }
 
-const FINISH_REASON = markers("finishReason");
-const ARRAY_END = markers("]");
-
 export const geminiUpstream: Readonly<UpstreamCodec> = {
   async buildRequest(request: ChatRequest, target: UpstreamTarget) {
     const body = {
@@ -229,18 +225,21 @@ export const geminiUpstream: Readonly<UpstreamCodec> = {
     };
   },
 
-  // The SSE form ends on the chunk with finishReason (and usage), the JSON array at its closing bracket.
-  finalMarkers: (contentType) => (contentType.includes("json") ? ARRAY_END : FINISH_REASON),
   serverTools: ["web_search", "web_fetch"],
   serverToolsBesideFunctions: false,
 
-  parseStream(
-    body: AsyncIterable<Uint8Array>,
+  streamParser(
+    emit: Emit,
     target: UpstreamTarget,
     contentType: string,
+    limit?: EventLimit,
     request?: ChatRequest,
-  ) {
-    return parseGeminiStream(body, target, contentType, (request?.serverTools?.length ?? 0) > 0);
+  ): StreamParser {
+    const grounded = (request?.serverTools?.length ?? 0) > 0;
+    // Asked for ?alt=sse, but a Gemini-compatible upstream may still answer with the JSON-array form.
+    if (contentType.includes("json"))
+      return new JsonArrayParser(new GeminiStreamReading(emit, target, true, grounded), limit);
+    return new SseParser(new GeminiStreamReading(emit, target, false, grounded), limit);
   },
 
   parseError(text: string): ErrorBodyReading {
@@ -260,114 +259,123 @@ export const geminiUpstream: Readonly<UpstreamCodec> = {
   },
 };
 
-async function* streamChunks(
-  body: AsyncIterable<Uint8Array>,
-  contentType: string,
-): AsyncGenerator<unknown> {
-  // Asked for ?alt=sse, but a Gemini-compatible upstream may still answer with the JSON-array form.
-  if (contentType.includes("json")) {
-    yield* readJsonArray(body);
-    return;
-  }
-  for await (const sse of readSse(body)) yield parseStreamJson(sse.data);
-}
-
 /**
  * `grounded`: the request gave Gemini its search or fetch tool. Gemini says what it found only
  * after the text (groundingMetadata, on the last chunks), and a citation must arrive with the
  * text it cites, so the answer past its thinking is held and sent whole at the end.
  */
-async function* parseGeminiStream(
-  body: AsyncIterable<Uint8Array>,
-  target: UpstreamTarget,
-  contentType: string,
-  grounded = false,
-): AsyncGenerator<StreamEvent> {
-  const held: Part[] = [];
-  let found: ReturnType<typeof groundingOf>;
-  const heldCalls = { next: 0 };
-  let started = false;
-  let usage: Usage = { input: 0, output: 0 };
-  let finish: unknown;
-  let calls = 0;
-  let blocked = false;
-  // The JSON-array form ends with its closing bracket, which a forwarded stream must still pass on.
-  const framedAsArray = contentType.includes("json");
-  for await (const chunk of streamChunks(body, contentType)) {
-    if (!isObject(chunk)) continue;
+class GeminiStreamReading implements SseHandler, ElementHandler {
+  private readonly held: Part[] = [];
+  private found: ReturnType<typeof groundingOf>;
+  private readonly heldCalls = { next: 0 };
+  private started = false;
+  private usage: Usage = { input: 0, output: 0 };
+  private finish: unknown;
+  private calls = 0;
+  private blocked = false;
+
+  constructor(
+    private readonly emit: Emit,
+    private readonly target: UpstreamTarget,
+    /** The JSON-array form ends with its closing bracket, which a forwarded stream must still pass on. */
+    private readonly framedAsArray: boolean,
+    private readonly grounded: boolean,
+  ) {}
+
+  event(data: string): boolean {
+    return this.element(parseStreamJson(data));
+  }
+
+  element(chunk: unknown): boolean {
+    const emit = this.emit;
+    if (!isObject(chunk)) return false;
     if (isObject(chunk.error)) {
-      yield streamError(chunk.error);
-      return;
+      emit(streamError(chunk.error));
+      return true;
     }
-    if (!started) {
-      started = true;
-      yield {
+    if (!this.started) {
+      this.started = true;
+      emit({
         type: "start",
         id: String(chunk.responseId ?? "gemini-response"),
         model: String(chunk.modelVersion ?? ""),
         created: Math.floor(Date.now() / 1000),
-        usage,
-      };
+        usage: this.usage,
+      });
     }
     const reported = fromGeminiUsage(chunk.usageMetadata);
     if (reported) {
-      usage = reported;
-      yield { type: "usage", usage };
+      this.usage = reported;
+      emit({ type: "usage", usage: reported });
     }
     const candidate =
       Array.isArray(chunk.candidates) && isObject(chunk.candidates[0])
         ? chunk.candidates[0]
         : undefined;
     if (!candidate && isObject(chunk.promptFeedback) && chunk.promptFeedback.blockReason)
-      blocked = true;
-    if (!candidate) continue;
+      this.blocked = true;
+    if (!candidate) return false;
     const content = isObject(candidate.content) ? candidate.content : {};
     const chunkGrounding = groundingOf(candidate);
     // Each chunk's metadata so far: the last one that says it wins.
     if (chunkGrounding)
-      found = {
-        grounding: chunkGrounding.grounding ?? found?.grounding,
-        urlContext: chunkGrounding.urlContext ?? found?.urlContext,
+      this.found = {
+        grounding: chunkGrounding.grounding ?? this.found?.grounding,
+        urlContext: chunkGrounding.urlContext ?? this.found?.urlContext,
       };
     for (const part of stampIssuer(
       partsFromGemini(content.parts ?? [], "candidates[0].content", "gemini"),
-      target,
+      this.target,
     )) {
-      if (grounded && part.type !== "thinking") {
+      if (this.grounded && part.type !== "thinking") {
         if (part.type === "tool_call") {
-          calls++;
+          this.calls++;
           if (part.id === "") part.id = newCallId();
         }
-        held.push(part);
+        this.held.push(part);
       } else if (part.type === "thinking") {
-        if (part.text !== "") yield { type: "thinking", text: part.text };
-        if (part.signature) yield { type: "thinking_signature", signature: part.signature };
+        if (part.text !== "") emit({ type: "thinking", text: part.text });
+        if (part.signature) emit({ type: "thinking_signature", signature: part.signature });
       } else if (part.type === "text") {
         if (part.text !== "" || part.signature)
-          yield { type: "text", text: part.text, signature: part.signature };
+          emit({ type: "text", text: part.text, signature: part.signature });
       } else if (part.type === "media") {
-        yield { type: "media", source: part.source };
+        emit({ type: "media", source: part.source });
       } else if (part.type === "tool_call") {
-        const index = calls++;
-        yield {
+        const index = this.calls++;
+        emit({
           type: "tool_call_start",
           index,
           id: part.id === "" ? newCallId() : part.id,
           name: part.name,
           signature: part.signature,
-        };
-        yield { type: "tool_call_delta", index, arguments: part.arguments };
-        yield { type: "tool_call_end", index };
+        });
+        emit({ type: "tool_call_delta", index, arguments: part.arguments });
+        emit({ type: "tool_call_end", index });
       }
     }
-    if (candidate.finishReason) finish = candidate.finishReason;
+    if (candidate.finishReason) this.finish = candidate.finishReason;
     // Gemini has no end marker: the finishReason with the usage is its last chunk, and a body
     // that stays open after it (a proxy, an HTTP/2 hop) must not hold the answer back.
-    if (finish !== undefined && reported && !framedAsArray) break;
+    if (this.finish !== undefined && reported && !this.framedAsArray) {
+      this.ended();
+      return true;
+    }
+    return false;
   }
-  if (!started || (finish === undefined && !blocked))
-    throw cutShort("the upstream's stream ended before its finishReason");
-  if (grounded) yield* groundedEvents(found ? groundedParts(held, found) : held, heldCalls);
-  const stop: StopReason = blocked ? "content_filter" : fromGeminiFinish(finish, calls > 0);
-  yield { type: "finish", stop, usage };
+
+  ended(): void {
+    if (!this.started || (this.finish === undefined && !this.blocked))
+      throw cutShort("the upstream's stream ended before its finishReason");
+    if (this.grounded)
+      for (const event of groundedEvents(
+        this.found ? groundedParts(this.held, this.found) : this.held,
+        this.heldCalls,
+      ))
+        this.emit(event);
+    const stop: StopReason = this.blocked
+      ? "content_filter"
+      : fromGeminiFinish(this.finish, this.calls > 0);
+    this.emit({ type: "finish", stop, usage: this.usage });
+  }
 }

@@ -7,12 +7,11 @@ import type {
   MediaPart,
   Part,
   StopReason,
-  StreamEvent,
   ToolCallPart,
   ToolResultPart,
   Usage,
 } from "../../ir.ts";
-import { readSse } from "../sse.ts";
+import { type Emit, type EventLimit, type SseHandler, SseParser } from "../sse.ts";
 import {
   clamp,
   effortFromBudget,
@@ -128,9 +127,6 @@ function assistantMessage(parts: Part[], compat: ChatCompat): unknown | undefine
 function compatOfTarget(target: UpstreamTarget): ChatCompat {
   return target.compat ?? compatOf(profileFromBaseUrl(target.baseUrl));
 }
-
-/** Chat and Completions streams end with `data: [DONE]`. */
-export const DONE_MARKER = markers("[DONE]");
 
 const PLAIN_DELTA_KEYS = keyRules(
   markers("error", "tool_calls"),
@@ -248,12 +244,10 @@ export const openaiChatUpstream: Readonly<UpstreamCodec> = {
     };
   },
 
-  finalMarkers: () => DONE_MARKER,
-
   skippableData: isPlainChatDelta,
 
-  parseStream(body: AsyncIterable<Uint8Array>) {
-    return parseChatStream(body);
+  streamParser(emit: Emit, _target: UpstreamTarget, _contentType: string, limit?: EventLimit) {
+    return new SseParser(new ChatStreamReading(emit), limit);
   },
 
   parseError: parseOpenAIError,
@@ -289,76 +283,91 @@ function isPreamble(chunk: Record<string, unknown>): boolean {
   return (!Array.isArray(chunk.choices) || chunk.choices.length === 0) && chunk.usage == null;
 }
 
-async function* parseChatStream(body: AsyncIterable<Uint8Array>): AsyncGenerator<StreamEvent> {
-  let started = false;
-  let usage: Usage = { input: 0, output: 0 };
-  let stop: StopReason | undefined;
-  let openTool: number | undefined;
-  const indexes = new ToolCallIndexes();
-  for await (const sse of readSse(body)) {
+/** What a chat stream says, event by event (its SSE framing is the parser's). */
+class ChatStreamReading implements SseHandler {
+  private started = false;
+  private usage: Usage = { input: 0, output: 0 };
+  private stop: StopReason | undefined;
+  private openTool: number | undefined;
+  private readonly indexes = new ToolCallIndexes();
+
+  constructor(private readonly emit: Emit) {}
+
+  event(data: string): boolean {
     // [DONE] ends the answer: finish at once, whatever the connection does afterwards.
-    if (sse.data === "[DONE]") break;
-    const chunk = parseStreamJson(sse.data);
-    if (!isObject(chunk)) continue;
-    if (isObject(chunk.error)) {
-      yield streamError(chunk.error);
-      return;
+    if (data === "[DONE]") {
+      this.ended();
+      return true;
     }
-    if (!started) {
-      if (isPreamble(chunk)) continue;
-      started = true;
+    const emit = this.emit;
+    const chunk = parseStreamJson(data);
+    if (!isObject(chunk)) return false;
+    if (isObject(chunk.error)) {
+      emit(streamError(chunk.error));
+      return true;
+    }
+    if (!this.started) {
+      if (isPreamble(chunk)) return false;
+      this.started = true;
       const created =
         typeof chunk.created === "number" && chunk.created > 0
           ? chunk.created
           : Math.floor(Date.now() / 1000);
-      yield {
+      emit({
         type: "start",
         id: String(chunk.id || "chatcmpl-unknown"),
         model: String(chunk.model ?? ""),
         created,
-        usage,
-      };
+        usage: this.usage,
+      });
     }
     const choice =
       Array.isArray(chunk.choices) && isObject(chunk.choices[0]) ? chunk.choices[0] : undefined;
     // Moonshot streams its usage inside the last choice rather than at the top.
     const reported = fromOpenAIUsage(chunk.usage) ?? fromOpenAIUsage(choice?.usage);
     if (reported) {
-      usage = reported;
-      yield { type: "usage", usage };
+      this.usage = reported;
+      emit({ type: "usage", usage: reported });
     }
-    if (!choice) continue;
+    if (!choice) return false;
     const delta = isObject(choice.delta) ? choice.delta : {};
     const content = contentOf(delta.content);
     const reasoning = reasoningText(delta) ?? content.thinking;
-    if (reasoning) yield { type: "thinking", text: reasoning };
-    if (content.text !== "") yield { type: "text", text: content.text };
+    if (reasoning) emit({ type: "thinking", text: reasoning });
+    if (content.text !== "") emit({ type: "text", text: content.text });
     // Only where there are calls: an empty array for every chunk without was an object for nothing.
     if (Array.isArray(delta.tool_calls))
       for (const call of delta.tool_calls) {
         if (!isObject(call)) continue;
-        const index = indexes.indexOf(call, openTool);
+        const index = this.indexes.indexOf(call, this.openTool);
         const fn = isObject(call.function) ? call.function : {};
-        if (index !== openTool && (typeof call.id === "string" || typeof fn.name === "string")) {
-          if (openTool !== undefined) yield { type: "tool_call_end", index: openTool };
-          openTool = index;
-          yield {
+        if (
+          index !== this.openTool &&
+          (typeof call.id === "string" || typeof fn.name === "string")
+        ) {
+          if (this.openTool !== undefined) emit({ type: "tool_call_end", index: this.openTool });
+          this.openTool = index;
+          emit({
             type: "tool_call_start",
             index,
             id: typeof call.id === "string" ? call.id : newCallId(),
             name: String(fn.name ?? ""),
-          };
+          });
         }
         if (typeof fn.arguments === "string" && fn.arguments !== "")
-          yield { type: "tool_call_delta", index, arguments: fn.arguments };
+          emit({ type: "tool_call_delta", index, arguments: fn.arguments });
       }
     if (choice.finish_reason) {
-      stop = fromOpenAIFinish(choice.finish_reason);
-      if (openTool !== undefined) yield { type: "tool_call_end", index: openTool };
-      openTool = undefined;
+      this.stop = fromOpenAIFinish(choice.finish_reason);
+      if (this.openTool !== undefined) emit({ type: "tool_call_end", index: this.openTool });
+      this.openTool = undefined;
     }
+    return false;
   }
-  if (!started || stop === undefined)
-    throw cutShort("the upstream's stream ended before its finish_reason");
-  yield { type: "finish", stop, usage };
+
+  ended(): void {
+    if (!this.started || this.stop === undefined)
+      throw cutShort("the upstream's stream ended before its finish_reason");
+    this.emit({ type: "finish", stop: this.stop, usage: this.usage });
+  }
 }

@@ -1,14 +1,14 @@
 import { cutShort, offProtocol } from "../../failure.ts";
 import { COMPLETIONS_PATH } from "./endpoint.ts";
-import type { ChatRequest, ChatResponse, StreamEvent, Usage } from "../../ir.ts";
+import type { ChatRequest, ChatResponse, Usage } from "../../ir.ts";
 import { textOf } from "../../ir.ts";
-import { DONE_MARKER, toolResultText } from "../openai-chat/upstream.ts";
+import { toolResultText } from "../openai-chat/upstream.ts";
 import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { fromOpenAIFinish, fromOpenAIUsage } from "../openai-chat/wire.ts";
-import { readSse } from "../sse.ts";
+import { type Emit, type EventLimit, type SseHandler, SseParser } from "../sse.ts";
 import { clamp, parseStreamJson, streamError } from "../shared.ts";
 import { isObject } from "../json.ts";
-import type { UpstreamCodec } from "../codec.ts";
+import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
 
 /** The legacy endpoint's default of 16 tokens would cut nearly every answer short. */
 const DEFAULT_MAX_TOKENS = 1024;
@@ -61,42 +61,55 @@ export const openaiCompletionsUpstream: Readonly<UpstreamCodec> = {
     };
   },
 
-  finalMarkers: () => DONE_MARKER,
-
-  async *parseStream(body: AsyncIterable<Uint8Array>): AsyncGenerator<StreamEvent> {
-    let started = false;
-    let usage: Usage = { input: 0, output: 0 };
-    let finish: unknown;
-    for await (const sse of readSse(body)) {
-      if (sse.data === "[DONE]") break;
-      const chunk = parseStreamJson(sse.data);
-      if (!isObject(chunk)) continue;
-      if (isObject(chunk.error)) {
-        yield streamError(chunk.error);
-        return;
-      }
-      if (!started) {
-        started = true;
-        yield {
-          type: "start",
-          id: String(chunk.id ?? "cmpl-unknown"),
-          model: String(chunk.model ?? ""),
-          created: Number(chunk.created ?? Math.floor(Date.now() / 1000)),
-          usage,
-        };
-      }
-      usage = fromOpenAIUsage(chunk.usage) ?? usage;
-      const choice =
-        Array.isArray(chunk.choices) && isObject(chunk.choices[0]) ? chunk.choices[0] : undefined;
-      if (!choice) continue;
-      if (typeof choice.text === "string" && choice.text !== "")
-        yield { type: "text", text: choice.text };
-      if (choice.finish_reason) finish = choice.finish_reason;
-    }
-    if (!started || finish === undefined)
-      throw cutShort("the upstream's stream ended before its finish_reason");
-    yield { type: "finish", stop: fromOpenAIFinish(finish), usage };
+  streamParser(emit: Emit, _target: UpstreamTarget, _contentType: string, limit?: EventLimit) {
+    return new SseParser(new CompletionsStreamReading(emit), limit);
   },
 
   parseError: parseOpenAIError,
 };
+
+/** What a legacy completions stream says, event by event. */
+class CompletionsStreamReading implements SseHandler {
+  private started = false;
+  private usage: Usage = { input: 0, output: 0 };
+  private finish: unknown;
+
+  constructor(private readonly emit: Emit) {}
+
+  event(data: string): boolean {
+    if (data === "[DONE]") {
+      this.ended();
+      return true;
+    }
+    const chunk = parseStreamJson(data);
+    if (!isObject(chunk)) return false;
+    if (isObject(chunk.error)) {
+      this.emit(streamError(chunk.error));
+      return true;
+    }
+    if (!this.started) {
+      this.started = true;
+      this.emit({
+        type: "start",
+        id: String(chunk.id ?? "cmpl-unknown"),
+        model: String(chunk.model ?? ""),
+        created: Number(chunk.created ?? Math.floor(Date.now() / 1000)),
+        usage: this.usage,
+      });
+    }
+    this.usage = fromOpenAIUsage(chunk.usage) ?? this.usage;
+    const choice =
+      Array.isArray(chunk.choices) && isObject(chunk.choices[0]) ? chunk.choices[0] : undefined;
+    if (!choice) return false;
+    if (typeof choice.text === "string" && choice.text !== "")
+      this.emit({ type: "text", text: choice.text });
+    if (choice.finish_reason) this.finish = choice.finish_reason;
+    return false;
+  }
+
+  ended(): void {
+    if (!this.started || this.finish === undefined)
+      throw cutShort("the upstream's stream ended before its finish_reason");
+    this.emit({ type: "finish", stop: fromOpenAIFinish(this.finish), usage: this.usage });
+  }
+}

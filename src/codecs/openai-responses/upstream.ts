@@ -8,7 +8,6 @@ import type {
   Part,
   ServerTool,
   StopReason,
-  StreamEvent,
   TextPart,
   ToolResultPart,
   Usage,
@@ -18,7 +17,7 @@ import { COMPACTION_TYPES } from "./compaction.ts";
 import { parseOpenAIError } from "../openai-compatible/parse-error.ts";
 import { customArguments, mediaToUrl } from "../openai-chat/wire.ts";
 import { issue, issuedBy } from "../opaque.ts";
-import { readSse } from "../sse.ts";
+import { type Emit, type EventLimit, type SseHandler, SseParser } from "../sse.ts";
 import { clamp, effortFromBudget, markers, parseStreamJson } from "../shared.ts";
 import { isObject } from "../json.ts";
 import { isJsonObject, keyRules, startsWith } from "../json-bytes.ts";
@@ -260,8 +259,6 @@ const INPUT_TOKENS_FIELDS = [
   "text",
 ] as const;
 
-const RESPONSE_END = markers("response.completed", "response.incomplete", "response.failed");
-
 const PLAIN_DELTA_KEYS = keyRules(
   markers("error"),
   [],
@@ -389,17 +386,18 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
     };
   },
 
-  finalMarkers: () => RESPONSE_END,
   skippableData: isPlainResponsesDelta,
   serverTools: ["web_search"],
 
-  parseStream(
-    body: AsyncIterable<Uint8Array>,
+  streamParser(
+    emit: Emit,
     target: UpstreamTarget,
     _contentType: string,
+    limit?: EventLimit,
     request?: ChatRequest,
   ) {
-    return parseResponsesStream(body, target, (request?.serverTools?.length ?? 0) > 0);
+    const searching = (request?.serverTools?.length ?? 0) > 0;
+    return new SseParser(new ResponsesStreamReading(emit, target, searching), limit);
   },
 
   parseError: parseOpenAIError,
@@ -408,114 +406,123 @@ export const openaiResponsesUpstream: Readonly<UpstreamCodec> = {
 const NO_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /**
+ * What a Responses stream says, event by event (its SSE framing is the parser's).
  * `searching`: the request gave the upstream its web search. Its citations arrive after the text
  * they cite (response.output_text.annotation.added), so a message's text is taken whole from its
  * output_item.done, cut at its annotations, instead of delta by delta.
  */
-async function* parseResponsesStream(
-  body: AsyncIterable<Uint8Array>,
-  target: UpstreamTarget,
-  searching = false,
-): AsyncGenerator<StreamEvent> {
-  const calls = new Map<number, number>();
-  let toolCount = 0;
-  for await (const sse of readSse(body)) {
-    const data = parseStreamJson(sse.data);
-    if (!isObject(data)) continue;
+class ResponsesStreamReading implements SseHandler {
+  private readonly calls = new Map<number, number>();
+  private toolCount = 0;
+
+  constructor(
+    private readonly emit: Emit,
+    private readonly target: UpstreamTarget,
+    private readonly searching: boolean,
+  ) {}
+
+  event(sseData: string): boolean {
+    const { emit, target } = this;
+    const data = parseStreamJson(sseData);
+    if (!isObject(data)) return false;
     // Most events have neither: one empty object read for them, not two made for every delta.
     const response = isObject(data.response) ? data.response : NO_FIELDS;
     const item = isObject(data.item) ? data.item : NO_FIELDS;
     const outputIndex = Number(data.output_index);
     switch (data.type) {
       case "response.created":
-        yield {
+        emit({
           type: "start",
           id: String(response.id ?? "resp_unknown"),
           model: String(response.model ?? ""),
           created: Number(response.created_at ?? Math.floor(Date.now() / 1000)),
           usage: { input: 0, output: 0 },
-        };
+        });
         break;
       case "response.output_text.delta":
-        if (!searching) yield { type: "text", text: String(data.delta ?? "") };
+        if (!this.searching) emit({ type: "text", text: String(data.delta ?? "") });
         break;
       case "response.reasoning_summary_text.delta":
       case "response.reasoning_text.delta":
-        yield { type: "thinking", text: String(data.delta ?? "") };
+        emit({ type: "thinking", text: String(data.delta ?? "") });
         break;
       case "response.output_item.added":
         if (item.type === "function_call" || item.type === "custom_tool_call") {
-          const index = toolCount++;
-          calls.set(outputIndex, index);
-          yield {
+          const index = this.toolCount++;
+          this.calls.set(outputIndex, index);
+          emit({
             type: "tool_call_start",
             index,
             id: String(item.call_id),
             name: String(item.name),
-          };
+          });
         }
         break;
       case "response.function_call_arguments.delta": {
-        const index = calls.get(outputIndex);
+        const index = this.calls.get(outputIndex);
         if (index !== undefined)
-          yield { type: "tool_call_delta", index, arguments: String(data.delta ?? "") };
+          emit({ type: "tool_call_delta", index, arguments: String(data.delta ?? "") });
         break;
       }
       case "response.output_item.done": {
-        const index = calls.get(outputIndex);
+        const index = this.calls.get(outputIndex);
         if (index !== undefined) {
           if (item.type === "custom_tool_call")
-            yield {
+            emit({
               type: "tool_call_delta",
               index,
               arguments: customArguments(String(item.input ?? "")),
-            };
-          yield { type: "tool_call_end", index };
+            });
+          emit({ type: "tool_call_end", index });
         }
-        if (searching && (item.type === "message" || item.type === "web_search_call"))
+        if (this.searching && (item.type === "message" || item.type === "web_search_call"))
           for (const part of partsFromOutput([item], target)) {
             if (part.type === "text")
-              yield { type: "text", text: part.text, citations: part.citations };
+              emit({ type: "text", text: part.text, citations: part.citations });
             else if (part.type === "server_tool_call" || part.type === "server_tool_result")
-              yield { type: "server_tool", part };
+              emit({ type: "server_tool", part });
           }
         // Codex's remote compaction: the answer to a compaction_trigger is one compaction item.
         if (typeof item.type === "string" && COMPACTION_TYPES.has(item.type))
-          yield { type: "opaque_output", itemType: item.type };
+          emit({ type: "opaque_output", itemType: item.type });
         if (item.type === "reasoning" && typeof item.encrypted_content === "string")
-          yield {
+          emit({
             type: "thinking_signature",
             signature: issue(target, item.encrypted_content),
-          };
+          });
         break;
       }
       case "response.completed":
       case "response.incomplete":
-        yield {
+        emit({
           type: "finish",
-          stop: stopOf(response, toolCount > 0),
+          stop: stopOf(response, this.toolCount > 0),
           usage: fromUsage(response.usage) ?? { input: 0, output: 0 },
-        };
-        return;
+        });
+        return true;
       case "response.failed": {
         const error = isObject(response.error) ? response.error : {};
-        yield {
+        emit({
           type: "error",
           // A prompt over the window fails the same on every account: the client's to fix, not a server error.
           status: error.code === "context_length_exceeded" ? 400 : 500,
           message: String(error.message ?? "the upstream's response failed"),
-        };
-        return;
+        });
+        return true;
       }
       case "error":
-        yield {
+        emit({
           type: "error",
           status: 500,
           message: String(data.message ?? "the upstream reported an error"),
-        };
-        return;
+        });
+        return true;
       default:
     }
+    return false;
   }
-  throw cutShort("the upstream's stream ended before response.completed");
+
+  ended(): void {
+    throw cutShort("the upstream's stream ended before response.completed");
+  }
 }
