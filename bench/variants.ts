@@ -1,5 +1,5 @@
 /*
- * bun bench/variants.ts VARIANTS.json [--rounds N] [--seconds S] [--binary PATH]
+ * bun bench/variants.ts VARIANTS.json [--rounds N] [--seconds S] [--binary PATH] [--streams N]
  *
  * One levity binary, several configurations side by side, in front of bench/fake-upstream.ts:
  * each variant is a gateway.yaml `proxy:` extra (and optionally 1,000 client keys sent in turn),
@@ -12,6 +12,11 @@
  * "keys": ", rpm: 1000000"}]: `keys` (when present) gives every one of 1,000 client keys those
  * extra YAML fields; without it the variant has one key. `binary` runs that variant on another
  * executable (an earlier build), to compare two versions with the same configuration.
+ *
+ * With --streams N, each round instead sends N streams of 20 chunks through each variant
+ * (bench/stream-load.ts, as `npm run bench` does): paced (started over 1 s, chunks 50 ms apart,
+ * each its own read) and burst (all at once, chunks unspaced), and prints the CPU a delivered
+ * chunk, the chunks per second and the TTFT p99.
  */
 import { execSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -39,6 +44,7 @@ const { values: flags, positionals } = parseArgs({
     rounds: { type: "string", default: "4" },
     seconds: { type: "string", default: "3" },
     binary: { type: "string" },
+    streams: { type: "string" },
   },
 });
 if (!positionals[0]) {
@@ -139,6 +145,7 @@ for (const variant of variants) {
 
 const url = (port: number) => `http://127.0.0.1:${port}/v1/chat/completions`;
 console.log(`${running.length} gateways up; warming`);
+if (flags.streams) await streamRounds(Number(flags.streams));
 // Until each one's compiler is quiet, as npm run bench warms: a 2 s warm-up left the first c=1
 // rounds measuring the JIT at work (BENCHMARKS.md, issue 20's sixth session).
 for (const r of running)
@@ -174,3 +181,74 @@ for (const [name, { c64 }] of results)
   );
 // The gateways and the fake upstream would keep this process alive: leaving stops them all.
 process.exit(0);
+
+interface StreamMeasure {
+  cpuUsPerChunk: number;
+  chunksPerSecond: number;
+  ttftP99ms: number;
+}
+
+/** One load of `streams` streams through a variant, with its CPU a delivered chunk from /proc. */
+function streamLoad(port: number, pid: number, streams: number, paced: boolean): StreamMeasure {
+  const before = cpuSeconds(pid);
+  const out = spawnSync(
+    BUN,
+    [
+      join(import.meta.dir, "stream-load.ts"),
+      url(port),
+      String(streams),
+      "20",
+      `authorization: Bearer ${CLIENT_KEY}`,
+    ],
+    {
+      encoding: "utf8",
+      env: {
+        ...process.env,
+        ...FETCH_ENV,
+        ...(paced ? { RAMP_MS: "1000", INTERVAL_MS: "50" } : {}),
+      },
+    },
+  );
+  const cpu = cpuSeconds(pid) - before;
+  const result = JSON.parse(out.stdout.trim().split("\n").at(-1)!) as StreamMeasure & {
+    chunks: number;
+    lost: number;
+    reordered: number;
+  };
+  if (result.lost + result.reordered > 0)
+    throw new Error(`${result.lost} streams lost, ${result.reordered} reordered`);
+  return { ...result, cpuUsPerChunk: (cpu * 1e6) / Math.max(1, result.chunks) };
+}
+
+async function streamRounds(streams: number): Promise<never> {
+  for (const r of running)
+    console.log(
+      `${r.variant.name}: warmed ${warmUntilCompiled(r.pid, () => streamLoad(r.port, r.pid, streams, false))} s`,
+    );
+  const measured = new Map<string, { paced: StreamMeasure[]; burst: StreamMeasure[] }>();
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order = round % 2 ? running : [...running].reverse();
+    for (const r of order) {
+      const entry = measured.get(r.variant.name) ?? { paced: [], burst: [] };
+      entry.paced.push(streamLoad(r.port, r.pid, streams, true));
+      entry.burst.push(streamLoad(r.port, r.pid, streams, false));
+      measured.set(r.variant.name, entry);
+    }
+    console.log(`round ${round}/${ROUNDS}`);
+  }
+  const median = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  console.log(
+    "| variant | paced CPU µs/chunk | paced TTFT p99 ms | burst chunks/s | burst CPU µs/chunk |",
+  );
+  console.log("|---|---|---|---|---|");
+  for (const [name, { paced, burst }] of measured)
+    console.log(
+      `| ${name} | ${median(paced.map((m) => m.cpuUsPerChunk)).toFixed(1)} | ${median(paced.map((m) => m.ttftP99ms)).toFixed(1)} | ${Math.round(median(burst.map((m) => m.chunksPerSecond)))} | ${median(burst.map((m) => m.cpuUsPerChunk)).toFixed(1)} |`,
+    );
+  for (const [name, { paced, burst }] of measured)
+    console.log(
+      `${name} rounds (paced µs/chunk, burst µs/chunk): ${paced.map((m, i) => `${m.cpuUsPerChunk.toFixed(1)}/${burst[i]!.cpuUsPerChunk.toFixed(1)}`).join("  ")}`,
+    );
+  process.exit(0);
+}
