@@ -200,6 +200,20 @@ const kinds: Kind[] = [
     body: { ...chatRequest, stream: true, user: "interval-1" },
     requests: Math.max(50, Math.round(REQUESTS / 5)),
   })),
+  // A translated stream: an Anthropic client's, from the OpenAI upstream's chat stream.
+  {
+    name: "levity, Anthropic client -> OpenAI stream (20 chunks, each its own read)",
+    target: levityTarget,
+    path: "/v1/messages",
+    headers: anthropic,
+    body: {
+      ...chatRequest,
+      model: "claude-bench",
+      stream: true,
+      metadata: { user_id: "interval-1" },
+    },
+    requests: Math.max(50, Math.round(REQUESTS / 5)),
+  },
   ...(
     [
       ["reference proxy", reference, {}],

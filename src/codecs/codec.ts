@@ -1,5 +1,6 @@
 import type { SkippableData } from "./sse-skim.ts";
 import type { Emit, EventLimit, StreamParser } from "./sse.ts";
+import type { StreamRenderer, Write } from "./stream-render.ts";
 import type { FetchMedia } from "./gemini/inline-media.ts";
 import type { ChatRequest, ChatResponse, Opaque, ServerToolKind, StreamEvent } from "../ir.ts";
 import type { UpstreamProtocol } from "./names.ts";
@@ -54,6 +55,8 @@ export interface ClientCodec {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest;
   renderResponse(response: ChatResponse, ctx: ClientContext): unknown;
   renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext): AsyncIterable<string>;
+  /** The client's stream rendered event by event, each event's text written at once (stream-render.ts). */
+  streamRenderer?(ctx: ClientContext, write: Write): StreamRenderer;
   /** A count of the request's input tokens, as the dialect's count endpoint answers. */
   renderCount(tokens: number): unknown;
 }

@@ -35,7 +35,8 @@ import {
   parseEffort,
   parseResponseFormat,
 } from "./parse-chat-options.ts";
-import { renderChatStream } from "./render-chat-stream.ts";
+import { ChatStreamRenderer } from "./render-chat-stream.ts";
+import { renderedText, type Write } from "../stream-render.ts";
 
 const markOf = (part: Part): CacheMark | undefined => ("cache" in part ? part.cache : undefined);
 
@@ -224,7 +225,11 @@ export const openaiChatClient: Readonly<ClientCodec> = {
   },
 
   renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
-    return renderChatStream(events, ctx);
+    return renderedText(events, (write) => new ChatStreamRenderer(ctx, write));
+  },
+
+  streamRenderer(ctx: ClientContext, write: Write) {
+    return new ChatStreamRenderer(ctx, write);
   },
 };
 

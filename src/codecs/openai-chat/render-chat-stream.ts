@@ -2,6 +2,7 @@ import type { StreamEvent } from "../../ir.ts";
 import { idWithPrefix, sseData } from "../shared.ts";
 import { chatImage } from "../media-output.ts";
 import type { ClientContext } from "../codec.ts";
+import type { StreamRenderer, Write } from "../stream-render.ts";
 import { failOpenAIStream } from "./stream-error.ts";
 import { customInput, isCustomTool, TO_OPENAI_FINISH, toOpenAIUsage } from "./wire.ts";
 
@@ -18,108 +19,117 @@ export function* endOpenAIStream(
   yield "data: [DONE]\n\n";
 }
 
-export async function* renderChatStream(
-  events: AsyncIterable<StreamEvent>,
-  ctx: ClientContext,
-): AsyncGenerator<string> {
-  let head = { id: "", object: "chat.completion.chunk", created: 0, model: "" };
-  // Usage is null on every chunk when the client asked for it, and absent otherwise.
-  const usageNull = ctx.includeUsage ? { usage: null } : {};
-  const chunk = (delta: object, finish: string | null) => ({
-    ...head,
-    system_fingerprint: null,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-    ...usageNull,
-  });
-  const showThinking = ctx.request.reasoning?.include === true;
-  // Custom tool input is free text, not JSON: it is sent whole when the call ends.
-  const custom = new Map<number, { id: string; name: string; args: string }>();
-  let images = 0;
-  for await (const event of events) {
+/** A chat completion stream, chunk by chunk, as OpenAI streams one. */
+export class ChatStreamRenderer implements StreamRenderer {
+  private head = { id: "", object: "chat.completion.chunk", created: 0, model: "" };
+  /** Usage is null on every chunk when the client asked for it, and absent otherwise. */
+  private readonly usageNull: object;
+  private readonly showThinking: boolean;
+  /** Custom tool input is free text, not JSON: it is sent whole when the call ends. */
+  private readonly custom = new Map<number, { id: string; name: string; args: string }>();
+  private images = 0;
+
+  constructor(
+    private readonly ctx: ClientContext,
+    private readonly write: Write,
+  ) {
+    this.usageNull = ctx.includeUsage ? { usage: null } : {};
+    this.showThinking = ctx.request.reasoning?.include === true;
+  }
+
+  private chunk(delta: object, finish: string | null) {
+    return {
+      ...this.head,
+      system_fingerprint: null,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      ...this.usageNull,
+    };
+  }
+
+  private send(delta: object): void {
+    this.write(sseData(this.chunk(delta, null)));
+  }
+
+  event(event: StreamEvent): boolean {
+    const { ctx, custom } = this;
     switch (event.type) {
       case "start":
-        head = {
+        this.head = {
           id: idWithPrefix(event.id, "chatcmpl-"),
           object: "chat.completion.chunk",
           created: event.created,
           model: event.model,
         };
-        yield sseData(chunk({ role: "assistant", content: "", refusal: null }, null));
+        this.send({ role: "assistant", content: "", refusal: null });
         break;
       case "thinking":
-        if (showThinking) yield sseData(chunk({ reasoning_content: event.text }, null));
+        if (this.showThinking) this.send({ reasoning_content: event.text });
         break;
       case "text":
-        yield sseData(chunk({ content: event.text }, null));
+        this.send({ content: event.text });
         break;
       case "media":
-        yield sseData(chunk({ images: [chatImage(event.source, images++)] }, null));
+        this.send({ images: [chatImage(event.source, this.images++)] });
         break;
       case "tool_call_start":
         if (isCustomTool(ctx.request.tools, event.name))
           custom.set(event.index, { id: event.id, name: event.name, args: "" });
         else
-          yield sseData(
-            chunk(
+          this.send({
+            tool_calls: [
               {
-                tool_calls: [
-                  {
-                    index: event.index,
-                    id: event.id,
-                    type: "function",
-                    function: { name: event.name, arguments: "" },
-                  },
-                ],
+                index: event.index,
+                id: event.id,
+                type: "function",
+                function: { name: event.name, arguments: "" },
               },
-              null,
-            ),
-          );
+            ],
+          });
         break;
       case "tool_call_delta": {
         const pending = custom.get(event.index);
         if (pending) pending.args += event.arguments;
         else
-          yield sseData(
-            chunk(
-              { tool_calls: [{ index: event.index, function: { arguments: event.arguments } }] },
-              null,
-            ),
-          );
+          this.send({
+            tool_calls: [{ index: event.index, function: { arguments: event.arguments } }],
+          });
         break;
       }
       case "tool_call_end": {
         const pending = custom.get(event.index);
         if (pending)
-          yield sseData(
-            chunk(
+          this.send({
+            tool_calls: [
               {
-                tool_calls: [
-                  {
-                    index: event.index,
-                    id: pending.id,
-                    type: "custom",
-                    custom: { name: pending.name, input: customInput(pending.args) },
-                  },
-                ],
+                index: event.index,
+                id: pending.id,
+                type: "custom",
+                custom: { name: pending.name, input: customInput(pending.args) },
               },
-              null,
-            ),
-          );
+            ],
+          });
         break;
       }
       case "finish":
-        yield* endOpenAIStream(
-          chunk({}, TO_OPENAI_FINISH[event.stop]),
+        for (const text of endOpenAIStream(
+          this.chunk({}, TO_OPENAI_FINISH[event.stop]),
           ctx.includeUsage
-            ? { ...head, system_fingerprint: null, choices: [], usage: toOpenAIUsage(event.usage) }
+            ? {
+                ...this.head,
+                system_fingerprint: null,
+                choices: [],
+                usage: toOpenAIUsage(event.usage),
+              }
             : undefined,
-        );
-        return;
+        ))
+          this.write(text);
+        return true;
       case "error":
-        yield* failOpenAIStream(event.status, event.message);
-        return;
+        for (const text of failOpenAIStream(event.status, event.message)) this.write(text);
+        return true;
       default:
       // thinking signatures and redacted thinking have no place in a chat completion
     }
+    return false;
   }
 }
