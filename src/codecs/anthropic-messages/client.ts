@@ -26,6 +26,7 @@ import {
   toAnthropicUsage,
 } from "./wire.ts";
 import { citationBlock, parseServerTool, searchesIn, serverBlock } from "./server-tools.ts";
+import { renderedText, type StreamRenderer, type Write } from "../stream-render.ts";
 
 const encodeOr = (o: Opaque | undefined) => (o ? encodeOpaque(o) : "");
 
@@ -191,135 +192,161 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
   },
 
   renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
-    return renderAnthropicStream(events, ctx.request.reasoning?.include === true);
+    return renderedText(
+      events,
+      (write) => new AnthropicStreamRenderer(ctx.request.reasoning?.include === true, write),
+    );
+  },
+
+  streamRenderer(ctx: ClientContext, write: Write) {
+    return new AnthropicStreamRenderer(ctx.request.reasoning?.include === true, write);
   },
 };
 
+type BlockKind = "text" | "cited" | "thinking" | "tool";
+
 /** Anthropic's stream: message_start, then one content block at a time (start, deltas, stop), message_delta, message_stop. */
-async function* renderAnthropicStream(
-  events: AsyncIterable<StreamEvent>,
-  showThinking: boolean,
-): AsyncGenerator<string> {
-  let index = -1;
-  let open: "text" | "cited" | "thinking" | "tool" | undefined;
-  let usage: Usage = { input: 0, output: 0 };
-  let searches = 0;
-  const start = (block: object, kind: typeof open) => {
-    index++;
-    open = kind;
-    return sseEvent("content_block_start", {
-      type: "content_block_start",
-      index,
-      content_block: block,
-    });
-  };
-  const delta = (body: object) =>
-    sseEvent("content_block_delta", { type: "content_block_delta", index, delta: body });
-  function* close(): Generator<string> {
-    if (open === undefined) return;
-    yield sseEvent("content_block_stop", { type: "content_block_stop", index });
-    open = undefined;
+class AnthropicStreamRenderer implements StreamRenderer {
+  private index = -1;
+  /** Cited text is a block of its own ("cited"), so plain text after it opens another. */
+  private open: BlockKind | undefined;
+  private searches = 0;
+
+  constructor(
+    private readonly showThinking: boolean,
+    private readonly write: Write,
+  ) {}
+
+  private start(block: object, kind: BlockKind): void {
+    this.index++;
+    this.open = kind;
+    this.write(
+      sseEvent("content_block_start", {
+        type: "content_block_start",
+        index: this.index,
+        content_block: block,
+      }),
+    );
   }
-  function* openThinking(): Generator<string> {
-    if (open === "thinking") return;
-    yield* close();
-    yield start({ type: "thinking", thinking: "", signature: "" }, "thinking");
+
+  private delta(body: object): void {
+    this.write(
+      sseEvent("content_block_delta", {
+        type: "content_block_delta",
+        index: this.index,
+        delta: body,
+      }),
+    );
   }
-  for await (const event of events) {
+
+  private close(): void {
+    if (this.open === undefined) return;
+    this.write(sseEvent("content_block_stop", { type: "content_block_stop", index: this.index }));
+    this.open = undefined;
+  }
+
+  private openThinking(): void {
+    if (this.open === "thinking") return;
+    this.close();
+    this.start({ type: "thinking", thinking: "", signature: "" }, "thinking");
+  }
+
+  event(event: StreamEvent): boolean {
     switch (event.type) {
       case "start":
-        usage = event.usage;
-        yield sseEvent("message_start", {
-          type: "message_start",
-          message: {
-            id: idWithPrefix(event.id, "msg_"),
-            type: "message",
-            role: "assistant",
-            model: event.model,
-            content: [],
-            stop_reason: null,
-            stop_sequence: null,
-            usage: { ...toAnthropicUsage(event.usage), service_tier: "standard" },
-          },
-        });
+        this.write(
+          sseEvent("message_start", {
+            type: "message_start",
+            message: {
+              id: idWithPrefix(event.id, "msg_"),
+              type: "message",
+              role: "assistant",
+              model: event.model,
+              content: [],
+              stop_reason: null,
+              stop_sequence: null,
+              usage: { ...toAnthropicUsage(event.usage), service_tier: "standard" },
+            },
+          }),
+        );
         break;
       case "thinking":
-        if (!showThinking) break;
-        yield* openThinking();
-        yield delta({ type: "thinking_delta", thinking: event.text });
+        if (!this.showThinking) break;
+        this.openThinking();
+        this.delta({ type: "thinking_delta", thinking: event.text });
         break;
       case "thinking_signature":
-        if (!showThinking) break;
-        yield* openThinking();
-        yield delta({ type: "signature_delta", signature: encodeOpaque(event.signature) });
-        yield* close();
+        if (!this.showThinking) break;
+        this.openThinking();
+        this.delta({ type: "signature_delta", signature: encodeOpaque(event.signature) });
+        this.close();
         break;
       case "redacted_thinking":
-        if (!showThinking) break;
-        yield* close();
-        yield start({ type: "redacted_thinking", data: encodeOpaque(event.data) }, "thinking");
-        yield* close();
+        if (!this.showThinking) break;
+        this.close();
+        this.start({ type: "redacted_thinking", data: encodeOpaque(event.data) }, "thinking");
+        this.close();
         break;
       case "text":
         // Cited text is a block of its own, as Anthropic sends it: citations_delta, then its text.
         if (event.citations) {
-          yield* close();
-          yield start({ type: "text", text: "" }, "cited");
+          this.close();
+          this.start({ type: "text", text: "" }, "cited");
           for (const citation of event.citations)
-            yield delta({ type: "citations_delta", citation: citationBlock(citation, encodeOr) });
-        } else if (open !== "text") {
-          yield* close();
-          yield start({ type: "text", text: "" }, "text");
+            this.delta({ type: "citations_delta", citation: citationBlock(citation, encodeOr) });
+        } else if (this.open !== "text") {
+          this.close();
+          this.start({ type: "text", text: "" }, "text");
         }
-        if (event.text !== "") yield delta({ type: "text_delta", text: event.text });
+        if (event.text !== "") this.delta({ type: "text_delta", text: event.text });
         break;
       case "server_tool": {
-        yield* close();
+        this.close();
         const part = event.part;
         if (part.type === "server_tool_call") {
-          if (part.kind === "web_search") searches++;
+          if (part.kind === "web_search") this.searches++;
           // The call's input streams as JSON, as a tool_use's does; its result block comes whole.
-          yield start({ ...serverBlock(part, encodeOr), input: {} }, "tool");
-          yield delta({ type: "input_json_delta", partial_json: part.input });
-        } else yield start(serverBlock(part, encodeOr), "tool");
-        yield* close();
+          this.start({ ...serverBlock(part, encodeOr), input: {} }, "tool");
+          this.delta({ type: "input_json_delta", partial_json: part.input });
+        } else this.start(serverBlock(part, encodeOr), "tool");
+        this.close();
         break;
       }
       case "media":
-        yield* close();
-        yield start(mediaBlock({ type: "media", source: event.source }), "tool");
-        yield* close();
+        this.close();
+        this.start(mediaBlock({ type: "media", source: event.source }), "tool");
+        this.close();
         break;
       case "tool_call_start":
-        yield* close();
-        yield start({ type: "tool_use", id: event.id, name: event.name, input: {} }, "tool");
+        this.close();
+        this.start({ type: "tool_use", id: event.id, name: event.name, input: {} }, "tool");
         break;
       case "tool_call_delta":
-        if (open === "tool")
-          yield delta({ type: "input_json_delta", partial_json: event.arguments });
+        if (this.open === "tool")
+          this.delta({ type: "input_json_delta", partial_json: event.arguments });
         break;
       case "tool_call_end":
-        if (open === "tool") yield* close();
-        break;
-      case "usage":
-        usage = event.usage;
+        if (this.open === "tool") this.close();
         break;
       case "finish":
-        yield* close();
-        usage = event.usage;
-        yield sseEvent("message_delta", {
-          type: "message_delta",
-          delta: {
-            stop_reason: TO_ANTHROPIC_STOP[event.stop],
-            stop_sequence: event.stopSequence ?? null,
-          },
-          usage: clientUsage(usage, usage.webSearches ?? searches),
-        });
-        yield sseEvent("message_stop", { type: "message_stop" });
-        return;
+        this.close();
+        // The finish's usage is the whole answer's: it stands in for any start or usage event's.
+        this.write(
+          sseEvent("message_delta", {
+            type: "message_delta",
+            delta: {
+              stop_reason: TO_ANTHROPIC_STOP[event.stop],
+              stop_sequence: event.stopSequence ?? null,
+            },
+            usage: clientUsage(event.usage, event.usage.webSearches ?? this.searches),
+          }),
+        );
+        this.write(sseEvent("message_stop", { type: "message_stop" }));
+        return true;
       case "error":
-        yield anthropicStreamError(event.status, event.message);
-        return;
+        this.write(anthropicStreamError(event.status, event.message));
+        return true;
     }
+    return false;
   }
 }
