@@ -20,6 +20,7 @@ import { encodeOpaque } from "../opaque.ts";
 import { argumentsObject, asArray, badRequest } from "../shared.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
+import { renderedText, type StreamRenderer, type Write } from "../stream-render.ts";
 import { fromGeminiSchema } from "./schema.ts";
 import { groundingFields, serverToolsFrom } from "./grounding.ts";
 import {
@@ -189,7 +190,11 @@ export const geminiClient: Readonly<ClientCodec> = {
   },
 
   renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
-    return renderGeminiStream(events, ctx);
+    return renderedText(events, (write) => new GeminiStreamRenderer(ctx, write));
+  },
+
+  streamRenderer(ctx: ClientContext, write: Write) {
+    return new GeminiStreamRenderer(ctx, write);
   },
 };
 
@@ -238,83 +243,81 @@ function chunk(
  * Gemini's stream: each chunk carries only new parts and the usage so far; function calls arrive
  * whole, so a call's argument fragments are gathered and sent in one part when it ends.
  */
-async function* renderGeminiStream(
-  events: AsyncIterable<StreamEvent>,
-  ctx: ClientContext,
-): AsyncGenerator<string> {
-  // Google frames SSE events with CRLF; the JSON-array form is what Gemini sends without ?alt=sse.
-  const sse = ctx.framing === "sse";
-  let first = true;
-  const frame = (data: unknown) => {
+export class GeminiStreamRenderer implements StreamRenderer {
+  /** Google frames SSE events with CRLF; the JSON-array form is what Gemini sends without ?alt=sse. */
+  private readonly sse: boolean;
+  /** The array's `[` goes with its first element, so a stream that writes nothing opens nothing. */
+  private first = true;
+  private readonly showThinking: boolean;
+  private id = "";
+  private model = "";
+  private usage: Usage = { input: 0, output: 0 };
+  private readonly calls = new Map<
+    number,
+    { id: string; name: string; args: string; signature?: string }
+  >();
+  /** What the last chunk's groundingMetadata says, as Gemini puts it there. */
+  private readonly server: (ServerToolCallPart | ServerToolResultPart)[] = [];
+  private readonly texts: { text: string; citations?: Citation[] }[] = [];
+
+  constructor(
+    ctx: ClientContext,
+    private readonly write: Write,
+  ) {
+    this.sse = ctx.framing === "sse";
+    this.showThinking = ctx.request.reasoning?.include === true;
+  }
+
+  private frame(data: unknown): void {
     const json = JSON.stringify(data);
-    if (sse) return `data: ${json}\r\n\r\n`;
-    const out = (first ? "[" : ",\r\n") + json;
-    first = false;
-    return out;
-  };
-  const showThinking = ctx.request.reasoning?.include === true;
-  let id = "";
-  let model = "";
-  let usage: Usage = { input: 0, output: 0 };
-  const calls = new Map<number, { id: string; name: string; args: string; signature?: string }>();
-  // What the last chunk's groundingMetadata says, as Gemini puts it there.
-  const server: (ServerToolCallPart | ServerToolResultPart)[] = [];
-  const texts: { text: string; citations?: Citation[] }[] = [];
-  for await (const event of events) {
+    if (this.sse) {
+      this.write(`data: ${json}\r\n\r\n`);
+      return;
+    }
+    this.write((this.first ? "[" : ",\r\n") + json);
+    this.first = false;
+  }
+
+  private parts(parts: unknown[]): void {
+    this.frame(chunk(this.id, this.model, parts, undefined, this.usage));
+  }
+
+  private close(): void {
+    if (!this.sse) this.write("]");
+  }
+
+  event(event: StreamEvent): boolean {
     switch (event.type) {
       case "start":
-        ({ id, model, usage } = event);
+        ({ id: this.id, model: this.model, usage: this.usage } = event);
         break;
       case "thinking":
-        if (showThinking)
-          yield frame(chunk(id, model, [{ text: event.text, thought: true }], undefined, usage));
+        if (this.showThinking) this.parts([{ text: event.text, thought: true }]);
         break;
       case "thinking_signature":
         // The signature closes the thinking it signs, as an empty thought part; it comes back merged with that thinking.
-        if (showThinking)
-          yield frame(
-            chunk(
-              id,
-              model,
-              [{ text: "", thought: true, thoughtSignature: encodeOpaque(event.signature) }],
-              undefined,
-              usage,
-            ),
-          );
+        if (this.showThinking)
+          this.parts([
+            { text: "", thought: true, thoughtSignature: encodeOpaque(event.signature) },
+          ]);
         break;
       case "server_tool":
-        server.push(event.part);
+        this.server.push(event.part);
         break;
       case "text":
-        texts.push({ text: event.text, citations: event.citations });
-        yield frame(
-          chunk(
-            id,
-            model,
-            [
-              {
-                text: event.text,
-                ...(event.signature ? { thoughtSignature: encodeOpaque(event.signature) } : {}),
-              },
-            ],
-            undefined,
-            usage,
-          ),
-        );
+        this.texts.push({ text: event.text, citations: event.citations });
+        this.parts([
+          {
+            text: event.text,
+            ...(event.signature ? { thoughtSignature: encodeOpaque(event.signature) } : {}),
+          },
+        ]);
         break;
       case "media":
-        yield frame(
-          chunk(
-            id,
-            model,
-            [clientMediaPart({ type: "media", source: event.source })],
-            undefined,
-            usage,
-          ),
-        );
+        this.parts([clientMediaPart({ type: "media", source: event.source })]);
         break;
       case "tool_call_start":
-        calls.set(event.index, {
+        this.calls.set(event.index, {
           id: event.id,
           name: event.name,
           args: "",
@@ -322,45 +325,48 @@ async function* renderGeminiStream(
         });
         break;
       case "tool_call_delta": {
-        const call = calls.get(event.index);
+        const call = this.calls.get(event.index);
         if (call) call.args += event.arguments;
         break;
       }
       case "tool_call_end": {
-        const call = calls.get(event.index);
+        const call = this.calls.get(event.index);
         if (!call) break;
-        calls.delete(event.index);
-        const part = {
-          functionCall: { id: call.id, name: call.name, args: argumentsObject(call.args) },
-          ...(call.signature ? { thoughtSignature: call.signature } : {}),
-        };
-        yield frame(chunk(id, model, [part], undefined, usage));
+        this.calls.delete(event.index);
+        this.parts([
+          {
+            functionCall: { id: call.id, name: call.name, args: argumentsObject(call.args) },
+            ...(call.signature ? { thoughtSignature: call.signature } : {}),
+          },
+        ]);
         break;
       }
       case "usage":
-        usage = event.usage;
+        this.usage = event.usage;
         break;
       case "finish": {
+        const { server, texts } = this;
         const grounded = server.length > 0 || texts.some((t) => t.citations);
-        yield frame(
+        this.frame(
           chunk(
-            id,
-            model,
+            this.id,
+            this.model,
             [{ text: "" }],
             TO_GEMINI_FINISH[event.stop],
             event.usage,
             grounded ? groundingFields(server, texts) : {},
           ),
         );
-        if (!sse) yield "]";
-        return;
+        this.close();
+        return true;
       }
       case "error":
-        yield frame(geminiErrorBody(event.status, event.message));
-        if (!sse) yield "]";
-        return;
+        this.frame(geminiErrorBody(event.status, event.message));
+        this.close();
+        return true;
       default:
       // redacted thinking is Anthropic's alone
     }
+    return false;
   }
 }
