@@ -6,6 +6,7 @@ import { TO_OPENAI_FINISH } from "../openai-chat/wire.ts";
 import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseData } from "../shared.ts";
 import type { JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
+import { renderedText, type StreamRenderer, type Write } from "../stream-render.ts";
 
 export function completionsUsage(usage: { input: number; output: number }) {
   return {
@@ -13,6 +14,55 @@ export function completionsUsage(usage: { input: number; output: number }) {
     completion_tokens: usage.output,
     total_tokens: usage.input + usage.output,
   };
+}
+
+/** A legacy completion stream: text chunks, then the data-only OpenAI ending (endOpenAIStream). */
+class CompletionsStreamRenderer implements StreamRenderer {
+  private head = { id: "", object: "text_completion", created: 0, model: "" };
+
+  constructor(
+    private readonly ctx: ClientContext,
+    private readonly write: Write,
+  ) {}
+
+  private choice(text: string, finish: string | null) {
+    return {
+      ...this.head,
+      choices: [{ text, index: 0, logprobs: null, finish_reason: finish }],
+      ...(this.ctx.includeUsage ? { usage: null } : {}),
+    };
+  }
+
+  event(event: StreamEvent): boolean {
+    switch (event.type) {
+      case "start":
+        this.head = {
+          id: idWithPrefix(event.id, "cmpl-"),
+          object: "text_completion",
+          created: event.created,
+          model: event.model,
+        };
+        break;
+      case "text":
+        this.write(sseData(this.choice(event.text, null)));
+        break;
+      case "finish":
+        for (const text of endOpenAIStream(
+          this.choice("", TO_OPENAI_FINISH[event.stop]),
+          this.ctx.includeUsage
+            ? { ...this.head, choices: [], usage: completionsUsage(event.usage) }
+            : undefined,
+        ))
+          this.write(text);
+        return true;
+      case "error":
+        for (const text of failOpenAIStream(event.status, event.message)) this.write(text);
+        return true;
+      default:
+      // usage arrives with finish; tools, thinking and media have no place in a legacy completion
+    }
+    return false;
+  }
 }
 
 /** Legacy completions: a prompt in, text out. Tools and thinking have no place in this dialect. */
@@ -58,39 +108,11 @@ export const openaiCompletionsClient: Readonly<ClientCodec> = {
     };
   },
 
-  async *renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
-    let head = { id: "", object: "text_completion", created: 0, model: "" };
-    const choice = (text: string, finish: string | null) => ({
-      ...head,
-      choices: [{ text, index: 0, logprobs: null, finish_reason: finish }],
-      ...(ctx.includeUsage ? { usage: null } : {}),
-    });
-    for await (const event of events) {
-      switch (event.type) {
-        case "start":
-          head = {
-            id: idWithPrefix(event.id, "cmpl-"),
-            object: "text_completion",
-            created: event.created,
-            model: event.model,
-          };
-          break;
-        case "text":
-          yield sseData(choice(event.text, null));
-          break;
-        case "finish":
-          yield* endOpenAIStream(
-            choice("", TO_OPENAI_FINISH[event.stop]),
-            ctx.includeUsage
-              ? { ...head, choices: [], usage: completionsUsage(event.usage) }
-              : undefined,
-          );
-          return;
-        case "error":
-          yield* failOpenAIStream(event.status, event.message);
-          return;
-        default:
-      }
-    }
+  renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
+    return renderedText(events, (write) => new CompletionsStreamRenderer(ctx, write));
+  },
+
+  streamRenderer(ctx: ClientContext, write: Write) {
+    return new CompletionsStreamRenderer(ctx, write);
   },
 };

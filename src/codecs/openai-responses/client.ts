@@ -20,7 +20,8 @@ import { expandCompaction } from "./compaction.ts";
 import { badRequest, optionalNumber, optionalString } from "../shared.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
-import { itemsFromParts, renderResponsesStream, responseObject } from "./render.ts";
+import { itemsFromParts, ResponsesStreamRenderer, responseObject } from "./render.ts";
+import { renderedText, type Write } from "../stream-render.ts";
 
 /** The Responses API's web search tool (web_search, web_search_preview and their dated types). */
 function webSearchTool(tool: JsonObject): ServerTool | undefined {
@@ -346,6 +347,10 @@ export const openaiResponsesClient: Readonly<ClientCodec> = {
   },
 
   renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
-    return renderResponsesStream(events, ctx);
+    return renderedText(events, (write) => new ResponsesStreamRenderer(ctx, write));
+  },
+
+  streamRenderer(ctx: ClientContext, write: Write) {
+    return new ResponsesStreamRenderer(ctx, write);
   },
 };

@@ -16,6 +16,7 @@ import { customInput, isCustomTool } from "../openai-chat/wire.ts";
 import { encodeReasoning } from "../opaque.ts";
 import { argumentsObject, idWithPrefix, randomId, sseEvent, unixNow } from "../shared.ts";
 import type { ClientContext, ResponsesSettings } from "../codec.ts";
+import type { StreamRenderer, Write } from "../stream-render.ts";
 import { parseResponsesSettings } from "./settings.ts";
 
 /* Responses objects and their event stream, from the IR. */
@@ -310,36 +311,48 @@ type OpenItem =
   | { kind: "message"; id: string; index: number; text: string; annotations: UrlCitation[] }
   | { kind: "call"; id: string; index: number; callId: string; name: string; args: string };
 
+type ReasoningItem = Extract<OpenItem, { kind: "reasoning" }>;
+type MessageItem = Extract<OpenItem, { kind: "message" }>;
+
 /**
  * The Responses event stream. The SDK's accumulator requires response.created first, each item
  * added before its deltas and each content part added before its text, and knows every event
  * type by name; there is no [DONE].
  */
-export async function* renderResponsesStream(
-  events: AsyncIterable<StreamEvent>,
-  ctx: ClientContext,
-): AsyncGenerator<string> {
-  let sequence = 0;
-  const emit = (type: string, data: object) =>
-    sseEvent(type, { type, sequence_number: sequence++, ...data });
-  let shell: Shell = { model: "", created: unixNow() };
-  const output: unknown[] = [];
-  let open: OpenItem | undefined;
-  const showSummary = ctx.request.reasoning?.include === true;
+export class ResponsesStreamRenderer implements StreamRenderer {
+  private sequence = 0;
+  private shell: Shell = { model: "", created: unixNow() };
+  private readonly output: unknown[] = [];
+  /** The item being streamed: one at a time, closed (its done events written) before the next is added. */
+  private open: OpenItem | undefined;
+  private pendingSearch: ServerToolCallPart | undefined;
+  private readonly showSummary: boolean;
 
-  function* close(): Generator<string> {
-    const item = open;
+  constructor(
+    private readonly ctx: ClientContext,
+    private readonly write: Write,
+  ) {
+    this.showSummary = ctx.request.reasoning?.include === true;
+  }
+
+  private emit(type: string, data: object): void {
+    this.write(sseEvent(type, { type, sequence_number: this.sequence++, ...data }));
+  }
+
+  private close(): void {
+    const item = this.open;
     if (!item) return;
-    open = undefined;
+    this.open = undefined;
+    const { ctx, output } = this;
     if (item.kind === "reasoning") {
       if (item.summaryOpen) {
-        yield emit("response.reasoning_summary_text.done", {
+        this.emit("response.reasoning_summary_text.done", {
           item_id: item.id,
           output_index: item.index,
           summary_index: 0,
           text: item.text,
         });
-        yield emit("response.reasoning_summary_part.done", {
+        this.emit("response.reasoning_summary_part.done", {
           item_id: item.id,
           output_index: item.index,
           summary_index: 0,
@@ -348,33 +361,33 @@ export async function* renderResponsesStream(
       }
       const done = reasoningItem(item.id, item.text, item.signature, ctx);
       output.push(done);
-      yield emit("response.output_item.done", { output_index: item.index, item: done });
+      this.emit("response.output_item.done", { output_index: item.index, item: done });
     } else if (item.kind === "message") {
       const at = { item_id: item.id, output_index: item.index, content_index: 0 };
-      yield emit("response.output_text.done", { ...at, text: item.text, logprobs: [] });
-      yield emit("response.content_part.done", {
+      this.emit("response.output_text.done", { ...at, text: item.text, logprobs: [] });
+      this.emit("response.content_part.done", {
         ...at,
         part: { type: "output_text", text: item.text, annotations: item.annotations, logprobs: [] },
       });
       const done = messageItem(item.id, item.text, "completed", item.annotations);
       output.push(done);
-      yield emit("response.output_item.done", { output_index: item.index, item: done });
+      this.emit("response.output_item.done", { output_index: item.index, item: done });
     } else {
       const done = callItem(item.id, item.callId, item.name, item.args, "completed", ctx);
       if (done.type === "custom_tool_call") {
         const input = customInput(item.args);
-        yield emit("response.custom_tool_call_input.delta", {
+        this.emit("response.custom_tool_call_input.delta", {
           item_id: done.id,
           output_index: item.index,
           delta: input,
         });
-        yield emit("response.custom_tool_call_input.done", {
+        this.emit("response.custom_tool_call_input.done", {
           item_id: done.id,
           output_index: item.index,
           input,
         });
       } else {
-        yield emit("response.function_call_arguments.done", {
+        this.emit("response.function_call_arguments.done", {
           item_id: item.id,
           output_index: item.index,
           name: item.name,
@@ -382,72 +395,97 @@ export async function* renderResponsesStream(
         });
       }
       output.push(done);
-      yield emit("response.output_item.done", { output_index: item.index, item: done });
+      this.emit("response.output_item.done", { output_index: item.index, item: done });
     }
   }
 
-  function* openReasoning(): Generator<string> {
-    if (open?.kind === "reasoning") return;
-    yield* close();
-    open = {
+  private openReasoning(): ReasoningItem {
+    if (this.open?.kind === "reasoning") return this.open;
+    this.close();
+    const item: ReasoningItem = {
       kind: "reasoning",
       id: randomId("rs_"),
-      index: output.length,
+      index: this.output.length,
       text: "",
       summaryOpen: false,
     };
-    yield emit("response.output_item.added", {
-      output_index: open.index,
-      item: { id: open.id, type: "reasoning", summary: [] },
+    this.open = item;
+    this.emit("response.output_item.added", {
+      output_index: item.index,
+      item: { id: item.id, type: "reasoning", summary: [] },
     });
+    return item;
   }
 
-  let pendingSearch: ServerToolCallPart | undefined;
-  function* flushSearch(result?: ServerToolResultPart): Generator<string> {
-    const call = pendingSearch;
+  private openMessage(): MessageItem {
+    if (this.open?.kind === "message") return this.open;
+    this.close();
+    const item: MessageItem = {
+      kind: "message",
+      id: randomId("msg_"),
+      index: this.output.length,
+      text: "",
+      annotations: [],
+    };
+    this.open = item;
+    this.emit("response.output_item.added", {
+      output_index: item.index,
+      item: messageItem(item.id, "", "in_progress"),
+    });
+    this.emit("response.content_part.added", {
+      item_id: item.id,
+      output_index: item.index,
+      content_index: 0,
+      part: { type: "output_text", text: "", annotations: [], logprobs: [] },
+    });
+    return item;
+  }
+
+  private flushSearch(result?: ServerToolResultPart): void {
+    const call = this.pendingSearch;
     if (!call) return;
-    pendingSearch = undefined;
-    const index = output.length;
+    this.pendingSearch = undefined;
+    const index = this.output.length;
     const added = webSearchItem(call, undefined, "in_progress");
     const at = { output_index: index, item_id: added.id };
-    yield emit("response.output_item.added", { output_index: index, item: added });
-    yield emit("response.web_search_call.in_progress", at);
-    yield emit("response.web_search_call.searching", at);
-    yield emit("response.web_search_call.completed", at);
+    this.emit("response.output_item.added", { output_index: index, item: added });
+    this.emit("response.web_search_call.in_progress", at);
+    this.emit("response.web_search_call.searching", at);
+    this.emit("response.web_search_call.completed", at);
     const done = webSearchItem(call, result, "completed");
-    output.push(done);
-    yield emit("response.output_item.done", { output_index: index, item: done });
+    this.output.push(done);
+    this.emit("response.output_item.done", { output_index: index, item: done });
   }
 
-  for await (const event of events) {
-    if (pendingSearch && event.type !== "server_tool") yield* flushSearch();
+  event(event: StreamEvent): boolean {
+    const { ctx, output } = this;
+    if (this.pendingSearch && event.type !== "server_tool") this.flushSearch();
     switch (event.type) {
       case "start": {
-        shell = { model: event.model, created: event.created };
-        const snapshot = responseObject(ctx, shell, {
+        this.shell = { model: event.model, created: event.created };
+        const snapshot = responseObject(ctx, this.shell, {
           status: "in_progress",
           output: [],
           usage: null,
         });
-        yield emit("response.created", { response: snapshot });
-        yield emit("response.in_progress", { response: snapshot });
+        this.emit("response.created", { response: snapshot });
+        this.emit("response.in_progress", { response: snapshot });
         break;
       }
       case "thinking": {
-        yield* openReasoning();
-        const item = open as Extract<OpenItem, { kind: "reasoning" }>;
+        const item = this.openReasoning();
         item.text += event.text;
-        if (!showSummary) break;
+        if (!this.showSummary) break;
         if (!item.summaryOpen) {
           item.summaryOpen = true;
-          yield emit("response.reasoning_summary_part.added", {
+          this.emit("response.reasoning_summary_part.added", {
             item_id: item.id,
             output_index: item.index,
             summary_index: 0,
             part: { type: "summary_text", text: "" },
           });
         }
-        yield emit("response.reasoning_summary_text.delta", {
+        this.emit("response.reasoning_summary_text.delta", {
           item_id: item.id,
           output_index: item.index,
           summary_index: 0,
@@ -456,82 +494,62 @@ export async function* renderResponsesStream(
         break;
       }
       case "thinking_signature":
-        yield* openReasoning();
-        (open as Extract<OpenItem, { kind: "reasoning" }>).signature = event.signature;
-        yield* close();
+        this.openReasoning().signature = event.signature;
+        this.close();
         break;
       case "text": {
         if (event.text === "") break;
-        if (open?.kind !== "message") {
-          yield* close();
-          open = {
-            kind: "message",
-            id: randomId("msg_"),
-            index: output.length,
-            text: "",
-            annotations: [],
-          };
-          yield emit("response.output_item.added", {
-            output_index: open.index,
-            item: messageItem(open.id, "", "in_progress"),
-          });
-          yield emit("response.content_part.added", {
-            item_id: open.id,
-            output_index: open.index,
-            content_index: 0,
-            part: { type: "output_text", text: "", annotations: [], logprobs: [] },
-          });
-        }
-        const cited = urlCitations(event.text, open.text.length, event.citations);
-        open.text += event.text;
-        yield emit("response.output_text.delta", {
-          item_id: open.id,
-          output_index: open.index,
+        const item = this.openMessage();
+        const cited = urlCitations(event.text, item.text.length, event.citations);
+        item.text += event.text;
+        this.emit("response.output_text.delta", {
+          item_id: item.id,
+          output_index: item.index,
           content_index: 0,
           delta: event.text,
           logprobs: [],
         });
         for (const annotation of cited) {
-          yield emit("response.output_text.annotation.added", {
-            item_id: open.id,
-            output_index: open.index,
+          this.emit("response.output_text.annotation.added", {
+            item_id: item.id,
+            output_index: item.index,
             content_index: 0,
-            annotation_index: open.annotations.length,
+            annotation_index: item.annotations.length,
             annotation,
           });
-          open.annotations.push(annotation);
+          item.annotations.push(annotation);
         }
         break;
       }
       case "server_tool": {
         // A search is shown once its results are in: the call waits for them, or for what comes next.
         if (event.part.type === "server_tool_call") {
-          yield* flushSearch();
-          yield* close();
-          pendingSearch = event.part;
-        } else if (pendingSearch && event.part.callId === pendingSearch.id)
-          yield* flushSearch(event.part);
+          this.flushSearch();
+          this.close();
+          this.pendingSearch = event.part;
+        } else if (this.pendingSearch && event.part.callId === this.pendingSearch.id)
+          this.flushSearch(event.part);
         break;
       }
       case "media": {
-        yield* close();
+        this.close();
         const index = output.length;
         const id = randomId("ig_");
         const at = { output_index: index, item_id: id };
-        yield emit("response.output_item.added", {
+        this.emit("response.output_item.added", {
           output_index: index,
           item: imageGenerationItem(id, event.source, "in_progress"),
         });
-        yield emit("response.image_generation_call.in_progress", at);
-        yield emit("response.image_generation_call.generating", at);
-        yield emit("response.image_generation_call.completed", at);
+        this.emit("response.image_generation_call.in_progress", at);
+        this.emit("response.image_generation_call.generating", at);
+        this.emit("response.image_generation_call.completed", at);
         const done = imageGenerationItem(id, event.source, "completed");
         output.push(done);
-        yield emit("response.output_item.done", { output_index: index, item: done });
+        this.emit("response.output_item.done", { output_index: index, item: done });
         break;
       }
       case "tool_call_start": {
-        yield* close();
+        this.close();
         const call: OpenItem = {
           kind: "call",
           id: randomId("fc_"),
@@ -540,32 +558,38 @@ export async function* renderResponsesStream(
           name: event.name,
           args: "",
         };
-        open = call;
+        this.open = call;
         const added = callItem(call.id, call.callId, call.name, "", "in_progress", ctx);
         if (added.type === "custom_tool_call") call.id = added.id;
-        yield emit("response.output_item.added", { output_index: call.index, item: added });
+        this.emit("response.output_item.added", { output_index: call.index, item: added });
         break;
       }
-      case "tool_call_delta":
-        if (open?.kind !== "call") break;
-        open.args += event.arguments;
-        if (!isCustomTool(ctx.request.tools, open.name))
-          yield emit("response.function_call_arguments.delta", {
-            item_id: open.id,
-            output_index: open.index,
+      case "tool_call_delta": {
+        const call = this.open;
+        if (call?.kind !== "call") break;
+        call.args += event.arguments;
+        if (!isCustomTool(ctx.request.tools, call.name))
+          this.emit("response.function_call_arguments.delta", {
+            item_id: call.id,
+            output_index: call.index,
             delta: event.arguments,
           });
         break;
+      }
       case "tool_call_end":
-        if (open?.kind === "call") yield* close();
+        if (this.open?.kind === "call") this.close();
         break;
       case "finish": {
-        yield* close();
-        const done = responseObject(ctx, shell, { stop: event.stop, output, usage: event.usage });
-        yield emit(done.status === "completed" ? "response.completed" : "response.incomplete", {
+        this.close();
+        const done = responseObject(ctx, this.shell, {
+          stop: event.stop,
+          output,
+          usage: event.usage,
+        });
+        this.emit(done.status === "completed" ? "response.completed" : "response.incomplete", {
           response: done,
         });
-        return;
+        return true;
       }
       case "error": {
         const { error } = openaiErrorBody(event.status, event.message) as {
@@ -573,24 +597,25 @@ export async function* renderResponsesStream(
         };
         const code = error.code ?? error.type;
         // OpenAI's SDKs read code and message at the top; the Open Responses specification nests them in `error`.
-        yield emit("error", {
+        this.emit("error", {
           code,
           message: event.message,
           param: null,
           error: { type: error.type, code, message: event.message, param: null },
         });
-        yield emit("response.failed", {
-          response: responseObject(ctx, shell, {
+        this.emit("response.failed", {
+          response: responseObject(ctx, this.shell, {
             status: "failed",
             output,
             usage: null,
             error: { code, message: event.message },
           }),
         });
-        return;
+        return true;
       }
       default:
       // usage arrives with finish; redacted thinking is Anthropic's alone
     }
+    return false;
   }
 }
