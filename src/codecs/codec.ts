@@ -2,7 +2,7 @@ import type { SkippableData } from "./sse-skim.ts";
 import type { Emit, EventLimit, StreamParser } from "./sse.ts";
 import type { StreamRenderer, Write } from "./stream-render.ts";
 import type { FetchMedia } from "./gemini/inline-media.ts";
-import type { ChatRequest, ChatResponse, Opaque, ServerToolKind, StreamEvent } from "../ir.ts";
+import type { ChatRequest, ChatResponse, Opaque, ServerToolKind } from "../ir.ts";
 import type { UpstreamProtocol } from "./names.ts";
 import type { ChatCompat } from "./openai-compatible/profiles.ts";
 import type { JsonObject } from "./json.ts";
@@ -54,9 +54,8 @@ export interface ResponsesSettings {
 export interface ClientCodec {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest;
   renderResponse(response: ChatResponse, ctx: ClientContext): unknown;
-  renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext): AsyncIterable<string>;
   /** The client's stream rendered event by event, each event's text written at once (stream-render.ts). */
-  streamRenderer?(ctx: ClientContext, write: Write): StreamRenderer;
+  streamRenderer(ctx: ClientContext, write: Write): StreamRenderer;
   /** A count of the request's input tokens, as the dialect's count endpoint answers. */
   renderCount(tokens: number): unknown;
 }

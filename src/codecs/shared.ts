@@ -108,23 +108,6 @@ export function streamError(error: Record<string, unknown>): StreamEvent {
   };
 }
 
-const encoder = new TextEncoder();
-
-/** Pull-based: a slow client slows the producer instead of growing a buffer. */
-export function byteStream(chunks: AsyncIterable<string>): ReadableStream<Uint8Array> {
-  const iterator = chunks[Symbol.asyncIterator]();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const { done, value } = await iterator.next();
-      if (done) controller.close();
-      else controller.enqueue(encoder.encode(value));
-    },
-    async cancel() {
-      await iterator.return?.();
-    },
-  });
-}
-
 /** Consecutive turns of one role become one turn: Anthropic requires alternation, Gemini prefers it. */
 export function mergeSameRoleTurns(turns: Turn[]): Turn[] {
   const merged: Turn[] = [];
@@ -188,6 +171,8 @@ export function markers(...words: string[]): readonly Uint8Array[] {
 export function firstWhere(list: unknown, matches: (item: JsonObject) => boolean): unknown {
   return Array.isArray(list) ? list.find((item) => isObject(item) && matches(item)) : undefined;
 }
+
+const encoder = new TextEncoder();
 
 export function utf8(text: string): Uint8Array {
   return encoder.encode(text);

@@ -6,9 +6,9 @@ import { DEFAULT_UPSTREAM_LIMITS, overLimit } from "../upstream-limits.ts";
  * ?alt=sse) and Gemini's incrementally written JSON array (no alt).
  *
  * Both are pushed to: the caller hands each chunk in as it arrives and the events come out at
- * once, through the dialect's handler. A forwarded stream's reader (pipeline/tap.ts) reads its
- * upstream and feeds the parser in one pass, with no async iterator, queue or promise between
- * them; a translated stream's goes through eventsOf, one async generator over the same parser.
+ * once, through the dialect's handler. A stream's reader (pipeline/tap.ts for a forwarded one,
+ * pipeline/event-batches.ts for a translated one) reads its upstream and feeds the parser in one
+ * pass, with no async iterator, queue or promise between them.
  */
 
 /** How long one line, event or element may be (the upstream's proxy.upstream_limits.event_mb), and whose. */
@@ -331,29 +331,6 @@ export class JsonArrayParser implements StreamParser {
     this.buffer = buffer;
     return -1;
   }
-}
-
-/**
- * A parser's events as an async iterable, for a reader that pulls (a translated stream): each
- * chunk's events are handed on from one list, emptied after. Stopping at the final event lets go
- * of the body (the iterable's return).
- */
-export async function* eventsOf(
-  body: AsyncIterable<Uint8Array>,
-  open: (emit: Emit) => StreamParser,
-): AsyncGenerator<StreamEvent> {
-  const ready: StreamEvent[] = [];
-  const parser = open((event) => {
-    ready.push(event);
-  });
-  for await (const chunk of body) {
-    const ended = parser.push(chunk, 0, chunk.length) >= 0;
-    for (let i = 0; i < ready.length; i++) yield ready[i]!;
-    ready.length = 0;
-    if (ended) return;
-  }
-  parser.end();
-  for (let i = 0; i < ready.length; i++) yield ready[i]!;
 }
 
 export interface SseEvent {

@@ -17,20 +17,3 @@ export interface StreamRenderer {
    */
   event(event: StreamEvent): boolean;
 }
-
-/** A renderer's text as an async iterable, one string an event that makes any (for a reader that pulls). */
-export async function* renderedText(
-  events: AsyncIterable<StreamEvent>,
-  open: (write: Write) => StreamRenderer,
-): AsyncGenerator<string> {
-  let text = "";
-  const renderer = open((written) => {
-    text += written;
-  });
-  for await (const event of events) {
-    const complete = renderer.event(event);
-    if (text !== "") yield text;
-    text = "";
-    if (complete) return;
-  }
-}

@@ -8,12 +8,6 @@ import { failureFromEvent } from "./answer-failure.ts";
  * account, and the client never knows.
  */
 
-export type Peeked =
-  /** Content arrived: the events so far and the rest, in order. */
-  | { kind: "content"; events: AsyncIterable<StreamEvent> }
-  /** No content: what went wrong (kind "final" when no other account would avoid it, e.g. a 400 sent as a stream event). */
-  | { kind: "failed"; failure: Failure };
-
 function isContent(event: StreamEvent): boolean {
   return (
     (event.type === "text" && event.text !== "") ||
@@ -59,7 +53,8 @@ export const MAX_EVENTS_BEFORE_CONTENT = 10_000;
 export class CommitWatch {
   /** The events before the verdict, the one that gave it included when it is content. */
   readonly seen: StreamEvent[] = [];
-  verdict: Peeked["kind"] | undefined;
+  /** "failed" with `failure` set: what went wrong (kind "final" when no other account would avoid it, e.g. a 400 sent as a stream event). */
+  verdict: "content" | "failed" | undefined;
   failure: Failure | undefined;
 
   constructor(private readonly upstream: string) {}
@@ -103,54 +98,6 @@ export class CommitWatch {
   }
 }
 
-export async function untilFirstContent(
-  events: AsyncIterable<StreamEvent>,
-  upstream: string,
-): Promise<Peeked> {
-  const iterator = events[Symbol.asyncIterator]();
-  const watch = new CommitWatch(upstream);
-  for (;;) {
-    let next: IteratorResult<StreamEvent>;
-    try {
-      next = await iterator.next();
-    } catch (error) {
-      watch.thrown(error);
-      break;
-    }
-    if (next.done) {
-      watch.ended();
-      break;
-    }
-    watch.see(next.value);
-    if (watch.verdict === "content") {
-      // A finish with content is the stream's last event: the rest is let go of.
-      if (next.value.type === "finish") void iterator.return?.().catch(() => {});
-      return { kind: "content", events: replay(watch.seen, iterator) };
-    }
-    if (watch.verdict) {
-      void iterator.return?.().catch(() => {});
-      break;
-    }
-  }
-  return { kind: "failed", failure: watch.failure! };
-}
-
 function usageNote(usage: Usage): string {
   return `${usage.input} tokens in, ${usage.output} out`;
-}
-
-async function* replay(
-  seen: StreamEvent[],
-  rest: AsyncIterator<StreamEvent>,
-): AsyncGenerator<StreamEvent> {
-  yield* seen;
-  try {
-    for (;;) {
-      const next = await rest.next();
-      if (next.done) return;
-      yield next.value;
-    }
-  } finally {
-    await rest.return?.();
-  }
 }

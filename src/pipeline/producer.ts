@@ -2,14 +2,14 @@ import { UPSTREAM_CODECS } from "../codecs/index.ts";
 import { issuerOf } from "../codecs/opaque.ts";
 import type { UpstreamTarget } from "../codecs/codec.ts";
 import type { Account, Upstream } from "../config/snapshot.ts";
-import type { ChatRequest, ChatResponse, StreamEvent } from "../ir.ts";
+import type { ChatRequest, ChatResponse } from "../ir.ts";
 import type { TokenCounter } from "../tokens/estimate.ts";
 import { echoResponse, echoStream } from "../upstream/echo.ts";
 import { type Failure, failureOf, UpstreamFailed } from "../failure.ts";
 import { failureFromAnswer } from "./answer-failure.ts";
-import { type OpenedUpstream, sourceIterable, type UpstreamClient } from "../upstream/forward.ts";
+import type { OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream-limits.ts";
-import { eventsOf } from "../codecs/sse.ts";
+import { batchesOf, type EventBatches, ParsedBatches } from "./event-batches.ts";
 import { upstreamDialect, upstreamRequestHeaders } from "../upstream/protocol.ts";
 
 /** What a producer gives: the value, or the attempt's Failure (network, refusal, broken answer). */
@@ -24,7 +24,7 @@ export interface Producer {
   accountName: string;
   complete(request: ChatRequest): Promise<Produced<ChatResponse>>;
   /** Resolves once the upstream has accepted the request: its events, which may still fail mid-way by throwing. */
-  stream(request: ChatRequest): Promise<Produced<AsyncIterable<StreamEvent>>>;
+  stream(request: ChatRequest): Promise<Produced<EventBatches>>;
   count(request: ChatRequest): Promise<Produced<{ tokens: number; estimated: boolean }>>;
 }
 
@@ -66,10 +66,12 @@ export function echoProducer(upstream: Upstream, { tokens }: ProducerServices): 
         // Fail before the first byte, as an HTTP upstream would.
         const events = echoStream(request, issuerOf(upstream.name, "", request.model), tokens);
         const first = await events.next();
-        return (async function* () {
-          if (!first.done) yield first.value;
-          yield* events;
-        })();
+        return batchesOf(
+          (async function* () {
+            if (!first.done) yield first.value;
+            yield* events;
+          })(),
+        );
       }),
     count: (request) =>
       produced(upstream.name, async () => ({
@@ -182,7 +184,7 @@ class HttpProducer implements Producer {
     }
   }
 
-  async stream(request: ChatRequest): Promise<Produced<AsyncIterable<StreamEvent>>> {
+  async stream(request: ChatRequest): Promise<Produced<EventBatches>> {
     const { codec, target, upstream } = this;
     const sent = await this.send(
       await codec.buildRequest(request.stream ? request : { ...request, stream: true }, target),
@@ -197,16 +199,12 @@ class HttpProducer implements Producer {
           `Upstream "${upstream.name}" answered a stream request with no body.`,
         ),
       };
+    const contentType = response.headers.get("content-type") ?? "";
+    const limit = { bytes: limitsOf(upstream).eventBytes, upstream: upstream.name };
     return {
       ok: true,
-      value: eventsOf(sourceIterable(source), (emit) =>
-        codec.streamParser(
-          emit,
-          target,
-          response.headers.get("content-type") ?? "",
-          { bytes: limitsOf(upstream).eventBytes, upstream: upstream.name },
-          request,
-        ),
+      value: new ParsedBatches(source, (emit) =>
+        codec.streamParser(emit, target, contentType, limit, request),
       ),
     };
   }

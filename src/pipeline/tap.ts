@@ -2,7 +2,7 @@ import type { StreamEvent, Usage } from "../ir.ts";
 import type { Emit, StreamParser } from "../codecs/sse.ts";
 import type { GuardedSource, ReadResult } from "../upstream/forward.ts";
 import { DEFAULT_UPSTREAM_LIMITS, overLimit, type UpstreamLimits } from "../upstream-limits.ts";
-import { CommitWatch, type Peeked } from "./first-content.ts";
+import { CommitWatch } from "./first-content.ts";
 import { type SkippableData, SseSkimmer } from "../codecs/sse-skim.ts";
 import { type Failure, GatewayError } from "../failure.ts";
 
@@ -26,7 +26,7 @@ export interface TapVerdict {
 
 export type Tapped =
   | { kind: "content"; body: ReadableStream<Uint8Array>; done: Promise<TapVerdict> }
-  | Extract<Peeked, { kind: "failed" }>;
+  | { kind: "failed"; failure: Failure };
 
 const NOTHING = new Uint8Array(0);
 

@@ -1,24 +1,21 @@
 import { FAMILIES } from "../codecs/families.ts";
 import { CLIENT_CODECS, DIALECT_MODULES } from "../codecs/index.ts";
 import { parseResponsesSettings } from "../codecs/openai-responses/settings.ts";
-import { byteStream, jsonResponse } from "../codecs/shared.ts";
+import { jsonResponse } from "../codecs/shared.ts";
 import type { ClientCodec, ClientContext } from "../codecs/codec.ts";
 import type { Dialect } from "../codecs/names.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse } from "../codecs/errors.ts";
 import { checkRawRequest, checkRequest } from "./request-limits.ts";
-import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
+import type { ChatRequest, ChatResponse, Turn } from "../ir.ts";
 import type { Target } from "../mapping/table.ts";
 import type { AttemptContext } from "./attempt-context.ts";
-import { scrubKey } from "../scrub.ts";
 import { emptyAnswer, type Failure, failureOf, GatewayError } from "../failure.ts";
-import { isEmptyAnswer, untilFirstContent } from "./first-content.ts";
-import type { Lease } from "../pool/lease.ts";
+import { isEmptyAnswer } from "./first-content.ts";
+import { TranslatedStream, untilCommit } from "./translated-stream.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
 import type { StateStore } from "../state/store.ts";
-import { limitsOf } from "../upstream-limits.ts";
 import { mediaFetcher } from "../upstream/media-fetch.ts";
-import { ResponseAssembler } from "./assemble.ts";
 import { targetWindow, tooLongError } from "./context-fit.ts";
 import {
   echoProducer,
@@ -110,64 +107,6 @@ export function prepareTranslation(
   if (ctx.snapshot.upstreams.some((upstream) => upstream.promptCache?.cacheKey))
     request.cacheKey ??= derivedCacheKey(requestSessionKey(ctx, dialect));
   return { client, request, newInput, render: clientContext(ctx, request, dialect) };
-}
-
-/**
- * After the commit point: a stream that breaks or ends early becomes an error event the client's
- * dialect can carry, never a silent end; the attempt's lease finishes with how it went.
- */
-async function* afterCommit(
-  events: AsyncIterable<StreamEvent>,
-  upstream: Upstream,
-  lease: Lease,
-  remember: (response: ChatResponse) => void,
-): AsyncGenerator<StreamEvent> {
-  const assembler = new ResponseAssembler(limitsOf(upstream).answerBytes, upstream.name);
-  // The lease finishes once. The request log hears every finish, so a client that hangs up after
-  // the final event (Codex closes at response.completed) must not turn a success into "went away".
-  let finished = false;
-  const finish = (outcome: Parameters<Lease["finish"]>[0]) => {
-    if (finished) return;
-    finished = true;
-    lease.finish(outcome);
-  };
-  try {
-    for await (const event of events) {
-      assembler.push(event);
-      // Before the yield: a renderer stops pulling once it has the finish event.
-      if (event.type === "finish") {
-        const response = assembler.result();
-        remember(response);
-        finish({ ok: true, usage: response.usage });
-      }
-      if (event.type === "error") {
-        finish({
-          ok: false,
-          failure: { kind: "broken", status: event.status, message: event.message },
-        });
-        // The client reads the upstream's words too, after the commit point: without the key.
-        yield { ...event, message: scrubKey(event.message, lease.account.key) };
-        return;
-      }
-      yield event;
-      if (event.type === "finish") return;
-    }
-    const message = `Upstream "${upstream.name}" ended its stream without finishing the answer.`;
-    finish({ ok: false, failure: { kind: "broken", status: 502, message } });
-    yield { type: "error", status: 502, message };
-  } catch (error) {
-    const failure: Failure = failureOf(error, upstream.name);
-    finish({ ok: false, failure });
-    // A codec's finding may quote the upstream's data: the client reads it without the key too.
-    yield {
-      type: "error",
-      status: failure.status,
-      message: scrubKey(failure.message, lease.account.key),
-    };
-  } finally {
-    // A client that went away mid-answer leaves the account blameless.
-    finish({ neutral: true });
-  }
 }
 
 /** What a translated runner needs: the request, its IR once parsed, where to send it, and the store. */
@@ -313,12 +252,15 @@ export function translatedRunner(options: TranslatedRunnerOptions): TargetRunner
         }
         const opened = await producer.stream(request);
         if (!opened.ok) return failed(opened.failure);
-        const peeked = await untilFirstContent(opened.value, upstream.name);
-        if (peeked.kind === "failed") return failed(peeked.failure);
+        const batches = opened.value;
+        const committed = await untilCommit(batches, upstream.name);
+        if (committed.kind === "failed") return failed(committed.failure);
         const framing =
           render.framing === "json-array" ? { "content-type": "application/json" } : SSE_HEADERS;
-        const body = byteStream(
-          client.renderStream(afterCommit(peeked.events, upstream, lease, remember), render),
+        const body = new ReadableStream<Uint8Array>(
+          new TranslatedStream(batches, committed.held, upstream, lease, remember, (write) =>
+            client.streamRenderer(render, write),
+          ),
         );
         return {
           kind: "committed",

@@ -232,28 +232,6 @@ export function sourceStream(source: GuardedSource): ReadableStream<Uint8Array> 
   );
 }
 
-const ITERATION_END: IteratorReturnResult<undefined> = Object.freeze({
-  done: true,
-  value: undefined,
-});
-
-/**
- * A guarded source as a bare async iterable, for a reader that only iterates it (a stream's
- * parser): a web stream between them cost its pull, its queue and its reader's promises for
- * every chunk. As with sourceStream, a reader that stops early lets go of the body.
- */
-export function sourceIterable(source: GuardedSource): AsyncIterable<Uint8Array> {
-  const iterator: AsyncIterator<Uint8Array, undefined> = {
-    // A ReadResult is an iterator result already: { done: false, value } or { done: true }.
-    next: () => source.read() as Promise<IteratorResult<Uint8Array, undefined>>,
-    return: () => {
-      source.release();
-      return Promise.resolve(ITERATION_END);
-    },
-  };
-  return { [Symbol.asyncIterator]: () => iterator };
-}
-
 /** The answer to a stream call: its status and headers, and, when it is a stream, the body as a guarded source. */
 export interface OpenedUpstream {
   response: Response;

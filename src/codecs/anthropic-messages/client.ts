@@ -26,7 +26,7 @@ import {
   toAnthropicUsage,
 } from "./wire.ts";
 import { citationBlock, parseServerTool, searchesIn, serverBlock } from "./server-tools.ts";
-import { renderedText, type StreamRenderer, type Write } from "../stream-render.ts";
+import type { StreamRenderer, Write } from "../stream-render.ts";
 
 const encodeOr = (o: Opaque | undefined) => (o ? encodeOpaque(o) : "");
 
@@ -189,13 +189,6 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
         service_tier: "standard",
       },
     };
-  },
-
-  renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
-    return renderedText(
-      events,
-      (write) => new AnthropicStreamRenderer(ctx.request.reasoning?.include === true, write),
-    );
   },
 
   streamRenderer(ctx: ClientContext, write: Write) {

@@ -20,7 +20,7 @@ import { encodeOpaque } from "../opaque.ts";
 import { argumentsObject, asArray, badRequest } from "../shared.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
-import { renderedText, type StreamRenderer, type Write } from "../stream-render.ts";
+import type { StreamRenderer, Write } from "../stream-render.ts";
 import { fromGeminiSchema } from "./schema.ts";
 import { groundingFields, serverToolsFrom } from "./grounding.ts";
 import {
@@ -187,10 +187,6 @@ export const geminiClient: Readonly<ClientCodec> = {
       response.usage,
       grounded ? groundingFields(server, texts, Math.max(0, textIndex)) : {},
     );
-  },
-
-  renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
-    return renderedText(events, (write) => new GeminiStreamRenderer(ctx, write));
   },
 
   streamRenderer(ctx: ClientContext, write: Write) {

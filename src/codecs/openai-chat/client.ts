@@ -1,12 +1,4 @@
-import type {
-  CacheMark,
-  ChatRequest,
-  ChatResponse,
-  Part,
-  StreamEvent,
-  ToolCallPart,
-  Turn,
-} from "../../ir.ts";
+import type { CacheMark, ChatRequest, ChatResponse, Part, ToolCallPart, Turn } from "../../ir.ts";
 import { chatImage } from "../media-output.ts";
 import { cacheMarkOf, lastMark, markPart } from "../cache-marks.ts";
 import { isResultContent, textOf } from "../../ir.ts";
@@ -36,7 +28,7 @@ import {
   parseResponseFormat,
 } from "./parse-chat-options.ts";
 import { ChatStreamRenderer } from "./render-chat-stream.ts";
-import { renderedText, type Write } from "../stream-render.ts";
+import type { Write } from "../stream-render.ts";
 
 const markOf = (part: Part): CacheMark | undefined => ("cache" in part ? part.cache : undefined);
 
@@ -222,10 +214,6 @@ export const openaiChatClient: Readonly<ClientCodec> = {
       usage: toOpenAIUsage(response.usage),
       system_fingerprint: null,
     };
-  },
-
-  renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
-    return renderedText(events, (write) => new ChatStreamRenderer(ctx, write));
   },
 
   streamRenderer(ctx: ClientContext, write: Write) {

@@ -10,13 +10,14 @@ import { customInput, isCustomTool, TO_OPENAI_FINISH, toOpenAIUsage } from "./wi
  * How a data-only OpenAI stream (chat and legacy completions) ends: the finish chunk, the
  * usage-only chunk when the client asked for it, then [DONE]; or an error chunk, then [DONE].
  */
-export function* endOpenAIStream(
+export function endOpenAIStream(
+  write: Write,
   finishChunk: object,
   usageChunk: object | undefined,
-): Generator<string> {
-  yield sseData(finishChunk);
-  if (usageChunk) yield sseData(usageChunk);
-  yield "data: [DONE]\n\n";
+): void {
+  write(sseData(finishChunk));
+  if (usageChunk) write(sseData(usageChunk));
+  write("data: [DONE]\n\n");
 }
 
 /** A chat completion stream, chunk by chunk, as OpenAI streams one. */
@@ -111,7 +112,8 @@ export class ChatStreamRenderer implements StreamRenderer {
         break;
       }
       case "finish":
-        for (const text of endOpenAIStream(
+        endOpenAIStream(
+          this.write,
           this.chunk({}, TO_OPENAI_FINISH[event.stop]),
           ctx.includeUsage
             ? {
@@ -121,11 +123,10 @@ export class ChatStreamRenderer implements StreamRenderer {
                 usage: toOpenAIUsage(event.usage),
               }
             : undefined,
-        ))
-          this.write(text);
+        );
         return true;
       case "error":
-        for (const text of failOpenAIStream(event.status, event.message)) this.write(text);
+        failOpenAIStream(this.write, event.status, event.message);
         return true;
       default:
       // thinking signatures and redacted thinking have no place in a chat completion

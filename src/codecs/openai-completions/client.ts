@@ -6,7 +6,7 @@ import { TO_OPENAI_FINISH } from "../openai-chat/wire.ts";
 import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseData } from "../shared.ts";
 import type { JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
-import { renderedText, type StreamRenderer, type Write } from "../stream-render.ts";
+import type { StreamRenderer, Write } from "../stream-render.ts";
 
 export function completionsUsage(usage: { input: number; output: number }) {
   return {
@@ -47,16 +47,16 @@ class CompletionsStreamRenderer implements StreamRenderer {
         this.write(sseData(this.choice(event.text, null)));
         break;
       case "finish":
-        for (const text of endOpenAIStream(
+        endOpenAIStream(
+          this.write,
           this.choice("", TO_OPENAI_FINISH[event.stop]),
           this.ctx.includeUsage
             ? { ...this.head, choices: [], usage: completionsUsage(event.usage) }
             : undefined,
-        ))
-          this.write(text);
+        );
         return true;
       case "error":
-        for (const text of failOpenAIStream(event.status, event.message)) this.write(text);
+        failOpenAIStream(this.write, event.status, event.message);
         return true;
       default:
       // usage arrives with finish; tools, thinking and media have no place in a legacy completion
@@ -106,10 +106,6 @@ export const openaiCompletionsClient: Readonly<ClientCodec> = {
       ],
       usage: completionsUsage(response.usage),
     };
-  },
-
-  renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
-    return renderedText(events, (write) => new CompletionsStreamRenderer(ctx, write));
   },
 
   streamRenderer(ctx: ClientContext, write: Write) {

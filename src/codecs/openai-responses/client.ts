@@ -3,7 +3,6 @@ import type {
   ChatResponse,
   Part,
   ServerTool,
-  StreamEvent,
   Tool,
   ToolChoice,
   Turn,
@@ -21,7 +20,7 @@ import { badRequest, optionalNumber, optionalString } from "../shared.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
 import { itemsFromParts, ResponsesStreamRenderer, responseObject } from "./render.ts";
-import { renderedText, type Write } from "../stream-render.ts";
+import type { Write } from "../stream-render.ts";
 
 /** The Responses API's web search tool (web_search, web_search_preview and their dated types). */
 function webSearchTool(tool: JsonObject): ServerTool | undefined {
@@ -344,10 +343,6 @@ export const openaiResponsesClient: Readonly<ClientCodec> = {
       { model: response.model, created: response.created },
       { stop: response.stop, output: itemsFromParts(response.parts, ctx), usage: response.usage },
     );
-  },
-
-  renderStream(events: AsyncIterable<StreamEvent>, ctx: ClientContext) {
-    return renderedText(events, (write) => new ResponsesStreamRenderer(ctx, write));
   },
 
   streamRenderer(ctx: ClientContext, write: Write) {

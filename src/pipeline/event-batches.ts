@@ -1,0 +1,78 @@
+import type { StreamEvent } from "../ir.ts";
+import type { Emit, StreamParser } from "../codecs/sse.ts";
+import type { GuardedSource } from "../upstream/forward.ts";
+
+/*
+ * A translated stream's events, a batch at a time: from an HTTP upstream, the events of each
+ * chunk it sent, read by the dialect's parser as the chunk arrives. The reader (translated
+ * stream's body, translated-stream.ts) asks once a chunk, not once an event.
+ */
+export interface EventBatches {
+  /**
+   * The next events, at least one; undefined once the stream has ended (its final event was in
+   * the last batch, or its body ended). The list is reused: it is read before the next call.
+   * Rejects when the stream breaks (a read, or the parser's finding).
+   */
+  next(): Promise<readonly StreamEvent[] | undefined>;
+  /** The reader is done (the client left, or the answer is whole): lets go of the body. */
+  stop(): void;
+}
+
+/** An upstream's body, pushed to its dialect's parser a chunk at a time. */
+export class ParsedBatches implements EventBatches {
+  private readonly ready: StreamEvent[] = [];
+  private readonly parser: StreamParser;
+  private ended = false;
+  private stopped = false;
+
+  constructor(
+    private readonly source: GuardedSource,
+    open: (emit: Emit) => StreamParser,
+  ) {
+    const ready = this.ready;
+    this.parser = open((event) => {
+      ready.push(event);
+    });
+  }
+
+  async next(): Promise<readonly StreamEvent[] | undefined> {
+    const ready = this.ready;
+    ready.length = 0;
+    while (!this.ended) {
+      const read = await this.source.read();
+      if (read.done) {
+        this.ended = true;
+        this.parser.end();
+      } else if (this.parser.push(read.value, 0, read.value.length) >= 0) {
+        // The final event has arrived: whatever the body does after it is not the answer's.
+        this.ended = true;
+        this.stop();
+      }
+      if (ready.length > 0) return ready;
+    }
+    return undefined;
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.source.release();
+  }
+}
+
+/** Events from an iterable (the echo upstream's), one a batch. */
+export function batchesOf(events: AsyncIterable<StreamEvent>): EventBatches {
+  const iterator = events[Symbol.asyncIterator]();
+  const one: StreamEvent[] = [];
+  return {
+    async next() {
+      const step = await iterator.next();
+      if (step.done) return undefined;
+      one[0] = step.value;
+      return one;
+    },
+    stop() {
+      void iterator.return?.();
+    },
+  };
+}
