@@ -346,7 +346,23 @@ describe("client disconnects", () => {
   const chatChunk = (delta: object) =>
     `data: ${JSON.stringify({ id: "chatcmpl-h", object: "chat.completion.chunk", created: 1, model: "m", choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`;
 
-  test("a client that disconnects mid-stream aborts the upstream request", async () => {
+  /** The account's view once its lease has finished (nothing in flight): polled, as the finish follows the abort. */
+  async function settledAccount(name: string): Promise<Record<string, unknown>> {
+    for (const started = performance.now(); performance.now() - started < 5000; ) {
+      const response = await fetch(`${gw.origin}/levity/accounts`, {
+        headers: { authorization: `Bearer ${ADMIN_KEY}` },
+      });
+      const accounts = ((await response.json()) as { accounts: Record<string, unknown>[] })
+        .accounts;
+      const account = accounts.find((a) => a.account === name)!;
+      if (account.inFlight === 0) return account;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error(`${name} still has a request in flight after 5 s`);
+  }
+
+  test("a client that disconnects mid-stream aborts the upstream request, and the account is not blamed", async () => {
+    const failuresBefore = (await settledAccount("openai-work")).failures;
     const held = oa.holdOnce(chatChunk({ role: "assistant", content: "partial " }));
     const controller = new AbortController();
     const response = await fetch(`${gw.origin}/v1/chat/completions`, {
@@ -363,6 +379,12 @@ describe("client disconnects", () => {
     expect(new TextDecoder().decode((await reader.read()).value)).toContain("partial");
     controller.abort();
     await held.aborted;
+    // The client's going, not a cut stream: the account's health is untouched.
+    expect(await settledAccount("openai-work")).toMatchObject({
+      state: "healthy",
+      consecutiveFailures: 0,
+      failures: failuresBefore,
+    });
   });
 
   test("a client that disconnects before the first content (headers not yet sent) aborts the upstream request too", async () => {
