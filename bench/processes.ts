@@ -2,6 +2,7 @@
  * What every benchmark script does with the processes it runs: start one and wait for the port
  * it prints, kill them all when the script ends, and read a process's CPU time from /proc.
  */
+import { createServer } from "node:net";
 import { readdirSync, readFileSync } from "node:fs";
 
 const children: ReturnType<typeof Bun.spawn>[] = [];
@@ -104,4 +105,17 @@ export function warmUntilCompiled(pid: number | undefined, loadOneSecond: () => 
       return `${seconds}`;
     if (seconds >= WARM_MAX_SECONDS) return `${seconds} (the cap; not quiet)`;
   }
+}
+
+/**
+ * A port the OS had free a moment ago, for a program that must be told its port (Portkey, the
+ * start-up runs): a random one could be an ephemeral port in use (a Portkey run failed so).
+ */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   cpuSeconds,
+  freePort,
   killAtExit,
   startProcess,
   WARM_MIN_SECONDS,
@@ -341,7 +342,7 @@ const portkeyEntry = join(
   ".bench-peers/node_modules/@portkey-ai/gateway/build/start-server.js",
 );
 if (existsSync(portkeyEntry)) {
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = await freePort();
   await start(
     "portkey",
     ["node", portkeyEntry, `--port=${port}`, "--headless"],
@@ -358,7 +359,7 @@ let ccr: { port: number } | undefined;
 const ccrEntry = join(ROOT, ".bench-peers/node_modules/@musistudio/claude-code-router/dist/cli.js");
 if (existsSync(ccrEntry)) {
   const home = mkdtempSync(join(tmpdir(), "levity-bench-ccr-"));
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = await freePort();
   mkdirSync(join(home, ".claude-code-router"));
   writeFileSync(
     join(home, ".claude-code-router", "config.json"),

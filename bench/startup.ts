@@ -4,9 +4,9 @@
  * (default dist/levity-<this platform>, 15 runs). Prints each run and the median.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./processes.ts";
 
 const os = process.platform === "win32" ? "windows" : process.platform;
 const binary =
@@ -20,15 +20,6 @@ const binary =
 const runs = Number(process.argv[3] ?? 15);
 
 /** A port nothing listens on, chosen by the OS. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 const times: number[] = [];
 for (let i = 0; i < runs; i++) {
   const dir = mkdtempSync(join(tmpdir(), "levity-startup-"));
