@@ -31,7 +31,8 @@ export interface StreamParser {
   /**
    * Reads bytes[start, end). Where an event here ended the answer (the dialect's final event),
    * the offset in `bytes` just past it: nothing after it is the answer's, and nothing more may
-   * be pushed. Otherwise -1. Throws when the stream is broken (not the protocol, over a limit).
+   * be pushed (a push after it is ignored). Otherwise -1. Throws when the stream is broken (not
+   * the protocol, over a limit).
    */
   push(bytes: Uint8Array, start: number, end: number): number;
   /** The body has ended (before any final event): finishes the answer, or throws why it is cut short. */
@@ -124,7 +125,7 @@ export class SseParser implements StreamParser {
   ) {}
 
   push(bytes: Uint8Array, start: number, end: number): number {
-    if (this.stopped) return end;
+    if (this.stopped) return -1;
     let text = decodeRange(this.decoder, bytes, start, end);
     this.lineEnds = 0;
     // The LF of a CRLF whose CR ended the last chunk: it is in the bytes, not in the text.
@@ -250,7 +251,7 @@ export class JsonArrayParser implements StreamParser {
   ) {}
 
   push(bytes: Uint8Array, start: number, end: number): number {
-    if (this.stopped) return end;
+    if (this.stopped) return -1;
     const text = decodeRange(this.decoder, bytes, start, end);
     // Offsets are counted in the text scanned so far, whose last part is this chunk's text
     // (nothing before it in the buffer is scanned again): its bytes less what came from earlier.

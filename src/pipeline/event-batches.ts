@@ -24,6 +24,9 @@ export class ParsedBatches implements EventBatches {
   private readonly parser: StreamParser;
   private ended = false;
   private stopped = false;
+  /** The parser broke after handing on some of a chunk's events: its error, for the next call. */
+  private broken = false;
+  private brokenWith: unknown;
 
   constructor(
     private readonly source: GuardedSource,
@@ -36,17 +39,27 @@ export class ParsedBatches implements EventBatches {
   }
 
   async next(): Promise<readonly StreamEvent[] | undefined> {
+    if (this.broken) throw this.brokenWith;
     const ready = this.ready;
     ready.length = 0;
     while (!this.ended) {
       const read = await this.source.read();
-      if (read.done) {
+      try {
+        if (read.done) {
+          this.ended = true;
+          this.parser.end();
+        } else if (this.parser.push(read.value, 0, read.value.length) >= 0) {
+          // The final event has arrived: whatever the body does after it is not the answer's.
+          this.ended = true;
+          this.stop();
+        }
+      } catch (error) {
+        // The events read before the break come first (content before it commits the answer),
+        // the break with the next call.
         this.ended = true;
-        this.parser.end();
-      } else if (this.parser.push(read.value, 0, read.value.length) >= 0) {
-        // The final event has arrived: whatever the body does after it is not the answer's.
-        this.ended = true;
-        this.stop();
+        if (ready.length === 0) throw error;
+        this.broken = true;
+        this.brokenWith = error;
       }
       if (ready.length > 0) return ready;
     }

@@ -3,7 +3,7 @@ import type { StreamRenderer, Write } from "../codecs/stream-render.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import type { Lease } from "../pool/lease.ts";
 import { scrubKey } from "../scrub.ts";
-import { type Failure, failureOf } from "../failure.ts";
+import { type Failure, failureOf, GatewayError } from "../failure.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { ResponseAssembler } from "./assemble.ts";
 import type { EventBatches } from "./event-batches.ts";
@@ -130,6 +130,14 @@ export class TranslatedStream {
 
   /** The stream broke after the commit (a read, the parser, the answer's size): its error, in the client's dialect. */
   private readonly onFailure = (error: unknown): undefined => {
+    this.batches.stop();
+    // The client left while a read was waiting (forward.ts reads that as a 499): nobody to tell,
+    // and the account is blameless.
+    if (error instanceof GatewayError) {
+      this.finish({ neutral: true });
+      this.controller.error(error);
+      return undefined;
+    }
     const failure = failureOf(error, this.upstream.name);
     this.finish({ ok: false, failure });
     // A codec's finding may quote the upstream's data: the client reads it without the key too.
@@ -138,7 +146,6 @@ export class TranslatedStream {
       status: failure.status,
       message: scrubKey(failure.message, this.lease.account.key),
     });
-    this.batches.stop();
     return this.close();
   };
 
