@@ -12,8 +12,8 @@ import { type Failure, GatewayError } from "../failure.ts";
  * event. One layer does all of it in one pass: each chunk read from the upstream is pushed to the
  * dialect's parser, which reads it at once (codecs/sse.ts), and then goes to the client. Until
  * the commit the chunks are kept; after it, the client's pull reads the next chunk. The client's
- * body is the only web stream, and nothing between it and the upstream's reader is a promise,
- * an iterator or a queue.
+ * body is the only web stream, and between it and the upstream's reader there is no iterator,
+ * queue or async function: a pull is the read and one `then`.
  */
 
 export interface TapVerdict {
