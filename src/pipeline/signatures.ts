@@ -127,16 +127,3 @@ export function retryWithoutReasoning(
     return attempt(lease, true);
   };
 }
-
-/**
- * retryWithoutReasoning where the history holds reasoning to leave out; otherwise the attempt as
- * it is: a second attempt would send the same request, and the wrapper cost every request an
- * async call.
- */
-export function retryWhereReasoning(
-  told: { log: Logger; requestId: string; upstream: string },
-  turns: Turn[],
-  attempt: (lease: Lease, withoutReasoning?: boolean) => Promise<AttemptResult>,
-): (lease: Lease) => Promise<AttemptResult> {
-  return carriesReasoning(turns) ? retryWithoutReasoning(told, attempt) : attempt;
-}
