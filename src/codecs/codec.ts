@@ -140,4 +140,9 @@ export interface UpstreamCodec {
    * issued (Anthropic's server_tool_use, with encrypted content); other upstreams read them as text.
    */
   takesServerBlocks?: boolean;
+  /**
+   * Whether its requests are built with the target's fetchMedia (Gemini inlines media URLs);
+   * absent: it never calls it, and an attempt makes none.
+   */
+  fetchesMedia?: boolean;
 }

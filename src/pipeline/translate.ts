@@ -1,5 +1,5 @@
 import { FAMILIES } from "../codecs/families.ts";
-import { CLIENT_CODECS, DIALECT_MODULES } from "../codecs/index.ts";
+import { CLIENT_CODECS, DIALECT_MODULES, UPSTREAM_CODECS } from "../codecs/index.ts";
 import { parseResponsesSettings } from "../codecs/openai-responses/settings.ts";
 import { jsonResponse } from "../codecs/shared.ts";
 import type { ClientCodec, ClientContext } from "../codecs/codec.ts";
@@ -38,6 +38,7 @@ import {
   withoutReasoning,
 } from "./signatures.ts";
 import type { Lease } from "../pool/lease.ts";
+import { upstreamDialect } from "../upstream/protocol.ts";
 import type { Logger } from "../log.ts";
 
 const SSE_HEADERS: Readonly<Record<string, string>> = {
@@ -288,9 +289,15 @@ class TranslatedRunner implements TargetRunner {
     const plan = this.request;
     const issuer = attemptIssuer(upstream, lease.account, target.model);
     // One target for the history and the producer: a second was an object for every attempt.
-    const upstreamTarget = targetOf(upstream, issuer, {
-      fetchMedia: mediaFetcher(ctx.snapshot.proxy.mediaFetch),
-    });
+    // The media fetcher only for a codec that fetches media: for any other it was a closure, its
+    // scope and an object an attempt, made for nothing.
+    const upstreamTarget = targetOf(
+      upstream,
+      issuer,
+      UPSTREAM_CODECS[upstreamDialect(upstream)].fetchesMedia
+        ? { fetchMedia: mediaFetcher(ctx.snapshot.proxy.mediaFetch) }
+        : undefined,
+    );
     const turns = historyFor(plan.turns, upstream, upstreamTarget);
     // A copy only where the turns differ (most requests: none): the IR request has many fields.
     const request =

@@ -227,6 +227,7 @@ export const geminiUpstream: Readonly<UpstreamCodec> = {
 
   serverTools: ["web_search", "web_fetch"],
   serverToolsBesideFunctions: false,
+  fetchesMedia: true,
 
   streamParser(
     emit: Emit,
