@@ -108,9 +108,15 @@ export function prepareTranslation(
   const newInput = request.turns.slice(historyLength);
   restoreToolCalls(store, request);
   // Hashed only where some upstream is sent one: it costs two SHA-256s a request.
-  if (ctx.snapshot.upstreams.some((upstream) => upstream.promptCache?.cacheKey))
+  if (anyCacheKey(ctx.snapshot.upstreams))
     request.cacheKey ??= derivedCacheKey(requestSessionKey(ctx, dialect));
   return { client, request, newInput, render: clientContext(ctx, request, dialect) };
+}
+
+/** Whether some upstream is sent a prompt_cache_key (a loop: a closure for some() was one a request). */
+function anyCacheKey(upstreams: AttemptContext["snapshot"]["upstreams"]): boolean {
+  for (const upstream of upstreams) if (upstream.promptCache?.cacheKey) return true;
+  return false;
 }
 
 /** What a translated runner needs: the request, its IR once parsed, where to send it, and the store. */
