@@ -200,6 +200,29 @@ function systemInstruction(request: ChatRequest): Readonly<Record<string, unknow
   return text === "" ? NO_FIELDS : { systemInstruction: { parts: [{ text }] } };
 }
 
+/** A generate request: its contents made (and any media fetched) already. */
+function generateRequest(
+  request: ChatRequest,
+  target: UpstreamTarget,
+  contents: unknown[],
+): { path: string; body: unknown } {
+  const body = {
+    contents,
+    ...systemInstruction(request),
+    ...toolFields(request),
+    generationConfig: generationConfig(request),
+  };
+  const path = geminiEndpointPath({
+    operation: "generate",
+    model: request.model,
+    stream: request.stream,
+    apiVersion: target.apiVersion,
+    // levity reads Gemini's streams as SSE; without alt=sse it would send one JSON array.
+    query: request.stream ? new URLSearchParams({ alt: "sse" }) : undefined,
+  });
+  return { path, body };
+}
+
 /** Signatures in an upstream's answer belong to this attempt's issuer: upstream, account group, model family. */
 // A function of the module's, not an arrow made for every answer.
 function isToolCall(part: Part): boolean {
@@ -218,22 +241,12 @@ function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
 }
 
 export const geminiUpstream: Readonly<UpstreamCodec> = {
-  async buildRequest(request: ChatRequest, target: UpstreamTarget) {
-    const body = {
-      contents: await contentsFor(request, target),
-      ...systemInstruction(request),
-      ...toolFields(request),
-      generationConfig: generationConfig(request),
-    };
-    const path = geminiEndpointPath({
-      operation: "generate",
-      model: request.model,
-      stream: request.stream,
-      apiVersion: target.apiVersion,
-      // levity reads Gemini's streams as SSE; without alt=sse it would send one JSON array.
-      query: request.stream ? new URLSearchParams({ alt: "sse" }) : undefined,
-    });
-    return { path, body };
+  buildRequest(request: ChatRequest, target: UpstreamTarget) {
+    const contents = contentsFor(request, target);
+    // A promise only where media URLs are fetched first (UpstreamCodec.buildRequest).
+    return Array.isArray(contents)
+      ? generateRequest(request, target, contents)
+      : contents.then((fetched) => generateRequest(request, target, fetched));
   },
 
   async buildCountRequest(request: ChatRequest, target: UpstreamTarget) {

@@ -153,7 +153,8 @@ export function isPlainChatDelta(bytes: Uint8Array, start: number, end: number):
 }
 
 export const openaiChatUpstream: Readonly<UpstreamCodec> = {
-  async buildRequest(request: ChatRequest, target: UpstreamTarget) {
+  // Not async: nothing is awaited (UpstreamCodec.buildRequest).
+  buildRequest(request: ChatRequest, target: UpstreamTarget) {
     const compat = compatOfTarget(target);
     // Loops, not filter and map: two lists and two closures a request.
     const messages: unknown[] = [];
