@@ -50,27 +50,42 @@ const NO_MEDIA: ReadonlyMap<MediaPart, unknown> = new Map();
  * promise where it has none (most requests): buildRequest awaits the contents either way.
  */
 function contentsFor(request: ChatRequest, target: UpstreamTarget): unknown[] | Promise<unknown[]> {
-  const callNames = new Map<string, string>();
-  const urlMedia: MediaPart[] = [];
+  // Made at the first call or media part: a map and a list a request without either (most).
+  let callNames: Map<string, string> | undefined;
+  let urlMedia: MediaPart[] | undefined;
   for (const turn of request.turns) {
     for (const part of turn.parts) {
-      if (part.type === "tool_call") callNames.set(part.id, part.name);
-      if (part.type === "media") urlMedia.push(part);
+      if (part.type === "tool_call") {
+        callNames ??= new Map();
+        callNames.set(part.id, part.name);
+      }
+      if (part.type === "media") {
+        urlMedia ??= [];
+        urlMedia.push(part);
+      }
       if (part.type === "tool_result")
-        for (const c of part.content) if (c.type === "media") urlMedia.push(c);
+        for (const c of part.content)
+          if (c.type === "media") {
+            urlMedia ??= [];
+            urlMedia.push(c);
+          }
     }
   }
-  if (urlMedia.length === 0) return contentsWith(request, target, NO_MEDIA, callNames);
+  const names = callNames ?? NO_CALL_NAMES;
+  if (urlMedia === undefined) return contentsWith(request, target, NO_MEDIA, names);
   return geminiMediaParts(urlMedia, target.fetchMedia).then((media) =>
-    contentsWith(request, target, media, callNames),
+    contentsWith(request, target, media, names),
   );
 }
+
+/** The call names of a request without calls: one map, shared, never written. */
+const NO_CALL_NAMES: ReadonlyMap<string, string> = new Map();
 
 function contentsWith(
   request: ChatRequest,
   target: UpstreamTarget,
   media: ReadonlyMap<MediaPart, unknown>,
-  callNames: Map<string, string>,
+  callNames: ReadonlyMap<string, string>,
 ): unknown[] {
   const options = new UpstreamParts(target, media, callNames);
   // One loop, not map, filter and map: three lists and three closures a request.
@@ -109,7 +124,7 @@ class UpstreamParts {
   constructor(
     private readonly target: UpstreamTarget,
     private readonly mediaParts: ReadonlyMap<MediaPart, unknown>,
-    readonly callNames: Map<string, string>,
+    readonly callNames: ReadonlyMap<string, string>,
   ) {}
 
   signature(opaque: Opaque | undefined): string | undefined {

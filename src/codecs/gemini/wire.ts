@@ -222,7 +222,12 @@ export function pairCallIds(turns: { parts: Part[] }[]): void {
 
 /** As pairCallIds, for one answer's parts (no list of one turn made around them). */
 export function pairAnswerCallIds(parts: Part[]): void {
-  pairIn(parts, []);
+  // An answer without calls or results (most) has nothing to pair: no list made for it.
+  for (const part of parts)
+    if (part.type === "tool_call" || part.type === "tool_result") {
+      pairIn(parts, []);
+      return;
+    }
 }
 
 interface Unanswered {
@@ -331,7 +336,7 @@ export interface GeminiPartOptions {
   signature(opaque: Opaque | undefined): string | undefined;
   thinking: boolean;
   media(part: MediaPart): unknown;
-  callNames: Map<string, string>;
+  callNames: ReadonlyMap<string, string>;
 }
 
 /** A part with the signature it may carry (a function of the module's, not a closure a turn). */
