@@ -15,7 +15,14 @@ import type {
 import { textOf } from "../../ir.ts";
 import { encodeOpaque } from "../opaque.ts";
 import { withCache } from "../cache-marks.ts";
-import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseEvent } from "../shared.ts";
+import {
+  badRequest,
+  idWithPrefix,
+  NO_FIELDS,
+  optionalNumber,
+  optionalStrings,
+  sseEvent,
+} from "../shared.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
 import {
@@ -163,7 +170,7 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
     return {
       model,
       system,
-      ...(systemCache.some(Boolean) ? { systemCache } : {}),
+      ...(systemCache.some(Boolean) ? { systemCache } : NO_FIELDS),
       turns,
       ...parseTools(body.tools),
       toolChoice: choice,

@@ -13,6 +13,7 @@ import { isResultContent, textOf } from "../../ir.ts";
 import {
   badRequest,
   idWithPrefix,
+  NO_FIELDS,
   newCallId,
   optionalNumber,
   optionalString,
@@ -187,7 +188,7 @@ export const openaiChatClient: Readonly<ClientCodec> = {
     return {
       model,
       system,
-      ...(systemCache.length > 0 ? { systemCache } : {}),
+      ...(systemCache.length > 0 ? { systemCache } : NO_FIELDS),
       turns,
       tools: parseChatTools(body.tools, body.functions),
       toolChoice: parseChatToolChoice(body.tool_choice),
