@@ -95,11 +95,15 @@ export interface ErrorBodyReading {
 
 /** The upstream side of a dialect: IR requests out, its responses and streams in. */
 export interface UpstreamCodec {
-  /** The path under the upstream's base URL (with query) and the JSON body. */
+  /**
+   * The path under the upstream's base URL (with query) and the JSON body. A promise only where
+   * building it waits for something (Gemini's media fetches): an async function that awaits
+   * nothing cost every request a promise and its generator.
+   */
   buildRequest(
     request: ChatRequest,
     target: UpstreamTarget,
-  ): Promise<{ path: string; body: unknown }>;
+  ): { path: string; body: unknown } | Promise<{ path: string; body: unknown }>;
   parseResponse(body: unknown, target: UpstreamTarget): ChatResponse;
   /**
    * A parser for the upstream's stream, pushed each chunk as it arrives, handing its events to
@@ -140,4 +144,9 @@ export interface UpstreamCodec {
    * issued (Anthropic's server_tool_use, with encrypted content); other upstreams read them as text.
    */
   takesServerBlocks?: boolean;
+  /**
+   * Whether its requests are built with the target's fetchMedia (Gemini inlines media URLs);
+   * absent: it never calls it, and an attempt makes none.
+   */
+  fetchesMedia?: boolean;
 }

@@ -46,17 +46,19 @@ export function planServerTools(
   upstream: Upstream,
   policy: ServerToolPolicy,
 ): ServerToolPlan {
-  const codec =
-    upstream.protocol === "echo" ? undefined : UPSTREAM_CODECS[upstreamDialect(upstream)];
-  const alone = codec?.serverToolsBesideFunctions === false && request.tools.length > 0;
-  const runs = new Set(alone ? [] : (codec?.serverTools ?? []));
-  const tools = request.serverTools ?? [];
-  const missing = tools.filter((tool) => !runs.has(tool.kind));
   // Hosted tools no other dialect has are left out of every translated request, and said so.
   const hosted = request.unsupportedTools?.length
     ? `dropped hosted tool ${request.unsupportedTools.join(", ")}: levity carries only function tools and web search to another API`
     : undefined;
-  if (missing.length === 0) return { request, ...(hosted ? { warning: hosted } : {}) };
+  const tools = request.serverTools;
+  // Most requests have none: no set, lists and closure made to find that none is missing.
+  if (!tools?.length) return hosted ? { request, warning: hosted } : { request };
+  const codec =
+    upstream.protocol === "echo" ? undefined : UPSTREAM_CODECS[upstreamDialect(upstream)];
+  const alone = codec?.serverToolsBesideFunctions === false && request.tools.length > 0;
+  const runs = new Set(alone ? [] : (codec?.serverTools ?? []));
+  const missing = tools.filter((tool) => !runs.has(tool.kind));
+  if (missing.length === 0) return hosted ? { request, warning: hosted } : { request };
   const names = missing.map((tool) => `${tool.type} ("${tool.name}")`).join(", ");
   const why = alone
     ? `upstream "${upstream.name}" runs it only in a request without function tools`
@@ -96,10 +98,7 @@ export function planServerTools(
  * otherwise go with its encrypted content left empty, which Anthropic refuses.
  */
 export function historyFor(turns: Turn[], upstream: Upstream, target: UpstreamTarget): Turn[] {
-  const hasServerParts = turns.some((t) =>
-    t.parts.some((p) => p.type === "server_tool_call" || p.type === "server_tool_result"),
-  );
-  if (!hasServerParts) return turns;
+  if (!hasServerParts(turns)) return turns;
   const codec =
     upstream.protocol === "echo" ? undefined : UPSTREAM_CODECS[upstreamDialect(upstream)];
   const ownResults = new Set<string>();
@@ -117,4 +116,12 @@ export function historyFor(turns: Turn[], upstream: Upstream, target: UpstreamTa
     part.issuer === upstream.name &&
     ownResults.has(part.type === "server_tool_call" ? part.id : part.callId);
   return turns.map((turn) => ({ ...turn, parts: serverPartsAsText(turn.parts, keep) }));
+}
+
+/** Whether any turn holds a server tool's call or result (loops: nested closures cost each attempt a function a turn). */
+function hasServerParts(turns: Turn[]): boolean {
+  for (const turn of turns)
+    for (const part of turn.parts)
+      if (part.type === "server_tool_call" || part.type === "server_tool_result") return true;
+  return false;
 }

@@ -65,16 +65,19 @@ export const sendNoSignature: SendSignature = () => undefined;
  * only known by their protocol; where levity saw them issued, they get their issuer.
  */
 export function nameIssuers(turns: Turn[], registry: SignatureRegistry): void {
-  const named = (opaque: Opaque): Opaque => {
-    if (!opaque.issuer.startsWith("protocol:")) return opaque;
-    const issuer = registry.issuerOf(opaque.value);
-    return issuer === undefined ? opaque : { issuer, value: opaque.value };
-  };
   for (const turn of turns)
     for (const part of turn.parts) {
-      if (part.type === "redacted_thinking") part.data = named(part.data);
-      else if ("signature" in part && part.signature) part.signature = named(part.signature);
+      if (part.type === "redacted_thinking") part.data = named(part.data, registry);
+      else if ("signature" in part && part.signature)
+        part.signature = named(part.signature, registry);
     }
+}
+
+/** A function of the module's: a closure over the registry was a function and scope a request. */
+function named(opaque: Opaque, registry: SignatureRegistry): Opaque {
+  if (!opaque.issuer.startsWith("protocol:")) return opaque;
+  const issuer = registry.issuerOf(opaque.value);
+  return issuer === undefined ? opaque : { issuer, value: opaque.value };
 }
 
 /** Whether a history holds anything withoutReasoning would leave out: otherwise it is the same history. */
@@ -126,17 +129,4 @@ export function retryWithoutReasoning(
     );
     return attempt(lease, true);
   };
-}
-
-/**
- * retryWithoutReasoning where the history holds reasoning to leave out; otherwise the attempt as
- * it is: a second attempt would send the same request, and the wrapper cost every request an
- * async call.
- */
-export function retryWhereReasoning(
-  told: { log: Logger; requestId: string; upstream: string },
-  turns: Turn[],
-  attempt: (lease: Lease, withoutReasoning?: boolean) => Promise<AttemptResult>,
-): (lease: Lease) => Promise<AttemptResult> {
-  return carriesReasoning(turns) ? retryWithoutReasoning(told, attempt) : attempt;
 }

@@ -17,10 +17,12 @@ const isKeptThinking = (part: Part) =>
 
 /** After an answer: remember the opaque state of each of its tool calls. */
 export function rememberToolCalls(store: StateStore, response: ChatResponse): void {
-  const calls = response.parts.filter((p): p is ToolCallPart => p.type === "tool_call");
-  if (calls.length === 0) return;
-  const thinking = response.parts.filter(isKeptThinking);
-  for (const call of calls) {
+  // One loop, the thinking found at the first call: a list and a closure for every answer
+  // before, most of them without calls.
+  let thinking: Part[] | undefined;
+  for (const call of response.parts) {
+    if (call.type !== "tool_call") continue;
+    thinking ??= response.parts.filter(isKeptThinking);
     const state: ToolCallState = { signature: call.signature, thinking };
     if (state.signature || state.thinking.length > 0) store.saveToolCall(call.id, state);
   }

@@ -1,5 +1,5 @@
 import { FAMILIES } from "../codecs/families.ts";
-import { CLIENT_CODECS, DIALECT_MODULES } from "../codecs/index.ts";
+import { CLIENT_CODECS, DIALECT_MODULES, UPSTREAM_CODECS } from "../codecs/index.ts";
 import { parseResponsesSettings } from "../codecs/openai-responses/settings.ts";
 import { jsonResponse } from "../codecs/shared.ts";
 import type { ClientCodec, ClientContext } from "../codecs/codec.ts";
@@ -7,12 +7,13 @@ import type { Dialect } from "../codecs/names.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse } from "../codecs/errors.ts";
 import { checkRawRequest, checkRequest } from "./request-limits.ts";
-import type { ChatRequest, ChatResponse, Turn } from "../ir.ts";
+import type { ChatRequest, ChatResponse, StreamEvent, Turn } from "../ir.ts";
 import type { Target } from "../mapping/table.ts";
 import type { AttemptContext } from "./attempt-context.ts";
 import { emptyAnswer, type Failure, failureOf, GatewayError } from "../failure.ts";
 import { isEmptyAnswer } from "./first-content.ts";
 import { TranslatedStream, untilCommit } from "./translated-stream.ts";
+import type { EventBatches } from "./event-batches.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
 import type { StateStore } from "../state/store.ts";
 import { mediaFetcher } from "../upstream/media-fetch.ts";
@@ -30,11 +31,14 @@ import { historyFor, planServerTools, type ServerToolPlan } from "./server-tools
 import type { SignatureRegistry } from "../state/signature-registry.ts";
 import {
   attemptIssuer,
+  carriesReasoning,
   nameIssuers,
-  retryWhereReasoning,
+  retryWithoutReasoning,
   tellOf,
   withoutReasoning,
 } from "./signatures.ts";
+import type { Lease } from "../pool/lease.ts";
+import { upstreamDialect } from "../upstream/protocol.ts";
 import type { Logger } from "../log.ts";
 
 const SSE_HEADERS: Readonly<Record<string, string>> = {
@@ -104,9 +108,15 @@ export function prepareTranslation(
   const newInput = request.turns.slice(historyLength);
   restoreToolCalls(store, request);
   // Hashed only where some upstream is sent one: it costs two SHA-256s a request.
-  if (ctx.snapshot.upstreams.some((upstream) => upstream.promptCache?.cacheKey))
+  if (anyCacheKey(ctx.snapshot.upstreams))
     request.cacheKey ??= derivedCacheKey(requestSessionKey(ctx, dialect));
   return { client, request, newInput, render: clientContext(ctx, request, dialect) };
+}
+
+/** Whether some upstream is sent a prompt_cache_key (a loop: a closure for some() was one a request). */
+function anyCacheKey(upstreams: AttemptContext["snapshot"]["upstreams"]): boolean {
+  for (const upstream of upstreams) if (upstream.promptCache?.cacheKey) return true;
+  return false;
 }
 
 /** What a translated runner needs: the request, its IR once parsed, where to send it, and the store. */
@@ -121,29 +131,9 @@ export interface TranslatedRunnerOptions {
 
 /** Any client dialect to any upstream: client request -> IR -> upstream, and the answer back the same way. */
 export function translatedRunner(options: TranslatedRunnerOptions): TargetRunner {
-  // Taken apart here, not in the parameter list: a destructured parameter cost the call a scope of its own.
   const { ctx, prepared, target, upstream, services } = options;
-  const store = services.store;
-  const { client, render } = prepared;
-  const stream = prepared.request.stream;
-  const remember = (response: ChatResponse) => {
-    rememberToolCalls(store, response);
-    // Under the id the client is shown, never the upstream's: an upstream that reuses ids must not merge two conversations.
-    if (render.responses?.store) {
-      store.saveResponse({
-        id: render.responses.id,
-        previousId: render.responses.previousResponseId ?? undefined,
-        model: response.model,
-        input: prepared.newInput,
-        output: response.parts,
-      });
-    }
-  };
-  const failed = (failure: Failure): AttemptResult => ({ kind: "failed", failure });
   // Values a same-dialect answer gave the client carry no issuer; the ones levity saw get theirs.
   nameIssuers(prepared.request.turns, services.signatures);
-
-  const tell = tellOf(ctx, upstream, services.log);
   // The server tools this target is given, decided before any account is used: a refusal makes
   // the pool pass this target by (generate.ts), so a fallback that runs the tool serves instead.
   let plan: ServerToolPlan;
@@ -155,122 +145,225 @@ export function translatedRunner(options: TranslatedRunnerOptions): TargetRunner
     );
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
-    return {
-      upstream,
-      model: target.model,
-      refusal: error,
-      attempt: () => Promise.reject(error),
-      failureResponse: () =>
-        errorResponse(ctx.family, error.status, error.message, undefined, ctx.requestId),
-    };
+    return refusedRunner(ctx, target, upstream, error);
   }
+  return new TranslatedRunner(options, plan);
+}
+
+/**
+ * A target that refuses the request. Its closures made here, not in translatedRunner: variables
+ * they take would cost every call of it a scope, refused or not.
+ */
+function refusedRunner(
+  ctx: AttemptContext,
+  target: Target,
+  upstream: Upstream,
+  error: GatewayError,
+): TargetRunner {
   return {
     upstream,
     model: target.model,
-    warning: plan.warning,
-    failureResponse(failure, headers) {
-      // A request the client must fix keeps the wait its upstream asked for, in the client's own shape.
-      if (failure.kind === "final") {
-        const retryAfter =
-          failure.upstream?.headers.get("retry-after") ??
-          (failure.hintMs === undefined ? undefined : String(Math.ceil(failure.hintMs / 1000)));
-        if (retryAfter) headers.set("retry-after", retryAfter);
-      }
-      if (failure.tooLong) {
-        // The upstream's "too long", in the words that make the client compact, with its numbers
-        // (the window from levity's table where the upstream did not name it).
-        const limit =
-          failure.tooLong.limit ?? targetWindow(target, ctx.request.headers)?.contextWindow;
-        const refusal = tooLongError(ctx.family, failure.tooLong.tokens, limit, "upstream");
-        return errorResponse(
-          ctx.family,
-          refusal.status,
-          refusal.message,
-          {
-            ...refusal.details,
-            headers: { ...refusal.details.headers, ...Object.fromEntries(headers) },
-          },
-          ctx.requestId,
-        );
-      }
+    refusal: error,
+    attempt: () => Promise.reject(error),
+    failureResponse: () =>
+      errorResponse(ctx.family, error.status, error.message, undefined, ctx.requestId),
+  };
+}
+
+/** An attempt's failure as the pool takes it. */
+function failed(failure: Failure): AttemptResult {
+  return { kind: "failed", failure };
+}
+
+/**
+ * A translated target's runner. A class: its methods are made once, where an object of closures
+ * made a function for each of them, and a scope, for every request.
+ */
+class TranslatedRunner implements TargetRunner {
+  readonly upstream: Upstream;
+  readonly model: string;
+  readonly warning: string | undefined;
+  /** The request as this target is sent it (its model, its server tools). */
+  private readonly request: ChatRequest;
+  /** retryWithoutReasoning over run, made only for a history with reasoning it could leave out. */
+  private readonly retry: ((lease: Lease) => Promise<AttemptResult>) | undefined;
+
+  constructor(
+    private readonly options: TranslatedRunnerOptions,
+    plan: ServerToolPlan,
+  ) {
+    const upstream = options.upstream;
+    this.upstream = upstream;
+    this.model = options.target.model;
+    this.warning = plan.warning;
+    this.request = plan.request;
+    // Without reasoning in the history a second attempt would send the same request, and the
+    // wrapper (with the log's words for it) cost every request an async call.
+    this.retry = carriesReasoning(plan.request.turns) ? TranslatedRunner.retrying(this) : undefined;
+  }
+
+  /** Its closure made here, not in the constructor: one taking `this` cost every runner a scope. */
+  private static retrying(runner: TranslatedRunner): (lease: Lease) => Promise<AttemptResult> {
+    const { ctx, upstream, services } = runner.options;
+    return retryWithoutReasoning(tellOf(ctx, upstream, services.log), (lease, noReasoning) =>
+      runner.run(lease, noReasoning),
+    );
+  }
+
+  attempt(lease: Lease): Promise<AttemptResult> {
+    return this.retry ? this.retry(lease) : this.run(lease, false);
+  }
+
+  /** Made when asked (a failure's answer only), bound: serve.ts calls it apart from the runner. */
+  get failureResponse(): (failure: Failure, headers: Headers) => Response {
+    return (failure, headers) => this.failureAnswer(failure, headers);
+  }
+
+  private failureAnswer(failure: Failure, headers: Headers): Response {
+    const { ctx, target } = this.options;
+    // A request the client must fix keeps the wait its upstream asked for, in the client's own shape.
+    if (failure.kind === "final") {
+      const retryAfter =
+        failure.upstream?.headers.get("retry-after") ??
+        (failure.hintMs === undefined ? undefined : String(Math.ceil(failure.hintMs / 1000)));
+      if (retryAfter) headers.set("retry-after", retryAfter);
+    }
+    if (failure.tooLong) {
+      // The upstream's "too long", in the words that make the client compact, with its numbers
+      // (the window from levity's table where the upstream did not name it).
+      const limit =
+        failure.tooLong.limit ?? targetWindow(target, ctx.request.headers)?.contextWindow;
+      const refusal = tooLongError(ctx.family, failure.tooLong.tokens, limit, "upstream");
       return errorResponse(
         ctx.family,
-        FAMILIES[ctx.family].clientStatus(failure.status),
-        failure.message,
-        { headers: Object.fromEntries(headers) },
+        refusal.status,
+        refusal.message,
+        {
+          ...refusal.details,
+          headers: { ...refusal.details.headers, ...Object.fromEntries(headers) },
+        },
         ctx.requestId,
       );
-    },
-    attempt: retryWhereReasoning(tell, plan.request.turns, async (lease, noReasoning = false) => {
-      const issuer = attemptIssuer(upstream, lease.account, target.model);
-      // One target for the history and the producer: a second was an object for every attempt.
-      const upstreamTarget = targetOf(upstream, issuer, {
-        fetchMedia: mediaFetcher(ctx.snapshot.proxy.mediaFetch),
+    }
+    return errorResponse(
+      ctx.family,
+      FAMILIES[ctx.family].clientStatus(failure.status),
+      failure.message,
+      { headers: Object.fromEntries(headers) },
+      ctx.requestId,
+    );
+  }
+
+  private remember(response: ChatResponse): void {
+    const { store } = this.options.services;
+    const { render, newInput } = this.options.prepared;
+    rememberToolCalls(store, response);
+    // Under the id the client is shown, never the upstream's: an upstream that reuses ids must not merge two conversations.
+    if (render.responses?.store) {
+      store.saveResponse({
+        id: render.responses.id,
+        previousId: render.responses.previousResponseId ?? undefined,
+        model: response.model,
+        input: newInput,
+        output: response.parts,
       });
-      const turns = historyFor(plan.request.turns, upstream, upstreamTarget);
-      // A copy only where the turns differ (most requests: none): the IR request has many fields.
-      const request =
-        !noReasoning && turns === plan.request.turns
-          ? plan.request
-          : { ...plan.request, turns: noReasoning ? withoutReasoning(turns) : turns };
-      const producer: Producer =
-        upstream.protocol === "echo"
-          ? echoProducer(upstream, services)
-          : httpProducer(
-              upstream,
-              lease.account,
-              {
-                target: upstreamTarget,
-                clientHeaders: ctx.request.headers,
-                clientSignal: ctx.request.signal,
-              },
-              services,
-            );
-      try {
-        if (ctx.match.route.operation === "count-tokens") {
-          const counted = await producer.count(request);
-          if (!counted.ok) return failed(counted.failure);
-          const { tokens, estimated } = counted.value;
-          lease.finish({ ok: true });
-          const headers = new Headers(estimated ? { "x-levity-token-count": "estimate" } : {});
-          return {
-            kind: "committed",
-            response: jsonResponse(client.renderCount(tokens), { headers }),
-          };
-        }
-        if (!stream) {
-          const completed = await producer.complete(request);
-          if (!completed.ok) return failed(completed.failure);
-          const response = completed.value;
-          if (isEmptyAnswer(response)) return failed(emptyAnswer(upstream.name));
-          remember(response);
-          lease.finish({ ok: true, usage: response.usage });
-          return {
-            kind: "committed",
-            response: jsonResponse(client.renderResponse(response, render)),
-          };
-        }
-        const opened = await producer.stream(request);
-        if (!opened.ok) return failed(opened.failure);
-        const batches = opened.value;
-        const committed = await untilCommit(batches, upstream.name);
-        if (committed.kind === "failed") return failed(committed.failure);
-        const framing =
-          render.framing === "json-array" ? { "content-type": "application/json" } : SSE_HEADERS;
-        const body = new ReadableStream<Uint8Array>(
-          new TranslatedStream(batches, committed.held, upstream, lease, remember, (write) =>
-            client.streamRenderer(render, write),
-          ),
-        );
+    }
+  }
+
+  /** The client's stream. Its closures made here, for streams only: in run they took its scope. */
+  private streamBody(
+    batches: EventBatches,
+    held: StreamEvent[],
+    lease: Lease,
+  ): ReadableStream<Uint8Array> {
+    const { client, render } = this.options.prepared;
+    return new ReadableStream<Uint8Array>(
+      new TranslatedStream(
+        batches,
+        held,
+        this.options.upstream,
+        lease,
+        (response) => this.remember(response),
+        (write) => client.streamRenderer(render, write),
+      ),
+    );
+  }
+
+  private async run(lease: Lease, noReasoning: boolean): Promise<AttemptResult> {
+    const { ctx, prepared, target, upstream, services } = this.options;
+    const { client, render } = prepared;
+    const plan = this.request;
+    const issuer = attemptIssuer(upstream, lease.account, target.model);
+    // One target for the history and the producer: a second was an object for every attempt.
+    // The media fetcher only for a codec that fetches media: for any other it was a closure, its
+    // scope and an object an attempt, made for nothing.
+    const upstreamTarget = targetOf(
+      upstream,
+      issuer,
+      UPSTREAM_CODECS[upstreamDialect(upstream)].fetchesMedia
+        ? { fetchMedia: mediaFetcher(ctx.snapshot.proxy.mediaFetch) }
+        : undefined,
+    );
+    const turns = historyFor(plan.turns, upstream, upstreamTarget);
+    // A copy only where the turns differ (most requests: none): the IR request has many fields.
+    const request =
+      !noReasoning && turns === plan.turns
+        ? plan
+        : { ...plan, turns: noReasoning ? withoutReasoning(turns) : turns };
+    const producer: Producer =
+      upstream.protocol === "echo"
+        ? echoProducer(upstream, services)
+        : httpProducer(
+            upstream,
+            lease.account,
+            {
+              target: upstreamTarget,
+              clientHeaders: ctx.request.headers,
+              clientSignal: ctx.request.signal,
+            },
+            services,
+          );
+    try {
+      if (ctx.match.route.operation === "count-tokens") {
+        const counted = await producer.count(request);
+        if (!counted.ok) return failed(counted.failure);
+        const { tokens, estimated } = counted.value;
+        lease.finish({ ok: true });
+        const headers = new Headers(estimated ? { "x-levity-token-count": "estimate" } : {});
         return {
           kind: "committed",
-          response: new Response(body, { headers: framing }),
+          response: jsonResponse(client.renderCount(tokens), { headers }),
         };
-      } catch (error) {
-        // Building the upstream request can still throw: a refusal of the client's request
-        // (GatewayError) goes on up; anything else is this attempt's failure.
-        return failed(failureOf(error, upstream.name));
       }
-    }),
-  };
+      if (!prepared.request.stream) {
+        const completed = await producer.complete(request);
+        if (!completed.ok) return failed(completed.failure);
+        const response = completed.value;
+        if (isEmptyAnswer(response)) return failed(emptyAnswer(upstream.name));
+        this.remember(response);
+        lease.finish({ ok: true, usage: response.usage });
+        return {
+          kind: "committed",
+          response: jsonResponse(client.renderResponse(response, render)),
+        };
+      }
+      const opened = await producer.stream(request);
+      if (!opened.ok) return failed(opened.failure);
+      const batches = opened.value;
+      const committed = await untilCommit(batches, upstream.name);
+      if (committed.kind === "failed") return failed(committed.failure);
+      const framing =
+        render.framing === "json-array" ? { "content-type": "application/json" } : SSE_HEADERS;
+      return {
+        kind: "committed",
+        response: new Response(this.streamBody(batches, committed.held, lease), {
+          headers: framing,
+        }),
+      };
+    } catch (error) {
+      // Building the upstream request can still throw: a refusal of the client's request
+      // (GatewayError) goes on up; anything else is this attempt's failure.
+      return failed(failureOf(error, upstream.name));
+    }
+  }
 }

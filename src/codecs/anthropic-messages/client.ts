@@ -15,7 +15,14 @@ import type {
 import { textOf } from "../../ir.ts";
 import { encodeOpaque } from "../opaque.ts";
 import { withCache } from "../cache-marks.ts";
-import { badRequest, idWithPrefix, optionalNumber, optionalStrings, sseEvent } from "../shared.ts";
+import {
+  badRequest,
+  idWithPrefix,
+  NO_FIELDS,
+  optionalNumber,
+  optionalStrings,
+  sseEvent,
+} from "../shared.ts";
 import { isObject, type JsonObject } from "../json.ts";
 import type { ClientCodec, ClientContext } from "../codec.ts";
 import {
@@ -31,12 +38,18 @@ import type { StreamRenderer, Write } from "../stream-render.ts";
 const encodeOr = (o: Opaque | undefined) => (o ? encodeOpaque(o) : "");
 
 /** usage, with server_tool_use where the answer ran a web search (Claude Code counts them). */
-function clientUsage(usage: Usage, searches: number) {
-  return {
-    ...toAnthropicUsage(usage),
-    ...(searches > 0 ? { server_tool_use: { web_search_requests: searches } } : {}),
-  };
+function clientUsage(usage: Usage, searches: number): Record<string, unknown> {
+  // Set on toAnthropicUsage's own object: two spreads made two objects more for every answer.
+  const written: Record<string, unknown> = toAnthropicUsage(usage);
+  if (searches > 0) written.server_tool_use = { web_search_requests: searches };
+  return written;
 }
+
+/** What a request without tool_choice reads: one object, shared, never written. */
+const NO_CHOICE: Readonly<{ choice?: ToolChoice; parallel?: boolean }> = Object.freeze({});
+/** blocksFromParts' options, one of two, not an object an answer. */
+const SHOW_THINKING: Readonly<{ thinking: boolean }> = Object.freeze({ thinking: true });
+const HIDE_THINKING: Readonly<{ thinking: boolean }> = Object.freeze({ thinking: false });
 
 function parseTools(value: unknown): { tools: Tool[]; serverTools?: ServerTool[] } {
   if (value === undefined || value === null) return { tools: [] };
@@ -64,8 +77,8 @@ function parseTools(value: unknown): { tools: Tool[]; serverTools?: ServerTool[]
   return serverTools.length > 0 ? { tools, serverTools } : { tools };
 }
 
-function parseToolChoice(value: unknown): { choice?: ToolChoice; parallel?: boolean } {
-  if (!isObject(value)) return {};
+function parseToolChoice(value: unknown): Readonly<{ choice?: ToolChoice; parallel?: boolean }> {
+  if (!isObject(value)) return NO_CHOICE;
   const parallel = value.disable_parallel_tool_use === true ? false : undefined;
   switch (value.type) {
     case "auto":
@@ -137,7 +150,9 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
     if (messages.length === 0)
       throw badRequest("messages: at least one message is required", "messages");
     const turns: Turn[] = [];
-    messages.forEach((message, i) => {
+    // A loop, not forEach: a closure and its scope a request.
+    for (let i = 0; i < messages.length; i++) {
+      const message: unknown = messages[i];
       if (!isObject(message))
         throw badRequest(`messages.${i}: Input should be an object`, `messages.${i}`);
       const parts = partsFromBlocks(message.content, `messages.${i}.content`);
@@ -149,13 +164,13 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
           `messages.${i}.role: Input should be 'user' or 'assistant'`,
           `messages.${i}.role`,
         );
-    });
+    }
     const { choice, parallel } = parseToolChoice(body.tool_choice);
-    const metadata = isObject(body.metadata) ? body.metadata : {};
+    const metadata = isObject(body.metadata) ? body.metadata : undefined;
     return {
       model,
       system,
-      ...(systemCache.some(Boolean) ? { systemCache } : {}),
+      ...(systemCache.some(Boolean) ? { systemCache } : NO_FIELDS),
       turns,
       ...parseTools(body.tools),
       toolChoice: choice,
@@ -168,7 +183,7 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
       stop: optionalStrings(body, "stop_sequences"),
       responseFormat: parseResponseFormat(body),
       reasoning: parseReasoning(body),
-      user: typeof metadata.user_id === "string" ? metadata.user_id : undefined,
+      user: typeof metadata?.user_id === "string" ? metadata.user_id : undefined,
     };
   },
 
@@ -179,15 +194,14 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
       type: "message",
       role: "assistant",
       model: response.model,
-      content: blocksFromParts(response.parts, encodeOr, {
-        thinking: ctx.request.reasoning?.include === true,
-      }),
+      content: blocksFromParts(
+        response.parts,
+        encodeOr,
+        ctx.request.reasoning?.include === true ? SHOW_THINKING : HIDE_THINKING,
+      ),
       stop_reason: TO_ANTHROPIC_STOP[response.stop],
       stop_sequence: response.stopSequence ?? null,
-      usage: {
-        ...clientUsage(response.usage, response.usage.webSearches ?? searchesIn(response.parts)),
-        service_tier: "standard",
-      },
+      usage: answerUsage(response),
     };
   },
 
@@ -195,6 +209,16 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
     return new AnthropicStreamRenderer(ctx.request.reasoning?.include === true, write);
   },
 };
+
+/** A whole answer's usage: service_tier last, on clientUsage's object rather than a copy of it. */
+function answerUsage(response: ChatResponse): Record<string, unknown> {
+  const usage = clientUsage(
+    response.usage,
+    response.usage.webSearches ?? searchesIn(response.parts),
+  );
+  usage.service_tier = "standard";
+  return usage;
+}
 
 type BlockKind = "text" | "cited" | "thinking" | "tool";
 

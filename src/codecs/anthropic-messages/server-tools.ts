@@ -219,5 +219,8 @@ export function serverBlock(
 
 /** The number of web searches the answer's parts show, for usage.server_tool_use. */
 export function searchesIn(parts: Part[]): number {
-  return parts.filter((p) => p.type === "server_tool_call" && p.kind === "web_search").length;
+  // Counted in a loop: filter made a list and a closure for every answer.
+  let searches = 0;
+  for (const p of parts) if (p.type === "server_tool_call" && p.kind === "web_search") searches++;
+  return searches;
 }

@@ -4,6 +4,7 @@ import {
   type Opaque,
   type Part,
   type StopReason,
+  type TextPart,
   type ToolResultPart,
   type Usage,
 } from "../../ir.ts";
@@ -219,33 +220,50 @@ export function mediaBlock(part: MediaPart) {
  * IR parts as content blocks. `signature` decides what becomes of opaque values: encoded for a
  * client, passed raw to the upstream that issued them, or dropped (undefined) with their block.
  */
+/** A text part's block, with its citations where it has any the receiver can read. */
+function textBlock(
+  part: TextPart,
+  signature: (opaque: Opaque | undefined) => string | undefined,
+): Record<string, unknown> {
+  const citations = part.citations;
+  // Only citations whose encrypted index the receiver can read: an upstream refuses others.
+  if (citations?.every((c) => signature(c.encryptedIndex) !== undefined)) {
+    const encode = encoderOf(signature);
+    return {
+      type: "text",
+      text: part.text,
+      citations: citations.map((c) => citationBlock(c, encode)),
+    };
+  }
+  // No empty object to spread, nor the closure, for a text without citations (nearly every one).
+  return { type: "text", text: part.text };
+}
+
+/** `signature`, writing "" for a value it drops: made only for the blocks that take one. */
+function encoderOf(
+  signature: (opaque: Opaque | undefined) => string | undefined,
+): (opaque: Opaque | undefined) => string {
+  return (opaque) => signature(opaque) ?? "";
+}
+
 export function blocksFromParts(
   parts: Part[],
   signature: (opaque: Opaque | undefined) => string | undefined,
   options: { thinking: boolean },
 ): unknown[] {
   const blocks: unknown[] = [];
-  const encode = (opaque: Opaque | undefined) => signature(opaque) ?? "";
   for (const part of parts) {
     const before = blocks.length;
     switch (part.type) {
       case "text":
-        if (part.text !== "")
-          blocks.push({
-            type: "text",
-            text: part.text,
-            // Only citations whose encrypted index the receiver can read: an upstream refuses others.
-            ...(part.citations?.every((c) => signature(c.encryptedIndex) !== undefined)
-              ? { citations: part.citations.map((c) => citationBlock(c, encode)) }
-              : {}),
-          });
+        if (part.text !== "") blocks.push(textBlock(part, signature));
         break;
       case "media":
         blocks.push(mediaBlock(part));
         break;
       case "server_tool_call":
       case "server_tool_result":
-        blocks.push(serverBlock(part, encode));
+        blocks.push(serverBlock(part, encoderOf(signature)));
         break;
       case "tool_call":
         blocks.push({

@@ -18,11 +18,16 @@ export function geminiEndpointPath(call: GeminiEndpointCall): string {
       : call.stream
         ? "streamGenerateContent"
         : "generateContent";
-  const query = new URLSearchParams(call.query);
+  // No query (a whole answer's request) makes no URLSearchParams to find it empty.
+  const search = call.query === undefined ? "" : searchOf(call.query);
+  return `/${call.apiVersion ?? GEMINI_DEFAULT_API_VERSION}/models/${encodeURIComponent(call.model)}:${method}${search}`;
+}
+
+function searchOf(given: URLSearchParams): string {
+  const query = new URLSearchParams(given);
   // The client's own key (?key=) is not the account's, and must not reach the upstream.
   query.delete(GEMINI_KEY_QUERY);
-  const search = query.size > 0 ? `?${query}` : "";
-  return `/${call.apiVersion ?? GEMINI_DEFAULT_API_VERSION}/models/${encodeURIComponent(call.model)}:${method}${search}`;
+  return query.size > 0 ? `?${query}` : "";
 }
 
 /** Where Gemini's SDKs may put the key in the query string. */

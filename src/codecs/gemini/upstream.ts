@@ -1,6 +1,14 @@
 import { cutShort, offProtocol } from "../../failure.ts";
 import { geminiEndpointPath } from "./endpoint.ts";
-import type { ChatRequest, ChatResponse, MediaPart, Part, StopReason, Usage } from "../../ir.ts";
+import type {
+  ChatRequest,
+  ChatResponse,
+  MediaPart,
+  Opaque,
+  Part,
+  StopReason,
+  Usage,
+} from "../../ir.ts";
 import { issue, issuedBy } from "../opaque.ts";
 import { withCallSignature } from "./reasoning-history.ts";
 import {
@@ -34,39 +42,98 @@ import {
   partsFromGemini,
 } from "./wire.ts";
 
-async function contentsFor(request: ChatRequest, target: UpstreamTarget) {
-  const callNames = new Map<string, string>();
-  const urlMedia: MediaPart[] = [];
+/** What contentsFor gives where a request has no media: one map, shared, never written. */
+const NO_MEDIA: ReadonlyMap<MediaPart, unknown> = new Map();
+
+/**
+ * The request's turns as Gemini's contents, its media URLs fetched first where it has any. No
+ * promise where it has none (most requests): buildRequest awaits the contents either way.
+ */
+function contentsFor(request: ChatRequest, target: UpstreamTarget): unknown[] | Promise<unknown[]> {
+  // Made at the first call or media part: a map and a list a request without either (most).
+  let callNames: Map<string, string> | undefined;
+  let urlMedia: MediaPart[] | undefined;
   for (const turn of request.turns) {
     for (const part of turn.parts) {
-      if (part.type === "tool_call") callNames.set(part.id, part.name);
-      if (part.type === "media") urlMedia.push(part);
+      if (part.type === "tool_call") {
+        callNames ??= new Map();
+        callNames.set(part.id, part.name);
+      }
+      if (part.type === "media") {
+        urlMedia ??= [];
+        urlMedia.push(part);
+      }
       if (part.type === "tool_result")
-        for (const c of part.content) if (c.type === "media") urlMedia.push(c);
+        for (const c of part.content)
+          if (c.type === "media") {
+            urlMedia ??= [];
+            urlMedia.push(c);
+          }
     }
   }
-  const media = await geminiMediaParts(urlMedia, target.fetchMedia);
-  const options = {
-    signature: (opaque: Parameters<typeof issuedBy>[0]) =>
-      issuedBy(opaque, target) ? opaque.value : undefined,
-    thinking: true,
-    media: (part: MediaPart) => media.get(part),
-    callNames,
-  };
-  return (
-    mergeSameRoleTurns(request.turns)
-      .map((turn) => ({
-        role: turn.role === "assistant" ? "model" : "user",
-        // Thought parts go back only to the upstream that signed them.
-        parts: geminiParts(
-          turn.parts.filter((p) => p.type !== "thinking" || issuedBy(p.signature, target)),
-          options,
-        ),
-      }))
-      .filter((content) => content.parts.length > 0)
-      // A call another upstream, model or account group made has no signature Gemini can verify.
-      .map(withCallSignature)
+  const names = callNames ?? NO_CALL_NAMES;
+  if (urlMedia === undefined) return contentsWith(request, target, NO_MEDIA, names);
+  return geminiMediaParts(urlMedia, target.fetchMedia).then((media) =>
+    contentsWith(request, target, media, names),
   );
+}
+
+/** The call names of a request without calls: one map, shared, never written. */
+const NO_CALL_NAMES: ReadonlyMap<string, string> = new Map();
+
+function contentsWith(
+  request: ChatRequest,
+  target: UpstreamTarget,
+  media: ReadonlyMap<MediaPart, unknown>,
+  callNames: ReadonlyMap<string, string>,
+): unknown[] {
+  const options = new UpstreamParts(target, media, callNames);
+  // One loop, not map, filter and map: three lists and three closures a request.
+  const contents: unknown[] = [];
+  for (const turn of mergeSameRoleTurns(request.turns)) {
+    const parts = geminiParts(issuedThinking(turn.parts, target), options);
+    // A call another upstream, model or account group made has no signature Gemini can verify.
+    if (parts.length > 0)
+      contents.push(
+        withCallSignature({ role: turn.role === "assistant" ? "model" : "user", parts }),
+      );
+  }
+  return contents;
+}
+
+/**
+ * Thought parts go back only to the upstream that signed them. The list is filtered in place: it
+ * is mergeSameRoleTurns' own copy, and a second list (and a closure) a turn was made for nothing.
+ */
+function issuedThinking(parts: Part[], target: UpstreamTarget): Part[] {
+  let kept = 0;
+  for (const part of parts)
+    if (part.type !== "thinking" || issuedBy(part.signature, target)) parts[kept++] = part;
+  parts.length = kept;
+  return parts;
+}
+
+/**
+ * How geminiParts writes an upstream's parts: the signatures this attempt's issuer may send, and
+ * the media as contentsFor made them. A class: its methods are made once, where an object of
+ * closures made two functions and their scope for every request.
+ */
+class UpstreamParts {
+  readonly thinking = true;
+
+  constructor(
+    private readonly target: UpstreamTarget,
+    private readonly mediaParts: ReadonlyMap<MediaPart, unknown>,
+    readonly callNames: ReadonlyMap<string, string>,
+  ) {}
+
+  signature(opaque: Opaque | undefined): string | undefined {
+    return issuedBy(opaque, this.target) ? opaque.value : undefined;
+  }
+
+  media(part: MediaPart): unknown {
+    return this.mediaParts.get(part);
+  }
 }
 
 function generationConfig(request: ChatRequest): Record<string, unknown> {
@@ -105,7 +172,12 @@ function serverToolEntries(request: ChatRequest): Record<string, unknown>[] {
   ];
 }
 
-function toolFields(request: ChatRequest): Record<string, unknown> {
+/** What toolFields and systemInstruction give a request without any: one object, shared, never written. */
+const NO_FIELDS: Readonly<Record<string, unknown>> = Object.freeze({});
+
+function toolFields(request: ChatRequest): Readonly<Record<string, unknown>> {
+  // Most requests have no tools: no set and lists made to find none.
+  if (request.tools.length === 0 && !request.serverTools?.length) return NO_FIELDS;
   const server = serverToolEntries(request);
   if (request.tools.length === 0) return server.length > 0 ? { tools: server } : {};
   // One budget for all of them: the cap is on what the request as a whole makes levity build.
@@ -135,9 +207,35 @@ function toolFields(request: ChatRequest): Record<string, unknown> {
   return fields;
 }
 
-function systemInstruction(request: ChatRequest): Record<string, unknown> {
-  const text = request.system.filter((s) => s !== "").join("\n\n");
-  return text === "" ? {} : { systemInstruction: { parts: [{ text }] } };
+function systemInstruction(request: ChatRequest): Readonly<Record<string, unknown>> {
+  // The non-empty ones joined in a loop: filter made a list and a closure a request.
+  let text = "";
+  for (const part of request.system)
+    if (part !== "") text = text === "" ? part : `${text}\n\n${part}`;
+  return text === "" ? NO_FIELDS : { systemInstruction: { parts: [{ text }] } };
+}
+
+/** A generate request: its contents made (and any media fetched) already. */
+function generateRequest(
+  request: ChatRequest,
+  target: UpstreamTarget,
+  contents: unknown[],
+): { path: string; body: unknown } {
+  const body = {
+    contents,
+    ...systemInstruction(request),
+    ...toolFields(request),
+    generationConfig: generationConfig(request),
+  };
+  const path = geminiEndpointPath({
+    operation: "generate",
+    model: request.model,
+    stream: request.stream,
+    apiVersion: target.apiVersion,
+    // levity reads Gemini's streams as SSE; without alt=sse it would send one JSON array.
+    query: request.stream ? new URLSearchParams({ alt: "sse" }) : undefined,
+  });
+  return { path, body };
 }
 
 /** Signatures in an upstream's answer belong to this attempt's issuer: upstream, account group, model family. */
@@ -158,22 +256,12 @@ function stampIssuer(parts: Part[], target: UpstreamTarget): Part[] {
 }
 
 export const geminiUpstream: Readonly<UpstreamCodec> = {
-  async buildRequest(request: ChatRequest, target: UpstreamTarget) {
-    const body = {
-      contents: await contentsFor(request, target),
-      ...systemInstruction(request),
-      ...toolFields(request),
-      generationConfig: generationConfig(request),
-    };
-    const path = geminiEndpointPath({
-      operation: "generate",
-      model: request.model,
-      stream: request.stream,
-      apiVersion: target.apiVersion,
-      // levity reads Gemini's streams as SSE; without alt=sse it would send one JSON array.
-      query: request.stream ? new URLSearchParams({ alt: "sse" }) : undefined,
-    });
-    return { path, body };
+  buildRequest(request: ChatRequest, target: UpstreamTarget) {
+    const contents = contentsFor(request, target);
+    // A promise only where media URLs are fetched first (UpstreamCodec.buildRequest).
+    return Array.isArray(contents)
+      ? generateRequest(request, target, contents)
+      : contents.then((fetched) => generateRequest(request, target, fetched));
   },
 
   async buildCountRequest(request: ChatRequest, target: UpstreamTarget) {
@@ -227,6 +315,7 @@ export const geminiUpstream: Readonly<UpstreamCodec> = {
 
   serverTools: ["web_search", "web_fetch"],
   serverToolsBesideFunctions: false,
+  fetchesMedia: true,
 
   streamParser(
     emit: Emit,

@@ -222,7 +222,12 @@ export function pairCallIds(turns: { parts: Part[] }[]): void {
 
 /** As pairCallIds, for one answer's parts (no list of one turn made around them). */
 export function pairAnswerCallIds(parts: Part[]): void {
-  pairIn(parts, []);
+  // An answer without calls or results (most) has nothing to pair: no list made for it.
+  for (const part of parts)
+    if (part.type === "tool_call" || part.type === "tool_result") {
+      pairIn(parts, []);
+      return;
+    }
 }
 
 interface Unanswered {
@@ -267,39 +272,28 @@ export function clientMediaPart(part: MediaPart): unknown {
  * IR parts as Gemini parts. `signature` decides what becomes of opaque values: encoded for a
  * client, passed raw to the upstream that issued them, or dropped (undefined).
  */
-export function geminiParts(
-  parts: Part[],
-  options: {
-    signature: (opaque: Opaque | undefined) => string | undefined;
-    thinking: boolean;
-    media: (part: MediaPart) => unknown;
-    callNames: Map<string, string>;
-  },
-): unknown[] {
+export function geminiParts(parts: Part[], options: GeminiPartOptions): unknown[] {
   const out: unknown[] = [];
   /*
    * What a tool returned besides text (Claude Code's Read of a picture): a function response holds
    * JSON only, so the pictures follow the turn's function responses as parts of their own, which
-   * every Gemini model reads (a function response's own `parts` only Gemini 3 does).
+   * every Gemini model reads (a function response's own `parts` only Gemini 3 does). Made only
+   * for a turn that has some: a list a turn was made for nothing.
    */
-  const toolMedia: unknown[] = [];
-  const signed = (body: Record<string, unknown>, opaque: Opaque | undefined) => {
-    const value = options.signature(opaque);
-    return value === undefined ? body : { ...body, thoughtSignature: value };
-  };
+  let toolMedia: unknown[] | undefined;
   for (const part of parts) {
     switch (part.type) {
       // A part with no text may still carry a signature (Gemini often signs an empty last part): it is kept for the signature.
       case "text":
         if (part.text !== "" || options.signature(part.signature) !== undefined)
-          out.push(signed({ text: part.text }, part.signature));
+          out.push(signed({ text: part.text }, part.signature, options));
         break;
       case "thinking":
         if (
           options.thinking &&
           (part.text !== "" || options.signature(part.signature) !== undefined)
         )
-          out.push(signed({ text: part.text, thought: true }, part.signature));
+          out.push(signed({ text: part.text, thought: true }, part.signature, options));
         break;
       case "media":
         out.push(options.media(part));
@@ -311,6 +305,7 @@ export function geminiParts(
               functionCall: { id: part.id, name: part.name, args: argumentsObject(part.arguments) },
             },
             part.signature,
+            options,
           ),
         );
         break;
@@ -323,12 +318,33 @@ export function geminiParts(
           },
         });
         for (const content of part.content)
-          if (content.type === "media") toolMedia.push(options.media(content));
+          if (content.type === "media") {
+            toolMedia ??= [];
+            toolMedia.push(options.media(content));
+          }
         break;
       case "redacted_thinking":
       // Only Anthropic can read its redacted thinking.
     }
   }
-  out.push(...toolMedia);
+  if (toolMedia) out.push(...toolMedia);
   return out;
+}
+
+/** How geminiParts writes a turn's parts, for a client or for an upstream. */
+export interface GeminiPartOptions {
+  signature(opaque: Opaque | undefined): string | undefined;
+  thinking: boolean;
+  media(part: MediaPart): unknown;
+  callNames: ReadonlyMap<string, string>;
+}
+
+/** A part with the signature it may carry (a function of the module's, not a closure a turn). */
+function signed(
+  body: Record<string, unknown>,
+  opaque: Opaque | undefined,
+  options: GeminiPartOptions,
+): Record<string, unknown> {
+  const value = options.signature(opaque);
+  return value === undefined ? body : { ...body, thoughtSignature: value };
 }

@@ -1,10 +1,19 @@
-import type { CacheMark, ChatRequest, ChatResponse, Part, ToolCallPart, Turn } from "../../ir.ts";
+import type {
+  CacheMark,
+  ChatRequest,
+  ChatResponse,
+  MediaSource,
+  Part,
+  ToolCallPart,
+  Turn,
+} from "../../ir.ts";
 import { chatImage } from "../media-output.ts";
 import { cacheMarkOf, lastMark, markPart } from "../cache-marks.ts";
 import { isResultContent, textOf } from "../../ir.ts";
 import {
   badRequest,
   idWithPrefix,
+  NO_FIELDS,
   newCallId,
   optionalNumber,
   optionalString,
@@ -74,6 +83,31 @@ function assistantParts(message: JsonObject, where: string): Part[] {
   return parts;
 }
 
+/** Appends a message's turn; consecutive tool messages answer one assistant turn: they form one user turn. */
+function pushTurn(turns: Turn[], role: Turn["role"], parts: Part[]): void {
+  const last = turns.at(-1);
+  if (
+    last &&
+    last.role === role &&
+    role === "user" &&
+    parts.every(isToolResult) &&
+    last.parts.every(isToolResult)
+  )
+    last.parts.push(...parts);
+  else turns.push({ role, parts });
+}
+
+function isToolResult(part: Part): boolean {
+  return part.type === "tool_result";
+}
+
+/** The ids of a message's tool calls, in order. */
+function callIdsOf(parts: Part[]): string[] {
+  const ids: string[] = [];
+  for (const part of parts) if (part.type === "tool_call") ids.push(part.id);
+  return ids;
+}
+
 export const openaiChatClient: Readonly<ClientCodec> = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
     const messages = body.messages;
@@ -83,21 +117,12 @@ export const openaiChatClient: Readonly<ClientCodec> = {
     const system: string[] = [];
     const systemCache: (CacheMark | undefined)[] = [];
     const turns: Turn[] = [];
-    const push = (role: Turn["role"], parts: Part[]) => {
-      const last = turns.at(-1);
-      // Consecutive tool messages answer one assistant turn: they form one user turn.
-      if (
-        last &&
-        last.role === role &&
-        role === "user" &&
-        parts.every((p) => p.type === "tool_result") &&
-        last.parts.every((p) => p.type === "tool_result")
-      )
-        last.parts.push(...parts);
-      else turns.push({ role, parts });
-    };
-    let legacyCallIds: string[] = [];
-    messages.forEach((message, i) => {
+    // The calls the last assistant message made, for legacy function messages: made only there.
+    let legacyCallIds: string[] | undefined;
+    // A loop and a module function, not forEach and a closure over the turns: two functions and
+    // their scopes a request.
+    for (let i = 0; i < messages.length; i++) {
+      const message: unknown = messages[i];
       const at = `messages[${i}]`;
       if (!isObject(message)) throw badRequest(`${at} must be an object.`, at);
       switch (message.role) {
@@ -110,14 +135,16 @@ export const openaiChatClient: Readonly<ClientCodec> = {
           break;
         }
         case "user":
-          push("user", markedLast(message, openaiContentParts(message.content, `${at}.content`)));
+          pushTurn(
+            turns,
+            "user",
+            markedLast(message, openaiContentParts(message.content, `${at}.content`)),
+          );
           break;
         case "assistant": {
           const parts = assistantParts(message, at);
-          legacyCallIds = parts
-            .filter((p): p is ToolCallPart => p.type === "tool_call")
-            .map((p) => p.id);
-          push("assistant", parts);
+          legacyCallIds = callIdsOf(parts);
+          pushTurn(turns, "assistant", parts);
           break;
         }
         case "tool": {
@@ -128,7 +155,7 @@ export const openaiChatClient: Readonly<ClientCodec> = {
           );
           // Anthropic marks a tool result as a whole: a mark on the message or any of its parts.
           const mark = lastMark([...content.map(markOf), cacheMarkOf(message.cache_control)]);
-          push("user", [
+          pushTurn(turns, "user", [
             {
               type: "tool_result",
               callId: message.tool_call_id,
@@ -140,10 +167,10 @@ export const openaiChatClient: Readonly<ClientCodec> = {
           break;
         }
         case "function":
-          push("user", [
+          pushTurn(turns, "user", [
             {
               type: "tool_result",
-              callId: legacyCallIds.shift() ?? newCallId(),
+              callId: legacyCallIds?.shift() ?? newCallId(),
               name: typeof message.name === "string" ? message.name : undefined,
               content: [{ type: "text", text: String(message.content ?? "") }],
               isError: false,
@@ -156,12 +183,12 @@ export const openaiChatClient: Readonly<ClientCodec> = {
             `${at}.role`,
           );
       }
-    });
+    }
     const effort = parseEffort(body.reasoning_effort, "reasoning_effort");
     return {
       model,
       system,
-      ...(systemCache.length > 0 ? { systemCache } : {}),
+      ...(systemCache.length > 0 ? { systemCache } : NO_FIELDS),
       turns,
       tools: parseChatTools(body.tools, body.functions),
       toolChoice: parseChatToolChoice(body.tool_choice),
@@ -187,22 +214,31 @@ export const openaiChatClient: Readonly<ClientCodec> = {
 
   renderCount: (tokens: number) => ({ input_tokens: tokens }),
   renderResponse(response: ChatResponse, ctx: ClientContext) {
-    const calls = response.parts.filter((p): p is ToolCallPart => p.type === "tool_call");
-    const thinking = response.parts
-      .filter((p) => p.type === "thinking")
-      .map((p) => (p as { text: string }).text)
-      .join("");
+    // One pass over the parts, its lists made only where there is something to list: filter, map
+    // and flatMap made five lists and four closures for every answer.
+    let calls: ToolCallPart[] | undefined;
+    let images: MediaSource[] | undefined;
+    let thinking = "";
+    for (const part of response.parts) {
+      if (part.type === "tool_call") {
+        calls ??= [];
+        calls.push(part);
+      } else if (part.type === "thinking") thinking += part.text;
+      else if (part.type === "media") {
+        images ??= [];
+        images.push(part.source);
+      }
+    }
     const text = textOf(response.parts);
     const message: Record<string, unknown> = {
       role: "assistant",
-      content: text === "" && calls.length > 0 ? null : text,
+      content: text === "" && calls !== undefined ? null : text,
       refusal: null,
       annotations: [],
     };
     if (thinking && ctx.request.reasoning?.include) message.reasoning_content = thinking;
-    if (calls.length > 0) message.tool_calls = calls.map((call) => renderToolCall(call, ctx));
-    const images = response.parts.flatMap((p) => (p.type === "media" ? [p.source] : []));
-    if (images.length > 0) message.images = images.map(chatImage);
+    if (calls !== undefined) message.tool_calls = calls.map((call) => renderToolCall(call, ctx));
+    if (images !== undefined) message.images = images.map(chatImage);
     return {
       id: idWithPrefix(response.id, "chatcmpl-"),
       object: "chat.completion",

@@ -11,9 +11,15 @@ import { CUSTOM_TOOL_PARAMETERS } from "./wire.ts";
 
 const EFFORTS: readonly string[] = ["none", "minimal", "low", "medium", "high", "xhigh", "max"];
 
+const NONE: readonly unknown[] = Object.freeze([]);
+
 export function parseChatTools(value: unknown, legacyFunctions?: unknown): Tool[] {
   const tools: Tool[] = [];
-  for (const [i, tool] of (Array.isArray(value) ? value : []).entries()) {
+  // Indexed loops under a test, not for-of over an empty list and its entries: two lists and two
+  // iterators a request without tools.
+  const given: readonly unknown[] = Array.isArray(value) ? value : NONE;
+  for (let i = 0; i < given.length; i++) {
+    const tool = given[i];
     if (!isObject(tool)) throw badRequest(`tools[${i}] must be an object.`, `tools[${i}]`);
     if (
       tool.type === "function" &&
@@ -45,7 +51,9 @@ export function parseChatTools(value: unknown, legacyFunctions?: unknown): Tool[
       throw badRequest(`tools[${i}] must be a function or custom tool with a name.`, `tools[${i}]`);
     }
   }
-  for (const fn of Array.isArray(legacyFunctions) ? legacyFunctions : []) {
+  const legacy: readonly unknown[] = Array.isArray(legacyFunctions) ? legacyFunctions : NONE;
+  for (let i = 0; i < legacy.length; i++) {
+    const fn = legacy[i];
     if (isObject(fn) && typeof fn.name === "string")
       tools.push({
         name: fn.name,

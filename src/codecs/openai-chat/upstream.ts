@@ -21,6 +21,7 @@ import {
   streamError,
 } from "../shared.ts";
 import { isObject } from "../json.ts";
+import { textOf } from "../../ir.ts";
 import { isJsonObject, keyRules } from "../json-bytes.ts";
 import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
 import { compatOf, profileFromBaseUrl, type ChatCompat } from "../openai-compatible/profiles.ts";
@@ -58,11 +59,17 @@ export function toolResultText(part: ToolResultPart, attached?: string): string 
 /** Where a chat tool message says its attachments are: in the user message after the tool messages. */
 const ATTACHED_BELOW = "[the tool returned an attachment: it follows in the next user message]";
 
-function userMessages(parts: Part[]): unknown[] {
-  const messages: unknown[] = [];
+/**
+ * A user turn's messages, pushed onto the request's: one loop, and lists made only where there
+ * is something to hold (a list of its own, three closures, two lists and a spread a turn before).
+ */
+function pushUserMessages(messages: unknown[], parts: Part[]): void {
   // A tool's pictures go in a user message right after the tool messages, each introduced by the
   // call it answers: the model sees them, which it would not were they left out.
-  const attachments: unknown[] = [];
+  let attachments: unknown[] | undefined;
+  // The turn's text and media, in order, and whether all of it is text (one string then).
+  let rest: Part[] | undefined;
+  let textOnly = true;
   for (const part of parts)
     if (part.type === "tool_result") {
       const media = part.content.filter((c): c is MediaPart => c.type === "media");
@@ -71,26 +78,29 @@ function userMessages(parts: Part[]): unknown[] {
         tool_call_id: part.callId,
         content: toolResultText(part, media.length > 0 ? ATTACHED_BELOW : undefined),
       });
-      if (media.length > 0)
+      if (media.length > 0) {
+        attachments ??= [];
         attachments.push(
           { type: "text", text: `Attachments the tool call ${part.callId} returned:` },
           ...media.map(mediaContent),
         );
+      }
+    } else if (part.type === "text" || part.type === "media") {
+      rest ??= [];
+      rest.push(part);
+      if (part.type !== "text") textOnly = false;
     }
-  const rest = parts.filter((p) => p.type === "text" || p.type === "media");
-  if (rest.length > 0 || attachments.length > 0) {
-    const simple = attachments.length === 0 && rest.every((p) => p.type === "text");
-    const content = simple
-      ? rest.map((p) => (p as { text: string }).text).join("")
+  if (rest === undefined && attachments === undefined) return;
+  const content =
+    attachments === undefined && textOnly
+      ? textOf(rest!)
       : [
-          ...attachments,
-          ...rest.map((p) =>
+          ...(attachments ?? []),
+          ...(rest ?? []).map((p) =>
             p.type === "text" ? { type: "text", text: p.text } : mediaContent(p as MediaPart),
           ),
         ];
-    messages.push({ role: "user", content });
-  }
-  return messages;
+  messages.push({ role: "user", content });
 }
 
 function assistantMessage(parts: Part[], compat: ChatCompat): unknown | undefined {
@@ -143,13 +153,15 @@ export function isPlainChatDelta(bytes: Uint8Array, start: number, end: number):
 }
 
 export const openaiChatUpstream: Readonly<UpstreamCodec> = {
-  async buildRequest(request: ChatRequest, target: UpstreamTarget) {
+  // Not async: nothing is awaited (UpstreamCodec.buildRequest).
+  buildRequest(request: ChatRequest, target: UpstreamTarget) {
     const compat = compatOfTarget(target);
-    const messages: unknown[] = request.system
-      .filter((s) => s !== "")
-      .map((content) => ({ role: "system", content }));
+    // Loops, not filter and map: two lists and two closures a request.
+    const messages: unknown[] = [];
+    for (const content of request.system)
+      if (content !== "") messages.push({ role: "system", content });
     for (const turn of request.turns) {
-      if (turn.role === "user") messages.push(...userMessages(turn.parts));
+      if (turn.role === "user") pushUserMessages(messages, turn.parts);
       else {
         const message = assistantMessage(turn.parts, compat);
         if (message) messages.push(message);
