@@ -181,13 +181,13 @@ export function utf8(text: string): Uint8Array {
 /** An SSE comment: every SSE reader skips it, and it keeps the connection visibly alive. */
 export const SSE_KEEP_ALIVE: Uint8Array = encoder.encode(": keep-alive\n\n");
 
-/** A JSON answer, as every dialect sends one (content-type without a charset, as the providers do). */
 /** An object with no fields, to spread where there are none to add: one, shared, never written. */
 export const NO_FIELDS: Readonly<Record<string, never>> = Object.freeze({});
 
 /** jsonResponse's init when none is given: one object, shared, never written (one a response before). */
 const NO_INIT: Readonly<{ status?: number; headers?: Headers }> = Object.freeze({});
 
+/** A JSON answer, as every dialect sends one (content-type without a charset, as the providers do). */
 export function jsonResponse(
   data: unknown,
   init: Readonly<{ status?: number; headers?: Headers }> = NO_INIT,

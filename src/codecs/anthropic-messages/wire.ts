@@ -216,10 +216,6 @@ export function mediaBlock(part: MediaPart) {
   return { type, source: { type: "url", url: source.url } };
 }
 
-/**
- * IR parts as content blocks. `signature` decides what becomes of opaque values: encoded for a
- * client, passed raw to the upstream that issued them, or dropped (undefined) with their block.
- */
 /** A text part's block, with its citations where it has any the receiver can read. */
 function textBlock(
   part: TextPart,
@@ -246,6 +242,10 @@ function encoderOf(
   return (opaque) => signature(opaque) ?? "";
 }
 
+/**
+ * IR parts as content blocks. `signature` decides what becomes of opaque values: encoded for a
+ * client, passed raw to the upstream that issued them, or dropped (undefined) with their block.
+ */
 export function blocksFromParts(
   parts: Part[],
   signature: (opaque: Opaque | undefined) => string | undefined,
