@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { UpstreamCodec } from "../codecs/codec.ts";
 import { openaiChatUpstream } from "../codecs/openai-chat/upstream.ts";
 import { openaiResponsesUpstream } from "../codecs/openai-responses/upstream.ts";
-import type { GuardedSource } from "../upstream/forward.ts";
+import { guardedSourceOf } from "../../test/support/guarded-source.ts";
 import { GatewayError } from "../failure.ts";
 import { tapStream } from "./tap.ts";
 
@@ -22,24 +22,11 @@ describe("a same-dialect stream after its commit point", () => {
     baseUrl: "http://up",
   } as const;
 
-  /** An upstream body read from these chunks, one a read. */
-  function sourceOf(chunks: string[]): GuardedSource {
-    let next = 0;
-    return {
-      read: async () =>
-        next < chunks.length
-          ? { done: false, value: encoder.encode(chunks[next++]!) }
-          : { done: true },
-      cancel: async () => {},
-      release: () => {},
-    };
-  }
-
   /** Taps the chunks with a codec's parser (chat's unless said), counting the bytes the parser is handed. */
   async function tap(chunks: string[], skim: boolean, codec: UpstreamCodec = openaiChatUpstream) {
     let parserBytes = 0;
     const tapped = await tapStream(
-      sourceOf(chunks),
+      guardedSourceOf(chunks),
       (emit) => {
         const parser = codec.streamParser(emit, CHAT_TARGET, "text/event-stream");
         return {
@@ -122,7 +109,7 @@ describe("a same-dialect stream after its commit point", () => {
   test("an error event before any content fails the attempt with its message", async () => {
     const error = 'data: {"error":{"message":"overloaded","code":529}}\n\n';
     const tapped = await tapStream(
-      sourceOf([error + stream.join("")]),
+      guardedSourceOf([error + stream.join("")]),
       (emit) => openaiChatUpstream.streamParser(emit, CHAT_TARGET, "text/event-stream"),
       "up",
       () => encoder.encode("unused"),
@@ -135,7 +122,7 @@ describe("a same-dialect stream after its commit point", () => {
 
   test("a client that leaves mid-stream leaves the account blameless: the verdict is the client's going, not a cut stream", async () => {
     let cancelled: unknown;
-    const source = sourceOf([delta("t0 "), delta("t1 "), delta("t2 "), tail]);
+    const source = guardedSourceOf([delta("t0 "), delta("t1 "), delta("t2 "), tail]);
     const tapped = await tapStream(
       {
         ...source,

@@ -6,7 +6,7 @@ import type { Account, Upstream } from "../config/snapshot.ts";
 import { GatewayError } from "../failure.ts";
 import type { ChatRequest, StreamEvent } from "../ir.ts";
 import type { Lease, Outcome } from "../pool/lease.ts";
-import type { GuardedSource } from "../upstream/forward.ts";
+import { guardedSourceOf } from "../../test/support/guarded-source.ts";
 import { type EventBatches, ParsedBatches } from "./event-batches.ts";
 import { TranslatedStream, untilCommit } from "./translated-stream.ts";
 
@@ -15,7 +15,6 @@ import { TranslatedStream, untilCommit } from "./translated-stream.ts";
  * how the attempt's lease finishes when the upstream's stream breaks.
  */
 
-const encoder = new TextEncoder();
 const UPSTREAM = { name: "up", protocol: "openai", baseUrl: "" } as Upstream;
 const TARGET = { name: "up", issuer: "up", protocol: "openai", baseUrl: "http://up" } as const;
 const RENDER = {
@@ -31,19 +30,6 @@ function leaseRecording(outcomes: Outcome[]): Lease {
     model: "m",
     finish: (outcome) => outcomes.push(outcome),
     pinResponse: () => {},
-  };
-}
-
-/** An upstream body read from these chunks, one a read. */
-function sourceOf(chunks: string[]): GuardedSource {
-  let next = 0;
-  return {
-    read: async () =>
-      next < chunks.length
-        ? { done: false, value: encoder.encode(chunks[next++]!) }
-        : { done: true },
-    cancel: async () => {},
-    release: () => {},
   };
 }
 
@@ -65,7 +51,7 @@ test("content before a break in the same chunk commits the answer: the client re
   const chunk =
     'data: {"id":"c","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n' +
     "data: [DONE]\n\n";
-  const batches = new ParsedBatches(sourceOf([chunk]), (emit) =>
+  const batches = new ParsedBatches(guardedSourceOf([chunk]), (emit) =>
     openaiChatUpstream.streamParser(emit, TARGET, "text/event-stream"),
   );
   const committed = await untilCommit(batches, "up");
