@@ -18,7 +18,7 @@ export interface EventLimit {
 }
 
 /** Without a limit from the caller: 16 MB, as proxy.upstream_limits.event_mb's default. */
-export const DEFAULT_EVENT_LIMIT: Readonly<EventLimit> = {
+const DEFAULT_EVENT_LIMIT: Readonly<EventLimit> = {
   bytes: DEFAULT_UPSTREAM_LIMITS.eventBytes,
   upstream: "upstream",
 };

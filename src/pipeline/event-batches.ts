@@ -73,19 +73,26 @@ export class ParsedBatches implements EventBatches {
   }
 }
 
-/** Events from an iterable (the echo upstream's), one a batch. */
-export function batchesOf(events: AsyncIterable<StreamEvent>): EventBatches {
-  const iterator = events[Symbol.asyncIterator]();
+/**
+ * Events from an iterator already started (the echo upstream's, whose first step is taken before
+ * the answer is committed to, as an HTTP upstream fails before its first byte), one a batch.
+ */
+export function eventBatchesOf(
+  events: AsyncIterator<StreamEvent>,
+  first: IteratorResult<StreamEvent>,
+): EventBatches {
+  let step: IteratorResult<StreamEvent> | undefined = first;
   const one: StreamEvent[] = [];
   return {
     async next() {
-      const step = await iterator.next();
-      if (step.done) return undefined;
-      one[0] = step.value;
+      const taken = step ?? (await events.next());
+      step = undefined;
+      if (taken.done) return undefined;
+      one[0] = taken.value;
       return one;
     },
     stop() {
-      void iterator.return?.();
+      void events.return?.();
     },
   };
 }

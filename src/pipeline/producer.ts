@@ -9,7 +9,7 @@ import { type Failure, failureOf, UpstreamFailed } from "../failure.ts";
 import { failureFromAnswer } from "./answer-failure.ts";
 import type { OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream-limits.ts";
-import { batchesOf, type EventBatches, ParsedBatches } from "./event-batches.ts";
+import { type EventBatches, eventBatchesOf, ParsedBatches } from "./event-batches.ts";
 import { upstreamDialect, upstreamRequestHeaders } from "../upstream/protocol.ts";
 
 /** What a producer gives: the value, or the attempt's Failure (network, refusal, broken answer). */
@@ -66,12 +66,7 @@ export function echoProducer(upstream: Upstream, { tokens }: ProducerServices): 
         // Fail before the first byte, as an HTTP upstream would.
         const events = echoStream(request, issuerOf(upstream.name, "", request.model), tokens);
         const first = await events.next();
-        return batchesOf(
-          (async function* () {
-            if (!first.done) yield first.value;
-            yield* events;
-          })(),
-        );
+        return eventBatchesOf(events, first);
       }),
     count: (request) =>
       produced(upstream.name, async () => ({
