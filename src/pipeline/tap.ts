@@ -222,7 +222,7 @@ class StreamTap {
       kept[this.keptNext++] = NOTHING;
       return this.forward(chunk);
     }
-    return this.source.read().then(this.onRead, this.onFailure);
+    return this.source.readInto(this);
   }
 
   cancel(reason: unknown): Promise<void> {
@@ -231,7 +231,8 @@ class StreamTap {
     return this.source.cancel(reason);
   }
 
-  private readonly onRead = (result: ReadResult): Promise<void> | undefined => {
+  // The source's chunk reader (readInto): bound once, so a chunk's read makes no closure.
+  readonly onRead = (result: ReadResult): Promise<void> | undefined => {
     if (result.done) {
       this.end();
       const { error, reported } = this.verdict;
@@ -245,7 +246,7 @@ class StreamTap {
   };
 
   /** After the commit a failure is an error event in the client's dialect, never a quiet end. */
-  private readonly onFailure = (error: unknown): void => {
+  readonly onFailure = (error: unknown): void => {
     this.stopParser(error);
     this.controller.enqueue(this.errorBytes(error));
     this.controller.close();

@@ -133,9 +133,21 @@ function explain(error: unknown, w: Watched, what: "reach" | "read"): Error {
 export type ReadResult = { done: true; value?: undefined } | { done: false; value: Uint8Array };
 const END: Readonly<ReadResult> = Object.freeze({ done: true });
 
+/** Who takes a guarded source's reads with readInto: the read's result, or why it failed. */
+export interface ChunkReader<T> {
+  onRead(result: ReadResult): T | PromiseLike<T>;
+  onFailure(error: unknown): T | PromiseLike<T>;
+}
+
 /** An upstream stream's chunks, read under the time limits: each chunk restarts the idle limit, and a failed read says why. */
 export interface GuardedSource {
   read(): Promise<ReadResult>;
+  /**
+   * The next read handed straight to `reader`: what `read().then(reader.onRead, reader.onFailure)`
+   * does, with one promise and one reaction less a chunk, for a reader that pulls every chunk of a
+   * long stream (pipeline/tap.ts). A source has one such reader.
+   */
+  readInto<T>(reader: ChunkReader<T>): Promise<T>;
   /** Drops the body now, connection and all: the client left, or the upstream broke. */
   cancel(reason?: unknown): Promise<void>;
   /**
@@ -176,10 +188,25 @@ function guardSource(
   };
   const onFailure = (error: unknown): ReadResult | Promise<never> =>
     released ? END : failed(error);
+  // readInto's reader, and the two callbacks that hand it each read: made once per body.
+  let into: ChunkReader<unknown> | undefined;
+  const onReadInto = (result: { done: boolean; value?: Uint8Array }) =>
+    into!.onRead(onRead(result));
+  const onFailureInto = (error: unknown) => {
+    const to = into!;
+    return released
+      ? to.onRead(END)
+      : failed(error).then(undefined, (e: unknown) => to.onFailure(e));
+  };
   return {
     read() {
       if (released) return Promise.resolve(END);
       return reader.read().then(onRead, onFailure);
+    },
+    readInto<T>(chunkReader: ChunkReader<T>): Promise<T> {
+      into = chunkReader;
+      if (released) return Promise.resolve(END).then((result) => chunkReader.onRead(result));
+      return reader.read().then(onReadInto, onFailureInto) as Promise<T>;
     },
     /*
      * Letting go of the body, after its final event or because the client left. A connection
