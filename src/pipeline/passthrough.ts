@@ -1,6 +1,7 @@
 import type { Usage } from "../ir.ts";
 import { DIALECT_MODULES, UPSTREAM_CODECS } from "../codecs/index.ts";
-import { isObject } from "../codecs/json.ts";
+import { isObject, type JsonObject } from "../codecs/json.ts";
+import type { UpstreamTarget } from "../codecs/codec.ts";
 import type { Dialect } from "../codecs/names.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse } from "../codecs/errors.ts";
@@ -12,7 +13,7 @@ import { isEmptyAnswer } from "./first-content.ts";
 import type { Lease } from "../pool/lease.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
 import { tapStream } from "./tap.ts";
-import type { OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
+import type { GuardedSource, OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { adaptChatBody, meansNoSuchRoute } from "../codecs/openai-compatible/index.ts";
 import {
@@ -100,78 +101,122 @@ function pinStored(lease: Lease, id: string | undefined): void {
 function pinNothing(_lease: Lease, _id: string | undefined): void {}
 
 export function passthroughRunner(options: PassthroughRunnerOptions): TargetRunner {
-  // Taken apart here, not in the parameter list: a destructured parameter cost the call a scope of its own.
-  const { ctx, dialect, target, upstream, stream, upstreamClient, signatures, log, onNoSuchRoute } =
-    options;
-  const { json, text } = ctx.body!;
-  // Only the model changes, and for an OpenAI-compatible provider what it would refuse; otherwise the client's bytes go through untouched.
-  const adapted =
-    dialect === "openai-chat" && upstream.openai
-      ? adaptChatBody(json, upstream.openai.compat)
-      : undefined;
-  const body =
-    dialect === "gemini" || (json.model === target.model && !adapted)
-      ? text
-      : JSON.stringify({ ...(adapted ?? json), model: target.model });
-  // The history's signatures go only to the attempt that may have them (signatures.ts); the
-  // body is rewritten only when one may not, once per issuer.
-  const history = REASONING_HISTORY[dialect];
+  return new PassthroughRunner(options);
+}
+
+/*
+ * A class, not an object of closures: the runner's three functions and the scope they shared were
+ * made for every request, where its methods are made once.
+ */
+class PassthroughRunner implements TargetRunner {
+  readonly upstream: Upstream;
+  readonly model: string;
+  readonly attempt: (lease: Lease) => Promise<AttemptResult>;
+  private readonly ctx: AttemptContext;
+  private readonly dialect: Dialect;
+  private readonly stream: boolean;
+  private readonly upstreamClient: UpstreamClient;
+  private readonly signatures: SignatureRegistry;
+  private readonly onNoSuchRoute: PassthroughRunnerOptions["onNoSuchRoute"];
+  private readonly json: JsonObject;
+  private readonly adapted: JsonObject | undefined;
+  /** What is sent when no signature is left out: the client's bytes, or the rewritten body. */
+  private readonly body: string;
   // Made by the first rewrite: a dialect without signatures in its history never needs it.
-  let bodies: Map<string, string> | undefined;
-  const bodyFor = (issuer: string, noReasoning: boolean): string => {
-    if (!history) return body;
-    bodies ??= new Map();
+  private bodies: Map<string, string> | undefined;
+  private readonly url: string;
+  private readonly codec: (typeof UPSTREAM_CODECS)[Dialect];
+  private readonly jsonArray: boolean;
+  private readonly pin: (lease: Lease, id: string | undefined) => void;
+
+  constructor(options: PassthroughRunnerOptions) {
+    const { ctx, dialect, target, upstream, stream } = options;
+    this.ctx = ctx;
+    this.dialect = dialect;
+    this.upstream = upstream;
+    this.model = target.model;
+    this.stream = stream;
+    this.upstreamClient = options.upstreamClient;
+    this.signatures = options.signatures;
+    this.onNoSuchRoute = options.onNoSuchRoute;
+    const { json, text } = ctx.body!;
+    this.json = json;
+    // Only the model changes, and for an OpenAI-compatible provider what it would refuse; otherwise the client's bytes go through untouched.
+    const adapted =
+      dialect === "openai-chat" && upstream.openai
+        ? adaptChatBody(json, upstream.openai.compat)
+        : undefined;
+    this.adapted = adapted;
+    this.body =
+      dialect === "gemini" || (json.model === target.model && !adapted)
+        ? text
+        : JSON.stringify({ ...(adapted ?? json), model: target.model });
+    this.url = upstreamEndpoint(upstream, {
+      dialect,
+      operation: ctx.match.route.operation,
+      model: target.model,
+      stream,
+      query: ctx.url.searchParams,
+    });
+    this.codec = UPSTREAM_CODECS[dialect];
+    this.jsonArray =
+      stream && DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams) === "json-array";
+    // OpenAI stores a Response in the account that made it (unless store: false); continuing it must go back there.
+    this.pin = dialect === "openai-responses" && json.store !== false ? pinStored : pinNothing;
+    // A dialect without signatures in its history has nothing to leave out: a second attempt
+    // would send the same body, so its attempts go unwrapped (one async call less each).
+    this.attempt = REASONING_HISTORY[dialect]
+      ? retryWithoutReasoning(tellOf(ctx, upstream, options.log), this.attemptOnce.bind(this))
+      : this.attemptOnce;
+  }
+
+  failureResponse(failure: Failure, headers: Headers): Response {
+    return sameDialectFailure(this.ctx, failure, headers);
+  }
+
+  /** The history's signatures go only to the attempt that may have them (signatures.ts); the body is rewritten only when one may not, once per issuer. */
+  private bodyFor(issuer: string, noReasoning: boolean): string {
+    const history = REASONING_HISTORY[this.dialect];
+    if (!history) return this.body;
+    this.bodies ??= new Map();
     const key = noReasoning ? "" : issuer;
-    let chosen = bodies.get(key);
+    let chosen = this.bodies.get(key);
     if (chosen === undefined) {
       const send = noReasoning
         ? sendNoSignature
-        : signatureSender(issuer, upstream.protocol, signatures);
-      const rewritten = history(adapted ?? json, send, noReasoning);
+        : signatureSender(issuer, this.upstream.protocol, this.signatures);
+      const rewritten = history(this.adapted ?? this.json, send, noReasoning);
       chosen =
         rewritten === undefined
-          ? body
+          ? this.body
           : JSON.stringify(
-              dialect === "gemini" ? rewritten : { ...rewritten, model: target.model },
+              this.dialect === "gemini" ? rewritten : { ...rewritten, model: this.model },
             );
-      bodies.set(key, chosen);
+      this.bodies.set(key, chosen);
     }
     return chosen;
-  };
-  const operation = ctx.match.route.operation;
-  const url = upstreamEndpoint(upstream, {
-    dialect,
-    operation,
-    model: target.model,
-    stream,
-    query: ctx.url.searchParams,
-  });
-  const codec = UPSTREAM_CODECS[dialect];
-  const jsonArray =
-    stream && DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams) === "json-array";
+  }
 
-  // OpenAI stores a Response in the account that made it (unless store: false); continuing it must go back there.
-  const storesResponse = dialect === "openai-responses" && json.store !== false;
-  const pin = storesResponse ? pinStored : pinNothing;
-
-  const attempt = async (lease: Lease, noReasoning = false): Promise<AttemptResult> => {
-    const issuer = attemptIssuer(upstream, lease.account, target.model);
+  // Called as `runner.attempt(lease)` when unwrapped, so `this` is the runner.
+  async attemptOnce(lease: Lease, noReasoning = false): Promise<AttemptResult> {
+    const { upstream, codec } = this;
+    const issuer = attemptIssuer(upstream, lease.account, this.model);
     // The answer goes to the client as it is: who signed what in it is remembered here.
-    const parseTarget = targetOf(upstream, issuer, { onIssued: signatures.recordIssued });
+    const parseTarget = targetOf(upstream, issuer, { onIssued: this.signatures.recordIssued });
     let opened: OpenedUpstream;
     try {
-      opened = await upstreamClient.open({
-        stream,
+      opened = await this.upstreamClient.open({
+        stream: this.stream,
         upstream,
-        url,
-        body: bodyFor(issuer, noReasoning),
+        url: this.url,
+        body: this.bodyFor(issuer, noReasoning),
         headers: upstreamRequestHeaders(
           upstream.protocol,
           lease.account.key,
-          ctx.request.headers,
+          this.ctx.request.headers,
           true,
         ),
-        clientSignal: ctx.request.signal,
+        clientSignal: this.ctx.request.signal,
         timeouts: upstream.timeouts,
         answerAsText: true,
       });
@@ -183,50 +228,13 @@ export function passthroughRunner(options: PassthroughRunnerOptions): TargetRunn
     const answer = opened.text ?? "";
     const headers = clientResponseHeaders(response.headers);
     if (!response.ok) {
-      if (onNoSuchRoute && meansNoSuchRoute(response.status, answer)) return onNoSuchRoute(lease);
+      if (this.onNoSuchRoute && meansNoSuchRoute(response.status, answer))
+        return this.onNoSuchRoute(lease);
       return failed(failureFromAnswer(codec, response.status, response.headers, answer));
     }
+    if (source) return this.forwardStream(lease, response, source, parseTarget, headers);
 
-    if (source) {
-      const contentType = response.headers.get("content-type") ?? "";
-      const limits = limitsOf(upstream);
-      const tapped = await tapStream(
-        source,
-        (emit) =>
-          codec.streamParser(emit, parseTarget, contentType, {
-            bytes: limits.eventBytes,
-            upstream: upstream.name,
-          }),
-        upstream.name,
-        (error) =>
-          DIALECT_MODULES[dialect].streamErrorBytes(
-            502,
-            failureOf(error, upstream.name).message,
-            jsonArray,
-          ),
-        limits,
-        contentType.includes("event-stream") ? codec.skippableData : undefined,
-      );
-      if (tapped.kind === "failed") return failed(tapped.failure);
-      void tapped.done.then(({ usage, error, id }) => {
-        if (!error) {
-          pin(lease, id);
-          lease.finish({ ok: true, usage });
-        } else if (error instanceof GatewayError)
-          lease.finish({ neutral: true }); // the client left: the account is blameless
-        else lease.finish({ ok: false, failure: failureOf(error, upstream.name) });
-      });
-      return {
-        kind: "committed",
-        response: new Response(tapped.body, {
-          status: response.status,
-          statusText: response.statusText,
-          headers,
-        }),
-      };
-    }
-
-    if (operation === "count-tokens") {
+    if (this.ctx.match.route.operation === "count-tokens") {
       lease.finish({ ok: true });
       return {
         kind: "committed",
@@ -255,7 +263,7 @@ export function passthroughRunner(options: PassthroughRunnerOptions): TargetRunn
       const read = codec.parseResponse(parsed, parseTarget);
       if (isEmptyAnswer(read)) return failed(emptyAnswer(upstream.name));
       usage = read.usage;
-      pin(lease, read.id);
+      this.pin(lease, read.id);
     } catch {
       // An answer levity cannot read is still the upstream's answer for this same-dialect client.
     }
@@ -268,13 +276,55 @@ export function passthroughRunner(options: PassthroughRunnerOptions): TargetRunn
         headers,
       }),
     };
-  };
-  return {
-    upstream,
-    model: target.model,
-    failureResponse: (failure, headers) => sameDialectFailure(ctx, failure, headers),
-    // A dialect without signatures in its history has nothing to leave out: a second attempt
-    // would send the same body, so its attempts go unwrapped (one async call less each).
-    attempt: history ? retryWithoutReasoning(tellOf(ctx, upstream, log), attempt) : attempt,
-  };
+  }
+
+  /*
+   * A successful stream, in a method of its own: its closures written in the attempt made the
+   * engine give every attempt a scope for them, a whole answer's too.
+   */
+  private async forwardStream(
+    lease: Lease,
+    response: Response,
+    source: GuardedSource,
+    parseTarget: UpstreamTarget,
+    headers: Record<string, string>,
+  ): Promise<AttemptResult> {
+    const { upstream, codec, dialect, jsonArray, pin } = this;
+    const contentType = response.headers.get("content-type") ?? "";
+    const limits = limitsOf(upstream);
+    const tapped = await tapStream(
+      source,
+      (emit) =>
+        codec.streamParser(emit, parseTarget, contentType, {
+          bytes: limits.eventBytes,
+          upstream: upstream.name,
+        }),
+      upstream.name,
+      (error) =>
+        DIALECT_MODULES[dialect].streamErrorBytes(
+          502,
+          failureOf(error, upstream.name).message,
+          jsonArray,
+        ),
+      limits,
+      contentType.includes("event-stream") ? codec.skippableData : undefined,
+    );
+    if (tapped.kind === "failed") return failed(tapped.failure);
+    void tapped.done.then(({ usage, error, id }) => {
+      if (!error) {
+        pin(lease, id);
+        lease.finish({ ok: true, usage });
+      } else if (error instanceof GatewayError)
+        lease.finish({ neutral: true }); // the client left: the account is blameless
+      else lease.finish({ ok: false, failure: failureOf(error, upstream.name) });
+    });
+    return {
+      kind: "committed",
+      response: new Response(tapped.body, {
+        status: response.status,
+        statusText: response.statusText,
+        headers,
+      }),
+    };
+  }
 }
