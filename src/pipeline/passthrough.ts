@@ -126,7 +126,6 @@ class PassthroughRunner implements TargetRunner {
   private bodies: Map<string, string> | undefined;
   private readonly url: string;
   private readonly codec: (typeof UPSTREAM_CODECS)[Dialect];
-  private readonly jsonArray: boolean;
   private readonly pin: (lease: Lease, id: string | undefined) => void;
 
   constructor(options: PassthroughRunnerOptions) {
@@ -156,11 +155,11 @@ class PassthroughRunner implements TargetRunner {
       operation: ctx.match.route.operation,
       model: target.model,
       stream,
-      query: ctx.url.searchParams,
+      // Only Gemini's endpoint carries the client's query (its `alt`): asked for elsewhere, the
+      // URL made a URLSearchParams object every request.
+      query: upstream.protocol === "gemini" ? ctx.url.searchParams : undefined,
     });
     this.codec = UPSTREAM_CODECS[dialect];
-    this.jsonArray =
-      stream && DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams) === "json-array";
     // OpenAI stores a Response in the account that made it (unless store: false); continuing it must go back there.
     this.pin = dialect === "openai-responses" && json.store !== false ? pinStored : pinNothing;
     // A dialect without signatures in its history has nothing to leave out: a second attempt
@@ -289,7 +288,7 @@ class PassthroughRunner implements TargetRunner {
     parseTarget: UpstreamTarget,
     headers: Record<string, string>,
   ): Promise<AttemptResult> {
-    const { upstream, codec, dialect, jsonArray, pin } = this;
+    const { upstream, codec, dialect, ctx, pin } = this;
     const contentType = response.headers.get("content-type") ?? "";
     const limits = limitsOf(upstream);
     const tapped = await tapStream(
@@ -300,11 +299,12 @@ class PassthroughRunner implements TargetRunner {
           upstream: upstream.name,
         }),
       upstream.name,
+      // How the client's stream is framed is asked only when it breaks.
       (error) =>
         DIALECT_MODULES[dialect].streamErrorBytes(
           502,
           failureOf(error, upstream.name).message,
-          jsonArray,
+          DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams) === "json-array",
         ),
       limits,
       contentType.includes("event-stream") ? codec.skippableData : undefined,

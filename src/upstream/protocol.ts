@@ -38,8 +38,11 @@ export function forwardsNatively(upstream: Upstream, dialect: Dialect): boolean 
 
 export interface EndpointRequest extends Omit<EndpointCall, "apiVersion" | "query"> {
   dialect: Dialect;
-  /** The client's query string; Gemini's `alt` must reach the upstream, the client's `key` must not. */
-  query: URLSearchParams;
+  /**
+   * The client's query string; Gemini's `alt` must reach the upstream, the client's `key` must
+   * not. Undefined only where the upstream is not Gemini's: no other endpoint reads a query.
+   */
+  query: URLSearchParams | undefined;
 }
 
 /** The dialect that serves a forwarded request on this upstream: its own, or chat for an OpenAI dialect it has no path for. */
