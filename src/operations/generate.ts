@@ -426,9 +426,18 @@ function targetsThatFit(
   }
   const counted = asTheWindowCounts(request);
   if (!worthCounting(roughRequestTokens(counted), windows)) return targets;
-  return services.tokens
-    .countRequest(counted)
-    .then((tokens) => fittingTargets(targets, tokens, ctx.request.headers, ctx.family));
+  return fitCounted(services.tokens.countRequest(counted), ctx, targets);
+}
+
+/** In a function of its own: the closure in targetsThatFit made it a scope every request, counted or not. */
+function fitCounted(
+  counting: Promise<number>,
+  ctx: RequestContext,
+  targets: Target[],
+): Promise<Target[]> {
+  return counting.then((tokens) =>
+    fittingTargets(targets, tokens, ctx.request.headers, ctx.family),
+  );
 }
 
 /**
