@@ -35,11 +35,16 @@ export const lookupRoute: Step = check((exchange) => {
     found(exchange, cached);
     return undefined;
   }
-  return snapshot.routes.lookup(method, path).then((lookup) => {
-    found(exchange, lookup);
+  return foundLater(snapshot.routes.lookup(method, path), exchange);
+});
+
+/** In a function of its own: the closure in the check made it a scope every request, cached or not. */
+function foundLater(lookup: Promise<PathLookup>, exchange: Exchange): Promise<undefined> {
+  return lookup.then((settled) => {
+    found(exchange, settled);
     return undefined;
   });
-});
+}
 
 function found(exchange: Exchange, lookup: PathLookup): void {
   exchange.lookup = lookup;
