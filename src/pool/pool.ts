@@ -250,7 +250,7 @@ export class AccountPool {
     const picked = this.pickNow(upstream, model, affinity, exclude);
     if (picked.kind === "unavailable") return picked;
     const { account, state, now } = picked;
-    return { kind: "lease", lease: this.begin(upstream, account, state, model, now) };
+    return this.begin(upstream, account, state, model, now);
   }
 
   /** The account the strategy picks among those ready now, not yet taken. */
@@ -393,7 +393,7 @@ export class AccountPool {
       if (picked.kind === "unavailable") return picked;
       const { account, state } = picked;
       if (account.rpm === undefined && account.maxConcurrency === undefined)
-        return { kind: "lease", lease: this.begin(upstream, account, state, model, picked.now) };
+        return this.begin(upstream, account, state, model, picked.now);
       const id = `${upstream.name}/${account.name}`;
       const verdict = await shared.admit(id, account.maxConcurrency, account.rpm);
       const now = this.now();
@@ -404,10 +404,7 @@ export class AccountPool {
           verdict.kind === "admitted"
             ? shared.hold(id, verdict.leaseId, account.maxConcurrency)
             : undefined;
-        return {
-          kind: "lease",
-          lease: this.begin(upstream, account, state, model, now, release),
-        };
+        return this.begin(upstream, account, state, model, now, release);
       }
     }
   }
@@ -419,7 +416,7 @@ export class AccountPool {
     model: string,
     now: number,
     release?: () => void,
-  ): Lease {
+  ): PoolLease {
     state.inFlight++;
     state.requests++;
     if (account.rpm) state.recentStarts.push(now);
@@ -523,6 +520,12 @@ export class AccountPool {
 
 /** One attempt's hold on an account: a class, so that a lease is one object rather than two closures and their scope. */
 class PoolLease implements Lease {
+  /*
+   * A lease is its own Acquired ({ kind: "lease", lease }): the wrapper object tryAcquire made
+   * around it was one more object every request.
+   */
+  readonly kind = "lease";
+  readonly lease: Lease = this;
   private finished = false;
 
   constructor(
