@@ -18,7 +18,7 @@ import { limitsOf } from "../upstream-limits.ts";
 import { adaptChatBody, meansNoSuchRoute } from "../codecs/openai-compatible/index.ts";
 import {
   clientResponseHeaders,
-  upstreamEndpoint,
+  endpointFor,
   upstreamRequestHeaders,
 } from "../upstream/protocol.ts";
 import type { AttemptContext } from "./attempt-context.ts";
@@ -150,14 +150,14 @@ class PassthroughRunner implements TargetRunner {
       dialect === "gemini" || (json.model === target.model && !adapted)
         ? text
         : JSON.stringify({ ...(adapted ?? json), model: target.model });
-    this.url = upstreamEndpoint(upstream, {
-      dialect,
+    this.url = endpointFor(upstream, dialect, {
       operation: ctx.match.route.operation,
       model: target.model,
       stream,
       // Only Gemini's endpoint carries the client's query (its `alt`): asked for elsewhere, the
       // URL made a URLSearchParams object every request.
       query: upstream.protocol === "gemini" ? ctx.url.searchParams : undefined,
+      apiVersion: upstream.apiVersion,
     });
     this.codec = UPSTREAM_CODECS[dialect];
     // OpenAI stores a Response in the account that made it (unless store: false); continuing it must go back there.

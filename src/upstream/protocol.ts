@@ -38,11 +38,8 @@ export function forwardsNatively(upstream: Upstream, dialect: Dialect): boolean 
 
 export interface EndpointRequest extends Omit<EndpointCall, "apiVersion" | "query"> {
   dialect: Dialect;
-  /**
-   * The client's query string; Gemini's `alt` must reach the upstream, the client's `key` must
-   * not. Undefined only where the upstream is not Gemini's: no other endpoint reads a query.
-   */
-  query: URLSearchParams | undefined;
+  /** The client's query string; Gemini's `alt` must reach the upstream, the client's `key` must not. */
+  query: URLSearchParams;
 }
 
 /** The dialect that serves a forwarded request on this upstream: its own, or chat for an OpenAI dialect it has no path for. */
@@ -53,17 +50,21 @@ function servingDialect(upstream: Upstream, dialect: Dialect): Dialect {
 }
 
 export function upstreamEndpoint(upstream: Upstream, request: EndpointRequest): string {
-  const dialect = DIALECT_MODULES[servingDialect(upstream, request.dialect)];
-  return (
-    upstream.baseUrl +
-    dialect.endpointPath({
-      operation: request.operation,
-      model: request.model,
-      stream: request.stream,
-      apiVersion: upstream.apiVersion,
-      query: request.query,
-    })
-  );
+  return endpointFor(upstream, request.dialect, {
+    operation: request.operation,
+    model: request.model,
+    stream: request.stream,
+    apiVersion: upstream.apiVersion,
+    query: request.query,
+  });
+}
+
+/**
+ * As upstreamEndpoint, with the call as the dialect reads it (its apiVersion the upstream's): a
+ * caller that builds it itself makes one object a request, not two.
+ */
+export function endpointFor(upstream: Upstream, dialect: Dialect, call: EndpointCall): string {
+  return upstream.baseUrl + DIALECT_MODULES[servingDialect(upstream, dialect)].endpointPath(call);
 }
 
 export function modelListEndpoint(upstream: Upstream): string | undefined {
