@@ -280,23 +280,21 @@ function runnerFor(
     counting || fallsBackOnNoSuchRoute(upstream, dialect)
       ? translatedLater(ctx, dialect, target, upstream, services, stream, translation)
       : undefined;
-  return passthroughRunner({
+  return passthroughRunner(
     ctx,
     dialect,
     target,
     upstream,
     stream,
-    upstreamClient: services.upstreamClient,
-    signatures: services.signatures,
-    log: services.log,
+    services,
     // A server without a count endpoint still has its other routes: the count is made the
     // translated way (the estimate, where the wire dialect counts nowhere), and nothing is marked missing.
-    onNoSuchRoute: !translated
+    !translated
       ? undefined
       : counting
         ? countElsewhere(translated)
         : noSuchRouteFallback(upstream, dialect, services, translated),
-  });
+  );
 }
 
 /** translatedFor when it is asked for: made in its own function, so runnerFor has no scope a request. */

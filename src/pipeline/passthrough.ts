@@ -68,24 +68,16 @@ export function sameDialectFailure(
   );
 }
 
-/**
- * A client whose dialect is the upstream's: its bytes go through untouched, with only the model
- * rewritten, and the answer comes back untouched; it is read on the way, for the commit point,
- * errors hidden in a 200, empty answers and usage.
- */
-export interface PassthroughRunnerOptions {
-  ctx: AttemptContext;
-  dialect: Dialect;
-  target: Target;
-  upstream: Upstream;
-  stream: boolean;
+/** What a pass-through runner uses of the gateway's services. */
+export interface PassthroughServices {
   upstreamClient: UpstreamClient;
   /** Who issued each signature levity has seen in a same-dialect answer. */
   signatures: SignatureRegistry;
   log: Logger;
-  /** Another way to the same answer when the upstream turns out not to have this route at all. */
-  onNoSuchRoute?: (lease: Lease) => Promise<AttemptResult>;
 }
+
+/** Another way to the same answer when the upstream turns out not to have this route at all. */
+export type NoSuchRoute = (lease: Lease) => Promise<AttemptResult>;
 
 /*
  * Module functions, not closures made with every runner: they need nothing of the request.
@@ -100,8 +92,22 @@ function pinStored(lease: Lease, id: string | undefined): void {
 
 function pinNothing(_lease: Lease, _id: string | undefined): void {}
 
-export function passthroughRunner(options: PassthroughRunnerOptions): TargetRunner {
-  return new PassthroughRunner(options);
+/**
+ * A client whose dialect is the upstream's: its bytes go through untouched, with only the model
+ * rewritten, and the answer comes back untouched; it is read on the way, for the commit point,
+ * errors hidden in a 200, empty answers and usage. Its arguments as they are, not in an object of
+ * options: that was one more object a request.
+ */
+export function passthroughRunner(
+  ctx: AttemptContext,
+  dialect: Dialect,
+  target: Target,
+  upstream: Upstream,
+  stream: boolean,
+  services: PassthroughServices,
+  onNoSuchRoute?: NoSuchRoute,
+): TargetRunner {
+  return new PassthroughRunner(ctx, dialect, target, upstream, stream, services, onNoSuchRoute);
 }
 
 /*
@@ -117,7 +123,7 @@ class PassthroughRunner implements TargetRunner {
   private readonly stream: boolean;
   private readonly upstreamClient: UpstreamClient;
   private readonly signatures: SignatureRegistry;
-  private readonly onNoSuchRoute: PassthroughRunnerOptions["onNoSuchRoute"];
+  private readonly onNoSuchRoute: NoSuchRoute | undefined;
   private readonly json: JsonObject;
   private readonly adapted: JsonObject | undefined;
   /** What is sent when no signature is left out: the client's bytes, or the rewritten body. */
@@ -128,16 +134,23 @@ class PassthroughRunner implements TargetRunner {
   private readonly codec: (typeof UPSTREAM_CODECS)[Dialect];
   private readonly pin: (lease: Lease, id: string | undefined) => void;
 
-  constructor(options: PassthroughRunnerOptions) {
-    const { ctx, dialect, target, upstream, stream } = options;
+  constructor(
+    ctx: AttemptContext,
+    dialect: Dialect,
+    target: Target,
+    upstream: Upstream,
+    stream: boolean,
+    services: PassthroughServices,
+    onNoSuchRoute: NoSuchRoute | undefined,
+  ) {
     this.ctx = ctx;
     this.dialect = dialect;
     this.upstream = upstream;
     this.model = target.model;
     this.stream = stream;
-    this.upstreamClient = options.upstreamClient;
-    this.signatures = options.signatures;
-    this.onNoSuchRoute = options.onNoSuchRoute;
+    this.upstreamClient = services.upstreamClient;
+    this.signatures = services.signatures;
+    this.onNoSuchRoute = onNoSuchRoute;
     const { json, text } = ctx.body!;
     this.json = json;
     // Only the model changes, and for an OpenAI-compatible provider what it would refuse; otherwise the client's bytes go through untouched.
@@ -165,7 +178,7 @@ class PassthroughRunner implements TargetRunner {
     // A dialect without signatures in its history has nothing to leave out: a second attempt
     // would send the same body, so its attempts go unwrapped (one async call less each).
     this.attempt = REASONING_HISTORY[dialect]
-      ? retryWithoutReasoning(tellOf(ctx, upstream, options.log), this.attemptOnce.bind(this))
+      ? retryWithoutReasoning(tellOf(ctx, upstream, services.log), this.attemptOnce.bind(this))
       : this.attemptOnce;
   }
 
