@@ -210,14 +210,27 @@ class PassthroughRunner implements TargetRunner {
   }
 
   // Called as `runner.attempt(lease)` when unwrapped, so `this` is the runner.
-  async attemptOnce(lease: Lease, noReasoning = false): Promise<AttemptResult> {
-    const { upstream, codec } = this;
+  /*
+   * Not async: an async function that waits cost every attempt its generator, two scopes and a
+   * function; the answer's handlers, bound here, are two functions. A caller still sees every
+   * failure as the promise's rejection, as of the async function this was.
+   */
+  attemptOnce(lease: Lease, noReasoning = false): Promise<AttemptResult> {
+    try {
+      return this.call(lease, noReasoning);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private call(lease: Lease, noReasoning: boolean): Promise<AttemptResult> {
+    const { upstream } = this;
     const issuer = attemptIssuer(upstream, lease.account, this.model);
     // The answer goes to the client as it is: who signed what in it is remembered here.
     const parseTarget = targetOf(upstream, issuer, { onIssued: this.signatures.recordIssued });
-    let opened: OpenedUpstream;
+    let opening: Promise<OpenedUpstream>;
     try {
-      opened = await this.upstreamClient.open({
+      opening = this.upstreamClient.open({
         stream: this.stream,
         upstream,
         url: this.url,
@@ -233,8 +246,22 @@ class PassthroughRunner implements TargetRunner {
         answerAsText: true,
       });
     } catch (error) {
-      return failed(failureOf(error, upstream.name));
+      return Promise.resolve(this.unopened(error));
     }
+    return opening.then(this.answered.bind(this, lease, parseTarget), this.unopened.bind(this));
+  }
+
+  /** The call failed before an answer came: the upstream is unreachable, or the client left (thrown on). */
+  private unopened(error: unknown): AttemptResult {
+    return failed(failureOf(error, this.upstream.name));
+  }
+
+  private answered(
+    lease: Lease,
+    parseTarget: UpstreamTarget,
+    opened: OpenedUpstream,
+  ): AttemptResult | Promise<AttemptResult> {
+    const { upstream, codec } = this;
     const { response, source } = opened;
     // Read whole by the upstream client (answerAsText), unless it is a successful stream.
     const answer = opened.text ?? "";
