@@ -149,66 +149,96 @@ export interface GuardedSource {
 /** How long a body may stay open after its final event before its connection is cut. */
 const RELEASE_GRACE_MS = 250;
 
-function guardSource(
-  body: ReadableStream<Uint8Array>,
-  w: Watched,
-  unwatch: (w: Watched) => void,
-): GuardedSource {
-  const reader = body.getReader();
+function ignore(): void {}
+
+function readerOf(body: ReadableStream<Uint8Array>) {
+  return body.getReader();
+}
+
+/** A body's default reader, as the runtime types it. */
+type BodyReader = ReturnType<typeof readerOf>;
+
+/*
+ * A class, not an object of closures: the reader's handlers, its three methods, the failure's
+ * async function and the scope they shared were made for every stream; now the two handlers a
+ * read needs are bound once a body and the rest are methods.
+ */
+class GuardedBody implements GuardedSource {
+  private readonly reader: BodyReader;
   // Set once the reader no longer wants the body: a read that fails after that is the release, not a fault.
-  let released = false;
-  const failed = async (error: unknown): Promise<never> => {
-    unwatch(w);
-    w.abort.abort();
-    await reader.cancel().catch(() => {});
-    throw explain(error, w, "read");
-  };
+  private released = false;
   // Made once per body, not per chunk: an async read made a suspended call and a result object
   // for every chunk of every stream.
-  const onRead = (result: { done: boolean; value?: Uint8Array }): ReadResult => {
+  private readonly onRead: (result: { done: boolean; value?: Uint8Array }) => ReadResult;
+  private readonly onFailure: (error: unknown) => ReadResult | Promise<never>;
+
+  constructor(
+    body: ReadableStream<Uint8Array>,
+    private readonly w: Watched,
+    private readonly unwatch: (w: Watched) => void,
+  ) {
+    this.reader = readerOf(body);
+    this.onRead = this.took.bind(this);
+    this.onFailure = this.readFailed.bind(this);
+  }
+
+  read(): Promise<ReadResult> {
+    if (this.released) return Promise.resolve(END);
+    return this.reader.read().then(this.onRead, this.onFailure);
+  }
+
+  private took(result: { done: boolean; value?: Uint8Array }): ReadResult {
     if (result.done) {
-      unwatch(w);
+      this.unwatch(this.w);
       return END;
     }
-    w.lastChunkAt = performance.now();
+    this.w.lastChunkAt = performance.now();
     // The reader's own result, not a copy: it already says { done: false, value }.
     return result as ReadResult;
-  };
-  const onFailure = (error: unknown): ReadResult | Promise<never> =>
-    released ? END : failed(error);
-  return {
-    read() {
-      if (released) return Promise.resolve(END);
-      return reader.read().then(onRead, onFailure);
-    },
-    /*
-     * Letting go of the body, after its final event or because the client left. A connection
-     * that stays open after the final event is normal behind proxies and HTTP/2 hops, so this
-     * never throws, and a read still pending or made after it ends cleanly instead of failing.
-     */
-    async cancel(reason) {
-      if (released) return;
-      released = true;
-      unwatch(w);
-      const cancelled = reader.cancel(reason).catch(() => {});
-      w.abort.abort();
-      await cancelled;
-    },
-    release() {
-      if (released) return;
-      released = true;
-      // The watch list cuts it when the grace runs out (an abort that nothing reads as a failure).
-      w.totalAt = Math.min(w.totalAt, performance.now() + RELEASE_GRACE_MS);
-      void (async () => {
-        try {
-          while (!(await reader.read()).done);
-        } catch {
-          // Cut after the grace, or the connection dropped: the answer was already whole.
-        }
-        unwatch(w);
-      })();
-    },
-  };
+  }
+
+  private readFailed(error: unknown): ReadResult | Promise<never> {
+    return this.released ? END : this.failed(error);
+  }
+
+  private async failed(error: unknown): Promise<never> {
+    const { w } = this;
+    this.unwatch(w);
+    w.abort.abort();
+    await this.reader.cancel().catch(ignore);
+    throw explain(error, w, "read");
+  }
+
+  /*
+   * Letting go of the body, after its final event or because the client left. A connection
+   * that stays open after the final event is normal behind proxies and HTTP/2 hops, so this
+   * never throws, and a read still pending or made after it ends cleanly instead of failing.
+   */
+  async cancel(reason?: unknown): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    this.unwatch(this.w);
+    const cancelled = this.reader.cancel(reason).catch(ignore);
+    this.w.abort.abort();
+    await cancelled;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    // The watch list cuts it when the grace runs out (an abort that nothing reads as a failure).
+    this.w.totalAt = Math.min(this.w.totalAt, performance.now() + RELEASE_GRACE_MS);
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (!(await this.reader.read()).done);
+    } catch {
+      // Cut after the grace, or the connection dropped: the answer was already whole.
+    }
+    this.unwatch(this.w);
+  }
 }
 
 /** A guarded source as a web stream, for readers that want one. */
@@ -340,9 +370,9 @@ export class UpstreamClient {
       // Not null: a stream has no sized read, so a null body returned above.
       const body = response.body!;
       const encoding = RUNTIME_DECODES ? "identity" : contentEncoding(response.headers);
-      if (encoding === "identity") return { response, source: guardSource(body, w, unwatch) };
+      if (encoding === "identity") return { response, source: new GuardedBody(body, w, unwatch) };
       const decoded = decodedStream(body, encoding);
-      if (decoded) return { response, source: guardSource(decoded, w, unwatch) };
+      if (decoded) return { response, source: new GuardedBody(decoded, w, unwatch) };
       unwatch(w);
       w.abort.abort();
       throw broken(
