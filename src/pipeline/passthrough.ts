@@ -1,6 +1,7 @@
 import type { Usage } from "../ir.ts";
 import { DIALECT_MODULES, UPSTREAM_CODECS } from "../codecs/index.ts";
 import { isObject, type JsonObject } from "../codecs/json.ts";
+import type { Emit, StreamParser } from "../codecs/sse.ts";
 import type { UpstreamTarget } from "../codecs/codec.ts";
 import type { Dialect } from "../codecs/names.ts";
 import type { Upstream } from "../config/snapshot.ts";
@@ -12,7 +13,7 @@ import { failureFromAnswer, failureFromEvent } from "./answer-failure.ts";
 import { isEmptyAnswer } from "./first-content.ts";
 import type { Lease } from "../pool/lease.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
-import { tapStream } from "./tap.ts";
+import { type Tapped, type TapVerdict, tapStream } from "./tap.ts";
 import type { GuardedSource, OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { adaptChatBody, meansNoSuchRoute } from "../codecs/openai-compatible/index.ts";
@@ -318,46 +319,60 @@ class PassthroughRunner implements TargetRunner {
   }
 
   /*
-   * A successful stream, in a method of its own: its closures written in the attempt made the
-   * engine give every attempt a scope for them, a whole answer's too.
+   * A successful stream, in methods of their own, and not async: closures written in the attempt
+   * made every attempt a scope for them, and waiting in an async function cost a stream its
+   * generator, three scopes and a function. The tap's callbacks are bound methods.
    */
-  private async forwardStream(
+  private forwardStream(
     lease: Lease,
     response: Response,
     source: GuardedSource,
     parseTarget: UpstreamTarget,
     headers: Record<string, string>,
   ): Promise<AttemptResult> {
-    const { upstream, codec, dialect, ctx, pin } = this;
+    const { upstream, codec } = this;
     const contentType = response.headers.get("content-type") ?? "";
     const limits = limitsOf(upstream);
-    const tapped = await tapStream(
+    return tapStream(
       source,
-      (emit) =>
-        codec.streamParser(emit, parseTarget, contentType, {
-          bytes: limits.eventBytes,
-          upstream: upstream.name,
-        }),
+      this.streamParser.bind(this, parseTarget, contentType, limits.eventBytes),
       upstream.name,
-      // How the client's stream is framed is asked only when it breaks.
-      (error) =>
-        DIALECT_MODULES[dialect].streamErrorBytes(
-          502,
-          failureOf(error, upstream.name).message,
-          DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams) === "json-array",
-        ),
+      this.streamErrorBytes.bind(this),
       limits,
       contentType.includes("event-stream") ? codec.skippableData : undefined,
-    );
-    if (tapped.kind === "failed") return failed(tapped.failure);
-    void tapped.done.then(({ usage, error, id }) => {
-      if (!error) {
-        pin(lease, id);
-        lease.finish({ ok: true, usage });
-      } else if (error instanceof GatewayError)
-        lease.finish({ neutral: true }); // the client left: the account is blameless
-      else lease.finish({ ok: false, failure: failureOf(error, upstream.name) });
+    ).then(this.tapped.bind(this, lease, response, headers));
+  }
+
+  private streamParser(
+    parseTarget: UpstreamTarget,
+    contentType: string,
+    eventBytes: number,
+    emit: Emit,
+  ): StreamParser {
+    return this.codec.streamParser(emit, parseTarget, contentType, {
+      bytes: eventBytes,
+      upstream: this.upstream.name,
     });
+  }
+
+  /** How the client's stream is framed is asked only when it breaks. */
+  private streamErrorBytes(error: unknown): Uint8Array {
+    const module = DIALECT_MODULES[this.dialect];
+    return module.streamErrorBytes(
+      502,
+      failureOf(error, this.upstream.name).message,
+      module.streamFraming(this.ctx.url.searchParams) === "json-array",
+    );
+  }
+
+  private tapped(
+    lease: Lease,
+    response: Response,
+    headers: Record<string, string>,
+    tapped: Tapped,
+  ): AttemptResult {
+    if (tapped.kind === "failed") return failed(tapped.failure);
+    void tapped.done.then(this.streamEnded.bind(this, lease));
     return {
       kind: "committed",
       response: new Response(tapped.body, {
@@ -366,5 +381,15 @@ class PassthroughRunner implements TargetRunner {
         headers,
       }),
     };
+  }
+
+  private streamEnded(lease: Lease, verdict: TapVerdict): void {
+    const { error } = verdict;
+    if (!error) {
+      this.pin(lease, verdict.id);
+      lease.finish({ ok: true, usage: verdict.usage });
+    } else if (error instanceof GatewayError)
+      lease.finish({ neutral: true }); // the client left: the account is blameless
+    else lease.finish({ ok: false, failure: failureOf(error, this.upstream.name) });
   }
 }
