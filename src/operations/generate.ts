@@ -326,17 +326,20 @@ function translatedFor(
 /** What ties the request to an account: its conversation, for sticky upstreams, and a stored response it continues. */
 function affinityOf(ctx: RequestContext, dialect: Dialect, targets: Target[]): Affinity {
   const json = ctx.body!.json;
-  return {
-    // Only sticky upstreams use it, and it hashes the conversation's opening. A replay binds no
-    // session: the client's conversation must not follow the operator's replay to its account.
-    session:
-      ctx.replayOf === undefined && anySticky(ctx, targets)
-        ? requestSessionKey(ctx, dialect)
-        : undefined,
-    previousResponseId:
-      typeof json.previous_response_id === "string" ? json.previous_response_id : undefined,
-  };
+  // Only sticky upstreams use it, and it hashes the conversation's opening. A replay binds no
+  // session: the client's conversation must not follow the operator's replay to its account.
+  const session =
+    ctx.replayOf === undefined && anySticky(ctx, targets)
+      ? requestSessionKey(ctx, dialect)
+      : undefined;
+  const previousResponseId =
+    typeof json.previous_response_id === "string" ? json.previous_response_id : undefined;
+  // Most requests are tied to nothing: one shared object says so, not one a request.
+  if (session === undefined && previousResponseId === undefined) return NO_AFFINITY;
+  return { session, previousResponseId };
 }
+
+const NO_AFFINITY: Affinity = Object.freeze({ session: undefined, previousResponseId: undefined });
 
 /** Whether a target's upstream keeps conversations on one account. A loop: `some` cost a closure a request. */
 function anySticky(ctx: RequestContext, targets: Target[]): boolean {
