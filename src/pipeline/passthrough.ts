@@ -17,11 +17,7 @@ import { type Tapped, type TapVerdict, tapStream } from "./tap.ts";
 import type { GuardedSource, OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { adaptChatBody, meansNoSuchRoute } from "../codecs/openai-compatible/index.ts";
-import {
-  clientResponseHeaders,
-  endpointFor,
-  upstreamRequestHeaders,
-} from "../upstream/protocol.ts";
+import { clientResponseHeaders, endpointFor, requestHeadersWith } from "../upstream/protocol.ts";
 import type { AttemptContext } from "./attempt-context.ts";
 import type { Logger } from "../log.ts";
 import { REASONING_HISTORY } from "../codecs/reasoning-history.ts";
@@ -236,9 +232,8 @@ class PassthroughRunner implements TargetRunner {
         upstream,
         url: this.url,
         body: this.bodyFor(issuer, noReasoning),
-        headers: upstreamRequestHeaders(
-          upstream.protocol,
-          lease.account.key,
+        headers: requestHeadersWith(
+          this.upstreamClient.accountHeaders(upstream.protocol, lease.account),
           this.ctx.request.headers,
           true,
         ),

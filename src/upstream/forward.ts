@@ -1,8 +1,10 @@
 import { connect } from "node:net";
-import type { Timeouts, Upstream } from "../config/snapshot.ts";
+import type { UpstreamProtocol } from "../codecs/names.ts";
+import type { Account, Timeouts, Upstream } from "../config/snapshot.ts";
 import { broken, GatewayError, UpstreamFailed, unreachable } from "../failure.ts";
 import { SweepList } from "../sweep.ts";
 import { limitsOf } from "../upstream-limits.ts";
+import { accountHeaders } from "./protocol.ts";
 import { decodedStream } from "./stream-decode.ts";
 import { contentEncoding, readSizedText, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts";
 
@@ -296,6 +298,11 @@ export class UpstreamClient {
   });
   /** Behind an HTTP proxy a probe would test the wrong host, so there is none. */
   private readonly behindProxy: boolean;
+  /** Each account's key headers, made once per Account object (a reload makes new ones). */
+  private readonly keyHeaders = new WeakMap<
+    Account,
+    { protocol: UpstreamProtocol; key: string; headers: Readonly<Record<string, string>> }
+  >();
 
   /** `env` is the process environment, which fetch reads its proxy settings from; it is read once, here. */
   constructor(env: Readonly<Record<string, string | undefined>>) {
@@ -407,6 +414,19 @@ export class UpstreamClient {
         headers,
       }),
     };
+  }
+
+  /**
+   * The account's key in the upstream's own header, as accountHeaders makes it: kept per account,
+   * where every call made the object and the key's header value anew. Checked against the
+   * protocol and key: one Account object may serve several upstreams (echo's built-in one).
+   */
+  accountHeaders(protocol: UpstreamProtocol, account: Account): Readonly<Record<string, string>> {
+    const known = this.keyHeaders.get(account);
+    if (known?.protocol === protocol && known.key === account.key) return known.headers;
+    const headers = Object.freeze(accountHeaders(protocol, account.key));
+    this.keyHeaders.set(account, { protocol, key: account.key, headers });
+    return headers;
   }
 
   /**

@@ -98,9 +98,18 @@ export function upstreamRequestHeaders(
   client: Headers,
   sameDialect: boolean,
 ): Headers {
+  return requestHeadersWith(accountHeaders(protocol, key), client, sameDialect);
+}
+
+/** As upstreamRequestHeaders, from the account's key headers as the caller keeps them (UpstreamClient.accountHeaders). */
+export function requestHeadersWith(
+  account: Readonly<Record<string, string>>,
+  client: Headers,
+  sameDialect: boolean,
+): Headers {
   // Set on the account's own object's copy, not spread with it into another object first (fetch
   // sends headers in its own order, whichever way they were put in).
-  const headers = new Headers(accountHeaders(protocol, key));
+  const headers = new Headers(account);
   headers.set("content-type", "application/json");
   for (const name of sameDialect ? FORWARDED_CLIENT_HEADERS : TRANSLATED_CLIENT_HEADERS) {
     const value = client.get(name);
