@@ -50,7 +50,12 @@ const BEARER = /^bearer\s+/i;
 
 /** The key in Authorization (Bearer or raw): the first credential presentedCredentials lists. */
 export function authorizationCredential(headers: Headers): string | undefined {
-  const authorization = headers.get("authorization")?.trim();
+  return credentialIn(headers.get("authorization"));
+}
+
+/** The key an Authorization header's value carries (Bearer or raw). */
+export function credentialIn(header: string | null): string | undefined {
+  const authorization = header?.trim();
   return authorization ? authorization.replace(BEARER, "").trim() : undefined;
 }
 

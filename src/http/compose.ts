@@ -100,6 +100,10 @@ export function compose<C>(written: readonly Middleware<C>[]): (context: C) => P
   return (context) => new ChainRun(steps, context).run(0);
 }
 
+/** What a step declared without a `next` parameter is handed: one function, not one a request. */
+const NO_NEXT: Next = () =>
+  Promise.reject(new Error("a middleware step declared without next called it"));
+
 /**
  * One request's way through the steps. An object rather than closures over the request: a
  * closure made a function and two scopes for every request, and `next` is a bound method, made
@@ -129,7 +133,8 @@ class ChainRun<C> {
     const step = this.steps[index]!;
     try {
       if (typeof step !== "function") return this.checkRow(step.checks, 0, index);
-      const answer = step(this.context, this.run.bind(this, index + 1));
+      // A step that takes no `next` (the last, which dispatches) cannot call one: none is made.
+      const answer = step(this.context, step.length < 2 ? NO_NEXT : this.run.bind(this, index + 1));
       return answer instanceof Promise ? answer : Promise.resolve(answer);
     } catch (error) {
       return Promise.reject(error);

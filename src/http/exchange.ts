@@ -43,6 +43,8 @@ export interface Exchange extends Omit<RequestContext, "match"> {
   readonly policies: SnapshotPolicies;
   /** The browser's Origin header, or null for a client that is not a web page. */
   readonly origin: string | null;
+  /** The URL's path, read once: each read of `url.pathname` makes a new string. */
+  readonly path: string;
   /** What the route table answered for this path; set by the route lookup. */
   lookup?: PathLookup;
   /** The route the path points at, as far as the lookup can tell (an overlap: its first choice). */
@@ -79,7 +81,6 @@ export function openExchange(
   const requestId = randomId("req_");
   // Without a Host (HTTP/1.0) the runtime gives a bare path; the address levity listens on stands in.
   const url = new URL(request.url, policies.urlBase);
-  // Read once: each read of url.pathname makes a new string.
   const path = url.pathname;
   const logSettings = snapshot.proxy.requestLog;
   return {
@@ -99,6 +100,7 @@ export function openExchange(
     options,
     policies,
     origin: request.headers.get("origin"),
+    path,
     cors: policies.cors,
     // Every field the steps fill in later exists from the start, so the object keeps one shape
     // (an object that grows field by field is slower to read in every step after).

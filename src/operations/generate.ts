@@ -280,23 +280,21 @@ function runnerFor(
     counting || fallsBackOnNoSuchRoute(upstream, dialect)
       ? translatedLater(ctx, dialect, target, upstream, services, stream, translation)
       : undefined;
-  return passthroughRunner({
+  return passthroughRunner(
     ctx,
     dialect,
     target,
     upstream,
     stream,
-    upstreamClient: services.upstreamClient,
-    signatures: services.signatures,
-    log: services.log,
+    services,
     // A server without a count endpoint still has its other routes: the count is made the
     // translated way (the estimate, where the wire dialect counts nowhere), and nothing is marked missing.
-    onNoSuchRoute: !translated
+    !translated
       ? undefined
       : counting
         ? countElsewhere(translated)
         : noSuchRouteFallback(upstream, dialect, services, translated),
-  });
+  );
 }
 
 /** translatedFor when it is asked for: made in its own function, so runnerFor has no scope a request. */
@@ -328,17 +326,20 @@ function translatedFor(
 /** What ties the request to an account: its conversation, for sticky upstreams, and a stored response it continues. */
 function affinityOf(ctx: RequestContext, dialect: Dialect, targets: Target[]): Affinity {
   const json = ctx.body!.json;
-  return {
-    // Only sticky upstreams use it, and it hashes the conversation's opening. A replay binds no
-    // session: the client's conversation must not follow the operator's replay to its account.
-    session:
-      ctx.replayOf === undefined && anySticky(ctx, targets)
-        ? requestSessionKey(ctx, dialect)
-        : undefined,
-    previousResponseId:
-      typeof json.previous_response_id === "string" ? json.previous_response_id : undefined,
-  };
+  // Only sticky upstreams use it, and it hashes the conversation's opening. A replay binds no
+  // session: the client's conversation must not follow the operator's replay to its account.
+  const session =
+    ctx.replayOf === undefined && anySticky(ctx, targets)
+      ? requestSessionKey(ctx, dialect)
+      : undefined;
+  const previousResponseId =
+    typeof json.previous_response_id === "string" ? json.previous_response_id : undefined;
+  // Most requests are tied to nothing: one shared object says so, not one a request.
+  if (session === undefined && previousResponseId === undefined) return NO_AFFINITY;
+  return { session, previousResponseId };
 }
+
+const NO_AFFINITY: Affinity = Object.freeze({ session: undefined, previousResponseId: undefined });
 
 /** Whether a target's upstream keeps conversations on one account. A loop: `some` cost a closure a request. */
 function anySticky(ctx: RequestContext, targets: Target[]): boolean {
@@ -426,9 +427,18 @@ function targetsThatFit(
   }
   const counted = asTheWindowCounts(request);
   if (!worthCounting(roughRequestTokens(counted), windows)) return targets;
-  return services.tokens
-    .countRequest(counted)
-    .then((tokens) => fittingTargets(targets, tokens, ctx.request.headers, ctx.family));
+  return fitCounted(services.tokens.countRequest(counted), ctx, targets);
+}
+
+/** In a function of its own: the closure in targetsThatFit made it a scope every request, counted or not. */
+function fitCounted(
+  counting: Promise<number>,
+  ctx: RequestContext,
+  targets: Target[],
+): Promise<Target[]> {
+  return counting.then((tokens) =>
+    fittingTargets(targets, tokens, ctx.request.headers, ctx.family),
+  );
 }
 
 /**

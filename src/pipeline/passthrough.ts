@@ -1,6 +1,8 @@
 import type { Usage } from "../ir.ts";
 import { DIALECT_MODULES, UPSTREAM_CODECS } from "../codecs/index.ts";
-import { isObject } from "../codecs/json.ts";
+import { isObject, type JsonObject } from "../codecs/json.ts";
+import type { Emit, StreamParser } from "../codecs/sse.ts";
+import type { UpstreamTarget } from "../codecs/codec.ts";
 import type { Dialect } from "../codecs/names.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import { errorResponse } from "../codecs/errors.ts";
@@ -11,15 +13,11 @@ import { failureFromAnswer, failureFromEvent } from "./answer-failure.ts";
 import { isEmptyAnswer } from "./first-content.ts";
 import type { Lease } from "../pool/lease.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
-import { tapStream } from "./tap.ts";
-import type { OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
+import { type Tapped, type TapVerdict, tapStream } from "./tap.ts";
+import type { GuardedSource, OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { adaptChatBody, meansNoSuchRoute } from "../codecs/openai-compatible/index.ts";
-import {
-  clientResponseHeaders,
-  upstreamEndpoint,
-  upstreamRequestHeaders,
-} from "../upstream/protocol.ts";
+import { clientResponseHeaders, endpointFor, requestHeadersWith } from "../upstream/protocol.ts";
 import type { AttemptContext } from "./attempt-context.ts";
 import type { Logger } from "../log.ts";
 import { REASONING_HISTORY } from "../codecs/reasoning-history.ts";
@@ -67,24 +65,16 @@ export function sameDialectFailure(
   );
 }
 
-/**
- * A client whose dialect is the upstream's: its bytes go through untouched, with only the model
- * rewritten, and the answer comes back untouched; it is read on the way, for the commit point,
- * errors hidden in a 200, empty answers and usage.
- */
-export interface PassthroughRunnerOptions {
-  ctx: AttemptContext;
-  dialect: Dialect;
-  target: Target;
-  upstream: Upstream;
-  stream: boolean;
+/** What a pass-through runner uses of the gateway's services. */
+export interface PassthroughServices {
   upstreamClient: UpstreamClient;
   /** Who issued each signature levity has seen in a same-dialect answer. */
   signatures: SignatureRegistry;
   log: Logger;
-  /** Another way to the same answer when the upstream turns out not to have this route at all. */
-  onNoSuchRoute?: (lease: Lease) => Promise<AttemptResult>;
 }
+
+/** Another way to the same answer when the upstream turns out not to have this route at all. */
+export type NoSuchRoute = (lease: Lease) => Promise<AttemptResult>;
 
 /*
  * Module functions, not closures made with every runner: they need nothing of the request.
@@ -99,134 +89,187 @@ function pinStored(lease: Lease, id: string | undefined): void {
 
 function pinNothing(_lease: Lease, _id: string | undefined): void {}
 
-export function passthroughRunner(options: PassthroughRunnerOptions): TargetRunner {
-  // Taken apart here, not in the parameter list: a destructured parameter cost the call a scope of its own.
-  const { ctx, dialect, target, upstream, stream, upstreamClient, signatures, log, onNoSuchRoute } =
-    options;
-  const { json, text } = ctx.body!;
-  // Only the model changes, and for an OpenAI-compatible provider what it would refuse; otherwise the client's bytes go through untouched.
-  const adapted =
-    dialect === "openai-chat" && upstream.openai
-      ? adaptChatBody(json, upstream.openai.compat)
-      : undefined;
-  const body =
-    dialect === "gemini" || (json.model === target.model && !adapted)
-      ? text
-      : JSON.stringify({ ...(adapted ?? json), model: target.model });
-  // The history's signatures go only to the attempt that may have them (signatures.ts); the
-  // body is rewritten only when one may not, once per issuer.
-  const history = REASONING_HISTORY[dialect];
+/**
+ * A client whose dialect is the upstream's: its bytes go through untouched, with only the model
+ * rewritten, and the answer comes back untouched; it is read on the way, for the commit point,
+ * errors hidden in a 200, empty answers and usage. Its arguments as they are, not in an object of
+ * options: that was one more object a request.
+ */
+export function passthroughRunner(
+  ctx: AttemptContext,
+  dialect: Dialect,
+  target: Target,
+  upstream: Upstream,
+  stream: boolean,
+  services: PassthroughServices,
+  onNoSuchRoute?: NoSuchRoute,
+): TargetRunner {
+  return new PassthroughRunner(ctx, dialect, target, upstream, stream, services, onNoSuchRoute);
+}
+
+/*
+ * A class, not an object of closures: the runner's three functions and the scope they shared were
+ * made for every request, where its methods are made once.
+ */
+class PassthroughRunner implements TargetRunner {
+  readonly upstream: Upstream;
+  readonly model: string;
+  readonly attempt: (lease: Lease) => Promise<AttemptResult>;
+  private readonly ctx: AttemptContext;
+  private readonly dialect: Dialect;
+  private readonly stream: boolean;
+  private readonly upstreamClient: UpstreamClient;
+  private readonly signatures: SignatureRegistry;
+  private readonly onNoSuchRoute: NoSuchRoute | undefined;
+  private readonly json: JsonObject;
+  private readonly adapted: JsonObject | undefined;
+  /** What is sent when no signature is left out: the client's bytes, or the rewritten body. */
+  private readonly body: string;
   // Made by the first rewrite: a dialect without signatures in its history never needs it.
-  let bodies: Map<string, string> | undefined;
-  const bodyFor = (issuer: string, noReasoning: boolean): string => {
-    if (!history) return body;
-    bodies ??= new Map();
+  private bodies: Map<string, string> | undefined;
+  private readonly url: string;
+  private readonly codec: (typeof UPSTREAM_CODECS)[Dialect];
+  private readonly pin: (lease: Lease, id: string | undefined) => void;
+
+  constructor(
+    ctx: AttemptContext,
+    dialect: Dialect,
+    target: Target,
+    upstream: Upstream,
+    stream: boolean,
+    services: PassthroughServices,
+    onNoSuchRoute: NoSuchRoute | undefined,
+  ) {
+    this.ctx = ctx;
+    this.dialect = dialect;
+    this.upstream = upstream;
+    this.model = target.model;
+    this.stream = stream;
+    this.upstreamClient = services.upstreamClient;
+    this.signatures = services.signatures;
+    this.onNoSuchRoute = onNoSuchRoute;
+    const { json, text } = ctx.body!;
+    this.json = json;
+    // Only the model changes, and for an OpenAI-compatible provider what it would refuse; otherwise the client's bytes go through untouched.
+    const adapted =
+      dialect === "openai-chat" && upstream.openai
+        ? adaptChatBody(json, upstream.openai.compat)
+        : undefined;
+    this.adapted = adapted;
+    this.body =
+      dialect === "gemini" || (json.model === target.model && !adapted)
+        ? text
+        : JSON.stringify({ ...(adapted ?? json), model: target.model });
+    this.url = endpointFor(upstream, dialect, {
+      operation: ctx.match.route.operation,
+      model: target.model,
+      stream,
+      // Only Gemini's endpoint carries the client's query (its `alt`): asked for elsewhere, the
+      // URL made a URLSearchParams object every request.
+      query: upstream.protocol === "gemini" ? ctx.url.searchParams : undefined,
+      apiVersion: upstream.apiVersion,
+    });
+    this.codec = UPSTREAM_CODECS[dialect];
+    // OpenAI stores a Response in the account that made it (unless store: false); continuing it must go back there.
+    this.pin = dialect === "openai-responses" && json.store !== false ? pinStored : pinNothing;
+    // A dialect without signatures in its history has nothing to leave out: a second attempt
+    // would send the same body, so its attempts go unwrapped (one async call less each).
+    this.attempt = REASONING_HISTORY[dialect]
+      ? retryWithoutReasoning(tellOf(ctx, upstream, services.log), this.attemptOnce.bind(this))
+      : this.attemptOnce;
+  }
+
+  failureResponse(failure: Failure, headers: Headers): Response {
+    return sameDialectFailure(this.ctx, failure, headers);
+  }
+
+  /** The history's signatures go only to the attempt that may have them (signatures.ts); the body is rewritten only when one may not, once per issuer. */
+  private bodyFor(issuer: string, noReasoning: boolean): string {
+    const history = REASONING_HISTORY[this.dialect];
+    if (!history) return this.body;
+    this.bodies ??= new Map();
     const key = noReasoning ? "" : issuer;
-    let chosen = bodies.get(key);
+    let chosen = this.bodies.get(key);
     if (chosen === undefined) {
       const send = noReasoning
         ? sendNoSignature
-        : signatureSender(issuer, upstream.protocol, signatures);
-      const rewritten = history(adapted ?? json, send, noReasoning);
+        : signatureSender(issuer, this.upstream.protocol, this.signatures);
+      const rewritten = history(this.adapted ?? this.json, send, noReasoning);
       chosen =
         rewritten === undefined
-          ? body
+          ? this.body
           : JSON.stringify(
-              dialect === "gemini" ? rewritten : { ...rewritten, model: target.model },
+              this.dialect === "gemini" ? rewritten : { ...rewritten, model: this.model },
             );
-      bodies.set(key, chosen);
+      this.bodies.set(key, chosen);
     }
     return chosen;
-  };
-  const operation = ctx.match.route.operation;
-  const url = upstreamEndpoint(upstream, {
-    dialect,
-    operation,
-    model: target.model,
-    stream,
-    query: ctx.url.searchParams,
-  });
-  const codec = UPSTREAM_CODECS[dialect];
-  const jsonArray =
-    stream && DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams) === "json-array";
+  }
 
-  // OpenAI stores a Response in the account that made it (unless store: false); continuing it must go back there.
-  const storesResponse = dialect === "openai-responses" && json.store !== false;
-  const pin = storesResponse ? pinStored : pinNothing;
-
-  const attempt = async (lease: Lease, noReasoning = false): Promise<AttemptResult> => {
-    const issuer = attemptIssuer(upstream, lease.account, target.model);
-    // The answer goes to the client as it is: who signed what in it is remembered here.
-    const parseTarget = targetOf(upstream, issuer, { onIssued: signatures.recordIssued });
-    let opened: OpenedUpstream;
+  // Called as `runner.attempt(lease)` when unwrapped, so `this` is the runner.
+  /*
+   * Not async: an async function that waits cost every attempt its generator, two scopes and a
+   * function; the answer's handlers, bound here, are two functions. A caller still sees every
+   * failure as the promise's rejection, as of the async function this was.
+   */
+  attemptOnce(lease: Lease, noReasoning = false): Promise<AttemptResult> {
     try {
-      opened = await upstreamClient.open({
-        stream,
+      return this.call(lease, noReasoning);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private call(lease: Lease, noReasoning: boolean): Promise<AttemptResult> {
+    const { upstream } = this;
+    const issuer = attemptIssuer(upstream, lease.account, this.model);
+    // The answer goes to the client as it is: who signed what in it is remembered here.
+    const parseTarget = targetOf(upstream, issuer, { onIssued: this.signatures.recordIssued });
+    let opening: Promise<OpenedUpstream>;
+    try {
+      opening = this.upstreamClient.open({
+        stream: this.stream,
         upstream,
-        url,
-        body: bodyFor(issuer, noReasoning),
-        headers: upstreamRequestHeaders(
-          upstream.protocol,
-          lease.account.key,
-          ctx.request.headers,
+        url: this.url,
+        body: this.bodyFor(issuer, noReasoning),
+        headers: requestHeadersWith(
+          this.upstreamClient.accountHeaders(upstream.protocol, lease.account),
+          this.ctx.request.headers,
           true,
         ),
-        clientSignal: ctx.request.signal,
+        clientSignal: this.ctx.request.signal,
         timeouts: upstream.timeouts,
         answerAsText: true,
       });
     } catch (error) {
-      return failed(failureOf(error, upstream.name));
+      return Promise.resolve(this.unopened(error));
     }
+    return opening.then(this.answered.bind(this, lease, parseTarget), this.unopened.bind(this));
+  }
+
+  /** The call failed before an answer came: the upstream is unreachable, or the client left (thrown on). */
+  private unopened(error: unknown): AttemptResult {
+    return failed(failureOf(error, this.upstream.name));
+  }
+
+  private answered(
+    lease: Lease,
+    parseTarget: UpstreamTarget,
+    opened: OpenedUpstream,
+  ): AttemptResult | Promise<AttemptResult> {
+    const { upstream, codec } = this;
     const { response, source } = opened;
     // Read whole by the upstream client (answerAsText), unless it is a successful stream.
     const answer = opened.text ?? "";
     const headers = clientResponseHeaders(response.headers);
     if (!response.ok) {
-      if (onNoSuchRoute && meansNoSuchRoute(response.status, answer)) return onNoSuchRoute(lease);
+      if (this.onNoSuchRoute && meansNoSuchRoute(response.status, answer))
+        return this.onNoSuchRoute(lease);
       return failed(failureFromAnswer(codec, response.status, response.headers, answer));
     }
+    if (source) return this.forwardStream(lease, response, source, parseTarget, headers);
 
-    if (source) {
-      const contentType = response.headers.get("content-type") ?? "";
-      const limits = limitsOf(upstream);
-      const tapped = await tapStream(
-        source,
-        (emit) =>
-          codec.streamParser(emit, parseTarget, contentType, {
-            bytes: limits.eventBytes,
-            upstream: upstream.name,
-          }),
-        upstream.name,
-        (error) =>
-          DIALECT_MODULES[dialect].streamErrorBytes(
-            502,
-            failureOf(error, upstream.name).message,
-            jsonArray,
-          ),
-        limits,
-        contentType.includes("event-stream") ? codec.skippableData : undefined,
-      );
-      if (tapped.kind === "failed") return failed(tapped.failure);
-      void tapped.done.then(({ usage, error, id }) => {
-        if (!error) {
-          pin(lease, id);
-          lease.finish({ ok: true, usage });
-        } else if (error instanceof GatewayError)
-          lease.finish({ neutral: true }); // the client left: the account is blameless
-        else lease.finish({ ok: false, failure: failureOf(error, upstream.name) });
-      });
-      return {
-        kind: "committed",
-        response: new Response(tapped.body, {
-          status: response.status,
-          statusText: response.statusText,
-          headers,
-        }),
-      };
-    }
-
-    if (operation === "count-tokens") {
+    if (this.ctx.match.route.operation === "count-tokens") {
       lease.finish({ ok: true });
       return {
         kind: "committed",
@@ -255,7 +298,7 @@ export function passthroughRunner(options: PassthroughRunnerOptions): TargetRunn
       const read = codec.parseResponse(parsed, parseTarget);
       if (isEmptyAnswer(read)) return failed(emptyAnswer(upstream.name));
       usage = read.usage;
-      pin(lease, read.id);
+      this.pin(lease, read.id);
     } catch {
       // An answer levity cannot read is still the upstream's answer for this same-dialect client.
     }
@@ -268,13 +311,80 @@ export function passthroughRunner(options: PassthroughRunnerOptions): TargetRunn
         headers,
       }),
     };
-  };
-  return {
-    upstream,
-    model: target.model,
-    failureResponse: (failure, headers) => sameDialectFailure(ctx, failure, headers),
-    // A dialect without signatures in its history has nothing to leave out: a second attempt
-    // would send the same body, so its attempts go unwrapped (one async call less each).
-    attempt: history ? retryWithoutReasoning(tellOf(ctx, upstream, log), attempt) : attempt,
-  };
+  }
+
+  /*
+   * A successful stream, in methods of their own, and not async: closures written in the attempt
+   * made every attempt a scope for them, and waiting in an async function cost a stream its
+   * generator, three scopes and a function. The tap's callbacks are bound methods.
+   */
+  private forwardStream(
+    lease: Lease,
+    response: Response,
+    source: GuardedSource,
+    parseTarget: UpstreamTarget,
+    headers: Record<string, string>,
+  ): Promise<AttemptResult> {
+    const { upstream, codec } = this;
+    const contentType = response.headers.get("content-type") ?? "";
+    const limits = limitsOf(upstream);
+    return tapStream(
+      source,
+      this.streamParser.bind(this, parseTarget, contentType, limits.eventBytes),
+      upstream.name,
+      this.streamErrorBytes.bind(this),
+      limits,
+      contentType.includes("event-stream") ? codec.skippableData : undefined,
+    ).then(this.tapped.bind(this, lease, response, headers));
+  }
+
+  private streamParser(
+    parseTarget: UpstreamTarget,
+    contentType: string,
+    eventBytes: number,
+    emit: Emit,
+  ): StreamParser {
+    return this.codec.streamParser(emit, parseTarget, contentType, {
+      bytes: eventBytes,
+      upstream: this.upstream.name,
+    });
+  }
+
+  /** How the client's stream is framed is asked only when it breaks. */
+  private streamErrorBytes(error: unknown): Uint8Array {
+    const module = DIALECT_MODULES[this.dialect];
+    return module.streamErrorBytes(
+      502,
+      failureOf(error, this.upstream.name).message,
+      module.streamFraming(this.ctx.url.searchParams) === "json-array",
+    );
+  }
+
+  private tapped(
+    lease: Lease,
+    response: Response,
+    headers: Record<string, string>,
+    tapped: Tapped,
+  ): AttemptResult {
+    if (tapped.kind === "failed") return failed(tapped.failure);
+    void tapped.done.then(this.streamEnded.bind(this, lease));
+    return {
+      kind: "committed",
+      response: new Response(tapped.body, {
+        status: response.status,
+        statusText: response.statusText,
+        headers,
+      }),
+    };
+  }
+
+  private streamEnded(lease: Lease, verdict: TapVerdict): void {
+    const { error } = verdict;
+    if (!error) {
+      this.pin(lease, verdict.id);
+      lease.finish({ ok: true, usage: verdict.usage });
+    } else if (error instanceof GatewayError)
+      lease.finish({ neutral: true }); // the client left: the account is blameless
+    else lease.finish({ ok: false, failure: failureOf(error, this.upstream.name) });
+  }
 }

@@ -211,7 +211,8 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
         runner: TargetRunner;
         failure: Failure;
         account: string;
-        respond: TargetRunner["failureResponse"];
+        /** Another runner's way to the client (a fallback's); else the runner's own. */
+        respond: TargetRunner["failureResponse"] | undefined;
       }
     | undefined;
   let lastUnavailable: { runner: TargetRunner; info: Unavailable } | undefined;
@@ -261,8 +262,11 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
       const failure = scrubFailure(result.failure, lease.account.key);
       if (failure.kind === "final") {
         lease.finish({ neutral: true });
-        const respond = result.respond ?? runner.failureResponse;
-        return decorate(ctx, attempts, respond(failure, new Headers()), runner, lease.account.name);
+        // Called on its runner, not taken off it: a runner's failureResponse may be a method.
+        const response = result.respond
+          ? result.respond(failure, new Headers())
+          : runner.failureResponse(failure, new Headers());
+        return decorate(ctx, attempts, response, runner, lease.account.name);
       }
       // Echo fails only when asked to (echo-error-<status>): a rehearsal of the client's error
       // handling, which must leave echo serving the very next request.
@@ -273,7 +277,7 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
         runner,
         failure,
         account: lease.account.name,
-        respond: result.respond ?? runner.failureResponse,
+        respond: result.respond,
       };
       ctx.log.warn(
         `request ${ctx.requestId}: attempt ${attempts} on ${runner.upstream.name}/${lease.account.name} failed (${failure.kind} ${failure.status}: ${failure.message.slice(0, 200)})${n + 1 < runner.upstream.maxAttempts ? "; trying another account" : ""}`,
@@ -303,10 +307,10 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
     const retryMs = cooling ?? lastFailure.failure.hintMs;
     if (retryMs !== undefined) headers.set("retry-after", String(seconds(retryMs)));
     const suffix = attempts > 1 ? ` (${attempts} attempts)` : "";
-    const response = lastFailure.respond(
-      { ...lastFailure.failure, message: lastFailure.failure.message + suffix },
-      headers,
-    );
+    const failure = { ...lastFailure.failure, message: lastFailure.failure.message + suffix };
+    const response = lastFailure.respond
+      ? lastFailure.respond(failure, headers)
+      : lastFailure.runner.failureResponse(failure, headers);
     return decorate(ctx, attempts, response, lastFailure.runner, lastFailure.account);
   }
   const runner = lastUnavailable?.runner ?? runners[0]!;

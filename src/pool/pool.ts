@@ -8,7 +8,7 @@ import type { Acquired, Lease, Outcome, Unavailable } from "./lease.ts";
 import { rpmReadyAt, withinMinute } from "./rpm.ts";
 import { SavedHealth } from "./saved-health.ts";
 import type { SharedPool, SharedRecord } from "./shared-health.ts";
-import { type Candidate, pick } from "./strategies.ts";
+import { type Candidate, pick, type Ties } from "./strategies.ts";
 import { type AccountView, type Activity, viewAccount } from "./view.ts";
 import { Waiters } from "./waiters.ts";
 
@@ -58,6 +58,9 @@ function unhealthy(state: health.Health, now: number): boolean {
 
 /** How soon an account Redis called busy (at max_concurrency on other instances) is asked again. */
 const SHARED_BUSY_RECHECK_MS = 50;
+
+/** The ties of a request with no session and no stored response to continue. */
+const NO_TIES: Ties = Object.freeze({ session: false });
 
 /** Which accounts an admin action applies to: all, one upstream's, or one. */
 export interface AccountFilter {
@@ -247,7 +250,7 @@ export class AccountPool {
     const picked = this.pickNow(upstream, model, affinity, exclude);
     if (picked.kind === "unavailable") return picked;
     const { account, state, now } = picked;
-    return { kind: "lease", lease: this.begin(upstream, account, state, model, now) };
+    return this.begin(upstream, account, state, model, now);
   }
 
   /** The account the strategy picks among those ready now, not yet taken. */
@@ -325,13 +328,19 @@ export class AccountPool {
   /** Asks the strategy table, and keeps what the pick asks to be kept. */
   private choose(upstream: Upstream, ready: Ready[], affinity: Affinity): Ready {
     const { session, previousResponseId } = affinity;
-    const picked = pick(upstream.strategy, ready, {
-      pinnedTo: previousResponseId
-        ? this.affinity.pinnedTo(upstream.name, previousResponseId)
-        : undefined,
-      session: session !== undefined,
-      stuckTo: session !== undefined ? this.affinity.stuckTo(upstream.name, session) : undefined,
-    });
+    // A request tied to nothing (most) is asked about with one shared object, not one of its own.
+    const ties =
+      previousResponseId || session !== undefined
+        ? {
+            pinnedTo: previousResponseId
+              ? this.affinity.pinnedTo(upstream.name, previousResponseId)
+              : undefined,
+            session: session !== undefined,
+            stuckTo:
+              session !== undefined ? this.affinity.stuckTo(upstream.name, session) : undefined,
+          }
+        : NO_TIES;
+    const picked = pick(upstream.strategy, ready, ties);
     const weights = picked.runningWeights;
     if (weights)
       for (let i = 0; i < weights.length; i++) ready[i]!.state.runningWeight = weights[i]!;
@@ -384,7 +393,7 @@ export class AccountPool {
       if (picked.kind === "unavailable") return picked;
       const { account, state } = picked;
       if (account.rpm === undefined && account.maxConcurrency === undefined)
-        return { kind: "lease", lease: this.begin(upstream, account, state, model, picked.now) };
+        return this.begin(upstream, account, state, model, picked.now);
       const id = `${upstream.name}/${account.name}`;
       const verdict = await shared.admit(id, account.maxConcurrency, account.rpm);
       const now = this.now();
@@ -395,10 +404,7 @@ export class AccountPool {
           verdict.kind === "admitted"
             ? shared.hold(id, verdict.leaseId, account.maxConcurrency)
             : undefined;
-        return {
-          kind: "lease",
-          lease: this.begin(upstream, account, state, model, now, release),
-        };
+        return this.begin(upstream, account, state, model, now, release);
       }
     }
   }
@@ -410,7 +416,7 @@ export class AccountPool {
     model: string,
     now: number,
     release?: () => void,
-  ): Lease {
+  ): PoolLease {
     state.inFlight++;
     state.requests++;
     if (account.rpm) state.recentStarts.push(now);
@@ -514,6 +520,12 @@ export class AccountPool {
 
 /** One attempt's hold on an account: a class, so that a lease is one object rather than two closures and their scope. */
 class PoolLease implements Lease {
+  /*
+   * A lease is its own Acquired ({ kind: "lease", lease }): the wrapper object tryAcquire made
+   * around it was one more object every request.
+   */
+  readonly kind = "lease";
+  readonly lease: Lease = this;
   private finished = false;
 
   constructor(

@@ -65,10 +65,14 @@ function roundRobin(candidates: readonly Candidate[]): Pick {
 /** Fewest requests in flight for its weight; the first such on a tie. */
 function leastBusy(candidates: readonly Candidate[]): Pick {
   let index = 0;
-  const load = (c: Candidate) => c.inFlight / c.weight;
   for (let i = 1; i < candidates.length; i++)
     if (load(candidates[i]!) < load(candidates[index]!)) index = i;
   return { index };
+}
+
+// A module function: written inside leastBusy, it was a closure made on every pick.
+function load(c: Candidate): number {
+  return c.inFlight / c.weight;
 }
 
 /** A conversation stays where it began while that account can serve, so upstream caches stay warm. */

@@ -1,8 +1,10 @@
 import { connect } from "node:net";
-import type { Timeouts, Upstream } from "../config/snapshot.ts";
+import type { UpstreamProtocol } from "../codecs/names.ts";
+import type { Account, Timeouts, Upstream } from "../config/snapshot.ts";
 import { broken, GatewayError, UpstreamFailed, unreachable } from "../failure.ts";
 import { SweepList } from "../sweep.ts";
 import { limitsOf } from "../upstream-limits.ts";
+import { accountHeaders } from "./protocol.ts";
 import { decodedStream } from "./stream-decode.ts";
 import { contentEncoding, readSizedText, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts";
 
@@ -161,81 +163,120 @@ export interface GuardedSource {
 /** How long a body may stay open after its final event before its connection is cut. */
 const RELEASE_GRACE_MS = 250;
 
-function guardSource(
-  body: ReadableStream<Uint8Array>,
-  w: Watched,
-  unwatch: (w: Watched) => void,
-): GuardedSource {
-  const reader = body.getReader();
+function ignore(): void {}
+
+function readerOf(body: ReadableStream<Uint8Array>) {
+  return body.getReader();
+}
+
+/** A body's default reader, as the runtime types it. */
+type BodyReader = ReturnType<typeof readerOf>;
+
+/*
+ * A class, not an object of closures: the reader's handlers, its three methods, the failure's
+ * async function and the scope they shared were made for every stream; now the two handlers a
+ * read needs are bound once a body and the rest are methods.
+ */
+class GuardedBody implements GuardedSource {
+  private readonly reader: BodyReader;
   // Set once the reader no longer wants the body: a read that fails after that is the release, not a fault.
-  let released = false;
-  const failed = async (error: unknown): Promise<never> => {
-    unwatch(w);
-    w.abort.abort();
-    await reader.cancel().catch(() => {});
-    throw explain(error, w, "read");
-  };
+  private released = false;
   // Made once per body, not per chunk: an async read made a suspended call and a result object
   // for every chunk of every stream.
-  const onRead = (result: { done: boolean; value?: Uint8Array }): ReadResult => {
+  private readonly onRead: (result: { done: boolean; value?: Uint8Array }) => ReadResult;
+  private readonly onFailure: (error: unknown) => ReadResult | Promise<never>;
+  // readInto's reader, and the two handlers that hand it each read (made at its first call).
+  private into: ChunkReader<unknown> | undefined = undefined;
+  private onReadInto: ((result: { done: boolean; value?: Uint8Array }) => unknown) | undefined =
+    undefined;
+  private onFailureInto: ((error: unknown) => unknown) | undefined = undefined;
+
+  constructor(
+    body: ReadableStream<Uint8Array>,
+    private readonly w: Watched,
+    private readonly unwatch: (w: Watched) => void,
+  ) {
+    this.reader = readerOf(body);
+    this.onRead = this.took.bind(this);
+    this.onFailure = this.readFailed.bind(this);
+  }
+
+  read(): Promise<ReadResult> {
+    if (this.released) return Promise.resolve(END);
+    return this.reader.read().then(this.onRead, this.onFailure);
+  }
+
+  readInto<T>(chunkReader: ChunkReader<T>): Promise<T> {
+    this.into = chunkReader;
+    if (this.released) return Promise.resolve(END).then((result) => chunkReader.onRead(result));
+    // Bound at the first readInto: a body read with read() alone never makes them.
+    this.onReadInto ??= this.tookInto.bind(this);
+    this.onFailureInto ??= this.failedInto.bind(this);
+    return this.reader.read().then(this.onReadInto, this.onFailureInto) as Promise<T>;
+  }
+
+  private tookInto(result: { done: boolean; value?: Uint8Array }): unknown {
+    return this.into!.onRead(this.took(result));
+  }
+
+  private failedInto(error: unknown): unknown {
+    const to = this.into!;
+    if (this.released) return to.onRead(END);
+    return this.failed(error).then(undefined, (explained: unknown) => to.onFailure(explained));
+  }
+
+  private took(result: { done: boolean; value?: Uint8Array }): ReadResult {
     if (result.done) {
-      unwatch(w);
+      this.unwatch(this.w);
       return END;
     }
-    w.lastChunkAt = performance.now();
+    this.w.lastChunkAt = performance.now();
     // The reader's own result, not a copy: it already says { done: false, value }.
     return result as ReadResult;
-  };
-  const onFailure = (error: unknown): ReadResult | Promise<never> =>
-    released ? END : failed(error);
-  // readInto's reader, and the two callbacks that hand it each read: made once per body.
-  let into: ChunkReader<unknown> | undefined;
-  const onReadInto = (result: { done: boolean; value?: Uint8Array }) =>
-    into!.onRead(onRead(result));
-  const onFailureInto = (error: unknown) => {
-    const to = into!;
-    return released
-      ? to.onRead(END)
-      : failed(error).then(undefined, (e: unknown) => to.onFailure(e));
-  };
-  return {
-    read() {
-      if (released) return Promise.resolve(END);
-      return reader.read().then(onRead, onFailure);
-    },
-    readInto<T>(chunkReader: ChunkReader<T>): Promise<T> {
-      into = chunkReader;
-      if (released) return Promise.resolve(END).then((result) => chunkReader.onRead(result));
-      return reader.read().then(onReadInto, onFailureInto) as Promise<T>;
-    },
-    /*
-     * Letting go of the body, after its final event or because the client left. A connection
-     * that stays open after the final event is normal behind proxies and HTTP/2 hops, so this
-     * never throws, and a read still pending or made after it ends cleanly instead of failing.
-     */
-    async cancel(reason) {
-      if (released) return;
-      released = true;
-      unwatch(w);
-      const cancelled = reader.cancel(reason).catch(() => {});
-      w.abort.abort();
-      await cancelled;
-    },
-    release() {
-      if (released) return;
-      released = true;
-      // The watch list cuts it when the grace runs out (an abort that nothing reads as a failure).
-      w.totalAt = Math.min(w.totalAt, performance.now() + RELEASE_GRACE_MS);
-      void (async () => {
-        try {
-          while (!(await reader.read()).done);
-        } catch {
-          // Cut after the grace, or the connection dropped: the answer was already whole.
-        }
-        unwatch(w);
-      })();
-    },
-  };
+  }
+
+  private readFailed(error: unknown): ReadResult | Promise<never> {
+    return this.released ? END : this.failed(error);
+  }
+
+  private async failed(error: unknown): Promise<never> {
+    const { w } = this;
+    this.unwatch(w);
+    w.abort.abort();
+    await this.reader.cancel().catch(ignore);
+    throw explain(error, w, "read");
+  }
+
+  /*
+   * Letting go of the body, after its final event or because the client left. A connection
+   * that stays open after the final event is normal behind proxies and HTTP/2 hops, so this
+   * never throws, and a read still pending or made after it ends cleanly instead of failing.
+   */
+  async cancel(reason?: unknown): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    this.unwatch(this.w);
+    const cancelled = this.reader.cancel(reason).catch(ignore);
+    this.w.abort.abort();
+    await cancelled;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    // The watch list cuts it when the grace runs out (an abort that nothing reads as a failure).
+    this.w.totalAt = Math.min(this.w.totalAt, performance.now() + RELEASE_GRACE_MS);
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (!(await this.reader.read()).done);
+    } catch {
+      // Cut after the grace, or the connection dropped: the answer was already whole.
+    }
+    this.unwatch(this.w);
+  }
 }
 
 /** A guarded source as a web stream, for readers that want one. */
@@ -293,6 +334,11 @@ export class UpstreamClient {
   });
   /** Behind an HTTP proxy a probe would test the wrong host, so there is none. */
   private readonly behindProxy: boolean;
+  /** Each account's key headers, made once per Account object (a reload makes new ones). */
+  private readonly keyHeaders = new WeakMap<
+    Account,
+    { protocol: UpstreamProtocol; key: string; headers: Readonly<Record<string, string>> }
+  >();
 
   /** `env` is the process environment, which fetch reads its proxy settings from; it is read once, here. */
   constructor(env: Readonly<Record<string, string | undefined>>) {
@@ -367,9 +413,9 @@ export class UpstreamClient {
       // Not null: a stream has no sized read, so a null body returned above.
       const body = response.body!;
       const encoding = RUNTIME_DECODES ? "identity" : contentEncoding(response.headers);
-      if (encoding === "identity") return { response, source: guardSource(body, w, unwatch) };
+      if (encoding === "identity") return { response, source: new GuardedBody(body, w, unwatch) };
       const decoded = decodedStream(body, encoding);
-      if (decoded) return { response, source: guardSource(decoded, w, unwatch) };
+      if (decoded) return { response, source: new GuardedBody(decoded, w, unwatch) };
       unwatch(w);
       w.abort.abort();
       throw broken(
@@ -404,6 +450,19 @@ export class UpstreamClient {
         headers,
       }),
     };
+  }
+
+  /**
+   * The account's key in the upstream's own header, as accountHeaders makes it: kept per account,
+   * where every call made the object and the key's header value anew. Checked against the
+   * protocol and key: one Account object may serve several upstreams (echo's built-in one).
+   */
+  accountHeaders(protocol: UpstreamProtocol, account: Account): Readonly<Record<string, string>> {
+    const known = this.keyHeaders.get(account);
+    if (known?.protocol === protocol && known.key === account.key) return known.headers;
+    const headers = Object.freeze(accountHeaders(protocol, account.key));
+    this.keyHeaders.set(account, { protocol, key: account.key, headers });
+    return headers;
   }
 
   /**

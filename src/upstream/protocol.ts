@@ -50,17 +50,21 @@ function servingDialect(upstream: Upstream, dialect: Dialect): Dialect {
 }
 
 export function upstreamEndpoint(upstream: Upstream, request: EndpointRequest): string {
-  const dialect = DIALECT_MODULES[servingDialect(upstream, request.dialect)];
-  return (
-    upstream.baseUrl +
-    dialect.endpointPath({
-      operation: request.operation,
-      model: request.model,
-      stream: request.stream,
-      apiVersion: upstream.apiVersion,
-      query: request.query,
-    })
-  );
+  return endpointFor(upstream, request.dialect, {
+    operation: request.operation,
+    model: request.model,
+    stream: request.stream,
+    apiVersion: upstream.apiVersion,
+    query: request.query,
+  });
+}
+
+/**
+ * As upstreamEndpoint, with the call as the dialect reads it (its apiVersion the upstream's): a
+ * caller that builds it itself makes one object a request, not two.
+ */
+export function endpointFor(upstream: Upstream, dialect: Dialect, call: EndpointCall): string {
+  return upstream.baseUrl + DIALECT_MODULES[servingDialect(upstream, dialect)].endpointPath(call);
 }
 
 export function modelListEndpoint(upstream: Upstream): string | undefined {
@@ -94,9 +98,18 @@ export function upstreamRequestHeaders(
   client: Headers,
   sameDialect: boolean,
 ): Headers {
+  return requestHeadersWith(accountHeaders(protocol, key), client, sameDialect);
+}
+
+/** As upstreamRequestHeaders, from the account's key headers as the caller keeps them (UpstreamClient.accountHeaders). */
+export function requestHeadersWith(
+  account: Readonly<Record<string, string>>,
+  client: Headers,
+  sameDialect: boolean,
+): Headers {
   // Set on the account's own object's copy, not spread with it into another object first (fetch
   // sends headers in its own order, whichever way they were put in).
-  const headers = new Headers(accountHeaders(protocol, key));
+  const headers = new Headers(account);
   headers.set("content-type", "application/json");
   for (const name of sameDialect ? FORWARDED_CLIENT_HEADERS : TRANSLATED_CLIENT_HEADERS) {
     const value = client.get(name);

@@ -5,7 +5,7 @@ import type { KeyService } from "../../keys/service.ts";
 import {
   adminRefusalMessage,
   authenticate as matchKey,
-  authorizationCredential,
+  credentialIn,
   needsKey,
   type PresentedCredential,
   presentedCredentials,
@@ -22,8 +22,12 @@ import { isLoopbackPeer, sameOrigin } from "../host-check.ts";
  * probe which paths exist.
  */
 export function authenticate(keys: KeyService): Step {
+  // Authorization headers that carried a usable key, each to the key read from it: a client sends
+  // the same header with every request, and reading the key out of it made a string each time.
+  // Only the reading is kept: the key itself is judged anew on every request.
+  const readKeys = new Map<string, string>();
   return check((exchange) => {
-    const clientKey = keyFor(exchange.route?.auth ?? "api", exchange, keys);
+    const clientKey = keyFor(exchange.route?.auth ?? "api", exchange, keys, readKeys);
     exchange.clientKey = typeof clientKey === "object" ? clientKey : undefined;
     const name = typeof clientKey === "object" ? clientKey.name : clientKey;
     exchange.clientKeyName = name;
@@ -68,6 +72,7 @@ function keyFor(
   authClass: AuthClass,
   exchange: Exchange,
   keys: KeyService,
+  readKeys: Map<string, string>,
 ): KeyRecord | string | undefined {
   const { snapshot, policies, request, url } = exchange;
   const headers = request.headers;
@@ -89,10 +94,18 @@ function keyFor(
       if (!needsKey(snapshot.proxy.effectiveAuth, authClass)) return undefined;
       // The usual request: a usable key in Authorization, the first credential tried, is what a
       // search of every credential answers, without the list of them made for it.
-      const authorization = authorizationCredential(headers);
+      const header = headers.get("authorization");
+      const known = header === null ? undefined : readKeys.get(header);
+      const authorization = known ?? credentialIn(header);
       if (authorization !== undefined) {
         const record = keys.identify(snapshot, authorization);
-        if (record && usable(record, Date.now())) return record;
+        if (record && usable(record, Date.now())) {
+          if (known === undefined && header !== null) {
+            if (readKeys.size >= READ_KEYS_MAX) readKeys.clear();
+            readKeys.set(header, authorization);
+          }
+          return record;
+        }
       }
       return clientKeyOf(exchange, keys, presentedCredentials(headers, url));
     }
@@ -130,6 +143,9 @@ function adminKeyFor(exchange: Exchange): undefined {
   }
   return undefined;
 }
+
+/** Past this many Authorization headers remembered, the reading starts afresh. */
+const READ_KEYS_MAX = 1_000;
 
 const ADD_ADMIN_KEY =
   "Add proxy.admin_key to gateway.yaml (levity init writes one) and send it as the admin key.";

@@ -27,19 +27,24 @@ export function routeOf(lookup: PathLookup): RouteDef | undefined {
  * so that a caller without a key learns nothing of which paths exist.
  */
 export const lookupRoute: Step = check((exchange) => {
-  const { request, url, snapshot } = exchange;
+  const { request, path, snapshot } = exchange;
   const method = lookupMethod(request, exchange.options);
   // Clients repeat the same few paths: a known one is answered without waiting on a promise.
-  const cached = snapshot.routes.cached(method, url.pathname);
+  const cached = snapshot.routes.cached(method, path);
   if (cached) {
     found(exchange, cached);
     return undefined;
   }
-  return snapshot.routes.lookup(method, url.pathname).then((lookup) => {
-    found(exchange, lookup);
+  return foundLater(snapshot.routes.lookup(method, path), exchange);
+});
+
+/** In a function of its own: the closure in the check made it a scope every request, cached or not. */
+function foundLater(lookup: Promise<PathLookup>, exchange: Exchange): Promise<undefined> {
+  return lookup.then((settled) => {
+    found(exchange, settled);
     return undefined;
   });
-});
+}
 
 function found(exchange: Exchange, lookup: PathLookup): void {
   exchange.lookup = lookup;
