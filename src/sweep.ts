@@ -21,10 +21,13 @@ export class SweepList<T> {
 
   add(item: T): void {
     this.items.add(item);
-    if (!this.timer) {
-      this.timer = setInterval(() => this.sweep(), this.everyMs);
-      (this.timer as { unref?: () => void }).unref?.();
-    }
+    if (!this.timer) this.start();
+  }
+
+  // Its own method: an arrow written in add() gave every add a scope for it, started or not.
+  private start(): void {
+    this.timer = setInterval(() => this.sweep(), this.everyMs);
+    (this.timer as { unref?: () => void }).unref?.();
   }
 
   delete(item: T): void {
