@@ -222,12 +222,24 @@ function answerUsage(response: ChatResponse): Record<string, unknown> {
 
 type BlockKind = "text" | "cited" | "thinking" | "tool";
 
+/** The deltas that carry one string, and the field that holds it. */
+type DeltaKind = "text_delta" | "thinking_delta" | "input_json_delta";
+const DELTA_FIELD: Readonly<Record<DeltaKind, string>> = Object.freeze({
+  text_delta: "text",
+  thinking_delta: "thinking",
+  input_json_delta: "partial_json",
+});
+
 /** Anthropic's stream: message_start, then one content block at a time (start, deltas, stop), message_delta, message_stop. */
 class AnthropicStreamRenderer implements StreamRenderer {
   private index = -1;
   /** Cited text is a block of its own ("cited"), so plain text after it opens another. */
   private open: BlockKind | undefined;
   private searches = 0;
+  /** deltaValue's text before the value, and the block and kind of delta it is for. */
+  private head = "";
+  private headIndex = -1;
+  private headKind: DeltaKind | undefined;
 
   constructor(
     private readonly showThinking: boolean,
@@ -254,6 +266,20 @@ class AnthropicStreamRenderer implements StreamRenderer {
         delta: body,
       }),
     );
+  }
+
+  /**
+   * A text, thinking or argument delta, as delta() writes it: the event's text up to the value is
+   * made once a block, where an object for the delta, one around it and their JSON were made for
+   * every chunk of every stream.
+   */
+  private deltaValue(kind: DeltaKind, value: string): void {
+    if (this.headIndex !== this.index || this.headKind !== kind) {
+      this.headIndex = this.index;
+      this.headKind = kind;
+      this.head = `event: content_block_delta\ndata: {"type":"content_block_delta","index":${this.index},"delta":{"type":"${kind}","${DELTA_FIELD[kind]}":`;
+    }
+    this.write(`${this.head}${JSON.stringify(value)}}}\n\n`);
   }
 
   private close(): void {
@@ -290,7 +316,7 @@ class AnthropicStreamRenderer implements StreamRenderer {
       case "thinking":
         if (!this.showThinking) break;
         this.openThinking();
-        this.delta({ type: "thinking_delta", thinking: event.text });
+        this.deltaValue("thinking_delta", event.text);
         break;
       case "thinking_signature":
         if (!this.showThinking) break;
@@ -315,7 +341,7 @@ class AnthropicStreamRenderer implements StreamRenderer {
           this.close();
           this.start({ type: "text", text: "" }, "text");
         }
-        if (event.text !== "") this.delta({ type: "text_delta", text: event.text });
+        if (event.text !== "") this.deltaValue("text_delta", event.text);
         break;
       case "server_tool": {
         this.close();
@@ -324,7 +350,7 @@ class AnthropicStreamRenderer implements StreamRenderer {
           if (part.kind === "web_search") this.searches++;
           // The call's input streams as JSON, as a tool_use's does; its result block comes whole.
           this.start({ ...serverBlock(part, encodeOr), input: {} }, "tool");
-          this.delta({ type: "input_json_delta", partial_json: part.input });
+          this.deltaValue("input_json_delta", part.input);
         } else this.start(serverBlock(part, encodeOr), "tool");
         this.close();
         break;
@@ -339,8 +365,7 @@ class AnthropicStreamRenderer implements StreamRenderer {
         this.start({ type: "tool_use", id: event.id, name: event.name, input: {} }, "tool");
         break;
       case "tool_call_delta":
-        if (this.open === "tool")
-          this.delta({ type: "input_json_delta", partial_json: event.arguments });
+        if (this.open === "tool") this.deltaValue("input_json_delta", event.arguments);
         break;
       case "tool_call_end":
         if (this.open === "tool") this.close();
