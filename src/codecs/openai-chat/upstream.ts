@@ -220,10 +220,13 @@ export const openaiChatUpstream: Readonly<UpstreamCodec> = {
     const choice = isObject(body.choices[0]) ? body.choices[0] : {};
     const message = isObject(choice.message) ? choice.message : {};
     const parts: Part[] = [];
-    const content = contentOf(message.content);
-    const reasoning = reasoningText(message) ?? content.thinking;
+    // Content as a string (nearly every answer) is read as it is: contentOf made an object for it.
+    const raw = message.content;
+    const content = typeof raw === "string" ? undefined : contentOf(raw);
+    const reasoning = reasoningText(message) ?? content?.thinking;
     if (reasoning) parts.push({ type: "thinking", text: reasoning });
-    if (content.text !== "") parts.push({ type: "text", text: content.text });
+    const text = content ? content.text : (raw as string);
+    if (text !== "") parts.push({ type: "text", text });
     if (typeof message.refusal === "string" && message.refusal !== "")
       parts.push({ type: "text", text: message.refusal });
     // Only where there are calls: an empty array for each answer without was an object for nothing.
@@ -343,10 +346,13 @@ class ChatStreamReading implements SseHandler {
     }
     if (!choice) return false;
     const delta = isObject(choice.delta) ? choice.delta : {};
-    const content = contentOf(delta.content);
-    const reasoning = reasoningText(delta) ?? content.thinking;
+    // Content as a string (nearly every chunk) is read as it is: contentOf made an object a chunk.
+    const raw = delta.content;
+    const content = typeof raw === "string" ? undefined : contentOf(raw);
+    const reasoning = reasoningText(delta) ?? content?.thinking;
     if (reasoning) emit({ type: "thinking", text: reasoning });
-    if (content.text !== "") emit({ type: "text", text: content.text });
+    const text = content ? content.text : (raw as string);
+    if (text !== "") emit({ type: "text", text });
     // Only where there are calls: an empty array for every chunk without was an object for nothing.
     if (Array.isArray(delta.tool_calls))
       for (const call of delta.tool_calls) {
