@@ -1,6 +1,6 @@
 import type { StreamEvent } from "../ir.ts";
 import type { Emit, StreamParser } from "../codecs/sse.ts";
-import type { GuardedSource } from "../upstream/forward.ts";
+import type { GuardedSource, ReadResult } from "../upstream/forward.ts";
 
 /*
  * A translated stream's events, a batch at a time: from an HTTP upstream, the events of each
@@ -38,33 +38,43 @@ export class ParsedBatches implements EventBatches {
     });
   }
 
-  async next(): Promise<readonly StreamEvent[] | undefined> {
-    if (this.broken) throw this.brokenWith;
-    const ready = this.ready;
-    ready.length = 0;
-    while (!this.ended) {
-      const read = await this.source.read();
-      try {
-        if (read.done) {
-          this.ended = true;
-          this.parser.end();
-        } else if (this.parser.push(read.value, 0, read.value.length) >= 0) {
-          // The final event has arrived: whatever the body does after it is not the answer's.
-          this.ended = true;
-          this.stop();
-        }
-      } catch (error) {
-        // The events read before the break come first (content before it commits the answer),
-        // the break with the next call.
-        this.ended = true;
-        if (ready.length === 0) throw error;
-        this.broken = true;
-        this.brokenWith = error;
-      }
-      if (ready.length > 0) return ready;
-    }
-    return undefined;
+  /**
+   * Not async: a read's then, with a handler made once a stream, where an async function made
+   * a suspended call, its scope and a resumption for every chunk.
+   */
+  next(): Promise<readonly StreamEvent[] | undefined> {
+    if (this.broken) return Promise.reject(this.brokenWith);
+    this.ready.length = 0;
+    if (this.ended) return Promise.resolve(undefined);
+    return this.source.read().then(this.onRead);
   }
+
+  /** One read's events; the next read where it made none. */
+  private readonly onRead = (
+    read: ReadResult,
+  ): readonly StreamEvent[] | undefined | Promise<readonly StreamEvent[] | undefined> => {
+    const ready = this.ready;
+    try {
+      if (read.done) {
+        this.ended = true;
+        this.parser.end();
+      } else if (this.parser.push(read.value, 0, read.value.length) >= 0) {
+        // The final event has arrived: whatever the body does after it is not the answer's.
+        this.ended = true;
+        this.stop();
+      }
+    } catch (error) {
+      // The events read before the break come first (content before it commits the answer),
+      // the break with the next call.
+      this.ended = true;
+      if (ready.length === 0) throw error;
+      this.broken = true;
+      this.brokenWith = error;
+    }
+    if (ready.length > 0) return ready;
+    if (this.ended) return undefined;
+    return this.source.read().then(this.onRead);
+  };
 
   stop(): void {
     if (this.stopped) return;
