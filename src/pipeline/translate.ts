@@ -138,8 +138,11 @@ export function translatedRunner(options: TranslatedRunnerOptions): TargetRunner
   // the pool pass this target by (generate.ts), so a fallback that runs the tool serves instead.
   let plan: ServerToolPlan;
   try {
+    // A copy only for a target of another model: the request was parsed for the first target's,
+    // and a copy of its many fields was an object (and its storage) every request.
+    const request = prepared.request;
     plan = planServerTools(
-      { ...prepared.request, model: target.model },
+      request.model === target.model ? request : { ...request, model: target.model },
       upstream,
       ctx.snapshot.proxy.serverTools,
     );
