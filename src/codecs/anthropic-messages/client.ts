@@ -4,6 +4,7 @@ import type {
   ChatRequest,
   ChatResponse,
   Opaque,
+  Part,
   Reasoning,
   ServerTool,
   StreamEvent,
@@ -135,13 +136,17 @@ function parseResponseFormat(body: JsonObject): ChatRequest["responseFormat"] {
 export const anthropicMessagesClient: Readonly<ClientCodec> = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
     const system: string[] = [];
-    const systemCache: (CacheMark | undefined)[] = [];
+    // Made at the first mark: most requests have none, and an empty list was made for each.
+    let systemCache: (CacheMark | undefined)[] | undefined;
     if (body.system !== undefined && body.system !== null) {
       if (typeof body.system === "string") system.push(body.system);
       else
         for (const part of partsFromBlocks(body.system, "system"))
           if (part.type === "text") {
-            systemCache[system.length] = part.cache;
+            if (part.cache !== undefined || systemCache !== undefined) {
+              systemCache ??= new Array<CacheMark | undefined>(system.length).fill(undefined);
+              systemCache[system.length] = part.cache;
+            }
             system.push(part.text);
           }
     }
@@ -155,7 +160,12 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
       const message: unknown = messages[i];
       if (!isObject(message))
         throw badRequest(`messages.${i}: Input should be an object`, `messages.${i}`);
-      const parts = partsFromBlocks(message.content, `messages.${i}.content`);
+      // A string as one text part, without the words for its place (a string a message).
+      const content = message.content;
+      const parts: Part[] =
+        typeof content === "string"
+          ? [{ type: "text", text: content }]
+          : partsFromBlocks(content, `messages.${i}.content`);
       if (message.role === "user" || message.role === "assistant")
         turns.push({ role: message.role, parts });
       else if (message.role === "system") system.push(textOf(parts));
@@ -167,12 +177,16 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
     }
     const { choice, parallel } = parseToolChoice(body.tool_choice);
     const metadata = isObject(body.metadata) ? body.metadata : undefined;
+    // Parsed only where there are some: parseTools' object for none was one a request.
+    const given =
+      body.tools === undefined || body.tools === null ? undefined : parseTools(body.tools);
     return {
       model,
       system,
-      ...(systemCache.some(Boolean) ? { systemCache } : NO_FIELDS),
+      ...(systemCache !== undefined ? { systemCache } : NO_FIELDS),
       turns,
-      ...parseTools(body.tools),
+      tools: given ? given.tools : [],
+      ...(given?.serverTools ? { serverTools: given.serverTools } : NO_FIELDS),
       toolChoice: choice,
       parallelToolCalls: parallel,
       stream,
