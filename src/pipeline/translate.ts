@@ -173,6 +173,17 @@ function refusedRunner(
   };
 }
 
+/** Whether any turn holds media, a tool result's included: what a codec that fetches media may fetch. */
+function carriesMedia(turns: Turn[]): boolean {
+  for (const turn of turns)
+    for (const part of turn.parts) {
+      if (part.type === "media") return true;
+      if (part.type === "tool_result")
+        for (const content of part.content) if (content.type === "media") return true;
+    }
+  return false;
+}
+
 /** An attempt's failure as the pool takes it. */
 function failed(failure: Failure): AttemptResult {
   return { kind: "failed", failure };
@@ -298,21 +309,17 @@ class TranslatedRunner implements TargetRunner {
     const plan = this.request;
     const issuer = attemptIssuer(upstream, lease.account, target.model);
     // One target for the history and the producer: a second was an object for every attempt.
-    // The media fetcher only for a codec that fetches media: for any other it was a closure, its
-    // scope and an object an attempt, made for nothing.
-    const upstreamTarget = targetOf(
-      upstream,
-      issuer,
-      UPSTREAM_CODECS[upstreamDialect(upstream)].fetchesMedia
-        ? { fetchMedia: mediaFetcher(ctx.snapshot.proxy.mediaFetch) }
-        : undefined,
-    );
+    const upstreamTarget = targetOf(upstream, issuer);
     const turns = historyFor(plan.turns, upstream, upstreamTarget);
     // A copy only where the turns differ (most requests: none): the IR request has many fields.
     const request =
       !noReasoning && turns === plan.turns
         ? plan
         : { ...plan, turns: noReasoning ? withoutReasoning(turns) : turns };
+    // The media fetcher only for a codec that fetches media, and a request with media for it to
+    // fetch: for any other it was a closure, its scope and an object an attempt, made for nothing.
+    if (UPSTREAM_CODECS[upstreamDialect(upstream)].fetchesMedia && carriesMedia(request.turns))
+      upstreamTarget.fetchMedia = mediaFetcher(ctx.snapshot.proxy.mediaFetch);
     const producer: Producer =
       upstream.protocol === "echo"
         ? echoProducer(upstream, services)
