@@ -50,8 +50,11 @@ const SSE_HEADERS: Readonly<Record<string, string>> = {
 export interface Prepared {
   client: ClientCodec;
   request: ChatRequest;
-  /** The turns this request adds to a stored conversation (all of them when there is none). */
-  newInput: Turn[];
+  /**
+   * How many of the request's turns came from a stored conversation: those after them are what it
+   * adds. Its count, not the list: only a stored response needs the list, and it was one a request.
+   */
+  historyLength: number;
   render: ClientContext;
 }
 
@@ -105,12 +108,11 @@ export function prepareTranslation(
   const request = client.parseRequest(ctx.body!.json, model, stream);
   const historyLength = withHistory(ctx, dialect, store, request);
   checkRequest(request, limits);
-  const newInput = request.turns.slice(historyLength);
   restoreToolCalls(store, request);
   // Hashed only where some upstream is sent one: it costs two SHA-256s a request.
   if (anyCacheKey(ctx.snapshot.upstreams))
     request.cacheKey ??= derivedCacheKey(requestSessionKey(ctx, dialect));
-  return { client, request, newInput, render: clientContext(ctx, request, dialect) };
+  return { client, request, historyLength, render: clientContext(ctx, request, dialect) };
 }
 
 /** Whether some upstream is sent a prompt_cache_key (a loop: a closure for some() was one a request). */
@@ -270,7 +272,7 @@ class TranslatedRunner implements TargetRunner {
 
   private remember(response: ChatResponse): void {
     const { store } = this.options.services;
-    const { render, newInput } = this.options.prepared;
+    const { render, request, historyLength } = this.options.prepared;
     rememberToolCalls(store, response);
     // Under the id the client is shown, never the upstream's: an upstream that reuses ids must not merge two conversations.
     if (render.responses?.store) {
@@ -278,7 +280,7 @@ class TranslatedRunner implements TargetRunner {
         id: render.responses.id,
         previousId: render.responses.previousResponseId ?? undefined,
         model: response.model,
-        input: newInput,
+        input: request.turns.slice(historyLength),
         output: response.parts,
       });
     }
