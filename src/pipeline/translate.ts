@@ -328,11 +328,9 @@ class TranslatedRunner implements TargetRunner {
         : httpProducer(
             upstream,
             lease.account,
-            {
-              target: upstreamTarget,
-              clientHeaders: ctx.request.headers,
-              clientSignal: ctx.request.signal,
-            },
+            upstreamTarget,
+            ctx.request.headers,
+            ctx.request.signal,
             services,
           );
     try {
