@@ -192,7 +192,22 @@ export function jsonResponse(
   data: unknown,
   init: Readonly<{ status?: number; headers?: Headers }> = NO_INIT,
 ): Response {
-  const headers = init.headers ?? new Headers();
+  // Without headers of the caller's, the response's own are made from a shared record: a Headers
+  // to copy them from, and the init around it, were two objects an answer.
+  if (init.headers === undefined)
+    return new Response(
+      JSON.stringify(data),
+      init.status === undefined || init.status === 200
+        ? JSON_INIT
+        : { status: init.status, headers: JSON_HEADERS },
+    );
+  const headers = init.headers;
   headers.set("content-type", "application/json");
   return new Response(JSON.stringify(data), { status: init.status ?? 200, headers });
 }
+
+const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  "content-type": "application/json",
+});
+const JSON_INIT: Readonly<{ status: number; headers: Readonly<Record<string, string>> }> =
+  Object.freeze({ status: 200, headers: JSON_HEADERS });
