@@ -14,9 +14,21 @@ export interface EventBatches {
    * Rejects when the stream breaks (a read, or the parser's finding).
    */
   next(): Promise<readonly StreamEvent[] | undefined>;
+  /**
+   * As next().then(onBatch, onFailure), where the batches can do it in the read's own then: a
+   * second promise after it, and its reaction, were two objects a chunk. The handlers are the
+   * same every call (the reader's own, made once); onBatch's own exception rejects the promise.
+   */
+  nextInto?(onBatch: OnBatch, onFailure: (error: unknown) => undefined): Promise<void>;
   /** The reader is done (the client left, or the answer is whole): lets go of the body. */
   stop(): void;
 }
+
+/** What ParsedBatches.parsed says of a read that made no events: the next read is wanted. */
+const READ_AGAIN: unique symbol = Symbol("read again");
+
+/** What a reader does with a batch (undefined: the stream has ended). */
+export type OnBatch = (batch: readonly StreamEvent[] | undefined) => Promise<void> | undefined;
 
 /** An upstream's body, pushed to its dialect's parser a chunk at a time. */
 export class ParsedBatches implements EventBatches {
@@ -49,10 +61,42 @@ export class ParsedBatches implements EventBatches {
     return this.source.read().then(this.onRead);
   }
 
+  /** nextInto's handlers, the reader's. */
+  private onBatch: OnBatch | undefined;
+  private onFailure: ((error: unknown) => undefined) | undefined;
+
+  nextInto(onBatch: OnBatch, onFailure: (error: unknown) => undefined): Promise<void> {
+    // A stream ended or broken (its last call, at most) goes the plain way.
+    if (this.broken || this.ended) return this.next().then(onBatch, onFailure);
+    this.ready.length = 0;
+    this.onBatch = onBatch;
+    this.onFailure = onFailure;
+    return this.source.read().then(this.onReadInto, onFailure);
+  }
+
+  /** A read for nextInto: its events to the reader, its break to the reader's onFailure. */
+  private readonly onReadInto = (read: ReadResult): Promise<void> | undefined => {
+    let batch: readonly StreamEvent[] | undefined | typeof READ_AGAIN;
+    try {
+      batch = this.parsed(read);
+    } catch (error) {
+      return this.onFailure!(error);
+    }
+    // A read that made no events: the next one, for the same handlers.
+    if (batch === READ_AGAIN) return this.source.read().then(this.onReadInto, this.onFailure);
+    return this.onBatch!(batch);
+  };
+
   /** One read's events; the next read where it made none. */
   private readonly onRead = (
     read: ReadResult,
   ): readonly StreamEvent[] | undefined | Promise<readonly StreamEvent[] | undefined> => {
+    const batch = this.parsed(read);
+    return batch === READ_AGAIN ? this.source.read().then(this.onRead) : batch;
+  };
+
+  /** One read's events (undefined once the stream has ended), or READ_AGAIN where it made none. */
+  private parsed(read: ReadResult): readonly StreamEvent[] | undefined | typeof READ_AGAIN {
     const ready = this.ready;
     try {
       if (read.done) {
@@ -73,8 +117,8 @@ export class ParsedBatches implements EventBatches {
     }
     if (ready.length > 0) return ready;
     if (this.ended) return undefined;
-    return this.source.read().then(this.onRead);
-  };
+    return READ_AGAIN;
+  }
 
   stop(): void {
     if (this.stopped) return;

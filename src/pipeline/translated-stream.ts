@@ -92,7 +92,10 @@ export class TranslatedStream {
       this.held = undefined;
       return this.onBatch(held);
     }
-    return this.batches.next().then(this.onBatch, this.onFailure);
+    const batches = this.batches;
+    return batches.nextInto
+      ? batches.nextInto(this.onBatch, this.onFailure)
+      : batches.next().then(this.onBatch, this.onFailure);
   }
 
   cancel(): void {
