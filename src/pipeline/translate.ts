@@ -138,21 +138,21 @@ export function translatedRunner(options: TranslatedRunnerOptions): TargetRunner
   nameIssuers(prepared.request.turns, services.signatures);
   // The server tools this target is given, decided before any account is used: a refusal makes
   // the pool pass this target by (generate.ts), so a fallback that runs the tool serves instead.
+  // A copy only for a target of another model: the request was parsed for the first target's,
+  // and a copy of its many fields was an object (and its storage) every request.
+  const parsed = prepared.request;
+  const request = parsed.model === target.model ? parsed : { ...parsed, model: target.model };
+  // Without server or hosted tools (most requests) there is nothing to plan: no plan object.
+  if (!request.serverTools?.length && !request.unsupportedTools?.length)
+    return new TranslatedRunner(options, request, undefined);
   let plan: ServerToolPlan;
   try {
-    // A copy only for a target of another model: the request was parsed for the first target's,
-    // and a copy of its many fields was an object (and its storage) every request.
-    const request = prepared.request;
-    plan = planServerTools(
-      request.model === target.model ? request : { ...request, model: target.model },
-      upstream,
-      ctx.snapshot.proxy.serverTools,
-    );
+    plan = planServerTools(request, upstream, ctx.snapshot.proxy.serverTools);
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
     return refusedRunner(ctx, target, upstream, error);
   }
-  return new TranslatedRunner(options, plan);
+  return new TranslatedRunner(options, plan.request, plan.warning);
 }
 
 /**
@@ -204,18 +204,20 @@ class TranslatedRunner implements TargetRunner {
   /** retryWithoutReasoning over run, made only for a history with reasoning it could leave out. */
   private readonly retry: ((lease: Lease) => Promise<AttemptResult>) | undefined;
 
+  /** `request` and `warning` as planServerTools gave them (the request as it came, without server tools). */
   constructor(
     private readonly options: TranslatedRunnerOptions,
-    plan: ServerToolPlan,
+    request: ChatRequest,
+    warning: string | undefined,
   ) {
     const upstream = options.upstream;
     this.upstream = upstream;
     this.model = options.target.model;
-    this.warning = plan.warning;
-    this.request = plan.request;
+    this.warning = warning;
+    this.request = request;
     // Without reasoning in the history a second attempt would send the same request, and the
     // wrapper (with the log's words for it) cost every request an async call.
-    this.retry = carriesReasoning(plan.request.turns) ? TranslatedRunner.retrying(this) : undefined;
+    this.retry = carriesReasoning(request.turns) ? TranslatedRunner.retrying(this) : undefined;
   }
 
   /** Its closure made here, not in the constructor: one taking `this` cost every runner a scope. */
