@@ -224,6 +224,13 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
   },
 };
 
+/** message_start's usage: service_tier last, on toAnthropicUsage's object rather than a copy of it. */
+function startUsage(usage: Usage): Record<string, unknown> {
+  const written: Record<string, unknown> = toAnthropicUsage(usage);
+  written.service_tier = "standard";
+  return written;
+}
+
 /** A whole answer's usage: service_tier last, on clientUsage's object rather than a copy of it. */
 function answerUsage(response: ChatResponse): Record<string, unknown> {
   const usage = clientUsage(
@@ -322,7 +329,7 @@ class AnthropicStreamRenderer implements StreamRenderer {
               content: [],
               stop_reason: null,
               stop_sequence: null,
-              usage: { ...toAnthropicUsage(event.usage), service_tier: "standard" },
+              usage: startUsage(event.usage),
             },
           }),
         );
