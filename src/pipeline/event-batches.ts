@@ -33,21 +33,33 @@ export type OnBatch = (batch: readonly StreamEvent[] | undefined) => Promise<voi
 /** An upstream's body, pushed to its dialect's parser a chunk at a time. */
 export class ParsedBatches implements EventBatches {
   private readonly ready: StreamEvent[] = [];
-  private readonly parser: StreamParser;
+  private parser!: StreamParser;
   private ended = false;
   private stopped = false;
   /** The parser broke after handing on some of a chunk's events: its error, for the next call. */
   private broken = false;
   private brokenWith: unknown;
 
+  /** `open` makes the parser with emit; without it, the caller gives it to parseWith. */
   constructor(
     private readonly source: GuardedSource,
-    open: (emit: Emit) => StreamParser,
+    open?: (emit: Emit) => StreamParser,
   ) {
-    const ready = this.ready;
-    this.parser = open((event) => {
-      ready.push(event);
-    });
+    if (open) this.parser = open(this.emit);
+  }
+
+  /** What the parser hands its events to: the batch being read. */
+  readonly emit: Emit = (event) => {
+    this.ready.push(event);
+  };
+
+  /**
+   * The parser, made by the caller with emit: a function to make it, taking what the parser is
+   * made of, was a closure and its scope for every stream.
+   */
+  parseWith(parser: StreamParser): this {
+    this.parser = parser;
+    return this;
   }
 
   /**

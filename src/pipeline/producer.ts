@@ -223,10 +223,11 @@ class HttpProducer implements Producer {
       };
     const contentType = response.headers.get("content-type") ?? "";
     const limit = { bytes: limitsOf(upstream).eventBytes, upstream: upstream.name };
+    const batches = new ParsedBatches(source);
     return {
       ok: true,
-      value: new ParsedBatches(source, (emit) =>
-        codec.streamParser(emit, target, contentType, limit, request),
+      value: batches.parseWith(
+        codec.streamParser(batches.emit, target, contentType, limit, request),
       ),
     };
   }
