@@ -181,6 +181,17 @@ export function utf8(text: string): Uint8Array {
 /** An SSE comment: every SSE reader skips it, and it keeps the connection visibly alive. */
 export const SSE_KEEP_ALIVE: Uint8Array = encoder.encode(": keep-alive\n\n");
 
+/** The list nothing() gives: one, shared, frozen (a write throws rather than reach another request). */
+const NOTHING: readonly never[] = Object.freeze([]);
+
+/**
+ * An empty list for a request's field that has nothing (its system prompt, its tools), where
+ * nothing writes to the list once it is parsed: one list shared by all, not one made a request.
+ */
+export function nothing<T>(): T[] {
+  return NOTHING as unknown as T[];
+}
+
 /** An object with no fields, to spread where there are none to add: one, shared, never written. */
 export const NO_FIELDS: Readonly<Record<string, never>> = Object.freeze({});
 

@@ -15,6 +15,7 @@ import {
   idWithPrefix,
   NO_FIELDS,
   newCallId,
+  nothing,
   optionalNumber,
   optionalString,
   optionalStrings,
@@ -130,7 +131,8 @@ export const openaiChatClient: Readonly<ClientCodec> = {
     if (!Array.isArray(messages))
       throw badRequest("messages must be a list of messages.", "messages");
     if (messages.length === 0) throw badRequest("messages must not be empty.", "messages");
-    const system: string[] = [];
+    // Made at the first system message: most requests have none, and get the one shared empty list.
+    let system: string[] | undefined;
     // Made at the first mark: most requests have none, and an empty list was made for each.
     let systemCache: (CacheMark | undefined)[] | undefined;
     const turns: Turn[] = [];
@@ -147,6 +149,7 @@ export const openaiChatClient: Readonly<ClientCodec> = {
         case "developer": {
           const parts = messageContent(message, i);
           const mark = lastMark([...parts.map(markOf), cacheMarkOf(message.cache_control)]);
+          system ??= [];
           if (mark) {
             systemCache ??= [];
             systemCache[system.length] = mark;
@@ -205,7 +208,7 @@ export const openaiChatClient: Readonly<ClientCodec> = {
     const effort = parseEffort(body.reasoning_effort, "reasoning_effort");
     return {
       model,
-      system,
+      system: system ?? nothing(),
       ...(systemCache !== undefined ? { systemCache } : NO_FIELDS),
       turns,
       tools: parseChatTools(body.tools, body.functions),
