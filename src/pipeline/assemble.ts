@@ -25,7 +25,8 @@ export class ResponseAssembler {
   private model = "";
   private created = 0;
   private readonly parts: Part[] = [];
-  private readonly calls = new Map<number, Extract<Part, { type: "tool_call" }>>();
+  /** The calls by their stream index: made at the first (most answers have none). */
+  private calls: Map<number, Extract<Part, { type: "tool_call" }>> | undefined;
   private usage: Usage = { input: 0, output: 0 };
   private stop: StopReason = "end";
   private stopSequence: string | undefined;
@@ -72,12 +73,13 @@ export class ResponseAssembler {
           arguments: "",
           signature: event.signature,
         };
+        this.calls ??= new Map();
         this.calls.set(event.index, call);
         this.parts.push(call);
         break;
       }
       case "tool_call_delta": {
-        const call = this.calls.get(event.index);
+        const call = this.calls?.get(event.index);
         if (call) call.arguments += event.arguments;
         break;
       }
@@ -95,7 +97,9 @@ export class ResponseAssembler {
   }
 
   result(): ChatResponse {
-    for (const call of this.calls.values()) if (call.arguments === "") call.arguments = "{}";
+    // No iterator over an empty map: an answer without calls has none to fill.
+    if (this.calls)
+      for (const call of this.calls.values()) if (call.arguments === "") call.arguments = "{}";
     return {
       id: this.id,
       model: this.model,
