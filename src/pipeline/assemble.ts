@@ -32,9 +32,26 @@ export class ResponseAssembler {
   private stopSequence: string | undefined;
   finished = false;
 
+  /**
+   * The text that follows the last part's, in pieces: joined once, when another part comes or the
+   * answer is whole. Added to the part's text one chunk at a time, it was a string a chunk.
+   */
+  private pieces: string[] | undefined;
+
+  /** The last part's text whole, its pieces joined. */
+  private settle(): void {
+    const pieces = this.pieces;
+    if (pieces === undefined) return;
+    this.pieces = undefined;
+    const last = this.parts.at(-1) as Extract<Part, { type: "text" }>;
+    last.text += pieces.join("");
+  }
+
   push(event: StreamEvent): void {
     const last = this.parts.at(-1);
     this.hold(heldLength(event));
+    // Only more of the last part's text leaves its pieces unjoined.
+    if (this.pieces !== undefined && (event.type !== "text" || event.citations)) this.settle();
     switch (event.type) {
       case "start":
         ({ id: this.id, model: this.model, created: this.created, usage: this.usage } = event);
@@ -43,8 +60,10 @@ export class ResponseAssembler {
         // Cited text stays a part of its own, with its citations, as the stream sent it.
         if (event.citations)
           this.parts.push({ type: "text", text: event.text, citations: event.citations });
-        else if (last?.type === "text" && !last.citations) last.text += event.text;
-        else this.parts.push({ type: "text", text: event.text });
+        else if (last?.type === "text" && !last.citations) {
+          this.pieces ??= [];
+          this.pieces.push(event.text);
+        } else this.parts.push({ type: "text", text: event.text });
         if (event.signature)
           (this.parts.at(-1) as Extract<Part, { type: "text" }>).signature = event.signature;
         break;
@@ -97,6 +116,7 @@ export class ResponseAssembler {
   }
 
   result(): ChatResponse {
+    this.settle();
     // No iterator over an empty map: an answer without calls has none to fill.
     if (this.calls)
       for (const call of this.calls.values()) if (call.arguments === "") call.arguments = "{}";
