@@ -136,10 +136,12 @@ function parseResponseFormat(body: JsonObject): ChatRequest["responseFormat"] {
 
 export const anthropicMessagesClient: Readonly<ClientCodec> = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
-    const system: string[] = [];
+    // Made where there is a system prompt: a request without one gets the one shared empty list.
+    let system: string[] | undefined;
     // Made at the first mark: most requests have none, and an empty list was made for each.
     let systemCache: (CacheMark | undefined)[] | undefined;
     if (body.system !== undefined && body.system !== null) {
+      system = [];
       if (typeof body.system === "string") system.push(body.system);
       else
         for (const part of partsFromBlocks(body.system, "system"))
@@ -169,8 +171,10 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
           : partsFromBlocks(content, `messages.${i}.content`);
       if (message.role === "user" || message.role === "assistant")
         turns.push({ role: message.role, parts });
-      else if (message.role === "system") system.push(textOf(parts));
-      else
+      else if (message.role === "system") {
+        system ??= [];
+        system.push(textOf(parts));
+      } else
         throw badRequest(
           `messages.${i}.role: Input should be 'user' or 'assistant'`,
           `messages.${i}.role`,
@@ -183,7 +187,7 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
       body.tools === undefined || body.tools === null ? undefined : parseTools(body.tools);
     return {
       model,
-      system,
+      system: system ?? nothing(),
       ...(systemCache !== undefined ? { systemCache } : NO_FIELDS),
       turns,
       tools: given ? given.tools : nothing(),
