@@ -14,6 +14,7 @@ import { emptyAnswer, type Failure, failureOf, GatewayError } from "../failure.t
 import { isEmptyAnswer } from "./first-content.ts";
 import { TranslatedStream, untilCommit } from "./translated-stream.ts";
 import type { EventBatches } from "./event-batches.ts";
+import type { StreamRenderer, Write } from "../codecs/stream-render.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
 import type { StateStore } from "../state/store.ts";
 import { mediaFetcher } from "../upstream/media-fetch.ts";
@@ -272,7 +273,14 @@ class TranslatedRunner implements TargetRunner {
     );
   }
 
-  private remember(response: ChatResponse): void {
+  /** The renderer of a stream of this runner's, in the client's dialect (TranslatedStream's owner). */
+  renderer(write: Write): StreamRenderer {
+    const { client, render } = this.options.prepared;
+    return client.streamRenderer(render, write);
+  }
+
+  /** Keeps what an answer leaves for later requests (TranslatedStream's owner, too). */
+  remember(response: ChatResponse): void {
     const { store } = this.options.services;
     const { render, request, historyLength } = this.options.prepared;
     rememberToolCalls(store, response);
@@ -288,22 +296,14 @@ class TranslatedRunner implements TargetRunner {
     }
   }
 
-  /** The client's stream. Its closures made here, for streams only: in run they took its scope. */
+  /** The client's stream, its owner this runner: closures for its two methods were three objects a stream. */
   private streamBody(
     batches: EventBatches,
     held: StreamEvent[],
     lease: Lease,
   ): ReadableStream<Uint8Array> {
-    const { client, render } = this.options.prepared;
     return new ReadableStream<Uint8Array>(
-      new TranslatedStream(
-        batches,
-        held,
-        this.options.upstream,
-        lease,
-        (response) => this.remember(response),
-        (write) => client.streamRenderer(render, write),
-      ),
+      new TranslatedStream(batches, held, this.options.upstream, lease, this),
     );
   }
 
