@@ -33,8 +33,9 @@ export class ResponseAssembler {
   finished = false;
 
   /**
-   * The text that follows the last part's, in pieces: joined once, when another part comes or the
-   * answer is whole. Added to the part's text one chunk at a time, it was a string a chunk.
+   * The text (or thinking) that follows the last part's, in pieces: joined once, when another
+   * part comes or the answer is whole. Added to the part's text one chunk at a time, it was a
+   * string a chunk.
    */
   private pieces: string[] | undefined;
 
@@ -43,15 +44,15 @@ export class ResponseAssembler {
     const pieces = this.pieces;
     if (pieces === undefined) return;
     this.pieces = undefined;
-    const last = this.parts.at(-1) as Extract<Part, { type: "text" }>;
+    const last = this.parts.at(-1) as Extract<Part, { type: "text" | "thinking" }>;
     last.text += pieces.join("");
   }
 
   push(event: StreamEvent): void {
     const last = this.parts.at(-1);
     this.hold(heldLength(event));
-    // Only more of the last part's text leaves its pieces unjoined.
-    if (this.pieces !== undefined && (event.type !== "text" || event.citations)) this.settle();
+    // Only more of the last part's text (or thinking) leaves its pieces unjoined.
+    if (this.pieces !== undefined && !continuesLast(event, last)) this.settle();
     switch (event.type) {
       case "start":
         ({ id: this.id, model: this.model, created: this.created, usage: this.usage } = event);
@@ -68,8 +69,10 @@ export class ResponseAssembler {
           (this.parts.at(-1) as Extract<Part, { type: "text" }>).signature = event.signature;
         break;
       case "thinking":
-        if (last?.type === "thinking" && !last.signature) last.text += event.text;
-        else this.parts.push({ type: "thinking", text: event.text });
+        if (last?.type === "thinking" && !last.signature) {
+          this.pieces ??= [];
+          this.pieces.push(event.text);
+        } else this.parts.push({ type: "thinking", text: event.text });
         break;
       case "thinking_signature":
         if (last?.type === "thinking" && !last.signature) last.signature = event.signature;
@@ -130,6 +133,12 @@ export class ResponseAssembler {
       usage: this.usage,
     };
   }
+}
+
+/** Whether the event adds to the last part's text or thinking, which its pieces hold. */
+function continuesLast(event: StreamEvent, last: Part | undefined): boolean {
+  if (event.type === "thinking") return last?.type === "thinking";
+  return event.type === "text" && !event.citations && last?.type === "text";
 }
 
 /**
