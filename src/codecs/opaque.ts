@@ -9,7 +9,10 @@ import { modelFamily } from "./model-family.ts";
  * the same three.
  */
 export function issuerOf(upstream: string, group: string, model: string): string {
-  return `${upstream}|${group}|${modelFamily(model)}`;
+  // Three pieces where there is no group (most accounts): five made two strings an attempt.
+  return group === ""
+    ? `${upstream}||${modelFamily(model)}`
+    : `${upstream}|${group}|${modelFamily(model)}`;
 }
 
 /** A value in an upstream's answer: stamped with the attempt's issuer, and told to whoever keeps count. */

@@ -181,6 +181,17 @@ export function utf8(text: string): Uint8Array {
 /** An SSE comment: every SSE reader skips it, and it keeps the connection visibly alive. */
 export const SSE_KEEP_ALIVE: Uint8Array = encoder.encode(": keep-alive\n\n");
 
+/** The list nothing() gives: one, shared, frozen (a write throws rather than reach another request). */
+const NOTHING: readonly never[] = Object.freeze([]);
+
+/**
+ * An empty list for a request's field that has nothing (its system prompt, its tools), where
+ * nothing writes to the list once it is parsed: one list shared by all, not one made a request.
+ */
+export function nothing<T>(): T[] {
+  return NOTHING as unknown as T[];
+}
+
 /** An object with no fields, to spread where there are none to add: one, shared, never written. */
 export const NO_FIELDS: Readonly<Record<string, never>> = Object.freeze({});
 
@@ -192,7 +203,22 @@ export function jsonResponse(
   data: unknown,
   init: Readonly<{ status?: number; headers?: Headers }> = NO_INIT,
 ): Response {
-  const headers = init.headers ?? new Headers();
+  // Without headers of the caller's, the response's own are made from a shared record: a Headers
+  // to copy them from, and the init around it, were two objects an answer.
+  if (init.headers === undefined)
+    return new Response(
+      JSON.stringify(data),
+      init.status === undefined || init.status === 200
+        ? JSON_INIT
+        : { status: init.status, headers: JSON_HEADERS },
+    );
+  const headers = init.headers;
   headers.set("content-type", "application/json");
   return new Response(JSON.stringify(data), { status: init.status ?? 200, headers });
 }
+
+const JSON_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  "content-type": "application/json",
+});
+const JSON_INIT: Readonly<{ status: number; headers: Readonly<Record<string, string>> }> =
+  Object.freeze({ status: 200, headers: JSON_HEADERS });

@@ -84,15 +84,25 @@ function decodeRange(decoder: TextDecoder, bytes: Uint8Array, start: number, end
   );
 }
 
-/** Whether a line's field (before its colon, or the whole line without one) is `name`. */
-function fieldIs(line: string, colon: number, name: string): boolean {
-  return colon === -1 ? line === name : colon === name.length && line.startsWith(name);
+/** Where the first colon of the line text[start, end) is; -1 without one (the search stays in the line). */
+function colonIn(text: string, start: number, end: number): number {
+  for (let i = start; i < end; i++) if (text.charCodeAt(i) === 58 /* : */) return i;
+  return -1;
 }
 
-/** A line's value: after its colon and one space there, empty for a line without a colon. */
-function fieldValue(line: string, colon: number): string {
+/** Whether the field of the line text[start, end) (before its colon, or the whole line without one) is `name`. */
+function fieldIs(text: string, start: number, end: number, colon: number, name: string): boolean {
+  const fieldEnd = colon === -1 ? end : colon;
+  return fieldEnd - start === name.length && text.startsWith(name, start);
+}
+
+/** The value of the line ending at `end`: after its colon and one space there, empty for a line without a colon. */
+function fieldValue(text: string, end: number, colon: number): string {
   if (colon === -1) return "";
-  return line.slice(line.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1);
+  return text.slice(
+    colon + 1 < end && text.charCodeAt(colon + 1) === 32 ? colon + 2 : colon + 1,
+    end,
+  );
 }
 
 /**
@@ -144,7 +154,7 @@ export class SseParser implements StreamParser {
     if (this.stopped) return;
     if (this.feed(this.decoder.decode(), true)) return;
     // A stream that ends without the blank line after its last event still delivers that event.
-    if (this.dispatch("")) return;
+    if (this.dispatch("", 0, 0)) return;
     this.stopped = true;
     this.handler.ended();
   }
@@ -156,16 +166,16 @@ export class SseParser implements StreamParser {
       const ch = text.charCodeAt(i);
       if (ch !== LF && ch !== CR) continue;
       this.lineEnds++;
-      const line = this.lineOf(text, start, i);
       if (ch === CR && i === text.length - 1 && !final) {
         this.pendingCR = true;
-        return this.dispatch(line);
+        return this.dispatchLine(text, start, i);
       }
+      const end = i;
       if (ch === CR && text.charCodeAt(i + 1) === LF) {
         i++;
         this.lineEnds++;
       }
-      if (this.dispatch(line)) return true;
+      if (this.dispatchLine(text, start, end)) return true;
       start = i + 1;
     }
     if (start < text.length) {
@@ -173,23 +183,27 @@ export class SseParser implements StreamParser {
       if (this.partialLength > this.limit.bytes) throw this.tooLong("a line");
       this.partial.push(start === 0 ? text : text.slice(start));
     }
-    if (final && this.partialLength > 0) return this.dispatch(this.lineOf("", 0, 0));
+    if (final && this.partialLength > 0) return this.dispatchLine("", 0, 0);
     return false;
   }
 
-  /** The line that ends at `end` of this text: what was pending before it, and the text from `start`. */
-  private lineOf(text: string, start: number, end: number): string {
-    if (this.partialLength === 0) return text.slice(start, end);
+  /**
+   * The line that ends at `end` of this text, with what was pending before it. Read in place
+   * where nothing was pending (nearly every line): a string cut for the line, and another for its
+   * value, were two strings an event where one does.
+   */
+  private dispatchLine(text: string, start: number, end: number): boolean {
+    if (this.partialLength === 0) return this.dispatch(text, start, end);
     this.partial.push(text.slice(start, end));
     const line = this.partial.join("");
     this.partial = [];
     this.partialLength = 0;
-    return line;
+    return this.dispatch(line, 0, line.length);
   }
 
-  /** One line; true when it ended an event that ended the answer. */
-  private dispatch(line: string): boolean {
-    if (line === "") {
+  /** One line, text[start, end); true when it ended an event that ended the answer. */
+  private dispatch(text: string, start: number, end: number): boolean {
+    if (start === end) {
       const data = this.data;
       const ended = this.sawField && data.length > 0;
       const value = !ended ? "" : data.length === 1 ? data[0]! : data.join("\n");
@@ -201,14 +215,14 @@ export class SseParser implements StreamParser {
       if (ended && this.handler.event(value, name)) this.stopped = true;
       return this.stopped;
     }
-    if (line.charCodeAt(0) === 58 /* : */) return false;
-    const colon = line.indexOf(":");
+    if (text.charCodeAt(start) === 58 /* : */) return false;
+    const colon = colonIn(text, start, end);
     this.sawField = true;
     // The field compared in place and the value cut once (past one leading space): cutting the
     // field out, and the value twice, were two strings more for every event.
-    if (fieldIs(line, colon, "event")) this.name = fieldValue(line, colon);
-    else if (fieldIs(line, colon, "data")) {
-      const value = fieldValue(line, colon);
+    if (fieldIs(text, start, end, colon, "event")) this.name = fieldValue(text, end, colon);
+    else if (fieldIs(text, start, end, colon, "data")) {
+      const value = fieldValue(text, end, colon);
       this.dataLength += value.length;
       if (this.dataLength > this.limit.bytes) throw this.tooLong("an event");
       this.data.push(value);

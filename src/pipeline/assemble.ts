@@ -25,15 +25,34 @@ export class ResponseAssembler {
   private model = "";
   private created = 0;
   private readonly parts: Part[] = [];
-  private readonly calls = new Map<number, Extract<Part, { type: "tool_call" }>>();
+  /** The calls by their stream index: made at the first (most answers have none). */
+  private calls: Map<number, Extract<Part, { type: "tool_call" }>> | undefined;
   private usage: Usage = { input: 0, output: 0 };
   private stop: StopReason = "end";
   private stopSequence: string | undefined;
   finished = false;
 
+  /**
+   * The text (or thinking) that follows the last part's, in pieces: joined once, when another
+   * part comes or the answer is whole. Added to the part's text one chunk at a time, it was a
+   * string a chunk.
+   */
+  private pieces: string[] | undefined;
+
+  /** The last part's text whole, its pieces joined. */
+  private settle(): void {
+    const pieces = this.pieces;
+    if (pieces === undefined) return;
+    this.pieces = undefined;
+    const last = this.parts.at(-1) as Extract<Part, { type: "text" | "thinking" }>;
+    last.text += pieces.join("");
+  }
+
   push(event: StreamEvent): void {
     const last = this.parts.at(-1);
     this.hold(heldLength(event));
+    // Only more of the last part's text (or thinking) leaves its pieces unjoined.
+    if (this.pieces !== undefined && !continuesLast(event, last)) this.settle();
     switch (event.type) {
       case "start":
         ({ id: this.id, model: this.model, created: this.created, usage: this.usage } = event);
@@ -42,14 +61,18 @@ export class ResponseAssembler {
         // Cited text stays a part of its own, with its citations, as the stream sent it.
         if (event.citations)
           this.parts.push({ type: "text", text: event.text, citations: event.citations });
-        else if (last?.type === "text" && !last.citations) last.text += event.text;
-        else this.parts.push({ type: "text", text: event.text });
+        else if (last?.type === "text" && !last.citations) {
+          this.pieces ??= [];
+          this.pieces.push(event.text);
+        } else this.parts.push({ type: "text", text: event.text });
         if (event.signature)
           (this.parts.at(-1) as Extract<Part, { type: "text" }>).signature = event.signature;
         break;
       case "thinking":
-        if (last?.type === "thinking" && !last.signature) last.text += event.text;
-        else this.parts.push({ type: "thinking", text: event.text });
+        if (last?.type === "thinking" && !last.signature) {
+          this.pieces ??= [];
+          this.pieces.push(event.text);
+        } else this.parts.push({ type: "thinking", text: event.text });
         break;
       case "thinking_signature":
         if (last?.type === "thinking" && !last.signature) last.signature = event.signature;
@@ -72,12 +95,13 @@ export class ResponseAssembler {
           arguments: "",
           signature: event.signature,
         };
+        this.calls ??= new Map();
         this.calls.set(event.index, call);
         this.parts.push(call);
         break;
       }
       case "tool_call_delta": {
-        const call = this.calls.get(event.index);
+        const call = this.calls?.get(event.index);
         if (call) call.arguments += event.arguments;
         break;
       }
@@ -95,7 +119,10 @@ export class ResponseAssembler {
   }
 
   result(): ChatResponse {
-    for (const call of this.calls.values()) if (call.arguments === "") call.arguments = "{}";
+    this.settle();
+    // No iterator over an empty map: an answer without calls has none to fill.
+    if (this.calls)
+      for (const call of this.calls.values()) if (call.arguments === "") call.arguments = "{}";
     return {
       id: this.id,
       model: this.model,
@@ -106,6 +133,12 @@ export class ResponseAssembler {
       usage: this.usage,
     };
   }
+}
+
+/** Whether the event adds to the last part's text or thinking, which its pieces hold. */
+function continuesLast(event: StreamEvent, last: Part | undefined): boolean {
+  if (event.type === "thinking") return last?.type === "thinking";
+  return event.type === "text" && !event.citations && last?.type === "text";
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { StreamEvent } from "../ir.ts";
 import type { Emit, StreamParser } from "../codecs/sse.ts";
-import type { GuardedSource } from "../upstream/forward.ts";
+import type { GuardedSource, ReadResult } from "../upstream/forward.ts";
 
 /*
  * A translated stream's events, a batch at a time: from an HTTP upstream, the events of each
@@ -14,56 +14,122 @@ export interface EventBatches {
    * Rejects when the stream breaks (a read, or the parser's finding).
    */
   next(): Promise<readonly StreamEvent[] | undefined>;
+  /**
+   * As next().then(onBatch, onFailure), where the batches can do it in the read's own then: a
+   * second promise after it, and its reaction, were two objects a chunk. The handlers are the
+   * same every call (the reader's own, made once); onBatch's own exception rejects the promise.
+   */
+  nextInto?(onBatch: OnBatch, onFailure: (error: unknown) => undefined): Promise<void>;
   /** The reader is done (the client left, or the answer is whole): lets go of the body. */
   stop(): void;
 }
 
+/** What ParsedBatches.parsed says of a read that made no events: the next read is wanted. */
+const READ_AGAIN: unique symbol = Symbol("read again");
+
+/** What a reader does with a batch (undefined: the stream has ended). */
+export type OnBatch = (batch: readonly StreamEvent[] | undefined) => Promise<void> | undefined;
+
 /** An upstream's body, pushed to its dialect's parser a chunk at a time. */
 export class ParsedBatches implements EventBatches {
   private readonly ready: StreamEvent[] = [];
-  private readonly parser: StreamParser;
+  private parser!: StreamParser;
   private ended = false;
   private stopped = false;
   /** The parser broke after handing on some of a chunk's events: its error, for the next call. */
   private broken = false;
   private brokenWith: unknown;
 
+  /** `open` makes the parser with emit; without it, the caller gives it to parseWith. */
   constructor(
     private readonly source: GuardedSource,
-    open: (emit: Emit) => StreamParser,
+    open?: (emit: Emit) => StreamParser,
   ) {
-    const ready = this.ready;
-    this.parser = open((event) => {
-      ready.push(event);
-    });
+    if (open) this.parser = open(this.emit);
   }
 
-  async next(): Promise<readonly StreamEvent[] | undefined> {
-    if (this.broken) throw this.brokenWith;
-    const ready = this.ready;
-    ready.length = 0;
-    while (!this.ended) {
-      const read = await this.source.read();
-      try {
-        if (read.done) {
-          this.ended = true;
-          this.parser.end();
-        } else if (this.parser.push(read.value, 0, read.value.length) >= 0) {
-          // The final event has arrived: whatever the body does after it is not the answer's.
-          this.ended = true;
-          this.stop();
-        }
-      } catch (error) {
-        // The events read before the break come first (content before it commits the answer),
-        // the break with the next call.
-        this.ended = true;
-        if (ready.length === 0) throw error;
-        this.broken = true;
-        this.brokenWith = error;
-      }
-      if (ready.length > 0) return ready;
+  /** What the parser hands its events to: the batch being read. */
+  readonly emit: Emit = (event) => {
+    this.ready.push(event);
+  };
+
+  /**
+   * The parser, made by the caller with emit: a function to make it, taking what the parser is
+   * made of, was a closure and its scope for every stream.
+   */
+  parseWith(parser: StreamParser): this {
+    this.parser = parser;
+    return this;
+  }
+
+  /**
+   * Not async: a read's then, with a handler made once a stream, where an async function made
+   * a suspended call, its scope and a resumption for every chunk.
+   */
+  next(): Promise<readonly StreamEvent[] | undefined> {
+    if (this.broken) return Promise.reject(this.brokenWith);
+    this.ready.length = 0;
+    if (this.ended) return Promise.resolve(undefined);
+    return this.source.read().then(this.onRead);
+  }
+
+  /** nextInto's handlers, the reader's. */
+  private onBatch: OnBatch | undefined;
+  private onFailure: ((error: unknown) => undefined) | undefined;
+
+  nextInto(onBatch: OnBatch, onFailure: (error: unknown) => undefined): Promise<void> {
+    // A stream ended or broken (its last call, at most) goes the plain way.
+    if (this.broken || this.ended) return this.next().then(onBatch, onFailure);
+    this.ready.length = 0;
+    this.onBatch = onBatch;
+    this.onFailure = onFailure;
+    return this.source.read().then(this.onReadInto, onFailure);
+  }
+
+  /** A read for nextInto: its events to the reader, its break to the reader's onFailure. */
+  private readonly onReadInto = (read: ReadResult): Promise<void> | undefined => {
+    let batch: readonly StreamEvent[] | undefined | typeof READ_AGAIN;
+    try {
+      batch = this.parsed(read);
+    } catch (error) {
+      return this.onFailure!(error);
     }
-    return undefined;
+    // A read that made no events: the next one, for the same handlers.
+    if (batch === READ_AGAIN) return this.source.read().then(this.onReadInto, this.onFailure);
+    return this.onBatch!(batch);
+  };
+
+  /** One read's events; the next read where it made none. */
+  private readonly onRead = (
+    read: ReadResult,
+  ): readonly StreamEvent[] | undefined | Promise<readonly StreamEvent[] | undefined> => {
+    const batch = this.parsed(read);
+    return batch === READ_AGAIN ? this.source.read().then(this.onRead) : batch;
+  };
+
+  /** One read's events (undefined once the stream has ended), or READ_AGAIN where it made none. */
+  private parsed(read: ReadResult): readonly StreamEvent[] | undefined | typeof READ_AGAIN {
+    const ready = this.ready;
+    try {
+      if (read.done) {
+        this.ended = true;
+        this.parser.end();
+      } else if (this.parser.push(read.value, 0, read.value.length) >= 0) {
+        // The final event has arrived: whatever the body does after it is not the answer's.
+        this.ended = true;
+        this.stop();
+      }
+    } catch (error) {
+      // The events read before the break come first (content before it commits the answer),
+      // the break with the next call.
+      this.ended = true;
+      if (ready.length === 0) throw error;
+      this.broken = true;
+      this.brokenWith = error;
+    }
+    if (ready.length > 0) return ready;
+    if (this.ended) return undefined;
+    return READ_AGAIN;
   }
 
   stop(): void {

@@ -37,17 +37,6 @@ async function produced<T>(upstream: string, step: () => Promise<T>): Promise<Pr
   }
 }
 
-export interface CallContext {
-  /**
-   * The attempt's target (targetOf): its issuer (signatures.ts attemptIssuer) says what it is sent
-   * of the history's signatures, its fetchMedia where media URLs may be fetched from
-   * (proxy.media_fetch). Made by the caller, which reads the history with the same one.
-   */
-  target: UpstreamTarget;
-  clientHeaders: Headers;
-  clientSignal: AbortSignal;
-}
-
 /** What producers use of the runtime: its upstream client and its token counter. */
 export interface ProducerServices {
   upstreamClient: UpstreamClient;
@@ -95,13 +84,21 @@ export function targetOf(
   };
 }
 
+/**
+ * `target` is the attempt's (targetOf): its issuer says what it is sent of the history's
+ * signatures, its fetchMedia where media URLs may be fetched from (proxy.media_fetch). Made by
+ * the caller, which reads the history with the same one. The client's headers and signal are
+ * given as they are: an object holding the three was one more an attempt.
+ */
 export function httpProducer(
   upstream: Upstream,
   account: Account,
-  call: CallContext,
+  target: UpstreamTarget,
+  clientHeaders: Headers,
+  clientSignal: AbortSignal,
   services: ProducerServices,
 ): Producer {
-  return new HttpProducer(upstream, account, call, services);
+  return new HttpProducer(upstream, account, target, clientHeaders, clientSignal, services);
 }
 
 /**
@@ -111,17 +108,46 @@ export function httpProducer(
 class HttpProducer implements Producer {
   readonly accountName: string;
   private readonly codec: (typeof UPSTREAM_CODECS)[keyof typeof UPSTREAM_CODECS];
-  private readonly target: UpstreamTarget;
 
   constructor(
     private readonly upstream: Upstream,
     private readonly account: Account,
-    private readonly call: CallContext,
+    private readonly target: UpstreamTarget,
+    private readonly clientHeaders: Headers,
+    private readonly clientSignal: AbortSignal,
     private readonly services: ProducerServices,
   ) {
     this.accountName = account.name;
     this.codec = UPSTREAM_CODECS[upstreamDialect(upstream)];
-    this.target = call.target;
+  }
+
+  /**
+   * The call for a built request. Not async, and it may throw before its promise (the body's
+   * JSON): a caller awaits it where it catches, so a failure of either kind is the attempt's.
+   * An async function here cost complete and stream a suspended call of their own.
+   */
+  private open(built: { path: string; body: unknown }, stream: boolean): Promise<OpenedUpstream> {
+    const { upstream, account } = this;
+    return this.services.upstreamClient.open({
+      stream,
+      upstream,
+      url: upstream.baseUrl + built.path,
+      body: JSON.stringify(built.body),
+      headers: upstreamRequestHeaders(upstream.protocol, account.key, this.clientHeaders, false),
+      clientSignal: this.clientSignal,
+      timeouts: upstream.timeouts,
+      answerAsText: true,
+    });
+  }
+
+  /** The upstream's refusal of the request, as a Failure; undefined when it accepted it. */
+  private refusal(opened: OpenedUpstream): { ok: false; failure: Failure } | undefined {
+    const answer = opened.response;
+    if (answer.ok) return undefined;
+    return {
+      ok: false,
+      failure: failureFromAnswer(this.codec, answer.status, answer.headers, opened.text ?? ""),
+    };
   }
 
   /**
@@ -132,38 +158,31 @@ class HttpProducer implements Producer {
     built: { path: string; body: unknown },
     stream: boolean,
   ): Promise<Produced<OpenedUpstream>> {
-    const { upstream, account, call } = this;
     let opened: OpenedUpstream;
     try {
-      opened = await this.services.upstreamClient.open({
-        stream,
-        upstream,
-        url: upstream.baseUrl + built.path,
-        body: JSON.stringify(built.body),
-        headers: upstreamRequestHeaders(upstream.protocol, account.key, call.clientHeaders, false),
-        clientSignal: call.clientSignal,
-        timeouts: upstream.timeouts,
-        answerAsText: true,
-      });
+      opened = await this.open(built, stream);
     } catch (error) {
-      return { ok: false, failure: failureOf(error, upstream.name) };
+      return { ok: false, failure: failureOf(error, this.upstream.name) };
     }
-    const answer = opened.response;
-    if (answer.ok) return { ok: true, value: opened };
-    return {
-      ok: false,
-      failure: failureFromAnswer(this.codec, answer.status, answer.headers, opened.text ?? ""),
-    };
+    return this.refusal(opened) ?? { ok: true, value: opened };
   }
 
   async complete(request: ChatRequest): Promise<Produced<ChatResponse>> {
     const { codec, target, upstream } = this;
-    const sent = await this.send(
-      await codec.buildRequest(request.stream ? { ...request, stream: false } : request, target),
-      false,
+    const built = await codec.buildRequest(
+      request.stream ? { ...request, stream: false } : request,
+      target,
     );
-    if (!sent.ok) return sent;
-    const body = parsedJson(sent.value);
+    // send's steps here, not a call of it: its suspended call and its result were objects more.
+    let opened: OpenedUpstream;
+    try {
+      opened = await this.open(built, false);
+    } catch (error) {
+      return { ok: false, failure: failureOf(error, upstream.name) };
+    }
+    const refused = this.refusal(opened);
+    if (refused) return refused;
+    const body = parsedJson(opened);
     if (body === NOT_JSON)
       return {
         ok: false,
@@ -181,12 +200,20 @@ class HttpProducer implements Producer {
 
   async stream(request: ChatRequest): Promise<Produced<EventBatches>> {
     const { codec, target, upstream } = this;
-    const sent = await this.send(
-      await codec.buildRequest(request.stream ? request : { ...request, stream: true }, target),
-      true,
+    const built = await codec.buildRequest(
+      request.stream ? request : { ...request, stream: true },
+      target,
     );
-    if (!sent.ok) return sent;
-    const { response, source } = sent.value;
+    // send's steps here, not a call of it: its suspended call and its result were objects more.
+    let opened: OpenedUpstream;
+    try {
+      opened = await this.open(built, true);
+    } catch (error) {
+      return { ok: false, failure: failureOf(error, upstream.name) };
+    }
+    const refused = this.refusal(opened);
+    if (refused) return refused;
+    const { response, source } = opened;
     if (!source)
       return {
         ok: false,
@@ -196,10 +223,11 @@ class HttpProducer implements Producer {
       };
     const contentType = response.headers.get("content-type") ?? "";
     const limit = { bytes: limitsOf(upstream).eventBytes, upstream: upstream.name };
+    const batches = new ParsedBatches(source);
     return {
       ok: true,
-      value: new ParsedBatches(source, (emit) =>
-        codec.streamParser(emit, target, contentType, limit, request),
+      value: batches.parseWith(
+        codec.streamParser(batches.emit, target, contentType, limit, request),
       ),
     };
   }

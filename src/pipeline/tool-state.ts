@@ -1,4 +1,4 @@
-import type { ChatRequest, ChatResponse, Part, ToolCallPart } from "../ir.ts";
+import type { ChatRequest, ChatResponse, Part } from "../ir.ts";
 import type { StateStore, ToolCallState } from "../state/store.ts";
 
 /*
@@ -32,10 +32,11 @@ export function rememberToolCalls(store: StateStore, response: ChatResponse): vo
 export function restoreToolCalls(store: StateStore, request: ChatRequest): void {
   for (const turn of request.turns) {
     if (turn.role !== "assistant") continue;
-    const calls = turn.parts.filter((p): p is ToolCallPart => p.type === "tool_call");
-    if (calls.length === 0) continue;
+    // The turn's calls read in place: a list of them, and the closure that chose them, were
+    // made for every assistant turn of every request, calls or not.
     let thinking: Part[] | undefined;
-    for (const call of calls) {
+    for (const call of turn.parts) {
+      if (call.type !== "tool_call") continue;
       const state = store.toolCall(call.id);
       if (!state) continue;
       if (!call.signature && state.signature) call.signature = state.signature;

@@ -14,6 +14,7 @@ import { emptyAnswer, type Failure, failureOf, GatewayError } from "../failure.t
 import { isEmptyAnswer } from "./first-content.ts";
 import { TranslatedStream, untilCommit } from "./translated-stream.ts";
 import type { EventBatches } from "./event-batches.ts";
+import type { StreamRenderer, Write } from "../codecs/stream-render.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
 import type { StateStore } from "../state/store.ts";
 import { mediaFetcher } from "../upstream/media-fetch.ts";
@@ -50,8 +51,11 @@ const SSE_HEADERS: Readonly<Record<string, string>> = {
 export interface Prepared {
   client: ClientCodec;
   request: ChatRequest;
-  /** The turns this request adds to a stored conversation (all of them when there is none). */
-  newInput: Turn[];
+  /**
+   * How many of the request's turns came from a stored conversation: those after them are what it
+   * adds. Its count, not the list: only a stored response needs the list, and it was one a request.
+   */
+  historyLength: number;
   render: ClientContext;
 }
 
@@ -105,12 +109,11 @@ export function prepareTranslation(
   const request = client.parseRequest(ctx.body!.json, model, stream);
   const historyLength = withHistory(ctx, dialect, store, request);
   checkRequest(request, limits);
-  const newInput = request.turns.slice(historyLength);
   restoreToolCalls(store, request);
   // Hashed only where some upstream is sent one: it costs two SHA-256s a request.
   if (anyCacheKey(ctx.snapshot.upstreams))
     request.cacheKey ??= derivedCacheKey(requestSessionKey(ctx, dialect));
-  return { client, request, newInput, render: clientContext(ctx, request, dialect) };
+  return { client, request, historyLength, render: clientContext(ctx, request, dialect) };
 }
 
 /** Whether some upstream is sent a prompt_cache_key (a loop: a closure for some() was one a request). */
@@ -136,18 +139,21 @@ export function translatedRunner(options: TranslatedRunnerOptions): TargetRunner
   nameIssuers(prepared.request.turns, services.signatures);
   // The server tools this target is given, decided before any account is used: a refusal makes
   // the pool pass this target by (generate.ts), so a fallback that runs the tool serves instead.
+  // A copy only for a target of another model: the request was parsed for the first target's,
+  // and a copy of its many fields was an object (and its storage) every request.
+  const parsed = prepared.request;
+  const request = parsed.model === target.model ? parsed : { ...parsed, model: target.model };
+  // Without server or hosted tools (most requests) there is nothing to plan: no plan object.
+  if (!request.serverTools?.length && !request.unsupportedTools?.length)
+    return new TranslatedRunner(options, request, undefined);
   let plan: ServerToolPlan;
   try {
-    plan = planServerTools(
-      { ...prepared.request, model: target.model },
-      upstream,
-      ctx.snapshot.proxy.serverTools,
-    );
+    plan = planServerTools(request, upstream, ctx.snapshot.proxy.serverTools);
   } catch (error) {
     if (!(error instanceof GatewayError)) throw error;
     return refusedRunner(ctx, target, upstream, error);
   }
-  return new TranslatedRunner(options, plan);
+  return new TranslatedRunner(options, plan.request, plan.warning);
 }
 
 /**
@@ -170,6 +176,17 @@ function refusedRunner(
   };
 }
 
+/** Whether any turn holds media, a tool result's included: what a codec that fetches media may fetch. */
+function carriesMedia(turns: Turn[]): boolean {
+  for (const turn of turns)
+    for (const part of turn.parts) {
+      if (part.type === "media") return true;
+      if (part.type === "tool_result")
+        for (const content of part.content) if (content.type === "media") return true;
+    }
+  return false;
+}
+
 /** An attempt's failure as the pool takes it. */
 function failed(failure: Failure): AttemptResult {
   return { kind: "failed", failure };
@@ -188,18 +205,20 @@ class TranslatedRunner implements TargetRunner {
   /** retryWithoutReasoning over run, made only for a history with reasoning it could leave out. */
   private readonly retry: ((lease: Lease) => Promise<AttemptResult>) | undefined;
 
+  /** `request` and `warning` as planServerTools gave them (the request as it came, without server tools). */
   constructor(
     private readonly options: TranslatedRunnerOptions,
-    plan: ServerToolPlan,
+    request: ChatRequest,
+    warning: string | undefined,
   ) {
     const upstream = options.upstream;
     this.upstream = upstream;
     this.model = options.target.model;
-    this.warning = plan.warning;
-    this.request = plan.request;
+    this.warning = warning;
+    this.request = request;
     // Without reasoning in the history a second attempt would send the same request, and the
     // wrapper (with the log's words for it) cost every request an async call.
-    this.retry = carriesReasoning(plan.request.turns) ? TranslatedRunner.retrying(this) : undefined;
+    this.retry = carriesReasoning(request.turns) ? TranslatedRunner.retrying(this) : undefined;
   }
 
   /** Its closure made here, not in the constructor: one taking `this` cost every runner a scope. */
@@ -254,9 +273,16 @@ class TranslatedRunner implements TargetRunner {
     );
   }
 
-  private remember(response: ChatResponse): void {
+  /** The renderer of a stream of this runner's, in the client's dialect (TranslatedStream's owner). */
+  renderer(write: Write): StreamRenderer {
+    const { client, render } = this.options.prepared;
+    return client.streamRenderer(render, write);
+  }
+
+  /** Keeps what an answer leaves for later requests (TranslatedStream's owner, too). */
+  remember(response: ChatResponse): void {
     const { store } = this.options.services;
-    const { render, newInput } = this.options.prepared;
+    const { render, request, historyLength } = this.options.prepared;
     rememberToolCalls(store, response);
     // Under the id the client is shown, never the upstream's: an upstream that reuses ids must not merge two conversations.
     if (render.responses?.store) {
@@ -264,28 +290,20 @@ class TranslatedRunner implements TargetRunner {
         id: render.responses.id,
         previousId: render.responses.previousResponseId ?? undefined,
         model: response.model,
-        input: newInput,
+        input: request.turns.slice(historyLength),
         output: response.parts,
       });
     }
   }
 
-  /** The client's stream. Its closures made here, for streams only: in run they took its scope. */
+  /** The client's stream, its owner this runner: closures for its two methods were three objects a stream. */
   private streamBody(
     batches: EventBatches,
     held: StreamEvent[],
     lease: Lease,
   ): ReadableStream<Uint8Array> {
-    const { client, render } = this.options.prepared;
     return new ReadableStream<Uint8Array>(
-      new TranslatedStream(
-        batches,
-        held,
-        this.options.upstream,
-        lease,
-        (response) => this.remember(response),
-        (write) => client.streamRenderer(render, write),
-      ),
+      new TranslatedStream(batches, held, this.options.upstream, lease, this),
     );
   }
 
@@ -295,32 +313,26 @@ class TranslatedRunner implements TargetRunner {
     const plan = this.request;
     const issuer = attemptIssuer(upstream, lease.account, target.model);
     // One target for the history and the producer: a second was an object for every attempt.
-    // The media fetcher only for a codec that fetches media: for any other it was a closure, its
-    // scope and an object an attempt, made for nothing.
-    const upstreamTarget = targetOf(
-      upstream,
-      issuer,
-      UPSTREAM_CODECS[upstreamDialect(upstream)].fetchesMedia
-        ? { fetchMedia: mediaFetcher(ctx.snapshot.proxy.mediaFetch) }
-        : undefined,
-    );
+    const upstreamTarget = targetOf(upstream, issuer);
     const turns = historyFor(plan.turns, upstream, upstreamTarget);
     // A copy only where the turns differ (most requests: none): the IR request has many fields.
     const request =
       !noReasoning && turns === plan.turns
         ? plan
         : { ...plan, turns: noReasoning ? withoutReasoning(turns) : turns };
+    // The media fetcher only for a codec that fetches media, and a request with media for it to
+    // fetch: for any other it was a closure, its scope and an object an attempt, made for nothing.
+    if (UPSTREAM_CODECS[upstreamDialect(upstream)].fetchesMedia && carriesMedia(request.turns))
+      upstreamTarget.fetchMedia = mediaFetcher(ctx.snapshot.proxy.mediaFetch);
     const producer: Producer =
       upstream.protocol === "echo"
         ? echoProducer(upstream, services)
         : httpProducer(
             upstream,
             lease.account,
-            {
-              target: upstreamTarget,
-              clientHeaders: ctx.request.headers,
-              clientSignal: ctx.request.signal,
-            },
+            upstreamTarget,
+            ctx.request.headers,
+            ctx.request.signal,
             services,
           );
     try {

@@ -35,14 +35,10 @@ function leaseRecording(outcomes: Outcome[]): Lease {
 
 function bodyOf(batches: EventBatches, held: StreamEvent[], outcomes: Outcome[]) {
   return new ReadableStream<Uint8Array>(
-    new TranslatedStream(
-      batches,
-      held,
-      UPSTREAM,
-      leaseRecording(outcomes),
-      () => {},
-      (write) => new ChatStreamRenderer(RENDER, write),
-    ),
+    new TranslatedStream(batches, held, UPSTREAM, leaseRecording(outcomes), {
+      remember: () => {},
+      renderer: (write) => new ChatStreamRenderer(RENDER, write),
+    }),
   );
 }
 

@@ -53,6 +53,16 @@ export async function untilCommit(batches: EventBatches, upstream: string): Prom
 const encoder = new TextEncoder();
 
 /**
+ * Whose answer the stream is: it keeps the whole answer once it has finished, and renders the
+ * events in the client's dialect. An object, not two functions: closures made for them were two
+ * functions and a scope every stream.
+ */
+export interface StreamOwner {
+  remember(response: ChatResponse): void;
+  renderer(write: Write): StreamRenderer;
+}
+
+/**
  * The client's body after the commit point (its underlying source). A stream that breaks or ends
  * early becomes an error event the client's dialect can carry, never a silent end; the attempt's
  * lease finishes once, with how it went.
@@ -70,12 +80,11 @@ export class TranslatedStream {
     held: StreamEvent[],
     private readonly upstream: Upstream,
     private readonly lease: Lease,
-    private readonly remember: (response: ChatResponse) => void,
-    openRenderer: (write: Write) => StreamRenderer,
+    private readonly owner: StreamOwner,
   ) {
     this.held = held;
     this.assembler = new ResponseAssembler(limitsOf(upstream).answerBytes, upstream.name);
-    this.renderer = openRenderer(this.write);
+    this.renderer = owner.renderer(this.write);
   }
 
   private readonly write = (text: string): void => {
@@ -92,7 +101,10 @@ export class TranslatedStream {
       this.held = undefined;
       return this.onBatch(held);
     }
-    return this.batches.next().then(this.onBatch, this.onFailure);
+    const batches = this.batches;
+    return batches.nextInto
+      ? batches.nextInto(this.onBatch, this.onFailure)
+      : batches.next().then(this.onBatch, this.onFailure);
   }
 
   cancel(): void {
@@ -155,7 +167,7 @@ export class TranslatedStream {
     if (event.type === "finish") {
       // Before it is rendered: a client may hang up as soon as it has the finish.
       const response = this.assembler.result();
-      this.remember(response);
+      this.owner.remember(response);
       this.finish({ ok: true, usage: response.usage });
       this.renderer.event(event);
       return true;

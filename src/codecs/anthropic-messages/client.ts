@@ -4,6 +4,7 @@ import type {
   ChatRequest,
   ChatResponse,
   Opaque,
+  Part,
   Reasoning,
   ServerTool,
   StreamEvent,
@@ -19,6 +20,7 @@ import {
   badRequest,
   idWithPrefix,
   NO_FIELDS,
+  nothing,
   optionalNumber,
   optionalStrings,
   sseEvent,
@@ -134,14 +136,20 @@ function parseResponseFormat(body: JsonObject): ChatRequest["responseFormat"] {
 
 export const anthropicMessagesClient: Readonly<ClientCodec> = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
-    const system: string[] = [];
-    const systemCache: (CacheMark | undefined)[] = [];
+    // Made where there is a system prompt: a request without one gets the one shared empty list.
+    let system: string[] | undefined;
+    // Made at the first mark: most requests have none, and an empty list was made for each.
+    let systemCache: (CacheMark | undefined)[] | undefined;
     if (body.system !== undefined && body.system !== null) {
+      system = [];
       if (typeof body.system === "string") system.push(body.system);
       else
         for (const part of partsFromBlocks(body.system, "system"))
           if (part.type === "text") {
-            systemCache[system.length] = part.cache;
+            if (part.cache !== undefined || systemCache !== undefined) {
+              systemCache ??= new Array<CacheMark | undefined>(system.length).fill(undefined);
+              systemCache[system.length] = part.cache;
+            }
             system.push(part.text);
           }
     }
@@ -155,11 +163,18 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
       const message: unknown = messages[i];
       if (!isObject(message))
         throw badRequest(`messages.${i}: Input should be an object`, `messages.${i}`);
-      const parts = partsFromBlocks(message.content, `messages.${i}.content`);
+      // A string as one text part, without the words for its place (a string a message).
+      const content = message.content;
+      const parts: Part[] =
+        typeof content === "string"
+          ? [{ type: "text", text: content }]
+          : partsFromBlocks(content, `messages.${i}.content`);
       if (message.role === "user" || message.role === "assistant")
         turns.push({ role: message.role, parts });
-      else if (message.role === "system") system.push(textOf(parts));
-      else
+      else if (message.role === "system") {
+        system ??= [];
+        system.push(textOf(parts));
+      } else
         throw badRequest(
           `messages.${i}.role: Input should be 'user' or 'assistant'`,
           `messages.${i}.role`,
@@ -167,12 +182,16 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
     }
     const { choice, parallel } = parseToolChoice(body.tool_choice);
     const metadata = isObject(body.metadata) ? body.metadata : undefined;
+    // Parsed only where there are some: parseTools' object for none was one a request.
+    const given =
+      body.tools === undefined || body.tools === null ? undefined : parseTools(body.tools);
     return {
       model,
-      system,
-      ...(systemCache.some(Boolean) ? { systemCache } : NO_FIELDS),
+      system: system ?? nothing(),
+      ...(systemCache !== undefined ? { systemCache } : NO_FIELDS),
       turns,
-      ...parseTools(body.tools),
+      tools: given ? given.tools : nothing(),
+      ...(given?.serverTools ? { serverTools: given.serverTools } : NO_FIELDS),
       toolChoice: choice,
       parallelToolCalls: parallel,
       stream,
@@ -210,6 +229,13 @@ export const anthropicMessagesClient: Readonly<ClientCodec> = {
   },
 };
 
+/** message_start's usage: service_tier last, on toAnthropicUsage's object rather than a copy of it. */
+function startUsage(usage: Usage): Record<string, unknown> {
+  const written: Record<string, unknown> = toAnthropicUsage(usage);
+  written.service_tier = "standard";
+  return written;
+}
+
 /** A whole answer's usage: service_tier last, on clientUsage's object rather than a copy of it. */
 function answerUsage(response: ChatResponse): Record<string, unknown> {
   const usage = clientUsage(
@@ -222,12 +248,24 @@ function answerUsage(response: ChatResponse): Record<string, unknown> {
 
 type BlockKind = "text" | "cited" | "thinking" | "tool";
 
+/** The deltas that carry one string, and the field that holds it. */
+type DeltaKind = "text_delta" | "thinking_delta" | "input_json_delta";
+const DELTA_FIELD: Readonly<Record<DeltaKind, string>> = Object.freeze({
+  text_delta: "text",
+  thinking_delta: "thinking",
+  input_json_delta: "partial_json",
+});
+
 /** Anthropic's stream: message_start, then one content block at a time (start, deltas, stop), message_delta, message_stop. */
 class AnthropicStreamRenderer implements StreamRenderer {
   private index = -1;
   /** Cited text is a block of its own ("cited"), so plain text after it opens another. */
   private open: BlockKind | undefined;
   private searches = 0;
+  /** deltaValue's text before the value, and the block and kind of delta it is for. */
+  private head = "";
+  private headIndex = -1;
+  private headKind: DeltaKind | undefined;
 
   constructor(
     private readonly showThinking: boolean,
@@ -256,6 +294,20 @@ class AnthropicStreamRenderer implements StreamRenderer {
     );
   }
 
+  /**
+   * A text, thinking or argument delta, as delta() writes it: the event's text up to the value is
+   * made once a block, where an object for the delta, one around it and their JSON were made for
+   * every chunk of every stream.
+   */
+  private deltaValue(kind: DeltaKind, value: string): void {
+    if (this.headIndex !== this.index || this.headKind !== kind) {
+      this.headIndex = this.index;
+      this.headKind = kind;
+      this.head = `event: content_block_delta\ndata: {"type":"content_block_delta","index":${this.index},"delta":{"type":"${kind}","${DELTA_FIELD[kind]}":`;
+    }
+    this.write(`${this.head}${JSON.stringify(value)}}}\n\n`);
+  }
+
   private close(): void {
     if (this.open === undefined) return;
     this.write(sseEvent("content_block_stop", { type: "content_block_stop", index: this.index }));
@@ -282,7 +334,7 @@ class AnthropicStreamRenderer implements StreamRenderer {
               content: [],
               stop_reason: null,
               stop_sequence: null,
-              usage: { ...toAnthropicUsage(event.usage), service_tier: "standard" },
+              usage: startUsage(event.usage),
             },
           }),
         );
@@ -290,7 +342,7 @@ class AnthropicStreamRenderer implements StreamRenderer {
       case "thinking":
         if (!this.showThinking) break;
         this.openThinking();
-        this.delta({ type: "thinking_delta", thinking: event.text });
+        this.deltaValue("thinking_delta", event.text);
         break;
       case "thinking_signature":
         if (!this.showThinking) break;
@@ -315,7 +367,7 @@ class AnthropicStreamRenderer implements StreamRenderer {
           this.close();
           this.start({ type: "text", text: "" }, "text");
         }
-        if (event.text !== "") this.delta({ type: "text_delta", text: event.text });
+        if (event.text !== "") this.deltaValue("text_delta", event.text);
         break;
       case "server_tool": {
         this.close();
@@ -324,7 +376,7 @@ class AnthropicStreamRenderer implements StreamRenderer {
           if (part.kind === "web_search") this.searches++;
           // The call's input streams as JSON, as a tool_use's does; its result block comes whole.
           this.start({ ...serverBlock(part, encodeOr), input: {} }, "tool");
-          this.delta({ type: "input_json_delta", partial_json: part.input });
+          this.deltaValue("input_json_delta", part.input);
         } else this.start(serverBlock(part, encodeOr), "tool");
         this.close();
         break;
@@ -339,8 +391,7 @@ class AnthropicStreamRenderer implements StreamRenderer {
         this.start({ type: "tool_use", id: event.id, name: event.name, input: {} }, "tool");
         break;
       case "tool_call_delta":
-        if (this.open === "tool")
-          this.delta({ type: "input_json_delta", partial_json: event.arguments });
+        if (this.open === "tool") this.deltaValue("input_json_delta", event.arguments);
         break;
       case "tool_call_end":
         if (this.open === "tool") this.close();

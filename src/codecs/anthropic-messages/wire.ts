@@ -222,17 +222,25 @@ function textBlock(
   signature: (opaque: Opaque | undefined) => string | undefined,
 ): Record<string, unknown> {
   const citations = part.citations;
-  // Only citations whose encrypted index the receiver can read: an upstream refuses others.
-  if (citations?.every((c) => signature(c.encryptedIndex) !== undefined)) {
-    const encode = encoderOf(signature);
-    return {
+  // No empty object to spread, nor a closure, for a text without citations (nearly every one):
+  // the closures live in citedBlock, where here they took `signature`, a scope every text block.
+  return (
+    (citations && citedBlock(part.text, citations, signature)) ?? {
       type: "text",
       text: part.text,
-      citations: citations.map((c) => citationBlock(c, encode)),
-    };
-  }
-  // No empty object to spread, nor the closure, for a text without citations (nearly every one).
-  return { type: "text", text: part.text };
+    }
+  );
+}
+
+/** A cited text's block; undefined unless the receiver can read every citation's encrypted index (an upstream refuses others). */
+function citedBlock(
+  text: string,
+  citations: NonNullable<TextPart["citations"]>,
+  signature: (opaque: Opaque | undefined) => string | undefined,
+): Record<string, unknown> | undefined {
+  if (!citations.every((c) => signature(c.encryptedIndex) !== undefined)) return undefined;
+  const encode = encoderOf(signature);
+  return { type: "text", text, citations: citations.map((c) => citationBlock(c, encode)) };
 }
 
 /** `signature`, writing "" for a value it drops: made only for the blocks that take one. */

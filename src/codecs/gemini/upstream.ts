@@ -1,5 +1,6 @@
 import { cutShort, offProtocol } from "../../failure.ts";
 import { geminiEndpointPath } from "./endpoint.ts";
+import { GEMINI_DEFAULT_API_VERSION } from "./base-url.ts";
 import type {
   ChatRequest,
   ChatResponse,
@@ -24,7 +25,6 @@ import {
   clamp,
   EFFORT_BUDGET,
   failureFromBody,
-  mergeSameRoleTurns,
   newCallId,
   parseStreamJson,
   streamError,
@@ -73,6 +73,19 @@ function contentsFor(request: ChatRequest, target: UpstreamTarget): unknown[] | 
   }
   const names = callNames ?? NO_CALL_NAMES;
   if (urlMedia === undefined) return contentsWith(request, target, NO_MEDIA, names);
+  return contentsAfterMedia(urlMedia, request, target, names);
+}
+
+/**
+ * contentsWith once the media is fetched. Its closure made here: in contentsFor, the variables it
+ * took cost every request a scope, media or not.
+ */
+function contentsAfterMedia(
+  urlMedia: MediaPart[],
+  request: ChatRequest,
+  target: UpstreamTarget,
+  names: ReadonlyMap<string, string>,
+): Promise<unknown[]> {
   return geminiMediaParts(urlMedia, target.fetchMedia).then((media) =>
     contentsWith(request, target, media, names),
   );
@@ -88,29 +101,46 @@ function contentsWith(
   callNames: ReadonlyMap<string, string>,
 ): unknown[] {
   const options = new UpstreamParts(target, media, callNames);
-  // One loop, not map, filter and map: three lists and three closures a request.
+  // One loop, not map, filter and map: three lists and three closures a request. Consecutive
+  // turns of one role are one content (Gemini prefers alternation); a turn alone is read as it
+  // is, where mergeSameRoleTurns made a list, a turn and a copy of its parts for every one.
   const contents: unknown[] = [];
-  for (const turn of mergeSameRoleTurns(request.turns)) {
-    const parts = geminiParts(issuedThinking(turn.parts, target), options);
+  const turns = request.turns;
+  for (let i = 0; i < turns.length; ) {
+    const role = turns[i]!.role;
+    let parts = turns[i]!.parts;
+    let next = i + 1;
+    if (next < turns.length && turns[next]!.role === role) {
+      parts = [...parts];
+      // Appended in place, one part at a time: N consecutive turns must not cost N^2.
+      for (; next < turns.length && turns[next]!.role === role; next++)
+        for (const part of turns[next]!.parts) parts.push(part);
+    }
+    i = next;
+    const written = geminiParts(issuedThinking(parts, target), options);
     // A call another upstream, model or account group made has no signature Gemini can verify.
-    if (parts.length > 0)
+    if (written.length > 0)
       contents.push(
-        withCallSignature({ role: turn.role === "assistant" ? "model" : "user", parts }),
+        withCallSignature({ role: role === "assistant" ? "model" : "user", parts: written }),
       );
   }
   return contents;
 }
 
 /**
- * Thought parts go back only to the upstream that signed them. The list is filtered in place: it
- * is mergeSameRoleTurns' own copy, and a second list (and a closure) a turn was made for nothing.
+ * Thought parts go back only to the upstream that signed them: the list as it is where none is
+ * left out (most), a copy without them otherwise (the list may be the request's own).
  */
 function issuedThinking(parts: Part[], target: UpstreamTarget): Part[] {
-  let kept = 0;
-  for (const part of parts)
-    if (part.type !== "thinking" || issuedBy(part.signature, target)) parts[kept++] = part;
-  parts.length = kept;
-  return parts;
+  let kept: Part[] | undefined;
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    const keep = part.type !== "thinking" || issuedBy(part.signature, target);
+    if (kept) {
+      if (keep) kept.push(part);
+    } else if (!keep) kept = parts.slice(0, i);
+  }
+  return kept ?? parts;
 }
 
 /**
@@ -182,21 +212,22 @@ function toolFields(request: ChatRequest): Readonly<Record<string, unknown>> {
   if (request.tools.length === 0) return server.length > 0 ? { tools: server } : {};
   // One budget for all of them: the cap is on what the request as a whole makes levity build.
   const budget = schemaBudget();
-  const declarations = request.tools.map((tool) => {
+  // A loop, not map: its closure took the budget, a scope for every request, tools or not.
+  const declarations: unknown[] = [];
+  for (const tool of request.tools) {
     const parameters = toGeminiSchema(tool.parameters, budget, `tool "${tool.name.slice(0, 64)}"`);
-    return {
+    declarations.push({
       name: tool.name,
       ...(tool.description ? { description: tool.description } : {}),
       ...(hasParameters(parameters) ? { parameters } : {}),
-    };
-  });
+    });
+  }
   const fields: Record<string, unknown> = {
     tools: [{ functionDeclarations: declarations }, ...server],
   };
   const choice = request.toolChoice;
   // Gemini cannot be made to search: a choice of a server tool leaves the model to decide.
-  if (choice?.type === "tool" && request.serverTools?.some((t) => t.name === choice.name))
-    return fields;
+  if (choice?.type === "tool" && namesServerTool(request, choice.name)) return fields;
   if (choice?.type === "none") fields.toolConfig = { functionCallingConfig: { mode: "NONE" } };
   else if (choice?.type === "required")
     fields.toolConfig = { functionCallingConfig: { mode: "ANY" } };
@@ -205,6 +236,12 @@ function toolFields(request: ChatRequest): Readonly<Record<string, unknown>> {
       functionCallingConfig: { mode: "ANY", allowedFunctionNames: [choice.name] },
     };
   return fields;
+}
+
+/** Whether a server tool has the name (a loop: some's closure took the choice, a scope a request). */
+function namesServerTool(request: ChatRequest, name: string): boolean {
+  for (const tool of request.serverTools ?? []) if (tool.name === name) return true;
+  return false;
 }
 
 function systemInstruction(request: ChatRequest): Readonly<Record<string, unknown>> {
@@ -227,15 +264,33 @@ function generateRequest(
     ...toolFields(request),
     generationConfig: generationConfig(request),
   };
-  const path = geminiEndpointPath({
-    operation: "generate",
-    model: request.model,
-    stream: request.stream,
-    apiVersion: target.apiVersion,
-    // levity reads Gemini's streams as SSE; without alt=sse it would send one JSON array.
-    query: request.stream ? new URLSearchParams({ alt: "sse" }) : undefined,
-  });
-  return { path, body };
+  return { path: generatePath(request, target), body };
+}
+
+/**
+ * geminiEndpointPath's path for a generate request, in three pieces: its call object and query,
+ * the model's encoding where nothing in it needs one, and the joins of six pieces were six
+ * objects and strings a request.
+ */
+function generatePath(request: ChatRequest, target: UpstreamTarget): string {
+  const models =
+    target.apiVersion === undefined ? DEFAULT_MODELS_PATH : `/${target.apiVersion}/models/`;
+  const model = URI_SAFE.test(request.model) ? request.model : encodeURIComponent(request.model);
+  // levity reads Gemini's streams as SSE; without alt=sse it would send one JSON array.
+  return `${models}${model}${request.stream ? ":streamGenerateContent?alt=sse" : ":generateContent"}`;
+}
+
+const DEFAULT_MODELS_PATH = `/${GEMINI_DEFAULT_API_VERSION}/models/`;
+/** Characters encodeURIComponent leaves as they are (some of them). */
+const URI_SAFE = /^[\w.~-]*$/;
+
+/** generateRequest once the media is fetched: its closure here, not a scope every buildRequest. */
+function requestAfterMedia(
+  contents: Promise<unknown[]>,
+  request: ChatRequest,
+  target: UpstreamTarget,
+): Promise<{ path: string; body: unknown }> {
+  return contents.then((fetched) => generateRequest(request, target, fetched));
 }
 
 /** Signatures in an upstream's answer belong to this attempt's issuer: upstream, account group, model family. */
@@ -261,7 +316,7 @@ export const geminiUpstream: Readonly<UpstreamCodec> = {
     // A promise only where media URLs are fetched first (UpstreamCodec.buildRequest).
     return Array.isArray(contents)
       ? generateRequest(request, target, contents)
-      : contents.then((fetched) => generateRequest(request, target, fetched));
+      : requestAfterMedia(contents, request, target);
   },
 
   async buildCountRequest(request: ChatRequest, target: UpstreamTarget) {

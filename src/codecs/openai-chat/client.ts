@@ -15,6 +15,7 @@ import {
   idWithPrefix,
   NO_FIELDS,
   newCallId,
+  nothing,
   optionalNumber,
   optionalString,
   optionalStrings,
@@ -47,13 +48,18 @@ function markedLast(message: JsonObject, parts: Part[]): Part[] {
   return parts;
 }
 
+/** What an assistant message without tool_calls reads: one list, shared, never written. */
+const NO_CALLS: readonly unknown[] = Object.freeze([]);
+
 function assistantParts(message: JsonObject, where: string): Part[] {
   const parts: Part[] = [];
   const reasoning = reasoningText(message);
   if (reasoning) parts.push({ type: "thinking", text: reasoning });
   parts.push(...openaiContentParts(message.content, `${where}.content`));
-  const calls = Array.isArray(message.tool_calls) ? message.tool_calls : [];
-  calls.forEach((call, j) => {
+  // A loop, not forEach: its closure took `where` and the parts, a scope for every assistant message.
+  const calls = Array.isArray(message.tool_calls) ? message.tool_calls : NO_CALLS;
+  for (let j = 0; j < calls.length; j++) {
+    const call: unknown = calls[j];
     const at = `${where}.tool_calls[${j}]`;
     if (!isObject(call) || typeof call.id !== "string") throw badRequest(`${at} needs an id.`, at);
     if (isObject(call.function) && typeof call.function.name === "string") {
@@ -71,7 +77,7 @@ function assistantParts(message: JsonObject, where: string): Part[] {
         arguments: customArguments(String(call.custom.input ?? "")),
       });
     } else throw badRequest(`${at} needs a function with a name.`, at);
-  });
+  }
   if (isObject(message.function_call) && typeof message.function_call.name === "string") {
     parts.push({
       type: "tool_call",
@@ -81,6 +87,17 @@ function assistantParts(message: JsonObject, where: string): Part[] {
     });
   }
   return parts;
+}
+
+function messageAt(i: number): string {
+  return `messages[${i}]`;
+}
+
+/** A message's content as parts: a string read as one text part, without the words for its place. */
+function messageContent(message: JsonObject, i: number): Part[] {
+  const content = message.content;
+  if (typeof content === "string") return [{ type: "text", text: content }];
+  return openaiContentParts(content, `${messageAt(i)}.content`);
 }
 
 /** Appends a message's turn; consecutive tool messages answer one assistant turn: they form one user turn. */
@@ -114,8 +131,10 @@ export const openaiChatClient: Readonly<ClientCodec> = {
     if (!Array.isArray(messages))
       throw badRequest("messages must be a list of messages.", "messages");
     if (messages.length === 0) throw badRequest("messages must not be empty.", "messages");
-    const system: string[] = [];
-    const systemCache: (CacheMark | undefined)[] = [];
+    // Made at the first system message: most requests have none, and get the one shared empty list.
+    let system: string[] | undefined;
+    // Made at the first mark: most requests have none, and an empty list was made for each.
+    let systemCache: (CacheMark | undefined)[] | undefined;
     const turns: Turn[] = [];
     // The calls the last assistant message made, for legacy function messages: made only there.
     let legacyCallIds: string[] | undefined;
@@ -123,25 +142,26 @@ export const openaiChatClient: Readonly<ClientCodec> = {
     // their scopes a request.
     for (let i = 0; i < messages.length; i++) {
       const message: unknown = messages[i];
-      const at = `messages[${i}]`;
-      if (!isObject(message)) throw badRequest(`${at} must be an object.`, at);
+      // A message's place in words only where something else needs them: two strings a message.
+      if (!isObject(message)) throw badRequest(`${messageAt(i)} must be an object.`, messageAt(i));
       switch (message.role) {
         case "system":
         case "developer": {
-          const parts = openaiContentParts(message.content, `${at}.content`);
+          const parts = messageContent(message, i);
           const mark = lastMark([...parts.map(markOf), cacheMarkOf(message.cache_control)]);
-          if (mark) systemCache[system.length] = mark;
+          system ??= [];
+          if (mark) {
+            systemCache ??= [];
+            systemCache[system.length] = mark;
+          }
           system.push(textOf(parts));
           break;
         }
         case "user":
-          pushTurn(
-            turns,
-            "user",
-            markedLast(message, openaiContentParts(message.content, `${at}.content`)),
-          );
+          pushTurn(turns, "user", markedLast(message, messageContent(message, i)));
           break;
         case "assistant": {
+          const at = messageAt(i);
           const parts = assistantParts(message, at);
           legacyCallIds = callIdsOf(parts);
           pushTurn(turns, "assistant", parts);
@@ -149,10 +169,11 @@ export const openaiChatClient: Readonly<ClientCodec> = {
         }
         case "tool": {
           if (typeof message.tool_call_id !== "string")
-            throw badRequest(`${at}.tool_call_id is required.`, `${at}.tool_call_id`);
-          const content = openaiContentParts(message.content, `${at}.content`).filter(
-            isResultContent,
-          );
+            throw badRequest(
+              `${messageAt(i)}.tool_call_id is required.`,
+              `${messageAt(i)}.tool_call_id`,
+            );
+          const content = messageContent(message, i).filter(isResultContent);
           // Anthropic marks a tool result as a whole: a mark on the message or any of its parts.
           const mark = lastMark([...content.map(markOf), cacheMarkOf(message.cache_control)]);
           pushTurn(turns, "user", [
@@ -179,16 +200,16 @@ export const openaiChatClient: Readonly<ClientCodec> = {
           break;
         default:
           throw badRequest(
-            `${at}.role must be system, developer, user, assistant or tool.`,
-            `${at}.role`,
+            `${messageAt(i)}.role must be system, developer, user, assistant or tool.`,
+            `${messageAt(i)}.role`,
           );
       }
     }
     const effort = parseEffort(body.reasoning_effort, "reasoning_effort");
     return {
       model,
-      system,
-      ...(systemCache.length > 0 ? { systemCache } : NO_FIELDS),
+      system: system ?? nothing(),
+      ...(systemCache !== undefined ? { systemCache } : NO_FIELDS),
       turns,
       tools: parseChatTools(body.tools, body.functions),
       toolChoice: parseChatToolChoice(body.tool_choice),
@@ -237,7 +258,12 @@ export const openaiChatClient: Readonly<ClientCodec> = {
       annotations: [],
     };
     if (thinking && ctx.request.reasoning?.include) message.reasoning_content = thinking;
-    if (calls !== undefined) message.tool_calls = calls.map((call) => renderToolCall(call, ctx));
+    // A loop, not map: its closure took ctx, a scope for every answer, with calls or without.
+    if (calls !== undefined) {
+      const rendered: unknown[] = [];
+      for (const call of calls) rendered.push(renderToolCall(call, ctx));
+      message.tool_calls = rendered;
+    }
     if (images !== undefined) message.images = images.map(chatImage);
     return {
       id: idWithPrefix(response.id, "chatcmpl-"),

@@ -1,6 +1,6 @@
 import { withCache } from "../cache-marks.ts";
 import type { ChatRequest, Effort, Tool, ToolChoice } from "../../ir.ts";
-import { badRequest } from "../shared.ts";
+import { badRequest, nothing } from "../shared.ts";
 import { isObject } from "../json.ts";
 import { CUSTOM_TOOL_PARAMETERS } from "./wire.ts";
 
@@ -14,10 +14,13 @@ const EFFORTS: readonly string[] = ["none", "minimal", "low", "medium", "high", 
 const NONE: readonly unknown[] = Object.freeze([]);
 
 export function parseChatTools(value: unknown, legacyFunctions?: unknown): Tool[] {
-  const tools: Tool[] = [];
   // Indexed loops under a test, not for-of over an empty list and its entries: two lists and two
   // iterators a request without tools.
   const given: readonly unknown[] = Array.isArray(value) ? value : NONE;
+  const legacy: readonly unknown[] = Array.isArray(legacyFunctions) ? legacyFunctions : NONE;
+  // Most requests have none, and get the one shared empty list, not one of their own.
+  if (given.length === 0 && legacy.length === 0) return nothing();
+  const tools: Tool[] = [];
   for (let i = 0; i < given.length; i++) {
     const tool = given[i];
     if (!isObject(tool)) throw badRequest(`tools[${i}] must be an object.`, `tools[${i}]`);
@@ -51,7 +54,6 @@ export function parseChatTools(value: unknown, legacyFunctions?: unknown): Tool[
       throw badRequest(`tools[${i}] must be a function or custom tool with a name.`, `tools[${i}]`);
     }
   }
-  const legacy: readonly unknown[] = Array.isArray(legacyFunctions) ? legacyFunctions : NONE;
   for (let i = 0; i < legacy.length; i++) {
     const fn = legacy[i];
     if (isObject(fn) && typeof fn.name === "string")

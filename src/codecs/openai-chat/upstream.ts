@@ -21,7 +21,6 @@ import {
   streamError,
 } from "../shared.ts";
 import { isObject } from "../json.ts";
-import { textOf } from "../../ir.ts";
 import { isJsonObject, keyRules } from "../json-bytes.ts";
 import type { UpstreamCodec, UpstreamTarget } from "../codec.ts";
 import { compatOf, profileFromBaseUrl, type ChatCompat } from "../openai-compatible/profiles.ts";
@@ -67,9 +66,11 @@ function pushUserMessages(messages: unknown[], parts: Part[]): void {
   // A tool's pictures go in a user message right after the tool messages, each introduced by the
   // call it answers: the model sees them, which it would not were they left out.
   let attachments: unknown[] | undefined;
-  // The turn's text and media, in order, and whether all of it is text (one string then).
-  let rest: Part[] | undefined;
+  // Whether the turn has text or media, whether all of it is text, and that text (one string
+  // then): no list of them made for a turn of text (nearly every one), which was one a turn.
+  let any = false;
   let textOnly = true;
+  let text = "";
   for (const part of parts)
     if (part.type === "tool_result") {
       const media = part.content.filter((c): c is MediaPart => c.type === "media");
@@ -85,21 +86,23 @@ function pushUserMessages(messages: unknown[], parts: Part[]): void {
           ...media.map(mediaContent),
         );
       }
-    } else if (part.type === "text" || part.type === "media") {
-      rest ??= [];
-      rest.push(part);
-      if (part.type !== "text") textOnly = false;
+    } else if (part.type === "text") {
+      any = true;
+      text += part.text;
+    } else if (part.type === "media") {
+      any = true;
+      textOnly = false;
     }
-  if (rest === undefined && attachments === undefined) return;
-  const content =
-    attachments === undefined && textOnly
-      ? textOf(rest!)
-      : [
-          ...(attachments ?? []),
-          ...(rest ?? []).map((p) =>
-            p.type === "text" ? { type: "text", text: p.text } : mediaContent(p as MediaPart),
-          ),
-        ];
+  if (!any && attachments === undefined) return;
+  if (attachments === undefined && textOnly) {
+    messages.push({ role: "user", content: text });
+    return;
+  }
+  // The turn's text and media, in order, after any attachments.
+  const content: unknown[] = attachments ?? [];
+  for (const p of parts)
+    if (p.type === "text") content.push({ type: "text", text: p.text });
+    else if (p.type === "media") content.push(mediaContent(p));
   messages.push({ role: "user", content });
 }
 
@@ -220,10 +223,13 @@ export const openaiChatUpstream: Readonly<UpstreamCodec> = {
     const choice = isObject(body.choices[0]) ? body.choices[0] : {};
     const message = isObject(choice.message) ? choice.message : {};
     const parts: Part[] = [];
-    const content = contentOf(message.content);
-    const reasoning = reasoningText(message) ?? content.thinking;
+    // Content as a string (nearly every answer) is read as it is: contentOf made an object for it.
+    const raw = message.content;
+    const content = typeof raw === "string" ? undefined : contentOf(raw);
+    const reasoning = reasoningText(message) ?? content?.thinking;
     if (reasoning) parts.push({ type: "thinking", text: reasoning });
-    if (content.text !== "") parts.push({ type: "text", text: content.text });
+    const text = content ? content.text : (raw as string);
+    if (text !== "") parts.push({ type: "text", text });
     if (typeof message.refusal === "string" && message.refusal !== "")
       parts.push({ type: "text", text: message.refusal });
     // Only where there are calls: an empty array for each answer without was an object for nothing.
@@ -343,10 +349,13 @@ class ChatStreamReading implements SseHandler {
     }
     if (!choice) return false;
     const delta = isObject(choice.delta) ? choice.delta : {};
-    const content = contentOf(delta.content);
-    const reasoning = reasoningText(delta) ?? content.thinking;
+    // Content as a string (nearly every chunk) is read as it is: contentOf made an object a chunk.
+    const raw = delta.content;
+    const content = typeof raw === "string" ? undefined : contentOf(raw);
+    const reasoning = reasoningText(delta) ?? content?.thinking;
     if (reasoning) emit({ type: "thinking", text: reasoning });
-    if (content.text !== "") emit({ type: "text", text: content.text });
+    const text = content ? content.text : (raw as string);
+    if (text !== "") emit({ type: "text", text });
     // Only where there are calls: an empty array for every chunk without was an object for nothing.
     if (Array.isArray(delta.tool_calls))
       for (const call of delta.tool_calls) {

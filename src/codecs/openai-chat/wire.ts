@@ -59,16 +59,18 @@ export function openaiContentParts(content: unknown, where: string): Part[] {
   if (!Array.isArray(content))
     throw badRequest(`${where} must be a string or a list of content parts.`, where);
   const parts: Part[] = [];
-  content.forEach((part, i) => {
-    const at = `${where}[${i}]`;
-    if (!isObject(part)) throw badRequest(`${at} must be an object.`, at);
+  // A loop, not forEach: its closure took `where`, which cost every call a scope, string or not;
+  // a part's place in words only in an error, not a string a part.
+  for (let i = 0; i < content.length; i++) {
+    const part: unknown = content[i];
+    if (!isObject(part)) throw badRequest(`${where}[${i}] must be an object.`, `${where}[${i}]`);
     const before = parts.length;
     switch (part.type) {
       case "text":
       case "input_text":
       case "output_text":
         if (typeof part.text !== "string")
-          throw badRequest(`${at}.text must be a string.`, `${at}.text`);
+          throw badRequest(`${where}[${i}].text must be a string.`, `${where}[${i}].text`);
         parts.push({ type: "text", text: part.text });
         break;
       case "refusal":
@@ -77,15 +79,18 @@ export function openaiContentParts(content: unknown, where: string): Part[] {
       case "image_url": {
         const url = isObject(part.image_url) ? part.image_url.url : part.image_url;
         if (typeof url !== "string")
-          throw badRequest(`${at}.image_url.url must be a string.`, `${at}.image_url`);
+          throw badRequest(
+            `${where}[${i}].image_url.url must be a string.`,
+            `${where}[${i}].image_url`,
+          );
         parts.push(mediaFromUrl(url));
         break;
       }
       case "input_image":
         if (typeof part.image_url !== "string")
           throw badRequest(
-            `${at}.image_url must be a URL or data URL (file ids are not supported).`,
-            `${at}.image_url`,
+            `${where}[${i}].image_url must be a URL or data URL (file ids are not supported).`,
+            `${where}[${i}].image_url`,
           );
         parts.push(mediaFromUrl(part.image_url));
         break;
@@ -94,7 +99,10 @@ export function openaiContentParts(content: unknown, where: string): Part[] {
         const file = part.type === "file" && isObject(part.file) ? part.file : part;
         const data = file.file_data;
         if (typeof data !== "string")
-          throw badRequest(`${at}: only inline file_data is supported, not uploaded file ids.`, at);
+          throw badRequest(
+            `${where}[${i}]: only inline file_data is supported, not uploaded file ids.`,
+            `${where}[${i}]`,
+          );
         parts.push(
           data.startsWith("data:")
             ? mediaFromUrl(data)
@@ -104,13 +112,13 @@ export function openaiContentParts(content: unknown, where: string): Part[] {
       }
       default:
         throw badRequest(
-          `${at}.type ${JSON.stringify(part.type)} cannot be translated for this upstream.`,
-          `${at}.type`,
+          `${where}[${i}].type ${JSON.stringify(part.type)} cannot be translated for this upstream.`,
+          `${where}[${i}].type`,
         );
     }
     // Anthropic's cache_control on a part, as OpenRouter's clients (Kilo Code, Roo Code) send it.
     markPart(parts[before], part.cache_control);
-  });
+  }
   return parts;
 }
 
