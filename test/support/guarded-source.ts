@@ -9,7 +9,12 @@ export function guardedSourceOf(chunks: string[]): GuardedSource {
     next < chunks.length ? { done: false, value: encoder.encode(chunks[next++]!) } : { done: true };
   return {
     read,
-    readInto: (reader) => read().then(reader.onRead, reader.onFailure),
+    // Called as methods, as the real source calls them: a reader's `this` is kept.
+    readInto: (reader) =>
+      read().then(
+        (result) => reader.onRead(result),
+        (error) => reader.onFailure(error),
+      ),
     cancel: async () => {},
     release: () => {},
   };
