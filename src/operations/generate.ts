@@ -17,7 +17,7 @@ import type { Upstream } from "../config/snapshot.ts";
 import { apiOfDialect } from "../codecs/openai-compatible/index.ts";
 import { forwardsNatively } from "../upstream/protocol.ts";
 import type { GatewayServices, RequestContext } from "./context.ts";
-import { passthroughRunner } from "../pipeline/passthrough.ts";
+import { PassthroughRunner } from "../pipeline/passthrough.ts";
 import {
   asTheWindowCounts,
   fittingTargets,
@@ -280,7 +280,7 @@ function runnerFor(
     counting || fallsBackOnNoSuchRoute(upstream, dialect)
       ? translatedLater(ctx, dialect, target, upstream, services, stream, translation)
       : undefined;
-  return passthroughRunner(
+  return new PassthroughRunner(
     ctx,
     dialect,
     target,

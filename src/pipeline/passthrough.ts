@@ -94,24 +94,11 @@ function pinNothing(_lease: Lease, _id: string | undefined): void {}
  * rewritten, and the answer comes back untouched; it is read on the way, for the commit point,
  * errors hidden in a 200, empty answers and usage. Its arguments as they are, not in an object of
  * options: that was one more object a request.
- */
-export function passthroughRunner(
-  ctx: AttemptContext,
-  dialect: Dialect,
-  target: Target,
-  upstream: Upstream,
-  stream: boolean,
-  services: PassthroughServices,
-  onNoSuchRoute?: NoSuchRoute,
-): TargetRunner {
-  return new PassthroughRunner(ctx, dialect, target, upstream, stream, services, onNoSuchRoute);
-}
-
-/*
+ *
  * A class, not an object of closures: the runner's three functions and the scope they shared were
  * made for every request, where its methods are made once.
  */
-class PassthroughRunner implements TargetRunner {
+export class PassthroughRunner implements TargetRunner {
   readonly upstream: Upstream;
   readonly model: string;
   readonly attempt: (lease: Lease) => Promise<AttemptResult>;
