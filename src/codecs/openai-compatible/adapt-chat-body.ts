@@ -9,25 +9,26 @@ export function adaptChatBody(
   body: Record<string, unknown>,
   compat: ChatCompat,
 ): Record<string, unknown> | undefined {
-  let adapted: Record<string, unknown> | undefined;
-  const edit = () => (adapted ??= { ...body });
-  if (
-    !compat.developerRole &&
-    Array.isArray(body.messages) &&
-    body.messages.some(isDeveloperMessage)
-  ) {
-    edit().messages = body.messages.map((m) =>
-      isDeveloperMessage(m) ? { ...m, role: "system" } : m,
-    );
-  }
+  // What needs changing is asked first, and the copy made once: a copy-on-first-edit closure here
+  // cost every chat request a function and its scope, though most bodies need no change.
+  const developerRole =
+    !compat.developerRole && Array.isArray(body.messages) && body.messages.some(isDeveloperMessage);
   const other = compat.maxTokensField === "max_tokens" ? "max_completion_tokens" : "max_tokens";
-  if (body[other] !== undefined && body[compat.maxTokensField] === undefined) {
-    const out = edit();
-    out[compat.maxTokensField] = body[other];
-    delete out[other];
+  const renameMaxTokens = body[other] !== undefined && body[compat.maxTokensField] === undefined;
+  const dropStreamOptions = !compat.streamOptions && body.stream_options !== undefined;
+  if (!developerRole && !renameMaxTokens && !dropStreamOptions) return undefined;
+  const adapted: Record<string, unknown> = { ...body };
+  if (developerRole) adapted.messages = (body.messages as unknown[]).map(asSystemMessage);
+  if (renameMaxTokens) {
+    adapted[compat.maxTokensField] = body[other];
+    delete adapted[other];
   }
-  if (!compat.streamOptions && body.stream_options !== undefined) delete edit().stream_options;
+  if (dropStreamOptions) delete adapted.stream_options;
   return adapted;
+}
+
+function asSystemMessage(message: unknown): unknown {
+  return isDeveloperMessage(message) ? { ...(message as object), role: "system" } : message;
 }
 
 function isDeveloperMessage(message: unknown): boolean {
