@@ -10,7 +10,7 @@ import { failureFromAnswer } from "./answer-failure.ts";
 import type { OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { type EventBatches, eventBatchesOf, ParsedBatches } from "./event-batches.ts";
-import { upstreamDialect, upstreamRequestHeaders } from "../upstream/protocol.ts";
+import { requestHeadersWith, upstreamDialect } from "../upstream/protocol.ts";
 
 /** What a producer gives: the value, or the attempt's Failure (network, refusal, broken answer). */
 export type Produced<T> = { ok: true; value: T } | { ok: false; failure: Failure };
@@ -133,7 +133,12 @@ class HttpProducer implements Producer {
       upstream,
       url: upstream.baseUrl + built.path,
       body: JSON.stringify(built.body),
-      headers: upstreamRequestHeaders(upstream.protocol, account.key, this.clientHeaders, false),
+      headers: requestHeadersWith(
+        // The account's key headers as the upstream client keeps them, as pass-through takes them.
+        this.services.upstreamClient.accountHeaders(upstream.protocol, account),
+        this.clientHeaders,
+        false,
+      ),
       clientSignal: this.clientSignal,
       timeouts: upstream.timeouts,
       answerAsText: true,
