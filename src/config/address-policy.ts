@@ -1,5 +1,3 @@
-import { isIP } from "node:net";
-
 /*
  * Which addresses levity may connect to when a client, not the operator, chose the URL (an image
  * URL inlined for Gemini). Only globally reachable unicast addresses are open by default; the
@@ -28,10 +26,16 @@ export interface Cidr extends Bytes {
   prefix: number;
 }
 
+/**
+ * Dotted decimal, as node:net's isIP reads it (which levity used, and no longer loads for this):
+ * four numbers 0-255 without leading zeros, since "010" is octal to some parsers.
+ */
 function parseV4(text: string): number[] | undefined {
   const parts = text.split(".");
   if (parts.length !== 4) return undefined;
-  const bytes = parts.map((part) => (/^\d{1,3}$/.test(part) ? Number(part) : Number.NaN));
+  const bytes = parts.map((part) =>
+    /^(?:0|[1-9]\d{0,2})$/.test(part) ? Number(part) : Number.NaN,
+  );
   return bytes.every((b) => b >= 0 && b <= 255) ? bytes : undefined;
 }
 
@@ -69,16 +73,13 @@ function parseV6(text: string): number[] | undefined {
 /** An IP literal as bytes (brackets and an IPv6 zone allowed), or undefined when it is not one. */
 export function parseAddress(text: string): Bytes | undefined {
   const bare = text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text;
-  const kind = isIP(bare.split("%")[0]!);
-  if (kind === 4) {
-    const bytes = parseV4(bare);
+  if (!bare.includes(":")) {
+    // A zone belongs to IPv6 alone.
+    const bytes = bare.includes("%") ? undefined : parseV4(bare);
     return bytes && { family: 4, bytes };
   }
-  if (kind === 6) {
-    const bytes = parseV6(bare);
-    return bytes && bytes.length === 16 ? { family: 6, bytes } : undefined;
-  }
-  return undefined;
+  const bytes = parseV6(bare);
+  return bytes && bytes.length === 16 ? { family: 6, bytes } : undefined;
 }
 
 /** "10.0.0.0/8", "fd00::/8", or one address (a /32 or /128). */

@@ -1,4 +1,3 @@
-import { connect } from "node:net";
 import type { UpstreamProtocol } from "../codecs/names.ts";
 import type { Account, Timeouts, Upstream } from "../config/snapshot.ts";
 import { broken, GatewayError, UpstreamFailed, unreachable } from "../failure.ts";
@@ -45,6 +44,8 @@ const PROXY_VARIABLES: readonly string[] = [
 
 async function probe(url: URL, upstream: string, timeoutMs: number): Promise<void> {
   const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
+  // Loaded with the first probe, not at start: a module levity may never need is resident memory.
+  const { connect } = await import("node:net");
   await new Promise<void>((resolve, reject) => {
     const socket = connect({ host: url.hostname, port });
     const timer = setTimeout(() => {
@@ -414,7 +415,7 @@ export class UpstreamClient {
       const body = response.body!;
       const encoding = RUNTIME_DECODES ? "identity" : contentEncoding(response.headers);
       if (encoding === "identity") return { response, source: new GuardedBody(body, w, unwatch) };
-      const decoded = decodedStream(body, encoding);
+      const decoded = await decodedStream(body, encoding);
       if (decoded) return { response, source: new GuardedBody(decoded, w, unwatch) };
       unwatch(w);
       w.abort.abort();

@@ -1,5 +1,4 @@
-import { lookup } from "node:dns/promises";
-import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import type { PeerCertificate } from "node:tls";
 import { type AddressAllowList, classifyAddress, parseAddress } from "../config/address-policy.ts";
 
 /*
@@ -13,8 +12,10 @@ import { type AddressAllowList, classifyAddress, parseAddress } from "../config/
 
 export type Resolver = (hostname: string) => Promise<{ address: string; family: number }[]>;
 
+// node:dns and node:tls load with the first URL a client has levity fetch: most gateways never do,
+// and each runtime module loaded at start is resident memory for the life of the process.
 export const systemResolver: Resolver = (hostname) =>
-  lookup(hostname, { all: true, verbatim: true });
+  import("node:dns/promises").then(({ lookup }) => lookup(hostname, { all: true, verbatim: true }));
 
 /** Why a fetch was not used. Logged for the operator; the client always gets the same words. */
 export class FetchRefused extends Error {
@@ -76,11 +77,19 @@ async function checkedAddresses(url: URL, options: SafeFetchOptions): Promise<st
 }
 
 /** fetch() aimed at a checked address, as if at the URL's own host. */
-function fetchPinned(url: URL, address: string, options: SafeFetchOptions): Promise<Response> {
+async function fetchPinned(
+  url: URL,
+  address: string,
+  options: SafeFetchOptions,
+): Promise<Response> {
   const pinned = new URL(url);
   pinned.hostname = address.includes(":") ? `[${address}]` : address;
   const byName = parseAddress(url.hostname) === undefined;
   const hostname = url.hostname;
+  const tls =
+    url.protocol === "https:"
+      ? tlsFor(hostname, byName, options.ca, await import("node:tls"))
+      : undefined;
   return fetch(pinned, {
     redirect: "manual",
     signal: options.signal,
@@ -94,7 +103,7 @@ function fetchPinned(url: URL, address: string, options: SafeFetchOptions): Prom
     proxy: false,
     decompress: false,
     keepalive: false,
-    tls: url.protocol === "https:" ? tlsFor(hostname, byName, options.ca) : undefined,
+    tls,
   });
 }
 
@@ -102,7 +111,12 @@ function fetchPinned(url: URL, address: string, options: SafeFetchOptions): Prom
  * SNI and the certificate check use the name the client wrote, not the address connected to.
  * The function also gives the request a connection of its own, never one pooled for another name.
  */
-function tlsFor(hostname: string, byName: boolean, ca: string | undefined) {
+function tlsFor(
+  hostname: string,
+  byName: boolean,
+  ca: string | undefined,
+  { checkServerIdentity }: typeof import("node:tls"),
+) {
   const trust = ca === undefined ? {} : { ca };
   if (!byName) return trust;
   return {

@@ -1,5 +1,5 @@
-import { Readable, type Transform } from "node:stream";
-import * as zlib from "node:zlib";
+import type { Transform } from "node:stream";
+import { mayDecode } from "./whole-body.ts";
 
 /*
  * A stream that arrives compressed although levity asked for none (a proxy or CDN on the way may
@@ -8,24 +8,32 @@ import * as zlib from "node:zlib";
  * than a stream of the same text; the limits on held bytes and on one event then apply as usual.
  */
 
-// zstd where the runtime has it (a namespace import: a missing named export would fail to load).
-const createZstd = (zlib as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-
-const DECODERS: Readonly<Record<string, () => Transform>> = {
-  gzip: zlib.createUnzip,
-  "x-gzip": zlib.createUnzip,
-  deflate: zlib.createUnzip,
-  br: zlib.createBrotliDecompress,
-  ...(createZstd ? { zstd: createZstd } : {}),
-};
+/*
+ * node:zlib and node:stream load with the first compressed stream: levity asks for none, so most
+ * gateways never load them (each runtime module loaded at start is resident memory for good).
+ */
+function decoderFor(
+  zlib: typeof import("node:zlib"),
+  encoding: string,
+): (() => Transform) | undefined {
+  if (encoding === "gzip" || encoding === "x-gzip" || encoding === "deflate")
+    return zlib.createUnzip;
+  if (encoding === "br") return zlib.createBrotliDecompress;
+  // zstd where the runtime has it (read off the namespace: a missing named export fails to load).
+  if (encoding === "zstd")
+    return (zlib as { createZstdDecompress?: () => Transform }).createZstdDecompress;
+  return undefined;
+}
 
 /** The body decoded, or undefined for an encoding levity cannot undo. */
-export function decodedStream(
+export async function decodedStream(
   body: ReadableStream<Uint8Array>,
   encoding: string,
-): ReadableStream<Uint8Array> | undefined {
-  const make = DECODERS[encoding];
+): Promise<ReadableStream<Uint8Array> | undefined> {
+  if (!mayDecode(encoding)) return undefined;
+  const make = decoderFor(await import("node:zlib"), encoding);
   if (!make) return undefined;
+  const { Readable } = await import("node:stream");
   const decoder = make();
   const source = Readable.fromWeb(body as Parameters<typeof Readable.fromWeb>[0]);
   // A failure on either side ends the other, so that the reader sees it and the connection goes.

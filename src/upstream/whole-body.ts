@@ -1,4 +1,3 @@
-import * as zlib from "node:zlib";
 import type { InputType, ZlibOptions } from "node:zlib";
 import { broken } from "../failure.ts";
 import { inMb, overLimit } from "../upstream-limits.ts";
@@ -15,24 +14,40 @@ type Inflate = (
   callback: (error: Error | null, result: Buffer) => void,
 ) => void;
 
-// zstd where the runtime has it (a namespace import: a missing named export would fail to load).
-const zstd = (zlib as { zstdDecompress?: Inflate }).zstdDecompress;
-
-/** Encodings levity can undo; anything else is an answer it cannot read. */
-const DECODERS: Readonly<Record<string, Inflate>> = {
+/**
+ * The decoder for an encoding levity can undo; undefined for anything else. node:zlib loads with
+ * the first compressed answer, not at start: each runtime module loaded is resident for good.
+ */
+async function decoderFor(encoding: string): Promise<Inflate | undefined> {
+  if (!mayDecode(encoding)) return undefined;
+  const zlib = await import("node:zlib");
   // unzip takes gzip and zlib-wrapped deflate alike (servers send either for "deflate").
-  gzip: zlib.unzip,
-  "x-gzip": zlib.unzip,
-  deflate: zlib.unzip,
-  br: zlib.brotliDecompress as Inflate,
-  ...(zstd ? { zstd } : {}),
-};
+  if (encoding === "br") return zlib.brotliDecompress as Inflate;
+  // zstd where the runtime has it (read off the namespace: a missing named export fails to load).
+  if (encoding === "zstd") return (zlib as { zstdDecompress?: Inflate }).zstdDecompress;
+  return zlib.unzip;
+}
 
 /**
  * Bun's fetch hands over the bytes as sent when asked (decompress: false); Deno's decodes them
  * itself whatever levity says, so there the body is already plain and only its size is checked.
  */
 export const RUNTIME_DECODES = typeof (globalThis as { Bun?: unknown }).Bun === "undefined";
+
+/**
+ * Whether the encoding is one levity may be able to undo (zstd only where the runtime has it).
+ * Compared by name, never looked up in an object: "constructor" was once a decoder there, one
+ * that never called back, and the answer waited for good.
+ */
+export function mayDecode(encoding: string): boolean {
+  return (
+    encoding === "gzip" ||
+    encoding === "x-gzip" ||
+    encoding === "deflate" ||
+    encoding === "br" ||
+    encoding === "zstd"
+  );
+}
 
 export function contentEncoding(headers: Headers): string {
   return (headers.get("content-encoding") ?? "").trim().toLowerCase() || "identity";
@@ -125,7 +140,7 @@ export async function readWholeBody(
   // An answer of a declared length, sent as it is, was read by readSizedText: this one has none.
   if (encoding === "identity")
     return new TextDecoder().decode(await readCapped(body, limit, tooLarge));
-  const decoder = DECODERS[encoding];
+  const decoder = await decoderFor(encoding);
   if (!decoder) {
     await body.cancel().catch(() => {});
     throw broken(
