@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { RequestRecord } from "../src/observe/record.ts";
 import { openSqliteRequestLog } from "../src/observe/request-log-thread.ts";
@@ -15,6 +15,7 @@ import { waitUntil } from "./support/wait.ts";
 
 const WORKER = new URL("../src/observe/request-log-worker.ts", import.meta.url);
 const CRASHING_WORKER = new URL("./support/crashing-log-worker.ts", import.meta.url);
+const COUNTED_WORKER = new URL("./support/counted-log-worker.ts", import.meta.url);
 
 function record(n: number): RequestRecord {
   return {
@@ -40,7 +41,12 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((log) => log.close()));
 });
 
-function open(path: string, worker: URL, errors: string[]): RequestLog {
+function open(
+  path: string,
+  worker: URL,
+  errors: string[],
+  more: Partial<Parameters<typeof openSqliteRequestLog>[0]> = {},
+): RequestLog {
   const log = openSqliteRequestLog({
     path,
     flushMs: 10,
@@ -48,6 +54,7 @@ function open(path: string, worker: URL, errors: string[]): RequestLog {
     maxBytes: 1e9,
     worker,
     log: { info() {}, warn() {}, error: (message) => errors.push(message) },
+    ...more,
   });
   opened.push(log);
   return log;
@@ -93,5 +100,59 @@ describe("the request log's writer thread", () => {
     const started = performance.now();
     await log.close();
     expect(performance.now() - started).toBeLessThan(5000);
+  });
+
+  /** A file holding three records, written by a log opened and closed before. */
+  async function fileWithThree(dir: string): Promise<string> {
+    const path = join(dir, "requests.db");
+    const first = open(path, WORKER, []);
+    for (let n = 0; n < 3; n++) first.add(record(n));
+    await first.close();
+    return path;
+  }
+
+  test("the writer starts with the first record, not before; the file's count is known at once", async () => {
+    const dir = tempDir("levity-log-thread-");
+    const path = await fileWithThree(dir);
+    const starts = join(dir, "starts");
+    process.env.LEVITY_TEST_WORKER_STARTS = starts;
+    try {
+      const idle = open(path, COUNTED_WORKER, []);
+      expect(idle.stats()).toEqual({ records: 3, bytes: expect.any(Number), pending: 0 });
+      // A writer started at open would have been asked to close, and answered, by now.
+      await idle.close();
+      expect(existsSync(starts)).toBe(false);
+
+      const used = open(path, COUNTED_WORKER, []);
+      used.add(record(3));
+      used.flush();
+      const rows = await used.query({});
+      expect(rows).toHaveLength(4);
+      expect(readFileSync(starts, "utf8")).toBe("started\n");
+    } finally {
+      delete process.env.LEVITY_TEST_WORKER_STARTS;
+    }
+  });
+
+  test("an idle log starts its writer when its oldest record passes retention, and that trims the file", async () => {
+    const dir = tempDir("levity-log-thread-");
+    const path = join(dir, "requests.db");
+    const retentionMs = 10_000;
+    // Within retention when the log opens (its start-up trim keeps them), past it 1.5 s later.
+    const first = open(path, WORKER, []);
+    for (let n = 0; n < 3; n++) first.add({ ...record(n), time: Date.now() - retentionMs + 1500 });
+    await first.close();
+    const starts = join(dir, "starts");
+    process.env.LEVITY_TEST_WORKER_STARTS = starts;
+    try {
+      const idle = open(path, COUNTED_WORKER, [], { retentionMs, retentionCheckMs: 20 });
+      expect(idle.stats().records).toBe(3);
+      expect(existsSync(starts)).toBe(false);
+      await waitUntil("the three records trimmed", () => idle.stats().records === 0);
+      expect(readFileSync(starts, "utf8")).toBe("started\n");
+      expect(await idle.query({})).toEqual([]);
+    } finally {
+      delete process.env.LEVITY_TEST_WORKER_STARTS;
+    }
   });
 });

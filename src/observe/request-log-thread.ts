@@ -11,7 +11,7 @@ import {
   type UsageRow,
   type UsageTotals,
 } from "./request-log.ts";
-import { openLogFile } from "./sqlite-request-log.ts";
+import { openLogFile, RETENTION_CHECK_MS } from "./sqlite-request-log.ts";
 
 /*
  * The SQLite request log as the serving thread holds it: records wait in memory and are handed,
@@ -29,6 +29,8 @@ export interface ThreadedLogOptions {
   log: Logger;
   /** Where the worker's module is: found beside the entry point, whether from source or compiled. */
   worker: URL | string;
+  /** For tests: how often an idle log looks whether its oldest record is past retention (RETENTION_CHECK_MS). */
+  retentionCheckMs?: number;
 }
 
 /** Records handed over on the next turn once this many wait, whatever the timer. */
@@ -40,12 +42,8 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
   // Opened here once, so a file that cannot be opened is known now and the runtime can say so
   // and keep the log in memory, and trimmed, so that what retention no longer keeps is gone
   // when levity has started; the worker opens its own connection and trims every 10 minutes.
-  const file = openLogFile(options);
-  try {
-    file.trim();
-  } finally {
-    file.close();
-  }
+  const atStart = trimmed(options);
+  let written = { records: atStart.records, bytes: atStart.bytes };
 
   let pending: RequestRecord[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -57,7 +55,6 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
   const unwritten = new Map<number, { records: string; count: number; tries: number }>();
   let nextBatch = 0;
   let inFlight = 0;
-  let written = { records: 0, bytes: 0 };
   let closed = false;
   /** Why the worker could not open the file: reads are refused with it. */
   let unopened: string | undefined;
@@ -120,7 +117,27 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     worker.postMessage(open);
     return worker;
   };
-  let thread = spawn();
+  /**
+   * The writer, started with the first batch or read: a gateway that has served nothing holds no
+   * second thread (about 4 MB of its idle memory). The file was opened and trimmed above.
+   */
+  let thread: Worker | undefined;
+  const writer = (): Worker => {
+    thread ??= spawn();
+    clearInterval(idleRetention);
+    return thread;
+  };
+  // An idle log still lets go of what passes retention: its writer starts and trims, on its own
+  // thread, once the oldest record the file held at start is past it. Without records nothing can
+  // grow, so age is the only limit to watch, and watching it is a comparison, not a query.
+  const trimDueAt = atStart.oldest === undefined ? undefined : atStart.oldest + options.retentionMs;
+  const idleRetention = setInterval(() => {
+    if (trimDueAt !== undefined && Date.now() >= trimDueAt)
+      ask("trim", []).catch(() => {
+        // A writer that cannot open the file has said so in the log already.
+      });
+  }, options.retentionCheckMs ?? RETENTION_CHECK_MS);
+  (idleRetention as { unref?: () => void }).unref?.();
 
   /** A new writer, given every batch the last one had not written. */
   function restart(): void {
@@ -134,7 +151,7 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
         options.log.error(
           `request log: ${held.count} records were dropped: writing them stopped the writer twice`,
         );
-      } else thread.postMessage({ op: "write", batch, records: held.records } as LogCall);
+      } else writer().postMessage({ op: "write", batch, records: held.records } as LogCall);
     }
   }
 
@@ -151,7 +168,7 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     unwritten.set(number, held);
     // While the writer is being started again, the batch waits for it with the others.
     if (restartTimer === undefined)
-      thread.postMessage({ op: "write", batch: number, records: held.records } as LogCall);
+      writer().postMessage({ op: "write", batch: number, records: held.records } as LogCall);
   };
 
   const ask = (op: "query" | "usage" | "usageBy" | "trim" | "close", args: unknown[]) => {
@@ -160,7 +177,7 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     return new Promise<string | undefined>((resolve, reject) => {
       calls.set(id, { resolve, reject });
       const call: LogCall = { op, id, args: JSON.stringify(args) };
-      thread.postMessage(call);
+      writer().postMessage(call);
     });
   };
   const read = async <T>(op: "query" | "usage" | "usageBy", args: unknown[]): Promise<T> => {
@@ -199,6 +216,9 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
       handOff();
       closed = true;
       clearTimeout(timer);
+      clearInterval(idleRetention);
+      // Never started: nothing was handed over, nothing to wait for.
+      if (thread === undefined) return;
       let waited: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         ask("close", []).catch(() => undefined),
@@ -210,4 +230,19 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
       thread.terminate();
     },
   };
+}
+
+/** The file trimmed to its retention and size, and what it then holds. */
+function trimmed(options: ThreadedLogOptions): {
+  records: number;
+  bytes: number;
+  oldest: number | undefined;
+} {
+  const file = openLogFile(options);
+  try {
+    file.trim();
+    return { ...file.stats(), oldest: file.oldest() };
+  } finally {
+    file.close();
+  }
 }

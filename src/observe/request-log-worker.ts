@@ -1,5 +1,5 @@
 import type { LogCall, LogReply } from "./request-log-protocol.ts";
-import { type LogFile, openLogFile } from "./sqlite-request-log.ts";
+import { type LogFile, openLogFile, RETENTION_CHECK_MS } from "./sqlite-request-log.ts";
 import type { RequestRecord } from "./record.ts";
 import type { LogQuery, UsageGrouping } from "./request-log.ts";
 
@@ -8,8 +8,6 @@ import type { LogQuery, UsageGrouping } from "./request-log.ts";
  * to the SQLite file, trims it, and answers the reads, in the order they were sent, so a read
  * sees every record handed over before it.
  */
-
-const RETENTION_CHECK_MS = 10 * 60_000;
 
 interface WorkerScope {
   postMessage(message: LogReply): void;

@@ -197,8 +197,13 @@ export interface LogFile {
   usage(since: number): UsageRow[];
   usageBy(by: UsageGrouping, since: number, until: number): UsageTotals[];
   stats(): { records: number; bytes: number };
+  /** The time (epoch ms) of the oldest record, or undefined when there is none. */
+  oldest(): number | undefined;
   close(): void;
 }
+
+/** How often the file is trimmed to its retention and size while levity runs. */
+export const RETENTION_CHECK_MS = 10 * 60_000;
 
 export interface LogFileOptions {
   path: string;
@@ -298,6 +303,9 @@ export function openLogFile(options: LogFileOptions): LogFile {
     },
     usageBy: (by, since, until) => usageBySql(db, by, since, until),
     stats: () => ({ records, bytes: usedBytes() }),
+    oldest: () =>
+      db.query<{ t: number | null }, []>("SELECT min(time) AS t FROM requests").get()?.t ??
+      undefined,
     close() {
       // Every statement finalised first: SQLite otherwise keeps the connection (and its
       // checkpoint) alive past close, and the next process to open the file finds it busy.
