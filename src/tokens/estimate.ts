@@ -118,6 +118,19 @@ export interface TokenEstimates {
 }
 
 /**
+ * On Bun the table is read from the tiktoken file embedded beside the program (o200k-ranks.ts);
+ * elsewhere (Deno) from gpt-tokenizer's own module, named through a variable so that Bun's bundler
+ * leaves its 3.8 MB of string literals out of the binary.
+ */
+const PACKAGE_TOKENIZER: string = "gpt-tokenizer/encoding/o200k_base";
+
+function loadTokenizer(): Promise<Counter> {
+  if (typeof (globalThis as { Bun?: unknown }).Bun !== "undefined")
+    return import("./o200k-ranks.ts").then((module) => module.o200kCounter());
+  return import(PACKAGE_TOKENIZER).then((module: { countTokens: Counter }) => module.countTokens);
+}
+
+/**
  * The tokenizer, loaded on first use and then kept: one per runtime. Until it has loaded,
  * estimates are the rough count.
  */
@@ -126,9 +139,9 @@ export class TokenCounter implements TokenEstimates {
   private loading: Promise<Counter> | undefined;
 
   load(): Promise<Counter> {
-    this.loading ??= import("gpt-tokenizer/encoding/o200k_base").then((module) => {
-      this.tokenizer = module.countTokens;
-      return module.countTokens;
+    this.loading ??= loadTokenizer().then((count) => {
+      this.tokenizer = count;
+      return count;
     });
     return this.loading;
   }
