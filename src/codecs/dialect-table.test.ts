@@ -280,7 +280,17 @@ describe("streamFraming", () => {
   ] as [Dialect, string, StreamFraming][])(
     "%s with ?%s streams as %s",
     (dialect, query, framing) => {
-      expect(DIALECT_MODULES[dialect].streamFraming(new URLSearchParams(query))).toBe(framing);
+      // Only Gemini reads the URL: the others are asked with one whose every read throws.
+      const url = new URL(`http://127.0.0.1/x?${query}`);
+      const asked =
+        dialect === "gemini"
+          ? { url }
+          : {
+              get url(): URL {
+                throw new Error(`${dialect} read the URL`);
+              },
+            };
+      expect(DIALECT_MODULES[dialect].streamFraming(asked)).toBe(framing);
     },
   );
 });

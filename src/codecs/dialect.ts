@@ -65,8 +65,8 @@ export interface DialectModule {
    */
   sessionOpening(body: JsonObject): unknown[];
   readonly requestLists: Readonly<RequestLists>;
-  /** How a stream is framed for this client, from its query string. */
-  streamFraming(query: URLSearchParams): StreamFraming;
+  /** How a stream is framed for this client, from its query string (read only by the dialect that has one in it, Gemini). */
+  streamFraming(request: { readonly url: URL }): StreamFraming;
   /**
    * A conversation or user name the dialect's own request carries, tagged with what it is
    * (Anthropic's `metadata.user_id`, OpenAI's `prompt_cache_key` or `user`).

@@ -71,6 +71,99 @@ export function lookedUp(exchange: Exchange): PathLookup {
 /** The trace's options when bodies are not logged (the default): one object, not one a request. */
 const NO_BODIES: TraceOptions = Object.freeze({ bodyMaxBytes: undefined });
 
+/**
+ * The path of an absolute URL whose path is plain (letters, digits, `-._~:/`, no dot segments), as
+ * URL's pathname would give it; undefined for anything else, which URL then parses. Most requests
+ * need nothing of their URL but the path, and parsing one into a URL object was a few µs of each.
+ */
+export function plainPath(url: string): string | undefined {
+  const scheme = url.indexOf("://");
+  if (scheme < 1) return undefined;
+  // The authority ends at the first "/", "?" or "#"; only a "/" starts a path worth reading here.
+  let start = scheme + 3;
+  while (start < url.length) {
+    const c = url.charCodeAt(start);
+    if (c === 0x2f /* / */) break;
+    if (c === 0x3f /* ? */ || c === 0x23 /* # */ || c === 0x5c /* \ */) return undefined;
+    start++;
+  }
+  if (start === url.length) return undefined;
+  let end = start;
+  while (end < url.length && url.charCodeAt(end) !== 0x3f && url.charCodeAt(end) !== 0x23) end++;
+  const path = url.slice(start, end);
+  return PLAIN_PATH.test(path) && !DOT_SEGMENT.test(path) ? path : undefined;
+}
+
+const PLAIN_PATH = /^\/[A-Za-z0-9\-._~:/]*$/;
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
+
+/**
+ * An exchange as the gateway opens it. A class for one reason: its URL is parsed when a step
+ * first asks for it (a query parameter, the origin for a message), not for every request.
+ */
+class OpenedExchange implements Exchange {
+  readonly request: Request;
+  private parsedUrl: URL | undefined;
+  readonly snapshot: ConfigSnapshot;
+  readonly requestId: string;
+  family: Exchange["family"];
+  readonly trace: RequestTrace;
+  readonly options: HandleOptions;
+  readonly policies: SnapshotPolicies;
+  readonly origin: string | null;
+  readonly path: string;
+  cors: CorsPolicy;
+  // Every field the steps fill in later exists from the start, so the object keeps one shape
+  // (an object that grows field by field is slower to read in every step after).
+  lookup: PathLookup | undefined = undefined;
+  route: RouteDef | undefined = undefined;
+  match: RouteMatch | undefined = undefined;
+  clientKeyName: string | undefined = undefined;
+  clientKey: Exchange["clientKey"] = undefined;
+  body: Exchange["body"] = undefined;
+  multipart: Exchange["multipart"] = undefined;
+  targets: Exchange["targets"] = undefined;
+  sessionKey: string | undefined = undefined;
+  replayOf: string | undefined = undefined;
+
+  constructor(
+    request: Request,
+    options: HandleOptions,
+    snapshot: ConfigSnapshot,
+    policies: SnapshotPolicies,
+    sink: RecordSink,
+  ) {
+    this.request = request;
+    this.policies = policies;
+    const plain = plainPath(request.url);
+    // Without a Host (HTTP/1.0) the runtime gives a bare path; the address levity listens on stands in.
+    this.parsedUrl = plain === undefined ? new URL(request.url, policies.urlBase) : undefined;
+    const path = plain ?? (this.parsedUrl as URL).pathname;
+    this.path = path;
+    this.snapshot = snapshot;
+    const requestId = randomId("req_");
+    this.requestId = requestId;
+    // Until a route names its dialect, the path and the SDKs' own headers tell which error shape the client reads.
+    this.family = familyOfRequest(path, request.headers);
+    const logSettings = snapshot.proxy.requestLog;
+    this.trace = new RequestTrace(
+      requestId,
+      request.method,
+      path,
+      sink,
+      logSettings.logBodies ? { bodyMaxBytes: logSettings.bodyMaxBytes } : NO_BODIES,
+    );
+    this.options = options;
+    this.origin = request.headers.get("origin");
+    this.cors = policies.cors;
+  }
+
+  get url(): URL {
+    this.parsedUrl ??= new URL(this.request.url, this.policies.urlBase);
+    return this.parsedUrl;
+  }
+}
+
 export function openExchange(
   request: Request,
   options: HandleOptions,
@@ -78,41 +171,5 @@ export function openExchange(
   policies: SnapshotPolicies,
   sink: RecordSink,
 ): Exchange {
-  const requestId = randomId("req_");
-  // Without a Host (HTTP/1.0) the runtime gives a bare path; the address levity listens on stands in.
-  const url = new URL(request.url, policies.urlBase);
-  const path = url.pathname;
-  const logSettings = snapshot.proxy.requestLog;
-  return {
-    request,
-    url,
-    snapshot,
-    requestId,
-    // Until a route names its dialect, the path and the SDKs' own headers tell which error shape the client reads.
-    family: familyOfRequest(path, request.headers),
-    trace: new RequestTrace(
-      requestId,
-      request.method,
-      path,
-      sink,
-      logSettings.logBodies ? { bodyMaxBytes: logSettings.bodyMaxBytes } : NO_BODIES,
-    ),
-    options,
-    policies,
-    origin: request.headers.get("origin"),
-    path,
-    cors: policies.cors,
-    // Every field the steps fill in later exists from the start, so the object keeps one shape
-    // (an object that grows field by field is slower to read in every step after).
-    lookup: undefined,
-    route: undefined,
-    match: undefined,
-    clientKeyName: undefined,
-    clientKey: undefined,
-    body: undefined,
-    multipart: undefined,
-    targets: undefined,
-    sessionKey: undefined,
-    replayOf: undefined,
-  };
+  return new OpenedExchange(request, options, snapshot, policies, sink);
 }

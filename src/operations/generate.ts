@@ -243,7 +243,7 @@ function serveRunners(
     runners.push(runnerFor(ctx, dialect, target, services, stream, translation));
   const pool = poolContext(ctx, services, affinity);
   if (stream && ctx.match.route.operation === "generate") {
-    const jsonArray = DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams) === "json-array";
+    const jsonArray = DIALECT_MODULES[dialect].streamFraming(ctx) === "json-array";
     pool.silence = {
       stream: silentStream(dialect, ctx.family, jsonArray),
       deadlines: services.deadlines,

@@ -343,7 +343,7 @@ export class PassthroughRunner implements TargetRunner {
     return module.streamErrorBytes(
       502,
       failureOf(error, this.upstream.name).message,
-      module.streamFraming(this.ctx.url.searchParams) === "json-array",
+      module.streamFraming(this.ctx) === "json-array",
     );
   }
 

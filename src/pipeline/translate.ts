@@ -68,7 +68,7 @@ function clientContext(ctx: AttemptContext, request: ChatRequest, dialect: Diale
       typeof streamOptions === "object" &&
       streamOptions !== null &&
       (streamOptions as Record<string, unknown>).include_usage === true,
-    framing: DIALECT_MODULES[dialect].streamFraming(ctx.url.searchParams),
+    framing: DIALECT_MODULES[dialect].streamFraming(ctx),
     // Mints the response's id once per request: every attempt and every event reports it, and the store keeps it.
     responses: dialect === "openai-responses" ? parseResponsesSettings(json) : undefined,
   };

@@ -26,7 +26,8 @@ export const gemini: Readonly<DialectModule> = {
   // must find `data:` after nothing but whitespace, and never reads past a comment.
   keepAliveBytes: (jsonArray) => (jsonArray ? JSON_ARRAY_KEEP_ALIVE : SSE_BLANK_LINES),
   // Gemini streams SSE only when asked with ?alt=sse; otherwise one JSON array, written as it goes.
-  streamFraming: (query) => (query.get("alt") === "sse" ? "sse" : "json-array"),
+  streamFraming: (request) =>
+    request.url.searchParams.get("alt") === "sse" ? "sse" : "json-array",
   requestLists: {
     messages: "contents",
     parts: "parts",

@@ -74,7 +74,9 @@ function keyFor(
   keys: KeyService,
   readKeys: Map<string, string>,
 ): KeyRecord | string | undefined {
-  const { snapshot, policies, request, url } = exchange;
+  // exchange.url is read where a credential may be in the query, not first: the usual request's
+  // key is in a header, and its URL need not be parsed.
+  const { snapshot, policies, request } = exchange;
   const headers = request.headers;
   switch (authClass) {
     case "page":
@@ -86,7 +88,7 @@ function keyFor(
       // Like the API, unless metrics_public; the admin key opens it too, for a scraper run by the admin.
       if (snapshot.proxy.metricsPublic || !needsKey(snapshot.proxy.effectiveAuth, "api"))
         return undefined;
-      const presented = presentedCredentials(headers, url);
+      const presented = presentedCredentials(headers, exchange.url);
       const admin = matchKey(policies.adminKeys, presented);
       return admin ?? clientKeyOf(exchange, keys, presented).name;
     }
@@ -107,7 +109,7 @@ function keyFor(
           return record;
         }
       }
-      return clientKeyOf(exchange, keys, presentedCredentials(headers, url));
+      return clientKeyOf(exchange, keys, presentedCredentials(headers, exchange.url));
     }
   }
 }

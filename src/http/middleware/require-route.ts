@@ -10,19 +10,20 @@ import { lookupMethod } from "./lookup-route.ts";
  * settles the match; an overlap waits for the body to say which route it means.
  */
 export const requireRoute: Step = check((exchange) => {
-  const { request, url, options } = exchange;
+  // The URL is read only to refuse: its parse is needed for nothing else on the way.
+  const { request, options } = exchange;
   const lookup = lookedUp(exchange);
   switch (lookup.kind) {
     case "unknown":
       throw new GatewayError(
         404,
-        unknownPathMessage(lookupMethod(request, options), url, lookup.nearest),
+        unknownPathMessage(lookupMethod(request, options), exchange.url, lookup.nearest),
         { code: "unknown_url" },
       );
     case "wrong-method":
       throw new GatewayError(
         405,
-        `${request.method} is not allowed on ${url.pathname}; it accepts ${lookup.allow.join(", ")}.`,
+        `${request.method} is not allowed on ${exchange.url.pathname}; it accepts ${lookup.allow.join(", ")}.`,
         { headers: { allow: [...lookup.allow, "OPTIONS"].join(", ") } },
       );
     case "route":

@@ -16,7 +16,7 @@ const MAX_WARNED_PATHS = 1000;
 export function warnRewrites(log: Logger): Step {
   const warned = new Set<string>();
   return check((exchange) => {
-    const { match, request, url } = exchange;
+    const { match, request } = exchange;
     if (match?.rewrittenFrom) {
       const key = `${request.method} ${match.rewrittenFrom}`;
       if (!warned.has(key) && warned.size <= MAX_WARNED_PATHS) {
@@ -25,7 +25,7 @@ export function warnRewrites(log: Logger): Step {
           ? ` Its Base URL seems to be a whole endpoint (ending in ${match.gluedOnto}), onto which it added its own path.`
           : "";
         log.warn(
-          `a client called ${request.method} ${match.rewrittenFrom}; served it as ${match.path}.${cause} Set that client's Base URL to ${baseUrlFor(match.route, url)} (this warning shows once per path)`,
+          `a client called ${request.method} ${match.rewrittenFrom}; served it as ${match.path}.${cause} Set that client's Base URL to ${baseUrlFor(match.route, exchange.url)} (this warning shows once per path)`,
         );
       }
     }
