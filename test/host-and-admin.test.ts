@@ -154,6 +154,17 @@ describe("auth off (the loopback default): a foreign Host is refused on every pa
     expect(bodyOf(noHost.text)).toContain('"version"');
   });
 
+  test("without a Host, a URL in the query or a path segment is not taken for the path", async () => {
+    // The runtime hands such a request over as a bare path: "://" in it is not where a path starts.
+    for (const path of [
+      "/no-such-path?next=http://x/healthz",
+      "/no-such-path?next=https://x/levity/status",
+      "/a://b/healthz",
+    ])
+      expect((await get(port, path, undefined)).status, path).toBe(404);
+    expect((await get(port, "/healthz?next=http://x/no-such-path", undefined)).status).toBe(200);
+  });
+
   test("the machine's own LAN address is not admitted while levity listens on loopback only", async () => {
     expect((await get(port, "/healthz", `${hostname()}:${port}`)).status).toBe(421);
   });

@@ -26,6 +26,12 @@ describe("plainPath", () => {
 
   test.each([
     "/v1/chat/completions",
+    // A bare path (a request without a Host) with "://" in its query or a segment.
+    "/admin/logs?next=http://x/v1/chat/completions",
+    "/a://b/v1/messages",
+    "/no-such-path?next=https://x/healthz",
+    "ftp://h/v1/chat",
+    "HTTP://h/v1/chat",
     "http://h",
     "http://h?x=/y",
     "http://h#/y",

@@ -77,10 +77,12 @@ const NO_BODIES: TraceOptions = Object.freeze({ bodyMaxBytes: undefined });
  * need nothing of their URL but the path, and parsing one into a URL object was a few µs of each.
  */
 export function plainPath(url: string): string | undefined {
-  const scheme = url.indexOf("://");
-  if (scheme < 1) return undefined;
+  // Only an absolute http(s) URL: a bare path (a request without a Host) may hold "://" in its
+  // query or a segment, and what follows it is not the path.
+  const authority = url.startsWith("http://") ? 7 : url.startsWith("https://") ? 8 : 0;
+  if (authority === 0) return undefined;
   // The authority ends at the first "/", "?" or "#"; only a "/" starts a path worth reading here.
-  let start = scheme + 3;
+  let start = authority;
   while (start < url.length) {
     const c = url.charCodeAt(start);
     if (c === 0x2f /* / */) break;
@@ -99,7 +101,8 @@ const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
 
 /**
  * An exchange as the gateway opens it. A class for one reason: its URL is parsed when a step
- * first asks for it (a query parameter, the origin for a message), not for every request.
+ * first asks for it (a query parameter, the origin for a message), not for every request. The
+ * getter is not an own property: a copy made by spreading an exchange must name `url` itself.
  */
 class OpenedExchange implements Exchange {
   readonly request: Request;

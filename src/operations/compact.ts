@@ -112,6 +112,8 @@ async function summarize(
   const answer = await generate(
     {
       ...ctx,
+      // Named, not spread: the gateway's context parses its URL in a getter, which a spread skips.
+      url: ctx.url,
       body: { json: request, text: JSON.stringify(request) },
       match: { route, params: {}, path: route.path },
     },

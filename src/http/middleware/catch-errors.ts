@@ -20,14 +20,14 @@ function answerError(exchange: Exchange, log: Logger, error: unknown): Response 
 }
 
 function errorAnswer(exchange: Exchange, error: unknown, log: Logger): Response {
-  const { family, requestId, request, url, trace } = exchange;
+  const { family, requestId, request, trace } = exchange;
   if (error instanceof GatewayError) {
     trace.error(error.message);
     return errorResponse(family, error.status, error.message, error.details, requestId);
   }
   trace.error(`internal error: ${(error as Error).message}`);
   log.error(
-    `request ${requestId} ${request.method} ${url.pathname} failed: ${(error as Error).stack ?? error}`,
+    `request ${requestId} ${request.method} ${exchange.url.pathname} failed: ${(error as Error).stack ?? error}`,
   );
   return errorResponse(
     family,
