@@ -38,7 +38,7 @@ export function needsKey(mode: EffectiveAuthMode, authClass: "api" | "health"): 
 }
 
 // Where each family's SDKs put the key, besides Authorization (x-api-key, x-goog-api-key, ?key=).
-const KEY_HEADERS: readonly string[] = FAMILY_LIST.flatMap(
+export const KEY_HEADERS: readonly string[] = FAMILY_LIST.flatMap(
   (family) => family.clientKeyHeader ?? [],
 );
 const KEY_QUERIES: readonly string[] = FAMILY_LIST.flatMap((family) => family.clientKeyQuery ?? []);

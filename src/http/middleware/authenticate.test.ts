@@ -12,6 +12,7 @@ import { memoryCounterStore } from "../../keys/counter-store.ts";
 
 const CLIENT = "sk-client-0123456789";
 const ADMIN = "sk-admin-0123456789";
+const OTHER = "sk-other-0123456789";
 
 interface Case {
   name: string;
@@ -23,6 +24,8 @@ interface Case {
   headers?: Record<string, string>;
   query?: string;
   peer?: string;
+  /** The request's URL must not be parsed: a key in a header is found without it. */
+  urlUnread?: boolean;
   /** The client key's name handed on, or the status of the refusal. */
   expected: { key: string | undefined } | { status: number; message?: RegExp };
 }
@@ -43,6 +46,45 @@ const cases: Case[] = [
     mode: "strict",
     headers: { "x-api-key": CLIENT },
     expected: { key: "client" },
+  },
+  {
+    name: "api, strict, key in x-api-key, found without parsing the URL",
+    auth: "api",
+    mode: "strict",
+    headers: { "x-api-key": CLIENT },
+    urlUnread: true,
+    expected: { key: "client" },
+  },
+  {
+    name: "api, strict, key in x-goog-api-key, found without parsing the URL",
+    auth: "api",
+    mode: "strict",
+    headers: { "x-goog-api-key": ` ${OTHER} ` },
+    urlUnread: true,
+    expected: { key: "other" },
+  },
+  {
+    name: "api, strict, an unknown Authorization does not hide a good x-api-key",
+    auth: "api",
+    mode: "strict",
+    headers: { ...bearer("sk-unknown-0000"), "x-api-key": OTHER },
+    urlUnread: true,
+    expected: { key: "other" },
+  },
+  {
+    name: "api, strict, Authorization and x-api-key both good: Authorization's, first in order",
+    auth: "api",
+    mode: "strict",
+    headers: { ...bearer(CLIENT), "x-api-key": OTHER },
+    expected: { key: "client" },
+  },
+  {
+    name: "api, strict, x-api-key before ?key= in order",
+    auth: "api",
+    mode: "strict",
+    headers: { "x-api-key": OTHER },
+    query: `?key=${CLIENT}`,
+    expected: { key: "other" },
   },
   {
     name: "api, strict, key in ?key=",
@@ -191,14 +233,17 @@ function exchangeFor(c: Case): Exchange {
   const request = new Request(`http://127.0.0.1:8080/p${c.query ?? ""}`, {
     headers: { host: "127.0.0.1:8080", ...c.headers },
   });
-  return {
+  const exchange = {
     request,
     url: new URL(request.url),
     snapshot: {
       proxy: {
         effectiveAuth: c.mode,
         metricsPublic: c.metricsPublic ?? false,
-        clientKeys: [{ name: "client", key: CLIENT }],
+        clientKeys: [
+          { name: "client", key: CLIENT },
+          { name: "other", key: OTHER },
+        ],
       },
     },
     policies: {
@@ -207,7 +252,14 @@ function exchangeFor(c: Case): Exchange {
     options: { peer: () => c.peer },
     route: c.auth && { auth: c.auth },
     trace: new RequestTrace("req_1", "GET", "/p", { started: () => {}, finished: () => {} }),
-  } as unknown as Exchange;
+  };
+  if (c.urlUnread)
+    Object.defineProperty(exchange, "url", {
+      get() {
+        throw new Error("the URL was parsed");
+      },
+    });
+  return exchange as unknown as Exchange;
 }
 
 describe("authenticate", () => {

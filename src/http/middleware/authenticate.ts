@@ -8,6 +8,7 @@ import {
   credentialIn,
   needsKey,
   type PresentedCredential,
+  KEY_HEADERS,
   presentedCredentials,
   refusalMessage,
 } from "../auth.ts";
@@ -108,6 +109,14 @@ function keyFor(
           }
           return record;
         }
+      }
+      // The other families' SDKs send theirs in a header of their own (x-api-key, x-goog-api-key),
+      // which comes before ?key= in the search's order: found the same way, the URL not parsed.
+      for (const name of KEY_HEADERS) {
+        const value = headers.get(name)?.trim();
+        if (!value) continue;
+        const record = keys.identify(snapshot, value);
+        if (record && usable(record, Date.now())) return record;
       }
       return clientKeyOf(exchange, keys, presentedCredentials(headers, exchange.url));
     }
