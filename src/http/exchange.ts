@@ -138,10 +138,7 @@ class OpenedExchange implements Exchange {
   ) {
     this.request = request;
     this.policies = policies;
-    const plain = plainPath(request.url);
-    // Without a Host (HTTP/1.0) the runtime gives a bare path; the address levity listens on stands in.
-    this.parsedUrl = plain === undefined ? new URL(request.url, policies.urlBase) : undefined;
-    const path = plain ?? (this.parsedUrl as URL).pathname;
+    const path = plainPath(request.url) ?? this.url.pathname;
     this.path = path;
     this.snapshot = snapshot;
     const requestId = randomId("req_");
@@ -162,6 +159,7 @@ class OpenedExchange implements Exchange {
   }
 
   get url(): URL {
+    // Without a Host (HTTP/1.0) the runtime gives a bare path; the address levity listens on stands in.
     this.parsedUrl ??= new URL(this.request.url, this.policies.urlBase);
     return this.parsedUrl;
   }

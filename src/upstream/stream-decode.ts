@@ -1,5 +1,5 @@
 import type { Transform } from "node:stream";
-import { mayDecode } from "./whole-body.ts";
+import { decoderKind } from "./whole-body.ts";
 
 /*
  * A stream that arrives compressed although levity asked for none (a proxy or CDN on the way may
@@ -14,15 +14,13 @@ import { mayDecode } from "./whole-body.ts";
  */
 function decoderFor(
   zlib: typeof import("node:zlib"),
-  encoding: string,
+  kind: "unzip" | "brotli" | "zstd",
 ): (() => Transform) | undefined {
-  if (encoding === "gzip" || encoding === "x-gzip" || encoding === "deflate")
-    return zlib.createUnzip;
-  if (encoding === "br") return zlib.createBrotliDecompress;
+  if (kind === "brotli") return zlib.createBrotliDecompress;
   // zstd where the runtime has it (read off the namespace: a missing named export fails to load).
-  if (encoding === "zstd")
+  if (kind === "zstd")
     return (zlib as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-  return undefined;
+  return zlib.createUnzip;
 }
 
 /** The body decoded, or undefined for an encoding levity cannot undo. */
@@ -30,8 +28,9 @@ export async function decodedStream(
   body: ReadableStream<Uint8Array>,
   encoding: string,
 ): Promise<ReadableStream<Uint8Array> | undefined> {
-  if (!mayDecode(encoding)) return undefined;
-  const make = decoderFor(await import("node:zlib"), encoding);
+  const kind = decoderKind(encoding);
+  if (!kind) return undefined;
+  const make = decoderFor(await import("node:zlib"), kind);
   if (!make) return undefined;
   const { Readable } = await import("node:stream");
   const decoder = make();

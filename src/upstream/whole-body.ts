@@ -19,12 +19,12 @@ type Inflate = (
  * the first compressed answer, not at start: each runtime module loaded is resident for good.
  */
 async function decoderFor(encoding: string): Promise<Inflate | undefined> {
-  if (!mayDecode(encoding)) return undefined;
+  const kind = decoderKind(encoding);
+  if (!kind) return undefined;
   const zlib = await import("node:zlib");
-  // unzip takes gzip and zlib-wrapped deflate alike (servers send either for "deflate").
-  if (encoding === "br") return zlib.brotliDecompress as Inflate;
+  if (kind === "brotli") return zlib.brotliDecompress as Inflate;
   // zstd where the runtime has it (read off the namespace: a missing named export fails to load).
-  if (encoding === "zstd") return (zlib as { zstdDecompress?: Inflate }).zstdDecompress;
+  if (kind === "zstd") return (zlib as { zstdDecompress?: Inflate }).zstdDecompress;
   return zlib.unzip;
 }
 
@@ -35,18 +35,17 @@ async function decoderFor(encoding: string): Promise<Inflate | undefined> {
 export const RUNTIME_DECODES = typeof (globalThis as { Bun?: unknown }).Bun === "undefined";
 
 /**
- * Whether the encoding is one levity may be able to undo (zstd only where the runtime has it).
- * Compared by name, never looked up in an object: "constructor" was once a decoder there, one
- * that never called back, and the answer waited for good.
+ * Which of node:zlib's decoders undoes an encoding (zstd only where the runtime has it), for a
+ * whole answer and a stream alike; undefined for one levity cannot undo. Compared by name, never
+ * looked up in an object: "constructor" was once a decoder there, one that never called back,
+ * and the answer waited for good.
  */
-export function mayDecode(encoding: string): boolean {
-  return (
-    encoding === "gzip" ||
-    encoding === "x-gzip" ||
-    encoding === "deflate" ||
-    encoding === "br" ||
-    encoding === "zstd"
-  );
+export function decoderKind(encoding: string): "unzip" | "brotli" | "zstd" | undefined {
+  // unzip takes gzip and zlib-wrapped deflate alike (servers send either for "deflate").
+  if (encoding === "gzip" || encoding === "x-gzip" || encoding === "deflate") return "unzip";
+  if (encoding === "br") return "brotli";
+  if (encoding === "zstd") return "zstd";
+  return undefined;
 }
 
 export function contentEncoding(headers: Headers): string {
