@@ -23,7 +23,7 @@
  * - A stream is piped through, and its usage read from its last events, which are kept as they
  *   pass (a reference per chunk, no scan) and parsed once at the end.
  * - A record per request (request id, time, method, route, client key name, models, upstream,
- *   status, duration, tokens) handed to a worker thread as one JSON string every 100 records or
+ *   status, duration, tokens) handed to a worker thread as one JSON string every 1,000 records or
  *   once a second, as levity's request log does (observe/request-log-thread.ts), which writes it
  *   to SQLite.
  * - A request counter, a duration and a time-to-first-byte histogram per (route, upstream,
@@ -274,8 +274,8 @@ function serve(): void {
     writer.postMessage(JSON.stringify(pending));
     pending = [];
   };
-  // As levity: every 100 records, and what is left once a second.
-  const HANDOFF_RECORDS = 100;
+  // As levity: every 1,000 records, and what is left once a second.
+  const HANDOFF_RECORDS = 1000;
   setInterval(handOff, 1000).unref();
 
   /** A request's record, made as it arrives: it is the request's state until it is logged. */

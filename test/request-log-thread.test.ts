@@ -134,6 +134,28 @@ describe("the request log's writer thread", () => {
     }
   });
 
+  test("records go to the writer 1,000 at a time as they come, without waiting for the flush timer", async () => {
+    const dir = tempDir("levity-log-thread-");
+    const batches = join(dir, "batches");
+    process.env.LEVITY_TEST_WORKER_STARTS = join(dir, "starts");
+    process.env.LEVITY_TEST_WORKER_BATCHES = batches;
+    try {
+      // A flush timer no test waits for: only the count hands records over.
+      const log = open(join(dir, "requests.db"), COUNTED_WORKER, [], { flushMs: 600_000 });
+      // One record a turn of the event loop, as requests finish: a smaller batch would be handed
+      // over as soon as it was full.
+      for (let n = 0; n < 2000; n++) {
+        log.add(record(n));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await waitUntil("2,000 records written", () => log.stats().records === 2000);
+      expect(readFileSync(batches, "utf8")).toBe("1000\n1000\n");
+    } finally {
+      delete process.env.LEVITY_TEST_WORKER_STARTS;
+      delete process.env.LEVITY_TEST_WORKER_BATCHES;
+    }
+  });
+
   test("an idle log starts its writer when its oldest record passes retention, and that trims the file", async () => {
     const dir = tempDir("levity-log-thread-");
     const path = join(dir, "requests.db");
