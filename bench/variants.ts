@@ -1,5 +1,5 @@
 /*
- * bun bench/variants.ts VARIANTS.json [--rounds N] [--seconds S] [--binary PATH] [--streams N]
+ * bun bench/variants.ts VARIANTS.json [--rounds N] [--seconds S] [--binary PATH] [--streams N] [--rate R]
  *
  * One levity binary, several configurations side by side, in front of bench/fake-upstream.ts:
  * each variant is a gateway.yaml `proxy:` extra (and optionally 1,000 client keys sent in turn),
@@ -17,6 +17,15 @@
  * (bench/stream-load.ts, as `npm run bench` does): paced (started over 1 s, chunks 50 ms apart,
  * each its own read) and burst (all at once, chunks unspaced), and prints the CPU a delivered
  * chunk, the chunks per second and the TTFT p99.
+ *
+ * With --rate R, each round instead sends R requests a second (h2load, 32 connections; Debian's
+ * nghttp2-client) to each variant and prints the CPU a request of the gateway's serving thread and
+ * of the whole process, with each variant's difference from the first, paired round by round.
+ * At the highest rate wrk can drive, a cheaper variant serves more requests a second and so
+ * more of them per wake-up of its threads, which reads as less CPU a request on its own (the
+ * floor proxy: 60 µs a request at wrk's 10,000 a second, 75 at a fixed 4,000); at one fixed rate
+ * every variant does the same work in the same time, and a pair of neighbouring runs shares the
+ * machine's drift. This tells differences of 3-4 µs apart that medians of wrk's rounds could not.
  */
 import { execSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -45,6 +54,7 @@ const { values: flags, positionals } = parseArgs({
     seconds: { type: "string", default: "3" },
     binary: { type: "string" },
     streams: { type: "string" },
+    rate: { type: "string" },
   },
 });
 if (!positionals[0]) {
@@ -146,6 +156,7 @@ for (const variant of variants) {
 const url = (port: number) => `http://127.0.0.1:${port}/v1/chat/completions`;
 console.log(`${running.length} gateways up; warming`);
 if (flags.streams) await streamRounds(Number(flags.streams));
+if (flags.rate) await rateRounds(Number(flags.rate));
 // Until each one's compiler is quiet, as npm run bench warms: a 2 s warm-up left the first c=1
 // rounds measuring the JIT at work (BENCHMARKS.md, issue 20's sixth session).
 for (const r of running)
@@ -249,6 +260,97 @@ async function streamRounds(streams: number): Promise<never> {
   for (const [name, { paced, burst }] of measured)
     console.log(
       `${name} rounds (paced µs/chunk, burst µs/chunk): ${paced.map((m, i) => `${m.cpuUsPerChunk.toFixed(1)}/${burst[i]!.cpuUsPerChunk.toFixed(1)}`).join("  ")}`,
+    );
+  process.exit(0);
+}
+
+interface RateMeasure {
+  /** CPU a request of the serving thread (the process's first), µs. */
+  servingUs: number;
+  /** CPU a request of the whole process, every thread, µs. */
+  processUs: number;
+}
+
+/** CPU seconds of one thread of `pid` (the serving thread is the one whose id is the process's). */
+function threadSeconds(pid: number, tid: number): number {
+  const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** `rate` requests a second for SECONDS through one gateway, and the CPU it spent a request. */
+function rateLoad(port: number, pid: number, rate: number): RateMeasure {
+  const connections = 32;
+  const dir = mkdtempSync(join(tmpdir(), "levity-variants-rate-"));
+  writeFileSync(join(dir, "body.json"), chatBody);
+  const serving = threadSeconds(pid, pid);
+  const all = cpuSeconds(pid);
+  const out = spawnSync(
+    "h2load",
+    [
+      "--h1",
+      `-c${connections}`,
+      `--rps=${rate / connections}`,
+      `-D${SECONDS}`,
+      `-d${join(dir, "body.json")}`,
+      `-Hauthorization: Bearer ${CLIENT_KEY}`,
+      "-Hcontent-type: application/json",
+      url(port),
+    ],
+    { encoding: "utf8" },
+  );
+  const servingSpent = threadSeconds(pid, pid) - serving;
+  const allSpent = cpuSeconds(pid) - all;
+  rmSync(dir, { recursive: true, force: true });
+  if (out.error)
+    throw new Error(`--rate needs h2load (Debian: nghttp2-client): ${out.error.message}`);
+  const done = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded/.exec(out.stdout);
+  const statuses = /status codes: (\d+) 2xx/.exec(out.stdout);
+  if (!done || !statuses) throw new Error(`h2load said:\n${out.stdout}${out.stderr}`);
+  const requests = Number(done[1]);
+  if (Number(statuses[1]) !== requests)
+    throw new Error(`${url(port)}: ${requests - Number(statuses[1])} answers were not 2xx`);
+  return {
+    servingUs: (servingSpent * 1e6) / Math.max(1, requests),
+    processUs: (allSpent * 1e6) / Math.max(1, requests),
+  };
+}
+
+async function rateRounds(rate: number): Promise<never> {
+  const measured = new Map<string, RateMeasure[]>();
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order = round % 2 ? running : [...running].reverse();
+    for (const r of order) {
+      const entry = measured.get(r.variant.name) ?? [];
+      entry.push(rateLoad(r.port, r.pid, rate));
+      measured.set(r.variant.name, entry);
+    }
+    console.log(`round ${round}/${ROUNDS}`);
+  }
+  const median = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const middle = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  };
+  const signed = (value: number) => `${value >= 0 ? "+" : ""}${value.toFixed(1)}`;
+  const [first, ...others] = [...measured.entries()];
+  console.log(
+    `| variant (${rate} requests/s) | serving thread µs/request | process µs/request | serving thread against ${first![0]}, paired | process against ${first![0]}, paired |`,
+  );
+  console.log("|---|---|---|---|---|");
+  for (const [name, rounds] of measured) {
+    const paired = (pick: (m: RateMeasure) => number) => {
+      if (name === first![0]) return "";
+      const differences = rounds.map((m, i) => pick(m) - pick(first![1][i]!));
+      const lower = differences.filter((d) => d < 0).length;
+      return `${signed(median(differences))} (lower in ${lower} of ${differences.length})`;
+    };
+    console.log(
+      `| ${name} | ${median(rounds.map((m) => m.servingUs)).toFixed(1)} | ${median(rounds.map((m) => m.processUs)).toFixed(1)} | ${paired((m) => m.servingUs)} | ${paired((m) => m.processUs)} |`,
+    );
+  }
+  for (const [name, rounds] of others.length ? measured : [])
+    console.log(
+      `${name} rounds (serving/process µs): ${rounds.map((m) => `${m.servingUs.toFixed(1)}/${m.processUs.toFixed(1)}`).join("  ")}`,
     );
   process.exit(0);
 }
