@@ -32,7 +32,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { cpuSeconds, startProcess, warmUntilCompiled } from "./processes.ts";
+import { cpuSeconds, startProcess, threadCpuSeconds, warmUntilCompiled } from "./processes.ts";
 
 interface Variant {
   name: string;
@@ -58,10 +58,21 @@ const { values: flags, positionals } = parseArgs({
   },
 });
 if (!positionals[0]) {
-  console.error("usage: bun bench/variants.ts VARIANTS.json [--rounds N] [--seconds S]");
+  console.error(
+    "usage: bun bench/variants.ts VARIANTS.json [--rounds N] [--seconds S] [--binary PATH] [--streams N | --rate R]",
+  );
   process.exit(2);
 }
 const variants = JSON.parse(readFileSync(positionals[0], "utf8")) as Variant[];
+if (flags.streams && flags.rate) {
+  console.error("--streams and --rate are two ways to measure: give one");
+  process.exit(2);
+}
+// h2load sends one key: the 1,000 keys sent in turn are wrk's (bench/wrk-post.lua).
+if (flags.rate && variants.some((v) => v.keys !== undefined)) {
+  console.error("--rate sends one client key: leave `keys` out of its variants");
+  process.exit(2);
+}
 const ROUNDS = Number(flags.rounds);
 const SECONDS = Number(flags.seconds);
 const CLIENT_KEY = "sk-bench-variants-client";
@@ -156,13 +167,13 @@ for (const variant of variants) {
 const url = (port: number) => `http://127.0.0.1:${port}/v1/chat/completions`;
 console.log(`${running.length} gateways up; warming`);
 if (flags.streams) await streamRounds(Number(flags.streams));
-if (flags.rate) await rateRounds(Number(flags.rate));
 // Until each one's compiler is quiet, as npm run bench warms: a 2 s warm-up left the first c=1
 // rounds measuring the JIT at work (BENCHMARKS.md, issue 20's sixth session).
 for (const r of running)
   console.log(
     `${r.variant.name}: warmed ${warmUntilCompiled(r.pid, () => wrk(url(r.port), 8, 1, r.keys, r.pid))} s`,
   );
+if (flags.rate) await rateRounds(Number(flags.rate));
 
 const results = new Map<string, { c64: Measure[]; c1: Measure[] }>();
 for (let round = 1; round <= ROUNDS; round++) {
@@ -271,18 +282,12 @@ interface RateMeasure {
   processUs: number;
 }
 
-/** CPU seconds of one thread of `pid` (the serving thread is the one whose id is the process's). */
-function threadSeconds(pid: number, tid: number): number {
-  const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /** `rate` requests a second for SECONDS through one gateway, and the CPU it spent a request. */
 function rateLoad(port: number, pid: number, rate: number): RateMeasure {
   const connections = 32;
   const dir = mkdtempSync(join(tmpdir(), "levity-variants-rate-"));
   writeFileSync(join(dir, "body.json"), chatBody);
-  const serving = threadSeconds(pid, pid);
+  const serving = threadCpuSeconds(pid, pid);
   const all = cpuSeconds(pid);
   const out = spawnSync(
     "h2load",
@@ -298,7 +303,7 @@ function rateLoad(port: number, pid: number, rate: number): RateMeasure {
     ],
     { encoding: "utf8" },
   );
-  const servingSpent = threadSeconds(pid, pid) - serving;
+  const servingSpent = threadCpuSeconds(pid, pid) - serving;
   const allSpent = cpuSeconds(pid) - all;
   rmSync(dir, { recursive: true, force: true });
   if (out.error)
@@ -307,8 +312,15 @@ function rateLoad(port: number, pid: number, rate: number): RateMeasure {
   const statuses = /status codes: (\d+) 2xx/.exec(out.stdout);
   if (!done || !statuses) throw new Error(`h2load said:\n${out.stdout}${out.stderr}`);
   const requests = Number(done[1]);
-  if (Number(statuses[1]) !== requests)
-    throw new Error(`${url(port)}: ${requests - Number(statuses[1])} answers were not 2xx`);
+  if (Number(done[2]) !== requests || Number(statuses[1]) !== requests)
+    throw new Error(
+      `${url(port)}: of ${requests} requests ${done[2]} succeeded and ${statuses[1]} were 2xx`,
+    );
+  // A gateway that cannot keep up is not at the rate the others are measured at.
+  if (requests < 0.98 * rate * SECONDS)
+    throw new Error(
+      `${url(port)}: ${requests} requests in ${SECONDS} s, short of ${rate} a second: lower --rate`,
+    );
   return {
     servingUs: (servingSpent * 1e6) / Math.max(1, requests),
     processUs: (allSpent * 1e6) / Math.max(1, requests),

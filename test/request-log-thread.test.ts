@@ -156,6 +156,29 @@ describe("the request log's writer thread", () => {
     }
   });
 
+  test("records that keep bodies go to the writer once their bodies come to 8 MB, before 1,000 of them", async () => {
+    const dir = tempDir("levity-log-thread-");
+    const batches = join(dir, "batches");
+    process.env.LEVITY_TEST_WORKER_STARTS = join(dir, "starts");
+    process.env.LEVITY_TEST_WORKER_BATCHES = batches;
+    try {
+      const log = open(join(dir, "requests.db"), COUNTED_WORKER, [], { flushMs: 600_000 });
+      // 60,000 characters each way: the 70th record brings the batch's bodies to 8.4 million.
+      const body = "x".repeat(60_000);
+      for (let n = 0; n < 150; n++) {
+        log.add({ ...record(n), requestBody: body, responseBody: body });
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await waitUntil("two batches written", () => log.stats().records === 140);
+      expect(readFileSync(batches, "utf8")).toBe("70\n70\n");
+      // The other ten wait for the timer, or the close.
+      expect(log.stats().pending).toBe(10);
+    } finally {
+      delete process.env.LEVITY_TEST_WORKER_STARTS;
+      delete process.env.LEVITY_TEST_WORKER_BATCHES;
+    }
+  });
+
   test("an idle log starts its writer when its oldest record passes retention, and that trims the file", async () => {
     const dir = tempDir("levity-log-thread-");
     const path = join(dir, "requests.db");

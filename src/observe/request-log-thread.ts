@@ -36,11 +36,16 @@ export interface ThreadedLogOptions {
 /**
  * Records handed over on the next turn once this many wait, whatever the timer. Each batch costs
  * the writer a transaction and both threads a message each way: at 4,000 requests a second,
- * batches of 1,000 rather than 100 took 4 µs a request off the writer and 9 off the serving
+ * batches of 1,000 rather than 100 took 4 µs a request off the writer and 2 to 9 off the serving
  * thread (BENCHMARKS.md, issue 20's tenth session). The flush timer still bounds how long a
  * record waits.
  */
 const HANDOFF_RECORDS = 1000;
+/**
+ * Or once the bodies they keep (log_bodies) come to this many characters: a thousand records of
+ * 64 KB bodies each way would be a 128 MB string to build on the serving thread and hold.
+ */
+const HANDOFF_BODY_CHARS = 8 * 1024 * 1024;
 /** How long close() waits for the worker to write what it holds. */
 const CLOSE_WAIT_MS = 10_000;
 
@@ -52,6 +57,8 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
   let written = { records: atStart.records, bytes: atStart.bytes };
 
   let pending: RequestRecord[] = [];
+  /** The characters of the bodies the pending records keep. */
+  let pendingBodyChars = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let handoffQueued = false;
   /**
@@ -168,6 +175,7 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     if (pending.length === 0 || closed) return;
     const batch = pending;
     pending = [];
+    pendingBodyChars = 0;
     inFlight += batch.length;
     const held = { records: JSON.stringify(batch), count: batch.length, tries: 0 };
     const number = nextBatch++;
@@ -198,8 +206,10 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     add(record) {
       if (closed) return;
       pending.push(record);
+      if (record.requestBody !== undefined || record.responseBody !== undefined)
+        pendingBodyChars += (record.requestBody?.length ?? 0) + (record.responseBody?.length ?? 0);
       if (handoffQueued) return;
-      if (pending.length >= HANDOFF_RECORDS) {
+      if (pending.length >= HANDOFF_RECORDS || pendingBodyChars >= HANDOFF_BODY_CHARS) {
         handoffQueued = true;
         setImmediate(handOff);
       } else if (timer === undefined) {
