@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { openRedisLink } from "../src/state/redis-link.ts";
+import { lua } from "../src/state/lua-script.ts";
 import { redactedUrl, type SharedLink, SharedUnavailable } from "../src/state/shared-link.ts";
 import { redisAvailable, TestRedis } from "./support/redis.ts";
 import { waitUntil } from "./support/wait.ts";
@@ -72,6 +73,26 @@ describe.skipIf(!READY)("the shared-state link", () => {
     expect(changes).toEqual([true, false, true]);
     await link.call("SET", ["levity:test", "2"]);
     expect(await link.call("GET", ["levity:test"])).toBe("2");
+  });
+
+  test("a script goes whole on its first call on a connection, by its SHA-1 after, and whole again once Redis forgets it", async () => {
+    await waitUntil("the link to be up", () => link.up());
+    const script = lua(`-- levity test ${Date.now()}\nreturn ARGV[1]`);
+    const calls = async () => {
+      const stats = String(await link.call("INFO", ["commandstats"]));
+      const count = (name: string) =>
+        Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+      return { eval: count("eval"), evalsha: count("evalsha") };
+    };
+    await link.call("CONFIG", ["RESETSTAT"]);
+    expect(await link.script(script.source, script.sha, [], ["one"])).toBe("one");
+    // One round trip, with the source: a SHA-1 Redis did not know would have been refused first.
+    expect(await calls()).toEqual({ eval: 1, evalsha: 0 });
+    expect(await link.script(script.source, script.sha, [], ["two"])).toBe("two");
+    expect(await calls()).toEqual({ eval: 1, evalsha: 1 });
+    await link.call("SCRIPT", ["FLUSH"]);
+    expect(await link.script(script.source, script.sha, [], ["three"])).toBe("three");
+    expect(await calls()).toEqual({ eval: 2, evalsha: 2 });
   });
 
   test("a URL's password never reaches the log", () => {

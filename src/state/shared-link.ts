@@ -64,6 +64,8 @@ export class SharedLink {
   ) {}
 
   private connection: RedisConnection | undefined;
+  /** The SHA-1s of the scripts the current connection's Redis has been sent (see script). */
+  private readonly scriptsLoaded = new Set<string>();
 
   /** Connects once; resolves whether the store answered. A store down at start is retried in the background. */
   async start(): Promise<boolean> {
@@ -84,6 +86,8 @@ export class SharedLink {
       for (const { channel, listener } of this.subscriptions)
         await this.deadline(subscriber.subscribe(channel, listener), `SUBSCRIBE ${channel}`);
       this.connection = connection;
+      // A new connection may be to a Redis restarted empty: each script is sent whole once more.
+      this.scriptsLoaded.clear();
       this.subscriber = subscriber;
       this.changed(true);
       this.backoffMs = 100;
@@ -168,11 +172,24 @@ export class SharedLink {
     }
   }
 
-  /** A Lua script: EVALSHA, loading it first when Redis does not know it. */
+  /**
+   * A Lua script: its source (EVAL) the first time on a connection, which Redis keeps, then its
+   * SHA-1 (EVALSHA). Asked by SHA-1 first, a Redis that had not seen the script (one just started,
+   * or restarted) cost a second round trip (NOSCRIPT, then EVAL), and a write that goes unawaited
+   * (a stored response, a revoked key) could then land after its client, already answered, asked
+   * another instance for it.
+   */
   async script(source: string, sha: string, keys: string[], args: string[]): Promise<unknown> {
+    const connection = this.connection;
+    if (!this.scriptsLoaded.has(sha)) {
+      const result = await this.call("EVAL", [source, String(keys.length), ...keys, ...args]);
+      if (this.connection === connection) this.scriptsLoaded.add(sha);
+      return result;
+    }
     try {
       return await this.call("EVALSHA", [sha, String(keys.length), ...keys, ...args]);
     } catch (error) {
+      // Flushed from Redis's cache since (SCRIPT FLUSH): sent whole again, and known again.
       if (!/NOSCRIPT/.test((error as Error).message)) throw error;
       return this.call("EVAL", [source, String(keys.length), ...keys, ...args]);
     }
