@@ -134,49 +134,51 @@ describe("the request log's writer thread", () => {
     }
   });
 
-  test("records go to the writer 1,000 at a time as they come, without waiting for the flush timer", async () => {
+  /**
+   * The batches the writer is given for `records`, added one a turn of the event loop (as
+   * requests finish) under a flush timer no test waits for, once `written` of them are in the
+   * file; and the log, still open.
+   */
+  async function batchesFor(
+    records: RequestRecord[],
+    written: number,
+  ): Promise<{ batches: string; log: RequestLog }> {
     const dir = tempDir("levity-log-thread-");
     const batches = join(dir, "batches");
     process.env.LEVITY_TEST_WORKER_STARTS = join(dir, "starts");
     process.env.LEVITY_TEST_WORKER_BATCHES = batches;
     try {
-      // A flush timer no test waits for: only the count hands records over.
       const log = open(join(dir, "requests.db"), COUNTED_WORKER, [], { flushMs: 600_000 });
-      // One record a turn of the event loop, as requests finish: a smaller batch would be handed
-      // over as soon as it was full.
-      for (let n = 0; n < 2000; n++) {
-        log.add(record(n));
+      for (const one of records) {
+        log.add(one);
         await new Promise((resolve) => setImmediate(resolve));
       }
-      await waitUntil("2,000 records written", () => log.stats().records === 2000);
-      expect(readFileSync(batches, "utf8")).toBe("1000\n1000\n");
+      await waitUntil(`${written} records written`, () => log.stats().records === written);
+      return { batches: readFileSync(batches, "utf8"), log };
     } finally {
       delete process.env.LEVITY_TEST_WORKER_STARTS;
       delete process.env.LEVITY_TEST_WORKER_BATCHES;
     }
+  }
+
+  test("records go to the writer 1,000 at a time as they come, without waiting for the flush timer", async () => {
+    // Added one a turn, a smaller batch would be handed over as soon as it was full.
+    const plain = Array.from({ length: 2000 }, (_, n) => record(n));
+    expect((await batchesFor(plain, 2000)).batches).toBe("1000\n1000\n");
   });
 
   test("records that keep bodies go to the writer once their bodies come to 8 MB, before 1,000 of them", async () => {
-    const dir = tempDir("levity-log-thread-");
-    const batches = join(dir, "batches");
-    process.env.LEVITY_TEST_WORKER_STARTS = join(dir, "starts");
-    process.env.LEVITY_TEST_WORKER_BATCHES = batches;
-    try {
-      const log = open(join(dir, "requests.db"), COUNTED_WORKER, [], { flushMs: 600_000 });
-      // 60,000 characters each way: the 70th record brings the batch's bodies to 8.4 million.
-      const body = "x".repeat(60_000);
-      for (let n = 0; n < 150; n++) {
-        log.add({ ...record(n), requestBody: body, responseBody: body });
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      await waitUntil("two batches written", () => log.stats().records === 140);
-      expect(readFileSync(batches, "utf8")).toBe("70\n70\n");
-      // The other ten wait for the timer, or the close.
-      expect(log.stats().pending).toBe(10);
-    } finally {
-      delete process.env.LEVITY_TEST_WORKER_STARTS;
-      delete process.env.LEVITY_TEST_WORKER_BATCHES;
-    }
+    // 60,000 characters each way: the 70th record brings the batch's bodies to 8.4 million.
+    const body = "x".repeat(60_000);
+    const kept = Array.from({ length: 150 }, (_, n) => ({
+      ...record(n),
+      requestBody: body,
+      responseBody: body,
+    }));
+    const { batches, log } = await batchesFor(kept, 140);
+    expect(batches).toBe("70\n70\n");
+    // The other ten wait for the timer, or the close.
+    expect(log.stats().pending).toBe(10);
   });
 
   test("an idle log starts its writer when its oldest record passes retention, and that trims the file", async () => {
