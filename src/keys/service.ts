@@ -257,7 +257,7 @@ export class KeyService {
           this.unpublished.has(local.name) ||
           (local.revokedAt !== undefined && there.revokedAt === undefined);
         if (!pushed) this.adopt(there);
-        else if (await shared.write(local)) this.unpublished.delete(local.name);
+        else this.written(local.name, await shared.write(local));
       }
       for (const record of remote) if (!this.stored.has(record.name)) this.adopt(record);
       await shared.merge();
@@ -285,7 +285,14 @@ export class KeyService {
     const shared = this.shared;
     this.unpublished.add(record.name);
     if (shared.up())
-      void shared.write(record).then((written) => written && this.unpublished.delete(record.name));
+      void shared.write(record).then((outcome) => this.written(record.name, outcome));
+  }
+
+  /** What a write to Redis came to: taken, failed (pushed at the next reconcile), or a revoke kept. */
+  private written(name: string, outcome: boolean | KeyRecord): void {
+    if (outcome === false) return;
+    this.unpublished.delete(name);
+    if (outcome !== true) this.adopt(outcome);
   }
 
   /** Makes a key; its secret is returned here once and kept nowhere. */

@@ -207,8 +207,24 @@ export interface SharedUsage {
   usdThisMonth: number;
 }
 
-// KEYS: the records hash. ARGV: name, record JSON, channel.
-const WRITE = lua(`redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+/*
+ * KEYS: the records hash. ARGV: name, record JSON, channel, "1" if the record is revoked.
+ * A revoke stands here as in each instance (KeyService.adopt): an unrevoked copy from an instance
+ * that was cut off when the key was revoked (and changed it then, or found Redis restarted empty)
+ * does not replace it, or the key would work again on every instance that learns it from Redis.
+ * The revoked record is published again and returned, so the writer adopts it.
+ */
+const WRITE = lua(`if ARGV[4] ~= '1' then
+  local held = redis.call('HGET', KEYS[1], ARGV[1])
+  if held then
+    local ok, record = pcall(cjson.decode, held)
+    if ok and type(record) == 'table' and record.revokedAt ~= nil then
+      redis.call('PUBLISH', ARGV[3], held)
+      return held
+    end
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1`);
 
@@ -393,17 +409,20 @@ export class SharedKeys {
     }
   }
 
-  /** Writes a key's record for every instance and tells them; resolves whether Redis took it. */
-  async write(record: KeyRecord): Promise<boolean> {
+  /**
+   * Writes a key's record for every instance and tells them. Resolves false when Redis could not
+   * be asked, true when it took the record, or the revoked record it kept instead (see WRITE).
+   */
+  async write(record: KeyRecord): Promise<boolean | KeyRecord> {
     const text = JSON.stringify(record);
     try {
-      await this.link.script(
+      const kept = await this.link.script(
         WRITE.source,
         WRITE.sha,
         [this.recordsKey],
-        [record.name, text, this.channel],
+        [record.name, text, this.channel, record.revokedAt === undefined ? "" : "1"],
       );
-      return true;
+      return recordFrom(kept) ?? true;
     } catch {
       return false;
     }
