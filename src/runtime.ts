@@ -5,6 +5,7 @@
  * here is one runtime's: what differs (SQLite, the process environment, the listening address)
  * comes in through the host object.
  */
+import { AfterAnswer } from "./observe/after-answer.ts";
 import { join } from "node:path";
 import { describeSnapshot } from "./config/describe.ts";
 import { loadConfig, type LoadOptions } from "./config/load.ts";
@@ -120,6 +121,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   // The pool reports what its failure policy does; these log it and count it for /metrics.
   const accountEvents = observeAccounts(log);
+  const afterAnswer = new AfterAnswer(log);
   const services: GatewayServices = {
     log,
     catalog: new ModelCatalog(log),
@@ -139,6 +141,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     signatures: new SignatureRegistry(),
     tokens: new TokenCounter(),
     deadlines: new Deadlines(),
+    afterAnswer,
     startedAt: Date.now(),
     // Without a configuration directory there is nothing to re-read.
     reload: options.dir ? (reason) => (reload(reason) ? holder.snapshot : undefined) : undefined,
@@ -150,6 +153,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     gateway: createGateway(holder, services),
     reload,
     async close() {
+      // The last answers' records, before the counters and the log they go to are closed.
+      afterAnswer.drain();
       shared?.close();
       keys.close();
       store.close();

@@ -158,3 +158,22 @@ test("each runtime has its own upstream client, token counter and deadlines", ()
   expect(a.tokens).not.toBe(b.tokens);
   expect(a.deadlines).not.toBe(b.deadlines);
 });
+
+test("an answer's bookkeeping is done after it is handed over, and close does what is still waiting first", async () => {
+  const { runtime } = start(BASE);
+  const counted = () =>
+    /levity_requests_total\{[^}]*\} 1\b/.test(runtime.services.metrics.render([], []));
+  const answer = await runtime.gateway(
+    new Request("http://127.0.0.1:4242/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "e/any", messages: [{ role: "user", content: "hi" }] }),
+    }),
+  );
+  expect(answer.status).toBe(200);
+  // Handed over, not yet counted: the count waits for the turn's end (observe/after-answer.ts).
+  expect(counted()).toBe(false);
+  const closing = runtime.close();
+  expect(counted()).toBe(true);
+  await closing;
+});

@@ -12,7 +12,7 @@ import type { SnapshotHolder } from "./exchange.ts";
  */
 export function recordSinks(
   holder: SnapshotHolder,
-  services: Pick<GatewayServices, "metrics" | "requestLog" | "keys" | "log">,
+  services: Pick<GatewayServices, "metrics" | "requestLog" | "keys" | "log" | "afterAnswer">,
 ): (snapshot: ConfigSnapshot) => RecordSink {
   const price = createPricer(services.log);
   const toLog = (record: RequestRecord | undefined) =>
@@ -24,21 +24,25 @@ export function recordSinks(
     record.costUsd = price(holder.snapshot, record);
     services.keys.settled(record);
   };
-  const withMetrics: RecordSink = {
-    started: () => services.metrics.started(),
-    finished(record) {
-      account(record);
-      services.metrics.finished(record);
-      toLog(record);
-    },
+  const withMetrics = (record: RequestRecord | undefined) => {
+    account(record);
+    services.metrics.finished(record);
+    toLog(record);
   };
-  const logOnly: RecordSink = {
-    started: () => services.metrics.started(),
-    finished(record) {
-      account(record);
-      services.metrics.finished(undefined);
-      toLog(record);
-    },
+  const logOnly = (record: RequestRecord | undefined) => {
+    account(record);
+    services.metrics.finished(undefined);
+    toLog(record);
   };
-  return (snapshot) => (snapshot.proxy.metricsEnabled ? withMetrics : logOnly);
+  const { afterAnswer } = services;
+  // Done after the answer is handed over (observe/after-answer.ts).
+  const withMetricsSink: RecordSink = {
+    started: () => services.metrics.started(),
+    finished: (record) => afterAnswer.defer(withMetrics, record),
+  };
+  const logOnlySink: RecordSink = {
+    started: () => services.metrics.started(),
+    finished: (record) => afterAnswer.defer(logOnly, record),
+  };
+  return (snapshot) => (snapshot.proxy.metricsEnabled ? withMetricsSink : logOnlySink);
 }

@@ -20,6 +20,7 @@ import type { TokenCounter } from "../tokens/estimate.ts";
 import type { UpstreamClient } from "../upstream/forward.ts";
 import type { ModelCatalog } from "../upstream/model-catalog.ts";
 import type { Target } from "../mapping/table.ts";
+import type { AfterAnswer } from "../observe/after-answer.ts";
 
 /**
  * What an operation needs to know about the request it serves. The gateway's middleware fills it
@@ -82,6 +83,8 @@ export interface GatewayServices {
   tokens: TokenCounter;
   /** The deadline list for request bodies. */
   deadlines: Deadlines;
+  /** A finished request's bookkeeping, done once its answer is handed over. */
+  afterAnswer: AfterAnswer;
   /** Re-reads the configuration and returns the one now in force, or undefined when it has problems; absent where there are no files to read. */
   reload?: (reason: string) => ConfigSnapshot | undefined;
   /** Epoch ms the gateway started. */
