@@ -104,12 +104,23 @@ function parseCommandLine(argv: string[]) {
   });
 }
 
+/** node:util's words for a flag it refused, without its advice on positionals that start with "-". */
+export function commandLineProblem(error: Error & { code?: string }): string {
+  const unknown = /^Unknown option '([^']+)'/.exec(error.message);
+  if (unknown) return `unknown option ${unknown[1]}`;
+  const missing = /^Option '(?:-\w, )?(--[\w-]+) <value>' argument missing/.exec(error.message);
+  if (missing) return `${missing[1]} needs a value`;
+  return error.message;
+}
+
 export async function main(argv: string[], io: CliIO): Promise<number> {
   let parsed: ReturnType<typeof parseCommandLine>;
   try {
     parsed = parseCommandLine(argv);
   } catch (error) {
-    io.err(`levity: ${(error as Error).message}\n\n${USAGE}`);
+    io.err(
+      `levity: ${commandLineProblem(error as Error)}; \`levity --help\` lists the commands and their options.\n`,
+    );
     return 2;
   }
   const { values, positionals } = parsed;

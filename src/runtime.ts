@@ -108,9 +108,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       next = loadConfig(options);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
+      // A line each: the log escapes a line break inside a message (log.ts), which would run
+      // the problems together.
       log.error(
-        `config reload (${reason}) failed; the previous configuration keeps serving:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`,
+        `config reload (${reason}) failed; the previous configuration keeps serving. ${error.problems.length === 1 ? "The problem" : `The ${error.problems.length} problems`}:`,
       );
+      for (const problem of error.problems) log.error(`  ${formatProblem(problem)}`);
       return false;
     }
     warnRestartNeeded(holder.snapshot, next, host.listeningOn(), log);

@@ -64,7 +64,17 @@ describe("commands", () => {
       code: 2,
       stderr: expect.stringContaining("Usage:"),
     });
-    expect(await runLevity(["--prot", "1"])).toMatchObject({ code: 2 });
+    expect(await runLevity(["--prot", "1"])).toEqual({
+      code: 2,
+      stdout: "",
+      stderr:
+        "levity: unknown option --prot; `levity --help` lists the commands and their options.\n",
+    });
+    expect(await runLevity(["logs", "-n"])).toMatchObject({
+      code: 2,
+      stderr:
+        "levity: --limit needs a value; `levity --help` lists the commands and their options.\n",
+    });
   });
 
   test("check: ok for a good directory, every problem and exit 1 for a bad one", async () => {

@@ -113,6 +113,26 @@ describe("every problem names the file, the line and the key", () => {
     });
   });
 
+  test("a gateway.yaml that does not parse is that one problem: its mappings are not checked against the built-in echo", () => {
+    const problems = problemsOf({
+      gateway: "upstreams:\n  - name: openai\n    protocol: openai\n  bad: [\n",
+      mappings: "exact:\n  fast: openai/gpt-4o-mini\n",
+    });
+    expect(problems).toEqual([
+      {
+        file: "gateway.yaml",
+        line: 4,
+        message: "All mapping items must start at the same column (column 1)",
+      },
+      {
+        file: "gateway.yaml",
+        line: 5,
+        message:
+          "Flow sequence in block collection must be sufficiently indented and end with a ] (column 1)",
+      },
+    ]);
+  });
+
   test("a routes.yaml route with an unknown dialect", () => {
     const routes =
       "routes:\n  - { method: POST, path: /x, dialect: cohere, operation: generate }\n";

@@ -162,6 +162,22 @@ describe("broken upstreams", () => {
     expect(body.type).toBe("error");
     expect(body.error.message).toContain('could not reach upstream "gone"');
     expect(body.error.message).toContain(`127.0.0.1:${closedPort}`);
+    // Its one account now cools: the next request is refused at once, and says why it cools,
+    // not only that it does (an unreachable upstream is not a rate limit).
+    const next = await post(
+      "/v1/messages",
+      JSON.stringify({
+        model: "claude-gone",
+        max_tokens: 8,
+        messages: [{ role: "user", content: "x" }],
+      }),
+    );
+    expect(next.status).toBe(429);
+    const refused = (await bodyOf(next)).error.message;
+    expect(refused).toContain('All usable accounts of upstream "gone" are cooling down');
+    expect(refused).toContain(
+      `Its last failure: 502 could not reach upstream "gone" at http://127.0.0.1:${closedPort}`,
+    );
   });
 
   test("no response within request_timeout: 504, and the upstream request is aborted", async () => {

@@ -73,12 +73,14 @@ test("a reload that changes nothing a restart needs warns of nothing", () => {
 test("a broken file keeps the previous configuration serving, and the log says what is wrong", () => {
   const { dir, log, runtime } = start(BASE);
   const before = runtime.holder.snapshot;
-  writeConfig(dir, { gateway: "proxy: [\n" });
+  writeConfig(dir, { gateway: "proxy: [\n", mappings: "exact:\n  fast: nowhere/model\n" });
   expect(runtime.reload("SIGHUP")).toBe(false);
   expect(runtime.holder.snapshot).toBe(before);
-  expect(log.lines.at(-1)).toStartWith(
-    "ERROR config reload (SIGHUP) failed; the previous configuration keeps serving:\n  ",
-  );
+  // A line each, file and line first: nothing for the log to escape into one line.
+  expect(log.lines).toEqual([
+    "ERROR config reload (SIGHUP) failed; the previous configuration keeps serving. The problem:",
+    `ERROR   ${join(dir, "gateway.yaml")}:2: Flow sequence in block collection must be sufficiently indented and end with a ] (column 1)`,
+  ]);
   // The admin endpoint's reload is the same one.
   expect(runtime.services.reload?.("admin request")).toBeUndefined();
 });

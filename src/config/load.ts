@@ -208,16 +208,19 @@ export function loadConfig(options: LoadOptions): ConfigSnapshot {
 
   // gateway.yaml's sections are checked one by one, so a bad proxy section does not hide an
   // upstream's problems or the mapping targets that depend on the upstreams. Without a
-  // gateway.yaml, the schemas' defaults serve.
+  // gateway.yaml, the schemas' defaults serve. One that does not parse has its YAML problem
+  // told, and no more: its upstreams are unknown, not the built-in echo, so the mappings to
+  // them are not false second problems.
+  const gatewayUnparsed = gatewayText !== undefined && !gatewaySource;
   const gatewayKeys = gatewaySource
     ? check(gatewaySource, GatewayKeysSchema, problems)
-    : { ok: true };
+    : { ok: !gatewayUnparsed };
   const proxyFile = gatewaySource
     ? check(gatewaySource, v.optional(ProxySchema, {}), problems, ["proxy"])
-    : { ok: true, value: v.parse(ProxySchema, {}) };
+    : { ok: !gatewayUnparsed, value: v.parse(ProxySchema, {}) };
   const upstreamsFile = gatewaySource
     ? check(gatewaySource, v.optional(UpstreamsSchema), problems, ["upstreams"])
-    : { ok: true, value: undefined };
+    : { ok: !gatewayUnparsed, value: undefined };
   const pricesFile = gatewaySource
     ? check(gatewaySource, v.optional(PricesSchema, {}), problems, ["prices"])
     : { ok: true, value: {} };

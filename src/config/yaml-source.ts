@@ -32,9 +32,18 @@ export function parseYaml(
   const problems: ConfigProblem[] = doc.errors.map((error) => ({
     file,
     line: error.linePos?.[0].line,
-    message: error.message.split("\n")[0] ?? error.message,
+    message: yamlMessage(error.message),
   }));
   return { source: { file, doc, lines }, problems };
+}
+
+/**
+ * The YAML library's message without its code frame (the file's line, which may hold a key) and
+ * with its place said as a column: the problem's own prefix already names the file and the line.
+ */
+export function yamlMessage(message: string): string {
+  const first = message.split("\n")[0] ?? message;
+  return first.replace(/ at line \d+, column (\d+):$/, " (column $1)");
 }
 
 /**

@@ -12,6 +12,7 @@ import type { RouteDef } from "../config/route-table.ts";
 import { resolveModel } from "../mapping/resolve.ts";
 import type { Target } from "../mapping/table.ts";
 import { failureOf } from "../failure.ts";
+import { modelProblem } from "./generate.ts";
 import { failureFromAnswer } from "../pipeline/answer-failure.ts";
 import { serveWithPool, type TargetRunner } from "../pipeline/serve.ts";
 import type { UpstreamClient } from "../upstream/forward.ts";
@@ -49,7 +50,7 @@ export async function compactResponses(
   if (!json) throw new Error("the compact route has no body");
   const model = json.model;
   if (typeof model !== "string" || model.trim() === "")
-    throw new GatewayError(400, "model is required: name the model to use.", { param: "model" });
+    throw new GatewayError(400, modelProblem(model), { param: "model" });
   const input = json.input;
   if (!Array.isArray(input) && typeof input !== "string")
     throw new GatewayError(400, "input must be a string or a list of input items.", {

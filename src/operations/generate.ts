@@ -38,9 +38,7 @@ export function requestedModel(ctx: RequestContext, dialect: Dialect): string {
   if (typeof raw !== "string" || raw.trim() === "") {
     throw new GatewayError(
       400,
-      dialect === "gemini"
-        ? "The model name is missing from the path."
-        : "model is required: name the model to use.",
+      dialect === "gemini" ? "The model name is missing from the path." : modelProblem(raw),
       { param: "model" },
     );
   }
@@ -57,6 +55,18 @@ export function requestedModel(ctx: RequestContext, dialect: Dialect): string {
 }
 
 const MODEL_NAME_MAX = 256;
+
+/** What is wrong with a body's `model` that is not a name: absent, or of another type. */
+export function modelProblem(raw: unknown): string {
+  if (raw === undefined || raw === null || typeof raw === "string")
+    return "model is required: name the model to use.";
+  const kind = Array.isArray(raw)
+    ? "a list"
+    : typeof raw === "object"
+      ? "an object"
+      : `a ${typeof raw}`;
+  return `model must be a string, the model's name; this request's is ${kind}.`;
+}
 
 /** Header values are Latin-1 without controls; a model name outside printable ASCII is sent percent-encoded. */
 function headerSafe(name: string): string {

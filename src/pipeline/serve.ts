@@ -79,7 +79,9 @@ function describe(
     const soonest = seconds(info.soonestMs ?? 1000);
     return {
       status: 429,
-      message: `All usable accounts of ${name} are cooling down for "${model}" (${info.cooling} cooling${info.disabled.length ? `, ${info.disabled.length} disabled` : ""}); the soonest is free in ${soonest} s.`,
+      // Not only rate limits cool an account: an upstream that cannot be reached, or fails, does
+      // too, and the client should read which it was rather than guess a rate limit.
+      message: `All usable accounts of ${name} are cooling down for "${model}" (${info.cooling} cooling${info.disabled.length ? `, ${info.disabled.length} disabled` : ""}); the soonest is free in ${soonest} s.${info.coolingBecause ? ` Its last failure: ${info.coolingBecause}` : ""}`,
       retryAfterMs: info.soonestMs,
     };
   }
@@ -280,7 +282,7 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
         respond: result.respond,
       };
       ctx.log.warn(
-        `request ${ctx.requestId}: attempt ${attempts} on ${runner.upstream.name}/${lease.account.name} failed (${failure.kind} ${failure.status}: ${failure.message.slice(0, 200)})${n + 1 < runner.upstream.maxAttempts ? "; trying another account" : ""}`,
+        `request ${ctx.requestId}: attempt ${attempts} on ${runner.upstream.name}/${lease.account.name} failed (${failure.kind} ${failure.status}: ${failure.message.slice(0, 200)})${n + 1 < runner.upstream.maxAttempts && tried.size < runner.upstream.accounts.length ? "; trying another account" : ""}`,
       );
     }
   }

@@ -269,6 +269,7 @@ export class AccountPool {
     let serving = 0;
     let tried = 0;
     let soonestMs: number | undefined;
+    let coolingBecause: string | undefined;
     let disabled: Unavailable["disabled"] | undefined;
     for (const account of upstream.accounts) {
       if (!account.serves(model)) continue;
@@ -286,6 +287,7 @@ export class AccountPool {
       const at = this.readyAt(state, account, model, now);
       if (at > now) {
         cooling++;
+        if (at - now < (soonestMs ?? Infinity)) coolingBecause = state.lastError ?? coolingBecause;
         soonestMs = Math.min(soonestMs ?? Infinity, at - now);
         continue;
       }
@@ -320,6 +322,7 @@ export class AccountPool {
         tried,
       };
       if (soonestMs !== undefined) unavailable.soonestMs = soonestMs;
+      if (coolingBecause !== undefined) unavailable.coolingBecause = coolingBecause;
       return unavailable;
     }
     return this.choose(upstream, ready, affinity);
