@@ -21,7 +21,7 @@ Usage:${isCompiled() ? "" : "\n  (in this checkout: npx bun src/main.ts COMMAND 
                           which directory they come from
   levity routes           print every path, its dialect, auth and aliases
   levity resolve MODEL    show which mapping rule a model name hits and its target
-  levity init [DIR]       write starter config files with a fresh client key
+  levity init [DIR]       write starter config files with fresh client and admin keys
   levity accounts         each upstream account's state in the running gateway: healthy,
                           cooling (until when), disabled (why), in flight, requests, tokens
   levity accounts reset [UPSTREAM[/ACCOUNT]]
