@@ -29,6 +29,8 @@
  * - A request counter, a duration and a time-to-first-byte histogram per (route, upstream,
  *   model, status), and token counters per (upstream, model) and per client key, in memory,
  *   rendered as Prometheus text only when /metrics is asked.
+ * - The record is logged and counted after the answer is handed over (one setImmediate a turn
+ *   for the turn's records), as levity does (observe/after-answer.ts).
  *
  * Bun's own router matches the paths (no URL is parsed in JavaScript), and the upstream headers
  * are built once. Everything levity adds beyond this (retries across accounts, the commit point,
@@ -306,9 +308,26 @@ function serve(): void {
     record.upstream = target?.upstream;
     record.status = status;
     record.durationMs = performance.now() - started;
-    pending.push(record);
-    if (pending.length >= HANDOFF_RECORDS) handOff();
-    observe(route, target, status, record.durationMs / 1000, record);
+    // As levity (observe/after-answer.ts): logged and counted once the answer is handed over,
+    // the turn's records in one setImmediate.
+    if (laterRecords.push(record) === 1) setImmediate(takeLater);
+    laterRoutes.push(route);
+    laterTargets.push(target);
+  }
+
+  const laterRecords: LogRecord[] = [];
+  const laterRoutes: Route[] = [];
+  const laterTargets: (Target | undefined)[] = [];
+  function takeLater(): void {
+    for (let i = 0; i < laterRecords.length; i++) {
+      const record = laterRecords[i]!;
+      pending.push(record);
+      if (pending.length >= HANDOFF_RECORDS) handOff();
+      observe(laterRoutes[i]!, laterTargets[i], record.status, record.durationMs / 1000, record);
+    }
+    laterRecords.length = 0;
+    laterRoutes.length = 0;
+    laterTargets.length = 0;
   }
 
   // --- the answers -----------------------------------------------------------------------------

@@ -19,7 +19,8 @@
  * chunk, the chunks per second and the TTFT p99.
  *
  * With --rate R, each round instead sends R requests a second (h2load, 32 connections; Debian's
- * nghttp2-client; one client key, the first of the 1,000 where a variant has them) to each variant and prints the CPU a request of the gateway's serving thread and
+ * nghttp2-client; one client key, the first of the 1,000 where a variant has them, so its limits
+ * must let the whole rate through) to each variant and prints the CPU a request of the gateway's serving thread and
  * of the whole process, with each variant's difference from the first, paired round by round.
  * At the highest rate wrk can drive, a cheaper variant serves more requests a second and so
  * more of them per wake-up of its threads, which reads as less CPU a request on its own (the

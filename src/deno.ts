@@ -7,7 +7,7 @@
  * createRuntime's, as on Bun.
  */
 import { locateConfigDir } from "./config/locate.ts";
-import { ConfigError, formatProblem } from "./config/problem.ts";
+import { ConfigError, problemLines } from "./config/problem.ts";
 import { isWebSocketUpgrade, WEBSOCKET_ADMITTED } from "./http/websocket.ts";
 import { createLogger } from "./log.ts";
 import { ResponsesSocket } from "./operations/responses-ws.ts";
@@ -55,9 +55,9 @@ try {
   });
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
-  log.error(
-    `the configuration has problems:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`,
-  );
+  // A line each: the log writes a line break inside a message as "\n".
+  log.error("the configuration has problems:");
+  for (const line of problemLines(error.problems)) log.error(line);
   Deno.exit(1);
 }
 const { gateway } = runtime;

@@ -9,7 +9,7 @@ import { AfterAnswer } from "./observe/after-answer.ts";
 import { join } from "node:path";
 import { describeSnapshot } from "./config/describe.ts";
 import { loadConfig, type LoadOptions } from "./config/load.ts";
-import { ConfigError, formatProblem } from "./config/problem.ts";
+import { ConfigError, problemLines } from "./config/problem.ts";
 import type { ConfigSnapshot, SharedStateSettings } from "./config/snapshot.ts";
 import type { SharedLink } from "./state/shared-link.ts";
 import { createGateway, type Gateway } from "./http/gateway.ts";
@@ -113,7 +113,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       log.error(
         `config reload (${reason}) failed; the previous configuration keeps serving. ${error.problems.length === 1 ? "The problem" : `The ${error.problems.length} problems`}:`,
       );
-      for (const problem of error.problems) log.error(`  ${formatProblem(problem)}`);
+      for (const line of problemLines(error.problems)) log.error(line);
       return false;
     }
     warnRestartNeeded(holder.snapshot, next, host.listeningOn(), log);

@@ -113,7 +113,7 @@ describe("every problem names the file, the line and the key", () => {
     });
   });
 
-  test("a gateway.yaml that does not parse is that one problem: its mappings are not checked against the built-in echo", () => {
+  test("a gateway.yaml that does not parse gives its YAML problems only: its mappings are not checked against the built-in echo", () => {
     const problems = problemsOf({
       gateway: "upstreams:\n  - name: openai\n    protocol: openai\n  bad: [\n",
       mappings: "exact:\n  fast: openai/gpt-4o-mini\n",

@@ -175,9 +175,7 @@ describe("broken upstreams", () => {
     expect(next.status).toBe(429);
     const refused = (await bodyOf(next)).error.message;
     expect(refused).toContain('All usable accounts of upstream "gone" are cooling down');
-    expect(refused).toContain(
-      `Its last failure: 502 could not reach upstream "gone" at http://127.0.0.1:${closedPort}`,
-    );
+    expect(refused).toEndWith("It cools because the upstream could not be reached.");
   });
 
   test("no response within request_timeout: 504, and the upstream request is aborted", async () => {

@@ -511,3 +511,28 @@ function upgradeHead(path: string, headers: Record<string, string>): string {
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   return `${lines.join("\r\n")}\r\n\r\n`;
 }
+
+describe("Responses over a WebSocket, a key with concurrency 1", () => {
+  test("messages sent back to back are served one after the other: each answer's slot is free before the next starts", async () => {
+    const serialKey = "sk-ws-serial-key-0123456789";
+    const serial = startGateway({
+      gateway:
+        "proxy:\n  auth_mode: strict\n  api_keys:\n" +
+        `    - { name: serial, key: ${serialKey}, concurrency: 1 }\n` +
+        upstreamsYaml([{ name: "echo", protocol: "echo" }]),
+      mappings: "exact:\n  gpt-5: echo/echo\n",
+    });
+    try {
+      const client = await open(serial, undefined, { authorization: `Bearer ${serialKey}` });
+      // Queued by the socket and served in turn; the next starts as soon as the last one ends.
+      for (const input of ["one", "two", "three"])
+        client.send({ type: "response.create", model: "gpt-5", input, store: false });
+      const last = [];
+      for (let i = 0; i < 3; i++) last.push((await client.turn()).at(-1));
+      expect(last.map((event) => event.type)).toEqual(Array(3).fill("response.completed"));
+      await client.close();
+    } finally {
+      await serial.stop();
+    }
+  });
+});

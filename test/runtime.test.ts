@@ -85,6 +85,20 @@ test("a broken file keeps the previous configuration serving, and the log says w
   expect(runtime.services.reload?.("admin request")).toBeUndefined();
 });
 
+test("a problem written on several lines (an example to add) is logged as several lines", () => {
+  const { dir, log, runtime } = start(BASE);
+  writeConfig(dir, {
+    gateway:
+      "upstreams:\n  - name: oa\n    protocol: openai\n    base_url: http://127.0.0.1:9/v1\n    accounts: []\n",
+  });
+  expect(runtime.reload("SIGHUP")).toBe(false);
+  expect(log.lines.slice(1)).toEqual([
+    `ERROR   ${join(dir, "gateway.yaml")}:2: upstreams[0]: upstream "oa" has no accounts, so it cannot answer anything. Add one:`,
+    "ERROR       accounts:",
+    'ERROR         - { name: me, key: "${OA_API_KEY}" }',
+  ]);
+});
+
 test("without a configuration directory there is nothing to reload", () => {
   const runtime = createRuntime({
     env: {},

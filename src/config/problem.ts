@@ -14,6 +14,16 @@ export function formatProblem(problem: ConfigProblem): string {
     : `${where}: ${problem.message}`;
 }
 
+/**
+ * Problems as log lines, two spaces in, one line each, a problem written on several lines (an
+ * example to add) as several: the log writes a line break inside a message as "\n" (log.ts).
+ */
+export function problemLines(problems: readonly ConfigProblem[]): string[] {
+  return problems
+    .flatMap((problem) => formatProblem(problem).split("\n"))
+    .map((line) => `  ${line}`);
+}
+
 export function formatKeyPath(path: readonly (string | number)[]): string {
   let out = "";
   for (const step of path) {

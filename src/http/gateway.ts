@@ -55,7 +55,12 @@ export function createGateway(holder: SnapshotHolder, services: GatewayServices)
     warnRewrites(services.log),
     dispatch(services),
   ]);
+  const { afterAnswer } = services;
   return (request, options = {}) => {
+    // The answers already handed over are counted before this request is: a WebSocket's next
+    // message can come in the same turn as the last one's answer, before the turn's bookkeeping
+    // (observe/after-answer.ts), and its key's concurrency must see that answer's slot freed.
+    afterAnswer.drain();
     // Read once: a reload during this request does not change the configuration it is served by.
     const snapshot = holder.snapshot;
     try {

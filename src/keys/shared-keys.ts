@@ -208,17 +208,18 @@ export interface SharedUsage {
 }
 
 /*
- * KEYS: the records hash. ARGV: name, record JSON, channel, "1" if the record is revoked.
- * A revoke stands here as in each instance (KeyService.adopt): an unrevoked copy from an instance
- * that was cut off when the key was revoked (and changed it then, or found Redis restarted empty)
- * does not replace it, or the key would work again on every instance that learns it from Redis.
- * The revoked record is published again and returned, so the writer adopts it.
+ * KEYS: the records hash. ARGV: name, record JSON, channel, "1" if the record is revoked, digest.
+ * A revoke stands here as in each instance (KeyService.adopt): an unrevoked copy of the same key
+ * (its digest) from an instance that was cut off when it was revoked (and changed it then, or
+ * found Redis restarted empty) does not replace it, or the key would work again on every
+ * instance that learns it from Redis. The revoked record is published again and returned, so the
+ * writer adopts it. A new key of the same name (another secret) is written as any other.
  */
 const WRITE = lua(`if ARGV[4] ~= '1' then
   local held = redis.call('HGET', KEYS[1], ARGV[1])
   if held then
     local ok, record = pcall(cjson.decode, held)
-    if ok and type(record) == 'table' and record.revokedAt ~= nil then
+    if ok and type(record) == 'table' and record.revokedAt ~= nil and record.digest == ARGV[5] then
       redis.call('PUBLISH', ARGV[3], held)
       return held
     end
@@ -420,7 +421,7 @@ export class SharedKeys {
         WRITE.source,
         WRITE.sha,
         [this.recordsKey],
-        [record.name, text, this.channel, record.revokedAt === undefined ? "" : "1"],
+        [record.name, text, this.channel, record.revokedAt === undefined ? "" : "1", record.digest],
       );
       return recordFrom(kept) ?? true;
     } catch {

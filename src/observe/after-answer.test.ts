@@ -33,7 +33,7 @@ describe("AfterAnswer", () => {
     after.defer((r) => done.push(r!.requestId), record("2"));
     await new Promise((resolve) => setImmediate(resolve));
     expect(done).toEqual(["2"]);
-    expect(errors).toEqual(["a finished request's record was not kept: disk full"]);
+    expect(errors).toEqual(["the record of request 1 was not kept: disk full"]);
   });
 
   test("drain does what is waiting now (at shutdown), and the turn's own drain then finds nothing", async () => {

@@ -81,7 +81,7 @@ function describe(
       status: 429,
       // Not only rate limits cool an account: an upstream that cannot be reached, or fails, does
       // too, and the client should read which it was rather than guess a rate limit.
-      message: `All usable accounts of ${name} are cooling down for "${model}" (${info.cooling} cooling${info.disabled.length ? `, ${info.disabled.length} disabled` : ""}); the soonest is free in ${soonest} s.${info.coolingBecause ? ` Its last failure: ${info.coolingBecause}` : ""}`,
+      message: `All usable accounts of ${name} are cooling down for "${model}" (${info.cooling} cooling${info.disabled.length ? `, ${info.disabled.length} disabled` : ""}); the soonest is free in ${soonest} s.${info.coolingBecause ? ` It cools because ${info.coolingBecause}.` : ""}`,
       retryAfterMs: info.soonestMs,
     };
   }

@@ -46,7 +46,7 @@ export interface Unavailable {
   /** Accounts that serve the model and are cooling, and the soonest one recovers. */
   cooling: number;
   soonestMs?: number;
-  /** What last failed on a cooling account ("status message", without its key), when known since start. */
+  /** Why the account soonest free cools, in levity's words, when its failure was seen since start. */
   coolingBecause?: string;
   /** Accounts at their max_concurrency. */
   busy: number;

@@ -211,11 +211,35 @@ describe("readiness", () => {
       kind: "unavailable",
       cooling: 1,
       soonestMs: 2_000,
+      coolingBecause: "the upstream answered a server error (500)",
       busy: 0,
       disabled: [{ name: "b", reason: ADMIN_DISABLED }],
       serving: 3,
       tried: 1,
     });
+  });
+
+  test("why an account cools is said only while its failure's cooldown holds it, in levity's words", () => {
+    const { pool, advance } = build();
+    const up = upstream("fill_first", [account("a", { rpm: 1 })]);
+    lease(pool.tryAcquire(up, "m", {}, new Set())).finish({
+      ok: false,
+      failure: failure("network", {
+        status: 502,
+        message: "could not reach 10.0.0.7: ECONNREFUSED",
+      }),
+    });
+    const cooling = pool.tryAcquire(up, "m", {}, new Set());
+    expect(cooling).toMatchObject({
+      cooling: 1,
+      coolingBecause: "the upstream could not be reached",
+    });
+    expect(JSON.stringify(cooling)).not.toContain("10.0.0.7");
+    // The cooldown over, the account still waits on its own rpm: that is no failure's doing.
+    advance(2_000);
+    const paced = pool.tryAcquire(up, "m", {}, new Set());
+    expect(paced).toMatchObject({ kind: "unavailable", cooling: 1 });
+    expect(paced).not.toHaveProperty("coolingBecause");
   });
 });
 

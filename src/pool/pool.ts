@@ -3,6 +3,7 @@ import type { Account, Upstream } from "../config/snapshot.ts";
 import type { StateStore } from "../state/store.ts";
 import { type Affinity, AffinityMemory } from "./affinity.ts";
 import type { AccountListener } from "./events.ts";
+import type { Failure } from "../failure.ts";
 import * as health from "./health.ts";
 import type { Acquired, Lease, Outcome, Unavailable } from "./lease.ts";
 import { rpmReadyAt, withinMinute } from "./rpm.ts";
@@ -35,6 +36,8 @@ interface AccountState extends Activity {
   sharedBusyUntil: number;
   /** Until then, Redis said the account's rpm is spent across instances. */
   sharedRpmUntil: number;
+  /** The failure that began its cooldown, in levity's words (never the upstream's): told to a client it is refused for. */
+  cooledBy?: string;
 }
 
 /**
@@ -287,7 +290,10 @@ export class AccountPool {
       const at = this.readyAt(state, account, model, now);
       if (at > now) {
         cooling++;
-        if (at - now < (soonestMs ?? Infinity)) coolingBecause = state.lastError ?? coolingBecause;
+        // Said only when its health is what holds it (not its own rpm), of the one soonest free.
+        if (at - now < (soonestMs ?? Infinity))
+          coolingBecause =
+            health.readyAt(state.health, model, now) > now ? state.cooledBy : undefined;
         soonestMs = Math.min(soonestMs ?? Infinity, at - now);
         continue;
       }
@@ -461,6 +467,7 @@ export class AccountPool {
       state.health = settled.health;
       this.save(state);
     }
+    if (failure && settled.effect?.kind === "cooling") state.cooledBy = coolingWords(failure);
     if (failure && settled.effect)
       this.listener.accountChanged({
         upstream: state.upstream,
@@ -548,5 +555,29 @@ class PoolLease implements Lease {
 
   pinResponse(responseId: string): void {
     this.pool.pinned(this.upstream, responseId, this.account);
+  }
+}
+
+/**
+ * Why an account cools, as a client refused for it may read it: the kind of failure and the
+ * upstream's status, not the upstream's words (they may name its organisation or an internal
+ * address, and the client refused may not be the one whose request failed).
+ */
+function coolingWords(failure: Failure): string {
+  switch (failure.kind) {
+    case "rate_limit":
+      return `the upstream rate-limited it (${failure.status})`;
+    case "quota":
+      return `the upstream says its credit is spent (${failure.status})`;
+    case "server":
+      return `the upstream answered a server error (${failure.status})`;
+    case "network":
+      return "the upstream could not be reached";
+    case "timeout":
+      return "the upstream did not answer in time";
+    case "empty":
+      return "the upstream answered with nothing in it";
+    default:
+      return "the upstream broke off its answer";
   }
 }
