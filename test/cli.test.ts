@@ -376,8 +376,9 @@ describe("reloading", () => {
   test("a broken edit keeps the old configuration serving and logs the file and line", async () => {
     const from = levity.stderr.text.length;
     writeFileSync(join(dir, "mappings.yaml"), "exact:\n  gpt-4o: three/missing\n");
+    // The problem is the log line after the failure's (a line each).
     const failure = await levity.stderr.waitFor(
-      /config reload \(mappings\.yaml changed\) failed[^\n]*\n[^\n]*/,
+      /config reload \(mappings\.yaml changed\) failed[^\n]*\n[^\n]*mappings\.yaml:2:[^\n]*\n/,
       from,
     );
     expect(failure[0]).toContain(

@@ -149,14 +149,16 @@ describe("request bodies", () => {
 
 describe("broken upstreams", () => {
   test("connection refused: 502 in the client's shape, naming the upstream", async () => {
-    const response = await post(
-      "/v1/messages",
-      JSON.stringify({
-        model: "claude-gone",
-        max_tokens: 8,
-        messages: [{ role: "user", content: "x" }],
-      }),
-    );
+    const askGone = () =>
+      post(
+        "/v1/messages",
+        JSON.stringify({
+          model: "claude-gone",
+          max_tokens: 8,
+          messages: [{ role: "user", content: "x" }],
+        }),
+      );
+    const response = await askGone();
     expect(response.status).toBe(502);
     const body = await bodyOf(response);
     expect(body.type).toBe("error");
@@ -164,14 +166,7 @@ describe("broken upstreams", () => {
     expect(body.error.message).toContain(`127.0.0.1:${closedPort}`);
     // Its one account now cools: the next request is refused at once, and says why it cools,
     // not only that it does (an unreachable upstream is not a rate limit).
-    const next = await post(
-      "/v1/messages",
-      JSON.stringify({
-        model: "claude-gone",
-        max_tokens: 8,
-        messages: [{ role: "user", content: "x" }],
-      }),
-    );
+    const next = await askGone();
     expect(next.status).toBe(429);
     const refused = (await bodyOf(next)).error.message;
     expect(refused).toContain('All usable accounts of upstream "gone" are cooling down');
