@@ -113,4 +113,23 @@ describe.skipIf(!READY)("keys shared through Redis", () => {
     await waitUntil("a new instance to learn the key", () => late.get(NO_CONFIG_KEYS, "doomed"));
     expect(late.get(NO_CONFIG_KEYS, "doomed")?.revokedAt).toBe(revoked.revokedAt);
   }, 15_000);
+
+  test("a new key under a revoked key's name, made where the old one was never known, works on every instance", async () => {
+    const near = link(redis.url);
+    expect(await near.start()).toBe(true);
+    const a = new KeyService(memoryKeyStore(), memoryCounterStore());
+    a.share(new SharedKeys(near, "levity-t3"));
+    a.add(NO_CONFIG_KEYS, "alice", {});
+    const old = a.revoke(NO_CONFIG_KEYS, "alice");
+    // An instance whose link is not up yet, that has never heard of the old alice, makes its own.
+    const later = link(redis.url);
+    const b = new KeyService(memoryKeyStore(), memoryCounterStore());
+    b.share(new SharedKeys(later, "levity-t3"));
+    const { record: renewed, secret } = b.add(NO_CONFIG_KEYS, "alice", {});
+    expect(renewed.digest).not.toBe(old.digest);
+    expect(await later.start()).toBe(true);
+    await waitUntil("A to take the new alice", () => a.identify(NO_CONFIG_KEYS, secret));
+    expect(a.get(NO_CONFIG_KEYS, "alice")).toEqual(renewed);
+    expect(b.get(NO_CONFIG_KEYS, "alice")).toEqual(renewed);
+  });
 });

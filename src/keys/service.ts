@@ -251,11 +251,14 @@ export class KeyService {
       const byName = new Map(remote.map((r) => [r.name, r]));
       for (const local of this.stored.values()) {
         const there = byName.get(local.name);
-        // Made or changed here while Redis was down; a revoke is never undone by a stale copy.
+        // Made or changed here while Redis was down; a revoke is never undone by a stale copy
+        // of the same key (a new key under its name, another secret, is not a copy).
         const pushed =
           !there ||
           this.unpublished.has(local.name) ||
-          (local.revokedAt !== undefined && there.revokedAt === undefined);
+          (local.revokedAt !== undefined &&
+            there.revokedAt === undefined &&
+            there.digest === local.digest);
         if (!pushed) this.adopt(there);
         else this.written(local.name, await shared.write(local));
       }
@@ -270,9 +273,12 @@ export class KeyService {
   private adopt(record: KeyRecord): void {
     const known = this.stored.get(record.name);
     if (known && JSON.stringify(known) === JSON.stringify(record)) return;
-    // A revoke stands: a late copy from before it does not bring the key back.
+    // A revoke stands: a late copy from before it does not bring the key back. A new key under
+    // the same name (another digest) is not a copy, and replaces the revoked one.
     const next =
-      known?.revokedAt !== undefined && record.revokedAt === undefined
+      known?.revokedAt !== undefined &&
+      record.revokedAt === undefined &&
+      known.digest === record.digest
         ? { ...record, revokedAt: known.revokedAt }
         : record;
     this.store.put(next);
