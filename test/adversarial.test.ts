@@ -226,6 +226,7 @@ function upstreamCases(random: () => number): Case[] {
   const bombMb = 64 + Math.floor(random() * 192);
   const bomb = gzipSync(Buffer.alloc(bombMb * 1024 * 1024, 0x20));
   const lineMb = 32 + Math.floor(random() * 32);
+  const MEGABYTE_OF_X = Buffer.alloc(1024 * 1024, "x");
   return [
     {
       name: `a gzip body that inflates to ${bombMb} MB`,
@@ -268,11 +269,23 @@ function upstreamCases(random: () => number): Case[] {
       family: "openai",
       path: "/v1/chat/completions",
       body: chat(true),
+      // Written a megabyte at a time as the socket drains, from one buffer made once: built and
+      // written whole, the 33-64 MB string stalled this test process, whose /healthz watch then
+      // read that stall (up to 108 ms) as the gateway's.
       upstream: (_r, socket) => {
-        const line = `data: ${"x".repeat(lineMb * 1024 * 1024)}`;
-        socket.end(
-          `${head(200, { "content-type": "text/event-stream", "content-length": String(line.length) })}${line}`,
+        const size = lineMb * MEGABYTE_OF_X.length;
+        socket.write(
+          `${head(200, { "content-type": "text/event-stream", "content-length": String(6 + size) })}data: `,
         );
+        let sent = 0;
+        const more = () => {
+          while (sent < size && !socket.destroyed) {
+            sent += MEGABYTE_OF_X.length;
+            if (!socket.write(MEGABYTE_OF_X)) return void socket.once("drain", more);
+          }
+          socket.end();
+        };
+        more();
       },
     },
     {
