@@ -52,12 +52,12 @@ export async function startProcess(
   );
 }
 
-/** User + system CPU time in a /proc stat file (a process's or a thread's), in ticks of 10 ms. */
 /** The CPU seconds of one thread of `pid` (its serving thread is the one whose id is the process's). */
 export function threadCpuSeconds(pid: number, tid: number): number {
   return statTicks(`/proc/${pid}/task/${tid}/stat`) / 100;
 }
 
+/** User + system CPU time in a /proc stat file (a process's or a thread's), in ticks of 10 ms. */
 function statTicks(path: string): number {
   const fields = readFileSync(path, "utf8").split(") ")[1]!.split(" ");
   return Number(fields[11]) + Number(fields[12]);

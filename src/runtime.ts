@@ -5,7 +5,6 @@
  * here is one runtime's: what differs (SQLite, the process environment, the listening address)
  * comes in through the host object.
  */
-import { AfterAnswer } from "./observe/after-answer.ts";
 import { join } from "node:path";
 import { describeSnapshot } from "./config/describe.ts";
 import { loadConfig, type LoadOptions } from "./config/load.ts";
@@ -13,6 +12,7 @@ import { ConfigError, problemLines } from "./config/problem.ts";
 import type { ConfigSnapshot, SharedStateSettings } from "./config/snapshot.ts";
 import type { SharedLink } from "./state/shared-link.ts";
 import { createGateway, type Gateway } from "./http/gateway.ts";
+import { AfterAnswer } from "./observe/after-answer.ts";
 import type { SnapshotHolder } from "./http/exchange.ts";
 import { Deadlines } from "./deadlines.ts";
 import type { Logger } from "./log.ts";

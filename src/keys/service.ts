@@ -251,14 +251,8 @@ export class KeyService {
       const byName = new Map(remote.map((r) => [r.name, r]));
       for (const local of this.stored.values()) {
         const there = byName.get(local.name);
-        // Made or changed here while Redis was down; a revoke is never undone by a stale copy
-        // of the same key (a new key under its name, another secret, is not a copy).
-        const pushed =
-          !there ||
-          this.unpublished.has(local.name) ||
-          (local.revokedAt !== undefined &&
-            there.revokedAt === undefined &&
-            there.digest === local.digest);
+        // Made or changed here while Redis was down; a revoke is never undone by a stale copy.
+        const pushed = !there || this.unpublished.has(local.name) || revokeStands(local, there);
         if (!pushed) this.adopt(there);
         else this.written(local.name, await shared.write(local));
       }
@@ -273,14 +267,9 @@ export class KeyService {
   private adopt(record: KeyRecord): void {
     const known = this.stored.get(record.name);
     if (known && JSON.stringify(known) === JSON.stringify(record)) return;
-    // A revoke stands: a late copy from before it does not bring the key back. A new key under
-    // the same name (another digest) is not a copy, and replaces the revoked one.
+    // A revoke stands: a late copy from before it does not bring the key back.
     const next =
-      known?.revokedAt !== undefined &&
-      record.revokedAt === undefined &&
-      known.digest === record.digest
-        ? { ...record, revokedAt: known.revokedAt }
-        : record;
+      known && revokeStands(known, record) ? { ...record, revokedAt: known.revokedAt } : record;
     this.store.put(next);
     this.remember(next);
   }
@@ -507,6 +496,19 @@ export class KeyService {
     this.counterStore.close();
     this.store.close();
   }
+}
+
+/**
+ * Whether `held`'s revoke outlives `incoming`, an unrevoked copy of the same key (as Redis's WRITE
+ * script in shared-keys.ts judges it): a new key under the same name, another secret and so
+ * another digest, is not a copy, and replaces the revoked one.
+ */
+function revokeStands(held: KeyRecord, incoming: KeyRecord): boolean {
+  return (
+    held.revokedAt !== undefined &&
+    incoming.revokedAt === undefined &&
+    held.digest === incoming.digest
+  );
 }
 
 /** Whether a key has a rate or budget the shared counters must decide. */
