@@ -241,6 +241,20 @@ describe("readiness", () => {
     expect(paced).toMatchObject({ kind: "unavailable", cooling: 1 });
     expect(paced).not.toHaveProperty("coolingBecause");
   });
+
+  test("after a restart a saved cooldown still holds the account, and why is not said until it fails again", () => {
+    const store = memoryStore();
+    const up = upstream("fill_first", [account("a")]);
+    const first = build({ store }).pool;
+    lease(first.tryAcquire(up, "m", {}, new Set())).finish({
+      ok: false,
+      failure: failure("server"),
+    });
+    expect(first.tryAcquire(up, "m", {}, new Set())).toHaveProperty("coolingBecause");
+    const restarted = build({ store }).pool.tryAcquire(up, "m", {}, new Set());
+    expect(restarted).toMatchObject({ kind: "unavailable", cooling: 1 });
+    expect(restarted).not.toHaveProperty("coolingBecause");
+  });
 });
 
 describe("health through the pool", () => {
