@@ -161,6 +161,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       shared?.close();
       keys.close();
       store.close();
+      services.upstreamClient.close();
       await requestLog.close();
     },
   };

@@ -123,6 +123,15 @@ async function monitorCard(instance: Instance, text: string): Promise<void> {
   }
 }
 
+/** Waits until `instance` knows of a cooldown of account a on "cool" (another instance's). */
+function learnOfCooldown(instance: Instance): Promise<unknown> {
+  return waitUntil(`${instance.name} to learn A's cooldown`, async () => {
+    const accounts = (await bodyOf(await fetch(`${instance.origin}/levity/accounts`)))
+      .accounts as any[];
+    return accounts.find((x) => x.upstream === "cool" && x.account === "a").modelCooldowns.m;
+  });
+}
+
 describe.skipIf(!READY)("one pool across three instances on Redis", () => {
   test("each instance says in its start-up block and status that its pool is shared", async () => {
     for (const instance of fleet.all)
@@ -140,7 +149,10 @@ describe.skipIf(!READY)("one pool across three instances on Redis", () => {
     expect(await accountOf(A(), "cool")).toBe("b");
     expect(keysSince(from)).toEqual(["sk-a", "sk-b"]);
     const cooledAt = Date.now();
-    // fill_first would try a first on B and C: the cooldown A learned keeps them off it.
+    // Published by A "within one round trip" (README): B and C hear of it on their subscription,
+    // which a client's next request can overtake; then fill_first would try a first on B and C,
+    // and the cooldown A learned keeps them off it.
+    for (const instance of [B(), C()]) await learnOfCooldown(instance);
     for (const instance of [B(), C(), B(), C()])
       expect(await accountOf(instance, "cool")).toBe("b");
     if (Date.now() - cooledAt < 1400) expect(keysSince(from + 2)).not.toContain("sk-a");
@@ -313,12 +325,7 @@ describe.skipIf(!READY)("one pool across three instances on Redis", () => {
     expect(await accountOf(A(), "cool")).toBe("b");
     await redis.start();
     for (const instance of fleet.all) await sharedUp(instance);
-    for (const instance of [B(), C()])
-      await waitUntil(`${instance.name} to learn A's cooldown`, async () => {
-        const accounts = (await bodyOf(await fetch(`${instance.origin}/levity/accounts`)))
-          .accounts as any[];
-        return accounts.find((x) => x.upstream === "cool" && x.account === "a").modelCooldowns.m;
-      });
+    for (const instance of [B(), C()]) await learnOfCooldown(instance);
     expect(await accountOf(C(), "cool")).toBe("b");
     // Redis came back empty: the instances pushed back the disable they still knew.
     const probe = new Redis(redis.url);

@@ -1,5 +1,10 @@
 import type { ConfigSnapshot, Upstream } from "../config/snapshot.ts";
-import { type OpenedUpstream, UpstreamClient, type UpstreamCall } from "../upstream/forward.ts";
+import {
+  type OpenedText,
+  type OpenedUpstream,
+  UpstreamClient,
+  type UpstreamCall,
+} from "../upstream/forward.ts";
 import { RUNTIME_DECODES } from "../upstream/whole-body.ts";
 
 /*
@@ -110,6 +115,8 @@ export class DryRunClient extends UpstreamClient {
     super({});
   }
 
+  override open(call: UpstreamCall & { answerAsText: true }): Promise<OpenedText>;
+  override open(call: UpstreamCall): Promise<OpenedUpstream>;
   override async open(call: UpstreamCall): Promise<OpenedUpstream> {
     // As the real client sets it, so the headers shown are the headers sent.
     call.headers.set("accept-encoding", call.stream || RUNTIME_DECODES ? "identity" : "gzip");
@@ -133,7 +140,9 @@ export class RecordingClient extends UpstreamClient {
     super({});
   }
 
-  override open(call: UpstreamCall): Promise<OpenedUpstream> {
+  override open(call: UpstreamCall & { answerAsText: true }): Promise<OpenedText>;
+  override open(call: UpstreamCall): Promise<OpenedUpstream>;
+  override open(call: UpstreamCall): Promise<OpenedText> {
     this.calls.push(call);
     return this.inner.open(call);
   }

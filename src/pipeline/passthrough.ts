@@ -14,7 +14,8 @@ import { isEmptyAnswer } from "./first-content.ts";
 import type { Lease } from "../pool/lease.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
 import { type Tapped, type TapVerdict, tapStream } from "./tap.ts";
-import type { GuardedSource, OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
+import type { GuardedSource, OpenedText, UpstreamClient } from "../upstream/forward.ts";
+import type { UpstreamHead } from "../upstream/http1.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { adaptChatBody, meansNoSuchRoute } from "../codecs/openai-compatible/index.ts";
 import { clientResponseHeaders, endpointFor, requestHeadersWith } from "../upstream/protocol.ts";
@@ -212,7 +213,7 @@ export class PassthroughRunner implements TargetRunner {
     const issuer = attemptIssuer(upstream, lease.account, this.model);
     // The answer goes to the client as it is: who signed what in it is remembered here.
     const parseTarget = targetOf(upstream, issuer, { onIssued: this.signatures.recordIssued });
-    let opening: Promise<OpenedUpstream>;
+    let opening: Promise<OpenedText>;
     try {
       opening = this.upstreamClient.open({
         stream: this.stream,
@@ -242,7 +243,7 @@ export class PassthroughRunner implements TargetRunner {
   private answered(
     lease: Lease,
     parseTarget: UpstreamTarget,
-    opened: OpenedUpstream,
+    opened: OpenedText,
   ): AttemptResult | Promise<AttemptResult> {
     const { upstream, codec } = this;
     const { response, source } = opened;
@@ -307,7 +308,7 @@ export class PassthroughRunner implements TargetRunner {
    */
   private forwardStream(
     lease: Lease,
-    response: Response,
+    response: UpstreamHead,
     source: GuardedSource,
     parseTarget: UpstreamTarget,
     headers: Record<string, string>,
@@ -349,7 +350,7 @@ export class PassthroughRunner implements TargetRunner {
 
   private tapped(
     lease: Lease,
-    response: Response,
+    response: UpstreamHead,
     headers: Record<string, string>,
     tapped: Tapped,
   ): AttemptResult {

@@ -7,7 +7,7 @@ import type { TokenCounter } from "../tokens/estimate.ts";
 import { echoResponse, echoStream } from "../upstream/echo.ts";
 import { type Failure, failureOf, UpstreamFailed } from "../failure.ts";
 import { failureFromAnswer } from "./answer-failure.ts";
-import type { OpenedUpstream, UpstreamClient } from "../upstream/forward.ts";
+import type { OpenedText, UpstreamClient } from "../upstream/forward.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { type EventBatches, eventBatchesOf, ParsedBatches } from "./event-batches.ts";
 import { requestHeadersWith, upstreamDialect } from "../upstream/protocol.ts";
@@ -126,7 +126,7 @@ class HttpProducer implements Producer {
    * JSON): a caller awaits it where it catches, so a failure of either kind is the attempt's.
    * An async function here cost complete and stream a suspended call of their own.
    */
-  private open(built: { path: string; body: unknown }, stream: boolean): Promise<OpenedUpstream> {
+  private open(built: { path: string; body: unknown }, stream: boolean): Promise<OpenedText> {
     const { upstream, account } = this;
     return this.services.upstreamClient.open({
       stream,
@@ -146,7 +146,7 @@ class HttpProducer implements Producer {
   }
 
   /** The upstream's refusal of the request, as a Failure; undefined when it accepted it. */
-  private refusal(opened: OpenedUpstream): { ok: false; failure: Failure } | undefined {
+  private refusal(opened: OpenedText): { ok: false; failure: Failure } | undefined {
     const answer = opened.response;
     if (answer.ok) return undefined;
     return {
@@ -162,8 +162,8 @@ class HttpProducer implements Producer {
   private async send(
     built: { path: string; body: unknown },
     stream: boolean,
-  ): Promise<Produced<OpenedUpstream>> {
-    let opened: OpenedUpstream;
+  ): Promise<Produced<OpenedText>> {
+    let opened: OpenedText;
     try {
       opened = await this.open(built, stream);
     } catch (error) {
@@ -179,7 +179,7 @@ class HttpProducer implements Producer {
       target,
     );
     // send's steps here, not a call of it: its suspended call and its result were objects more.
-    let opened: OpenedUpstream;
+    let opened: OpenedText;
     try {
       opened = await this.open(built, false);
     } catch (error) {
@@ -210,7 +210,7 @@ class HttpProducer implements Producer {
       target,
     );
     // send's steps here, not a call of it: its suspended call and its result were objects more.
-    let opened: OpenedUpstream;
+    let opened: OpenedText;
     try {
       opened = await this.open(built, true);
     } catch (error) {
@@ -258,7 +258,7 @@ class HttpProducer implements Producer {
 }
 
 /** A whole answer's JSON, or NOT_JSON when its text is not JSON. */
-function parsedJson(opened: OpenedUpstream): unknown {
+function parsedJson(opened: OpenedText): unknown {
   try {
     return JSON.parse(opened.text ?? "");
   } catch {

@@ -3,6 +3,7 @@ import type { Account, Timeouts, Upstream } from "../config/snapshot.ts";
 import { broken, GatewayError, UpstreamFailed, unreachable } from "../failure.ts";
 import { SweepList } from "../sweep.ts";
 import { limitsOf } from "../upstream-limits.ts";
+import { type Http1Answer, Http1Client, type UpstreamHead } from "./http1.ts";
 import { accountHeaders } from "./protocol.ts";
 import { decodedStream } from "./stream-decode.ts";
 import { contentEncoding, readSizedText, readWholeBody, RUNTIME_DECODES } from "./whole-body.ts";
@@ -33,6 +34,16 @@ const ORIGINS_MAX = 1_000;
 
 // Hosts that answered recently need no connection probe.
 const PROBE_AFTER_QUIET_MS = 30_000;
+
+/**
+ * levity's own HTTP/1.1 client makes a call only while fewer than this many others wait for their
+ * answers. On the serving thread a call's socket reads and writes save fetch's two crossings to its
+ * own thread and back (~20-50 µs of CPU and latency at c=1 on the bench's machine), but under load
+ * they take turns from the requests that thread serves, and 1,000 streams made this way had a
+ * time to first token four times fetch's at the 99th percentile (BENCHMARKS.md, issue 20,
+ * twelfth session), so streams always go through fetch.
+ */
+const INLINE_BELOW = 2;
 
 /** The environment variables through which fetch itself goes to an HTTP proxy. */
 const PROXY_VARIABLES: readonly string[] = [
@@ -132,6 +143,25 @@ function explain(error: unknown, w: Watched, what: "reach" | "read"): Error {
     `could not reach upstream "${call.upstream.name}" at ${new URL(call.url).origin}: ${code ? `${code} (${(error as Error).message})` : (error as Error).message}`,
   );
 }
+
+/** What a call that asked for its answer as text (`answerAsText`) gets. */
+export type OpenedText = OpenedUpstream<UpstreamHead>;
+
+/**
+ * The text of an answer of levity's HTTP/1.1 client that came whole with its head, when the
+ * caller wants text and nothing more is to be done with it: not a successful stream call's (read
+ * as a stream), not a compressed one (decoded under the limit by whole-body.ts), not one over the
+ * limit. Undefined for the rest, which go on as a Response.
+ */
+function wholeText(answer: Http1Answer, call: UpstreamCall, limit: number): string | undefined {
+  const { bytes, head } = answer;
+  if (bytes === undefined || (call.stream && head.ok)) return undefined;
+  if (bytes === null) return "";
+  if (bytes.length > limit || contentEncoding(head.headers) !== "identity") return undefined;
+  return utf8.decode(bytes);
+}
+
+const utf8 = new TextDecoder();
 
 export type ReadResult = { done: true; value?: undefined } | { done: false; value: Uint8Array };
 const END: Readonly<ReadResult> = Object.freeze({ done: true });
@@ -301,9 +331,13 @@ export function sourceStream(source: GuardedSource): ReadableStream<Uint8Array> 
   );
 }
 
-/** The answer to a stream call: its status and headers, and, when it is a stream, the body as a guarded source. */
-export interface OpenedUpstream {
-  response: Response;
+/**
+ * The answer to a call: its status and headers, and, when it is a stream, the body as a guarded
+ * source. A call that asked for its answer as text may get only the answer's head (no Response is
+ * made for an answer read whole from levity's own HTTP/1.1 client).
+ */
+export interface OpenedUpstream<Head extends UpstreamHead = Response> {
+  response: Head;
   /** Set for a successful stream call; otherwise the response's body has been read whole. */
   source?: GuardedSource;
   /** The body read whole, when the call asked for it as text (then the headers are the wire's, content-encoding included). */
@@ -333,6 +367,13 @@ export class UpstreamClient {
     this.unwatch(w);
     w.abort.abort(reason);
   });
+  /**
+   * Plain-HTTP upstreams' calls, made on this thread rather than through fetch's own (http1.ts);
+   * undefined where fetch makes every call.
+   */
+  private readonly http1: Http1Client | undefined;
+  /** Calls sent and not yet answered (their heads), by either client. */
+  private waiting = 0;
   /** Behind an HTTP proxy a probe would test the wrong host, so there is none. */
   private readonly behindProxy: boolean;
   /** Each account's key headers, made once per Account object (a reload makes new ones). */
@@ -344,6 +385,17 @@ export class UpstreamClient {
   /** `env` is the process environment, which fetch reads its proxy settings from; it is read once, here. */
   constructor(env: Readonly<Record<string, string | undefined>>) {
     this.behindProxy = PROXY_VARIABLES.some((name) => Boolean(env[name]));
+    // Bun only (Deno has no Bun.connect), not behind a proxy (fetch goes through it), and not
+    // when the operator turned it off.
+    this.http1 =
+      typeof Bun !== "undefined" && !this.behindProxy && env.LEVITY_UPSTREAM_CLIENT !== "fetch"
+        ? new Http1Client()
+        : undefined;
+  }
+
+  /** Closes the idle upstream connections levity holds itself (fetch's are the runtime's). */
+  close(): void {
+    this.http1?.close();
   }
 
   /**
@@ -365,7 +417,9 @@ export class UpstreamClient {
    * As call, but a successful stream's body is handed over as a guarded source rather than a
    * web stream: a reader that drives it itself saves a stream layer per chunk.
    */
-  async open(call: UpstreamCall): Promise<OpenedUpstream> {
+  open(call: UpstreamCall & { answerAsText: true }): Promise<OpenedText>;
+  open(call: UpstreamCall): Promise<OpenedUpstream>;
+  async open(call: UpstreamCall): Promise<OpenedText> {
     const origin = this.originOf(call.url);
     const now = performance.now();
     const w: Watched = {
@@ -386,16 +440,58 @@ export class UpstreamClient {
       // zstd and inflate them with no limit. A whole answer may come gzipped (read under a limit on
       // its decoded size); a stream comes as it is, since its events are small and must not wait.
       call.headers.set("accept-encoding", call.stream || RUNTIME_DECODES ? "identity" : "gzip");
-      response = await fetch(call.url, {
-        method: call.method ?? "POST",
-        headers: call.headers,
-        body: call.body,
-        // A stream body goes out as it is read (fetch requires saying so).
-        duplex: typeof call.body === "string" ? undefined : "half",
-        signal: w.abort.signal,
-        redirect: "manual",
-        decompress: false,
-      });
+      const { http1 } = this;
+      // levity's own client for a whole answer while few calls wait for theirs (the serving
+      // thread has time for their reads and writes); fetch's thread, which takes them off it, once
+      // more do, and for streams (held open for their length: see INLINE_BELOW).
+      const { body } = call;
+      const inline =
+        http1 !== undefined &&
+        !call.stream &&
+        this.waiting < INLINE_BELOW &&
+        http1.handles(call.url) &&
+        !(body instanceof ReadableStream);
+      this.waiting++;
+      let answer: Http1Answer | undefined;
+      let fetched: Response | undefined;
+      try {
+        if (inline)
+          answer = await http1.request(call.url, {
+            method: call.method ?? "POST",
+            headers: call.headers,
+            body,
+            signal: w.abort.signal,
+          });
+        else
+          fetched = await fetch(call.url, {
+            method: call.method ?? "POST",
+            headers: call.headers,
+            body: call.body,
+            // A stream body goes out as it is read (fetch requires saying so).
+            duplex: typeof call.body === "string" ? undefined : "half",
+            signal: w.abort.signal,
+            redirect: "manual",
+            decompress: false,
+          });
+      } finally {
+        this.waiting--;
+      }
+      if (answer) {
+        const text = call.answerAsText
+          ? wholeText(answer, call, limitsOf(call.upstream).bodyBytes)
+          : undefined;
+        if (text !== undefined) {
+          unwatch(w);
+          this.lastAnswered.set(origin, Date.now());
+          return { response: answer.head, text };
+        }
+        const { head } = answer;
+        response = new Response(answer.bytes ?? answer.body, {
+          status: head.status,
+          statusText: head.statusText,
+          headers: head.headers,
+        });
+      } else response = fetched!;
     } catch (error) {
       unwatch(w);
       throw explain(error, w, "reach");

@@ -11,6 +11,8 @@ export interface RawRequest {
   path: string;
   headers: Record<string, string>;
   body: string;
+  /** The head as it came, names in the sender's own case and order. */
+  raw: string;
 }
 
 export type RawScript = (request: RawRequest, socket: Socket) => void;
@@ -23,7 +25,7 @@ export interface RawUpstream {
   stop(): Promise<void>;
 }
 
-function parseHead(head: string): Omit<RawRequest, "body"> {
+function parseHead(head: string): Omit<RawRequest, "body" | "raw"> {
   const [requestLine = "", ...lines] = head.split("\r\n");
   const [method = "", path = ""] = requestLine.split(" ");
   const headers: Record<string, string> = {};
@@ -50,12 +52,13 @@ export async function rawUpstream(script: RawScript): Promise<RawUpstream> {
       for (;;) {
         const end = buffer.indexOf("\r\n\r\n");
         if (end < 0) return;
-        const head = parseHead(buffer.subarray(0, end).toString("latin1"));
+        const raw = buffer.subarray(0, end).toString("latin1");
+        const head = parseHead(raw);
         const length = Number(head.headers["content-length"] ?? 0);
         if (buffer.length < end + 4 + length) return;
         const body = buffer.subarray(end + 4, end + 4 + length).toString("utf8");
         buffer = buffer.subarray(end + 4 + length);
-        script({ ...head, body }, socket);
+        script({ ...head, body, raw }, socket);
       }
     });
   });
