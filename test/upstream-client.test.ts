@@ -1,6 +1,7 @@
 import { afterEach, expect, test } from "bun:test";
 import OpenAI from "openai";
 import { startGateway, upstreamsYaml } from "./support/gateway.ts";
+import { rawRequest } from "./support/raw-client.ts";
 import {
   httpResponse,
   LAST_CHUNK,
@@ -154,4 +155,32 @@ test("a call made while two others wait for their answers goes through fetch; th
   const [a, b, c] = seen as [RawRequest, RawRequest, RawRequest];
   expect([byLevity(a), byLevity(b)]).toEqual([true, true]);
   expect(byFetch(c)).toBe(true);
+});
+
+test("behind HTTP_PROXY every call goes to the proxy through fetch, never straight to the upstream", async () => {
+  const proxied: RawRequest[] = [];
+  const proxy = await rawUpstream((request, socket) => {
+    proxied.push(request);
+    socket.write(httpResponse(200, ANSWER));
+  });
+  stops.push(() => proxy.stop());
+  // fetch reads it at each call; the test's own request below goes over a raw socket instead.
+  process.env.HTTP_PROXY = proxy.url;
+  try {
+    const { seen, gw } = await setUp((_, socket) => {
+      socket.write(httpResponse(200, ANSWER));
+    });
+    const body = JSON.stringify(ask);
+    const answer = await rawRequest(
+      Number(new URL(gw.origin).port),
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: ${new URL(gw.origin).host}\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+    );
+    expect(answer.status).toBe(200);
+    expect(seen.length).toBe(0);
+    expect(proxied.length).toBe(1);
+    // The proxy's form of the request line: the upstream's whole URL.
+    expect(proxied[0]!.raw).toStartWith("POST http://127.0.0.1:");
+  } finally {
+    delete process.env.HTTP_PROXY;
+  }
 });
