@@ -153,6 +153,34 @@ test("a request is written as fetch writes it: path and query, host with its por
   expect(Buffer.from(sent, "latin1").toString("utf8")).toBe(body);
 });
 
+test("a header value's bytes go out as they are, not UTF-8 encoded again", async () => {
+  const { url, seen } = rawServer((_, socket) => {
+    socket.write(LENGTH_ANSWER);
+  });
+  // As Bun.serve hands a client's UTF-8 "café" over: one character a byte.
+  const value = Buffer.from("café", "utf8").toString("latin1");
+  await client().request(url, {
+    method: "POST",
+    headers: new Headers({ "x-client-name": value }),
+    body: "{}",
+    signal: new AbortController().signal,
+  });
+  const raw = Buffer.from(seen.requests[0]![0]!, "latin1");
+  expect(raw.includes(Buffer.from("x-client-name: café\r\n", "utf8"))).toBe(true);
+});
+
+test("a body framed by its connection's close ends with it even when the close is a reset; a chunked one closed after its last chunk is whole", async () => {
+  const { url } = rawServer((request, socket) => {
+    if (request.includes("reset")) {
+      socket.write('HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{"a":1}');
+      socket.terminate();
+    } else socket.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n");
+  });
+  const to = client();
+  expect(await bodyText(await post(to, url, "reset"))).toBe('{"a":1}');
+  expect(await bodyText(await post(to, url, "last chunk"))).toBe("{}");
+});
+
 test("an answer without a length ends with its connection, which is then not reused", async () => {
   const { url, seen } = rawServer(async (_, socket) => {
     await writeInPieces(
@@ -208,7 +236,7 @@ describe("a broken answer is refused with a code, and its connection dropped", (
       "two different lengths",
       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
     ],
-    ["a head over 64 KB", `HTTP/1.1 200 OK\r\nX-Big: ${"a".repeat(70_000)}\r\n\r\n`],
+    ["a head over 256 KB", `HTTP/1.1 200 OK\r\nX-Big: ${"a".repeat(270_000)}\r\n\r\n`],
   ] as const)
     test(name, async () => {
       const { url, seen } = rawServer((_, socket) => {
@@ -249,17 +277,62 @@ describe("a broken answer is refused with a code, and its connection dropped", (
   });
 });
 
-test("a kept connection the upstream closes as the next request goes out: that request is sent again on a new one", async () => {
+test("a request written whole is never sent again: a kept connection closed before its answer fails the call", async () => {
   const { url, seen } = rawServer((_, socket, state) => {
-    // The first connection answers once, then drops the second request unanswered, as a server
-    // closing an idle connection at that moment does.
+    // The first connection answers once, then reads the second request and drops it unanswered,
+    // as an upstream whose worker died while generating does.
     if (socket.data.conn === 0 && state.requests[0]!.length === 2) socket.end();
     else socket.write(LENGTH_ANSWER);
   });
   const to = client();
   expect(await bodyText(await post(to, url))).toBe(JSON_BODY);
-  expect(await bodyText(await post(to, url))).toBe(JSON_BODY);
-  expect(seen.requests.map((requests) => requests.length)).toEqual([2, 1]);
+  await expect(post(to, url)).rejects.toMatchObject({ code: "ECONNRESET" });
+  expect(seen.requests.map((requests) => requests.length)).toEqual([2]);
+});
+
+test("a request a kept connection closed on before it was all written is sent again on a new one", async () => {
+  // 32 MB: more than the socket takes in one write, so the upstream can close mid-body.
+  const big = `{"input":"${"x".repeat(32 * 1024 * 1024)}"}`;
+  let connections = 0;
+  let whole = 0;
+  const server = Bun.listen<{ conn: number; seen: number; requests: number }>({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      open(socket) {
+        socket.data = { conn: connections++, seen: 0, requests: 0 };
+      },
+      data(socket, data) {
+        const state = socket.data;
+        const text = Buffer.from(data).toString("latin1");
+        // The first connection answers its first (small) request, then closes as the big one's
+        // head arrives, the way a server closing an idle connection meets a request in flight.
+        if (state.conn === 0 && state.requests === 1) {
+          socket.end();
+          return;
+        }
+        state.seen += data.length;
+        const end = text.indexOf("\r\n\r\n");
+        if (state.requests === 0 && end >= 0 && state.conn === 0) {
+          state.requests = 1;
+          state.seen = 0;
+          socket.write(LENGTH_ANSWER);
+          return;
+        }
+        if (state.seen >= big.length) {
+          whole++;
+          socket.write(LENGTH_ANSWER);
+        }
+      },
+    },
+  });
+  servers.push(server);
+  const url = `http://127.0.0.1:${server.port}/v1/files`;
+  const to = client();
+  expect(await bodyText(await post(to, url, "{}"))).toBe(JSON_BODY);
+  expect(await bodyText(await post(to, url, big))).toBe(JSON_BODY);
+  expect(connections).toBe(2);
+  expect(whole).toBe(1);
 });
 
 test("a new connection that closes before any answer is not sent again", async () => {

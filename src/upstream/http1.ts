@@ -14,9 +14,9 @@
  * encoding or the connection's close, and handed over as a Response whose body is a stream with
  * back-pressure (the socket pauses while 64 KB wait unread), or as bytes when it all came with
  * the head. Bytes are passed on as sent (fetch's `decompress: false`): whole-body.ts decodes. A
- * reused connection that closes before any byte of the answer is retried once on a new one (the
- * upstream closed it idle as the request went out). The signal aborts at any point: the socket is
- * cut and never reused.
+ * request a reused connection closed on before it was all written is sent again once on a new one
+ * (the upstream closed it idle as the request went out); one written whole never is. The signal
+ * aborts at any point: the socket is cut and never reused.
  */
 import type { Socket, SocketHandler } from "bun";
 
@@ -44,8 +44,8 @@ export interface Http1Init {
   signal: AbortSignal;
 }
 
-/** A head larger than this is not an answer levity can use (fetch's own limit is of this size). */
-const HEAD_MAX_BYTES = 64 * 1024;
+/** A head larger than this is not an answer levity can use (fetch took a 70 KB one). */
+const HEAD_MAX_BYTES = 256 * 1024;
 /**
  * A connection idle longer than this is closed rather than reused: Node's servers close theirs
  * after 5 s, and one reused as its server closes it would fail the request written into it.
@@ -66,6 +66,7 @@ const OWN_HEADERS: ReadonlySet<string> = new Set([
   "keep-alive",
 ]);
 const encoder = new TextEncoder();
+const NOT_ASCII = /[^\x00-\x7f]/;
 
 /** Where a URL goes, parsed once per URL string. */
 interface Target {
@@ -163,7 +164,9 @@ class Exchange {
   private retried = false;
   private gotBytes = false;
   private state: "head" | "body" | "done" = "head";
+  // A head not yet whole: its bytes so far, the first headLength of this buffer.
   private head: Uint8Array | undefined = undefined;
+  private headLength = 0;
   private scanFrom = 0;
   private framing: Framing = "none";
   private remaining = 0;
@@ -251,16 +254,21 @@ class Exchange {
   }
 
   private readHead(data: Uint8Array): void {
-    const bytes = this.head ? concat(this.head, data) : data;
+    const bytes = this.head === undefined ? data : this.appendToHead(data);
     const end = headEnd(bytes, this.scanFrom);
     if (end < 0) {
       if (bytes.length > HEAD_MAX_BYTES) throw malformed(`a head of over ${HEAD_MAX_BYTES} bytes`);
-      this.head = bytes;
+      if (this.head === undefined) {
+        this.head = new Uint8Array(Math.max(1024, bytes.length * 2));
+        this.head.set(bytes);
+        this.headLength = bytes.length;
+      }
       this.scanFrom = Math.max(0, bytes.length - 3);
       return;
     }
     if (end > HEAD_MAX_BYTES) throw malformed(`a head of over ${HEAD_MAX_BYTES} bytes`);
     this.head = undefined;
+    this.headLength = 0;
     this.scanFrom = 0;
     const parsed = parseHead(latin1(bytes, 0, end));
     if (parsed.status < 200) {
@@ -270,6 +278,24 @@ class Exchange {
       return;
     }
     this.begin(parsed, bytes, end);
+  }
+
+  /**
+   * A head that comes in pieces, kept in a buffer that doubles when full: a head sent a byte at a
+   * time costs its length in copies, not its length squared.
+   */
+  private appendToHead(data: Uint8Array): Uint8Array {
+    let head = this.head!;
+    const length = this.headLength + data.length;
+    if (length > head.length) {
+      const grown = new Uint8Array(Math.max(length, head.length * 2));
+      grown.set(head.subarray(0, this.headLength));
+      head = grown;
+      this.head = grown;
+    }
+    head.set(data, this.headLength);
+    this.headLength = length;
+    return head.subarray(0, length);
   }
 
   private begin(parsed: ParsedHead, bytes: Uint8Array, end: number): void {
@@ -402,15 +428,28 @@ class Exchange {
   connectionClosed(error: Error | undefined): void {
     if (this.state === "done") return;
     const conn = this.conn;
-    // A reused connection the upstream closed as the request went out: once more on a new one.
-    if (this.state === "head" && !this.gotBytes && conn?.reused && !this.retried) {
+    // A reused connection the upstream closed before the request was all written (it closed it
+    // idle as the request went out): once more on a new one. Never one written whole: the upstream
+    // may have run it, and a POST must not run twice (RFC 9112, 9.3.1; fetch does not either).
+    if (
+      this.state === "head" &&
+      !this.gotBytes &&
+      conn?.reused &&
+      this.written < this.request.length &&
+      !this.retried
+    ) {
       this.retried = true;
       if (conn) conn.exchange = undefined;
       this.conn = undefined;
       this.send(undefined);
       return;
     }
-    if (this.state === "body" && this.framing === "close" && !error) {
+    // A body framed by the close ends with it, reset or not (as fetch reads it), and so does a
+    // chunked one closed after its last chunk without the final blank line.
+    if (
+      this.state === "body" &&
+      (this.framing === "close" || (this.framing === "chunked" && this.chunkState === "trailer"))
+    ) {
       this.endBody();
       return;
     }
@@ -457,7 +496,7 @@ interface ParsedHead extends UpstreamHead {
 function parseHead(text: string): ParsedHead {
   const lines = text.split("\n");
   const statusLine = lines[0]!.endsWith("\r") ? lines[0]!.slice(0, -1) : lines[0]!;
-  const match = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(statusLine);
+  const match = /^HTTP\/1\.([01]) +(\d{3})(?: (.*))?$/.exec(statusLine);
   if (!match) throw malformed(`status line "${statusLine.slice(0, 40)}"`);
   const status = Number(match[2]);
   if (status < 100 || status > 599) throw malformed(`status ${status}`);
@@ -497,12 +536,19 @@ function requestBytes(target: Target, init: Http1Init): Uint8Array {
   if (!agent) head += `user-agent: ${DEFAULT_USER_AGENT}\r\n`;
   if (!accept) head += "accept: */*\r\n";
   const { body } = init;
+  // Header values are bytes (a Headers object holds each as a character per byte): written as
+  // such, not UTF-8 encoded a second time.
+  const ascii = !NOT_ASCII.test(head);
   if (typeof body === "string") {
-    // One encode of head and body together: one buffer, one write for most requests.
     const bodyBytes = Buffer.byteLength(body);
-    return encoder.encode(`${head}content-length: ${bodyBytes}\r\n\r\n${body}`);
+    // One encode of head and body together, one buffer and one write, when the head is ASCII.
+    if (ascii) return encoder.encode(`${head}content-length: ${bodyBytes}\r\n\r\n${body}`);
+    return concat(
+      Buffer.from(`${head}content-length: ${bodyBytes}\r\n\r\n`, "latin1"),
+      encoder.encode(body),
+    );
   }
-  const headBytes = encoder.encode(`${head}content-length: ${body.length}\r\n\r\n`);
+  const headBytes = Buffer.from(`${head}content-length: ${body.length}\r\n\r\n`, "latin1");
   return concat(headBytes, body);
 }
 
