@@ -66,7 +66,7 @@ const OWN_HEADERS: ReadonlySet<string> = new Set([
   "keep-alive",
 ]);
 const encoder = new TextEncoder();
-const NOT_ASCII = /[^\x00-\x7f]/;
+const NOT_ASCII = /[\u0080-\uffff]/;
 
 /** Where a URL goes, parsed once per URL string. */
 interface Target {
