@@ -147,6 +147,11 @@ describe("commands", () => {
     const second = await runLevity(["init", dir]);
     expect(second.stdout).toContain("kept");
     expect(readFileSync(gatewayPath, "utf8")).toBe(gateway);
+    // Its own gateway.yaml: nothing said of a starter's keys or of accounts to add.
+    expect(second.stdout).toContain("Your gateway.yaml is as it was. To check and serve it, run");
+    expect(second.stdout).not.toContain("add upstream accounts");
+    expect(second.stdout).not.toContain("The client key is");
+    expect(first.stdout).toContain("Next: add upstream accounts to");
     const other = join(tempDir(), "levity");
     await runLevity(["init", other]);
     expect(parse(readFileSync(join(other, "gateway.yaml"), "utf8")).proxy.api_key).not.toBe(key);

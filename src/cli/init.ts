@@ -76,29 +76,31 @@ export function initCommand(
     ["mappings.yaml", BUILT_IN_MAPPINGS, 0o644],
   ];
   const shown = (path: string) => tildify(path, home);
+  let keptGateway = false;
   for (const [name, text, mode] of files) {
     const path = join(dir, name);
     if (existsSync(path)) {
       io.out(`kept    ${shown(path)} (it exists; levity init never overwrites)\n`);
+      keptGateway ||= name === "gateway.yaml";
       continue;
     }
     writeFileSync(path, text, { mode });
     chmodSync(path, mode);
     io.out(`wrote   ${shown(path)}\n`);
   }
-  io.out(
-    `\nThe client key is proxy.api_key and the admin key proxy.admin_key in ${shown(join(dir, "gateway.yaml"))} (readable by you only).\n`,
-  );
-  io.out(
-    `Next: add upstream accounts to ${shown(join(dir, "gateway.yaml"))}, then run\n${nextSteps(
-      dir,
-      how,
-      io,
-      home,
-    )
-      .map((line) => `  ${line}\n`)
-      .join("")}`,
-  );
+  const gatewayPath = shown(join(dir, "gateway.yaml"));
+  const steps = nextSteps(dir, how, io, home)
+    .map((line) => `  ${line}\n`)
+    .join("");
+  // A gateway.yaml that was there already has its own keys and accounts, whatever they are: the
+  // starter's words about them would not be true of it.
+  if (keptGateway) io.out(`\nYour gateway.yaml is as it was. To check and serve it, run\n${steps}`);
+  else {
+    io.out(
+      `\nThe client key is proxy.api_key and the admin key proxy.admin_key in ${gatewayPath} (readable by you only).\n`,
+    );
+    io.out(`Next: add upstream accounts to ${gatewayPath}, then run\n${steps}`);
+  }
   if (fromEnv)
     io.out(
       "(levity finds these files while $LEVITY_CONFIG_DIR is set to this directory; without it, add --config DIR)\n",
