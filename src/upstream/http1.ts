@@ -225,6 +225,12 @@ class Exchange {
   private attach(conn: Connection): void {
     this.conn = conn;
     conn.exchange = this;
+    // Closed between its opening and now (an upstream that accepts and hangs up at once): its
+    // close found no exchange to tell.
+    if (conn.closed) {
+      this.connectionClosed(undefined);
+      return;
+    }
     conn.socket!.ref();
     this.written = 0;
     this.writeRest();
