@@ -16,7 +16,9 @@
  * - The body is parsed: the model names the mapping target, and the log and metrics name the
  *   model. The mapped body is re-serialised only when the model's name changes, as levity does
  *   (pipeline/passthrough.ts forwards the client's text when it does not).
- * - The upstream is called with its own key, never the client's.
+ * - The upstream is called with its own key, never the client's: a whole answer through levity's
+ *   own HTTP/1.1 client (src/upstream/http1.ts) while fewer than two calls wait, as levity calls
+ *   (on the serving thread, without fetch's crossing to its thread and back), otherwise fetch.
  * - The answer is read whole and parsed, because the usage is logged and charged; a same-dialect
  *   client gets the answer's bytes, another dialect's client a translation of it (minimal, but
  *   right for the bench's request and answer: text messages, no tools).
@@ -43,6 +45,7 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Http1Client } from "../src/upstream/http1.ts";
 
 /** One request as the log keeps it. */
 interface LogRecord {
@@ -504,6 +507,46 @@ function serve(): void {
     });
   }
 
+  // A whole answer comes through levity's own HTTP/1.1 client while fewer than two calls wait
+  // for theirs, as levity's do (src/upstream/forward.ts): on the serving thread, without fetch's
+  // crossing to its own thread and back, which is the leaner way when that thread has time.
+  // Streams and busier moments go through fetch, as in levity.
+  interface WholeAnswer {
+    ok: boolean;
+    status: number;
+    text: string;
+  }
+  const http1 = new Http1Client();
+  const NEVER = new AbortController().signal;
+  const utf8 = new TextDecoder();
+  let waiting = 0;
+
+  async function wholeAnswer(target: Target, body: string): Promise<WholeAnswer> {
+    const inline = waiting < 2;
+    waiting++;
+    try {
+      if (!inline) {
+        const answer = await fetch(target.url, { method: "POST", headers: target.headers, body });
+        return { ok: answer.ok, status: answer.status, text: await answer.text() };
+      }
+      const {
+        head,
+        bytes,
+        body: rest,
+      } = await http1.request(target.url, {
+        method: "POST",
+        headers: target.headers,
+        body,
+        signal: NEVER,
+      });
+      const text =
+        bytes === undefined ? await new Response(rest).text() : bytes ? utf8.decode(bytes) : "";
+      return { ok: head.ok, status: head.status, text };
+    } finally {
+      waiting--;
+    }
+  }
+
   const UNREACHABLE = "The upstream could not be reached.";
   const NOT_JSON = "The upstream's answer is not JSON.";
 
@@ -535,18 +578,17 @@ function serve(): void {
       body.model = target.model;
       forwarded = JSON.stringify(body);
     }
-    let answer: Response;
+    let answer: Response | WholeAnswer;
     try {
-      answer = await fetch(target.url, {
-        method: "POST",
-        headers: target.headers,
-        body: forwarded,
-      });
+      answer = stream
+        ? await fetch(target.url, { method: "POST", headers: target.headers, body: forwarded })
+        : await wholeAnswer(target, forwarded);
     } catch {
       return refuse(CHAT, record, target, started, 502, UNREACHABLE);
     }
-    if (stream && answer.ok && answer.body) return piped(answer.body, record, target, started);
-    const answerText = await answer.text();
+    if (answer instanceof Response && answer.ok && answer.body)
+      return piped(answer.body, record, target, started);
+    const answerText = answer instanceof Response ? await answer.text() : answer.text;
     if (!answer.ok) {
       finished(CHAT, record, target, started, answer.status);
       return json(answerText, answer.status, record.requestId);
@@ -702,17 +744,13 @@ function serve(): void {
         400,
         "The floor serves these whole, from OpenAI.",
       );
-    let answer: Response;
+    let answer: WholeAnswer;
     try {
-      answer = await fetch(target.url, {
-        method: "POST",
-        headers: target.headers,
-        body: toChat(body, target.model),
-      });
+      answer = await wholeAnswer(target, toChat(body, target.model));
     } catch {
       return refuse(MESSAGES, record, target, started, 502, UNREACHABLE);
     }
-    const answerText = await answer.text();
+    const answerText = answer.text;
     if (!answer.ok) {
       finished(MESSAGES, record, target, started, answer.status);
       return json(answerText, answer.status, record.requestId);

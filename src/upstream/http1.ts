@@ -39,7 +39,8 @@ export type Http1Answer =
 
 export interface Http1Init {
   method: string;
-  headers: Headers;
+  /** A Headers object, or a plain object of lower-case names (the bench's floor proxy's). */
+  headers: Headers | Readonly<Record<string, string>>;
   body: string | Uint8Array;
   signal: AbortSignal;
 }
@@ -533,7 +534,8 @@ function requestBytes(target: Target, init: Http1Init): Uint8Array {
   let head = `${init.method} ${target.path} HTTP/1.1\r\nhost: ${target.host}\r\nconnection: keep-alive\r\n`;
   let agent = false;
   let accept = false;
-  for (const [name, value] of init.headers) {
+  const { headers } = init;
+  for (const [name, value] of headers instanceof Headers ? headers : Object.entries(headers)) {
     if (OWN_HEADERS.has(name)) continue;
     if (name === "user-agent") agent = true;
     else if (name === "accept") accept = true;
