@@ -17,7 +17,8 @@
  *   model. The mapped body is re-serialised only when the model's name changes, as levity does
  *   (pipeline/passthrough.ts forwards the client's text when it does not).
  * - The upstream is called with its own key, never the client's: a whole answer through levity's
- *   own HTTP/1.1 client (src/upstream/http1.ts) while fewer than two calls wait, as levity calls
+ *   own HTTP/1.1 client (src/upstream/http1.ts) while fewer than two calls wait and at most two
+ *   requests are being served, as levity calls
  *   (on the serving thread, without fetch's crossing to its thread and back), otherwise fetch.
  * - The answer is read whole and parsed, because the usage is logged and charged; a same-dialect
  *   client gets the answer's bytes, another dialect's client a translation of it (minimal, but
@@ -508,7 +509,7 @@ function serve(): void {
   }
 
   // A whole answer comes through levity's own HTTP/1.1 client while fewer than two calls wait
-  // for theirs, as levity's do (src/upstream/forward.ts): on the serving thread, without fetch's
+  // for theirs and at most two requests are being served, as levity's do (src/upstream/forward.ts): on the serving thread, without fetch's
   // crossing to its own thread and back, which is the leaner way when that thread has time.
   // Streams and busier moments go through fetch, as in levity.
   interface WholeAnswer {
@@ -521,8 +522,22 @@ function serve(): void {
   const utf8 = new TextDecoder();
   let waiting = 0;
 
+  /** Requests being served: levity's own client only while at most two are (as levity). */
+  let serving = 0;
+  async function counted(
+    handler: (request: Request) => Promise<Response>,
+    request: Request,
+  ): Promise<Response> {
+    serving++;
+    try {
+      return await handler(request);
+    } finally {
+      serving--;
+    }
+  }
+
   async function wholeAnswer(target: Target, body: string): Promise<WholeAnswer> {
-    const inline = waiting < 2;
+    const inline = waiting < 2 && serving <= 2;
     waiting++;
     try {
       if (!inline) {
@@ -787,8 +802,8 @@ function serve(): void {
     hostname: "127.0.0.1",
     idleTimeout: 0,
     routes: {
-      "/v1/chat/completions": { POST: chat },
-      "/v1/messages": { POST: messages },
+      "/v1/chat/completions": { POST: (request) => counted(chat, request) },
+      "/v1/messages": { POST: (request) => counted(messages, request) },
       "/metrics": {
         GET: (request) =>
           OPENAI_KEYS.has(request.headers.get("authorization") ?? "")

@@ -125,6 +125,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   // The pool reports what its failure policy does; these log it and count it for /metrics.
   const accountEvents = observeAccounts(log);
   const afterAnswer = new AfterAnswer(log);
+  const metrics = new GatewayMetrics(VERSION);
   const services: GatewayServices = {
     log,
     catalog: new ModelCatalog(log),
@@ -139,8 +140,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     keys,
     shared,
     sharedAffinity: shared ? new SharedAffinity(shared, affinity, prefix) : undefined,
-    metrics: new GatewayMetrics(VERSION),
-    upstreamClient: new UpstreamClient(host.env),
+    metrics,
+    upstreamClient: new UpstreamClient(host.env, () => metrics.current),
     signatures: new SignatureRegistry(),
     tokens: new TokenCounter(),
     deadlines: new Deadlines(),

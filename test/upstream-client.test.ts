@@ -1,7 +1,9 @@
 import { afterEach, expect, test } from "bun:test";
+import { connect } from "node:net";
 import OpenAI from "openai";
 import { startGateway, upstreamsYaml } from "./support/gateway.ts";
 import { rawRequest } from "./support/raw-client.ts";
+import { waitUntil } from "./support/wait.ts";
 import {
   httpResponse,
   LAST_CHUNK,
@@ -182,5 +184,33 @@ test("behind HTTP_PROXY every call goes to the proxy through fetch, never straig
     expect(proxied[0]!.raw).toStartWith("POST http://127.0.0.1:");
   } finally {
     delete process.env.HTTP_PROXY;
+  }
+});
+
+test("a call made while the gateway serves two other requests goes through fetch, though none waits upstream", async () => {
+  const { seen, gw, client } = await setUp((_, socket) => {
+    socket.write(httpResponse(200, ANSWER));
+  });
+  // Two requests whose bodies have not come yet: being served, not yet calling anyone.
+  const port = Number(new URL(gw.origin).port);
+  const slow = [0, 1].map(() => connect(port, "127.0.0.1"));
+  for (const socket of slow) {
+    socket.on("error", () => {});
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: ${new URL(gw.origin).host}\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n`,
+    );
+  }
+  try {
+    await waitUntil("the two slow requests to be in flight", async () => {
+      const metrics = await (
+        await fetch(`${gw.origin}/metrics`, { headers: { authorization: `Bearer ${KEY}` } })
+      ).text();
+      return /^levity_requests_in_flight 2$/m.test(metrics);
+    });
+    await client.chat.completions.create(ask);
+    expect(seen.length).toBe(1);
+    expect(byFetch(seen[0]!)).toBe(true);
+  } finally {
+    for (const socket of slow) socket.destroy();
   }
 });

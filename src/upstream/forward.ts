@@ -45,6 +45,13 @@ const PROBE_AFTER_QUIET_MS = 30_000;
  */
 const INLINE_BELOW = 2;
 
+/**
+ * Nor while the gateway serves more than this many client requests: at c=64 the serving thread is
+ * the bottleneck and the upstream answers quickly, so few calls wait upstream while 64 requests
+ * wait on that thread, and calls made on it cost 8-10% of the throughput (BENCHMARKS.md).
+ */
+const SERVING_AT_MOST = 2;
+
 /** The environment variables through which fetch itself goes to an HTTP proxy. */
 const PROXY_VARIABLES: readonly string[] = [
   "HTTPS_PROXY",
@@ -383,7 +390,14 @@ export class UpstreamClient {
   >();
 
   /** `env` is the process environment, which fetch reads its proxy settings from; it is read once, here. */
-  constructor(env: Readonly<Record<string, string | undefined>>) {
+  /**
+   * `serving` says how many client requests the gateway has in flight (none known: 0): under load
+   * the serving thread has no time for a call's socket work, however few calls wait upstream.
+   */
+  constructor(
+    env: Readonly<Record<string, string | undefined>>,
+    private readonly serving: () => number = () => 0,
+  ) {
     this.behindProxy = PROXY_VARIABLES.some((name) => Boolean(env[name]));
     // Bun only (Deno has no Bun.connect), not behind a proxy (fetch goes through it), and not
     // when the operator turned it off.
@@ -449,6 +463,7 @@ export class UpstreamClient {
         http1 !== undefined &&
         !call.stream &&
         this.waiting < INLINE_BELOW &&
+        this.serving() <= SERVING_AT_MOST &&
         http1.handles(call.url) &&
         !(body instanceof ReadableStream);
       this.waiting++;
