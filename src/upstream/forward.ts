@@ -455,9 +455,9 @@ export class UpstreamClient {
       // its decoded size); a stream comes as it is, since its events are small and must not wait.
       call.headers.set("accept-encoding", call.stream || RUNTIME_DECODES ? "identity" : "gzip");
       const { http1 } = this;
-      // levity's own client for a whole answer while few calls wait for theirs (the serving
-      // thread has time for their reads and writes); fetch's thread, which takes them off it, once
-      // more do, and for streams (held open for their length: see INLINE_BELOW).
+      // levity's own client for a whole answer while the gateway serves few requests and few
+      // calls wait for theirs (the serving thread has time for their reads and writes); fetch's
+      // thread, which takes them off it, once it is busier, and for streams (see INLINE_BELOW).
       const { body } = call;
       const inline =
         http1 !== undefined &&
