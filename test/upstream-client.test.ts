@@ -214,3 +214,16 @@ test("a call made while the gateway serves two other requests goes through fetch
     for (const socket of slow) socket.destroy();
   }
 });
+
+test("an upstream that does not answer in HTTP/1.1: a 502 that says so, with the code Troubleshooting names", async () => {
+  const { client } = await setUp((_, socket) => {
+    socket.end("SSH-2.0-OpenSSH_9.6\r\n\r\n");
+  });
+  const failure = await client.chat.completions.create(ask).then(
+    () => undefined,
+    (error: { status?: number; message?: string }) => error,
+  );
+  expect(failure?.status).toBe(502);
+  expect(failure?.message).toContain("ERR_INVALID_HTTP_RESPONSE");
+  expect(failure?.message).toContain("not valid HTTP/1.1");
+});
