@@ -26,6 +26,7 @@ const LAYERS: readonly (readonly string[])[] = [
     "scrub.ts",
     "upstream-limits.ts",
     "deadlines.ts",
+    "bytes.ts",
     "tokens/",
   ],
 ];

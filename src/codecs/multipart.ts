@@ -1,4 +1,5 @@
 import { GatewayError } from "../failure.ts";
+import { concatBytes } from "../bytes.ts";
 
 /*
  * multipart/form-data (RFC 7578) as OpenAI's upload endpoints take it (audio transcriptions,
@@ -128,7 +129,7 @@ export class MultipartParser {
       }
     } else if (carry.byteLength > 0) {
       // A few bytes (an unfinished header block, or a short chunk): joining them costs little.
-      buf = concat(carry, chunk);
+      buf = concatBytes(carry, chunk);
     }
     for (;;) {
       const next = this.step(buf, pos);
@@ -335,13 +336,6 @@ function dispositionParam(disposition: string, key: string): string | undefined 
   } catch {
     return raw;
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a, 0);
-  out.set(b, a.byteLength);
-  return out;
 }
 
 function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number {

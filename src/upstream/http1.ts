@@ -19,6 +19,7 @@
  * aborts at any point: the socket is cut and never reused.
  */
 import type { Socket, SocketHandler } from "bun";
+import { concatBytes } from "../bytes.ts";
 
 /** An answer's status line and headers: what callers read of a Response before its body. */
 export interface UpstreamHead {
@@ -95,13 +96,6 @@ function malformed(message: string): Error {
 
 function latin1(bytes: Uint8Array, start: number, end: number): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString("latin1");
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** The end of a head (the byte after its blank line) in `bytes`, searching from `from`; -1 if none yet. */
@@ -551,13 +545,13 @@ function requestBytes(target: Target, init: Http1Init): Uint8Array {
     const bodyBytes = Buffer.byteLength(body);
     // One encode of head and body together, one buffer and one write, when the head is ASCII.
     if (ascii) return encoder.encode(`${head}content-length: ${bodyBytes}\r\n\r\n${body}`);
-    return concat(
+    return concatBytes(
       Buffer.from(`${head}content-length: ${bodyBytes}\r\n\r\n`, "latin1"),
       encoder.encode(body),
     );
   }
   const headBytes = Buffer.from(`${head}content-length: ${body.length}\r\n\r\n`, "latin1");
-  return concat(headBytes, body);
+  return concatBytes(headBytes, body);
 }
 
 /**
