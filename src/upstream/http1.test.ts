@@ -227,6 +227,55 @@ test("headers keep every value of a repeated name, and an error status is not ok
   expect(answer.head.headers.get("retry-after")).toBe("7");
 });
 
+describe("a head is read by index, as the status-line pattern and trim read it", () => {
+  // [name, the status line and headers, status, statusText, the x-a header, reused after]
+  for (const [name, head, status, statusText, xa, kept] of [
+    ["a plain status line", "HTTP/1.1 200 OK\r\nX-A: 1", 200, "OK", "1", true],
+    ["two spaces before the status", "HTTP/1.1  201 Created\r\nX-A: 1", 201, "Created", "1", true],
+    ["no reason phrase", "HTTP/1.1 202\r\nX-A: 1", 202, "", "1", true],
+    ["an empty reason phrase", "HTTP/1.1 200 \r\nX-A: 1", 200, "", "1", true],
+    ["a reason of several words", "HTTP/1.1 200 All Good Here\r\nX-A: 1", 200, "All Good Here", "1", true],
+    ["lines ended by a bare LF", "HTTP/1.1 200 OK\nX-A: 1", 200, "OK", "1", true],
+    ["a value padded with spaces and tabs", "HTTP/1.1 200 OK\r\nX-A: \t two  words \t", 200, "OK", "two  words", true],
+    ["a value with a colon in it", "HTTP/1.1 200 OK\r\nX-A: a:b", 200, "OK", "a:b", true],
+    ["an empty value", "HTTP/1.1 200 OK\r\nX-A:", 200, "OK", "", true],
+    ["HTTP/1.0, not kept alive", "HTTP/1.0 200 OK\r\nX-A: 1", 200, "OK", "1", false],
+    ["HTTP/1.0 asking to be kept alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nX-A: 1", 200, "OK", "1", true],
+    ["a length given twice alike", "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2, 2", 200, "OK", "1", true],
+  ] as const)
+    test(name, async () => {
+      const { url, seen } = rawServer((_, socket) => {
+        socket.write(`${head}${head.includes("Content-Length") ? "" : "\r\nContent-Length: 2"}\r\n\r\n{}`);
+      });
+      const to = client();
+      const answer = await post(to, url);
+      expect(answer.head.status).toBe(status);
+      expect(answer.head.statusText).toBe(statusText);
+      expect(answer.head.headers.get("x-a")).toBe(xa);
+      expect(await bodyText(answer)).toBe("{}");
+      await bodyText(await post(to, url));
+      expect(seen.requests.length).toBe(kept ? 1 : 2);
+    });
+
+  for (const [name, statusLine] of [
+    ["a version other than 1.0 and 1.1", "HTTP/1.2 200 OK"],
+    ["HTTP/2", "HTTP/2 200 OK"],
+    ["no space before the status", "HTTP/1.1200 OK"],
+    ["a status of four digits", "HTTP/1.1 2000 OK"],
+    ["a status of two digits", "HTTP/1.1 20 OK"],
+    ["a status that is not digits", "HTTP/1.1 2x0 OK"],
+    ["lower-case http", "http/1.1 200 OK"],
+  ] as const)
+    test(`${name} is refused`, async () => {
+      const { url } = rawServer((_, socket) => {
+        socket.write(`${statusLine}\r\nContent-Length: 0\r\n\r\n`);
+      });
+      await expect(post(client(), url)).rejects.toMatchObject({
+        code: "ERR_INVALID_HTTP_RESPONSE",
+      });
+    });
+});
+
 describe("a broken answer is refused with a code, and its connection dropped", () => {
   for (const [name, raw] of [
     ["not HTTP", "SSH-2.0-OpenSSH_9.6\r\n\r\n"],

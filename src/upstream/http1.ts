@@ -69,6 +69,7 @@ const OWN_HEADERS: ReadonlySet<string> = new Set([
 ]);
 const encoder = new TextEncoder();
 const NOT_ASCII = /[\u0080-\uffff]/;
+const CONTENT_LENGTH = /^\d{1,15}$/;
 
 /** Where a URL goes, parsed once per URL string. */
 interface Target {
@@ -311,7 +312,11 @@ class Exchange {
     else if (transfer !== null) {
       const codings = transfer.toLowerCase().split(",");
       this.framing = codings[codings.length - 1]!.trim() === "chunked" ? "chunked" : "close";
+    } else if (length !== null && CONTENT_LENGTH.test(length)) {
+      this.framing = "length";
+      this.remaining = Number(length);
     } else if (length !== null) {
+      // A list of the same length repeated ("5, 5") is one length (RFC 9110, 8.6); anything else is refused.
       const values = new Set(length.split(",").map((v) => v.trim()));
       const [only] = values;
       if (values.size !== 1 || !/^\d{1,15}$/.test(only!))
@@ -495,48 +500,98 @@ interface ParsedHead extends UpstreamHead {
 }
 
 function parseHead(text: string): ParsedHead {
-  const lines = text.split("\n");
-  const statusLine = lines[0]!.endsWith("\r") ? lines[0]!.slice(0, -1) : lines[0]!;
-  const match = /^HTTP\/1\.([01]) +(\d{3})(?: (.*))?$/.exec(statusLine);
-  if (!match) throw malformed(`status line "${statusLine.slice(0, 40)}"`);
-  const status = Number(match[2]);
-  if (status < 100 || status > 599) throw malformed(`status ${status}`);
-  const headers = new Headers();
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!.endsWith("\r") ? lines[i]!.slice(0, -1) : lines[i]!;
-    if (line === "") continue;
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw malformed(`header line "${line.slice(0, 40)}"`);
+  // Read by index rather than split into lines and matched: a head is read for every answer, and
+  // each line, slice and match was a string or an array of its own (BENCHMARKS.md, issue 20).
+  let next = text.indexOf("\n");
+  if (next < 0) next = text.length;
+  const head = statusOf(text, contentEnd(text, 0, next));
+  for (let start = next + 1; start < text.length; start = next + 1) {
+    next = text.indexOf("\n", start);
+    if (next < 0) next = text.length;
+    const end = contentEnd(text, start, next);
+    if (end === start) continue;
+    const colon = text.indexOf(":", start);
+    if (colon <= start || colon >= end)
+      throw malformed(`header line "${text.slice(start, Math.min(end, start + 40))}"`);
     try {
-      headers.append(line.slice(0, colon), line.slice(colon + 1).trim());
+      // Headers strips the value's leading and trailing spaces and tabs itself (as fetch's do).
+      head.headers.append(text.slice(start, colon), text.slice(colon + 1, end));
     } catch {
-      throw malformed(`header "${line.slice(0, Math.min(colon, 40))}"`);
+      throw malformed(`header "${text.slice(start, Math.min(colon, start + 40))}"`);
     }
   }
+  return head;
+}
+
+/** The end of a line's content: before its "\r\n", or its bare "\n" at `newline`. */
+function contentEnd(text: string, start: number, newline: number): number {
+  return newline > start && text.charCodeAt(newline - 1) === 13 ? newline - 1 : newline;
+}
+
+/** The status line (up to `end`): "HTTP/1.x", one or more spaces, three digits, then a space and a reason or nothing. */
+function statusOf(text: string, end: number): ParsedHead {
+  const version = text.charCodeAt(7);
+  let at = 8;
+  while (at < end && text.charCodeAt(at) === 32) at++;
+  const digits = at;
+  while (at < end && at < digits + 3 && isDigit(text.charCodeAt(at))) at++;
+  if (
+    !text.startsWith("HTTP/1.", 0) ||
+    end < 12 ||
+    (version !== 48 && version !== 49) ||
+    digits === 8 ||
+    at !== digits + 3 ||
+    (at < end && text.charCodeAt(at) !== 32)
+  )
+    throw malformed(`status line "${text.slice(0, Math.min(end, 40))}"`);
+  const status =
+    (text.charCodeAt(digits) - 48) * 100 +
+    (text.charCodeAt(digits + 1) - 48) * 10 +
+    (text.charCodeAt(digits + 2) - 48);
+  if (status < 100 || status > 599) throw malformed(`status ${status}`);
   // A reason phrase the runtime would refuse in a Response (control characters) is dropped.
-  const reason = match[3] ?? "";
+  const reason = at < end ? text.slice(at + 1, end) : "";
   return {
     status,
-    statusText: /^[\t\x20-\x7e\x80-\xff]*$/.test(reason) ? reason : "",
+    statusText: REASON_PHRASE.test(reason) ? reason : "",
     ok: status >= 200 && status < 300,
-    http11: match[1] === "1",
-    headers,
+    http11: version === 49,
+    headers: new Headers(),
   };
 }
 
+function isDigit(code: number): boolean {
+  return code >= 48 && code <= 57;
+}
+
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** A request's head as its headers are written into it: forEach's `this`, so no entry arrays or closure a request. */
+interface HeadBeingWritten {
+  text: string;
+  agent: boolean;
+  accept: boolean;
+}
+
+function writeHeader(this: HeadBeingWritten, value: string, name: string): void {
+  if (OWN_HEADERS.has(name)) return;
+  if (name === "user-agent") this.agent = true;
+  else if (name === "accept") this.accept = true;
+  this.text += `${name}: ${value}\r\n`;
+}
+
 function requestBytes(target: Target, init: Http1Init): Uint8Array {
-  let head = `${init.method} ${target.path} HTTP/1.1\r\nhost: ${target.host}\r\nconnection: keep-alive\r\n`;
-  let agent = false;
-  let accept = false;
+  const written: HeadBeingWritten = {
+    text: `${init.method} ${target.path} HTTP/1.1\r\nhost: ${target.host}\r\nconnection: keep-alive\r\n`,
+    agent: false,
+    accept: false,
+  };
   const { headers } = init;
-  for (const [name, value] of headers instanceof Headers ? headers : Object.entries(headers)) {
-    if (OWN_HEADERS.has(name)) continue;
-    if (name === "user-agent") agent = true;
-    else if (name === "accept") accept = true;
-    head += `${name}: ${value}\r\n`;
-  }
-  if (!agent) head += `user-agent: ${DEFAULT_USER_AGENT}\r\n`;
-  if (!accept) head += "accept: */*\r\n";
+  if (headers instanceof Headers) headers.forEach(writeHeader, written);
+  else for (const name in headers) writeHeader.call(written, headers[name]!, name);
+  let head = written.text;
+  if (!written.agent) head += `user-agent: ${DEFAULT_USER_AGENT}\r\n`;
+  if (!written.accept) head += "accept: */*\r\n";
   const { body } = init;
   // Header values are bytes (a Headers object holds each as a character per byte): written as
   // such, not UTF-8 encoded a second time.
