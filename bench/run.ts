@@ -704,17 +704,24 @@ const addedP50 = added("levity", "p50us");
 const addedP99 = added("levity", "p99us");
 const refP50 = added("reference", "p50us");
 const refP99 = added("reference", "p99us");
+// An added latency at or below zero is a percentile under the direct calls' own: the machine's
+// spread, not a reading of that proxy, and no ratio can be taken against it.
+const UNDER_DIRECT = "the reference's percentile is under the direct calls' own in this run";
+const latencyVerdict = (levityAdded: number, refAdded: number, times: number) =>
+  refAdded > 0
+    ? `${ratio(levityAdded, refAdded)}: ${verdict(levityAdded <= times * refAdded)}`
+    : `no reading: ${UNDER_DIRECT}`;
 rows.push([
   "added latency, c=1, p50",
   `${us(addedP50)} (reference ${us(refP50)}${portkey ? `, Portkey ${us(added("portkey", "p50us"))}` : ""})`,
   "≤ 1.3x reference",
-  `${ratio(addedP50, refP50)}: ${verdict(addedP50 <= 1.3 * refP50)}`,
+  latencyVerdict(addedP50, refP50, 1.3),
 ]);
 rows.push([
   "added latency, c=1, p99",
   `${us(addedP99)} (reference ${us(refP99)}${portkey ? `, Portkey ${us(added("portkey", "p99us"))}` : ""})`,
   "≤ 2x reference",
-  `${ratio(addedP99, refP99)}: ${verdict(addedP99 <= 2 * refP99)}`,
+  latencyVerdict(addedP99, refP99, 2),
 ]);
 rows.push([
   "throughput, c=64, pass-through",
@@ -843,22 +850,24 @@ const floorAddedP99 = added("floor", "p99us");
 // An added latency at or below zero is a percentile under the direct calls' own: the machine's
 // spread, not a reading of the floor.
 const latencyAgainstFloor = (levityAdded: number, floorAdded: number, refAdded: number) =>
-  floorAdded > 0
-    ? `${vsFloor(levityAdded, floorAdded)}; the floor ${ratio(floorAdded, refAdded)} reference`
-    : "no ratio: the floor's percentile is under the direct calls' own in this run";
-const latencyFloorVerdict = (floorAdded: number, ok: boolean) =>
-  floorAdded > 0 ? floorVerdict(ok) : "no reading in this run";
+  floorAdded <= 0
+    ? "no ratio: the floor's percentile is under the direct calls' own in this run"
+    : refAdded > 0
+      ? `${vsFloor(levityAdded, floorAdded)}; the floor ${ratio(floorAdded, refAdded)} reference`
+      : `${vsFloor(levityAdded, floorAdded)}; no ratio to the reference: ${UNDER_DIRECT}`;
+const latencyFloorVerdict = (floorAdded: number, refAdded: number, ok: boolean) =>
+  floorAdded > 0 && refAdded > 0 ? floorVerdict(ok) : "no reading in this run";
 floorRows.push([
   "added latency, c=1, p50",
   `${us(addedP50)} vs ${us(floorAddedP50)}`,
   latencyAgainstFloor(addedP50, floorAddedP50, refP50),
-  `≤ 1.3x reference: ${latencyFloorVerdict(floorAddedP50, floorAddedP50 <= 1.3 * refP50)}`,
+  `≤ 1.3x reference: ${latencyFloorVerdict(floorAddedP50, refP50, floorAddedP50 <= 1.3 * refP50)}`,
 ]);
 floorRows.push([
   "added latency, c=1, p99",
   `${us(addedP99)} vs ${us(floorAddedP99)}`,
   latencyAgainstFloor(addedP99, floorAddedP99, refP99),
-  `≤ 2x reference: ${latencyFloorVerdict(floorAddedP99, floorAddedP99 <= 2 * refP99)}`,
+  `≤ 2x reference: ${latencyFloorVerdict(floorAddedP99, refP99, floorAddedP99 <= 2 * refP99)}`,
 ]);
 floorRows.push([
   "throughput, c=64, pass-through",
