@@ -16,6 +16,11 @@
  * - The body is parsed: the model names the mapping target, and the log and metrics name the
  *   model. The mapped body is re-serialised only when the model's name changes, as levity does
  *   (pipeline/passthrough.ts forwards the client's text when it does not).
+ * - The upstream call is held to levity's default time limits and ended when its client goes: an
+ *   AbortController a call, its deadline on the set one interval visits, the client's signal read
+ *   there (levity's src/upstream/forward.ts watch list). A call with no limit would hold its
+ *   request as long as a dead upstream keeps the connection open; the fourth session found the
+ *   floor without it flattered by about 4-5 µs a request.
  * - The upstream is called with its own key, never the client's: a whole answer through levity's
  *   own HTTP/1.1 client (src/upstream/http1.ts) while fewer than two calls wait and at most two
  *   requests are being served, as levity calls
@@ -465,12 +470,20 @@ function serve(): void {
   // levity's defaults: proxy.max_body_mb and proxy.body_timeout.
   const MAX_BODY_BYTES = 32 * 1024 * 1024;
   const BODY_TIMEOUT_MS = 60_000;
-  /** Deadlines of bodies being read, visited by one interval (no timer per request). */
-  const deadlines = new Set<{ at: number; fire: () => void }>();
+  /**
+   * Deadlines of bodies being read and of upstream calls, visited by one interval (no timer per
+   * request); a call is also ended when its client has gone, as levity's watch list does.
+   */
+  interface Deadline {
+    at: number;
+    fire: () => void;
+    client?: AbortSignal;
+  }
+  const deadlines = new Set<Deadline>();
   setInterval(() => {
     const now = performance.now();
     for (const deadline of deadlines)
-      if (now >= deadline.at) {
+      if (now >= deadline.at || deadline.client?.aborted) {
         deadlines.delete(deadline);
         deadline.fire();
       }
@@ -518,9 +531,28 @@ function serve(): void {
     text: string;
   }
   const http1 = new Http1Client();
-  const NEVER = new AbortController().signal;
   const utf8 = new TextDecoder();
   let waiting = 0;
+
+  // levity's default upstream limits (proxy.request_timeout, timeouts.total): a call without them
+  // would hold its request for as long as a dead upstream keeps the connection open.
+  const FIRST_BYTE_MS = 300_000;
+  const TOTAL_MS = 3_600_000;
+  /**
+   * An upstream call's signal: aborted at its time limit or when the client goes, as levity's
+   * calls are (an AbortController and a place on the watch list a call; the client's signal read).
+   */
+  function limitedCall(request: Request, limitMs: number): Deadline & { abort: AbortController } {
+    const abort = new AbortController();
+    const call = {
+      at: performance.now() + limitMs,
+      fire: () => abort.abort(new Refused(504, "The upstream did not answer in time.")),
+      client: request.signal,
+      abort,
+    };
+    deadlines.add(call);
+    return call;
+  }
 
   /** Requests being served: levity's own client only while at most two are (as levity). */
   let serving = 0;
@@ -536,12 +568,21 @@ function serve(): void {
     }
   }
 
-  async function wholeAnswer(target: Target, body: string): Promise<WholeAnswer> {
+  async function wholeAnswer(
+    target: Target,
+    body: string,
+    signal: AbortSignal,
+  ): Promise<WholeAnswer> {
     const inline = waiting < 2 && serving <= 2;
     waiting++;
     try {
       if (!inline) {
-        const answer = await fetch(target.url, { method: "POST", headers: target.headers, body });
+        const answer = await fetch(target.url, {
+          method: "POST",
+          headers: target.headers,
+          body,
+          signal,
+        });
         return { ok: answer.ok, status: answer.status, text: await answer.text() };
       }
       const {
@@ -552,7 +593,7 @@ function serve(): void {
         method: "POST",
         headers: target.headers,
         body,
-        signal: NEVER,
+        signal,
       });
       const text =
         bytes === undefined ? await new Response(rest).text() : bytes ? utf8.decode(bytes) : "";
@@ -594,13 +635,23 @@ function serve(): void {
       forwarded = JSON.stringify(body);
     }
     let answer: Response | WholeAnswer;
+    // A stream is held to its first byte; a whole answer to its whole (levity's idle limit between
+    // a stream's chunks is left out: it needs a clock read a chunk, which the floor does not pay).
+    const call = limitedCall(request, stream ? FIRST_BYTE_MS : TOTAL_MS);
     try {
       answer = stream
-        ? await fetch(target.url, { method: "POST", headers: target.headers, body: forwarded })
-        : await wholeAnswer(target, forwarded);
+        ? await fetch(target.url, {
+            method: "POST",
+            headers: target.headers,
+            body: forwarded,
+            signal: call.abort.signal,
+          })
+        : await wholeAnswer(target, forwarded, call.abort.signal);
     } catch {
+      deadlines.delete(call);
       return refuse(CHAT, record, target, started, 502, UNREACHABLE);
     }
+    deadlines.delete(call);
     if (answer instanceof Response && answer.ok && answer.body)
       return piped(answer.body, record, target, started);
     const answerText = answer instanceof Response ? await answer.text() : answer.text;
@@ -760,11 +811,14 @@ function serve(): void {
         "The floor serves these whole, from OpenAI.",
       );
     let answer: WholeAnswer;
+    const call = limitedCall(request, TOTAL_MS);
     try {
-      answer = await wholeAnswer(target, toChat(body, target.model));
+      answer = await wholeAnswer(target, toChat(body, target.model), call.abort.signal);
     } catch {
+      deadlines.delete(call);
       return refuse(MESSAGES, record, target, started, 502, UNREACHABLE);
     }
+    deadlines.delete(call);
     const answerText = answer.text;
     if (!answer.ok) {
       finished(MESSAGES, record, target, started, answer.status);

@@ -229,3 +229,44 @@ test("a Host the floor does not answer to is refused before the key or the body,
   });
   expect(refused.status).toBe(421);
 });
+
+test("an upstream call ends when its client goes, as levity's calls do (the floor pays for the time limits' watch)", async () => {
+  // An upstream that takes the request and never answers: only the floor can end the call.
+  let requested = false;
+  let closed = false;
+  const hanging = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      data() {
+        requested = true;
+      },
+      close() {
+        closed = true;
+      },
+    },
+  });
+  try {
+    const port = await start("floor-proxy.ts", {
+      PORT: "0",
+      UPSTREAM_URL: `http://127.0.0.1:${hanging.port}`,
+      CLIENT_KEY: KEY,
+      REQUEST_LOG: join(dir, "hanging.db"),
+    });
+    const leaving = new AbortController();
+    const call = fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: "POST",
+      headers: { ...openai, "content-type": "application/json" },
+      body: JSON.stringify({ model: "bench-model", messages: prompt }),
+      signal: leaving.signal,
+    }).catch((error: unknown) => error);
+    await waitUntil("the upstream to be asked", () => requested);
+    expect(closed).toBe(false);
+    leaving.abort();
+    await call;
+    // Within the interval's visit (100 ms) the floor sees the client gone and cuts the call.
+    await waitUntil("the floor to cut the upstream call", () => closed, 3_000);
+  } finally {
+    hanging.stop(true);
+  }
+});

@@ -234,18 +234,48 @@ describe("a head is read by index, as the status-line pattern and trim read it",
     ["two spaces before the status", "HTTP/1.1  201 Created\r\nX-A: 1", 201, "Created", "1", true],
     ["no reason phrase", "HTTP/1.1 202\r\nX-A: 1", 202, "", "1", true],
     ["an empty reason phrase", "HTTP/1.1 200 \r\nX-A: 1", 200, "", "1", true],
-    ["a reason of several words", "HTTP/1.1 200 All Good Here\r\nX-A: 1", 200, "All Good Here", "1", true],
+    [
+      "a reason of several words",
+      "HTTP/1.1 200 All Good Here\r\nX-A: 1",
+      200,
+      "All Good Here",
+      "1",
+      true,
+    ],
     ["lines ended by a bare LF", "HTTP/1.1 200 OK\nX-A: 1", 200, "OK", "1", true],
-    ["a value padded with spaces and tabs", "HTTP/1.1 200 OK\r\nX-A: \t two  words \t", 200, "OK", "two  words", true],
+    [
+      "a value padded with spaces and tabs",
+      "HTTP/1.1 200 OK\r\nX-A: \t two  words \t",
+      200,
+      "OK",
+      "two  words",
+      true,
+    ],
     ["a value with a colon in it", "HTTP/1.1 200 OK\r\nX-A: a:b", 200, "OK", "a:b", true],
     ["an empty value", "HTTP/1.1 200 OK\r\nX-A:", 200, "OK", "", true],
     ["HTTP/1.0, not kept alive", "HTTP/1.0 200 OK\r\nX-A: 1", 200, "OK", "1", false],
-    ["HTTP/1.0 asking to be kept alive", "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nX-A: 1", 200, "OK", "1", true],
-    ["a length given twice alike", "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2, 2", 200, "OK", "1", true],
+    [
+      "HTTP/1.0 asking to be kept alive",
+      "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nX-A: 1",
+      200,
+      "OK",
+      "1",
+      true,
+    ],
+    [
+      "a length given twice alike",
+      "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 2, 2",
+      200,
+      "OK",
+      "1",
+      true,
+    ],
   ] as const)
     test(name, async () => {
       const { url, seen } = rawServer((_, socket) => {
-        socket.write(`${head}${head.includes("Content-Length") ? "" : "\r\nContent-Length: 2"}\r\n\r\n{}`);
+        socket.write(
+          `${head}${head.includes("Content-Length") ? "" : "\r\nContent-Length: 2"}\r\n\r\n{}`,
+        );
       });
       const to = client();
       const answer = await post(to, url);
