@@ -69,7 +69,8 @@ Files:
   holds gateway.yaml, mappings.yaml or routes.yaml. Without one, the built-in defaults serve.
   Files missing from it (mappings.yaml, routes.yaml) are the built-in ones.
   State (cooldowns, the request log) goes to DIR/data, or without a config directory to
-  ~/.local/share/levity ($XDG_DATA_HOME/levity); proxy.data_dir chooses another.
+  ~/.local/share/levity ($XDG_DATA_HOME/levity); $LEVITY_DATA_DIR chooses another, and
+  proxy.data_dir over both.
   The start-up block and \`levity check\` say which directory and files are used, and why.
 `;
 

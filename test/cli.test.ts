@@ -315,6 +315,40 @@ describe("serving", () => {
     expect(await levity.exited).toBe(0);
   });
 
+  test("two instances of one config directory, as the template unit starts them, each keep their own data directory", async () => {
+    const config = tempDir();
+    writeConfig(config, { gateway: "proxy:\n  auth_mode: off\n" });
+    const state = tempDir();
+    const instances = await Promise.all(
+      ["8045", "8046"].map((port) =>
+        serveLevity(["--config", config], {
+          cwd: config,
+          env: { LEVITY_DATA_DIR: join(state, `levity-${port}`), LEVITY_INSTANCE: port },
+        }),
+      ),
+    );
+    try {
+      for (const [at, levity] of instances.entries()) {
+        const own = join(state, `levity-${["8045", "8046"][at]}`);
+        await levity.stdout.waitFor(/Gemini SDKs, Gemini CLI/);
+        expect(levity.stdout.text).toContain(`data       ${own}\n`);
+        expect((await fetch(`${levity.origin}/v1/chat/completions`, chat("fast"))).status).toBe(
+          200,
+        );
+      }
+    } finally {
+      for (const levity of instances) levity.kill("SIGTERM");
+      expect(await Promise.all(instances.map((levity) => levity.exited))).toEqual([0, 0]);
+    }
+    // Each wrote its own request log; neither fell back to keeping it in memory behind a lock.
+    for (const [at, levity] of instances.entries()) {
+      expect(
+        statSync(join(state, `levity-${["8045", "8046"][at]}`, "requests.db")).size,
+      ).toBeGreaterThan(0);
+      expect(levity.stderr.text + levity.stdout.text).not.toContain("database is locked");
+    }
+  });
+
   test("a port in use: one clear line naming it and how to choose another, exit 1", async () => {
     const holder = Bun.serve({
       hostname: "127.0.0.1",

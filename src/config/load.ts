@@ -347,6 +347,9 @@ function effectiveAuthMode(mode: ProxySettings["authMode"], allowLan: boolean): 
 
 /** State lives beside the configuration it belongs to, or in the user's data directory when there is none. */
 function defaultDataDir(options: LoadOptions): string {
+  // Set by the systemd template unit per instance, whose instances share one config directory.
+  const named = options.env.LEVITY_DATA_DIR;
+  if (named) return resolve(named);
   if (options.dir) return join(options.dir, "data");
   return join(options.env.XDG_DATA_HOME || join(homedir(), ".local", "share"), "levity");
 }
