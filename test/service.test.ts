@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -63,6 +64,24 @@ describe("levity service print", () => {
     expect(stdout).toContain("User=bob\n");
     expect(stdout).toContain("NoNewPrivileges=true\n");
     expect(stdout).toContain("WantedBy=multi-user.target\n");
+  });
+
+  test("--system with no $USER (cron, docker exec): the user is this uid's name in /etc/passwd, never 'unknown'", async () => {
+    const { config, env } = sandbox();
+    const { USER: _, ...withoutUser } = env;
+    const { code, stdout } = await runLevity(["service", "print", "--system", "--config", config], {
+      env: withoutUser,
+    });
+    expect(code).toBe(0);
+    const me = spawnSync("id", ["-un"], { encoding: "utf8" }).stdout.trim();
+    expect(me).not.toBe("");
+    expect(stdout).toContain(`User=${me}\n`);
+    // A user unit's linger hint names the same user.
+    const installed = await runLevity(["service", "install", "--config", config], {
+      env: withoutUser,
+    });
+    expect(installed.code).toBe(0);
+    expect(installed.stdout).toContain(`loginctl enable-linger ${me}\n`);
   });
 
   test("a config path with spaces, % and $ is quoted the way systemd reads it", async () => {
@@ -158,7 +177,9 @@ describe("levity service --template: one instance per port", () => {
     expect(code).toBe(0);
     expect(stdout.split("\n")[0]).toBe(`# ${env.HOME}/.config/systemd/user/levity@.service`);
     expect(stdout).toContain(`ExecStart=${BUN} ${MAIN} serve --config ${config} --port %i\n`);
-    expect(stdout).toContain("Environment=XDG_DATA_HOME=%S/levity-%i\n");
+    // Its own data directory: the instances share the config directory, so not its data/.
+    expect(stdout).toContain("StateDirectory=levity-%i\n");
+    expect(stdout).toContain("Environment=LEVITY_DATA_DIR=%S/levity-%i\n");
     expect(stdout).toContain("Environment=LEVITY_INSTANCE=%i\n");
     expect(stdout).toContain("Description=levity gateway on port %i:");
     expect(stdout).toContain("Restart=on-failure\n");

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { homedir, userInfo } from "node:os";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { defaultConfigDir } from "../config/locate.ts";
 import { VERSION } from "../version.ts";
@@ -82,7 +82,7 @@ export function systemdUnit(
     `# Written by \`levity service install${flags}\` (levity ${VERSION}); \`levity service uninstall${flags}\` removes it.`,
     ...(template
       ? [
-          "# One instance per port: systemctl enable --now levity@8045 levity@8046 (the instance name is",
+          `# One instance per port: systemctl${scope === "user" ? " --user" : ""} enable --now levity@8045 levity@8046 (the instance name is`,
           "# the port). Each has its own data directory; share state with state: and the request log",
           "# with proxy.request_log in gateway.yaml (README: Many instances).",
         ]
@@ -97,10 +97,16 @@ export function systemdUnit(
     // %i is the instance's port: written after the escaped words, as systemd must expand it.
     `ExecStart=${command.map(systemdWord).join(" ")}${template ? " --port %i" : ""}`,
     `WorkingDirectory=${systemdWord(configDir)}`,
-    // Each instance keeps its own SQLite files (the default data directory is under XDG_DATA_HOME);
-    // LEVITY_INSTANCE names it for a data_dir or a label written with \${LEVITY_INSTANCE}.
+    // Each instance keeps its own SQLite files: the instances share one config directory, whose
+    // data/ would otherwise be every instance's. systemd makes the state directory (%S: /var/lib, or
+    // ~/.local/state for a user unit), owned by the unit's user. LEVITY_INSTANCE names the instance
+    // for a data_dir or a label written with \${LEVITY_INSTANCE}.
     ...(template
-      ? ["Environment=XDG_DATA_HOME=%S/levity-%i", "Environment=LEVITY_INSTANCE=%i"]
+      ? [
+          "StateDirectory=levity-%i",
+          "Environment=LEVITY_DATA_DIR=%S/levity-%i",
+          "Environment=LEVITY_INSTANCE=%i",
+        ]
       : []),
     // Keys written as ${NAME} in gateway.yaml come from here: a service does not see your shell's variables.
     `EnvironmentFile=-${systemdWord(join(configDir, "levity.env"))}`,
@@ -171,6 +177,33 @@ function thisOs(): ServiceOs | undefined {
   return undefined;
 }
 
+/**
+ * Who asked for the service: $SUDO_USER under sudo, then $USER and $LOGNAME, then this uid's name
+ * in /etc/passwd. Not os.userInfo(): under Bun it reads only $USER and says "unknown" without it
+ * (as under cron or `docker exec`), and a unit with User=unknown never starts.
+ */
+function serviceUser(env: CliIO["env"], uid: number): string | undefined {
+  const named = env.SUDO_USER || env.USER || env.LOGNAME;
+  if (named) return named;
+  let passwd = "";
+  try {
+    passwd = readFileSync("/etc/passwd", "utf8");
+  } catch {
+    return undefined;
+  }
+  return nameOfUid(passwd, uid);
+}
+
+/** The login name of `uid` in an /etc/passwd text (name:password:uid:gid:...), if it is there. */
+export function nameOfUid(passwd: string, uid: number): string | undefined {
+  if (!Number.isInteger(uid) || uid < 0) return undefined;
+  for (const line of passwd.split("\n")) {
+    const [name, , id] = line.split(":", 3);
+    if (name && !name.startsWith("#") && id === String(uid)) return name;
+  }
+  return undefined;
+}
+
 export function planService(flags: ServiceFlags, io: CliIO, configDir: string): ServicePlan {
   if (flags.user && flags.system) {
     io.err("levity service: choose --user or --system, not both\n");
@@ -197,7 +230,13 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
   }
   const home = io.home ?? (io.env.HOME || homedir());
   // Under sudo the service should still run as the person who asked for it, not as root.
-  const user = io.env.SUDO_USER || io.env.USER || userInfo().username;
+  const user = serviceUser(io.env, typeof process.getuid === "function" ? process.getuid() : -1);
+  if (user === undefined && scope === "system") {
+    io.err(
+      "levity service: cannot tell which user the service should run as (no $SUDO_USER, $USER or $LOGNAME, and this uid is not in /etc/passwd); run it again with USER=name\n",
+    );
+    throw new CliExit(2);
+  }
   const command = serveCommandLine(configDir);
   const uid = typeof process.getuid === "function" ? process.getuid() : 0;
   if (os === "linux") {
@@ -211,7 +250,7 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
       os,
       scope,
       path,
-      content: systemdUnit(command, configDir, scope, user, flags.template),
+      content: systemdUnit(command, configDir, scope, user ?? "", flags.template),
       // A template starts nothing by itself: its instances are named by their ports.
       activate: flags.template
         ? [[...ctl, "daemon-reload"]]
@@ -232,7 +271,10 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
           : []),
         `logs: journalctl ${scope === "user" ? "--user " : ""}-u ${flags.template ? "'levity@*'" : "levity"} -f`,
         ...(scope === "user"
-          ? [`to keep it running after you log out: loginctl enable-linger ${user}`]
+          ? [
+              // Without a name, loginctl applies it to whoever runs it.
+              `to keep it running after you log out: loginctl enable-linger${user ? ` ${user}` : ""}`,
+            ]
           : []),
         `keys written as \${NAME} in gateway.yaml: put NAME=value lines in ${join(configDir, "levity.env")} (mode 600)`,
       ],
@@ -249,7 +291,7 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
     os,
     scope,
     path,
-    content: launchdPlist(command, configDir, scope, user, logFile),
+    content: launchdPlist(command, configDir, scope, user ?? "", logFile),
     activate: [["launchctl", "bootstrap", domain, path]],
     deactivate: [["launchctl", "bootout", domain, path]],
     notes: [
