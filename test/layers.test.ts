@@ -27,6 +27,7 @@ const LAYERS: readonly (readonly string[])[] = [
     "upstream-limits.ts",
     "deadlines.ts",
     "bytes.ts",
+    "clip.ts",
     "tokens/",
   ],
 ];

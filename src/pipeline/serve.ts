@@ -10,6 +10,7 @@ import { scrubFailure } from "../scrub.ts";
 import type { Deadlines } from "../deadlines.ts";
 import { type CommitDeadline, type SilentStream, withinCommitDeadline } from "./commit-deadline.ts";
 import { headerSafe, WARNING_HEADER } from "./server-tools.ts";
+import { clipText } from "../clip.ts";
 
 /*
  * One request against the pool: each target in turn (the mapping's fallbacks), each account of a
@@ -282,7 +283,7 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
         respond: result.respond,
       };
       ctx.log.warn(
-        `request ${ctx.requestId}: attempt ${attempts} on ${runner.upstream.name}/${lease.account.name} failed (${failure.kind} ${failure.status}: ${failure.message.slice(0, 200)})${n + 1 < runner.upstream.maxAttempts && tried.size < runner.upstream.accounts.length ? "; trying another account" : ""}`,
+        `request ${ctx.requestId}: attempt ${attempts} on ${runner.upstream.name}/${lease.account.name} failed (${failure.kind} ${failure.status}: ${clipText(failure.message, 200)})${n + 1 < runner.upstream.maxAttempts && tried.size < runner.upstream.accounts.length ? "; trying another account" : ""}`,
       );
     }
   }
@@ -291,7 +292,7 @@ export async function serveWithPool(ctx: ServeContext, targets: TargetRunner[]):
   if (lastFailure?.failure.kind === "auth" && !isEcho(lastFailure.runner)) {
     // The upstream refused levity's account key, not the client's: never an upstream 401 the client would take as its own.
     const { runner, failure, account } = lastFailure;
-    const message = `Upstream "${runner.upstream.name}" refused the key of its account "${account}" (${failure.status}: ${failure.message.slice(0, 200)}); the account is disabled until its key in gateway.yaml changes, and no other account could serve.`;
+    const message = `Upstream "${runner.upstream.name}" refused the key of its account "${account}" (${failure.status}: ${clipText(failure.message, 200)}); the account is disabled until its key in gateway.yaml changes, and no other account could serve.`;
     return decorate(
       ctx,
       attempts,

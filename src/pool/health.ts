@@ -1,5 +1,6 @@
 import type { Outcome } from "./lease.ts";
 import type { Failure } from "../failure.ts";
+import { clipText } from "../clip.ts";
 
 /*
  * An account's health and the failure policy that changes it, as pure functions of the state, what
@@ -87,7 +88,7 @@ export function settle(
   switch (failure.kind) {
     case "auth": {
       // Another try with the same key gets the same answer; a new key in the config may be the fix.
-      const reason = `the upstream refused its key (${failure.status}: ${failure.message.slice(0, 200)})`;
+      const reason = `the upstream refused its key (${failure.status}: ${clipText(failure.message, 200)})`;
       return {
         health: { ...failed, disabledReason: reason },
         effect: { kind: "disabled", reason },
