@@ -268,6 +268,23 @@ const CASES: Case[] = [
     mentions: /text/,
   },
   {
+    name: "a role Gemini does not have",
+    family: "gemini",
+    body: JSON.stringify({ contents: [{ role: "bot", parts: [{ text: "hi" }] }] }),
+    status: 400,
+    mentions: /contents\[0\]\.role/,
+  },
+  {
+    name: "generationConfig a string",
+    family: "gemini",
+    body: JSON.stringify({
+      contents: [{ role: "user", parts: [{ text: "hi" }] }],
+      generationConfig: "x",
+    }),
+    status: 400,
+    mentions: /generationConfig/,
+  },
+  {
     name: "input a number",
     family: "openai",
     path: "/v1/responses",

@@ -123,6 +123,14 @@ export const geminiClient: Readonly<ClientCodec> = {
         return { role: "user", parts: [{ type: "text", text: content }] };
       if (!isObject(content))
         throw badRequest(`contents[${i}] must be a Content object.`, `contents[${i}]`);
+      // As Gemini refuses it ("Please use a valid role: user, model."); "function" is the role
+      // older SDKs gave a function's response, which Gemini still reads.
+      const { role } = content;
+      if (role !== undefined && role !== "user" && role !== "model" && role !== "function")
+        throw badRequest(
+          `contents[${i}].role: please use a valid role: user, model.`,
+          `contents[${i}].role`,
+        );
       return {
         role: content.role === "model" ? "assistant" : "user",
         parts: partsFromGemini(content.parts, `contents[${i}]`, "gemini"),
@@ -130,6 +138,8 @@ export const geminiClient: Readonly<ClientCodec> = {
     });
     pairCallIds(turns);
     const generationValue = field(body, "generationConfig", "generation_config");
+    if (generationValue !== undefined && generationValue !== null && !isObject(generationValue))
+      throw badRequest("generationConfig must be a GenerationConfig object.", "generationConfig");
     const generation = isObject(generationValue) ? generationValue : {};
     const number = (camel: string, snake: string) => {
       const value = field(generation, camel, snake);
