@@ -354,7 +354,7 @@ describe("unknown paths and wrong methods explain themselves", () => {
     const { error } = await bodyOf(response);
     expect(error.type).toBe("invalid_request_error");
     expect(error.message).toContain("nearest known route is POST /v1/chat/completions");
-    expect(error.message).toContain(`OpenAI SDKs and Codex CLI ${gw.origin}/v1`);
+    expect(error.message).toContain(`OpenAI SDKs, Codex CLI and Kilo Code ${gw.origin}/v1`);
     expect(error.message).toContain(`Anthropic SDKs and Claude Code ${gw.origin};`);
     expect(error.message).toContain(`Gemini SDKs and Gemini CLI ${gw.origin}.`);
   });

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { FAMILIES } from "./families.ts";
 import type { ListedModel } from "./family.ts";
 import type { Family } from "./names.ts";
+import { geminiModel } from "./gemini/model-list.ts";
 
 /* Model lists in each family's shape: what an upstream answers, and what a client is shown. */
 
@@ -142,4 +143,13 @@ test("the SDK header that tells a shared path's clients apart", () => {
   expect(FAMILIES.anthropic.sdkHeader).toBe("anthropic-version");
   expect(FAMILIES.gemini.sdkHeader).toBe("x-goog-api-key");
   expect(FAMILIES.openai.sdkHeader).toBeUndefined();
+});
+
+test("a Gemini listing of a name only a mapping gives names no upstream called levity", () => {
+  expect(geminiModel({ id: "fast", ownedBy: "levity" }).description).toBe(
+    "Served by levity under a name its mappings give.",
+  );
+  expect(geminiModel({ id: "m", ownedBy: "up" }).description).toBe(
+    'Served by levity through upstream "up".',
+  );
 });

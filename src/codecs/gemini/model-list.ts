@@ -6,7 +6,11 @@ export function geminiModel(model: ListedModel) {
     name: `models/${model.id}`,
     version: "001",
     displayName: model.displayName ?? model.id,
-    description: `Served by levity through upstream "${model.ownedBy}".`,
+    // "levity" owns the names only a mapping gives (no upstream lists them).
+    description:
+      model.ownedBy === "levity"
+        ? "Served by levity under a name its mappings give."
+        : `Served by levity through upstream "${model.ownedBy}".`,
     inputTokenLimit: model.inputTokenLimit ?? 1_048_576,
     outputTokenLimit: model.outputTokenLimit ?? 65_536,
     // As Google lists its embedding models: embedContent, and no generateContent.

@@ -35,7 +35,7 @@ const cases: {
     lookup: { kind: "unknown", nearest: chat },
     status: 404,
     message:
-      /no route for POST \/v1\/chat\/completion\. The nearest known route is POST \/v1\/chat\/completions\..*OpenAI SDKs and Codex CLI http:\/\/127\.0\.0\.1:8080\/v1/,
+      /no route for POST \/v1\/chat\/completion\. The nearest known route is POST \/v1\/chat\/completions\..*OpenAI SDKs, Codex CLI and Kilo Code http:\/\/127\.0\.0\.1:8080\/v1/,
   },
   {
     name: "an unknown path with no route near it still lists the Base URLs",

@@ -38,7 +38,7 @@ function unknownPathMessage(method: string, url: URL, nearest: RouteDef | undefi
   const near = nearest ? ` The nearest known route is ${nearest.method} ${nearest.path}.` : "";
   return (
     `levity has no route for ${method} ${url.pathname}.${near} ` +
-    `Base URLs for this gateway: OpenAI SDKs and Codex CLI ${url.origin}/v1; Anthropic SDKs and Claude Code ${url.origin}; ` +
+    `Base URLs for this gateway: OpenAI SDKs, Codex CLI and Kilo Code ${url.origin}/v1; Anthropic SDKs and Claude Code ${url.origin}; ` +
     `Gemini SDKs and Gemini CLI ${url.origin}. \`levity routes\` lists every path.`
   );
 }
