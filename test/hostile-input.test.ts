@@ -388,6 +388,16 @@ describe("each bad request: the status, the client's own error shape, and what w
 });
 
 describe("inputs that look odd but are valid", () => {
+  test("a Gemini content whose role is null or empty is a user turn (proto3 JSON's unset), as Gemini reads it", async () => {
+    for (const role of [null, ""]) {
+      const response = await post(
+        PATHS.gemini,
+        JSON.stringify({ contents: [{ role, parts: [{ text: "hello there" }] }] }),
+      );
+      expect(response.status).toBe(200);
+      expect(JSON.stringify(await response.json())).toContain("hello there");
+    }
+  });
   test("a huge single string under the limit is served whole", async () => {
     const text = "word ".repeat(150_000).trim();
     const response = await post(

@@ -125,10 +125,18 @@ export const geminiClient: Readonly<ClientCodec> = {
         throw badRequest(`contents[${i}] must be a Content object.`, `contents[${i}]`);
       // As Gemini refuses it ("Please use a valid role: user, model."); "function" is the role
       // older SDKs gave a function's response, which Gemini still reads.
+      // null and "" are proto3 JSON's "unset" (a user turn), as Gemini reads them.
       const { role } = content;
-      if (role !== undefined && role !== "user" && role !== "model" && role !== "function")
+      if (
+        role !== undefined &&
+        role !== null &&
+        role !== "" &&
+        role !== "user" &&
+        role !== "model" &&
+        role !== "function"
+      )
         throw badRequest(
-          `contents[${i}].role: please use a valid role: user, model.`,
+          `contents[${i}].role: please use a valid role: user, model (not ${JSON.stringify(role).slice(0, 40)}).`,
           `contents[${i}].role`,
         );
       return {
