@@ -295,6 +295,7 @@ describe("a head is read by index, as the status-line pattern and trim read it",
     ["a status of two digits", "HTTP/1.1 20 OK"],
     ["a status that is not digits", "HTTP/1.1 2x0 OK"],
     ["lower-case http", "http/1.1 200 OK"],
+    ["a CR inside the status line", "HTTP/1.1 200 O\rK"],
   ] as const)
     test(`${name} is refused`, async () => {
       const { url } = rawServer((_, socket) => {

@@ -551,6 +551,8 @@ function statusOf(text: string, end: number): ParsedHead {
   if (status < 100 || status > 599) throw malformed(`status ${status}`);
   // A reason phrase the runtime would refuse in a Response (control characters) is dropped.
   const reason = at < end ? text.slice(at + 1, end) : "";
+  // A CR inside the line is not a line's end: refused, as the pattern this replaced refused it.
+  if (reason.includes("\r")) throw malformed(`status line "${text.slice(0, Math.min(end, 40))}"`);
   return {
     status,
     statusText: REASON_PHRASE.test(reason) ? reason : "",
@@ -588,7 +590,7 @@ function requestBytes(target: Target, init: Http1Init): Uint8Array {
   };
   const { headers } = init;
   if (headers instanceof Headers) headers.forEach(writeHeader, written);
-  else for (const name in headers) writeHeader.call(written, headers[name]!, name);
+  else for (const name of Object.keys(headers)) writeHeader.call(written, headers[name]!, name);
   let head = written.text;
   if (!written.agent) head += `user-agent: ${DEFAULT_USER_AGENT}\r\n`;
   if (!written.accept) head += "accept: */*\r\n";
