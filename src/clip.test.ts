@@ -18,6 +18,7 @@ test.each([
   ],
   ["no space at all", "abcdefghijklmnopqrstuvwxyz", 10, "abcdefghi…"],
   ["spaces before the cut are not kept", "abcdefgh   ijklmnop", 12, "abcdefgh…"],
+  ["never half of an emoji", "😀".repeat(10), 6, "😀😀…"],
 ] as const)("%s", (_, text, max, clipped) => {
   const result = clipText(text, max);
   expect(result).toBe(clipped);

@@ -159,7 +159,7 @@ class AttemptDeadline implements CommitDeadline {
     const blamed = blame && scrubbed.kind !== "final" && !isEcho(this.runner);
     this.lease.finish(blamed ? { ok: false, failure: scrubbed } : { neutral: true });
     this.ctx.log.warn(
-      `request ${this.ctx.requestId}: attempt on ${this.where()} failed after the commit deadline (${scrubbed.kind} ${scrubbed.status}: ${scrubbed.message.slice(0, 200)}); the client gets an error event`,
+      `request ${this.ctx.requestId}: attempt on ${this.where()} failed after the commit deadline (${scrubbed.kind} ${scrubbed.status}: ${clipText(scrubbed.message, 200)}); the client gets an error event`,
     );
     return scrubbed;
   }

@@ -8,6 +8,7 @@ import type { Lease } from "../pool/lease.ts";
 import { scrubKey } from "../scrub.ts";
 import type { SignatureRegistry } from "../state/signature-registry.ts";
 import type { AttemptResult } from "./serve.ts";
+import { clipText } from "../clip.ts";
 
 /*
  * Signatures across failover: a signature or encrypted reasoning goes only to the upstream,
@@ -123,7 +124,7 @@ export function retryWithoutReasoning(
     const result = await attempt(lease, refused);
     if (refused || result.kind !== "failed" || !result.failure.signatureRefused) return result;
     refused = true;
-    const words = scrubKey(result.failure.message, lease.account.key).slice(0, 200);
+    const words = clipText(scrubKey(result.failure.message, lease.account.key), 200);
     told.log.warn(
       `request ${told.requestId}: ${told.upstream}/${lease.account.name} refused a signature in the history (${result.failure.status}: ${words}); trying once more without reasoning`,
     );
