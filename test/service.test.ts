@@ -84,6 +84,17 @@ describe("levity service print", () => {
     expect(installed.stdout).toContain(`loginctl enable-linger ${me}\n`);
   });
 
+  test("a user name systemd would misread (a %, a newline) is refused, not written into the unit", async () => {
+    const { config, env } = sandbox();
+    const { code, stdout, stderr } = await runLevity(
+      ["service", "print", "--system", "--config", config],
+      { env: { ...env, USER: "x\nExecStartPre=/bin/touch /tmp/pwned" } },
+    );
+    expect(code).toBe(2);
+    expect(stdout).not.toContain("ExecStartPre");
+    expect(stderr).toContain("is not a user name a service can run as");
+  });
+
   test("a config path with spaces, % and $ is quoted the way systemd reads it", async () => {
     const { config, env } = sandbox("my config 100% $HOME");
     const { stdout } = await runLevity(["service", "print", "--config", config], { env });
@@ -194,6 +205,10 @@ describe("levity service --template: one instance per port", () => {
     expect(existsSync(join(home, ".config/systemd/user/levity@.service"))).toBe(true);
     expect(recorded()).toEqual(["--user daemon-reload"]);
     expect(installed.stdout).toContain("systemctl --user enable --now levity@8045 levity@8046");
+    // How to read a stopped instance's own request log, from its own state directory.
+    expect(installed.stdout).toContain(
+      `LEVITY_DATA_DIR=${home}/.local/state/levity-8045 levity logs --port 8045`,
+    );
     const removed = await runLevity(["service", "uninstall", "--template", "--config", config], {
       env,
     });

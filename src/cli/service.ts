@@ -199,9 +199,19 @@ export function nameOfUid(passwd: string, uid: number): string | undefined {
   if (!Number.isInteger(uid) || uid < 0) return undefined;
   for (const line of passwd.split("\n")) {
     const [name, , id] = line.split(":", 3);
-    if (name && !name.startsWith("#") && id === String(uid)) return name;
+    // "#" comments, and NIS's "+name"/"-name" lines, which are not an account of their own.
+    if (name && /^[^#+\-\s]/.test(name) && id === String(uid)) return name;
   }
   return undefined;
+}
+
+/**
+ * A name systemd's User= and launchd's UserName take as written: a user name as useradd makes
+ * them. Anything else (a % systemd would expand, a newline that would start another directive) is
+ * refused rather than written into a unit.
+ */
+export function isPlainUserName(name: string): boolean {
+  return /^[A-Za-z_][A-Za-z0-9_.-]{0,63}\$?$/.test(name);
 }
 
 export function planService(flags: ServiceFlags, io: CliIO, configDir: string): ServicePlan {
@@ -237,6 +247,12 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
     );
     throw new CliExit(2);
   }
+  if (user !== undefined && !isPlainUserName(user)) {
+    io.err(
+      `levity service: ${JSON.stringify(user.slice(0, 64))} is not a user name a service can run as; run it again with USER=name\n`,
+    );
+    throw new CliExit(2);
+  }
   const command = serveCommandLine(configDir);
   const uid = typeof process.getuid === "function" ? process.getuid() : 0;
   if (os === "linux") {
@@ -267,6 +283,9 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
           ? [
               `start instances, one per port: ${ctl.join(" ")} enable --now levity@8045 levity@8046`,
               "put a load balancer in front of them (README: Running several instances)",
+              // levity logs and levity usage read an instance's own log file when it does not answer.
+              `an instance's request log while it is stopped: LEVITY_DATA_DIR=${scope === "system" ? "/var/lib" : io.env.XDG_STATE_HOME || join(home, ".local", "state")}/levity-8045 levity logs --port 8045`,
+              "do not set LEVITY_DATA_DIR in levity.env: it would give every instance the same data directory",
             ]
           : []),
         `logs: journalctl ${scope === "user" ? "--user " : ""}-u ${flags.template ? "'levity@*'" : "levity"} -f`,
