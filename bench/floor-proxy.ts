@@ -604,6 +604,20 @@ function serve(): void {
   }
 
   const UNREACHABLE = "The upstream could not be reached.";
+
+  /** A call that failed: 504 when its time limit ended it (as levity answers), else 502. */
+  function callFailed(
+    route: Route,
+    record: LogRecord,
+    target: Target,
+    started: number,
+    call: { abort: AbortController },
+  ): Response {
+    const reason: unknown = call.abort.signal.reason;
+    if (reason instanceof Refused)
+      return refuse(route, record, target, started, reason.status, reason.message);
+    return refuse(route, record, target, started, 502, UNREACHABLE);
+  }
   const NOT_JSON = "The upstream's answer is not JSON.";
 
   async function chat(request: Request): Promise<Response> {
@@ -649,12 +663,21 @@ function serve(): void {
         : await wholeAnswer(target, forwarded, call.abort.signal);
     } catch {
       deadlines.delete(call);
-      return refuse(CHAT, record, target, started, 502, UNREACHABLE);
+      return callFailed(CHAT, record, target, started, call);
     }
-    deadlines.delete(call);
-    if (answer instanceof Response && answer.ok && answer.body)
+    if (answer instanceof Response && answer.ok && answer.body) {
+      deadlines.delete(call);
       return piped(answer.body, record, target, started);
-    const answerText = answer instanceof Response ? await answer.text() : answer.text;
+    }
+    let answerText: string;
+    try {
+      // A stream's error body is read under the same limit: it may never end either.
+      answerText = answer instanceof Response ? await answer.text() : answer.text;
+    } catch {
+      return callFailed(CHAT, record, target, started, call);
+    } finally {
+      deadlines.delete(call);
+    }
     if (!answer.ok) {
       finished(CHAT, record, target, started, answer.status);
       return json(answerText, answer.status, record.requestId);
@@ -816,7 +839,7 @@ function serve(): void {
       answer = await wholeAnswer(target, toChat(body, target.model), call.abort.signal);
     } catch {
       deadlines.delete(call);
-      return refuse(MESSAGES, record, target, started, 502, UNREACHABLE);
+      return callFailed(MESSAGES, record, target, started, call);
     }
     deadlines.delete(call);
     const answerText = answer.text;
