@@ -342,10 +342,17 @@ describe("serving", () => {
     }
     // Each wrote its own request log; neither fell back to keeping it in memory behind a lock.
     for (const [at, levity] of instances.entries()) {
-      expect(
-        statSync(join(state, `levity-${["8045", "8046"][at]}`, "requests.db")).size,
-      ).toBeGreaterThan(0);
+      const own = join(state, `levity-${["8045", "8046"][at]}`);
+      expect(statSync(join(own, "requests.db")).size).toBeGreaterThan(0);
       expect(levity.stderr.text + levity.stdout.text).not.toContain("database is locked");
+      // Stopped, its log is read from its own directory by naming it, as the install notes say.
+      const logs = await runLevity(
+        ["logs", "--config", config, "--port", new URL(levity.origin).port],
+        { cwd: config, env: { LEVITY_DATA_DIR: own } },
+      );
+      expect(logs.code).toBe(0);
+      expect(logs.stdout + logs.stderr).toContain(join(own, "requests.db"));
+      expect(logs.stdout).toContain("/v1/chat/completions");
     }
   });
 
