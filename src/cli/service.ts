@@ -240,7 +240,8 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
   }
   const home = io.home ?? (io.env.HOME || homedir());
   // Under sudo the service should still run as the person who asked for it, not as root.
-  const user = serviceUser(io.env, typeof process.getuid === "function" ? process.getuid() : -1);
+  const ownUid = typeof process.getuid === "function" ? process.getuid() : undefined;
+  const user = serviceUser(io.env, ownUid ?? -1);
   if (user === undefined && scope === "system") {
     io.err(
       "levity service: cannot tell which user the service should run as (no $SUDO_USER, $USER or $LOGNAME, and this uid is not in /etc/passwd); run it again with USER=name\n",
@@ -254,7 +255,7 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
     throw new CliExit(2);
   }
   const command = serveCommandLine(configDir);
-  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
+  const uid = ownUid ?? 0;
   if (os === "linux") {
     const unit = flags.template ? TEMPLATE_NAME : UNIT_NAME;
     const path =

@@ -105,6 +105,20 @@ function parseResponseFormat(generation: JsonObject): ChatRequest["responseForma
   return { type: "json_object" };
 }
 
+/**
+ * The roles a Content may have, as Gemini refuses the rest ("Please use a valid role: user,
+ * model."): "function" is the role older SDKs gave a function's response, which Gemini still
+ * reads; absent, null and "" are proto3 JSON's unset, a user turn.
+ */
+const GEMINI_ROLES: ReadonlySet<unknown> = new Set([
+  undefined,
+  null,
+  "",
+  "user",
+  "model",
+  "function",
+]);
+
 export const geminiClient: Readonly<ClientCodec> = {
   parseRequest(body: JsonObject, model: string, stream: boolean): ChatRequest {
     const system: string[] = [];
@@ -123,24 +137,14 @@ export const geminiClient: Readonly<ClientCodec> = {
         return { role: "user", parts: [{ type: "text", text: content }] };
       if (!isObject(content))
         throw badRequest(`contents[${i}] must be a Content object.`, `contents[${i}]`);
-      // As Gemini refuses it ("Please use a valid role: user, model."); "function" is the role
-      // older SDKs gave a function's response, which Gemini still reads.
-      // null and "" are proto3 JSON's "unset" (a user turn), as Gemini reads them.
       const { role } = content;
-      if (
-        role !== undefined &&
-        role !== null &&
-        role !== "" &&
-        role !== "user" &&
-        role !== "model" &&
-        role !== "function"
-      )
+      if (!GEMINI_ROLES.has(role))
         throw badRequest(
           `contents[${i}].role: please use a valid role: user, model (not ${JSON.stringify(role).slice(0, 40)}).`,
           `contents[${i}].role`,
         );
       return {
-        role: content.role === "model" ? "assistant" : "user",
+        role: role === "model" ? "assistant" : "user",
         parts: partsFromGemini(content.parts, `contents[${i}]`, "gemini"),
       };
     });
