@@ -356,6 +356,20 @@ describe("serving", () => {
     }
   });
 
+  test("proxy.data_dir comes before LEVITY_DATA_DIR, as README says", async () => {
+    const config = tempDir();
+    writeConfig(config, { gateway: "proxy:\n  auth_mode: off\n  data_dir: ./mine\n" });
+    const levity = await serveLevity(["--config", config], {
+      cwd: config,
+      env: { LEVITY_DATA_DIR: join(tempDir(), "from-the-environment") },
+    });
+    await levity.stdout.waitFor(/Gemini SDKs, Gemini CLI/);
+    // HOME is the config directory here, so the start-up block writes it as ~.
+    expect(levity.stdout.text).toContain("data       ~/mine\n");
+    levity.kill("SIGTERM");
+    expect(await levity.exited).toBe(0);
+  });
+
   test("a port in use: one clear line naming it and how to choose another, exit 1", async () => {
     const holder = Bun.serve({
       hostname: "127.0.0.1",
