@@ -20,5 +20,8 @@ export const FAMILY_LIST: readonly FamilyModule[] = Object.values(FAMILIES);
 
 /** The family whose SDK sent its own header (anthropic-version, then x-goog-api-key), if any. */
 export function familyBySdkHeader(headers: Headers): FamilyModule | undefined {
-  return FAMILY_LIST.find((family) => family.sdkHeader && headers.has(family.sdkHeader));
+  // A loop, not find with an arrow over `headers`: every request asks, and each made a function.
+  for (const family of FAMILY_LIST)
+    if (family.sdkHeader && headers.has(family.sdkHeader)) return family;
+  return undefined;
 }

@@ -238,4 +238,18 @@ describe("the pricer", () => {
     expect(warnings[0]).toContain('"mystery\\nWARN forged"');
     expect(warnings[0]).not.toContain("\n");
   });
+  test("warns about at most 1,000 pairs, and prices stay right past the 4,096 it remembers", () => {
+    const warnings: string[] = [];
+    const price = createPricer({ warn: (m) => warnings.push(m) });
+    // Client-chosen names are unbounded: past 1,000 unpriced pairs, no more warnings are kept.
+    for (let i = 0; i < 1200; i++)
+      expect(price(snapshot, record(`unpriced-${i}`, "u"))).toBeUndefined();
+    expect(warnings).toHaveLength(1000);
+    expect(warnings[999]).toContain('"unpriced-999"');
+    // More pairs than the cache holds: it starts again, and a priced model is still priced.
+    for (let i = 0; i < 5000; i++) price(snapshot, record(`churn-${i}`, i % 2 ? "u" : "v"));
+    expect(price(snapshot, record("gpt-4o", "u"))).toBeCloseTo((1000 * 2.5 + 10 * 10) / 1e6, 12);
+    expect(price(snapshot, record("unpriced-5", "u"))).toBeUndefined();
+    expect(warnings).toHaveLength(1000);
+  });
 });

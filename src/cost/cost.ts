@@ -87,23 +87,35 @@ const PRICES_REMEMBERED = 4096;
  * price, naming the prices: entry that would give it one.
  */
 export function createPricer(log: Pick<Logger, "warn">) {
-  const warned = new Set<string>();
+  // By upstream, then model: a key string joined from the two was two strings a request to make
+  // and hash, where these lookups hash the names the configuration already holds.
+  const warned = new Map<string, Set<string>>();
+  let warnedPairs = 0;
   // Matching a model against every glob of three tables was a few microseconds a request; a
   // snapshot's answer for a pair does not change, so it is looked up once (a reload starts anew).
-  const known = new WeakMap<ConfigSnapshot, Map<string, Price | null>>();
+  const known = new WeakMap<ConfigSnapshot, RememberedPrices>();
   const cached = (snapshot: ConfigSnapshot, upstream: string, model: string) => {
-    let prices = known.get(snapshot);
-    if (!prices) {
-      prices = new Map();
-      known.set(snapshot, prices);
+    let remembered = known.get(snapshot);
+    if (!remembered) {
+      remembered = { byUpstream: new Map(), pairs: 0 };
+      known.set(snapshot, remembered);
     }
-    const key = `${upstream}\u0000${model}`;
-    let price = prices.get(key);
+    let prices = remembered.byUpstream.get(upstream);
+    let price = prices?.get(model);
     if (price === undefined) {
       price = lookUp(snapshot, upstream, model) ?? null;
       // Model names come from clients: the memory is bounded.
-      if (prices.size >= PRICES_REMEMBERED) prices.clear();
-      prices.set(key, price);
+      if (remembered.pairs >= PRICES_REMEMBERED) {
+        remembered.byUpstream.clear();
+        remembered.pairs = 0;
+        prices = undefined;
+      }
+      if (!prices) {
+        prices = new Map();
+        remembered.byUpstream.set(upstream, prices);
+      }
+      prices.set(model, price);
+      remembered.pairs++;
     }
     return price ?? undefined;
   };
@@ -111,9 +123,14 @@ export function createPricer(log: Pick<Logger, "warn">) {
     const cost = costOfRecord(snapshot, record, cached);
     const model = billedModel(record);
     if (cost !== undefined || !model || !record.upstream) return cost;
-    const key = `${record.upstream}\u0000${model}`;
-    if (warned.has(key) || warned.size >= WARNED_MAX) return cost;
-    warned.add(key);
+    let models = warned.get(record.upstream);
+    if (models?.has(model) || warnedPairs >= WARNED_MAX) return cost;
+    if (!models) {
+      models = new Set();
+      warned.set(record.upstream, models);
+    }
+    models.add(model);
+    warnedPairs++;
     // Quoted as JSON: a client chose the name, and it must not break the log line.
     const name = JSON.stringify(model.slice(0, 200));
     const upstream = JSON.stringify(record.upstream);
@@ -122,4 +139,10 @@ export function createPricer(log: Pick<Logger, "warn">) {
     );
     return cost;
   };
+}
+
+/** A snapshot's prices as looked up so far, by upstream then model, and how many pairs that is. */
+interface RememberedPrices {
+  byUpstream: Map<string, Map<string, Price | null>>;
+  pairs: number;
 }

@@ -118,6 +118,8 @@ export class PassthroughRunner implements TargetRunner {
   private readonly url: string;
   private readonly codec: (typeof UPSTREAM_CODECS)[Dialect];
   private readonly pin: (lease: Lease, id: string | undefined) => void;
+  /** The target a dialect without signatures parses with: one for all its attempts. */
+  private unsignedTarget: UpstreamTarget | undefined;
 
   constructor(
     ctx: AttemptContext,
@@ -210,9 +212,15 @@ export class PassthroughRunner implements TargetRunner {
 
   private call(lease: Lease, noReasoning: boolean): Promise<AttemptResult> {
     const { upstream } = this;
-    const issuer = attemptIssuer(upstream, lease.account, this.model);
-    // The answer goes to the client as it is: who signed what in it is remembered here.
-    const parseTarget = targetOf(upstream, issuer, { onIssued: this.signatures.recordIssued });
+    // The answer goes to the client as it is: who signed what in it is remembered here. A dialect
+    // whose history carries no signatures signs nothing, and its codec reads no issuer: the
+    // issuer's strings and the target's two objects were made for nothing every attempt.
+    let issuer = "";
+    let parseTarget: UpstreamTarget;
+    if (REASONING_HISTORY[this.dialect]) {
+      issuer = attemptIssuer(upstream, lease.account, this.model);
+      parseTarget = targetOf(upstream, issuer, { onIssued: this.signatures.recordIssued });
+    } else parseTarget = this.unsignedTarget ??= targetOf(upstream, issuer);
     let opening: Promise<OpenedText>;
     try {
       opening = this.upstreamClient.open({
