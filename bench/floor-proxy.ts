@@ -44,8 +44,24 @@
  * are built once. Everything levity adds beyond this (retries across accounts, the commit point,
  * time limits, request caps, CORS, rate limits, the IR) is a feature, not the floor.
  *
+ * With FLOOR_FEATURES=1, the OpenAI client's requests also get what levity's features do for a
+ * whole answer in this configuration, each as leanly (issue 20's fourteenth session; the
+ * features, not the floor): a request id in levity's form; the body read as strict UTF-8 and
+ * refused unless a JSON object; the model's name and the stream flag checked; the Origin read;
+ * the client key's usage counted in per-second windows over a minute, its requests in flight
+ * and its day's tokens, saved once a second to SQLite; the account leased (its cooldown read,
+ * its requests in flight and token totals kept, its health settled); the SDK's protocol headers
+ * and levity's accept-encoding sent upstream; the answer read for cached and reasoning tokens,
+ * an error inside a 200 and an empty answer; the upstream's rate-limit and retry headers passed
+ * on and the routing headers set (x-mapped-model, x-upstream, x-account, x-attempts); the price
+ * looked up; the metrics by account too, with tokens by kind and the prompt cache's totals; the
+ * log record with levity's further columns (dialect, account, attempts, stream, time to first
+ * byte, cached, cache-write and reasoning tokens, cost, error); and the connection's idle limit
+ * lifted for the request, as levity's server does.
+ *
  * Environment as the reference proxy's: UPSTREAM_URL, PORT; CLIENT_KEY (the bench's by
- * default), REQUEST_LOG (a temporary SQLite file by default). Prints "listening PORT".
+ * default), REQUEST_LOG (a temporary SQLite file by default), FLOOR_FEATURES. Prints
+ * "listening PORT".
  */
 import { Database } from "bun:sqlite";
 import { mkdtempSync } from "node:fs";
@@ -67,7 +83,34 @@ interface LogRecord {
   durationMs: number;
   inputTokens: number;
   outputTokens: number;
+  /** levity's further columns: written with FLOOR_FEATURES only. */
+  dialect?: string;
+  account?: string;
+  attempts?: number;
+  stream?: boolean;
+  ttfbMs?: number;
+  cachedTokens?: number;
+  cacheWriteTokens?: number;
+  reasoningTokens?: number;
+  costUsd?: number;
+  error?: string;
+  /** The second the client key's usage counted it in (FLOOR_FEATURES; not a column). */
+  admittedSecond?: number;
 }
+
+/** The further columns, in the table's order. */
+const FEATURE_COLUMNS = [
+  "dialect",
+  "account",
+  "attempts",
+  "stream",
+  "ttfb_ms",
+  "cached_tokens",
+  "cache_write_tokens",
+  "reasoning_tokens",
+  "cost_usd",
+  "error",
+] as const;
 
 const COLUMNS = [
   "request_id",
@@ -92,42 +135,73 @@ else writeLog();
 
 function writeLog(): void {
   const scope = globalThis as unknown as {
-    onmessage: ((event: MessageEvent<string | { path: string }>) => void) | null;
+    onmessage: ((event: MessageEvent<string | { path: string; features: boolean }>) => void) | null;
   };
   let write: ((records: LogRecord[]) => void) | undefined;
   scope.onmessage = ({ data }) => {
     if (typeof data !== "string") {
       const db = new Database(data.path, { create: true, strict: true });
+      const features = data.features === true;
       db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
       // The time index is what reading a log by period (and trimming it) needs; levity has one too.
       db.exec(
         `CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY, request_id TEXT NOT NULL, time INTEGER NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL, client_key TEXT, requested_model TEXT, model TEXT, upstream TEXT, status INTEGER NOT NULL, duration_ms REAL NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL);
          CREATE INDEX IF NOT EXISTS requests_time ON requests (time);`,
       );
+      const columns: readonly string[] = features ? [...COLUMNS, ...FEATURE_COLUMNS] : COLUMNS;
+      if (features) {
+        // Only those missing: a log file written before (by this mode or the plain one) keeps its rows.
+        const present = new Set(
+          db
+            .query<{ name: string }, []>("PRAGMA table_info(requests)")
+            .all()
+            .map((column) => column.name),
+        );
+        for (const column of FEATURE_COLUMNS)
+          if (!present.has(column)) db.exec(`ALTER TABLE requests ADD COLUMN ${column}`);
+      }
       const insert = db.prepare(
-        `INSERT INTO requests (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`,
+        `INSERT INTO requests (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`,
       );
       write = db.transaction((records: LogRecord[]) => {
-        for (const r of records)
-          insert.run(
-            r.requestId,
-            r.time,
-            r.method,
-            r.route,
-            r.clientKey ?? null,
-            r.requestedModel ?? null,
-            r.model ?? null,
-            r.upstream ?? null,
-            r.status,
-            r.durationMs,
-            r.inputTokens,
-            r.outputTokens,
-          );
+        for (const r of records) insert.run(...rowOf(r, features));
       });
       return;
     }
     write?.(JSON.parse(data) as LogRecord[]);
   };
+}
+
+/** A record's values in the table's column order: the further columns too with FLOOR_FEATURES. */
+function rowOf(r: LogRecord, features: boolean): (string | number | null)[] {
+  const row: (string | number | null)[] = [
+    r.requestId,
+    r.time,
+    r.method,
+    r.route,
+    r.clientKey ?? null,
+    r.requestedModel ?? null,
+    r.model ?? null,
+    r.upstream ?? null,
+    r.status,
+    r.durationMs,
+    r.inputTokens,
+    r.outputTokens,
+  ];
+  if (features)
+    row.push(
+      r.dialect ?? null,
+      r.account ?? null,
+      r.attempts ?? null,
+      r.stream === undefined ? null : Number(r.stream),
+      r.ttfbMs ?? null,
+      r.cachedTokens ?? 0,
+      r.cacheWriteTokens ?? 0,
+      r.reasoningTokens ?? 0,
+      r.costUsd ?? null,
+      r.error ?? null,
+    );
+  return row;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -139,6 +213,7 @@ function serve(): void {
   const LOG_PATH =
     process.env.REQUEST_LOG ?? join(mkdtempSync(join(tmpdir(), "levity-floor-")), "requests.db");
   const JSON_TYPE = "application/json";
+  const FEATURES = process.env.FLOOR_FEATURES === "1";
 
   interface Target {
     upstream: "oa" | "gm";
@@ -271,13 +346,13 @@ function serve(): void {
       "# HELP floor_key_tokens_total Tokens by client key.\n# TYPE floor_key_tokens_total counter\n";
     tokens += `floor_key_tokens_total{key="bench",kind="input"} ${keyTokens.input}\n`;
     tokens += `floor_key_tokens_total{key="bench",kind="output"} ${keyTokens.output}\n`;
-    return requests + durations + ttfb + tokens;
+    return requests + durations + ttfb + tokens + (FEATURES ? renderFeatureMetrics() : "");
   }
 
   // --- the request log -------------------------------------------------------------------------
 
   const writer = new Worker(import.meta.url, { smol: true } as WorkerOptions);
-  writer.postMessage({ path: LOG_PATH });
+  writer.postMessage({ path: LOG_PATH, features: FEATURES });
   writer.unref();
   let pending: LogRecord[] = [];
   const handOff = () => {
@@ -289,9 +364,15 @@ function serve(): void {
   const HANDOFF_RECORDS = 1000;
   setInterval(handOff, 1000).unref();
 
-  /** A request's record, made as it arrives: it is the request's state until it is logged. */
+  /**
+   * A request's record, made as it arrives: it is the request's state until it is logged. With
+   * FLOOR_FEATURES, levity's request id form and its further columns; without, those stay
+   * undefined (JSON leaves them out of the batches) and the object keeps one shape either way.
+   */
   const arrived = (route: Route, clientKey: string | undefined): LogRecord => ({
-    requestId: crypto.randomUUID(),
+    requestId: FEATURES
+      ? `req_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`
+      : crypto.randomUUID(),
     time: Date.now(),
     method: "POST",
     route: route.path,
@@ -303,6 +384,17 @@ function serve(): void {
     durationMs: 0,
     inputTokens: 0,
     outputTokens: 0,
+    dialect: FEATURES ? (route === MESSAGES ? "anthropic-messages" : "openai-chat") : undefined,
+    account: undefined,
+    attempts: FEATURES ? 0 : undefined,
+    stream: FEATURES ? false : undefined,
+    ttfbMs: FEATURES ? 0 : undefined,
+    cachedTokens: FEATURES ? 0 : undefined,
+    cacheWriteTokens: FEATURES ? 0 : undefined,
+    reasoningTokens: FEATURES ? 0 : undefined,
+    costUsd: undefined,
+    error: undefined,
+    admittedSecond: undefined,
   });
 
   /** The request is answered (a stream: its last byte is sent): to the log and the metrics. */
@@ -317,6 +409,7 @@ function serve(): void {
     record.upstream = target?.upstream;
     record.status = status;
     record.durationMs = performance.now() - started;
+    if (FEATURES) answeredWithFeatures(record, target);
     // As levity (observe/after-answer.ts): logged and counted once the answer is handed over,
     // the turn's records in one setImmediate.
     if (laterRecords.push(record) === 1) setImmediate(takeLater);
@@ -332,11 +425,416 @@ function serve(): void {
       const record = laterRecords[i]!;
       pending.push(record);
       if (pending.length >= HANDOFF_RECORDS) handOff();
+      if (FEATURES) record.costUsd = priceOf(record);
       observe(laterRoutes[i]!, laterTargets[i], record.status, record.durationMs / 1000, record);
+      if (FEATURES) observeFeatures(laterTargets[i], record);
     }
     laterRecords.length = 0;
     laterRoutes.length = 0;
     laterTargets.length = 0;
+  }
+
+  // --- levity's features, with FLOOR_FEATURES -------------------------------------------------
+
+  /** A client key's usage as levity counts it (keys/windows.ts): per-second buckets over a minute. */
+  class KeyUsage {
+    inFlight = 0;
+    second = 0;
+    readonly requests = new Array<number>(60).fill(0);
+    readonly tokens = new Array<number>(60).fill(0);
+    day = 0;
+    dayTokens = 0;
+    dirty = false;
+
+    /** Empties the buckets a minute old, and the day's total at midnight UTC. */
+    private roll(now: number): number {
+      const second = Math.floor(now / 1000);
+      for (let s = this.second + 1; s <= Math.min(second, this.second + 60); s++) {
+        this.requests[s % 60] = 0;
+        this.tokens[s % 60] = 0;
+      }
+      if (second > this.second) this.second = second;
+      const day = Math.floor(now / 86_400_000);
+      if (day !== this.day) {
+        this.day = day;
+        this.dayTokens = 0;
+      }
+      return second;
+    }
+
+    /** Counted in this second; the record keeps the second, as levity's ticket does. */
+    admit(record: LogRecord): void {
+      const second = this.roll(Date.now());
+      this.requests[second % 60]!++;
+      this.inFlight++;
+      record.admittedSecond = second;
+      this.dirty = true;
+    }
+
+    /** Once answered: its tokens go to the second it was admitted in, if still in the window. */
+    settle(record: LogRecord, tokens: number): void {
+      const admitted = record.admittedSecond;
+      if (admitted === undefined) return;
+      record.admittedSecond = undefined;
+      const second = this.roll(Date.now());
+      this.inFlight--;
+      if (second - admitted < 60) this.tokens[admitted % 60]! += tokens;
+      this.dayTokens += tokens;
+      this.dirty = true;
+    }
+  }
+  const keyUsage = new KeyUsage();
+  if (FEATURES) {
+    // Saved once a second on the serving thread, as levity saves its keys' counters.
+    const counters = new Database(`${LOG_PATH}-keys`, { create: true, strict: true });
+    counters.exec(
+      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE IF NOT EXISTS key_counters (key TEXT PRIMARY KEY, state TEXT NOT NULL);",
+    );
+    const save = counters.prepare(
+      "INSERT INTO key_counters (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state",
+    );
+    setInterval(() => {
+      if (!keyUsage.dirty) return;
+      keyUsage.dirty = false;
+      const { second, requests, tokens, day, dayTokens } = keyUsage;
+      save.run("bench", JSON.stringify({ second, requests, tokens, day, dayTokens }));
+    }, 1000).unref();
+  }
+
+  /** An account as levity's pool keeps it: requests in flight, token totals, its health. */
+  interface Account {
+    name: string;
+    inFlight: number;
+    requests: number;
+    input: number;
+    output: number;
+    cached: number;
+    coolUntil: number;
+    failures: number;
+    lastOk: number;
+    disabled: boolean;
+    probes: number;
+    /** Requests waiting for this account to come out of its cooldown, woken when a lease ends. */
+    waiters: (() => void)[];
+    serves(model: string): boolean;
+  }
+  const newAccount = (name: string): Account => ({
+    name,
+    inFlight: 0,
+    requests: 0,
+    input: 0,
+    output: 0,
+    cached: 0,
+    coolUntil: 0,
+    failures: 0,
+    lastOk: 0,
+    disabled: false,
+    probes: 0,
+    waiters: [],
+    // An account may be limited to models by glob; the bench's serve every model.
+    serves: () => true,
+  });
+  const ACCOUNTS = new Map<Target["upstream"], Account>([
+    ["oa", newAccount("bench")],
+    ["gm", newAccount("bench")],
+  ]);
+
+  /** The account of the target's upstream, unless it is cooling down; counted as leased. */
+  function lease(record: LogRecord, target: Target, stream: boolean): Account | undefined {
+    const account = ACCOUNTS.get(target.upstream)!;
+    const now = Date.now();
+    if (account.disabled || account.coolUntil > now || !account.serves(target.model))
+      return undefined;
+    // A host quiet for 30 s is probed by levity before the call (the bench's never is).
+    if (now - (lastAnswered.get(target.upstream) ?? now) >= 30_000) account.probes++;
+    account.inFlight++;
+    account.requests++;
+    record.account = account.name;
+    record.attempts = 1;
+    record.stream = stream;
+    return account;
+  }
+
+  /** At the answer: the key's and the account's counts settled, as levity's lease and key service do. */
+  function answeredWithFeatures(record: LogRecord, target: Target | undefined): void {
+    record.ttfbMs = record.durationMs;
+    const tokens = record.inputTokens + record.outputTokens;
+    keyUsage.settle(record, tokens);
+    if (!target || record.account === undefined) return;
+    const account = ACCOUNTS.get(target.upstream)!;
+    account.inFlight--;
+    if (account.waiters.length > 0) for (const wake of account.waiters.splice(0)) wake();
+    const now = Date.now();
+    if (record.status < 400) {
+      account.input += record.inputTokens;
+      account.output += record.outputTokens;
+      account.cached += record.cachedTokens ?? 0;
+      account.failures = 0;
+      account.lastOk = now;
+    } else if (record.status === 429 || record.status >= 500) {
+      account.failures++;
+      account.coolUntil = now + 1000 * 2 ** Math.min(account.failures, 6);
+    }
+  }
+
+  /** levity's limit on a whole answer (proxy.upstream_limits.body_mb). */
+  const ANSWER_MAX_BYTES = 64 * 1024 * 1024;
+  /** When each upstream last answered: levity probes one that has been quiet before calling it. */
+  const lastAnswered = new Map<Target["upstream"], number>();
+  /**
+   * A whole answer as levity reads it from its own client: its encoding read (gzip decoded,
+   * since levity asks for it), its size held to the limit, and its upstream noted as answering.
+   */
+  function featuredAnswer(
+    target: Target,
+    head: { ok: boolean; status: number; headers: Headers },
+    bytes: Uint8Array | null,
+  ): WholeAnswer {
+    lastAnswered.set(target.upstream, Date.now());
+    const encoding = head.headers.get("content-encoding")?.trim().toLowerCase() ?? "identity";
+    let body = bytes ?? new Uint8Array(0);
+    if (encoding === "gzip") body = Bun.gunzipSync(body as Uint8Array<ArrayBuffer>);
+    if (body.byteLength > ANSWER_MAX_BYTES) throw new Refused(502, "The answer is too large.");
+    return { ok: head.ok, status: head.status, text: utf8.decode(body), headers: head.headers };
+  }
+
+  /** gateway.yaml's key is never revoked and never expires; levity asks anyway (keys made with `levity keys add` can). */
+  const KEY_EXPIRES: number | undefined = undefined;
+  const keyUsable = (now: number) => KEY_EXPIRES === undefined || now < KEY_EXPIRES;
+  /** Origins whose web pages may call (proxy.cors): none in the bench's configuration. */
+  const ALLOWED_ORIGINS: ReadonlySet<string> = new Set();
+  const PRINTABLE = /^[\x20-\x7e]*$/;
+
+  /** Context windows levity knows by model family (a few of its table's rows); the bench's models are not among them. */
+  const CONTEXT_WINDOWS: ReadonlyMap<string, number> = new Map([
+    ["gpt-4o", 128_000],
+    ["gpt-4.1", 1_047_576],
+    ["claude-sonnet-4", 200_000],
+    ["gemini-2.5-pro", 1_048_576],
+  ]);
+  const DATED = /-\d{4}-?\d{2}-?\d{2}$/;
+  /** Whether a prompt of this many characters fits the model's window (about 4 characters a token); unknown models fit. */
+  function fits(model: string, characters: number): boolean {
+    const name = model.toLowerCase();
+    const slash = name.lastIndexOf("/");
+    const bare = slash >= 0 ? name.slice(slash + 1) : name;
+    const window = CONTEXT_WINDOWS.get(DATED.test(bare) ? bare.replace(DATED, "") : bare);
+    return window === undefined || characters / 4 <= window;
+  }
+
+  /**
+   * What levity would change for an OpenAI-compatible provider's profile: developer messages,
+   * the max-tokens field's name, stream_options. The bench's upstream takes the body as it is,
+   * so nothing changes; what is paid is the look.
+   */
+  function adaptations(body: ChatBody & { stream_options?: unknown }): number {
+    let found = 0;
+    for (const message of body.messages ?? []) if (message.role === "developer") found++;
+    if (body.max_completion_tokens !== undefined && body.max_tokens === undefined) found++;
+    if (body.stream_options !== undefined && body.stream !== true) found++;
+    return found;
+  }
+
+  /** The SDKs' protocol headers levity forwards to an upstream of their own dialect. */
+  const FORWARDED = ["openai-beta", "anthropic-version", "anthropic-beta", "user-agent", "accept"];
+  function upstreamHeaders(target: Target, request: Request): Record<string, string> {
+    const headers: Record<string, string> = { ...target.headers, "accept-encoding": "gzip" };
+    for (const name of FORWARDED) {
+      const value = request.headers.get(name);
+      if (value) headers[name] = value;
+    }
+    return headers;
+  }
+
+  /** The upstream's headers a client may read: its rate limits and retry hints (levity's list, in short). */
+  const PASSED: ReadonlySet<string> = new Set([
+    "cache-control",
+    "retry-after",
+    "retry-after-ms",
+    "x-should-retry",
+    "openai-processing-ms",
+    "openai-version",
+    "request-id",
+  ]);
+  function copyPassed(this: Record<string, string>, value: string, name: string): void {
+    if (
+      PASSED.has(name) ||
+      name.startsWith("x-ratelimit-") ||
+      name.startsWith("anthropic-ratelimit-")
+    )
+      this[name] = value;
+  }
+
+  /** The answer's headers: the upstream's that pass, the routing headers and the request id. */
+  function routedHeaders(
+    upstream: Headers | undefined,
+    record: LogRecord,
+    target: Target,
+    origin: string | null,
+  ): Record<string, string> {
+    const headers: Record<string, string> = { "content-type": JSON_TYPE };
+    // A web page's request: the answer varies with its Origin (levity's CORS rules, in short).
+    if (origin !== null && ALLOWED_ORIGINS.has(origin)) {
+      headers["access-control-allow-origin"] = origin;
+      headers.vary = "Origin";
+    }
+    upstream?.forEach(copyPassed, headers);
+    headers["x-mapped-model"] = PRINTABLE.test(target.model)
+      ? target.model
+      : encodeURIComponent(target.model);
+    headers["x-upstream"] = target.upstream;
+    headers["x-account"] = record.account ?? "-";
+    headers["x-attempts"] = String(record.attempts ?? 1);
+    headers["x-request-id"] = record.requestId;
+    return headers;
+  }
+
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+  const CONTROL = /[\u0000-\u001f\u007f]/;
+  /** What levity refuses in a chat body before it maps the model; undefined for a body it takes. */
+  function bodyProblem(body: ChatBody): string | undefined {
+    const { model, stream } = body;
+    if (typeof model !== "string" || model.trim() === "") return "model is missing.";
+    if (model.length > 256 || CONTROL.test(model) || !model.isWellFormed())
+      return "model must be a name of at most 256 printable characters.";
+    // null is read as absent, as levity reads it.
+    if (stream !== undefined && stream !== null && typeof stream !== "boolean")
+      return "stream must be true or false.";
+    return undefined;
+  }
+
+  interface ChatUsage {
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    total_tokens?: number;
+    prompt_tokens_details?: { cached_tokens?: number };
+    completion_tokens_details?: { reasoning_tokens?: number };
+    prompt_cache_hit_tokens?: number;
+    cached_tokens?: number;
+  }
+  interface FullChatAnswer {
+    error?: unknown;
+    choices?: {
+      message?: {
+        content?: unknown;
+        refusal?: unknown;
+        reasoning_content?: unknown;
+        tool_calls?: unknown[];
+      };
+      finish_reason?: string;
+    }[];
+    usage?: ChatUsage;
+  }
+  /**
+   * The usage levity reads of a chat completion (cached and reasoning tokens, xAI's reasoning
+   * outside completion_tokens), and why it is not an answer: an error inside a 200, or nothing.
+   */
+  function readChatAnswer(answer: FullChatAnswer, record: LogRecord): string | undefined {
+    if (typeof answer.error === "object" && answer.error !== null)
+      return "The upstream answered 200 with an error.";
+    const usage = answer.usage;
+    const input = usage?.prompt_tokens ?? 0;
+    const reasoning = usage?.completion_tokens_details?.reasoning_tokens ?? 0;
+    let output = usage?.completion_tokens ?? 0;
+    if (reasoning > 0 && usage?.total_tokens === input + output + reasoning) output += reasoning;
+    record.inputTokens = input;
+    record.outputTokens = output;
+    record.reasoningTokens = reasoning;
+    record.cachedTokens =
+      usage?.prompt_tokens_details?.cached_tokens ??
+      usage?.prompt_cache_hit_tokens ??
+      usage?.cached_tokens ??
+      0;
+    const choice = answer.choices?.[0];
+    const message = choice?.message;
+    const said =
+      (typeof message?.content === "string" && message.content !== "") ||
+      (typeof message?.refusal === "string" && message.refusal !== "") ||
+      (typeof message?.reasoning_content === "string" && message.reasoning_content !== "") ||
+      (Array.isArray(message?.tool_calls) && message.tool_calls.length > 0);
+    // As levity: only an answer that ended, having said nothing, is empty (one cut at its
+    // length limit is the client's to read).
+    return said || (choice?.finish_reason ?? "stop") !== "stop"
+      ? undefined
+      : "The upstream answered with nothing.";
+  }
+
+  /** Prices by upstream, then model, looked up once each (the bench's models have none). */
+  const prices = new Map<string, Map<string, number | null>>();
+  function priceOf(record: LogRecord): number | undefined {
+    if (!record.upstream || !record.model) return record.upstream ? undefined : 0;
+    let byModel = prices.get(record.upstream);
+    if (!byModel) {
+      byModel = new Map();
+      prices.set(record.upstream, byModel);
+    }
+    let perToken = byModel.get(record.model);
+    if (perToken === undefined) {
+      perToken = null;
+      byModel.set(record.model, perToken);
+    }
+    return perToken === null ? undefined : perToken * (record.inputTokens + record.outputTokens);
+  }
+
+  /** Tokens by kind, per target and account, per client key, and the prompt cache's totals. */
+  interface KindCounts {
+    input: number;
+    output: number;
+    cached: number;
+    cache_write: number;
+    reasoning: number;
+  }
+  const zeroKinds = (): KindCounts => ({
+    input: 0,
+    output: 0,
+    cached: 0,
+    cache_write: 0,
+    reasoning: 0,
+  });
+  const tokensByAccount = new Map<Target, Map<string, KindCounts>>();
+  const keyKinds = zeroKinds();
+  const cacheTotals = new Map<Target, { input: number; cached: number }>();
+  function observeFeatures(target: Target | undefined, record: LogRecord): void {
+    if (!target || record.account === undefined) return;
+    let byAccount = tokensByAccount.get(target);
+    if (!byAccount) {
+      byAccount = new Map();
+      tokensByAccount.set(target, byAccount);
+    }
+    let kinds = byAccount.get(record.account);
+    if (!kinds) {
+      kinds = zeroKinds();
+      byAccount.set(record.account, kinds);
+    }
+    addKinds(kinds, record);
+    addKinds(keyKinds, record);
+    if (record.inputTokens > 0) {
+      let totals = cacheTotals.get(target);
+      if (!totals) {
+        totals = { input: 0, cached: 0 };
+        cacheTotals.set(target, totals);
+      }
+      totals.input += record.inputTokens;
+      totals.cached += record.cachedTokens ?? 0;
+    }
+  }
+  function addKinds(kinds: KindCounts, record: LogRecord): void {
+    kinds.input += record.inputTokens;
+    kinds.output += record.outputTokens;
+    kinds.cached += record.cachedTokens ?? 0;
+    kinds.cache_write += record.cacheWriteTokens ?? 0;
+    kinds.reasoning += record.reasoningTokens ?? 0;
+  }
+  function renderFeatureMetrics(): string {
+    let text =
+      "# HELP floor_account_tokens_total Tokens by upstream, model, account and kind.\n# TYPE floor_account_tokens_total counter\n";
+    for (const [target, byAccount] of tokensByAccount)
+      for (const [account, kinds] of byAccount)
+        for (const [kind, count] of Object.entries(kinds))
+          text += `floor_account_tokens_total{upstream="${target.upstream}",model="${target.model}",account="${account}",kind="${kind}"} ${count}\n`;
+    for (const [target, totals] of cacheTotals)
+      text += `floor_prompt_cache_hit_ratio{upstream="${target.upstream}",model="${target.model}"} ${totals.input ? totals.cached / totals.input : 0}\n`;
+    return text;
   }
 
   // --- the answers -----------------------------------------------------------------------------
@@ -397,6 +895,7 @@ function serve(): void {
     status: number,
     message: string,
   ): Response {
+    if (FEATURES) record.error = message;
     finished(route, record, target, started, status);
     return json(
       JSON.stringify(
@@ -498,8 +997,10 @@ function serve(): void {
     }
   }
 
-  /** The body's text, under the size limit and within the body timeout. */
-  function readBody(request: Request): Promise<string> {
+  /** Strict UTF-8, as levity reads a body: a broken byte is refused, not replaced. */
+  const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+  /** The body's text, under the size limit and within the body timeout (strict with FLOOR_FEATURES). */
+  function readBody(request: Request, strict = false): Promise<string> {
     if (Number(request.headers.get("content-length")) > MAX_BODY_BYTES)
       return Promise.reject(new Refused(413, "The body is larger than the limit."));
     return new Promise((resolve, reject) => {
@@ -508,16 +1009,32 @@ function serve(): void {
         fire: () => reject(new Refused(408, "The body did not arrive in time.")),
       };
       deadlines.add(deadline);
-      request.text().then(
-        (text) => {
-          deadlines.delete(deadline);
-          resolve(text);
-        },
-        (error) => {
-          deadlines.delete(deadline);
-          reject(error);
-        },
-      );
+      if (strict)
+        request.arrayBuffer().then(
+          (bytes) => {
+            deadlines.delete(deadline);
+            try {
+              resolve(strictUtf8.decode(bytes));
+            } catch {
+              reject(new Refused(400, "The body is not valid UTF-8."));
+            }
+          },
+          (error) => {
+            deadlines.delete(deadline);
+            reject(error);
+          },
+        );
+      else
+        request.text().then(
+          (text) => {
+            deadlines.delete(deadline);
+            resolve(text);
+          },
+          (error) => {
+            deadlines.delete(deadline);
+            reject(error);
+          },
+        );
     });
   }
 
@@ -529,6 +1046,8 @@ function serve(): void {
     ok: boolean;
     status: number;
     text: string;
+    /** The upstream's headers, asked for with FLOOR_FEATURES (levity passes some on). */
+    headers?: Headers;
   }
   const http1 = new Http1Client();
   const utf8 = new TextDecoder();
@@ -546,7 +1065,13 @@ function serve(): void {
     const abort = new AbortController();
     const call = {
       at: performance.now() + limitMs,
-      fire: () => abort.abort(new Refused(504, "The upstream did not answer in time.")),
+      // A client that left is levity's 499 (no fault of the account's); the time limit its 504.
+      fire: () =>
+        abort.abort(
+          request.signal.aborted
+            ? new Refused(499, "The client closed the request.")
+            : new Refused(504, "The upstream did not answer in time."),
+        ),
       client: request.signal,
       abort,
     };
@@ -572,14 +1097,26 @@ function serve(): void {
     target: Target,
     body: string,
     signal: AbortSignal,
+    headers: Record<string, string> = target.headers,
   ): Promise<WholeAnswer> {
     const inline = waiting < 2 && serving <= 2;
     waiting++;
     try {
       if (!inline) {
+        if (FEATURES) {
+          // levity undoes an answer's encoding itself, under its limit (fetch would, with none).
+          const answer = await fetch(target.url, {
+            method: "POST",
+            headers,
+            body,
+            signal,
+            decompress: false,
+          } as RequestInit);
+          return featuredAnswer(target, answer, await answer.bytes());
+        }
         const answer = await fetch(target.url, {
           method: "POST",
-          headers: target.headers,
+          headers,
           body,
           signal,
         });
@@ -591,10 +1128,12 @@ function serve(): void {
         body: rest,
       } = await http1.request(target.url, {
         method: "POST",
-        headers: target.headers,
+        headers,
         body,
         signal,
       });
+      if (FEATURES)
+        return featuredAnswer(target, head, bytes ?? (await new Response(rest).bytes()));
       const text =
         bytes === undefined ? await new Response(rest).text() : bytes ? utf8.decode(bytes) : "";
       return { ok: head.ok, status: head.status, text };
@@ -622,28 +1161,63 @@ function serve(): void {
 
   async function chat(request: Request): Promise<Response> {
     const started = performance.now();
+    // levity's server lifts its connections' idle limit (120 s) for a request being served.
+    if (FEATURES) server.timeout(request, 0);
     const record = arrived(CHAT, OPENAI_KEYS.get(request.headers.get("authorization") ?? ""));
+    // levity reads every request's Origin for its CORS rules; the bench's client sends none.
+    const origin = FEATURES ? request.headers.get("origin") : null;
     if (!hostAdmitted(request.headers.get("host")))
       return refuse(CHAT, record, undefined, started, 421, "Not a name the floor answers to.");
-    if (record.clientKey === undefined)
+    if (record.clientKey === undefined || (FEATURES && !keyUsable(Date.now())))
       return refuse(CHAT, record, undefined, started, 401, "A client key is needed.");
+    // levity refuses a form upload on a JSON route with 415.
+    if (FEATURES && request.headers.get("content-type")?.toLowerCase().startsWith("multipart/"))
+      return refuse(CHAT, record, undefined, started, 415, "This route takes JSON.");
     let text: string;
     let body: ChatBody;
     try {
-      text = await readBody(request);
+      text = await readBody(request, FEATURES);
       body = JSON.parse(text) as ChatBody;
     } catch (error) {
       if (error instanceof Refused)
         return refuse(CHAT, record, undefined, started, error.status, error.message);
       return refuse(CHAT, record, undefined, started, 400, "The body is not JSON.");
     }
+    if (FEATURES) {
+      // levity's order: the body is read and must be an object, then the key's usage is counted,
+      // then the model and the stream flag are checked.
+      if (typeof body !== "object" || body === null || Array.isArray(body))
+        return refuse(CHAT, record, undefined, started, 400, "The body must be a JSON object.");
+      keyUsage.admit(record);
+      const problem = bodyProblem(body);
+      if (problem) return refuse(CHAT, record, undefined, started, 400, problem);
+    }
     const target = mapped(record, body);
     if (!target) return refuse(CHAT, record, undefined, started, 404, "No mapping for this model.");
     const stream = body.stream === true;
+    if (FEATURES) {
+      if (!fits(target.model, text.length))
+        return refuse(
+          CHAT,
+          record,
+          target,
+          started,
+          400,
+          "The prompt is longer than the model's context.",
+        );
+      adaptations(body);
+      if (!lease(record, target, stream))
+        return refuse(CHAT, record, target, started, 429, "Every account is cooling down.");
+    }
     if (target.upstream === "gm" && stream)
       return refuse(CHAT, record, target, started, 400, "The floor streams only to OpenAI.");
     let forwarded = text;
-    if (target.upstream === "gm") forwarded = toGemini(body);
+    if (target.upstream === "gm")
+      try {
+        forwarded = toGemini(body);
+      } catch {
+        return refuse(CHAT, record, target, started, 400, "The messages are not the bench's kind.");
+      }
     else if (body.model !== target.model) {
       body.model = target.model;
       forwarded = JSON.stringify(body);
@@ -660,7 +1234,14 @@ function serve(): void {
             body: forwarded,
             signal: call.abort.signal,
           })
-        : await wholeAnswer(target, forwarded, call.abort.signal);
+        : await wholeAnswer(
+            target,
+            forwarded,
+            call.abort.signal,
+            FEATURES && target.upstream === "oa"
+              ? upstreamHeaders(target, request)
+              : target.headers,
+          );
     } catch {
       deadlines.delete(call);
       return callFailed(CHAT, record, target, started, call);
@@ -686,7 +1267,13 @@ function serve(): void {
     try {
       if (target.upstream === "gm")
         reply = fromGemini(JSON.parse(answerText) as GeminiAnswer, record, target);
-      else {
+      else if (FEATURES) {
+        const unusable = readChatAnswer(JSON.parse(answerText) as FullChatAnswer, record);
+        if (unusable) {
+          record.error = unusable;
+          return refuse(CHAT, record, target, started, 502, unusable);
+        }
+      } else {
         const usage = (JSON.parse(answerText) as ChatAnswer).usage;
         record.inputTokens = usage?.prompt_tokens ?? 0;
         record.outputTokens = usage?.completion_tokens ?? 0;
@@ -695,6 +1282,11 @@ function serve(): void {
       return refuse(CHAT, record, target, started, 502, NOT_JSON);
     }
     finished(CHAT, record, target, started, 200);
+    if (FEATURES && !(answer instanceof Response))
+      return new Response(reply, {
+        status: 200,
+        headers: routedHeaders(answer.headers, record, target, origin),
+      });
     return json(reply, 200, record.requestId);
   }
 
@@ -808,6 +1400,7 @@ function serve(): void {
 
   async function messages(request: Request): Promise<Response> {
     const started = performance.now();
+    if (FEATURES) server.timeout(request, 0);
     const record = arrived(MESSAGES, ANTHROPIC_KEYS.get(request.headers.get("x-api-key") ?? ""));
     if (!hostAdmitted(request.headers.get("host")))
       return refuse(MESSAGES, record, undefined, started, 421, "Not a name the floor answers to.");
@@ -877,7 +1470,8 @@ function serve(): void {
   const server = Bun.serve({
     port: Number(process.env.PORT ?? 0),
     hostname: "127.0.0.1",
-    idleTimeout: 0,
+    // levity's server closes a connection idle for 120 s (and lifts it for a request in progress).
+    idleTimeout: FEATURES ? 120 : 0,
     routes: {
       "/v1/chat/completions": { POST: (request) => counted(chat, request) },
       "/v1/messages": { POST: (request) => counted(messages, request) },

@@ -251,6 +251,13 @@ const floor = await start("floor proxy", [BUN, join(import.meta.dir, "floor-prox
 });
 // Read as levity's is, once it listens: the floor runs from source under Bun, not as a binary.
 const floorIdleRss = rssMb(floor.pid);
+// The floor also doing what levity's features do for a whole answer, as leanly (FLOOR_FEATURES):
+// between it and levity is levity's own way of doing them; between the floor and it, the features.
+const featured = await start(
+  "floor with features",
+  [BUN, join(import.meta.dir, "floor-proxy.ts")],
+  { UPSTREAM_URL: upstreamUrl, FLOOR_FEATURES: "1", ...FETCH_ENV },
+);
 
 function levityConfig(extra: string): string {
   const dir = mkdtempSync(join(tmpdir(), "levity-bench-"));
@@ -445,6 +452,14 @@ const passThrough: Target[] = [
   // Last: passThrough[2] is levity for the comparisons below.
   { name: "floor", url: chat(floor.port), headers: auth, body: chatBody, pid: floor.pid },
 ];
+// Measured at c=64 only, beside the pass-through targets.
+const featuredTarget: Target = {
+  name: "floor with features",
+  url: chat(featured.port),
+  headers: auth,
+  body: chatBody,
+  pid: featured.pid,
+};
 passThrough[2]!.pid = levity.pid;
 const translated: Target[] = [
   { name: "levity openai->gemini", url: chat(levity.port), headers: auth, body: geminiBody },
@@ -545,7 +560,7 @@ const pidByPort = new Map<number, number>(
 );
 const pidOf = (t: Target) => t.pid ?? pidByPort.get(Number(new URL(t.url).port));
 const warmed = new Map<string, string>();
-for (const t of [...passThrough, ...translated, logOff, ...sharedPair])
+for (const t of [...passThrough, featuredTarget, ...translated, logOff, ...sharedPair])
   warmed.set(t.name, warmUp(t, pidOf(t)));
 for (const t of [...teamPair, teamTwin]) warmed.set(t.name, warmUp(t, pidOf(t), teamKeysFile));
 
@@ -554,7 +569,7 @@ const add = (key: string, r: WrkResult) => results.set(key, [...(results.get(key
 for (let round = 1; round <= ROUNDS; round++) {
   console.log(`round ${round}/${ROUNDS}`);
   for (const t of passThrough) add(`c1 ${t.name}`, wrk(t.url, 1, SECONDS, t.body, t.headers));
-  for (const t of [...passThrough, ...translated])
+  for (const t of [...passThrough, featuredTarget, ...translated])
     add(
       `c64 ${t.name}`,
       t.pid
@@ -874,6 +889,12 @@ floorRows.push([
   `${Math.round(rps("levity"))} vs ${Math.round(rps("floor"))} req/s; CPU ${med("c64 levity", "cpuUs").toFixed(0)} vs ${med("c64 floor", "cpuUs").toFixed(0)} µs a request`,
   `${vsFloor(rps("levity"), rps("floor"))}; the floor ${ratio(rps("floor"), rps("reference"))} reference`,
   `≥ 0.75x reference: ${floorVerdict(rps("floor") >= 0.75 * rps("reference"))}`,
+]);
+floorRows.push([
+  "throughput, c=64, pass-through, against the floor with levity's features (FLOOR_FEATURES)",
+  `${Math.round(rps("levity"))} vs ${Math.round(rps("floor with features"))} req/s; CPU ${med("c64 levity", "cpuUs").toFixed(0)} vs ${med("c64 floor with features", "cpuUs").toFixed(0)} µs a request (the floor ${med("c64 floor", "cpuUs").toFixed(0)})`,
+  `${ratio(rps("levity"), rps("floor with features"))} the floor with features; it ${ratio(rps("floor with features"), rps("reference"))} reference`,
+  `≥ 0.75x reference: ${rps("floor with features") >= 0.75 * rps("reference") ? "the floor with features meets it" : "**the floor with features misses it too**: not reachable with these features on Bun here"}`,
 ]);
 if (portkey)
   floorRows.push([

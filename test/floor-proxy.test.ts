@@ -270,3 +270,99 @@ test("an upstream call ends when its client goes, as levity's calls do (the floo
     hanging.stop(true);
   }
 });
+
+test("with FLOOR_FEATURES the floor also does what levity's features do for a whole answer", async () => {
+  const upstream = await start("fake-upstream.ts", { PORT: "0" });
+  const featuredLog = join(dir, "features.db");
+  const port = await start("floor-proxy.ts", {
+    PORT: "0",
+    UPSTREAM_URL: `http://127.0.0.1:${upstream}`,
+    CLIENT_KEY: KEY,
+    REQUEST_LOG: featuredLog,
+    FLOOR_FEATURES: "1",
+  });
+  const ask = (body: string | Uint8Array) =>
+    fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: "POST",
+      headers: { ...openai, "content-type": "application/json", origin: "http://app.example" },
+      body,
+    });
+  const answer = await ask(JSON.stringify({ model: "bench-model", messages: prompt }));
+  expect(answer.status).toBe(200);
+  // levity's routing headers and request id, in one set of headers.
+  expect(answer.headers.get("x-mapped-model")).toBe("bench-model");
+  expect(answer.headers.get("x-upstream")).toBe("oa");
+  expect(answer.headers.get("x-account")).toBe("bench");
+  expect(answer.headers.get("x-attempts")).toBe("1");
+  // An Origin the configuration does not allow gets no CORS headers (levity's rule; none allowed here).
+  expect(answer.headers.get("access-control-allow-origin")).toBeNull();
+  expect(answer.headers.get("x-request-id")).toMatch(/^req_[0-9a-f]{24}$/);
+  expect(((await answer.json()) as Record<string, any>).usage.prompt_tokens).toBe(12);
+
+  // What levity refuses in a body: a stream flag that is not a boolean, a broken UTF-8 byte.
+  const flag = await ask(JSON.stringify({ model: "bench-model", stream: "yes", messages: prompt }));
+  expect(flag.status).toBe(400);
+  expect(((await flag.json()) as Record<string, any>).error.message).toContain("stream");
+  const broken = await ask(
+    new Uint8Array([...new TextEncoder().encode('{"model":"bench-model","x":"'), 0xff, 0x22, 0x7d]),
+  );
+  expect(broken.status).toBe(400);
+  expect(((await broken.json()) as Record<string, any>).error.message).toContain("UTF-8");
+
+  // The log's further columns, the account's tokens in the metrics, the key's saved counters.
+  const logged = await waitUntil("3 rows in the featured floor's log", () => {
+    let db: Database | undefined;
+    try {
+      db = new Database(featuredLog, { readonly: true });
+      const found = db
+        .query<Record<string, unknown>, []>(
+          "SELECT status, account, attempts, dialect, ttfb_ms, error FROM requests ORDER BY seq",
+        )
+        .all();
+      return found.length >= 3 ? found : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      db?.close();
+    }
+  });
+  expect(logged.map((row) => [row.status, row.account, row.attempts, row.dialect])).toEqual([
+    [200, "bench", 1, "openai-chat"],
+    [400, null, 0, "openai-chat"],
+    [400, null, 0, "openai-chat"],
+  ]);
+  expect(logged[0]!.ttfb_ms as number).toBeGreaterThan(0);
+  expect(logged.map((row) => row.error)).toEqual([
+    null,
+    "stream must be true or false.",
+    "The body is not valid UTF-8.",
+  ]);
+  const metrics = parseMetrics(
+    await (await fetch(`http://127.0.0.1:${port}/metrics`, { headers: openai })).text(),
+  );
+  expect(sample(metrics, "floor_account_tokens_total", { account: "bench", kind: "input" })).toBe(
+    12,
+  );
+  // Saved once a second: read until the save after the last request (an earlier one may hold less).
+  interface Counters {
+    requests: number[];
+    dayTokens: number;
+  }
+  const counted = (counters: Counters) => counters.requests.reduce((a, b) => a + b, 0);
+  const saved = await waitUntil("the key's counters saved", () => {
+    let db: Database | undefined;
+    try {
+      db = new Database(`${featuredLog}-keys`, { readonly: true });
+      const row = db.query<{ state: string }, []>("SELECT state FROM key_counters").get();
+      const counters = row ? (JSON.parse(row.state) as Counters) : undefined;
+      // Counted once the body is read as an object, as levity counts: the broken body never was.
+      return counters && counted(counters) >= 2 ? counters : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      db?.close();
+    }
+  });
+  expect(counted(saved)).toBe(2);
+  expect(saved.dayTokens).toBe(22);
+}, 20_000);
