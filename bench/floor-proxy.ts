@@ -1000,7 +1000,7 @@ function serve(): void {
   /** Strict UTF-8, as levity reads a body: a broken byte is refused, not replaced. */
   const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
   /** The body's text, under the size limit and within the body timeout (strict with FLOOR_FEATURES). */
-  function readBody(request: Request, strict = false): Promise<string> {
+  function readBody(request: Request, strict: boolean): Promise<string> {
     if (Number(request.headers.get("content-length")) > MAX_BODY_BYTES)
       return Promise.reject(new Refused(413, "The body is larger than the limit."));
     return new Promise((resolve, reject) => {
@@ -1063,16 +1063,17 @@ function serve(): void {
    */
   function limitedCall(request: Request, limitMs: number): Deadline & { abort: AbortController } {
     const abort = new AbortController();
+    const client = request.signal;
     const call = {
       at: performance.now() + limitMs,
       // A client that left is levity's 499 (no fault of the account's); the time limit its 504.
       fire: () =>
         abort.abort(
-          request.signal.aborted
+          client.aborted
             ? new Refused(499, "The client closed the request.")
             : new Refused(504, "The upstream did not answer in time."),
         ),
-      client: request.signal,
+      client,
       abort,
     };
     deadlines.add(call);
@@ -1097,7 +1098,7 @@ function serve(): void {
     target: Target,
     body: string,
     signal: AbortSignal,
-    headers: Record<string, string> = target.headers,
+    headers: Record<string, string>,
   ): Promise<WholeAnswer> {
     const inline = waiting < 2 && serving <= 2;
     waiting++;
@@ -1408,7 +1409,7 @@ function serve(): void {
       return refuse(MESSAGES, record, undefined, started, 401, "A client key is needed.");
     let body: AnthropicBody;
     try {
-      body = JSON.parse(await readBody(request)) as AnthropicBody;
+      body = JSON.parse(await readBody(request, false)) as AnthropicBody;
     } catch (error) {
       if (error instanceof Refused)
         return refuse(MESSAGES, record, undefined, started, error.status, error.message);
@@ -1429,7 +1430,12 @@ function serve(): void {
     let answer: WholeAnswer;
     const call = limitedCall(request, TOTAL_MS);
     try {
-      answer = await wholeAnswer(target, toChat(body, target.model), call.abort.signal);
+      answer = await wholeAnswer(
+        target,
+        toChat(body, target.model),
+        call.abort.signal,
+        target.headers,
+      );
     } catch {
       deadlines.delete(call);
       return callFailed(MESSAGES, record, target, started, call);
