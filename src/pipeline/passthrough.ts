@@ -18,7 +18,11 @@ import type { GuardedSource, OpenedText, UpstreamClient } from "../upstream/forw
 import type { UpstreamHead } from "../upstream/http1.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { adaptChatBody, meansNoSuchRoute } from "../codecs/openai-compatible/index.ts";
-import { clientResponseHeaders, endpointFor, requestHeadersWith } from "../upstream/protocol.ts";
+import {
+  clientResponseHeaders,
+  endpointPathFor,
+  requestHeadersWith,
+} from "../upstream/protocol.ts";
 import type { AttemptContext } from "./attempt-context.ts";
 import type { Logger } from "../log.ts";
 import { REASONING_HISTORY } from "../codecs/reasoning-history.ts";
@@ -150,15 +154,18 @@ export class PassthroughRunner implements TargetRunner {
       dialect === "gemini" || (json.model === target.model && !adapted)
         ? text
         : JSON.stringify({ ...(adapted ?? json), model: target.model });
-    this.url = endpointFor(upstream, dialect, {
-      operation: ctx.match.route.operation,
-      model: target.model,
-      stream,
-      // Only Gemini's endpoint carries the client's query (its `alt`): asked for elsewhere, the
-      // URL made a URLSearchParams object every request.
-      query: upstream.protocol === "gemini" ? ctx.url.searchParams : undefined,
-      apiVersion: upstream.apiVersion,
-    });
+    this.url = services.upstreamClient.endpointUrl(
+      upstream,
+      endpointPathFor(upstream, dialect, {
+        operation: ctx.match.route.operation,
+        model: target.model,
+        stream,
+        // Only Gemini's endpoint carries the client's query (its `alt`): asked for elsewhere, the
+        // URL made a URLSearchParams object every request.
+        query: upstream.protocol === "gemini" ? ctx.url.searchParams : undefined,
+        apiVersion: upstream.apiVersion,
+      }),
+    );
     this.codec = UPSTREAM_CODECS[dialect];
     // OpenAI stores a Response in the account that made it (unless store: false); continuing it must go back there.
     this.pin = dialect === "openai-responses" && json.store !== false ? pinStored : pinNothing;

@@ -31,6 +31,8 @@ export interface UpstreamCall {
 
 // Endpoint URLs whose origin is remembered; past this many (a Gemini model in each path), forgotten.
 const ORIGINS_MAX = 1_000;
+/** Endpoint URLs kept per upstream; past this many paths (Gemini's name models), forgotten. */
+const ENDPOINTS_PER_UPSTREAM = 1_000;
 
 // Hosts that answered recently need no connection probe.
 const PROBE_AFTER_QUIET_MS = 30_000;
@@ -383,6 +385,8 @@ export class UpstreamClient {
   private waiting = 0;
   /** Behind an HTTP proxy a probe would test the wrong host, so there is none. */
   private readonly behindProxy: boolean;
+  /** Each upstream's endpoint URLs by path (endpointUrl). */
+  private readonly endpoints = new WeakMap<Upstream, Map<string, string>>();
   /** Each account's key headers, made once per Account object (a reload makes new ones). */
   private readonly keyHeaders = new WeakMap<
     Account,
@@ -405,6 +409,27 @@ export class UpstreamClient {
       typeof Bun !== "undefined" && !this.behindProxy && env.LEVITY_UPSTREAM_CLIENT !== "fetch"
         ? new Http1Client()
         : undefined;
+  }
+
+  /**
+   * An upstream's endpoint URL, the same string for every call to it: joined per request, each
+   * call's URL was a new string, flattened and hashed again by every lookup made with it (the
+   * origin's, the HTTP/1.1 client's). A reload's new Upstream objects start anew.
+   */
+  endpointUrl(upstream: Upstream, path: string): string {
+    let byPath = this.endpoints.get(upstream);
+    if (!byPath) {
+      byPath = new Map();
+      this.endpoints.set(upstream, byPath);
+    }
+    let url = byPath.get(path);
+    if (url === undefined) {
+      url = upstream.baseUrl + path;
+      // Gemini's paths name the client's model: the memory is bounded.
+      if (byPath.size >= ENDPOINTS_PER_UPSTREAM) byPath.clear();
+      byPath.set(path, url);
+    }
+    return url;
   }
 
   /** Closes the idle upstream connections levity holds itself (fetch's are the runtime's). */

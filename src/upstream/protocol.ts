@@ -64,7 +64,12 @@ export function upstreamEndpoint(upstream: Upstream, request: EndpointRequest): 
  * caller that builds it itself makes one object a request, not two.
  */
 export function endpointFor(upstream: Upstream, dialect: Dialect, call: EndpointCall): string {
-  return upstream.baseUrl + DIALECT_MODULES[servingDialect(upstream, dialect)].endpointPath(call);
+  return upstream.baseUrl + endpointPathFor(upstream, dialect, call);
+}
+
+/** The path endpointFor puts after the upstream's base URL. */
+export function endpointPathFor(upstream: Upstream, dialect: Dialect, call: EndpointCall): string {
+  return DIALECT_MODULES[servingDialect(upstream, dialect)].endpointPath(call);
 }
 
 export function modelListEndpoint(upstream: Upstream): string | undefined {
