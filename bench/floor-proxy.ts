@@ -637,9 +637,15 @@ function serve(): void {
 
   /** The SDKs' protocol headers levity forwards to an upstream of their own dialect. */
   const FORWARDED = ["openai-beta", "anthropic-version", "anthropic-beta", "user-agent", "accept"];
-  function upstreamHeaders(target: Target, request: Request): Record<string, string> {
+  /** What it forwards to an upstream of another dialect (src/upstream/protocol.ts). */
+  const TRANSLATED_FORWARDED = ["user-agent"];
+  function upstreamHeaders(
+    target: Target,
+    request: Request,
+    sameDialect: boolean,
+  ): Record<string, string> {
     const headers: Record<string, string> = { ...target.headers, "accept-encoding": "gzip" };
-    for (const name of FORWARDED) {
+    for (const name of sameDialect ? FORWARDED : TRANSLATED_FORWARDED) {
       const value = request.headers.get(name);
       if (value) headers[name] = value;
     }
@@ -700,6 +706,8 @@ function serve(): void {
     // null is read as absent, as levity reads it.
     if (stream !== undefined && stream !== null && typeof stream !== "boolean")
       return "stream must be true or false.";
+    if (!Array.isArray(body.messages) || body.messages.length === 0)
+      return "messages must be a list of at least one message.";
     return undefined;
   }
 
@@ -757,6 +765,31 @@ function serve(): void {
     return said || (choice?.finish_reason ?? "stop") !== "stop"
       ? undefined
       : "The upstream answered with nothing.";
+  }
+
+  /**
+   * The usage levity reads of a Gemini answer (tool-use prompt tokens as input, thoughts as output
+   * and reasoning, cached tokens), and why it is not an answer: an error inside a 200, or nothing
+   * said where the answer ended normally.
+   */
+  function readGeminiAnswer(answer: GeminiAnswer, record: LogRecord): string | undefined {
+    if (typeof answer.error === "object" && answer.error !== null)
+      return "The upstream answered 200 with an error.";
+    const usage = answer.usageMetadata;
+    const thoughts = usage?.thoughtsTokenCount ?? 0;
+    record.inputTokens = (usage?.promptTokenCount ?? 0) + (usage?.toolUsePromptTokenCount ?? 0);
+    record.outputTokens = (usage?.candidatesTokenCount ?? 0) + thoughts;
+    record.reasoningTokens = thoughts;
+    record.cachedTokens = usage?.cachedContentTokenCount ?? 0;
+    const candidate = answer.candidates?.[0];
+    if (!candidate)
+      return answer.promptFeedback?.blockReason ? undefined : "The upstream answered with nothing.";
+    for (const part of candidate.content?.parts ?? [])
+      if ((typeof part.text === "string" && part.text !== "") || part.functionCall !== undefined)
+        return undefined;
+    return (candidate.finishReason ?? "STOP") === "STOP"
+      ? "The upstream answered with nothing."
+      : undefined;
   }
 
   /** Prices by upstream, then model, looked up once each (the bench's models have none). */
@@ -860,15 +893,19 @@ function serve(): void {
     usage?: { prompt_tokens?: number; completion_tokens?: number };
   }
   interface GeminiAnswer {
+    error?: unknown;
     responseId?: string;
     candidates?: {
-      content?: { parts?: { text?: string; thought?: boolean }[] };
+      content?: { parts?: { text?: string; thought?: boolean; functionCall?: unknown }[] };
       finishReason?: string;
     }[];
+    promptFeedback?: { blockReason?: string };
     usageMetadata?: {
       promptTokenCount?: number;
+      toolUsePromptTokenCount?: number;
       candidatesTokenCount?: number;
       thoughtsTokenCount?: number;
+      cachedContentTokenCount?: number;
     };
   }
 
@@ -1239,9 +1276,7 @@ function serve(): void {
             target,
             forwarded,
             call.abort.signal,
-            FEATURES && target.upstream === "oa"
-              ? upstreamHeaders(target, request)
-              : target.headers,
+            FEATURES ? upstreamHeaders(target, request, target.upstream === "oa") : target.headers,
           );
     } catch {
       deadlines.delete(call);
@@ -1266,9 +1301,17 @@ function serve(): void {
     }
     let reply = answerText;
     try {
-      if (target.upstream === "gm")
-        reply = fromGemini(JSON.parse(answerText) as GeminiAnswer, record, target);
-      else if (FEATURES) {
+      if (target.upstream === "gm") {
+        const gemini = JSON.parse(answerText) as GeminiAnswer;
+        if (FEATURES) {
+          const unusable = readGeminiAnswer(gemini, record);
+          if (unusable) {
+            record.error = unusable;
+            return refuse(CHAT, record, target, started, 502, unusable);
+          }
+        }
+        reply = fromGemini(gemini, record, target);
+      } else if (FEATURES) {
         const unusable = readChatAnswer(JSON.parse(answerText) as FullChatAnswer, record);
         if (unusable) {
           record.error = unusable;
@@ -1297,11 +1340,17 @@ function serve(): void {
     let content = "";
     for (const part of candidate?.content?.parts ?? [])
       if (part.thought !== true && typeof part.text === "string") content += part.text;
-    const usage = gemini.usageMetadata;
-    const input = usage?.promptTokenCount ?? 0;
-    const output = (usage?.candidatesTokenCount ?? 0) + (usage?.thoughtsTokenCount ?? 0);
-    record.inputTokens = input;
-    record.outputTokens = output;
+    if (!FEATURES) {
+      const usage = gemini.usageMetadata;
+      record.inputTokens = usage?.promptTokenCount ?? 0;
+      record.outputTokens = (usage?.candidatesTokenCount ?? 0) + (usage?.thoughtsTokenCount ?? 0);
+    }
+    const input = record.inputTokens;
+    const output = record.outputTokens;
+    // A prompt Gemini blocked has no candidate; its client reads that as a content filter.
+    const finish = gemini.promptFeedback?.blockReason
+      ? "content_filter"
+      : (GEMINI_FINISH[candidate?.finishReason ?? "STOP"] ?? "stop");
     return JSON.stringify({
       id: `chatcmpl-${gemini.responseId ?? record.requestId}`,
       object: "chat.completion",
@@ -1311,7 +1360,7 @@ function serve(): void {
         {
           index: 0,
           message: { role: "assistant", content },
-          finish_reason: GEMINI_FINISH[candidate?.finishReason ?? "STOP"] ?? "stop",
+          finish_reason: finish,
         },
       ],
       usage: { prompt_tokens: input, completion_tokens: output, total_tokens: input + output },
@@ -1403,17 +1452,30 @@ function serve(): void {
     const started = performance.now();
     if (FEATURES) server.timeout(request, 0);
     const record = arrived(MESSAGES, ANTHROPIC_KEYS.get(request.headers.get("x-api-key") ?? ""));
+    const origin = FEATURES ? request.headers.get("origin") : null;
     if (!hostAdmitted(request.headers.get("host")))
       return refuse(MESSAGES, record, undefined, started, 421, "Not a name the floor answers to.");
-    if (record.clientKey === undefined)
+    if (record.clientKey === undefined || (FEATURES && !keyUsable(Date.now())))
       return refuse(MESSAGES, record, undefined, started, 401, "A client key is needed.");
+    if (FEATURES && request.headers.get("content-type")?.toLowerCase().startsWith("multipart/"))
+      return refuse(MESSAGES, record, undefined, started, 415, "This route takes JSON.");
+    let text: string;
     let body: AnthropicBody;
     try {
-      body = JSON.parse(await readBody(request, false)) as AnthropicBody;
+      text = await readBody(request, FEATURES);
+      body = JSON.parse(text) as AnthropicBody;
     } catch (error) {
       if (error instanceof Refused)
         return refuse(MESSAGES, record, undefined, started, error.status, error.message);
       return refuse(MESSAGES, record, undefined, started, 400, "The body is not JSON.");
+    }
+    if (FEATURES) {
+      // levity's order, as on the chat route: an object, the key's usage, then the fields.
+      if (typeof body !== "object" || body === null || Array.isArray(body))
+        return refuse(MESSAGES, record, undefined, started, 400, "The body must be a JSON object.");
+      keyUsage.admit(record);
+      const problem = bodyProblem(body);
+      if (problem) return refuse(MESSAGES, record, undefined, started, 400, problem);
     }
     const target = mapped(record, body);
     if (!target)
@@ -1427,6 +1489,19 @@ function serve(): void {
         400,
         "The floor serves these whole, from OpenAI.",
       );
+    if (FEATURES) {
+      if (!fits(target.model, text.length))
+        return refuse(
+          MESSAGES,
+          record,
+          target,
+          started,
+          400,
+          "The prompt is longer than the model's context.",
+        );
+      if (!lease(record, target, false))
+        return refuse(MESSAGES, record, target, started, 429, "Every account is cooling down.");
+    }
     let answer: WholeAnswer;
     const call = limitedCall(request, TOTAL_MS);
     try {
@@ -1434,7 +1509,7 @@ function serve(): void {
         target,
         toChat(body, target.model),
         call.abort.signal,
-        target.headers,
+        FEATURES ? upstreamHeaders(target, request, false) : target.headers,
       );
     } catch {
       deadlines.delete(call);
@@ -1448,19 +1523,35 @@ function serve(): void {
     }
     let reply: string;
     try {
-      reply = fromChat(JSON.parse(answerText) as ChatAnswer, record, target);
+      const chat = JSON.parse(answerText) as FullChatAnswer & ChatAnswer;
+      if (FEATURES) {
+        const unusable = readChatAnswer(chat, record);
+        if (unusable) {
+          record.error = unusable;
+          return refuse(MESSAGES, record, target, started, 502, unusable);
+        }
+      }
+      reply = fromChat(chat, record, target);
     } catch {
       return refuse(MESSAGES, record, target, started, 502, NOT_JSON);
     }
     finished(MESSAGES, record, target, started, 200);
+    if (FEATURES)
+      return new Response(reply, {
+        status: 200,
+        headers: routedHeaders(answer.headers, record, target, origin),
+      });
     return json(reply, 200, record.requestId);
   }
 
   /** An OpenAI chat completion as an Anthropic message; its usage goes on the record. */
   function fromChat(answer: ChatAnswer, record: LogRecord, target: Target): string {
     const choice = answer.choices?.[0];
-    record.inputTokens = answer.usage?.prompt_tokens ?? 0;
-    record.outputTokens = answer.usage?.completion_tokens ?? 0;
+    // With FLOOR_FEATURES, readChatAnswer has read the usage as levity does.
+    if (!FEATURES) {
+      record.inputTokens = answer.usage?.prompt_tokens ?? 0;
+      record.outputTokens = answer.usage?.completion_tokens ?? 0;
+    }
     return JSON.stringify({
       id: `msg_${answer.id ?? record.requestId}`,
       type: "message",

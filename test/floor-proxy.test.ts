@@ -366,3 +366,144 @@ test("with FLOOR_FEATURES the floor also does what levity's features do for a wh
   expect(counted(saved)).toBe(2);
   expect(saved.dayTokens).toBe(22);
 }, 20_000);
+
+test("with FLOOR_FEATURES the translated paths get levity's features too: the checks, the lease, the usage by kind, the routing headers", async () => {
+  // An upstream whose answers carry what levity reads beyond the plain usage: cached and
+  // reasoning tokens, and, for one model, a Gemini answer that says nothing.
+  const upstream = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(request) {
+      const path = new URL(request.url).pathname;
+      if (path.endsWith(":generateContent"))
+        return Response.json({
+          responseId: "gem-1",
+          candidates: [
+            { content: { role: "model", parts: [{ text: "Hi." }] }, finishReason: "STOP" },
+          ],
+          usageMetadata: {
+            promptTokenCount: 30,
+            candidatesTokenCount: 4,
+            thoughtsTokenCount: 6,
+            cachedContentTokenCount: 20,
+          },
+        });
+      return Response.json(
+        {
+          id: "chatcmpl-1",
+          object: "chat.completion",
+          model: "bench-model",
+          choices: [
+            { index: 0, message: { role: "assistant", content: "" }, finish_reason: "stop" },
+          ],
+          usage: {
+            prompt_tokens: 40,
+            completion_tokens: 0,
+            prompt_tokens_details: { cached_tokens: 32 },
+          },
+        },
+        { headers: { "x-ratelimit-remaining-requests": "99" } },
+      );
+    },
+  });
+  try {
+    const featuredLog = join(dir, "translated.db");
+    const port = await start("floor-proxy.ts", {
+      PORT: "0",
+      UPSTREAM_URL: `http://127.0.0.1:${upstream.port}`,
+      CLIENT_KEY: KEY,
+      REQUEST_LOG: featuredLog,
+      FLOOR_FEATURES: "1",
+    });
+    const base = `http://127.0.0.1:${port}`;
+    const json = { "content-type": "application/json" };
+    const anthropic = { ...json, "x-api-key": KEY, "anthropic-version": "2023-06-01" };
+
+    const toGemini = await fetch(`${base}/v1/chat/completions`, {
+      method: "POST",
+      headers: { ...json, ...openai },
+      body: JSON.stringify({ model: "gem-model", messages: prompt }),
+    });
+    expect(toGemini.status).toBe(200);
+    expect(toGemini.headers.get("x-upstream")).toBe("gm");
+    expect(toGemini.headers.get("x-account")).toBe("bench");
+    expect(((await toGemini.json()) as Record<string, any>).usage).toMatchObject({
+      prompt_tokens: 30,
+      completion_tokens: 10,
+    });
+
+    // The OpenAI upstream's answer says nothing and ended: levity's 502, in Anthropic's shape.
+    const empty = await fetch(`${base}/v1/messages`, {
+      method: "POST",
+      headers: anthropic,
+      body: JSON.stringify({ model: "claude-bench", max_tokens: 16, messages: prompt }),
+    });
+    expect(empty.status).toBe(502);
+    expect(await empty.json()).toMatchObject({
+      type: "error",
+      error: { message: "The upstream answered with nothing." },
+    });
+
+    const noMessages = await fetch(`${base}/v1/messages`, {
+      method: "POST",
+      headers: anthropic,
+      body: JSON.stringify({ model: "claude-bench", max_tokens: 16, messages: [] }),
+    });
+    expect(noMessages.status).toBe(400);
+    expect(((await noMessages.json()) as Record<string, any>).type).toBe("error");
+
+    const logged = await waitUntil("3 rows in the translated floor's log", () => {
+      let db: Database | undefined;
+      try {
+        db = new Database(featuredLog, { readonly: true });
+        const found = db
+          .query<Record<string, unknown>, []>(
+            "SELECT status, dialect, account, attempts, input_tokens, output_tokens, cached_tokens, reasoning_tokens, error FROM requests ORDER BY seq",
+          )
+          .all();
+        return found.length >= 3 ? found : undefined;
+      } catch {
+        return undefined;
+      } finally {
+        db?.close();
+      }
+    });
+    expect(logged).toEqual([
+      {
+        status: 200,
+        dialect: "openai-chat",
+        account: "bench",
+        attempts: 1,
+        input_tokens: 30,
+        output_tokens: 10,
+        cached_tokens: 20,
+        reasoning_tokens: 6,
+        error: null,
+      },
+      {
+        status: 502,
+        dialect: "anthropic-messages",
+        account: "bench",
+        attempts: 1,
+        input_tokens: 40,
+        output_tokens: 0,
+        cached_tokens: 32,
+        reasoning_tokens: 0,
+        error: "The upstream answered with nothing.",
+      },
+      {
+        status: 400,
+        dialect: "anthropic-messages",
+        account: null,
+        attempts: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        cached_tokens: 0,
+        reasoning_tokens: 0,
+        error: "messages must be a list of at least one message.",
+      },
+    ]);
+  } finally {
+    upstream.stop(true);
+  }
+}, 20_000);
