@@ -595,13 +595,22 @@ for (const t of [...passThrough, ...featuredTargets, ...translated, logOff, ...s
   warmed.set(t.name, warmUp(t, pidOf(t)));
 for (const t of [...teamPair, teamTwin]) warmed.set(t.name, warmUp(t, pidOf(t), teamKeysFile));
 
+/**
+ * The targets in a round's order: as listed in odd rounds, reversed in even ones. The machine
+ * drifts within a round (its speed moved by a third within minutes in some runs), and a target
+ * always measured in one place would carry that drift into every one of its rounds.
+ */
+function inTurn<T>(round: number, targets: readonly T[]): T[] {
+  return round % 2 ? [...targets] : [...targets].reverse();
+}
+
 const results = new Map<string, WrkResult[]>();
 const add = (key: string, r: WrkResult) => results.set(key, [...(results.get(key) ?? []), r]);
 for (let round = 1; round <= ROUNDS; round++) {
   console.log(`round ${round}/${ROUNDS}`);
-  for (const t of [...passThrough, featuredTarget])
+  for (const t of inTurn(round, [...passThrough, featuredTarget]))
     add(`c1 ${t.name}`, wrk(t.url, 1, SECONDS, t.body, t.headers));
-  for (const t of [...passThrough, ...featuredTargets, ...translated])
+  for (const t of inTurn(round, [...passThrough, ...featuredTargets, ...translated]))
     add(
       `c64 ${t.name}`,
       t.pid
@@ -672,7 +681,10 @@ function sideCost(label: string, a: Target, b: Target, field: "rps" | "cpuUs"): 
 // Streams: 1,000 at once, each 20 chunks, through each.
 const streamResults = new Map<string, StreamResult[]>();
 for (let round = 1; round <= ROUNDS; round++) {
-  for (const t of passThrough.filter((p) => p.name !== "portkey")) {
+  for (const t of inTurn(
+    round,
+    passThrough.filter((p) => p.name !== "portkey"),
+  )) {
     for (const mode of ["paced", "burst"] as const) {
       const key = `${mode} ${t.name}`;
       const before = t.pid ? cpuSeconds(t.pid) : 0;
@@ -1010,7 +1022,7 @@ const command = `bun bench/run.ts --rounds ${ROUNDS} --seconds ${SECONDS} --requ
 const report = `## Results
 
 Machine: ${machine()}.
-Command: \`${command}\` (${new Date().toISOString().slice(0, 10)}). Every process on the same machine: the fake upstream, each gateway, and the load generator (wrk 1 thread; bench/stream-load.ts for streams). Medians of ${ROUNDS} alternating rounds of ${SECONDS} s; the log-and-metrics and key-enforcement comparisons run side by side (both gateways loaded at once, c=32 each, four times a round, each started first twice; judged by the median of the runs' own ratios, with two identical gateways measured the same way as the method's own reading), the shared store's A B B A in each round (Redis and PostgreSQL would take their CPU from both sides of a side-by-side run), judged by the median of the rounds' own ratios.
+Command: \`${command}\` (${new Date().toISOString().slice(0, 10)}). Every process on the same machine: the fake upstream, each gateway, and the load generator (wrk 1 thread; bench/stream-load.ts for streams). Medians of ${ROUNDS} rounds of ${SECONDS} s, each target once a round, in the listed order in odd rounds and the reverse in even ones; the log-and-metrics and key-enforcement comparisons run side by side (both gateways loaded at once, c=32 each, four times a round, each started first twice; judged by the median of the runs' own ratios, with two identical gateways measured the same way as the method's own reading), the shared store's A B B A in each round (Redis and PostgreSQL would take their CPU from both sides of a side-by-side run), judged by the median of the rounds' own ratios.
 
 Warm-up before the rounds, at c=8: every path at least ${WARM_MIN_SECONDS} s, then on until its process's compiler threads were quiet for a second (seconds taken: ${[...warmed.entries()].map(([name, taken]) => `${name} ${taken}`).join(", ")}).
 
