@@ -67,6 +67,13 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { TO_ANTHROPIC_STOP, toAnthropicUsage } from "../src/codecs/anthropic-messages/wire.ts";
+import { fromGeminiFinish } from "../src/codecs/gemini/wire.ts";
+import {
+  fromOpenAIFinish,
+  TO_OPENAI_FINISH,
+  toOpenAIUsage,
+} from "../src/codecs/openai-chat/wire.ts";
 import { Http1Client } from "../src/upstream/http1.ts";
 
 /** One request as the log keeps it. */
@@ -706,8 +713,47 @@ function serve(): void {
     // null is read as absent, as levity reads it.
     if (stream !== undefined && stream !== null && typeof stream !== "boolean")
       return "stream must be true or false.";
-    if (!Array.isArray(body.messages) || body.messages.length === 0)
+    return undefined;
+  }
+
+  // levity's request caps (proxy.limits' defaults), checked where it translates a request.
+  const MAX_MESSAGES = 50_000;
+  const MAX_PARTS = 200_000;
+  const MAX_TOOLS = 2_000;
+  const CHAT_ROLES: ReadonlySet<string> = new Set([
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+  ]);
+  const ANTHROPIC_ROLES: ReadonlySet<string> = new Set(["user", "assistant", "system"]);
+  /**
+   * What levity refuses in a body it translates, before any account is asked (pass-through
+   * leaves the messages to the upstream): the caps, and each message an object with a role of
+   * the dialect's and content that is text or a list of blocks.
+   */
+  function translationProblem(body: ChatBody, roles: ReadonlySet<string>): string | undefined {
+    const messages: unknown = body.messages;
+    if (!Array.isArray(messages) || messages.length === 0)
       return "messages must be a list of at least one message.";
+    if (messages.length > MAX_MESSAGES) return `messages: at most ${MAX_MESSAGES}.`;
+    let parts = 0;
+    for (const message of messages) {
+      if (typeof message !== "object" || message === null) return "Each message must be an object.";
+      const { role, content } = message as { role?: unknown; content?: unknown };
+      if (typeof role !== "string" || !roles.has(role))
+        return "A message's role is not this API's.";
+      if (Array.isArray(content)) {
+        parts += content.length;
+        for (const block of content)
+          if (typeof block !== "object" || block === null) return "Each block must be an object.";
+      } else if (content !== undefined && content !== null && typeof content !== "string")
+        return "A message's content must be text or a list of blocks.";
+    }
+    if (parts > MAX_PARTS) return `content parts: at most ${MAX_PARTS}.`;
+    const tools: unknown = (body as { tools?: unknown }).tools;
+    if (Array.isArray(tools) && tools.length > MAX_TOOLS) return `tools: at most ${MAX_TOOLS}.`;
     return undefined;
   }
 
@@ -761,8 +807,8 @@ function serve(): void {
       (typeof message?.reasoning_content === "string" && message.reasoning_content !== "") ||
       (Array.isArray(message?.tool_calls) && message.tool_calls.length > 0);
     // As levity: only an answer that ended, having said nothing, is empty (one cut at its
-    // length limit is the client's to read).
-    return said || (choice?.finish_reason ?? "stop") !== "stop"
+    // length limit, filtered or calling tools is the client's to read).
+    return said || fromOpenAIFinish(choice?.finish_reason) !== "end"
       ? undefined
       : "The upstream answered with nothing.";
   }
@@ -773,8 +819,6 @@ function serve(): void {
    * said where the answer ended normally.
    */
   function readGeminiAnswer(answer: GeminiAnswer, record: LogRecord): string | undefined {
-    if (typeof answer.error === "object" && answer.error !== null)
-      return "The upstream answered 200 with an error.";
     const usage = answer.usageMetadata;
     const thoughts = usage?.thoughtsTokenCount ?? 0;
     record.inputTokens = (usage?.promptTokenCount ?? 0) + (usage?.toolUsePromptTokenCount ?? 0);
@@ -782,12 +826,25 @@ function serve(): void {
     record.reasoningTokens = thoughts;
     record.cachedTokens = usage?.cachedContentTokenCount ?? 0;
     const candidate = answer.candidates?.[0];
-    if (!candidate)
-      return answer.promptFeedback?.blockReason ? undefined : "The upstream answered with nothing.";
+    if (!candidate) {
+      // A blocked prompt is the client's content filter; without one, an error or nothing.
+      if (answer.promptFeedback?.blockReason) return undefined;
+      if (typeof answer.error === "object" && answer.error !== null)
+        return "The upstream answered 200 with an error.";
+      return "The upstream answered with nothing.";
+    }
+    // What levity counts as said (src/pipeline/first-content.ts): text, a thought, a call, media.
     for (const part of candidate.content?.parts ?? [])
-      if ((typeof part.text === "string" && part.text !== "") || part.functionCall !== undefined)
+      if (
+        (typeof part.text === "string" && part.text !== "") ||
+        part.thought === true ||
+        part.functionCall !== undefined ||
+        part.inlineData !== undefined ||
+        part.fileData !== undefined
+      )
         return undefined;
-    return (candidate.finishReason ?? "STOP") === "STOP"
+    const reason = candidate.finishReason;
+    return fromGeminiFinish(reason, false) === "end"
       ? "The upstream answered with nothing."
       : undefined;
   }
@@ -896,7 +953,15 @@ function serve(): void {
     error?: unknown;
     responseId?: string;
     candidates?: {
-      content?: { parts?: { text?: string; thought?: boolean; functionCall?: unknown }[] };
+      content?: {
+        parts?: {
+          text?: string;
+          thought?: boolean;
+          functionCall?: unknown;
+          inlineData?: unknown;
+          fileData?: unknown;
+        }[];
+      };
       finishReason?: string;
     }[];
     promptFeedback?: { blockReason?: string };
@@ -951,18 +1016,6 @@ function serve(): void {
     record.requestedModel = body.model;
     return MAPPING.get(body.model);
   }
-
-  const GEMINI_FINISH: Record<string, string> = {
-    STOP: "stop",
-    MAX_TOKENS: "length",
-    SAFETY: "content_filter",
-    RECITATION: "content_filter",
-  };
-  const ANTHROPIC_STOP: Record<string, string> = {
-    stop: "end_turn",
-    length: "max_tokens",
-    tool_calls: "tool_use",
-  };
 
   /** An OpenAI chat body as Gemini's generateContent. */
   function toGemini(body: ChatBody): string {
@@ -1181,6 +1234,86 @@ function serve(): void {
   }
 
   const UNREACHABLE = "The upstream could not be reached.";
+  // What the floor does not translate: levity would; the bench never asks.
+  const NOT_THE_BENCHS = "The messages are not the bench's kind.";
+  const WHOLE_FROM_OPENAI = "The floor serves these whole, from OpenAI.";
+
+  /** What levity refuses before it reads a body: a foreign Host, no usable key, a form upload. */
+  function refusedBeforeBody(
+    route: Route,
+    request: Request,
+    record: LogRecord,
+    started: number,
+  ): Response | undefined {
+    if (!hostAdmitted(request.headers.get("host")))
+      return refuse(route, record, undefined, started, 421, "Not a name the floor answers to.");
+    if (record.clientKey === undefined || (FEATURES && !keyUsable(Date.now())))
+      return refuse(route, record, undefined, started, 401, "A client key is needed.");
+    // levity refuses a form upload on a JSON route with 415.
+    if (FEATURES && request.headers.get("content-type")?.toLowerCase().startsWith("multipart/"))
+      return refuse(route, record, undefined, started, 415, "This route takes JSON.");
+    return undefined;
+  }
+
+  /** With FLOOR_FEATURES, what levity checks before a call: the model's context, an account. */
+  function refusedBeforeCall(
+    route: Route,
+    record: LogRecord,
+    target: Target,
+    started: number,
+    characters: number,
+    stream: boolean,
+  ): Response | undefined {
+    if (!fits(target.model, characters))
+      return refuse(
+        route,
+        record,
+        target,
+        started,
+        400,
+        "The prompt is longer than the model's context.",
+      );
+    if (!lease(record, target, stream))
+      return refuse(route, record, target, started, 429, "Every account is cooling down.");
+    return undefined;
+  }
+
+  /** A body that did not come whole, in time and as JSON. */
+  function unreadable(route: Route, record: LogRecord, started: number, error: unknown): Response {
+    if (error instanceof Refused)
+      return refuse(route, record, undefined, started, error.status, error.message);
+    return refuse(route, record, undefined, started, 400, "The body is not JSON.");
+  }
+
+  /**
+   * With FLOOR_FEATURES, in levity's order: the body must be an object, then the key's usage is
+   * counted, then the model and the stream flag are checked.
+   */
+  function featuredBodyProblem(record: LogRecord, body: unknown): string | undefined {
+    if (typeof body !== "object" || body === null || Array.isArray(body))
+      return "The body must be a JSON object.";
+    keyUsage.admit(record);
+    return bodyProblem(body as ChatBody);
+  }
+
+  /** An upstream's refusal of a translated request, in the client's shape with its words. */
+  function upstreamRefused(
+    route: Route,
+    record: LogRecord,
+    target: Target,
+    started: number,
+    status: number,
+    text: string,
+  ): Response {
+    let message = `The upstream answered ${status}.`;
+    try {
+      const said = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
+      if (typeof said === "string") message = said;
+    } catch {
+      // Not JSON: the status says it.
+    }
+    return refuse(route, record, target, started, status, message);
+  }
 
   /** A call that failed: 504 when its time limit ended it (as levity answers), else 502. */
   function callFailed(
@@ -1204,61 +1337,42 @@ function serve(): void {
     const record = arrived(CHAT, OPENAI_KEYS.get(request.headers.get("authorization") ?? ""));
     // levity reads every request's Origin for its CORS rules; the bench's client sends none.
     const origin = FEATURES ? request.headers.get("origin") : null;
-    if (!hostAdmitted(request.headers.get("host")))
-      return refuse(CHAT, record, undefined, started, 421, "Not a name the floor answers to.");
-    if (record.clientKey === undefined || (FEATURES && !keyUsable(Date.now())))
-      return refuse(CHAT, record, undefined, started, 401, "A client key is needed.");
-    // levity refuses a form upload on a JSON route with 415.
-    if (FEATURES && request.headers.get("content-type")?.toLowerCase().startsWith("multipart/"))
-      return refuse(CHAT, record, undefined, started, 415, "This route takes JSON.");
+    const refused = refusedBeforeBody(CHAT, request, record, started);
+    if (refused) return refused;
     let text: string;
     let body: ChatBody;
     try {
       text = await readBody(request, FEATURES);
       body = JSON.parse(text) as ChatBody;
     } catch (error) {
-      if (error instanceof Refused)
-        return refuse(CHAT, record, undefined, started, error.status, error.message);
-      return refuse(CHAT, record, undefined, started, 400, "The body is not JSON.");
+      return unreadable(CHAT, record, started, error);
     }
-    if (FEATURES) {
-      // levity's order: the body is read and must be an object, then the key's usage is counted,
-      // then the model and the stream flag are checked.
-      if (typeof body !== "object" || body === null || Array.isArray(body))
-        return refuse(CHAT, record, undefined, started, 400, "The body must be a JSON object.");
-      keyUsage.admit(record);
-      const problem = bodyProblem(body);
-      if (problem) return refuse(CHAT, record, undefined, started, 400, problem);
-    }
+    const problem = FEATURES ? featuredBodyProblem(record, body) : undefined;
+    if (problem) return refuse(CHAT, record, undefined, started, 400, problem);
     const target = mapped(record, body);
     if (!target) return refuse(CHAT, record, undefined, started, 404, "No mapping for this model.");
     const stream = body.stream === true;
-    if (FEATURES) {
-      if (!fits(target.model, text.length))
-        return refuse(
-          CHAT,
-          record,
-          target,
-          started,
-          400,
-          "The prompt is longer than the model's context.",
-        );
-      adaptations(body);
-      if (!lease(record, target, stream))
-        return refuse(CHAT, record, target, started, 429, "Every account is cooling down.");
-    }
     if (target.upstream === "gm" && stream)
       return refuse(CHAT, record, target, started, 400, "The floor streams only to OpenAI.");
     let forwarded = text;
-    if (target.upstream === "gm")
+    // A translated request is refused before any account is asked, as levity refuses it.
+    if (target.upstream === "gm") {
+      const untranslatable = FEATURES ? translationProblem(body, CHAT_ROLES) : undefined;
+      if (untranslatable) return refuse(CHAT, record, target, started, 400, untranslatable);
       try {
         forwarded = toGemini(body);
       } catch {
-        return refuse(CHAT, record, target, started, 400, "The messages are not the bench's kind.");
+        return refuse(CHAT, record, target, started, 400, NOT_THE_BENCHS);
       }
-    else if (body.model !== target.model) {
+    } else if (body.model !== target.model) {
       body.model = target.model;
       forwarded = JSON.stringify(body);
+    }
+    if (FEATURES) {
+      // levity adapts a chat body only where it forwards it (pipeline/passthrough.ts).
+      if (target.upstream === "oa") adaptations(body);
+      const unserved = refusedBeforeCall(CHAT, record, target, started, text.length, stream);
+      if (unserved) return unserved;
     }
     let answer: Response | WholeAnswer;
     // A stream is held to its first byte; a whole answer to its whole (levity's idle limit between
@@ -1296,6 +1410,9 @@ function serve(): void {
       deadlines.delete(call);
     }
     if (!answer.ok) {
+      // A translated request's refusal is put in the client's shape, as levity puts it.
+      if (FEATURES && target.upstream === "gm")
+        return upstreamRefused(CHAT, record, target, started, answer.status, answerText);
       finished(CHAT, record, target, started, answer.status);
       return json(answerText, answer.status, record.requestId);
     }
@@ -1305,18 +1422,12 @@ function serve(): void {
         const gemini = JSON.parse(answerText) as GeminiAnswer;
         if (FEATURES) {
           const unusable = readGeminiAnswer(gemini, record);
-          if (unusable) {
-            record.error = unusable;
-            return refuse(CHAT, record, target, started, 502, unusable);
-          }
+          if (unusable) return refuse(CHAT, record, target, started, 502, unusable);
         }
         reply = fromGemini(gemini, record, target);
       } else if (FEATURES) {
         const unusable = readChatAnswer(JSON.parse(answerText) as FullChatAnswer, record);
-        if (unusable) {
-          record.error = unusable;
-          return refuse(CHAT, record, target, started, 502, unusable);
-        }
+        if (unusable) return refuse(CHAT, record, target, started, 502, unusable);
       } else {
         const usage = (JSON.parse(answerText) as ChatAnswer).usage;
         record.inputTokens = usage?.prompt_tokens ?? 0;
@@ -1329,7 +1440,13 @@ function serve(): void {
     if (FEATURES && !(answer instanceof Response))
       return new Response(reply, {
         status: 200,
-        headers: routedHeaders(answer.headers, record, target, origin),
+        // The upstream's rate-limit headers pass only where its answer does (levity's pass-through).
+        headers: routedHeaders(
+          target.upstream === "oa" ? answer.headers : undefined,
+          record,
+          target,
+          origin,
+        ),
       });
     return json(reply, 200, record.requestId);
   }
@@ -1350,7 +1467,7 @@ function serve(): void {
     // A prompt Gemini blocked has no candidate; its client reads that as a content filter.
     const finish = gemini.promptFeedback?.blockReason
       ? "content_filter"
-      : (GEMINI_FINISH[candidate?.finishReason ?? "STOP"] ?? "stop");
+      : TO_OPENAI_FINISH[fromGeminiFinish(candidate?.finishReason, false)];
     return JSON.stringify({
       id: `chatcmpl-${gemini.responseId ?? record.requestId}`,
       object: "chat.completion",
@@ -1363,7 +1480,10 @@ function serve(): void {
           finish_reason: finish,
         },
       ],
-      usage: { prompt_tokens: input, completion_tokens: output, total_tokens: input + output },
+      // With FLOOR_FEATURES, levity's usage (its own function): cached and reasoning tokens too.
+      usage: FEATURES
+        ? toOpenAIUsage(usageOf(record))
+        : { prompt_tokens: input, completion_tokens: output, total_tokens: input + output },
     });
   }
 
@@ -1453,61 +1573,42 @@ function serve(): void {
     if (FEATURES) server.timeout(request, 0);
     const record = arrived(MESSAGES, ANTHROPIC_KEYS.get(request.headers.get("x-api-key") ?? ""));
     const origin = FEATURES ? request.headers.get("origin") : null;
-    if (!hostAdmitted(request.headers.get("host")))
-      return refuse(MESSAGES, record, undefined, started, 421, "Not a name the floor answers to.");
-    if (record.clientKey === undefined || (FEATURES && !keyUsable(Date.now())))
-      return refuse(MESSAGES, record, undefined, started, 401, "A client key is needed.");
-    if (FEATURES && request.headers.get("content-type")?.toLowerCase().startsWith("multipart/"))
-      return refuse(MESSAGES, record, undefined, started, 415, "This route takes JSON.");
+    const refused = refusedBeforeBody(MESSAGES, request, record, started);
+    if (refused) return refused;
     let text: string;
     let body: AnthropicBody;
     try {
       text = await readBody(request, FEATURES);
       body = JSON.parse(text) as AnthropicBody;
     } catch (error) {
-      if (error instanceof Refused)
-        return refuse(MESSAGES, record, undefined, started, error.status, error.message);
-      return refuse(MESSAGES, record, undefined, started, 400, "The body is not JSON.");
+      return unreadable(MESSAGES, record, started, error);
     }
-    if (FEATURES) {
-      // levity's order, as on the chat route: an object, the key's usage, then the fields.
-      if (typeof body !== "object" || body === null || Array.isArray(body))
-        return refuse(MESSAGES, record, undefined, started, 400, "The body must be a JSON object.");
-      keyUsage.admit(record);
-      const problem = bodyProblem(body);
-      if (problem) return refuse(MESSAGES, record, undefined, started, 400, problem);
-    }
+    const problem = FEATURES ? featuredBodyProblem(record, body) : undefined;
+    if (problem) return refuse(MESSAGES, record, undefined, started, 400, problem);
     const target = mapped(record, body);
     if (!target)
       return refuse(MESSAGES, record, undefined, started, 404, "No mapping for this model.");
     if (target.upstream !== "oa" || body.stream === true)
-      return refuse(
-        MESSAGES,
-        record,
-        target,
-        started,
-        400,
-        "The floor serves these whole, from OpenAI.",
-      );
+      return refuse(MESSAGES, record, target, started, 400, WHOLE_FROM_OPENAI);
+    // Translated before any account is asked: a body levity cannot translate is the client's 400.
+    const untranslatable = FEATURES ? translationProblem(body, ANTHROPIC_ROLES) : undefined;
+    if (untranslatable) return refuse(MESSAGES, record, target, started, 400, untranslatable);
+    let forwarded: string;
+    try {
+      forwarded = toChat(body, target.model);
+    } catch {
+      return refuse(MESSAGES, record, target, started, 400, NOT_THE_BENCHS);
+    }
     if (FEATURES) {
-      if (!fits(target.model, text.length))
-        return refuse(
-          MESSAGES,
-          record,
-          target,
-          started,
-          400,
-          "The prompt is longer than the model's context.",
-        );
-      if (!lease(record, target, false))
-        return refuse(MESSAGES, record, target, started, 429, "Every account is cooling down.");
+      const unserved = refusedBeforeCall(MESSAGES, record, target, started, text.length, false);
+      if (unserved) return unserved;
     }
     let answer: WholeAnswer;
     const call = limitedCall(request, TOTAL_MS);
     try {
       answer = await wholeAnswer(
         target,
-        toChat(body, target.model),
+        forwarded,
         call.abort.signal,
         FEATURES ? upstreamHeaders(target, request, false) : target.headers,
       );
@@ -1518,6 +1619,8 @@ function serve(): void {
     deadlines.delete(call);
     const answerText = answer.text;
     if (!answer.ok) {
+      if (FEATURES)
+        return upstreamRefused(MESSAGES, record, target, started, answer.status, answerText);
       finished(MESSAGES, record, target, started, answer.status);
       return json(answerText, answer.status, record.requestId);
     }
@@ -1526,10 +1629,7 @@ function serve(): void {
       const chat = JSON.parse(answerText) as FullChatAnswer & ChatAnswer;
       if (FEATURES) {
         const unusable = readChatAnswer(chat, record);
-        if (unusable) {
-          record.error = unusable;
-          return refuse(MESSAGES, record, target, started, 502, unusable);
-        }
+        if (unusable) return refuse(MESSAGES, record, target, started, 502, unusable);
       }
       reply = fromChat(chat, record, target);
     } catch {
@@ -1539,9 +1639,26 @@ function serve(): void {
     if (FEATURES)
       return new Response(reply, {
         status: 200,
-        headers: routedHeaders(answer.headers, record, target, origin),
+        // A translated answer: the upstream's own headers do not pass (levity's translated runner).
+        headers: routedHeaders(undefined, record, target, origin),
       });
     return json(reply, 200, record.requestId);
+  }
+
+  /** The record's tokens as levity's IR counts them, for levity's own usage renderers. */
+  const usageOf = (record: LogRecord) => ({
+    input: record.inputTokens,
+    output: record.outputTokens,
+    cached: record.cachedTokens,
+    cacheWrite: record.cacheWriteTokens,
+    reasoning: record.reasoningTokens,
+  });
+
+  /** An Anthropic answer's usage as levity writes it: service_tier on toAnthropicUsage's object. */
+  function anthropicUsage(record: LogRecord): Record<string, unknown> {
+    const usage: Record<string, unknown> = toAnthropicUsage(usageOf(record));
+    usage.service_tier = "standard";
+    return usage;
   }
 
   /** An OpenAI chat completion as an Anthropic message; its usage goes on the record. */
@@ -1558,9 +1675,12 @@ function serve(): void {
       role: "assistant",
       model: answer.model ?? target.model,
       content: [{ type: "text", text: choice?.message?.content ?? "" }],
-      stop_reason: ANTHROPIC_STOP[choice?.finish_reason ?? "stop"] ?? "end_turn",
+      stop_reason: TO_ANTHROPIC_STOP[fromOpenAIFinish(choice?.finish_reason)],
       stop_sequence: null,
-      usage: { input_tokens: record.inputTokens, output_tokens: record.outputTokens },
+      // With FLOOR_FEATURES, levity's usage (its own function): the cache's reads apart.
+      usage: FEATURES
+        ? anthropicUsage(record)
+        : { input_tokens: record.inputTokens, output_tokens: record.outputTokens },
     });
   }
 

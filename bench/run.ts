@@ -445,11 +445,11 @@ const passThrough: Target[] = [
     body: chatBody,
     pid: reference.pid,
   },
+  // Third: passThrough[2] is levity for the comparisons below.
   { name: "levity", url: chat(levity.port), headers: auth, body: chatBody },
   ...(portkey
     ? [{ name: "portkey", url: chat(portkey.port), headers: portkeyHeaders, body: chatBody }]
     : []),
-  // Last: passThrough[2] is levity for the comparisons below.
   { name: "floor", url: chat(floor.port), headers: auth, body: chatBody, pid: floor.pid },
 ];
 // The floor with levity's features: pass-through at c=1 and c=64, the translated paths at c=64.
@@ -460,53 +460,31 @@ const featuredTarget: Target = {
   body: chatBody,
   pid: featured.pid,
 };
-const featuredTargets: Target[] = [
-  featuredTarget,
+/** A gateway's two translated paths: an OpenAI client to Gemini, an Anthropic client to OpenAI. */
+const translatedPaths = (name: string, gateway: { port: number; pid: number }): Target[] => [
   {
-    name: "floor with features openai->gemini",
-    url: chat(featured.port),
+    name: `${name} openai->gemini`,
+    url: chat(gateway.port),
     headers: auth,
     body: geminiBody,
-    pid: featured.pid,
+    pid: gateway.pid,
   },
   {
-    name: "floor with features anthropic->openai",
-    url: `http://127.0.0.1:${featured.port}/v1/messages`,
+    name: `${name} anthropic->openai`,
+    url: `http://127.0.0.1:${gateway.port}/v1/messages`,
     headers: { "x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01" },
     body: anthropicBody,
-    pid: featured.pid,
+    pid: gateway.pid,
   },
+];
+const featuredTargets: Target[] = [
+  featuredTarget,
+  ...translatedPaths("floor with features", featured),
 ];
 passThrough[2]!.pid = levity.pid;
 const translated: Target[] = [
-  {
-    name: "levity openai->gemini",
-    url: chat(levity.port),
-    headers: auth,
-    body: geminiBody,
-    pid: levity.pid,
-  },
-  {
-    name: "levity anthropic->openai",
-    url: `http://127.0.0.1:${levity.port}/v1/messages`,
-    headers: { "x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01" },
-    body: anthropicBody,
-    pid: levity.pid,
-  },
-  {
-    name: "floor openai->gemini",
-    url: chat(floor.port),
-    headers: auth,
-    body: geminiBody,
-    pid: floor.pid,
-  },
-  {
-    name: "floor anthropic->openai",
-    url: `http://127.0.0.1:${floor.port}/v1/messages`,
-    headers: { "x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01" },
-    body: anthropicBody,
-    pid: floor.pid,
-  },
+  ...translatedPaths("levity", levity),
+  ...translatedPaths("floor", floor),
 ];
 const ccrTarget: Target | undefined = ccr
   ? {

@@ -72,13 +72,13 @@ interface Row {
   output_tokens: number;
 }
 
-/** The log's rows once it holds `count` of them (the worker writes a batch a second). */
-function rows(count: number): Promise<Row[]> {
-  return waitUntil(`${count} rows in the floor's request log`, () => {
+/** A log's rows, read by `sql`, once it holds `count` of them (the worker writes a batch a second). */
+function logRows<T>(path: string, sql: string, count: number): Promise<T[]> {
+  return waitUntil(`${count} rows in ${path}`, () => {
     let db: Database | undefined;
     try {
-      db = new Database(logPath, { readonly: true });
-      const found = db.query<Row, []>("SELECT * FROM requests ORDER BY seq").all();
+      db = new Database(path, { readonly: true });
+      const found = db.query<T, []>(sql).all();
       return found.length >= count ? found : undefined;
     } catch {
       return undefined; // not created yet
@@ -87,6 +87,8 @@ function rows(count: number): Promise<Row[]> {
     }
   });
 }
+
+const rows = (count: number) => logRows<Row>(logPath, "SELECT * FROM requests ORDER BY seq", count);
 
 test("each mode answers in the client's shape, and the log and metrics hold every request", async () => {
   const passThrough = await post("/v1/chat/completions", openai, {
@@ -310,22 +312,11 @@ test("with FLOOR_FEATURES the floor also does what levity's features do for a wh
   expect(((await broken.json()) as Record<string, any>).error.message).toContain("UTF-8");
 
   // The log's further columns, the account's tokens in the metrics, the key's saved counters.
-  const logged = await waitUntil("3 rows in the featured floor's log", () => {
-    let db: Database | undefined;
-    try {
-      db = new Database(featuredLog, { readonly: true });
-      const found = db
-        .query<Record<string, unknown>, []>(
-          "SELECT status, account, attempts, dialect, ttfb_ms, error FROM requests ORDER BY seq",
-        )
-        .all();
-      return found.length >= 3 ? found : undefined;
-    } catch {
-      return undefined;
-    } finally {
-      db?.close();
-    }
-  });
+  const logged = await logRows<Record<string, unknown>>(
+    featuredLog,
+    "SELECT status, account, attempts, dialect, ttfb_ms, error FROM requests ORDER BY seq",
+    3,
+  );
   expect(logged.map((row) => [row.status, row.account, row.attempts, row.dialect])).toEqual([
     [200, "bench", 1, "openai-chat"],
     [400, null, 0, "openai-chat"],
@@ -367,42 +358,56 @@ test("with FLOOR_FEATURES the floor also does what levity's features do for a wh
   expect(saved.dayTokens).toBe(22);
 }, 20_000);
 
-test("with FLOOR_FEATURES the translated paths get levity's features too: the checks, the lease, the usage by kind, the routing headers", async () => {
-  // An upstream whose answers carry what levity reads beyond the plain usage: cached and
-  // reasoning tokens, and, for one model, a Gemini answer that says nothing.
+test("with FLOOR_FEATURES the translated paths get levity's features too: the checks before any account, the usage by kind, the routing headers, refusals in the client's shape", async () => {
+  // An upstream whose answers carry what levity reads beyond the plain usage (cached and
+  // reasoning tokens, a rate-limit header) and that says nothing when asked to; it keeps the
+  // headers each request came with.
+  const seen: Headers[] = [];
   const upstream = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
-    fetch(request) {
-      const path = new URL(request.url).pathname;
-      if (path.endsWith(":generateContent"))
-        return Response.json({
-          responseId: "gem-1",
-          candidates: [
-            { content: { role: "model", parts: [{ text: "Hi." }] }, finishReason: "STOP" },
-          ],
-          usageMetadata: {
-            promptTokenCount: 30,
-            candidatesTokenCount: 4,
-            thoughtsTokenCount: 6,
-            cachedContentTokenCount: 20,
+    async fetch(request) {
+      seen.push(request.headers);
+      const silent = (await request.text()).includes("say nothing");
+      const limits = { headers: { "x-ratelimit-remaining-requests": "99" } };
+      if (new URL(request.url).pathname.endsWith(":generateContent"))
+        return Response.json(
+          {
+            responseId: "gem-1",
+            candidates: [
+              {
+                content: { role: "model", parts: silent ? [] : [{ text: "Hi." }] },
+                finishReason: "STOP",
+              },
+            ],
+            usageMetadata: {
+              promptTokenCount: 30,
+              candidatesTokenCount: 4,
+              thoughtsTokenCount: 6,
+              cachedContentTokenCount: 20,
+            },
           },
-        });
+          limits,
+        );
       return Response.json(
         {
           id: "chatcmpl-1",
           object: "chat.completion",
           model: "bench-model",
           choices: [
-            { index: 0, message: { role: "assistant", content: "" }, finish_reason: "stop" },
+            {
+              index: 0,
+              message: { role: "assistant", content: silent ? "" : "Hi." },
+              finish_reason: "stop",
+            },
           ],
           usage: {
             prompt_tokens: 40,
-            completion_tokens: 0,
+            completion_tokens: silent ? 0 : 2,
             prompt_tokens_details: { cached_tokens: 32 },
           },
         },
-        { headers: { "x-ratelimit-remaining-requests": "99" } },
+        limits,
       );
     },
   });
@@ -416,92 +421,113 @@ test("with FLOOR_FEATURES the translated paths get levity's features too: the ch
       FLOOR_FEATURES: "1",
     });
     const base = `http://127.0.0.1:${port}`;
-    const json = { "content-type": "application/json" };
-    const anthropic = { ...json, "x-api-key": KEY, "anthropic-version": "2023-06-01" };
+    const json = { "content-type": "application/json", "user-agent": "floor-test/1" };
+    const anthropic = {
+      ...json,
+      "x-api-key": KEY,
+      "anthropic-version": "2023-06-01",
+      "anthropic-beta": "test-beta",
+    };
+    const toGemini = (content: string) =>
+      fetch(`${base}/v1/chat/completions`, {
+        method: "POST",
+        headers: { ...json, ...openai, "openai-beta": "assistants=v2" },
+        body: JSON.stringify({ model: "gem-model", messages: [{ role: "user", content }] }),
+      });
+    const toOpenAI = (messages: unknown) =>
+      fetch(`${base}/v1/messages`, {
+        method: "POST",
+        headers: anthropic,
+        body: JSON.stringify({ model: "claude-bench", max_tokens: 16, messages }),
+      });
+    const routing = (answer: Response) =>
+      [
+        "x-mapped-model",
+        "x-upstream",
+        "x-account",
+        "x-attempts",
+        "x-ratelimit-remaining-requests",
+      ].map((name) => answer.headers.get(name));
 
-    const toGemini = await fetch(`${base}/v1/chat/completions`, {
-      method: "POST",
-      headers: { ...json, ...openai },
-      body: JSON.stringify({ model: "gem-model", messages: prompt }),
-    });
-    expect(toGemini.status).toBe(200);
-    expect(toGemini.headers.get("x-upstream")).toBe("gm");
-    expect(toGemini.headers.get("x-account")).toBe("bench");
-    expect(((await toGemini.json()) as Record<string, any>).usage).toMatchObject({
+    const gemini = await toGemini("Hello.");
+    expect(gemini.status).toBe(200);
+    // A translated answer gets the routing headers, not the upstream's own (levity's pass-through alone passes those).
+    expect(routing(gemini)).toEqual(["gemini-bench", "gm", "bench", "1", null]);
+    expect(((await gemini.json()) as Record<string, any>).usage).toMatchObject({
       prompt_tokens: 30,
       completion_tokens: 10,
+      prompt_tokens_details: { cached_tokens: 20 },
+      completion_tokens_details: { reasoning_tokens: 6 },
     });
+    // To an upstream of another dialect only the client's user-agent goes, as levity sends it.
+    expect(seen.at(-1)!.get("user-agent")).toBe("floor-test/1");
+    expect(seen.at(-1)!.get("openai-beta")).toBeNull();
 
-    // The OpenAI upstream's answer says nothing and ended: levity's 502, in Anthropic's shape.
-    const empty = await fetch(`${base}/v1/messages`, {
-      method: "POST",
-      headers: anthropic,
-      body: JSON.stringify({ model: "claude-bench", max_tokens: 16, messages: prompt }),
+    // A message levity cannot translate is the client's 400, before any account is asked: the
+    // account is not cooled, and the next request is served.
+    const asked = seen.length;
+    const malformed = await toOpenAI([{ role: "user", content: 5 }]);
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as Record<string, any>).type).toBe("error");
+    expect(seen.length).toBe(asked);
+    const message = await toOpenAI(prompt);
+    expect(message.status).toBe(200);
+    expect(routing(message)).toEqual(["bench-model", "oa", "bench", "1", null]);
+    expect(((await message.json()) as Record<string, any>).usage).toMatchObject({
+      input_tokens: 8,
+      cache_read_input_tokens: 32,
+      output_tokens: 2,
     });
-    expect(empty.status).toBe(502);
-    expect(await empty.json()).toMatchObject({
+    expect(seen.at(-1)!.get("user-agent")).toBe("floor-test/1");
+    expect(seen.at(-1)!.get("anthropic-version")).toBeNull();
+    expect(seen.at(-1)!.get("anthropic-beta")).toBeNull();
+    expect((await toOpenAI([])).status).toBe(400);
+
+    // Answers that say nothing and ended: levity's 502, in each client's own shape.
+    const silentGemini = await toGemini("Please say nothing.");
+    expect(silentGemini.status).toBe(502);
+    expect(await silentGemini.json()).toMatchObject({
+      error: { message: "The upstream answered with nothing." },
+    });
+    const silentChat = await toOpenAI([{ role: "user", content: "Please say nothing." }]);
+    expect(silentChat.status).toBe(502);
+    expect(await silentChat.json()).toMatchObject({
       type: "error",
       error: { message: "The upstream answered with nothing." },
     });
 
-    const noMessages = await fetch(`${base}/v1/messages`, {
-      method: "POST",
-      headers: anthropic,
-      body: JSON.stringify({ model: "claude-bench", max_tokens: 16, messages: [] }),
+    const logged = await logRows<Record<string, unknown>>(
+      featuredLog,
+      "SELECT status, dialect, account, attempts, input_tokens, output_tokens, cached_tokens, reasoning_tokens, error FROM requests ORDER BY seq",
+      6,
+    );
+    const row = (
+      status: number,
+      dialect: string,
+      leased: boolean,
+      tokens: [number, number, number, number],
+      error: string | null,
+    ) => ({
+      status,
+      dialect,
+      account: leased ? "bench" : null,
+      attempts: leased ? 1 : 0,
+      input_tokens: tokens[0],
+      output_tokens: tokens[1],
+      cached_tokens: tokens[2],
+      reasoning_tokens: tokens[3],
+      error,
     });
-    expect(noMessages.status).toBe(400);
-    expect(((await noMessages.json()) as Record<string, any>).type).toBe("error");
-
-    const logged = await waitUntil("3 rows in the translated floor's log", () => {
-      let db: Database | undefined;
-      try {
-        db = new Database(featuredLog, { readonly: true });
-        const found = db
-          .query<Record<string, unknown>, []>(
-            "SELECT status, dialect, account, attempts, input_tokens, output_tokens, cached_tokens, reasoning_tokens, error FROM requests ORDER BY seq",
-          )
-          .all();
-        return found.length >= 3 ? found : undefined;
-      } catch {
-        return undefined;
-      } finally {
-        db?.close();
-      }
-    });
+    const nothing = "The upstream answered with nothing.";
+    const badContent = "A message's content must be text or a list of blocks.";
+    const noMessages = "messages must be a list of at least one message.";
     expect(logged).toEqual([
-      {
-        status: 200,
-        dialect: "openai-chat",
-        account: "bench",
-        attempts: 1,
-        input_tokens: 30,
-        output_tokens: 10,
-        cached_tokens: 20,
-        reasoning_tokens: 6,
-        error: null,
-      },
-      {
-        status: 502,
-        dialect: "anthropic-messages",
-        account: "bench",
-        attempts: 1,
-        input_tokens: 40,
-        output_tokens: 0,
-        cached_tokens: 32,
-        reasoning_tokens: 0,
-        error: "The upstream answered with nothing.",
-      },
-      {
-        status: 400,
-        dialect: "anthropic-messages",
-        account: null,
-        attempts: 0,
-        input_tokens: 0,
-        output_tokens: 0,
-        cached_tokens: 0,
-        reasoning_tokens: 0,
-        error: "messages must be a list of at least one message.",
-      },
+      row(200, "openai-chat", true, [30, 10, 20, 6], null),
+      row(400, "anthropic-messages", false, [0, 0, 0, 0], badContent),
+      row(200, "anthropic-messages", true, [40, 2, 32, 0], null),
+      row(400, "anthropic-messages", false, [0, 0, 0, 0], noMessages),
+      row(502, "openai-chat", true, [30, 10, 20, 6], nothing),
+      row(502, "anthropic-messages", true, [40, 0, 32, 0], nothing),
     ]);
   } finally {
     upstream.stop(true);
