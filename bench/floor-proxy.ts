@@ -44,8 +44,8 @@
  * are built once. Everything levity adds beyond this (retries across accounts, the commit point,
  * time limits, request caps, CORS, rate limits, the IR) is a feature, not the floor.
  *
- * With FLOOR_FEATURES=1, the OpenAI client's requests also get what levity's features do for a
- * whole answer in this configuration, each as leanly (issue 20's fourteenth session; the
+ * With FLOOR_FEATURES=1, the requests also get what levity's features do for a whole answer in
+ * this configuration, each as leanly (issue 20's fourteenth and fifteenth sessions; the
  * features, not the floor): a request id in levity's form; the body read as strict UTF-8 and
  * refused unless a JSON object; the model's name and the stream flag checked; the Origin read;
  * the client key's usage counted in per-second windows over a minute, its requests in flight
@@ -57,7 +57,11 @@
  * looked up; the metrics by account too, with tokens by kind and the prompt cache's totals; the
  * log record with levity's further columns (dialect, account, attempts, stream, time to first
  * byte, cached, cache-write and reasoning tokens, cost, error); and the connection's idle limit
- * lifted for the request, as levity's server does.
+ * lifted for the request, as levity's server does. Where levity translates (an OpenAI client's
+ * request to Gemini, an Anthropic client's to OpenAI), the request is also held to levity's caps
+ * and message checks and translated before any account is leased, only user-agent goes to the
+ * upstream of the other dialect, the answer is read with levity's own finish reasons and usage,
+ * its refusals come in the client's shape, and the upstream's own headers do not pass.
  *
  * Environment as the reference proxy's: UPSTREAM_URL, PORT; CLIENT_KEY (the bench's by
  * default), REQUEST_LOG (a temporary SQLite file by default), FLOOR_FEATURES. Prints
