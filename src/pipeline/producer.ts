@@ -131,7 +131,8 @@ class HttpProducer implements Producer {
     return this.services.upstreamClient.open({
       stream,
       upstream,
-      url: upstream.baseUrl + built.path,
+      // The same string for every call to this endpoint (UpstreamClient.endpointUrl), as pass-through has.
+      url: this.services.upstreamClient.endpointUrl(upstream, built.path),
       body: JSON.stringify(built.body),
       headers: requestHeadersWith(
         // The account's key headers as the upstream client keeps them, as pass-through takes them.
