@@ -1,5 +1,10 @@
 import picomatch from "picomatch";
-import type { LimitsOverride, Modality } from "./model-limits.ts";
+import {
+  type LimitsOverride,
+  type Modality,
+  type ModelLimits,
+  modelLimits,
+} from "./model-limits.ts";
 import { literalCount } from "./specificity.ts";
 
 export interface Target {
@@ -36,6 +41,19 @@ export interface MappingTable {
   /** Sorted most specific first; equal specificity keeps file order. */
   wildcards: WildcardRule[];
   fallback?: { targets: Target[]; line?: number };
+  /**
+   * Each of the table's targets' limits (modelLimits), found once per table: looking a model up
+   * in the built-in table tests its patterns, a few dozen for some names, for every request.
+   */
+  limits: ReadonlyMap<Target, ModelLimits | undefined>;
+}
+
+/** A target's limits: the table's, found when it was compiled, or found now for one it does not hold. */
+export function limitsOf(table: MappingTable, target: Target): ModelLimits | undefined {
+  const known = table.limits.get(target);
+  return known !== undefined || table.limits.has(target)
+    ? known
+    : modelLimits(target.model, target.limits);
 }
 
 export interface RuleSource {
@@ -80,15 +98,19 @@ export function compileMappings(
     }))
     .sort((a, b) => b.rule.literals - a.rule.literals || a.order - b.order)
     .map(({ rule }) => rule);
-  return {
-    file,
-    exact: new Map(
-      exact.map((rule) => [
-        rule.key,
-        { name: rule.key, targets: parseTargets(rule.target), line: rule.line },
-      ]),
-    ),
-    wildcards,
-    fallback: fallback && { targets: parseTargets(fallback.target), line: fallback.line },
-  };
+  const exactRules = new Map(
+    exact.map((rule) => [
+      rule.key,
+      { name: rule.key, targets: parseTargets(rule.target), line: rule.line },
+    ]),
+  );
+  const fallbackRule = fallback && { targets: parseTargets(fallback.target), line: fallback.line };
+  const limits = new Map<Target, ModelLimits | undefined>();
+  for (const rule of [
+    ...exactRules.values(),
+    ...wildcards,
+    ...(fallbackRule ? [fallbackRule] : []),
+  ])
+    for (const target of rule.targets) limits.set(target, modelLimits(target.model, target.limits));
+  return { file, exact: exactRules, wildcards, fallback: fallbackRule, limits };
 }

@@ -22,11 +22,11 @@ import {
   asTheWindowCounts,
   fittingTargets,
   mayExceed,
-  targetWindow,
+  windowOf,
   worthCounting,
 } from "../pipeline/context-fit.ts";
 import { roughRequestTokens } from "../tokens/estimate.ts";
-import type { Target } from "../mapping/table.ts";
+import { limitsOf, type Target } from "../mapping/table.ts";
 import type { ModelLimits } from "../mapping/model-limits.ts";
 import { silentStream } from "../pipeline/commit-deadline.ts";
 import { DIALECT_MODULES } from "../codecs/index.ts";
@@ -419,7 +419,7 @@ function targetsThatFit(
   // A loop, not flatMap: a target without a known window cost an empty list and a closure.
   let windows: ModelLimits[] | undefined;
   for (const target of targets) {
-    const limits = targetWindow(target, ctx.request.headers);
+    const limits = windowOf(target, limitsOf(ctx.snapshot.mappings, target), ctx.request.headers);
     if (!limits) continue;
     windows ??= [];
     windows.push(limits);

@@ -59,7 +59,15 @@ function windowFor(target: Target, limits: ModelLimits, headers: Headers): Model
 
 /** The limits a target is held to for this request, or undefined when levity knows none. */
 export function targetWindow(target: Target, headers: Headers): ModelLimits | undefined {
-  const limits = modelLimits(target.model, target.limits);
+  return windowOf(target, modelLimits(target.model, target.limits), headers);
+}
+
+/** targetWindow for a target whose limits are already found (mapping/table.ts limitsOf). */
+export function windowOf(
+  target: Target,
+  limits: ModelLimits | undefined,
+  headers: Headers,
+): ModelLimits | undefined {
   return limits && windowFor(target, limits, headers);
 }
 
