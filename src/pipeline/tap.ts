@@ -5,15 +5,16 @@ import { DEFAULT_UPSTREAM_LIMITS, overLimit, type UpstreamLimits } from "../upst
 import { CommitWatch } from "./first-content.ts";
 import { type SkippableData, SseSkimmer } from "../codecs/sse-skim.ts";
 import { type Failure, GatewayError } from "../failure.ts";
+import { type BodyWriter, ClientOutlet, clientBody } from "./client-body.ts";
 
 /*
  * A same-dialect stream is forwarded byte for byte, but it must still be read: to hold it back
  * until its first content event (the commit point), to learn its usage, and to stop at its final
  * event. One layer does all of it in one pass: each chunk read from the upstream is pushed to the
  * dialect's parser, which reads it at once (codecs/sse.ts), and then goes to the client. Until
- * the commit the chunks are kept; after it, the client's pull reads the next chunk. The client's
- * body is the only web stream, and between it and the upstream's reader there is no iterator,
- * queue or async function: a pull is the read and one `then`.
+ * the commit the chunks are kept; after it, each pull reads the next chunk. The client's body is
+ * the only web stream (client-body.ts), and between it and the upstream's reader there is no
+ * iterator or queue: a pull is the read and one `then`.
  */
 
 export interface TapVerdict {
@@ -47,14 +48,11 @@ export async function tapStream(
     await source.cancel().catch(() => {});
     return { kind: "failed", failure };
   }
-  return { kind: "content", body: new ReadableStream<Uint8Array>(tap), done: tap.done };
+  return { kind: "content", body: clientBody(tap), done: tap.done };
 }
 
-/**
- * One forwarded stream: the parser's listener, and the underlying source of the client's body
- * (its start, pull and cancel), so that a stream makes one object for both.
- */
-class StreamTap {
+/** One forwarded stream: the parser's listener, and the writer of the client's body. */
+class StreamTap implements BodyWriter {
   readonly done: Promise<TapVerdict>;
   private settleDone!: (verdict: TapVerdict) => void;
   private readonly verdict: TapVerdict = { reported: false };
@@ -75,7 +73,7 @@ class StreamTap {
   /** The chunk being skimmed and its number, for handRange. */
   private skimming: Uint8Array = NOTHING;
   private skimmingNumber = 0;
-  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  readonly outlet = new ClientOutlet();
 
   constructor(
     private readonly source: GuardedSource,
@@ -208,11 +206,7 @@ class StreamTap {
     this.settleDone(this.verdict);
   }
 
-  // The client's body: an underlying source (start, pull, cancel).
-
-  start(controller: ReadableStreamDefaultController<Uint8Array>): void {
-    this.controller = controller;
-  }
+  // The client's body (client-body.ts): each pull writes the next chunk.
 
   pull(): Promise<void> | undefined {
     const kept = this.kept;
@@ -236,8 +230,8 @@ class StreamTap {
     if (result.done) {
       this.end();
       const { error, reported } = this.verdict;
-      if (error && !reported) this.controller.enqueue(this.errorBytes(error));
-      this.controller.close();
+      if (error && !reported) this.outlet.put(this.errorBytes(error));
+      this.outlet.close();
       return undefined;
     }
     const chunk = result.value;
@@ -248,19 +242,16 @@ class StreamTap {
   /** After the commit a failure is an error event in the client's dialect, never a quiet end. */
   readonly onFailure = (error: unknown): void => {
     this.stopParser(error);
-    this.controller.enqueue(this.errorBytes(error));
-    this.controller.close();
+    this.outlet.put(this.errorBytes(error));
+    this.outlet.close();
   };
 
   /** The next chunk to the client: up to the final event, where the final event is in it. */
   private forward(chunk: Uint8Array): Promise<void> | undefined {
     const number = this.forwarded++;
-    if (number !== this.finalChunk) {
-      this.controller.enqueue(chunk);
-      return undefined;
-    }
+    if (number !== this.finalChunk) return this.outlet.put(chunk);
     const last = chunk.subarray(0, this.finalOffset);
-    if (last.length > 0) this.controller.enqueue(last);
+    if (last.length > 0) this.outlet.put(last);
     // The final event's blank line ended with a CR whose LF is still on its way: pass it on too.
     if (last[last.length - 1] === 13) return this.passLineFeed();
     this.close();
@@ -269,12 +260,12 @@ class StreamTap {
 
   private async passLineFeed(): Promise<void> {
     const after = await this.source.read().catch(() => ({ done: true as const }));
-    if (!after.done && after.value[0] === 10) this.controller.enqueue(after.value.subarray(0, 1));
+    if (!after.done && after.value[0] === 10) this.outlet.put(after.value.subarray(0, 1));
     this.close();
   }
 
   private close(): void {
-    this.controller.close();
+    this.outlet.close();
     // The body may stay open (a proxy or an HTTP/2 hop holding it): let go of it.
     this.source.release();
   }

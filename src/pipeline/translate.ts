@@ -13,6 +13,7 @@ import type { AttemptContext } from "./attempt-context.ts";
 import { emptyAnswer, type Failure, failureOf, GatewayError } from "../failure.ts";
 import { isEmptyAnswer } from "./first-content.ts";
 import { TranslatedStream, untilCommit } from "./translated-stream.ts";
+import { clientBody } from "./client-body.ts";
 import type { EventBatches } from "./event-batches.ts";
 import type { StreamRenderer, Write } from "../codecs/stream-render.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
@@ -302,9 +303,7 @@ class TranslatedRunner implements TargetRunner {
     held: StreamEvent[],
     lease: Lease,
   ): ReadableStream<Uint8Array> {
-    return new ReadableStream<Uint8Array>(
-      new TranslatedStream(batches, held, this.options.upstream, lease, this),
-    );
+    return clientBody(new TranslatedStream(batches, held, this.options.upstream, lease, this));
   }
 
   private async run(lease: Lease, noReasoning: boolean): Promise<AttemptResult> {

@@ -9,6 +9,7 @@ import type { Lease, Outcome } from "../pool/lease.ts";
 import { guardedSourceOf } from "../../test/support/guarded-source.ts";
 import { type EventBatches, ParsedBatches } from "./event-batches.ts";
 import { TranslatedStream, untilCommit } from "./translated-stream.ts";
+import { clientBody } from "./client-body.ts";
 
 /*
  * A translated stream after its commit point, with the chat renderer: what the client reads and
@@ -34,7 +35,7 @@ function leaseRecording(outcomes: Outcome[]): Lease {
 }
 
 function bodyOf(batches: EventBatches, held: StreamEvent[], outcomes: Outcome[]) {
-  return new ReadableStream<Uint8Array>(
+  return clientBody(
     new TranslatedStream(batches, held, UPSTREAM, leaseRecording(outcomes), {
       remember: () => {},
       renderer: (write) => new ChatStreamRenderer(RENDER, write),

@@ -8,12 +8,13 @@ import { limitsOf } from "../upstream-limits.ts";
 import { ResponseAssembler } from "./assemble.ts";
 import type { EventBatches } from "./event-batches.ts";
 import { CommitWatch } from "./first-content.ts";
+import { type BodyWriter, ClientOutlet } from "./client-body.ts";
 
 /*
  * A translated stream: the upstream's events, a chunk's worth at a time, each rendered in the
  * client's dialect as it comes, and the chunk's text sent to the client as one chunk. One layer
  * from the upstream's reader to the client: the parser pushes events, the renderer writes text,
- * and the client body's pull asks for the next batch.
+ * and each pull of the client's body (client-body.ts) asks for the next batch.
  */
 
 export type Committed =
@@ -50,8 +51,6 @@ export async function untilCommit(batches: EventBatches, upstream: string): Prom
   return { kind: "failed", failure: watch.failure! };
 }
 
-const encoder = new TextEncoder();
-
 /**
  * Whose answer the stream is: it keeps the whole answer once it has finished, and renders the
  * events in the client's dialect. An object, not two functions: closures made for them were two
@@ -63,17 +62,17 @@ export interface StreamOwner {
 }
 
 /**
- * The client's body after the commit point (its underlying source). A stream that breaks or ends
- * early becomes an error event the client's dialect can carry, never a silent end; the attempt's
- * lease finishes once, with how it went.
+ * The writer of the client's body after the commit point. A stream that breaks or ends early
+ * becomes an error event the client's dialect can carry, never a silent end; the attempt's lease
+ * finishes once, with how it went.
  */
-export class TranslatedStream {
+export class TranslatedStream implements BodyWriter {
   private text = "";
   private readonly renderer: StreamRenderer;
   private readonly assembler: ResponseAssembler;
   private held: StreamEvent[] | undefined;
   private finished = false;
-  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  readonly outlet = new ClientOutlet();
 
   constructor(
     private readonly batches: EventBatches,
@@ -90,10 +89,6 @@ export class TranslatedStream {
   private readonly write = (text: string): void => {
     this.text += text;
   };
-
-  start(controller: ReadableStreamDefaultController<Uint8Array>): void {
-    this.controller = controller;
-  }
 
   pull(): Promise<void> | undefined {
     const held = this.held;
@@ -136,8 +131,7 @@ export class TranslatedStream {
       }
     }
     if (this.text === "") return this.pull();
-    this.flush();
-    return undefined;
+    return this.flush();
   };
 
   /** The stream broke after the commit (a read, the parser, the answer's size): its error, in the client's dialect. */
@@ -147,7 +141,7 @@ export class TranslatedStream {
     // and the account is blameless.
     if (error instanceof GatewayError) {
       this.finish({ neutral: true });
-      this.controller.error(error);
+      this.outlet.fail(error);
       return undefined;
     }
     const failure = failureOf(error, this.upstream.name);
@@ -194,14 +188,16 @@ export class TranslatedStream {
     this.lease.finish(outcome);
   }
 
-  private flush(): void {
-    this.controller.enqueue(encoder.encode(this.text));
+  /** The text rendered so far, as one chunk (a direct stream takes it as text, without a copy made). */
+  private flush(): Promise<void> | undefined {
+    const text = this.text;
     this.text = "";
+    return this.outlet.put(text);
   }
 
   private close(): undefined {
     if (this.text !== "") this.flush();
-    this.controller.close();
+    this.outlet.close();
     // The lease finishes once: a stream closed without an outcome (it cannot be) is the client's going.
     this.finish({ neutral: true });
     return undefined;

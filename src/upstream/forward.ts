@@ -248,7 +248,7 @@ class GuardedBody implements GuardedSource {
 
   readInto<T>(chunkReader: ChunkReader<T>): Promise<T> {
     this.into = chunkReader;
-    if (this.released) return Promise.resolve(END).then((result) => chunkReader.onRead(result));
+    if (this.released) return endInto(chunkReader);
     // Bound at the first readInto: a body read with read() alone never makes them.
     this.onReadInto ??= this.tookInto.bind(this);
     this.onFailureInto ??= this.failedInto.bind(this);
@@ -317,6 +317,14 @@ class GuardedBody implements GuardedSource {
     }
     this.unwatch(this.w);
   }
+}
+
+/**
+ * A released body's end, handed to its chunk reader. In a function of its own: a closure in
+ * readInto made a scope for every chunk of every stream, released or not.
+ */
+function endInto<T>(chunkReader: ChunkReader<T>): Promise<T> {
+  return Promise.resolve(END).then((result) => chunkReader.onRead(result));
 }
 
 /** A guarded source as a web stream, for readers that want one. */

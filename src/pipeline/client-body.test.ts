@@ -1,0 +1,166 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { connect, type Socket } from "node:net";
+import { type BodyWriter, ClientOutlet, clientBody } from "./client-body.ts";
+
+/*
+ * The client's body of a stream levity writes itself, of both kinds (Bun's direct stream, and the
+ * standard stream Deno gets), read in the process and, for what only a socket shows (the client
+ * going, a client that stops reading), served on loopback by Bun.serve as levity serves it.
+ */
+
+/** A writer of `chunks`, one a step, that counts its steps and the cancels it gets. */
+class CountingWriter implements BodyWriter {
+  readonly outlet = new ClientOutlet();
+  steps = 0;
+  cancels = 0;
+  private next = 0;
+
+  constructor(
+    private readonly chunks: readonly (string | Uint8Array)[],
+    /** What ends the body once the chunks are written: a close, or a failure. */
+    private readonly ending: Error | undefined = undefined,
+    /** Waits this long before each step, as a writer waiting for its upstream. */
+    private readonly stepMs = 0,
+  ) {}
+
+  pull(): Promise<void> | undefined {
+    this.steps++;
+    return this.stepMs > 0 ? Bun.sleep(this.stepMs).then(() => this.step()) : this.step();
+  }
+
+  private step(): Promise<void> | undefined {
+    if (this.next < this.chunks.length) return this.outlet.put(this.chunks[this.next++]!);
+    if (this.ending) this.outlet.fail(this.ending);
+    else this.outlet.close();
+    return undefined;
+  }
+
+  cancel(): void {
+    this.cancels++;
+  }
+}
+
+const KINDS = [
+  ["a direct stream (Bun)", true],
+  ["a standard stream (Deno)", false],
+] as const;
+
+describe.each(KINDS)("%s", (_, direct) => {
+  test("text and bytes reach the reader in order, whole, and the body ends", async () => {
+    const writer = new CountingWriter([
+      "data: 1\n\n",
+      new TextEncoder().encode("data: é\n\n"),
+      "x",
+    ]);
+    expect(await new Response(clientBody(writer, direct)).text()).toBe("data: 1\n\ndata: é\n\nx");
+    expect(writer.cancels).toBe(0);
+  });
+
+  test("a failure after some chunks: the reader gets them, then the error, not a quiet end", async () => {
+    const writer = new CountingWriter(["data: 1\n\n"], new Error("the upstream broke"));
+    const reader = clientBody(writer, direct).getReader();
+    let text = "";
+    const decoder = new TextDecoder();
+    const failure = await (async () => {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return undefined;
+          text += decoder.decode(value);
+        }
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect((failure as Error | undefined)?.message).toBe("the upstream broke");
+    // A direct stream that fails drops what it had not handed over; a standard one has handed it.
+    if (!direct) expect(text).toBe("data: 1\n\n");
+  });
+
+  test("a reader that cancels: the writer is told once and writes no more", async () => {
+    const writer = new CountingWriter(
+      Array.from({ length: 50 }, (_, i) => `data: ${i}\n\n`),
+      undefined,
+      5,
+    );
+    const reader = clientBody(writer, direct).getReader();
+    await reader.read();
+    await reader.cancel("gone");
+    const steps = writer.steps;
+    await Bun.sleep(50);
+    expect(writer.cancels).toBe(1);
+    expect(writer.outlet.closed).toBe(true);
+    // At most the step under way when the reader left.
+    expect(writer.steps - steps).toBeLessThanOrEqual(1);
+  });
+});
+
+describe("served on loopback as levity serves a stream (a direct stream)", () => {
+  let writer: CountingWriter;
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch: () =>
+      new Response(clientBody(writer), { headers: { "content-type": "text/event-stream" } }),
+  });
+  afterAll(() => server.stop(true));
+
+  /** A raw client: sends the request, and reads as long as `reading` says. */
+  function rawClient(): { socket: Socket; received: () => number; opened: Promise<void> } {
+    let received = 0;
+    const socket = connect(server.port, "127.0.0.1");
+    socket.on("data", (data: Buffer) => {
+      received += data.length;
+    });
+    socket.on("error", () => {});
+    const opened = new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    void opened.then(() => socket.write("GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"));
+    return { socket, received: () => received, opened };
+  }
+
+  /** Polls `check` every 10 ms until it holds, for at most `ms`. */
+  async function until(check: () => boolean, ms: number): Promise<boolean> {
+    for (const started = performance.now(); performance.now() - started < ms; await Bun.sleep(10))
+      if (check()) return true;
+    return check();
+  }
+
+  test("a client that goes mid-stream: the writer is told once, and stops", async () => {
+    writer = new CountingWriter(
+      Array.from({ length: 1000 }, (_, i) => `data: ${i}\n\n`),
+      undefined,
+      5,
+    );
+    const client = rawClient();
+    expect(await until(() => client.received() > 0, 5000)).toBe(true);
+    client.socket.destroy();
+    expect(await until(() => writer.cancels > 0, 5000)).toBe(true);
+    const steps = writer.steps;
+    await Bun.sleep(100);
+    expect(writer.cancels).toBe(1);
+    expect(writer.steps - steps).toBeLessThanOrEqual(1);
+  });
+
+  test("a client that stops reading holds the writer back; once it reads again, every byte arrives", async () => {
+    // 64 MB in 64 KB chunks, far more than the sockets' and the server's buffers hold.
+    const chunk = new Uint8Array(64 * 1024).fill(120);
+    const chunks = Array.from({ length: 1024 }, () => chunk);
+    writer = new CountingWriter(chunks);
+    const client = rawClient();
+    await client.opened;
+    client.socket.pause();
+    // The writer fills what the buffers take, then waits on its write.
+    expect(await until(() => writer.steps > 0, 5000)).toBe(true);
+    let steady = -1;
+    await until(() => {
+      const same = writer.steps === steady;
+      steady = writer.steps;
+      return same;
+    }, 5000);
+    expect(writer.steps).toBeLessThan(chunks.length / 2);
+    client.socket.resume();
+    expect(await until(() => client.received() >= 64 * 1024 * 1024, 20_000)).toBe(true);
+    expect(writer.steps).toBe(chunks.length + 1);
+    client.socket.destroy();
+  });
+});
