@@ -108,7 +108,7 @@ describe("served on loopback as levity serves a stream (a direct stream)", () =>
   /** A raw client: sends the request, and reads as long as `reading` says. */
   function rawClient(): { socket: Socket; received: () => number; opened: Promise<void> } {
     let received = 0;
-    const socket = connect(server.port, "127.0.0.1");
+    const socket = connect(server.port!, "127.0.0.1");
     socket.on("data", (data: Buffer) => {
       received += data.length;
     });

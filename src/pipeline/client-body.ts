@@ -20,8 +20,8 @@ export interface BodyWriter {
    * upstream, or for the client to take what it has). Called again until the outlet is closed.
    */
   pull(): Promise<void> | undefined;
-  /** The client has gone. */
-  cancel(reason: unknown): unknown;
+  /** The client has gone: a promise while the upstream is let go. */
+  cancel(reason: unknown): void | Promise<void>;
 }
 
 function ignoreCount(): void {}
@@ -90,9 +90,10 @@ export function clientBody(
   const source: Bun.DirectUnderlyingSource<Uint8Array> = {
     type: "direct",
     pull: (controller) => writeAll(writer, controller),
+    // What the writer's cancel returns is returned: a caller that awaits a cancel waits for the upstream to be let go.
     cancel: (reason) => {
       writer.outlet.closed = true;
-      writer.cancel(reason);
+      return writer.cancel(reason);
     },
   };
   return new ReadableStream<Uint8Array>(source);
@@ -122,8 +123,8 @@ class StandardSource {
     return this.writer.pull();
   }
 
-  cancel(reason: unknown): void {
+  cancel(reason: unknown): void | Promise<void> {
     this.writer.outlet.closed = true;
-    this.writer.cancel(reason);
+    return this.writer.cancel(reason);
   }
 }
