@@ -13,6 +13,7 @@
 import { parseArgs } from "node:util";
 import type { UpstreamTarget } from "../src/codecs/codec.ts";
 import { CLIENT_CODECS, UPSTREAM_CODECS } from "../src/codecs/index.ts";
+import { GEMINI_ANSWER, GEMINI_REQUEST } from "./bodies.ts";
 
 const { values: flags } = parseArgs({
   args: process.argv.slice(2),
@@ -20,23 +21,9 @@ const { values: flags } = parseArgs({
 });
 const ITERATIONS = Number(flags.iterations);
 
-// The bench's own request and the fake upstream's answer (bench/fake-upstream.ts), as text.
-const requestText = JSON.stringify({
-  model: "gem-model",
-  messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }],
-  max_tokens: 64,
-});
-const answerText = JSON.stringify({
-  responseId: "bench-response",
-  candidates: [
-    {
-      content: { role: "model", parts: [{ text: "Hello, benchmark. This is a short answer." }] },
-      finishReason: "STOP",
-    },
-  ],
-  usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 10, totalTokenCount: 22 },
-  modelVersion: "gemini-bench",
-});
+// The bench's own request and the fake upstream's answer, as text (bench/bodies.ts).
+const requestText = GEMINI_REQUEST;
+const answerText = GEMINI_ANSWER;
 const target: UpstreamTarget = {
   name: "gm",
   issuer: "gm",

@@ -8,35 +8,11 @@
  * response.completed with usage), "interval-N" alike. POST /v1beta/models/{m}:generateContent: a
  * fixed Gemini answer. Prints "listening PORT".
  */
+import { CHAT_ANSWER, GEMINI_ANSWER } from "./bodies.ts";
+
 const CHUNKS = Number(process.env.STREAM_CHUNKS ?? 20);
 const encoder = new TextEncoder();
 
-const chatAnswer = JSON.stringify({
-  id: "chatcmpl-bench",
-  object: "chat.completion",
-  created: 1,
-  model: "bench-model",
-  choices: [
-    {
-      index: 0,
-      message: { role: "assistant", content: "The quick brown fox jumps over the lazy dog." },
-      finish_reason: "stop",
-      logprobs: null,
-    },
-  ],
-  usage: { prompt_tokens: 12, completion_tokens: 10, total_tokens: 22 },
-});
-const geminiAnswer = JSON.stringify({
-  candidates: [
-    {
-      content: { role: "model", parts: [{ text: "The quick brown fox jumps over the lazy dog." }] },
-      finishReason: "STOP",
-      index: 0,
-    },
-  ],
-  usageMetadata: { promptTokenCount: 12, candidatesTokenCount: 10, totalTokenCount: 22 },
-  modelVersion: "gemini-bench",
-});
 const chunk = (delta: object, finish: string | null) =>
   encoder.encode(
     `data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created: 1, model: "bench-model", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`,
@@ -124,11 +100,11 @@ const server = Bun.serve({
     const path = new URL(request.url).pathname;
     const text = await request.text();
     if (path.endsWith(":generateContent"))
-      return new Response(geminiAnswer, { headers: JSON_HEADERS });
+      return new Response(GEMINI_ANSWER, { headers: JSON_HEADERS });
     if (path.endsWith("/chat/completions")) {
       if (text.includes('"stream":true'))
         return stream(Number(/"interval-(\d+)"/.exec(text)?.[1] ?? 0));
-      return new Response(chatAnswer, { headers: JSON_HEADERS });
+      return new Response(CHAT_ANSWER, { headers: JSON_HEADERS });
     }
     if (path.endsWith("/responses") && text.includes('"stream":true'))
       return stream(
@@ -145,4 +121,3 @@ const server = Bun.serve({
   },
 });
 console.log(`listening ${server.port}`);
-export {};

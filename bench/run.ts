@@ -23,6 +23,7 @@ import {
   WARM_MIN_SECONDS,
   warmUntilCompiled,
 } from "./processes.ts";
+import { ANTHROPIC_REQUEST, CHAT_REQUEST, GEMINI_REQUEST } from "./bodies.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const BUN = process.execPath;
@@ -405,21 +406,9 @@ if (existsSync(ccrEntry)) {
   if (!ccr) console.log("claude-code-router did not start; its comparison is skipped");
 }
 
-const chatBody = JSON.stringify({
-  model: "bench-model",
-  messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }],
-  max_tokens: 64,
-});
-const geminiBody = JSON.stringify({
-  model: "gem-model",
-  messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }],
-  max_tokens: 64,
-});
-const anthropicBody = JSON.stringify({
-  model: "claude-bench",
-  max_tokens: 64,
-  messages: [{ role: "user", content: "Say hello to the benchmark, briefly." }],
-});
+const chatBody = CHAT_REQUEST;
+const geminiBody = GEMINI_REQUEST;
+const anthropicBody = ANTHROPIC_REQUEST;
 const auth = { authorization: `Bearer ${CLIENT_KEY}` };
 const portkeyHeaders = {
   "x-portkey-provider": "openai",
