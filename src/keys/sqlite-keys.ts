@@ -12,7 +12,8 @@ import type { KeyRecord } from "../config/key-record.ts";
 export function openSqliteKeys(path: string): { keys: KeyStore; counters: CounterStore } {
   preparePrivateDatabase(path);
   const db = new Database(path, { create: true, strict: true });
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;");
+  // The busy timeout before the switch to WAL, which takes the file's lock (sqlite-request-log.ts).
+  db.exec("PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
   db.exec(`
     CREATE TABLE IF NOT EXISTS client_keys (
       name TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, record TEXT NOT NULL);

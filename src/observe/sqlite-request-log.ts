@@ -218,9 +218,12 @@ export function openLogFile(options: LogFileOptions): LogFile {
   const now = options.now ?? Date.now;
   preparePrivateDatabase(options.path);
   const db = new Database(options.path, { create: true, strict: true });
-  // auto_vacuum only takes effect before the first table; it lets a trim give the space back to the disk.
+  // The busy timeout first: switching to WAL takes the file's lock, and a reader that has it open
+  // at that moment (`levity logs`, the monitor, a backup) made the switch fail at once ("database
+  // is locked"), leaving the request log unopened until a restart. auto_vacuum only takes effect
+  // before the first table; it lets a trim give the space back to the disk.
   db.exec(
-    "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;",
+    "PRAGMA busy_timeout = 2000; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
   );
   db.exec(`CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY, ${COLUMNS.map(([name, type]) => `${name} ${type}`).join(", ")});
     CREATE INDEX IF NOT EXISTS requests_time ON requests (time);`);

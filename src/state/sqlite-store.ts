@@ -24,7 +24,8 @@ export function openSqliteStore(
   const maxBytes = options.maxResponseBytes ?? STORED_RESPONSES_MAX_BYTES;
   preparePrivateDatabase(path);
   const db = new Database(path, { create: true, strict: true });
-  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 2000;");
+  // The busy timeout before the switch to WAL, which takes the file's lock (sqlite-request-log.ts).
+  db.exec("PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
   db.exec(`
     CREATE TABLE IF NOT EXISTS responses (
       id TEXT PRIMARY KEY, previous_id TEXT, model TEXT NOT NULL, input TEXT NOT NULL, output TEXT NOT NULL, created_at INTEGER NOT NULL);
