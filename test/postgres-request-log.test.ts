@@ -19,6 +19,7 @@ import { postgresAvailable, TestPostgres } from "./support/postgres.ts";
 import { runLevity } from "./support/process.ts";
 import { freePort } from "./support/redis.ts";
 import { waitUntil } from "./support/wait.ts";
+import { requestRecord } from "./support/request-record.ts";
 
 /*
  * The request log on PostgreSQL, shared by three real levity processes: every request of every
@@ -444,22 +445,7 @@ describe.skipIf(!READY)("a record PostgreSQL refuses", () => {
       instance: () => "test",
       log: { info() {}, warn() {}, error: (m: string) => errors.push(m) },
     });
-    const record = (id: string, status: number): RequestRecord => ({
-      time: Date.now(),
-      requestId: id,
-      method: "POST",
-      route: "/v1/chat/completions",
-      attempts: 1,
-      status,
-      stream: false,
-      latencyMs: 1,
-      ttfbMs: 1,
-      inputTokens: 0,
-      outputTokens: 0,
-      cachedTokens: 0,
-      cacheWriteTokens: 0,
-      reasoningTokens: 0,
-    });
+    const record = (id: string, status: number): RequestRecord => requestRecord(id, { status });
     try {
       // NaN travels as JSON null into a NOT NULL column: the server refuses that record alone.
       log.add(record("req_good_1", 200));

@@ -11,6 +11,7 @@ import { openLogFile } from "../src/observe/sqlite-request-log.ts";
 import { startGateway, tempDir, type TestGateway, upstreamsYaml } from "./support/gateway.ts";
 import { runLevity } from "./support/process.ts";
 import { readRequestDb } from "./support/request-db.ts";
+import { requestRecord } from "./support/request-record.ts";
 import { waitUntil } from "./support/wait.ts";
 
 // levity replay: a logged request of each client dialect sent again, through the real CLI process
@@ -706,23 +707,7 @@ describe("requests.db", () => {
     });
     try {
       log.write([
-        {
-          time: Date.now(),
-          requestId: "req_new",
-          method: "POST",
-          route: "/v1/chat/completions",
-          attempts: 1,
-          status: 200,
-          stream: false,
-          latencyMs: 1,
-          ttfbMs: 1,
-          inputTokens: 1,
-          outputTokens: 1,
-          cachedTokens: 0,
-          cacheWriteTokens: 0,
-          reasoningTokens: 0,
-          replayOf: "req_old",
-        },
+        requestRecord("req_new", { inputTokens: 1, outputTokens: 1, replayOf: "req_old" }),
       ]);
       const [newest, oldest] = log.query({});
       expect(newest).toMatchObject({ requestId: "req_new", replayOf: "req_old" });

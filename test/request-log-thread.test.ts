@@ -6,6 +6,7 @@ import { openSqliteRequestLog } from "../src/observe/request-log-thread.ts";
 import { RequestLogUnavailable, type RequestLog } from "../src/observe/request-log.ts";
 import { tempDir } from "./support/gateway.ts";
 import { waitUntil } from "./support/wait.ts";
+import { requestRecord } from "./support/request-record.ts";
 
 /*
  * The request log's writer thread when it fails: a writer that stops is started again and given
@@ -18,22 +19,7 @@ const CRASHING_WORKER = new URL("./support/crashing-log-worker.ts", import.meta.
 const COUNTED_WORKER = new URL("./support/counted-log-worker.ts", import.meta.url);
 
 function record(n: number): RequestRecord {
-  return {
-    time: Date.now(),
-    requestId: `req_thread_${n}`,
-    method: "POST",
-    route: "/v1/chat/completions",
-    attempts: 1,
-    status: 200,
-    stream: false,
-    latencyMs: 1,
-    ttfbMs: 1,
-    inputTokens: 0,
-    outputTokens: 0,
-    cachedTokens: 0,
-    cacheWriteTokens: 0,
-    reasoningTokens: 0,
-  };
+  return requestRecord(`req_thread_${n}`);
 }
 
 const opened: RequestLog[] = [];

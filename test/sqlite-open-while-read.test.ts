@@ -8,6 +8,7 @@ import { openLogFile } from "../src/observe/sqlite-request-log.ts";
 import { openSqliteStore } from "../src/state/sqlite-store.ts";
 import { tempDir } from "./support/gateway.ts";
 import { LineReader } from "./support/process.ts";
+import { requestRecord } from "./support/request-record.ts";
 
 /*
  * levity's SQLite files opened while another process is reading one (`levity logs`, the monitor,
@@ -43,24 +44,7 @@ const OPENERS = [
     "the request log",
     (path: string) => {
       const log = openLogFile({ path, retentionMs: 86_400_000, maxBytes: 1e9, log: silentLogger });
-      log.write([
-        {
-          time: Date.now(),
-          requestId: "req_while_read",
-          method: "POST",
-          route: "/v1/chat/completions",
-          attempts: 1,
-          status: 200,
-          stream: false,
-          latencyMs: 1,
-          ttfbMs: 1,
-          inputTokens: 1,
-          outputTokens: 1,
-          cachedTokens: 0,
-          cacheWriteTokens: 0,
-          reasoningTokens: 0,
-        },
-      ]);
+      log.write([requestRecord("req_while_read")]);
       expect(log.query({}).map((row) => row.requestId)).toEqual(["req_while_read"]);
       log.close();
     },
