@@ -1,5 +1,4 @@
-import { Database } from "bun:sqlite";
-import { preparePrivateDatabase } from "../state/private-files.ts";
+import { openPrivateDatabase } from "../state/private-files.ts";
 import type { KeyCounters } from "./admission.ts";
 import { type CounterStore, counterText, countersFrom } from "./counter-store.ts";
 import { applyChanges, type KeyStore, KeyStoreError } from "./key-store.ts";
@@ -10,10 +9,7 @@ import type { KeyRecord } from "../config/key-record.ts";
  * WAL) beside stored responses and account health. A secret is never written: only its digest.
  */
 export function openSqliteKeys(path: string): { keys: KeyStore; counters: CounterStore } {
-  preparePrivateDatabase(path);
-  const db = new Database(path, { create: true, strict: true });
-  // The busy timeout before the switch to WAL, which takes the file's lock (sqlite-request-log.ts).
-  db.exec("PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+  const db = openPrivateDatabase(path);
   db.exec(`
     CREATE TABLE IF NOT EXISTS client_keys (
       name TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, record TEXT NOT NULL);

@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { preparePrivateDatabase } from "../state/private-files.ts";
+import { openPrivateDatabase } from "../state/private-files.ts";
 import type { Logger } from "../log.ts";
 import type { RequestRecord } from "./record.ts";
 import { recordColumns, recordFromColumns } from "./record-columns.ts";
@@ -216,15 +216,9 @@ export interface LogFileOptions {
 /** Opens (creating or migrating) the log file; throws when it cannot be opened. */
 export function openLogFile(options: LogFileOptions): LogFile {
   const now = options.now ?? Date.now;
-  preparePrivateDatabase(options.path);
-  const db = new Database(options.path, { create: true, strict: true });
-  // The busy timeout first: switching to WAL takes the file's lock, and a reader that has it open
-  // at that moment (`levity logs`, the monitor, a backup) made the switch fail at once ("database
-  // is locked"), leaving the request log unopened until a restart. auto_vacuum only takes effect
-  // before the first table; it lets a trim give the space back to the disk.
-  db.exec(
-    "PRAGMA busy_timeout = 2000; PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
-  );
+  const db = openPrivateDatabase(options.path);
+  // auto_vacuum only takes effect before the first table; it lets a trim give the space back to the disk.
+  db.exec("PRAGMA auto_vacuum = INCREMENTAL;");
   db.exec(`CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY, ${COLUMNS.map(([name, type]) => `${name} ${type}`).join(", ")});
     CREATE INDEX IF NOT EXISTS requests_time ON requests (time);`);
   addMissingColumns(db);

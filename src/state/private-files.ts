@@ -1,3 +1,4 @@
+import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 
@@ -19,4 +20,17 @@ export function preparePrivateDatabase(path: string): void {
   for (const file of [path, `${path}-wal`, `${path}-shm`]) {
     if (existsSync(file)) chmodSync(file, PRIVATE_FILE);
   }
+}
+
+/**
+ * A private SQLite database (preparePrivateDatabase), opened in WAL mode. The busy timeout comes
+ * first: the switch to WAL takes the file's lock, and a reader that held the file at that moment
+ * (`levity logs`, the monitor, a backup) made the switch fail at once ("database is locked"),
+ * which left the request log unopened until a restart.
+ */
+export function openPrivateDatabase(path: string): Database {
+  preparePrivateDatabase(path);
+  const db = new Database(path, { create: true, strict: true });
+  db.exec("PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+  return db;
 }

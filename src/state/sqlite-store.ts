@@ -1,5 +1,4 @@
-import { Database } from "bun:sqlite";
-import { preparePrivateDatabase } from "./private-files.ts";
+import { openPrivateDatabase } from "./private-files.ts";
 import {
   rebuild,
   type AccountRecord,
@@ -22,10 +21,7 @@ export function openSqliteStore(
   options: { maxResponseBytes?: number } = {},
 ): StateStore {
   const maxBytes = options.maxResponseBytes ?? STORED_RESPONSES_MAX_BYTES;
-  preparePrivateDatabase(path);
-  const db = new Database(path, { create: true, strict: true });
-  // The busy timeout before the switch to WAL, which takes the file's lock (sqlite-request-log.ts).
-  db.exec("PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+  const db = openPrivateDatabase(path);
   db.exec(`
     CREATE TABLE IF NOT EXISTS responses (
       id TEXT PRIMARY KEY, previous_id TEXT, model TEXT NOT NULL, input TEXT NOT NULL, output TEXT NOT NULL, created_at INTEGER NOT NULL);
