@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
 import { startGateway, type TestGateway } from "./support/gateway.ts";
+import { waitUntil } from "./support/wait.ts";
 
 /*
  * A client that stops reading a stream holds the upstream back: levity reads no more of the
@@ -54,13 +55,6 @@ afterAll(async () => {
   upstream.stop(true);
 });
 
-/** Polls `check` every 20 ms until it holds, for at most `ms`. */
-async function until(check: () => boolean, ms: number): Promise<boolean> {
-  for (const started = performance.now(); performance.now() - started < ms; await Bun.sleep(20))
-    if (check()) return true;
-  return check();
-}
-
 /** A raw client that sends `body` to `path` and stops reading after its first bytes. */
 async function pausingClient(path: string, headers: string, body: string) {
   let received = "";
@@ -98,18 +92,23 @@ const CASES = [
 describe.each(CASES)("a stream %s", (_, path, headers, request, end) => {
   test("a client that stops reading holds the upstream back; when it reads again, the stream ends whole", async () => {
     const client = await pausingClient(path, headers, JSON.stringify(request));
-    expect(await until(() => client.received().length > 0, 10_000)).toBe(true);
+    await waitUntil("the first bytes", () => client.received().length > 0, 10_000);
     // The upstream writes until the buffers between it and the paused client are full.
     let last = -1;
-    await until(() => {
-      const steady = sent === last && sent > 0;
-      last = sent;
-      return steady;
-    }, 10_000);
+    await waitUntil(
+      "the upstream held back",
+      () => {
+        const steady = sent === last && sent > 0;
+        last = sent;
+        return steady;
+      },
+      10_000,
+      20,
+    );
     expect(sent).toBeGreaterThan(0);
     expect(sent).toBeLessThan(TOTAL / 2);
     client.socket.resume();
-    expect(await until(() => client.received().includes(end), 30_000)).toBe(true);
+    await waitUntil("the stream's end", () => client.received().includes(end), 30_000);
     expect(sent).toBe(TOTAL);
     client.socket.destroy();
   }, 60_000);

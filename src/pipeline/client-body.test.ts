@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
 import { type BodyWriter, ClientOutlet, clientBody } from "./client-body.ts";
+import { waitUntil } from "../../test/support/wait.ts";
 
 /*
  * The client's body of a stream levity writes itself, of both kinds (Bun's direct stream, and the
@@ -118,13 +119,6 @@ describe("served on loopback as levity serves a stream (a direct stream)", () =>
     return { socket, received: () => received, opened };
   }
 
-  /** Polls `check` every 10 ms until it holds, for at most `ms`. */
-  async function until(check: () => boolean, ms: number): Promise<boolean> {
-    for (const started = performance.now(); performance.now() - started < ms; await Bun.sleep(10))
-      if (check()) return true;
-    return check();
-  }
-
   test("a client that goes mid-stream: the writer is told once, and stops", async () => {
     writer = new CountingWriter(
       Array.from({ length: 1000 }, (_, i) => `data: ${i}\n\n`),
@@ -132,9 +126,9 @@ describe("served on loopback as levity serves a stream (a direct stream)", () =>
       5,
     );
     const client = rawClient();
-    expect(await until(() => client.received() > 0, 5000)).toBe(true);
+    await waitUntil("the first bytes", () => client.received() > 0, 5000);
     client.socket.destroy();
-    expect(await until(() => writer.cancels > 0, 5000)).toBe(true);
+    await waitUntil("the writer's cancel", () => writer.cancels > 0, 5000);
     const steps = writer.steps;
     await Bun.sleep(100);
     expect(writer.cancels).toBe(1);
@@ -150,16 +144,21 @@ describe("served on loopback as levity serves a stream (a direct stream)", () =>
     await client.opened;
     client.socket.pause();
     // The writer fills what the buffers take, then waits on its write.
-    expect(await until(() => writer.steps > 0, 5000)).toBe(true);
+    await waitUntil("the first step", () => writer.steps > 0, 5000);
     let steady = -1;
-    await until(() => {
-      const same = writer.steps === steady;
-      steady = writer.steps;
-      return same;
-    }, 5000);
+    await waitUntil(
+      "the writer held back",
+      () => {
+        const same = writer.steps === steady;
+        steady = writer.steps;
+        return same;
+      },
+      5000,
+      10,
+    );
     expect(writer.steps).toBeLessThan(chunks.length / 2);
     client.socket.resume();
-    expect(await until(() => client.received() >= 64 * 1024 * 1024, 20_000)).toBe(true);
+    await waitUntil("all 64 MB", () => client.received() >= 64 * 1024 * 1024, 20_000);
     expect(writer.steps).toBe(chunks.length + 1);
     client.socket.destroy();
   });

@@ -7,6 +7,8 @@ export async function waitUntil<T>(
   what: string,
   check: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 5000,
+  /** How often to look: longer where a condition must hold across a pause (a writer that stopped). */
+  everyMs = 5,
 ): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
@@ -14,6 +16,6 @@ export async function waitUntil<T>(
     if (value !== undefined && value !== false) return value;
     if (performance.now() > deadline)
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(5);
+    await Bun.sleep(everyMs);
   }
 }
