@@ -35,13 +35,13 @@ export class ClientOutlet {
   private standard: ReadableStreamDefaultController<Uint8Array> | undefined = undefined;
   private direct: DirectController | undefined = undefined;
 
-  /** The controller's, whichever kind of stream the body is: set once, when the stream starts. */
-  attach(
-    controller: ReadableStreamDefaultController<Uint8Array> | DirectController,
-    direct: boolean,
-  ): void {
-    if (direct) this.direct = controller as DirectController;
-    else this.standard = controller as ReadableStreamDefaultController<Uint8Array>;
+  /** The body's controller, whichever kind of stream it is: set once, when the stream starts. */
+  attachDirect(controller: DirectController): void {
+    this.direct = controller;
+  }
+
+  attachStandard(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    this.standard = controller;
   }
 
   /** A chunk to the client; a promise only while a direct stream's destination is full. */
@@ -102,7 +102,7 @@ export function clientBody(
 /** A direct stream's one pull: the writer's steps until its body is closed or its client gone. */
 async function writeAll(writer: BodyWriter, controller: DirectController): Promise<void> {
   const { outlet } = writer;
-  outlet.attach(controller, true);
+  outlet.attachDirect(controller);
   while (!outlet.closed) {
     const waiting = writer.pull();
     if (waiting) await waiting;
@@ -116,7 +116,7 @@ class StandardSource {
   constructor(private readonly writer: BodyWriter) {}
 
   start(controller: ReadableStreamDefaultController<Uint8Array>): void {
-    this.writer.outlet.attach(controller, false);
+    this.writer.outlet.attachStandard(controller);
   }
 
   pull(): Promise<void> | undefined {
