@@ -72,6 +72,24 @@ describe("every problem names the file, the line and the key", () => {
     ]);
   });
 
+  test("an account key with a line break inside it, from the file or the environment", () => {
+    const gateway =
+      'upstreams:\n  - name: oa\n    protocol: openai\n    accounts:\n      - { name: a, key: "sk-a\\r\\nx-injected: 1" }\n      - { name: b, key: "${LEVITY_TEST_BROKEN_KEY}" }\n      - { name: c, key: "${LEVITY_TEST_FILE_KEY}" }\n';
+    const problems = problemsOf(
+      { gateway },
+      {
+        LEVITY_TEST_BROKEN_KEY: "sk-b\nsecond-line",
+        LEVITY_TEST_FILE_KEY: "sk-read-from-a-file\n",
+      },
+    );
+    const message = "must not hold a line break or other control character inside it";
+    expect(problems).toEqual([
+      { file: "gateway.yaml", line: 5, key: "upstreams[0].accounts[0].key", message },
+      { file: "gateway.yaml", line: 6, key: "upstreams[0].accounts[1].key", message },
+    ]);
+    expect(JSON.stringify(problems)).not.toContain("sk-");
+  });
+
   test("an upstream with no accounts says how to add one", () => {
     const [problem] = problemsOf({
       gateway: "upstreams:\n  - name: gemini\n    protocol: gemini\n",

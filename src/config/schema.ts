@@ -377,11 +377,21 @@ export const ProxySchema = v.strictObject({
   ),
 });
 
+// Tab is the one control character an HTTP header value may hold.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+const CONTROL_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f]/;
+
 const AccountSchema = v.strictObject({
   name: Name,
   key: v.pipe(
     v.string('must be a string (use "${ENV_NAME}" to keep it out of the file)'),
     v.minLength(1, "must not be empty"),
+    // Whitespace around it (a file's line end) is trimmed when it is sent; a line break or other
+    // control character inside it would be a second header line, which no upstream key holds.
+    v.check(
+      (key) => !CONTROL_CHARACTER.test(key.trim()),
+      "must not hold a line break or other control character inside it",
+    ),
   ),
   weight: v.optional(PositiveInteger("a whole number of shares"), 1),
   /** Accounts whose signatures are not each other's (OpenAI organisations): each group its own. */

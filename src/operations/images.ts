@@ -260,8 +260,8 @@ async function post(
     ctx.request.headers,
     upstream.protocol === "openai",
   );
-  headers.set("content-type", contentType);
-  if (length !== undefined) headers.set("content-length", String(length));
+  headers["content-type"] = contentType;
+  if (length !== undefined) headers["content-length"] = String(length);
   try {
     const response = await services.upstreamClient.call({
       upstream,

@@ -18,7 +18,7 @@ function call(url: string, headers: Record<string, string>, body: string): Upstr
     upstream,
     url,
     body,
-    headers: new Headers(headers),
+    headers,
     clientSignal: new AbortController().signal,
     timeouts: {} as UpstreamCall["timeouts"],
   };

@@ -73,9 +73,8 @@ function maskedUrl(raw: string, secrets: readonly string[]): string {
 /** The call as a person may read it: no key, token or secret left in it. */
 export function viewOf(call: UpstreamCall, secrets: readonly string[]): UpstreamRequestView {
   const headers: Record<string, string> = {};
-  call.headers.forEach((value, name) => {
+  for (const [name, value] of Object.entries(call.headers))
     headers[name] = SECRET_HEADER.test(name) ? MASKED : maskSecrets(value, secrets);
-  });
   const text = typeof call.body === "string" ? maskSecrets(call.body, secrets) : undefined;
   const view: UpstreamRequestView = {
     upstream: call.upstream.name,
@@ -95,11 +94,11 @@ export function viewOf(call: UpstreamCall, secrets: readonly string[]): Upstream
 }
 
 /** Which account's key the call carries: the one whose key is in a header. */
-function accountOf(upstream: Upstream, headers: Headers): string | undefined {
-  const values: string[] = [];
-  headers.forEach((value) => {
-    values.push(value);
-  });
+function accountOf(
+  upstream: Upstream,
+  headers: Readonly<Record<string, string>>,
+): string | undefined {
+  const values = Object.values(headers);
   return upstream.accounts.find((account) => values.some((value) => value.includes(account.key)))
     ?.name;
 }
@@ -119,7 +118,7 @@ export class DryRunClient extends UpstreamClient {
   override open(call: UpstreamCall): Promise<OpenedUpstream>;
   override async open(call: UpstreamCall): Promise<OpenedUpstream> {
     // As the real client sets it, so the headers shown are the headers sent.
-    call.headers.set("accept-encoding", call.stream || RUNTIME_DECODES ? "identity" : "gzip");
+    call.headers["accept-encoding"] = call.stream || RUNTIME_DECODES ? "identity" : "gzip";
     this.calls.push(call);
     const text = JSON.stringify({
       error: { message: "levity replay --dry-run: not sent", type: "invalid_request_error" },

@@ -78,7 +78,7 @@ export function geminiTranscription({
   });
   const call = (lease: Lease, url: string, body: UpstreamCall["body"], extra = {}) => {
     const headers = upstreamRequestHeaders("gemini", lease.account.key, ctx.request.headers, false);
-    for (const [name, value] of Object.entries(extra)) headers.set(name, String(value));
+    for (const [name, value] of Object.entries(extra)) headers[name.toLowerCase()] = String(value);
     return upstreamClient.open({
       upstream,
       url,

@@ -98,8 +98,8 @@ function forwardedTranscription({
         ctx.request.headers,
         true,
       );
-      headers.set("content-type", encoded.contentType);
-      headers.set("content-length", String(encoded.length));
+      headers["content-type"] = encoded.contentType;
+      headers["content-length"] = String(encoded.length);
       let answer: string;
       let response: Response;
       let source: GuardedSource | undefined;

@@ -15,7 +15,8 @@ export interface UpstreamCall {
   url: string;
   /** JSON text, a multipart form's bytes, or an upload's pieces as a stream (its length set in the headers by the caller). */
   body: string | Uint8Array | ReadableStream<Uint8Array>;
-  headers: Headers;
+  /** Lower-case names, and values a Headers object would hold (requestHeadersWith makes them so). */
+  headers: Record<string, string>;
   /** Aborted when the client goes away: the call is then cut within one sweep (SWEEP_MS). */
   clientSignal: AbortSignal;
   /** The answer is a stream, read chunk by chunk; otherwise it is read whole before this returns. */
@@ -486,7 +487,7 @@ export class UpstreamClient {
       // levity says which encodings it takes and undoes them itself: fetch would offer gzip, br and
       // zstd and inflate them with no limit. A whole answer may come gzipped (read under a limit on
       // its decoded size); a stream comes as it is, since its events are small and must not wait.
-      call.headers.set("accept-encoding", call.stream || RUNTIME_DECODES ? "identity" : "gzip");
+      call.headers["accept-encoding"] = call.stream || RUNTIME_DECODES ? "identity" : "gzip";
       const { http1 } = this;
       // levity's own client for a whole answer while the gateway serves few requests and few
       // calls wait for theirs (the serving thread has time for their reads and writes); fetch's

@@ -62,7 +62,7 @@ async function open(port: number) {
     upstream: UPSTREAM,
     url: `http://127.0.0.1:${port}/v1/chat/completions`,
     body: "{}",
-    headers: new Headers(),
+    headers: {},
     clientSignal: new AbortController().signal,
     stream: true,
     timeouts: TIMEOUTS,

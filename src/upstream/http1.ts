@@ -40,7 +40,7 @@ export type Http1Answer =
 
 export interface Http1Init {
   method: string;
-  /** A Headers object, or a plain object of lower-case names (the bench's floor proxy's). */
+  /** A Headers object, or a plain object of lower-case names and values a Headers object would hold (levity's upstream calls, and the bench's floor proxy). */
   headers: Headers | Readonly<Record<string, string>>;
   body: string | Uint8Array;
   signal: AbortSignal;

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { Dialect } from "../codecs/names.ts";
 import type { Upstream } from "../config/snapshot.ts";
 import {
+  accountHeaders,
   clientResponseHeaders,
   forwardsNatively,
   upstreamDialect,
@@ -117,10 +118,32 @@ describe("upstreamRequestHeaders", () => {
     ],
     ["gemini", false, { "x-goog-api-key": "acct", "user-agent": "sdk" }],
   ] as const)("%s (same dialect: %p)", (protocol, same, expected) => {
-    const headers = Object.fromEntries(upstreamRequestHeaders(protocol, "acct", client, same));
+    const headers = upstreamRequestHeaders(protocol, "acct", client, same);
     expect(headers).toEqual({ "content-type": "application/json", ...expected });
   });
 });
+
+// A call's headers are a plain object that levity's HTTP/1.1 client writes as it is: the key's
+// header must already be what a Headers object would hold.
+test.each([
+  ["openai", " sk-pasted \n", { authorization: "Bearer sk-pasted" }],
+  [
+    "anthropic",
+    "sk-ant-from-a-file\r\n",
+    { "x-api-key": "sk-ant-from-a-file", "anthropic-version": "2023-06-01" },
+  ],
+  ["gemini", "\tAIza-key", { "x-goog-api-key": "AIza-key" }],
+  ["echo", "anything", {}],
+] as const)("accountHeaders: %s key %j is sent trimmed", (protocol, key, expected) => {
+  expect(accountHeaders(protocol, key)).toEqual(expected);
+});
+
+test.each(["sk-a\r\nx-injected: 1", "sk-a\nb", "sk-\u0000a"])(
+  "accountHeaders: a key with %j inside it is refused, never written",
+  (key) => {
+    expect(() => accountHeaders("openai", key)).toThrow(TypeError);
+  },
+);
 
 test("clientResponseHeaders passes each family's own headers and nothing else", () => {
   const passed = clientResponseHeaders(

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { startGateway, type TestGateway, upstreamsYaml } from "./support/gateway.ts";
+import { httpResponse, type RawUpstream, rawUpstream } from "./support/raw-upstream.ts";
+
+// An upstream call's headers are a plain object, written by levity's own HTTP/1.1 client as they
+// are. An account key as it often comes (read from a file, with the line's end, or pasted with a
+// space) must still go out trimmed, as one header line. (A line break inside a key is refused when
+// the configuration loads: test/config.test.ts.) Requests here go one at a time, so levity's own
+// client makes the calls (it does while at most two requests are served).
+
+const CLIENT_KEY = "sk-account-key-headers-client";
+const heads: string[] = [];
+let upstream: RawUpstream;
+let gateway: TestGateway;
+
+const CHAT = JSON.stringify({
+  id: "chatcmpl-1",
+  object: "chat.completion",
+  created: 1,
+  model: "m",
+  choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }],
+  usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
+});
+const MESSAGE = JSON.stringify({
+  id: "msg_1",
+  type: "message",
+  role: "assistant",
+  model: "m",
+  content: [{ type: "text", text: "hi" }],
+  stop_reason: "end_turn",
+  stop_sequence: null,
+  usage: { input_tokens: 3, output_tokens: 1 },
+});
+
+beforeAll(async () => {
+  upstream = await rawUpstream((request, socket) => {
+    heads.push(request.raw);
+    socket.write(httpResponse(200, request.path.endsWith("/messages") ? MESSAGE : CHAT));
+  });
+  const base = `${upstream.url}/v1`;
+  gateway = startGateway({
+    gateway: `proxy:\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n${upstreamsYaml([
+      {
+        name: "trailing",
+        protocol: "openai",
+        base_url: base,
+        accounts: [{ name: "a", key: " sk-upstream-trailing\n" }],
+      },
+      {
+        name: "claude",
+        protocol: "anthropic",
+        base_url: base,
+        accounts: [{ name: "a", key: "sk-ant-upstream-trailing\r\n" }],
+      },
+    ])}`,
+    mappings: "exact:\n  to-openai: trailing/m\n  to-anthropic: claude/m\n",
+  });
+});
+
+afterAll(async () => {
+  await gateway.stop();
+  await upstream.stop();
+});
+
+function chat(model: string): Promise<Response> {
+  return fetch(`${gateway.origin}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${CLIENT_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ model, messages: [{ role: "user", content: "hello" }] }),
+  });
+}
+
+function message(model: string): Promise<Response> {
+  return fetch(`${gateway.origin}/v1/messages`, {
+    method: "POST",
+    headers: {
+      "x-api-key": CLIENT_KEY,
+      "anthropic-version": "2023-06-01",
+      "content-type": "application/json",
+    },
+    body: JSON.stringify({ model, max_tokens: 8, messages: [{ role: "user", content: "hello" }] }),
+  });
+}
+
+/** The head's lines after the request line, as they came. */
+function lines(head: string): string[] {
+  return head.split("\r\n").slice(1);
+}
+
+test.each([
+  [
+    "an OpenAI client, forwarded",
+    () => chat("to-openai"),
+    "authorization: Bearer sk-upstream-trailing",
+  ],
+  [
+    "an Anthropic client, translated",
+    () => message("to-openai"),
+    "authorization: Bearer sk-upstream-trailing",
+  ],
+  [
+    "an Anthropic client, forwarded",
+    () => message("to-anthropic"),
+    "x-api-key: sk-ant-upstream-trailing",
+  ],
+  [
+    "an OpenAI client, translated",
+    () => chat("to-anthropic"),
+    "x-api-key: sk-ant-upstream-trailing",
+  ],
+] as const)("a key's surrounding whitespace is not sent: %s", async (_, send, line) => {
+  heads.length = 0;
+  const response = await send();
+  expect(response.status).toBe(200);
+  await response.text();
+  expect(heads).toHaveLength(1);
+  expect(lines(heads[0]!)).toContain(line);
+  expect(lines(heads[0]!).every((each) => each.indexOf(":") > 0)).toBe(true);
+});
