@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
-import { type BodyWriter, ClientOutlet, clientBody } from "./client-body.ts";
+import type { RawRead } from "../upstream/forward.ts";
+import { type BodyWriter, ClientOutlet, clientBody, READING, type Step } from "./client-body.ts";
 import { waitUntil } from "../../test/support/wait.ts";
 
 /*
@@ -9,12 +10,20 @@ import { waitUntil } from "../../test/support/wait.ts";
  * going, a client that stops reading), served on loopback by Bun.serve as levity serves it.
  */
 
-/** A writer of `chunks`, one a step, that counts its steps and the cancels it gets. */
+/**
+ * A writer of `chunks`, one a step, that counts its steps and the cancels it gets. `reads` says
+ * how each chunk comes: written at once, or as a forwarded stream's do, from a read its driver
+ * awaits (a READING step; an empty read in between that gives nothing to write, and the ending
+ * error as the read's failure).
+ */
 class CountingWriter implements BodyWriter {
   readonly outlet = new ClientOutlet();
   steps = 0;
   cancels = 0;
+  reading: Promise<RawRead> | undefined = undefined;
   private next = 0;
+  /** The next read is an empty one: the driver must come back with a second read. */
+  private emptyRead = true;
 
   constructor(
     private readonly chunks: readonly (string | Uint8Array)[],
@@ -22,11 +31,44 @@ class CountingWriter implements BodyWriter {
     private readonly ending: Error | undefined = undefined,
     /** Waits this long before each step, as a writer waiting for its upstream. */
     private readonly stepMs = 0,
+    private readonly reads = false,
   ) {}
 
-  pull(): Promise<void> | undefined {
+  pull(): Step {
     this.steps++;
+    if (this.reads) return this.read();
     return this.stepMs > 0 ? Bun.sleep(this.stepMs).then(() => this.step()) : this.step();
+  }
+
+  private read(): typeof READING {
+    const waited = this.stepMs > 0 ? Bun.sleep(this.stepMs) : Promise.resolve();
+    this.emptyRead = !this.emptyRead;
+    if (this.emptyRead)
+      this.reading = waited.then(() => ({ done: false, value: new Uint8Array() }));
+    else if (this.next < this.chunks.length) {
+      const chunk = this.chunks[this.next++]!;
+      const value = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
+      this.reading = waited.then(() => ({ done: false, value }));
+    } else {
+      const { ending } = this;
+      this.reading = waited.then(() => (ending ? Promise.reject(ending) : { done: true }));
+    }
+    return READING;
+  }
+
+  took(raw: RawRead): Step {
+    if (raw.done) {
+      this.outlet.close();
+      return undefined;
+    }
+    // An empty read: nothing to write, and the next read at once.
+    if (raw.value!.length === 0) return this.read();
+    return this.outlet.put(raw.value!);
+  }
+
+  readFailed(error: unknown): undefined {
+    this.outlet.fail(error as Error);
+    return undefined;
   }
 
   private step(): Promise<void> | undefined {
@@ -42,23 +84,26 @@ class CountingWriter implements BodyWriter {
 }
 
 const KINDS = [
-  ["a direct stream (Bun)", true],
-  ["a standard stream (Deno)", false],
+  ["a direct stream (Bun), chunks written", true, false],
+  ["a standard stream (Deno), chunks written", false, false],
+  ["a direct stream (Bun), chunks from reads its driver awaits", true, true],
+  ["a standard stream (Deno), chunks from reads its driver awaits", false, true],
 ] as const;
 
-describe.each(KINDS)("%s", (_, direct) => {
+describe.each(KINDS)("%s", (_, direct, reads) => {
   test("text and bytes reach the reader in order, whole, and the body ends", async () => {
-    const writer = new CountingWriter([
-      "data: 1\n\n",
-      new TextEncoder().encode("data: é\n\n"),
-      "x",
-    ]);
+    const writer = new CountingWriter(
+      ["data: 1\n\n", new TextEncoder().encode("data: é\n\n"), "x"],
+      undefined,
+      0,
+      reads,
+    );
     expect(await new Response(clientBody(writer, direct)).text()).toBe("data: 1\n\ndata: é\n\nx");
     expect(writer.cancels).toBe(0);
   });
 
   test("a failure after some chunks: the reader gets them, then the error, not a quiet end", async () => {
-    const writer = new CountingWriter(["data: 1\n\n"], new Error("the upstream broke"));
+    const writer = new CountingWriter(["data: 1\n\n"], new Error("the upstream broke"), 0, reads);
     const reader = clientBody(writer, direct).getReader();
     let text = "";
     const decoder = new TextDecoder();
@@ -83,6 +128,7 @@ describe.each(KINDS)("%s", (_, direct) => {
       Array.from({ length: 50 }, (_, i) => `data: ${i}\n\n`),
       undefined,
       5,
+      reads,
     );
     const reader = clientBody(writer, direct).getReader();
     await reader.read();
@@ -96,7 +142,10 @@ describe.each(KINDS)("%s", (_, direct) => {
   });
 });
 
-describe("served on loopback as levity serves a stream (a direct stream)", () => {
+describe.each([
+  ["chunks written", false],
+  ["chunks from reads its driver awaits", true],
+] as const)("served on loopback as levity serves a stream (a direct stream), %s", (_, reads) => {
   let writer: CountingWriter;
   const server = Bun.serve({
     port: 0,
@@ -124,6 +173,7 @@ describe("served on loopback as levity serves a stream (a direct stream)", () =>
       Array.from({ length: 1000 }, (_, i) => `data: ${i}\n\n`),
       undefined,
       5,
+      reads,
     );
     const client = rawClient();
     await waitUntil("the first bytes", () => client.received() > 0, 5000);
@@ -139,7 +189,7 @@ describe("served on loopback as levity serves a stream (a direct stream)", () =>
     // 64 MB in 64 KB chunks, far more than the sockets' and the server's buffers hold.
     const chunk = new Uint8Array(64 * 1024).fill(120);
     const chunks = Array.from({ length: 1024 }, () => chunk);
-    writer = new CountingWriter(chunks);
+    writer = new CountingWriter(chunks, undefined, 0, reads);
     const client = rawClient();
     await client.opened;
     client.socket.pause();

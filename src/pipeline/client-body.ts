@@ -1,3 +1,5 @@
+import type { RawRead } from "../upstream/forward.ts";
+
 /*
  * The client's body of a stream levity writes itself: a forwarded stream's tap (tap.ts) and a
  * translated stream (translated-stream.ts). On Bun it is a direct stream, whose chunks go to the
@@ -12,14 +14,32 @@ const DIRECT_STREAMS = typeof (globalThis as { Bun?: unknown }).Bun !== "undefin
 /** As much of a direct stream's controller as an outlet uses (Bun's ReadableStreamDirectController). */
 type DirectController = Pick<ReadableStreamDirectController, "write" | "close">;
 
+/**
+ * A writer's step that waits on the upstream's own read: the loop that drives the writer awaits
+ * `writer.reading` itself and hands what it settles with to `took` (or why it failed to
+ * `readFailed`). A then of the writer's own around the read was a promise and a reaction more a
+ * chunk of every stream.
+ */
+export const READING: unique symbol = Symbol("reading");
+
+/** What a writer's step gives its driver: nothing to wait for, a promise to wait for, or a read. */
+export type Step = Promise<void> | undefined | typeof READING;
+
 /** What writes a client's body, one step at a time, through its outlet. */
 export interface BodyWriter {
   readonly outlet: ClientOutlet;
   /**
-   * Writes the next chunk (or closes the outlet); a promise when the step waits (for the
-   * upstream, or for the client to take what it has). Called again until the outlet is closed.
+   * Writes the next chunk (or closes the outlet); a promise when the step waits (for the client
+   * to take what it has, say), READING when it waits for the upstream's read. Called again until
+   * the outlet is closed.
    */
-  pull(): Promise<void> | undefined;
+  pull(): Step;
+  /** The read a READING step waits for (set by the step that said READING). */
+  readonly reading: Promise<RawRead> | undefined;
+  /** What the read settled with: the next step. */
+  took(raw: RawRead): Step;
+  /** Why the read failed: the next step (never READING). */
+  readFailed(error: unknown): Promise<void> | undefined;
   /** The client has gone: a promise while the upstream is let go. */
   cancel(reason: unknown): void | Promise<void>;
 }
@@ -99,16 +119,53 @@ export function clientBody(
   return new ReadableStream<Uint8Array>(source);
 }
 
-/** A direct stream's one pull: the writer's steps until its body is closed or its client gone. */
-async function writeAll(writer: BodyWriter, controller: DirectController): Promise<void> {
-  const { outlet } = writer;
-  outlet.attachDirect(controller);
-  while (!outlet.closed) {
-    const waiting = writer.pull();
-    if (waiting) await waiting;
+/**
+ * A direct stream's one pull: the writer's steps until its body is closed or its client gone.
+ * Not async: an async function here around steps() was a promise and its reactions a stream.
+ */
+function writeAll(writer: BodyWriter, controller: DirectController): Promise<void> {
+  writer.outlet.attachDirect(controller);
+  // No step yet: steps() pulls the first (unless the client went before the body was pulled).
+  return steps(writer, undefined, true);
+}
+
+/** As the cancel the runtime makes when the client goes (a writer takes a second one calmly). */
+function cancelIfGone(writer: BodyWriter): undefined {
+  if (writer.outlet.gone) writer.cancel(undefined);
+  return undefined;
+}
+
+/**
+ * A step as a promise, or nothing to wait for: where it is READING, its read awaited, and the
+ * steps that follow it until one is not a read. For a step taken where only a promise will do
+ * (a standard stream's pull, a writer's own then).
+ */
+export function settled(writer: BodyWriter, step: Step): Promise<void> | undefined {
+  return step === READING ? steps(writer, step, false) : step;
+}
+
+/**
+ * The writer's steps from `first`, a READING step's read awaited here (see READING): until its
+ * outlet is closed (`untilClosed`, a direct stream's one pull), or until a step is not a read.
+ */
+async function steps(writer: BodyWriter, first: Step, untilClosed: boolean): Promise<void> {
+  let step = first;
+  for (;;) {
+    while (step === READING) {
+      let raw: RawRead;
+      try {
+        raw = await writer.reading!;
+      } catch (error) {
+        step = writer.readFailed(error);
+        break;
+      }
+      step = writer.took(raw);
+    }
+    if (step) await step;
+    if (!untilClosed) return;
+    if (writer.outlet.closed) return cancelIfGone(writer);
+    step = writer.pull();
   }
-  // As the cancel the runtime makes when the client goes (a writer takes a second one calmly).
-  if (outlet.gone) writer.cancel(undefined);
 }
 
 /** A standard stream's source over a writer: the stream asks for each step itself. */
@@ -120,7 +177,7 @@ class StandardSource {
   }
 
   pull(): Promise<void> | undefined {
-    return this.writer.pull();
+    return settled(this.writer, this.writer.pull());
   }
 
   cancel(reason: unknown): void | Promise<void> {

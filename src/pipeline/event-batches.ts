@@ -1,6 +1,6 @@
 import type { StreamEvent } from "../ir.ts";
 import type { Emit, StreamParser } from "../codecs/sse.ts";
-import type { GuardedSource, ReadResult } from "../upstream/forward.ts";
+import type { GuardedSource, RawRead, ReadResult } from "../upstream/forward.ts";
 
 /*
  * A translated stream's events, a batch at a time: from an HTTP upstream, the events of each
@@ -15,20 +15,22 @@ export interface EventBatches {
    */
   next(): Promise<readonly StreamEvent[] | undefined>;
   /**
-   * As next().then(onBatch, onFailure), where the batches can do it in the read's own then: a
-   * second promise after it, and its reaction, were two objects a chunk. The handlers are the
-   * same every call (the reader's own, made once); onBatch's own exception rejects the promise.
+   * Where the batches come from an upstream's body: that body's own read of the next chunk, for a
+   * reader that awaits it itself and hands what it settles with to batchOf (a then of next()'s
+   * around the read, and a second for the reader's, were four objects a chunk: client-body.ts).
+   * Undefined once the stream has ended or broken: next() then says what is left.
    */
-  nextInto?(onBatch: OnBatch, onFailure: (error: unknown) => undefined): Promise<void>;
+  rawRead?(): Promise<RawRead> | undefined;
+  /** A raw read's events as next() gives them, or READ_AGAIN where it made none; throws where the stream broke. */
+  batchOf?(raw: RawRead): readonly StreamEvent[] | undefined | typeof READ_AGAIN;
+  /** A raw read's failure as next() gives it: the batches after a release (none: undefined), else why it broke. */
+  failure?(error: unknown): Promise<readonly StreamEvent[] | undefined>;
   /** The reader is done (the client left, or the answer is whole): lets go of the body. */
   stop(): void;
 }
 
 /** What ParsedBatches.parsed says of a read that made no events: the next read is wanted. */
-const READ_AGAIN: unique symbol = Symbol("read again");
-
-/** What a reader does with a batch (undefined: the stream has ended). */
-export type OnBatch = (batch: readonly StreamEvent[] | undefined) => Promise<void> | undefined;
+export const READ_AGAIN: unique symbol = Symbol("read again");
 
 /** An upstream's body, pushed to its dialect's parser a chunk at a time. */
 export class ParsedBatches implements EventBatches {
@@ -73,31 +75,19 @@ export class ParsedBatches implements EventBatches {
     return this.source.read().then(this.onRead);
   }
 
-  /** nextInto's handlers, the reader's. */
-  private onBatch: OnBatch | undefined;
-  private onFailure: ((error: unknown) => undefined) | undefined;
-
-  nextInto(onBatch: OnBatch, onFailure: (error: unknown) => undefined): Promise<void> {
-    // A stream ended or broken (its last call, at most) goes the plain way.
-    if (this.broken || this.ended) return this.next().then(onBatch, onFailure);
+  rawRead(): Promise<RawRead> | undefined {
+    if (this.broken || this.ended) return undefined;
     this.ready.length = 0;
-    this.onBatch = onBatch;
-    this.onFailure = onFailure;
-    return this.source.read().then(this.onReadInto, onFailure);
+    return this.source.rawRead();
   }
 
-  /** A read for nextInto: its events to the reader, its break to the reader's onFailure. */
-  private readonly onReadInto = (read: ReadResult): Promise<void> | undefined => {
-    let batch: readonly StreamEvent[] | undefined | typeof READ_AGAIN;
-    try {
-      batch = this.parsed(read);
-    } catch (error) {
-      return this.onFailure!(error);
-    }
-    // A read that made no events: the next one, for the same handlers.
-    if (batch === READ_AGAIN) return this.source.read().then(this.onReadInto, this.onFailure);
-    return this.onBatch!(batch);
-  };
+  batchOf(raw: RawRead): readonly StreamEvent[] | undefined | typeof READ_AGAIN {
+    return this.parsed(this.source.taken(raw));
+  }
+
+  failure(error: unknown): Promise<readonly StreamEvent[] | undefined> {
+    return this.source.failure(error).then(this.onRead);
+  }
 
   /** One read's events; the next read where it made none. */
   private readonly onRead = (

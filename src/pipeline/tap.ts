@@ -1,11 +1,11 @@
 import type { StreamEvent, Usage } from "../ir.ts";
 import type { Emit, StreamParser } from "../codecs/sse.ts";
-import type { GuardedSource, ReadResult } from "../upstream/forward.ts";
+import type { GuardedSource, RawRead, ReadResult } from "../upstream/forward.ts";
 import { DEFAULT_UPSTREAM_LIMITS, overLimit, type UpstreamLimits } from "../upstream-limits.ts";
 import { CommitWatch } from "./first-content.ts";
 import { type SkippableData, SseSkimmer } from "../codecs/sse-skim.ts";
 import { type Failure, GatewayError } from "../failure.ts";
-import { type BodyWriter, ClientOutlet, clientBody } from "./client-body.ts";
+import { type BodyWriter, ClientOutlet, clientBody, READING, type Step } from "./client-body.ts";
 
 /*
  * A same-dialect stream is forwarded byte for byte, but it must still be read: to hold it back
@@ -208,7 +208,10 @@ class StreamTap implements BodyWriter {
 
   // The client's body (client-body.ts): each pull writes the next chunk.
 
-  pull(): Promise<void> | undefined {
+  /** The upstream's read a READING step waits for (client-body.ts awaits it). */
+  reading: Promise<RawRead> | undefined = undefined;
+
+  pull(): Step {
     const kept = this.kept;
     if (this.keptNext < kept.length) {
       const chunk = kept[this.keptNext]!;
@@ -216,7 +219,16 @@ class StreamTap implements BodyWriter {
       kept[this.keptNext++] = NOTHING;
       return this.forward(chunk);
     }
-    return this.source.readInto(this);
+    this.reading = this.source.rawRead();
+    return READING;
+  }
+
+  took(raw: RawRead): Step {
+    return this.onRead(this.source.taken(raw));
+  }
+
+  readFailed(error: unknown): Promise<void> {
+    return this.source.failure(error).then(this.onRead, this.onFailure);
   }
 
   cancel(reason: unknown): Promise<void> {
@@ -225,7 +237,7 @@ class StreamTap implements BodyWriter {
     return this.source.cancel(reason);
   }
 
-  // The source's chunk reader (readInto): bound once, so a chunk's read makes no closure.
+  // A read's result, and its failure (readFailed's handlers: bound once).
   readonly onRead = (result: ReadResult): Promise<void> | undefined => {
     if (result.done) {
       this.end();

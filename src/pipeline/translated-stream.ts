@@ -6,9 +6,10 @@ import { scrubKey } from "../scrub.ts";
 import { type Failure, failureOf, GatewayError } from "../failure.ts";
 import { limitsOf } from "../upstream-limits.ts";
 import { ResponseAssembler } from "./assemble.ts";
-import type { EventBatches } from "./event-batches.ts";
+import { type EventBatches, READ_AGAIN } from "./event-batches.ts";
 import { CommitWatch } from "./first-content.ts";
-import { type BodyWriter, ClientOutlet } from "./client-body.ts";
+import { type BodyWriter, ClientOutlet, READING, type Step, settled } from "./client-body.ts";
+import type { RawRead } from "../upstream/forward.ts";
 
 /*
  * A translated stream: the upstream's events, a chunk's worth at a time, each rendered in the
@@ -90,17 +91,40 @@ export class TranslatedStream implements BodyWriter {
     this.text += text;
   };
 
-  pull(): Promise<void> | undefined {
+  /** The upstream's read a READING step waits for (client-body.ts awaits it). */
+  reading: Promise<RawRead> | undefined = undefined;
+
+  pull(): Step {
     const held = this.held;
     if (held) {
       this.held = undefined;
       return this.onBatch(held);
     }
     const batches = this.batches;
-    return batches.nextInto
-      ? batches.nextInto(this.onBatch, this.onFailure)
-      : batches.next().then(this.onBatch, this.onFailure);
+    const reading = batches.rawRead?.();
+    if (!reading) return batches.next().then(this.onBatchSettled, this.onFailure);
+    this.reading = reading;
+    return READING;
   }
+
+  took(raw: RawRead): Step {
+    let batch: ReturnType<NonNullable<EventBatches["batchOf"]>>;
+    try {
+      batch = this.batches.batchOf!(raw);
+    } catch (error) {
+      return this.onFailure(error);
+    }
+    // A read that made no events: the next one.
+    return batch === READ_AGAIN ? this.pull() : this.onBatch(batch);
+  }
+
+  readFailed(error: unknown): Promise<void> {
+    return this.batches.failure!(error).then(this.onBatchSettled, this.onFailure);
+  }
+
+  /** onBatch for a then: a step it ends in that is a read is awaited within the then's promise. */
+  private readonly onBatchSettled = (batch: readonly StreamEvent[] | undefined) =>
+    settled(this, this.onBatch(batch));
 
   cancel(): void {
     // A client that went away mid-answer leaves the account blameless.
@@ -109,9 +133,7 @@ export class TranslatedStream implements BodyWriter {
   }
 
   /** A batch's events, rendered into one chunk; the next batch at once when they made no text. */
-  private readonly onBatch = (
-    batch: readonly StreamEvent[] | undefined,
-  ): Promise<void> | undefined => {
+  private readonly onBatch = (batch: readonly StreamEvent[] | undefined): Step => {
     if (!batch) {
       const message = `Upstream "${this.upstream.name}" ended its stream without finishing the answer.`;
       this.finish({ ok: false, failure: { kind: "broken", status: 502, message } });

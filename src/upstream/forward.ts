@@ -176,21 +176,22 @@ const utf8 = new TextDecoder();
 export type ReadResult = { done: true; value?: undefined } | { done: false; value: Uint8Array };
 const END: Readonly<ReadResult> = Object.freeze({ done: true });
 
-/** Who takes a guarded source's reads with readInto: the read's result, or why it failed. */
-export interface ChunkReader<T> {
-  onRead(result: ReadResult): T | PromiseLike<T>;
-  onFailure(error: unknown): T | PromiseLike<T>;
-}
+/** What the runtime's reader of a body settles a read with. */
+export type RawRead = { done: boolean; value?: Uint8Array };
 
 /** An upstream stream's chunks, read under the time limits: each chunk restarts the idle limit, and a failed read says why. */
 export interface GuardedSource {
   read(): Promise<ReadResult>;
   /**
-   * The next read handed straight to `reader`: what `read().then(reader.onRead, reader.onFailure)`
-   * does, with one promise and one reaction less a chunk, for a reader that pulls every chunk of a
-   * long stream (pipeline/tap.ts). A source has one such reader.
+   * The runtime's own read of the next chunk, for a reader that awaits it itself and hands what
+   * it settles with to taken(), or why it failed to failure(): read() without its then, which was
+   * a promise and a reaction more a chunk of a long stream (pipeline/client-body.ts).
    */
-  readInto<T>(reader: ChunkReader<T>): Promise<T>;
+  rawRead(): Promise<RawRead>;
+  /** A raw read's result as read() gives it (the idle limit restarted, or the body done). */
+  taken(raw: RawRead): ReadResult;
+  /** A raw read's failure as read() gives it: the end after a release, else why it broke. */
+  failure(error: unknown): Promise<ReadResult>;
   /** Drops the body now, connection and all: the client left, or the upstream broke. */
   cancel(reason?: unknown): Promise<void>;
   /**
@@ -224,13 +225,8 @@ class GuardedBody implements GuardedSource {
   private released = false;
   // Made once per body, not per chunk: an async read made a suspended call and a result object
   // for every chunk of every stream.
-  private readonly onRead: (result: { done: boolean; value?: Uint8Array }) => ReadResult;
+  private readonly onRead: (result: RawRead) => ReadResult;
   private readonly onFailure: (error: unknown) => ReadResult | Promise<never>;
-  // readInto's reader, and the two handlers that hand it each read (made at its first call).
-  private into: ChunkReader<unknown> | undefined = undefined;
-  private onReadInto: ((result: { done: boolean; value?: Uint8Array }) => unknown) | undefined =
-    undefined;
-  private onFailureInto: ((error: unknown) => unknown) | undefined = undefined;
 
   constructor(
     body: ReadableStream<Uint8Array>,
@@ -238,7 +234,7 @@ class GuardedBody implements GuardedSource {
     private readonly unwatch: (w: Watched) => void,
   ) {
     this.reader = readerOf(body);
-    this.onRead = this.took.bind(this);
+    this.onRead = this.taken.bind(this);
     this.onFailure = this.readFailed.bind(this);
   }
 
@@ -247,26 +243,12 @@ class GuardedBody implements GuardedSource {
     return this.reader.read().then(this.onRead, this.onFailure);
   }
 
-  readInto<T>(chunkReader: ChunkReader<T>): Promise<T> {
-    this.into = chunkReader;
-    if (this.released) return endInto(chunkReader);
-    // Bound at the first readInto: a body read with read() alone never makes them.
-    this.onReadInto ??= this.tookInto.bind(this);
-    this.onFailureInto ??= this.failedInto.bind(this);
-    return this.reader.read().then(this.onReadInto, this.onFailureInto) as Promise<T>;
+  rawRead(): Promise<RawRead> {
+    if (this.released) return Promise.resolve(END);
+    return this.reader.read();
   }
 
-  private tookInto(result: { done: boolean; value?: Uint8Array }): unknown {
-    return this.into!.onRead(this.took(result));
-  }
-
-  private failedInto(error: unknown): unknown {
-    const to = this.into!;
-    if (this.released) return to.onRead(END);
-    return this.failed(error).then(undefined, (explained: unknown) => to.onFailure(explained));
-  }
-
-  private took(result: { done: boolean; value?: Uint8Array }): ReadResult {
+  taken(result: RawRead): ReadResult {
     if (result.done) {
       this.unwatch(this.w);
       return END;
@@ -274,6 +256,10 @@ class GuardedBody implements GuardedSource {
     this.w.lastChunkAt = performance.now();
     // The reader's own result, not a copy: it already says { done: false, value }.
     return result as ReadResult;
+  }
+
+  failure(error: unknown): Promise<ReadResult> {
+    return this.released ? Promise.resolve(END) : this.failed(error);
   }
 
   private readFailed(error: unknown): ReadResult | Promise<never> {
@@ -318,14 +304,6 @@ class GuardedBody implements GuardedSource {
     }
     this.unwatch(this.w);
   }
-}
-
-/**
- * A released body's end, handed to its chunk reader. In a function of its own: a closure in
- * readInto made a scope for every chunk of every stream, released or not.
- */
-function endInto<T>(chunkReader: ChunkReader<T>): Promise<T> {
-  return Promise.resolve(END).then((result) => chunkReader.onRead(result));
 }
 
 /** A guarded source as a web stream, for readers that want one. */

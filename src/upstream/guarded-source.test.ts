@@ -1,11 +1,12 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import type { Timeouts, Upstream } from "../config/snapshot.ts";
-import { type ChunkReader, type ReadResult, UpstreamClient } from "./forward.ts";
+import { type GuardedSource, type ReadResult, UpstreamClient } from "./forward.ts";
 
 /*
- * A guarded source's readInto against a real upstream on loopback: the reader is handed what
- * read() would have given, chunk for chunk, the end after a release, and a cut body as a failure
- * that says the upstream broke off.
+ * A guarded source read as the client's body reads it (client-body.ts): its raw read awaited by
+ * the caller, the result handed to taken() and a failure to failure(), against a real upstream
+ * on loopback. The reader gets what read() would have given, chunk for chunk, the end after a
+ * release, and a cut body as a failure that says the upstream broke off.
  */
 
 const TIMEOUTS: Timeouts = {
@@ -70,45 +71,60 @@ async function open(port: number) {
   return opened.source!;
 }
 
-/** A reader that writes down what it is handed. */
-class Recorder implements ChunkReader<string> {
+/** A reader that writes down what it is handed, reading as the client's body does. */
+class Recorder {
   readonly seen: string[] = [];
-  onRead(result: ReadResult): string {
-    const said = result.done ? "end" : new TextDecoder().decode(result.value);
-    this.seen.push(said);
-    return said;
+  constructor(private readonly source: GuardedSource) {}
+
+  /** One raw read, awaited here and handed to taken() (or its failure to failure()). */
+  async next(): Promise<string> {
+    let result: ReadResult;
+    try {
+      result = this.source.taken(await this.source.rawRead());
+    } catch (error) {
+      try {
+        result = await this.source.failure(error);
+      } catch (explained) {
+        return this.said(`failed: ${(explained as Error).message}`);
+      }
+    }
+    return this.said(result.done ? "end" : new TextDecoder().decode(result.value));
   }
-  onFailure(error: unknown): string {
-    const said = `failed: ${(error as Error).message}`;
-    this.seen.push(said);
-    return said;
+
+  private said(what: string): string {
+    this.seen.push(what);
+    return what;
   }
 }
 
-describe("GuardedSource.readInto", () => {
+describe("GuardedSource, read raw", () => {
   test("hands each chunk to the reader, in order, then the end", async () => {
-    const source = await open(server.port!);
-    const recorder = new Recorder();
-    for (;;) if ((await source.readInto(recorder)) === "end") break;
+    const recorder = new Recorder(await open(server.port!));
+    for (;;) if ((await recorder.next()) === "end") break;
     expect(recorder.seen.join("")).toBe("data: one\n\ndata: two\n\ndata: three\n\nend");
     expect(recorder.seen.at(-1)).toBe("end");
   });
 
   test("after a release, the reader is handed the end, not a failure", async () => {
     const source = await open(server.port!);
-    const recorder = new Recorder();
-    expect(await source.readInto(recorder)).toStartWith("data: one\n\n");
+    const recorder = new Recorder(source);
+    expect(await recorder.next()).toStartWith("data: one\n\n");
     source.release();
-    expect(await source.readInto(recorder)).toBe("end");
+    expect(await recorder.next()).toBe("end");
     expect(recorder.seen).toHaveLength(2);
   });
 
   test("a body the upstream cuts is a failure that says it broke off", async () => {
-    const source = await open(cutter.port);
-    const recorder = new Recorder();
+    const recorder = new Recorder(await open(cutter.port));
     let said = "";
-    while (!said.startsWith("failed") && said !== "end") said = await source.readInto(recorder);
+    while (!said.startsWith("failed") && said !== "end") said = await recorder.next();
     expect(said).toStartWith("failed: ");
     expect(said).toContain('upstream "loop" broke off its answer');
+  });
+
+  test("a failure after a release is the end, not a fault", async () => {
+    const source = await open(server.port!);
+    source.release();
+    expect(await source.failure(new TypeError("the connection was cut"))).toEqual({ done: true });
   });
 });

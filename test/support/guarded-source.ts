@@ -1,20 +1,19 @@
-import type { GuardedSource, ReadResult } from "../../src/upstream/forward.ts";
+import type { GuardedSource, RawRead, ReadResult } from "../../src/upstream/forward.ts";
 
 const encoder = new TextEncoder();
 
 /** An upstream body as the HTTP client hands it on, read from these chunks, one a read. */
 export function guardedSourceOf(chunks: string[]): GuardedSource {
   let next = 0;
-  const read = async (): Promise<ReadResult> =>
+  const rawRead = async (): Promise<RawRead> =>
     next < chunks.length ? { done: false, value: encoder.encode(chunks[next++]!) } : { done: true };
+  const taken = (raw: RawRead): ReadResult =>
+    raw.done ? { done: true } : { done: false, value: raw.value! };
   return {
-    read,
-    // Called as methods, as the real source calls them: a reader's `this` is kept.
-    readInto: (reader) =>
-      read().then(
-        (result) => reader.onRead(result),
-        (error) => reader.onFailure(error),
-      ),
+    read: () => rawRead().then(taken),
+    rawRead,
+    taken,
+    failure: (error) => Promise.reject(error),
     cancel: async () => {},
     release: () => {},
   };
