@@ -5,7 +5,8 @@ import { httpResponse, type RawUpstream, rawUpstream } from "./support/raw-upstr
 // An upstream call's headers are a plain object, written by levity's own HTTP/1.1 client as they
 // are. An account key as it often comes (read from a file, with the line's end, or pasted with a
 // space) must still go out trimmed, as one header line. (A line break inside a key is refused when
-// the configuration loads: test/config.test.ts.) Requests here go one at a time, so levity's own
+// the configuration loads: test/config.test.ts.) The key an upstream quotes back is the trimmed one
+// sent, and that one is kept from the client. Requests here go one at a time, so levity's own
 // client makes the calls (it does while at most two requests are served).
 
 const CLIENT_KEY = "sk-account-key-headers-client";
@@ -35,7 +36,19 @@ const MESSAGE = JSON.stringify({
 beforeAll(async () => {
   upstream = await rawUpstream((request, socket) => {
     heads.push(request.raw);
-    socket.write(httpResponse(200, request.path.endsWith("/messages") ? MESSAGE : CHAT));
+    // As OpenAI refuses a wrong key: quoting the key it was sent.
+    const refused = /Bearer (sk-upstream-refused\S*)/.exec(request.raw)?.[1];
+    if (refused) {
+      const message = `Incorrect API key provided: ${refused}.`;
+      socket.write(
+        httpResponse(
+          401,
+          JSON.stringify({
+            error: { message, type: "invalid_request_error", code: "invalid_api_key" },
+          }),
+        ),
+      );
+    } else socket.write(httpResponse(200, request.path.endsWith("/messages") ? MESSAGE : CHAT));
   });
   const base = `${upstream.url}/v1`;
   gateway = startGateway({
@@ -52,8 +65,22 @@ beforeAll(async () => {
         base_url: base,
         accounts: [{ name: "a", key: "sk-ant-upstream-trailing\r\n" }],
       },
+      // One each for the two cases: a refused key disables its account.
+      {
+        name: "refusing",
+        protocol: "openai",
+        base_url: base,
+        accounts: [{ name: "a", key: "  sk-upstream-refused-0123456789\n" }],
+      },
+      {
+        name: "refusing-too",
+        protocol: "openai",
+        base_url: base,
+        accounts: [{ name: "a", key: "\tsk-upstream-refused-0123456789\r\n" }],
+      },
     ])}`,
-    mappings: "exact:\n  to-openai: trailing/m\n  to-anthropic: claude/m\n",
+    mappings:
+      "exact:\n  to-openai: trailing/m\n  to-anthropic: claude/m\n  to-refusing: refusing/m\n  to-refusing-too: refusing-too/m\n",
   });
 });
 
@@ -116,4 +143,18 @@ test.each([
   expect(heads).toHaveLength(1);
   expect(lines(heads[0]!)).toContain(line);
   expect(lines(heads[0]!).every((each) => each.indexOf(":") > 0)).toBe(true);
+});
+
+test.each([
+  ["an OpenAI client, forwarded", () => chat("to-refusing")],
+  ["an Anthropic client, translated", () => message("to-refusing-too")],
+] as const)("the key an upstream quotes in its refusal is not shown: %s", async (_, send) => {
+  heads.length = 0;
+  const response = await send();
+  const text = await response.text();
+  expect(heads.length).toBeGreaterThan(0);
+  expect(heads[0]).toContain("authorization: Bearer sk-upstream-refused-0123456789\r\n");
+  expect(response.status).toBeGreaterThanOrEqual(400);
+  expect(text).toContain("Incorrect API key provided");
+  expect(text).not.toContain("sk-upstream-refused");
 });

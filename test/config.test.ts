@@ -72,9 +72,9 @@ describe("every problem names the file, the line and the key", () => {
     ]);
   });
 
-  test("an account key with a line break inside it, from the file or the environment", () => {
+  test("an account key a header cannot carry, from the file or the environment", () => {
     const gateway =
-      'upstreams:\n  - name: oa\n    protocol: openai\n    accounts:\n      - { name: a, key: "sk-a\\r\\nx-injected: 1" }\n      - { name: b, key: "${LEVITY_TEST_BROKEN_KEY}" }\n      - { name: c, key: "${LEVITY_TEST_FILE_KEY}" }\n';
+      'upstreams:\n  - name: oa\n    protocol: openai\n    accounts:\n      - { name: a, key: "sk-a\\r\\nx-injected: 1" }\n      - { name: b, key: "${LEVITY_TEST_BROKEN_KEY}" }\n      - { name: c, key: "${LEVITY_TEST_FILE_KEY}" }\n      - { name: d, key: "sk-pasted\u201d" }\n      - { name: e, key: "  " }\n';
     const problems = problemsOf(
       { gateway },
       {
@@ -82,10 +82,18 @@ describe("every problem names the file, the line and the key", () => {
         LEVITY_TEST_FILE_KEY: "sk-read-from-a-file\n",
       },
     );
-    const message = "must not hold a line break or other control character inside it";
+    const message =
+      "must not hold a line break, a control character or a character such as \u201c inside it (one pasted from a document, say): an HTTP header cannot carry it";
     expect(problems).toEqual([
       { file: "gateway.yaml", line: 5, key: "upstreams[0].accounts[0].key", message },
       { file: "gateway.yaml", line: 6, key: "upstreams[0].accounts[1].key", message },
+      { file: "gateway.yaml", line: 8, key: "upstreams[0].accounts[3].key", message },
+      {
+        file: "gateway.yaml",
+        line: 9,
+        key: "upstreams[0].accounts[4].key",
+        message: "must not be empty",
+      },
     ]);
     expect(JSON.stringify(problems)).not.toContain("sk-");
   });

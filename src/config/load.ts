@@ -174,7 +174,9 @@ function buildAccount(entry: UpstreamEntry["accounts"][number]): Account {
   const matchers = entry.models?.map((glob) => picomatch(glob, { dot: true }));
   return {
     name: entry.name,
-    key: entry.key,
+    // Trimmed here, once: the key sent, the key scrubbed from what an upstream says and the key
+    // the secret checks look for are then the same string (a key read from a file ends with a line end).
+    key: entry.key.trim(),
     weight: entry.weight,
     group: entry.group,
     maxConcurrency: entry.max_concurrency,

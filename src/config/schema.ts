@@ -377,20 +377,21 @@ export const ProxySchema = v.strictObject({
   ),
 });
 
-// Tab is the one control character an HTTP header value may hold.
+// What an HTTP header value cannot hold: control characters (tab aside) and anything past Latin-1.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
-const CONTROL_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f]/;
+const NOT_A_HEADER_CHARACTER = /[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]/;
 
 const AccountSchema = v.strictObject({
   name: Name,
   key: v.pipe(
     v.string('must be a string (use "${ENV_NAME}" to keep it out of the file)'),
-    v.minLength(1, "must not be empty"),
-    // Whitespace around it (a file's line end) is trimmed when it is sent; a line break or other
-    // control character inside it would be a second header line, which no upstream key holds.
+    v.check((key) => key.trim() !== "", "must not be empty"),
+    // Whitespace around it (a file's line end) is trimmed; what is left is sent in a header, where
+    // a line break would start another header line and a character beyond Latin-1 (a curly quote
+    // pasted from a document) cannot go at all: both would fail every request, as the upstream's fault.
     v.check(
-      (key) => !CONTROL_CHARACTER.test(key.trim()),
-      "must not hold a line break or other control character inside it",
+      (key) => !NOT_A_HEADER_CHARACTER.test(key.trim()),
+      "must not hold a line break, a control character or a character such as “ inside it (one pasted from a document, say): an HTTP header cannot carry it",
     ),
   ),
   weight: v.optional(PositiveInteger("a whole number of shares"), 1),
