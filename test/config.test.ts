@@ -98,6 +98,20 @@ describe("every problem names the file, the line and the key", () => {
     expect(JSON.stringify(problems)).not.toContain("sk-");
   });
 
+  test("an environment variable set but empty is named as such", () => {
+    const gateway =
+      'upstreams:\n  - name: oa\n    protocol: openai\n    accounts:\n      - { name: me, key: "${LEVITY_TEST_EMPTY_KEY}" }\n';
+    expect(problemsOf({ gateway }, { LEVITY_TEST_EMPTY_KEY: "" })).toEqual([
+      {
+        file: "gateway.yaml",
+        line: 5,
+        key: "upstreams[0].accounts[0].key",
+        message:
+          "environment variable LEVITY_TEST_EMPTY_KEY is set but empty (it is used as ${LEVITY_TEST_EMPTY_KEY})",
+      },
+    ]);
+  });
+
   test("an upstream with no accounts says how to add one", () => {
     const [problem] = problemsOf({
       gateway: "upstreams:\n  - name: gemini\n    protocol: gemini\n",

@@ -147,7 +147,9 @@ export function interpolateEnv(
             file: source.file,
             line: node.range ? source.lines.linePos(node.range[0]).line : undefined,
             key: formatKeyPath(path),
-            message: `environment variable ${name} is not set (it is used as \${${name}})`,
+            // Set to nothing reads as unset (a service's environment file with NAME= in it), but
+            // says so: "not set" sends the user looking for a variable that is there.
+            message: `environment variable ${name} is ${value === "" ? "set but empty" : "not set"} (it is used as \${${name}})`,
             path,
             variable: name!,
           });
