@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { startGateway, type TestGateway, upstreamsYaml } from "./support/gateway.ts";
+import { anthropicMessage, chatAnswer } from "./support/raw-answers.ts";
 import { httpResponse, type RawUpstream, rawUpstream } from "./support/raw-upstream.ts";
 
 // An upstream call's headers are a plain object, written by levity's own HTTP/1.1 client as they
@@ -14,24 +15,8 @@ const heads: string[] = [];
 let upstream: RawUpstream;
 let gateway: TestGateway;
 
-const CHAT = JSON.stringify({
-  id: "chatcmpl-1",
-  object: "chat.completion",
-  created: 1,
-  model: "m",
-  choices: [{ index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" }],
-  usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
-});
-const MESSAGE = JSON.stringify({
-  id: "msg_1",
-  type: "message",
-  role: "assistant",
-  model: "m",
-  content: [{ type: "text", text: "hi" }],
-  stop_reason: "end_turn",
-  stop_sequence: null,
-  usage: { input_tokens: 3, output_tokens: 1 },
-});
+const CHAT = chatAnswer("hi");
+const MESSAGE = anthropicMessage("hi");
 
 beforeAll(async () => {
   upstream = await rawUpstream((request, socket) => {
@@ -51,33 +36,20 @@ beforeAll(async () => {
     } else socket.write(httpResponse(200, request.path.endsWith("/messages") ? MESSAGE : CHAT));
   });
   const base = `${upstream.url}/v1`;
+  // Each upstream with one account, whose key comes with whitespace around it.
+  const withKey = (name: string, protocol: string, key: string) => ({
+    name,
+    protocol,
+    base_url: base,
+    accounts: [{ name: "a", key }],
+  });
   gateway = startGateway({
     gateway: `proxy:\n  auth_mode: strict\n  api_key: ${CLIENT_KEY}\n${upstreamsYaml([
-      {
-        name: "trailing",
-        protocol: "openai",
-        base_url: base,
-        accounts: [{ name: "a", key: " sk-upstream-trailing\n" }],
-      },
-      {
-        name: "claude",
-        protocol: "anthropic",
-        base_url: base,
-        accounts: [{ name: "a", key: "sk-ant-upstream-trailing\r\n" }],
-      },
+      withKey("trailing", "openai", " sk-upstream-trailing\n"),
+      withKey("claude", "anthropic", "sk-ant-upstream-trailing\r\n"),
       // One each for the two cases: a refused key disables its account.
-      {
-        name: "refusing",
-        protocol: "openai",
-        base_url: base,
-        accounts: [{ name: "a", key: "  sk-upstream-refused-0123456789\n" }],
-      },
-      {
-        name: "refusing-too",
-        protocol: "openai",
-        base_url: base,
-        accounts: [{ name: "a", key: "\tsk-upstream-refused-0123456789\r\n" }],
-      },
+      withKey("refusing", "openai", "  sk-upstream-refused-0123456789\n"),
+      withKey("refusing-too", "openai", "\tsk-upstream-refused-0123456789\r\n"),
     ])}`,
     mappings:
       "exact:\n  to-openai: trailing/m\n  to-anthropic: claude/m\n  to-refusing: refusing/m\n  to-refusing-too: refusing-too/m\n",

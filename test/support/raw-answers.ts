@@ -24,6 +24,17 @@ export const chatAnswer = (text: string) =>
     choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
     usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
   });
+export const anthropicMessage = (text: string) =>
+  JSON.stringify({
+    id: "msg_1",
+    type: "message",
+    role: "assistant",
+    model: "m",
+    content: [{ type: "text", text }],
+    stop_reason: "end_turn",
+    stop_sequence: null,
+    usage: { input_tokens: 3, output_tokens: 1 },
+  });
 export const anthropicEvent = (type: string, data: object) =>
   `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
 export const MESSAGE_START = anthropicEvent("message_start", {
@@ -60,22 +71,7 @@ export function answerWell(request: RawRequest, socket: Socket): void {
   const body = JSON.parse(request.body);
   if (request.path.endsWith("/messages")) {
     if (body.stream) socket.write(SSE_HEAD + ANTHROPIC_STREAM.map(sseChunk).join("") + LAST_CHUNK);
-    else
-      socket.write(
-        httpResponse(
-          200,
-          JSON.stringify({
-            id: "msg_1",
-            type: "message",
-            role: "assistant",
-            model: "m",
-            content: [{ type: "text", text: "fine" }],
-            stop_reason: "end_turn",
-            stop_sequence: null,
-            usage: { input_tokens: 3, output_tokens: 1 },
-          }),
-        ),
-      );
+    else socket.write(httpResponse(200, anthropicMessage("fine")));
     return;
   }
   if (body.stream)
