@@ -14,7 +14,7 @@ import { type BodyWriter, ClientOutlet, clientBody, READING, type Step } from ".
  * dialect's parser, which reads it at once (codecs/sse.ts), and then goes to the client. Until
  * the commit the chunks are kept; after it, each pull reads the next chunk. The client's body is
  * the only web stream (client-body.ts), and between it and the upstream's reader there is no
- * iterator or queue: a pull is the read and one `then`.
+ * iterator, queue or `then`: the body's loop awaits the reader's own read and hands it here.
  */
 
 export interface TapVerdict {

@@ -226,7 +226,7 @@ class GuardedBody implements GuardedSource {
   // Made once per body, not per chunk: an async read made a suspended call and a result object
   // for every chunk of every stream.
   private readonly onRead: (result: RawRead) => ReadResult;
-  private readonly onFailure: (error: unknown) => ReadResult | Promise<never>;
+  private readonly onFailure: (error: unknown) => Promise<ReadResult>;
 
   constructor(
     body: ReadableStream<Uint8Array>,
@@ -235,7 +235,7 @@ class GuardedBody implements GuardedSource {
   ) {
     this.reader = readerOf(body);
     this.onRead = this.taken.bind(this);
-    this.onFailure = this.readFailed.bind(this);
+    this.onFailure = this.failure.bind(this);
   }
 
   read(): Promise<ReadResult> {
@@ -260,10 +260,6 @@ class GuardedBody implements GuardedSource {
 
   failure(error: unknown): Promise<ReadResult> {
     return this.released ? Promise.resolve(END) : this.failed(error);
-  }
-
-  private readFailed(error: unknown): ReadResult | Promise<never> {
-    return this.released ? END : this.failed(error);
   }
 
   private async failed(error: unknown): Promise<never> {
