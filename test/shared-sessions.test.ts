@@ -8,6 +8,7 @@ import { type Instance, type Instances, startInstances } from "./support/instanc
 import { makeKey } from "./support/keys.ts";
 import { redisAvailable, TestRedis } from "./support/redis.ts";
 import { waitUntil } from "./support/wait.ts";
+import { toolCallRequest, toolResultRequest } from "./support/weather-tool-loop.ts";
 import type { KeyRecord } from "../src/config/key-record.ts";
 import { admit, freshCounters, isRefusal, settle, type Ticket } from "../src/keys/admission.ts";
 import { SharedKeys } from "../src/keys/shared-keys.ts";
@@ -200,34 +201,10 @@ describe.skipIf(!READY)("sessions, stored responses and keys across instances", 
   });
 
   test("a tool loop's signed thinking, kept by A, goes back to the upstream when B gets the tool's result", async () => {
-    const tools = [
-      {
-        type: "function" as const,
-        function: {
-          name: "get_weather",
-          parameters: { type: "object", properties: { city: { type: "string" } } },
-        },
-      },
-    ];
-    const ask = { role: "user" as const, content: 'Call get_weather for "Oslo".' };
-    const first = await client(A).chat.completions.create({
-      model: MODEL,
-      reasoning_effort: "high",
-      tools,
-      messages: [ask],
-    });
+    const first = await client(A).chat.completions.create(toolCallRequest(MODEL));
     const call = first.choices[0]!.message.tool_calls![0]!;
     // A Chat client has no field for Anthropic's signed thinking: it sends the turn back without it.
-    await client(B).chat.completions.create({
-      model: MODEL,
-      reasoning_effort: "high",
-      tools,
-      messages: [
-        ask,
-        { role: "assistant", content: null, tool_calls: [call] },
-        { role: "tool", tool_call_id: call.id, content: "cold" },
-      ],
-    });
+    await client(B).chat.completions.create(toolResultRequest(MODEL, call));
     const turn = an.last().json.messages[1].content;
     expect(turn[0].type).toBe("thinking");
     expect(turn[0].signature).toStartWith("anthropic-sig-");

@@ -14,6 +14,7 @@ import { isEmptyAnswer } from "./first-content.ts";
 import type { Lease } from "../pool/lease.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
 import { type Tapped, type TapVerdict, tapStream } from "./tap.ts";
+import type { SharedWrite } from "../state/store.ts";
 import type { GuardedSource, OpenedText, UpstreamClient } from "../upstream/forward.ts";
 import type { UpstreamHead } from "../upstream/http1.ts";
 import { limitsOf } from "../upstream-limits.ts";
@@ -88,11 +89,14 @@ function failed(failure: Failure): AttemptResult {
   return { kind: "failed", failure };
 }
 
-function pinStored(lease: Lease, id: string | undefined): void {
-  if (id) lease.pinResponse(id);
+/** Where pins are shared, their write: the client's answer waits for it (shared-affinity.ts). */
+function pinStored(lease: Lease, id: string | undefined): SharedWrite {
+  return id ? lease.pinResponse(id) : undefined;
 }
 
-function pinNothing(_lease: Lease, _id: string | undefined): void {}
+function pinNothing(_lease: Lease, _id: string | undefined): SharedWrite {
+  return undefined;
+}
 
 /**
  * A client whose dialect is the upstream's: its bytes go through untouched, with only the model
@@ -121,7 +125,7 @@ export class PassthroughRunner implements TargetRunner {
   private bodies: Map<string, string> | undefined;
   private readonly url: string;
   private readonly codec: (typeof UPSTREAM_CODECS)[Dialect];
-  private readonly pin: (lease: Lease, id: string | undefined) => void;
+  private readonly pin: (lease: Lease, id: string | undefined) => SharedWrite;
   /** The target a dialect without signatures parses with: one for all its attempts. */
   private unsignedTarget: UpstreamTarget | undefined;
 
@@ -297,16 +301,17 @@ export class PassthroughRunner implements TargetRunner {
       return failed(failure);
     }
     let usage: Usage | undefined;
+    let pinned: SharedWrite;
     try {
       const read = codec.parseResponse(parsed, parseTarget);
       if (isEmptyAnswer(read)) return failed(emptyAnswer(upstream.name));
       usage = read.usage;
-      this.pin(lease, read.id);
+      pinned = this.pin(lease, read.id);
     } catch {
       // An answer levity cannot read is still the upstream's answer for this same-dialect client.
     }
     lease.finish({ ok: true, usage });
-    return {
+    const result: AttemptResult = {
       kind: "committed",
       response: new Response(answer, {
         status: response.status,
@@ -314,6 +319,7 @@ export class PassthroughRunner implements TargetRunner {
         headers,
       }),
     };
+    return pinned ? pinned.then(() => result) : result;
   }
 
   /*
@@ -338,7 +344,13 @@ export class PassthroughRunner implements TargetRunner {
       this.streamErrorBytes.bind(this),
       limits,
       contentType.includes("event-stream") ? codec.skippableData : undefined,
+      this.pin === pinStored ? this.pinBeforeFinal.bind(this, lease) : undefined,
     ).then(this.tapped.bind(this, lease, response, headers));
+  }
+
+  /** A stored response's pin, written before the client has its final event (tap.ts's BeforeFinal). */
+  private pinBeforeFinal(lease: Lease, verdict: TapVerdict): SharedWrite {
+    return verdict.error ? undefined : this.pin(lease, verdict.id);
   }
 
   private streamParser(
@@ -383,10 +395,9 @@ export class PassthroughRunner implements TargetRunner {
 
   private streamEnded(lease: Lease, verdict: TapVerdict): void {
     const { error } = verdict;
-    if (!error) {
-      this.pin(lease, verdict.id);
-      lease.finish({ ok: true, usage: verdict.usage });
-    } else if (error instanceof GatewayError)
+    // A stored response was pinned before its final event went out (pinBeforeFinal).
+    if (!error) lease.finish({ ok: true, usage: verdict.usage });
+    else if (error instanceof GatewayError)
       lease.finish({ neutral: true }); // the client left: the account is blameless
     else lease.finish({ ok: false, failure: failureOf(error, this.upstream.name) });
   }

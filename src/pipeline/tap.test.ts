@@ -4,7 +4,7 @@ import { openaiChatUpstream } from "../codecs/openai-chat/upstream.ts";
 import { openaiResponsesUpstream } from "../codecs/openai-responses/upstream.ts";
 import { guardedSourceOf } from "../../test/support/guarded-source.ts";
 import { GatewayError } from "../failure.ts";
-import { tapStream } from "./tap.ts";
+import { type TapVerdict, tapStream } from "./tap.ts";
 
 describe("a same-dialect stream after its commit point", () => {
   const encoder = new TextEncoder();
@@ -70,24 +70,61 @@ describe("a same-dialect stream after its commit point", () => {
     expect(body).toMatch(/data: \{"error".*not JSON/);
   });
 
+  const event = (type: string, rest: string) =>
+    `event: ${type}\ndata: {"type":"${type}"${rest}}\n\n`;
+  const head = event("response.created", ',"response":{"id":"resp_1","model":"m"}');
+  const first = event("response.output_text.delta", ',"output_index":0,"delta":"t0 "');
+  const deltas = Array.from({ length: 19 }, (_, i) =>
+    event("response.output_text.delta", `,"output_index":0,"delta":"t${i + 1} "`),
+  );
+  const end = event(
+    "response.completed",
+    ',"response":{"id":"resp_1","status":"completed","usage":{"input_tokens":3,"output_tokens":20}}',
+  );
+  const chunks = [head + first, ...deltas, end];
+
   test("a Responses stream: its deltas are not parsed; its id and usage are read", async () => {
-    const event = (type: string, rest: string) =>
-      `event: ${type}\ndata: {"type":"${type}"${rest}}\n\n`;
-    const head = event("response.created", ',"response":{"id":"resp_1","model":"m"}');
-    const first = event("response.output_text.delta", ',"output_index":0,"delta":"t0 "');
-    const deltas = Array.from({ length: 19 }, (_, i) =>
-      event("response.output_text.delta", `,"output_index":0,"delta":"t${i + 1} "`),
-    );
-    const end = event(
-      "response.completed",
-      ',"response":{"id":"resp_1","status":"completed","usage":{"input_tokens":3,"output_tokens":20}}',
-    );
-    const chunks = [head + first, ...deltas, end];
     const skimmed = await tap(chunks, true, openaiResponsesUpstream);
     expect(skimmed.body).toBe(chunks.join(""));
     expect(skimmed.verdict.id).toBe("resp_1");
     expect(skimmed.verdict.usage?.output).toBe(20);
     expect(skimmed.parserBytes).toBe(encoder.encode(head + first + end).length);
+  });
+
+  test("the final event waits for what the runner does first (a shared pin), which is told the answer's id", async () => {
+    const order: string[] = [];
+    let release!: () => void;
+    let told!: (verdict: TapVerdict) => void;
+    const asked = new Promise<TapVerdict>((resolve) => {
+      told = resolve;
+    });
+    const tapped = await tapStream(
+      guardedSourceOf(chunks),
+      (emit) => openaiResponsesUpstream.streamParser(emit, CHAT_TARGET, "text/event-stream"),
+      "up",
+      () => encoder.encode("unused"),
+      undefined,
+      openaiResponsesUpstream.skippableData,
+      (verdict) => {
+        order.push("asked");
+        told(verdict);
+        return new Promise<void>((resolve) => {
+          release = resolve;
+        });
+      },
+    );
+    if (tapped.kind !== "content") throw new Error("not content");
+    const text = new Response(tapped.body).text().then((body) => {
+      order.push("body ended");
+      return body;
+    });
+    const verdict = await asked;
+    expect(verdict.id).toBe("resp_1");
+    expect(verdict.error).toBeUndefined();
+    order.push("released");
+    release();
+    expect(await text).toBe(chunks.join(""));
+    expect(order).toEqual(["asked", "released", "body ended"]);
   });
 
   test("the stream is forwarded up to its final event and not a byte further", async () => {

@@ -25,6 +25,9 @@ export interface TapVerdict {
   id?: string;
 }
 
+/** What must be done before the client has the final event (a shared pin written): a promise to wait for, or nothing. */
+export type BeforeFinal = (verdict: TapVerdict) => Promise<void> | undefined;
+
 export type Tapped =
   | { kind: "content"; body: ReadableStream<Uint8Array>; done: Promise<TapVerdict> }
   | { kind: "failed"; failure: Failure };
@@ -41,8 +44,10 @@ export async function tapStream(
   limits: Pick<UpstreamLimits, "heldBytes" | "eventBytes"> = DEFAULT_UPSTREAM_LIMITS,
   /** The dialect's plain deltas, which its parser need not read after the commit (sse-skim.ts). */
   skippable?: SkippableData,
+  /** Told of the complete answer before its final event goes out; the event waits for what it returns. */
+  beforeFinal?: BeforeFinal,
 ): Promise<Tapped> {
-  const tap = new StreamTap(source, open, upstream, errorBytes, limits, skippable);
+  const tap = new StreamTap(source, open, upstream, errorBytes, limits, skippable, beforeFinal);
   const failure = await tap.untilCommit();
   if (failure) {
     await source.cancel().catch(() => {});
@@ -83,6 +88,7 @@ class StreamTap implements BodyWriter {
     /** Every byte before the commit is held for the client (heldBytes): comments or empty events sent for ever before any content would be held for ever. */
     private readonly limits: Pick<UpstreamLimits, "heldBytes" | "eventBytes">,
     skippable: SkippableData | undefined,
+    private readonly beforeFinal: BeforeFinal | undefined,
   ) {
     this.done = new Promise((resolve) => {
       this.settleDone = resolve;
@@ -263,6 +269,12 @@ class StreamTap implements BodyWriter {
     const number = this.forwarded++;
     if (number !== this.finalChunk) return this.outlet.put(chunk);
     const last = chunk.subarray(0, this.finalOffset);
+    const waiting = this.beforeFinal?.(this.verdict);
+    return waiting ? waiting.then(this.forwardLast.bind(this, last)) : this.forwardLast(last);
+  }
+
+  /** The final chunk, up to the end of the final event, and the body's end. */
+  private forwardLast(last: Uint8Array): Promise<void> | undefined {
     if (last.length > 0) this.outlet.put(last);
     // The final event's blank line ended with a CR whose LF is still on its way: pass it on too.
     if (last[last.length - 1] === 13) return this.passLineFeed();

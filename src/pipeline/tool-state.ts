@@ -1,5 +1,10 @@
 import type { ChatRequest, ChatResponse, Part } from "../ir.ts";
-import type { StateStore, ToolCallState } from "../state/store.ts";
+import {
+  bothWritten,
+  type SharedWrite,
+  type StateStore,
+  type ToolCallState,
+} from "../state/store.ts";
 
 /*
  * A tool loop needs what the model attached to its calls: Anthropic's signed thinking before a
@@ -15,17 +20,20 @@ const isOpaqueThinking = (part: Part) =>
 const isKeptThinking = (part: Part) =>
   isOpaqueThinking(part) || (part.type === "thinking" && part.text !== "");
 
-/** After an answer: remember the opaque state of each of its tool calls. */
-export function rememberToolCalls(store: StateStore, response: ChatResponse): void {
+/** After an answer: remember the opaque state of each of its tool calls (and a shared store's writes of it). */
+export function rememberToolCalls(store: StateStore, response: ChatResponse): SharedWrite {
   // One loop, the thinking found at the first call: a list and a closure for every answer
   // before, most of them without calls.
   let thinking: Part[] | undefined;
+  let written: SharedWrite;
   for (const call of response.parts) {
     if (call.type !== "tool_call") continue;
     thinking ??= response.parts.filter(isKeptThinking);
     const state: ToolCallState = { signature: call.signature, thinking };
-    if (state.signature || state.thinking.length > 0) store.saveToolCall(call.id, state);
+    if (state.signature || state.thinking.length > 0)
+      written = bothWritten(written, store.saveToolCall(call.id, state));
   }
+  return written;
 }
 
 /** Before a request: give back to each assistant turn the opaque state its tool calls lost on the way through the client. */

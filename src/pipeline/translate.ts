@@ -17,7 +17,7 @@ import { clientBody } from "./client-body.ts";
 import type { EventBatches } from "./event-batches.ts";
 import type { StreamRenderer, Write } from "../codecs/stream-render.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
-import type { StateStore } from "../state/store.ts";
+import { bothWritten, type SharedWrite, type StateStore } from "../state/store.ts";
 import { mediaFetcher } from "../upstream/media-fetch.ts";
 import { targetWindow, tooLongError } from "./context-fit.ts";
 import {
@@ -280,21 +280,26 @@ class TranslatedRunner implements TargetRunner {
     return client.streamRenderer(render, write);
   }
 
-  /** Keeps what an answer leaves for later requests (TranslatedStream's owner, too). */
-  remember(response: ChatResponse): void {
+  /**
+   * Keeps what an answer leaves for later requests (TranslatedStream's owner, too); where the
+   * store is shared, its writes, which the client's answer waits for.
+   */
+  remember(response: ChatResponse): SharedWrite {
     const { store } = this.options.services;
     const { render, request, historyLength } = this.options.prepared;
-    rememberToolCalls(store, response);
+    const written = rememberToolCalls(store, response);
     // Under the id the client is shown, never the upstream's: an upstream that reuses ids must not merge two conversations.
-    if (render.responses?.store) {
+    if (!render.responses?.store) return written;
+    return bothWritten(
+      written,
       store.saveResponse({
         id: render.responses.id,
         previousId: render.responses.previousResponseId ?? undefined,
         model: response.model,
         input: request.turns.slice(historyLength),
         output: response.parts,
-      });
-    }
+      }),
+    );
   }
 
   /** The client's stream, its owner this runner: closures for its two methods were three objects a stream. */
@@ -351,8 +356,9 @@ class TranslatedRunner implements TargetRunner {
         if (!completed.ok) return failed(completed.failure);
         const response = completed.value;
         if (isEmptyAnswer(response)) return failed(emptyAnswer(upstream.name));
-        this.remember(response);
+        const written = this.remember(response);
         lease.finish({ ok: true, usage: response.usage });
+        if (written) await written;
         return {
           kind: "committed",
           response: jsonResponse(client.renderResponse(response, render)),

@@ -30,14 +30,14 @@ function leaseRecording(outcomes: Outcome[]): Lease {
     account: { name: "a", key: "sk-upstream-secret-0001" } as Account,
     model: "m",
     finish: (outcome) => outcomes.push(outcome),
-    pinResponse: () => {},
+    pinResponse: () => undefined,
   };
 }
 
 function bodyOf(batches: EventBatches, held: StreamEvent[], outcomes: Outcome[]) {
   return clientBody(
     new TranslatedStream(batches, held, UPSTREAM, leaseRecording(outcomes), {
-      remember: () => {},
+      remember: () => undefined,
       renderer: (write) => new ChatStreamRenderer(RENDER, write),
     }),
   );

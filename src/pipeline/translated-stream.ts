@@ -10,6 +10,7 @@ import { type EventBatches, READ_AGAIN } from "./event-batches.ts";
 import { CommitWatch } from "./first-content.ts";
 import { type BodyWriter, ClientOutlet, READING, type Step, settled } from "./client-body.ts";
 import type { RawRead } from "../upstream/forward.ts";
+import type { SharedWrite } from "../state/store.ts";
 
 /*
  * A translated stream: the upstream's events, a chunk's worth at a time, each rendered in the
@@ -58,7 +59,8 @@ export async function untilCommit(batches: EventBatches, upstream: string): Prom
  * functions and a scope every stream.
  */
 export interface StreamOwner {
-  remember(response: ChatResponse): void;
+  /** Keeps what the answer leaves; a shared store's writes of it, which the stream's finish waits for. */
+  remember(response: ChatResponse): SharedWrite;
   renderer(write: Write): StreamRenderer;
 }
 
@@ -73,6 +75,8 @@ export class TranslatedStream implements BodyWriter {
   private readonly assembler: ResponseAssembler;
   private held: StreamEvent[] | undefined;
   private finished = false;
+  /** A shared store's writes of what the finished answer left, while they are on their way. */
+  private written: SharedWrite = undefined;
   readonly outlet = new ClientOutlet();
 
   constructor(
@@ -149,7 +153,9 @@ export class TranslatedStream implements BodyWriter {
       }
       if (complete) {
         this.batches.stop();
-        return this.close();
+        // The finish goes out once a shared store has what the answer left (see remember).
+        const written = this.written;
+        return written ? written.then(this.closeWritten) : this.close();
       }
     }
     if (this.text === "") return this.pull();
@@ -183,7 +189,7 @@ export class TranslatedStream implements BodyWriter {
     if (event.type === "finish") {
       // Before it is rendered: a client may hang up as soon as it has the finish.
       const response = this.assembler.result();
-      this.owner.remember(response);
+      this.written = this.owner.remember(response);
       this.finish({ ok: true, usage: response.usage });
       this.renderer.event(event);
       return true;
@@ -216,6 +222,8 @@ export class TranslatedStream implements BodyWriter {
     this.text = "";
     return this.outlet.put(text);
   }
+
+  private readonly closeWritten = (): undefined => this.close();
 
   private close(): undefined {
     if (this.text !== "") this.flush();

@@ -55,7 +55,7 @@ describe("AffinityMemory's listener", () => {
     test(c.name, () => {
       const memory = new AffinityMemory();
       const told: [AffinityKind, string, string, string][] = [];
-      memory.onChange = (...args) => told.push(args);
+      memory.onChange = (...args) => void told.push(args);
       c.steps(memory);
       expect(told).toEqual(c.told);
     });

@@ -1,3 +1,5 @@
+import type { SharedWrite } from "../state/store.ts";
+
 /*
  * What the pool remembers about where requests went: which account a conversation is on (for the
  * sticky strategy) and which account holds a response stored upstream (its continuation must go
@@ -16,13 +18,16 @@ export interface Affinity {
 
 export type AffinityKind = "session" | "pin";
 
-/** Told of each new or changed binding (shared-affinity.ts writes it to Redis for the other instances). */
+/**
+ * Told of each new or changed binding (shared-affinity.ts writes it to Redis for the other
+ * instances, and returns that write).
+ */
 export type AffinityListener = (
   kind: AffinityKind,
   upstream: string,
   id: string,
   account: string,
-) => void;
+) => SharedWrite;
 
 export class AffinityMemory {
   private readonly sessions = new Map<string, string>();
@@ -46,8 +51,9 @@ export class AffinityMemory {
     return this.pins.get(`${upstream}\u0000${responseId}`);
   }
 
-  pin(upstream: string, responseId: string, account: string): void {
-    this.bind("pin", upstream, responseId, account);
+  /** Where the memory is shared, the pin's write to the other instances. */
+  pin(upstream: string, responseId: string, account: string): SharedWrite {
+    return this.bind("pin", upstream, responseId, account);
   }
 
   /** What this instance knows of a binding. */
@@ -64,12 +70,12 @@ export class AffinityMemory {
     );
   }
 
-  private bind(kind: AffinityKind, upstream: string, id: string, account: string): void {
+  private bind(kind: AffinityKind, upstream: string, id: string, account: string): SharedWrite {
     const map = kind === "session" ? this.sessions : this.pins;
     const key = `${upstream}\u0000${id}`;
     const before = map.get(key);
     this.remember(map, key, account);
-    if (before !== account) this.onChange?.(kind, upstream, id, account);
+    return before !== account ? this.onChange?.(kind, upstream, id, account) : undefined;
   }
 
   /** Sets `key` as the most recently used entry, forgetting the oldest past the bound. */

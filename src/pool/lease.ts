@@ -1,6 +1,7 @@
 import type { Account, Upstream } from "../config/snapshot.ts";
 import type { Usage } from "../ir.ts";
 import type { Failure } from "../failure.ts";
+import type { SharedWrite } from "../state/store.ts";
 
 /* What a request holds while an account serves it, and what it is told when none can. */
 
@@ -16,8 +17,11 @@ export interface Lease {
   account: Account;
   model: string;
   finish(outcome: Outcome): void;
-  /** This account stored a response upstream: a request that continues it must come back here. */
-  pinResponse(responseId: string): void;
+  /**
+   * This account stored a response upstream: a request that continues it must come back here.
+   * Where pins are shared, their write to the other instances, which the answer waits for.
+   */
+  pinResponse(responseId: string): SharedWrite;
 }
 
 /**
@@ -35,8 +39,8 @@ export abstract class LeaseWrapper implements Lease {
     this.model = inner.model;
   }
 
-  pinResponse(responseId: string): void {
-    this.inner.pinResponse(responseId);
+  pinResponse(responseId: string): SharedWrite {
+    return this.inner.pinResponse(responseId);
   }
 
   abstract finish(outcome: Outcome): void;

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Account, Upstream } from "../config/snapshot.ts";
-import type { StateStore } from "../state/store.ts";
+import type { SharedWrite, StateStore } from "../state/store.ts";
 import { type Affinity, AffinityMemory } from "./affinity.ts";
 import type { AccountListener } from "./events.ts";
 import type { Failure } from "../failure.ts";
@@ -441,8 +441,8 @@ export class AccountPool {
   }
 
   /** This account stored a response upstream (PoolLease.pinResponse). */
-  pinned(upstream: Upstream, responseId: string, account: Account): void {
-    this.affinity.pin(upstream.name, responseId, account.name);
+  pinned(upstream: Upstream, responseId: string, account: Account): SharedWrite {
+    return this.affinity.pin(upstream.name, responseId, account.name);
   }
 
   /** Counts the attempt, lets the failure policy change the account's health, and reports what it did. */
@@ -553,8 +553,8 @@ class PoolLease implements Lease {
     this.pool.ended(this.state, this.model, outcome, this.release);
   }
 
-  pinResponse(responseId: string): void {
-    this.pool.pinned(this.upstream, responseId, this.account);
+  pinResponse(responseId: string): SharedWrite {
+    return this.pool.pinned(this.upstream, responseId, this.account);
   }
 }
 

@@ -1,13 +1,16 @@
 import type { SharedLink } from "../state/shared-link.ts";
 import { lua } from "../state/lua-script.ts";
+import type { SharedWrite } from "../state/store.ts";
 import type { Affinity, AffinityKind, AffinityMemory } from "./affinity.ts";
 
 /*
  * Sticky sessions and previous_response_id pins shared by every instance through Redis, so a
  * conversation stays on its account whichever instance answers. The pool's pick stays synchronous:
  * before it, the request's bindings are read with one script call into the local memory, which
- * the pick then reads; a binding the pick makes or changes is written without waiting. When Redis
- * is down or slow, the local memory decides, as with one instance.
+ * the pick then reads; a binding the pick makes or changes is written without waiting. A pin is
+ * written once its response is complete, so the answer waits for that write (pipeline/passthrough.ts):
+ * the client may continue the response on another instance at once. When Redis is down or slow,
+ * the local memory decides, as with one instance.
  */
 
 /** A session's binding lives a day past its last use; a pin as long as a stored response. */
@@ -82,9 +85,14 @@ export class SharedAffinity {
     });
   }
 
-  private write(kind: AffinityKind, upstream: string, id: string, account: string): void {
-    if (!this.link.up()) return;
+  /** Settled once Redis has it, or could not take it in the link's deadline; nothing while it is down. */
+  private write(kind: AffinityKind, upstream: string, id: string, account: string): SharedWrite {
+    if (!this.link.up()) return undefined;
     const key = this.key(kind, upstream, id);
-    this.link.call("SET", [key, account, "EX", String(TTL_SECONDS[kind])]).catch(() => {});
+    return this.link
+      .call("SET", [key, account, "EX", String(TTL_SECONDS[kind])])
+      .then(nothing, nothing);
   }
 }
+
+function nothing(): void {}

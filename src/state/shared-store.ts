@@ -1,14 +1,16 @@
 import { lua } from "./lua-script.ts";
 import type { SharedLink } from "./shared-link.ts";
-import type { StateStore, StoredResponse, ToolCallState } from "./store.ts";
+import type { SharedWrite, StateStore, StoredResponse, ToolCallState } from "./store.ts";
 
 /*
  * Stored responses (previous_response_id) and tool-call state shared by every instance through
  * Redis. The local store (SQLite) stays the one the request path reads, synchronously: every save
- * is written to both (to Redis without waiting), and a request that names a response or tool call
- * this instance does not have first recalls it from Redis with one script call. Response ids are
- * random and a response never changes, so a local copy is never stale. When Redis is down, the
- * local store answers alone: what another instance stored is then unknown here, as with one instance.
+ * is written to both, and the request that saved answers its client once Redis has it (or has
+ * failed to take it in its deadline): a client answered on one instance may ask another at once.
+ * A request that names a response or tool call this instance does not have first recalls it from
+ * Redis with one script call. Response ids are random and a response never changes, so a local
+ * copy is never stale. When Redis is down, the local store answers alone: what another instance
+ * stored is then unknown here, as with one instance.
  */
 
 export interface SharedStoreBounds {
@@ -136,12 +138,13 @@ export function sharedStore(
 
   // What was saved while Redis was down: pushed when the link is back (reconciling).
   const pending: (() => Promise<unknown>)[] = [];
-  const write = (push: () => Promise<unknown>) => {
-    if (link.up()) push().catch(() => {});
-    else {
-      pending.push(push);
-      if (pending.length > PENDING_MAX) pending.shift();
-    }
+  // The write's promise for the request to await (its call has a deadline, and a failure is the
+  // link's to report); nothing while Redis is down, when no other instance can read it anyway.
+  const write = (push: () => Promise<unknown>): SharedWrite => {
+    if (link.up()) return push().then(nothing, nothing);
+    pending.push(push);
+    if (pending.length > PENDING_MAX) pending.shift();
+    return undefined;
   };
   link.onChange(async (up) => {
     while (up && link.up() && pending.length > 0) {
@@ -153,7 +156,7 @@ export function sharedStore(
   return {
     saveResponse(response) {
       local.saveResponse(response);
-      write(() =>
+      return write(() =>
         link.script(
           SAVE.source,
           SAVE.sha,
@@ -176,7 +179,7 @@ export function sharedStore(
     saveToolCall(callId, state) {
       local.saveToolCall(callId, state);
       const text = JSON.stringify(state);
-      write(() => link.call("SET", [callKey + callId, text, "PX", String(bounds.ttlMs)]));
+      return write(() => link.call("SET", [callKey + callId, text, "PX", String(bounds.ttlMs)]));
     },
     toolCall: (callId) => local.toolCall(callId),
     saveAccount: (record) => local.saveAccount(record),
@@ -185,6 +188,8 @@ export function sharedStore(
     close: () => local.close(),
   };
 }
+
+function nothing(): void {}
 
 function parsed<T>(text: unknown): T | undefined {
   if (typeof text !== "string" || text === "") return undefined;

@@ -35,13 +35,33 @@ export interface AccountRecord {
   disabledReason?: string;
 }
 
+/**
+ * A save's copy on its way to a store other instances read (shared-store.ts): settled, never
+ * rejected, once it is there or could not be written. A save with none returns nothing.
+ */
+export type SharedWrite = Promise<void> | undefined;
+
+/** Two saves' writes as one, settled when both are. */
+export function bothWritten(one: SharedWrite, other: SharedWrite): SharedWrite {
+  if (!one) return other;
+  if (!other) return one;
+  return Promise.all([one, other]).then(nothingMore);
+}
+
+function nothingMore(): void {}
+
 export interface StateStore {
-  /** Stores a new response; an id already stored is an error, never an overwrite. */
-  saveResponse(response: StoredResponse): void;
+  /**
+   * Stores a new response; an id already stored is an error, never an overwrite. Where the store
+   * is shared, its write to the others: the client is answered after it, or another instance it
+   * asks next could miss what this one just answered.
+   */
+  saveResponse(response: StoredResponse): SharedWrite;
   /** The whole conversation up to and including a stored response, or undefined if it is not stored. */
   conversation(id: string): Turn[] | undefined;
   hasResponse(id: string): boolean;
-  saveToolCall(callId: string, state: ToolCallState): void;
+  /** As saveResponse: where the store is shared, its write to the others. */
+  saveToolCall(callId: string, state: ToolCallState): SharedWrite;
   toolCall(callId: string): ToolCallState | undefined;
   saveAccount(record: AccountRecord): void;
   accounts(): AccountRecord[];

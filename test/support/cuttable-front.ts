@@ -3,19 +3,24 @@ import { connect, createServer, type Socket } from "node:net";
 /*
  * A TCP front for one instance's connections to a server (Redis), that can be cut and healed: a
  * network partition between that instance and the server while the others still reach it. Cut,
- * its open connections are reset and new ones are closed as they arrive.
+ * its open connections are reset and new ones are closed as they arrive. With a lag (`lagMs`, or
+ * `lag()` at any time), what the instance sends reaches the server that much later (a far or
+ * stalled server), its bytes still in order.
  */
 export interface CuttableFront {
   url: string;
   cut(): void;
   heal(): void;
+  /** From now on, what the instance sends is held this long first. */
+  lag(ms: number): void;
   stop(): Promise<void>;
 }
 
-export async function cuttableFront(targetUrl: string): Promise<CuttableFront> {
+export async function cuttableFront(targetUrl: string, lagMs = 0): Promise<CuttableFront> {
   const target = new URL(targetUrl);
   const sockets = new Set<Socket>();
   let isCut = false;
+  let lag = lagMs;
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
@@ -29,7 +34,15 @@ export async function cuttableFront(targetUrl: string): Promise<CuttableFront> {
     }
     client.pause();
     const upstream = connect(Number(target.port), target.hostname, () => {
-      client.pipe(upstream);
+      // Each chunk is due no sooner than the one before it, so a lag made shorter keeps the order.
+      let lastDue = 0;
+      client.on("data", (chunk) => {
+        const now = Date.now();
+        const due = Math.max(now + lag, lastDue);
+        lastDue = due;
+        if (due <= now) upstream.write(chunk);
+        else setTimeout(() => upstream.write(chunk), due - now);
+      });
       upstream.pipe(client);
       client.resume();
     });
@@ -53,6 +66,9 @@ export async function cuttableFront(targetUrl: string): Promise<CuttableFront> {
     },
     heal() {
       isCut = false;
+    },
+    lag(ms) {
+      lag = ms;
     },
     async stop() {
       for (const socket of sockets) socket.destroy();
