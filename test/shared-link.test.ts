@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { openRedisLink } from "../src/state/redis-link.ts";
 import { lua } from "../src/state/lua-script.ts";
-import { redactedUrl, type SharedLink, SharedUnavailable } from "../src/state/shared-link.ts";
+import {
+  type RedisConnection,
+  redactedUrl,
+  SharedLink,
+  SharedUnavailable,
+} from "../src/state/shared-link.ts";
 import { redisAvailable, TestRedis } from "./support/redis.ts";
 import { waitUntil } from "./support/wait.ts";
 
@@ -97,5 +102,51 @@ describe.skipIf(!READY)("the shared-state link", () => {
 
   test("a URL's password never reaches the log", () => {
     expect(redactedUrl("redis://:hunter2@127.0.0.1:6379/0")).toBe("redis://:***@127.0.0.1:6379/0");
+  });
+});
+
+describe("a script sent again after Redis forgot it", () => {
+  // A connection whose Redis has forgotten every script (SCRIPT FLUSH) and is slow: its NOSCRIPT
+  // comes late in the deadline, and the script sent whole after it never answers.
+  const DEADLINE_MS = 400;
+  let evalCalls = 0;
+  const forgetful = (): RedisConnection => ({
+    connect: async () => {},
+    send(command) {
+      if (command === "EVALSHA")
+        return Bun.sleep(DEADLINE_MS * 0.9).then(() => {
+          throw Object.assign(new Error("NOSCRIPT No matching script. Please use EVAL."), {
+            code: "ERR_REDIS_SERVER_ERROR",
+          });
+        });
+      if (command === "EVAL" && evalCalls++ > 0) return new Promise(() => {});
+      return Promise.resolve(1);
+    },
+    publish: async () => 1,
+    subscribe: async () => 1,
+    close() {},
+    onclose: null,
+  });
+
+  test("is sent within what is left of the one deadline: a write waits no longer than timeout_ms", async () => {
+    const link = new SharedLink(forgetful, {
+      timeoutMs: DEADLINE_MS,
+      label: "forgetful",
+      warn() {},
+      info() {},
+    });
+    try {
+      expect(await link.start()).toBe(true);
+      const script = lua("return 1");
+      // The first call on the connection sends it whole; the next asks by SHA-1.
+      expect(await link.script(script.source, script.sha, [], [])).toBe(1);
+      const started = performance.now();
+      const failed = await link.script(script.source, script.sha, [], []).catch((e) => e);
+      expect(failed).toBeInstanceOf(SharedUnavailable);
+      // Two deadlines, one for each call, took 1.9 of one.
+      expect(performance.now() - started).toBeLessThan(DEADLINE_MS * 1.45);
+    } finally {
+      link.close();
+    }
   });
 });

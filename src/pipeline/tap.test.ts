@@ -91,41 +91,47 @@ describe("a same-dialect stream after its commit point", () => {
     expect(skimmed.parserBytes).toBe(encoder.encode(head + first + end).length);
   });
 
-  test("the final event waits for what the runner does first (a shared pin), which is told the answer's id", async () => {
-    const order: string[] = [];
-    let release!: () => void;
-    let told!: (verdict: TapVerdict) => void;
-    const asked = new Promise<TapVerdict>((resolve) => {
-      told = resolve;
+  // The second: a final event the body ends without the blank line after it (the parser's end reads it).
+  for (const [shape, last] of [
+    ["ended by its blank line", end],
+    ["the body's end with no blank line after it", end.slice(0, -1)],
+  ] as const)
+    test(`the final event (${shape}) waits for what the runner does first (a shared pin), told the answer's id`, async () => {
+      const sent = [head + first, ...deltas, last];
+      const order: string[] = [];
+      let release!: () => void;
+      let told!: (verdict: TapVerdict) => void;
+      const asked = new Promise<TapVerdict>((resolve) => {
+        told = resolve;
+      });
+      const tapped = await tapStream(
+        guardedSourceOf(sent),
+        (emit) => openaiResponsesUpstream.streamParser(emit, CHAT_TARGET, "text/event-stream"),
+        "up",
+        () => encoder.encode("unused"),
+        undefined,
+        openaiResponsesUpstream.skippableData,
+        (verdict) => {
+          order.push("asked");
+          told(verdict);
+          return new Promise<void>((resolve) => {
+            release = resolve;
+          });
+        },
+      );
+      if (tapped.kind !== "content") throw new Error("not content");
+      const text = new Response(tapped.body).text().then((body) => {
+        order.push("body ended");
+        return body;
+      });
+      const verdict = await asked;
+      expect(verdict.id).toBe("resp_1");
+      expect(verdict.error).toBeUndefined();
+      order.push("released");
+      release();
+      expect(await text).toBe(sent.join(""));
+      expect(order).toEqual(["asked", "released", "body ended"]);
     });
-    const tapped = await tapStream(
-      guardedSourceOf(chunks),
-      (emit) => openaiResponsesUpstream.streamParser(emit, CHAT_TARGET, "text/event-stream"),
-      "up",
-      () => encoder.encode("unused"),
-      undefined,
-      openaiResponsesUpstream.skippableData,
-      (verdict) => {
-        order.push("asked");
-        told(verdict);
-        return new Promise<void>((resolve) => {
-          release = resolve;
-        });
-      },
-    );
-    if (tapped.kind !== "content") throw new Error("not content");
-    const text = new Response(tapped.body).text().then((body) => {
-      order.push("body ended");
-      return body;
-    });
-    const verdict = await asked;
-    expect(verdict.id).toBe("resp_1");
-    expect(verdict.error).toBeUndefined();
-    order.push("released");
-    release();
-    expect(await text).toBe(chunks.join(""));
-    expect(order).toEqual(["asked", "released", "body ended"]);
-  });
 
   test("the stream is forwarded up to its final event and not a byte further", async () => {
     const { body } = await tap(

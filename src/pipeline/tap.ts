@@ -78,6 +78,8 @@ class StreamTap implements BodyWriter {
   /** The chunk being skimmed and its number, for handRange. */
   private skimming: Uint8Array = NOTHING;
   private skimmingNumber = 0;
+  /** beforeFinal has been told (tellFinal). */
+  private finalTold = false;
   readonly outlet = new ClientOutlet();
 
   constructor(
@@ -249,6 +251,10 @@ class StreamTap implements BodyWriter {
       this.end();
       const { error, reported } = this.verdict;
       if (error && !reported) this.outlet.put(this.errorBytes(error));
+      // A final event the body ended without a blank line after: the parser's end() read it, and
+      // the client's parser reads it at the body's end, so that end waits as a final event does.
+      const waiting = error ? undefined : this.tellFinal();
+      if (waiting) return waiting.then(this.closeOutlet);
       this.outlet.close();
       return undefined;
     }
@@ -269,9 +275,18 @@ class StreamTap implements BodyWriter {
     const number = this.forwarded++;
     if (number !== this.finalChunk) return this.outlet.put(chunk);
     const last = chunk.subarray(0, this.finalOffset);
-    const waiting = this.beforeFinal?.(this.verdict);
+    const waiting = this.tellFinal();
     return waiting ? waiting.then(this.forwardLast.bind(this, last)) : this.forwardLast(last);
   }
+
+  /** beforeFinal, once, with the complete answer: what the final event must wait for. */
+  private tellFinal(): Promise<void> | undefined {
+    if (this.finalTold || !this.beforeFinal) return undefined;
+    this.finalTold = true;
+    return this.beforeFinal(this.verdict);
+  }
+
+  private readonly closeOutlet = (): void => this.outlet.close();
 
   /** The final chunk, up to the end of the final event, and the body's end. */
   private forwardLast(last: Uint8Array): Promise<void> | undefined {

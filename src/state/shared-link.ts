@@ -128,12 +128,12 @@ export class SharedLink {
     for (const listener of this.listeners) listener(up);
   }
 
-  private deadline<T>(work: Promise<T>, what: string): Promise<T> {
+  private deadline<T>(work: Promise<T>, what: string, ms = this.options.timeoutMs): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(new SharedUnavailable(`${what} took over ${this.options.timeoutMs} ms`)),
-        this.options.timeoutMs,
+        ms,
       );
     });
     return Promise.race([work, late]).finally(() => clearTimeout(timer));
@@ -152,15 +152,22 @@ export class SharedLink {
     this.listeners.push(listener);
   }
 
-  /** One command within the deadline; rejects with SharedUnavailable when the store is down or slow. */
-  async call(command: string, args: string[]): Promise<unknown> {
+  /**
+   * One command within the deadline (`withinMs`, where it is what is left of one); rejects with
+   * SharedUnavailable when the store is down or slow.
+   */
+  async call(
+    command: string,
+    args: string[],
+    withinMs: number = this.options.timeoutMs,
+  ): Promise<unknown> {
     const connection = this.connection;
     if (!this.isUp || !connection) {
       this.failedCalls++;
       throw new SharedUnavailable(`shared state is unreachable (${this.reason})`);
     }
     try {
-      return await this.deadline(connection.send(command, args), command);
+      return await this.deadline(connection.send(command, args), command, withinMs);
     } catch (error) {
       this.failedCalls++;
       // A reply Redis itself refused (a script error) is not the link's failure.
@@ -186,12 +193,15 @@ export class SharedLink {
       if (this.connection === connection) this.scriptsLoaded.add(sha);
       return result;
     }
+    const started = Date.now();
     try {
       return await this.call("EVALSHA", [sha, String(keys.length), ...keys, ...args]);
     } catch (error) {
-      // Flushed from Redis's cache since (SCRIPT FLUSH): sent whole again, and known again.
+      // Flushed from Redis's cache since (SCRIPT FLUSH): sent whole again, within what is left of
+      // the one deadline (a request that waits for a write waits no longer than timeout_ms).
       if (!/NOSCRIPT/.test((error as Error).message)) throw error;
-      return this.call("EVAL", [source, String(keys.length), ...keys, ...args]);
+      const left = Math.max(1, this.options.timeoutMs - (Date.now() - started));
+      return this.call("EVAL", [source, String(keys.length), ...keys, ...args], left);
     }
   }
 
