@@ -98,6 +98,16 @@ function pinNothing(_lease: Lease, _id: string | undefined): SharedWrite {
   return undefined;
 }
 
+/** A stored response's pin, written before the client has its final event (tap.ts's BeforeFinal). */
+function pinBeforeFinal(lease: Lease, verdict: TapVerdict): SharedWrite {
+  return verdict.error ? undefined : pinStored(lease, verdict.id);
+}
+
+/** What a whole answer's attempt gives once its pin is written. */
+function resultAfterPin(result: AttemptResult): AttemptResult {
+  return result;
+}
+
 /**
  * A client whose dialect is the upstream's: its bytes go through untouched, with only the model
  * rewritten, and the answer comes back untouched; it is read on the way, for the commit point,
@@ -319,7 +329,8 @@ export class PassthroughRunner implements TargetRunner {
         headers,
       }),
     };
-    return pinned ? pinned.then(() => result) : result;
+    // A function bound only here: a closure over the result made every call a scope for it.
+    return pinned ? pinned.then(resultAfterPin.bind(undefined, result)) : result;
   }
 
   /*
@@ -344,13 +355,9 @@ export class PassthroughRunner implements TargetRunner {
       this.streamErrorBytes.bind(this),
       limits,
       contentType.includes("event-stream") ? codec.skippableData : undefined,
-      this.pin === pinStored ? this.pinBeforeFinal.bind(this, lease) : undefined,
+      this.pin === pinStored ? pinBeforeFinal : undefined,
+      lease,
     ).then(this.tapped.bind(this, lease, response, headers));
-  }
-
-  /** A stored response's pin, written before the client has its final event (tap.ts's BeforeFinal). */
-  private pinBeforeFinal(lease: Lease, verdict: TapVerdict): SharedWrite {
-    return verdict.error ? undefined : this.pin(lease, verdict.id);
   }
 
   private streamParser(

@@ -4,6 +4,7 @@ import { openaiChatUpstream } from "../codecs/openai-chat/upstream.ts";
 import { openaiResponsesUpstream } from "../codecs/openai-responses/upstream.ts";
 import { guardedSourceOf } from "../../test/support/guarded-source.ts";
 import { GatewayError } from "../failure.ts";
+import type { Lease } from "../pool/lease.ts";
 import { type TapVerdict, tapStream } from "./tap.ts";
 
 describe("a same-dialect stream after its commit point", () => {
@@ -98,6 +99,8 @@ describe("a same-dialect stream after its commit point", () => {
   ] as const)
     test(`the final event (${shape}) waits for what the runner does first (a shared pin), told the answer's id`, async () => {
       const sent = [head + first, ...deltas, last];
+      // Only its identity matters here: it is handed back to the hook.
+      const lease = { model: "the stream's own" } as unknown as Lease;
       const order: string[] = [];
       let release!: () => void;
       let told!: (verdict: TapVerdict) => void;
@@ -111,13 +114,15 @@ describe("a same-dialect stream after its commit point", () => {
         () => encoder.encode("unused"),
         undefined,
         openaiResponsesUpstream.skippableData,
-        (verdict) => {
+        (on, verdict) => {
           order.push("asked");
+          expect(on).toBe(lease);
           told(verdict);
           return new Promise<void>((resolve) => {
             release = resolve;
           });
         },
+        lease,
       );
       if (tapped.kind !== "content") throw new Error("not content");
       const text = new Response(tapped.body).text().then((body) => {

@@ -5,6 +5,7 @@ import { DEFAULT_UPSTREAM_LIMITS, overLimit, type UpstreamLimits } from "../upst
 import { CommitWatch } from "./first-content.ts";
 import { type SkippableData, SseSkimmer } from "../codecs/sse-skim.ts";
 import { type Failure, GatewayError } from "../failure.ts";
+import type { Lease } from "../pool/lease.ts";
 import { type BodyWriter, ClientOutlet, clientBody, READING, type Step } from "./client-body.ts";
 
 /*
@@ -25,8 +26,12 @@ export interface TapVerdict {
   id?: string;
 }
 
-/** What must be done before the client has the final event (a shared pin written): a promise to wait for, or nothing. */
-export type BeforeFinal = (verdict: TapVerdict) => Promise<void> | undefined;
+/**
+ * What must be done, on the stream's lease, before the client has the final event (a shared pin
+ * written): a promise to wait for, or nothing. A function of the lease, not one bound to it: a
+ * bound function was an object more a stream.
+ */
+export type BeforeFinal = (lease: Lease, verdict: TapVerdict) => Promise<void> | undefined;
 
 export type Tapped =
   | { kind: "content"; body: ReadableStream<Uint8Array>; done: Promise<TapVerdict> }
@@ -46,8 +51,19 @@ export async function tapStream(
   skippable?: SkippableData,
   /** Told of the complete answer before its final event goes out; the event waits for what it returns. */
   beforeFinal?: BeforeFinal,
+  /** The lease beforeFinal is told of. */
+  lease?: Lease,
 ): Promise<Tapped> {
-  const tap = new StreamTap(source, open, upstream, errorBytes, limits, skippable, beforeFinal);
+  const tap = new StreamTap(
+    source,
+    open,
+    upstream,
+    errorBytes,
+    limits,
+    skippable,
+    beforeFinal,
+    lease,
+  );
   const failure = await tap.untilCommit();
   if (failure) {
     await source.cancel().catch(() => {});
@@ -91,6 +107,7 @@ class StreamTap implements BodyWriter {
     private readonly limits: Pick<UpstreamLimits, "heldBytes" | "eventBytes">,
     skippable: SkippableData | undefined,
     private readonly beforeFinal: BeforeFinal | undefined,
+    private readonly lease: Lease | undefined,
   ) {
     this.done = new Promise((resolve) => {
       this.settleDone = resolve;
@@ -254,7 +271,7 @@ class StreamTap implements BodyWriter {
       // A final event the body ended without a blank line after: the parser's end() read it, and
       // the client's parser reads it at the body's end, so that end waits as a final event does.
       const waiting = error ? undefined : this.tellFinal();
-      if (waiting) return waiting.then(this.closeOutlet);
+      if (waiting) return waiting.then(this.outlet.close.bind(this.outlet));
       this.outlet.close();
       return undefined;
     }
@@ -283,10 +300,8 @@ class StreamTap implements BodyWriter {
   private tellFinal(): Promise<void> | undefined {
     if (this.finalTold || !this.beforeFinal) return undefined;
     this.finalTold = true;
-    return this.beforeFinal(this.verdict);
+    return this.beforeFinal(this.lease!, this.verdict);
   }
-
-  private readonly closeOutlet = (): void => this.outlet.close();
 
   /** The final chunk, up to the end of the final event, and the body's end. */
   private forwardLast(last: Uint8Array): Promise<void> | undefined {

@@ -155,7 +155,7 @@ export class TranslatedStream implements BodyWriter {
         this.batches.stop();
         // The finish goes out once a shared store has what the answer left (see remember).
         const written = this.written;
-        return written ? written.then(this.closeWritten) : this.close();
+        return written ? written.then(this.close.bind(this)) : this.close();
       }
     }
     if (this.text === "") return this.pull();
@@ -222,8 +222,6 @@ export class TranslatedStream implements BodyWriter {
     this.text = "";
     return this.outlet.put(text);
   }
-
-  private readonly closeWritten = (): undefined => this.close();
 
   private close(): undefined {
     if (this.text !== "") this.flush();
