@@ -182,9 +182,9 @@ export class SharedLink {
   /**
    * A Lua script: its source (EVAL) the first time on a connection, which Redis keeps, then its
    * SHA-1 (EVALSHA). Asked by SHA-1 first, a Redis that had not seen the script (one just started,
-   * or restarted) cost a second round trip (NOSCRIPT, then EVAL), and a write that goes unawaited
-   * (a stored response, a revoked key) could then land after its client, already answered, asked
-   * another instance for it.
+   * or restarted) cost a second round trip (NOSCRIPT, then EVAL) on a write its client's answer
+   * waits for (a stored response), or that goes unawaited (a revoked key) and could then land
+   * after its client, already answered, asked another instance for it.
    */
   async script(source: string, sha: string, keys: string[], args: string[]): Promise<unknown> {
     const connection = this.connection;
