@@ -173,6 +173,26 @@ describe("pure rules", () => {
       false,
     ],
     [400, '{"error":{"message":"Unknown request URL"}}', false],
+    // OpenAI's own answer for a path it does not have, and Azure's.
+    [
+      404,
+      '{"error":{"message":"Invalid URL (POST /v1/responses)","type":"invalid_request_error","param":null,"code":null}}',
+      true,
+    ],
+    [404, '{"error":{"code":"404","message":"Resource not found"}}', true],
+    // Something the request names, not the route: a stored response the account does not hold,
+    // an item of a conversation that was not stored.
+    [
+      404,
+      '{"error":{"message":"Previous response with id \'resp_abc\' not found.","type":"invalid_request_error","param":"previous_response_id","code":"previous_response_not_found"}}',
+      false,
+    ],
+    [
+      404,
+      '{"error":{"message":"Item with id \'rs_abc\' not found. Items are not persisted when `store` is set to false.","type":"invalid_request_error","param":"input","code":null}}',
+      false,
+    ],
+    [404, '{"error":{"message":"No such file","code":"file_not_found"}}', false],
   ])("a %i answering %s means no such route: %p", (status, body, expected) =>
     expect(meansNoSuchRoute(status, body)).toBe(expected),
   );
@@ -387,6 +407,36 @@ describe("an upstream listed as serving Responses that has no such route", () =>
       }
     });
   }
+
+  test("a 404 about a stored response the account does not hold is the client's answer, and the upstream keeps its Responses API", async () => {
+    const setup = providerGateway("generic", "chat-model", { apis: ["chat", "responses"] });
+    try {
+      setup.fake.replyOnce({
+        status: 404,
+        body: JSON.stringify({
+          error: {
+            message: "Previous response with id 'resp_gone' not found.",
+            type: "invalid_request_error",
+            param: "previous_response_id",
+            code: "previous_response_not_found",
+          },
+        }),
+      });
+      const error = await setup.openai.responses
+        .create({ model: "m", input: "x", previous_response_id: "resp_gone" })
+        .catch((e) => e);
+      expect(error.status).toBe(404);
+      expect(error.code).toBe("previous_response_not_found");
+      // Not sent on through chat, which holds no stored responses either.
+      expect(setup.paths()).toEqual(["/v1/responses"]);
+      // The next Responses request still asks the upstream's Responses API first (this fake has
+      // none, so that one then finds the route missing and goes through chat).
+      await setup.openai.responses.create({ model: "m", input: "y" });
+      expect(setup.paths()).toEqual(["/v1/responses", "/v1/responses", "/v1/chat/completions"]);
+    } finally {
+      await setup.stop();
+    }
+  });
 
   test("a 404 about the model is the client's answer, not a missing route", async () => {
     const setup = providerGateway("generic", "chat-model", { apis: ["chat", "responses"] });

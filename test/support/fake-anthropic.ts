@@ -156,6 +156,11 @@ export function fakeAnthropic(
        * model decides whether to; this one then always does (scripts/record-cli-traffic.ts).
        */
       adaptiveThinking?: boolean;
+      /**
+       * Anthropic's tool_use ids are unique across messages; this fake's are `toolu_fake_<i>`,
+       * the same in every answer, unless this is set (then `toolu_fake<message>_<i>`).
+       */
+      uniqueToolIds?: boolean;
     } = {},
 ): FakeUpstream {
   const keys = new Set(Array.isArray(key) ? key : [key]);
@@ -239,7 +244,7 @@ export function fakeAnthropic(
       for (const [i, call] of reply.calls.entries()) {
         content.push({
           type: "tool_use",
-          id: `toolu_fake_${i}`,
+          id: options.uniqueToolIds ? `toolu_fake${messageCount}_${i}` : `toolu_fake_${i}`,
           name: call.name,
           input: call.args,
         });
