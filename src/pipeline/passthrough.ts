@@ -13,7 +13,7 @@ import { failureFromAnswer, failureFromEvent } from "./answer-failure.ts";
 import { isEmptyAnswer } from "./first-content.ts";
 import type { Lease } from "../pool/lease.ts";
 import type { AttemptResult, TargetRunner } from "./serve.ts";
-import { type Tapped, type TapVerdict, tapStream } from "./tap.ts";
+import { type BeforeFinal, type Tapped, type TapVerdict, tapStream } from "./tap.ts";
 import type { SharedWrite } from "../state/store.ts";
 import type { GuardedSource, OpenedText, UpstreamClient } from "../upstream/forward.ts";
 import type { UpstreamHead } from "../upstream/http1.ts";
@@ -98,10 +98,9 @@ function pinNothing(_lease: Lease, _id: string | undefined): SharedWrite {
   return undefined;
 }
 
-/** A stored response's pin, written before the client has its final event (tap.ts's BeforeFinal). */
-function pinBeforeFinal(lease: Lease, verdict: TapVerdict): SharedWrite {
-  return verdict.error ? undefined : pinStored(lease, verdict.id);
-}
+/** A stored response's pin, written before the client has its final event. */
+const pinBeforeFinal: BeforeFinal = (lease, verdict) =>
+  verdict.error ? undefined : pinStored(lease, verdict.id);
 
 /** What a whole answer's attempt gives once its pin is written. */
 function resultAfterPin(result: AttemptResult): AttemptResult {

@@ -92,7 +92,8 @@ describe("a same-dialect stream after its commit point", () => {
     expect(skimmed.parserBytes).toBe(encoder.encode(head + first + end).length);
   });
 
-  // The second: a final event the body ends without the blank line after it (the parser's end reads it).
+  // The final event in its two shapes: ended by its blank line, and at the body's end without one
+  // (the parser's end() reads that one).
   for (const [shape, last] of [
     ["ended by its blank line", end],
     ["the body's end with no blank line after it", end.slice(0, -1)],

@@ -29,7 +29,7 @@ export interface TapVerdict {
 /**
  * What must be done, on the stream's lease, before the client has the final event (a shared pin
  * written): a promise to wait for, or nothing. A function of the lease, not one bound to it: a
- * bound function was an object more a stream.
+ * bound function was one more object a stream.
  */
 export type BeforeFinal = (lease: Lease, verdict: TapVerdict) => Promise<void> | undefined;
 

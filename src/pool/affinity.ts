@@ -43,6 +43,8 @@ export class AffinityMemory {
   }
 
   stick(upstream: string, session: string, account: string): void {
+    // Not waited for: a binding is made at the pick, before the upstream is asked, and one lost
+    // costs only a warm cache (shared-affinity.ts).
     this.bind("session", upstream, session, account);
   }
 

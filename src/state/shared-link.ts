@@ -131,10 +131,7 @@ export class SharedLink {
   private deadline<T>(work: Promise<T>, what: string, ms = this.options.timeoutMs): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new SharedUnavailable(`${what} took over ${this.options.timeoutMs} ms`)),
-        ms,
-      );
+      timer = setTimeout(() => reject(new SharedUnavailable(`${what} took over ${ms} ms`)), ms);
     });
     return Promise.race([work, late]).finally(() => clearTimeout(timer));
   }
