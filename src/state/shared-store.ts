@@ -136,14 +136,19 @@ export function sharedStore(
       });
   };
 
-  // What was saved while Redis was down: pushed when the link is back (reconciling).
+  // What was saved while Redis was down, or failed to reach it: pushed when the link is back
+  // (reconciling). Pushing one again is harmless: a response is never overwritten (SAVE), and a
+  // tool call's state is the same value.
   const pending: (() => Promise<unknown>)[] = [];
+  const keep = (push: () => Promise<unknown>) => {
+    pending.push(push);
+    if (pending.length > PENDING_MAX) pending.shift();
+  };
   // The write's promise for the request to await (its call has a deadline, and a failure is the
   // link's to report); nothing while Redis is down, when no other instance can read it anyway.
   const write = (push: () => Promise<unknown>): SharedWrite => {
-    if (link.up()) return push().then(nothing, nothing);
-    pending.push(push);
-    if (pending.length > PENDING_MAX) pending.shift();
+    if (link.up()) return push().then(nothing, () => keep(push));
+    keep(push);
     return undefined;
   };
   link.onChange(async (up) => {
