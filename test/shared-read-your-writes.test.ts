@@ -210,4 +210,27 @@ describe.skipIf(!READY)("an instance answers once Redis has what the answer left
       reader.close();
     }
   }, 20_000);
+
+  test("a pin Redis did not take in its deadline is pushed once Redis answers again", async () => {
+    const reader = new RedisClient(redis.url);
+    stalling.lag(3000);
+    try {
+      // C fills its first account, o1; the pin's write misses the 300 ms deadline.
+      const { data: stored, response } = await client(C)
+        .responses.create({ model: OPENAI_MODEL, input: "pin me while stalled" })
+        .withResponse();
+      expect(response.headers.get("x-account")).toBe("o1");
+      const pin = `levity:pin:2:oa:${stored.id}`;
+      expect(await reader.send("GET", [pin])).toBeNull();
+      stalling.lag(0);
+      await waitUntil(
+        "C to push the pin it could not write",
+        async () => (await reader.send("GET", [pin])) === "o1",
+        15_000,
+      );
+    } finally {
+      stalling.lag(0);
+      reader.close();
+    }
+  }, 20_000);
 });

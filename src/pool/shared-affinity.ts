@@ -29,6 +29,11 @@ for i, key in ipairs(KEYS) do
 end
 return found`);
 
+// Pins made while Redis was down, or whose write it did not take: pushed when it is back. Past
+// this many, the oldest are only this instance's (which still writes one back when a request for
+// its response reaches it: recall).
+const UNSENT_PINS_MAX = 1000;
+
 interface Wanted {
   kind: AffinityKind;
   upstream: string;
@@ -42,6 +47,18 @@ export class SharedAffinity {
     private readonly prefix: string,
   ) {
     memory.onChange = (kind, upstream, id, account) => this.write(kind, upstream, id, account);
+    link.onChange(async (up) => {
+      while (up && link.up() && this.unsentPins.length > 0)
+        await this.unsentPins.shift()!().catch(nothing);
+    });
+  }
+
+  private readonly unsentPins: (() => Promise<unknown>)[] = [];
+
+  /** A pin to push when Redis is back: one never changes, so pushing it late or twice is harmless. */
+  private keepPin(push: () => Promise<unknown>): void {
+    this.unsentPins.push(push);
+    if (this.unsentPins.length > UNSENT_PINS_MAX) this.unsentPins.shift();
   }
 
   private key(kind: AffinityKind, upstream: string, id: string): string {
@@ -85,13 +102,20 @@ export class SharedAffinity {
     });
   }
 
-  /** Settled once Redis has it, or could not take it in the link's deadline; nothing while it is down. */
+  /**
+   * Settled once Redis has it, or could not take it in the link's deadline; nothing while it is
+   * down. A session's binding that misses Redis is only this instance's (it moves with the
+   * conversation anyway); a pin's is pushed again when Redis is back.
+   */
   private write(kind: AffinityKind, upstream: string, id: string, account: string): SharedWrite {
-    if (!this.link.up()) return undefined;
     const key = this.key(kind, upstream, id);
-    return this.link
-      .call("SET", [key, account, "EX", String(TTL_SECONDS[kind])])
-      .then(nothing, nothing);
+    const push = () => this.link.call("SET", [key, account, "EX", String(TTL_SECONDS[kind])]);
+    const pin = kind === "pin";
+    if (!this.link.up()) {
+      if (pin) this.keepPin(push);
+      return undefined;
+    }
+    return push().then(nothing, pin ? () => this.keepPin(push) : nothing);
   }
 }
 
