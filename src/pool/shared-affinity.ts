@@ -1,5 +1,6 @@
 import type { SharedLink } from "../state/shared-link.ts";
 import { lua } from "../state/lua-script.ts";
+import { UnsentWrites } from "../state/unsent-writes.ts";
 import type { SharedWrite } from "../state/store.ts";
 import type { Affinity, AffinityKind, AffinityMemory } from "./affinity.ts";
 
@@ -29,11 +30,6 @@ for i, key in ipairs(KEYS) do
 end
 return found`);
 
-// Pins made while Redis was down, or whose write it did not take: pushed when it is back. Past
-// this many, the oldest are only this instance's (which still writes one back when a request for
-// its response reaches it: recall).
-const UNSENT_PINS_MAX = 1000;
-
 interface Wanted {
   kind: AffinityKind;
   upstream: string;
@@ -47,19 +43,15 @@ export class SharedAffinity {
     private readonly prefix: string,
   ) {
     memory.onChange = (kind, upstream, id, account) => this.write(kind, upstream, id, account);
-    link.onChange(async (up) => {
-      while (up && link.up() && this.unsentPins.length > 0)
-        await this.unsentPins.shift()!().catch(nothing);
-    });
+    this.unsentPins = new UnsentWrites(link);
   }
 
-  private readonly unsentPins: (() => Promise<unknown>)[] = [];
-
-  /** A pin to push when Redis is back: one never changes, so pushing it late or twice is harmless. */
-  private keepPin(push: () => Promise<unknown>): void {
-    this.unsentPins.push(push);
-    if (this.unsentPins.length > UNSENT_PINS_MAX) this.unsentPins.shift();
-  }
+  /**
+   * Pins Redis did not take, pushed when it is back: a pin never changes, so pushing it late or
+   * twice is harmless. Past the last 1,000, the oldest are only this instance's, which still
+   * writes one back when a request for its response reaches it (recall).
+   */
+  private readonly unsentPins: UnsentWrites;
 
   private key(kind: AffinityKind, upstream: string, id: string): string {
     return `${this.prefix}:${kind}:${upstream.length}:${upstream}:${id}`;
@@ -112,10 +104,10 @@ export class SharedAffinity {
     const push = () => this.link.call("SET", [key, account, "EX", String(TTL_SECONDS[kind])]);
     const pin = kind === "pin";
     if (!this.link.up()) {
-      if (pin) this.keepPin(push);
+      if (pin) this.unsentPins.keep(push);
       return undefined;
     }
-    return push().then(nothing, pin ? () => this.keepPin(push) : nothing);
+    return push().then(nothing, pin ? () => this.unsentPins.keep(push) : nothing);
   }
 }
 

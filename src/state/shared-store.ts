@@ -1,5 +1,6 @@
 import { lua } from "./lua-script.ts";
 import type { SharedLink } from "./shared-link.ts";
+import { type SharedPush, UnsentWrites } from "./unsent-writes.ts";
 import type { SharedWrite, StateStore, StoredResponse, ToolCallState } from "./store.ts";
 
 /*
@@ -32,8 +33,6 @@ export const SHARED_STORE_BOUNDS: Readonly<SharedStoreBounds> = {
 const RECALL_CHAIN_MAX = 10_000;
 // Tool call ids a request may recall at once.
 const RECALL_CALLS_MAX = 256;
-// Saves made while Redis was down, pushed when it is back; past this many, the oldest are only local.
-const PENDING_MAX = 1000;
 
 /*
  * KEYS: the response's key, the index (sorted by time stored), the sizes (hash), the total.
@@ -136,27 +135,17 @@ export function sharedStore(
       });
   };
 
-  // What was saved while Redis was down, or failed to reach it: pushed when the link is back
-  // (reconciling). Pushing one again is harmless: a response is never overwritten (SAVE), and a
-  // tool call's state is the same value.
-  const pending: (() => Promise<unknown>)[] = [];
-  const keep = (push: () => Promise<unknown>) => {
-    pending.push(push);
-    if (pending.length > PENDING_MAX) pending.shift();
-  };
+  // What was saved while Redis was down, or failed to reach it, is pushed when the link is back.
+  // Pushing one again is harmless: a response is never overwritten (SAVE), and a tool call's
+  // state is the same value. Past the last 1,000, the oldest are only this instance's.
+  const unsent = new UnsentWrites(link);
   // The write's promise for the request to await (its call has a deadline, and a failure is the
   // link's to report); nothing while Redis is down, when no other instance can read it anyway.
-  const write = (push: () => Promise<unknown>): SharedWrite => {
-    if (link.up()) return push().then(nothing, () => keep(push));
-    keep(push);
+  const write = (push: SharedPush): SharedWrite => {
+    if (link.up()) return push().then(nothing, () => unsent.keep(push));
+    unsent.keep(push);
     return undefined;
   };
-  link.onChange(async (up) => {
-    while (up && link.up() && pending.length > 0) {
-      const push = pending.shift()!;
-      await push().catch(() => {});
-    }
-  });
 
   return {
     saveResponse(response) {
