@@ -43,15 +43,16 @@ export class SharedAffinity {
     private readonly prefix: string,
   ) {
     memory.onChange = (kind, upstream, id, account) => this.write(kind, upstream, id, account);
-    this.unsentPins = new UnsentWrites(link);
+    this.writes = new UnsentWrites(link);
   }
 
   /**
-   * Pins Redis did not take, pushed when it is back: a pin never changes, so pushing it late or
-   * twice is harmless. Past the last 1,000, the oldest are only this instance's, which still
-   * writes one back when a request for its response reaches it (recall).
+   * The bindings' writes, and the pins Redis did not take, pushed when it is back: a pin never
+   * changes, so pushing it late or twice is harmless. Past the last 1,000, the oldest are only
+   * this instance's, which still writes one back when a request for its response reaches it
+   * (recall). A session's binding that misses Redis stays this instance's.
    */
-  private readonly unsentPins: UnsentWrites;
+  private readonly writes: UnsentWrites;
 
   private key(kind: AffinityKind, upstream: string, id: string): string {
     return `${this.prefix}:${kind}:${upstream.length}:${upstream}:${id}`;
@@ -102,13 +103,6 @@ export class SharedAffinity {
   private write(kind: AffinityKind, upstream: string, id: string, account: string): SharedWrite {
     const key = this.key(kind, upstream, id);
     const push = () => this.link.call("SET", [key, account, "EX", String(TTL_SECONDS[kind])]);
-    const pin = kind === "pin";
-    if (!this.link.up()) {
-      if (pin) this.unsentPins.keep(push);
-      return undefined;
-    }
-    return push().then(nothing, pin ? () => this.unsentPins.keep(push) : nothing);
+    return this.writes.send(push, kind === "pin");
   }
 }
-
-function nothing(): void {}

@@ -1,7 +1,7 @@
 import { lua } from "./lua-script.ts";
 import type { SharedLink } from "./shared-link.ts";
-import { type SharedPush, UnsentWrites } from "./unsent-writes.ts";
-import type { SharedWrite, StateStore, StoredResponse, ToolCallState } from "./store.ts";
+import { UnsentWrites } from "./unsent-writes.ts";
+import type { StateStore, StoredResponse, ToolCallState } from "./store.ts";
 
 /*
  * Stored responses (previous_response_id) and tool-call state shared by every instance through
@@ -138,19 +138,12 @@ export function sharedStore(
   // What was saved while Redis was down, or failed to reach it, is pushed when the link is back.
   // Pushing one again is harmless: a response is never overwritten (SAVE), and a tool call's
   // state is the same value. Past the last 1,000, the oldest are only this instance's.
-  const unsent = new UnsentWrites(link);
-  // The write's promise for the request to await (its call has a deadline, and a failure is the
-  // link's to report); nothing while Redis is down, when no other instance can read it anyway.
-  const write = (push: SharedPush): SharedWrite => {
-    if (link.up()) return push().then(nothing, () => unsent.keep(push));
-    unsent.keep(push);
-    return undefined;
-  };
+  const writes = new UnsentWrites(link);
 
   return {
     saveResponse(response) {
       local.saveResponse(response);
-      return write(() =>
+      return writes.send(() =>
         link.script(
           SAVE.source,
           SAVE.sha,
@@ -173,7 +166,9 @@ export function sharedStore(
     saveToolCall(callId, state) {
       local.saveToolCall(callId, state);
       const text = JSON.stringify(state);
-      return write(() => link.call("SET", [callKey + callId, text, "PX", String(bounds.ttlMs)]));
+      return writes.send(() =>
+        link.call("SET", [callKey + callId, text, "PX", String(bounds.ttlMs)]),
+      );
     },
     toolCall: (callId) => local.toolCall(callId),
     saveAccount: (record) => local.saveAccount(record),
@@ -182,8 +177,6 @@ export function sharedStore(
     close: () => local.close(),
   };
 }
-
-function nothing(): void {}
 
 function parsed<T>(text: unknown): T | undefined {
   if (typeof text !== "string" || text === "") return undefined;
