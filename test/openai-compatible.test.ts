@@ -378,6 +378,10 @@ describe("a chat-only upstream serves every client", () => {
 });
 
 describe("an upstream listed as serving Responses that has no such route", () => {
+  /** The upstream's next answer: a 404 carrying this OpenAI error. */
+  const answers404Once = (setup: ReturnType<typeof providerGateway>, error: object) =>
+    setup.fake.replyOnce({ status: 404, body: JSON.stringify({ error }) });
+
   for (const provider of ["generic", "ollama", "vllm"] as const) {
     test(`${provider}: the 404 never reaches the client, the next requests go straight to chat, and the log says what to write`, async () => {
       const setup = providerGateway(provider, "chat-model", {
@@ -411,16 +415,11 @@ describe("an upstream listed as serving Responses that has no such route", () =>
   test("a 404 about a stored response the account does not hold is the client's answer, and the upstream keeps its Responses API", async () => {
     const setup = providerGateway("generic", "chat-model", { apis: ["chat", "responses"] });
     try {
-      setup.fake.replyOnce({
-        status: 404,
-        body: JSON.stringify({
-          error: {
-            message: "Previous response with id 'resp_gone' not found.",
-            type: "invalid_request_error",
-            param: "previous_response_id",
-            code: "previous_response_not_found",
-          },
-        }),
+      answers404Once(setup, {
+        message: "Previous response with id 'resp_gone' not found.",
+        type: "invalid_request_error",
+        param: "previous_response_id",
+        code: "previous_response_not_found",
       });
       const error = await setup.openai.responses
         .create({ model: "m", input: "x", previous_response_id: "resp_gone" })
@@ -441,15 +440,10 @@ describe("an upstream listed as serving Responses that has no such route", () =>
   test("a 404 about the model is the client's answer, not a missing route", async () => {
     const setup = providerGateway("generic", "chat-model", { apis: ["chat", "responses"] });
     try {
-      setup.fake.replyOnce({
-        status: 404,
-        body: JSON.stringify({
-          error: {
-            message: "The model `chat-model` does not exist",
-            type: "invalid_request_error",
-            code: "model_not_found",
-          },
-        }),
+      answers404Once(setup, {
+        message: "The model `chat-model` does not exist",
+        type: "invalid_request_error",
+        code: "model_not_found",
       });
       const error = await setup.openai.responses.create({ model: "m", input: "x" }).catch((e) => e);
       expect(error.status).toBe(404);
