@@ -233,4 +233,29 @@ describe.skipIf(!READY)("an instance answers once Redis has what the answer left
       reader.close();
     }
   }, 20_000);
+
+  test("a pin made while Redis was out of reach is pushed once it is back", async () => {
+    const reader = new RedisClient(redis.url);
+    const unreachable = () => C.output().split("is unreachable").length - 1;
+    const before = unreachable();
+    stalling.cut();
+    try {
+      await waitUntil("C to find Redis gone", () => unreachable() > before, 10_000);
+      const stored = await client(C).responses.create({
+        model: OPENAI_MODEL,
+        input: "pin me while cut off",
+      });
+      const pin = `levity:pin:2:oa:${stored.id}`;
+      expect(await reader.send("GET", [pin])).toBeNull();
+      stalling.heal();
+      await waitUntil(
+        "C to push the pin it made while cut off",
+        async () => (await reader.send("GET", [pin])) === "o1",
+        15_000,
+      );
+    } finally {
+      stalling.heal();
+      reader.close();
+    }
+  }, 30_000);
 });
