@@ -17,6 +17,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { builtInDefine, ENTRYPOINTS } from "../build.ts";
 import { cpuSeconds, startProcess } from "./processes.ts";
+import { SERVICE_ENVIRONMENT } from "../src/cli/service.ts";
 
 const BUN = process.execPath;
 const HERE = import.meta.dir;
@@ -128,7 +129,7 @@ for (const [side, tree] of Object.entries(trees)) {
   gateways[side] = await startProcess(
     `levity ${side}`,
     [binary, "serve", "--config", config],
-    FETCH_ENV,
+    SERVICE_ENVIRONMENT,
   );
 }
 

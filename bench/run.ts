@@ -24,6 +24,7 @@ import {
   warmUntilCompiled,
 } from "./processes.ts";
 import { ANTHROPIC_REQUEST, CHAT_REQUEST, GEMINI_REQUEST } from "./bodies.ts";
+import { SERVICE_ENVIRONMENT } from "../src/cli/service.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const BUN = process.execPath;
@@ -46,6 +47,11 @@ const STREAM_CHUNKS = 20;
 const CLIENT_KEY = "sk-bench-client-key-0001";
 // Bun's fetch allows 256 requests at once unless told otherwise; the stream client needs more.
 const FETCH_ENV = { BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" };
+// levity runs with what its service files set (src/cli/service.ts: fetch's limit and the
+// allocator's hole purging off), and so do the floors, which are levity's work done as leanly as
+// Bun allows. The reference proxy keeps Bun's defaults, as the issue's baseline (the allocator
+// setting gives it nothing measurable: BENCHMARKS.md, issue 20, nineteenth session).
+const SERVICE_ENV = SERVICE_ENVIRONMENT;
 
 process.on("SIGINT", () => process.exit(130));
 
@@ -248,7 +254,7 @@ const reference = await start(
 // where a target relative to the bare reference cannot be met, how far levity is from this floor.
 const floor = await start("floor proxy", [BUN, join(import.meta.dir, "floor-proxy.ts")], {
   UPSTREAM_URL: upstreamUrl,
-  ...FETCH_ENV,
+  ...SERVICE_ENV,
 });
 // Read as levity's is, once it listens: the floor runs from source under Bun, not as a binary.
 const floorIdleRss = rssMb(floor.pid);
@@ -257,7 +263,7 @@ const floorIdleRss = rssMb(floor.pid);
 const featured = await start(
   "floor with features",
   [BUN, join(import.meta.dir, "floor-proxy.ts")],
-  { UPSTREAM_URL: upstreamUrl, FLOOR_FEATURES: "1", ...FETCH_ENV },
+  { UPSTREAM_URL: upstreamUrl, FLOOR_FEATURES: "1", ...SERVICE_ENV },
 );
 
 function levityConfig(extra: string): string {
@@ -293,30 +299,30 @@ const teamLimitedDir = teamConfig(
 );
 const offDir = levityConfig("  metrics: false\n  request_log: { enabled: false }\n");
 // As the service files run it (levity service install sets the same), and the reference proxy alike.
-const levity = await start("levity", [binary, "serve", "--config", onDir], FETCH_ENV);
+const levity = await start("levity", [binary, "serve", "--config", onDir], SERVICE_ENV);
 const idleRss = rssMb(levity.pid);
 const levityOff = await start(
   "levity (log and metrics off)",
   [binary, "serve", "--config", offDir],
-  FETCH_ENV,
+  SERVICE_ENV,
 );
 
 const teamOpen = await start(
   "levity (1,000 keys, no limits)",
   [binary, "serve", "--config", teamOpenDir],
-  FETCH_ENV,
+  SERVICE_ENV,
 );
 const teamLimited = await start(
   "levity (1,000 keys, every limit)",
   [binary, "serve", "--config", teamLimitedDir],
-  FETCH_ENV,
+  SERVICE_ENV,
 );
 // The same as teamOpen in a second process: side by side with it, what the method itself reads
 // as a difference between two gateways that do the same work.
 const teamOpenTwin = await start(
   "levity (1,000 keys, no limits, twin)",
   [binary, "serve", "--config", teamConfig("")],
-  FETCH_ENV,
+  SERVICE_ENV,
 );
 
 // One instance on shared state (Redis) and the request log on PostgreSQL, against the same on
@@ -339,7 +345,7 @@ if (existsSync("/usr/bin/redis-server") && existsSync("/usr/lib/postgresql/15/bi
   levityShared = await start(
     "levity (Redis and PostgreSQL)",
     [binary, "serve", "--config", sharedDir],
-    FETCH_ENV,
+    SERVICE_ENV,
   );
 } else console.log("no redis-server or PostgreSQL: the shared-store comparison is skipped");
 process.on("exit", () => {

@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { errorShapeProblem, type Family } from "../test/support/error-shape.ts";
 import { startSoakUpstream, type Fault } from "./soak-upstream.ts";
+import { SERVICE_ENVIRONMENT } from "../src/cli/service.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const ACCOUNTS = 12;
@@ -207,7 +208,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const gateway = Bun.spawn(
     [process.execPath, join(ROOT, "src/main.ts"), "serve", "--config", dir],
     {
-      env: { ...process.env, BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" },
+      env: { ...process.env, ...SERVICE_ENVIRONMENT },
       stdout: "pipe",
       stderr: "pipe",
     },

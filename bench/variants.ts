@@ -34,6 +34,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { cpuSeconds, startProcess, threadCpuSeconds, warmUntilCompiled } from "./processes.ts";
+import { SERVICE_ENVIRONMENT } from "../src/cli/service.ts";
 
 interface Variant {
   name: string;
@@ -43,6 +44,8 @@ interface Variant {
   top?: string;
   /** Another levity executable for this variant (an earlier build, to compare versions). */
   binary?: string;
+  /** Environment variables for this variant's process (for example a `MIMALLOC_*` option). */
+  env?: Record<string, string>;
 }
 
 const BUN = process.execPath;
@@ -152,11 +155,10 @@ for (const variant of variants) {
   writeFileSync(join(dir, "mappings.yaml"), "exact:\n  bench-model: oa/bench-model\n");
   const executable = variant.binary ?? binary;
   if (!existsSync(executable)) throw new Error(`no binary at ${executable}`);
-  const gateway = await startProcess(
-    variant.name,
-    [executable, "serve", "--config", dir],
-    FETCH_ENV,
-  );
+  const gateway = await startProcess(variant.name, [executable, "serve", "--config", dir], {
+    ...SERVICE_ENVIRONMENT,
+    ...variant.env,
+  });
   running.push({ variant, ...gateway, keys: variant.keys === undefined ? "" : keysFile });
 }
 
