@@ -49,9 +49,11 @@ const CLIENT_KEY = "sk-bench-client-key-0001";
 const FETCH_ENV = { BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" };
 // levity runs with what its service files set (src/cli/service.ts: fetch's limit and the
 // allocator's hole purging off), and so do the floors, which are levity's work done as leanly as
-// Bun allows. The reference proxy keeps Bun's defaults, as the issue's baseline (the allocator
-// setting gives it nothing measurable: BENCHMARKS.md, issue 20, nineteenth session).
+// Bun allows. The reference proxy gets fetch's limit and Bun's default allocator options, pinned
+// here against a shell that exports others, as the issue's baseline (the allocator setting gives
+// it nothing measurable: BENCHMARKS.md, issue 20, nineteenth session).
 const SERVICE_ENV = SERVICE_ENVIRONMENT;
+const REFERENCE_ENV = { ...FETCH_ENV, MIMALLOC_PURGE_HOLES: "1" };
 
 process.on("SIGINT", () => process.exit(130));
 
@@ -247,7 +249,7 @@ const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
 const reference = await start(
   "reference proxy",
   [BUN, join(import.meta.dir, "reference-proxy.ts")],
-  { UPSTREAM_URL: upstreamUrl, ...FETCH_ENV },
+  { UPSTREAM_URL: upstreamUrl, ...REFERENCE_ENV },
 );
 // The reference proxy doing the work levity cannot skip in this configuration (auth, request id,
 // mapping, the answer's usage, the request log on its own thread, metrics; bench/floor-proxy.ts):
@@ -298,7 +300,7 @@ const teamLimitedDir = teamConfig(
   ", models: [bench-*, gem-*], rpm: 1000000, tpm: 1000000000, concurrency: 1000, daily_tokens: 1000000000000, monthly_usd: 1000000, ips: [127.0.0.0/8]",
 );
 const offDir = levityConfig("  metrics: false\n  request_log: { enabled: false }\n");
-// As the service files run it (levity service install sets the same), and the reference proxy alike.
+// As the service files run it (levity service install sets the same environment).
 const levity = await start("levity", [binary, "serve", "--config", onDir], SERVICE_ENV);
 const idleRss = rssMb(levity.pid);
 const levityOff = await start(

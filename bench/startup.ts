@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./processes.ts";
+import { SERVICE_ENVIRONMENT } from "../src/cli/service.ts";
 
 const os = process.platform === "win32" ? "windows" : process.platform;
 const binary =
@@ -23,13 +24,14 @@ const runs = Number(process.argv[3] ?? 15);
 const times: number[] = [];
 for (let i = 0; i < runs; i++) {
   const dir = mkdtempSync(join(tmpdir(), "levity-startup-"));
-  // An empty config directory: the defaults, request log and metrics on.
+  // An empty config directory: the defaults, request log and metrics on; the environment the
+  // service files set, as a service starts it.
   const port = await freePort();
   const started = performance.now();
   const child = Bun.spawn([binary, "serve", "--config", dir, "--port", String(port)], {
     stdout: "ignore",
     stderr: "ignore",
-    env: { HOME: dir, PATH: "/usr/bin:/bin" },
+    env: { HOME: dir, PATH: "/usr/bin:/bin", ...SERVICE_ENVIRONMENT },
   });
   let exited = false;
   void child.exited.then(() => (exited = true));

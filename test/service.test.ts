@@ -189,13 +189,15 @@ describe("the environment the service files set", () => {
       env: { PATH: process.env.PATH ?? "", ...env, MIMALLOC_VERBOSE: "1" },
       encoding: "utf8",
     });
+    expect(run.status).toBe(0);
     return run.stderr;
   }
 
-  // The setting is worth 9-35% of the CPU a request (BENCHMARKS.md): a Bun whose allocator
+  // The setting is worth 14-25% of the CPU a request (BENCHMARKS.md): a Bun whose allocator
   // renamed or dropped the option would lose that without a word.
   test("this Bun's allocator takes MIMALLOC_PURGE_HOLES from it, and holds its holes back", () => {
-    expect(allocatorOptions({})).toContain("option 'purge_holes': 1");
+    // Bun's default is to purge them (1 on Linux); what matters is that the option is there.
+    expect(allocatorOptions({})).toMatch(/option 'purge_holes': \d/);
     const set = allocatorOptions({ ...SERVICE_ENVIRONMENT });
     expect(set).toContain("option 'purge_holes': 0");
     // Freed memory still goes back to the system, after mimalloc's own delay.
@@ -216,6 +218,8 @@ describe("levity service --template: one instance per port", () => {
     // Its own data directory: the instances share the config directory, so not its data/.
     expect(stdout).toContain("StateDirectory=levity-%i\n");
     expect(stdout).toContain("Environment=LEVITY_DATA_DIR=%S/levity-%i\n");
+    expect(stdout).toContain("Environment=BUN_CONFIG_MAX_HTTP_REQUESTS=65535\n");
+    expect(stdout).toContain("Environment=MIMALLOC_PURGE_HOLES=0\n");
     expect(stdout).toContain("Environment=LEVITY_INSTANCE=%i\n");
     expect(stdout).toContain("Description=levity gateway on port %i:");
     expect(stdout).toContain("Restart=on-failure\n");

@@ -47,13 +47,20 @@ const TEMPLATE_NAME = "levity@.service";
  * - MIMALLOC_PURGE_HOLES: Bun's allocator otherwise hands the free holes inside its pages back to
  *   the system every 100 ms, and a busy gateway faults them in again at once; turned off, levity
  *   spent 14-25% less CPU a request and served 9% more at c=64, and freed memory still goes back
- *   after mimalloc's own purge delay (BENCHMARKS.md, issue 20, nineteenth session). systemd reads
- *   levity.env after these, so a line there overrides either.
+ *   after mimalloc's own purge delay. Its price is memory: after twelve 8 MB requests RSS peaked
+ *   at 356 MB against 191 MB, and 10 s later held 94 MB against 80 (BENCHMARKS.md, issue 20,
+ *   nineteenth session). systemd reads levity.env over these, so a line there overrides either.
  */
 export const SERVICE_ENVIRONMENT: Readonly<Record<string, string>> = {
   BUN_CONFIG_MAX_HTTP_REQUESTS: "65535",
   MIMALLOC_PURGE_HOLES: "0",
 };
+/** The service environment as `NAME=value` words, for a user who runs levity some other way. */
+function serviceEnvironmentWords(): string {
+  return Object.entries(SERVICE_ENVIRONMENT)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(" ");
+}
 const LAUNCHD_LABEL = "dev.levity.gateway";
 /** levity drains requests in flight for up to 60 s on SIGTERM; the service manager waits a little longer. */
 const STOP_TIMEOUT_SECONDS = 70;
@@ -242,7 +249,7 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
     io.err(
       flags.os !== undefined
         ? `levity service: --os must be linux or macos, not "${flags.os}"\n`
-        : `levity service: ${process.platform} has neither systemd nor launchd; run \`levity serve\` under your own service manager (on Windows: a scheduled task or NSSM)\n`,
+        : `levity service: ${process.platform} has neither systemd nor launchd; run \`levity serve\` under your own service manager (on Windows: a scheduled task or NSSM), with ${serviceEnvironmentWords()} in its environment\n`,
     );
     throw new CliExit(2);
   }
@@ -329,7 +336,7 @@ export function planService(flags: ServiceFlags, io: CliIO, configDir: string): 
     deactivate: [["launchctl", "bootout", domain, path]],
     notes: [
       `logs: tail -f ${logFile}`,
-      "keys written as ${NAME} in gateway.yaml: write them into the file itself, or add an EnvironmentVariables dict to the plist",
+      "keys written as ${NAME} in gateway.yaml: write them into the file itself, or add them to the plist's EnvironmentVariables dict (levity service install writes the file anew)",
     ],
   };
 }

@@ -116,11 +116,11 @@ export async function serveLevity(
   return { ...child, origin: ready[1]!.replace("0.0.0.0", "127.0.0.1") };
 }
 
-/** `levity serve` as its own process on a fresh config directory with these files. */
-export async function serveLevityWith(files: ConfigFiles) {
+/** `levity serve` as its own process on a fresh config directory with these files (and variables). */
+export async function serveLevityWith(files: ConfigFiles, env?: Record<string, string>) {
   const dir = tempDir();
   writeConfig(dir, files);
-  const child = await serveLevity(["--config", dir], { cwd: dir });
+  const child = await serveLevity(["--config", dir], { cwd: dir, env });
   return {
     ...child,
     dir,
