@@ -11,7 +11,9 @@
  * VARIANTS.json: [{"name": "open", "proxy": "", "keys": ""}, {"name": "limited", "proxy": "",
  * "keys": ", rpm: 1000000"}]: `keys` (when present) gives every one of 1,000 client keys those
  * extra YAML fields; without it the variant has one key. `binary` runs that variant on another
- * executable (an earlier build), to compare two versions with the same configuration.
+ * executable (an earlier build), to compare two versions with the same configuration. Every
+ * variant starts with the environment the service files set (src/cli/service.ts); `env` adds to
+ * it or overrides it (`{"MIMALLOC_PURGE_HOLES": "1"}` is Bun's default allocator).
  *
  * With --streams N, each round instead sends N streams of 20 chunks through each variant
  * (bench/stream-load.ts, as `npm run bench` does): paced (started over 1 s, chunks 50 ms apart,
