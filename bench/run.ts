@@ -52,7 +52,6 @@ const FETCH_ENV = { BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" };
 // Bun allows. The reference proxy gets fetch's limit and Bun's default allocator options, pinned
 // here against a shell that exports others, as the issue's baseline (the allocator setting gives
 // it nothing measurable: BENCHMARKS.md, issue 20, nineteenth session).
-const SERVICE_ENV = SERVICE_ENVIRONMENT;
 const REFERENCE_ENV = { ...FETCH_ENV, MIMALLOC_PURGE_HOLES: "1" };
 
 process.on("SIGINT", () => process.exit(130));
@@ -256,7 +255,7 @@ const reference = await start(
 // where a target relative to the bare reference cannot be met, how far levity is from this floor.
 const floor = await start("floor proxy", [BUN, join(import.meta.dir, "floor-proxy.ts")], {
   UPSTREAM_URL: upstreamUrl,
-  ...SERVICE_ENV,
+  ...SERVICE_ENVIRONMENT,
 });
 // Read as levity's is, once it listens: the floor runs from source under Bun, not as a binary.
 const floorIdleRss = rssMb(floor.pid);
@@ -265,7 +264,7 @@ const floorIdleRss = rssMb(floor.pid);
 const featured = await start(
   "floor with features",
   [BUN, join(import.meta.dir, "floor-proxy.ts")],
-  { UPSTREAM_URL: upstreamUrl, FLOOR_FEATURES: "1", ...SERVICE_ENV },
+  { UPSTREAM_URL: upstreamUrl, FLOOR_FEATURES: "1", ...SERVICE_ENVIRONMENT },
 );
 
 function levityConfig(extra: string): string {
@@ -301,30 +300,30 @@ const teamLimitedDir = teamConfig(
 );
 const offDir = levityConfig("  metrics: false\n  request_log: { enabled: false }\n");
 // As the service files run it (levity service install sets the same environment).
-const levity = await start("levity", [binary, "serve", "--config", onDir], SERVICE_ENV);
+const levity = await start("levity", [binary, "serve", "--config", onDir], SERVICE_ENVIRONMENT);
 const idleRss = rssMb(levity.pid);
 const levityOff = await start(
   "levity (log and metrics off)",
   [binary, "serve", "--config", offDir],
-  SERVICE_ENV,
+  SERVICE_ENVIRONMENT,
 );
 
 const teamOpen = await start(
   "levity (1,000 keys, no limits)",
   [binary, "serve", "--config", teamOpenDir],
-  SERVICE_ENV,
+  SERVICE_ENVIRONMENT,
 );
 const teamLimited = await start(
   "levity (1,000 keys, every limit)",
   [binary, "serve", "--config", teamLimitedDir],
-  SERVICE_ENV,
+  SERVICE_ENVIRONMENT,
 );
 // The same as teamOpen in a second process: side by side with it, what the method itself reads
 // as a difference between two gateways that do the same work.
 const teamOpenTwin = await start(
   "levity (1,000 keys, no limits, twin)",
   [binary, "serve", "--config", teamConfig("")],
-  SERVICE_ENV,
+  SERVICE_ENVIRONMENT,
 );
 
 // One instance on shared state (Redis) and the request log on PostgreSQL, against the same on
@@ -347,7 +346,7 @@ if (existsSync("/usr/bin/redis-server") && existsSync("/usr/lib/postgresql/15/bi
   levityShared = await start(
     "levity (Redis and PostgreSQL)",
     [binary, "serve", "--config", sharedDir],
-    SERVICE_ENV,
+    SERVICE_ENVIRONMENT,
   );
 } else console.log("no redis-server or PostgreSQL: the shared-store comparison is skipped");
 process.on("exit", () => {
