@@ -462,6 +462,16 @@ describe("retention", () => {
     expect(rows).not.toContain(ids[0]);
     expect(rows).toEqual(ids.slice(ids.length - rows.length));
     expect(status.requestLog.bytes).toBeLessThanOrEqual(0.2 * 1024 * 1024 + 64 * 1024);
+    // The trimmed pages go back to the disk rather than wait in the file for reuse.
+    const file = new Database(join(dataDir, "requests.db"), { readonly: true });
+    try {
+      const vacuum = file.query<{ auto_vacuum: number }, []>("PRAGMA auto_vacuum").get()!;
+      expect(vacuum.auto_vacuum).toBe(2);
+      const free = file.query<{ freelist_count: number }, []>("PRAGMA freelist_count").get()!;
+      expect(free.freelist_count).toBe(0);
+    } finally {
+      file.close();
+    }
   });
 
   test("request_log.enabled: false records nothing", async () => {

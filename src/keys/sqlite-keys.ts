@@ -9,13 +9,15 @@ import type { KeyRecord } from "../config/key-record.ts";
  * WAL) beside stored responses and account health. A secret is never written: only its digest.
  */
 export function openSqliteKeys(path: string): { keys: KeyStore; counters: CounterStore } {
-  const db = openPrivateDatabase(path);
-  db.exec(`
+  const db = openPrivateDatabase(
+    path,
+    `
     CREATE TABLE IF NOT EXISTS client_keys (
       name TEXT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, record TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS key_counters (
       name TEXT PRIMARY KEY, counters TEXT NOT NULL, updated_at INTEGER NOT NULL);
-  `);
+  `,
+  );
   const insert = db.prepare(
     "INSERT INTO client_keys (name, digest, record) VALUES ($name, $digest, $record)",
   );

@@ -216,11 +216,13 @@ export interface LogFileOptions {
 /** Opens (creating or migrating) the log file; throws when it cannot be opened. */
 export function openLogFile(options: LogFileOptions): LogFile {
   const now = options.now ?? Date.now;
-  const db = openPrivateDatabase(options.path);
-  // auto_vacuum only takes effect before the first table; it lets a trim give the space back to the disk.
-  db.exec("PRAGMA auto_vacuum = INCREMENTAL;");
-  db.exec(`CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY, ${COLUMNS.map(([name, type]) => `${name} ${type}`).join(", ")});
-    CREATE INDEX IF NOT EXISTS requests_time ON requests (time);`);
+  // Incremental vacuum lets a trim give the space back to the disk.
+  const db = openPrivateDatabase(
+    options.path,
+    `CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY, ${COLUMNS.map(([name, type]) => `${name} ${type}`).join(", ")});
+    CREATE INDEX IF NOT EXISTS requests_time ON requests (time);`,
+    { incrementalVacuum: true },
+  );
   addMissingColumns(db);
   const names = COLUMNS.map(([name]) => name);
   const insert = db.prepare(

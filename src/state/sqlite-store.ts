@@ -21,15 +21,17 @@ export function openSqliteStore(
   options: { maxResponseBytes?: number } = {},
 ): StateStore {
   const maxBytes = options.maxResponseBytes ?? STORED_RESPONSES_MAX_BYTES;
-  const db = openPrivateDatabase(path);
-  db.exec(`
+  const db = openPrivateDatabase(
+    path,
+    `
     CREATE TABLE IF NOT EXISTS responses (
       id TEXT PRIMARY KEY, previous_id TEXT, model TEXT NOT NULL, input TEXT NOT NULL, output TEXT NOT NULL, created_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS tool_calls (
       call_id TEXT PRIMARY KEY, state TEXT NOT NULL, created_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS accounts (
       upstream TEXT NOT NULL, account TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (upstream, account));
-  `);
+  `,
+  );
   const upsertAccount = db.prepare(
     "INSERT OR REPLACE INTO accounts (upstream, account, record) VALUES ($upstream, $account, $record)",
   );
