@@ -185,8 +185,17 @@ export function startServer(options: StartOptions): RunningServer {
     throw error;
   }
 
-  const watchers =
-    options.watchFiles && options.dir ? watchConfigDir(options.dir, runtime.reload, log) : [];
+  // Watched from the event loop's next turn: the first requests waiting at start are served
+  // first (setting up the watch took 3.5-5 ms of a start). A file saved before the watch begins
+  // is read by the next change or SIGHUP, as one saved between reading it and listening always was.
+  const watchers: FSWatcher[] = [];
+  let stopping = false;
+  if (options.watchFiles && options.dir) {
+    const dir = options.dir;
+    setImmediate(() => {
+      if (!stopping) watchers.push(...watchConfigDir(dir, runtime.reload, log));
+    });
+  }
 
   return {
     url: `http://${server.hostname}:${server.port}`,
@@ -198,6 +207,7 @@ export function startServer(options: StartOptions): RunningServer {
     pendingRequests: () => server.pendingRequests,
     madeKeys: () => runtime.services.keys.usableMade(),
     async stop(drainMs = 60_000) {
+      stopping = true;
       for (const watcher of watchers) watcher.close();
       for (const socket of sockets) socket.closeWhenIdle();
       const graceful = server.stop(false);
