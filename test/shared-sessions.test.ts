@@ -221,6 +221,19 @@ describe.skipIf(!READY)("sessions, stored responses and keys across instances", 
     expect(await chatWith(B, made.secret!)).toBe(401);
   });
 
+  test("a key's change is answered once Redis holds it, however slowly Redis takes it", async () => {
+    const made = await makeKey(A.origin, ADMIN_KEY, { name: "unhurried" });
+    expect(made.status).toBe(201);
+    // Redis holds back every write for 150 ms (reads go on): the revoke's write among them.
+    await redisCall("CLIENT", ["PAUSE", "150", "WRITE"]);
+    const started = performance.now();
+    expect((await revoke(A, "unhurried")).status).toBe(200);
+    expect(performance.now() - started).toBeGreaterThan(100);
+    const kept = JSON.parse(String(await redisCall("HGET", ["levity:keys", "unhurried"])));
+    expect(kept.revokedAt).toBeNumber();
+    await waitUntil("C to refuse the key", async () => (await chatWith(C, made.secret!)) === 401);
+  });
+
   test("rpm: 60 on a key lets exactly 60 requests through across three instances", async () => {
     const made = await makeKey(A.origin, ADMIN_KEY, { name: "sixty", rpm: 60 });
     for (const instance of [B, C])

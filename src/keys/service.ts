@@ -70,6 +70,8 @@ export class KeyService {
   private shared: SharedKeys | undefined;
   /** Keys changed here while Redis was away: pushed, over Redis's copy, when it is back. */
   private readonly unpublished = new Set<string>();
+  /** Each key's write to Redis under way, settled when Redis has answered it (or could not). */
+  private readonly telling = new Map<string, Promise<void>>();
   private readonly dirty = new Set<string>();
   private flushTimer: ReturnType<typeof setInterval> | undefined;
   /**
@@ -274,13 +276,30 @@ export class KeyService {
     this.remember(next);
   }
 
-  /** Tells the other instances of a change made here (without waiting: reconciling makes good a loss). */
+  /**
+   * Tells the other instances of a change made here; told() waits for it. Never rejects: a write
+   * that fails leaves the key unpublished, and reconciling makes good the loss.
+   */
   private publish(record: KeyRecord): void {
     if (!this.shared) return;
     const shared = this.shared;
-    this.unpublished.add(record.name);
-    if (shared.up())
-      void shared.write(record).then((outcome) => this.written(record.name, outcome));
+    const { name } = record;
+    this.unpublished.add(name);
+    if (!shared.up()) return;
+    const write = shared.write(record).then((outcome) => {
+      this.written(name, outcome);
+      if (this.telling.get(name) === write) this.telling.delete(name);
+    });
+    this.telling.set(name, write);
+  }
+
+  /**
+   * Settled once Redis holds the key's last change made here, and so once every instance listening
+   * has been sent it (or once Redis could not be asked, within the link's deadline): an admin's
+   * revoke is answered only then, so the key is refused everywhere as the answer says.
+   */
+  told(name: string): Promise<void> {
+    return this.telling.get(name) ?? Promise.resolve();
   }
 
   /** What a write to Redis came to: taken, failed (pushed at the next reconcile), or a revoke kept. */

@@ -130,10 +130,14 @@ const addKey: OperationHandler = (ctx, services) => {
     services.keys.add(ctx.snapshot, name, limitsFrom(limits) as KeyLimits),
   );
   services.log.info(`admin added the client key "${made.record.name}"`);
-  return jsonResponse(
-    { key: keyView(made.record, services.keys), secret: made.secret },
-    { status: 201 },
-  );
+  return services.keys
+    .told(made.record.name)
+    .then(() =>
+      jsonResponse(
+        { key: keyView(made.record, services.keys), secret: made.secret },
+        { status: 201 },
+      ),
+    );
 };
 
 const updateKey: OperationHandler = (ctx, services) => {
@@ -141,14 +145,16 @@ const updateKey: OperationHandler = (ctx, services) => {
   const name = found(ctx, services).name;
   const next = storeCall(() => services.keys.update(ctx.snapshot, name, changes));
   services.log.info(`admin changed the limits of the client key "${name}"`);
-  return jsonResponse(keyView(next, services.keys));
+  return services.keys.told(name).then(() => jsonResponse(keyView(next, services.keys)));
 };
 
 const revokeKey: OperationHandler = (ctx, services) => {
   const name = found(ctx, services).name;
   const next = storeCall(() => services.keys.revoke(ctx.snapshot, name));
   services.log.info(`admin revoked the client key "${name}"`);
-  return jsonResponse(keyView(next, services.keys));
+  // Answered once Redis holds the revoke, when state is shared: the other instances have then
+  // been sent it, and a client the answer is passed on to is refused there too.
+  return services.keys.told(name).then(() => jsonResponse(keyView(next, services.keys)));
 };
 
 export const KEY_HANDLERS: Readonly<Record<KeyOperation, OperationHandler>> = {
