@@ -61,8 +61,8 @@ export async function serveCommand(flags: CommonFlags, io: CliIO): Promise<void>
   // that line (a supervisor, a script, a test) may stop it at once, and it must still drain.
   process.on("SIGHUP", () => server.reload("SIGHUP"));
   stopWithPackageManager(io.env, log);
+  let stopping = false;
   const stopped = new Promise<void>((resolve) => {
-    let stopping = false;
     const stop = (signal: string) => {
       if (stopping) {
         log.warn(`${signal} again: closing without waiting`);
@@ -84,13 +84,15 @@ export async function serveCommand(flags: CommonFlags, io: CliIO): Promise<void>
   // printing it took 2-5 ms of a start, on the way to the first /healthz).
   await new Promise<void>((resolve) => setImmediate(resolve));
   const sharedUp = await settled(server.shared, server.holder.snapshot.state?.timeoutMs ?? 0);
-  io.out(
-    startupBlock(server.holder.snapshot, choice, {
-      hostname: server.hostname,
-      port: server.port,
-      madeKeys: server.madeKeys,
-      sharedUp,
-    }),
-  );
+  // A stop that came meanwhile has said so already: a block saying levity listens would follow it.
+  if (!stopping)
+    io.out(
+      startupBlock(server.holder.snapshot, choice, {
+        hostname: server.hostname,
+        port: server.port,
+        madeKeys: server.madeKeys,
+        sharedUp,
+      }),
+    );
   await stopped;
 }

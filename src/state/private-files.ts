@@ -28,11 +28,16 @@ export function preparePrivateDatabase(path: string): void {
  * file at that moment (`levity logs`, the monitor, a backup) made the switch fail at once
  * ("database is locked"), which left the request log unopened until a restart.
  *
- * An empty file is created without flushing the disk: the switch to WAL goes through a rollback
+ * An empty file is made without flushing the disk: the switch to WAL goes through a rollback
  * journal and then writes the WAL's header, six flushes of 1-2 ms each on the benchmarks' machine,
- * all on the way to the first /healthz. A crash there can lose only a file that held nothing.
- * From the schema on, commits and checkpoints flush as synchronous = NORMAL has them.
+ * all on the way to the first /healthz. Its first checkpoint, which flushes it, is run
+ * FIRST_CHECKPOINT_MS later, when levity serves; a power cut before it can at worst leave the
+ * new, empty file unreadable. From the schema on, commits and checkpoints flush as
+ * synchronous = NORMAL has them.
  */
+/** Long enough to be past a start's first /healthz (about 100 ms on the benchmarks' machine). */
+const FIRST_CHECKPOINT_MS = 100;
+
 export function openPrivateDatabase(
   path: string,
   schema: string,
@@ -41,13 +46,33 @@ export function openPrivateDatabase(
   preparePrivateDatabase(path);
   const empty = statSync(path).size === 0;
   const db = new Database(path, { create: true, strict: true });
-  // auto_vacuum is written into a new file's header by its first write, which the switch to WAL
-  // is: set after it, it never took effect (the request log kept its trimmed pages from 0f46762
-  // on). On a file that has tables it changes nothing.
-  db.exec(
-    `PRAGMA busy_timeout = 2000; PRAGMA synchronous = ${empty ? "OFF" : "NORMAL"};${options.incrementalVacuum ? " PRAGMA auto_vacuum = INCREMENTAL;" : ""} PRAGMA journal_mode = WAL;`,
-  );
-  db.exec(schema);
-  if (empty) db.exec("PRAGMA synchronous = NORMAL;");
+  try {
+    // auto_vacuum is written into a new file's header by its first write, which the switch to WAL
+    // is: set after it, it never took effect (the request log kept its trimmed pages from 0f46762
+    // on). Only a new file gets it: on one that has it already, setting it again rewrites the
+    // header, a commit and its flushes at every start.
+    const vacuum = options.incrementalVacuum && empty ? " PRAGMA auto_vacuum = INCREMENTAL;" : "";
+    db.exec(
+      `PRAGMA busy_timeout = 2000; PRAGMA synchronous = ${empty ? "OFF" : "NORMAL"};${vacuum} PRAGMA journal_mode = WAL;`,
+    );
+    db.exec(schema);
+    if (empty) db.exec("PRAGMA synchronous = NORMAL;");
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  if (empty) {
+    const timer = setTimeout(checkpointSoon, FIRST_CHECKPOINT_MS, db);
+    (timer as { unref?: () => void }).unref?.();
+  }
   return db;
+}
+
+/** A new file's first checkpoint; the database may be closed by then (the request log's first look is). */
+function checkpointSoon(db: Database): void {
+  try {
+    db.exec("PRAGMA wal_checkpoint(PASSIVE);");
+  } catch {
+    // closed, which checkpointed it
+  }
 }
