@@ -37,7 +37,7 @@ export function priceRules(entries: Readonly<Record<string, PriceEntry>>): Price
   return Object.entries(entries).map(([glob, entry]) => ({
     glob,
     literal: literalCount(glob),
-    matches: picomatch(glob, { nocase: true, dot: true }),
+    matches: globMatcher(glob),
     price: {
       input: entry.input,
       // What a provider does not discount or surcharge is billed at its plain rate.
@@ -47,6 +47,44 @@ export function priceRules(entries: Readonly<Record<string, PriceEntry>>): Price
       reasoning: entry.reasoning ?? entry.output,
     },
   }));
+}
+
+/**
+ * A glob's matcher, compiled the first time a name could match it: a name that does not begin
+ * with the glob's literal head cannot. Compiling the built-in table's globs when it was loaded
+ * was 5.9 ms of every start (BENCHMARKS.md, issue 20, twentieth session); a gateway looks up only
+ * the models it serves. The head is compared as the compiled matcher compares, ignoring case: a
+ * regular expression's case-blind match takes two characters as equal when their upper cases
+ * are, and never matches a non-ASCII character to an ASCII one, so upper-casing both sides keeps
+ * every name the matcher could take (src/config/prices.test.ts holds the two to the same answers).
+ */
+function globMatcher(glob: string): (model: string) => boolean {
+  const head = literalHead(glob).toUpperCase();
+  let compiled: ((model: string) => boolean) | undefined;
+  return (model) => {
+    if (head !== "" && !model.slice(0, head.length).toUpperCase().startsWith(head)) return false;
+    compiled ??= compiledGlob(glob);
+    return compiled(model);
+  };
+}
+
+/** picomatch's matcher; one it refuses to make (a glob over its length limit) matches nothing. */
+function compiledGlob(glob: string): (model: string) => boolean {
+  try {
+    return picomatch(glob, { nocase: true, dot: true });
+  } catch {
+    return () => false;
+  }
+}
+
+/**
+ * The glob's leading letters, digits, dashes, underscores and dots: characters picomatch takes
+ * only as themselves, where anything else (a wildcard, a brace, an escape, a slash, whose
+ * globstar can match nothing) ends the head.
+ */
+export function literalHead(glob: string): string {
+  const match = /^[A-Za-z0-9._-]*/.exec(glob);
+  return match ? match[0] : "";
 }
 
 /** The most specific rule of one table that matches the model; on a tie, the first written. */
