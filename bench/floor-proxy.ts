@@ -153,7 +153,11 @@ function writeLog(): void {
     if (typeof data !== "string") {
       const db = new Database(data.path, { create: true, strict: true });
       const features = data.features === true;
-      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+      // The busy timeout first, as levity's: a reader holding the file (its test polls it from the
+      // start) made the switch to WAL fail at once, and the log was never written.
+      db.exec(
+        "PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+      );
       // The time index is what reading a log by period (and trimming it) needs; levity has one too.
       db.exec(
         `CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY, request_id TEXT NOT NULL, time INTEGER NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL, client_key TEXT, requested_model TEXT, model TEXT, upstream TEXT, status INTEGER NOT NULL, duration_ms REAL NOT NULL, input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL);
