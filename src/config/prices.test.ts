@@ -17,6 +17,9 @@ describe("literalHead", () => {
     ["foo\\*bar", "foo"],
     ["Gemini_2.5@(pro|flash)", "Gemini_2.5"],
     ["exact-name", "exact-name"],
+    ["./gpt-4o*", ""],
+    [".//gpt*", ""],
+    [".hidden*", ".hidden"],
   ];
   for (const [glob, head] of cases)
     test(`${glob} -> "${head}"`, () => expect(literalHead(glob)).toBe(head));
@@ -53,6 +56,11 @@ describe("a price glob compiled only when a name could match it", () => {
     "i*",
     "ss*",
     "deepseek-chat",
+    "./gpt-4o*",
+    "./gpt-4o",
+    "./*",
+    ".//gpt*",
+    ".hidden*",
   ];
   const pieces = [
     "gpt-4o",

@@ -80,9 +80,11 @@ function compiledGlob(glob: string): (model: string) => boolean {
 /**
  * The glob's leading letters, digits, dashes, underscores and dots: characters picomatch takes
  * only as themselves, where anything else (a wildcard, a brace, an escape, a slash, whose
- * globstar can match nothing) ends the head.
+ * globstar can match nothing) ends the head. None for a glob starting `./`, which picomatch
+ * strips before it compiles (a review found `./gpt*` turning `gpt-4o` away).
  */
 export function literalHead(glob: string): string {
+  if (glob.startsWith("./")) return "";
   const match = /^[A-Za-z0-9._-]*/.exec(glob);
   return match ? match[0] : "";
 }
