@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import picomatch from "picomatch";
+import { mulberry32 } from "../../test/support/prng.ts";
 import { BUILT_IN_PRICES } from "../cost/built-in-prices.ts";
 import { literalHead, matchRule, priceRules } from "./prices.ts";
 
@@ -24,18 +25,6 @@ describe("literalHead", () => {
   for (const [glob, head] of cases)
     test(`${glob} -> "${head}"`, () => expect(literalHead(glob)).toBe(head));
 });
-
-/** A small seeded generator (mulberry32), so a failure names a name that fails again. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe("a price glob compiled only when a name could match it", () => {
   // Globs of every shape a gateway.yaml might hold, and the compiled-in table's.
@@ -97,7 +86,7 @@ describe("a price glob compiled only when a name could match it", () => {
     "deepseek-chat",
     "",
   ];
-  const random = seeded(20);
+  const random = mulberry32(20);
   const names = new Set<string>(pieces);
   while (names.size < 3000) {
     let name = "";
