@@ -75,6 +75,16 @@ describe("openPrivateDatabase", () => {
     } finally {
       db.close();
     }
+    // The README's conversion of a log made without it: the setting, then VACUUM.
+    const made = openPrivateDatabase(join(scratch(), "made-without.db"), SCHEMA);
+    expect(made.query<{ auto_vacuum: number }, []>("PRAGMA auto_vacuum").get()!.auto_vacuum).toBe(
+      0,
+    );
+    made.exec("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;");
+    expect(made.query<{ auto_vacuum: number }, []>("PRAGMA auto_vacuum").get()!.auto_vacuum).toBe(
+      2,
+    );
+    made.close();
     const oldPath = join(scratch(), "old-log.db");
     openPrivateDatabase(oldPath, SCHEMA).close();
     const old = openPrivateDatabase(oldPath, SCHEMA, { incrementalVacuum: true });
