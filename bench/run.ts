@@ -715,13 +715,20 @@ while (sent < LONG_REQUESTS) {
 const endRss = rssMb(levity.pid);
 const longSeconds = (performance.now() - longStarted) / 1000;
 
-// Start-up: spawn to the first 200 from /healthz.
-const startup =
-  spawnSync(BUN, [join(import.meta.dir, "startup.ts"), binary, "15"], { encoding: "utf8" })
-    .stdout.trim()
-    .split("\n")
-    .at(-1) ?? "";
-const startupMs = Number(/median ([\d.]+) ms/.exec(startup)?.[1]);
+// Start-up: spawn to the first 200 from /healthz, polled every 1 ms, and (to compare with the
+// earlier runs) polled without a pause, a poller that takes a core from the binary it times.
+const startupMedian = (...flags: string[]) => {
+  const last =
+    spawnSync(BUN, [join(import.meta.dir, "startup.ts"), ...flags, binary, "15"], {
+      encoding: "utf8",
+    })
+      .stdout.trim()
+      .split("\n")
+      .at(-1) ?? "";
+  return Number(/median ([\d.]+) ms/.exec(last)?.[1]);
+};
+const startupMs = startupMedian();
+const startupSpinMs = startupMedian("--spin");
 
 // ---------------------------------------------------------------------------------------------
 
@@ -807,7 +814,7 @@ rows.push([
 ]);
 rows.push([
   "start-up to first /healthz 200",
-  `${startupMs.toFixed(1)} ms (median of 15)`,
+  `${startupMs.toFixed(1)} ms (median of 15, polled every 1 ms; ${startupSpinMs.toFixed(1)} ms polled without a pause)`,
   "< 100 ms",
   verdict(startupMs < 100),
 ]);
