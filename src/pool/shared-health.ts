@@ -1,4 +1,5 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
+import { lua } from "../state/lua-script.ts";
 import type { SharedLink } from "../state/shared-link.ts";
 import type { AccountRecord } from "../state/store.ts";
 
@@ -130,12 +131,11 @@ redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('GET', KEYS[1])
 `;
 
-const sha1 = (source: string) => createHash("sha1").update(source).digest("hex");
 const SCRIPTS = Object.freeze({
-  admit: Object.freeze({ source: ADMIT, sha: sha1(ADMIT) }),
-  renew: Object.freeze({ source: RENEW, sha: sha1(RENEW) }),
-  put: Object.freeze({ source: PUT, sha: sha1(PUT) }),
-  epoch: Object.freeze({ source: EPOCH, sha: sha1(EPOCH) }),
+  admit: lua(ADMIT),
+  renew: lua(RENEW),
+  put: lua(PUT),
+  epoch: lua(EPOCH),
 });
 
 interface Message {
