@@ -35,14 +35,18 @@ const MAX_DEPTH = 64;
  * as wrong): what may follow a backslash, `u` aside; hex digits; and the bytes that end a run of
  * plain string characters (a quote, a backslash, a control character, which JSON refuses raw).
  */
-const SIMPLE_ESCAPE = byteTable((byte) => '"\\/bfnrt'.includes(String.fromCharCode(byte)));
-const HEX = byteTable((byte) => /^[0-9a-fA-F]$/.test(String.fromCharCode(byte)));
-const STRING_STOP = byteTable((byte) => byte < 0x20 || byte === QUOTE || byte === BACKSLASH);
+const SIMPLE_ESCAPE = byteTable('"\\/bfnrt');
+const HEX = byteTable("0123456789abcdefABCDEF");
+const STRING_STOP = byteTable('"\\', 0x20);
 
-/** 1 for each byte value that is a member, 0 for the rest; built once, at load. */
-function byteTable(member: (byte: number) => boolean): Readonly<Uint8Array> {
-  const table = new Uint8Array(256);
-  for (let byte = 0; byte < 256; byte++) table[byte] = member(byte) ? 1 : 0;
+/**
+ * 1 for each byte value that is a member (the characters of `members`, and every byte below
+ * `below`), 0 for the rest; built once, at load. Set member by member: testing all 256 values
+ * against a predicate was about 0.4 ms of every start.
+ */
+function byteTable(members: string, below = 0): Readonly<Uint8Array> {
+  const table = new Uint8Array(256).fill(1, 0, below);
+  for (let i = 0; i < members.length; i++) table[members.charCodeAt(i)] = 1;
   return table;
 }
 
