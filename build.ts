@@ -29,6 +29,7 @@ import {
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { builtInJson } from "./src/config/built-in-values.ts";
+import { MappingsSchema, RoutesSchema } from "./src/config/schema.ts";
 
 interface Target {
   /** levity's name for it: levity-<name>[.exe] */
@@ -190,8 +191,16 @@ function fileName(target: Target): string {
 /** A tree's built-in files' values, as the JavaScript expression defaults.ts reads them from. */
 export function builtInDefine(root = ROOT): string {
   return JSON.stringify({
-    routes: builtInJson("routes.yaml", readFileSync(join(root, "routes.yaml"), "utf8")),
-    mappings: builtInJson("mappings.yaml", readFileSync(join(root, "mappings.yaml"), "utf8")),
+    routes: builtInJson(
+      "routes.yaml",
+      readFileSync(join(root, "routes.yaml"), "utf8"),
+      RoutesSchema,
+    ),
+    mappings: builtInJson(
+      "mappings.yaml",
+      readFileSync(join(root, "mappings.yaml"), "utf8"),
+      MappingsSchema,
+    ),
   });
 }
 

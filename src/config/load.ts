@@ -83,7 +83,7 @@ interface FileText {
   label: string;
   text: string;
   path?: string;
-  /** A built-in file's value, where the binary was built with it (defaults.ts). */
+  /** A built-in file's value as its schema's check returned it, where the binary was built with it (defaults.ts). */
   value?: unknown;
 }
 
@@ -229,8 +229,8 @@ export function loadConfig(options: LoadOptions): ConfigSnapshot {
   const stateFile = gatewaySource
     ? check(gatewaySource, v.optional(StateSchema), problems, ["state"])
     : { ok: true, value: undefined };
-  const mappings = mappingsSource && check(mappingsSource, MappingsSchema, problems);
-  const routes = routesSource && check(routesSource, RoutesSchema, problems);
+  const mappings = checkFile(mappingsText, mappingsSource, MappingsSchema, problems);
+  const routes = checkFile(routesText, routesSource, RoutesSchema, problems);
 
   const proxy =
     gatewayKeys.ok && proxyFile.ok
@@ -329,6 +329,17 @@ function withoutPath({
   ...problem
 }: UnsetVariable): ConfigProblem {
   return problem;
+}
+
+/** A file's checked value; a built-in file's was checked when the binary was built (built-in-values.ts). */
+function checkFile<S extends v.GenericSchema>(
+  file: FileText,
+  source: YamlSource | undefined,
+  schema: S,
+  problems: ConfigProblem[],
+) {
+  if (file.value !== undefined) return { ok: true, value: file.value as v.InferOutput<S> };
+  return source && check(source, schema, problems);
 }
 
 function check<S extends v.GenericSchema>(

@@ -103,10 +103,13 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
 
   const entries: RouteEntry[] = [];
   const patterns: Pattern[] = [];
+  // Only the client API counts as an endpoint someone would paste as a Base URL, or glue onto one.
+  const apiPatterns: RegExp[] = [];
   for (const route of routes) {
     for (const path of [route.path, ...route.aliases]) {
       const regex = templateToRegex(path);
       patterns.push({ method: route.method, regex });
+      if (route.dialect) apiPatterns.push(regex);
       const handler = (request: IRequest) => ({ route, params: { ...request.params } });
       entries.push([route.method, regex, [handler], path]);
     }
@@ -125,10 +128,6 @@ export function compileRouteTable(file: RoutesFile): RouteTable {
   }
 
   const normalize = createNormalizer(file.normalize);
-  // Only the client API counts as an endpoint someone would paste as a Base URL, or glue onto one.
-  const apiPatterns = routes.flatMap((route) =>
-    route.dialect ? [route.path, ...route.aliases].map(templateToRegex) : [],
-  );
   const isApiPath = (path: string) => apiPatterns.some((regex) => regex.test(path));
   // A front longer than any API path cannot be one: the search for a glued endpoint stops there,
   // so a path of thousands of segments costs a few tries, not thousands.
