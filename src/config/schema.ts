@@ -68,12 +68,20 @@ const PerMillion = v.pipe(
   v.maxValue(100_000, "must be at most 100000 dollars per million tokens"),
 );
 
+/** Longer than any model name; far below picomatch's limit. */
+const MAX_PRICE_GLOB = 1000;
+
 /**
  * A price table: model name or glob to US dollars per million tokens. input and output are
  * required; cached_input and cache_write default to input, reasoning to output.
  */
 export const PricesSchema = v.record(
-  v.pipe(v.string("must be a model name or glob"), v.minLength(1, "must not be empty")),
+  v.pipe(
+    v.string("must be a model name or glob"),
+    v.minLength(1, "must not be empty"),
+    // A glob picomatch refuses (over 65,536 characters) would price nothing without a word.
+    v.maxLength(MAX_PRICE_GLOB, `must be at most ${MAX_PRICE_GLOB} characters`),
+  ),
   v.strictObject(
     {
       input: PerMillion,

@@ -198,6 +198,16 @@ describe("prices: in gateway.yaml", () => {
       "cache",
     );
     expect(errorOf(`prices: 3\n${upstreams}`)).toContain("must be a map from model names");
+    const glob = (length: number) => `gpt-${"x".repeat(length - 5)}*`;
+    expect(errorOf(`prices:\n  "${glob(1001)}": { input: 1, output: 2 }\n${upstreams}`)).toContain(
+      "must be at most 1000 characters",
+    );
+    // One picomatch would refuse to compile is told the same way, not left to price nothing
+    // (written as an explicit key: YAML allows an implicit one 1,024 characters at most).
+    expect(
+      errorOf(`prices:\n  ? "${glob(70_000)}"\n  : { input: 1, output: 2 }\n${upstreams}`),
+    ).toContain("must be at most 1000 characters");
+    expect(errorOf(`prices:\n  "${glob(1000)}": { input: 1, output: 2 }\n${upstreams}`)).toBe("");
   });
 });
 
