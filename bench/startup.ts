@@ -6,8 +6,9 @@
  * A refused connection is tried again 1 ms later, as a health check or `curl --retry` would:
  * the reading is at most about 1 ms late. With --spin it is tried again at once, as the first
  * nineteen sessions' harness did; that poller keeps a whole core busy while the binary starts,
- * one of the two the benchmarks' machine has, and read levity about 10 ms slower and a ten-line
- * Bun.serve 3.5 ms slower than the paced one (BENCHMARKS.md, issue 20's twenty-first session).
+ * one of the two the benchmarks' machine has: starts interleaved with the paced poller's, it read
+ * the same levity binary 8.7 ms slower and a ten-line Bun.serve 5.3 ms slower (BENCHMARKS.md,
+ * issue 20's twenty-first session).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -127,7 +127,7 @@ let parsedBlocks: SpecialBlocks | undefined;
 
 /**
  * The blocks below, parsed when an address is first classified or unwrapped: parsed as the module
- * loaded, they were 2.4 ms of every start, for a check only a client-chosen URL needs.
+ * loaded, they were about 2 ms of every start, for a check only a client-chosen URL needs.
  */
 function specialBlocks(): SpecialBlocks {
   parsedBlocks ??= {
