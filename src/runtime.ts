@@ -209,10 +209,21 @@ function openStore(
     return sqlite.store(path);
   } catch (error) {
     log.warn(
-      `cannot open ${path} (${(error as Error).message}); stored responses and signatures will not survive a restart`,
+      `cannot open ${path} (${(error as Error).message}${damagedHint(error)}); stored responses and signatures will not survive a restart`,
     );
     return memoryStore();
   }
+}
+
+/**
+ * For a database SQLite finds damaged (a power cut while it was being made can leave a new one
+ * so): what brings it back. Other failures (permissions, a full disk) have their own remedies.
+ */
+function damagedHint(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  return code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT"
+    ? ": the file is damaged; stop levity and move it aside, and the next start makes it again"
+    : "";
 }
 
 /**
@@ -249,7 +260,7 @@ function openKeys(
     return new KeyService(opened.keys, opened.counters);
   } catch (error) {
     log.warn(
-      `cannot open ${path} (${(error as Error).message}); keys made with levity keys add, and every key's counters, will not survive a restart`,
+      `cannot open ${path} (${(error as Error).message}${damagedHint(error)}); keys made with levity keys add, and every key's counters, will not survive a restart`,
     );
     return new KeyService(memoryKeyStore(), memoryCounterStore());
   }
@@ -281,7 +292,7 @@ function openRequestLog(snapshot: ConfigSnapshot, host: RuntimeHost, log: Logger
     });
   } catch (error) {
     log.warn(
-      `cannot open ${path} (${(error as Error).message}); the request log keeps only the last 10,000 requests, in memory`,
+      `cannot open ${path} (${(error as Error).message}${damagedHint(error)}); the request log keeps only the last 10,000 requests, in memory`,
     );
     return memoryRequestLog();
   }

@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { fakeOpenAI } from "./support/fake-openai.ts";
@@ -679,5 +687,47 @@ describe("stopping", () => {
     expect(received).toBe(head + rest);
     expect(await levity.exited).toBe(0);
     expect(levity.stderr.text).toContain("stopped");
+  });
+});
+
+describe("a damaged database", () => {
+  test("is said to be damaged, with the remedy, and the remedy works", async () => {
+    const dir = tempDir();
+    const data = join(dir, "data");
+    mkdirSync(data, { mode: 0o700 });
+    // What a power cut while a new file was being made can leave: bytes SQLite cannot read.
+    for (const name of ["levity.db", "requests.db"])
+      writeFileSync(join(data, name), "not a database ".repeat(400), { mode: 0o600 });
+    const damaged = await serveLevity(["--config", dir]);
+    try {
+      expect((await fetch(`${damaged.origin}/healthz`)).status).toBe(200);
+      const hint =
+        "the file is damaged; stop levity and move it aside, and the next start makes it again";
+      for (const name of ["levity.db", "requests.db"])
+        await damaged.stderr.waitFor(
+          new RegExp(
+            `cannot open ${join(data, name)} (file is not a database: ${hint})`.replace(
+              /[.*+?^${}()|[\]\\]/g,
+              "\\$&",
+            ),
+          ),
+        );
+    } finally {
+      damaged.kill("SIGTERM");
+      await damaged.exited;
+    }
+    for (const name of ["levity.db", "requests.db"])
+      renameSync(join(data, name), join(data, `${name}.damaged`));
+    const again = await serveLevity(["--config", dir]);
+    try {
+      expect((await fetch(`${again.origin}/healthz`)).status).toBe(200);
+      expect(again.stderr.text).not.toContain("cannot open");
+      for (const name of ["levity.db", "requests.db"])
+        expect(readFileSync(join(data, name)).subarray(0, 15).toString()).toBe("SQLite format 3");
+    } finally {
+      again.kill("SIGTERM");
+      await again.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
