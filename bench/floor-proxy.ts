@@ -503,7 +503,7 @@ function serve(): void {
     // Saved once a second on the serving thread, as levity saves its keys' counters.
     const counters = new Database(`${LOG_PATH}-keys`, { create: true, strict: true });
     counters.exec(
-      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE IF NOT EXISTS key_counters (key TEXT PRIMARY KEY, state TEXT NOT NULL);",
+      "PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE IF NOT EXISTS key_counters (key TEXT PRIMARY KEY, state TEXT NOT NULL);",
     );
     const save = counters.prepare(
       "INSERT INTO key_counters (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state",
