@@ -4,6 +4,8 @@
  * operator's allow-list opens the rest, by network or by host name.
  */
 
+import { lazyConstant } from "../lazy.ts";
+
 /** Why an address is not globally reachable, or "public" when it is. */
 export type AddressClass =
   | "public"
@@ -123,23 +125,21 @@ interface SpecialBlocks {
   nat64: Cidr;
 }
 
-let parsedBlocks: SpecialBlocks | undefined;
-
 /**
  * The blocks below, parsed when an address is first classified or unwrapped: parsed as the module
- * loaded, they were about 2 ms of every start, for a check only a client-chosen URL needs.
+ * loaded, they were about 2 ms of every start. Only a client-chosen URL, or an IPv4 network held
+ * against an IPv6 peer (trusted proxies, a key's allowed addresses), needs them.
  */
-function specialBlocks(): SpecialBlocks {
-  parsedBlocks ??= {
+const specialBlocks = lazyConstant(
+  (): SpecialBlocks => ({
     v4: v4Rules(),
     v6: v6Rules(),
     globalUnicast: parseCidr("2000::/3")!,
     // Both carry an IPv4 address in their last 32 bits and reach it: as open as that address.
     v4Mapped: parseCidr("::ffff:0:0/96")!,
     nat64: parseCidr("64:ff9b::/96")!,
-  };
-  return parsedBlocks;
-}
+  }),
+);
 
 // IANA's special-purpose registries: every IPv4 block that is not globally reachable unicast.
 const v4Rules = () => [
