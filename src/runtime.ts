@@ -217,12 +217,13 @@ function openStore(
 
 /**
  * For a database SQLite finds damaged (a power cut while it was being made can leave a new one
- * so): what brings it back. Other failures (permissions, a full disk) have their own remedies.
+ * so): what brings it back. Its -wal and -shm files go with it, or SQLite could replay the old
+ * WAL into the new file. Other failures (permissions, a full disk) have their own remedies.
  */
 function damagedHint(error: unknown): string {
-  const code = (error as { code?: unknown }).code;
-  return code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT"
-    ? ": the file is damaged; stop levity and move it aside, and the next start makes it again"
+  const code = String((error as { code?: unknown }).code);
+  return /^SQLITE_(NOTADB|CORRUPT)/.test(code)
+    ? ": the file is damaged; stop levity and move it and its -wal and -shm files aside, and the next start makes it again"
     : "";
 }
 

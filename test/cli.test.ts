@@ -702,7 +702,7 @@ describe("a damaged database", () => {
     try {
       expect((await fetch(`${damaged.origin}/healthz`)).status).toBe(200);
       const hint =
-        "the file is damaged; stop levity and move it aside, and the next start makes it again";
+        "the file is damaged; stop levity and move it and its -wal and -shm files aside, and the next start makes it again";
       for (const name of ["levity.db", "requests.db"])
         await damaged.stderr.waitFor(
           new RegExp(

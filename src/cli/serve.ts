@@ -81,7 +81,7 @@ export async function serveCommand(flags: CommonFlags, io: CliIO): Promise<void>
     process.on("SIGINT", () => stop("SIGINT"));
   });
   // The block is for the operator: the requests already waiting are served first (making it and
-  // the first write to stdout took 3-8 ms of a start). It follows the watch, so a change saved
+  // the first write to stdout took 3-5 ms of a start). It follows the watch, so a change saved
   // once it is printed is seen.
   await server.watching;
   const sharedUp = await settled(server.shared, server.holder.snapshot.state?.timeoutMs ?? 0);
