@@ -47,8 +47,10 @@ async function compile(tree: string, out: string): Promise<void> {
     minify: { whitespace: true, syntax: true, identifiers: false },
     bytecode: true,
     format: "esm",
-    // The built-in files as values, as build.ts puts them in (a tree from before that reads no
-    // such value, and parses their YAML as it always did).
+    // The built-in files as values, as this tree's build.ts puts them in, checked against this
+    // tree's schemas (a tree from before that reads no such value, and parses their YAML as it
+    // always did; one from before 1d40ecc checks the already checked value again, which changes
+    // nothing while the two files' schemas are the same).
     define: { LEVITY_BUILT_IN_JSON: builtInDefine(tree) },
     compile: { outfile: out, autoloadDotenv: false, autoloadBunfig: false },
   });

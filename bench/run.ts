@@ -716,19 +716,15 @@ const endRss = rssMb(levity.pid);
 const longSeconds = (performance.now() - longStarted) / 1000;
 
 // Start-up: spawn to the first 200 from /healthz, polled every 1 ms, and (to compare with the
-// earlier runs) polled without a pause, a poller that takes a core from the binary it times.
-const startupMedian = (...flags: string[]) => {
-  const last =
-    spawnSync(BUN, [join(import.meta.dir, "startup.ts"), ...flags, binary, "15"], {
-      encoding: "utf8",
-    })
-      .stdout.trim()
-      .split("\n")
-      .at(-1) ?? "";
-  return Number(/median ([\d.]+) ms/.exec(last)?.[1]);
-};
-const startupMs = startupMedian();
-const startupSpinMs = startupMedian("--spin");
+// earlier runs) polled without a pause, a poller that takes a core from the binary it times; the
+// two in turn, start by start.
+const startupLines = spawnSync(BUN, [join(import.meta.dir, "startup.ts"), "--both", binary, "15"], {
+  encoding: "utf8",
+}).stdout.split("\n");
+const startupMedian = (how: string) =>
+  Number(/^median ([\d.]+) ms/.exec(startupLines.find((line) => line.includes(how)) ?? "")?.[1]);
+const startupMs = startupMedian("retried after");
+const startupSpinMs = startupMedian("retried at once");
 
 // ---------------------------------------------------------------------------------------------
 
@@ -814,7 +810,7 @@ rows.push([
 ]);
 rows.push([
   "start-up to first /healthz 200",
-  `${startupMs.toFixed(1)} ms (median of 15, polled every 1 ms; ${startupSpinMs.toFixed(1)} ms polled without a pause)`,
+  `${startupMs.toFixed(1)} ms (median of 15, polled every 1 ms; ${startupSpinMs.toFixed(1)} ms polled without a pause, the two in turn)`,
   "< 100 ms",
   verdict(startupMs < 100),
 ]);
