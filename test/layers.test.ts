@@ -28,6 +28,7 @@ const LAYERS: readonly (readonly string[])[] = [
     "deadlines.ts",
     "bytes.ts",
     "clip.ts",
+    "lazy.ts",
     "tokens/",
   ],
 ];
