@@ -1,7 +1,7 @@
 /**
- * A value made the first time it is asked for, then kept. For tables derived from the code alone,
- * the same in every gateway of the process, which cost every start their making as their module
- * loads but which only some requests need. Not for state: that belongs to an instance
+ * A value made the first time it is asked for, then kept. For what is derived from fixed inputs
+ * alone (a table in the code, a script's digest, a glob's matcher), which would cost every start
+ * its making but which only some requests need. Not for state: that belongs to an instance
  * (test/module-state.test.ts).
  */
 export function lazyConstant<T>(make: () => T): () => T {

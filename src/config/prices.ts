@@ -1,4 +1,5 @@
 import picomatch from "picomatch";
+import { lazyConstant } from "../lazy.ts";
 import { literalCount } from "../mapping/specificity.ts";
 
 /** US dollars per million tokens of each kind. */
@@ -60,11 +61,10 @@ export function priceRules(entries: Readonly<Record<string, PriceEntry>>): Price
  */
 function globMatcher(glob: string): (model: string) => boolean {
   const head = literalHead(glob).toUpperCase();
-  let compiled: ((model: string) => boolean) | undefined;
+  const compiled = lazyConstant(() => compiledGlob(glob));
   return (model) => {
     if (head !== "" && !model.slice(0, head.length).toUpperCase().startsWith(head)) return false;
-    compiled ??= compiledGlob(glob);
-    return compiled(model);
+    return compiled()(model);
   };
 }
 

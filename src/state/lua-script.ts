@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { lazyConstant } from "../lazy.ts";
 
 /** A Lua script with the SHA-1 EVALSHA names it by. */
 export interface LuaScript {
@@ -11,12 +12,11 @@ export interface LuaScript {
  * modules loaded was about 0.6 ms of every start, most of which never talk to Redis.
  */
 export function lua(source: string): LuaScript {
-  let sha: string | undefined;
+  const sha = lazyConstant(() => createHash("sha1").update(source).digest("hex"));
   return Object.freeze({
     source,
     get sha() {
-      sha ??= createHash("sha1").update(source).digest("hex");
-      return sha;
+      return sha();
     },
   });
 }
