@@ -94,6 +94,41 @@ describe("KeyService", () => {
     const open = keys.add(snapshot, "anywhere", {}).record;
     expect(keys.allowsAddress(open, undefined)).toBe(true);
   });
+
+  test("keys sharing a list of models or networks are judged each by its own, whichever asked first", () => {
+    const keys = new KeyService(memoryKeyStore(), memoryCounterStore(), () => T0);
+    const team = ["gpt-*", "claude-*"];
+    const a = keys.add(snapshot, "a", { models: team, ips: ["10.0.0.0/8"] }).record;
+    const b = keys.add(snapshot, "b", { models: [...team], ips: ["10.0.0.0/8"] }).record;
+    const c = keys.add(snapshot, "c", { models: ["claude-*"], ips: ["192.168.0.0/16"] }).record;
+    const d = keys.add(snapshot, "d", { models: ["claude-*", "gpt-*"] }).record;
+    const cases: [typeof a, string, boolean][] = [
+      [a, "gpt-4o", true],
+      [b, "gpt-4o", true],
+      [c, "gpt-4o", false],
+      [d, "gpt-4o", true],
+      [c, "claude-sonnet-4", true],
+      [b, "gemini-2.5-pro", false],
+      [a, "claude-sonnet-4", true],
+    ];
+    for (const round of [1, 2])
+      for (const [key, model, allowed] of cases)
+        expect([round, key.name, model, keys.allowsModel(key, model)]).toEqual([
+          round,
+          key.name,
+          model,
+          allowed,
+        ]);
+    const addresses: [typeof a, string, boolean][] = [
+      [a, "10.1.1.1", true],
+      [c, "10.1.1.1", false],
+      [b, "10.1.1.1", true],
+      [b, "192.168.1.1", false],
+      [c, "192.168.1.1", true],
+    ];
+    for (const [key, peer, allowed] of addresses)
+      expect([key.name, peer, keys.allowsAddress(key, peer)]).toEqual([key.name, peer, allowed]);
+  });
 });
 
 describe("counters as the state database keeps them", () => {

@@ -19,6 +19,7 @@ import { type KeyStore, KeyStoreError } from "./key-store.ts";
 import type { KeyChanges, KeyLimits, KeyRecord } from "../config/key-record.ts";
 import { digestOf, KEY_NAME, KEY_NAME_RULE, newSecret } from "./secret.ts";
 import { nextUtcDay, nextUtcMonth, windowTotal } from "./windows.ts";
+import { SharedRules } from "./shared-rules.ts";
 
 /*
  * Every client key levity knows, gateway.yaml's and those made with `levity keys add`, and what
@@ -41,12 +42,23 @@ export interface KeyUsageNow {
 const FLUSH_MS = 1000;
 // Proven secrets are remembered so a request is not hashed each time; past this many, forgotten.
 const PROVEN_MAX = 10_000;
-// Addresses remembered per key with networks; past this many, forgotten.
+// Addresses remembered per list of networks; past this many, forgotten.
 const ADDRESSES_MAX = 1_000;
-// Models remembered per key with model globs; past this many, forgotten. Longer names are judged
+// Models remembered per list of model globs; past this many, forgotten. Longer names are judged
 // each time (a model name is refused past 256 characters anyway: operations/generate.ts).
 const MODELS_MAX = 1_000;
 const REMEMBERED_MODEL_LENGTH = 256;
+
+/** A list of model globs, compiled, and the model names already judged against it. */
+interface ModelRule {
+  matches: (model: string) => boolean;
+  verdicts: Map<string, boolean>;
+}
+/** A list of networks, parsed, and the addresses already judged against it. */
+interface NetworkRule {
+  networks: Cidr[];
+  verdicts: Map<string, boolean>;
+}
 
 export class KeyService {
   private readonly stored = new Map<string, KeyRecord>();
@@ -82,19 +94,16 @@ export class KeyService {
     this.flushTimer = undefined;
     this.flush();
   };
-  /**
-   * A key's model globs, compiled once per record (a change makes a new record), and the models
-   * already judged against them.
-   */
-  private readonly modelVerdicts = new WeakMap<
-    KeyRecord,
-    { matches: (model: string) => boolean; verdicts: Map<string, boolean> }
-  >();
-  /** A key's networks, parsed once per record, and the addresses already judged against them. */
-  private readonly networks = new WeakMap<
-    KeyRecord,
-    { networks: Cidr[]; verdicts: Map<string, boolean> }
-  >();
+  /** Keys' model globs, compiled once per distinct list, and the models judged against each. */
+  private readonly modelRules = new SharedRules<KeyRecord, ModelRule>((models) => ({
+    matches: picomatch([...models], { dot: true }),
+    verdicts: new Map(),
+  }));
+  /** Keys' networks, parsed once per distinct list, and the addresses judged against each. */
+  private readonly networkRules = new SharedRules<KeyRecord, NetworkRule>((ips) => ({
+    networks: ips.flatMap((text) => parseCidr(text) ?? []),
+    verdicts: new Map(),
+  }));
 
   constructor(
     private readonly store: KeyStore,
@@ -163,11 +172,7 @@ export class KeyService {
   /** Whether a client key may name this model; no key, or a key without `models`, may name any. */
   allowsModel(record: KeyRecord | undefined, model: string): boolean {
     if (!record?.models) return true;
-    let known = this.modelVerdicts.get(record);
-    if (!known) {
-      known = { matches: picomatch(record.models, { dot: true }), verdicts: new Map() };
-      this.modelVerdicts.set(record, known);
-    }
+    const known = this.modelRules.of(record, record.models);
     // A client names the same few models: running the glob matcher for each request cost more
     // than the rest of the key's rules together (a CPU profile of 1,000 keys with every limit).
     let verdict = known.verdicts.get(model);
@@ -187,14 +192,7 @@ export class KeyService {
   allowsAddress(record: KeyRecord, peer: string | undefined): boolean {
     if (!record.ips) return true;
     if (peer === undefined) return false;
-    let known = this.networks.get(record);
-    if (!known) {
-      known = {
-        networks: record.ips.flatMap((text) => parseCidr(text) ?? []),
-        verdicts: new Map(),
-      };
-      this.networks.set(record, known);
-    }
+    const known = this.networkRules.of(record, record.ips);
     // A client sends from the same few addresses: each is parsed and matched once.
     let verdict = known.verdicts.get(peer);
     if (verdict === undefined) {
