@@ -63,14 +63,21 @@
  * upstream of the other dialect, the answer is read with levity's own finish reasons and usage,
  * its refusals come in the client's shape, and the upstream's own headers do not pass.
  *
+ * With FLOOR_KEYS (a file of client keys, one a line), the floor takes a team's 1,000 keys, as
+ * the bench's team gateways do, and counts each key's usage apart; with FLOOR_KEY_LIMITS=1 as
+ * well, every key has the team's limits (bench/run.ts: models, network, rates, requests in flight,
+ * budgets), checked as levity checks them, each key's model and address verdicts remembered as
+ * levity remembers them. The pair is the floor of what client-key enforcement costs.
+ *
  * Environment as the reference proxy's: UPSTREAM_URL, PORT; CLIENT_KEY (the bench's by
- * default), REQUEST_LOG (a temporary SQLite file by default), FLOOR_FEATURES. Prints
- * "listening PORT".
+ * default), REQUEST_LOG (a temporary SQLite file by default), FLOOR_FEATURES, FLOOR_KEYS,
+ * FLOOR_KEY_LIMITS. Prints "listening PORT".
  */
 import { Database } from "bun:sqlite";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import picomatch from "picomatch";
 import { TO_ANTHROPIC_STOP, toAnthropicUsage } from "../src/codecs/anthropic-messages/wire.ts";
 import { fromGeminiFinish } from "../src/codecs/gemini/wire.ts";
 import {
@@ -78,6 +85,7 @@ import {
   TO_OPENAI_FINISH,
   toOpenAIUsage,
 } from "../src/codecs/openai-chat/wire.ts";
+import { estimateBodyTokens } from "../src/keys/estimate.ts";
 import { Http1Client } from "../src/upstream/http1.ts";
 
 /** One request as the log keeps it. */
@@ -107,6 +115,8 @@ interface LogRecord {
   error?: string;
   /** The second the client key's usage counted it in (FLOOR_FEATURES; not a column). */
   admittedSecond?: number;
+  /** The tokens its key counted it for until its answer's own count (FLOOR_KEY_LIMITS; not a column). */
+  estimatedTokens?: number;
 }
 
 /** The further columns, in the table's order. */
@@ -261,9 +271,18 @@ function serve(): void {
     ],
     ["claude-bench", chatTarget],
   ]);
+  // The client keys: the bench's one, or with FLOOR_KEYS a team's (a file of keys, one a line,
+  // named member-0, member-1, ... as the bench's team gateway.yaml names them).
+  const KEYS_FILE = process.env.FLOOR_KEYS;
+  const secrets: [string, string][] = KEYS_FILE
+    ? readFileSync(KEYS_FILE, "utf8")
+        .split("\n")
+        .filter((line) => line !== "")
+        .map((secret, i) => [secret, `member-${i}`])
+    : [[CLIENT_KEY, "bench"]];
   // The header's whole value, as each dialect's SDK sends it, to the key's name.
-  const OPENAI_KEYS = new Map([[`Bearer ${CLIENT_KEY}`, "bench"]]);
-  const ANTHROPIC_KEYS = new Map([[CLIENT_KEY, "bench"]]);
+  const OPENAI_KEYS = new Map(secrets.map(([secret, name]) => [`Bearer ${secret}`, name]));
+  const ANTHROPIC_KEYS = new Map(secrets);
 
   // --- metrics ---------------------------------------------------------------------------------
 
@@ -410,6 +429,7 @@ function serve(): void {
     costUsd: undefined,
     error: undefined,
     admittedSecond: undefined,
+    estimatedTokens: undefined,
   });
 
   /** The request is answered (a stream: its last byte is sent): to the log and the metrics. */
@@ -440,7 +460,12 @@ function serve(): void {
       const record = laterRecords[i]!;
       pending.push(record);
       if (pending.length >= HANDOFF_RECORDS) handOff();
-      if (FEATURES) record.costUsd = priceOf(record);
+      if (FEATURES) {
+        record.costUsd = priceOf(record);
+        // Spent by the key, as levity settles a key's month with the record's cost.
+        if (record.clientKey !== undefined && record.costUsd !== undefined)
+          keyUsageOf(record.clientKey).monthUsd += record.costUsd;
+      }
       observe(laterRoutes[i]!, laterTargets[i], record.status, record.durationMs / 1000, record);
       if (FEATURES) observeFeatures(laterTargets[i], record);
     }
@@ -451,20 +476,31 @@ function serve(): void {
 
   // --- levity's features, with FLOOR_FEATURES -------------------------------------------------
 
-  /** A client key's usage as levity counts it (keys/windows.ts): per-second buckets over a minute. */
+  /**
+   * A client key's usage as levity counts it (keys/windows.ts): per-second buckets over a minute,
+   * with the minute's totals kept as buckets change (what a limit is checked against), the day's
+   * tokens and the month's spend.
+   */
   class KeyUsage {
     inFlight = 0;
     second = 0;
     readonly requests = new Array<number>(60).fill(0);
     readonly tokens = new Array<number>(60).fill(0);
+    requestsInMinute = 0;
+    tokensInMinute = 0;
     day = 0;
     dayTokens = 0;
-    dirty = false;
+    month = 0;
+    monthUsd = 0;
 
-    /** Empties the buckets a minute old, and the day's total at midnight UTC. */
-    private roll(now: number): number {
+    constructor(readonly name: string) {}
+
+    /** Empties the buckets a minute old, the day's total at midnight UTC and the month's spend at its first. */
+    roll(now: number): number {
       const second = Math.floor(now / 1000);
       for (let s = this.second + 1; s <= Math.min(second, this.second + 60); s++) {
+        this.requestsInMinute -= this.requests[s % 60]!;
+        this.tokensInMinute -= this.tokens[s % 60]!;
         this.requests[s % 60] = 0;
         this.tokens[s % 60] = 0;
       }
@@ -473,34 +509,62 @@ function serve(): void {
       if (day !== this.day) {
         this.day = day;
         this.dayTokens = 0;
+        // The month is worked out only when the day changes, as levity's rollOver does.
+        const date = new Date(now);
+        const month = date.getUTCFullYear() * 12 + date.getUTCMonth();
+        if (month !== this.month) {
+          this.month = month;
+          this.monthUsd = 0;
+        }
       }
       return second;
     }
 
-    /** Counted in this second; the record keeps the second, as levity's ticket does. */
-    admit(record: LogRecord): void {
+    /** Counted in this second, with its estimated tokens; the record keeps the second, as levity's ticket does. */
+    admit(record: LogRecord, estimate: number): void {
       const second = this.roll(Date.now());
       this.requests[second % 60]!++;
+      this.requestsInMinute++;
+      this.tokens[second % 60]! += estimate;
+      this.tokensInMinute += estimate;
+      this.dayTokens += estimate;
       this.inFlight++;
       record.admittedSecond = second;
-      this.dirty = true;
+      record.estimatedTokens = estimate;
+      dirtyKeys.add(this);
     }
 
-    /** Once answered: its tokens go to the second it was admitted in, if still in the window. */
+    /** Once answered: its tokens replace its estimate in the second it was admitted in, if still in the window. */
     settle(record: LogRecord, tokens: number): void {
       const admitted = record.admittedSecond;
       if (admitted === undefined) return;
       record.admittedSecond = undefined;
       const second = this.roll(Date.now());
       this.inFlight--;
-      if (second - admitted < 60) this.tokens[admitted % 60]! += tokens;
-      this.dayTokens += tokens;
-      this.dirty = true;
+      const change = tokens - (record.estimatedTokens ?? 0);
+      if (second - admitted < 60) {
+        this.tokens[admitted % 60]! += change;
+        this.tokensInMinute += change;
+      }
+      this.dayTokens += change;
+      dirtyKeys.add(this);
     }
   }
-  const keyUsage = new KeyUsage();
+  /** Each key's usage, made at its first request, as levity's counters are. */
+  const usages = new Map<string, KeyUsage>();
+  const keyUsageOf = (name: string): KeyUsage => {
+    let usage = usages.get(name);
+    if (!usage) {
+      usage = new KeyUsage(name);
+      usages.set(name, usage);
+    }
+    return usage;
+  };
+  /** The keys counted since the last save. */
+  const dirtyKeys = new Set<KeyUsage>();
   if (FEATURES) {
-    // Saved once a second on the serving thread, as levity saves its keys' counters.
+    // Saved once a second on the serving thread, the keys that changed in one transaction, as
+    // levity saves its keys' counters.
     const counters = new Database(`${LOG_PATH}-keys`, { create: true, strict: true });
     counters.exec(
       "PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE IF NOT EXISTS key_counters (key TEXT PRIMARY KEY, state TEXT NOT NULL);",
@@ -508,12 +572,117 @@ function serve(): void {
     const save = counters.prepare(
       "INSERT INTO key_counters (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state",
     );
+    const saveAll = counters.transaction((changed: KeyUsage[]) => {
+      for (const { name, second, requests, tokens, day, dayTokens, month, monthUsd } of changed)
+        save.run(
+          name,
+          JSON.stringify({ second, requests, tokens, day, dayTokens, month, monthUsd }),
+        );
+    });
     setInterval(() => {
-      if (!keyUsage.dirty) return;
-      keyUsage.dirty = false;
-      const { second, requests, tokens, day, dayTokens } = keyUsage;
-      save.run("bench", JSON.stringify({ second, requests, tokens, day, dayTokens }));
+      if (dirtyKeys.size === 0) return;
+      const changed = [...dirtyKeys];
+      dirtyKeys.clear();
+      saveAll(changed);
     }, 1000).unref();
+  }
+
+  /**
+   * The models and networks a key may use, with the verdicts already reached: one for every key
+   * that names the same globs and networks, as levity keeps them (keys/service.ts).
+   */
+  interface KeyRules {
+    matches: (model: string) => boolean;
+    modelVerdicts: Map<string, boolean>;
+    addressVerdicts: Map<string, boolean>;
+  }
+  /**
+   * With FLOOR_KEY_LIMITS, every key has the bench's team limits (bench/run.ts), each key its own
+   * record as levity holds them: the models it may name and the network it may send from (the
+   * same rules for every key here), its rates, its requests in flight and its budgets.
+   */
+  interface KeyLimits {
+    rules: KeyRules;
+    rpm: number;
+    tpm: number;
+    concurrency: number;
+    dailyTokens: number;
+    monthlyUsd: number;
+  }
+  const KEY_LIMITS = process.env.FLOOR_KEY_LIMITS === "1";
+  const TEAM_RULES: KeyRules = {
+    matches: picomatch(["bench-*", "gem-*"], { dot: true }),
+    modelVerdicts: new Map(),
+    addressVerdicts: new Map(),
+  };
+  const limitsByKey = new Map<string, KeyLimits>(
+    KEY_LIMITS
+      ? secrets.map(([, name]) => [
+          name,
+          {
+            rules: TEAM_RULES,
+            rpm: 1_000_000,
+            tpm: 1_000_000_000,
+            concurrency: 1000,
+            dailyTokens: 1_000_000_000_000,
+            monthlyUsd: 1_000_000,
+          },
+        ])
+      : [],
+  );
+  /** Whether an address is in 127.0.0.0/8, the bench's keys' network (`ips`). */
+  const inLoopbackNetwork = (address: string): boolean => {
+    const v4 = address.startsWith("::ffff:") ? address.slice(7) : address;
+    const octets = v4.split(".");
+    return (
+      octets.length === 4 &&
+      octets[0] === "127" &&
+      octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) < 256)
+    );
+  };
+
+  /**
+   * A key's limits, checked in levity's order (http/middleware/enforce-key.ts, keys/admission.ts):
+   * its network, its models, then its budgets, rates and requests in flight against the body's
+   * estimated tokens. Returns the estimate, or the refusal.
+   */
+  function keyVerdict(
+    limits: KeyLimits,
+    usage: KeyUsage,
+    model: unknown,
+    request: Request,
+    text: string,
+  ): number | Refused {
+    const address = server.requestIP(request)?.address;
+    if (address === undefined) return new Refused(403, "This key may not be used from here.");
+    const { rules } = limits;
+    let allowed = rules.addressVerdicts.get(address);
+    if (allowed === undefined) {
+      allowed = inLoopbackNetwork(address);
+      rules.addressVerdicts.set(address, allowed);
+    }
+    if (!allowed) return new Refused(403, "This key may not be used from this address.");
+    if (typeof model === "string") {
+      let verdict = rules.modelVerdicts.get(model);
+      if (verdict === undefined) {
+        verdict = rules.matches(model);
+        if (model.length <= 256) rules.modelVerdicts.set(model, verdict);
+      }
+      if (!verdict) return new Refused(403, "This key may not use this model.");
+    }
+    const estimate = estimateBodyTokens(text);
+    const second = usage.roll(Date.now());
+    if (usage.monthUsd >= limits.monthlyUsd)
+      return new Refused(429, "This key's monthly budget is spent.");
+    if (usage.dayTokens > 0 && usage.dayTokens + estimate > limits.dailyTokens)
+      return new Refused(429, "This key's daily tokens are spent.");
+    if (usage.requestsInMinute + 1 > limits.rpm)
+      return new Refused(429, `This key sent too many requests (second ${second}).`);
+    if (usage.tokensInMinute > 0 && usage.tokensInMinute + estimate > limits.tpm)
+      return new Refused(429, "This key sent too many tokens this minute.");
+    if (usage.inFlight >= limits.concurrency)
+      return new Refused(429, "This key has too many requests in flight.");
+    return estimate;
   }
 
   /** An account as levity's pool keeps it: requests in flight, token totals, its health. */
@@ -574,7 +743,7 @@ function serve(): void {
   function answeredWithFeatures(record: LogRecord, target: Target | undefined): void {
     record.ttfbMs = record.durationMs;
     const tokens = record.inputTokens + record.outputTokens;
-    keyUsage.settle(record, tokens);
+    if (record.clientKey !== undefined) keyUsageOf(record.clientKey).settle(record, tokens);
     if (!target || record.account === undefined) return;
     const account = ACCOUNTS.get(target.upstream)!;
     account.inFlight--;
@@ -1294,14 +1463,28 @@ function serve(): void {
   }
 
   /**
-   * With FLOOR_FEATURES, in levity's order: the body must be an object, then the key's usage is
-   * counted, then the model and the stream flag are checked.
+   * With FLOOR_FEATURES, in levity's order: the body must be an object, then the key's limits are
+   * checked (FLOOR_KEY_LIMITS) and its usage counted, then the model and the stream flag are checked.
    */
-  function featuredBodyProblem(record: LogRecord, body: unknown): string | undefined {
+  function featuredBodyProblem(
+    record: LogRecord,
+    body: unknown,
+    request: Request,
+    text: string,
+  ): Refused | undefined {
     if (typeof body !== "object" || body === null || Array.isArray(body))
-      return "The body must be a JSON object.";
-    keyUsage.admit(record);
-    return bodyProblem(body as ChatBody);
+      return new Refused(400, "The body must be a JSON object.");
+    const usage = keyUsageOf(record.clientKey!);
+    const limits = KEY_LIMITS ? limitsByKey.get(record.clientKey!) : undefined;
+    let estimate = 0;
+    if (limits) {
+      const verdict = keyVerdict(limits, usage, (body as ChatBody).model, request, text);
+      if (verdict instanceof Refused) return verdict;
+      estimate = verdict;
+    }
+    usage.admit(record, estimate);
+    const problem = bodyProblem(body as ChatBody);
+    return problem === undefined ? undefined : new Refused(400, problem);
   }
 
   /** An upstream's refusal of a translated request, in the client's shape with its words. */
@@ -1355,8 +1538,8 @@ function serve(): void {
     } catch (error) {
       return unreadable(CHAT, record, started, error);
     }
-    const problem = FEATURES ? featuredBodyProblem(record, body) : undefined;
-    if (problem) return refuse(CHAT, record, undefined, started, 400, problem);
+    const problem = FEATURES ? featuredBodyProblem(record, body, request, text) : undefined;
+    if (problem) return refuse(CHAT, record, undefined, started, problem.status, problem.message);
     const target = mapped(record, body);
     if (!target) return refuse(CHAT, record, undefined, started, 404, "No mapping for this model.");
     const stream = body.stream === true;
@@ -1591,8 +1774,9 @@ function serve(): void {
     } catch (error) {
       return unreadable(MESSAGES, record, started, error);
     }
-    const problem = FEATURES ? featuredBodyProblem(record, body) : undefined;
-    if (problem) return refuse(MESSAGES, record, undefined, started, 400, problem);
+    const problem = FEATURES ? featuredBodyProblem(record, body, request, text) : undefined;
+    if (problem)
+      return refuse(MESSAGES, record, undefined, started, problem.status, problem.message);
     const target = mapped(record, body);
     if (!target)
       return refuse(MESSAGES, record, undefined, started, 404, "No mapping for this model.");

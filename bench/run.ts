@@ -325,6 +325,23 @@ const teamOpenTwin = await start(
   [binary, "serve", "--config", teamConfig("")],
   SERVICE_ENVIRONMENT,
 );
+// The floor with levity's features and the same 1,000 keys, without limits and with every one
+// (bench/floor-proxy.ts, FLOOR_KEYS and FLOOR_KEY_LIMITS): what client-key enforcement costs a
+// proxy that does only that work, as leanly as Bun allows, measured the same way beside levity's.
+const floorTeam = (limits: boolean) =>
+  start(
+    `floor with features (1,000 keys, ${limits ? "every limit" : "no limits"})`,
+    [BUN, join(import.meta.dir, "floor-proxy.ts")],
+    {
+      UPSTREAM_URL: upstreamUrl,
+      FLOOR_FEATURES: "1",
+      FLOOR_KEYS: teamKeysFile,
+      ...(limits ? { FLOOR_KEY_LIMITS: "1" } : {}),
+      ...SERVICE_ENVIRONMENT,
+    },
+  );
+const floorTeamOpen = await floorTeam(false);
+const floorTeamLimited = await floorTeam(true);
 
 // One instance on shared state (Redis) and the request log on PostgreSQL, against the same on
 // SQLite (the levity above): what the shared store costs. Real servers from Debian's packages, on
@@ -516,6 +533,23 @@ const teamPair: Target[] = [
   },
 ];
 
+const floorTeamPair: Target[] = [
+  {
+    name: "floor with features, 1,000 keys, no limits",
+    url: chat(floorTeamOpen.port),
+    headers: {},
+    body: chatBody,
+    pid: floorTeamOpen.pid,
+  },
+  {
+    name: "floor with features, 1,000 keys, every limit",
+    url: chat(floorTeamLimited.port),
+    headers: {},
+    body: chatBody,
+    pid: floorTeamLimited.pid,
+  },
+];
+
 const teamTwin: Target = {
   name: "levity, 1,000 keys, no limits (twin)",
   url: chat(teamOpenTwin.port),
@@ -559,7 +593,19 @@ function warmUp(t: Target, pid: number | undefined, keysFile = ""): string {
 }
 // Each process the bench started, by the port its targets' URLs name.
 const pidByPort = new Map<number, number>(
-  [upstream, reference, floor, levity, levityOff, teamOpen, teamLimited, teamOpenTwin, levityShared]
+  [
+    upstream,
+    reference,
+    floor,
+    levity,
+    levityOff,
+    teamOpen,
+    teamLimited,
+    teamOpenTwin,
+    floorTeamOpen,
+    floorTeamLimited,
+    levityShared,
+  ]
     .filter((p) => p !== undefined)
     .map((p) => [p.port, p.pid]),
 );
@@ -567,7 +613,8 @@ const pidOf = (t: Target) => t.pid ?? pidByPort.get(Number(new URL(t.url).port))
 const warmed = new Map<string, string>();
 for (const t of [...passThrough, ...featuredTargets, ...translated, logOff, ...sharedPair])
   warmed.set(t.name, warmUp(t, pidOf(t)));
-for (const t of [...teamPair, teamTwin]) warmed.set(t.name, warmUp(t, pidOf(t), teamKeysFile));
+for (const t of [...teamPair, teamTwin, ...floorTeamPair])
+  warmed.set(t.name, warmUp(t, pidOf(t), teamKeysFile));
 
 /**
  * The targets in a round's order: as listed in odd rounds, reversed in even ones. The machine
@@ -605,6 +652,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     ["onoff", logOff, passThrough[2]!, ""],
     ["keys", teamPair[0]!, teamPair[1]!, teamKeysFile],
     ["twin", teamPair[0]!, teamTwin, teamKeysFile],
+    ["floorkeys", floorTeamPair[0]!, floorTeamPair[1]!, teamKeysFile],
   ] as const;
   for (const [label, a, b, keysFile] of sides)
     for (const aFirst of [true, false, false, true]) {
@@ -979,6 +1027,15 @@ floorRows.push([
   `${ttftAdded.toFixed(2)} vs ${floorTtftAdded.toFixed(2)} ms`,
   "",
   `< 2 ms: ${floorVerdict(floorTtftAdded < 2)}`,
+]);
+const floorKeysLoss = sideCost("floorkeys", floorTeamPair[0]!, floorTeamPair[1]!, "rps");
+const floorKeysCpu = sideCost("floorkeys", floorTeamPair[0]!, floorTeamPair[1]!, "cpuUs");
+const floorKeysCpuUs = (t: Target) => med(`floorkeys ${t.name}`, "cpuUs");
+floorRows.push([
+  "client-key enforcement, 1,000 keys sent in turn, every limit set vs none (side by side, c=32 each), against the floor with features and the same keys",
+  `levity ${(enforcementLoss * 100).toFixed(1)}% throughput, ${(enforcementCpu * 100).toFixed(1)}% CPU; the floor ${(floorKeysLoss * 100).toFixed(1)}% throughput, ${(floorKeysCpu * 100).toFixed(1)}% CPU (${floorKeysCpuUs(floorTeamPair[1]!).toFixed(0)} vs ${floorKeysCpuUs(floorTeamPair[0]!).toFixed(0)} µs a request)`,
+  `levity's cost ${((enforcementLoss - floorKeysLoss) * 100).toFixed(1)} points of throughput over the floor's`,
+  `< 5% throughput: ${floorVerdict(floorKeysLoss < 0.05)}`,
 ]);
 floorRows.push([
   "memory, RSS idle",
