@@ -70,9 +70,10 @@
  * levity remembers them. The pair is the floor of what client-key enforcement costs.
  *
  * Environment as the reference proxy's: UPSTREAM_URL, PORT; CLIENT_KEY (the bench's by
- * default), REQUEST_LOG (a temporary SQLite file by default), FLOOR_FEATURES, FLOOR_KEYS,
+ * default), REQUEST_LOG (a temporary SQLite file by default, or a postgres:// URL), FLOOR_FEATURES, FLOOR_KEYS,
  * FLOOR_KEY_LIMITS. Prints "listening PORT".
  */
+import { SQL } from "bun";
 import { Database } from "bun:sqlite";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -158,8 +159,12 @@ function writeLog(): void {
   const scope = globalThis as unknown as {
     onmessage: ((event: MessageEvent<string | { path: string; features: boolean }>) => void) | null;
   };
-  let write: ((records: LogRecord[]) => void) | undefined;
+  let write: ((batch: string) => void) | undefined;
   scope.onmessage = ({ data }) => {
+    if (typeof data !== "string" && /^postgres(ql)?:\/\//.test(data.path)) {
+      write = postgresWriter(data.path, data.features === true);
+      return;
+    }
     if (typeof data !== "string") {
       const db = new Database(data.path, { create: true, strict: true });
       const features = data.features === true;
@@ -188,12 +193,75 @@ function writeLog(): void {
       const insert = db.prepare(
         `INSERT INTO requests (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`,
       );
-      write = db.transaction((records: LogRecord[]) => {
+      const transaction = db.transaction((records: LogRecord[]) => {
         for (const r of records) insert.run(...rowOf(r, features));
       });
+      write = (batch) => transaction(JSON.parse(batch) as LogRecord[]);
       return;
     }
-    write?.(JSON.parse(data) as LogRecord[]);
+    write?.(data);
+  };
+}
+
+/** The record's fields that are columns, in the table's order (the further ones with FLOOR_FEATURES). */
+const PG_COLUMNS: readonly [string, string][] = [
+  ["requestId", "TEXT NOT NULL UNIQUE"],
+  ["time", "BIGINT NOT NULL"],
+  ["method", "TEXT NOT NULL"],
+  ["route", "TEXT NOT NULL"],
+  ["clientKey", "TEXT"],
+  ["requestedModel", "TEXT"],
+  ["model", "TEXT"],
+  ["upstream", "TEXT"],
+  ["status", "INTEGER NOT NULL"],
+  ["durationMs", "DOUBLE PRECISION NOT NULL"],
+  ["inputTokens", "BIGINT NOT NULL"],
+  ["outputTokens", "BIGINT NOT NULL"],
+];
+const PG_FEATURE_COLUMNS: readonly [string, string][] = [
+  ["dialect", "TEXT"],
+  ["account", "TEXT"],
+  ["attempts", "INTEGER"],
+  ["stream", "BOOLEAN"],
+  ["ttfbMs", "DOUBLE PRECISION"],
+  ["cachedTokens", "BIGINT"],
+  ["cacheWriteTokens", "BIGINT"],
+  ["reasoningTokens", "BIGINT"],
+  ["costUsd", "DOUBLE PRECISION"],
+  ["error", "TEXT"],
+];
+
+/**
+ * With REQUEST_LOG set to a postgres:// URL, the log is written to PostgreSQL as levity's shared
+ * request log is (observe/postgres-request-log.ts): a table with a unique request id and an
+ * index on time, and one INSERT a batch that PostgreSQL unpacks from one JSON text. Leaner than
+ * levity's: the batch's JSON as the serving thread handed it over is the parameter (the columns
+ * are named as the record's fields), on this thread, so nothing is encoded again.
+ */
+function postgresWriter(url: string, features: boolean): (batch: string) => void {
+  const sql = new SQL(url);
+  const columns = features ? [...PG_COLUMNS, ...PG_FEATURE_COLUMNS] : PG_COLUMNS;
+  const names = columns.map(([name]) => `"${name}"`).join(", ");
+  // Each start begins with an empty table: the bench's database outlives no run.
+  let chain: Promise<unknown> = sql
+    .unsafe(
+      `DROP TABLE IF EXISTS floor_requests;
+       CREATE TABLE floor_requests (seq BIGSERIAL PRIMARY KEY, ${columns.map(([name, type]) => `"${name}" ${type}`).join(", ")});
+       CREATE INDEX floor_requests_time ON floor_requests (time);`,
+    )
+    .simple();
+  const failed = (error: unknown) =>
+    console.error(`floor: PostgreSQL: ${(error as Error).message}`);
+  chain = chain.catch(failed);
+  return (batch) => {
+    chain = chain
+      .then(() =>
+        sql.unsafe(
+          `INSERT INTO floor_requests (${names}) SELECT ${names} FROM json_populate_recordset(NULL::floor_requests, $1::text::json) ON CONFLICT ("requestId") DO NOTHING`,
+          [batch],
+        ),
+      )
+      .catch(failed);
   };
 }
 
@@ -565,7 +633,12 @@ function serve(): void {
   if (FEATURES) {
     // Saved once a second on the serving thread, the keys that changed in one transaction, as
     // levity saves its keys' counters.
-    const counters = new Database(`${LOG_PATH}-keys`, { create: true, strict: true });
+    // Beside the log's file; with the log in PostgreSQL, in a file of its own, as levity keeps
+    // its keys' counters in levity.db whatever holds its request log.
+    const countersPath = /^postgres(ql)?:\/\//.test(LOG_PATH)
+      ? join(mkdtempSync(join(tmpdir(), "levity-floor-")), "keys.db")
+      : `${LOG_PATH}-keys`;
+    const counters = new Database(countersPath, { create: true, strict: true });
     counters.exec(
       "PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE IF NOT EXISTS key_counters (key TEXT PRIMARY KEY, state TEXT NOT NULL);",
     );

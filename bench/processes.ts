@@ -69,6 +69,26 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
+ * The CPU time, in seconds, of every process whose command is one of these names (PostgreSQL's
+ * server and its backends, Redis): what a gateway's database takes from the machine it shares.
+ * A process that ends between two readings takes its time with it: read around runs short
+ * enough that the servers' connections stay open.
+ */
+export function cpuSecondsOfCommands(names: ReadonlySet<string>): number {
+  let ticks = 0;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (names.has(readFileSync(`/proc/${entry}/comm`, "utf8").trim()))
+        ticks += statTicks(`/proc/${entry}/stat`);
+    } catch {
+      // Gone since the directory was read.
+    }
+  }
+  return ticks / 100;
+}
+
+/**
  * The CPU time, in /proc's ticks of 10 ms, of a JavaScriptCore process's compiler threads (Bun
  * names them `JITWorker`), or undefined where it has none (a Node process): how the bench sees
  * that a gateway's JIT has stopped compiling its request path. Whole ticks, so that a threshold

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   cpuSeconds,
+  cpuSecondsOfCommands,
   freePort,
   killAtExit,
   startProcess,
@@ -348,6 +349,7 @@ const floorTeamLimited = await floorTeam(true);
 // loopback, started here as the tests start them; skipped (and said so) where they are missing.
 const sharedServers: { stop(): Promise<void> }[] = [];
 let levityShared: { port: number; pid: number } | undefined;
+let floorShared: { port: number; pid: number } | undefined;
 if (existsSync("/usr/bin/redis-server") && existsSync("/usr/lib/postgresql/15/bin/postgres")) {
   const { TestRedis } = await import("../test/support/redis.ts");
   const { TestPostgres } = await import("../test/support/postgres.ts");
@@ -364,6 +366,20 @@ if (existsSync("/usr/bin/redis-server") && existsSync("/usr/lib/postgresql/15/bi
     "levity (Redis and PostgreSQL)",
     [binary, "serve", "--config", sharedDir],
     SERVICE_ENVIRONMENT,
+  );
+  // The floor with levity's features writing its request log to the same PostgreSQL (its own
+  // table), against the floor with features on SQLite: what the database costs a proxy that
+  // does only that work. No Redis: levity's state there is not read or written on these
+  // requests (no key or account limits, no stored responses).
+  floorShared = await start(
+    "floor with features (PostgreSQL)",
+    [BUN, join(import.meta.dir, "floor-proxy.ts")],
+    {
+      UPSTREAM_URL: upstreamUrl,
+      FLOOR_FEATURES: "1",
+      REQUEST_LOG: postgres.url,
+      ...SERVICE_ENVIRONMENT,
+    },
   );
 } else console.log("no redis-server or PostgreSQL: the shared-store comparison is skipped");
 process.on("exit", () => {
@@ -576,6 +592,18 @@ const sharedPair: Target[] = levityShared
       },
     ]
   : [];
+const floorSharedPair: Target[] = floorShared
+  ? [
+      { ...featuredTarget, name: "floor with features, SQLite" },
+      {
+        name: "floor with features, PostgreSQL",
+        url: chat(floorShared.port),
+        headers: auth,
+        body: chatBody,
+        pid: floorShared.pid,
+      },
+    ]
+  : [];
 /**
  * Warms a path (JIT, connection pools) before anything is measured: at least WARM_MIN_SECONDS at
  * c=8, then on until its process's compiler threads used under 2% of a core (two ticks of
@@ -611,7 +639,14 @@ const pidByPort = new Map<number, number>(
 );
 const pidOf = (t: Target) => t.pid ?? pidByPort.get(Number(new URL(t.url).port));
 const warmed = new Map<string, string>();
-for (const t of [...passThrough, ...featuredTargets, ...translated, logOff, ...sharedPair])
+for (const t of [
+  ...passThrough,
+  ...featuredTargets,
+  ...translated,
+  logOff,
+  ...sharedPair,
+  ...floorSharedPair.slice(1),
+])
   warmed.set(t.name, warmUp(t, pidOf(t)));
 for (const t of [...teamPair, teamTwin, ...floorTeamPair])
   warmed.set(t.name, warmUp(t, pidOf(t), teamKeysFile));
@@ -626,6 +661,9 @@ function inTurn<T>(round: number, targets: readonly T[]): T[] {
 }
 
 const results = new Map<string, WrkResult[]>();
+/** Redis's and PostgreSQL's own CPU a request, in µs, in each shared-store run, by target. */
+const storeServersCpu = new Map<string, number[]>();
+const STORE_SERVERS: ReadonlySet<string> = new Set(["postgres", "redis-server"]);
 const add = (key: string, r: WrkResult) => results.set(key, [...(results.get(key) ?? []), r]);
 for (let round = 1; round <= ROUNDS; round++) {
   console.log(`round ${round}/${ROUNDS}`);
@@ -661,11 +699,14 @@ for (let round = 1; round <= ROUNDS; round++) {
       add(`${label} ${first.name}`, firstResult);
       add(`${label} ${second.name}`, secondResult);
     }
-  for (const t of sharedPair.length ? abba(sharedPair) : [])
-    add(
-      `store c64 ${t.name}`,
-      measured(t.pid!, () => wrk(t.url, 64, SECONDS, t.body, t.headers)),
-    );
+  for (const pair of [sharedPair, floorSharedPair])
+    for (const t of pair.length ? abba(pair) : []) {
+      const before = cpuSecondsOfCommands(STORE_SERVERS);
+      const result = measured(t.pid!, () => wrk(t.url, 64, SECONDS, t.body, t.headers));
+      add(`store c64 ${t.name}`, result);
+      const serversUs = ((cpuSecondsOfCommands(STORE_SERVERS) - before) * 1e6) / result.requests;
+      storeServersCpu.set(t.name, [...(storeServersCpu.get(t.name) ?? []), serversUs]);
+    }
   for (const t of round % 2 ? sharedPair : [...sharedPair].reverse())
     add(`store c1 ${t.name}`, wrk(t.url, 1, SECONDS, t.body, t.headers));
 }
@@ -884,7 +925,7 @@ if (sharedPair.length > 0) {
   const storeCpu = paired(`store c64 ${local}`, `store c64 ${shared}`, "cpuUs");
   rows.push([
     "shared store: state on Redis and the request log on PostgreSQL vs SQLite, throughput c=64",
-    `${Math.round(sharedRps)} vs ${Math.round(localRps)} req/s; CPU ${sharedCpu.toFixed(0)} vs ${localCpu.toFixed(0)} µs a request`,
+    `${Math.round(sharedRps)} vs ${Math.round(localRps)} req/s; CPU ${sharedCpu.toFixed(0)} vs ${localCpu.toFixed(0)} µs a request, and Redis's and PostgreSQL's own ${median(storeServersCpu.get(shared!) ?? []).toFixed(0)} µs a request`,
     "< 15% throughput",
     `${(storeLoss * 100).toFixed(1)}% throughput, ${(storeCpu * 100).toFixed(1)}% CPU: ${verdict(storeLoss < 0.15)}`,
   ]);
@@ -1037,6 +1078,20 @@ floorRows.push([
   `levity's cost ${((enforcementLoss - floorKeysLoss) * 100).toFixed(1)} points of throughput over the floor's`,
   `< 5% throughput: ${floorVerdict(floorKeysLoss < 0.05)}`,
 ]);
+if (sharedPair.length > 0 && floorSharedPair.length > 0) {
+  const [local, shared] = sharedPair.map((t) => t.name);
+  const [floorLocal, floorRemote] = floorSharedPair.map((t) => t.name);
+  const levityLoss = paired(`store c64 ${local}`, `store c64 ${shared}`, "rps");
+  const floorLoss = paired(`store c64 ${floorLocal}`, `store c64 ${floorRemote}`, "rps");
+  const floorCpu = paired(`store c64 ${floorLocal}`, `store c64 ${floorRemote}`, "cpuUs");
+  const serversUs = (name: string) => median(storeServersCpu.get(name!) ?? []).toFixed(0);
+  floorRows.push([
+    "shared store: the request log on PostgreSQL vs SQLite, throughput c=64, against the floor with features doing the same",
+    `levity ${(levityLoss * 100).toFixed(1)}% throughput; the floor ${(floorLoss * 100).toFixed(1)}% throughput, ${(floorCpu * 100).toFixed(1)}% CPU (${med(`store c64 ${floorRemote}`, "cpuUs").toFixed(0)} vs ${med(`store c64 ${floorLocal}`, "cpuUs").toFixed(0)} µs a request); PostgreSQL's own CPU ${serversUs(shared!)} µs a request of levity's, ${serversUs(floorRemote!)} of the floor's`,
+    `levity's cost ${((levityLoss - floorLoss) * 100).toFixed(1)} points of throughput over the floor's`,
+    `< 15% throughput: ${floorVerdict(floorLoss < 0.15)}`,
+  ]);
+}
 floorRows.push([
   "memory, RSS idle",
   `${idleRss.toFixed(0)} vs ${floorIdleRss.toFixed(0)} MB`,
