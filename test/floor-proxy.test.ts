@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { SQL } from "bun";
 import { Database } from "bun:sqlite";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, REPO, tempDir } from "./support/gateway.ts";
 import { LineReader } from "./support/process.ts";
+import { postgresAvailable, TestPostgres } from "./support/postgres.ts";
 import { histogramSeries, parseMetrics, sample } from "./support/prometheus.ts";
 import { waitUntil } from "./support/wait.ts";
 
@@ -533,3 +535,143 @@ test("with FLOOR_FEATURES the translated paths get levity's features too: the ch
     upstream.stop(true);
   }
 }, 20_000);
+
+test("with FLOOR_KEYS each of a team's keys is counted apart, and with FLOOR_KEY_LIMITS its limits refuse as levity's do", async () => {
+  const upstream = await start("fake-upstream.ts", { PORT: "0" });
+  const keysFile = join(dir, "team-keys.txt");
+  const team = ["sk-floor-team-0", "sk-floor-team-1", "sk-floor-team-2"];
+  await Bun.write(keysFile, `${team.join("\n")}\n`);
+  const floors = new Map<string, { port: number; log: string }>();
+  for (const limited of [false, true]) {
+    const log = join(dir, `team-${limited ? "limited" : "open"}.db`);
+    const port = await start("floor-proxy.ts", {
+      PORT: "0",
+      UPSTREAM_URL: `http://127.0.0.1:${upstream}`,
+      REQUEST_LOG: log,
+      FLOOR_FEATURES: "1",
+      FLOOR_KEYS: keysFile,
+      ...(limited ? { FLOOR_KEY_LIMITS: "1" } : {}),
+    });
+    floors.set(limited ? "limited" : "open", { port, log });
+  }
+  const ask = (port: number, key: string, model: string) =>
+    fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model, messages: prompt }),
+    });
+  // The bench's limits let its models through (bench-*, gem-*) and nothing else.
+  const cases: [string, string, number, number][] = [
+    [team[0]!, "bench-model", 200, 200],
+    [team[1]!, "gem-model", 200, 200],
+    [team[2]!, "claude-bench", 200, 403],
+    [team[2]!, "nobody-maps-this", 404, 403],
+    [KEY, "bench-model", 401, 401],
+  ];
+  for (const [key, model, open, limited] of cases) {
+    const statuses: number[] = [];
+    for (const name of ["open", "limited"]) {
+      const answer = await ask(floors.get(name)!.port, key, model);
+      statuses.push(answer.status);
+      await answer.arrayBuffer();
+    }
+    expect([key, model, ...statuses]).toEqual([key, model, open, limited]);
+  }
+
+  // Each key's counters saved under its own name; a refused model is not counted, the estimate
+  // of the body stands in for tokens only where a limit needs it (levity's rule), until settled.
+  interface Counters {
+    requests: number[];
+    dayTokens: number;
+    monthUsd: number;
+  }
+  const savedCounters = (log: string, names: number) =>
+    waitUntil(`${names} keys' counters saved in ${log}-keys`, () => {
+      let db: Database | undefined;
+      try {
+        db = new Database(`${log}-keys`, { readonly: true });
+        const rows = db
+          .query<{ key: string; state: string }, []>(
+            "SELECT key, state FROM key_counters ORDER BY key",
+          )
+          .all();
+        return rows.length >= names
+          ? rows.map((row) => {
+              const state = JSON.parse(row.state) as Counters;
+              return [row.key, state.requests.reduce((a, b) => a + b, 0), state.dayTokens];
+            })
+          : undefined;
+      } catch {
+        return undefined;
+      } finally {
+        db?.close();
+      }
+    });
+  // Without limits every request whose body was read is counted, the 404 too (counted before the
+  // model is mapped); with them, a model outside the key's globs is refused before it is counted.
+  expect(await savedCounters(floors.get("open")!.log, 3)).toEqual([
+    ["member-0", 1, 22],
+    ["member-1", 1, 22],
+    ["member-2", 2, 22],
+  ]);
+  expect(await savedCounters(floors.get("limited")!.log, 2)).toEqual([
+    ["member-0", 1, 22],
+    ["member-1", 1, 22],
+  ]);
+}, 20_000);
+
+test("with REQUEST_LOG a postgres:// URL, the floor writes its log to PostgreSQL as levity's shared log is written", async () => {
+  if (!postgresAvailable("test/floor-proxy.test.ts")) return;
+  const pg = new TestPostgres();
+  await pg.start();
+  try {
+    const upstream = await start("fake-upstream.ts", { PORT: "0" });
+    const port = await start("floor-proxy.ts", {
+      PORT: "0",
+      UPSTREAM_URL: `http://127.0.0.1:${upstream}`,
+      CLIENT_KEY: KEY,
+      REQUEST_LOG: pg.url,
+      FLOOR_FEATURES: "1",
+    });
+    const models = ["bench-model", "gem-model", "nobody-maps-this"];
+    for (const model of models) {
+      const answer = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+        method: "POST",
+        headers: { ...openai, "content-type": "application/json" },
+        body: JSON.stringify({ model, messages: prompt }),
+      });
+      await answer.arrayBuffer();
+    }
+    const sql = new SQL(pg.url, { max: 1 });
+    try {
+      const rows = await waitUntil("three records in PostgreSQL", async () => {
+        const found = await sql<
+          {
+            requestedModel: string;
+            status: number;
+            upstream: string | null;
+            account: string | null;
+          }[]
+        >`SELECT "requestedModel", status, upstream, account FROM floor_requests ORDER BY seq`.catch(
+          () => [],
+        );
+        return found.length >= 3 ? found : undefined;
+      });
+      expect(
+        rows.map((row) => [row.requestedModel, row.status, row.upstream, row.account]),
+      ).toEqual([
+        ["bench-model", 200, "oa", "bench"],
+        ["gem-model", 200, "gm", "bench"],
+        ["nobody-maps-this", 404, null, null],
+      ]);
+      // Its request id is unique, as levity's is: a batch written twice writes nothing twice.
+      const unique = await sql<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = 'floor_requests' AND indexdef LIKE 'CREATE UNIQUE INDEX%requestId%'`;
+      expect(unique[0]!.n).toBe(1);
+    } finally {
+      await sql.close({ timeout: 0 });
+    }
+  } finally {
+    await pg.stop();
+  }
+}, 60_000);
