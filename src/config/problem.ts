@@ -1,3 +1,5 @@
+import { clipText } from "../clip.ts";
+
 /** One thing wrong with a configuration file, located well enough for a person to fix it. */
 export interface ConfigProblem {
   file: string;
@@ -24,11 +26,24 @@ export function problemLines(problems: readonly ConfigProblem[]): string[] {
     .map((line) => `  ${line}`);
 }
 
+/** A key longer than this is shown by its beginning and its length. */
+const KEY_SHOWN_MAX = 80;
+
+/**
+ * A file's keys are the user's own text, any length: a 70,000-character price glob, refused for
+ * its length, made a problem line of 70,000 characters (and a log line as long).
+ */
+function shownKey(step: string): string {
+  return step.length <= KEY_SHOWN_MAX
+    ? step
+    : `${clipText(step, KEY_SHOWN_MAX)} (${step.length} characters)`;
+}
+
 export function formatKeyPath(path: readonly (string | number)[]): string {
   let out = "";
   for (const step of path) {
     if (typeof step === "number") out += `[${step}]`;
-    else out += out === "" ? step : `.${step}`;
+    else out += out === "" ? shownKey(step) : `.${shownKey(step)}`;
   }
   return out;
 }
