@@ -76,7 +76,7 @@
 import { SQL } from "bun";
 import { Database } from "bun:sqlite";
 import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import picomatch from "picomatch";
 import { TO_ANTHROPIC_STOP, toAnthropicUsage } from "../src/codecs/anthropic-messages/wire.ts";
@@ -218,18 +218,28 @@ const PG_COLUMNS: readonly [string, string][] = [
   ["inputTokens", "BIGINT NOT NULL"],
   ["outputTokens", "BIGINT NOT NULL"],
 ];
+/** NOT NULL where levity's columns are; a record without the field stores levity's default. */
 const PG_FEATURE_COLUMNS: readonly [string, string][] = [
   ["dialect", "TEXT"],
   ["account", "TEXT"],
-  ["attempts", "INTEGER"],
-  ["stream", "BOOLEAN"],
-  ["ttfbMs", "DOUBLE PRECISION"],
-  ["cachedTokens", "BIGINT"],
-  ["cacheWriteTokens", "BIGINT"],
-  ["reasoningTokens", "BIGINT"],
+  ["attempts", "INTEGER NOT NULL"],
+  ["stream", "BOOLEAN NOT NULL"],
+  ["ttfbMs", "DOUBLE PRECISION NOT NULL"],
+  ["cachedTokens", "BIGINT NOT NULL"],
+  ["cacheWriteTokens", "BIGINT NOT NULL"],
+  ["reasoningTokens", "BIGINT NOT NULL"],
   ["costUsd", "DOUBLE PRECISION"],
   ["error", "TEXT"],
 ];
+/** What a record's missing field is stored as, in the INSERT's SELECT. */
+const PG_DEFAULTS: Readonly<Record<string, string>> = {
+  attempts: "0",
+  stream: "false",
+  ttfbMs: "0",
+  cachedTokens: "0",
+  cacheWriteTokens: "0",
+  reasoningTokens: "0",
+};
 
 /**
  * With REQUEST_LOG set to a postgres:// URL, the log is written to PostgreSQL as levity's shared
@@ -240,8 +250,25 @@ const PG_FEATURE_COLUMNS: readonly [string, string][] = [
  */
 function postgresWriter(url: string, features: boolean): (batch: string) => void {
   const sql = new SQL(url);
-  const columns = features ? [...PG_COLUMNS, ...PG_FEATURE_COLUMNS] : PG_COLUMNS;
+  // levity's table also says whether the route was one it serves and which instance served it.
+  const columns: [string, string][] = [
+    ...(features ? [...PG_COLUMNS, ...PG_FEATURE_COLUMNS] : PG_COLUMNS),
+    ["unmatched", "BOOLEAN NOT NULL"],
+    ["instance", "TEXT"],
+  ];
   const names = columns.map(([name]) => `"${name}"`).join(", ");
+  const values = columns
+    .map(([name]) =>
+      name === "unmatched"
+        ? "false"
+        : name === "instance"
+          ? "$2"
+          : PG_DEFAULTS[name] !== undefined
+            ? `COALESCE("${name}", ${PG_DEFAULTS[name]})`
+            : `"${name}"`,
+    )
+    .join(", ");
+  const instance = `${hostname()}:${process.pid}`;
   // Each start begins with an empty table: the bench's database outlives no run.
   let chain: Promise<unknown> = sql
     .unsafe(
@@ -257,8 +284,8 @@ function postgresWriter(url: string, features: boolean): (batch: string) => void
     chain = chain
       .then(() =>
         sql.unsafe(
-          `INSERT INTO floor_requests (${names}) SELECT ${names} FROM json_populate_recordset(NULL::floor_requests, $1::text::json) ON CONFLICT ("requestId") DO NOTHING`,
-          [batch],
+          `INSERT INTO floor_requests (${names}) SELECT ${values} FROM json_populate_recordset(NULL::floor_requests, $1::text::json) ON CONFLICT ("requestId") DO NOTHING`,
+          [batch, instance],
         ),
       )
       .catch(failed);
@@ -366,8 +393,8 @@ function serve(): void {
     inputTokens: number;
     outputTokens: number;
   }
-  /** Tokens per client key (the floor has one key, so one pair). */
-  const keyTokens = { input: 0, output: 0 };
+  /** Tokens per client key, as levity's metrics keep them (one pair a key of FLOOR_KEYS). */
+  const keyTokens = new Map<string, { input: number; output: number }>();
   interface Route {
     path: string;
     /** Series by target (its upstream and model; undefined when refused before one), then status: found without building a key string. */
@@ -412,8 +439,15 @@ function serve(): void {
       }
     series.inputTokens += record.inputTokens;
     series.outputTokens += record.outputTokens;
-    keyTokens.input += record.inputTokens;
-    keyTokens.output += record.outputTokens;
+    if (record.clientKey !== undefined) {
+      let own = keyTokens.get(record.clientKey);
+      if (!own) {
+        own = { input: 0, output: 0 };
+        keyTokens.set(record.clientKey, own);
+      }
+      own.input += record.inputTokens;
+      own.output += record.outputTokens;
+    }
   }
 
   function renderMetrics(): string {
@@ -446,8 +480,10 @@ function serve(): void {
         }
     tokens +=
       "# HELP floor_key_tokens_total Tokens by client key.\n# TYPE floor_key_tokens_total counter\n";
-    tokens += `floor_key_tokens_total{key="bench",kind="input"} ${keyTokens.input}\n`;
-    tokens += `floor_key_tokens_total{key="bench",kind="output"} ${keyTokens.output}\n`;
+    for (const [key, own] of keyTokens) {
+      tokens += `floor_key_tokens_total{key="${key}",kind="input"} ${own.input}\n`;
+      tokens += `floor_key_tokens_total{key="${key}",kind="output"} ${own.output}\n`;
+    }
     return requests + durations + ttfb + tokens + (FEATURES ? renderFeatureMetrics() : "");
   }
 
@@ -462,8 +498,9 @@ function serve(): void {
     writer.postMessage(JSON.stringify(pending));
     pending = [];
   };
-  // As levity: every 1,000 records, and what is left once a second.
-  const HANDOFF_RECORDS = 1000;
+  // As levity: every 1,000 records (500 to PostgreSQL, levity's batch there), and what is left
+  // once a second.
+  const HANDOFF_RECORDS = /^postgres(ql)?:\/\//.test(LOG_PATH) ? 500 : 1000;
   setInterval(handOff, 1000).unref();
 
   /**
@@ -526,14 +563,15 @@ function serve(): void {
   function takeLater(): void {
     for (let i = 0; i < laterRecords.length; i++) {
       const record = laterRecords[i]!;
-      pending.push(record);
-      if (pending.length >= HANDOFF_RECORDS) handOff();
       if (FEATURES) {
         record.costUsd = priceOf(record);
         // Spent by the key, as levity settles a key's month with the record's cost.
         if (record.clientKey !== undefined && record.costUsd !== undefined)
           keyUsageOf(record.clientKey).monthUsd += record.costUsd;
       }
+      // Priced first: the record that fills a batch is handed over with its cost.
+      pending.push(record);
+      if (pending.length >= HANDOFF_RECORDS) handOff();
       observe(laterRoutes[i]!, laterTargets[i], record.status, record.durationMs / 1000, record);
       if (FEATURES) observeFeatures(laterTargets[i], record);
     }
@@ -607,14 +645,20 @@ function serve(): void {
       const admitted = record.admittedSecond;
       if (admitted === undefined) return;
       record.admittedSecond = undefined;
+      const admittedDay = Math.floor(admitted / 86_400);
       const second = this.roll(Date.now());
       this.inFlight--;
       const change = tokens - (record.estimatedTokens ?? 0);
+      // As levity's settle (keys/admission.ts): the estimate corrected in the second it was
+      // counted in while that is in the minute, else the tokens counted now; the day's likewise.
       if (second - admitted < 60) {
         this.tokens[admitted % 60]! += change;
         this.tokensInMinute += change;
+      } else {
+        this.tokens[second % 60]! += tokens;
+        this.tokensInMinute += tokens;
       }
-      this.dayTokens += change;
+      this.dayTokens = Math.max(0, this.dayTokens + (admittedDay === this.day ? change : tokens));
       dirtyKeys.add(this);
     }
   }
