@@ -86,7 +86,9 @@ import {
   TO_OPENAI_FINISH,
   toOpenAIUsage,
 } from "../src/codecs/openai-chat/wire.ts";
+import { cidrMatches, parseAddress, parseCidr } from "../src/config/address-policy.ts";
 import { estimateBodyTokens } from "../src/keys/estimate.ts";
+import { utcDay, utcMonth } from "../src/keys/windows.ts";
 import { Http1Client } from "../src/upstream/http1.ts";
 
 /** One request as the log keeps it. */
@@ -149,6 +151,9 @@ const COLUMNS = [
   "output_tokens",
 ] as const;
 
+/** REQUEST_LOG names a PostgreSQL server rather than a file (levity's own test: config/schema.ts). */
+const isPostgresUrl = (text: string) => /^postgres(ql)?:\/\//.test(text);
+
 if (Bun.isMainThread) serve();
 else writeLog();
 
@@ -161,7 +166,7 @@ function writeLog(): void {
   };
   let write: ((batch: string) => void) | undefined;
   scope.onmessage = ({ data }) => {
-    if (typeof data !== "string" && /^postgres(ql)?:\/\//.test(data.path)) {
+    if (typeof data !== "string" && isPostgresUrl(data.path)) {
       write = postgresWriter(data.path, data.features === true);
       return;
     }
@@ -500,7 +505,7 @@ function serve(): void {
   };
   // As levity: every 1,000 records (500 to PostgreSQL, levity's batch there), and what is left
   // once a second.
-  const HANDOFF_RECORDS = /^postgres(ql)?:\/\//.test(LOG_PATH) ? 500 : 1000;
+  const HANDOFF_RECORDS = isPostgresUrl(LOG_PATH) ? 500 : 1000;
   setInterval(handOff, 1000).unref();
 
   /**
@@ -596,7 +601,7 @@ function serve(): void {
     tokensInMinute = 0;
     day = 0;
     dayTokens = 0;
-    month = 0;
+    month = "";
     monthUsd = 0;
 
     constructor(readonly name: string) {}
@@ -611,13 +616,12 @@ function serve(): void {
         this.tokens[s % 60] = 0;
       }
       if (second > this.second) this.second = second;
-      const day = Math.floor(now / 86_400_000);
+      const day = utcDay(now);
       if (day !== this.day) {
         this.day = day;
         this.dayTokens = 0;
         // The month is worked out only when the day changes, as levity's rollOver does.
-        const date = new Date(now);
-        const month = date.getUTCFullYear() * 12 + date.getUTCMonth();
+        const month = utcMonth(now);
         if (month !== this.month) {
           this.month = month;
           this.monthUsd = 0;
@@ -645,7 +649,7 @@ function serve(): void {
       const admitted = record.admittedSecond;
       if (admitted === undefined) return;
       record.admittedSecond = undefined;
-      const admittedDay = Math.floor(admitted / 86_400);
+      const admittedDay = utcDay(admitted * 1000);
       const second = this.roll(Date.now());
       this.inFlight--;
       const change = tokens - (record.estimatedTokens ?? 0);
@@ -679,7 +683,7 @@ function serve(): void {
     // levity saves its keys' counters.
     // Beside the log's file; with the log in PostgreSQL, in a file of its own, as levity keeps
     // its keys' counters in levity.db whatever holds its request log.
-    const countersPath = /^postgres(ql)?:\/\//.test(LOG_PATH)
+    const countersPath = isPostgresUrl(LOG_PATH)
       ? join(mkdtempSync(join(tmpdir(), "levity-floor-")), "keys.db")
       : `${LOG_PATH}-keys`;
     const counters = new Database(countersPath, { create: true, strict: true });
@@ -747,15 +751,11 @@ function serve(): void {
         ])
       : [],
   );
-  /** Whether an address is in 127.0.0.0/8, the bench's keys' network (`ips`). */
-  const inLoopbackNetwork = (address: string): boolean => {
-    const v4 = address.startsWith("::ffff:") ? address.slice(7) : address;
-    const octets = v4.split(".");
-    return (
-      octets.length === 4 &&
-      octets[0] === "127" &&
-      octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) < 256)
-    );
+  /** The bench's keys' network (`ips`), parsed as levity parses a key's. */
+  const TEAM_NETWORK = parseCidr("127.0.0.0/8")!;
+  const inTeamNetwork = (address: string): boolean => {
+    const parsed = parseAddress(address);
+    return parsed !== undefined && cidrMatches(TEAM_NETWORK, parsed);
   };
 
   /**
@@ -775,7 +775,7 @@ function serve(): void {
     const { rules } = limits;
     let allowed = rules.addressVerdicts.get(address);
     if (allowed === undefined) {
-      allowed = inLoopbackNetwork(address);
+      allowed = inTeamNetwork(address);
       rules.addressVerdicts.set(address, allowed);
     }
     if (!allowed) return new Refused(403, "This key may not be used from this address.");

@@ -69,23 +69,24 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
- * The CPU time, in seconds, of every process whose command is one of these names (PostgreSQL's
- * server and its backends, Redis): what a gateway's database takes from the machine it shares.
- * A process that ends between two readings takes its time with it: read around runs short
- * enough that the servers' connections stay open.
+ * The CPU time, in seconds, of the processes of each of these commands together (PostgreSQL's
+ * server and its backends, Redis), in one pass over /proc: what a gateway's databases take from
+ * the machine they share. A process that ends between two readings takes its time with it: read
+ * around runs short enough that the servers' connections stay open.
  */
-export function cpuSecondsOfCommands(names: ReadonlySet<string>): number {
-  let ticks = 0;
+export function cpuSecondsOfCommands(commands: readonly string[]): Map<string, number> {
+  const ticks = new Map(commands.map((command) => [command, 0]));
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (names.has(readFileSync(`/proc/${entry}/comm`, "utf8").trim()))
-        ticks += statTicks(`/proc/${entry}/stat`);
+      const command = readFileSync(`/proc/${entry}/comm`, "utf8").trim();
+      const sum = ticks.get(command);
+      if (sum !== undefined) ticks.set(command, sum + statTicks(`/proc/${entry}/stat`));
     } catch {
       // Gone since the directory was read.
     }
   }
-  return ticks / 100;
+  return new Map([...ticks].map(([command, sum]) => [command, sum / 100]));
 }
 
 /**

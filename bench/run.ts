@@ -254,19 +254,19 @@ const reference = await start(
 // The reference proxy doing the work levity cannot skip in this configuration (auth, request id,
 // mapping, the answer's usage, the request log on its own thread, metrics; bench/floor-proxy.ts):
 // where a target relative to the bare reference cannot be met, how far levity is from this floor.
-const floor = await start("floor proxy", [BUN, join(import.meta.dir, "floor-proxy.ts")], {
-  UPSTREAM_URL: upstreamUrl,
-  ...SERVICE_ENVIRONMENT,
-});
+/** bench/floor-proxy.ts in front of the fake upstream, as the service files run levity, with `env`'s modes. */
+const startFloor = (name: string, env: Record<string, string> = {}) =>
+  start(name, [BUN, join(import.meta.dir, "floor-proxy.ts")], {
+    UPSTREAM_URL: upstreamUrl,
+    ...env,
+    ...SERVICE_ENVIRONMENT,
+  });
+const floor = await startFloor("floor proxy");
 // Read as levity's is, once it listens: the floor runs from source under Bun, not as a binary.
 const floorIdleRss = rssMb(floor.pid);
 // The floor also doing what levity's features do for a whole answer, as leanly (FLOOR_FEATURES):
 // between it and levity is levity's own way of doing them; between the floor and it, the features.
-const featured = await start(
-  "floor with features",
-  [BUN, join(import.meta.dir, "floor-proxy.ts")],
-  { UPSTREAM_URL: upstreamUrl, FLOOR_FEATURES: "1", ...SERVICE_ENVIRONMENT },
-);
+const featured = await startFloor("floor with features", { FLOOR_FEATURES: "1" });
 
 function levityConfig(extra: string): string {
   const dir = mkdtempSync(join(tmpdir(), "levity-bench-"));
@@ -330,17 +330,11 @@ const teamOpenTwin = await start(
 // (bench/floor-proxy.ts, FLOOR_KEYS and FLOOR_KEY_LIMITS): what client-key enforcement costs a
 // proxy that does only that work, as leanly as Bun allows, measured the same way beside levity's.
 const floorTeam = (limits: boolean) =>
-  start(
-    `floor with features (1,000 keys, ${limits ? "every limit" : "no limits"})`,
-    [BUN, join(import.meta.dir, "floor-proxy.ts")],
-    {
-      UPSTREAM_URL: upstreamUrl,
-      FLOOR_FEATURES: "1",
-      FLOOR_KEYS: teamKeysFile,
-      ...(limits ? { FLOOR_KEY_LIMITS: "1" } : {}),
-      ...SERVICE_ENVIRONMENT,
-    },
-  );
+  startFloor(`floor with features (1,000 keys, ${limits ? "every limit" : "no limits"})`, {
+    FLOOR_FEATURES: "1",
+    FLOOR_KEYS: teamKeysFile,
+    ...(limits ? { FLOOR_KEY_LIMITS: "1" } : {}),
+  });
 const floorTeamOpen = await floorTeam(false);
 const floorTeamLimited = await floorTeam(true);
 
@@ -371,16 +365,10 @@ if (existsSync("/usr/bin/redis-server") && existsSync("/usr/lib/postgresql/15/bi
   // table), against the floor with features on SQLite: what the database costs a proxy that
   // does only that work. No Redis: levity's state there is not read or written on these
   // requests (no key or account limits, no stored responses).
-  floorShared = await start(
-    "floor with features (PostgreSQL)",
-    [BUN, join(import.meta.dir, "floor-proxy.ts")],
-    {
-      UPSTREAM_URL: upstreamUrl,
-      FLOOR_FEATURES: "1",
-      REQUEST_LOG: postgres.url,
-      ...SERVICE_ENVIRONMENT,
-    },
-  );
+  floorShared = await startFloor("floor with features (PostgreSQL)", {
+    FLOOR_FEATURES: "1",
+    REQUEST_LOG: postgres.url,
+  });
 } else console.log("no redis-server or PostgreSQL: the shared-store comparison is skipped");
 process.on("exit", () => {
   for (const server of sharedServers) void server.stop();
@@ -663,8 +651,7 @@ function inTurn<T>(round: number, targets: readonly T[]): T[] {
 const results = new Map<string, WrkResult[]>();
 /** Redis's and PostgreSQL's own CPU a request, in µs, in each shared-store run, by target. */
 const storeServersCpu = new Map<string, { postgres: number; redis: number }[]>();
-const POSTGRES: ReadonlySet<string> = new Set(["postgres"]);
-const REDIS: ReadonlySet<string> = new Set(["redis-server"]);
+const STORE_SERVERS: readonly string[] = ["postgres", "redis-server"];
 const add = (key: string, r: WrkResult) => results.set(key, [...(results.get(key) ?? []), r]);
 for (let round = 1; round <= ROUNDS; round++) {
   console.log(`round ${round}/${ROUNDS}`);
@@ -704,19 +691,15 @@ for (let round = 1; round <= ROUNDS; round++) {
   // writes (its checkpoints, its autovacuum) falls on whichever runs next.
   for (const pair of round % 2 ? [sharedPair, floorSharedPair] : [floorSharedPair, sharedPair])
     for (const t of pair.length ? abba(pair) : []) {
-      const before = {
-        postgres: cpuSecondsOfCommands(POSTGRES),
-        redis: cpuSecondsOfCommands(REDIS),
-      };
+      const before = cpuSecondsOfCommands(STORE_SERVERS);
       const result = measured(t.pid!, () => wrk(t.url, 64, SECONDS, t.body, t.headers));
       add(`store c64 ${t.name}`, result);
-      const perRequest = (seconds: number) => (seconds * 1e6) / Math.max(1, result.requests);
+      const after = cpuSecondsOfCommands(STORE_SERVERS);
+      const perRequest = (command: string) =>
+        ((after.get(command)! - before.get(command)!) * 1e6) / Math.max(1, result.requests);
       storeServersCpu.set(t.name, [
         ...(storeServersCpu.get(t.name) ?? []),
-        {
-          postgres: perRequest(cpuSecondsOfCommands(POSTGRES) - before.postgres),
-          redis: perRequest(cpuSecondsOfCommands(REDIS) - before.redis),
-        },
+        { postgres: perRequest("postgres"), redis: perRequest("redis-server") },
       ]);
     }
   for (const t of round % 2 ? sharedPair : [...sharedPair].reverse())

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { heapStats } from "bun:jsc";
 import type { ConfigSnapshot } from "../config/snapshot.ts";
 import type { RequestRecord } from "../observe/record.ts";
 import { counterText, countersFrom, memoryCounterStore } from "./counter-store.ts";
@@ -128,6 +129,31 @@ describe("KeyService", () => {
     ];
     for (const [key, peer, allowed] of addresses)
       expect([key.name, peer, keys.allowsAddress(key, peer)]).toEqual([key.name, peer, allowed]);
+  });
+});
+
+describe("keys that name the same list", () => {
+  test("share one compiled matcher: 200 keys with the same globs add no more regular expressions than one", () => {
+    const regExps = () => {
+      Bun.gc(true);
+      return heapStats().objectTypeCounts.RegExp ?? 0;
+    };
+    const keys = new KeyService(memoryKeyStore(), memoryCounterStore(), () => T0);
+    const team = Array.from(
+      { length: 200 },
+      (_, i) => keys.add(snapshot, `member-${i}`, { models: ["gpt-*", "claude-*"] }).record,
+    );
+    const before = regExps();
+    expect(keys.allowsModel(team[0], "gpt-4o")).toBe(true);
+    const one = regExps() - before;
+    // A matcher is at least one regular expression: 200 of their own would be 200 or more.
+    expect(one).toBeGreaterThan(0);
+    for (const member of team) expect(keys.allowsModel(member, "claude-sonnet-4")).toBe(true);
+    expect(regExps() - before).toBe(one);
+    // Another list is compiled for itself.
+    const other = keys.add(snapshot, "other", { models: ["gemini-*"] }).record;
+    expect(keys.allowsModel(other, "gpt-4o")).toBe(false);
+    expect(regExps() - before).toBeGreaterThan(one);
   });
 });
 
