@@ -155,6 +155,26 @@ describe("keys that name the same list", () => {
     expect(keys.allowsModel(other, "gpt-4o")).toBe(false);
     expect(regExps() - before).toBeGreaterThan(one);
   });
+
+  test("share one parsed list of networks: 200 keys with the same networks add no more arrays than one", () => {
+    const arrays = () => {
+      Bun.gc(true);
+      return heapStats().objectTypeCounts.Array ?? 0;
+    };
+    const keys = new KeyService(memoryKeyStore(), memoryCounterStore(), () => T0);
+    const team = Array.from(
+      { length: 200 },
+      (_, i) => keys.add(snapshot, `member-${i}`, { ips: ["10.0.0.0/8", "fd00::/8"] }).record,
+    );
+    const before = arrays();
+    expect(keys.allowsAddress(team[0]!, "10.1.2.3")).toBe(true);
+    const one = arrays() - before;
+    // A parsed list is an array of networks, each holding its address's bytes in an array: 200
+    // lists of their own would be 600 arrays or more.
+    expect(one).toBeGreaterThan(0);
+    for (const member of team) expect(keys.allowsAddress(member, "10.1.2.3")).toBe(true);
+    expect(arrays() - before).toBe(one);
+  });
 });
 
 describe("counters as the state database keeps them", () => {
