@@ -122,9 +122,13 @@ async function watched(
   };
 }
 
-function withinBudget(result: Watched): void {
+function withinBudget(result: Watched, healthLimitMs = HEALTH_LIMIT_MS): void {
   expect(result.healthChecks).toBeGreaterThan(0);
-  expect(result.slowestHealthMs).toBeLessThan(HEALTH_LIMIT_MS);
+  if (result.slowestHealthMs >= healthLimitMs)
+    console.error(
+      `slowest /healthz ${result.slowestHealthMs.toFixed(1)} ms of ${result.healthChecks} checks`,
+    );
+  expect(result.slowestHealthMs).toBeLessThan(healthLimitMs);
   expect(result.rssGrowthMb).toBeLessThan(RSS_BOUND_MB);
 }
 
@@ -184,14 +188,17 @@ describe("expensive requests to a Gemini upstream (issue 14)", () => {
     expect(gemini.requests.length).toBe(seen);
   });
 
-  test("10,000 consecutive user messages (under the cap): merged in linear time and answered", async () => {
-    const messages = Array.from({ length: 10_000 }, (_, i) => ({ role: "user", content: `m${i}` }));
+  test("20,000 consecutive user messages (under the cap): merged in linear time and answered", async () => {
+    // The quadratic merge took about 3 s here for 20,000 messages; the linear one 55-85 ms (35 ms for 10,000, 120 ms for 40,000). A limit
+    // of 100 ms on 10,000 messages (about 750 ms quadratic) failed once in the full suite's
+    // crowded process (CI on 54b1fa4), so this case has a larger input and a wider limit.
+    const messages = Array.from({ length: 20_000 }, (_, i) => ({ role: "user", content: `m${i}` }));
     const result = await watched("/v1/chat/completions", chat(messages));
-    withinBudget(result);
+    withinBudget(result, 500);
     expect(result.status).toBe(200);
     const contents = gemini.last().json.contents;
     expect(contents).toHaveLength(1);
-    expect(contents[0].parts).toHaveLength(10_000);
+    expect(contents[0].parts).toHaveLength(20_000);
   });
 
   const over: {
