@@ -7,8 +7,7 @@ import type { HandleOptions, SnapshotHolder } from "./http/exchange.ts";
 import { isWebSocketUpgrade, WEBSOCKET_ADMITTED } from "./http/websocket.ts";
 import { ResponsesSocket } from "./operations/responses-ws.ts";
 import type { Logger } from "./log.ts";
-import { openSqliteRequestLog } from "./observe/request-log-thread.ts";
-import { openPostgresRequestLog } from "./observe/postgres-request-log.ts";
+import { openPostgresLogThread, openSqliteRequestLog } from "./observe/request-log-thread.ts";
 import { createRuntime, type SqliteOpeners } from "./runtime.ts";
 import { openSqliteStore } from "./state/sqlite-store.ts";
 import { openSqliteKeys } from "./keys/sqlite-keys.ts";
@@ -72,15 +71,14 @@ interface SocketData {
  */
 const AFTER_LISTENING_MS = 1;
 
+// The request log's worker module, as build.ts compiles it in beside this file (and as it sits in src/).
+const requestLogWorker = () => new URL("./observe/request-log-worker.ts", import.meta.url);
+
 // Bun has SQLite: state and the request log survive a restart.
 const BUN_SQLITE: SqliteOpeners = Object.freeze({
   store: (path: string) => openSqliteStore(path),
-  // The worker's module, as build.ts compiles it in beside this file (and as it sits in src/).
   requestLog: (options: Parameters<SqliteOpeners["requestLog"]>[0]) =>
-    openSqliteRequestLog({
-      ...options,
-      worker: new URL("./observe/request-log-worker.ts", import.meta.url),
-    }),
+    openSqliteRequestLog({ ...options, worker: requestLogWorker() }),
   keys: openSqliteKeys,
 });
 
@@ -88,6 +86,9 @@ const BUN_SQLITE: SqliteOpeners = Object.freeze({
 export function startServer(options: StartOptions): RunningServer {
   const { log } = options;
   let server: ReturnType<typeof Bun.serve<SocketData>>;
+  // Kept from the start: a stopped server's port reads 0, and the records written at a stop
+  // would name that.
+  let listeningPort: number | undefined;
   const runtime = createRuntime({
     ...options,
     host: {
@@ -96,9 +97,10 @@ export function startServer(options: StartOptions): RunningServer {
       listeningOn: () => `${server.hostname}:${server.port}`,
       // Each record names the instance that served it: this machine and the port it listens on.
       postgresLog: (settings) =>
-        openPostgresRequestLog({
+        openPostgresLogThread({
           ...settings,
-          instance: () => `${machineName()}:${server?.port ?? port}`,
+          instance: () => `${machineName()}:${listeningPort ?? port}`,
+          worker: requestLogWorker(),
         }),
       sharedLink: (settings, log) =>
         openRedisLink(settings.url, {
@@ -188,6 +190,7 @@ export function startServer(options: StartOptions): RunningServer {
         );
       },
     });
+    listeningPort = server.port;
   } catch (error) {
     void runtime.close();
     const code = (error as { code?: string }).code;

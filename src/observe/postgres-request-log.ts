@@ -36,6 +36,12 @@ export interface PostgresLogOptions {
   instance: () => string;
   log: Logger;
   now?: () => number;
+  /**
+   * Told when what stats() says has changed without a call to it: the server went away or came
+   * back, a batch was written, the count of records was refreshed. For the worker that runs this
+   * log, which keeps the serving thread's copy of those figures up to date.
+   */
+  onChange?: () => void;
 }
 
 /** Records per INSERT (one JSON parameter), so that no single write holds the connection long. */
@@ -321,6 +327,7 @@ function sizeOf(r: RequestRecord): number {
 export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog {
   const now = options.now ?? Date.now;
   const { log, timeoutMs } = options;
+  const changed = options.onChange ?? (() => {});
   const label = redactedUrl(options.url);
   const sql = openSql(options.url, timeoutMs);
 
@@ -341,18 +348,21 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
   const wentDown = (error: unknown) => {
     if (!up) return;
     up = false;
+    changed();
     log.warn(
       `request log: PostgreSQL at ${label} does not answer (${(error as Error).message}); this instance keeps serving and holds up to ${options.bufferRecords} records in memory until it does`,
     );
   };
   const cameBack = () => {
     retryMs = options.flushMs;
-    if (up) return;
-    up = true;
-    log.info(
-      `request log: PostgreSQL at ${label} answers again; the records held meanwhile are written${droppedInOutage ? ` (${droppedInOutage} were dropped: the buffer was full)` : ""}`,
-    );
-    droppedInOutage = 0;
+    if (!up) {
+      up = true;
+      log.info(
+        `request log: PostgreSQL at ${label} answers again; the records held meanwhile are written${droppedInOutage ? ` (${droppedInOutage} were dropped: the buffer was full)` : ""}`,
+      );
+      droppedInOutage = 0;
+    }
+    changed();
   };
 
   const ensureSchema = async () => {
@@ -466,6 +476,7 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
         stats.records = Number(row.n);
         stats.bytes = Number(row.bytes);
         stats.at = now();
+        changed();
       })
       .catch(() => {})
       .finally(() => {

@@ -1,3 +1,4 @@
+import type { LogStats } from "./request-log.ts";
 import type { LogFileOptions } from "./sqlite-request-log.ts";
 
 /*
@@ -6,18 +7,39 @@ import type { LogFileOptions } from "./sqlite-request-log.ts";
  * a structured clone of every record (BENCHMARKS.md, "Where the time goes").
  */
 
+/** The store the worker writes: the SQLite file, or the table shared on PostgreSQL. */
+export type LogStore =
+  | ({ store: "sqlite" } & Omit<LogFileOptions, "log" | "now">)
+  | {
+      store: "postgres";
+      url: string;
+      flushMs: number;
+      retentionMs: number;
+      timeoutMs: number;
+      bufferRecords: number;
+    };
+
 export type LogCall =
-  | { op: "open"; options: Omit<LogFileOptions, "log" | "now"> }
-  /** `batch` numbers it, so the serving thread can let go of it once written (or hand it again). */
-  | { op: "write"; batch: number; records: string }
+  | { op: "open"; options: LogStore }
+  /**
+   * `batch` numbers it, so the serving thread can let go of it once written (or hand it again);
+   * `instance` is the host:port that served its records, for a store shared by several.
+   */
+  | { op: "write"; batch: number; records: string; instance: string }
+  /** Asks for the store's figures now (a server's count of records is refreshed at most every 5 s). */
+  | { op: "stats" }
   | { op: "query" | "usage" | "usageBy" | "trim" | "close"; id: number; args: string };
 
 export type LogReply =
   | { kind: "opened" }
   | { kind: "failed"; message: string }
-  /** What the file holds, for stats() without a call: after opening, each write and each trim. */
-  | { kind: "stats"; records: number; bytes: number }
-  /** A batch is done with: written, or, when the file could not be opened, dropped. */
-  | { kind: "written"; batch: number; count: number }
+  /** The store's figures, for stats() without a call: after opening, each trim, and each change of a server's state. */
+  | { kind: "stats"; stats: LogStats }
+  /**
+   * A batch is done with: written (SQLite), taken into the buffer that writes it (PostgreSQL),
+   * or, when the store could not be opened, dropped. With the figures after it, so that no
+   * reading of stats() counts the batch both as in flight and as the store's.
+   */
+  | { kind: "written"; batch: number; count: number; stats?: LogStats }
   | { kind: "log"; level: "info" | "warn" | "error"; message: string }
   | { kind: "answer"; id: number; value?: string; error?: string };

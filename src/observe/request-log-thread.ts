@@ -1,5 +1,7 @@
 import type { Logger } from "../log.ts";
-import type { LogCall, LogReply } from "./request-log-protocol.ts";
+import { redactedUrl } from "../state/shared-link.ts";
+import type { PostgresLogOptions } from "./postgres-request-log.ts";
+import type { LogCall, LogReply, LogStore } from "./request-log-protocol.ts";
 import type { RequestRecord } from "./record.ts";
 import {
   type LoggedRequest,
@@ -14,11 +16,13 @@ import {
 import { openLogFile, RETENTION_CHECK_MS } from "./sqlite-request-log.ts";
 
 /*
- * The SQLite request log as the serving thread holds it: records wait in memory and are handed,
- * as one JSON string per batch, to a worker thread that decodes and writes them
- * (request-log-worker.ts). Writing a second's records took the serving thread a few milliseconds
- * every second, which was the latency tail of a gateway serving one client at a time (issue 20).
- * A kill -9 loses what was not yet handed over and written: at most one flush interval.
+ * The request log as the serving thread holds it: records wait in memory and are handed, as one
+ * JSON string per batch, to a worker thread that decodes and writes them (request-log-worker.ts),
+ * to the SQLite file or to PostgreSQL. Writing a second's records took the serving thread a few
+ * milliseconds every second, which was the latency tail of a gateway serving one client at a time
+ * (issue 20); on PostgreSQL, turning records into rows and speaking to the server took it up to
+ * 17 µs a request. A kill -9 loses what was not yet handed over and written: at most one flush
+ * interval.
  */
 
 export interface ThreadedLogOptions {
@@ -32,6 +36,11 @@ export interface ThreadedLogOptions {
   /** For tests: how often an idle log looks whether its oldest record is past retention (RETENTION_CHECK_MS). */
   retentionCheckMs?: number;
 }
+
+/** PostgreSQL's log options, less those only its own thread can hold, and the worker's module. */
+export type ThreadedPostgresLogOptions = Omit<PostgresLogOptions, "now" | "onChange"> & {
+  worker: URL | string;
+};
 
 /**
  * Records handed over on the next turn once this many wait, whatever the timer. Each batch costs
@@ -48,13 +57,36 @@ const HANDOFF_RECORDS = 1000;
 const HANDOFF_BODY_CHARS = 8 * 1024 * 1024;
 /** How long close() waits for the worker to write what it holds. */
 const CLOSE_WAIT_MS = 10_000;
+/** The serving thread asks the worker for fresh figures at most this often. */
+const STATS_ASK_MS = 1000;
 
-export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
-  // Opened here once, so a file that cannot be opened is known now and the runtime can say so
-  // and keep the log in memory, and trimmed, so that what retention no longer keeps is gone
-  // when levity has started; the worker opens its own connection and trims every 10 minutes.
-  const atStart = trimmed(options);
-  let written = { records: atStart.records, bytes: atStart.bytes };
+type Ask = (
+  op: "query" | "usage" | "usageBy" | "trim" | "close",
+  args: unknown[],
+) => Promise<unknown>;
+
+interface LogThreadOptions {
+  store: LogStore;
+  flushMs: number;
+  log: Logger;
+  worker: URL | string;
+  /** The store as named where it cannot be opened: "the request log <label> could not be opened". */
+  label: string;
+  /** What stats() says until the worker first reports. */
+  stats: LogStats;
+  instance?: () => string;
+  /** Started now (a server's schema is brought up to date at start), not with the first batch or read. */
+  eager?: boolean;
+  closeWaitMs?: number;
+  /** Told when the worker starts, for the SQLite log's watch on an idle file. */
+  onStart?: () => void;
+}
+
+/** The serving thread's half: the log, and its way of asking the worker directly. */
+function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask } {
+  /** The store's figures as the worker last reported them. */
+  let reported = options.stats;
+  let lastStatsAsk = 0;
 
   let pending: RequestRecord[] = [];
   /** The characters of the bodies the pending records keep. */
@@ -69,7 +101,7 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
   let nextBatch = 0;
   let inFlight = 0;
   let closed = false;
-  /** Why the worker could not open the file: reads are refused with it. */
+  /** Why the worker could not open the store: reads are refused with it. */
   let unopened: string | undefined;
   let restarts = 0;
   let restartTimer: ReturnType<typeof setTimeout> | undefined;
@@ -78,6 +110,7 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     number,
     { resolve(value: string | undefined): void; reject(e: Error): void }
   >();
+  const instance = options.instance ?? (() => "");
 
   const failCalls = (message: string) => {
     for (const call of calls.values()) call.reject(new RequestLogUnavailable(message));
@@ -85,11 +118,12 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
   };
 
   const onReply = (reply: LogReply) => {
-    if (reply.kind === "stats") written = { records: reply.records, bytes: reply.bytes };
+    if (reply.kind === "stats") reported = reply.stats;
     else if (reply.kind === "written") {
       const batch = unwritten.get(reply.batch);
       unwritten.delete(reply.batch);
       if (batch) inFlight -= batch.count;
+      if (reply.stats) reported = reply.stats;
     } else if (reply.kind === "answer") {
       const call = calls.get(reply.id);
       calls.delete(reply.id);
@@ -98,7 +132,7 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     } else if (reply.kind === "log") options.log[reply.level](reply.message);
     else if (reply.kind === "opened") restarts = 0;
     else if (reply.kind === "failed") {
-      unopened = `the request log ${options.path} could not be opened: ${reply.message}`;
+      unopened = `the request log ${options.label} could not be opened: ${reply.message}`;
       options.log.error(`request log: ${unopened}; records are not kept until levity restarts`);
       failCalls(unopened);
     }
@@ -123,34 +157,30 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     };
     // The serving thread's lifetime decides the process's; close() ends the worker.
     worker.unref();
-    const open: LogCall = {
-      op: "open",
-      options: { path: options.path, retentionMs: options.retentionMs, maxBytes: options.maxBytes },
-    };
-    worker.postMessage(open);
+    worker.postMessage({ op: "open", options: options.store } satisfies LogCall);
     return worker;
   };
   /**
-   * The writer, started with the first batch or read: a gateway that has served nothing holds no
-   * second thread (about 4 MB of its idle memory). The file was opened and trimmed above.
+   * The writer, started with the first batch or read unless eager: a gateway that has served
+   * nothing holds no second thread (about 4 MB of its idle memory).
    */
   let thread: Worker | undefined;
   const writer = (): Worker => {
-    thread ??= spawn();
-    clearInterval(idleRetention);
+    if (thread === undefined) {
+      thread = spawn();
+      options.onStart?.();
+    }
     return thread;
   };
-  // An idle log still lets go of what passes retention: its writer starts and trims, on its own
-  // thread, once the oldest record the file held at start is past it. Without records nothing can
-  // grow, so age is the only limit to watch, and watching it is a comparison, not a query.
-  const trimDueAt = atStart.oldest === undefined ? undefined : atStart.oldest + options.retentionMs;
-  const idleRetention = setInterval(() => {
-    if (trimDueAt !== undefined && Date.now() >= trimDueAt)
-      ask("trim", []).catch(() => {
-        // A writer that cannot open the file has said so in the log already.
-      });
-  }, options.retentionCheckMs ?? RETENTION_CHECK_MS);
-  (idleRetention as { unref?: () => void }).unref?.();
+  if (options.eager) writer();
+
+  const send = (batch: number, records: string) =>
+    writer().postMessage({
+      op: "write",
+      batch,
+      records,
+      instance: instance(),
+    } satisfies LogCall);
 
   /** A new writer, given every batch the last one had not written. */
   function restart(): void {
@@ -164,7 +194,7 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
         options.log.error(
           `request log: ${held.count} records were dropped: writing them stopped the writer twice`,
         );
-      } else writer().postMessage({ op: "write", batch, records: held.records } as LogCall);
+      } else send(batch, held.records);
     }
   }
 
@@ -181,17 +211,15 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     const number = nextBatch++;
     unwritten.set(number, held);
     // While the writer is being started again, the batch waits for it with the others.
-    if (restartTimer === undefined)
-      writer().postMessage({ op: "write", batch: number, records: held.records } as LogCall);
+    if (restartTimer === undefined) send(number, held.records);
   };
 
-  const ask = (op: "query" | "usage" | "usageBy" | "trim" | "close", args: unknown[]) => {
+  const ask: Ask = (op, args) => {
     handOff();
     const id = nextId++;
     return new Promise<string | undefined>((resolve, reject) => {
       calls.set(id, { resolve, reject });
-      const call: LogCall = { op, id, args: JSON.stringify(args) };
-      writer().postMessage(call);
+      writer().postMessage({ op, id, args: JSON.stringify(args) } satisfies LogCall);
     });
   };
   const read = async <T>(op: "query" | "usage" | "usageBy", args: unknown[]): Promise<T> => {
@@ -199,10 +227,10 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     if (unopened !== undefined) throw new RequestLogUnavailable(unopened);
     if (restartTimer !== undefined)
       throw new RequestLogUnavailable("the request log's writer is starting again");
-    return JSON.parse((await ask(op, args)) ?? "null") as T;
+    return JSON.parse(((await ask(op, args)) as string | undefined) ?? "null") as T;
   };
 
-  return {
+  const log: RequestLog = {
     add(record) {
       if (closed) return;
       pending.push(record);
@@ -223,7 +251,14 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     usageBy: (by: UsageGrouping, since: number, until: number) =>
       read<UsageTotals[]>("usageBy", [by, since, until]),
     stats(): LogStats {
-      return { ...written, pending: pending.length + inFlight };
+      // The worker's figures change on their own (a server's count, its state): asked for anew
+      // now and then, and read from the last report meanwhile.
+      const now = Date.now();
+      if (thread !== undefined && !closed && now - lastStatsAsk >= STATS_ASK_MS) {
+        lastStatsAsk = now;
+        thread.postMessage({ op: "stats" } satisfies LogCall);
+      }
+      return { ...reported, pending: pending.length + inFlight + reported.pending };
     },
     async close() {
       if (closed) return;
@@ -232,20 +267,84 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
       handOff();
       closed = true;
       clearTimeout(timer);
-      clearInterval(idleRetention);
       // Never started: nothing was handed over, nothing to wait for.
       if (thread === undefined) return;
       let waited: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         ask("close", []).catch(() => undefined),
         new Promise((resolve) => {
-          waited = setTimeout(resolve, CLOSE_WAIT_MS);
+          waited = setTimeout(resolve, options.closeWaitMs ?? CLOSE_WAIT_MS);
         }),
       ]);
       clearTimeout(waited);
       thread.terminate();
     },
   };
+  return { log, ask };
+}
+
+export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
+  // Opened here once, so a file that cannot be opened is known now and the runtime can say so
+  // and keep the log in memory, and trimmed, so that what retention no longer keeps is gone
+  // when levity has started; the worker opens its own connection and trims every 10 minutes.
+  const atStart = trimmed(options);
+  const { path, retentionMs, maxBytes } = options;
+  let idleRetention: ReturnType<typeof setInterval> | undefined;
+  const { log, ask } = openLogThread({
+    store: { store: "sqlite", path, retentionMs, maxBytes },
+    flushMs: options.flushMs,
+    log: options.log,
+    worker: options.worker,
+    label: path,
+    stats: { records: atStart.records, bytes: atStart.bytes, pending: 0 },
+    onStart: () => clearInterval(idleRetention),
+  });
+  // An idle log still lets go of what passes retention: its writer starts and trims, on its own
+  // thread, once the oldest record the file held at start is past it. Without records nothing can
+  // grow, so age is the only limit to watch, and watching it is a comparison, not a query.
+  const trimDueAt = atStart.oldest === undefined ? undefined : atStart.oldest + retentionMs;
+  idleRetention = setInterval(() => {
+    if (trimDueAt !== undefined && Date.now() >= trimDueAt)
+      ask("trim", []).catch(() => {
+        // A writer that cannot open the file has said so in the log already.
+      });
+  }, options.retentionCheckMs ?? RETENTION_CHECK_MS);
+  (idleRetention as { unref?: () => void }).unref?.();
+  return {
+    ...log,
+    async close() {
+      clearInterval(idleRetention);
+      await log.close();
+    },
+  };
+}
+
+/**
+ * The request log on PostgreSQL, written from the worker (postgres-request-log.ts, run there).
+ * The worker starts with levity, so the schema is brought up to date at start as before.
+ */
+export function openPostgresLogThread(options: ThreadedPostgresLogOptions): RequestLog {
+  const { url, flushMs, retentionMs, timeoutMs, bufferRecords } = options;
+  return openLogThread({
+    store: { store: "postgres", url, flushMs, retentionMs, timeoutMs, bufferRecords },
+    flushMs,
+    log: options.log,
+    worker: options.worker,
+    label: `on PostgreSQL (${redactedUrl(url)})`,
+    stats: {
+      records: 0,
+      bytes: 0,
+      pending: 0,
+      store: "postgres",
+      up: true,
+      dropped: 0,
+      bufferLimit: bufferRecords,
+    },
+    instance: options.instance,
+    eager: true,
+    // Its close writes what it holds, each call within timeout_ms: the schema, then two drains.
+    closeWaitMs: Math.max(CLOSE_WAIT_MS, 3 * timeoutMs + 1000),
+  }).log;
 }
 
 /** The file trimmed to its retention and size, and what it then holds. */

@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { SQL } from "bun";
+import { join } from "node:path";
+import { openPostgresLogThread } from "../src/observe/request-log-thread.ts";
+import type { RequestLog } from "../src/observe/request-log.ts";
+import { tempDir } from "./support/gateway.ts";
+import { postgresAvailable, TestPostgres } from "./support/postgres.ts";
+import { requestRecord } from "./support/request-record.ts";
+import { waitUntil } from "./support/wait.ts";
+
+/*
+ * The request log on PostgreSQL as the serving thread holds it: records go to the log's worker
+ * as one string a batch, and the worker, not the serving thread, turns them into rows and speaks
+ * to the server (issue 20: that work took the serving thread up to 17 µs a request). A close
+ * writes what was just added; a worker that stops is started again and its batch written once.
+ */
+
+const READY = postgresAvailable("postgres-log-thread.test.ts");
+const WORKER = new URL("../src/observe/request-log-worker.ts", import.meta.url);
+const CRASHING_WORKER = new URL("./support/crashing-log-worker.ts", import.meta.url);
+
+let pg: TestPostgres;
+let admin: SQL;
+let databases = 0;
+
+beforeAll(async () => {
+  if (!READY) return;
+  pg = new TestPostgres();
+  await pg.start();
+  admin = new SQL(pg.url, { max: 1 });
+}, 60_000);
+afterAll(async () => {
+  if (!READY) return;
+  await admin.close({ timeout: 0 });
+  await pg.stop();
+}, 30_000);
+
+/** A database of its own for one test, and a client on it for the test's own reads. */
+async function freshDatabase(): Promise<{ url: string; db: SQL }> {
+  const name = `thread_${++databases}`;
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  const url = pg.url.replace(/\/levity$/, `/${name}`);
+  return { url, db: new SQL(url, { max: 1 }) };
+}
+
+function open(url: string, worker = WORKER, errors: string[] = []): RequestLog {
+  return openPostgresLogThread({
+    url,
+    flushMs: 20,
+    retentionMs: 86_400_000,
+    timeoutMs: 2000,
+    bufferRecords: 10_000,
+    instance: () => "host-a:4141",
+    log: { info() {}, warn() {}, error: (message) => errors.push(message) },
+    worker,
+  });
+}
+
+async function storedIds(db: SQL): Promise<string[]> {
+  const rows = await db`SELECT request_id FROM levity_requests ORDER BY request_id`.catch(() => []);
+  return rows.map((row: { request_id: string }) => row.request_id);
+}
+
+describe.skipIf(!READY)("the request log on PostgreSQL, from its worker", () => {
+  test("the serving thread makes no connection: the worker writes each record, with the instance sent", async () => {
+    const { url, db } = await freshDatabase();
+    // Bun.SQL counted on this thread only: the worker has its own globals.
+    const bun = Bun as unknown as { SQL: typeof SQL };
+    const original = bun.SQL;
+    let madeHere = 0;
+    bun.SQL = class extends original {
+      constructor(...args: ConstructorParameters<typeof SQL>) {
+        madeHere++;
+        super(...args);
+      }
+    } as typeof SQL;
+    try {
+      const log = open(url);
+      for (let n = 0; n < 3; n++) log.add(requestRecord(`req_pg_thread_${n}`));
+      await waitUntil("three rows", async () => (await storedIds(db)).length === 3);
+      const rows = await db`SELECT DISTINCT instance FROM levity_requests`;
+      expect(rows).toEqual([{ instance: "host-a:4141" }]);
+      // A read goes through the worker too, and sees every record added before it.
+      log.add(requestRecord("req_pg_thread_3"));
+      expect((await log.query({})).map((r) => r.requestId).sort()).toEqual([
+        "req_pg_thread_0",
+        "req_pg_thread_1",
+        "req_pg_thread_2",
+        "req_pg_thread_3",
+      ]);
+      // The worker's figures (its count of records is refreshed at most every 5 s).
+      await waitUntil("nothing pending", () => log.stats().pending === 0);
+      expect(log.stats()).toMatchObject({ store: "postgres", up: true, dropped: 0 });
+      await log.close();
+      expect(madeHere).toBe(0);
+    } finally {
+      bun.SQL = original;
+      await db.close({ timeout: 0 });
+    }
+  }, 30_000);
+
+  test("a close writes what was added just before it", async () => {
+    const { url, db } = await freshDatabase();
+    try {
+      const log = open(url);
+      const ids = Array.from(
+        { length: 1200 },
+        (_, n) => `req_pg_close_${String(n).padStart(4, "0")}`,
+      );
+      for (const id of ids) log.add(requestRecord(id));
+      await log.close();
+      expect(await storedIds(db)).toEqual(ids);
+    } finally {
+      await db.close({ timeout: 0 });
+    }
+  }, 30_000);
+
+  test("a worker that stops is started again, and the batch it had is written once", async () => {
+    const { url, db } = await freshDatabase();
+    process.env.LEVITY_TEST_CRASH_MARKER = join(tempDir("levity-pg-thread-"), "stopped");
+    const errors: string[] = [];
+    try {
+      const log = open(url, CRASHING_WORKER, errors);
+      const ids = Array.from({ length: 5 }, (_, n) => `req_pg_crash_${n}`);
+      for (const id of ids) log.add(requestRecord(id));
+      log.flush();
+      await waitUntil("the five records written by the next worker", async () => {
+        return (await storedIds(db)).length === 5;
+      });
+      expect(await storedIds(db)).toEqual(ids);
+      expect(errors.join("\n")).toContain("its writer stopped");
+      await log.close();
+    } finally {
+      delete process.env.LEVITY_TEST_CRASH_MARKER;
+      await db.close({ timeout: 0 });
+    }
+  }, 30_000);
+});
