@@ -18,6 +18,7 @@ import { waitUntil } from "./support/wait.ts";
 const READY = postgresAvailable("postgres-log-thread.test.ts");
 const WORKER = new URL("../src/observe/request-log-worker.ts", import.meta.url);
 const CRASHING_WORKER = new URL("./support/crashing-log-worker.ts", import.meta.url);
+const CUE_CRASHING_WORKER = new URL("./support/cue-crashing-log-worker.ts", import.meta.url);
 
 let pg: TestPostgres;
 let admin: SQL;
@@ -43,10 +44,10 @@ async function freshDatabase(): Promise<{ url: string; db: SQL }> {
   return { url, db: new SQL(url, { max: 1 }) };
 }
 
-function open(url: string, worker = WORKER, errors: string[] = []): RequestLog {
+function open(url: string, worker = WORKER, errors: string[] = [], flushMs = 20): RequestLog {
   return openPostgresLogThread({
     url,
-    flushMs: 20,
+    flushMs,
     retentionMs: 86_400_000,
     timeoutMs: 2000,
     bufferRecords: 10_000,
@@ -88,13 +89,31 @@ describe.skipIf(!READY)("the request log on PostgreSQL, from its worker", () => 
         "req_pg_thread_2",
         "req_pg_thread_3",
       ]);
-      // The worker's figures (its count of records is refreshed at most every 5 s).
-      await waitUntil("nothing pending", () => log.stats().pending === 0);
-      expect(log.stats()).toMatchObject({ store: "postgres", up: true, dropped: 0 });
+      // The worker's figures reach this thread: its count of records, refreshed at most every
+      // 5 s when asked for (stats() asks at most once a second).
+      await waitUntil("the worker's count of records", () => log.stats().records === 4, 15_000);
+      expect(log.stats()).toMatchObject({ store: "postgres", up: true, pending: 0, dropped: 0 });
       await log.close();
       expect(madeHere).toBe(0);
     } finally {
       bun.SQL = original;
+      await db.close({ timeout: 0 });
+    }
+  }, 30_000);
+
+  test("a batch handed over while the last one is being written follows it, not a flush_ms later", async () => {
+    const { url, db } = await freshDatabase();
+    try {
+      // flush_ms of a minute: only a flush can have written either record within the wait.
+      const log = open(url, WORKER, [], 60_000);
+      log.add(requestRecord("req_pg_first"));
+      log.flush();
+      // The worker is still bringing the schema up to date for the first when this one comes.
+      log.add(requestRecord("req_pg_second"));
+      log.flush();
+      await waitUntil("both rows", async () => (await storedIds(db)).length === 2);
+      await log.close();
+    } finally {
       await db.close({ timeout: 0 });
     }
   }, 30_000);
@@ -135,4 +154,40 @@ describe.skipIf(!READY)("the request log on PostgreSQL, from its worker", () => 
       await db.close({ timeout: 0 });
     }
   }, 30_000);
+
+  test("a worker that stops while PostgreSQL is away takes no record with it: all are written once it is back", async () => {
+    const { url, db } = await freshDatabase();
+    process.env.LEVITY_TEST_CRASH_MARKER = join(tempDir("levity-pg-thread-"), "stopped");
+    const errors: string[] = [];
+    let away = false;
+    try {
+      const log = open(url, CUE_CRASHING_WORKER, errors);
+      const before = ["req_pg_before_0", "req_pg_before_1", "req_pg_before_2"];
+      for (const id of before) log.add(requestRecord(id));
+      await waitUntil("the first three rows", async () => (await storedIds(db)).length === 3);
+      await pg.kill();
+      away = true;
+      const during = ["req_pg_during_0", "req_pg_during_1", "req_pg_during_2", "req_pg_during_3"];
+      for (const id of during) log.add(requestRecord(id));
+      log.flush();
+      await waitUntil("the worker to hold the four", () => {
+        const stats = log.stats();
+        return stats.up === false && stats.pending === 4;
+      });
+      // It stops while it holds them in its buffer; the next one is given them again.
+      log.add(requestRecord("req_stop_the_writer"));
+      log.flush();
+      await waitUntil("the writer to stop", () => errors.join("\n").includes("its writer stopped"));
+      expect(log.stats().pending).toBe(5);
+      await pg.start();
+      away = false;
+      await waitUntil("every row", async () => (await storedIds(db)).length === 8, 15_000);
+      expect(await storedIds(db)).toEqual([...before, ...during, "req_stop_the_writer"].sort());
+      await log.close();
+    } finally {
+      if (away) await pg.start();
+      delete process.env.LEVITY_TEST_CRASH_MARKER;
+      await db.close({ timeout: 0 });
+    }
+  }, 60_000);
 });

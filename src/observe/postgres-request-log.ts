@@ -9,6 +9,7 @@ import {
   statusRange,
   type LoggedRequest,
   type LogQuery,
+  type LogStats,
   type RequestLog,
   type UsageGrouping,
   type UsageRow,
@@ -42,6 +43,17 @@ export interface PostgresLogOptions {
    * log, which keeps the serving thread's copy of those figures up to date.
    */
   onChange?: () => void;
+  /**
+   * Told each time records leave the buffer, written (or refused by the server and dropped), in
+   * the order they were added: the worker lets the serving thread drop its copy of a batch only
+   * once every record of it is in the table.
+   */
+  onWritten?: (count: number) => void;
+}
+
+/** The log, and its figures without the count of records being refreshed (a query every 5 s). */
+export interface PostgresRequestLog extends RequestLog {
+  figures(): LogStats;
 }
 
 /** Records per INSERT (one JSON parameter), so that no single write holds the connection long. */
@@ -324,7 +336,7 @@ function sizeOf(r: RequestRecord): number {
   );
 }
 
-export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog {
+export function openPostgresRequestLog(options: PostgresLogOptions): PostgresRequestLog {
   const now = options.now ?? Date.now;
   const { log, timeoutMs } = options;
   const changed = options.onChange ?? (() => {});
@@ -340,6 +352,8 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
   let up = true;
   let closed = false;
   let writing: Promise<void> | undefined;
+  /** flush() was asked while a write was under way: the records added meanwhile go right after it. */
+  let flushAgain = false;
   let timer: Timer | undefined;
   let retryMs = options.flushMs;
   let lastTrim = 0;
@@ -431,6 +445,7 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
       pending.splice(0, batch.length);
       left -= batch.length;
       for (const r of batch) pendingBytes -= sizeOf(r);
+      options.onWritten?.(batch.length);
       cameBack();
     }
     cameBack();
@@ -459,7 +474,9 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
         writing = undefined;
         if (!up || !migrated) {
           if (pending.length > 0 || !migrated) schedule(retryMs);
-        } else if (pending.length > 0) schedule(pending.length >= BATCH_MAX ? 0 : options.flushMs);
+        } else if (pending.length > 0)
+          schedule(flushAgain || pending.length >= BATCH_MAX ? 0 : options.flushMs);
+        flushAgain = false;
       });
     return writing;
   };
@@ -502,6 +519,16 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
       );
   };
 
+  const figures = (): LogStats => ({
+    records: stats.records,
+    bytes: stats.bytes,
+    pending: pending.length,
+    store: "postgres",
+    up,
+    dropped,
+    bufferLimit: options.bufferRecords,
+  });
+
   return {
     add(record) {
       if (closed) return;
@@ -523,6 +550,7 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
       schedule(!up ? retryMs : pending.length >= BATCH_MAX ? 0 : options.flushMs);
     },
     flush() {
+      if (writing) flushAgain = true;
       void write();
     },
     async query(query) {
@@ -562,17 +590,10 @@ export function openPostgresRequestLog(options: PostgresLogOptions): RequestLog 
       await beforeRead();
       return selectUsageBy(sql, by, since, until, timeoutMs);
     },
+    figures,
     stats() {
       refreshStats();
-      return {
-        records: stats.records,
-        bytes: stats.bytes,
-        pending: pending.length,
-        store: "postgres",
-        up,
-        dropped,
-        bufferLimit: options.bufferRecords,
-      };
+      return figures();
     },
     async close() {
       if (closed) return;

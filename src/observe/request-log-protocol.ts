@@ -36,10 +36,10 @@ export type LogReply =
   /** The store's figures, for stats() without a call: after opening, each trim, and each change of a server's state. */
   | { kind: "stats"; stats: LogStats }
   /**
-   * A batch is done with: written (SQLite), taken into the buffer that writes it (PostgreSQL),
-   * or, when the store could not be opened, dropped. With the figures after it, so that no
-   * reading of stats() counts the batch both as in flight and as the store's.
+   * `count` more records of a batch are done with: written, or dropped (past PostgreSQL's buffer
+   * bound, or when the store could not be opened); `finished` once all of it is. With the
+   * figures after it, so that no reading of stats() counts a record both ways.
    */
-  | { kind: "written"; batch: number; count: number; stats?: LogStats }
+  | { kind: "written"; batch: number; count: number; finished: boolean; stats?: LogStats }
   | { kind: "log"; level: "info" | "warn" | "error"; message: string }
   | { kind: "answer"; id: number; value?: string; error?: string };

@@ -20,9 +20,11 @@ import { openLogFile, RETENTION_CHECK_MS } from "./sqlite-request-log.ts";
  * JSON string per batch, to a worker thread that decodes and writes them (request-log-worker.ts),
  * to the SQLite file or to PostgreSQL. Writing a second's records took the serving thread a few
  * milliseconds every second, which was the latency tail of a gateway serving one client at a time
- * (issue 20); on PostgreSQL, turning records into rows and speaking to the server took it up to
- * 17 µs a request. A kill -9 loses what was not yet handed over and written: at most one flush
- * interval.
+ * (issue 20); with the log on PostgreSQL, where it also turned records into rows and spoke to
+ * the server, levity's CPU a request rose by -1 to +17 µs where the floor's (which writes from a
+ * thread of its own) moved by +2 to -8. A batch is let go of once the worker is done with it, so
+ * a worker that stops is given again whatever it had not written. A kill -9 loses what was not
+ * yet written: one flush interval of records, and on PostgreSQL whatever waits for it to answer.
  */
 
 export interface ThreadedLogOptions {
@@ -77,6 +79,7 @@ interface LogThreadOptions {
   instance?: () => string;
   /** Started now (a server's schema is brought up to date at start), not with the first batch or read. */
   eager?: boolean;
+  /** How long close() waits for the worker (Infinity: for as long as it takes). */
   closeWaitMs?: number;
   /** Told when the worker starts, for the SQLite log's watch on an idle file. */
   onStart?: () => void;
@@ -86,6 +89,8 @@ interface LogThreadOptions {
 function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask } {
   /** The store's figures as the worker last reported them. */
   let reported = options.stats;
+  /** Records the workers that stopped had dropped (a new one counts from 0). */
+  let droppedBefore = 0;
   let lastStatsAsk = 0;
 
   let pending: RequestRecord[] = [];
@@ -97,7 +102,10 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
    * Batches handed to the worker and not yet written: kept (as the string sent) until it says it
    * is done with them, so a worker that stops is given them again by the next.
    */
-  const unwritten = new Map<number, { records: string; count: number; tries: number }>();
+  const unwritten = new Map<
+    number,
+    { records: string; count: number; left: number; tries: number }
+  >();
   let nextBatch = 0;
   let inFlight = 0;
   let closed = false;
@@ -120,9 +128,13 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
   const onReply = (reply: LogReply) => {
     if (reply.kind === "stats") reported = reply.stats;
     else if (reply.kind === "written") {
-      const batch = unwritten.get(reply.batch);
-      unwritten.delete(reply.batch);
-      if (batch) inFlight -= batch.count;
+      const held = unwritten.get(reply.batch);
+      if (held) {
+        const done = reply.finished ? held.left : Math.min(reply.count, held.left);
+        held.left -= done;
+        inFlight -= done;
+        if (held.left === 0) unwritten.delete(reply.batch);
+      }
       if (reply.stats) reported = reply.stats;
     } else if (reply.kind === "answer") {
       const call = calls.get(reply.id);
@@ -132,6 +144,8 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
     } else if (reply.kind === "log") options.log[reply.level](reply.message);
     else if (reply.kind === "opened") restarts = 0;
     else if (reply.kind === "failed") {
+      // A store on a server is then as good as away, and /healthz and /metrics say so.
+      if (reported.up !== undefined) reported = { ...reported, up: false };
       unopened = `the request log ${options.label} could not be opened: ${reply.message}`;
       options.log.error(`request log: ${unopened}; records are not kept until levity restarts`);
       failCalls(unopened);
@@ -186,8 +200,15 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
   function restart(): void {
     clearTimeout(restartTimer);
     restartTimer = undefined;
+    if (reported.dropped !== undefined) {
+      droppedBefore += reported.dropped;
+      reported = { ...reported, dropped: 0 };
+    }
     thread = spawn();
     for (const [batch, held] of unwritten) {
+      // Given whole again: what the last one had done of it is done again (never twice in the table).
+      inFlight += held.count - held.left;
+      held.left = held.count;
       if (++held.tries > 2) {
         unwritten.delete(batch);
         inFlight -= held.count;
@@ -207,7 +228,12 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
     pending = [];
     pendingBodyChars = 0;
     inFlight += batch.length;
-    const held = { records: JSON.stringify(batch), count: batch.length, tries: 0 };
+    const held = {
+      records: JSON.stringify(batch),
+      count: batch.length,
+      left: batch.length,
+      tries: 0,
+    };
     const number = nextBatch++;
     unwritten.set(number, held);
     // While the writer is being started again, the batch waits for it with the others.
@@ -258,7 +284,11 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
         lastStatsAsk = now;
         thread.postMessage({ op: "stats" } satisfies LogCall);
       }
-      return { ...reported, pending: pending.length + inFlight + reported.pending };
+      // In flight: handed over and not yet written, which for PostgreSQL includes the worker's
+      // buffer (a batch is done with once all of it is in the table).
+      const figures = { ...reported, pending: pending.length + inFlight };
+      if (figures.dropped !== undefined) figures.dropped += droppedBefore;
+      return figures;
     },
     async close() {
       if (closed) return;
@@ -269,14 +299,22 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       clearTimeout(timer);
       // Never started: nothing was handed over, nothing to wait for.
       if (thread === undefined) return;
+      const waitMs = options.closeWaitMs ?? CLOSE_WAIT_MS;
       let waited: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        ask("close", []).catch(() => undefined),
-        new Promise((resolve) => {
-          waited = setTimeout(resolve, options.closeWaitMs ?? CLOSE_WAIT_MS);
+      const answered = await Promise.race([
+        ask("close", []).then(
+          () => true,
+          () => true,
+        ),
+        new Promise<false>((resolve) => {
+          if (Number.isFinite(waitMs)) waited = setTimeout(() => resolve(false), waitMs);
         }),
       ]);
       clearTimeout(waited);
+      if (!answered)
+        options.log.warn(
+          `request log: its writer had not finished after ${waitMs / 1000} s; the ${inFlight} records it had not written are lost`,
+        );
       thread.terminate();
     },
   };
@@ -342,8 +380,10 @@ export function openPostgresLogThread(options: ThreadedPostgresLogOptions): Requ
     },
     instance: options.instance,
     eager: true,
-    // Its close writes what it holds, each call within timeout_ms: the schema, then two drains.
-    closeWaitMs: Math.max(CLOSE_WAIT_MS, 3 * timeoutMs + 1000),
+    // Its close writes what it holds, each call within timeout_ms, and says what it could not:
+    // as on the serving thread before, a stop waits for that (a service manager's stop timeout
+    // is the bound).
+    closeWaitMs: Number.POSITIVE_INFINITY,
   }).log;
 }
 

@@ -21,33 +21,49 @@ type Logger = Parameters<typeof openLogFile>[0]["log"];
 
 /** The one shape the worker drives, whichever store is behind it. */
 interface OpenStore {
-  write(records: RequestRecord[], instance: string): void;
+  /** Takes a batch; its `done` is told once every record of it is written, or dropped. */
+  write(batch: number, records: RequestRecord[], instance: string): void;
   query(query: LogQuery): Awaitable<unknown>;
   usage(since: number): Awaitable<unknown>;
   usageBy(by: UsageGrouping, since: number, until: number): Awaitable<unknown>;
   trim(): void;
+  /** The figures as they are. */
+  figures(): LogStats;
+  /** The figures when someone asked for them (a server's count of records refreshed, now and then). */
   stats(): LogStats;
   close(): Awaitable<void>;
+}
+
+interface StoreEvents {
+  /** What stats() says has changed on its own. */
+  changed(): void;
+  /** `count` more records of a batch written, or dropped; `finished` once all of it is. */
+  done(batch: number, count: number, finished: boolean): void;
 }
 
 /** The SQLite file, trimmed every RETENTION_CHECK_MS. */
 function sqliteStore(
   options: Extract<LogStore, { store: "sqlite" }>,
   log: Logger,
-  changed: () => void,
+  events: StoreEvents,
 ): OpenStore {
   const file = openLogFile({ ...options, log });
   const retention = setInterval(() => {
     file.trim();
-    changed();
+    events.changed();
   }, RETENTION_CHECK_MS);
+  const figures = () => ({ ...file.stats(), pending: 0 });
   return {
-    write: (records) => file.write(records),
+    write(batch, records) {
+      file.write(records);
+      events.done(batch, records.length, true);
+    },
     query: (query) => file.query(query),
     usage: (since) => file.usage(since),
     usageBy: (by, since, until) => file.usageBy(by, since, until),
     trim: () => file.trim(),
-    stats: () => ({ ...file.stats(), pending: 0 }),
+    figures,
+    stats: figures,
     close() {
       clearInterval(retention);
       file.close();
@@ -58,30 +74,53 @@ function sqliteStore(
 /**
  * The table on PostgreSQL. A batch handed over is written at once while the server answers: the
  * serving thread has held it for up to flush_ms already, and kill -9 is to lose no more than that.
+ * A batch is done with once every record of it is in the table (or dropped): until then the
+ * serving thread keeps it, and a worker that stops takes with it nothing that is not kept there.
  */
 function postgresStore(
   options: Extract<LogStore, { store: "postgres" }>,
   log: Logger,
-  changed: () => void,
+  events: StoreEvents,
 ): OpenStore {
   let instance = "";
+  /** The batches whose records are in the buffer, oldest first, with how many are still there. */
+  const owed: { batch: number; left: number }[] = [];
   const shared = openPostgresRequestLog({
     ...options,
     instance: () => instance,
     log,
-    onChange: changed,
+    onChange: events.changed,
+    // The buffer is written from its head, in the order records were added.
+    onWritten(count) {
+      let written = count;
+      while (written > 0 && owed.length > 0) {
+        const head = owed[0]!;
+        const taken = Math.min(written, head.left);
+        head.left -= taken;
+        written -= taken;
+        if (head.left === 0) owed.shift();
+        events.done(head.batch, taken, head.left === 0);
+      }
+    },
   });
+  const dropped = () => shared.figures().dropped ?? 0;
   return {
-    write(records, servedBy) {
+    write(batch, records, servedBy) {
       instance = servedBy;
+      const droppedBefore = dropped();
       for (const record of records) shared.add(record);
-      if (shared.stats().up) shared.flush();
+      // Those past the buffer's bound were dropped (and counted) as they came.
+      const kept = records.length - (dropped() - droppedBefore);
+      if (kept < records.length) events.done(batch, records.length - kept, kept === 0);
+      if (kept > 0) owed.push({ batch, left: kept });
+      if (shared.figures().up) shared.flush();
     },
     query: (query) => shared.query(query),
     usage: (since) => shared.usage(since),
     usageBy: (by, since, until) => shared.usageBy(by, since, until),
     // It trims itself, beside its writes.
     trim() {},
+    figures: () => shared.figures(),
     stats: () => shared.stats(),
     close: () => shared.close(),
   };
@@ -97,8 +136,13 @@ function serve(scope: WorkerScope): void {
   let store: OpenStore | undefined;
   /** Why the store could not be opened: every call is answered with it. */
   let unopened = "the request log is not open";
-  const stats = () => {
-    if (store) say({ kind: "stats", stats: store.stats() });
+  const report = () => {
+    if (store) say({ kind: "stats", stats: store.figures() });
+  };
+  const events: StoreEvents = {
+    changed: report,
+    done: (batch, count, finished) =>
+      say({ kind: "written", batch, count, finished, stats: store?.figures() }),
   };
   const answer = (id: number, work: () => Awaitable<unknown>) => {
     let result: Awaitable<unknown>;
@@ -120,25 +164,26 @@ function serve(scope: WorkerScope): void {
       try {
         store =
           call.options.store === "sqlite"
-            ? sqliteStore(call.options, log, stats)
-            : postgresStore(call.options, log, stats);
+            ? sqliteStore(call.options, log, events)
+            : postgresStore(call.options, log, events);
       } catch (error) {
         unopened = `the request log could not be opened: ${(error as Error).message}`;
         say({ kind: "failed", message: (error as Error).message });
         return;
       }
       say({ kind: "opened" });
-      stats();
+      report();
       return;
     }
     if (call.op === "write") {
-      const batch = JSON.parse(call.records) as RequestRecord[];
-      store?.write(batch, call.instance);
-      say({ kind: "written", batch: call.batch, count: batch.length, stats: store?.stats() });
+      const records = JSON.parse(call.records) as RequestRecord[];
+      // A store that could not be opened lets go of what it is handed.
+      if (store) store.write(call.batch, records, call.instance);
+      else events.done(call.batch, records.length, true);
       return;
     }
     if (call.op === "stats") {
-      stats();
+      if (store) say({ kind: "stats", stats: store.stats() });
       return;
     }
     const open = store;
@@ -154,7 +199,7 @@ function serve(scope: WorkerScope): void {
         return open.usageBy(args[0] as UsageGrouping, args[1] as number, args[2] as number);
       if (call.op === "trim") {
         open.trim();
-        stats();
+        report();
         return undefined;
       }
       store = undefined;
