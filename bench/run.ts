@@ -434,6 +434,43 @@ if (existsSync(ccrEntry)) {
   if (!ccr) console.log("claude-code-router did not start; its comparison is skipped");
 }
 
+/**
+ * The gateways the c=1 and c=64 runs compare, started again for each round (up to three sets):
+ * a process carries its own luck (JIT decisions, where its memory fell), which a median over the
+ * rounds of one process could not take out. Twelve fresh levity processes read 94 to 132 µs of
+ * CPU a request on one path (BENCHMARKS.md, issue 20, twenty-second session).
+ */
+const SETS = Math.max(1, Math.min(ROUNDS, 3));
+/** Each compared gateway's port, and the port and process of its copy in sets 2, 3… */
+const copies = new Map<number, { port: number; pid: number }[]>();
+for (let set = 2; set <= SETS; set++) {
+  const pairs: [{ port: number }, { port: number; pid: number }][] = [
+    [
+      reference,
+      await start(
+        `reference proxy (set ${set})`,
+        [BUN, join(import.meta.dir, "reference-proxy.ts")],
+        {
+          UPSTREAM_URL: upstreamUrl,
+          ...REFERENCE_ENV,
+        },
+      ),
+    ],
+    [floor, await startFloor(`floor proxy (set ${set})`)],
+    [featured, await startFloor(`floor with features (set ${set})`, { FLOOR_FEATURES: "1" })],
+    [
+      levity,
+      await start(
+        `levity (set ${set})`,
+        [binary, "serve", "--config", levityConfig("")],
+        SERVICE_ENVIRONMENT,
+      ),
+    ],
+  ];
+  for (const [original, copy] of pairs)
+    copies.set(original.port, [...(copies.get(original.port) ?? []), copy]);
+}
+
 const chatBody = CHAT_REQUEST;
 const geminiBody = GEMINI_REQUEST;
 const anthropicBody = ANTHROPIC_REQUEST;
@@ -625,7 +662,17 @@ const pidByPort = new Map<number, number>(
     .filter((p) => p !== undefined)
     .map((p) => [p.port, p.pid]),
 );
+for (const list of copies.values()) for (const copy of list) pidByPort.set(copy.port, copy.pid);
 const pidOf = (t: Target) => t.pid ?? pidByPort.get(Number(new URL(t.url).port));
+/** A target as set `set` (1, 2…) serves it: the same path on that set's copy of its gateway. */
+function inSet(t: Target, set: number): Target {
+  const url = new URL(t.url);
+  const copy = set > 1 ? copies.get(Number(url.port))?.[set - 2] : undefined;
+  if (!copy) return t;
+  url.port = String(copy.port);
+  return { ...t, url: url.toString(), pid: t.pid === undefined ? undefined : copy.pid };
+}
+const setOf = (round: number) => ((round - 1) % SETS) + 1;
 const warmed = new Map<string, string>();
 for (const t of [
   ...passThrough,
@@ -638,6 +685,11 @@ for (const t of [
   warmed.set(t.name, warmUp(t, pidOf(t)));
 for (const t of [...teamPair, teamTwin, ...floorTeamPair])
   warmed.set(t.name, warmUp(t, pidOf(t), teamKeysFile));
+for (let set = 2; set <= SETS; set++)
+  for (const t of [...passThrough, ...featuredTargets, ...translated]) {
+    const copy = inSet(t, set);
+    if (copy !== t) warmed.set(`${t.name} (set ${set})`, warmUp(copy, pidOf(copy)));
+  }
 
 /**
  * The targets in a round's order: as listed in odd rounds, reversed in even ones. The machine
@@ -655,9 +707,12 @@ const STORE_SERVERS: readonly string[] = ["postgres", "redis-server"];
 const add = (key: string, r: WrkResult) => results.set(key, [...(results.get(key) ?? []), r]);
 for (let round = 1; round <= ROUNDS; round++) {
   console.log(`round ${round}/${ROUNDS}`);
-  for (const t of inTurn(round, [...passThrough, featuredTarget]))
+  const set = setOf(round);
+  for (const t of inTurn(round, [...passThrough, featuredTarget]).map((t) => inSet(t, set)))
     add(`c1 ${t.name}`, wrk(t.url, 1, SECONDS, t.body, t.headers));
-  for (const t of inTurn(round, [...passThrough, ...featuredTargets, ...translated]))
+  for (const t of inTurn(round, [...passThrough, ...featuredTargets, ...translated]).map((t) =>
+    inSet(t, set),
+  ))
     add(
       `c64 ${t.name}`,
       t.pid
@@ -1110,7 +1165,7 @@ const command = `bun bench/run.ts --rounds ${ROUNDS} --seconds ${SECONDS} --requ
 const report = `## Results
 
 Machine: ${machine()}.
-Command: \`${command}\` (${new Date().toISOString().slice(0, 10)}). Every process on the same machine: the fake upstream, each gateway, and the load generator (wrk 1 thread; bench/stream-load.ts for streams). Medians of ${ROUNDS} rounds of ${SECONDS} s, each target once a round, in the listed order in odd rounds and the reverse in even ones; the log-and-metrics and key-enforcement comparisons run side by side (both gateways loaded at once, c=32 each, four times a round, each started first twice; judged by the median of the runs' own ratios, with two identical gateways measured the same way as the method's own reading), the shared store's A B B A in each round (Redis and PostgreSQL would take their CPU from both sides of a side-by-side run), judged by the median of the rounds' own ratios.
+Command: \`${command}\` (${new Date().toISOString().slice(0, 10)}). Every process on the same machine: the fake upstream, each gateway, and the load generator (wrk 1 thread; bench/stream-load.ts for streams). Medians of ${ROUNDS} rounds of ${SECONDS} s, each target once a round, in the listed order in odd rounds and the reverse in even ones; the c=1 and c=64 runs of levity, the reference proxy and the two floors go to a process of each started for the round (${SETS} of each, each warmed), so that no verdict rests on one process's luck; the log-and-metrics and key-enforcement comparisons run side by side (both gateways loaded at once, c=32 each, four times a round, each started first twice; judged by the median of the runs' own ratios, with two identical gateways measured the same way as the method's own reading), the shared store's A B B A in each round (Redis and PostgreSQL would take their CPU from both sides of a side-by-side run), judged by the median of the rounds' own ratios.
 
 Warm-up before the rounds, at c=8: every path at least ${WARM_MIN_SECONDS} s, then on until its process's compiler threads were quiet for a second (seconds taken: ${[...warmed.entries()].map(([name, taken]) => `${name} ${taken}`).join(", ")}).
 
