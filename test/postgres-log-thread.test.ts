@@ -44,16 +44,40 @@ async function freshDatabase(): Promise<{ url: string; db: SQL }> {
   return { url, db: new SQL(url, { max: 1 }) };
 }
 
-function open(url: string, worker = WORKER, errors: string[] = [], flushMs = 20): RequestLog {
+/** `work` on a database of its own, whose client is closed after it whatever happens. */
+async function withDatabase(work: (url: string, db: SQL) => Promise<void>): Promise<void> {
+  const { url, db } = await freshDatabase();
+  try {
+    await work(url, db);
+  } finally {
+    await db.close({ timeout: 0 });
+  }
+}
+
+interface OpenOptions {
+  worker?: URL;
+  errors?: string[];
+  warnings?: string[];
+  flushMs?: number;
+  heldMaxChars?: number;
+}
+
+function open(url: string, options: OpenOptions = {}): RequestLog {
+  const { errors = [], warnings = [] } = options;
   return openPostgresLogThread({
     url,
-    flushMs,
+    flushMs: options.flushMs ?? 20,
     retentionMs: 86_400_000,
     timeoutMs: 2000,
     bufferRecords: 10_000,
     instance: () => "host-a:4141",
-    log: { info() {}, warn() {}, error: (message) => errors.push(message) },
-    worker,
+    log: {
+      info() {},
+      warn: (message) => warnings.push(message),
+      error: (message) => errors.push(message),
+    },
+    worker: options.worker ?? WORKER,
+    heldMaxChars: options.heldMaxChars,
   });
 }
 
@@ -102,10 +126,9 @@ describe.skipIf(!READY)("the request log on PostgreSQL, from its worker", () => 
   }, 30_000);
 
   test("a batch handed over while the last one is being written follows it, not a flush_ms later", async () => {
-    const { url, db } = await freshDatabase();
-    try {
+    await withDatabase(async (url, db) => {
       // flush_ms of a minute: only a flush can have written either record within the wait.
-      const log = open(url, WORKER, [], 60_000);
+      const log = open(url, { flushMs: 60_000 });
       log.add(requestRecord("req_pg_first"));
       log.flush();
       // The worker is still bringing the schema up to date for the first when this one comes.
@@ -113,14 +136,11 @@ describe.skipIf(!READY)("the request log on PostgreSQL, from its worker", () => 
       log.flush();
       await waitUntil("both rows", async () => (await storedIds(db)).length === 2);
       await log.close();
-    } finally {
-      await db.close({ timeout: 0 });
-    }
+    });
   }, 30_000);
 
   test("a close writes what was added just before it", async () => {
-    const { url, db } = await freshDatabase();
-    try {
+    await withDatabase(async (url, db) => {
       const log = open(url);
       const ids = Array.from(
         { length: 1200 },
@@ -129,9 +149,7 @@ describe.skipIf(!READY)("the request log on PostgreSQL, from its worker", () => 
       for (const id of ids) log.add(requestRecord(id));
       await log.close();
       expect(await storedIds(db)).toEqual(ids);
-    } finally {
-      await db.close({ timeout: 0 });
-    }
+    });
   }, 30_000);
 
   test("a worker that stops is started again, and the batch it had is written once", async () => {
@@ -139,7 +157,7 @@ describe.skipIf(!READY)("the request log on PostgreSQL, from its worker", () => 
     process.env.LEVITY_TEST_CRASH_MARKER = join(tempDir("levity-pg-thread-"), "stopped");
     const errors: string[] = [];
     try {
-      const log = open(url, CRASHING_WORKER, errors);
+      const log = open(url, { worker: CRASHING_WORKER, errors });
       const ids = Array.from({ length: 5 }, (_, n) => `req_pg_crash_${n}`);
       for (const id of ids) log.add(requestRecord(id));
       log.flush();
@@ -155,13 +173,24 @@ describe.skipIf(!READY)("the request log on PostgreSQL, from its worker", () => 
     }
   }, 30_000);
 
-  test("a worker that stops while PostgreSQL is away takes no record with it: all are written once it is back", async () => {
-    const { url, db } = await freshDatabase();
+  /**
+   * With PostgreSQL killed, four records held by the worker, then `cues` batches that each stop
+   * the writer in turn; PostgreSQL started again. The log, its errors, and the ids sent.
+   */
+  async function stoppedDuringOutage(
+    db: SQL,
+    url: string,
+    cues: number,
+    more: { heldMaxChars?: number } = {},
+  ): Promise<{ log: RequestLog; errors: string[]; sent: string[] }> {
     process.env.LEVITY_TEST_CRASH_MARKER = join(tempDir("levity-pg-thread-"), "stopped");
     const errors: string[] = [];
+    const warnings: string[] = [];
+    /** Each writer says so once it finds PostgreSQL away. */
+    const writersAway = () => warnings.filter((w) => w.includes("does not answer")).length;
     let away = false;
     try {
-      const log = open(url, CUE_CRASHING_WORKER, errors);
+      const log = open(url, { worker: CUE_CRASHING_WORKER, errors, warnings, ...more });
       const before = ["req_pg_before_0", "req_pg_before_1", "req_pg_before_2"];
       for (const id of before) log.add(requestRecord(id));
       await waitUntil("the first three rows", async () => (await storedIds(db)).length === 3);
@@ -172,22 +201,53 @@ describe.skipIf(!READY)("the request log on PostgreSQL, from its worker", () => 
       log.flush();
       await waitUntil("the worker to hold the four", () => {
         const stats = log.stats();
-        return stats.up === false && stats.pending === 4;
+        return writersAway() === 1 && stats.up === false && stats.pending === 4;
       });
-      // It stops while it holds them in its buffer; the next one is given them again.
-      log.add(requestRecord("req_stop_the_writer"));
-      log.flush();
-      await waitUntil("the writer to stop", () => errors.join("\n").includes("its writer stopped"));
-      expect(log.stats().pending).toBe(5);
+      const cueIds = Array.from({ length: cues }, (_, n) => `req_stop_the_writer_${n}`);
+      for (const [n, id] of cueIds.entries()) {
+        // It stops while it holds them in its buffer; the next one is given what it had.
+        log.add(requestRecord(id));
+        log.flush();
+        await waitUntil(
+          `the writer to stop (${n + 1})`,
+          () => errors.filter((e) => e.includes("its writer stopped")).length === n + 1,
+        );
+        // The next writer, given all the last one had, finds PostgreSQL away in its turn.
+        await waitUntil(`writer ${n + 2} to find PostgreSQL away`, () => writersAway() === n + 2);
+      }
       await pg.start();
       away = false;
-      await waitUntil("every row", async () => (await storedIds(db)).length === 8, 15_000);
-      expect(await storedIds(db)).toEqual([...before, ...during, "req_stop_the_writer"].sort());
-      await log.close();
+      return { log, errors, sent: [...before, ...during, ...cueIds] };
     } finally {
       if (away) await pg.start();
       delete process.env.LEVITY_TEST_CRASH_MARKER;
-      await db.close({ timeout: 0 });
     }
+  }
+
+  test("writers that stop while PostgreSQL is away take no record with them: all are written once it is back", async () => {
+    await withDatabase(async (url, db) => {
+      // Three in a row: a batch the writer had taken is not what stopped it, and is kept.
+      const { log, sent } = await stoppedDuringOutage(db, url, 3);
+      await waitUntil("every row", async () => (await storedIds(db)).length === 10, 15_000);
+      expect(await storedIds(db)).toEqual(sent.sort());
+      await waitUntil("nothing pending", () => log.stats().pending === 0);
+      expect(log.stats().dropped).toBe(0);
+      await log.close();
+    });
+  }, 60_000);
+
+  test("past what the serving thread keeps, a writer that stops takes what it held: said and counted", async () => {
+    await withDatabase(async (url, db) => {
+      // Nothing kept once the writer has taken it: the four of the outage go with the writer.
+      const { log, errors, sent } = await stoppedDuringOutage(db, url, 1, { heldMaxChars: 1 });
+      await waitUntil("the cue's row", async () => (await storedIds(db)).length === 4, 15_000);
+      expect(await storedIds(db)).toEqual(
+        sent.filter((id) => !id.startsWith("req_pg_during")).sort(),
+      );
+      expect(errors.join("\n")).toContain("4 records the stopped writer held were lost");
+      await waitUntil("nothing pending", () => log.stats().pending === 0);
+      expect(log.stats().dropped).toBe(4);
+      await log.close();
+    });
   }, 60_000);
 });

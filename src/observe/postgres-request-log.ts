@@ -423,6 +423,8 @@ export function openPostgresRequestLog(options: PostgresLogOptions): PostgresReq
     while (left > 0) {
       const batch = pending.slice(0, Math.min(left, BATCH_MAX));
       const rows = batch.map((r) => toRow(r, instance));
+      /** Refused records, counted once the batch has left the buffer (then they are not in it twice). */
+      let refused = 0;
       // One text parameter that PostgreSQL unpacks itself, instead of 26 bound parameters a
       // record: encoding those took levity's thread more time than the rest of the log's work.
       // (As text, then cast: a parameter typed json would be encoded again, as one JSON string.)
@@ -433,11 +435,11 @@ export function openPostgresRequestLog(options: PostgresLogOptions): PostgresReq
         // The server refused what a record holds (not an outage): each record alone, so one
         // that cannot be stored is dropped and said, and the rest are kept.
         for (const row of rows)
-          await insert([row], `writing record ${row.request_id}`).catch((refused) => {
-            if (!refusedData(refused)) throw refused;
-            dropped++;
+          await insert([row], `writing record ${row.request_id}`).catch((error) => {
+            if (!refusedData(error)) throw error;
+            refused++;
             log.error(
-              `request log: record ${row.request_id} could not be stored in PostgreSQL and was dropped: ${(refused as Error).message}`,
+              `request log: record ${row.request_id} could not be stored in PostgreSQL and was dropped: ${(error as Error).message}`,
             );
           });
       }
@@ -445,6 +447,7 @@ export function openPostgresRequestLog(options: PostgresLogOptions): PostgresReq
       pending.splice(0, batch.length);
       left -= batch.length;
       for (const r of batch) pendingBytes -= sizeOf(r);
+      dropped += refused;
       options.onWritten?.(batch.length);
       cameBack();
     }

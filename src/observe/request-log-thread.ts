@@ -40,8 +40,13 @@ export interface ThreadedLogOptions {
 }
 
 /** PostgreSQL's log options, less those only its own thread can hold, and the worker's module. */
-export type ThreadedPostgresLogOptions = Omit<PostgresLogOptions, "now" | "onChange"> & {
+export type ThreadedPostgresLogOptions = Omit<
+  PostgresLogOptions,
+  "now" | "onChange" | "onWritten"
+> & {
   worker: URL | string;
+  /** For tests: HELD_MAX_CHARS. */
+  heldMaxChars?: number;
 };
 
 /**
@@ -59,6 +64,13 @@ const HANDOFF_RECORDS = 1000;
 const HANDOFF_BODY_CHARS = 8 * 1024 * 1024;
 /** How long close() waits for the worker to write what it holds. */
 const CLOSE_WAIT_MS = 10_000;
+/**
+ * The batch text the serving thread keeps, at most, to give a writer that stops to the next one.
+ * On PostgreSQL a batch is kept until all of it is in the table, through an outage too; past
+ * this, the oldest batches the writer has taken are let go of, and a writer that stops then
+ * takes those with it (said, and counted as dropped).
+ */
+const HELD_MAX_CHARS = 64 * 1024 * 1024;
 /** The serving thread asks the worker for fresh figures at most this often. */
 const STATS_ASK_MS = 1000;
 
@@ -83,6 +95,8 @@ interface LogThreadOptions {
   closeWaitMs?: number;
   /** Told when the worker starts, for the SQLite log's watch on an idle file. */
   onStart?: () => void;
+  /** For tests: HELD_MAX_CHARS. */
+  heldMaxChars?: number;
 }
 
 /** The serving thread's half: the log, and its way of asking the worker directly. */
@@ -100,12 +114,15 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
   let handoffQueued = false;
   /**
    * Batches handed to the worker and not yet written: kept (as the string sent) until it says it
-   * is done with them, so a worker that stops is given them again by the next.
+   * is done with them, so a worker that stops is given them again by the next. `taken`: the
+   * worker has said anything of it, so it did not stop on reading it.
    */
   const unwritten = new Map<
     number,
-    { records: string; count: number; left: number; tries: number }
+    { records?: string; count: number; left: number; tries: number; taken: boolean }
   >();
+  /** The characters of the batch text kept in `unwritten`. */
+  let heldChars = 0;
   let nextBatch = 0;
   let inFlight = 0;
   let closed = false;
@@ -131,9 +148,15 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       const held = unwritten.get(reply.batch);
       if (held) {
         const done = reply.finished ? held.left : Math.min(reply.count, held.left);
+        held.taken = true;
         held.left -= done;
         inFlight -= done;
-        if (held.left === 0) unwritten.delete(reply.batch);
+        // A store that could not be opened lets go of what it is handed: counted as dropped.
+        if (unopened !== undefined) droppedBefore += done;
+        if (held.left === 0) {
+          unwritten.delete(reply.batch);
+          heldChars -= held.records?.length ?? 0;
+        }
       }
       if (reply.stats) reported = reply.stats;
     } else if (reply.kind === "answer") {
@@ -205,19 +228,49 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       reported = { ...reported, dropped: 0 };
     }
     thread = spawn();
+    let lost = 0;
     for (const [batch, held] of unwritten) {
-      // Given whole again: what the last one had done of it is done again (never twice in the table).
+      if (held.records === undefined) {
+        // Let go of past HELD_MAX_CHARS: what the last writer had not written of it is gone.
+        unwritten.delete(batch);
+        inFlight -= held.left;
+        lost += held.left;
+        continue;
+      }
+      // Given whole again: what the last one had done of it is done again (on PostgreSQL never
+      // twice in the table, its request ids being unique).
       inFlight += held.count - held.left;
       held.left = held.count;
-      if (++held.tries > 2) {
+      // Only a batch the writer never took can be what stopped it.
+      const suspect = !held.taken;
+      held.taken = false;
+      if (suspect && ++held.tries >= 2) {
         unwritten.delete(batch);
+        heldChars -= held.records.length;
         inFlight -= held.count;
         options.log.error(
           `request log: ${held.count} records were dropped: writing them stopped the writer twice`,
         );
       } else send(batch, held.records);
     }
+    if (lost > 0) {
+      droppedBefore += lost;
+      options.log.error(
+        `request log: ${lost} records the stopped writer held were lost (the serving thread keeps at most ${heldMaxChars} characters of batches to give again)`,
+      );
+    }
   }
+
+  /** Past HELD_MAX_CHARS, the oldest batches the writer has taken stop being kept here. */
+  const heldMaxChars = options.heldMaxChars ?? HELD_MAX_CHARS;
+  const letGoOfOldest = () => {
+    for (const held of unwritten.values()) {
+      if (heldChars <= heldMaxChars) return;
+      if (!held.taken || held.records === undefined) continue;
+      heldChars -= held.records.length;
+      held.records = undefined;
+    }
+  };
 
   const handOff = () => {
     clearTimeout(timer);
@@ -228,16 +281,14 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
     pending = [];
     pendingBodyChars = 0;
     inFlight += batch.length;
-    const held = {
-      records: JSON.stringify(batch),
-      count: batch.length,
-      left: batch.length,
-      tries: 0,
-    };
+    const records = JSON.stringify(batch);
+    const held = { records, count: batch.length, left: batch.length, tries: 0, taken: false };
     const number = nextBatch++;
     unwritten.set(number, held);
+    heldChars += records.length;
+    letGoOfOldest();
     // While the writer is being started again, the batch waits for it with the others.
-    if (restartTimer === undefined) send(number, held.records);
+    if (restartTimer === undefined) send(number, records);
   };
 
   const ask: Ask = (op, args) => {
@@ -379,6 +430,7 @@ export function openPostgresLogThread(options: ThreadedPostgresLogOptions): Requ
       bufferLimit: bufferRecords,
     },
     instance: options.instance,
+    heldMaxChars: options.heldMaxChars,
     eager: true,
     // Its close writes what it holds, each call within timeout_ms, and says what it could not:
     // as on the serving thread before, a stop waits for that (a service manager's stop timeout

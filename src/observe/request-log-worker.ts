@@ -109,9 +109,10 @@ function postgresStore(
       instance = servedBy;
       const droppedBefore = dropped();
       for (const record of records) shared.add(record);
-      // Those past the buffer's bound were dropped (and counted) as they came.
+      // Those past the buffer's bound were dropped (and counted) as they came. Said at once, even
+      // when none were: the serving thread then knows the batch was taken.
       const kept = records.length - (dropped() - droppedBefore);
-      if (kept < records.length) events.done(batch, records.length - kept, kept === 0);
+      events.done(batch, records.length - kept, kept === 0);
       if (kept > 0) owed.push({ batch, left: kept });
       if (shared.figures().up) shared.flush();
     },

@@ -1,7 +1,8 @@
 /*
- * The request log's worker, made to stop when it is handed a batch holding the request id
- * "req_stop_the_writer", once in a test (the file named by LEVITY_TEST_CRASH_MARKER records that
- * it did): for the test of what a writer that stops while it holds records takes with it.
+ * The request log's worker, made to stop when it is handed a batch holding a request id that
+ * starts "req_stop_the_writer", once for each such id in a test (a file named by
+ * LEVITY_TEST_CRASH_MARKER and the id records that it did): for the tests of what a writer that
+ * stops while it holds records takes with it.
  */
 import { existsSync, writeFileSync } from "node:fs";
 import "../../src/observe/request-log-worker.ts";
@@ -12,8 +13,9 @@ const serve = scope.onmessage;
 const marker = process.env.LEVITY_TEST_CRASH_MARKER!;
 scope.onmessage = (event) => {
   const call = event.data;
-  if (call.op === "write" && call.records.includes("req_stop_the_writer") && !existsSync(marker)) {
-    writeFileSync(marker, "stopped once");
+  const cue = call.op === "write" ? /req_stop_the_writer\w*/.exec(call.records)?.[0] : undefined;
+  if (cue && !existsSync(`${marker}-${cue}`)) {
+    writeFileSync(`${marker}-${cue}`, "stopped once");
     throw new Error("the test's writer stops here");
   }
   serve(event);
