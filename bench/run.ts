@@ -246,11 +246,13 @@ const upstream = await start("fake upstream", [BUN, join(import.meta.dir, "fake-
   STREAM_CHUNKS: String(STREAM_CHUNKS),
 });
 const upstreamUrl = `http://127.0.0.1:${upstream.port}`;
-const reference = await start(
-  "reference proxy",
-  [BUN, join(import.meta.dir, "reference-proxy.ts")],
-  { UPSTREAM_URL: upstreamUrl, ...REFERENCE_ENV },
-);
+/** bench/reference-proxy.ts in front of the fake upstream. */
+const startReference = (name: string) =>
+  start(name, [BUN, join(import.meta.dir, "reference-proxy.ts")], {
+    UPSTREAM_URL: upstreamUrl,
+    ...REFERENCE_ENV,
+  });
+const reference = await startReference("reference proxy");
 // The reference proxy doing the work levity cannot skip in this configuration (auth, request id,
 // mapping, the answer's usage, the request log on its own thread, metrics; bench/floor-proxy.ts):
 // where a target relative to the bare reference cannot be met, how far levity is from this floor.
@@ -300,32 +302,18 @@ const teamLimitedDir = teamConfig(
   ", models: [bench-*, gem-*], rpm: 1000000, tpm: 1000000000, concurrency: 1000, daily_tokens: 1000000000000, monthly_usd: 1000000, ips: [127.0.0.0/8]",
 );
 const offDir = levityConfig("  metrics: false\n  request_log: { enabled: false }\n");
-// As the service files run it (levity service install sets the same environment).
-const levity = await start("levity", [binary, "serve", "--config", onDir], SERVICE_ENVIRONMENT);
+/** The built binary serving the configuration in `dir`, as the service files run it (levity service install sets the same environment). */
+const startLevity = (name: string, dir: string) =>
+  start(name, [binary, "serve", "--config", dir], SERVICE_ENVIRONMENT);
+const levity = await startLevity("levity", onDir);
 const idleRss = rssMb(levity.pid);
-const levityOff = await start(
-  "levity (log and metrics off)",
-  [binary, "serve", "--config", offDir],
-  SERVICE_ENVIRONMENT,
-);
+const levityOff = await startLevity("levity (log and metrics off)", offDir);
 
-const teamOpen = await start(
-  "levity (1,000 keys, no limits)",
-  [binary, "serve", "--config", teamOpenDir],
-  SERVICE_ENVIRONMENT,
-);
-const teamLimited = await start(
-  "levity (1,000 keys, every limit)",
-  [binary, "serve", "--config", teamLimitedDir],
-  SERVICE_ENVIRONMENT,
-);
+const teamOpen = await startLevity("levity (1,000 keys, no limits)", teamOpenDir);
+const teamLimited = await startLevity("levity (1,000 keys, every limit)", teamLimitedDir);
 // The same as teamOpen in a second process: side by side with it, what the method itself reads
 // as a difference between two gateways that do the same work.
-const teamOpenTwin = await start(
-  "levity (1,000 keys, no limits, twin)",
-  [binary, "serve", "--config", teamConfig("")],
-  SERVICE_ENVIRONMENT,
-);
+const teamOpenTwin = await startLevity("levity (1,000 keys, no limits, twin)", teamConfig(""));
 // The floor with levity's features and the same 1,000 keys, without limits and with every one
 // (bench/floor-proxy.ts, FLOOR_KEYS and FLOOR_KEY_LIMITS): what client-key enforcement costs a
 // proxy that does only that work, as leanly as Bun allows, measured the same way beside levity's.
@@ -356,11 +344,7 @@ if (existsSync("/usr/bin/redis-server") && existsSync("/usr/lib/postgresql/15/bi
     join(sharedDir, "gateway.yaml"),
     `state: ${redis.url}\n${readFileSync(join(sharedDir, "gateway.yaml"), "utf8")}`,
   );
-  levityShared = await start(
-    "levity (Redis and PostgreSQL)",
-    [binary, "serve", "--config", sharedDir],
-    SERVICE_ENVIRONMENT,
-  );
+  levityShared = await startLevity("levity (Redis and PostgreSQL)", sharedDir);
   // The floor with levity's features writing its request log to the same PostgreSQL (its own
   // table), against the floor with features on SQLite: what the database costs a proxy that
   // does only that work. No Redis: levity's state there is not read or written on these
@@ -445,27 +429,10 @@ const SETS = Math.max(1, Math.min(ROUNDS, 3));
 const copies = new Map<number, { port: number; pid: number }[]>();
 for (let set = 2; set <= SETS; set++) {
   const pairs: [{ port: number }, { port: number; pid: number }][] = [
-    [
-      reference,
-      await start(
-        `reference proxy (set ${set})`,
-        [BUN, join(import.meta.dir, "reference-proxy.ts")],
-        {
-          UPSTREAM_URL: upstreamUrl,
-          ...REFERENCE_ENV,
-        },
-      ),
-    ],
+    [reference, await startReference(`reference proxy (set ${set})`)],
     [floor, await startFloor(`floor proxy (set ${set})`)],
     [featured, await startFloor(`floor with features (set ${set})`, { FLOOR_FEATURES: "1" })],
-    [
-      levity,
-      await start(
-        `levity (set ${set})`,
-        [binary, "serve", "--config", levityConfig("")],
-        SERVICE_ENVIRONMENT,
-      ),
-    ],
+    [levity, await startLevity(`levity (set ${set})`, levityConfig(""))],
   ];
   for (const [original, copy] of pairs)
     copies.set(original.port, [...(copies.get(original.port) ?? []), copy]);

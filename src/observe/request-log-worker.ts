@@ -1,3 +1,4 @@
+import type { Logger } from "../log.ts";
 import { openPostgresRequestLog } from "./postgres-request-log.ts";
 import type { LogCall, LogReply, LogStore } from "./request-log-protocol.ts";
 import type { RequestRecord } from "./record.ts";
@@ -16,8 +17,6 @@ interface WorkerScope {
   postMessage(message: LogReply): void;
   onmessage: ((event: MessageEvent<LogCall>) => void) | null;
 }
-
-type Logger = Parameters<typeof openLogFile>[0]["log"];
 
 /** The one shape the worker drives, whichever store is behind it. */
 interface OpenStore {
