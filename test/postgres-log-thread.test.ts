@@ -86,6 +86,25 @@ async function storedIds(db: SQL): Promise<string[]> {
   return rows.map((row: { request_id: string }) => row.request_id);
 }
 
+describe("a PostgreSQL request log its worker cannot open", () => {
+  test("reads as down, refuses reads at once, and counts what it is handed as dropped", async () => {
+    const errors: string[] = [];
+    // A URL Bun's client refuses as it is made (a port past 65535): the worker's open fails.
+    const log = open("postgres://levity@127.0.0.1:99999/levity", { errors });
+    try {
+      await waitUntil("the worker said it could not open the log", () => errors.length > 0);
+      expect(errors.join("\n")).toContain("could not be opened");
+      for (let n = 0; n < 4; n++) log.add(requestRecord(`req_pg_unopened_${n}`));
+      log.flush();
+      await waitUntil("the records let go of", () => log.stats().pending === 0);
+      expect(log.stats()).toMatchObject({ store: "postgres", up: false, dropped: 4 });
+      await expect(Promise.resolve(log.query({}))).rejects.toThrow("could not be opened");
+    } finally {
+      await log.close();
+    }
+  });
+});
+
 describe.skipIf(!READY)("the request log on PostgreSQL, from its worker", () => {
   test("the serving thread makes no connection: the worker writes each record, with the instance sent", async () => {
     const { url, db } = await freshDatabase();
@@ -151,6 +170,21 @@ describe.skipIf(!READY)("the request log on PostgreSQL, from its worker", () => 
       expect(await storedIds(db)).toEqual(ids);
     });
   }, 30_000);
+
+  test("a stop just after the start says nothing of the start-up trim it cut short", async () => {
+    // The start-up trim runs beside the first write: a close right after it ended that trim's
+    // connection, which was said as a failure ("trimming the request log failed") at every such stop.
+    for (let round = 0; round < 5; round++)
+      await withDatabase(async (url, db) => {
+        const warnings: string[] = [];
+        const errors: string[] = [];
+        const log = open(url, { warnings, errors });
+        log.add(requestRecord(`req_pg_quick_stop_${round}`));
+        await log.close();
+        expect(await storedIds(db)).toEqual([`req_pg_quick_stop_${round}`]);
+        expect([...warnings, ...errors]).toEqual([]);
+      });
+  }, 60_000);
 
   test("a worker that stops is started again, and the batch it had is written once", async () => {
     const { url, db } = await freshDatabase();

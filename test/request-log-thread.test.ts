@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { RequestRecord } from "../src/observe/record.ts";
@@ -17,6 +18,8 @@ import { requestRecord } from "./support/request-record.ts";
 const WORKER = new URL("../src/observe/request-log-worker.ts", import.meta.url);
 const CRASHING_WORKER = new URL("./support/crashing-log-worker.ts", import.meta.url);
 const COUNTED_WORKER = new URL("./support/counted-log-worker.ts", import.meta.url);
+const UNANSWERING_WORKER = new URL("./support/unanswering-log-worker.ts", import.meta.url);
+const ALWAYS_CRASHING_WORKER = new URL("./support/always-crashing-log-worker.ts", import.meta.url);
 
 function record(n: number): RequestRecord {
   return requestRecord(`req_thread_${n}`);
@@ -64,6 +67,68 @@ describe("the request log's writer thread", () => {
     expect(errors.join("\n")).toContain("its writer stopped");
     expect(log.stats()).toMatchObject({ records: 5, pending: 0 });
     delete process.env.LEVITY_TEST_CRASH_MARKER;
+  });
+
+  test("a writer that stops while closing is followed by another, which writes what it had", async () => {
+    const dir = tempDir("levity-log-thread-");
+    process.env.LEVITY_TEST_CRASH_MARKER = join(dir, "stopped");
+    const errors: string[] = [];
+    const path = join(dir, "requests.db");
+    try {
+      const log = open(path, CRASHING_WORKER, errors);
+      for (let n = 0; n < 3; n++) log.add(record(n));
+      // The batch goes to the writer at the close, and stops it.
+      await log.close();
+    } finally {
+      delete process.env.LEVITY_TEST_CRASH_MARKER;
+    }
+    expect(existsSync(join(dir, "stopped"))).toBe(true);
+    expect(errors.join("\n")).toContain(
+      "its writer stopped while closing; starting it again with the 3 records",
+    );
+    const file = new Database(path, { readonly: true });
+    try {
+      const rows = file.query("SELECT request_id FROM requests ORDER BY request_id").all();
+      expect(rows).toEqual([0, 1, 2].map((n) => ({ request_id: `req_thread_${n}` })));
+    } finally {
+      file.close();
+    }
+  });
+
+  test("a close waits for a writer that does not answer only so long, and says what it lost", async () => {
+    const dir = tempDir("levity-log-thread-");
+    const warnings: string[] = [];
+    const log = openSqliteRequestLog({
+      path: join(dir, "requests.db"),
+      flushMs: 10,
+      retentionMs: 86_400_000,
+      maxBytes: 1e9,
+      worker: UNANSWERING_WORKER,
+      log: { info() {}, warn: (message) => warnings.push(message), error() {} },
+      closeWaitMs: 300,
+    });
+    log.add(record(0));
+    log.add(record(1));
+    const started = performance.now();
+    await log.close();
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    expect(warnings).toEqual([
+      "request log: its writer had not finished after 0.3 s; the 2 records it had not written are lost",
+    ]);
+  });
+
+  test("a writer that keeps stopping is started again ever more slowly, even though it opens each time", async () => {
+    const dir = tempDir("levity-log-thread-");
+    const errors: string[] = [];
+    const log = open(join(dir, "requests.db"), ALWAYS_CRASHING_WORKER, errors);
+    log.add(record(0));
+    log.flush();
+    // Two stops on the same batch: the second drops it.
+    await waitUntil("the batch dropped", () =>
+      errors.some((line) => line.includes("writing them stopped the writer twice")),
+    );
+    const delays = errors.flatMap((line) => /starting it again in (\d+) ms/.exec(line)?.[1] ?? []);
+    expect(delays).toEqual(["100", "200"]);
   });
 
   test("a file the writer cannot open: reads are refused at once, and what is handed over is let go", async () => {

@@ -398,7 +398,11 @@ export function openPostgresRequestLog(options: PostgresLogOptions): PostgresReq
       sql`DELETE FROM levity_requests WHERE time < ${now() - options.retentionMs}`,
       timeoutMs,
       "trimming the request log",
-    ).catch((error) => log.warn(`request log: ${(error as Error).message}; trying again later`));
+    ).catch((error) => {
+      // A stop closes the connection under a trim still running: nothing failed, and the next
+      // start trims again.
+      if (!closed) log.warn(`request log: ${(error as Error).message}; trying again later`);
+    });
   };
 
   const insert = (rows: Row[], what: string) => {

@@ -31,7 +31,6 @@ export type LogCall =
   | { op: "query" | "usage" | "usageBy" | "trim" | "close"; id: number; args: string };
 
 export type LogReply =
-  | { kind: "opened" }
   | { kind: "failed"; message: string }
   /** The store's figures, for stats() without a call: after opening, each trim, and each change of a server's state. */
   | { kind: "stats"; stats: LogStats }

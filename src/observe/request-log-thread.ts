@@ -37,6 +37,8 @@ export interface ThreadedLogOptions {
   worker: URL | string;
   /** For tests: how often an idle log looks whether its oldest record is past retention (RETENTION_CHECK_MS). */
   retentionCheckMs?: number;
+  /** For tests: how long close() waits for the writer (CLOSE_WAIT_MS). */
+  closeWaitMs?: number;
 }
 
 /** PostgreSQL's log options, less those only its own thread can hold, and the worker's module. */
@@ -64,6 +66,8 @@ const HANDOFF_RECORDS = 1000;
 const HANDOFF_BODY_CHARS = 8 * 1024 * 1024;
 /** How long close() waits for the worker to write what it holds. */
 const CLOSE_WAIT_MS = 10_000;
+/** How many writers close() starts, at most, when the one it asked to close stops instead. */
+const CLOSE_RESTARTS = 3;
 /**
  * The batch text the serving thread keeps, at most, to give a writer that stops to the next one.
  * On PostgreSQL a batch is kept until all of it is in the table, through an outage too; past
@@ -129,6 +133,8 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
   /** Why the worker could not open the store: reads are refused with it. */
   let unopened: string | undefined;
   let restarts = 0;
+  /** The writer stopped after close() began: close() gives its batches to another. */
+  let stoppedWhileClosing = false;
   let restartTimer: ReturnType<typeof setTimeout> | undefined;
   let nextId = 0;
   const calls = new Map<
@@ -149,6 +155,8 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       if (held) {
         const done = reply.finished ? held.left : Math.min(reply.count, held.left);
         held.taken = true;
+        // A writer that gets records written is well again; one that opens and stops is not.
+        if (done > 0) restarts = 0;
         held.left -= done;
         inFlight -= done;
         // A store that could not be opened lets go of what it is handed: counted as dropped.
@@ -165,7 +173,6 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       if (reply.error !== undefined) call?.reject(new RequestLogUnavailable(reply.error));
       else call?.resolve(reply.value);
     } else if (reply.kind === "log") options.log[reply.level](reply.message);
-    else if (reply.kind === "opened") restarts = 0;
     else if (reply.kind === "failed") {
       // A store on a server is then as good as away, and /healthz and /metrics say so.
       if (reported.up !== undefined) reported = { ...reported, up: false };
@@ -183,7 +190,11 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       // taken to be what stops them, and dropped.
       worker.terminate();
       failCalls("the request log's writer stopped");
-      if (closed) return;
+      if (closed) {
+        // close() starts the next one itself, to write what this one had not.
+        stoppedWhileClosing = true;
+        return;
+      }
       const delay = Math.min(100 * 2 ** restarts, 30_000);
       restarts++;
       options.log.error(
@@ -351,21 +362,41 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       // Never started: nothing was handed over, nothing to wait for.
       if (thread === undefined) return;
       const waitMs = options.closeWaitMs ?? CLOSE_WAIT_MS;
-      let waited: ReturnType<typeof setTimeout> | undefined;
-      const answered = await Promise.race([
-        ask("close", []).then(
-          () => true,
-          () => true,
-        ),
-        new Promise<false>((resolve) => {
-          if (Number.isFinite(waitMs)) waited = setTimeout(() => resolve(false), waitMs);
-        }),
-      ]);
-      clearTimeout(waited);
-      if (!answered)
-        options.log.warn(
-          `request log: its writer had not finished after ${waitMs / 1000} s; the ${inFlight} records it had not written are lost`,
+      const until = Date.now() + waitMs;
+      // A writer that stops while closing is followed by another, given what it had not written
+      // (a batch that stopped two is dropped by restart()), a bounded number of times.
+      for (let stops = 0; ; stops++) {
+        stoppedWhileClosing = false;
+        let waited: ReturnType<typeof setTimeout> | undefined;
+        const answered = await Promise.race([
+          ask("close", []).then(
+            () => true,
+            () => true,
+          ),
+          new Promise<false>((resolve) => {
+            if (Number.isFinite(waitMs))
+              waited = setTimeout(() => resolve(false), Math.max(0, until - Date.now()));
+          }),
+        ]);
+        clearTimeout(waited);
+        if (!answered) {
+          options.log.warn(
+            `request log: its writer had not finished after ${waitMs / 1000} s; the ${inFlight} records it had not written are lost`,
+          );
+          break;
+        }
+        if (!stoppedWhileClosing || unwritten.size === 0) break;
+        if (stops + 1 >= CLOSE_RESTARTS) {
+          options.log.error(
+            `request log: its writer stopped ${stops + 1} times while closing; the ${inFlight} records it had not written are lost`,
+          );
+          break;
+        }
+        options.log.error(
+          `request log: its writer stopped while closing; starting it again with the ${inFlight} records it had not written`,
         );
+        restart();
+      }
       thread.terminate();
     },
   };
@@ -387,6 +418,7 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     label: path,
     stats: { records: atStart.records, bytes: atStart.bytes, pending: 0 },
     onStart: () => clearInterval(idleRetention),
+    closeWaitMs: options.closeWaitMs,
   });
   // An idle log still lets go of what passes retention: its writer starts and trims, on its own
   // thread, once the oldest record the file held at start is past it. Without records nothing can

@@ -171,7 +171,6 @@ function serve(scope: WorkerScope): void {
         say({ kind: "failed", message: (error as Error).message });
         return;
       }
-      say({ kind: "opened" });
       report();
       return;
     }
