@@ -48,6 +48,14 @@ interface Variant {
   binary?: string;
   /** Environment variables for this variant's process (for example a `MIMALLOC_*` option). */
   env?: Record<string, string>;
+  /**
+   * Another program in levity's place: its argv, run from the repository with `{config}` replaced
+   * by the variant's configuration directory and `{bun}` by this Bun, told the upstream and the
+   * client key as the floor proxy reads them (UPSTREAM_URL, CLIENT_KEY). For the floor proxy
+   * beside levity (`["{bun}", "bench/floor-proxy.ts"]`, with `env` `{"FLOOR_FEATURES": "1"}`), or
+   * levity from source (`["{bun}", "src/main.ts", "serve", "--config", "{config}"]`).
+   */
+  command?: string[];
 }
 
 const BUN = process.execPath;
@@ -80,7 +88,8 @@ const CLIENT_KEY = "sk-bench-variants-client";
 const FETCH_ENV = { BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" };
 const platform = `${process.platform}-${process.arch}`;
 const binary = flags.binary ?? join(ROOT, "dist", `levity-${platform}`);
-if (!flags.binary) execSync(`${BUN} build.ts ${platform}`, { cwd: ROOT, stdio: "inherit" });
+if (!flags.binary && variants.some((variant) => !variant.command && !variant.binary))
+  execSync(`${BUN} build.ts ${platform}`, { cwd: ROOT, stdio: "inherit" });
 
 interface Measure {
   rps: number;
@@ -156,11 +165,21 @@ for (const variant of variants) {
   );
   writeFileSync(join(dir, "mappings.yaml"), "exact:\n  bench-model: oa/bench-model\n");
   const executable = variant.binary ?? binary;
-  if (!existsSync(executable)) throw new Error(`no binary at ${executable}`);
-  const gateway = await startProcess(variant.name, [executable, "serve", "--config", dir], {
-    ...SERVICE_ENVIRONMENT,
-    ...variant.env,
-  });
+  if (!variant.command && !existsSync(executable)) throw new Error(`no binary at ${executable}`);
+  const argv = variant.command?.map((part) =>
+    part.replaceAll("{config}", dir).replaceAll("{bun}", BUN),
+  ) ?? [executable, "serve", "--config", dir];
+  const gateway = await startProcess(
+    variant.name,
+    argv,
+    {
+      ...SERVICE_ENVIRONMENT,
+      ...(variant.command ? { UPSTREAM_URL: upstreamUrl, CLIENT_KEY } : {}),
+      ...variant.env,
+    },
+    undefined,
+    ROOT,
+  );
   running.push({ variant, ...gateway, keys: variant.keys === undefined ? "" : keysFile });
 }
 
