@@ -19,7 +19,21 @@ const WORKER = new URL("../src/observe/request-log-worker.ts", import.meta.url);
 const CRASHING_WORKER = new URL("./support/crashing-log-worker.ts", import.meta.url);
 const COUNTED_WORKER = new URL("./support/counted-log-worker.ts", import.meta.url);
 const UNANSWERING_WORKER = new URL("./support/unanswering-log-worker.ts", import.meta.url);
-const ALWAYS_CRASHING_WORKER = new URL("./support/always-crashing-log-worker.ts", import.meta.url);
+const POISON_WORKER = new URL("./support/poison-log-worker.ts", import.meta.url);
+const EXITING_WORKER = new URL("./support/exiting-log-worker.ts", import.meta.url);
+
+/** The request ids in the log's file, in order. */
+function storedIds(path: string): string[] {
+  const file = new Database(path, { readonly: true });
+  try {
+    return file
+      .query<{ request_id: string }, []>("SELECT request_id FROM requests ORDER BY request_id")
+      .all()
+      .map((row) => row.request_id);
+  } finally {
+    file.close();
+  }
+}
 
 function record(n: number): RequestRecord {
   return requestRecord(`req_thread_${n}`);
@@ -84,15 +98,47 @@ describe("the request log's writer thread", () => {
     }
     expect(existsSync(join(dir, "stopped"))).toBe(true);
     expect(errors.join("\n")).toContain(
-      "its writer stopped while closing; starting it again with the 3 records",
+      "its writer stopped while closing (3 records not yet written); starting another",
     );
-    const file = new Database(path, { readonly: true });
+    expect(storedIds(path)).toEqual([0, 1, 2].map((n) => `req_thread_${n}`));
+  });
+
+  test("a writer that exits, with no error, is started again and writes what it had been given", async () => {
+    const dir = tempDir("levity-log-thread-");
+    process.env.LEVITY_TEST_CRASH_MARKER = join(dir, "exited");
+    const errors: string[] = [];
     try {
-      const rows = file.query("SELECT request_id FROM requests ORDER BY request_id").all();
-      expect(rows).toEqual([0, 1, 2].map((n) => ({ request_id: `req_thread_${n}` })));
+      const log = open(join(dir, "requests.db"), EXITING_WORKER, errors);
+      for (let n = 0; n < 4; n++) log.add(record(n));
+      log.flush();
+      await waitUntil(
+        "the four records written by the next writer",
+        () => log.stats().records === 4,
+      );
     } finally {
-      file.close();
+      delete process.env.LEVITY_TEST_CRASH_MARKER;
     }
+    expect(existsSync(join(dir, "exited"))).toBe(true);
+    expect(errors.join("\n")).toContain("its writer stopped (it exited)");
+  });
+
+  test("a batch that stops every writer is dropped and said; the batch queued behind it is written", async () => {
+    const dir = tempDir("levity-log-thread-");
+    const path = join(dir, "requests.db");
+    const errors: string[] = [];
+    const log = open(path, POISON_WORKER, errors);
+    log.add(requestRecord("req_poison_0"));
+    log.flush();
+    // Handed over behind it, before the writer has read either: it stops each writer first.
+    log.add(record(0));
+    log.add(record(1));
+    log.flush();
+    await waitUntil("the batch behind it written", () => log.stats().records === 2);
+    await log.close();
+    expect(storedIds(path)).toEqual(["req_thread_0", "req_thread_1"]);
+    expect(errors.filter((line) => line.includes("stopped the writer twice"))).toEqual([
+      "request log: 1 records were dropped: writing them stopped the writer twice",
+    ]);
   });
 
   test("a close waits for a writer that does not answer only so long, and says what it lost", async () => {
@@ -117,18 +163,28 @@ describe("the request log's writer thread", () => {
     ]);
   });
 
-  test("a writer that keeps stopping is started again ever more slowly, even though it opens each time", async () => {
+  test("a writer that stops soon after its start is started again ever more slowly, one that ran a while at once", async () => {
     const dir = tempDir("levity-log-thread-");
     const errors: string[] = [];
-    const log = open(join(dir, "requests.db"), ALWAYS_CRASHING_WORKER, errors);
-    log.add(record(0));
+    const log = open(join(dir, "requests.db"), POISON_WORKER, errors, { restartStableMs: 1000 });
+    const delays = () =>
+      errors.flatMap((line) => /starting it again in (\d+) ms/.exec(line)?.[1] ?? []);
+    log.add(requestRecord("req_poison_0"));
     log.flush();
-    // Two stops on the same batch: the second drops it.
+    // Two stops on the same batch, each soon after its writer opened: the second drops it.
     await waitUntil("the batch dropped", () =>
       errors.some((line) => line.includes("writing them stopped the writer twice")),
     );
-    const delays = errors.flatMap((line) => /starting it again in (\d+) ms/.exec(line)?.[1] ?? []);
-    expect(delays).toEqual(["100", "200"]);
+    expect(delays()).toEqual(["100", "200"]);
+    // The third writer runs, idle, past restartStableMs (time itself is what is tested here).
+    log.add(record(0));
+    log.flush();
+    await waitUntil("the third writer wrote", () => log.stats().records === 1);
+    await Bun.sleep(1100);
+    log.add(requestRecord("req_poison_1"));
+    log.flush();
+    await waitUntil("the third writer stopped", () => delays().length === 3);
+    expect(delays()).toEqual(["100", "200", "100"]);
   });
 
   test("a file the writer cannot open: reads are refused at once, and what is handed over is let go", async () => {

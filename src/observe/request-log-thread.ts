@@ -39,6 +39,8 @@ export interface ThreadedLogOptions {
   retentionCheckMs?: number;
   /** For tests: how long close() waits for the writer (CLOSE_WAIT_MS). */
   closeWaitMs?: number;
+  /** For tests: how long a writer must run to be started again at once if it stops (RESTART_STABLE_MS). */
+  restartStableMs?: number;
 }
 
 /** PostgreSQL's log options, less those only its own thread can hold, and the worker's module. */
@@ -68,6 +70,8 @@ const HANDOFF_BODY_CHARS = 8 * 1024 * 1024;
 const CLOSE_WAIT_MS = 10_000;
 /** How many writers close() starts, at most, when the one it asked to close stops instead. */
 const CLOSE_RESTARTS = 3;
+/** A writer that ran this long before it stopped is started again at once (100 ms), not later. */
+const RESTART_STABLE_MS = 60_000;
 /**
  * The batch text the serving thread keeps, at most, to give a writer that stops to the next one.
  * On PostgreSQL a batch is kept until all of it is in the table, through an outage too; past
@@ -101,6 +105,8 @@ interface LogThreadOptions {
   onStart?: () => void;
   /** For tests: HELD_MAX_CHARS. */
   heldMaxChars?: number;
+  /** For tests: RESTART_STABLE_MS. */
+  restartStableMs?: number;
 }
 
 /** The serving thread's half: the log, and its way of asking the worker directly. */
@@ -133,6 +139,7 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
   /** Why the worker could not open the store: reads are refused with it. */
   let unopened: string | undefined;
   let restarts = 0;
+  const stableMs = options.restartStableMs ?? RESTART_STABLE_MS;
   /** The writer stopped after close() began: close() gives its batches to another. */
   let stoppedWhileClosing = false;
   let restartTimer: ReturnType<typeof setTimeout> | undefined;
@@ -155,8 +162,6 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       if (held) {
         const done = reply.finished ? held.left : Math.min(reply.count, held.left);
         held.taken = true;
-        // A writer that gets records written is well again; one that opens and stops is not.
-        if (done > 0) restarts = 0;
         held.left -= done;
         inFlight -= done;
         // A store that could not be opened lets go of what it is handed: counted as dropped.
@@ -184,8 +189,12 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
 
   const spawn = (): Worker => {
     const worker = new Worker(options.worker, { smol: true } as WorkerOptions);
-    worker.onmessage = (event: MessageEvent<LogReply>) => onReply(event.data);
-    worker.onerror = (event) => {
+    const startedAt = performance.now();
+    /** Stopped: an error is followed by the close event, and a stop is dealt with once. */
+    let ended = false;
+    const stopped = (why: string) => {
+      if (ended) return;
+      ended = true;
       // Whatever it still held is handed to the next one; a batch that stopped two already is
       // taken to be what stops them, and dropped.
       worker.terminate();
@@ -195,14 +204,21 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
         stoppedWhileClosing = true;
         return;
       }
+      // One that ran a while is well again, whatever it wrote (an idle gateway's writes nothing);
+      // one that keeps stopping soon after its start is started ever more slowly.
+      if (performance.now() - startedAt >= stableMs) restarts = 0;
       const delay = Math.min(100 * 2 ** restarts, 30_000);
       restarts++;
       options.log.error(
-        `request log: its writer stopped (${(event as ErrorEvent).message}); starting it again in ${delay} ms, with the ${inFlight} records it had not written`,
+        `request log: its writer stopped (${why}); starting it again in ${delay} ms, with the ${inFlight} records it had not written`,
       );
       restartTimer = setTimeout(restart, delay);
       (restartTimer as { unref?: () => void }).unref?.();
     };
+    worker.onmessage = (event: MessageEvent<LogReply>) => onReply(event.data);
+    worker.onerror = (event) => stopped((event as ErrorEvent).message);
+    // A worker that exits (process.exit in it) says so only by closing.
+    worker.addEventListener("close", () => stopped("it exited"));
     // The serving thread's lifetime decides the process's; close() ends the worker.
     worker.unref();
     worker.postMessage({ op: "open", options: options.store } satisfies LogCall);
@@ -240,6 +256,11 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
     }
     thread = spawn();
     let lost = 0;
+    /*
+     * The writer reads its batches in order and answers each: the first it never answered is the
+     * one it stopped on, if it stopped on a batch, and those after it only waited behind it.
+     */
+    let suspectFound = false;
     for (const [batch, held] of unwritten) {
       if (held.records === undefined) {
         // Let go of past HELD_MAX_CHARS: what the last writer had not written of it is gone.
@@ -252,13 +273,14 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       // twice in the table, its request ids being unique).
       inFlight += held.count - held.left;
       held.left = held.count;
-      // Only a batch the writer never took can be what stopped it.
-      const suspect = !held.taken;
+      const suspect = !held.taken && !suspectFound;
+      if (suspect) suspectFound = true;
       held.taken = false;
       if (suspect && ++held.tries >= 2) {
         unwritten.delete(batch);
         heldChars -= held.records.length;
         inFlight -= held.count;
+        droppedBefore += held.count;
         options.log.error(
           `request log: ${held.count} records were dropped: writing them stopped the writer twice`,
         );
@@ -362,10 +384,10 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       // Never started: nothing was handed over, nothing to wait for.
       if (thread === undefined) return;
       const waitMs = options.closeWaitMs ?? CLOSE_WAIT_MS;
-      const until = Date.now() + waitMs;
+      const until = performance.now() + waitMs;
       // A writer that stops while closing is followed by another, given what it had not written
-      // (a batch that stopped two is dropped by restart()), a bounded number of times.
-      for (let stops = 0; ; stops++) {
+      // (a batch that stopped two is dropped by restart()), CLOSE_RESTARTS times at most.
+      for (let restartsAtClose = 0; ; restartsAtClose++) {
         stoppedWhileClosing = false;
         let waited: ReturnType<typeof setTimeout> | undefined;
         const answered = await Promise.race([
@@ -375,7 +397,7 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
           ),
           new Promise<false>((resolve) => {
             if (Number.isFinite(waitMs))
-              waited = setTimeout(() => resolve(false), Math.max(0, until - Date.now()));
+              waited = setTimeout(() => resolve(false), Math.max(0, until - performance.now()));
           }),
         ]);
         clearTimeout(waited);
@@ -383,20 +405,23 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
           options.log.warn(
             `request log: its writer had not finished after ${waitMs / 1000} s; the ${inFlight} records it had not written are lost`,
           );
+          droppedBefore += inFlight;
           break;
         }
         if (!stoppedWhileClosing || unwritten.size === 0) break;
-        if (stops + 1 >= CLOSE_RESTARTS) {
+        if (restartsAtClose >= CLOSE_RESTARTS) {
           options.log.error(
-            `request log: its writer stopped ${stops + 1} times while closing; the ${inFlight} records it had not written are lost`,
+            `request log: its writer stopped ${restartsAtClose + 1} times while closing; the ${inFlight} records it had not written are lost`,
           );
+          droppedBefore += inFlight;
           break;
         }
         options.log.error(
-          `request log: its writer stopped while closing; starting it again with the ${inFlight} records it had not written`,
+          `request log: its writer stopped while closing (${inFlight} records not yet written); starting another`,
         );
         restart();
       }
+      // Its close event, once closed, changes nothing.
       thread.terminate();
     },
   };
@@ -419,6 +444,7 @@ export function openSqliteRequestLog(options: ThreadedLogOptions): RequestLog {
     stats: { records: atStart.records, bytes: atStart.bytes, pending: 0 },
     onStart: () => clearInterval(idleRetention),
     closeWaitMs: options.closeWaitMs,
+    restartStableMs: options.restartStableMs,
   });
   // An idle log still lets go of what passes retention: its writer starts and trims, on its own
   // thread, once the oldest record the file held at start is past it. Without records nothing can
