@@ -90,6 +90,29 @@ export function cpuSecondsOfCommands(commands: readonly string[]): Map<string, n
 }
 
 /**
+ * A process's CPU time so far by thread, in seconds: its serving thread as "serving" (the thread
+ * whose id is the process's), the others by their names, numbered ones together ("HeapHelper2"
+ * and "HeapHelper3" as "HeapHelper"). A thread that ended between two readings takes its time
+ * with it, so read around runs in which a gateway's threads stay up.
+ */
+export function cpuSecondsByThread(pid: number): Map<string, number> {
+  const seconds = new Map<string, number>();
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name =
+        task === String(pid)
+          ? "serving"
+          : readFileSync(`/proc/${pid}/task/${task}/comm`, "utf8").trim().replace(/\d+$/, "");
+      const spent = statTicks(`/proc/${pid}/task/${task}/stat`) / 100;
+      seconds.set(name, (seconds.get(name) ?? 0) + spent);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return seconds;
+}
+
+/**
  * The CPU time, in /proc's ticks of 10 ms, of a JavaScriptCore process's compiler threads (Bun
  * names them `JITWorker`), or undefined where it has none (a Node process): how the bench sees
  * that a gateway's JIT has stopped compiling its request path. Whole ticks, so that a threshold
