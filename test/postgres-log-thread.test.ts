@@ -60,6 +60,7 @@ interface OpenOptions {
   warnings?: string[];
   flushMs?: number;
   heldMaxChars?: number;
+  bufferRecords?: number;
 }
 
 function open(url: string, options: OpenOptions = {}): RequestLog {
@@ -69,7 +70,7 @@ function open(url: string, options: OpenOptions = {}): RequestLog {
     flushMs: options.flushMs ?? 20,
     retentionMs: 86_400_000,
     timeoutMs: 2000,
-    bufferRecords: 10_000,
+    bufferRecords: options.bufferRecords ?? 10_000,
     instance: () => "host-a:4141",
     log: {
       info() {},
@@ -267,6 +268,50 @@ describe.skipIf(!READY)("the request log on PostgreSQL, from its worker", () => 
       await waitUntil("nothing pending", () => log.stats().pending === 0);
       expect(log.stats().dropped).toBe(0);
       await log.close();
+    });
+  }, 60_000);
+
+  test("records dropped at the buffer's bound are not given to the next writer: counted once, never written", async () => {
+    await withDatabase(async (url, db) => {
+      process.env.LEVITY_TEST_CRASH_MARKER = join(tempDir("levity-pg-thread-"), "stopped");
+      const errors: string[] = [];
+      let away = false;
+      try {
+        const log = open(url, { worker: CUE_CRASHING_WORKER, errors, bufferRecords: 2 });
+        const before = ["req_pg_bound_before_0", "req_pg_bound_before_1"];
+        for (const id of before) log.add(requestRecord(id));
+        await waitUntil("the first rows", async () => (await storedIds(db)).length === 2);
+        await pg.kill();
+        away = true;
+        const during = [0, 1, 2, 3].map((n) => `req_pg_bound_during_${n}`);
+        for (const id of during) log.add(requestRecord(id));
+        log.flush();
+        await waitUntil("two held and two dropped", () => {
+          const stats = log.stats();
+          return stats.dropped === 2 && stats.pending === 2;
+        });
+        // The writer stops while it holds two; the next is given those two, not the two dropped,
+        // and drops the cue itself, its buffer being full.
+        log.add(requestRecord("req_stop_the_writer_bound"));
+        log.flush();
+        await waitUntil("the writer stopped", () =>
+          errors.some((line) => line.includes("its writer stopped")),
+        );
+        await waitUntil("the next holding two, with the cue dropped", () => {
+          const stats = log.stats();
+          return stats.dropped === 3 && stats.pending === 2;
+        });
+        await pg.start();
+        away = false;
+        await waitUntil("the held rows", async () => (await storedIds(db)).length === 4, 15_000);
+        await waitUntil("nothing pending", () => log.stats().pending === 0);
+        expect(await storedIds(db)).toEqual([...before, during[0]!, during[1]!].sort());
+        expect(log.stats().dropped).toBe(3);
+        await log.close();
+      } finally {
+        if (away) await pg.start();
+        delete process.env.LEVITY_TEST_CRASH_MARKER;
+      }
     });
   }, 60_000);
 

@@ -21,6 +21,7 @@ const COUNTED_WORKER = new URL("./support/counted-log-worker.ts", import.meta.ur
 const UNANSWERING_WORKER = new URL("./support/unanswering-log-worker.ts", import.meta.url);
 const POISON_WORKER = new URL("./support/poison-log-worker.ts", import.meta.url);
 const EXITING_WORKER = new URL("./support/exiting-log-worker.ts", import.meta.url);
+const UNOPENING_WORKER = new URL("./support/unopening-log-worker.ts", import.meta.url);
 
 /** The request ids in the log's file, in order. */
 function storedIds(path: string): string[] {
@@ -163,28 +164,43 @@ describe("the request log's writer thread", () => {
     ]);
   });
 
-  test("a writer that stops soon after its start is started again ever more slowly, one that ran a while at once", async () => {
+  test("a writer that stops soon after its start is started again ever more slowly, whatever it wrote; one that ran a while at once", async () => {
     const dir = tempDir("levity-log-thread-");
     const errors: string[] = [];
     const log = open(join(dir, "requests.db"), POISON_WORKER, errors, { restartStableMs: 1000 });
     const delays = () =>
       errors.flatMap((line) => /starting it again in (\d+) ms/.exec(line)?.[1] ?? []);
+    const droppedTimes = () => errors.filter((line) => line.includes("stopped the writer twice"));
     log.add(requestRecord("req_poison_0"));
     log.flush();
     // Two stops on the same batch, each soon after its writer opened: the second drops it.
-    await waitUntil("the batch dropped", () =>
-      errors.some((line) => line.includes("writing them stopped the writer twice")),
-    );
+    await waitUntil("the first poison dropped", () => droppedTimes().length === 1);
     expect(delays()).toEqual(["100", "200"]);
-    // The third writer runs, idle, past restartStableMs (time itself is what is tested here).
+    // The third writer writes a record, then stops, soon after its start: writing is no reset.
     log.add(record(0));
     log.flush();
     await waitUntil("the third writer wrote", () => log.stats().records === 1);
-    await Bun.sleep(1100);
     log.add(requestRecord("req_poison_1"));
     log.flush();
-    await waitUntil("the third writer stopped", () => delays().length === 3);
-    expect(delays()).toEqual(["100", "200", "100"]);
+    await waitUntil("the second poison dropped", () => droppedTimes().length === 2);
+    expect(delays()).toEqual(["100", "200", "400", "800"]);
+    // The fifth runs, idle, past restartStableMs (time itself is what is tested here).
+    await Bun.sleep(1100);
+    log.add(requestRecord("req_poison_2"));
+    log.flush();
+    await waitUntil("the fifth writer stopped", () => delays().length === 5);
+    expect(delays()).toEqual(["100", "200", "400", "800", "100"]);
+  }, 15_000);
+
+  test("a writer that stops as it opens blames no batch: the one waiting is kept, not dropped", async () => {
+    const dir = tempDir("levity-log-thread-");
+    const errors: string[] = [];
+    const log = open(join(dir, "requests.db"), UNOPENING_WORKER, errors);
+    log.add(record(0));
+    log.flush();
+    await waitUntil("three writers stopped", () => errors.length >= 3);
+    expect(errors.filter((line) => line.includes("dropped"))).toEqual([]);
+    expect(log.stats().pending).toBe(1);
   });
 
   test("a file the writer cannot open: reads are refused at once, and what is handed over is let go", async () => {

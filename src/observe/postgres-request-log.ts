@@ -45,15 +45,17 @@ export interface PostgresLogOptions {
   onChange?: () => void;
   /**
    * Told each time records leave the buffer, written (or refused by the server and dropped), in
-   * the order they were added: the worker lets the serving thread drop its copy of a batch only
-   * once every record of it is in the table.
+   * the order they were added, with the request ids of those refused: the worker lets the
+   * serving thread drop its copy of a batch only once every record of it is in the table.
    */
-  onWritten?: (count: number) => void;
+  onWritten?: (count: number, refusedIds: string[]) => void;
 }
 
 /** The log, and its figures without the count of records being refreshed (a query every 5 s). */
 export interface PostgresRequestLog extends RequestLog {
   figures(): LogStats;
+  /** Whether the record was taken: false when it was dropped (the buffer full, or closed). */
+  add(record: RequestRecord): boolean;
 }
 
 /** Records per INSERT (one JSON parameter), so that no single write holds the connection long. */
@@ -428,7 +430,7 @@ export function openPostgresRequestLog(options: PostgresLogOptions): PostgresReq
       const batch = pending.slice(0, Math.min(left, BATCH_MAX));
       const rows = batch.map((r) => toRow(r, instance));
       /** Refused records, counted once the batch has left the buffer (then they are not in it twice). */
-      let refused = 0;
+      const refused: string[] = [];
       // One text parameter that PostgreSQL unpacks itself, instead of 26 bound parameters a
       // record: encoding those took levity's thread more time than the rest of the log's work.
       // (As text, then cast: a parameter typed json would be encoded again, as one JSON string.)
@@ -441,7 +443,7 @@ export function openPostgresRequestLog(options: PostgresLogOptions): PostgresReq
         for (const row of rows)
           await insert([row], `writing record ${row.request_id}`).catch((error) => {
             if (!refusedData(error)) throw error;
-            refused++;
+            refused.push(String(row.request_id));
             log.error(
               `request log: record ${row.request_id} could not be stored in PostgreSQL and was dropped: ${(error as Error).message}`,
             );
@@ -451,8 +453,8 @@ export function openPostgresRequestLog(options: PostgresLogOptions): PostgresReq
       pending.splice(0, batch.length);
       left -= batch.length;
       for (const r of batch) pendingBytes -= sizeOf(r);
-      dropped += refused;
-      options.onWritten?.(batch.length);
+      dropped += refused.length;
+      options.onWritten?.(batch.length, refused);
       cameBack();
     }
     cameBack();
@@ -538,7 +540,7 @@ export function openPostgresRequestLog(options: PostgresLogOptions): PostgresReq
 
   return {
     add(record) {
-      if (closed) return;
+      if (closed) return false;
       const size = sizeOf(record);
       if (pending.length >= options.bufferRecords || pendingBytes + size > BUFFER_MAX_BYTES) {
         if (dropped === 0 || droppedInOutage === 0)
@@ -547,14 +549,15 @@ export function openPostgresRequestLog(options: PostgresLogOptions): PostgresReq
           );
         dropped++;
         droppedInOutage++;
-        return;
+        return false;
       }
       pending.push(record);
       pendingBytes += size;
-      if (writing) return;
+      if (writing) return true;
       // Never written on the request path: a full batch on the next turn, else on the timer;
       // while the server is away, at the next retry.
       schedule(!up ? retryMs : pending.length >= BATCH_MAX ? 0 : options.flushMs);
+      return true;
     },
     flush() {
       if (writing) flushAgain = true;

@@ -39,6 +39,14 @@ export type LogReply =
    * bound, or when the store could not be opened); `finished` once all of it is. With the
    * figures after it, so that no reading of stats() counts a record both ways.
    */
-  | { kind: "written"; batch: number; count: number; finished: boolean; stats?: LogStats }
+  | {
+      kind: "written";
+      batch: number;
+      count: number;
+      finished: boolean;
+      stats?: LogStats;
+      /** Of the `count`, the request ids of those dropped rather than written. */
+      droppedIds?: string[];
+    }
   | { kind: "log"; level: "info" | "warn" | "error"; message: string }
   | { kind: "answer"; id: number; value?: string; error?: string };

@@ -109,6 +109,19 @@ interface LogThreadOptions {
   restartStableMs?: number;
 }
 
+/** A batch the serving thread holds until the worker is done with it (openLogThread's `unwritten`). */
+interface HeldBatch {
+  /** The batch as sent; let go of past HELD_MAX_CHARS once the worker has taken it. */
+  records?: string;
+  count: number;
+  /** Records the worker has not yet written or dropped. */
+  left: number;
+  /** Writers that stopped on it. */
+  tries: number;
+  taken: boolean;
+  sentAs: number;
+}
+
 /** The serving thread's half: the log, and its way of asking the worker directly. */
 function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask } {
   /** The store's figures as the worker last reported them. */
@@ -125,12 +138,21 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
   /**
    * Batches handed to the worker and not yet written: kept (as the string sent) until it says it
    * is done with them, so a worker that stops is given them again by the next. `taken`: the
-   * worker has said anything of it, so it did not stop on reading it.
+   * worker has said anything of it, so it did not stop on reading it. `sentAs`: its place in the
+   * order of what the worker was sent (sent).
    */
-  const unwritten = new Map<
-    number,
-    { records?: string; count: number; left: number; tries: number; taken: boolean }
-  >();
+  const unwritten = new Map<number, HeldBatch>();
+  /** What the worker was sent that it answers, numbered in order: it reads them in that order. */
+  let sent = 0;
+  /**
+   * The request ids of records a worker said it dropped (past PostgreSQL's buffer, or refused by
+   * the server) while their batches are still held: a batch given again leaves them out, so that
+   * a record is never counted as dropped twice, or counted and then written. Emptied with
+   * `unwritten`.
+   */
+  const droppedIds = new Set<string>();
+  /** The batch the last writer stopped on, if it stopped on one (firstUnanswered). */
+  let suspectBatch: number | undefined;
   /** The characters of the batch text kept in `unwritten`. */
   let heldChars = 0;
   let nextBatch = 0;
@@ -146,7 +168,7 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
   let nextId = 0;
   const calls = new Map<
     number,
-    { resolve(value: string | undefined): void; reject(e: Error): void }
+    { resolve(value: string | undefined): void; reject(e: Error): void; sentAs: number }
   >();
   const instance = options.instance ?? (() => "");
 
@@ -169,8 +191,11 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
         if (held.left === 0) {
           unwritten.delete(reply.batch);
           heldChars -= held.records?.length ?? 0;
+          if (unwritten.size === 0) droppedIds.clear();
         }
       }
+      if (reply.droppedIds && unwritten.size > 0)
+        for (const id of reply.droppedIds) droppedIds.add(id);
       if (reply.stats) reported = reply.stats;
     } else if (reply.kind === "answer") {
       const call = calls.get(reply.id);
@@ -192,11 +217,15 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
     const startedAt = performance.now();
     /** Stopped: an error is followed by the close event, and a stop is dealt with once. */
     let ended = false;
+    /** It has answered something: it opened its store, and read what it was sent before that. */
+    let heard = false;
     const stopped = (why: string) => {
       if (ended) return;
       ended = true;
       // Whatever it still held is handed to the next one; a batch that stopped two already is
-      // taken to be what stops them, and dropped.
+      // taken to be what stops them, and dropped. One that stopped before it answered anything
+      // stopped opening its store, on no batch.
+      suspectBatch = heard ? firstUnanswered() : undefined;
       worker.terminate();
       failCalls("the request log's writer stopped");
       if (closed) {
@@ -215,7 +244,10 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       restartTimer = setTimeout(restart, delay);
       (restartTimer as { unref?: () => void }).unref?.();
     };
-    worker.onmessage = (event: MessageEvent<LogReply>) => onReply(event.data);
+    worker.onmessage = (event: MessageEvent<LogReply>) => {
+      heard = true;
+      onReply(event.data);
+    };
     worker.onerror = (event) => stopped((event as ErrorEvent).message);
     // A worker that exits (process.exit in it) says so only by closing.
     worker.addEventListener("close", () => stopped("it exited"));
@@ -238,13 +270,35 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
   };
   if (options.eager) writer();
 
-  const send = (batch: number, records: string) =>
+  const send = (batch: number, held: HeldBatch, records: string) => {
+    held.sentAs = ++sent;
     writer().postMessage({
       op: "write",
       batch,
       records,
       instance: instance(),
     } satisfies LogCall);
+  };
+
+  /**
+   * The worker reads what it is sent in order and answers each batch and call: the first it
+   * never answered is what it stopped on. A batch, if that was one; none if it was a call.
+   */
+  const firstUnanswered = (): number | undefined => {
+    let first = Number.POSITIVE_INFINITY;
+    let batchFirst: number | undefined;
+    for (const [batch, held] of unwritten)
+      if (!held.taken && held.sentAs > 0 && held.sentAs < first) {
+        first = held.sentAs;
+        batchFirst = batch;
+      }
+    for (const call of calls.values())
+      if (call.sentAs < first) {
+        first = call.sentAs;
+        batchFirst = undefined;
+      }
+    return batchFirst;
+  };
 
   /** A new writer, given every batch the last one had not written. */
   function restart(): void {
@@ -256,11 +310,8 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
     }
     thread = spawn();
     let lost = 0;
-    /*
-     * The writer reads its batches in order and answers each: the first it never answered is the
-     * one it stopped on, if it stopped on a batch, and those after it only waited behind it.
-     */
-    let suspectFound = false;
+    const suspect = suspectBatch;
+    suspectBatch = undefined;
     for (const [batch, held] of unwritten) {
       if (held.records === undefined) {
         // Let go of past HELD_MAX_CHARS: what the last writer had not written of it is gone.
@@ -269,14 +320,16 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
         lost += held.left;
         continue;
       }
-      // Given whole again: what the last one had done of it is done again (on PostgreSQL never
-      // twice in the table, its request ids being unique).
+      // Given whole again, less what the last one dropped: what it had done of it is done again
+      // (on PostgreSQL never twice in the table, its request ids being unique).
+      if (droppedIds.size > 0 && !withoutDropped(held, held.records)) {
+        unwritten.delete(batch);
+        continue;
+      }
       inFlight += held.count - held.left;
       held.left = held.count;
-      const suspect = !held.taken && !suspectFound;
-      if (suspect) suspectFound = true;
       held.taken = false;
-      if (suspect && ++held.tries >= 2) {
+      if (batch === suspect && ++held.tries >= 2) {
         unwritten.delete(batch);
         heldChars -= held.records.length;
         inFlight -= held.count;
@@ -284,8 +337,10 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
         options.log.error(
           `request log: ${held.count} records were dropped: writing them stopped the writer twice`,
         );
-      } else send(batch, held.records);
+      } else send(batch, held, held.records);
     }
+    // No batch held now has a record the last writer dropped.
+    droppedIds.clear();
     if (lost > 0) {
       droppedBefore += lost;
       options.log.error(
@@ -293,6 +348,28 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       );
     }
   }
+
+  /**
+   * The batch without the records a writer dropped, or false when none is left: read again only
+   * when a writer that dropped some stopped, which is rare enough for a parse.
+   */
+  const withoutDropped = (held: HeldBatch, text: string): boolean => {
+    const records = JSON.parse(text) as RequestRecord[];
+    const kept = records.filter((record) => !droppedIds.has(record.requestId));
+    if (kept.length === records.length) return true;
+    // The dropped ones were counted done as they were dropped, so `left` is among the kept; the
+    // kept are then given again whole (restart).
+    heldChars -= text.length;
+    if (kept.length === 0) {
+      inFlight -= held.left;
+      return false;
+    }
+    held.records = JSON.stringify(kept);
+    heldChars += held.records.length;
+    held.count = kept.length;
+    held.left = Math.min(held.left, kept.length);
+    return true;
+  };
 
   /** Past HELD_MAX_CHARS, the oldest batches the writer has taken stop being kept here. */
   const heldMaxChars = options.heldMaxChars ?? HELD_MAX_CHARS;
@@ -315,20 +392,27 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
     pendingBodyChars = 0;
     inFlight += batch.length;
     const records = JSON.stringify(batch);
-    const held = { records, count: batch.length, left: batch.length, tries: 0, taken: false };
+    const held = {
+      records,
+      count: batch.length,
+      left: batch.length,
+      tries: 0,
+      taken: false,
+      sentAs: 0,
+    };
     const number = nextBatch++;
     unwritten.set(number, held);
     heldChars += records.length;
     letGoOfOldest();
     // While the writer is being started again, the batch waits for it with the others.
-    if (restartTimer === undefined) send(number, records);
+    if (restartTimer === undefined) send(number, held, records);
   };
 
   const ask: Ask = (op, args) => {
     handOff();
     const id = nextId++;
     return new Promise<string | undefined>((resolve, reject) => {
-      calls.set(id, { resolve, reject });
+      calls.set(id, { resolve, reject, sentAs: ++sent });
       writer().postMessage({ op, id, args: JSON.stringify(args) } satisfies LogCall);
     });
   };

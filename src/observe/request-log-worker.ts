@@ -36,8 +36,12 @@ interface OpenStore {
 interface StoreEvents {
   /** What stats() says has changed on its own. */
   changed(): void;
-  /** `count` more records of a batch written, or dropped; `finished` once all of it is. */
-  done(batch: number, count: number, finished: boolean): void;
+  /**
+   * `count` more records of a batch written, or dropped; `finished` once all of it is. The
+   * request ids of the dropped ones, if any, so that a writer started after this one stops is
+   * not given them again.
+   */
+  done(batch: number, count: number, finished: boolean, droppedIds?: string[]): void;
 }
 
 /** The SQLite file, trimmed every RETENTION_CHECK_MS. */
@@ -89,29 +93,32 @@ function postgresStore(
     instance: () => instance,
     log,
     onChange: events.changed,
-    // The buffer is written from its head, in the order records were added.
-    onWritten(count) {
+    // The buffer is written from its head, in the order records were added. The refused ones'
+    // ids go with the first batch told: the serving thread keeps them for every batch it holds.
+    onWritten(count, refusedIds) {
       let written = count;
+      let refused: string[] | undefined = refusedIds.length > 0 ? refusedIds : undefined;
       while (written > 0 && owed.length > 0) {
         const head = owed[0]!;
         const taken = Math.min(written, head.left);
         head.left -= taken;
         written -= taken;
         if (head.left === 0) owed.shift();
-        events.done(head.batch, taken, head.left === 0);
+        events.done(head.batch, taken, head.left === 0, refused);
+        refused = undefined;
       }
     },
   });
-  const dropped = () => shared.figures().dropped ?? 0;
   return {
     write(batch, records, servedBy) {
       instance = servedBy;
-      const droppedBefore = dropped();
-      for (const record of records) shared.add(record);
-      // Those past the buffer's bound were dropped (and counted) as they came. Said at once, even
+      // Those past the buffer's bound are dropped (and counted) as they come. Said at once, even
       // when none were: the serving thread then knows the batch was taken.
-      const kept = records.length - (dropped() - droppedBefore);
-      events.done(batch, records.length - kept, kept === 0);
+      let droppedIds: string[] | undefined;
+      for (const record of records)
+        if (!shared.add(record)) (droppedIds ??= []).push(record.requestId);
+      const kept = records.length - (droppedIds?.length ?? 0);
+      events.done(batch, records.length - kept, kept === 0, droppedIds);
       if (kept > 0) owed.push({ batch, left: kept });
       if (shared.figures().up) shared.flush();
     },
@@ -141,8 +148,8 @@ function serve(scope: WorkerScope): void {
   };
   const events: StoreEvents = {
     changed: report,
-    done: (batch, count, finished) =>
-      say({ kind: "written", batch, count, finished, stats: store?.figures() }),
+    done: (batch, count, finished, droppedIds) =>
+      say({ kind: "written", batch, count, finished, stats: store?.figures(), droppedIds }),
   };
   const answer = (id: number, work: () => Awaitable<unknown>) => {
     let result: Awaitable<unknown>;
