@@ -19,6 +19,7 @@ const READY = postgresAvailable("postgres-log-thread.test.ts");
 const WORKER = new URL("../src/observe/request-log-worker.ts", import.meta.url);
 const CRASHING_WORKER = new URL("./support/crashing-log-worker.ts", import.meta.url);
 const CUE_CRASHING_WORKER = new URL("./support/cue-crashing-log-worker.ts", import.meta.url);
+const POISON_WORKER = new URL("./support/poison-log-worker.ts", import.meta.url);
 
 let pg: TestPostgres;
 let admin: SQL;
@@ -270,6 +271,26 @@ describe.skipIf(!READY)("the request log on PostgreSQL, from its worker", () => 
       await log.close();
     });
   }, 60_000);
+
+  test("a batch that stops the writer while a read waits on PostgreSQL is what is blamed, not the read", async () => {
+    await withDatabase(async (url, db) => {
+      const errors: string[] = [];
+      const log = open(url, { worker: POISON_WORKER, errors });
+      log.add(requestRecord("req_pg_read_before"));
+      await waitUntil("the first row", async () => (await storedIds(db)).length === 1);
+      // The read waits on the server while the poison, sent after it, stops the writer.
+      const reading = Promise.resolve(log.query({})).catch((error: Error) => error);
+      log.add(requestRecord("req_poison_during_read"));
+      log.flush();
+      expect(String(await reading)).toContain("writer stopped");
+      // Blamed at the first stop as at the second: dropped after two.
+      await waitUntil("the poison dropped", () =>
+        errors.some((line) => line.includes("stopped the writer twice")),
+      );
+      expect(errors.filter((line) => line.includes("its writer stopped ("))).toHaveLength(2);
+      await log.close();
+    });
+  }, 30_000);
 
   test("records dropped at the buffer's bound are not given to the next writer: counted once, never written", async () => {
     await withDatabase(async (url, db) => {

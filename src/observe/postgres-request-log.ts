@@ -45,10 +45,11 @@ export interface PostgresLogOptions {
   onChange?: () => void;
   /**
    * Told each time records leave the buffer, written (or refused by the server and dropped), in
-   * the order they were added, with the request ids of those refused: the worker lets the
-   * serving thread drop its copy of a batch only once every record of it is in the table.
+   * the order they were added, with those refused (their places among the `count`, in order):
+   * the worker lets the serving thread drop its copy of a batch only once every record of it is
+   * in the table.
    */
-  onWritten?: (count: number, refusedIds: string[]) => void;
+  onWritten?: (count: number, refused: readonly { at: number; requestId: string }[]) => void;
 }
 
 /** The log, and its figures without the count of records being refreshed (a query every 5 s). */
@@ -430,7 +431,7 @@ export function openPostgresRequestLog(options: PostgresLogOptions): PostgresReq
       const batch = pending.slice(0, Math.min(left, BATCH_MAX));
       const rows = batch.map((r) => toRow(r, instance));
       /** Refused records, counted once the batch has left the buffer (then they are not in it twice). */
-      const refused: string[] = [];
+      const refused: { at: number; requestId: string }[] = [];
       // One text parameter that PostgreSQL unpacks itself, instead of 26 bound parameters a
       // record: encoding those took levity's thread more time than the rest of the log's work.
       // (As text, then cast: a parameter typed json would be encoded again, as one JSON string.)
@@ -440,10 +441,10 @@ export function openPostgresRequestLog(options: PostgresLogOptions): PostgresReq
         if (!refusedData(error)) throw error;
         // The server refused what a record holds (not an outage): each record alone, so one
         // that cannot be stored is dropped and said, and the rest are kept.
-        for (const row of rows)
+        for (const [at, row] of rows.entries())
           await insert([row], `writing record ${row.request_id}`).catch((error) => {
             if (!refusedData(error)) throw error;
-            refused.push(String(row.request_id));
+            refused.push({ at, requestId: String(row.request_id) });
             log.error(
               `request log: record ${row.request_id} could not be stored in PostgreSQL and was dropped: ${(error as Error).message}`,
             );

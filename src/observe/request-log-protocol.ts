@@ -49,4 +49,6 @@ export type LogReply =
       droppedIds?: string[];
     }
   | { kind: "log"; level: "info" | "warn" | "error"; message: string }
-  | { kind: "answer"; id: number; value?: string; error?: string };
+  | { kind: "answer"; id: number; value?: string; error?: string }
+  /** A call it has read and is waiting on (a read on PostgreSQL): not what it stops on, if it stops. */
+  | { kind: "reading"; id: number };

@@ -120,6 +120,12 @@ interface HeldBatch {
   tries: number;
   taken: boolean;
   sentAs: number;
+  /**
+   * The request ids of its records the worker said it dropped (past PostgreSQL's buffer, or
+   * refused by the server): given again, the batch leaves them out, so that a record is never
+   * counted as dropped twice, or counted and then written. Kept only while the batch is.
+   */
+  dropped?: Set<string>;
 }
 
 /** The serving thread's half: the log, and its way of asking the worker directly. */
@@ -144,13 +150,10 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
   const unwritten = new Map<number, HeldBatch>();
   /** What the worker was sent that it answers, numbered in order: it reads them in that order. */
   let sent = 0;
-  /**
-   * The request ids of records a worker said it dropped (past PostgreSQL's buffer, or refused by
-   * the server) while their batches are still held: a batch given again leaves them out, so that
-   * a record is never counted as dropped twice, or counted and then written. Emptied with
-   * `unwritten`.
-   */
-  const droppedIds = new Set<string>();
+  /** The latest of what the worker was sent that it has answered (sentAs). */
+  let answeredUpTo = 0;
+  /** The last stats ask not yet answered, by sentAs (0: none): a writer may stop on one too. */
+  let statsAsk = 0;
   /** The batch the last writer stopped on, if it stopped on one (firstUnanswered). */
   let suspectBatch: number | undefined;
   /** The characters of the batch text kept in `unwritten`. */
@@ -178,8 +181,12 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
   };
 
   const onReply = (reply: LogReply) => {
-    if (reply.kind === "stats") reported = reply.stats;
-    else if (reply.kind === "written") {
+    if (reply.kind === "stats") {
+      reported = reply.stats;
+      // Asked for, or sent of its own accord after a change: taken as the answer either way.
+      answeredUpTo = Math.max(answeredUpTo, statsAsk);
+      statsAsk = 0;
+    } else if (reply.kind === "written") {
       const held = unwritten.get(reply.batch);
       if (held) {
         const done = reply.finished ? held.left : Math.min(reply.count, held.left);
@@ -188,20 +195,25 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
         inFlight -= done;
         // A store that could not be opened lets go of what it is handed: counted as dropped.
         if (unopened !== undefined) droppedBefore += done;
+        answeredUpTo = Math.max(answeredUpTo, held.sentAs);
         if (held.left === 0) {
           unwritten.delete(reply.batch);
           heldChars -= held.records?.length ?? 0;
-          if (unwritten.size === 0) droppedIds.clear();
+        } else if (reply.droppedIds && held.records !== undefined) {
+          held.dropped ??= new Set();
+          for (const id of reply.droppedIds) held.dropped.add(id);
         }
       }
-      if (reply.droppedIds && unwritten.size > 0)
-        for (const id of reply.droppedIds) droppedIds.add(id);
       if (reply.stats) reported = reply.stats;
     } else if (reply.kind === "answer") {
       const call = calls.get(reply.id);
       calls.delete(reply.id);
+      if (call) answeredUpTo = Math.max(answeredUpTo, call.sentAs);
       if (reply.error !== undefined) call?.reject(new RequestLogUnavailable(reply.error));
       else call?.resolve(reply.value);
+    } else if (reply.kind === "reading") {
+      const call = calls.get(reply.id);
+      if (call) answeredUpTo = Math.max(answeredUpTo, call.sentAs);
     } else if (reply.kind === "log") options.log[reply.level](reply.message);
     else if (reply.kind === "failed") {
       // A store on a server is then as good as away, and /healthz and /metrics say so.
@@ -226,6 +238,7 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       // taken to be what stops them, and dropped. One that stopped before it answered anything
       // stopped opening its store, on no batch.
       suspectBatch = heard ? firstUnanswered() : undefined;
+      statsAsk = 0;
       worker.terminate();
       failCalls("the request log's writer stopped");
       if (closed) {
@@ -282,7 +295,9 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
 
   /**
    * The worker reads what it is sent in order and answers each batch and call: the first it
-   * never answered is what it stopped on. A batch, if that was one; none if it was a call.
+   * never answered is what it stopped on. A batch, if that was one; none if it was a call. A
+   * call it said it is reading, or sent before something it has answered, is only waiting (a
+   * read on PostgreSQL), and is not what stopped it.
    */
   const firstUnanswered = (): number | undefined => {
     let first = Number.POSITIVE_INFINITY;
@@ -292,9 +307,11 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
         first = held.sentAs;
         batchFirst = batch;
       }
-    for (const call of calls.values())
-      if (call.sentAs < first) {
-        first = call.sentAs;
+    const asks = [...calls.values()].map((call) => call.sentAs);
+    if (statsAsk > 0) asks.push(statsAsk);
+    for (const sentAs of asks)
+      if (sentAs > answeredUpTo && sentAs < first) {
+        first = sentAs;
         batchFirst = undefined;
       }
     return batchFirst;
@@ -322,7 +339,7 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       }
       // Given whole again, less what the last one dropped: what it had done of it is done again
       // (on PostgreSQL never twice in the table, its request ids being unique).
-      if (droppedIds.size > 0 && !withoutDropped(held, held.records)) {
+      if (held.dropped && !withoutDropped(held, held.dropped, held.records)) {
         unwritten.delete(batch);
         continue;
       }
@@ -339,8 +356,6 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
         );
       } else send(batch, held, held.records);
     }
-    // No batch held now has a record the last writer dropped.
-    droppedIds.clear();
     if (lost > 0) {
       droppedBefore += lost;
       options.log.error(
@@ -353,9 +368,10 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
    * The batch without the records a writer dropped, or false when none is left: read again only
    * when a writer that dropped some stopped, which is rare enough for a parse.
    */
-  const withoutDropped = (held: HeldBatch, text: string): boolean => {
+  const withoutDropped = (held: HeldBatch, dropped: Set<string>, text: string): boolean => {
+    held.dropped = undefined;
     const records = JSON.parse(text) as RequestRecord[];
-    const kept = records.filter((record) => !droppedIds.has(record.requestId));
+    const kept = records.filter((record) => !dropped.has(record.requestId));
     if (kept.length === records.length) return true;
     // The dropped ones were counted done as they were dropped, so `left` is among the kept; the
     // kept are then given again whole (restart).
@@ -379,6 +395,7 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       if (!held.taken || held.records === undefined) continue;
       heldChars -= held.records.length;
       held.records = undefined;
+      held.dropped = undefined;
     }
   };
 
@@ -450,6 +467,7 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       const now = Date.now();
       if (thread !== undefined && !closed && now - lastStatsAsk >= STATS_ASK_MS) {
         lastStatsAsk = now;
+        statsAsk = ++sent;
         thread.postMessage({ op: "stats" } satisfies LogCall);
       }
       // In flight: handed over and not yet written, which for PostgreSQL includes the worker's

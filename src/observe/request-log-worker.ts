@@ -93,19 +93,23 @@ function postgresStore(
     instance: () => instance,
     log,
     onChange: events.changed,
-    // The buffer is written from its head, in the order records were added. The refused ones'
-    // ids go with the first batch told: the serving thread keeps them for every batch it holds.
-    onWritten(count, refusedIds) {
+    // The buffer is written from its head, in the order records were added: the first `count`
+    // records of the batches owed, in order, with the refused ones at their places among them.
+    onWritten(count, refused) {
       let written = count;
-      let refused: string[] | undefined = refusedIds.length > 0 ? refusedIds : undefined;
+      let from = 0;
+      let next = 0;
       while (written > 0 && owed.length > 0) {
         const head = owed[0]!;
         const taken = Math.min(written, head.left);
+        let droppedIds: string[] | undefined;
+        while (next < refused.length && refused[next]!.at < from + taken)
+          (droppedIds ??= []).push(refused[next++]!.requestId);
         head.left -= taken;
         written -= taken;
+        from += taken;
         if (head.left === 0) owed.shift();
-        events.done(head.batch, taken, head.left === 0, refused);
-        refused = undefined;
+        events.done(head.batch, taken, head.left === 0, droppedIds);
       }
     },
   });
@@ -161,9 +165,10 @@ function serve(scope: WorkerScope): void {
     }
     const reply = (value: unknown) =>
       say({ kind: "answer", id, value: value === undefined ? undefined : JSON.stringify(value) });
-    if (result instanceof Promise)
+    if (result instanceof Promise) {
+      say({ kind: "reading", id });
       result.then(reply, (error: Error) => say({ kind: "answer", id, error: error.message }));
-    else reply(result);
+    } else reply(result);
   };
 
   scope.onmessage = ({ data: call }) => {
