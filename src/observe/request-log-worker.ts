@@ -103,8 +103,10 @@ function postgresStore(
         const head = owed[0]!;
         const taken = Math.min(written, head.left);
         let droppedIds: string[] | undefined;
-        while (next < refused.length && refused[next]!.at < from + taken)
-          (droppedIds ??= []).push(refused[next++]!.requestId);
+        for (; next < refused.length && refused[next]!.at < from + taken; next++) {
+          droppedIds ??= [];
+          droppedIds.push(refused[next]!.requestId);
+        }
         head.left -= taken;
         written -= taken;
         from += taken;
@@ -119,8 +121,11 @@ function postgresStore(
       // Those past the buffer's bound are dropped (and counted) as they come. Said at once, even
       // when none were: the serving thread then knows the batch was taken.
       let droppedIds: string[] | undefined;
-      for (const record of records)
-        if (!shared.add(record)) (droppedIds ??= []).push(record.requestId);
+      for (const record of records) {
+        if (shared.add(record)) continue;
+        droppedIds ??= [];
+        droppedIds.push(record.requestId);
+      }
       const kept = records.length - (droppedIds?.length ?? 0);
       events.done(batch, records.length - kept, kept === 0, droppedIds);
       if (kept > 0) owed.push({ batch, left: kept });
