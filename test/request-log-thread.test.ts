@@ -21,6 +21,7 @@ const COUNTED_WORKER = new URL("./support/counted-log-worker.ts", import.meta.ur
 const UNANSWERING_WORKER = new URL("./support/unanswering-log-worker.ts", import.meta.url);
 const POISON_WORKER = new URL("./support/poison-log-worker.ts", import.meta.url);
 const EXITING_WORKER = new URL("./support/exiting-log-worker.ts", import.meta.url);
+const CHATTY_WORKER = new URL("./support/chatty-crashing-log-worker.ts", import.meta.url);
 const UNOPENING_WORKER = new URL("./support/unopening-log-worker.ts", import.meta.url);
 
 /** The request ids in the log's file, in order. */
@@ -102,6 +103,29 @@ describe("the request log's writer thread", () => {
       "its writer stopped while closing (3 records not yet written); starting another",
     );
     expect(storedIds(path)).toEqual([0, 1, 2].map((n) => `req_thread_${n}`));
+  });
+
+  test("what a writer said before it stopped is heard: a batch it wrote is not written again", async () => {
+    const dir = tempDir("levity-log-thread-");
+    const path = join(dir, "requests.db");
+    process.env.LEVITY_TEST_CRASH_MARKER = join(dir, "stopped");
+    const errors: string[] = [];
+    try {
+      const log = open(path, CHATTY_WORKER, errors);
+      // It writes this batch, says so after 20,000 other replies, and stops.
+      log.add(requestRecord("req_chatty_0"));
+      log.flush();
+      await waitUntil("the writer stopped", () =>
+        errors.some((line) => line.includes("its writer stopped")),
+      );
+      log.add(record(0));
+      log.flush();
+      await waitUntil("the next writer wrote", () => log.stats().records >= 2);
+      await log.close();
+    } finally {
+      delete process.env.LEVITY_TEST_CRASH_MARKER;
+    }
+    expect(storedIds(path)).toEqual(["req_chatty_0", "req_thread_0"]);
   });
 
   test("a writer that exits, with no error, is started again and writes what it had been given", async () => {

@@ -227,13 +227,17 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
   const spawn = (): Worker => {
     const worker = new Worker(options.worker, { smol: true } as WorkerOptions);
     const startedAt = performance.now();
-    /** Stopped: an error is followed by the close event, and a stop is dealt with once. */
+    /** Stopped: a stop is dealt with once. */
     let ended = false;
+    /** Why it stopped, from its error event, told at its close. */
+    let failure: string | undefined;
+    let failureTimer: ReturnType<typeof setTimeout> | undefined;
     /** It has answered something: it opened its store, and read what it was sent before that. */
     let heard = false;
     const stopped = (why: string) => {
       if (ended) return;
       ended = true;
+      clearTimeout(failureTimer);
       // Whatever it still held is handed to the next one; a batch that stopped two already is
       // taken to be what stops them, and dropped. One that stopped before it answered anything
       // stopped opening its store, on no batch.
@@ -261,9 +265,19 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
       heard = true;
       onReply(event.data);
     };
-    worker.onerror = (event) => stopped((event as ErrorEvent).message);
-    // A worker that exits (process.exit in it) says so only by closing.
-    worker.addEventListener("close", () => stopped("it exited"));
+    /*
+     * A stop is dealt with at the worker's close, not at its error: the error event can come
+     * before replies it posted before it failed (measured: after 1,024 of 2,000), and ending it
+     * then would lose them, so a batch it had written would be taken for unwritten. One still
+     * running a second after an error is ended. A worker that exits (process.exit in it) says so
+     * only by closing.
+     */
+    worker.onerror = (event) => {
+      failure ??= (event as ErrorEvent).message;
+      failureTimer ??= setTimeout(() => worker.terminate(), 1000);
+      (failureTimer as { unref?: () => void }).unref?.();
+    };
+    worker.addEventListener("close", () => stopped(failure ?? "it exited"));
     // The serving thread's lifetime decides the process's; close() ends the worker.
     worker.unref();
     worker.postMessage({ op: "open", options: options.store } satisfies LogCall);
