@@ -175,6 +175,11 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
   >();
   const instance = options.instance ?? (() => "");
 
+  /** The worker has read what was sent as `sentAs`, and everything before it. */
+  const readUpTo = (sentAs: number) => {
+    answeredUpTo = Math.max(answeredUpTo, sentAs);
+  };
+
   const failCalls = (message: string) => {
     for (const call of calls.values()) call.reject(new RequestLogUnavailable(message));
     calls.clear();
@@ -184,7 +189,7 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
     if (reply.kind === "stats") {
       reported = reply.stats;
       // Asked for, or sent of its own accord after a change: taken as the answer either way.
-      answeredUpTo = Math.max(answeredUpTo, statsAsk);
+      readUpTo(statsAsk);
       statsAsk = 0;
     } else if (reply.kind === "written") {
       const held = unwritten.get(reply.batch);
@@ -195,7 +200,7 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
         inFlight -= done;
         // A store that could not be opened lets go of what it is handed: counted as dropped.
         if (unopened !== undefined) droppedBefore += done;
-        answeredUpTo = Math.max(answeredUpTo, held.sentAs);
+        readUpTo(held.sentAs);
         if (held.left === 0) {
           unwritten.delete(reply.batch);
           heldChars -= held.records?.length ?? 0;
@@ -208,12 +213,12 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
     } else if (reply.kind === "answer") {
       const call = calls.get(reply.id);
       calls.delete(reply.id);
-      if (call) answeredUpTo = Math.max(answeredUpTo, call.sentAs);
+      if (call) readUpTo(call.sentAs);
       if (reply.error !== undefined) call?.reject(new RequestLogUnavailable(reply.error));
       else call?.resolve(reply.value);
     } else if (reply.kind === "reading") {
       const call = calls.get(reply.id);
-      if (call) answeredUpTo = Math.max(answeredUpTo, call.sentAs);
+      if (call) readUpTo(call.sentAs);
     } else if (reply.kind === "log") options.log[reply.level](reply.message);
     else if (reply.kind === "failed") {
       // A store on a server is then as good as away, and /healthz and /metrics say so.
@@ -227,23 +232,19 @@ function openLogThread(options: LogThreadOptions): { log: RequestLog; ask: Ask }
   const spawn = (): Worker => {
     const worker = new Worker(options.worker, { smol: true } as WorkerOptions);
     const startedAt = performance.now();
-    /** Stopped: a stop is dealt with once. */
-    let ended = false;
     /** Why it stopped, from its error event, told at its close. */
     let failure: string | undefined;
     let failureTimer: ReturnType<typeof setTimeout> | undefined;
     /** It has answered something: it opened its store, and read what it was sent before that. */
     let heard = false;
+    // Called once, at its close (below): it has ended, and every reply it posted has arrived.
     const stopped = (why: string) => {
-      if (ended) return;
-      ended = true;
       clearTimeout(failureTimer);
       // Whatever it still held is handed to the next one; a batch that stopped two already is
       // taken to be what stops them, and dropped. One that stopped before it answered anything
       // stopped opening its store, on no batch.
       suspectBatch = heard ? firstUnanswered() : undefined;
       statsAsk = 0;
-      worker.terminate();
       failCalls("the request log's writer stopped");
       if (closed) {
         // close() starts the next one itself, to write what this one had not.
